@@ -1,0 +1,6 @@
+"""Everything that computes, with no sockets.
+
+The block rewriter (automatic parallelism), partition plans, the numba kernel builder with its
+CPython fallback, the fork-based compute pool. engine/ never imports net/: it can be used and
+tested on its own, with an in-process runner standing in for the cluster.
+"""

@@ -1,0 +1,128 @@
+"""Running a captured ``with`` block on the cluster.
+
+A block arrives as the text of the file it was written in, that file's name and the line of its
+``with`` statement, plus its free variables (pickled by the client). The body is compiled from
+the file's own syntax tree, so tracebacks show the user's file and real line numbers, and the
+file's text is put in ``linecache`` so they show the source lines too. The rewriter replaces its
+parallel shapes first; everything else is plain CPython. The names the body assigns (also those
+assigned before it raised) are returned, pickled one by one, so one value that cannot travel
+does not lose the others.
+"""
+from __future__ import annotations
+
+import ast
+import builtins
+import linecache
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+
+from engine import errors, rewriter, runtime, serialization
+
+# Code written for Python 2 still runs: xrange is range, in the block and in every function
+# shipped with it (their globals fall back to builtins).
+builtins.xrange = range  # type: ignore[attr-defined]
+
+
+@dataclass
+class Block:
+    source: str          # text of the whole file holding the block
+    filename: str
+    with_line: int       # line of the ``with`` statement
+    free_variables: bytes  # cloudpickle of {name: value}
+
+
+@dataclass
+class BlockResult:
+    variables: Dict[str, bytes] = field(default_factory=dict)  # name -> cloudpickle of value
+    error: Optional[errors.RemoteError] = None
+
+
+def _find_with(tree: ast.AST, line: int) -> ast.With:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With) and node.lineno == line:
+            return node
+    raise ValueError(f"no with statement starts at line {line}")
+
+
+class _AssignedNames(ast.NodeVisitor):
+    """Names bound in the block's own scope (not inside functions, classes or lambdas it
+    defines, whose names are their own; comprehension variables are their own too)."""
+
+    def __init__(self) -> None:
+        self.names: List[str] = []
+
+    def _bind(self, name: str) -> None:
+        if name not in self.names:
+            self.names.append(name)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._bind(node.id)
+
+    def visit_FunctionDef(self, node: ast.AST) -> None:
+        self._bind(node.name)
+        for decorator in node.decorator_list:
+            self.visit(decorator)
+
+    visit_AsyncFunctionDef = visit_ClassDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        pass
+
+    def visit_alias(self, node: ast.alias) -> None:
+        self._bind((node.asname or node.name).split(".")[0])
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name:
+            self._bind(node.name)
+        self.generic_visit(node)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.generic_visit(node)
+
+    def _own_scope(self, node: ast.AST) -> None:
+        for generator in node.generators:  # type: ignore[attr-defined]
+            self.visit(generator.iter)
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _own_scope
+
+
+def assigned_names(body: List[ast.stmt]) -> List[str]:
+    collector = _AssignedNames()
+    for statement in body:
+        collector.visit(statement)
+    return collector.names
+
+
+def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockResult:
+    """Execute the block's body with ``runner`` computing its parallel shapes."""
+    result = BlockResult()
+    namespace: Dict[str, Any] = {"__name__": "__ufora_block__", "__builtins__": builtins,
+                                 rewriter.SUM_HOOK: runtime.parallel_sum}
+    try:
+        linecache.cache[block.filename] = (len(block.source), None,
+                                           block.source.splitlines(True), block.filename)
+        body = _find_with(ast.parse(block.source, block.filename), block.with_line).body
+        names = assigned_names(body)
+        module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
+        code = compile(module, block.filename, "exec")
+        namespace.update(serialization.loads(block.free_variables))
+    except Exception as exc:
+        result.error = errors.capture(exc)
+        return result
+    try:
+        with runtime.using_runner(runner):
+            exec(code, namespace)
+    except Exception as exc:
+        result.error = errors.capture(exc)
+    for name in names:
+        if name in namespace:
+            try:
+                result.variables[name] = serialization.dumps(namespace[name])
+            except Exception as exc:
+                if result.error is None:
+                    result.error = errors.capture(TypeError(
+                        f"the value of {name!r} ({type(namespace[name]).__name__}) cannot be "
+                        f"sent back to the client: {exc}"))
+    return result

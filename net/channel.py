@@ -1,0 +1,138 @@
+"""One channel interface for every connection between services (registry, control, data).
+
+A ``Channel`` reads and writes whole messages (``net.wire``) over a Tornado ``IOStream``.
+Every transport failure surfaces as ``ChannelClosed``; a message that breaks the wire rules is
+answered with an ``error`` frame, then the connection is closed (we cannot know how much of the
+stream is left to trust). ``listen`` and ``connect`` are the only places that name TCP.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from typing import Awaitable, Callable, List, Optional, Sequence, Tuple
+
+from tornado.iostream import IOStream, StreamClosedError
+from tornado.tcpclient import TCPClient
+from tornado.tcpserver import TCPServer
+
+from net import wire
+
+log = logging.getLogger(__name__)
+
+Message = Tuple[wire.Header, List[bytes]]
+
+
+class ChannelClosed(ConnectionError):
+    """The peer is gone, or the connection was closed because of what it sent."""
+
+
+class Channel:
+    def __init__(self, stream: IOStream, compress: bool = False,
+                 max_payload: int = wire.DEFAULT_MAX_PAYLOAD):
+        self.stream = stream
+        self.compress = compress
+        self.max_payload = max_payload
+        address = stream.socket.getpeername() if stream.socket else ("?", 0)
+        self.peer = f"{address[0]}:{address[1]}"
+        stream.set_nodelay(True)
+
+    @property
+    def closed(self) -> bool:
+        return self.stream.closed()
+
+    async def read(self) -> Message:
+        try:
+            prefix = await self.stream.read_bytes(wire.PREFIX.size)
+            header_length, count = wire.decode_prefix(prefix)
+            lengths = wire.decode_lengths(await self.stream.read_bytes(8 * count), self.max_payload)
+            header = wire.decode_header(await self.stream.read_bytes(header_length))
+            buffers = []
+            for length, compressed in lengths:
+                data = await self.stream.read_bytes(length) if length else b""
+                buffers.append(wire.decode_buffer(data, compressed, self.max_payload))
+            return header, buffers
+        except wire.WireError as exc:
+            log.warning("closing channel from %s: %s", self.peer, exc)
+            await self.abort(str(exc))
+            raise ChannelClosed(f"{self.peer} sent a bad message: {exc}") from None
+        except StreamClosedError:
+            raise ChannelClosed(f"{self.peer} closed the connection") from None
+
+    async def write(self, header: wire.Header, buffers: Sequence[bytes] = ()) -> None:
+        frames = wire.encode(header, buffers, self.compress)
+        try:
+            for frame in frames[:-1]:
+                self.stream.write(frame)
+            await self.stream.write(frames[-1])
+        except StreamClosedError:
+            raise ChannelClosed(f"{self.peer} closed the connection") from None
+
+    async def abort(self, reason: str) -> None:
+        """Tell the peer why (best effort), then close."""
+        try:
+            await self.write({"type": "error", "message": reason})
+        except ChannelClosed:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+Handler = Callable[[Channel], Awaitable[None]]
+
+
+class _Server(TCPServer):
+    def __init__(self, handler: Handler, compress: bool):
+        super().__init__()
+        self.handler = handler
+        self.compress = compress
+
+    async def handle_stream(self, stream: IOStream, address) -> None:
+        channel = Channel(stream, self.compress)
+        try:
+            await self.handler(channel)
+        except ChannelClosed as exc:
+            log.debug("channel ended: %s", exc)
+        except Exception:
+            log.exception("handler for %s failed", channel.peer)
+        finally:
+            channel.close()
+
+
+def listen(port: int, handler: Handler, address: str = "", compress: bool = False) -> Tuple[TCPServer, int]:
+    """Serve ``handler(channel)`` for each connection; returns the server and the bound port
+    (``port`` 0 picks a free one)."""
+    server = _Server(handler, compress)
+    sockets = bind(port, address)
+    server.add_sockets(sockets)
+    return server, sockets[0].getsockname()[1]
+
+
+def bind(port: int, address: str = "") -> List[socket.socket]:
+    from tornado.netutil import bind_sockets
+
+    return bind_sockets(port, address or None, family=socket.AF_INET)
+
+
+async def connect(host: str, port: int, timeout: float, compress: bool = False,
+                  first_delay: float = 0.05, max_delay: float = 2.0) -> Channel:
+    """Connect under a deadline, retrying with jittered exponential backoff; the last error is
+    chained onto the ``TimeoutError``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = first_delay
+    last_error: Optional[BaseException] = None
+    while True:
+        try:
+            remaining = max(0.01, deadline - loop.time())
+            stream = await asyncio.wait_for(TCPClient().connect(host, port), remaining)
+            return Channel(stream, compress)
+        except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
+            last_error = exc
+        if loop.time() + delay > deadline:
+            raise TimeoutError(f"could not connect to {host}:{port} within {timeout:.1f} s") from last_error
+        await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(max_delay, delay * 2)

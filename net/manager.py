@@ -1,0 +1,218 @@
+"""The manager service: the cluster's front end and block scheduler.
+
+Clients talk only to it, over socket.io on the HTTP port (a ``GET /`` answers a JSON status).
+Workers register on its registry port; for each member it opens that worker's control channel
+to hand it blocks, and its data channel when a result is too large for the control channel.
+A block goes to the member with the fewest running blocks per core; while no worker is
+registered, blocks wait. A worker that leaves fails its running blocks with a clear error.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Deque, Dict, List, Optional
+
+import socketio
+import tornado.httpserver
+import tornado.web
+
+from net import channel as channels
+from net import schema
+from net.channel import Channel, ChannelClosed
+from net.registry import Membership, WorkerInfo, serve_registry
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD = 1 << 30  # largest socket.io message a client may send
+
+
+@dataclass
+class _Job:
+    job_id: str
+    sid: str
+    header: dict
+    buffers: List[bytes]
+
+
+@dataclass
+class _WorkerLink:
+    info: WorkerInfo
+    control: Optional[Channel] = None
+    data: Optional[Channel] = None
+    running: Dict[str, _Job] = field(default_factory=dict)
+    data_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def load(self) -> float:
+        return len(self.running) / max(1, self.info.cores)
+
+
+class ManagerService:
+    def __init__(self, http_port: int, registry_port: int):
+        self.ports = (http_port, registry_port)
+        self.membership = Membership()
+        self.membership.on_join.append(self._worker_joined)
+        self.membership.on_leave.append(self._worker_left)
+        self.links: Dict[str, _WorkerLink] = {}
+        self.pending: Deque[_Job] = deque()
+        self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_UPLOAD,
+                                        cors_allowed_origins=[])
+        self.sio.on("connect", self._on_connect)
+        self.sio.on(schema.HANDSHAKE, self._on_handshake)
+        self.sio.on(schema.SUBMIT, self._on_submit)
+        self.sio.on("disconnect", self._on_disconnect)
+        self._servers: list = []
+        self._tasks: set = set()
+
+    async def start(self) -> Dict[str, int]:
+        registry, registry_port = channels.listen(
+            self.ports[1], lambda channel: serve_registry(self.membership, channel))
+        app = tornado.web.Application([
+            (r"/socket.io/", socketio.get_tornado_handler(self.sio)),
+            (r"/", _StatusHandler, {"manager": self}),
+        ])
+        http = tornado.httpserver.HTTPServer(app, max_body_size=MAX_UPLOAD)
+        sockets = channels.bind(self.ports[0])
+        http.add_sockets(sockets)
+        self._servers = [registry, http]
+        ports = {"http_port": sockets[0].getsockname()[1], "registry_port": registry_port}
+        log.info("manager: http %(http_port)d, registry %(registry_port)d", ports)
+        return ports
+
+    def status(self) -> dict:
+        return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links),
+                "cores": sum(link.info.cores for link in self.links.values()),
+                "running": sum(len(link.running) for link in self.links.values()),
+                "pending": len(self.pending)}
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- clients -----------------------------------------------------------------------
+    async def _on_connect(self, sid: str, environ: dict) -> None:
+        log.info("client %s connected", sid)
+
+    async def _on_handshake(self, sid: str, data) -> dict:
+        return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links)}
+
+    async def _on_submit(self, sid: str, data) -> dict:
+        try:
+            job_id = f"{data['job_id']}"
+            header = {"type": "run_block", "job_id": job_id, "filename": str(data["filename"]),
+                      "with_line": int(data["with_line"])}
+            buffers = [str(data["source"]).encode(), bytes(data["free_variables"])]
+        except (KeyError, TypeError, ValueError) as exc:
+            return {"accepted": False, "message": f"malformed submission: {exc!r}"}
+        self.pending.append(_Job(job_id, sid, header, buffers))
+        self._dispatch()
+        return {"accepted": True}
+
+    async def _on_disconnect(self, sid: str, *reason) -> None:
+        self.pending = deque(job for job in self.pending if job.sid != sid)
+        log.info("client %s disconnected", sid)
+
+    async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
+        error = header.get("error")
+        names = list(header.get("names") or [])
+        if error is not None:
+            error = dict(error, pickled=buffers[len(names)] if error.get("pickled") else None)
+        await self.sio.emit(schema.JOB_DONE, {"job_id": job.job_id, "names": names,
+                                              "variables": buffers[:len(names)], "error": error},
+                            to=job.sid)
+
+    async def _fail(self, job: _Job, message: str) -> None:
+        await self._finish(job, {"names": [], "error": {
+            "type_name": "InternalError", "message": message, "trace": "", "pickled": False}}, [])
+
+    # ---- workers -----------------------------------------------------------------------
+    def _worker_joined(self, info: WorkerInfo) -> None:
+        link = _WorkerLink(info)
+        self.links[info.id] = link
+        self._spawn(self._drive_link(link))
+
+    def _worker_left(self, info: WorkerInfo) -> None:
+        link = self.links.pop(info.id, None)
+        if link is not None:
+            for channel in (link.control, link.data):
+                if channel is not None:
+                    channel.close()
+
+    async def _drive_link(self, link: _WorkerLink) -> None:
+        """Open the worker's control channel, then read its results until it goes away."""
+        info = link.info
+        try:
+            link.control = await channels.connect(info.address, info.control_port, timeout=10.0)
+            self._dispatch()
+            while True:
+                header, buffers = await link.control.read()
+                if header["type"] == "block_done":
+                    await self._block_done(link, header, buffers)
+                elif header["type"] != "heartbeat":
+                    log.warning("worker %s sent %r on its control channel", info.id, header["type"])
+        except (ChannelClosed, TimeoutError) as exc:
+            log.warning("control channel to worker %s lost: %s", info.id, exc)
+        finally:
+            self._worker_left(info)
+            for job in link.running.values():
+                await self._fail(job, f"worker {info.id} at {info.address} was lost while running this block")
+            link.running.clear()
+            self._dispatch()
+
+    async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
+        job = link.running.pop(str(header.get("job_id")), None)
+        if job is None:
+            return
+        if "blob" in header:
+            try:
+                buffers = await self._fetch(link, str(header["blob"]))
+            except (ChannelClosed, TimeoutError) as exc:
+                await self._fail(job, f"the result could not be fetched from worker {link.info.id}: {exc}")
+                return
+        await self._finish(job, header, buffers)
+        self._dispatch()
+
+    async def _fetch(self, link: _WorkerLink, key: str) -> List[bytes]:
+        """A large result, pulled over the worker's data channel (lz4 when it pays)."""
+        async with link.data_lock:
+            if link.data is None or link.data.closed:
+                link.data = await channels.connect(link.info.address, link.info.data_port,
+                                                   timeout=10.0, compress=True)
+            await link.data.write({"type": "fetch", "key": key})
+            header, buffers = await link.data.read()
+        if header["type"] != "blob":
+            raise ChannelClosed(f"worker {link.info.id} has no result {key}")
+        return buffers
+
+    def _dispatch(self) -> None:
+        ready = [link for link in self.links.values() if link.control is not None]
+        while self.pending and ready:
+            link = min(ready, key=lambda candidate: candidate.load)
+            job = self.pending.popleft()
+            link.running[job.job_id] = job
+            self._spawn(self._send_block(link, job))
+
+    async def _send_block(self, link: _WorkerLink, job: _Job) -> None:
+        try:
+            await link.control.write(job.header, job.buffers)
+        except ChannelClosed:
+            pass  # _drive_link notices the loss and fails the job
+
+    def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self._servers:
+            server.stop()
+
+
+class _StatusHandler(tornado.web.RequestHandler):
+    def initialize(self, manager: ManagerService) -> None:
+        self.manager = manager
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.write(json.dumps(self.manager.status()))

@@ -1,0 +1,27 @@
+"""The message schema shared by the client (pyfora) and the manager: the only part of net/ that
+pyfora imports. Changing a name or a field here is a protocol change: bump PROTOCOL_VERSION.
+
+socket.io, client -> manager (each acknowledged):
+    HANDSHAKE  {"version": int}              -> {"version": int, "workers": int}
+    SUBMIT     {"job_id", "filename", "with_line", "source": str, "free_variables": bytes}
+               -> {"accepted": true} | {"accepted": false, "message": str}
+socket.io, manager -> client:
+    JOB_DONE   {"job_id", "names": [str], "variables": [bytes],
+                "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
+
+Registry and control channel (net.wire messages, header "type" first):
+    register   {"worker": WorkerInfo}         -> welcome {"members": [WorkerInfo]}
+    heartbeat  {}                             (both ways, every HEARTBEAT_INTERVAL)
+    joined     {"worker": WorkerInfo}, left {"id"}   (registry -> workers)
+    run_block  {"job_id", "filename", "with_line"} + [source, free_variables]
+    block_done {"job_id", "names", "error"} + [*variables, pickled exception if any]
+    error      {"message"}                    (then the sender closes the connection)
+"""
+PROTOCOL_VERSION = 1
+
+HANDSHAKE = "handshake"
+SUBMIT = "submit"
+JOB_DONE = "job_done"
+
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_TIMEOUT = 5.0

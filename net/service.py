@@ -1,0 +1,105 @@
+"""``ufora-service``: the one command the ``ufora/service`` image runs.
+
+What runs is read from the UFORA_* variables (``net.config``). The compute pool is forked
+first, before any event loop or socket exists; then the manager and/or the worker start on one
+Tornado loop. SIGTERM and SIGINT stop everything, the compute processes included.
+
+Two options exist for the embedded cluster that ``pyfora.connect()`` starts: ``--ready-fd N``
+writes one JSON line with the bound ports to file descriptor N once the worker is registered,
+and ``--exit-with-parent`` stops the service when the process that started it is gone.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from typing import List, Optional
+
+from net import config as service_config
+
+log = logging.getLogger("ufora.service")
+
+
+def setup_logging(log_dir: Optional[str], level: str) -> None:
+    handler: logging.Handler
+    if log_dir:
+        handler = logging.FileHandler(os.path.join(log_dir, "ufora-service.log"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+async def _serve(config: service_config.ServiceConfig, pool: list, ready_fd: Optional[int],
+                 exit_with_parent: bool) -> None:
+    from net.manager import ManagerService
+    from net.worker import WorkerService
+
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    manager = worker = None
+    ports: dict = {}
+    try:
+        if config.run_manager:
+            manager = ManagerService(config.http_port, config.manager_port)
+            ports.update(await manager.start())
+        if config.run_worker:
+            worker = WorkerService(pool, config.worker_own_address, config.manager_address,
+                                   ports.get("registry_port", config.manager_port),
+                                   config.worker_base_port, config.worker_data_port)
+            info = await worker.start()
+            ports.update(control_port=info.control_port, data_port=info.data_port)
+        if ready_fd is not None:
+            if worker is not None:
+                await asyncio.wait_for(worker.registry.registered.wait(), 30.0)
+            with os.fdopen(ready_fd, "w") as ready:
+                ready.write(json.dumps(ports) + "\n")
+        if exit_with_parent:
+            parent = os.getppid()
+            while not stopping.is_set() and os.getppid() == parent:
+                await asyncio.sleep(0.2)
+            stopping.set()
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        if worker is not None:
+            worker.stop()
+        if manager is not None:
+            manager.stop()
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="ufora-service", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    try:
+        config = service_config.parse(os.environ)
+    except service_config.ConfigError as exc:
+        print(f"ufora-service: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(config.log_dir, args.log_level.upper())
+    pool = []
+    if config.run_worker:
+        from engine.pool import fork_pool
+
+        pool = fork_pool(config.worker_cores)
+    try:
+        asyncio.run(_serve(config, pool, args.ready_fd, args.exit_with_parent))
+    except OSError as exc:  # a port in use, an address not ours: one line, not a traceback
+        print(f"ufora-service: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The worker service: a Tornado process around a forked compute pool.
+
+It listens on its control port (blocks from the manager, their results back) and on its data
+port (large results, lz4-compressed, fetched by key), registers with the manager's registry, and
+moves messages between those channels and the compute processes' pipes. What the processes do
+next is decided by ``engine.scheduler.PoolScheduler``; this module only does the I/O.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from typing import Dict, List, Optional, Tuple
+
+from engine import pool as compute_pool
+from engine.block import Block, BlockResult
+from engine.scheduler import PoolScheduler
+from net import channel as channels
+from net.channel import Channel, ChannelClosed
+from net.registry import RegistryClient, WorkerInfo
+
+log = logging.getLogger(__name__)
+
+# Results larger than this go to the data channel instead of the control channel.
+DATA_CHANNEL_THRESHOLD = 1 << 20
+_BLOB_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
+
+
+def block_from_wire(header: dict, buffers: List[bytes]) -> Block:
+    source, free_variables = buffers
+    return Block(source.decode(), str(header["filename"]), int(header["with_line"]), free_variables)
+
+
+def result_to_wire(job_id: str, result: BlockResult) -> Tuple[dict, List[bytes]]:
+    header = {"type": "block_done", "job_id": job_id, "names": list(result.variables), "error": None}
+    buffers = list(result.variables.values())
+    if result.error is not None:
+        error = result.error
+        header["error"] = {"type_name": error.type_name, "message": error.message,
+                           "trace": error.trace, "pickled": error.pickled is not None}
+        if error.pickled is not None:
+            buffers.append(error.pickled)
+    return header, buffers
+
+
+class WorkerService:
+    def __init__(self, pool: List[compute_pool.PoolProcess], own_address: str, manager_address: str,
+                 manager_port: int, control_port: int, data_port: int):
+        self.pool = {process.index: process for process in pool}
+        self.scheduler = PoolScheduler(len(pool))
+        self.own_address = own_address
+        self.manager = (manager_address, manager_port)
+        self.ports = (control_port, data_port)
+        self.id = uuid.uuid4().hex[:12]
+        self.job_channels: Dict[str, Channel] = {}
+        self.blobs: Dict[str, List[bytes]] = {}
+        self.registry: Optional[RegistryClient] = None
+        self._servers: list = []
+        self._tasks: set = set()  # strong references to background tasks
+
+    async def start(self) -> WorkerInfo:
+        loop = asyncio.get_running_loop()
+        control, control_port = channels.listen(self.ports[0], self._serve_control)
+        data, data_port = channels.listen(self.ports[1], self._serve_data, compress=True)
+        self._servers = [control, data]
+        for index, process in self.pool.items():
+            loop.add_reader(process.conn.fileno(), self._on_pool_message, index)
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.pool), memory)
+        self.registry = RegistryClient(info, *self.manager)
+        self._spawn(self.registry.run())
+        log.info("worker %s: control %d, data %d, %d compute processes",
+                 self.id, control_port, data_port, len(self.pool))
+        return info
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve_control(self, channel: Channel) -> None:
+        while True:
+            header, buffers = await channel.read()
+            kind = header["type"]
+            if kind == "run_block":
+                try:
+                    job_id, block = str(header["job_id"]), block_from_wire(header, buffers)
+                except (KeyError, ValueError, UnicodeDecodeError) as exc:
+                    await channel.abort(f"malformed run_block: {exc!r}")
+                    return
+                self.job_channels[job_id] = channel
+                self._send(self.scheduler.submit_block(job_id, block))
+            elif kind == "heartbeat":
+                await channel.write({"type": "heartbeat"})
+            else:
+                await channel.abort(f"unknown message type on the control channel: {kind!r}")
+                return
+
+    async def _serve_data(self, channel: Channel) -> None:
+        while True:
+            header, _ = await channel.read()
+            if header["type"] != "fetch":
+                await channel.abort(f"unknown message type on the data channel: {header['type']!r}")
+                return
+            blob = self.blobs.pop(str(header.get("key")), None)
+            if blob is None:
+                await channel.write({"type": "missing", "key": header.get("key")})
+            else:
+                await channel.write({"type": "blob", "key": header["key"]}, blob)
+
+    def _on_pool_message(self, index: int) -> None:
+        process = self.pool[index]
+        try:
+            message = process.conn.recv()
+        except (EOFError, OSError):
+            self._process_gone(index)
+            return
+        self._send(self.scheduler.on_message(index, message))
+
+    def _process_gone(self, index: int) -> None:
+        process = self.pool.pop(index)
+        asyncio.get_running_loop().remove_reader(process.conn.fileno())
+        _, status = os.waitpid(process.pid, 0)
+        reason = f"pid {process.pid}, wait status {status}"
+        log.error("compute process %d died (%s)", index, reason)
+        self._send(self.scheduler.on_process_gone(index, reason))
+
+    def _send(self, sends: list) -> None:
+        for index, message in sends:
+            try:
+                self.pool[index].conn.send(message)
+            except (OSError, KeyError):
+                log.warning("could not reach compute process %d", index)
+        for job_id, result in self.scheduler.take_finished():
+            channel = self.job_channels.pop(job_id, None)
+            if channel is not None:
+                self._spawn(self._report(channel, job_id, result))
+
+    async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
+        header, buffers = result_to_wire(job_id, result)
+        if sum(len(b) for b in buffers) > DATA_CHANNEL_THRESHOLD:
+            key = uuid.uuid4().hex
+            self.blobs[key] = buffers
+            asyncio.get_running_loop().call_later(_BLOB_TIMEOUT, self.blobs.pop, key, None)
+            header["blob"], buffers = key, []
+        try:
+            await channel.write(header, buffers)
+        except ChannelClosed:
+            log.warning("the manager went away before job %s could be reported", job_id)
+
+    def stop(self) -> None:
+        if self.registry is not None:
+            self.registry.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        for server in self._servers:
+            server.stop()
+        loop = asyncio.get_event_loop()
+        for process in self.pool.values():
+            loop.remove_reader(process.conn.fileno())
+        compute_pool.stop_pool(list(self.pool.values()))

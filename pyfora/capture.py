@@ -1,0 +1,101 @@
+"""Capturing a ``with`` block in the caller's frame, and writing its results back there.
+
+The block is located by the frame's file and line in the file's syntax tree, read through
+``linecache`` (so IPython/Jupyter cells, which register there, work too). Its free variables
+are the names it reads that the frame can resolve (locals first, then globals; builtins stay on
+the cluster). The body is skipped locally with the trace-function trick: a local trace function
+raises ``SkipBody`` on the body's first line event, before any statement runs, and the context
+manager's ``__exit__`` swallows it.
+"""
+from __future__ import annotations
+
+import ast
+import ctypes
+import linecache
+import sys
+import types
+from dataclasses import dataclass
+from typing import Any, Dict, List
+
+from engine import serialization
+from pyfora.Exceptions import CantGetSourceTextError, PythonToForaConversionError
+
+
+class SkipBody(Exception):
+    """Raised inside the ``with`` body so that it does not run locally."""
+
+
+@dataclass
+class CapturedBlock:
+    source: str
+    filename: str
+    with_line: int
+    free_variables: bytes
+
+
+def _find_with(tree: ast.AST, line: int) -> ast.With:
+    """The innermost ``with`` statement whose header holds ``line``."""
+    candidates = [node for node in ast.walk(tree)
+                  if isinstance(node, ast.With) and node.lineno <= line < node.body[0].lineno]
+    if not candidates:
+        raise CantGetSourceTextError(f"no with statement found at line {line}")
+    return max(candidates, key=lambda node: node.lineno)
+
+
+def _read_names(body: List[ast.stmt]) -> List[str]:
+    names: List[str] = []
+    for statement in body:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in names:
+                names.append(node.id)
+    return names
+
+
+def capture(frame: types.FrameType) -> CapturedBlock:
+    filename = frame.f_code.co_filename
+    lines = linecache.getlines(filename, frame.f_globals)
+    if not lines:
+        raise CantGetSourceTextError(
+            f"the source of {filename!r} is not available (no file, and not in linecache); "
+            "run the code from a file or a notebook cell")
+    source = "".join(lines)
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as exc:
+        raise CantGetSourceTextError(f"{filename!r} does not parse as it is now: {exc}") from None
+    node = _find_with(tree, frame.f_lineno)
+    return CapturedBlock(source, filename, node.lineno,
+                         _pickle_free_variables(frame, _read_names(node.body)))
+
+
+def _pickle_free_variables(frame: types.FrameType, names: List[str]) -> bytes:
+    scope_locals, scope_globals = frame.f_locals, frame.f_globals
+    values: Dict[str, Any] = {}
+    for name in names:
+        if name in scope_locals:
+            values[name] = scope_locals[name]
+        elif name in scope_globals:
+            values[name] = scope_globals[name]
+    try:
+        return serialization.dumps(values)
+    except Exception:
+        for name, value in values.items():
+            try:
+                serialization.dumps(value)
+            except Exception as exc:
+                raise PythonToForaConversionError(
+                    f"free variable {name!r} ({type(value).__name__}) cannot be sent to the "
+                    f"cluster: {exc}") from exc
+        raise
+
+
+def write_back(frame: types.FrameType, values: Dict[str, Any]) -> None:
+    """Assign ``values`` in ``frame``: its globals at module level, else its locals."""
+    if frame.f_locals is frame.f_globals:
+        frame.f_globals.update(values)
+        return
+    scope = frame.f_locals
+    for name, value in values.items():
+        scope[name] = value
+    if sys.version_info < (3, 13):  # since 3.13 f_locals writes through by itself
+        ctypes.pythonapi.PyFrame_LocalsToFast(ctypes.py_object(frame), ctypes.c_int(0))

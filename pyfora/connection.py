@@ -1,0 +1,78 @@
+"""The client's socket.io connection to the manager: handshake, submissions, notifications.
+
+Every submission gets a ``concurrent.futures.Future`` resolved by the manager's ``job_done``
+notification; a connection that breaks fails every pending future at once with
+``pyfora.ConnectionError``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from concurrent.futures import Future
+from typing import Dict
+
+import socketio
+
+from net import schema
+from pyfora.Exceptions import ConnectionError, PyforaError
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    def __init__(self, url: str, timeout: float):
+        self.url = url
+        self._futures: Dict[str, Future] = {}
+        self._lock = threading.Lock()
+        self._sio = socketio.Client(reconnection=False)
+        self._sio.on(schema.JOB_DONE, self._on_job_done)
+        self._sio.on("disconnect", self._on_disconnect)
+        try:
+            self._sio.connect(url, transports=["websocket"], wait_timeout=timeout)
+            reply = self._sio.call(schema.HANDSHAKE, {"version": schema.PROTOCOL_VERSION}, timeout=timeout)
+        except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError, OSError) as exc:
+            self._sio.disconnect()
+            raise ConnectionError(f"cannot connect to a ufora manager at {url}: {exc}") from None
+        if not isinstance(reply, dict) or reply.get("version") != schema.PROTOCOL_VERSION:
+            self._sio.disconnect()
+            theirs = reply.get("version") if isinstance(reply, dict) else reply
+            raise PyforaError(f"the manager at {url} speaks protocol version {theirs}; this pyfora "
+                              f"speaks version {schema.PROTOCOL_VERSION}: install matching versions")
+        self.workers = int(reply.get("workers", 0))
+
+    def submit(self, submission: dict) -> Future:
+        """Send a block; the future's result is the manager's ``job_done`` message."""
+        job_id = uuid.uuid4().hex
+        future: Future = Future()
+        with self._lock:
+            self._futures[job_id] = future
+        try:
+            reply = self._sio.call(schema.SUBMIT, dict(submission, job_id=job_id), timeout=60)
+        except (socketio.exceptions.SocketIOError, OSError) as exc:
+            self._forget(job_id)
+            raise ConnectionError(f"the manager at {self.url} did not take the block: {exc}") from None
+        if not reply.get("accepted"):
+            self._forget(job_id)
+            raise PyforaError(f"the manager refused the block: {reply.get('message')}")
+        return future
+
+    def _forget(self, job_id: str) -> None:
+        with self._lock:
+            self._futures.pop(job_id, None)
+
+    def _on_job_done(self, message: dict) -> None:
+        with self._lock:
+            future = self._futures.pop(message.get("job_id"), None)
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    def _on_disconnect(self, *reason) -> None:
+        with self._lock:
+            futures, self._futures = list(self._futures.values()), {}
+        for future in futures:
+            if not future.done():
+                future.set_exception(ConnectionError(f"the connection to {self.url} was lost"))
+
+    def close(self) -> None:
+        self._sio.disconnect()

@@ -1,0 +1,19 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="ufora",
+    version="0.1.0",
+    description="Run ordinary Python on every core of every machine: the ufora cluster and pyfora",
+    packages=find_packages(include=["engine", "engine.*", "net", "net.*", "pyfora", "pyfora.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy",
+        "numba",
+        "tornado>=6.3",
+        "python-socketio[client]>=5.10",
+        "cloudpickle>=3.0",
+        "lz4>=4.0",
+    ],
+    extras_require={"test": ["pytest", "pytest-timeout"]},
+    entry_points={"console_scripts": ["ufora-service=net.service:main"]},
+)
