@@ -117,13 +117,7 @@ class ManagerService:
         log.info("client %s disconnected", sid)
 
     async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
-        error = header.get("error")
-        names = list(header.get("names") or [])
-        if error is not None:
-            error = dict(error, pickled=buffers[len(names)] if error.get("pickled") else None)
-        await self.sio.emit(schema.JOB_DONE, {"job_id": job.job_id, "names": names,
-                                              "variables": buffers[:len(names)], "error": error},
-                            to=job.sid)
+        await self.sio.emit(schema.JOB_DONE, job_done_message(job.job_id, header, buffers), to=job.sid)
 
     async def _fail(self, job: _Job, message: str) -> None:
         await self._finish(job, {"names": [], "error": {
@@ -207,6 +201,15 @@ class ManagerService:
             task.cancel()
         for server in self._servers:
             server.stop()
+
+
+def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
+    """The client's JOB_DONE message for a worker's ``block_done`` header and buffers."""
+    names = list(header.get("names") or [])
+    error = header.get("error")
+    if error is not None:
+        error = dict(error, pickled=buffers[len(names)] if error.get("pickled") else None)
+    return {"job_id": job_id, "names": names, "variables": buffers[:len(names)], "error": error}
 
 
 class _StatusHandler(tornado.web.RequestHandler):

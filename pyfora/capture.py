@@ -12,10 +12,14 @@ from __future__ import annotations
 import ast
 import ctypes
 import linecache
+import os
 import sys
+import sysconfig
 import types
 from dataclasses import dataclass
 from typing import Any, Dict, List
+
+import cloudpickle
 
 from engine import serialization
 from pyfora.Exceptions import CantGetSourceTextError, PythonToForaConversionError
@@ -68,7 +72,27 @@ def capture(frame: types.FrameType) -> CapturedBlock:
                          _pickle_free_variables(frame, _read_names(node.body)))
 
 
+_INSTALLED = tuple(os.path.realpath(sysconfig.get_paths()[key]) + os.sep
+                   for key in ("stdlib", "platstdlib", "purelib", "platlib"))
+_UFORA_PACKAGES = {"pyfora", "engine", "net"}
+_by_value: set = set()
+
+
+def _ship_user_modules_by_value() -> None:
+    """Register every loaded module that is not installed (not in the standard library or
+    site-packages, and not ufora's own) to be pickled by value: the cluster cannot import the
+    user's own modules, only what is installed there."""
+    for name, module in list(sys.modules.items()):
+        if name in _by_value or name.split(".")[0] in _UFORA_PACKAGES or name == "__main__":
+            continue
+        path = getattr(module, "__file__", None)
+        if path and not os.path.realpath(path).startswith(_INSTALLED):
+            cloudpickle.register_pickle_by_value(module)
+            _by_value.add(name)
+
+
 def _pickle_free_variables(frame: types.FrameType, names: List[str]) -> bytes:
+    _ship_user_modules_by_value()
     scope_locals, scope_globals = frame.f_locals, frame.f_globals
     values: Dict[str, Any] = {}
     for name in names:

@@ -1,0 +1,25 @@
+# `make run` and `make test` work on a fresh machine: they create .venv and install everything.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test bench clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) examples/tutorial.py
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) -m perf $(if $(QUICK),--quick,) $(if $(URL),--url $(URL),)
+
+clean:
+	rm -rf $(VENV) build *.egg-info perf/results/*.csv perf/results/*.png

@@ -1,0 +1,161 @@
+"""Shared fixtures: real ``ufora-service`` processes on free loopback ports, and a leak check
+after every test (no process started by the test left running, nothing new in /dev/shm)."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVICE_VARIABLES = [name for name in os.environ if name.startswith("UFORA_")]
+
+
+def descendants(pid: int) -> List[int]:
+    """Every live process below ``pid`` (read from /proc)."""
+    children: Dict[int, List[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def shm_entries() -> set:
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+@pytest.fixture(autouse=True)
+def no_leaks():
+    before_shm = shm_entries()
+    before = set(descendants(os.getpid()))
+    yield
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        left = set(descendants(os.getpid())) - before
+        if not left:
+            break
+        time.sleep(0.05)
+    assert not left, f"processes left running: {sorted(left)}"
+    assert shm_entries() - before_shm == set(), "shared memory left in /dev/shm"
+
+
+class Service:
+    """One ``ufora-service`` process, started with the given UFORA_* variables."""
+
+    def __init__(self, env: Dict[str, str], wait_ready: bool = True, timeout: float = 60.0):
+        full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+        full_env.update(env)
+        full_env["PYTHONPATH"] = ROOT
+        ready_read, ready_write = os.pipe()
+        self._log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "net.service", "--ready-fd", str(ready_write), "--log-level", "INFO"],
+            pass_fds=[ready_write], env=full_env, stderr=self._log)
+        os.close(ready_write)
+        self.ports: Dict[str, int] = {}
+        try:
+            if wait_ready:
+                line = _read_line(ready_read, timeout)
+                if not line:
+                    self.stop()
+                    raise RuntimeError(f"ufora-service did not start: {self.log}")
+                self.ports = json.loads(line)
+        finally:
+            os.close(ready_read)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['http_port']}"
+
+    @property
+    def log(self) -> str:
+        self._log.seek(0)
+        return self._log.read()
+
+    def stop(self) -> int:
+        """SIGTERM, then SIGKILL after 10 s; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        return self.process.returncode
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    data, deadline = b"", time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return ""
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return ""
+        data += chunk
+    return data.decode()
+
+
+def free_port_pair() -> int:
+    """A port p with p and p + 1 both free (for a worker's control and data channels)."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+@pytest.fixture
+def start_service():
+    """``start_service(env) -> Service``; every service started is stopped after the test."""
+    started: List[Service] = []
+
+    def start(env: Dict[str, str], wait_ready: bool = True) -> Service:
+        service = Service(env, wait_ready)
+        started.append(service)
+        return service
+
+    yield start
+    for service in reversed(started):
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_url():
+    """A manager + worker ``ufora-service`` on free ports, shared by one test module."""
+    service = Service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
+                       "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                       "UFORA_WORKER_CORES": "2"})
+    try:
+        yield service.url
+    finally:
+        service.stop()

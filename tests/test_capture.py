@@ -1,0 +1,120 @@
+"""Block capture in the caller's frame, with the cluster replaced by the engine in this process
+(the real path minus the sockets: capture -> engine.block -> worker/manager message shapes ->
+write-back). End-to-end tests run the same through real services."""
+import pytest
+
+import pyfora
+from engine.block import Block, run_block
+from engine.runtime import InlineRunner
+from net.manager import job_done_message
+from net.worker import result_to_wire
+from pyfora.with_block import WithBlockExecutor
+
+
+class InProcessExecutor:
+    def __init__(self):
+        self.submitted = []
+
+    @property
+    def remotely(self):
+        return WithBlockExecutor(self)
+
+    def _run_block(self, captured):
+        self.submitted.append(captured)
+        block = Block(captured.source, captured.filename, captured.with_line, captured.free_variables)
+        header, buffers = result_to_wire("job", run_block(block, InlineRunner()))
+        return job_done_message("job", header, buffers)
+
+
+ufora = InProcessExecutor()
+ran_locally = []
+
+
+def is_prime(p):
+    x = 2
+    while x * x <= p:
+        if p % x == 0:
+            return 0
+        x = x + 1
+    return 1
+
+
+with ufora.remotely.downloadAll():
+    module_result = sum(is_prime(x) for x in xrange(100_000))
+    ran_locally.append("module")  # runs remotely: the local list stays empty
+
+
+def test_module_level_block_assigns_module_globals():
+    assert module_result == 9594
+    assert ran_locally == []
+
+
+def test_function_locals_are_read_and_written_back():
+    n, offset = 30_000, 5
+    with ufora.remotely.downloadAll():
+        total = sum(x + offset for x in range(n))
+        label = f"n={n}"
+    assert total == sum(x + 5 for x in range(30_000))
+    assert label == "n=30000"
+
+
+def test_nested_function_with_closure_variables():
+    factor = 3
+
+    def outer():
+        base = 2
+
+        def inner():
+            with ufora.remotely.downloadAll():
+                value = (base + factor) * 10
+            return value
+
+        return inner()
+
+    assert outer() == 50
+
+
+def test_free_variables_of_several_kinds():
+    import math
+
+    data = {"a": [1, 2, 3], "b": (4.5, None)}
+
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    point = Point(7)
+    square = lambda v: v * v  # noqa: E731
+    with ufora.remotely.downloadAll():
+        out = (math.sqrt(16), sum(data["a"]), data["b"][0], square(point.x), type(point).__name__)
+    assert out == (4.0, 6, 4.5, 49, "Point")
+
+
+def test_only_the_names_read_are_shipped():
+    unused = object()  # noqa: F841  (would not pickle cleanly if it had a lock)
+    import threading
+    lock = threading.Lock()  # noqa: F841
+    with ufora.remotely.downloadAll():
+        y = 41 + 1
+    assert y == 42
+
+
+def test_a_body_that_raises_gives_computation_error_with_the_users_line():
+    with pytest.raises(pyfora.ComputationError) as raised:
+        with ufora.remotely.downloadAll():
+            before = 1
+            boom = {}["missing"]  # the line the trace must show
+    error = raised.value
+    assert "KeyError" in str(error) and "'missing'" in str(error)
+    assert isinstance(error.remoteException, KeyError)
+    assert "test_capture.py" in error.trace and 'boom = {}["missing"]' in error.trace
+    assert before == 1  # assigned before the error: still written back
+
+
+def test_an_unpicklable_free_variable_is_named():
+    import threading
+
+    lock = threading.Lock()
+    with pytest.raises(pyfora.PythonToForaConversionError, match="'lock'"):
+        with ufora.remotely.downloadAll():
+            held = lock.locked()

@@ -1,0 +1,73 @@
+import pytest
+
+from net import config
+from net.config import ConfigError, parse
+
+
+def resolve(name: str) -> str:
+    table = {"manager.example": "10.1.2.3", "127.0.0.1": "127.0.0.1", "192.168.7.2": "192.168.7.2"}
+    if name not in table:
+        raise OSError(f"unknown host {name}")
+    return table[name]
+
+
+@pytest.fixture(autouse=True)
+def own_host(monkeypatch):
+    monkeypatch.setattr(config, "default_own_address", lambda: "192.168.7.2")
+    monkeypatch.setattr(config, "DEFAULT_LOG_DIR", "/nonexistent/ufora")
+
+
+def test_defaults_run_manager_and_worker_on_the_documented_ports():
+    c = parse({}, resolve)
+    assert (c.run_manager, c.run_worker) == (True, True)
+    assert (c.http_port, c.manager_port, c.worker_base_port, c.worker_data_port) == (30000, 30002, 30009, 30010)
+    assert c.worker_own_address == "192.168.7.2"
+    assert c.manager_address == "127.0.0.1"
+    assert c.log_dir is None
+
+
+def test_manager_address_runs_a_worker_only():
+    c = parse({"UFORA_MANAGER_ADDRESS": "manager.example", "UFORA_MANAGER_PORT": "31002"}, resolve)
+    assert (c.run_manager, c.run_worker) == (False, True)
+    assert (c.manager_address, c.manager_port) == ("10.1.2.3", 31002)
+
+
+def test_no_worker_runs_the_manager_only():
+    c = parse({"UFORA_NO_WORKER": "1"}, resolve)
+    assert (c.run_manager, c.run_worker) == (True, False)
+
+
+def test_both_roles_switched_off_is_refused_naming_both():
+    with pytest.raises(ConfigError) as raised:
+        parse({"UFORA_NO_WORKER": "1", "UFORA_MANAGER_ADDRESS": "manager.example"}, resolve)
+    assert "UFORA_NO_WORKER" in str(raised.value) and "UFORA_MANAGER_ADDRESS" in str(raised.value)
+
+
+def test_ports_address_and_cores_are_read():
+    c = parse({"UFORA_WEB_HTTP_PORT": "8000", "UFORA_WORKER_BASE_PORT": "40000",
+               "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "3"}, resolve)
+    assert (c.http_port, c.worker_base_port, c.worker_data_port) == (8000, 40000, 40001)
+    assert (c.worker_own_address, c.worker_cores) == ("127.0.0.1", 3)
+
+
+def test_log_dir(tmp_path):
+    assert parse({"UFORA_LOG_DIR": str(tmp_path)}, resolve).log_dir == str(tmp_path)
+
+
+@pytest.mark.parametrize("env,variable", [
+    ({"UFORA_WEB_HTTP_PORT": "http"}, "UFORA_WEB_HTTP_PORT"),
+    ({"UFORA_WEB_HTTP_PORT": "70000"}, "UFORA_WEB_HTTP_PORT"),
+    ({"UFORA_MANAGER_PORT": "-1"}, "UFORA_MANAGER_PORT"),
+    ({"UFORA_WORKER_BASE_PORT": "65535"}, "UFORA_WORKER_BASE_PORT"),  # no room for the data port
+    ({"UFORA_WORKER_BASE_PORT": "3.5"}, "UFORA_WORKER_BASE_PORT"),
+    ({"UFORA_MANAGER_ADDRESS": "no.such.host"}, "UFORA_MANAGER_ADDRESS"),
+    ({"UFORA_WORKER_OWN_ADDRESS": "no.such.host"}, "UFORA_WORKER_OWN_ADDRESS"),
+    ({"UFORA_NO_WORKER": "maybe"}, "UFORA_NO_WORKER"),
+    ({"UFORA_WORKER_CORES": "0"}, "UFORA_WORKER_CORES"),
+    ({"UFORA_LOG_DIR": "/nonexistent/logs"}, "UFORA_LOG_DIR"),
+])
+def test_each_bad_value_is_one_line_naming_its_variable(env, variable):
+    with pytest.raises(ConfigError) as raised:
+        parse(env, resolve)
+    message = str(raised.value)
+    assert message.startswith(variable) and "\n" not in message

@@ -1,0 +1,187 @@
+"""End to end: real ``ufora-service`` processes on free loopback ports, real pyfora clients."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import urllib.request
+
+import pytest
+
+import pyfora
+from tests.conftest import ROOT, descendants, free_port_pair
+
+
+def isPrime(p):
+    x = 2
+    while x*x <= p:
+        if p%x == 0:
+            return 0
+        x = x + 1
+    return 1
+
+
+def builds_a_dict(x):
+    d = dict(value=x, name="n")  # numba refuses this: the pool runs it in CPython
+    return d["value"] % 7
+
+
+@pytest.fixture(scope="module")
+def ufora(cluster_url):
+    executor = pyfora.connect(cluster_url)
+    yield executor
+    executor.close()
+
+
+@pytest.mark.parametrize("n,expected", [(100_000, 9594), (1_000_000, 78500)])
+def test_tutorial(ufora, n, expected):
+    with ufora.remotely.downloadAll():
+        result = sum(isPrime(x) for x in xrange(n))
+    assert result == expected
+
+
+def test_numba_rejected_function_still_gives_cpythons_sum(ufora):
+    with ufora.remotely.downloadAll():
+        total = sum(builds_a_dict(x) for x in range(200_000) if x % 3)
+    assert total == sum(builds_a_dict(x) for x in range(200_000) if x % 3)
+
+
+def test_remote_exception_names_type_message_file_and_line(ufora):
+    with pytest.raises(pyfora.ComputationError) as raised:
+        with ufora.remotely.downloadAll():
+            result = sum(1 // (x - 150_000) for x in range(300_000))
+    message = str(raised.value)
+    assert "ZeroDivisionError" in message and "division or modulo by zero" in message
+    assert os.path.basename(__file__) in raised.value.trace
+    assert "result = sum(1 // (x - 150_000)" in raised.value.trace
+
+
+def test_plain_python_runs_on_the_worker(ufora):
+    words = ["a", "bb", "ccc"]
+    with ufora.remotely.downloadAll():
+        import collections
+        counts = collections.Counter(len(w) for w in words)
+        pid = os.getpid()
+    assert counts == {1: 1, 2: 1, 3: 1}
+    assert pid != os.getpid()
+
+
+def test_large_results_come_back_through_the_data_channel(ufora):
+    with ufora.remotely.downloadAll():
+        blob = bytes(range(256)) * 20_000  # 5 MB: over the control channel's limit
+    assert blob == bytes(range(256)) * 20_000
+
+
+def test_status_page(cluster_url):
+    status = json.load(urllib.request.urlopen(cluster_url + "/", timeout=10))
+    assert status["workers"] == 1 and status["cores"] == 2
+
+
+def test_script_run_as_a_file_at_module_level(cluster_url, tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent('''
+        import pyfora
+
+        def isPrime(p):
+            x = 2
+            while x*x <= p:
+                if p%x == 0:
+                    return 0
+                x = x + 1
+            return 1
+
+        ufora = pyfora.connect()
+        with ufora.remotely.downloadAll():
+            result = sum(isPrime(x) for x in xrange(100 * 1000))
+        print(result)
+    '''))
+    env = dict(os.environ, UFORA_URL=cluster_url, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "9594", out.stderr
+
+
+def test_manager_only_plus_worker_only_form_a_cluster(start_service):
+    manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
+    assert "control_port" not in manager.ports
+    base = free_port_pair()
+    worker = start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1",
+                            "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
+                            "UFORA_WORKER_BASE_PORT": str(base), "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                            "UFORA_WORKER_CORES": "2"})
+    assert (worker.ports["control_port"], worker.ports["data_port"]) == (base, base + 1)
+    with pyfora.connect(manager.url) as executor:
+        assert executor.getWorkerCount() == 1
+        with executor.remotely.downloadAll():
+            result = sum(isPrime(x) for x in xrange(100_000))
+    assert result == 9594
+
+
+def test_embedded_cluster_starts_and_stops_with_its_executor(monkeypatch):
+    monkeypatch.delenv("UFORA_URL", raising=False)
+    before = set(descendants(os.getpid()))
+    with pyfora.connect() as executor:
+        assert len(set(descendants(os.getpid())) - before) >= 3  # service + its compute pool
+        with executor.remotely.downloadAll():
+            result = sum(isPrime(x) for x in xrange(100_000))
+    assert result == 9594
+    assert executor.isClosed()
+    assert set(descendants(os.getpid())) - before == set()
+
+
+def test_embedded_cluster_of_a_killed_client_stops_by_itself(tmp_path):
+    script = tmp_path / "client.py"
+    script.write_text("import os, pyfora, time\nufora = pyfora.connect()\nprint(os.getpid(), flush=True)\n"
+                      "time.sleep(60)\n")
+    env = {k: v for k, v in os.environ.items() if k != "UFORA_URL"}
+    env["PYTHONPATH"] = ROOT
+    client = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    client.stdout.readline()
+    service = [p for p in descendants(client.pid)]
+    assert service
+    client.kill()
+    client.wait()
+    import time
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") and _alive(p) for p in service):
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in service)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_protocol_mismatch_is_a_clear_error(cluster_url, monkeypatch):
+    from net import schema
+
+    monkeypatch.setattr(schema, "PROTOCOL_VERSION", 999)
+    with pytest.raises(pyfora.PyforaError, match="version 1.*version 999"):
+        pyfora.connect(cluster_url, timeout=10)
+
+
+def test_nothing_listening_is_a_connection_error():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(pyfora.ConnectionError):
+        pyfora.connect(f"http://127.0.0.1:{port}", timeout=5)
+
+
+@pytest.mark.parametrize("env,variable", [
+    ({"UFORA_WEB_HTTP_PORT": "web"}, "UFORA_WEB_HTTP_PORT"),
+    ({"UFORA_NO_WORKER": "1", "UFORA_MANAGER_ADDRESS": "127.0.0.1"}, "UFORA_MANAGER_ADDRESS"),
+])
+def test_service_refuses_bad_environment_in_one_line(env, variable):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("UFORA_")}
+    full.update(env, PYTHONPATH=ROOT)
+    out = subprocess.run([sys.executable, "-m", "net.service"], env=full, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0]

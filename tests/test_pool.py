@@ -1,0 +1,108 @@
+"""The fork-based compute pool with its scheduler, driven synchronously: engine/ alone, real
+processes and pipes, no sockets."""
+import os
+import signal
+import textwrap
+import time
+from multiprocessing.connection import wait
+
+import pytest
+
+from engine import serialization
+from engine.block import Block
+from engine.pool import fork_pool, stop_pool
+from engine.scheduler import PoolScheduler
+
+
+def is_prime(p):
+    x = 2
+    while x * x <= p:
+        if p % x == 0:
+            return 0
+        x = x + 1
+    return 1
+
+
+SOURCE = textwrap.dedent('''
+    with cluster:
+        result = sum(is_prime(x) for x in range(n))
+        pid = os.getpid()
+''')
+
+
+@pytest.fixture
+def pool():
+    processes = fork_pool(2)
+    yield processes
+    stop_pool(processes)
+
+
+def run(pool, blocks, on_partition=None, timeout=60):
+    """Drive the scheduler until every block is finished: {job_id: BlockResult}."""
+    scheduler = PoolScheduler(len(pool))
+    by_conn = {p.conn: p for p in pool}
+    partitions_by_process = {p.index: 0 for p in pool}
+
+    def send(sends):
+        for index, message in sends:
+            if message[0] == "partition":
+                partitions_by_process[index] += 1
+                if on_partition:
+                    on_partition(index, scheduler)
+            try:
+                pool[index].conn.send(message)
+            except OSError:
+                pass  # a dead process: noticed when its pipe is read
+
+    for job_id, block in blocks.items():
+        send(scheduler.submit_block(job_id, block))
+    results = {}
+    deadline = time.monotonic() + timeout
+    while len(results) < len(blocks) and time.monotonic() < deadline:
+        for conn in wait([p.conn for p in by_conn.values()], timeout=1):
+            process = by_conn[conn]
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                del by_conn[conn]
+                os.waitpid(process.pid, 0)
+                send(scheduler.on_process_gone(process.index, "killed by the test"))
+            else:
+                send(scheduler.on_message(process.index, message))
+            results.update(scheduler.take_finished())
+    return results, partitions_by_process
+
+
+def block(n):
+    return Block(SOURCE, "job.py", 2, serialization.dumps({"is_prime": is_prime, "n": n, "os": os}))
+
+
+def test_a_block_is_split_over_every_pool_process(pool):
+    results, partitions = run(pool, {"job": block(300_000)})
+    variables = {k: serialization.loads(v) for k, v in results["job"].variables.items()}
+    assert results["job"].error is None
+    assert variables["result"] == 25_999  # 25,997 primes below 300,000, plus 0 and 1
+    assert variables["pid"] in [p.pid for p in pool]
+    assert all(count >= 1 for count in partitions.values()), partitions  # pulled, not dealt: counts vary
+
+
+def test_more_blocks_than_processes_all_finish(pool):
+    results, _ = run(pool, {f"job{i}": block(50_000 + i) for i in range(5)})
+    assert sorted(results) == [f"job{i}" for i in range(5)]
+    assert all(r.error is None for r in results.values())
+
+
+def test_a_killed_pool_process_fails_its_block_clearly_and_the_rest_carry_on(pool):
+    killed = []
+
+    def kill_the_other_once(index, scheduler):
+        if not killed and scheduler.processes[index].job_id is None:
+            killed.append(pool[index].pid)
+            os.kill(pool[index].pid, signal.SIGKILL)
+
+    results, _ = run(pool, {"job": block(300_000)}, on_partition=kill_the_other_once)
+    assert killed
+    result = results["job"]
+    # The partition the dead process held was handed out again: the answer is still right.
+    assert result.error is None
+    assert serialization.loads(result.variables["result"]) == 25_999

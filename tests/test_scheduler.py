@@ -1,0 +1,64 @@
+"""PoolScheduler, driven by stimuli alone: no processes, no sockets."""
+from engine.block import Block, BlockResult
+from engine.scheduler import PoolScheduler
+
+BLOCK = Block("", "f.py", 1, b"")
+
+
+def kinds(sends):
+    return [(index, message[0]) for index, message in sends]
+
+
+def test_a_block_goes_to_an_idle_process_and_its_result_is_reported():
+    s = PoolScheduler(2)
+    assert kinds(s.submit_block("job", BLOCK)) == [(0, "block")]
+    assert s.on_message(0, ("block_done", "job", BlockResult())) == []
+    assert [job for job, _ in s.take_finished()] == ["job"]
+
+
+def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_done():
+    s = PoolScheduler(2)
+    s.submit_block("job", BLOCK)
+    sends = s.on_message(0, ("run_task", b"task", 1000))
+    assert sorted(kinds(sends)) == [(0, "partition"), (1, "partition")]
+    covered = []
+    pending = {index: message for index, message in sends}
+    while pending:
+        index, message = pending.popitem()
+        _, task_id, _, lo, hi = message
+        covered.append((lo, hi))
+        for i, m in s.on_message(index, ("partition_done", task_id, lo, hi, ("ok", (True, hi - lo)))):
+            if m[0] == "partition":
+                pending[i] = m
+            else:
+                assert (i, m[0]) == (0, "task_done")
+                outcomes = m[1]
+    assert sorted(covered) == [(lo, hi) for lo, hi, _ in outcomes]
+    assert sum(value[1] for _, _, (_, value) in outcomes) == 1000
+
+
+def test_a_second_block_waits_until_partitions_are_done():
+    s = PoolScheduler(1)
+    s.submit_block("a", BLOCK)
+    s.on_message(0, ("run_task", b"t", 10))  # the driver computes its own partitions
+    assert s.submit_block("b", BLOCK) == []
+
+
+def test_a_partition_lost_with_its_process_is_handed_out_again_once():
+    s = PoolScheduler(3)
+    s.submit_block("job", BLOCK)
+    sends = dict(s.on_message(0, ("run_task", b"t", 3000)))
+    lost = sends[2][3:5]
+    assert s.on_process_gone(2, "killed") == []  # nobody is free to take it yet
+    # process 1 finishes its partition and must be handed the lost one first
+    _, task_id, _, lo, hi = sends[1]
+    nxt = s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0))))
+    assert tuple(nxt[0][1][3:5]) == tuple(lost)
+
+
+def test_a_dead_driver_fails_its_block_with_a_clear_error():
+    s = PoolScheduler(2)
+    s.submit_block("job", BLOCK)
+    s.on_process_gone(0, "signal 9")
+    [(job, result)] = s.take_finished()
+    assert job == "job" and "died" in result.error.message and "signal 9" in result.error.message
