@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import linecache
+import types
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 
 from engine import errors, rewriter, runtime, serialization
@@ -95,6 +97,16 @@ def assigned_names(body: List[ast.stmt]) -> List[str]:
     return collector.names
 
 
+@functools.lru_cache(maxsize=256)
+def _compile_body(source: str, filename: str, with_line: int) -> Tuple[types.CodeType, Tuple[str, ...]]:
+    """The rewritten, compiled body and the names it assigns; cached, since a loop of small
+    blocks from one file would otherwise parse that whole file every time."""
+    body = _find_with(ast.parse(source, filename), with_line).body
+    names = tuple(assigned_names(body))
+    module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
+    return compile(module, filename, "exec"), names
+
+
 def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockResult:
     """Execute the block's body with ``runner`` computing its parallel shapes."""
     result = BlockResult()
@@ -103,10 +115,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     try:
         linecache.cache[block.filename] = (len(block.source), None,
                                            block.source.splitlines(True), block.filename)
-        body = _find_with(ast.parse(block.source, block.filename), block.with_line).body
-        names = assigned_names(body)
-        module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
-        code = compile(module, block.filename, "exec")
+        code, names = _compile_body(block.source, block.filename, block.with_line)
         namespace.update(serialization.loads(block.free_variables))
     except Exception as exc:
         result.error = errors.capture(exc)

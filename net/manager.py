@@ -71,7 +71,7 @@ class ManagerService:
         registry, registry_port = channels.listen(
             self.ports[1], lambda channel: serve_registry(self.membership, channel))
         app = tornado.web.Application([
-            (r"/socket.io/", socketio.get_tornado_handler(self.sio)),
+            (r"/socket.io/", _socketio_handler(self.sio)),
             (r"/", _StatusHandler, {"manager": self}),
         ])
         http = tornado.httpserver.HTTPServer(app, max_body_size=MAX_UPLOAD)
@@ -100,17 +100,19 @@ class ManagerService:
     async def _on_handshake(self, sid: str, data) -> dict:
         return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links)}
 
-    async def _on_submit(self, sid: str, data) -> dict:
+    async def _on_submit(self, sid: str, data) -> None:
+        """Queue a block. Not acknowledged (one round trip less per block): a malformed
+        submission is answered with its JOB_DONE carrying the error."""
+        job_id = str(data.get("job_id")) if isinstance(data, dict) else "?"
         try:
-            job_id = f"{data['job_id']}"
             header = {"type": "run_block", "job_id": job_id, "filename": str(data["filename"]),
                       "with_line": int(data["with_line"])}
             buffers = [str(data["source"]).encode(), bytes(data["free_variables"])]
         except (KeyError, TypeError, ValueError) as exc:
-            return {"accepted": False, "message": f"malformed submission: {exc!r}"}
+            await self._fail(_Job(job_id, sid, {}, []), f"malformed submission: {exc!r}")
+            return
         self.pending.append(_Job(job_id, sid, header, buffers))
         self._dispatch()
-        return {"accepted": True}
 
     async def _on_disconnect(self, sid: str, *reason) -> None:
         self.pending = deque(job for job in self.pending if job.sid != sid)
@@ -201,6 +203,24 @@ class ManagerService:
             task.cancel()
         for server in self._servers:
             server.stop()
+
+
+def _socketio_handler(sio: socketio.AsyncServer) -> type:
+    """python-socketio's Tornado handler, with Nagle off (a result with binary attachments is
+    several websocket frames: with Nagle on, each waits for the client's delayed ACK, ~40 ms)
+    and without permessage-deflate (payloads are pickles and arrays: deflating them costs more
+    time than it saves, and large ones are already lz4-compressed where it pays)."""
+    base = socketio.get_tornado_handler(sio)
+
+    class Handler(base):  # type: ignore[misc, valid-type]
+        async def open(self, *args, **kwargs):
+            self.set_nodelay(True)
+            await super().open(*args, **kwargs)
+
+        def get_compression_options(self):
+            return None
+
+    return Handler
 
 
 def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:

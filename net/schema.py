@@ -1,10 +1,10 @@
 """The message schema shared by the client (pyfora) and the manager: the only part of net/ that
 pyfora imports. Changing a name or a field here is a protocol change: bump PROTOCOL_VERSION.
 
-socket.io, client -> manager (each acknowledged):
+socket.io, client -> manager, acknowledged:
     HANDSHAKE  {"version": int}              -> {"version": int, "workers": int}
+socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, errors included):
     SUBMIT     {"job_id", "filename", "with_line", "source": str, "free_variables": bytes}
-               -> {"accepted": true} | {"accepted": false, "message": str}
 socket.io, manager -> client:
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes],
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}

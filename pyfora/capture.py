@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import ast
 import ctypes
+import functools
 import linecache
 import os
 import sys
 import sysconfig
 import types
 from dataclasses import dataclass
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence, Tuple
 
 import cloudpickle
 
@@ -55,6 +56,17 @@ def _read_names(body: List[ast.stmt]) -> List[str]:
     return names
 
 
+@functools.lru_cache(maxsize=256)
+def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]]:
+    """(line of the with statement, names its body reads); cached per file text and line."""
+    try:
+        tree = ast.parse(source, filename)
+    except SyntaxError as exc:
+        raise CantGetSourceTextError(f"{filename!r} does not parse as it is now: {exc}") from None
+    node = _find_with(tree, line)
+    return node.lineno, tuple(_read_names(node.body))
+
+
 def capture(frame: types.FrameType) -> CapturedBlock:
     filename = frame.f_code.co_filename
     lines = linecache.getlines(filename, frame.f_globals)
@@ -63,35 +75,31 @@ def capture(frame: types.FrameType) -> CapturedBlock:
             f"the source of {filename!r} is not available (no file, and not in linecache); "
             "run the code from a file or a notebook cell")
     source = "".join(lines)
-    try:
-        tree = ast.parse(source, filename)
-    except SyntaxError as exc:
-        raise CantGetSourceTextError(f"{filename!r} does not parse as it is now: {exc}") from None
-    node = _find_with(tree, frame.f_lineno)
-    return CapturedBlock(source, filename, node.lineno,
-                         _pickle_free_variables(frame, _read_names(node.body)))
+    with_line, names = _locate(source, filename, frame.f_lineno)
+    return CapturedBlock(source, filename, with_line, _pickle_free_variables(frame, names))
 
 
 _INSTALLED = tuple(os.path.realpath(sysconfig.get_paths()[key]) + os.sep
                    for key in ("stdlib", "platstdlib", "purelib", "platlib"))
 _UFORA_PACKAGES = {"pyfora", "engine", "net"}
-_by_value: set = set()
+_classified: set = set()  # modules already looked at, by name
 
 
 def _ship_user_modules_by_value() -> None:
     """Register every loaded module that is not installed (not in the standard library or
     site-packages, and not ufora's own) to be pickled by value: the cluster cannot import the
-    user's own modules, only what is installed there."""
-    for name, module in list(sys.modules.items()):
-        if name in _by_value or name.split(".")[0] in _UFORA_PACKAGES or name == "__main__":
+    user's own modules, only what is installed there. Each module is looked at once."""
+    for name in sys.modules.keys() - _classified:
+        _classified.add(name)
+        module = sys.modules.get(name)
+        if name.split(".")[0] in _UFORA_PACKAGES or name == "__main__":
             continue
         path = getattr(module, "__file__", None)
         if path and not os.path.realpath(path).startswith(_INSTALLED):
             cloudpickle.register_pickle_by_value(module)
-            _by_value.add(name)
 
 
-def _pickle_free_variables(frame: types.FrameType, names: List[str]) -> bytes:
+def _pickle_free_variables(frame: types.FrameType, names: Sequence[str]) -> bytes:
     _ship_user_modules_by_value()
     scope_locals, scope_globals = frame.f_locals, frame.f_globals
     values: Dict[str, Any] = {}
