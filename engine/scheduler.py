@@ -9,7 +9,7 @@ Rules:
 * Partitions of the oldest task first; each task is cut by its own guided plan, sized for
   the whole pool, and pulled by whoever is free, so a slow process takes fewer partitions.
 * A partition whose process died is handed out again, once; a block whose driver died fails
-  with an error that says so.
+  with an error that says so; with no process left, every waiting block fails the same way.
 """
 from __future__ import annotations
 
@@ -62,6 +62,9 @@ class PoolScheduler:
         self.finished: List[Tuple[str, BlockResult]] = []
 
     def submit_block(self, job_id: str, block: Block) -> List[Send]:
+        if not self.processes:
+            self._fail(job_id, "this worker has no compute process left")
+            return []
         self.blocks.append((job_id, block))
         return self._dispatch()
 
@@ -99,11 +102,16 @@ class PoolScheduler:
                     task.retried.add(partition)
                     task.retry.append(partition)
         if process.job_id is not None:
-            self.finished.append((process.job_id, BlockResult(error=RemoteError(
-                "InternalError", f"the compute process driving this block died ({reason})", ""))))
+            self._fail(process.job_id, f"the compute process driving this block died ({reason})")
             if process.waiting_task is not None:
                 self.tasks.pop(process.waiting_task, None)
+        if not self.processes:
+            while self.blocks:
+                self._fail(self.blocks.popleft()[0], f"no compute process is left ({reason})")
         return self._dispatch()
+
+    def _fail(self, job_id: str, message: str) -> None:
+        self.finished.append((job_id, BlockResult(error=RemoteError("InternalError", message, ""))))
 
     def take_finished(self) -> List[Tuple[str, BlockResult]]:
         finished, self.finished = self.finished, []

@@ -16,6 +16,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_VARIABLES = [name for name in os.environ if name.startswith("UFORA_")]
+# The console script `pip install` made beside this interpreter: the command users run.
+SERVICE_COMMAND = os.path.join(os.path.dirname(sys.executable), "ufora-service")
 
 
 def descendants(pid: int) -> List[int]:
@@ -67,7 +69,7 @@ class Service:
         ready_read, ready_write = os.pipe()
         self._log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "net.service", "--ready-fd", str(ready_write), "--log-level", "INFO"],
+            [SERVICE_COMMAND, "--ready-fd", str(ready_write), "--log-level", "INFO"],
             pass_fds=[ready_write], env=full_env, stderr=self._log)
         os.close(ready_write)
         self.ports: Dict[str, int] = {}

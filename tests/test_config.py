@@ -50,8 +50,10 @@ def test_ports_address_and_cores_are_read():
     assert (c.worker_own_address, c.worker_cores) == ("127.0.0.1", 3)
 
 
-def test_log_dir(tmp_path):
+def test_log_dir(tmp_path, monkeypatch):
     assert parse({"UFORA_LOG_DIR": str(tmp_path)}, resolve).log_dir == str(tmp_path)
+    monkeypatch.setattr(config, "DEFAULT_LOG_DIR", str(tmp_path))  # the image's /var/ufora
+    assert parse({}, resolve).log_dir == str(tmp_path)
 
 
 @pytest.mark.parametrize("env,variable", [

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 import pyfora
-from tests.conftest import ROOT, descendants, free_port_pair
+from tests.conftest import ROOT, SERVICE_COMMAND, descendants, free_port_pair
 
 
 def isPrime(p):
@@ -147,6 +147,21 @@ def test_embedded_cluster_of_a_killed_client_stops_by_itself(tmp_path):
     assert not any(_alive(p) for p in service)
 
 
+def test_embedded_cluster_stops_at_interpreter_exit(tmp_path):
+    script = tmp_path / "forgets_to_close.py"
+    script.write_text(
+        "import pyfora\nufora = pyfora.connect()\n"  # no close(): atexit must stop the cluster
+        "service = ufora._cluster.process.pid\n"
+        "pool = open(f'/proc/{service}/task/{service}/children').read().split()\n"
+        "print(service, *pool, flush=True)\n")
+    env = {k: v for k, v in os.environ.items() if k != "UFORA_URL"}
+    env["PYTHONPATH"] = ROOT
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    started = [int(pid) for pid in out.stdout.split()]
+    assert len(started) >= 2, out.stderr  # the service and its compute pool
+    assert not [pid for pid in started if _alive(pid)]
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as stat:
@@ -180,7 +195,7 @@ def test_nothing_listening_is_a_connection_error():
 def test_service_refuses_bad_environment_in_one_line(env, variable):
     full = {k: v for k, v in os.environ.items() if not k.startswith("UFORA_")}
     full.update(env, PYTHONPATH=ROOT)
-    out = subprocess.run([sys.executable, "-m", "net.service"], env=full, capture_output=True,
+    out = subprocess.run([SERVICE_COMMAND], env=full, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()

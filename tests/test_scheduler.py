@@ -56,6 +56,17 @@ def test_a_partition_lost_with_its_process_is_handed_out_again_once():
     assert tuple(nxt[0][1][3:5]) == tuple(lost)
 
 
+def test_with_no_process_left_waiting_and_new_blocks_fail_instead_of_hanging():
+    s = PoolScheduler(1)
+    s.submit_block("a", BLOCK)
+    s.submit_block("b", BLOCK)
+    s.on_process_gone(0, "killed")
+    s.submit_block("c", BLOCK)
+    failed = dict(s.take_finished())
+    assert sorted(failed) == ["a", "b", "c"]
+    assert "no compute process" in failed["b"].error.message
+
+
 def test_a_dead_driver_fails_its_block_with_a_clear_error():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
