@@ -36,25 +36,13 @@ class EmbeddedCluster:
         os.close(ready_write)
         atexit.register(self.stop)
         try:
-            ports = json.loads(self._read_line(ready_read, timeout))
+            ports = json.loads(read_line(ready_read, timeout))
         except ValueError:
             self.stop()
             raise ConnectionError("the embedded ufora cluster did not start (see its log above)") from None
         finally:
             os.close(ready_read)
         self.url = f"http://127.0.0.1:{ports['http_port']}"
-
-    def _read_line(self, fd: int, timeout: float) -> str:
-        data, deadline = b"", time.monotonic() + timeout
-        while not data.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                return ""
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                return ""
-            data += chunk
-        return data.decode()
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 5 s; idempotent."""
@@ -69,3 +57,17 @@ class EmbeddedCluster:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def read_line(fd: int, timeout: float) -> str:
+    """One line from ``fd`` within ``timeout`` seconds, or "" if it closed or took too long."""
+    data, deadline = b"", time.monotonic() + timeout
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return ""
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            return ""
+        data += chunk
+    return data.decode()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import time
 from typing import Dict, List
 
 import pytest
+
+from pyfora.embedded import read_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_VARIABLES = [name for name in os.environ if name.startswith("UFORA_")]
@@ -75,7 +76,7 @@ class Service:
         self.ports: Dict[str, int] = {}
         try:
             if wait_ready:
-                line = _read_line(ready_read, timeout)
+                line = read_line(ready_read, timeout)
                 if not line:
                     self.stop()
                     raise RuntimeError(f"ufora-service did not start: {self.log}")
@@ -102,19 +103,6 @@ class Service:
             self.process.kill()
             self.process.wait()
         return self.process.returncode
-
-
-def _read_line(fd: int, timeout: float) -> str:
-    data, deadline = b"", time.monotonic() + timeout
-    while not data.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            return ""
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            return ""
-        data += chunk
-    return data.decode()
 
 
 def free_port_pair() -> int:

@@ -9,6 +9,7 @@ from engine.runtime import InlineRunner
 from net.manager import job_done_message
 from net.worker import result_to_wire
 from pyfora.with_block import WithBlockExecutor
+from tests.primes import isPrime as is_prime
 
 
 class InProcessExecutor:
@@ -28,15 +29,6 @@ class InProcessExecutor:
 
 ufora = InProcessExecutor()
 ran_locally = []
-
-
-def is_prime(p):
-    x = 2
-    while x * x <= p:
-        if p % x == 0:
-            return 0
-        x = x + 1
-    return 1
 
 
 with ufora.remotely.downloadAll():

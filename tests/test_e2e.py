@@ -10,15 +10,7 @@ import pytest
 
 import pyfora
 from tests.conftest import ROOT, SERVICE_COMMAND, descendants, free_port_pair
-
-
-def isPrime(p):
-    x = 2
-    while x*x <= p:
-        if p%x == 0:
-            return 0
-        x = x + 1
-    return 1
+from tests.primes import isPrime
 
 
 def builds_a_dict(x):

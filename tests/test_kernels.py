@@ -3,15 +3,7 @@ import pytest
 
 from engine import kernels, tasks
 from engine.runtime import InlineRunner, parallel_sum, using_runner
-
-
-def is_prime(p):
-    x = 2
-    while x * x <= p:
-        if p % x == 0:
-            return 0
-        x = x + 1
-    return 1
+from tests.primes import isPrime as is_prime
 
 
 def builds_a_dict(x):

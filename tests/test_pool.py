@@ -12,15 +12,7 @@ from engine import serialization
 from engine.block import Block
 from engine.pool import fork_pool, stop_pool
 from engine.scheduler import PoolScheduler
-
-
-def is_prime(p):
-    x = 2
-    while x * x <= p:
-        if p % x == 0:
-            return 0
-        x = x + 1
-    return 1
+from tests.primes import isPrime as is_prime
 
 
 SOURCE = textwrap.dedent('''
