@@ -1,0 +1,81 @@
+"""The PNG beside the CSV: start-up, prime count (log scale, one group of bars per N, whiskers
+from min to max) and the trivial block (median bar, p99 tick), one colour per variant.
+
+matplotlib is optional: ``perf.install`` tries to fetch it, and without it there is no chart.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List
+
+from perf.measure import Results
+from perf.plan import Job, Plan
+from perf.runner import Variant
+
+
+def _labels(axes: Any, labels: List[str]) -> None:
+    axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+
+
+def _startup_panel(axes: Any, variants: List[Variant], colours: Dict[str, str]) -> None:
+    started = [v for v in variants if v.startup is not None]
+    axes.bar(range(len(started)), [v.startup for v in started],
+             color=[colours[v.spec.key] for v in started])
+    _labels(axes, [v.spec.label for v in started])
+    axes.set_ylabel("seconds")
+    axes.set_title("start-up")
+
+
+def _sizes_panel(axes: Any, job: Job, variants: List[Variant], results: Results,
+                 colours: Dict[str, str]) -> None:
+    width = 0.8 / max(1, len(variants))
+    for i, variant in enumerate(variants):
+        measured = [(x, results.get(job.key, size, variant.spec.key))
+                    for x, size in enumerate(job.sizes)]
+        measured = [(x + (i + 0.5) * width - 0.4, cell) for x, cell in measured if cell is not None]
+        if not measured:
+            continue
+        medians = [cell.median for _, cell in measured]
+        whiskers = [[m - min(cell.times) for m, (_, cell) in zip(medians, measured)],
+                    [max(cell.times) - m for m, (_, cell) in zip(medians, measured)]]
+        axes.bar([x for x, _ in measured], medians, width, yerr=whiskers,
+                 color=colours[variant.spec.key], label=variant.spec.label)
+    axes.set_yscale("log")
+    axes.set_xticks(range(len(job.sizes)), [f"{job.size_name}={size:,}" for size in job.sizes])
+    axes.set_ylabel("seconds (log), warm median, min to max")
+    axes.set_title(job.title)
+    axes.legend(fontsize=7)
+
+
+def _latency_panel(axes: Any, job: Job, variants: List[Variant], results: Results,
+                   colours: Dict[str, str]) -> None:
+    measured = [(v, results.get(job.key, job.sizes[0], v.spec.key)) for v in variants]
+    measured = [(v, cell) for v, cell in measured if cell is not None]
+    positions = range(len(measured))
+    axes.bar(positions, [cell.median * 1e3 for _, cell in measured],
+             color=[colours[v.spec.key] for v, _ in measured])
+    axes.scatter(positions, [cell.p99 * 1e3 for _, cell in measured], marker="_", s=300,
+                 color="black", label="p99")
+    _labels(axes, [v.spec.label for v, _ in measured])
+    axes.set_yscale("log")
+    axes.set_ylabel("milliseconds (log)")
+    axes.set_title(f"{job.title}: median of {job.sizes[0]:,} calls")
+    axes.legend(fontsize=7)
+
+
+def draw(path: Path, plan: Plan, title: str, variants: List[Variant], results: Results) -> None:
+    import matplotlib
+    matplotlib.use("Agg")  # no display here, and none needed
+    from matplotlib import pyplot
+
+    colours = {v.spec.key: f"C{i}" for i, v in enumerate(variants)}
+    figure, (startup, sizes, latency) = pyplot.subplots(
+        1, 3, figsize=(18, 6), gridspec_kw={"width_ratios": [1, 2, 1]})
+    figure.suptitle(title, fontsize=9)
+    _startup_panel(startup, variants, colours)
+    _sizes_panel(sizes, plan.prime, variants, results, colours)
+    _latency_panel(latency, next(j for j in plan.jobs if j.key == "trivial"), variants, results,
+                   colours)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
