@@ -111,7 +111,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     """Execute the block's body with ``runner`` computing its parallel shapes."""
     result = BlockResult()
     namespace: Dict[str, Any] = {"__name__": "__ufora_block__", "__builtins__": builtins,
-                                 rewriter.SUM_HOOK: runtime.parallel_sum}
+                                 rewriter.REDUCE_HOOK: runtime.parallel_reduce,
+                                 rewriter.COLLECT_HOOK: runtime.parallel_collect}
     try:
         linecache.cache[block.filename] = (len(block.source), None,
                                            block.source.splitlines(True), block.filename)

@@ -1,51 +1,44 @@
 """Kernels: the code that computes one partition, compiled with numba when it can be.
 
-Contract: a kernel gives exactly what CPython gives for the same partition, or it is not used.
+Contract: a compiled kernel gives exactly what CPython gives for the same partition, or it is
+not used.
 
-* The element function, its filter and every plain Python function they reach through globals or
-  closure cells are cloned and ``njit``-ed (recursively; cycles are fine because numba compiles
-  lazily). The originals are never modified, so the CPython fallback still has them.
-* If numba refuses any part (typing, unsupported construct, anything at all), the job runs in
-  CPython, still in parallel: fallback per job, never per element, never an error. Why numba
-  refused is logged at debug level.
-* If a compiled partition raises, it is recomputed in CPython, so the exception (type, message,
-  traceback) is CPython's own.
-* Integer sums run in int64 with a running float64 bound of the magnitudes; a partition whose
-  bound could have wrapped is recomputed in CPython with exact Python ints.
-* Compiled kernels are cached per process by a key the caller gives (a hash of the pickled
-  element and filter functions), so a second block with the same functions compiles nothing.
+* The element function, its filter, the ``key`` of min/max and every plain Python function they
+  reach through globals or closure cells are cloned and ``njit``-ed (recursively; cycles are fine
+  because numba compiles lazily). The originals are never modified: the CPython fallback still
+  has them.
+* The kernel source comes from the reducer's template (``engine.reducers``) with the source's
+  item expression, and is compiled for the exact argument types of this job.
+* If numba refuses any part (typing, an unsupported construct, anything at all), ``build``
+  returns None and the job runs in CPython, still in parallel: fallback per job, never per
+  element, never an error. Why numba refused is logged at debug level.
+* Collected results need a fixed output type: the element must return an int, a float or a
+  bool (a pair of them for dicts); anything else runs in CPython.
+* Compiled kernels are cached per process by the hash of the pickled functions plus the shape,
+  the source kind and the argument types, so a second block with the same functions compiles
+  nothing.
 """
 from __future__ import annotations
 
 import logging
 import types
+from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from engine import reducers
 
 log = logging.getLogger(__name__)
 
-INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
-# A float64 bound of |partial sums| below this cannot hide an int64 wrap-around.
-EXACT_INT_BOUND = float(2 ** 62)
 
-Partial = Tuple[bool, Any]  # (has_value, value): a partition with no elements has no value
+@dataclass
+class Kernel:
+    function: Callable
+    output_dtypes: Tuple[str, ...]  # numpy dtype names of the output buffers (collections)
 
-_SUM_TEMPLATE = """
-def sum_kernel(start, step, lo, hi):
-    total = 0
-    magnitude = 0.0
-    for i in range(lo, hi):
-        x = start + i * step
-        {filter_line}
-        value = element(x)
-        total += value
-        if value < 0:
-            magnitude -= value
-        else:
-            magnitude += value
-    return total, magnitude
-"""
 
-_kernel_cache: Dict[str, Optional[Callable]] = {}
+_cache: Dict[Tuple, Optional[Kernel]] = {}
 
 
 def _referenced_names(code: types.CodeType) -> set:
@@ -62,7 +55,7 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     import numba
     from numba.core.registry import CPUDispatcher
 
-    if isinstance(fn, CPUDispatcher):
+    if isinstance(fn, CPUDispatcher) or not isinstance(fn, types.FunctionType):
         return fn
     key = id(fn)
     if key in memo:
@@ -70,92 +63,103 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     new_globals: Dict[str, Any] = {"__builtins__": fn.__globals__.get("__builtins__", __builtins__)}
     closure = None
     if fn.__closure__:
-        closure = tuple(types.CellType(_jit_value(cell.cell_contents, memo)) for cell in fn.__closure__)
+        closure = tuple(types.CellType(jit_clone(cell.cell_contents, memo)) for cell in fn.__closure__)
     clone = types.FunctionType(fn.__code__, new_globals, fn.__name__, fn.__defaults__, closure)
     dispatcher = numba.njit(clone)
     memo[key] = dispatcher
     for name in _referenced_names(fn.__code__):
         if name in fn.__globals__:
-            new_globals[name] = _jit_value(fn.__globals__[name], memo)
+            new_globals[name] = jit_clone(fn.__globals__[name], memo)
     return dispatcher
 
 
-def _jit_value(value: Any, memo: Dict[int, Callable]) -> Any:
-    if isinstance(value, types.FunctionType):
-        return jit_clone(value, memo)
-    return value
+def _output_dtype(numba_type) -> Optional[str]:
+    from numba.core import types as nt
+
+    if isinstance(numba_type, nt.Boolean):
+        return "bool"
+    if isinstance(numba_type, nt.Integer) and numba_type.signed:
+        return "int64"
+    if isinstance(numba_type, nt.Float):
+        return "float64"
+    return None
 
 
-def _build_sum_kernel(element: Callable, condition: Optional[Callable]) -> Optional[Callable]:
+def _item_type(source_arguments: Tuple[Any, Any], kind: str):
     import numba
 
-    memo: Dict[int, Callable] = {}
-    namespace: Dict[str, Any] = {"element": jit_clone(element, memo)}
-    if condition is not None:
-        namespace["condition"] = jit_clone(condition, memo)
-        filter_line = "if not condition(x):\n            continue"
-    else:
-        filter_line = "pass"
-    exec(_SUM_TEMPLATE.format(filter_line=filter_line), namespace)
-    kernel = numba.njit(namespace["sum_kernel"])
-    try:
-        kernel.compile((numba.int64,) * 4)
-    except Exception as refusal:  # numba raises many types; any of them means "not compiled"
-        log.debug("numba refused the kernel, running it in CPython: %s", refusal)
+    if kind == "range":
+        return numba.int64
+    array = source_arguments[0]
+    return numba.typeof(array).dtype if array.ndim == 1 else numba.typeof(array[0])
+
+
+def _outputs(reducer, element: Callable, item_type) -> Optional[Tuple[str, ...]]:
+    """The output buffers' dtypes for a collection, from the element's compiled return type."""
+    from numba.core import types as nt
+
+    element.compile((item_type,))
+    returned = next(s.return_type for s in element.nopython_signatures if s.args == (item_type,))
+    parts = returned.types if isinstance(returned, nt.BaseTuple) else (returned,)
+    if len(parts) != reducer.outputs:
         return None
-    return kernel
+    dtypes = tuple(_output_dtype(part) for part in parts)
+    return None if None in dtypes else dtypes
 
 
-def compiled_sum_kernel(key: str, element: Callable, condition: Optional[Callable]) -> Optional[Callable]:
-    """The cached compiled kernel for these functions, or None if numba cannot compile them."""
-    if key not in _kernel_cache:
-        _kernel_cache[key] = _build_sum_kernel(element, condition)
-    return _kernel_cache[key]
+def _source_code(reducer, item: str, has_condition: bool, has_key: bool) -> str:
+    return reducer.template.format(
+        item=item, filter=reducers.filter_lines(has_condition),
+        rank="key(value)" if has_key else "value", operator=getattr(reducer, "operator", ""),
+        test="" if getattr(reducer, "decides_on", True) else "not ",
+        extra_output=", out1" if reducer.outputs == 2 else "", store=getattr(reducer, "store", ""))
 
 
-def python_sum_partition(element: Callable, condition: Optional[Callable],
-                         start: int, step: int, lo: int, hi: int) -> Partial:
-    """CPython's left-to-right sum of one partition, starting from its first element."""
-    has_value, total = False, None
-    for i in range(lo, hi):
-        x = start + i * step
-        if condition is not None and not condition(x):
-            continue
-        value = element(x)
-        total = (total + value) if has_value else value
-        has_value = True
-    return has_value, total
+def _build(reducer, source, element, condition, key) -> Optional[Kernel]:
+    import numba
+
+    try:
+        memo: Dict[int, Callable] = {}
+        namespace: Dict[str, Any] = {"element": jit_clone(element, memo)}
+        if condition is not None:
+            namespace["condition"] = jit_clone(condition, memo)
+        if key is not None:
+            namespace["key"] = jit_clone(key, memo)
+        arguments = source.kernel_arguments()
+        signature = [numba.typeof(arguments[0]), numba.typeof(arguments[1]), numba.int64, numba.int64]
+        dtypes: Tuple[str, ...] = ()
+        if reducer.outputs:
+            dtypes = _outputs(reducer, namespace["element"], _item_type(arguments, source.kind))
+            if dtypes is None:
+                log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
+                return None
+            signature += [numba.types.Array(numba.from_dtype(np.dtype(d)), 1, "C") for d in dtypes]
+        exec(_source_code(reducer, source.item_expression, condition is not None, key is not None),
+             namespace)
+        kernel = numba.njit(namespace["kernel"])
+        kernel.compile(tuple(signature))
+        return Kernel(kernel, dtypes)
+    except Exception as refusal:  # numba raises many types; any of them means "not compiled"
+        log.debug("numba refused the %s kernel, running it in CPython: %s", reducer.name, refusal)
+        return None
 
 
-def fits_int64(start: int, step: int, length: int) -> bool:
-    last = start + (length - 1) * step if length else start
-    return INT64_MIN <= min(start, last) and max(start, last) <= INT64_MAX
+def compiled(digest: str, reducer, source, element, condition, key) -> Optional[Kernel]:
+    """The cached compiled kernel for this job, or None if numba cannot compile it."""
+    if not source.compilable:
+        return None
+    import numba
 
-
-def sum_partition(kernel: Optional[Callable], element: Callable, condition: Optional[Callable],
-                  start: int, step: int, lo: int, hi: int) -> Partial:
-    """One partition's partial sum: compiled when a kernel is given and its answer is exact."""
-    if kernel is not None:
-        try:
-            total, magnitude = kernel(start, step, lo, hi)
-        except Exception:  # recompute so that the exception raised is CPython's own
-            log.debug("compiled partition [%d, %d) raised; recomputing in CPython", lo, hi)
-        else:
-            if not (isinstance(total, int) and magnitude >= EXACT_INT_BOUND):
-                return True, total
-    return python_sum_partition(element, condition, start, step, lo, hi)
-
-
-def combine_sum(partials: list) -> Any:
-    """Partials in partition order, added left to right onto sum()'s start value 0."""
-    total: Any = 0
-    for has_value, value in partials:
-        if has_value:
-            total = total + value
-    return total
+    arguments = source.kernel_arguments()
+    cache_key = (digest, reducer.name, source.kind, str(numba.typeof(arguments[0])))
+    if cache_key not in _cache:
+        _cache[cache_key] = _build(reducer, source, element, condition, key)
+    return _cache[cache_key]
 
 
 def warm_up() -> None:
-    """Compile a throw-away kernel so numba's one-time initialisation (about 0.25 s) is paid
+    """Compile throw-away kernels so numba's one-time initialisation (about 0.25 s) is paid
     before the compute pool forks, not by every process on the first job."""
-    _build_sum_kernel(lambda x: x + 1, lambda x: x > 0)
+    from engine.sources import RangeSource
+
+    _build(reducers.Sum, RangeSource(range(10)), lambda x: x + 1, lambda x: x > 0, None)

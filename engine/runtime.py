@@ -1,29 +1,51 @@
 """The engine's entry points that rewritten code calls, and the runner they hand work to.
 
+``parallel_reduce`` stands for ``sum``/``min``/``max``/``any``/``all`` of a generator and
+``parallel_collect`` for list, set and dict comprehensions (``engine.rewriter`` says exactly
+which shapes). Each checks at run time that the shape really can be split: the builtin was not
+shadowed, the iterable is a source the engine knows (``engine.sources``), it is large enough,
+the element functions have no visible side effects (``engine.purity``) and a runner is
+available. Otherwise it runs the original expression serially, as plain CPython.
+
 A *runner* computes the partitions of a task somewhere (this process, the local compute pool,
 later the whole cluster) and returns their outcomes in partition order. Code running inside a
 partition has no runner: nested parallel shapes run inline there.
 """
 from __future__ import annotations
 
-import builtins
+import collections
 import contextlib
-from typing import Any, Callable, Iterator, List, Optional, Protocol, Tuple
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Iterator, List, Optional, Protocol, Tuple
 
-from engine import tasks
+import numpy as np
+
+from engine import purity, reducers, shm, tasks
 from engine.errors import RemoteError
+from engine.sources import source_for
 
 # Below this many elements, splitting and compiling costs more than it saves.
 INLINE_LIMIT = 20_000
 
-Outcome = Tuple[str, Any]  # ("ok", partial) or ("error", RemoteError)
-
 
 class PartitionRunner(Protocol):
-    def run_partitions(self, task: bytes, length: int) -> List[Tuple[int, int, Outcome]]:
-        """Compute every partition of ``task`` over [0, length); outcomes sorted by position."""
+    def run_partitions(self, task: bytes, length: int) -> List[Tuple[int, int, tasks.Outcome]]:
+        """Compute the partitions of ``task`` over [0, length) in order, stopping after an
+        outcome that says ``stop``; outcomes sorted by position."""
 
 
+@dataclass
+class Report:
+    """What the engine did with one parallel shape: for users' logs and for tests."""
+    shape: str
+    source: str
+    parallel: bool
+    reason: str = ""
+    partitions: int = 0
+    compiled: int = 0
+
+
+reports: Deque[Report] = collections.deque(maxlen=256)
 _runner: Optional[PartitionRunner] = None
 
 
@@ -37,25 +59,98 @@ def using_runner(runner: Optional[PartitionRunner]) -> Iterator[None]:
         _runner = previous
 
 
-def parallel_sum(sum_function: Callable, iterable: Any, element: Callable,
-                 condition: Optional[Callable]) -> Any:
-    """``sum(element(x) for x in iterable if condition(x))`` with CPython's answer, computed over
-    partitions when it is the builtin ``sum`` over a large ``range`` and a runner is available."""
-    if (sum_function is not builtins.sum or _runner is None or not isinstance(iterable, range)
-            or len(iterable) < INLINE_LIMIT):
-        return sum_function(element(x) for x in iterable if condition is None or condition(x))
-    task = tasks.sum_task(element, condition, iterable)
-    outcomes = _runner.run_partitions(task, len(iterable))
-    return tasks.combine_sum([_partial_or_raise(lo, hi, outcome) for lo, hi, outcome in outcomes])
+def _elements(iterable, element, condition) -> Iterator:
+    return (element(x) for x in iterable if condition is None or condition(x))
 
 
-def _partial_or_raise(lo: int, hi: int, outcome: Outcome) -> Any:
-    """The partial of an ``ok`` outcome; the first error by position is raised as the original
-    exception, with the partition's traceback attached as a note."""
-    status, value = outcome
-    if status == "ok":
-        return value
-    error: RemoteError = value
+def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
+    """(source, None) when the shape can be split, else (None, the reason it runs serially)."""
+    if _runner is None:
+        return None, "no runner (inside a partition, or no cluster)"
+    source = source_for(iterable)
+    if source is None:
+        return None, f"{type(iterable).__name__} is not a source the engine splits"
+    if source.length < INLINE_LIMIT:
+        return None, f"{source.length} items: below {INLINE_LIMIT}, inline is faster"
+    effect = purity.side_effect(*functions)
+    if effect:
+        return None, f"side effect: {effect}"
+    return source, None
+
+
+def parallel_reduce(function: Callable, iterable: Any, element: Callable,
+                    condition: Optional[Callable], *args: Any, **kwargs: Any) -> Any:
+    """``function(<element(x) for x in iterable if condition(x)>, *args, **kwargs)`` with
+    CPython's answer, computed over partitions when it can be."""
+    reducer = reducers.REDUCTIONS.get(function)
+    if reducer is None or not reducer.accepts(args, kwargs):
+        return function(_elements(iterable, element, condition), *args, **kwargs)
+    key = kwargs.get("key")
+    source, reason = _why_serial(iterable, (element, condition, key))
+    if source is None:
+        reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
+        return function(_elements(iterable, element, condition), *args, **kwargs)
+    partials = _run(reducer, source, element, condition, key)
+    return reducer.combine(partials, function, args, kwargs)
+
+
+def parallel_collect(kind: str, iterable: Any, element: Callable, condition: Optional[Callable]) -> Any:
+    """A list, set or dict comprehension (``element`` gives (key, value) pairs for dicts)."""
+    reducer = reducers.COLLECTIONS[kind]
+    source, reason = _why_serial(iterable, (element, condition))
+    if source is None:
+        reports.append(Report(kind, type(iterable).__name__, False, reason))
+        return reducer.build(list(_elements(iterable, element, condition)))
+    outputs = [shm.create(8 * source.length) for _ in range(reducer.outputs)]
+    try:
+        partials = _run(reducer, source, element, condition, None, tuple(o.name for o in outputs))
+        return reducer.build(_gather(partials, outputs))
+    finally:
+        for segment in outputs:
+            shm.release(segment, unlink=True)
+
+
+def _run(reducer, source, element, condition, key, outputs: Tuple[str, ...] = ()) -> List[Tuple[int, Any]]:
+    """[(lo, partial)] in order, up to the first stopping outcome; raises the first error."""
+    segments = source.export()
+    try:
+        task = tasks.make_task(reducer, element, condition, key, source, outputs)
+        outcomes = _runner.run_partitions(task, source.length)
+    finally:
+        for segment in segments:
+            shm.release(segment, unlink=True)
+    partials = []
+    for lo, hi, (status, value, _, stop) in outcomes:
+        if status == "error":
+            _raise(lo, hi, value)
+        partials.append((lo, value))
+        if stop:
+            break
+    reports.append(Report(reducer.name, source.describe(), True, "", len(outcomes),
+                          sum(1 for *_, (_, _, compiled, _) in outcomes if compiled)))
+    return [value for _, value in partials] if not reducer.outputs else partials
+
+
+def _gather(partials: List[Tuple[int, Any]], outputs: list) -> List[Any]:
+    """The collected values in order, from shared buffers or from CPython partials."""
+    values: List[Any] = []
+    for lo, partial in partials:
+        if partial[0] == "values":
+            values.extend(partial[1])
+            continue
+        _, count, dtypes, numpy_columns = partial
+        columns = []
+        for segment, dtype, numpy_items in zip(outputs, dtypes, numpy_columns):
+            column = np.ndarray((lo + count,), np.dtype(dtype), buffer=segment.buf)[lo:]
+            columns.append(list(column) if numpy_items else column.tolist())
+            del column
+        values.extend(columns[0] if len(columns) == 1 else zip(*columns))
+    return values
+
+
+def _raise(lo: int, hi: int, error: RemoteError) -> None:
+    """The first error by position, raised as the original exception with the partition's
+    traceback attached as a note."""
     exc = error.exception()
     exc.add_note(f"Raised in partition [{lo}, {hi}):\n{error.trace}")
     raise exc
@@ -63,17 +158,19 @@ def _partial_or_raise(lo: int, hi: int, outcome: Outcome) -> Any:
 
 class InlineRunner:
     """Runs the partitions one after another in this process: the runner for tests and for
-    engine use without a cluster. Same plan, same code path as the pool."""
+    engine use without a cluster. Same plan and same partition code as the pool."""
 
     def __init__(self, processes: int = 2):
         self.processes = processes
 
-    def run_partitions(self, task: bytes, length: int) -> List[Tuple[int, int, Outcome]]:
+    def run_partitions(self, task: bytes, length: int) -> List[Tuple[int, int, tasks.Outcome]]:
         from engine.partition import GuidedPlan
 
         plan = GuidedPlan(length, self.processes)
         results = []
         while (partition := plan.next_partition()) is not None:
-            lo, hi = partition
-            results.append((lo, hi, tasks.run_partition(task, lo, hi)))
+            outcome = tasks.run_partition(task, *partition)
+            results.append((*partition, outcome))
+            if outcome[3]:
+                break
         return results

@@ -8,6 +8,9 @@ Rules:
 * Partitions come before new blocks: finishing running work first keeps latency low.
 * Partitions of the oldest task first; each task is cut by its own guided plan, sized for
   the whole pool, and pulled by whoever is free, so a slow process takes fewer partitions.
+* An outcome that says ``stop`` (an error, or ``any``/``all`` decided) at position p ends the
+  task as soon as every partition before p is done; partitions after p are not handed out, and
+  results of those already running are dropped.
 * A partition whose process died is handed out again, once; a block whose driver died fails
   with an error that says so; with no process left, every waiting block fails the same way.
 """
@@ -35,13 +38,30 @@ class _Task:
     running: Dict[Tuple[int, int], int] = field(default_factory=dict)  # partition -> process
     retried: set = field(default_factory=set)
     outcomes: List[Tuple[int, int, Any]] = field(default_factory=list)
+    cutoff: Optional[int] = None  # lo of the first stopping outcome
 
     def next_partition(self) -> Optional[Tuple[int, int]]:
-        return self.retry.popleft() if self.retry else self.plan.next_partition()
+        if self.retry:
+            return self.retry.popleft()
+        return self.plan.next_partition() if self.cutoff is None else None
+
+    def record(self, lo: int, hi: int, outcome: tuple) -> None:
+        self.outcomes.append((lo, hi, outcome))
+        if outcome[3] and (self.cutoff is None or lo < self.cutoff):
+            self.cutoff = lo
+            self.retry = deque(p for p in self.retry if p[0] < lo)
 
     @property
     def finished(self) -> bool:
-        return not self.retry and not self.running and self.plan.remaining == 0
+        if self.retry:
+            return False
+        if self.cutoff is None:
+            return not self.running and self.plan.remaining == 0
+        return not any(lo < self.cutoff for lo, _ in self.running)
+
+    def ordered_outcomes(self) -> List[Tuple[int, int, Any]]:
+        kept = [o for o in self.outcomes if self.cutoff is None or o[0] <= self.cutoff]
+        return sorted(kept, key=lambda outcome: outcome[0])
 
 
 @dataclass
@@ -82,7 +102,7 @@ class PoolScheduler:
             task = self.tasks.get(task_id)
             if task is not None:
                 task.running.pop((lo, hi), None)
-                task.outcomes.append((lo, hi, outcome))
+                task.record(lo, hi, outcome)
         elif kind == "block_done":
             _, job_id, result = message
             self.finished.append((job_id, result))
@@ -97,7 +117,7 @@ class PoolScheduler:
             if task is not None:
                 task.running.pop(partition, None)
                 if partition in task.retried:
-                    task.outcomes.append((*partition, ("error", _lost(partition, reason))))
+                    task.record(*partition, ("error", _lost(partition, reason), False, True))
                 else:
                     task.retried.add(partition)
                     task.retry.append(partition)
@@ -125,7 +145,7 @@ class PoolScheduler:
                 driver = self.processes.get(task.driver)
                 if driver is not None:
                     driver.busy, driver.waiting_task = True, None
-                    sends.append((task.driver, ("task_done", sorted(task.outcomes))))
+                    sends.append((task.driver, ("task_done", task.ordered_outcomes())))
         for process in self.processes.values():
             if process.busy:
                 continue

@@ -1,55 +1,136 @@
 """Tasks: a parallel shape packed as bytes, and the computation of one partition of it.
 
-A task is what every partition of one parallel expression shares (its functions and its
-iterable), pickled once by the driver and unpickled once per process. A partition is just
-[lo, hi) in element-index space, so whoever schedules partitions never looks inside a task.
+A task is what every partition of one parallel expression shares: the reducer's name, its
+functions, its source and the names of its shared output buffers. It is pickled once by the
+driver and decoded once per process (cached by digest). A partition is just [lo, hi) in
+element-index space, so whoever schedules partitions never looks inside a task.
 
-Wire form of a sum task (cloudpickle of a tuple):
-    ("sum", functions: bytes = cloudpickle((element, condition)), start: int, step: int)
+An outcome is ``(status, value, compiled, stop)``: status "ok" with the partial, or "error"
+with a ``RemoteError``; ``compiled`` says whether numba computed it; ``stop`` says that no later
+partition can change the result (an error, or ``any``/``all`` decided), so the scheduler need
+not hand out the rest.
 """
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable, Dict, Optional, Tuple
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Tuple
+
+import numpy as np
+
+from engine import errors, kernels, reducers, serialization, shm
+
+Outcome = Tuple[str, Any, bool, bool]
 
 
-from engine import errors, kernels, serialization
-from engine.kernels import combine_sum  # re-exported: the reducer that goes with sum tasks
-
-__all__ = ["sum_task", "run_partition", "combine_sum"]
-
-_decoded: Dict[bytes, Tuple] = {}  # per process: task digest -> decoded task
-_DECODED_LIMIT = 64
-
-
-def sum_task(element: Callable, condition: Optional[Callable], iterable: range) -> bytes:
-    functions = serialization.dumps((element, condition))
-    return serialization.dumps(("sum", functions, iterable.start, iterable.step))
+@dataclass
+class Task:
+    reducer: str
+    functions: bytes        # pickled (element, condition, key)
+    source: Any             # engine.sources.*Source
+    outputs: Tuple[str, ...]  # shared output segments, for collections
+    length: int
 
 
-def _decode(task: bytes) -> Tuple:
-    digest = hashlib.sha1(task).digest()
-    if digest not in _decoded:
-        if len(_decoded) >= _DECODED_LIMIT:
-            _decoded.clear()
-        kind, functions, start, step = serialization.loads(task)
-        element, condition = serialization.loads(functions)
-        kernel = None
-        if kernels.fits_int64(start, step, 1):
-            kernel = kernels.compiled_sum_kernel(hashlib.sha1(functions).hexdigest(), element, condition)
-        _decoded[digest] = (kind, element, condition, start, step, kernel)
+def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
+              source, outputs: Tuple[str, ...]) -> bytes:
+    functions = serialization.dumps((element, condition, key))
+    return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length))
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+_NO_SAMPLE = object()
+
+
+def _sample(task: Task, element: Callable, condition: Optional[Callable]) -> Any:
+    """CPython's value for the first item kept, to learn the types CPython produces (numba
+    returns Python numbers; CPython returns what the element returns, numpy scalars when it
+    reads numpy arrays). The functions are free of side effects (engine.purity), so one extra
+    call is invisible; if it raises, compiled partitions raise too and are recomputed."""
+    try:
+        for x in task.source.items(0, min(task.length, 64)):
+            if condition is None or condition(x):
+                return element(x)
+    except Exception:
+        pass
+    return _NO_SAMPLE
+
+
+def _numpy_columns(sample: Any, columns: int) -> Tuple[bool, ...]:
+    """For each column of a collected element, whether CPython gives numpy scalars there."""
+    parts = sample if isinstance(sample, tuple) else (sample,)
+    if len(parts) != columns:
+        return (False,) * columns
+    return tuple(isinstance(part, np.generic) for part in parts)
+
+
+class _Decoded:
+    def __init__(self, task: Task):
+        self.task = task
+        self.reducer = reducers.by_name(task.reducer)
+        self.element, self.condition, self.key = serialization.loads(task.functions)
+        digest = hashlib.sha1(task.functions).hexdigest()
+        self.kernel = kernels.compiled(digest, self.reducer, task.source, self.element,
+                                       self.condition, self.key)
+        sample = _sample(task, self.element, self.condition) if self.kernel else _NO_SAMPLE
+        self.scalar = type(sample) if isinstance(sample, np.generic) else _identity
+        self.numpy_columns = _numpy_columns(sample, self.reducer.outputs)
+        self._segments = [shm.attach(name) for name in task.outputs] if self.kernel else []
+        self.outputs = [np.ndarray((task.length,), np.dtype(dtype), buffer=segment.buf)
+                        for dtype, segment in zip(self.kernel.output_dtypes if self.kernel else (),
+                                                  self._segments)]
+
+    def close(self) -> None:
+        self.outputs = []
+        for segment in self._segments:
+            shm.release(segment)
+        if hasattr(self.task.source, "close"):
+            self.task.source.close()
+
+
+_decoded: "OrderedDict[bytes, _Decoded]" = OrderedDict()
+_DECODED_LIMIT = 4  # tasks whose attachments a process keeps open at once
+
+
+def _decode(payload: bytes) -> _Decoded:
+    digest = hashlib.sha1(payload).digest()
+    if digest in _decoded:
+        _decoded.move_to_end(digest)
+    else:
+        while len(_decoded) >= _DECODED_LIMIT:
+            _decoded.popitem(last=False)[1].close()
+        _decoded[digest] = _Decoded(serialization.loads(payload))
     return _decoded[digest]
 
 
-def run_partition(task: bytes, lo: int, hi: int) -> Tuple[str, Any]:
-    """("ok", partial) or ("error", RemoteError) for elements [lo, hi) of ``task``.
+def _compute(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
+    kernel = job.kernel
+    if kernel is not None:
+        try:
+            result = kernel.function(*job.task.source.kernel_arguments(), lo, hi, *job.outputs)
+        except Exception:  # recompute so that the exception raised is CPython's own
+            pass
+        else:
+            partial = job.reducer.from_kernel(result, job.scalar)
+            if partial is not None:
+                if job.reducer.outputs:
+                    partial = (*partial, kernel.output_dtypes, job.numpy_columns)
+                return partial, True
+    items = job.task.source.items(lo, hi)
+    return job.reducer.python_partition(items, job.element, job.condition, job.key), False
 
-    Nested parallel shapes inside the element function run inline here (no runner is set in a
-    partition), which is what the design asks: the outer shape is the one that is split."""
+
+def run_partition(payload: bytes, lo: int, hi: int) -> Outcome:
+    """The outcome of elements [lo, hi) of the task. Nested parallel shapes inside the element
+    function run inline here (no runner is set in a partition): the outer shape is the one that
+    is split."""
     try:
-        kind, element, condition, start, step, kernel = _decode(task)
-        if kernel is not None and not kernels.fits_int64(start, step, hi):
-            kernel = None
-        return "ok", kernels.sum_partition(kernel, element, condition, start, step, lo, hi)
+        job = _decode(payload)
+        partial, compiled = _compute(job, lo, hi)
+        return "ok", partial, compiled, job.reducer.stops(partial)
     except Exception as exc:
-        return "error", errors.capture(exc)
+        return "error", errors.capture(exc), False, True

@@ -14,6 +14,7 @@ import uuid
 from typing import Dict, List, Optional, Tuple
 
 from engine import pool as compute_pool
+from engine import shm
 from engine.block import Block, BlockResult
 from engine.scheduler import PoolScheduler
 from net import channel as channels
@@ -123,7 +124,8 @@ class WorkerService:
         asyncio.get_running_loop().remove_reader(process.conn.fileno())
         _, status = os.waitpid(process.pid, 0)
         reason = f"pid {process.pid}, wait status {status}"
-        log.error("compute process %d died (%s)", index, reason)
+        log.error("compute process %d died (%s); %d shared segments of its swept", index, reason,
+                  shm.sweep(process.pid))
         self._send(self.scheduler.on_process_gone(index, reason))
 
     def _send(self, sends: list) -> None:

@@ -58,6 +58,21 @@ def test_plain_python_runs_on_the_worker(ufora):
     assert pid != os.getpid()
 
 
+def test_comprehensions_and_arrays_through_the_real_pool(ufora):
+    import numpy as np
+
+    a = np.arange(200_000) * 0.5
+    with ufora.remotely.downloadAll():
+        halves = [x * 0.5 for x in range(300_000) if x % 3]
+        squares = sum(x * x for x in a)
+        biggest = max((x for x in a), key=lambda v: -abs(v - 1000.25))
+        seen = {x % 7 for x in range(300_000)}
+    assert halves == [x * 0.5 for x in range(300_000) if x % 3]
+    assert squares == pytest.approx(sum(x * x for x in a), rel=1e-12)
+    assert biggest == 1000.0 and type(biggest) is np.float64
+    assert seen == set(range(7))
+
+
 def test_large_results_come_back_through_the_data_channel(ufora):
     with ufora.remotely.downloadAll():
         blob = bytes(range(256)) * 20_000  # 5 MB: over the control channel's limit

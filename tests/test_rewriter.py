@@ -2,37 +2,47 @@ import ast
 
 import pytest
 
-from engine.rewriter import SUM_HOOK, rewrite
+from engine.rewriter import COLLECT_HOOK, REDUCE_HOOK, rewrite
 
 
 def rewritten(source: str) -> str:
     return ast.unparse(rewrite(ast.parse(source)))
 
 
-def test_sum_of_generator_over_any_iterable_expression_is_rewritten():
-    out = rewritten("r = sum(isPrime(x) for x in xrange(n))")
-    assert out == f"r = {SUM_HOOK}(sum, xrange(n), lambda x: isPrime(x), None)"
+def test_reductions_of_a_generator_over_any_iterable_expression():
+    assert rewritten("r = sum(isPrime(x) for x in xrange(n))") == \
+        f"r = {REDUCE_HOOK}(sum, xrange(n), lambda x: isPrime(x), None)"
+    assert rewritten("r = max((v for v in a), key=f, default=0)") == \
+        f"r = {REDUCE_HOOK}(max, a, lambda v: v, None, key=f, default=0)"
+    assert rewritten("r = sum((v for v in a), 10)") == f"r = {REDUCE_HOOK}(sum, a, lambda v: v, None, 10)"
 
 
 def test_filters_become_one_condition_in_order():
-    out = rewritten("r = sum(x for x in range(9) if x % 2 if x > 3)")
-    assert out == f"r = {SUM_HOOK}(sum, range(9), lambda x: x, lambda x: x % 2 and x > 3)"
+    assert rewritten("r = any(x for x in range(9) if x % 2 if x > 3)") == \
+        f"r = {REDUCE_HOOK}(any, range(9), lambda x: x, lambda x: x % 2 and x > 3)"
+
+
+def test_comprehensions():
+    assert rewritten("[x * 2 for x in a if x]") == f"{COLLECT_HOOK}('list', a, lambda x: x * 2, lambda x: x)"
+    assert rewritten("{x % 3 for x in a}") == f"{COLLECT_HOOK}('set', a, lambda x: x % 3, None)"
+    assert rewritten("{str(x): x for x in a}") == f"{COLLECT_HOOK}('dict', a, lambda x: (str(x), x), None)"
 
 
 @pytest.mark.parametrize("source", [
-    "sum([x for x in range(3)])",                 # not a generator
+    "sum([x for x in range(3)][1:])",             # the list is rewritten, not the sum
     "sum(x for x in range(3) for y in range(2))",  # two for clauses
     "sum((a for a, b in pairs))",                 # tuple target
-    "sum((x for x in range(3)), 10)",             # a start value
-    "total(x for x in range(3))",                 # not sum
+    "total(x for x in range(3))",                 # not a known reduction
+    "[x async for x in aiter()]",
 ])
-def test_other_shapes_are_left_alone(source):
-    assert SUM_HOOK not in rewritten(source)
+def test_other_shapes_are_not_reduced(source):
+    assert REDUCE_HOOK not in rewritten(source)
 
 
-def test_nested_sum_is_rewritten_once_outermost():
+def test_nested_shapes_are_rewritten_once_outermost():
     out = rewritten("sum(sum(y for y in range(x)) for x in range(10))")
-    assert out.count(SUM_HOOK) == 1 and out.startswith(SUM_HOOK)
+    assert out.count(REDUCE_HOOK) == 1 and out.startswith(REDUCE_HOOK)
+    assert rewritten("[[y for y in row] for row in m]").count(COLLECT_HOOK) == 1
 
 
 def test_line_numbers_are_kept_for_tracebacks():

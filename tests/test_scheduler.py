@@ -27,14 +27,14 @@ def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_don
         index, message = pending.popitem()
         _, task_id, _, lo, hi = message
         covered.append((lo, hi))
-        for i, m in s.on_message(index, ("partition_done", task_id, lo, hi, ("ok", (True, hi - lo)))):
+        for i, m in s.on_message(index, ("partition_done", task_id, lo, hi, ("ok", (True, hi - lo), True, False))):
             if m[0] == "partition":
                 pending[i] = m
             else:
                 assert (i, m[0]) == (0, "task_done")
                 outcomes = m[1]
     assert sorted(covered) == [(lo, hi) for lo, hi, _ in outcomes]
-    assert sum(value[1] for _, _, (_, value) in outcomes) == 1000
+    assert sum(value[1] for _, _, (_, value, _, _) in outcomes) == 1000
 
 
 def test_a_second_block_waits_until_partitions_are_done():
@@ -52,7 +52,7 @@ def test_a_partition_lost_with_its_process_is_handed_out_again_once():
     assert s.on_process_gone(2, "killed") == []  # nobody is free to take it yet
     # process 1 finishes its partition and must be handed the lost one first
     _, task_id, _, lo, hi = sends[1]
-    nxt = s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0))))
+    nxt = s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0), True, False)))
     assert tuple(nxt[0][1][3:5]) == tuple(lost)
 
 
@@ -73,3 +73,19 @@ def test_a_dead_driver_fails_its_block_with_a_clear_error():
     s.on_process_gone(0, "signal 9")
     [(job, result)] = s.take_finished()
     assert job == "job" and "died" in result.error.message and "signal 9" in result.error.message
+
+
+def test_a_stopping_outcome_ends_the_task_once_everything_before_it_is_done():
+    s = PoolScheduler(2)
+    s.submit_block("job", BLOCK)
+    sends = dict(s.on_message(0, ("run_task", b"t", 100_000)))
+    (_, tid, _, lo0, hi0), (_, _, _, lo1, hi1) = sends[0], sends[1]
+    assert lo0 < lo1
+    # the later partition decides (say any() found True): nothing after it is handed out,
+    # and the task waits only for the earlier partition
+    after = s.on_message(1, ("partition_done", tid, lo1, hi1, ("ok", (True, 5), True, True)))
+    assert after == []
+    done = s.on_message(0, ("partition_done", tid, lo0, hi0, ("ok", (False, hi0), True, False)))
+    [(driver, (kind, outcomes))] = done
+    assert (driver, kind) == (0, "task_done")
+    assert [o[0] for o in outcomes] == [lo0, lo1]

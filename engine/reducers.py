@@ -1,0 +1,256 @@
+"""Reducers: what a parallel shape computes per partition and how partials combine, in order.
+
+Each reducer has
+* ``template``: the numba kernel's source, with ``{item}`` (the source's item expression) and
+  ``{filter}`` (the ``if`` clauses) filled in by ``engine.kernels``;
+* ``python_partition``: the same partition in CPython (fallback, and recomputation when a
+  compiled partition raised or could have overflowed);
+* ``from_kernel``: a compiled partition's result as a partial, or None to recompute in CPython;
+* ``combine``: the partials in partition order to the value CPython would have given;
+* ``stops``: whether a partial decides the whole result (``any``/``all`` found their answer),
+  so later partitions need not run.
+
+Semantics kept: ``sum`` adds left to right (ints exactly; floats partition by partition, then
+the partials left to right); ``min``/``max`` keep the first of equal elements, as CPython's
+strict comparisons do, and call ``key`` once per element; ``any``/``all`` stop at the first
+deciding element by position; collected results keep CPython's order, so sets and dicts are
+built by inserting the elements in the order CPython would have.
+"""
+from __future__ import annotations
+
+import builtins
+import typing
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+INT_EXACT_BOUND = float(2 ** 62)  # a float64 bound of |partial sums| below this cannot hide a wrap
+_FILTER = "        if not condition(x):\n            continue\n"
+_NOT_FOUND = object()
+
+
+def filter_lines(has_condition: bool) -> str:
+    return _FILTER if has_condition else ""
+
+
+def _passing(items: Iterable, condition: Optional[Callable]) -> Iterable:
+    return items if condition is None else (x for x in items if condition(x))
+
+
+class Sum:
+    name = "sum"
+    outputs = 0
+    template = """
+def kernel(a0, a1, lo, hi):
+    total = 0
+    count = 0
+    magnitude = 0.0
+    for i in range(lo, hi):
+        x = {item}
+{filter}        value = element(x)
+        total += value
+        count += 1
+        if value < 0:
+            magnitude -= value
+        else:
+            magnitude += value
+    return count > 0, total, magnitude
+"""
+
+    @staticmethod
+    def accepts(args: tuple, kwargs: dict) -> bool:
+        return len(args) + len(kwargs) <= 1 and set(kwargs) <= {"start"}
+
+    @staticmethod
+    def python_partition(items, element, condition, key) -> Tuple[bool, typing.Any]:
+        has_value, total = False, None
+        for x in _passing(items, condition):
+            value = element(x)
+            total = (total + value) if has_value else value
+            has_value = True
+        return has_value, total
+
+    @staticmethod
+    def from_kernel(result, scalar: Callable) -> Optional[Tuple[bool, Any]]:
+        has_value, total, magnitude = result
+        if isinstance(total, int) and not isinstance(total, bool) and magnitude >= INT_EXACT_BOUND:
+            return None  # int64 could have wrapped: recompute with Python ints
+        return has_value, scalar(total)
+
+    @staticmethod
+    def stops(partial) -> bool:
+        return False
+
+    @staticmethod
+    def combine(partials: Sequence, function: Callable, args: tuple, kwargs: dict) -> typing.Any:
+        total = args[0] if args else kwargs.get("start", 0)
+        for has_value, value in partials:
+            if has_value:
+                total = total + value
+        return total
+
+
+class _Extreme:
+    """min and max: strict comparison, so the first of equal elements is kept."""
+    name = ""
+    operator = ""
+    outputs = 0
+    template = """
+def kernel(a0, a1, lo, hi):
+    found = False
+    for i in range(lo, hi):
+        x = {item}
+{filter}        value = element(x)
+        rank = {rank}
+        if not found:
+            best = value
+            best_rank = rank
+            found = True
+        elif rank {operator} best_rank:
+            best = value
+            best_rank = rank
+    return found, best, best_rank
+"""
+
+    @staticmethod
+    def accepts(args: tuple, kwargs: dict) -> bool:
+        return not args and set(kwargs) <= {"key", "default"}
+
+    @classmethod
+    def better(cls, rank, best_rank) -> bool:
+        return rank < best_rank if cls.operator == "<" else rank > best_rank
+
+    @classmethod
+    def python_partition(cls, items, element, condition, key):
+        found, best, best_rank = False, None, None
+        for x in _passing(items, condition):
+            value = element(x)
+            rank = value if key is None else key(value)
+            if not found or cls.better(rank, best_rank):
+                found, best, best_rank = True, value, rank
+        return found, best, best_rank
+
+    @staticmethod
+    def from_kernel(result, scalar: Callable):
+        found, best, best_rank = result
+        return found, scalar(best), best_rank
+
+    @staticmethod
+    def stops(partial) -> bool:
+        return False
+
+    @classmethod
+    def combine(cls, partials: Sequence, function: Callable, args: tuple, kwargs: dict) -> typing.Any:
+        found, best, best_rank = False, None, None
+        for part_found, value, rank in partials:
+            if part_found and (not found or cls.better(rank, best_rank)):
+                found, best, best_rank = True, value, rank
+        if not found:
+            return function(iter(()), **kwargs)  # CPython's own default or ValueError
+        return best
+
+
+class Min(_Extreme):
+    name, operator = "min", "<"
+
+
+class Max(_Extreme):
+    name, operator = "max", ">"
+
+
+class _Decision:
+    """any and all: the first deciding element by position settles the result."""
+    name = ""
+    decides_on = True  # any: a true element decides; all: a false one
+    outputs = 0
+    template = """
+def kernel(a0, a1, lo, hi):
+    for i in range(lo, hi):
+        x = {item}
+{filter}        if {test}element(x):
+            return True, i
+    return False, hi
+"""
+
+    @staticmethod
+    def accepts(args: tuple, kwargs: dict) -> bool:
+        return not args and not kwargs
+
+    @classmethod
+    def python_partition(cls, items, element, condition, key):
+        for x in _passing(items, condition):
+            if bool(element(x)) is cls.decides_on:
+                return True, None
+        return False, None
+
+    @staticmethod
+    def from_kernel(result, scalar: Callable):
+        return result
+
+    @staticmethod
+    def stops(partial) -> bool:
+        return partial[0]
+
+    @classmethod
+    def combine(cls, partials: Sequence, function: Callable, args: tuple, kwargs: dict) -> bool:
+        if any(decided for decided, _ in partials):
+            return cls.decides_on
+        return not cls.decides_on
+
+
+class Any(_Decision):
+    name, decides_on = "any", True
+
+
+class All(_Decision):
+    name, decides_on = "all", False
+
+
+class Collect:
+    """list, set and dict comprehensions. Compiled partitions write into shared output
+    buffers (one, or two for dict keys and values) at their own offsets and return a count;
+    CPython partitions return their values."""
+    outputs = 1
+    template = """
+def kernel(a0, a1, lo, hi, out0{extra_output}):
+    k = lo
+    for i in range(lo, hi):
+        x = {item}
+{filter}        {store}
+        k += 1
+    return k - lo
+"""
+    store = "out0[k] = element(x)"
+
+    def __init__(self, name: str, build: Callable[[List[typing.Any]], Any]):
+        self.name = name
+        self.build = build
+        if name == "dict":
+            self.outputs = 2
+            self.store = "pair = element(x)\n        out0[k] = pair[0]\n        out1[k] = pair[1]"
+
+    @staticmethod
+    def python_partition(items, element, condition, key) -> Tuple[str, List[typing.Any]]:
+        return "values", [element(x) for x in _passing(items, condition)]
+
+    @staticmethod
+    def from_kernel(result, scalar: Callable) -> Tuple[str, int]:
+        return "shared", result
+
+    @staticmethod
+    def stops(partial) -> bool:
+        return False
+
+
+REDUCTIONS: Dict[Callable, type] = {builtins.sum: Sum, builtins.min: Min, builtins.max: Max,
+                                   builtins.any: Any, builtins.all: All}
+COLLECTIONS: Dict[str, Collect] = {
+    "list": Collect("list", list),
+    "set": Collect("set", set),
+    "dict": Collect("dict", dict),
+}
+
+
+def by_name(name: str):
+    for reducer in (*REDUCTIONS.values(), *COLLECTIONS.values()):
+        if reducer.name == name:
+            return reducer
+    raise KeyError(name)

@@ -1,0 +1,198 @@
+"""Table-driven: each snippet runs as plain CPython and as a block through the engine (rewriter,
+kernels or CPython fallback, partitions on the in-process runner); results, their types and
+exceptions must be CPython's. Snippets marked parallel must also have been split."""
+import itertools
+import math
+import textwrap
+
+import numpy as np
+import pytest
+
+from engine import runtime, serialization
+from engine.block import Block, run_block
+from engine.runtime import InlineRunner
+
+PRELUDE = textwrap.dedent('''
+    import numpy as np
+
+    from tests.primes import isPrime as is_prime
+
+    class Box:
+        def __init__(self, v):
+            self.v = v
+
+    def boxed(x):
+        return Box(x).v * 2
+
+    def as_dict(x):
+        return len(dict(value=x, name="n"))
+
+    ints = list(range(-15_000, 15_000))
+    floats = [i * 0.25 for i in range(30_000)]
+    bools = [i % 3 == 0 for i in range(30_000)]
+    tup = tuple(range(25_000))
+    mixed = [i if i % 2 else i * 0.5 for i in range(30_000)]
+    words = [str(i) for i in range(30_000)]
+    arr = np.arange(50_000) * 0.5
+    iarr = np.arange(40_000, dtype=np.int64) - 20_000
+    rows = np.arange(75_000, dtype=np.float64).reshape(25_000, 3)
+    big = np.arange(300_000, dtype=np.float64)  # over the shared-memory threshold
+    out = []
+''')
+
+NUMERIC = ["range(50_000)", "range(-30_000, 30_000, 3)", "range(150_000, -150_000, -7)",
+           "range(10**6, 10**6 + 40_000)", "ints", "floats", "tup", "arr", "iarr", "big"]
+ELEMENTS = ["x", "x * x", "x % 7", "x * 0.5 - 3"]
+FILTERS = ["", " if x % 3 == 1"]
+
+SNIPPETS = []  # (id, code, parallel expected, compiled expected: True, False or None to skip)
+
+
+def add(code, parallel=True, name=None, compiled=None):
+    SNIPPETS.append((name or code, code, parallel, compiled))
+
+
+for it, el, flt in itertools.product(NUMERIC, ELEMENTS, FILTERS):
+    add(f"result = sum({el} for x in {it}{flt})", compiled=True)
+for it, flt in itertools.product(NUMERIC, FILTERS):
+    add(f"result = min(x % 1000 - 3 for x in {it}{flt})", compiled=True)
+    add(f"result = max(x for x in {it}{flt})", compiled=True)
+    add(f"result = [x * 2 for x in {it}{flt}]", compiled=True)
+    add(f"result = any(x > 29_990 for x in {it}{flt})", compiled=True)
+    add(f"result = all(x < 10**7 for x in {it}{flt})", compiled=True)
+for it in ["range(50_000)", "ints", "arr", "iarr", "tup"]:
+    add(f"result = sum((x % 5 for x in {it}), 10)", compiled=True)
+    add(f"result = min((x for x in {it}), key=lambda v: (v - 7) * (v - 7))", compiled=True)
+    add(f"result = max((x for x in {it} if x % 2), key=lambda v: v % 100, default=None)", compiled=True)
+    add(f"result = {{x % 100 for x in {it}}}", compiled=True)
+    add(f"result = {{x: x * 0.5 for x in {it} if x % 4 == 0}}", compiled=True)
+    add(f"result = [x > 3 for x in {it}]", compiled=True)
+    add(f"result = any(x == 17 for x in {it})", compiled=True)
+    add(f"result = all(x != 17 for x in {it})", compiled=True)
+
+# the tutorial, user functions, closures, rows of 2-D arrays, bools, indexing
+add("result = sum(is_prime(x) for x in range(100_000))", compiled=True)
+add("result = sum(is_prime(x) for x in range(100_000) if x % 2)", compiled=True)
+add("k = 3\nresult = sum(x * k for x in range(40_000))")
+add("result = sum(row.sum() for row in rows)", compiled=True)
+add("result = [row[0] + row[2] for row in rows]", compiled=True)
+add("result = sum(1 for b in bools if b)")
+add("result = [not b for b in bools]")
+add("result = sum(arr[i] * iarr[i] for i in range(len(iarr)))", compiled=True)
+add("result = max(arr[i] - i for i in range(len(arr)))")
+# numba cannot compile these: CPython partitions, same answers
+add("result = sum(len(str(x)) for x in range(40_000))", compiled=True)  # numba has str(int)
+add("result = [str(x) for x in range(30_000)]", compiled=False)
+add("result = {str(x % 50): x for x in range(30_000)}", compiled=False)
+add("result = sum(boxed(x) for x in range(30_000))", compiled=False)
+add("result = sum(as_dict(x) for x in range(30_000))", compiled=False)
+add("result = max(len(w) for w in words)", compiled=False)
+add("result = [w + '!' for w in words]")
+add("result = sum(x for x in mixed)", compiled=False)
+add("result = min(mixed, key=lambda v: -v) if False else min(v for v in mixed)")
+# exact integers where int64 would wrap
+add("result = sum(x * x * x for x in range(10**6, 10**6 + 300_000))")
+add("result = sum(x ** 3 * 1000 for x in range(1, 300_000))")
+add("result = max(x * 2**40 for x in range(30_000))")
+# huge ranges with cheap elements
+add("result = sum(x for x in range(10**9))", name="sum over range(10**9)")
+add("result = sum(x % 3 for x in range(-10**8, 10**8, 7))")
+# exceptions at the start, middle and end, and the first one by position wins
+add("result = sum(1 // (x - 0) for x in range(50_000))")
+add("result = sum(1 // (x - 25_000) for x in range(50_000))")
+add("result = sum(1 // (x - 49_999) for x in range(50_000))")
+add("result = sum(1 // (x - 40_000) + 1 // (x - 20_000) for x in range(50_000))")
+add("result = [1 / (x - 30_000) for x in range(50_000)]")
+add("result = max(int('x') if x == 30_000 else x for x in range(50_000))")
+add("result = [words[x] for x in range(30_001)]")
+add("result = min(x for x in range(50_000) if x < 0)")
+add("result = max((x for x in range(50_000) if x < 0), default='none')")
+add("result = any(1 // (x - 30_000) for x in range(50_000))")
+add("result = all(x < 10 or 1 // (x - 40_000) for x in range(50_000))")
+# small, empty and one-element inputs run inline; same answers
+for it in ["range(0)", "range(1)", "[]", "[5]", "range(10)", "np.arange(3)", "iter(range(30_000))"]:
+    add(f"result = sum(x for x in {it})", parallel=False)
+    add(f"result = [x + 1 for x in {it}]", parallel=False)
+    add(f"result = max((x for x in {it}), default=-1)", parallel=False)
+# side effects keep the serial order
+add("[out.append(x) for x in range(30_000)]\nresult = len(out), out[:3]", parallel=False)
+add("total = [0]\n[total.__setitem__(0, total[0] + x) for x in range(30_000)]\nresult = total", parallel=False)
+add("import random\nrandom.seed(1)\nresult = [random.random() for x in range(30_000)][:3]", parallel=False)
+# shadowed builtins and other shapes are left to CPython
+add("sum = lambda values: 42\nresult = sum(x for x in range(50_000))", parallel=False)
+add("result = sum(x * y for x in range(300) for y in range(300))", parallel=False)
+add("result = sorted(x % 10 for x in range(50_000))[:5]", parallel=False)
+
+
+def cpython(code: str):
+    namespace = {"__name__": "__shapes__"}
+    exec(PRELUDE, namespace)
+    try:
+        exec(code, namespace)
+    except Exception as exc:
+        return "error", (type(exc), str(exc))
+    return "ok", namespace.get("result")
+
+
+def engine(code: str):
+    namespace = {"__name__": "__shapes__"}
+    exec(PRELUDE, namespace)
+    free = {k: v for k, v in namespace.items() if not k.startswith("__")}
+    source = PRELUDE + "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
+    block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, serialization.dumps(free))
+    runtime.reports.clear()
+    result = run_block(block, InlineRunner(processes=2))
+    reports = list(runtime.reports)
+    if result.error is not None:
+        exc = result.error.exception()
+        return ("error", (type(exc), str(exc))), reports
+    return ("ok", serialization.loads(result.variables["result"]) if "result" in result.variables else None), reports
+
+
+def same(a, b) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return math.isclose(a, b, rel_tol=1e-12) or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, np.floating):
+        return bool(np.isclose(a, b, rtol=1e-12))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def test_there_are_at_least_150_snippets():
+    assert len(SNIPPETS) >= 150
+
+
+@pytest.mark.parametrize("code,parallel,compiled", [s[1:] for s in SNIPPETS], ids=[s[0] for s in SNIPPETS])
+def test_snippet_gives_cpythons_result(code, parallel, compiled):
+    expected = cpython(code)
+    got, reports = engine(code)
+    assert got[0] == expected[0], (got, expected)
+    if got[0] == "error":
+        assert got[1] == expected[1]
+    else:
+        assert same(got[1], expected[1]), (got[1] if not isinstance(got[1], list) else got[1][:5],
+                                           expected[1] if not isinstance(expected[1], list) else expected[1][:5])
+    if parallel and got[0] == "ok":
+        assert any(r.parallel for r in reports), reports
+    if not parallel:
+        assert not any(r.parallel for r in reports), reports
+    if compiled is not None and got[0] == "ok":
+        assert any(r.compiled for r in reports) is compiled, reports
+
+
+def test_large_arrays_and_collected_results_go_through_shared_memory():
+    got, reports = engine("result = [x * 2.0 for x in big]")
+    assert got[0] == "ok" and got[1][:3] == [0.0, 2.0, 4.0]
+    [report] = reports
+    assert "shared" in report.source and report.compiled == report.partitions
+
+
+def test_short_circuit_stops_handing_out_partitions():
+    got, reports = engine("result = any(x == 5 for x in range(10**9))")
+    assert got == ("ok", True)
+    assert reports[-1].partitions == 1  # the first partition decided; the rest never ran
