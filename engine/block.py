@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 
-from engine import errors, rewriter, runtime, serialization
+from engine import errors, functions, rewriter, runtime, serialization
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -32,6 +32,7 @@ class Block:
     filename: str
     with_line: int       # line of the ``with`` statement
     free_variables: bytes  # cloudpickle of {name: value}
+    other_sources: Dict[str, str] = field(default_factory=dict)  # files of shipped functions
 
 
 @dataclass
@@ -111,13 +112,14 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     """Execute the block's body with ``runner`` computing its parallel shapes."""
     result = BlockResult()
     namespace: Dict[str, Any] = {"__name__": "__ufora_block__", "__builtins__": builtins,
-                                 rewriter.REDUCE_HOOK: runtime.parallel_reduce,
-                                 rewriter.COLLECT_HOOK: runtime.parallel_collect}
+                                 **runtime.hooks()}
     try:
-        linecache.cache[block.filename] = (len(block.source), None,
-                                           block.source.splitlines(True), block.filename)
+        shipped = {**block.other_sources, block.filename: block.source}
+        for filename, text in shipped.items():
+            linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         code, names = _compile_body(block.source, block.filename, block.with_line)
         namespace.update(serialization.loads(block.free_variables))
+        functions.rewrite_reachable(namespace, shipped)
     except Exception as exc:
         result.error = errors.capture(exc)
         return result

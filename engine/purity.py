@@ -81,8 +81,8 @@ def _nested_codes(code: types.CodeType):
 
 
 def _function_effect(fn: Callable, seen: Set[int]) -> Optional[str]:
-    if id(fn) in seen:
-        return None
+    if id(fn) in seen or str(getattr(fn, "__module__", "")).startswith("engine."):
+        return None  # the engine's own entry points (nested shapes) are not the user's effects
     seen.add(id(fn))
     effect = _module_effect(fn)
     if effect or not isinstance(fn, types.FunctionType):

@@ -16,11 +16,11 @@ from __future__ import annotations
 import collections
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Tuple
 
 import numpy as np
 
-from engine import purity, reducers, shm, tasks
+from engine import purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
 from engine.sources import source_for
 
@@ -154,6 +154,11 @@ def _raise(lo: int, hi: int, error: RemoteError) -> None:
     exc = error.exception()
     exc.add_note(f"Raised in partition [{lo}, {hi}):\n{error.trace}")
     raise exc
+
+
+def hooks() -> Dict[str, Callable]:
+    """The names rewritten code calls, and what they are."""
+    return {rewriter.REDUCE_HOOK: parallel_reduce, rewriter.COLLECT_HOOK: parallel_collect}
 
 
 class InlineRunner:

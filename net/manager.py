@@ -107,7 +107,9 @@ class ManagerService:
         try:
             header = {"type": "run_block", "job_id": job_id, "filename": str(data["filename"]),
                       "with_line": int(data["with_line"])}
-            buffers = [str(data["source"]).encode(), bytes(data["free_variables"])]
+            sources = {str(k): str(v) for k, v in dict(data.get("sources") or {}).items()}
+            buffers = [str(data["source"]).encode(), bytes(data["free_variables"]),
+                       json.dumps(sources).encode()]
         except (KeyError, TypeError, ValueError) as exc:
             await self._fail(_Job(job_id, sid, {}, []), f"malformed submission: {exc!r}")
             return

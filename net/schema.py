@@ -4,7 +4,8 @@ pyfora imports. Changing a name or a field here is a protocol change: bump PROTO
 socket.io, client -> manager, acknowledged:
     HANDSHAKE  {"version": int}              -> {"version": int, "workers": int}
 socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, errors included):
-    SUBMIT     {"job_id", "filename", "with_line", "source": str, "free_variables": bytes}
+    SUBMIT     {"job_id", "filename", "with_line", "source": str, "free_variables": bytes,
+                "sources": {filename: str}}   (other files defining functions the block ships)
 socket.io, manager -> client:
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes],
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
@@ -13,11 +14,11 @@ Registry and control channel (net.wire messages, header "type" first):
     register   {"worker": WorkerInfo}         -> welcome {"members": [WorkerInfo]}
     heartbeat  {}                             (both ways, every HEARTBEAT_INTERVAL)
     joined     {"worker": WorkerInfo}, left {"id"}   (registry -> workers)
-    run_block  {"job_id", "filename", "with_line"} + [source, free_variables]
+    run_block  {"job_id", "filename", "with_line"} + [source, free_variables, sources as JSON]
     block_done {"job_id", "names", "error"} + [*variables, pickled exception if any]
     error      {"message"}                    (then the sender closes the connection)
 """
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 HANDSHAKE = "handshake"
 SUBMIT = "submit"

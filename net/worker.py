@@ -8,6 +8,7 @@ next is decided by ``engine.scheduler.PoolScheduler``; this module only does the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import uuid
@@ -29,8 +30,12 @@ _BLOB_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
 
 
 def block_from_wire(header: dict, buffers: List[bytes]) -> Block:
-    source, free_variables = buffers
-    return Block(source.decode(), str(header["filename"]), int(header["with_line"]), free_variables)
+    source, free_variables, sources = buffers
+    other_sources = json.loads(sources)
+    if not isinstance(other_sources, dict):
+        raise ValueError("sources must be a JSON object")
+    return Block(source.decode(), str(header["filename"]), int(header["with_line"]), free_variables,
+                 {str(k): str(v) for k, v in other_sources.items()})
 
 
 def result_to_wire(job_id: str, result: BlockResult) -> Tuple[dict, List[bytes]]:
@@ -87,7 +92,7 @@ class WorkerService:
             if kind == "run_block":
                 try:
                     job_id, block = str(header["job_id"]), block_from_wire(header, buffers)
-                except (KeyError, ValueError, UnicodeDecodeError) as exc:
+                except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
                     await channel.abort(f"malformed run_block: {exc!r}")
                     return
                 self.job_channels[job_id] = channel

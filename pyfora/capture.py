@@ -18,7 +18,7 @@ import sys
 import sysconfig
 import types
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import cloudpickle
 
@@ -36,6 +36,7 @@ class CapturedBlock:
     filename: str
     with_line: int
     free_variables: bytes
+    other_sources: Dict[str, str]  # text of the other files defining functions it ships
 
 
 def _find_with(tree: ast.AST, line: int) -> ast.With:
@@ -76,13 +77,16 @@ def capture(frame: types.FrameType) -> CapturedBlock:
             "run the code from a file or a notebook cell")
     source = "".join(lines)
     with_line, names = _locate(source, filename, frame.f_lineno)
-    return CapturedBlock(source, filename, with_line, _pickle_free_variables(frame, names))
+    values = _free_values(frame, names)
+    return CapturedBlock(source, filename, with_line, _pickle(values),
+                         _shipped_sources(values.values(), filename))
 
 
 _INSTALLED = tuple(os.path.realpath(sysconfig.get_paths()[key]) + os.sep
                    for key in ("stdlib", "platstdlib", "purelib", "platlib"))
 _UFORA_PACKAGES = {"pyfora", "engine", "net"}
 _classified: set = set()  # modules already looked at, by name
+_user_modules: set = {"__main__"}  # modules shipped by value
 
 
 def _ship_user_modules_by_value() -> None:
@@ -97,10 +101,11 @@ def _ship_user_modules_by_value() -> None:
         path = getattr(module, "__file__", None)
         if path and not os.path.realpath(path).startswith(_INSTALLED):
             cloudpickle.register_pickle_by_value(module)
+            _user_modules.add(name)
 
 
-def _pickle_free_variables(frame: types.FrameType, names: Sequence[str]) -> bytes:
-    _ship_user_modules_by_value()
+def _free_values(frame: types.FrameType, names: Sequence[str]) -> Dict[str, Any]:
+    """The values of ``names`` in the frame: locals first, then globals; builtins stay behind."""
     scope_locals, scope_globals = frame.f_locals, frame.f_globals
     values: Dict[str, Any] = {}
     for name in names:
@@ -108,6 +113,51 @@ def _pickle_free_variables(frame: types.FrameType, names: Sequence[str]) -> byte
             values[name] = scope_locals[name]
         elif name in scope_globals:
             values[name] = scope_globals[name]
+    return values
+
+
+def _shipped_sources(values: Iterable[Any], block_file: str) -> Dict[str, str]:
+    """The text of every file, other than the block's, that defines a user function the block
+    ships (directly, or through those functions' globals and closures): the cluster reads it to
+    find parallel shapes inside those functions."""
+    sources: Dict[str, str] = {}
+    seen: set = set()
+    todo = list(values)
+    while todo:
+        value = todo.pop()
+        if not isinstance(value, types.FunctionType) or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if value.__module__ not in _user_modules:
+            continue
+        filename = value.__code__.co_filename
+        if filename != block_file and filename not in sources:
+            lines = linecache.getlines(filename, value.__globals__)
+            if lines:
+                sources[filename] = "".join(lines)
+        todo.extend(value.__globals__.get(name) for name in _names_in(value.__code__))
+        todo.extend(cell.cell_contents for cell in value.__closure__ or () if _filled(cell))
+    return sources
+
+
+def _names_in(code: types.CodeType) -> set:
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names_in(const)
+    return names
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _pickle(values: Dict[str, Any]) -> bytes:
+    _ship_user_modules_by_value()
     try:
         return serialization.dumps(values)
     except Exception:

@@ -29,7 +29,8 @@ class Executor:
         self._check_open()
         future = self._connection.submit({
             "filename": captured.filename, "with_line": captured.with_line,
-            "source": captured.source, "free_variables": captured.free_variables})
+            "source": captured.source, "free_variables": captured.free_variables,
+            "sources": captured.other_sources})
         return future.result()
 
     def _check_open(self) -> None:

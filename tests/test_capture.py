@@ -9,6 +9,8 @@ from engine.runtime import InlineRunner
 from net.manager import job_done_message
 from net.worker import result_to_wire
 from pyfora.with_block import WithBlockExecutor
+from engine import runtime
+from tests.primes import countPrimes, primes_below
 from tests.primes import isPrime as is_prime
 
 
@@ -22,7 +24,8 @@ class InProcessExecutor:
 
     def _run_block(self, captured):
         self.submitted.append(captured)
-        block = Block(captured.source, captured.filename, captured.with_line, captured.free_variables)
+        block = Block(captured.source, captured.filename, captured.with_line, captured.free_variables,
+                      captured.other_sources)
         header, buffers = result_to_wire("job", run_block(block, InlineRunner()))
         return job_done_message("job", header, buffers)
 
@@ -110,3 +113,24 @@ def test_an_unpicklable_free_variable_is_named():
     with pytest.raises(pyfora.PythonToForaConversionError, match="'lock'"):
         with ufora.remotely.downloadAll():
             held = lock.locked()
+
+
+def count_odd_primes(n, step=2):
+    return sum(is_prime(x) for x in range(1, n, step))
+
+
+def test_shapes_inside_user_functions_are_split_too():
+    def nested_total(n):
+        offset = 1
+        return max(is_prime(x) + offset for x in range(n))
+
+    runtime.reports.clear()
+    with ufora.remotely.downloadAll():
+        a = countPrimes(100_000)            # defined in another file
+        b = count_odd_primes(100_000)       # defined in this file
+        c = nested_total(50_000)            # a closure
+        d = len(primes_below(60_000))       # a comprehension
+    assert (a, b, c, d) == (9594, 9592, 2, 6057)
+    split = [r for r in runtime.reports if r.parallel]
+    assert [r.shape for r in split] == ["sum", "sum", "max", "list"]
+    assert all(r.compiled for r in split)

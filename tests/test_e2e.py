@@ -10,7 +10,7 @@ import pytest
 
 import pyfora
 from tests.conftest import ROOT, SERVICE_COMMAND, descendants, free_port_pair
-from tests.primes import isPrime
+from tests.primes import countPrimes, isPrime
 
 
 def builds_a_dict(x):
@@ -30,6 +30,12 @@ def test_tutorial(ufora, n, expected):
     with ufora.remotely.downloadAll():
         result = sum(isPrime(x) for x in xrange(n))
     assert result == expected
+
+
+def test_shapes_inside_user_functions_from_other_files(ufora):
+    with ufora.remotely.downloadAll():
+        result = countPrimes(1_000_000)
+    assert result == 78500
 
 
 def test_numba_rejected_function_still_gives_cpythons_sum(ufora):
@@ -181,7 +187,7 @@ def test_protocol_mismatch_is_a_clear_error(cluster_url, monkeypatch):
     from net import schema
 
     monkeypatch.setattr(schema, "PROTOCOL_VERSION", 999)
-    with pytest.raises(pyfora.PyforaError, match="version 1.*version 999"):
+    with pytest.raises(pyfora.PyforaError, match="version 2.*version 999"):
         pyfora.connect(cluster_url, timeout=10)
 
 

@@ -1,0 +1,147 @@
+"""Parallel shapes inside user functions: ``countPrimes(n)`` whose body is ``return sum(...)``.
+
+The block's own code is rewritten from its source. Functions it reaches that were shipped with
+it (its free variables, and everything they reach through globals and closure cells) are
+rewritten too, from the source text of their files, which the client sends along and which is
+in ``linecache`` here: the function's definition is found by its first line, its body rewritten
+(``engine.rewriter``), and a new function is made with the same globals, defaults, closure cells
+and name. The rewritten function replaces the original wherever it was reached: in the block's
+namespace, in the globals dicts it was found in and in closure cells, so callers use it too.
+
+Only functions whose definition actually contains a shape are replaced; a function whose source
+cannot be found or does not match its code is left as it is (it runs serially, still right).
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import functools
+import linecache
+import logging
+import types
+from typing import Any, Collection, Dict, Optional, Tuple
+
+from engine import rewriter
+
+log = logging.getLogger(__name__)
+
+
+
+@functools.lru_cache(maxsize=64)
+def _definitions(filename: str, text: str) -> Dict[Tuple[str, int], ast.FunctionDef]:
+    """Every function definition of a file that holds a shape, by (name, first line)."""
+    try:
+        tree = ast.parse(text, filename)
+    except SyntaxError:
+        return {}
+    found = {}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _has_shape(node):
+            for line in {node.lineno, node.decorator_list[0].lineno if node.decorator_list else node.lineno}:
+                found[(node.name, line)] = node
+    return found
+
+
+def _has_shape(node: ast.AST) -> bool:
+    rewritten = rewriter.rewrite(ast.Module(body=[copy.deepcopy(node)], type_ignores=[]))
+    return any(isinstance(n, ast.Name) and n.id in (rewriter.REDUCE_HOOK, rewriter.COLLECT_HOOK)
+               for n in ast.walk(rewritten))
+
+
+def _definition(fn: types.FunctionType) -> Optional[ast.FunctionDef]:
+    code = fn.__code__
+    lines = linecache.getlines(code.co_filename)
+    node = _definitions(code.co_filename, "".join(lines)).get((code.co_name, code.co_firstlineno)) if lines else None
+    return copy.deepcopy(node) if node is not None else None
+
+
+def _inner_code(code: types.CodeType, name: str) -> Optional[types.CodeType]:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name == name:
+                return const
+            found = _inner_code(const, name)
+            if found is not None:
+                return found
+    return None
+
+
+def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
+    """A copy of ``fn`` with its parallel shapes rewritten, or None if it has none (or its
+    source cannot be matched to its code)."""
+    node = _definition(fn)
+    if node is None:
+        return None
+    node.decorator_list = []  # the shipped function is already decorated
+    node = rewriter.rewrite(node)
+    code = fn.__code__
+    # Compiled inside a function whose parameters are the closure's names, so that they stay
+    # free variables of the new code and the original cells can be reused.
+    outer = ast.FunctionDef(
+        name="__ufora_outer__",
+        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in code.co_freevars],
+                           vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
+        body=[node, ast.Return(value=ast.Name(id=node.name, ctx=ast.Load()))],
+        decorator_list=[], returns=None, type_comment=None)
+    module = ast.fix_missing_locations(ast.Module(body=[ast.copy_location(outer, node)], type_ignores=[]))
+    try:
+        new_code = _inner_code(compile(module, code.co_filename, "exec"), code.co_name)
+    except SyntaxError as exc:
+        log.debug("cannot recompile %s: %s", code.co_name, exc)
+        return None
+    cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
+    if new_code is None or not set(new_code.co_freevars) <= set(cells):
+        return None
+    from engine import runtime
+
+    for name, hook in runtime.hooks().items():
+        fn.__globals__.setdefault(name, hook)
+    new = types.FunctionType(new_code, fn.__globals__, fn.__name__, fn.__defaults__,
+                             tuple(cells[n] for n in new_code.co_freevars) or None)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__qualname__, new.__module__, new.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+    new.__dict__.update(fn.__dict__)
+    return new
+
+
+def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Collection[str]) -> int:
+    """Rewrite, in place, every function defined in one of ``shipped_files`` (the user's own
+    code, sent with the block) and reachable from ``namespace`` that holds a shape; how many
+    were rewritten. Installed libraries are neither rewritten nor walked."""
+    replaced: Dict[int, Any] = {}   # id(original) -> rewritten (or the original when unchanged)
+    seen_dicts: set = set()
+    count = 0
+
+    def visit(value: Any) -> Any:
+        nonlocal count
+        if not isinstance(value, types.FunctionType) or value.__code__.co_filename not in shipped_files:
+            return value
+        if id(value) in replaced:
+            return replaced[id(value)]
+        replaced[id(value)] = value
+        new = rewrite_function(value)
+        if new is not None:
+            replaced[id(value)] = new
+            count += 1
+        visit_dict(value.__globals__)
+        for cell in value.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:
+                continue
+            swapped = visit(contents)
+            if swapped is not contents:
+                cell.cell_contents = swapped
+        return replaced[id(value)]
+
+    def visit_dict(scope: Dict[str, Any]) -> None:
+        if id(scope) in seen_dicts:
+            return
+        seen_dicts.add(id(scope))
+        for name, value in list(scope.items()):
+            swapped = visit(value)
+            if swapped is not value:
+                scope[name] = swapped
+
+    visit_dict(namespace)
+    return count
