@@ -44,8 +44,7 @@ def _definitions(filename: str, text: str) -> Dict[Tuple[str, int], ast.Function
 
 def _has_shape(node: ast.AST) -> bool:
     rewritten = rewriter.rewrite(ast.Module(body=[copy.deepcopy(node)], type_ignores=[]))
-    return any(isinstance(n, ast.Name) and n.id in (rewriter.REDUCE_HOOK, rewriter.COLLECT_HOOK)
-               for n in ast.walk(rewritten))
+    return any(isinstance(n, ast.Name) and n.id in rewriter.HOOKS for n in ast.walk(rewritten))
 
 
 def _definition(fn: types.FunctionType) -> Optional[ast.FunctionDef]:

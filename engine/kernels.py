@@ -85,21 +85,14 @@ def _output_dtype(numba_type) -> Optional[str]:
     return None
 
 
-def _item_type(source_arguments: Tuple[Any, Any], kind: str):
-    import numba
-
-    if kind == "range":
-        return numba.int64
-    array = source_arguments[0]
-    return numba.typeof(array).dtype if array.ndim == 1 else numba.typeof(array[0])
-
-
-def _outputs(reducer, element: Callable, item_type) -> Optional[Tuple[str, ...]]:
+def _outputs(reducer, element: Callable, item_types: tuple, star: bool) -> Optional[Tuple[str, ...]]:
     """The output buffers' dtypes for a collection, from the element's compiled return type."""
+    import numba
     from numba.core import types as nt
 
-    element.compile((item_type,))
-    returned = next(s.return_type for s in element.nopython_signatures if s.args == (item_type,))
+    arguments = item_types if star or len(item_types) == 1 else (numba.types.Tuple(item_types),)
+    element.compile(arguments)
+    returned = next(s.return_type for s in element.nopython_signatures if s.args == arguments)
     parts = returned.types if isinstance(returned, nt.BaseTuple) else (returned,)
     if len(parts) != reducer.outputs:
         return None
@@ -107,15 +100,20 @@ def _outputs(reducer, element: Callable, item_type) -> Optional[Tuple[str, ...]]
     return None if None in dtypes else dtypes
 
 
-def _source_code(reducer, item: str, has_condition: bool, has_key: bool) -> str:
+def _source_code(reducer, source, has_condition: bool, has_key: bool, star: bool) -> str:
+    """The kernel's source: the reducer's template with the source's parameters and item
+    bindings, and the element called with one item, or with its parts when ``star``."""
+    params, bind, parts = source.kernel_code()
+    args = ", ".join(parts) if star or len(parts) == 1 else f"({', '.join(parts)},)"
     return reducer.template.format(
-        item=item, filter=reducers.filter_lines(has_condition),
+        params=params, bind=bind, filter=reducers.filter_lines(has_condition, args),
         rank="key(value)" if has_key else "value", operator=getattr(reducer, "operator", ""),
         test="" if getattr(reducer, "decides_on", True) else "not ",
-        extra_output=", out1" if reducer.outputs == 2 else "", store=getattr(reducer, "store", ""))
+        extra_output=", out1" if reducer.outputs == 2 else "",
+        store=getattr(reducer, "store", "").format(args=args), args=args)
 
 
-def _build(reducer, source, element, condition, key) -> Optional[Kernel]:
+def _build(reducer, source, element, condition, key, star: bool) -> Optional[Kernel]:
     import numba
 
     try:
@@ -126,16 +124,15 @@ def _build(reducer, source, element, condition, key) -> Optional[Kernel]:
         if key is not None:
             namespace["key"] = jit_clone(key, memo)
         arguments = source.kernel_arguments()
-        signature = [numba.typeof(arguments[0]), numba.typeof(arguments[1]), numba.int64, numba.int64]
+        signature = [numba.typeof(argument) for argument in arguments] + [numba.int64, numba.int64]
         dtypes: Tuple[str, ...] = ()
         if reducer.outputs:
-            dtypes = _outputs(reducer, namespace["element"], _item_type(arguments, source.kind))
+            dtypes = _outputs(reducer, namespace["element"], source.item_types(), star)
             if dtypes is None:
                 log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
                 return None
             signature += [numba.types.Array(numba.from_dtype(np.dtype(d)), 1, "C") for d in dtypes]
-        exec(_source_code(reducer, source.item_expression, condition is not None, key is not None),
-             namespace)
+        exec(_source_code(reducer, source, condition is not None, key is not None, star), namespace)
         kernel = numba.njit(namespace["kernel"])
         kernel.compile(tuple(signature))
         return Kernel(kernel, dtypes)
@@ -144,16 +141,17 @@ def _build(reducer, source, element, condition, key) -> Optional[Kernel]:
         return None
 
 
-def compiled(digest: str, reducer, source, element, condition, key) -> Optional[Kernel]:
+def compiled(digest: str, reducer, source, element, condition, key, star: bool = False) -> Optional[Kernel]:
     """The cached compiled kernel for this job, or None if numba cannot compile it."""
     if not source.compilable:
         return None
     import numba
 
-    arguments = source.kernel_arguments()
-    cache_key = (digest, reducer.name, source.kind, str(numba.typeof(arguments[0])))
+    types_key = tuple(str(numba.typeof(argument)) for argument in source.kernel_arguments())
+    params, bind, _ = source.kernel_code()
+    cache_key = (digest, reducer.name, params, bind, types_key, star)
     if cache_key not in _cache:
-        _cache[cache_key] = _build(reducer, source, element, condition, key)
+        _cache[cache_key] = _build(reducer, source, element, condition, key, star)
     return _cache[cache_key]
 
 
@@ -162,4 +160,4 @@ def warm_up() -> None:
     before the compute pool forks, not by every process on the first job."""
     from engine.sources import RangeSource
 
-    _build(reducers.Sum, RangeSource(range(10)), lambda x: x + 1, lambda x: x > 0, None)
+    _build(reducers.Sum, RangeSource(range(10)), lambda x: x + 1, lambda x: x > 0, None, False)

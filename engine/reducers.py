@@ -23,12 +23,12 @@ import typing
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 INT_EXACT_BOUND = float(2 ** 62)  # a float64 bound of |partial sums| below this cannot hide a wrap
-_FILTER = "        if not condition(x):\n            continue\n"
+_FILTER = "        if not condition({args}):\n            continue\n"
 _NOT_FOUND = object()
 
 
-def filter_lines(has_condition: bool) -> str:
-    return _FILTER if has_condition else ""
+def filter_lines(has_condition: bool, args: str) -> str:
+    return _FILTER.format(args=args) if has_condition else ""
 
 
 def _passing(items: Iterable, condition: Optional[Callable]) -> Iterable:
@@ -39,13 +39,12 @@ class Sum:
     name = "sum"
     outputs = 0
     template = """
-def kernel(a0, a1, lo, hi):
+def kernel({params}, lo, hi):
     total = 0
     count = 0
     magnitude = 0.0
     for i in range(lo, hi):
-        x = {item}
-{filter}        value = element(x)
+{bind}{filter}        value = element({args})
         total += value
         count += 1
         if value < 0:
@@ -94,11 +93,10 @@ class _Extreme:
     operator = ""
     outputs = 0
     template = """
-def kernel(a0, a1, lo, hi):
+def kernel({params}, lo, hi):
     found = False
     for i in range(lo, hi):
-        x = {item}
-{filter}        value = element(x)
+{bind}{filter}        value = element({args})
         rank = {rank}
         if not found:
             best = value
@@ -162,10 +160,9 @@ class _Decision:
     decides_on = True  # any: a true element decides; all: a false one
     outputs = 0
     template = """
-def kernel(a0, a1, lo, hi):
+def kernel({params}, lo, hi):
     for i in range(lo, hi):
-        x = {item}
-{filter}        if {test}element(x):
+{bind}{filter}        if {test}element({args}):
             return True, i
     return False, hi
 """
@@ -210,22 +207,21 @@ class Collect:
     CPython partitions return their values."""
     outputs = 1
     template = """
-def kernel(a0, a1, lo, hi, out0{extra_output}):
+def kernel({params}, lo, hi, out0{extra_output}):
     k = lo
     for i in range(lo, hi):
-        x = {item}
-{filter}        {store}
+{bind}{filter}        {store}
         k += 1
     return k - lo
 """
-    store = "out0[k] = element(x)"
+    store = "out0[k] = element({args})"
 
     def __init__(self, name: str, build: Callable[[List[typing.Any]], Any]):
         self.name = name
         self.build = build
         if name == "dict":
             self.outputs = 2
-            self.store = "pair = element(x)\n        out0[k] = pair[0]\n        out1[k] = pair[1]"
+            self.store = "pair = element({args})\n        out0[k] = pair[0]\n        out1[k] = pair[1]"
 
     @staticmethod
     def python_partition(items, element, condition, key) -> Tuple[str, List[typing.Any]]:

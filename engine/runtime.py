@@ -22,7 +22,7 @@ import numpy as np
 
 from engine import purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
-from engine.sources import source_for
+from engine.sources import Star, Zipped, source_for
 
 # Below this many elements, splitting and compiling costs more than it saves.
 INLINE_LIMIT = 20_000
@@ -59,8 +59,30 @@ def using_runner(runner: Optional[PartitionRunner]) -> Iterator[None]:
         _runner = previous
 
 
-def _elements(iterable, element, condition) -> Iterator:
+def _elements(iterable, element, condition, star: bool = False) -> Iterator:
+    """The original generator, serially: what CPython would have iterated."""
+    if star:
+        return (element(*x) for x in iterable if condition is None or condition(*x))
     return (element(x) for x in iterable if condition is None or condition(x))
+
+
+def _called(iterable: Any) -> Any:
+    """What the original expression would have passed on: the real ``map``/``zip`` object."""
+    return iter(iterable) if isinstance(iterable, Zipped) else iterable
+
+
+def _unwrap(iterable, element, condition):
+    """(iterable, element, condition, star) of a shape, with ``map``/``filter`` calls and
+    starred functions unwrapped; None when ``iterable`` is a ``map``/``filter`` the engine
+    cannot take apart (then the original call runs as written)."""
+    if element is None:  # reduce(map(...)) or reduce(filter(...))
+        parts = iterable.as_shape() if isinstance(iterable, Zipped) else None
+        if parts is None:
+            return None
+        iterable, element, condition = parts
+    if isinstance(element, Star):
+        return iterable, element.function, condition.function if condition is not None else None, True
+    return iterable, element, condition, False
 
 
 def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
@@ -83,38 +105,50 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     """``function(<element(x) for x in iterable if condition(x)>, *args, **kwargs)`` with
     CPython's answer, computed over partitions when it can be."""
     reducer = reducers.REDUCTIONS.get(function)
+    shape = _unwrap(iterable, element, condition)
+    if shape is None:
+        return function(_called(iterable), *args, **kwargs)
+    iterable, element, condition, star = shape
     if reducer is None or not reducer.accepts(args, kwargs):
-        return function(_elements(iterable, element, condition), *args, **kwargs)
+        return function(_elements(iterable, element, condition, star), *args, **kwargs)
     key = kwargs.get("key")
     source, reason = _why_serial(iterable, (element, condition, key))
     if source is None:
         reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-        return function(_elements(iterable, element, condition), *args, **kwargs)
-    partials = _run(reducer, source, element, condition, key)
+        return function(_elements(iterable, element, condition, star), *args, **kwargs)
+    partials = _run(reducer, source, element, condition, key, star)
     return reducer.combine(partials, function, args, kwargs)
 
 
-def parallel_collect(kind: str, iterable: Any, element: Callable, condition: Optional[Callable]) -> Any:
-    """A list, set or dict comprehension (``element`` gives (key, value) pairs for dicts)."""
-    reducer = reducers.COLLECTIONS[kind]
+def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
+                     condition: Optional[Callable]) -> Any:
+    """A list, set or dict comprehension (``kind`` is "list", "set" or "dict"; ``element``
+    gives (key, value) pairs for dicts), or ``list(map(...))``/``set(filter(...))`` (``kind``
+    is the function called, ``element`` None)."""
+    shape = _unwrap(iterable, element, condition)
+    reducer = reducers.COLLECTIONS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
+    if shape is None or (not isinstance(kind, str) and kind not in (list, set)):
+        return kind(_called(iterable))
+    iterable, element, condition, star = shape
     source, reason = _why_serial(iterable, (element, condition))
     if source is None:
-        reports.append(Report(kind, type(iterable).__name__, False, reason))
-        return reducer.build(list(_elements(iterable, element, condition)))
+        reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
+        return reducer.build(list(_elements(iterable, element, condition, star)))
     outputs = [shm.create(8 * source.length) for _ in range(reducer.outputs)]
     try:
-        partials = _run(reducer, source, element, condition, None, tuple(o.name for o in outputs))
+        partials = _run(reducer, source, element, condition, None, star, tuple(o.name for o in outputs))
         return reducer.build(_gather(partials, outputs))
     finally:
         for segment in outputs:
             shm.release(segment, unlink=True)
 
 
-def _run(reducer, source, element, condition, key, outputs: Tuple[str, ...] = ()) -> List[Tuple[int, Any]]:
+def _run(reducer, source, element, condition, key, star: bool,
+         outputs: Tuple[str, ...] = ()) -> List[Tuple[int, Any]]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error."""
     segments = source.export()
     try:
-        task = tasks.make_task(reducer, element, condition, key, source, outputs)
+        task = tasks.make_task(reducer, element, condition, key, source, outputs, star)
         outcomes = _runner.run_partitions(task, source.length)
     finally:
         for segment in segments:
@@ -156,9 +190,18 @@ def _raise(lo: int, hi: int, error: RemoteError) -> None:
     raise exc
 
 
+def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``zip``/``enumerate``/``map``/``filter`` called in a shape: kept unevaluated for the
+    engine when it is the builtin, else called as written."""
+    if function in (zip, enumerate, map, filter):
+        return Zipped(function, args, kwargs)
+    return function(*args, **kwargs)
+
+
 def hooks() -> Dict[str, Callable]:
     """The names rewritten code calls, and what they are."""
-    return {rewriter.REDUCE_HOOK: parallel_reduce, rewriter.COLLECT_HOOK: parallel_collect}
+    return {rewriter.REDUCE_HOOK: parallel_reduce, rewriter.COLLECT_HOOK: parallel_collect,
+            rewriter.ZIPPED_HOOK: zipped, rewriter.STAR_HOOK: Star}
 
 
 class InlineRunner:

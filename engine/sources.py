@@ -8,9 +8,13 @@ read any slice of.
   (``export``) and attached by name in the pool; smaller ones travel inside the task.
 * ``ObjectSource``: any other list or tuple: CPython only, items pickled with the task.
 
-Compiled kernels read items with ``item_expression`` from their two source arguments; CPython
-partitions use ``items(lo, hi)``, which yields exactly what iterating the original object
-yields: numpy scalars (or row views) for arrays, Python numbers for lists held as arrays.
+* ``ZipSource``: ``zip(a, b, ...)`` of sources (as long as the shortest), and
+  ``enumerate(a, start)`` as ``zip(range(start, start + len(a)), a)``; items are tuples.
+
+Compiled kernels receive ``kernel_arguments()`` and read item i with the code from
+``kernel_code()``; CPython partitions use ``items(lo, hi)``, which yields exactly what iterating
+the original object yields: numpy scalars (or row views) for arrays, Python numbers for lists
+held as arrays, tuples for zips.
 """
 from __future__ import annotations
 
@@ -24,9 +28,24 @@ SHARED_BYTES = 1 << 20
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
-class RangeSource:
+class _Source:
+    """What every source shares: its kernel code is its item expression bound to ``x``."""
+    compilable = False
+
+    def kernel_code(self) -> Tuple[str, str, List[str]]:
+        """(kernel parameters, lines binding item i, names of the bound parts)."""
+        params, expression = self.item_code("a")
+        return ", ".join(params), f"        x = {expression}\n", ["x"]
+
+    def export(self) -> list:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+class RangeSource(_Source):
     kind = "range"
-    item_expression = "a0 + i * a1"
 
     def __init__(self, values: range):
         self.start, self.step, self.length = values.start, values.step, len(values)
@@ -36,22 +55,26 @@ class RangeSource:
         last = self.start + (self.length - 1) * self.step if self.length else self.start
         return INT64_MIN <= min(self.start, last) and max(self.start, last) <= INT64_MAX
 
-    def kernel_arguments(self) -> Tuple[Any, Any]:
+    def kernel_arguments(self) -> Tuple[Any, ...]:
         return self.start, self.step
+
+    def item_code(self, prefix: str) -> Tuple[List[str], str]:
+        return [f"{prefix}0", f"{prefix}1"], f"{prefix}0 + i * {prefix}1"
+
+    def item_types(self) -> tuple:
+        import numba
+
+        return (numba.int64,)
 
     def items(self, lo: int, hi: int) -> Iterable:
         return range(self.start + lo * self.step, self.start + hi * self.step, self.step)
-
-    def export(self) -> list:
-        return []
 
     def describe(self) -> str:
         return f"range({self.start}, step {self.step}, {self.length} items)"
 
 
-class ArraySource:
+class ArraySource(_Source):
     kind = "array"
-    item_expression = "a0[i]"
     compilable = True
 
     def __init__(self, array: np.ndarray, python_items: bool):
@@ -92,8 +115,17 @@ class ArraySource:
             shm.release(self._segment)
             self._segment = None
 
-    def kernel_arguments(self) -> Tuple[Any, Any]:
-        return self._attached(), 0
+    def kernel_arguments(self) -> Tuple[Any, ...]:
+        return (self._attached(),)
+
+    def item_code(self, prefix: str) -> Tuple[List[str], str]:
+        return [f"{prefix}0"], f"{prefix}0[i]"
+
+    def item_types(self) -> tuple:
+        import numba
+
+        array = self._attached()
+        return (numba.typeof(array).dtype if array.ndim == 1 else numba.typeof(array[0]),)
 
     def items(self, lo: int, hi: int) -> Iterable:
         part = self._attached()[lo:hi]
@@ -107,10 +139,8 @@ class ArraySource:
         return self._shared[1] if self._shared else self.array.dtype.str
 
 
-class ObjectSource:
+class ObjectSource(_Source):
     kind = "objects"
-    item_expression = ""
-    compilable = False
 
     def __init__(self, values: List[Any]):
         self.values = values
@@ -119,11 +149,97 @@ class ObjectSource:
     def items(self, lo: int, hi: int) -> Iterable:
         return self.values[lo:hi]
 
-    def export(self) -> list:
-        return []
-
     def describe(self) -> str:
         return f"objects({self.length} items)"
+
+
+class ZipSource(_Source):
+    kind = "zip"
+
+    def __init__(self, parts: List[Any]):
+        self.parts = parts
+        self.length = min(part.length for part in parts)
+        self.compilable = all(part.compilable for part in parts)
+
+    def kernel_arguments(self) -> Tuple[Any, ...]:
+        return tuple(argument for part in self.parts for argument in part.kernel_arguments())
+
+    def kernel_code(self) -> Tuple[str, str, List[str]]:
+        params, bind, names = [], "", []
+        for index, part in enumerate(self.parts):
+            part_params, expression = part.item_code(chr(ord("a") + index))
+            params += part_params
+            bind += f"        x{index} = {expression}\n"
+            names.append(f"x{index}")
+        return ", ".join(params), bind, names
+
+    def item_types(self) -> tuple:
+        return tuple(t for part in self.parts for t in part.item_types())
+
+    def items(self, lo: int, hi: int) -> Iterable:
+        return zip(*(part.items(lo, hi) for part in self.parts))
+
+    def export(self) -> list:
+        return [segment for part in self.parts for segment in part.export()]
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
+
+    def describe(self) -> str:
+        return f"zip({', '.join(part.describe() for part in self.parts)})"
+
+
+class Star:
+    """An element function (or filter) that takes an item's parts as its arguments:
+    ``for i, v in enumerate(a)``, ``map(f, a, b)``."""
+
+    def __init__(self, function):
+        self.function = function
+
+
+def _identity(item):
+    return item
+
+
+class Zipped:
+    """``zip(...)``, ``enumerate(...)``, ``map(...)`` or ``filter(...)`` as written in a shape,
+    not yet called: the engine can read its arguments; iterating it iterates the real thing."""
+
+    def __init__(self, function, args: tuple, kwargs: dict):
+        self.function, self.args, self.kwargs = function, args, kwargs
+
+    def __iter__(self):
+        return iter(self.function(*self.args, **self.kwargs))
+
+    def as_shape(self):
+        """(iterable, element, condition) of a ``map`` or ``filter``, or None."""
+        if self.kwargs or len(self.args) < 2:
+            return None
+        if self.function is map:
+            function, *iterables = self.args
+            if len(iterables) == 1:
+                return iterables[0], function, None
+            return Zipped(zip, tuple(iterables), {}), Star(function), None
+        if self.function is filter and len(self.args) == 2:
+            test, iterable = self.args
+            return iterable, _identity, _identity if test is None else test
+        return None
+
+    def source(self):
+        if self.kwargs and not (self.function is enumerate and set(self.kwargs) == {"start"}):
+            return None  # zip(strict=True) and the like: leave them to CPython
+        if self.function is enumerate:
+            values, *rest = self.args
+            start = rest[0] if rest else self.kwargs.get("start", 0)
+            inner = source_for(values)
+            if inner is None or not isinstance(start, int):
+                return None
+            return ZipSource([RangeSource(range(start, start + inner.length)), inner])
+        parts = [source_for(values) for values in self.args]
+        if self.function is not zip:
+            return None
+        return ZipSource(parts) if parts and None not in parts else None
 
 
 _NUMERIC_KINDS = "biuf"
@@ -145,6 +261,8 @@ def source_for(iterable: Any):
     """The source for ``iterable``, or None when it is not one the engine splits."""
     if isinstance(iterable, range):
         return RangeSource(iterable)
+    if isinstance(iterable, Zipped):
+        return iterable.source() if iterable.function in (zip, enumerate) else None
     if isinstance(iterable, np.ndarray):
         if iterable.ndim >= 1 and iterable.dtype.kind in _NUMERIC_KINDS:
             return ArraySource(np.ascontiguousarray(iterable), python_items=False)

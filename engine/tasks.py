@@ -31,12 +31,18 @@ class Task:
     source: Any             # engine.sources.*Source
     outputs: Tuple[str, ...]  # shared output segments, for collections
     length: int
+    star: bool              # element and condition take an item's parts as arguments
 
 
 def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
-              source, outputs: Tuple[str, ...]) -> bytes:
+              source, outputs: Tuple[str, ...], star: bool) -> bytes:
     functions = serialization.dumps((element, condition, key))
-    return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length))
+    return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, star))
+
+
+def _spread(function: Optional[Callable]) -> Optional[Callable]:
+    """``function`` called with an item's parts, for CPython partitions of a starred shape."""
+    return None if function is None else (lambda item: function(*item))
 
 
 def _identity(value: Any) -> Any:
@@ -72,10 +78,12 @@ class _Decoded:
     def __init__(self, task: Task):
         self.task = task
         self.reducer = reducers.by_name(task.reducer)
-        self.element, self.condition, self.key = serialization.loads(task.functions)
+        element, condition, self.key = serialization.loads(task.functions)
         digest = hashlib.sha1(task.functions).hexdigest()
-        self.kernel = kernels.compiled(digest, self.reducer, task.source, self.element,
-                                       self.condition, self.key)
+        self.kernel = kernels.compiled(digest, self.reducer, task.source, element, condition,
+                                       self.key, task.star)
+        # CPython partitions call these with whole items
+        self.element, self.condition = (_spread(element), _spread(condition)) if task.star else (element, condition)
         sample = _sample(task, self.element, self.condition) if self.kernel else _NO_SAMPLE
         self.scalar = type(sample) if isinstance(sample, np.generic) else _identity
         self.numpy_columns = _numpy_columns(sample, self.reducer.outputs)

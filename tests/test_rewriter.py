@@ -2,7 +2,7 @@ import ast
 
 import pytest
 
-from engine.rewriter import COLLECT_HOOK, REDUCE_HOOK, rewrite
+from engine.rewriter import COLLECT_HOOK, REDUCE_HOOK, STAR_HOOK, ZIPPED_HOOK, rewrite
 
 
 def rewritten(source: str) -> str:
@@ -28,10 +28,24 @@ def test_comprehensions():
     assert rewritten("{str(x): x for x in a}") == f"{COLLECT_HOOK}('dict', a, lambda x: (str(x), x), None)"
 
 
+def test_tuple_targets_zip_and_enumerate():
+    assert rewritten("sum(i * v for i, v in enumerate(a, 1))") == (
+        f"{REDUCE_HOOK}(sum, {ZIPPED_HOOK}(enumerate, a, 1), {STAR_HOOK}(lambda i, v: i * v), None)")
+    assert rewritten("[a + b for a, b in zip(x, y) if a]") == (
+        f"{COLLECT_HOOK}('list', {ZIPPED_HOOK}(zip, x, y), {STAR_HOOK}(lambda a, b: a + b), "
+        f"{STAR_HOOK}(lambda a, b: a))")
+
+
+def test_map_and_filter_are_passed_whole_to_the_engine():
+    assert rewritten("sum(map(f, a))") == f"{REDUCE_HOOK}(sum, {ZIPPED_HOOK}(map, f, a), None, None)"
+    assert rewritten("list(filter(None, a))") == f"{COLLECT_HOOK}(list, {ZIPPED_HOOK}(filter, None, a), None, None)"
+    assert rewritten("list(map(f, a), 3)") == "list(map(f, a), 3)"
+
+
 @pytest.mark.parametrize("source", [
     "sum([x for x in range(3)][1:])",             # the list is rewritten, not the sum
     "sum(x for x in range(3) for y in range(2))",  # two for clauses
-    "sum((a for a, b in pairs))",                 # tuple target
+    "sum((a for (a, (b, c)) in pairs))",          # nested tuple target
     "total(x for x in range(3))",                 # not a known reduction
     "[x async for x in aiter()]",
 ])
