@@ -14,6 +14,6 @@ setup(
         "cloudpickle>=3.0",
         "lz4>=4.0",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "hypothesis"]},
     entry_points={"console_scripts": ["ufora-service=net.service:main"]},
 )
