@@ -12,8 +12,11 @@ Rules (docs/parallel-shapes.md has an example for each, and what stays serial):
   ``list``/``set``: ``__ufora_reduce__(f, __ufora_zipped__(map, g, a), None, None)`` (or
   ``__ufora_collect__(list, ...)``); the engine takes the call apart at run time when ``map`` or
   ``filter`` is the builtin, so ``g`` and ``a`` are evaluated once, where they were.
-* Only generators and comprehensions with one ``for`` clause, over a plain name or a flat tuple
-  of names (``for i, v in enumerate(a)``: the lambdas take the parts, marked with
+* With several ``for`` clauses, the outer one is split: the element function gives, for one
+  outer item, the generator of the inner loops (marked ``__ufora_flat__``), whose values are
+  the elements, in order; these run in CPython inside each partition.
+* Only generators and comprehensions whose first ``for`` clause is over a plain name or a flat
+  tuple (``for i, v in enumerate(a)``: the lambdas take the parts, marked with
   ``__ufora_star__``); any number of ``if`` clauses, joined with ``and`` into one condition
   (``None`` when there is none). A ``zip(...)`` or ``enumerate(...)`` call as the iterable
   becomes ``__ufora_zipped__(zip, ...)`` so that the engine can split its arguments together.
@@ -33,7 +36,8 @@ REDUCE_HOOK = "__ufora_reduce__"
 COLLECT_HOOK = "__ufora_collect__"
 ZIPPED_HOOK = "__ufora_zipped__"
 STAR_HOOK = "__ufora_star__"
-HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK)
+FLAT_HOOK = "__ufora_flat__"
+HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK)
 REDUCTIONS = {"sum", "min", "max", "any", "all"}
 _ZIPPERS = {"zip", "enumerate"}
 _MAPPERS = {"map", "filter"}
@@ -49,13 +53,22 @@ def _target_names(target: ast.expr) -> Optional[List[str]]:
 
 
 def _clause(node: ast.AST) -> Optional[ast.comprehension]:
+    """The first (outer) ``for`` clause, when the engine can split over it."""
     generators = getattr(node, "generators", None)
-    if not generators or len(generators) != 1:
+    if not generators or any(g.is_async for g in generators):
         return None
     clause = generators[0]
-    if clause.is_async or _target_names(clause.target) is None:
-        return None
-    return clause
+    return clause if _target_names(clause.target) is not None else None
+
+
+def _element(clause: ast.comprehension, node: ast.AST, element: ast.expr) -> ast.expr:
+    """The element function: of the outer item, ``element`` itself; with more ``for`` clauses,
+    the generator of the inner loops (``__ufora_flat__``: each of its values is an element)."""
+    inner = node.generators[1:]
+    if not inner:
+        return _lambda(clause, element)
+    generator = ast.copy_location(ast.GeneratorExp(elt=element, generators=inner), element)
+    return _hook(FLAT_HOOK, element, [_lambda(clause, generator)])
 
 
 def _hook(name: str, node: ast.AST, args: list, keywords: list = ()) -> ast.Call:
@@ -99,7 +112,7 @@ class _ParallelShapes(ast.NodeTransformer):
             clause = _clause(node.args[0])
             if clause is not None:
                 return _hook(REDUCE_HOOK, node, [
-                    node.func, _iterable(self, clause.iter), _lambda(clause, node.args[0].elt),
+                    node.func, _iterable(self, clause.iter), _element(clause, node.args[0], node.args[0].elt),
                     _condition(clause), *[self.visit(a) for a in node.args[1:]]],
                     [self.visit(k) for k in node.keywords])
         if (node.args and _called_name(node.args[0], _MAPPERS) and not node.args[0].keywords
@@ -118,7 +131,7 @@ class _ParallelShapes(ast.NodeTransformer):
         if clause is None:
             return self.generic_visit(node)
         return _hook(COLLECT_HOOK, node, [ast.Constant(value=kind), _iterable(self, clause.iter),
-                                         _lambda(clause, element), _condition(clause)])
+                                         _element(clause, node, element), _condition(clause)])
 
     def visit_ListComp(self, node: ast.ListComp) -> ast.AST:
         return self._collect("list", node, node.elt)

@@ -22,7 +22,7 @@ import numpy as np
 
 from engine import purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
-from engine.sources import Star, Zipped, source_for
+from engine.sources import Flat, Star, Zipped, source_for
 
 # Below this many elements, splitting and compiling costs more than it saves.
 INLINE_LIMIT = 20_000
@@ -59,8 +59,11 @@ def using_runner(runner: Optional[PartitionRunner]) -> Iterator[None]:
         _runner = previous
 
 
-def _elements(iterable, element, condition, star: bool = False) -> Iterator:
+def _elements(iterable, element, condition, star: bool = False, flat: bool = False) -> Iterator:
     """The original generator, serially: what CPython would have iterated."""
+    if flat:
+        outer = _elements(iterable, element, condition, star)
+        return (value for inner in outer for value in inner)
     if star:
         return (element(*x) for x in iterable if condition is None or condition(*x))
     return (element(x) for x in iterable if condition is None or condition(x))
@@ -80,9 +83,12 @@ def _unwrap(iterable, element, condition):
         if parts is None:
             return None
         iterable, element, condition = parts
+    flat = isinstance(element, Flat)
+    if flat:
+        element = element.function
     if isinstance(element, Star):
-        return iterable, element.function, condition.function if condition is not None else None, True
-    return iterable, element, condition, False
+        return iterable, element.function, condition.function if condition is not None else None, True, flat
+    return iterable, element, condition, False, flat
 
 
 def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
@@ -108,15 +114,15 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     shape = _unwrap(iterable, element, condition)
     if shape is None:
         return function(_called(iterable), *args, **kwargs)
-    iterable, element, condition, star = shape
+    iterable, element, condition, star, flat = shape
     if reducer is None or not reducer.accepts(args, kwargs):
-        return function(_elements(iterable, element, condition, star), *args, **kwargs)
+        return function(_elements(iterable, element, condition, star, flat), *args, **kwargs)
     key = kwargs.get("key")
     source, reason = _why_serial(iterable, (element, condition, key))
     if source is None:
         reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-        return function(_elements(iterable, element, condition, star), *args, **kwargs)
-    partials = _run(reducer, source, element, condition, key, star)
+        return function(_elements(iterable, element, condition, star, flat), *args, **kwargs)
+    partials = _run(reducer, source, element, condition, key, star, flat)
     return reducer.combine(partials, function, args, kwargs)
 
 
@@ -129,26 +135,26 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
     reducer = reducers.COLLECTIONS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
     if shape is None or (not isinstance(kind, str) and kind not in (list, set)):
         return kind(_called(iterable))
-    iterable, element, condition, star = shape
+    iterable, element, condition, star, flat = shape
     source, reason = _why_serial(iterable, (element, condition))
     if source is None:
         reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-        return reducer.build(list(_elements(iterable, element, condition, star)))
-    outputs = [shm.create(8 * source.length) for _ in range(reducer.outputs)]
+        return reducer.build(list(_elements(iterable, element, condition, star, flat)))
+    outputs = [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
     try:
-        partials = _run(reducer, source, element, condition, None, star, tuple(o.name for o in outputs))
+        partials = _run(reducer, source, element, condition, None, star, flat, tuple(o.name for o in outputs))
         return reducer.build(_gather(partials, outputs))
     finally:
         for segment in outputs:
             shm.release(segment, unlink=True)
 
 
-def _run(reducer, source, element, condition, key, star: bool,
+def _run(reducer, source, element, condition, key, star: bool, flat: bool,
          outputs: Tuple[str, ...] = ()) -> List[Tuple[int, Any]]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error."""
     segments = source.export()
     try:
-        task = tasks.make_task(reducer, element, condition, key, source, outputs, star)
+        task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
         outcomes = _runner.run_partitions(task, source.length)
     finally:
         for segment in segments:
@@ -201,7 +207,7 @@ def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
 def hooks() -> Dict[str, Callable]:
     """The names rewritten code calls, and what they are."""
     return {rewriter.REDUCE_HOOK: parallel_reduce, rewriter.COLLECT_HOOK: parallel_collect,
-            rewriter.ZIPPED_HOOK: zipped, rewriter.STAR_HOOK: Star}
+            rewriter.ZIPPED_HOOK: zipped, rewriter.STAR_HOOK: Star, rewriter.FLAT_HOOK: Flat}
 
 
 class InlineRunner:

@@ -198,6 +198,14 @@ class Star:
         self.function = function
 
 
+class Flat:
+    """An element function that gives, for one item, an iterable of elements (the inner loops
+    of ``sum(f(x, y) for x in a for y in b)``)."""
+
+    def __init__(self, function):
+        self.function = function
+
+
 def _identity(item):
     return item
 

@@ -13,6 +13,7 @@ not hand out the rest.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Tuple
@@ -32,12 +33,13 @@ class Task:
     outputs: Tuple[str, ...]  # shared output segments, for collections
     length: int
     star: bool              # element and condition take an item's parts as arguments
+    flat: bool              # the element gives an iterable of elements (inner loops): CPython
 
 
 def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
-              source, outputs: Tuple[str, ...], star: bool) -> bytes:
+              source, outputs: Tuple[str, ...], star: bool, flat: bool) -> bytes:
     functions = serialization.dumps((element, condition, key))
-    return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, star))
+    return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, star, flat))
 
 
 def _spread(function: Optional[Callable]) -> Optional[Callable]:
@@ -80,8 +82,8 @@ class _Decoded:
         self.reducer = reducers.by_name(task.reducer)
         element, condition, self.key = serialization.loads(task.functions)
         digest = hashlib.sha1(task.functions).hexdigest()
-        self.kernel = kernels.compiled(digest, self.reducer, task.source, element, condition,
-                                       self.key, task.star)
+        self.kernel = None if task.flat else kernels.compiled(
+            digest, self.reducer, task.source, element, condition, self.key, task.star)
         # CPython partitions call these with whole items
         self.element, self.condition = (_spread(element), _spread(condition)) if task.star else (element, condition)
         sample = _sample(task, self.element, self.condition) if self.kernel else _NO_SAMPLE
@@ -129,6 +131,9 @@ def _compute(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
                     partial = (*partial, kernel.output_dtypes, job.numpy_columns)
                 return partial, True
     items = job.task.source.items(lo, hi)
+    if job.task.flat:  # every value of the inner loops is an element
+        outer = (job.element(x) for x in items if job.condition is None or job.condition(x))
+        return job.reducer.python_partition(itertools.chain.from_iterable(outer), _identity, None, job.key), False
     return job.reducer.python_partition(items, job.element, job.condition, job.key), False
 
 

@@ -2,7 +2,7 @@ import ast
 
 import pytest
 
-from engine.rewriter import COLLECT_HOOK, REDUCE_HOOK, STAR_HOOK, ZIPPED_HOOK, rewrite
+from engine.rewriter import COLLECT_HOOK, FLAT_HOOK, REDUCE_HOOK, STAR_HOOK, ZIPPED_HOOK, rewrite
 
 
 def rewritten(source: str) -> str:
@@ -36,6 +36,11 @@ def test_tuple_targets_zip_and_enumerate():
         f"{STAR_HOOK}(lambda a, b: a))")
 
 
+def test_several_for_clauses_split_the_outer_one():
+    assert rewritten("sum(x * y for x in a if x for y in b(x) if y)") == (
+        f"{REDUCE_HOOK}(sum, a, {FLAT_HOOK}(lambda x: (x * y for y in b(x) if y)), lambda x: x)")
+
+
 def test_map_and_filter_are_passed_whole_to_the_engine():
     assert rewritten("sum(map(f, a))") == f"{REDUCE_HOOK}(sum, {ZIPPED_HOOK}(map, f, a), None, None)"
     assert rewritten("list(filter(None, a))") == f"{COLLECT_HOOK}(list, {ZIPPED_HOOK}(filter, None, a), None, None)"
@@ -44,7 +49,6 @@ def test_map_and_filter_are_passed_whole_to_the_engine():
 
 @pytest.mark.parametrize("source", [
     "sum([x for x in range(3)][1:])",             # the list is rewritten, not the sum
-    "sum(x for x in range(3) for y in range(2))",  # two for clauses
     "sum((a for (a, (b, c)) in pairs))",          # nested tuple target
     "total(x for x in range(3))",                 # not a known reduction
     "[x async for x in aiter()]",

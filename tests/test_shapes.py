@@ -141,7 +141,15 @@ add("total = [0]\n[total.__setitem__(0, total[0] + x) for x in range(30_000)]\nr
 add("import random\nrandom.seed(1)\nresult = [random.random() for x in range(30_000)][:3]", parallel=False)
 # shadowed builtins and other shapes are left to CPython
 add("sum = lambda values: 42\nresult = sum(x for x in range(50_000))", parallel=False)
-add("result = sum(x * y for x in range(300) for y in range(300))", parallel=False)
+# several for clauses: the outer loop is split, the inner loops run in CPython in each partition
+add("result = sum(x * y for x in range(30_000) for y in range(x % 5))", compiled=False)
+add("result = [(x, y) for x in range(25_000) if x % 2 for y in range(x % 3) if y != 1]", compiled=False)
+add("result = {x % 100: y for x in range(25_000) for y in range(2)}", compiled=False)
+add("result = max(x - y for x in ints for y in (1, 2))", compiled=False)
+add("result = min((y for i, v in enumerate(floats) for y in (v, -v)), default=0)", compiled=False)
+add("result = any(x == 7 and y == 1 for x in range(10**7) for y in range(3))", compiled=False)
+add("result = sum(1 // (x - 20_000 + y) for x in range(30_000) for y in range(2))", compiled=False)
+add("result = sum(x * y for x in range(300) for y in range(300))", parallel=False)  # 300 outer items
 add("result = sorted(x % 10 for x in range(50_000))[:5]", parallel=False)
 
 
