@@ -10,5 +10,5 @@ Layout: ``jobs`` (the functions every engine runs), ``engines`` (one small runne
 all of one shape), ``install`` (fetches missing comparison packages), ``plan`` (sizes, repeats,
 what is too slow to run), ``runner`` (start-up, alternation, clean-up), ``measure`` (one cell of
 the table), ``report`` (Markdown and CSV), ``chart`` (PNG), ``targets`` (the figures of
-DESIGN.md), ``machine`` (the facts printed above every result).
+DESIGN.md and issue 5), ``machine`` (the facts printed above every result).
 """

@@ -1,5 +1,7 @@
 """The PNG beside the CSV: start-up, prime count (log scale, one group of bars per N, whiskers
-from min to max) and the trivial block (median bar, p99 tick), one colour per variant.
+from min to max) and the trivial block (median bar, p99 tick) on the first row; the array sum,
+the list of floats and string building, drawn like the prime count, on the second. One colour
+per variant.
 
 matplotlib is optional: ``perf.install`` tries to fetch it, and without it there is no chart.
 """
@@ -11,6 +13,9 @@ from typing import Any, Dict, List
 from perf.measure import Results
 from perf.plan import Job, Plan
 from perf.runner import Variant
+
+# The jobs of issue 5; "array creation only" (pyfora alone) is in the table, not drawn.
+SECOND_ROW = ("array_sum_squares", "list_floats", "string_building")
 
 
 def _labels(axes: Any, labels: List[str]) -> None:
@@ -28,6 +33,10 @@ def _startup_panel(axes: Any, variants: List[Variant], colours: Dict[str, str]) 
 
 def _sizes_panel(axes: Any, job: Job, variants: List[Variant], results: Results,
                  colours: Dict[str, str]) -> None:
+    # Only the variants with a time for this job get a slot, so that the bars of a job few
+    # engines run (string building) are not spread over empty gaps.
+    variants = [v for v in variants
+                if any(results.get(job.key, size, v.spec.key) for size in job.sizes)]
     width = 0.8 / max(1, len(variants))
     for i, variant in enumerate(variants):
         measured = [(x, results.get(job.key, size, variant.spec.key))
@@ -69,13 +78,14 @@ def draw(path: Path, plan: Plan, title: str, variants: List[Variant], results: R
     from matplotlib import pyplot
 
     colours = {v.spec.key: f"C{i}" for i, v in enumerate(variants)}
-    figure, (startup, sizes, latency) = pyplot.subplots(
-        1, 3, figsize=(18, 6), gridspec_kw={"width_ratios": [1, 2, 1]})
+    figure, ((startup, sizes, latency), second_row) = pyplot.subplots(
+        2, 3, figsize=(18, 12), gridspec_kw={"width_ratios": [1, 2, 1]})
     figure.suptitle(title, fontsize=9)
     _startup_panel(startup, variants, colours)
     _sizes_panel(sizes, plan.prime, variants, results, colours)
-    _latency_panel(latency, next(j for j in plan.jobs if j.key == "trivial"), variants, results,
-                   colours)
+    _latency_panel(latency, plan.job("trivial"), variants, results, colours)
+    for axes, key in zip(second_row, SECOND_ROW):
+        _sizes_panel(axes, plan.job(key), variants, results, colours)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 OK, WRONG, ERROR, NOT_RUN, UNAVAILABLE = "ok", "wrong", "error", "not run", "unavailable"
+NOT_APPLICABLE = "n/a"  # the engine cannot express the job at all (numba and strings)
 
 
 @dataclass

@@ -3,16 +3,23 @@
 Serial CPython takes about a minute for the prime count at N = 10M and the chunked Python
 variants (Pool, Dask, Ray) half a minute, so those cells are skipped or run once: the table says
 so. Everything else runs ``repeats`` times, alternating with the other variants.
+
+The jobs of issue 5 (a float sum over an array, a list comprehension, string building) are
+cheap for every variant but serial CPython over 100M numpy scalars (about 8 s), which runs once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Tuple
 
+from perf import jobs
 from perf.engines.base import Engine
-from perf.jobs import PRIME_COUNTS
 
 MILLION = 1_000_000
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 @dataclass(frozen=True)
@@ -29,12 +36,18 @@ class Job:
     sizes: Tuple[int, ...]
     unit: str           # times are shown in this unit ...
     per_second: float   # ... this many to the second
-    invoke: Callable[[Engine, int], Any]
+    invoke: Callable[[Engine, Any], Any]  # given the engine and ``make_input(size)``
     expected: Callable[[int], Any]
     # None: a round is one call and there are `repeats` rounds. Otherwise the size is a number
     # of calls, made in rounds of this many (each call is one sample).
     batch: Optional[int] = None
     limits: Mapping[str, Limit] = field(default_factory=dict)
+    # What every variant is given: built once per size, before and outside the timings (an
+    # array the comparison variants read), and dropped after that size.
+    make_input: Callable[[int], Any] = _same
+    # What of a result is compared with ``expected``, computed after the clock stops: a digest
+    # for results too large to keep (the result itself is dropped right after).
+    answer: Callable[[Any], Any] = _same
 
     def skip_reason(self, engine_key: str, size: int) -> Optional[str]:
         limit = self.limits.get(engine_key)
@@ -60,16 +73,25 @@ class Plan:
     repeats: int
     jobs: Tuple[Job, ...]
 
+    def job(self, key: str) -> Job:
+        return next(job for job in self.jobs if job.key == key)
+
     @property
     def prime(self) -> Job:
-        return next(job for job in self.jobs if job.key == "prime")
+        return self.job("prime")
+
+
+def _seconds_job(key: str, title: str, sizes: Tuple[int, ...], invoke, expected, **more) -> Job:
+    """A job over N items whose every run is one sample, in seconds."""
+    return Job(key=key, title=title, size_name="N", sizes=sizes, unit="s", per_second=1.0,
+               invoke=invoke, expected=expected, **more)
 
 
 def _prime(sizes: Tuple[int, ...]) -> Job:
     python_over_two_cores = Limit(once_above=2 * MILLION)
-    return Job(
-        key="prime", title="prime count", size_name="N", sizes=sizes, unit="s", per_second=1.0,
-        invoke=lambda engine, n: engine.prime_count(n), expected=PRIME_COUNTS.__getitem__,
+    return _seconds_job(
+        "prime", "prime count", sizes, lambda engine, n: engine.prime_count(n),
+        jobs.PRIME_COUNTS.__getitem__,
         limits={"cpython": Limit(max_size=MILLION), "pool": python_over_two_cores,
                 "dask": python_over_two_cores, "ray": python_over_two_cores})
 
@@ -80,7 +102,29 @@ def _trivial(calls: int) -> Job:
                expected=lambda calls: 1, batch=100)
 
 
+def _issue5(quick: bool) -> Tuple[Job, ...]:
+    """The array sum (its comparison variants read an array built here; pyfora, with no remote
+    objects yet, builds the same array inside its block, so its creation alone is measured
+    too), the list comprehension (the list comes back to the client) and string building."""
+    array_sizes = (10 * MILLION,) if quick else (10 * MILLION, 100 * MILLION)
+    return (
+        _seconds_job("array_sum_squares", "array sum of squares", array_sizes,
+                     lambda engine, a: engine.array_sum_squares(a), jobs.sum_of_squares_expected,
+                     make_input=jobs.array_of,
+                     limits={"cpython": Limit(once_above=10 * MILLION)}),
+        _seconds_job("array_creation", "array creation only", array_sizes,
+                     lambda engine, n: engine.array_creation(n), _same),
+        _seconds_job("list_floats", "list of floats", (2 * MILLION,) if quick else (10 * MILLION,),
+                     lambda engine, n: engine.list_floats(n), jobs.halves_expected,
+                     answer=jobs.float_list_digest),
+        _seconds_job("string_building", "string building",
+                     (500_000,) if quick else (2 * MILLION,),
+                     lambda engine, n: engine.string_building(n), jobs.LABEL_LENGTHS.__getitem__),
+    )
+
+
 def plan(quick: bool) -> Plan:
     if quick:
-        return Plan(True, 2, (_prime((MILLION, 2 * MILLION)), _trivial(200)))
-    return Plan(False, 3, (_prime((MILLION, 2 * MILLION, 10 * MILLION)), _trivial(1000)))
+        return Plan(True, 2, (_prime((MILLION, 2 * MILLION)), _trivial(200), *_issue5(True)))
+    return Plan(False, 3, (_prime((MILLION, 2 * MILLION, 10 * MILLION)), _trivial(1000),
+                           *_issue5(False)))

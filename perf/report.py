@@ -1,5 +1,6 @@
 """The result as Markdown (stdout) and CSV (perf/results/): start-up per engine, one row per
-variant, job and size, the growth of the prime count with N, and the targets.
+variant, job and size (also for variants a job does not apply to, saying so), the growth of the
+prime count with N, and the targets.
 
 ``perf/results/README.md`` explains every column; keep it in step with ``COLUMNS``.
 """
@@ -10,7 +11,7 @@ import math
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from perf.measure import NOT_RUN, OK, WRONG, Cell, Results
+from perf.measure import NOT_APPLICABLE, NOT_RUN, OK, WRONG, Cell, Results
 from perf.plan import Job, Plan
 from perf.runner import Variant
 
@@ -34,7 +35,7 @@ def _answer(cell: Cell) -> str:
         return "ok"
     if cell.status == WRONG:
         return f"WRONG: {cell.note}"
-    return cell.note if cell.status == NOT_RUN else f"{cell.status}: {cell.note}"
+    return cell.note if cell.status in (NOT_RUN, NOT_APPLICABLE) else f"{cell.status}: {cell.note}"
 
 
 def _stats(cell: Cell, job: Job) -> Tuple[Optional[float], ...]:
@@ -91,7 +92,7 @@ def markdown(plan: Plan, facts: Dict[str, str], variants: List[Variant], results
     if len(plan.prime.sizes) > 1:
         lines += ["", "## Prime count: growth with N (the work grows like N^1.5 / ln N)", ""]
         lines += _growth(plan, results, variants)
-    lines += ["", "## Targets (DESIGN.md)", ""] + [f"- {line}" for line in target_lines]
+    lines += ["", "## Targets (DESIGN.md, issue 5)", ""] + [f"- {line}" for line in target_lines]
     return "\n".join(lines) + "\n"
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, List, Optional, Set, Tuple
 from perf import engines, install, machine
 from perf.engines import EngineSpec
 from perf.engines.base import Engine
-from perf.measure import ERROR, NOT_RUN, UNAVAILABLE, Cell
+from perf.measure import ERROR, NOT_APPLICABLE, NOT_RUN, OK, UNAVAILABLE, Cell
 from perf.plan import Job
 
 Log = Callable[[str], None]
@@ -71,16 +71,21 @@ def started(specs: List[EngineSpec], log: Log) -> Iterator[List[Variant]]:
         yield variants
 
 
-def _timed(job: Job, engine: Engine, size: int) -> Tuple[float, Any]:
+def _timed(job: Job, engine: Engine, argument: Any) -> Tuple[float, Any]:
+    """Seconds of one call, and what of its result is checked (taken after the clock stops,
+    so that a large result is dropped before the next call)."""
     begin = time.perf_counter()
-    value = job.invoke(engine, size)
-    return time.perf_counter() - begin, value
+    value = job.invoke(engine, argument)
+    seconds = time.perf_counter() - begin
+    return seconds, job.answer(value)
 
 
 def _cell(job: Job, size: int, variant: Variant) -> Cell:
     cell = Cell(job.key, size, variant.spec.key, variant.spec.label, job.expected(size))
     if variant.engine is None or variant.unavailable:
         cell.status, cell.note = UNAVAILABLE, variant.unavailable or ""
+    elif job.key in variant.engine.not_applicable:
+        cell.status, cell.note = NOT_APPLICABLE, variant.engine.not_applicable[job.key]
     else:
         reason = job.skip_reason(variant.spec.key, size)
         if reason:
@@ -88,27 +93,28 @@ def _cell(job: Job, size: int, variant: Variant) -> Cell:
     return cell
 
 
-def _run_round(job: Job, size: int, active: List[Tuple[Variant, Cell]], calls: int) -> None:
+def _run_round(job: Job, argument: Any, active: List[Tuple[Variant, Cell]], calls: int) -> None:
     for variant, cell in active:
         for _ in range(calls):
             if cell.status == ERROR:
                 break
             try:
-                seconds, value = _timed(job, variant.engine, size)
+                seconds, value = _timed(job, variant.engine, argument)
             except Exception as exc:
                 cell.fail(exc)
             else:
                 cell.record(seconds, value)
 
 
-def _cold_runs(job: Job, size: int, active: List[Tuple[Variant, Cell]], pending: Set[int]) -> None:
+def _cold_runs(job: Job, argument: Any, active: List[Tuple[Variant, Cell]],
+               pending: Set[int]) -> None:
     """The first run of the job on each engine that reports it apart, once per engine."""
     for variant, cell in active:
         if id(variant) not in pending:
             continue
         pending.discard(id(variant))
         try:
-            cell.cold, value = _timed(job, variant.engine, size)
+            cell.cold, value = _timed(job, variant.engine, argument)
         except Exception as exc:
             cell.fail(exc)
         else:
@@ -128,13 +134,17 @@ def run_job(job: Job, variants: List[Variant], repeats: int, log: Log) -> List[C
     cold_pending = {id(v) for v in variants if v.engine is not None and v.engine.cold_first_run}
     for size in job.sizes:
         row = [(v, _cell(job, size, v)) for v in variants
-               if v.engine is None or job.key in v.engine.jobs]
+               if v.engine is None or job.key in v.engine.jobs or job.key in v.engine.not_applicable]
         cells += [cell for _, cell in row]
-        active = [(v, cell) for v, cell in row if cell.status not in (NOT_RUN, UNAVAILABLE)]
-        _cold_runs(job, size, active, cold_pending)
-        rounds = max((job.rounds(v.spec.key, size, repeats) for v, _ in active), default=0)
+        active = [(v, cell) for v, cell in row if cell.status == OK]
+        if not active:
+            continue
+        argument = job.make_input(size)  # one at a time: the previous size's is dropped first
+        _cold_runs(job, argument, active, cold_pending)
+        rounds = max(job.rounds(v.spec.key, size, repeats) for v, _ in active)
         for index in range(rounds):
             taking_part = [(v, c) for v, c in active if index < job.rounds(v.spec.key, size, repeats)]
-            _run_round(job, size, taking_part, job.calls_per_round(size))
+            _run_round(job, argument, taking_part, job.calls_per_round(size))
             log(_progress(job, size, index, rounds, taking_part))
+        del argument
     return cells

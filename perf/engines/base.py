@@ -2,17 +2,20 @@
 
 An engine is created cheaply, started once (the runner times ``start`` as its start-up), asked
 for jobs any number of times, and closed; ``close`` must leave no process behind. A job an engine
-does not list in ``jobs`` is never asked of it.
+does not list in ``jobs`` is never asked of it; one it lists in ``not_applicable`` gets a row
+saying why, so that a reader sees the gap instead of a missing line.
 """
 from __future__ import annotations
 
 import abc
-from typing import ClassVar, FrozenSet
+from typing import Any, ClassVar, FrozenSet, List, Mapping
 
 
 class Engine(abc.ABC):
     #: The job keys (``perf.plan.Job.key``) this engine runs.
     jobs: ClassVar[FrozenSet[str]] = frozenset({"prime"})
+    #: Job keys this engine cannot express at all, with the reason shown in their row.
+    not_applicable: ClassVar[Mapping[str, str]] = {}
     #: Report the first run of each job apart ("cold"), because it pays one-time costs that the
     #: later runs do not (pyfora compiles its kernels on the cluster then).
     cold_first_run: ClassVar[bool] = False
@@ -31,4 +34,21 @@ class Engine(abc.ABC):
 
     def trivial(self) -> int:
         """The cheapest possible task, one round trip; returns 1."""
+        raise NotImplementedError
+
+    def array_sum_squares(self, a: Any) -> float:
+        """``sum(x * x for x in a)`` over ``a = perf.jobs.array_of(N)``, already built here."""
+        raise NotImplementedError
+
+    def array_creation(self, n: int) -> int:
+        """Only build ``perf.jobs.array_of(n)`` where ``array_sum_squares`` would (pyfora: in a
+        block on the cluster) and return its length: the part of that job's time to subtract."""
+        raise NotImplementedError
+
+    def list_floats(self, n: int) -> List[float]:
+        """``[x * 0.5 for x in range(n)]``, as a Python list in this process."""
+        raise NotImplementedError
+
+    def string_building(self, n: int) -> int:
+        """``sum(label_length(x) for x in range(n))``: strings per element, which numba refuses."""
         raise NotImplementedError

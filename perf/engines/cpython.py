@@ -7,6 +7,8 @@ from perf.engines.base import Engine
 
 
 class SerialEngine(Engine):
+    jobs = frozenset({"prime", "array_sum_squares", "list_floats", "string_building"})
+
     def start(self) -> None:
         """Nothing to start: the interpreter is already running."""
 
@@ -15,3 +17,12 @@ class SerialEngine(Engine):
 
     def prime_count(self, n: int) -> int:
         return jobs.count_primes_in((0, n))
+
+    def array_sum_squares(self, a):
+        return jobs.sum_of_squares(a)
+
+    def list_floats(self, n: int):
+        return jobs.halves(n)
+
+    def string_building(self, n: int) -> int:
+        return jobs.label_lengths_in((0, n))

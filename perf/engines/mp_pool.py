@@ -17,7 +17,7 @@ PROCESSES = 2
 
 
 class PoolEngine(Engine):
-    jobs = frozenset({"prime", "trivial"})
+    jobs = frozenset({"prime", "trivial", "string_building"})
 
     def __init__(self):
         self._pool: Optional[multiprocessing.pool.Pool] = None
@@ -31,8 +31,15 @@ class PoolEngine(Engine):
             self._pool.terminate()
             self._pool.join()
 
+    def _sum_over_chunks(self, per_chunk, n: int) -> int:
+        return sum(self._pool.imap_unordered(per_chunk, jobs.chunks(n)))
+
     def prime_count(self, n: int) -> int:
-        return sum(self._pool.imap_unordered(jobs.count_primes_in, jobs.chunks(n)))
+        return self._sum_over_chunks(jobs.count_primes_in, n)
+
+    def string_building(self, n: int) -> int:
+        """What a user would write for a job numba refuses."""
+        return self._sum_over_chunks(jobs.label_lengths_in, n)
 
     def trivial(self) -> int:
         return self._pool.apply(jobs.one)

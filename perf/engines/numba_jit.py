@@ -1,21 +1,27 @@
-"""Hand-written numba: the tutorial's ``isPrime`` under ``@njit``, summed in a compiled loop,
-serial or with ``prange`` over every core. This is the bound pyfora aims at: its kernels are
-numba too, so the difference is what the cluster costs.
+"""Hand-written numba, serial or with ``prange`` over every core: the bound pyfora aims at, since
+its kernels are numba too, so the difference is what the cluster costs.
 
-Each engine compiles its own copy of ``isPrime``, so that either one's start-up (its first call,
-which compiles) is the whole compile time whichever starts first.
+* prime count: the tutorial's ``isPrime`` under ``@njit``, summed in a compiled loop;
+* array sum: ``a[i] * a[i]`` summed over the array, which numba reduces per thread;
+* list of floats: a preallocated array filled in the loop, then ``.tolist()``, because the job's
+  result is a Python list;
+* string building: not applicable, numba compiles neither ``str.format`` nor ``hex``.
+
+Each engine compiles its own functions, so that either one's start-up (the first calls, which
+compile) is the whole compile time whichever starts first.
 """
 from __future__ import annotations
 
-from typing import Callable
+from types import SimpleNamespace
 
 import numba
+import numpy as np
 
 from perf import jobs
 from perf.engines.base import Engine
 
 
-def _build(parallel: bool) -> Callable[[int], int]:
+def _build(parallel: bool) -> SimpleNamespace:
     is_prime = numba.njit(jobs.isPrime)
 
     @numba.njit(parallel=parallel)
@@ -25,18 +31,44 @@ def _build(parallel: bool) -> Callable[[int], int]:
             total += is_prime(x)
         return total
 
-    return count
+    @numba.njit(parallel=parallel)
+    def sum_squares(a):
+        total = 0.0
+        for i in numba.prange(a.shape[0]):
+            total += a[i] * a[i]
+        return total
+
+    @numba.njit(parallel=parallel)
+    def halves(n):
+        out = np.empty(n)
+        for i in numba.prange(n):
+            out[i] = i * 0.5
+        return out
+
+    return SimpleNamespace(count=count, sum_squares=sum_squares, halves=halves)
 
 
 class NumbaEngine(Engine):
+    jobs = frozenset({"prime", "array_sum_squares", "list_floats"})
+    not_applicable = {"string_building": "n/a: numba compiles neither str.format nor hex"}
+
     def __init__(self, parallel: bool):
-        self._count = _build(parallel)
+        self._compiled = _build(parallel)
 
     def start(self) -> None:
-        self._count(10)  # the first call compiles
+        # The first calls compile, for the very argument types the jobs pass.
+        self._compiled.count(10)
+        self._compiled.sum_squares(jobs.array_of(1000))
+        self._compiled.halves(10)
 
     def close(self) -> None:
         """Nothing to stop: numba's threads belong to this process."""
 
     def prime_count(self, n: int) -> int:
-        return self._count(n)
+        return self._compiled.count(n)
+
+    def array_sum_squares(self, a) -> float:
+        return self._compiled.sum_squares(a)
+
+    def list_floats(self, n: int):
+        return self._compiled.halves(n).tolist()
