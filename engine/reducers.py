@@ -60,12 +60,18 @@ def kernel({params}, lo, hi):
 
     @staticmethod
     def python_partition(items, element, condition, key) -> Tuple[bool, typing.Any]:
-        has_value, total = False, None
-        for x in _passing(items, condition):
-            value = element(x)
-            total = (total + value) if has_value else value
-            has_value = True
-        return has_value, total
+        """Left to right from the partition's first element, in C where it can be:
+        ``sum(rest, first)`` adds exactly as the loop would (CPython's own sum does)."""
+        values = map(element, items) if condition is None else (element(x) for x in _passing(items, condition))
+        first = next(values, _NOT_FOUND)
+        if first is _NOT_FOUND:
+            return False, None
+        if isinstance(first, (str, bytes, bytearray)):  # sum() refuses these as a start
+            total = first
+            for value in values:
+                total = total + value
+            return True, total
+        return True, sum(values, first)
 
     @staticmethod
     def from_kernel(result, scalar: Callable) -> Optional[Tuple[bool, Any]]:

@@ -54,13 +54,13 @@ def _identity(value: Any) -> Any:
 _NO_SAMPLE = object()
 
 
-def _sample(task: Task, element: Callable, condition: Optional[Callable]) -> Any:
+def _sample(items, element: Callable, condition: Optional[Callable]) -> Any:
     """CPython's value for the first item kept, to learn the types CPython produces (numba
     returns Python numbers; CPython returns what the element returns, numpy scalars when it
     reads numpy arrays). The functions are free of side effects (engine.purity), so one extra
     call is invisible; if it raises, compiled partitions raise too and are recomputed."""
     try:
-        for x in task.source.items(0, min(task.length, 64)):
+        for x in items:
             if condition is None or condition(x):
                 return element(x)
     except Exception:
@@ -86,20 +86,37 @@ class _Decoded:
             digest, self.reducer, task.source, element, condition, self.key, task.star)
         # CPython partitions call these with whole items
         self.element, self.condition = (_spread(element), _spread(condition)) if task.star else (element, condition)
-        sample = _sample(task, self.element, self.condition) if self.kernel else _NO_SAMPLE
-        self.scalar = type(sample) if isinstance(sample, np.generic) else _identity
-        self.numpy_columns = _numpy_columns(sample, self.reducer.outputs)
-        self._segments = [shm.attach(name) for name in task.outputs] if self.kernel else []
-        self.outputs = [np.ndarray((task.length,), np.dtype(dtype), buffer=segment.buf)
-                        for dtype, segment in zip(self.kernel.output_dtypes if self.kernel else (),
-                                                  self._segments)]
+        self._sample = _NO_SAMPLE
+        self._segments: list = []
 
-    def close(self) -> None:
-        self.outputs = []
+    def learn_types(self, lo: int, hi: int) -> None:
+        """Take the sample from this partition's first kept item, until one is found (a
+        partition that keeps nothing has an empty partial: its type does not matter)."""
+        if self._sample is _NO_SAMPLE:
+            self._sample = _sample(self.task.source.items(lo, hi), self.element, self.condition)
+
+    @property
+    def scalar(self) -> Callable[[Any], Any]:
+        return type(self._sample) if isinstance(self._sample, np.generic) else _identity
+
+    @property
+    def numpy_columns(self) -> Tuple[bool, ...]:
+        return _numpy_columns(self._sample, self.reducer.outputs)
+
+    def outputs(self) -> list:
+        """The shared output buffers, attached for this partition."""
+        self._segments = [shm.attach(name) for name in self.task.outputs]
+        return [np.ndarray((self.task.length,), np.dtype(dtype), buffer=segment.buf)
+                for dtype, segment in zip(self.kernel.output_dtypes, self._segments)]
+
+    def detach(self) -> None:
+        """Unmap every shared segment after each partition: the driver unlinks them when the
+        shape ends, and a mapping kept here would keep their memory allocated (a decoded task
+        outlives its job in the cache)."""
         for segment in self._segments:
             shm.release(segment)
-        if hasattr(self.task.source, "close"):
-            self.task.source.close()
+        self._segments = []
+        self.task.source.close()
 
 
 _decoded: "OrderedDict[bytes, _Decoded]" = OrderedDict()
@@ -112,16 +129,26 @@ def _decode(payload: bytes) -> _Decoded:
         _decoded.move_to_end(digest)
     else:
         while len(_decoded) >= _DECODED_LIMIT:
-            _decoded.popitem(last=False)[1].close()
+            _decoded.popitem(last=False)
         _decoded[digest] = _Decoded(serialization.loads(payload))
     return _decoded[digest]
 
 
 def _compute(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
+    try:
+        return _compute_attached(job, lo, hi)
+    finally:
+        job.detach()
+
+
+def _compute_attached(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
     kernel = job.kernel
     if kernel is not None:
+        job.learn_types(lo, hi)
         try:
-            result = kernel.function(*job.task.source.kernel_arguments(), lo, hi, *job.outputs)
+            outputs = job.outputs() if job.reducer.outputs else []
+            result = kernel.function(*job.task.source.kernel_arguments(), lo, hi, *outputs)
+            del outputs
         except Exception:  # recompute so that the exception raised is CPython's own
             pass
         else:
