@@ -7,7 +7,7 @@ initialisation. Each child talks to its parent over one duplex pipe with pickled
     parent -> child                       child -> parent
     ("block", job_id, Block)              ("block_done", job_id, BlockResult)
     ("partition", task_id, task, lo, hi)  ("partition_done", task_id, lo, hi, outcome)
-    ("task_done", outcomes)               ("run_task", task, length)   (only while driving)
+    ("task_done", outcomes)               ("run_task", task, length, shareable)  (while driving)
 
 A child that runs a block is its *driver*. When the block reaches a parallel shape the driver
 sends ``run_task`` and, while it waits for ``task_done``, computes partitions like any other
@@ -44,8 +44,8 @@ class PipeRunner:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def run_partitions(self, task: bytes, length: int) -> List[Tuple[int, int, Any]]:
-        self.conn.send(("run_task", task, length))
+    def run_partitions(self, task: bytes, length: int, shareable: bool = False) -> List[Tuple[int, int, Any]]:
+        self.conn.send(("run_task", task, length, shareable))
         while True:
             message = self.conn.recv()
             if message[0] == "task_done":

@@ -29,9 +29,11 @@ INLINE_LIMIT = 20_000
 
 
 class PartitionRunner(Protocol):
-    def run_partitions(self, task: bytes, length: int) -> List[Tuple[int, int, tasks.Outcome]]:
+    def run_partitions(self, task: bytes, length: int,
+                       shareable: bool = False) -> List[Tuple[int, int, tasks.Outcome]]:
         """Compute the partitions of ``task`` over [0, length) in order, stopping after an
-        outcome that says ``stop``; outcomes sorted by position."""
+        outcome that says ``stop``; outcomes sorted by position. ``shareable``: the task reads
+        no shared memory, so other workers may compute partitions of it too."""
 
 
 @dataclass
@@ -155,7 +157,7 @@ def _run(reducer, source, element, condition, key, star: bool, flat: bool,
     segments = source.export()
     try:
         task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
-        outcomes = _runner.run_partitions(task, source.length)
+        outcomes = _runner.run_partitions(task, source.length, shareable=not segments and not outputs)
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
@@ -217,7 +219,8 @@ class InlineRunner:
     def __init__(self, processes: int = 2):
         self.processes = processes
 
-    def run_partitions(self, task: bytes, length: int) -> List[Tuple[int, int, tasks.Outcome]]:
+    def run_partitions(self, task: bytes, length: int,
+                       shareable: bool = False) -> List[Tuple[int, int, tasks.Outcome]]:
         from engine.partition import GuidedPlan
 
         plan = GuidedPlan(length, self.processes)

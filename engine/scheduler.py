@@ -11,6 +11,11 @@ Rules:
 * An outcome that says ``stop`` (an error, or ``any``/``all`` decided) at position p ends the
   task as soon as every partition before p is done; partitions after p are not handed out, and
   results of those already running are dropped.
+* Across workers, by pull: a task whose payload can travel (``shareable``: no shared memory) is
+  offered to peers; a peer with an idle process pulls one partition at a time
+  (``pull_from_peer``), computes it in its own pool (``run_foreign``) and returns the outcome.
+  On the origin, each pulled partition is held by a *remote slot* that never drives a block and
+  is dropped when its outcome arrives, or counted as a lost process when its peer leaves.
 * A partition whose process died is handed out again, once; a block whose driver died fails
   with an error that says so; with no process left, every waiting block fails the same way.
 """
@@ -34,11 +39,15 @@ class _Task:
     driver: int
     payload: bytes
     plan: GuidedPlan
+    shareable: bool = False
     retry: Deque[Tuple[int, int]] = field(default_factory=deque)
     running: Dict[Tuple[int, int], int] = field(default_factory=dict)  # partition -> process
     retried: set = field(default_factory=set)
     outcomes: List[Tuple[int, int, Any]] = field(default_factory=list)
     cutoff: Optional[int] = None  # lo of the first stopping outcome
+
+    def next_partition_available(self) -> bool:
+        return bool(self.retry) or (self.cutoff is None and self.plan.remaining > 0)
 
     def next_partition(self) -> Optional[Tuple[int, int]]:
         if self.retry:
@@ -66,7 +75,8 @@ class _Task:
 
 @dataclass
 class _Process:
-    index: int
+    index: Any  # a pool process's number, or (peer, n) for a remote slot
+    remote: bool = False
     busy: bool = False
     job_id: Optional[str] = None     # the block this process drives
     waiting_task: Optional[int] = None  # set while the driver waits for its task
@@ -75,30 +85,47 @@ class _Process:
 
 class PoolScheduler:
     def __init__(self, processes: int):
-        self.processes = {i: _Process(i) for i in range(processes)}
+        self.processes: Dict[Any, _Process] = {i: _Process(i) for i in range(processes)}
         self.blocks: Deque[Tuple[str, Block]] = deque()
         self.tasks: Dict[int, _Task] = {}
         self._task_ids = itertools.count(1)
+        self._slot_ids = itertools.count()
         self.finished: List[Tuple[str, BlockResult]] = []
+        self.peer_cores = 0  # cores of the other workers, for sizing plans
+        self.offers: List[int] = []  # shareable tasks created since the last look
+        self.foreign_done: List[Tuple[Any, Any, int, int, tuple]] = []  # (peer, task, lo, hi, outcome)
+        self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0}
 
     def submit_block(self, job_id: str, block: Block) -> List[Send]:
-        if not self.processes:
+        if not any(not p.remote for p in self.processes.values()):
             self._fail(job_id, "this worker has no compute process left")
             return []
         self.blocks.append((job_id, block))
         return self._dispatch()
 
-    def on_message(self, index: int, message: tuple) -> List[Send]:
-        process = self.processes[index]
+    def on_message(self, index: Any, message: tuple) -> List[Send]:
+        process = self.processes.get(index)
+        if process is None:  # a remote slot whose peer was already given up
+            return self._dispatch()
         kind = message[0]
         if kind == "run_task":
-            _, payload, length = message
-            task = _Task(next(self._task_ids), index, payload, GuidedPlan(length, len(self.processes)))
+            _, payload, length, shareable = message
+            processes = len(self.processes) + (self.peer_cores if shareable else 0)
+            task = _Task(next(self._task_ids), index, payload, GuidedPlan(length, processes), shareable)
             self.tasks[task.task_id] = task
+            if shareable and self.peer_cores:
+                self.offers.append(task.task_id)
             process.busy, process.waiting_task = False, task.task_id
         elif kind == "partition_done":
             _, task_id, lo, hi, outcome = message
             process.busy, process.partition = False, None
+            self.counts["remote_partitions" if process.remote else "partitions"] += 1
+            if process.remote:
+                del self.processes[index]
+            if isinstance(task_id, tuple):  # a peer's partition, computed here
+                self.counts["foreign_partitions"] += 1
+                self.foreign_done.append((*task_id, lo, hi, outcome))
+                return self._dispatch()
             task = self.tasks.get(task_id)
             if task is not None:
                 task.running.pop((lo, hi), None)
@@ -125,10 +152,65 @@ class PoolScheduler:
             self._fail(process.job_id, f"the compute process driving this block died ({reason})")
             if process.waiting_task is not None:
                 self.tasks.pop(process.waiting_task, None)
-        if not self.processes:
+        if not any(not p.remote for p in self.processes.values()):
             while self.blocks:
                 self._fail(self.blocks.popleft()[0], f"no compute process is left ({reason})")
         return self._dispatch()
+
+    def pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, tuple]]:
+        """A peer's idle process asks for a partition of ``task_id``: (the remote slot holding
+        it, the message to send), or None when that task has nothing left to hand out."""
+        task = self.tasks.get(task_id)
+        if task is None or not task.shareable:
+            return None
+        slot = _Process((peer, next(self._slot_ids)), remote=True)
+        self.processes[slot.index] = slot
+        sends: List[Send] = []
+        if not self._give_partition(slot, sends):
+            del self.processes[slot.index]
+            return None
+        return slot.index, sends[0][1]
+
+    def peer_gone(self, peer: Any, reason: str) -> List[Send]:
+        """Every partition a peer held is handed out again (once), as for a dead process."""
+        sends: List[Send] = []
+        for index in [i for i, p in self.processes.items() if p.remote and i[0] == peer]:
+            sends += self.on_process_gone(index, f"worker {peer} left: {reason}")
+        self.foreign_done = [done for done in self.foreign_done if done[0] != peer]
+        return sends + self._dispatch()
+
+    def idle_process(self) -> Optional[int]:
+        """A local process with nothing to do now (none of its own work waits), reserved for a
+        peer's partition; None if there is none."""
+        if self.blocks or any(t.next_partition_available() for t in self.tasks.values()):
+            return None
+        for process in self.processes.values():
+            if not process.remote and not process.busy and process.job_id is None:
+                process.busy = True
+                return process.index
+        return None
+
+    def release(self, index: int) -> List[Send]:
+        """A reserved process that got nothing from the peer."""
+        if index in self.processes:
+            self.processes[index].busy = False
+        return self._dispatch()
+
+    def run_foreign(self, index: int, peer: Any, task_id: int, payload: bytes, lo: int, hi: int) -> List[Send]:
+        """Compute a peer's partition on the reserved process ``index``."""
+        process = self.processes.get(index)
+        if process is None:
+            return []
+        process.busy, process.partition = True, None
+        return [(index, ("partition", (peer, task_id), payload, lo, hi))]
+
+    def take_foreign_done(self) -> list:
+        done, self.foreign_done = self.foreign_done, []
+        return done
+
+    def take_offers(self) -> List[int]:
+        offers, self.offers = self.offers, []
+        return [task_id for task_id in offers if task_id in self.tasks]
 
     def _fail(self, job_id: str, message: str) -> None:
         self.finished.append((job_id, BlockResult(error=RemoteError("InternalError", message, ""))))
@@ -146,8 +228,8 @@ class PoolScheduler:
                 if driver is not None:
                     driver.busy, driver.waiting_task = True, None
                     sends.append((task.driver, ("task_done", task.ordered_outcomes())))
-        for process in self.processes.values():
-            if process.busy:
+        for process in list(self.processes.values()):
+            if process.busy or process.remote:
                 continue
             if process.job_id is None or process.waiting_task is not None:
                 if self._give_partition(process, sends):
@@ -160,6 +242,8 @@ class PoolScheduler:
 
     def _give_partition(self, process: _Process, sends: List[Send]) -> bool:
         for task in self.tasks.values():
+            if process.remote and not task.shareable:
+                continue
             partition = task.next_partition()
             if partition is not None:
                 task.running[partition] = process.index

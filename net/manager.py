@@ -85,6 +85,10 @@ class ManagerService:
     def status(self) -> dict:
         return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links),
                 "cores": sum(link.info.cores for link in self.links.values()),
+                "members": [{"id": link.info.id, "address": link.info.address,
+                             "cores": link.info.cores, "running": len(link.running),
+                             **self.membership.stats.get(link.info.id, {})}
+                            for link in self.links.values()],
                 "running": sum(len(link.running) for link in self.links.values()),
                 "pending": len(self.pending)}
 

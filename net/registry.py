@@ -46,6 +46,7 @@ class Membership:
     def __init__(self) -> None:
         self.members: Dict[str, WorkerInfo] = {}
         self.channels: Dict[str, Channel] = {}
+        self.stats: Dict[str, dict] = {}  # what each worker last reported with its heartbeat
         self.on_join: List[Listener] = []
         self.on_leave: List[Listener] = []
 
@@ -58,6 +59,7 @@ class Membership:
     def leave(self, worker_id: str) -> Optional[WorkerInfo]:
         info = self.members.pop(worker_id, None)
         self.channels.pop(worker_id, None)
+        self.stats.pop(worker_id, None)
         if info is not None:
             for listener in self.on_leave:
                 listener(info)
@@ -87,7 +89,7 @@ async def serve_registry(membership: Membership, channel: Channel) -> None:
     try:
         await channel.write({"type": "welcome", "members": [asdict(m) for m in membership.members.values()]})
         await membership.broadcast({"type": "joined", "worker": asdict(info)}, skip=info.id)
-        await _heartbeats(channel)
+        await _heartbeats(channel, lambda stats: membership.stats.__setitem__(info.id, stats))
     finally:
         if membership.channels.get(info.id) is channel:
             membership.leave(info.id)
@@ -95,14 +97,17 @@ async def serve_registry(membership: Membership, channel: Channel) -> None:
             await membership.broadcast({"type": "left", "id": info.id})
 
 
-async def _heartbeats(channel: Channel) -> None:
-    """Answer the peer's heartbeats with ours; a silent peer is gone after HEARTBEAT_TIMEOUT."""
+async def _heartbeats(channel: Channel, report: Callable[[dict], None]) -> None:
+    """Answer the peer's heartbeats with ours, keeping the counters they carry; a silent peer
+    is gone after HEARTBEAT_TIMEOUT."""
     while True:
         try:
             header, _ = await asyncio.wait_for(channel.read(), schema.HEARTBEAT_TIMEOUT)
         except asyncio.TimeoutError:
             raise ChannelClosed(f"{channel.peer} missed its heartbeats") from None
         if header["type"] == "heartbeat":
+            if isinstance(header.get("stats"), dict):
+                report(header["stats"])
             await channel.write({"type": "heartbeat"})
         else:
             await channel.abort(f"unexpected message on the registry: {header['type']!r}")
@@ -112,9 +117,12 @@ async def _heartbeats(channel: Channel) -> None:
 class RegistryClient:
     """The worker's registration: kept alive for as long as the worker runs."""
 
-    def __init__(self, info: WorkerInfo, manager_address: str, manager_port: int):
+    def __init__(self, info: WorkerInfo, manager_address: str, manager_port: int,
+                 stats: Callable[[], dict] = dict, on_left: Callable[[str], None] = lambda peer: None):
         self.info = info
         self.manager = (manager_address, manager_port)
+        self.stats = stats        # counters sent with each heartbeat (shown on the status page)
+        self.on_left = on_left
         self.members: Dict[str, WorkerInfo] = {}
         self.registered = asyncio.Event()
         self._stopping = False
@@ -150,7 +158,8 @@ class RegistryClient:
                     info = WorkerInfo.from_wire(header["worker"])
                     self.members[info.id] = info
                 elif header["type"] == "left":
-                    self.members.pop(header.get("id"), None)
+                    if self.members.pop(header.get("id"), None) is not None:
+                        self.on_left(str(header.get("id")))
         except asyncio.TimeoutError:
             raise ChannelClosed("the manager missed its heartbeats") from None
         finally:
@@ -159,7 +168,7 @@ class RegistryClient:
     async def _beat(self, channel: Channel) -> None:
         try:
             while True:
-                await channel.write({"type": "heartbeat"})
+                await channel.write({"type": "heartbeat", "stats": self.stats()})
                 await asyncio.sleep(schema.HEARTBEAT_INTERVAL)
         except ChannelClosed:
             pass  # the reading side notices and reconnects

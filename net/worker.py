@@ -20,6 +20,8 @@ from engine.block import Block, BlockResult
 from engine.scheduler import PoolScheduler
 from net import channel as channels
 from net.channel import Channel, ChannelClosed
+from net.peers import MESSAGES as PEER_MESSAGES
+from net.peers import Peers
 from net.registry import RegistryClient, WorkerInfo
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ class WorkerService:
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._tasks: set = set()  # strong references to background tasks
+        self.peers = Peers(self.id, self.scheduler, self._members, self._send, self._spawn)
+
+    def _members(self) -> dict:
+        return self.registry.members if self.registry is not None else {}
 
     async def start(self) -> WorkerInfo:
         loop = asyncio.get_running_loop()
@@ -74,7 +80,8 @@ class WorkerService:
             loop.add_reader(process.conn.fileno(), self._on_pool_message, index)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.pool), memory)
-        self.registry = RegistryClient(info, *self.manager)
+        self.registry = RegistryClient(info, *self.manager, stats=lambda: dict(self.scheduler.counts),
+                                       on_left=lambda peer: self.peers.lost(peer, "left the cluster"))
         self._spawn(self.registry.run())
         log.info("worker %s: control %d, data %d, %d compute processes",
                  self.id, control_port, data_port, len(self.pool))
@@ -86,10 +93,20 @@ class WorkerService:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve_control(self, channel: Channel) -> None:
+        try:
+            await self._read_control(channel)
+        finally:
+            for peer, peer_channel in list(self.peers.channels.items()):
+                if peer_channel is channel:
+                    self.peers.lost(peer, "its channel closed")
+
+    async def _read_control(self, channel: Channel) -> None:
         while True:
             header, buffers = await channel.read()
             kind = header["type"]
-            if kind == "run_block":
+            if kind in PEER_MESSAGES:
+                self.peers.handle(channel, header, buffers)
+            elif kind == "run_block":
                 try:
                     job_id, block = str(header["job_id"]), block_from_wire(header, buffers)
                 except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
@@ -122,6 +139,7 @@ class WorkerService:
         except (EOFError, OSError):
             self._process_gone(index)
             return
+        self.scheduler.peer_cores = self.peers.peer_cores()
         self._send(self.scheduler.on_message(index, message))
 
     def _process_gone(self, index: int) -> None:
@@ -143,6 +161,7 @@ class WorkerService:
             channel = self.job_channels.pop(job_id, None)
             if channel is not None:
                 self._spawn(self._report(channel, job_id, result))
+        self.peers.after_step()
 
     async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
         header, buffers = result_to_wire(job_id, result)

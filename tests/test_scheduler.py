@@ -19,7 +19,7 @@ def test_a_block_goes_to_an_idle_process_and_its_result_is_reported():
 def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_done():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
-    sends = s.on_message(0, ("run_task", b"task", 1000))
+    sends = s.on_message(0, ("run_task", b"task", 1000, False))
     assert sorted(kinds(sends)) == [(0, "partition"), (1, "partition")]
     covered = []
     pending = {index: message for index, message in sends}
@@ -40,14 +40,14 @@ def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_don
 def test_a_second_block_waits_until_partitions_are_done():
     s = PoolScheduler(1)
     s.submit_block("a", BLOCK)
-    s.on_message(0, ("run_task", b"t", 10))  # the driver computes its own partitions
+    s.on_message(0, ("run_task", b"t", 10, False))  # the driver computes its own partitions
     assert s.submit_block("b", BLOCK) == []
 
 
 def test_a_partition_lost_with_its_process_is_handed_out_again_once():
     s = PoolScheduler(3)
     s.submit_block("job", BLOCK)
-    sends = dict(s.on_message(0, ("run_task", b"t", 3000)))
+    sends = dict(s.on_message(0, ("run_task", b"t", 3000, False)))
     lost = sends[2][3:5]
     assert s.on_process_gone(2, "killed") == []  # nobody is free to take it yet
     # process 1 finishes its partition and must be handed the lost one first
@@ -78,7 +78,7 @@ def test_a_dead_driver_fails_its_block_with_a_clear_error():
 def test_a_stopping_outcome_ends_the_task_once_everything_before_it_is_done():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
-    sends = dict(s.on_message(0, ("run_task", b"t", 100_000)))
+    sends = dict(s.on_message(0, ("run_task", b"t", 100_000, False)))
     (_, tid, _, lo0, hi0), (_, _, _, lo1, hi1) = sends[0], sends[1]
     assert lo0 < lo1
     # the later partition decides (say any() found True): nothing after it is handed out,
@@ -89,3 +89,47 @@ def test_a_stopping_outcome_ends_the_task_once_everything_before_it_is_done():
     [(driver, (kind, outcomes))] = done
     assert (driver, kind) == (0, "task_done")
     assert [o[0] for o in outcomes] == [lo0, lo1]
+
+
+def test_peers_pull_partitions_of_shareable_tasks_one_at_a_time():
+    s = PoolScheduler(1)
+    s.peer_cores = 1
+    s.submit_block("job", BLOCK)
+    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
+    [task_id] = s.take_offers()
+    slot, remote = s.pull_from_peer("B", task_id)
+    assert remote[0] == "partition" and remote[3] == local[4]  # the next range after the local one
+    assert s.on_message(slot, ("partition_done", task_id, remote[3], remote[4], ("ok", (True, 1), True, False))) == []
+    assert slot not in s.processes  # a remote slot lives for one partition
+    assert s.counts["remote_partitions"] == 1
+
+
+def test_a_departed_peer_s_partitions_are_computed_again_locally():
+    s = PoolScheduler(1)
+    s.peer_cores = 1
+    s.submit_block("job", BLOCK)
+    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
+    _, remote = s.pull_from_peer("B", local[1])
+    s.peer_gone("B", "killed")
+    # the driver finishes its partition and is handed the lost one before new ones
+    nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
+    assert nxt[0][1][3:5] == remote[3:5]
+
+
+def test_tasks_reading_shared_memory_stay_on_their_worker():
+    s = PoolScheduler(1)
+    s.peer_cores = 4
+    s.submit_block("job", BLOCK)
+    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, False))
+    assert s.take_offers() == [] and s.pull_from_peer("B", local[1]) is None
+
+
+def test_a_peer_s_partition_runs_on_an_idle_process_and_comes_back():
+    s = PoolScheduler(2)
+    index = s.idle_process()
+    assert index is not None
+    [(i, message)] = s.run_foreign(index, "A", 7, b"payload", 0, 10)
+    assert i == index and message[1] == ("A", 7)
+    s.on_message(index, ("partition_done", ("A", 7), 0, 10, ("ok", (True, 3), True, False)))
+    assert s.take_foreign_done() == [("A", 7, 0, 10, ("ok", (True, 3), True, False))]
+    assert s.counts["foreign_partitions"] == 1

@@ -1,0 +1,133 @@
+"""Partitions across workers: the worker-to-worker half of scheduling, over control channels.
+
+The decisions are ``engine.scheduler.PoolScheduler``'s; this module moves its messages between
+workers. Pull, so that a busy or slow worker is never handed work it cannot start:
+
+    origin A                                    peer B
+    offer {worker, task_id}            ->       (B remembers that A has work)
+                                       <-       pull {worker, task_id, reserved}   one per idle process
+    partition {worker, task_id, lo, hi,
+               reserved, slot} + [task] ->      B computes it in its own pool
+      or none {worker, task_id, reserved}       (B releases the process, forgets the offer)
+                                       <-       partition_done {worker, task_id, lo, hi, slot}
+                                                  + [pickled outcome]; then B pulls again
+
+A channel to a peer is opened on first need and read like any incoming one; when it closes, or
+the registry says the peer left, every partition the peer held is handed out again.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+from typing import Any, Callable, Dict, List, Tuple
+
+from engine.scheduler import PoolScheduler
+from net import channel as channels
+from net.channel import Channel, ChannelClosed
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {"offer", "pull", "partition", "none", "partition_done"}
+
+
+class Peers:
+    def __init__(self, worker_id: str, scheduler: PoolScheduler, members: Callable[[], Dict[str, Any]],
+                 dispatch: Callable[[list], None], spawn: Callable[[Any], None]):
+        self.id = worker_id
+        self.scheduler = scheduler
+        self.members = members      # id -> WorkerInfo, from the registry
+        self.dispatch = dispatch    # sends to the local pool, then calls after_step()
+        self.spawn = spawn
+        self.channels: Dict[str, Channel] = {}
+        self.wanted: Dict[str, int] = {}                       # peer -> task it offered
+        self.foreign: Dict[Tuple[str, int, int, int], Any] = {}  # (peer, task, lo, hi) -> its slot
+
+    def peer_cores(self) -> int:
+        return sum(info.cores for peer, info in self.members().items() if peer != self.id)
+
+    # ---- after every scheduling step -------------------------------------------------------
+    def after_step(self) -> None:
+        for task_id in self.scheduler.take_offers():
+            for peer in self.members():
+                if peer != self.id:
+                    self._send(peer, {"type": "offer", "worker": self.id, "task_id": task_id})
+        for peer, task_id, lo, hi, outcome in self.scheduler.take_foreign_done():
+            slot = self.foreign.pop((peer, task_id, lo, hi), None)
+            if slot is not None:
+                self._send(peer, {"type": "partition_done", "worker": self.id, "task_id": task_id,
+                                  "lo": lo, "hi": hi, "slot": slot}, [pickle.dumps(outcome)])
+        self._pull()
+
+    def _pull(self) -> None:
+        for peer, task_id in list(self.wanted.items()):
+            while (reserved := self.scheduler.idle_process()) is not None:
+                self._send(peer, {"type": "pull", "worker": self.id, "task_id": task_id,
+                                  "reserved": reserved})
+
+    # ---- messages from peers ---------------------------------------------------------------
+    def handle(self, channel: Channel, header: dict, buffers: List[bytes]) -> None:
+        peer, kind = str(header["worker"]), header["type"]
+        self.channels.setdefault(peer, channel)
+        if kind == "offer":
+            self.wanted[peer] = int(header["task_id"])
+            self._pull()
+        elif kind == "pull":
+            pulled = self.scheduler.pull_from_peer(peer, int(header["task_id"]))
+            reply = {"worker": self.id, "task_id": header["task_id"], "reserved": header["reserved"]}
+            if pulled is None:
+                self._send(peer, dict(reply, type="none"))
+            else:
+                slot, (_, _, payload, lo, hi) = pulled
+                self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot)), [payload])
+        elif kind == "partition":
+            task_id, lo, hi = int(header["task_id"]), int(header["lo"]), int(header["hi"])
+            self.foreign[(peer, task_id, lo, hi)] = header["slot"]
+            self.dispatch(self.scheduler.run_foreign(int(header["reserved"]), peer, task_id, buffers[0], lo, hi))
+        elif kind == "none":
+            if self.wanted.get(peer) == header["task_id"]:
+                del self.wanted[peer]
+            self.dispatch(self.scheduler.release(int(header["reserved"])))
+        elif kind == "partition_done":
+            outcome = pickle.loads(buffers[0])
+            slot = tuple(header["slot"])
+            self.dispatch(self.scheduler.on_message(
+                slot, ("partition_done", int(header["task_id"]), int(header["lo"]), int(header["hi"]), outcome)))
+
+    def lost(self, peer: str, reason: str) -> None:
+        """The peer is gone: its partitions go to others, its offers are forgotten."""
+        held = sum(1 for i, p in self.scheduler.processes.items() if p.remote and i[0] == peer)
+        log.warning("worker %s is gone (%s); %d of its partitions handed out again", peer, reason, held)
+        self.channels.pop(peer, None)
+        self.wanted.pop(peer, None)
+        self.foreign = {key: slot for key, slot in self.foreign.items() if key[0] != peer}
+        self.dispatch(self.scheduler.peer_gone(peer, reason))
+
+    # ---- channels --------------------------------------------------------------------------
+    def _send(self, peer: str, header: dict, buffers: List[bytes] = ()) -> None:
+        self.spawn(self._write(peer, header, list(buffers)))
+
+    async def _write(self, peer: str, header: dict, buffers: List[bytes]) -> None:
+        try:
+            channel = self.channels.get(peer) or await self._connect(peer)
+            await channel.write(header, buffers)
+        except (ChannelClosed, TimeoutError, KeyError) as exc:
+            log.warning("could not reach worker %s: %s", peer, exc)
+            self.lost(peer, str(exc))
+
+    async def _connect(self, peer: str) -> Channel:
+        info = self.members()[peer]
+        channel = await channels.connect(info.address, info.control_port, timeout=5.0)
+        self.channels[peer] = channel
+        self.spawn(self.read(channel, peer))
+        return channel
+
+    async def read(self, channel: Channel, peer: str) -> None:
+        """Read a channel we opened to a peer until it closes."""
+        try:
+            while True:
+                header, buffers = await channel.read()
+                if header["type"] in MESSAGES:
+                    self.handle(channel, header, buffers)
+        except ChannelClosed as exc:
+            if self.channels.get(peer) is channel:
+                self.lost(peer, str(exc))

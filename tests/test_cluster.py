@@ -1,0 +1,69 @@
+"""Several workers share one block's partitions (pull across workers), and survive one dying."""
+import json
+import os
+import re
+import signal
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import pyfora
+from tests.conftest import free_port_pair
+from tests.primes import countPrimes
+
+
+def status(manager) -> dict:
+    return json.load(urllib.request.urlopen(manager.url + "/", timeout=10))
+
+
+@pytest.fixture
+def two_workers(start_service):
+    manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
+    workers = [start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1",
+                              "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
+                              "UFORA_WORKER_BASE_PORT": str(free_port_pair()),
+                              "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "1"})
+               for _ in range(2)]
+    deadline = time.monotonic() + 10
+    while status(manager)["workers"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return manager, workers
+
+
+def test_both_workers_compute_partitions_of_one_block(two_workers):
+    manager, _ = two_workers
+    with pyfora.connect(manager.url) as ufora:
+        with ufora.remotely.downloadAll():
+            result = countPrimes(2_000_000)
+    assert result == 148935
+    deadline = time.monotonic() + 5  # counters travel with the next heartbeat
+    while time.monotonic() < deadline:
+        members = status(manager)["members"]
+        done = [m.get("partitions", 0) + m.get("foreign_partitions", 0) for m in members]
+        if all(done) and sum(m.get("foreign_partitions", 0) for m in members):
+            break
+        time.sleep(0.2)
+    assert all(done), members
+    assert sum(m.get("foreign_partitions", 0) for m in members) > 0, members
+
+
+def test_a_worker_killed_mid_job_does_not_change_the_answer(two_workers):
+    manager, workers = two_workers
+    with pyfora.connect(manager.url) as ufora:
+        with ufora.remotely.downloadAll():  # warms both pools' compilers, and names the driver
+            warm = countPrimes(300_000)
+            driver_worker = os.getppid()
+        assert warm == 25999
+        [victim] = [w for w in workers if w.process.pid != driver_worker]
+        killer = threading.Timer(0.25, os.kill, (victim.process.pid, signal.SIGKILL))
+        killer.start()
+        with ufora.remotely.downloadAll():
+            result = countPrimes(6_000_000)  # about 0.7 s on two cores
+        killer.join()
+    assert victim.process.wait(5) == -signal.SIGKILL
+    assert result == 412851
+    [driver] = [w for w in workers if w is not victim]
+    handed_back = re.findall(r"is gone .*; (\d+) of its partitions handed out again", driver.log)
+    assert handed_back and int(handed_back[0]) >= 1, driver.log[-2000:]
