@@ -208,6 +208,10 @@ class PoolScheduler:
         done, self.foreign_done = self.foreign_done, []
         return done
 
+    def open_offers(self) -> List[int]:
+        """Shareable tasks that still have partitions to hand out."""
+        return [t.task_id for t in self.tasks.values() if t.shareable and t.next_partition_available()]
+
     def take_offers(self) -> List[int]:
         offers, self.offers = self.offers, []
         return [task_id for task_id in offers if task_id in self.tasks]

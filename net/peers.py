@@ -58,6 +58,11 @@ class Peers:
                                   "lo": lo, "hi": hi, "slot": slot}, [pickle.dumps(outcome)])
         self._pull()
 
+    def joined(self, peer: str) -> None:
+        """A worker joined mid-job: offer it every task that still has partitions to hand out."""
+        for task_id in self.scheduler.open_offers():
+            self._send(peer, {"type": "offer", "worker": self.id, "task_id": task_id})
+
     def _pull(self) -> None:
         for peer, task_id in list(self.wanted.items()):
             while (reserved := self.scheduler.idle_process()) is not None:

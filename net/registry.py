@@ -118,11 +118,12 @@ class RegistryClient:
     """The worker's registration: kept alive for as long as the worker runs."""
 
     def __init__(self, info: WorkerInfo, manager_address: str, manager_port: int,
-                 stats: Callable[[], dict] = dict, on_left: Callable[[str], None] = lambda peer: None):
+                 stats: Callable[[], dict] = dict, on_joined: Callable[[str], None] = lambda peer: None,
+                 on_left: Callable[[str], None] = lambda peer: None):
         self.info = info
         self.manager = (manager_address, manager_port)
         self.stats = stats        # counters sent with each heartbeat (shown on the status page)
-        self.on_left = on_left
+        self.on_joined, self.on_left = on_joined, on_left
         self.members: Dict[str, WorkerInfo] = {}
         self.registered = asyncio.Event()
         self._stopping = False
@@ -157,6 +158,7 @@ class RegistryClient:
                 if header["type"] == "joined":
                     info = WorkerInfo.from_wire(header["worker"])
                     self.members[info.id] = info
+                    self.on_joined(info.id)
                 elif header["type"] == "left":
                     if self.members.pop(header.get("id"), None) is not None:
                         self.on_left(str(header.get("id")))

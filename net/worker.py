@@ -81,6 +81,7 @@ class WorkerService:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.pool), memory)
         self.registry = RegistryClient(info, *self.manager, stats=lambda: dict(self.scheduler.counts),
+                                       on_joined=self.peers.joined,
                                        on_left=lambda peer: self.peers.lost(peer, "left the cluster"))
         self._spawn(self.registry.run())
         log.info("worker %s: control %d, data %d, %d compute processes",

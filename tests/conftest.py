@@ -74,14 +74,15 @@ def no_leaks():
 class Service:
     """One ``ufora-service`` process, started with the given UFORA_* variables."""
 
-    def __init__(self, env: Dict[str, str], wait_ready: bool = True, timeout: float = 60.0):
+    def __init__(self, env: Dict[str, str], wait_ready: bool = True, timeout: float = 60.0,
+                 prefix: List[str] = ()):
         full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
         full_env.update(env)
         full_env["PYTHONPATH"] = ROOT
         ready_read, ready_write = os.pipe()
         self._log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
-            [SERVICE_COMMAND, "--ready-fd", str(ready_write), "--log-level", "INFO"],
+            [*prefix, SERVICE_COMMAND, "--ready-fd", str(ready_write), "--log-level", "INFO"],
             pass_fds=[ready_write], env=full_env, stderr=self._log)
         os.close(ready_write)
         self.ports: Dict[str, int] = {}
@@ -95,9 +96,11 @@ class Service:
         finally:
             os.close(ready_read)
 
+    host = "127.0.0.1"  # where the test reaches it (a test host's address inside a namespace)
+
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['http_port']}"
+        return f"http://{self.host}:{self.ports['http_port']}"
 
     @property
     def log(self) -> str:
@@ -140,8 +143,8 @@ def start_service():
     """``start_service(env) -> Service``; every service started is stopped after the test."""
     started: List[Service] = []
 
-    def start(env: Dict[str, str], wait_ready: bool = True) -> Service:
-        service = Service(env, wait_ready)
+    def start(env: Dict[str, str], wait_ready: bool = True, prefix: List[str] = ()) -> Service:
+        service = Service(env, wait_ready, prefix=list(prefix))
         started.append(service)
         return service
 

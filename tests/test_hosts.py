@@ -1,0 +1,157 @@
+"""A real multi-machine cluster: manager and workers each in a network namespace of their own,
+with their own addresses, started through ufora-service with the seed's variables and default
+ports (each host has its own port space)."""
+import json
+import os
+import signal
+import threading
+import time
+import urllib.request
+
+import pytest
+
+import pyfora
+from tests import hosts
+from tests.primes import countPrimes
+
+WHY_NOT = hosts.unavailable()
+pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"multi-host tests: {WHY_NOT}")
+
+
+@pytest.fixture
+def lan():
+    network = hosts.Hosts(5)
+    try:
+        yield network
+    finally:
+        network.remove()
+
+
+class Cluster:
+    def __init__(self, lan, start_service):
+        self.lan, self.start_service = lan, start_service
+        self.manager = None
+        self.workers = []
+
+    def start_manager(self):
+        host = self.lan.names[0]
+        self.manager = self.start_service({"UFORA_NO_WORKER": "1"}, prefix=self.lan.command(host))
+        self.manager.host = self.lan.addresses[host]
+        return self.manager
+
+    def start_worker(self, host_index: int, **env):
+        host = self.lan.names[host_index]
+        worker = self.start_service({"UFORA_MANAGER_ADDRESS": self.lan.addresses[self.lan.names[0]],
+                                     "UFORA_WORKER_OWN_ADDRESS": self.lan.addresses[host],
+                                     "UFORA_WORKER_CORES": "1", **env}, prefix=self.lan.command(host))
+        self.workers.append(worker)
+        return worker
+
+    def status(self) -> dict:
+        return json.load(urllib.request.urlopen(self.manager.url + "/", timeout=10))
+
+    def wait_for(self, condition, timeout: float = 10.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status()
+            if condition(status) or time.monotonic() > deadline:
+                return status
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def cluster(lan, start_service):
+    return Cluster(lan, start_service)
+
+
+def counters(member: dict) -> int:
+    return member.get("partitions", 0) + member.get("foreign_partitions", 0)
+
+
+def test_three_workers_on_three_hosts_share_a_job(cluster):
+    cluster.start_manager()
+    for index in (1, 2, 3):
+        cluster.start_worker(index)
+    assert cluster.wait_for(lambda s: s["workers"] == 3)["workers"] == 3
+    with pyfora.connect(cluster.manager.url) as ufora:
+        with ufora.remotely.downloadAll():
+            result = countPrimes(3_000_000)
+    assert result == 216818
+    members = cluster.wait_for(lambda s: all(counters(m) for m in s["members"]))["members"]
+    assert sorted(m["address"] for m in members) == sorted(cluster.lan.addresses[h] for h in cluster.lan.names[1:4])
+    assert all(counters(m) for m in members), members
+
+
+def test_a_worker_killed_mid_job_five_times_in_a_row(cluster):
+    cluster.start_manager()
+    cluster.start_worker(1)
+    with pyfora.connect(cluster.manager.url) as ufora:
+        for attempt in range(5):
+            victim = cluster.start_worker(2)
+            cluster.wait_for(lambda s: s["workers"] == 2)
+            with ufora.remotely.downloadAll():
+                warm = countPrimes(200_000)
+                driver_worker = os.getppid()
+            assert warm == 17986
+            if victim.process.pid == driver_worker:  # drive from the survivor: kill the other
+                victim = cluster.workers[0]
+            killer = threading.Timer(0.3, os.kill, (victim.process.pid, signal.SIGKILL))
+            killer.start()
+            with ufora.remotely.downloadAll():
+                result = countPrimes(6_000_000)
+            killer.join()
+            assert victim.process.wait(5) == -signal.SIGKILL
+            assert result == 412851, f"attempt {attempt + 1}"
+            cluster.workers.remove(victim)
+            cluster.wait_for(lambda s: s["workers"] == 1)
+
+
+def test_a_worker_joining_mid_job_takes_work(cluster):
+    cluster.start_manager()
+    cluster.start_worker(1)
+    cluster.wait_for(lambda s: s["workers"] == 1)
+    late = []
+    joiner = threading.Timer(0.2, lambda: late.append(cluster.start_worker(2)))
+    with pyfora.connect(cluster.manager.url) as ufora:
+        with ufora.remotely.downloadAll():  # compile first, so the job itself is what is timed
+            countPrimes(100_000)
+        joiner.start()
+        with ufora.remotely.downloadAll():
+            result = countPrimes(10_000_000)  # about 2.5 s on the first worker's one core
+        joiner.join()
+    assert result == 664581
+    address = cluster.lan.addresses[cluster.lan.names[2]]
+    status = cluster.wait_for(lambda s: any(m["address"] == address and m.get("foreign_partitions")
+                                            for m in s["members"]))
+    [joined] = [m for m in status["members"] if m["address"] == address]
+    assert joined.get("foreign_partitions", 0) > 0, status
+
+
+def test_workers_rejoin_a_restarted_manager_on_their_own(cluster):
+    manager = cluster.start_manager()
+    cluster.start_worker(1)
+    cluster.wait_for(lambda s: s["workers"] == 1)
+    assert manager.stop() == 0
+    restarted = time.monotonic()
+    cluster.start_manager()
+    status = cluster.wait_for(lambda s: s["workers"] == 1, timeout=5)
+    assert status["workers"] == 1 and time.monotonic() - restarted < 5 + 2
+    with pyfora.connect(cluster.manager.url) as ufora:
+        with ufora.remotely.downloadAll():
+            result = countPrimes(100_000)
+    assert result == 9594
+
+
+def test_two_workers_on_one_host_with_different_base_ports(cluster):
+    cluster.start_manager()
+    first = cluster.start_worker(1)
+    second = cluster.start_worker(1, UFORA_WORKER_BASE_PORT="30019")
+    assert (first.ports["control_port"], first.ports["data_port"]) == (30009, 30010)
+    assert (second.ports["control_port"], second.ports["data_port"]) == (30019, 30020)
+    cluster.wait_for(lambda s: s["workers"] == 2)
+    with pyfora.connect(cluster.manager.url) as ufora:
+        with ufora.remotely.downloadAll():
+            result = countPrimes(2_000_000)
+    assert result == 148935
+    members = cluster.wait_for(lambda s: all(counters(m) for m in s["members"]))["members"]
+    assert all(counters(m) for m in members), members
