@@ -4,7 +4,10 @@ Clients talk only to it, over socket.io on the HTTP port (a ``GET /`` answers a 
 Workers register on its registry port; for each member it opens that worker's control channel
 to hand it blocks, and its data channel when a result is too large for the control channel.
 A block goes to the member with the fewest running blocks per core; while no worker is
-registered, blocks wait. A worker that leaves fails its running blocks with a clear error.
+registered, blocks wait. A worker that leaves while driving blocks: each is run again from the
+start on another worker (blocks are re-runnable: the client's values are still here), up to
+MAX_RERUNS times; if no worker is left to take it within ORPHAN_TIMEOUT, it fails with an
+error that says so.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from net.registry import Membership, WorkerInfo, serve_registry
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD = 1 << 30  # largest socket.io message a client may send
+MAX_RERUNS = 2
+ORPHAN_TIMEOUT = 10.0
 
 
 @dataclass
@@ -35,6 +40,7 @@ class _Job:
     sid: str
     header: dict
     buffers: List[bytes]
+    reruns: int = 0
 
 
 @dataclass
@@ -161,9 +167,28 @@ class ManagerService:
         finally:
             self._worker_left(info)
             for job in link.running.values():
-                await self._fail(job, f"worker {info.id} at {info.address} was lost while running this block")
+                await self._rerun(job, f"worker {info.id} at {info.address} was lost while running this block")
             link.running.clear()
             self._dispatch()
+
+    async def _rerun(self, job: _Job, reason: str) -> None:
+        if job.reruns >= MAX_RERUNS:
+            await self._fail(job, f"{reason}, and it was already run {job.reruns + 1} times")
+            return
+        job.reruns += 1
+        log.warning("%s: running block %s again (%d of %d)", reason, job.job_id, job.reruns, MAX_RERUNS)
+        self.pending.appendleft(job)
+        if not self.links:
+            asyncio.get_running_loop().call_later(ORPHAN_TIMEOUT, self._spawn, self._fail_orphans(reason))
+
+    async def _fail_orphans(self, reason: str) -> None:
+        """Blocks waiting to run again, with still no worker to run them, fail."""
+        if self.links:
+            return
+        orphans = [job for job in self.pending if job.reruns]
+        self.pending = deque(job for job in self.pending if not job.reruns)
+        for job in orphans:
+            await self._fail(job, f"{reason}, and no worker was left to run it again within {ORPHAN_TIMEOUT:.0f} s")
 
     async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
         job = link.running.pop(str(header.get("job_id")), None)

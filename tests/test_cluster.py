@@ -67,3 +67,38 @@ def test_a_worker_killed_mid_job_does_not_change_the_answer(two_workers):
     [driver] = [w for w in workers if w is not victim]
     handed_back = re.findall(r"is gone .*; (\d+) of its partitions handed out again", driver.log)
     assert handed_back and int(handed_back[0]) >= 1, driver.log[-2000:]
+
+
+def test_a_killed_driver_s_block_runs_again_on_another_worker(two_workers):
+    manager, workers = two_workers
+    with pyfora.connect(manager.url) as ufora:
+        with ufora.remotely.downloadAll():
+            warm = countPrimes(300_000)
+            driver_worker = os.getppid()
+        assert warm == 25999
+        [driver] = [w for w in workers if w.process.pid == driver_worker]
+        killer = threading.Timer(0.25, os.kill, (driver.process.pid, signal.SIGKILL))
+        killer.start()
+        with ufora.remotely.downloadAll():
+            result = countPrimes(6_000_000)
+        killer.join()
+    assert driver.process.wait(5) == -signal.SIGKILL
+    assert result == 412851
+    assert "running block" in manager.log and "again (1 of 2)" in manager.log
+
+
+def test_a_block_with_no_worker_left_to_run_it_again_fails_clearly(start_service):
+    manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
+    worker = start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1",
+                            "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
+                            "UFORA_WORKER_BASE_PORT": str(free_port_pair()),
+                            "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "1"})
+    with pyfora.connect(manager.url) as ufora:
+        killer = threading.Timer(0.5, os.kill, (worker.process.pid, signal.SIGKILL))
+        killer.start()
+        started = time.monotonic()
+        with pytest.raises(pyfora.InternalError, match="no worker was left to run it again"):
+            with ufora.remotely.downloadAll():
+                result = countPrimes(20_000_000)  # noqa: F841  (never assigned: it fails)
+        killer.join()
+    assert time.monotonic() - started < 20
