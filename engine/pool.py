@@ -1,8 +1,9 @@
 """The fork-based compute pool: one process per core, forked when a worker starts.
 
-Fork happens before any event loop, thread or listening socket exists in the parent (tornado's
-``fork_processes`` habit), after numba has been warmed up so that no child pays numba's one-time
-initialisation. Each child talks to its parent over one duplex pipe with pickled tuples:
+Processes are forked by a zygote that is itself forked before any event loop, thread or
+listening socket exists in the worker (tornado's ``fork_processes`` habit), after numba has been
+warmed up so that no child pays numba's one-time initialisation; the zygote also forks the
+replacement of a process that died. Each child talks to its parent over one duplex pipe with pickled tuples:
 
     parent -> child                       child -> parent
     ("block", job_id, Block)              ("block_done", job_id, BlockResult)
@@ -16,14 +17,17 @@ closes, so a killed worker leaves no orphans.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
 import signal
+import socket
 import sys
+import time
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, Pipe
-from typing import Any, List, Tuple
+from multiprocessing.connection import Connection
+from typing import Any, Dict, List, Tuple
 
 from engine import block as blocks
 from engine import kernels, tasks
@@ -78,48 +82,101 @@ def _child_main(conn: Connection) -> None:
         _serve(conn, message)
 
 
-def fork_pool(processes: int) -> List[PoolProcess]:
-    """Fork ``processes`` compute processes; call before any event loop or thread exists."""
-    kernels.warm_up()
-    pool = []
-    for index in range(processes):
-        parent_end, child_end = Pipe(duplex=True)
-        pid = os.fork()
-        if pid == 0:
-            parent_end.close()
-            for other in pool:
-                other.conn.close()
-            code = 0
-            try:
-                _child_main(child_end)
-            except BaseException:
-                log.exception("compute process %d failed", index)
-                code = 1
-            finally:
-                os._exit(code)
-        child_end.close()
-        pool.append(PoolProcess(index, pid, parent_end))
-    log.info("compute pool: %d processes %s", processes, [p.pid for p in pool])
-    return pool
+class ComputePool:
+    """The compute processes of one worker, and the *zygote* that forks them.
 
+    The zygote is forked first, before any event loop or thread exists, with numba warmed up;
+    it stays single-threaded and forks a compute process whenever asked, so a process that died
+    can be replaced later without forking the worker (which by then has an event loop and
+    threads). Each new process's end of its pipe is passed to the worker over a Unix socket
+    (SCM_RIGHTS). The zygote reaps its children itself; it exits when the worker closes its
+    socket, and the compute processes exit when their pipes close.
+    """
 
-def stop_pool(pool: List[PoolProcess], timeout: float = 2.0) -> None:
-    """Close every pipe (children exit on EOF), then make sure each child is gone."""
-    import time
+    def __init__(self, processes: int):
+        kernels.warm_up()
+        self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.zygote = os.fork()
+        if self.zygote == 0:
+            self._control.close()
+            _run_zygote(zygote_end)
+        zygote_end.close()
+        self._indices = itertools.count()
+        self.processes: Dict[int, PoolProcess] = {}
+        for _ in range(processes):
+            self.spawn()
+        log.info("compute pool: %d processes %s", processes, [p.pid for p in self.processes.values()])
 
-    for process in pool:
+    def spawn(self) -> PoolProcess:
+        """A new compute process, forked by the zygote."""
+        self._control.sendall(b"fork")
+        message, fds, _, _ = socket.recv_fds(self._control, 32, 1)
+        if not fds:
+            raise RuntimeError("the compute pool's zygote is gone")
+        process = PoolProcess(next(self._indices), int(message), Connection(fds[0]))
+        self.processes[process.index] = process
+        return process
+
+    def forget(self, index: int) -> PoolProcess:
+        """Drop a process that died (its pipe closed); the zygote has reaped it."""
+        process = self.processes.pop(index)
         process.conn.close()
-    deadline = time.monotonic() + timeout
-    for process in pool:
-        while True:
-            try:
-                done, _ = os.waitpid(process.pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done:
-                break
-            if time.monotonic() > deadline:
-                os.kill(process.pid, signal.SIGKILL)
-                os.waitpid(process.pid, 0)
-                break
-            time.sleep(0.01)
+        return process
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Close every pipe and the zygote's socket, then make sure every process is gone."""
+        for process in self.processes.values():
+            process.conn.close()
+        self._control.close()
+        deadline = time.monotonic() + timeout
+        for pid in [p.pid for p in self.processes.values()]:
+            while os.path.exists(f"/proc/{pid}") and _alive(pid):
+                if time.monotonic() > deadline:
+                    os.kill(pid, signal.SIGKILL)
+                time.sleep(0.01)
+        try:
+            os.waitpid(self.zygote, 0)
+        except ChildProcessError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _run_zygote(control: socket.socket) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    code = 0
+    try:
+        while control.recv(16):
+            parent_end, child_end = socket.socketpair()
+            pid = os.fork()
+            if pid == 0:
+                control.close()
+                parent_end.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                _run_child(Connection(child_end.detach()))
+            child_end.close()
+            socket.send_fds(control, [str(pid).encode()], [parent_end.fileno()])
+            parent_end.close()
+    except BaseException:
+        log.exception("the compute pool's zygote failed")
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _run_child(conn: Connection) -> None:
+    code = 0
+    try:
+        _child_main(conn)
+    except BaseException:
+        log.exception("compute process %d failed", os.getpid())
+        code = 1
+    finally:
+        os._exit(code)

@@ -157,6 +157,11 @@ class PoolScheduler:
                 self._fail(self.blocks.popleft()[0], f"no compute process is left ({reason})")
         return self._dispatch()
 
+    def add_process(self, index: int) -> List[Send]:
+        """A new local process (the replacement of one that died) is ready for work."""
+        self.processes[index] = _Process(index)
+        return self._dispatch()
+
     def pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, tuple]]:
         """A peer's idle process asks for a partition of ``task_id``: (the remote slot holding
         it, the message to send), or None when that task has nothing left to hand out."""

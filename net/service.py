@@ -36,7 +36,7 @@ def setup_logging(log_dir: Optional[str], level: str) -> None:
     root.setLevel(level)
 
 
-async def _serve(config: service_config.ServiceConfig, pool: list, ready_fd: Optional[int],
+async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[int],
                  exit_with_parent: bool) -> None:
     from net.manager import ManagerService
     from net.worker import WorkerService
@@ -88,11 +88,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"ufora-service: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_dir, args.log_level.upper())
-    pool = []
+    pool = None
     if config.run_worker:
-        from engine.pool import fork_pool
+        from engine.pool import ComputePool
 
-        pool = fork_pool(config.worker_cores)
+        pool = ComputePool(config.worker_cores)
     try:
         asyncio.run(_serve(config, pool, args.ready_fd, args.exit_with_parent))
     except OSError as exc:  # a port in use, an address not ours: one line, not a traceback

@@ -26,6 +26,8 @@ from net.registry import RegistryClient, WorkerInfo
 
 log = logging.getLogger(__name__)
 
+# A worker replaces compute processes that die, up to this many times per core.
+REPLACEMENTS_PER_CORE = 4
 # Results larger than this go to the data channel instead of the control channel.
 DATA_CHANNEL_THRESHOLD = 1 << 20
 _BLOB_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
@@ -53,10 +55,12 @@ def result_to_wire(job_id: str, result: BlockResult) -> Tuple[dict, List[bytes]]
 
 
 class WorkerService:
-    def __init__(self, pool: List[compute_pool.PoolProcess], own_address: str, manager_address: str,
+    def __init__(self, pool: compute_pool.ComputePool, own_address: str, manager_address: str,
                  manager_port: int, control_port: int, data_port: int):
-        self.pool = {process.index: process for process in pool}
-        self.scheduler = PoolScheduler(len(pool))
+        self.compute = pool
+        self.pool = pool.processes
+        self.scheduler = PoolScheduler(len(self.pool))
+        self.replacements_left = REPLACEMENTS_PER_CORE * len(self.pool)
         self.own_address = own_address
         self.manager = (manager_address, manager_port)
         self.ports = (control_port, data_port)
@@ -144,13 +148,22 @@ class WorkerService:
         self._send(self.scheduler.on_message(index, message))
 
     def _process_gone(self, index: int) -> None:
-        process = self.pool.pop(index)
-        asyncio.get_running_loop().remove_reader(process.conn.fileno())
-        _, status = os.waitpid(process.pid, 0)
-        reason = f"pid {process.pid}, wait status {status}"
-        log.error("compute process %d died (%s); %d shared segments of its swept", index, reason,
-                  shm.sweep(process.pid))
-        self._send(self.scheduler.on_process_gone(index, reason))
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(self.pool[index].conn.fileno())
+        process = self.compute.forget(index)
+        reason = f"compute process {process.pid} died"
+        log.error("%s; %d shared segments of its swept", reason, shm.sweep(process.pid))
+        sends = self.scheduler.on_process_gone(index, reason)
+        if self.replacements_left > 0:
+            self.replacements_left -= 1
+            new = self.compute.spawn()
+            loop.add_reader(new.conn.fileno(), self._on_pool_message, new.index)
+            log.warning("compute process %d replaced by %d (%d replacements left)",
+                        process.pid, new.pid, self.replacements_left)
+            sends += self.scheduler.add_process(new.index)
+        else:
+            log.error("compute process %d not replaced: too many have died", process.pid)
+        self._send(sends)
 
     def _send(self, sends: list) -> None:
         for index, message in sends:
@@ -186,4 +199,4 @@ class WorkerService:
         loop = asyncio.get_event_loop()
         for process in self.pool.values():
             loop.remove_reader(process.conn.fileno())
-        compute_pool.stop_pool(list(self.pool.values()))
+        self.compute.stop()

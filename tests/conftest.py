@@ -42,6 +42,12 @@ def descendants(pid: int) -> List[int]:
     return found
 
 
+def service_running(pid: int, services: list):
+    """The service among ``services`` whose process tree holds ``pid`` (a compute process)."""
+    [owner] = [s for s in services if pid in descendants(s.process.pid)]
+    return owner
+
+
 def shm_entries() -> set:
     return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
 

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 import pyfora
-from tests.conftest import free_port_pair
+from tests.conftest import free_port_pair, service_running
 from tests.primes import countPrimes
 
 
@@ -54,9 +54,9 @@ def test_a_worker_killed_mid_job_does_not_change_the_answer(two_workers):
     with pyfora.connect(manager.url) as ufora:
         with ufora.remotely.downloadAll():  # warms both pools' compilers, and names the driver
             warm = countPrimes(300_000)
-            driver_worker = os.getppid()
+            driver_process = os.getpid()
         assert warm == 25999
-        [victim] = [w for w in workers if w.process.pid != driver_worker]
+        [victim] = [w for w in workers if w is not service_running(driver_process, workers)]
         killer = threading.Timer(0.25, os.kill, (victim.process.pid, signal.SIGKILL))
         killer.start()
         with ufora.remotely.downloadAll():
@@ -74,9 +74,9 @@ def test_a_killed_driver_s_block_runs_again_on_another_worker(two_workers):
     with pyfora.connect(manager.url) as ufora:
         with ufora.remotely.downloadAll():
             warm = countPrimes(300_000)
-            driver_worker = os.getppid()
+            driver_process = os.getpid()
         assert warm == 25999
-        [driver] = [w for w in workers if w.process.pid == driver_worker]
+        driver = service_running(driver_process, workers)
         killer = threading.Timer(0.25, os.kill, (driver.process.pid, signal.SIGKILL))
         killer.start()
         with ufora.remotely.downloadAll():
@@ -102,3 +102,33 @@ def test_a_block_with_no_worker_left_to_run_it_again_fails_clearly(start_service
                 result = countPrimes(20_000_000)  # noqa: F841  (never assigned: it fails)
         killer.join()
     assert time.monotonic() - started < 20
+
+
+def test_a_crashed_pool_process_is_replaced_and_its_partition_retried(start_service):
+    from tests.conftest import descendants
+
+    service = start_service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
+                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                             "UFORA_WORKER_CORES": "2"})
+    [zygote] = [p for p in descendants(service.process.pid)
+                if open(f"/proc/{p}/stat").read().split()[3] == str(service.process.pid)]
+    with pyfora.connect(service.url) as ufora:
+        with ufora.remotely.downloadAll():
+            warm = countPrimes(300_000)
+            driver = os.getpid()
+        assert warm == 25999
+        [other] = [p for p in descendants(zygote) if p != driver]
+        killer = threading.Timer(0.25, os.kill, (other, signal.SIGSEGV))  # as if it crashed
+        killer.start()
+        with ufora.remotely.downloadAll():
+            result = countPrimes(6_000_000)
+        killer.join()
+        assert result == 412851
+        deadline = time.monotonic() + 5
+        while len(descendants(zygote)) != 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(descendants(zygote)) == 2 and other not in descendants(zygote)
+        with ufora.remotely.downloadAll():  # the replacement takes work like the others
+            again = countPrimes(1_000_000)
+        assert again == 78500
+    assert f"compute process {other} died" in service.log and "replaced by" in service.log

@@ -12,6 +12,7 @@ import pytest
 
 import pyfora
 from tests import hosts
+from tests.conftest import service_running
 from tests.primes import countPrimes
 
 WHY_NOT = hosts.unavailable()
@@ -91,9 +92,9 @@ def test_a_worker_killed_mid_job_five_times_in_a_row(cluster):
             cluster.wait_for(lambda s: s["workers"] == 2)
             with ufora.remotely.downloadAll():
                 warm = countPrimes(200_000)
-                driver_worker = os.getppid()
+                driver_process = os.getpid()
             assert warm == 17986
-            if victim.process.pid == driver_worker:  # drive from the survivor: kill the other
+            if service_running(driver_process, cluster.workers) is victim:  # kill the other one
                 victim = cluster.workers[0]
             killer = threading.Timer(0.3, os.kill, (victim.process.pid, signal.SIGKILL))
             killer.start()

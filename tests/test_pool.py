@@ -10,7 +10,7 @@ import pytest
 
 from engine import serialization
 from engine.block import Block
-from engine.pool import fork_pool, stop_pool
+from engine.pool import ComputePool
 from engine.scheduler import PoolScheduler
 from tests.primes import isPrime as is_prime
 
@@ -24,9 +24,9 @@ SOURCE = textwrap.dedent('''
 
 @pytest.fixture
 def pool():
-    processes = fork_pool(2)
-    yield processes
-    stop_pool(processes)
+    compute = ComputePool(2)
+    yield [compute.processes[i] for i in sorted(compute.processes)]
+    compute.stop()
 
 
 def run(pool, blocks, on_partition=None, timeout=60):
@@ -57,7 +57,6 @@ def run(pool, blocks, on_partition=None, timeout=60):
                 message = conn.recv()
             except (EOFError, OSError):
                 del by_conn[conn]
-                os.waitpid(process.pid, 0)
                 send(scheduler.on_process_gone(process.index, "killed by the test"))
             else:
                 send(scheduler.on_message(process.index, message))
