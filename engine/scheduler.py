@@ -157,6 +157,23 @@ class PoolScheduler:
                 self._fail(self.blocks.popleft()[0], f"no compute process is left ({reason})")
         return self._dispatch()
 
+    def cancel(self, job_id: str) -> List[int]:
+        """Stop a block: dropped if it waits; if it runs, the local processes to kill (its
+        driver and those computing its partitions: compiled loops cannot be interrupted, and
+        killed processes are replaced). Partitions held by peers are dropped when they return."""
+        if any(queued == job_id for queued, _ in self.blocks):
+            self.blocks = deque((j, b) for j, b in self.blocks if j != job_id)
+            return []
+        driver = next((p for p in self.processes.values() if p.job_id == job_id), None)
+        if driver is None:
+            return []
+        doomed = [driver.index]
+        task = self.tasks.pop(driver.waiting_task, None) if driver.waiting_task is not None else None
+        if task is not None:
+            doomed += [index for index in task.running.values() if not self.processes[index].remote]
+        driver.job_id = None  # its death is the cancel, not a failure to report
+        return sorted(set(doomed), key=str)
+
     def add_process(self, index: int) -> List[Send]:
         """A new local process (the replacement of one that died) is ready for work."""
         self.processes[index] = _Process(index)

@@ -16,7 +16,7 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Deque, Dict, List, Optional
+from typing import Callable, Deque, Dict, List, Optional
 
 import socketio
 import tornado.httpserver
@@ -69,6 +69,7 @@ class ManagerService:
         self.sio.on("connect", self._on_connect)
         self.sio.on(schema.HANDSHAKE, self._on_handshake)
         self.sio.on(schema.SUBMIT, self._on_submit)
+        self.sio.on(schema.CANCEL, self._on_cancel)
         self.sio.on("disconnect", self._on_disconnect)
         self._servers: list = []
         self._tasks: set = set()
@@ -126,9 +127,24 @@ class ManagerService:
         self.pending.append(_Job(job_id, sid, header, buffers))
         self._dispatch()
 
+    async def _on_cancel(self, sid: str, data) -> None:
+        job_id = str(data.get("job_id")) if isinstance(data, dict) else ""
+        self._cancel(lambda job: job.job_id == job_id and job.sid == sid)
+
     async def _on_disconnect(self, sid: str, *reason) -> None:
-        self.pending = deque(job for job in self.pending if job.sid != sid)
+        """A client that is gone (closed, crashed, Ctrl-C) wants none of its blocks any more."""
+        self._cancel(lambda job: job.sid == sid)
         log.info("client %s disconnected", sid)
+
+    def _cancel(self, chosen: Callable[[_Job], bool]) -> None:
+        """Stop the chosen blocks: dropped if they wait, stopped on their workers if they run."""
+        self.pending = deque(job for job in self.pending if not chosen(job))
+        for link in self.links.values():
+            for job in [job for job in link.running.values() if chosen(job)]:
+                del link.running[job.job_id]
+                log.info("cancelling block %s on worker %s", job.job_id, link.info.id)
+                self._spawn(self._send(link, {"type": "cancel", "job_id": job.job_id}))
+        self._dispatch()
 
     async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
         await self.sio.emit(schema.JOB_DONE, job_done_message(job.job_id, header, buffers), to=job.sid)
@@ -221,13 +237,13 @@ class ManagerService:
             link = min(ready, key=lambda candidate: candidate.load)
             job = self.pending.popleft()
             link.running[job.job_id] = job
-            self._spawn(self._send_block(link, job))
+            self._spawn(self._send(link, job.header, job.buffers))
 
-    async def _send_block(self, link: _WorkerLink, job: _Job) -> None:
+    async def _send(self, link: _WorkerLink, header: dict, buffers: List[bytes] = ()) -> None:
         try:
-            await link.control.write(job.header, job.buffers)
+            await link.control.write(header, buffers)
         except ChannelClosed:
-            pass  # _drive_link notices the loss and fails the job
+            pass  # _drive_link notices the loss and runs its blocks again elsewhere
 
     def stop(self) -> None:
         for task in list(self._tasks):

@@ -6,6 +6,7 @@ socket.io, client -> manager, acknowledged:
 socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, errors included):
     SUBMIT     {"job_id", "filename", "with_line", "source": str, "free_variables": bytes,
                 "sources": {filename: str}}   (other files defining functions the block ships)
+    CANCEL     {"job_id"}                    (stop that block, wherever it is)
 socket.io, manager -> client:
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes],
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
@@ -15,13 +16,15 @@ Registry and control channel (net.wire messages, header "type" first):
     heartbeat  {}                             (both ways, every HEARTBEAT_INTERVAL)
     joined     {"worker": WorkerInfo}, left {"id"}   (registry -> workers)
     run_block  {"job_id", "filename", "with_line"} + [source, free_variables, sources as JSON]
+    cancel     {"job_id"}                     (manager -> worker)
     block_done {"job_id", "names", "error"} + [*variables, pickled exception if any]
     error      {"message"}                    (then the sender closes the connection)
 """
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 HANDSHAKE = "handshake"
 SUBMIT = "submit"
+CANCEL = "cancel"
 JOB_DONE = "job_done"
 
 HEARTBEAT_INTERVAL = 1.0

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import uuid
 from typing import Dict, List, Optional, Tuple
 
@@ -61,6 +62,7 @@ class WorkerService:
         self.pool = pool.processes
         self.scheduler = PoolScheduler(len(self.pool))
         self.replacements_left = REPLACEMENTS_PER_CORE * len(self.pool)
+        self.cancelled: set = set()  # pids killed by a cancel: replaced, not counted as crashes
         self.own_address = own_address
         self.manager = (manager_address, manager_port)
         self.ports = (control_port, data_port)
@@ -119,6 +121,8 @@ class WorkerService:
                     return
                 self.job_channels[job_id] = channel
                 self._send(self.scheduler.submit_block(job_id, block))
+            elif kind == "cancel":
+                self._cancel(str(header.get("job_id")))
             elif kind == "heartbeat":
                 await channel.write({"type": "heartbeat"})
             else:
@@ -147,15 +151,27 @@ class WorkerService:
         self.scheduler.peer_cores = self.peers.peer_cores()
         self._send(self.scheduler.on_message(index, message))
 
+    def _cancel(self, job_id: str) -> None:
+        """Kill what computes the block now; the processes are replaced as they go."""
+        self.job_channels.pop(job_id, None)
+        for index in self.scheduler.cancel(job_id):
+            process = self.pool[index]
+            self.cancelled.add(process.pid)
+            os.kill(process.pid, signal.SIGKILL)
+        log.info("block %s cancelled", job_id)
+
     def _process_gone(self, index: int) -> None:
         loop = asyncio.get_running_loop()
         loop.remove_reader(self.pool[index].conn.fileno())
         process = self.compute.forget(index)
-        reason = f"compute process {process.pid} died"
-        log.error("%s; %d shared segments of its swept", reason, shm.sweep(process.pid))
+        cancelled = process.pid in self.cancelled
+        self.cancelled.discard(process.pid)
+        reason = f"compute process {process.pid} {'was stopped by a cancel' if cancelled else 'died'}"
+        (log.info if cancelled else log.error)("%s; %d shared segments of its swept", reason,
+                                               shm.sweep(process.pid))
         sends = self.scheduler.on_process_gone(index, reason)
-        if self.replacements_left > 0:
-            self.replacements_left -= 1
+        if cancelled or self.replacements_left > 0:
+            self.replacements_left -= 0 if cancelled else 1
             new = self.compute.spawn()
             loop.add_reader(new.conn.fileno(), self._on_pool_message, new.index)
             log.warning("compute process %d replaced by %d (%d replacements left)",

@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 import cloudpickle
 
 from engine import serialization
-from pyfora.Exceptions import CantGetSourceTextError, PythonToForaConversionError
+from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PythonToForaConversionError
 
 
 class SkipBody(Exception):
@@ -65,7 +65,23 @@ def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]
     except SyntaxError as exc:
         raise CantGetSourceTextError(f"{filename!r} does not parse as it is now: {exc}") from None
     node = _find_with(tree, line)
+    _refuse_escapes(node.body)
     return node.lineno, tuple(_read_names(node.body))
+
+
+def _refuse_escapes(body: List[ast.stmt]) -> None:
+    """``return`` and ``yield`` would leave the block from the cluster: refused before
+    anything is sent (inside functions or lambdas the block defines, they are fine)."""
+    todo: List[ast.AST] = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)):
+            word = "return" if isinstance(node, ast.Return) else "yield"
+            raise BadWithBlockError(f"line {node.lineno}: a block that runs remotely cannot {word}; "
+                                    f"assign the value to a variable instead")
+        todo.extend(ast.iter_child_nodes(node))
 
 
 def capture(frame: types.FrameType) -> CapturedBlock:

@@ -61,6 +61,7 @@ class Connection:
         """Send a block; the future's result is the manager's ``job_done`` message."""
         job_id = uuid.uuid4().hex
         future: Future = Future()
+        future.job_id = job_id  # type: ignore[attr-defined]
         with self._lock:
             self._futures[job_id] = future
         try:
@@ -69,6 +70,18 @@ class Connection:
             self._forget(job_id)
             raise ConnectionError(f"the manager at {self.url} did not take the block: {exc}") from None
         return future
+
+    def cancel(self, future: Future) -> None:
+        """Stop the block behind ``future`` on the cluster (best effort: the connection may be
+        gone already, which stops nothing more)."""
+        job_id = getattr(future, "job_id", None)
+        if job_id is None:
+            return
+        self._forget(job_id)
+        try:
+            self._sio.emit(schema.CANCEL, {"job_id": job_id})
+        except (socketio.exceptions.SocketIOError, OSError):
+            log.debug("could not send the cancel of %s", job_id)
 
     def _forget(self, job_id: str) -> None:
         with self._lock:

@@ -31,7 +31,11 @@ class Executor:
             "filename": captured.filename, "with_line": captured.with_line,
             "source": captured.source, "free_variables": captured.free_variables,
             "sources": captured.other_sources})
-        return future.result()
+        try:
+            return future.result()
+        except KeyboardInterrupt:  # Ctrl-C: stop the remote work too, then let it propagate
+            self._connection.cancel(future)
+            raise
 
     def _check_open(self) -> None:
         if self._closed:

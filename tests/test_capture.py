@@ -134,3 +134,28 @@ def test_shapes_inside_user_functions_are_split_too():
     split = [r for r in runtime.reports if r.parallel]
     assert [r.shape for r in split] == ["sum", "sum", "max", "list"]
     assert all(r.compiled for r in split)
+
+
+def test_return_or_yield_in_a_block_is_refused_before_anything_is_sent():
+    def returns():
+        with ufora.remotely.downloadAll():
+            return 1
+
+    def yields():
+        with ufora.remotely.downloadAll():
+            yield 1
+
+    def defines_its_own():  # a return inside a function the block defines is fine
+        with ufora.remotely.downloadAll():
+            def helper():
+                return 7
+            value = helper()
+        return value
+
+    sent = len(ufora.submitted)
+    with pytest.raises(pyfora.BadWithBlockError, match="cannot return"):
+        returns()
+    with pytest.raises(pyfora.BadWithBlockError, match="cannot yield"):
+        next(yields())
+    assert len(ufora.submitted) == sent
+    assert defines_its_own() == 7

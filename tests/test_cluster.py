@@ -132,3 +132,52 @@ def test_a_crashed_pool_process_is_replaced_and_its_partition_retried(start_serv
             again = countPrimes(1_000_000)
         assert again == 78500
     assert f"compute process {other} died" in service.log and "replaced by" in service.log
+
+
+def cpu_seconds(pids) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def test_ctrl_c_in_the_client_cancels_the_remote_work(start_service, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, descendants
+
+    service = start_service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
+                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                             "UFORA_WORKER_CORES": "2"})
+    script = tmp_path / "long.py"
+    script.write_text("import pyfora\nfrom tests.primes import countPrimes\n"
+                      "ufora = pyfora.connect()\nprint('connected', flush=True)\n"
+                      "with ufora.remotely.downloadAll():\n"
+                      "    result = countPrimes(10**9)  # hours of work\n")
+    client = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, text=True,
+                              env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert client.stdout.readline().strip() == "connected"
+    time.sleep(1.5)  # the block is computing on both cores now
+    busy_before = cpu_seconds(descendants(service.process.pid))
+    time.sleep(0.5)
+    assert cpu_seconds(descendants(service.process.pid)) - busy_before > 0.5  # really working
+    client.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    _, stderr = client.communicate(timeout=10)
+    assert time.monotonic() - interrupted < 1.0
+    assert "KeyboardInterrupt" in stderr
+    time.sleep(0.5)  # the cores are idle within 1 s of the Ctrl-C
+    idle_from = cpu_seconds(descendants(service.process.pid))
+    time.sleep(0.5)
+    assert cpu_seconds(descendants(service.process.pid)) - idle_from < 0.1
+    with pyfora.connect(service.url) as ufora:  # and the pool is whole and reusable
+        with ufora.remotely.downloadAll():
+            result = countPrimes(1_000_000)
+    assert result == 78500
+    assert "cancelled" in service.log and "was stopped by a cancel" in service.log

@@ -187,7 +187,7 @@ def test_protocol_mismatch_is_a_clear_error(cluster_url, monkeypatch):
     from net import schema
 
     monkeypatch.setattr(schema, "PROTOCOL_VERSION", 999)
-    with pytest.raises(pyfora.PyforaError, match="version 2.*version 999"):
+    with pytest.raises(pyfora.PyforaError, match="version 3.*version 999"):
         pyfora.connect(cluster_url, timeout=10)
 
 
