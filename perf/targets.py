@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import List, Optional
 
-from perf.engines import REFERENCE
+from perf.engines import HOSTS, REFERENCE
 from perf.measure import Cell, Results
 from perf.plan import Plan
 from perf.runner import Variant
@@ -20,6 +20,7 @@ WITHIN_NUMBA_PARALLEL = 1.25       # prime count: pyfora time / numba parallel t
 FASTER_THAN_PYTHON_ENGINES = 15.0  # Dask or Ray time / pyfora time, at least
 COMPILED_WITHIN_NUMBA_PARALLEL = 1.3  # issue 5, compiled shapes: pyfora / numba parallel, at most
 FALLBACK_OVER_SERIAL = 1.7         # issue 5, CPython fallback: serial CPython / pyfora, at least
+TWO_HOSTS_WITHIN_ONE = 1.15       # two one-core workers / one two-core worker, at most
 TRIVIAL_P50_SECONDS = 0.001
 STARTUP_SECONDS = 1.5
 TARGET_N = {"prime": 10_000_000, "array_sum_squares": 100_000_000, "list_floats": 10_000_000,
@@ -74,6 +75,19 @@ def _prime_lines(plan: Plan, results: Results) -> List[str]:
         lines.append(_line(speedup >= FASTER_THAN_PYTHON_ENGINES, what,
                            f"{other.median:.3f} s vs {pyfora.median:.3f} s = {speedup:.1f}x"))
     return lines
+
+
+def _hosts_line(plan: Plan, results: Results) -> str:
+    n, at = _at(plan, "prime")
+    what = (f"{at}, warm: two workers x 1 core in separate network namespaces within "
+            f"{TWO_HOSTS_WITHIN_ONE}x of one worker x 2 cores")
+    one, two = results.get("prime", n, REFERENCE), results.get("prime", n, HOSTS)
+    missing = _missing(one_worker=one, two_hosts=two)
+    if missing:
+        return _not_measured(what, missing)
+    ratio = two.median / one.median
+    return _line(ratio <= TWO_HOSTS_WITHIN_ONE, what,
+                 f"{two.median:.3f} s vs {one.median:.3f} s = {ratio:.2f}x")
 
 
 def _array_line(plan: Plan, results: Results) -> str:
@@ -148,5 +162,6 @@ def _startup_line(variants: List[Variant]) -> str:
 
 def check(plan: Plan, variants: List[Variant], results: Results) -> List[str]:
     """One line per target."""
-    return [*_prime_lines(plan, results), _array_line(plan, results), _list_line(plan, results),
+    return [*_prime_lines(plan, results), _hosts_line(plan, results), _array_line(plan, results),
+            _list_line(plan, results),
             _string_line(plan, results), _trivial_line(plan, results), _startup_line(variants)]

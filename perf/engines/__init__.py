@@ -26,6 +26,7 @@ DASK = Requirement("dask[distributed]", "distributed")
 RAY = Requirement("ray", "ray")
 
 REFERENCE = "pyfora"  # the key every ratio is taken against
+HOSTS = "pyfora-hosts"  # two one-core workers, each in its own network namespace
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ def specs(url: Optional[str] = None) -> List[EngineSpec]:
                                  "perf.engines.pyfora_cluster:PyforaEngine",
                                  f"pyfora.connect({url!r})", options={"url": url}))
     chosen += [
+        EngineSpec(HOSTS, "pyfora (2 hosts x 1 core)", "perf.engines.pyfora_hosts:PyforaHostsEngine",
+                   "2 network namespaces, manager + 2 workers"),
         EngineSpec("numba-parallel", "numba @njit(parallel=True)", "perf.engines.numba_jit:NumbaEngine",
                    "first call (compile)", options={"parallel": True}),
         EngineSpec("numba", "numba @njit", "perf.engines.numba_jit:NumbaEngine",
