@@ -126,7 +126,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     try:
         with runtime.using_runner(runner):
             exec(code, namespace)
-    except Exception as exc:
+    except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
     for name in names:
         if name in namespace:

@@ -30,7 +30,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Dict, List, Tuple
 
 from engine import block as blocks
-from engine import kernels, tasks
+from engine import errors, kernels, serialization, shm, tasks
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,23 @@ class PoolProcess:
     pid: int
     conn: Connection
 
+    def send(self, message: tuple) -> None:
+        send(self.conn, message)
+
+    def receive(self) -> tuple:
+        return receive(self.conn)
+
+
+def send(conn: Connection, message: tuple) -> None:
+    """Messages on the pipes carry user values (partials, collected elements, results), whose
+    classes may be defined in the block or the client's own modules: the project's cloudpickle
+    takes them, plain pickle would not."""
+    conn.send_bytes(serialization.dumps(message))
+
+
+def receive(conn: Connection) -> tuple:
+    return serialization.loads(conn.recv_bytes())
+
 
 class PipeRunner:
     """The runner of a driver child: partitions are scheduled by the parent over the pipe."""
@@ -49,9 +66,9 @@ class PipeRunner:
         self.conn = conn
 
     def run_partitions(self, task: bytes, length: int, shareable: bool = False) -> List[Tuple[int, int, Any]]:
-        self.conn.send(("run_task", task, length, shareable))
+        send(self.conn, ("run_task", task, length, shareable))
         while True:
-            message = self.conn.recv()
+            message = receive(self.conn)
             if message[0] == "task_done":
                 return message[1]
             _serve(self.conn, message)
@@ -61,12 +78,26 @@ def _serve(conn: Connection, message: tuple) -> None:
     kind = message[0]
     if kind == "partition":
         _, task_id, task, lo, hi = message
-        conn.send(("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi)))
+        _reply(conn, ("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi)))
     elif kind == "block":
         _, job_id, block = message
-        conn.send(("block_done", job_id, blocks.run_block(block, PipeRunner(conn))))
+        _reply(conn, ("block_done", job_id, blocks.run_block(block, PipeRunner(conn))))
     else:
         log.error("compute process got an unknown message %r; ignored", kind)
+
+
+def _reply(conn: Connection, message: tuple) -> None:
+    """Send a result; one that cannot be pickled goes back as that error, not as a dead process."""
+    try:
+        payload = serialization.dumps(message)
+    except Exception as exc:
+        kind, key = message[0], message[1]
+        failure = errors.capture(TypeError(f"a result could not be sent back: {exc}"))
+        if kind == "partition_done":
+            payload = serialization.dumps((*message[:4], ("error", failure, False, True)))
+        else:
+            payload = serialization.dumps((kind, key, blocks.BlockResult(error=failure)))
+    conn.send_bytes(payload)
 
 
 def _child_main(conn: Connection) -> None:
@@ -76,7 +107,7 @@ def _child_main(conn: Connection) -> None:
         sys.modules["numpy"].random.seed()
     while True:
         try:
-            message = conn.recv()
+            message = receive(conn)
         except (EOFError, OSError):
             return
         _serve(conn, message)
@@ -134,6 +165,7 @@ class ComputePool:
                 if time.monotonic() > deadline:
                     os.kill(pid, signal.SIGKILL)
                 time.sleep(0.01)
+            shm.sweep(pid)  # what a driver killed mid-shape could not release
         try:
             os.waitpid(self.zygote, 0)
         except ChildProcessError:

@@ -121,11 +121,15 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         return function(_elements(iterable, element, condition, star, flat), *args, **kwargs)
     key = kwargs.get("key")
     source, reason = _why_serial(iterable, (element, condition, key))
-    if source is None:
-        reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-        return function(_elements(iterable, element, condition, star, flat), *args, **kwargs)
-    partials = _run(reducer, source, element, condition, key, star, flat)
-    return reducer.combine(partials, function, args, kwargs)
+    if source is not None:
+        try:
+            partials = _run(reducer, source, element, condition, key, star, flat)
+        except tasks.Unshippable as exc:
+            source, reason = None, str(exc)
+        else:
+            return reducer.combine(partials, function, args, kwargs)
+    reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
+    return function(_elements(iterable, element, condition, star, flat), *args, **kwargs)
 
 
 def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
@@ -139,24 +143,28 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
         return kind(_called(iterable))
     iterable, element, condition, star, flat = shape
     source, reason = _why_serial(iterable, (element, condition))
-    if source is None:
-        reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-        return reducer.build(list(_elements(iterable, element, condition, star, flat)))
-    outputs = [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
-    try:
-        partials = _run(reducer, source, element, condition, None, star, flat, tuple(o.name for o in outputs))
-        return reducer.build(_gather(partials, outputs))
-    finally:
-        for segment in outputs:
-            shm.release(segment, unlink=True)
+    if source is not None:
+        outputs = []
+        try:
+            outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
+            partials = _run(reducer, source, element, condition, None, star, flat,
+                            tuple(o.name for o in outputs))
+            return reducer.build(_gather(partials, outputs))
+        except tasks.Unshippable as exc:
+            reason = str(exc)
+        finally:
+            for segment in outputs:
+                shm.release(segment, unlink=True)
+    reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
+    return reducer.build(list(_elements(iterable, element, condition, star, flat)))
 
 
 def _run(reducer, source, element, condition, key, star: bool, flat: bool,
          outputs: Tuple[str, ...] = ()) -> List[Tuple[int, Any]]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error."""
+    task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
     segments = source.export()
     try:
-        task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
         outcomes = _runner.run_partitions(task, source.length, shareable=not segments and not outputs)
     finally:
         for segment in segments:

@@ -108,6 +108,8 @@ class PoolScheduler:
         if process is None:  # a remote slot whose peer was already given up
             return self._dispatch()
         kind = message[0]
+        if kind == "run_task" and process.job_id is None:
+            return self._dispatch()  # the block was cancelled while its driver asked
         if kind == "run_task":
             _, payload, length, shareable = message
             processes = len(self.processes) + (self.peer_cores if shareable else 0)
@@ -171,7 +173,9 @@ class PoolScheduler:
         task = self.tasks.pop(driver.waiting_task, None) if driver.waiting_task is not None else None
         if task is not None:
             doomed += [index for index in task.running.values() if not self.processes[index].remote]
-        driver.job_id = None  # its death is the cancel, not a failure to report
+        for index in doomed:  # nothing more is given to them: they are about to be killed
+            self.processes[index].busy = True
+        driver.job_id, driver.waiting_task = None, None  # its death is the cancel, not a failure
         return sorted(set(doomed), key=str)
 
     def add_process(self, index: int) -> List[Send]:

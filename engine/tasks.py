@@ -36,10 +36,18 @@ class Task:
     flat: bool              # the element gives an iterable of elements (inner loops): CPython
 
 
+class Unshippable(Exception):
+    """The shape's functions or items cannot be pickled (a lock, an open file...): it runs
+    serially where it is instead."""
+
+
 def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
               source, outputs: Tuple[str, ...], star: bool, flat: bool) -> bytes:
-    functions = serialization.dumps((element, condition, key))
-    return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, star, flat))
+    try:
+        functions = serialization.dumps((element, condition, key))
+        return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, star, flat))
+    except Exception as exc:
+        raise Unshippable(f"cannot be sent to other processes: {exc}") from None
 
 
 def _spread(function: Optional[Callable]) -> Optional[Callable]:
@@ -172,5 +180,5 @@ def run_partition(payload: bytes, lo: int, hi: int) -> Outcome:
         job = _decode(payload)
         partial, compiled = _compute(job, lo, hi)
         return "ok", partial, compiled, job.reducer.stops(partial)
-    except Exception as exc:
+    except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
         return "error", errors.capture(exc), False, True

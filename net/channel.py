@@ -13,7 +13,7 @@ import random
 import socket
 from typing import Awaitable, Callable, List, Optional, Sequence, Tuple
 
-from tornado.iostream import IOStream, StreamClosedError
+from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.tcpclient import TCPClient
 from tornado.tcpserver import TCPServer
 
@@ -57,8 +57,8 @@ class Channel:
             log.warning("closing channel from %s: %s", self.peer, exc)
             await self.abort(str(exc))
             raise ChannelClosed(f"{self.peer} sent a bad message: {exc}") from None
-        except StreamClosedError:
-            raise ChannelClosed(f"{self.peer} closed the connection") from None
+        except (StreamClosedError, StreamBufferFullError) as exc:
+            raise ChannelClosed(f"{self.peer}: {exc or 'closed the connection'}") from None
 
     async def write(self, header: wire.Header, buffers: Sequence[bytes] = ()) -> None:
         frames = wire.encode(header, buffers, self.compress)
@@ -84,9 +84,13 @@ class Channel:
 Handler = Callable[[Channel], Awaitable[None]]
 
 
+# Tornado refuses reads over 100 MiB by default; our frames carry up to wire.DEFAULT_MAX_PAYLOAD.
+MAX_BUFFER = wire.DEFAULT_MAX_PAYLOAD + (1 << 20)
+
+
 class _Server(TCPServer):
     def __init__(self, handler: Handler, compress: bool):
-        super().__init__()
+        super().__init__(max_buffer_size=MAX_BUFFER)
         self.handler = handler
         self.compress = compress
 
@@ -128,7 +132,8 @@ async def connect(host: str, port: int, timeout: float, compress: bool = False,
     while True:
         try:
             remaining = max(0.01, deadline - loop.time())
-            stream = await asyncio.wait_for(TCPClient().connect(host, port), remaining)
+            stream = await asyncio.wait_for(TCPClient().connect(host, port, max_buffer_size=MAX_BUFFER),
+                                            remaining)
             return Channel(stream, compress)
         except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
             last_error = exc

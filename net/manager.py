@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_UPLOAD = 1 << 30  # largest socket.io message a client may send
 MAX_RERUNS = 2
+FETCH_TIMEOUT = 300.0  # a large result not fetched from its worker by then fails its block
 ORPHAN_TIMEOUT = 10.0
 
 
@@ -41,6 +42,11 @@ class _Job:
     header: dict
     buffers: List[bytes]
     reruns: int = 0
+
+    @property
+    def key(self) -> str:
+        """The block's id on the workers: the client's id made unique across clients."""
+        return self.header["job_id"]
 
 
 @dataclass
@@ -116,9 +122,11 @@ class ManagerService:
         submission is answered with its JOB_DONE carrying the error."""
         job_id = str(data.get("job_id")) if isinstance(data, dict) else "?"
         try:
-            header = {"type": "run_block", "job_id": job_id, "filename": str(data["filename"]),
+            header = {"type": "run_block", "job_id": f"{sid}:{job_id}", "filename": str(data["filename"]),
                       "with_line": int(data["with_line"])}
             sources = {str(k): str(v) for k, v in dict(data.get("sources") or {}).items()}
+            if not isinstance(data["free_variables"], (bytes, bytearray)):
+                raise TypeError("free_variables must be bytes")
             buffers = [str(data["source"]).encode(), bytes(data["free_variables"]),
                        json.dumps(sources).encode()]
         except (KeyError, TypeError, ValueError) as exc:
@@ -141,9 +149,9 @@ class ManagerService:
         self.pending = deque(job for job in self.pending if not chosen(job))
         for link in self.links.values():
             for job in [job for job in link.running.values() if chosen(job)]:
-                del link.running[job.job_id]
-                log.info("cancelling block %s on worker %s", job.job_id, link.info.id)
-                self._spawn(self._send(link, {"type": "cancel", "job_id": job.job_id}))
+                del link.running[job.key]
+                log.info("cancelling block %s on worker %s", job.key, link.info.id)
+                self._spawn(self._send(link, {"type": "cancel", "job_id": job.key}))
         self._dispatch()
 
     async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
@@ -155,16 +163,24 @@ class ManagerService:
 
     # ---- workers -----------------------------------------------------------------------
     def _worker_joined(self, info: WorkerInfo) -> None:
+        previous = self.links.get(info.id)
+        if previous is not None:  # registered again before its old session ended
+            self._close_link(previous)
         link = _WorkerLink(info)
         self.links[info.id] = link
         self._spawn(self._drive_link(link))
 
     def _worker_left(self, info: WorkerInfo) -> None:
-        link = self.links.pop(info.id, None)
-        if link is not None:
-            for channel in (link.control, link.data):
-                if channel is not None:
-                    channel.close()
+        link = self.links.get(info.id)
+        if link is not None and link.info is info:
+            del self.links[info.id]
+            self._close_link(link)
+
+    @staticmethod
+    def _close_link(link: _WorkerLink) -> None:
+        for channel in (link.control, link.data):
+            if channel is not None:
+                channel.close()
 
     async def _drive_link(self, link: _WorkerLink) -> None:
         """Open the worker's control channel, then read its results until it goes away."""
@@ -180,8 +196,12 @@ class ManagerService:
                     log.warning("worker %s sent %r on its control channel", info.id, header["type"])
         except (ChannelClosed, TimeoutError) as exc:
             log.warning("control channel to worker %s lost: %s", info.id, exc)
+        except Exception:  # a bug, or input we do not understand: its blocks must not be lost
+            log.exception("the link to worker %s failed", info.id)
         finally:
-            self._worker_left(info)
+            if self.links.get(info.id) is link:
+                del self.links[info.id]
+            self._close_link(link)
             for job in link.running.values():
                 await self._rerun(job, f"worker {info.id} at {info.address} was lost while running this block")
             link.running.clear()
@@ -195,7 +215,7 @@ class ManagerService:
         log.warning("%s: running block %s again (%d of %d)", reason, job.job_id, job.reruns, MAX_RERUNS)
         self.pending.appendleft(job)
         if not self.links:
-            asyncio.get_running_loop().call_later(ORPHAN_TIMEOUT, self._spawn, self._fail_orphans(reason))
+            asyncio.get_running_loop().call_later(ORPHAN_TIMEOUT, lambda: self._spawn(self._fail_orphans(reason)))
 
     async def _fail_orphans(self, reason: str) -> None:
         """Blocks waiting to run again, with still no worker to run them, fail."""
@@ -209,14 +229,16 @@ class ManagerService:
     async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
         job = link.running.pop(str(header.get("job_id")), None)
         if job is None:
-            return
-        if "blob" in header:
-            try:
-                buffers = await self._fetch(link, str(header["blob"]))
-            except (ChannelClosed, TimeoutError) as exc:
-                await self._fail(job, f"the result could not be fetched from worker {link.info.id}: {exc}")
-                return
-        await self._finish(job, header, buffers)
+            return  # cancelled meanwhile
+        try:
+            if "blob" in header:
+                buffers = await asyncio.wait_for(self._fetch(link, str(header["blob"])), FETCH_TIMEOUT)
+            await self._finish(job, header, buffers)
+        except (ChannelClosed, TimeoutError, asyncio.TimeoutError) as exc:
+            await self._fail(job, f"the result could not be fetched from worker {link.info.id}: {exc}")
+        except Exception as exc:  # a malformed result must still end the client's wait
+            log.exception("result of block %s unusable", job.key)
+            await self._fail(job, f"the result of this block could not be delivered: {exc!r}")
         self._dispatch()
 
     async def _fetch(self, link: _WorkerLink, key: str) -> List[bytes]:
@@ -236,7 +258,7 @@ class ManagerService:
         while self.pending and ready:
             link = min(ready, key=lambda candidate: candidate.load)
             job = self.pending.popleft()
-            link.running[job.job_id] = job
+            link.running[job.key] = job
             self._spawn(self._send(link, job.header, job.buffers))
 
     async def _send(self, link: _WorkerLink, header: dict, buffers: List[bytes] = ()) -> None:

@@ -18,9 +18,9 @@ the registry says the peer left, every partition the peer held is handed out aga
 from __future__ import annotations
 
 import logging
-import pickle
 from typing import Any, Callable, Dict, List, Tuple
 
+from engine import serialization
 from engine.scheduler import PoolScheduler
 from net import channel as channels
 from net.channel import Channel, ChannelClosed
@@ -55,7 +55,7 @@ class Peers:
             slot = self.foreign.pop((peer, task_id, lo, hi), None)
             if slot is not None:
                 self._send(peer, {"type": "partition_done", "worker": self.id, "task_id": task_id,
-                                  "lo": lo, "hi": hi, "slot": slot}, [pickle.dumps(outcome)])
+                                  "lo": lo, "hi": hi, "slot": slot}, [serialization.dumps(outcome)])
         self._pull()
 
     def joined(self, peer: str) -> None:
@@ -93,7 +93,7 @@ class Peers:
                 del self.wanted[peer]
             self.dispatch(self.scheduler.release(int(header["reserved"])))
         elif kind == "partition_done":
-            outcome = pickle.loads(buffers[0])
+            outcome = serialization.loads(buffers[0])
             slot = tuple(header["slot"])
             self.dispatch(self.scheduler.on_message(
                 slot, ("partition_done", int(header["task_id"]), int(header["lo"]), int(header["hi"]), outcome)))
@@ -133,6 +133,7 @@ class Peers:
                 header, buffers = await channel.read()
                 if header["type"] in MESSAGES:
                     self.handle(channel, header, buffers)
-        except ChannelClosed as exc:
+        except (ChannelClosed, ValueError, KeyError, TypeError) as exc:
             if self.channels.get(peer) is channel:
-                self.lost(peer, str(exc))
+                channel.close()
+                self.lost(peer, f"{exc!r}")

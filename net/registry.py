@@ -138,6 +138,9 @@ class RegistryClient:
                 await self._session(channel)
             except ChannelClosed as exc:
                 log.warning("lost the manager at %s:%d (%s); registering again", *self.manager, exc)
+            except (ValueError, KeyError, TypeError, asyncio.TimeoutError) as exc:
+                log.warning("the manager at %s:%d sent what we cannot use (%r); registering again",
+                            *self.manager, exc)
             finally:
                 self.registered.clear()
                 channel.close()

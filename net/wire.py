@@ -114,10 +114,11 @@ def decode_header(raw: bytes) -> Header:
 def decode_buffer(data: bytes, compressed: bool, max_payload: int = DEFAULT_MAX_PAYLOAD) -> bytes:
     if not compressed:
         return data
+    decompressor = lz4.frame.LZ4FrameDecompressor()
     try:
-        size = lz4.frame.get_frame_info(data).get("content_size") or 0
-        if size > max_payload:
-            raise WireError(f"buffer decompresses to {size} > {max_payload} bytes")
-        return lz4.frame.decompress(data)
+        result = decompressor.decompress(data, max_length=max_payload + 1)
     except RuntimeError as exc:  # lz4 reports bad frames and checksum mismatches this way
         raise WireError(f"corrupt lz4 buffer: {exc}") from None
+    if len(result) > max_payload or not decompressor.eof:
+        raise WireError(f"buffer decompresses to more than {max_payload} bytes, or is cut short")
+    return result

@@ -8,6 +8,7 @@ next is decided by ``engine.scheduler.PoolScheduler``; this module only does the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -43,13 +44,21 @@ def block_from_wire(header: dict, buffers: List[bytes]) -> Block:
                  {str(k): str(v) for k, v in other_sources.items()})
 
 
+def _capped(text: str, limit: int = 64 * 1024) -> str:
+    """Error texts travel in the message header, which is limited: keep the head and the tail
+    (the exception line is at the end of a traceback)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit // 2]}\n... ({len(text) - limit} characters cut) ...\n{text[-limit // 2:]}"
+
+
 def result_to_wire(job_id: str, result: BlockResult) -> Tuple[dict, List[bytes]]:
     header = {"type": "block_done", "job_id": job_id, "names": list(result.variables), "error": None}
     buffers = list(result.variables.values())
     if result.error is not None:
         error = result.error
-        header["error"] = {"type_name": error.type_name, "message": error.message,
-                           "trace": error.trace, "pickled": error.pickled is not None}
+        header["error"] = {"type_name": error.type_name, "message": _capped(error.message),
+                           "trace": _capped(error.trace), "pickled": error.pickled is not None}
         if error.pickled is not None:
             buffers.append(error.pickled)
     return header, buffers
@@ -144,7 +153,7 @@ class WorkerService:
     def _on_pool_message(self, index: int) -> None:
         process = self.pool[index]
         try:
-            message = process.conn.recv()
+            message = process.receive()
         except (EOFError, OSError):
             self._process_gone(index)
             return
@@ -157,7 +166,8 @@ class WorkerService:
         for index in self.scheduler.cancel(job_id):
             process = self.pool[index]
             self.cancelled.add(process.pid)
-            os.kill(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may have died on its own
+                os.kill(process.pid, signal.SIGKILL)
         log.info("block %s cancelled", job_id)
 
     def _process_gone(self, index: int) -> None:
@@ -170,21 +180,24 @@ class WorkerService:
         (log.info if cancelled else log.error)("%s; %d shared segments of its swept", reason,
                                                shm.sweep(process.pid))
         sends = self.scheduler.on_process_gone(index, reason)
-        if cancelled or self.replacements_left > 0:
+        try:
+            if not cancelled and self.replacements_left <= 0:
+                raise RuntimeError("too many have died")
             self.replacements_left -= 0 if cancelled else 1
             new = self.compute.spawn()
             loop.add_reader(new.conn.fileno(), self._on_pool_message, new.index)
             log.warning("compute process %d replaced by %d (%d replacements left)",
                         process.pid, new.pid, self.replacements_left)
             sends += self.scheduler.add_process(new.index)
-        else:
-            log.error("compute process %d not replaced: too many have died", process.pid)
-        self._send(sends)
+        except (RuntimeError, OSError) as exc:
+            log.error("compute process %d not replaced: %s", process.pid, exc)
+        finally:
+            self._send(sends)
 
     def _send(self, sends: list) -> None:
         for index, message in sends:
             try:
-                self.pool[index].conn.send(message)
+                self.pool[index].send(message)
             except (OSError, KeyError):
                 log.warning("could not reach compute process %d", index)
         for job_id, result in self.scheduler.take_finished():

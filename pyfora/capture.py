@@ -49,10 +49,16 @@ def _find_with(tree: ast.AST, line: int) -> ast.With:
 
 
 def _read_names(body: List[ast.stmt]) -> List[str]:
+    """Names whose value the body may read: loads, and targets of ``x += ...`` and ``del x``
+    (both need the value that is already there)."""
     names: List[str] = []
     for statement in body:
         for node in ast.walk(statement):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in names:
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                node = node.target
+            elif not isinstance(node, ast.Name) or isinstance(node.ctx, ast.Store):
+                continue
+            if node.id not in names:
                 names.append(node.id)
     return names
 
@@ -166,8 +172,8 @@ def _names_in(code: types.CodeType) -> set:
 
 def _filled(cell: types.CellType) -> bool:
     try:
-        cell.cell_contents
-    except ValueError:
+        _ = cell.cell_contents
+    except ValueError:  # a closure variable not assigned yet
         return False
     return True
 

@@ -79,6 +79,40 @@ def test_comprehensions_and_arrays_through_the_real_pool(ufora):
     assert seen == set(range(7))
 
 
+def test_user_objects_travel_from_partitions_and_blocks(ufora):
+    class Point:  # defined here: shipped by value, rebuilt on the cluster and back
+        def __init__(self, x):
+            self.x = x
+
+    with ufora.remotely.downloadAll():
+        class Local:
+            def __init__(self, v):
+                self.v = v
+
+        points = [Point(x) for x in range(30_000)]
+        locals_ = [Local(x) for x in range(30_000)]
+        furthest = max((Point(x) for x in range(30_000)), key=lambda p: (p.x * 7) % 30_011)
+    assert [p.x for p in points] == list(range(30_000)) and type(points[0]).__name__ == "Point"
+    assert locals_[-1].v == 29_999
+    assert furthest.x == max(range(30_000), key=lambda x: (x * 7) % 30_011)
+
+
+def test_augmented_assignment_and_sys_exit_in_a_block(ufora):
+    total = 10
+    with ufora.remotely.downloadAll():
+        total += sum(x for x in range(100_000))
+    assert total == 10 + sum(range(100_000))
+    import sys
+
+    for attempt in range(3):  # each ends its block with an error; no process is lost
+        with pytest.raises(pyfora.ComputationError, match="SystemExit"):
+            with ufora.remotely.downloadAll():
+                sys.exit(3)
+    with ufora.remotely.downloadAll():
+        still = countPrimes(100_000)
+    assert still == 9594
+
+
 def test_large_results_come_back_through_the_data_channel(ufora):
     with ufora.remotely.downloadAll():
         blob = bytes(range(256)) * 20_000  # 5 MB: over the control channel's limit

@@ -42,7 +42,7 @@ def run(pool, blocks, on_partition=None, timeout=60):
                 if on_partition:
                     on_partition(index, scheduler)
             try:
-                pool[index].conn.send(message)
+                pool[index].send(message)
             except OSError:
                 pass  # a dead process: noticed when its pipe is read
 
@@ -54,7 +54,7 @@ def run(pool, blocks, on_partition=None, timeout=60):
         for conn in wait([p.conn for p in by_conn.values()], timeout=1):
             process = by_conn[conn]
             try:
-                message = conn.recv()
+                message = process.receive()
             except (EOFError, OSError):
                 del by_conn[conn]
                 send(scheduler.on_process_gone(process.index, "killed by the test"))

@@ -139,6 +139,9 @@ for it in ["range(0)", "range(1)", "[]", "[5]", "range(10)", "np.arange(3)", "it
 add("[out.append(x) for x in range(30_000)]\nresult = len(out), out[:3]", parallel=False)
 add("total = [0]\n[total.__setitem__(0, total[0] + x) for x in range(30_000)]\nresult = total", parallel=False)
 add("import random\nrandom.seed(1)\nresult = [random.random() for x in range(30_000)][:3]", parallel=False)
+# functions that cannot be pickled run serially where they are
+add("import threading\nlock = threading.Lock()\nresult = sum(x for x in range(50_000) if not lock.locked())\ndel lock",
+    parallel=False)
 # shadowed builtins and other shapes are left to CPython
 add("sum = lambda values: 42\nresult = sum(x for x in range(50_000))", parallel=False)
 # several for clauses: the outer loop is split, the inner loops run in CPython in each partition
