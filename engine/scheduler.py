@@ -81,6 +81,7 @@ class _Process:
     job_id: Optional[str] = None     # the block this process drives
     waiting_task: Optional[int] = None  # set while the driver waits for its task
     partition: Optional[Tuple[int, Tuple[int, int]]] = None
+    foreign: Optional[Tuple[Any, int, int, int]] = None  # (peer, task, lo, hi) computed for a peer
 
 
 class PoolScheduler:
@@ -94,6 +95,7 @@ class PoolScheduler:
         self.peer_cores = 0  # cores of the other workers, for sizing plans
         self.offers: List[int] = []  # shareable tasks created since the last look
         self.foreign_done: List[Tuple[Any, Any, int, int, tuple]] = []  # (peer, task, lo, hi, outcome)
+        self.foreign_lost: List[Tuple[Any, int, int, int]] = []  # (peer, task, lo, hi) whose process died
         self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0}
 
     def submit_block(self, job_id: str, block: Block) -> List[Send]:
@@ -120,7 +122,7 @@ class PoolScheduler:
             process.busy, process.waiting_task = False, task.task_id
         elif kind == "partition_done":
             _, task_id, lo, hi, outcome = message
-            process.busy, process.partition = False, None
+            process.busy, process.partition, process.foreign = False, None, None
             self.counts["remote_partitions" if process.remote else "partitions"] += 1
             if process.remote:
                 del self.processes[index]
@@ -140,6 +142,8 @@ class PoolScheduler:
 
     def on_process_gone(self, index: int, reason: str) -> List[Send]:
         process = self.processes.pop(index)
+        if process.foreign is not None:  # the peer hands it out again
+            self.foreign_lost.append(process.foreign)
         if process.partition is not None:
             task_id, partition = process.partition
             task = self.tasks.get(task_id)
@@ -203,6 +207,7 @@ class PoolScheduler:
         for index in [i for i, p in self.processes.items() if p.remote and i[0] == peer]:
             sends += self.on_process_gone(index, f"worker {peer} left: {reason}")
         self.foreign_done = [done for done in self.foreign_done if done[0] != peer]
+        self.foreign_lost = [lost for lost in self.foreign_lost if lost[0] != peer]
         return sends + self._dispatch()
 
     def idle_process(self) -> Optional[int]:
@@ -225,14 +230,19 @@ class PoolScheduler:
     def run_foreign(self, index: int, peer: Any, task_id: int, payload: bytes, lo: int, hi: int) -> List[Send]:
         """Compute a peer's partition on the reserved process ``index``."""
         process = self.processes.get(index)
-        if process is None:
+        if process is None:  # died since it was reserved
+            self.foreign_lost.append((peer, task_id, lo, hi))
             return []
-        process.busy, process.partition = True, None
+        process.busy, process.partition, process.foreign = True, None, (peer, task_id, lo, hi)
         return [(index, ("partition", (peer, task_id), payload, lo, hi))]
 
     def take_foreign_done(self) -> list:
         done, self.foreign_done = self.foreign_done, []
         return done
+
+    def take_foreign_lost(self) -> list:
+        lost, self.foreign_lost = self.foreign_lost, []
+        return lost
 
     def open_offers(self) -> List[int]:
         """Shareable tasks that still have partitions to hand out."""

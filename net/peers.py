@@ -11,6 +11,9 @@ workers. Pull, so that a busy or slow worker is never handed work it cannot star
       or none {worker, task_id, reserved}       (B releases the process, forgets the offer)
                                        <-       partition_done {worker, task_id, lo, hi, slot}
                                                   + [pickled outcome]; then B pulls again
+                                       <-       partition_lost {worker, task_id, lo, hi, slot}
+                                                  (the process computing it died: A hands it
+                                                  out again, as for any lost process)
 
 A channel to a peer is opened on first need and read like any incoming one; when it closes, or
 the registry says the peer left, every partition the peer held is handed out again.
@@ -27,7 +30,7 @@ from net.channel import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 
-MESSAGES = {"offer", "pull", "partition", "none", "partition_done"}
+MESSAGES = {"offer", "pull", "partition", "none", "partition_done", "partition_lost"}
 
 
 class Peers:
@@ -41,6 +44,7 @@ class Peers:
         self.channels: Dict[str, Channel] = {}
         self.wanted: Dict[str, int] = {}                       # peer -> task it offered
         self.foreign: Dict[Tuple[str, int, int, int], Any] = {}  # (peer, task, lo, hi) -> its slot
+        self.pulls: Dict[str, set] = {}  # peer -> our processes reserved for pulls not answered yet
 
     def peer_cores(self) -> int:
         return sum(info.cores for peer, info in self.members().items() if peer != self.id)
@@ -56,6 +60,11 @@ class Peers:
             if slot is not None:
                 self._send(peer, {"type": "partition_done", "worker": self.id, "task_id": task_id,
                                   "lo": lo, "hi": hi, "slot": slot}, [serialization.dumps(outcome)])
+        for peer, task_id, lo, hi in self.scheduler.take_foreign_lost():
+            slot = self.foreign.pop((peer, task_id, lo, hi), None)
+            if slot is not None:
+                self._send(peer, {"type": "partition_lost", "worker": self.id, "task_id": task_id,
+                                  "lo": lo, "hi": hi, "slot": slot})
         self._pull()
 
     def joined(self, peer: str) -> None:
@@ -66,6 +75,7 @@ class Peers:
     def _pull(self) -> None:
         for peer, task_id in list(self.wanted.items()):
             while (reserved := self.scheduler.idle_process()) is not None:
+                self.pulls.setdefault(peer, set()).add(reserved)
                 self._send(peer, {"type": "pull", "worker": self.id, "task_id": task_id,
                                   "reserved": reserved})
 
@@ -85,10 +95,12 @@ class Peers:
                 slot, (_, _, payload, lo, hi) = pulled
                 self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot)), [payload])
         elif kind == "partition":
+            self.pulls.get(peer, set()).discard(int(header["reserved"]))
             task_id, lo, hi = int(header["task_id"]), int(header["lo"]), int(header["hi"])
             self.foreign[(peer, task_id, lo, hi)] = header["slot"]
             self.dispatch(self.scheduler.run_foreign(int(header["reserved"]), peer, task_id, buffers[0], lo, hi))
         elif kind == "none":
+            self.pulls.get(peer, set()).discard(int(header["reserved"]))
             if self.wanted.get(peer) == header["task_id"]:
                 del self.wanted[peer]
             self.dispatch(self.scheduler.release(int(header["reserved"])))
@@ -97,6 +109,11 @@ class Peers:
             slot = tuple(header["slot"])
             self.dispatch(self.scheduler.on_message(
                 slot, ("partition_done", int(header["task_id"]), int(header["lo"]), int(header["hi"]), outcome)))
+        elif kind == "partition_lost":
+            log.warning("worker %s lost partition [%s, %s) with the process computing it; handing "
+                        "it out again", peer, header["lo"], header["hi"])
+            self.dispatch(self.scheduler.on_process_gone(tuple(header["slot"]),
+                                                         f"its process on worker {peer} died"))
 
     def lost(self, peer: str, reason: str) -> None:
         """The peer is gone: its partitions go to others, its offers are forgotten."""
@@ -104,6 +121,8 @@ class Peers:
         log.warning("worker %s is gone (%s); %d of its partitions handed out again", peer, reason, held)
         self.channels.pop(peer, None)
         self.wanted.pop(peer, None)
+        for reserved in self.pulls.pop(peer, set()):  # pulls it will never answer
+            self.dispatch(self.scheduler.release(reserved))
         self.foreign = {key: slot for key, slot in self.foreign.items() if key[0] != peer}
         self.dispatch(self.scheduler.peer_gone(peer, reason))
 

@@ -181,3 +181,26 @@ def test_ctrl_c_in_the_client_cancels_the_remote_work(start_service, tmp_path):
             result = countPrimes(1_000_000)
     assert result == 78500
     assert "cancelled" in service.log and "was stopped by a cancel" in service.log
+
+
+def test_a_peer_s_pool_process_dying_mid_partition_does_not_hang_the_block(two_workers):
+    from tests.conftest import descendants
+
+    manager, workers = two_workers
+    with pyfora.connect(manager.url) as ufora:
+        with ufora.remotely.downloadAll():
+            warm = countPrimes(300_000)
+            driver_process = os.getpid()
+        assert warm == 25999
+        [other] = [w for w in workers if w is not service_running(driver_process, workers)]
+        zygote = min(descendants(other.process.pid))
+        [computing] = [p for p in descendants(zygote)]  # its one compute process
+        killer = threading.Timer(0.25, os.kill, (computing, signal.SIGKILL))
+        killer.start()
+        with ufora.remotely.downloadAll():
+            result = countPrimes(6_000_000)
+        killer.join()
+    assert result == 412851
+    assert "replaced by" in other.log
+    driver = service_running(driver_process, workers)
+    assert "lost partition" in driver.log and "handing it out again" in driver.log

@@ -133,3 +133,27 @@ def test_a_peer_s_partition_runs_on_an_idle_process_and_comes_back():
     s.on_message(index, ("partition_done", ("A", 7), 0, 10, ("ok", (True, 3), True, False)))
     assert s.take_foreign_done() == [("A", 7, 0, 10, ("ok", (True, 3), True, False))]
     assert s.counts["foreign_partitions"] == 1
+
+
+def test_a_peer_s_partition_whose_process_dies_is_reported_lost_to_the_peer():
+    s = PoolScheduler(2)
+    index = s.idle_process()
+    s.run_foreign(index, "A", 7, b"payload", 0, 10)
+    s.on_process_gone(index, "segfault")
+    assert s.take_foreign_lost() == [("A", 7, 0, 10)]
+    # and a partition given to a process that died between reservation and arrival
+    other = s.idle_process()
+    s.on_process_gone(other, "segfault")
+    assert s.run_foreign(other, "A", 7, b"payload", 10, 20) == []
+    assert s.take_foreign_lost() == [("A", 7, 10, 20)]
+
+
+def test_the_origin_hands_a_lost_remote_partition_out_again():
+    s = PoolScheduler(1)
+    s.peer_cores = 1
+    s.submit_block("job", BLOCK)
+    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
+    slot, remote = s.pull_from_peer("B", local[1])
+    assert s.on_process_gone(slot, "its process on worker B died") == []
+    nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
+    assert nxt[0][1][3:5] == remote[3:5]
