@@ -22,6 +22,7 @@ import types
 from typing import Any, Collection, Dict, Optional, Tuple
 
 from engine import rewriter
+from engine.code import EMPTY, cell_contents
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,8 @@ def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Collection[str])
             count += 1
         visit_dict(value.__globals__)
         for cell in value.__closure__ or ():
-            try:
-                contents = cell.cell_contents
-            except ValueError:
+            contents = cell_contents(cell)
+            if contents is EMPTY:
                 continue
             swapped = visit(contents)
             if swapped is not contents:

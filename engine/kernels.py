@@ -14,20 +14,21 @@ not used.
   element, never an error. Why numba refused is logged at debug level.
 * Collected results need a fixed output type: the element must return an int, a float or a
   bool (a pair of them for dicts); anything else runs in CPython.
-* Compiled kernels are cached per process by the hash of the pickled functions plus the shape,
-  the source kind and the argument types, so a second block with the same functions compiles
-  nothing.
+* Compiled kernels are cached per process (the last KERNEL_CACHE_SIZE) by the hash of the
+  pickled functions plus the shape, the source's kernel code and the argument types, so a second
+  block with the same functions compiles nothing.
 """
 from __future__ import annotations
 
 import logging
 import types
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from engine import reducers
+from engine import code, reducers
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,8 @@ class Kernel:
     output_dtypes: Tuple[str, ...]  # numpy dtype names of the output buffers (collections)
 
 
-_cache: Dict[Tuple, Optional[Kernel]] = {}
-
-
-def _referenced_names(code: types.CodeType) -> set:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _referenced_names(const)
-    return names
+KERNEL_CACHE_SIZE = 256
+_cache: "OrderedDict[Tuple, Optional[Kernel]]" = OrderedDict()
 
 
 def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
@@ -67,7 +61,7 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     clone = types.FunctionType(fn.__code__, new_globals, fn.__name__, fn.__defaults__, closure)
     dispatcher = numba.njit(clone)
     memo[key] = dispatcher
-    for name in _referenced_names(fn.__code__):
+    for name in code.referenced_names(fn.__code__):
         if name in fn.__globals__:
             new_globals[name] = jit_clone(fn.__globals__[name], memo)
     return dispatcher
@@ -150,8 +144,12 @@ def compiled(digest: str, reducer, source, element, condition, key, star: bool =
     types_key = tuple(str(numba.typeof(argument)) for argument in source.kernel_arguments())
     params, bind, _ = source.kernel_code()
     cache_key = (digest, reducer.name, params, bind, types_key, star)
-    if cache_key not in _cache:
+    if cache_key in _cache:
+        _cache.move_to_end(cache_key)
+    else:
         _cache[cache_key] = _build(reducer, source, element, condition, key, star)
+        if len(_cache) > KERNEL_CACHE_SIZE:
+            _cache.popitem(last=False)
     return _cache[cache_key]
 
 

@@ -26,6 +26,8 @@ import dis
 import types
 from typing import Callable, Optional, Set
 
+from engine.code import EMPTY, cell_contents, nested_codes
+
 _EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "setattr", "delattr", "globals"}
 _MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add", "update",
                      "discard", "setdefault", "popitem", "write", "writelines", "send", "put",
@@ -73,13 +75,6 @@ def _container_load(instructions, index: int):
     return operands[0]
 
 
-def _nested_codes(code: types.CodeType):
-    yield code
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _nested_codes(const)
-
-
 def _function_effect(fn: Callable, seen: Set[int]) -> Optional[str]:
     if id(fn) in seen or str(getattr(fn, "__module__", "")).startswith("engine."):
         return None  # the engine's own entry points (nested shapes) are not the user's effects
@@ -87,7 +82,7 @@ def _function_effect(fn: Callable, seen: Set[int]) -> Optional[str]:
     effect = _module_effect(fn)
     if effect or not isinstance(fn, types.FunctionType):
         return effect
-    for code in _nested_codes(fn.__code__):
+    for code in nested_codes(fn.__code__):
         effect = _code_effect(code, fn.__globals__)
         if effect:
             return effect
@@ -101,9 +96,8 @@ def _function_effect(fn: Callable, seen: Set[int]) -> Optional[str]:
                 if effect:
                     return effect
     for cell in fn.__closure__ or ():
-        try:
-            value = cell.cell_contents
-        except ValueError:
+        value = cell_contents(cell)
+        if value is EMPTY:
             continue
         effect = _module_effect(value) or (
             _function_effect(value, seen) if isinstance(value, types.FunctionType) else None)

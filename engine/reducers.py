@@ -1,8 +1,9 @@
 """Reducers: what a parallel shape computes per partition and how partials combine, in order.
 
 Each reducer has
-* ``template``: the numba kernel's source, with ``{item}`` (the source's item expression) and
-  ``{filter}`` (the ``if`` clauses) filled in by ``engine.kernels``;
+* ``template``: the numba kernel's source, with ``{params}`` (the source's arguments),
+  ``{bind}`` (the lines binding item i), ``{args}`` (how the element is called) and ``{filter}``
+  (the ``if`` clauses) filled in by ``engine.kernels``;
 * ``python_partition``: the same partition in CPython (fallback, and recomputation when a
   compiled partition raised or could have overflowed);
 * ``from_kernel``: a compiled partition's result as a partial, or None to recompute in CPython;

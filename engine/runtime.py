@@ -7,8 +7,9 @@ shadowed, the iterable is a source the engine knows (``engine.sources``), it is 
 the element functions have no visible side effects (``engine.purity``) and a runner is
 available. Otherwise it runs the original expression serially, as plain CPython.
 
-A *runner* computes the partitions of a task somewhere (this process, the local compute pool,
-later the whole cluster) and returns their outcomes in partition order. Code running inside a
+A *runner* computes the partitions of a task somewhere (this process, or the worker's compute
+pool and the other workers' through the scheduler) and returns their outcomes in partition
+order. Code running inside a
 partition has no runner: nested parallel shapes run inline there.
 """
 from __future__ import annotations

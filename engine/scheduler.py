@@ -16,8 +16,9 @@ Rules:
   (``pull_from_peer``), computes it in its own pool (``run_foreign``) and returns the outcome.
   On the origin, each pulled partition is held by a *remote slot* that never drives a block and
   is dropped when its outcome arrives, or counted as a lost process when its peer leaves.
-* A partition whose process died is handed out again, once; a block whose driver died fails
-  with an error that says so; with no process left, every waiting block fails the same way.
+* A partition whose process died is handed out again, once (a peer reports one it lost as
+  ``partition_lost``); a block whose driver died fails with an error that says so; with no
+  process left, every waiting block fails the same way.
 """
 from __future__ import annotations
 

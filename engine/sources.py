@@ -206,7 +206,7 @@ class Flat:
         self.function = function
 
 
-def _identity(item):
+def identity(item):
     return item
 
 
@@ -231,7 +231,7 @@ class Zipped:
             return Zipped(zip, tuple(iterables), {}), Star(function), None
         if self.function is filter and len(self.args) == 2:
             test, iterable = self.args
-            return iterable, _identity, _identity if test is None else test
+            return iterable, identity, identity if test is None else test
         return None
 
     def source(self):

@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional, Tuple
 import numpy as np
 
 from engine import errors, kernels, reducers, serialization, shm
+from engine.sources import identity
 
 Outcome = Tuple[str, Any, bool, bool]
 
@@ -53,10 +54,6 @@ def make_task(reducer, element: Callable, condition: Optional[Callable], key: Op
 def _spread(function: Optional[Callable]) -> Optional[Callable]:
     """``function`` called with an item's parts, for CPython partitions of a starred shape."""
     return None if function is None else (lambda item: function(*item))
-
-
-def _identity(value: Any) -> Any:
-    return value
 
 
 _NO_SAMPLE = object()
@@ -105,7 +102,7 @@ class _Decoded:
 
     @property
     def scalar(self) -> Callable[[Any], Any]:
-        return type(self._sample) if isinstance(self._sample, np.generic) else _identity
+        return type(self._sample) if isinstance(self._sample, np.generic) else identity
 
     @property
     def numpy_columns(self) -> Tuple[bool, ...]:
@@ -168,7 +165,7 @@ def _compute_attached(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
     items = job.task.source.items(lo, hi)
     if job.task.flat:  # every value of the inner loops is an element
         outer = (job.element(x) for x in items if job.condition is None or job.condition(x))
-        return job.reducer.python_partition(itertools.chain.from_iterable(outer), _identity, None, job.key), False
+        return job.reducer.python_partition(itertools.chain.from_iterable(outer), identity, None, job.key), False
     return job.reducer.python_partition(items, job.element, job.condition, job.key), False
 
 

@@ -1,7 +1,8 @@
 """One channel interface for every connection between services (registry, control, data).
 
 A ``Channel`` reads and writes whole messages (``net.wire``) over a Tornado ``IOStream``.
-Every transport failure surfaces as ``ChannelClosed``; a message that breaks the wire rules is
+Every failure of a read or write (the peer gone, a buffer over the limit, a message that breaks
+the wire rules) surfaces as ``ChannelClosed``; a message that breaks the wire rules is
 answered with an ``error`` frame, then the connection is closed (we cannot know how much of the
 stream is left to trust). ``listen`` and ``connect`` are the only places that name TCP.
 """

@@ -17,6 +17,10 @@ Registry and control channel (net.wire messages, header "type" first):
     joined     {"worker": WorkerInfo}, left {"id"}   (registry -> workers)
     run_block  {"job_id", "filename", "with_line"} + [source, free_variables, sources as JSON]
     cancel     {"job_id"}                     (manager -> worker)
+    offer, pull, partition, none, partition_done, partition_lost   (worker <-> worker: net.peers)
+
+Data channel (worker base port + 1):
+    fetch      {"key"}  -> blob {"key"} + [buffers] | missing {"key"}
     block_done {"job_id", "names", "error"} + [*variables, pickled exception if any]
     error      {"message"}                    (then the sender closes the connection)
 """

@@ -95,6 +95,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         pool = ComputePool(config.worker_cores)
     try:
         asyncio.run(_serve(config, pool, args.ready_fd, args.exit_with_parent))
+    except TimeoutError:
+        print("ufora-service: the worker could not register with its manager within 30 s",
+              file=sys.stderr)
+        return 1
     except OSError as exc:  # a port in use, an address not ours: one line, not a traceback
         print(f"ufora-service: cannot listen: {exc}", file=sys.stderr)
         return 1

@@ -23,6 +23,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 import cloudpickle
 
 from engine import serialization
+from engine.code import cell_contents, referenced_names
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PythonToForaConversionError
 
 
@@ -157,25 +158,9 @@ def _shipped_sources(values: Iterable[Any], block_file: str) -> Dict[str, str]:
             lines = linecache.getlines(filename, value.__globals__)
             if lines:
                 sources[filename] = "".join(lines)
-        todo.extend(value.__globals__.get(name) for name in _names_in(value.__code__))
-        todo.extend(cell.cell_contents for cell in value.__closure__ or () if _filled(cell))
+        todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
+        todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
     return sources
-
-
-def _names_in(code: types.CodeType) -> set:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _names_in(const)
-    return names
-
-
-def _filled(cell: types.CellType) -> bool:
-    try:
-        _ = cell.cell_contents
-    except ValueError:  # a closure variable not assigned yet
-        return False
-    return True
 
 
 def _pickle(values: Dict[str, Any]) -> bytes:
