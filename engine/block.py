@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
+import json
 import linecache
 import types
 from dataclasses import dataclass, field
@@ -35,10 +36,42 @@ class Block:
     other_sources: Dict[str, str] = field(default_factory=dict)  # files of shipped functions
 
 
+    @classmethod
+    def unpack(cls, fields: Dict[str, Any], buffers: List[bytes]) -> "Block":
+        """A block from the fields and buffers of its message (net.schema ``run_block``):
+        ``filename``, ``with_line``; [source, free variables, other sources as JSON]."""
+        source, free_variables, sources = buffers
+        other_sources = json.loads(sources)
+        if not isinstance(other_sources, dict):
+            raise ValueError("sources must be a JSON object")
+        return cls(source.decode(), str(fields["filename"]), int(fields["with_line"]), free_variables,
+                   {str(k): str(v) for k, v in other_sources.items()})
+
+
 @dataclass
 class BlockResult:
     variables: Dict[str, bytes] = field(default_factory=dict)  # name -> cloudpickle of value
     error: Optional[errors.RemoteError] = None
+
+    def pack(self) -> Tuple[Dict[str, Any], List[bytes]]:
+        """The fields and buffers of a ``block_done`` message (net.schema): the names, then the
+        error's texts (capped: they travel in a header of limited size) and whether its pickle
+        follows the variables' buffers."""
+        fields: Dict[str, Any] = {"names": list(self.variables), "error": None}
+        buffers = list(self.variables.values())
+        if self.error is not None:
+            fields["error"] = {"type_name": self.error.type_name, "message": _capped(self.error.message),
+                               "trace": _capped(self.error.trace), "pickled": self.error.pickled is not None}
+            if self.error.pickled is not None:
+                buffers.append(self.error.pickled)
+        return fields, buffers
+
+
+def _capped(text: str, limit: int = 64 * 1024) -> str:
+    """Keep the head and the tail of a long text (the exception line ends a traceback)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit // 2]}\n... ({len(text) - limit} characters cut) ...\n{text[-limit // 2:]}"
 
 
 def _find_with(tree: ast.AST, line: int) -> ast.With:

@@ -188,9 +188,9 @@ class PoolScheduler:
         self.processes[index] = _Process(index)
         return self._dispatch()
 
-    def pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, tuple]]:
+    def pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, bytes, int, int]]:
         """A peer's idle process asks for a partition of ``task_id``: (the remote slot holding
-        it, the message to send), or None when that task has nothing left to hand out."""
+        it, the task's payload, lo, hi), or None when that task has nothing left to hand out."""
         task = self.tasks.get(task_id)
         if task is None or not task.shareable:
             return None
@@ -200,7 +200,8 @@ class PoolScheduler:
         if not self._give_partition(slot, sends):
             del self.processes[slot.index]
             return None
-        return slot.index, sends[0][1]
+        _, _, payload, lo, hi = sends[0][1]
+        return slot.index, payload, lo, hi
 
     def peer_gone(self, peer: Any, reason: str) -> List[Send]:
         """Every partition a peer held is handed out again (once), as for a dead process."""

@@ -92,7 +92,7 @@ class Peers:
             if pulled is None:
                 self._send(peer, dict(reply, type="none"))
             else:
-                slot, (_, _, payload, lo, hi) = pulled
+                slot, payload, lo, hi = pulled
                 self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot)), [payload])
         elif kind == "partition":
             self.pulls.get(peer, set()).discard(int(header["reserved"]))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
 import uuid
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from engine import pool as compute_pool
 from engine import shm
@@ -33,35 +32,6 @@ REPLACEMENTS_PER_CORE = 4
 # Results larger than this go to the data channel instead of the control channel.
 DATA_CHANNEL_THRESHOLD = 1 << 20
 _BLOB_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
-
-
-def block_from_wire(header: dict, buffers: List[bytes]) -> Block:
-    source, free_variables, sources = buffers
-    other_sources = json.loads(sources)
-    if not isinstance(other_sources, dict):
-        raise ValueError("sources must be a JSON object")
-    return Block(source.decode(), str(header["filename"]), int(header["with_line"]), free_variables,
-                 {str(k): str(v) for k, v in other_sources.items()})
-
-
-def _capped(text: str, limit: int = 64 * 1024) -> str:
-    """Error texts travel in the message header, which is limited: keep the head and the tail
-    (the exception line is at the end of a traceback)."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit // 2]}\n... ({len(text) - limit} characters cut) ...\n{text[-limit // 2:]}"
-
-
-def result_to_wire(job_id: str, result: BlockResult) -> Tuple[dict, List[bytes]]:
-    header = {"type": "block_done", "job_id": job_id, "names": list(result.variables), "error": None}
-    buffers = list(result.variables.values())
-    if result.error is not None:
-        error = result.error
-        header["error"] = {"type_name": error.type_name, "message": _capped(error.message),
-                           "trace": _capped(error.trace), "pickled": error.pickled is not None}
-        if error.pickled is not None:
-            buffers.append(error.pickled)
-    return header, buffers
 
 
 class WorkerService:
@@ -124,7 +94,7 @@ class WorkerService:
                 self.peers.handle(channel, header, buffers)
             elif kind == "run_block":
                 try:
-                    job_id, block = str(header["job_id"]), block_from_wire(header, buffers)
+                    job_id, block = str(header["job_id"]), Block.unpack(header, buffers)
                 except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
                     await channel.abort(f"malformed run_block: {exc!r}")
                     return
@@ -207,7 +177,8 @@ class WorkerService:
         self.peers.after_step()
 
     async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
-        header, buffers = result_to_wire(job_id, result)
+        fields, buffers = result.pack()
+        header = {"type": "block_done", "job_id": job_id, **fields}
         if sum(len(b) for b in buffers) > DATA_CHANNEL_THRESHOLD:
             key = uuid.uuid4().hex
             self.blobs[key] = buffers

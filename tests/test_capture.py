@@ -7,7 +7,6 @@ import pyfora
 from engine.block import Block, run_block
 from engine.runtime import InlineRunner
 from net.manager import job_done_message
-from net.worker import result_to_wire
 from pyfora.with_block import WithBlockExecutor
 from engine import runtime
 from tests.primes import countPrimes, primes_below
@@ -26,8 +25,8 @@ class InProcessExecutor:
         self.submitted.append(captured)
         block = Block(captured.source, captured.filename, captured.with_line, captured.free_variables,
                       captured.other_sources)
-        header, buffers = result_to_wire("job", run_block(block, InlineRunner()))
-        return job_done_message("job", header, buffers)
+        fields, buffers = run_block(block, InlineRunner()).pack()
+        return job_done_message("job", fields, buffers)
 
 
 ufora = InProcessExecutor()

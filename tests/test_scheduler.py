@@ -97,9 +97,9 @@ def test_peers_pull_partitions_of_shareable_tasks_one_at_a_time():
     s.submit_block("job", BLOCK)
     [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
     [task_id] = s.take_offers()
-    slot, remote = s.pull_from_peer("B", task_id)
-    assert remote[0] == "partition" and remote[3] == local[4]  # the next range after the local one
-    assert s.on_message(slot, ("partition_done", task_id, remote[3], remote[4], ("ok", (True, 1), True, False))) == []
+    slot, _, lo, hi = s.pull_from_peer("B", task_id)
+    assert lo == local[4]  # the next range after the local one
+    assert s.on_message(slot, ("partition_done", task_id, lo, hi, ("ok", (True, 1), True, False))) == []
     assert slot not in s.processes  # a remote slot lives for one partition
     assert s.counts["remote_partitions"] == 1
 
@@ -109,11 +109,11 @@ def test_a_departed_peer_s_partitions_are_computed_again_locally():
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
     [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
-    _, remote = s.pull_from_peer("B", local[1])
+    _, _, lo, hi = s.pull_from_peer("B", local[1])
     s.peer_gone("B", "killed")
     # the driver finishes its partition and is handed the lost one before new ones
     nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
-    assert nxt[0][1][3:5] == remote[3:5]
+    assert nxt[0][1][3:5] == (lo, hi)
 
 
 def test_tasks_reading_shared_memory_stay_on_their_worker():
@@ -153,7 +153,7 @@ def test_the_origin_hands_a_lost_remote_partition_out_again():
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
     [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
-    slot, remote = s.pull_from_peer("B", local[1])
+    slot, _, lo, hi = s.pull_from_peer("B", local[1])
     assert s.on_process_gone(slot, "its process on worker B died") == []
     nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
-    assert nxt[0][1][3:5] == remote[3:5]
+    assert nxt[0][1][3:5] == (lo, hi)
