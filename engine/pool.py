@@ -9,6 +9,7 @@ replacement of a process that died. Each child talks to its parent over one dupl
     ("block", job_id, Block)              ("block_done", job_id, BlockResult)
     ("partition", task_id, task, lo, hi)  ("partition_done", task_id, lo, hi, outcome)
     ("task_done", outcomes)               ("run_task", task, length, shareable)  (while driving)
+                                          ("output", job_id, stream, text)  (what the block prints)
 
 A child that runs a block is its *driver*. When the block reaches a parallel shape the driver
 sends ``run_task`` and, while it waits for ``task_done``, computes partitions like any other
@@ -30,7 +31,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Dict, List, Tuple
 
 from engine import block as blocks
-from engine import errors, kernels, serialization, shm, tasks
+from engine import errors, kernels, output, serialization, shm, tasks
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,9 @@ def _serve(conn: Connection, message: tuple) -> None:
         _reply(conn, ("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi)))
     elif kind == "block":
         _, job_id, block = message
-        _reply(conn, ("block_done", job_id, blocks.run_block(block, PipeRunner(conn))))
+        with output.forwarded(lambda stream, text: send(conn, ("output", job_id, stream, text))):
+            result = blocks.run_block(block, PipeRunner(conn))
+        _reply(conn, ("block_done", job_id, result))
     else:
         log.error("compute process got an unknown message %r; ignored", kind)
 

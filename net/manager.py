@@ -192,6 +192,8 @@ class ManagerService:
                 header, buffers = await link.control.read()
                 if header["type"] == "block_done":
                     await self._block_done(link, header, buffers)
+                elif header["type"] == "output":
+                    await self._output(link, header)
                 elif header["type"] != "heartbeat":
                     log.warning("worker %s sent %r on its control channel", info.id, header["type"])
         except (ChannelClosed, TimeoutError) as exc:
@@ -225,6 +227,12 @@ class ManagerService:
         self.pending = deque(job for job in self.pending if not job.reruns)
         for job in orphans:
             await self._fail(job, f"{reason}, and no worker was left to run it again within {ORPHAN_TIMEOUT:.0f} s")
+
+    async def _output(self, link: _WorkerLink, header: dict) -> None:
+        job = link.running.get(str(header.get("job_id")))
+        if job is not None and header.get("stream") in ("stdout", "stderr"):
+            await self.sio.emit(schema.OUTPUT, {"job_id": job.job_id, "stream": header["stream"],
+                                                "text": str(header.get("text", ""))}, to=job.sid)
 
     async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
         job = link.running.pop(str(header.get("job_id")), None)

@@ -8,6 +8,7 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
                 "sources": {filename: str}}   (other files defining functions the block ships)
     CANCEL     {"job_id"}                    (stop that block, wherever it is)
 socket.io, manager -> client:
+    OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order)
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes],
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
 
@@ -17,6 +18,7 @@ Registry and control channel (net.wire messages, header "type" first):
     joined     {"worker": WorkerInfo}, left {"id"}   (registry -> workers)
     run_block  {"job_id", "filename", "with_line"} + [source, free_variables, sources as JSON]
     cancel     {"job_id"}                     (manager -> worker)
+    output     {"job_id", "stream", "text"}   (worker -> manager)
     offer, pull, partition, none, partition_done, partition_lost   (worker <-> worker: net.peers)
 
 Data channel (worker base port + 1):
@@ -24,12 +26,13 @@ Data channel (worker base port + 1):
     block_done {"job_id", "names", "error"} + [*variables, pickled exception if any]
     error      {"message"}                    (then the sender closes the connection)
 """
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 
 HANDSHAKE = "handshake"
 SUBMIT = "submit"
 CANCEL = "cancel"
 JOB_DONE = "job_done"
+OUTPUT = "output"
 
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_TIMEOUT = 5.0

@@ -127,8 +127,21 @@ class WorkerService:
         except (EOFError, OSError):
             self._process_gone(index)
             return
+        if message[0] == "output":  # printed by a block: on to its client, in order
+            _, job_id, stream, text = message
+            channel = self.job_channels.get(job_id)
+            if channel is not None:
+                self._spawn(self._forward(channel, {"type": "output", "job_id": job_id,
+                                                    "stream": stream, "text": text}))
+            return
         self.scheduler.peer_cores = self.peers.peer_cores()
         self._send(self.scheduler.on_message(index, message))
+
+    async def _forward(self, channel: Channel, header: dict) -> None:
+        try:
+            await channel.write(header)
+        except ChannelClosed:
+            pass  # the manager is gone: so is the client the output was for
 
     def _cancel(self, job_id: str) -> None:
         """Kill what computes the block now; the processes are replaced as they go."""

@@ -7,6 +7,7 @@ notification; a connection that breaks fails every pending future at once with
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import uuid
 from concurrent.futures import Future
@@ -43,6 +44,7 @@ class Connection:
         self._lock = threading.Lock()
         self._sio = _SocketIOClient(reconnection=False)
         self._sio.on(schema.JOB_DONE, self._on_job_done)
+        self._sio.on(schema.OUTPUT, self._on_output)
         self._sio.on("disconnect", self._on_disconnect)
         try:
             self._sio.connect(url, transports=["websocket"], wait_timeout=timeout)
@@ -92,6 +94,12 @@ class Connection:
             future = self._futures.pop(message.get("job_id"), None)
         if future is not None and not future.done():
             future.set_result(message)
+
+    def _on_output(self, message: dict) -> None:
+        """What a block prints on the cluster, printed here as it arrives (before its result)."""
+        stream = sys.stderr if message.get("stream") == "stderr" else sys.stdout
+        stream.write(str(message.get("text", "")))
+        stream.flush()
 
     def _on_disconnect(self, *reason) -> None:
         with self._lock:

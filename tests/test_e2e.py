@@ -113,6 +113,21 @@ def test_augmented_assignment_and_sys_exit_in_a_block(ufora):
     assert still == 9594
 
 
+def test_what_a_block_prints_reaches_the_client_in_order(ufora, capsys):
+    import sys
+
+    with ufora.remotely.downloadAll():
+        print("starting")
+        for i in range(3):
+            print("step", i)
+        print("a warning", file=sys.stderr)
+        total = sum(print("element", x) or x for x in range(3))  # prints: runs serially, in order
+        print("done", total, end="")
+    out, err = capsys.readouterr()
+    assert out == "starting\nstep 0\nstep 1\nstep 2\nelement 0\nelement 1\nelement 2\ndone 3"
+    assert err == "a warning\n"
+
+
 def test_large_results_come_back_through_the_data_channel(ufora):
     with ufora.remotely.downloadAll():
         blob = bytes(range(256)) * 20_000  # 5 MB: over the control channel's limit
@@ -221,7 +236,7 @@ def test_protocol_mismatch_is_a_clear_error(cluster_url, monkeypatch):
     from net import schema
 
     monkeypatch.setattr(schema, "PROTOCOL_VERSION", 999)
-    with pytest.raises(pyfora.PyforaError, match="version 3.*version 999"):
+    with pytest.raises(pyfora.PyforaError, match="version 4.*version 999"):
         pyfora.connect(cluster_url, timeout=10)
 
 
