@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_UPLOAD = 1 << 30  # largest socket.io message a client may send
 MAX_RERUNS = 2
+FETCH_ATTEMPTS = 3
 FETCH_TIMEOUT = 300.0  # a large result not fetched from its worker by then fails its block
 ORPHAN_TIMEOUT = 10.0
 
@@ -240,7 +241,7 @@ class ManagerService:
             return  # cancelled meanwhile
         try:
             if "blob" in header:
-                buffers = await asyncio.wait_for(self._fetch(link, str(header["blob"])), FETCH_TIMEOUT)
+                buffers = await asyncio.wait_for(fetch_result(link, str(header["blob"])), FETCH_TIMEOUT)
             await self._finish(job, header, buffers)
         except (ChannelClosed, TimeoutError, asyncio.TimeoutError) as exc:
             await self._fail(job, f"the result could not be fetched from worker {link.info.id}: {exc}")
@@ -248,18 +249,6 @@ class ManagerService:
             log.exception("result of block %s unusable", job.key)
             await self._fail(job, f"the result of this block could not be delivered: {exc!r}")
         self._dispatch()
-
-    async def _fetch(self, link: _WorkerLink, key: str) -> List[bytes]:
-        """A large result, pulled over the worker's data channel (lz4 when it pays)."""
-        async with link.data_lock:
-            if link.data is None or link.data.closed:
-                link.data = await channels.connect(link.info.address, link.info.data_port,
-                                                   timeout=10.0, compress=True)
-            await link.data.write({"type": "fetch", "key": key})
-            header, buffers = await link.data.read()
-        if header["type"] != "blob":
-            raise ChannelClosed(f"worker {link.info.id} has no result {key}")
-        return buffers
 
     def _dispatch(self) -> None:
         ready = [link for link in self.links.values() if link.control is not None]
@@ -280,6 +269,31 @@ class ManagerService:
             task.cancel()
         for server in self._servers:
             server.stop()
+
+
+async def fetch_result(link: _WorkerLink, key: str) -> List[bytes]:
+    """A large result, pulled over the worker's data channel (lz4 with checksums when it
+    pays). A transfer that fails (a frame that fails its checksum closes the channel) is
+    fetched again on a new connection, up to FETCH_ATTEMPTS times; then the worker may
+    drop it."""
+    async with link.data_lock:
+        for attempt in range(1, FETCH_ATTEMPTS + 1):
+            try:
+                if link.data is None or link.data.closed:
+                    link.data = await channels.connect(link.info.address, link.info.data_port,
+                                                       timeout=10.0, compress=True)
+                await link.data.write({"type": "fetch", "key": key})
+                header, buffers = await link.data.read()
+                break
+            except ChannelClosed as exc:
+                log.warning("fetching result %s from worker %s failed (%s), attempt %d of %d",
+                            key, link.info.id, exc, attempt, FETCH_ATTEMPTS)
+                if attempt == FETCH_ATTEMPTS:
+                    raise
+        if header["type"] != "blob":
+            raise ChannelClosed(f"worker {link.info.id} has no result {key}")
+        await link.data.write({"type": "fetched", "key": key})
+    return buffers
 
 
 def _socketio_handler(sio: socketio.AsyncServer) -> type:

@@ -34,6 +34,36 @@ DATA_CHANNEL_THRESHOLD = 1 << 20
 _BLOB_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
 
 
+class ResultStore:
+    """Large block results waiting to be fetched over the data channel (port base + 1):
+    ``fetch`` sends one (kept until the fetcher says ``fetched``, so that one that arrived
+    corrupted can be fetched again), ``fetched`` lets it go; one never fetched is dropped after
+    BLOB_TIMEOUT."""
+
+    def __init__(self) -> None:
+        self.blobs: Dict[str, List[bytes]] = {}
+
+    def put(self, buffers: List[bytes]) -> str:
+        key = uuid.uuid4().hex
+        self.blobs[key] = buffers
+        asyncio.get_running_loop().call_later(_BLOB_TIMEOUT, self.blobs.pop, key, None)
+        return key
+
+    async def serve(self, channel: Channel) -> None:
+        while True:
+            header, _ = await channel.read()
+            key = str(header.get("key"))
+            if header["type"] == "fetched":
+                self.blobs.pop(key, None)
+            elif header["type"] != "fetch":
+                await channel.abort(f"unknown message type on the data channel: {header['type']!r}")
+                return
+            elif key not in self.blobs:
+                await channel.write({"type": "missing", "key": key})
+            else:
+                await channel.write({"type": "blob", "key": key}, self.blobs[key])
+
+
 class WorkerService:
     def __init__(self, pool: compute_pool.ComputePool, own_address: str, manager_address: str,
                  manager_port: int, control_port: int, data_port: int):
@@ -47,7 +77,7 @@ class WorkerService:
         self.ports = (control_port, data_port)
         self.id = uuid.uuid4().hex[:12]
         self.job_channels: Dict[str, Channel] = {}
-        self.blobs: Dict[str, List[bytes]] = {}
+        self.results = ResultStore()
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._tasks: set = set()  # strong references to background tasks
@@ -59,7 +89,7 @@ class WorkerService:
     async def start(self) -> WorkerInfo:
         loop = asyncio.get_running_loop()
         control, control_port = channels.listen(self.ports[0], self._serve_control)
-        data, data_port = channels.listen(self.ports[1], self._serve_data, compress=True)
+        data, data_port = channels.listen(self.ports[1], self.results.serve, compress=True)
         self._servers = [control, data]
         for index, process in self.pool.items():
             loop.add_reader(process.conn.fileno(), self._on_pool_message, index)
@@ -107,18 +137,6 @@ class WorkerService:
             else:
                 await channel.abort(f"unknown message type on the control channel: {kind!r}")
                 return
-
-    async def _serve_data(self, channel: Channel) -> None:
-        while True:
-            header, _ = await channel.read()
-            if header["type"] != "fetch":
-                await channel.abort(f"unknown message type on the data channel: {header['type']!r}")
-                return
-            blob = self.blobs.pop(str(header.get("key")), None)
-            if blob is None:
-                await channel.write({"type": "missing", "key": header.get("key")})
-            else:
-                await channel.write({"type": "blob", "key": header["key"]}, blob)
 
     def _on_pool_message(self, index: int) -> None:
         process = self.pool[index]
@@ -193,10 +211,7 @@ class WorkerService:
         fields, buffers = result.pack()
         header = {"type": "block_done", "job_id": job_id, **fields}
         if sum(len(b) for b in buffers) > DATA_CHANNEL_THRESHOLD:
-            key = uuid.uuid4().hex
-            self.blobs[key] = buffers
-            asyncio.get_running_loop().call_later(_BLOB_TIMEOUT, self.blobs.pop, key, None)
-            header["blob"], buffers = key, []
+            header["blob"], buffers = self.results.put(buffers), []
         try:
             await channel.write(header, buffers)
         except ChannelClosed:
