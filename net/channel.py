@@ -9,6 +9,7 @@ stream is left to trust). ``listen`` and ``connect`` are the only places that na
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import random
 import socket
@@ -33,11 +34,13 @@ class Channel:
     def __init__(self, stream: IOStream, compress: bool = False,
                  max_payload: int = wire.DEFAULT_MAX_PAYLOAD):
         self.stream = stream
-        self.compress = compress
         self.max_payload = max_payload
         address = stream.socket.getpeername() if stream.socket else ("?", 0)
         self.peer = f"{address[0]}:{address[1]}"
+        self.compress = compress and not (SAME_HOST_SKIPS_COMPRESSION and stream.socket is not None
+                                          and ipaddress.ip_address(address[0]).is_loopback)
         stream.set_nodelay(True)
+        stream.read_chunk_size = READ_CHUNK  # large buffers arrive in few system calls
 
     @property
     def closed(self) -> bool:
@@ -51,8 +54,8 @@ class Channel:
             header = wire.decode_header(await self.stream.read_bytes(header_length))
             buffers = []
             for length, compressed in lengths:
-                data = await self.stream.read_bytes(length) if length else b""
-                buffers.append(wire.decode_buffer(data, compressed, self.max_payload))
+                buffers.append(wire.decode_buffer(await self._read_buffer(length), compressed,
+                                                  self.max_payload))
             return header, buffers
         except wire.WireError as exc:
             log.warning("closing channel from %s: %s", self.peer, exc)
@@ -60,6 +63,15 @@ class Channel:
             raise ChannelClosed(f"{self.peer} sent a bad message: {exc}") from None
         except (StreamClosedError, StreamBufferFullError) as exc:
             raise ChannelClosed(f"{self.peer}: {exc or 'closed the connection'}") from None
+
+    async def _read_buffer(self, length: int):
+        """One buffer; a large one straight into memory of its own (no growing and copying of
+        the stream's read buffer)."""
+        if length < LARGE_BUFFER:
+            return await self.stream.read_bytes(length) if length else b""
+        buffer = bytearray(length)
+        await self.stream.read_into(buffer)
+        return buffer
 
     async def write(self, header: wire.Header, buffers: Sequence[bytes] = ()) -> None:
         frames = wire.encode(header, buffers, self.compress)
@@ -85,6 +97,10 @@ class Channel:
 Handler = Callable[[Channel], Awaitable[None]]
 
 
+READ_CHUNK = 4 << 20
+LARGE_BUFFER = 1 << 20
+# Compression cannot pay between processes of one host: memory is faster than lz4.
+SAME_HOST_SKIPS_COMPRESSION = True
 # Tornado refuses reads over 100 MiB by default; our frames carry up to wire.DEFAULT_MAX_PAYLOAD.
 MAX_BUFFER = wire.DEFAULT_MAX_PAYLOAD + (1 << 20)
 

@@ -87,7 +87,7 @@ class ManagerService:
         app = tornado.web.Application([
             (r"/socket.io/", _socketio_handler(self.sio)),
             (r"/", _StatusHandler, {"manager": self}),
-        ])
+        ], websocket_max_message_size=MAX_UPLOAD)  # Tornado's default is 10 MiB
         http = tornado.httpserver.HTTPServer(app, max_body_size=MAX_UPLOAD)
         sockets = channels.bind(self.ports[0])
         http.add_sockets(sockets)
@@ -317,6 +317,7 @@ def _socketio_handler(sio: socketio.AsyncServer) -> type:
 def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
     """The client's JOB_DONE message for a worker's ``block_done`` header and buffers."""
     names = list(header.get("names") or [])
+    buffers = [bytes(buffer) for buffer in buffers]  # socket.io sends only bytes as binary
     error = header.get("error")
     if error is not None:
         error = dict(error, pickled=buffers[len(names)] if error.get("pickled") else None)

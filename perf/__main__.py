@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from perf import engines, install, machine, report, runner, targets
+from perf import channel, engines, install, machine, report, runner, targets
 from perf.measure import Results
 from perf.plan import plan as make_plan
 
@@ -58,6 +58,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     title = f"{'quick' if plan.quick else 'full'} run, {facts['date']}, {facts['cores']} cores, " \
             f"{facts['memory']}, Python {facts['python']}, commit {facts['commit']}"
     print(_chart(RESULTS / f"{stem}.png", plan, title, variants, results))
+    _log("data channel ...")
+    print("\n## Data channel\n\n" + channel.report(plan.quick))
     print(f"wall time: {time.perf_counter() - began:.0f} s")
     return 0
 

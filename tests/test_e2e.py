@@ -262,3 +262,14 @@ def test_service_refuses_bad_environment_in_one_line(env, variable):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0]
+
+
+def test_large_submissions_and_results_both_ways(ufora):
+    import numpy as np
+
+    big = np.arange(3_000_000, dtype=np.float64)  # 24 MB up, and back through the data channel
+    with ufora.remotely.downloadAll():
+        doubled = big * 2
+        total = sum(x for x in range(100_000))
+    assert isinstance(doubled, np.ndarray) and doubled[-1] == 5_999_998.0
+    assert total == sum(range(100_000))
