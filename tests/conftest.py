@@ -42,6 +42,15 @@ def descendants(pid: int) -> List[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def service_running(pid: int, services: list):
     """The service among ``services`` whose process tree holds ``pid`` (a compute process)."""
     [owner] = [s for s in services if pid in descendants(s.process.pid)]

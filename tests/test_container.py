@@ -22,7 +22,7 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 
 from net import config
-from tests.conftest import ROOT, descendants, free_port_pair
+from tests.conftest import ROOT, alive, descendants, free_port_pair
 
 ENTRYPOINT = os.path.join(ROOT, "container", "entrypoint.py")
 LOG_FILE = "ufora-service.log"
@@ -84,17 +84,9 @@ class Container:
         self.process.wait(timeout=timeout)
         assert self.process.returncode == 0, self.output()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and [pid for pid in started if _alive(pid)]:
+        while time.monotonic() < deadline and [pid for pid in started if alive(pid)]:
             time.sleep(0.05)
-        assert not [pid for pid in started if _alive(pid)], "processes left behind"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+        assert not [pid for pid in started if alive(pid)], "processes left behind"
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 import pyfora
-from tests.conftest import ROOT, SERVICE_COMMAND, descendants, free_port_pair
+from tests.conftest import ROOT, SERVICE_COMMAND, alive, descendants, free_port_pair
 from tests.primes import countPrimes, isPrime
 
 
@@ -204,9 +204,9 @@ def test_embedded_cluster_of_a_killed_client_stops_by_itself(tmp_path):
     client.wait()
     import time
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") and _alive(p) for p in service):
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") and alive(p) for p in service):
         time.sleep(0.1)
-    assert not any(_alive(p) for p in service)
+    assert not any(alive(p) for p in service)
 
 
 def test_embedded_cluster_stops_at_interpreter_exit(tmp_path):
@@ -221,15 +221,7 @@ def test_embedded_cluster_stops_at_interpreter_exit(tmp_path):
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     started = [int(pid) for pid in out.stdout.split()]
     assert len(started) >= 2, out.stderr  # the service and its compute pool
-    assert not [pid for pid in started if _alive(pid)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    assert not [pid for pid in started if alive(pid)]
 
 
 def test_protocol_mismatch_is_a_clear_error(cluster_url, monkeypatch):
