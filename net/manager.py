@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 MAX_UPLOAD = 1 << 30  # largest socket.io message a client may send
 MAX_RERUNS = 2
 FETCH_ATTEMPTS = 3
+# Larger results are downloaded by the client over plain HTTP (several times faster than a
+# websocket message), once, within DOWNLOAD_TIMEOUT.
+HTTP_RESULT_THRESHOLD = 8 << 20
+DOWNLOAD_TIMEOUT = 300.0
 FETCH_TIMEOUT = 300.0  # a large result not fetched from its worker by then fails its block
 ORPHAN_TIMEOUT = 10.0
 
@@ -71,6 +76,7 @@ class ManagerService:
         self.membership.on_leave.append(self._worker_left)
         self.links: Dict[str, _WorkerLink] = {}
         self.pending: Deque[_Job] = deque()
+        self.downloads: Dict[str, List[bytes]] = {}  # token -> a large result's buffers
         self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_UPLOAD,
                                         cors_allowed_origins=[])
         self.sio.on("connect", self._on_connect)
@@ -87,6 +93,7 @@ class ManagerService:
         app = tornado.web.Application([
             (r"/socket.io/", _socketio_handler(self.sio)),
             (r"/", _StatusHandler, {"manager": self}),
+            (r"/results/([0-9a-f]+)", _ResultHandler, {"manager": self}),
         ], websocket_max_message_size=MAX_UPLOAD)  # Tornado's default is 10 MiB
         http = tornado.httpserver.HTTPServer(app, max_body_size=MAX_UPLOAD)
         sockets = channels.bind(self.ports[0])
@@ -156,7 +163,15 @@ class ManagerService:
         self._dispatch()
 
     async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
-        await self.sio.emit(schema.JOB_DONE, job_done_message(job.job_id, header, buffers), to=job.sid)
+        message = job_done_message(job.job_id, header, buffers)
+        if sum(len(value) for value in message["variables"]) > HTTP_RESULT_THRESHOLD:
+            token = uuid.uuid4().hex
+            self.downloads[token] = message["variables"]
+            asyncio.get_running_loop().call_later(DOWNLOAD_TIMEOUT, self.downloads.pop, token, None)
+            message["download"] = {"path": f"/results/{token}",
+                                   "sizes": [len(value) for value in message["variables"]]}
+            message["variables"] = None
+        await self.sio.emit(schema.JOB_DONE, message, to=job.sid)
 
     async def _fail(self, job: _Job, message: str) -> None:
         await self._finish(job, {"names": [], "error": {
@@ -322,6 +337,22 @@ def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
     if error is not None:
         error = dict(error, pickled=buffers[len(names)] if error.get("pickled") else None)
     return {"job_id": job_id, "names": names, "variables": buffers[:len(names)], "error": error}
+
+
+class _ResultHandler(tornado.web.RequestHandler):
+    """A large result's buffers, one after the other, for the one client that was told the
+    token; gone once downloaded."""
+
+    def initialize(self, manager: ManagerService) -> None:
+        self.manager = manager
+
+    def get(self, token: str) -> None:
+        buffers = self.manager.downloads.pop(token, None)
+        if buffers is None:
+            raise tornado.web.HTTPError(404, "no such result (downloaded already, or expired)")
+        self.set_header("Content-Type", "application/octet-stream")
+        for buffer in buffers:
+            self.write(buffer)
 
 
 class _StatusHandler(tornado.web.RequestHandler):

@@ -9,7 +9,9 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
     CANCEL     {"job_id"}                    (stop that block, wherever it is)
 socket.io, manager -> client:
     OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order)
-    JOB_DONE   {"job_id", "names": [str], "variables": [bytes],
+    JOB_DONE   {"job_id", "names": [str], "variables": [bytes] | null,
+                "download": absent | {"path", "sizes": [int]},   (large results: GET path once,
+                                                                   the variables end to end)
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
 
 Registry and control channel (net.wire messages, header "type" first):
@@ -26,7 +28,7 @@ Data channel (worker base port + 1):
     block_done {"job_id", "names", "error"} + [*variables, pickled exception if any]
     error      {"message"}                    (then the sender closes the connection)
 """
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 
 HANDSHAKE = "handshake"
 SUBMIT = "submit"

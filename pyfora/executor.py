@@ -32,7 +32,7 @@ class Executor:
             "source": captured.source, "free_variables": captured.free_variables,
             "sources": captured.other_sources})
         try:
-            return future.result()
+            return self._connection.download(future.result())
         except KeyboardInterrupt:  # Ctrl-C: stop the remote work too, then let it propagate
             self._connection.cancel(future)
             raise

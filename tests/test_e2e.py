@@ -228,7 +228,7 @@ def test_protocol_mismatch_is_a_clear_error(cluster_url, monkeypatch):
     from net import schema
 
     monkeypatch.setattr(schema, "PROTOCOL_VERSION", 999)
-    with pytest.raises(pyfora.PyforaError, match="version 4.*version 999"):
+    with pytest.raises(pyfora.PyforaError, match="version 5.*version 999"):
         pyfora.connect(cluster_url, timeout=10)
 
 
@@ -265,3 +265,18 @@ def test_large_submissions_and_results_both_ways(ufora):
         total = sum(x for x in range(100_000))
     assert isinstance(doubled, np.ndarray) and doubled[-1] == 5_999_998.0
     assert total == sum(range(100_000))
+
+
+def test_large_results_are_downloaded_over_http_once(ufora, monkeypatch):
+    import requests
+
+    seen = []
+    original = ufora._connection.download
+    monkeypatch.setattr(ufora._connection, "download", lambda message: seen.append(message) or original(message))
+    with ufora.remotely.downloadAll():
+        values = list(range(2_000_000))  # about 10 MB pickled: over the 8 MiB threshold
+    assert values[-1] == 1_999_999
+    [message] = seen
+    assert message["variables"] is None and message["download"]["path"].startswith("/results/")
+    again = requests.get(ufora._connection.url + message["download"]["path"], timeout=10)
+    assert again.status_code == 404  # one client, one download
