@@ -40,7 +40,6 @@ class Channel:
         self.compress = compress and not (SAME_HOST_SKIPS_COMPRESSION and stream.socket is not None
                                           and ipaddress.ip_address(address[0]).is_loopback)
         stream.set_nodelay(True)
-        stream.read_chunk_size = READ_CHUNK  # large buffers arrive in few system calls
 
     @property
     def closed(self) -> bool:
@@ -97,8 +96,7 @@ class Channel:
 Handler = Callable[[Channel], Awaitable[None]]
 
 
-READ_CHUNK = 4 << 20
-LARGE_BUFFER = 1 << 20
+LARGE_BUFFER = 1 << 20  # read straight into memory of its own from this size on
 # Compression cannot pay between processes of one host: memory is faster than lz4.
 SAME_HOST_SKIPS_COMPRESSION = True
 # Tornado refuses reads over 100 MiB by default; our frames carry up to wire.DEFAULT_MAX_PAYLOAD.
