@@ -163,9 +163,9 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
 def _run(reducer, source, element, condition, key, star: bool, flat: bool,
          outputs: Tuple[str, ...] = ()) -> List[Tuple[int, Any]]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error."""
-    task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
-    segments = source.export()
+    segments = source.export()  # first: a large array travels by name, not inside the task
     try:
+        task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
         outcomes = _runner.run_partitions(task, source.length, shareable=not segments and not outputs)
     finally:
         for segment in segments:

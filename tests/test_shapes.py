@@ -228,3 +228,19 @@ def test_short_circuit_stops_handing_out_partitions():
     got, reports = engine("result = any(x == 5 for x in range(10**9))")
     assert got == ("ok", True)
     assert reports[-1].partitions == 1  # the first partition decided; the rest never ran
+
+
+def test_a_large_array_travels_by_name_not_inside_the_task():
+    sizes = []
+
+    class Recording(InlineRunner):
+        def run_partitions(self, task, length, shareable=False):
+            sizes.append((len(task), shareable))
+            return super().run_partitions(task, length, shareable)
+
+    big = np.arange(1_000_000, dtype=np.float64)  # 8 MB
+    with runtime.using_runner(Recording()):
+        total = runtime.parallel_reduce(sum, big, lambda x: x * 2, None)
+    assert total == sum(x * 2 for x in big)
+    [(task_bytes, shareable)] = sizes
+    assert task_bytes < 64 * 1024 and not shareable  # in shared memory, attached by name
