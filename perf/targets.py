@@ -9,7 +9,7 @@ The full run checks each job at its target size (the prime count at N = 10M, the
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from perf.engines import HOSTS, REFERENCE
 from perf.measure import Cell, Results
@@ -51,29 +51,30 @@ def _missing(**cells: Optional[Cell]) -> Optional[str]:
     return ", ".join(names) or None
 
 
+def _ratio_line(what: str, top: Tuple[str, Optional[Cell]], bottom: Tuple[str, Optional[Cell]],
+                passes: Callable[[float], bool], digits: int = 2) -> str:
+    """A target on the ratio of two medians, ``top / bottom``, each given as (name, cell); N/A
+    naming the cells that were not measured."""
+    missing = _missing(**dict([top, bottom]))
+    if missing:
+        return _not_measured(what, missing)
+    (_, upper), (_, lower) = top, bottom
+    ratio = upper.median / lower.median
+    return _line(passes(ratio), what,
+                 f"{upper.median:.3f} s vs {lower.median:.3f} s = {ratio:.{digits}f}x")
+
+
 def _prime_lines(plan: Plan, results: Results) -> List[str]:
     n, at = _at(plan, "prime")
-    pyfora = results.get("prime", n, REFERENCE)
-    lines = []
-    what = f"{at}, warm: pyfora within {WITHIN_NUMBA_PARALLEL}x of {NUMBA}"
-    numba = results.get("prime", n, "numba-parallel")
-    missing = _missing(pyfora=pyfora, numba_parallel=numba)
-    if missing:
-        lines.append(_not_measured(what, missing))
-    else:
-        ratio = pyfora.median / numba.median
-        lines.append(_line(ratio <= WITHIN_NUMBA_PARALLEL, what,
-                           f"{pyfora.median:.3f} s vs {numba.median:.3f} s = {ratio:.2f}x"))
+    pyfora = ("pyfora", results.get("prime", n, REFERENCE))
+    lines = [_ratio_line(f"{at}, warm: pyfora within {WITHIN_NUMBA_PARALLEL}x of {NUMBA}", pyfora,
+                         ("numba_parallel", results.get("prime", n, "numba-parallel")),
+                         lambda ratio: ratio <= WITHIN_NUMBA_PARALLEL)]
     for key, name in (("dask", "Dask"), ("ray", "Ray")):
-        what = f"{at}, warm: pyfora at least {FASTER_THAN_PYTHON_ENGINES:.0f}x faster than {name}"
-        other = results.get("prime", n, key)
-        missing = _missing(pyfora=pyfora, **{name: other})
-        if missing:
-            lines.append(_not_measured(what, missing))
-            continue
-        speedup = other.median / pyfora.median
-        lines.append(_line(speedup >= FASTER_THAN_PYTHON_ENGINES, what,
-                           f"{other.median:.3f} s vs {pyfora.median:.3f} s = {speedup:.1f}x"))
+        lines.append(_ratio_line(
+            f"{at}, warm: pyfora at least {FASTER_THAN_PYTHON_ENGINES:.0f}x faster than {name}",
+            (name, results.get("prime", n, key)), pyfora,
+            lambda speedup: speedup >= FASTER_THAN_PYTHON_ENGINES, digits=1))
     return lines
 
 
@@ -81,13 +82,9 @@ def _hosts_line(plan: Plan, results: Results) -> str:
     n, at = _at(plan, "prime")
     what = (f"{at}, warm: two workers x 1 core in separate network namespaces within "
             f"{TWO_HOSTS_WITHIN_ONE}x of one worker x 2 cores")
-    one, two = results.get("prime", n, REFERENCE), results.get("prime", n, HOSTS)
-    missing = _missing(one_worker=one, two_hosts=two)
-    if missing:
-        return _not_measured(what, missing)
-    ratio = two.median / one.median
-    return _line(ratio <= TWO_HOSTS_WITHIN_ONE, what,
-                 f"{two.median:.3f} s vs {one.median:.3f} s = {ratio:.2f}x")
+    return _ratio_line(what, ("two_hosts", results.get("prime", n, HOSTS)),
+                       ("one_worker", results.get("prime", n, REFERENCE)),
+                       lambda ratio: ratio <= TWO_HOSTS_WITHIN_ONE)
 
 
 def _array_line(plan: Plan, results: Results) -> str:
@@ -117,28 +114,18 @@ def _list_line(plan: Plan, results: Results) -> str:
     what = (f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA} "
             "(filling an array, then .tolist()); pyfora's time includes bringing the list to "
             "the client")
-    pyfora = results.get("list_floats", n, REFERENCE)
-    numba = results.get("list_floats", n, "numba-parallel")
-    missing = _missing(pyfora=pyfora, numba_parallel=numba)
-    if missing:
-        return _not_measured(what, missing)
-    ratio = pyfora.median / numba.median
-    return _line(ratio <= COMPILED_WITHIN_NUMBA_PARALLEL, what,
-                 f"{pyfora.median:.3f} s vs {numba.median:.3f} s = {ratio:.2f}x")
+    return _ratio_line(what, ("pyfora", results.get("list_floats", n, REFERENCE)),
+                       ("numba_parallel", results.get("list_floats", n, "numba-parallel")),
+                       lambda ratio: ratio <= COMPILED_WITHIN_NUMBA_PARALLEL)
 
 
 def _string_line(plan: Plan, results: Results) -> str:
     n, at = _at(plan, "string_building")
     what = (f"{at}, warm: pyfora (numba refuses it: the CPython fallback) at least "
             f"{FALLBACK_OVER_SERIAL}x faster than serial CPython, on {os.cpu_count()} cores")
-    pyfora = results.get("string_building", n, REFERENCE)
-    serial = results.get("string_building", n, "cpython")
-    missing = _missing(pyfora=pyfora, serial_CPython=serial)
-    if missing:
-        return _not_measured(what, missing)
-    speedup = serial.median / pyfora.median
-    return _line(speedup >= FALLBACK_OVER_SERIAL, what,
-                 f"{serial.median:.3f} s vs {pyfora.median:.3f} s = {speedup:.2f}x")
+    return _ratio_line(what, ("serial_CPython", results.get("string_building", n, "cpython")),
+                       ("pyfora", results.get("string_building", n, REFERENCE)),
+                       lambda speedup: speedup >= FALLBACK_OVER_SERIAL)
 
 
 def _trivial_line(plan: Plan, results: Results) -> str:

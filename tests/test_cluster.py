@@ -14,6 +14,15 @@ from tests.conftest import free_port_pair, service_running
 from tests.primes import countPrimes
 
 
+def warm_up(ufora) -> int:
+    """Compile on every pool, and return the pid of the compute process that drove the block."""
+    with ufora.remotely.downloadAll():
+        warm = countPrimes(300_000)
+        driver = os.getpid()
+    assert warm == 25999
+    return driver
+
+
 def status(manager) -> dict:
     return json.load(urllib.request.urlopen(manager.url + "/", timeout=10))
 
@@ -52,10 +61,7 @@ def test_both_workers_compute_partitions_of_one_block(two_workers):
 def test_a_worker_killed_mid_job_does_not_change_the_answer(two_workers):
     manager, workers = two_workers
     with pyfora.connect(manager.url) as ufora:
-        with ufora.remotely.downloadAll():  # warms both pools' compilers, and names the driver
-            warm = countPrimes(300_000)
-            driver_process = os.getpid()
-        assert warm == 25999
+        driver_process = warm_up(ufora)
         [victim] = [w for w in workers if w is not service_running(driver_process, workers)]
         killer = threading.Timer(0.25, os.kill, (victim.process.pid, signal.SIGKILL))
         killer.start()
@@ -72,10 +78,7 @@ def test_a_worker_killed_mid_job_does_not_change_the_answer(two_workers):
 def test_a_killed_driver_s_block_runs_again_on_another_worker(two_workers):
     manager, workers = two_workers
     with pyfora.connect(manager.url) as ufora:
-        with ufora.remotely.downloadAll():
-            warm = countPrimes(300_000)
-            driver_process = os.getpid()
-        assert warm == 25999
+        driver_process = warm_up(ufora)
         driver = service_running(driver_process, workers)
         killer = threading.Timer(0.25, os.kill, (driver.process.pid, signal.SIGKILL))
         killer.start()
@@ -113,10 +116,7 @@ def test_a_crashed_pool_process_is_replaced_and_its_partition_retried(start_serv
     [zygote] = [p for p in descendants(service.process.pid)
                 if open(f"/proc/{p}/stat").read().split()[3] == str(service.process.pid)]
     with pyfora.connect(service.url) as ufora:
-        with ufora.remotely.downloadAll():
-            warm = countPrimes(300_000)
-            driver = os.getpid()
-        assert warm == 25999
+        driver = warm_up(ufora)
         [other] = [p for p in descendants(zygote) if p != driver]
         killer = threading.Timer(0.25, os.kill, (other, signal.SIGSEGV))  # as if it crashed
         killer.start()
@@ -188,10 +188,7 @@ def test_a_peer_s_pool_process_dying_mid_partition_does_not_hang_the_block(two_w
 
     manager, workers = two_workers
     with pyfora.connect(manager.url) as ufora:
-        with ufora.remotely.downloadAll():
-            warm = countPrimes(300_000)
-            driver_process = os.getpid()
-        assert warm == 25999
+        driver_process = warm_up(ufora)
         [other] = [w for w in workers if w is not service_running(driver_process, workers)]
         zygote = min(descendants(other.process.pid))
         [computing] = [p for p in descendants(zygote)]  # its one compute process
