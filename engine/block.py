@@ -34,7 +34,7 @@ class Block:
     with_line: int       # line of the ``with`` statement
     free_variables: bytes  # cloudpickle of {name: value}
     other_sources: Dict[str, str] = field(default_factory=dict)  # files of shipped functions
-
+    objects: Dict[str, bytes] = field(default_factory=dict)  # remote objects it refers to, pickled
 
     @classmethod
     def unpack(cls, fields: Dict[str, Any], buffers: List[bytes]) -> "Block":
@@ -51,6 +51,7 @@ class Block:
 @dataclass
 class BlockResult:
     variables: Dict[str, bytes] = field(default_factory=dict)  # name -> cloudpickle of value
+    types: Dict[str, str] = field(default_factory=dict)  # name -> qualified type of the value
     error: Optional[errors.RemoteError] = None
 
     def pack(self) -> Tuple[Dict[str, Any], List[bytes]]:
@@ -141,6 +142,11 @@ def _compile_body(source: str, filename: str, with_line: int) -> Tuple[types.Cod
     return compile(module, filename, "exec"), names
 
 
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockResult:
     """Execute the block's body with ``runner`` computing its parallel shapes."""
     result = BlockResult()
@@ -151,7 +157,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         code, names = _compile_body(block.source, block.filename, block.with_line)
-        namespace.update(serialization.loads(block.free_variables))
+        namespace.update(serialization.loads(block.free_variables, block.objects or None))
         functions.rewrite_reachable(namespace, shipped)
     except Exception as exc:
         result.error = errors.capture(exc)
@@ -165,6 +171,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         if name in namespace:
             try:
                 result.variables[name] = serialization.dumps(namespace[name])
+                result.types[name] = _type_name(namespace[name])
             except Exception as exc:
                 if result.error is None:
                     result.error = errors.capture(TypeError(

@@ -1,16 +1,23 @@
-"""cloudpickle, keeping the file names of code objects.
+"""cloudpickle, keeping the file names of code objects, with references to remote objects.
 
 cloudpickle 3 writes ``<dynamic-code>`` as every shipped function's file name (for
 deterministic payloads). Our users must see their own file and line in a remote traceback, so
 code objects travel with their real ``co_filename``. This is the one pickler the client and the
 engine use for user values; the contract is cloudpickle's own: same Python on both ends.
+
+A value held on the cluster (a ``RemoteRef``: pyfora's ``RemotePythonObject``) pickles as its
+id only; ``loads`` is given the pickled objects by id and puts each back in its place, once
+however often it is referenced. The hook is ``reducer_override``, which C pickle calls only for
+objects that are not ints, floats, strings or builtin containers: a list of ten million floats
+pickles at full speed.
 """
 from __future__ import annotations
 
+import contextvars
 import io
 import types
 from collections import ChainMap
-from typing import Any
+from typing import Any, Dict, Mapping, Optional, Set, Tuple
 
 import cloudpickle
 
@@ -18,20 +25,72 @@ _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
 
 
+class RemoteRef:
+    """Base of values that stand for an object held on the cluster, known by ``object_id``."""
+
+    object_id: str
+
+
+class MissingObjectError(LookupError):
+    """A value refers to a remote object that is not (any longer) on the cluster."""
+
+
 def _code_reduce_keeping_filename(code: types.CodeType):
     constructor, args = _code_reduce(code)
     return constructor, tuple(code.co_filename if arg == _DYNAMIC else arg for arg in args)
+
+
+# The objects a running ``loads`` may resolve: {id: pickled bytes or the value once loaded}.
+_objects: contextvars.ContextVar[Dict[str, Any]] = contextvars.ContextVar("ufora_objects")
+_LOADED = object()
+
+
+def _resolve(object_id: str) -> Any:
+    """Called by unpickling in place of a remote object: its value, loaded once per ``loads``."""
+    table = _objects.get(None)
+    if table is None or object_id not in table:
+        raise MissingObjectError(f"remote object {object_id} is not on the cluster (freed, or lost "
+                                 "with the worker that held it)")
+    entry = table[object_id]
+    if isinstance(entry, tuple) and entry and entry[0] is _LOADED:
+        return entry[1]
+    value = loads(entry, table)
+    table[object_id] = (_LOADED, value)
+    return value
 
 
 class _Pickler(cloudpickle.Pickler):
     dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_filename},
                               cloudpickle.Pickler.dispatch_table)
 
+    def __init__(self, file, references: Set[str]):
+        super().__init__(file, protocol=cloudpickle.DEFAULT_PROTOCOL)
+        self.references = references
+
+    def reducer_override(self, obj):
+        if isinstance(obj, RemoteRef):
+            self.references.add(obj.object_id)
+            return _resolve, (obj.object_id,)
+        return super().reducer_override(obj)
+
+
+def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
+    """The pickle of ``value`` and the ids of the remote objects it refers to."""
+    buffer, references = io.BytesIO(), set()
+    _Pickler(buffer, references).dump(value)
+    return buffer.getvalue(), references
+
 
 def dumps(value: Any) -> bytes:
-    buffer = io.BytesIO()
-    _Pickler(buffer, protocol=cloudpickle.DEFAULT_PROTOCOL).dump(value)
-    return buffer.getvalue()
+    return dumps_with_references(value)[0]
 
 
-loads = cloudpickle.loads
+def loads(data: bytes, objects: Optional[Mapping[str, Any]] = None) -> Any:
+    """Unpickle ``data``; remote objects it refers to come from ``objects`` ({id: pickle})."""
+    if objects is None:
+        return cloudpickle.loads(data)
+    token = _objects.set(objects if isinstance(objects, dict) else dict(objects))
+    try:
+        return cloudpickle.loads(data)
+    finally:
+        _objects.reset(token)

@@ -25,6 +25,7 @@ import tornado.web
 
 from net import channel as channels
 from net import schema
+from net.blobs import BlobClient, MissingBlob
 from net.channel import Channel, ChannelClosed
 from net.registry import Membership, WorkerInfo, serve_registry
 
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 MAX_UPLOAD = 1 << 30  # largest socket.io message a client may send
 MAX_RERUNS = 2
-FETCH_ATTEMPTS = 3
 # Larger results are downloaded by the client over plain HTTP (several times faster than a
 # websocket message), once, within DOWNLOAD_TIMEOUT.
 HTTP_RESULT_THRESHOLD = 8 << 20
@@ -47,6 +47,7 @@ class _Job:
     sid: str
     header: dict
     buffers: List[bytes]
+    objects: List[str] = field(default_factory=list)  # remote objects the block refers to
     reruns: int = 0
 
     @property
@@ -56,12 +57,21 @@ class _Job:
 
 
 @dataclass
+class _RemoteObject:
+    """A value kept on a worker for a client (pyfora's ``RemotePythonObject``)."""
+    sid: str
+    worker_id: str
+    size: int
+
+
+@dataclass
 class _WorkerLink:
     info: WorkerInfo
     control: Optional[Channel] = None
-    data: Optional[Channel] = None
     running: Dict[str, _Job] = field(default_factory=dict)
-    data_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.data = BlobClient(self.info.address, self.info.data_port, self.info.id)
 
     @property
     def load(self) -> float:
@@ -77,12 +87,17 @@ class ManagerService:
         self.links: Dict[str, _WorkerLink] = {}
         self.pending: Deque[_Job] = deque()
         self.downloads: Dict[str, List[bytes]] = {}  # token -> a large result's buffers
+        self.objects: Dict[str, _RemoteObject] = {}  # object id -> where it is, whose it is
+        self.clients: set = set()  # connected sids
         self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_UPLOAD,
                                         cors_allowed_origins=[])
         self.sio.on("connect", self._on_connect)
         self.sio.on(schema.HANDSHAKE, self._on_handshake)
         self.sio.on(schema.SUBMIT, self._on_submit)
         self.sio.on(schema.CANCEL, self._on_cancel)
+        self.sio.on(schema.FETCH, self._on_fetch)
+        self.sio.on(schema.STATUS, lambda sid, data=None: self.status())
+        self.sio.on(schema.RELEASE, self._on_release)
         self.sio.on("disconnect", self._on_disconnect)
         self._servers: list = []
         self._tasks: set = set()
@@ -111,7 +126,8 @@ class ManagerService:
                              **self.membership.stats.get(link.info.id, {})}
                             for link in self.links.values()],
                 "running": sum(len(link.running) for link in self.links.values()),
-                "pending": len(self.pending)}
+                "pending": len(self.pending),
+                "objects": len(self.objects)}
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -120,6 +136,7 @@ class ManagerService:
 
     # ---- clients -----------------------------------------------------------------------
     async def _on_connect(self, sid: str, environ: dict) -> None:
+        self.clients.add(sid)
         log.info("client %s connected", sid)
 
     async def _on_handshake(self, sid: str, data) -> dict:
@@ -130,8 +147,11 @@ class ManagerService:
         submission is answered with its JOB_DONE carrying the error."""
         job_id = str(data.get("job_id")) if isinstance(data, dict) else "?"
         try:
+            download_below = data.get("download_below")
             header = {"type": "run_block", "job_id": f"{sid}:{job_id}", "filename": str(data["filename"]),
-                      "with_line": int(data["with_line"])}
+                      "with_line": int(data["with_line"]),
+                      "download_below": None if download_below is None else int(download_below)}
+            objects = [str(object_id) for object_id in data.get("objects") or ()]
             sources = {str(k): str(v) for k, v in dict(data.get("sources") or {}).items()}
             if not isinstance(data["free_variables"], (bytes, bytearray)):
                 raise TypeError("free_variables must be bytes")
@@ -140,7 +160,7 @@ class ManagerService:
         except (KeyError, TypeError, ValueError) as exc:
             await self._fail(_Job(job_id, sid, {}, []), f"malformed submission: {exc!r}")
             return
-        self.pending.append(_Job(job_id, sid, header, buffers))
+        self.pending.append(_Job(job_id, sid, header, buffers, objects))
         self._dispatch()
 
     async def _on_cancel(self, sid: str, data) -> None:
@@ -148,9 +168,48 @@ class ManagerService:
         self._cancel(lambda job: job.job_id == job_id and job.sid == sid)
 
     async def _on_disconnect(self, sid: str, *reason) -> None:
-        """A client that is gone (closed, crashed, Ctrl-C) wants none of its blocks any more."""
+        """A client that is gone (closed, crashed, Ctrl-C) wants none of its blocks, and none of
+        its remote objects, any more."""
+        self.clients.discard(sid)
         self._cancel(lambda job: job.sid == sid)
+        self._release(sid, [key for key, held in self.objects.items() if held.sid == sid])
         log.info("client %s disconnected", sid)
+
+    async def _on_fetch(self, sid: str, data) -> None:
+        """``toLocal()``: a remote object's pickle, answered like a block that assigned it to
+        ``value`` (so that large ones are downloaded over HTTP the same way)."""
+        job = _Job(str(data.get("job_id")) if isinstance(data, dict) else "?", sid, {}, [])
+        object_id = str(data.get("object_id")) if isinstance(data, dict) else ""
+        problem = self._object_problem(object_id, sid)
+        if problem is not None:
+            await self._fail(job, problem)
+            return
+        link = self.links[self.objects[object_id].worker_id]
+        try:
+            buffers = await asyncio.wait_for(link.data.fetch(object_id), FETCH_TIMEOUT)
+        except (ChannelClosed, MissingBlob, TimeoutError, asyncio.TimeoutError) as exc:
+            await self._fail(job, f"remote object {object_id} could not be fetched from worker "
+                                  f"{link.info.id}: {exc}")
+            return
+        await self._finish(job, {"names": ["value"], "error": None}, buffers)
+
+    async def _on_release(self, sid: str, data) -> None:
+        object_ids = data.get("object_ids") if isinstance(data, dict) else None
+        if isinstance(object_ids, list):
+            self._release(sid, [str(object_id) for object_id in object_ids])
+
+    def _release(self, sid: str, object_ids: List[str]) -> None:
+        """Free the client's objects on the workers that hold them."""
+        by_worker: Dict[str, List[str]] = {}
+        for object_id in object_ids:
+            held = self.objects.get(object_id)
+            if held is not None and held.sid == sid:
+                del self.objects[object_id]
+                by_worker.setdefault(held.worker_id, []).append(object_id)
+        for worker_id, keys in by_worker.items():
+            link = self.links.get(worker_id)
+            if link is not None and link.control is not None:
+                self._spawn(self._send(link, {"type": "release", "object_ids": keys}))
 
     def _cancel(self, chosen: Callable[[_Job], bool]) -> None:
         """Stop the chosen blocks: dropped if they wait, stopped on their workers if they run."""
@@ -164,6 +223,13 @@ class ManagerService:
 
     async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
         message = job_done_message(job.job_id, header, buffers)
+        objects = header.get("objects") or {}
+        for described in objects.values():
+            self.objects[described["id"]] = _RemoteObject(job.sid, header["worker_id"], described["size"])
+        message["objects"] = objects
+        if job.sid not in self.clients:  # gone while its block ran: nobody will free them
+            self._release(job.sid, [described["id"] for described in objects.values()])
+            return
         if sum(len(value) for value in message["variables"]) > HTTP_RESULT_THRESHOLD:
             token = uuid.uuid4().hex
             self.downloads[token] = message["variables"]
@@ -194,9 +260,9 @@ class ManagerService:
 
     @staticmethod
     def _close_link(link: _WorkerLink) -> None:
-        for channel in (link.control, link.data):
-            if channel is not None:
-                channel.close()
+        if link.control is not None:
+            link.control.close()
+        link.data.close()
 
     async def _drive_link(self, link: _WorkerLink) -> None:
         """Open the worker's control channel, then read its results until it goes away."""
@@ -256,9 +322,9 @@ class ManagerService:
             return  # cancelled meanwhile
         try:
             if "blob" in header:
-                buffers = await asyncio.wait_for(fetch_result(link, str(header["blob"])), FETCH_TIMEOUT)
-            await self._finish(job, header, buffers)
-        except (ChannelClosed, TimeoutError, asyncio.TimeoutError) as exc:
+                buffers = await asyncio.wait_for(link.data.fetch(str(header["blob"])), FETCH_TIMEOUT)
+            await self._finish(job, dict(header, worker_id=link.info.id), buffers)
+        except (ChannelClosed, MissingBlob, TimeoutError, asyncio.TimeoutError) as exc:
             await self._fail(job, f"the result could not be fetched from worker {link.info.id}: {exc}")
         except Exception as exc:  # a malformed result must still end the client's wait
             log.exception("result of block %s unusable", job.key)
@@ -268,10 +334,25 @@ class ManagerService:
     def _dispatch(self) -> None:
         ready = [link for link in self.links.values() if link.control is not None]
         while self.pending and ready:
-            link = min(ready, key=lambda candidate: candidate.load)
             job = self.pending.popleft()
+            problems = list(filter(None, (self._object_problem(key, job.sid) for key in job.objects)))
+            if problems:
+                self._spawn(self._fail(job, f"the block cannot run: {problems[0]}"))
+                continue
+            owners = {object_id: self.objects[object_id].worker_id for object_id in job.objects}
+            link = _driver_for(job, owners, ready, self.objects)
+            job.header["objects"] = owners
             link.running[job.key] = job
             self._spawn(self._send(link, job.header, job.buffers))
+
+    def _object_problem(self, object_id: str, sid: str) -> Optional[str]:
+        """Why the client ``sid`` cannot use a remote object, or None if it can."""
+        held = self.objects.get(object_id)
+        if held is None or held.sid != sid:
+            return f"remote object {object_id} was freed, or never existed"
+        if held.worker_id not in self.links:
+            return f"remote object {object_id} was lost with worker {held.worker_id}, which held it"
+        return None
 
     async def _send(self, link: _WorkerLink, header: dict, buffers: List[bytes] = ()) -> None:
         try:
@@ -284,31 +365,6 @@ class ManagerService:
             task.cancel()
         for server in self._servers:
             server.stop()
-
-
-async def fetch_result(link: _WorkerLink, key: str) -> List[bytes]:
-    """A large result, pulled over the worker's data channel (lz4 with checksums when it
-    pays). A transfer that fails (a frame that fails its checksum closes the channel) is
-    fetched again on a new connection, up to FETCH_ATTEMPTS times; then the worker may
-    drop it."""
-    async with link.data_lock:
-        for attempt in range(1, FETCH_ATTEMPTS + 1):
-            try:
-                if link.data is None or link.data.closed:
-                    link.data = await channels.connect(link.info.address, link.info.data_port,
-                                                       timeout=10.0, compress=True)
-                await link.data.write({"type": "fetch", "key": key})
-                header, buffers = await link.data.read()
-                break
-            except ChannelClosed as exc:
-                log.warning("fetching result %s from worker %s failed (%s), attempt %d of %d",
-                            key, link.info.id, exc, attempt, FETCH_ATTEMPTS)
-                if attempt == FETCH_ATTEMPTS:
-                    raise
-        if header["type"] != "blob":
-            raise ChannelClosed(f"worker {link.info.id} has no result {key}")
-        await link.data.write({"type": "fetched", "key": key})
-    return buffers
 
 
 def _socketio_handler(sio: socketio.AsyncServer) -> type:
@@ -327,6 +383,19 @@ def _socketio_handler(sio: socketio.AsyncServer) -> type:
             return None
 
     return Handler
+
+
+def _driver_for(job: _Job, owners: Dict[str, str], ready: List[_WorkerLink],
+                objects: Dict[str, _RemoteObject]) -> _WorkerLink:
+    """The worker to drive a block: the one holding most bytes of its remote objects (they are
+    not moved then), else the least loaded."""
+    held_bytes: Dict[str, int] = {}
+    for object_id, worker_id in owners.items():
+        held_bytes[worker_id] = held_bytes.get(worker_id, 0) + objects[object_id].size
+    holders = [link for link in ready if link.info.id in held_bytes]
+    if holders:
+        return max(holders, key=lambda link: (held_bytes[link.info.id], -link.load))
+    return min(ready, key=lambda link: link.load)
 
 
 def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:

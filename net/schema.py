@@ -3,38 +3,54 @@ pyfora imports. Changing a name or a field here is a protocol change: bump PROTO
 
 socket.io, client -> manager, acknowledged:
     HANDSHAKE  {"version": int}              -> {"version": int, "workers": int}
+    STATUS     {}                            -> the manager's status (as ``GET /`` answers)
 socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, errors included):
     SUBMIT     {"job_id", "filename", "with_line", "source": str, "free_variables": bytes,
-                "sources": {filename: str}}   (other files defining functions the block ships)
+                "sources": {filename: str},   (other files defining functions the block ships)
+                "objects": [object id],       (remote objects the free variables refer to)
+                "download_below": int | null} (variables pickling to fewer bytes come back as
+                                               values, the others stay as remote objects;
+                                               null: all come back)
     CANCEL     {"job_id"}                    (stop that block, wherever it is)
+    FETCH      {"job_id", "object_id"}       (a remote object's value: answered by a JOB_DONE
+                                              with the one name "value")
+    RELEASE    {"object_ids": [str]}         (the client dropped them; also all on disconnect)
 socket.io, manager -> client:
     OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order)
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes] | null,
                 "download": absent | {"path", "sizes": [int]},   (large results: GET path once,
                                                                    the variables end to end)
+                "objects": {name: {"id", "size", "type"}},        (variables kept on the cluster)
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
 
 Registry and control channel (net.wire messages, header "type" first):
     register   {"worker": WorkerInfo}         -> welcome {"members": [WorkerInfo]}
     heartbeat  {}                             (both ways, every HEARTBEAT_INTERVAL)
     joined     {"worker": WorkerInfo}, left {"id"}   (registry -> workers)
-    run_block  {"job_id", "filename", "with_line"} + [source, free_variables, sources as JSON]
+    run_block  {"job_id", "filename", "with_line", "download_below", "objects": {id: worker id}}
+               + [source, free_variables, sources as JSON]
+    block_done {"job_id", "names", "error", "objects": {name: {"id", "size", "type"}},
+                "blob": absent | key}  + [*variables, pickled exception if any]  (worker -> manager)
     cancel     {"job_id"}                     (manager -> worker)
+    release    {"object_ids"}                 (manager -> worker: drop those remote objects)
     output     {"job_id", "stream", "text"}   (worker -> manager)
     offer, pull, partition, none, partition_done, partition_lost   (worker <-> worker: net.peers)
 
 Data channel (worker base port + 1):
-    fetch      {"key"}  -> blob {"key"} + [buffers] | missing {"key"}
-    block_done {"job_id", "names", "error"} + [*variables, pickled exception if any]
+    fetch      {"key"}  -> blob {"key"} + [buffers] | missing {"key"}   (results and objects)
+    fetched    {"key"}                        (a result may be dropped now; objects stay)
     error      {"message"}                    (then the sender closes the connection)
 """
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 HANDSHAKE = "handshake"
 SUBMIT = "submit"
 CANCEL = "cancel"
 JOB_DONE = "job_done"
 OUTPUT = "output"
+FETCH = "fetch"
+STATUS = "status"
+RELEASE = "release"
 
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_TIMEOUT = 5.0

@@ -15,11 +15,13 @@ import signal
 import uuid
 from typing import Dict, List, Optional
 
+from engine import errors, shm
 from engine import pool as compute_pool
-from engine import shm
 from engine.block import Block, BlockResult
 from engine.scheduler import PoolScheduler
+from engine.serialization import MissingObjectError
 from net import channel as channels
+from net.blobs import BlobClient, BlobStore, MissingBlob
 from net.channel import Channel, ChannelClosed
 from net.peers import MESSAGES as PEER_MESSAGES
 from net.peers import Peers
@@ -31,39 +33,6 @@ log = logging.getLogger(__name__)
 REPLACEMENTS_PER_CORE = 4
 # Results larger than this go to the data channel instead of the control channel.
 DATA_CHANNEL_THRESHOLD = 1 << 20
-_BLOB_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
-
-
-class ResultStore:
-    """Large block results waiting to be fetched over the data channel (port base + 1):
-    ``fetch`` sends one (kept until the fetcher says ``fetched``, so that one that arrived
-    corrupted can be fetched again), ``fetched`` lets it go; one never fetched is dropped after
-    BLOB_TIMEOUT."""
-
-    def __init__(self) -> None:
-        self.blobs: Dict[str, List[bytes]] = {}
-
-    def put(self, buffers: List[bytes]) -> str:
-        key = uuid.uuid4().hex
-        self.blobs[key] = buffers
-        asyncio.get_running_loop().call_later(_BLOB_TIMEOUT, self.blobs.pop, key, None)
-        return key
-
-    async def serve(self, channel: Channel) -> None:
-        while True:
-            header, _ = await channel.read()
-            key = str(header.get("key"))
-            if header["type"] == "fetched":
-                self.blobs.pop(key, None)
-            elif header["type"] != "fetch":
-                await channel.abort(f"unknown message type on the data channel: {header['type']!r}")
-                return
-            elif key not in self.blobs:
-                await channel.write({"type": "missing", "key": key})
-            else:
-                await channel.write({"type": "blob", "key": key}, self.blobs[key])
-
-
 class WorkerService:
     def __init__(self, pool: compute_pool.ComputePool, own_address: str, manager_address: str,
                  manager_port: int, control_port: int, data_port: int):
@@ -77,7 +46,9 @@ class WorkerService:
         self.ports = (control_port, data_port)
         self.id = uuid.uuid4().hex[:12]
         self.job_channels: Dict[str, Channel] = {}
-        self.results = ResultStore()
+        self.download_below: Dict[str, Optional[int]] = {}  # per block: see net.schema SUBMIT
+        self.blobs = BlobStore()
+        self.peer_blobs: Dict[str, BlobClient] = {}
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._tasks: set = set()  # strong references to background tasks
@@ -89,19 +60,28 @@ class WorkerService:
     async def start(self) -> WorkerInfo:
         loop = asyncio.get_running_loop()
         control, control_port = channels.listen(self.ports[0], self._serve_control)
-        data, data_port = channels.listen(self.ports[1], self.results.serve, compress=True)
+        data, data_port = channels.listen(self.ports[1], self.blobs.serve, compress=True)
         self._servers = [control, data]
         for index, process in self.pool.items():
             loop.add_reader(process.conn.fileno(), self._on_pool_message, index)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.pool), memory)
-        self.registry = RegistryClient(info, *self.manager, stats=lambda: dict(self.scheduler.counts),
-                                       on_joined=self.peers.joined,
-                                       on_left=lambda peer: self.peers.lost(peer, "left the cluster"))
+        self.registry = RegistryClient(info, *self.manager, stats=self._stats, on_joined=self.peers.joined,
+                                       on_left=self._peer_left)
         self._spawn(self.registry.run())
         log.info("worker %s: control %d, data %d, %d compute processes",
                  self.id, control_port, data_port, len(self.pool))
         return info
+
+    def _stats(self) -> dict:
+        return {**self.scheduler.counts, "objects": len(self.blobs.kept),
+                "object_bytes": self.blobs.kept_bytes}
+
+    def _peer_left(self, peer: str) -> None:
+        self.peers.lost(peer, "left the cluster")
+        blobs = self.peer_blobs.pop(peer, None)
+        if blobs is not None:
+            blobs.close()
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -129,14 +109,44 @@ class WorkerService:
                     await channel.abort(f"malformed run_block: {exc!r}")
                     return
                 self.job_channels[job_id] = channel
-                self._send(self.scheduler.submit_block(job_id, block))
+                self.download_below[job_id] = header.get("download_below")
+                self._spawn(self._start_block(job_id, block, dict(header.get("objects") or {})))
             elif kind == "cancel":
                 self._cancel(str(header.get("job_id")))
+            elif kind == "release":
+                for key in header.get("object_ids") or ():
+                    self.blobs.release(str(key))
             elif kind == "heartbeat":
                 await channel.write({"type": "heartbeat"})
             else:
                 await channel.abort(f"unknown message type on the control channel: {kind!r}")
                 return
+
+    async def _start_block(self, job_id: str, block: Block, owners: Dict[str, str]) -> None:
+        """Gather the remote objects the block refers to (from this worker's store, or over
+        the data channels of the workers holding them), then queue it."""
+        try:
+            for object_id, owner in owners.items():
+                block.objects[object_id] = (await self._object(object_id, owner))[0]
+        except (ChannelClosed, MissingBlob, MissingObjectError) as exc:
+            channel = self.job_channels.pop(job_id, None)
+            if channel is not None:
+                self._spawn(self._report(channel, job_id, BlockResult(error=errors.capture(exc))))
+            return
+        if job_id in self.job_channels:  # not cancelled meanwhile
+            self._send(self.scheduler.submit_block(job_id, block))
+
+    async def _object(self, object_id: str, owner: str) -> List[bytes]:
+        if owner == self.id:
+            if object_id not in self.blobs.blobs:
+                raise MissingObjectError(f"remote object {object_id} is not on worker {self.id}")
+            return self.blobs.blobs[object_id]
+        peer = self._members().get(owner)
+        if peer is None:
+            raise MissingObjectError(f"remote object {object_id} was lost with worker {owner}")
+        if owner not in self.peer_blobs:
+            self.peer_blobs[owner] = BlobClient(peer.address, peer.data_port, owner)
+        return await self.peer_blobs[owner].fetch(object_id)
 
     def _on_pool_message(self, index: int) -> None:
         process = self.pool[index]
@@ -164,6 +174,7 @@ class WorkerService:
     def _cancel(self, job_id: str) -> None:
         """Kill what computes the block now; the processes are replaced as they go."""
         self.job_channels.pop(job_id, None)
+        self.download_below.pop(job_id, None)
         for index in self.scheduler.cancel(job_id):
             process = self.pool[index]
             self.cancelled.add(process.pid)
@@ -208,16 +219,30 @@ class WorkerService:
         self.peers.after_step()
 
     async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
+        objects = self._keep_remote(result, self.download_below.pop(job_id, None))
         fields, buffers = result.pack()
-        header = {"type": "block_done", "job_id": job_id, **fields}
+        header = {"type": "block_done", "job_id": job_id, **fields, "objects": objects}
         if sum(len(b) for b in buffers) > DATA_CHANNEL_THRESHOLD:
-            header["blob"], buffers = self.results.put(buffers), []
+            header["blob"], buffers = self.blobs.put(buffers), []
         try:
             await channel.write(header, buffers)
         except ChannelClosed:
             log.warning("the manager went away before job %s could be reported", job_id)
 
+    def _keep_remote(self, result: BlockResult, download_below: Optional[int]) -> Dict[str, dict]:
+        """Keep here, as remote objects, the variables not to be downloaded (those of at least
+        ``download_below`` bytes; with None, none); describe them by name."""
+        kept = {}
+        for name, data in list(result.variables.items()):
+            if download_below is not None and len(data) >= download_below:
+                kept[name] = {"id": self.blobs.put([data], keep=True), "size": len(data),
+                              "type": result.types.get(name, "")}
+                del result.variables[name]
+        return kept
+
     def stop(self) -> None:
+        for blobs in self.peer_blobs.values():
+            blobs.close()
         if self.registry is not None:
             self.registry.stop()
         for task in list(self._tasks):

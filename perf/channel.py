@@ -1,5 +1,5 @@
 """The data channel alone: one large array moved between two processes on loopback, served by
-the worker's ``ResultStore`` and fetched by the manager's ``fetch_result``. Between hosts the
+the worker's ``BlobStore`` and fetched by the manager's ``BlobClient``. Between hosts the
 channel sends lz4 frames with checksums when a sample says compression pays; between processes
 of one host (this benchmark) it sends raw frames, since memory is faster than lz4. Target
 (DESIGN.md): at least 1 GiB/s. Reported for random bytes (incompressible) and for a float64
@@ -31,10 +31,10 @@ def payload(kind: str, size: int) -> bytes:
 
 def _serve(kind: str, size: int) -> None:
     from net import channel as channels
-    from net.worker import ResultStore
+    from net.blobs import BlobStore
 
     async def main() -> None:
-        store = ResultStore()
+        store = BlobStore()
         store.blobs["array"] = [payload(kind, size)]
         store.put = None  # this process only serves the one array, again and again
         _, port = channels.listen(0, _keep(store), address="127.0.0.1", compress=True)
@@ -55,15 +55,14 @@ def _keep(store):
 
 
 def _fetch_seconds(port: int) -> float:
-    from net.manager import _WorkerLink, fetch_result
-    from net.registry import WorkerInfo
+    from net.blobs import BlobClient
 
     async def fetch() -> float:
-        link = _WorkerLink(WorkerInfo("bench", "127.0.0.1", 0, port, 1, 0))
+        client = BlobClient("127.0.0.1", port, "bench")
         started = time.perf_counter()
-        await fetch_result(link, "array")
+        await client.fetch("array")
         elapsed = time.perf_counter() - started
-        link.data.close()
+        client.close()
         return elapsed
 
     return asyncio.run(fetch())

@@ -40,3 +40,7 @@ class InternalError(PyforaError):
 
 class ForaToPythonConversionError(PyforaError):
     """A result computed on the cluster cannot be rebuilt here."""
+
+
+class ResultExceededBytecountThreshold(PyforaError):
+    """A value is larger than the byte count the caller allowed for bringing it here."""

@@ -12,12 +12,15 @@ from typing import Optional
 
 from pyfora.Exceptions import (BadWithBlockError, CancelledError, CantGetSourceTextError,
                                ComputationError, ConnectionError, ForaToPythonConversionError,
-                               InternalError, PyforaError, PythonToForaConversionError)
+                               InternalError, PyforaError, PythonToForaConversionError,
+                               ResultExceededBytecountThreshold)
 from pyfora.executor import Executor
+from pyfora.remote import RemotePythonObject
 
 __all__ = ["connect", "Executor", "PyforaError", "ConnectionError", "ComputationError",
            "PythonToForaConversionError", "ForaToPythonConversionError", "BadWithBlockError",
-           "CantGetSourceTextError", "InternalError", "CancelledError"]
+           "CantGetSourceTextError", "InternalError", "CancelledError",
+           "ResultExceededBytecountThreshold", "RemotePythonObject"]
 
 
 def connect(url: Optional[str] = None, timeout: float = 30.0) -> Executor:

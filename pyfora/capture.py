@@ -38,6 +38,7 @@ class CapturedBlock:
     with_line: int
     free_variables: bytes
     other_sources: Dict[str, str]  # text of the other files defining functions it ships
+    objects: List[str]  # ids of the remote objects the free variables refer to
 
 
 def _find_with(tree: ast.AST, line: int) -> ast.With:
@@ -100,9 +101,15 @@ def capture(frame: types.FrameType) -> CapturedBlock:
             "run the code from a file or a notebook cell")
     source = "".join(lines)
     with_line, names = _locate(source, filename, frame.f_lineno)
-    values = _free_values(frame, names)
-    return CapturedBlock(source, filename, with_line, _pickle(values),
-                         _shipped_sources(values.values(), filename))
+    return ship(source, filename, with_line, _free_values(frame, names))
+
+
+def ship(source: str, filename: str, with_line: int, values: Dict[str, Any]) -> CapturedBlock:
+    """The block at ``with_line`` of ``source`` with ``values`` as its free variables, ready to
+    send: the values pickled, with the files of the user functions they reach."""
+    pickled, objects = _pickle(values)
+    return CapturedBlock(source, filename, with_line, pickled,
+                         _shipped_sources(values.values(), filename), sorted(objects))
 
 
 _INSTALLED = tuple(os.path.realpath(sysconfig.get_paths()[key]) + os.sep
@@ -163,10 +170,10 @@ def _shipped_sources(values: Iterable[Any], block_file: str) -> Dict[str, str]:
     return sources
 
 
-def _pickle(values: Dict[str, Any]) -> bytes:
+def _pickle(values: Dict[str, Any]) -> Tuple[bytes, set]:
     _ship_user_modules_by_value()
     try:
-        return serialization.dumps(values)
+        return serialization.dumps_with_references(values)
     except Exception:
         for name, value in values.items():
             try:
@@ -188,3 +195,5 @@ def write_back(frame: types.FrameType, values: Dict[str, Any]) -> None:
         scope[name] = value
     if sys.version_info < (3, 13):  # since 3.13 f_locals writes through by itself
         ctypes.pythonapi.PyFrame_LocalsToFast(ctypes.py_object(frame), ctypes.c_int(0))
+        for name in values:  # the snapshot would keep them alive after a ``del`` (a proxy
+            del scope[name]  # would never be freed until the function returns)

@@ -1,8 +1,9 @@
 """The client's socket.io connection to the manager: handshake, submissions, notifications.
 
-Every submission gets a ``concurrent.futures.Future`` resolved by the manager's ``job_done``
-notification; a connection that breaks fails every pending future at once with
-``pyfora.ConnectionError``.
+Every submission (and every fetch of a remote object) gets a ``RemoteFuture`` resolved by the
+manager's ``job_done`` notification, turned into what the caller wants by a ``transform`` (a
+block's variables, a proxy, a value); a connection that breaks fails every pending future at
+once with ``pyfora.ConnectionError``. Cancelling a future stops its work on the cluster.
 """
 from __future__ import annotations
 
@@ -11,15 +12,17 @@ import sys
 import threading
 import uuid
 from concurrent.futures import Future
-from typing import Dict
+from typing import Any, Callable, Dict, List, Optional
 
 import engineio
 import socketio
 
 from net import schema
-from pyfora.Exceptions import ConnectionError, PyforaError
+from pyfora.Exceptions import ConnectionError
 
 log = logging.getLogger(__name__)
+
+RELEASE_DELAY = 0.5  # seconds: frees of remote objects are sent together
 
 
 class _InlineEngineIOClient(engineio.Client):
@@ -37,11 +40,60 @@ class _SocketIOClient(socketio.Client):
         return _InlineEngineIOClient
 
 
+class RemoteFuture(Future):
+    """A ``concurrent.futures.Future`` for work on the cluster: ``cancel()`` also stops the work
+    there, and Ctrl-C while waiting in ``result()`` or ``exception()`` cancels it, then raises
+    ``KeyboardInterrupt`` as usual."""
+
+    def __init__(self, connection: "Connection", job_id: str, transform: Callable[[dict], Any]):
+        super().__init__()
+        self.job_id = job_id
+        self._connection = connection
+        self._transform = transform
+
+    def cancel(self) -> bool:
+        if self.done():
+            return False
+        self._connection.cancel(self)
+        return super().cancel()
+
+    def result(self, timeout: Optional[float] = None) -> Any:
+        try:
+            return super().result(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+
+    def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
+        try:
+            return super().exception(timeout)
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+
+    def resolve(self, message: dict) -> None:
+        """Called with the manager's JOB_DONE (downloaded already): the transformed result."""
+        if self.done():
+            return
+        try:
+            value = self._transform(message)
+        except BaseException as exc:  # noqa: B902  (the caller of result() gets it)
+            self.set_exception(exc)
+        else:
+            self.set_result(value)
+
+
+def _keep_message(message: dict) -> dict:
+    return message
+
+
 class Connection:
     def __init__(self, url: str, timeout: float):
         self.url = url
-        self._futures: Dict[str, Future] = {}
+        self._timeout = timeout
+        self._futures: Dict[str, RemoteFuture] = {}
         self._lock = threading.Lock()
+        self._released: List[str] = []  # object ids dropped by the client, not yet told
         self._sio = _SocketIOClient(reconnection=False)
         self._sio.on(schema.JOB_DONE, self._on_job_done)
         self._sio.on(schema.OUTPUT, self._on_output)
@@ -55,41 +107,68 @@ class Connection:
         if not isinstance(reply, dict) or reply.get("version") != schema.PROTOCOL_VERSION:
             self._sio.disconnect()
             theirs = reply.get("version") if isinstance(reply, dict) else reply
-            raise PyforaError(f"the manager at {url} speaks protocol version {theirs}; this pyfora "
+            raise ConnectionError(f"the manager at {url} speaks protocol version {theirs}; this pyfora "
                               f"speaks version {schema.PROTOCOL_VERSION}: install matching versions")
-        self.workers = int(reply.get("workers", 0))
 
-    def submit(self, submission: dict) -> Future:
-        """Send a block; the future's result is the manager's ``job_done`` message."""
-        job_id = uuid.uuid4().hex
-        future: Future = Future()
-        future.job_id = job_id  # type: ignore[attr-defined]
-        with self._lock:
-            self._futures[job_id] = future
+    def worker_count(self) -> int:
         try:
-            self._sio.emit(schema.SUBMIT, dict(submission, job_id=job_id))
+            return int(self._sio.call(schema.STATUS, {}, timeout=self._timeout)["workers"])
         except (socketio.exceptions.SocketIOError, OSError) as exc:
-            self._forget(job_id)
-            raise ConnectionError(f"the manager at {self.url} did not take the block: {exc}") from None
+            raise ConnectionError(f"the manager at {self.url} did not answer: {exc}") from None
+
+    def submit(self, submission: dict, transform: Callable[[dict], Any] = _keep_message) -> RemoteFuture:
+        """Send a block; the future's result is ``transform`` of the manager's ``job_done``."""
+        return self._request(schema.SUBMIT, submission, transform)
+
+    def fetch(self, object_id: str, transform: Callable[[dict], Any]) -> RemoteFuture:
+        """Ask for a remote object's value; the future's result is ``transform`` of the
+        ``job_done`` carrying it."""
+        return self._request(schema.FETCH, {"object_id": object_id}, transform)
+
+    def _request(self, event: str, data: dict, transform: Callable[[dict], Any]) -> RemoteFuture:
+        self._flush_releases()
+        future = RemoteFuture(self, uuid.uuid4().hex, transform)
+        with self._lock:
+            self._futures[future.job_id] = future
+        try:
+            self._sio.emit(event, dict(data, job_id=future.job_id))
+        except (socketio.exceptions.SocketIOError, OSError) as exc:
+            self._forget(future.job_id)
+            raise ConnectionError(f"the manager at {self.url} did not take the request: {exc}") from None
         return future
 
-    def cancel(self, future: Future) -> None:
-        """Stop the block behind ``future`` on the cluster (best effort: the connection may be
+    def cancel(self, future: RemoteFuture) -> None:
+        """Stop the work behind ``future`` on the cluster (best effort: the connection may be
         gone already, which stops nothing more)."""
-        job_id = getattr(future, "job_id", None)
-        if job_id is None:
-            return
-        self._forget(job_id)
-        try:
-            self._sio.emit(schema.CANCEL, {"job_id": job_id})
-        except (socketio.exceptions.SocketIOError, OSError):
-            log.debug("could not send the cancel of %s", job_id)
+        self._forget(future.job_id)
+        self._emit_quietly(schema.CANCEL, {"job_id": future.job_id})
 
-    def download(self, message: dict) -> dict:
+    def release(self, object_id: str) -> None:
+        """The client dropped a remote object: the cluster frees it soon (with the next request,
+        or within RELEASE_DELAY). Safe to call from ``__del__``, in any thread."""
+        with self._lock:
+            self._released.append(object_id)
+            first = len(self._released) == 1
+        if first:
+            timer = threading.Timer(RELEASE_DELAY, self._flush_releases)
+            timer.daemon = True
+            timer.start()
+
+    def _flush_releases(self) -> None:
+        with self._lock:
+            released, self._released = self._released, []
+        if released and self._sio.connected:
+            self._emit_quietly(schema.RELEASE, {"object_ids": released})
+
+    def _emit_quietly(self, event: str, data: dict) -> None:
+        try:
+            self._sio.emit(event, data)
+        except (socketio.exceptions.SocketIOError, OSError):
+            log.debug("could not send %s to %s (disconnected)", event, self.url)
+
+    def _download(self, message: dict) -> dict:
         """A JOB_DONE whose large result waits on the manager: fetched over plain HTTP (much
         faster than a websocket message), split back into its variables."""
-        if message.get("download") is None:
-            return message
         import requests
 
         try:
@@ -111,8 +190,21 @@ class Connection:
     def _on_job_done(self, message: dict) -> None:
         with self._lock:
             future = self._futures.pop(message.get("job_id"), None)
-        if future is not None and not future.done():
-            future.set_result(message)
+        if future is None:
+            return
+        if message.get("download") is None:
+            future.resolve(message)
+        else:  # an HTTP download: not in the reader thread, which other messages wait for
+            threading.Thread(target=self._download_and_resolve, args=(future, message), daemon=True).start()
+
+    def _download_and_resolve(self, future: RemoteFuture, message: dict) -> None:
+        try:
+            message = self._download(message)
+        except ConnectionError as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        future.resolve(message)
 
     def _on_output(self, message: dict) -> None:
         """What a block prints on the cluster, printed here as it arrives (before its result)."""

@@ -1,12 +1,33 @@
-"""The Executor: one client's session with a cluster."""
+"""The Executor: one client's session with a cluster.
+
+Everything it starts returns a ``concurrent.futures.Future`` (a ``RemoteFuture``: cancelling
+it stops the work on the cluster). ``define`` and ``submit`` run as one-line blocks, so that
+they share every property of blocks: functions shipped with their files, parallel shapes inside
+them split over the cluster, remote objects resolved in place, errors with the user's trace.
+"""
 from __future__ import annotations
 
-from typing import Optional
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, Optional
 
+from pyfora import capture
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
 from pyfora.Exceptions import PyforaError
+from pyfora.remote import RemotePythonObject, remote_error, values_of
 from pyfora.with_block import WithBlockExecutor
+
+_CALL_FILE = "<pyfora submit>"
+_CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__(*__ufora_arguments__)\n"
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _read_file(path: str) -> str:
+    with open(path) as file:
+        return file.read()
 
 
 class Executor:
@@ -23,19 +44,57 @@ class Executor:
         return WithBlockExecutor(self)
 
     def getWorkerCount(self) -> int:
-        return self._connection.workers
-
-    def _run_block(self, captured) -> dict:
+        """The number of workers registered with the manager now."""
         self._check_open()
-        future = self._connection.submit({
-            "filename": captured.filename, "with_line": captured.with_line,
-            "source": captured.source, "free_variables": captured.free_variables,
-            "sources": captured.other_sources})
+        return self._connection.worker_count()
+
+    def define(self, obj: Any) -> Future:
+        """Upload ``obj``: a Future of a proxy (``RemotePythonObject``) holding it on the cluster."""
+        return self.submit(_identity, obj)
+
+    def submit(self, fn: Callable, *args: Any) -> Future:
+        """Run ``fn(*args)`` on the cluster: a Future of a proxy of its value. ``fn`` and the
+        arguments may be proxies; a call that raises still gives a proxy, whose ``toLocal()``
+        raises the ``ComputationError``."""
+        self._check_open()
+        block = capture.ship(_CALL_SOURCE, _CALL_FILE, 1,
+                             {"__ufora_function__": fn, "__ufora_arguments__": args})
+        return self._connection.submit(self._submission(block, download_below=0), self._proxy_of_call)
+
+    def importRemoteFile(self, path: str) -> Future:
+        """A Future of a proxy of the text of ``path``, a file readable on the workers."""
+        return self.submit(_read_file, path)
+
+    def _proxy_of_call(self, message: dict) -> RemotePythonObject:
+        if message.get("error") is not None:
+            return RemotePythonObject(self, error=remote_error(message["error"]))
+        return RemotePythonObject(self, message["objects"]["__ufora_value__"])
+
+    def _fetch(self, proxy: RemotePythonObject) -> Future:
         try:
-            return self._connection.download(future.result())
-        except KeyboardInterrupt:  # Ctrl-C: stop the remote work too, then let it propagate
-            self._connection.cancel(future)
-            raise
+            object_id = proxy.object_id
+        except Exception as exc:  # the computation behind the proxy failed
+            future: Future = Future()
+            future.set_exception(exc)
+            return future
+        self._check_open()
+        return self._connection.fetch(object_id, _value_of_fetch)
+
+    def _release(self, object_id: str) -> None:
+        if not self._closed:
+            self._connection.release(object_id)
+
+    @staticmethod
+    def _submission(block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
+        return {"filename": block.filename, "with_line": block.with_line, "source": block.source,
+                "free_variables": block.free_variables, "sources": block.other_sources,
+                "objects": block.objects, "download_below": download_below}
+
+    def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int]) -> dict:
+        """Run a captured block and wait: its JOB_DONE message, downloaded. Ctrl-C while waiting
+        cancels the block on the cluster too (``RemoteFuture.result``)."""
+        self._check_open()
+        return self._connection.submit(self._submission(block, download_below)).result()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -45,7 +104,8 @@ class Executor:
         return self._closed
 
     def close(self) -> None:
-        """Disconnect, and stop the embedded cluster if this executor started one."""
+        """Disconnect (the cluster frees this client's remote objects), and stop the embedded
+        cluster if this executor started one."""
         if self._closed:
             return
         self._closed = True
@@ -59,3 +119,9 @@ class Executor:
     def __exit__(self, *exc_info) -> None:
         if not self.stayOpenOnExit:
             self.close()
+
+
+def _value_of_fetch(message: dict) -> Any:
+    if message.get("error") is not None:
+        raise remote_error(message["error"])
+    return values_of(message, executor=None)["value"]  # type: ignore[arg-type]

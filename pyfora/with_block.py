@@ -8,17 +8,19 @@
 If the body raised remotely, the variables it assigned before that are written back first, then
 ``ComputationError`` is raised here.
 
-Until remote objects exist (``remoteAll``), every assigned value is downloaded, so
-``remotely`` and ``remotely.downloadAll()`` behave the same.
+What comes back is chosen by the modifiers, which chain (each returns the block executor):
+``remoteAll()`` (the default) leaves every assigned value on the cluster and writes back
+proxies (``RemotePythonObject``); ``downloadAll()`` brings every value here;
+``downloadSmall(bytecount)`` brings values whose pickle is under ``bytecount`` bytes and leaves
+the others as proxies.
 """
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Optional
 
-from engine import serialization
 from pyfora import capture
-from pyfora.Exceptions import ComputationError, ForaToPythonConversionError, InternalError
+from pyfora.remote import remote_error, values_of
 
 if TYPE_CHECKING:
     from pyfora.executor import Executor
@@ -34,9 +36,22 @@ class WithBlockExecutor:
         self._frame = None
         self._previous_trace = None
         self._captured: Optional[capture.CapturedBlock] = None
+        self._download_below: Optional[int] = 0  # remoteAll
+
+    def remoteAll(self) -> "WithBlockExecutor":
+        """Every variable the block assigns stays on the cluster; proxies come back."""
+        self._download_below = 0
+        return self
 
     def downloadAll(self) -> "WithBlockExecutor":
         """Every variable the block assigns comes back as a local value."""
+        self._download_below = None
+        return self
+
+    def downloadSmall(self, bytecount: int = 10000) -> "WithBlockExecutor":
+        """Variables whose pickle is under ``bytecount`` bytes come back as values, the
+        others as proxies."""
+        self._download_below = int(bytecount)
         return self
 
     def __enter__(self) -> "WithBlockExecutor":
@@ -57,33 +72,10 @@ class WithBlockExecutor:
         sys.settrace(self._previous_trace)
         if exc_type is not capture.SkipBody:
             return False
-        message = self._executor._run_block(self._captured)
-        values = _download(message)
-        capture.write_back(frame, values)
+        message = self._executor._run_block(self._captured, self._download_below)
+        capture.write_back(frame, values_of(message, self._executor))
         error = message.get("error")
         if error is not None:
-            raise _remote_error(error)
+            raise remote_error(error)
         return True
 
-
-def _download(message: dict) -> Dict[str, Any]:
-    values = {}
-    for name, data in zip(message["names"], message["variables"]):
-        try:
-            values[name] = serialization.loads(data)
-        except Exception as exc:
-            raise ForaToPythonConversionError(
-                f"the value of {name!r} cannot be rebuilt here: {exc!r}") from None
-    return values
-
-
-def _remote_error(error: dict) -> Exception:
-    if error["type_name"] == "InternalError" and not error.get("trace"):
-        return InternalError(error["message"])
-    remote: Any = f"{error['type_name']}: {error['message']}"
-    if error.get("pickled"):
-        try:
-            remote = serialization.loads(error["pickled"])
-        except Exception:
-            pass
-    return ComputationError(remote, error.get("trace", ""))

@@ -21,7 +21,8 @@ class InProcessExecutor:
     def remotely(self):
         return WithBlockExecutor(self)
 
-    def _run_block(self, captured):
+    def _run_block(self, captured, download_below):
+        assert download_below is None  # these tests download everything
         self.submitted.append(captured)
         block = Block(captured.source, captured.filename, captured.with_line, captured.free_variables,
                       captured.other_sources)

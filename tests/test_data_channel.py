@@ -3,9 +3,7 @@ the lz4 checksum, reported to the sender, and the result is fetched again, never
 import asyncio
 
 from net import channel as channels
-from net.manager import _WorkerLink, fetch_result
-from net.registry import WorkerInfo
-from net.worker import ResultStore
+from net.blobs import BlobClient, BlobStore
 
 
 PAYLOAD = b"".join(b"row %d value %d\n" % (i, i * 7919 % 100_003) for i in range(200_000))
@@ -43,18 +41,17 @@ class CorruptingProxy:
 def test_a_corrupted_result_is_detected_and_fetched_again(caplog, monkeypatch):
     monkeypatch.setattr(channels, "SAME_HOST_SKIPS_COMPRESSION", False)  # as between two hosts
     async def scenario():
-        store = ResultStore()
+        store = BlobStore()
         store.blobs["k"] = [PAYLOAD]  # compressible: sent as lz4 with a checksum
         server, data_port = channels.listen(0, store.serve, address="127.0.0.1", compress=True)
         proxy = CorruptingProxy(data_port)
         proxy_port = await proxy.start()
-        link = _WorkerLink(WorkerInfo("w", "127.0.0.1", 0, proxy_port, 1, 0))
+        client = BlobClient("127.0.0.1", proxy_port, "w")
         try:
-            buffers = await fetch_result(link, "k")
+            buffers = await client.fetch("k")
             await asyncio.sleep(0.1)  # the acknowledgement reaches the worker
         finally:
-            if link.data is not None:
-                link.data.close()
+            client.close()
             server.stop()
             proxy.server.close()
         return buffers, proxy.corrupted, store.blobs

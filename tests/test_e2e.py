@@ -227,8 +227,9 @@ def test_embedded_cluster_stops_at_interpreter_exit(tmp_path):
 def test_protocol_mismatch_is_a_clear_error(cluster_url, monkeypatch):
     from net import schema
 
+    theirs = schema.PROTOCOL_VERSION
     monkeypatch.setattr(schema, "PROTOCOL_VERSION", 999)
-    with pytest.raises(pyfora.PyforaError, match="version 5.*version 999"):
+    with pytest.raises(pyfora.ConnectionError, match=f"version {theirs}.*version 999"):
         pyfora.connect(cluster_url, timeout=10)
 
 
@@ -271,8 +272,8 @@ def test_large_results_are_downloaded_over_http_once(ufora, monkeypatch):
     import requests
 
     seen = []
-    original = ufora._connection.download
-    monkeypatch.setattr(ufora._connection, "download", lambda message: seen.append(message) or original(message))
+    original = ufora._connection._download
+    monkeypatch.setattr(ufora._connection, "_download", lambda message: seen.append(message) or original(message))
     with ufora.remotely.downloadAll():
         values = list(range(2_000_000))  # about 10 MB pickled: over the 8 MiB threshold
     assert values[-1] == 1_999_999

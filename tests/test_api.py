@@ -1,0 +1,239 @@
+"""pyfora's client API end to end against a real manager and worker: remote objects (proxies),
+futures, download policies, errors as proxies, freeing, cancel, and the executor's own calls."""
+import gc
+import json
+import os
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+import pyfora
+from tests.primes import countPrimes, isPrime
+
+
+def square(x):
+    return x * x
+
+
+def fails(x):
+    raise ValueError(f"no good: {x}")
+
+
+def add(a, b):
+    return a + b
+
+
+@pytest.fixture(scope="module")
+def ufora(cluster_url):
+    executor = pyfora.connect(cluster_url)
+    yield executor
+    executor.close()
+
+
+def manager_status(url: str) -> dict:
+    return json.load(urllib.request.urlopen(url + "/", timeout=10))
+
+
+def objects_held(ufora) -> int:
+    """The remote objects the manager holds, once every proxy dropped so far is released (the
+    release and this question travel in order on the client's socket)."""
+    gc.collect()
+    ufora._connection._flush_releases()
+    return ufora._connection._sio.call("status", {}, timeout=10)["objects"]
+
+
+def eventually(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def sent_sizes(ufora, monkeypatch) -> list:
+    """The pickled free variables of every block or call the executor sends from now on."""
+    sizes = []
+    original = ufora._connection._request
+    monkeypatch.setattr(ufora._connection, "_request", lambda event, data, transform: (
+        sizes.append(len(data.get("free_variables", b""))), original(event, data, transform))[1])
+    return sizes
+
+
+def test_remotely_leaves_values_on_the_cluster_as_proxies(ufora):
+    with ufora.remotely:
+        numbers = np.arange(1000.0)
+        label = "squares"
+    assert isinstance(numbers, pyfora.RemotePythonObject) and isinstance(label, pyfora.RemotePythonObject)
+    assert numbers.typeName == "numpy.ndarray" and numbers.size > 8000
+    local = numbers.toLocal().result(timeout=30)
+    assert isinstance(local, np.ndarray) and local[-1] == 999.0
+    assert label.toLocal().result(timeout=30) == "squares"
+
+
+def test_proxies_resolve_on_the_cluster_and_are_not_uploaded_again(ufora, monkeypatch):
+    with ufora.remotely.remoteAll():
+        big = np.ones(2_000_000)  # 16 MB, made on the cluster
+    sizes = sent_sizes(ufora, monkeypatch)
+    with ufora.remotely.downloadAll():
+        total = sum(x * x for x in big)
+        kind = type(big).__name__
+    assert total == 2_000_000.0 and kind == "ndarray"
+    assert sizes and max(sizes) < 2_000  # the id went, not the 16 MB
+
+
+def test_download_small_brings_small_values_and_leaves_large_ones(ufora):
+    with ufora.remotely.downloadSmall(bytecount=1000):
+        small = sum(isPrime(x) for x in range(10_000))
+        large = list(range(10_000))
+    assert small == 1231
+    assert isinstance(large, pyfora.RemotePythonObject)
+    assert large.toLocal().result(timeout=30) == list(range(10_000))
+
+
+def test_modifiers_chain_and_the_last_one_counts(ufora):
+    with ufora.remotely.remoteAll().downloadAll():
+        value = 7
+    assert value == 7
+
+
+def test_define_submit_and_calling_a_proxy(ufora):
+    values = ufora.define([1, 2, 3]).result(timeout=30)
+    assert values.toLocal().result(timeout=30) == [1, 2, 3]
+    squared = ufora.submit(square, 12).result(timeout=30)
+    assert squared.toLocal().result(timeout=30) == 144
+    remote_add = ufora.define(add).result(timeout=30)
+    total = remote_add(squared, 6).result(timeout=30)  # a proxy and a local value as arguments
+    assert total.toLocal().result(timeout=30) == 150
+    counted = ufora.submit(countPrimes, 1_000_000).result(timeout=60)  # split on the cluster
+    assert counted.toLocal().result(timeout=30) == 78500
+
+
+def test_proxies_inside_closures_and_containers_resolve_too(ufora):
+    offset = ufora.define(100).result(timeout=30)
+
+    def shifted(x):
+        return x + offset
+
+    result = ufora.submit(shifted, 1).result(timeout=30)
+    assert result.toLocal().result(timeout=30) == 101
+    with ufora.remotely.downloadAll():
+        pair = [offset, offset]
+    assert pair == [100, 100]
+
+
+def test_a_failed_call_gives_a_proxy_whose_to_local_raises(ufora):
+    failed = ufora.submit(fails, 3).result(timeout=30)
+    assert isinstance(failed, pyfora.RemotePythonObject)
+    with pytest.raises(pyfora.ComputationError) as raised:
+        failed.toLocal().result(timeout=30)
+    assert isinstance(raised.value.remoteException, ValueError)
+    assert str(raised.value.remoteException) == "no good: 3"
+    assert os.path.basename(__file__) in raised.value.trace and "raise ValueError" in raised.value.trace
+    with pytest.raises(pyfora.PyforaError):  # and it cannot be used by a later computation
+        ufora.submit(square, failed)
+
+
+def test_block_variables_assigned_before_an_error_are_written_back(ufora):
+    with pytest.raises(pyfora.ComputationError):
+        with ufora.remotely:
+            before = [1, 2]
+            1 / 0
+    assert before.toLocal().result(timeout=30) == [1, 2]
+
+
+def test_to_local_with_a_byte_limit(ufora):
+    values = ufora.define(list(range(10_000))).result(timeout=30)
+    with pytest.raises(pyfora.ResultExceededBytecountThreshold):
+        values.toLocal(maxBytecount=100).result(timeout=30)
+
+
+def test_a_dropped_proxy_is_freed_on_the_cluster(ufora, cluster_url):
+    before = objects_held(ufora)
+    with ufora.remotely:
+        dropped = list(range(1000))
+    assert objects_held(ufora) == before + 1
+    del dropped
+    assert objects_held(ufora) == before
+    gc.collect()  # and without asking, within the release delay
+    with ufora.remotely:
+        dropped_too = 1
+    del dropped_too
+    assert eventually(lambda: manager_status(cluster_url)["objects"] == before)
+
+
+def test_a_disconnected_client_s_objects_are_freed(cluster_url):
+    other = pyfora.connect(cluster_url)
+    before = objects_held(other)
+    kept = [other.define(n).result(timeout=30) for n in range(3)]
+    assert objects_held(other) == before + 3
+    other.close()
+    assert eventually(lambda: manager_status(cluster_url)["objects"] == before)
+    del kept
+
+
+def test_a_proxy_is_not_pickled_by_accident(ufora):
+    import pickle
+
+    proxy = ufora.define(1).result(timeout=30)
+    with pytest.raises(TypeError, match="toLocal"):
+        pickle.dumps(proxy)
+
+
+def test_futures_are_concurrent_futures(ufora):
+    import concurrent.futures
+
+    future = ufora.submit(square, 3)
+    done = threading.Event()
+    future.add_done_callback(lambda f: done.set())
+    assert isinstance(future, concurrent.futures.Future)
+    assert future.result(timeout=30).toLocal().result(timeout=30) == 9
+    assert done.wait(5) and future.done() and not future.cancelled() and future.exception() is None
+    assert pyfora.CancelledError is concurrent.futures.CancelledError
+    assert issubclass(pyfora.PyforaError, concurrent.futures._base.Error)
+
+
+def test_executor_calls(ufora, cluster_url, tmp_path):
+    assert ufora.getWorkerCount() == 1
+    text_file = tmp_path / "data.txt"
+    text_file.write_text("one\ntwo\n")
+    remote_text = ufora.importRemoteFile(str(text_file)).result(timeout=30)
+    assert remote_text.toLocal().result(timeout=30) == "one\ntwo\n"
+    with pyfora.connect(cluster_url) as other:
+        other.stayOpenOnExit = True
+    assert not other.isClosed()
+    other.close()
+    assert other.isClosed()
+    with pyfora.connect(cluster_url) as closing:
+        pass
+    assert closing.isClosed()
+    with pytest.raises(pyfora.PyforaError, match="closed"):
+        closing.define(1)
+
+
+def test_cancel_stops_the_computation_and_frees_the_cores(start_service):
+    from tests.conftest import descendants
+    from tests.test_cluster import cpu_seconds
+
+    service = start_service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
+                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                             "UFORA_WORKER_CORES": "2"})
+    with pyfora.connect(service.url) as ufora:
+        future = ufora.submit(countPrimes, 10**9)  # hours of work
+        time.sleep(1.5)
+        busy_from = cpu_seconds(descendants(service.process.pid))
+        time.sleep(0.5)
+        assert cpu_seconds(descendants(service.process.pid)) - busy_from > 0.5  # both cores busy
+        assert future.cancel() and future.cancelled()
+        with pytest.raises(pyfora.CancelledError):
+            future.result()
+        time.sleep(0.5)  # idle within 1 s of the cancel
+        idle_from = cpu_seconds(descendants(service.process.pid))
+        time.sleep(0.5)
+        assert cpu_seconds(descendants(service.process.pid)) - idle_from < 0.1
+        again = ufora.submit(countPrimes, 1_000_000).result(timeout=60)  # the pool is whole
+        assert again.toLocal().result(timeout=30) == 78500
+    assert "was stopped by a cancel" in service.log
