@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 
-from engine import errors, functions, rewriter, runtime, serialization
+from engine import errors, functions, remote_values, rewriter, runtime, serialization
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -34,7 +34,11 @@ class Block:
     with_line: int       # line of the ``with`` statement
     free_variables: bytes  # cloudpickle of {name: value}
     other_sources: Dict[str, str] = field(default_factory=dict)  # files of shipped functions
-    objects: Dict[str, bytes] = field(default_factory=dict)  # remote objects it refers to, pickled
+    # Filled in by the worker, not sent: the remote objects the block refers to, as
+    # {id: (pickle, parts)} (engine.remote_values), and the size from which an assigned value
+    # stays on the cluster (None: every value is downloaded).
+    objects: Dict[str, Tuple[bytes, list]] = field(default_factory=dict)
+    download_below: Optional[int] = None
 
     @classmethod
     def unpack(cls, fields: Dict[str, Any], buffers: List[bytes]) -> "Block":
@@ -52,6 +56,8 @@ class Block:
 class BlockResult:
     variables: Dict[str, bytes] = field(default_factory=dict)  # name -> cloudpickle of value
     types: Dict[str, str] = field(default_factory=dict)  # name -> qualified type of the value
+    # name -> shared-memory segments holding the large buffers of a value that stays remote
+    segments: Dict[str, List[remote_values.Segment]] = field(default_factory=dict)
     error: Optional[errors.RemoteError] = None
 
     def pack(self) -> Tuple[Dict[str, Any], List[bytes]]:
@@ -157,7 +163,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         code, names = _compile_body(block.source, block.filename, block.with_line)
-        namespace.update(serialization.loads(block.free_variables, block.objects or None))
+        loaders = {object_id: functools.partial(remote_values.load, data, parts)
+                   for object_id, (data, parts) in block.objects.items()}
+        namespace.update(serialization.loads(block.free_variables, loaders))
         functions.rewrite_reachable(namespace, shipped)
     except Exception as exc:
         result.error = errors.capture(exc)
@@ -170,8 +178,10 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     for name in names:
         if name in namespace:
             try:
-                result.variables[name] = serialization.dumps(namespace[name])
-                result.types[name] = _type_name(namespace[name])
+                data, segments = remote_values.pack(namespace[name], block.download_below)
+                result.variables[name], result.types[name] = data, _type_name(namespace[name])
+                if segments:
+                    result.segments[name] = segments
             except Exception as exc:
                 if result.error is None:
                     result.error = errors.capture(TypeError(

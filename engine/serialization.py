@@ -6,8 +6,8 @@ code objects travel with their real ``co_filename``. This is the one pickler the
 engine use for user values; the contract is cloudpickle's own: same Python on both ends.
 
 A value held on the cluster (a ``RemoteRef``: pyfora's ``RemotePythonObject``) pickles as its
-id only; ``loads`` is given the pickled objects by id and puts each back in its place, once
-however often it is referenced. The hook is ``reducer_override``, which C pickle calls only for
+id only; ``loads`` is given a loader for each object id and puts each object back in its place,
+loaded once however often it is referenced. The hook is ``reducer_override``, which C pickle calls only for
 objects that are not ints, floats, strings or builtin containers: a list of ten million floats
 pickles at full speed.
 """
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextvars
 import io
+import pickle
 import types
 from collections import ChainMap
-from typing import Any, Dict, Mapping, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import cloudpickle
 
@@ -40,7 +41,8 @@ def _code_reduce_keeping_filename(code: types.CodeType):
     return constructor, tuple(code.co_filename if arg == _DYNAMIC else arg for arg in args)
 
 
-# The objects a running ``loads`` may resolve: {id: pickled bytes or the value once loaded}.
+Loader = Callable[[], Any]
+# The objects a running ``loads`` may resolve: {id: its loader, or (_LOADED, value) once loaded}.
 _objects: contextvars.ContextVar[Dict[str, Any]] = contextvars.ContextVar("ufora_objects")
 _LOADED = object()
 
@@ -52,9 +54,9 @@ def _resolve(object_id: str) -> Any:
         raise MissingObjectError(f"remote object {object_id} is not on the cluster (freed, or lost "
                                  "with the worker that held it)")
     entry = table[object_id]
-    if isinstance(entry, tuple) and entry and entry[0] is _LOADED:
+    if isinstance(entry, tuple):
         return entry[1]
-    value = loads(entry, table)
+    value = entry()
     table[object_id] = (_LOADED, value)
     return value
 
@@ -63,8 +65,8 @@ class _Pickler(cloudpickle.Pickler):
     dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_filename},
                               cloudpickle.Pickler.dispatch_table)
 
-    def __init__(self, file, references: Set[str]):
-        super().__init__(file, protocol=cloudpickle.DEFAULT_PROTOCOL)
+    def __init__(self, file, references: Set[str], buffer_callback=None):
+        super().__init__(file, protocol=cloudpickle.DEFAULT_PROTOCOL, buffer_callback=buffer_callback)
         self.references = references
 
     def reducer_override(self, obj):
@@ -85,12 +87,30 @@ def dumps(value: Any) -> bytes:
     return dumps_with_references(value)[0]
 
 
-def loads(data: bytes, objects: Optional[Mapping[str, Any]] = None) -> Any:
-    """Unpickle ``data``; remote objects it refers to come from ``objects`` ({id: pickle})."""
+def dumps_out_of_band(value: Any, min_bytes: int) -> Tuple[bytes, List[pickle.PickleBuffer]]:
+    """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
+    ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them."""
+    buffers: List[pickle.PickleBuffer] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        if buffer.raw().nbytes < min_bytes:
+            return True  # in band
+        buffers.append(buffer)
+        return False
+
+    stream = io.BytesIO()
+    _Pickler(stream, set(), buffer_callback=out_of_band).dump(value)
+    return stream.getvalue(), buffers
+
+
+def loads(data: bytes, objects: Optional[Mapping[str, Loader]] = None,
+          buffers: Sequence[Any] = ()) -> Any:
+    """Unpickle ``data`` (with its out-of-band ``buffers``); the remote objects it refers to are
+    loaded by ``objects`` ({id: loader})."""
     if objects is None:
-        return cloudpickle.loads(data)
-    token = _objects.set(objects if isinstance(objects, dict) else dict(objects))
+        return pickle.loads(data, buffers=buffers)
+    token = _objects.set(dict(objects))
     try:
-        return cloudpickle.loads(data)
+        return pickle.loads(data, buffers=buffers)
     finally:
         _objects.reset(token)

@@ -5,22 +5,37 @@ unlinks them when the shape finishes, whether it returned, raised or was interru
 processes only attach by name. Segments are named ``ufora_<driver pid>_<n>`` so that the
 worker can sweep those of a driver that died (``sweep(pid)``).
 
+The large arrays of *remote objects* outlive the block that made them: the driver creates their
+segments in the worker service's name (``ufora_<service pid>_o<id>``, ``create_for_service``),
+the service unlinks them when the object is released, and sweeps them all when it stops. Blocks
+map them read-only (``map_readonly``: remote objects are immutable), and ``find`` tells
+``ArraySource`` that an array already lies in shared memory, so it is not copied again.
+
 ``multiprocessing.shared_memory`` before Python 3.13 registers every segment, attached ones
 too, with a resource-tracker process that unlinks them when *any* user exits and would be
 started in every pool process; ownership here is explicit instead, so segments are untracked.
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import glob
 import itertools
+import mmap
 import os
 import sys
+import uuid
+import weakref
 from multiprocessing import resource_tracker, shared_memory
-from typing import Iterator
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
 
 PREFIX = "ufora_"
 _counter = itertools.count()
+# The worker service whose remote objects this process's segments may become: set by the
+# compute pool before it forks.
+service_pid = os.getpid()
 
 
 @contextlib.contextmanager
@@ -50,6 +65,47 @@ def attach(name: str) -> shared_memory.SharedMemory:
     return _open(name=name)
 
 
+def create_for_service(nbytes: int) -> shared_memory.SharedMemory:
+    """A new segment for a remote object's buffer, owned by the worker service."""
+    return _open(name=f"{PREFIX}{service_pid}_o{uuid.uuid4().hex[:16]}", create=True, size=max(1, nbytes))
+
+
+# Read-only mappings of this process: sorted start addresses, and (end, name, the mapping while
+# it lives) for each. A mapping that died leaves its range to ordinary memory: never matched.
+_starts: List[int] = []
+_mapped: Dict[int, Tuple[int, str, weakref.ref]] = {}
+
+
+def map_readonly(name: str, nbytes: int) -> memoryview:
+    """A read-only view of segment ``name``; the mapping lasts as long as views of it do."""
+    fd = os.open(f"/dev/shm/{name}", os.O_RDONLY)
+    try:
+        mapping = mmap.mmap(fd, max(1, nbytes), prot=mmap.PROT_READ)
+    finally:
+        os.close(fd)
+    start = np.frombuffer(mapping, np.uint8).ctypes.data
+    for dead in [at for at, (_, _, alive) in _mapped.items() if alive() is None]:
+        del _mapped[dead]
+        _starts.remove(dead)
+    if start not in _mapped:
+        bisect.insort(_starts, start)
+    _mapped[start] = (start + nbytes, name, weakref.ref(mapping))
+    return memoryview(mapping)[:nbytes]
+
+
+def find(address: int, nbytes: int) -> Optional[Tuple[str, int]]:
+    """(segment name, offset) if ``[address, address + nbytes)`` lies in a segment this
+    process mapped with ``map_readonly``."""
+    at = bisect.bisect_right(_starts, address) - 1
+    if at < 0:
+        return None
+    start = _starts[at]
+    end, name, alive = _mapped[start]
+    if alive() is not None and address + nbytes <= end:
+        return name, address - start
+    return None
+
+
 def release(segment: shared_memory.SharedMemory, unlink: bool = False) -> None:
     """Close this process's mapping (if no array still uses it) and, for the owner, unlink."""
     try:
@@ -59,6 +115,11 @@ def release(segment: shared_memory.SharedMemory, unlink: bool = False) -> None:
     if unlink:
         with _untracked(), contextlib.suppress(FileNotFoundError):
             segment.unlink()
+
+
+def unlink(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(f"/dev/shm/{name}")
 
 
 def sweep(pid: int) -> int:

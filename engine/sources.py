@@ -40,6 +40,11 @@ class _Source:
     def export(self) -> list:
         return []
 
+    @property
+    def in_shared_memory(self) -> bool:
+        """Read from shared memory by name (after ``export``): partitions stay on this host."""
+        return False
+
     def close(self) -> None:
         pass
 
@@ -81,19 +86,29 @@ class ArraySource(_Source):
         self.array: Optional[np.ndarray] = array
         self.python_items = python_items  # built from a list: CPython items are Python numbers
         self.length = len(array)
-        self._shared: Optional[Tuple[str, str, tuple]] = None
+        self._shared: Optional[Tuple[str, str, tuple, int]] = None  # name, dtype, shape, offset
         self._segment = None
 
     def export(self) -> list:
-        """Move a large array into shared memory; the segments the driver must release."""
+        """Move a large array into shared memory; the segments the driver must release. An
+        array that is a remote object's already lies in a segment: it travels by that name."""
         if self.array is None or self.array.nbytes <= SHARED_BYTES:
             return []
+        if self.array.flags.c_contiguous:
+            found = shm.find(self.array.ctypes.data, self.array.nbytes)
+            if found is not None:
+                self._shared = (found[0], self.array.dtype.str, self.array.shape, found[1])
+                return []
         segment = shm.create(self.array.nbytes)
         view = np.ndarray(self.array.shape, self.array.dtype, buffer=segment.buf)
         view[...] = self.array
         del view
-        self._shared = (segment.name, self.array.dtype.str, self.array.shape)
+        self._shared = (segment.name, self.array.dtype.str, self.array.shape, 0)
         return [segment]
+
+    @property
+    def in_shared_memory(self) -> bool:
+        return self._shared is not None
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__, _segment=None)
@@ -103,9 +118,9 @@ class ArraySource(_Source):
 
     def _attached(self) -> np.ndarray:
         if self.array is None:
-            name, dtype, shape = self._shared
+            name, dtype, shape, offset = self._shared
             self._segment = shm.attach(name)
-            self.array = np.ndarray(shape, np.dtype(dtype), buffer=self._segment.buf)
+            self.array = np.ndarray(shape, np.dtype(dtype), buffer=self._segment.buf, offset=offset)
         return self.array
 
     def close(self) -> None:
@@ -181,6 +196,10 @@ class ZipSource(_Source):
 
     def export(self) -> list:
         return [segment for part in self.parts for segment in part.export()]
+
+    @property
+    def in_shared_memory(self) -> bool:
+        return any(part.in_shared_memory for part in self.parts)
 
     def close(self) -> None:
         for part in self.parts:

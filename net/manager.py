@@ -191,7 +191,7 @@ class ManagerService:
             await self._fail(job, f"remote object {object_id} could not be fetched from worker "
                                   f"{link.info.id}: {exc}")
             return
-        await self._finish(job, {"names": ["value"], "error": None}, buffers)
+        await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
 
     async def _on_release(self, sid: str, data) -> None:
         object_ids = data.get("object_ids") if isinstance(data, dict) else None
@@ -401,11 +401,13 @@ def _driver_for(job: _Job, owners: Dict[str, str], ready: List[_WorkerLink],
 def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
     """The client's JOB_DONE message for a worker's ``block_done`` header and buffers."""
     names = list(header.get("names") or [])
+    count = len(names) + int(header.get("parts", 0))
     buffers = [bytes(buffer) for buffer in buffers]  # socket.io sends only bytes as binary
     error = header.get("error")
     if error is not None:
-        error = dict(error, pickled=buffers[len(names)] if error.get("pickled") else None)
-    return {"job_id": job_id, "names": names, "variables": buffers[:len(names)], "error": error}
+        error = dict(error, pickled=buffers[count] if error.get("pickled") else None)
+    return {"job_id": job_id, "names": names, "variables": buffers[:count], "error": error,
+            "parts": count - len(names)}
 
 
 class _ResultHandler(tornado.web.RequestHandler):

@@ -13,7 +13,8 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
                                                null: all come back)
     CANCEL     {"job_id"}                    (stop that block, wherever it is)
     FETCH      {"job_id", "object_id"}       (a remote object's value: answered by a JOB_DONE
-                                              with the one name "value")
+                                              with the one name "value" and "parts" buffers
+                                              after it, the pickle's out-of-band buffers)
     RELEASE    {"object_ids": [str]}         (the client dropped them; also all on disconnect)
 socket.io, manager -> client:
     OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order)
@@ -21,6 +22,7 @@ socket.io, manager -> client:
                 "download": absent | {"path", "sizes": [int]},   (large results: GET path once,
                                                                    the variables end to end)
                 "objects": {name: {"id", "size", "type"}},        (variables kept on the cluster)
+                "parts": int,                                    (FETCH: out-of-band buffers)
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
 
 Registry and control channel (net.wire messages, header "type" first):

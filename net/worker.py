@@ -13,9 +13,9 @@ import logging
 import os
 import signal
 import uuid
-from typing import Dict, List, Optional
+from typing import Dict, Optional, Tuple
 
-from engine import errors, shm
+from engine import errors, remote_values, shm
 from engine import pool as compute_pool
 from engine.block import Block, BlockResult
 from engine.scheduler import PoolScheduler
@@ -23,6 +23,7 @@ from engine.serialization import MissingObjectError
 from net import channel as channels
 from net.blobs import BlobClient, BlobStore, MissingBlob
 from net.channel import Channel, ChannelClosed
+from net.objects import ObjectHolder
 from net.peers import MESSAGES as PEER_MESSAGES
 from net.peers import Peers
 from net.registry import RegistryClient, WorkerInfo
@@ -48,6 +49,7 @@ class WorkerService:
         self.job_channels: Dict[str, Channel] = {}
         self.download_below: Dict[str, Optional[int]] = {}  # per block: see net.schema SUBMIT
         self.blobs = BlobStore()
+        self.objects = ObjectHolder(self.blobs)
         self.peer_blobs: Dict[str, BlobClient] = {}
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
@@ -74,7 +76,7 @@ class WorkerService:
         return info
 
     def _stats(self) -> dict:
-        return {**self.scheduler.counts, "objects": len(self.blobs.kept),
+        return {**self.scheduler.counts, "objects": len(self.objects.segments),
                 "object_bytes": self.blobs.kept_bytes}
 
     def _peer_left(self, peer: str) -> None:
@@ -109,13 +111,13 @@ class WorkerService:
                     await channel.abort(f"malformed run_block: {exc!r}")
                     return
                 self.job_channels[job_id] = channel
-                self.download_below[job_id] = header.get("download_below")
+                self.download_below[job_id] = block.download_below = header.get("download_below")
                 self._spawn(self._start_block(job_id, block, dict(header.get("objects") or {})))
             elif kind == "cancel":
                 self._cancel(str(header.get("job_id")))
             elif kind == "release":
                 for key in header.get("object_ids") or ():
-                    self.blobs.release(str(key))
+                    self.objects.release(str(key))
             elif kind == "heartbeat":
                 await channel.write({"type": "heartbeat"})
             else:
@@ -125,28 +127,34 @@ class WorkerService:
     async def _start_block(self, job_id: str, block: Block, owners: Dict[str, str]) -> None:
         """Gather the remote objects the block refers to (from this worker's store, or over
         the data channels of the workers holding them), then queue it."""
+        self.objects.use(job_id, set(owners))
         try:
             for object_id, owner in owners.items():
-                block.objects[object_id] = (await self._object(object_id, owner))[0]
+                block.objects[object_id] = await self._object(object_id, owner)
         except (ChannelClosed, MissingBlob, MissingObjectError) as exc:
             channel = self.job_channels.pop(job_id, None)
             if channel is not None:
                 self._spawn(self._report(channel, job_id, BlockResult(error=errors.capture(exc))))
+            else:
+                self.objects.done(job_id)
             return
         if job_id in self.job_channels:  # not cancelled meanwhile
             self._send(self.scheduler.submit_block(job_id, block))
 
-    async def _object(self, object_id: str, owner: str) -> List[bytes]:
+    async def _object(self, object_id: str, owner: str) -> Tuple[bytes, list]:
+        """(pickle, parts) of a remote object: its segments' names if this worker holds it,
+        else its buffers fetched from the worker that does."""
         if owner == self.id:
-            if object_id not in self.blobs.blobs:
+            if object_id not in self.objects.segments:
                 raise MissingObjectError(f"remote object {object_id} is not on worker {self.id}")
-            return self.blobs.blobs[object_id]
+            return self.objects.local_parts(object_id)
         peer = self._members().get(owner)
         if peer is None:
             raise MissingObjectError(f"remote object {object_id} was lost with worker {owner}")
         if owner not in self.peer_blobs:
             self.peer_blobs[owner] = BlobClient(peer.address, peer.data_port, owner)
-        return await self.peer_blobs[owner].fetch(object_id)
+        data, *parts = await self.peer_blobs[owner].fetch(object_id)
+        return data, parts
 
     def _on_pool_message(self, index: int) -> None:
         process = self.pool[index]
@@ -175,6 +183,7 @@ class WorkerService:
         """Kill what computes the block now; the processes are replaced as they go."""
         self.job_channels.pop(job_id, None)
         self.download_below.pop(job_id, None)
+        self.objects.done(job_id)
         for index in self.scheduler.cancel(job_id):
             process = self.pool[index]
             self.cancelled.add(process.pid)
@@ -219,6 +228,7 @@ class WorkerService:
         self.peers.after_step()
 
     async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
+        self.objects.done(job_id)
         objects = self._keep_remote(result, self.download_below.pop(job_id, None))
         fields, buffers = result.pack()
         header = {"type": "block_done", "job_id": job_id, **fields, "objects": objects}
@@ -231,16 +241,20 @@ class WorkerService:
 
     def _keep_remote(self, result: BlockResult, download_below: Optional[int]) -> Dict[str, dict]:
         """Keep here, as remote objects, the variables not to be downloaded (those of at least
-        ``download_below`` bytes; with None, none); describe them by name."""
+        ``download_below`` bytes; with None, none; those whose buffers the block put in shared
+        memory, always); describe them by name."""
         kept = {}
         for name, data in list(result.variables.items()):
-            if download_below is not None and len(data) >= download_below:
-                kept[name] = {"id": self.blobs.put([data], keep=True), "size": len(data),
+            segments = result.segments.get(name, [])
+            size = remote_values.size_of(data, segments)
+            if segments or (download_below is not None and size >= download_below):
+                kept[name] = {"id": self.objects.keep(data, segments), "size": size,
                               "type": result.types.get(name, "")}
                 del result.variables[name]
         return kept
 
     def stop(self) -> None:
+        self.objects.stop()
         for blobs in self.peer_blobs.values():
             blobs.close()
         if self.registry is not None:

@@ -195,5 +195,6 @@ def write_back(frame: types.FrameType, values: Dict[str, Any]) -> None:
         scope[name] = value
     if sys.version_info < (3, 13):  # since 3.13 f_locals writes through by itself
         ctypes.pythonapi.PyFrame_LocalsToFast(ctypes.py_object(frame), ctypes.c_int(0))
-        for name in values:  # the snapshot would keep them alive after a ``del`` (a proxy
-            del scope[name]  # would never be freed until the function returns)
+        # f_locals is a snapshot, rebuilt on every access: left as it is, it would keep every
+        # local alive after a ``del`` (a proxy would not be freed until the function returns).
+        scope.clear()

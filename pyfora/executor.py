@@ -10,11 +10,12 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional
 
+from engine import serialization
 from pyfora import capture
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
-from pyfora.Exceptions import PyforaError
-from pyfora.remote import RemotePythonObject, remote_error, values_of
+from pyfora.Exceptions import ForaToPythonConversionError, PyforaError
+from pyfora.remote import RemotePythonObject, remote_error
 from pyfora.with_block import WithBlockExecutor
 
 _CALL_FILE = "<pyfora submit>"
@@ -124,4 +125,8 @@ class Executor:
 def _value_of_fetch(message: dict) -> Any:
     if message.get("error") is not None:
         raise remote_error(message["error"])
-    return values_of(message, executor=None)["value"]  # type: ignore[arg-type]
+    data, *parts = message["variables"]
+    try:
+        return serialization.loads(data, buffers=parts)
+    except Exception as exc:
+        raise ForaToPythonConversionError(f"the value cannot be rebuilt here: {exc!r}") from None

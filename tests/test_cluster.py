@@ -201,3 +201,27 @@ def test_a_peer_s_pool_process_dying_mid_partition_does_not_hang_the_block(two_w
     assert "replaced by" in other.log
     driver = service_running(driver_process, workers)
     assert "lost partition" in driver.log and "handing it out again" in driver.log
+
+
+def filled(value, seconds):
+    import numpy as np
+
+    time.sleep(seconds)  # long enough for the other call to go to the other worker
+    return np.full(500_000, float(value))  # 4 MB: its data in the worker's shared memory
+
+
+def test_a_block_uses_remote_objects_held_by_two_workers(two_workers):
+    manager, _ = two_workers
+    with pyfora.connect(manager.url) as ufora:
+        ones, twos = ufora.submit(filled, 1, 1.0), ufora.submit(filled, 2, 1.0)
+        ones, twos = ones.result(timeout=30), twos.result(timeout=30)
+        deadline = time.monotonic() + 5  # counters travel with the next heartbeat
+        while time.monotonic() < deadline:
+            held = sorted(m.get("objects", 0) for m in status(manager)["members"])
+            if held == [1, 1]:
+                break
+            time.sleep(0.2)
+        assert held == [1, 1]  # one on each worker
+        with ufora.remotely.downloadAll():
+            total = sum(a + b for a, b in zip(ones, twos))  # one of them comes from the peer
+        assert total == 3.0 * 500_000
