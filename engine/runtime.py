@@ -166,7 +166,8 @@ def _run(reducer, source, element, condition, key, star: bool, flat: bool,
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
         task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
-        outcomes = _runner.run_partitions(task, source.length, shareable=not segments and not outputs)
+        outcomes = _runner.run_partitions(task, source.length,
+                                          shareable=not source.in_shared_memory and not outputs)
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
