@@ -14,7 +14,8 @@ execution) for:
   ``update``, ``extend``, ``insert``, ``pop``, ``remove``, ``clear``, ``setdefault``, ``write``...);
 * calls to ``print``, ``open``, ``input``, ``exec``, ``eval``, ``breakpoint``, ``setattr``,
   ``delattr``, ``globals``;
-* use of the ``random`` module, ``numpy.random`` or ``time`` (unseeded randomness, clocks).
+* use of the ``random`` module, ``numpy.random`` or ``time`` (unseeded randomness, clocks), or
+  of ``logging`` (output, whose order a split would change).
 
 It is deliberately conservative: it can send a pure function down the serial path (slower, still
 right), and it cannot see effects hidden behind C functions or ``getattr`` strings.
@@ -32,7 +33,7 @@ _EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "set
 _MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add", "update",
                      "discard", "setdefault", "popitem", "write", "writelines", "send", "put",
                      "sort", "reverse", "__setitem__", "__delitem__"}
-_EFFECT_MODULES = ("random", "numpy.random", "time")
+_EFFECT_MODULES = ("random", "numpy.random", "time", "logging")
 _OUTSIDE_LOADS = {"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF"}
 
 

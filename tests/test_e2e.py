@@ -281,3 +281,18 @@ def test_large_results_are_downloaded_over_http_once(ufora, monkeypatch):
     assert message["variables"] is None and message["download"]["path"].startswith("/results/")
     again = requests.get(ufora._connection.url + message["download"]["path"], timeout=10)
     assert again.status_code == 404  # one client, one download
+
+
+def test_what_a_block_logs_reaches_the_client_as_in_a_fresh_interpreter(ufora, capfd):
+    with ufora.remotely.downloadAll():
+        import logging
+
+        logging.getLogger("mine").info("not shown: level WARNING, as in a fresh interpreter")
+        logging.warning("careful: %d", 3)
+        logging.getLogger("mine").error("went wrong")
+        flagged = sum(logging.getLogger("mine").warning("item %d", x) or x for x in range(3))
+    assert flagged == 3
+    err = capfd.readouterr().err
+    assert "not shown" not in err
+    assert err.index("WARNING:root:careful: 3") < err.index("ERROR:mine:went wrong")
+    assert err.index("ERROR:mine:went wrong") < err.index("WARNING:mine:item 0") < err.index("WARNING:mine:item 2")
