@@ -7,6 +7,8 @@ in ``linecache`` here: the function's definition is found by its first line, its
 (``engine.rewriter``), and a new function is made with the same globals, defaults, closure cells
 and name. The rewritten function replaces the original wherever it was reached: in the block's
 namespace, in the globals dicts it was found in and in closure cells, so callers use it too.
+Methods are found through the classes and the instances reached, and replaced in their class
+(static and class methods rewrapped).
 
 Only functions whose definition actually contains a shape are replaced; a function whose source
 cannot be found or does not match its code is left as it is (it runs serially, still right).
@@ -21,7 +23,7 @@ import logging
 import types
 from typing import Any, Collection, Dict, Optional, Tuple
 
-from engine import rewriter
+from engine import kernels, rewriter
 from engine.code import EMPTY, cell_contents
 
 log = logging.getLogger(__name__)
@@ -29,17 +31,24 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=64)
-def _definitions(filename: str, text: str) -> Dict[Tuple[str, int], ast.FunctionDef]:
-    """Every function definition of a file that holds a shape, by (name, first line)."""
+def _definitions(filename: str, text: str) -> Dict[Tuple[str, int], Tuple[ast.FunctionDef, Optional[str]]]:
+    """Every function definition of a file that holds a shape, by (name, first line), with the
+    name of the class it is written in (None outside classes): the compiler mangles private
+    names (``self.__n``) with it, so a method is recompiled inside a class of that name."""
     try:
         tree = ast.parse(text, filename)
     except SyntaxError:
         return {}
     found = {}
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _has_shape(node):
-            for line in {node.lineno, node.decorator_list[0].lineno if node.decorator_list else node.lineno}:
-                found[(node.name, line)] = node
+
+    def walk(node: ast.AST, owner: Optional[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and _has_shape(child):
+                for line in {child.lineno, child.decorator_list[0].lineno if child.decorator_list else child.lineno}:
+                    found[(child.name, line)] = (child, owner)
+            walk(child, child.name if isinstance(child, ast.ClassDef) else owner)
+
+    walk(tree, None)
     return found
 
 
@@ -48,11 +57,12 @@ def _has_shape(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Name) and n.id in rewriter.HOOKS for n in ast.walk(rewritten))
 
 
-def _definition(fn: types.FunctionType) -> Optional[ast.FunctionDef]:
+def _definition(fn: types.FunctionType) -> Tuple[Optional[ast.FunctionDef], Optional[str]]:
+    """The definition of ``fn`` (a copy) and its class's name."""
     code = fn.__code__
     lines = linecache.getlines(code.co_filename)
-    node = _definitions(code.co_filename, "".join(lines)).get((code.co_name, code.co_firstlineno)) if lines else None
-    return copy.deepcopy(node) if node is not None else None
+    found = _definitions(code.co_filename, "".join(lines)).get((code.co_name, code.co_firstlineno)) if lines else None
+    return (copy.deepcopy(found[0]), found[1]) if found is not None else (None, None)
 
 
 def _inner_code(code: types.CodeType, name: str) -> Optional[types.CodeType]:
@@ -69,21 +79,19 @@ def _inner_code(code: types.CodeType, name: str) -> Optional[types.CodeType]:
 def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
     """A copy of ``fn`` with its parallel shapes rewritten, or None if it has none (or its
     source cannot be matched to its code)."""
-    node = _definition(fn)
+    node, owner = _definition(fn)
     if node is None:
         return None
     node.decorator_list = []  # the shipped function is already decorated
-    node = rewriter.rewrite(node)
+    definition = rewriter.rewrite(node)
     code = fn.__code__
     # Compiled inside a function whose parameters are the closure's names, so that they stay
-    # free variables of the new code and the original cells can be reused.
-    outer = ast.FunctionDef(
-        name="__ufora_outer__",
-        args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in code.co_freevars],
-                           vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[]),
-        body=[node, ast.Return(value=ast.Name(id=node.name, ctx=ast.Load()))],
-        decorator_list=[], returns=None, type_comment=None)
-    module = ast.fix_missing_locations(ast.Module(body=[ast.copy_location(outer, node)], type_ignores=[]))
+    # free variables of the new code and the original cells can be reused; a method inside a
+    # class of its own class's name (mangling), whose ``__class__`` cell is the original's.
+    if owner is not None:
+        node = ast.copy_location(ast.ClassDef(name=owner, bases=[], keywords=[], body=[definition],
+                                              decorator_list=[]), definition)
+    module = rewriter.enclosed([node], [n for n in code.co_freevars if n != "__class__"], node.name)
     try:
         new_code = _inner_code(compile(module, code.co_filename, "exec"), code.co_name)
     except SyntaxError as exc:
@@ -101,20 +109,26 @@ def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
     new.__kwdefaults__ = fn.__kwdefaults__
     new.__qualname__, new.__module__, new.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
     new.__dict__.update(fn.__dict__)
-    return new
+    twin = rewriter.loops_of(definition)
+    return kernels.attach_loops(twin)(new) if twin is not None else new
 
 
 def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Collection[str]) -> int:
     """Rewrite, in place, every function defined in one of ``shipped_files`` (the user's own
     code, sent with the block) and reachable from ``namespace`` that holds a shape; how many
-    were rewritten. Installed libraries are neither rewritten nor walked."""
+    were rewritten. Methods are reached through classes and through instances (``obj.count(n)``)
+    and replaced in their class. Installed libraries are neither rewritten nor walked."""
     replaced: Dict[int, Any] = {}   # id(original) -> rewritten (or the original when unchanged)
     seen_dicts: set = set()
+    seen_classes: set = set()
     count = 0
 
     def visit(value: Any) -> Any:
         nonlocal count
-        if not isinstance(value, types.FunctionType) or value.__code__.co_filename not in shipped_files:
+        if not isinstance(value, types.FunctionType):
+            visit_class(value if isinstance(value, type) else type(value))
+            return value
+        if value.__code__.co_filename not in shipped_files:
             return value
         if id(value) in replaced:
             return replaced[id(value)]
@@ -132,6 +146,19 @@ def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Collection[str])
             if swapped is not contents:
                 cell.cell_contents = swapped
         return replaced[id(value)]
+
+    def visit_class(cls: type) -> None:
+        for klass in cls.__mro__:
+            if klass.__module__ == "builtins" or id(klass) in seen_classes:
+                continue
+            seen_classes.add(id(klass))
+            for name, attribute in list(vars(klass).items()):
+                wrapped = isinstance(attribute, (staticmethod, classmethod))
+                function = attribute.__func__ if wrapped else attribute
+                if isinstance(function, types.FunctionType):
+                    swapped = visit(function)
+                    if swapped is not function:
+                        setattr(klass, name, type(attribute)(swapped) if wrapped else swapped)
 
     def visit_dict(scope: Dict[str, Any]) -> None:
         if id(scope) in seen_dicts:

@@ -6,7 +6,9 @@ not used.
 * The element function, its filter, the ``key`` of min/max and every plain Python function they
   reach through globals or closure cells are cloned and ``njit``-ed (recursively; cycles are fine
   because numba compiles lazily). The originals are never modified: the CPython fallback still
-  has them.
+  has them. A function that holds generator expressions (which numba cannot compile) is replaced
+  by its twin, where each ``sum``/``min``/``max``/``any``/``all`` of one is an explicit loop
+  (``engine.rewriter``), so nested shapes compile too.
 * The kernel source comes from the reducer's template (``engine.reducers``) with the source's
   item expression, and is compiled for the exact argument types of this job.
 * If numba refuses any part (typing, an unsupported construct, anything at all), ``build``
@@ -20,6 +22,8 @@ not used.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import logging
 import types
 from collections import OrderedDict
@@ -28,7 +32,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from engine import code, reducers
+from engine import code, reducers, rewriter
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +47,77 @@ KERNEL_CACHE_SIZE = 256
 _cache: "OrderedDict[Tuple, Optional[Kernel]]" = OrderedDict()
 
 
+def attach_loops(text: str) -> Callable[[Callable], Callable]:
+    """The ``__ufora_loops__`` hook: marks a function with the text of its numba-ready twin
+    (``engine.rewriter.loop_source``) and the code it is the twin of, so that a wrapper that
+    copied the function's attributes (``functools.wraps``) does not pass for it."""
+    def attach(function: Callable) -> Callable:
+        function.__dict__[rewriter.LOOPS_HOOK] = (text, function.__code__)
+        return function
+    return attach
+
+
+def _sum_checked(total, start, count, magnitude):
+    """Typed by numba only (``_support``): an inner ``sum``'s total, or an error that sends the
+    partition back to CPython when int64 could have wrapped, or when the sum was empty and a
+    float total stands for CPython's int start."""
+    raise NotImplementedError
+
+
+@functools.lru_cache(maxsize=None)
+def _support() -> Dict[str, Any]:
+    """What twins call besides the user's functions, compiled; built on first use since it
+    imports numba."""
+    import numba
+    from numba.core import types as nt
+    from numba.extending import overload
+
+    @overload(_sum_checked)
+    def _typed(total, start, count, magnitude):
+        if isinstance(total, nt.Integer):
+            def checked(total, start, count, magnitude):
+                if magnitude >= reducers.INT_EXACT_BOUND:
+                    raise OverflowError("int64 could have wrapped")
+                return total
+        elif isinstance(total, nt.Float) and isinstance(start, (nt.Integer, nt.Boolean)):
+            def checked(total, start, count, magnitude):
+                if count == 0:
+                    raise TypeError("CPython gives the int start")
+                return total
+        else:
+            def checked(total, start, count, magnitude):
+                return total
+        return checked
+
+    return {rewriter.SUM_CHECK: numba.njit(lambda total, start, count, magnitude:
+                                           _sum_checked(total, start, count, magnitude))}
+
+
+def _twin(fn: types.FunctionType) -> types.FunctionType:
+    """The function to compile for ``fn``: its numba-ready twin, made with its globals, its
+    closure's values and its defaults, or ``fn`` itself when it has none, when it is a wrapper
+    of the function that had one, or when a reduction the twin unrolls is not the builtin."""
+    attached = fn.__dict__.get(rewriter.LOOPS_HOOK)
+    free = fn.__code__.co_freevars
+    if attached is None or attached[1] != fn.__code__ or rewriter.REDUCTIONS & {*fn.__globals__, *free}:
+        return fn
+    values = [code.cell_contents(cell) for cell in fn.__closure__ or ()]
+    if any(value is code.EMPTY for value in values):
+        return fn
+    support = _support()
+    statements = ast.parse(attached[0]).body
+    module = rewriter.enclosed(statements, [*free, *support], statements[-1].name)
+    outer = next(c for c in compile(module, f"<twin of {fn.__qualname__}>", "exec").co_consts
+                 if isinstance(c, types.CodeType))
+    twin = types.FunctionType(outer, fn.__globals__)(*values, *support.values())
+    twin.__defaults__, twin.__kwdefaults__ = fn.__defaults__, fn.__kwdefaults__
+    return twin
+
+
 def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
-    """An ``njit`` dispatcher for a copy of ``fn`` whose globals and closure cells that hold plain
-    Python functions are replaced by their own jitted copies (memoized by identity)."""
+    """An ``njit`` dispatcher for a copy of ``fn`` (or of its twin, ``_twin``) whose globals and
+    closure cells that hold plain Python functions are replaced by their own jitted copies
+    (memoized by identity)."""
     import numba
     from numba.core.registry import CPUDispatcher
 
@@ -54,6 +126,7 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     key = id(fn)
     if key in memo:
         return memo[key]
+    fn = _twin(fn)
     new_globals: Dict[str, Any] = {"__builtins__": fn.__globals__.get("__builtins__", __builtins__)}
     closure = None
     if fn.__closure__:

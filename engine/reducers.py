@@ -14,8 +14,9 @@ Each reducer has
 Semantics kept: ``sum`` adds left to right (ints exactly; floats partition by partition, then
 the partials left to right); ``min``/``max`` keep the first of equal elements, as CPython's
 strict comparisons do, and call ``key`` once per element; ``any``/``all`` stop at the first
-deciding element by position; collected results keep CPython's order, so sets and dicts are
-built by inserting the elements in the order CPython would have.
+deciding element by position; ``len`` of a list comprehension counts the elements it computes;
+collected results keep CPython's order, so sets and dicts are built by inserting the elements in
+the order CPython would have.
 """
 from __future__ import annotations
 
@@ -208,6 +209,49 @@ class All(_Decision):
     name, decides_on = "all", False
 
 
+class Count:
+    """``len`` of a list comprehension: every element is still computed (it may raise), none is
+    kept, so no list is built anywhere."""
+    name = "len"
+    outputs = 0
+    template = """
+def kernel({params}, lo, hi):
+    count = 0
+    for i in range(lo, hi):
+{bind}{filter}        element({args})
+        count += 1
+    return count
+"""
+
+    @staticmethod
+    def accepts(args: tuple, kwargs: dict) -> bool:
+        return not args and not kwargs
+
+    @staticmethod
+    def python_partition(items, element, condition, key) -> int:
+        return count(map(element, _passing(items, condition)))
+
+    @staticmethod
+    def from_kernel(result, scalar: Callable) -> int:
+        return result
+
+    @staticmethod
+    def stops(partial) -> bool:
+        return False
+
+    @staticmethod
+    def combine(partials: Sequence, function: Callable, args: tuple, kwargs: dict) -> int:
+        return sum(partials)
+
+
+def count(values: Iterable) -> int:
+    """What ``len(list(values))`` gives, without the list: the serial form of ``Count``."""
+    total = 0
+    for _ in values:
+        total += 1
+    return total
+
+
 class Collect:
     """list, set and dict comprehensions. Compiled partitions write into shared output
     buffers (one, or two for dict keys and values) at their own offsets and return a count;
@@ -244,7 +288,7 @@ def kernel({params}, lo, hi, out0{extra_output}):
 
 
 REDUCTIONS: Dict[Callable, type] = {builtins.sum: Sum, builtins.min: Min, builtins.max: Max,
-                                   builtins.any: Any, builtins.all: All}
+                                   builtins.any: Any, builtins.all: All, count: Count}
 COLLECTIONS: Dict[str, Collect] = {
     "list": Collect("list", list),
     "set": Collect("set", set),

@@ -12,6 +12,9 @@ Rules (docs/parallel-shapes.md has an example for each, and what stays serial):
   ``list``/``set``: ``__ufora_reduce__(f, __ufora_zipped__(map, g, a), None, None)`` (or
   ``__ufora_collect__(list, ...)``); the engine takes the call apart at run time when ``map`` or
   ``filter`` is the builtin, so ``g`` and ``a`` are evaluated once, where they were.
+* ``len(c)`` where ``c`` is rewritten to ``__ufora_collect__(...)`` (a comprehension,
+  ``list(map(...))``, ``list(filter(...))``) becomes ``__ufora_len__(len, <the same arguments>)``:
+  the engine counts a list's elements without building it, and takes ``len`` of a set or dict.
 * With several ``for`` clauses, the outer one is split: the element function gives, for one
   outer item, the generator of the inner loops (marked ``__ufora_flat__``), whose values are
   the elements, in order; these run in CPython inside each partition.
@@ -30,6 +33,7 @@ again: the outer one is split, the inner one runs inside each partition.
 from __future__ import annotations
 
 import ast
+import copy
 from typing import List, Optional
 
 REDUCE_HOOK = "__ufora_reduce__"
@@ -37,7 +41,9 @@ COLLECT_HOOK = "__ufora_collect__"
 ZIPPED_HOOK = "__ufora_zipped__"
 STAR_HOOK = "__ufora_star__"
 FLAT_HOOK = "__ufora_flat__"
-HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK)
+LEN_HOOK = "__ufora_len__"
+LOOPS_HOOK = "__ufora_loops__"
+HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK, LEN_HOOK)
 REDUCTIONS = {"sum", "min", "max", "any", "all"}
 _ZIPPERS = {"zip", "enumerate"}
 _MAPPERS = {"map", "filter"}
@@ -82,6 +88,9 @@ def _lambda(clause: ast.comprehension, body: ast.expr) -> ast.expr:
     args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names], vararg=None,
                          kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
     function = ast.copy_location(ast.Lambda(args=args, body=body), body)
+    twin = loop_source(function)
+    if twin is not None:
+        function = ast.Call(func=_hook(LOOPS_HOOK, body, [ast.Constant(value=twin)]), args=[function], keywords=[])
     return _hook(STAR_HOOK, body, [function]) if len(names) > 1 else function
 
 
@@ -124,6 +133,12 @@ class _ParallelShapes(ast.NodeTransformer):
             none = ast.Constant(value=None)
             return _hook(hook, node, [first, mapped, none, none, *[self.visit(a) for a in node.args[1:]]],
                          [self.visit(k) for k in node.keywords])
+        if name == "len" and len(node.args) == 1 and not node.keywords:
+            collected = self.visit(node.args[0])
+            if _called_name(collected, {COLLECT_HOOK}):
+                return _hook(LEN_HOOK, node, [node.func, *collected.args])
+            node.args = [collected]
+            return node
         return self.generic_visit(node)
 
     def _collect(self, kind: str, node: ast.AST, element: ast.expr) -> ast.AST:
@@ -143,8 +158,162 @@ class _ParallelShapes(ast.NodeTransformer):
         pair = ast.copy_location(ast.Tuple(elts=[node.key, node.value], ctx=ast.Load()), node.key)
         return self._collect("dict", node, pair)
 
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        """Rewritten, with its twin attached when a shape was replaced or one can be compiled."""
+        original = copy.deepcopy(node)
+        self.generic_visit(node)
+        twin = loop_source(original, always=any(isinstance(n, ast.Name) and n.id in HOOKS for n in ast.walk(node)))
+        if twin is not None:
+            node.decorator_list.append(_hook(LOOPS_HOOK, node, [ast.Constant(value=twin)]))
+        return node
+
 
 def rewrite(tree: ast.AST) -> ast.AST:
     """Rewrite every parallelizable shape in ``tree`` (in place) and return it, locations fixed."""
     tree = _ParallelShapes().visit(tree)
     return ast.fix_missing_locations(tree)
+
+
+# Numba-ready twins. numba compiles list comprehensions but not generator expressions, so a
+# function whose body holds ``sum(f(y) for y in r)`` (or whose shapes the rules above replaced by
+# engine calls) cannot be compiled as it is. Its *twin* is its source with every reduction of a
+# generator expression replaced by a call to a helper function holding the explicit loop; the
+# rewriter attaches the twin's text to the functions it makes and rewrites
+# (``@__ufora_loops__(text)``), and ``engine.kernels`` compiles the twin in its place. The
+# helpers keep CPython's semantics or raise, and a compiled partition that raises is recomputed
+# in CPython: ``sum`` checks that int64 cannot have wrapped (``__ufora_sum_checked__``) and
+# that an empty float sum would not be CPython's int ``0``; ``min``/``max`` of nothing raise;
+# ``any``/``all`` return at the deciding element. The first iterable is evaluated where the
+# generator was; the names of the function that the generator reads are passed as arguments.
+
+SUM_CHECK = "__ufora_sum_checked__"  # given to the twin by engine.kernels
+_FIRST, _VALUE = "__ufora_items", "__ufora_value"
+_LOOPS = {  # reduction: (before the loops, for each element, after the loops)
+    "sum": ("__ufora_total = __ufora_start\n__ufora_magnitude = 0.0\n__ufora_count = 0",
+            "__ufora_total = __ufora_total + __ufora_value\n__ufora_magnitude += abs(__ufora_value)\n"
+            "__ufora_count += 1",
+            f"return {SUM_CHECK}(__ufora_total, __ufora_start, __ufora_count, __ufora_magnitude)"),
+    **{name: ("__ufora_found = False",
+              "if not __ufora_found:\n    __ufora_best = __ufora_value\n    __ufora_found = True\n"
+              f"elif __ufora_value {op} __ufora_best:\n    __ufora_best = __ufora_value",
+              f"if not __ufora_found:\n    raise ValueError('{name}() arg is an empty sequence')\n"
+              "return __ufora_best") for name, op in (("min", "<"), ("max", ">"))},
+    "any": ("", "if __ufora_value:\n    return True", "return False"),
+    "all": ("", "if not __ufora_value:\n    return False", "return True"),
+}
+
+
+def _statements(text: str) -> List[ast.stmt]:
+    return ast.parse(text).body if text else []
+
+
+def _bound(node: ast.AST, skip: Optional[ast.AST] = None) -> set:
+    """Every name ``node`` binds anywhere but inside ``skip`` (its parameters, assignments, loop
+    and comprehension variables, nested definitions and imports)."""
+    names = set()
+    todo = [node]
+    while todo:
+        n = todo.pop()
+        if n is skip:
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+        if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load):
+            names.add(n.id)
+        elif isinstance(n, ast.arg):
+            names.add(n.arg)
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(n.name)
+        elif isinstance(n, ast.alias):
+            names.add((n.asname or n.name).split(".")[0])
+        elif isinstance(n, ast.ExceptHandler) and n.name:
+            names.add(n.name)
+    return names
+
+
+class _Loops(ast.NodeTransformer):
+    """Replaces each reduction of a generator expression by a call to a helper (``self.helpers``)."""
+
+    def __init__(self) -> None:
+        self.helpers: List[ast.FunctionDef] = []
+        self.scope: Optional[ast.FunctionDef] = None
+
+    def function(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        outer, self.scope = self.scope, node
+        node.body = [self.visit(statement) for statement in node.body]
+        self.scope = outer
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        generator = node.args[0] if node.args else None
+        start = node.args[1:] + [k.value for k in node.keywords if k.arg == "start"]
+        if (name not in _LOOPS or name in _bound(self.scope) or not isinstance(generator, ast.GeneratorExp)
+                or any(g.is_async for g in generator.generators)
+                or len(node.args) + len(node.keywords) > (2 if name == "sum" else 1)
+                or len(start) != len(node.args) + len(node.keywords) - 1
+                or any(isinstance(n, (ast.NamedExpr, ast.Starred)) for n in ast.walk(node))):
+            return self.generic_visit(node)
+        first, *rest = generator.generators
+        inside = [generator.elt, *first.ifs, *rest]
+        targets = {n.id for g in generator.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        loaded = {n.id for part in inside for n in ast.walk(part) if isinstance(n, ast.Name)}
+        # the function's own variables the generator reads (names bound only inside the
+        # generator are its own, or free in both the generator and the helper)
+        params = sorted((loaded & _bound(self.scope, skip=node)) - targets)
+        before, each, after = _LOOPS[name]
+        body = [ast.Assign(targets=[ast.Name(id=_VALUE, ctx=ast.Store())], value=generator.elt), *_statements(each)]
+        for index, clause in reversed(list(enumerate(generator.generators))):
+            guards = [ast.If(test=ast.UnaryOp(op=ast.Not(), operand=test), body=[ast.Continue()], orelse=[])
+                      for test in clause.ifs]
+            items = ast.Name(id=_FIRST, ctx=ast.Load()) if index == 0 else clause.iter
+            body = [ast.For(target=clause.target, iter=items, body=guards + body, orelse=[])]
+        helper_name = f"__ufora_loop_{len(self.helpers)}"
+        extra = ["__ufora_start"] if name == "sum" else []
+        helper = ast.FunctionDef(
+            name=helper_name, args=_arguments([_FIRST, *extra, *params]), decorator_list=[], returns=None,
+            body=[*_statements(before), *body, *_statements(after)], type_comment=None)
+        self.helpers.append(helper)
+        self.function(helper)
+        values = [self.visit(first.iter), *([self.visit(start[0])] if start else []),
+                  *([ast.Constant(value=0)] if name == "sum" and not start else [])]
+        return _hook(helper_name, node, [*values, *[ast.Name(id=p, ctx=ast.Load()) for p in params]])
+
+
+def _arguments(names: List[str]) -> ast.arguments:
+    return ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names], vararg=None,
+                         kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+
+
+def loop_source(node: ast.AST, always: bool = False) -> Optional[str]:
+    """The text of the numba-ready twin of a function definition or lambda (the helpers, then
+    the function without defaults or decorators); None when no reduction was replaced, unless
+    ``always``."""
+    node = copy.deepcopy(node)
+    if isinstance(node, ast.Lambda):
+        node = ast.FunctionDef(name="__ufora_lambda__", args=node.args, body=[ast.Return(value=node.body)],
+                               decorator_list=[], returns=None, type_comment=None)
+    node.decorator_list, node.args.defaults = [], []
+    node.args.kw_defaults = [None] * len(node.args.kwonlyargs)
+    loops = _Loops()
+    main = loops.function(node)
+    if not loops.helpers and not always:
+        return None
+    module = ast.fix_missing_locations(ast.Module(body=[*loops.helpers, main], type_ignores=[]))
+    return ast.unparse(module)
+
+
+def enclosed(statements: List[ast.stmt], parameters: List[str], result: str) -> ast.Module:
+    """``def __ufora_outer__(*parameters): <statements>; return <result>``: compiled so that
+    ``parameters`` stay free variables of the functions the statements define."""
+    outer = ast.FunctionDef(name="__ufora_outer__", args=_arguments(list(parameters)),
+                            body=[*statements, ast.Return(value=ast.Name(id=result, ctx=ast.Load()))],
+                            decorator_list=[], returns=None, type_comment=None)
+    return ast.fix_missing_locations(ast.Module(body=[ast.copy_location(outer, statements[0])], type_ignores=[]))
+
+
+def loops_of(node: ast.FunctionDef) -> Optional[str]:
+    """The twin's text the rewriter attached to this (rewritten) definition, if any."""
+    for decorator in node.decorator_list:
+        if _called_name(decorator, {LOOPS_HOOK}):
+            return decorator.args[0].value
+    return None

@@ -1,16 +1,17 @@
 """The engine's entry points that rewritten code calls, and the runner they hand work to.
 
-``parallel_reduce`` stands for ``sum``/``min``/``max``/``any``/``all`` of a generator and
-``parallel_collect`` for list, set and dict comprehensions (``engine.rewriter`` says exactly
-which shapes). Each checks at run time that the shape really can be split: the builtin was not
-shadowed, the iterable is a source the engine knows (``engine.sources``), it is large enough,
-the element functions have no visible side effects (``engine.purity``) and a runner is
-available. Otherwise it runs the original expression serially, as plain CPython.
+``parallel_reduce`` stands for ``sum``/``min``/``max``/``any``/``all`` of a generator,
+``parallel_collect`` for list, set and dict comprehensions and ``parallel_len`` for ``len`` of
+them (``engine.rewriter`` says exactly which shapes). Each checks at run time that the shape
+really can be split: the builtin was not shadowed, the iterable is a source the engine knows
+(``engine.sources``), it is large enough, the element functions have no visible side effects
+(``engine.purity``) and a runner is available. Otherwise it runs the original expression
+serially, as plain CPython.
 
 A *runner* computes the partitions of a task somewhere (this process, or the worker's compute
 pool and the other workers' through the scheduler) and returns their outcomes in partition
-order. Code running inside a
-partition has no runner: nested parallel shapes run inline there.
+order. Code running inside a partition has no runner: nested parallel shapes run inline there
+(compiled, when the partition is: ``engine.kernels``).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protoco
 
 import numpy as np
 
-from engine import purity, reducers, rewriter, shm, tasks
+from engine import kernels, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
 from engine.sources import Flat, Star, Zipped, source_for
 
@@ -133,6 +134,16 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     return function(_elements(iterable, element, condition, star, flat), *args, **kwargs)
 
 
+def parallel_len(function: Callable, kind: Any, iterable: Any, element: Optional[Callable],
+                 condition: Optional[Callable]) -> Any:
+    """``function(<collection>)``, the collection as ``parallel_collect`` takes it. For the
+    builtin ``len`` of a list, a count over partitions: every element is computed, none is sent
+    back. A set or dict is collected first (its length counts distinct keys)."""
+    if function is len and kind in ("list", list):
+        return parallel_reduce(reducers.count, iterable, element, condition)
+    return function(parallel_collect(kind, iterable, element, condition))
+
+
 def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
                      condition: Optional[Callable]) -> Any:
     """A list, set or dict comprehension (``kind`` is "list", "set" or "dict"; ``element``
@@ -219,7 +230,8 @@ def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
 def hooks() -> Dict[str, Callable]:
     """The names rewritten code calls, and what they are."""
     return {rewriter.REDUCE_HOOK: parallel_reduce, rewriter.COLLECT_HOOK: parallel_collect,
-            rewriter.ZIPPED_HOOK: zipped, rewriter.STAR_HOOK: Star, rewriter.FLAT_HOOK: Flat}
+            rewriter.ZIPPED_HOOK: zipped, rewriter.STAR_HOOK: Star, rewriter.FLAT_HOOK: Flat,
+            rewriter.LEN_HOOK: parallel_len, rewriter.LOOPS_HOOK: kernels.attach_loops}
 
 
 class InlineRunner:

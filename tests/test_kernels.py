@@ -1,10 +1,13 @@
 """The kernel builder: compiled when numba can, refused (None) when it cannot, cached."""
+import ast
+import functools
 import itertools
 
 import numpy as np
 import pytest
 
 from engine import kernels, reducers
+from engine.rewriter import loop_source
 from engine.sources import source_for
 from tests.primes import isPrime as is_prime
 
@@ -74,3 +77,29 @@ def test_kernels_are_cached_per_digest_and_types():
     assert kernels.compiled("cache-test", reducers.Sum, source, element, None, None) is first
     assert kernels.compiled("cache-test", reducers.Sum, source_for(np.arange(10.0)), element,
                             None, None) is not first
+
+
+def with_twin(text: str, namespace: dict):
+    """The lambda ``text`` as the rewriter makes it: with its numba-ready twin attached."""
+    function = eval(text, namespace)
+    return kernels.attach_loops(loop_source(ast.parse(text, mode="eval").body))(function)
+
+
+def test_nested_generators_compile_through_the_twin():
+    element = with_twin("lambda x: sum(is_prime(y) for y in range(x))", {"is_prime": is_prime})
+    kernel = build(reducers.Sum, range(10), element)
+    total = sum(element(x) for x in range(10))
+    assert kernel.function(0, 1, 0, 10) == (True, total, float(total))
+
+
+def test_the_twin_is_used_only_for_its_own_function_and_builtin_reductions():
+    element = with_twin("lambda x: sum(y for y in range(x))", {})
+    assert kernels._twin(element) is not element
+
+    @functools.wraps(element)  # copies the attached twin, which is not the wrapper's
+    def wrapper(x):
+        return element(x) * 2
+
+    assert kernels._twin(wrapper) is wrapper
+    shadowed = with_twin("lambda x: sum(y for y in range(x))", {"sum": lambda values: 0})
+    assert kernels._twin(shadowed) is shadowed

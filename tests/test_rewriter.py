@@ -2,7 +2,8 @@ import ast
 
 import pytest
 
-from engine.rewriter import COLLECT_HOOK, FLAT_HOOK, REDUCE_HOOK, STAR_HOOK, ZIPPED_HOOK, rewrite
+from engine.rewriter import (COLLECT_HOOK, FLAT_HOOK, LEN_HOOK, REDUCE_HOOK, STAR_HOOK, SUM_CHECK, ZIPPED_HOOK,
+                             loop_source, rewrite)
 
 
 def rewritten(source: str) -> str:
@@ -36,6 +37,14 @@ def test_tuple_targets_zip_and_enumerate():
         f"{STAR_HOOK}(lambda a, b: a))")
 
 
+def test_len_of_a_collected_shape_is_one_call():
+    assert rewritten("len([f(x) for x in r if x])") == f"{LEN_HOOK}(len, 'list', r, lambda x: f(x), lambda x: x)"
+    assert rewritten("len({x for x in r})") == f"{LEN_HOOK}(len, 'set', r, lambda x: x, None)"
+    assert rewritten("len(list(filter(p, a)))") == f"{LEN_HOOK}(len, list, {ZIPPED_HOOK}(filter, p, a), None, None)"
+    assert rewritten("len([x for x in r], 2)") == f"len({COLLECT_HOOK}('list', r, lambda x: x, None), 2)"
+    assert rewritten("len(a)") == "len(a)"
+
+
 def test_several_for_clauses_split_the_outer_one():
     assert rewritten("sum(x * y for x in a if x for y in b(x) if y)") == (
         f"{REDUCE_HOOK}(sum, a, {FLAT_HOOK}(lambda x: (x * y for y in b(x) if y)), lambda x: x)")
@@ -67,3 +76,23 @@ def test_line_numbers_are_kept_for_tracebacks():
     tree = rewrite(ast.parse("\n\nr = sum(f(x) for x in range(9))"))
     call = tree.body[0].value
     assert call.lineno == 3 and call.args[2].lineno == 3
+
+
+def test_twins_unroll_reductions_of_generators_into_loops():
+    twin = loop_source(ast.parse("def f(n, k):\n    return sum(x * k for x in range(n) if x % 2)").body[0])
+    namespace = {SUM_CHECK: lambda total, start, count, magnitude: total}
+    exec(twin, namespace)
+    assert "for x in __ufora_items" in twin and namespace["f"](10, 3) == sum(x * 3 for x in range(10) if x % 2)
+    nested = loop_source(ast.parse("lambda x: any(y > x for y in range(x) for z in range(y))").body[0].value)
+    exec(nested, namespace)
+    assert [namespace["__ufora_lambda__"](x) for x in range(4)] == [False] * 4
+
+
+@pytest.mark.parametrize("source", [
+    "def f(n):\n    return [x for x in range(n)]",         # nothing to unroll
+    "def f(n, sum):\n    return sum(x for x in range(n))",  # sum is not the builtin
+    "def f(n):\n    return sum((y := x) for x in range(n))",  # binds in the function
+    "def f(n):\n    return max((x for x in range(n)), key=abs)",
+])
+def test_twins_leave_other_code_alone(source):
+    assert loop_source(ast.parse(source).body[0]) is None

@@ -27,6 +27,39 @@ PRELUDE = textwrap.dedent('''
     def as_dict(x):
         return len(dict(value=x, name="n"))
 
+    def count_primes(n):
+        return sum(is_prime(x) for x in range(n))
+
+    def evens_below(n):
+        return [y for y in range(n) if y % 2 == 0]
+
+    small = np.arange(10.0)
+
+    class Base:
+        def scale(self):
+            return 1
+
+    class Counter(Base):
+        def __init__(self, k):
+            self.__k = k
+
+        def count(self, n):
+            return sum(is_prime(x) for x in range(n))
+
+        def scaled(self, n):
+            k = self.__k * super().scale()
+            return [x * k for x in range(n) if x % 3]
+
+        @staticmethod
+        def squares(n):
+            return sum(x * x for x in range(n))
+
+        @classmethod
+        def evens(cls, n):
+            return len([x for x in range(n) if x % 2 == 0])
+
+    counter = Counter(3)
+
     ints = list(range(-15_000, 15_000))
     floats = [i * 0.25 for i in range(30_000)]
     bools = [i % 3 == 0 for i in range(30_000)]
@@ -154,6 +187,50 @@ add("result = any(x == 7 and y == 1 for x in range(10**7) for y in range(3))", c
 add("result = sum(1 // (x - 20_000 + y) for x in range(30_000) for y in range(2))", compiled=False)
 add("result = sum(x * y for x in range(300) for y in range(300))", parallel=False)  # 300 outer items
 add("result = sorted(x % 10 for x in range(50_000))[:5]", parallel=False)
+# len of a comprehension: a count over partitions, no list built; sets and dicts: distinct items
+add("result = len([x for x in range(50_000) if x % 3])", compiled=True)
+add("result = len([is_prime(x) for x in range(60_000) if x % 2])", compiled=True)
+add("result = len([x * 0.5 for x in arr if x > 100])", compiled=True)
+add("result = len([w for w in words if w.endswith('7')])", compiled=False)
+add("result = len([(x, y) for x in range(25_000) for y in range(x % 3)])", compiled=False)
+add("result = len(list(filter(lambda v: v % 7 == 0, range(50_000))))", compiled=True)
+add("result = len(list(map(abs, iarr)))", compiled=True)
+add("result = len({x % 100 for x in range(50_000)})", compiled=True)
+add("result = len({x % 7: x for x in iarr})", compiled=True)
+add("result = len([1 // (x - 30_000) for x in range(50_000)])")
+add("result = len([x for x in range(50_000) if x < 0])", compiled=True)
+add("result = len([x for x in range(10)])", parallel=False)
+add("len = lambda v: -1\nresult = len([x for x in range(50_000)])")  # shadowed: the list is built
+# shapes inside functions and methods the block calls (defined in the block's file)
+add("result = count_primes(50_000)", compiled=True)
+add("result = counter.count(60_000)", compiled=True)
+add("result = Counter(2).count(40_000) + counter.count(30_000)", compiled=True)
+add("result = counter.scaled(50_000)", compiled=True)  # private name and super() in the method
+add("result = Counter.squares(50_000)", compiled=True)
+add("result = counter.evens(50_000)", compiled=True)
+add("result = counter.count(100)", parallel=False)
+# nested shapes inside a partition: compiled (the twin's loops), exact, or recomputed in CPython
+add("result = [sum(is_prime(y) for y in range(x % 100)) for x in range(30_000)]", compiled=True)
+add("result = sum(count_primes(x % 50) for x in range(30_000))", compiled=True)
+add("result = sum(len(evens_below(x % 50)) for x in range(30_000))", compiled=True)
+add("result = max(min(y * y - x for y in range(x % 7 + 1)) for x in ints)", compiled=True)
+add("result = [any(y * y == x for y in range(x % 40)) for x in range(30_000)]", compiled=True)
+add("result = [all(x % y for y in range(2, x % 30 + 2) if y < x) for x in range(30_000)]", compiled=True)
+add("result = [x for x in range(30_000) if any(x % y == 0 for y in range(2, 9))]", compiled=True)
+add("k = 3\nresult = [sum(y * k for y in range(x % 20)) for x in range(30_000)]", compiled=True)
+add("result = [sum(v * x for v in small) for x in range(30_000)]", compiled=True)
+add("result = [sum(a * b for a, b in zip(range(x % 9), range(5))) for x in range(30_000)]", compiled=True)
+add("result = sum(sum(y for y in range(x % 9) for z in range(y) if z % 2) for x in range(30_000))",
+    compiled=True)
+add("result = [sum((y for y in range(x % 4)), 10) for x in range(30_000)]", compiled=True)
+add("result = [sum(i * a - b for i, (a, b) in enumerate(zip(range(x % 7), range(3, 9)))) for x in range(30_000)]",
+    compiled=True)  # a nested tuple target inside the element compiles
+add("result = sum(i * a for i, (a, b) in enumerate(zip(range(30_000), ints)))", parallel=False)  # not split yet
+add("result = [sum(y * 0.5 for y in range(x % 3)) for x in range(30_000)]")  # empty: CPython's int 0
+add("result = [sum(y * 2**40 for y in range(x % 5000)) for x in range(30_000)]")  # past int64
+add("result = [sum(1 // (y - 3) for y in range(x % 10)) for x in range(30_000)]")
+add("result = [min(y for y in range(x % 5)) for x in range(30_000)]")
+add("result = [counter.count(x % 50) for x in range(30_000)]", compiled=False)  # methods: CPython
 
 
 def cpython(code: str):
@@ -168,7 +245,7 @@ def cpython(code: str):
 
 def engine(code: str):
     namespace = {"__name__": "__shapes__"}
-    exec(PRELUDE, namespace)
+    exec(compile(PRELUDE, "<shapes>", "exec"), namespace)  # the block's file: its functions are shipped
     free = {k: v for k, v in namespace.items() if not k.startswith("__")}
     source = PRELUDE + "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
     block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, serialization.dumps(free))
@@ -222,6 +299,13 @@ def test_large_arrays_and_collected_results_go_through_shared_memory():
     assert got[0] == "ok" and got[1][:3] == [0.0, 2.0, 4.0]
     [report] = reports
     assert "shared" in report.source and report.compiled == report.partitions
+
+
+def test_len_of_a_list_comprehension_counts_without_collecting():
+    got, reports = engine("result = len([x * 2 for x in range(10**7) if x % 3])")
+    assert got == ("ok", 10**7 - (10**7 + 2) // 3)
+    [report] = reports
+    assert report.shape == "len" and report.compiled == report.partitions
 
 
 def test_short_circuit_stops_handing_out_partitions():
