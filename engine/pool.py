@@ -9,6 +9,7 @@ replacement of a process that died. Each child talks to its parent over one dupl
     ("block", job_id, Block)              ("block_done", job_id, BlockResult)
     ("partition", task_id, task, lo, hi)  ("partition_done", task_id, lo, hi, outcome)
     ("task_done", outcomes)               ("run_task", task, length, shareable)  (while driving)
+    ("forget", [segment names])           (none: a remote object's segments to unmap)
                                           ("output", job_id, stream, text)  (what the block prints)
 
 A child that runs a block is its *driver*. When the block reaches a parallel shape the driver
@@ -80,6 +81,8 @@ def _serve(conn: Connection, message: tuple) -> None:
     if kind == "partition":
         _, task_id, task, lo, hi = message
         _reply(conn, ("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi)))
+    elif kind == "forget":
+        shm.forget(message[1])
     elif kind == "block":
         _, job_id, block = message
         with output.forwarded(lambda stream, text: send(conn, ("output", job_id, stream, text))):

@@ -9,7 +9,9 @@ The large arrays of *remote objects* outlive the block that made them: the drive
 segments in the worker service's name (``ufora_<service pid>_o<id>``, ``create_for_service``),
 the service unlinks them when the object is released, and sweeps them all when it stops. Blocks
 map them read-only (``map_readonly``: remote objects are immutable), and ``find`` tells
-``ArraySource`` that an array already lies in shared memory, so it is not copied again.
+``ArraySource`` that an array already lies in shared memory, so it is not copied again. Pool
+processes keep such a segment mapped from one partition to the next (``attach_kept``: mapping
+800 MB again costs every page its fault again) until the service says it is gone (``forget``).
 
 ``multiprocessing.shared_memory`` before Python 3.13 registers every segment, attached ones
 too, with a resource-tracker process that unlinks them when *any* user exits and would be
@@ -63,6 +65,23 @@ def create(nbytes: int) -> shared_memory.SharedMemory:
 
 def attach(name: str) -> shared_memory.SharedMemory:
     return _open(name=name)
+
+
+_kept: Dict[str, shared_memory.SharedMemory] = {}
+
+
+def attach_kept(name: str) -> shared_memory.SharedMemory:
+    """A remote object's segment, mapped once in this process and kept until ``forget``."""
+    if name not in _kept:
+        _kept[name] = attach(name)
+    return _kept[name]
+
+
+def forget(names: List[str]) -> None:
+    for name in names:
+        segment = _kept.pop(name, None)
+        if segment is not None:
+            release(segment)
 
 
 def create_for_service(nbytes: int) -> shared_memory.SharedMemory:

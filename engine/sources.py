@@ -86,7 +86,8 @@ class ArraySource(_Source):
         self.array: Optional[np.ndarray] = array
         self.python_items = python_items  # built from a list: CPython items are Python numbers
         self.length = len(array)
-        self._shared: Optional[Tuple[str, str, tuple, int]] = None  # name, dtype, shape, offset
+        # (segment name, dtype, shape, offset, whether the segment is a remote object's)
+        self._shared: Optional[Tuple[str, str, tuple, int, bool]] = None
         self._segment = None
 
     def export(self) -> list:
@@ -97,13 +98,13 @@ class ArraySource(_Source):
         if self.array.flags.c_contiguous:
             found = shm.find(self.array.ctypes.data, self.array.nbytes)
             if found is not None:
-                self._shared = (found[0], self.array.dtype.str, self.array.shape, found[1])
+                self._shared = (found[0], self.array.dtype.str, self.array.shape, found[1], True)
                 return []
         segment = shm.create(self.array.nbytes)
         view = np.ndarray(self.array.shape, self.array.dtype, buffer=segment.buf)
         view[...] = self.array
         del view
-        self._shared = (segment.name, self.array.dtype.str, self.array.shape, 0)
+        self._shared = (segment.name, self.array.dtype.str, self.array.shape, 0, False)
         return [segment]
 
     @property
@@ -118,15 +119,17 @@ class ArraySource(_Source):
 
     def _attached(self) -> np.ndarray:
         if self.array is None:
-            name, dtype, shape, offset = self._shared
-            self._segment = shm.attach(name)
-            self.array = np.ndarray(shape, np.dtype(dtype), buffer=self._segment.buf, offset=offset)
+            name, dtype, shape, offset, kept = self._shared
+            segment = shm.attach_kept(name) if kept else shm.attach(name)
+            self._segment = None if kept else segment
+            self.array = np.ndarray(shape, np.dtype(dtype), buffer=segment.buf, offset=offset)
         return self.array
 
     def close(self) -> None:
-        """Drop an attached shared array (pool side)."""
-        if self._segment is not None:
+        """Drop an attached shared array (pool side); a remote object's stays mapped."""
+        if self._shared is not None:
             self.array = None
+        if self._segment is not None:
             shm.release(self._segment)
             self._segment = None
 

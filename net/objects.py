@@ -12,7 +12,7 @@ segments must not vanish under its partitions.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Set, Tuple
+from typing import Callable, Dict, List, Set, Tuple
 
 from engine import remote_values, shm
 from net.blobs import BlobStore
@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class ObjectHolder:
-    def __init__(self, blobs: BlobStore):
+    def __init__(self, blobs: BlobStore, unmap: Callable[[List[str]], None]):
         self.blobs = blobs
+        self.unmap = unmap  # tells the compute processes to unmap dropped segments
         self.segments: Dict[str, List[remote_values.Segment]] = {}
         self.in_use: Dict[str, Set[str]] = {}  # job id -> object ids its block uses
         self.doomed: Set[str] = set()  # released while in use
@@ -58,8 +59,11 @@ class ObjectHolder:
     def _drop(self, key: str) -> None:
         self.doomed.discard(key)
         self.blobs.release(key)
-        for name, _ in self.segments.pop(key, ()):
+        names = [name for name, _ in self.segments.pop(key, ())]
+        for name in names:
             shm.unlink(name)
+        if names:
+            self.unmap(names)
 
     def stop(self) -> None:
         for key in list(self.segments):

@@ -49,7 +49,7 @@ class WorkerService:
         self.job_channels: Dict[str, Channel] = {}
         self.download_below: Dict[str, Optional[int]] = {}  # per block: see net.schema SUBMIT
         self.blobs = BlobStore()
-        self.objects = ObjectHolder(self.blobs)
+        self.objects = ObjectHolder(self.blobs, self._unmap)
         self.peer_blobs: Dict[str, BlobClient] = {}
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
@@ -78,6 +78,13 @@ class WorkerService:
     def _stats(self) -> dict:
         return {**self.scheduler.counts, "objects": len(self.objects.segments),
                 "object_bytes": self.blobs.kept_bytes}
+
+    def _unmap(self, names: list) -> None:
+        for process in self.pool.values():
+            try:
+                process.send(("forget", names))
+            except OSError:
+                pass  # a process that died: its mappings went with it
 
     def _peer_left(self, peer: str) -> None:
         self.peers.lost(peer, "left the cluster")

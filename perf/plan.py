@@ -103,9 +103,9 @@ def _trivial(calls: int) -> Job:
 
 
 def _issue5(quick: bool) -> Tuple[Job, ...]:
-    """The array sum (its comparison variants read an array built here; pyfora, with no remote
-    objects yet, builds the same array inside its block, so its creation alone is measured
-    too), the list comprehension (the list comes back to the client) and string building."""
+    """The array sum (its comparison variants read an array built here; pyfora reads the same
+    array built once on the cluster as a remote object, whose building is timed apart), the
+    list comprehension (the list comes back to the client) and string building."""
     array_sizes = (10 * MILLION,) if quick else (10 * MILLION, 100 * MILLION)
     return (
         _seconds_job("array_sum_squares", "array sum of squares", array_sizes,

@@ -88,25 +88,14 @@ def _hosts_line(plan: Plan, results: Results) -> str:
 
 
 def _array_line(plan: Plan, results: Results) -> str:
-    """Judged on the block's time minus the block that only builds the array: numba is given
-    the array ready, and pyfora, with no remote objects yet, must build it in its block. The
-    whole block's ratio is shown beside it."""
+    """Both are given the array ready: numba in this process, pyfora as a remote object built
+    on the cluster beforehand (its building is the "array creation only" row)."""
     n, at = _at(plan, "array_sum_squares")
-    what = (f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA}, "
-            "judged without the array creation (pyfora's block builds the array, numba's "
-            "function is given it)")
-    block = results.get("array_sum_squares", n, REFERENCE)
-    creation = results.get("array_creation", n, REFERENCE)
-    numba = results.get("array_sum_squares", n, "numba-parallel")
-    missing = _missing(pyfora=block, pyfora_array_creation=creation, numba_parallel=numba)
-    if missing:
-        return _not_measured(what, missing)
-    without = block.median - creation.median
-    ratio = without / numba.median
-    return _line(ratio <= COMPILED_WITHIN_NUMBA_PARALLEL, what,
-                 f"block {block.median:.3f} s - creation-only block {creation.median:.3f} s = "
-                 f"{without:.3f} s vs {numba.median:.3f} s = {ratio:.2f}x; the whole block, "
-                 f"creation included: {block.median / numba.median:.2f}x")
+    what = (f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA}, both "
+            "given the array (pyfora's is a remote object in the worker's shared memory)")
+    return _ratio_line(what, ("pyfora", results.get("array_sum_squares", n, REFERENCE)),
+                       ("numba_parallel", results.get("array_sum_squares", n, "numba-parallel")),
+                       lambda ratio: ratio <= COMPILED_WITHIN_NUMBA_PARALLEL)
 
 
 def _list_line(plan: Plan, results: Results) -> str:

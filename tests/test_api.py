@@ -264,3 +264,17 @@ def test_a_large_remote_array_is_shared_memory_read_by_later_blocks_without_copi
     del big
     objects_held(ufora)
     assert eventually(lambda: segment not in shm_entries())
+    assert eventually(lambda: not processes_mapping(segment))  # its memory is really freed
+
+
+def processes_mapping(segment: str) -> list:
+    """Pids of the processes that still map a shared-memory segment (unlinked or not)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/maps") as maps:
+                if f"/dev/shm/{segment}" in maps.read():
+                    pids.append(int(pid))
+        except OSError:
+            continue
+    return pids

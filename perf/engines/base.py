@@ -41,8 +41,8 @@ class Engine(abc.ABC):
         raise NotImplementedError
 
     def array_creation(self, n: int) -> int:
-        """Only build ``perf.jobs.array_of(n)`` where ``array_sum_squares`` would (pyfora: in a
-        block on the cluster) and return its length: the part of that job's time to subtract."""
+        """Only build ``perf.jobs.array_of(n)`` where ``array_sum_squares`` reads it (pyfora: as
+        a remote object, once per size, not timed in the sum) and return its length."""
         raise NotImplementedError
 
     def list_floats(self, n: int) -> List[float]:
