@@ -13,6 +13,7 @@ setup(
         "python-socketio[client]>=5.10",
         "cloudpickle>=3.0",
         "lz4>=4.0",
+        "tqdm>=4.60",
     ],
     extras_require={"test": ["pytest", "pytest-timeout", "hypothesis"]},
     entry_points={"console_scripts": ["ufora-service=net.service:main"]},

@@ -257,6 +257,20 @@ class PoolScheduler:
     def _fail(self, job_id: str, message: str) -> None:
         self.finished.append((job_id, BlockResult(error=RemoteError("InternalError", message, ""))))
 
+    def progress(self) -> Dict[str, dict]:
+        """For each block computing a parallel shape: that shape's (``task``) partitions and
+        items done so far, of its items in all, and the processes computing it now, here and on
+        other workers."""
+        report = {}
+        for task in self.tasks.values():
+            driver = self.processes.get(task.driver)
+            if driver is not None and driver.job_id is not None:
+                report[driver.job_id] = {
+                    "task": task.task_id, "partitions_done": len(task.outcomes),
+                    "items_done": sum(hi - lo for lo, hi, _ in task.outcomes),
+                    "items_total": task.plan.length, "active_cores": len(task.running)}
+        return report
+
     def take_finished(self) -> List[Tuple[str, BlockResult]]:
         finished, self.finished = self.finished, []
         return finished

@@ -274,8 +274,8 @@ class ManagerService:
                 header, buffers = await link.control.read()
                 if header["type"] == "block_done":
                     await self._block_done(link, header, buffers)
-                elif header["type"] == "output":
-                    await self._output(link, header)
+                elif header["type"] in ("output", "progress"):
+                    await self._notify(link, header)
                 elif header["type"] != "heartbeat":
                     log.warning("worker %s sent %r on its control channel", info.id, header["type"])
         except (ChannelClosed, TimeoutError) as exc:
@@ -310,9 +310,15 @@ class ManagerService:
         for job in orphans:
             await self._fail(job, f"{reason}, and no worker was left to run it again within {ORPHAN_TIMEOUT:.0f} s")
 
-    async def _output(self, link: _WorkerLink, header: dict) -> None:
+    async def _notify(self, link: _WorkerLink, header: dict) -> None:
+        """A block's output or progress, on to its client."""
         job = link.running.get(str(header.get("job_id")))
-        if job is not None and header.get("stream") in ("stdout", "stderr"):
+        if job is None:
+            return
+        if header["type"] == "progress":
+            fields = {name: int(header.get(name, 0)) for name in schema.PROGRESS_FIELDS}
+            await self.sio.emit(schema.PROGRESS, {"job_id": job.job_id, **fields}, to=job.sid)
+        elif header.get("stream") in ("stdout", "stderr"):
             await self.sio.emit(schema.OUTPUT, {"job_id": job.job_id, "stream": header["stream"],
                                                 "text": str(header.get("text", ""))}, to=job.sid)
 

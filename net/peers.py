@@ -45,6 +45,7 @@ class Peers:
         self.wanted: Dict[str, int] = {}                       # peer -> task it offered
         self.foreign: Dict[Tuple[str, int, int, int], Any] = {}  # (peer, task, lo, hi) -> its slot
         self.pulls: Dict[str, set] = {}  # peer -> our processes reserved for pulls not answered yet
+        self.moved: Dict[int, int] = {}  # our task -> bytes of its partitions and outcomes sent to peers and back
 
     def peer_cores(self) -> int:
         return sum(info.cores for peer, info in self.members().items() if peer != self.id)
@@ -93,6 +94,7 @@ class Peers:
                 self._send(peer, dict(reply, type="none"))
             else:
                 slot, payload, lo, hi = pulled
+                self._count(int(header["task_id"]), len(payload))
                 self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot)), [payload])
         elif kind == "partition":
             self.pulls.get(peer, set()).discard(int(header["reserved"]))
@@ -106,6 +108,7 @@ class Peers:
             self.dispatch(self.scheduler.release(int(header["reserved"])))
         elif kind == "partition_done":
             outcome = serialization.loads(buffers[0])
+            self._count(int(header["task_id"]), len(buffers[0]))
             slot = tuple(header["slot"])
             self.dispatch(self.scheduler.on_message(
                 slot, ("partition_done", int(header["task_id"]), int(header["lo"]), int(header["hi"]), outcome)))
@@ -114,6 +117,9 @@ class Peers:
                         "it out again", peer, header["lo"], header["hi"])
             self.dispatch(self.scheduler.on_process_gone(tuple(header["slot"]),
                                                          f"its process on worker {peer} died"))
+
+    def _count(self, task_id: int, size: int) -> None:
+        self.moved[task_id] = self.moved.get(task_id, 0) + size
 
     def lost(self, peer: str, reason: str) -> None:
         """The peer is gone: its partitions go to others, its offers are forgotten."""

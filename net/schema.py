@@ -18,6 +18,10 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
     RELEASE    {"object_ids": [str]}         (the client dropped them; also all on disconnect)
 socket.io, manager -> client:
     OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order)
+    PROGRESS   {"job_id", *PROGRESS_FIELDS}   (the parallel shape the block runs now: "task"
+                                             numbers its shapes; items of "items_total" done in
+                                             "partitions_done" partitions; processes computing it
+                                             now on all workers; bytes moved between workers)
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes] | null,
                 "download": absent | {"path", "sizes": [int]},   (large results: GET path once,
                                                                    the variables end to end)
@@ -36,6 +40,7 @@ Registry and control channel (net.wire messages, header "type" first):
     cancel     {"job_id"}                     (manager -> worker)
     release    {"object_ids"}                 (manager -> worker: drop those remote objects)
     output     {"job_id", "stream", "text"}   (worker -> manager)
+    progress   {"job_id", *PROGRESS_FIELDS}    (worker -> manager, at most every 0.25 s per shape)
     offer, pull, partition, none, partition_done, partition_lost   (worker <-> worker: net.peers)
 
 Data channel (worker base port + 1):
@@ -52,6 +57,8 @@ JOB_DONE = "job_done"
 OUTPUT = "output"
 FETCH = "fetch"
 STATUS = "status"
+PROGRESS = "progress"
+PROGRESS_FIELDS = ("task", "partitions_done", "items_done", "items_total", "active_cores", "bytes_moved")
 RELEASE = "release"
 
 HEARTBEAT_INTERVAL = 1.0

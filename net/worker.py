@@ -15,6 +15,8 @@ import signal
 import uuid
 from typing import Dict, Optional, Tuple
 
+import tornado.ioloop
+
 from engine import errors, remote_values, shm
 from engine import pool as compute_pool
 from engine.block import Block, BlockResult
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 REPLACEMENTS_PER_CORE = 4
 # Results larger than this go to the data channel instead of the control channel.
 DATA_CHANNEL_THRESHOLD = 1 << 20
+PROGRESS_INTERVAL = 0.25  # seconds between progress reports of a running shape
 class WorkerService:
     def __init__(self, pool: compute_pool.ComputePool, own_address: str, manager_address: str,
                  manager_port: int, control_port: int, data_port: int):
@@ -51,6 +54,8 @@ class WorkerService:
         self.blobs = BlobStore()
         self.objects = ObjectHolder(self.blobs, self._unmap)
         self.peer_blobs: Dict[str, BlobClient] = {}
+        self.fetched: Dict[str, int] = {}  # job -> bytes of remote objects fetched from peers
+        self.reported: Dict[str, dict] = {}  # job -> the progress last reported
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._tasks: set = set()  # strong references to background tasks
@@ -71,6 +76,8 @@ class WorkerService:
         self.registry = RegistryClient(info, *self.manager, stats=self._stats, on_joined=self.peers.joined,
                                        on_left=self._peer_left)
         self._spawn(self.registry.run())
+        self._progress = tornado.ioloop.PeriodicCallback(self._report_progress, PROGRESS_INTERVAL * 1000)
+        self._progress.start()
         log.info("worker %s: control %d, data %d, %d compute processes",
                  self.id, control_port, data_port, len(self.pool))
         return info
@@ -137,7 +144,7 @@ class WorkerService:
         self.objects.use(job_id, set(owners))
         try:
             for object_id, owner in owners.items():
-                block.objects[object_id] = await self._object(object_id, owner)
+                block.objects[object_id] = await self._object(job_id, object_id, owner)
         except (ChannelClosed, MissingBlob, MissingObjectError) as exc:
             channel = self.job_channels.pop(job_id, None)
             if channel is not None:
@@ -148,7 +155,7 @@ class WorkerService:
         if job_id in self.job_channels:  # not cancelled meanwhile
             self._send(self.scheduler.submit_block(job_id, block))
 
-    async def _object(self, object_id: str, owner: str) -> Tuple[bytes, list]:
+    async def _object(self, job_id: str, object_id: str, owner: str) -> Tuple[bytes, list]:
         """(pickle, parts) of a remote object: its segments' names if this worker holds it,
         else its buffers fetched from the worker that does."""
         if owner == self.id:
@@ -161,7 +168,22 @@ class WorkerService:
         if owner not in self.peer_blobs:
             self.peer_blobs[owner] = BlobClient(peer.address, peer.data_port, owner)
         data, *parts = await self.peer_blobs[owner].fetch(object_id)
+        self.fetched[job_id] = self.fetched.get(job_id, 0) + sum(len(b) for b in (data, *parts))
         return data, parts
+
+    def _report_progress(self) -> None:
+        """Each running shape's progress, to the manager (for the block's client), when it
+        changed: see ``PoolScheduler.progress``, plus the bytes moved between workers."""
+        progress = self.scheduler.progress()
+        for job_id, snapshot in progress.items():
+            snapshot["bytes_moved"] = self.fetched.get(job_id, 0) + self.peers.moved.get(snapshot["task"], 0)
+            channel = self.job_channels.get(job_id)
+            if channel is not None and snapshot != self.reported.get(job_id):
+                self.reported[job_id] = snapshot
+                self._spawn(self._forward(channel, {"type": "progress", "job_id": job_id, **snapshot}))
+        live = {snapshot["task"] for snapshot in progress.values()}
+        self.peers.moved = {task: size for task, size in self.peers.moved.items() if task in live}
+        self.reported = {job: snapshot for job, snapshot in self.reported.items() if job in progress}
 
     def _on_pool_message(self, index: int) -> None:
         process = self.pool[index]
@@ -190,6 +212,7 @@ class WorkerService:
         """Kill what computes the block now; the processes are replaced as they go."""
         self.job_channels.pop(job_id, None)
         self.download_below.pop(job_id, None)
+        self.fetched.pop(job_id, None)
         self.objects.done(job_id)
         for index in self.scheduler.cancel(job_id):
             process = self.pool[index]
@@ -236,6 +259,7 @@ class WorkerService:
 
     async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
         self.objects.done(job_id)
+        self.fetched.pop(job_id, None)
         objects = self._keep_remote(result, self.download_below.pop(job_id, None))
         fields, buffers = result.pack()
         header = {"type": "block_done", "job_id": job_id, **fields, "objects": objects}
@@ -261,6 +285,7 @@ class WorkerService:
         return kept
 
     def stop(self) -> None:
+        self._progress.stop()
         self.objects.stop()
         for blobs in self.peer_blobs.values():
             blobs.close()

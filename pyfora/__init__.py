@@ -23,10 +23,12 @@ __all__ = ["connect", "Executor", "PyforaError", "ConnectionError", "Computation
            "ResultExceededBytecountThreshold", "RemotePythonObject"]
 
 
-def connect(url: Optional[str] = None, timeout: float = 30.0) -> Executor:
+def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = True) -> Executor:
     """An Executor connected to the manager at ``url``; with no URL, to ``$UFORA_URL`` if set,
     else to an embedded local cluster (manager + one worker on every core) that this executor
-    owns and stops when it is closed."""
+    owns and stops when it is closed. ``timeout``: seconds to reach the manager and hear its
+    handshake, else ``ConnectionError``. ``progress``: draw a progress bar for blocks (on a
+    terminal, or in Jupyter)."""
     from pyfora.connection import Connection
     from pyfora.embedded import EmbeddedCluster
 
@@ -38,4 +40,4 @@ def connect(url: Optional[str] = None, timeout: float = 30.0) -> Executor:
         if cluster is not None:
             cluster.stop()
         raise
-    return Executor(connection, cluster)
+    return Executor(connection, cluster, progress)

@@ -50,6 +50,19 @@ class RemoteFuture(Future):
         self.job_id = job_id
         self._connection = connection
         self._transform = transform
+        self._progress_callbacks: List[Callable[[dict], None]] = []
+
+    def add_progress_callback(self, callback: Callable[[dict], None]) -> None:
+        """Call ``callback(status)`` on each progress notification of this work (see
+        ``net.schema.PROGRESS``), in the connection's reader thread."""
+        self._progress_callbacks.append(callback)
+
+    def notify_progress(self, status: dict) -> None:
+        for callback in self._progress_callbacks:
+            try:
+                callback(status)
+            except Exception:  # a broken callback must not break the connection
+                log.exception("the status callback failed")
 
     def cancel(self) -> bool:
         if self.done():
@@ -97,6 +110,7 @@ class Connection:
         self._sio = _SocketIOClient(reconnection=False)
         self._sio.on(schema.JOB_DONE, self._on_job_done)
         self._sio.on(schema.OUTPUT, self._on_output)
+        self._sio.on(schema.PROGRESS, self._on_progress)
         self._sio.on("disconnect", self._on_disconnect)
         try:
             self._sio.connect(url, transports=["websocket"], wait_timeout=timeout)
@@ -213,6 +227,12 @@ class Connection:
                 future.set_exception(exc)
             return
         future.resolve(message)
+
+    def _on_progress(self, message: dict) -> None:
+        with self._lock:
+            future = self._futures.get(message.get("job_id"))
+        if future is not None:
+            future.notify_progress({name: message.get(name, 0) for name in schema.PROGRESS_FIELDS})
 
     def _on_output(self, message: dict) -> None:
         """What a block prints on the cluster, printed here as it arrives (before its result)."""

@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional
 
 from engine import serialization
-from pyfora import capture
+from pyfora import capture, progress
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
 from pyfora.Exceptions import ForaToPythonConversionError, PyforaError
@@ -32,9 +32,11 @@ def _read_file(path: str) -> str:
 
 
 class Executor:
-    def __init__(self, connection: Connection, cluster: Optional[EmbeddedCluster] = None):
+    def __init__(self, connection: Connection, cluster: Optional[EmbeddedCluster] = None,
+                 progress: bool = True):
         self._connection = connection
         self._cluster = cluster
+        self._progress = progress
         self._closed = False
         self.stayOpenOnExit = False
 
@@ -91,11 +93,23 @@ class Executor:
                 "free_variables": block.free_variables, "sources": block.other_sources,
                 "objects": block.objects, "download_below": download_below}
 
-    def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int]) -> dict:
-        """Run a captured block and wait: its JOB_DONE message, downloaded. Ctrl-C while waiting
-        cancels the block on the cluster too (``RemoteFuture.result``)."""
+    def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int],
+                   status_callback: Optional[Callable[[dict], None]] = None) -> dict:
+        """Run a captured block and wait: its JOB_DONE message, downloaded. Its progress goes
+        to ``status_callback`` and to a progress bar where one would be seen. Ctrl-C while
+        waiting cancels the block on the cluster too (``RemoteFuture.result``)."""
         self._check_open()
-        return self._connection.submit(self._submission(block, download_below)).result()
+        future = self._connection.submit(self._submission(block, download_below))
+        if status_callback is not None:
+            future.add_progress_callback(status_callback)
+        bar = progress.ProgressBar() if self._progress and progress.wanted() else None
+        if bar is not None:
+            future.add_progress_callback(bar.update)
+        try:
+            return future.result()
+        finally:
+            if bar is not None:
+                bar.close()
 
     def _check_open(self) -> None:
         if self._closed:

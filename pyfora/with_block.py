@@ -17,7 +17,7 @@ the others as proxies.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from pyfora import capture
 from pyfora.remote import remote_error, values_of
@@ -37,6 +37,7 @@ class WithBlockExecutor:
         self._previous_trace = None
         self._captured: Optional[capture.CapturedBlock] = None
         self._download_below: Optional[int] = 0  # remoteAll
+        self._status_callback: Optional[Callable[[dict], None]] = None
 
     def remoteAll(self) -> "WithBlockExecutor":
         """Every variable the block assigns stays on the cluster; proxies come back."""
@@ -52,6 +53,14 @@ class WithBlockExecutor:
         """Variables whose pickle is under ``bytecount`` bytes come back as values, the
         others as proxies."""
         self._download_below = int(bytecount)
+        return self
+
+    def withStatusCallback(self, callback: Callable[[dict], None]) -> "WithBlockExecutor":
+        """Call ``callback(status)`` as the block's parallel shapes progress: ``status`` has
+        ``task`` (numbers the block's shapes), ``partitions_done``, ``items_done`` of
+        ``items_total``, ``active_cores`` (processes computing it now, on all workers) and
+        ``bytes_moved`` (between workers). Called in the connection's thread; keep it short."""
+        self._status_callback = callback
         return self
 
     def __enter__(self) -> "WithBlockExecutor":
@@ -72,7 +81,7 @@ class WithBlockExecutor:
         sys.settrace(self._previous_trace)
         if exc_type is not capture.SkipBody:
             return False
-        message = self._executor._run_block(self._captured, self._download_below)
+        message = self._executor._run_block(self._captured, self._download_below, self._status_callback)
         capture.write_back(frame, values_of(message, self._executor))
         error = message.get("error")
         if error is not None:

@@ -278,3 +278,69 @@ def processes_mapping(segment: str) -> list:
         except OSError:
             continue
     return pids
+
+
+def test_status_callback_follows_the_block_s_shapes(ufora):
+    statuses = []
+    with ufora.remotely.downloadAll().withStatusCallback(statuses.append):
+        counted = countPrimes(8_000_000)  # about a second on two cores: several reports
+    assert counted == 539779
+    assert statuses, "no progress reported"
+    assert {s["items_total"] for s in statuses} == {8_000_000}
+    done = [s["items_done"] for s in statuses]
+    assert done == sorted(done) and 0 <= done[0] and done[-1] <= 8_000_000
+    assert all(s["active_cores"] >= 0 and s["partitions_done"] >= 0 for s in statuses)
+    assert max(s["active_cores"] for s in statuses) >= 1
+
+
+def run_in_a_terminal(script, cluster_url: str, timeout: float = 60) -> str:
+    """Run the ``script`` file with its stdout and stderr on a pseudo-terminal; all it wrote."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from tests.conftest import ROOT
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a real terminal's size
+    try:
+        process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                   stdout=secondary, stderr=secondary,
+                                   env=dict(os.environ, UFORA_URL=cluster_url, PYTHONPATH=ROOT))
+        os.close(secondary)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=timeout)
+    finally:
+        os.close(primary)
+    return b"".join(chunks).decode(errors="replace")
+
+
+PROGRESS_SCRIPT = """
+import pyfora
+from tests.primes import countPrimes
+ufora = pyfora.connect(progress={progress})
+with ufora.remotely.downloadAll():
+    counted = countPrimes(8_000_000)
+print("counted", counted)
+"""
+
+
+def test_a_progress_bar_on_a_terminal_and_none_when_turned_off(cluster_url, tmp_path):
+    for progress in (True, False):
+        (tmp_path / f"progress_{progress}.py").write_text(PROGRESS_SCRIPT.format(progress=progress))
+    shown = run_in_a_terminal(tmp_path / "progress_True.py", cluster_url)
+    assert "counted 539779" in shown
+    assert "ufora:" in shown and "item" in shown and "cores=" in shown, shown
+    hidden = run_in_a_terminal(tmp_path / "progress_False.py", cluster_url)
+    assert "counted 539779" in hidden and "ufora:" not in hidden, hidden

@@ -21,7 +21,7 @@ class InProcessExecutor:
     def remotely(self):
         return WithBlockExecutor(self)
 
-    def _run_block(self, captured, download_below):
+    def _run_block(self, captured, download_below, status_callback=None):
         assert download_below is None  # these tests download everything
         self.submitted.append(captured)
         block = Block(captured.source, captured.filename, captured.with_line, captured.free_variables,
