@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional
@@ -107,14 +108,17 @@ class Connection:
         self._futures: Dict[str, RemoteFuture] = {}
         self._lock = threading.Lock()
         self._released: List[str] = []  # object ids dropped by the client, not yet told
-        self._sio = _SocketIOClient(reconnection=False)
+        # request_timeout bounds the websocket's opening handshake (engineio's default is 5 s)
+        self._sio = _SocketIOClient(reconnection=False, request_timeout=timeout)
         self._sio.on(schema.JOB_DONE, self._on_job_done)
         self._sio.on(schema.OUTPUT, self._on_output)
         self._sio.on(schema.PROGRESS, self._on_progress)
         self._sio.on("disconnect", self._on_disconnect)
+        deadline = time.monotonic() + timeout  # for the whole of connecting, not each step
         try:
             self._sio.connect(url, transports=["websocket"], wait_timeout=timeout)
-            reply = self._sio.call(schema.HANDSHAKE, {"version": schema.PROTOCOL_VERSION}, timeout=timeout)
+            reply = self._sio.call(schema.HANDSHAKE, {"version": schema.PROTOCOL_VERSION},
+                                   timeout=max(0.1, deadline - time.monotonic()))
         except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError, OSError) as exc:
             self._sio.disconnect()
             raise ConnectionError(f"cannot connect to a ufora manager at {url}: {exc}") from None

@@ -344,3 +344,72 @@ def test_a_progress_bar_on_a_terminal_and_none_when_turned_off(cluster_url, tmp_
     assert "ufora:" in shown and "item" in shown and "cores=" in shown, shown
     hidden = run_in_a_terminal(tmp_path / "progress_False.py", cluster_url)
     assert "counted 539779" in hidden and "ufora:" not in hidden, hidden
+
+
+def test_a_manager_that_never_answers_is_a_connection_error_within_the_timeout():
+    import socket
+
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        started = time.monotonic()
+        with pytest.raises(pyfora.ConnectionError):
+            pyfora.connect(f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=2)
+        assert time.monotonic() - started < 4
+
+
+def test_a_lost_connection_fails_every_pending_future_at_once(start_service):
+    service = start_service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
+                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                             "UFORA_WORKER_CORES": "1"})
+    ufora = pyfora.connect(service.url)
+    try:
+        pending = [ufora.submit(countPrimes, 10**9) for _ in range(2)]  # hours of work
+        time.sleep(0.5)
+        service.stop()
+        lost_at = time.monotonic()
+        for future in pending:
+            assert isinstance(future.exception(timeout=10), pyfora.ConnectionError)
+        assert time.monotonic() - lost_at < 5
+    finally:
+        ufora.close()
+
+
+CTRL_C_SCRIPT = """
+import pyfora
+from tests.primes import countPrimes
+ufora = pyfora.connect(progress=False)
+future = ufora.submit(countPrimes, 10**9)  # hours of work
+print("submitted", flush=True)
+future.result()
+"""
+
+
+def test_ctrl_c_in_result_cancels_the_remote_work(start_service, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, descendants
+    from tests.test_cluster import cpu_seconds
+
+    service = start_service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
+                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                             "UFORA_WORKER_CORES": "2"})
+    script = tmp_path / "wait.py"
+    script.write_text(CTRL_C_SCRIPT)
+    client = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, text=True,
+                              env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert client.stdout.readline().strip() == "submitted"
+    time.sleep(1.5)
+    client.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    _, stderr = client.communicate(timeout=10)
+    assert time.monotonic() - interrupted < 1.0
+    assert "KeyboardInterrupt" in stderr
+    time.sleep(0.5)
+    idle_from = cpu_seconds(descendants(service.process.pid))
+    time.sleep(0.5)
+    assert cpu_seconds(descendants(service.process.pid)) - idle_from < 0.1
+    assert "was stopped by a cancel" in service.log
