@@ -237,8 +237,9 @@ class WorkerService:
             self.replacements_left -= 0 if cancelled else 1
             new = self.compute.spawn()
             loop.add_reader(new.conn.fileno(), self._on_pool_message, new.index)
-            log.warning("compute process %d replaced by %d (%d replacements left)",
-                        process.pid, new.pid, self.replacements_left)
+            log.log(logging.INFO if cancelled else logging.WARNING,
+                    "compute process %d replaced by %d (%d replacements left)",
+                    process.pid, new.pid, self.replacements_left)
             sends += self.scheduler.add_process(new.index)
         except (RuntimeError, OSError) as exc:
             log.error("compute process %d not replaced: %s", process.pid, exc)
