@@ -1,10 +1,12 @@
 """Capturing a ``with`` block in the caller's frame, and writing its results back there.
 
 The block is located by the frame's file and line in the file's syntax tree, read through
-``linecache`` (so IPython/Jupyter cells, which register there, work too). Its free variables
-are the names it reads that the frame can resolve (locals first, then globals; builtins stay on
-the cluster). The body is skipped locally with the trace-function trick: a local trace function
-raises ``SkipBody`` on the body's first line event, before any statement runs, and the context
+``linecache`` (so IPython/Jupyter cells, and the inputs of Python 3.13's new REPL, which register
+there, work too); a block typed at the plain ``python`` prompt (``<stdin>``, registered nowhere)
+is found in readline's history instead (``pyfora.typed_source``). Its free variables are the names
+it reads that the frame can resolve (locals first, then globals; builtins stay on the cluster).
+The body is skipped locally with the trace-function trick: a local trace function raises
+``SkipBody`` on the body's first line event, before any statement runs, and the context
 manager's ``__exit__`` swallows it.
 """
 from __future__ import annotations
@@ -18,12 +20,13 @@ import sys
 import sysconfig
 import types
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cloudpickle
 
 from engine import serialization
 from engine.code import cell_contents, referenced_names
+from pyfora import typed_source
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PythonToForaConversionError
 
 
@@ -94,20 +97,32 @@ def _refuse_escapes(body: List[ast.stmt]) -> None:
 
 def capture(frame: types.FrameType) -> CapturedBlock:
     filename = frame.f_code.co_filename
-    lines = linecache.getlines(filename, frame.f_globals)
-    if not lines:
-        raise CantGetSourceTextError(
-            f"the source of {filename!r} is not available (no file, and not in linecache); "
-            "run the code from a file or a notebook cell")
-    source = "".join(lines)
+    source = _source_text(frame)
     with_line, names = _locate(source, filename, frame.f_lineno)
     return ship(source, filename, with_line, _free_values(frame, names))
 
 
-def ship(source: str, filename: str, with_line: int, values: Dict[str, Any]) -> CapturedBlock:
+def _source_text(frame: types.FrameType) -> str:
+    """The text the frame's code was compiled from: its file or notebook cell, or the statement
+    typed at the plain interactive prompt."""
+    filename = frame.f_code.co_filename
+    lines = linecache.getlines(filename, frame.f_globals)
+    if lines:
+        return "".join(lines)
+    if filename == "<stdin>":
+        return typed_source.typed_statement(frame.f_code)
+    raise CantGetSourceTextError(
+        f"the source of {filename!r} is not available: no such file, and nothing registered in "
+        "linecache under that name (exec() of a string registers nothing); run the block from a "
+        "file, a notebook cell or the interactive prompt, or register the text in linecache")
+
+
+def ship(source: str, filename: str, with_line: int, values: Dict[str, Any],
+         labels: Optional[Dict[str, str]] = None) -> CapturedBlock:
     """The block at ``with_line`` of ``source`` with ``values`` as its free variables, ready to
-    send: the values pickled, with the files of the user functions they reach."""
-    pickled, objects = _pickle(values)
+    send: the values pickled, with the files of the user functions they reach. ``labels`` name
+    values for the user where their variable names would not (``argument 2``)."""
+    pickled, objects = _pickle(values, labels or {})
     return CapturedBlock(source, filename, with_line, pickled,
                          _shipped_sources(values.values(), filename), sorted(objects))
 
@@ -148,29 +163,51 @@ def _free_values(frame: types.FrameType, names: Sequence[str]) -> Dict[str, Any]
 
 def _shipped_sources(values: Iterable[Any], block_file: str) -> Dict[str, str]:
     """The text of every file, other than the block's, that defines a user function the block
-    ships (directly, or through those functions' globals and closures): the cluster reads it to
-    find parallel shapes inside those functions."""
+    ships: reached directly, as a method of a user class or of an instance of one, or through
+    those functions' globals and closures. The cluster reads it to find parallel shapes inside
+    those functions (``engine.functions`` rewrites methods in their class)."""
     sources: Dict[str, str] = {}
     seen: set = set()
     todo = list(values)
     while todo:
         value = todo.pop()
-        if not isinstance(value, types.FunctionType) or id(value) in seen:
+        if id(value) in seen:
             continue
         seen.add(id(value))
-        if value.__module__ not in _user_modules:
-            continue
-        filename = value.__code__.co_filename
-        if filename != block_file and filename not in sources:
-            lines = linecache.getlines(filename, value.__globals__)
-            if lines:
-                sources[filename] = "".join(lines)
-        todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
-        todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
+        if isinstance(value, types.MethodType):
+            todo.extend((value.__func__, value.__self__))
+        elif isinstance(value, type):
+            todo.extend(_methods(value))
+        elif not isinstance(value, types.FunctionType):
+            if type(value).__module__ in _user_modules:
+                todo.append(type(value))
+        elif value.__module__ in _user_modules:
+            filename = value.__code__.co_filename
+            if filename != block_file and filename not in sources:
+                lines = linecache.getlines(filename, value.__globals__)
+                if lines:
+                    sources[filename] = "".join(lines)
+            todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
+            todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
     return sources
 
 
-def _pickle(values: Dict[str, Any]) -> Tuple[bytes, set]:
+def _methods(cls: type) -> Iterator[Any]:
+    """What the user classes of ``cls``'s MRO hold, with static and class methods and
+    properties unwrapped to their functions (other attributes are walked like any value)."""
+    for klass in cls.__mro__:
+        if klass.__module__ not in _user_modules:
+            continue
+        for attribute in vars(klass).values():
+            if isinstance(attribute, (staticmethod, classmethod)):
+                yield attribute.__func__
+            elif isinstance(attribute, property):
+                yield from (attribute.fget, attribute.fset, attribute.fdel)
+            else:
+                yield attribute
+
+
+def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set]:
     _ship_user_modules_by_value()
     try:
         return serialization.dumps_with_references(values)
@@ -179,9 +216,9 @@ def _pickle(values: Dict[str, Any]) -> Tuple[bytes, set]:
             try:
                 serialization.dumps(value)
             except Exception as exc:
+                label = labels.get(name, f"free variable {name!r}")
                 raise PythonToForaConversionError(
-                    f"free variable {name!r} ({type(value).__name__}) cannot be sent to the "
-                    f"cluster: {exc}") from exc
+                    f"{label} ({type(value).__name__}) cannot be sent to the cluster: {exc}") from exc
         raise
 
 

@@ -19,7 +19,7 @@ from pyfora.remote import RemotePythonObject, remote_error
 from pyfora.with_block import WithBlockExecutor
 
 _CALL_FILE = "<pyfora submit>"
-_CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__(*__ufora_arguments__)\n"
+_CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__({})\n"
 
 
 def _identity(value: Any) -> Any:
@@ -60,8 +60,11 @@ class Executor:
         arguments may be proxies; a call that raises still gives a proxy, whose ``toLocal()``
         raises the ``ComputationError``."""
         self._check_open()
-        block = capture.ship(_CALL_SOURCE, _CALL_FILE, 1,
-                             {"__ufora_function__": fn, "__ufora_arguments__": args})
+        names = [f"__ufora_argument_{index}__" for index in range(len(args))]
+        labels = {name: f"argument {index + 1} of the call" for index, name in enumerate(names)}
+        block = capture.ship(_CALL_SOURCE.format(", ".join(names)), _CALL_FILE, 1,
+                             {"__ufora_function__": fn, **dict(zip(names, args))},
+                             {"__ufora_function__": "the function called", **labels})
         return self._connection.submit(self._submission(block, download_below=0), self._proxy_of_call)
 
     def importRemoteFile(self, path: str) -> Future:

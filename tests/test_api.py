@@ -413,3 +413,8 @@ def test_ctrl_c_in_result_cancels_the_remote_work(start_service, tmp_path):
     time.sleep(0.5)
     assert cpu_seconds(descendants(service.process.pid)) - idle_from < 0.1
     assert "was stopped by a cancel" in service.log
+
+
+def test_an_argument_that_cannot_be_sent_is_named(ufora):
+    with pytest.raises(pyfora.PythonToForaConversionError, match="argument 2 of the call \\(lock\\)"):
+        ufora.submit(add, 1, threading.Lock())
