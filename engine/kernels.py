@@ -93,6 +93,44 @@ def _support() -> Dict[str, Any]:
                                            _sum_checked(total, start, count, magnitude))}
 
 
+def _str_exactly(value):
+    """Typed by numba only (``_text_support``): ``str`` of what numba formats as CPython does."""
+    raise NotImplementedError
+
+
+@functools.lru_cache(maxsize=None)
+def _text_support() -> Callable:
+    """``str`` for kernels: numba formats ints, bools and strings as CPython does, but a float
+    as '<object type:float64>'; with any other argument type the kernel does not compile, and
+    its shape runs in CPython."""
+    import numba
+    from numba.core import types as nt
+    from numba.extending import overload
+
+    @overload(_str_exactly)
+    def _typed(value):
+        if isinstance(value, (nt.Integer, nt.Boolean, nt.UnicodeType)):
+            return lambda value: str(value)
+        return None
+
+    return numba.njit(lambda value: _str_exactly(value))
+
+
+# Builtins whose numba versions misformat floats, and f-strings (FORMAT_VALUE) likewise:
+# a function using them is not compiled.
+_MISFORMATTING = {"repr", "format", "ascii"}
+
+
+def _refuse_misformatting(fn: types.FunctionType) -> None:
+    import dis
+
+    names = code.referenced_names(fn.__code__) - set(fn.__globals__)
+    formats = any(ins.opname == "FORMAT_VALUE" for nested in code.nested_codes(fn.__code__)
+                  for ins in dis.get_instructions(nested))
+    if names & _MISFORMATTING or formats:
+        raise TypeError(f"{fn.__qualname__} formats values as text, which numba does differently")
+
+
 def _twin(fn: types.FunctionType) -> types.FunctionType:
     """The function to compile for ``fn``: its numba-ready twin, made with its globals, its
     closure's values and its defaults, or ``fn`` itself when it has none, when it is a wrapper
@@ -127,7 +165,10 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     if key in memo:
         return memo[key]
     fn = _twin(fn)
+    _refuse_misformatting(fn)
     new_globals: Dict[str, Any] = {"__builtins__": fn.__globals__.get("__builtins__", __builtins__)}
+    if "str" in code.referenced_names(fn.__code__) and "str" not in fn.__globals__:
+        new_globals["str"] = _text_support()
     closure = None
     if fn.__closure__:
         closure = tuple(types.CellType(jit_clone(cell.cell_contents, memo)) for cell in fn.__closure__)

@@ -7,8 +7,11 @@ replacement of a process that died. Each child talks to its parent over one dupl
 
     parent -> child                       child -> parent
     ("block", job_id, Block)              ("block_done", job_id, BlockResult)
-    ("partition", task_id, task, lo, hi)  ("partition_done", task_id, lo, hi, outcome)
-    ("task_done", outcomes)               ("run_task", task, length, shareable)  (while driving)
+    ("partition", task_id, task, lo, hi, windows)   ("partition_done", task_id, lo, hi, outcome)
+                                          (windows: bytes of the task's shared arrays, for a
+                                          partition of another worker's task; else empty)
+    ("task_done", outcomes)               ("run_task", task, length, shareable, windows)
+                                          (while driving; windows: engine.sources.Window)
     ("forget", [segment names])           (none: a remote object's segments to unmap)
                                           ("output", job_id, stream, text)  (what the block prints)
 
@@ -29,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from engine import block as blocks
 from engine import errors, kernels, output, serialization, shm, tasks
@@ -67,8 +70,9 @@ class PipeRunner:
     def __init__(self, conn: Connection):
         self.conn = conn
 
-    def run_partitions(self, task: bytes, length: int, shareable: bool = False) -> List[Tuple[int, int, Any]]:
-        send(self.conn, ("run_task", task, length, shareable))
+    def run_partitions(self, task: bytes, length: int, shareable: bool = False,
+                       windows: Sequence[Any] = ()) -> List[Tuple[int, int, Any]]:
+        send(self.conn, ("run_task", task, length, shareable, list(windows)))
         while True:
             message = receive(self.conn)
             if message[0] == "task_done":
@@ -79,8 +83,8 @@ class PipeRunner:
 def _serve(conn: Connection, message: tuple) -> None:
     kind = message[0]
     if kind == "partition":
-        _, task_id, task, lo, hi = message
-        _reply(conn, ("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi)))
+        _, task_id, task, lo, hi, windows = message
+        _reply(conn, ("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi, windows)))
     elif kind == "forget":
         shm.forget(message[1])
     elif kind == "block":

@@ -18,24 +18,25 @@ from __future__ import annotations
 import collections
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
 from engine import kernels, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
-from engine.sources import Flat, Star, Zipped, source_for
+from engine.sources import Flat, Star, Window, Zipped, source_for
 
 # Below this many elements, splitting and compiling costs more than it saves.
 INLINE_LIMIT = 20_000
 
 
 class PartitionRunner(Protocol):
-    def run_partitions(self, task: bytes, length: int,
-                       shareable: bool = False) -> List[Tuple[int, int, tasks.Outcome]]:
+    def run_partitions(self, task: bytes, length: int, shareable: bool = False,
+                       windows: Sequence[Window] = ()) -> List[Tuple[int, int, tasks.Outcome]]:
         """Compute the partitions of ``task`` over [0, length) in order, stopping after an
-        outcome that says ``stop``; outcomes sorted by position. ``shareable``: the task reads
-        no shared memory, so other workers may compute partitions of it too."""
+        outcome that says ``stop``; outcomes sorted by position. ``shareable``: other workers
+        may compute partitions of it too (it writes no shared output); they read the shared
+        arrays it reads through ``windows`` (``engine.sources``)."""
 
 
 @dataclass
@@ -177,8 +178,8 @@ def _run(reducer, source, element, condition, key, star: bool, flat: bool,
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
         task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
-        outcomes = _runner.run_partitions(task, source.length,
-                                          shareable=not source.in_shared_memory and not outputs)
+        outcomes = _runner.run_partitions(task, source.length, shareable=not outputs,
+                                          windows=source.windows())
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
@@ -241,8 +242,8 @@ class InlineRunner:
     def __init__(self, processes: int = 2):
         self.processes = processes
 
-    def run_partitions(self, task: bytes, length: int,
-                       shareable: bool = False) -> List[Tuple[int, int, tasks.Outcome]]:
+    def run_partitions(self, task: bytes, length: int, shareable: bool = False,
+                       windows: Sequence[Window] = ()) -> List[Tuple[int, int, tasks.Outcome]]:
         from engine.partition import GuidedPlan
 
         plan = GuidedPlan(length, self.processes)

@@ -25,11 +25,12 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, List, Optional, Tuple
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from engine.block import Block, BlockResult
 from engine.errors import RemoteError
 from engine.partition import GuidedPlan
+from engine.sources import Window
 
 Send = Tuple[int, tuple]
 
@@ -41,6 +42,7 @@ class _Task:
     payload: bytes
     plan: GuidedPlan
     shareable: bool = False
+    windows: List[Window] = field(default_factory=list)  # where its shared arrays lie, for peers
     retry: Deque[Tuple[int, int]] = field(default_factory=deque)
     running: Dict[Tuple[int, int], int] = field(default_factory=dict)  # partition -> process
     retried: set = field(default_factory=set)
@@ -114,9 +116,10 @@ class PoolScheduler:
         if kind == "run_task" and process.job_id is None:
             return self._dispatch()  # the block was cancelled while its driver asked
         if kind == "run_task":
-            _, payload, length, shareable = message
+            _, payload, length, shareable, windows = message
             processes = len(self.processes) + (self.peer_cores if shareable else 0)
-            task = _Task(next(self._task_ids), index, payload, GuidedPlan(length, processes), shareable)
+            task = _Task(next(self._task_ids), index, payload, GuidedPlan(length, processes), shareable,
+                         [tuple(window) for window in windows])
             self.tasks[task.task_id] = task
             if shareable and self.peer_cores:
                 self.offers.append(task.task_id)
@@ -188,9 +191,10 @@ class PoolScheduler:
         self.processes[index] = _Process(index)
         return self._dispatch()
 
-    def pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, bytes, int, int]]:
+    def pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, bytes, int, int, List[Window]]]:
         """A peer's idle process asks for a partition of ``task_id``: (the remote slot holding
-        it, the task's payload, lo, hi), or None when that task has nothing left to hand out."""
+        it, the task's payload, lo, hi, where the task's shared arrays lie), or None when that
+        task has nothing left to hand out."""
         task = self.tasks.get(task_id)
         if task is None or not task.shareable:
             return None
@@ -200,8 +204,8 @@ class PoolScheduler:
         if not self._give_partition(slot, sends):
             del self.processes[slot.index]
             return None
-        _, _, payload, lo, hi = sends[0][1]
-        return slot.index, payload, lo, hi
+        _, _, payload, lo, hi, _ = sends[0][1]
+        return slot.index, payload, lo, hi, self.tasks[task_id].windows
 
     def peer_gone(self, peer: Any, reason: str) -> List[Send]:
         """Every partition a peer held is handed out again (once), as for a dead process."""
@@ -229,14 +233,16 @@ class PoolScheduler:
             self.processes[index].busy = False
         return self._dispatch()
 
-    def run_foreign(self, index: int, peer: Any, task_id: int, payload: bytes, lo: int, hi: int) -> List[Send]:
-        """Compute a peer's partition on the reserved process ``index``."""
+    def run_foreign(self, index: int, peer: Any, task_id: int, payload: bytes, lo: int, hi: int,
+                    windows: Sequence[Any] = ()) -> List[Send]:
+        """Compute a peer's partition on the reserved process ``index``, its shared arrays'
+        items read from ``windows``."""
         process = self.processes.get(index)
         if process is None:  # died since it was reserved
             self.foreign_lost.append((peer, task_id, lo, hi))
             return []
         process.busy, process.partition, process.foreign = True, None, (peer, task_id, lo, hi)
-        return [(index, ("partition", (peer, task_id), payload, lo, hi))]
+        return [(index, ("partition", (peer, task_id), payload, lo, hi, list(windows)))]
 
     def take_foreign_done(self) -> list:
         done, self.foreign_done = self.foreign_done, []
@@ -304,7 +310,7 @@ class PoolScheduler:
             if partition is not None:
                 task.running[partition] = process.index
                 process.busy, process.partition = True, (task.task_id, partition)
-                sends.append((process.index, ("partition", task.task_id, task.payload, *partition)))
+                sends.append((process.index, ("partition", task.task_id, task.payload, *partition, [])))
                 return True
         return False
 

@@ -15,10 +15,16 @@ Compiled kernels receive ``kernel_arguments()`` and read item i with the code fr
 ``kernel_code()``; CPython partitions use ``items(lo, hi)``, which yields exactly what iterating
 the original object yields: numpy scalars (or row views) for arrays, Python numbers for lists
 held as arrays, tuples for zips.
+
+Another worker cannot attach this host's shared memory. For a partition it computes, its
+worker fetches only the bytes of items [lo, hi) of each shared array (``windows()`` says where
+they lie) from the data channel of the worker that has them, and ``window(lo, buffers)`` makes
+the source read those: an ``ArraySource`` then holds the rows from ``start`` on, and its
+kernels index ``a[i - start]``.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -28,9 +34,20 @@ SHARED_BYTES = 1 << 20
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
+Window = Tuple[str, int, int]  # shared segment, byte offset of item 0, bytes per item
+
+
 class _Source:
     """What every source shares: its kernel code is its item expression bound to ``x``."""
     compilable = False
+
+    def windows(self) -> List[Window]:
+        """Where the shared arrays this source reads lie (after ``export``), in order."""
+        return []
+
+    def window(self, lo: int, buffers: Iterator[Any]) -> None:
+        """Read items from ``lo`` on from ``buffers`` (one per ``windows()`` entry) instead of
+        shared memory, until ``close``."""
 
     def kernel_code(self) -> Tuple[str, str, List[str]]:
         """(kernel parameters, lines binding item i, names of the bound parts)."""
@@ -39,11 +56,6 @@ class _Source:
 
     def export(self) -> list:
         return []
-
-    @property
-    def in_shared_memory(self) -> bool:
-        """Read from shared memory by name (after ``export``): partitions stay on this host."""
-        return False
 
     def close(self) -> None:
         pass
@@ -86,6 +98,7 @@ class ArraySource(_Source):
         self.array: Optional[np.ndarray] = array
         self.python_items = python_items  # built from a list: CPython items are Python numbers
         self.length = len(array)
+        self.start = 0  # the index of array[0]: not 0 only in a window
         # (segment name, dtype, shape, offset, whether the segment is a remote object's)
         self._shared: Optional[Tuple[str, str, tuple, int, bool]] = None
         self._segment = None
@@ -107,9 +120,17 @@ class ArraySource(_Source):
         self._shared = (segment.name, self.array.dtype.str, self.array.shape, 0, False)
         return [segment]
 
-    @property
-    def in_shared_memory(self) -> bool:
-        return self._shared is not None
+    def windows(self) -> List[Window]:
+        if self._shared is None:
+            return []
+        name, dtype, shape, offset, _ = self._shared
+        return [(name, offset, np.dtype(dtype).itemsize * int(np.prod(shape[1:], dtype=np.int64)))]
+
+    def window(self, lo: int, buffers: Iterator[Any]) -> None:
+        if self._shared is not None:
+            _, dtype, shape, _, _ = self._shared
+            self.array = np.frombuffer(next(buffers), np.dtype(dtype)).reshape((-1, *shape[1:]))
+            self.start = lo
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__, _segment=None)
@@ -126,18 +147,19 @@ class ArraySource(_Source):
         return self.array
 
     def close(self) -> None:
-        """Drop an attached shared array (pool side); a remote object's stays mapped."""
+        """Drop an attached shared array or a window (pool side); a remote object's segment
+        stays mapped."""
         if self._shared is not None:
-            self.array = None
+            self.array, self.start = None, 0
         if self._segment is not None:
             shm.release(self._segment)
             self._segment = None
 
     def kernel_arguments(self) -> Tuple[Any, ...]:
-        return (self._attached(),)
+        return self._attached(), self.start
 
     def item_code(self, prefix: str) -> Tuple[List[str], str]:
-        return [f"{prefix}0"], f"{prefix}0[i]"
+        return [f"{prefix}0", f"{prefix}1"], f"{prefix}0[i - {prefix}1]"
 
     def item_types(self) -> tuple:
         import numba
@@ -146,7 +168,7 @@ class ArraySource(_Source):
         return (numba.typeof(array).dtype if array.ndim == 1 else numba.typeof(array[0]),)
 
     def items(self, lo: int, hi: int) -> Iterable:
-        part = self._attached()[lo:hi]
+        part = self._attached()[lo - self.start:hi - self.start]
         return part.tolist() if self.python_items else part
 
     def describe(self) -> str:
@@ -200,9 +222,12 @@ class ZipSource(_Source):
     def export(self) -> list:
         return [segment for part in self.parts for segment in part.export()]
 
-    @property
-    def in_shared_memory(self) -> bool:
-        return any(part.in_shared_memory for part in self.parts)
+    def windows(self) -> List[Window]:
+        return [window for part in self.parts for window in part.windows()]
+
+    def window(self, lo: int, buffers: Iterator[Any]) -> None:
+        for part in self.parts:
+            part.window(lo, buffers)
 
     def close(self) -> None:
         for part in self.parts:

@@ -16,7 +16,7 @@ import hashlib
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -86,13 +86,21 @@ class _Decoded:
         self.task = task
         self.reducer = reducers.by_name(task.reducer)
         element, condition, self.key = serialization.loads(task.functions)
-        digest = hashlib.sha1(task.functions).hexdigest()
-        self.kernel = None if task.flat else kernels.compiled(
-            digest, self.reducer, task.source, element, condition, self.key, task.star)
+        self._compile = (hashlib.sha1(task.functions).hexdigest(), element, condition)
         # CPython partitions call these with whole items
         self.element, self.condition = (_spread(element), _spread(condition)) if task.star else (element, condition)
         self._sample = _NO_SAMPLE
         self._segments: list = []
+
+    @property
+    def kernel(self) -> Optional[kernels.Kernel]:
+        """The compiled kernel (from the cache after the first partition; None: CPython). Asked
+        for with the partition's data in place: a window's arrays may be typed otherwise."""
+        if self.task.flat:
+            return None
+        digest, element, condition = self._compile
+        return kernels.compiled(digest, self.reducer, self.task.source, element, condition,
+                                self.key, self.task.star)
 
     def learn_types(self, lo: int, hi: int) -> None:
         """Take the sample from this partition's first kept item, until one is found (a
@@ -169,12 +177,15 @@ def _compute_attached(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
     return job.reducer.python_partition(items, job.element, job.condition, job.key), False
 
 
-def run_partition(payload: bytes, lo: int, hi: int) -> Outcome:
+def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = ()) -> Outcome:
     """The outcome of elements [lo, hi) of the task. Nested parallel shapes inside the element
     function run inline here (no runner is set in a partition): the outer shape is the one that
-    is split."""
+    is split. ``windows``: the bytes of items [lo, hi) of each shared array the task reads, for
+    a partition computed on another worker than the task's (``engine.sources``)."""
     try:
         job = _decode(payload)
+        if windows:
+            job.task.source.window(lo, iter(windows))
         partial, compiled = _compute(job, lo, hi)
         return "ok", partial, compiled, job.reducer.stops(partial)
     except BaseException as exc:  # sys.exit() in an element ends the shape, not the process

@@ -8,14 +8,21 @@ Two kinds of blob share one store:
 * a *remote object* (pyfora's ``RemotePythonObject``), fetched any number of times (by the
   manager for ``toLocal()``, by other workers for blocks that use it) until the manager says
   ``release``.
+
+A key ``shm:<segment>:<start>:<end>`` is a byte range of one of this host's shared-memory
+segments: the items of an input array that a partition computed on another worker reads
+(``engine.sources``). It is served straight from the segment, never stored.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import uuid
 from typing import Dict, List, Optional
 
+from engine import shm
 from net import channel as channels
 from net.channel import Channel, ChannelClosed
 
@@ -23,6 +30,25 @@ log = logging.getLogger(__name__)
 
 RESULT_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
 FETCH_ATTEMPTS = 3
+SEGMENT_KEY = "shm:"
+_SEGMENT_NAME = re.compile(re.escape(shm.PREFIX) + r"\d+_\w+")
+
+
+def segment_key(name: str, start: int, end: int) -> str:
+    return f"{SEGMENT_KEY}{name}:{start}:{end}"
+
+
+def _segment_range(key: str) -> Optional[memoryview]:
+    """The bytes a ``shm:`` key names, or None if it names no range of a ufora segment."""
+    try:
+        name, start, end = key[len(SEGMENT_KEY):].rsplit(":", 2)
+        first, last = int(start), int(end)
+        size = os.stat(f"/dev/shm/{name}").st_size if _SEGMENT_NAME.fullmatch(name) else -1
+    except (ValueError, OSError):
+        return None
+    if not 0 <= first <= last <= size:
+        return None
+    return shm.map_readonly(name, size)[first:last]
 
 
 class BlobStore:
@@ -57,6 +83,10 @@ class BlobStore:
             elif header["type"] != "fetch":
                 await channel.abort(f"unknown message type on the data channel: {header['type']!r}")
                 return
+            elif key.startswith(SEGMENT_KEY):
+                view = _segment_range(key)
+                reply = {"type": "blob" if view is not None else "missing", "key": key}
+                await channel.write(reply, [view] if view is not None else [])
             elif key not in self.blobs:
                 await channel.write({"type": "missing", "key": key})
             else:

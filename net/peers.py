@@ -7,7 +7,10 @@ workers. Pull, so that a busy or slow worker is never handed work it cannot star
     offer {worker, task_id}            ->       (B remembers that A has work)
                                        <-       pull {worker, task_id, reserved}   one per idle process
     partition {worker, task_id, lo, hi,
-               reserved, slot} + [task] ->      B computes it in its own pool
+               reserved, slot, windows} + [task] ->  B fetches the windows' bytes (items [lo, hi)
+                                                 of the task's shared arrays, [segment, start,
+                                                 end] each) from A's data channel, then computes
+                                                 the partition in its own pool
       or none {worker, task_id, reserved}       (B releases the process, forgets the offer)
                                        <-       partition_done {worker, task_id, lo, hi, slot}
                                                   + [pickled outcome]; then B pulls again
@@ -21,11 +24,12 @@ the registry says the peer left, every partition the peer held is handed out aga
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
 from engine import serialization
 from engine.scheduler import PoolScheduler
 from net import channel as channels
+from net.blobs import MissingBlob
 from net.channel import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,10 @@ MESSAGES = {"offer", "pull", "partition", "none", "partition_done", "partition_l
 
 class Peers:
     def __init__(self, worker_id: str, scheduler: PoolScheduler, members: Callable[[], Dict[str, Any]],
-                 dispatch: Callable[[list], None], spawn: Callable[[Any], None]):
+                 dispatch: Callable[[list], None], spawn: Callable[[Any], None],
+                 fetch_range: Callable[[str, str, int, int], Awaitable[bytes]]):
         self.id = worker_id
+        self.fetch_range = fetch_range  # (peer, segment, start, end) -> bytes, over its data channel
         self.scheduler = scheduler
         self.members = members      # id -> WorkerInfo, from the registry
         self.dispatch = dispatch    # sends to the local pool, then calls after_step()
@@ -93,14 +99,17 @@ class Peers:
             if pulled is None:
                 self._send(peer, dict(reply, type="none"))
             else:
-                slot, payload, lo, hi = pulled
-                self._count(int(header["task_id"]), len(payload))
-                self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot)), [payload])
+                slot, payload, lo, hi, windows = pulled
+                ranges = [[name, offset + lo * row, offset + hi * row] for name, offset, row in windows]
+                self._count(int(header["task_id"]), len(payload) + sum(end - start for _, start, end in ranges))
+                self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot), windows=ranges),
+                           [payload])
         elif kind == "partition":
             self.pulls.get(peer, set()).discard(int(header["reserved"]))
             task_id, lo, hi = int(header["task_id"]), int(header["lo"]), int(header["hi"])
             self.foreign[(peer, task_id, lo, hi)] = header["slot"]
-            self.dispatch(self.scheduler.run_foreign(int(header["reserved"]), peer, task_id, buffers[0], lo, hi))
+            ranges = [(str(name), int(start), int(end)) for name, start, end in header.get("windows") or ()]
+            self.spawn(self._run_foreign(peer, int(header["reserved"]), task_id, buffers[0], lo, hi, ranges))
         elif kind == "none":
             self.pulls.get(peer, set()).discard(int(header["reserved"]))
             if self.wanted.get(peer) == header["task_id"]:
@@ -117,6 +126,24 @@ class Peers:
                         "it out again", peer, header["lo"], header["hi"])
             self.dispatch(self.scheduler.on_process_gone(tuple(header["slot"]),
                                                          f"its process on worker {peer} died"))
+
+    async def _run_foreign(self, peer: str, reserved: int, task_id: int, payload: bytes, lo: int,
+                           hi: int, ranges: List[Tuple[str, int, int]]) -> None:
+        """Fetch the windows of a peer's partition from its data channel, then compute it on
+        the process reserved for it; if they cannot be fetched, it is lost (the peer hands it
+        out again)."""
+        try:
+            windows = [await self.fetch_range(peer, name, start, end) for name, start, end in ranges]
+        except (ChannelClosed, MissingBlob, TimeoutError, KeyError) as exc:
+            log.warning("the items of partition [%d, %d) could not be fetched from worker %s: %s",
+                        lo, hi, peer, exc)
+            slot = self.foreign.pop((peer, task_id, lo, hi), None)
+            if slot is not None:
+                self._send(peer, {"type": "partition_lost", "worker": self.id, "task_id": task_id,
+                                  "lo": lo, "hi": hi, "slot": slot})
+            self.dispatch(self.scheduler.release(reserved))
+            return
+        self.dispatch(self.scheduler.run_foreign(reserved, peer, task_id, payload, lo, hi, windows))
 
     def _count(self, task_id: int, size: int) -> None:
         self.moved[task_id] = self.moved.get(task_id, 0) + size

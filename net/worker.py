@@ -23,7 +23,7 @@ from engine.block import Block, BlockResult
 from engine.scheduler import PoolScheduler
 from engine.serialization import MissingObjectError
 from net import channel as channels
-from net.blobs import BlobClient, BlobStore, MissingBlob
+from net.blobs import BlobClient, BlobStore, MissingBlob, segment_key
 from net.channel import Channel, ChannelClosed
 from net.objects import ObjectHolder
 from net.peers import MESSAGES as PEER_MESSAGES
@@ -59,7 +59,8 @@ class WorkerService:
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._tasks: set = set()  # strong references to background tasks
-        self.peers = Peers(self.id, self.scheduler, self._members, self._send, self._spawn)
+        self.peers = Peers(self.id, self.scheduler, self._members, self._send, self._spawn,
+                           self._fetch_range)
 
     def _members(self) -> dict:
         return self.registry.members if self.registry is not None else {}
@@ -162,14 +163,22 @@ class WorkerService:
             if object_id not in self.objects.segments:
                 raise MissingObjectError(f"remote object {object_id} is not on worker {self.id}")
             return self.objects.local_parts(object_id)
-        peer = self._members().get(owner)
-        if peer is None:
+        if owner not in self._members():
             raise MissingObjectError(f"remote object {object_id} was lost with worker {owner}")
-        if owner not in self.peer_blobs:
-            self.peer_blobs[owner] = BlobClient(peer.address, peer.data_port, owner)
-        data, *parts = await self.peer_blobs[owner].fetch(object_id)
+        data, *parts = await self._peer_blobs(owner).fetch(object_id)
         self.fetched[job_id] = self.fetched.get(job_id, 0) + sum(len(b) for b in (data, *parts))
         return data, parts
+
+    def _peer_blobs(self, peer: str) -> BlobClient:
+        """The data channel to another worker (KeyError if it is not a member)."""
+        if peer not in self.peer_blobs:
+            info = self._members()[peer]
+            self.peer_blobs[peer] = BlobClient(info.address, info.data_port, peer)
+        return self.peer_blobs[peer]
+
+    async def _fetch_range(self, peer: str, segment: str, start: int, end: int) -> bytes:
+        [window] = await self._peer_blobs(peer).fetch(segment_key(segment, start, end))
+        return window
 
     def _report_progress(self) -> None:
         """Each running shape's progress, to the manager (for the block's client), when it

@@ -225,3 +225,23 @@ def test_a_block_uses_remote_objects_held_by_two_workers(two_workers):
         with ufora.remotely.downloadAll():
             total = sum(a + b for a, b in zip(ones, twos))  # one of them comes from the peer
         assert total == 3.0 * 500_000
+
+
+def test_both_workers_compute_partitions_of_a_shared_memory_array(two_workers):
+    import numpy as np
+
+    manager, _ = two_workers
+    with pyfora.connect(manager.url) as ufora:
+        with ufora.remotely:
+            big = np.arange(20_000_000, dtype=np.float64) % 1000  # 160 MB in one worker's memory
+        before = {m["id"]: m.get("foreign_partitions", 0) for m in status(manager)["members"]}
+        with ufora.remotely.downloadAll():
+            total = sum(x * x for x in big)  # compiled; the other worker reads windows of it
+        assert total == 20_000 * sum(k * k for k in range(1000))
+        deadline = time.monotonic() + 5  # counters travel with the next heartbeat
+        while time.monotonic() < deadline:
+            after = {m["id"]: m.get("foreign_partitions", 0) for m in status(manager)["members"]}
+            if any(after[w] > before.get(w, 0) for w in after):
+                break
+            time.sleep(0.2)
+        assert any(after[w] > before.get(w, 0) for w in after), (before, after)

@@ -156,3 +156,20 @@ def test_two_workers_on_one_host_with_different_base_ports(cluster):
     assert result == 148935
     members = cluster.wait_for(lambda s: all(counters(m) for m in s["members"]))["members"]
     assert all(counters(m) for m in members), members
+
+
+def test_an_array_in_one_host_s_memory_is_summed_by_both_hosts(cluster):
+    import numpy as np
+
+    cluster.start_manager()
+    for index in (1, 2):
+        cluster.start_worker(index)
+    assert cluster.wait_for(lambda s: s["workers"] == 2)["workers"] == 2
+    with pyfora.connect(cluster.manager.url) as ufora:
+        with ufora.remotely:
+            big = np.arange(10_000_000, dtype=np.float64) % 1000  # in one host's shared memory
+        with ufora.remotely.downloadAll():
+            total = sum(x * x for x in big)  # the other host fetches the windows it computes
+    assert total == 10_000 * sum(k * k for k in range(1000))
+    members = cluster.wait_for(lambda s: any(m.get("foreign_partitions", 0) for m in s["members"]))["members"]
+    assert any(m.get("foreign_partitions", 0) for m in members), members

@@ -19,13 +19,13 @@ def test_a_block_goes_to_an_idle_process_and_its_result_is_reported():
 def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_done():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
-    sends = s.on_message(0, ("run_task", b"task", 1000, False))
+    sends = s.on_message(0, ("run_task", b"task", 1000, False, []))
     assert sorted(kinds(sends)) == [(0, "partition"), (1, "partition")]
     covered = []
     pending = {index: message for index, message in sends}
     while pending:
         index, message = pending.popitem()
-        _, task_id, _, lo, hi = message
+        _, task_id, _, lo, hi, _ = message
         covered.append((lo, hi))
         for i, m in s.on_message(index, ("partition_done", task_id, lo, hi, ("ok", (True, hi - lo), True, False))):
             if m[0] == "partition":
@@ -40,18 +40,18 @@ def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_don
 def test_a_second_block_waits_until_partitions_are_done():
     s = PoolScheduler(1)
     s.submit_block("a", BLOCK)
-    s.on_message(0, ("run_task", b"t", 10, False))  # the driver computes its own partitions
+    s.on_message(0, ("run_task", b"t", 10, False, []))  # the driver computes its own partitions
     assert s.submit_block("b", BLOCK) == []
 
 
 def test_a_partition_lost_with_its_process_is_handed_out_again_once():
     s = PoolScheduler(3)
     s.submit_block("job", BLOCK)
-    sends = dict(s.on_message(0, ("run_task", b"t", 3000, False)))
+    sends = dict(s.on_message(0, ("run_task", b"t", 3000, False, [])))
     lost = sends[2][3:5]
     assert s.on_process_gone(2, "killed") == []  # nobody is free to take it yet
     # process 1 finishes its partition and must be handed the lost one first
-    _, task_id, _, lo, hi = sends[1]
+    _, task_id, _, lo, hi, _ = sends[1]
     nxt = s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0), True, False)))
     assert tuple(nxt[0][1][3:5]) == tuple(lost)
 
@@ -78,8 +78,8 @@ def test_a_dead_driver_fails_its_block_with_a_clear_error():
 def test_a_stopping_outcome_ends_the_task_once_everything_before_it_is_done():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
-    sends = dict(s.on_message(0, ("run_task", b"t", 100_000, False)))
-    (_, tid, _, lo0, hi0), (_, _, _, lo1, hi1) = sends[0], sends[1]
+    sends = dict(s.on_message(0, ("run_task", b"t", 100_000, False, [])))
+    (_, tid, _, lo0, hi0, _), (_, _, _, lo1, hi1, _) = sends[0], sends[1]
     assert lo0 < lo1
     # the later partition decides (say any() found True): nothing after it is handed out,
     # and the task waits only for the earlier partition
@@ -95,9 +95,9 @@ def test_peers_pull_partitions_of_shareable_tasks_one_at_a_time():
     s = PoolScheduler(1)
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
-    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
+    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True, []))
     [task_id] = s.take_offers()
-    slot, _, lo, hi = s.pull_from_peer("B", task_id)
+    slot, _, lo, hi, _ = s.pull_from_peer("B", task_id)
     assert lo == local[4]  # the next range after the local one
     assert s.on_message(slot, ("partition_done", task_id, lo, hi, ("ok", (True, 1), True, False))) == []
     assert slot not in s.processes  # a remote slot lives for one partition
@@ -108,8 +108,8 @@ def test_a_departed_peer_s_partitions_are_computed_again_locally():
     s = PoolScheduler(1)
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
-    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
-    _, _, lo, hi = s.pull_from_peer("B", local[1])
+    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True, []))
+    _, _, lo, hi, _ = s.pull_from_peer("B", local[1])
     s.peer_gone("B", "killed")
     # the driver finishes its partition and is handed the lost one before new ones
     nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
@@ -120,7 +120,7 @@ def test_tasks_reading_shared_memory_stay_on_their_worker():
     s = PoolScheduler(1)
     s.peer_cores = 4
     s.submit_block("job", BLOCK)
-    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, False))
+    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, False, []))
     assert s.take_offers() == [] and s.pull_from_peer("B", local[1]) is None
 
 
@@ -152,8 +152,8 @@ def test_the_origin_hands_a_lost_remote_partition_out_again():
     s = PoolScheduler(1)
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
-    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True))
-    slot, _, lo, hi = s.pull_from_peer("B", local[1])
+    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True, []))
+    slot, _, lo, hi, _ = s.pull_from_peer("B", local[1])
     assert s.on_process_gone(slot, "its process on worker B died") == []
     nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
     assert nxt[0][1][3:5] == (lo, hi)

@@ -231,6 +231,12 @@ add("result = [sum(y * 2**40 for y in range(x % 5000)) for x in range(30_000)]")
 add("result = [sum(1 // (y - 3) for y in range(x % 10)) for x in range(30_000)]")
 add("result = [min(y for y in range(x % 5)) for x in range(30_000)]")
 add("result = [counter.count(x % 50) for x in range(30_000)]", compiled=False)  # methods: CPython
+# Text: numba formats ints as CPython does, floats not ('<object type:float64>'): CPython then
+add("result = sum(len(str(x)) for x in range(100_000))", compiled=True)
+add("result = sum(str(x).count('5') for x in big)", compiled=False)
+add("result = sum(len(f'{x}') for x in arr)", compiled=False)
+add("result = sum(len(repr(x)) for x in range(50_000))", compiled=False)
+add("result = [str(x) for x in floats]")
 
 
 def cpython(code: str):
@@ -243,14 +249,14 @@ def cpython(code: str):
     return "ok", namespace.get("result")
 
 
-def engine(code: str):
+def engine(code: str, runner=None):
     namespace = {"__name__": "__shapes__"}
     exec(compile(PRELUDE, "<shapes>", "exec"), namespace)  # the block's file: its functions are shipped
     free = {k: v for k, v in namespace.items() if not k.startswith("__")}
     source = PRELUDE + "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
     block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, serialization.dumps(free))
     runtime.reports.clear()
-    result = run_block(block, InlineRunner(processes=2))
+    result = run_block(block, runner or InlineRunner(processes=2))
     reports = list(runtime.reports)
     if result.error is not None:
         exc = result.error.exception()
@@ -318,13 +324,53 @@ def test_a_large_array_travels_by_name_not_inside_the_task():
     sizes = []
 
     class Recording(InlineRunner):
-        def run_partitions(self, task, length, shareable=False):
-            sizes.append((len(task), shareable))
-            return super().run_partitions(task, length, shareable)
+        def run_partitions(self, task, length, shareable=False, windows=()):
+            sizes.append((len(task), shareable, list(windows)))
+            return super().run_partitions(task, length, shareable, windows)
 
     big = np.arange(1_000_000, dtype=np.float64)  # 8 MB
     with runtime.using_runner(Recording()):
         total = runtime.parallel_reduce(sum, big, lambda x: x * 2, None)
     assert total == sum(x * 2 for x in big)
-    [(task_bytes, shareable)] = sizes
-    assert task_bytes < 64 * 1024 and not shareable  # in shared memory, attached by name
+    [(task_bytes, shareable, windows)] = sizes
+    assert task_bytes < 64 * 1024  # in shared memory, attached by name
+    assert shareable and [window[1:] for window in windows] == [(0, 8)]  # other workers: by window
+
+
+class ThroughWindows(InlineRunner):
+    """Computes every partition as another worker does: from the bytes of its items, read out of
+    the shared segments (as the data channel serves them), never attaching them."""
+
+    def run_partitions(self, task, length, shareable=False, windows=()):
+        from engine import shm, tasks
+        from engine.partition import GuidedPlan
+
+        results = []
+        plan = GuidedPlan(length, self.processes)
+        while (partition := plan.next_partition()) is not None:
+            lo, hi = partition
+            parts = []
+            for name, offset, row in windows:
+                view = shm.map_readonly(name, offset + hi * row)
+                parts.append(bytes(view[offset + lo * row:offset + hi * row]))
+            outcome = tasks.run_partition(task, lo, hi, parts)
+            results.append((lo, hi, outcome))
+            if outcome[3]:
+                break
+        return results
+
+
+@pytest.mark.parametrize("code", [
+    "result = sum(x * 2.0 for x in big)",
+    "result = max(x for x in big if x % 7 == 3)",
+    "result = sum(i * x for i, x in enumerate(big))",
+    "result = sum(x * y for x, y in zip(big, big))",
+    "result = sum(r[0] - r[2] for r in rows)",
+    "result = sum(str(x).count('5') for x in big)",  # CPython partitions read windows too
+    "result = sum(1.0 / (x - 150_000) for x in big)",  # the first error, by index
+])
+def test_partitions_read_from_windows_give_cpythons_answer(code):
+    expected = cpython(code)
+    got, reports = engine(code, ThroughWindows(processes=2))
+    assert got[0] == expected[0] and (same(got[1], expected[1]) if got[0] == "ok" else got[1] == expected[1])
+    assert got[0] == "error" or any(r.parallel for r in reports), reports
