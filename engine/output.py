@@ -74,8 +74,8 @@ def _fresh_logging() -> Iterator[None]:
     try:
         yield
     finally:
-        for handler in root.handlers:  # what the block configured: flushed, then dropped
-            handler.flush()
+        for handler in root.handlers:  # what the block configured: closed, then dropped
+            handler.close()
         root.handlers[:] = handlers
         root.setLevel(level)
         for logger, (saved, saved_level, propagate) in zip(own, kept):

@@ -211,6 +211,9 @@ def _run_zygote(control: socket.socket) -> None:
         log.exception("the compute pool's zygote failed")
         code = 1
     finally:
+        # The worker is gone (stopped, or killed: then nobody else would): so are its remote
+        # objects, whose segments would otherwise hold their memory until the host reboots.
+        shm.sweep(shm.service_pid)
         os._exit(code)
 
 

@@ -26,11 +26,12 @@ def pack(value: Any, stay_from: Optional[int]) -> Tuple[bytes, List[Segment]]:
     """The pickle of ``value`` and the segments of its large buffers. The buffers go to shared
     memory only if the value will stay on the cluster: if its size is at least ``stay_from``
     (None: it is downloaded, whatever its size)."""
+    if stay_from is None:
+        return serialization.dumps(value), []
     data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER)
     if not buffers:
         return data, []
-    size = len(data) + sum(buffer.raw().nbytes for buffer in buffers)
-    if stay_from is None or size < stay_from:
+    if len(data) + sum(buffer.raw().nbytes for buffer in buffers) < stay_from:
         return serialization.dumps(value), []
     segments: List[Segment] = []
     try:

@@ -7,7 +7,8 @@ worker can sweep those of a driver that died (``sweep(pid)``).
 
 The large arrays of *remote objects* outlive the block that made them: the driver creates their
 segments in the worker service's name (``ufora_<service pid>_o<id>``, ``create_for_service``),
-the service unlinks them when the object is released, and sweeps them all when it stops. Blocks
+the service unlinks them when the object is released and sweeps them all when it stops, and
+its pool's zygote sweeps them when the service dies (killed, nothing else would). Blocks
 map them read-only (``map_readonly``: remote objects are immutable), and ``find`` tells
 ``ArraySource`` that an array already lies in shared memory, so it is not copied again. Pool
 processes keep such a segment mapped from one partition to the next (``attach_kept``: mapping

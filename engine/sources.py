@@ -144,6 +144,8 @@ class ArraySource(_Source):
             segment = shm.attach_kept(name) if kept else shm.attach(name)
             self._segment = None if kept else segment
             self.array = np.ndarray(shape, np.dtype(dtype), buffer=segment.buf, offset=offset)
+            if kept:  # a remote object's: read-only in partitions too, as in its block
+                self.array.setflags(write=False)
         return self.array
 
     def close(self) -> None:

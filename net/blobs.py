@@ -77,11 +77,11 @@ class BlobStore:
         while True:
             header, _ = await channel.read()
             key = str(header.get("key"))
-            if header["type"] == "fetched":
+            if header.get("type") == "fetched":
                 if key not in self.kept:
                     self.blobs.pop(key, None)
-            elif header["type"] != "fetch":
-                await channel.abort(f"unknown message type on the data channel: {header['type']!r}")
+            elif header.get("type") != "fetch":
+                await channel.abort(f"unknown message type on the data channel: {header.get('type')!r}")
                 return
             elif key.startswith(SEGMENT_KEY):
                 view = _segment_range(key)
@@ -109,26 +109,40 @@ class BlobClient:
     async def fetch(self, key: str) -> List[bytes]:
         """The blob's buffers (lz4 with checksums when it pays). A transfer that fails (a frame
         that fails its checksum closes the channel) is fetched again on a new connection, up to
-        FETCH_ATTEMPTS times. Raises ``MissingBlob`` or ``ChannelClosed``."""
+        FETCH_ATTEMPTS times. Raises ``MissingBlob`` or ``ChannelClosed``. A fetch interrupted
+        any other way (a timeout cancels it mid-read) closes the channel: its next reply would
+        be this one's."""
         async with self._lock:
-            for attempt in range(1, FETCH_ATTEMPTS + 1):
-                try:
-                    if self.channel is None or self.channel.closed:
-                        self.channel = await channels.connect(self.address, self.port,
-                                                              timeout=10.0, compress=True)
-                    await self.channel.write({"type": "fetch", "key": key})
-                    header, buffers = await self.channel.read()
-                    break
-                except ChannelClosed as exc:
-                    log.warning("fetching %s from worker %s failed (%s), attempt %d of %d",
-                                key, self.name, exc, attempt, FETCH_ATTEMPTS)
-                    if attempt == FETCH_ATTEMPTS:
-                        raise
-            if header["type"] != "blob":
-                raise MissingBlob(f"worker {self.name} has no blob {key}")
-            await self.channel.write({"type": "fetched", "key": key})
+            try:
+                return await self._fetch(key)
+            except MissingBlob:
+                raise
+            except BaseException:
+                self.close()
+                raise
+
+    async def _fetch(self, key: str) -> List[bytes]:
+        for attempt in range(1, FETCH_ATTEMPTS + 1):
+            try:
+                if self.channel is None or self.channel.closed:
+                    self.channel = await channels.connect(self.address, self.port,
+                                                          timeout=10.0, compress=True)
+                await self.channel.write({"type": "fetch", "key": key})
+                header, buffers = await self.channel.read()
+                break
+            except ChannelClosed as exc:
+                log.warning("fetching %s from worker %s failed (%s), attempt %d of %d",
+                            key, self.name, exc, attempt, FETCH_ATTEMPTS)
+                if attempt == FETCH_ATTEMPTS:
+                    raise
+        if header.get("key") != key:
+            raise ChannelClosed(f"worker {self.name} answered for {header.get('key')!r}, not {key!r}")
+        if header["type"] != "blob":
+            raise MissingBlob(f"worker {self.name} has no blob {key}")
+        await self.channel.write({"type": "fetched", "key": key})
         return buffers
 
     def close(self) -> None:
         if self.channel is not None:
             self.channel.close()
+            self.channel = None

@@ -62,6 +62,7 @@ class _RemoteObject:
     sid: str
     worker_id: str
     size: int
+    released: bool = False  # by the client, while a block that uses it waits or runs
 
 
 @dataclass
@@ -175,6 +176,19 @@ class ManagerService:
         self._release(sid, [key for key, held in self.objects.items() if held.sid == sid])
         log.info("client %s disconnected", sid)
 
+    async def _fetch(self, job: _Job, link: _WorkerLink, key: str, what: str) -> Optional[List[bytes]]:
+        """A blob's buffers from a worker's data channel; None once ``job`` is failed with the
+        reason, whatever went wrong (the client must never wait for nothing)."""
+        try:
+            return await asyncio.wait_for(link.data.fetch(key), FETCH_TIMEOUT)
+        except (ChannelClosed, MissingBlob, TimeoutError, asyncio.TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+        except Exception as exc:
+            log.exception("fetching %s from worker %s failed", key, link.info.id)
+            reason = repr(exc)
+        await self._fail(job, f"{what} could not be fetched from worker {link.info.id}: {reason}")
+        return None
+
     async def _on_fetch(self, sid: str, data) -> None:
         """``toLocal()``: a remote object's pickle, answered like a block that assigned it to
         ``value`` (so that large ones are downloaded over HTTP the same way)."""
@@ -185,13 +199,9 @@ class ManagerService:
             await self._fail(job, problem)
             return
         link = self.links[self.objects[object_id].worker_id]
-        try:
-            buffers = await asyncio.wait_for(link.data.fetch(object_id), FETCH_TIMEOUT)
-        except (ChannelClosed, MissingBlob, TimeoutError, asyncio.TimeoutError) as exc:
-            await self._fail(job, f"remote object {object_id} could not be fetched from worker "
-                                  f"{link.info.id}: {exc}")
-            return
-        await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
+        buffers = await self._fetch(job, link, object_id, f"remote object {object_id}")
+        if buffers is not None:
+            await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
 
     async def _on_release(self, sid: str, data) -> None:
         object_ids = data.get("object_ids") if isinstance(data, dict) else None
@@ -199,17 +209,37 @@ class ManagerService:
             self._release(sid, [str(object_id) for object_id in object_ids])
 
     def _release(self, sid: str, object_ids: List[str]) -> None:
-        """Free the client's objects on the workers that hold them."""
+        """Free the client's objects on the workers that hold them; those a waiting or running
+        block uses are freed when no such block is left (``_free_released``)."""
+        in_use = self._in_use()
         by_worker: Dict[str, List[str]] = {}
         for object_id in object_ids:
             held = self.objects.get(object_id)
-            if held is not None and held.sid == sid:
+            if held is None or held.sid != sid:
+                continue
+            if object_id in in_use:
+                held.released = True
+            else:
                 del self.objects[object_id]
                 by_worker.setdefault(held.worker_id, []).append(object_id)
         for worker_id, keys in by_worker.items():
-            link = self.links.get(worker_id)
-            if link is not None and link.control is not None:
-                self._spawn(self._send(link, {"type": "release", "object_ids": keys}))
+            self._drop_on(self.links.get(worker_id), keys)
+
+    def _in_use(self) -> set:
+        jobs = [*self.pending, *(job for link in self.links.values() for job in link.running.values())]
+        return {object_id for job in jobs for object_id in job.objects}
+
+    def _free_released(self) -> None:
+        released: Dict[str, List[str]] = {}
+        for object_id, held in self.objects.items():
+            if held.released:
+                released.setdefault(held.sid, []).append(object_id)
+        for sid, object_ids in released.items():
+            self._release(sid, object_ids)
+
+    def _drop_on(self, link: Optional[_WorkerLink], object_ids: List[str]) -> None:
+        if link is not None and link.control is not None and object_ids:
+            self._spawn(self._send(link, {"type": "release", "object_ids": object_ids}))
 
     def _cancel(self, chosen: Callable[[_Job], bool]) -> None:
         """Stop the chosen blocks: dropped if they wait, stopped on their workers if they run."""
@@ -219,6 +249,7 @@ class ManagerService:
                 del link.running[job.key]
                 log.info("cancelling block %s on worker %s", job.key, link.info.id)
                 self._spawn(self._send(link, {"type": "cancel", "job_id": job.key}))
+        self._free_released()
         self._dispatch()
 
     async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
@@ -309,6 +340,7 @@ class ManagerService:
         self.pending = deque(job for job in self.pending if not job.reruns)
         for job in orphans:
             await self._fail(job, f"{reason}, and no worker was left to run it again within {ORPHAN_TIMEOUT:.0f} s")
+        self._free_released()
 
     async def _notify(self, link: _WorkerLink, header: dict) -> None:
         """A block's output or progress, on to its client."""
@@ -324,17 +356,22 @@ class ManagerService:
 
     async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
         job = link.running.pop(str(header.get("job_id")), None)
-        if job is None:
-            return  # cancelled meanwhile
+        kept = [str(described.get("id")) for described in dict(header.get("objects") or {}).values()]
+        if job is None:  # cancelled meanwhile: nobody will ask for what it kept
+            self._drop_on(link, kept)
+            return
         try:
             if "blob" in header:
-                buffers = await asyncio.wait_for(link.data.fetch(str(header["blob"])), FETCH_TIMEOUT)
-            await self._finish(job, dict(header, worker_id=link.info.id), buffers)
-        except (ChannelClosed, MissingBlob, TimeoutError, asyncio.TimeoutError) as exc:
-            await self._fail(job, f"the result could not be fetched from worker {link.info.id}: {exc}")
+                buffers = await self._fetch(job, link, str(header["blob"]), "the result")
+                if buffers is None:
+                    self._drop_on(link, kept)
+            if buffers is not None:
+                await self._finish(job, dict(header, worker_id=link.info.id), buffers)
         except Exception as exc:  # a malformed result must still end the client's wait
             log.exception("result of block %s unusable", job.key)
+            self._drop_on(link, kept)
             await self._fail(job, f"the result of this block could not be delivered: {exc!r}")
+        self._free_released()
         self._dispatch()
 
     def _dispatch(self) -> None:

@@ -19,7 +19,7 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
 socket.io, manager -> client:
     OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order)
     PROGRESS   {"job_id", *PROGRESS_FIELDS}   (the parallel shape the block runs now: "task"
-                                             numbers its shapes; items of "items_total" done in
+                                             identifies the shape; items of "items_total" done in
                                              "partitions_done" partitions; processes computing it
                                              now on all workers; bytes moved between workers)
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes] | null,

@@ -23,7 +23,7 @@ from engine.block import Block, BlockResult
 from engine.scheduler import PoolScheduler
 from engine.serialization import MissingObjectError
 from net import channel as channels
-from net.blobs import BlobClient, BlobStore, MissingBlob, segment_key
+from net.blobs import BlobClient, BlobStore, segment_key
 from net.channel import Channel, ChannelClosed
 from net.objects import ObjectHolder
 from net.peers import MESSAGES as PEER_MESSAGES
@@ -127,11 +127,14 @@ class WorkerService:
                     return
                 self.job_channels[job_id] = channel
                 self.download_below[job_id] = block.download_below = header.get("download_below")
-                self._spawn(self._start_block(job_id, block, dict(header.get("objects") or {})))
+                owners = {str(key): str(owner) for key, owner in dict(header.get("objects") or {}).items()}
+                self.objects.use(job_id, set(owners))  # now: a release read next must wait for it
+                self._spawn(self._start_block(job_id, block, owners))
             elif kind == "cancel":
                 self._cancel(str(header.get("job_id")))
             elif kind == "release":
-                for key in header.get("object_ids") or ():
+                object_ids = header.get("object_ids")
+                for key in object_ids if isinstance(object_ids, list) else ():
                     self.objects.release(str(key))
             elif kind == "heartbeat":
                 await channel.write({"type": "heartbeat"})
@@ -142,11 +145,10 @@ class WorkerService:
     async def _start_block(self, job_id: str, block: Block, owners: Dict[str, str]) -> None:
         """Gather the remote objects the block refers to (from this worker's store, or over
         the data channels of the workers holding them), then queue it."""
-        self.objects.use(job_id, set(owners))
         try:
             for object_id, owner in owners.items():
                 block.objects[object_id] = await self._object(job_id, object_id, owner)
-        except (ChannelClosed, MissingBlob, MissingObjectError) as exc:
+        except Exception as exc:  # whatever it is, the block must end with it, not hang
             channel = self.job_channels.pop(job_id, None)
             if channel is not None:
                 self._spawn(self._report(channel, job_id, BlockResult(error=errors.capture(exc))))
@@ -166,7 +168,8 @@ class WorkerService:
         if owner not in self._members():
             raise MissingObjectError(f"remote object {object_id} was lost with worker {owner}")
         data, *parts = await self._peer_blobs(owner).fetch(object_id)
-        self.fetched[job_id] = self.fetched.get(job_id, 0) + sum(len(b) for b in (data, *parts))
+        if job_id in self.job_channels:
+            self.fetched[job_id] = self.fetched.get(job_id, 0) + sum(len(b) for b in (data, *parts))
         return data, parts
 
     def _peer_blobs(self, peer: str) -> BlobClient:
@@ -265,6 +268,10 @@ class WorkerService:
             channel = self.job_channels.pop(job_id, None)
             if channel is not None:
                 self._spawn(self._report(channel, job_id, result))
+            else:  # cancelled: what it would have kept goes
+                for segments in result.segments.values():
+                    for name, _ in segments:
+                        shm.unlink(name)
         self.peers.after_step()
 
     async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
@@ -297,6 +304,7 @@ class WorkerService:
     def stop(self) -> None:
         self._progress.stop()
         self.objects.stop()
+        shm.sweep(os.getpid())  # remote objects' segments no one reported (a driver killed mid-pack)
         for blobs in self.peer_blobs.values():
             blobs.close()
         if self.registry is not None:

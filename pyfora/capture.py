@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import ctypes
 import functools
+import inspect
 import linecache
 import os
 import sys
@@ -28,6 +29,7 @@ from engine import serialization
 from engine.code import cell_contents, referenced_names
 from pyfora import typed_source
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PythonToForaConversionError
+from pyfora.remote import RemotePythonObject
 
 
 class SkipBody(Exception):
@@ -163,8 +165,8 @@ def _free_values(frame: types.FrameType, names: Sequence[str]) -> Dict[str, Any]
 
 def _shipped_sources(values: Iterable[Any], block_file: str) -> Dict[str, str]:
     """The text of every file, other than the block's, that defines a user function the block
-    ships: reached directly, as a method of a user class or of an instance of one, or through
-    those functions' globals and closures. The cluster reads it to find parallel shapes inside
+    ships: reached directly, as a method of a user class or of an instance of one, through
+    those functions' globals and closures, or as the code that made a remote object. The cluster reads it to find parallel shapes inside
     those functions (``engine.functions`` rewrites methods in their class)."""
     sources: Dict[str, str] = {}
     seen: set = set()
@@ -174,7 +176,11 @@ def _shipped_sources(values: Iterable[Any], block_file: str) -> Dict[str, str]:
         if id(value) in seen:
             continue
         seen.add(id(value))
-        if isinstance(value, types.MethodType):
+        if isinstance(value, RemotePythonObject):  # a remote function: the files that made it
+            for filename, text in value.sources.items():
+                if filename != block_file:
+                    sources.setdefault(filename, text)
+        elif isinstance(value, types.MethodType):
             todo.extend((value.__func__, value.__self__))
         elif isinstance(value, type):
             todo.extend(_methods(value))
@@ -232,6 +238,8 @@ def write_back(frame: types.FrameType, values: Dict[str, Any]) -> None:
         scope[name] = value
     if sys.version_info < (3, 13):  # since 3.13 f_locals writes through by itself
         ctypes.pythonapi.PyFrame_LocalsToFast(ctypes.py_object(frame), ctypes.c_int(0))
-        # f_locals is a snapshot, rebuilt on every access: left as it is, it would keep every
-        # local alive after a ``del`` (a proxy would not be freed until the function returns).
-        scope.clear()
+        # A function's f_locals is a snapshot, rebuilt on every access: left as it is, it would
+        # keep every local alive after a ``del`` (a proxy would not be freed until the function
+        # returns). A class body's or exec()'s locals are the real namespace: never cleared.
+        if frame.f_code.co_flags & inspect.CO_OPTIMIZED:
+            scope.clear()

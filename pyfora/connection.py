@@ -12,8 +12,9 @@ import sys
 import threading
 import time
 import uuid
-from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Optional
+from collections import deque
+from concurrent.futures import Future, InvalidStateError
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 import engineio
 import socketio
@@ -86,15 +87,26 @@ class RemoteFuture(Future):
             raise
 
     def resolve(self, message: dict) -> None:
-        """Called with the manager's JOB_DONE (downloaded already): the transformed result."""
+        """Called with the manager's JOB_DONE (downloaded already): the transformed result.
+        Remote objects of a result nobody will see (the future was cancelled) are freed."""
         if self.done():
+            self._connection.release_all(message)
             return
         try:
             value = self._transform(message)
         except BaseException as exc:  # noqa: B902  (the caller of result() gets it)
-            self.set_exception(exc)
+            self.fail(exc)
         else:
-            self.set_result(value)
+            try:
+                self.set_result(value)
+            except InvalidStateError:  # cancelled meanwhile, in another thread
+                pass
+
+    def fail(self, exc: BaseException) -> None:
+        try:
+            self.set_exception(exc)
+        except InvalidStateError:  # done or cancelled meanwhile, in another thread
+            pass
 
 
 def _keep_message(message: dict) -> dict:
@@ -107,7 +119,10 @@ class Connection:
         self._timeout = timeout
         self._futures: Dict[str, RemoteFuture] = {}
         self._lock = threading.Lock()
-        self._released: List[str] = []  # object ids dropped by the client, not yet told
+        # object ids dropped by the client, not yet told: a deque, appended to without a lock
+        # (``release`` runs in __del__, which the garbage collector may call anywhere)
+        self._released: Deque[str] = deque()
+        self._release_due = False
         # request_timeout bounds the websocket's opening handshake (engineio's default is 5 s)
         self._sio = _SocketIOClient(reconnection=False, request_timeout=timeout)
         self._sio.on(schema.JOB_DONE, self._on_job_done)
@@ -164,17 +179,26 @@ class Connection:
     def release(self, object_id: str) -> None:
         """The client dropped a remote object: the cluster frees it soon (with the next request,
         or within RELEASE_DELAY). Safe to call from ``__del__``, in any thread."""
-        with self._lock:
-            self._released.append(object_id)
-            first = len(self._released) == 1
-        if first:
+        self._released.append(object_id)
+        if not self._release_due:
+            self._release_due = True
             timer = threading.Timer(RELEASE_DELAY, self._flush_releases)
             timer.daemon = True
-            timer.start()
+            try:
+                timer.start()
+            except RuntimeError:  # the interpreter is shutting down: disconnecting frees them
+                pass
+
+    def release_all(self, message: dict) -> None:
+        """Free the remote objects a JOB_DONE describes (a result that nobody will see)."""
+        for described in (message.get("objects") or {}).values():
+            self.release(str(described.get("id")))
 
     def _flush_releases(self) -> None:
-        with self._lock:
-            released, self._released = self._released, []
+        self._release_due = False
+        released = []
+        while self._released:
+            released.append(self._released.popleft())
         if released and self._sio.connected:
             self._emit_quietly(schema.RELEASE, {"object_ids": released})
 
@@ -216,7 +240,8 @@ class Connection:
     def _on_job_done(self, message: dict) -> None:
         with self._lock:
             future = self._futures.pop(message.get("job_id"), None)
-        if future is None:
+        if future is None:  # cancelled: what it kept on the cluster goes
+            self.release_all(message)
             return
         if message.get("download") is None:
             future.resolve(message)
@@ -226,9 +251,9 @@ class Connection:
     def _download_and_resolve(self, future: RemoteFuture, message: dict) -> None:
         try:
             message = self._download(message)
-        except ConnectionError as exc:
-            if not future.done():
-                future.set_exception(exc)
+        except Exception as exc:  # whatever broke the download, the future must end
+            future.fail(exc if isinstance(exc, ConnectionError) else ConnectionError(
+                f"the result could not be downloaded from {self.url}: {exc!r}"))
             return
         future.resolve(message)
 
@@ -248,8 +273,7 @@ class Connection:
         with self._lock:
             futures, self._futures = list(self._futures.values()), {}
         for future in futures:
-            if not future.done():
-                future.set_exception(ConnectionError(f"the connection to {self.url} was lost"))
+            future.fail(ConnectionError(f"the connection to {self.url} was lost"))
 
     def close(self) -> None:
         self._sio.disconnect()

@@ -7,15 +7,15 @@ them split over the cluster, remote objects resolved in place, errors with the u
 """
 from __future__ import annotations
 
+import functools
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional
 
-from engine import serialization
 from pyfora import capture, progress
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
-from pyfora.Exceptions import ForaToPythonConversionError, PyforaError
-from pyfora.remote import RemotePythonObject, remote_error
+from pyfora.Exceptions import PyforaError
+from pyfora.remote import RemotePythonObject, rebuilt, remote_error
 from pyfora.with_block import WithBlockExecutor
 
 _CALL_FILE = "<pyfora submit>"
@@ -65,16 +65,18 @@ class Executor:
         block = capture.ship(_CALL_SOURCE.format(", ".join(names)), _CALL_FILE, 1,
                              {"__ufora_function__": fn, **dict(zip(names, args))},
                              {"__ufora_function__": "the function called", **labels})
-        return self._connection.submit(self._submission(block, download_below=0), self._proxy_of_call)
+        sources = {_CALL_FILE: block.source, **block.other_sources}
+        return self._connection.submit(self._submission(block, download_below=0),
+                                       functools.partial(self._proxy_of_call, sources))
 
     def importRemoteFile(self, path: str) -> Future:
         """A Future of a proxy of the text of ``path``, a file readable on the workers."""
         return self.submit(_read_file, path)
 
-    def _proxy_of_call(self, message: dict) -> RemotePythonObject:
+    def _proxy_of_call(self, sources: Dict[str, str], message: dict) -> RemotePythonObject:
         if message.get("error") is not None:
             return RemotePythonObject(self, error=remote_error(message["error"]))
-        return RemotePythonObject(self, message["objects"]["__ufora_value__"])
+        return RemotePythonObject(self, message["objects"]["__ufora_value__"], sources=sources)
 
     def _fetch(self, proxy: RemotePythonObject) -> Future:
         try:
@@ -143,7 +145,4 @@ def _value_of_fetch(message: dict) -> Any:
     if message.get("error") is not None:
         raise remote_error(message["error"])
     data, *parts = message["variables"]
-    try:
-        return serialization.loads(data, buffers=parts)
-    except Exception as exc:
-        raise ForaToPythonConversionError(f"the value cannot be rebuilt here: {exc!r}") from None
+    return rebuilt("the value", data, parts)

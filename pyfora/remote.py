@@ -7,12 +7,16 @@ the worker puts the value in its place. When the client drops its last reference
 frees the value (and all of a client's values when it disconnects).
 
 A computation that raised gives a proxy too: its ``toLocal()`` raises the ``ComputationError``,
-and so does shipping it to another computation.
+and shipping it to another computation is a ``PythonToForaConversionError`` that quotes it.
+
+A proxy remembers the source files of the code that made it, so that the parallel shapes of a
+remote function (``define(f)``, then calling the proxy) are found and split on the cluster as
+in ``f`` itself.
 """
 from __future__ import annotations
 
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 from engine import serialization
 from pyfora.Exceptions import (ComputationError, ForaToPythonConversionError, InternalError,
@@ -24,12 +28,14 @@ if TYPE_CHECKING:
 
 class RemotePythonObject(serialization.RemoteRef):
     def __init__(self, executor: "Executor", described: Optional[dict] = None,
-                 error: Optional[Exception] = None):
+                 error: Optional[Exception] = None, sources: Optional[Dict[str, str]] = None):
+        described = described or {}
         self._executor = executor
-        self._id: Optional[str] = described["id"] if described else None
-        self.size: int = int(described["size"]) if described else 0  # bytes of its pickle
-        self.typeName: str = str(described.get("type", "")) if described else ""
+        self._id: Optional[str] = described.get("id")
+        self.size: int = int(described.get("size", 0))  # bytes on the cluster: pickle and buffers
+        self.typeName: str = str(described.get("type", ""))
         self._error = error
+        self.sources: Dict[str, str] = sources or {}  # files of the code that made it
 
     @property
     def object_id(self) -> str:  # type: ignore[override]
@@ -55,7 +61,7 @@ class RemotePythonObject(serialization.RemoteRef):
     def __repr__(self) -> str:
         if self._error is not None:
             return f"<RemotePythonObject: failed computation ({type(self._error).__name__})>"
-        return f"<RemotePythonObject {self.typeName or '?'}, {self.size} bytes, id {self._id[:8]}>"
+        return f"<RemotePythonObject {self.typeName or '?'}, {self.size} bytes, id {str(self._id)[:8]}>"
 
     def __reduce__(self):
         raise TypeError("a RemotePythonObject can be sent to its own cluster only (in a block, "
@@ -66,18 +72,25 @@ class RemotePythonObject(serialization.RemoteRef):
             self._executor._release(self._id)
 
 
-def values_of(message: Dict[str, Any], executor: "Executor") -> Dict[str, Any]:
-    """The variables of a JOB_DONE: downloaded ones rebuilt here, the others as proxies."""
-    values = {}
+def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, str]) -> Dict[str, Any]:
+    """The variables of a JOB_DONE: the proxies of those kept on the cluster (made first, so
+    that they are freed even if a downloaded value cannot be rebuilt), then the downloaded
+    ones rebuilt here. ``sources``: the files of the code that made them."""
+    values = {name: RemotePythonObject(executor, described, sources=sources)
+              for name, described in (message.get("objects") or {}).items()}
     for name, data in zip(message["names"], message["variables"]):
-        try:
-            values[name] = serialization.loads(data)
-        except Exception as exc:
-            raise ForaToPythonConversionError(
-                f"the value of {name!r} cannot be rebuilt here: {exc!r}") from None
-    for name, described in (message.get("objects") or {}).items():
-        values[name] = RemotePythonObject(executor, described)
+        values[name] = rebuilt(f"the value of {name!r}", data)
     return values
+
+
+def rebuilt(what: str, data: Any, parts: Sequence[Any] = ()) -> Any:
+    """A value downloaded from the cluster: its pickle and out-of-band buffers, made writable
+    (numpy arrays come back writable, as they were)."""
+    parts = [part if not memoryview(part).readonly else bytearray(part) for part in parts]
+    try:
+        return serialization.loads(data, buffers=parts)
+    except Exception as exc:
+        raise ForaToPythonConversionError(f"{what} cannot be rebuilt here: {exc!r}") from None
 
 
 def remote_error(error: Dict[str, Any]) -> Exception:

@@ -57,9 +57,10 @@ class WithBlockExecutor:
 
     def withStatusCallback(self, callback: Callable[[dict], None]) -> "WithBlockExecutor":
         """Call ``callback(status)`` as the block's parallel shapes progress: ``status`` has
-        ``task`` (numbers the block's shapes), ``partitions_done``, ``items_done`` of
-        ``items_total``, ``active_cores`` (processes computing it now, on all workers) and
-        ``bytes_moved`` (between workers). Called in the connection's thread; keep it short."""
+        ``task`` (identifies the shape: it changes with the next one), ``partitions_done``,
+        ``items_done`` of ``items_total``, ``active_cores`` (processes computing it now, on all
+        workers) and ``bytes_moved`` (between workers). Called in the connection's thread;
+        keep it short."""
         self._status_callback = callback
         return self
 
@@ -82,7 +83,9 @@ class WithBlockExecutor:
         if exc_type is not capture.SkipBody:
             return False
         message = self._executor._run_block(self._captured, self._download_below, self._status_callback)
-        capture.write_back(frame, values_of(message, self._executor))
+        block = self._captured
+        sources = {block.filename: block.source, **block.other_sources}
+        capture.write_back(frame, values_of(message, self._executor, sources))
         error = message.get("error")
         if error is not None:
             raise remote_error(error)

@@ -418,3 +418,34 @@ def test_ctrl_c_in_result_cancels_the_remote_work(start_service, tmp_path):
 def test_an_argument_that_cannot_be_sent_is_named(ufora):
     with pytest.raises(pyfora.PythonToForaConversionError, match="argument 2 of the call \\(lock\\)"):
         ufora.submit(add, 1, threading.Lock())
+
+
+def test_a_proxy_dropped_right_after_submit_is_kept_until_its_call_ran(start_service):
+    service = start_service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
+                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                             "UFORA_WORKER_CORES": "1"})
+    with pyfora.connect(service.url, progress=False) as ufora:
+        busy = ufora.submit(countPrimes, 3_000_000)  # the only core is busy: the next call waits
+        squared = ufora.submit(square, ufora.define(12).result())  # that proxy is dropped at once
+        gc.collect()
+        time.sleep(1.0)  # its release reached the manager while the call waited
+        assert squared.result(timeout=60).toLocal().result(timeout=30) == 144
+        assert busy.result(timeout=60).toLocal().result(timeout=30) == 216818
+
+
+def test_small_arrays_come_back_writable_too(ufora):
+    remote = ufora.define(np.arange(250_000, dtype=np.float64)).result(timeout=30)  # 2 MB
+    local = remote.toLocal().result(timeout=30)
+    assert local.flags.writeable and local[-1] == 249_999.0
+
+
+def test_a_remote_function_s_shapes_are_split_on_the_cluster(ufora, cluster_url):
+    def partitions() -> int:
+        return sum(m.get("partitions", 0) for m in manager_status(cluster_url)["members"])
+
+    counter = ufora.define(countPrimes).result(timeout=30)  # its file travels with the proxy
+    time.sleep(1.2)  # counters travel with the worker's heartbeat
+    before = partitions()
+    counted = counter(2_000_000).result(timeout=60)
+    assert counted.toLocal().result(timeout=30) == 148935
+    assert eventually(lambda: partitions() >= before + 4), (before, partitions())

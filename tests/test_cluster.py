@@ -245,3 +245,17 @@ def test_both_workers_compute_partitions_of_a_shared_memory_array(two_workers):
                 break
             time.sleep(0.2)
         assert any(after[w] > before.get(w, 0) for w in after), (before, after)
+
+
+def test_a_block_using_an_object_of_a_killed_worker_fails_clearly(two_workers):
+    manager, workers = two_workers
+    with pyfora.connect(manager.url, progress=False) as ufora:
+        ones, twos = ufora.submit(filled, 1, 1.0), ufora.submit(filled, 2, 1.0)
+        ones, twos = ones.result(timeout=30), twos.result(timeout=30)
+        os.kill(workers[0].process.pid, signal.SIGKILL)  # it held one of the two
+        started = time.monotonic()
+        with pytest.raises(pyfora.PyforaError) as raised:
+            with ufora.remotely.downloadAll():
+                total = sum(a + b for a, b in zip(ones, twos))
+        assert time.monotonic() - started < 30
+        assert "lost" in str(raised.value) or "could not" in str(raised.value), str(raised.value)

@@ -367,7 +367,7 @@ class ThroughWindows(InlineRunner):
     "result = sum(x * y for x, y in zip(big, big))",
     "result = sum(r[0] - r[2] for r in rows)",
     "result = sum(str(x).count('5') for x in big)",  # CPython partitions read windows too
-    "result = sum(1.0 / (x - 150_000) for x in big)",  # the first error, by index
+    "result = sum(1.0 / (float(x) - 150_000) for x in big)",  # the first error, by index
 ])
 def test_partitions_read_from_windows_give_cpythons_answer(code):
     expected = cpython(code)

@@ -40,6 +40,12 @@ def _remote_array(ufora: pyfora.Executor, N: int) -> pyfora.RemotePythonObject:
     return a
 
 
+def _length_block(ufora: pyfora.Executor, a: pyfora.RemotePythonObject) -> int:
+    with ufora.remotely.downloadAll():
+        length = len(a)
+    return length
+
+
 def _array_sum_block(ufora: pyfora.Executor, a: pyfora.RemotePythonObject) -> float:
     with ufora.remotely.downloadAll():
         result = sum(x * x for x in a)
@@ -92,8 +98,7 @@ class PyforaEngine(Engine):
         return _array_sum_block(self._executor, self._array[1])
 
     def array_creation(self, n: int) -> int:
-        remote = _remote_array(self._executor, n)
-        return remote.size // 8  # float64 data, plus a pickle header of ~100 bytes
+        return _length_block(self._executor, _remote_array(self._executor, n))
 
     def list_floats(self, n: int) -> list:
         return _list_block(self._executor, n)
