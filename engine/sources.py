@@ -24,6 +24,7 @@ kernels index ``a[i - start]``.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -110,7 +111,7 @@ class ArraySource(_Source):
             return []
         if self.array.flags.c_contiguous:
             found = shm.find(self.array.ctypes.data, self.array.nbytes)
-            if found is not None:
+            if found is not None and os.path.exists(f"/dev/shm/{found[0]}"):  # not freed since
                 self._shared = (found[0], self.array.dtype.str, self.array.shape, found[1], True)
                 return []
         segment = shm.create(self.array.nbytes)

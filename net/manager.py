@@ -268,6 +268,8 @@ class ManagerService:
             message["download"] = {"path": f"/results/{token}",
                                    "sizes": [len(value) for value in message["variables"]]}
             message["variables"] = None
+        else:  # socket.io sends only bytes as binary
+            message["variables"] = [bytes(value) for value in message["variables"]]
         await self.sio.emit(schema.JOB_DONE, message, to=job.sid)
 
     async def _fail(self, job: _Job, message: str) -> None:
@@ -445,28 +447,34 @@ def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
     """The client's JOB_DONE message for a worker's ``block_done`` header and buffers."""
     names = list(header.get("names") or [])
     count = len(names) + int(header.get("parts", 0))
-    buffers = [bytes(buffer) for buffer in buffers]  # socket.io sends only bytes as binary
     error = header.get("error")
     if error is not None:
-        error = dict(error, pickled=buffers[count] if error.get("pickled") else None)
+        error = dict(error, pickled=bytes(buffers[count]) if error.get("pickled") else None)
     return {"job_id": job_id, "names": names, "variables": buffers[:count], "error": error,
             "parts": count - len(names)}
 
 
 class _ResultHandler(tornado.web.RequestHandler):
     """A large result's buffers, one after the other, for the one client that was told the
-    token; gone once downloaded."""
+    token; gone once downloaded. Sent in chunks (Tornado writes only bytes: a chunk at a time
+    is copied, not the whole result)."""
+
+    CHUNK = 16 << 20
 
     def initialize(self, manager: ManagerService) -> None:
         self.manager = manager
 
-    def get(self, token: str) -> None:
+    async def get(self, token: str) -> None:
         buffers = self.manager.downloads.pop(token, None)
         if buffers is None:
             raise tornado.web.HTTPError(404, "no such result (downloaded already, or expired)")
         self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Length", str(sum(len(buffer) for buffer in buffers)))
         for buffer in buffers:
-            self.write(buffer)
+            view = memoryview(buffer).cast("B")
+            for at in range(0, len(view), self.CHUNK):
+                self.write(bytes(view[at:at + self.CHUNK]))
+                await self.flush()
 
 
 class _StatusHandler(tornado.web.RequestHandler):

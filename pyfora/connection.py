@@ -25,6 +25,7 @@ from pyfora.Exceptions import ConnectionError
 log = logging.getLogger(__name__)
 
 RELEASE_DELAY = 0.5  # seconds: frees of remote objects are sent together
+_READ_CHUNK = 4 << 20
 
 
 class _InlineEngineIOClient(engineio.Client):
@@ -220,8 +221,8 @@ class Connection:
             with requests.get(self.url + message["download"]["path"], timeout=300, stream=True) as reply:
                 reply.raise_for_status()
                 at = 0
-                while at < len(data):  # requests' own chunks are 10 KB: read straight into place
-                    count = reply.raw.readinto(data[at:])
+                while at < len(data):  # requests' own chunks are 10 KB: read straight into place,
+                    count = reply.raw.readinto(data[at:at + _READ_CHUNK])  # urllib3 slows on huge reads
                     if not count:
                         raise requests.RequestException(f"the download ended after {at} of {len(data)} bytes")
                     at += count
