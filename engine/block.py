@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 
-from engine import errors, functions, remote_values, rewriter, runtime, serialization
+from engine import errors, functions, remote_values, rewriter, runtime, serialization, unread
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -145,11 +145,12 @@ def _compile_body(source: str, filename: str, with_line: int) -> Tuple[types.Cod
     body = _find_with(ast.parse(source, filename), with_line).body
     names = tuple(assigned_names(body))
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
+    module.body = unread.mark(module.body)
     return compile(module, filename, "exec"), names
 
 
 def _type_name(value: Any) -> str:
-    kind = type(value)
+    kind = getattr(type(value), "stands_for", type(value))  # unread.NumericList: a list
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
@@ -25,6 +26,7 @@ import numpy as np
 from engine import kernels, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
 from engine.sources import Flat, Star, Window, Zipped, source_for
+from engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Below this many elements, splitting and compiling costs more than it saves.
 INLINE_LIMIT = 20_000
@@ -146,10 +148,11 @@ def parallel_len(function: Callable, kind: Any, iterable: Any, element: Optional
 
 
 def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
-                     condition: Optional[Callable]) -> Any:
+                     condition: Optional[Callable], unread: bool = False) -> Any:
     """A list, set or dict comprehension (``kind`` is "list", "set" or "dict"; ``element``
     gives (key, value) pairs for dicts), or ``list(map(...))``/``set(filter(...))`` (``kind``
-    is the function called, ``element`` None)."""
+    is the function called, ``element`` None). ``unread``: a list the block never reads, left
+    as the array the partitions wrote when they all compiled (``engine.unread``)."""
     shape = _unwrap(iterable, element, condition)
     reducer = reducers.COLLECTIONS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
     if shape is None or (not isinstance(kind, str) and kind not in (list, set)):
@@ -162,7 +165,8 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
             partials = _run(reducer, source, element, condition, None, star, flat,
                             tuple(o.name for o in outputs))
-            return reducer.build(_gather(partials, outputs))
+            array = _gather_array(partials, outputs) if unread else None
+            return NumericList(array) if array is not None else reducer.build(_gather(partials, outputs))
         except tasks.Unshippable as exc:
             reason = str(exc)
         finally:
@@ -212,6 +216,19 @@ def _gather(partials: List[Tuple[int, Any]], outputs: list) -> List[Any]:
     return values
 
 
+def _gather_array(partials: List[Tuple[int, Any]], outputs: list) -> Optional[np.ndarray]:
+    """The collected values as one array, if they are one column of Python numbers that every
+    partition computed into the shared buffer; else None."""
+    if len(outputs) != 1 or not partials or any(
+            partial[0] == "values" or tuple(partial[3]) != (False,) for _, partial in partials):
+        return None
+    dtype = np.dtype(partials[0][1][2][0])
+    column = np.ndarray((outputs[0].size // dtype.itemsize,), dtype, buffer=outputs[0].buf)
+    array = np.concatenate([column[lo:lo + partial[1]] for lo, partial in partials])
+    del column  # the shared buffer is unlinked next: the array is a copy
+    return array
+
+
 def _raise(lo: int, hi: int, error: RemoteError) -> None:
     """The first error by position, raised as the original exception with the partition's
     traceback attached as a note."""
@@ -232,7 +249,8 @@ def hooks() -> Dict[str, Callable]:
     """The names rewritten code calls, and what they are."""
     return {rewriter.REDUCE_HOOK: parallel_reduce, rewriter.COLLECT_HOOK: parallel_collect,
             rewriter.ZIPPED_HOOK: zipped, rewriter.STAR_HOOK: Star, rewriter.FLAT_HOOK: Flat,
-            rewriter.LEN_HOOK: parallel_len, rewriter.LOOPS_HOOK: kernels.attach_loops}
+            rewriter.LEN_HOOK: parallel_len, rewriter.LOOPS_HOOK: kernels.attach_loops,
+            UNREAD_COLLECT_HOOK: functools.partial(parallel_collect, unread=True)}
 
 
 class InlineRunner:

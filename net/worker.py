@@ -128,8 +128,11 @@ class WorkerService:
                 self.job_channels[job_id] = channel
                 self.download_below[job_id] = block.download_below = header.get("download_below")
                 owners = {str(key): str(owner) for key, owner in dict(header.get("objects") or {}).items()}
-                self.objects.use(job_id, set(owners))  # now: a release read next must wait for it
-                self._spawn(self._start_block(job_id, block, owners))
+                if owners:
+                    self.objects.use(job_id, set(owners))  # now: a release read next must wait
+                    self._spawn(self._start_block(job_id, block, owners))
+                else:  # nothing to gather: queued at once (a round trip of the loop less)
+                    self._send(self.scheduler.submit_block(job_id, block))
             elif kind == "cancel":
                 self._cancel(str(header.get("job_id")))
             elif kind == "release":

@@ -84,7 +84,10 @@ def _digest(values: np.ndarray) -> str:
 def float_list_digest(values: Any) -> Tuple[str, int, str, str]:
     """What is checked of a returned list of floats: its type, length, the types of a sample of
     its items and a hash of their values. Keeping the expected 10M-item list instead would hold
-    320 MB for the whole job."""
+    320 MB for the whole job. A list kept on the cluster (a pyfora proxy) is brought here first
+    (after the clock stopped)."""
+    if hasattr(values, "toLocal"):
+        values = values.toLocal().result()
     sample = values[:: max(1, len(values) // 1000)]
     kinds = ",".join(sorted({type(v).__name__ for v in sample}))
     return type(values).__name__, len(values), kinds, _digest(np.asarray(values, dtype=np.float64))

@@ -107,6 +107,7 @@ def _issue5(quick: bool) -> Tuple[Job, ...]:
     array built once on the cluster as a remote object, whose building is timed apart), the
     list comprehension (the list comes back to the client) and string building."""
     array_sizes = (10 * MILLION,) if quick else (10 * MILLION, 100 * MILLION)
+    list_sizes = (2 * MILLION,) if quick else (10 * MILLION,)
     return (
         _seconds_job("array_sum_squares", "array sum of squares", array_sizes,
                      lambda engine, a: engine.array_sum_squares(a), jobs.sum_of_squares_expected,
@@ -114,8 +115,11 @@ def _issue5(quick: bool) -> Tuple[Job, ...]:
                      limits={"cpython": Limit(once_above=10 * MILLION)}),
         _seconds_job("array_creation", "array creation only", array_sizes,
                      lambda engine, n: engine.array_creation(n), _same),
-        _seconds_job("list_floats", "list of floats", (2 * MILLION,) if quick else (10 * MILLION,),
+        _seconds_job("list_floats", "list of floats", list_sizes,
                      lambda engine, n: engine.list_floats(n), jobs.halves_expected,
+                     answer=jobs.float_list_digest),
+        _seconds_job("list_floats_kept", "list of floats, kept on the cluster", list_sizes,
+                     lambda engine, n: engine.list_floats_kept(n), jobs.halves_expected,
                      answer=jobs.float_list_digest),
         _seconds_job("string_building", "string building",
                      (500_000,) if quick else (2 * MILLION,),

@@ -98,6 +98,16 @@ def _array_line(plan: Plan, results: Results) -> str:
                        lambda ratio: ratio <= COMPILED_WITHIN_NUMBA_PARALLEL)
 
 
+def _kept_list_line(plan: Plan, results: Results) -> str:
+    """The list made where it is computed, as numba's is: pyfora's stays on the cluster."""
+    n, at = _at(plan, "list_floats")
+    what = (f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA}, the list "
+            "made where it is computed (pyfora's kept on the cluster, as a remote object)")
+    return _ratio_line(what, ("pyfora", results.get("list_floats_kept", n, REFERENCE)),
+                       ("numba_parallel", results.get("list_floats", n, "numba-parallel")),
+                       lambda ratio: ratio <= COMPILED_WITHIN_NUMBA_PARALLEL)
+
+
 def _list_line(plan: Plan, results: Results) -> str:
     n, at = _at(plan, "list_floats")
     what = (f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA} "
@@ -139,5 +149,5 @@ def _startup_line(variants: List[Variant]) -> str:
 def check(plan: Plan, variants: List[Variant], results: Results) -> List[str]:
     """One line per target."""
     return [*_prime_lines(plan, results), _hosts_line(plan, results), _array_line(plan, results),
-            _list_line(plan, results),
+            _list_line(plan, results), _kept_list_line(plan, results),
             _string_line(plan, results), _trivial_line(plan, results), _startup_line(variants)]

@@ -231,6 +231,11 @@ add("result = [sum(y * 2**40 for y in range(x % 5000)) for x in range(30_000)]")
 add("result = [sum(1 // (y - 3) for y in range(x % 10)) for x in range(30_000)]")
 add("result = [min(y for y in range(x % 5)) for x in range(30_000)]")
 add("result = [counter.count(x % 50) for x in range(30_000)]", compiled=False)  # methods: CPython
+# A list the block never reads stays an array until it is unpickled (engine.unread); read, a list
+add("result = [x * 0.5 for x in range(100_000)]\nresult = result[-3:] + [type(result).__name__]")
+add("values = [x % 3 == 0 for x in range(100_000)]\nresult = sum(values)")
+add("result = [x * 3 for x in range(-50_000, 50_000) if x % 7]", compiled=True)
+add("result = [x % 3 == 0 for x in range(100_000)]", compiled=True)
 # Text: numba formats ints as CPython does, floats not ('<object type:float64>'): CPython then
 add("result = sum(len(str(x)) for x in range(100_000))", compiled=True)
 add("result = sum(str(x).count('5') for x in big)", compiled=False)
@@ -374,3 +379,16 @@ def test_partitions_read_from_windows_give_cpythons_answer(code):
     got, reports = engine(code, ThroughWindows(processes=2))
     assert got[0] == expected[0] and (same(got[1], expected[1]) if got[0] == "ok" else got[1] == expected[1])
     assert got[0] == "error" or any(r.parallel for r in reports), reports
+
+
+def test_a_list_the_block_never_reads_travels_as_an_array():
+    code = "big_list = [x * 0.5 for x in range(300_000)]\nread = [x * 2.0 for x in range(300_000)]\nresult = read[:2]"
+    namespace = {"__name__": "__shapes__"}
+    source = "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
+    result = run_block(Block(source, "<unread>", 1, serialization.dumps(namespace)), InlineRunner(processes=2))
+    assert result.error is None and result.types["big_list"] == "list"
+    pickled = result.variables["big_list"]
+    assert b"as_list" in pickled and len(pickled) < 300_000 * 8 + 1000  # the array's bytes, not 300k floats
+    loaded = serialization.loads(pickled)
+    assert type(loaded) is list and loaded[:3] == [0.0, 0.5, 1.0] and len(loaded) == 300_000
+    assert b"as_list" not in result.variables["read"]

@@ -45,6 +45,11 @@ class Engine(abc.ABC):
         a remote object, once per size, not timed in the sum) and return its length."""
         raise NotImplementedError
 
+    def list_floats_kept(self, n: int) -> Any:
+        """``[x * 0.5 for x in range(n)]`` made where the engine computes and left there (pyfora:
+        a remote object); the others have no such place and do not run it."""
+        raise NotImplementedError
+
     def list_floats(self, n: int) -> List[float]:
         """``[x * 0.5 for x in range(n)]``, as a Python list in this process."""
         raise NotImplementedError

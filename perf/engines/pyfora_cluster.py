@@ -58,6 +58,12 @@ def _list_block(ufora: pyfora.Executor, N: int) -> list:
     return result
 
 
+def _kept_list_block(ufora: pyfora.Executor, N: int) -> pyfora.RemotePythonObject:
+    with ufora.remotely:
+        result = [x * 0.5 for x in range(N)]
+    return result
+
+
 def _string_block(ufora: pyfora.Executor, N: int) -> int:
     with ufora.remotely.downloadAll():
         result = sum(label_length(x) for x in range(N))
@@ -66,7 +72,7 @@ def _string_block(ufora: pyfora.Executor, N: int) -> int:
 
 class PyforaEngine(Engine):
     jobs = frozenset({"prime", "trivial", "array_sum_squares", "array_creation", "list_floats",
-                      "string_building"})
+                      "list_floats_kept", "string_building"})
     cold_first_run = True
 
     def __init__(self, url: Optional[str] = None):
@@ -102,6 +108,9 @@ class PyforaEngine(Engine):
 
     def list_floats(self, n: int) -> list:
         return _list_block(self._executor, n)
+
+    def list_floats_kept(self, n: int) -> pyfora.RemotePythonObject:
+        return _kept_list_block(self._executor, n)
 
     def string_building(self, n: int) -> int:
         return _string_block(self._executor, n)
