@@ -88,6 +88,6 @@ class WithBlockExecutor:
         capture.write_back(frame, values_of(message, self._executor, sources))
         error = message.get("error")
         if error is not None:
-            raise remote_error(error)
+            raise remote_error(error) from None  # not "during handling of SkipBody"
         return True
 

@@ -1,10 +1,11 @@
-"""Block capture where there is no file: the plain ``python`` prompt (driven through a pty, as a
-user types, against a real cluster), IPython-style cells in ``linecache``, and code whose text
-is nowhere (``CantGetSourceTextError``).
+"""Block capture where there is no file: the plain ``python`` prompt and a real ``ipython``
+(each driven through a pty, as a user types, against a real cluster), cells registered in
+``linecache`` the way IPython registers them, and code whose text is nowhere
+(``CantGetSourceTextError``).
 
-IPython is not installed here (nor a test dependency), so its path is tested with a cell
-registered in ``linecache`` the way IPython registers its cells: under a ``<ipython-input-...>``
-name with no modification time, so that ``linecache.checkcache`` keeps it."""
+IPython (a test dependency) registers each cell in ``linecache`` under an ``<ipython-input-...>``
+name with no modification time, so that ``linecache.checkcache`` keeps it; the test of that path
+in-process (no IPython) fakes such a registration."""
 import linecache
 import os
 import re
@@ -20,22 +21,27 @@ import pytest
 import pyfora
 from engine.code import nested_codes
 from pyfora import typed_source
-from tests.conftest import ROOT
+from tests.conftest import ROOT, descendants
 
 TYPED_TIMEOUT = 120.0  # the first block on a fresh cluster compiles its kernels
+PYTHON = [sys.executable, "-q", "-i"]
+# --simple-prompt: lines are read as typed (no prompt_toolkit editing, auto-indent or escapes).
+IPYTHON = [sys.executable, "-m", "IPython", "--simple-prompt", "--no-banner", "--colors=NoColor",
+           "--no-confirm-exit"]
 
 
 class Prompt:
-    """``python -q -i`` on a pty, in a session of its own, with its own HOME (so its readline
-    history file is the test's)."""
+    """An interactive ``command`` (``PYTHON``, ``IPYTHON``) on a pty, in a session of its own,
+    with its own HOME (so its history and profile files are the test's), ``env`` added."""
 
-    def __init__(self, home: str):
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONSTARTUP", "UFORA_URL")}
-        env.update(HOME=home, TERM="dumb", PYTHONPATH=ROOT)
+    def __init__(self, home: str, command=PYTHON, **env: str):
+        full_env = {k: v for k, v in os.environ.items()
+                    if k not in ("PYTHONSTARTUP", "UFORA_URL", "IPYTHONDIR")}
+        full_env.update(HOME=home, TERM="dumb", PYTHONPATH=ROOT, **env)
         self._master, slave = os.openpty()
         try:
-            self.process = subprocess.Popen([sys.executable, "-q", "-i"], stdin=slave, stdout=slave,
-                                            stderr=slave, env=env, start_new_session=True)
+            self.process = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave,
+                                            env=full_env, start_new_session=True)
         finally:
             os.close(slave)
         self.output = ""
@@ -56,17 +62,22 @@ class Prompt:
         return found
 
     def close(self) -> None:
-        """Ctrl-D, then SIGKILL to its session if it has not left within 10 s (once)."""
+        """Ctrl-D, again each second while it runs (one typed before readline has put the
+        terminal in raw mode reaches readline as a NUL byte: lost), then SIGKILL to its session
+        if it has not left within 10 s (once)."""
         if self._master is None:
             return
         try:
-            if self.process.poll() is None:
-                self.type("\x04")
+            deadline = time.monotonic() + 10
+            while self.process.poll() is None and time.monotonic() < deadline:
                 try:
-                    self.process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                    self.process.wait()
+                    self.type("\x04")
+                    self.process.wait(timeout=1)
+                except (OSError, subprocess.TimeoutExpired):  # OSError: it closed the pty
+                    pass
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
         finally:
             os.close(self._master)
             self._master = None
@@ -74,9 +85,15 @@ class Prompt:
 
 @pytest.fixture
 def start_prompt(tmp_path):
-    """``start_prompt() -> Prompt`` in ``tmp_path`` as HOME; each is closed after the test."""
+    """``start_prompt(command=PYTHON, **env) -> Prompt`` with ``tmp_path`` as HOME; each is
+    closed after the test."""
     started = []
-    yield lambda: started.append(Prompt(str(tmp_path))) or started[-1]
+
+    def start(command=PYTHON, **env: str) -> Prompt:
+        started.append(Prompt(str(tmp_path), command, **env))
+        return started[-1]
+
+    yield start
     for session in started:
         session.close()
 
@@ -108,6 +125,48 @@ def test_blocks_typed_at_the_python_prompt_run_on_the_cluster(start_prompt, clus
     assert "Error" not in prompt.output, prompt.output
     prompt.close()  # the prompt saves its history at exit: the decoy was in it, read at startup
     assert (tmp_path / ".python_history").read_text().startswith(decoy + "import pyfora\n")
+
+
+def test_cells_typed_at_ipython_run_on_the_cluster(start_prompt, cluster_url, tmp_path):
+    ipython = start_prompt(IPYTHON, UFORA_URL=cluster_url, IPYTHONDIR=str(tmp_path / ".ipython"))
+    # Line by line, as at its prompt: a statement that is complete runs as a cell; a compound
+    # one continues until a blank line.
+    ipython.type(textwrap.dedent("""\
+        import os, pyfora
+        ufora = pyfora.connect()
+        with ufora.remotely.downloadAll():
+            result = sum(x for x in range(1000))
+            pid = os.getpid()
+
+        print("RESULT", result, pid, os.getpid())
+        def square(x):
+            return x * x
+
+        with ufora.remotely.downloadAll():
+            squares = [square(x) for x in range(5)]
+
+        print("SQUARES", squares)
+        def total(m):
+            with ufora.remotely.downloadAll():
+                found = sum(square(x) for x in range(m))
+            return found
+
+        print("TOTAL", total(100), total.__code__.co_filename)
+        """))
+    result, remote, local = ipython.read_until(r"RESULT (\d+) (\d+) (\d+)\r?\n").groups()
+    assert result == "499500"
+    assert int(local) == ipython.process.pid  # the cell ran in the IPython process...
+    # ...and the block in a process of the cluster this module started, not in IPython's tree
+    assert int(remote) in descendants(os.getpid())
+    assert int(remote) not in [ipython.process.pid, *descendants(ipython.process.pid)]
+    assert ipython.read_until(r"SQUARES (\[.*\])\r?\n").group(1) == "[0, 1, 4, 9, 16]"
+    total, cell = ipython.read_until(r"TOTAL (\d+) (\S+)\r?\n").groups()
+    assert total == str(sum(x * x for x in range(100)))
+    assert cell.startswith("<ipython-input-"), cell  # its text came from IPython's cell cache
+    assert "Error" not in ipython.output, ipython.output
+    ipython.close()
+    assert ipython.process.returncode == 0  # left at Ctrl-D, with its profile in tmp_path:
+    assert (tmp_path / ".ipython" / "profile_default" / "history.sqlite").exists()
 
 
 def test_a_block_read_from_a_pipe_says_its_text_is_not_kept(cluster_url):
