@@ -11,8 +11,10 @@ the service unlinks them when the object is released and sweeps them all when it
 its pool's zygote sweeps them when the service dies (killed, nothing else would). Blocks
 map them read-only (``map_readonly``: remote objects are immutable), and ``find`` tells
 ``ArraySource`` that an array already lies in shared memory, so it is not copied again. Pool
-processes keep such a segment mapped from one partition to the next (``attach_kept``: mapping
-800 MB again costs every page its fault again) until the service says it is gone (``forget``).
+processes map such a segment read-only, with its page tables filled at once, and keep it
+mapped from one partition to the next (``attach_kept``: faulting in 800 MB page by page, again
+in each partition, costs as much as the sum itself) until the service says it is gone
+(``forget``).
 
 ``multiprocessing.shared_memory`` before Python 3.13 registers every segment, attached ones
 too, with a resource-tracker process that unlinks them when *any* user exits and would be
@@ -68,21 +70,20 @@ def attach(name: str) -> shared_memory.SharedMemory:
     return _open(name=name)
 
 
-_kept: Dict[str, shared_memory.SharedMemory] = {}
+_kept: Dict[str, memoryview] = {}
 
 
-def attach_kept(name: str) -> shared_memory.SharedMemory:
-    """A remote object's segment, mapped once in this process and kept until ``forget``."""
+def attach_kept(name: str) -> memoryview:
+    """A remote object's segment, mapped read-only once in this process and kept until
+    ``forget`` (then unmapped when the last array on it goes)."""
     if name not in _kept:
-        _kept[name] = attach(name)
+        _kept[name] = map_readonly(name, os.stat(f"/dev/shm/{name}").st_size, populate=True)
     return _kept[name]
 
 
 def forget(names: List[str]) -> None:
     for name in names:
-        segment = _kept.pop(name, None)
-        if segment is not None:
-            release(segment)
+        _kept.pop(name, None)
 
 
 def create_for_service(nbytes: int) -> shared_memory.SharedMemory:
@@ -96,11 +97,13 @@ _starts: List[int] = []
 _mapped: Dict[int, Tuple[int, str, weakref.ref]] = {}
 
 
-def map_readonly(name: str, nbytes: int) -> memoryview:
-    """A read-only view of segment ``name``; the mapping lasts as long as views of it do."""
+def map_readonly(name: str, nbytes: int, populate: bool = False) -> memoryview:
+    """A read-only view of segment ``name``; the mapping lasts as long as views of it do.
+    ``populate``: fill its page tables now, in one call, rather than at each page's first touch."""
     fd = os.open(f"/dev/shm/{name}", os.O_RDONLY)
     try:
-        mapping = mmap.mmap(fd, max(1, nbytes), prot=mmap.PROT_READ)
+        flags = mmap.MAP_SHARED | (mmap.MAP_POPULATE if populate else 0)
+        mapping = mmap.mmap(fd, max(1, nbytes), flags=flags, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
     start = np.frombuffer(mapping, np.uint8).ctypes.data

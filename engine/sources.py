@@ -142,11 +142,12 @@ class ArraySource(_Source):
     def _attached(self) -> np.ndarray:
         if self.array is None:
             name, dtype, shape, offset, kept = self._shared
-            segment = shm.attach_kept(name) if kept else shm.attach(name)
-            self._segment = None if kept else segment
-            self.array = np.ndarray(shape, np.dtype(dtype), buffer=segment.buf, offset=offset)
-            if kept:  # a remote object's: read-only in partitions too, as in its block
-                self.array.setflags(write=False)
+            if kept:  # a remote object's: mapped read-only, as in its block
+                buffer = shm.attach_kept(name)
+            else:
+                self._segment = shm.attach(name)
+                buffer = self._segment.buf
+            self.array = np.ndarray(shape, np.dtype(dtype), buffer=buffer, offset=offset)
         return self.array
 
     def close(self) -> None:

@@ -140,6 +140,9 @@ def run_job(job: Job, variants: List[Variant], repeats: int, log: Log) -> List[C
         if not active:
             continue
         argument = job.make_input(size)  # one at a time: the previous size's is dropped first
+        for variant, _ in active:
+            if variant.engine is not None:
+                variant.engine.prepare(job.key, argument)  # outside every timing
         _cold_runs(job, argument, active, cold_pending)
         rounds = max(job.rounds(v.spec.key, size, repeats) for v, _ in active)
         for index in range(rounds):

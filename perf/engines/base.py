@@ -36,6 +36,10 @@ class Engine(abc.ABC):
         """The cheapest possible task, one round trip; returns 1."""
         raise NotImplementedError
 
+    def prepare(self, job_key: str, argument: Any) -> None:
+        """Make what a job reads where the engine reads it, before the job's timings (pyfora:
+        the array of the array job, as a remote object); the input itself is already built."""
+
     def array_sum_squares(self, a: Any) -> float:
         """``sum(x * x for x in a)`` over ``a = perf.jobs.array_of(N)``, already built here."""
         raise NotImplementedError

@@ -14,7 +14,7 @@ data lies in the worker's shared memory from then on, and the timed block only s
 from __future__ import annotations
 
 import os
-from typing import Optional, Tuple
+from typing import Optional
 
 import pyfora
 
@@ -78,7 +78,7 @@ class PyforaEngine(Engine):
     def __init__(self, url: Optional[str] = None):
         self._url = url
         self._executor: Optional[pyfora.Executor] = None
-        self._array: Optional[Tuple[int, pyfora.RemotePythonObject]] = None  # (N, remote array)
+        self._array: Optional[pyfora.RemotePythonObject] = None  # the array job's, on the cluster
 
     def start(self) -> None:
         if self._url is None:
@@ -96,12 +96,15 @@ class PyforaEngine(Engine):
     def trivial(self) -> int:
         return _trivial_block(self._executor)
 
-    def array_sum_squares(self, a) -> float:
-        # Only the length travels: the same array is built on the cluster, once per size.
-        if self._array is None or self._array[0] != len(a):
+    def prepare(self, job_key: str, argument) -> None:
+        """The array job's array is built on the cluster (only its length travels), as numba's
+        is built here, before the timings."""
+        if job_key == "array_sum_squares":
             self._array = None  # the previous size's is freed first
-            self._array = (len(a), _remote_array(self._executor, len(a)))
-        return _array_sum_block(self._executor, self._array[1])
+            self._array = _remote_array(self._executor, len(argument))
+
+    def array_sum_squares(self, a) -> float:
+        return _array_sum_block(self._executor, self._array)
 
     def array_creation(self, n: int) -> int:
         return _length_block(self._executor, _remote_array(self._executor, n))
