@@ -166,7 +166,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         code, names = _compile_body(block.source, block.filename, block.with_line)
         loaders = {object_id: functools.partial(remote_values.load, data, parts)
                    for object_id, (data, parts) in block.objects.items()}
-        namespace.update(serialization.loads(block.free_variables, loaders))
+        namespace.update(serialization.loads(block.free_variables, loaders or None))
         functions.rewrite_reachable(namespace, shipped)
     except Exception as exc:
         result.error = errors.capture(exc)

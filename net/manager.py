@@ -230,6 +230,8 @@ class ManagerService:
         return {object_id for job in jobs for object_id in job.objects}
 
     def _free_released(self) -> None:
+        if not any(held.released for held in self.objects.values()):
+            return
         released: Dict[str, List[str]] = {}
         for object_id, held in self.objects.items():
             if held.released:
