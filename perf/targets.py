@@ -87,35 +87,28 @@ def _hosts_line(plan: Plan, results: Results) -> str:
                        lambda ratio: ratio <= TWO_HOSTS_WITHIN_ONE)
 
 
-def _array_line(plan: Plan, results: Results) -> str:
-    """Both are given the array ready: numba in this process, pyfora as a remote object built
-    on the cluster beforehand (its building is the "array creation only" row)."""
-    n, at = _at(plan, "array_sum_squares")
-    what = (f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA}, both "
-            "given the array (pyfora's is a remote object in the worker's shared memory)")
-    return _ratio_line(what, ("pyfora", results.get("array_sum_squares", n, REFERENCE)),
-                       ("numba_parallel", results.get("array_sum_squares", n, "numba-parallel")),
+def _compiled_line(plan: Plan, results: Results, job: str, detail: str, pyfora_job: str = "") -> str:
+    """pyfora's ``pyfora_job`` (else ``job``) within COMPILED_WITHIN_NUMBA_PARALLEL of numba
+    parallel's ``job``."""
+    n, at = _at(plan, job)
+    what = f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA}{detail}"
+    return _ratio_line(what, ("pyfora", results.get(pyfora_job or job, n, REFERENCE)),
+                       ("numba_parallel", results.get(job, n, "numba-parallel")),
                        lambda ratio: ratio <= COMPILED_WITHIN_NUMBA_PARALLEL)
 
 
-def _kept_list_line(plan: Plan, results: Results) -> str:
-    """The list made where it is computed, as numba's is: pyfora's stays on the cluster."""
-    n, at = _at(plan, "list_floats")
-    what = (f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA}, the list "
-            "made where it is computed (pyfora's kept on the cluster, as a remote object)")
-    return _ratio_line(what, ("pyfora", results.get("list_floats_kept", n, REFERENCE)),
-                       ("numba_parallel", results.get("list_floats", n, "numba-parallel")),
-                       lambda ratio: ratio <= COMPILED_WITHIN_NUMBA_PARALLEL)
-
-
-def _list_line(plan: Plan, results: Results) -> str:
-    n, at = _at(plan, "list_floats")
-    what = (f"{at}, warm: pyfora within {COMPILED_WITHIN_NUMBA_PARALLEL}x of {NUMBA} "
-            "(filling an array, then .tolist()); pyfora's time includes bringing the list to "
-            "the client")
-    return _ratio_line(what, ("pyfora", results.get("list_floats", n, REFERENCE)),
-                       ("numba_parallel", results.get("list_floats", n, "numba-parallel")),
-                       lambda ratio: ratio <= COMPILED_WITHIN_NUMBA_PARALLEL)
+def _compiled_lines(plan: Plan, results: Results) -> List[str]:
+    """The array job: both are given the array ready, numba in this process, pyfora as a remote
+    object built on the cluster beforehand (its building is the "array creation only" row). The
+    list: brought to the client, and made where it is computed, as numba's is."""
+    return [
+        _compiled_line(plan, results, "array_sum_squares", ", both given the array (pyfora's is "
+                       "a remote object in the worker's shared memory)"),
+        _compiled_line(plan, results, "list_floats", " (filling an array, then .tolist()); "
+                       "pyfora's time includes bringing the list to the client"),
+        _compiled_line(plan, results, "list_floats", ", the list made where it is computed "
+                       "(pyfora's kept on the cluster, as a remote object)", "list_floats_kept"),
+    ]
 
 
 def _string_line(plan: Plan, results: Results) -> str:
@@ -148,6 +141,6 @@ def _startup_line(variants: List[Variant]) -> str:
 
 def check(plan: Plan, variants: List[Variant], results: Results) -> List[str]:
     """One line per target."""
-    return [*_prime_lines(plan, results), _hosts_line(plan, results), _array_line(plan, results),
-            _list_line(plan, results), _kept_list_line(plan, results),
+    return [*_prime_lines(plan, results), _hosts_line(plan, results),
+            *_compiled_lines(plan, results),
             _string_line(plan, results), _trivial_line(plan, results), _startup_line(variants)]
