@@ -42,10 +42,15 @@ def pack(value: Any, stay_from: Optional[int]) -> Tuple[bytes, List[Segment]]:
             segment.buf[:raw.nbytes] = raw
             shm.release(segment)
     except BaseException:
-        for name, _ in segments:
-            shm.unlink(name)
+        discard(segments)
         raise
     return data, segments
+
+
+def discard(segments: Sequence[Segment]) -> None:
+    """Unlink the segments of a value that will not be kept after all (or no longer is)."""
+    for name, _ in segments:
+        shm.unlink(name)
 
 
 def size_of(data: bytes, segments: Sequence[Segment]) -> int:

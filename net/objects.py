@@ -59,11 +59,10 @@ class ObjectHolder:
     def _drop(self, key: str) -> None:
         self.doomed.discard(key)
         self.blobs.release(key)
-        names = [name for name, _ in self.segments.pop(key, ())]
-        for name in names:
-            shm.unlink(name)
-        if names:
-            self.unmap(names)
+        segments = self.segments.pop(key, [])
+        remote_values.discard(segments)
+        if segments:
+            self.unmap([name for name, _ in segments])
 
     def stop(self) -> None:
         for key in list(self.segments):

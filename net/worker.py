@@ -273,8 +273,7 @@ class WorkerService:
                 self._spawn(self._report(channel, job_id, result))
             else:  # cancelled: what it would have kept goes
                 for segments in result.segments.values():
-                    for name, _ in segments:
-                        shm.unlink(name)
+                    remote_values.discard(segments)
         self.peers.after_step()
 
     async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:

@@ -78,13 +78,7 @@ class Executor:
             return RemotePythonObject(self, error=remote_error(message["error"]))
         return RemotePythonObject(self, message["objects"]["__ufora_value__"], sources=sources)
 
-    def _fetch(self, proxy: RemotePythonObject) -> Future:
-        try:
-            object_id = proxy.object_id
-        except Exception as exc:  # the computation behind the proxy failed
-            future: Future = Future()
-            future.set_exception(exc)
-            return future
+    def _fetch(self, object_id: str) -> Future:
         self._check_open()
         return self._connection.fetch(object_id, _value_of_fetch)
 

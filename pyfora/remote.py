@@ -46,12 +46,12 @@ class RemotePythonObject(serialization.RemoteRef):
     def toLocal(self, maxBytecount: Optional[int] = None) -> Future:
         """A Future of the value, brought here. With ``maxBytecount``, a value whose pickle is
         larger fails the future with ``ResultExceededBytecountThreshold`` instead."""
-        if self._error is None and maxBytecount is not None and self.size > maxBytecount:
-            future: Future = Future()
-            future.set_exception(ResultExceededBytecountThreshold(
+        if self._error is not None:
+            return _failed(self._error)
+        if maxBytecount is not None and self.size > maxBytecount:
+            return _failed(ResultExceededBytecountThreshold(
                 f"the value is {self.size} bytes, more than maxBytecount={maxBytecount}"))
-            return future
-        return self._executor._fetch(self)
+        return self._executor._fetch(self._id)
 
     def __call__(self, *args: Any) -> Future:
         """Call the remote value with ``args`` (proxies or local values), on the cluster: a
@@ -70,6 +70,12 @@ class RemotePythonObject(serialization.RemoteRef):
     def __del__(self) -> None:
         if self._id is not None:
             self._executor._release(self._id)
+
+
+def _failed(exc: Exception) -> Future:
+    future: Future = Future()
+    future.set_exception(exc)
+    return future
 
 
 def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, str]) -> Dict[str, Any]:
