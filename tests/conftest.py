@@ -168,12 +168,35 @@ def start_service():
         service.stop()
 
 
+def one_host(cores: int) -> Dict[str, str]:
+    """The environment of a manager + worker on loopback, every port free, ``cores`` processes."""
+    return {"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0", "UFORA_WORKER_BASE_PORT": "0",
+            "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": str(cores)}
+
+
+def cpu_used(pid: int, seconds: float) -> float:
+    """CPU seconds that ``pid``'s descendants (a service's compute processes) use in the next
+    ``seconds``."""
+    start = cpu_seconds(descendants(pid))
+    time.sleep(seconds)
+    return cpu_seconds(descendants(pid)) - start
+
+
+def cpu_seconds(pids) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.fixture(scope="module")
 def cluster_url():
     """A manager + worker ``ufora-service`` on free ports, shared by one test module."""
-    service = Service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
-                       "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
-                       "UFORA_WORKER_CORES": "2"})
+    service = Service(one_host(2))
     try:
         yield service.url
     finally:

@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 import pyfora
-from tests.conftest import free_port_pair, service_running
+from tests.conftest import cpu_used, free_port_pair, one_host, service_running
 from tests.primes import countPrimes
 
 
@@ -110,9 +110,7 @@ def test_a_block_with_no_worker_left_to_run_it_again_fails_clearly(start_service
 def test_a_crashed_pool_process_is_replaced_and_its_partition_retried(start_service):
     from tests.conftest import descendants
 
-    service = start_service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
-                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
-                             "UFORA_WORKER_CORES": "2"})
+    service = start_service(one_host(2))
     [zygote] = [p for p in descendants(service.process.pid)
                 if open(f"/proc/{p}/stat").read().split()[3] == str(service.process.pid)]
     with pyfora.connect(service.url) as ufora:
@@ -134,26 +132,13 @@ def test_a_crashed_pool_process_is_replaced_and_its_partition_retried(start_serv
     assert f"compute process {other} died" in service.log and "replaced by" in service.log
 
 
-def cpu_seconds(pids) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def test_ctrl_c_in_the_client_cancels_the_remote_work(start_service, tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT, descendants
+    from tests.conftest import ROOT
 
-    service = start_service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0",
-                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
-                             "UFORA_WORKER_CORES": "2"})
+    service = start_service(one_host(2))
     script = tmp_path / "long.py"
     script.write_text("import pyfora\nfrom tests.primes import countPrimes\n"
                       "ufora = pyfora.connect()\nprint('connected', flush=True)\n"
@@ -164,18 +149,14 @@ def test_ctrl_c_in_the_client_cancels_the_remote_work(start_service, tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert client.stdout.readline().strip() == "connected"
     time.sleep(1.5)  # the block is computing on both cores now
-    busy_before = cpu_seconds(descendants(service.process.pid))
-    time.sleep(0.5)
-    assert cpu_seconds(descendants(service.process.pid)) - busy_before > 0.5  # really working
+    assert cpu_used(service.process.pid, 0.5) > 0.5  # really working
     client.send_signal(signal.SIGINT)
     interrupted = time.monotonic()
     _, stderr = client.communicate(timeout=10)
     assert time.monotonic() - interrupted < 1.0
     assert "KeyboardInterrupt" in stderr
     time.sleep(0.5)  # the cores are idle within 1 s of the Ctrl-C
-    idle_from = cpu_seconds(descendants(service.process.pid))
-    time.sleep(0.5)
-    assert cpu_seconds(descendants(service.process.pid)) - idle_from < 0.1
+    assert cpu_used(service.process.pid, 0.5) < 0.1
     with pyfora.connect(service.url) as ufora:  # and the pool is whole and reusable
         with ufora.remotely.downloadAll():
             result = countPrimes(1_000_000)
