@@ -5,7 +5,8 @@ not used.
 
 * The element function, its filter, the ``key`` of min/max and every plain Python function they
   reach through globals or closure cells are cloned and ``njit``-ed (recursively; cycles are fine
-  because numba compiles lazily). The originals are never modified: the CPython fallback still
+  because numba compiles lazily), with checked integer arithmetic (``engine.checked``: an int
+  that would wrap raises, and the partition is recomputed in CPython). The originals are never modified: the CPython fallback still
   has them. A function that holds generator expressions (which numba cannot compile) is replaced
   by its twin, where each ``sum``/``min``/``max``/``any``/``all`` of one is an explicit loop
   (``engine.rewriter``), so nested shapes compile too.
@@ -32,7 +33,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from engine import code, reducers, rewriter
+from engine import checked, code, reducers, rewriter
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     if fn.__closure__:
         closure = tuple(types.CellType(jit_clone(cell.cell_contents, memo)) for cell in fn.__closure__)
     clone = types.FunctionType(fn.__code__, new_globals, fn.__name__, fn.__defaults__, closure)
-    dispatcher = numba.njit(clone)
+    dispatcher = numba.njit(clone, pipeline_class=checked.compiler())
     memo[key] = dispatcher
     for name in code.referenced_names(fn.__code__):
         if name in fn.__globals__:

@@ -24,6 +24,11 @@ PRELUDE = textwrap.dedent('''
     def boxed(x):
         return Box(x).v * 2
 
+    def big_power(x):
+        total = x
+        total *= x ** 20
+        return -total
+
     def as_dict(x):
         return len(dict(value=x, name="n"))
 
@@ -148,6 +153,16 @@ add("result = min(mixed, key=lambda v: -v) if False else min(v for v in mixed)")
 add("result = sum(x * x * x for x in range(10**6, 10**6 + 300_000))")
 add("result = sum(x ** 3 * 1000 for x in range(1, 300_000))")
 add("result = max(x * 2**40 for x in range(30_000))")
+# ... and inside element functions: the partition that would wrap is recomputed in CPython
+add("result = sum(x ** 40 % 1000 for x in range(2, 30_000))")
+add("result = [x * x * x * x for x in range(100_000)]")
+add("result = max(big_power(x) for x in range(-15_000, 15_000))")
+add("result = sum((1 << (x % 100)) % 1000 for x in range(30_000))")
+add("result = [sum(y ** 9 for y in range(x % 135)) for x in range(20_000)]")
+add("result = {x: -x * 2**62 for x in range(-15_000, 15_000)}")
+add("result = sum(x ** -1 for x in range(1, 30_000))")
+add("result = sum(x ** (x % 3 - 1) for x in range(1, 30_000))")
+add("result = min(x ** 2 - 2**63 for x in range(1, 30_000))")
 # huge ranges with cheap elements
 add("result = sum(x for x in range(10**9))", name="sum over range(10**9)")
 add("result = sum(x % 3 for x in range(-10**8, 10**8, 7))")
