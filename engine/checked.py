@@ -3,17 +3,16 @@
 CPython's ints are unbounded; numba's are int64, so ``x ** 40`` or ``a * b`` with large values
 would silently wrap in a compiled kernel. Every function the kernel builder compiles
 (``engine.kernels.jit_clone``) goes through ``CheckedCompiler``: before type inference, a pass
-replaces each ``+ - * ** <<`` (and their augmented forms) and unary ``-`` of the function's IR
-with a call to a helper of this module. For two signed integers (or bools) the helper computes
-the int64 result with LLVM's overflow-reporting intrinsics and raises OverflowError when it
-would not be exact; for any other types it is the plain operator, so floats, arrays and strings
+replaces each ``+ - * ** << //`` (and their augmented forms), unary ``-`` and ``abs`` of the
+function's IR with a call to a helper of this module. For signed integers (or bools) the
+helper computes the int64 result with LLVM's overflow-reporting intrinsics and raises
+OverflowError when it would not be exact; for any other types it is the plain operator, so floats, arrays and strings
 behave as before. ``int ** negative`` raises too: CPython gives a float there, numba 0.
 
 A compiled partition that raises is recomputed in CPython (``engine.tasks``), which gives the
 exact answer with Python ints: the check costs a branch per operation, never a wrong number.
 
-Not covered: ``abs(INT64_MIN)`` and ``INT64_MIN // -1`` (both need the one value -2**63), and
-int64 values read from numpy arrays, which CPython wraps too (numpy scalars).
+Not covered: int64 values read from numpy arrays, which CPython wraps too (numpy scalars).
 """
 from __future__ import annotations
 
@@ -24,10 +23,11 @@ from typing import Any, Callable, Dict
 # The operators checked, by the function numba's IR names them with; augmented assignments
 # (``x += y``) have their own helper, whose non-integer form keeps the in-place update (arrays).
 _BINARY = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.pow: "pow",
-           operator.lshift: "lshift"}
+           operator.lshift: "lshift", operator.floordiv: "floordiv"}
 _INPLACE = {operator.iadd: "add", operator.isub: "sub", operator.imul: "mul", operator.ipow: "pow",
-            operator.ilshift: "lshift"}
-_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "pow": "**", "lshift": "<<"}
+            operator.ilshift: "lshift", operator.ifloordiv: "floordiv"}
+_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "pow": "**", "lshift": "<<", "floordiv": "//"}
+_INT64_MIN = -2**63  # the one int64 whose negation (and abs, and // -1) does not fit
 
 
 def _stub(name: str) -> Callable:
@@ -97,8 +97,13 @@ def _exact_forms(intrinsics: Dict[str, Callable]) -> Dict[str, Callable]:
             raise OverflowError("integer result does not fit in int64")
         return np.int64(a) << b
 
+    def floor_divide(a, b):
+        if b == -1 and a == _INT64_MIN:
+            raise OverflowError("integer result does not fit in int64")
+        return a // b
+
     return {"add": arithmetic("add"), "sub": arithmetic("sub"), "mul": arithmetic("mul"), "pow": power,
-            "lshift": shift}
+            "lshift": shift, "floordiv": floor_divide}
 
 
 def _plain(symbol: str, inplace: bool) -> Callable:
@@ -110,9 +115,15 @@ def _plain(symbol: str, inplace: bool) -> Callable:
 
 
 def _negate(a):
-    if a == -9223372036854775807 - 1:
+    if a == _INT64_MIN:
         raise OverflowError("integer result does not fit in int64")
     return -a
+
+
+def _absolute(a):
+    if a == _INT64_MIN:
+        raise OverflowError("integer result does not fit in int64")
+    return abs(a)
 
 
 @functools.lru_cache(maxsize=None)
@@ -125,7 +136,10 @@ def _helpers() -> Dict[Any, Callable]:
     def signed(t) -> bool:
         return isinstance(t, types.Boolean) or (isinstance(t, types.Integer) and t.signed)
 
-    def chooser(exact: Callable, plain: Callable) -> Callable:
+    def chooser(exact: Callable, plain: Callable, unary: bool = False) -> Callable:
+        """numba's typing function: the exact form for signed integers, else the plain one."""
+        if unary:
+            return lambda a: exact if signed(a) else plain
         return lambda a, b: exact if signed(a) and signed(b) else plain
 
     exact = _exact_forms(_intrinsics())
@@ -134,14 +148,16 @@ def _helpers() -> Dict[Any, Callable]:
         for function, name in table.items():
             helpers[function] = _stub(name)
             overload(helpers[function])(chooser(exact[name], _plain(_SYMBOLS[name], inplace)))
-    negate = _stub("neg")
-    overload(negate)(lambda a: _negate if signed(a) else (lambda a: -a))
-    helpers[operator.neg] = negate
+    for function, name, exact_form in ((operator.neg, "neg", _negate), (abs, "abs", _absolute)):
+        helpers[function] = _stub(name)
+        plain_form = (lambda a: -a) if function is operator.neg else (lambda a: abs(a))
+        overload(helpers[function])(chooser(exact_form, plain_form, unary=True))
     return helpers
 
 
 def _check_integer_arithmetic(func_ir) -> bool:
-    """Replace, in place, each checked operator of ``func_ir`` with a call to its helper."""
+    """Replace, in place, each checked operator of ``func_ir`` with a call to its helper, and
+    the builtin ``abs`` with its own."""
     from numba.core import ir
 
     helpers = _helpers()
@@ -150,6 +166,10 @@ def _check_integer_arithmetic(func_ir) -> bool:
         body = []
         for statement in block.body:
             expression = statement.value if isinstance(statement, ir.Assign) else None
+            if isinstance(expression, (ir.Global, ir.FreeVar)) and expression.value is abs:
+                statement.value = ir.Global(helpers[abs].__name__, helpers[abs], statement.loc)
+                func_ir._definitions[statement.target.name] = [statement.value]
+                changed = True
             operands = None
             if isinstance(expression, ir.Expr) and expression.op in ("binop", "inplace_binop"):
                 operands = [expression.lhs, expression.rhs]

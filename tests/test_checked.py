@@ -23,6 +23,7 @@ def _compiled(text: str):
 OPERATIONS = {
     "a + b": operator.add, "a - b": operator.sub, "a * b": operator.mul,
     "a ** b": operator.pow, "a << b": operator.lshift, "-a + 0 * b": lambda a, b: -a,
+    "abs(a) + 0 * b": lambda a, b: abs(a), "a // b": operator.floordiv,
 }
 COMPILED = {text: _compiled(f"return {text}") for text in OPERATIONS}
 AUGMENTED = {symbol: _compiled(f"a {symbol}= b\n    return a") for symbol in ("+", "-", "*", "<<")}
@@ -49,13 +50,14 @@ def test_add_sub_mul_are_exact_or_refused(a, b):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(INT64, SMALL), SMALL)
-def test_power_shift_negation_are_exact_or_refused(a, b):
-    for text in ("a ** b", "a << b", "-a + 0 * b"):
+@given(st.one_of(INT64, SMALL), SMALL, INT64)
+def test_the_other_operators_are_exact_or_refused(a, small, b):
+    for text, b in (("a ** b", small), ("a << b", small), ("-a + 0 * b", b), ("abs(a) + 0 * b", b),
+                    ("a // b", b), ("a // b", small)):
         try:
             expected = OPERATIONS[text](a, b)
         except (ValueError, ZeroDivisionError):  # negative shift count, 0 ** -1: compiled raises too
-            with pytest.raises((ValueError, OverflowError)):
+            with pytest.raises((ValueError, OverflowError, ZeroDivisionError)):
                 COMPILED[text](a, b)
             continue
         _exact_or_refused(COMPILED[text], a, b, expected)
@@ -73,8 +75,10 @@ def test_what_fits_is_computed_and_what_cannot_be_exact_is_refused():
         COMPILED["a ** b"](3, 40)
     with pytest.raises(OverflowError):  # CPython gives 0.5; numba alone gives 0
         COMPILED["a ** b"](2, -1)
-    with pytest.raises(OverflowError):
-        COMPILED["-a + 0 * b"](-2**63, 0)
+    for text in ("-a + 0 * b", "abs(a) + 0 * b", "a // b"):
+        with pytest.raises(OverflowError):
+            COMPILED[text](-2**63, -1)
+    assert COMPILED["a // b"](-7, 2) == -4 and COMPILED["abs(a) + 0 * b"](-5, 0) == 5
 
 
 def test_other_types_keep_the_plain_operator():
