@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from engine import checked, code, reducers, rewriter
+from engine.sources import pattern_names
 
 log = logging.getLogger(__name__)
 
@@ -194,14 +195,24 @@ def _output_dtype(numba_type) -> Optional[str]:
     return None
 
 
-def _outputs(reducer, element: Callable, item_types: tuple, star: bool) -> Optional[Tuple[str, ...]]:
+def _element_call(pattern: Optional[str], indent: str = "        ") -> Tuple[str, str]:
+    """(the kernel line unpacking item ``x`` for a starred element, the element's arguments)."""
+    if pattern is None:
+        return "", "x"
+    return f"{indent}{pattern} = x\n", ", ".join(pattern_names(pattern))
+
+
+def _outputs(reducer, element: Callable, item_type, pattern: Optional[str]) -> Optional[Tuple[str, ...]]:
     """The output buffers' dtypes for a collection, from the element's compiled return type."""
     import numba
     from numba.core import types as nt
 
-    arguments = item_types if star or len(item_types) == 1 else (numba.types.Tuple(item_types),)
-    element.compile(arguments)
-    returned = next(s.return_type for s in element.nopython_signatures if s.args == arguments)
+    unpack, args = _element_call(pattern, indent="    ")
+    namespace = {"element": element}
+    exec(f"def call(x):\n{unpack}    return element({args})", namespace)
+    call = numba.njit(namespace["call"])
+    call.compile((item_type,))
+    returned = call.nopython_signatures[0].return_type
     parts = returned.types if isinstance(returned, nt.BaseTuple) else (returned,)
     if len(parts) != reducer.outputs:
         return None
@@ -209,20 +220,20 @@ def _outputs(reducer, element: Callable, item_types: tuple, star: bool) -> Optio
     return None if None in dtypes else dtypes
 
 
-def _source_code(reducer, source, has_condition: bool, has_key: bool, star: bool) -> str:
+def _source_code(reducer, source, has_condition: bool, has_key: bool, pattern: Optional[str]) -> str:
     """The kernel's source: the reducer's template with the source's parameters and item
-    bindings, and the element called with one item, or with its parts when ``star``."""
-    params, bind, parts = source.kernel_code()
-    args = ", ".join(parts) if star or len(parts) == 1 else f"({', '.join(parts)},)"
+    binding, and the element called with the item, or with its parts unpacked by ``pattern``."""
+    params, bind = source.kernel_code()
+    unpack, args = _element_call(pattern)
     return reducer.template.format(
-        params=params, bind=bind, filter=reducers.filter_lines(has_condition, args),
+        params=params, bind=bind + unpack, filter=reducers.filter_lines(has_condition, args),
         rank="key(value)" if has_key else "value", operator=getattr(reducer, "operator", ""),
         test="" if getattr(reducer, "decides_on", True) else "not ",
         extra_output=", out1" if reducer.outputs == 2 else "",
         store=getattr(reducer, "store", "").format(args=args), args=args)
 
 
-def _build(reducer, source, element, condition, key, star: bool) -> Optional[Kernel]:
+def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> Optional[Kernel]:
     import numba
 
     try:
@@ -236,12 +247,12 @@ def _build(reducer, source, element, condition, key, star: bool) -> Optional[Ker
         signature = [numba.typeof(argument) for argument in arguments] + [numba.int64, numba.int64]
         dtypes: Tuple[str, ...] = ()
         if reducer.outputs:
-            dtypes = _outputs(reducer, namespace["element"], source.item_types(), star)
+            dtypes = _outputs(reducer, namespace["element"], source.item_type(), pattern)
             if dtypes is None:
                 log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
                 return None
             signature += [numba.types.Array(numba.from_dtype(np.dtype(d)), 1, "C") for d in dtypes]
-        exec(_source_code(reducer, source, condition is not None, key is not None, star), namespace)
+        exec(_source_code(reducer, source, condition is not None, key is not None, pattern), namespace)
         kernel = numba.njit(namespace["kernel"])
         kernel.compile(tuple(signature))
         return Kernel(kernel, dtypes)
@@ -250,19 +261,20 @@ def _build(reducer, source, element, condition, key, star: bool) -> Optional[Ker
         return None
 
 
-def compiled(digest: str, reducer, source, element, condition, key, star: bool = False) -> Optional[Kernel]:
+def compiled(digest: str, reducer, source, element, condition, key,
+             pattern: Optional[str] = None) -> Optional[Kernel]:
     """The cached compiled kernel for this job, or None if numba cannot compile it."""
     if not source.compilable:
         return None
     import numba
 
     types_key = tuple(str(numba.typeof(argument)) for argument in source.kernel_arguments())
-    params, bind, _ = source.kernel_code()
-    cache_key = (digest, reducer.name, params, bind, types_key, star)
+    params, bind = source.kernel_code()
+    cache_key = (digest, reducer.name, params, bind, types_key, pattern)
     if cache_key in _cache:
         _cache.move_to_end(cache_key)
     else:
-        _cache[cache_key] = _build(reducer, source, element, condition, key, star)
+        _cache[cache_key] = _build(reducer, source, element, condition, key, pattern)
         if len(_cache) > KERNEL_CACHE_SIZE:
             _cache.popitem(last=False)
     return _cache[cache_key]
@@ -273,4 +285,4 @@ def warm_up() -> None:
     before the compute pool forks, not by every process on the first job."""
     from engine.sources import RangeSource
 
-    _build(reducers.Sum, RangeSource(range(10)), lambda x: x + 1, lambda x: x > 0, None, False)
+    _build(reducers.Sum, RangeSource(range(10)), lambda x: x + 1, lambda x: x > 0, None, None)

@@ -18,11 +18,13 @@ Rules (docs/parallel-shapes.md has an example for each, and what stays serial):
 * With several ``for`` clauses, the outer one is split: the element function gives, for one
   outer item, the generator of the inner loops (marked ``__ufora_flat__``), whose values are
   the elements, in order; these run in CPython inside each partition.
-* Only generators and comprehensions whose first ``for`` clause is over a plain name or a flat
-  tuple (``for i, v in enumerate(a)``: the lambdas take the parts, marked with
-  ``__ufora_star__``); any number of ``if`` clauses, joined with ``and`` into one condition
-  (``None`` when there is none). A ``zip(...)`` or ``enumerate(...)`` call as the iterable
-  becomes ``__ufora_zipped__(zip, ...)`` so that the engine can split its arguments together.
+* Only generators and comprehensions whose first ``for`` clause is over a plain name or a
+  tuple of names, nested or not (``for i, (a, b) in enumerate(zip(xs, ys))``: the lambdas take
+  the names in order, marked with ``__ufora_star__`` and the target's shape, by which the
+  engine unpacks each item); any number of ``if`` clauses, joined with ``and`` into one
+  condition (``None`` when there is none). A ``zip(...)`` or ``enumerate(...)`` call as the
+  iterable, or as an argument of one, becomes ``__ufora_zipped__(zip, ...)`` so that the engine
+  can split its arguments together.
 
 The iterable is evaluated where it was (a comprehension's outermost iterable is evaluated
 eagerly, so this keeps CPython's order of evaluation); the lambdas close over exactly what the
@@ -50,12 +52,26 @@ _MAPPERS = {"map", "filter"}
 
 
 def _target_names(target: ast.expr) -> Optional[List[str]]:
+    """The names a ``for`` target binds, in order, when it is a name or a tuple of names and
+    tuples of names (``i, (a, b)``), each bound once; else None."""
     if isinstance(target, ast.Name):
         return [target.id]
-    if (isinstance(target, ast.Tuple) and len(target.elts) > 1
-            and all(isinstance(e, ast.Name) for e in target.elts)):
-        return [e.id for e in target.elts]
-    return None
+    if not isinstance(target, ast.Tuple) or not target.elts:
+        return None
+    parts = [_target_names(e) for e in target.elts]
+    if None in parts:
+        return None
+    names = [name for part in parts for name in part]
+    return names if len(set(names)) == len(names) else None
+
+
+def _structure(target: ast.Tuple) -> str:
+    """The target's shape with every name written ``_``: ``i, (a, b)`` gives "(_, (_, _))"."""
+    blank = copy.deepcopy(target)
+    for node in ast.walk(blank):
+        if isinstance(node, ast.Name):
+            node.id = "_"
+    return ast.unparse(blank)
 
 
 def _clause(node: ast.AST) -> Optional[ast.comprehension]:
@@ -83,7 +99,8 @@ def _hook(name: str, node: ast.AST, args: list, keywords: list = ()) -> ast.Call
 
 
 def _lambda(clause: ast.comprehension, body: ast.expr) -> ast.expr:
-    """``lambda x: body``, or ``__ufora_star__(lambda i, v: body)`` for a tuple target."""
+    """``lambda x: body``, or ``__ufora_star__(lambda i, a, b: body, "(_, (_, _))")`` for a
+    tuple target (the names in order, and the target's shape to unpack each item with)."""
     names = _target_names(clause.target)
     args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names], vararg=None,
                          kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
@@ -91,7 +108,9 @@ def _lambda(clause: ast.comprehension, body: ast.expr) -> ast.expr:
     twin = loop_source(function)
     if twin is not None:
         function = ast.Call(func=_hook(LOOPS_HOOK, body, [ast.Constant(value=twin)]), args=[function], keywords=[])
-    return _hook(STAR_HOOK, body, [function]) if len(names) > 1 else function
+    if isinstance(clause.target, ast.Name):
+        return function
+    return _hook(STAR_HOOK, body, [function, ast.Constant(value=_structure(clause.target))])
 
 
 def _condition(clause: ast.comprehension) -> ast.expr:
@@ -107,11 +126,12 @@ def _called_name(node: ast.AST, names: set) -> bool:
 
 
 def _iterable(self: ast.NodeTransformer, node: ast.expr) -> ast.expr:
-    """The clause's iterable, visited; ``zip(...)``/``enumerate(...)`` kept apart for the engine."""
-    node = self.visit(node)
+    """The clause's iterable, visited; ``zip(...)``/``enumerate(...)`` kept apart for the
+    engine, and so are those among their arguments (``enumerate(zip(a, b))``)."""
     if _called_name(node, _ZIPPERS):
-        return _hook(ZIPPED_HOOK, node, [node.func, *node.args], node.keywords)
-    return node
+        return _hook(ZIPPED_HOOK, node, [node.func, *[_iterable(self, a) for a in node.args]],
+                     [self.visit(k) for k in node.keywords])
+    return self.visit(node)
 
 
 class _ParallelShapes(ast.NodeTransformer):

@@ -25,7 +25,7 @@ import numpy as np
 
 from engine import kernels, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
-from engine.sources import Flat, Star, Window, Zipped, source_for
+from engine.sources import Flat, Star, Window, Zipped, source_for, unpacker
 from engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Below this many elements, splitting and compiling costs more than it saves.
@@ -66,13 +66,14 @@ def using_runner(runner: Optional[PartitionRunner]) -> Iterator[None]:
         _runner = previous
 
 
-def _elements(iterable, element, condition, star: bool = False, flat: bool = False) -> Iterator:
+def _elements(iterable, element, condition, pattern: Optional[str] = None, flat: bool = False) -> Iterator:
     """The original generator, serially: what CPython would have iterated."""
     if flat:
-        outer = _elements(iterable, element, condition, star)
+        outer = _elements(iterable, element, condition, pattern)
         return (value for inner in outer for value in inner)
-    if star:
-        return (element(*x) for x in iterable if condition is None or condition(*x))
+    if pattern is not None:
+        unpack = unpacker(pattern)
+        return (element(*parts) for parts in map(unpack, iterable) if condition is None or condition(*parts))
     return (element(x) for x in iterable if condition is None or condition(x))
 
 
@@ -82,8 +83,9 @@ def _called(iterable: Any) -> Any:
 
 
 def _unwrap(iterable, element, condition):
-    """(iterable, element, condition, star) of a shape, with ``map``/``filter`` calls and
-    starred functions unwrapped; None when ``iterable`` is a ``map``/``filter`` the engine
+    """(iterable, element, condition, pattern, flat) of a shape, with ``map``/``filter`` calls
+    and starred functions unwrapped (``pattern``: how to unpack an item into their arguments,
+    ``engine.sources.Star``; None when they take the item); None when ``iterable`` is a ``map``/``filter`` the engine
     cannot take apart (then the original call runs as written)."""
     if element is None:  # reduce(map(...)) or reduce(filter(...))
         parts = iterable.as_shape() if isinstance(iterable, Zipped) else None
@@ -94,8 +96,8 @@ def _unwrap(iterable, element, condition):
     if flat:
         element = element.function
     if isinstance(element, Star):
-        return iterable, element.function, condition.function if condition is not None else None, True, flat
-    return iterable, element, condition, False, flat
+        return iterable, element.function, condition.function if condition is not None else None, element.pattern, flat
+    return iterable, element, condition, None, flat
 
 
 def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
@@ -121,20 +123,20 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     shape = _unwrap(iterable, element, condition)
     if shape is None:
         return function(_called(iterable), *args, **kwargs)
-    iterable, element, condition, star, flat = shape
+    iterable, element, condition, pattern, flat = shape
     if reducer is None or not reducer.accepts(args, kwargs):
-        return function(_elements(iterable, element, condition, star, flat), *args, **kwargs)
+        return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
     key = kwargs.get("key")
     source, reason = _why_serial(iterable, (element, condition, key))
     if source is not None:
         try:
-            partials = _run(reducer, source, element, condition, key, star, flat)
+            partials = _run(reducer, source, element, condition, key, pattern, flat)
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
             return reducer.combine(partials, function, args, kwargs)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-    return function(_elements(iterable, element, condition, star, flat), *args, **kwargs)
+    return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
 
 
 def parallel_len(function: Callable, kind: Any, iterable: Any, element: Optional[Callable],
@@ -157,13 +159,13 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
     reducer = reducers.COLLECTIONS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
     if shape is None or (not isinstance(kind, str) and kind not in (list, set)):
         return kind(_called(iterable))
-    iterable, element, condition, star, flat = shape
+    iterable, element, condition, pattern, flat = shape
     source, reason = _why_serial(iterable, (element, condition))
     if source is not None:
         outputs = []
         try:
             outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
-            partials = _run(reducer, source, element, condition, None, star, flat,
+            partials = _run(reducer, source, element, condition, None, pattern, flat,
                             tuple(o.name for o in outputs))
             array = _gather_array(partials, outputs) if unread else None
             return NumericList(array) if array is not None else reducer.build(_gather(partials, outputs))
@@ -173,15 +175,15 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             for segment in outputs:
                 shm.release(segment, unlink=True)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-    return reducer.build(list(_elements(iterable, element, condition, star, flat)))
+    return reducer.build(list(_elements(iterable, element, condition, pattern, flat)))
 
 
-def _run(reducer, source, element, condition, key, star: bool, flat: bool,
+def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,
          outputs: Tuple[str, ...] = ()) -> List[Tuple[int, Any]]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error."""
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
-        task = tasks.make_task(reducer, element, condition, key, source, outputs, star, flat)
+        task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat)
         outcomes = _runner.run_partitions(task, source.length, shareable=not outputs,
                                           windows=source.windows())
     finally:

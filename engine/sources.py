@@ -9,10 +9,11 @@ read any slice of.
 * ``ObjectSource``: any other list or tuple: CPython only, items pickled with the task.
 
 * ``ZipSource``: ``zip(a, b, ...)`` of sources (as long as the shortest), and
-  ``enumerate(a, start)`` as ``zip(range(start, start + len(a)), a)``; items are tuples.
+  ``enumerate(a, start)`` as ``zip(range(start, start + len(a)), a)``; items are tuples. Its
+  parts can be zips too (``enumerate(zip(a, b))``): items are then nested tuples.
 
-Compiled kernels receive ``kernel_arguments()`` and read item i with the code from
-``kernel_code()``; CPython partitions use ``items(lo, hi)``, which yields exactly what iterating
+Compiled kernels receive ``kernel_arguments()`` and bind item i to ``x`` with the code from
+``kernel_code()`` (of numba type ``item_type()``); CPython partitions use ``items(lo, hi)``, which yields exactly what iterating
 the original object yields: numpy scalars (or row views) for arrays, Python numbers for lists
 held as arrays, tuples for zips.
 
@@ -24,8 +25,10 @@ kernels index ``a[i - start]``.
 """
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any, Iterable, Iterator, List, Optional, Tuple
+import re
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -50,10 +53,10 @@ class _Source:
         """Read items from ``lo`` on from ``buffers`` (one per ``windows()`` entry) instead of
         shared memory, until ``close``."""
 
-    def kernel_code(self) -> Tuple[str, str, List[str]]:
-        """(kernel parameters, lines binding item i, names of the bound parts)."""
+    def kernel_code(self) -> Tuple[str, str]:
+        """(kernel parameters, the line binding item i to ``x``)."""
         params, expression = self.item_code("a")
-        return ", ".join(params), f"        x = {expression}\n", ["x"]
+        return ", ".join(params), f"        x = {expression}\n"
 
     def export(self) -> list:
         return []
@@ -79,10 +82,10 @@ class RangeSource(_Source):
     def item_code(self, prefix: str) -> Tuple[List[str], str]:
         return [f"{prefix}0", f"{prefix}1"], f"{prefix}0 + i * {prefix}1"
 
-    def item_types(self) -> tuple:
+    def item_type(self):
         import numba
 
-        return (numba.int64,)
+        return numba.int64
 
     def items(self, lo: int, hi: int) -> Iterable:
         return range(self.start + lo * self.step, self.start + hi * self.step, self.step)
@@ -165,11 +168,11 @@ class ArraySource(_Source):
     def item_code(self, prefix: str) -> Tuple[List[str], str]:
         return [f"{prefix}0", f"{prefix}1"], f"{prefix}0[i - {prefix}1]"
 
-    def item_types(self) -> tuple:
+    def item_type(self):
         import numba
 
         array = self._attached()
-        return (numba.typeof(array).dtype if array.ndim == 1 else numba.typeof(array[0]),)
+        return numba.typeof(array).dtype if array.ndim == 1 else numba.typeof(array[0])
 
     def items(self, lo: int, hi: int) -> Iterable:
         part = self._attached()[lo - self.start:hi - self.start]
@@ -208,17 +211,19 @@ class ZipSource(_Source):
     def kernel_arguments(self) -> Tuple[Any, ...]:
         return tuple(argument for part in self.parts for argument in part.kernel_arguments())
 
-    def kernel_code(self) -> Tuple[str, str, List[str]]:
-        params, bind, names = [], "", []
+    def item_code(self, prefix: str) -> Tuple[List[str], str]:
+        """The tuple of the parts' items; each part's parameters named after its position."""
+        params, expressions = [], []
         for index, part in enumerate(self.parts):
-            part_params, expression = part.item_code(chr(ord("a") + index))
+            part_params, expression = part.item_code(prefix + chr(ord("a") + index))
             params += part_params
-            bind += f"        x{index} = {expression}\n"
-            names.append(f"x{index}")
-        return ", ".join(params), bind, names
+            expressions.append(expression)
+        return params, f"({', '.join(expressions)},)"
 
-    def item_types(self) -> tuple:
-        return tuple(t for part in self.parts for t in part.item_types())
+    def item_type(self):
+        import numba
+
+        return numba.types.Tuple(tuple(part.item_type() for part in self.parts))
 
     def items(self, lo: int, hi: int) -> Iterable:
         return zip(*(part.items(lo, hi) for part in self.parts))
@@ -243,10 +248,31 @@ class ZipSource(_Source):
 
 class Star:
     """An element function (or filter) that takes an item's parts as its arguments:
-    ``for i, v in enumerate(a)``, ``map(f, a, b)``."""
+    ``for i, (a, b) in enumerate(zip(xs, ys))`` (``structure`` "(_, (_, _))": the target with
+    its names blanked), ``map(f, a, b)`` ("_, _")."""
 
-    def __init__(self, function):
+    def __init__(self, function, structure: str):
         self.function = function
+        self.pattern = unpacking_pattern(structure)
+
+
+def unpacking_pattern(structure: str) -> str:
+    """The structure with the names kernels and unpackers use: "(part0, (part1, part2))"."""
+    counter = iter(range(structure.count("_")))
+    return re.sub("_", lambda _: f"part{next(counter)}", structure)
+
+
+def pattern_names(pattern: str) -> List[str]:
+    return re.findall(r"part\d+", pattern)
+
+
+@functools.lru_cache(maxsize=64)
+def unpacker(pattern: str) -> Callable[[Any], tuple]:
+    """``item -> (part0, part1, ...)``, unpacked by an assignment to ``pattern``: a wrong
+    shape raises CPython's own ValueError or TypeError, as the ``for`` target would."""
+    namespace: dict = {}
+    exec(f"def unpack(item):\n    {pattern} = item\n    return ({', '.join(pattern_names(pattern))},)", namespace)
+    return namespace["unpack"]
 
 
 class Flat:
@@ -279,7 +305,7 @@ class Zipped:
             function, *iterables = self.args
             if len(iterables) == 1:
                 return iterables[0], function, None
-            return Zipped(zip, tuple(iterables), {}), Star(function), None
+            return Zipped(zip, tuple(iterables), {}), Star(function, ", ".join("_" * len(iterables))), None
         if self.function is filter and len(self.args) == 2:
             test, iterable = self.args
             return iterable, identity, identity if test is None else test

@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 import numpy as np
 
 from engine import errors, kernels, reducers, serialization, shm
-from engine.sources import identity
+from engine.sources import identity, unpacker
 
 Outcome = Tuple[str, Any, bool, bool]
 
@@ -33,7 +33,7 @@ class Task:
     source: Any             # engine.sources.*Source
     outputs: Tuple[str, ...]  # shared output segments, for collections
     length: int
-    star: bool              # element and condition take an item's parts as arguments
+    pattern: Optional[str]  # element and condition take an item's parts, unpacked so (sources.Star)
     flat: bool              # the element gives an iterable of elements (inner loops): CPython
 
 
@@ -43,17 +43,18 @@ class Unshippable(Exception):
 
 
 def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
-              source, outputs: Tuple[str, ...], star: bool, flat: bool) -> bytes:
+              source, outputs: Tuple[str, ...], pattern: Optional[str], flat: bool) -> bytes:
     try:
         functions = serialization.dumps((element, condition, key))
-        return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, star, flat))
+        return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat))
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
 
 
-def _spread(function: Optional[Callable]) -> Optional[Callable]:
+def _spread(function: Optional[Callable], pattern: str) -> Optional[Callable]:
     """``function`` called with an item's parts, for CPython partitions of a starred shape."""
-    return None if function is None else (lambda item: function(*item))
+    unpack = unpacker(pattern)
+    return None if function is None else (lambda item: function(*unpack(item)))
 
 
 _NO_SAMPLE = object()
@@ -88,7 +89,9 @@ class _Decoded:
         element, condition, self.key = serialization.loads(task.functions)
         self._compile = (hashlib.sha1(task.functions).hexdigest(), element, condition)
         # CPython partitions call these with whole items
-        self.element, self.condition = (_spread(element), _spread(condition)) if task.star else (element, condition)
+        self.element, self.condition = element, condition
+        if task.pattern is not None:
+            self.element, self.condition = _spread(element, task.pattern), _spread(condition, task.pattern)
         self._sample = _NO_SAMPLE
         self._segments: list = []
 
@@ -100,7 +103,7 @@ class _Decoded:
             return None
         digest, element, condition = self._compile
         return kernels.compiled(digest, self.reducer, self.task.source, element, condition,
-                                self.key, self.task.star)
+                                self.key, self.task.pattern)
 
     def learn_types(self, lo: int, hi: int) -> None:
         """Take the sample from this partition's first kept item, until one is found (a

@@ -31,10 +31,17 @@ def test_comprehensions():
 
 def test_tuple_targets_zip_and_enumerate():
     assert rewritten("sum(i * v for i, v in enumerate(a, 1))") == (
-        f"{REDUCE_HOOK}(sum, {ZIPPED_HOOK}(enumerate, a, 1), {STAR_HOOK}(lambda i, v: i * v), None)")
+        f"{REDUCE_HOOK}(sum, {ZIPPED_HOOK}(enumerate, a, 1), {STAR_HOOK}(lambda i, v: i * v, '(_, _)'), None)")
     assert rewritten("[a + b for a, b in zip(x, y) if a]") == (
-        f"{COLLECT_HOOK}('list', {ZIPPED_HOOK}(zip, x, y), {STAR_HOOK}(lambda a, b: a + b), "
-        f"{STAR_HOOK}(lambda a, b: a))")
+        f"{COLLECT_HOOK}('list', {ZIPPED_HOOK}(zip, x, y), {STAR_HOOK}(lambda a, b: a + b, '(_, _)'), "
+        f"{STAR_HOOK}(lambda a, b: a, '(_, _)'))")
+
+
+def test_nested_tuple_targets_and_nested_zips():
+    assert rewritten("sum(i * a - b for i, (a, b) in enumerate(zip(x, y)))") == (
+        f"{REDUCE_HOOK}(sum, {ZIPPED_HOOK}(enumerate, {ZIPPED_HOOK}(zip, x, y)), "
+        f"{STAR_HOOK}(lambda i, a, b: i * a - b, '(_, (_, _))'), None)")
+    assert rewritten("sum(a for a, a in x)") == "sum((a for a, a in x))"  # a name bound twice
 
 
 def test_len_of_a_collected_shape_is_one_call():
@@ -58,7 +65,7 @@ def test_map_and_filter_are_passed_whole_to_the_engine():
 
 @pytest.mark.parametrize("source", [
     "sum([x for x in range(3)][1:])",             # the list is rewritten, not the sum
-    "sum((a for (a, (b, c)) in pairs))",          # nested tuple target
+    "sum((a for (a, *b) in pairs))",              # starred target
     "total(x for x in range(3))",                 # not a known reduction
     "[x async for x in aiter()]",
 ])

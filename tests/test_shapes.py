@@ -240,7 +240,18 @@ add("result = sum(sum(y for y in range(x % 9) for z in range(y) if z % 2) for x 
 add("result = [sum((y for y in range(x % 4)), 10) for x in range(30_000)]", compiled=True)
 add("result = [sum(i * a - b for i, (a, b) in enumerate(zip(range(x % 7), range(3, 9)))) for x in range(30_000)]",
     compiled=True)  # a nested tuple target inside the element compiles
-add("result = sum(i * a for i, (a, b) in enumerate(zip(range(30_000), ints)))", parallel=False)  # not split yet
+# nested tuple targets: the item is unpacked as the target says, by the kernel or by CPython
+add("result = sum(i * a for i, (a, b) in enumerate(zip(range(30_000), ints)))", compiled=True)
+add("result = sum(i * x - y for i, (x, y) in enumerate(zip(arr, floats), 5))", compiled=True)
+add("result = {i: a * b for i, (a, b) in enumerate(zip(ints, ints))}", compiled=True)
+add("result = max(a - c for (a, b), c in zip(zip(ints, arr), range(30_000)) if b > 3)", compiled=True)
+add("result = [a + b + c for a, (b, c) in zip(range(30_000), zip(ints, zip(floats, bools)))]")
+add("result = [p[0] * b for p, b in zip(zip(ints, floats), bools)]", compiled=True)
+add("result = sum(a - b for a, b in rows)")  # rows have 3 columns: CPython's ValueError
+add("result = sum(a - b * c for a, b, c in rows)", compiled=True)
+add("result = sum(a * len(w) for a, (w, v) in zip(ints, zip(words, floats)))", compiled=False)
+add("result = sum(a for a, (b, c) in zip(ints, tup))")  # ints cannot be unpacked: TypeError
+add("result = sum(a * b for a, (b,) in zip(ints, zip(floats)))", compiled=True)
 add("result = [sum(y * 0.5 for y in range(x % 3)) for x in range(30_000)]")  # empty: CPython's int 0
 add("result = [sum(y * 2**40 for y in range(x % 5000)) for x in range(30_000)]")  # past int64
 add("result = [sum(1 // (y - 3) for y in range(x % 10)) for x in range(30_000)]")
