@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 
-from engine import errors, functions, remote_values, rewriter, runtime, serialization, unread
+from engine import errors, functions, remote_values, rewriter, runtime, serialization, shm, unread
+
+HAND_OVER_BYTES = 1 << 20  # a variable's pickle from this size goes to the service in shared memory
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -59,6 +61,39 @@ class BlockResult:
     # name -> shared-memory segments holding the large buffers of a value that stays remote
     segments: Dict[str, List[remote_values.Segment]] = field(default_factory=dict)
     error: Optional[errors.RemoteError] = None
+    # name -> the segment holding its pickle, between ``hand_over`` and ``take_over``
+    handed: Dict[str, remote_values.Segment] = field(default_factory=dict)
+
+    def hand_over(self) -> None:
+        """Driver side: move each large variable's pickle into a segment the worker service
+        will own, so that the pipe carries its name only (a pipe moves 80 MB in 0.22 s)."""
+        for name, data in self.variables.items():
+            if len(data) < HAND_OVER_BYTES:
+                continue
+            try:
+                segment = shm.create_for_service(len(data))
+            except OSError:  # no room in /dev/shm: the pipe still carries it
+                continue
+            try:
+                segment.buf[:len(data)] = data
+            finally:
+                shm.release(segment)
+            self.handed[name] = (segment.name, len(data))
+            self.variables[name] = b""
+
+    def take_over(self) -> None:
+        """Service side: each handed pickle, mapped read-only; its segment's name is unlinked
+        at once (the memory goes with the last view of it). A segment that cannot be read makes
+        the block fail with that reason."""
+        handed, self.handed = self.handed, {}
+        for name, (segment, size) in handed.items():
+            try:
+                self.variables[name] = shm.map_readonly(segment, size)
+            except OSError as exc:
+                self.error = self.error or errors.RemoteError(
+                    "InternalError", f"the value of {name!r} was lost on its way from the block: {exc}", "")
+            finally:
+                shm.unlink(segment)
 
     def pack(self) -> Tuple[Dict[str, Any], List[bytes]]:
         """The fields and buffers of a ``block_done`` message (net.schema): the names, then the

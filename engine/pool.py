@@ -50,7 +50,10 @@ class PoolProcess:
         send(self.conn, message)
 
     def receive(self) -> tuple:
-        return receive(self.conn)
+        message = receive(self.conn)
+        if message[0] == "block_done":
+            message[2].take_over()
+        return message
 
 
 def send(conn: Connection, message: tuple) -> None:
@@ -91,6 +94,7 @@ def _serve(conn: Connection, message: tuple) -> None:
         _, job_id, block = message
         with output.forwarded(lambda stream, text: send(conn, ("output", job_id, stream, text))):
             result = blocks.run_block(block, PipeRunner(conn))
+        result.hand_over()
         _reply(conn, ("block_done", job_id, result))
     else:
         log.error("compute process got an unknown message %r; ignored", kind)

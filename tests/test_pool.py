@@ -8,8 +8,8 @@ from multiprocessing.connection import wait
 
 import pytest
 
-from engine import serialization
-from engine.block import Block
+from engine import serialization, shm
+from engine.block import HAND_OVER_BYTES, Block, BlockResult
 from engine.pool import ComputePool
 from engine.scheduler import PoolScheduler
 from tests.primes import isPrime as is_prime
@@ -97,3 +97,22 @@ def test_a_killed_pool_process_fails_its_block_clearly_and_the_rest_carry_on(poo
     # The partition the dead process held was handed out again: the answer is still right.
     assert result.error is None
     assert serialization.loads(result.variables["result"]) == 25_999
+
+
+def test_a_large_result_reaches_the_service_through_shared_memory_not_the_pipe(pool):
+    source = "with cluster:\n    big = bytes(range(256)) * 20_000\n    small = 3\n"
+    results, _ = run(pool, {"job": Block(source, "job.py", 1, serialization.dumps({}))})
+    result = results["job"]
+    assert result.error is None and list(result.variables) == ["big", "small"]  # order kept
+    assert isinstance(result.variables["big"], memoryview)  # mapped from the handed segment
+    assert serialization.loads(result.variables["big"]) == bytes(range(256)) * 20_000
+    assert not [n for n in os.listdir("/dev/shm") if n.startswith(shm.PREFIX)]  # unlinked at once
+
+
+def test_a_handed_result_that_cannot_be_read_fails_the_block_clearly():
+    result = BlockResult(variables={"big": b"x" * HAND_OVER_BYTES})
+    result.hand_over()
+    [(segment, _)] = result.handed.values()
+    shm.unlink(segment)
+    result.take_over()
+    assert "'big' was lost on its way from the block" in result.error.message
