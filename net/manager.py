@@ -154,9 +154,7 @@ class ManagerService:
                       "download_below": None if download_below is None else int(download_below)}
             objects = [str(object_id) for object_id in data.get("objects") or ()]
             sources = {str(k): str(v) for k, v in dict(data.get("sources") or {}).items()}
-            if not isinstance(data["free_variables"], (bytes, bytearray)):
-                raise TypeError("free_variables must be bytes")
-            buffers = [str(data["source"]).encode(), bytes(data["free_variables"]),
+            buffers = [str(data["source"]).encode(), schema.bytes_from_wire(data["free_variables"]),
                        json.dumps(sources).encode()]
         except (KeyError, TypeError, ValueError) as exc:
             await self._fail(_Job(job_id, sid, {}, []), f"malformed submission: {exc!r}")
@@ -270,8 +268,10 @@ class ManagerService:
             message["download"] = {"path": f"/results/{token}",
                                    "sizes": [len(value) for value in message["variables"]]}
             message["variables"] = None
-        else:  # socket.io sends only bytes as binary
-            message["variables"] = [bytes(value) for value in message["variables"]]
+        else:
+            message["variables"] = [schema.wire_bytes(value) for value in message["variables"]]
+        if message["error"] is not None and message["error"]["pickled"] is not None:
+            message["error"]["pickled"] = schema.wire_bytes(message["error"]["pickled"])
         await self.sio.emit(schema.JOB_DONE, message, to=job.sid)
 
     async def _fail(self, job: _Job, message: str) -> None:

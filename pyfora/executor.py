@@ -11,6 +11,7 @@ import functools
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional
 
+from net import schema
 from pyfora import capture, progress
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
@@ -89,7 +90,7 @@ class Executor:
     @staticmethod
     def _submission(block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
         return {"filename": block.filename, "with_line": block.with_line, "source": block.source,
-                "free_variables": block.free_variables, "sources": block.other_sources,
+                "free_variables": schema.wire_bytes(block.free_variables), "sources": block.other_sources,
                 "objects": block.objects, "download_below": download_below}
 
     def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int],

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import pyfora
+from net import schema
 from tests.conftest import cpu_used, one_host
 from tests.primes import countPrimes, isPrime
 
@@ -60,7 +61,7 @@ def sent_sizes(ufora, monkeypatch) -> list:
     sizes = []
     original = ufora._connection._request
     monkeypatch.setattr(ufora._connection, "_request", lambda event, data, transform: (
-        sizes.append(len(data.get("free_variables", b""))), original(event, data, transform))[1])
+        sizes.append(len(schema.bytes_from_wire(data.get("free_variables", b"")))), original(event, data, transform))[1])
     return sizes
 
 
@@ -432,3 +433,12 @@ def test_a_remote_function_s_shapes_are_split_on_the_cluster(ufora, cluster_url)
     counted = counter(2_000_000).result(timeout=60)
     assert counted.toLocal().result(timeout=30) == 148935
     assert eventually(lambda: partitions() >= before + 4), (before, partitions())
+
+
+def test_a_malformed_result_from_the_manager_fails_its_future_clearly(ufora):
+    connection = ufora._connection
+    future = pyfora.connection.RemoteFuture(connection, "made-up", lambda message: message)
+    connection._futures[future.job_id] = future
+    connection._on_job_done({"job_id": "made-up", "names": ["x"], "variables": ["not base64!"], "error": None})
+    with pytest.raises(pyfora.ConnectionError, match="malformed result"):
+        future.result(timeout=5)

@@ -3,7 +3,7 @@ import os
 import lz4.frame
 import pytest
 
-from net import wire
+from net import schema, wire
 
 
 def join(frames):
@@ -68,3 +68,17 @@ def test_corrupted_lz4_buffer_is_detected_by_its_checksum():
     data[len(data) // 2] ^= 0xFF
     with pytest.raises(wire.WireError, match="corrupt"):
         wire.decode_buffer(bytes(data), compressed=True)
+
+
+@pytest.mark.parametrize("size", [0, 10, schema.INLINE_BYTES - 1, schema.INLINE_BYTES])
+def test_socketio_bytes_are_text_when_small_and_come_back_the_same(size):
+    data = os.urandom(size)
+    on_the_wire = schema.wire_bytes(data)
+    assert isinstance(on_the_wire, str if size < schema.INLINE_BYTES else bytes)
+    assert schema.bytes_from_wire(on_the_wire) == data
+
+
+@pytest.mark.parametrize("value,error", [("not base64!", ValueError), (3, TypeError), (None, TypeError)])
+def test_socketio_bytes_that_are_neither_are_refused(value, error):
+    with pytest.raises(error):
+        schema.bytes_from_wire(value)
