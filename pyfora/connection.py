@@ -41,14 +41,35 @@ class _InlineEngineIOClient(engineio.Client):
         return super()._trigger_event(event, *args, **kwargs)
 
     def _send_packet(self, pkt):
-        if self.state == "connected" and self.current_transport == "websocket" and self.ws is not None:
+        if self.state == "connected" and self.ws is not None:
             try:
-                encoded = pkt.encode()
-                (self.ws.send_binary if pkt.binary else self.ws.send)(encoded)
+                self._send_now(pkt)
                 return
             except (websocket.WebSocketConnectionClosedException, OSError):
                 pass  # the writer thread meets the same error and ends the connection
         super()._send_packet(pkt)
+
+    def _send_now(self, pkt) -> None:
+        (self.ws.send_binary if pkt.binary else self.ws.send)(pkt.encode())
+
+    def _write_loop(self):
+        """Sends what was queued before the websocket was up. engineio's own loop ends the
+        connection when its queue stays empty for a ping interval, which is always the case
+        here: packets go out from the callers."""
+        while self.state == "connected":
+            try:
+                pkt = self.queue.get(timeout=1.0)
+            except self.queue_empty:
+                continue
+            self.queue.task_done()
+            if pkt is None:  # the connection is closing
+                break
+            try:
+                self._send_now(pkt)
+            except (websocket.WebSocketConnectionClosedException, OSError):
+                log.warning("the websocket to the manager closed")
+                break
+        self.write_loop_task = None
 
 
 class _SocketIOClient(socketio.Client):

@@ -442,3 +442,23 @@ def test_a_malformed_result_from_the_manager_fails_its_future_clearly(ufora):
     connection._on_job_done({"job_id": "made-up", "names": ["x"], "variables": ["not base64!"], "error": None})
     with pytest.raises(pyfora.ConnectionError, match="malformed result"):
         future.result(timeout=5)
+
+
+def test_a_connection_idle_for_longer_than_a_ping_interval_stays_open(cluster_url):
+    """The client sends from the calling thread; engineio's writer thread, whose queue then
+    stays empty, must not take that for a dead connection (it would after 30 s)."""
+    import engineio
+
+    executor = pyfora.connect(cluster_url)
+    try:
+        eio = executor._connection._sio.eio
+        eio.ping_interval = eio.ping_timeout = 0.5  # engineio's own writer gives up after 5.5 s idle
+        eio.queue.put(engineio.packet.Packet(engineio.packet.NOOP))  # ... from its next wait on
+        time.sleep(6.5)
+        assert eio.write_loop_task is not None
+        for expected in (1, 2):
+            with executor.remotely.downloadAll():
+                x = expected
+            assert x == expected
+    finally:
+        executor.close()
