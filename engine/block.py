@@ -47,10 +47,10 @@ class Block:
         """A block from the fields and buffers of its message (net.schema ``run_block``):
         ``filename``, ``with_line``; [source, free variables, other sources as JSON]."""
         source, free_variables, sources = buffers
-        other_sources = json.loads(sources)
+        other_sources = json.loads(bytes(sources))
         if not isinstance(other_sources, dict):
             raise ValueError("sources must be a JSON object")
-        return cls(source.decode(), str(fields["filename"]), int(fields["with_line"]), free_variables,
+        return cls(bytes(source).decode(), str(fields["filename"]), int(fields["with_line"]), free_variables,
                    {str(k): str(v) for k, v in other_sources.items()})
 
 

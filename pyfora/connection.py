@@ -17,6 +17,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 import engineio
+import numpy as np
 import socketio
 import websocket
 
@@ -261,7 +262,8 @@ class Connection:
         import requests
 
         sizes = message["download"]["sizes"]
-        data = memoryview(bytearray(sum(sizes)))
+        # not zero-filled first (bytearray would be): each page is touched once, by the download
+        data = memoryview(np.empty(sum(sizes), np.uint8))
         try:
             with requests.get(self.url + message["download"]["path"], timeout=300, stream=True) as reply:
                 reply.raise_for_status()
