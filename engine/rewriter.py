@@ -17,7 +17,9 @@ Rules (docs/parallel-shapes.md has an example for each, and what stays serial):
   the engine counts a list's elements without building it, and takes ``len`` of a set or dict.
 * With several ``for`` clauses, the outer one is split: the element function gives, for one
   outer item, the generator of the inner loops (marked ``__ufora_flat__``), whose values are
-  the elements, in order; these run in CPython inside each partition.
+  the elements, in order; these run in CPython inside each partition. For ``sum`` (without a
+  start), ``any`` and ``all``, a second function gives the reduction of the inner loops for one
+  outer item: when the reduction is the builtin, partitions reduce those instead, compiled.
 * Only generators and comprehensions whose first ``for`` clause is over a plain name or a
   tuple of names, nested or not (``for i, (a, b) in enumerate(zip(xs, ys))``: the lambdas take
   the names in order, marked with ``__ufora_star__`` and the target's shape, by which the
@@ -47,6 +49,7 @@ LEN_HOOK = "__ufora_len__"
 LOOPS_HOOK = "__ufora_loops__"
 HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK, LEN_HOOK)
 REDUCTIONS = {"sum", "min", "max", "any", "all"}
+_GROUPED = {"sum", "any", "all"}  # f(f(inner) for outer) is f(everything): see _element
 _ZIPPERS = {"zip", "enumerate"}
 _MAPPERS = {"map", "filter"}
 
@@ -83,14 +86,21 @@ def _clause(node: ast.AST) -> Optional[ast.comprehension]:
     return clause if _target_names(clause.target) is not None else None
 
 
-def _element(clause: ast.comprehension, node: ast.AST, element: ast.expr) -> ast.expr:
+def _element(clause: ast.comprehension, node: ast.AST, element: ast.expr,
+             reduction: Optional[str] = None) -> ast.expr:
     """The element function: of the outer item, ``element`` itself; with more ``for`` clauses,
-    the generator of the inner loops (``__ufora_flat__``: each of its values is an element)."""
+    the generator of the inner loops (``__ufora_flat__``: each of its values is an element),
+    and for a ``reduction`` that is the same over nested groups (``sum`` without a start,
+    ``any``, ``all``) the reduction of the inner loops too, which compiles."""
     inner = node.generators[1:]
     if not inner:
         return _lambda(clause, element)
     generator = ast.copy_location(ast.GeneratorExp(elt=element, generators=inner), element)
-    return _hook(FLAT_HOOK, element, [_lambda(clause, generator)])
+    functions = [_lambda(clause, generator)]
+    if reduction is not None:
+        reduced = ast.Call(func=ast.Name(id=reduction, ctx=ast.Load()), args=[copy.deepcopy(generator)], keywords=[])
+        functions.append(_lambda(clause, ast.copy_location(reduced, element)))
+    return _hook(FLAT_HOOK, element, functions)
 
 
 def _hook(name: str, node: ast.AST, args: list, keywords: list = ()) -> ast.Call:
@@ -140,8 +150,9 @@ class _ParallelShapes(ast.NodeTransformer):
         if name in REDUCTIONS and node.args and isinstance(node.args[0], ast.GeneratorExp):
             clause = _clause(node.args[0])
             if clause is not None:
+                grouped = name if name in _GROUPED and len(node.args) == 1 and not node.keywords else None
                 return _hook(REDUCE_HOOK, node, [
-                    node.func, _iterable(self, clause.iter), _element(clause, node.args[0], node.args[0].elt),
+                    node.func, _iterable(self, clause.iter), _element(clause, node.args[0], node.args[0].elt, grouped),
                     _condition(clause), *[self.visit(a) for a in node.args[1:]]],
                     [self.visit(k) for k in node.keywords])
         if (node.args and _called_name(node.args[0], _MAPPERS) and not node.args[0].keywords

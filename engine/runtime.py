@@ -120,17 +120,20 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     """``function(<element(x) for x in iterable if condition(x)>, *args, **kwargs)`` with
     CPython's answer, computed over partitions when it can be."""
     reducer = reducers.REDUCTIONS.get(function)
+    grouped = element.grouped if isinstance(element, Flat) and reducer is not None else None
     shape = _unwrap(iterable, element, condition)
     if shape is None:
         return function(_called(iterable), *args, **kwargs)
     iterable, element, condition, pattern, flat = shape
     if reducer is None or not reducer.accepts(args, kwargs):
         return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
+    # split: the builtin reduction of each outer item's inner loops, when the rewriter gave it
+    split = shape if grouped is None else _unwrap(iterable, grouped, condition)
     key = kwargs.get("key")
-    source, reason = _why_serial(iterable, (element, condition, key))
+    source, reason = _why_serial(iterable, (split[1], split[2], key))
     if source is not None:
         try:
-            partials = _run(reducer, source, element, condition, key, pattern, flat)
+            partials = _run(reducer, source, *split[1:3], key, *split[3:])
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:

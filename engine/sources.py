@@ -277,10 +277,11 @@ def unpacker(pattern: str) -> Callable[[Any], tuple]:
 
 class Flat:
     """An element function that gives, for one item, an iterable of elements (the inner loops
-    of ``sum(f(x, y) for x in a for y in b)``)."""
+    of ``sum(f(x, y) for x in a for y in b)``), and for ``sum``/``any``/``all`` the function
+    giving their reduction for one item (``grouped``: ``sum(f(x, y) for y in b)``), or None."""
 
-    def __init__(self, function):
-        self.function = function
+    def __init__(self, function, grouped=None):
+        self.function, self.grouped = function, grouped
 
 
 def identity(item):

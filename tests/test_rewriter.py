@@ -2,8 +2,8 @@ import ast
 
 import pytest
 
-from engine.rewriter import (COLLECT_HOOK, FLAT_HOOK, LEN_HOOK, REDUCE_HOOK, STAR_HOOK, SUM_CHECK, ZIPPED_HOOK,
-                             loop_source, rewrite)
+from engine.rewriter import (COLLECT_HOOK, FLAT_HOOK, LEN_HOOK, LOOPS_HOOK, REDUCE_HOOK, STAR_HOOK, SUM_CHECK, ZIPPED_HOOK,
+                             _called_name, loop_source, rewrite)
 
 
 def rewritten(source: str) -> str:
@@ -53,8 +53,17 @@ def test_len_of_a_collected_shape_is_one_call():
 
 
 def test_several_for_clauses_split_the_outer_one():
-    assert rewritten("sum(x * y for x in a if x for y in b(x) if y)") == (
-        f"{REDUCE_HOOK}(sum, a, {FLAT_HOOK}(lambda x: (x * y for y in b(x) if y)), lambda x: x)")
+    assert rewritten("max(x * y for x in a if x for y in b(x) if y)") == (
+        f"{REDUCE_HOOK}(max, a, {FLAT_HOOK}(lambda x: (x * y for y in b(x) if y)), lambda x: x)")
+
+
+def test_sum_any_and_all_of_several_for_clauses_also_reduce_each_outer_item():
+    flat, grouped = ast.parse(rewritten("sum(x * y for x in a if x for y in b(x) if y)")).body[0].value.args[2].args
+    assert ast.unparse(flat) == "lambda x: (x * y for y in b(x) if y)"
+    assert ast.unparse(grouped.args[0]) == "lambda x: sum((x * y for y in b(x) if y))"
+    assert _called_name(grouped.func, {LOOPS_HOOK})  # with its compilable twin
+    assert len(ast.parse(rewritten("any(x < y for x in a for y in b)")).body[0].value.args[2].args) == 2
+    assert len(ast.parse(rewritten("sum((y for x in a for y in b), 1)")).body[0].value.args[2].args) == 1
 
 
 def test_map_and_filter_are_passed_whole_to_the_engine():

@@ -192,13 +192,26 @@ add("import threading\nlock = threading.Lock()\nresult = sum(x for x in range(50
     parallel=False)
 # shadowed builtins and other shapes are left to CPython
 add("sum = lambda values: 42\nresult = sum(x for x in range(50_000))", parallel=False)
-# several for clauses: the outer loop is split, the inner loops run in CPython in each partition
-add("result = sum(x * y for x in range(30_000) for y in range(x % 5))", compiled=False)
+# several for clauses: the outer loop is split; sum, any and all reduce each outer item's inner
+# loops (compiled), the others run the inner loops in CPython in each partition
+add("result = sum(x * y for x in range(30_000) for y in range(x % 5))", compiled=True)
+add("result = sum(x * 0.5 - y for x in arr if x > 3 for y in range(int(x) % 4 + 1) if y != 2)", compiled=True)
+add("result = sum(x * 0.5 - y for x in arr for y in range(int(x) % 4))")  # empty float sums: CPython's 0
+add("result = sum(i * y for i, v in enumerate(ints) for y in range(v % 3))", compiled=True)
+add("result = sum(x * y for x in range(30_000) for y in range(2**30, 2**30 + 3))", compiled=True)
+add("result = sum(x ** 3 * y for x in range(30_000) for y in range(2**40, 2**40 + 3))")
+add("result = sum(x ** 9 * y for x in range(30_000) for y in range(3))")  # leaves int64: CPython
+add("result = all(x * y < 10**9 for x in range(10**7) for y in range(3))", compiled=True)
+add("result = any(str(x + y) == '29999' for x in range(30_000) for y in range(2))", compiled=True)
+add("result = sum((y for x in range(30_000) for y in (x, -x)), 10)", compiled=False)  # a start: flat
+add("result = sum(len(w) * y for w in words for y in range(2))", compiled=False)
+add("result = (lambda sum: sum(x * y for x in range(30_000) for y in range(2)))(lambda g: max(g))",
+    parallel=False)  # not the builtin: called with every element, as written
 add("result = [(x, y) for x in range(25_000) if x % 2 for y in range(x % 3) if y != 1]", compiled=False)
 add("result = {x % 100: y for x in range(25_000) for y in range(2)}", compiled=False)
 add("result = max(x - y for x in ints for y in (1, 2))", compiled=False)
 add("result = min((y for i, v in enumerate(floats) for y in (v, -v)), default=0)", compiled=False)
-add("result = any(x == 7 and y == 1 for x in range(10**7) for y in range(3))", compiled=False)
+add("result = any(x == 7 and y == 1 for x in range(10**7) for y in range(3))", compiled=True)
 add("result = sum(1 // (x - 20_000 + y) for x in range(30_000) for y in range(2))", compiled=False)
 add("result = sum(x * y for x in range(300) for y in range(300))", parallel=False)  # 300 outer items
 add("result = sorted(x % 10 for x in range(50_000))[:5]", parallel=False)
