@@ -31,6 +31,12 @@ class GuidedPlan:
     def remaining(self) -> int:
         return self.length - self._next
 
+    @property
+    def tapering(self) -> bool:
+        """Whether the next partition is larger than the minimum: the plan is not in its tail
+        of smallest partitions yet."""
+        return math.ceil(self.remaining / (self.factor * self.processes)) > self.minimum
+
     def next_partition(self) -> Optional[Partition]:
         """The next range to compute, or None when all of [0, length) has been handed out."""
         if self._next >= self.length:

@@ -8,6 +8,10 @@ Rules:
 * Partitions come before new blocks: finishing running work first keeps latency low.
 * Partitions of the oldest task first; each task is cut by its own guided plan, sized for
   the whole pool, and pulled by whoever is free, so a slow process takes fewer partitions.
+* A process that computes a partition and drives no block is handed its next one ahead
+  (``LOOKAHEAD`` deep, in its pipe), so it never waits for the scheduler between partitions
+  (0.2-0.5 ms each); not in the plan's tail of smallest partitions, where a partition queued
+  behind another could leave an idle process with nothing to do.
 * An outcome that says ``stop`` (an error, or ``any``/``all`` decided) at position p ends the
   task as soon as every partition before p is done; partitions after p are not handed out, and
   results of those already running are dropped.
@@ -33,6 +37,7 @@ from engine.partition import GuidedPlan
 from engine.sources import Window
 
 Send = Tuple[int, tuple]
+LOOKAHEAD = 2  # partitions a process that drives no block may hold: the one it computes, the next
 
 
 @dataclass
@@ -83,7 +88,7 @@ class _Process:
     busy: bool = False
     job_id: Optional[str] = None     # the block this process drives
     waiting_task: Optional[int] = None  # set while the driver waits for its task
-    partition: Optional[Tuple[int, Tuple[int, int]]] = None
+    partitions: List[Tuple[int, Tuple[int, int]]] = field(default_factory=list)  # (task, [lo, hi)), in order
     foreign: Optional[Tuple[Any, int, int, int]] = None  # (peer, task, lo, hi) computed for a peer
 
 
@@ -126,7 +131,9 @@ class PoolScheduler:
             process.busy, process.waiting_task = False, task.task_id
         elif kind == "partition_done":
             _, task_id, lo, hi, outcome = message
-            process.busy, process.partition, process.foreign = False, None, None
+            if (task_id, (lo, hi)) in process.partitions:
+                process.partitions.remove((task_id, (lo, hi)))
+            process.busy, process.foreign = bool(process.partitions), None
             self.counts["remote_partitions" if process.remote else "partitions"] += 1
             if process.remote:
                 del self.processes[index]
@@ -148,8 +155,7 @@ class PoolScheduler:
         process = self.processes.pop(index)
         if process.foreign is not None:  # the peer hands it out again
             self.foreign_lost.append(process.foreign)
-        if process.partition is not None:
-            task_id, partition = process.partition
+        for task_id, partition in process.partitions:
             task = self.tasks.get(task_id)
             if task is not None:
                 task.running.pop(partition, None)
@@ -241,7 +247,7 @@ class PoolScheduler:
         if process is None:  # died since it was reserved
             self.foreign_lost.append((peer, task_id, lo, hi))
             return []
-        process.busy, process.partition, process.foreign = True, None, (peer, task_id, lo, hi)
+        process.busy, process.partitions, process.foreign = True, [], (peer, task_id, lo, hi)
         return [(index, ("partition", (peer, task_id), payload, lo, hi, list(windows)))]
 
     def take_foreign_done(self) -> list:
@@ -274,7 +280,7 @@ class PoolScheduler:
                 report[driver.job_id] = {
                     "task": task.task_id, "partitions_done": len(task.outcomes),
                     "items_done": sum(hi - lo for lo, hi, _ in task.outcomes),
-                    "items_total": task.plan.length, "active_cores": len(task.running)}
+                    "items_total": task.plan.length, "active_cores": len(set(task.running.values()))}
         return report
 
     def take_finished(self) -> List[Tuple[str, BlockResult]]:
@@ -300,16 +306,23 @@ class PoolScheduler:
                 job_id, block = self.blocks.popleft()
                 process.busy, process.job_id = True, job_id
                 sends.append((process.index, ("block", job_id, block)))
+        for process in list(self.processes.values()):  # then the next partition ahead
+            if (not process.remote and process.job_id is None and process.foreign is None
+                    and 0 < len(process.partitions) < LOOKAHEAD):
+                self._give_partition(process, sends, ahead=True)
         return sends
 
-    def _give_partition(self, process: _Process, sends: List[Send]) -> bool:
+    def _give_partition(self, process: _Process, sends: List[Send], ahead: bool = False) -> bool:
         for task in self.tasks.values():
             if process.remote and not task.shareable:
+                continue
+            if ahead and (task.retry or not task.plan.tapering):
                 continue
             partition = task.next_partition()
             if partition is not None:
                 task.running[partition] = process.index
-                process.busy, process.partition = True, (task.task_id, partition)
+                process.busy = True
+                process.partitions.append((task.task_id, partition))
                 sends.append((process.index, ("partition", task.task_id, task.payload, *partition, [])))
                 return True
         return False

@@ -1,12 +1,22 @@
 """PoolScheduler, driven by stimuli alone: no processes, no sockets."""
+from collections import defaultdict, deque
+
 from engine.block import Block, BlockResult
-from engine.scheduler import PoolScheduler
+from engine.scheduler import LOOKAHEAD, PoolScheduler
 
 BLOCK = Block("", "f.py", 1, b"")
 
 
 def kinds(sends):
     return [(index, message[0]) for index, message in sends]
+
+
+def by_process(sends):
+    """Each process's messages, in the order its pipe delivers them."""
+    grouped = defaultdict(list)
+    for index, message in sends:
+        grouped[index].append(message)
+    return grouped
 
 
 def test_a_block_goes_to_an_idle_process_and_its_result_is_reported():
@@ -20,16 +30,18 @@ def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_don
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
     sends = s.on_message(0, ("run_task", b"task", 1000, False, []))
-    assert sorted(kinds(sends)) == [(0, "partition"), (1, "partition")]
+    assert sorted(kinds(sends)) == [(0, "partition")] + [(1, "partition")] * LOOKAHEAD
     covered = []
-    pending = {index: message for index, message in sends}
-    while pending:
-        index, message = pending.popitem()
-        _, task_id, _, lo, hi, _ = message
+    pipes = defaultdict(deque)
+    for index, message in sends:
+        pipes[index].append(message)
+    while any(pipes.values()):
+        index = next(i for i, pipe in pipes.items() if pipe)
+        _, task_id, _, lo, hi, _ = pipes[index].popleft()
         covered.append((lo, hi))
         for i, m in s.on_message(index, ("partition_done", task_id, lo, hi, ("ok", (True, hi - lo), True, False))):
             if m[0] == "partition":
-                pending[i] = m
+                pipes[i].append(m)
             else:
                 assert (i, m[0]) == (0, "task_done")
                 outcomes = m[1]
@@ -47,13 +59,13 @@ def test_a_second_block_waits_until_partitions_are_done():
 def test_a_partition_lost_with_its_process_is_handed_out_again_once():
     s = PoolScheduler(3)
     s.submit_block("job", BLOCK)
-    sends = dict(s.on_message(0, ("run_task", b"t", 3000, False, [])))
-    lost = sends[2][3:5]
-    assert s.on_process_gone(2, "killed") == []  # nobody is free to take it yet
-    # process 1 finishes its partition and must be handed the lost one first
-    _, task_id, _, lo, hi, _ = sends[1]
-    nxt = s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0), True, False)))
-    assert tuple(nxt[0][1][3:5]) == tuple(lost)
+    sends = by_process(s.on_message(0, ("run_task", b"t", 3000, False, [])))
+    lost = [tuple(message[3:5]) for message in sends[2]]
+    assert s.on_process_gone(2, "killed") == []  # nobody is free to take them yet
+    # process 1 finishes what it holds and must be handed the lost ones first
+    for _, task_id, _, lo, hi, _ in sends[1]:
+        nxt = s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0), True, False)))
+    assert [tuple(message[3:5]) for _, message in nxt] == lost[:1]
 
 
 def test_with_no_process_left_waiting_and_new_blocks_fail_instead_of_hanging():
@@ -78,8 +90,8 @@ def test_a_dead_driver_fails_its_block_with_a_clear_error():
 def test_a_stopping_outcome_ends_the_task_once_everything_before_it_is_done():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
-    sends = dict(s.on_message(0, ("run_task", b"t", 100_000, False, [])))
-    (_, tid, _, lo0, hi0, _), (_, _, _, lo1, hi1, _) = sends[0], sends[1]
+    sends = by_process(s.on_message(0, ("run_task", b"t", 100_000, False, [])))
+    (_, tid, _, lo0, hi0, _), (_, _, _, lo1, hi1, _) = sends[0][0], sends[1][0]
     assert lo0 < lo1
     # the later partition decides (say any() found True): nothing after it is handed out,
     # and the task waits only for the earlier partition
@@ -157,3 +169,22 @@ def test_the_origin_hands_a_lost_remote_partition_out_again():
     assert s.on_process_gone(slot, "its process on worker B died") == []
     nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
     assert nxt[0][1][3:5] == (lo, hi)
+
+
+def test_a_process_that_drives_no_block_holds_its_next_partition_except_in_the_tail():
+    s = PoolScheduler(2)
+    s.submit_block("job", BLOCK)
+    sends = by_process(s.on_message(0, ("run_task", b"t", 100_000, False, [])))
+    assert len(sends[0]) == 1 and len(sends[1]) == LOOKAHEAD  # the driver gets one at a time
+    held = {1: deque(sends[1]), 0: deque(sends[0])}
+    plan, in_tail = next(iter(s.tasks.values())).plan, 0
+    while held[1]:  # process 1 alone works through the plan; the driver holds its first
+        _, task_id, _, lo, hi, _ = held[1].popleft()
+        tapering = plan.tapering
+        more = by_process(s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0), True, False))))
+        assert set(more) <= {1} and len(held[1]) + len(more[1]) <= LOOKAHEAD
+        if not tapering:  # the smallest partitions come one at a time
+            in_tail += 1
+            assert len(held[1]) + len(more[1]) <= 1
+        held[1].extend(more[1])
+    assert plan.remaining == 0 and in_tail >= 5
