@@ -28,6 +28,7 @@ _INPLACE = {operator.iadd: "add", operator.isub: "sub", operator.imul: "mul", op
             operator.ilshift: "lshift", operator.ifloordiv: "floordiv"}
 _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "pow": "**", "lshift": "<<", "floordiv": "//"}
 _INT64_MIN = -2**63  # the one int64 whose negation (and abs, and // -1) does not fit
+_WRAPS = "integer result does not fit in int64"
 
 
 def _stub(name: str) -> Callable:
@@ -70,7 +71,7 @@ def _exact_forms(intrinsics: Dict[str, Callable]) -> Dict[str, Callable]:
         def exact(a, b):
             value, overflowed = operation(np.int64(a), np.int64(b))
             if overflowed:
-                raise OverflowError("integer result does not fit in int64")
+                raise OverflowError(_WRAPS)
             return value
         return exact
 
@@ -94,12 +95,12 @@ def _exact_forms(intrinsics: Dict[str, Callable]) -> Dict[str, Callable]:
         if a == 0:
             return np.int64(0)
         if b >= 63 or (np.int64(a) << b) >> b != a:
-            raise OverflowError("integer result does not fit in int64")
+            raise OverflowError(_WRAPS)
         return np.int64(a) << b
 
     def floor_divide(a, b):
         if b == -1 and a == _INT64_MIN:
-            raise OverflowError("integer result does not fit in int64")
+            raise OverflowError(_WRAPS)
         return a // b
 
     return {"add": arithmetic("add"), "sub": arithmetic("sub"), "mul": arithmetic("mul"), "pow": power,
@@ -116,13 +117,13 @@ def _plain(symbol: str, inplace: bool) -> Callable:
 
 def _negate(a):
     if a == _INT64_MIN:
-        raise OverflowError("integer result does not fit in int64")
+        raise OverflowError(_WRAPS)
     return -a
 
 
 def _absolute(a):
     if a == _INT64_MIN:
-        raise OverflowError("integer result does not fit in int64")
+        raise OverflowError(_WRAPS)
     return abs(a)
 
 
