@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import builtins
 import typing
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 INT_EXACT_BOUND = float(2 ** 62)  # a float64 bound of |partial sums| below this cannot hide a wrap
 _FILTER = "        if not condition({args}):\n            continue\n"
@@ -35,6 +35,13 @@ def filter_lines(has_condition: bool, args: str) -> str:
 
 def _passing(items: Iterable, condition: Optional[Callable]) -> Iterable:
     return items if condition is None else (x for x in items if condition(x))
+
+
+def _values(items: Iterable, element: Optional[Callable], condition: Optional[Callable]) -> Iterator:
+    """The elements of the items that pass ``condition``, in order, mapped in C; the items
+    themselves when ``element`` is None (several ``for`` clauses: the inner loops' values)."""
+    passing = _passing(items, condition)
+    return iter(passing) if element is None else map(element, passing)
 
 
 class Sum:
@@ -64,7 +71,7 @@ def kernel({params}, lo, hi):
     def python_partition(items, element, condition, key) -> Tuple[bool, typing.Any]:
         """Left to right from the partition's first element, in C where it can be:
         ``sum(rest, first)`` adds exactly as the loop would (CPython's own sum does)."""
-        values = map(element, items) if condition is None else (element(x) for x in _passing(items, condition))
+        values = _values(items, element, condition)
         first = next(values, _NOT_FOUND)
         if first is _NOT_FOUND:
             return False, None
@@ -127,8 +134,7 @@ def kernel({params}, lo, hi):
     @classmethod
     def python_partition(cls, items, element, condition, key):
         found, best, best_rank = False, None, None
-        for x in _passing(items, condition):
-            value = element(x)
+        for value in _values(items, element, condition):
             rank = value if key is None else key(value)
             if not found or cls.better(rank, best_rank):
                 found, best, best_rank = True, value, rank
@@ -181,8 +187,8 @@ def kernel({params}, lo, hi):
 
     @classmethod
     def python_partition(cls, items, element, condition, key):
-        for x in _passing(items, condition):
-            if bool(element(x)) is cls.decides_on:
+        for value in _values(items, element, condition):
+            if bool(value) is cls.decides_on:
                 return True, None
         return False, None
 
@@ -229,7 +235,7 @@ def kernel({params}, lo, hi):
 
     @staticmethod
     def python_partition(items, element, condition, key) -> int:
-        return count(map(element, _passing(items, condition)))
+        return count(_values(items, element, condition))
 
     @staticmethod
     def from_kernel(result, scalar: Callable) -> int:
@@ -276,7 +282,7 @@ def kernel({params}, lo, hi, out0{extra_output}):
 
     @staticmethod
     def python_partition(items, element, condition, key) -> Tuple[str, List[typing.Any]]:
-        return "values", [element(x) for x in _passing(items, condition)]
+        return "values", list(_values(items, element, condition))
 
     @staticmethod
     def from_kernel(result, scalar: Callable) -> Tuple[str, int]:

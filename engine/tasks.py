@@ -176,7 +176,7 @@ def _compute_attached(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
     items = job.task.source.items(lo, hi)
     if job.task.flat:  # every value of the inner loops is an element
         outer = (job.element(x) for x in items if job.condition is None or job.condition(x))
-        return job.reducer.python_partition(itertools.chain.from_iterable(outer), identity, None, job.key), False
+        return job.reducer.python_partition(itertools.chain.from_iterable(outer), None, None, job.key), False
     return job.reducer.python_partition(items, job.element, job.condition, job.key), False
 
 
