@@ -97,7 +97,8 @@ def _element(clause: ast.comprehension, node: ast.AST, element: ast.expr,
         return _lambda(clause, element)
     generator = ast.copy_location(ast.GeneratorExp(elt=element, generators=inner), element)
     functions = [_lambda(clause, generator)]
-    if reduction is not None:
+    targets = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+    if reduction is not None and reduction not in targets:  # ``for sum in rows`` keeps it flat
         reduced = ast.Call(func=ast.Name(id=reduction, ctx=ast.Load()), args=[copy.deepcopy(generator)], keywords=[])
         functions.append(_lambda(clause, ast.copy_location(reduced, element)))
     return _hook(FLAT_HOOK, element, functions)

@@ -133,7 +133,8 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     source, reason = _why_serial(iterable, (split[1], split[2], key))
     if source is not None:
         try:
-            partials = _run(reducer, source, *split[1:3], key, *split[3:])
+            partials = _run(reducer, source, *split[1:3], key, *split[3:],
+                            inner=element if grouped is not None else None)
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
@@ -182,11 +183,13 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
 
 
 def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,
-         outputs: Tuple[str, ...] = ()) -> List[Tuple[int, Any]]:
-    """[(lo, partial)] in order, up to the first stopping outcome; raises the first error."""
+         outputs: Tuple[str, ...] = (), inner: Optional[Callable] = None) -> List[Tuple[int, Any]]:
+    """[(lo, partial)] in order, up to the first stopping outcome; raises the first error.
+    ``inner``: for a grouped reduction (``element`` reduces one item's inner loops, compiled),
+    the function giving those loops' values, which CPython partitions reduce as CPython would."""
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
-        task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat)
+        task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat, inner)
         outcomes = _runner.run_partitions(task, source.length, shareable=not outputs,
                                           windows=source.windows())
     finally:

@@ -90,6 +90,7 @@ class _Process:
     waiting_task: Optional[int] = None  # set while the driver waits for its task
     partitions: List[Tuple[int, Tuple[int, int]]] = field(default_factory=list)  # (task, [lo, hi)), in order
     foreign: Optional[Tuple[Any, int, int, int]] = None  # (peer, task, lo, hi) computed for a peer
+    doomed: bool = False  # about to be killed by a cancel: given nothing more
 
 
 class PoolScheduler:
@@ -185,10 +186,11 @@ class PoolScheduler:
             return []
         doomed = [driver.index]
         task = self.tasks.pop(driver.waiting_task, None) if driver.waiting_task is not None else None
-        if task is not None:
-            doomed += [index for index in task.running.values() if not self.processes[index].remote]
+        if task is not None:  # those computing its partitions now; one only queued finishes it unread
+            doomed += [index for index in set(task.running.values()) if not self.processes[index].remote
+                       and self.processes[index].partitions[0][0] == task.task_id]
         for index in doomed:  # nothing more is given to them: they are about to be killed
-            self.processes[index].busy = True
+            self.processes[index].busy = self.processes[index].doomed = True
         driver.job_id, driver.waiting_task = None, None  # its death is the cancel, not a failure
         return sorted(set(doomed), key=str)
 
@@ -307,8 +309,8 @@ class PoolScheduler:
                 process.busy, process.job_id = True, job_id
                 sends.append((process.index, ("block", job_id, block)))
         for process in list(self.processes.values()):  # then the next partition ahead
-            if (not process.remote and process.job_id is None and process.foreign is None
-                    and 0 < len(process.partitions) < LOOKAHEAD):
+            if (not process.remote and not process.doomed and process.job_id is None
+                    and process.foreign is None and 0 < len(process.partitions) < LOOKAHEAD):
                 self._give_partition(process, sends, ahead=True)
         return sends
 

@@ -29,7 +29,7 @@ Outcome = Tuple[str, Any, bool, bool]
 @dataclass
 class Task:
     reducer: str
-    functions: bytes        # pickled (element, condition, key)
+    functions: bytes        # pickled (element, condition, key, inner loops of a grouped reduction)
     source: Any             # engine.sources.*Source
     outputs: Tuple[str, ...]  # shared output segments, for collections
     length: int
@@ -43,9 +43,10 @@ class Unshippable(Exception):
 
 
 def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
-              source, outputs: Tuple[str, ...], pattern: Optional[str], flat: bool) -> bytes:
+              source, outputs: Tuple[str, ...], pattern: Optional[str], flat: bool,
+              inner: Optional[Callable] = None) -> bytes:
     try:
-        functions = serialization.dumps((element, condition, key))
+        functions = serialization.dumps((element, condition, key, inner))
         return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat))
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
@@ -86,12 +87,14 @@ class _Decoded:
     def __init__(self, task: Task):
         self.task = task
         self.reducer = reducers.by_name(task.reducer)
-        element, condition, self.key = serialization.loads(task.functions)
+        element, condition, self.key, inner = serialization.loads(task.functions)
         self._compile = (hashlib.sha1(task.functions).hexdigest(), element, condition)
         # CPython partitions call these with whole items
-        self.element, self.condition = element, condition
+        self.element, self.condition, self.inner = element, condition, inner
         if task.pattern is not None:
-            self.element, self.condition = _spread(element, task.pattern), _spread(condition, task.pattern)
+            self.element, self.condition, self.inner = (_spread(f, task.pattern) for f in (element, condition, inner))
+        if task.flat:
+            self.inner = self.element
         self._sample = _NO_SAMPLE
         self._segments: list = []
 
@@ -174,8 +177,8 @@ def _compute_attached(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
                     partial = (*partial, kernel.output_dtypes, job.numpy_columns)
                 return partial, True
     items = job.task.source.items(lo, hi)
-    if job.task.flat:  # every value of the inner loops is an element
-        outer = (job.element(x) for x in items if job.condition is None or job.condition(x))
+    if job.inner is not None:  # every value of the inner loops is an element, as in CPython
+        outer = (job.inner(x) for x in items if job.condition is None or job.condition(x))
         return job.reducer.python_partition(itertools.chain.from_iterable(outer), None, None, job.key), False
     return job.reducer.python_partition(items, job.element, job.condition, job.key), False
 

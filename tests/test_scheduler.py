@@ -188,3 +188,22 @@ def test_a_process_that_drives_no_block_holds_its_next_partition_except_in_the_t
             assert len(held[1]) + len(more[1]) <= 1
         held[1].extend(more[1])
     assert plan.remaining == 0 and in_tail >= 5
+
+
+def test_a_cancel_kills_only_what_computes_the_block_and_gives_the_doomed_nothing_more():
+    s = PoolScheduler(3)
+    s.submit_block("a", BLOCK)
+    s.submit_block("b", BLOCK)
+    s.on_message(0, ("run_task", b"ta", 100_000, False, []))  # a drives on 0, b on 1
+    held = by_process(s.on_message(1, ("run_task", b"tb", 100_000, False, [])))
+    task_a, task_b = sorted(s.tasks)
+    assert [m[1] for m in held[1]] == [task_a]  # the oldest task first, the driver one at a time
+    # process 2 computes one of a's partitions with one of b's queued behind it
+    s.processes[2].partitions[1:] = []
+    queued = (0, 10)
+    s.tasks[task_b].running[queued] = 2
+    s.processes[2].partitions.append((task_b, queued))
+    assert s.cancel("b") == [1]  # not 2: what it computes now is a's
+    doomed = s.cancel("a")
+    assert sorted(doomed) == [0, 1, 2]  # a's driver, and 1 and 2 computing a's partitions
+    assert s._dispatch() == []  # nothing more reaches them before their deaths are noticed

@@ -24,6 +24,17 @@ PRELUDE = textwrap.dedent('''
     def boxed(x):
         return Box(x).v * 2
 
+    class Vec:
+        """Adds only to its own kind; 0 + Vec works (sum's start), Vec + 0 does not."""
+        def __init__(self, v):
+            self.v = v
+
+        def __add__(self, other):
+            return Vec(self.v + other.v)
+
+        def __radd__(self, other):
+            return Vec(self.v + other)
+
     def big_power(x):
         total = x
         total *= x ** 20
@@ -207,6 +218,8 @@ add("result = sum((y for x in range(30_000) for y in (x, -x)), 10)", compiled=Fa
 add("result = sum(len(w) * y for w in words for y in range(2))", compiled=False)
 add("result = (lambda sum: sum(x * y for x in range(30_000) for y in range(2)))(lambda g: max(g))",
     parallel=False)  # not the builtin: called with every element, as written
+add("result = sum(x for sum in rows for x in sum)", compiled=False)  # the target shadows sum: flat
+add("result = sum(Vec(y) for x in range(30_000) for y in range(x % 2)).v")  # CPython partitions: no int 0 added
 add("result = [(x, y) for x in range(25_000) if x % 2 for y in range(x % 3) if y != 1]", compiled=False)
 add("result = {x % 100: y for x in range(25_000) for y in range(2)}", compiled=False)
 add("result = max(x - y for x in ints for y in (1, 2))", compiled=False)
