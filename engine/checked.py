@@ -10,9 +10,11 @@ OverflowError when it would not be exact; for any other types it is the plain op
 behave as before. ``int ** negative`` raises too: CPython gives a float there, numba 0.
 
 A compiled partition that raises is recomputed in CPython (``engine.tasks``), which gives the
-exact answer with Python ints: the check costs a branch per operation, never a wrong number.
+exact answer with Python ints: the check costs a branch per operation.
 
-Not covered: int64 values read from numpy arrays, which CPython wraps too (numpy scalars).
+Not covered: arithmetic inside numba's own library code (``sum`` of a list, ``divmod``,
+``int()``/``round()`` of a float beyond int64), and numpy's narrower ints (int32 items: CPython's
+numpy scalars wrap at 32 bits where the kernel computes in int64).
 """
 from __future__ import annotations
 
