@@ -127,14 +127,18 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     iterable, element, condition, pattern, flat = shape
     if reducer is None or not reducer.accepts(args, kwargs):
         return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
-    # split: the builtin reduction of each outer item's inner loops, when the rewriter gave it
-    split = shape if grouped is None else _unwrap(iterable, grouped, condition)
+    # What partitions run: as written, or, when the rewriter gave it, the builtin reduction of
+    # each outer item's inner loops (compiled kernels; CPython partitions still read the loops)
+    split_element, split_condition, split_pattern, split_flat, inner = element, condition, pattern, flat, None
+    if grouped is not None:
+        _, split_element, split_condition, split_pattern, split_flat = _unwrap(iterable, grouped, condition)
+        inner = element
     key = kwargs.get("key")
-    source, reason = _why_serial(iterable, (split[1], split[2], key))
+    source, reason = _why_serial(iterable, (split_element, split_condition, key))
     if source is not None:
         try:
-            partials = _run(reducer, source, *split[1:3], key, *split[3:],
-                            inner=element if grouped is not None else None)
+            partials = _run(reducer, source, split_element, split_condition, key, split_pattern,
+                            split_flat, inner=inner)
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
