@@ -1,4 +1,5 @@
-"""Checked integer arithmetic for compiled user functions: a Python int never wraps.
+"""Checked arithmetic for compiled user functions: CPython's number, or an error that sends the
+partition back to CPython; never a different number.
 
 CPython's ints are unbounded; numba's are int64, so ``x ** 40`` or ``a * b`` with large values
 would silently wrap in a compiled kernel. Every function the kernel builder compiles
@@ -9,18 +10,40 @@ helper computes the int64 result with LLVM's overflow-reporting intrinsics and r
 OverflowError when it would not be exact; for any other types it is the plain operator, so floats, arrays and strings
 behave as before. ``int ** negative`` raises too: CPython gives a float there, numba 0.
 
-A compiled partition that raises is recomputed in CPython (``engine.tasks``), which gives the
-exact answer with Python ints: the check costs a branch per operation.
+Floats are checked where numba's answer is not CPython's:
 
-Not covered: arithmetic inside numba's own library code (``sum`` of a list, ``divmod``,
-``int()``/``round()`` of a float beyond int64), and numpy's narrower ints (int32 items: CPython's
-numpy scalars wrap at 32 bits where the kernel computes in int64).
+* ``float ** number`` is computed as C's ``pow`` of two doubles, as CPython does (numba multiplies
+  for an integer exponent: ``x ** 3`` differed in the last bit for a quarter of random floats); a
+  result that is not finite from finite operands (CPython: OverflowError, ZeroDivisionError for
+  ``0.0 ** -1``, a complex number for ``(-8.0) ** (1/3)``) raises;
+* ``int / int`` with an operand beyond 2**53 raises (CPython divides exactly, then rounds once);
+* the ``math`` module's functions raise where CPython's raise (``math.sqrt(-1)``, ``math.log(0)``,
+  ``math.exp(1000)``, ``math.sin(inf)``): numba returns nan or inf there. The rule is CPython's
+  own (``math_1`` in ``mathmodule.c``): a nan from operands that are not nan, or an infinity
+  from finite operands, is an error; ``floor``, ``ceil``, ``trunc``, ``int()`` and one-argument
+  ``round()`` of a float that is not finite or beyond int64 raise too;
+* ``round(x, n)`` is not compiled at all: numba rounds the binary value (``round(0.015, 2)`` is
+  0.02 there, 0.01 in CPython, which rounds the exact decimal value).
+
+After type inference a second pass refuses (the function is not compiled, its shape runs in
+CPython) what numba would type differently from CPython: a value that is an int (or a bool) on
+one path and a float on another (``x / 2 if x % 2 else x // 2``: numba makes every element a
+float), and numpy's narrower scalars (float32, int8-int32, unsigned), whose arithmetic numba
+widens where numpy keeps their width.
+
+A compiled partition that raises is recomputed in CPython (``engine.tasks``), which gives the
+exact answer, or CPython's own exception: a check costs a branch per operation.
+
+Not covered: arithmetic inside numba's own library code (``sum`` of a list, ``divmod``, numpy
+functions: ``arr.sum()`` adds left to right where numpy adds pairwise, so the last bits of a
+float array's sum may differ).
 """
 from __future__ import annotations
 
 import functools
+import math
 import operator
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional, Tuple
 
 # The operators checked, by the function numba's IR names them with; augmented assignments
 # (``x += y``) have their own helper, whose non-integer form keeps the in-place update (arrays).
@@ -28,9 +51,26 @@ _BINARY = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operat
            operator.lshift: "lshift", operator.floordiv: "floordiv"}
 _INPLACE = {operator.iadd: "add", operator.isub: "sub", operator.imul: "mul", operator.ipow: "pow",
             operator.ilshift: "lshift", operator.ifloordiv: "floordiv"}
-_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "pow": "**", "lshift": "<<", "floordiv": "//"}
+_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "pow": "**", "lshift": "<<", "floordiv": "//",
+            "truediv": "/"}
+_BINARY[operator.truediv] = "truediv"
+_INPLACE[operator.itruediv] = "truediv"
 _INT64_MIN = -2**63  # the one int64 whose negation (and abs, and // -1) does not fit
 _WRAPS = "integer result does not fit in int64"
+_NOT_CPYTHONS = "numba's float result is not CPython's here"
+_EXACT_FLOAT_INT = 2.0 ** 53  # ints up to this convert to float exactly
+_INT64_FLOAT_BOUND = 2.0 ** 63
+
+# The twin's sum accumulator (engine.rewriter): an int start made a float is checked at run time
+# (kernels._sum_checked refuses an empty float sum, which CPython gives as the int start)
+_GUARDED_ACCUMULATOR = "__ufora_total"
+# math functions of floats checked by CPython's rule (a nan or an infinity it would not give)
+_MATH_FLOAT = ("sqrt", "exp", "expm1", "log", "log2", "log10", "log1p", "pow", "sin", "cos", "tan",
+               "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
+               "hypot", "fmod", "gamma", "lgamma", "erf", "erfc", "ldexp", "copysign", "degrees",
+               "radians", "exp2", "cbrt")
+# math functions that give CPython an int from a float
+_MATH_TO_INT = ("floor", "ceil", "trunc")
 
 
 def _stub(name: str) -> Callable:
@@ -105,8 +145,39 @@ def _exact_forms(intrinsics: Dict[str, Callable]) -> Dict[str, Callable]:
             raise OverflowError(_WRAPS)
         return a // b
 
+    def true_divide(a, b):
+        if abs(float(a)) > _EXACT_FLOAT_INT or abs(float(b)) > _EXACT_FLOAT_INT:
+            raise OverflowError(_NOT_CPYTHONS)
+        return a / b
+
     return {"add": arithmetic("add"), "sub": arithmetic("sub"), "mul": arithmetic("mul"), "pow": power,
-            "lshift": shift, "floordiv": floor_divide}
+            "lshift": shift, "floordiv": floor_divide, "truediv": true_divide}
+
+
+@functools.lru_cache(maxsize=None)
+def _c_pow() -> Callable:
+    """The C library's ``pow``, the function CPython's ``float ** float`` calls, through ctypes:
+    numba calls it by address, so LLVM cannot make ``x ** 2.0`` a multiplication or ``x ** 0.5``
+    a square root, which round differently from it in the last bit."""
+    import ctypes
+    import ctypes.util
+
+    function = ctypes.CDLL(ctypes.util.find_library("m")).pow
+    function.restype, function.argtypes = ctypes.c_double, (ctypes.c_double, ctypes.c_double)
+    return function
+
+
+def _float_power_form() -> Callable:
+    c_pow = _c_pow()
+
+    def float_power(a, b):
+        """``a ** b`` with a float among them, as CPython computes it: C's pow of two doubles."""
+        base, exponent = float(a), float(b)
+        result = c_pow(base, exponent)
+        if not math.isfinite(result) and math.isfinite(base) and math.isfinite(exponent):
+            raise OverflowError(_NOT_CPYTHONS)
+        return result
+    return float_power
 
 
 def _plain(symbol: str, inplace: bool) -> Callable:
@@ -129,38 +200,166 @@ def _absolute(a):
     return abs(a)
 
 
+def _math_form(function: Callable, arity: int) -> Callable:
+    """``function`` of floats with CPython's errors (``math_1``/``math_2`` in mathmodule.c): a
+    nan from operands that are not nan, or an infinity from finite operands, raises. Both forms
+    take the second operand numba's overload signature needs."""
+    if arity == 1:
+        def checked_1(a, b=None):
+            result = function(a)
+            if (math.isnan(result) and not math.isnan(a)) or (math.isinf(result) and math.isfinite(a)):
+                raise ValueError(_NOT_CPYTHONS)
+            return result
+        return checked_1
+
+    def checked_2(a, b=None):
+        result = function(a, b)
+        if math.isnan(result) and not (math.isnan(a) or math.isnan(b)) or (
+                math.isinf(result) and math.isfinite(a) and math.isfinite(b)):
+            raise ValueError(_NOT_CPYTHONS)
+        return result
+    return checked_2
+
+
+def _to_int_form(function: Callable) -> Callable:
+    """``function`` (floor, ceil, trunc, int, round) of a float, which CPython makes an int of
+    any size: refused when it is not finite or leaves int64."""
+    def checked(a, b=None):
+        if not (abs(a) < _INT64_FLOAT_BOUND):  # also nan
+            raise OverflowError(_NOT_CPYTHONS)
+        return function(a)
+    return checked
+
+
+def _replaced_callables() -> Dict[Any, Tuple[str, Callable]]:
+    """The callables a compiled function must not call as numba has them: (helper name, numba
+    typing function choosing the checked form for the argument types, None to refuse)."""
+    from numba.core import types
+
+    def real(t) -> bool:
+        return isinstance(t, (types.Integer, types.Boolean, types.Float))
+
+    def given(t) -> bool:
+        return t is not None and not isinstance(t, (types.Omitted, types.NoneType))
+
+    def floating(t) -> bool:
+        return isinstance(t, types.Float)
+
+    def math_typer(function: Callable) -> Callable:
+        def typer(a, b=None):
+            if real(a) and (not given(b) or real(b)):
+                return _math_form(function, 2 if given(b) else 1)
+            return None
+        return typer
+
+    def to_int_typer(function: Callable, plain: Callable) -> Callable:
+        def typer(a, b=None):
+            if given(b):
+                return None  # int(s, base), round(x, n): not compiled
+            if floating(a):
+                return _to_int_form(function)
+            return plain if isinstance(a, (types.Integer, types.Boolean)) else None
+        return typer
+
+    table: Dict[Any, Tuple[str, Callable]] = {}
+    for name in _MATH_FLOAT:
+        if hasattr(math, name):
+            table[getattr(math, name)] = (f"math_{name}", math_typer(getattr(math, name)))
+    for name in _MATH_TO_INT:
+        function = getattr(math, name)
+        table[function] = (f"math_{name}", to_int_typer(function, lambda a, b=None: a))
+    table[int] = ("int", to_int_typer(int, lambda a, b=None: int(a)))
+    table[round] = ("round", to_int_typer(round, lambda a, b=None: a))
+    return table
+
+
 @functools.lru_cache(maxsize=None)
 def _helpers() -> Dict[Any, Callable]:
-    """The helper that replaces each operator (by IR function), overloaded for numba; built on
-    first use since it imports numba."""
+    """The helper that replaces each operator (by IR function) or callable (by value),
+    overloaded for numba; built on first use since it imports numba."""
     from numba.core import types
     from numba.extending import overload
 
     def signed(t) -> bool:
         return isinstance(t, types.Boolean) or (isinstance(t, types.Integer) and t.signed)
 
-    def chooser(exact: Callable, plain: Callable, unary: bool = False) -> Callable:
-        """numba's typing function: the exact form for signed integers, else the plain one."""
+    def real_with_float(a, b) -> bool:
+        kinds = (types.Integer, types.Boolean, types.Float)
+        return isinstance(a, kinds) and isinstance(b, kinds) and (
+            isinstance(a, types.Float) or isinstance(b, types.Float))
+
+    def chooser(exact: Callable, plain: Callable, floating: Optional[Callable] = None,
+                unary: bool = False) -> Callable:
+        """numba's typing function: the exact form for signed integers, the float form (if
+        any) for a float and a number, else the plain one."""
         if unary:
             return lambda a: exact if signed(a) else plain
-        return lambda a, b: exact if signed(a) and signed(b) else plain
+
+        def choose(a, b):
+            if signed(a) and signed(b):
+                return exact
+            return floating if floating is not None and real_with_float(a, b) else plain
+        return choose
 
     exact = _exact_forms(_intrinsics())
+    float_power = _float_power_form()
     helpers: Dict[Any, Callable] = {}
     for table, inplace in ((_BINARY, False), (_INPLACE, True)):
         for function, name in table.items():
             helpers[function] = _stub(name)
-            overload(helpers[function])(chooser(exact[name], _plain(_SYMBOLS[name], inplace)))
+            floating = float_power if name == "pow" else None
+            overload(helpers[function])(chooser(exact[name], _plain(_SYMBOLS[name], inplace), floating))
     for function, name, exact_form in ((operator.neg, "neg", _negate), (abs, "abs", _absolute)):
         helpers[function] = _stub(name)
         plain_form = (lambda a: -a) if function is operator.neg else (lambda a: abs(a))
         overload(helpers[function])(chooser(exact_form, plain_form, unary=True))
+    for function, (name, typer) in _replaced_callables().items():
+        helpers[function] = _stub(name)
+        overload(helpers[function])(typer)
     return helpers
 
 
-def _check_integer_arithmetic(func_ir) -> bool:
+def calling(function: Callable) -> Optional[Callable]:
+    """A plain function calling ``function`` (a builtin such as ``math.log`` passed as a shape's
+    element: ``map(math.log, a)``), for the checked compiler to replace it in; None when
+    ``function`` is not one it checks."""
+    try:
+        if function not in _helpers():
+            return None
+    except TypeError:  # unhashable
+        return None
+
+    namespace = {"function": function}
+    exec("def call(*args):\n    return function(*args)", namespace)  # a global, which the pass reads
+    return namespace["call"]
+
+
+def _replacement(func_ir, expression, helpers: Dict[Any, Callable]) -> Optional[Callable]:
+    """The helper for a global, a closure value or an attribute of a module (``math.sqrt``)
+    that is a callable numba must not call as it has it; None for anything else."""
+    from numba.core import ir
+
+    value = None
+    if isinstance(expression, (ir.Global, ir.FreeVar)):
+        value = expression.value
+    elif isinstance(expression, ir.Expr) and expression.op == "getattr":
+        try:
+            owner = func_ir.get_definition(expression.value)
+        except Exception:  # not a single definition: not a module's attribute
+            return None
+        if isinstance(owner, (ir.Global, ir.FreeVar)) and owner.value is math:
+            value = getattr(math, expression.attr, None)
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return None
+    try:
+        return helpers.get(value)
+    except TypeError:  # unhashable
+        return None
+
+
+def _check_arithmetic(func_ir) -> bool:
     """Replace, in place, each checked operator of ``func_ir`` with a call to its helper, and
-    the builtin ``abs`` with its own."""
+    each checked callable (``abs``, ``round``, ``int``, the ``math`` functions) with its own."""
     from numba.core import ir
 
     helpers = _helpers()
@@ -169,8 +368,9 @@ def _check_integer_arithmetic(func_ir) -> bool:
         body = []
         for statement in block.body:
             expression = statement.value if isinstance(statement, ir.Assign) else None
-            if isinstance(expression, (ir.Global, ir.FreeVar)) and expression.value is abs:
-                statement.value = ir.Global(helpers[abs].__name__, helpers[abs], statement.loc)
+            replacement = _replacement(func_ir, expression, helpers) if expression is not None else None
+            if replacement is not None:
+                statement.value = ir.Global(replacement.__name__, replacement, statement.loc)
                 func_ir._definitions[statement.target.name] = [statement.value]
                 changed = True
             operands = None
@@ -193,30 +393,100 @@ def _check_integer_arithmetic(func_ir) -> bool:
     return changed
 
 
+def _narrow(numba_type) -> bool:
+    """numpy's scalars that numba computes with otherwise than numpy (it widens float32 and the
+    small ints where numpy keeps their width)."""
+    from numba.core import types
+
+    if isinstance(numba_type, types.Integer):
+        return numba_type.bitwidth < 64 or not numba_type.signed
+    return isinstance(numba_type, types.Float) and numba_type.bitwidth < 64
+
+
+def _unified(source, target) -> bool:
+    """Whether numba made a value of type ``source`` into ``target`` where CPython keeps its
+    type: an int or a bool that becomes a float, a bool that becomes an int."""
+    from numba.core import types
+
+    if isinstance(target, types.Float):
+        return isinstance(source, (types.Integer, types.Boolean))
+    return isinstance(target, types.Integer) and isinstance(source, types.Boolean)
+
+
+def refusal(func_ir, typemap: dict, return_type) -> Optional[str]:
+    """Why a typed function must not be compiled (its values would not have CPython's types),
+    or None: narrow numpy scalars anywhere; a variable, a merge of branches or a return that
+    is an int or a bool on one path and a float (or an int) on another."""
+    from numba.core import ir
+
+    for name, numba_type in typemap.items():
+        if _narrow(numba_type):
+            return f"{name} is {numba_type}, which numba computes with differently from numpy"
+    for block in func_ir.blocks.values():
+        for statement in block.body:
+            if isinstance(statement, ir.Return):
+                sources, target = [statement.value], return_type
+            elif isinstance(statement, ir.Assign):
+                value, target = statement.value, typemap.get(statement.target.name)
+                if isinstance(value, ir.Var):
+                    sources = [value]
+                elif isinstance(value, ir.Expr) and value.op == "phi":
+                    sources = list(value.incoming_values)
+                elif isinstance(value, ir.Expr) and value.op == "cast":
+                    sources = [value.value]
+                else:
+                    continue
+            else:
+                continue
+            if isinstance(statement, ir.Assign) and statement.target.unversioned_name == _GUARDED_ACCUMULATOR:
+                continue
+            for source in sources:
+                if isinstance(source, ir.Var) and _unified(typemap.get(source.name), target):
+                    return (f"{source.unversioned_name} is {typemap[source.name]} where numba makes it "
+                            f"{target} (line {statement.loc.line}): CPython keeps each value's type")
+    return None
+
+
 @functools.lru_cache(maxsize=None)
 def compiler() -> type:
-    """numba's nopython pipeline with the integer check before type inference: the
-    ``pipeline_class`` of every compiled user function."""
+    """numba's nopython pipeline with the arithmetic checks before type inference and the type
+    refusals after it: the ``pipeline_class`` of every compiled user function."""
     from numba.core.compiler import CompilerBase, DefaultPassBuilder
     from numba.core.compiler_machinery import FunctionPass, register_pass
+    from numba.core.errors import TypingError
+    from numba.core.typed_passes import NopythonTypeInference
     from numba.core.untyped_passes import LiteralPropagationSubPipelinePass
 
     _helpers()  # registered before any compilation starts: numba reads its registries then
     @register_pass(mutates_CFG=False, analysis_only=False)
-    class CheckIntegerArithmetic(FunctionPass):
-        _name = "ufora_check_integer_arithmetic"
+    class CheckArithmetic(FunctionPass):
+        _name = "ufora_check_arithmetic"
 
         def __init__(self) -> None:
             FunctionPass.__init__(self)
 
         def run_pass(self, state) -> bool:
-            return _check_integer_arithmetic(state.func_ir)
+            return _check_arithmetic(state.func_ir)
+
+    @register_pass(mutates_CFG=False, analysis_only=True)
+    class RefuseOtherTypes(FunctionPass):
+        _name = "ufora_refuse_other_types"
+
+        def __init__(self) -> None:
+            FunctionPass.__init__(self)
+
+        def run_pass(self, state) -> bool:
+            why = refusal(state.func_ir, state.typemap, state.return_type)
+            if why:
+                raise TypingError(why)
+            return False
 
     class CheckedCompiler(CompilerBase):
         def define_pipelines(self):
             manager = DefaultPassBuilder.define_nopython_pipeline(self.state)
             # the last untyped pass: the IR is final but not typed yet
-            manager.add_pass_after(CheckIntegerArithmetic, LiteralPropagationSubPipelinePass)
+            manager.add_pass_after(CheckArithmetic, LiteralPropagationSubPipelinePass)
+            manager.add_pass_after(RefuseOtherTypes, NopythonTypeInference)
             manager.finalize()
             return [manager]
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import functools
 import logging
+import textwrap
 import types
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -162,7 +163,7 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     from numba.core.registry import CPUDispatcher
 
     if isinstance(fn, CPUDispatcher) or not isinstance(fn, types.FunctionType):
-        return fn
+        return fn  # a builtin called by compiled code is replaced there by its check (engine.checked)
     key = id(fn)
     if key in memo:
         return memo[key]
@@ -175,7 +176,7 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     if fn.__closure__:
         closure = tuple(types.CellType(jit_clone(cell.cell_contents, memo)) for cell in fn.__closure__)
     clone = types.FunctionType(fn.__code__, new_globals, fn.__name__, fn.__defaults__, closure)
-    dispatcher = numba.njit(clone, pipeline_class=checked.compiler())
+    dispatcher = numba.njit(clone, pipeline_class=checked.compiler(), boundscheck=True)
     memo[key] = dispatcher
     for name in code.referenced_names(fn.__code__):
         if name in fn.__globals__:
@@ -202,17 +203,23 @@ def _element_call(pattern: Optional[str], indent: str = "        ") -> Tuple[str
     return f"{indent}{pattern} = x\n", ", ".join(pattern_names(pattern))
 
 
-def _outputs(reducer, element: Callable, item_type, pattern: Optional[str]) -> Optional[Tuple[str, ...]]:
-    """The output buffers' dtypes for a collection, from the element's compiled return type."""
+def _element_type(element: Callable, item_type, pattern: Optional[str]):
+    """The numba type the element gives for an item of this type."""
     import numba
-    from numba.core import types as nt
 
     unpack, args = _element_call(pattern, indent="    ")
     namespace = {"element": element}
     exec(f"def call(x):\n{unpack}    return element({args})", namespace)
     call = numba.njit(namespace["call"])
     call.compile((item_type,))
-    returned = call.nopython_signatures[0].return_type
+    return call.nopython_signatures[0].return_type
+
+
+def _outputs(reducer, element: Callable, item_type, pattern: Optional[str]) -> Optional[Tuple[str, ...]]:
+    """The output buffers' dtypes for a collection, from the element's compiled return type."""
+    from numba.core import types as nt
+
+    returned = _element_type(element, item_type, pattern)
     parts = returned.types if isinstance(returned, nt.BaseTuple) else (returned,)
     if len(parts) != reducer.outputs:
         return None
@@ -220,13 +227,17 @@ def _outputs(reducer, element: Callable, item_type, pattern: Optional[str]) -> O
     return None if None in dtypes else dtypes
 
 
-def _source_code(reducer, source, has_condition: bool, has_key: bool, pattern: Optional[str]) -> str:
+def _source_code(reducer, template: str, source, has_condition: bool, has_key: bool,
+                 pattern: Optional[str]) -> str:
     """The kernel's source: the reducer's template with the source's parameters and item
-    binding, and the element called with the item, or with its parts unpacked by ``pattern``."""
+    binding, and the element called with the item, or with its parts unpacked by ``pattern``
+    (``{bind_inner}``/``{filter_inner}``: the same, one loop deeper)."""
     params, bind = source.kernel_code()
     unpack, args = _element_call(pattern)
-    return reducer.template.format(
-        params=params, bind=bind + unpack, filter=reducers.filter_lines(has_condition, args),
+    filter_lines = reducers.filter_lines(has_condition, args)
+    return template.format(
+        params=params, bind=bind + unpack, filter=filter_lines,
+        bind_inner=textwrap.indent(bind + unpack, "    "), filter_inner=textwrap.indent(filter_lines, "    "),
         rank="key(value)" if has_key else "value", operator=getattr(reducer, "operator", ""),
         test="" if getattr(reducer, "decides_on", True) else "not ",
         extra_output=", out1" if reducer.outputs == 2 else "",
@@ -238,11 +249,13 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> 
 
     try:
         memo: Dict[int, Callable] = {}
-        namespace: Dict[str, Any] = {"element": jit_clone(element, memo)}
+        # a checked builtin passed as the function itself (map(math.log, a)) is called through
+        # a plain function, which the checked compiler rewrites
+        namespace: Dict[str, Any] = {"element": jit_clone(checked.calling(element) or element, memo)}
         if condition is not None:
-            namespace["condition"] = jit_clone(condition, memo)
+            namespace["condition"] = jit_clone(checked.calling(condition) or condition, memo)
         if key is not None:
-            namespace["key"] = jit_clone(key, memo)
+            namespace["key"] = jit_clone(checked.calling(key) or key, memo)
         arguments = source.kernel_arguments()
         signature = [numba.typeof(argument) for argument in arguments] + [numba.int64, numba.int64]
         dtypes: Tuple[str, ...] = ()
@@ -252,7 +265,10 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> 
                 log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
                 return None
             signature += [numba.types.Array(numba.from_dtype(np.dtype(d)), 1, "C") for d in dtypes]
-        exec(_source_code(reducer, source, condition is not None, key is not None, pattern), namespace)
+        template = reducer.template
+        if hasattr(reducer, "template_for"):
+            template = reducer.template_for(_element_type(namespace["element"], source.item_type(), pattern))
+        exec(_source_code(reducer, template, source, condition is not None, key is not None, pattern), namespace)
         kernel = numba.njit(namespace["kernel"])
         kernel.compile(tuple(signature))
         return Kernel(kernel, dtypes)

@@ -1,51 +1,108 @@
 """Visible side effects: a shape whose element functions have them runs serially on the driver.
 
-Splitting a shape runs its element function in other processes, in another order. That is
-invisible for pure code and wrong for code that changes the world, so the functions of a shape,
-and every plain function they reach through globals and closures, are read (their bytecode, no
+Splitting a shape runs its element function in other processes, in another order, on copies of
+the objects it reads. That is invisible for pure code and wrong for code that changes the world,
+so the functions of a shape, every plain function they reach through globals and closures, and
+the methods of the user classes they reach (classes named in that code, classes of objects in
+its globals and closures, and classes of the source's items) are read (their bytecode, no
 execution) for:
 
 * assignment to a global (``global g; g = ...``) or to a variable of an enclosing function
   (``nonlocal``);
-* attribute assignment or deletion on anything (``obj.attr = ...``);
-* item assignment or deletion on an object that is not the function's own local variable
-  (``outer_list[i] = ...``, ``outer_dict[k] = ...``);
-* a mutating method called on a global or closure object (``outer_list.append(...)``, ``add``,
-  ``update``, ``extend``, ``insert``, ``pop``, ``remove``, ``clear``, ``setdefault``, ``write``...);
+* attribute assignment or deletion (``obj.attr = ...``, ``W.made += 1``), except on ``self``
+  in ``__init__``, ``__new__``, ``__post_init__`` and ``__setstate__`` (a new object);
+* item assignment or deletion on anything but the function's own local variable (an argument
+  is not its own: ``row[0] = 1`` changes the caller's row);
+* a mutating method (``append``, ``add``, ``update``, ``extend``, ``insert``, ``pop``,
+  ``remove``, ``clear``, ``setdefault``, ``write``...) called on a global, a closure value, an
+  argument, or an attribute of one (``self.items.append(x)``);
 * calls to ``print``, ``open``, ``input``, ``exec``, ``eval``, ``breakpoint``, ``setattr``,
-  ``delattr``, ``globals``;
-* use of the ``random`` module, ``numpy.random`` or ``time`` (unseeded randomness, clocks), or
-  of ``logging`` (output, whose order a split would change).
+  ``delattr``, ``globals``, ``next`` (an outside iterator advances);
+* use of the ``random`` module, ``numpy.random`` (``np.random.rand()``, a ``Generator`` or
+  ``RandomState`` object) or ``time`` (random state and clocks: a split would replay or reorder
+  them), or of ``logging`` (output, whose order a split would change).
 
-It is deliberately conservative: it can send a pure function down the serial path (slower, still
-right), and it cannot see effects hidden behind C functions or ``getattr`` strings.
+Methods of a class are read when their name is used in code already read, or when they are
+special methods (called by operators). It is deliberately conservative: it can send a pure
+function down the serial path (slower, still right), and it cannot see effects hidden behind
+C functions, ``getattr`` strings or aliases (``items = self.items; items.append(x)``).
 """
 from __future__ import annotations
 
 import builtins
 import dis
+import inspect
+import sysconfig
 import types
-from typing import Callable, Optional, Set
+from typing import Callable, Iterable, List, Optional, Set
 
 from engine.code import EMPTY, cell_contents, nested_codes
 
-_EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "setattr", "delattr", "globals"}
+_EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "setattr", "delattr", "globals",
+                    "next"}
 _MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add", "update",
                      "discard", "setdefault", "popitem", "write", "writelines", "send", "put",
-                     "sort", "reverse", "__setitem__", "__delitem__"}
+                     "sort", "reverse", "__setitem__", "__delitem__", "__setattr__", "__delattr__",
+                     "fill", "resize", "itemset", "put", "partition", "difference_update",
+                     "intersection_update", "symmetric_difference_update", "appendleft",
+                     "extendleft", "popleft", "rotate"}
 _EFFECT_MODULES = ("random", "numpy.random", "time", "logging")
 _OUTSIDE_LOADS = {"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF"}
+_CONSTRUCTORS = {"__init__", "__new__", "__post_init__", "__setstate__"}
+_LIBRARY_PATHS = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
 
 
 def _module_effect(value) -> Optional[str]:
-    module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+    """The effect of a value from a module of _EFFECT_MODULES: the module itself, one of its
+    functions or classes, an instance of one of its classes (a numpy ``Generator``), or a
+    method bound to such an instance (``np.random.rand`` is ``RandomState().rand``)."""
+    owner = getattr(value, "__self__", None)
+    if isinstance(value, types.BuiltinMethodType) and owner is not None and not isinstance(owner, types.ModuleType):
+        value = owner
+    if isinstance(value, types.ModuleType):
+        module = value.__name__
+    elif isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        module = getattr(value, "__module__", None)
+    else:
+        module = type(value).__module__
     if isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in _EFFECT_MODULES):
         return f"uses {module}"
     return None
 
 
-def _code_effect(code: types.CodeType, fn_globals: dict) -> Optional[str]:
+def _user_class(value) -> bool:
+    """A class with methods written in Python outside the standard library and installed
+    packages: the user's own, whose methods are read."""
+    if not isinstance(value, type) or value.__module__ == "builtins":
+        return False
+    for function in vars(value).values():
+        function = getattr(function, "__func__", function)
+        if isinstance(function, types.FunctionType):
+            return not function.__code__.co_filename.startswith(_LIBRARY_PATHS)
+    return False
+
+
+def _receiver(instructions, index: int):
+    """The instruction that loaded the root of the object an attribute is read from: for
+    ``self.items.append`` at ``append``, the load of ``self``."""
+    while index > 0 and instructions[index - 1].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+        index -= 1
+    return instructions[index - 1] if index > 0 else None
+
+
+def _shared(load, parameters: Set[str]) -> bool:
+    """Whether a load pushes an object the function does not own: a global, a closure value or
+    one of its arguments."""
+    return load is None or load.opname in _OUTSIDE_LOADS or (
+        load.opname == "LOAD_FAST" and load.argval in parameters)
+
+
+def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool) -> Optional[str]:
     instructions = list(dis.get_instructions(code))
+    count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS) + bool(
+        code.co_flags & inspect.CO_VARKEYWORDS)
+    parameters = set(code.co_varnames[:count])
+    own = code.co_varnames[0] if constructor and code.co_argcount else None
     for index, ins in enumerate(instructions):
         op, name = ins.opname, ins.argval
         where = f"{code.co_name} (line {ins.positions.lineno if ins.positions else '?'})"
@@ -54,14 +111,16 @@ def _code_effect(code: types.CodeType, fn_globals: dict) -> Optional[str]:
         if op in ("STORE_DEREF", "DELETE_DEREF") and name in code.co_freevars:
             return f"assigns nonlocal {name!r} in {where}"
         if op in ("STORE_ATTR", "DELETE_ATTR"):
-            return f"assigns attribute {name!r} in {where}"
+            previous = instructions[index - 1] if index else None
+            if own is None or previous is None or previous.opname != "LOAD_FAST" or previous.argval != own:
+                return f"assigns attribute {name!r} in {where}"
         if op in ("STORE_SUBSCR", "DELETE_SUBSCR"):
             container = _container_load(instructions, index)
-            if container is None or container.opname in _OUTSIDE_LOADS:
-                return f"assigns an item of an outside object in {where}"
+            if _shared(container, parameters) or container.opname != "LOAD_FAST":
+                return f"assigns an item of an object it does not own in {where}"
         if op in ("LOAD_METHOD", "LOAD_ATTR") and name in _MUTATING_METHODS and index:
-            if instructions[index - 1].opname in _OUTSIDE_LOADS:
-                return f"calls .{name}() on an outside object in {where}"
+            if _shared(_receiver(instructions, index), parameters):
+                return f"calls .{name}() on an object it does not own in {where}"
         if op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals:
             return f"calls {name}() in {where}"
     return None
@@ -71,48 +130,117 @@ def _container_load(instructions, index: int):
     """The instruction that pushed the container of a subscript store or delete, when container
     and key were pushed by single loads (``d[k] = v``, ``del d[k]``); None when it cannot tell."""
     operands = instructions[max(0, index - 2):index]
-    if len(operands) < 2 or any(not i.opname.startswith("LOAD_") for i in operands):
+    if len(operands) < 2 or any(not i.opname.startswith("LOAD_") or i.opname in ("LOAD_ATTR", "LOAD_METHOD")
+                                for i in operands):
         return None
     return operands[0]
 
 
-def _function_effect(fn: Callable, seen: Set[int]) -> Optional[str]:
-    if id(fn) in seen or str(getattr(fn, "__module__", "")).startswith("engine."):
-        return None  # the engine's own entry points (nested shapes) are not the user's effects
-    seen.add(id(fn))
-    effect = _module_effect(fn)
-    if effect or not isinstance(fn, types.FunctionType):
-        return effect
-    for code in nested_codes(fn.__code__):
-        effect = _code_effect(code, fn.__globals__)
-        if effect:
+def _attribute_values(code: types.CodeType, fn_globals: dict, closure: dict) -> Iterable:
+    """What chains of attributes of modules resolve to (``np.random.rand``: numpy.random and
+    its ``rand``), read without running anything but module attribute lookups."""
+    instructions = list(dis.get_instructions(code))
+    for index, ins in enumerate(instructions):
+        if ins.opname not in _OUTSIDE_LOADS:
+            continue
+        value = closure.get(ins.argval, fn_globals.get(ins.argval, getattr(builtins, ins.argval, None)))
+        following = index + 1
+        while isinstance(value, types.ModuleType) and following < len(instructions) and \
+                instructions[following].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+            value = getattr(value, instructions[following].argval, None)
+            following += 1
+            yield value
+
+
+class _Reader:
+    """The functions and classes read so far, and the attribute names their code uses (which
+    methods of a class can be reached)."""
+
+    def __init__(self) -> None:
+        self.seen: Set[int] = set()
+        self.names: Set[str] = set()
+        self.classes: List[type] = []
+
+    def function(self, fn: Callable, constructor: bool = False) -> Optional[str]:
+        if id(fn) in self.seen or str(getattr(fn, "__module__", "")).startswith("engine."):
+            return None  # the engine's own entry points (nested shapes) are not the user's effects
+        self.seen.add(id(fn))
+        effect = _module_effect(fn)
+        if effect or not isinstance(fn, types.FunctionType):
             return effect
-        for name in code.co_names:
-            value = fn.__globals__.get(name, getattr(builtins, name, None))
-            effect = _module_effect(value) if value is not None else None
+        closure = dict(zip(fn.__code__.co_freevars, (cell_contents(c) for c in fn.__closure__ or ())))
+        for code in nested_codes(fn.__code__):
+            effect = _code_effect(code, fn.__globals__, constructor and code is fn.__code__)
             if effect:
                 return effect
-            if isinstance(value, types.FunctionType):
-                effect = _function_effect(value, seen)
+            self.names.update(code.co_names)
+            for value in _attribute_values(code, fn.__globals__, closure):
+                effect = _module_effect(value) if value is not None else None
                 if effect:
                     return effect
-    for cell in fn.__closure__ or ():
-        value = cell_contents(cell)
-        if value is EMPTY:
-            continue
-        effect = _module_effect(value) or (
-            _function_effect(value, seen) if isinstance(value, types.FunctionType) else None)
-        if effect:
-            return effect
-    return None
-
-
-def side_effect(*functions: Optional[Callable]) -> Optional[str]:
-    """Why these functions must not run out of order, or None if nothing visible was found."""
-    seen: Set[int] = set()
-    for fn in functions:
-        if fn is not None:
-            effect = _function_effect(fn, seen)
+            for name in code.co_names:
+                effect = self.value(fn.__globals__.get(name, getattr(builtins, name, None)))
+                if effect:
+                    return effect
+        for value in closure.values():
+            effect = self.value(value)
             if effect:
                 return effect
-    return None
+        return None
+
+    def value(self, value) -> Optional[str]:
+        """Effects of a value the code reaches: a module, a function, a class or an instance
+        of a user class."""
+        if value is None or value is EMPTY:
+            return None
+        effect = _module_effect(value)
+        if effect:
+            return effect
+        if isinstance(value, types.FunctionType):
+            return self.function(value)
+        cls = value if isinstance(value, type) else type(value)
+        if _user_class(cls) and cls not in self.classes:
+            self.classes.append(cls)
+        return None
+
+    def methods(self) -> Optional[str]:
+        """Effects of the methods of the classes reached that can be called: special methods,
+        and those whose name the code read uses; until no new method is reached."""
+        while True:
+            pending = [(function, name in _CONSTRUCTORS)
+                       for klass in {k for cls in self.classes for k in cls.__mro__ if _user_class(k)}
+                       for name, member in vars(klass).items()
+                       if name.startswith("__") or name in self.names
+                       for function in _functions_of(member) if id(function) not in self.seen]
+            if not pending:
+                return None
+            for function, constructor in pending:
+                effect = self.function(function, constructor)
+                if effect:
+                    return effect
+
+
+def _functions_of(member) -> List[types.FunctionType]:
+    """The Python functions a class attribute runs: a method, a static or class method's
+    function, a property's getter, setter and deleter."""
+    if isinstance(member, property):
+        parts = [member.fget, member.fset, member.fdel]
+    else:
+        parts = [getattr(member, "__func__", member)]
+    return [part for part in parts if isinstance(part, types.FunctionType)]
+
+
+def side_effect(*functions: Optional[Callable], items: Iterable[type] = ()) -> Optional[str]:
+    """Why these functions must not run out of order, or None if nothing visible was found.
+    ``items``: the classes of the shape's items, whose methods the functions may call."""
+    reader = _Reader()
+    for fn in functions:
+        if fn is not None:
+            effect = reader.function(fn)
+            if effect:
+                return effect
+    for cls in items:
+        effect = reader.value(cls)
+        if effect:
+            return effect
+    return reader.methods()

@@ -77,10 +77,20 @@ def _structure(target: ast.Tuple) -> str:
     return ast.unparse(blank)
 
 
+def _binds_outside_or_late(node: ast.AST) -> bool:
+    """Whether the comprehension's element, filters or inner loops hold a ``:=`` (CPython binds
+    it in the enclosing scope, with its last value) or a ``lambda`` (it would see the loop
+    variable's last value, late binding, where an element function gives each its own): both
+    are left as written, so CPython's scoping is kept."""
+    parts = [getattr(node, name) for name in ("elt", "key", "value") if hasattr(node, name)]
+    parts += [*node.generators[0].ifs, *node.generators[1:]]
+    return any(isinstance(n, (ast.NamedExpr, ast.Lambda)) for part in parts for n in ast.walk(part))
+
+
 def _clause(node: ast.AST) -> Optional[ast.comprehension]:
     """The first (outer) ``for`` clause, when the engine can split over it."""
     generators = getattr(node, "generators", None)
-    if not generators or any(g.is_async for g in generators):
+    if not generators or any(g.is_async for g in generators) or _binds_outside_or_late(node):
         return None
     clause = generators[0]
     return clause if _target_names(clause.target) is not None else None

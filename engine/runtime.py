@@ -77,6 +77,18 @@ def _elements(iterable, element, condition, pattern: Optional[str] = None, flat:
     return (element(x) for x in iterable if condition is None or condition(x))
 
 
+def _collected(iterable, element, condition, pattern: Optional[str] = None, flat: bool = False) -> list:
+    """The original comprehension's elements, serially, built by a comprehension as CPython's
+    was: a StopIteration an element raises propagates as such (a generator would turn it into
+    RuntimeError)."""
+    if flat:
+        return [value for inner in _collected(iterable, element, condition, pattern) for value in inner]
+    if pattern is not None:
+        unpack = unpacker(pattern)
+        return [element(*parts) for parts in map(unpack, iterable) if condition is None or condition(*parts)]
+    return [element(x) for x in iterable if condition is None or condition(x)]
+
+
 def _called(iterable: Any) -> Any:
     """What the original expression would have passed on: the real ``map``/``zip`` object."""
     return iter(iterable) if isinstance(iterable, Zipped) else iterable
@@ -100,6 +112,13 @@ def _unwrap(iterable, element, condition):
     return iterable, element, condition, None, flat
 
 
+def _item_classes(iterable: Any) -> set:
+    """The classes of the items of a list or tuple (of each zipped one), whose methods the
+    element may call (``engine.purity``)."""
+    parts = iterable.args if isinstance(iterable, Zipped) else (iterable,)
+    return {cls for part in parts if isinstance(part, (list, tuple)) for cls in set(map(type, part))}
+
+
 def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
     """(source, None) when the shape can be split, else (None, the reason it runs serially)."""
     if _runner is None:
@@ -109,7 +128,7 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
         return None, f"{type(iterable).__name__} is not a source the engine splits"
     if source.length < INLINE_LIMIT:
         return None, f"{source.length} items: below {INLINE_LIMIT}, inline is faster"
-    effect = purity.side_effect(*functions)
+    effect = purity.side_effect(*functions, items=_item_classes(iterable))
     if effect:
         return None, f"side effect: {effect}"
     return source, None
@@ -142,7 +161,12 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
-            return reducer.combine(partials, function, args, kwargs)
+            reason = getattr(reducer, "serial_because", lambda _: None)(partials)
+            if reason is None:
+                return reducer.combine(partials, function, args, kwargs)
+            # the element functions are pure (engine.purity): computing them again is invisible;
+            # the split's report (the last: _run's own) gives way to the serial one
+            reports.pop()
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
     return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
 
@@ -183,7 +207,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             for segment in outputs:
                 shm.release(segment, unlink=True)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-    return reducer.build(list(_elements(iterable, element, condition, pattern, flat)))
+    return reducer.build(_collected(iterable, element, condition, pattern, flat))
 
 
 def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,

@@ -12,6 +12,7 @@ not hand out the rest.
 """
 from __future__ import annotations
 
+import decimal
 import hashlib
 import itertools
 from collections import OrderedDict
@@ -35,6 +36,7 @@ class Task:
     length: int
     pattern: Optional[str]  # element and condition take an item's parts, unpacked so (sources.Star)
     flat: bool              # the element gives an iterable of elements (inner loops): CPython
+    decimal_context: decimal.Context  # the driver's: Decimal arithmetic rounds as it would there
 
 
 class Unshippable(Exception):
@@ -47,7 +49,8 @@ def make_task(reducer, element: Callable, condition: Optional[Callable], key: Op
               inner: Optional[Callable] = None) -> bytes:
     try:
         functions = serialization.dumps((element, condition, key, inner))
-        return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat))
+        return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat,
+                                        decimal.getcontext()))
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
 
@@ -192,7 +195,8 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = ())
         job = _decode(payload)
         if windows:
             job.task.source.window(lo, iter(windows))
-        partial, compiled = _compute(job, lo, hi)
+        with decimal.localcontext(job.task.decimal_context):
+            partial, compiled = _compute(job, lo, hi)
         return "ok", partial, compiled, job.reducer.stops(partial)
     except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
         return "error", errors.capture(exc), False, True

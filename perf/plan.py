@@ -127,8 +127,14 @@ def _issue5(quick: bool) -> Tuple[Job, ...]:
     )
 
 
+def _range_sum(quick: bool) -> Job:
+    """Issue 12: an int sum whose total leaves int64 stays compiled and exact."""
+    return _seconds_job("range_sum", "range sum past int64", (10**9,) if quick else (10**10,),
+                        lambda engine, n: engine.range_sum(n), lambda n: n * (n - 1) // 2)
+
+
 def plan(quick: bool) -> Plan:
     if quick:
-        return Plan(True, 2, (_prime((MILLION, 2 * MILLION)), _trivial(200), *_issue5(True)))
+        return Plan(True, 2, (_prime((MILLION, 2 * MILLION)), _trivial(200), *_issue5(True), _range_sum(True)))
     return Plan(False, 3, (_prime((MILLION, 2 * MILLION, 10 * MILLION)), _trivial(1000),
-                           *_issue5(False)))
+                           *_issue5(False), _range_sum(False)))

@@ -23,8 +23,9 @@ FALLBACK_OVER_SERIAL = 1.7         # issue 5, CPython fallback: serial CPython /
 TWO_HOSTS_WITHIN_ONE = 1.15       # two one-core workers / one two-core worker, at most
 TRIVIAL_P50_SECONDS = 0.001
 STARTUP_SECONDS = 1.5
+RANGE_SUM_WITHIN_NUMBA_PARALLEL = 1.5  # issue 12: an exact int sum past int64
 TARGET_N = {"prime": 10_000_000, "array_sum_squares": 100_000_000, "list_floats": 10_000_000,
-            "string_building": 2_000_000}
+            "string_building": 2_000_000, "range_sum": 10**10}
 NUMBA = "numba @njit(parallel=True)"
 
 
@@ -139,8 +140,17 @@ def _startup_line(variants: List[Variant]) -> str:
     return _line(pyfora.startup <= STARTUP_SECONDS, what, f"{pyfora.startup:.3f} s")
 
 
+def _range_sum_line(plan: Plan, results: Results) -> str:
+    n, at = _at(plan, "range_sum")
+    what = (f"{at}, warm: pyfora's exact int sum within {RANGE_SUM_WITHIN_NUMBA_PARALLEL}x of {NUMBA} "
+            "summing the same items exactly")
+    return _ratio_line(what, ("pyfora", results.get("range_sum", n, REFERENCE)),
+                       ("numba_parallel", results.get("range_sum", n, "numba-parallel")),
+                       lambda ratio: ratio <= RANGE_SUM_WITHIN_NUMBA_PARALLEL)
+
+
 def check(plan: Plan, variants: List[Variant], results: Results) -> List[str]:
     """One line per target."""
     return [*_prime_lines(plan, results), _hosts_line(plan, results),
-            *_compiled_lines(plan, results),
+            *_compiled_lines(plan, results), _range_sum_line(plan, results),
             _string_line(plan, results), _trivial_line(plan, results), _startup_line(variants)]

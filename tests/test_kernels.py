@@ -59,7 +59,19 @@ def test_closures_and_nested_globals_compile():
         return is_prime(x) * k
 
     kernel = build(reducers.Sum, range(10), element)
-    assert kernel.function(0, 1, 0, 20) == (True, 7 * 10, 70.0)  # 0, 1 and 8 primes below 20
+    # 0, 1 and 8 primes below 20; an int sum's kernel gives (kept, high 32 bits, low 32 bits, beyond)
+    assert kernel.function(0, 1, 0, 20) == (True, 0, 7 * 10, False)
+
+
+def test_int_sums_past_int64_stay_compiled_and_exact():
+    kernel = build(reducers.Sum, range(10), lambda x: x * 3)
+    lo, hi = 2**62 - 5, 2**62 + 40_000_000  # every element is past int64: the checked * refuses
+    expected = (hi - lo) * (lo + hi - 1) // 2  # past 2**87
+    kept, high, low, beyond = build(reducers.Sum, range(10), lambda x: x).function(lo, 1, 0, hi - lo)
+    assert kept and not beyond and (high << 32) + low == expected
+    assert reducers.Sum.from_kernel((True, high, low, False), int) == (True, expected)
+    with pytest.raises(OverflowError):
+        kernel.function(lo, 1, 0, 10)
 
 
 def test_collections_get_typed_output_buffers():
@@ -89,7 +101,7 @@ def test_nested_generators_compile_through_the_twin():
     element = with_twin("lambda x: sum(is_prime(y) for y in range(x))", {"is_prime": is_prime})
     kernel = build(reducers.Sum, range(10), element)
     total = sum(element(x) for x in range(10))
-    assert kernel.function(0, 1, 0, 10) == (True, total, float(total))
+    assert kernel.function(0, 1, 0, 10) == (True, 0, total, False)
 
 
 def test_the_twin_is_used_only_for_its_own_function_and_builtin_reductions():

@@ -94,3 +94,52 @@ def test_comprehensions_keep_order_and_types(values):
     got_dict = parallel_collect("dict", values, lambda x: (x % 50, x), None)
     expected_dict = {x % 50: x for x in values}
     assert list(got_dict.items()) == list(expected_dict.items())
+
+
+narrow_arrays = st.one_of(
+    hnp.arrays(st.sampled_from([np.float32, np.float16]), st.integers(0, 200),
+               elements=st.floats(-1e3, 1e3, allow_nan=False, width=16)),
+    hnp.arrays(st.sampled_from([np.int32, np.int16, np.int8, np.uint8, np.uint32]), st.integers(0, 200)))
+edge_floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                        st.sampled_from([0.0, -0.0, 1.0, -1.0, 1e308, -1e308, 5e-324, 2.0**53, 0.5]))
+
+
+def assert_exactly(got, expected):
+    """The same outcome to the last bit: value, type (numpy scalars too) and the sign of zero."""
+    assert got[0] == expected[0], (got, expected)
+    assert repr(got[1:]) == repr(expected[1:]), (got, expected)
+
+
+@SETTINGS
+@given(values=narrow_arrays)
+def test_narrow_numpy_items_compute_as_numpys_scalars(values):
+    """float32, float16 and the small ints keep their width item by item (numba would widen)."""
+    with np.errstate(all="ignore"):
+        for element in (lambda x: x * 3, lambda x: x + 100, lambda x: x * 0.5):
+            got, expected = both(lambda: parallel_collect("list", values, element, None),
+                                 lambda: [element(x) for x in values])
+            assert_exactly(got, expected)
+            got, expected = both(lambda: parallel_reduce(sum, values, element, None),
+                                 lambda: sum(element(x) for x in values))
+            assert_exactly(got, expected)
+
+
+@SETTINGS
+@given(values=st.one_of(ranges, int_arrays))
+def test_elements_that_are_ints_or_floats_keep_each_type(values):
+    for element in (lambda x: x / 2 if x % 2 else x // 2, lambda x: x > 3 if x % 3 else 0,
+                    lambda x: 0 if x % 5 == 0 else x * 0.25):
+        got, expected = both(lambda: parallel_collect("list", values, element, None),
+                             lambda: [element(x) for x in values])
+        assert_exactly(got, expected)
+
+
+@SETTINGS
+@given(values=st.lists(edge_floats, min_size=0, max_size=60))
+def test_math_at_the_edges_of_its_domain_is_cpythons(values):
+    """Domain and range errors are CPython's (numba alone gives nan or inf); values to the bit."""
+    for element in (math.sqrt, math.log, math.exp, math.floor, lambda x: x ** 3, lambda x: x ** 0.5,
+                    lambda x: round(x), lambda x: int(x), lambda x: 10.0 ** x, math.atanh, math.sin):
+        got, expected = both(lambda: parallel_collect("list", values, element, None),
+                             lambda: [element(x) for x in values])
+        assert_exactly(got, expected)

@@ -13,6 +13,8 @@ from engine.block import Block, run_block
 from engine.runtime import InlineRunner
 
 PRELUDE = textwrap.dedent('''
+    import math
+
     import numpy as np
 
     from tests.primes import isPrime as is_prime
@@ -87,6 +89,10 @@ PRELUDE = textwrap.dedent('''
     rows = np.arange(75_000, dtype=np.float64).reshape(25_000, 3)
     big = np.arange(300_000, dtype=np.float64)  # over the shared-memory threshold
     out = []
+    f32 = (np.arange(30_000, dtype=np.float32) * np.float32(0.1)).astype(np.float32)
+    i32 = np.arange(-15_000, 15_000, dtype=np.int32) * 70_001
+    i8 = (np.arange(30_000) % 256 - 128).astype(np.int8)
+    u8 = (np.arange(30_000) % 256).astype(np.uint8)
 ''')
 
 NUMERIC = ["range(50_000)", "range(-30_000, 30_000, 3)", "range(150_000, -150_000, -7)",
@@ -94,11 +100,13 @@ NUMERIC = ["range(50_000)", "range(-30_000, 30_000, 3)", "range(150_000, -150_00
 ELEMENTS = ["x", "x * x", "x % 7", "x * 0.5 - 3"]
 FILTERS = ["", " if x % 3 == 1"]
 
-SNIPPETS = []  # (id, code, parallel expected, compiled expected: True, False or None to skip)
+SNIPPETS = []  # (id, code, parallel expected, compiled expected: True, False or None to skip, exact)
 
 
-def add(code, parallel=True, name=None, compiled=None):
-    SNIPPETS.append((name or code, code, parallel, compiled))
+def add(code, parallel=True, name=None, compiled=None, exact=False):
+    """``exact``: the result's repr must be CPython's (every value, its type and the sign of
+    zero; floats to the last bit), not merely close."""
+    SNIPPETS.append((name or code, code, parallel, compiled, exact))
 
 
 for it, el, flt in itertools.product(NUMERIC, ELEMENTS, FILTERS):
@@ -295,6 +303,92 @@ add("result = sum(len(f'{x}') for x in arr)", compiled=False)
 add("result = sum(len(repr(x)) for x in range(50_000))", compiled=False)
 add("result = [str(x) for x in floats]")
 
+# Compiled code that must give CPython's exact values and types, or not be compiled (engine.checked)
+add("result = [math.sqrt(x) for x in range(30_000)]", compiled=True, exact=True)
+add("result = sum(math.sqrt(x - 10) for x in range(30_000))")  # ValueError: math domain error
+add("result = [math.log(x) for x in range(30_000)]")  # log(0): ValueError
+add("result = [math.log(x + 1) for x in range(30_000)]", compiled=True, exact=True)
+add("result = sum(math.exp(x / 10) for x in range(30_000))")  # OverflowError: math range error
+add("result = [math.sin(x * 1e300 * 1e10) for x in range(30_000)]")  # sin(inf): ValueError
+add("result = [math.floor(x * 0.37) for x in range(30_000)]", compiled=True, exact=True)
+add("result = [math.floor(x * 1e300 * 1e10) for x in range(30_000)]")  # floor(inf): OverflowError
+add("result = [int(x * 1e16) for x in range(30_000)]", exact=True)  # past int64: CPython's ints
+add("result = [(x * 1.1) ** 3 for x in range(30_000)]", compiled=True, exact=True)  # C's pow, not x*x*x
+add("result = [(x * 0.37) ** 2 for x in range(30_000)]", compiled=True, exact=True)
+add("result = [(x * 0.5) ** 0.5 for x in range(30_000)]", compiled=True, exact=True)
+add("result = sum(10.0 ** (x / 50) for x in range(30_000))")  # OverflowError
+add("result = [(x - 5) ** 0.5 for x in range(30_000)]", exact=True)  # complex for x < 5
+add("result = [(x * 0.5 - 3) ** -1 for x in range(30_000)]")  # 0.0 ** -1: ZeroDivisionError
+add("result = [(x + 2**60) / 3 for x in range(30_000)]", exact=True)  # beyond 2**53: CPython divides exactly
+add("result = [arr[x] for x in range(50_001)]")  # IndexError with numpy's message
+add("result = [arr[-x] for x in range(1, 30_000)]", compiled=True, exact=True)
+add("result = sum(arr[x - 50_000] for x in range(30_000))", compiled=True)
+add("result = [round(x * 0.005, 2) for x in range(30_000)]", compiled=False, exact=True)  # round(0.015, 2)
+add("result = [round(x * 0.25) for x in range(30_000)]", compiled=True, exact=True)  # ints, half to even
+add("result = [round(x * 1e300 * 1e10) for x in range(30_000)]")  # round(inf): OverflowError
+add("result = [x / 2 if x % 2 else x // 2 for x in range(30_000)]", compiled=False, exact=True)
+add("result = [x > 3 if x % 2 else 0 for x in range(30_000)]", compiled=False, exact=True)
+add("result = [x * 2.5 for x in f32]", compiled=False, exact=True)  # float32 arithmetic
+add("result = sum(x * 0.5 for x in f32)", parallel=False, exact=True)  # a float32 sum: item by item
+add("result = sum(x for x in f32)", parallel=False, exact=True)
+add("result = [x * 3 for x in i32]", compiled=False, exact=True)  # int32 wraps as numpy's scalars do
+add("result = sum(x for x in i8)", exact=True)
+add("result = [x + 200 for x in u8]", compiled=False, exact=True)
+add("result = sum((-0.0 * x for x in range(30_000)), -0.0)", compiled=True, exact=True)
+add("result = sum(-0.0 * x for x in range(30_000))", compiled=True, exact=True)
+add("result = sum(-0.0 * x for x in arr)", compiled=True, exact=True)
+add("result = sum((str(x) for x in range(30_000)), '')", parallel=False)  # TypeError: can't sum strings
+add("result = sum((bytes(x % 3) for x in range(30_000)), b'')", parallel=False)
+add("from decimal import Decimal, getcontext\ngetcontext().prec = 6\nresult = sum(Decimal(x) / 7 for x in range(30_000))",
+    parallel=False, exact=True)  # not associative under rounding: added serially
+add("from decimal import Decimal, getcontext\ngetcontext().prec = 5\nresult = [Decimal(x) / 7 for x in range(30_000)]",
+    exact=True)  # the partitions round under the block's context
+add("from fractions import Fraction\nresult = sum(Fraction(x % 7, 3) for x in range(30_000))", exact=True)
+
+# Splitting that CPython's side effects would reveal: these run serially on the driver
+# (engine.purity), and the driver's objects see every effect
+add("it = iter(range(10**6))\nresult = [next(it) + x for x in range(30_000)][-3:], next(it)", parallel=False)
+add("np.random.seed(3)\nresult = sum(np.random.rand() for x in range(30_000)), np.random.rand()", parallel=False,
+    exact=True)
+add("rng = np.random.default_rng(0)\nresult = sum(rng.random() for x in range(30_000)), rng.random()",
+    parallel=False, exact=True)
+add("import random\nrandom.seed(2)\nresult = [random.random() for x in range(30_000)][-2:]", parallel=False, exact=True)
+add("import random\nr = random.Random(4)\nresult = sum(r.randint(0, 9) for x in range(30_000))", parallel=False)
+add("class W:\n    made = 0\n    def __init__(self, v):\n        W.made += 1\n        self.v = v\n"
+    "result = sum(W(x).v for x in range(30_000)), W.made", parallel=False)
+add("class P:\n    def __init__(self, v):\n        self.v = v\n    def bump(self):\n        self.v += 1\n"
+    "        return self.v\nps = [P(i) for i in range(30_000)]\nresult = sum(p.bump() for p in ps), ps[5].v")
+add("rows = [[i] for i in range(30_000)]\ndef grow(r):\n    r.append(0)\n    return len(r)\n"
+    "result = sum(grow(r) for r in rows), rows[3]")
+add("rows = [[i] for i in range(30_000)]\ndef zero(r):\n    r[0] = 0\n    return 1\n"
+    "result = sum(zero(r) for r in rows), rows[3]")
+add("acc = []\ndef keep(a, x):\n    a.append(x)\n    return x\nresult = sum(keep(acc, x) for x in range(30_000)), len(acc)",
+    parallel=False)
+add("class Acc:\n    def __init__(self):\n        self.items = []\n    def add(self, x):\n"
+    "        self.items.append(x)\n        return x\na = Acc()\nresult = sum(a.add(x) for x in range(30_000)), len(a.items)",
+    parallel=False)
+add("class Box2:\n    def __init__(self, v):\n        self.v = v\n    def double(self):\n        return self.v * 2\n"
+    "result = sum(Box2(x).double() for x in range(30_000))", compiled=False)  # a constructor sets its own self
+add("count = 0\ndef tick(x):\n    global count\n    count += 1\n    return x\nresult = sum(tick(x) for x in range(30_000)), count",
+    parallel=False)
+add("it = iter(range(20_000))\nresult = [next(it) for x in range(30_000)]", parallel=False)  # StopIteration
+add("it = iter(range(20_000))\nresult = {next(it) for x in range(30_000)}", parallel=False)
+add("it = iter(range(20_000))\nresult = sum(next(it) for x in range(30_000))", parallel=False)  # RuntimeError
+# Scoping CPython gives comprehensions: left as written
+add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]", parallel=False)  # late binding
+add("result = [y := x * 2 for x in range(30_000)][-1], y", parallel=False)  # := binds outside
+add("result = sum(z for x in range(30_000) if (z := x % 7)), z", parallel=False)
+
+
+@pytest.fixture(autouse=True)
+def default_decimal_context():
+    """Snippets set the precision as users do (getcontext().prec = 6): each test starts afresh."""
+    import decimal
+
+    decimal.setcontext(decimal.Context())
+    yield
+    decimal.setcontext(decimal.Context())
+
 
 def cpython(code: str):
     namespace = {"__name__": "__shapes__"}
@@ -339,13 +433,16 @@ def test_there_are_at_least_150_snippets():
     assert len(SNIPPETS) >= 150
 
 
-@pytest.mark.parametrize("code,parallel,compiled", [s[1:] for s in SNIPPETS], ids=[s[0] for s in SNIPPETS])
-def test_snippet_gives_cpythons_result(code, parallel, compiled):
+@pytest.mark.parametrize("code,parallel,compiled,exact", [s[1:] for s in SNIPPETS], ids=[s[0] for s in SNIPPETS])
+def test_snippet_gives_cpythons_result(code, parallel, compiled, exact):
     expected = cpython(code)
     got, reports = engine(code)
     assert got[0] == expected[0], (got, expected)
     if got[0] == "error":
         assert got[1] == expected[1]
+    elif exact:
+        assert repr(got[1]) == repr(expected[1]), next(
+            (g, e) for g, e in zip(repr(got[1]).split(", "), repr(expected[1]).split(", ")) if g != e)
     else:
         assert same(got[1], expected[1]), (got[1] if not isinstance(got[1], list) else got[1][:5],
                                            expected[1] if not isinstance(expected[1], list) else expected[1][:5])

@@ -58,6 +58,10 @@ class Engine(abc.ABC):
         """``[x * 0.5 for x in range(n)]``, as a Python list in this process."""
         raise NotImplementedError
 
+    def range_sum(self, n: int) -> int:
+        """``sum(x for x in range(n))``, exactly: past 2**63 for n over about 4.3e9."""
+        raise NotImplementedError
+
     def string_building(self, n: int) -> int:
         """``sum(label_length(x) for x in range(n))``: strings per element, which numba refuses."""
         raise NotImplementedError

@@ -5,6 +5,8 @@ its kernels are numba too, so the difference is what the cluster costs.
 * array sum: ``a[i] * a[i]`` summed over the array, which numba reduces per thread;
 * list of floats: a preallocated array filled in the loop, then ``.tolist()``, because the job's
   result is a Python list;
+* range sum beyond int64: 16-bit halves of each item summed apart (exact for the job's range),
+  as the kernel pyfora compiles does with 32-bit halves;
 * string building: not applicable, numba compiles neither ``str.format`` nor ``hex``.
 
 Each engine compiles its own functions, so that either one's start-up (the first calls, which
@@ -45,11 +47,22 @@ def _build(parallel: bool) -> SimpleNamespace:
             out[i] = i * 0.5
         return out
 
-    return SimpleNamespace(count=count, sum_squares=sum_squares, halves=halves)
+    @numba.njit(parallel=parallel)
+    def range_sum(n):
+        """Exact for this job's range (0 <= x < 2**40): 16-bit halves summed apart cannot wrap,
+        where ``total += x`` would (and LLVM folds it into n*(n-1)/2, wrapped, without a loop)."""
+        high = 0
+        low = 0
+        for x in numba.prange(n):
+            high += x >> 16
+            low += x & 0xFFFF
+        return high, low
+
+    return SimpleNamespace(count=count, sum_squares=sum_squares, halves=halves, range_sum=range_sum)
 
 
 class NumbaEngine(Engine):
-    jobs = frozenset({"prime", "array_sum_squares", "list_floats"})
+    jobs = frozenset({"prime", "array_sum_squares", "list_floats", "range_sum"})
     not_applicable = {"string_building": "n/a: numba compiles neither str.format nor hex"}
 
     def __init__(self, parallel: bool):
@@ -60,6 +73,7 @@ class NumbaEngine(Engine):
         self._compiled.count(10)
         self._compiled.sum_squares(jobs.array_of(1000))
         self._compiled.halves(10)
+        self._compiled.range_sum(10)
 
     def close(self) -> None:
         """Nothing to stop: numba's threads belong to this process."""
@@ -72,3 +86,7 @@ class NumbaEngine(Engine):
 
     def list_floats(self, n: int):
         return self._compiled.halves(n).tolist()
+
+    def range_sum(self, n: int) -> int:
+        high, low = self._compiled.range_sum(n)
+        return (int(high) << 16) + int(low)

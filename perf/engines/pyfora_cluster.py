@@ -64,6 +64,12 @@ def _kept_list_block(ufora: pyfora.Executor, N: int) -> pyfora.RemotePythonObjec
     return result
 
 
+def _range_sum_block(ufora: pyfora.Executor, N: int) -> int:
+    with ufora.remotely.downloadAll():
+        result = sum(x for x in range(N))
+    return result
+
+
 def _string_block(ufora: pyfora.Executor, N: int) -> int:
     with ufora.remotely.downloadAll():
         result = sum(label_length(x) for x in range(N))
@@ -72,7 +78,7 @@ def _string_block(ufora: pyfora.Executor, N: int) -> int:
 
 class PyforaEngine(Engine):
     jobs = frozenset({"prime", "trivial", "array_sum_squares", "array_creation", "list_floats",
-                      "list_floats_kept", "string_building"})
+                      "list_floats_kept", "string_building", "range_sum"})
     cold_first_run = True
 
     def __init__(self, url: Optional[str] = None):
@@ -117,3 +123,6 @@ class PyforaEngine(Engine):
 
     def string_building(self, n: int) -> int:
         return _string_block(self._executor, n)
+
+    def range_sum(self, n: int) -> int:
+        return _range_sum_block(self._executor, n)
