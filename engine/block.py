@@ -6,7 +6,7 @@ the file's own syntax tree, so tracebacks show the user's file and real line num
 file's text is put in ``linecache`` so they show the source lines too. The rewriter replaces its
 parallel shapes first; everything else is plain CPython. The names the body assigns (also those
 assigned before it raised) are returned, pickled one by one, so one value that cannot travel
-does not lose the others.
+does not lose the others; so are the free variables it changed in place (``engine.mutations``).
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import json
 import linecache
 import types
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 
-from engine import errors, functions, remote_values, rewriter, runtime, serialization, shm, unread
+from engine import errors, functions, mutations, remote_values, rewriter, runtime, serialization, shm, unread
 
 HAND_OVER_BYTES = 1 << 20  # a variable's pickle from this size goes to the service in shared memory
 
@@ -174,19 +174,29 @@ def assigned_names(body: List[ast.stmt]) -> List[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _compile_body(source: str, filename: str, with_line: int) -> Tuple[types.CodeType, Tuple[str, ...]]:
-    """The rewritten, compiled body and the names it assigns; cached, since a loop of small
-    blocks from one file would otherwise parse that whole file every time."""
+def _compile_body(source: str, filename: str, with_line: int) -> Tuple[types.CodeType, Tuple[str, ...], Set[str]]:
+    """The rewritten, compiled body, the names it assigns and the names whose values its text
+    could change in place (``engine.mutations``); cached, since a loop of small blocks from one
+    file would otherwise parse that whole file every time."""
     body = _find_with(ast.parse(source, filename), with_line).body
     names = tuple(assigned_names(body))
+    touched = mutations.touched(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
     module.body = unread.mark(module.body)
-    return compile(module, filename, "exec"), names
+    return compile(module, filename, "exec"), names, touched
 
 
 def _type_name(value: Any) -> str:
     kind = getattr(type(value), "stands_for", type(value))  # unread.NumericList: a list
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _recording(load, loaded: List[Any]):
+    def recorded():
+        value = load()
+        loaded.append(value)
+        return value
+    return recorded
 
 
 def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockResult:
@@ -198,11 +208,17 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         shipped = {**block.other_sources, block.filename: block.source}
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        code, names = _compile_body(block.source, block.filename, block.with_line)
+        code, names, touched = _compile_body(block.source, block.filename, block.with_line)
         loaders = {object_id: functools.partial(remote_values.load, data, parts)
                    for object_id, (data, parts) in block.objects.items()}
-        namespace.update(serialization.loads(block.free_variables, loaders or None))
+        loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
+        loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
+        free = serialization.loads(block.free_variables, loaders or None)
+        namespace.update(free)
         functions.rewrite_reachable(namespace, shipped)
+        remote = {id(value) for value in loaded}
+        before = mutations.snapshot(namespace, [name for name, value in free.items() if id(value) not in remote],
+                                    touched)
     except Exception as exc:
         result.error = errors.capture(exc)
         return result
@@ -211,10 +227,15 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
             exec(code, namespace)
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
+    mutated = mutations.changed(namespace, before, names)
+    if mutated:  # always downloaded: they update the caller's own objects
+        namespace[mutations.MUTATED] = mutated
+        names = (*names, mutations.MUTATED)
     for name in names:
         if name in namespace:
             try:
-                data, segments = remote_values.pack(namespace[name], block.download_below)
+                stay_from = None if name == mutations.MUTATED else block.download_below
+                data, segments = remote_values.pack(namespace[name], stay_from)
                 result.variables[name], result.types[name] = data, _type_name(namespace[name])
                 if segments:
                     result.segments[name] = segments

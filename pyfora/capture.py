@@ -20,16 +20,17 @@ import os
 import sys
 import sysconfig
 import types
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cloudpickle
 
-from engine import serialization
+from engine import mutations, serialization
 from engine.code import cell_contents, referenced_names
 from pyfora import typed_source
-from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PythonToForaConversionError
-from pyfora.remote import RemotePythonObject
+from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
+from pyfora.remote import RemotePythonObject, rebuilt
 
 
 class SkipBody(Exception):
@@ -213,6 +214,33 @@ def _methods(cls: type) -> Iterator[Any]:
                 yield attribute
 
 
+_warned_in_place: set = set()  # (file, line, name) already warned about
+
+
+def update_in_place(frame: types.FrameType, pickled: bytes) -> None:
+    """Make the caller's free variables that the block changed in place hold what the block
+    left in them, as if it had run here (``engine.mutations``: ``pickled`` is their dict); warn
+    once for each one that cannot be updated so (a type with no in-place update, or values
+    that cannot be rebuilt here)."""
+    try:
+        changed = rebuilt("the free variables the block changed", pickled)
+    except PyforaError as exc:
+        _warn_once(frame, "", f"{exc}: the caller's objects keep their values from before the block")
+        return
+    targets = _free_values(frame, list(changed))
+    for name in mutations.apply(targets, changed):
+        _warn_once(frame, name, f"the block changed free variable {name!r} in place, but this "
+                                f"{type(targets.get(name)).__name__} cannot be updated in place here: "
+                                "it keeps its value from before the block")
+
+
+def _warn_once(frame: types.FrameType, name: str, message: str) -> None:
+    where = (frame.f_code.co_filename, frame.f_lineno, name)
+    if where not in _warned_in_place:
+        _warned_in_place.add(where)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
 def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set]:
     _ship_user_modules_by_value()
     try:
@@ -229,10 +257,17 @@ def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set]
 
 
 def write_back(frame: types.FrameType, values: Dict[str, Any]) -> None:
-    """Assign ``values`` in ``frame``: its globals at module level, else its locals."""
+    """Assign ``values`` in ``frame`` as the block's own assignments would have: its globals at
+    module level; in a function, its locals, and its globals for the names it declares
+    ``global`` (the compiler made every other name it assigns a local or a cell)."""
     if frame.f_locals is frame.f_globals:
         frame.f_globals.update(values)
         return
+    code = frame.f_code
+    if code.co_flags & inspect.CO_OPTIMIZED:
+        own = {*code.co_varnames, *code.co_cellvars, *code.co_freevars}
+        frame.f_globals.update({name: value for name, value in values.items() if name not in own})
+        values = {name: value for name, value in values.items() if name in own}
     scope = frame.f_locals
     for name, value in values.items():
         scope[name] = value

@@ -4,7 +4,9 @@
         result = sum(isPrime(x) for x in xrange(10 * 1000 * 1000))
 
 ``__enter__`` captures the block (``pyfora.capture``) and arranges for the body to be skipped;
-``__exit__`` submits it, waits, and writes the variables it assigned into the caller's scope.
+``__exit__`` submits it, waits, and writes the variables it assigned into the caller's scope
+(and its ``global`` names into the module), and the free variables it changed in place into
+the caller's own objects.
 If the body raised remotely, the variables it assigned before that are written back first, then
 ``ComputationError`` is raised here.
 
@@ -17,8 +19,9 @@ the others as proxies.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
+from engine import mutations
 from pyfora import capture
 from pyfora.remote import remote_error, values_of
 
@@ -28,6 +31,20 @@ if TYPE_CHECKING:
 
 def _ignore_events(frame, event, arg):
     return None
+
+
+def _split_changed(message: dict) -> Tuple[dict, Optional[bytes]]:
+    """The message without the pickle of the free variables the block changed in place
+    (``engine.mutations``), and that pickle (None if nothing changed): a value of those that
+    cannot be rebuilt here must not cost the block's own variables."""
+    names = list(message.get("names") or [])
+    if mutations.MUTATED not in names:
+        return message, None
+    index = names.index(mutations.MUTATED)
+    variables = list(message["variables"])
+    changed = variables.pop(index)
+    del names[index]
+    return {**message, "names": names, "variables": variables}, changed
 
 
 class WithBlockExecutor:
@@ -85,7 +102,10 @@ class WithBlockExecutor:
         message = self._executor._run_block(self._captured, self._download_below, self._status_callback)
         block = self._captured
         sources = {block.filename: block.source, **block.other_sources}
+        message, changed = _split_changed(message)
         capture.write_back(frame, values_of(message, self._executor, sources))
+        if changed is not None:
+            capture.update_in_place(frame, changed)
         error = message.get("error")
         if error is not None:
             raise remote_error(error) from None  # not "during handling of SkipBody"

@@ -1,0 +1,74 @@
+"""engine.mutations: which free variables a block's text could change, finding the ones it did,
+and updating the caller's objects in place."""
+import ast
+import textwrap
+from collections import OrderedDict, deque
+
+import numpy as np
+import pytest
+
+from engine import mutations
+
+
+def touched(text: str) -> set:
+    return mutations.touched(ast.parse(textwrap.dedent(text)).body)
+
+
+@pytest.mark.parametrize("text,names", [
+    ("xs.append(1)", {"xs"}),
+    ("cfg.params['lr'] = 0.1", {"cfg"}),
+    ("del d[k]", {"d"}),
+    ("grid[0] += 1", {"grid"}),
+    ("helper(acc, x=data)", {"acc", "data"}),
+    ("helper(*rows)", {"rows"}),
+    ("for p in people:\n    p.birthday()", {"people", "p"}),
+    ("total = sum(bump(p) for p in people)", {"people", "p"}),
+])
+def test_what_the_text_could_change(text, names):
+    assert names <= touched(text)
+
+
+@pytest.mark.parametrize("text", [
+    "total = sum(x * x for x in big)",
+    "n = len(big) + max(big)",
+    "for x in big:\n    total = x",
+    "first = big[0]",
+    "values = sorted(big)",
+])
+def test_what_the_text_only_reads(text):
+    assert "big" not in touched(text)
+
+
+def test_large_values_are_compared_only_when_touched_and_small_ones_always():
+    big, small = list(range(mutations.CHEAP_ITEMS + 1)), [1, 2]
+    namespace = {"big": big, "small": small, "n": 3, "f": len, "ro": np.zeros(3)}
+    namespace["ro"].flags.writeable = False
+    assert set(mutations.snapshot(namespace, list(namespace), set())) == {"small"}
+    assert set(mutations.snapshot(namespace, list(namespace), {"big"})) == {"big", "small"}
+
+
+def test_only_values_changed_in_place_are_found():
+    namespace = {"a": [1], "b": {"k": 1}, "c": [5], "d": [7]}
+    taken = mutations.snapshot(namespace, list(namespace), set())
+    namespace["a"].append(2)
+    namespace["b"]["k"] = 1  # the same contents
+    namespace["c"] = [6]  # rebound: the block's own variable, sent back as such
+    namespace["d"].append(8)
+    assert mutations.changed(namespace, taken, assigned={"d"}) == {"a": [1, 2]}
+
+
+def test_updates_keep_the_callers_objects():
+    class Point:
+        def __init__(self, x):
+            self.x = x
+
+    targets = {"l": [1], "d": OrderedDict(a=1), "s": {1}, "q": deque([1]), "b": bytearray(b"x"),
+               "a": np.zeros(2), "p": Point(1), "t": (1,), "shape": np.zeros(2)}
+    before = {name: id(value) for name, value in targets.items()}
+    values = {"l": [2, 3], "d": OrderedDict(b=2), "s": {4}, "q": deque([5]), "b": bytearray(b"yz"),
+              "a": np.ones(2), "p": Point(9), "t": (2,), "shape": np.ones(3), "gone": [1]}
+    assert sorted(mutations.apply(targets, values)) == ["gone", "shape", "t"]
+    assert {name: id(value) for name, value in targets.items()} == before
+    assert targets["l"] == [2, 3] and targets["d"] == {"b": 2} and targets["s"] == {4}
+    assert targets["q"] == deque([5]) and targets["b"] == b"yz" and targets["a"].tolist() == [1, 1]
+    assert targets["p"].x == 9 and targets["shape"].tolist() == [0, 0]

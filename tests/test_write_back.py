@@ -1,0 +1,129 @@
+"""A block's effects on the caller, end to end through pyfora.connect() and real services: the
+free variables it changes in place are the caller's own objects afterwards (as if it had run
+locally), and its ``global`` names are the module's."""
+import array
+import warnings
+from collections import deque
+
+import numpy as np
+import pytest
+
+import pyfora
+
+counter = 0
+registry = {"runs": 0}
+
+
+class Stats:
+    def __init__(self):
+        self.count = 0
+        self.seen = []
+
+    def add(self, x):
+        self.count += 1
+        self.seen.append(x)
+
+
+@pytest.fixture(scope="module")
+def ufora(cluster_url):
+    executor = pyfora.connect(cluster_url)
+    yield executor
+    executor.close()
+
+
+def test_free_variables_changed_in_place_are_the_callers_objects(ufora):
+    results, seen, index, buffer = [1], {"a": 1}, {3}, bytearray(b"ab")
+    queue, stats, grid = deque([1]), Stats(), np.zeros(4)
+    aliases = [results, results]
+    ids = [id(v) for v in (results, seen, index, buffer, queue, stats, grid)]
+    with ufora.remotely.downloadAll():
+        for x in range(3):
+            results.append(x * 10)
+            stats.add(x)
+        seen.update(b=2)
+        del seen["a"]
+        index.add(7)
+        buffer.extend(b"cd")
+        queue.appendleft(0)
+        grid[2] = 5.0
+        total = sum(results)
+    assert results == [1, 0, 10, 20] and total == 31
+    assert seen == {"b": 2} and index == {3, 7} and buffer == bytearray(b"abcd")
+    assert queue == deque([0, 1]) and grid.tolist() == [0.0, 0.0, 5.0, 0.0]
+    assert (stats.count, stats.seen) == (3, [0, 1, 2])
+    assert [id(v) for v in (results, seen, index, buffer, queue, stats, grid)] == ids  # in place
+    assert aliases[0] is results and aliases[1] is results
+
+
+def test_effects_of_serial_shapes_on_the_callers_objects(ufora):
+    """A comprehension that appends to an outside list runs serially on the driver (it has a
+    visible effect), and the list comes back changed."""
+    out = []
+    with ufora.remotely.downloadAll():
+        squares = [out.append(x * x) or x for x in range(30_000)]
+    assert len(out) == 30_000 and out[-1] == 29_999 ** 2 and squares[-1] == 29_999
+
+
+def test_a_block_that_changes_nothing_sends_nothing_back_for_its_free_variables(ufora, monkeypatch):
+    from pyfora import capture
+
+    data = list(range(100_000))
+    calls = []
+    monkeypatch.setattr(capture, "update_in_place", lambda frame, changed: calls.append(changed))
+    with ufora.remotely.downloadAll():
+        total = sum(data)
+    assert total == sum(range(100_000)) and calls == []
+
+
+def bump_globally():
+    with pyfora_executor.remotely.downloadAll():
+        global counter
+        counter += 5
+        registry["runs"] += 1
+    return counter
+
+
+pyfora_executor = None
+
+
+def test_global_names_of_a_block_in_a_function_are_the_modules(ufora):
+    global pyfora_executor
+    pyfora_executor = ufora
+    try:
+        before = counter
+        assert bump_globally() == before + 5
+        assert counter == before + 5 and registry["runs"] >= 1
+    finally:
+        pyfora_executor = None
+
+
+def test_a_value_that_cannot_be_updated_in_place_is_named_once(ufora):
+    numbers = array.array("i", [1])  # no in-place update for this type (engine.mutations)
+    for attempt in range(2):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with ufora.remotely.downloadAll():
+                numbers.append(2)
+                seen = list(numbers)
+        assert seen == [1, 2] and list(numbers) == [1]  # the caller's object keeps its value, and is told
+        messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        named = [m for m in messages if "'numbers'" in m and "cannot be updated in place" in m]
+        assert len(named) == (1 if attempt == 0 else 0), messages  # once per place
+
+
+class Slotted:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def test_changed_values_that_cannot_be_rebuilt_here_cost_nothing_else(ufora):
+    point = Slotted(1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ufora.remotely.downloadAll():
+            point.value += 1
+            seen = point.value
+    assert seen == 2 and point.value == 1
+    assert any("cannot be rebuilt here" in str(w.message) for w in caught), [str(w.message) for w in caught]
