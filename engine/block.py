@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 
-from engine import errors, functions, mutations, remote_values, rewriter, runtime, serialization, shm, unread
+from engine import (errors, functions, module_state, mutations, remote_values, rewriter, runtime, serialization,
+                    shm, unread)
 
 HAND_OVER_BYTES = 1 << 20  # a variable's pickle from this size goes to the service in shared memory
 
@@ -162,6 +163,9 @@ class _AssignedNames(ast.NodeVisitor):
     def _own_scope(self, node: ast.AST) -> None:
         for generator in node.generators:  # type: ignore[attr-defined]
             self.visit(generator.iter)
+        for inner in ast.walk(node):  # a := inside binds in the block's scope (PEP 572)
+            if isinstance(inner, ast.NamedExpr):
+                self._bind(inner.target.id)
 
     visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _own_scope
 
@@ -214,6 +218,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
         loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
         free = serialization.loads(block.free_variables, loaders or None)
+        states = free.pop(module_state.STATE, {})
+        module_state.install(states)  # the caller's random generators and decimal context
         namespace.update(free)
         functions.rewrite_reachable(namespace, shipped)
         remote = {id(value) for value in loaded}
@@ -231,10 +237,14 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     if mutated:  # always downloaded: they update the caller's own objects
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
+    states = module_state.changed(states)
+    if states:  # always downloaded: they are the caller's module state
+        namespace[module_state.STATE] = states
+        names = (*names, module_state.STATE)
     for name in names:
         if name in namespace:
             try:
-                stay_from = None if name == mutations.MUTATED else block.download_below
+                stay_from = None if name in (mutations.MUTATED, module_state.STATE) else block.download_below
                 data, segments = remote_values.pack(namespace[name], stay_from)
                 result.variables[name], result.types[name] = data, _type_name(namespace[name])
                 if segments:

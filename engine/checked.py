@@ -40,6 +40,7 @@ float array's sum may differ).
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import math
 import operator
@@ -413,7 +414,96 @@ def _unified(source, target) -> bool:
     return isinstance(target, types.Integer) and isinstance(source, types.Boolean)
 
 
-def refusal(func_ir, typemap: dict, return_type) -> Optional[str]:
+# The functions (their Python functions, by identity) whose arguments are numpy scalars in
+# CPython: a shape's element, filter and key over a numpy array, while its kernel is built
+# (engine.kernels). Numba types np.float64 and float alike; CPython does not.
+numpy_arguments: contextvars.ContextVar[frozenset] = contextvars.ContextVar("numpy_arguments", default=frozenset())
+_NUMPY, _PYTHON = "a numpy scalar", "a Python number"
+
+
+def _callee_kind(func_ir, call) -> Optional[str]:
+    """How a call's result relates to its arguments: "operator" (the checked operators: numpy
+    if an operand is), "python" (math functions, int, round: Python numbers), else None."""
+    from numba.core import ir
+
+    try:
+        callee = func_ir.get_definition(call.func)
+    except Exception:
+        return None
+    value = getattr(callee, "value", None) if isinstance(callee, (ir.Global, ir.FreeVar)) else None
+    name = getattr(value, "__name__", "")
+    if not name.startswith("checked_"):
+        return None
+    kind = name[len("checked_"):]
+    if kind in _SYMBOLS or kind in ("neg", "abs"):
+        return "operator"
+    return "python" if kind.startswith("math_") or kind in ("int", "round") else None
+
+
+def _origin(func_ir, typemap: dict, var, numpy_args: bool, depth: int = 0) -> Optional[str]:
+    """Whether CPython's value of ``var`` is a numpy scalar or a Python number, where that can
+    be told from its definitions (NEP 50: numpy op anything is numpy; math functions give
+    Python floats); None where it cannot."""
+    from numba.core import ir, types
+
+    if depth > 30:
+        return None
+    try:
+        definition = func_ir.get_definition(var)
+    except Exception:  # several definitions: a phi, read below, or a loop variable
+        return None
+    recurse = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, depth=depth + 1)
+    if isinstance(definition, ir.Var):
+        return recurse(definition)
+    if isinstance(definition, ir.Const):
+        return _PYTHON if isinstance(definition.value, (int, float, bool)) else None
+    if isinstance(definition, ir.Arg):
+        return _NUMPY if numpy_args else None
+    if not isinstance(definition, ir.Expr):
+        return None
+    if definition.op in ("getitem", "static_getitem"):
+        container = typemap.get(definition.value.name)
+        return _NUMPY if isinstance(container, types.Array) else None
+    if definition.op in ("binop", "inplace_binop"):
+        kinds = {recurse(definition.lhs), recurse(definition.rhs)}
+    elif definition.op in ("unary", "cast"):
+        return recurse(definition.value)
+    elif definition.op == "phi":
+        kinds = {recurse(value) for value in definition.incoming_values}
+    elif definition.op == "call":
+        kind = _callee_kind(func_ir, definition)
+        if kind != "operator":
+            return _PYTHON if kind == "python" else None
+        kinds = {recurse(arg) for arg in definition.args}
+    else:
+        return None
+    if _NUMPY in kinds:
+        return _NUMPY if definition.op != "phi" or kinds == {_NUMPY} else None
+    return _PYTHON if kinds == {_PYTHON} else None
+
+
+def _mixed_origins(func_ir, typemap: dict, numpy_args: bool) -> Optional[str]:
+    """A merge of branches, or the returns, where CPython has a numpy scalar on one path and a
+    Python number on another (``x if x > 0 else 0.0`` over a float64 array): numba makes both
+    one float64, and every element would take one type."""
+    from numba.core import ir
+
+    returned = set()
+    for block in func_ir.blocks.values():
+        for statement in block.body:
+            if isinstance(statement, ir.Return):
+                returned.add(_origin(func_ir, typemap, statement.value, numpy_args))
+            elif isinstance(statement, ir.Assign) and isinstance(statement.value, ir.Expr) \
+                    and statement.value.op == "phi":
+                kinds = {_origin(func_ir, typemap, v, numpy_args) for v in statement.value.incoming_values}
+                if {_NUMPY, _PYTHON} <= kinds:
+                    return f"{statement.target.unversioned_name} is {_NUMPY} or {_PYTHON} (line {statement.loc.line})"
+    if {_NUMPY, _PYTHON} <= returned:
+        return f"the function returns {_NUMPY} or {_PYTHON}"
+    return None
+
+
+def refusal(func_ir, typemap: dict, return_type, numpy_args: bool = False) -> Optional[str]:
     """Why a typed function must not be compiled (its values would not have CPython's types),
     or None: narrow numpy scalars anywhere; a variable, a merge of branches or a return that
     is an int or a bool on one path and a float (or an int) on another."""
@@ -444,7 +534,7 @@ def refusal(func_ir, typemap: dict, return_type) -> Optional[str]:
                 if isinstance(source, ir.Var) and _unified(typemap.get(source.name), target):
                     return (f"{source.unversioned_name} is {typemap[source.name]} where numba makes it "
                             f"{target} (line {statement.loc.line}): CPython keeps each value's type")
-    return None
+    return _mixed_origins(func_ir, typemap, numpy_args)
 
 
 @functools.lru_cache(maxsize=None)
@@ -476,7 +566,8 @@ def compiler() -> type:
             FunctionPass.__init__(self)
 
         def run_pass(self, state) -> bool:
-            why = refusal(state.func_ir, state.typemap, state.return_type)
+            why = refusal(state.func_ir, state.typemap, state.return_type,
+                          state.func_id.func in numpy_arguments.get())
             if why:
                 raise TypingError(why)
             return False

@@ -245,8 +245,6 @@ def _source_code(reducer, template: str, source, has_condition: bool, has_key: b
 
 
 def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> Optional[Kernel]:
-    import numba
-
     try:
         memo: Dict[int, Callable] = {}
         # a checked builtin passed as the function itself (map(math.log, a)) is called through
@@ -256,25 +254,40 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> 
             namespace["condition"] = jit_clone(checked.calling(condition) or condition, memo)
         if key is not None:
             namespace["key"] = jit_clone(checked.calling(key) or key, memo)
-        arguments = source.kernel_arguments()
-        signature = [numba.typeof(argument) for argument in arguments] + [numba.int64, numba.int64]
-        dtypes: Tuple[str, ...] = ()
-        if reducer.outputs:
-            dtypes = _outputs(reducer, namespace["element"], source.item_type(), pattern)
-            if dtypes is None:
-                log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
-                return None
-            signature += [numba.types.Array(numba.from_dtype(np.dtype(d)), 1, "C") for d in dtypes]
-        template = reducer.template
-        if hasattr(reducer, "template_for"):
-            template = reducer.template_for(_element_type(namespace["element"], source.item_type(), pattern))
-        exec(_source_code(reducer, template, source, condition is not None, key is not None, pattern), namespace)
-        kernel = numba.njit(namespace["kernel"])
-        kernel.compile(tuple(signature))
-        return Kernel(kernel, dtypes)
+        # the functions that take the items, which are numpy scalars in CPython over an array
+        top = [namespace[name].py_func for name in ("element", "condition", "key")
+               if hasattr(namespace.get(name), "py_func")]
+        token = checked.numpy_arguments.set(frozenset(top if source.numpy_items else ()))
+        try:
+            return _compile(reducer, source, namespace, condition is not None, key is not None, pattern)
+        finally:
+            checked.numpy_arguments.reset(token)
     except Exception as refusal:  # numba raises many types; any of them means "not compiled"
         log.debug("numba refused the %s kernel, running it in CPython: %s", reducer.name, refusal)
         return None
+
+
+def _compile(reducer, source, namespace: Dict[str, Any], has_condition: bool, has_key: bool,
+             pattern: Optional[str]) -> Optional[Kernel]:
+    """The kernel over the jitted functions in ``namespace``, compiled for this source's types;
+    None when its elements are not numbers a collection can hold."""
+    import numba
+
+    signature = [numba.typeof(argument) for argument in source.kernel_arguments()] + [numba.int64, numba.int64]
+    dtypes: Tuple[str, ...] = ()
+    if reducer.outputs:
+        dtypes = _outputs(reducer, namespace["element"], source.item_type(), pattern)
+        if dtypes is None:
+            log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
+            return None
+        signature += [numba.types.Array(numba.from_dtype(np.dtype(d)), 1, "C") for d in dtypes]
+    template = reducer.template
+    if hasattr(reducer, "template_for"):
+        template = reducer.template_for(_element_type(namespace["element"], source.item_type(), pattern))
+    exec(_source_code(reducer, template, source, has_condition, has_key, pattern), namespace)
+    kernel = numba.njit(namespace["kernel"])
+    kernel.compile(tuple(signature))
+    return Kernel(kernel, dtypes)
 
 
 def compiled(digest: str, reducer, source, element, condition, key,
@@ -286,7 +299,7 @@ def compiled(digest: str, reducer, source, element, condition, key,
 
     types_key = tuple(str(numba.typeof(argument)) for argument in source.kernel_arguments())
     params, bind = source.kernel_code()
-    cache_key = (digest, reducer.name, params, bind, types_key, pattern)
+    cache_key = (digest, reducer.name, params, bind, types_key, pattern, source.numpy_items)
     if cache_key in _cache:
         _cache.move_to_end(cache_key)
     else:

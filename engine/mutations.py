@@ -139,12 +139,33 @@ def _update(target: Any, new: Any) -> bool:
         if target.shape != new.shape or target.dtype != new.dtype or not target.flags.writeable:
             return False
         target[...] = new
+    elif isinstance(target, (np.random.Generator, np.random.BitGenerator)):
+        bits = (target, new) if isinstance(target, np.random.BitGenerator) else (target.bit_generator, new.bit_generator)
+        bits[0].state = bits[1].state
+    elif isinstance(target, np.random.RandomState):
+        target.set_state(new.get_state())
+    elif _state_of(new) is not None and hasattr(target, "__setstate__"):
+        target.__setstate__(_state_of(new))  # random.Random, list and range iterators...
+        if hasattr(target, "__dict__") and hasattr(new, "__dict__"):
+            vars(target).update(vars(new))
     elif hasattr(target, "__dict__") and not hasattr(type(target), "__slots__"):
         vars(target).clear()
         vars(target).update(vars(new))
     else:
         return False
     return True
+
+
+def _state_of(value: Any) -> Any:
+    """The state ``__reduce__`` gives for ``value`` when its type restores it with its own
+    ``__setstate__`` (not object's default); else None."""
+    if getattr(type(value), "__setstate__", None) is getattr(object, "__setstate__", None):
+        return None
+    try:
+        reduced = value.__reduce__()
+    except Exception:
+        return None
+    return reduced[2] if isinstance(reduced, tuple) and len(reduced) >= 3 and reduced[2] is not None else None
 
 
 def apply(targets: Dict[str, Any], values: Dict[str, Any]) -> List[str]:

@@ -55,16 +55,15 @@ class Sum:
     stays a plain vectorisable loop: ``sum(x for x in range(10**10))`` at compiled speed."""
     name = "sum"
     outputs = 0
+    # (floats: -0.0 + x is x for every x, so a sum of -0.0 stays -0.0, as CPython's sum(rest,
+    # first) of the partition; 0.0 would make it 0.0)
     template = """
 def kernel({params}, lo, hi):
-    total = 0
+    total = -0.0
     count = 0
     for i in range(lo, hi):
 {bind}{filter}        value = element({args})
-        if count == 0:  # the first value, not 0 + it: a sum of -0.0 stays -0.0
-            total = value
-        else:
-            total += value
+        total += value
         count += 1
     return count > 0, total
 """
@@ -85,6 +84,12 @@ def kernel({params}, lo, hi):
             return count > 0, 0, 0, True
     return count > 0, high, low, False
 """.replace("{chunk}", str(2 ** 30)).replace("{high_bound}", str(2 ** 62))
+
+    @staticmethod
+    def scalar_of(sample) -> type:
+        """The numpy type of a partial sum of elements like ``sample``: CPython's sum starts at 0,
+        and ``0 + np.True_`` is an int64."""
+        return type(0 + sample)
 
     @staticmethod
     def template_for(element_type) -> str:

@@ -44,6 +44,7 @@ Window = Tuple[str, int, int]  # shared segment, byte offset of item 0, bytes pe
 class _Source:
     """What every source shares: its kernel code is its item expression bound to ``x``."""
     compilable = False
+    numpy_items = False  # whether CPython iterates numpy scalars (engine.checked's origins)
 
     def windows(self) -> List[Window]:
         """Where the shared arrays this source reads lie (after ``export``), in order."""
@@ -80,6 +81,10 @@ class RangeSource(_Source):
         return self.start, self.step
 
     def item_code(self, prefix: str) -> Tuple[List[str], str]:
+        """``start + i * step``; ``start + i`` for a step of 1 (its own kernel: no multiply
+        per item, which AVX2 has no vector instruction for)."""
+        if self.step == 1:
+            return [f"{prefix}0", f"{prefix}1"], f"{prefix}0 + i"
         return [f"{prefix}0", f"{prefix}1"], f"{prefix}0 + i * {prefix}1"
 
     def item_type(self):
@@ -101,6 +106,7 @@ class ArraySource(_Source):
     def __init__(self, array: np.ndarray, python_items: bool):
         self.array: Optional[np.ndarray] = array
         self.python_items = python_items  # built from a list: CPython items are Python numbers
+        self.numpy_items = not python_items
         self.length = len(array)
         self.start = 0  # the index of array[0]: not 0 only in a window
         # (segment name, dtype, shape, offset, whether the segment is a remote object's)
@@ -207,6 +213,7 @@ class ZipSource(_Source):
         self.parts = parts
         self.length = min(part.length for part in parts)
         self.compilable = all(part.compilable for part in parts)
+        self.numpy_items = any(part.numpy_items for part in parts)
 
     def kernel_arguments(self) -> Tuple[Any, ...]:
         return tuple(argument for part in self.parts for argument in part.kernel_arguments())

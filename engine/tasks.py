@@ -119,7 +119,11 @@ class _Decoded:
 
     @property
     def scalar(self) -> Callable[[Any], Any]:
-        return type(self._sample) if isinstance(self._sample, np.generic) else identity
+        """The type a compiled partial takes: a numpy scalar's where CPython's elements are
+        numpy scalars (for a sum, the type of ``0 + element``: numpy bools add up to int64)."""
+        if not isinstance(self._sample, np.generic):
+            return identity
+        return getattr(self.reducer, "scalar_of", type)(self._sample)
 
     @property
     def numpy_columns(self) -> Tuple[bool, ...]:

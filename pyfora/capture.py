@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import cloudpickle
 
-from engine import mutations, serialization
+from engine import module_state, mutations, serialization
 from engine.code import cell_contents, referenced_names
 from pyfora import typed_source
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
@@ -102,7 +102,11 @@ def capture(frame: types.FrameType) -> CapturedBlock:
     filename = frame.f_code.co_filename
     source = _source_text(frame)
     with_line, names = _locate(source, filename, frame.f_lineno)
-    return ship(source, filename, with_line, _free_values(frame, names))
+    values = _free_values(frame, names)
+    kinds = module_state.wanted(values.values())
+    if kinds:  # random's, numpy.random's generator, the decimal context: the block's too
+        values[module_state.STATE] = module_state.taken(kinds)
+    return ship(source, filename, with_line, values)
 
 
 def _source_text(frame: types.FrameType) -> str:

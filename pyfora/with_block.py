@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
-from engine import mutations
+from engine import module_state, mutations
 from pyfora import capture
 from pyfora.remote import remote_error, values_of
 
@@ -103,7 +103,9 @@ class WithBlockExecutor:
         block = self._captured
         sources = {block.filename: block.source, **block.other_sources}
         message, changed = _split_changed(message)
-        capture.write_back(frame, values_of(message, self._executor, sources))
+        values = values_of(message, self._executor, sources)
+        module_state.install(values.pop(module_state.STATE, {}))
+        capture.write_back(frame, values)
         if changed is not None:
             capture.update_in_place(frame, changed)
         error = message.get("error")

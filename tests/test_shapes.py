@@ -328,12 +328,19 @@ add("result = [round(x * 0.25) for x in range(30_000)]", compiled=True, exact=Tr
 add("result = [round(x * 1e300 * 1e10) for x in range(30_000)]")  # round(inf): OverflowError
 add("result = [x / 2 if x % 2 else x // 2 for x in range(30_000)]", compiled=False, exact=True)
 add("result = [x > 3 if x % 2 else 0 for x in range(30_000)]", compiled=False, exact=True)
+# numpy scalars on one path, Python numbers on another: numba types both float64
+add("result = [x if x > 100 else 0.0 for x in arr]", compiled=False, exact=True)
+add("result = [math.sqrt(x) if x > 100 else x for x in arr]", compiled=False, exact=True)
+add("result = [x if x > 100 else 0.0 for x in floats]", compiled=True, exact=True)  # Python floats both
+add("result = [x * 2 if x > 100 else x for x in arr]", compiled=True, exact=True)  # numpy scalars both
 add("result = [x * 2.5 for x in f32]", compiled=False, exact=True)  # float32 arithmetic
 add("result = sum(x * 0.5 for x in f32)", parallel=False, exact=True)  # a float32 sum: item by item
 add("result = sum(x for x in f32)", parallel=False, exact=True)
 add("result = [x * 3 for x in i32]", compiled=False, exact=True)  # int32 wraps as numpy's scalars do
 add("result = sum(x for x in i8)", exact=True)
 add("result = [x + 200 for x in u8]", compiled=False, exact=True)
+add("result = sum(m for m in np.array(bools))", compiled=True, exact=True)  # 0 + np.True_ is an int64
+add("result = sum((m for m in np.array(bools)), 5)", compiled=True, exact=True)
 add("result = sum((-0.0 * x for x in range(30_000)), -0.0)", compiled=True, exact=True)
 add("result = sum(-0.0 * x for x in range(30_000))", compiled=True, exact=True)
 add("result = sum(-0.0 * x for x in arr)", compiled=True, exact=True)

@@ -2,6 +2,8 @@
 free variables it changes in place are the caller's own objects afterwards (as if it had run
 locally), and its ``global`` names are the module's."""
 import array
+import decimal
+import random
 import warnings
 from collections import deque
 
@@ -127,3 +129,49 @@ def test_changed_values_that_cannot_be_rebuilt_here_cost_nothing_else(ufora):
             seen = point.value
     assert seen == 2 and point.value == 1
     assert any("cannot be rebuilt here" in str(w.message) for w in caught), [str(w.message) for w in caught]
+
+
+def draws_from_the_module(n):
+    return [random.random() for _ in range(n)]
+
+
+def test_module_random_state_is_the_callers_before_and_after(ufora):
+    random.seed(7)
+    np.random.seed(3)
+    with ufora.remotely.downloadAll():
+        drawn = draws_from_the_module(3)
+        legacy = np.random.rand()
+    after = (random.random(), np.random.rand())
+    random.seed(7)
+    np.random.seed(3)
+    assert drawn == draws_from_the_module(3) and legacy == np.random.rand()
+    assert after == (random.random(), np.random.rand())
+
+
+def test_generators_and_iterators_held_by_the_caller_advance(ufora):
+    rng, generator, numbers = random.Random(4), np.random.default_rng(0), iter(range(100))
+    with ufora.remotely.downloadAll():
+        first = (rng.random(), generator.random(), next(numbers))
+    expected_rng, expected_generator, expected_numbers = random.Random(4), np.random.default_rng(0), iter(range(100))
+    assert first == (expected_rng.random(), expected_generator.random(), next(expected_numbers))
+    assert (rng.random(), generator.random(), next(numbers)) == (
+        expected_rng.random(), expected_generator.random(), next(expected_numbers))
+
+
+def test_the_decimal_context_is_the_callers_before_and_after(ufora):
+    decimal.getcontext().prec = 8
+    try:
+        with ufora.remotely.downloadAll():
+            third = decimal.Decimal(1) / 3
+            decimal.getcontext().prec = 5
+        assert str(third) == "0.33333333" and decimal.getcontext().prec == 5
+    finally:
+        decimal.setcontext(decimal.Context())
+
+
+def test_walrus_targets_in_comprehensions_are_the_blocks_names(ufora):
+    lines = [f"id={i}" if i % 3 else "none" for i in range(30_000)]
+    with ufora.remotely.downloadAll():
+        found = [m for line in lines if (m := line.find("="))]
+        kept = [y := len(line) for line in lines]
+    assert m == lines[-1].find("=") and y == len(lines[-1]) and len(kept) == 30_000 and len(found) > 0

@@ -1,0 +1,115 @@
+"""Hidden module state a block shares with its caller: ``random``'s and ``numpy.random``'s
+global generators and the ``decimal`` context.
+
+Run locally, ``random.seed(7)`` before a block decides what the block draws, and the draws in
+the block move the caller's generator; ``decimal.getcontext().prec = 6`` in the block is the
+caller's precision afterwards. On the cluster those modules are the worker's. So when what the
+block reads reaches one of these modules (the module itself, one of its functions, or a
+function whose globals or closure do, however deep: ``wanted``), the client sends that state
+with the block; the worker installs it before the body runs (``install``) and sends back what
+the body left (``taken``), which the client installs in turn (``restore``).
+"""
+from __future__ import annotations
+
+import decimal
+import random
+import types
+from typing import Any, Dict, Iterable, Optional, Set
+
+import numpy as np
+
+from engine.code import cell_contents, referenced_names
+
+STATE = "__ufora_module_state__"  # the free variable, and the block result's variable, holding it
+
+_DECIMAL_FIELDS = ("prec", "rounding", "Emin", "Emax", "capitals", "clamp")
+_WALK_LIMIT = 10_000  # values looked at, at most: a block's reach is small; a cycle-rich one stops
+
+
+def _kind(value: Any) -> Optional[str]:
+    """Which state a value stands for: the module, a function of it, or a method of its hidden
+    generator (``from random import random``, ``np.random.rand``)."""
+    owner = getattr(value, "__self__", None)
+    if owner is random._inst or value is random:
+        return "random"
+    if owner is np.random.mtrand._rand or value is np.random or value is np:
+        return "numpy.random"
+    if any(value is known for known in (decimal, decimal.getcontext, decimal.setcontext,
+                                        decimal.localcontext, decimal.Decimal)):
+        return "decimal"
+    module = getattr(value, "__module__", None) if isinstance(value, (types.FunctionType, type)) else None
+    if module == "random":
+        return "random"
+    return None
+
+
+def wanted(values: Iterable[Any]) -> Set[str]:
+    """The states the block can reach through ``values`` (its free variables)."""
+    kinds: Set[str] = set()
+    seen: Set[int] = set()
+    todo = list(values)
+    while todo and len(seen) < _WALK_LIMIT:
+        value = todo.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        kind = _kind(value)
+        if kind is not None:
+            kinds.add(kind)
+        elif isinstance(value, types.MethodType):
+            todo.extend((value.__func__, value.__self__))
+        elif isinstance(value, types.FunctionType):
+            todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
+            todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
+        elif isinstance(value, type) and value.__module__ != "builtins":
+            todo.extend(getattr(member, "__func__", member) for member in vars(value).values())
+        elif not isinstance(value, (types.ModuleType, type)) and type(value).__module__ not in ("builtins", "numpy"):
+            todo.append(type(value))
+    return kinds
+
+
+def taken(kinds: Iterable[str]) -> Dict[str, Any]:
+    """The current state of each kind, picklable."""
+    states: Dict[str, Any] = {}
+    for kind in kinds:
+        if kind == "random":
+            states[kind] = random.getstate()
+        elif kind == "numpy.random":
+            states[kind] = np.random.get_state()
+        elif kind == "decimal":
+            context = decimal.getcontext()
+            states[kind] = ({name: getattr(context, name) for name in _DECIMAL_FIELDS},
+                            {signal: bool(on) for signal, on in context.traps.items()},
+                            {signal: bool(on) for signal, on in context.flags.items()})
+    return states
+
+
+def install(states: Dict[str, Any]) -> None:
+    """Make these the current states (the current decimal context is changed in place, as
+    ``getcontext().prec = 6`` would)."""
+    for kind, state in states.items():
+        if kind == "random":
+            random.setstate(state)
+        elif kind == "numpy.random":
+            np.random.set_state(state)
+        elif kind == "decimal":
+            fields, traps, flags = state
+            context = decimal.getcontext()
+            for name, value in fields.items():
+                setattr(context, name, value)
+            context.traps.update(traps)
+            context.flags.update(flags)
+
+
+def changed(before: Dict[str, Any]) -> Dict[str, Any]:
+    """The states among ``before``'s kinds that differ now."""
+    now = taken(before)
+    return {kind: state for kind, state in now.items() if not _same(state, before[kind])}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    return a == b
