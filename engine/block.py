@@ -225,6 +225,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         remote = {id(value) for value in loaded}
         before = mutations.snapshot(namespace, [name for name, value in free.items() if id(value) not in remote],
                                     touched)
+        before_globals = mutations.helpers_globals(free.values())
+        before_cells = mutations.closures(free)
     except Exception as exc:
         result.error = errors.capture(exc)
         return result
@@ -233,8 +235,10 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
             exec(code, namespace)
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
-    mutated = mutations.changed(namespace, before, names)
-    if mutated:  # always downloaded: they update the caller's own objects
+    mutated = {"free": mutations.changed(namespace, before), "globals": mutations.changed_globals(before_globals),
+               "cells": mutations.changed_cells(before_cells)}
+    names = mutations.rebound(namespace, before, names)
+    if any(mutated.values()):  # always downloaded: they update the caller's own objects
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
     states = module_state.changed(states)

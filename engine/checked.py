@@ -440,19 +440,27 @@ def _callee_kind(func_ir, call) -> Optional[str]:
     return "python" if kind.startswith("math_") or kind in ("int", "round") else None
 
 
-def _origin(func_ir, typemap: dict, var, numpy_args: bool, depth: int = 0) -> Optional[str]:
+def _origin(func_ir, typemap: dict, var, numpy_args: bool, memo: dict) -> Optional[str]:
     """Whether CPython's value of ``var`` is a numpy scalar or a Python number, where that can
     be told from its definitions (NEP 50: numpy op anything is numpy; math functions give
-    Python floats); None where it cannot."""
+    Python floats); None where it cannot. ``memo``: the variables already read (None while one
+    is being read: a loop's phi that comes back to itself tells nothing)."""
+    if not hasattr(var, "name"):  # ir.UNDEFINED: a phi's value on a path that never set it
+        return None
+    if var.name not in memo:
+        memo[var.name] = None
+        memo[var.name] = _read_origin(func_ir, typemap, var, numpy_args, memo)
+    return memo[var.name]
+
+
+def _read_origin(func_ir, typemap: dict, var, numpy_args: bool, memo: dict) -> Optional[str]:
     from numba.core import ir, types
 
-    if depth > 30:
-        return None
     try:
         definition = func_ir.get_definition(var)
-    except Exception:  # several definitions: a phi, read below, or a loop variable
+    except Exception:  # several definitions: a loop variable
         return None
-    recurse = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, depth=depth + 1)
+    recurse = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, memo=memo)
     if isinstance(definition, ir.Var):
         return recurse(definition)
     if isinstance(definition, ir.Const):
@@ -489,13 +497,14 @@ def _mixed_origins(func_ir, typemap: dict, numpy_args: bool) -> Optional[str]:
     from numba.core import ir
 
     returned = set()
+    memo: dict = {}
     for block in func_ir.blocks.values():
         for statement in block.body:
             if isinstance(statement, ir.Return):
-                returned.add(_origin(func_ir, typemap, statement.value, numpy_args))
+                returned.add(_origin(func_ir, typemap, statement.value, numpy_args, memo))
             elif isinstance(statement, ir.Assign) and isinstance(statement.value, ir.Expr) \
                     and statement.value.op == "phi":
-                kinds = {_origin(func_ir, typemap, v, numpy_args) for v in statement.value.incoming_values}
+                kinds = {_origin(func_ir, typemap, v, numpy_args, memo) for v in statement.value.incoming_values}
                 if {_NUMPY, _PYTHON} <= kinds:
                     return f"{statement.target.unversioned_name} is {_NUMPY} or {_PYTHON} (line {statement.loc.line})"
     if {_NUMPY, _PYTHON} <= returned:

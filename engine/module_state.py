@@ -5,8 +5,8 @@ Run locally, ``random.seed(7)`` before a block decides what the block draws, and
 the block move the caller's generator; ``decimal.getcontext().prec = 6`` in the block is the
 caller's precision afterwards. On the cluster those modules are the worker's. So when what the
 block reads reaches one of these modules (the module itself, one of its functions, or a
-function whose globals or closure do, however deep: ``wanted``), the client sends that state
-with the block; the worker installs it before the body runs (``install``) and sends back what
+function whose globals or closure do, however deep: ``wanted``), and the decimal context
+always (``always``), the client sends that state with the block; the worker installs it before the body runs (``install``) and sends back what
 the body left (``taken``), which the client installs in turn (``restore``).
 """
 from __future__ import annotations
@@ -66,6 +66,12 @@ def wanted(values: Iterable[Any]) -> Set[str]:
         elif not isinstance(value, (types.ModuleType, type)) and type(value).__module__ not in ("builtins", "numpy"):
             todo.append(type(value))
     return kinds
+
+
+def always() -> Set[str]:
+    """The states every block carries: the decimal context (a hundred bytes; Decimal values
+    reach it through their arithmetic, not through any name the block reads)."""
+    return {"decimal"}
 
 
 def taken(kinds: Iterable[str]) -> Dict[str, Any]:

@@ -14,6 +14,14 @@ change it (``touched``): a method called on it, a store or ``del`` into it, pass
 function (other than builtins that only read), or iterating it in a loop or comprehension that
 calls something (which may change its items).
 
+The closure cells of the functions the block reads (a counter's ``nonlocal count``) are
+compared and set again the same way (``closures``, ``apply_cells``). The module globals that
+the user's own functions reached from the block read (``LOG`` of a
+helper doing ``LOG.append(x)``, ``CALLS`` of one doing ``global CALLS; CALLS += 1``) travel
+inside those functions, by value, so they are compared the same way (``helpers_globals``) and
+come back under the function's module name; the client updates or rebinds them in that module
+(``apply_globals``).
+
 Values that are never compared: immutable ones (numbers, strings, tuples, frozensets...),
 functions, classes, modules, read-only numpy arrays (a remote object's, or the caller's own
 read-only ones), and values the block assigns (those come back as its variables).
@@ -23,14 +31,18 @@ from __future__ import annotations
 import ast
 import builtins
 import collections
+import sys
 import types
-from typing import Any, Dict, List, Set
+from typing import Any, Dict, Iterable, List, Set, Tuple
 
 import numpy as np
 
 from engine import serialization
+from engine.code import cell_contents, referenced_names
 
-MUTATED = "__ufora_mutated__"  # the block result's variable holding {name: changed value}
+# the block result's variable holding {"free": {name: changed value}, "globals": {module: {name:
+# value}}, "cells": {function's name: {variable: value}}}
+MUTATED = "__ufora_mutated__"
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, np.generic,
               types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type)
@@ -57,6 +69,8 @@ def touched(body: List[ast.stmt]) -> Set[str]:
     for node in ast.walk(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
             names.add(_root(node))
+        elif isinstance(node, ast.AugAssign):
+            names.add(_root(node.target))  # data += 1.5 changes an array (a list) in place
         elif isinstance(node, ast.Call):
             if isinstance(node.func, ast.Attribute):
                 names.add(_root(node.func))  # xs.append(...), self.items.clear()
@@ -108,12 +122,13 @@ def snapshot(namespace: Dict[str, Any], names, touched_names: Set[str]) -> Dict[
     return taken
 
 
-def changed(namespace: Dict[str, Any], taken: Dict[str, tuple], assigned) -> Dict[str, Any]:
-    """{name: value} of the snapshot's values the block changed in place (still bound to the
-    same object, not assigned by the block, and pickled otherwise now)."""
+def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any]:
+    """{name: value} of the snapshot's values the block changed in place: still bound to the
+    same object (``data += 1.5`` on an array, ``items += [x]`` on a list too) and pickled
+    otherwise now."""
     found = {}
     for name, (value, before) in taken.items():
-        if name in assigned or namespace.get(name) is not value:
+        if namespace.get(name) is not value:
             continue
         try:
             if serialization.dumps(value) != before:
@@ -123,20 +138,166 @@ def changed(namespace: Dict[str, Any], taken: Dict[str, tuple], assigned) -> Dic
     return found
 
 
-def _update(target: Any, new: Any) -> bool:
-    """Make ``target`` hold what ``new`` holds, in place; False when it cannot."""
+_CODE_LIKE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type)
+
+
+def helpers_globals(values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
+    """{(module, name): (the globals dict, the value, its pickle)} of the globals that the
+    shipped functions reachable from ``values`` read, cheap to compare (or immutable: a
+    counter the function rebinds). Shipped functions are those whose globals are not a loaded
+    module's: cloudpickle gave them a copy."""
+    taken: Dict[Tuple[str, str], tuple] = {}
+    seen: Set[int] = set()
+    todo = list(values)
+    while todo:
+        value = todo.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, types.MethodType):
+            todo.append(value.__func__)
+        elif isinstance(value, type):
+            todo.extend(getattr(m, "__func__", m) for m in vars(value).values() if isinstance(m, (types.FunctionType, classmethod, staticmethod)))
+        elif isinstance(value, types.FunctionType) and _shipped(value):
+            todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
+            for name in referenced_names(value.__code__):
+                if name not in value.__globals__:
+                    continue
+                held = value.__globals__[name]
+                if isinstance(held, _CODE_LIKE):
+                    todo.append(held)
+                elif (value.__module__, name) not in taken and (isinstance(held, _IMMUTABLE) or _cheap(held)):
+                    try:
+                        taken[(value.__module__, name)] = (value.__globals__, held, serialization.dumps(held))
+                    except Exception:
+                        continue
+    return taken
+
+
+def _shipped(function: types.FunctionType) -> bool:
+    module = sys.modules.get(function.__module__ or "")
+    return not str(function.__module__).startswith("engine.") and (
+        module is None or vars(module) is not function.__globals__)
+
+
+def changed_globals(taken: Dict[Tuple[str, str], tuple]) -> Dict[str, Dict[str, Any]]:
+    """{module: {name: value}} of the globals in ``taken`` that the block changed, in place or
+    by binding another value."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for (module, name), (held_in, value, before) in taken.items():
+        now = held_in.get(name, value)
+        try:
+            if now is not value or serialization.dumps(now) != before:
+                found.setdefault(module, {})[name] = now
+        except Exception:
+            continue
+    return found
+
+
+def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
+    """Update (or bind again) each changed global in its module here; the modules not loaded."""
+    missing = []
+    for module, values in changed.items():
+        namespace = vars(sys.modules[module]) if module in sys.modules else None
+        if namespace is None:
+            missing.append(module)
+            continue
+        for name in apply(namespace, values):
+            namespace[name] = values[name]  # a counter rebound, or a value of another type
+    return missing
+
+
+def closures(free: Dict[str, Any]) -> Dict[Tuple[str, str], tuple]:
+    """{(name, variable): (the cell, the value, its pickle)} of the closure cells of the free
+    variables that are functions (``nonlocal count`` of a counter the block calls), cheap to
+    compare or immutable."""
+    taken: Dict[Tuple[str, str], tuple] = {}
+    for name, function in free.items():
+        if not isinstance(function, types.FunctionType) or not function.__closure__:
+            continue
+        for variable, cell in zip(function.__code__.co_freevars, function.__closure__):
+            value = cell_contents(cell)
+            if isinstance(value, _CODE_LIKE) or not (isinstance(value, _IMMUTABLE) or _cheap(value)):
+                continue
+            try:
+                taken[(name, variable)] = (cell, value, serialization.dumps(value))
+            except Exception:
+                continue
+    return taken
+
+
+def changed_cells(taken: Dict[Tuple[str, str], tuple]) -> Dict[str, Dict[str, Any]]:
+    """{name: {variable: value}} of the cells in ``taken`` the block changed."""
+    found: Dict[str, Dict[str, Any]] = {}
+    for (name, variable), (cell, value, before) in taken.items():
+        now = cell_contents(cell)
+        try:
+            if now is not value or serialization.dumps(now) != before:
+                found.setdefault(name, {})[variable] = now
+        except Exception:
+            continue
+    return found
+
+
+def apply_cells(functions: Dict[str, Any], changed: Dict[str, Dict[str, Any]]) -> List[str]:
+    """Set (or update in place) the changed closure cells of the caller's functions; the names
+    of those that are not the same functions here."""
+    missing = []
+    for name, variables in changed.items():
+        function = functions.get(name)
+        free = getattr(getattr(function, "__code__", None), "co_freevars", ())
+        if not set(variables) <= set(free):
+            missing.append(name)
+            continue
+        cells = dict(zip(free, function.__closure__))
+        for variable, value in variables.items():
+            if apply({variable: cell_contents(cells[variable])}, {variable: value}):
+                cells[variable].cell_contents = value
+    return missing
+
+
+def rebound(namespace: Dict[str, Any], taken: Dict[str, tuple], assigned) -> tuple:
+    """The names among ``assigned`` the client must bind to a new value: not those the block
+    left bound to the caller's own object (``+=`` in place), which ``changed`` covers."""
+    return tuple(name for name in assigned if not (name in taken and namespace.get(name) is taken[name][0]))
+
+
+def _update(target: Any, new: Any, mine: Dict[int, Any]) -> bool:
+    """Make ``target`` hold what ``new`` holds, in place, deeply: an item, value or attribute
+    that was a mutable object is updated in place too, so the caller's references to it (and
+    aliases: ``grid = [row, row]``) see the change; False when it cannot. ``mine``: the
+    caller's object for each value already matched (by id)."""
     if type(target) is not type(new):
         return False
-    if isinstance(target, (list, bytearray)):
+    mine[id(new)] = target
+
+    def own(value: Any, old: Any = None) -> Any:
+        """The object to hold where ``old`` was and ``value`` is now: the caller's own when
+        ``value`` stands for one (updated in place, deeply), else ``value``."""
+        if id(value) in mine:
+            return mine[id(value)]
+        if old is not None and type(old) is type(value) and not isinstance(old, _IMMUTABLE) \
+                and _update(old, value, mine):
+            return old
+        return value
+
+    if isinstance(target, list):
+        target[:] = [own(item, target[index] if index < len(target) else None) for index, item in enumerate(new)]
+    elif isinstance(target, bytearray):
         target[:] = new
-    elif isinstance(target, (dict, set)):
+    elif isinstance(target, dict):
+        items = [(key, own(value, target.get(key))) for key, value in new.items()]
+        target.clear()
+        target.update(items)
+    elif isinstance(target, set):
         target.clear()
         target.update(new)
     elif isinstance(target, collections.deque):
         target.clear()
-        target.extend(new)
+        target.extend(own(item) for item in new)
     elif isinstance(target, np.ndarray):
         if target.shape != new.shape or target.dtype != new.dtype or not target.flags.writeable:
+            del mine[id(new)]
             return False
         target[...] = new
     elif isinstance(target, (np.random.Generator, np.random.BitGenerator)):
@@ -147,11 +308,13 @@ def _update(target: Any, new: Any) -> bool:
     elif _state_of(new) is not None and hasattr(target, "__setstate__"):
         target.__setstate__(_state_of(new))  # random.Random, list and range iterators...
         if hasattr(target, "__dict__") and hasattr(new, "__dict__"):
-            vars(target).update(vars(new))
+            vars(target).update({name: own(value, vars(target).get(name)) for name, value in vars(new).items()})
     elif hasattr(target, "__dict__") and not hasattr(type(target), "__slots__"):
+        attributes = {name: own(value, vars(target).get(name)) for name, value in vars(new).items()}
         vars(target).clear()
-        vars(target).update(vars(new))
+        vars(target).update(attributes)
     else:
+        del mine[id(new)]
         return False
     return True
 
@@ -171,4 +334,6 @@ def _state_of(value: Any) -> Any:
 def apply(targets: Dict[str, Any], values: Dict[str, Any]) -> List[str]:
     """Update each of ``targets`` (the caller's objects, by name) in place with the value the
     block left in it; the names that could not be updated so."""
-    return [name for name, value in values.items() if name not in targets or not _update(targets[name], value)]
+    mine = {id(value): targets[name] for name, value in values.items()
+            if name in targets and type(targets[name]) is type(value)}
+    return [name for name, value in values.items() if name not in targets or not _update(targets[name], value, mine)]

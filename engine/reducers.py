@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import builtins
 import decimal
+import fractions
+import itertools
 import typing
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 INT_EXACT_BOUND = float(2 ** 62)  # a float64 bound of |partial sums| below this cannot hide a wrap
+_EXACT_FLOAT_INTEGERS = float(2 ** 53)  # integers up to this add exactly in float64, in any order
+_EXACT_SUMS = (int, np.integer, fractions.Fraction, list, tuple)  # whose additions associate exactly
+_CHUNK = 4096  # floats a CPython partition adds with sum() between two integer checks
 _FILTER = "        if not condition({args}):\n            continue\n"
 _NOT_FOUND = object()
 
@@ -52,20 +57,32 @@ class Sum:
     bits, summed apart (neither sum can wrap within ``EXACT_CHUNK`` items), the low sum's carry
     moved into the high one after each chunk; the partial is ``high * 2**32 + low`` as a Python
     int, exact to about 2**94 (beyond, the partition is recomputed with Python ints). The loop
-    stays a plain vectorisable loop: ``sum(x for x in range(10**10))`` at compiled speed."""
+    stays a plain vectorisable loop: ``sum(x for x in range(10**10))`` at compiled speed.
+
+    Partials are ``(has_value, total, bound)``. Regrouping a sum by partition gives the serial
+    answer only when every addition is exact, so ``bound`` says whether it is: 0.0 for values
+    whose addition is exact (ints, numpy's wrapping ints, Fractions, lists and tuples), the sum
+    of the magnitudes for floats that are all integers (every partial sum of integers whose
+    magnitudes add up to at most 2**53 is exact, in any order), None otherwise. ``serial_because``
+    then says when the partials must not be combined: the sum is made again in order."""
     name = "sum"
     outputs = 0
     # (floats: -0.0 + x is x for every x, so a sum of -0.0 stays -0.0, as CPython's sum(rest,
-    # first) of the partition; 0.0 would make it 0.0)
+    # first) of the partition; 0.0 would make it 0.0. ``fraction`` stays 0.0 while every value
+    # is an integer)
     template = """
 def kernel({params}, lo, hi):
     total = -0.0
     count = 0
+    magnitude = 0.0
+    fraction = 0.0
     for i in range(lo, hi):
 {bind}{filter}        value = element({args})
         total += value
         count += 1
-    return count > 0, total
+        magnitude += abs(value)
+        fraction += value - math.floor(value)
+    return count > 0, total, magnitude, fraction
 """
     int_template = """
 def kernel({params}, lo, hi):
@@ -106,56 +123,98 @@ def kernel({params}, lo, hi):
                 and not isinstance(start, (str, bytes, bytearray)))
 
     @staticmethod
-    def python_partition(items, element, condition, key) -> Tuple[bool, typing.Any]:
+    def python_partition(items, element, condition, key) -> Tuple[bool, typing.Any, Optional[float]]:
         """Left to right from the partition's first element, in C where it can be:
-        ``sum(rest, first)`` adds exactly as the loop would (CPython's own sum does)."""
+        ``sum(rest, first)`` adds exactly as the loop would (CPython's own sum does); floats in
+        chunks, each checked for being integers (the partial's ``bound``)."""
         values = _values(items, element, condition)
         first = next(values, _NOT_FOUND)
         if first is _NOT_FOUND:
-            return False, None
+            return False, None, 0.0
         if isinstance(first, (str, bytes, bytearray)):  # sum() refuses these as a start
             total = first
             for value in values:
                 total = total + value
-            return True, total
-        return True, sum(values, first)
+            return True, total, None
+        if not isinstance(first, float):
+            total = sum(values, first)
+            return True, total, 0.0 if isinstance(total, _EXACT_SUMS) else None
+        total, bound = first, _integral_bound([first], 0.0)
+        while chunk := list(itertools.islice(values, _CHUNK)):
+            total = sum(chunk, total)
+            bound = _integral_bound(chunk, bound)
+        return True, total, bound
 
     @staticmethod
-    def from_kernel(result, scalar: Callable) -> Optional[Tuple[bool, Any]]:
-        if len(result) == 2:
-            return result[0], scalar(result[1])
+    def from_kernel(result, scalar: Callable) -> Optional[Tuple[bool, Any, Optional[float]]]:
+        if isinstance(result[1], float):
+            has_value, total, magnitude, fraction = result
+            return has_value, scalar(total), magnitude if fraction == 0.0 else None
         has_value, high, low, beyond = result
         if beyond:
             return None  # past what two int64 words hold: recompute with Python ints
         total = (high << 32) + low
         if isinstance(scalar, type) and issubclass(scalar, np.signedinteger):
             total = (total + 2**63) % 2**64 - 2**63  # numpy's int64 scalars wrap as they add
-        return has_value, scalar(total)
+        return has_value, scalar(total), 0.0
 
     @staticmethod
     def stops(partial) -> bool:
         return False
 
     @staticmethod
-    def serial_because(partials: Sequence) -> Optional[str]:
-        """Why these partials must not be combined, or None. A sum of Decimals rounds at every
-        step under the context's precision, and a sum of float32 (or float16) scalars rounds
-        at every step in that width, so neither is the serial sum when regrouped by partition
-        (a float64 sum regroups within the same error bound, and is combined)."""
-        for has_value, value in partials:
-            if has_value and isinstance(value, decimal.Decimal):
-                return "a sum of Decimal rounds at each step: added serially"
-            if has_value and isinstance(value, np.floating) and value.itemsize < 8:
-                return f"a sum of {type(value).__name__} rounds at each step in that width: added serially"
+    def serial_because(partials: Sequence, args: tuple, kwargs: dict, grouped: bool = False) -> Optional[str]:
+        """Why these partials must not be combined (the sum is made again in order), or None:
+        Decimals and narrow floats round at every step; floats that are not all integers of
+        bounded size, and objects of other types, may round (or behave) otherwise regrouped.
+        ``grouped``: the partials added each outer item's inner values first, which only ints
+        make the serial sum (the inner values of a float may not be integers)."""
+        start = args[0] if args else kwargs.get("start", 0)
+        if grouped and any(has_value and isinstance(value, (float, complex, np.inexact))
+                           for has_value, value, _ in partials):
+            return "a float sum of several for clauses was added per outer item: added in order"
+        total_bound = _integral_bound([start], 0.0) if isinstance(start, float) else (
+            0.0 if isinstance(start, _EXACT_SUMS) else None)
+        for has_value, value, bound in partials:
+            if not has_value:
+                continue
+            if isinstance(value, decimal.Decimal):
+                return "a sum of Decimal rounds at each step: added in order"
+            if isinstance(value, np.floating) and value.itemsize < 8:
+                return f"a sum of {type(value).__name__} rounds at each step in that width: added in order"
+            if bound is None or total_bound is None:
+                kind = type(value).__name__
+                if isinstance(value, (float, complex)):
+                    return f"a sum of {kind} values that are not all integers may round otherwise regrouped: added in order"
+                return f"a sum of {kind} may add otherwise regrouped: added in order"
+            total_bound += bound
+        if total_bound is None or total_bound > _EXACT_FLOAT_INTEGERS:
+            return "a float sum past 2**53 may round otherwise when regrouped: added in order"
         return None
 
     @staticmethod
     def combine(partials: Sequence, function: Callable, args: tuple, kwargs: dict) -> typing.Any:
         total = args[0] if args else kwargs.get("start", 0)
-        for has_value, value in partials:
+        for has_value, value, _ in partials:
             if has_value:
                 total = total + value
         return total
+
+
+def _integral_bound(values: Sequence, bound: Optional[float]) -> Optional[float]:
+    """``bound`` plus the magnitudes of ``values`` if they are all integers (floats or ints,
+    finite); else None."""
+    if bound is None:
+        return None
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    with np.errstate(all="ignore"):
+        if not np.array_equal(np.floor(array), array):
+            return None
+        bound += float(np.abs(array).sum())
+    return bound if bound <= _EXACT_FLOAT_INTEGERS else None
 
 
 class _Extreme:

@@ -155,18 +155,26 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     key = kwargs.get("key")
     source, reason = _why_serial(iterable, (split_element, split_condition, key))
     if source is not None:
+        # a sum whose partials would not combine into the serial answer is made again in
+        # order, in one partition over everything (compiled when it can be): not when its
+        # start must come first (it is not 0) or when it adds each outer item's inner loops
+        # at once (grouped), nor for Decimals (0 + d rounds d): those run serially below
+        check = getattr(reducer, "serial_because", None)
+        in_order = check is not None and inner is None and (args or (kwargs.get("start", 0),))[0] == 0 \
+            and type((args or (kwargs.get("start", 0),))[0]) is int
         try:
             partials = _run(reducer, source, split_element, split_condition, key, split_pattern,
-                            split_flat, inner=inner)
+                            split_flat, inner=inner,
+                            check=(lambda p: check(p, args, kwargs, inner is not None)) if check else None,
+                            in_order=in_order)
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
-            reason = getattr(reducer, "serial_because", lambda _: None)(partials)
-            if reason is None:
+            if partials is not None:
                 return reducer.combine(partials, function, args, kwargs)
-            # the element functions are pure (engine.purity): computing them again is invisible;
-            # the split's report (the last: _run's own) gives way to the serial one
-            reports.pop()
+            # serially below (_run's report says why): the element functions are pure
+            # (engine.purity), so computing them again is invisible
+            return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
     return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
 
@@ -211,18 +219,38 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
 
 
 def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,
-         outputs: Tuple[str, ...] = (), inner: Optional[Callable] = None) -> List[Tuple[int, Any]]:
+         outputs: Tuple[str, ...] = (), inner: Optional[Callable] = None,
+         check: Optional[Callable[[list], Optional[str]]] = None, in_order: bool = False) -> Optional[list]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error.
     ``inner``: for a grouped reduction (``element`` reduces one item's inner loops, compiled),
-    the function giving those loops' values, which CPython partitions reduce as CPython would."""
+    the function giving those loops' values, which CPython partitions reduce as CPython would.
+    ``check``: why the partials must not be combined, if they must not: then, with
+    ``in_order``, the one partial of every item computed in order in this process; else None
+    (the caller runs the shape serially; the report says why)."""
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
         task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat, inner)
         outcomes = _runner.run_partitions(task, source.length, shareable=not outputs,
                                           windows=source.windows())
+        partials = _partials(outcomes)
+        why = check([value for _, value in partials]) if check is not None else None
+        if why is not None:
+            if not in_order:
+                reports.append(Report(reducer.name, source.describe(), False, why))
+                return None
+            outcomes = [(0, source.length, tasks.run_partition(task, 0, source.length))]
+            partials = _partials(outcomes)
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
+    compiled = sum(1 for *_, (_, _, was_compiled, _) in outcomes if was_compiled)
+    reports.append(Report(reducer.name, source.describe(), why is None, why or "", len(outcomes), compiled))
+    return [value for _, value in partials] if not reducer.outputs else partials
+
+
+def _partials(outcomes) -> List[Tuple[int, Any]]:
+    """[(lo, partial)] of the outcomes in order, up to the first stopping one; raises the first
+    error."""
     partials = []
     for lo, hi, (status, value, _, stop) in outcomes:
         if status == "error":
@@ -230,9 +258,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
         partials.append((lo, value))
         if stop:
             break
-    reports.append(Report(reducer.name, source.describe(), True, "", len(outcomes),
-                          sum(1 for *_, (_, _, compiled, _) in outcomes if compiled)))
-    return [value for _, value in partials] if not reducer.outputs else partials
+    return partials
 
 
 def _gather(partials: List[Tuple[int, Any]], outputs: list) -> List[Any]:

@@ -103,7 +103,7 @@ def capture(frame: types.FrameType) -> CapturedBlock:
     source = _source_text(frame)
     with_line, names = _locate(source, filename, frame.f_lineno)
     values = _free_values(frame, names)
-    kinds = module_state.wanted(values.values())
+    kinds = module_state.wanted(values.values()) | module_state.always()
     if kinds:  # random's, numpy.random's generator, the decimal context: the block's too
         values[module_state.STATE] = module_state.taken(kinds)
     return ship(source, filename, with_line, values)
@@ -231,8 +231,12 @@ def update_in_place(frame: types.FrameType, pickled: bytes) -> None:
     except PyforaError as exc:
         _warn_once(frame, "", f"{exc}: the caller's objects keep their values from before the block")
         return
-    targets = _free_values(frame, list(changed))
-    for name in mutations.apply(targets, changed):
+    for module in mutations.apply_globals(changed["globals"]):
+        _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here")
+    for name in mutations.apply_cells(_free_values(frame, list(changed["cells"])), changed["cells"]):
+        _warn_once(frame, name, f"the block changed the closure of {name!r}, which is another function here")
+    targets = _free_values(frame, list(changed["free"]))
+    for name in mutations.apply(targets, changed["free"]):
         _warn_once(frame, name, f"the block changed free variable {name!r} in place, but this "
                                 f"{type(targets.get(name)).__name__} cannot be updated in place here: "
                                 "it keeps its value from before the block")

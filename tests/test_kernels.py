@@ -69,7 +69,7 @@ def test_int_sums_past_int64_stay_compiled_and_exact():
     expected = (hi - lo) * (lo + hi - 1) // 2  # past 2**87
     kept, high, low, beyond = build(reducers.Sum, range(10), lambda x: x).function(lo, 1, 0, hi - lo)
     assert kept and not beyond and (high << 32) + low == expected
-    assert reducers.Sum.from_kernel((True, high, low, False), int) == (True, expected)
+    assert reducers.Sum.from_kernel((True, high, low, False), int) == (True, expected, 0.0)  # 0.0: exact
     with pytest.raises(OverflowError):
         kernel.function(lo, 1, 0, 10)
 

@@ -19,6 +19,7 @@ def touched(text: str) -> set:
     ("cfg.params['lr'] = 0.1", {"cfg"}),
     ("del d[k]", {"d"}),
     ("grid[0] += 1", {"grid"}),
+    ("data += 1.5", {"data"}),
     ("helper(acc, x=data)", {"acc", "data"}),
     ("helper(*rows)", {"rows"}),
     ("for p in people:\n    p.birthday()", {"people", "p"}),
@@ -54,7 +55,17 @@ def test_only_values_changed_in_place_are_found():
     namespace["b"]["k"] = 1  # the same contents
     namespace["c"] = [6]  # rebound: the block's own variable, sent back as such
     namespace["d"].append(8)
-    assert mutations.changed(namespace, taken, assigned={"d"}) == {"a": [1, 2]}
+    assert mutations.changed(namespace, taken) == {"a": [1, 2], "d": [7, 8]}  # d: ``d += [8]``
+    assert mutations.rebound(namespace, taken, ("c", "d", "new")) == ("c", "new")
+
+
+def test_aliases_stay_aliases():
+    row = [0, 0]
+    targets = {"row": row, "grid": [row, row]}
+    changed_row = [0, 5]
+    values = {"row": changed_row, "grid": [changed_row, changed_row]}
+    assert mutations.apply(targets, values) == []
+    assert row == [0, 5] and targets["grid"][0] is row and targets["grid"][1] is row
 
 
 def test_updates_keep_the_callers_objects():

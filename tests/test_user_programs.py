@@ -47,30 +47,9 @@ DIVERGES = {
                              "for line in log] over 40,000 lines (also [line.split() for line in log])",
     "megabyte_of_strings": "hang: the service stops answering; [s.upper() for s in lines] over 30,000 "
                            "strings of 100 chars",
-    # split float sums: another rounding order
-    "one_d_inertia": "float-last-bits: sum(min((x - c) ** 2 for c in centres) for x in xs) is "
-                     "4058154.3534999867, CPython 4058154.353500001",
-    "float64_mean_and_std": "float-last-bits: sum(v for v in float64_array) differs in the last bits",
-    "big_int_true_division": "float-last-bits: sum(x / 7 for x in range(10**17, 10**17 + N)) differs "
-                             "in the last bits",
-    "zip_and_enumerate": "float-last-bits: sum(i * v for i, v in enumerate(vals)) is 224766494.99999997, "
-                         "CPython 224766495.0",
-    # state outside the block that the block reads or changes: the client's is not the block's
-    "decimal_precision_set_before_block": "the client's decimal context (prec 8) is not the block's: "
-                                          "28-digit quotients (or an earlier block's precision)",
-    "decimal_precision_restored_between_blocks": "a block's decimal.getcontext().prec = 5 stays in the worker: the "
-                                                 "next block computes with 5 digits though the client restored 28",
+    # a generator cannot be pickled: a block cannot read one
     "outside_generator_consumed": "a generator as a free variable is refused (PythonToForaConversionError); "
                                   "CPython sums it and exhausts it",
-    "helper_appends_to_module_list": "the module-level list a helper appended to is empty on the client",
-    "global_counter_in_helper": "the module global a helper incremented (global CALLS) stays 0 on the client",
-    "nonlocal_counter_ids": "the closure's nonlocal counter is not advanced on the client: next id 1, "
-                            "CPython 40001",
-    "memo_cache_in_module": "the module-level memo dict a helper filled is empty on the client",
-    "shared_list_aliases": "grid[0][1] = ... in the block reaches grid but not row, the list grid[0] and "
-                           "grid[1] both are: the aliasing is lost",
-    "augmented_assignment_keeps_aliases": "data += 1.5 (ndarray) and history += [...] (list) on free variables "
-                                          "rebind them: the caller's aliases keep the old values",
 }
 
 # Programs that hang the service today (it stops answering; the client sees the connection lost

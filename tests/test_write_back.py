@@ -175,3 +175,67 @@ def test_walrus_targets_in_comprehensions_are_the_blocks_names(ufora):
         found = [m for line in lines if (m := line.find("="))]
         kept = [y := len(line) for line in lines]
     assert m == lines[-1].find("=") and y == len(lines[-1]) and len(kept) == 30_000 and len(found) > 0
+
+
+def test_in_place_operators_and_aliases_keep_the_callers_objects(ufora):
+    row = [0, 0, 0]
+    grid = [row, row]
+    data = np.zeros(3)
+    view = data
+    history = [1]
+    alias = history
+    with ufora.remotely.downloadAll():
+        grid[0][1] = 7
+        data += 1.5
+        history += [2]
+    assert grid[0] is row and grid[1] is row and row == [0, 7, 0]
+    assert data is view and view.tolist() == [1.5, 1.5, 1.5]
+    assert history is alias and alias == [1, 2]
+
+
+LOG = []
+CALLS = 0
+_CACHE = {}
+
+
+def log_it(x):
+    LOG.append(x)
+    return x
+
+
+def count_call(x):
+    global CALLS
+    CALLS += 1
+    return x
+
+
+def cached_square(x):
+    if x not in _CACHE:
+        _CACHE[x] = x * x
+    return _CACHE[x]
+
+
+def test_globals_changed_by_functions_the_block_calls_are_the_modules(ufora):
+    log, calls = LOG, CALLS
+    with ufora.remotely.downloadAll():
+        total = sum(log_it(x) + count_call(x) + cached_square(x % 10) for x in range(30_000))
+    assert total == sum(2 * x + (x % 10) ** 2 for x in range(30_000))
+    assert LOG is log and len(LOG) == 30_000 and LOG[-1] == 29_999
+    assert CALLS == calls + 30_000 and sorted(_CACHE) == list(range(10))
+
+
+def make_counter():
+    count = 0
+
+    def next_id(_):
+        nonlocal count
+        count += 1
+        return count
+    return next_id
+
+
+def test_closure_variables_a_block_changes_are_the_callers(ufora):
+    next_id = make_counter()
+    with ufora.remotely.downloadAll():
+        ids = [next_id(x) for x in range(30_000)]
+    assert ids[-1] == 30_000 and next_id(None) == 30_001
