@@ -4,10 +4,32 @@ side-effect check (what to read), the function rewriter (what to walk) and the c
 files to ship)."""
 from __future__ import annotations
 
+import sysconfig
 import types
 from typing import Any, Iterator
 
 EMPTY = object()  # the contents of a closure cell not assigned yet
+_LIBRARY_PATHS = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+_UFORA_PACKAGES = ("engine", "net", "pyfora")
+
+
+def written_by_user(function: types.FunctionType) -> bool:
+    """Whether a Python function is the user's own: not from the standard library, an installed
+    package or ufora itself (whose code never changes the user's state)."""
+    module = str(function.__module__ or "")
+    return (module.split(".")[0] not in _UFORA_PACKAGES
+            and not function.__code__.co_filename.startswith(_LIBRARY_PATHS))
+
+
+def users_class(value: Any) -> bool:
+    """A class with at least one method that is the user's own (``written_by_user``)."""
+    if not isinstance(value, type) or value.__module__ == "builtins":
+        return False
+    for member in vars(value).values():
+        member = getattr(member, "__func__", member)
+        if isinstance(member, types.FunctionType):
+            return written_by_user(member)
+    return False
 
 
 def nested_codes(code: types.CodeType) -> Iterator[types.CodeType]:

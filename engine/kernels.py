@@ -26,7 +26,6 @@ from __future__ import annotations
 import ast
 import functools
 import logging
-import math
 import textwrap
 import types
 from collections import OrderedDict
@@ -285,7 +284,7 @@ def _compile(reducer, source, namespace: Dict[str, Any], has_condition: bool, ha
     template = reducer.template
     if hasattr(reducer, "template_for"):
         template = reducer.template_for(_element_type(namespace["element"], source.item_type(), pattern))
-    namespace["math"] = math
+    namespace["np"] = np
     exec(_source_code(reducer, template, source, has_condition, has_key, pattern), namespace)
     kernel = numba.njit(namespace["kernel"])
     kernel.compile(tuple(signature))

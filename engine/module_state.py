@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, Optional, Set
 
 import numpy as np
 
-from engine.code import cell_contents, referenced_names
+from engine.code import cell_contents, referenced_names, users_class, written_by_user
 
 STATE = "__ufora_module_state__"  # the free variable, and the block result's variable, holding it
 
@@ -59,11 +59,12 @@ def wanted(values: Iterable[Any]) -> Set[str]:
         elif isinstance(value, types.MethodType):
             todo.extend((value.__func__, value.__self__))
         elif isinstance(value, types.FunctionType):
-            todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
-            todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
-        elif isinstance(value, type) and value.__module__ != "builtins":
+            if written_by_user(value):  # a library's functions keep their own state
+                todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
+                todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
+        elif users_class(value):
             todo.extend(getattr(member, "__func__", member) for member in vars(value).values())
-        elif not isinstance(value, (types.ModuleType, type)) and type(value).__module__ not in ("builtins", "numpy"):
+        elif not isinstance(value, (types.ModuleType, type)) and users_class(type(value)):
             todo.append(type(value))
     return kinds
 

@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterable, List, Set, Tuple
 import numpy as np
 
 from engine import serialization
-from engine.code import cell_contents, referenced_names
+from engine.code import cell_contents, referenced_names, users_class
 
 # the block result's variable holding {"free": {name: changed value}, "globals": {module: {name:
 # value}}, "cells": {function's name: {variable: value}}}
@@ -156,7 +156,7 @@ def helpers_globals(values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
         seen.add(id(value))
         if isinstance(value, types.MethodType):
             todo.append(value.__func__)
-        elif isinstance(value, type):
+        elif users_class(value):
             todo.extend(getattr(m, "__func__", m) for m in vars(value).values() if isinstance(m, (types.FunctionType, classmethod, staticmethod)))
         elif isinstance(value, types.FunctionType) and _shipped(value):
             todo.extend(cell_contents(cell) for cell in value.__closure__ or ())

@@ -32,11 +32,10 @@ from __future__ import annotations
 import builtins
 import dis
 import inspect
-import sysconfig
 import types
 from typing import Callable, Iterable, List, Optional, Set
 
-from engine.code import EMPTY, cell_contents, nested_codes
+from engine.code import EMPTY, cell_contents, nested_codes, users_class
 
 _EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "setattr", "delattr", "globals",
                     "next"}
@@ -49,7 +48,6 @@ _MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "ad
 _EFFECT_MODULES = ("random", "numpy.random", "time", "logging")
 _OUTSIDE_LOADS = {"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF"}
 _CONSTRUCTORS = {"__init__", "__new__", "__post_init__", "__setstate__"}
-_LIBRARY_PATHS = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
 
 
 def _module_effect(value) -> Optional[str]:
@@ -68,18 +66,6 @@ def _module_effect(value) -> Optional[str]:
     if isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in _EFFECT_MODULES):
         return f"uses {module}"
     return None
-
-
-def _user_class(value) -> bool:
-    """A class with methods written in Python outside the standard library and installed
-    packages: the user's own, whose methods are read."""
-    if not isinstance(value, type) or value.__module__ == "builtins":
-        return False
-    for function in vars(value).values():
-        function = getattr(function, "__func__", function)
-        if isinstance(function, types.FunctionType):
-            return not function.__code__.co_filename.startswith(_LIBRARY_PATHS)
-    return False
 
 
 def _receiver(instructions, index: int):
@@ -199,7 +185,7 @@ class _Reader:
         if isinstance(value, types.FunctionType):
             return self.function(value)
         cls = value if isinstance(value, type) else type(value)
-        if _user_class(cls) and cls not in self.classes:
+        if users_class(cls) and cls not in self.classes:
             self.classes.append(cls)
         return None
 
@@ -208,7 +194,7 @@ class _Reader:
         and those whose name the code read uses; until no new method is reached."""
         while True:
             pending = [(function, name in _CONSTRUCTORS)
-                       for klass in {k for cls in self.classes for k in cls.__mro__ if _user_class(k)}
+                       for klass in {k for cls in self.classes for k in cls.__mro__ if users_class(k)}
                        for name, member in vars(klass).items()
                        if name.startswith("__") or name in self.names
                        for function in _functions_of(member) if id(function) not in self.seen]
