@@ -219,7 +219,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
         free = serialization.loads(block.free_variables, loaders or None)
         states = free.pop(module_state.STATE, {})
-        module_state.install(states)  # the caller's random generators and decimal context
+        own_states = module_state.taken(states)  # this process's, put back after the block
         namespace.update(free)
         functions.rewrite_reachable(namespace, shipped)
         remote = {id(value) for value in loaded}
@@ -230,18 +230,21 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     except Exception as exc:
         result.error = errors.capture(exc)
         return result
+    module_state.install(states)  # the caller's random generators and decimal context
     try:
         with runtime.using_runner(runner):
             exec(code, namespace)
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
-    mutated = {"free": mutations.changed(namespace, before), "globals": mutations.changed_globals(before_globals),
-               "cells": mutations.changed_cells(before_cells)}
+    changed_free = mutations.changed(namespace, before)
+    mutated = {"free": changed_free, "moved": mutations.moved(namespace, before, changed_free),
+               "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells)}
     names = mutations.rebound(namespace, before, names)
-    if any(mutated.values()):  # always downloaded: they update the caller's own objects
+    if changed_free or mutated["globals"] or mutated["cells"]:  # always downloaded: the caller's objects
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
     states = module_state.changed(states)
+    module_state.install(own_states)  # no other client's block sees this one's seed
     if states:  # always downloaded: they are the caller's module state
         namespace[module_state.STATE] = states
         names = (*names, module_state.STATE)

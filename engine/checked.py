@@ -268,9 +268,10 @@ def _replaced_callables() -> Dict[Any, Tuple[str, Callable]]:
             table[getattr(math, name)] = (f"math_{name}", math_typer(getattr(math, name)))
     for name in _MATH_TO_INT:
         function = getattr(math, name)
-        table[function] = (f"math_{name}", to_int_typer(function, lambda a, b=None: a))
+        table[function] = (f"math_{name}", to_int_typer(function, lambda a, b=None: int(a)))  # a bool: its int
     table[int] = ("int", to_int_typer(int, lambda a, b=None: int(a)))
-    table[round] = ("round", to_int_typer(round, lambda a, b=None: a))
+    table[round] = ("round", to_int_typer(round, lambda a, b=None: int(a)))
+
     return table
 
 
@@ -352,6 +353,8 @@ def _replacement(func_ir, expression, helpers: Dict[Any, Callable]) -> Optional[
             value = getattr(math, expression.attr, None)
     if value is None or isinstance(value, (int, float, str, bool)):
         return None
+    if value is pow:  # the builtin, with two arguments: the checked ** (three: not compiled)
+        value = operator.pow
     try:
         return helpers.get(value)
     except TypeError:  # unhashable
@@ -406,12 +409,41 @@ def _narrow(numba_type) -> bool:
 
 def _unified(source, target) -> bool:
     """Whether numba made a value of type ``source`` into ``target`` where CPython keeps its
-    type: an int or a bool that becomes a float, a bool that becomes an int."""
+    type: an int or a bool that becomes a float, a bool that becomes an int; in a tuple too,
+    item by item."""
     from numba.core import types
 
+    if isinstance(target, types.BaseTuple) and isinstance(source, types.BaseTuple):
+        return len(source) == len(target) and any(_unified(s, t) for s, t in zip(source, target))
     if isinstance(target, types.Float):
         return isinstance(source, (types.Integer, types.Boolean))
     return isinstance(target, types.Integer) and isinstance(source, types.Boolean)
+
+
+def _mixed_call_or_container(func_ir, typemap: dict, statement) -> Optional[str]:
+    """A list or set built of ints and floats (numba makes every item a float), or ``min`` /
+    ``max`` of an int and a float (numba returns a float where CPython returns the int)."""
+    from numba.core import ir, types
+
+    value = statement.value
+    if not isinstance(value, ir.Expr):
+        return None
+    if value.op in ("build_list", "build_set"):
+        container = typemap.get(statement.target.name)
+        item = getattr(container, "dtype", None)
+        if any(_unified(typemap.get(v.name), item) for v in value.items):
+            return f"a list or set of ints and floats (line {statement.loc.line}): numba makes every item a float"
+    if value.op == "call":
+        try:
+            callee = func_ir.get_definition(value.func)
+        except Exception:
+            return None
+        if isinstance(callee, (ir.Global, ir.FreeVar)) and callee.value in (min, max):
+            kinds = [typemap.get(a.name) for a in value.args]
+            if any(isinstance(k, types.Float) for k in kinds) and any(
+                    isinstance(k, (types.Integer, types.Boolean)) for k in kinds):
+                return f"{callee.value.__name__}() of an int and a float (line {statement.loc.line})"
+    return None
 
 
 # The functions (their Python functions, by identity) whose arguments are numpy scalars in
@@ -523,6 +555,10 @@ def refusal(func_ir, typemap: dict, return_type, numpy_args: bool = False) -> Op
             return f"{name} is {numba_type}, which numba computes with differently from numpy"
     for block in func_ir.blocks.values():
         for statement in block.body:
+            if isinstance(statement, ir.Assign):
+                why = _mixed_call_or_container(func_ir, typemap, statement)
+                if why:
+                    return why
             if isinstance(statement, ir.Return):
                 sources, target = [statement.value], return_type
             elif isinstance(statement, ir.Assign):

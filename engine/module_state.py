@@ -12,13 +12,14 @@ the body left (``taken``), which the client installs in turn (``restore``).
 from __future__ import annotations
 
 import decimal
+import dis
 import random
 import types
 from typing import Any, Dict, Iterable, Optional, Set
 
 import numpy as np
 
-from engine.code import cell_contents, referenced_names, users_class, written_by_user
+from engine.code import cell_contents, nested_codes, referenced_names, users_class, written_by_user
 
 STATE = "__ufora_module_state__"  # the free variable, and the block result's variable, holding it
 
@@ -43,6 +44,18 @@ def _kind(value: Any) -> Optional[str]:
     return None
 
 
+def imported(modules: Iterable[str]) -> Set[str]:
+    """The states that code importing these modules (by name) reaches."""
+    kinds = set()
+    for module in modules:
+        top = module.split(".")[0]
+        if top == "random":
+            kinds.add("random")
+        elif top == "numpy":
+            kinds.add("numpy.random")
+    return kinds
+
+
 def wanted(values: Iterable[Any]) -> Set[str]:
     """The states the block can reach through ``values`` (its free variables)."""
     kinds: Set[str] = set()
@@ -60,6 +73,8 @@ def wanted(values: Iterable[Any]) -> Set[str]:
             todo.extend((value.__func__, value.__self__))
         elif isinstance(value, types.FunctionType):
             if written_by_user(value):  # a library's functions keep their own state
+                kinds |= imported(ins.argval for code in nested_codes(value.__code__)
+                                  for ins in dis.get_instructions(code) if ins.opname == "IMPORT_NAME")
                 todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
                 todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
         elif users_class(value):

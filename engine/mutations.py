@@ -9,8 +9,9 @@ or a set's contents, a bytearray, a writable numpy array of the same shape, an o
 attributes. What cannot be updated in place is named, and the caller is warned once.
 
 Comparing costs two pickles of each value (0.2 s each for a list of 10M floats), so a value
-over ``CHEAP_ITEMS`` items or ``CHEAP_BYTES`` bytes is compared only when the block's text could
-change it (``touched``): a method called on it, a store or ``del`` into it, passing it to a
+over ``CHEAP_ITEMS`` items or ``CHEAP_BYTES`` bytes, or an object other than a container or an
+array (whose size cannot be told cheaply), is compared only when the block's text could change
+it (``touched``): a method called on it, a store or ``del`` into it, passing it to a
 function (other than builtins that only read), or iterating it in a loop or comprehension that
 calls something (which may change its items).
 
@@ -21,6 +22,11 @@ helper doing ``LOG.append(x)``, ``CALLS`` of one doing ``global CALLS; CALLS += 
 inside those functions, by value, so they are compared the same way (``helpers_globals``) and
 come back under the function's module name; the client updates or rebinds them in that module
 (``apply_globals``).
+
+Where an object inside a changed value moved or was replaced (a sort, a pop: ``moved``), the
+update cannot follow it by position: the caller's value then holds new objects, and is told.
+Sets and dicts whose elements or keys are objects (not numbers, strings, tuples of them) are
+not updated (copies would not be the caller's objects): named in a warning.
 
 Values that are never compared: immutable ones (numbers, strings, tuples, frozensets...),
 functions, classes, modules, read-only numpy arrays (a remote object's, or the caller's own
@@ -91,12 +97,16 @@ def _calls(nodes) -> bool:
 
 
 def _cheap(value: Any) -> bool:
+    """Small enough to pickle twice on every block: an array up to CHEAP_BYTES, a container up
+    to CHEAP_ITEMS items; not another object, whose size cannot be told (a model holding
+    arrays), unless it is immutable."""
+    if isinstance(value, _IMMUTABLE):
+        return True
     if isinstance(value, np.ndarray):
         return value.nbytes <= CHEAP_BYTES
-    try:
+    if isinstance(value, (list, dict, set, bytearray, collections.deque)):
         return len(value) <= CHEAP_ITEMS
-    except TypeError:
-        return True
+    return False
 
 
 def _compared(value: Any) -> bool:
@@ -116,10 +126,46 @@ def snapshot(namespace: Dict[str, Any], names, touched_names: Set[str]) -> Dict[
         value = namespace.get(name)
         if name in namespace and _compared(value) and (name in touched_names or _cheap(value)):
             try:
-                taken[name] = (value, serialization.dumps(value))
+                taken[name] = (value, serialization.dumps(value), _layout(value))
             except Exception:
                 continue
     return taken
+
+
+def _layout(root: Any) -> Dict[tuple, int]:
+    """{path: id} of the mutable objects inside ``root`` (list and tuple items, dict values,
+    deque items, attributes), ``()`` for the root: where each object is, to tell after the
+    block whether any moved (a sort, a pop) or was replaced."""
+    found: Dict[tuple, int] = {}
+    seen: Set[int] = set()
+    todo: List[Tuple[tuple, Any]] = [((), root)]
+    while todo:
+        path, value = todo.pop()
+        mutable = not isinstance(value, _IMMUTABLE) or isinstance(value, tuple)
+        if not mutable or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if not isinstance(value, tuple):
+            found[path] = id(value)
+        if isinstance(value, (list, tuple, collections.deque)):
+            todo.extend(((*path, index), item) for index, item in enumerate(value))
+        elif isinstance(value, dict):
+            todo.extend(((*path, repr(key)), item) for key, item in value.items())
+        elif hasattr(value, "__dict__") and not isinstance(value, (np.ndarray, types.FunctionType)):
+            todo.extend(((*path, "." + name), item) for name, item in vars(value).items())
+    return found
+
+
+def moved(namespace: Dict[str, Any], taken: Dict[str, tuple], names) -> List[str]:
+    """The names among ``names`` (changed) in whose value an object the caller holds moved or
+    was replaced: the client cannot update those deeply by position."""
+    unstable = []
+    for name in names:
+        before = taken[name][2]
+        after = _layout(namespace[name])
+        if any(after.get(path) != oid for path, oid in before.items()):
+            unstable.append(name)
+    return unstable
 
 
 def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any]:
@@ -127,7 +173,7 @@ def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any
     same object (``data += 1.5`` on an array, ``items += [x]`` on a list too) and pickled
     otherwise now."""
     found = {}
-    for name, (value, before) in taken.items():
+    for name, (value, before, _) in taken.items():
         if namespace.get(name) is not value:
             continue
         try:
@@ -202,7 +248,7 @@ def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
         if namespace is None:
             missing.append(module)
             continue
-        for name in apply(namespace, values):
+        for name in apply(namespace, values, shallow=values):  # no layout was taken: not deeply
             namespace[name] = values[name]  # a counter rebound, or a value of another type
     return missing
 
@@ -251,7 +297,7 @@ def apply_cells(functions: Dict[str, Any], changed: Dict[str, Dict[str, Any]]) -
             continue
         cells = dict(zip(free, function.__closure__))
         for variable, value in variables.items():
-            if apply({variable: cell_contents(cells[variable])}, {variable: value}):
+            if apply({variable: cell_contents(cells[variable])}, {variable: value}, shallow=[variable]):
                 cells[variable].cell_contents = value
     return missing
 
@@ -262,7 +308,7 @@ def rebound(namespace: Dict[str, Any], taken: Dict[str, tuple], assigned) -> tup
     return tuple(name for name in assigned if not (name in taken and namespace.get(name) is taken[name][0]))
 
 
-def _update(target: Any, new: Any, mine: Dict[int, Any]) -> bool:
+def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> bool:
     """Make ``target`` hold what ``new`` holds, in place, deeply: an item, value or attribute
     that was a mutable object is updated in place too, so the caller's references to it (and
     aliases: ``grid = [row, row]``) see the change; False when it cannot. ``mine``: the
@@ -276,10 +322,14 @@ def _update(target: Any, new: Any, mine: Dict[int, Any]) -> bool:
         ``value`` stands for one (updated in place, deeply), else ``value``."""
         if id(value) in mine:
             return mine[id(value)]
-        if old is not None and type(old) is type(value) and not isinstance(old, _IMMUTABLE) \
+        if deep and old is not None and type(old) is type(value) and not isinstance(old, _IMMUTABLE) \
                 and _update(old, value, mine):
             return old
         return value
+
+    if isinstance(target, (set, dict)) and not all(_plain_key(key) for key in new):
+        del mine[id(new)]
+        return False  # objects as elements or keys would come back as copies: not the caller's
 
     if isinstance(target, list):
         target[:] = [own(item, target[index] if index < len(target) else None) for index, item in enumerate(new)]
@@ -319,6 +369,13 @@ def _update(target: Any, new: Any, mine: Dict[int, Any]) -> bool:
     return True
 
 
+def _plain_key(key: Any) -> bool:
+    """A set element or dict key that compares by value (a copy of it is as good)."""
+    if isinstance(key, tuple):
+        return all(_plain_key(part) for part in key)
+    return isinstance(key, (int, float, complex, str, bytes, bool, type(None), frozenset, range, np.generic))
+
+
 def _state_of(value: Any) -> Any:
     """The state ``__reduce__`` gives for ``value`` when its type restores it with its own
     ``__setstate__`` (not object's default); else None."""
@@ -331,9 +388,13 @@ def _state_of(value: Any) -> Any:
     return reduced[2] if isinstance(reduced, tuple) and len(reduced) >= 3 and reduced[2] is not None else None
 
 
-def apply(targets: Dict[str, Any], values: Dict[str, Any]) -> List[str]:
+def apply(targets: Dict[str, Any], values: Dict[str, Any], shallow: Iterable[str] = ()) -> List[str]:
     """Update each of ``targets`` (the caller's objects, by name) in place with the value the
-    block left in it; the names that could not be updated so."""
+    block left in it: deeply (the objects inside keep their identity), or for the names in
+    ``shallow`` (whose objects moved: ``moved``) with new objects inside. The names that could
+    not be updated so."""
     mine = {id(value): targets[name] for name, value in values.items()
             if name in targets and type(targets[name]) is type(value)}
-    return [name for name, value in values.items() if name not in targets or not _update(targets[name], value, mine)]
+    shallow = set(shallow)
+    return [name for name, value in values.items()
+            if name not in targets or not _update(targets[name], value, mine, deep=name not in shallow)]

@@ -10,7 +10,7 @@ execution) for:
 * assignment to a global (``global g; g = ...``) or to a variable of an enclosing function
   (``nonlocal``);
 * attribute assignment or deletion (``obj.attr = ...``, ``W.made += 1``), except on ``self``
-  in ``__init__``, ``__new__``, ``__post_init__`` and ``__setstate__`` (a new object);
+  in ``__init__``, ``__post_init__`` and ``__setstate__`` (a new object);
 * item assignment or deletion on anything but the function's own local variable (an argument
   is not its own: ``row[0] = 1`` changes the caller's row);
 * a mutating method (``append``, ``add``, ``update``, ``extend``, ``insert``, ``pop``,
@@ -42,12 +42,12 @@ _EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "set
 _MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add", "update",
                      "discard", "setdefault", "popitem", "write", "writelines", "send", "put",
                      "sort", "reverse", "__setitem__", "__delitem__", "__setattr__", "__delattr__",
-                     "fill", "resize", "itemset", "put", "partition", "difference_update",
+                     "fill", "resize", "itemset", "difference_update",
                      "intersection_update", "symmetric_difference_update", "appendleft",
                      "extendleft", "popleft", "rotate"}
 _EFFECT_MODULES = ("random", "numpy.random", "time", "logging")
 _OUTSIDE_LOADS = {"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF"}
-_CONSTRUCTORS = {"__init__", "__new__", "__post_init__", "__setstate__"}
+_CONSTRUCTORS = {"__init__", "__post_init__", "__setstate__"}  # (not __new__: its first argument is the class)
 
 
 def _module_effect(value) -> Optional[str]:
@@ -109,6 +109,8 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool) -> O
                 return f"calls .{name}() on an object it does not own in {where}"
         if op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals:
             return f"calls {name}() in {where}"
+        if op == "IMPORT_NAME" and any(name == m or name.startswith(m + ".") for m in _EFFECT_MODULES):
+            return f"imports {name} in {where}"
     return None
 
 
@@ -152,6 +154,12 @@ class _Reader:
             return None  # the engine's own entry points (nested shapes) are not the user's effects
         self.seen.add(id(fn))
         effect = _module_effect(fn)
+        if effect is None and not isinstance(fn, types.FunctionType):
+            # a bound method (map(counter.bump, r)) or a callable object: its class's methods
+            effect = self.value(getattr(fn, "__self__", None)) or self.value(fn)
+            if effect is None and isinstance(fn, types.MethodType):
+                effect = self.function(fn.__func__)
+            return effect
         if effect or not isinstance(fn, types.FunctionType):
             return effect
         closure = dict(zip(fn.__code__.co_freevars, (cell_contents(c) for c in fn.__closure__ or ())))

@@ -11,8 +11,8 @@ Each reducer has
 * ``stops``: whether a partial decides the whole result (``any``/``all`` found their answer),
   so later partitions need not run.
 
-Semantics kept: ``sum`` adds left to right (ints exactly; floats partition by partition, then
-the partials left to right); ``min``/``max`` keep the first of equal elements, as CPython's
+Semantics kept: ``sum`` gives CPython's left-to-right answer (ints exactly; other partials are
+combined only where regrouping is exact, ``Sum.serial_because``, else the sum is made in order); ``min``/``max`` keep the first of equal elements, as CPython's
 strict comparisons do, and call ``key`` once per element; ``any``/``all`` stop at the first
 deciding element by position; ``len`` of a list comprehension counts the elements it computes;
 collected results keep CPython's order, so sets and dicts are built by inserting the elements in
@@ -54,7 +54,7 @@ def _values(items: Iterable, element: Optional[Callable], condition: Optional[Ca
 
 class Sum:
     """Ints are summed exactly in compiled code: each value is split into its high and low 32
-    bits, summed apart (neither sum can wrap within ``EXACT_CHUNK`` items), the low sum's carry
+    bits, summed apart (neither sum can wrap within 2**30 items), the low sum's carry
     moved into the high one after each chunk; the partial is ``high * 2**32 + low`` as a Python
     int, exact to about 2**94 (beyond, the partition is recomputed with Python ints). The loop
     stays a plain vectorisable loop: ``sum(x for x in range(10**10))`` at compiled speed.
@@ -166,30 +166,36 @@ def kernel({params}, lo, hi):
     def serial_because(partials: Sequence, args: tuple, kwargs: dict, grouped: bool = False) -> Optional[str]:
         """Why these partials must not be combined (the sum is made again in order), or None:
         Decimals and narrow floats round at every step; floats that are not all integers of
-        bounded size, and objects of other types, may round (or behave) otherwise regrouped.
+        bounded size, and objects of other types, may round (or behave) otherwise regrouped;
+        once a float is among them, an int or Fraction partial or start (whose own items may
+        be large) may too, unless it is 0.
         ``grouped``: the partials added each outer item's inner values first, which only ints
         make the serial sum (the inner values of a float may not be integers)."""
         start = args[0] if args else kwargs.get("start", 0)
-        if grouped and any(has_value and isinstance(value, (float, complex, np.inexact))
-                           for has_value, value, _ in partials):
+        kept = [(value, bound) for has_value, value, bound in partials if has_value]
+        inexact = any(isinstance(value, (float, complex, np.inexact)) for value, _ in kept)
+        if grouped and inexact:
             return "a float sum of several for clauses was added per outer item: added in order"
-        total_bound = _integral_bound([start], 0.0) if isinstance(start, float) else (
-            0.0 if isinstance(start, _EXACT_SUMS) else None)
-        for has_value, value, bound in partials:
-            if not has_value:
-                continue
+        for value, bound in kept:
             if isinstance(value, decimal.Decimal):
                 return "a sum of Decimal rounds at each step: added in order"
             if isinstance(value, np.floating) and value.itemsize < 8:
                 return f"a sum of {type(value).__name__} rounds at each step in that width: added in order"
-            if bound is None or total_bound is None:
+            if bound is None:
                 kind = type(value).__name__
                 if isinstance(value, (float, complex)):
                     return f"a sum of {kind} values that are not all integers may round otherwise regrouped: added in order"
                 return f"a sum of {kind} may add otherwise regrouped: added in order"
-            total_bound += bound
-        if total_bound is None or total_bound > _EXACT_FLOAT_INTEGERS:
-            return "a float sum past 2**53 may round otherwise when regrouped: added in order"
+        if not inexact:
+            return None if isinstance(start, _EXACT_SUMS) or _zero(start) else \
+                f"a sum started at {type(start).__name__} may add otherwise regrouped: added in order"
+        total = _integral_bound([start], 0.0) if isinstance(start, (int, float, np.number)) else None
+        for value, bound in kept:
+            if not isinstance(value, (float, complex, np.inexact)) and not _zero(value):
+                return "a sum of floats and other numbers may round otherwise regrouped: added in order"
+            total = None if total is None else total + bound
+        if total is None or total > _EXACT_FLOAT_INTEGERS:
+            return "a float sum past 2**53 may round otherwise regrouped: added in order"
         return None
 
     @staticmethod
@@ -199,6 +205,17 @@ def kernel({params}, lo, hi):
             if has_value:
                 total = total + value
         return total
+
+
+def _zero(value: typing.Any) -> bool:
+    """Whether ``value`` is an int or float zero (adding it first changes no later rounding)."""
+    return type(value) in (int, float, bool) and value == 0
+
+
+def zero_start(args: tuple, kwargs: dict) -> bool:
+    """Whether a sum starts at 0 or a float zero: then the sum made in order from the first
+    element (``Sum.template``, ``python_partition``), plus the start, is CPython's."""
+    return _zero(args[0] if args else kwargs.get("start", 0))
 
 
 def _integral_bound(values: Sequence, bound: Optional[float]) -> Optional[float]:

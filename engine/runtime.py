@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
@@ -116,7 +117,11 @@ def _item_classes(iterable: Any) -> set:
     """The classes of the items of a list or tuple (of each zipped one), whose methods the
     element may call (``engine.purity``)."""
     parts = iterable.args if isinstance(iterable, Zipped) else (iterable,)
-    return {cls for part in parts if isinstance(part, (list, tuple)) for cls in set(map(type, part))}
+    classes = {cls for part in parts if isinstance(part, (list, tuple)) for cls in set(map(type, part))}
+    if tuple in classes:  # records: (name, obj) pairs
+        classes |= {type(item) for part in parts if isinstance(part, (list, tuple))
+                    for record in part if type(record) is tuple for item in record}
+    return classes
 
 
 def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
@@ -160,8 +165,10 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         # start must come first (it is not 0) or when it adds each outer item's inner loops
         # at once (grouped), nor for Decimals (0 + d rounds d): those run serially below
         check = getattr(reducer, "serial_because", None)
-        in_order = check is not None and inner is None and (args or (kwargs.get("start", 0),))[0] == 0 \
-            and type((args or (kwargs.get("start", 0),))[0]) is int
+        # (from Python 3.12 CPython's sum() of floats compensates its rounding: only its own
+        # sum over every element in order gives its answer)
+        in_order = (check is not None and inner is None and reducers.zero_start(args, kwargs)
+                    and sys.version_info < (3, 12))
         try:
             partials = _run(reducer, source, split_element, split_condition, key, split_pattern,
                             split_flat, inner=inner,

@@ -72,15 +72,19 @@ def _read_names(body: List[ast.stmt]) -> List[str]:
 
 
 @functools.lru_cache(maxsize=256)
-def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]]:
-    """(line of the with statement, names its body reads); cached per file text and line."""
+def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...], Tuple[str, ...]]:
+    """(line of the with statement, names its body reads, modules it imports); cached per file
+    text and line."""
     try:
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
         raise CantGetSourceTextError(f"{filename!r} does not parse as it is now: {exc}") from None
     node = _find_with(tree, line)
     _refuse_escapes(node.body)
-    return node.lineno, tuple(_read_names(node.body))
+    imported = tuple(alias.name for statement in node.body for n in ast.walk(statement)
+                     if isinstance(n, ast.Import) for alias in n.names) + tuple(
+        n.module for statement in node.body for n in ast.walk(statement) if isinstance(n, ast.ImportFrom) and n.module)
+    return node.lineno, tuple(_read_names(node.body)), imported
 
 
 def _refuse_escapes(body: List[ast.stmt]) -> None:
@@ -101,9 +105,9 @@ def _refuse_escapes(body: List[ast.stmt]) -> None:
 def capture(frame: types.FrameType) -> CapturedBlock:
     filename = frame.f_code.co_filename
     source = _source_text(frame)
-    with_line, names = _locate(source, filename, frame.f_lineno)
+    with_line, names, imported = _locate(source, filename, frame.f_lineno)
     values = _free_values(frame, names)
-    kinds = module_state.wanted(values.values()) | module_state.always()
+    kinds = module_state.wanted(values.values()) | module_state.imported(imported) | module_state.always()
     if kinds:  # random's, numpy.random's generator, the decimal context: the block's too
         values[module_state.STATE] = module_state.taken(kinds)
     return ship(source, filename, with_line, values)
@@ -236,7 +240,10 @@ def update_in_place(frame: types.FrameType, pickled: bytes) -> None:
     for name in mutations.apply_cells(_free_values(frame, list(changed["cells"])), changed["cells"]):
         _warn_once(frame, name, f"the block changed the closure of {name!r}, which is another function here")
     targets = _free_values(frame, list(changed["free"]))
-    for name in mutations.apply(targets, changed["free"]):
+    for name in changed["moved"]:
+        _warn_once(frame, name + ":moved", f"the block moved or replaced objects inside free variable {name!r}: "
+                                           "it holds new objects now, which your other references to the old ones do not see")
+    for name in mutations.apply(targets, changed["free"], shallow=changed["moved"]):
         _warn_once(frame, name, f"the block changed free variable {name!r} in place, but this "
                                 f"{type(targets.get(name)).__name__} cannot be updated in place here: "
                                 "it keeps its value from before the block")

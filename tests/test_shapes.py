@@ -332,6 +332,11 @@ add("result = [round(x * 0.25) for x in range(30_000)]", compiled=True, exact=Tr
 add("result = [round(x * 1e300 * 1e10) for x in range(30_000)]")  # round(inf): OverflowError
 add("result = [x / 2 if x % 2 else x // 2 for x in range(30_000)]", compiled=False, exact=True)
 add("result = [x > 3 if x % 2 else 0 for x in range(30_000)]", compiled=False, exact=True)
+add("result = [max(x, 2.5) for x in range(30_000)]", compiled=False, exact=True)  # 7, not 7.0
+add("result = [(x, 1) if x % 2 else (x, 1.5) for x in range(30_000)]", compiled=False, exact=True)
+add("result = [[x, 1.5][0] for x in range(30_000)]", compiled=False, exact=True)
+add("result = [pow(x, 5) for x in range(30_000)]", exact=True)  # past int64: CPython's ints
+add("result = [round(x > 5) + math.floor(x > 9) for x in range(30_000)]", compiled=True, exact=True)
 # numpy scalars on one path, Python numbers on another: numba types both float64
 add("result = [x if x > 100 else 0.0 for x in arr]", compiled=False, exact=True)
 add("result = [math.sqrt(x) if x > 100 else x for x in arr]", compiled=False, exact=True)
@@ -385,6 +390,13 @@ add("count = 0\ndef tick(x):\n    global count\n    count += 1\n    return x\nre
 add("it = iter(range(20_000))\nresult = [next(it) for x in range(30_000)]", parallel=False)  # StopIteration
 add("it = iter(range(20_000))\nresult = {next(it) for x in range(30_000)}", parallel=False)
 add("it = iter(range(20_000))\nresult = sum(next(it) for x in range(30_000))", parallel=False)  # RuntimeError
+add("class C:\n    n = 0\n    def bump(self, x):\n        C.n += 1\n        return x\nc = C()\n"
+    "result = sum(map(c.bump, range(30_000))), C.n", parallel=False)  # a bound method as the element
+add("class K:\n    made = 0\n    def __new__(cls, v):\n        cls.made = cls.made + 1\n        return super().__new__(cls)\n"
+    "result = len([K(x) for x in range(30_000)]), K.made", parallel=False)
+add("class P2:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\n"
+    "pairs = [(i, P2()) for i in range(30_000)]\nresult = sum(t[1].bump() for t in pairs), pairs[3][1].n")
+add("def draw(x):\n    import random\n    return random.random()\nresult = len([draw(x) for x in range(30_000)])", parallel=False)
 # Scoping CPython gives comprehensions: left as written
 add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]", parallel=False)  # late binding
 add("result = [y := x * 2 for x in range(30_000)][-1], y", parallel=False)  # := binds outside

@@ -239,3 +239,50 @@ def test_closure_variables_a_block_changes_are_the_callers(ufora):
     with ufora.remotely.downloadAll():
         ids = [next_id(x) for x in range(30_000)]
     assert ids[-1] == 30_000 and next_id(None) == 30_001
+
+
+class Person:
+    def __init__(self, name):
+        self.name = name
+
+
+def test_reordered_items_keep_their_values_and_the_caller_is_told(ufora):
+    people = [Person("a"), Person("b")]
+    first = people[0]
+    rows = [[1], [2]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ufora.remotely.downloadAll():
+            people.sort(key=lambda p: p.name, reverse=True)
+            rows.pop(0)
+    assert [p.name for p in people] == ["b", "a"] and first.name == "a"
+    assert rows == [[2]]
+    assert any("moved or replaced objects inside free variable 'people'" in str(w.message) for w in caught)
+
+
+def test_objects_as_set_elements_are_not_replaced_by_copies(ufora):
+    a, b = Person("a"), Person("b")
+    seen, counts = {a}, {a: 1}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with ufora.remotely.downloadAll():
+            seen.add(b)
+            counts[a] += 1
+    assert a in seen and a in counts  # the caller's objects, not copies
+    assert any("'seen'" in str(w.message) and "cannot be updated in place" in str(w.message) for w in caught)
+
+
+def draws_after_importing(n):
+    import random as own_random
+    return [own_random.random() for _ in range(n)]
+
+
+def test_random_imported_inside_the_block_or_a_helper_is_the_callers(ufora):
+    random.seed(11)
+    with ufora.remotely.downloadAll():
+        import random as inner
+        first = inner.random()
+        more = draws_after_importing(2)
+    after = random.random()
+    random.seed(11)
+    assert [first, *more, after] == [random.random() for _ in range(4)]
