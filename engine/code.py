@@ -6,11 +6,26 @@ from __future__ import annotations
 
 import sysconfig
 import types
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 EMPTY = object()  # the contents of a closure cell not assigned yet
 _LIBRARY_PATHS = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
 _UFORA_PACKAGES = ("engine", "net", "pyfora")
+
+
+def reachable(roots: Iterable[Any], expand: Callable[[Any], Iterable[Any]]) -> Iterator[Any]:
+    """Every value reachable from ``roots``, once each (by identity): ``expand(value)`` gives
+    what a value leads to. The walk behind the module state a block reaches and the globals
+    its functions hold."""
+    seen: set = set()
+    todo = list(roots)
+    while todo:
+        value = todo.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        yield value
+        todo.extend(expand(value))
 
 
 def written_by_user(function: types.FunctionType) -> bool:

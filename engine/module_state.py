@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import decimal
 import dis
+import itertools
 import random
 import types
 from typing import Any, Dict, Iterable, Optional, Set
 
 import numpy as np
 
-from engine.code import cell_contents, nested_codes, referenced_names, users_class, written_by_user
+from engine.code import cell_contents, nested_codes, reachable, referenced_names, users_class, written_by_user
 
 STATE = "__ufora_module_state__"  # the free variable, and the block result's variable, holding it
 
@@ -59,29 +60,34 @@ def imported(modules: Iterable[str]) -> Set[str]:
 def wanted(values: Iterable[Any]) -> Set[str]:
     """The states the block can reach through ``values`` (its free variables)."""
     kinds: Set[str] = set()
-    seen: Set[int] = set()
-    todo = list(values)
-    while todo and len(seen) < _WALK_LIMIT:
-        value = todo.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
+    for value in itertools.islice(reachable(values, _leads_to), _WALK_LIMIT):
         kind = _kind(value)
         if kind is not None:
             kinds.add(kind)
-        elif isinstance(value, types.MethodType):
-            todo.extend((value.__func__, value.__self__))
-        elif isinstance(value, types.FunctionType):
-            if written_by_user(value):  # a library's functions keep their own state
-                kinds |= imported(ins.argval for code in nested_codes(value.__code__)
-                                  for ins in dis.get_instructions(code) if ins.opname == "IMPORT_NAME")
-                todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
-                todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
-        elif users_class(value):
-            todo.extend(getattr(member, "__func__", member) for member in vars(value).values())
-        elif not isinstance(value, (types.ModuleType, type)) and users_class(type(value)):
-            todo.append(type(value))
+        elif isinstance(value, types.FunctionType) and written_by_user(value):
+            kinds |= imported(ins.argval for code in nested_codes(value.__code__)
+                              for ins in dis.get_instructions(code) if ins.opname == "IMPORT_NAME")
     return kinds
+
+
+def _leads_to(value: Any) -> Iterable[Any]:
+    """What a value the block reaches leads to, for ``wanted``: a method's function and owner,
+    the globals and closure of the user's own functions (a library's keep their own state),
+    the members of the user's classes, the class of an instance of one."""
+    if _kind(value) is not None:
+        return ()
+    if isinstance(value, types.MethodType):
+        return value.__func__, value.__self__
+    if isinstance(value, types.FunctionType):
+        if not written_by_user(value):
+            return ()
+        return [*(value.__globals__.get(name) for name in referenced_names(value.__code__)),
+                *(cell_contents(cell) for cell in value.__closure__ or ())]
+    if users_class(value):
+        return [getattr(member, "__func__", member) for member in vars(value).values()]
+    if not isinstance(value, (types.ModuleType, type)) and users_class(type(value)):
+        return (type(value),)
+    return ()
 
 
 def always() -> Set[str]:

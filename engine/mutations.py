@@ -39,12 +39,12 @@ import builtins
 import collections
 import sys
 import types
-from typing import Any, Dict, Iterable, List, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Set, Tuple
 
 import numpy as np
 
 from engine import serialization
-from engine.code import cell_contents, referenced_names, users_class
+from engine.code import cell_contents, reachable, referenced_names, users_class
 
 # the block result's variable holding {"free": {name: changed value}, "globals": {module: {name:
 # value}}, "cells": {function's name: {variable: value}}}
@@ -193,31 +193,36 @@ def helpers_globals(values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
     counter the function rebinds). Shipped functions are those whose globals are not a loaded
     module's: cloudpickle gave them a copy."""
     taken: Dict[Tuple[str, str], tuple] = {}
-    seen: Set[int] = set()
-    todo = list(values)
-    while todo:
-        value = todo.pop()
-        if id(value) in seen:
+    for function in reachable(values, _leads_to):
+        if not (isinstance(function, types.FunctionType) and _shipped(function)):
             continue
-        seen.add(id(value))
-        if isinstance(value, types.MethodType):
-            todo.append(value.__func__)
-        elif users_class(value):
-            todo.extend(getattr(m, "__func__", m) for m in vars(value).values() if isinstance(m, (types.FunctionType, classmethod, staticmethod)))
-        elif isinstance(value, types.FunctionType) and _shipped(value):
-            todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
-            for name in referenced_names(value.__code__):
-                if name not in value.__globals__:
-                    continue
-                held = value.__globals__[name]
-                if isinstance(held, _CODE_LIKE):
-                    todo.append(held)
-                elif (value.__module__, name) not in taken and (isinstance(held, _IMMUTABLE) or _cheap(held)):
-                    try:
-                        taken[(value.__module__, name)] = (value.__globals__, held, serialization.dumps(held))
-                    except Exception:
-                        continue
+        for name in referenced_names(function.__code__):
+            held = function.__globals__.get(name, _CODE_LIKE)  # (a sentinel: absent)
+            key = (function.__module__, name)
+            if held is _CODE_LIKE or isinstance(held, _CODE_LIKE) or key in taken or not _cheap(held):
+                continue
+            try:
+                taken[key] = (function.__globals__, held, serialization.dumps(held))
+            except Exception:
+                continue
     return taken
+
+
+def _leads_to(value: Any) -> Iterable[Any]:
+    """For ``helpers_globals``: a method's function, the functions of the user's classes, and
+    the closure values and the functions, classes and methods among a shipped function's
+    globals."""
+    if isinstance(value, types.MethodType):
+        return (value.__func__,)
+    if users_class(value):
+        return [getattr(m, "__func__", m) for m in vars(value).values()
+                if isinstance(m, (types.FunctionType, classmethod, staticmethod))]
+    if isinstance(value, types.FunctionType) and _shipped(value):
+        globals_ = value.__globals__
+        return [*(cell_contents(cell) for cell in value.__closure__ or ()),
+                *(globals_[name] for name in referenced_names(value.__code__)
+                  if isinstance(globals_.get(name), _CODE_LIKE))]
+    return ()
 
 
 def _shipped(function: types.FunctionType) -> bool:
@@ -229,12 +234,19 @@ def _shipped(function: types.FunctionType) -> bool:
 def changed_globals(taken: Dict[Tuple[str, str], tuple]) -> Dict[str, Dict[str, Any]]:
     """{module: {name: value}} of the globals in ``taken`` that the block changed, in place or
     by binding another value."""
+    return _changed_entries(taken, lambda held_in, name, value: held_in.get(name, value))
+
+
+def _changed_entries(taken: Dict[Tuple[str, str], tuple], now_of: Callable) -> Dict[str, Dict[str, Any]]:
+    """{outer: {inner: value now}} of the entries ``(outer, inner): (holder, value, pickle)``
+    whose value is another object now, or pickles otherwise; ``now_of(holder, inner, value)``
+    reads the value now."""
     found: Dict[str, Dict[str, Any]] = {}
-    for (module, name), (held_in, value, before) in taken.items():
-        now = held_in.get(name, value)
+    for (outer, inner), (holder, value, before) in taken.items():
+        now = now_of(holder, inner, value)
         try:
             if now is not value or serialization.dumps(now) != before:
-                found.setdefault(module, {})[name] = now
+                found.setdefault(outer, {})[inner] = now
         except Exception:
             continue
     return found
@@ -274,15 +286,7 @@ def closures(free: Dict[str, Any]) -> Dict[Tuple[str, str], tuple]:
 
 def changed_cells(taken: Dict[Tuple[str, str], tuple]) -> Dict[str, Dict[str, Any]]:
     """{name: {variable: value}} of the cells in ``taken`` the block changed."""
-    found: Dict[str, Dict[str, Any]] = {}
-    for (name, variable), (cell, value, before) in taken.items():
-        now = cell_contents(cell)
-        try:
-            if now is not value or serialization.dumps(now) != before:
-                found.setdefault(name, {})[variable] = now
-        except Exception:
-            continue
-    return found
+    return _changed_entries(taken, lambda cell, variable, value: cell_contents(cell))
 
 
 def apply_cells(functions: Dict[str, Any], changed: Dict[str, Dict[str, Any]]) -> List[str]:

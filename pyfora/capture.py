@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import cloudpickle
 
 from engine import module_state, mutations, serialization
-from engine.code import cell_contents, referenced_names
+from engine.code import cell_contents, reachable, referenced_names
 from pyfora import typed_source
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
 from pyfora.remote import RemotePythonObject, rebuilt
@@ -178,33 +178,35 @@ def _shipped_sources(values: Iterable[Any], block_file: str) -> Dict[str, str]:
     those functions' globals and closures, or as the code that made a remote object. The cluster reads it to find parallel shapes inside
     those functions (``engine.functions`` rewrites methods in their class)."""
     sources: Dict[str, str] = {}
-    seen: set = set()
-    todo = list(values)
-    while todo:
-        value = todo.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
+    for value in reachable(values, _leads_to):
         if isinstance(value, RemotePythonObject):  # a remote function: the files that made it
             for filename, text in value.sources.items():
                 if filename != block_file:
                     sources.setdefault(filename, text)
-        elif isinstance(value, types.MethodType):
-            todo.extend((value.__func__, value.__self__))
-        elif isinstance(value, type):
-            todo.extend(_methods(value))
-        elif not isinstance(value, types.FunctionType):
-            if type(value).__module__ in _user_modules:
-                todo.append(type(value))
-        elif value.__module__ in _user_modules:
+        elif isinstance(value, types.FunctionType) and value.__module__ in _user_modules:
             filename = value.__code__.co_filename
             if filename != block_file and filename not in sources:
                 lines = linecache.getlines(filename, value.__globals__)
                 if lines:
                     sources[filename] = "".join(lines)
-            todo.extend(value.__globals__.get(name) for name in referenced_names(value.__code__))
-            todo.extend(cell_contents(cell) for cell in value.__closure__ or ())
     return sources
+
+
+def _leads_to(value: Any) -> Iterable[Any]:
+    """For ``_shipped_sources``: a method's function and owner, a class's methods, the class of
+    an instance of a user class, the globals and closure of a user function."""
+    if isinstance(value, RemotePythonObject):
+        return ()
+    if isinstance(value, types.MethodType):
+        return value.__func__, value.__self__
+    if isinstance(value, type):
+        return _methods(value)
+    if not isinstance(value, types.FunctionType):
+        return (type(value),) if type(value).__module__ in _user_modules else ()
+    if value.__module__ not in _user_modules:
+        return ()
+    return [*(value.__globals__.get(name) for name in referenced_names(value.__code__)),
+            *(cell_contents(cell) for cell in value.__closure__ or ())]
 
 
 def _methods(cls: type) -> Iterator[Any]:
