@@ -15,6 +15,7 @@ import builtins
 import functools
 import json
 import linecache
+import logging
 import types
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
@@ -22,6 +23,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from engine import (errors, functions, module_state, mutations, remote_values, rewriter, runtime, serialization,
                     shm, unread)
+
+log = logging.getLogger(__name__)
 
 HAND_OVER_BYTES = 1 << 20  # a variable's pickle from this size goes to the service in shared memory
 
@@ -236,11 +239,15 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
             exec(code, namespace)
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
-    changed_free = mutations.changed(namespace, before)
-    mutated = {"free": changed_free, "moved": mutations.moved(namespace, before, changed_free),
-               "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells)}
-    names = mutations.rebound(namespace, before, names)
-    if changed_free or mutated["globals"] or mutated["cells"]:  # always downloaded: the caller's objects
+    try:
+        changed_free = mutations.changed(namespace, before)
+        mutated = {"free": changed_free, "moved": mutations.moved(namespace, before, changed_free),
+                   "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells)}
+        names = mutations.rebound(namespace, before, names)
+    except Exception:  # finding the effects must never cost the block's own variables
+        log.exception("could not tell which free variables the block changed in place")
+        mutated = {"free": {}, "globals": {}, "cells": {}}
+    if mutated["free"] or mutated["globals"] or mutated["cells"]:  # always downloaded: the caller's objects
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
     states = module_state.changed(states)
