@@ -212,6 +212,14 @@ def _zero(value: typing.Any) -> bool:
     return type(value) in (int, float, bool) and value == 0
 
 
+def in_order_exact(partials: Sequence) -> bool:
+    """Whether one partition's ``sum(rest, first)`` over every element, plus a zero start, is
+    CPython's ``0 + first + ...``: for numbers, ``0 + first`` is ``first`` exactly; not for a
+    Decimal (``0 + d`` rounds ``d`` to the context's precision) or objects (their ``__radd__``)."""
+    return all(isinstance(value, (int, float, complex, fractions.Fraction, np.number))
+               for has_value, value, *_ in partials if has_value)
+
+
 def zero_start(args: tuple, kwargs: dict) -> bool:
     """Whether a sum starts at 0 or a float zero: then the sum made in order from the first
     element (``Sum.template``, ``python_partition``), plus the start, is CPython's."""

@@ -162,8 +162,9 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     if source is not None:
         # a sum whose partials would not combine into the serial answer is made again in
         # order, in one partition over everything (compiled when it can be): not when its
-        # start must come first (it is not 0) or when it adds each outer item's inner loops
-        # at once (grouped), nor for Decimals (0 + d rounds d): those run serially below
+        # start must come first (it is not 0), when it adds each outer item's inner loops at
+        # once (grouped), nor for Decimals or objects (reducers.in_order_exact): those run
+        # serially below
         check = getattr(reducer, "serial_because", None)
         # (from Python 3.12 CPython's sum() of floats compensates its rounding: only its own
         # sum over every element in order gives its answer)
@@ -242,7 +243,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
         partials = _partials(outcomes)
         why = check([value for _, value in partials]) if check is not None else None
         if why is not None:
-            if not in_order:
+            if not (in_order and reducers.in_order_exact([value for _, value in partials])):
                 reports.append(Report(reducer.name, source.describe(), False, why))
                 return None
             outcomes = [(0, source.length, tasks.run_partition(task, 0, source.length))]

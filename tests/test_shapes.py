@@ -360,6 +360,9 @@ add("from decimal import Decimal, getcontext\ngetcontext().prec = 6\nresult = su
 add("from decimal import Decimal, getcontext\ngetcontext().prec = 5\nresult = [Decimal(x) / 7 for x in range(30_000)]",
     exact=True)  # the partitions round under the block's context
 add("from fractions import Fraction\nresult = sum(Fraction(x % 7, 3) for x in range(30_000))", exact=True)
+add("from decimal import Decimal, getcontext\ngetcontext().prec = 6\n"
+    "result = sum(Decimal('0.4444445') if x == 0 else Decimal('0.0000005') if x == 1 else Decimal(0) for x in range(30_000))",
+    parallel=False, exact=True)  # 0 + d rounds d first (0.444444, not 0.444445): serially in CPython
 
 # Splitting that CPython's side effects would reveal: these run serially on the driver
 # (engine.purity), and the driver's objects see every effect
