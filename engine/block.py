@@ -67,6 +67,8 @@ class BlockResult:
     error: Optional[errors.RemoteError] = None
     # name -> the segment holding its pickle, between ``hand_over`` and ``take_over``
     handed: Dict[str, remote_values.Segment] = field(default_factory=dict)
+    # the process running the block died (error says how): the block may be run again
+    driver_lost: bool = False
 
     def hand_over(self) -> None:
         """Driver side: move each large variable's pickle into a segment the worker service
@@ -103,7 +105,8 @@ class BlockResult:
         """The fields and buffers of a ``block_done`` message (net.schema): the names, then the
         error's texts (capped: they travel in a header of limited size) and whether its pickle
         follows the variables' buffers."""
-        fields: Dict[str, Any] = {"names": list(self.variables), "error": None}
+        fields: Dict[str, Any] = {"names": list(self.variables), "error": None,
+                                  "driver_lost": self.driver_lost}
         buffers = list(self.variables.values())
         if self.error is not None:
             fields["error"] = {"type_name": self.error.type_name, "message": _capped(self.error.message),

@@ -3,7 +3,8 @@
 Processes are forked by a zygote that is itself forked before any event loop, thread or
 listening socket exists in the worker (tornado's ``fork_processes`` habit), after numba has been
 warmed up so that no child pays numba's one-time initialisation; the zygote also forks the
-replacement of a process that died. Each child talks to its parent over one duplex pipe with pickled tuples:
+replacement of a process that died. Each child talks to its parent over one duplex pipe (a Unix
+socket pair carrying ``engine.frames``) with pickled tuples:
 
     parent -> child                       child -> parent
     ("block", job_id, Block)              ("block_done", job_id, BlockResult)
@@ -19,6 +20,9 @@ A child that runs a block is its *driver*. When the block reaches a parallel sha
 sends ``run_task`` and, while it waits for ``task_done``, computes partitions like any other
 pool process: it gives its core back instead of sleeping on it. A child exits when its pipe
 closes, so a killed worker leaves no orphans.
+
+The parent's end of each pipe is non-blocking (``PoolProcess.put``/``flush``/``messages``), for
+an event loop; a child's end is blocking.
 """
 from __future__ import annotations
 
@@ -30,77 +34,118 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Sequence, Tuple
 
 from engine import block as blocks
-from engine import errors, kernels, output, serialization, shm, tasks
+from engine import errors, frames, kernels, output, proc, serialization, shm, tasks
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class PoolProcess:
+    """A compute process as its parent sees it: the parent's non-blocking end of its pipe."""
     index: int
     pid: int
-    conn: Connection
+    sock: socket.socket
+    inbox: frames.Inbox = field(default_factory=frames.Inbox)
+    outbox: frames.Outbox = field(default_factory=frames.Outbox)
 
-    def send(self, message: tuple) -> None:
-        send(self.conn, message)
+    def fileno(self) -> int:
+        return self.sock.fileno()
 
-    def receive(self) -> tuple:
-        message = receive(self.conn)
-        if message[0] == "block_done":
-            message[2].take_over()
-        return message
+    def put(self, message: tuple) -> bool:
+        """Queue a message and write what the pipe takes now: True when all of it went (else
+        ``flush`` again when the pipe is writable). OSError if the process is gone."""
+        self.outbox.put(serialization.dumps(message))
+        return self.outbox.flush(self.sock)
+
+    def flush(self) -> bool:
+        return self.outbox.flush(self.sock)
+
+    def messages(self) -> List[tuple]:
+        """The messages whole in the pipe now (none if it holds only part of one); EOFError or
+        OSError when the process is gone."""
+        messages = [serialization.loads(frame) for frame in self.inbox.read(self.sock)]
+        for message in messages:
+            if message[0] == "block_done":
+                message[2].take_over()
+        return messages
+
+    def close(self) -> None:
+        self.sock.close()
 
 
-def send(conn: Connection, message: tuple) -> None:
+def send(sock: socket.socket, message: tuple) -> None:
     """Messages on the pipes carry user values (partials, collected elements, results), whose
     classes may be defined in the block or the client's own modules: the project's cloudpickle
     takes them, plain pickle would not."""
-    conn.send_bytes(serialization.dumps(message))
+    frames.write(sock, serialization.dumps(message))
 
 
-def receive(conn: Connection) -> tuple:
-    return serialization.loads(conn.recv_bytes())
+def receive(sock: socket.socket) -> tuple:
+    return serialization.loads(frames.read(sock))
 
 
 class PipeRunner:
     """The runner of a driver child: partitions are scheduled by the parent over the pipe."""
 
-    def __init__(self, conn: Connection):
-        self.conn = conn
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
 
     def run_partitions(self, task: bytes, length: int, shareable: bool = False,
                        windows: Sequence[Any] = ()) -> List[Tuple[int, int, Any]]:
-        send(self.conn, ("run_task", task, length, shareable, list(windows)))
+        send(self.sock, ("run_task", task, length, shareable, list(windows)))
         while True:
-            message = receive(self.conn)
+            message = receive(self.sock)
             if message[0] == "task_done":
                 return message[1]
-            _serve(self.conn, message)
+            _serve(self.sock, message)
 
 
-def _serve(conn: Connection, message: tuple) -> None:
+def _serve(sock: socket.socket, message: tuple) -> None:
     kind = message[0]
     if kind == "partition":
         _, task_id, task, lo, hi, windows = message
-        _reply(conn, ("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi, windows)))
+        _reply(sock, ("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi, windows)))
     elif kind == "forget":
         shm.forget(message[1])
     elif kind == "block":
         _, job_id, block = message
-        with output.forwarded(lambda stream, text: send(conn, ("output", job_id, stream, text))):
-            result = blocks.run_block(block, PipeRunner(conn))
+        with output.forwarded(lambda stream, text: _output(sock, job_id, stream, text)):
+            result = blocks.run_block(block, PipeRunner(sock))
+        if _forked:  # a child the block forked, which came back here: it has no one to answer
+            os._exit(0)
         result.hand_over()
-        _reply(conn, ("block_done", job_id, result))
+        _reply(sock, ("block_done", job_id, result))
     else:
         log.error("compute process got an unknown message %r; ignored", kind)
 
 
-def _reply(conn: Connection, message: tuple) -> None:
+_forked = False  # set in a child forked by a block (os.fork, multiprocessing)
+
+
+def _detach_at_fork(sock: socket.socket) -> None:
+    """A block may fork (``os.fork``, ``multiprocessing``). The child must never read or write
+    this process's pipe: its frames would interleave with ours, or it would take messages meant
+    for us. So its copy of the pipe is closed, what it prints goes to the service's log, and
+    if it runs to the end of the block it exits there."""
+    def detach() -> None:
+        global _forked
+        _forked = True
+        sock.close()
+    os.register_at_fork(after_in_child=detach)
+
+
+def _output(sock: socket.socket, job_id: str, stream: str, text: str) -> None:
+    if _forked:
+        os.write(2, text.encode(errors="replace"))
+    else:
+        send(sock, ("output", job_id, stream, text))
+
+
+def _reply(sock: socket.socket, message: tuple) -> None:
     """Send a result; one that cannot be pickled goes back as that error, not as a dead process."""
     try:
         payload = serialization.dumps(message)
@@ -111,20 +156,21 @@ def _reply(conn: Connection, message: tuple) -> None:
             payload = serialization.dumps((*message[:4], ("error", failure, False, True)))
         else:
             payload = serialization.dumps((kind, key, blocks.BlockResult(error=failure)))
-    conn.send_bytes(payload)
+    frames.write(sock, payload)
 
 
-def _child_main(conn: Connection) -> None:
+def _child_main(sock: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle
+    _detach_at_fork(sock)
     random.seed()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     while True:
         try:
-            message = receive(conn)
+            message = receive(sock)
         except (EOFError, OSError):
             return
-        _serve(conn, message)
+        _serve(sock, message)
 
 
 class ComputePool:
@@ -159,24 +205,32 @@ class ComputePool:
         message, fds, _, _ = socket.recv_fds(self._control, 32, 1)
         if not fds:
             raise RuntimeError("the compute pool's zygote is gone")
-        process = PoolProcess(next(self._indices), int(message), Connection(fds[0]))
+        sock = socket.socket(fileno=fds[0])
+        sock.setblocking(False)
+        process = PoolProcess(next(self._indices), int(message), sock)
         self.processes[process.index] = process
         return process
 
-    def forget(self, index: int) -> PoolProcess:
-        """Drop a process that died (its pipe closed); the zygote has reaped it."""
+    def forget(self, index: int) -> Tuple[PoolProcess, int]:
+        """Drop a process that died (its pipe closed): it and its wait status (-1 if unknown),
+        reaped by the zygote."""
         process = self.processes.pop(index)
-        process.conn.close()
-        return process
+        process.close()
+        try:
+            self._control.sendall(f"wait {process.pid}".encode())
+            status = int(self._control.recv(32) or -1)
+        except (OSError, ValueError):
+            status = -1
+        return process, status
 
     def stop(self, timeout: float = 2.0) -> None:
         """Close every pipe and the zygote's socket, then make sure every process is gone."""
         for process in self.processes.values():
-            process.conn.close()
+            process.close()
         self._control.close()
         deadline = time.monotonic() + timeout
         for pid in [p.pid for p in self.processes.values()]:
-            while os.path.exists(f"/proc/{pid}") and _alive(pid):
+            while proc.alive(pid):
                 if time.monotonic() > deadline:
                     os.kill(pid, signal.SIGKILL)
                 time.sleep(0.01)
@@ -187,27 +241,23 @@ class ComputePool:
             pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _run_zygote(control: socket.socket) -> None:
+    """Serve the worker's requests: ``fork`` (a new compute process: its pid, and the parent's
+    end of its pipe as SCM_RIGHTS) and ``wait <pid>`` (reap a process whose pipe closed: its
+    wait status, or -1 if it has not exited within a second)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     code = 0
     try:
-        while control.recv(16):
+        while request := control.recv(64):
+            if request.startswith(b"wait "):
+                control.sendall(str(_reap(int(request[5:]))).encode())
+                continue
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
             if pid == 0:
                 control.close()
                 parent_end.close()
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                _run_child(Connection(child_end.detach()))
+                _run_child(child_end)
             child_end.close()
             socket.send_fds(control, [str(pid).encode()], [parent_end.fileno()])
             parent_end.close()
@@ -217,14 +267,29 @@ def _run_zygote(control: socket.socket) -> None:
     finally:
         # The worker is gone (stopped, or killed: then nobody else would): so are its remote
         # objects, whose segments would otherwise hold their memory until the host reboots.
-        shm.sweep(shm.service_pid)
+        shm.sweep_service(shm.service_pid)
         os._exit(code)
 
 
-def _run_child(conn: Connection) -> None:
+def _reap(pid: int, patience: float = 1.0) -> int:
+    """The wait status of a child that is exiting (its pipe closed), or -1."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            reaped, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return -1
+        if reaped:
+            return status
+        if time.monotonic() > deadline:
+            return -1
+        time.sleep(0.001)
+
+
+def _run_child(sock: socket.socket) -> None:
     code = 0
     try:
-        _child_main(conn)
+        _child_main(sock)
     except BaseException:
         log.exception("compute process %d failed", os.getpid())
         code = 1

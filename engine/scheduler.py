@@ -106,9 +106,10 @@ class PoolScheduler:
         self.foreign_done: List[Tuple[Any, Any, int, int, tuple]] = []  # (peer, task, lo, hi, outcome)
         self.foreign_lost: List[Tuple[Any, int, int, int]] = []  # (peer, task, lo, hi) whose process died
         self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0}
+        self.replacements_coming = 0  # processes gone whose replacement is being forked
 
     def submit_block(self, job_id: str, block: Block) -> List[Send]:
-        if not any(not p.remote for p in self.processes.values()):
+        if not self._has_processes():
             self._fail(job_id, "this worker has no compute process left")
             return []
         self.blocks.append((job_id, block))
@@ -152,7 +153,10 @@ class PoolScheduler:
             process.busy, process.job_id = False, None
         return self._dispatch()
 
-    def on_process_gone(self, index: int, reason: str) -> List[Send]:
+    def on_process_gone(self, index: int, reason: str, replacing: bool = False) -> List[Send]:
+        """A process died; with ``replacing``, a new one comes (``add_process`` or
+        ``on_replacement_failed``), so blocks waiting for a process keep waiting even when none
+        is left now."""
         process = self.processes.pop(index)
         if process.foreign is not None:  # the peer hands it out again
             self.foreign_lost.append(process.foreign)
@@ -166,13 +170,26 @@ class PoolScheduler:
                     task.retried.add(partition)
                     task.retry.append(partition)
         if process.job_id is not None:
-            self._fail(process.job_id, f"the compute process driving this block died ({reason})")
+            self._fail(process.job_id, f"the process running this block died: {reason}", driver_lost=True)
             if process.waiting_task is not None:
                 self.tasks.pop(process.waiting_task, None)
-        if not any(not p.remote for p in self.processes.values()):
+        self.replacements_coming += replacing
+        self._fail_waiting_without_processes(reason)
+        return self._dispatch()
+
+    def on_replacement_failed(self, reason: str) -> List[Send]:
+        self.replacements_coming -= 1
+        self._fail_waiting_without_processes(reason)
+        return self._dispatch()
+
+    def _has_processes(self) -> bool:
+        """A local process exists, or the replacement of one is coming."""
+        return self.replacements_coming > 0 or any(not p.remote for p in self.processes.values())
+
+    def _fail_waiting_without_processes(self, reason: str) -> None:
+        if not self._has_processes():
             while self.blocks:
                 self._fail(self.blocks.popleft()[0], f"no compute process is left ({reason})")
-        return self._dispatch()
 
     def cancel(self, job_id: str) -> List[int]:
         """Stop a block: dropped if it waits; if it runs, the local processes to kill (its
@@ -196,6 +213,7 @@ class PoolScheduler:
 
     def add_process(self, index: int) -> List[Send]:
         """A new local process (the replacement of one that died) is ready for work."""
+        self.replacements_coming = max(0, self.replacements_coming - 1)
         self.processes[index] = _Process(index)
         return self._dispatch()
 
@@ -268,8 +286,9 @@ class PoolScheduler:
         offers, self.offers = self.offers, []
         return [task_id for task_id in offers if task_id in self.tasks]
 
-    def _fail(self, job_id: str, message: str) -> None:
-        self.finished.append((job_id, BlockResult(error=RemoteError("InternalError", message, ""))))
+    def _fail(self, job_id: str, message: str, driver_lost: bool = False) -> None:
+        self.finished.append((job_id, BlockResult(error=RemoteError("InternalError", message, ""),
+                                                  driver_lost=driver_lost)))
 
     def progress(self) -> Dict[str, dict]:
         """For each block computing a parallel shape: that shape's (``task``) partitions and

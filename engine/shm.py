@@ -2,8 +2,11 @@
 
 Ownership is explicit: the driver process that runs a block creates a job's segments and
 unlinks them when the shape finishes, whether it returned, raised or was interrupted; pool
-processes only attach by name. Segments are named ``ufora_<driver pid>_<n>`` so that the
-worker can sweep those of a driver that died (``sweep(pid)``).
+processes only attach by name. Every name starts with its worker service's prefix,
+``ufora_<service pid>_``: a driver's segments are ``ufora_<service pid>_<driver pid>_<n>``, so
+that the worker can sweep those of a driver that died (``sweep(pid)``), and a service that
+starts removes whatever a service that is no longer alive left (``sweep_dead_services``: one
+killed with SIGKILL, its pool and all, could not clean up).
 
 The large arrays of *remote objects* outlive the block that made them: the driver creates their
 segments in the worker service's name (``ufora_<service pid>_o<id>``, ``create_for_service``),
@@ -28,6 +31,7 @@ import glob
 import itertools
 import mmap
 import os
+import re
 import sys
 import uuid
 import weakref
@@ -35,6 +39,8 @@ from multiprocessing import resource_tracker, shared_memory
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
+
+from engine import proc
 
 PREFIX = "ufora_"
 _counter = itertools.count()
@@ -62,7 +68,7 @@ def _open(**kwargs) -> shared_memory.SharedMemory:
 
 def create(nbytes: int) -> shared_memory.SharedMemory:
     """A new segment of at least ``nbytes`` (never 0), owned by this process."""
-    name = f"{PREFIX}{os.getpid()}_{next(_counter)}"
+    name = f"{PREFIX}{service_pid}_{os.getpid()}_{next(_counter)}"
     return _open(name=name, create=True, size=max(1, nbytes))
 
 
@@ -146,8 +152,42 @@ def unlink(name: str) -> None:
 
 
 def sweep(pid: int) -> int:
-    """Unlink every segment a (dead) driver process left behind; how many there were."""
-    paths = glob.glob(f"/dev/shm/{PREFIX}{pid}_*")
+    """Unlink every segment a (dead) driver process of this service left behind; how many."""
+    return _unlink_all(glob.glob(f"/dev/shm/{PREFIX}{service_pid}_{pid}_*"))
+
+
+def sweep_service(pid: int) -> int:
+    """Unlink every segment of the worker service ``pid`` (stopped, or killed); how many."""
+    return _unlink_all(glob.glob(f"/dev/shm/{PREFIX}{pid}_*"))
+
+
+def owner(name: str) -> Optional[int]:
+    """The worker service a segment's name says it belongs to, or None if it is not ours."""
+    match = _OWNED.match(name)
+    return int(match.group(1)) if match else None
+
+
+def owned_here(name: str) -> bool:
+    """A segment of this process's worker service (what its data channel may serve)."""
+    return owner(name) == service_pid
+
+
+def sweep_dead_services() -> int:
+    """Unlink the segments of every worker service that is no longer alive (a previous run
+    killed with SIGKILL); those of live services, and other programs' files, are left alone."""
+    dead: Dict[int, bool] = {}
+    paths = []
+    for name in os.listdir("/dev/shm") if os.path.isdir("/dev/shm") else ():
+        pid = owner(name)
+        if pid is not None and dead.setdefault(pid, not proc.alive(pid)):
+            paths.append(f"/dev/shm/{name}")
+    return _unlink_all(paths)
+
+
+_OWNED = re.compile(re.escape(PREFIX) + r"(\d+)_")
+
+
+def _unlink_all(paths: List[str]) -> int:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)

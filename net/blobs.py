@@ -43,7 +43,8 @@ def _segment_range(key: str) -> Optional[memoryview]:
     try:
         name, start, end = key[len(SEGMENT_KEY):].rsplit(":", 2)
         first, last = int(start), int(end)
-        size = os.stat(f"/dev/shm/{name}").st_size if _SEGMENT_NAME.fullmatch(name) else -1
+        owned = _SEGMENT_NAME.fullmatch(name) and shm.owned_here(name)  # never another service's
+        size = os.stat(f"/dev/shm/{name}").st_size if owned else -1
     except (ValueError, OSError):
         return None
     if not 0 <= first <= last <= size:

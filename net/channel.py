@@ -123,19 +123,29 @@ class _Server(TCPServer):
             channel.close()
 
 
-def listen(port: int, handler: Handler, address: str = "", compress: bool = False) -> Tuple[TCPServer, int]:
+class CannotListen(OSError):
+    """A port that cannot be bound, with the setting that chose it (one line for the user)."""
+
+
+def listen(port: int, handler: Handler, address: str = "", compress: bool = False,
+           setting: str = "") -> Tuple[TCPServer, int]:
     """Serve ``handler(channel)`` for each connection; returns the server and the bound port
-    (``port`` 0 picks a free one)."""
+    (``port`` 0 picks a free one). ``setting`` names the variable that chose the port."""
     server = _Server(handler, compress)
-    sockets = bind(port, address)
+    sockets = bind(port, address, setting)
     server.add_sockets(sockets)
     return server, sockets[0].getsockname()[1]
 
 
-def bind(port: int, address: str = "") -> List[socket.socket]:
+def bind(port: int, address: str = "", setting: str = "") -> List[socket.socket]:
     from tornado.netutil import bind_sockets
 
-    return bind_sockets(port, address or None, family=socket.AF_INET)
+    try:
+        return bind_sockets(port, address or None, family=socket.AF_INET)
+    except OSError as exc:
+        chosen_by = f" (set by {setting})" if setting else ""
+        raise CannotListen(exc.errno, f"cannot listen on port {port}{chosen_by}: "
+                                      f"{exc.strerror or exc}") from None
 
 
 async def connect(host: str, port: int, timeout: float, compress: bool = False,

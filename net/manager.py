@@ -24,7 +24,7 @@ import tornado.httpserver
 import tornado.web
 
 from net import channel as channels
-from net import schema
+from net import loop_health, schema
 from net.blobs import BlobClient, MissingBlob
 from net.channel import Channel, ChannelClosed
 from net.registry import Membership, WorkerInfo, serve_registry
@@ -49,6 +49,7 @@ class _Job:
     buffers: List[bytes]
     objects: List[str] = field(default_factory=list)  # remote objects the block refers to
     reruns: int = 0
+    lost_on: Optional[str] = None  # the worker whose process running the block died (it ran again once)
 
     @property
     def key(self) -> str:
@@ -105,14 +106,15 @@ class ManagerService:
 
     async def start(self) -> Dict[str, int]:
         registry, registry_port = channels.listen(
-            self.ports[1], lambda channel: serve_registry(self.membership, channel))
+            self.ports[1], lambda channel: serve_registry(self.membership, channel),
+            setting="UFORA_MANAGER_PORT")
         app = tornado.web.Application([
             (r"/socket.io/", _socketio_handler(self.sio)),
             (r"/", _StatusHandler, {"manager": self}),
             (r"/results/([0-9a-f]+)", _ResultHandler, {"manager": self}),
         ], websocket_max_message_size=MAX_UPLOAD)  # Tornado's default is 10 MiB
         http = tornado.httpserver.HTTPServer(app, max_body_size=MAX_UPLOAD)
-        sockets = channels.bind(self.ports[0])
+        sockets = channels.bind(self.ports[0], setting="UFORA_WEB_HTTP_PORT")
         http.add_sockets(sockets)
         self._servers = [registry, http]
         ports = {"http_port": sockets[0].getsockname()[1], "registry_port": registry_port}
@@ -120,15 +122,18 @@ class ManagerService:
         return ports
 
     def status(self) -> dict:
+        members = [{"id": link.info.id, "address": link.info.address, "configured_cores": link.info.cores,
+                    "running": len(link.running), **self.membership.stats.get(link.info.id, {})}
+                   for link in self.links.values()]
+        for member in members:  # the compute processes alive now (from its last heartbeat)
+            member["cores"] = member.pop("processes_alive", member["configured_cores"])
         return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links),
-                "cores": sum(link.info.cores for link in self.links.values()),
-                "members": [{"id": link.info.id, "address": link.info.address,
-                             "cores": link.info.cores, "running": len(link.running),
-                             **self.membership.stats.get(link.info.id, {})}
-                            for link in self.links.values()],
+                "cores": sum(member["cores"] for member in members),
+                "members": members,
                 "running": sum(len(link.running) for link in self.links.values()),
                 "pending": len(self.pending),
-                "objects": len(self.objects)}
+                "objects": len(self.objects),
+                "loop": loop_health.snapshot()}
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -364,6 +369,15 @@ class ManagerService:
         if job is None:  # cancelled meanwhile: nobody will ask for what it kept
             self._drop_on(link, kept)
             return
+        if header.get("driver_lost"):
+            if job.lost_on is None:  # like a lost worker: run again once, elsewhere if possible
+                job.lost_on = link.info.id
+                log.warning("block %s: %s; running it again once", job.key, _error_message(header))
+                self.pending.appendleft(job)
+                self._dispatch()
+                return
+            header = dict(header, error={**header["error"], "message":
+                          f"{_error_message(header)} (it was run again once, and its process died again)"})
         try:
             if "blob" in header:
                 buffers = await self._fetch(job, link, str(header["blob"]), "the result")
@@ -432,10 +446,16 @@ def _socketio_handler(sio: socketio.AsyncServer) -> type:
     return Handler
 
 
+def _error_message(header: dict) -> str:
+    return str((header.get("error") or {}).get("message", ""))
+
+
 def _driver_for(job: _Job, owners: Dict[str, str], ready: List[_WorkerLink],
                 objects: Dict[str, _RemoteObject]) -> _WorkerLink:
     """The worker to drive a block: the one holding most bytes of its remote objects (they are
-    not moved then), else the least loaded."""
+    not moved then), else the least loaded; not the one where its process died, if another
+    can take it."""
+    ready = [link for link in ready if link.info.id != job.lost_on] or ready
     held_bytes: Dict[str, int] = {}
     for object_id, worker_id in owners.items():
         held_bytes[worker_id] = held_bytes.get(worker_id, 0) + objects[object_id].size

@@ -39,7 +39,9 @@ Registry and control channel (net.wire messages, header "type" first):
     run_block  {"job_id", "filename", "with_line", "download_below", "objects": {id: worker id}}
                + [source, free_variables, sources as JSON]
     block_done {"job_id", "names", "error", "objects": {name: {"id", "size", "type"}},
-                "blob": absent | key}  + [*variables, pickled exception if any]  (worker -> manager)
+                "blob": absent | key,
+                "driver_lost": bool}  + [*variables, pickled exception if any]  (worker -> manager;
+                                        driver_lost: the process running it died, error says how)
     cancel     {"job_id"}                     (manager -> worker)
     release    {"object_ids"}                 (manager -> worker: drop those remote objects)
     output     {"job_id", "stream", "text"}   (worker -> manager)

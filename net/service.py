@@ -20,6 +20,8 @@ import sys
 from typing import List, Optional
 
 from net import config as service_config
+from net import loop_health
+from net.channel import CannotListen
 
 log = logging.getLogger("ufora.service")
 
@@ -62,6 +64,7 @@ async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[
                 await asyncio.wait_for(worker.registry.registered.wait(), 30.0)
             with os.fdopen(ready_fd, "w") as ready:
                 ready.write(json.dumps(ports) + "\n")
+        loop_health.watch()  # from now on (starting up is slow, and nothing waits on it yet)
         if exit_with_parent:
             parent = os.getppid()
             while not stopping.is_set() and os.getppid() == parent:
@@ -90,8 +93,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     setup_logging(config.log_dir, args.log_level.upper())
     pool = None
     if config.run_worker:
+        from engine import shm
         from engine.pool import ComputePool
 
+        swept = shm.sweep_dead_services()
+        if swept:
+            log.warning("removed %d shared-memory segments left by worker services no longer alive", swept)
         pool = ComputePool(config.worker_cores)
     try:
         asyncio.run(_serve(config, pool, args.ready_fd, args.exit_with_parent))
@@ -99,7 +106,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("ufora-service: the worker could not register with its manager within 30 s",
               file=sys.stderr)
         return 1
-    except OSError as exc:  # a port in use, an address not ours: one line, not a traceback
+    except CannotListen as exc:  # a port in use: one line naming it, not a traceback
+        print(f"ufora-service: {exc.strerror}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an address not ours
         print(f"ufora-service: cannot listen: {exc}", file=sys.stderr)
         return 1
     return 0

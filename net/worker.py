@@ -17,12 +17,14 @@ from typing import Dict, Optional, Tuple
 
 import tornado.ioloop
 
-from engine import errors, remote_values, shm
+from engine import deaths, errors, remote_values, shm
 from engine import pool as compute_pool
 from engine.block import Block, BlockResult
 from engine.scheduler import PoolScheduler
 from engine.serialization import MissingObjectError
 from net import channel as channels
+from net import loop_health
+from net.backoff import Backoff
 from net.blobs import BlobClient, BlobStore, segment_key
 from net.channel import Channel, ChannelClosed
 from net.objects import ObjectHolder
@@ -32,8 +34,6 @@ from net.registry import RegistryClient, WorkerInfo
 
 log = logging.getLogger(__name__)
 
-# A worker replaces compute processes that die, up to this many times per core.
-REPLACEMENTS_PER_CORE = 4
 # Results larger than this go to the data channel instead of the control channel.
 DATA_CHANNEL_THRESHOLD = 1 << 20
 PROGRESS_INTERVAL = 0.25  # seconds between progress reports of a running shape
@@ -43,7 +43,8 @@ class WorkerService:
         self.compute = pool
         self.pool = pool.processes
         self.scheduler = PoolScheduler(len(self.pool))
-        self.replacements_left = REPLACEMENTS_PER_CORE * len(self.pool)
+        self.crashes = Backoff()  # a compute process that crashes is replaced after this delay
+        self.deaths = deaths.Watch()  # what a compute process that dies was last seen using
         self.cancelled: set = set()  # pids killed by a cancel: replaced, not counted as crashes
         self.own_address = own_address
         self.manager = (manager_address, manager_port)
@@ -58,6 +59,7 @@ class WorkerService:
         self.reported: Dict[str, dict] = {}  # job -> the progress last reported
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
+        self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
         self._tasks: set = set()  # strong references to background tasks
         self.peers = Peers(self.id, self.scheduler, self._members, self._send, self._spawn,
                            self._fetch_range)
@@ -67,11 +69,13 @@ class WorkerService:
 
     async def start(self) -> WorkerInfo:
         loop = asyncio.get_running_loop()
-        control, control_port = channels.listen(self.ports[0], self._serve_control)
-        data, data_port = channels.listen(self.ports[1], self.blobs.serve, compress=True)
+        control, control_port = channels.listen(self.ports[0], self._serve_control,
+                                                setting="UFORA_WORKER_BASE_PORT")
+        data, data_port = channels.listen(self.ports[1], self.blobs.serve, compress=True,
+                                          setting="UFORA_WORKER_BASE_PORT, plus one")
         self._servers = [control, data]
         for index, process in self.pool.items():
-            loop.add_reader(process.conn.fileno(), self._on_pool_message, index)
+            loop.add_reader(process.fileno(), self._on_pool_readable, index)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.pool), memory)
         self.registry = RegistryClient(info, *self.manager, stats=self._stats, on_joined=self.peers.joined,
@@ -85,14 +89,11 @@ class WorkerService:
 
     def _stats(self) -> dict:
         return {**self.scheduler.counts, "objects": len(self.objects.segments),
-                "object_bytes": self.blobs.kept_bytes}
+                "object_bytes": self.blobs.kept_bytes, "processes_alive": len(self.pool),
+                "loop": loop_health.snapshot()}
 
     def _unmap(self, names: list) -> None:
-        for process in self.pool.values():
-            try:
-                process.send(("forget", names))
-            except OSError:
-                pass  # a process that died: its mappings went with it
+        self._send([(index, ("forget", names)) for index in self.pool])
 
     def _peer_left(self, peer: str) -> None:
         self.peers.lost(peer, "left the cluster")
@@ -112,6 +113,11 @@ class WorkerService:
             for peer, peer_channel in list(self.peers.channels.items()):
                 if peer_channel is channel:
                     self.peers.lost(peer, "its channel closed")
+            # The manager that sent these blocks is gone (restarted, or cut off): nobody can
+            # receive their results, and it runs them again elsewhere if it comes back.
+            for job_id in [job for job, job_channel in self.job_channels.items() if job_channel is channel]:
+                log.warning("block %s abandoned: the channel of the manager that sent it closed", job_id)
+                self._cancel(job_id)
 
     async def _read_control(self, channel: Channel) -> None:
         while True:
@@ -188,7 +194,9 @@ class WorkerService:
 
     def _report_progress(self) -> None:
         """Each running shape's progress, to the manager (for the block's client), when it
-        changed: see ``PoolScheduler.progress``, plus the bytes moved between workers."""
+        changed: see ``PoolScheduler.progress``, plus the bytes moved between workers. And
+        what the compute processes use now, to say why one died."""
+        self.deaths.sample(process.pid for process in self.pool.values())
         progress = self.scheduler.progress()
         for job_id, snapshot in progress.items():
             snapshot["bytes_moved"] = self.fetched.get(job_id, 0) + self.peers.moved.get(snapshot["task"], 0)
@@ -200,13 +208,17 @@ class WorkerService:
         self.peers.moved = {task: size for task, size in self.peers.moved.items() if task in live}
         self.reported = {job: snapshot for job, snapshot in self.reported.items() if job in progress}
 
-    def _on_pool_message(self, index: int) -> None:
+    def _on_pool_readable(self, index: int) -> None:
         process = self.pool[index]
         try:
-            message = process.receive()
+            messages = process.messages()
         except (EOFError, OSError):
             self._process_gone(index)
             return
+        for message in messages:
+            self._on_pool_message(index, message)
+
+    def _on_pool_message(self, index: int, message: tuple) -> None:
         if message[0] == "output":  # printed by a block: on to its client, in order
             _, job_id, stream, text = message
             channel = self.job_channels.get(job_id)
@@ -216,6 +228,17 @@ class WorkerService:
             return
         self.scheduler.peer_cores = self.peers.peer_cores()
         self._send(self.scheduler.on_message(index, message))
+
+    def _on_pool_writable(self, index: int) -> None:
+        process = self.pool.get(index)
+        if process is None:
+            return
+        try:
+            done = process.flush()
+        except OSError:
+            done = True  # it died: its pipe's reader will say so
+        if done:
+            asyncio.get_running_loop().remove_writer(process.fileno())
 
     async def _forward(self, channel: Channel, header: dict) -> None:
         try:
@@ -238,33 +261,43 @@ class WorkerService:
 
     def _process_gone(self, index: int) -> None:
         loop = asyncio.get_running_loop()
-        loop.remove_reader(self.pool[index].conn.fileno())
-        process = self.compute.forget(index)
+        loop.remove_reader(self.pool[index].fileno())
+        loop.remove_writer(self.pool[index].fileno())
+        process, status = self.compute.forget(index)
         cancelled = process.pid in self.cancelled
         self.cancelled.discard(process.pid)
-        reason = f"compute process {process.pid} {'was stopped by a cancel' if cancelled else 'died'}"
+        reason = (f"compute process {process.pid} was stopped by a cancel" if cancelled else
+                  f"the compute process {process.pid} {self.deaths.describe(process.pid, status)}")
         (log.info if cancelled else log.error)("%s; %d shared segments of its swept", reason,
                                                shm.sweep(process.pid))
-        sends = self.scheduler.on_process_gone(index, reason)
+        delay = 0.0 if cancelled else self.crashes.next_delay()
+        self._send(self.scheduler.on_process_gone(index, reason, replacing=True))
+        loop.call_later(delay, self._replace, process.pid, reason, delay)
+
+    def _replace(self, pid: int, reason: str, delay: float) -> None:
+        """Fork the replacement of a compute process that is gone (after ``delay`` s of backoff,
+        if it crashed: a crash loop slows down, it never uses up the pool)."""
         try:
-            if not cancelled and self.replacements_left <= 0:
-                raise RuntimeError("too many have died")
-            self.replacements_left -= 0 if cancelled else 1
             new = self.compute.spawn()
-            loop.add_reader(new.conn.fileno(), self._on_pool_message, new.index)
-            log.log(logging.INFO if cancelled else logging.WARNING,
-                    "compute process %d replaced by %d (%d replacements left)",
-                    process.pid, new.pid, self.replacements_left)
-            sends += self.scheduler.add_process(new.index)
         except (RuntimeError, OSError) as exc:
-            log.error("compute process %d not replaced: %s", process.pid, exc)
-        finally:
-            self._send(sends)
+            log.error("compute process %d not replaced: %s", pid, exc)
+            self._send(self.scheduler.on_replacement_failed(f"{reason}, and could not be replaced: {exc}"))
+            return
+        asyncio.get_running_loop().add_reader(new.fileno(), self._on_pool_readable, new.index)
+        log.log(logging.WARNING if delay else logging.INFO,
+                "compute process %d replaced by %d after %.2f s", pid, new.pid, delay)
+        self._send(self.scheduler.add_process(new.index))
 
     def _send(self, sends: list) -> None:
+        """Messages to compute processes, never blocking: what a pipe does not take now is
+        written when it is writable."""
         for index, message in sends:
+            process = self.pool.get(index)
             try:
-                self.pool[index].send(message)
+                if process is None:
+                    raise KeyError(index)
+                if not process.put(message):
+                    asyncio.get_running_loop().add_writer(process.fileno(), self._on_pool_writable, index)
             except (OSError, KeyError):
                 log.warning("could not reach compute process %d", index)
         for job_id, result in self.scheduler.take_finished():
@@ -304,9 +337,10 @@ class WorkerService:
         return kept
 
     def stop(self) -> None:
-        self._progress.stop()
+        if self._progress is not None:
+            self._progress.stop()
         self.objects.stop()
-        shm.sweep(os.getpid())  # remote objects' segments no one reported (a driver killed mid-pack)
+        shm.sweep_service(os.getpid())  # remote objects' segments no one reported (a driver killed mid-pack)
         for blobs in self.peer_blobs.values():
             blobs.close()
         if self.registry is not None:
@@ -317,5 +351,6 @@ class WorkerService:
             server.stop()
         loop = asyncio.get_event_loop()
         for process in self.pool.values():
-            loop.remove_reader(process.conn.fileno())
+            loop.remove_reader(process.fileno())
+            loop.remove_writer(process.fileno())
         self.compute.stop()

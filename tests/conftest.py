@@ -13,8 +13,8 @@ from typing import Dict, List
 
 import pytest
 
-from engine import shm
-from pyfora.embedded import read_line
+from engine import proc, shm
+from pyfora.embedded import EmbeddedCluster, read_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_VARIABLES = [name for name in os.environ if name.startswith("UFORA_")]
@@ -42,13 +42,7 @@ def descendants(pid: int) -> List[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    """The process exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+alive = proc.alive
 
 
 def service_running(pid: int, services: list):
@@ -61,17 +55,31 @@ def shm_entries() -> set:
     return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
 
 
-def _leaked(name: str) -> bool:
-    """A new segment is this test's leak unless it is a ufora segment whose owner (its name
-    says which process) is alive and not this process: that is another run's, in progress."""
-    if not name.startswith(shm.PREFIX):
-        return True
-    owner = int(name[len(shm.PREFIX):].split("_")[0])
-    return owner == os.getpid() or not os.path.exists(f"/proc/{owner}")
+# Worker services this test started (ours, and the embedded clusters pyfora.connect() made):
+# their segments, and this process's own, are the only ones its leak check may count.
+_started_services: set = set()
+
+
+@pytest.fixture(autouse=True)
+def _record_embedded_clusters(monkeypatch):
+    original = EmbeddedCluster.__init__
+
+    def recording(self, *args, **kwargs):
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            if self.process is not None:
+                _started_services.add(self.process.pid)
+    monkeypatch.setattr(EmbeddedCluster, "__init__", recording)
+
+
+def _ours(name: str) -> bool:
+    return shm.owner(name) in _started_services | {os.getpid()}
 
 
 @pytest.fixture(autouse=True)
 def no_leaks():
+    _started_services.clear()
     before_shm = shm_entries()
     before = set(descendants(os.getpid()))
     yield
@@ -82,7 +90,7 @@ def no_leaks():
             break
         time.sleep(0.05)
     assert not left, f"processes left running: {sorted(left)}"
-    left_shm = {name for name in shm_entries() - before_shm if _leaked(name)}
+    left_shm = {name for name in shm_entries() - before_shm if _ours(name)}
     assert not left_shm, f"shared memory left in /dev/shm: {sorted(left_shm)}"
 
 
@@ -100,6 +108,7 @@ class Service:
             [*prefix, SERVICE_COMMAND, "--ready-fd", str(ready_write), "--log-level", "INFO"],
             pass_fds=[ready_write], env=full_env, stderr=self._log)
         os.close(ready_write)
+        _started_services.add(self.process.pid)
         self.ports: Dict[str, int] = {}
         try:
             if wait_ready:
@@ -183,14 +192,7 @@ def cpu_used(pid: int, seconds: float) -> float:
 
 
 def cpu_seconds(pids) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(proc.cpu_seconds(pid) for pid in pids)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """End to end: real ``ufora-service`` processes on free loopback ports, real pyfora clients."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -255,6 +256,31 @@ def test_service_refuses_bad_environment_in_one_line(env, variable):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0]
+
+
+@pytest.mark.parametrize("role,variable", [
+    ("manager", "UFORA_WEB_HTTP_PORT"), ("manager", "UFORA_MANAGER_PORT"),
+    ("worker", "UFORA_WORKER_BASE_PORT"), ("both", "UFORA_WORKER_BASE_PORT"),
+])
+def test_a_port_in_use_is_one_line_naming_it_and_exit_code_2(role, variable):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0", "UFORA_WORKER_BASE_PORT": "0",
+               "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "1", variable: str(port)}
+        if role == "manager":
+            env["UFORA_NO_WORKER"] = "1"
+        elif role == "worker":
+            env["UFORA_MANAGER_ADDRESS"] = "127.0.0.1"
+        full = {k: v for k, v in os.environ.items() if not k.startswith("UFORA_")}
+        full.update(env, PYTHONPATH=ROOT)
+        out = subprocess.run([SERVICE_COMMAND], env=full, capture_output=True,
+                             text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    said = [line for line in out.stderr.splitlines() if line.startswith("ufora-service: ")]
+    assert "Traceback" not in out.stderr and len(said) == 1, out.stderr
+    assert variable in said[0] and str(port) in said[0], said
 
 
 def test_large_submissions_and_results_both_ways(ufora):

@@ -4,7 +4,7 @@ import os
 import signal
 import textwrap
 import time
-from multiprocessing.connection import wait
+import selectors
 
 import pytest
 
@@ -33,7 +33,7 @@ def pool():
 def run(pool, blocks, on_partition=None, timeout=60):
     """Drive the scheduler until every block is finished: {job_id: BlockResult}."""
     scheduler = PoolScheduler(len(pool))
-    by_conn = {p.conn: p for p in pool}
+    alive = {p.index: p for p in pool}
     partitions_by_process = {p.index: 0 for p in pool}
 
     def send(sends):
@@ -43,7 +43,7 @@ def run(pool, blocks, on_partition=None, timeout=60):
                 if on_partition:
                     on_partition(index, scheduler)
             try:
-                pool[index].send(message)
+                pool[index].put(message)
             except OSError:
                 pass  # a dead process: noticed when its pipe is read
 
@@ -51,16 +51,26 @@ def run(pool, blocks, on_partition=None, timeout=60):
         send(scheduler.submit_block(job_id, block))
     results = {}
     deadline = time.monotonic() + timeout
-    while len(results) < len(blocks) and time.monotonic() < deadline:
-        for conn in wait([p.conn for p in by_conn.values()], timeout=1):
-            process = by_conn[conn]
-            try:
-                message = process.receive()
-            except (EOFError, OSError):
-                del by_conn[conn]
-                send(scheduler.on_process_gone(process.index, "killed by the test"))
-            else:
-                send(scheduler.on_message(process.index, message))
+    with selectors.DefaultSelector() as selector:
+        while len(results) < len(blocks) and time.monotonic() < deadline:
+            for process in alive.values():  # as the service's event loop does
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if process.outbox.pending else 0)
+                selector.register(process.fileno(), events, process)
+            ready = selector.select(timeout=1)
+            for process in alive.values():
+                selector.unregister(process.fileno())
+            for key, events in ready:
+                process = key.data
+                try:
+                    if events & selectors.EVENT_WRITE:
+                        process.flush()
+                    messages = process.messages() if events & selectors.EVENT_READ else []
+                except (EOFError, OSError):
+                    del alive[process.index]
+                    send(scheduler.on_process_gone(process.index, "killed by the test"))
+                    continue
+                for message in messages:
+                    send(scheduler.on_message(process.index, message))
             results.update(scheduler.take_finished())
     return results, partitions_by_process
 

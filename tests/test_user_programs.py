@@ -26,14 +26,12 @@ import importlib
 import inspect
 import math
 import random
-import threading
 import time
 
 import numpy as np
 import pytest
 
 import pyfora
-from tests.conftest import one_host
 
 PROGRAM_MODULES = [
     "parsing", "montecarlo", "kmeans", "objects", "formatting", "numpy_types", "exact_numbers",
@@ -42,21 +40,11 @@ PROGRAM_MODULES = [
 
 # program name -> what differs today (kept in step with the engine: strict xfail).
 DIVERGES = {
-    # the service hangs: its event loop and both compute processes block in send (deadlock)
-    "key_value_log_records": "hang: the service stops answering; [dict(p.split('=') for p in line.split()) "
-                             "for line in log] over 40,000 lines (also [line.split() for line in log])",
-    "megabyte_of_strings": "hang: the service stops answering; [s.upper() for s in lines] over 30,000 "
-                           "strings of 100 chars",
     # a generator cannot be pickled: a block cannot read one
     "outside_generator_consumed": "a generator as a free variable is refused (PythonToForaConversionError); "
                                   "CPython sums it and exhausts it",
 }
 
-# Programs that hang the service today (it stops answering; the client sees the connection lost
-# after about 45 s): each runs on a cluster of its own, stopped after HANG_SECONDS, so the others
-# keep theirs. Every one is in DIVERGES too.
-HANGS = {"key_value_log_records", "megabyte_of_strings"}
-HANG_SECONDS = 10
 
 
 # ---------------------------------------------------------------- the local stand-in
@@ -96,7 +84,6 @@ PROGRAMS = _programs()
 def _params():
     unknown = set(DIVERGES) - {name for name, _ in PROGRAMS}
     assert not unknown, f"DIVERGES names no program: {sorted(unknown)}"
-    assert set(HANGS) <= set(DIVERGES), "a program that hangs is a program that diverges"
     params = []
     for name, function in PROGRAMS:
         marks = [pytest.mark.xfail(strict=True, reason=DIVERGES[name])] if name in DIVERGES else []
@@ -262,35 +249,11 @@ def ufora(cluster_url):
     executor.close()
 
 
-def _run_on_own_cluster(program, start_service):
-    """A program known to hang a service: on a service of its own, stopped if it hangs."""
-    service = start_service(one_host(2))
-    executor = pyfora.connect(service.url)
-
-    def stop_hung_service():
-        service.process.terminate()
-        try:
-            service.process.wait(timeout=2)
-        except Exception:  # noqa: BLE001 - a deadlocked service does not act on SIGTERM
-            service.process.kill()
-
-    watchdog = threading.Timer(HANG_SECONDS, stop_hung_service)
-    watchdog.start()
-    try:
-        return _run(program, executor)
-    finally:
-        watchdog.cancel()
-        executor.close()
-
-
 @pytest.mark.parametrize("program", _params())
-def test_program_matches_cpython(program, ufora, request, capsys):
+def test_program_matches_cpython(program, ufora, capsys):
     expected, local_seconds = _run(program, LocalUfora())
     expected_out = capsys.readouterr().out
-    if program.__name__[len("prog_"):] in HANGS:
-        actual, remote_seconds = _run_on_own_cluster(program, request.getfixturevalue("start_service"))
-    else:
-        actual, remote_seconds = _run(program, ufora)
+    actual, remote_seconds = _run(program, ufora)
     actual_out = capsys.readouterr().out
     assert local_seconds < 1.5, f"the program itself is too slow: {local_seconds:.2f} s locally"
     assert "uncaught" not in expected, f"the program fails in CPython itself: {expected['uncaught']!r}"

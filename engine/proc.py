@@ -1,0 +1,36 @@
+"""What /proc says about a process: the one reader of it in the engine and services."""
+from __future__ import annotations
+
+import os
+from typing import List
+
+
+def _stat_fields(pid: int) -> List[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first); OSError if gone."""
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return _stat_fields(pid)[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process used so far (0 if it is gone)."""
+    try:
+        fields = _stat_fields(pid)
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def resident_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

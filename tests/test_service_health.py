@@ -1,0 +1,194 @@
+"""Services that never hang: the reproductions of issue 13, end to end against real services."""
+import contextlib
+import json
+import multiprocessing
+import os
+import random
+import signal
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+
+import pyfora
+from engine import shm
+from tests.conftest import descendants, free_port_pair, one_host
+from tests.primes import countPrimes
+
+
+@pytest.fixture
+def ufora(start_service):
+    service = start_service(one_host(2))
+    with pyfora.connect(service.url) as executor:
+        yield executor
+
+
+# Each is a comprehension whose list and result are each about a megabyte pickled or more: the
+# worker's event loop used to block writing a task down a pipe while the compute processes
+# blocked writing their results up theirs. Each runs locally (ufora=None) and in a block.
+def strings(ufora):
+    lines = [("line %05d " % i) * 10 for i in range(30_000)]
+    with _block(ufora):
+        upper = [s.upper() for s in lines]
+    return upper
+
+
+def dicts(ufora):
+    rows = [{"id": i, "name": "n%d" % i, "score": i * 0.5} for i in range(80_000)]
+    with _block(ufora):
+        scores = [row["score"] * 2 for row in rows]
+        names = [row["name"].title() for row in rows]
+    return scores, names
+
+
+def sorted_floats(ufora):
+    generator = random.Random(7)
+    values = sorted(generator.random() for _ in range(1_000_000))
+    with _block(ufora):
+        scaled = [v * 3.0 + 1.0 for v in values]
+    return scaled
+
+
+def _block(ufora):
+    return ufora.remotely.downloadAll() if ufora is not None else contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("program", [strings, dicts, sorted_floats], ids=lambda p: p.__name__)
+def test_a_comprehension_over_megabytes_of_objects_does_not_hang(ufora, program):
+    expected = program(None)
+    assert program(ufora) == expected
+    with ufora.remotely.downloadAll():  # and the service still answers
+        after = sum(range(10))
+    assert after == 45
+
+
+# ---- capacity: crashed compute processes ------------------------------------------------------
+
+def crash(how):
+    """A block whose process dies ``how``: exit code 3, or SIGKILL."""
+    if how == "exit":
+        os._exit(3)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_crash_loop_backs_off_and_never_uses_the_pool_up(start_service):
+    """One compute process (the old cap was 4 replacements a core); three blocks whose process
+    dies, each run again once (6 crashes): each fails saying how its process died, and the pool
+    is whole after."""
+    service = start_service(one_host(1))
+    with pyfora.connect(service.url) as ufora:
+        for how, said in [("exit", "exited with code 3"), ("kill", "was killed by signal 9 (SIGKILL)"),
+                          ("exit", "exited with code 3")]:
+            with pytest.raises(pyfora.InternalError) as raised:
+                with ufora.remotely.downloadAll():
+                    crash(how)
+            message = str(raised.value)
+            assert said in message and "run again once, and its process died again" in message, message
+        with ufora.remotely.downloadAll():
+            after = sum(x * x for x in range(1000))
+    assert after == 332_833_500
+    assert service.log.count("running it again once") == 3
+    assert "replaced by" in service.log and "too many" not in service.log
+
+
+def absolute_values_in_a_pool(values):
+    with multiprocessing.get_context("fork").Pool(2) as processes:
+        return processes.map(abs, values)
+
+
+def test_a_block_that_forks_leaves_the_service_s_pipes_alone(start_service):
+    service = start_service(one_host(2))
+    with pyfora.connect(service.url) as ufora:
+        with ufora.remotely.downloadAll():
+            child = os.fork()
+            if child == 0:  # a child that writes and then runs on to the end of the block
+                print("from the child " * 5000)
+            else:
+                os.waitpid(child, 0)
+            squares = absolute_values_in_a_pool(range(-50, 50))
+            total = sum(x * x for x in range(100_000))
+        with ufora.remotely.downloadAll():
+            again = sum(x for x in range(1000))
+    assert child > 0, "the answer came from the block's forked child"
+    assert squares == [abs(x) for x in range(-50, 50)]
+    assert total == sum(x * x for x in range(100_000)) and again == 499_500
+
+
+# ---- abandoned blocks ---------------------------------------------------------------------------
+
+def test_a_block_whose_manager_is_gone_stops_computing(start_service):
+    manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
+    worker = start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1",
+                            "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
+                            "UFORA_WORKER_BASE_PORT": str(free_port_pair()),
+                            "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "2"})
+    _wait_for(lambda: _status(manager)["workers"] == 1, "the worker to join")
+    computing = set(descendants(worker.process.pid))
+    ufora = pyfora.connect(manager.url)
+    submitted = threading.Thread(target=_long_block, args=(ufora,), daemon=True)
+    submitted.start()
+    _wait_for(lambda: _status(manager)["running"] == 1, "the block to start")
+    manager.process.kill()
+    # the block's compute processes are killed by the cancel and replaced: none of them is left
+    _wait_for(lambda: not computing & set(descendants(worker.process.pid)) - {_zygote(worker)},
+              "the abandoned block's processes to stop", timeout=10)
+    assert "abandoned: the channel of the manager that sent it closed" in worker.log
+    submitted.join(60)
+    ufora.close()
+
+
+def _long_block(ufora):
+    with contextlib.suppress(pyfora.PyforaError):
+        with ufora.remotely.downloadAll():
+            countPrimes(200_000_000)  # minutes
+
+
+def _zygote(service):
+    return min(descendants(service.process.pid))
+
+
+def _status(service) -> dict:
+    return json.load(urllib.request.urlopen(service.url + "/", timeout=10))
+
+
+def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+# ---- leaks ---------------------------------------------------------------------------------------
+
+def sum_of_squares(values):
+    return sum(v * v for v in values)
+
+
+def test_a_service_killed_with_arrays_in_flight_leaves_nothing_once_another_starts(start_service):
+    first = start_service(one_host(2))
+    ufora = pyfora.connect(first.url)
+    values = np.arange(8_000_000, dtype=np.float64)  # 64 MB: in shared memory while summed
+    submitted = threading.Thread(target=_sum_remotely, args=(ufora, values), daemon=True)
+    submitted.start()
+    _wait_for(lambda: _segments_of(first.process.pid), "the block's arrays to be in shared memory")
+    for pid in [first.process.pid, *descendants(first.process.pid)]:  # all at once: nobody cleans up
+        os.kill(pid, signal.SIGKILL)
+    first.process.wait()
+    submitted.join(60)
+    ufora.close()
+    start_service(one_host(1))
+    assert not _segments_of(first.process.pid)
+
+
+def _sum_remotely(ufora, values):
+    with contextlib.suppress(pyfora.PyforaError):
+        with ufora.remotely.downloadAll():
+            for _ in range(100):
+                sum_of_squares(values)
+
+
+def _segments_of(service_pid: int) -> list:
+    return [name for name in os.listdir("/dev/shm") if shm.owner(name) == service_pid]
