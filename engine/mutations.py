@@ -39,7 +39,7 @@ import builtins
 import collections
 import sys
 import types
-from typing import Any, Callable, Dict, Iterable, List, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -126,10 +126,43 @@ def snapshot(namespace: Dict[str, Any], names, touched_names: Set[str]) -> Dict[
         value = namespace.get(name)
         if name in namespace and _compared(value) and (name in touched_names or _cheap(value)):
             try:
-                taken[name] = (value, serialization.dumps(value), _layout(value))
+                flat = _Flat.of(value)
+                taken[name] = ((value, flat, {(): id(value)}) if flat is not None else
+                               (value, serialization.dumps(value), _layout(value)))
             except Exception:
                 continue
     return taken
+
+
+# Values that cannot change inside: nothing in them can be changed in place.
+_ATOMS = (int, float, complex, str, bytes, bool, type(None), np.generic)
+
+
+class _Flat:
+    """A list, deque, dict or set of atoms only (a list of strings, a dict of counts): its
+    snapshot is a shallow copy, compared by identity after the block, instead of a pickle made
+    before and after (30,000 strings: 1 ms, not 30)."""
+
+    def __init__(self, items: list):
+        self.items = items  # keeps the atoms alive, so their ids stay theirs
+
+    @classmethod
+    def of(cls, value: Any) -> Optional["_Flat"]:
+        if isinstance(value, (list, collections.deque, set)):
+            items = list(value)
+        elif isinstance(value, dict):
+            items = [*value.keys(), *value.values()]
+        else:
+            return None
+        return cls(items) if all(isinstance(item, _ATOMS) for item in items) else None
+
+    def same_as(self, value: Any) -> bool:
+        now = _Flat.of(value)
+        if now is None or len(now.items) != len(self.items):
+            return False
+        if isinstance(value, set):  # no order: the same objects
+            return {id(item) for item in now.items} == {id(item) for item in self.items}
+        return all(a is b for a, b in zip(now.items, self.items))
 
 
 def _layout(root: Any) -> Dict[tuple, int]:
@@ -148,9 +181,11 @@ def _layout(root: Any) -> Dict[tuple, int]:
         if not isinstance(value, tuple):
             found[path] = id(value)
         if isinstance(value, (list, tuple, collections.deque)):
-            todo.extend(((*path, index), item) for index, item in enumerate(value))
+            todo.extend(((*path, index), item) for index, item in enumerate(value)
+                        if not isinstance(item, _ATOMS))
         elif isinstance(value, dict):
-            todo.extend(((*path, repr(key)), item) for key, item in value.items())
+            todo.extend(((*path, repr(key)), item) for key, item in value.items()
+                        if not isinstance(item, _ATOMS))
         elif hasattr(value, "__dict__") and not isinstance(value, (np.ndarray, types.FunctionType)):
             todo.extend(((*path, "." + name), item) for name, item in vars(value).items())
     return found
@@ -177,7 +212,9 @@ def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any
         if namespace.get(name) is not value:
             continue
         try:
-            if serialization.dumps(value) != before:
+            if isinstance(before, _Flat) and not before.same_as(value):
+                found[name] = value
+            elif not isinstance(before, _Flat) and serialization.dumps(value) != before:
                 found[name] = value
         except Exception:
             continue

@@ -1,8 +1,11 @@
 """Remote output: what a block prints or logs, sent where its client can show it.
 
 While a block runs, the driver process's ``sys.stdout`` and ``sys.stderr`` are replaced by
-streams that send each completed line (and whatever is left when the block ends) to ``send``,
-as ``(stream name, text)``. Partitions do not print: an element function that prints or logs is
+streams that pass each completed line (and whatever is left when the block ends) on to ``send``
+as a list of ``(stream name, text)``, in order. Lines printed in a burst are sent together,
+``BATCH`` characters or ``INTERVAL`` seconds' worth at a time (a flusher thread sends what a
+block printed just before it went quiet): a block printing a million lines sends a few thousand
+messages, not a million. Partitions do not print: an element function that prints or logs is
 a visible side effect, and its shape runs serially on the driver (``engine.purity``), so the
 output keeps the order of a serial run.
 
@@ -17,14 +20,59 @@ import contextlib
 import io
 import logging
 import sys
-from typing import Callable, Iterator
+import threading
+from typing import Callable, Iterator, List, Tuple
 
-Send = Callable[[str, str], None]
+Pieces = List[Tuple[str, str]]
+Send = Callable[[Pieces], None]
+BATCH = 64 << 10  # characters
+INTERVAL = 0.02  # seconds
+
+
+class _Batcher:
+    """Completed lines of both streams, in order, sent in batches."""
+
+    def __init__(self, send: Send):
+        self.send = send
+        self.lock = threading.Lock()
+        self.pieces: Pieces = []
+        self.size = 0
+        self.quiet = threading.Event()  # set when the block ends
+        self.flusher = threading.Thread(target=self._flush_every_interval, name="ufora-output", daemon=True)
+        self.flusher.start()
+
+    def add(self, stream: str, text: str) -> None:
+        with self.lock:
+            if self.pieces and self.pieces[-1][0] == stream:
+                self.pieces[-1] = (stream, self.pieces[-1][1] + text)
+            else:
+                self.pieces.append((stream, text))
+            self.size += len(text)
+            if self.size >= BATCH:
+                self._flush_locked()
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self.pieces:
+            pieces, self.pieces, self.size = self.pieces, [], 0
+            self.send(pieces)
+
+    def _flush_every_interval(self) -> None:
+        while not self.quiet.wait(INTERVAL):
+            self.flush()
+
+    def close(self) -> None:
+        self.quiet.set()
+        self.flusher.join()
+        self.flush()
 
 
 class _Forwarded(io.TextIOBase):
-    def __init__(self, name: str, send: Send):
-        self.name, self.send, self.pending = name, send, ""
+    def __init__(self, name: str, batcher: _Batcher):
+        self.name, self.batcher, self.pending = name, batcher, ""
 
     def writable(self) -> bool:
         return True
@@ -33,19 +81,21 @@ class _Forwarded(io.TextIOBase):
         self.pending += text
         if "\n" in self.pending:
             lines, _, self.pending = self.pending.rpartition("\n")
-            self.send(self.name, lines + "\n")
+            self.batcher.add(self.name, lines + "\n")
         return len(text)
 
     def flush(self) -> None:
         if self.pending:
-            self.send(self.name, self.pending)
+            self.batcher.add(self.name, self.pending)
             self.pending = ""
 
 
 @contextlib.contextmanager
 def forwarded(send: Send) -> Iterator[None]:
-    """Send what is printed inside the ``with`` to ``send``, line by line."""
-    streams = _Forwarded("stdout", send), _Forwarded("stderr", send)
+    """Send what is printed inside the ``with`` to ``send``, in batches of whole lines. ``send``
+    is called from this thread or the flusher thread, never from both at once."""
+    batcher = _Batcher(send)
+    streams = _Forwarded("stdout", batcher), _Forwarded("stderr", batcher)
     previous = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = streams
     try:
@@ -54,6 +104,7 @@ def forwarded(send: Send) -> Iterator[None]:
     finally:
         for stream in streams:
             stream.flush()
+        batcher.close()
         sys.stdout, sys.stderr = previous
 
 

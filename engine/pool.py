@@ -8,13 +8,15 @@ socket pair carrying ``engine.frames``) with pickled tuples:
 
     parent -> child                       child -> parent
     ("block", job_id, Block)              ("block_done", job_id, BlockResult)
-    ("partition", task_id, task, lo, hi, windows)   ("partition_done", task_id, lo, hi, outcome)
-                                          (windows: bytes of the task's shared arrays, for a
-                                          partition of another worker's task; else empty)
-    ("task_done", outcomes)               ("run_task", task, length, shareable, windows)
+    ("partition", task_id, task, lo, hi, windows)   ("partition_done", task_id, lo, hi, stop, outcome)
+                                          (task: None when the process was sent it last, see
+                                          ``_held_payload``; windows: bytes of the task's shared
+                                          arrays, for a partition of another worker's task, else
+                                          empty; outcome: pickled, opaque to the service)
+    ("task_done", [(lo, hi, outcome)])    ("run_task", task, length, shareable, windows)
                                           (while driving; windows: engine.sources.Window)
     ("forget", [segment names])           (none: a remote object's segments to unmap)
-                                          ("output", job_id, stream, text)  (what the block prints)
+                                          ("output", job_id, [(stream, text)])  (what the block prints)
 
 A child that runs a block is its *driver*. When the block reaches a parallel shape the driver
 sends ``run_task`` and, while it waits for ``task_done``, computes partitions like any other
@@ -33,14 +35,18 @@ import random
 import signal
 import socket
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from engine import block as blocks
 from engine import errors, frames, kernels, output, proc, serialization, shm, tasks
 
 log = logging.getLogger(__name__)
+
+
+READ_BUDGET = 4 << 20  # bytes read from one pipe per event-loop step (others wait meanwhile)
 
 
 @dataclass
@@ -67,7 +73,7 @@ class PoolProcess:
     def messages(self) -> List[tuple]:
         """The messages whole in the pipe now (none if it holds only part of one); EOFError or
         OSError when the process is gone."""
-        messages = [serialization.loads(frame) for frame in self.inbox.read(self.sock)]
+        messages = [serialization.loads(frame) for frame in self.inbox.read(self.sock, READ_BUDGET)]
         for message in messages:
             if message[0] == "block_done":
                 message[2].take_over()
@@ -81,7 +87,15 @@ def send(sock: socket.socket, message: tuple) -> None:
     """Messages on the pipes carry user values (partials, collected elements, results), whose
     classes may be defined in the block or the client's own modules: the project's cloudpickle
     takes them, plain pickle would not."""
-    frames.write(sock, serialization.dumps(message))
+    _write(sock, serialization.dumps(message))
+
+
+_writing = threading.Lock()  # a child writes from its main thread and its output flusher
+
+
+def _write(sock: socket.socket, payload: bytes) -> None:
+    with _writing:
+        frames.write(sock, payload)
 
 
 def receive(sock: socket.socket) -> tuple:
@@ -100,7 +114,7 @@ class PipeRunner:
         while True:
             message = receive(self.sock)
             if message[0] == "task_done":
-                return message[1]
+                return [(lo, hi, serialization.loads(outcome)) for lo, hi, outcome in message[1]]
             _serve(self.sock, message)
 
 
@@ -108,12 +122,13 @@ def _serve(sock: socket.socket, message: tuple) -> None:
     kind = message[0]
     if kind == "partition":
         _, task_id, task, lo, hi, windows = message
-        _reply(sock, ("partition_done", task_id, lo, hi, tasks.run_partition(task, lo, hi, windows)))
+        outcome = tasks.run_partition(_held_payload(task_id, task), lo, hi, windows)
+        _write(sock, serialization.dumps(("partition_done", task_id, lo, hi, *_opaque(outcome))))
     elif kind == "forget":
         shm.forget(message[1])
     elif kind == "block":
         _, job_id, block = message
-        with output.forwarded(lambda stream, text: _output(sock, job_id, stream, text)):
+        with output.forwarded(lambda pieces: _output(sock, job_id, pieces)):
             result = blocks.run_block(block, PipeRunner(sock))
         if _forked:  # a child the block forked, which came back here: it has no one to answer
             os._exit(0)
@@ -121,6 +136,20 @@ def _serve(sock: socket.socket, message: tuple) -> None:
         _reply(sock, ("block_done", job_id, result))
     else:
         log.error("compute process got an unknown message %r; ignored", kind)
+
+
+_held: Tuple[Any, bytes] = (None, b"")  # the last task payload received: (task id, payload)
+
+
+def _held_payload(task_id: Any, payload: Optional[bytes]) -> bytes:
+    """A partition's task payload: the one sent with it, else (None) the one this process was
+    sent last for that task, which the scheduler knows it holds."""
+    global _held
+    if payload is not None:
+        _held = (task_id, payload)
+    elif _held[0] != task_id:
+        raise RuntimeError(f"partition of task {task_id!r} sent without its payload")
+    return _held[1]
 
 
 _forked = False  # set in a child forked by a block (os.fork, multiprocessing)
@@ -138,25 +167,33 @@ def _detach_at_fork(sock: socket.socket) -> None:
     os.register_at_fork(after_in_child=detach)
 
 
-def _output(sock: socket.socket, job_id: str, stream: str, text: str) -> None:
+def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
     if _forked:
-        os.write(2, text.encode(errors="replace"))
+        os.write(2, "".join(text for _, text in pieces).encode(errors="replace"))
     else:
-        send(sock, ("output", job_id, stream, text))
+        send(sock, ("output", job_id, pieces))
+
+
+def _opaque(outcome: tasks.Outcome) -> Tuple[bool, bytes]:
+    """(whether it stops its task, the outcome pickled): the worker service schedules on the
+    first and hands the second to the driver as it is, never unpickling a user's values (nor
+    running their ``__reduce__``). An outcome that cannot be pickled is that error."""
+    try:
+        return bool(outcome[3]), serialization.dumps(outcome)
+    except Exception as exc:
+        failure = errors.capture(TypeError(f"a result could not be sent back: {exc}"))
+        return True, serialization.dumps(("error", failure, False, True))
 
 
 def _reply(sock: socket.socket, message: tuple) -> None:
-    """Send a result; one that cannot be pickled goes back as that error, not as a dead process."""
+    """Send a block's result; one that cannot be pickled goes back as that error, not as a dead
+    process."""
     try:
         payload = serialization.dumps(message)
     except Exception as exc:
-        kind, key = message[0], message[1]
         failure = errors.capture(TypeError(f"a result could not be sent back: {exc}"))
-        if kind == "partition_done":
-            payload = serialization.dumps((*message[:4], ("error", failure, False, True)))
-        else:
-            payload = serialization.dumps((kind, key, blocks.BlockResult(error=failure)))
-    frames.write(sock, payload)
+        payload = serialization.dumps((message[0], message[1], blocks.BlockResult(error=failure)))
+    _write(sock, payload)
 
 
 def _child_main(sock: socket.socket) -> None:

@@ -31,6 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
+from engine import serialization
 from engine.block import Block, BlockResult
 from engine.errors import RemoteError
 from engine.partition import GuidedPlan
@@ -51,7 +52,7 @@ class _Task:
     retry: Deque[Tuple[int, int]] = field(default_factory=deque)
     running: Dict[Tuple[int, int], int] = field(default_factory=dict)  # partition -> process
     retried: set = field(default_factory=set)
-    outcomes: List[Tuple[int, int, Any]] = field(default_factory=list)
+    outcomes: List[Tuple[int, int, bytes]] = field(default_factory=list)  # (lo, hi, pickled outcome)
     cutoff: Optional[int] = None  # lo of the first stopping outcome
 
     def next_partition_available(self) -> bool:
@@ -62,9 +63,9 @@ class _Task:
             return self.retry.popleft()
         return self.plan.next_partition() if self.cutoff is None else None
 
-    def record(self, lo: int, hi: int, outcome: tuple) -> None:
+    def record(self, lo: int, hi: int, stop: bool, outcome: bytes) -> None:
         self.outcomes.append((lo, hi, outcome))
-        if outcome[3] and (self.cutoff is None or lo < self.cutoff):
+        if stop and (self.cutoff is None or lo < self.cutoff):
             self.cutoff = lo
             self.retry = deque(p for p in self.retry if p[0] < lo)
 
@@ -76,7 +77,7 @@ class _Task:
             return not self.running and self.plan.remaining == 0
         return not any(lo < self.cutoff for lo, _ in self.running)
 
-    def ordered_outcomes(self) -> List[Tuple[int, int, Any]]:
+    def ordered_outcomes(self) -> List[Tuple[int, int, bytes]]:
         kept = [o for o in self.outcomes if self.cutoff is None or o[0] <= self.cutoff]
         return sorted(kept, key=lambda outcome: outcome[0])
 
@@ -91,6 +92,15 @@ class _Process:
     partitions: List[Tuple[int, Tuple[int, int]]] = field(default_factory=list)  # (task, [lo, hi)), in order
     foreign: Optional[Tuple[Any, int, int, int]] = None  # (peer, task, lo, hi) computed for a peer
     doomed: bool = False  # about to be killed by a cancel: given nothing more
+    holds_payload_of: Any = None  # the task whose payload it was sent last (and keeps)
+
+    def payload_for(self, task_id: Any, payload: bytes) -> Optional[bytes]:
+        """What a ``partition`` message to this process carries as the task's payload: None
+        when the process holds it already (a megabyte of task is not sent with every partition)."""
+        if self.holds_payload_of == task_id:
+            return None
+        self.holds_payload_of = task_id
+        return payload
 
 
 class PoolScheduler:
@@ -103,7 +113,7 @@ class PoolScheduler:
         self.finished: List[Tuple[str, BlockResult]] = []
         self.peer_cores = 0  # cores of the other workers, for sizing plans
         self.offers: List[int] = []  # shareable tasks created since the last look
-        self.foreign_done: List[Tuple[Any, Any, int, int, tuple]] = []  # (peer, task, lo, hi, outcome)
+        self.foreign_done: List[Tuple[Any, Any, int, int, bool, bytes]] = []  # (peer, task, lo, hi, stop, outcome)
         self.foreign_lost: List[Tuple[Any, int, int, int]] = []  # (peer, task, lo, hi) whose process died
         self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0}
         self.replacements_coming = 0  # processes gone whose replacement is being forked
@@ -132,7 +142,7 @@ class PoolScheduler:
                 self.offers.append(task.task_id)
             process.busy, process.waiting_task = False, task.task_id
         elif kind == "partition_done":
-            _, task_id, lo, hi, outcome = message
+            _, task_id, lo, hi, stop, outcome = message
             if (task_id, (lo, hi)) in process.partitions:
                 process.partitions.remove((task_id, (lo, hi)))
             process.busy, process.foreign = bool(process.partitions), None
@@ -141,12 +151,12 @@ class PoolScheduler:
                 del self.processes[index]
             if isinstance(task_id, tuple):  # a peer's partition, computed here
                 self.counts["foreign_partitions"] += 1
-                self.foreign_done.append((*task_id, lo, hi, outcome))
+                self.foreign_done.append((*task_id, lo, hi, stop, outcome))
                 return self._dispatch()
             task = self.tasks.get(task_id)
             if task is not None:
                 task.running.pop((lo, hi), None)
-                task.record(lo, hi, outcome)
+                task.record(lo, hi, stop, outcome)
         elif kind == "block_done":
             _, job_id, result = message
             self.finished.append((job_id, result))
@@ -165,7 +175,7 @@ class PoolScheduler:
             if task is not None:
                 task.running.pop(partition, None)
                 if partition in task.retried:
-                    task.record(*partition, ("error", _lost(partition, reason), False, True))
+                    task.record(*partition, True, serialization.dumps(("error", _lost(partition, reason), False, True)))
                 else:
                     task.retried.add(partition)
                     task.retry.append(partition)
@@ -230,8 +240,8 @@ class PoolScheduler:
         if not self._give_partition(slot, sends):
             del self.processes[slot.index]
             return None
-        _, _, payload, lo, hi, _ = sends[0][1]
-        return slot.index, payload, lo, hi, self.tasks[task_id].windows
+        _, _, _, lo, hi, _ = sends[0][1]
+        return slot.index, self.tasks[task_id].payload, lo, hi, self.tasks[task_id].windows
 
     def peer_gone(self, peer: Any, reason: str) -> List[Send]:
         """Every partition a peer held is handed out again (once), as for a dead process."""
@@ -268,7 +278,8 @@ class PoolScheduler:
             self.foreign_lost.append((peer, task_id, lo, hi))
             return []
         process.busy, process.partitions, process.foreign = True, [], (peer, task_id, lo, hi)
-        return [(index, ("partition", (peer, task_id), payload, lo, hi, list(windows)))]
+        return [(index, ("partition", (peer, task_id), process.payload_for((peer, task_id), payload),
+                         lo, hi, list(windows)))]
 
     def take_foreign_done(self) -> list:
         done, self.foreign_done = self.foreign_done, []
@@ -344,7 +355,8 @@ class PoolScheduler:
                 task.running[partition] = process.index
                 process.busy = True
                 process.partitions.append((task.task_id, partition))
-                sends.append((process.index, ("partition", task.task_id, task.payload, *partition, [])))
+                sends.append((process.index, ("partition", task.task_id,
+                                              process.payload_for(task.task_id, task.payload), *partition, [])))
                 return True
         return False
 

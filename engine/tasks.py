@@ -149,8 +149,14 @@ _decoded: "OrderedDict[bytes, _Decoded]" = OrderedDict()
 _DECODED_LIMIT = 4  # tasks whose attachments a process keeps open at once
 
 
+_last_digest: Tuple[Any, bytes] = (None, b"")  # (payload, its digest): a process is sent a task once
+
+
 def _decode(payload: bytes) -> _Decoded:
-    digest = hashlib.sha1(payload).digest()
+    global _last_digest
+    if _last_digest[0] is not payload:
+        _last_digest = (payload, hashlib.sha1(payload).digest())
+    digest = _last_digest[1]
     if digest in _decoded:
         _decoded.move_to_end(digest)
     else:

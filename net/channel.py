@@ -31,9 +31,17 @@ class ChannelClosed(ConnectionError):
     """The peer is gone, or the connection was closed because of what it sent."""
 
 
+# Limits on what an accepted connection may hold open (a peer that never sends, or sends a
+# frame a byte at a time, would otherwise keep its memory and file descriptor forever).
+FIRST_FRAME_TIMEOUT = 60.0  # seconds from accepting a connection to its first byte
+FRAME_TIMEOUT = 10.0        # seconds from a frame's first byte to its last, plus ...
+SLOWEST_RATE = 1 << 20      # ... a second per MiB of its buffers
+MAX_CONNECTIONS = 512       # open connections per listening port
+
+
 class Channel:
     def __init__(self, stream: IOStream, compress: bool = False,
-                 max_payload: int = wire.DEFAULT_MAX_PAYLOAD):
+                 max_payload: int = wire.DEFAULT_MAX_PAYLOAD, accepted: bool = False):
         self.stream = stream
         self.max_payload = max_payload
         address = stream.socket.getpeername() if stream.socket else ("?", 0)
@@ -41,6 +49,27 @@ class Channel:
         self.compress = compress and not (SAME_HOST_SKIPS_COMPRESSION and stream.socket is not None
                                           and ipaddress.ip_address(address[0]).is_loopback)
         stream.set_nodelay(True)
+        # Deadlines hold only for connections we accepted: our own dials trust their peer.
+        self._timed = accepted
+        self._expired: Optional[str] = None
+        self._deadline: Optional[asyncio.TimerHandle] = None
+        if accepted:
+            self._expire_in(FIRST_FRAME_TIMEOUT, f"sent nothing within {FIRST_FRAME_TIMEOUT:.0f} s")
+
+    def _expire_in(self, seconds: float, reason: str) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = asyncio.get_running_loop().call_later(seconds, self._expire, reason)
+
+    def _expire(self, reason: str) -> None:
+        self._expired = reason
+        log.info("closing the connection from %s: it %s", self.peer, reason)
+        self.stream.close()
+
+    def _frame_done(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
 
     @property
     def closed(self) -> bool:
@@ -49,19 +78,27 @@ class Channel:
     async def read(self) -> Message:
         try:
             prefix = await self.stream.read_bytes(wire.PREFIX.size)
+            if self._timed:
+                self._expire_in(FRAME_TIMEOUT, f"did not complete a frame within {FRAME_TIMEOUT:.0f} s")
             header_length, count = wire.decode_prefix(prefix)
             lengths = wire.decode_lengths(await self.stream.read_bytes(8 * count), self.max_payload)
+            if self._timed and lengths:
+                seconds = FRAME_TIMEOUT + sum(length for length, _ in lengths) / SLOWEST_RATE
+                self._expire_in(seconds, f"did not complete a frame within {seconds:.0f} s")
             header = wire.decode_header(await self.stream.read_bytes(header_length))
-            buffers = []
+            buffers, budget = [], self.max_payload  # what all its buffers may expand to
             for length, compressed in lengths:
-                buffers.append(wire.decode_buffer(await self._read_buffer(length), compressed,
-                                                  self.max_payload))
+                buffers.append(wire.decode_buffer(await self._read_buffer(length), compressed, budget))
+                budget -= len(buffers[-1])
+            self._frame_done()
             return header, buffers
         except wire.WireError as exc:
             log.warning("closing channel from %s: %s", self.peer, exc)
             await self.abort(str(exc))
             raise ChannelClosed(f"{self.peer} sent a bad message: {exc}") from None
         except (StreamClosedError, StreamBufferFullError) as exc:
+            if self._expired is not None:
+                raise ChannelClosed(f"{self.peer} {self._expired}") from None
             raise ChannelClosed(f"{self.peer}: {exc or 'closed the connection'}") from None
 
     async def _read_buffer(self, length: int):
@@ -92,6 +129,7 @@ class Channel:
         self.close()
 
     def close(self) -> None:
+        self._frame_done()
         self.stream.close()
 
 
@@ -110,9 +148,26 @@ class _Server(TCPServer):
         super().__init__(max_buffer_size=MAX_BUFFER)
         self.handler = handler
         self.compress = compress
+        self.open = 0
+        self._refusals_logged = 0.0
 
     async def handle_stream(self, stream: IOStream, address) -> None:
-        channel = Channel(stream, self.compress)
+        if self.open >= MAX_CONNECTIONS:  # refused at once; said once a minute at most
+            stream.close()
+            now = asyncio.get_running_loop().time()
+            if now - self._refusals_logged > 60:
+                self._refusals_logged = now
+                log.warning("refusing connections from %s and others: %d are open on this port",
+                            address[0], self.open)
+            return
+        self.open += 1
+        try:
+            await self._serve(stream)
+        finally:
+            self.open -= 1
+
+    async def _serve(self, stream: IOStream) -> None:
+        channel = Channel(stream, self.compress, accepted=True)
         try:
             await self.handler(channel)
         except ChannelClosed as exc:

@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Deque, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional
 
 import socketio
 import tornado.httpserver
@@ -92,15 +92,14 @@ class ManagerService:
         self.objects: Dict[str, _RemoteObject] = {}  # object id -> where it is, whose it is
         self.clients: set = set()  # connected sids
         self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_UPLOAD,
-                                        cors_allowed_origins=[])
+                                        cors_allowed_origins=[], json=schema.TolerantJSON)
         self.sio.on("connect", self._on_connect)
-        self.sio.on(schema.HANDSHAKE, self._on_handshake)
-        self.sio.on(schema.SUBMIT, self._on_submit)
-        self.sio.on(schema.CANCEL, self._on_cancel)
-        self.sio.on(schema.FETCH, self._on_fetch)
-        self.sio.on(schema.STATUS, lambda sid, data=None: self.status())
-        self.sio.on(schema.RELEASE, self._on_release)
         self.sio.on("disconnect", self._on_disconnect)
+        for event, handler in [(schema.HANDSHAKE, self._on_handshake), (schema.SUBMIT, self._on_submit),
+                               (schema.CANCEL, self._on_cancel), (schema.FETCH, self._on_fetch),
+                               (schema.STATUS, self._on_status), (schema.RELEASE, self._on_release)]:
+            self.sio.on(event, _guarded(event, handler))
+        self.sio.on("*", self._on_unknown)
         self._servers: list = []
         self._tasks: set = set()
 
@@ -145,6 +144,16 @@ class ManagerService:
         self.clients.add(sid)
         log.info("client %s connected", sid)
 
+    async def _on_unknown(self, event: str, sid: str, *args) -> dict:
+        if event == schema.MALFORMED:
+            log.warning("client %s sent a packet that cannot be decoded (%.200s); ignored", sid, args)
+            return {"error": f"a packet that cannot be decoded: {args}"}
+        log.warning("client %s sent an unknown event %.100r; ignored", sid, event)
+        return {"error": f"unknown event {event[:100]!r}"}
+
+    async def _on_status(self, sid: str, data) -> dict:
+        return self.status()
+
     async def _on_handshake(self, sid: str, data) -> dict:
         return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links)}
 
@@ -153,6 +162,8 @@ class ManagerService:
         submission is answered with its JOB_DONE carrying the error."""
         job_id = str(data.get("job_id")) if isinstance(data, dict) else "?"
         try:
+            if not isinstance(data, dict):
+                raise TypeError(f"a submission is an object, not {type(data).__name__}")
             download_below = data.get("download_below")
             header = {"type": "run_block", "job_id": f"{sid}:{job_id}", "filename": str(data["filename"]),
                       "with_line": int(data["with_line"]),
@@ -309,6 +320,8 @@ class ManagerService:
         info = link.info
         try:
             link.control = await channels.connect(info.address, info.control_port, timeout=10.0)
+            # A first frame at once: a connection that sends nothing is closed after a minute.
+            await link.control.write({"type": "heartbeat"})
             self._dispatch()
             while True:
                 header, buffers = await link.control.read()
@@ -360,8 +373,10 @@ class ManagerService:
             fields = {name: int(header.get(name, 0)) for name in schema.PROGRESS_FIELDS}
             await self.sio.emit(schema.PROGRESS, {"job_id": job.job_id, **fields}, to=job.sid)
         elif header.get("stream") in ("stdout", "stderr"):
-            await self.sio.emit(schema.OUTPUT, {"job_id": job.job_id, "stream": header["stream"],
-                                                "text": str(header.get("text", ""))}, to=job.sid)
+            text = str(header.get("text", ""))
+            acknowledged = {"type": "output_ack", "job_id": job.key, "chars": len(text)}
+            await self.sio.emit(schema.OUTPUT, {"job_id": job.job_id, "stream": header["stream"], "text": text},
+                                to=job.sid, callback=lambda *_: self._spawn(self._send(link, acknowledged)))
 
     async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
         job = link.running.pop(str(header.get("job_id")), None)
@@ -426,6 +441,21 @@ class ManagerService:
             task.cancel()
         for server in self._servers:
             server.stop()
+
+
+def _guarded(event: str, handler: Callable[[str, Any], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A socket.io event handler that takes what any client sends: one argument is the event's
+    data, none or several are passed as None or a list (the handler then refuses them); an
+    error in it is one log line and, for an acknowledged event, an ``{"error"}`` answer, never
+    a traceback per frame."""
+    async def guarded(sid: str, *args: Any) -> Any:
+        data = args[0] if len(args) == 1 else (list(args) or None)
+        try:
+            return await handler(sid, data)
+        except Exception as exc:  # noqa: BLE001 - whatever a client sends must not break the manager
+            log.warning("client %s sent a malformed %r event: %.200r", sid, event, exc)
+            return {"error": f"malformed {event!r} event: {exc!r}"}
+    return guarded
 
 
 def _socketio_handler(sio: socketio.AsyncServer) -> type:

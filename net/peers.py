@@ -12,7 +12,7 @@ workers. Pull, so that a busy or slow worker is never handed work it cannot star
                                                  end] each) from A's data channel, then computes
                                                  the partition in its own pool
       or none {worker, task_id, reserved}       (B releases the process, forgets the offer)
-                                       <-       partition_done {worker, task_id, lo, hi, slot}
+                                       <-       partition_done {worker, task_id, lo, hi, stop, slot}
                                                   + [pickled outcome]; then B pulls again
                                        <-       partition_lost {worker, task_id, lo, hi, slot}
                                                   (the process computing it died: A hands it
@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Tuple
 
-from engine import serialization
 from engine.scheduler import PoolScheduler
 from net import channel as channels
 from net.blobs import MissingBlob
@@ -62,11 +61,11 @@ class Peers:
             for peer in self.members():
                 if peer != self.id:
                     self._send(peer, {"type": "offer", "worker": self.id, "task_id": task_id})
-        for peer, task_id, lo, hi, outcome in self.scheduler.take_foreign_done():
+        for peer, task_id, lo, hi, stop, outcome in self.scheduler.take_foreign_done():
             slot = self.foreign.pop((peer, task_id, lo, hi), None)
             if slot is not None:
                 self._send(peer, {"type": "partition_done", "worker": self.id, "task_id": task_id,
-                                  "lo": lo, "hi": hi, "slot": slot}, [serialization.dumps(outcome)])
+                                  "lo": lo, "hi": hi, "stop": stop, "slot": slot}, [outcome])
         for peer, task_id, lo, hi in self.scheduler.take_foreign_lost():
             slot = self.foreign.pop((peer, task_id, lo, hi), None)
             if slot is not None:
@@ -115,12 +114,12 @@ class Peers:
             if self.wanted.get(peer) == header["task_id"]:
                 del self.wanted[peer]
             self.dispatch(self.scheduler.release(int(header["reserved"])))
-        elif kind == "partition_done":
-            outcome = serialization.loads(buffers[0])
+        elif kind == "partition_done":  # the outcome stays pickled: it is the driver's to read
             self._count(int(header["task_id"]), len(buffers[0]))
             slot = tuple(header["slot"])
             self.dispatch(self.scheduler.on_message(
-                slot, ("partition_done", int(header["task_id"]), int(header["lo"]), int(header["hi"]), outcome)))
+                slot, ("partition_done", int(header["task_id"]), int(header["lo"]), int(header["hi"]),
+                       bool(header.get("stop")), bytes(buffers[0]))))
         elif kind == "partition_lost":
             log.warning("worker %s lost partition [%s, %s) with the process computing it; handing "
                         "it out again", peer, header["lo"], header["hi"])

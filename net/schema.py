@@ -17,7 +17,9 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
                                               after it, the pickle's out-of-band buffers)
     RELEASE    {"object_ids": [str]}         (the client dropped them; also all on disconnect)
 socket.io, manager -> client:
-    OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order)
+    OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order;
+                                             acknowledged once written: the block's output moves on
+                                             credit, see net.output_flow)
     PROGRESS   {"job_id", *PROGRESS_FIELDS}   (the parallel shape the block runs now: "task"
                                              identifies the shape; items of "items_total" done in
                                              "partitions_done" partitions; processes computing it
@@ -44,7 +46,8 @@ Registry and control channel (net.wire messages, header "type" first):
                                         driver_lost: the process running it died, error says how)
     cancel     {"job_id"}                     (manager -> worker)
     release    {"object_ids"}                 (manager -> worker: drop those remote objects)
-    output     {"job_id", "stream", "text"}   (worker -> manager)
+    output     {"job_id", "stream", "text"}   (worker -> manager; text at most output_flow.CHUNK)
+    output_ack {"job_id", "chars"}            (manager -> worker: the client wrote that much of it)
     progress   {"job_id", *PROGRESS_FIELDS}    (worker -> manager, at most every 0.25 s per shape)
     offer, pull, partition, none, partition_done, partition_lost   (worker <-> worker: net.peers)
 
@@ -54,7 +57,8 @@ Data channel (worker base port + 1):
     error      {"message"}                    (then the sender closes the connection)
 """
 import base64
-from typing import Union
+import json
+from typing import Any, Union
 
 PROTOCOL_VERSION = 7
 INLINE_BYTES = 64 << 10
@@ -86,3 +90,23 @@ def bytes_from_wire(value: object) -> bytes:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     raise TypeError(f"expected bytes, got {type(value).__name__}")
+
+
+MALFORMED = "malformed"  # the event a packet that cannot be decoded becomes (see TolerantJSON)
+
+
+class TolerantJSON:
+    """The JSON module python-socketio decodes packets with. A packet that is not JSON, or is
+    nested past Python's recursion limit, becomes the event MALFORMED with the reason, which the
+    manager answers with an error and one log line, instead of a traceback in engineio."""
+
+    @staticmethod
+    def dumps(value: Any, **kwargs: Any) -> str:
+        return json.dumps(value, **kwargs)
+
+    @staticmethod
+    def loads(text: Union[str, bytes], **kwargs: Any) -> Any:
+        try:
+            return json.loads(text, **kwargs)
+        except (ValueError, RecursionError) as exc:
+            return [MALFORMED, f"{type(exc).__name__}: {str(exc)[:200]}"]

@@ -112,8 +112,16 @@ def decode_header(raw: bytes) -> Header:
 
 
 def decode_buffer(data: bytes, compressed: bool, max_payload: int = DEFAULT_MAX_PAYLOAD) -> bytes:
+    """A buffer as it arrived, decompressed if it is lz4: never to more than ``max_payload``
+    bytes, and refused before any allocation when its frame declares more."""
     if not compressed:
         return data
+    try:
+        declared = lz4.frame.get_frame_info(bytes(memoryview(data)[:19]))["content_size"]
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise WireError(f"corrupt lz4 buffer: {exc}") from None
+    if declared > max_payload:
+        raise WireError(f"buffer declares {declared} bytes decompressed, over the limit of {max_payload}")
     decompressor = lz4.frame.LZ4FrameDecompressor()
     try:
         result = decompressor.decompress(data, max_length=max_payload + 1)

@@ -25,6 +25,7 @@ from engine.serialization import MissingObjectError
 from net import channel as channels
 from net import loop_health
 from net.backoff import Backoff
+from net.output_flow import OutputFlow
 from net.blobs import BlobClient, BlobStore, segment_key
 from net.channel import Channel, ChannelClosed
 from net.objects import ObjectHolder
@@ -44,6 +45,9 @@ class WorkerService:
         self.pool = pool.processes
         self.scheduler = PoolScheduler(len(self.pool))
         self.crashes = Backoff()  # a compute process that crashes is replaced after this delay
+        self.output = OutputFlow()  # blocks' output on its way to their clients
+        self.paused: Dict[int, str] = {}  # pool process -> the block whose output it must wait for
+        self.held_results: Dict[str, BlockResult] = {}  # reported once the block's output has gone
         self.deaths = deaths.Watch()  # what a compute process that dies was last seen using
         self.cancelled: set = set()  # pids killed by a cancel: replaced, not counted as crashes
         self.own_address = own_address
@@ -141,6 +145,10 @@ class WorkerService:
                     self._send(self.scheduler.submit_block(job_id, block))
             elif kind == "cancel":
                 self._cancel(str(header.get("job_id")))
+            elif kind == "output_ack":
+                job_id = str(header.get("job_id"))
+                self.output.acknowledged(job_id, int(header.get("chars") or 0))
+                self._send_output(job_id)
             elif kind == "release":
                 object_ids = header.get("object_ids")
                 for key in object_ids if isinstance(object_ids, list) else ():
@@ -219,15 +227,38 @@ class WorkerService:
             self._on_pool_message(index, message)
 
     def _on_pool_message(self, index: int, message: tuple) -> None:
-        if message[0] == "output":  # printed by a block: on to its client, in order
-            _, job_id, stream, text = message
-            channel = self.job_channels.get(job_id)
-            if channel is not None:
-                self._spawn(self._forward(channel, {"type": "output", "job_id": job_id,
-                                                    "stream": stream, "text": text}))
+        if message[0] == "output":  # printed by a block: on to its client, in order, on credit
+            _, job_id, pieces = message
+            if job_id in self.job_channels:
+                for stream, text in pieces:
+                    self.output.add(job_id, stream, text)
+                self._send_output(job_id)
+                if self.output.congested(job_id) and index not in self.paused:
+                    self.paused[index] = job_id  # its print blocks until the client reads
+                    asyncio.get_running_loop().remove_reader(self.pool[index].fileno())
             return
         self.scheduler.peer_cores = self.peers.peer_cores()
         self._send(self.scheduler.on_message(index, message))
+
+    def _send_output(self, job_id: str) -> None:
+        """What the block's window lets go now; then the process printing it is read again if
+        little waits, and its result is reported if it was waiting for its output to go."""
+        channel = self.job_channels.get(job_id)
+        if channel is None:
+            self.output.drop(job_id)
+        else:
+            for stream, text in self.output.take(job_id):
+                self._spawn(self._forward(channel, {"type": "output", "job_id": job_id,
+                                                    "stream": stream, "text": text}))
+        for index in [i for i, paused_job in self.paused.items() if paused_job == job_id]:
+            if channel is None or not self.output.congested(job_id):
+                del self.paused[index]
+                if index in self.pool:
+                    asyncio.get_running_loop().add_reader(self.pool[index].fileno(), self._on_pool_readable, index)
+        if channel is not None and job_id in self.held_results and self.output.sent(job_id):
+            del self.job_channels[job_id]
+            self.output.drop(job_id)
+            self._spawn(self._report(channel, job_id, self.held_results.pop(job_id)))
 
     def _on_pool_writable(self, index: int) -> None:
         process = self.pool.get(index)
@@ -249,6 +280,8 @@ class WorkerService:
     def _cancel(self, job_id: str) -> None:
         """Kill what computes the block now; the processes are replaced as they go."""
         self.job_channels.pop(job_id, None)
+        self.held_results.pop(job_id, None)
+        self._send_output(job_id)  # dropped; its process is read again
         self.download_below.pop(job_id, None)
         self.fetched.pop(job_id, None)
         self.objects.done(job_id)
@@ -260,6 +293,7 @@ class WorkerService:
         log.info("block %s cancelled", job_id)
 
     def _process_gone(self, index: int) -> None:
+        self.paused.pop(index, None)
         loop = asyncio.get_running_loop()
         loop.remove_reader(self.pool[index].fileno())
         loop.remove_writer(self.pool[index].fileno())
@@ -301,7 +335,11 @@ class WorkerService:
             except (OSError, KeyError):
                 log.warning("could not reach compute process %d", index)
         for job_id, result in self.scheduler.take_finished():
+            if job_id in self.job_channels and not self.output.sent(job_id):  # its output goes first
+                self.held_results[job_id] = result
+                continue
             channel = self.job_channels.pop(job_id, None)
+            self.output.drop(job_id)
             if channel is not None:
                 self._spawn(self._report(channel, job_id, result))
             else:  # cancelled: what it would have kept goes

@@ -114,3 +114,13 @@ def test_a_compute_process_takes_a_big_message_while_it_sends_one():
         assert process.outbox.pending == 0
     finally:
         pool.stop()
+
+
+def test_the_client_s_numpy_websocket_mask_is_websocket_client_s():
+    from websocket import ABNF
+
+    from pyfora.connection import _LargeFrame
+
+    for size in (0, 1, 5, 100_000, 100_003):
+        data, key = os.urandom(size), os.urandom(4)
+        assert _LargeFrame(1, 0, 0, 0, ABNF.OPCODE_BINARY, 1, data)._get_masked(key) == key + ABNF.mask(key, data)

@@ -1,6 +1,7 @@
 """PoolScheduler, driven by stimuli alone: no processes, no sockets."""
 from collections import defaultdict, deque
 
+from engine import serialization
 from engine.block import Block, BlockResult
 from engine.scheduler import LOOKAHEAD, PoolScheduler
 
@@ -26,6 +27,11 @@ def test_a_block_goes_to_an_idle_process_and_its_result_is_reported():
     assert [job for job, _ in s.take_finished()] == ["job"]
 
 
+def done(task_id, lo, hi, outcome):
+    """A partition_done message as a compute process sends it: the outcome pickled, opaque."""
+    return ("partition_done", task_id, lo, hi, outcome[3], serialization.dumps(outcome))
+
+
 def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_done():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
@@ -39,14 +45,14 @@ def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_don
         index = next(i for i, pipe in pipes.items() if pipe)
         _, task_id, _, lo, hi, _ = pipes[index].popleft()
         covered.append((lo, hi))
-        for i, m in s.on_message(index, ("partition_done", task_id, lo, hi, ("ok", (True, hi - lo), True, False))):
+        for i, m in s.on_message(index, done(task_id, lo, hi, ("ok", (True, hi - lo), True, False))):
             if m[0] == "partition":
                 pipes[i].append(m)
             else:
                 assert (i, m[0]) == (0, "task_done")
                 outcomes = m[1]
     assert sorted(covered) == [(lo, hi) for lo, hi, _ in outcomes]
-    assert sum(value[1] for _, _, (_, value, _, _) in outcomes) == 1000
+    assert sum(serialization.loads(outcome)[1][1] for _, _, outcome in outcomes) == 1000
 
 
 def test_a_second_block_waits_until_partitions_are_done():
@@ -64,7 +70,7 @@ def test_a_partition_lost_with_its_process_is_handed_out_again_once():
     assert s.on_process_gone(2, "killed") == []  # nobody is free to take them yet
     # process 1 finishes what it holds and must be handed the lost ones first
     for _, task_id, _, lo, hi, _ in sends[1]:
-        nxt = s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0), True, False)))
+        nxt = s.on_message(1, done(task_id, lo, hi, ("ok", (True, 0), True, False)))
     assert [tuple(message[3:5]) for _, message in nxt] == lost[:1]
 
 
@@ -95,10 +101,10 @@ def test_a_stopping_outcome_ends_the_task_once_everything_before_it_is_done():
     assert lo0 < lo1
     # the later partition decides (say any() found True): nothing after it is handed out,
     # and the task waits only for the earlier partition
-    after = s.on_message(1, ("partition_done", tid, lo1, hi1, ("ok", (True, 5), True, True)))
+    after = s.on_message(1, done(tid, lo1, hi1, ("ok", (True, 5), True, True)))
     assert after == []
-    done = s.on_message(0, ("partition_done", tid, lo0, hi0, ("ok", (False, hi0), True, False)))
-    [(driver, (kind, outcomes))] = done
+    finished = s.on_message(0, done(tid, lo0, hi0, ("ok", (False, hi0), True, False)))
+    [(driver, (kind, outcomes))] = finished
     assert (driver, kind) == (0, "task_done")
     assert [o[0] for o in outcomes] == [lo0, lo1]
 
@@ -111,7 +117,7 @@ def test_peers_pull_partitions_of_shareable_tasks_one_at_a_time():
     [task_id] = s.take_offers()
     slot, _, lo, hi, _ = s.pull_from_peer("B", task_id)
     assert lo == local[4]  # the next range after the local one
-    assert s.on_message(slot, ("partition_done", task_id, lo, hi, ("ok", (True, 1), True, False))) == []
+    assert s.on_message(slot, done(task_id, lo, hi, ("ok", (True, 1), True, False))) == []
     assert slot not in s.processes  # a remote slot lives for one partition
     assert s.counts["remote_partitions"] == 1
 
@@ -124,7 +130,7 @@ def test_a_departed_peer_s_partitions_are_computed_again_locally():
     _, _, lo, hi, _ = s.pull_from_peer("B", local[1])
     s.peer_gone("B", "killed")
     # the driver finishes its partition and is handed the lost one before new ones
-    nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
+    nxt = s.on_message(0, done(local[1], local[3], local[4], ("ok", (True, 1), True, False)))
     assert nxt[0][1][3:5] == (lo, hi)
 
 
@@ -142,8 +148,8 @@ def test_a_peer_s_partition_runs_on_an_idle_process_and_comes_back():
     assert index is not None
     [(i, message)] = s.run_foreign(index, "A", 7, b"payload", 0, 10)
     assert i == index and message[1] == ("A", 7)
-    s.on_message(index, ("partition_done", ("A", 7), 0, 10, ("ok", (True, 3), True, False)))
-    assert s.take_foreign_done() == [("A", 7, 0, 10, ("ok", (True, 3), True, False))]
+    s.on_message(index, done(("A", 7), 0, 10, ("ok", (True, 3), True, False)))
+    assert s.take_foreign_done() == [("A", 7, 0, 10, False, serialization.dumps(("ok", (True, 3), True, False)))]
     assert s.counts["foreign_partitions"] == 1
 
 
@@ -167,7 +173,7 @@ def test_the_origin_hands_a_lost_remote_partition_out_again():
     [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True, []))
     slot, _, lo, hi, _ = s.pull_from_peer("B", local[1])
     assert s.on_process_gone(slot, "its process on worker B died") == []
-    nxt = s.on_message(0, ("partition_done", local[1], local[3], local[4], ("ok", (True, 1), True, False)))
+    nxt = s.on_message(0, done(local[1], local[3], local[4], ("ok", (True, 1), True, False)))
     assert nxt[0][1][3:5] == (lo, hi)
 
 
@@ -181,7 +187,7 @@ def test_a_process_that_drives_no_block_holds_its_next_partition_except_in_the_t
     while held[1]:  # process 1 alone works through the plan; the driver holds its first
         _, task_id, _, lo, hi, _ = held[1].popleft()
         tapering = plan.tapering
-        more = by_process(s.on_message(1, ("partition_done", task_id, lo, hi, ("ok", (True, 0), True, False))))
+        more = by_process(s.on_message(1, done(task_id, lo, hi, ("ok", (True, 0), True, False))))
         assert set(more) <= {1} and len(held[1]) + len(more[1]) <= LOOKAHEAD
         if not tapering:  # the smallest partitions come one at a time
             in_tail += 1

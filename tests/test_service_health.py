@@ -5,6 +5,8 @@ import multiprocessing
 import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -13,8 +15,8 @@ import numpy as np
 import pytest
 
 import pyfora
-from engine import shm
-from tests.conftest import descendants, free_port_pair, one_host
+from engine import proc, shm
+from tests.conftest import ROOT, descendants, free_port_pair, one_host
 from tests.primes import countPrimes
 
 
@@ -125,15 +127,17 @@ def test_a_block_whose_manager_is_gone_stops_computing(start_service):
                             "UFORA_WORKER_BASE_PORT": str(free_port_pair()),
                             "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "2"})
     _wait_for(lambda: _status(manager)["workers"] == 1, "the worker to join")
-    computing = set(descendants(worker.process.pid))
+    zygote = _zygote(worker)
+    computing = set(descendants(worker.process.pid)) - {zygote}
     ufora = pyfora.connect(manager.url)
     submitted = threading.Thread(target=_long_block, args=(ufora,), daemon=True)
     submitted.start()
     _wait_for(lambda: _status(manager)["running"] == 1, "the block to start")
     manager.process.kill()
     # the block's compute processes are killed by the cancel and replaced: none of them is left
-    _wait_for(lambda: not computing & set(descendants(worker.process.pid)) - {_zygote(worker)},
+    _wait_for(lambda: not computing & set(descendants(worker.process.pid)),
               "the abandoned block's processes to stop", timeout=10)
+    assert worker.process.poll() is None
     assert "abandoned: the channel of the manager that sent it closed" in worker.log
     submitted.join(60)
     ufora.close()
@@ -192,3 +196,48 @@ def _sum_remotely(ufora, values):
 
 def _segments_of(service_pid: int) -> list:
     return [name for name in os.listdir("/dev/shm") if shm.owner(name) == service_pid]
+
+
+# ---- one user must not hurt another: output --------------------------------------------------
+
+PRINTER = """
+import os, sys
+import pyfora
+ufora = pyfora.connect(os.environ["UFORA_URL"], progress=False)
+with ufora.remotely.downloadAll():
+    for i in range(LINES):
+        print(f"{i:09d}" + "x" * 90)
+    print("y" * LONG_LINE)
+    done = True
+ufora.close()
+"""
+
+
+def test_a_block_printing_100_mb_reaches_its_client_whole_and_holds_up_no_one(start_service, tmp_path):
+    """1,000,000 lines of 100 characters and one line of 3 MB (longer than a frame's header may
+    be): all of it, in order, at its client; another client's blocks meanwhile are not held up
+    by more than a second; the service's memory grows by less than the output's size."""
+    service = start_service(one_host(2))
+    script = tmp_path / "printer.py"
+    script.write_text(PRINTER.replace("LINES", "1_000_000").replace("LONG_LINE", "3_000_000"))
+    printed = tmp_path / "printed.txt"
+    with pyfora.connect(service.url) as other:
+        with other.remotely.downloadAll():
+            warm = 1
+        before = proc.resident_bytes(service.process.pid)
+        with open(printed, "w") as sink:
+            printer = subprocess.Popen([sys.executable, str(script)], stdout=sink, cwd=ROOT,
+                                       env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT))
+            latencies, peak = [], before
+            while printer.poll() is None:
+                started = time.monotonic()
+                with other.remotely.downloadAll():
+                    warm = warm + 1
+                latencies.append(time.monotonic() - started)
+                peak = max(peak, proc.resident_bytes(service.process.pid))
+            assert printer.wait() == 0
+    lines = printed.read_text().splitlines()
+    assert len(lines) == 1_000_001 and lines[-1] == "y" * 3_000_000
+    assert all(line == f"{i:09d}" + "x" * 90 for i, line in enumerate(lines[:-1]))
+    assert len(latencies) > 10 and max(latencies) < 1.0, max(latencies)
+    assert peak - before < 50 << 20, (before, peak)

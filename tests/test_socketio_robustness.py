@@ -1,0 +1,71 @@
+"""Malformed socket.io events, sent by a raw socket.io client to a real manager: each known event
+with arguments of every wrong type, unknown events and deeply nested JSON get an error answer
+(acknowledged events) or a JOB_DONE with the error (submit), one log line at most, never a
+traceback; and the service goes on serving everyone."""
+import threading
+
+import pytest
+import socketio
+
+import pyfora
+from net import schema
+from tests.conftest import one_host
+
+# A socket.io event packet (engine.io "4" message, socket.io "2" event, ack id 7) with data
+# nested 10,000 deep: python-socketio cannot even build one, so it goes as raw text.
+NESTED = '27["status",' + '{"a":' * 10_000 + "null" + "}" * 10_000 + "]"
+WRONG = [None, 1, 2.5, "text", [], [1, 2], {}, {"job_id": []}, {"job_id": "j", "object_id": {}},
+         {"object_ids": "x"}, {"object_ids": [[], {}]}, {"job_id": "j", "source": 5, "free_variables": []},
+         {"job_id": "j", "filename": "f", "with_line": "x", "source": "", "free_variables": ""},
+         {"job_id": "j", "download_below": "lots"}, True, "x" * 100_000]
+EVENTS = [schema.HANDSHAKE, schema.STATUS, schema.SUBMIT, schema.CANCEL, schema.FETCH, schema.RELEASE]
+
+
+@pytest.fixture(scope="module")
+def service():
+    from tests.conftest import Service
+
+    running = Service(one_host(1))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_malformed_events_are_answered_and_logged_without_tracebacks(service):
+    client = socketio.Client()
+    job_done = []
+    done = threading.Event()
+
+    @client.on(schema.JOB_DONE)
+    def on_job_done(message):
+        job_done.append(message)
+        done.set()
+
+    client.connect(service.url, transports=["websocket"])
+    try:
+        answers = {}
+        for event in EVENTS:
+            for index, value in enumerate(WRONG):
+                if event in (schema.HANDSHAKE, schema.STATUS):
+                    answers[(event, index)] = client.call(event, value, timeout=10)
+                else:
+                    client.emit(event, value)
+        client.eio.send(NESTED)
+        answers["unknown"] = client.call("launch_missiles", {"now": True}, timeout=10)
+        answers["no argument"] = client.call(schema.HANDSHAKE, timeout=10)
+        answers["two arguments"] = client.call(schema.HANDSHAKE, (1, 2), timeout=10)
+        client.emit(schema.SUBMIT, "not a dict")
+        assert done.wait(10)
+    finally:
+        client.disconnect()
+    assert all(answer is not None for answer in answers.values())
+    assert "error" in answers["unknown"]
+    # every malformed submit is answered, with its error
+    assert job_done and all(message["error"] is not None for message in job_done)
+    log = service.log
+    assert "Traceback" not in log and "never retrieved" not in log, log[-3000:]
+    with pyfora.connect(service.url) as ufora:
+        with ufora.remotely.downloadAll():
+            total = sum(x for x in range(1000))
+    assert total == 499_500
