@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import sys
 import threading
 from typing import Callable, Iterator, List, Tuple
@@ -69,6 +70,23 @@ class _Batcher:
         self.flusher.join()
         self.flush()
 
+    # A block that forks while the flusher holds the lock: the child (which has no flusher)
+    # must not inherit it held.
+    def before_fork(self) -> None:
+        self.lock.acquire()
+
+    def after_fork_in_parent(self) -> None:
+        self.lock.release()
+
+    def after_fork_in_child(self) -> None:
+        self.lock = threading.Lock()
+
+
+_batchers: List[_Batcher] = []  # the one of the block running now, if any
+os.register_at_fork(before=lambda: [b.before_fork() for b in _batchers],
+                    after_in_parent=lambda: [b.after_fork_in_parent() for b in _batchers],
+                    after_in_child=lambda: [b.after_fork_in_child() for b in _batchers])
+
 
 class _Forwarded(io.TextIOBase):
     def __init__(self, name: str, batcher: _Batcher):
@@ -95,6 +113,7 @@ def forwarded(send: Send) -> Iterator[None]:
     """Send what is printed inside the ``with`` to ``send``, in batches of whole lines. ``send``
     is called from this thread or the flusher thread, never from both at once."""
     batcher = _Batcher(send)
+    _batchers.append(batcher)
     streams = _Forwarded("stdout", batcher), _Forwarded("stderr", batcher)
     previous = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = streams
@@ -105,6 +124,7 @@ def forwarded(send: Send) -> Iterator[None]:
         for stream in streams:
             stream.flush()
         batcher.close()
+        _batchers.remove(batcher)
         sys.stdout, sys.stderr = previous
 
 

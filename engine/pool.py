@@ -161,10 +161,13 @@ def _detach_at_fork(sock: socket.socket) -> None:
     for us. So its copy of the pipe is closed, what it prints goes to the service's log, and
     if it runs to the end of the block it exits there."""
     def detach() -> None:
-        global _forked
+        global _forked, _writing
         _forked = True
+        _writing = threading.Lock()  # held across the fork (see below): the child's is new
         sock.close()
-    os.register_at_fork(after_in_child=detach)
+    # No frame is half-written at the fork: the output flusher may be writing one.
+    os.register_at_fork(before=lambda: _writing.acquire(), after_in_parent=lambda: _writing.release(),
+                        after_in_child=detach)
 
 
 def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:

@@ -218,7 +218,7 @@ async def connect(host: str, port: int, timeout: float, compress: bool = False,
                                             remaining)
             return Channel(stream, compress)
         except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
-            last_error = exc
+            last_error = getattr(exc, "real_error", None) or exc  # tornado hides why: "Connection refused"
         if loop.time() + delay > deadline:
             raise TimeoutError(f"could not connect to {host}:{port} within {timeout:.1f} s") from last_error
         await asyncio.sleep(delay * random.uniform(0.5, 1.5))

@@ -10,6 +10,8 @@ whose message is one line naming the variable at fault.
     UFORA_WORKER_OWN_ADDRESS  address the worker registers   (default: this host's FQDN address)
     UFORA_WORKER_CORES        compute processes in the worker            (default: all cores)
     UFORA_LOG_DIR             log folder (default /var/ufora if writable, else stderr)
+    UFORA_CLIENT_TIMEOUT      seconds a silent client (stopped, cut off) keeps its blocks
+                              running before it is declared gone and they stop   (default 45)
 
 Port 0 means "any free port" (tests and the embedded cluster use it); the data channel then
 takes a free port of its own and registers it.
@@ -42,6 +44,7 @@ class ServiceConfig:
     worker_own_address: str
     worker_cores: int
     log_dir: Optional[str]
+    client_timeout: float = 45.0
 
     @property
     def worker_data_port(self) -> int:
@@ -129,4 +132,18 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         worker_own_address=own_address,
         worker_cores=cores,
         log_dir=_log_dir(env),
+        client_timeout=_seconds(env, "UFORA_CLIENT_TIMEOUT", 45.0),
     )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 2 <= value <= 3600:
+        raise ConfigError(f"{name}={value:g} is out of range (2-3600 seconds)")
+    return value

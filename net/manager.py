@@ -81,7 +81,7 @@ class _WorkerLink:
 
 
 class ManagerService:
-    def __init__(self, http_port: int, registry_port: int):
+    def __init__(self, http_port: int, registry_port: int, client_timeout: float = 45.0):
         self.ports = (http_port, registry_port)
         self.membership = Membership()
         self.membership.on_join.append(self._worker_joined)
@@ -91,8 +91,10 @@ class ManagerService:
         self.downloads: Dict[str, List[bytes]] = {}  # token -> a large result's buffers
         self.objects: Dict[str, _RemoteObject] = {}  # object id -> where it is, whose it is
         self.clients: set = set()  # connected sids
+        # A client that answers no ping for client_timeout seconds is gone: its blocks stop.
         self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_UPLOAD,
-                                        cors_allowed_origins=[], json=schema.TolerantJSON)
+                                        cors_allowed_origins=[], json=schema.TolerantJSON,
+                                        ping_interval=client_timeout / 2, ping_timeout=client_timeout / 2)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         for event, handler in [(schema.HANDSHAKE, self._on_handshake), (schema.SUBMIT, self._on_submit),

@@ -114,6 +114,9 @@ async def _heartbeats(channel: Channel, report: Callable[[dict], None]) -> None:
             return
 
 
+UNREACHABLE_WARNING_INTERVAL = 10.0  # seconds between warnings of a worker that cannot reach its manager
+
+
 class RegistryClient:
     """The worker's registration: kept alive for as long as the worker runs."""
 
@@ -131,8 +134,10 @@ class RegistryClient:
     async def run(self) -> None:
         while not self._stopping:
             try:
-                channel = await connect(*self.manager, timeout=3600.0, max_delay=1.0)
-            except TimeoutError:
+                channel = await connect(*self.manager, timeout=UNREACHABLE_WARNING_INTERVAL, max_delay=1.0)
+            except TimeoutError as exc:  # said every interval, tried all along
+                log.warning("cannot reach the manager at %s:%d (UFORA_MANAGER_ADDRESS, UFORA_MANAGER_PORT): "
+                            "%s; still trying", *self.manager, exc.__cause__ or exc)
                 continue
             try:
                 await self._session(channel)

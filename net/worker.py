@@ -25,10 +25,10 @@ from engine.serialization import MissingObjectError
 from net import channel as channels
 from net import loop_health
 from net.backoff import Backoff
-from net.output_flow import OutputFlow
 from net.blobs import BlobClient, BlobStore, segment_key
 from net.channel import Channel, ChannelClosed
 from net.objects import ObjectHolder
+from net.output_flow import OutputFlow
 from net.peers import MESSAGES as PEER_MESSAGES
 from net.peers import Peers
 from net.registry import RegistryClient, WorkerInfo
@@ -280,7 +280,9 @@ class WorkerService:
     def _cancel(self, job_id: str) -> None:
         """Kill what computes the block now; the processes are replaced as they go."""
         self.job_channels.pop(job_id, None)
-        self.held_results.pop(job_id, None)
+        held = self.held_results.pop(job_id, None)
+        for segments in held.segments.values() if held is not None else ():
+            remote_values.discard(segments)  # what it would have kept goes
         self._send_output(job_id)  # dropped; its process is read again
         self.download_below.pop(job_id, None)
         self.fetched.pop(job_id, None)

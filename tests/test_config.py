@@ -67,9 +67,16 @@ def test_log_dir(tmp_path, monkeypatch):
     ({"UFORA_NO_WORKER": "maybe"}, "UFORA_NO_WORKER"),
     ({"UFORA_WORKER_CORES": "0"}, "UFORA_WORKER_CORES"),
     ({"UFORA_LOG_DIR": "/nonexistent/logs"}, "UFORA_LOG_DIR"),
+    ({"UFORA_CLIENT_TIMEOUT": "soon"}, "UFORA_CLIENT_TIMEOUT"),
+    ({"UFORA_CLIENT_TIMEOUT": "1"}, "UFORA_CLIENT_TIMEOUT"),
 ])
 def test_each_bad_value_is_one_line_naming_its_variable(env, variable):
     with pytest.raises(ConfigError) as raised:
         parse(env, resolve)
     message = str(raised.value)
     assert message.startswith(variable) and "\n" not in message
+
+
+def test_the_client_timeout_is_read_in_seconds():
+    assert parse({}, resolve).client_timeout == 45.0
+    assert parse({"UFORA_CLIENT_TIMEOUT": "7.5"}, resolve).client_timeout == 7.5

@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -241,3 +242,51 @@ def test_a_block_printing_100_mb_reaches_its_client_whole_and_holds_up_no_one(st
     assert all(line == f"{i:09d}" + "x" * 90 for i, line in enumerate(lines[:-1]))
     assert len(latencies) > 10 and max(latencies) < 1.0, max(latencies)
     assert peak - before < 50 << 20, (before, peak)
+
+
+STOPPED_CLIENT = """
+import os
+import pyfora
+from tests.primes import countPrimes
+ufora = pyfora.connect(os.environ["UFORA_URL"], progress=False)
+print("connected", flush=True)
+with ufora.remotely.downloadAll():
+    total = countPrimes(200_000_000)  # minutes
+"""
+
+
+def test_a_block_whose_client_was_stopped_stops_once_the_client_is_declared_gone(start_service, tmp_path):
+    service = start_service({**one_host(2), "UFORA_CLIENT_TIMEOUT": "4"})
+    zygote = _zygote(service)
+    computing = set(descendants(service.process.pid)) - {zygote}
+    script = tmp_path / "stopped.py"
+    script.write_text(STOPPED_CLIENT)
+    client = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                              env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT))
+    try:
+        assert client.stdout.readline().strip() == "connected"
+        _wait_for(lambda: _status(service)["running"] == 1, "the block to start")
+        client.send_signal(signal.SIGSTOP)
+        _wait_for(lambda: "disconnected" in service.log, "the client to be declared gone", timeout=30)
+        declared = time.monotonic()
+        _wait_for(lambda: not computing & set(descendants(service.process.pid)), "the block to stop", timeout=10)
+        assert time.monotonic() - declared < 2.0
+    finally:
+        client.kill()
+        client.send_signal(signal.SIGCONT)
+        client.wait()
+
+
+def test_a_worker_that_cannot_reach_its_manager_says_where_it_dials_every_10_s(start_service):
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    worker = start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1", "UFORA_MANAGER_PORT": str(port),
+                            "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+                            "UFORA_WORKER_CORES": "1"}, wait_ready=False)
+    started = time.monotonic()
+    _wait_for(lambda: "cannot reach the manager" in worker.log, "a warning", timeout=30)
+    warnings = [line for line in worker.log.splitlines() if "cannot reach the manager" in line]
+    assert f"127.0.0.1:{port}" in warnings[0] and "Connection refused" in warnings[0], warnings[0]
+    assert len(warnings) <= 1 + (time.monotonic() - started) // 10  # not a tight loop
+    assert worker.process.poll() is None
