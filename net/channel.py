@@ -21,6 +21,7 @@ from tornado.tcpclient import TCPClient
 from tornado.tcpserver import TCPServer
 
 from net import wire
+from net.accepting import GuardedAccept
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ SAME_HOST_SKIPS_COMPRESSION = True
 MAX_BUFFER = wire.DEFAULT_MAX_PAYLOAD + (1 << 20)
 
 
-class _Server(TCPServer):
+class _Server(GuardedAccept, TCPServer):
     def __init__(self, handler: Handler, compress: bool):
         super().__init__(max_buffer_size=MAX_BUFFER)
         self.handler = handler

@@ -25,6 +25,7 @@ import tornado.web
 
 from net import channel as channels
 from net import loop_health, schema
+from net.accepting import GuardedAccept
 from net.blobs import BlobClient, MissingBlob
 from net.channel import Channel, ChannelClosed
 from net.registry import Membership, WorkerInfo, serve_registry
@@ -114,7 +115,7 @@ class ManagerService:
             (r"/", _StatusHandler, {"manager": self}),
             (r"/results/([0-9a-f]+)", _ResultHandler, {"manager": self}),
         ], websocket_max_message_size=MAX_UPLOAD)  # Tornado's default is 10 MiB
-        http = tornado.httpserver.HTTPServer(app, max_body_size=MAX_UPLOAD)
+        http = _HTTPServer(app, max_body_size=MAX_UPLOAD)
         sockets = channels.bind(self.ports[0], setting="UFORA_WEB_HTTP_PORT")
         http.add_sockets(sockets)
         self._servers = [registry, http]
@@ -443,6 +444,10 @@ class ManagerService:
             task.cancel()
         for server in self._servers:
             server.stop()
+
+
+class _HTTPServer(GuardedAccept, tornado.httpserver.HTTPServer):
+    """Tornado's HTTP server, accepting without a tight loop when descriptors run out."""
 
 
 def _guarded(event: str, handler: Callable[[str, Any], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

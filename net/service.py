@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 from typing import List, Optional
@@ -79,6 +81,16 @@ async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[
             manager.stop()
 
 
+def _raise_descriptor_limit() -> None:
+    """Every connection and pipe is a file descriptor; the usual soft limit (1024) is far below
+    what the hard limit allows a service."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="ufora-service", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
@@ -91,6 +103,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"ufora-service: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_dir, args.log_level.upper())
+    _raise_descriptor_limit()
     pool = None
     if config.run_worker:
         from engine import shm

@@ -103,3 +103,51 @@ def test_a_compressed_buffer_is_refused_before_it_expands_past_the_limit():
     with pytest.raises(wire.WireError, match="more than 1000 bytes"):
         wire.decode_buffer(undeclared, True, max_payload=1000)
     assert wire.decode_buffer(undeclared, True, max_payload=1_000_000) == b"\0" * 1_000_000
+
+
+OUT_OF_DESCRIPTORS = """
+import asyncio, logging, resource, socket, sys
+from net import accepting, channel as channels
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+accepting.PAUSE = 0.2
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+async def main():
+    async def echo(channel):
+        header, _ = await channel.read()
+        await channel.write(header)
+    server, port = channels.listen(0, echo, address="127.0.0.1")
+    holders = []
+    for _ in range(80):  # more than the process's descriptors: some wait in the backlog
+        try:
+            holders.append(socket.create_connection(("127.0.0.1", port)))
+        except OSError:
+            break
+        await asyncio.sleep(0)
+    await asyncio.sleep(2.0)  # 10 pauses' worth: a tight loop would log thousands of lines
+    for holder in holders:
+        holder.close()
+    await asyncio.sleep(0.5)
+    channel = await channels.connect("127.0.0.1", port, timeout=10)
+    await channel.write({"type": "after"})
+    header, _ = await channel.read()
+    print("ANSWERED", header["type"])
+
+asyncio.run(main())
+"""
+
+
+def test_running_out_of_descriptors_is_said_once_and_accepting_resumes(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "descriptors.py"
+    script.write_text(OUT_OF_DESCRIPTORS)
+    out = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         env={"PYTHONPATH": ROOT, "PATH": "/usr/bin:/bin"})
+    lines = out.stdout.splitlines()
+    assert "ANSWERED after" in lines, out.stdout[-2000:] + out.stderr[-2000:]
+    assert sum("cannot accept connections" in line for line in lines) == 1, out.stdout[-2000:]
+    assert "Traceback" not in out.stdout + out.stderr
