@@ -52,15 +52,19 @@ class ServiceConfig:
 
 
 def _port(env: Mapping[str, str], name: str, default: int, highest: int = 65535) -> int:
+    return _number(env, name, default, int, 0, highest, "a port number", "")
+
+
+def _number(env: Mapping[str, str], name: str, default, kind: type, lowest, highest, what: str, unit: str):
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a port number") from None
-    if not 0 <= value <= highest:
-        raise ConfigError(f"{name}={value} is out of range (0-{highest})")
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
+    if not lowest <= value <= highest:
+        raise ConfigError(f"{name}={value} is out of range ({lowest}-{highest}{unit})")
     return value
 
 
@@ -137,13 +141,4 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-    if not 2 <= value <= 3600:
-        raise ConfigError(f"{name}={value:g} is out of range (2-3600 seconds)")
-    return value
+    return _number(env, name, default, float, 2, 3600, "a number of seconds", " seconds")

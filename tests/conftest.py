@@ -177,6 +177,16 @@ def start_service():
         service.stop()
 
 
+def joining(manager: "Service", cores: int) -> Dict[str, str]:
+    """The environment of a worker-only service on loopback that joins ``manager``."""
+    return {"UFORA_MANAGER_ADDRESS": "127.0.0.1", "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
+            "UFORA_WORKER_BASE_PORT": str(free_port_pair()), "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
+            "UFORA_WORKER_CORES": str(cores)}
+
+
+MANAGER_ONLY = {"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"}
+
+
 def one_host(cores: int) -> Dict[str, str]:
     """The environment of a manager + worker on loopback, every port free, ``cores`` processes."""
     return {"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0", "UFORA_WORKER_BASE_PORT": "0",

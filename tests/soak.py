@@ -56,8 +56,8 @@ def _one_block(ufora: pyfora.Executor, kind: str, index: int) -> bool:
         try:
             with ufora.remotely.downloadAll():
                 ratio = index / 0  # noqa: F841
-        except ZeroDivisionError as exc:
-            return str(exc) == "division by zero"
+        except pyfora.ComputationError as exc:  # the original pyfora's API: the exception inside
+            return isinstance(exc.remoteException, ZeroDivisionError) and str(exc.remoteException) == "division by zero"
         return False
     if kind == "remote_array":
         with ufora.remotely:

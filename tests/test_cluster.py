@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 import pyfora
-from tests.conftest import cpu_used, free_port_pair, one_host, service_running
+from tests.conftest import MANAGER_ONLY, cpu_used, joining, one_host, service_running
 from tests.primes import countPrimes
 
 
@@ -29,12 +29,8 @@ def status(manager) -> dict:
 
 @pytest.fixture
 def two_workers(start_service):
-    manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
-    workers = [start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1",
-                              "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
-                              "UFORA_WORKER_BASE_PORT": str(free_port_pair()),
-                              "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "1"})
-               for _ in range(2)]
+    manager = start_service(MANAGER_ONLY)
+    workers = [start_service(joining(manager, 1)) for _ in range(2)]
     deadline = time.monotonic() + 10
     while status(manager)["workers"] < 2 and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -91,11 +87,8 @@ def test_a_killed_driver_s_block_runs_again_on_another_worker(two_workers):
 
 
 def test_a_block_with_no_worker_left_to_run_it_again_fails_clearly(start_service):
-    manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
-    worker = start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1",
-                            "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
-                            "UFORA_WORKER_BASE_PORT": str(free_port_pair()),
-                            "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "1"})
+    manager = start_service(MANAGER_ONLY)
+    worker = start_service(joining(manager, 1))
     with pyfora.connect(manager.url) as ufora:
         killer = threading.Timer(0.5, os.kill, (worker.process.pid, signal.SIGKILL))
         killer.start()

@@ -17,7 +17,7 @@ import pytest
 
 import pyfora
 from engine import proc, shm
-from tests.conftest import ROOT, descendants, free_port_pair, one_host
+from tests.conftest import MANAGER_ONLY, ROOT, descendants, joining, one_host
 from tests.primes import countPrimes
 
 
@@ -122,11 +122,8 @@ def test_a_block_that_forks_leaves_the_service_s_pipes_alone(start_service):
 # ---- abandoned blocks ---------------------------------------------------------------------------
 
 def test_a_block_whose_manager_is_gone_stops_computing(start_service):
-    manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
-    worker = start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1",
-                            "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
-                            "UFORA_WORKER_BASE_PORT": str(free_port_pair()),
-                            "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "2"})
+    manager = start_service(MANAGER_ONLY)
+    worker = start_service(joining(manager, 2))
     _wait_for(lambda: _status(manager)["workers"] == 1, "the worker to join")
     zygote = _zygote(worker)
     computing = set(descendants(worker.process.pid)) - {zygote}
