@@ -55,7 +55,7 @@ class Watch:
         if status == -1:
             return "ended for a reason its worker could not learn"
         if os.WIFEXITED(status):
-            return f"exited with code {os.WEXITSTATUS(status)} (os._exit or sys.exit in a C extension?)"
+            return f"exited with code {os.WEXITSTATUS(status)}"
         if not os.WIFSIGNALED(status):
             return f"ended with wait status {status}"
         number = os.WTERMSIG(status)

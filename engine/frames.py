@@ -6,7 +6,8 @@ non-blocking, from its event loop: what cannot be written at once waits in an ``
 flushed when the socket is writable, and what arrives is gathered by an ``Inbox`` until a frame
 is whole. A blocking write there deadlocked the service: with a megabyte of task going down a
 pipe while a megabyte of result came up it, both ends waited for the other to read, forever.
-Since the service always reads, a compute process's blocking write always ends.
+Since the service always reads (but for a process whose printed output waits for its client:
+that one's ``print`` is meant to block), a compute process's blocking write always ends.
 """
 from __future__ import annotations
 
@@ -79,11 +80,24 @@ class Inbox:
         self._header = bytearray()
         self._frame: Optional[bytearray] = None
         self._filled = 0
+        self._closed = False
 
     def read(self, sock: socket.socket, budget: int = 64 << 20) -> List[bytearray]:
         """The frames completed by what the socket holds now, reading at most about ``budget``
-        bytes (so that one busy pipe cannot hold the event loop). EOFError when it closed."""
+        bytes (so that one busy pipe cannot hold the event loop). EOFError when it closed (on
+        the next call, when this one completed frames: a process's last words are kept)."""
         frames: List[bytearray] = []
+        if self._closed:
+            raise EOFError("the other end of the pipe closed")
+        try:
+            self._read(sock, budget, frames)
+        except EOFError:
+            if not frames:
+                raise
+            self._closed = True
+        return frames
+
+    def _read(self, sock: socket.socket, budget: int, frames: List[bytearray]) -> None:
         while budget > 0:
             try:
                 if self._frame is None:
@@ -102,7 +116,6 @@ class Inbox:
                     self._finish(frames)
             except (BlockingIOError, InterruptedError):
                 break
-        return frames
 
     def _take(self, data: memoryview, frames: List[bytearray]) -> None:
         """Bytes read while no frame was open: headers, small frames, and the start of a big one."""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 import sys
 import threading
 from typing import Callable, Iterator, List, Tuple
@@ -38,6 +37,7 @@ class _Batcher:
         self.lock = threading.Lock()
         self.pieces: Pieces = []
         self.size = 0
+        self.unbatched = False  # in a child the block forked: no flusher there, each line goes
         self.quiet = threading.Event()  # set when the block ends
         self.flusher = threading.Thread(target=self._flush_every_interval, name="ufora-output", daemon=True)
         self.flusher.start()
@@ -49,7 +49,7 @@ class _Batcher:
             else:
                 self.pieces.append((stream, text))
             self.size += len(text)
-            if self.size >= BATCH:
+            if self.size >= BATCH or self.unbatched:
                 self._flush_locked()
 
     def flush(self) -> None:
@@ -70,22 +70,26 @@ class _Batcher:
         self.flusher.join()
         self.flush()
 
-    # A block that forks while the flusher holds the lock: the child (which has no flusher)
-    # must not inherit it held.
-    def before_fork(self) -> None:
-        self.lock.acquire()
-
-    def after_fork_in_parent(self) -> None:
-        self.lock.release()
-
-    def after_fork_in_child(self) -> None:
-        self.lock = threading.Lock()
 
 
 _batchers: List[_Batcher] = []  # the one of the block running now, if any
-os.register_at_fork(before=lambda: [b.before_fork() for b in _batchers],
-                    after_in_parent=lambda: [b.after_fork_in_parent() for b in _batchers],
-                    after_in_child=lambda: [b.after_fork_in_child() for b in _batchers])
+
+
+# A block may fork while the flusher holds its batcher's lock: the child (which has no flusher)
+# must not inherit it held. The caller takes these before any lock the flusher's ``send`` takes.
+def before_fork() -> None:
+    for batcher in _batchers:
+        batcher.lock.acquire()
+
+
+def after_fork_in_parent() -> None:
+    for batcher in _batchers:
+        batcher.lock.release()
+
+
+def after_fork_in_child() -> None:
+    for batcher in _batchers:
+        batcher.lock, batcher.unbatched = threading.Lock(), True
 
 
 class _Forwarded(io.TextIOBase):

@@ -160,14 +160,22 @@ def _detach_at_fork(sock: socket.socket) -> None:
     this process's pipe: its frames would interleave with ours, or it would take messages meant
     for us. So its copy of the pipe is closed, what it prints goes to the service's log, and
     if it runs to the end of the block it exits there."""
+    def before() -> None:  # in the output flusher's order: its batcher's lock, then the pipe's
+        output.before_fork()
+        _writing.acquire()
+
+    def after_in_parent() -> None:
+        _writing.release()
+        output.after_fork_in_parent()
+
     def detach() -> None:
         global _forked, _writing
         _forked = True
-        _writing = threading.Lock()  # held across the fork (see below): the child's is new
+        _writing = threading.Lock()  # held across the fork: the child's is new
+        output.after_fork_in_child()
         sock.close()
     # No frame is half-written at the fork: the output flusher may be writing one.
-    os.register_at_fork(before=lambda: _writing.acquire(), after_in_parent=lambda: _writing.release(),
-                        after_in_child=detach)
+    os.register_at_fork(before=before, after_in_parent=after_in_parent, after_in_child=detach)
 
 
 def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
@@ -283,14 +291,16 @@ class ComputePool:
 
 def _run_zygote(control: socket.socket) -> None:
     """Serve the worker's requests: ``fork`` (a new compute process: its pid, and the parent's
-    end of its pipe as SCM_RIGHTS) and ``wait <pid>`` (reap a process whose pipe closed: its
-    wait status, or -1 if it has not exited within a second)."""
+    end of its pipe as SCM_RIGHTS) and ``wait <pid>`` (the wait status of a process whose pipe
+    closed, or -1 if it has not exited within 0.2 s)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = 0
     try:
+        reaped: Dict[int, int] = {}  # pid -> wait status, of children no one asked about yet
         while request := control.recv(64):
+            _reap_exited(reaped)
             if request.startswith(b"wait "):
-                control.sendall(str(_reap(int(request[5:]))).encode())
+                control.sendall(str(_reap(int(request[5:]), reaped)).encode())
                 continue
             parent_end, child_end = socket.socketpair()
             pid = os.fork()
@@ -311,19 +321,26 @@ def _run_zygote(control: socket.socket) -> None:
         os._exit(code)
 
 
-def _reap(pid: int, patience: float = 1.0) -> int:
-    """The wait status of a child that is exiting (its pipe closed), or -1."""
-    deadline = time.monotonic() + patience
+def _reap_exited(reaped: Dict[int, int]) -> None:
+    """Reap every child that has exited (none stays a zombie), keeping its status."""
     while True:
         try:
-            reaped, status = os.waitpid(pid, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return -1
-        if reaped:
-            return status
-        if time.monotonic() > deadline:
-            return -1
+            return
+        if not pid:
+            return
+        reaped[pid] = status
+
+
+def _reap(pid: int, reaped: Dict[int, int], patience: float = 0.2) -> int:
+    """The wait status of a child that is exiting (its pipe closed), or -1 if it has not
+    exited within ``patience`` seconds (it is reaped later, by ``_reap_exited``)."""
+    deadline = time.monotonic() + patience
+    while pid not in reaped and time.monotonic() < deadline:
         time.sleep(0.001)
+        _reap_exited(reaped)
+    return reaped.pop(pid, -1)
 
 
 def _run_child(sock: socket.socket) -> None:

@@ -94,7 +94,7 @@ class ManagerService:
         self.clients: set = set()  # connected sids
         # A client that answers no ping for client_timeout seconds is gone: its blocks stop.
         self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_UPLOAD,
-                                        cors_allowed_origins=[], json=schema.TolerantJSON,
+                                        cors_allowed_origins=[], serializer=schema.TolerantPacket,
                                         ping_interval=client_timeout / 2, ping_timeout=client_timeout / 2)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)

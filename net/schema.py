@@ -60,6 +60,8 @@ import base64
 import json
 from typing import Any, Union
 
+import socketio.packet
+
 PROTOCOL_VERSION = 7
 INLINE_BYTES = 64 << 10
 
@@ -110,3 +112,9 @@ class TolerantJSON:
             return json.loads(text, **kwargs)
         except (ValueError, RecursionError) as exc:
             return [MALFORMED, f"{type(exc).__name__}: {str(exc)[:200]}"]
+
+
+class TolerantPacket(socketio.packet.Packet):
+    """socket.io packets decoded with TolerantJSON (engine.io's own packets keep plain JSON: its
+    "2probe" upgrade handshake is not JSON)."""
+    json = TolerantJSON

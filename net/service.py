@@ -103,7 +103,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"ufora-service: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_dir, args.log_level.upper())
-    _raise_descriptor_limit()
     pool = None
     if config.run_worker:
         from engine import shm
@@ -113,6 +112,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if swept:
             log.warning("removed %d shared-memory segments left by worker services no longer alive", swept)
         pool = ComputePool(config.worker_cores)
+    _raise_descriptor_limit()  # after the pool is forked: blocks keep the usual limit
     try:
         asyncio.run(_serve(config, pool, args.ready_fd, args.exit_with_parent))
     except TimeoutError:

@@ -223,6 +223,11 @@ class WorkerService:
         except (EOFError, OSError):
             self._process_gone(index)
             return
+        except Exception:  # a frame that cannot be read: the process is not to be trusted
+            log.exception("compute process %d sent what cannot be read; killing it", process.pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)  # its work is handed out again as it goes
+            return
         for message in messages:
             self._on_pool_message(index, message)
 
@@ -315,7 +320,12 @@ class WorkerService:
         if it crashed: a crash loop slows down, it never uses up the pool)."""
         try:
             new = self.compute.spawn()
-        except (RuntimeError, OSError) as exc:
+        except OSError as exc:  # out of descriptors or memory, for now: tried again, later
+            delay = max(delay, self.crashes.next_delay())
+            log.error("compute process %d not replaced yet (%s); trying again in %.2f s", pid, exc, delay)
+            asyncio.get_running_loop().call_later(delay, self._replace, pid, reason, delay)
+            return
+        except RuntimeError as exc:  # the zygote is gone: no process can be forked any more
             log.error("compute process %d not replaced: %s", pid, exc)
             self._send(self.scheduler.on_replacement_failed(f"{reason}, and could not be replaced: {exc}"))
             return

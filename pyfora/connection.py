@@ -194,6 +194,7 @@ class Connection:
         # (``release`` runs in __del__, which the garbage collector may call anywhere)
         self._released: Deque[str] = deque()
         self._release_due = False
+        self._output_failed = False
         # request_timeout bounds the websocket's opening handshake (engineio's default is 5 s).
         # websocket-client checks text frames' UTF-8 in Python (90% of the time of receiving a
         # block's printed output); decoding them checks it anyway, in C.
@@ -347,10 +348,17 @@ class Connection:
             future.notify_progress({name: message.get(name, 0) for name in schema.PROGRESS_FIELDS})
 
     def _on_output(self, message: dict) -> None:
-        """What a block prints on the cluster, printed here as it arrives (before its result)."""
+        """What a block prints on the cluster, printed here as it arrives (before its result).
+        Returning acknowledges it, which lets more of the block's output come: a stream that
+        cannot take it (a closed pipe, a console that cannot encode it) must not stop the block."""
         stream = sys.stderr if message.get("stream") == "stderr" else sys.stdout
-        stream.write(str(message.get("text", "")))
-        stream.flush()
+        try:
+            stream.write(str(message.get("text", "")))
+            stream.flush()
+        except (OSError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
+            if not self._output_failed:
+                self._output_failed = True
+                log.warning("the block's output could not be written here: %r; the rest is dropped", exc)
 
     def _on_disconnect(self, *reason) -> None:
         with self._lock:

@@ -124,3 +124,18 @@ def test_the_client_s_numpy_websocket_mask_is_websocket_client_s():
     for size in (0, 1, 5, 100_000, 100_003):
         data, key = os.urandom(size), os.urandom(4)
         assert _LargeFrame(1, 0, 0, 0, ABNF.OPCODE_BINARY, 1, data)._get_masked(key) == key + ABNF.mask(key, data)
+
+
+def test_the_last_frames_before_the_other_end_closed_are_kept():
+    """A process that prints its last line and dies: the line is read, then the end."""
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.sendall(frames.HEADER.pack(4) + b"last" + frames.HEADER.pack(2) + b"wo")
+    theirs.close()
+    inbox = frames.Inbox()
+    try:
+        assert inbox.read(ours) == [b"last", b"wo"]
+        with pytest.raises(EOFError):
+            inbox.read(ours)
+    finally:
+        ours.close()

@@ -63,8 +63,7 @@ def _status_of(action) -> int:
 
 def test_how_a_process_died_is_said_so_that_a_user_can_act_on_it(monkeypatch):
     watch = deaths.Watch()
-    assert watch.describe(1, _status_of(lambda: os._exit(3))) == \
-        "exited with code 3 (os._exit or sys.exit in a C extension?)"
+    assert watch.describe(1, _status_of(lambda: os._exit(3))) == "exited with code 3"
     segfault = watch.describe(1, _status_of(lambda: os.kill(os.getpid(), signal.SIGSEGV)))
     assert segfault == "was killed by signal 11 (SIGSEGV) — a crash in compiled or C code"
     killed = _status_of(lambda: os.kill(os.getpid(), signal.SIGKILL))
@@ -94,3 +93,25 @@ def test_output_goes_on_credit_in_chunks_and_a_long_line_is_split(monkeypatch):
     assert flow.congested("job")
     flow.drop("job")
     assert flow.sent("job") and not flow.congested("job") and flow.take("job") == []
+
+
+def test_output_the_client_cannot_write_is_still_acknowledged(monkeypatch, caplog):
+    """Returning from the OUTPUT handler is what acknowledges it: a closed pipe or a console
+    that cannot encode the text must not stop the block's output for good."""
+    from types import SimpleNamespace
+
+    from pyfora.connection import Connection
+
+    class Broken:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr("sys.stdout", Broken())
+    client = SimpleNamespace(_output_failed=False)
+    with caplog.at_level(logging.WARNING, logger="pyfora.connection"):
+        for _ in range(3):
+            assert Connection._on_output(client, {"stream": "stdout", "text": "x\n"}) is None
+    assert client._output_failed and len(caplog.records) == 1

@@ -3,6 +3,7 @@ with arguments of every wrong type, unknown events and deeply nested JSON get an
 (acknowledged events) or a JOB_DONE with the error (submit), one log line at most, never a
 traceback; and the service goes on serving everyone."""
 import threading
+import time
 
 import pytest
 import socketio
@@ -69,3 +70,18 @@ def test_malformed_events_are_answered_and_logged_without_tracebacks(service):
         with ufora.remotely.downloadAll():
             total = sum(x for x in range(1000))
     assert total == 499_500
+
+
+def test_a_client_that_starts_on_long_polling_upgrades_to_a_websocket(service):
+    """Browsers and plain socket.io clients start on long-polling, then upgrade with engine.io's
+    "2probe", which is not JSON: only socket.io's own packets are decoded tolerantly."""
+    client = socketio.Client()
+    client.connect(service.url)  # both transports, as a browser would
+    try:
+        deadline = time.monotonic() + 10
+        while client.transport() != "websocket" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.transport() == "websocket"
+        assert client.call(schema.HANDSHAKE, {"version": schema.PROTOCOL_VERSION}, timeout=10)["version"]
+    finally:
+        client.disconnect()
