@@ -142,6 +142,9 @@ LARGE_BUFFER = 1 << 20  # read straight into memory of its own from this size on
 SAME_HOST_SKIPS_COMPRESSION = True
 # Tornado refuses reads over 100 MiB by default; our frames carry up to wire.DEFAULT_MAX_PAYLOAD.
 MAX_BUFFER = wire.DEFAULT_MAX_PAYLOAD + (1 << 20)
+# What a channel we dialled may send us in one message: the answers to what we asked (a block's
+# result of several GiB from a worker's data channel), from a member of our own cluster.
+DIALED_MAX_PAYLOAD = 1 << 40
 
 
 class _Server(GuardedAccept, TCPServer):
@@ -215,9 +218,9 @@ async def connect(host: str, port: int, timeout: float, compress: bool = False,
     while True:
         try:
             remaining = max(0.01, deadline - loop.time())
-            stream = await asyncio.wait_for(TCPClient().connect(host, port, max_buffer_size=MAX_BUFFER),
+            stream = await asyncio.wait_for(TCPClient().connect(host, port, max_buffer_size=DIALED_MAX_PAYLOAD),
                                             remaining)
-            return Channel(stream, compress)
+            return Channel(stream, compress, max_payload=DIALED_MAX_PAYLOAD)
         except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
             last_error = getattr(exc, "real_error", None) or exc  # tornado hides why: "Connection refused"
         if loop.time() + delay > deadline:

@@ -34,6 +34,7 @@ PREFIX = struct.Struct(">2sBBII")
 MAX_HEADER = 1 << 20
 MAX_BUFFERS = 1024
 DEFAULT_MAX_PAYLOAD = 1 << 31  # 2 GiB of buffers in one message
+UNDECLARED_PIECE = 64 << 20  # bytes decompressed at a time from an lz4 frame that declares no size
 _COMPRESSED = 1 << 63
 
 # Compress only when it pays: small buffers never, others when a sample shrinks enough.
@@ -123,10 +124,18 @@ def decode_buffer(data: bytes, compressed: bool, max_payload: int = DEFAULT_MAX_
     if declared > max_payload:
         raise WireError(f"buffer declares {declared} bytes decompressed, over the limit of {max_payload}")
     decompressor = lz4.frame.LZ4FrameDecompressor()
+    # lz4 sets aside max_length bytes at once: the declared size (ours always declare it), else
+    # a piece at a time, so that a frame that declares nothing costs what it expands to.
+    piece = declared + 1 if declared else min(max_payload + 1, UNDECLARED_PIECE)
+    pieces, total = [], 0
     try:
-        result = decompressor.decompress(data, max_length=max_payload + 1)
+        pieces.append(decompressor.decompress(data, max_length=piece))
+        total = len(pieces[-1])
+        while not decompressor.eof and not decompressor.needs_input and total <= max_payload:
+            pieces.append(decompressor.decompress(b"", max_length=piece))
+            total += len(pieces[-1])
     except RuntimeError as exc:  # lz4 reports bad frames and checksum mismatches this way
         raise WireError(f"corrupt lz4 buffer: {exc}") from None
-    if len(result) > max_payload or not decompressor.eof:
+    if total > max_payload or not decompressor.eof:
         raise WireError(f"buffer decompresses to more than {max_payload} bytes, or is cut short")
-    return result
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)

@@ -151,3 +151,12 @@ def test_running_out_of_descriptors_is_said_once_and_accepting_resumes(tmp_path)
     assert "ANSWERED after" in lines, out.stdout[-2000:] + out.stderr[-2000:]
     assert sum("cannot accept connections" in line for line in lines) == 1, out.stdout[-2000:]
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_buffer_that_declares_no_size_is_decompressed_a_piece_at_a_time(monkeypatch):
+    monkeypatch.setattr(wire, "UNDECLARED_PIECE", 1000)
+    data = bytes(range(256)) * 400  # 102,400 bytes: a hundred pieces
+    undeclared = lz4.frame.compress(data, content_checksum=True, store_size=False)
+    assert wire.decode_buffer(undeclared, True, max_payload=1 << 40) == data
+    with pytest.raises(wire.WireError, match="more than 50000 bytes"):
+        wire.decode_buffer(undeclared, True, max_payload=50_000)
