@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
 
-from engine import (errors, functions, module_state, mutations, remote_values, rewriter, runtime, serialization,
-                    shm, unread)
+from engine import (code, errors, functions, module_state, mutations, remote_values, rewriter, runtime,
+                    serialization, shm, unread)
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,6 @@ def _capped(text: str, limit: int = 64 * 1024) -> str:
     return f"{text[:limit // 2]}\n... ({len(text) - limit} characters cut) ...\n{text[-limit // 2:]}"
 
 
-def _find_with(tree: ast.AST, line: int) -> ast.With:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.With) and node.lineno == line:
-            return node
-    raise ValueError(f"no with statement starts at line {line}")
-
-
 class _AssignedNames(ast.NodeVisitor):
     """Names bound in the block's own scope (not inside functions, classes or lambdas it
     defines, whose names are their own; comprehension variables are their own too)."""
@@ -188,7 +181,7 @@ def _compile_body(source: str, filename: str, with_line: int) -> Tuple[types.Cod
     """The rewritten, compiled body, the names it assigns and the names whose values its text
     could change in place (``engine.mutations``); cached, since a loop of small blocks from one
     file would otherwise parse that whole file every time."""
-    body = _find_with(ast.parse(source, filename), with_line).body
+    body = code.find_with(ast.parse(source, filename), with_line).body
     names = tuple(assigned_names(body))
     touched = mutations.touched(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
@@ -218,7 +211,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         shipped = {**block.other_sources, block.filename: block.source}
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        code, names, touched = _compile_body(block.source, block.filename, block.with_line)
+        compiled, names, touched = _compile_body(block.source, block.filename, block.with_line)
         loaders = {object_id: functools.partial(remote_values.load, data, parts)
                    for object_id, (data, parts) in block.objects.items()}
         loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
@@ -239,7 +232,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     module_state.install(states)  # the caller's random generators and decimal context
     try:
         with runtime.using_runner(runner):
-            exec(code, namespace)
+            exec(compiled, namespace)
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
     try:
@@ -261,8 +254,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     for name in names:
         if name in namespace:
             try:
-                stay_from = None if name in (mutations.MUTATED, module_state.STATE) else block.download_below
-                data, segments = remote_values.pack(namespace[name], stay_from)
+                download_below = None if name in (mutations.MUTATED, module_state.STATE) else block.download_below
+                data, segments = remote_values.pack(namespace[name], download_below)
                 result.variables[name], result.types[name] = data, _type_name(namespace[name])
                 if segments:
                     result.segments[name] = segments

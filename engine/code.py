@@ -1,12 +1,14 @@
-"""Reading functions without running them: the names their code refers to, their nested code
-objects, the values in their closure cells. Used by the kernel builder (what to compile), the
+"""Reading code without running it: the names functions' code refers to, their nested code
+objects, the values in their closure cells; the ``with`` statement of a block and the names its
+body reads. Used by the kernel builder (what to compile), the
 side-effect check (what to read), the function rewriter (what to walk) and the client (which
 files to ship)."""
 from __future__ import annotations
 
+import ast
 import sysconfig
 import types
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Dict, Iterable, Iterator, List
 
 EMPTY = object()  # the contents of a closure cell not assigned yet
 _LIBRARY_PATHS = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
@@ -66,3 +68,27 @@ def cell_contents(cell: types.CellType) -> Any:
         return cell.cell_contents
     except ValueError:
         return EMPTY
+
+
+def find_with(tree: ast.AST, line: int) -> ast.With:
+    """The innermost ``with`` statement whose header holds ``line`` (ValueError if none): the
+    client finds the block this way from the line running, and the worker from the line the
+    client sent."""
+    candidates = [node for node in ast.walk(tree)
+                  if isinstance(node, ast.With) and node.lineno <= line < node.body[0].lineno]
+    if not candidates:
+        raise ValueError(f"no with statement found at line {line}")
+    return max(candidates, key=lambda node: node.lineno)
+
+
+def read_names(body: List[ast.stmt]) -> List[str]:
+    """Names whose value the body may read, in order of first use: loads, and targets of
+    ``x += ...`` and ``del x`` (both need the value that is already there)."""
+    names: Dict[str, None] = {}
+    for statement in body:
+        for node in ast.walk(statement):
+            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+                names[node.target.id] = None
+            elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+                names[node.id] = None
+    return list(names)

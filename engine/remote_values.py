@@ -22,16 +22,16 @@ Segment = Tuple[str, int]
 Part = Union[Segment, bytes, memoryview]
 
 
-def pack(value: Any, stay_from: Optional[int]) -> Tuple[bytes, List[Segment]]:
+def pack(value: Any, download_below: Optional[int]) -> Tuple[bytes, List[Segment]]:
     """The pickle of ``value`` and the segments of its large buffers. The buffers go to shared
-    memory only if the value will stay on the cluster: if its size is at least ``stay_from``
+    memory only if the value will stay on the cluster: if its size is at least ``download_below``
     (None: it is downloaded, whatever its size)."""
-    if stay_from is None:
+    if download_below is None:
         return serialization.dumps(value), []
     data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER)
     if not buffers:
         return data, []
-    if len(data) + sum(buffer.raw().nbytes for buffer in buffers) < stay_from:
+    if len(data) + sum(buffer.raw().nbytes for buffer in buffers) < download_below:
         return serialization.dumps(value), []
     segments: List[Segment] = []
     try:

@@ -26,7 +26,7 @@ import numpy as np
 
 from engine import kernels, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
-from engine.sources import Flat, Star, Window, Zipped, source_for, unpacker
+from engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
 from engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Below this many elements, splitting and compiling costs more than it saves.
@@ -92,7 +92,7 @@ def _collected(iterable, element, condition, pattern: Optional[str] = None, flat
 
 def _called(iterable: Any) -> Any:
     """What the original expression would have passed on: the real ``map``/``zip`` object."""
-    return iter(iterable) if isinstance(iterable, Zipped) else iterable
+    return iter(iterable) if isinstance(iterable, IteratorCall) else iterable
 
 
 def _unwrap(iterable, element, condition):
@@ -101,7 +101,7 @@ def _unwrap(iterable, element, condition):
     ``engine.sources.Star``; None when they take the item); None when ``iterable`` is a ``map``/``filter`` the engine
     cannot take apart (then the original call runs as written)."""
     if element is None:  # reduce(map(...)) or reduce(filter(...))
-        parts = iterable.as_shape() if isinstance(iterable, Zipped) else None
+        parts = iterable.as_shape() if isinstance(iterable, IteratorCall) else None
         if parts is None:
             return None
         iterable, element, condition = parts
@@ -116,7 +116,7 @@ def _unwrap(iterable, element, condition):
 def _item_classes(iterable: Any) -> set:
     """The classes of the items of a list or tuple (of each zipped one), whose methods the
     element may call (``engine.purity``)."""
-    parts = iterable.args if isinstance(iterable, Zipped) else (iterable,)
+    parts = iterable.args if isinstance(iterable, IteratorCall) else (iterable,)
     classes = {cls for part in parts if isinstance(part, (list, tuple)) for cls in set(map(type, part))}
     if tuple in classes:  # records: (name, obj) pairs
         classes |= {type(item) for part in parts if isinstance(part, (list, tuple))
@@ -311,7 +311,7 @@ def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
     """``zip``/``enumerate``/``map``/``filter`` called in a shape: kept unevaluated for the
     engine when it is the builtin, else called as written."""
     if function in (zip, enumerate, map, filter):
-        return Zipped(function, args, kwargs)
+        return IteratorCall(function, args, kwargs)
     return function(*args, **kwargs)
 
 

@@ -1,6 +1,7 @@
 """Which compute process does what next: a plain state machine, no I/O.
 
-Driven by three stimuli (a block submitted, a message from a process, a process gone), it
+Driven by events (a block submitted or cancelled, a message from a process, a process gone or
+added, a peer's pull, run or departure), it
 returns the messages to send, as ``(process index, message)`` pairs, and the blocks finished.
 Rules:
 * A process is *available for partitions* when it is not computing and is either idle or a

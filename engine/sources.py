@@ -295,7 +295,7 @@ def identity(item):
     return item
 
 
-class Zipped:
+class IteratorCall:
     """``zip(...)``, ``enumerate(...)``, ``map(...)`` or ``filter(...)`` as written in a shape,
     not yet called: the engine can read its arguments; iterating it iterates the real thing."""
 
@@ -313,7 +313,7 @@ class Zipped:
             function, *iterables = self.args
             if len(iterables) == 1:
                 return iterables[0], function, None
-            return Zipped(zip, tuple(iterables), {}), Star(function, ", ".join("_" * len(iterables))), None
+            return IteratorCall(zip, tuple(iterables), {}), Star(function, ", ".join("_" * len(iterables))), None
         if self.function is filter and len(self.args) == 2:
             test, iterable = self.args
             return iterable, identity, identity if test is None else test
@@ -354,7 +354,7 @@ def source_for(iterable: Any):
     """The source for ``iterable``, or None when it is not one the engine splits."""
     if isinstance(iterable, range):
         return RangeSource(iterable)
-    if isinstance(iterable, Zipped):
+    if isinstance(iterable, IteratorCall):
         return iterable.source() if iterable.function in (zip, enumerate) else None
     if isinstance(iterable, np.ndarray):
         if iterable.ndim >= 1 and iterable.dtype.kind in _NUMERIC_KINDS:

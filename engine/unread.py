@@ -16,11 +16,11 @@ comprehensions it defines) or augments it; a block that calls ``locals``, ``vars
 from __future__ import annotations
 
 import ast
-from typing import Any, List, Set
+from typing import Any, List
 
 import numpy as np
 
-from engine import rewriter
+from engine import code, rewriter
 
 UNREAD_COLLECT_HOOK = "__ufora_collect_unread__"
 _READ_ALL = {"locals", "vars", "eval", "exec", "globals", "dir"}
@@ -42,20 +42,10 @@ def as_list(array: np.ndarray) -> List[Any]:
     return array.tolist()
 
 
-def _read_names(body: List[ast.stmt]) -> Set[str]:
-    names: Set[str] = set()
-    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
-            names.add(node.id)
-        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-            names.add(node.target.id)
-    return names
-
-
 def mark(body: List[ast.stmt]) -> List[ast.stmt]:
     """The rewritten block body, with each list collection assigned to a name it never reads
     calling ``UNREAD_COLLECT_HOOK`` instead."""
-    read = _read_names(body)
+    read = set(code.read_names(body))
     if read & _READ_ALL:
         return body
     for node in ast.walk(ast.Module(body=body, type_ignores=[])):

@@ -1,6 +1,7 @@
 """What ``ufora-service`` runs, read from the environment exactly as the ``ufora/service`` image
-documents it. Pure: ``parse(environ)`` returns a ``ServiceConfig`` or raises ``ConfigError``
-whose message is one line naming the variable at fault.
+documents it. ``parse(environ, resolve)`` returns a ``ServiceConfig`` or raises ``ConfigError``
+whose message is one line naming the variable at fault; its one side effect is resolving host
+names, through ``resolve`` (tests pass a table).
 
     UFORA_MANAGER_ADDRESS     set: run only a worker that joins that manager
     UFORA_NO_WORKER=1         run only the manager (exclusive with UFORA_MANAGER_ADDRESS)

@@ -26,6 +26,7 @@ import tornado.web
 from net import channel as channels
 from net import loop_health, schema
 from net.accepting import GuardedAccept
+from net.background import Background
 from net.blobs import BlobClient, MissingBlob
 from net.channel import Channel, ChannelClosed
 from net.registry import Membership, WorkerInfo, serve_registry
@@ -44,7 +45,7 @@ ORPHAN_TIMEOUT = 10.0
 
 @dataclass
 class _Job:
-    job_id: str
+    client_job_id: str  # the id the client chose (unique among its own blocks)
     sid: str
     header: dict
     buffers: List[bytes]
@@ -53,7 +54,7 @@ class _Job:
     lost_on: Optional[str] = None  # the worker whose process running the block died (it ran again once)
 
     @property
-    def key(self) -> str:
+    def cluster_job_id(self) -> str:
         """The block's id on the workers: the client's id made unique across clients."""
         return self.header["job_id"]
 
@@ -104,7 +105,7 @@ class ManagerService:
             self.sio.on(event, _guarded(event, handler))
         self.sio.on("*", self._on_unknown)
         self._servers: list = []
-        self._tasks: set = set()
+        self.background = Background()  # tasks started and not waited for
 
     async def start(self) -> Dict[str, int]:
         registry, registry_port = channels.listen(
@@ -137,10 +138,6 @@ class ManagerService:
                 "objects": len(self.objects),
                 "loop": loop_health.snapshot()}
 
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     # ---- clients -----------------------------------------------------------------------
     async def _on_connect(self, sid: str, environ: dict) -> None:
@@ -183,7 +180,7 @@ class ManagerService:
 
     async def _on_cancel(self, sid: str, data) -> None:
         job_id = str(data.get("job_id")) if isinstance(data, dict) else ""
-        self._cancel(lambda job: job.job_id == job_id and job.sid == sid)
+        self._cancel(lambda job: job.client_job_id == job_id and job.sid == sid)
 
     async def _on_disconnect(self, sid: str, *reason) -> None:
         """A client that is gone (closed, crashed, Ctrl-C) wants none of its blocks, and none of
@@ -258,21 +255,21 @@ class ManagerService:
 
     def _drop_on(self, link: Optional[_WorkerLink], object_ids: List[str]) -> None:
         if link is not None and link.control is not None and object_ids:
-            self._spawn(self._send(link, {"type": "release", "object_ids": object_ids}))
+            self.background.spawn(self._send(link, {"type": "release", "object_ids": object_ids}))
 
     def _cancel(self, chosen: Callable[[_Job], bool]) -> None:
         """Stop the chosen blocks: dropped if they wait, stopped on their workers if they run."""
         self.pending = deque(job for job in self.pending if not chosen(job))
         for link in self.links.values():
             for job in [job for job in link.running.values() if chosen(job)]:
-                del link.running[job.key]
-                log.info("cancelling block %s on worker %s", job.key, link.info.id)
-                self._spawn(self._send(link, {"type": "cancel", "job_id": job.key}))
+                del link.running[job.cluster_job_id]
+                log.info("cancelling block %s on worker %s", job.cluster_job_id, link.info.id)
+                self.background.spawn(self._send(link, {"type": "cancel", "job_id": job.cluster_job_id}))
         self._free_released()
         self._dispatch()
 
     async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
-        message = job_done_message(job.job_id, header, buffers)
+        message = job_done_message(job.client_job_id, header, buffers)
         objects = header.get("objects") or {}
         for described in objects.values():
             self.objects[described["id"]] = _RemoteObject(job.sid, header["worker_id"], described["size"])
@@ -304,7 +301,7 @@ class ManagerService:
             self._close_link(previous)
         link = _WorkerLink(info)
         self.links[info.id] = link
-        self._spawn(self._drive_link(link))
+        self.background.spawn(self._drive_link(link))
 
     def _worker_left(self, info: WorkerInfo) -> None:
         link = self.links.get(info.id)
@@ -352,10 +349,11 @@ class ManagerService:
             await self._fail(job, f"{reason}, and it was already run {job.reruns + 1} times")
             return
         job.reruns += 1
-        log.warning("%s: running block %s again (%d of %d)", reason, job.job_id, job.reruns, MAX_RERUNS)
+        log.warning("%s: running block %s again (%d of %d)", reason, job.client_job_id, job.reruns, MAX_RERUNS)
         self.pending.appendleft(job)
         if not self.links:
-            asyncio.get_running_loop().call_later(ORPHAN_TIMEOUT, lambda: self._spawn(self._fail_orphans(reason)))
+            asyncio.get_running_loop().call_later(
+                ORPHAN_TIMEOUT, lambda: self.background.spawn(self._fail_orphans(reason)))
 
     async def _fail_orphans(self, reason: str) -> None:
         """Blocks waiting to run again, with still no worker to run them, fail."""
@@ -374,12 +372,13 @@ class ManagerService:
             return
         if header["type"] == "progress":
             fields = {name: int(header.get(name, 0)) for name in schema.PROGRESS_FIELDS}
-            await self.sio.emit(schema.PROGRESS, {"job_id": job.job_id, **fields}, to=job.sid)
+            await self.sio.emit(schema.PROGRESS, {"job_id": job.client_job_id, **fields}, to=job.sid)
         elif header.get("stream") in ("stdout", "stderr"):
             text = str(header.get("text", ""))
-            acknowledged = {"type": "output_ack", "job_id": job.key, "chars": len(text)}
-            await self.sio.emit(schema.OUTPUT, {"job_id": job.job_id, "stream": header["stream"], "text": text},
-                                to=job.sid, callback=lambda *_: self._spawn(self._send(link, acknowledged)))
+            acknowledged = {"type": "output_ack", "job_id": job.cluster_job_id, "chars": len(text)}
+            await self.sio.emit(schema.OUTPUT,
+                                {"job_id": job.client_job_id, "stream": header["stream"], "text": text},
+                                to=job.sid, callback=lambda *_: self.background.spawn(self._send(link, acknowledged)))
 
     async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
         job = link.running.pop(str(header.get("job_id")), None)
@@ -390,7 +389,7 @@ class ManagerService:
         if header.get("driver_lost"):
             if job.lost_on is None:  # like a lost worker: run again once, elsewhere if possible
                 job.lost_on = link.info.id
-                log.warning("block %s: %s; running it again once", job.key, _error_message(header))
+                log.warning("block %s: %s; running it again once", job.cluster_job_id, _error_message(header))
                 self.pending.appendleft(job)
                 self._dispatch()
                 return
@@ -404,7 +403,7 @@ class ManagerService:
             if buffers is not None:
                 await self._finish(job, dict(header, worker_id=link.info.id), buffers)
         except Exception as exc:  # a malformed result must still end the client's wait
-            log.exception("result of block %s unusable", job.key)
+            log.exception("result of block %s unusable", job.cluster_job_id)
             self._drop_on(link, kept)
             await self._fail(job, f"the result of this block could not be delivered: {exc!r}")
         self._free_released()
@@ -416,13 +415,13 @@ class ManagerService:
             job = self.pending.popleft()
             problems = list(filter(None, (self._object_problem(key, job.sid) for key in job.objects)))
             if problems:
-                self._spawn(self._fail(job, f"the block cannot run: {problems[0]}"))
+                self.background.spawn(self._fail(job, f"the block cannot run: {problems[0]}"))
                 continue
             owners = {object_id: self.objects[object_id].worker_id for object_id in job.objects}
             link = _driver_for(job, owners, ready, self.objects)
             job.header["objects"] = owners
-            link.running[job.key] = job
-            self._spawn(self._send(link, job.header, job.buffers))
+            link.running[job.cluster_job_id] = job
+            self.background.spawn(self._send(link, job.header, job.buffers))
 
     def _object_problem(self, object_id: str, sid: str) -> Optional[str]:
         """Why the client ``sid`` cannot use a remote object, or None if it can."""
@@ -440,8 +439,7 @@ class ManagerService:
             pass  # _drive_link notices the loss and runs its blocks again elsewhere
 
     def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
+        self.background.cancel_all()
         for server in self._servers:
             server.stop()
 

@@ -25,6 +25,7 @@ from engine.serialization import MissingObjectError
 from net import channel as channels
 from net import loop_health
 from net.backoff import Backoff
+from net.background import Background
 from net.blobs import BlobClient, BlobStore, segment_key
 from net.channel import Channel, ChannelClosed
 from net.objects import ObjectHolder
@@ -41,9 +42,9 @@ PROGRESS_INTERVAL = 0.25  # seconds between progress reports of a running shape
 class WorkerService:
     def __init__(self, pool: compute_pool.ComputePool, own_address: str, manager_address: str,
                  manager_port: int, control_port: int, data_port: int):
-        self.compute = pool
-        self.pool = pool.processes
-        self.scheduler = PoolScheduler(len(self.pool))
+        self.pool = pool  # the compute pool: forks and reaps the processes
+        self.processes = pool.processes  # index -> PoolProcess, alive now
+        self.scheduler = PoolScheduler(len(self.processes))
         self.crashes = Backoff()  # a compute process that crashes is replaced after this delay
         self.output = OutputFlow()  # blocks' output on its way to their clients
         self.paused: Dict[int, str] = {}  # pool process -> the block whose output it must wait for
@@ -64,8 +65,8 @@ class WorkerService:
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
-        self._tasks: set = set()  # strong references to background tasks
-        self.peers = Peers(self.id, self.scheduler, self._members, self._send, self._spawn,
+        self.background = Background()  # tasks started and not waited for
+        self.peers = Peers(self.id, self.scheduler, self._members, self._send, self.background.spawn,
                            self._fetch_range)
 
     def _members(self) -> dict:
@@ -78,26 +79,26 @@ class WorkerService:
         data, data_port = channels.listen(self.ports[1], self.blobs.serve, compress=True,
                                           setting="UFORA_WORKER_BASE_PORT, plus one")
         self._servers = [control, data]
-        for index, process in self.pool.items():
+        for index, process in self.processes.items():
             loop.add_reader(process.fileno(), self._on_pool_readable, index)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.pool), memory)
+        info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.processes), memory)
         self.registry = RegistryClient(info, *self.manager, stats=self._stats, on_joined=self.peers.joined,
                                        on_left=self._peer_left)
-        self._spawn(self.registry.run())
+        self.background.spawn(self.registry.run())
         self._progress = tornado.ioloop.PeriodicCallback(self._report_progress, PROGRESS_INTERVAL * 1000)
         self._progress.start()
         log.info("worker %s: control %d, data %d, %d compute processes",
-                 self.id, control_port, data_port, len(self.pool))
+                 self.id, control_port, data_port, len(self.processes))
         return info
 
     def _stats(self) -> dict:
         return {**self.scheduler.counts, "objects": len(self.objects.segments),
-                "object_bytes": self.blobs.kept_bytes, "processes_alive": len(self.pool),
+                "object_bytes": self.blobs.kept_bytes, "processes_alive": len(self.processes),
                 "loop": loop_health.snapshot()}
 
     def _unmap(self, names: list) -> None:
-        self._send([(index, ("forget", names)) for index in self.pool])
+        self._send([(index, ("forget", names)) for index in self.processes])
 
     def _peer_left(self, peer: str) -> None:
         self.peers.lost(peer, "left the cluster")
@@ -105,10 +106,6 @@ class WorkerService:
         if blobs is not None:
             blobs.close()
 
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def _serve_control(self, channel: Channel) -> None:
         try:
@@ -140,7 +137,7 @@ class WorkerService:
                 owners = {str(key): str(owner) for key, owner in dict(header.get("objects") or {}).items()}
                 if owners:
                     self.objects.use(job_id, set(owners))  # now: a release read next must wait
-                    self._spawn(self._start_block(job_id, block, owners))
+                    self.background.spawn(self._start_block(job_id, block, owners))
                 else:  # nothing to gather: queued at once (a round trip of the loop less)
                     self._send(self.scheduler.submit_block(job_id, block))
             elif kind == "cancel":
@@ -168,7 +165,7 @@ class WorkerService:
         except Exception as exc:  # whatever it is, the block must end with it, not hang
             channel = self.job_channels.pop(job_id, None)
             if channel is not None:
-                self._spawn(self._report(channel, job_id, BlockResult(error=errors.capture(exc))))
+                self.background.spawn(self._report(channel, job_id, BlockResult(error=errors.capture(exc))))
             else:
                 self.objects.done(job_id)
             return
@@ -204,20 +201,20 @@ class WorkerService:
         """Each running shape's progress, to the manager (for the block's client), when it
         changed: see ``PoolScheduler.progress``, plus the bytes moved between workers. And
         what the compute processes use now, to say why one died."""
-        self.deaths.sample(process.pid for process in self.pool.values())
+        self.deaths.sample(process.pid for process in self.processes.values())
         progress = self.scheduler.progress()
         for job_id, snapshot in progress.items():
             snapshot["bytes_moved"] = self.fetched.get(job_id, 0) + self.peers.moved.get(snapshot["task"], 0)
             channel = self.job_channels.get(job_id)
             if channel is not None and snapshot != self.reported.get(job_id):
                 self.reported[job_id] = snapshot
-                self._spawn(self._forward(channel, {"type": "progress", "job_id": job_id, **snapshot}))
+                self.background.spawn(self._forward(channel, {"type": "progress", "job_id": job_id, **snapshot}))
         live = {snapshot["task"] for snapshot in progress.values()}
         self.peers.moved = {task: size for task, size in self.peers.moved.items() if task in live}
         self.reported = {job: snapshot for job, snapshot in self.reported.items() if job in progress}
 
     def _on_pool_readable(self, index: int) -> None:
-        process = self.pool[index]
+        process = self.processes[index]
         try:
             messages = process.messages()
         except (EOFError, OSError):
@@ -240,7 +237,7 @@ class WorkerService:
                 self._send_output(job_id)
                 if self.output.congested(job_id) and index not in self.paused:
                     self.paused[index] = job_id  # its print blocks until the client reads
-                    asyncio.get_running_loop().remove_reader(self.pool[index].fileno())
+                    asyncio.get_running_loop().remove_reader(self.processes[index].fileno())
             return
         self.scheduler.peer_cores = self.peers.peer_cores()
         self._send(self.scheduler.on_message(index, message))
@@ -253,20 +250,20 @@ class WorkerService:
             self.output.drop(job_id)
         else:
             for stream, text in self.output.take(job_id):
-                self._spawn(self._forward(channel, {"type": "output", "job_id": job_id,
+                self.background.spawn(self._forward(channel, {"type": "output", "job_id": job_id,
                                                     "stream": stream, "text": text}))
         for index in [i for i, paused_job in self.paused.items() if paused_job == job_id]:
             if channel is None or not self.output.congested(job_id):
                 del self.paused[index]
-                if index in self.pool:
-                    asyncio.get_running_loop().add_reader(self.pool[index].fileno(), self._on_pool_readable, index)
+                if index in self.processes:
+                    asyncio.get_running_loop().add_reader(self.processes[index].fileno(), self._on_pool_readable, index)
         if channel is not None and job_id in self.held_results and self.output.sent(job_id):
             del self.job_channels[job_id]
             self.output.drop(job_id)
-            self._spawn(self._report(channel, job_id, self.held_results.pop(job_id)))
+            self.background.spawn(self._report(channel, job_id, self.held_results.pop(job_id)))
 
     def _on_pool_writable(self, index: int) -> None:
-        process = self.pool.get(index)
+        process = self.processes.get(index)
         if process is None:
             return
         try:
@@ -293,7 +290,7 @@ class WorkerService:
         self.fetched.pop(job_id, None)
         self.objects.done(job_id)
         for index in self.scheduler.cancel(job_id):
-            process = self.pool[index]
+            process = self.processes[index]
             self.cancelled.add(process.pid)
             with contextlib.suppress(ProcessLookupError):  # it may have died on its own
                 os.kill(process.pid, signal.SIGKILL)
@@ -302,9 +299,9 @@ class WorkerService:
     def _process_gone(self, index: int) -> None:
         self.paused.pop(index, None)
         loop = asyncio.get_running_loop()
-        loop.remove_reader(self.pool[index].fileno())
-        loop.remove_writer(self.pool[index].fileno())
-        process, status = self.compute.forget(index)
+        loop.remove_reader(self.processes[index].fileno())
+        loop.remove_writer(self.processes[index].fileno())
+        process, status = self.pool.forget(index)
         cancelled = process.pid in self.cancelled
         self.cancelled.discard(process.pid)
         reason = (f"compute process {process.pid} was stopped by a cancel" if cancelled else
@@ -319,7 +316,7 @@ class WorkerService:
         """Fork the replacement of a compute process that is gone (after ``delay`` s of backoff,
         if it crashed: a crash loop slows down, it never uses up the pool)."""
         try:
-            new = self.compute.spawn()
+            new = self.pool.spawn()
         except OSError as exc:  # out of descriptors or memory, for now: tried again, later
             delay = max(delay, self.crashes.next_delay())
             log.error("compute process %d not replaced yet (%s); trying again in %.2f s", pid, exc, delay)
@@ -338,7 +335,7 @@ class WorkerService:
         """Messages to compute processes, never blocking: what a pipe does not take now is
         written when it is writable."""
         for index, message in sends:
-            process = self.pool.get(index)
+            process = self.processes.get(index)
             try:
                 if process is None:
                     raise KeyError(index)
@@ -353,7 +350,7 @@ class WorkerService:
             channel = self.job_channels.pop(job_id, None)
             self.output.drop(job_id)
             if channel is not None:
-                self._spawn(self._report(channel, job_id, result))
+                self.background.spawn(self._report(channel, job_id, result))
             else:  # cancelled: what it would have kept goes
                 for segments in result.segments.values():
                     remote_values.discard(segments)
@@ -395,12 +392,11 @@ class WorkerService:
             blobs.close()
         if self.registry is not None:
             self.registry.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        self.background.cancel_all()
         for server in self._servers:
             server.stop()
         loop = asyncio.get_event_loop()
-        for process in self.pool.values():
+        for process in self.processes.values():
             loop.remove_reader(process.fileno())
             loop.remove_writer(process.fileno())
-        self.compute.stop()
+        self.pool.stop()

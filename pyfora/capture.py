@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import cloudpickle
 
 from engine import module_state, mutations, serialization
-from engine.code import cell_contents, reachable, referenced_names
+from engine.code import cell_contents, find_with, reachable, read_names, referenced_names
 from pyfora import typed_source
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
 from pyfora.remote import RemotePythonObject, rebuilt
@@ -47,30 +47,6 @@ class CapturedBlock:
     objects: List[str]  # ids of the remote objects the free variables refer to
 
 
-def _find_with(tree: ast.AST, line: int) -> ast.With:
-    """The innermost ``with`` statement whose header holds ``line``."""
-    candidates = [node for node in ast.walk(tree)
-                  if isinstance(node, ast.With) and node.lineno <= line < node.body[0].lineno]
-    if not candidates:
-        raise CantGetSourceTextError(f"no with statement found at line {line}")
-    return max(candidates, key=lambda node: node.lineno)
-
-
-def _read_names(body: List[ast.stmt]) -> List[str]:
-    """Names whose value the body may read: loads, and targets of ``x += ...`` and ``del x``
-    (both need the value that is already there)."""
-    names: List[str] = []
-    for statement in body:
-        for node in ast.walk(statement):
-            if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-                node = node.target
-            elif not isinstance(node, ast.Name) or isinstance(node.ctx, ast.Store):
-                continue
-            if node.id not in names:
-                names.append(node.id)
-    return names
-
-
 @functools.lru_cache(maxsize=256)
 def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...], Tuple[str, ...]]:
     """(line of the with statement, names its body reads, modules it imports); cached per file
@@ -79,12 +55,15 @@ def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
         raise CantGetSourceTextError(f"{filename!r} does not parse as it is now: {exc}") from None
-    node = _find_with(tree, line)
+    try:
+        node = find_with(tree, line)
+    except ValueError as exc:
+        raise CantGetSourceTextError(str(exc)) from None
     _refuse_escapes(node.body)
     imported = tuple(alias.name for statement in node.body for n in ast.walk(statement)
                      if isinstance(n, ast.Import) for alias in n.names) + tuple(
         n.module for statement in node.body for n in ast.walk(statement) if isinstance(n, ast.ImportFrom) and n.module)
-    return node.lineno, tuple(_read_names(node.body)), imported
+    return node.lineno, tuple(read_names(node.body)), imported
 
 
 def _refuse_escapes(body: List[ast.stmt]) -> None:

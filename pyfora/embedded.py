@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pyfora.Exceptions import ConnectionError
 
@@ -28,20 +28,15 @@ class EmbeddedCluster:
                    UFORA_WORKER_OWN_ADDRESS="127.0.0.1")
         if cores:
             env["UFORA_WORKER_CORES"] = str(cores)
-        ready_read, ready_write = os.pipe()
-        self.process: Optional[subprocess.Popen] = subprocess.Popen(
-            [sys.executable, "-m", "net.service", "--ready-fd", str(ready_write),
-             "--exit-with-parent", "--log-level", "WARNING"],
-            pass_fds=[ready_write], env=env, start_new_session=True)
-        os.close(ready_write)
+        self.process: Optional[subprocess.Popen] = None
         atexit.register(self.stop)
         try:
-            ports = json.loads(read_line(ready_read, timeout))
+            self.process, ready = launch([sys.executable, "-m", "net.service", "--exit-with-parent",
+                                          "--log-level", "WARNING"], env, timeout, start_new_session=True)
+            ports = json.loads(ready())
         except ValueError:
             self.stop()
             raise ConnectionError("the embedded ufora cluster did not start (see its log above)") from None
-        finally:
-            os.close(ready_read)
         self.url = f"http://127.0.0.1:{ports['http_port']}"
 
     def stop(self) -> None:
@@ -57,6 +52,29 @@ class EmbeddedCluster:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def launch(command: List[str], env: Dict[str, str], timeout: float,
+           **popen: Any) -> Tuple[subprocess.Popen, Callable[..., str]]:
+    """Start ``ufora-service`` (``command``, to which ``--ready-fd`` is added): the process, and
+    a function that waits up to ``timeout`` for the JSON line of its bound ports ("" if it
+    exited or took too long; call it once, with ``wait=False`` not to wait)."""
+    ready_read, ready_write = os.pipe()
+    try:
+        process = subprocess.Popen([*command, "--ready-fd", str(ready_write)], pass_fds=[ready_write],
+                                   env=env, **popen)
+    except BaseException:
+        os.close(ready_read)
+        raise
+    finally:
+        os.close(ready_write)
+
+    def ready(wait: bool = True) -> str:
+        try:
+            return read_line(ready_read, timeout) if wait else ""
+        finally:
+            os.close(ready_read)
+    return process, ready
 
 
 def read_line(fd: int, timeout: float) -> str:

@@ -14,7 +14,7 @@ from typing import Dict, List
 import pytest
 
 from engine import proc, shm
-from pyfora.embedded import EmbeddedCluster, read_line
+from pyfora.embedded import EmbeddedCluster, launch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_VARIABLES = [name for name in os.environ if name.startswith("UFORA_")]
@@ -102,23 +102,17 @@ class Service:
         full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
         full_env.update(env)
         full_env["PYTHONPATH"] = ROOT
-        ready_read, ready_write = os.pipe()
         self._log = tempfile.TemporaryFile(mode="w+")
-        self.process = subprocess.Popen(
-            [*prefix, SERVICE_COMMAND, "--ready-fd", str(ready_write), "--log-level", "INFO"],
-            pass_fds=[ready_write], env=full_env, stderr=self._log)
-        os.close(ready_write)
+        self.process, ready = launch([*prefix, SERVICE_COMMAND, "--log-level", "INFO"], full_env, timeout,
+                                     stderr=self._log)
         _started_services.add(self.process.pid)
         self.ports: Dict[str, int] = {}
-        try:
-            if wait_ready:
-                line = read_line(ready_read, timeout)
-                if not line:
-                    self.stop()
-                    raise RuntimeError(f"ufora-service did not start: {self.log}")
-                self.ports = json.loads(line)
-        finally:
-            os.close(ready_read)
+        line = ready(wait_ready)
+        if wait_ready and not line:
+            self.stop()
+            raise RuntimeError(f"ufora-service did not start: {self.log}")
+        if line:
+            self.ports = json.loads(line)
 
     host = "127.0.0.1"  # where the test reaches it (a test host's address inside a namespace)
 

@@ -1,5 +1,6 @@
 """Services that never hang: the reproductions of issue 13, end to end against real services."""
 import contextlib
+import io
 import json
 import multiprocessing
 import os
@@ -128,9 +129,11 @@ def test_a_block_whose_manager_is_gone_stops_computing(start_service):
     zygote = _zygote(worker)
     computing = set(descendants(worker.process.pid)) - {zygote}
     ufora = pyfora.connect(manager.url)
-    submitted = threading.Thread(target=_long_block, args=(ufora,), daemon=True)
-    submitted.start()
-    _wait_for(lambda: _status(manager)["running"] == 1, "the block to start")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):  # where the block's output is written here
+        submitted = threading.Thread(target=_long_block, args=(ufora,), daemon=True)
+        submitted.start()
+        _wait_for(lambda: "started" in printed.getvalue(), "the block to start on the worker")
     manager.process.kill()
     # the block's compute processes are killed by the cancel and replaced: none of them is left
     _wait_for(lambda: not computing & set(descendants(worker.process.pid)),
@@ -144,6 +147,7 @@ def test_a_block_whose_manager_is_gone_stops_computing(start_service):
 def _long_block(ufora):
     with contextlib.suppress(pyfora.PyforaError):
         with ufora.remotely.downloadAll():
+            print("started")
             countPrimes(200_000_000)  # minutes
 
 
@@ -246,8 +250,8 @@ import os
 import pyfora
 from tests.primes import countPrimes
 ufora = pyfora.connect(os.environ["UFORA_URL"], progress=False)
-print("connected", flush=True)
 with ufora.remotely.downloadAll():
+    print("started")  # reaches this script's stdout once the block runs on the worker
     total = countPrimes(200_000_000)  # minutes
 """
 
@@ -261,8 +265,7 @@ def test_a_block_whose_client_was_stopped_stops_once_the_client_is_declared_gone
     client = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
                               env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT))
     try:
-        assert client.stdout.readline().strip() == "connected"
-        _wait_for(lambda: _status(service)["running"] == 1, "the block to start")
+        assert client.stdout.readline().strip() == "started"
         client.send_signal(signal.SIGSTOP)
         _wait_for(lambda: "disconnected" in service.log, "the client to be declared gone", timeout=30)
         declared = time.monotonic()
