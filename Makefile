@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,12 @@ $(STAMP): setup.py
 run: $(STAMP)
 	$(PY) examples/tutorial.py
 
-test: $(STAMP)
+test: lint
 	$(PY) -m pytest -q tests
+
+# pyflakes' errors, pycodestyle's errors and warnings, lines up to 120 characters, in the product code
+lint: $(STAMP)
+	$(VENV)/bin/ruff check --no-cache --select E,F,W --line-length 120 engine net pyfora
 
 bench: $(STAMP)
 	$(PY) -m perf $(if $(QUICK),--quick,) $(if $(URL),--url $(URL),)

@@ -15,6 +15,6 @@ setup(
         "lz4>=4.0",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython"]},
+    extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff"]},
     entry_points={"console_scripts": ["ufora-service=net.service:main"]},
 )

@@ -6,7 +6,8 @@ not used.
 * The element function, its filter, the ``key`` of min/max and every plain Python function they
   reach through globals or closure cells are cloned and ``njit``-ed (recursively; cycles are fine
   because numba compiles lazily), with checked integer arithmetic (``engine.checked``: an int
-  that would wrap raises, and the partition is recomputed in CPython). The originals are never modified: the CPython fallback still
+  that would wrap raises, and the partition is recomputed in CPython). The originals are never
+  modified: the CPython fallback still
   has them. A function that holds generator expressions (which numba cannot compile) is replaced
   by its twin, where each ``sum``/``min``/``max``/``any``/``all`` of one is an explicit loop
   (``engine.rewriter``), so nested shapes compile too.

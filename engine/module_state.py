@@ -6,7 +6,8 @@ the block move the caller's generator; ``decimal.getcontext().prec = 6`` in the 
 caller's precision afterwards. On the cluster those modules are the worker's. So when what the
 block reads reaches one of these modules (the module itself, one of its functions, or a
 function whose globals or closure do, however deep: ``wanted``), and the decimal context
-always (``always``), the client sends that state with the block; the worker installs it before the body runs (``install``) and sends back what
+always (``always``), the client sends that state with the block; the worker installs it before the
+body runs (``install``) and sends back what
 the body left (``taken``), which the client installs in turn (``restore``).
 """
 from __future__ import annotations

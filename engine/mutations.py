@@ -35,7 +35,6 @@ read-only ones), and values the block assigns (those come back as its variables)
 from __future__ import annotations
 
 import ast
-import builtins
 import collections
 import sys
 import types
@@ -392,7 +391,8 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
             return False
         target[...] = new
     elif isinstance(target, (np.random.Generator, np.random.BitGenerator)):
-        bits = (target, new) if isinstance(target, np.random.BitGenerator) else (target.bit_generator, new.bit_generator)
+        bits = ((target, new) if isinstance(target, np.random.BitGenerator)
+                else (target.bit_generator, new.bit_generator))
         bits[0].state = bits[1].state
     elif isinstance(target, np.random.RandomState):
         target.set_state(new.get_state())

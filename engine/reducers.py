@@ -12,7 +12,8 @@ Each reducer has
   so later partitions need not run.
 
 Semantics kept: ``sum`` gives CPython's left-to-right answer (ints exactly; other partials are
-combined only where regrouping is exact, ``Sum.serial_because``, else the sum is made in order); ``min``/``max`` keep the first of equal elements, as CPython's
+combined only where regrouping is exact, ``Sum.serial_because``, else the sum is made in order);
+``min``/``max`` keep the first of equal elements, as CPython's
 strict comparisons do, and call ``key`` once per element; ``any``/``all`` stop at the first
 deciding element by position; ``len`` of a list comprehension counts the elements it computes;
 collected results keep CPython's order, so sets and dicts are built by inserting the elements in
@@ -184,7 +185,8 @@ def kernel({params}, lo, hi):
             if bound is None:
                 kind = type(value).__name__
                 if isinstance(value, (float, complex)):
-                    return f"a sum of {kind} values that are not all integers may round otherwise regrouped: added in order"
+                    return (f"a sum of {kind} values that are not all integers may round otherwise regrouped: "
+                            "added in order")
                 return f"a sum of {kind} may add otherwise regrouped: added in order"
         if not inexact:
             return None if isinstance(start, _EXACT_SUMS) or _zero(start) else \

@@ -13,7 +13,8 @@ read any slice of.
   parts can be zips too (``enumerate(zip(a, b))``): items are then nested tuples.
 
 Compiled kernels receive ``kernel_arguments()`` and bind item i to ``x`` with the code from
-``kernel_code()`` (of numba type ``item_type()``); CPython partitions use ``items(lo, hi)``, which yields exactly what iterating
+``kernel_code()`` (of numba type ``item_type()``); CPython partitions use ``items(lo, hi)``, which
+yields exactly what iterating
 the original object yields: numpy scalars (or row views) for arrays, Python numbers for lists
 held as arrays, tuples for zips.
 

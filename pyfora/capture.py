@@ -154,7 +154,8 @@ def _free_values(frame: types.FrameType, names: Sequence[str]) -> Dict[str, Any]
 def _shipped_sources(values: Iterable[Any], block_file: str) -> Dict[str, str]:
     """The text of every file, other than the block's, that defines a user function the block
     ships: reached directly, as a method of a user class or of an instance of one, through
-    those functions' globals and closures, or as the code that made a remote object. The cluster reads it to find parallel shapes inside
+    those functions' globals and closures, or as the code that made a remote object. The cluster
+    reads it to find parallel shapes inside
     those functions (``engine.functions`` rewrites methods in their class)."""
     sources: Dict[str, str] = {}
     for value in reachable(values, _leads_to):
@@ -223,7 +224,8 @@ def update_in_place(frame: types.FrameType, pickled: bytes) -> None:
     targets = _free_values(frame, list(changed["free"]))
     for name in changed["moved"]:
         _warn_once(frame, name + ":moved", f"the block moved or replaced objects inside free variable {name!r}: "
-                                           "it holds new objects now, which your other references to the old ones do not see")
+                                           "it holds new objects now, which your other references to the old "
+                                           "ones do not see")
     for name in mutations.apply(targets, changed["free"], shallow=changed["moved"]):
         _warn_once(frame, name, f"the block changed free variable {name!r} in place, but this "
                                 f"{type(targets.get(name)).__name__} cannot be updated in place here: "
