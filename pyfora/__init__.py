@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import Optional
 
 from pyfora.Exceptions import (BadWithBlockError, CancelledError, CantGetSourceTextError,
@@ -23,6 +24,25 @@ __all__ = ["connect", "Executor", "PyforaError", "ConnectionError", "Computation
            "ResultExceededBytecountThreshold", "RemotePythonObject"]
 
 
+def manager_url(given: str) -> str:
+    """The manager's URL as socket.io wants it: ``host:port`` means http (and ``host`` alone,
+    http on the manager's default port, 30000); a URL that is not http(s) with a host, or whose
+    port is not a number, is a ``ConnectionError`` naming it."""
+    text = given.strip()
+    if "://" not in text:
+        host_and_port = text.split("/", 1)[0]
+        text = "http://" + text if ":" in host_and_port.rsplit("]", 1)[-1] else f"http://{host_and_port}:30000"
+    try:
+        parsed = urllib.parse.urlsplit(text)
+        parsed.port  # noqa: B018 - reading it raises ValueError when it is not a number in range
+    except ValueError as exc:
+        raise ConnectionError(f"{given!r} is not a manager's URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConnectionError(f"{given!r} is not a manager's URL: use http://host:port "
+                              f"(the manager's UFORA_WEB_HTTP_PORT, 30000 by default)")
+    return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path.rstrip("/"), "", ""))
+
+
 def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = True) -> Executor:
     """An Executor connected to the manager at ``url``; with no URL, to ``$UFORA_URL`` if set,
     else to an embedded local cluster (manager + one worker on every core) that this executor
@@ -33,6 +53,8 @@ def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = T
     from pyfora.embedded import EmbeddedCluster
 
     url = url or os.environ.get("UFORA_URL") or None
+    if url is not None:
+        url = manager_url(url)
     cluster = EmbeddedCluster() if url is None else None
     try:
         connection = Connection(url or cluster.url, timeout)

@@ -198,7 +198,10 @@ class Connection:
         # request_timeout bounds the websocket's opening handshake (engineio's default is 5 s).
         # websocket-client checks text frames' UTF-8 in Python (90% of the time of receiving a
         # block's printed output); decoding them checks it anyway, in C.
-        self._sio = _SocketIOClient(reconnection=False, request_timeout=timeout,
+        # handle_sigint=False: python-socketio's own SIGINT handler would disconnect every client
+        # on Ctrl-C (and hide the handler the user had); a Ctrl-C cancels the work it interrupts,
+        # and the executor stays connected.
+        self._sio = _SocketIOClient(reconnection=False, request_timeout=timeout, handle_sigint=False,
                                     websocket_extra_options={"skip_utf8_validation": True})
         self._sio.on(schema.JOB_DONE, self._on_job_done)
         self._sio.on(schema.OUTPUT, self._on_output)

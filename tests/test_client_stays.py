@@ -1,0 +1,79 @@
+"""A client that never strands its user (issue 14, first slices): the manager's URL as users
+write it, and Ctrl-C that cancels the work it interrupts and leaves the executor connected."""
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+import pyfora
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("given,meant", [
+    ("127.0.0.1:30000", "http://127.0.0.1:30000"),
+    ("http://192.168.1.15:30000/", "http://192.168.1.15:30000"),
+    ("https://cluster.example:443", "https://cluster.example:443"),
+    ("manager", "http://manager:30000"),
+    ("[::1]:31000", "http://[::1]:31000"),
+])
+def test_the_manager_s_url_as_users_write_it(given, meant):
+    assert pyfora.manager_url(given) == meant
+
+
+@pytest.mark.parametrize("given", ["ftp://host:30000", "http://host:port", "http://:30000", "host:99999"])
+def test_a_malformed_url_is_a_connection_error_naming_it(given):
+    with pytest.raises(pyfora.ConnectionError, match="is not a manager's URL") as raised:
+        pyfora.connect(given, timeout=2)
+    assert repr(given) in str(raised.value)
+
+
+def test_a_url_without_a_scheme_connects(cluster_url):
+    with pyfora.connect(cluster_url[len("http://"):]) as ufora:
+        with ufora.remotely.downloadAll():
+            total = sum(range(10))
+    assert total == 45
+
+
+CTRL_C_THEN_GO_ON = """
+import signal, sys
+import pyfora
+from tests.primes import countPrimes
+seen = []
+def users_handler(signum, frame):  # installed before connecting: it still runs
+    seen.append(signum)
+    raise KeyboardInterrupt
+signal.signal(signal.SIGINT, users_handler)
+ufora = pyfora.connect(progress=False)
+future = ufora.submit(countPrimes, 10**9)  # hours of work
+print("submitted", flush=True)
+try:
+    future.result()
+except KeyboardInterrupt:
+    print("interrupted", seen == [signal.SIGINT], flush=True)
+with ufora.remotely.downloadAll():  # the same executor, still connected
+    after = sum(range(10))
+print("after", after, flush=True)
+ufora.close()
+"""
+
+
+def test_ctrl_c_cancels_the_work_and_the_executor_stays_connected(start_service, tmp_path):
+    from tests.conftest import one_host
+
+    service = start_service(one_host(2))
+    script = tmp_path / "interrupted.py"
+    script.write_text(CTRL_C_THEN_GO_ON)
+    client = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, text=True,
+                              env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert client.stdout.readline().strip() == "submitted"
+        client.send_signal(signal.SIGINT)
+        out, err = client.communicate(timeout=60)
+    finally:
+        client.kill()
+    assert out.split("\n")[:2] == ["interrupted True", "after 45"], out + err
+    assert client.returncode == 0, err
+    assert "was stopped by a cancel" in service.log
