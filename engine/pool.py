@@ -271,8 +271,10 @@ class ComputePool:
             status = -1
         return process, status
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Close every pipe and the zygote's socket, then make sure every process is gone."""
+    def stop(self, timeout: float = 0.2) -> None:
+        """Close every pipe and the zygote's socket, then make sure every process is gone: an
+        idle one exits as its pipe closes; one still computing (a block its service will never
+        report) is killed after ``timeout``, so that a service stops at once."""
         for process in self.processes.values():
             process.close()
         self._control.close()

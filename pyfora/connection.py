@@ -257,6 +257,8 @@ class Connection:
     def release(self, object_id: str) -> None:
         """The client dropped a remote object: the cluster frees it soon (with the next request,
         or within RELEASE_DELAY). Safe to call from ``__del__``, in any thread."""
+        if sys.is_finalizing():  # no thread can start now (it would hang the exit): the
+            return               # disconnect that ends the process frees them all
         self._released.append(object_id)
         if not self._release_due:
             self._release_due = True

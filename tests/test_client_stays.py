@@ -47,8 +47,8 @@ def users_handler(signum, frame):  # installed before connecting: it still runs
 signal.signal(signal.SIGINT, users_handler)
 ufora = pyfora.connect(progress=False)
 future = ufora.submit(countPrimes, 10**9)  # hours of work
-print("submitted", flush=True)
 try:
+    print("submitted", flush=True)
     future.result()
 except KeyboardInterrupt:
     print("interrupted", seen == [signal.SIGINT], flush=True)
@@ -77,3 +77,45 @@ def test_ctrl_c_cancels_the_work_and_the_executor_stays_connected(start_service,
     assert out.split("\n")[:2] == ["interrupted True", "after 45"], out + err
     assert client.returncode == 0, err
     assert "was stopped by a cancel" in service.log
+
+
+# Scripts that end without close(), in each state a user leaves them; URL is the manager's, or
+# None for an embedded cluster (whose service pid the script prints).
+EXITS = {
+    "a live proxy": "with ufora.remotely:\n    xs = list(range(1000))\n",
+    "a pending future": "from tests.primes import countPrimes\nfuture = ufora.submit(countPrimes, 10**9)\n",
+    "an uncaught exception": "",
+    "nothing in particular": "",
+}
+
+
+@pytest.mark.parametrize("state", EXITS)
+@pytest.mark.parametrize("embedded", [False, True], ids=["remote", "embedded"])
+def test_a_script_that_ends_without_close_exits_within_2_s(state, embedded, start_service, tmp_path):
+    import time
+
+    from engine import proc
+    from tests.conftest import one_host
+
+    url = "None" if embedded else repr(start_service(one_host(1)).url)
+    script = tmp_path / "ends.py"
+    script.write_text(
+        f"import pyfora\nufora = pyfora.connect({url}, progress=False)\n" + EXITS[state] +
+        "cluster = ufora._cluster\n"
+        "print('ready', cluster.process.pid if cluster else 0, flush=True)\n" +
+        ("raise RuntimeError('the script failed')\n" if state == "an uncaught exception" else ""))
+    client = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
+    try:
+        word, pid = client.stdout.readline().split()
+        ready = time.monotonic()
+        client.wait(timeout=30)
+        exited = time.monotonic() - ready
+        while int(pid) and proc.alive(int(pid)) and time.monotonic() - ready < 10:
+            time.sleep(0.02)
+        stopped = time.monotonic() - ready
+    finally:
+        client.kill()
+        client.wait()
+    assert word == "ready" and client.returncode == (1 if state == "an uncaught exception" else 0)
+    assert exited < 2.0 and stopped < 2.0, (exited, stopped)
