@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import engineio
 import numpy as np
@@ -27,6 +27,12 @@ from pyfora.Exceptions import ConnectionError
 log = logging.getLogger(__name__)
 
 RELEASE_DELAY = 0.5  # seconds: frees of remote objects are sent together
+# python-socketio's reasons for a disconnect, said the way a user can act on them
+_DISCONNECT_CAUSES = {
+    "client disconnect": "closed by this client",
+    "server disconnect": "the manager closed it",
+    "transport error": "the manager went away, stopped answering, or the network between us failed",
+}
 _READ_CHUNK = 4 << 20
 
 
@@ -195,6 +201,7 @@ class Connection:
         self._released: Deque[str] = deque()
         self._release_due = False
         self._output_failed = False
+        self._disconnected: Optional[Tuple[float, str]] = None  # (when, why) once the connection ended
         # request_timeout bounds the websocket's opening handshake (engineio's default is 5 s).
         # websocket-client checks text frames' UTF-8 in Python (90% of the time of receiving a
         # block's printed output); decoding them checks it anyway, in C.
@@ -237,6 +244,11 @@ class Connection:
         return self._request(schema.FETCH, {"object_id": object_id}, transform)
 
     def _request(self, event: str, data: dict, transform: Callable[[dict], Any]) -> RemoteFuture:
+        if self._disconnected is not None:
+            since, cause = self._disconnected
+            raise ConnectionError(f"this executor is disconnected from the manager at {self.url} since "
+                                  f"{time.strftime('%H:%M:%S', time.localtime(since))} ({cause}); "
+                                  "connect again with pyfora.connect()")
         self._flush_releases()
         future = RemoteFuture(self, uuid.uuid4().hex, transform)
         with self._lock:
@@ -366,10 +378,12 @@ class Connection:
                 log.warning("the block's output could not be written here: %r; the rest is dropped", exc)
 
     def _on_disconnect(self, *reason) -> None:
+        cause = _DISCONNECT_CAUSES.get(str(reason[0]) if reason else "", str(reason[0]) if reason else "lost")
+        self._disconnected = (time.time(), cause)
         with self._lock:
             futures, self._futures = list(self._futures.values()), {}
         for future in futures:
-            future.fail(ConnectionError(f"the connection to {self.url} was lost"))
+            future.fail(ConnectionError(f"the connection to {self.url} was lost ({cause})"))
 
     def close(self) -> None:
         self._sio.disconnect()

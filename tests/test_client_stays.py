@@ -119,3 +119,24 @@ def test_a_script_that_ends_without_close_exits_within_2_s(state, embedded, star
         client.wait()
     assert word == "ready" and client.returncode == (1 if state == "an uncaught exception" else 0)
     assert exited < 2.0 and stopped < 2.0, (exited, stopped)
+
+
+def test_a_call_after_the_connection_dropped_says_since_when_and_why(start_service):
+    import time
+
+    from tests.conftest import one_host
+
+    service = start_service(one_host(1))
+    ufora = pyfora.connect(service.url, progress=False)
+    try:
+        service.process.kill()
+        deadline = time.monotonic() + 30
+        while ufora._connection._sio.connected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(pyfora.ConnectionError) as raised:
+            ufora.define(1).result(timeout=10)
+        message = str(raised.value)
+        assert "this executor is disconnected from the manager at" in message and " since " in message, message
+        assert "namespace" not in message
+    finally:
+        ufora.close()
