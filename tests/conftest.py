@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import pytest
 
@@ -179,6 +179,17 @@ def joining(manager: "Service", cores: int) -> Dict[str, str]:
 
 
 MANAGER_ONLY = {"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"}
+
+
+def client_script(path, text: str, url: Optional[str], **popen) -> subprocess.Popen:
+    """Run ``text`` as a user's script (written to ``path``: pyfora reads a block's source from
+    its file) against the manager at ``url`` (None: an embedded cluster), from the repository's
+    root; its stdout and stderr are text pipes unless ``popen`` says otherwise."""
+    path.write_text(text)
+    env = {name: value for name, value in os.environ.items() if name != "UFORA_URL"}
+    env.update({"PYTHONPATH": ROOT, **({"UFORA_URL": url} if url else {})})
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
+    return subprocess.Popen([sys.executable, str(path)], cwd=ROOT, env=env, **options)
 
 
 def one_host(cores: int) -> Dict[str, str]:

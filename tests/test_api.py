@@ -12,7 +12,7 @@ import pytest
 
 import pyfora
 from net import schema
-from tests.conftest import cpu_used, one_host
+from tests.conftest import client_script, cpu_used, one_host
 from tests.primes import countPrimes, isPrime
 
 
@@ -378,17 +378,9 @@ future.result()
 
 def test_ctrl_c_in_result_cancels_the_remote_work(start_service, tmp_path):
     import signal
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
 
     service = start_service(one_host(2))
-    script = tmp_path / "wait.py"
-    script.write_text(CTRL_C_SCRIPT)
-    client = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, text=True,
-                              env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    client = client_script(tmp_path / "wait.py", CTRL_C_SCRIPT, service.url)
     assert client.stdout.readline().strip() == "submitted"
     time.sleep(1.5)
     client.send_signal(signal.SIGINT)

@@ -1,14 +1,11 @@
 """A client that never strands its user (issue 14, first slices): the manager's URL as users
 write it, and Ctrl-C that cancels the work it interrupts and leaves the executor connected."""
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
 import pyfora
-from tests.conftest import ROOT
+from tests.conftest import client_script
 
 
 @pytest.mark.parametrize("given,meant", [
@@ -63,11 +60,7 @@ def test_ctrl_c_cancels_the_work_and_the_executor_stays_connected(start_service,
     from tests.conftest import one_host
 
     service = start_service(one_host(2))
-    script = tmp_path / "interrupted.py"
-    script.write_text(CTRL_C_THEN_GO_ON)
-    client = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, text=True,
-                              env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    client = client_script(tmp_path / "interrupted.py", CTRL_C_THEN_GO_ON, service.url)
     try:
         assert client.stdout.readline().strip() == "submitted"
         client.send_signal(signal.SIGINT)
@@ -98,14 +91,11 @@ def test_a_script_that_ends_without_close_exits_within_2_s(state, embedded, star
     from tests.conftest import one_host
 
     url = "None" if embedded else repr(start_service(one_host(1)).url)
-    script = tmp_path / "ends.py"
-    script.write_text(
-        f"import pyfora\nufora = pyfora.connect({url}, progress=False)\n" + EXITS[state] +
+    client = client_script(
+        tmp_path / "ends.py", f"import pyfora\nufora = pyfora.connect({url}, progress=False)\n" + EXITS[state] +
         "cluster = ufora._cluster\n"
         "print('ready', cluster.process.pid if cluster else 0, flush=True)\n" +
-        ("raise RuntimeError('the script failed')\n" if state == "an uncaught exception" else ""))
-    client = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=dict(os.environ, PYTHONPATH=ROOT))
+        ("raise RuntimeError('the script failed')\n" if state == "an uncaught exception" else ""), None)
     try:
         word, pid = client.stdout.readline().split()
         ready = time.monotonic()

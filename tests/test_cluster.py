@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 import pyfora
-from tests.conftest import MANAGER_ONLY, cpu_used, joining, one_host, service_running
+from tests.conftest import MANAGER_ONLY, client_script, cpu_used, joining, one_host, service_running
 from tests.primes import countPrimes
 
 
@@ -127,20 +127,12 @@ def test_a_crashed_pool_process_is_replaced_and_its_partition_retried(start_serv
 
 
 def test_ctrl_c_in_the_client_cancels_the_remote_work(start_service, tmp_path):
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT
-
     service = start_service(one_host(2))
-    script = tmp_path / "long.py"
-    script.write_text("import pyfora\nfrom tests.primes import countPrimes\n"
-                      "ufora = pyfora.connect()\nprint('connected', flush=True)\n"
-                      "with ufora.remotely.downloadAll():\n"
-                      "    result = countPrimes(10**9)  # hours of work\n")
-    client = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, text=True,
-                              env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    client = client_script(tmp_path / "long.py",
+                           "import pyfora\nfrom tests.primes import countPrimes\n"
+                           "ufora = pyfora.connect()\nprint('connected', flush=True)\n"
+                           "with ufora.remotely.downloadAll():\n"
+                           "    result = countPrimes(10**9)  # hours of work\n", service.url)
     assert client.stdout.readline().strip() == "connected"
     time.sleep(1.5)  # the block is computing on both cores now
     assert cpu_used(service.process.pid, 0.5) > 0.5  # really working

@@ -7,8 +7,6 @@ import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -18,7 +16,7 @@ import pytest
 
 import pyfora
 from engine import proc, shm
-from tests.conftest import MANAGER_ONLY, ROOT, descendants, joining, one_host
+from tests.conftest import MANAGER_ONLY, client_script, descendants, joining, one_host
 from tests.primes import countPrimes
 
 
@@ -221,15 +219,14 @@ def test_a_block_printing_100_mb_reaches_its_client_whole_and_holds_up_no_one(st
     by more than a second; the service's memory grows by less than the output's size."""
     service = start_service(one_host(2))
     script = tmp_path / "printer.py"
-    script.write_text(PRINTER.replace("LINES", "1_000_000").replace("LONG_LINE", "3_000_000"))
+    printer_text = PRINTER.replace("LINES", "1_000_000").replace("LONG_LINE", "3_000_000")
     printed = tmp_path / "printed.txt"
     with pyfora.connect(service.url) as other:
         with other.remotely.downloadAll():
             warm = 1
         before = proc.resident_bytes(service.process.pid)
         with open(printed, "w") as sink:
-            printer = subprocess.Popen([sys.executable, str(script)], stdout=sink, cwd=ROOT,
-                                       env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT))
+            printer = client_script(script, printer_text, service.url, stdout=sink)
             latencies, peak = [], before
             while printer.poll() is None:
                 started = time.monotonic()
@@ -260,10 +257,7 @@ def test_a_block_whose_client_was_stopped_stops_once_the_client_is_declared_gone
     service = start_service({**one_host(2), "UFORA_CLIENT_TIMEOUT": "4"})
     zygote = _zygote(service)
     computing = set(descendants(service.process.pid)) - {zygote}
-    script = tmp_path / "stopped.py"
-    script.write_text(STOPPED_CLIENT)
-    client = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT,
-                              env=dict(os.environ, UFORA_URL=service.url, PYTHONPATH=ROOT))
+    client = client_script(tmp_path / "stopped.py", STOPPED_CLIENT, service.url)
     try:
         assert client.stdout.readline().strip() == "started"
         client.send_signal(signal.SIGSTOP)
