@@ -46,6 +46,7 @@ class ServiceConfig:
     worker_cores: int
     log_dir: Optional[str]
     client_timeout: float = 45.0
+    session_grace: float = 60.0  # seconds a dropped client's remote objects wait for it to reconnect
 
     @property
     def worker_data_port(self) -> int:
@@ -138,6 +139,7 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         worker_cores=cores,
         log_dir=_log_dir(env),
         client_timeout=_seconds(env, "UFORA_CLIENT_TIMEOUT", 45.0),
+        session_grace=_number(env, "UFORA_SESSION_GRACE", 60.0, float, 0, 86400, "a number of seconds", " seconds"),
     )
 
 

@@ -30,6 +30,7 @@ from net.background import Background
 from net.blobs import BlobClient, MissingBlob
 from net.channel import Channel, ChannelClosed
 from net.registry import Membership, WorkerInfo, serve_registry
+from net.sessions import Sessions
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ ORPHAN_TIMEOUT = 10.0
 @dataclass
 class _Job:
     client_job_id: str  # the id the client chose (unique among its own blocks)
-    sid: str
+    session: str  # the client's session (net/sessions.py)
     header: dict
     buffers: List[bytes]
     objects: List[str] = field(default_factory=list)  # remote objects the block refers to
@@ -62,7 +63,7 @@ class _Job:
 @dataclass
 class _RemoteObject:
     """A value kept on a worker for a client (pyfora's ``RemotePythonObject``)."""
-    sid: str
+    session: str
     worker_id: str
     size: int
     released: bool = False  # by the client, while a block that uses it waits or runs
@@ -83,7 +84,8 @@ class _WorkerLink:
 
 
 class ManagerService:
-    def __init__(self, http_port: int, registry_port: int, client_timeout: float = 45.0):
+    def __init__(self, http_port: int, registry_port: int, client_timeout: float = 45.0,
+                 session_grace: float = 60.0):
         self.ports = (http_port, registry_port)
         self.membership = Membership()
         self.membership.on_join.append(self._worker_joined)
@@ -92,7 +94,8 @@ class ManagerService:
         self.pending: Deque[_Job] = deque()
         self.downloads: Dict[str, List[bytes]] = {}  # token -> a large result's buffers
         self.objects: Dict[str, _RemoteObject] = {}  # object id -> where it is, whose it is
-        self.clients: set = set()  # connected sids
+        self.sessions = Sessions()
+        self.session_grace = session_grace  # seconds a dropped client's remote objects are kept
         # A client that answers no ping for client_timeout seconds is gone: its blocks stop.
         self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_UPLOAD,
                                         cors_allowed_origins=[], serializer=schema.TolerantPacket,
@@ -136,13 +139,19 @@ class ManagerService:
                 "running": sum(len(link.running) for link in self.links.values()),
                 "pending": len(self.pending),
                 "objects": len(self.objects),
+                "clients": len(self.sessions.by_sid),
+                "sessions_waiting": self.sessions.waiting(),
                 "loop": loop_health.snapshot()}
 
 
     # ---- clients -----------------------------------------------------------------------
-    async def _on_connect(self, sid: str, environ: dict) -> None:
-        self.clients.add(sid)
-        log.info("client %s connected", sid)
+    async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        session, resumed, replaced = self.sessions.connect(sid, auth)
+        if resumed:  # the client failed the futures of its blocks when it lost the connection
+            self._cancel(lambda job: job.session == session.id)
+        if replaced is not None:  # the client saw the old connection drop before we did
+            self.background.spawn(self.sio.disconnect(replaced))
+        log.info("client %s connected%s", sid, f" (resuming session {session.id[:8]})" if resumed else "")
 
     async def _on_unknown(self, event: str, sid: str, *args) -> dict:
         if event == schema.MALFORMED:
@@ -155,17 +164,24 @@ class ManagerService:
         return self.status()
 
     async def _on_handshake(self, sid: str, data) -> dict:
-        return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links)}
+        session = self.sessions.by_sid.get(sid)
+        return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links),
+                "resumed": session is not None and session.connections > 1}
+
+    def _session(self, sid: str) -> str:
+        """The session whose connection ``sid`` sent an event."""
+        return self.sessions.session_of(sid) or f"sid:{sid}"
 
     async def _on_submit(self, sid: str, data) -> None:
         """Queue a block. Not acknowledged (one round trip less per block): a malformed
         submission is answered with its JOB_DONE carrying the error."""
         job_id = str(data.get("job_id")) if isinstance(data, dict) else "?"
+        session = self._session(sid)
         try:
             if not isinstance(data, dict):
                 raise TypeError(f"a submission is an object, not {type(data).__name__}")
             download_below = data.get("download_below")
-            header = {"type": "run_block", "job_id": f"{sid}:{job_id}", "filename": str(data["filename"]),
+            header = {"type": "run_block", "job_id": f"{session}:{job_id}", "filename": str(data["filename"]),
                       "with_line": int(data["with_line"]),
                       "download_below": None if download_below is None else int(download_below)}
             objects = [str(object_id) for object_id in data.get("objects") or ()]
@@ -173,22 +189,38 @@ class ManagerService:
             buffers = [str(data["source"]).encode(), schema.bytes_from_wire(data["free_variables"]),
                        json.dumps(sources).encode()]
         except (KeyError, TypeError, ValueError) as exc:
-            await self._fail(_Job(job_id, sid, {}, []), f"malformed submission: {exc!r}")
+            await self._fail(_Job(job_id, session, {}, []), f"malformed submission: {exc!r}")
             return
-        self.pending.append(_Job(job_id, sid, header, buffers, objects))
+        self.pending.append(_Job(job_id, session, header, buffers, objects))
         self._dispatch()
 
     async def _on_cancel(self, sid: str, data) -> None:
         job_id = str(data.get("job_id")) if isinstance(data, dict) else ""
-        self._cancel(lambda job: job.client_job_id == job_id and job.sid == sid)
+        session = self._session(sid)
+        self._cancel(lambda job: job.client_job_id == job_id and job.session == session)
 
     async def _on_disconnect(self, sid: str, *reason) -> None:
-        """A client that is gone (closed, crashed, Ctrl-C) wants none of its blocks, and none of
-        its remote objects, any more."""
-        self.clients.discard(sid)
-        self._cancel(lambda job: job.sid == sid)
-        self._release(sid, [key for key, held in self.objects.items() if held.sid == sid])
-        log.info("client %s disconnected", sid)
+        """A client whose connection ended wants none of its blocks (it failed their futures).
+        One that closed it wants none of its remote objects either; one whose connection
+        dropped (a crash, a network failure) keeps them for ``session_grace`` seconds, to
+        find them again if it reconnects."""
+        session = self.sessions.disconnect(sid)
+        if session is None:  # replaced by the client's new connection
+            return
+        self._cancel(lambda job: job.session == session.id)
+        why = str(reason[0]) if reason else ""
+        if why == socketio.AsyncServer.reason.CLIENT_DISCONNECT or session.id.startswith("sid:"):
+            self._end_session(session.id)
+            log.info("client %s disconnected", sid)
+            return
+        log.info("client %s lost (%s); its session is kept %.0f s for a reconnect", sid, why, self.session_grace)
+        asyncio.get_running_loop().call_later(self.session_grace, self._end_session, session.id, session.drops)
+
+    def _end_session(self, session_id: str, drop: Optional[int] = None) -> None:
+        """Free a disconnected session's remote objects (given ``drop``: if it has not
+        reconnected since)."""
+        if self.sessions.end(session_id, drop):
+            self._release(session_id, [key for key, held in self.objects.items() if held.session == session_id])
 
     async def _fetch(self, job: _Job, link: _WorkerLink, key: str, what: str) -> Optional[List[bytes]]:
         """A blob's buffers from a worker's data channel; None once ``job`` is failed with the
@@ -206,9 +238,9 @@ class ManagerService:
     async def _on_fetch(self, sid: str, data) -> None:
         """``toLocal()``: a remote object's pickle, answered like a block that assigned it to
         ``value`` (so that large ones are downloaded over HTTP the same way)."""
-        job = _Job(str(data.get("job_id")) if isinstance(data, dict) else "?", sid, {}, [])
+        job = _Job(str(data.get("job_id")) if isinstance(data, dict) else "?", self._session(sid), {}, [])
         object_id = str(data.get("object_id")) if isinstance(data, dict) else ""
-        problem = self._object_problem(object_id, sid)
+        problem = self._object_problem(object_id, job.session)
         if problem is not None:
             await self._fail(job, problem)
             return
@@ -220,16 +252,16 @@ class ManagerService:
     async def _on_release(self, sid: str, data) -> None:
         object_ids = data.get("object_ids") if isinstance(data, dict) else None
         if isinstance(object_ids, list):
-            self._release(sid, [str(object_id) for object_id in object_ids])
+            self._release(self._session(sid), [str(object_id) for object_id in object_ids])
 
-    def _release(self, sid: str, object_ids: List[str]) -> None:
+    def _release(self, session: str, object_ids: List[str]) -> None:
         """Free the client's objects on the workers that hold them; those a waiting or running
         block uses are freed when no such block is left (``_free_released``)."""
         in_use = self._in_use()
         by_worker: Dict[str, List[str]] = {}
         for object_id in object_ids:
             held = self.objects.get(object_id)
-            if held is None or held.sid != sid:
+            if held is None or held.session != session:
                 continue
             if object_id in in_use:
                 held.released = True
@@ -249,9 +281,9 @@ class ManagerService:
         released: Dict[str, List[str]] = {}
         for object_id, held in self.objects.items():
             if held.released:
-                released.setdefault(held.sid, []).append(object_id)
-        for sid, object_ids in released.items():
-            self._release(sid, object_ids)
+                released.setdefault(held.session, []).append(object_id)
+        for session, object_ids in released.items():
+            self._release(session, object_ids)
 
     def _drop_on(self, link: Optional[_WorkerLink], object_ids: List[str]) -> None:
         if link is not None and link.control is not None and object_ids:
@@ -272,10 +304,11 @@ class ManagerService:
         message = job_done_message(job.client_job_id, header, buffers)
         objects = header.get("objects") or {}
         for described in objects.values():
-            self.objects[described["id"]] = _RemoteObject(job.sid, header["worker_id"], described["size"])
+            self.objects[described["id"]] = _RemoteObject(job.session, header["worker_id"], described["size"])
         message["objects"] = objects
-        if job.sid not in self.clients:  # gone while its block ran: nobody will free them
-            self._release(job.sid, [described["id"] for described in objects.values()])
+        sid = self.sessions.sid_of(job.session)
+        if sid is None:  # gone while its block ran: nobody will free them
+            self._release(job.session, [described["id"] for described in objects.values()])
             return
         if sum(len(value) for value in message["variables"]) > HTTP_RESULT_THRESHOLD:
             token = uuid.uuid4().hex
@@ -288,7 +321,7 @@ class ManagerService:
             message["variables"] = [schema.wire_bytes(value) for value in message["variables"]]
         if message["error"] is not None and message["error"]["pickled"] is not None:
             message["error"]["pickled"] = schema.wire_bytes(message["error"]["pickled"])
-        await self.sio.emit(schema.JOB_DONE, message, to=job.sid)
+        await self.sio.emit(schema.JOB_DONE, message, to=sid)
 
     async def _fail(self, job: _Job, message: str) -> None:
         await self._finish(job, {"names": [], "error": {
@@ -368,17 +401,18 @@ class ManagerService:
     async def _notify(self, link: _WorkerLink, header: dict) -> None:
         """A block's output or progress, on to its client."""
         job = link.running.get(str(header.get("job_id")))
-        if job is None:
+        sid = None if job is None else self.sessions.sid_of(job.session)
+        if sid is None:  # cancelled, or its client is reconnecting (which cancels it)
             return
         if header["type"] == "progress":
             fields = {name: int(header.get(name, 0)) for name in schema.PROGRESS_FIELDS}
-            await self.sio.emit(schema.PROGRESS, {"job_id": job.client_job_id, **fields}, to=job.sid)
+            await self.sio.emit(schema.PROGRESS, {"job_id": job.client_job_id, **fields}, to=sid)
         elif header.get("stream") in ("stdout", "stderr"):
             text = str(header.get("text", ""))
             acknowledged = {"type": "output_ack", "job_id": job.cluster_job_id, "chars": len(text)}
             await self.sio.emit(schema.OUTPUT,
                                 {"job_id": job.client_job_id, "stream": header["stream"], "text": text},
-                                to=job.sid, callback=lambda *_: self.background.spawn(self._send(link, acknowledged)))
+                                to=sid, callback=lambda *_: self.background.spawn(self._send(link, acknowledged)))
 
     async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
         job = link.running.pop(str(header.get("job_id")), None)
@@ -413,7 +447,7 @@ class ManagerService:
         ready = [link for link in self.links.values() if link.control is not None]
         while self.pending and ready:
             job = self.pending.popleft()
-            problems = list(filter(None, (self._object_problem(key, job.sid) for key in job.objects)))
+            problems = list(filter(None, (self._object_problem(key, job.session) for key in job.objects)))
             if problems:
                 self.background.spawn(self._fail(job, f"the block cannot run: {problems[0]}"))
                 continue
@@ -423,10 +457,10 @@ class ManagerService:
             link.running[job.cluster_job_id] = job
             self.background.spawn(self._send(link, job.header, job.buffers))
 
-    def _object_problem(self, object_id: str, sid: str) -> Optional[str]:
-        """Why the client ``sid`` cannot use a remote object, or None if it can."""
+    def _object_problem(self, object_id: str, session: str) -> Optional[str]:
+        """Why the client's ``session`` cannot use a remote object, or None if it can."""
         held = self.objects.get(object_id)
-        if held is None or held.sid != sid:
+        if held is None or held.session != session:
             return f"remote object {object_id} was freed, or never existed"
         if held.worker_id not in self.links:
             return f"remote object {object_id} was lost with worker {held.worker_id}, which held it"

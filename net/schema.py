@@ -1,8 +1,12 @@
 """The message schema shared by the client (pyfora) and the manager: the only part of net/ that
 pyfora imports. Changing a name or a field here is a protocol change: bump PROTOCOL_VERSION.
 
+socket.io connect ``auth``: {"session": str}  (16-64 of [A-Za-z0-9_-], chosen by the client: its
+    blocks and remote objects belong to the session, which outlives a dropped connection for
+    the manager's session grace; see net.sessions)
 socket.io, client -> manager, acknowledged:
-    HANDSHAKE  {"version": int}              -> {"version": int, "workers": int}
+    HANDSHAKE  {"version": int}              -> {"version": int, "workers": int,
+                                                 "resumed": bool}  (this connection resumes the session)
     STATUS     {}                            -> the manager's status (as ``GET /`` answers)
 socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, errors included):
     SUBMIT     {"job_id", "filename", "with_line", "source": str, "free_variables": bytes,
@@ -15,7 +19,8 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
     FETCH      {"job_id", "object_id"}       (a remote object's value: answered by a JOB_DONE
                                               with the one name "value" and "parts" buffers
                                               after it, the pickle's out-of-band buffers)
-    RELEASE    {"object_ids": [str]}         (the client dropped them; also all on disconnect)
+    RELEASE    {"object_ids": [str]}         (the client dropped them; also all when it closes, or
+                                              when a dropped session's grace ends)
 socket.io, manager -> client:
     OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order;
                                              acknowledged once written: the block's output moves on

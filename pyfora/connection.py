@@ -7,11 +7,13 @@ once with ``pyfora.ConnectionError``. Cancelling a future stops its work on the 
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
 import time
 import uuid
+import weakref
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
@@ -22,6 +24,7 @@ import socketio
 import websocket
 
 from net import schema
+from net.backoff import Backoff
 from pyfora.Exceptions import ConnectionError
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ _DISCONNECT_CAUSES = {
     "server disconnect": "the manager closed it",
     "transport error": "the manager went away, stopped answering, or the network between us failed",
 }
+_CLIENT_DISCONNECT = "client disconnect"
+_open_connections: "weakref.WeakSet[Connection]" = weakref.WeakSet()
 _READ_CHUNK = 4 << 20
 
 
@@ -191,9 +196,18 @@ def _keep_message(message: dict) -> dict:
 
 
 class Connection:
+    """One client's connection to the manager, for one session (its remote objects and blocks).
+
+    A connection that drops without ``close()`` is opened again in the background, with backoff,
+    for up to ``timeout`` seconds: the manager keeps the session's remote objects for a grace
+    period (``UFORA_SESSION_GRACE``), so proxies made before the drop work after it. Futures
+    pending at the drop fail at once with ``ConnectionError`` naming the cause; calls made while
+    reconnecting wait for it."""
+
     def __init__(self, url: str, timeout: float):
         self.url = url
         self._timeout = timeout
+        self._session = uuid.uuid4().hex  # names this client's session to the manager, across connections
         self._futures: Dict[str, RemoteFuture] = {}
         self._lock = threading.Lock()
         # object ids dropped by the client, not yet told: a deque, appended to without a lock
@@ -201,7 +215,11 @@ class Connection:
         self._released: Deque[str] = deque()
         self._release_due = False
         self._output_failed = False
-        self._disconnected: Optional[Tuple[float, str]] = None  # (when, why) once the connection ended
+        self._disconnected: Optional[Tuple[float, str]] = None  # (when, why) while not connected
+        self._closing = threading.Event()
+        self._reconnecting = False
+        self._reconnected = threading.Event()  # set whenever no reconnecting is under way
+        self._reconnected.set()
         # request_timeout bounds the websocket's opening handshake (engineio's default is 5 s).
         # websocket-client checks text frames' UTF-8 in Python (90% of the time of receiving a
         # block's printed output); decoding them checks it anyway, in C.
@@ -214,25 +232,83 @@ class Connection:
         self._sio.on(schema.OUTPUT, self._on_output)
         self._sio.on(schema.PROGRESS, self._on_progress)
         self._sio.on("disconnect", self._on_disconnect)
-        deadline = time.monotonic() + timeout  # for the whole of connecting, not each step
+        self._open(time.monotonic() + timeout)  # the whole of connecting, not each step, within timeout
+        _open_connections.add(self)
+
+    def _open(self, deadline: float) -> dict:
+        """Connect and shake hands with the manager before ``deadline``: its handshake reply,
+        else ``ConnectionError`` saying why not."""
         try:
-            self._sio.connect(url, transports=["websocket"], wait_timeout=timeout)
+            self._sio.connect(self.url, transports=["websocket"], auth={"session": self._session},
+                              wait_timeout=max(0.1, deadline - time.monotonic()))
             reply = self._sio.call(schema.HANDSHAKE, {"version": schema.PROTOCOL_VERSION},
                                    timeout=max(0.1, deadline - time.monotonic()))
         except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError, OSError) as exc:
             self._sio.disconnect()
-            raise ConnectionError(f"cannot connect to a ufora manager at {url}: {exc}") from None
+            raise ConnectionError(f"cannot connect to a ufora manager at {self.url}: {exc}") from None
         if not isinstance(reply, dict) or reply.get("version") != schema.PROTOCOL_VERSION:
             self._sio.disconnect()
             theirs = reply.get("version") if isinstance(reply, dict) else reply
-            raise ConnectionError(f"the manager at {url} speaks protocol version {theirs}; this pyfora "
-                              f"speaks version {schema.PROTOCOL_VERSION}: install matching versions")
+            raise ConnectionError(f"the manager at {self.url} speaks protocol version {theirs}; this pyfora "
+                                  f"speaks version {schema.PROTOCOL_VERSION}: install matching versions")
+        return reply
+
+    def _reconnect(self) -> None:
+        """Open the dropped connection again, with backoff, for up to ``timeout`` seconds."""
+        deadline = time.monotonic() + self._timeout
+        backoff = Backoff(first=0.1, cap=2.0)
+        failure = "no attempt"
+        try:
+            while not self._closing.is_set():
+                delay = backoff.next_delay()
+                if time.monotonic() + delay >= deadline or self._closing.wait(delay):
+                    break
+                try:
+                    reply = self._open(deadline)
+                except ConnectionError as exc:
+                    failure = str(exc)
+                    continue
+                self._disconnected = None
+                if reply.get("resumed"):
+                    log.warning("reconnected to the manager at %s", self.url)
+                else:
+                    log.warning("reconnected to the manager at %s, which no longer knew this session "
+                                "(restarted, or the session outlived its grace period): remote objects "
+                                "made before are gone", self.url)
+                return
+            if self._disconnected is not None and not self._closing.is_set():
+                since, cause = self._disconnected
+                self._disconnected = (since, f"{cause}; reconnecting for {self._timeout:.0f} s failed: {failure}")
+        finally:
+            self._reconnecting = False
+            self._reconnected.set()
+
+    def _check_connected(self) -> None:
+        """Wait for a reconnect under way; then ``ConnectionError`` if still disconnected."""
+        if self._disconnected is not None:
+            self._reconnected.wait(self._timeout + 5.0)
+        disconnected = self._disconnected
+        if disconnected is not None:
+            since, cause = disconnected
+            raise ConnectionError(f"this executor is disconnected from the manager at {self.url} since "
+                                  f"{time.strftime('%H:%M:%S', time.localtime(since))} ({cause}); "
+                                  "connect again with pyfora.connect()")
+
+    def _across_a_drop(self, send: Callable[[], Any], failed: str) -> Any:
+        """``send()``; if the connection drops under it, once more after reconnecting. Else a
+        ``ConnectionError``: the manager at the URL ``failed``, and why."""
+        for attempt in (1, 2):
+            self._check_connected()
+            try:
+                return send()
+            except (socketio.exceptions.SocketIOError, OSError) as exc:
+                if attempt == 2 or self._disconnected is None:
+                    raise ConnectionError(f"the manager at {self.url} {failed}: "
+                                          f"{str(exc) or type(exc).__name__}") from None
 
     def worker_count(self) -> int:
-        try:
-            return int(self._sio.call(schema.STATUS, {}, timeout=self._timeout)["workers"])
-        except (socketio.exceptions.SocketIOError, OSError) as exc:
-            raise ConnectionError(f"the manager at {self.url} did not answer: {exc}") from None
+        return int(self._across_a_drop(lambda: self._sio.call(schema.STATUS, {}, timeout=self._timeout),
+                                       "did not answer")["workers"])
 
     def submit(self, submission: dict, transform: Callable[[dict], Any] = _keep_message) -> RemoteFuture:
         """Send a block; the future's result is ``transform`` of the manager's ``job_done``."""
@@ -244,20 +320,20 @@ class Connection:
         return self._request(schema.FETCH, {"object_id": object_id}, transform)
 
     def _request(self, event: str, data: dict, transform: Callable[[dict], Any]) -> RemoteFuture:
-        if self._disconnected is not None:
-            since, cause = self._disconnected
-            raise ConnectionError(f"this executor is disconnected from the manager at {self.url} since "
-                                  f"{time.strftime('%H:%M:%S', time.localtime(since))} ({cause}); "
-                                  "connect again with pyfora.connect()")
+        self._check_connected()
         self._flush_releases()
         future = RemoteFuture(self, uuid.uuid4().hex, transform)
-        with self._lock:
-            self._futures[future.job_id] = future
-        try:
-            self._sio.emit(event, dict(data, job_id=future.job_id))
-        except (socketio.exceptions.SocketIOError, OSError) as exc:
-            self._forget(future.job_id)
-            raise ConnectionError(f"the manager at {self.url} did not take the request: {exc}") from None
+
+        def send() -> None:
+            with self._lock:
+                self._futures[future.job_id] = future
+            try:
+                self._sio.emit(event, dict(data, job_id=future.job_id))
+            except BaseException:
+                self._forget(future.job_id)
+                raise
+
+        self._across_a_drop(send, "did not take the request")
         return future
 
     def cancel(self, future: RemoteFuture) -> None:
@@ -287,11 +363,15 @@ class Connection:
             self.release(str(described.get("id")))
 
     def _flush_releases(self) -> None:
+        """Tell the manager which remote objects were dropped; while disconnected, they wait
+        for the next request after reconnecting."""
         self._release_due = False
+        if not self._sio.connected:
+            return
         released = []
         while self._released:
             released.append(self._released.popleft())
-        if released and self._sio.connected:
+        if released:
             self._emit_quietly(schema.RELEASE, {"object_ids": released})
 
     def _emit_quietly(self, event: str, data: dict) -> None:
@@ -378,12 +458,34 @@ class Connection:
                 log.warning("the block's output could not be written here: %r; the rest is dropped", exc)
 
     def _on_disconnect(self, *reason) -> None:
-        cause = _DISCONNECT_CAUSES.get(str(reason[0]) if reason else "", str(reason[0]) if reason else "lost")
-        self._disconnected = (time.time(), cause)
+        """The connection ended: pending futures fail naming why; unless this client closed
+        it, it is opened again in the background."""
+        why = str(reason[0]) if reason else "lost"
+        cause = _DISCONNECT_CAUSES.get(why, why)
+        if self._disconnected is None:
+            self._disconnected = (time.time(), cause)
         with self._lock:
             futures, self._futures = list(self._futures.values()), {}
         for future in futures:
             future.fail(ConnectionError(f"the connection to {self.url} was lost ({cause})"))
+        if why != _CLIENT_DISCONNECT and not self._closing.is_set() and not self._reconnecting:
+            self._reconnecting = True
+            self._reconnected.clear()
+            threading.Thread(target=self._reconnect, name="pyfora-reconnect", daemon=True).start()
 
     def close(self) -> None:
+        """End the session: the manager frees its remote objects at once."""
+        self._closing.set()
+        _open_connections.discard(self)
         self._sio.disconnect()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """A script that ends without ``close()`` ends its sessions cleanly (else the manager keeps
+    their remote objects for the grace period, waiting for a reconnect that cannot come)."""
+    for connection in list(_open_connections):
+        try:
+            connection.close()
+        except Exception:  # noqa: BLE001 - exiting must not fail
+            pass

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from typing import Dict, List, Optional
 
 import pytest
@@ -178,6 +179,21 @@ def joining(manager: "Service", cores: int) -> Dict[str, str]:
             "UFORA_WORKER_CORES": str(cores)}
 
 
+def manager_status(url: str) -> dict:
+    """What the manager at ``url`` answers ``GET /``: its JSON status."""
+    with urllib.request.urlopen(url + "/", timeout=10) as page:
+        return json.load(page)
+
+
+def wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition()`` until it is true; an AssertionError naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 MANAGER_ONLY = {"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"}
 
 
@@ -204,6 +220,18 @@ def cpu_used(pid: int, seconds: float) -> float:
     start = cpu_seconds(descendants(pid))
     time.sleep(seconds)
     return cpu_seconds(descendants(pid)) - start
+
+
+def wait_computing(pid: int, seconds: float = 0.5) -> None:
+    """Until ``pid``'s descendants have computed for ``seconds`` of CPU (however loaded the
+    machine is, which only makes it take longer)."""
+    start = cpu_seconds(descendants(pid))
+    wait_for(lambda: cpu_seconds(descendants(pid)) - start > seconds, f"{seconds} s of computing", timeout=60)
+
+
+def wait_idle(pid: int) -> None:
+    """Until ``pid``'s descendants use (almost) no CPU for half a second."""
+    wait_for(lambda: cpu_used(pid, 0.5) < 0.05, "the compute processes to be idle")
 
 
 def cpu_seconds(pids) -> float:

@@ -1,7 +1,6 @@
 """Services that never hang: the reproductions of issue 13, end to end against real services."""
 import contextlib
 import io
-import json
 import multiprocessing
 import os
 import random
@@ -9,14 +8,13 @@ import signal
 import socket
 import threading
 import time
-import urllib.request
 
 import numpy as np
 import pytest
 
 import pyfora
 from engine import proc, shm
-from tests.conftest import MANAGER_ONLY, client_script, descendants, joining, one_host
+from tests.conftest import MANAGER_ONLY, client_script, descendants, joining, manager_status, one_host, wait_for
 from tests.primes import countPrimes
 
 
@@ -123,7 +121,7 @@ def test_a_block_that_forks_leaves_the_service_s_pipes_alone(start_service):
 def test_a_block_whose_manager_is_gone_stops_computing(start_service):
     manager = start_service(MANAGER_ONLY)
     worker = start_service(joining(manager, 2))
-    _wait_for(lambda: _status(manager)["workers"] == 1, "the worker to join")
+    wait_for(lambda: _status(manager)["workers"] == 1, "the worker to join")
     zygote = _zygote(worker)
     computing = set(descendants(worker.process.pid)) - {zygote}
     ufora = pyfora.connect(manager.url)
@@ -131,10 +129,10 @@ def test_a_block_whose_manager_is_gone_stops_computing(start_service):
     with contextlib.redirect_stdout(printed):  # where the block's output is written here
         submitted = threading.Thread(target=_long_block, args=(ufora,), daemon=True)
         submitted.start()
-        _wait_for(lambda: "started" in printed.getvalue(), "the block to start on the worker")
+        wait_for(lambda: "started" in printed.getvalue(), "the block to start on the worker")
     manager.process.kill()
     # the block's compute processes are killed by the cancel and replaced: none of them is left
-    _wait_for(lambda: not computing & set(descendants(worker.process.pid)),
+    wait_for(lambda: not computing & set(descendants(worker.process.pid)),
               "the abandoned block's processes to stop", timeout=10)
     assert worker.process.poll() is None
     assert "abandoned: the channel of the manager that sent it closed" in worker.log
@@ -154,15 +152,7 @@ def _zygote(service):
 
 
 def _status(service) -> dict:
-    return json.load(urllib.request.urlopen(service.url + "/", timeout=10))
-
-
-def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+    return manager_status(service.url)
 
 
 # ---- leaks ---------------------------------------------------------------------------------------
@@ -177,7 +167,7 @@ def test_a_service_killed_with_arrays_in_flight_leaves_nothing_once_another_star
     values = np.arange(8_000_000, dtype=np.float64)  # 64 MB: in shared memory while summed
     submitted = threading.Thread(target=_sum_remotely, args=(ufora, values), daemon=True)
     submitted.start()
-    _wait_for(lambda: _segments_of(first.process.pid), "the block's arrays to be in shared memory")
+    wait_for(lambda: _segments_of(first.process.pid), "the block's arrays to be in shared memory")
     for pid in [first.process.pid, *descendants(first.process.pid)]:  # all at once: nobody cleans up
         os.kill(pid, signal.SIGKILL)
     first.process.wait()
@@ -261,9 +251,9 @@ def test_a_block_whose_client_was_stopped_stops_once_the_client_is_declared_gone
     try:
         assert client.stdout.readline().strip() == "started"
         client.send_signal(signal.SIGSTOP)
-        _wait_for(lambda: "disconnected" in service.log, "the client to be declared gone", timeout=30)
+        wait_for(lambda: "disconnected" in service.log, "the client to be declared gone", timeout=30)
         declared = time.monotonic()
-        _wait_for(lambda: not computing & set(descendants(service.process.pid)), "the block to stop", timeout=10)
+        wait_for(lambda: not computing & set(descendants(service.process.pid)), "the block to stop", timeout=10)
         assert time.monotonic() - declared < 2.0
     finally:
         client.kill()
@@ -279,7 +269,7 @@ def test_a_worker_that_cannot_reach_its_manager_says_where_it_dials_every_10_s(s
                             "UFORA_WORKER_BASE_PORT": "0", "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
                             "UFORA_WORKER_CORES": "1"}, wait_ready=False)
     started = time.monotonic()
-    _wait_for(lambda: "cannot reach the manager" in worker.log, "a warning", timeout=30)
+    wait_for(lambda: "cannot reach the manager" in worker.log, "a warning", timeout=30)
     warnings = [line for line in worker.log.splitlines() if "cannot reach the manager" in line]
     assert f"127.0.0.1:{port}" in warnings[0] and "Connection refused" in warnings[0], warnings[0]
     assert len(warnings) <= 1 + (time.monotonic() - started) // 10  # not a tight loop
