@@ -31,10 +31,12 @@ from net.blobs import BlobClient, MissingBlob
 from net.channel import Channel, ChannelClosed
 from net.registry import Membership, WorkerInfo, serve_registry
 from net.sessions import Sessions
+from net.uploads import UploadHandler, Uploads
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD = 1 << 30  # largest socket.io message a client may send
+# Largest socket.io message a client may send: larger values are uploaded over HTTP (net.uploads)
+MAX_MESSAGE = 2 * schema.UPLOAD_FROM
 MAX_RERUNS = 2
 # Larger results are downloaded by the client over plain HTTP (several times faster than a
 # websocket message), once, within DOWNLOAD_TIMEOUT.
@@ -95,9 +97,10 @@ class ManagerService:
         self.downloads: Dict[str, List[bytes]] = {}  # token -> a large result's buffers
         self.objects: Dict[str, _RemoteObject] = {}  # object id -> where it is, whose it is
         self.sessions = Sessions()
+        self.uploads = Uploads()
         self.session_grace = session_grace  # seconds a dropped client's remote objects are kept
         # A client that answers no ping for client_timeout seconds is gone: its blocks stop.
-        self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_UPLOAD,
+        self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_MESSAGE,
                                         cors_allowed_origins=[], serializer=schema.TolerantPacket,
                                         ping_interval=client_timeout / 2, ping_timeout=client_timeout / 2)
         self.sio.on("connect", self._on_connect)
@@ -118,8 +121,10 @@ class ManagerService:
             (r"/socket.io/", _socketio_handler(self.sio)),
             (r"/", _StatusHandler, {"manager": self}),
             (r"/results/([0-9a-f]+)", _ResultHandler, {"manager": self}),
-        ], websocket_max_message_size=MAX_UPLOAD)  # Tornado's default is 10 MiB
-        http = _HTTPServer(app, max_body_size=MAX_UPLOAD)
+            (r"/uploads/([0-9a-f]{32})", UploadHandler, {"uploads": self.uploads, "sessions": self.sessions}),
+        ], websocket_max_message_size=MAX_MESSAGE)
+        # bodies are read 1 MiB at a time (Tornado's default, 64 KiB, costs a loop step per 64 KiB)
+        http = _HTTPServer(app, max_body_size=MAX_MESSAGE, chunk_size=1 << 20)
         sockets = channels.bind(self.ports[0], setting="UFORA_WEB_HTTP_PORT")
         http.add_sockets(sockets)
         self._servers = [registry, http]
@@ -140,6 +145,7 @@ class ManagerService:
                 "pending": len(self.pending),
                 "objects": len(self.objects),
                 "clients": len(self.sessions.by_sid),
+                "uploads": len(self.uploads),
                 "sessions_waiting": self.sessions.waiting(),
                 "loop": loop_health.snapshot()}
 
@@ -186,13 +192,19 @@ class ManagerService:
                       "download_below": None if download_below is None else int(download_below)}
             objects = [str(object_id) for object_id in data.get("objects") or ()]
             sources = {str(k): str(v) for k, v in dict(data.get("sources") or {}).items()}
-            buffers = [str(data["source"]).encode(), schema.bytes_from_wire(data["free_variables"]),
+            buffers = [str(data["source"]).encode(), self._free_variables(session, data["free_variables"]),
                        json.dumps(sources).encode()]
         except (KeyError, TypeError, ValueError) as exc:
             await self._fail(_Job(job_id, session, {}, []), f"malformed submission: {exc!r}")
             return
         self.pending.append(_Job(job_id, session, header, buffers, objects))
         self._dispatch()
+
+    def _free_variables(self, session: str, sent: Any) -> Any:
+        """A submission's free variables: sent in it, or uploaded ahead of it."""
+        if isinstance(sent, dict):
+            return self.uploads.claim(session, str(sent["upload"]))
+        return schema.bytes_from_wire(sent)
 
     async def _on_cancel(self, sid: str, data) -> None:
         job_id = str(data.get("job_id")) if isinstance(data, dict) else ""
@@ -220,6 +232,7 @@ class ManagerService:
         """Free a disconnected session's remote objects (given ``drop``: if it has not
         reconnected since)."""
         if self.sessions.end(session_id, drop):
+            self.uploads.drop_session(session_id)
             self._release(session_id, [key for key, held in self.objects.items() if held.session == session_id])
 
     async def _fetch(self, job: _Job, link: _WorkerLink, key: str, what: str) -> Optional[List[bytes]]:

@@ -9,7 +9,8 @@ socket.io, client -> manager, acknowledged:
                                                  "resumed": bool}  (this connection resumes the session)
     STATUS     {}                            -> the manager's status (as ``GET /`` answers)
 socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, errors included):
-    SUBMIT     {"job_id", "filename", "with_line", "source": str, "free_variables": bytes,
+    SUBMIT     {"job_id", "filename", "with_line", "source": str,
+                "free_variables": bytes | {"upload": id},  (large ones: PUT /uploads/<id> first)
                 "sources": {filename: str},   (other files defining functions the block ships)
                 "objects": [object id],       (remote objects the free variables refer to)
                 "download_below": int | null} (variables pickling to fewer bytes come back as
@@ -69,6 +70,12 @@ import socketio.packet
 
 PROTOCOL_VERSION = 7
 INLINE_BYTES = 64 << 10
+# A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
+# over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than
+# MAX_UPLOAD_BYTES per block or call.
+UPLOAD_FROM = 8 << 20
+MAX_UPLOAD_BYTES = 1 << 30
+SESSION_HEADER = "X-Ufora-Session"  # an upload's session (the one in the socket.io connect auth)
 
 HANDSHAKE = "handshake"
 SUBMIT = "submit"

@@ -28,7 +28,7 @@ import cloudpickle
 
 from engine import module_state, mutations, serialization
 from engine.code import cell_contents, find_with, reachable, read_names, referenced_names
-from pyfora import typed_source
+from pyfora import typed_source, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
 from pyfora.remote import RemotePythonObject, rebuilt
 
@@ -113,6 +113,7 @@ def ship(source: str, filename: str, with_line: int, values: Dict[str, Any],
     send: the values pickled, with the files of the user functions they reach. ``labels`` name
     values for the user where their variable names would not (``argument 2``)."""
     pickled, objects = _pickle(values, labels or {})
+    upload_limit.check(len(pickled), values, labels or {})
     return CapturedBlock(source, filename, with_line, pickled,
                          _shipped_sources(values.values(), filename), sorted(objects))
 

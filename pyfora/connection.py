@@ -8,6 +8,7 @@ once with ``pyfora.ConnectionError``. Cancelling a future stops its work on the 
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import sys
 import threading
@@ -235,6 +236,14 @@ class Connection:
         self._open(time.monotonic() + timeout)  # the whole of connecting, not each step, within timeout
         _open_connections.add(self)
 
+    @functools.cached_property
+    def _http(self):
+        """Uploads and downloads, on HTTP connections kept open (requests is imported on first
+        use: importing it costs 0.1 s)."""
+        import requests
+
+        return requests.Session()
+
     def _open(self, deadline: float) -> dict:
         """Connect and shake hands with the manager before ``deadline``: its handshake reply,
         else ``ConnectionError`` saying why not."""
@@ -311,8 +320,33 @@ class Connection:
                                        "did not answer")["workers"])
 
     def submit(self, submission: dict, transform: Callable[[dict], Any] = _keep_message) -> RemoteFuture:
-        """Send a block; the future's result is ``transform`` of the manager's ``job_done``."""
+        """Send a block; the future's result is ``transform`` of the manager's ``job_done``.
+        Large free variables are uploaded over HTTP first (net.uploads)."""
+        free_variables = submission.get("free_variables")
+        if isinstance(free_variables, bytes) and len(free_variables) >= schema.UPLOAD_FROM:
+            upload_id = self._across_a_drop(lambda: self._upload(free_variables), "did not take the upload")
+            submission = dict(submission, free_variables={"upload": upload_id})
         return self._request(schema.SUBMIT, submission, transform)
+
+    def _upload(self, data: bytes) -> str:
+        """PUT ``data`` to the manager for this session: its upload id. A network failure is an
+        OSError (``_across_a_drop`` tries again after reconnecting); a refusal, ConnectionError."""
+        import requests
+
+        upload_id = uuid.uuid4().hex
+        try:
+            reply = self._http.put(f"{self.url}/uploads/{upload_id}", data=data, timeout=(self._timeout, 600),
+                                   headers={schema.SESSION_HEADER: self._session,
+                                            "Content-Type": "application/octet-stream"})
+        except requests.ConnectionError as exc:
+            raise OSError(f"the upload of {len(data)} bytes broke: {exc}") from None
+        except requests.RequestException as exc:
+            raise ConnectionError(f"the manager at {self.url} did not take an upload of {len(data)} bytes: "
+                                  f"{exc}") from None
+        if reply.status_code != 200:
+            raise ConnectionError(f"the manager at {self.url} refused an upload of {len(data)} bytes: "
+                                  f"{reply.status_code} {reply.reason}")
+        return upload_id
 
     def fetch(self, object_id: str, transform: Callable[[dict], Any]) -> RemoteFuture:
         """Ask for a remote object's value; the future's result is ``transform`` of the
@@ -390,7 +424,7 @@ class Connection:
         # not zero-filled first (bytearray would be): each page is touched once, by the download
         data = memoryview(np.empty(sum(sizes), np.uint8))
         try:
-            with requests.get(self.url + message["download"]["path"], timeout=300, stream=True) as reply:
+            with self._http.get(self.url + message["download"]["path"], timeout=300, stream=True) as reply:
                 reply.raise_for_status()
                 at = 0
                 while at < len(data):  # requests' own chunks are 10 KB: read straight into place,

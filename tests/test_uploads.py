@@ -1,0 +1,83 @@
+"""Large values sent to the cluster (issue 14): free variables, ``define`` and ``submit``
+arguments past Tornado's 100 MiB buffer travel as HTTP uploads; over the documented limit, an
+error names the variable and both sizes before anything is sent, and the session is intact.
+The upload port itself refuses what is not a connected session's, or over the limit."""
+import http.client
+
+import numpy as np
+import pytest
+
+import pyfora
+from net import schema
+from tests.conftest import manager_status
+
+
+@pytest.fixture(scope="module")
+def ufora(cluster_url):
+    executor = pyfora.connect(cluster_url, progress=False)
+    yield executor
+    executor.close()
+
+
+def test_a_free_variable_of_300_mb_reaches_the_block(ufora, cluster_url):
+    data = np.arange(300 << 17, dtype=np.float64)  # 300 MiB: three times Tornado's read buffer
+    data[-1] = -1.5
+    with ufora.remotely.downloadAll():
+        total = float(data.sum())
+        last = data[-1]
+        kind = str(data.dtype)
+    assert (total, last, kind) == (float(data.sum()), -1.5, "float64")
+    assert manager_status(cluster_url)["uploads"] == 0  # claimed by its block
+
+
+def test_define_and_submit_arguments_past_the_old_limit(ufora):
+    words = ["word %d" % index for index in range(4_000_000)]  # about 50 MB pickled
+    proxy = ufora.define(words).result()
+    assert ufora.submit(len, proxy).result().toLocal().result() == 4_000_000
+    assert ufora.submit(lambda ws, n: ws[n], words, 3_999_999).result().toLocal().result() == "word 3999999"
+
+
+def test_over_the_limit_is_an_error_naming_the_variable_and_both_sizes(ufora, cluster_url):
+    small = 3
+    huge = np.zeros((schema.MAX_UPLOAD_BYTES >> 3) + 1024)  # 8 KiB over the limit
+    with pytest.raises(pyfora.PythonToForaConversionError) as raised:
+        with ufora.remotely.downloadAll():
+            total = float(huge.sum()) + small
+    message = str(raised.value)
+    assert "free variable 'huge' pickles to 1.00 GiB (1,073,750," in message
+    assert "over the 1.00 GiB (1,073,741,824 bytes)" in message and "nothing was sent" in message
+    del huge
+    with pytest.raises(pyfora.PythonToForaConversionError, match="argument 1 of the call pickles to"):
+        ufora.submit(len, bytes(schema.MAX_UPLOAD_BYTES + 1))
+    with ufora.remotely.downloadAll():  # the session is as it was
+        total = small + 1
+    assert total == 4
+    assert manager_status(cluster_url)["uploads"] == 0
+
+
+def _put(cluster_url: str, headers: dict, body: bytes = b"") -> int:
+    host, port = cluster_url[len("http://"):].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.putrequest("PUT", "/uploads/" + "ab" * 16)
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_upload_port_takes_only_a_connected_session_s_uploads_within_the_limit(ufora, cluster_url):
+    session = ufora._connection._session
+    assert _put(cluster_url, {"Content-Length": "3"}, b"abc") == 403  # no session
+    assert _put(cluster_url, {schema.SESSION_HEADER: "f" * 32, "Content-Length": "3"}, b"abc") == 403
+    # over the limit: refused on its headers, before any of its body is read
+    assert _put(cluster_url, {schema.SESSION_HEADER: session,
+                              "Content-Length": str(schema.MAX_UPLOAD_BYTES + 1)}) == 413
+    assert _put(cluster_url, {schema.SESSION_HEADER: session, "Content-Length": "3"}, b"abc") == 200
+    assert manager_status(cluster_url)["uploads"] == 1
+    future = ufora._connection._request(schema.SUBMIT, {  # a submission naming an upload not there
+        "filename": "<test>", "with_line": 1, "source": "with x:\n    pass\n",
+        "free_variables": {"upload": "cd" * 16}, "download_below": None}, lambda message: message)
+    assert "is not on the manager" in future.result(timeout=30)["error"]["message"]
