@@ -21,6 +21,7 @@ import numpy as np
 import socketio
 import websocket
 
+from engine import client_objects
 from net import schema
 from pyfora.Exceptions import ConnectionError
 
@@ -190,7 +191,7 @@ def _keep_message(message: dict) -> dict:
     return message
 
 
-class Connection:
+class Connection(client_objects.ClientObject):  # sent to the cluster as a reference
     def __init__(self, url: str, timeout: float):
         self.url = url
         self._timeout = timeout
