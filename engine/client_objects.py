@@ -73,4 +73,3 @@ def referred(token: str, kind: str, public: Tuple[str, ...]) -> Any:
     if stand_in is None:
         stand_in = _stand_ins[token] = StandIn(token, kind, public)
     return stand_in
-

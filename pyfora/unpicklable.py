@@ -35,7 +35,9 @@ _KINDS: Dict[str, str] = {
     "multiprocessing.pool.Pool": "a pool of processes", "sqlite3.Connection": "a database connection",
     "sqlite3.Cursor": "a database cursor", "mmap.mmap": "a memory map", "builtins.generator": "a generator",
     "builtins.coroutine": "a coroutine", "builtins.async_generator": "an async generator",
-    "builtins.frame": "a frame", "builtins.traceback": "a traceback",
+    "builtins.frame": "a frame", "builtins.traceback": "a traceback", "logging.Handler": "a logging handler",
+    "_thread._local": "a thread-local store", "multiprocessing.synchronize.SemLock": "a lock between processes",
+    "asyncio.events.AbstractEventLoop": "an event loop",
 }
 _ATOMS = (int, float, complex, str, bytes, bool, type(None))
 

@@ -2,6 +2,7 @@
 cluster: the executor travels as a reference and comes back as itself; a lock, a thread, an
 open file or a socket is named by its path inside the value that holds it, before anything is
 sent, and the session stays usable."""
+import logging
 import re
 import socket
 import threading
@@ -88,6 +89,7 @@ UNSENDABLE = {
     "log_file": (_open_file, "an open file (io.TextIOWrapper)"),
     "sock": (lambda _: socket.socket(), "a socket (socket.socket)"),
     "pending": (lambda _: (x for x in range(3)), "a generator"),
+    "handler": (lambda tmp_path: logging.FileHandler(tmp_path / "run.log"), "a logging handler (logging.FileHandler)"),
 }
 
 
