@@ -353,6 +353,8 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
     that was a mutable object is updated in place too, so the caller's references to it (and
     aliases: ``grid = [row, row]``) see the change; False when it cannot. ``mine``: the
     caller's object for each value already matched (by id)."""
+    if target is new:  # a client object that came back as itself (engine.client_objects)
+        return True
     if type(target) is not type(new):
         return False
     mine[id(new)] = target

@@ -7,7 +7,8 @@ engine use for user values; the contract is cloudpickle's own: same Python on bo
 
 A value held on the cluster (a ``RemoteRef``: pyfora's ``RemotePythonObject``) pickles as its
 id only; ``loads`` is given a loader for each object id and puts each object back in its place,
-loaded once however often it is referenced. The hook is ``reducer_override``, which C pickle calls only for
+loaded once however often it is referenced. A client object (the executor: ``engine.client_objects``)
+pickles as a reference to it. The hook is ``reducer_override``, which C pickle calls only for
 objects that are not ints, floats, strings or builtin containers: a list of ten million floats
 pickles at full speed.
 """
@@ -21,6 +22,8 @@ from collections import ChainMap
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import cloudpickle
+
+from engine import client_objects
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -73,6 +76,8 @@ class _Pickler(cloudpickle.Pickler):
         if isinstance(obj, RemoteRef):
             self.references.add(obj.object_id)
             return _resolve, (obj.object_id,)
+        if isinstance(obj, client_objects.ClientObject):  # the executor: a reference to it
+            return client_objects.reference(obj)
         return super().reducer_override(obj)
 
 
@@ -81,6 +86,18 @@ def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
     buffer, references = io.BytesIO(), set()
     _Pickler(buffer, references).dump(value)
     return buffer.getvalue(), references
+
+
+def reduction(value: Any) -> Any:
+    """What ``dumps`` writes for ``value`` (an object other than a builtin container, number or
+    string): the reduction of its ``reducer_override``, its dispatch table or its own
+    ``__reduce_ex__``; raises where pickling ``value`` itself fails."""
+    pickler = _Pickler(io.BytesIO(), set())
+    reduced = pickler.reducer_override(value)
+    if reduced is NotImplemented:
+        reducer = pickler.dispatch_table.get(type(value))
+        reduced = reducer(value) if reducer is not None else value.__reduce_ex__(cloudpickle.DEFAULT_PROTOCOL)
+    return reduced
 
 
 def dumps(value: Any) -> bytes:

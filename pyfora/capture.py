@@ -28,7 +28,7 @@ import cloudpickle
 
 from engine import module_state, mutations, serialization
 from engine.code import cell_contents, find_with, reachable, read_names, referenced_names
-from pyfora import typed_source, upload_limit
+from pyfora import typed_source, unpicklable, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
 from pyfora.remote import RemotePythonObject, rebuilt
 
@@ -249,9 +249,7 @@ def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set]
             try:
                 serialization.dumps(value)
             except Exception as exc:
-                label = labels.get(name, f"free variable {name!r}")
-                raise PythonToForaConversionError(
-                    f"{label} ({type(value).__name__}) cannot be sent to the cluster: {exc}") from exc
+                raise PythonToForaConversionError(unpicklable.message(name, labels.get(name), value, exc)) from exc
         raise
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import socketio
 import websocket
 
+from engine import client_objects
 from net import schema
 from net.backoff import Backoff
 from pyfora.Exceptions import ConnectionError
@@ -196,7 +197,7 @@ def _keep_message(message: dict) -> dict:
     return message
 
 
-class Connection:
+class Connection(client_objects.ClientObject):  # sent to the cluster as a reference
     """One client's connection to the manager, for one session (its remote objects and blocks).
 
     A connection that drops without ``close()`` is opened again in the background, with backoff,

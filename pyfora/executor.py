@@ -11,6 +11,7 @@ import functools
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional
 
+from engine import client_objects
 from net import schema
 from pyfora import capture, progress
 from pyfora.connection import Connection
@@ -32,7 +33,10 @@ def _read_file(path: str) -> str:
         return file.read()
 
 
-class Executor:
+class Executor(client_objects.ClientObject):
+    """A session with a cluster. A block may hold it (``self.executor``): it travels as a reference,
+    and comes back as this very object (``engine.client_objects``)."""
+
     def __init__(self, connection: Connection, cluster: Optional[EmbeddedCluster] = None,
                  progress: bool = True):
         self._connection = connection
