@@ -13,6 +13,9 @@ names, through ``resolve`` (tests pass a table).
     UFORA_LOG_DIR             log folder (default /var/ufora if writable, else stderr)
     UFORA_CLIENT_TIMEOUT      seconds a silent client (stopped, cut off) keeps its blocks
                               running before it is declared gone and they stop   (default 45)
+    UFORA_SESSION_GRACE       seconds a dropped client's remote objects wait for it to reconnect
+                              (default 60)
+    UFORA_TLS_CERT, UFORA_TLS_KEY   PEM certificate and key: the client port serves https/wss
 
 Port 0 means "any free port" (tests and the embedded cluster use it); the data channel then
 takes a free port of its own and registers it.
@@ -22,7 +25,9 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Tuple
+
+from net import tls
 
 DEFAULT_HTTP_PORT = 30000
 DEFAULT_MANAGER_PORT = 30002
@@ -47,6 +52,7 @@ class ServiceConfig:
     log_dir: Optional[str]
     client_timeout: float = 45.0
     session_grace: float = 60.0  # seconds a dropped client's remote objects wait for it to reconnect
+    tls: Optional[Tuple[str, str]] = None  # (certificate, key) files: the client port serves https
 
     @property
     def worker_data_port(self) -> int:
@@ -140,7 +146,15 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         log_dir=_log_dir(env),
         client_timeout=_seconds(env, "UFORA_CLIENT_TIMEOUT", 45.0),
         session_grace=_number(env, "UFORA_SESSION_GRACE", 60.0, float, 0, 86400, "a number of seconds", " seconds"),
+        tls=_tls(env) if not joins else None,
     )
+
+
+def _tls(env: Mapping[str, str]) -> Optional[Tuple[str, str]]:
+    try:
+        return tls.paths(env)
+    except tls.TLSConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

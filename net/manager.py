@@ -17,14 +17,14 @@ import logging
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple
 
 import socketio
 import tornado.httpserver
 import tornado.web
 
 from net import channel as channels
-from net import loop_health, schema
+from net import loop_health, schema, tls
 from net.accepting import GuardedAccept
 from net.background import Background
 from net.blobs import BlobClient, MissingBlob
@@ -87,8 +87,9 @@ class _WorkerLink:
 
 class ManagerService:
     def __init__(self, http_port: int, registry_port: int, client_timeout: float = 45.0,
-                 session_grace: float = 60.0):
+                 session_grace: float = 60.0, tls_files: Optional[Tuple[str, str]] = None):
         self.ports = (http_port, registry_port)
+        self.tls_files = tls_files  # (certificate, key): clients connect with https
         self.membership = Membership()
         self.membership.on_join.append(self._worker_joined)
         self.membership.on_leave.append(self._worker_left)
@@ -124,12 +125,14 @@ class ManagerService:
             (r"/uploads/([0-9a-f]{32})", UploadHandler, {"uploads": self.uploads, "sessions": self.sessions}),
         ], websocket_max_message_size=MAX_MESSAGE)
         # bodies are read 1 MiB at a time (Tornado's default, 64 KiB, costs a loop step per 64 KiB)
-        http = _HTTPServer(app, max_body_size=MAX_MESSAGE, chunk_size=1 << 20)
+        http = _HTTPServer(app, max_body_size=MAX_MESSAGE, chunk_size=1 << 20,
+                           ssl_options=tls.server_context(*self.tls_files) if self.tls_files else None)
         sockets = channels.bind(self.ports[0], setting="UFORA_WEB_HTTP_PORT")
         http.add_sockets(sockets)
         self._servers = [registry, http]
         ports = {"http_port": sockets[0].getsockname()[1], "registry_port": registry_port}
-        log.info("manager: http %(http_port)d, registry %(registry_port)d", ports)
+        log.info("manager: %s %d, registry %d", "https" if self.tls_files else "http", ports["http_port"],
+                 ports["registry_port"])
         return ports
 
     def status(self) -> dict:

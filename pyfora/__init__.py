@@ -43,12 +43,15 @@ def manager_url(given: str) -> str:
     return urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, parsed.path.rstrip("/"), "", ""))
 
 
-def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = True) -> Executor:
+def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = True,
+            tls_ca: Optional[str] = None) -> Executor:
     """An Executor connected to the manager at ``url``; with no URL, to ``$UFORA_URL`` if set,
     else to an embedded local cluster (manager + one worker on every core) that this executor
     owns and stops when it is closed. ``timeout``: seconds to reach the manager and hear its
-    handshake, else ``ConnectionError``. ``progress``: draw a progress bar for blocks (on a
-    terminal, or in Jupyter)."""
+    handshake, else ``ConnectionError`` (and, after a dropped connection, to reconnect).
+    ``progress``: draw a progress bar for blocks (on a terminal, or in Jupyter). ``tls_ca``: for
+    an ``https://`` manager, the PEM file of the certificates to trust (its own certificate, or
+    the authority that signed it); default ``$UFORA_TLS_CA``, else the system's authorities."""
     from pyfora.connection import Connection
     from pyfora.embedded import EmbeddedCluster
 
@@ -57,7 +60,7 @@ def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = T
         url = manager_url(url)
     cluster = EmbeddedCluster() if url is None else None
     try:
-        connection = Connection(url or cluster.url, timeout)
+        connection = Connection(url or cluster.url, timeout, tls_ca or os.environ.get("UFORA_TLS_CA") or None)
     except BaseException:
         if cluster is not None:
             cluster.stop()

@@ -8,8 +8,8 @@ once with ``pyfora.ConnectionError``. Cancelling a future stops its work on the 
 from __future__ import annotations
 
 import atexit
-import functools
 import logging
+import os
 import sys
 import threading
 import time
@@ -21,6 +21,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 import engineio
 import numpy as np
+import requests
 import socketio
 import websocket
 
@@ -193,6 +194,15 @@ class RemoteFuture(Future):
             pass
 
 
+def _with_root_cause(exc: BaseException) -> str:
+    """``exc``'s message, and the error it stems from when that says more (socket.io's
+    "Connection error" hides a refused port or a certificate that failed verification)."""
+    root = exc
+    while (root.__cause__ or root.__context__) is not None:
+        root = root.__cause__ or root.__context__
+    return str(exc) if root is exc or not str(root) else f"{exc} ({root})"
+
+
 def _keep_message(message: dict) -> dict:
     return message
 
@@ -206,7 +216,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
     pending at the drop fail at once with ``ConnectionError`` naming the cause; calls made while
     reconnecting wait for it."""
 
-    def __init__(self, url: str, timeout: float):
+    def __init__(self, url: str, timeout: float, tls_ca: Optional[str] = None):
         self.url = url
         self._timeout = timeout
         self._session = uuid.uuid4().hex  # names this client's session to the manager, across connections
@@ -228,7 +238,17 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         # handle_sigint=False: python-socketio's own SIGINT handler would disconnect every client
         # on Ctrl-C (and hide the handler the user had); a Ctrl-C cancels the work it interrupts,
         # and the executor stays connected.
+        # one requests session for uploads, downloads and the websocket's TLS settings: an https
+        # manager is verified against tls_ca if given, else the system's authorities
+        self._http = requests.Session()
+        if tls_ca is not None:
+            if not os.path.isfile(tls_ca):
+                raise ConnectionError(f"the certificates to trust for {url}, {tls_ca!r}, are not a file")
+            self._http.verify = tls_ca  # for the websocket (engineio reads it from the session)
+        # for requests, explicitly: $REQUESTS_CA_BUNDLE would win over the session's setting
+        self._verify = tls_ca or True
         self._sio = _SocketIOClient(reconnection=False, request_timeout=timeout, handle_sigint=False,
+                                    http_session=self._http,
                                     websocket_extra_options={"skip_utf8_validation": True})
         self._sio.on(schema.JOB_DONE, self._on_job_done)
         self._sio.on(schema.OUTPUT, self._on_output)
@@ -236,14 +256,6 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         self._sio.on("disconnect", self._on_disconnect)
         self._open(time.monotonic() + timeout)  # the whole of connecting, not each step, within timeout
         _open_connections.add(self)
-
-    @functools.cached_property
-    def _http(self):
-        """Uploads and downloads, on HTTP connections kept open (requests is imported on first
-        use: importing it costs 0.1 s)."""
-        import requests
-
-        return requests.Session()
 
     def _open(self, deadline: float) -> dict:
         """Connect and shake hands with the manager before ``deadline``: its handshake reply,
@@ -255,7 +267,8 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
                                    timeout=max(0.1, deadline - time.monotonic()))
         except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError, OSError) as exc:
             self._sio.disconnect()
-            raise ConnectionError(f"cannot connect to a ufora manager at {self.url}: {exc}") from None
+            raise ConnectionError(f"cannot connect to a ufora manager at {self.url}: {_with_root_cause(exc)}") \
+                from None
         if not isinstance(reply, dict) or reply.get("version") != schema.PROTOCOL_VERSION:
             self._sio.disconnect()
             theirs = reply.get("version") if isinstance(reply, dict) else reply
@@ -332,11 +345,10 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
     def _upload(self, data: bytes) -> str:
         """PUT ``data`` to the manager for this session: its upload id. A network failure is an
         OSError (``_across_a_drop`` tries again after reconnecting); a refusal, ConnectionError."""
-        import requests
-
         upload_id = uuid.uuid4().hex
         try:
             reply = self._http.put(f"{self.url}/uploads/{upload_id}", data=data, timeout=(self._timeout, 600),
+                                   verify=self._verify,
                                    headers={schema.SESSION_HEADER: self._session,
                                             "Content-Type": "application/octet-stream"})
         except requests.ConnectionError as exc:
@@ -419,13 +431,12 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         """A JOB_DONE whose large result waits on the manager: fetched over plain HTTP (much
         faster than a websocket message) into one writable buffer, split back into its
         variables without copies (numpy arrays rebuilt from them are writable, as at home)."""
-        import requests
-
         sizes = message["download"]["sizes"]
         # not zero-filled first (bytearray would be): each page is touched once, by the download
         data = memoryview(np.empty(sum(sizes), np.uint8))
         try:
-            with self._http.get(self.url + message["download"]["path"], timeout=300, stream=True) as reply:
+            with self._http.get(self.url + message["download"]["path"], timeout=300, stream=True,
+                                verify=self._verify) as reply:
                 reply.raise_for_status()
                 at = 0
                 while at < len(data):  # requests' own chunks are 10 KB: read straight into place,

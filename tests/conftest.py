@@ -103,6 +103,7 @@ class Service:
         full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
         full_env.update(env)
         full_env["PYTHONPATH"] = ROOT
+        self.tls = bool(env.get("UFORA_TLS_CERT"))
         self._log = tempfile.TemporaryFile(mode="w+")
         self.process, ready = launch([*prefix, SERVICE_COMMAND, "--log-level", "INFO"], full_env, timeout,
                                      stderr=self._log)
@@ -119,7 +120,7 @@ class Service:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.ports['http_port']}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.ports['http_port']}"
 
     @property
     def log(self) -> str:
