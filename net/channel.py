@@ -38,6 +38,9 @@ FIRST_FRAME_TIMEOUT = 60.0  # seconds from accepting a connection to its first b
 FRAME_TIMEOUT = 10.0        # seconds from a frame's first byte to its last, plus ...
 SLOWEST_RATE = 1 << 20      # ... a second per MiB of its buffers
 MAX_CONNECTIONS = 512       # open connections per listening port
+# lz4 on buffers this large runs in a thread (as dask's distributed does from 10 MB): 1 GiB
+# takes about a second, which the event loop would otherwise spend away from every other peer
+OFF_LOOP_FROM = 10 << 20
 
 
 class Channel:
@@ -50,6 +53,7 @@ class Channel:
         self.compress = compress and not (SAME_HOST_SKIPS_COMPRESSION and stream.socket is not None
                                           and ipaddress.ip_address(address[0]).is_loopback)
         stream.set_nodelay(True)
+        self._encoding = asyncio.Lock()  # held from encoding a message to queueing its frames
         # Deadlines hold only for connections we accepted: our own dials trust their peer.
         self._timed = accepted
         self._expired: Optional[str] = None
@@ -89,7 +93,11 @@ class Channel:
             header = wire.decode_header(await self.stream.read_bytes(header_length))
             buffers, budget = [], self.max_payload  # what all its buffers may expand to
             for length, compressed in lengths:
-                buffers.append(wire.decode_buffer(await self._read_buffer(length), compressed, budget))
+                data = await self._read_buffer(length)
+                if compressed and length >= OFF_LOOP_FROM:  # a thread: lz4 lets go of the GIL
+                    buffers.append(await asyncio.to_thread(wire.decode_buffer, data, compressed, budget))
+                else:
+                    buffers.append(wire.decode_buffer(data, compressed, budget))
                 budget -= len(buffers[-1])
             self._frame_done()
             return header, buffers
@@ -113,11 +121,18 @@ class Channel:
         return buffer
 
     async def write(self, header: wire.Header, buffers: Sequence[bytes] = ()) -> None:
-        frames = wire.encode(header, buffers, self.compress)
+        """Send one message. Buffers to compress from OFF_LOOP_FROM bytes on are compressed in a
+        thread, the loop serving others meanwhile; messages still leave in the order written."""
         try:
-            for frame in frames[:-1]:
-                self.stream.write(frame)
-            await self.stream.write(frames[-1])
+            async with self._encoding:
+                if self.compress and any(len(buffer) >= OFF_LOOP_FROM for buffer in buffers):
+                    frames = await asyncio.to_thread(wire.encode, header, buffers, True)
+                else:
+                    frames = wire.encode(header, buffers, self.compress)
+                for frame in frames[:-1]:
+                    self.stream.write(frame)
+                sent = self.stream.write(frames[-1])
+            await sent
         except StreamClosedError:
             raise ChannelClosed(f"{self.peer} closed the connection") from None
 

@@ -61,3 +61,58 @@ def test_a_corrupted_result_is_detected_and_fetched_again(caplog, monkeypatch):
     assert buffers == [PAYLOAD]
     assert left == {}  # let go once acknowledged
     assert "attempt 1 of 3" in caplog.text
+
+
+def test_large_buffers_are_compressed_and_decompressed_off_the_event_loop_in_order(monkeypatch):
+    """lz4 on a 64 MB buffer runs in a thread on both ends (the loop serves other peers
+    meanwhile), and a small message written after a large one still arrives after it."""
+    import threading
+
+    from net import wire
+
+    monkeypatch.setattr(channels, "SAME_HOST_SKIPS_COMPRESSION", False)  # as between two hosts
+    threads = {"compress": set(), "decompress": set()}
+    compress, decode = wire.maybe_compress, wire.decode_buffer
+
+    def recording_compress(buffer):
+        threads["compress"].add((len(buffer), threading.current_thread() is threading.main_thread()))
+        return compress(buffer)
+
+    def recording_decode(data, compressed, max_payload=wire.DEFAULT_MAX_PAYLOAD):
+        if compressed:
+            threads["decompress"].add((len(data) >= channels.OFF_LOOP_FROM,
+                                       threading.current_thread() is threading.main_thread()))
+        return decode(data, compressed, max_payload)
+
+    monkeypatch.setattr(wire, "maybe_compress", recording_compress)
+    monkeypatch.setattr(wire, "decode_buffer", recording_decode)
+    large = PAYLOAD * 20  # 64 MB, compressing to about a third: over OFF_LOOP_FROM either way
+    small = PAYLOAD[:200_000]
+
+    async def scenario():
+        received = []
+        done = asyncio.Event()
+
+        async def serve(channel):
+            for _ in range(2):
+                received.append(await channel.read())
+            done.set()
+
+        server, port = channels.listen(0, serve, address="127.0.0.1", compress=True)
+        client = await channels.connect("127.0.0.1", port, timeout=10, compress=True)
+        try:
+            first = asyncio.ensure_future(client.write({"type": "large"}, [large]))
+            await asyncio.sleep(0)  # the large one is being compressed when the small one is written
+            await client.write({"type": "small"}, [small])
+            await first
+            await asyncio.wait_for(done.wait(), 60)
+        finally:
+            client.close()
+            server.stop()
+        return received
+
+    received = asyncio.run(scenario())
+    assert [header["type"] for header, _ in received] == ["large", "small"]
+    assert bytes(received[0][1][0]) == large and bytes(received[1][1][0]) == small
+    assert threads["compress"] == {(len(large), False), (len(small), True)}
+    assert (True, False) in threads["decompress"]  # the large one, decompressed off the loop
