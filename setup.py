@@ -15,6 +15,8 @@ setup(
         "lz4>=4.0",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff"]},
+    # nbclient, nbformat, ipykernel, ipywidgets: a real Jupyter kernel for the progress widget's test
+    extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff",
+                             "nbclient", "nbformat", "ipykernel", "ipywidgets"]},
     entry_points={"console_scripts": ["ufora-service=net.service:main"]},
 )

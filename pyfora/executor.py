@@ -109,11 +109,14 @@ class Executor(client_objects.ClientObject):
         bar = progress.ProgressBar() if self._progress and progress.wanted() else None
         if bar is not None:
             future.add_progress_callback(bar.update)
+        succeeded = False
         try:
-            return future.result()
+            message = future.result()
+            succeeded = message.get("error") is None
+            return message
         finally:
             if bar is not None:
-                bar.close()
+                bar.close(succeeded)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -278,10 +278,13 @@ def test_status_callback_follows_the_block_s_shapes(ufora):
     assert max(s["active_cores"] for s in statuses) >= 1
 
 
-def run_in_a_terminal(script, cluster_url: str, timeout: float = 60) -> str:
-    """Run the ``script`` file with its stdout and stderr on a pseudo-terminal; all it wrote."""
+def run_in_a_terminal(script, cluster_url: str, timeout: float = 60, interrupt_at: str = "") -> str:
+    """Run the ``script`` file with its stdout and stderr on a pseudo-terminal; all it wrote. With
+    ``interrupt_at`` (a regular expression), Ctrl-C (SIGINT) once what it wrote matches it."""
     import fcntl
     import pty
+    import re
+    import signal
     import struct
     import subprocess
     import sys
@@ -305,6 +308,9 @@ def run_in_a_terminal(script, cluster_url: str, timeout: float = 60) -> str:
             if not chunk:
                 break
             chunks.append(chunk)
+            if interrupt_at and re.search(interrupt_at, b"".join(chunks).decode(errors="replace")):
+                process.send_signal(signal.SIGINT)
+                interrupt_at = ""
         process.wait(timeout=timeout)
     finally:
         os.close(primary)
