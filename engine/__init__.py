@@ -1,4 +1,5 @@
-"""Everything that computes, with no sockets.
+"""Everything that computes, and no network: the compute pool's processes talk to their service
+over Unix socket pairs (``engine.frames``), never over a network connection.
 
 The block rewriter (automatic parallelism), partition plans, the numba kernel builder with its
 CPython fallback, the fork-based compute pool. engine/ never imports net/: it can be used and
