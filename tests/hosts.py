@@ -2,17 +2,21 @@
 removed by the tests themselves (root only). Only these namespaces and loopback are contacted.
 
     switch namespace: bridge br0
-    host namespace i: veth "u<tag><i>a" with 10.<net>.<sub>.<i + 1>/24, lo up
-    this process:     veth "u<tag>ra" with 10.<net>.<sub>.254/24 (so tests reach the manager)
+    host namespace i: veth "u<tag><i>a" with 10.77.<tag>.<i + 1>/24, lo up
+    this process:     veth "u<tag>ra" with 10.77.<tag>.254/24 (so tests reach the manager)
+
+The subnet (and the tag naming the namespaces) is claimed with a lock file under LOCKS, so runs
+in parallel (two clones, two users) never share one; a lock whose process is gone is taken over,
+and what that run left behind is removed first.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-SUBNET = f"10.77.{100 + os.getpid() % 100}"
+LOCKS = "/run/ufora-test-subnets"
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -25,7 +29,7 @@ def unavailable() -> Optional[str]:
         return "the ip command (iproute2) is not installed"
     if os.geteuid() != 0:
         return "network namespaces need root"
-    probe = f"ufprobe{os.getpid() % 10000}"
+    probe = f"ufprobe{os.getpid()}"
     made = _ip("netns", "add", probe, check=False)
     if made.returncode != 0:
         return f"this machine forbids network namespaces: {made.stderr.strip()}"
@@ -33,13 +37,46 @@ def unavailable() -> Optional[str]:
     return None
 
 
+def _claim_subnet() -> Tuple[int, str]:
+    """(third octet of a 10.77.x.0/24 no other run holds and no interface here uses, its lock)."""
+    os.makedirs(LOCKS, exist_ok=True)
+    in_use = _ip("-o", "addr").stdout
+    for third in range(100, 200):
+        if f" 10.77.{third}." in in_use:
+            continue
+        lock = os.path.join(LOCKS, str(third))
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if _holder_alive(lock):
+                continue
+            os.unlink(lock)  # its run is gone: the next run takes it (after removing its leftovers)
+            continue
+        os.write(descriptor, str(os.getpid()).encode())
+        os.close(descriptor)
+        return third, lock
+    raise RuntimeError(f"no 10.77.x.0/24 subnet is free (locks in {LOCKS})")
+
+
+def _holder_alive(lock: str) -> bool:
+    try:
+        with open(lock) as file:
+            os.kill(int(file.read().strip() or 0), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 class Hosts:
     def __init__(self, count: int):
-        self.tag = f"{os.getpid() % 10000:04d}"
+        third, self._lock = _claim_subnet()
+        self.subnet = f"10.77.{third}"
+        self.tag = str(third)
         self.switch = f"ufsw{self.tag}"
         self.names: List[str] = []
         self.addresses: Dict[str, str] = {}
         self._root_veth = f"u{self.tag}ra"
+        self._remove_leftovers(count)
         try:
             _ip("netns", "add", self.switch)
             _ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
@@ -47,7 +84,7 @@ class Hosts:
             for index in range(count):
                 self._add_host(index)
             self._attach(self._root_veth, f"u{self.tag}rb", None)
-            _ip("addr", "add", f"{SUBNET}.254/24", "dev", self._root_veth)
+            _ip("addr", "add", f"{self.subnet}.254/24", "dev", self._root_veth)
             _ip("link", "set", self._root_veth, "up")
         except BaseException:
             self.remove()
@@ -66,7 +103,7 @@ class Hosts:
         self.names.append(name)
         veth = f"u{self.tag}{index}a"
         self._attach(veth, f"u{self.tag}{index}b", name)
-        address = f"{SUBNET}.{index + 1}"
+        address = f"{self.subnet}.{index + 1}"
         _ip("-n", name, "addr", "add", f"{address}/24", "dev", veth)
         _ip("-n", name, "link", "set", veth, "up")
         _ip("-n", name, "link", "set", "lo", "up")
@@ -76,7 +113,15 @@ class Hosts:
         """The prefix that runs a command inside ``host``."""
         return ["ip", "netns", "exec", host]
 
+    def _remove_leftovers(self, count: int) -> None:
+        """What a killed run with this tag left (its lock was taken over): gone before we begin."""
+        _ip("link", "del", self._root_veth, check=False)
+        for name in [f"ufh{self.tag}{index}" for index in range(count)] + [self.switch]:
+            _ip("netns", "del", name, check=False)
+
     def remove(self) -> None:
         _ip("link", "del", self._root_veth, check=False)
         for name in self.names + [self.switch]:
             _ip("netns", "del", name, check=False)
+        if os.path.exists(self._lock):
+            os.unlink(self._lock)
