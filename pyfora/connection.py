@@ -239,7 +239,8 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         # on Ctrl-C (and hide the handler the user had); a Ctrl-C cancels the work it interrupts,
         # and the executor stays connected.
         # one requests session for uploads, downloads and the websocket's TLS settings: an https
-        # manager is verified against tls_ca if given, else the system's authorities
+        # manager is verified against tls_ca if given, else the system's authorities. Uploads and
+        # downloads are large and rare: their connections are not kept open.
         self._http = requests.Session()
         if tls_ca is not None:
             if not os.path.isfile(tls_ca):
@@ -349,7 +350,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         try:
             reply = self._http.put(f"{self.url}/uploads/{upload_id}", data=data, timeout=(self._timeout, 600),
                                    verify=self._verify,
-                                   headers={schema.SESSION_HEADER: self._session,
+                                   headers={schema.SESSION_HEADER: self._session, "Connection": "close",
                                             "Content-Type": "application/octet-stream"})
         except requests.ConnectionError as exc:
             raise OSError(f"the upload of {len(data)} bytes broke: {exc}") from None
@@ -436,7 +437,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         data = memoryview(np.empty(sum(sizes), np.uint8))
         try:
             with self._http.get(self.url + message["download"]["path"], timeout=300, stream=True,
-                                verify=self._verify) as reply:
+                                verify=self._verify, headers={"Connection": "close"}) as reply:
                 reply.raise_for_status()
                 at = 0
                 while at < len(data):  # requests' own chunks are 10 KB: read straight into place,
@@ -524,6 +525,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         self._closing.set()
         _open_connections.discard(self)
         self._sio.disconnect()
+        self._http.close()
 
 
 @atexit.register

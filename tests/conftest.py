@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from typing import Dict, List, Optional
@@ -78,19 +79,38 @@ def _ours(name: str) -> bool:
     return shm.owner(name) in _started_services | {os.getpid()}
 
 
+def _open_descriptors() -> Dict[int, str]:
+    """This process's open file descriptors, and what each is (a file, a socket, a pipe)."""
+    found = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            found[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # closed meanwhile (the listing's own descriptor, among others)
+            pass
+    return found
+
+
 @pytest.fixture(autouse=True)
 def no_leaks():
+    """Each test leaves what it found: no process, thread, file descriptor, or shared memory of
+    the services it started (other programs' segments are not its business)."""
     _started_services.clear()
     before_shm = shm_entries()
     before = set(descendants(os.getpid()))
+    before_threads = set(threading.enumerate())
+    before_fds = _open_descriptors()
     yield
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         left = set(descendants(os.getpid())) - before
-        if not left:
+        threads = [thread for thread in threading.enumerate() if thread not in before_threads]
+        fds = {fd: what for fd, what in _open_descriptors().items() if before_fds.get(fd) != what}
+        if not left and not threads and not fds:
             break
         time.sleep(0.05)
     assert not left, f"processes left running: {sorted(left)}"
+    assert not threads, f"threads left running: {[thread.name for thread in threads]}"
+    assert not fds, f"file descriptors left open: {fds}"
     left_shm = {name for name in shm_entries() - before_shm if _ours(name)}
     assert not left_shm, f"shared memory left in /dev/shm: {sorted(left_shm)}"
 
@@ -126,6 +146,9 @@ class Service:
     def log(self) -> str:
         self._log.seek(0)
         return self._log.read()
+
+    def close_log(self) -> None:
+        self._log.close()
 
     def stop(self) -> int:
         """SIGTERM, then SIGKILL after 10 s; the exit code."""
@@ -171,6 +194,7 @@ def start_service():
     yield start
     for service in reversed(started):
         service.stop()
+        service.close_log()
 
 
 def joining(manager: "Service", cores: int) -> Dict[str, str]:
@@ -247,3 +271,4 @@ def cluster_url():
         yield service.url
     finally:
         service.stop()
+        service.close_log()

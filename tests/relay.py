@@ -18,7 +18,9 @@ class Relay:
         self._sockets: List[socket.socket] = []
         self._lock = threading.Lock()
         self._stopped = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._pumps: List[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     @property
     def url(self) -> str:
@@ -42,7 +44,9 @@ class Relay:
                 self.accepted += 1
                 self._sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                pump = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                pump.start()
+                self._pumps.append(pump)
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -72,6 +76,11 @@ class Relay:
             sock.close()
 
     def close(self) -> None:
+        """Stop relaying; its threads and sockets are gone when this returns."""
         self._stopped = True
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept (closing alone does not)
+        self._acceptor.join(10)
         self.listener.close()
         self.cut()
+        for pump in self._pumps:
+            pump.join(10)

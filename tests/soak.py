@@ -196,6 +196,7 @@ def main() -> int:
         report["log_tracebacks"] = service.log.count("Traceback")
     finally:
         service.stop()
+        service.close_log()
     report["shm_left_after_stop"] = len([n for n in os.listdir("/dev/shm") if shm.owner(n) == service.process.pid])
     print(json.dumps(report, indent=2))
     return 0

@@ -31,6 +31,7 @@ def service():
         yield running
     finally:
         running.stop()
+        running.close_log()
 
 
 def test_malformed_events_are_answered_and_logged_without_tracebacks(service):

@@ -31,6 +31,7 @@ def service():
         yield running
     finally:
         running.stop()
+        running.close_log()
 
 
 def exchange(port: int, data: bytes) -> bytes:
