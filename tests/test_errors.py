@@ -210,13 +210,15 @@ def test_a_value_whose_module_the_cluster_lacks_is_an_unconvertible_value_error(
     monkeypatch.syspath_prepend(str(tmp_path))
     # as if installed here (in site-packages) but not on the workers: it travels by name
     monkeypatch.setattr(capture, "_INSTALLED", capture._INSTALLED + (os.path.realpath(tmp_path) + os.sep,))
-    import ufora_client_only
+    import importlib
 
-    point = ufora_client_only.Point()
-    with pytest.raises(pyfora.UnconvertibleValueError, match="No module named 'ufora_client_only'"):
+    monkeypatch.delitem(sys.modules, "ufora_client_only", raising=False)  # so it is gone again after the test
+    module = importlib.import_module("ufora_client_only")
+    point = module.Point()
+    with pytest.raises(pyfora.UnconvertibleValueError, match="No module named 'ufora_client_only'") as raised:
         with ufora.remotely.downloadAll():
             x = point.x
-    monkeypatch.delitem(sys.modules, "ufora_client_only")
+    assert isinstance(raised.value, pyfora.ComputationError)
 
 
 def test_features_the_original_had_and_this_release_lacks_say_so(ufora):
