@@ -16,9 +16,11 @@ RUN apt-get update \
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 # Dependencies first, from setup.py alone (it installs an empty `ufora` and everything it
-# requires): this layer is rebuilt only when setup.py changes, not when the sources do.
+# requires; it reads the release from net/version.py): this layer is rebuilt only when those
+# change, not when the sources do.
 WORKDIR /opt/ufora
 COPY setup.py ./
+COPY net/version.py net/version.py
 RUN pip install . && rm -rf build *.egg-info
 
 # Then the packages themselves (no test extras), replacing the empty `ufora`.

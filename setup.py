@@ -1,8 +1,15 @@
+import pathlib
+import re
+
 from setuptools import find_packages, setup
+
+# net/version.py is the one place the release is written; read as text (importing the package
+# here would need its dependencies installed first)
+VERSION = re.search(r'__version__ = "([^"]+)"', (pathlib.Path(__file__).parent / "net" / "version.py").read_text())[1]
 
 setup(
     name="ufora",
-    version="0.1.0",
+    version=VERSION,
     description="Run ordinary Python on every core of every machine: the ufora cluster and pyfora",
     packages=find_packages(include=["engine", "engine.*", "net", "net.*", "pyfora", "pyfora.*"]),
     python_requires=">=3.10",

@@ -62,6 +62,7 @@ class Block:
 class BlockResult:
     variables: Dict[str, bytes] = field(default_factory=dict)  # name -> cloudpickle of value
     types: Dict[str, str] = field(default_factory=dict)  # name -> qualified type of the value
+    callables: Set[str] = field(default_factory=set)  # names whose value is callable
     # name -> shared-memory segments holding the large buffers of a value that stays remote
     segments: Dict[str, List[remote_values.Segment]] = field(default_factory=dict)
     error: Optional[errors.RemoteError] = None
@@ -202,6 +203,19 @@ def _recording(load, loaded: List[Any]):
     return recorded
 
 
+def _free_variables(block: Block, loaders: Dict[str, Any]) -> Dict[str, Any]:
+    """The block's free variables, unpickled; a value that cannot be rebuilt here (its class's
+    module is not installed on the cluster) is an ``UnconvertibleValueError`` saying so."""
+    try:
+        return serialization.loads(block.free_variables, loaders or None)
+    except serialization.MissingObjectError:
+        raise
+    except Exception as exc:
+        raise errors.UnconvertibleValueError(
+            f"the values this code uses cannot be rebuilt on the cluster: {type(exc).__name__}: {exc} "
+            "(install the module they come from on the workers too)") from exc
+
+
 def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockResult:
     """Execute the block's body with ``runner`` computing its parallel shapes."""
     result = BlockResult()
@@ -216,7 +230,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                    for object_id, (data, parts) in block.objects.items()}
         loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
         loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
-        free = serialization.loads(block.free_variables, loaders or None)
+        free = _free_variables(block, loaders)
         states = free.pop(module_state.STATE, {})
         own_states = module_state.taken(states)  # this process's, put back after the block
         namespace.update(free)
@@ -257,6 +271,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                 download_below = None if name in (mutations.MUTATED, module_state.STATE) else block.download_below
                 data, segments = remote_values.pack(namespace[name], download_below)
                 result.variables[name], result.types[name] = data, _type_name(namespace[name])
+                if callable(namespace[name]):
+                    result.callables.add(name)
                 if segments:
                     result.segments[name] = segments
             except Exception as exc:

@@ -9,6 +9,9 @@ messages, not a million. Partitions do not print: an element function that print
 a visible side effect, and its shape runs serially on the driver (``engine.purity``), so the
 output keeps the order of a serial run.
 
+Its ``sys.stdin`` is one that cannot be read: ``input()`` in a block would wait for a terminal
+that is not there, so reading it raises ``InvalidPyforaOperation`` saying so.
+
 ``logging`` in the block behaves as in a fresh interpreter (no handlers, level WARNING, so
 ``logging.warning(...)`` prints ``WARNING:root:...`` to stderr, and ``basicConfig`` works),
 and its stderr is the forwarded one. The service's own loggers (``engine``, ``net``) keep
@@ -22,6 +25,8 @@ import logging
 import sys
 import threading
 from typing import Callable, Iterator, List, Tuple
+
+from engine.errors import InvalidPyforaOperation
 
 Pieces = List[Tuple[str, str]]
 Send = Callable[[Pieces], None]
@@ -112,6 +117,20 @@ class _Forwarded(io.TextIOBase):
             self.pending = ""
 
 
+class _NoInput(io.TextIOBase):
+    name = "<stdin>"
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> str:
+        raise InvalidPyforaOperation("code running on the cluster cannot read this client's standard input "
+                                     "(input(), sys.stdin): read it before the block and use the variable")
+
+    def readline(self, size: int = -1) -> str:
+        return self.read(size)
+
+
 @contextlib.contextmanager
 def forwarded(send: Send) -> Iterator[None]:
     """Send what is printed inside the ``with`` to ``send``, in batches of whole lines. ``send``
@@ -119,8 +138,8 @@ def forwarded(send: Send) -> Iterator[None]:
     batcher = _Batcher(send)
     _batchers.append(batcher)
     streams = _Forwarded("stdout", batcher), _Forwarded("stderr", batcher)
-    previous = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = streams
+    previous = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, (sys.stdout, sys.stderr) = _NoInput(), streams
     try:
         with _fresh_logging():
             yield
@@ -129,7 +148,7 @@ def forwarded(send: Send) -> Iterator[None]:
             stream.flush()
         batcher.close()
         _batchers.remove(batcher)
-        sys.stdout, sys.stderr = previous
+        sys.stdin, sys.stdout, sys.stderr = previous
 
 
 _OWN_LOGGERS = ("engine", "net")

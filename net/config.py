@@ -3,19 +3,8 @@ documents it. ``parse(environ, resolve)`` returns a ``ServiceConfig`` or raises 
 whose message is one line naming the variable at fault; its one side effect is resolving host
 names, through ``resolve`` (tests pass a table).
 
-    UFORA_MANAGER_ADDRESS     set: run only a worker that joins that manager
-    UFORA_NO_WORKER=1         run only the manager (exclusive with UFORA_MANAGER_ADDRESS)
-    UFORA_WEB_HTTP_PORT       manager's HTTP + socket.io port            (default 30000)
-    UFORA_MANAGER_PORT        registry port, served and dialled          (default 30002)
-    UFORA_WORKER_BASE_PORT    worker control port; data channel is +1    (default 30009)
-    UFORA_WORKER_OWN_ADDRESS  address the worker registers   (default: this host's FQDN address)
-    UFORA_WORKER_CORES        compute processes in the worker            (default: all cores)
-    UFORA_LOG_DIR             log folder (default /var/ufora if writable, else stderr)
-    UFORA_CLIENT_TIMEOUT      seconds a silent client (stopped, cut off) keeps its blocks
-                              running before it is declared gone and they stop   (default 45)
-    UFORA_SESSION_GRACE       seconds a dropped client's remote objects wait for it to reconnect
-                              (default 60)
-    UFORA_TLS_CERT, UFORA_TLS_KEY   PEM certificate and key: the client port serves https/wss
+``SETTINGS`` lists every variable with its default and meaning: ``ufora-service --help`` prints
+it, and README's table is checked against it (tests/test_config.py).
 
 Port 0 means "any free port" (tests and the embedded cluster use it); the data channel then
 takes a free port of its own and registers it.
@@ -33,6 +22,46 @@ DEFAULT_HTTP_PORT = 30000
 DEFAULT_MANAGER_PORT = 30002
 DEFAULT_WORKER_BASE_PORT = 30009
 DEFAULT_LOG_DIR = "/var/ufora"
+DEFAULT_CLIENT_TIMEOUT = 45.0
+DEFAULT_SESSION_GRACE = 60.0
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    meaning: str
+    default: str  # as a user reads it
+
+
+SETTINGS = (
+    Setting("UFORA_MANAGER_ADDRESS", "set: run only a worker that joins the manager at this address",
+            "unset: manager and worker"),
+    Setting("UFORA_NO_WORKER", "1: run the manager alone (refused together with UFORA_MANAGER_ADDRESS)", "0"),
+    Setting("UFORA_WEB_HTTP_PORT", "manager's HTTP + socket.io port (clients connect here)", str(DEFAULT_HTTP_PORT)),
+    Setting("UFORA_MANAGER_PORT", "registry port: served by the manager, dialled by workers",
+            str(DEFAULT_MANAGER_PORT)),
+    Setting("UFORA_WORKER_BASE_PORT", "worker control channel; its data channel is this + 1",
+            str(DEFAULT_WORKER_BASE_PORT)),
+    Setting("UFORA_WORKER_OWN_ADDRESS", "address the worker registers (others reach it there)",
+            "socket.gethostbyname(socket.getfqdn())"),
+    Setting("UFORA_WORKER_CORES", "compute processes in the worker", "every core"),
+    Setting("UFORA_LOG_DIR", "log folder (ufora-service.log)", f"{DEFAULT_LOG_DIR} if writable, else stderr"),
+    Setting("UFORA_CLIENT_TIMEOUT", "seconds a silent client (stopped, cut off) keeps its blocks running "
+            "before it is declared gone and they stop", f"{DEFAULT_CLIENT_TIMEOUT:g}"),
+    Setting("UFORA_SESSION_GRACE", "seconds the remote objects of a client whose connection dropped are kept "
+            "for it to reconnect (0: freed at once)", f"{DEFAULT_SESSION_GRACE:g}"),
+    Setting("UFORA_TLS_CERT", "PEM certificate (chain): with UFORA_TLS_KEY, the manager's client port serves "
+            "https:// and wss:// (TLS 1.2 or later); checked at start. The channels between services are not "
+            "encrypted yet", "unset: http"),
+    Setting("UFORA_TLS_KEY", "the private key of UFORA_TLS_CERT (PEM)", "unset"),
+)
+
+
+def describe_settings() -> str:
+    """The variables, their meanings and defaults, as ``ufora-service --help`` ends."""
+    width = max(len(setting.name) for setting in SETTINGS)
+    return "environment variables:\n" + "\n".join(
+        f"  {setting.name:<{width}}  {setting.meaning} (default: {setting.default})" for setting in SETTINGS)
 
 
 class ConfigError(ValueError):
@@ -50,8 +79,8 @@ class ServiceConfig:
     worker_own_address: str
     worker_cores: int
     log_dir: Optional[str]
-    client_timeout: float = 45.0
-    session_grace: float = 60.0  # seconds a dropped client's remote objects wait for it to reconnect
+    client_timeout: float = DEFAULT_CLIENT_TIMEOUT
+    session_grace: float = DEFAULT_SESSION_GRACE  # seconds a dropped client's remote objects wait for it
     tls: Optional[Tuple[str, str]] = None  # (certificate, key) files: the client port serves https
 
     @property
@@ -144,8 +173,9 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         worker_own_address=own_address,
         worker_cores=cores,
         log_dir=_log_dir(env),
-        client_timeout=_seconds(env, "UFORA_CLIENT_TIMEOUT", 45.0),
-        session_grace=_number(env, "UFORA_SESSION_GRACE", 60.0, float, 0, 86400, "a number of seconds", " seconds"),
+        client_timeout=_seconds(env, "UFORA_CLIENT_TIMEOUT", DEFAULT_CLIENT_TIMEOUT),
+        session_grace=_number(env, "UFORA_SESSION_GRACE", DEFAULT_SESSION_GRACE, float, 0, 86400,
+                              "a number of seconds", " seconds"),
         tls=_tls(env) if not joins else None,
     )
 

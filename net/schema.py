@@ -33,7 +33,7 @@ socket.io, manager -> client:
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes] | null,
                 "download": absent | {"path", "sizes": [int]},   (large results: GET path once,
                                                                    the variables end to end)
-                "objects": {name: {"id", "size", "type"}},        (variables kept on the cluster)
+                "objects": {name: {"id", "size", "type", "callable"}},  (variables kept on the cluster)
                 "parts": int,                                    (FETCH: out-of-band buffers)
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
 Every ``bytes`` above smaller than INLINE_BYTES travels as base64 text inside the event's JSON
@@ -46,7 +46,7 @@ Registry and control channel (net.wire messages, header "type" first):
     joined     {"worker": WorkerInfo}, left {"id"}   (registry -> workers)
     run_block  {"job_id", "filename", "with_line", "download_below", "objects": {id: worker id}}
                + [source, free_variables, sources as JSON]
-    block_done {"job_id", "names", "error", "objects": {name: {"id", "size", "type"}},
+    block_done {"job_id", "names", "error", "objects": {name: {"id", "size", "type", "callable"}},
                 "blob": absent | key,
                 "driver_lost": bool}  + [*variables, pickled exception if any]  (worker -> manager;
                                         driver_lost: the process running it died, error says how)

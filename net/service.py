@@ -23,6 +23,7 @@ from typing import List, Optional
 
 from net import config as service_config
 from net import loop_health
+from net.version import __version__
 from net.channel import CannotListen
 
 log = logging.getLogger("ufora.service")
@@ -93,10 +94,15 @@ def _raise_descriptor_limit() -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="ufora-service", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="ufora-service",
+                                     description="Run a ufora manager and/or worker, as the UFORA_* variables "
+                                                 "below say.",
+                                     epilog=service_config.describe_settings(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO (the default), WARNING or ERROR")
     args = parser.parse_args(argv)
     try:
         config = service_config.parse(os.environ)

@@ -379,7 +379,7 @@ class WorkerService:
             size = remote_values.size_of(data, segments)
             if segments or (download_below is not None and size >= download_below):
                 kept[name] = {"id": self.objects.keep(data, segments), "size": size,
-                              "type": result.types.get(name, "")}
+                              "type": result.types.get(name, ""), "callable": name in result.callables}
                 del result.variables[name]
         return kept
 

@@ -11,17 +11,21 @@ import os
 import urllib.parse
 from typing import Optional
 
+from net.version import __version__
 from pyfora.Exceptions import (BadWithBlockError, CancelledError, CantGetSourceTextError,
                                ComputationError, ConnectionError, ForaToPythonConversionError,
-                               InternalError, PyforaError, PythonToForaConversionError,
-                               ResultExceededBytecountThreshold)
+                               InternalError, InvalidPyforaOperation, NotCallableError, PyforaError,
+                               PyforaNotImplementedError, PythonToForaConversionError,
+                               ResultExceededBytecountThreshold, UnconvertibleValueError)
 from pyfora.executor import Executor
 from pyfora.remote import RemotePythonObject
 
 __all__ = ["connect", "Executor", "PyforaError", "ConnectionError", "ComputationError",
            "PythonToForaConversionError", "ForaToPythonConversionError", "BadWithBlockError",
            "CantGetSourceTextError", "InternalError", "CancelledError",
-           "ResultExceededBytecountThreshold", "RemotePythonObject"]
+           "ResultExceededBytecountThreshold", "RemotePythonObject", "NotCallableError",
+           "PyforaNotImplementedError", "InvalidPyforaOperation", "UnconvertibleValueError",
+           "__version__"]
 
 
 def manager_url(given: str) -> str:

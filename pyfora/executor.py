@@ -16,12 +16,12 @@ from net import schema
 from pyfora import capture, progress
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
-from pyfora.Exceptions import PyforaError
-from pyfora.remote import RemotePythonObject, rebuilt, remote_error
+from pyfora.Exceptions import PyforaError, PyforaNotImplementedError
+from pyfora.remote import RemotePythonObject, check_callable, rebuilt, remote_error
 from pyfora.with_block import WithBlockExecutor
 
 _CALL_FILE = "<pyfora submit>"
-_CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__({})\n"
+_CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__({}**__ufora_keywords__)\n"
 
 
 def _identity(value: Any) -> Any:
@@ -60,19 +60,32 @@ class Executor(client_objects.ClientObject):
         """Upload ``obj``: a Future of a proxy (``RemotePythonObject``) holding it on the cluster."""
         return self.submit(_identity, obj)
 
-    def submit(self, fn: Callable, *args: Any) -> Future:
-        """Run ``fn(*args)`` on the cluster: a Future of a proxy of its value. ``fn`` and the
-        arguments may be proxies; a call that raises still gives a proxy, whose ``toLocal()``
-        raises the ``ComputationError``."""
+    def submit(self, fn: Callable, *args: Any, **kwargs: Any) -> Future:
+        """Run ``fn(*args, **kwargs)`` on the cluster: a Future of a proxy of its value. ``fn``
+        and the arguments may be proxies; a ``fn`` that is not callable is a
+        ``NotCallableError`` at once. A call that raises still gives a proxy, whose
+        ``toLocal()`` raises the error (``ComputationError`` and the exception's own type)."""
         self._check_open()
+        check_callable(fn)
         names = [f"__ufora_argument_{index}__" for index in range(len(args))]
         labels = {name: f"argument {index + 1} of the call" for index, name in enumerate(names)}
-        block = capture.ship(_CALL_SOURCE.format(", ".join(names)), _CALL_FILE, 1,
-                             {"__ufora_function__": fn, **dict(zip(names, args))},
-                             {"__ufora_function__": "the function called", **labels})
+        block = capture.ship(_CALL_SOURCE.format("".join(name + ", " for name in names)), _CALL_FILE, 1,
+                             {"__ufora_function__": fn, "__ufora_keywords__": kwargs, **dict(zip(names, args))},
+                             {"__ufora_function__": "the function called",
+                              "__ufora_keywords__": "the keyword arguments of the call", **labels})
         sources = {_CALL_FILE: block.source, **block.other_sources}
         return self._connection.submit(self._submission(block, download_below=0),
                                        functools.partial(self._proxy_of_call, sources))
+
+    def importS3Dataset(self, bucketname: str, keyname: str) -> Future:
+        """The original pyfora's S3 import, not in this release: ``PyforaNotImplementedError``."""
+        raise PyforaNotImplementedError("importS3Dataset is not in this release: read the object in a block "
+                                        "(with boto3 installed on the workers), or use importRemoteFile")
+
+    def exportS3Dataset(self, valueAsString: RemotePythonObject, bucketname: str, keyname: str) -> Future:
+        """The original pyfora's S3 export, not in this release: ``PyforaNotImplementedError``."""
+        raise PyforaNotImplementedError("exportS3Dataset is not in this release: write the object in a block "
+                                        "(with boto3 installed on the workers)")
 
     def importRemoteFile(self, path: str) -> Future:
         """A Future of a proxy of the text of ``path``, a file readable on the workers."""

@@ -6,7 +6,8 @@ as an argument, or inside a closure ships only its id (``engine.serialization.Re
 the worker puts the value in its place. When the client drops its last reference, the cluster
 frees the value (and all of a client's values when it disconnects).
 
-A computation that raised gives a proxy too: its ``toLocal()`` raises the ``ComputationError``,
+A computation that raised gives a proxy too: its ``toLocal()`` raises the error (a
+``ComputationError`` that is also the exception's own type, ``pyfora.Exceptions.computation_error``),
 and shipping it to another computation is a ``PythonToForaConversionError`` that quotes it.
 
 A proxy remembers the source files of the code that made it, so that the parallel shapes of a
@@ -19,8 +20,8 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
 from engine import serialization
-from pyfora.Exceptions import (ComputationError, ForaToPythonConversionError, InternalError,
-                               ResultExceededBytecountThreshold)
+from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
+                               PythonToForaConversionError, ResultExceededBytecountThreshold, computation_error)
 
 if TYPE_CHECKING:
     from pyfora.executor import Executor
@@ -28,19 +29,21 @@ if TYPE_CHECKING:
 
 class RemotePythonObject(serialization.RemoteRef):
     def __init__(self, executor: "Executor", described: Optional[dict] = None,
-                 error: Optional[Exception] = None, sources: Optional[Dict[str, str]] = None):
+                 error: Optional[BaseException] = None, sources: Optional[Dict[str, str]] = None):
         described = described or {}
         self._executor = executor
         self._id: Optional[str] = described.get("id")
         self.size: int = int(described.get("size", 0))  # bytes on the cluster: pickle and buffers
         self.typeName: str = str(described.get("type", ""))
+        self.isCallable: bool = bool(described.get("callable", True))  # as the worker saw it
         self._error = error
         self.sources: Dict[str, str] = sources or {}  # files of the code that made it
 
     @property
     def object_id(self) -> str:  # type: ignore[override]
-        if self._error is not None:
-            raise self._error
+        if self._error is not None:  # never the error itself: a SystemExit would end this program
+            raise PythonToForaConversionError(f"it is the result of a computation that raised "
+                                              f"{type(self._error).__name__}: {self._error}")
         return self._id  # type: ignore[return-value]
 
     def toLocal(self, maxBytecount: Optional[int] = None) -> Future:
@@ -53,10 +56,11 @@ class RemotePythonObject(serialization.RemoteRef):
                 f"the value is {self.size} bytes, more than maxBytecount={maxBytecount}"))
         return self._executor._fetch(self._id)
 
-    def __call__(self, *args: Any) -> Future:
-        """Call the remote value with ``args`` (proxies or local values), on the cluster: a
-        Future of a proxy of the result."""
-        return self._executor.submit(self, *args)
+    def __call__(self, *args: Any, **kwargs: Any) -> Future:
+        """Call the remote value with ``args`` and ``kwargs`` (proxies or local values), on the
+        cluster: a Future of a proxy of the result. A value that is not callable is a
+        ``NotCallableError`` here, at once."""
+        return self._executor.submit(self, *args, **kwargs)
 
     def __repr__(self) -> str:
         if self._error is not None:
@@ -72,7 +76,18 @@ class RemotePythonObject(serialization.RemoteRef):
             self._executor._release(self._id)
 
 
-def _failed(exc: Exception) -> Future:
+def check_callable(value: Any) -> None:
+    """``NotCallableError`` (a ``TypeError``, worded as CPython's) unless ``value`` can be called:
+    a local value, or a proxy whose remote value was callable when the cluster described it."""
+    if isinstance(value, RemotePythonObject):
+        if value._error is None and not value.isCallable:
+            raise NotCallableError(f"{value.typeName.rsplit('.', 1)[-1]!r} object is not callable "
+                                   f"(the remote value {value!r})")
+    elif not callable(value):
+        raise NotCallableError(f"{type(value).__name__!r} object is not callable")
+
+
+def _failed(exc: BaseException) -> Future:
     future: Future = Future()
     future.set_exception(exc)
     return future
@@ -99,7 +114,7 @@ def rebuilt(what: str, data: Any, parts: Sequence[Any] = ()) -> Any:
         raise ForaToPythonConversionError(f"{what} cannot be rebuilt here: {exc!r}") from None
 
 
-def remote_error(error: Dict[str, Any]) -> Exception:
+def remote_error(error: Dict[str, Any]) -> BaseException:
     """The exception to raise here for the ``error`` of a JOB_DONE."""
     if error["type_name"] == "InternalError" and not error.get("trace"):
         return InternalError(error["message"])
@@ -109,4 +124,4 @@ def remote_error(error: Dict[str, Any]) -> Exception:
             remote = serialization.loads(error["pickled"])
         except Exception:
             pass
-    return ComputationError(remote, error.get("trace", ""))
+    return computation_error(remote, error.get("trace", ""))

@@ -1,3 +1,10 @@
+import importlib.metadata
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
 import pytest
 
 from net import config
@@ -80,3 +87,45 @@ def test_each_bad_value_is_one_line_naming_its_variable(env, variable):
 def test_the_client_timeout_is_read_in_seconds():
     assert parse({}, resolve).client_timeout == 45.0
     assert parse({"UFORA_CLIENT_TIMEOUT": "7.5"}, resolve).client_timeout == 7.5
+
+
+def readme_variables() -> list:
+    """The rows of README's table of variables, under "Running a cluster: ufora-service", as
+    (name, meaning, default) with the markdown taken out."""
+    text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    section = text.split("## Running a cluster: ufora-service", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `UFORA_")]
+    return [tuple(cell.strip().replace("`", "").replace("**", "") for cell in row.strip("|").split("|"))
+            for row in rows]
+
+
+def test_readme_lists_exactly_the_settings_with_their_meanings_and_defaults():
+    assert readme_variables() == [(s.name, s.meaning, s.default) for s in config.SETTINGS]
+
+
+def test_every_variable_the_service_reads_is_a_setting():
+    source = "".join(path.read_text() for path in (pathlib.Path(config.__file__).parent).glob("*.py"))
+    read = set(re.findall(r'"(UFORA_[A-Z_]+)"', source))
+    assert read == {s.name for s in config.SETTINGS}
+
+
+def service(*arguments: str) -> subprocess.CompletedProcess:
+    command = os.path.join(os.path.dirname(sys.executable), "ufora-service")
+    return subprocess.run([command, *arguments], capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_every_variable_with_its_default():
+    shown = service("--help")
+    assert shown.returncode == 0
+    for setting in config.SETTINGS:
+        [line] = [line for line in shown.stdout.splitlines() if line.split()[:1] == [setting.name]]
+        assert setting.meaning in line and f"(default: {setting.default})" in line
+
+
+def test_version_is_the_distributions():
+    import pyfora
+    from net.version import __version__
+
+    shown = service("--version")
+    assert (shown.returncode, shown.stdout) == (0, f"ufora-service {__version__}\n")
+    assert pyfora.__version__ == __version__ == importlib.metadata.version("ufora")

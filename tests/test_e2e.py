@@ -49,8 +49,8 @@ def test_remote_exception_names_type_message_file_and_line(ufora):
     with pytest.raises(pyfora.ComputationError) as raised:
         with ufora.remotely.downloadAll():
             result = sum(1 // (x - 150_000) for x in range(300_000))
-    message = str(raised.value)
-    assert "ZeroDivisionError" in message and "division or modulo by zero" in message
+    assert isinstance(raised.value, ZeroDivisionError)  # and its words are CPython's own
+    assert str(raised.value) == "integer division or modulo by zero"
     assert os.path.basename(__file__) in raised.value.trace
     assert "result = sum(1 // (x - 150_000)" in raised.value.trace
 
@@ -106,7 +106,7 @@ def test_augmented_assignment_and_sys_exit_in_a_block(ufora):
     import sys
 
     for attempt in range(3):  # each ends its block with an error; no process is lost
-        with pytest.raises(pyfora.ComputationError, match="SystemExit"):
+        with pytest.raises(SystemExit):  # as in CPython: not an Exception, so not a ComputationError
             with ufora.remotely.downloadAll():
                 sys.exit(3)
     with ufora.remotely.downloadAll():
