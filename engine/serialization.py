@@ -22,6 +22,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 
 import cloudpickle
 
+from engine import packed_scalars
+
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
 
@@ -75,6 +77,10 @@ class _Pickler(cloudpickle.Pickler):
             return _resolve, (obj.object_id,)
         return super().reducer_override(obj)
 
+    def dump(self, obj):
+        packed_scalars.write_prelude(self, super().dump, obj)  # lists of numpy scalars as arrays
+        return super().dump(obj)
+
 
 def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
     """The pickle of ``value`` and the ids of the remote objects it refers to."""
@@ -108,9 +114,9 @@ def loads(data: bytes, objects: Optional[Mapping[str, Loader]] = None,
     """Unpickle ``data`` (with its out-of-band ``buffers``); the remote objects it refers to are
     loaded by ``objects`` ({id: loader})."""
     if objects is None:
-        return pickle.loads(data, buffers=buffers)
+        return packed_scalars.load(data, buffers)
     token = _objects.set(dict(objects))
     try:
-        return pickle.loads(data, buffers=buffers)
+        return packed_scalars.load(data, buffers)
     finally:
         _objects.reset(token)
