@@ -17,9 +17,9 @@ the value, with one unpickler (one memo). With nothing to pack the pickle is the
 
 Where it looks (cheap for values with nothing to pack: a list of a million floats or of 100,000
 dicts costs a few look-ups): the builtin lists, tuples and dicts of the value and the attributes
-of objects pickled as their ``__dict__``, down to ``_MAX_DEPTH`` levels; a container of up to
-``_SMALL`` items is looked through whole, a larger one only if its first, middle or last item
-leads to something to pack.
+of objects pickled as their ``__dict__``, down to ``_MAX_DEPTH`` levels and ``_BUDGET``
+containers; a container of up to ``_SMALL`` items is looked through whole, a larger one only if
+its first, middle or last item leads to something to pack.
 
 What is packed: an exact ``list`` or ``tuple`` (an exact ``dict``: its keys and values) with at
 least ``_MIN_SCALARS`` numpy scalars of the numeric types (bool, integers, floats, complex,
@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import types
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -46,6 +47,7 @@ import numpy as np
 _MIN_SCALARS = 32   # fewer pickle as fast one by one as a packed array's own overhead
 _SMALL = 64         # containers up to this size are looked through whole
 _MAX_DEPTH = 8
+_BUDGET = 10_000    # containers and objects looked through per value, at most (a few ms)
 _ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 _TIMES = frozenset({np.datetime64, np.timedelta64})  # the dtype (its unit) is per scalar
 
@@ -58,8 +60,9 @@ def _packable(kind: type) -> bool:
 
 _SCALARS = frozenset(kind for kind in set(np.sctypeDict.values()) if _packable(kind))
 
-# One sequence, packed: its parts (a typed array per numpy kind, a list for the atoms) and the
-# part of each item (None: a single part).
+# One sequence, packed: its parts and the part of each item (None: a single part). A part is a
+# list (of atoms) or (kind, array): the scalar type, or the dtype for datetime64 and timedelta64
+# (with its unit), since an array's own pickle names int64 for numpy's longlong.
 Described = Tuple[List[Any], Optional[np.ndarray]]
 
 
@@ -78,7 +81,7 @@ def _describe(items: Sequence[Any]) -> Optional[Tuple[Described, int]]:
         [kind] = kinds
         if kind in _ATOMS:
             return ([list(items)], None), 0
-        return ([np.fromiter(items, np.dtype(kind), count)], None), count
+        return ([(kind, np.fromiter(items, np.dtype(kind), count))], None), count
     if len(kinds) > 255:
         return None
     code_of = {kind: code for code, kind in enumerate(kinds)}
@@ -87,15 +90,16 @@ def _describe(items: Sequence[Any]) -> Optional[Tuple[Described, int]]:
     parts: List[Any] = []
     for code, kind in enumerate(kinds):
         chosen = objects[codes == code]
-        parts.append(chosen.tolist() if kind in _ATOMS else np.fromiter(chosen, np.dtype(kind), len(chosen)))
-    atoms = sum(len(part) for part in parts if isinstance(part, list))
+        parts.append(chosen.tolist() if kind in _ATOMS else (kind, np.fromiter(chosen, np.dtype(kind), len(chosen))))
+    atoms = sum(len(part) for part in parts if type(part) is list)
     return (parts, codes), count - atoms
 
 
 def _items(parts: List[Any], codes: Optional[np.ndarray]):
+    # an array yields scalars of its dtype
+    sources = [iter(part if type(part) is list else part[1].view(np.dtype(part[0]))) for part in parts]
     if codes is None:
-        return iter(parts[0])  # a numpy array yields scalars of its dtype
-    sources = [iter(part) for part in parts]
+        return sources[0]
     return map(next, map(sources.__getitem__, codes.tolist()))
 
 
@@ -136,19 +140,12 @@ def _sample(value: Any) -> List[Any]:
     return [value[0], value[len(value) // 2], value[-1]]
 
 
-_default_state: Dict[type, bool] = {}
-
-
 def _pickled_as_dict(kind: type) -> bool:
     """Whether instances of ``kind`` pickle as their ``__dict__`` (no reduce or state of their
     own): only there is an attribute sure to be pickled as it is."""
-    known = _default_state.get(kind)
-    if known is None:
-        known = _default_state[kind] = (
-            kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is object.__reduce__
+    return (kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is object.__reduce__
             and getattr(kind, "__getstate__", object.__getstate__) is object.__getstate__
             and getattr(kind, "__setstate__", None) is None)
-    return known
 
 
 class _Finder:
@@ -157,12 +154,14 @@ class _Finder:
     def __init__(self) -> None:
         self.found: Dict[int, Tuple[Any, _Packed]] = {}
         self.seen: set = set()
+        self.budget = _BUDGET
 
     def visit(self, value: Any, depth: int = 0) -> bool:
         """Look through ``value``; whether anything in it is packed."""
         kind = type(value)
-        if kind in _ATOMS or depth > _MAX_DEPTH or id(value) in self.seen:
+        if kind in _ATOMS or depth > _MAX_DEPTH or id(value) in self.seen or self.budget <= 0:
             return id(value) in self.found
+        self.budget -= 1
         if kind is list or kind is tuple or kind is dict:
             self.seen.add(id(value))
             if not value:
@@ -176,7 +175,7 @@ class _Finder:
             if len(value) > _SMALL and not any([self.visit(item, depth + 1) for item in _sample(value)]):
                 return False
             return any([self.visit(item, depth + 1) for item in items])
-        if isinstance(value, type) or not _pickled_as_dict(kind):
+        if isinstance(value, (type, types.ModuleType)) or not _pickled_as_dict(kind):
             return False
         self.seen.add(id(value))
         try:

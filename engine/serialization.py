@@ -9,7 +9,8 @@ A value held on the cluster (a ``RemoteRef``: pyfora's ``RemotePythonObject``) p
 id only; ``loads`` is given a loader for each object id and puts each object back in its place,
 loaded once however often it is referenced. The hook is ``reducer_override``, which C pickle calls only for
 objects that are not ints, floats, strings or builtin containers: a list of ten million floats
-pickles at full speed.
+pickles at full speed. So lists, tuples and dicts of numpy scalars never reach it: ``dump`` finds
+them first and sends them as typed arrays (``engine.packed_scalars``).
 """
 from __future__ import annotations
 
