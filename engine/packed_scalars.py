@@ -213,7 +213,12 @@ class _Prelude:
 
 
 def load(data: bytes, buffers: Sequence[Any] = ()) -> Any:
-    """Unpickle what a pickler with ``write_prelude`` wrote (an ordinary pickle too)."""
+    """Unpickle what a pickler with ``write_prelude`` wrote (an ordinary pickle too). A prelude
+    names its class in its first bytes, whatever the protocol: a pickle without is read in place
+    by ``pickle.loads``, one with through an unpickler on a copy (``io.BytesIO``), which reads
+    both pickles."""
+    if b"_Prelude" not in bytes(data[:64]):
+        return pickle.loads(data, buffers=buffers)
     unpickler = pickle.Unpickler(io.BytesIO(data), buffers=buffers)
     value = unpickler.load()
     return unpickler.load() if type(value) is _Prelude else value
