@@ -17,8 +17,8 @@ the value, with one unpickler (one memo). With nothing to pack the pickle is the
 
 Where it looks (cheap for values with nothing to pack: a list of a million floats or of 100,000
 dicts costs a few look-ups): the builtin lists, tuples and dicts of the value and the attributes
-of objects pickled as their ``__dict__``, down to ``_MAX_DEPTH`` levels and ``_BUDGET``
-containers; a container of up to ``_SMALL`` items is looked through whole, a larger one only if
+of objects pickled as their ``__dict__``, down to ``_MAX_DEPTH`` levels, and through at most
+``_BUDGET`` containers that are not packed themselves; a container of up to ``_SMALL`` items is looked through whole, a larger one only if
 its first, middle or last item leads to something to pack.
 
 What is packed: an exact ``list`` or ``tuple`` (an exact ``dict``: its keys and values) with at
@@ -47,7 +47,7 @@ import numpy as np
 _MIN_SCALARS = 32   # fewer pickle as fast one by one as a packed array's own overhead
 _SMALL = 64         # containers up to this size are looked through whole
 _MAX_DEPTH = 8
-_BUDGET = 10_000    # containers and objects looked through per value, at most (a few ms)
+_BUDGET = 10_000    # containers and objects looked through in vain per value, at most (a few ms)
 _ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 _TIMES = frozenset({np.datetime64, np.timedelta64})  # the dtype (its unit) is per scalar
 
@@ -170,6 +170,7 @@ class _Finder:
                 packed = _packed(value)
                 if packed is not None:
                     self.found[id(value)] = (value, packed)
+                    self.budget += 1  # packing costs as much as pickling: rows are not counted
                     return True
             items = value.values() if kind is dict else value
             if len(value) > _SMALL and not any([self.visit(item, depth + 1) for item in _sample(value)]):
