@@ -18,8 +18,9 @@ the value, with one unpickler (one memo). With nothing to pack the pickle is the
 Where it looks (cheap for values with nothing to pack: a list of a million floats or of 100,000
 dicts costs a few look-ups): the builtin lists, tuples and dicts of the value and the attributes
 of objects pickled as their ``__dict__``, down to ``_MAX_DEPTH`` levels, and through at most
-``_BUDGET`` containers that are not packed themselves; a container of up to ``_SMALL`` items is looked through whole, a larger one only if
-its first, middle or last item leads to something to pack.
+``_BUDGET`` containers that are not packed themselves; a container of up to ``_SMALL`` items
+is looked through whole, a larger one only if its first, middle or last item leads to something
+to pack.
 
 What is packed: an exact ``list`` or ``tuple`` (an exact ``dict``: its keys and values) with at
 least ``_MIN_SCALARS`` numpy scalars of the numeric types (bool, integers, floats, complex,
