@@ -10,7 +10,8 @@ id only; ``loads`` is given a loader for each object id and puts each object bac
 loaded once however often it is referenced. A client object (the executor: ``engine.client_objects``)
 pickles as a reference to it. The hook is ``reducer_override``, which C pickle calls only for
 objects that are not ints, floats, strings or builtin containers: a list of ten million floats
-pickles at full speed.
+pickles at full speed. So lists, tuples and dicts of numpy scalars never reach it: ``dump`` finds
+them first and sends them as typed arrays (``engine.packed_scalars``).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 
 import cloudpickle
 
-from engine import client_objects
+from engine import client_objects, packed_scalars
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -80,6 +81,10 @@ class _Pickler(cloudpickle.Pickler):
             return client_objects.reference(obj)
         return super().reducer_override(obj)
 
+    def dump(self, obj):
+        packed_scalars.write_prelude(self, super().dump, obj)  # lists of numpy scalars as arrays
+        return super().dump(obj)
+
 
 def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
     """The pickle of ``value`` and the ids of the remote objects it refers to."""
@@ -125,9 +130,9 @@ def loads(data: bytes, objects: Optional[Mapping[str, Loader]] = None,
     """Unpickle ``data`` (with its out-of-band ``buffers``); the remote objects it refers to are
     loaded by ``objects`` ({id: loader})."""
     if objects is None:
-        return pickle.loads(data, buffers=buffers)
+        return packed_scalars.load(data, buffers)
     token = _objects.set(dict(objects))
     try:
-        return pickle.loads(data, buffers=buffers)
+        return packed_scalars.load(data, buffers)
     finally:
         _objects.reset(token)

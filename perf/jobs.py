@@ -98,6 +98,18 @@ def halves_expected(n: int) -> Tuple[str, int, str, str]:
     return "list", n, "float", _digest(np.arange(n) * 0.5)  # i * 0.5 is exact, as in CPython
 
 
+# --- a list of numpy scalars sent to the cluster, against the same list of Python floats --------
+
+def scalar_halves(n: int) -> list:
+    """What a comprehension over numpy values makes: a list of ``np.float64``, not of floats."""
+    return [np.float64(x) * 0.5 for x in range(n)]
+
+
+@lru_cache(maxsize=2)
+def scalar_halves_expected(n: int) -> Tuple[str, int, str, str]:
+    return "list", n, "float64", halves_expected(n)[3]
+
+
 # --- string building: numba refuses it, so pyfora runs it as CPython on every core --------------
 
 def label_length(x):

@@ -127,6 +127,25 @@ def _issue5(quick: bool) -> Tuple[Job, ...]:
     )
 
 
+def _scalar_lists() -> Tuple[Job, ...]:
+    """Issue 14: a list of numpy scalars travels as an array. Each is given its list built
+    beforehand (a million ``np.float64``, or the same values as Python floats, the baseline):
+    sent as a free variable of a block, and sent there and back (``list(values)`` downloaded)."""
+    sizes = (MILLION,)
+    sent, round_trip = (lambda engine, values: engine.list_sent(values),
+                        lambda engine, values: engine.list_round_trip(values))
+    return (
+        _seconds_job("scalars_sent", "np.float64 list as a free variable", sizes, sent, _same,
+                     make_input=jobs.scalar_halves),
+        _seconds_job("floats_sent", "float list as a free variable", sizes, sent, _same,
+                     make_input=jobs.halves),
+        _seconds_job("scalars_round_trip", "np.float64 list there and back", sizes, round_trip,
+                     jobs.scalar_halves_expected, make_input=jobs.scalar_halves, answer=jobs.float_list_digest),
+        _seconds_job("floats_round_trip", "float list there and back", sizes, round_trip,
+                     jobs.halves_expected, make_input=jobs.halves, answer=jobs.float_list_digest),
+    )
+
+
 def _range_sum(quick: bool) -> Job:
     """Issue 12: an int sum whose total leaves int64 stays compiled and exact."""
     return _seconds_job("range_sum", "range sum past int64", (10**9,) if quick else (10**10,),
@@ -135,6 +154,7 @@ def _range_sum(quick: bool) -> Job:
 
 def plan(quick: bool) -> Plan:
     if quick:
-        return Plan(True, 2, (_prime((MILLION, 2 * MILLION)), _trivial(200), *_issue5(True), _range_sum(True)))
+        return Plan(True, 2, (_prime((MILLION, 2 * MILLION)), _trivial(200), *_issue5(True), _range_sum(True),
+                              *_scalar_lists()))
     return Plan(False, 3, (_prime((MILLION, 2 * MILLION, 10 * MILLION)), _trivial(1000),
-                           *_issue5(False), _range_sum(False)))
+                           *_issue5(False), _range_sum(False), *_scalar_lists()))

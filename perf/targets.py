@@ -24,8 +24,10 @@ TWO_HOSTS_WITHIN_ONE = 1.15       # two one-core workers / one two-core worker, 
 TRIVIAL_P50_SECONDS = 0.001
 STARTUP_SECONDS = 1.5
 RANGE_SUM_WITHIN_NUMBA_PARALLEL = 1.5  # issue 12: an exact int sum past int64
+SCALARS_WITHIN_FLOATS = 2.0        # issue 14: a list of np.float64 / the same list of floats
 TARGET_N = {"prime": 10_000_000, "array_sum_squares": 100_000_000, "list_floats": 10_000_000,
-            "string_building": 2_000_000, "range_sum": 10**10}
+            "string_building": 2_000_000, "range_sum": 10**10, "scalars_sent": 1_000_000,
+            "scalars_round_trip": 1_000_000}
 NUMBA = "numba @njit(parallel=True)"
 
 
@@ -149,8 +151,23 @@ def _range_sum_line(plan: Plan, results: Results) -> str:
                        lambda ratio: ratio <= RANGE_SUM_WITHIN_NUMBA_PARALLEL)
 
 
+def _scalar_lines(plan: Plan, results: Results) -> List[str]:
+    """Issue 14: numpy scalars travel as arrays, within SCALARS_WITHIN_FLOATS of Python floats."""
+    lines = []
+    for scalars, floats, how in (("scalars_sent", "floats_sent", "as a free variable"),
+                                 ("scalars_round_trip", "floats_round_trip", "there and back")):
+        n, at = _at(plan, scalars)
+        what = (f"a list of {n:,} np.float64 {how}: pyfora within {SCALARS_WITHIN_FLOATS}x of the "
+                "same list of Python floats")
+        lines.append(_ratio_line(what, ("np_float64", results.get(scalars, n, REFERENCE)),
+                                 ("floats", results.get(floats, n, REFERENCE)),
+                                 lambda ratio: ratio <= SCALARS_WITHIN_FLOATS))
+    return lines
+
+
 def check(plan: Plan, variants: List[Variant], results: Results) -> List[str]:
     """One line per target."""
     return [*_prime_lines(plan, results), _hosts_line(plan, results),
             *_compiled_lines(plan, results), _range_sum_line(plan, results),
-            _string_line(plan, results), _trivial_line(plan, results), _startup_line(variants)]
+            _string_line(plan, results), _trivial_line(plan, results), _startup_line(variants),
+            *_scalar_lines(plan, results)]

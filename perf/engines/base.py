@@ -58,6 +58,15 @@ class Engine(abc.ABC):
         """``[x * 0.5 for x in range(n)]``, as a Python list in this process."""
         raise NotImplementedError
 
+    def list_sent(self, values: List[Any]) -> int:
+        """``len(values)`` where the engine computes: the list is sent there (pyfora: a free
+        variable of a block); returns its length."""
+        raise NotImplementedError
+
+    def list_round_trip(self, values: List[Any]) -> List[Any]:
+        """``list(values)`` made where the engine computes and brought back here."""
+        raise NotImplementedError
+
     def range_sum(self, n: int) -> int:
         """``sum(x for x in range(n))``, exactly: past 2**63 for n over about 4.3e9."""
         raise NotImplementedError

@@ -64,6 +64,18 @@ def _kept_list_block(ufora: pyfora.Executor, N: int) -> pyfora.RemotePythonObjec
     return result
 
 
+def _length_of_block(ufora: pyfora.Executor, values: list) -> int:
+    with ufora.remotely.downloadAll():
+        length = len(values)
+    return length
+
+
+def _copy_block(ufora: pyfora.Executor, values: list) -> list:
+    with ufora.remotely.downloadAll():
+        copied = list(values)
+    return copied
+
+
 def _range_sum_block(ufora: pyfora.Executor, N: int) -> int:
     with ufora.remotely.downloadAll():
         result = sum(x for x in range(N))
@@ -78,7 +90,8 @@ def _string_block(ufora: pyfora.Executor, N: int) -> int:
 
 class PyforaEngine(Engine):
     jobs = frozenset({"prime", "trivial", "array_sum_squares", "array_creation", "list_floats",
-                      "list_floats_kept", "string_building", "range_sum"})
+                      "list_floats_kept", "string_building", "range_sum", "scalars_sent", "floats_sent",
+                      "scalars_round_trip", "floats_round_trip"})
     cold_first_run = True
 
     def __init__(self, url: Optional[str] = None):
@@ -123,6 +136,12 @@ class PyforaEngine(Engine):
 
     def string_building(self, n: int) -> int:
         return _string_block(self._executor, n)
+
+    def list_sent(self, values: list) -> int:
+        return _length_of_block(self._executor, values)
+
+    def list_round_trip(self, values: list) -> list:
+        return _copy_block(self._executor, values)
 
     def range_sum(self, n: int) -> int:
         return _range_sum_block(self._executor, n)
