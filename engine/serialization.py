@@ -109,6 +109,25 @@ def dumps(value: Any) -> bytes:
     return dumps_with_references(value)[0]
 
 
+class _Counter:
+    """A file that keeps nothing: the pickler's output, counted."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, data) -> int:
+        self.count += memoryview(data).nbytes
+        return self.count
+
+
+def pickled_size(value: Any) -> int:
+    """How many bytes ``dumps(value)`` is, without holding them (large buffers are written to
+    the file as they are, not copied)."""
+    counter = _Counter()
+    _Pickler(counter, set()).dump(value)
+    return counter.count
+
+
 def dumps_out_of_band(value: Any, min_bytes: int) -> Tuple[bytes, List[pickle.PickleBuffer]]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
     ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them."""

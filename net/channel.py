@@ -94,7 +94,8 @@ class Channel:
             buffers, budget = [], self.max_payload  # what all its buffers may expand to
             for length, compressed in lengths:
                 data = await self._read_buffer(length)
-                if compressed and length >= OFF_LOOP_FROM:  # a thread: lz4 lets go of the GIL
+                if compressed and (length >= OFF_LOOP_FROM or wire.declared_size(data) >= OFF_LOOP_FROM):
+                    # in a thread (lz4 lets go of the GIL), judged by the size it expands to
                     buffers.append(await asyncio.to_thread(wire.decode_buffer, data, compressed, budget))
                 else:
                     buffers.append(wire.decode_buffer(data, compressed, budget))

@@ -12,6 +12,7 @@ error that says so.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import uuid
@@ -24,14 +25,14 @@ import tornado.httpserver
 import tornado.web
 
 from net import channel as channels
-from net import loop_health, schema, tls
+from net import loop_health, schema, tls, uploads
 from net.accepting import GuardedAccept
 from net.background import Background
 from net.blobs import BlobClient, MissingBlob
 from net.channel import Channel, ChannelClosed
 from net.registry import Membership, WorkerInfo, serve_registry
 from net.sessions import Sessions
-from net.uploads import UploadHandler, Uploads
+from net.uploads import UploadHandler, UploadMissing, Uploads
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class ManagerService:
         self.downloads: Dict[str, List[bytes]] = {}  # token -> a large result's buffers
         self.objects: Dict[str, _RemoteObject] = {}  # object id -> where it is, whose it is
         self.sessions = Sessions()
+        self._block_numbers = itertools.count(1)  # blocks' ids on the workers: unique, and no session id
         self.uploads = Uploads()
         self.session_grace = session_grace  # seconds a dropped client's remote objects are kept
         # A client that answers no ping for client_timeout seconds is gone: its blocks stop.
@@ -108,7 +110,8 @@ class ManagerService:
         self.sio.on("disconnect", self._on_disconnect)
         for event, handler in [(schema.HANDSHAKE, self._on_handshake), (schema.SUBMIT, self._on_submit),
                                (schema.CANCEL, self._on_cancel), (schema.FETCH, self._on_fetch),
-                               (schema.STATUS, self._on_status), (schema.RELEASE, self._on_release)]:
+                               (schema.STATUS, self._on_status), (schema.RELEASE, self._on_release),
+                               (schema.GOODBYE, self._on_goodbye)]:
             self.sio.on(event, _guarded(event, handler))
         self.sio.on("*", self._on_unknown)
         self._servers: list = []
@@ -125,7 +128,7 @@ class ManagerService:
             (r"/uploads/([0-9a-f]{32})", UploadHandler, {"uploads": self.uploads, "sessions": self.sessions}),
         ], websocket_max_message_size=MAX_MESSAGE)
         # bodies are read 1 MiB at a time (Tornado's default, 64 KiB, costs a loop step per 64 KiB)
-        http = _HTTPServer(app, max_body_size=MAX_MESSAGE, chunk_size=1 << 20,
+        http = _HTTPServer(app, max_body_size=MAX_MESSAGE, chunk_size=1 << 20, body_timeout=uploads.BODY_TIMEOUT,
                            ssl_options=tls.server_context(*self.tls_files) if self.tls_files else None)
         sockets = channels.bind(self.ports[0], setting="UFORA_WEB_HTTP_PORT")
         http.add_sockets(sockets)
@@ -149,6 +152,7 @@ class ManagerService:
                 "objects": len(self.objects),
                 "clients": len(self.sessions.by_sid),
                 "uploads": len(self.uploads),
+                "upload_bytes": self.uploads.reserved_bytes(),
                 "sessions_waiting": self.sessions.waiting(),
                 "loop": loop_health.snapshot()}
 
@@ -156,11 +160,10 @@ class ManagerService:
     # ---- clients -----------------------------------------------------------------------
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
         session, resumed, replaced = self.sessions.connect(sid, auth)
-        if resumed:  # the client failed the futures of its blocks when it lost the connection
-            self._cancel(lambda job: job.session == session.id)
-        if replaced is not None:  # the client saw the old connection drop before we did
+        if replaced is not None:  # the client saw the old connection drop before we did, and
+            self._cancel(lambda job: job.session == session.id)  # failed the futures of its blocks
             self.background.spawn(self.sio.disconnect(replaced))
-        log.info("client %s connected%s", sid, f" (resuming session {session.id[:8]})" if resumed else "")
+        log.info("client %s connected%s", sid, " (resuming its session)" if resumed else "")
 
     async def _on_unknown(self, event: str, sid: str, *args) -> dict:
         if event == schema.MALFORMED:
@@ -190,13 +193,16 @@ class ManagerService:
             if not isinstance(data, dict):
                 raise TypeError(f"a submission is an object, not {type(data).__name__}")
             download_below = data.get("download_below")
-            header = {"type": "run_block", "job_id": f"{session}:{job_id}", "filename": str(data["filename"]),
-                      "with_line": int(data["with_line"]),
+            header = {"type": "run_block", "job_id": f"{next(self._block_numbers)}:{job_id[:64]}",
+                      "filename": str(data["filename"]), "with_line": int(data["with_line"]),
                       "download_below": None if download_below is None else int(download_below)}
             objects = [str(object_id) for object_id in data.get("objects") or ()]
             sources = {str(k): str(v) for k, v in dict(data.get("sources") or {}).items()}
             buffers = [str(data["source"]).encode(), self._free_variables(session, data["free_variables"]),
                        json.dumps(sources).encode()]
+        except UploadMissing as exc:
+            await self._fail(_Job(job_id, session, {}, []), str(exc))
+            return
         except (KeyError, TypeError, ValueError) as exc:
             await self._fail(_Job(job_id, session, {}, []), f"malformed submission: {exc!r}")
             return
@@ -214,17 +220,23 @@ class ManagerService:
         session = self._session(sid)
         self._cancel(lambda job: job.client_job_id == job_id and job.session == session)
 
+    async def _on_goodbye(self, sid: str, data) -> None:
+        """The client closes its session: at its disconnect, which follows, nothing is kept."""
+        session = self.sessions.by_sid.get(sid)
+        if session is not None:
+            session.closing = True
+
     async def _on_disconnect(self, sid: str, *reason) -> None:
         """A client whose connection ended wants none of its blocks (it failed their futures).
-        One that closed it wants none of its remote objects either; one whose connection
-        dropped (a crash, a network failure) keeps them for ``session_grace`` seconds, to
-        find them again if it reconnects."""
+        One that said goodbye wants none of its remote objects either; one whose connection
+        ended otherwise (a crash, a network failure, a handshake that failed) keeps them for
+        ``session_grace`` seconds, to find them again if it reconnects."""
         session = self.sessions.disconnect(sid)
         if session is None:  # replaced by the client's new connection
             return
         self._cancel(lambda job: job.session == session.id)
         why = str(reason[0]) if reason else ""
-        if why == socketio.AsyncServer.reason.CLIENT_DISCONNECT or session.id.startswith("sid:"):
+        if session.closing or session.id.startswith("sid:"):
             self._end_session(session.id)
             log.info("client %s disconnected", sid)
             return

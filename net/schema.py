@@ -20,8 +20,10 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
     FETCH      {"job_id", "object_id"}       (a remote object's value: answered by a JOB_DONE
                                               with the one name "value" and "parts" buffers
                                               after it, the pickle's out-of-band buffers)
-    RELEASE    {"object_ids": [str]}         (the client dropped them; also all when it closes, or
-                                              when a dropped session's grace ends)
+    RELEASE    {"object_ids": [str]}         (the client dropped them; also all when it says
+                                              GOODBYE, or when a dropped session's grace ends)
+    GOODBYE    {}                            (the client closes its session: its blocks stop and its
+                                              remote objects are freed now, not after the grace)
 socket.io, manager -> client:
     OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order;
                                              acknowledged once written: the block's output moves on
@@ -68,7 +70,7 @@ from typing import Any, Union
 
 import socketio.packet
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than
@@ -87,6 +89,7 @@ STATUS = "status"
 PROGRESS = "progress"
 PROGRESS_FIELDS = ("task", "partitions_done", "items_done", "items_total", "active_cores", "bytes_moved")
 RELEASE = "release"
+GOODBYE = "goodbye"
 
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_TIMEOUT = 5.0

@@ -2,9 +2,10 @@
 
 A client names its session with a random id it chose (sent in socket.io's connect ``auth``);
 its blocks and remote objects belong to the session, not to one connection. When a connection
-drops without the client closing it, the session is kept for a grace period: a client that
+ends without the client saying goodbye, the session is kept for a grace period: a client that
 reconnects within it finds its remote objects alive. A client that names no session (or names
-it wrongly) gets one for that connection alone, which ends with it.
+it wrongly) gets one for that connection alone, which ends with it. The id is the client's
+credential for its session: it is never logged, nor part of any id the workers see.
 
 Pure state, no I/O and no clock of its own: the manager says what happened and when.
 """
@@ -23,6 +24,7 @@ class Session:
     sid: Optional[str]  # the socket.io connection now; None while disconnected
     drops: int = 0  # connections lost so far: a grace timer acts only on the drop it was set for
     connections: int = 1  # a session on its second connection or later was resumed
+    closing: bool = False  # the client said goodbye: its disconnect ends the session
 
 
 class Sessions:

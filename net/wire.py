@@ -112,15 +112,20 @@ def decode_header(raw: bytes) -> Header:
     return header
 
 
+def declared_size(data: bytes) -> int:
+    """The size an lz4 buffer declares it decompresses to (0: it does not say)."""
+    try:
+        return lz4.frame.get_frame_info(bytes(memoryview(data)[:19]))["content_size"]
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise WireError(f"corrupt lz4 buffer: {exc}") from None
+
+
 def decode_buffer(data: bytes, compressed: bool, max_payload: int = DEFAULT_MAX_PAYLOAD) -> bytes:
     """A buffer as it arrived, decompressed if it is lz4: never to more than ``max_payload``
     bytes, and refused before any allocation when its frame declares more."""
     if not compressed:
         return data
-    try:
-        declared = lz4.frame.get_frame_info(bytes(memoryview(data)[:19]))["content_size"]
-    except (RuntimeError, ValueError, KeyError) as exc:
-        raise WireError(f"corrupt lz4 buffer: {exc}") from None
+    declared = declared_size(data)
     if declared > max_payload:
         raise WireError(f"buffer declares {declared} bytes decompressed, over the limit of {max_payload}")
     decompressor = lz4.frame.LZ4FrameDecompressor()

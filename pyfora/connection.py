@@ -17,7 +17,7 @@ import uuid
 import weakref
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 import engineio
 import numpy as np
@@ -28,6 +28,7 @@ import websocket
 from engine import client_objects
 from net import schema
 from net.backoff import Backoff
+from pyfora.link_state import LinkState
 from pyfora.Exceptions import ConnectionError
 
 log = logging.getLogger(__name__)
@@ -227,11 +228,8 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         self._released: Deque[str] = deque()
         self._release_due = False
         self._output_failed = False
-        self._disconnected: Optional[Tuple[float, str]] = None  # (when, why) while not connected
-        self._closing = threading.Event()
-        self._reconnecting = False
-        self._reconnected = threading.Event()  # set whenever no reconnecting is under way
-        self._reconnected.set()
+        self._state = LinkState()  # up, down, or reconnecting (pyfora.link_state)
+        self._closing = threading.Event()  # wakes the reconnecting thread's waits
         # request_timeout bounds the websocket's opening handshake (engineio's default is 5 s).
         # websocket-client checks text frames' UTF-8 in Python (90% of the time of receiving a
         # block's printed output); decoding them checks it anyway, in C.
@@ -282,17 +280,18 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         deadline = time.monotonic() + self._timeout
         backoff = Backoff(first=0.1, cap=2.0)
         failure = "no attempt"
-        try:
-            while not self._closing.is_set():
-                delay = backoff.next_delay()
-                if time.monotonic() + delay >= deadline or self._closing.wait(delay):
-                    break
-                try:
-                    reply = self._open(deadline)
-                except ConnectionError as exc:
-                    failure = str(exc)
-                    continue
-                self._disconnected = None
+        while not self._state.closed:
+            # never at once: socket.io finishes tearing the old connection down after our handler
+            delay = max(backoff.next_delay(), 0.05)
+            if time.monotonic() + delay >= deadline or self._closing.wait(delay):
+                break
+            drops = self._state.drops
+            try:
+                reply = self._open(deadline)
+            except Exception as exc:  # noqa: BLE001 - whatever failed, it is one more failed attempt
+                failure = str(exc) or type(exc).__name__
+                continue
+            if self._state.up_again(drops):
                 if reply.get("resumed"):
                     log.warning("reconnected to the manager at %s", self.url)
                 else:
@@ -300,20 +299,15 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
                                 "(restarted, or the session outlived its grace period): remote objects "
                                 "made before are gone", self.url)
                 return
-            if self._disconnected is not None and not self._closing.is_set():
-                since, cause = self._disconnected
-                self._disconnected = (since, f"{cause}; reconnecting for {self._timeout:.0f} s failed: {failure}")
-        finally:
-            self._reconnecting = False
-            self._reconnected.set()
+            if self._state.closed:  # close() came while this connection was being opened
+                self._end_session()
+        self._state.gave_up(failure, self._timeout)
 
     def _check_connected(self) -> None:
         """Wait for a reconnect under way; then ``ConnectionError`` if still disconnected."""
-        if self._disconnected is not None:
-            self._reconnected.wait(self._timeout + 5.0)
-        disconnected = self._disconnected
-        if disconnected is not None:
-            since, cause = disconnected
+        down = self._state.settled_down(self._timeout + 5.0)
+        if down is not None:
+            since, cause = down
             raise ConnectionError(f"this executor is disconnected from the manager at {self.url} since "
                                   f"{time.strftime('%H:%M:%S', time.localtime(since))} ({cause}); "
                                   "connect again with pyfora.connect()")
@@ -326,7 +320,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
             try:
                 return send()
             except (socketio.exceptions.SocketIOError, OSError) as exc:
-                if attempt == 2 or self._disconnected is None:
+                if attempt == 2 or self._state.down is None:
                     raise ConnectionError(f"the manager at {self.url} {failed}: "
                                           f"{str(exc) or type(exc).__name__}") from None
 
@@ -368,13 +362,16 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         return self._request(schema.FETCH, {"object_id": object_id}, transform)
 
     def _request(self, event: str, data: dict, transform: Callable[[dict], Any]) -> RemoteFuture:
-        self._check_connected()
-        self._flush_releases()
         future = RemoteFuture(self, uuid.uuid4().hex, transform)
 
-        def send() -> None:
+        def register() -> None:
             with self._lock:
                 self._futures[future.job_id] = future
+
+        def send() -> None:
+            self._flush_releases()
+            if not self._state.register_if_up(register):  # a drop's sweep fails every future
+                raise OSError("the connection dropped")  # registered before it, and no other
             try:
                 self._sio.emit(event, dict(data, job_id=future.job_id))
             except BaseException:
@@ -509,23 +506,28 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         it, it is opened again in the background."""
         why = str(reason[0]) if reason else "lost"
         cause = _DISCONNECT_CAUSES.get(why, why)
-        if self._disconnected is None:
-            self._disconnected = (time.time(), cause)
+        reconnect = self._state.dropped(cause, retry=why != _CLIENT_DISCONNECT)  # before the futures fail
         with self._lock:
             futures, self._futures = list(self._futures.values()), {}
         for future in futures:
             future.fail(ConnectionError(f"the connection to {self.url} was lost ({cause})"))
-        if why != _CLIENT_DISCONNECT and not self._closing.is_set() and not self._reconnecting:
-            self._reconnecting = True
-            self._reconnected.clear()
+        if reconnect:
             threading.Thread(target=self._reconnect, name="pyfora-reconnect", daemon=True).start()
 
     def close(self) -> None:
         """End the session: the manager frees its remote objects at once."""
         self._closing.set()
+        self._state.close()
         _open_connections.discard(self)
-        self._sio.disconnect()
+        self._end_session()
         self._http.close()
+
+    def _end_session(self) -> None:
+        """Tell the manager this session is over (else it keeps its remote objects for its
+        grace period, for a reconnect), then disconnect."""
+        if self._sio.connected:
+            self._emit_quietly(schema.GOODBYE, {})
+        self._sio.disconnect()
 
 
 @atexit.register

@@ -12,10 +12,11 @@ from pyfora.Exceptions import PythonToForaConversionError
 
 def check(pickled_size: int, values: Dict[str, Any], labels: Dict[str, str]) -> None:
     """``PythonToForaConversionError`` naming the largest of ``values`` if their pickle, of
-    ``pickled_size`` bytes, is over the limit (each is pickled alone to tell: only then)."""
+    ``pickled_size`` bytes, is over the limit (each is pickled alone to tell, only then, into a
+    counter rather than memory)."""
     if pickled_size <= schema.MAX_UPLOAD_BYTES:
         return
-    sizes = {name: len(serialization.dumps(value)) for name, value in values.items()}
+    sizes = {name: serialization.pickled_size(value) for name, value in values.items()}
     largest = max(sizes, key=sizes.__getitem__)
     label = labels.get(largest, f"free variable {largest!r}")
     together = "" if len(sizes) == 1 else f" (the values this one sends, together: {_size(pickled_size)})"

@@ -3,6 +3,7 @@ kept by the manager for its grace period; pending futures fail naming the cause;
 closed, or ended by its script, frees its objects at once. Real services, a real TCP relay
 whose connections the test cuts."""
 import logging
+import threading
 
 import pytest
 
@@ -124,3 +125,35 @@ def test_a_script_that_ends_without_close_frees_its_objects_at_once(relayed, tmp
     assert script.returncode == 0, err
     assert out.strip() == "True"
     wait_for(lambda: objects_held(service) == 0, "the ended script's objects to be freed", timeout=5)
+
+
+def test_a_call_made_the_moment_a_future_fails_waits_for_the_reconnect(relayed):
+    """The drop fails pending futures only once a reconnect is under way: a caller woken by the
+    failure is never told the executor is disconnected when it is reconnecting."""
+    service, relay = relayed()
+    with pyfora.connect(relay.url, timeout=20, progress=False) as ufora:
+        for _ in range(5):
+            pending = ufora.submit(pow, 2, 10**9)
+            wait_for(lambda: manager_status(service.url)["running"] == 1, "the block to run")
+            answers = []
+            waiter = threading.Thread(target=lambda: answers.append(
+                (pending.exception(timeout=30), ufora.getWorkerCount())))
+            waiter.start()
+            relay.cut()
+            waiter.join(60)
+            assert isinstance(answers[0][0], pyfora.ConnectionError) and answers[0][1] == 1
+
+
+def test_close_while_reconnecting_leaves_no_connection_behind(relayed):
+    service, relay = relayed()
+    ufora = pyfora.connect(relay.url, timeout=20, progress=False)
+    ufora.define([1, 2, 3]).result()
+    relay.refusing = True
+    relay.cut()
+    wait_for(lambda: ufora._connection._state.down is not None, "the client to see the drop")
+    relay.refusing = False  # the reconnecting thread may be opening a connection right now
+    ufora.close()
+    wait_for(lambda: not any(thread.name == "pyfora-reconnect" for thread in threading.enumerate()),
+             "the reconnecting thread to end")
+    assert not ufora._connection._sio.connected
+    wait_for(lambda: manager_status(service.url)["clients"] == 0, "the manager to see no client")

@@ -9,7 +9,7 @@ import pytest
 
 import pyfora
 from net import schema
-from tests.conftest import manager_status
+from tests.conftest import manager_status, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,31 @@ def test_the_upload_port_takes_only_a_connected_session_s_uploads_within_the_lim
                               "Content-Length": str(schema.MAX_UPLOAD_BYTES + 1)}) == 413
     assert _put(cluster_url, {schema.SESSION_HEADER: session, "Content-Length": "3"}, b"abc") == 200
     assert manager_status(cluster_url)["uploads"] == 1
-    future = ufora._connection._request(schema.SUBMIT, {  # a submission naming an upload not there
-        "filename": "<test>", "with_line": 1, "source": "with x:\n    pass\n",
-        "free_variables": {"upload": "cd" * 16}, "download_below": None}, lambda message: message)
-    assert "is not on the manager" in future.result(timeout=30)["error"]["message"]
+
+    def submit_naming(upload_id: str) -> dict:
+        return ufora._connection._request(schema.SUBMIT, {
+            "filename": "<test>", "with_line": 1, "source": "with x:\n    pass\n",
+            "free_variables": {"upload": upload_id}, "download_below": None}, lambda message: message).result(30)
+
+    assert "are not on the manager" in submit_naming("cd" * 16)["error"]["message"]
+    assert submit_naming("ab" * 16)["error"] is not None  # claimed ("abc" is no pickle): no longer held
+    assert manager_status(cluster_url)["uploads"] == 0 and manager_status(cluster_url)["upload_bytes"] == 0
+
+
+def test_uploads_arriving_at_once_cannot_pass_the_limit_together_and_a_broken_one_frees_its_memory(
+        ufora, cluster_url):
+    import socket
+
+    session = ufora._connection._session
+    host, port = cluster_url[len("http://"):].split(":")
+    declared = schema.MAX_UPLOAD_BYTES // 2 + 1
+    first = socket.create_connection((host, int(port)))
+    try:  # headers and a little of the body: its bytes are set aside now
+        first.sendall((f"PUT /uploads/{'ef' * 16} HTTP/1.1\r\nHost: x\r\n{schema.SESSION_HEADER}: {session}\r\n"
+                       f"Content-Length: {declared}\r\n\r\n").encode() + bytes(1000))
+        wait_for(lambda: manager_status(cluster_url)["upload_bytes"] == declared, "the first upload's reservation")
+        assert _put(cluster_url, {schema.SESSION_HEADER: session, "Content-Length": str(declared)}) == 413
+    finally:
+        first.close()  # gone mid-body: what it reserved is free again
+    wait_for(lambda: manager_status(cluster_url)["upload_bytes"] == 0, "the broken upload's reservation to go")
+    assert manager_status(cluster_url)["uploads"] == 0
