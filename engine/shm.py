@@ -139,8 +139,10 @@ def release(segment: shared_memory.SharedMemory, unlink: bool = False) -> None:
     """Close this process's mapping (if no array still uses it) and, for the owner, unlink."""
     try:
         segment.close()
-    except BufferError:
-        pass  # a view is still alive here; the mapping goes with it, the name goes below
+    except BufferError:  # a view is still alive here: the mapping goes with it (the mapping has a
+        if segment._fd >= 0:  # descriptor of its own), the name goes below, this descriptor now
+            os.close(segment._fd)
+            segment._fd = -1
     if unlink:
         with _untracked(), contextlib.suppress(FileNotFoundError):
             segment.unlink()

@@ -240,7 +240,8 @@ class ManagerService:
             self._end_session(session.id)
             log.info("client %s disconnected", sid)
             return
-        log.info("client %s lost (%s); its session is kept %.0f s for a reconnect", sid, why, self.session_grace)
+        log.info("client %s disconnected (%s); its remote objects are kept %.0f s for it to reconnect", sid, why,
+                 self.session_grace)
         asyncio.get_running_loop().call_later(self.session_grace, self._end_session, session.id, session.drops)
 
     def _end_session(self, session_id: str, drop: Optional[int] = None) -> None:

@@ -538,6 +538,7 @@ class ThroughWindows(InlineRunner):
             for name, offset, row in windows:
                 view = shm.map_readonly(name, offset + hi * row)
                 parts.append(bytes(view[offset + lo * row:offset + hi * row]))
+                view.release()  # unmapped now, as the data channel does: not when a frame goes
             outcome = tasks.run_partition(task, lo, hi, parts)
             results.append((lo, hi, outcome))
             if outcome[3]:
