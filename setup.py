@@ -23,7 +23,7 @@ setup(
         "tqdm>=4.60",
     ],
     # nbclient, nbformat, ipykernel, ipywidgets: a real Jupyter kernel for the progress widget's test
-    extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff",
+    extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff", "mypy",
                              "nbclient", "nbformat", "ipykernel", "ipywidgets"]},
     entry_points={"console_scripts": ["ufora-service=net.service:main"]},
 )

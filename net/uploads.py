@@ -118,7 +118,7 @@ class UploadHandler(tornado.web.RequestHandler):
         self.reserved = declared
         self.request.connection.set_max_body_size(declared)  # type: ignore[union-attr]
         # not zero-filled first (bytearray would be): each page is touched once, by the upload
-        self.buffer = memoryview(np.empty(declared, np.uint8))  # type: ignore[arg-type]
+        self.buffer = np.empty(declared, np.uint8).data
         self.received = 0
 
     def data_received(self, chunk: bytes) -> None:

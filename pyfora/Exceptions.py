@@ -86,7 +86,7 @@ def _both(kind: type) -> Optional[type]:
 def _as_both(remote: Exception) -> Optional[ComputationError]:
     """``remote`` again, as an instance of ``_both(type(remote))`` with its ``args``, fields,
     attributes and notes; None where that cannot be."""
-    kind = _both(type(remote))
+    kind = _both(type(remote))  # type: ignore[arg-type]
     if kind is None:
         return None
     try:
@@ -109,7 +109,7 @@ def computation_error(remote: Any, trace: str) -> BaseException:
     exception known only by its text, gives a plain ``ComputationError``."""
     if not isinstance(remote, BaseException):
         return ComputationError(remote, trace)
-    error = _as_both(remote) if isinstance(remote, Exception) else remote
+    error: Optional[Any] = _as_both(remote) if isinstance(remote, Exception) else remote
     if error is None:
         return ComputationError(remote, trace)
     try:

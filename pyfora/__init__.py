@@ -64,7 +64,8 @@ def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = T
         url = manager_url(url)
     cluster = EmbeddedCluster() if url is None else None
     try:
-        connection = Connection(url or cluster.url, timeout, tls_ca or os.environ.get("UFORA_TLS_CA") or None)
+        connection = Connection(cluster.url if cluster is not None else str(url), timeout,
+                                tls_ca or os.environ.get("UFORA_TLS_CA") or None)
     except BaseException:
         if cluster is not None:
             cluster.stop()

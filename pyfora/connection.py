@@ -17,7 +17,7 @@ import uuid
 import weakref
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, cast
 
 import engineio
 import numpy as np
@@ -54,13 +54,14 @@ class _LargeFrame(websocket.ABNF):
 
     def _get_masked(self, mask_key) -> bytes:
         key = mask_key.encode("latin-1") if isinstance(mask_key, str) else mask_key
-        whole = len(self.data) // 4
-        masked = bytearray(4 + len(self.data))
+        data = cast(bytes, self.data)  # always bytes here: _send_now encodes text first
+        whole = len(data) // 4
+        masked = bytearray(4 + len(data))
         masked[:4] = key
         np.frombuffer(masked, np.uint32, count=whole, offset=4)[:] = (
-            np.frombuffer(self.data, np.uint32, count=whole) ^ np.frombuffer(key, np.uint32)[0])
-        for index in range(whole * 4, len(self.data)):
-            masked[4 + index] = self.data[index] ^ key[index % 4]
+            np.frombuffer(data, np.uint32, count=whole) ^ np.frombuffer(key, np.uint32)[0])
+        for index in range(whole * 4, len(data)):
+            masked[4 + index] = data[index] ^ key[index % 4]
         return bytes(masked)
 
 
@@ -198,9 +199,9 @@ class RemoteFuture(Future):
 def _with_root_cause(exc: BaseException) -> str:
     """``exc``'s message, and the error it stems from when that says more (socket.io's
     "Connection error" hides a refused port or a certificate that failed verification)."""
-    root = exc
-    while (root.__cause__ or root.__context__) is not None:
-        root = root.__cause__ or root.__context__
+    root, below = exc, exc.__cause__ or exc.__context__
+    while below is not None:
+        root, below = below, below.__cause__ or below.__context__
     return str(exc) if root is exc or not str(root) else f"{exc} ({root})"
 
 
@@ -431,7 +432,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         variables without copies (numpy arrays rebuilt from them are writable, as at home)."""
         sizes = message["download"]["sizes"]
         # not zero-filled first (bytearray would be): each page is touched once, by the download
-        data = memoryview(np.empty(sum(sizes), np.uint8))
+        data = np.empty(sum(sizes), np.uint8).data
         try:
             with self._http.get(self.url + message["download"]["path"], timeout=300, stream=True,
                                 verify=self._verify, headers={"Connection": "close"}) as reply:
@@ -456,7 +457,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
 
     def _on_job_done(self, message: dict) -> None:
         with self._lock:
-            future = self._futures.pop(message.get("job_id"), None)
+            future = self._futures.pop(str(message.get("job_id")), None)
         if future is None:  # cancelled: what it kept on the cluster goes
             self.release_all(message)
             return
@@ -484,7 +485,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
 
     def _on_progress(self, message: dict) -> None:
         with self._lock:
-            future = self._futures.get(message.get("job_id"))
+            future = self._futures.get(str(message.get("job_id")))
         if future is not None:
             future.notify_progress({name: message.get(name, 0) for name in schema.PROGRESS_FIELDS})
 

@@ -71,8 +71,9 @@ class ProgressBar:
 
 
 def _bytes(count: int) -> str:
+    size = float(count)
     for unit in ("B", "kB", "MB", "GB"):
-        if count < 1000:
-            return f"{count:.0f} {unit}"
-        count /= 1000
-    return f"{count:.0f} TB"
+        if size < 1000:
+            return f"{size:.0f} {unit}"
+        size /= 1000
+    return f"{size:.0f} TB"

@@ -54,7 +54,7 @@ class RemotePythonObject(serialization.RemoteRef):
         if maxBytecount is not None and self.size > maxBytecount:
             return _failed(ResultExceededBytecountThreshold(
                 f"the value is {self.size} bytes, more than maxBytecount={maxBytecount}"))
-        return self._executor._fetch(self._id)
+        return self._executor._fetch(self.object_id)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Future:
         """Call the remote value with ``args`` and ``kwargs`` (proxies or local values), on the

@@ -19,7 +19,8 @@ the others as proxies.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Callable, Optional, Tuple
+import types
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from engine import module_state, mutations
 from pyfora import capture
@@ -50,8 +51,8 @@ def _split_changed(message: dict) -> Tuple[dict, Optional[bytes]]:
 class WithBlockExecutor:
     def __init__(self, executor: "Executor"):
         self._executor = executor
-        self._frame = None
-        self._previous_trace = None
+        self._frame: Optional[types.FrameType] = None
+        self._previous_trace: Any = None
         self._captured: Optional[capture.CapturedBlock] = None
         self._download_below: Optional[int] = 0  # remoteAll
         self._status_callback: Optional[Callable[[dict], None]] = None
@@ -95,12 +96,13 @@ class WithBlockExecutor:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         frame, self._frame = self._frame, None
+        block = self._captured
+        assert frame is not None and block is not None, "__exit__ without __enter__"
         frame.f_trace = None
         sys.settrace(self._previous_trace)
         if exc_type is not capture.SkipBody:
             return False
-        message = self._executor._run_block(self._captured, self._download_below, self._status_callback)
-        block = self._captured
+        message = self._executor._run_block(block, self._download_below, self._status_callback)
         sources = {block.filename: block.source, **block.other_sources}
         message, changed = _split_changed(message)
         values = values_of(message, self._executor, sources)
