@@ -20,7 +20,7 @@ from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.tcpclient import TCPClient
 from tornado.tcpserver import TCPServer
 
-from net import wire
+from net import auth, wire
 from net.accepting import GuardedAccept
 
 log = logging.getLogger(__name__)
@@ -187,6 +187,8 @@ class _Server(GuardedAccept, TCPServer):
             self.open -= 1
 
     async def _serve(self, stream: IOStream) -> None:
+        if _secret is not None and not await _authenticated(stream):
+            return
         channel = Channel(stream, self.compress, accepted=True)
         try:
             await self.handler(channel)
@@ -196,6 +198,36 @@ class _Server(GuardedAccept, TCPServer):
             log.exception("handler for %s failed", channel.peer)
         finally:
             channel.close()
+
+
+_secret: Optional[bytes] = None
+_failures_logged: set = set()  # peers whose failed authentication was logged already
+
+
+def use_secret(secret: Optional[bytes]) -> None:
+    """From now on, every channel this process opens or accepts authenticates both ways with
+    ``secret`` (``net.auth``) before its first frame; None: channels are open, as the original's."""
+    global _secret
+    _secret = secret
+
+
+async def _authenticated(stream: IOStream) -> bool:
+    """An accepted connection's peer proved it holds the secret; else it is sent one error frame
+    and closed, and the failure is logged once per address."""
+    address = stream.socket.getpeername()[0] if stream.socket else "?"
+    try:
+        await auth.authenticate(stream, _secret or b"", dialed=False, timeout=FIRST_FRAME_TIMEOUT)
+        return True
+    except auth.AuthenticationFailed as exc:
+        if address not in _failures_logged and len(_failures_logged) < 10_000:
+            _failures_logged.add(address)
+            log.warning("refused a connection from %s: %s (said once per address)", address, exc)
+        try:
+            await stream.write(b"".join(wire.encode({"type": "error", "message": "authentication failed"})))
+        except StreamClosedError:
+            pass
+        stream.close()
+        return False
 
 
 class CannotListen(OSError):
@@ -236,6 +268,12 @@ async def connect(host: str, port: int, timeout: float, compress: bool = False,
             remaining = max(0.01, deadline - loop.time())
             stream = await asyncio.wait_for(TCPClient().connect(host, port, max_buffer_size=DIALED_MAX_PAYLOAD),
                                             remaining)
+            if _secret is not None:
+                try:
+                    await auth.authenticate(stream, _secret, dialed=True, timeout=max(1.0, deadline - loop.time()))
+                except auth.AuthenticationFailed as exc:
+                    stream.close()
+                    raise ConnectionRefusedError(f"{host}:{port} refused the cluster's secret: {exc}") from None
             return Channel(stream, compress, max_payload=DIALED_MAX_PAYLOAD)
         except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
             last_error = getattr(exc, "real_error", None) or exc  # tornado hides why: "Connection refused"

@@ -54,6 +54,11 @@ SETTINGS = (
             "https:// and wss:// (TLS 1.2 or later); checked at start. The channels between services are not "
             "encrypted yet", "unset: http"),
     Setting("UFORA_TLS_KEY", "the private key of UFORA_TLS_CERT (PEM)", "unset"),
+    Setting("UFORA_CLUSTER_SECRET", "the cluster's secret, the same on every service (at least 16 characters: "
+            "openssl rand -hex 32): every connection between services proves it, both ways, before its first "
+            "frame", "unset: open, with a warning"),
+    Setting("UFORA_CLUSTER_SECRET_FILE", "a file holding the cluster's secret (instead of UFORA_CLUSTER_SECRET)",
+            "unset"),
 )
 
 
@@ -82,6 +87,7 @@ class ServiceConfig:
     client_timeout: float = DEFAULT_CLIENT_TIMEOUT
     session_grace: float = DEFAULT_SESSION_GRACE  # seconds a dropped client's remote objects wait for it
     tls: Optional[Tuple[str, str]] = None  # (certificate, key) files: the client port serves https
+    cluster_secret: Optional[bytes] = None  # channels between services authenticate with it (net.auth)
 
     @property
     def worker_data_port(self) -> int:
@@ -177,7 +183,32 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         session_grace=_number(env, "UFORA_SESSION_GRACE", DEFAULT_SESSION_GRACE, float, 0, 86400,
                               "a number of seconds", " seconds"),
         tls=_tls(env) if not joins else None,
+        cluster_secret=_cluster_secret(env),
     )
+
+
+MIN_SECRET = 16
+
+
+def _cluster_secret(env: Mapping[str, str]) -> Optional[bytes]:
+    given = env.get("UFORA_CLUSTER_SECRET", "").strip()
+    path = env.get("UFORA_CLUSTER_SECRET_FILE", "").strip()
+    if given and path:
+        raise ConfigError("UFORA_CLUSTER_SECRET and UFORA_CLUSTER_SECRET_FILE are both set: set one")
+    name = "UFORA_CLUSTER_SECRET"
+    if path:
+        name = f"UFORA_CLUSTER_SECRET_FILE={path!r}"
+        try:
+            with open(path, "rb") as file:
+                given = file.read().strip().decode("utf-8", "replace")
+        except OSError as exc:
+            raise ConfigError(f"{name} cannot be read: {exc.strerror or exc}") from None
+    if not given:
+        return None
+    if len(given) < MIN_SECRET:
+        raise ConfigError(f"{name} is too short ({len(given)} characters): use at least {MIN_SECRET} random "
+                          "characters, the same on every service (openssl rand -hex 32)")
+    return given.encode()
 
 
 def _tls(env: Mapping[str, str]) -> Optional[Tuple[str, str]]:

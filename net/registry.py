@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional
 
 from net import schema
+from net.backoff import Backoff
 from net.channel import Channel, ChannelClosed, connect
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class RegistryClient:
         self.members: Dict[str, WorkerInfo] = {}
         self.registered = asyncio.Event()
         self._stopping = False
+        self._retries = Backoff(first=0.1, cap=5.0)
 
     async def run(self) -> None:
         while not self._stopping:
@@ -149,7 +151,7 @@ class RegistryClient:
             finally:
                 self.registered.clear()
                 channel.close()
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(max(0.1, self._retries.next_delay()))  # a refusal is not retried in a tight loop
 
     async def _session(self, channel: Channel) -> None:
         await channel.write({"type": "register", "worker": asdict(self.info)})

@@ -24,7 +24,7 @@ from typing import List, Optional
 from net import config as service_config
 from net import loop_health
 from net.version import __version__
-from net.channel import CannotListen
+from net.channel import CannotListen, use_secret
 
 log = logging.getLogger("ufora.service")
 
@@ -110,6 +110,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"ufora-service: {exc}", file=sys.stderr)
         return 2
     setup_logging(config.log_dir, args.log_level.upper())
+    use_secret(config.cluster_secret)
+    if config.cluster_secret is None:
+        log.warning("UFORA_CLUSTER_SECRET is not set: anyone who reaches this service's ports can join the "
+                    "cluster, run code on it and change its answers; set the same secret on every service")
     pool = None
     if config.run_worker:
         from engine import shm

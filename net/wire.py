@@ -79,8 +79,13 @@ def encode(header: Header, buffers: Sequence[bytes] = (), compress: bool = False
     return [prefix + struct.pack(f">{len(lengths)}Q", *lengths) + body, *frames]
 
 
+AUTH_MAGIC = b"UFA1"  # how a peer that requires the cluster's secret begins (net.auth)
+
+
 def decode_prefix(prefix: bytes) -> Tuple[int, int]:
     """(header length, buffer count) from the first PREFIX.size bytes."""
+    if prefix.startswith(AUTH_MAGIC):
+        raise WireError("the peer requires the cluster's secret (UFORA_CLUSTER_SECRET), which is not set here")
     magic, version, _flags, header_length, count = PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise WireError(f"not a ufora frame (magic {magic!r})")

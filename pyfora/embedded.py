@@ -7,6 +7,7 @@ client process disappears (``--exit-with-parent``), so it never outlives its cli
 from __future__ import annotations
 
 import atexit
+import secrets
 import json
 import os
 import select
@@ -18,14 +19,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pyfora.Exceptions import ConnectionError
 
-_SERVICE_VARIABLES = ("UFORA_MANAGER_ADDRESS", "UFORA_NO_WORKER", "UFORA_WORKER_CORES")
+_SERVICE_VARIABLES = ("UFORA_MANAGER_ADDRESS", "UFORA_NO_WORKER", "UFORA_WORKER_CORES", "UFORA_CLUSTER_SECRET",
+                      "UFORA_CLUSTER_SECRET_FILE", "UFORA_TLS_CERT", "UFORA_TLS_KEY")
 
 
 class EmbeddedCluster:
     def __init__(self, cores: Optional[int] = None, timeout: float = 60.0):
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
+        # its own random secret: the channels between its manager and worker are authenticated
         env.update(UFORA_WEB_HTTP_PORT="0", UFORA_MANAGER_PORT="0", UFORA_WORKER_BASE_PORT="0",
-                   UFORA_WORKER_OWN_ADDRESS="127.0.0.1")
+                   UFORA_WORKER_OWN_ADDRESS="127.0.0.1", UFORA_CLUSTER_SECRET=secrets.token_hex(32))
         if cores:
             env["UFORA_WORKER_CORES"] = str(cores)
         self.process: Optional[subprocess.Popen] = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -121,7 +122,10 @@ class Service:
     def __init__(self, env: Dict[str, str], wait_ready: bool = True, timeout: float = 60.0,
                  prefix: List[str] = ()):
         full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
+        # a random cluster secret of its own, unless the test gives one ("" runs it open)
+        full_env["UFORA_CLUSTER_SECRET"] = secrets.token_hex(16)
         full_env.update(env)
+        self.secret = full_env["UFORA_CLUSTER_SECRET"]
         full_env["PYTHONPATH"] = ROOT
         self.tls = bool(env.get("UFORA_TLS_CERT"))
         self._log = tempfile.TemporaryFile(mode="w+")
@@ -200,6 +204,7 @@ def start_service():
 def joining(manager: "Service", cores: int) -> Dict[str, str]:
     """The environment of a worker-only service on loopback that joins ``manager``."""
     return {"UFORA_MANAGER_ADDRESS": "127.0.0.1", "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
+            "UFORA_CLUSTER_SECRET": manager.secret,
             "UFORA_WORKER_BASE_PORT": str(free_port_pair()), "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
             "UFORA_WORKER_CORES": str(cores)}
 

@@ -167,7 +167,7 @@ def test_manager_only_plus_worker_only_form_a_cluster(start_service):
     manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
     assert "control_port" not in manager.ports
     base = free_port_pair()
-    worker = start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1",
+    worker = start_service({"UFORA_MANAGER_ADDRESS": "127.0.0.1", "UFORA_CLUSTER_SECRET": manager.secret,
                             "UFORA_MANAGER_PORT": str(manager.ports["registry_port"]),
                             "UFORA_WORKER_BASE_PORT": str(base), "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
                             "UFORA_WORKER_CORES": "2"})

@@ -34,15 +34,18 @@ class Cluster:
         self.manager = None
         self.workers = []
 
-    def start_manager(self):
+    def start_manager(self, secret: str = ""):
+        """A manager on the first host (with ``secret``, else a new random one)."""
         host = self.lan.names[0]
-        self.manager = self.start_service({"UFORA_NO_WORKER": "1"}, prefix=self.lan.command(host))
+        env = {"UFORA_NO_WORKER": "1", **({"UFORA_CLUSTER_SECRET": secret} if secret else {})}
+        self.manager = self.start_service(env, prefix=self.lan.command(host))
         self.manager.host = self.lan.addresses[host]
         return self.manager
 
     def start_worker(self, host_index: int, **env):
         host = self.lan.names[host_index]
         worker = self.start_service({"UFORA_MANAGER_ADDRESS": self.lan.addresses[self.lan.names[0]],
+                                     "UFORA_CLUSTER_SECRET": self.manager.secret,
                                      "UFORA_WORKER_OWN_ADDRESS": self.lan.addresses[host],
                                      "UFORA_WORKER_CORES": "1", **env}, prefix=self.lan.command(host))
         self.workers.append(worker)
@@ -134,7 +137,7 @@ def test_workers_rejoin_a_restarted_manager_on_their_own(cluster):
     cluster.wait_for(lambda s: s["workers"] == 1)
     assert manager.stop() == 0
     restarted = time.monotonic()
-    cluster.start_manager()
+    cluster.start_manager(secret=manager.secret)
     status = cluster.wait_for(lambda s: s["workers"] == 1, timeout=5)
     assert status["workers"] == 1 and time.monotonic() - restarted < 5 + 2
     with pyfora.connect(cluster.manager.url) as ufora:

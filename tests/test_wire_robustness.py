@@ -25,8 +25,10 @@ BAD_FRAMES = {
 def service():
     from tests.conftest import Service
 
+    # open (no cluster secret): what a peer can send before authenticating is in test_cluster_secret
     running = Service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0", "UFORA_WORKER_BASE_PORT": "0",
-                       "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "1"})
+                       "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "1",
+                       "UFORA_CLUSTER_SECRET": ""})
     try:
         yield running
     finally:

@@ -1,0 +1,57 @@
+"""Mutual authentication of the channels between services, with the cluster's secret.
+
+Before any frame is read, both ends of a connection prove that they hold the secret, which never
+crosses the wire: each sends a fresh random nonce, then an HMAC-SHA256 of both nonces and of its
+role (dialer or listener), and checks the other's with a constant-time compare. A proof is good
+for one connection only (fresh nonces on both sides) and for one direction (the role), so it can
+be neither replayed on another connection nor reflected back. Before the peer has proven itself,
+it can make us read exactly HELLO + PROOF bytes, within a deadline.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+
+from tornado.iostream import IOStream, StreamClosedError
+
+from net.wire import AUTH_MAGIC as MAGIC
+NONCE = 32
+HELLO = len(MAGIC) + NONCE
+PROOF = hashlib.sha256().digest_size
+
+
+class AuthenticationFailed(Exception):
+    """The peer did not prove it holds this cluster's secret (or spoke no handshake at all)."""
+
+
+def proof(secret: bytes, role: bytes, dialer_nonce: bytes, listener_nonce: bytes) -> bytes:
+    return hmac.new(secret, b"ufora-channel|" + role + b"|" + dialer_nonce + listener_nonce, hashlib.sha256).digest()
+
+
+async def authenticate(stream: IOStream, secret: bytes, dialed: bool, timeout: float) -> None:
+    """Prove our knowledge of ``secret`` to the peer of ``stream`` and check its proof, within
+    ``timeout`` seconds; ``AuthenticationFailed`` saying why not."""
+    try:
+        await asyncio.wait_for(_handshake(stream, secret, dialed), timeout)
+    except asyncio.TimeoutError:
+        raise AuthenticationFailed(f"it did not complete the cluster's handshake within {timeout:.0f} s") from None
+    except StreamClosedError:
+        raise AuthenticationFailed("it closed the connection during the cluster's handshake (a service "
+                                   "with another secret, or none)") from None
+
+
+async def _handshake(stream: IOStream, secret: bytes, dialed: bool) -> None:
+    mine = os.urandom(NONCE)
+    stream.write(MAGIC + mine)
+    hello = await stream.read_bytes(HELLO)
+    if hello[:len(MAGIC)] != MAGIC:
+        raise AuthenticationFailed("it did not start the cluster's handshake (a service without "
+                                   "UFORA_CLUSTER_SECRET, or not a ufora service)")
+    theirs = hello[len(MAGIC):]
+    dialer, listener = (mine, theirs) if dialed else (theirs, mine)
+    role, their_role = (b"dialer", b"listener") if dialed else (b"listener", b"dialer")
+    stream.write(proof(secret, role, dialer, listener))
+    if not hmac.compare_digest(await stream.read_bytes(PROOF), proof(secret, their_role, dialer, listener)):
+        raise AuthenticationFailed("its proof does not match this cluster's secret (UFORA_CLUSTER_SECRET differs)")
