@@ -279,3 +279,13 @@ def cluster_url():
     finally:
         service.stop()
         service.close_log()
+
+
+@pytest.fixture(scope="module")
+def ufora(cluster_url):
+    """An executor connected to the module's cluster, shared by its tests."""
+    import pyfora
+
+    executor = pyfora.connect(cluster_url, progress=False)
+    yield executor
+    executor.close()

@@ -26,13 +26,6 @@ def add(a, b):
     return a + b
 
 
-@pytest.fixture(scope="module")
-def ufora(cluster_url):
-    executor = pyfora.connect(cluster_url)
-    yield executor
-    executor.close()
-
-
 def objects_held(ufora) -> int:
     """The remote objects the manager holds, once every proxy dropped so far is released (the
     release and this question travel in order on the client's socket)."""

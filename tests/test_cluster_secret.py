@@ -3,14 +3,13 @@ between services proves the secret both ways before its first frame. Forged fram
 registry, control and data ports are refused before they are read, and the cluster keeps
 serving with the right answer; a worker with another secret, or none, never joins and says why;
 a service without one warns at start."""
-import socket
-
 import pytest
 
 import pyfora
 from net import auth, config, wire
 from tests.conftest import joining, manager_status, one_host, wait_for
 from tests.primes import countPrimes
+from tests.test_wire_robustness import exchange
 
 FORGED = {
     "a register that takes over a worker's id": None,  # filled in with the worker's own id
@@ -20,15 +19,6 @@ FORGED = {
     "an offer held open": b"".join(wire.encode({"type": "offer", "task_id": 1})),
     "a fetch of a shared-memory range": b"".join(wire.encode({"type": "fetch", "key": "segment:ufora_1_1_0:0:8"})),
 }
-
-
-def exchange(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(data)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-        return received
 
 
 @pytest.mark.parametrize("attack", sorted(FORGED))

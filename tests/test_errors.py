@@ -44,13 +44,6 @@ def local_error(code):
     raise AssertionError(f"{code!r} raised nothing")
 
 
-@pytest.fixture(scope="module")
-def ufora(cluster_url):
-    executor = pyfora.connect(cluster_url, progress=False)
-    yield executor
-    executor.close()
-
-
 def same_as_cpython(error, code):
     """``error`` (raised here for a block) shows what CPython's own exception shows."""
     expected = local_error(code)

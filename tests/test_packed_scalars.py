@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 
-import pyfora
 from engine import serialization
 
 
@@ -206,13 +205,6 @@ def test_a_fresh_interpreter_rebuilds_them():
 
 
 # --- end to end ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def ufora(cluster_url):
-    executor = pyfora.connect(cluster_url)
-    yield executor
-    executor.close()
-
 
 def scalars(n: int) -> list:
     return [np.float64(i) * 0.5 for i in range(n)]

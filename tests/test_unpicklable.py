@@ -12,13 +12,6 @@ import pytest
 import pyfora
 
 
-@pytest.fixture(scope="module")
-def ufora(cluster_url):
-    executor = pyfora.connect(cluster_url)
-    yield executor
-    executor.close()
-
-
 class Model:
     """A user's class that keeps its executor (and whatever else) on ``self``."""
 

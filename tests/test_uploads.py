@@ -12,13 +12,6 @@ from net import schema
 from tests.conftest import manager_status, wait_for
 
 
-@pytest.fixture(scope="module")
-def ufora(cluster_url):
-    executor = pyfora.connect(cluster_url, progress=False)
-    yield executor
-    executor.close()
-
-
 def test_a_free_variable_of_300_mb_reaches_the_block(ufora, cluster_url):
     data = np.arange(300 << 17, dtype=np.float64)  # 300 MiB: three times Tornado's read buffer
     data[-1] = -1.5
