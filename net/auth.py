@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import os
 
 from tornado.iostream import IOStream, StreamClosedError
 
 from net.wire import AUTH_MAGIC as MAGIC
+
+log = logging.getLogger(__name__)
 NONCE = 32
 HELLO = len(MAGIC) + NONCE
 PROOF = hashlib.sha256().digest_size
@@ -55,3 +58,15 @@ async def _handshake(stream: IOStream, secret: bytes, dialed: bool) -> None:
     stream.write(proof(secret, role, dialer, listener))
     if not hmac.compare_digest(await stream.read_bytes(PROOF), proof(secret, their_role, dialer, listener)):
         raise AuthenticationFailed("its proof does not match this cluster's secret (UFORA_CLUSTER_SECRET differs)")
+
+
+_refusals_logged: set = set()  # addresses whose failed authentication was logged already
+_MAX_LOGGED = 10_000
+
+
+def log_refusal(address: str, who: str, why: str) -> None:
+    """Say once per address that a peer failed to authenticate: a stranger retrying in a loop
+    must not fill the log."""
+    if address not in _refusals_logged and len(_refusals_logged) < _MAX_LOGGED:
+        _refusals_logged.add(address)
+        log.warning("refused %s from %s: %s (said once per address)", who, address, why)

@@ -201,7 +201,6 @@ class _Server(GuardedAccept, TCPServer):
 
 
 _secret: Optional[bytes] = None
-_failures_logged: set = set()  # peers whose failed authentication was logged already
 
 
 def use_secret(secret: Optional[bytes]) -> None:
@@ -219,9 +218,7 @@ async def _authenticated(stream: IOStream) -> bool:
         await auth.authenticate(stream, _secret or b"", dialed=False, timeout=FIRST_FRAME_TIMEOUT)
         return True
     except auth.AuthenticationFailed as exc:
-        if address not in _failures_logged and len(_failures_logged) < 10_000:
-            _failures_logged.add(address)
-            log.warning("refused a connection from %s: %s (said once per address)", address, exc)
+        auth.log_refusal(address, "a connection", str(exc))
         try:
             await stream.write(b"".join(wire.encode({"type": "error", "message": "authentication failed"})))
         except StreamClosedError:

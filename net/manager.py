@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import json
 import logging
+import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import tornado.httpserver
 import tornado.web
 
 from net import channel as channels
-from net import loop_health, schema, tls, uploads
+from net import auth, client_auth, loop_health, schema, tls, uploads
 from net.accepting import GuardedAccept
 from net.background import Background
 from net.blobs import BlobClient, MissingBlob
@@ -88,9 +89,13 @@ class _WorkerLink:
 
 class ManagerService:
     def __init__(self, http_port: int, registry_port: int, client_timeout: float = 45.0,
-                 session_grace: float = 60.0, tls_files: Optional[Tuple[str, str]] = None):
+                 session_grace: float = 60.0, tls_files: Optional[Tuple[str, str]] = None,
+                 secret: Optional[bytes] = None):
         self.ports = (http_port, registry_port)
         self.tls_files = tls_files  # (certificate, key): clients connect with https
+        self.secret = secret  # clients must prove they hold it to connect (net.client_auth)
+        self.challenges = client_auth.Challenges()
+        self._proofs: Dict[str, str] = {}  # connection -> the manager's proof, for its handshake reply
         self.membership = Membership()
         self.membership.on_join.append(self._worker_joined)
         self.membership.on_leave.append(self._worker_left)
@@ -124,6 +129,7 @@ class ManagerService:
         app = tornado.web.Application([
             (r"/socket.io/", _socketio_handler(self.sio)),
             (r"/", _StatusHandler, {"manager": self}),
+            (client_auth.CHALLENGE_PATH, _ChallengeHandler, {"manager": self}),
             (r"/results/([0-9a-f]+)", _ResultHandler, {"manager": self}),
             (r"/uploads/([0-9a-f]{32})", UploadHandler, {"uploads": self.uploads, "sessions": self.sessions}),
         ], websocket_max_message_size=MAX_MESSAGE)
@@ -159,11 +165,35 @@ class ManagerService:
 
     # ---- clients -----------------------------------------------------------------------
     async def _on_connect(self, sid: str, environ: dict, auth: Any = None) -> None:
+        """A client connects: with a secret set, only with a proof that it holds it
+        (``net.client_auth``), before it can claim a session or send any event."""
+        if self.secret is not None:
+            self._authenticate(sid, environ, auth)
         session, resumed, replaced = self.sessions.connect(sid, auth)
         if replaced is not None:  # the client saw the old connection drop before we did, and
             self._cancel(lambda job: job.session == session.id)  # failed the futures of its blocks
             self.background.spawn(self.sio.disconnect(replaced))
         log.info("client %s connected%s", sid, " (resuming its session)" if resumed else "")
+
+    def _authenticate(self, sid: str, environ: dict, claim: Any) -> None:
+        """Check a connecting client's proof and keep the manager's for its handshake reply;
+        else refuse the connection, saying why (logged once per address)."""
+        assert self.secret is not None
+        claim = claim if isinstance(claim, dict) else {}
+        nonce, client_nonce, session = (str(claim.get(name, "")) for name in ("challenge", "nonce", "session"))
+        if "proof" not in claim:
+            problem = "this cluster requires its secret: pass pyfora.connect(url, secret=...) or set UFORA_SECRET"
+        elif not self.challenges.take(nonce, time.monotonic()):
+            problem = "the challenge is unknown, used or expired: connect again"
+        elif not client_auth.matches(claim["proof"], client_auth.client_proof(self.secret, nonce, client_nonce,
+                                                                               session)):
+            problem = "the secret does not match this cluster's (UFORA_CLUSTER_SECRET)"
+        else:
+            self._proofs[sid] = client_auth.manager_proof(self.secret, nonce, client_nonce, session)
+            return
+        handler = environ.get("tornado.handler")
+        auth.log_refusal(handler.request.remote_ip if handler is not None else "?", "a client", problem)
+        raise socketio.exceptions.ConnectionRefusedError(f"authentication failed: {problem}")
 
     async def _on_unknown(self, event: str, sid: str, *args) -> dict:
         if event == schema.MALFORMED:
@@ -178,7 +208,7 @@ class ManagerService:
     async def _on_handshake(self, sid: str, data) -> dict:
         session = self.sessions.by_sid.get(sid)
         return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links),
-                "resumed": session is not None and session.connections > 1}
+                "resumed": session is not None and session.connections > 1, "proof": self._proofs.get(sid)}
 
     def _session(self, sid: str) -> str:
         """The session whose connection ``sid`` sent an event."""
@@ -231,6 +261,7 @@ class ManagerService:
         One that said goodbye wants none of its remote objects either; one whose connection
         ended otherwise (a crash, a network failure, a handshake that failed) keeps them for
         ``session_grace`` seconds, to find them again if it reconnects."""
+        self._proofs.pop(sid, None)
         session = self.sessions.disconnect(sid)
         if session is None:  # replaced by the client's new connection
             return
@@ -595,6 +626,23 @@ class _ResultHandler(tornado.web.RequestHandler):
             for at in range(0, len(view), self.CHUNK):
                 self.write(bytes(view[at:at + self.CHUNK]))
                 await self.flush()
+
+
+class _ChallengeHandler(tornado.web.RequestHandler):
+    """A fresh nonce for a client to prove, when it connects, that it holds the cluster's
+    secret (``net.client_auth``); or that this cluster has none."""
+
+    def initialize(self, manager: ManagerService) -> None:
+        self.manager = manager
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        if self.manager.secret is None:
+            self.write(json.dumps({"secret_required": False}))
+        else:
+            self.write(json.dumps({"secret_required": True,
+                                   "nonce": self.manager.challenges.issue(time.monotonic())}))
 
 
 class _StatusHandler(tornado.web.RequestHandler):

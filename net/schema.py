@@ -1,12 +1,16 @@
-"""The message schema shared by the client (pyfora) and the manager: the only part of net/ that
-pyfora imports. Changing a name or a field here is a protocol change: bump PROTOCOL_VERSION.
+"""The message schema shared by the client (pyfora) and the manager: with net.client_auth, the only
+part of net/ that pyfora imports. Changing a name or a field here is a protocol change: bump PROTOCOL_VERSION.
 
 socket.io connect ``auth``: {"session": str}  (16-64 of [A-Za-z0-9_-], chosen by the client: its
     blocks and remote objects belong to the session, which outlives a dropped connection for
-    the manager's session grace; see net.sessions)
+    the manager's session grace; see net.sessions); with the cluster's secret also
+    {"challenge": nonce from GET /auth/challenge, "nonce": the client's, "proof": hex HMAC}
+    (net.client_auth: without a right proof the connection is refused)
+GET /auth/challenge -> {"secret_required": bool, "nonce": str (when required)}
 socket.io, client -> manager, acknowledged:
     HANDSHAKE  {"version": int}              -> {"version": int, "workers": int,
-                                                 "resumed": bool}  (this connection resumes the session)
+                                                 "resumed": bool,  (this connection resumes the session)
+                                                 "proof": str | null}  (the manager's, with a secret)
     STATUS     {}                            -> the manager's status (as ``GET /`` answers)
 socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, errors included):
     SUBMIT     {"job_id", "filename", "with_line", "source": str,
@@ -70,7 +74,7 @@ from typing import Any, Union
 
 import socketio.packet
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than

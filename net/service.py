@@ -55,7 +55,7 @@ async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[
     try:
         if config.run_manager:
             manager = ManagerService(config.http_port, config.manager_port, config.client_timeout,
-                                     config.session_grace, config.tls)
+                                     config.session_grace, config.tls, config.cluster_secret)
             ports.update(await manager.start())
         if config.run_worker:
             worker = WorkerService(pool, config.worker_own_address, config.manager_address,

@@ -48,24 +48,31 @@ def manager_url(given: str) -> str:
 
 
 def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = True,
-            tls_ca: Optional[str] = None) -> Executor:
+            tls_ca: Optional[str] = None, secret: Optional[str] = None) -> Executor:
     """An Executor connected to the manager at ``url``; with no URL, to ``$UFORA_URL`` if set,
     else to an embedded local cluster (manager + one worker on every core) that this executor
     owns and stops when it is closed. ``timeout``: seconds to reach the manager and hear its
     handshake, else ``ConnectionError`` (and, after a dropped connection, to reconnect).
     ``progress``: draw a progress bar for blocks (on a terminal, or in Jupyter). ``tls_ca``: for
     an ``https://`` manager, the PEM file of the certificates to trust (its own certificate, or
-    the authority that signed it); default ``$UFORA_TLS_CA``, else the system's authorities."""
+    the authority that signed it); default ``$UFORA_TLS_CA``, else the system's authorities.
+    ``secret``: the cluster's secret (its services' ``UFORA_CLUSTER_SECRET``); default
+    ``$UFORA_SECRET``; ``""`` for none. Given one, the client and the manager prove to each other
+    that they hold it, and the client refuses a manager that cannot. The embedded cluster has a
+    random secret of its own, which its executor uses."""
     from pyfora.connection import Connection
     from pyfora.embedded import EmbeddedCluster
 
     url = url or os.environ.get("UFORA_URL") or None
     if url is not None:
         url = manager_url(url)
+    if secret is None:
+        secret = os.environ.get("UFORA_SECRET", "")
     cluster = EmbeddedCluster() if url is None else None
     try:
         connection = Connection(cluster.url if cluster is not None else str(url), timeout,
-                                tls_ca or os.environ.get("UFORA_TLS_CA") or None)
+                                tls_ca or os.environ.get("UFORA_TLS_CA") or None,
+                                (cluster.secret if cluster is not None else secret.strip()).encode() or None)
     except BaseException:
         if cluster is not None:
             cluster.stop()

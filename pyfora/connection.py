@@ -17,7 +17,7 @@ import uuid
 import weakref
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Callable, Deque, Dict, List, Optional, cast
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, cast
 
 import engineio
 import numpy as np
@@ -26,7 +26,7 @@ import socketio
 import websocket
 
 from engine import client_objects
-from net import schema
+from net import client_auth, schema
 from net.backoff import Backoff
 from pyfora.link_state import LinkState
 from pyfora.Exceptions import ConnectionError
@@ -218,9 +218,11 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
     pending at the drop fail at once with ``ConnectionError`` naming the cause; calls made while
     reconnecting wait for it."""
 
-    def __init__(self, url: str, timeout: float, tls_ca: Optional[str] = None):
+    def __init__(self, url: str, timeout: float, tls_ca: Optional[str] = None, secret: Optional[bytes] = None):
         self.url = url
         self._timeout = timeout
+        self._secret = secret  # the cluster's: given, each connection proves it both ways (net.client_auth)
+        self._refusal: Optional[str] = None  # why the manager refused the last connect, if it said
         self._session = uuid.uuid4().hex  # names this client's session to the manager, across connections
         self._futures: Dict[str, RemoteFuture] = {}
         self._lock = threading.Lock()
@@ -254,19 +256,27 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         self._sio.on(schema.OUTPUT, self._on_output)
         self._sio.on(schema.PROGRESS, self._on_progress)
         self._sio.on("disconnect", self._on_disconnect)
+        self._sio.on("connect_error", self._on_connect_error)
         self._open(time.monotonic() + timeout)  # the whole of connecting, not each step, within timeout
         _open_connections.add(self)
 
     def _open(self, deadline: float) -> dict:
         """Connect and shake hands with the manager before ``deadline``: its handshake reply,
-        else ``ConnectionError`` saying why not."""
+        else ``ConnectionError`` saying why not. With a secret, the manager must prove it holds
+        it too before anything it sends is trusted."""
+        auth, expected = {"session": self._session}, None
+        if self._secret is not None:
+            auth, expected = self._claim(deadline)
+        self._refusal = None
         try:
-            self._sio.connect(self.url, transports=["websocket"], auth={"session": self._session},
+            self._sio.connect(self.url, transports=["websocket"], auth=auth,
                               wait_timeout=max(0.1, deadline - time.monotonic()))
             reply = self._sio.call(schema.HANDSHAKE, {"version": schema.PROTOCOL_VERSION},
                                    timeout=max(0.1, deadline - time.monotonic()))
         except (socketio.exceptions.ConnectionError, socketio.exceptions.TimeoutError, OSError) as exc:
             self._sio.disconnect()
+            if self._refusal is not None:
+                raise ConnectionError(f"the manager at {self.url} refused this client: {self._refusal}") from None
             raise ConnectionError(f"cannot connect to a ufora manager at {self.url}: {_with_root_cause(exc)}") \
                 from None
         if not isinstance(reply, dict) or reply.get("version") != schema.PROTOCOL_VERSION:
@@ -274,7 +284,37 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
             theirs = reply.get("version") if isinstance(reply, dict) else reply
             raise ConnectionError(f"the manager at {self.url} speaks protocol version {theirs}; this pyfora "
                                   f"speaks version {schema.PROTOCOL_VERSION}: install matching versions")
+        if expected is not None and not client_auth.matches(reply.get("proof"), expected):
+            self._sio.disconnect()
+            raise ConnectionError(f"authentication failed: the manager at {self.url} did not prove that it holds "
+                                  "the cluster's secret; nothing it sent was used")
         return reply
+
+    def _claim(self, deadline: float) -> Tuple[dict, str]:
+        """The connect ``auth`` that proves this client holds the secret, over a fresh challenge
+        from the manager; and the proof the manager must answer with."""
+        assert self._secret is not None
+        try:
+            with self._http.get(self.url + client_auth.CHALLENGE_PATH, verify=self._verify,
+                                timeout=max(0.1, deadline - time.monotonic())) as reply:
+                reply.raise_for_status()
+                challenge = reply.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise ConnectionError(f"cannot connect to a ufora manager at {self.url}: its authentication "
+                                  f"challenge failed: {_with_root_cause(exc)}") from None
+        if not isinstance(challenge, dict) or not challenge.get("secret_required"):
+            raise ConnectionError(f"authentication failed: the manager at {self.url} runs without a cluster "
+                                  "secret, so it cannot prove it is your cluster; to use an open cluster, "
+                                  "connect without secret= and without UFORA_SECRET")
+        nonce, mine = str(challenge.get("nonce")), client_auth.new_nonce()
+        claim = {"session": self._session, "challenge": nonce, "nonce": mine,
+                 "proof": client_auth.client_proof(self._secret, nonce, mine, self._session)}
+        return claim, client_auth.manager_proof(self._secret, nonce, mine, self._session)
+
+    def _on_connect_error(self, data: Any = None) -> None:
+        """The manager refused the connection: keep what it said, for the error."""
+        message = data.get("message") if isinstance(data, dict) else data
+        self._refusal = str(message) if message else None
 
     def _reconnect(self) -> None:
         """Open the dropped connection again, with backoff, for up to ``timeout`` seconds."""

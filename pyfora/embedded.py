@@ -26,9 +26,11 @@ _SERVICE_VARIABLES = ("UFORA_MANAGER_ADDRESS", "UFORA_NO_WORKER", "UFORA_WORKER_
 class EmbeddedCluster:
     def __init__(self, cores: Optional[int] = None, timeout: float = 60.0):
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
-        # its own random secret: the channels between its manager and worker are authenticated
+        # its own random secret: its client, and the channels between its manager and worker, are
+        # authenticated (another local user can reach its loopback ports)
+        self.secret = secrets.token_hex(32)
         env.update(UFORA_WEB_HTTP_PORT="0", UFORA_MANAGER_PORT="0", UFORA_WORKER_BASE_PORT="0",
-                   UFORA_WORKER_OWN_ADDRESS="127.0.0.1", UFORA_CLUSTER_SECRET=secrets.token_hex(32))
+                   UFORA_WORKER_OWN_ADDRESS="127.0.0.1", UFORA_CLUSTER_SECRET=self.secret)
         if cores:
             env["UFORA_WORKER_CORES"] = str(cores)
         self.process: Optional[subprocess.Popen] = None

@@ -18,12 +18,18 @@ from typing import Dict, List, Optional
 import pytest
 
 from engine import proc, shm
+from net import client_auth
 from pyfora.embedded import EmbeddedCluster, launch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVICE_VARIABLES = [name for name in os.environ if name.startswith("UFORA_")]
 # The console script `pip install` made beside this interpreter: the command users run.
 SERVICE_COMMAND = os.path.join(os.path.dirname(sys.executable), "ufora-service")
+# The cluster secret of the services this run starts (a test that needs another gives its own;
+# "" runs a service open). Clients, in this process and in the scripts tests run, find it where a
+# user's would: in UFORA_SECRET.
+RUN_SECRET = secrets.token_hex(16)
+os.environ["UFORA_SECRET"] = RUN_SECRET
 
 
 def descendants(pid: int) -> List[int]:
@@ -128,8 +134,7 @@ class Service:
     def __init__(self, env: Dict[str, str], wait_ready: bool = True, timeout: float = 60.0,
                  prefix: List[str] = ()):
         full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARIABLES}
-        # a random cluster secret of its own, unless the test gives one ("" runs it open)
-        full_env["UFORA_CLUSTER_SECRET"] = secrets.token_hex(16)
+        full_env["UFORA_CLUSTER_SECRET"] = RUN_SECRET
         full_env.update(env)
         self.secret = full_env["UFORA_CLUSTER_SECRET"]
         full_env["PYTHONPATH"] = ROOT
@@ -213,6 +218,16 @@ def joining(manager: "Service", cores: int) -> Dict[str, str]:
             "UFORA_CLUSTER_SECRET": manager.secret,
             "UFORA_WORKER_BASE_PORT": str(free_port_pair()), "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1",
             "UFORA_WORKER_CORES": str(cores)}
+
+
+def client_claim(url: str, secret: str = RUN_SECRET, session: str = "s" * 32) -> dict:
+    """A socket.io connect ``auth`` proving ``secret`` over a fresh challenge from the manager at
+    ``url``, as pyfora's would (for tests that speak raw socket.io)."""
+    with urllib.request.urlopen(url + client_auth.CHALLENGE_PATH, timeout=10) as page:
+        challenge = json.load(page)["nonce"]
+    mine = client_auth.new_nonce()
+    return {"session": session, "challenge": challenge, "nonce": mine,
+            "proof": client_auth.client_proof(secret.encode(), challenge, mine, session)}
 
 
 def manager_status(url: str) -> dict:

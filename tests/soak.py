@@ -33,7 +33,7 @@ import numpy as np
 import pyfora
 from engine import proc, shm
 from net import schema, wire
-from tests.conftest import Service, descendants, one_host
+from tests.conftest import Service, client_claim, descendants, one_host
 
 KINDS = ["trivial", "sum", "raising", "remote_array", "submit", "trivial", "sum", "submit", "raising", "printing"]
 
@@ -145,7 +145,7 @@ def _fuzz_socketio(url: str, events: int) -> int:
     import socketio
 
     client = socketio.Client()
-    client.connect(url, transports=["websocket"])
+    client.connect(url, transports=["websocket"], auth=client_claim(url))
     try:
         for index in range(events):
             event = [schema.SUBMIT, schema.FETCH, schema.CANCEL, schema.RELEASE, "nonsense"][index % 5]

@@ -35,7 +35,7 @@ class Cluster:
         self.workers = []
 
     def start_manager(self, secret: str = ""):
-        """A manager on the first host (with ``secret``, else a new random one)."""
+        """A manager on the first host (with ``secret``, else the run's)."""
         host = self.lan.names[0]
         env = {"UFORA_NO_WORKER": "1", **({"UFORA_CLUSTER_SECRET": secret} if secret else {})}
         self.manager = self.start_service(env, prefix=self.lan.command(host))

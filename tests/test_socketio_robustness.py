@@ -10,7 +10,7 @@ import socketio
 
 import pyfora
 from net import schema
-from tests.conftest import one_host
+from tests.conftest import client_claim, one_host
 
 # A socket.io event packet (engine.io "4" message, socket.io "2" event, ack id 7) with data
 # nested 10,000 deep: python-socketio cannot even build one, so it goes as raw text.
@@ -44,7 +44,7 @@ def test_malformed_events_are_answered_and_logged_without_tracebacks(service):
         job_done.append(message)
         done.set()
 
-    client.connect(service.url, transports=["websocket"])
+    client.connect(service.url, transports=["websocket"], auth=client_claim(service.url))
     try:
         answers = {}
         for event in EVENTS:
@@ -77,7 +77,7 @@ def test_a_client_that_starts_on_long_polling_upgrades_to_a_websocket(service):
     """Browsers and plain socket.io clients start on long-polling, then upgrade with engine.io's
     "2probe", which is not JSON: only socket.io's own packets are decoded tolerantly."""
     client = socketio.Client()
-    client.connect(service.url)  # both transports, as a browser would
+    client.connect(service.url, auth=client_claim(service.url))  # both transports, as a browser would
     try:
         deadline = time.monotonic() + 10
         while client.transport() != "websocket" and time.monotonic() < deadline:
