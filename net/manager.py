@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 
 # Largest socket.io message a client may send: larger values are uploaded over HTTP (net.uploads)
 MAX_MESSAGE = 2 * schema.UPLOAD_FROM
+# With a secret, what a client may make the manager read before it has proven it holds it: a
+# websocket message (socket.io's connect packet is well under 1 KB), and an HTTP body (uploads
+# raise it for a session's reserved upload)
+PRE_AUTH_MESSAGE = 16 << 10
+PRE_AUTH_BODY = 64 << 10
 MAX_RERUNS = 2
 # Larger results are downloaded by the client over plain HTTP (several times faster than a
 # websocket message), once, within DOWNLOAD_TIMEOUT.
@@ -108,7 +113,10 @@ class ManagerService:
         self.uploads = Uploads()
         self.session_grace = session_grace  # seconds a dropped client's remote objects are kept
         # A client that answers no ping for client_timeout seconds is gone: its blocks stop.
+        # With a secret, websocket only: a long-polling client's messages arrive as HTTP bodies,
+        # which could not be kept small until it has proven the secret (pyfora uses websockets).
         self.sio = socketio.AsyncServer(async_mode="tornado", max_http_buffer_size=MAX_MESSAGE,
+                                        transports=["websocket"] if secret is not None else ["polling", "websocket"],
                                         cors_allowed_origins=[], serializer=schema.TolerantPacket,
                                         ping_interval=client_timeout / 2, ping_timeout=client_timeout / 2)
         self.sio.on("connect", self._on_connect)
@@ -127,14 +135,15 @@ class ManagerService:
             self.ports[1], lambda channel: serve_registry(self.membership, channel),
             setting="UFORA_MANAGER_PORT")
         app = tornado.web.Application([
-            (r"/socket.io/", _socketio_handler(self.sio)),
+            (r"/socket.io/", _socketio_handler(self.sio, MAX_MESSAGE if self.secret is None else PRE_AUTH_MESSAGE)),
             (r"/", _StatusHandler, {"manager": self}),
             (client_auth.CHALLENGE_PATH, _ChallengeHandler, {"manager": self}),
             (r"/results/([0-9a-f]+)", _ResultHandler, {"manager": self}),
             (r"/uploads/([0-9a-f]{32})", UploadHandler, {"uploads": self.uploads, "sessions": self.sessions}),
         ], websocket_max_message_size=MAX_MESSAGE)
         # bodies are read 1 MiB at a time (Tornado's default, 64 KiB, costs a loop step per 64 KiB)
-        http = _HTTPServer(app, max_body_size=MAX_MESSAGE, chunk_size=1 << 20, body_timeout=uploads.BODY_TIMEOUT,
+        http = _HTTPServer(app, max_body_size=MAX_MESSAGE if self.secret is None else PRE_AUTH_BODY,
+                           chunk_size=1 << 20, body_timeout=uploads.BODY_TIMEOUT,
                            ssl_options=tls.server_context(*self.tls_files) if self.tls_files else None)
         sockets = channels.bind(self.ports[0], setting="UFORA_WEB_HTTP_PORT")
         http.add_sockets(sockets)
@@ -190,6 +199,9 @@ class ManagerService:
             problem = "the secret does not match this cluster's (UFORA_CLUSTER_SECRET)"
         else:
             self._proofs[sid] = client_auth.manager_proof(self.secret, nonce, client_nonce, session)
+            websocket = getattr(environ.get("tornado.handler"), "ws_connection", None)
+            if websocket is not None:  # proven: from now on, messages as large as any client's
+                websocket.params.max_message_size = MAX_MESSAGE
             return
         handler = environ.get("tornado.handler")
         auth.log_refusal(handler.request.remote_ip if handler is not None else "?", "a client", problem)
@@ -557,14 +569,20 @@ def _guarded(event: str, handler: Callable[[str, Any], Awaitable[Any]]) -> Calla
     return guarded
 
 
-def _socketio_handler(sio: socketio.AsyncServer) -> type:
+def _socketio_handler(sio: socketio.AsyncServer, first_message_limit: int) -> type:
     """python-socketio's Tornado handler, with Nagle off (a result with binary attachments is
-    several websocket frames: with Nagle on, each waits for the client's delayed ACK, ~40 ms)
-    and without permessage-deflate (payloads are pickles and arrays: deflating them costs more
-    time than it saves, and large ones are already lz4-compressed where it pays)."""
+    several websocket frames: with Nagle on, each waits for the client's delayed ACK, ~40 ms),
+    without permessage-deflate (payloads are pickles and arrays: deflating them costs more
+    time than it saves, and large ones are already lz4-compressed where it pays), and taking
+    messages of at most ``first_message_limit`` bytes until the client is authenticated (the
+    limit is checked from a frame's header, before its payload is read)."""
     base = socketio.get_tornado_handler(sio)
 
     class Handler(base):  # type: ignore[misc, valid-type]
+        @property
+        def max_message_size(self) -> int:
+            return first_message_limit
+
         async def open(self, *args, **kwargs):
             self.set_nodelay(True)
             await super().open(*args, **kwargs)

@@ -7,7 +7,9 @@ import json
 import threading
 
 import pytest
+import requests
 import socketio
+import websocket
 import tornado.web
 
 import pyfora
@@ -85,6 +87,29 @@ def test_a_client_with_a_secret_refuses_an_open_manager(start_service):
         with ufora.remotely.downloadAll():
             result = countPrimes(10_000)
     assert result == countPrimes(10_000)  # as computed here
+
+
+def test_before_its_proof_a_client_can_make_the_manager_read_only_a_few_kilobytes(secured):
+    from net.manager import PRE_AUTH_BODY, PRE_AUTH_MESSAGE
+
+    socket = websocket.create_connection(secured.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
+                                         timeout=10)
+    try:
+        assert socket.recv().startswith("0")  # engine.io's open packet
+        socket.send("4" + "x" * (PRE_AUTH_MESSAGE + 1))  # a message before socket.io's connect
+        assert socket.recv_data_frame(True)[1].data[:2] == (1009).to_bytes(2, "big")  # "message too big"
+    finally:
+        socket.close()
+    small = requests.post(secured.url + client_auth.CHALLENGE_PATH, data=b"x" * PRE_AUTH_BODY, timeout=10)
+    assert small.status_code == 405  # read, then refused by the handler
+    large = requests.post(secured.url + client_auth.CHALLENGE_PATH, data=b"x" * (PRE_AUTH_BODY + 1), timeout=10)
+    assert large.status_code == 400  # refused from its Content-Length, never read
+    refused = socketio.Client(reconnection=False)  # long-polling: its messages would be HTTP bodies
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        refused.connect(secured.url, transports=["polling"], auth=client_claim(secured.url), wait_timeout=10)
+    with pyfora.connect(secured.url, progress=False) as ufora:  # once proven, messages as large as ever
+        value = b"y" * (4 << 20)
+        assert ufora.define(value).result().toLocal().result() == value
 
 
 class _Impostor:

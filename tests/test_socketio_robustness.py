@@ -73,11 +73,13 @@ def test_malformed_events_are_answered_and_logged_without_tracebacks(service):
     assert total == 499_500
 
 
-def test_a_client_that_starts_on_long_polling_upgrades_to_a_websocket(service):
+def test_a_client_that_starts_on_long_polling_upgrades_to_a_websocket(start_service):
     """Browsers and plain socket.io clients start on long-polling, then upgrade with engine.io's
-    "2probe", which is not JSON: only socket.io's own packets are decoded tolerantly."""
+    "2probe", which is not JSON: only socket.io's own packets are decoded tolerantly. (An open
+    manager: one with a secret takes websockets only, see test_client_auth.)"""
+    service = start_service({**one_host(1), "UFORA_CLUSTER_SECRET": ""})
     client = socketio.Client()
-    client.connect(service.url, auth=client_claim(service.url))  # both transports, as a browser would
+    client.connect(service.url)  # both transports, as a browser would
     try:
         deadline = time.monotonic() + 10
         while client.transport() != "websocket" and time.monotonic() < deadline:
