@@ -222,15 +222,11 @@ class ManagerService:
         return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links),
                 "resumed": session is not None and session.connections > 1, "proof": self._proofs.get(sid)}
 
-    def _session(self, sid: str) -> str:
-        """The session whose connection ``sid`` sent an event."""
-        return self.sessions.session_of(sid) or f"sid:{sid}"
-
     async def _on_submit(self, sid: str, data) -> None:
         """Queue a block. Not acknowledged (one round trip less per block): a malformed
         submission is answered with its JOB_DONE carrying the error."""
         job_id = str(data.get("job_id")) if isinstance(data, dict) else "?"
-        session = self._session(sid)
+        session = self.sessions.session_of(sid)
         try:
             if not isinstance(data, dict):
                 raise TypeError(f"a submission is an object, not {type(data).__name__}")
@@ -259,7 +255,7 @@ class ManagerService:
 
     async def _on_cancel(self, sid: str, data) -> None:
         job_id = str(data.get("job_id")) if isinstance(data, dict) else ""
-        session = self._session(sid)
+        session = self.sessions.session_of(sid)
         self._cancel(lambda job: job.client_job_id == job_id and job.session == session)
 
     async def _on_goodbye(self, sid: str, data) -> None:
@@ -279,7 +275,7 @@ class ManagerService:
             return
         self._cancel(lambda job: job.session == session.id)
         why = str(reason[0]) if reason else ""
-        if session.closing or session.id.startswith("sid:"):
+        if session.closing or not session.named:
             self._end_session(session.id)
             log.info("client %s disconnected", sid)
             return
@@ -310,7 +306,7 @@ class ManagerService:
     async def _on_fetch(self, sid: str, data) -> None:
         """``toLocal()``: a remote object's pickle, answered like a block that assigned it to
         ``value`` (so that large ones are downloaded over HTTP the same way)."""
-        job = _Job(str(data.get("job_id")) if isinstance(data, dict) else "?", self._session(sid), {}, [])
+        job = _Job(str(data.get("job_id")) if isinstance(data, dict) else "?", self.sessions.session_of(sid), {}, [])
         object_id = str(data.get("object_id")) if isinstance(data, dict) else ""
         problem = self._object_problem(object_id, job.session)
         if problem is not None:
@@ -324,7 +320,7 @@ class ManagerService:
     async def _on_release(self, sid: str, data) -> None:
         object_ids = data.get("object_ids") if isinstance(data, dict) else None
         if isinstance(object_ids, list):
-            self._release(self._session(sid), [str(object_id) for object_id in object_ids])
+            self._release(self.sessions.session_of(sid), [str(object_id) for object_id in object_ids])
 
     def _release(self, session: str, object_ids: List[str]) -> None:
         """Free the client's objects on the workers that hold them; those a waiting or running

@@ -25,6 +25,7 @@ class Session:
     drops: int = 0  # connections lost so far: a grace timer acts only on the drop it was set for
     connections: int = 1  # a session on its second connection or later was resumed
     closing: bool = False  # the client said goodbye: its disconnect ends the session
+    named: bool = True  # the client named it: kept for a reconnect (else it ends with its connection)
 
 
 class Sessions:
@@ -37,10 +38,11 @@ class Sessions:
         and the connection it replaces, if the old one has not been seen to drop yet (the
         client noticed first: the old one is to be closed, and must not end the session)."""
         claimed = auth.get("session") if isinstance(auth, dict) else None
-        session_id = claimed if isinstance(claimed, str) and _SESSION_ID.fullmatch(claimed) else f"sid:{sid}"
+        named = isinstance(claimed, str) and _SESSION_ID.fullmatch(claimed) is not None
+        session_id = str(claimed) if named else _unnamed(sid)
         session = self.by_id.get(session_id)
         if session is None:
-            session = self.by_id[session_id] = Session(session_id, sid)
+            session = self.by_id[session_id] = Session(session_id, sid, named=named)
             replaced = None
             resumed = False
         else:
@@ -52,10 +54,11 @@ class Sessions:
         self.by_sid[sid] = session
         return session, resumed, replaced
 
-    def session_of(self, sid: str) -> Optional[str]:
-        """The session id of the connection ``sid`` (None once it disconnected)."""
+    def session_of(self, sid: str) -> str:
+        """The session id of the connection ``sid``; once it disconnected, the id of a session of
+        its own that holds nothing (what it still sends concerns no one)."""
         session = self.by_sid.get(sid)
-        return None if session is None else session.id
+        return _unnamed(sid) if session is None else session.id
 
     def sid_of(self, session_id: str) -> Optional[str]:
         """Where to send the session's notifications now: None while it is disconnected."""
@@ -83,3 +86,9 @@ class Sessions:
     def waiting(self) -> int:
         """Sessions kept for a client that may reconnect."""
         return sum(1 for session in self.by_id.values() if session.sid is None)
+
+
+def _unnamed(sid: str) -> str:
+    """The id of the session of a connection whose client named none: it cannot collide with a
+    named one (":" is not in their alphabet)."""
+    return f"sid:{sid}"
