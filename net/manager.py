@@ -3,11 +3,10 @@
 Clients talk only to it, over socket.io on the HTTP port (a ``GET /`` answers a JSON status).
 Workers register on its registry port; for each member it opens that worker's control channel
 to hand it blocks, and its data channel when a result is too large for the control channel.
-A block goes to the member with the fewest running blocks per core; while no worker is
-registered, blocks wait. A worker that leaves while driving blocks: each is run again from the
-start on another worker (blocks are re-runnable: the client's values are still here), up to
-MAX_RERUNS times; if no worker is left to take it within ORPHAN_TIMEOUT, it fails with an
-error that says so.
+Which worker runs what, reruns and remote objects' ownership are decided by the pure
+``net.manager_state.ManagerState``; this module is its I/O: socket.io and HTTP for clients,
+channels to workers, timers. Each event goes to ``ManagerState.handle``, and ``_carry_out``
+does what it answers.
 """
 from __future__ import annotations
 
@@ -16,10 +15,8 @@ import itertools
 import json
 import logging
 import time
-import uuid
-from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Deque, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 import socketio
 import tornado.httpserver
@@ -31,7 +28,11 @@ from net.accepting import GuardedAccept
 from net.background import Background
 from net.blobs import BlobClient, MissingBlob
 from net.channel import Channel, ChannelClosed
+from net.manager_state import (ORPHAN_TIMEOUT, BlockDone, Cancelled, Deliver, Event, Fail, Free, Instruction, Job,
+                                ManagerState, OrphansDue, Released, Run, SessionEnded, StartOrphanTimer, Stop,
+                                Submitted, WorkerJoined, WorkerLost, WorkerReady)
 from net.registry import Membership, WorkerInfo, serve_registry
+from net.results import HTTP_RESULT_THRESHOLD, ResultHandler, ResultStore
 from net.sessions import Sessions
 from net.uploads import UploadHandler, UploadMissing, Uploads
 
@@ -44,52 +45,17 @@ MAX_MESSAGE = 2 * schema.UPLOAD_FROM
 # raise it for a session's reserved upload)
 PRE_AUTH_MESSAGE = 16 << 10
 PRE_AUTH_BODY = 64 << 10
-MAX_RERUNS = 2
-# Larger results are downloaded by the client over plain HTTP (several times faster than a
-# websocket message), once, within DOWNLOAD_TIMEOUT.
-HTTP_RESULT_THRESHOLD = 8 << 20
-DOWNLOAD_TIMEOUT = 300.0
 FETCH_TIMEOUT = 300.0  # a large result not fetched from its worker by then fails its block
-ORPHAN_TIMEOUT = 10.0
-
-
-@dataclass
-class _Job:
-    client_job_id: str  # the id the client chose (unique among its own blocks)
-    session: str  # the client's session (net/sessions.py)
-    header: dict
-    buffers: List[bytes]
-    objects: List[str] = field(default_factory=list)  # remote objects the block refers to
-    reruns: int = 0
-    lost_on: Optional[str] = None  # the worker whose process running the block died (it ran again once)
-
-    @property
-    def cluster_job_id(self) -> str:
-        """The block's id on the workers: the client's id made unique across clients."""
-        return self.header["job_id"]
-
-
-@dataclass
-class _RemoteObject:
-    """A value kept on a worker for a client (pyfora's ``RemotePythonObject``)."""
-    session: str
-    worker_id: str
-    size: int
-    released: bool = False  # by the client, while a block that uses it waits or runs
 
 
 @dataclass
 class _WorkerLink:
+    """The channels to one registered worker."""
     info: WorkerInfo
     control: Optional[Channel] = None
-    running: Dict[str, _Job] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data = BlobClient(self.info.address, self.info.data_port, self.info.id)
-
-    @property
-    def load(self) -> float:
-        return len(self.running) / max(1, self.info.cores)
 
 
 class ManagerService:
@@ -105,9 +71,8 @@ class ManagerService:
         self.membership.on_join.append(self._worker_joined)
         self.membership.on_leave.append(self._worker_left)
         self.links: Dict[str, _WorkerLink] = {}
-        self.pending: Deque[_Job] = deque()
-        self.downloads: Dict[str, List[bytes]] = {}  # token -> a large result's buffers
-        self.objects: Dict[str, _RemoteObject] = {}  # object id -> where it is, whose it is
+        self.state = ManagerState()  # the decisions: queue, placement, reruns, ownership
+        self.results = ResultStore()  # large results, downloaded over HTTP
         self.sessions = Sessions()
         self._block_numbers = itertools.count(1)  # blocks' ids on the workers: unique, and no session id
         self.uploads = Uploads()
@@ -138,7 +103,7 @@ class ManagerService:
             (r"/socket.io/", _socketio_handler(self.sio, MAX_MESSAGE if self.secret is None else PRE_AUTH_MESSAGE)),
             (r"/", _StatusHandler, {"manager": self}),
             (client_auth.CHALLENGE_PATH, _ChallengeHandler, {"manager": self}),
-            (r"/results/([0-9a-f]+)", _ResultHandler, {"manager": self}),
+            (r"/results/([0-9a-f]+)", ResultHandler, {"results": self.results}),
             (r"/uploads/([0-9a-f]{32})", UploadHandler, {"uploads": self.uploads, "sessions": self.sessions}),
         ], websocket_max_message_size=MAX_MESSAGE)
         # bodies are read 1 MiB at a time (Tornado's default, 64 KiB, costs a loop step per 64 KiB)
@@ -155,16 +120,17 @@ class ManagerService:
 
     def status(self) -> dict:
         members = [{"id": link.info.id, "address": link.info.address, "configured_cores": link.info.cores,
-                    "running": len(link.running), **self.membership.stats.get(link.info.id, {})}
+                    "running": len(self.state.members[link.info.id].running) if link.info.id in self.state.members
+                    else 0, **self.membership.stats.get(link.info.id, {})}
                    for link in self.links.values()]
         for member in members:  # the compute processes alive now (from its last heartbeat)
             member["cores"] = member.pop("processes_alive", member["configured_cores"])
         return {"version": schema.PROTOCOL_VERSION, "workers": len(self.links),
                 "cores": sum(member["cores"] for member in members),
                 "members": members,
-                "running": sum(len(link.running) for link in self.links.values()),
-                "pending": len(self.pending),
-                "objects": len(self.objects),
+                "running": self.state.running_count(),
+                "pending": len(self.state.pending),
+                "objects": len(self.state.objects),
                 "clients": len(self.sessions.by_sid),
                 "uploads": len(self.uploads),
                 "upload_bytes": self.uploads.reserved_bytes(),
@@ -180,7 +146,7 @@ class ManagerService:
             self._authenticate(sid, environ, auth)
         session, resumed, replaced = self.sessions.connect(sid, auth)
         if replaced is not None:  # the client saw the old connection drop before we did, and
-            self._cancel(lambda job: job.session == session.id)  # failed the futures of its blocks
+            self._handle(Cancelled(session.id))  # failed the futures of its blocks
             self.background.spawn(self.sio.disconnect(replaced))
         log.info("client %s connected%s", sid, " (resuming its session)" if resumed else "")
 
@@ -239,13 +205,12 @@ class ManagerService:
             buffers = [str(data["source"]).encode(), self._free_variables(session, data["free_variables"]),
                        json.dumps(sources).encode()]
         except UploadMissing as exc:
-            await self._fail(_Job(job_id, session, {}, []), str(exc))
+            await self._fail(Job(job_id, session, {}, []), str(exc))
             return
         except (KeyError, TypeError, ValueError) as exc:
-            await self._fail(_Job(job_id, session, {}, []), f"malformed submission: {exc!r}")
+            await self._fail(Job(job_id, session, {}, []), f"malformed submission: {exc!r}")
             return
-        self.pending.append(_Job(job_id, session, header, buffers, objects))
-        self._dispatch()
+        self._handle(Submitted(Job(job_id, session, header, buffers, objects)))
 
     def _free_variables(self, session: str, sent: Any) -> Any:
         """A submission's free variables: sent in it, or uploaded ahead of it."""
@@ -256,7 +221,7 @@ class ManagerService:
     async def _on_cancel(self, sid: str, data) -> None:
         job_id = str(data.get("job_id")) if isinstance(data, dict) else ""
         session = self.sessions.session_of(sid)
-        self._cancel(lambda job: job.client_job_id == job_id and job.session == session)
+        self._handle(Cancelled(session, job_id))
 
     async def _on_goodbye(self, sid: str, data) -> None:
         """The client closes its session: at its disconnect, which follows, nothing is kept."""
@@ -273,7 +238,7 @@ class ManagerService:
         session = self.sessions.disconnect(sid)
         if session is None:  # replaced by the client's new connection
             return
-        self._cancel(lambda job: job.session == session.id)
+        self._handle(Cancelled(session.id))
         why = str(reason[0]) if reason else ""
         if session.closing or not session.named:
             self._end_session(session.id)
@@ -288,9 +253,9 @@ class ManagerService:
         reconnected since)."""
         if self.sessions.end(session_id, drop):
             self.uploads.drop_session(session_id)
-            self._release(session_id, [key for key, held in self.objects.items() if held.session == session_id])
+            self._handle(SessionEnded(session_id))
 
-    async def _fetch(self, job: _Job, link: _WorkerLink, key: str, what: str) -> Optional[List[bytes]]:
+    async def _fetch(self, job: Job, link: _WorkerLink, key: str, what: str) -> Optional[List[bytes]]:
         """A blob's buffers from a worker's data channel; None once ``job`` is failed with the
         reason, whatever went wrong (the client must never wait for nothing)."""
         try:
@@ -306,13 +271,17 @@ class ManagerService:
     async def _on_fetch(self, sid: str, data) -> None:
         """``toLocal()``: a remote object's pickle, answered like a block that assigned it to
         ``value`` (so that large ones are downloaded over HTTP the same way)."""
-        job = _Job(str(data.get("job_id")) if isinstance(data, dict) else "?", self.sessions.session_of(sid), {}, [])
+        job = Job(str(data.get("job_id")) if isinstance(data, dict) else "?", self.sessions.session_of(sid), {}, [])
         object_id = str(data.get("object_id")) if isinstance(data, dict) else ""
-        problem = self._object_problem(object_id, job.session)
+        problem = self.state.object_problem(object_id, job.session)
         if problem is not None:
             await self._fail(job, problem)
             return
-        link = self.links[self.objects[object_id].worker_id]
+        holder = self.state.objects[object_id].worker_id
+        link = self.links.get(holder)
+        if link is None:
+            await self._fail(job, f"remote object {object_id} was lost with worker {holder}, which held it")
+            return
         buffers = await self._fetch(job, link, object_id, f"remote object {object_id}")
         if buffers is not None:
             await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
@@ -320,69 +289,40 @@ class ManagerService:
     async def _on_release(self, sid: str, data) -> None:
         object_ids = data.get("object_ids") if isinstance(data, dict) else None
         if isinstance(object_ids, list):
-            self._release(self.sessions.session_of(sid), [str(object_id) for object_id in object_ids])
+            self._handle(Released(self.sessions.session_of(sid), [str(object_id) for object_id in object_ids]))
 
-    def _release(self, session: str, object_ids: List[str]) -> None:
-        """Free the client's objects on the workers that hold them; those a waiting or running
-        block uses are freed when no such block is left (``_free_released``)."""
-        in_use = self._in_use()
-        by_worker: Dict[str, List[str]] = {}
-        for object_id in object_ids:
-            held = self.objects.get(object_id)
-            if held is None or held.session != session:
-                continue
-            if object_id in in_use:
-                held.released = True
-            else:
-                del self.objects[object_id]
-                by_worker.setdefault(held.worker_id, []).append(object_id)
-        for worker_id, keys in by_worker.items():
-            self._drop_on(self.links.get(worker_id), keys)
+    def _handle(self, event: Event) -> None:
+        """``event`` to the state; what it answers, carried out."""
+        for instruction in self.state.handle(event):
+            self._carry_out(instruction)
 
-    def _in_use(self) -> set:
-        jobs = [*self.pending, *(job for link in self.links.values() for job in link.running.values())]
-        return {object_id for job in jobs for object_id in job.objects}
+    def _carry_out(self, instruction: Instruction) -> None:
+        if isinstance(instruction, Run):
+            job = instruction.job
+            self.background.spawn(self._send(instruction.worker_id, job.header, job.buffers))
+        elif isinstance(instruction, Stop):
+            self.background.spawn(self._send(instruction.worker_id,
+                                             {"type": "cancel", "job_id": instruction.cluster_job_id}))
+        elif isinstance(instruction, Free):
+            self.background.spawn(self._send(instruction.worker_id,
+                                             {"type": "release", "object_ids": instruction.object_ids}))
+        elif isinstance(instruction, Fail):
+            self.background.spawn(self._fail(instruction.job, instruction.message))
+        elif isinstance(instruction, Deliver):
+            self.background.spawn(self._deliver(instruction))
+        elif isinstance(instruction, StartOrphanTimer):
+            asyncio.get_running_loop().call_later(ORPHAN_TIMEOUT, self._handle, OrphansDue(instruction.reason))
 
-    def _free_released(self) -> None:
-        if not any(held.released for held in self.objects.values()):
-            return
-        released: Dict[str, List[str]] = {}
-        for object_id, held in self.objects.items():
-            if held.released:
-                released.setdefault(held.session, []).append(object_id)
-        for session, object_ids in released.items():
-            self._release(session, object_ids)
-
-    def _drop_on(self, link: Optional[_WorkerLink], object_ids: List[str]) -> None:
-        if link is not None and link.control is not None and object_ids:
-            self.background.spawn(self._send(link, {"type": "release", "object_ids": object_ids}))
-
-    def _cancel(self, chosen: Callable[[_Job], bool]) -> None:
-        """Stop the chosen blocks: dropped if they wait, stopped on their workers if they run."""
-        self.pending = deque(job for job in self.pending if not chosen(job))
-        for link in self.links.values():
-            for job in [job for job in link.running.values() if chosen(job)]:
-                del link.running[job.cluster_job_id]
-                log.info("cancelling block %s on worker %s", job.cluster_job_id, link.info.id)
-                self.background.spawn(self._send(link, {"type": "cancel", "job_id": job.cluster_job_id}))
-        self._free_released()
-        self._dispatch()
-
-    async def _finish(self, job: _Job, header: dict, buffers: List[bytes]) -> None:
+    async def _finish(self, job: Job, header: dict, buffers: List[bytes]) -> None:
         message = job_done_message(job.client_job_id, header, buffers)
         objects = header.get("objects") or {}
-        for described in objects.values():
-            self.objects[described["id"]] = _RemoteObject(job.session, header["worker_id"], described["size"])
         message["objects"] = objects
         sid = self.sessions.sid_of(job.session)
         if sid is None:  # gone while its block ran: nobody will free them
-            self._release(job.session, [described["id"] for described in objects.values()])
+            self._handle(Released(job.session, [str(described["id"]) for described in objects.values()]))
             return
         if sum(len(value) for value in message["variables"]) > HTTP_RESULT_THRESHOLD:
-            token = uuid.uuid4().hex
-            self.downloads[token] = message["variables"]
-            asyncio.get_running_loop().call_later(DOWNLOAD_TIMEOUT, self.downloads.pop, token, None)
-            message["download"] = {"path": f"/results/{token}",
+            message["download"] = {"path": self.results.put(message["variables"]),
                                    "sizes": [len(value) for value in message["variables"]]}
             message["variables"] = None
         else:
@@ -391,7 +331,7 @@ class ManagerService:
             message["error"]["pickled"] = schema.wire_bytes(message["error"]["pickled"])
         await self.sio.emit(schema.JOB_DONE, message, to=sid)
 
-    async def _fail(self, job: _Job, message: str) -> None:
+    async def _fail(self, job: Job, message: str) -> None:
         await self._finish(job, {"names": [], "error": {
             "type_name": "InternalError", "message": message, "trace": "", "pickled": False}}, [])
 
@@ -402,6 +342,7 @@ class ManagerService:
             self._close_link(previous)
         link = _WorkerLink(info)
         self.links[info.id] = link
+        self._handle(WorkerJoined(info))
         self.background.spawn(self._drive_link(link))
 
     def _worker_left(self, info: WorkerInfo) -> None:
@@ -423,7 +364,7 @@ class ManagerService:
             link.control = await channels.connect(info.address, info.control_port, timeout=10.0)
             # A first frame at once: a connection that sends nothing is closed after a minute.
             await link.control.write({"type": "heartbeat"})
-            self._dispatch()
+            self._handle(WorkerReady(info))
             while True:
                 header, buffers = await link.control.read()
                 if header["type"] == "block_done":
@@ -440,35 +381,11 @@ class ManagerService:
             if self.links.get(info.id) is link:
                 del self.links[info.id]
             self._close_link(link)
-            for job in link.running.values():
-                await self._rerun(job, f"worker {info.id} at {info.address} was lost while running this block")
-            link.running.clear()
-            self._dispatch()
-
-    async def _rerun(self, job: _Job, reason: str) -> None:
-        if job.reruns >= MAX_RERUNS:
-            await self._fail(job, f"{reason}, and it was already run {job.reruns + 1} times")
-            return
-        job.reruns += 1
-        log.warning("%s: running block %s again (%d of %d)", reason, job.client_job_id, job.reruns, MAX_RERUNS)
-        self.pending.appendleft(job)
-        if not self.links:
-            asyncio.get_running_loop().call_later(
-                ORPHAN_TIMEOUT, lambda: self.background.spawn(self._fail_orphans(reason)))
-
-    async def _fail_orphans(self, reason: str) -> None:
-        """Blocks waiting to run again, with still no worker to run them, fail."""
-        if self.links:
-            return
-        orphans = [job for job in self.pending if job.reruns]
-        self.pending = deque(job for job in self.pending if not job.reruns)
-        for job in orphans:
-            await self._fail(job, f"{reason}, and no worker was left to run it again within {ORPHAN_TIMEOUT:.0f} s")
-        self._free_released()
+            self._handle(WorkerLost(info, f"worker {info.id} at {info.address} was lost while running this block"))
 
     async def _notify(self, link: _WorkerLink, header: dict) -> None:
         """A block's output or progress, on to its client."""
-        job = link.running.get(str(header.get("job_id")))
+        job = self.state.running_job(link.info.id, str(header.get("job_id")))
         sid = None if job is None else self.sessions.sid_of(job.session)
         if sid is None:  # cancelled, or its client is reconnecting (which cancels it)
             return
@@ -478,65 +395,39 @@ class ManagerService:
         elif header.get("stream") in ("stdout", "stderr"):
             text = str(header.get("text", ""))
             acknowledged = {"type": "output_ack", "job_id": job.cluster_job_id, "chars": len(text)}
+            worker_id = link.info.id
             await self.sio.emit(schema.OUTPUT,
                                 {"job_id": job.client_job_id, "stream": header["stream"], "text": text},
-                                to=sid, callback=lambda *_: self.background.spawn(self._send(link, acknowledged)))
+                                to=sid, callback=lambda *_: self.background.spawn(self._send(worker_id, acknowledged)))
 
     async def _block_done(self, link: _WorkerLink, header: dict, buffers: List[bytes]) -> None:
-        job = link.running.pop(str(header.get("job_id")), None)
-        kept = [str(described.get("id")) for described in dict(header.get("objects") or {}).values()]
-        if job is None:  # cancelled meanwhile: nobody will ask for what it kept
-            self._drop_on(link, kept)
-            return
-        if header.get("driver_lost"):
-            if job.lost_on is None:  # like a lost worker: run again once, elsewhere if possible
-                job.lost_on = link.info.id
-                log.warning("block %s: %s; running it again once", job.cluster_job_id, _error_message(header))
-                self.pending.appendleft(job)
-                self._dispatch()
-                return
-            header = dict(header, error={**header["error"], "message":
-                          f"{_error_message(header)} (it was run again once, and its process died again)"})
+        """A block's result: the state says whether it goes to its client (``_deliver``)."""
+        self._handle(BlockDone(link.info.id, header, buffers))
+
+    async def _deliver(self, delivery: Deliver) -> None:
+        """A result to its client: fetched from the worker's data channel first if it left it
+        there. One that cannot be delivered fails the block, and what it kept is freed."""
+        job, link = delivery.job, self.links.get(delivery.worker_id)
+        buffers = delivery.buffers
         try:
-            if "blob" in header:
-                buffers = await self._fetch(job, link, str(header["blob"]), "the result")
-                if buffers is None:
-                    self._drop_on(link, kept)
+            if "blob" in delivery.header and link is None:
+                await self._fail(job, f"the result could not be fetched: worker {delivery.worker_id} was lost")
+                buffers = None
+            elif "blob" in delivery.header:
+                buffers = await self._fetch(job, link, str(delivery.header["blob"]), "the result")
             if buffers is not None:
-                await self._finish(job, dict(header, worker_id=link.info.id), buffers)
+                await self._finish(job, delivery.header, buffers)
+                return
         except Exception as exc:  # a malformed result must still end the client's wait
             log.exception("result of block %s unusable", job.cluster_job_id)
-            self._drop_on(link, kept)
             await self._fail(job, f"the result of this block could not be delivered: {exc!r}")
-        self._free_released()
-        self._dispatch()
+        self._handle(Released(job.session, delivery.kept))
 
-    def _dispatch(self) -> None:
-        ready = [link for link in self.links.values() if link.control is not None]
-        while self.pending and ready:
-            job = self.pending.popleft()
-            problems = list(filter(None, (self._object_problem(key, job.session) for key in job.objects)))
-            if problems:
-                self.background.spawn(self._fail(job, f"the block cannot run: {problems[0]}"))
-                continue
-            owners = {object_id: self.objects[object_id].worker_id for object_id in job.objects}
-            link = _driver_for(job, owners, ready, self.objects)
-            job.header["objects"] = owners
-            link.running[job.cluster_job_id] = job
-            self.background.spawn(self._send(link, job.header, job.buffers))
-
-    def _object_problem(self, object_id: str, session: str) -> Optional[str]:
-        """Why the client's ``session`` cannot use a remote object, or None if it can."""
-        held = self.objects.get(object_id)
-        if held is None or held.session != session:
-            return f"remote object {object_id} was freed, or never existed"
-        if held.worker_id not in self.links:
-            return f"remote object {object_id} was lost with worker {held.worker_id}, which held it"
-        return None
-
-    async def _send(self, link: _WorkerLink, header: dict, buffers: List[bytes] = ()) -> None:
+    async def _send(self, worker_id: str, header: dict, buffers: List[bytes] = ()) -> None:
+        link = self.links.get(worker_id)
         try:
-            await link.control.write(header, buffers)
+            if link is not None and link.control is not None:
+                await link.control.write(header, buffers)
         except ChannelClosed:
             pass  # _drive_link notices the loss and runs its blocks again elsewhere
 
@@ -589,25 +480,6 @@ def _socketio_handler(sio: socketio.AsyncServer, first_message_limit: int) -> ty
     return Handler
 
 
-def _error_message(header: dict) -> str:
-    return str((header.get("error") or {}).get("message", ""))
-
-
-def _driver_for(job: _Job, owners: Dict[str, str], ready: List[_WorkerLink],
-                objects: Dict[str, _RemoteObject]) -> _WorkerLink:
-    """The worker to drive a block: the one holding most bytes of its remote objects (they are
-    not moved then), else the least loaded; not the one where its process died, if another
-    can take it."""
-    ready = [link for link in ready if link.info.id != job.lost_on] or ready
-    held_bytes: Dict[str, int] = {}
-    for object_id, worker_id in owners.items():
-        held_bytes[worker_id] = held_bytes.get(worker_id, 0) + objects[object_id].size
-    holders = [link for link in ready if link.info.id in held_bytes]
-    if holders:
-        return max(holders, key=lambda link: (held_bytes[link.info.id], -link.load))
-    return min(ready, key=lambda link: link.load)
-
-
 def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
     """The client's JOB_DONE message for a worker's ``block_done`` header and buffers."""
     names = list(header.get("names") or [])
@@ -617,29 +489,6 @@ def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
         error = dict(error, pickled=bytes(buffers[count]) if error.get("pickled") else None)
     return {"job_id": job_id, "names": names, "variables": buffers[:count], "error": error,
             "parts": count - len(names)}
-
-
-class _ResultHandler(tornado.web.RequestHandler):
-    """A large result's buffers, one after the other, for the one client that was told the
-    token; gone once downloaded. Sent in chunks (Tornado writes only bytes: a chunk at a time
-    is copied, not the whole result)."""
-
-    CHUNK = 16 << 20
-
-    def initialize(self, manager: ManagerService) -> None:
-        self.manager = manager
-
-    async def get(self, token: str) -> None:
-        buffers = self.manager.downloads.pop(token, None)
-        if buffers is None:
-            raise tornado.web.HTTPError(404, "no such result (downloaded already, or expired)")
-        self.set_header("Content-Type", "application/octet-stream")
-        self.set_header("Content-Length", str(sum(len(buffer) for buffer in buffers)))
-        for buffer in buffers:
-            view = memoryview(buffer).cast("B")
-            for at in range(0, len(view), self.CHUNK):
-                self.write(bytes(view[at:at + self.CHUNK]))
-                await self.flush()
 
 
 class _ChallengeHandler(tornado.web.RequestHandler):

@@ -147,7 +147,9 @@ class Service:
         line = ready(wait_ready)
         if wait_ready and not line:
             self.stop()
-            raise RuntimeError(f"ufora-service did not start: {self.log}")
+            log = self.log
+            self.close_log()
+            raise RuntimeError(f"ufora-service did not start: {log}")
         if line:
             self.ports = json.loads(line)
 
