@@ -225,3 +225,12 @@ def test_a_member_speaks_only_for_itself_and_its_own_slots(cluster):
         impostor.send({"type": "pull", "worker": other, "task_id": 1, "reserved": 0})
         assert impostor.refused() == f"pull refused: this channel is worker {my_id}'s, not {other!r}'s"
     assert target.log.count(REFUSAL_LOGGED) == 1
+
+
+def test_a_token_is_bound_to_its_key_and_audience_and_a_proof_to_its_token_and_both_nonces():
+    key, other_key = identity.new_key(), identity.new_key()
+    assert identity.token(key, "b") != identity.token(key, "c") != identity.token(other_key, "c")
+    assert key not in identity.token(key, "b")
+    token, a, b = identity.token(key, "b"), secrets.token_hex(16), secrets.token_hex(16)
+    assert identity.proof(token, a, b) != identity.proof(token, b, a)
+    assert identity.proof(token, a, b) != identity.proof(identity.token(key, "c"), a, b)
