@@ -80,7 +80,7 @@ from typing import Any, Union
 
 import socketio.packet
 
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than

@@ -143,7 +143,7 @@ def test_a_register_that_takes_over_a_live_worker_s_id_is_refused_and_the_worker
     members = {m["id"]: m for m in manager_status(manager.url)["members"]}
     assert sorted(members) == sorted(cluster["ids"]) and members[victim]["configured_cores"] == 1
     assert manager.log.count(f"refused a register of worker {victim}") == 1  # logged once
-    with pyfora.connect(manager.url, progress=False) as ufora:
+    with pyfora.connect(manager.url, secret="", progress=False) as ufora:  # an open cluster
         with ufora.remotely.downloadAll():
             result = countPrimes(100_000)
     assert result == 9594
@@ -170,7 +170,7 @@ def test_a_stranger_s_peer_messages_are_refused_while_a_two_worker_block_stays_r
     answers: list = []
 
     def run_block() -> None:
-        with pyfora.connect(manager.url, progress=False) as ufora:
+        with pyfora.connect(manager.url, secret="", progress=False) as ufora:  # an open cluster
             with ufora.remotely.downloadAll():
                 answers.append(countPrimes(10_000_000))  # a few seconds: the forged frames come meanwhile
     client = threading.Thread(target=run_block)
