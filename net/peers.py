@@ -20,33 +20,47 @@ workers. Pull, so that a busy or slow worker is never handed work it cannot star
 
 A channel to a peer is opened on first need and read like any incoming one; when it closes, or
 the registry says the peer left, every partition the peer held is handed out again.
+
+Only members exchange these messages, each on a channel that proved which member it is
+(``net.identity``: the dialer's ``hello`` first, answered both ways), and each naming that member
+in its "worker" field: anyone else who sends one to a control port gets one error frame and the
+connection closed. A member, in turn, can only answer pulls that were sent to it (``partition``,
+``none``) and report on slots it holds (``partition_done``, ``partition_lost``).
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from engine.scheduler import PoolScheduler
 from net import channel as channels
+from net import identity
 from net.blobs import MissingBlob
 from net.channel import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 
 MESSAGES = {"offer", "pull", "partition", "none", "partition_done", "partition_lost"}
+REPORTS = {"partition_done", "partition_lost"}  # their "slot" must be one the sender holds
 
 
 class Peers:
-    def __init__(self, worker_id: str, scheduler: PoolScheduler, members: Callable[[], Dict[str, Any]],
+    def __init__(self, worker_id: str, key: str, scheduler: PoolScheduler, members: Callable[[], Dict[str, Any]],
+                 member_token: Callable[[str], Awaitable[Optional[str]]],
                  dispatch: Callable[[list], None], spawn: Callable[[Any], None],
                  fetch_range: Callable[[str, str, int, int], Awaitable[bytes]]):
         self.id = worker_id
+        self.key = key                  # ours, from which our tokens derive (net.identity)
         self.fetch_range = fetch_range  # (peer, segment, start, end) -> bytes, over its data channel
         self.scheduler = scheduler
         self.members = members      # id -> WorkerInfo, from the registry
+        self.member_token = member_token  # id -> what it proves itself with to us, from the registry
         self.dispatch = dispatch    # sends to the local pool, then calls after_step()
         self.spawn = spawn
-        self.channels: Dict[str, Channel] = {}
+        self.channels: Dict[str, Channel] = {}  # each identified as that peer's
+        self.dialing: Dict[str, asyncio.Lock] = {}  # peer -> held while a channel to it is dialed
+        self.refusals = identity.Refusals()
         self.wanted: Dict[str, int] = {}                       # peer -> task it offered
         self.foreign: Dict[Tuple[str, int, int, int], Any] = {}  # (peer, task, lo, hi) -> its slot
         self.pulls: Dict[str, set] = {}  # peer -> our processes reserved for pulls not answered yet
@@ -86,8 +100,39 @@ class Peers:
                                   "reserved": reserved})
 
     # ---- messages from peers ---------------------------------------------------------------
-    def handle(self, channel: Channel, header: dict, buffers: List[bytes]) -> None:
-        peer, kind = str(header["worker"]), header["type"]
+    async def accept(self, channel: Channel, hello: dict) -> Optional[str]:
+        """A channel dialed to us introduces itself: the member it proved to be, or None (it
+        was sent one error frame and closed)."""
+        try:
+            return await identity.identify(channel, hello, self.id, self.key, self.member_token)
+        except identity.Refused as exc:
+            self.refusals.log(channel, f"a peer's introduction ({exc})")
+            await channel.abort(f"introduction refused: {exc}")
+            return None
+
+    async def receive(self, channel: Channel, member: Optional[str], header: dict, buffers: List[bytes]) -> bool:
+        """A peer message on a channel identified as ``member`` (None: not identified), handled
+        if that member may send it; else the channel gets one error frame and is closed (False)."""
+        refusal = self._refusal(member, header)
+        if refusal is None:
+            self.handle(channel, str(member), header, buffers)
+            return True
+        self.refusals.log(channel, f"a {header['type']!r} message ({refusal})")
+        await channel.abort(f"{header['type']} refused: {refusal}")
+        return False
+
+    def _refusal(self, member: Optional[str], header: dict) -> Optional[str]:
+        if member is None:
+            return "this channel did not introduce itself as a member of the cluster (hello)"
+        if header.get("worker") != member:
+            return f"this channel is worker {member}'s, not {header.get('worker')!r}'s"
+        slot = header.get("slot")
+        if header["type"] in REPORTS and not (isinstance(slot, list) and slot[:1] == [member]):
+            return f"slot {slot!r} is not one worker {member} holds"
+        return None
+
+    def handle(self, channel: Channel, peer: str, header: dict, buffers: List[bytes]) -> None:
+        kind = header["type"]
         self.channels.setdefault(peer, channel)
         if kind == "offer":
             self.wanted[peer] = int(header["task_id"])
@@ -104,23 +149,30 @@ class Peers:
                 self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot), windows=ranges),
                            [payload])
         elif kind == "partition":
-            self.pulls.get(peer, set()).discard(int(header["reserved"]))
-            task_id, lo, hi = int(header["task_id"]), int(header["lo"]), int(header["hi"])
+            reserved, task_id = int(header["reserved"]), int(header["task_id"])
+            lo, hi = int(header["lo"]), int(header["hi"])
+            if reserved not in self.pulls.get(peer, ()):  # no pull of ours waits for it (any more): handed out again
+                self._send(peer, {"type": "partition_lost", "worker": self.id, "task_id": task_id,
+                                  "lo": lo, "hi": hi, "slot": header["slot"]})
+                return
+            self.pulls[peer].discard(reserved)
             self.foreign[(peer, task_id, lo, hi)] = header["slot"]
             ranges = [(str(name), int(start), int(end)) for name, start, end in header.get("windows") or ()]
-            self.spawn(self._run_foreign(peer, int(header["reserved"]), task_id, buffers[0], lo, hi, ranges))
+            self.spawn(self._run_foreign(peer, reserved, task_id, buffers[0], lo, hi, ranges))
         elif kind == "none":
-            self.pulls.get(peer, set()).discard(int(header["reserved"]))
             if self.wanted.get(peer) == header["task_id"]:
                 del self.wanted[peer]
-            self.dispatch(self.scheduler.release(int(header["reserved"])))
+            reserved = int(header["reserved"])
+            if reserved in self.pulls.get(peer, ()):  # else the process was released already
+                self.pulls[peer].discard(reserved)
+                self.dispatch(self.scheduler.release(reserved))
         elif kind == "partition_done":  # the outcome stays pickled: it is the driver's to read
             self._count(int(header["task_id"]), len(buffers[0]))
             slot = tuple(header["slot"])
             self.dispatch(self.scheduler.on_message(
                 slot, ("partition_done", int(header["task_id"]), int(header["lo"]), int(header["hi"]),
                        bool(header.get("stop")), bytes(buffers[0]))))
-        elif kind == "partition_lost":
+        elif kind == "partition_lost" and tuple(header["slot"]) in self.scheduler.processes:  # else given up already
             log.warning("worker %s lost partition [%s, %s) with the process computing it; handing "
                         "it out again", peer, header["lo"], header["hi"])
             self.dispatch(self.scheduler.on_process_gone(tuple(header["slot"]),
@@ -152,6 +204,7 @@ class Peers:
         held = sum(1 for i, p in self.scheduler.processes.items() if p.remote and i[0] == peer)
         log.warning("worker %s is gone (%s); %d of its partitions handed out again", peer, reason, held)
         self.channels.pop(peer, None)
+        self.dialing.pop(peer, None)
         self.wanted.pop(peer, None)
         for reserved in self.pulls.pop(peer, set()):  # pulls it will never answer
             self.dispatch(self.scheduler.release(reserved))
@@ -171,19 +224,31 @@ class Peers:
             self.lost(peer, str(exc))
 
     async def _connect(self, peer: str) -> Channel:
-        info = self.members()[peer]
-        channel = await channels.connect(info.address, info.control_port, timeout=5.0)
-        self.channels[peer] = channel
-        self.spawn(self.read(channel, peer))
-        return channel
+        """A channel to ``peer``, dialed and introduced once however many messages wait for it
+        (they leave in the order they were sent, on one channel)."""
+        async with self.dialing.setdefault(peer, asyncio.Lock()):
+            if peer in self.channels:
+                return self.channels[peer]
+            info, peer_token = self.members()[peer], await self.member_token(peer)
+            if peer_token is None:
+                raise KeyError(f"the registry gave no token of worker {peer}")
+            channel = await channels.connect(info.address, info.control_port, timeout=5.0)
+            try:
+                await identity.introduce(channel, self.id, self.key, peer, peer_token)
+            except BaseException:
+                channel.close()
+                raise
+            self.channels[peer] = channel
+            self.spawn(self.read(channel, peer))
+            return channel
 
     async def read(self, channel: Channel, peer: str) -> None:
-        """Read a channel we opened to a peer until it closes."""
+        """Read a channel we opened to a peer (which proved it is ``peer``) until it closes."""
         try:
             while True:
                 header, buffers = await channel.read()
-                if header["type"] in MESSAGES:
-                    self.handle(channel, header, buffers)
+                if header["type"] in MESSAGES and not await self.receive(channel, peer, header, buffers):
+                    raise ChannelClosed(f"worker {peer} sent a {header['type']!r} it may not send")
         except (ChannelClosed, ValueError, KeyError, TypeError) as exc:
             if self.channels.get(peer) is channel:
                 channel.close()

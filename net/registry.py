@@ -5,15 +5,21 @@ connection: its ``register`` frame, the ``welcome`` answer with every member, he
 ways, and ``joined``/``left`` pushed to everyone. ``RegistryClient`` is the worker's side: it
 registers, keeps its view of the members, and when the manager goes away retries with backoff
 and registers again.
+
+A worker registers with a random key of its own (``net.identity``): an id that is a live member
+is taken again only with that member's key, and each member learns, instead of the others' keys,
+the tokens they prove themselves with to it. Keys never leave the registry: not in ``welcome``,
+``joined``, the status page, or a log line.
 """
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional
 
-from net import schema
+from net import identity, schema
 from net.backoff import Backoff
 from net.channel import Channel, ChannelClosed, connect
 
@@ -42,23 +48,37 @@ Listener = Callable[[WorkerInfo], None]
 
 
 class Membership:
-    """Members and the channels to push membership changes on."""
+    """Members, their keys, and the channels to push membership changes on."""
 
     def __init__(self) -> None:
         self.members: Dict[str, WorkerInfo] = {}
+        self.keys: Dict[str, str] = {}  # id -> the key it registered with (never sent to anyone)
         self.channels: Dict[str, Channel] = {}
         self.stats: Dict[str, dict] = {}  # what each worker last reported with its heartbeat
         self.on_join: List[Listener] = []
         self.on_leave: List[Listener] = []
 
-    def join(self, info: WorkerInfo, channel: Channel) -> None:
+    def admits(self, worker_id: str, key: str) -> bool:
+        """A new id, or a live member's registered again with its own key (its connection to
+        the registry dropped, and it came back before we noticed)."""
+        known = self.keys.get(worker_id)
+        return known is None or hmac.compare_digest(known.encode(), key.encode())
+
+    def tokens_for(self, audience: str) -> Dict[str, str]:
+        """What each other member proves itself with to ``audience`` (``net.identity``)."""
+        return {worker_id: identity.token(key, audience) for worker_id, key in self.keys.items()
+                if worker_id != audience}
+
+    def join(self, info: WorkerInfo, key: str, channel: Channel) -> None:
         self.members[info.id] = info
+        self.keys[info.id] = key
         self.channels[info.id] = channel
         for listener in self.on_join:
             listener(info)
 
     def leave(self, worker_id: str) -> Optional[WorkerInfo]:
         info = self.members.pop(worker_id, None)
+        self.keys.pop(worker_id, None)
         self.channels.pop(worker_id, None)
         self.stats.pop(worker_id, None)
         if info is not None:
@@ -66,13 +86,18 @@ class Membership:
                 listener(info)
         return info
 
-    async def broadcast(self, header: dict, skip: str = "") -> None:
+    async def broadcast(self, header: Callable[[str], dict], skip: str = "") -> None:
+        """``header(id)`` to each member but ``skip``."""
         for worker_id, channel in list(self.channels.items()):
             if worker_id != skip:
                 try:
-                    await channel.write(header)
+                    await channel.write(header(worker_id))
                 except ChannelClosed:
                     pass
+
+
+KEY_LENGTHS = range(32, 257)  # characters of a worker's key (identity.new_key draws 64)
+_refusals = identity.Refusals()
 
 
 async def serve_registry(membership: Membership, channel: Channel) -> None:
@@ -85,17 +110,28 @@ async def serve_registry(membership: Membership, channel: Channel) -> None:
     except ValueError as exc:
         await channel.abort(str(exc))
         return
-    membership.join(info, channel)
+    key = header.get("key")
+    if not isinstance(key, str) or len(key) not in KEY_LENGTHS:
+        await channel.abort(f"a register carries the worker's key, {KEY_LENGTHS.start} to {KEY_LENGTHS.stop - 1} "
+                            "characters (a worker of another release?)")
+        return
+    if not membership.admits(info.id, key):
+        _refusals.log(channel, f"a register of worker {info.id} (a live member, registered with another key)")
+        await channel.abort(f"worker {info.id} is a member already, registered with another key")
+        return
+    membership.join(info, key, channel)
     log.info("worker %s joined from %s:%d (%d cores)", info.id, info.address, info.control_port, info.cores)
     try:
-        await channel.write({"type": "welcome", "members": [asdict(m) for m in membership.members.values()]})
-        await membership.broadcast({"type": "joined", "worker": asdict(info)}, skip=info.id)
+        await channel.write({"type": "welcome", "members": [asdict(m) for m in membership.members.values()],
+                             "tokens": membership.tokens_for(info.id)})
+        await membership.broadcast(lambda audience: {"type": "joined", "worker": asdict(info),
+                                                     "token": identity.token(key, audience)}, skip=info.id)
         await _heartbeats(channel, lambda stats: membership.stats.__setitem__(info.id, stats))
     finally:
         if membership.channels.get(info.id) is channel:
             membership.leave(info.id)
             log.info("worker %s left", info.id)
-            await membership.broadcast({"type": "left", "id": info.id})
+            await membership.broadcast(lambda _: {"type": "left", "id": info.id})
 
 
 async def _heartbeats(channel: Channel, report: Callable[[dict], None]) -> None:
@@ -121,14 +157,17 @@ UNREACHABLE_WARNING_INTERVAL = 10.0  # seconds between warnings of a worker that
 class RegistryClient:
     """The worker's registration: kept alive for as long as the worker runs."""
 
-    def __init__(self, info: WorkerInfo, manager_address: str, manager_port: int,
+    def __init__(self, info: WorkerInfo, key: str, manager_address: str, manager_port: int,
                  stats: Callable[[], dict] = dict, on_joined: Callable[[str], None] = lambda peer: None,
                  on_left: Callable[[str], None] = lambda peer: None):
         self.info = info
+        self.key = key           # ours: proves our id to the registry (net.identity)
         self.manager = (manager_address, manager_port)
         self.stats = stats        # counters sent with each heartbeat (shown on the status page)
         self.on_joined, self.on_left = on_joined, on_left
         self.members: Dict[str, WorkerInfo] = {}
+        self.tokens: Dict[str, str] = {}  # id -> what that member proves itself with to us
+        self._announced = asyncio.Condition()  # notified when members join
         self.registered = asyncio.Event()
         self._stopping = False
         self._retries = Backoff(first=0.1, cap=5.0)
@@ -154,11 +193,13 @@ class RegistryClient:
             await asyncio.sleep(max(0.1, self._retries.next_delay()))  # a refusal is not retried in a tight loop
 
     async def _session(self, channel: Channel) -> None:
-        await channel.write({"type": "register", "worker": asdict(self.info)})
+        await channel.write({"type": "register", "worker": asdict(self.info), "key": self.key})
         header, _ = await asyncio.wait_for(channel.read(), schema.HEARTBEAT_TIMEOUT)
         if header["type"] != "welcome":
             raise ChannelClosed(f"manager answered {header['type']!r}: {header.get('message', '')}")
         self.members = {m["id"]: WorkerInfo.from_wire(m) for m in header["members"]}
+        self.tokens = {str(worker_id): str(token) for worker_id, token in dict(header["tokens"]).items()}
+        await self._announce()
         self.registered.set()
         log.info("registered with the manager at %s:%d; %d members", *self.manager, len(self.members))
         beating = asyncio.ensure_future(self._beat(channel))
@@ -167,15 +208,34 @@ class RegistryClient:
                 header, _ = await asyncio.wait_for(channel.read(), schema.HEARTBEAT_TIMEOUT)
                 if header["type"] == "joined":
                     info = WorkerInfo.from_wire(header["worker"])
-                    self.members[info.id] = info
+                    self.members[info.id], self.tokens[info.id] = info, str(header["token"])
+                    await self._announce()
                     self.on_joined(info.id)
                 elif header["type"] == "left":
-                    if self.members.pop(header.get("id"), None) is not None:
-                        self.on_left(str(header.get("id")))
+                    gone = str(header.get("id"))
+                    self.tokens.pop(gone, None)
+                    if self.members.pop(gone, None) is not None:
+                        self.on_left(gone)
         except asyncio.TimeoutError:
             raise ChannelClosed("the manager missed its heartbeats") from None
         finally:
             beating.cancel()
+
+    async def _announce(self) -> None:
+        async with self._announced:
+            self._announced.notify_all()
+
+    async def token(self, worker_id: str) -> Optional[str]:
+        """What member ``worker_id`` proves itself with to us; None if the registry does not
+        announce it within ``identity.INTRODUCTION_TIMEOUT`` (a member that just joined can dial
+        us before its ``joined`` reaches us)."""
+        async with self._announced:
+            try:
+                await asyncio.wait_for(self._announced.wait_for(lambda: worker_id in self.tokens),
+                                       identity.INTRODUCTION_TIMEOUT)
+            except asyncio.TimeoutError:
+                return None
+            return self.tokens[worker_id]
 
     async def _beat(self, channel: Channel) -> None:
         try:

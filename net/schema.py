@@ -47,9 +47,12 @@ Every ``bytes`` above smaller than INLINE_BYTES travels as base64 text inside th
 of its own, and a trivial block's round trip is 0.1 ms shorter without them.
 
 Registry and control channel (net.wire messages, header "type" first):
-    register   {"worker": WorkerInfo}         -> welcome {"members": [WorkerInfo]}
+    register   {"worker": WorkerInfo, "key"}  -> welcome {"members": [WorkerInfo], "tokens": {id: token}}
+                                                 | error {"message"}  (the id is a live member's,
+                                                   registered with another key: net.identity)
     heartbeat  {}                             (both ways, every HEARTBEAT_INTERVAL)
-    joined     {"worker": WorkerInfo}, left {"id"}   (registry -> workers)
+    joined     {"worker": WorkerInfo, "token"}, left {"id"}   (registry -> workers; a token is
+                                              what that member proves itself with to the receiver)
     run_block  {"job_id", "filename", "with_line", "download_below", "objects": {id: worker id}}
                + [source, free_variables, sources as JSON]
     block_done {"job_id", "names", "error", "objects": {name: {"id", "size", "type", "callable"}},
@@ -61,7 +64,10 @@ Registry and control channel (net.wire messages, header "type" first):
     output     {"job_id", "stream", "text"}   (worker -> manager; text at most output_flow.CHUNK)
     output_ack {"job_id", "chars"}            (manager -> worker: the client wrote that much of it)
     progress   {"job_id", *PROGRESS_FIELDS}    (worker -> manager, at most every 0.25 s per shape)
-    offer, pull, partition, none, partition_done, partition_lost   (worker <-> worker: net.peers)
+    hello {"worker", "nonce"} -> challenge {"nonce", "proof"}, then proof {"proof"}
+                                              (worker -> worker, first on a channel it dials: net.identity)
+    offer, pull, partition, none, partition_done, partition_lost   (worker <-> worker: net.peers; each
+                                              {"worker"} the member the channel proved to be)
 
 Data channel (worker base port + 1):
     fetch      {"key"}  -> blob {"key"} + [buffers] | missing {"key"}   (results and objects)
@@ -74,7 +80,7 @@ from typing import Any, Union
 
 import socketio.packet
 
-PROTOCOL_VERSION = 9
+PROTOCOL_VERSION = 10
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than

@@ -23,7 +23,7 @@ from engine.block import Block, BlockResult
 from engine.scheduler import PoolScheduler
 from engine.serialization import MissingObjectError
 from net import channel as channels
-from net import loop_health
+from net import identity, loop_health
 from net.backoff import Backoff
 from net.background import Background
 from net.blobs import BlobClient, BlobStore, segment_key
@@ -55,6 +55,7 @@ class WorkerService:
         self.manager = (manager_address, manager_port)
         self.ports = (control_port, data_port)
         self.id = uuid.uuid4().hex[:12]
+        self.key = identity.new_key()  # proves our id to the registry, and through it to peers
         self.job_channels: Dict[str, Channel] = {}
         self.download_below: Dict[str, Optional[int]] = {}  # per block: see net.schema SUBMIT
         self.blobs = BlobStore()
@@ -66,11 +67,14 @@ class WorkerService:
         self._servers: list = []
         self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
         self.background = Background()  # tasks started and not waited for
-        self.peers = Peers(self.id, self.scheduler, self._members, self._send, self.background.spawn,
-                           self._fetch_range)
+        self.peers = Peers(self.id, self.key, self.scheduler, self._members, self._member_token, self._send,
+                           self.background.spawn, self._fetch_range)
 
     def _members(self) -> dict:
         return self.registry.members if self.registry is not None else {}
+
+    async def _member_token(self, peer: str) -> Optional[str]:
+        return await self.registry.token(peer) if self.registry is not None else None
 
     async def start(self) -> WorkerInfo:
         loop = asyncio.get_running_loop()
@@ -83,7 +87,7 @@ class WorkerService:
             loop.add_reader(process.fileno(), self._on_pool_readable, index)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.processes), memory)
-        self.registry = RegistryClient(info, *self.manager, stats=self._stats, on_joined=self.peers.joined,
+        self.registry = RegistryClient(info, self.key, *self.manager, stats=self._stats, on_joined=self.peers.joined,
                                        on_left=self._peer_left)
         self.background.spawn(self.registry.run())
         self._progress = tornado.ioloop.PeriodicCallback(self._report_progress, PROGRESS_INTERVAL * 1000)
@@ -121,11 +125,17 @@ class WorkerService:
                 self._cancel(job_id)
 
     async def _read_control(self, channel: Channel) -> None:
+        member: Optional[str] = None  # the worker that dialed this channel, once it proved it (net.identity)
         while True:
             header, buffers = await channel.read()
             kind = header["type"]
             if kind in PEER_MESSAGES:
-                self.peers.handle(channel, header, buffers)
+                if not await self.peers.receive(channel, member, header, buffers):
+                    return
+            elif kind == "hello" and member is None:
+                member = await self.peers.accept(channel, header)
+                if member is None:
+                    return
             elif kind == "run_block":
                 try:
                     job_id, block = str(header["job_id"]), Block.unpack(header, buffers)
