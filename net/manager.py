@@ -69,6 +69,7 @@ class _RemoteObject:
     session: str
     worker_id: str
     size: int
+    capability: str  # to fetch it from its worker's data channel (net.blobs): never sent to the client
     released: bool = False  # by the client, while a block that uses it waits or runs
 
 
@@ -251,11 +252,13 @@ class ManagerService:
             self.uploads.drop_session(session_id)
             self._release(session_id, [key for key, held in self.objects.items() if held.session == session_id])
 
-    async def _fetch(self, job: _Job, link: _WorkerLink, key: str, what: str) -> Optional[List[bytes]]:
-        """A blob's buffers from a worker's data channel; None once ``job`` is failed with the
-        reason, whatever went wrong (the client must never wait for nothing)."""
+    async def _fetch(self, job: _Job, link: _WorkerLink, key: str, capability: str,
+                     what: str) -> Optional[List[bytes]]:
+        """A blob's buffers from a worker's data channel, with the capability the worker handed
+        out for it; None once ``job`` is failed with the reason, whatever went wrong (the client
+        must never wait for nothing)."""
         try:
-            return await asyncio.wait_for(link.data.fetch(key), FETCH_TIMEOUT)
+            return await asyncio.wait_for(link.data.fetch(key, capability), FETCH_TIMEOUT)
         except (ChannelClosed, MissingBlob, TimeoutError, asyncio.TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
         except Exception as exc:
@@ -273,8 +276,9 @@ class ManagerService:
         if problem is not None:
             await self._fail(job, problem)
             return
-        link = self.links[self.objects[object_id].worker_id]
-        buffers = await self._fetch(job, link, object_id, f"remote object {object_id}")
+        held = self.objects[object_id]
+        buffers = await self._fetch(job, self.links[held.worker_id], object_id, held.capability,
+                                    f"remote object {object_id}")
         if buffers is not None:
             await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
 
@@ -333,7 +337,8 @@ class ManagerService:
         message = job_done_message(job.client_job_id, header, buffers)
         objects = header.get("objects") or {}
         for described in objects.values():
-            self.objects[described["id"]] = _RemoteObject(job.session, header["worker_id"], described["size"])
+            self.objects[described["id"]] = _RemoteObject(job.session, header["worker_id"], described["size"],
+                                                          str(described.pop("capability", "")))
         message["objects"] = objects
         sid = self.sessions.sid_of(job.session)
         if sid is None:  # gone while its block ran: nobody will free them
@@ -460,7 +465,8 @@ class ManagerService:
                           f"{_error_message(header)} (it was run again once, and its process died again)"})
         try:
             if "blob" in header:
-                buffers = await self._fetch(job, link, str(header["blob"]), "the result")
+                buffers = await self._fetch(job, link, str(header["blob"]), str(header.get("blob_capability")),
+                                            "the result")
                 if buffers is None:
                     self._drop_on(link, kept)
             if buffers is not None:
@@ -483,6 +489,8 @@ class ManagerService:
             owners = {object_id: self.objects[object_id].worker_id for object_id in job.objects}
             link = _driver_for(job, owners, ready, self.objects)
             job.header["objects"] = owners
+            # for the driver to fetch those held elsewhere: only for the blocks of their owner
+            job.header["capabilities"] = {object_id: self.objects[object_id].capability for object_id in owners}
             link.running[job.cluster_job_id] = job
             self.background.spawn(self._send(link, job.header, job.buffers))
 
