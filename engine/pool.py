@@ -234,7 +234,7 @@ class ComputePool:
 
     def __init__(self, processes: int):
         kernels.warm_up()
-        shm.service_pid = os.getpid()  # inherited: a remote object's segments are ours
+        shm.become_service()  # inherited: a remote object's segments are ours
         self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.zygote = os.fork()
         if self.zygote == 0:

@@ -3,21 +3,28 @@
 Ownership is explicit: the driver process that runs a block creates a job's segments and
 unlinks them when the shape finishes, whether it returned, raised or was interrupted; pool
 processes only attach by name. Every name starts with its worker service's prefix,
-``ufora_<service pid>_``: a driver's segments are ``ufora_<service pid>_<driver pid>_<n>``, so
-that the worker can sweep those of a driver that died (``sweep(pid)``), and a service that
-starts removes whatever a service that is no longer alive left (``sweep_dead_services``: one
+``ufora_<service pid>_<service tag>_``: a driver's segments are
+``ufora_<service pid>_<service tag>_<driver pid>_<random>``, so that the worker can sweep those
+of a driver that died (``sweep(pid)``), and a service that starts removes whatever a service
+that is no longer alive left (``sweep_dead_services``, by the pid right after the prefix: one
 killed with SIGKILL, its pool and all, could not clean up).
 
+The tag (128 random bits, drawn once by the worker service and inherited by its pool) and the
+random last part make names that cannot be guessed: nobody can name a segment they were not
+told of (the data channel serves ranges of segments only with a capability, ``net.blobs``), nor
+take a name first to make the service's ``create`` fail; and a name is never used twice, so a
+capability for one segment's range never reads another's.
+
 The large arrays of *remote objects* outlive the block that made them: the driver creates their
-segments in the worker service's name (``ufora_<service pid>_o<id>``, ``create_for_service``),
-the service unlinks them when the object is released and sweeps them all when it stops, and
-its pool's zygote sweeps them when the service dies (killed, nothing else would). Blocks
-map them read-only (``map_readonly``: remote objects are immutable), and ``find`` tells
-``ArraySource`` that an array already lies in shared memory, so it is not copied again. Pool
-processes map such a segment read-only, with its page tables filled at once, and keep it
-mapped from one partition to the next (``attach_kept``: faulting in 800 MB page by page, again
-in each partition, costs as much as the sum itself) until the service says it is gone
-(``forget``).
+segments in the worker service's name (``ufora_<service pid>_<service tag>_o<random>``,
+``create_for_service``), the service unlinks them when the object is released and sweeps them
+all when it stops, and its pool's zygote sweeps them when the service dies (killed, nothing
+else would). Blocks map them read-only (``map_readonly``: remote objects are immutable), and
+``find`` tells ``ArraySource`` that an array already lies in shared memory, so it is not copied
+again. Pool processes map such a segment read-only, with its page tables filled at once, and
+keep it mapped from one partition to the next (``attach_kept``: faulting in 800 MB page by
+page, again in each partition, costs as much as the sum itself) until the service says it is
+gone (``forget``).
 
 ``multiprocessing.shared_memory`` before Python 3.13 registers every segment, attached ones
 too, with a resource-tracker process that unlinks them when *any* user exits and would be
@@ -28,12 +35,11 @@ from __future__ import annotations
 import bisect
 import contextlib
 import glob
-import itertools
 import mmap
 import os
 import re
+import secrets
 import sys
-import uuid
 import weakref
 from multiprocessing import resource_tracker, shared_memory
 from typing import Dict, Iterator, List, Optional, Tuple
@@ -43,10 +49,21 @@ import numpy as np
 from engine import proc
 
 PREFIX = "ufora_"
-_counter = itertools.count()
-# The worker service whose remote objects this process's segments may become: set by the
-# compute pool before it forks.
+# The worker service whose remote objects this process's segments may become, and its random
+# tag: set by the compute pool before it forks (``become_service``).
 service_pid = os.getpid()
+service_tag = secrets.token_hex(16)
+
+
+def become_service() -> None:
+    """This process is a worker service: the segments it and the processes it forks create
+    carry its pid and a fresh random tag."""
+    global service_pid, service_tag
+    service_pid, service_tag = os.getpid(), secrets.token_hex(16)
+
+
+def _service_prefix() -> str:
+    return f"{PREFIX}{service_pid}_{service_tag}_"
 
 
 @contextlib.contextmanager
@@ -68,7 +85,7 @@ def _open(**kwargs) -> shared_memory.SharedMemory:
 
 def create(nbytes: int) -> shared_memory.SharedMemory:
     """A new segment of at least ``nbytes`` (never 0), owned by this process."""
-    name = f"{PREFIX}{service_pid}_{os.getpid()}_{next(_counter)}"
+    name = f"{_service_prefix()}{os.getpid()}_{secrets.token_hex(8)}"
     return _open(name=name, create=True, size=max(1, nbytes))
 
 
@@ -94,7 +111,7 @@ def forget(names: List[str]) -> None:
 
 def create_for_service(nbytes: int) -> shared_memory.SharedMemory:
     """A new segment for a remote object's buffer, owned by the worker service."""
-    return _open(name=f"{PREFIX}{service_pid}_o{uuid.uuid4().hex[:16]}", create=True, size=max(1, nbytes))
+    return _open(name=f"{_service_prefix()}o{secrets.token_hex(8)}", create=True, size=max(1, nbytes))
 
 
 # Read-only mappings of this process: sorted start addresses, and (end, name, the mapping while
@@ -155,7 +172,7 @@ def unlink(name: str) -> None:
 
 def sweep(pid: int) -> int:
     """Unlink every segment a (dead) driver process of this service left behind; how many."""
-    return _unlink_all(glob.glob(f"/dev/shm/{PREFIX}{service_pid}_{pid}_*"))
+    return _unlink_all(glob.glob(f"/dev/shm/{_service_prefix()}{pid}_*"))
 
 
 def sweep_service(pid: int) -> int:
@@ -171,7 +188,7 @@ def owner(name: str) -> Optional[int]:
 
 def owned_here(name: str) -> bool:
     """A segment of this process's worker service (what its data channel may serve)."""
-    return owner(name) == service_pid
+    return name.startswith(_service_prefix())
 
 
 def sweep_dead_services() -> int:

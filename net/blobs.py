@@ -12,15 +12,27 @@ Two kinds of blob share one store:
 A key ``shm:<segment>:<start>:<end>`` is a byte range of one of this host's shared-memory
 segments: the items of an input array that a partition computed on another worker reads
 (``engine.sources``). It is served straight from the segment, never stored.
+
+Every ``fetch`` and ``fetched`` carries a *capability* for its key: an HMAC of the key under a
+random secret only this store knows (``capability``), handed out by this worker with the key
+and to no one else: to the manager with a result or a remote object (which passes an object's on
+only to the worker driving a block of the client that owns it), and to the peer that pulled a
+partition for exactly the byte ranges of its items (``net.peers``). So knowing a key, or a
+segment's name, is not enough to read it: one who was not handed its capability (a stranger on
+an open cluster, a member of an authenticated one, a client that learned another's object id)
+gets the answer a key that does not exist gets, and the channel goes on serving. Keys and
+capabilities are 128 random bits; the check is stateless and in constant time.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import os
 import re
-import uuid
-from typing import Dict, List, Optional
+import secrets
+from typing import Any, Dict, List, Optional
 
 from engine import shm
 from net import channel as channels
@@ -32,6 +44,8 @@ RESULT_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
 FETCH_ATTEMPTS = 3
 SEGMENT_KEY = "shm:"
 _SEGMENT_NAME = re.compile(re.escape(shm.PREFIX) + r"\d+_\w+")
+# The answer to a key that is not here and to a capability that does not grant it, alike.
+MISSING = "no such blob here (released, expired or never stored), or not for this capability"
 
 
 def segment_key(name: str, start: int, end: int) -> str:
@@ -52,19 +66,32 @@ def _segment_range(key: str) -> Optional[memoryview]:
     return shm.map_readonly(name, size)[first:last]
 
 
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")  # a header's JSON may hold lone surrogates
+
+
 class BlobStore:
     def __init__(self) -> None:
         self.blobs: Dict[str, List[bytes]] = {}
         self.kept: set = set()  # keys of remote objects: not dropped by ``fetched``
+        self._secret = secrets.token_bytes(32)  # signs this store's capabilities; never sent
 
     def put(self, buffers: List[bytes], keep: bool = False) -> str:
-        key = uuid.uuid4().hex
+        key = secrets.token_hex(16)
         self.blobs[key] = buffers
         if keep:
             self.kept.add(key)
         else:
             asyncio.get_running_loop().call_later(RESULT_TIMEOUT, self.blobs.pop, key, None)
         return key
+
+    def capability(self, key: str) -> str:
+        """What a fetch of ``key`` (a blob's, or a ``segment_key``) must carry: for whoever
+        this worker hands the key to, and no one else."""
+        return hmac.new(self._secret, _utf8(key), hashlib.sha256).hexdigest()[:32]
+
+    def _grants(self, key: str, capability: Any) -> bool:
+        return isinstance(capability, str) and hmac.compare_digest(_utf8(self.capability(key)), _utf8(capability))
 
     def release(self, key: str) -> None:
         self.kept.discard(key)
@@ -75,27 +102,42 @@ class BlobStore:
         return sum(len(b) for key in self.kept for b in self.blobs.get(key, ()))
 
     async def serve(self, channel: Channel) -> None:
+        refused = False  # a fetch without the capability was logged for this connection
         while True:
             header, _ = await channel.read()
-            key = str(header.get("key"))
-            if header.get("type") == "fetched":
-                if key not in self.kept:
-                    self.blobs.pop(key, None)
-            elif header.get("type") != "fetch":
-                await channel.abort(f"unknown message type on the data channel: {header.get('type')!r}")
+            kind, key = header.get("type"), str(header.get("key"))
+            if kind not in ("fetch", "fetched"):
+                await channel.abort(f"unknown message type on the data channel: {kind!r}")
                 return
-            elif key.startswith(SEGMENT_KEY):
-                view = _segment_range(key)
-                reply = {"type": "blob" if view is not None else "missing", "key": key}
-                await channel.write(reply, [view] if view is not None else [])
-            elif key not in self.blobs:
-                await channel.write({"type": "missing", "key": key})
-            else:
-                await channel.write({"type": "blob", "key": key}, self.blobs[key])
+            granted = self._grants(key, header.get("capability"))
+            if not granted and not refused:
+                refused = True
+                log.warning("refused a '%s' from %s without a valid capability (said once per connection)",
+                            kind, channel.peer)
+            if kind == "fetch":
+                await self._answer(channel, key, granted)
+            elif granted and key not in self.kept:  # fetched: a result may go now
+                self.blobs.pop(key, None)
+
+    async def _answer(self, channel: Channel, key: str, granted: bool) -> None:
+        """Its buffers, or ``missing``. Held only until written (a coroutine of its own): the
+        mapping of a remote object released meanwhile, or of a range, must not outlive them."""
+        if not granted:
+            buffers = None
+        elif key.startswith(SEGMENT_KEY):
+            view = _segment_range(key)
+            buffers = None if view is None else [view]
+        else:
+            buffers = self.blobs.get(key)
+        if buffers is None:
+            await channel.write({"type": "missing", "key": key, "message": MISSING})
+        else:
+            await channel.write({"type": "blob", "key": key}, buffers)
 
 
 class MissingBlob(LookupError):
-    """The worker asked does not have that key (released, expired, or never stored there)."""
+    """The worker asked does not have that key (released, expired, or never stored there), or
+    the capability given does not grant it: it answers both alike."""
 
 
 class BlobClient:
@@ -107,28 +149,29 @@ class BlobClient:
         self.channel: Optional[Channel] = None
         self._lock = asyncio.Lock()
 
-    async def fetch(self, key: str) -> List[bytes]:
-        """The blob's buffers (lz4 with checksums when it pays). A transfer that fails (a frame
+    async def fetch(self, key: str, capability: str) -> List[bytes]:
+        """The blob's buffers (lz4 with checksums when it pays), with the ``capability`` the
+        worker handed out for ``key``. A transfer that fails (a frame
         that fails its checksum closes the channel) is fetched again on a new connection, up to
         FETCH_ATTEMPTS times. Raises ``MissingBlob`` or ``ChannelClosed``. A fetch interrupted
         any other way (a timeout cancels it mid-read) closes the channel: its next reply would
         be this one's."""
         async with self._lock:
             try:
-                return await self._fetch(key)
+                return await self._fetch(key, capability)
             except MissingBlob:
                 raise
             except BaseException:
                 self.close()
                 raise
 
-    async def _fetch(self, key: str) -> List[bytes]:
+    async def _fetch(self, key: str, capability: str) -> List[bytes]:
         for attempt in range(1, FETCH_ATTEMPTS + 1):
             try:
                 if self.channel is None or self.channel.closed:
                     self.channel = await channels.connect(self.address, self.port,
                                                           timeout=10.0, compress=True)
-                await self.channel.write({"type": "fetch", "key": key})
+                await self.channel.write({"type": "fetch", "key": key, "capability": capability})
                 header, buffers = await self.channel.read()
                 break
             except ChannelClosed as exc:
@@ -139,8 +182,8 @@ class BlobClient:
         if header.get("key") != key:
             raise ChannelClosed(f"worker {self.name} answered for {header.get('key')!r}, not {key!r}")
         if header["type"] != "blob":
-            raise MissingBlob(f"worker {self.name} has no blob {key}")
-        await self.channel.write({"type": "fetched", "key": key})
+            raise MissingBlob(f"worker {self.name}: {MISSING} ({key})")
+        await self.channel.write({"type": "fetched", "key": key, "capability": capability})
         return buffers
 
     def close(self) -> None:

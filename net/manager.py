@@ -255,11 +255,13 @@ class ManagerService:
             self.uploads.drop_session(session_id)
             self._handle(SessionEnded(session_id))
 
-    async def _fetch(self, job: Job, link: _WorkerLink, key: str, what: str) -> Optional[List[bytes]]:
-        """A blob's buffers from a worker's data channel; None once ``job`` is failed with the
-        reason, whatever went wrong (the client must never wait for nothing)."""
+    async def _fetch(self, job: Job, link: _WorkerLink, key: str, capability: str,
+                     what: str) -> Optional[List[bytes]]:
+        """A blob's buffers from a worker's data channel, with the capability the worker handed
+        out for it; None once ``job`` is failed with the reason, whatever went wrong (the client
+        must never wait for nothing)."""
         try:
-            return await asyncio.wait_for(link.data.fetch(key), FETCH_TIMEOUT)
+            return await asyncio.wait_for(link.data.fetch(key, capability), FETCH_TIMEOUT)
         except (ChannelClosed, MissingBlob, TimeoutError, asyncio.TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__
         except Exception as exc:
@@ -277,12 +279,12 @@ class ManagerService:
         if problem is not None:
             await self._fail(job, problem)
             return
-        holder = self.state.objects[object_id].worker_id
-        link = self.links.get(holder)
+        held = self.state.objects[object_id]
+        link = self.links.get(held.worker_id)
         if link is None:
-            await self._fail(job, f"remote object {object_id} was lost with worker {holder}, which held it")
+            await self._fail(job, f"remote object {object_id} was lost with worker {held.worker_id}, which held it")
             return
-        buffers = await self._fetch(job, link, object_id, f"remote object {object_id}")
+        buffers = await self._fetch(job, link, object_id, held.capability, f"remote object {object_id}")
         if buffers is not None:
             await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
 
@@ -414,7 +416,8 @@ class ManagerService:
                 await self._fail(job, f"the result could not be fetched: worker {delivery.worker_id} was lost")
                 buffers = None
             elif "blob" in delivery.header:
-                buffers = await self._fetch(job, link, str(delivery.header["blob"]), "the result")
+                buffers = await self._fetch(job, link, str(delivery.header["blob"]),
+                                            str(delivery.header.get("blob_capability")), "the result")
             if buffers is not None:
                 await self._finish(job, delivery.header, buffers)
                 return

@@ -59,6 +59,7 @@ class RemoteObject:
     session: str
     worker_id: str
     size: int
+    capability: str = ""  # to fetch it from its worker's data channel (net.blobs): never sent to the client
     released: bool = False  # by the client, while a block that uses it waits or runs
 
 
@@ -296,8 +297,11 @@ class ManagerState:
                 return
             header = dict(header, error={**header["error"], "message":
                           f"{error_message(header)} (it was run again once, and its process died again)"})
-        for described in dict(header.get("objects") or {}).values():
-            self.objects[str(described["id"])] = RemoteObject(job.session, event.worker_id, int(described["size"]))
+        described = {name: dict(about) for name, about in dict(header.get("objects") or {}).items()}
+        for about in described.values():
+            self.objects[str(about["id"])] = RemoteObject(job.session, event.worker_id, int(about["size"]),
+                                                          str(about.pop("capability", "")))
+        header = dict(header, objects=described)  # without the capabilities: the client gets it
         self._out.append(Deliver(job, event.worker_id, header, event.buffers, kept))
 
     def _orphans_due(self, event: OrphansDue) -> None:
@@ -354,6 +358,8 @@ class ManagerState:
             owners = {object_id: self.objects[object_id].worker_id for object_id in job.objects}
             member = self._driver_for(job, owners, ready)
             job.header["objects"] = owners
+            # for the driver to fetch those held elsewhere: only for the blocks of their owner
+            job.header["capabilities"] = {object_id: self.objects[object_id].capability for object_id in owners}
             member.running[job.cluster_job_id] = job
             self._out.append(Run(member.info.id, job))
 

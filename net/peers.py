@@ -9,8 +9,10 @@ workers. Pull, so that a busy or slow worker is never handed work it cannot star
     partition {worker, task_id, lo, hi,
                reserved, slot, windows} + [task] ->  B fetches the windows' bytes (items [lo, hi)
                                                  of the task's shared arrays, [segment, start,
-                                                 end] each) from A's data channel, then computes
-                                                 the partition in its own pool
+                                                 end, capability] each: the capability reads
+                                                 that range and no other) from A's data
+                                                 channel, then computes the partition in its
+                                                 own pool
       or none {worker, task_id, reserved}       (B releases the process, forgets the offer)
                                        <-       partition_done {worker, task_id, lo, hi, stop, slot}
                                                   + [pickled outcome]; then B pulls again
@@ -49,10 +51,13 @@ class Peers:
     def __init__(self, worker_id: str, key: str, scheduler: PoolScheduler, members: Callable[[], Dict[str, Any]],
                  member_token: Callable[[str], Awaitable[Optional[str]]],
                  dispatch: Callable[[list], None], spawn: Callable[[Any], None],
-                 fetch_range: Callable[[str, str, int, int], Awaitable[bytes]]):
+                 fetch_range: Callable[[str, str, int, int, str], Awaitable[bytes]],
+                 grant_range: Callable[[str, int, int], str]):
         self.id = worker_id
         self.key = key                  # ours, from which our tokens derive (net.identity)
-        self.fetch_range = fetch_range  # (peer, segment, start, end) -> bytes, over its data channel
+        # (peer, segment, start, end, capability) -> bytes, over its data channel
+        self.fetch_range = fetch_range
+        self.grant_range = grant_range  # (segment, start, end) -> the capability to fetch those bytes of ours
         self.scheduler = scheduler
         self.members = members      # id -> WorkerInfo, from the registry
         self.member_token = member_token  # id -> what it proves itself with to us, from the registry
@@ -146,7 +151,8 @@ class Peers:
                 slot, payload, lo, hi, windows = pulled
                 ranges = [[name, offset + lo * row, offset + hi * row] for name, offset, row in windows]
                 self._count(int(header["task_id"]), len(payload) + sum(end - start for _, start, end in ranges))
-                self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot), windows=ranges),
+                granted = [[*window, self.grant_range(*window)] for window in ranges]
+                self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot), windows=granted),
                            [payload])
         elif kind == "partition":
             reserved, task_id = int(header["reserved"]), int(header["task_id"])
@@ -157,7 +163,8 @@ class Peers:
                 return
             self.pulls[peer].discard(reserved)
             self.foreign[(peer, task_id, lo, hi)] = header["slot"]
-            ranges = [(str(name), int(start), int(end)) for name, start, end in header.get("windows") or ()]
+            ranges = [(str(name), int(start), int(end), str(capability))
+                      for name, start, end, capability in header.get("windows") or ()]
             self.spawn(self._run_foreign(peer, reserved, task_id, buffers[0], lo, hi, ranges))
         elif kind == "none":
             if self.wanted.get(peer) == header["task_id"]:
@@ -179,12 +186,12 @@ class Peers:
                                                          f"its process on worker {peer} died"))
 
     async def _run_foreign(self, peer: str, reserved: int, task_id: int, payload: bytes, lo: int,
-                           hi: int, ranges: List[Tuple[str, int, int]]) -> None:
+                           hi: int, ranges: List[Tuple[str, int, int, str]]) -> None:
         """Fetch the windows of a peer's partition from its data channel, then compute it on
         the process reserved for it; if they cannot be fetched, it is lost (the peer hands it
         out again)."""
         try:
-            windows = [await self.fetch_range(peer, name, start, end) for name, start, end in ranges]
+            windows = [await self.fetch_range(peer, *window) for window in ranges]
         except (ChannelClosed, MissingBlob, TimeoutError, KeyError) as exc:
             log.warning("the items of partition [%d, %d) could not be fetched from worker %s: %s",
                         lo, hi, peer, exc)

@@ -53,10 +53,11 @@ Registry and control channel (net.wire messages, header "type" first):
     heartbeat  {}                             (both ways, every HEARTBEAT_INTERVAL)
     joined     {"worker": WorkerInfo, "token"}, left {"id"}   (registry -> workers; a token is
                                               what that member proves itself with to the receiver)
-    run_block  {"job_id", "filename", "with_line", "download_below", "objects": {id: worker id}}
-               + [source, free_variables, sources as JSON]
-    block_done {"job_id", "names", "error", "objects": {name: {"id", "size", "type", "callable"}},
-                "blob": absent | key,
+    run_block  {"job_id", "filename", "with_line", "download_below", "objects": {id: worker id},
+                "capabilities": {id: capability}}  + [source, free_variables, sources as JSON]
+    block_done {"job_id", "names", "error",
+                "objects": {name: {"id", "capability", "size", "type", "callable"}},
+                "blob": absent | key, "blob_capability": absent | capability,
                 "driver_lost": bool}  + [*variables, pickled exception if any]  (worker -> manager;
                                         driver_lost: the process running it died, error says how)
     cancel     {"job_id"}                     (manager -> worker)
@@ -70,8 +71,10 @@ Registry and control channel (net.wire messages, header "type" first):
                                               {"worker"} the member the channel proved to be)
 
 Data channel (worker base port + 1):
-    fetch      {"key"}  -> blob {"key"} + [buffers] | missing {"key"}   (results and objects)
-    fetched    {"key"}                        (a result may be dropped now; objects stay)
+    fetch      {"key", "capability"}  -> blob {"key"} + [buffers] | missing {"key", "message"}
+                                          (results, objects and "shm:" ranges; a capability that
+                                          does not grant the key is answered "missing": net.blobs)
+    fetched    {"key", "capability"}      (a result may be dropped now; objects stay)
     error      {"message"}                    (then the sender closes the connection)
 """
 import base64

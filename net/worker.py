@@ -1,9 +1,10 @@
 """The worker service: a Tornado process around a forked compute pool.
 
 It listens on its control port (blocks from the manager, their results back) and on its data
-port (large results, lz4-compressed, fetched by key), registers with the manager's registry, and
-moves messages between those channels and the compute processes' pipes. What the processes do
-next is decided by ``engine.scheduler.PoolScheduler``; this module only does the I/O.
+port (large results, lz4-compressed, fetched by key with the capability this worker handed out
+for it: ``net.blobs``), registers with the manager's registry, and moves messages between those
+channels and the compute processes' pipes. What the processes do next is decided by
+``engine.scheduler.PoolScheduler``; this module only does the I/O.
 """
 from __future__ import annotations
 
@@ -68,7 +69,7 @@ class WorkerService:
         self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
         self.background = Background()  # tasks started and not waited for
         self.peers = Peers(self.id, self.key, self.scheduler, self._members, self._member_token, self._send,
-                           self.background.spawn, self._fetch_range)
+                           self.background.spawn, self._fetch_range, self._grant_range)
 
     def _members(self) -> dict:
         return self.registry.members if self.registry is not None else {}
@@ -145,9 +146,10 @@ class WorkerService:
                 self.job_channels[job_id] = channel
                 self.download_below[job_id] = block.download_below = header.get("download_below")
                 owners = {str(key): str(owner) for key, owner in dict(header.get("objects") or {}).items()}
+                capabilities = {str(key): str(value) for key, value in dict(header.get("capabilities") or {}).items()}
                 if owners:
                     self.objects.use(job_id, set(owners))  # now: a release read next must wait
-                    self.background.spawn(self._start_block(job_id, block, owners))
+                    self.background.spawn(self._start_block(job_id, block, owners, capabilities))
                 else:  # nothing to gather: queued at once (a round trip of the loop less)
                     self._send(self.scheduler.submit_block(job_id, block))
             elif kind == "cancel":
@@ -166,12 +168,15 @@ class WorkerService:
                 await channel.abort(f"unknown message type on the control channel: {kind!r}")
                 return
 
-    async def _start_block(self, job_id: str, block: Block, owners: Dict[str, str]) -> None:
+    async def _start_block(self, job_id: str, block: Block, owners: Dict[str, str],
+                           capabilities: Dict[str, str]) -> None:
         """Gather the remote objects the block refers to (from this worker's store, or over
-        the data channels of the workers holding them), then queue it."""
+        the data channels of the workers holding them, with the capabilities the manager passed
+        on), then queue it."""
         try:
             for object_id, owner in owners.items():
-                block.objects[object_id] = await self._object(job_id, object_id, owner)
+                block.objects[object_id] = await self._object(job_id, object_id, owner,
+                                                              capabilities.get(object_id, ""))
         except Exception as exc:  # whatever it is, the block must end with it, not hang
             channel = self.job_channels.pop(job_id, None)
             if channel is not None:
@@ -182,7 +187,7 @@ class WorkerService:
         if job_id in self.job_channels:  # not cancelled meanwhile
             self._send(self.scheduler.submit_block(job_id, block))
 
-    async def _object(self, job_id: str, object_id: str, owner: str) -> Tuple[bytes, list]:
+    async def _object(self, job_id: str, object_id: str, owner: str, capability: str) -> Tuple[bytes, list]:
         """(pickle, parts) of a remote object: its segments' names if this worker holds it,
         else its buffers fetched from the worker that does."""
         if owner == self.id:
@@ -191,7 +196,7 @@ class WorkerService:
             return self.objects.local_parts(object_id)
         if owner not in self._members():
             raise MissingObjectError(f"remote object {object_id} was lost with worker {owner}")
-        data, *parts = await self._peer_blobs(owner).fetch(object_id)
+        data, *parts = await self._peer_blobs(owner).fetch(object_id, capability)
         if job_id in self.job_channels:
             self.fetched[job_id] = self.fetched.get(job_id, 0) + sum(len(b) for b in (data, *parts))
         return data, parts
@@ -203,9 +208,13 @@ class WorkerService:
             self.peer_blobs[peer] = BlobClient(info.address, info.data_port, peer)
         return self.peer_blobs[peer]
 
-    async def _fetch_range(self, peer: str, segment: str, start: int, end: int) -> bytes:
-        [window] = await self._peer_blobs(peer).fetch(segment_key(segment, start, end))
+    async def _fetch_range(self, peer: str, segment: str, start: int, end: int, capability: str) -> bytes:
+        [window] = await self._peer_blobs(peer).fetch(segment_key(segment, start, end), capability)
         return window
+
+    def _grant_range(self, segment: str, start: int, end: int) -> str:
+        """The capability to fetch bytes [start, end) of one of our segments, and no others."""
+        return self.blobs.capability(segment_key(segment, start, end))
 
     def _report_progress(self) -> None:
         """Each running shape's progress, to the manager (for the block's client), when it
@@ -374,6 +383,7 @@ class WorkerService:
         header = {"type": "block_done", "job_id": job_id, **fields, "objects": objects}
         if sum(len(b) for b in buffers) > DATA_CHANNEL_THRESHOLD:
             header["blob"], buffers = self.blobs.put(buffers), []
+            header["blob_capability"] = self.blobs.capability(header["blob"])
         try:
             await channel.write(header, buffers)
         except ChannelClosed:
@@ -382,13 +392,15 @@ class WorkerService:
     def _keep_remote(self, result: BlockResult, download_below: Optional[int]) -> Dict[str, dict]:
         """Keep here, as remote objects, the variables not to be downloaded (those of at least
         ``download_below`` bytes; with None, none; those whose buffers the block put in shared
-        memory, always); describe them by name."""
+        memory, always); describe them by name, with the capability to fetch them (for the
+        manager only: it never reaches the client)."""
         kept = {}
         for name, data in list(result.variables.items()):
             segments = result.segments.get(name, [])
             size = remote_values.size_of(data, segments)
             if segments or (download_below is not None and size >= download_below):
-                kept[name] = {"id": self.objects.keep(data, segments), "size": size,
+                object_id = self.objects.keep(data, segments)
+                kept[name] = {"id": object_id, "capability": self.blobs.capability(object_id), "size": size,
                               "type": result.types.get(name, ""), "callable": name in result.callables}
                 del result.variables[name]
         return kept

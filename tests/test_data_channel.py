@@ -56,7 +56,7 @@ def test_a_corrupted_result_is_detected_and_fetched_again(caplog, monkeypatch):
         proxy_port = await proxy.start()
         client = BlobClient("127.0.0.1", proxy_port, "w")
         try:
-            buffers = await client.fetch("k")
+            buffers = await client.fetch("k", store.capability("k"))
             await asyncio.sleep(0.1)  # the acknowledgement reaches the worker
         finally:
             client.close()

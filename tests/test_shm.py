@@ -7,7 +7,7 @@ from engine import shm
 
 def test_segments_are_named_for_their_owner_and_unlinked_by_it():
     segment = shm.create(1000)
-    assert segment.name.startswith(f"{shm.PREFIX}{shm.service_pid}_{os.getpid()}_")
+    assert segment.name.startswith(f"{shm.PREFIX}{shm.service_pid}_{shm.service_tag}_{os.getpid()}_")
     assert shm.owner(segment.name) == shm.service_pid and shm.owned_here(segment.name)
     assert os.path.exists(f"/dev/shm/{segment.name}")
     other = shm.attach(segment.name)
@@ -26,13 +26,14 @@ def test_sweep_removes_what_a_dead_driver_left():
         os._exit(0)  # dies without releasing anything
     os.waitpid(pid, 0)
     assert shm.sweep(pid) == 2
-    assert not [name for name in os.listdir("/dev/shm") if name.startswith(f"{shm.PREFIX}{shm.service_pid}_{pid}_")]
+    assert not [name for name in os.listdir("/dev/shm")
+                if name.startswith(f"{shm.PREFIX}{shm.service_pid}_{shm.service_tag}_{pid}_")]
 
 
 def test_a_service_that_starts_removes_only_what_dead_services_left():
     pid = os.fork()
     if pid == 0:  # a "service" killed without cleaning up
-        shm.service_pid = os.getpid()
+        shm.become_service()
         shm.create(100)
         shm.create_for_service(100)
         os._exit(0)
@@ -47,3 +48,30 @@ def test_a_service_that_starts_removes_only_what_dead_services_left():
     finally:
         shm.release(live, unlink=True)
         os.unlink(other)
+
+
+def test_names_carry_a_random_tag_per_service_that_its_pool_inherits():
+    """Segment names cannot be guessed (a 128-bit tag drawn by each service, a random last part
+    per segment), and still say which service they belong to, right after the prefix."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker service, and a compute process it forks
+        os.close(read)
+        shm.become_service()
+        child = os.fork()
+        if child == 0:
+            names = [shm.create(100).name, shm.create(100).name, shm.create_for_service(100).name]
+            os.write(write, " ".join([shm.service_tag, *names]).encode())
+            os._exit(0)
+        os.waitpid(child, 0)
+        shm.sweep_service(os.getpid())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        tag, first, second, kept = pipe.read().split()
+    os.waitpid(pid, 0)
+    assert tag != shm.service_tag and len(bytes.fromhex(tag)) == 16
+    assert all(name.startswith(f"{shm.PREFIX}{pid}_{tag}_") and shm.owner(name) == pid
+               for name in (first, second, kept))
+    assert first != second and first.rsplit("_", 1)[0] == second.rsplit("_", 1)[0]  # same driver, random last part
+    assert not shm.owned_here(first)  # another service's: this process's data channel would never serve it
