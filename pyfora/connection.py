@@ -257,7 +257,11 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         self._sio.on(schema.PROGRESS, self._on_progress)
         self._sio.on("disconnect", self._on_disconnect)
         self._sio.on("connect_error", self._on_connect_error)
-        self._open(time.monotonic() + timeout)  # the whole of connecting, not each step, within timeout
+        try:
+            self._open(time.monotonic() + timeout)  # the whole of connecting, not each step, within timeout
+        except BaseException:
+            self._http.close()  # its pooled connection (the authentication challenge's)
+            raise
         _open_connections.add(self)
 
     def _open(self, deadline: float) -> dict:

@@ -81,7 +81,7 @@ def test_no_key_or_segment_name_reads_anything_without_its_capability(start_serv
     if cluster == "authenticated":
         monkeypatch.setattr(channels, "_secret", service.secret.encode())  # as a member: past the handshake
     pid = service.process.pid
-    with pyfora.connect(service.url, progress=False) as ufora:
+    with pyfora.connect(service.url, progress=False, secret="" if cluster == "open" else None) as ufora:
         with ufora.remotely:
             kept = np.arange(1_000_000, dtype=np.float64)  # stays on the worker, in shared memory
         segments = [name for name in os.listdir("/dev/shm") if shm.owner(name) == pid]
