@@ -4,22 +4,16 @@ Processes are forked by a zygote that is itself forked before any event loop, th
 listening socket exists in the worker (tornado's ``fork_processes`` habit), after numba has been
 warmed up so that no child pays numba's one-time initialisation; the zygote also forks the
 replacement of a process that died. Each child talks to its parent over one duplex pipe (a Unix
-socket pair carrying ``engine.frames``) with pickled tuples:
+socket pair carrying ``engine.frames``) with the pickled messages of ``engine.pool_messages``:
 
     parent -> child                       child -> parent
-    ("block", job_id, Block)              ("block_done", job_id, BlockResult)
-    ("partition", task_id, task, lo, hi, windows)   ("partition_done", task_id, lo, hi, stop, outcome)
-                                          (task: None when the process was sent it last, see
-                                          ``_held_payload``; windows: bytes of the task's shared
-                                          arrays, for a partition of another worker's task, else
-                                          empty; outcome: pickled, opaque to the service)
-    ("task_done", [(lo, hi, outcome)])    ("run_task", task, length, shareable, windows)
-                                          (while driving; windows: engine.sources.Window)
-    ("forget", [segment names])           (none: a remote object's segments to unmap)
-                                          ("output", job_id, [(stream, text)])  (what the block prints)
+    RunBlock                              BlockDone
+    RunPartition                          PartitionDone  (its outcome pickled, opaque to the service)
+    TaskDone  (to a driver)               RunTask  (from a driver)
+    Forget                                Output  (what a block prints)
 
 A child that runs a block is its *driver*. When the block reaches a parallel shape the driver
-sends ``run_task`` and, while it waits for ``task_done``, computes partitions like any other
+sends ``RunTask`` and, while it waits for ``TaskDone``, computes partitions like any other
 pool process: it gives its core back instead of sleeping on it. A child exits when its pipe
 closes, so a killed worker leaves no orphans.
 
@@ -42,6 +36,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from engine import block as blocks
 from engine import errors, frames, kernels, output, proc, serialization, shm, tasks
+from engine.pool_messages import (BlockDone, Forget, FromProcess, Output, PartitionDone, RunBlock, RunPartition,
+                                  RunTask, TaskDone, ToProcess)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +57,7 @@ class PoolProcess:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def put(self, message: tuple) -> bool:
+    def put(self, message: ToProcess) -> bool:
         """Queue a message and write what the pipe takes now: True when all of it went (else
         ``flush`` again when the pipe is writable). OSError if the process is gone."""
         self.outbox.put(serialization.dumps(message))
@@ -70,20 +66,20 @@ class PoolProcess:
     def flush(self) -> bool:
         return self.outbox.flush(self.sock)
 
-    def messages(self) -> List[tuple]:
+    def messages(self) -> List[FromProcess]:
         """The messages whole in the pipe now (none if it holds only part of one); EOFError or
         OSError when the process is gone."""
         messages = [serialization.loads(frame) for frame in self.inbox.read(self.sock, READ_BUDGET)]
         for message in messages:
-            if message[0] == "block_done":
-                message[2].take_over()
+            if isinstance(message, BlockDone):
+                message.result.take_over()
         return messages
 
     def close(self) -> None:
         self.sock.close()
 
 
-def send(sock: socket.socket, message: tuple) -> None:
+def send(sock: socket.socket, message: FromProcess) -> None:
     """Messages on the pipes carry user values (partials, collected elements, results), whose
     classes may be defined in the block or the client's own modules: the project's cloudpickle
     takes them, plain pickle would not."""
@@ -98,7 +94,7 @@ def _write(sock: socket.socket, payload: bytes) -> None:
         frames.write(sock, payload)
 
 
-def receive(sock: socket.socket) -> tuple:
+def receive(sock: socket.socket) -> ToProcess:
     return serialization.loads(frames.read(sock))
 
 
@@ -110,32 +106,31 @@ class PipeRunner:
 
     def run_partitions(self, task: bytes, length: int, shareable: bool = False,
                        windows: Sequence[Any] = ()) -> List[Tuple[int, int, Any]]:
-        send(self.sock, ("run_task", task, length, shareable, list(windows)))
+        send(self.sock, RunTask(task, length, shareable, list(windows)))
         while True:
             message = receive(self.sock)
-            if message[0] == "task_done":
-                return [(lo, hi, serialization.loads(outcome)) for lo, hi, outcome in message[1]]
+            if isinstance(message, TaskDone):
+                return [(lo, hi, serialization.loads(outcome)) for lo, hi, outcome in message.outcomes]
             _serve(self.sock, message)
 
 
-def _serve(sock: socket.socket, message: tuple) -> None:
-    kind = message[0]
-    if kind == "partition":
-        _, task_id, task, lo, hi, windows = message
-        outcome = tasks.run_partition(_held_payload(task_id, task), lo, hi, windows)
-        _write(sock, serialization.dumps(("partition_done", task_id, lo, hi, *_opaque(outcome))))
-    elif kind == "forget":
-        shm.forget(message[1])
-    elif kind == "block":
-        _, job_id, block = message
+def _serve(sock: socket.socket, message: ToProcess) -> None:
+    if isinstance(message, RunPartition):
+        outcome = tasks.run_partition(_held_payload(message.task_id, message.payload), message.lo, message.hi,
+                                      message.windows)
+        _write(sock, serialization.dumps(PartitionDone(message.task_id, message.lo, message.hi, *_opaque(outcome))))
+    elif isinstance(message, Forget):
+        shm.forget(message.segments)
+    elif isinstance(message, RunBlock):
+        job_id = message.job_id
         with output.forwarded(lambda pieces: _output(sock, job_id, pieces)):
-            result = blocks.run_block(block, PipeRunner(sock))
+            result = blocks.run_block(message.block, PipeRunner(sock))
         if _forked:  # a child the block forked, which came back here: it has no one to answer
             os._exit(0)
         result.hand_over()
-        _reply(sock, ("block_done", job_id, result))
+        _reply(sock, BlockDone(job_id, result))
     else:
-        log.error("compute process got an unknown message %r; ignored", kind)
+        log.error("compute process got an unknown message %r; ignored", type(message).__name__)
 
 
 _held: Tuple[Any, bytes] = (None, b"")  # the last task payload received: (task id, payload)
@@ -182,7 +177,7 @@ def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
     if _forked:
         os.write(2, "".join(text for _, text in pieces).encode(errors="replace"))
     else:
-        send(sock, ("output", job_id, pieces))
+        send(sock, Output(job_id, pieces))
 
 
 def _opaque(outcome: tasks.Outcome) -> Tuple[bool, bytes]:
@@ -196,14 +191,14 @@ def _opaque(outcome: tasks.Outcome) -> Tuple[bool, bytes]:
         return True, serialization.dumps(("error", failure, False, True))
 
 
-def _reply(sock: socket.socket, message: tuple) -> None:
+def _reply(sock: socket.socket, message: BlockDone) -> None:
     """Send a block's result; one that cannot be pickled goes back as that error, not as a dead
     process."""
     try:
         payload = serialization.dumps(message)
     except Exception as exc:
         failure = errors.capture(TypeError(f"a result could not be sent back: {exc}"))
-        payload = serialization.dumps((message[0], message[1], blocks.BlockResult(error=failure)))
+        payload = serialization.dumps(BlockDone(message.job_id, blocks.BlockResult(error=failure)))
     _write(sock, payload)
 
 

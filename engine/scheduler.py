@@ -36,9 +36,11 @@ from engine import serialization
 from engine.block import Block, BlockResult
 from engine.errors import RemoteError
 from engine.partition import GuidedPlan
+from engine.pool_messages import (BlockDone, FromProcess, PartitionDone, RunBlock, RunPartition, RunTask, TaskDone,
+                                  ToProcess)
 from engine.sources import Window
 
-Send = Tuple[int, tuple]
+Send = Tuple[int, ToProcess]
 LOOKAHEAD = 2  # partitions a process that drives no block may hold: the one it computes, the next
 
 
@@ -126,24 +128,22 @@ class PoolScheduler:
         self.blocks.append((job_id, block))
         return self._dispatch()
 
-    def on_message(self, index: Any, message: tuple) -> List[Send]:
+    def on_message(self, index: Any, message: FromProcess) -> List[Send]:
         process = self.processes.get(index)
         if process is None:  # a remote slot whose peer was already given up
             return self._dispatch()
-        kind = message[0]
-        if kind == "run_task" and process.job_id is None:
+        if isinstance(message, RunTask) and process.job_id is None:
             return self._dispatch()  # the block was cancelled while its driver asked
-        if kind == "run_task":
-            _, payload, length, shareable, windows = message
-            processes = len(self.processes) + (self.peer_cores if shareable else 0)
-            task = _Task(next(self._task_ids), index, payload, GuidedPlan(length, processes), shareable,
-                         [tuple(window) for window in windows])
+        if isinstance(message, RunTask):
+            processes = len(self.processes) + (self.peer_cores if message.shareable else 0)
+            task = _Task(next(self._task_ids), index, message.payload, GuidedPlan(message.length, processes),
+                         message.shareable, [tuple(window) for window in message.windows])
             self.tasks[task.task_id] = task
-            if shareable and self.peer_cores:
+            if message.shareable and self.peer_cores:
                 self.offers.append(task.task_id)
             process.busy, process.waiting_task = False, task.task_id
-        elif kind == "partition_done":
-            _, task_id, lo, hi, stop, outcome = message
+        elif isinstance(message, PartitionDone):
+            task_id, lo, hi, stop, outcome = message
             if (task_id, (lo, hi)) in process.partitions:
                 process.partitions.remove((task_id, (lo, hi)))
             process.busy, process.foreign = bool(process.partitions), None
@@ -158,9 +158,8 @@ class PoolScheduler:
             if task is not None:
                 task.running.pop((lo, hi), None)
                 task.record(lo, hi, stop, outcome)
-        elif kind == "block_done":
-            _, job_id, result = message
-            self.finished.append((job_id, result))
+        elif isinstance(message, BlockDone):
+            self.finished.append((message.job_id, message.result))
             process.busy, process.job_id = False, None
         return self._dispatch()
 
@@ -241,8 +240,9 @@ class PoolScheduler:
         if not self._give_partition(slot, sends):
             del self.processes[slot.index]
             return None
-        _, _, _, lo, hi, _ = sends[0][1]
-        return slot.index, self.tasks[task_id].payload, lo, hi, self.tasks[task_id].windows
+        partition = sends[0][1]
+        assert isinstance(partition, RunPartition)
+        return slot.index, self.tasks[task_id].payload, partition.lo, partition.hi, self.tasks[task_id].windows
 
     def peer_gone(self, peer: Any, reason: str) -> List[Send]:
         """Every partition a peer held is handed out again (once), as for a dead process."""
@@ -279,8 +279,8 @@ class PoolScheduler:
             self.foreign_lost.append((peer, task_id, lo, hi))
             return []
         process.busy, process.partitions, process.foreign = True, [], (peer, task_id, lo, hi)
-        return [(index, ("partition", (peer, task_id), process.payload_for((peer, task_id), payload),
-                         lo, hi, list(windows)))]
+        return [(index, RunPartition((peer, task_id), process.payload_for((peer, task_id), payload),
+                                     lo, hi, list(windows)))]
 
     def take_foreign_done(self) -> list:
         done, self.foreign_done = self.foreign_done, []
@@ -328,7 +328,7 @@ class PoolScheduler:
                 driver = self.processes.get(task.driver)
                 if driver is not None:
                     driver.busy, driver.waiting_task = True, None
-                    sends.append((task.driver, ("task_done", task.ordered_outcomes())))
+                    sends.append((task.driver, TaskDone(task.ordered_outcomes())))
         for process in list(self.processes.values()):
             if process.busy or process.remote:
                 continue
@@ -338,7 +338,7 @@ class PoolScheduler:
             if process.job_id is None and self.blocks:
                 job_id, block = self.blocks.popleft()
                 process.busy, process.job_id = True, job_id
-                sends.append((process.index, ("block", job_id, block)))
+                sends.append((process.index, RunBlock(job_id, block)))
         for process in list(self.processes.values()):  # then the next partition ahead
             if (not process.remote and not process.doomed and process.job_id is None
                     and process.foreign is None and 0 < len(process.partitions) < LOOKAHEAD):
@@ -356,8 +356,8 @@ class PoolScheduler:
                 task.running[partition] = process.index
                 process.busy = True
                 process.partitions.append((task.task_id, partition))
-                sends.append((process.index, ("partition", task.task_id,
-                                              process.payload_for(task.task_id, task.payload), *partition, [])))
+                sends.append((process.index, RunPartition(task.task_id, process.payload_for(task.task_id, task.payload),
+                                                          *partition, [])))
                 return True
         return False
 

@@ -35,6 +35,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
+from engine.pool_messages import PartitionDone
 from engine.scheduler import PoolScheduler
 from net import channel as channels
 from net import identity
@@ -177,8 +178,8 @@ class Peers:
             self._count(int(header["task_id"]), len(buffers[0]))
             slot = tuple(header["slot"])
             self.dispatch(self.scheduler.on_message(
-                slot, ("partition_done", int(header["task_id"]), int(header["lo"]), int(header["hi"]),
-                       bool(header.get("stop")), bytes(buffers[0]))))
+                slot, PartitionDone(int(header["task_id"]), int(header["lo"]), int(header["hi"]),
+                                    bool(header.get("stop")), bytes(buffers[0]))))
         elif kind == "partition_lost" and tuple(header["slot"]) in self.scheduler.processes:  # else given up already
             log.warning("worker %s lost partition [%s, %s) with the process computing it; handing "
                         "it out again", peer, header["lo"], header["hi"])

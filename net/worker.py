@@ -21,6 +21,7 @@ import tornado.ioloop
 from engine import deaths, errors, remote_values, shm
 from engine import pool as compute_pool
 from engine.block import Block, BlockResult
+from engine.pool_messages import Forget, FromProcess, Output
 from engine.scheduler import PoolScheduler
 from engine.serialization import MissingObjectError
 from net import channel as channels
@@ -103,7 +104,7 @@ class WorkerService:
                 "loop": loop_health.snapshot()}
 
     def _unmap(self, names: list) -> None:
-        self._send([(index, ("forget", names)) for index in self.processes])
+        self._send([(index, Forget(names)) for index in self.processes])
 
     def _peer_left(self, peer: str) -> None:
         self.peers.lost(peer, "left the cluster")
@@ -247,11 +248,11 @@ class WorkerService:
         for message in messages:
             self._on_pool_message(index, message)
 
-    def _on_pool_message(self, index: int, message: tuple) -> None:
-        if message[0] == "output":  # printed by a block: on to its client, in order, on credit
-            _, job_id, pieces = message
+    def _on_pool_message(self, index: int, message: FromProcess) -> None:
+        if isinstance(message, Output):  # printed by a block: on to its client, in order, on credit
+            job_id = message.job_id
             if job_id in self.job_channels:
-                for stream, text in pieces:
+                for stream, text in message.pieces:
                     self.output.add(job_id, stream, text)
                 self._send_output(job_id)
                 if self.output.congested(job_id) and index not in self.paused:

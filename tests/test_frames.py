@@ -8,6 +8,7 @@ import pytest
 
 from engine import frames
 from engine.pool import ComputePool
+from engine.pool_messages import Forget
 
 MB = 1 << 20
 
@@ -107,7 +108,7 @@ def test_a_compute_process_takes_a_big_message_while_it_sends_one():
     [process] = pool.processes.values()
     try:
         names = [f"ufora_test_frames_{i:09d}" for i in range(2_000_000)]  # about 50 MB pickled
-        assert process.put(("forget", names)) is False
+        assert process.put(Forget(names)) is False
         assert process.outbox.pending > 10 * MB
         while not process.flush():
             pass

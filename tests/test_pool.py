@@ -11,6 +11,7 @@ import pytest
 from engine import serialization, shm
 from engine.block import HAND_OVER_BYTES, Block, BlockResult
 from engine.pool import ComputePool
+from engine.pool_messages import RunPartition
 from engine.scheduler import PoolScheduler
 from tests.conftest import descendants
 from tests.primes import isPrime as is_prime
@@ -38,7 +39,7 @@ def run(pool, blocks, on_partition=None, timeout=60):
 
     def send(sends):
         for index, message in sends:
-            if message[0] == "partition":
+            if isinstance(message, RunPartition):
                 partitions_by_process[index] += 1
                 if on_partition:
                     on_partition(index, scheduler)

@@ -3,13 +3,14 @@ from collections import defaultdict, deque
 
 from engine import serialization
 from engine.block import Block, BlockResult
+from engine.pool_messages import BlockDone, PartitionDone, RunPartition, RunTask, TaskDone
 from engine.scheduler import LOOKAHEAD, PoolScheduler
 
 BLOCK = Block("", "f.py", 1, b"")
 
 
 def kinds(sends):
-    return [(index, message[0]) for index, message in sends]
+    return [(index, type(message).__name__) for index, message in sends]
 
 
 def by_process(sends):
@@ -22,35 +23,35 @@ def by_process(sends):
 
 def test_a_block_goes_to_an_idle_process_and_its_result_is_reported():
     s = PoolScheduler(2)
-    assert kinds(s.submit_block("job", BLOCK)) == [(0, "block")]
-    assert s.on_message(0, ("block_done", "job", BlockResult())) == []
+    assert kinds(s.submit_block("job", BLOCK)) == [(0, "RunBlock")]
+    assert s.on_message(0, BlockDone("job", BlockResult())) == []
     assert [job for job, _ in s.take_finished()] == ["job"]
 
 
 def done(task_id, lo, hi, outcome):
     """A partition_done message as a compute process sends it: the outcome pickled, opaque."""
-    return ("partition_done", task_id, lo, hi, outcome[3], serialization.dumps(outcome))
+    return PartitionDone(task_id, lo, hi, outcome[3], serialization.dumps(outcome))
 
 
 def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_done():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
-    sends = s.on_message(0, ("run_task", b"task", 1000, False, []))
-    assert sorted(kinds(sends)) == [(0, "partition")] + [(1, "partition")] * LOOKAHEAD
+    sends = s.on_message(0, RunTask(b"task", 1000, False, []))
+    assert sorted(kinds(sends)) == [(0, "RunPartition")] + [(1, "RunPartition")] * LOOKAHEAD
     covered = []
     pipes = defaultdict(deque)
     for index, message in sends:
         pipes[index].append(message)
     while any(pipes.values()):
         index = next(i for i, pipe in pipes.items() if pipe)
-        _, task_id, _, lo, hi, _ = pipes[index].popleft()
+        task_id, _, lo, hi, _ = pipes[index].popleft()
         covered.append((lo, hi))
         for i, m in s.on_message(index, done(task_id, lo, hi, ("ok", (True, hi - lo), True, False))):
-            if m[0] == "partition":
+            if isinstance(m, RunPartition):
                 pipes[i].append(m)
             else:
-                assert (i, m[0]) == (0, "task_done")
-                outcomes = m[1]
+                assert (i, type(m)) == (0, TaskDone)
+                outcomes = m.outcomes
     assert sorted(covered) == [(lo, hi) for lo, hi, _ in outcomes]
     assert sum(serialization.loads(outcome)[1][1] for _, _, outcome in outcomes) == 1000
 
@@ -58,20 +59,20 @@ def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_don
 def test_a_second_block_waits_until_partitions_are_done():
     s = PoolScheduler(1)
     s.submit_block("a", BLOCK)
-    s.on_message(0, ("run_task", b"t", 10, False, []))  # the driver computes its own partitions
+    s.on_message(0, RunTask(b"t", 10, False, []))  # the driver computes its own partitions
     assert s.submit_block("b", BLOCK) == []
 
 
 def test_a_partition_lost_with_its_process_is_handed_out_again_once():
     s = PoolScheduler(3)
     s.submit_block("job", BLOCK)
-    sends = by_process(s.on_message(0, ("run_task", b"t", 3000, False, [])))
-    lost = [tuple(message[3:5]) for message in sends[2]]
+    sends = by_process(s.on_message(0, RunTask(b"t", 3000, False, [])))
+    lost = [(message.lo, message.hi) for message in sends[2]]
     assert s.on_process_gone(2, "killed") == []  # nobody is free to take them yet
     # process 1 finishes what it holds and must be handed the lost ones first
-    for _, task_id, _, lo, hi, _ in sends[1]:
+    for task_id, _, lo, hi, _ in sends[1]:
         nxt = s.on_message(1, done(task_id, lo, hi, ("ok", (True, 0), True, False)))
-    assert [tuple(message[3:5]) for _, message in nxt] == lost[:1]
+    assert [(message.lo, message.hi) for _, message in nxt] == lost[:1]
 
 
 def test_with_no_process_left_waiting_and_new_blocks_fail_instead_of_hanging():
@@ -96,16 +97,17 @@ def test_a_dead_driver_fails_its_block_with_a_clear_error():
 def test_a_stopping_outcome_ends_the_task_once_everything_before_it_is_done():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
-    sends = by_process(s.on_message(0, ("run_task", b"t", 100_000, False, [])))
-    (_, tid, _, lo0, hi0, _), (_, _, _, lo1, hi1, _) = sends[0][0], sends[1][0]
+    sends = by_process(s.on_message(0, RunTask(b"t", 100_000, False, [])))
+    (tid, _, lo0, hi0, _), (_, _, lo1, hi1, _) = sends[0][0], sends[1][0]
     assert lo0 < lo1
     # the later partition decides (say any() found True): nothing after it is handed out,
     # and the task waits only for the earlier partition
     after = s.on_message(1, done(tid, lo1, hi1, ("ok", (True, 5), True, True)))
     assert after == []
     finished = s.on_message(0, done(tid, lo0, hi0, ("ok", (False, hi0), True, False)))
-    [(driver, (kind, outcomes))] = finished
-    assert (driver, kind) == (0, "task_done")
+    [(driver, message)] = finished
+    assert (driver, type(message)) == (0, TaskDone)
+    outcomes = message.outcomes
     assert [o[0] for o in outcomes] == [lo0, lo1]
 
 
@@ -113,10 +115,10 @@ def test_peers_pull_partitions_of_shareable_tasks_one_at_a_time():
     s = PoolScheduler(1)
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
-    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True, []))
+    [(_, local)] = s.on_message(0, RunTask(b"t", 1000, True, []))
     [task_id] = s.take_offers()
     slot, _, lo, hi, _ = s.pull_from_peer("B", task_id)
-    assert lo == local[4]  # the next range after the local one
+    assert lo == local.hi  # the next range after the local one
     assert s.on_message(slot, done(task_id, lo, hi, ("ok", (True, 1), True, False))) == []
     assert slot not in s.processes  # a remote slot lives for one partition
     assert s.counts["remote_partitions"] == 1
@@ -126,20 +128,20 @@ def test_a_departed_peer_s_partitions_are_computed_again_locally():
     s = PoolScheduler(1)
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
-    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True, []))
-    _, _, lo, hi, _ = s.pull_from_peer("B", local[1])
+    [(_, local)] = s.on_message(0, RunTask(b"t", 1000, True, []))
+    _, _, lo, hi, _ = s.pull_from_peer("B", local.task_id)
     s.peer_gone("B", "killed")
     # the driver finishes its partition and is handed the lost one before new ones
-    nxt = s.on_message(0, done(local[1], local[3], local[4], ("ok", (True, 1), True, False)))
-    assert nxt[0][1][3:5] == (lo, hi)
+    nxt = s.on_message(0, done(local.task_id, local.lo, local.hi, ("ok", (True, 1), True, False)))
+    assert (nxt[0][1].lo, nxt[0][1].hi) == (lo, hi)
 
 
 def test_tasks_reading_shared_memory_stay_on_their_worker():
     s = PoolScheduler(1)
     s.peer_cores = 4
     s.submit_block("job", BLOCK)
-    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, False, []))
-    assert s.take_offers() == [] and s.pull_from_peer("B", local[1]) is None
+    [(_, local)] = s.on_message(0, RunTask(b"t", 1000, False, []))
+    assert s.take_offers() == [] and s.pull_from_peer("B", local.task_id) is None
 
 
 def test_a_peer_s_partition_runs_on_an_idle_process_and_comes_back():
@@ -147,7 +149,7 @@ def test_a_peer_s_partition_runs_on_an_idle_process_and_comes_back():
     index = s.idle_process()
     assert index is not None
     [(i, message)] = s.run_foreign(index, "A", 7, b"payload", 0, 10)
-    assert i == index and message[1] == ("A", 7)
+    assert i == index and message.task_id == ("A", 7)
     s.on_message(index, done(("A", 7), 0, 10, ("ok", (True, 3), True, False)))
     assert s.take_foreign_done() == [("A", 7, 0, 10, False, serialization.dumps(("ok", (True, 3), True, False)))]
     assert s.counts["foreign_partitions"] == 1
@@ -170,22 +172,22 @@ def test_the_origin_hands_a_lost_remote_partition_out_again():
     s = PoolScheduler(1)
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
-    [(_, local)] = s.on_message(0, ("run_task", b"t", 1000, True, []))
-    slot, _, lo, hi, _ = s.pull_from_peer("B", local[1])
+    [(_, local)] = s.on_message(0, RunTask(b"t", 1000, True, []))
+    slot, _, lo, hi, _ = s.pull_from_peer("B", local.task_id)
     assert s.on_process_gone(slot, "its process on worker B died") == []
-    nxt = s.on_message(0, done(local[1], local[3], local[4], ("ok", (True, 1), True, False)))
-    assert nxt[0][1][3:5] == (lo, hi)
+    nxt = s.on_message(0, done(local.task_id, local.lo, local.hi, ("ok", (True, 1), True, False)))
+    assert (nxt[0][1].lo, nxt[0][1].hi) == (lo, hi)
 
 
 def test_a_process_that_drives_no_block_holds_its_next_partition_except_in_the_tail():
     s = PoolScheduler(2)
     s.submit_block("job", BLOCK)
-    sends = by_process(s.on_message(0, ("run_task", b"t", 100_000, False, [])))
+    sends = by_process(s.on_message(0, RunTask(b"t", 100_000, False, [])))
     assert len(sends[0]) == 1 and len(sends[1]) == LOOKAHEAD  # the driver gets one at a time
     held = {1: deque(sends[1]), 0: deque(sends[0])}
     plan, in_tail = next(iter(s.tasks.values())).plan, 0
     while held[1]:  # process 1 alone works through the plan; the driver holds its first
-        _, task_id, _, lo, hi, _ = held[1].popleft()
+        task_id, _, lo, hi, _ = held[1].popleft()
         tapering = plan.tapering
         more = by_process(s.on_message(1, done(task_id, lo, hi, ("ok", (True, 0), True, False))))
         assert set(more) <= {1} and len(held[1]) + len(more[1]) <= LOOKAHEAD
@@ -200,10 +202,10 @@ def test_a_cancel_kills_only_what_computes_the_block_and_gives_the_doomed_nothin
     s = PoolScheduler(3)
     s.submit_block("a", BLOCK)
     s.submit_block("b", BLOCK)
-    s.on_message(0, ("run_task", b"ta", 100_000, False, []))  # a drives on 0, b on 1
-    held = by_process(s.on_message(1, ("run_task", b"tb", 100_000, False, [])))
+    s.on_message(0, RunTask(b"ta", 100_000, False, []))  # a drives on 0, b on 1
+    held = by_process(s.on_message(1, RunTask(b"tb", 100_000, False, [])))
     task_a, task_b = sorted(s.tasks)
-    assert [m[1] for m in held[1]] == [task_a]  # the oldest task first, the driver one at a time
+    assert [m.task_id for m in held[1]] == [task_a]  # the oldest task first, the driver one at a time
     # process 2 computes one of a's partitions with one of b's queued behind it
     s.processes[2].partitions[1:] = []
     queued = (0, 10)

@@ -1,0 +1,72 @@
+"""The messages between a worker service and its compute processes (``engine.pool``), one class
+each: named fields instead of positions, and ``isinstance`` instead of comparing a string in
+slot 0. NamedTuples: they pickle as small as a plain tuple (their class by reference, then
+the fields), and a message per partition stays as cheap as before.
+
+User values never need the service to read them: a partition's outcome travels pickled
+(``PartitionDone.outcome``, ``TaskDone.outcomes``) from the process that computed it to the
+driver that combines it.
+"""
+from __future__ import annotations
+
+from typing import Any, List, NamedTuple, Optional, Tuple, Union
+
+
+# ---- service -> compute process ------------------------------------------------------------
+class RunBlock(NamedTuple):
+    """Drive this block (``engine.block.Block``)."""
+    job_id: str
+    block: Any
+
+
+class RunPartition(NamedTuple):
+    """Compute items [lo, hi) of a task. ``payload``: the task's bytes, or None when the process
+    was sent them last (``pool._held_payload``); ``windows``: for a partition of another worker's
+    task, the bytes of its shared arrays, else empty."""
+    task_id: Any  # an int, or (peer, task id) for another worker's task
+    payload: Optional[bytes]
+    lo: int
+    hi: int
+    windows: list
+
+
+class TaskDone(NamedTuple):
+    """The driver's task is computed: every kept partition's (lo, hi, pickled outcome), in order."""
+    outcomes: List[Tuple[int, int, bytes]]
+
+
+class Forget(NamedTuple):
+    """Unmap these remote objects' segments (the objects were released)."""
+    segments: List[str]
+
+
+# ---- compute process -> service ------------------------------------------------------------
+class BlockDone(NamedTuple):
+    job_id: str
+    result: Any  # engine.block.BlockResult: its values pickled, its arrays in shared memory
+
+
+class PartitionDone(NamedTuple):
+    task_id: Any
+    lo: int
+    hi: int
+    stop: bool  # the outcome ends the task (an error, or any/all decided)
+    outcome: bytes  # pickled: the driver's to read
+
+
+class RunTask(NamedTuple):
+    """The driver reached a parallel shape: split it (it computes partitions while it waits)."""
+    payload: bytes
+    length: int
+    shareable: bool  # no shared memory: its partitions can be computed on other workers
+    windows: list  # engine.sources.Window: where its shared arrays lie
+
+
+class Output(NamedTuple):
+    """What the block printed: [(stream, text)], in order."""
+    job_id: str
+    pieces: list
+
+
+ToProcess = Union[RunBlock, RunPartition, TaskDone, Forget]
+FromProcess = Union[BlockDone, PartitionDone, RunTask, Output]
