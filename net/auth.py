@@ -17,6 +17,7 @@ import os
 from tornado.iostream import IOStream, StreamClosedError
 
 from net.wire import AUTH_MAGIC as MAGIC
+from net.wire import TLS_MAGIC, TLS_ONLY
 NONCE = 32
 HELLO = len(MAGIC) + NONCE
 PROOF = hashlib.sha256().digest_size
@@ -24,6 +25,10 @@ PROOF = hashlib.sha256().digest_size
 
 class AuthenticationFailed(Exception):
     """The peer did not prove it holds this cluster's secret (or spoke no handshake at all)."""
+
+
+class ServesTLSOnly(AuthenticationFailed):
+    """The peer answered our hello with the refusal of a port that serves TLS only (net.channel)."""
 
 
 def proof(secret: bytes, role: bytes, dialer_nonce: bytes, listener_nonce: bytes) -> bytes:
@@ -46,6 +51,8 @@ async def _handshake(stream: IOStream, secret: bytes, dialed: bool) -> None:
     mine = os.urandom(NONCE)
     stream.write(MAGIC + mine)
     hello = await stream.read_bytes(HELLO)
+    if hello.startswith(TLS_MAGIC):
+        raise ServesTLSOnly(TLS_ONLY)
     if hello[:len(MAGIC)] != MAGIC:
         raise AuthenticationFailed("it did not start the cluster's handshake (a service without "
                                    "UFORA_CLUSTER_SECRET, or not a ufora service)")
