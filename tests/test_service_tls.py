@@ -74,7 +74,7 @@ def test_a_tls_cluster_shares_a_block_across_two_workers_and_downloads_a_large_r
         downloaded = big.toLocal().result()  # from the worker's data channel to the manager, then https
     assert np.array_equal(downloaded, np.arange(20_000_000, dtype=np.float64) % 1000)
     for service in (manager, *workers):
-        assert "refused a connection" not in service.log and "TLS" not in service.log, service.log[-2000:]
+        assert "refused a connection" not in service.log and "UFORA_TLS" not in service.log, service.log[-2000:]
 
 
 @pytest.mark.parametrize("worker_trusts,says", [
