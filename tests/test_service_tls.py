@@ -115,6 +115,14 @@ def test_a_tls_worker_is_refused_by_a_plain_manager_and_says_what_to_set(start_s
     assert status(manager, pki)["workers"] == 0
 
 
+def test_the_embedded_cluster_runs_while_the_client_trusts_a_remote_manager_s_authority(pki, monkeypatch):
+    monkeypatch.setenv("UFORA_TLS_CA", pki["ca"])  # the client's, for https: the embedded service must not dial TLS
+    with pyfora.connect(progress=False) as ufora:
+        with ufora.remotely.downloadAll():
+            total = sum(range(10))
+    assert total == 45
+
+
 def test_a_certificate_that_lists_addresses_must_list_the_one_dialled():
     certificate = {"subjectAltName": (("DNS", "worker-1"), ("IP Address", "10.0.0.7"))}
     assert tls.address_mismatch(certificate, "10.0.0.7") is None
