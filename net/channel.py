@@ -306,6 +306,9 @@ async def _tls_accepted(stream: IOStream) -> Optional[IOStream]:
     address = _peer_address(stream)
     try:
         first = await _first_byte(stream)
+    except asyncio.CancelledError:  # the service is stopping
+        stream.close()
+        raise
     except (asyncio.TimeoutError, OSError) as exc:
         if isinstance(exc, asyncio.TimeoutError):
             log.info("closing the connection from %s: it sent nothing within %.0f s", address, FIRST_FRAME_TIMEOUT)
