@@ -18,6 +18,7 @@ import os
 from tornado.iostream import IOStream, StreamClosedError
 
 from net.wire import AUTH_MAGIC as MAGIC
+from net.wire import TLS_MAGIC, TLS_ONLY
 
 log = logging.getLogger(__name__)
 NONCE = 32
@@ -27,6 +28,10 @@ PROOF = hashlib.sha256().digest_size
 
 class AuthenticationFailed(Exception):
     """The peer did not prove it holds this cluster's secret (or spoke no handshake at all)."""
+
+
+class ServesTLSOnly(AuthenticationFailed):
+    """The peer answered our hello with the refusal of a port that serves TLS only (net.channel)."""
 
 
 def proof(secret: bytes, role: bytes, dialer_nonce: bytes, listener_nonce: bytes) -> bytes:
@@ -49,6 +54,8 @@ async def _handshake(stream: IOStream, secret: bytes, dialed: bool) -> None:
     mine = os.urandom(NONCE)
     stream.write(MAGIC + mine)
     hello = await stream.read_bytes(HELLO)
+    if hello.startswith(TLS_MAGIC):
+        raise ServesTLSOnly(TLS_ONLY)
     if hello[:len(MAGIC)] != MAGIC:
         raise AuthenticationFailed("it did not start the cluster's handshake (a service without "
                                    "UFORA_CLUSTER_SECRET, or not a ufora service)")
@@ -60,13 +67,13 @@ async def _handshake(stream: IOStream, secret: bytes, dialed: bool) -> None:
         raise AuthenticationFailed("its proof does not match this cluster's secret (UFORA_CLUSTER_SECRET differs)")
 
 
-_refusals_logged: set = set()  # addresses whose failed authentication was logged already
+_refusals_logged: set = set()  # (address, kind of failure) already logged
 _MAX_LOGGED = 10_000
 
 
-def log_refusal(address: str, who: str, why: str) -> None:
-    """Say once per address that a peer failed to authenticate: a stranger retrying in a loop
-    must not fill the log."""
-    if address not in _refusals_logged and len(_refusals_logged) < _MAX_LOGGED:
-        _refusals_logged.add(address)
-        log.warning("refused %s from %s: %s (said once per address)", who, address, why)
+def log_refusal(address: str, what: str, why: str = "", kind: str = "") -> None:
+    """Say once per address (and ``kind`` of failure) that a peer was refused: a stranger
+    retrying in a loop must not fill the log."""
+    if (address, kind) not in _refusals_logged and len(_refusals_logged) < _MAX_LOGGED:
+        _refusals_logged.add((address, kind))
+        log.warning("refused %s from %s%s (said once per address)", what, address, f": {why}" if why else "")

@@ -5,6 +5,12 @@ Every failure of a read or write (the peer gone, a buffer over the limit, a mess
 the wire rules) surfaces as ``ChannelClosed``; a message that breaks the wire rules is
 answered with an ``error`` frame, then the connection is closed (we cannot know how much of the
 stream is left to trust). ``listen`` and ``connect`` are the only places that name TCP.
+
+Before the first frame, a connection may start TLS (``use_tls``) and then prove the cluster's
+secret (``use_secret``), in that order: the secret's handshake runs inside TLS. A listener tells
+TLS from plain TCP by the first byte the dialer sends (a TLS handshake record begins with 0x16,
+our frames and hellos with "U"), so a peer configured otherwise is refused with a reason that
+names the setting to fix, on both sides, rather than with a garbled handshake.
 """
 from __future__ import annotations
 
@@ -13,14 +19,17 @@ import ipaddress
 import logging
 import random
 import socket
+import ssl
+from contextlib import suppress
 from typing import Awaitable, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
+from tornado.ioloop import IOLoop
 from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.tcpclient import TCPClient
 from tornado.tcpserver import TCPServer
 
-from net import auth, wire
+from net import auth, tls, wire
 from net.accepting import GuardedAccept
 
 log = logging.getLogger(__name__)
@@ -186,8 +195,9 @@ class _Server(GuardedAccept, TCPServer):
         finally:
             self.open -= 1
 
-    async def _serve(self, stream: IOStream) -> None:
-        if _secret is not None and not await _authenticated(stream):
+    async def _serve(self, plain: IOStream) -> None:
+        stream = await _tls_accepted(plain)
+        if stream is None or _secret is not None and not await _authenticated(stream):
             return
         channel = Channel(stream, self.compress, accepted=True)
         try:
@@ -213,18 +223,162 @@ def use_secret(secret: Optional[bytes]) -> None:
 async def _authenticated(stream: IOStream) -> bool:
     """An accepted connection's peer proved it holds the secret; else it is sent one error frame
     and closed, and the failure is logged once per address."""
-    address = stream.socket.getpeername()[0] if stream.socket else "?"
     try:
         await auth.authenticate(stream, _secret or b"", dialed=False, timeout=FIRST_FRAME_TIMEOUT)
         return True
     except auth.AuthenticationFailed as exc:
-        auth.log_refusal(address, "a connection", str(exc))
+        _refused(_peer_address(stream), "secret", str(exc))
         try:
             await stream.write(b"".join(wire.encode({"type": "error", "message": "authentication failed"})))
         except StreamClosedError:
             pass
         stream.close()
         return False
+
+
+def _refused(address: str, kind: str, why: str) -> None:
+    auth.log_refusal(address, "a connection", why, kind)
+
+
+def _peer_address(stream: IOStream) -> str:
+    try:
+        return stream.socket.getpeername()[0] if stream.socket else "?"
+    except OSError:
+        return "?"
+
+
+_serving: Optional[ssl.SSLContext] = None  # accepted channels serve TLS with it (UFORA_TLS_CERT, _KEY)
+_dialing: Optional[ssl.SSLContext] = None  # dialled channels start TLS with it (UFORA_TLS_CA)
+_handshaking: set = set()  # descriptors of our TLS handshakes in progress
+TLS_RECORD = 0x16  # the first byte of a TLS handshake record: a ClientHello
+# What a port serving TLS sends a peer that began in plain TCP: as long as a hello of the
+# secret's handshake, so that a dialer with a secret or without reads it whole (net.auth, net.wire).
+TLS_REFUSAL = wire.TLS_MAGIC.ljust(auth.HELLO, b"\0")
+
+
+def use_tls(serving: Optional[ssl.SSLContext], dialing: Optional[ssl.SSLContext]) -> None:
+    """From now on, channels this process accepts serve TLS with ``serving`` and refuse a peer
+    that does not start TLS (None: they refuse a peer that does), and channels it dials start
+    TLS with ``dialing``, verifying the peer (``net.tls``); None: they dial plain TCP."""
+    global _serving, _dialing
+    _serving, _dialing = serving, dialing
+    logging.getLogger("tornado.general").addFilter(_our_handshakes)
+
+
+class _OurHandshakes(logging.Filter):
+    """Tornado warns of every failed TLS handshake ("SSL Error on <fd> ..."), which would repeat
+    with each retry of a misconfigured peer; ours are said once per peer, naming the setting."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "SSL Error on %s %s: %s" and isinstance(record.args, tuple)
+                    and record.args[0] in _handshaking)
+
+
+_our_handshakes = _OurHandshakes()
+
+
+async def _first_byte(stream: IOStream) -> bytes:
+    """The first byte the peer sent, left unread (MSG_PEEK); b"" if it closed without one."""
+    sock = stream.socket
+    loop = IOLoop.current()
+    readable = asyncio.get_running_loop().create_future()
+
+    def ready(fd: socket.socket, events: int) -> None:
+        if not readable.done():
+            readable.set_result(None)
+
+    loop.add_handler(sock, ready, IOLoop.READ)
+    try:
+        await asyncio.wait_for(readable, FIRST_FRAME_TIMEOUT)
+    finally:
+        loop.remove_handler(sock)
+    return sock.recv(1, socket.MSG_PEEK)
+
+
+async def _tls_accepted(stream: IOStream) -> Optional[IOStream]:
+    """The stream to go on with: ``stream`` itself where neither side wants TLS, its TLS stream
+    once the handshake is done where both do; None (closed, and said once per address) where
+    only one does, or the handshake fails."""
+    address = _peer_address(stream)
+    try:
+        first = await _first_byte(stream)
+    except asyncio.CancelledError:  # the service is stopping
+        stream.close()
+        raise
+    except (asyncio.TimeoutError, OSError) as exc:
+        if isinstance(exc, asyncio.TimeoutError):
+            log.info("closing the connection from %s: it sent nothing within %.0f s", address, FIRST_FRAME_TIMEOUT)
+        stream.close()
+        return None
+    began_tls = first[:1] == bytes([TLS_RECORD])
+    if first and began_tls and _serving is not None:
+        return await _handshake(stream, address)
+    if first and not began_tls and _serving is None:
+        return stream
+    if began_tls:
+        _refused(address, "tls", "it started TLS (UFORA_TLS_CA is set there), which this service does not serve: "
+                                 "set UFORA_TLS_CERT and UFORA_TLS_KEY here, or unset UFORA_TLS_CA there")
+    elif first:
+        _refused(address, "plain", "this service serves TLS only (UFORA_TLS_CERT is set here) and it did not "
+                                   "start TLS: set UFORA_TLS_CA there to the authority that signed UFORA_TLS_CERT")
+        with suppress(StreamClosedError):
+            await stream.write(TLS_REFUSAL)
+    stream.close()  # b"": the peer left before saying anything
+    return None
+
+
+async def _handshake(stream: IOStream, address: str) -> Optional[IOStream]:
+    fd = stream.socket.fileno()
+    _handshaking.add(fd)
+    try:
+        return await asyncio.wait_for(stream.start_tls(server_side=True, ssl_options=_serving), FIRST_FRAME_TIMEOUT)
+    except asyncio.TimeoutError:  # the TLS stream is closed with the cancelled handshake
+        log.info("closing the connection from %s: no TLS handshake within %.0f s", address, FIRST_FRAME_TIMEOUT)
+    except (StreamClosedError, OSError) as exc:  # tornado hands over why the handshake failed, if it knows
+        reason = _reason(_why(exc))
+        if any(alert in reason for alert in ("UNKNOWN_CA", "BAD_CERTIFICATE", "CERTIFICATE_UNKNOWN")):
+            _refused(address, "handshake", f"it does not trust this service's certificate ({reason}): its "
+                                           "UFORA_TLS_CA must name the authority that signed UFORA_TLS_CERT here")
+        else:
+            _refused(address, "handshake", f"the TLS handshake failed ({reason})")
+    finally:
+        _handshaking.discard(fd)
+    return None
+
+
+def _why(exc: BaseException) -> Optional[BaseException]:
+    return exc.real_error if isinstance(exc, StreamClosedError) else exc
+
+
+def _reason(error: Optional[BaseException]) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return error.verify_message
+    return getattr(error, "reason", None) or str(error or "") or "the peer closed the connection"
+
+
+async def _dialed_tls(stream: IOStream, where: str, timeout: float) -> IOStream:
+    """``stream`` (just connected) as a TLS stream whose peer UFORA_TLS_CA trusts; else
+    ``ConnectionRefusedError`` saying which setting to fix."""
+    address, fd = _peer_address(stream), stream.socket.fileno()
+    _handshaking.add(fd)
+    try:
+        secured = await asyncio.wait_for(stream.start_tls(server_side=False, ssl_options=_dialing), timeout)
+    except (StreamClosedError, OSError) as exc:
+        error = _why(exc)
+        if isinstance(error, ssl.SSLCertVerificationError):
+            raise ConnectionRefusedError(f"{where} presented a certificate that UFORA_TLS_CA does not trust "
+                                         f"({_reason(error)}): UFORA_TLS_CA here must name the authority "
+                                         "that signed UFORA_TLS_CERT there") from None
+        raise ConnectionRefusedError(f"{where} ended the TLS handshake ({_reason(error)}): it serves no "
+                                     "TLS (set UFORA_TLS_CERT and UFORA_TLS_KEY there, or unset UFORA_TLS_CA "
+                                     "here), or refused ours") from None
+    finally:
+        _handshaking.discard(fd)
+    mismatch = tls.address_mismatch(secured.socket.getpeercert() or {}, address)
+    if mismatch is not None:
+        secured.close()
+        raise ConnectionRefusedError(f"{where}: {mismatch} (UFORA_TLS_CERT there)")
+    return secured
 
 
 class CannotListen(OSError):
@@ -265,9 +419,14 @@ async def connect(host: str, port: int, timeout: float, compress: bool = False,
             remaining = max(0.01, deadline - loop.time())
             stream = await asyncio.wait_for(TCPClient().connect(host, port, max_buffer_size=DIALED_MAX_PAYLOAD),
                                             remaining)
+            if _dialing is not None:
+                stream = await _dialed_tls(stream, f"{host}:{port}", max(0.01, deadline - loop.time()))
             if _secret is not None:
                 try:
                     await auth.authenticate(stream, _secret, dialed=True, timeout=max(1.0, deadline - loop.time()))
+                except auth.ServesTLSOnly as exc:
+                    stream.close()
+                    raise ConnectionRefusedError(f"{host}:{port}: {exc}") from None
                 except auth.AuthenticationFailed as exc:
                     stream.close()
                     raise ConnectionRefusedError(f"{host}:{port} refused the cluster's secret: {exc}") from None

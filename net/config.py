@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Tuple
+from typing import Callable, Mapping, Optional, Tuple, TypeVar
 
 from net import tls
 
@@ -24,6 +24,7 @@ DEFAULT_WORKER_BASE_PORT = 30009
 DEFAULT_LOG_DIR = "/var/ufora"
 DEFAULT_CLIENT_TIMEOUT = 45.0
 DEFAULT_SESSION_GRACE = 60.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,12 @@ SETTINGS = (
     Setting("UFORA_SESSION_GRACE", "seconds the remote objects of a client whose connection dropped are kept "
             "for it to reconnect (0: freed at once)", f"{DEFAULT_SESSION_GRACE:g}"),
     Setting("UFORA_TLS_CERT", "PEM certificate (chain): with UFORA_TLS_KEY, the manager's client port serves "
-            "https:// and wss:// (TLS 1.2 or later); checked at start. The channels between services are not "
-            "encrypted yet", "unset: http"),
+            "https:// and wss://, and the registry, control and data ports serve TLS only (TLS 1.2 or later); "
+            "checked at start", "unset: http and plain TCP"),
     Setting("UFORA_TLS_KEY", "the private key of UFORA_TLS_CERT (PEM)", "unset"),
+    Setting("UFORA_TLS_CA", "PEM file of the authority that signed the cluster's certificates (or of the "
+            "certificates themselves): this service dials the registry, control and data ports of others with "
+            "TLS and trusts what it verifies (as for a client); checked at start", "unset: dials plain TCP"),
     Setting("UFORA_CLUSTER_SECRET", "the cluster's secret, the same on every service (at least 16 characters: "
             "openssl rand -hex 32): every connection between services proves it, both ways, before its first "
             "frame", "unset: open, with a warning"),
@@ -86,7 +90,8 @@ class ServiceConfig:
     log_dir: Optional[str]
     client_timeout: float = DEFAULT_CLIENT_TIMEOUT
     session_grace: float = DEFAULT_SESSION_GRACE  # seconds a dropped client's remote objects wait for it
-    tls: Optional[Tuple[str, str]] = None  # (certificate, key) files: the client port serves https
+    tls: Optional[Tuple[str, str]] = None  # (certificate, key) files: https on the client port, TLS on the others
+    tls_ca: Optional[str] = None  # the authorities to verify the services this one dials (TLS)
     cluster_secret: Optional[bytes] = None  # channels between services authenticate with it (net.auth)
 
     @property
@@ -182,7 +187,8 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         client_timeout=_seconds(env, "UFORA_CLIENT_TIMEOUT", DEFAULT_CLIENT_TIMEOUT),
         session_grace=_number(env, "UFORA_SESSION_GRACE", DEFAULT_SESSION_GRACE, float, 0, 86400,
                               "a number of seconds", " seconds"),
-        tls=_tls(env) if not joins else None,
+        tls=_tls(env, tls.paths),
+        tls_ca=_tls(env, tls.authority),
         cluster_secret=_cluster_secret(env),
     )
 
@@ -211,9 +217,9 @@ def _cluster_secret(env: Mapping[str, str]) -> Optional[bytes]:
     return given.encode()
 
 
-def _tls(env: Mapping[str, str]) -> Optional[Tuple[str, str]]:
+def _tls(env: Mapping[str, str], read: Callable[[Mapping[str, str]], T]) -> T:
     try:
-        return tls.paths(env)
+        return read(env)
     except tls.TLSConfigError as exc:
         raise ConfigError(str(exc)) from None
 

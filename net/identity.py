@@ -25,13 +25,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import logging
 import secrets
 from typing import Awaitable, Callable, Optional
 
+from net import auth
 from net.channel import Channel, ChannelClosed
 
-log = logging.getLogger(__name__)
 
 # Seconds an introduction may take, each way; also how long a listener waits for the registry
 # to announce a member that dialed it (its ``joined`` can arrive after the member's first dial).
@@ -95,15 +94,6 @@ async def identify(channel: Channel, hello: dict, me: str, key: str,
     return peer
 
 
-class Refusals:
-    """Refused peers, logged once per address (a stranger repeating itself fills no log)."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.logged: set = set()
-        self.limit = limit
-
-    def log(self, channel: Channel, what: str) -> None:
-        address = channel.peer.rsplit(":", 1)[0]
-        if address not in self.logged and len(self.logged) < self.limit:
-            self.logged.add(address)
-            log.warning("refused %s from %s (said once per address)", what, address)
+def log_refusal(channel: Channel, what: str) -> None:
+    """Say once per address that a peer's channel was refused (``net.auth.log_refusal``)."""
+    auth.log_refusal(channel.peer.rsplit(":", 1)[0], what)

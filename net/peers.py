@@ -66,7 +66,6 @@ class Peers:
         self.spawn = spawn
         self.channels: Dict[str, Channel] = {}  # each identified as that peer's
         self.dialing: Dict[str, asyncio.Lock] = {}  # peer -> held while a channel to it is dialed
-        self.refusals = identity.Refusals()
         self.wanted: Dict[str, int] = {}                       # peer -> task it offered
         self.foreign: Dict[Tuple[str, int, int, int], Any] = {}  # (peer, task, lo, hi) -> its slot
         self.pulls: Dict[str, set] = {}  # peer -> our processes reserved for pulls not answered yet
@@ -112,7 +111,7 @@ class Peers:
         try:
             return await identity.identify(channel, hello, self.id, self.key, self.member_token)
         except identity.Refused as exc:
-            self.refusals.log(channel, f"a peer's introduction ({exc})")
+            identity.log_refusal(channel, f"a peer's introduction ({exc})")
             await channel.abort(f"introduction refused: {exc}")
             return None
 
@@ -123,7 +122,7 @@ class Peers:
         if refusal is None:
             self.handle(channel, str(member), header, buffers)
             return True
-        self.refusals.log(channel, f"a {header['type']!r} message ({refusal})")
+        identity.log_refusal(channel, f"a {header['type']!r} message ({refusal})")
         await channel.abort(f"{header['type']} refused: {refusal}")
         return False
 

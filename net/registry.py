@@ -97,7 +97,6 @@ class Membership:
 
 
 KEY_LENGTHS = range(32, 257)  # characters of a worker's key (identity.new_key draws 64)
-_refusals = identity.Refusals()
 
 
 async def serve_registry(membership: Membership, channel: Channel) -> None:
@@ -116,7 +115,7 @@ async def serve_registry(membership: Membership, channel: Channel) -> None:
                             "characters (a worker of another release?)")
         return
     if not membership.admits(info.id, key):
-        _refusals.log(channel, f"a register of worker {info.id} (a live member, registered with another key)")
+        identity.log_refusal(channel, f"a register of worker {info.id} (a live member, registered with another key)")
         await channel.abort(f"worker {info.id} is a member already, registered with another key")
         return
     membership.join(info, key, channel)

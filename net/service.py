@@ -22,9 +22,9 @@ import sys
 from typing import List, Optional
 
 from net import config as service_config
-from net import loop_health
+from net import loop_health, tls
 from net.version import __version__
-from net.channel import CannotListen, use_secret
+from net.channel import CannotListen, use_secret, use_tls
 
 log = logging.getLogger("ufora.service")
 
@@ -111,6 +111,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     setup_logging(config.log_dir, args.log_level.upper())
     use_secret(config.cluster_secret)
+    use_tls(tls.server_context(*config.tls) if config.tls else None,
+            tls.peer_context(config.tls_ca) if config.tls_ca else None)
+    one_sided = tls.one_sided(config.tls is not None, config.tls_ca is not None)
+    if one_sided:
+        log.warning(one_sided)
     if config.cluster_secret is None:
         log.warning("UFORA_CLUSTER_SECRET is not set: anyone who reaches this service's ports can join the "
                     "cluster, run code on it and change its answers; set the same secret on every service")

@@ -80,12 +80,16 @@ def encode(header: Header, buffers: Sequence[bytes] = (), compress: bool = False
 
 
 AUTH_MAGIC = b"UFA1"  # how a peer that requires the cluster's secret begins (net.auth)
+TLS_MAGIC = b"UFT1"  # how a port serving TLS only answers a peer that did not start TLS (net.channel)
+TLS_ONLY = "it serves TLS only (UFORA_TLS_CERT is set there): set UFORA_TLS_CA here to the authority that signed it"
 
 
 def decode_prefix(prefix: bytes) -> Tuple[int, int]:
     """(header length, buffer count) from the first PREFIX.size bytes."""
     if prefix.startswith(AUTH_MAGIC):
         raise WireError("the peer requires the cluster's secret (UFORA_CLUSTER_SECRET), which is not set here")
+    if prefix.startswith(TLS_MAGIC):
+        raise WireError(TLS_ONLY)
     magic, version, _flags, header_length, count = PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise WireError(f"not a ufora frame (magic {magic!r})")

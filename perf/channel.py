@@ -1,37 +1,49 @@
 """The data channel alone: one large array moved between two processes on loopback, served by
-the worker's ``BlobStore`` and fetched by the manager's ``BlobClient``. Between hosts the
-channel sends lz4 frames with checksums when a sample says compression pays; between processes
-of one host (this benchmark) it sends raw frames, since memory is faster than lz4. Target
-(DESIGN.md): at least 1 GiB/s. Reported for random bytes (incompressible) and for a float64
-array (``np.arange(n) * 0.5``), with the lz4 ratio each would get between hosts.
+the worker's ``BlobStore`` and fetched by the manager's ``BlobClient``, over plain TCP and over
+TLS (UFORA_TLS_CERT/UFORA_TLS_KEY on the server, UFORA_TLS_CA on the client: a certificate made
+with the openssl command), each measured in the same run. Between hosts the channel sends lz4
+frames with checksums when a sample says compression pays; between processes of one host (this
+benchmark) it sends raw frames, since memory is faster than lz4. Targets (DESIGN.md, issue 15):
+at least 1 GiB/s, over TLS too. Reported for random bytes (incompressible), a float64 array
+(``np.arange(n) * 0.5``) and numpy zeros, with the lz4 ratio each would get between hosts.
 
-Run by ``python -m perf`` after the main table; ``python -m perf.channel --serve KIND SIZE`` is
-the serving process it starts.
+Run by ``python -m perf`` after the main table, or alone: ``python -m perf.channel [--quick]``;
+``python -m perf.channel --serve KIND SIZE [CERT KEY]`` is the serving process it starts.
 """
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from typing import List
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 GIB = 1 << 30
 TARGET_BYTES_PER_SECOND = GIB
+KINDS = ("float64 array", "random", "zeros")
 
 
 def payload(kind: str, size: int) -> bytes:
     if kind == "random":
         return np.random.default_rng(0).bytes(size)
+    if kind == "zeros":
+        return np.zeros(size, np.uint8).tobytes()
     return (np.arange(size // 8, dtype=np.float64) * 0.5).tobytes()
 
 
-def _serve(kind: str, size: int) -> None:
+def _serve(kind: str, size: int, certificate: Optional[Tuple[str, str]]) -> None:
     from net import channel as channels
+    from net import tls
     from net.blobs import BlobStore
+
+    channels.use_tls(tls.server_context(*certificate) if certificate else None, None)
 
     async def main() -> None:
         store = BlobStore()
@@ -54,8 +66,12 @@ def _keep(store):
     return serve
 
 
-def _fetch_seconds(port: int) -> float:
+def _fetch_seconds(port: int, ca: Optional[str]) -> float:
+    from net import channel as channels
+    from net import tls
     from net.blobs import BlobClient
+
+    channels.use_tls(None, tls.peer_context(ca) if ca else None)
 
     async def fetch() -> float:
         client = BlobClient("127.0.0.1", port, "bench")
@@ -65,45 +81,92 @@ def _fetch_seconds(port: int) -> float:
         client.close()
         return elapsed
 
-    return asyncio.run(fetch())
+    try:
+        return asyncio.run(fetch())
+    finally:
+        channels.use_tls(None, None)
+
+
+def _cpu_seconds(pid: Optional[int] = None) -> float:
+    """User + system CPU seconds of this process (its threads included), or of ``pid``."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Measured:
+    seconds: float        # median of the fetches
+    fetching_cpu: float   # CPU seconds per fetch, of the fetching process
+    serving_cpu: float    # ... and of the serving one
+
+
+def _measure(kind: str, size: int, repeats: int, certificate: Optional[Tuple[str, str]]) -> Measured:
+    """``repeats`` fetches from a serving process, over TLS if ``certificate`` (self-signed: the
+    client trusts it as its own authority). CPU time is what a busy machine does not distort
+    much: 1 / (CPU seconds per GiB of the busier side) is the rate two idle cores would give."""
+    server = subprocess.Popen([sys.executable, "-m", "perf.channel", "--serve", kind, str(size),
+                               *(certificate or ())], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(server.stdout.readline())
+        fetching, serving = _cpu_seconds(), _cpu_seconds(server.pid)
+        times = [_fetch_seconds(port, certificate[0] if certificate else None) for _ in range(repeats)]
+        return Measured(statistics.median(times), (_cpu_seconds() - fetching) / repeats,
+                        (_cpu_seconds(server.pid) - serving) / repeats)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _certificate(folder: str) -> Tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key, as the tests make them."""
+    cert, key = str(Path(folder) / "cert.pem"), str(Path(folder) / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 def report(quick: bool, repeats: int = 3) -> str:
-    """A Markdown table of the data channel's throughput, and its target line."""
+    """A Markdown table of the data channel's throughput over plain TCP and over TLS (each
+    measured in this run; TLS also as a ratio to plain TCP), and the target lines."""
     from net import wire
 
     size = GIB // 4 if quick else GIB
-    rows: List[str] = ["| data | size | lz4 ratio between hosts (compressed / raw) | median on loopback (sent raw) | GiB/s |",
-                       "|---|---|---|---|---|"]
-    slowest = None
-    for kind in ("float64 array", "random"):
-        data = payload(kind, size)
-        compressed, sent = wire.maybe_compress(data)
-        ratio = len(sent) / len(data) if compressed else 1.0
-        del data, sent
-        server = subprocess.Popen([sys.executable, "-m", "perf.channel", "--serve", kind, str(size)],
-                                  stdout=subprocess.PIPE, text=True)
-        try:
-            port = int(server.stdout.readline())
-            times = [_fetch_seconds(port) for _ in range(repeats)]
-        finally:
-            server.kill()
-            server.wait()
-        median = statistics.median(times)
-        rate = size / median / GIB
-        slowest = rate if slowest is None else min(slowest, rate)
-        rows.append(f"| {kind} | {size / GIB:.2f} GiB | {ratio:.2f}{'' if compressed else ' (not worth it: raw)'} "
-                    f"| {median:.3f} s | {rate:.2f} |")
-    passed = slowest * GIB >= TARGET_BYTES_PER_SECOND
+    rows: List[str] = ["| data | size | lz4 ratio between hosts (compressed / raw) | transport | median on loopback "
+                       "(sent raw) | GiB/s | time / plain TCP | CPU s per GiB: fetching | serving |",
+                       "|---|---|---|---|---|---|---|---|---|"]
+    slowest = {"plain TCP": float("inf"), "TLS": float("inf")}
+    load_at_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        certificate = _certificate(folder)
+        for kind in KINDS:
+            data = payload(kind, size)
+            compressed, sent = wire.maybe_compress(data)
+            ratio = f"{len(sent) / len(data) if compressed else 1.0:.2f}{'' if compressed else ' (not worth it: raw)'}"
+            del data, sent
+            plain = _measure(kind, size, repeats, None)
+            for how, measured in (("plain TCP", plain), ("TLS", _measure(kind, size, repeats, certificate))):
+                slowest[how] = min(slowest[how], size / measured.seconds / GIB)
+                rows.append(f"| {kind} | {size / GIB:.2f} GiB | {ratio} | {how} | {measured.seconds:.3f} s "
+                            f"| {size / measured.seconds / GIB:.2f} | {measured.seconds / plain.seconds:.2f} "
+                            f"| {measured.fetching_cpu * GIB / size:.2f} | {measured.serving_cpu * GIB / size:.2f} |")
     rows.append("")
-    rows.append(f"- {'PASS' if passed else 'FAIL'}  data channel, one array between two processes on "
-                f"loopback, at least 1 GiB/s: slowest {slowest:.2f} GiB/s"
-                + (" (quick run: 0.25 GiB)" if quick else ""))
+    rows.append(f"Load average (1 min) {load_at_start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end, on "
+                f"{os.cpu_count()} cores: others' work slows the medians, much less the CPU seconds.")
+    rows.append("")
+    for how, rate in slowest.items():
+        rows.append(f"- {'PASS' if rate * GIB >= TARGET_BYTES_PER_SECOND else 'FAIL'}  data channel over {how}, one "
+                    f"array between two processes on loopback, at least 1 GiB/s: slowest {rate:.2f} GiB/s"
+                    + (" (quick run: 0.25 GiB)" if quick else ""))
     return "\n".join(rows)
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
-        _serve(sys.argv[2], int(sys.argv[3]))
+        _serve(sys.argv[2], int(sys.argv[3]), (sys.argv[4], sys.argv[5]) if len(sys.argv) > 5 else None)
     else:
         print(report(quick="--quick" in sys.argv))

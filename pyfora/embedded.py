@@ -19,8 +19,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from pyfora.Exceptions import ConnectionError
 
+# the client's own (UFORA_TLS_CA: the authority of a remote manager) would make a service dial TLS
 _SERVICE_VARIABLES = ("UFORA_MANAGER_ADDRESS", "UFORA_NO_WORKER", "UFORA_WORKER_CORES", "UFORA_CLUSTER_SECRET",
-                      "UFORA_CLUSTER_SECRET_FILE", "UFORA_TLS_CERT", "UFORA_TLS_KEY")
+                      "UFORA_CLUSTER_SECRET_FILE", "UFORA_TLS_CERT", "UFORA_TLS_KEY", "UFORA_TLS_CA")
 
 
 class EmbeddedCluster:

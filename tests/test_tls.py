@@ -28,7 +28,7 @@ def certificate(tmp_path_factory):
 @pytest.fixture
 def tls_service(start_service, certificate):
     cert, key = certificate
-    return start_service({**one_host(1), "UFORA_TLS_CERT": cert, "UFORA_TLS_KEY": key})
+    return start_service({**one_host(1), "UFORA_TLS_CERT": cert, "UFORA_TLS_KEY": key, "UFORA_TLS_CA": cert})
 
 
 def test_https_runs_blocks_with_uploads_and_downloads(tls_service, certificate):
