@@ -302,6 +302,33 @@ class PoolScheduler:
         self.finished.append((job_id, BlockResult(error=RemoteError("InternalError", message, ""),
                                                   driver_lost=driver_lost)))
 
+    def validate_state(self) -> None:
+        """Raise AssertionError if the state contradicts itself (for tests, after every stimulus)."""
+        for task in self.tasks.values():
+            driver = self.processes.get(task.driver)
+            assert driver is not None and driver.waiting_task == task.task_id, f"task {task.task_id}: its driver"
+            for partition, index in task.running.items():
+                assert (task.task_id, partition) in self.processes[index].partitions, (task.task_id, partition, index)
+        for process in self.processes.values():
+            assert len(process.partitions) <= (1 if process.remote else LOOKAHEAD), process
+            for task_id, partition in process.partitions:
+                if task_id in self.tasks:  # else cancelled: what it computes is dropped
+                    assert self.tasks[task_id].running.get(partition) == process.index, (process, task_id, partition)
+            if process.remote:
+                assert process.job_id is None, process
+            if process.foreign is not None:
+                assert process.busy and not process.partitions, process
+            if not process.busy and not process.remote:
+                assert not process.partitions and process.foreign is None, process
+            if process.waiting_task is not None:
+                assert process.job_id is not None and process.waiting_task in self.tasks, process
+        idle = [process for process in self.processes.values() if not process.remote and not process.busy
+                and not process.doomed and (process.job_id is None or process.waiting_task is not None)]
+        if idle:
+            assert not any(task.next_partition_available() for task in self.tasks.values()), \
+                f"processes {[process.index for process in idle]} idle while partitions wait"
+            assert not self.blocks or all(process.job_id is not None for process in idle), "a block waits"
+
     def progress(self) -> Dict[str, dict]:
         """For each block computing a parallel shape: that shape's (``task``) partitions and
         items done so far, of its items in all, and the processes computing it now, here and on

@@ -38,6 +38,7 @@ def run(pool, blocks, on_partition=None, timeout=60):
     partitions_by_process = {p.index: 0 for p in pool}
 
     def send(sends):
+        scheduler.validate_state()  # after every stimulus
         for index, message in sends:
             if isinstance(message, RunPartition):
                 partitions_by_process[index] += 1

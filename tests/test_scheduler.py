@@ -4,9 +4,26 @@ from collections import defaultdict, deque
 from engine import serialization
 from engine.block import Block, BlockResult
 from engine.pool_messages import BlockDone, PartitionDone, RunPartition, RunTask, TaskDone
-from engine.scheduler import LOOKAHEAD, PoolScheduler
+from engine import scheduler
+from engine.scheduler import LOOKAHEAD
 
 BLOCK = Block("", "f.py", 1, b"")
+
+
+STIMULI = ["submit_block", "on_message", "on_process_gone", "on_replacement_failed", "cancel", "add_process",
+           "pull_from_peer", "peer_gone", "idle_process", "release", "run_foreign"]
+
+
+def PoolScheduler(processes: int) -> scheduler.PoolScheduler:
+    """A scheduler whose state is validated after every stimulus."""
+    checked = scheduler.PoolScheduler(processes)
+    for name in STIMULI:
+        def stimulus(*args, _method=getattr(checked, name), **kwargs):
+            answer = _method(*args, **kwargs)
+            checked.validate_state()
+            return answer
+        setattr(checked, name, stimulus)
+    return checked
 
 
 def kinds(sends):
@@ -207,6 +224,8 @@ def test_a_cancel_kills_only_what_computes_the_block_and_gives_the_doomed_nothin
     task_a, task_b = sorted(s.tasks)
     assert [m.task_id for m in held[1]] == [task_a]  # the oldest task first, the driver one at a time
     # process 2 computes one of a's partitions with one of b's queued behind it
+    for task_id, partition in s.processes[2].partitions[1:]:  # dropped: only the cancel is looked at
+        del s.tasks[task_id].running[partition]
     s.processes[2].partitions[1:] = []
     queued = (0, 10)
     s.tasks[task_b].running[queued] = 2
