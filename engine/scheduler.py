@@ -1,8 +1,12 @@
 """Which compute process does what next: a plain state machine, no I/O.
 
-Driven by events (a block submitted or cancelled, a message from a process, a process gone or
-added, a peer's pull, run or departure), it
-returns the messages to send, as ``(process index, message)`` pairs, and the blocks finished.
+One entry: ``PoolScheduler.handle(event)`` takes what happened (a block submitted or cancelled, a
+message from a process, a process gone or added, a peer's pull, run or departure; the dataclasses
+under "events") and returns what to do, in order (the "instructions": a message to a process, a
+process to kill, a block finished, a task to offer to peers, a peer's partition done or lost, a
+partition for a peer, a process reserved). ``validate_state()`` checks its invariants (tests call
+it after every event).
+
 Rules:
 * A process is *available for partitions* when it is not computing and is either idle or a
   driver waiting for its own task; it is *available for a block* only when idle.
@@ -30,7 +34,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from engine import serialization
 from engine.block import Block, BlockResult
@@ -40,8 +44,149 @@ from engine.pool_messages import (BlockDone, FromProcess, PartitionDone, RunBloc
                                   ToProcess)
 from engine.sources import Window
 
-Send = Tuple[int, ToProcess]
+Sends = List[Tuple[int, ToProcess]]  # inside: (process, message) pairs, made into Send instructions
 LOOKAHEAD = 2  # partitions a process that drives no block may hold: the one it computes, the next
+
+
+# ---- events: what happened --------------------------------------------------------------------
+@dataclass(frozen=True)
+class SubmitBlock:
+    job_id: str
+    block: Block
+
+
+@dataclass(frozen=True)
+class ProcessSaid:
+    """A message from a compute process, or from the peer computing a remote slot's partition."""
+    index: Any
+    message: FromProcess
+
+
+@dataclass(frozen=True)
+class ProcessGone:
+    index: Any
+    reason: str
+    replacing: bool = False  # a replacement is being forked (ProcessAdded or ReplacementFailed follows)
+
+
+@dataclass(frozen=True)
+class ReplacementFailed:
+    reason: str
+
+
+@dataclass(frozen=True)
+class ProcessAdded:
+    index: int
+
+
+@dataclass(frozen=True)
+class Cancel:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class PeerPull:
+    """A peer's idle process asks for a partition of our task ``task_id``."""
+    peer: Any
+    task_id: int
+
+
+@dataclass(frozen=True)
+class PeerGone:
+    peer: Any
+    reason: str
+
+
+@dataclass(frozen=True)
+class Reserve:
+    """Reserve a local process with nothing to do, to pull a peer's partition onto."""
+
+
+@dataclass(frozen=True)
+class Release:
+    """A reserved process got nothing from the peer."""
+    index: int
+
+
+@dataclass(frozen=True)
+class RunForeign:
+    """Compute a peer's partition on the reserved process ``index``."""
+    index: int
+    peer: Any
+    task_id: int
+    payload: bytes
+    lo: int
+    hi: int
+    windows: Sequence[Any] = ()
+
+
+Event = Union[SubmitBlock, ProcessSaid, ProcessGone, ReplacementFailed, ProcessAdded, Cancel, PeerPull, PeerGone,
+              Reserve, Release, RunForeign]
+
+
+# ---- instructions: what to do -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Send:
+    index: int
+    message: ToProcess
+
+
+@dataclass(frozen=True)
+class Kill:
+    """Kill this process: it computes a cancelled block (it is replaced as it goes)."""
+    index: int
+
+
+@dataclass(frozen=True)
+class Finished:
+    job_id: str
+    result: BlockResult
+
+
+@dataclass(frozen=True)
+class Offer:
+    """Offer our shareable task to the peers."""
+    task_id: int
+
+
+@dataclass(frozen=True)
+class ForeignDone:
+    """A peer's partition computed here: its outcome goes back to the peer."""
+    peer: Any
+    task_id: int
+    lo: int
+    hi: int
+    stop: bool
+    outcome: bytes
+
+
+@dataclass(frozen=True)
+class ForeignLost:
+    """A peer's partition whose process here died: the peer hands it out again."""
+    peer: Any
+    task_id: int
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class PartitionForPeer:
+    """The answer to a PeerPull: the remote slot that now holds items [lo, hi) of the task."""
+    peer: Any
+    task_id: int
+    slot: Any
+    payload: bytes
+    lo: int
+    hi: int
+    windows: List[Window]
+
+
+@dataclass(frozen=True)
+class Reserved:
+    index: int
+
+
+Instruction = Union[Send, Kill, Finished, Offer, ForeignDone, ForeignLost, PartitionForPeer, Reserved]
 
 
 @dataclass
@@ -120,15 +265,60 @@ class PoolScheduler:
         self.foreign_lost: List[Tuple[Any, int, int, int]] = []  # (peer, task, lo, hi) whose process died
         self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0}
         self.replacements_coming = 0  # processes gone whose replacement is being forked
+        self._handlers: Dict[type, Callable[[Any], List[Instruction]]] = {
+            SubmitBlock: lambda e: self._sends(self._submit_block(e.job_id, e.block)),
+            ProcessSaid: lambda e: self._sends(self._on_message(e.index, e.message)),
+            ProcessGone: lambda e: self._sends(self._on_process_gone(e.index, e.reason, e.replacing)),
+            ReplacementFailed: lambda e: self._sends(self._on_replacement_failed(e.reason)),
+            ProcessAdded: lambda e: self._sends(self._add_process(e.index)),
+            Cancel: lambda e: [Kill(index) for index in self._cancel(e.job_id)],
+            PeerPull: self._answer_pull,
+            PeerGone: lambda e: self._sends(self._peer_gone(e.peer, e.reason)),
+            Reserve: lambda e: [Reserved(index) for index in [self._idle_process()] if index is not None],
+            Release: lambda e: self._sends(self._release(e.index)),
+            RunForeign: lambda e: self._sends(self._run_foreign(e.index, e.peer, e.task_id, e.payload, e.lo, e.hi,
+                                                                e.windows)),
+        }
 
-    def submit_block(self, job_id: str, block: Block) -> List[Send]:
+    def handle(self, event: Event) -> List[Instruction]:
+        """Apply ``event``: the instructions it leads to, in the order to carry them out (messages
+        to processes first, then finished blocks, then what goes to peers)."""
+        out = self._handlers[type(event)](event)
+        out += [Finished(job_id, result) for job_id, result in self.finished]
+        out += [Offer(task_id) for task_id in self.offers if task_id in self.tasks]
+        out += [ForeignDone(*done) for done in self.foreign_done]
+        out += [ForeignLost(*lost) for lost in self.foreign_lost]
+        self.finished, self.offers, self.foreign_done, self.foreign_lost = [], [], [], []
+        return out
+
+    @staticmethod
+    def _sends(sends: Sends) -> List[Instruction]:
+        return [Send(index, message) for index, message in sends]
+
+    def _answer_pull(self, event: PeerPull) -> List[Instruction]:
+        pulled = self._pull_from_peer(event.peer, event.task_id)
+        if pulled is None:
+            return []
+        slot, payload, lo, hi, windows = pulled
+        return [PartitionForPeer(event.peer, event.task_id, slot, payload, lo, hi, windows)]
+
+    # ---- queries ---------------------------------------------------------------------------
+    def holds_slot(self, slot: Any) -> bool:
+        """Whether a peer's remote slot ``slot`` still holds a partition of ours."""
+        return slot in self.processes
+
+    def slots_of(self, peer: Any) -> int:
+        """How many of our partitions ``peer`` holds."""
+        return sum(1 for index, process in self.processes.items() if process.remote and index[0] == peer)
+
+    def _submit_block(self, job_id: str, block: Block) -> Sends:
         if not self._has_processes():
             self._fail(job_id, "this worker has no compute process left")
             return []
         self.blocks.append((job_id, block))
         return self._dispatch()
 
-    def on_message(self, index: Any, message: FromProcess) -> List[Send]:
+    def _on_message(self, index: Any, message: FromProcess) -> Sends:
         process = self.processes.get(index)
         if process is None:  # a remote slot whose peer was already given up
             return self._dispatch()
@@ -163,7 +353,7 @@ class PoolScheduler:
             process.busy, process.job_id = False, None
         return self._dispatch()
 
-    def on_process_gone(self, index: int, reason: str, replacing: bool = False) -> List[Send]:
+    def _on_process_gone(self, index: int, reason: str, replacing: bool = False) -> Sends:
         """A process died; with ``replacing``, a new one comes (``add_process`` or
         ``on_replacement_failed``), so blocks waiting for a process keep waiting even when none
         is left now."""
@@ -187,7 +377,7 @@ class PoolScheduler:
         self._fail_waiting_without_processes(reason)
         return self._dispatch()
 
-    def on_replacement_failed(self, reason: str) -> List[Send]:
+    def _on_replacement_failed(self, reason: str) -> Sends:
         self.replacements_coming -= 1
         self._fail_waiting_without_processes(reason)
         return self._dispatch()
@@ -201,7 +391,7 @@ class PoolScheduler:
             while self.blocks:
                 self._fail(self.blocks.popleft()[0], f"no compute process is left ({reason})")
 
-    def cancel(self, job_id: str) -> List[int]:
+    def _cancel(self, job_id: str) -> List[int]:
         """Stop a block: dropped if it waits; if it runs, the local processes to kill (its
         driver and those computing its partitions: compiled loops cannot be interrupted, and
         killed processes are replaced). Partitions held by peers are dropped when they return."""
@@ -221,13 +411,13 @@ class PoolScheduler:
         driver.job_id, driver.waiting_task = None, None  # its death is the cancel, not a failure
         return sorted(set(doomed), key=str)
 
-    def add_process(self, index: int) -> List[Send]:
+    def _add_process(self, index: int) -> Sends:
         """A new local process (the replacement of one that died) is ready for work."""
         self.replacements_coming = max(0, self.replacements_coming - 1)
         self.processes[index] = _Process(index)
         return self._dispatch()
 
-    def pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, bytes, int, int, List[Window]]]:
+    def _pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, bytes, int, int, List[Window]]]:
         """A peer's idle process asks for a partition of ``task_id``: (the remote slot holding
         it, the task's payload, lo, hi, where the task's shared arrays lie), or None when that
         task has nothing left to hand out."""
@@ -236,7 +426,7 @@ class PoolScheduler:
             return None
         slot = _Process((peer, next(self._slot_ids)), remote=True)
         self.processes[slot.index] = slot
-        sends: List[Send] = []
+        sends: Sends = []
         if not self._give_partition(slot, sends):
             del self.processes[slot.index]
             return None
@@ -244,16 +434,14 @@ class PoolScheduler:
         assert isinstance(partition, RunPartition)
         return slot.index, self.tasks[task_id].payload, partition.lo, partition.hi, self.tasks[task_id].windows
 
-    def peer_gone(self, peer: Any, reason: str) -> List[Send]:
+    def _peer_gone(self, peer: Any, reason: str) -> Sends:
         """Every partition a peer held is handed out again (once), as for a dead process."""
-        sends: List[Send] = []
+        sends: Sends = []
         for index in [i for i, p in self.processes.items() if p.remote and i[0] == peer]:
-            sends += self.on_process_gone(index, f"worker {peer} left: {reason}")
-        self.foreign_done = [done for done in self.foreign_done if done[0] != peer]
-        self.foreign_lost = [lost for lost in self.foreign_lost if lost[0] != peer]
+            sends += self._on_process_gone(index, f"worker {peer} left: {reason}")
         return sends + self._dispatch()
 
-    def idle_process(self) -> Optional[int]:
+    def _idle_process(self) -> Optional[int]:
         """A local process with nothing to do now (none of its own work waits), reserved for a
         peer's partition; None if there is none."""
         if self.blocks or any(t.next_partition_available() for t in self.tasks.values()):
@@ -264,14 +452,14 @@ class PoolScheduler:
                 return process.index
         return None
 
-    def release(self, index: int) -> List[Send]:
+    def _release(self, index: int) -> Sends:
         """A reserved process that got nothing from the peer."""
         if index in self.processes:
             self.processes[index].busy = False
         return self._dispatch()
 
-    def run_foreign(self, index: int, peer: Any, task_id: int, payload: bytes, lo: int, hi: int,
-                    windows: Sequence[Any] = ()) -> List[Send]:
+    def _run_foreign(self, index: int, peer: Any, task_id: int, payload: bytes, lo: int, hi: int,
+                    windows: Sequence[Any] = ()) -> Sends:
         """Compute a peer's partition on the reserved process ``index``, its shared arrays'
         items read from ``windows``."""
         process = self.processes.get(index)
@@ -282,21 +470,9 @@ class PoolScheduler:
         return [(index, RunPartition((peer, task_id), process.payload_for((peer, task_id), payload),
                                      lo, hi, list(windows)))]
 
-    def take_foreign_done(self) -> list:
-        done, self.foreign_done = self.foreign_done, []
-        return done
-
-    def take_foreign_lost(self) -> list:
-        lost, self.foreign_lost = self.foreign_lost, []
-        return lost
-
     def open_offers(self) -> List[int]:
         """Shareable tasks that still have partitions to hand out."""
         return [t.task_id for t in self.tasks.values() if t.shareable and t.next_partition_available()]
-
-    def take_offers(self) -> List[int]:
-        offers, self.offers = self.offers, []
-        return [task_id for task_id in offers if task_id in self.tasks]
 
     def _fail(self, job_id: str, message: str, driver_lost: bool = False) -> None:
         self.finished.append((job_id, BlockResult(error=RemoteError("InternalError", message, ""),
@@ -343,12 +519,8 @@ class PoolScheduler:
                     "items_total": task.plan.length, "active_cores": len(set(task.running.values()))}
         return report
 
-    def take_finished(self) -> List[Tuple[str, BlockResult]]:
-        finished, self.finished = self.finished, []
-        return finished
-
-    def _dispatch(self) -> List[Send]:
-        sends: List[Send] = []
+    def _dispatch(self) -> Sends:
+        sends: Sends = []
         for task in list(self.tasks.values()):
             if task.finished:
                 del self.tasks[task.task_id]
@@ -372,7 +544,7 @@ class PoolScheduler:
                 self._give_partition(process, sends, ahead=True)
         return sends
 
-    def _give_partition(self, process: _Process, sends: List[Send], ahead: bool = False) -> bool:
+    def _give_partition(self, process: _Process, sends: Sends, ahead: bool = False) -> bool:
         for task in self.tasks.values():
             if process.remote and not task.shareable:
                 continue

@@ -36,7 +36,8 @@ import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from engine.pool_messages import PartitionDone
-from engine.scheduler import PoolScheduler
+from engine.scheduler import (Event, ForeignDone, ForeignLost, Instruction, Offer, PartitionForPeer, PeerGone, PeerPull,
+                              PoolScheduler, ProcessGone, ProcessSaid, Release, Reserve, Reserved, RunForeign)
 from net import channel as channels
 from net import identity
 from net.blobs import MissingBlob
@@ -74,32 +75,45 @@ class Peers:
     def peer_cores(self) -> int:
         return sum(info.cores for peer, info in self.members().items() if peer != self.id)
 
-    # ---- after every scheduling step -------------------------------------------------------
-    def after_step(self) -> None:
-        for task_id in self.scheduler.take_offers():
+    # ---- the scheduler's instructions for peers ----------------------------------------------
+    def carry_out(self, instruction: Instruction) -> None:
+        if isinstance(instruction, Offer):
             for peer in self.members():
                 if peer != self.id:
-                    self._send(peer, {"type": "offer", "worker": self.id, "task_id": task_id})
-        for peer, task_id, lo, hi, stop, outcome in self.scheduler.take_foreign_done():
+                    self._send(peer, {"type": "offer", "worker": self.id, "task_id": instruction.task_id})
+        elif isinstance(instruction, (ForeignDone, ForeignLost)):
+            peer, task_id, lo, hi = instruction.peer, instruction.task_id, instruction.lo, instruction.hi
             slot = self.foreign.pop((peer, task_id, lo, hi), None)
-            if slot is not None:
-                self._send(peer, {"type": "partition_done", "worker": self.id, "task_id": task_id,
-                                  "lo": lo, "hi": hi, "stop": stop, "slot": slot}, [outcome])
-        for peer, task_id, lo, hi in self.scheduler.take_foreign_lost():
-            slot = self.foreign.pop((peer, task_id, lo, hi), None)
-            if slot is not None:
-                self._send(peer, {"type": "partition_lost", "worker": self.id, "task_id": task_id,
-                                  "lo": lo, "hi": hi, "slot": slot})
-        self._pull()
+            if slot is None:
+                return
+            header = {"worker": self.id, "task_id": task_id, "lo": lo, "hi": hi, "slot": slot}
+            if isinstance(instruction, ForeignDone):
+                self._send(peer, dict(header, type="partition_done", stop=instruction.stop), [instruction.outcome])
+            else:
+                self._send(peer, dict(header, type="partition_lost"))
+        else:
+            raise TypeError(f"not an instruction for peers: {instruction!r}")
+
+    def _ask(self, event: Event, answer: type) -> Any:
+        """The scheduler's ``answer`` to ``event`` (None if it gave none); its other
+        instructions, if any, carried out."""
+        instructions = self.scheduler.handle(event)
+        found = next((instruction for instruction in instructions if isinstance(instruction, answer)), None)
+        rest = [instruction for instruction in instructions if instruction is not found]
+        if rest:
+            self.dispatch(rest)
+        return found
 
     def joined(self, peer: str) -> None:
         """A worker joined mid-job: offer it every task that still has partitions to hand out."""
         for task_id in self.scheduler.open_offers():
             self._send(peer, {"type": "offer", "worker": self.id, "task_id": task_id})
 
-    def _pull(self) -> None:
+    def pull_idle(self) -> None:
+        """Our processes with nothing to do pull partitions of the tasks peers offered."""
         for peer, task_id in list(self.wanted.items()):
-            while (reserved := self.scheduler.idle_process()) is not None:
+            while (reserved := self._ask(Reserve(), Reserved)) is not None:
+                reserved = reserved.index
                 self.pulls.setdefault(peer, set()).add(reserved)
                 self._send(peer, {"type": "pull", "worker": self.id, "task_id": task_id,
                                   "reserved": reserved})
@@ -141,14 +155,14 @@ class Peers:
         self.channels.setdefault(peer, channel)
         if kind == "offer":
             self.wanted[peer] = int(header["task_id"])
-            self._pull()
+            self.pull_idle()
         elif kind == "pull":
-            pulled = self.scheduler.pull_from_peer(peer, int(header["task_id"]))
+            pulled = self._ask(PeerPull(peer, int(header["task_id"])), PartitionForPeer)
             reply = {"worker": self.id, "task_id": header["task_id"], "reserved": header["reserved"]}
             if pulled is None:
                 self._send(peer, dict(reply, type="none"))
             else:
-                slot, payload, lo, hi, windows = pulled
+                slot, payload, lo, hi, windows = pulled.slot, pulled.payload, pulled.lo, pulled.hi, pulled.windows
                 ranges = [[name, offset + lo * row, offset + hi * row] for name, offset, row in windows]
                 self._count(int(header["task_id"]), len(payload) + sum(end - start for _, start, end in ranges))
                 granted = [[*window, self.grant_range(*window)] for window in ranges]
@@ -172,18 +186,18 @@ class Peers:
             reserved = int(header["reserved"])
             if reserved in self.pulls.get(peer, ()):  # else the process was released already
                 self.pulls[peer].discard(reserved)
-                self.dispatch(self.scheduler.release(reserved))
+                self.dispatch(self.scheduler.handle(Release(reserved)))
         elif kind == "partition_done":  # the outcome stays pickled: it is the driver's to read
             self._count(int(header["task_id"]), len(buffers[0]))
             slot = tuple(header["slot"])
-            self.dispatch(self.scheduler.on_message(
+            self.dispatch(self.scheduler.handle(ProcessSaid(
                 slot, PartitionDone(int(header["task_id"]), int(header["lo"]), int(header["hi"]),
-                                    bool(header.get("stop")), bytes(buffers[0]))))
-        elif kind == "partition_lost" and tuple(header["slot"]) in self.scheduler.processes:  # else given up already
+                                    bool(header.get("stop")), bytes(buffers[0])))))
+        elif kind == "partition_lost" and self.scheduler.holds_slot(tuple(header["slot"])):  # else given up already
             log.warning("worker %s lost partition [%s, %s) with the process computing it; handing "
                         "it out again", peer, header["lo"], header["hi"])
-            self.dispatch(self.scheduler.on_process_gone(tuple(header["slot"]),
-                                                         f"its process on worker {peer} died"))
+            self.dispatch(self.scheduler.handle(ProcessGone(tuple(header["slot"]),
+                                                            f"its process on worker {peer} died")))
 
     async def _run_foreign(self, peer: str, reserved: int, task_id: int, payload: bytes, lo: int,
                            hi: int, ranges: List[Tuple[str, int, int, str]]) -> None:
@@ -199,24 +213,24 @@ class Peers:
             if slot is not None:
                 self._send(peer, {"type": "partition_lost", "worker": self.id, "task_id": task_id,
                                   "lo": lo, "hi": hi, "slot": slot})
-            self.dispatch(self.scheduler.release(reserved))
+            self.dispatch(self.scheduler.handle(Release(reserved)))
             return
-        self.dispatch(self.scheduler.run_foreign(reserved, peer, task_id, payload, lo, hi, windows))
+        self.dispatch(self.scheduler.handle(RunForeign(reserved, peer, task_id, payload, lo, hi, windows)))
 
     def _count(self, task_id: int, size: int) -> None:
         self.moved[task_id] = self.moved.get(task_id, 0) + size
 
     def lost(self, peer: str, reason: str) -> None:
         """The peer is gone: its partitions go to others, its offers are forgotten."""
-        held = sum(1 for i, p in self.scheduler.processes.items() if p.remote and i[0] == peer)
+        held = self.scheduler.slots_of(peer)
         log.warning("worker %s is gone (%s); %d of its partitions handed out again", peer, reason, held)
         self.channels.pop(peer, None)
         self.dialing.pop(peer, None)
         self.wanted.pop(peer, None)
         for reserved in self.pulls.pop(peer, set()):  # pulls it will never answer
-            self.dispatch(self.scheduler.release(reserved))
+            self.dispatch(self.scheduler.handle(Release(reserved)))
         self.foreign = {key: slot for key, slot in self.foreign.items() if key[0] != peer}
-        self.dispatch(self.scheduler.peer_gone(peer, reason))
+        self.dispatch(self.scheduler.handle(PeerGone(peer, reason)))
 
     # ---- channels --------------------------------------------------------------------------
     def _send(self, peer: str, header: dict, buffers: List[bytes] = ()) -> None:

@@ -14,15 +14,16 @@ import logging
 import os
 import signal
 import uuid
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import tornado.ioloop
 
 from engine import deaths, errors, remote_values, shm
 from engine import pool as compute_pool
 from engine.block import Block, BlockResult
-from engine.pool_messages import Forget, FromProcess, Output
-from engine.scheduler import PoolScheduler
+from engine.pool_messages import Forget, FromProcess, Output, ToProcess
+from engine.scheduler import (Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded, ProcessGone,
+                              ProcessSaid, ReplacementFailed, Send, SubmitBlock)
 from engine.serialization import MissingObjectError
 from net import channel as channels
 from net import identity, loop_health
@@ -69,7 +70,7 @@ class WorkerService:
         self._servers: list = []
         self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
         self.background = Background()  # tasks started and not waited for
-        self.peers = Peers(self.id, self.key, self.scheduler, self._members, self._member_token, self._send,
+        self.peers = Peers(self.id, self.key, self.scheduler, self._members, self._member_token, self._carry_out,
                            self.background.spawn, self._fetch_range, self._grant_range)
 
     def _members(self) -> dict:
@@ -104,7 +105,7 @@ class WorkerService:
                 "loop": loop_health.snapshot()}
 
     def _unmap(self, names: list) -> None:
-        self._send([(index, Forget(names)) for index in self.processes])
+        self._carry_out([Send(index, Forget(names)) for index in self.processes])
 
     def _peer_left(self, peer: str) -> None:
         self.peers.lost(peer, "left the cluster")
@@ -152,7 +153,7 @@ class WorkerService:
                     self.objects.use(job_id, set(owners))  # now: a release read next must wait
                     self.background.spawn(self._start_block(job_id, block, owners, capabilities))
                 else:  # nothing to gather: queued at once (a round trip of the loop less)
-                    self._send(self.scheduler.submit_block(job_id, block))
+                    self._carry_out(self.scheduler.handle(SubmitBlock(job_id, block)))
             elif kind == "cancel":
                 self._cancel(str(header.get("job_id")))
             elif kind == "output_ack":
@@ -186,7 +187,7 @@ class WorkerService:
                 self.objects.done(job_id)
             return
         if job_id in self.job_channels:  # not cancelled meanwhile
-            self._send(self.scheduler.submit_block(job_id, block))
+            self._carry_out(self.scheduler.handle(SubmitBlock(job_id, block)))
 
     async def _object(self, job_id: str, object_id: str, owner: str, capability: str) -> Tuple[bytes, list]:
         """(pickle, parts) of a remote object: its segments' names if this worker holds it,
@@ -260,7 +261,7 @@ class WorkerService:
                     asyncio.get_running_loop().remove_reader(self.processes[index].fileno())
             return
         self.scheduler.peer_cores = self.peers.peer_cores()
-        self._send(self.scheduler.on_message(index, message))
+        self._carry_out(self.scheduler.handle(ProcessSaid(index, message)))
 
     def _send_output(self, job_id: str) -> None:
         """What the block's window lets go now; then the process printing it is read again if
@@ -309,11 +310,7 @@ class WorkerService:
         self.download_below.pop(job_id, None)
         self.fetched.pop(job_id, None)
         self.objects.done(job_id)
-        for index in self.scheduler.cancel(job_id):
-            process = self.processes[index]
-            self.cancelled.add(process.pid)
-            with contextlib.suppress(ProcessLookupError):  # it may have died on its own
-                os.kill(process.pid, signal.SIGKILL)
+        self._carry_out(self.scheduler.handle(Cancel(job_id)))
         log.info("block %s cancelled", job_id)
 
     def _process_gone(self, index: int) -> None:
@@ -329,7 +326,7 @@ class WorkerService:
         (log.info if cancelled else log.error)("%s; %d shared segments of its swept", reason,
                                                shm.sweep(process.pid))
         delay = 0.0 if cancelled else self.crashes.next_delay()
-        self._send(self.scheduler.on_process_gone(index, reason, replacing=True))
+        self._carry_out(self.scheduler.handle(ProcessGone(index, reason, replacing=True)))
         loop.call_later(delay, self._replace, process.pid, reason, delay)
 
     def _replace(self, pid: int, reason: str, delay: float) -> None:
@@ -344,37 +341,52 @@ class WorkerService:
             return
         except RuntimeError as exc:  # the zygote is gone: no process can be forked any more
             log.error("compute process %d not replaced: %s", pid, exc)
-            self._send(self.scheduler.on_replacement_failed(f"{reason}, and could not be replaced: {exc}"))
+            self._carry_out(self.scheduler.handle(ReplacementFailed(f"{reason}, and could not be replaced: {exc}")))
             return
         asyncio.get_running_loop().add_reader(new.fileno(), self._on_pool_readable, new.index)
         log.log(logging.WARNING if delay else logging.INFO,
                 "compute process %d replaced by %d after %.2f s", pid, new.pid, delay)
-        self._send(self.scheduler.add_process(new.index))
+        self._carry_out(self.scheduler.handle(ProcessAdded(new.index)))
 
-    def _send(self, sends: list) -> None:
-        """Messages to compute processes, never blocking: what a pipe does not take now is
-        written when it is writable."""
-        for index, message in sends:
-            process = self.processes.get(index)
-            try:
-                if process is None:
-                    raise KeyError(index)
-                if not process.put(message):
-                    asyncio.get_running_loop().add_writer(process.fileno(), self._on_pool_writable, index)
-            except (OSError, KeyError):
-                log.warning("could not reach compute process %d", index)
-        for job_id, result in self.scheduler.take_finished():
-            if job_id in self.job_channels and not self.output.sent(job_id):  # its output goes first
-                self.held_results[job_id] = result
-                continue
-            channel = self.job_channels.pop(job_id, None)
-            self.output.drop(job_id)
-            if channel is not None:
-                self.background.spawn(self._report(channel, job_id, result))
-            else:  # cancelled: what it would have kept goes
-                for segments in result.segments.values():
-                    remote_values.discard(segments)
-        self.peers.after_step()
+    def _carry_out(self, instructions: List[Instruction]) -> None:
+        """What the scheduler said to do: messages to compute processes (never blocking: what a
+        pipe does not take now is written when it is writable), kills, finished blocks, and
+        what goes to peers; then idle processes pull peers' partitions."""
+        for instruction in instructions:
+            if isinstance(instruction, Send):
+                self._to_process(instruction.index, instruction.message)
+            elif isinstance(instruction, Kill):
+                process = self.processes[instruction.index]
+                self.cancelled.add(process.pid)
+                with contextlib.suppress(ProcessLookupError):  # it may have died on its own
+                    os.kill(process.pid, signal.SIGKILL)
+            elif isinstance(instruction, Finished):
+                self._finished(instruction.job_id, instruction.result)
+            else:
+                self.peers.carry_out(instruction)
+        self.peers.pull_idle()
+
+    def _to_process(self, index: int, message: ToProcess) -> None:
+        process = self.processes.get(index)
+        try:
+            if process is None:
+                raise KeyError(index)
+            if not process.put(message):
+                asyncio.get_running_loop().add_writer(process.fileno(), self._on_pool_writable, index)
+        except (OSError, KeyError):
+            log.warning("could not reach compute process %d", index)
+
+    def _finished(self, job_id: str, result: BlockResult) -> None:
+        if job_id in self.job_channels and not self.output.sent(job_id):  # its output goes first
+            self.held_results[job_id] = result
+            return
+        channel = self.job_channels.pop(job_id, None)
+        self.output.drop(job_id)
+        if channel is not None:
+            self.background.spawn(self._report(channel, job_id, result))
+        else:  # cancelled: what it would have kept goes
+            for segments in result.segments.values():
+                remote_values.discard(segments)
 
     async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
         self.objects.done(job_id)

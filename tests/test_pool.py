@@ -12,7 +12,7 @@ from engine import serialization, shm
 from engine.block import HAND_OVER_BYTES, Block, BlockResult
 from engine.pool import ComputePool
 from engine.pool_messages import RunPartition
-from engine.scheduler import PoolScheduler
+from engine.scheduler import Finished, PoolScheduler, ProcessGone, ProcessSaid, SubmitBlock
 from tests.conftest import descendants
 from tests.primes import isPrime as is_prime
 
@@ -37,9 +37,15 @@ def run(pool, blocks, on_partition=None, timeout=60):
     alive = {p.index: p for p in pool}
     partitions_by_process = {p.index: 0 for p in pool}
 
-    def send(sends):
-        scheduler.validate_state()  # after every stimulus
-        for index, message in sends:
+    results = {}
+
+    def send(instructions):
+        scheduler.validate_state()  # after every event
+        for instruction in instructions:
+            if isinstance(instruction, Finished):
+                results[instruction.job_id] = instruction.result
+                continue
+            index, message = instruction.index, instruction.message
             if isinstance(message, RunPartition):
                 partitions_by_process[index] += 1
                 if on_partition:
@@ -50,8 +56,7 @@ def run(pool, blocks, on_partition=None, timeout=60):
                 pass  # a dead process: noticed when its pipe is read
 
     for job_id, block in blocks.items():
-        send(scheduler.submit_block(job_id, block))
-    results = {}
+        send(scheduler.handle(SubmitBlock(job_id, block)))
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         while len(results) < len(blocks) and time.monotonic() < deadline:
@@ -69,11 +74,10 @@ def run(pool, blocks, on_partition=None, timeout=60):
                     messages = process.messages() if events & selectors.EVENT_READ else []
                 except (EOFError, OSError):
                     del alive[process.index]
-                    send(scheduler.on_process_gone(process.index, "killed by the test"))
+                    send(scheduler.handle(ProcessGone(process.index, "killed by the test")))
                     continue
                 for message in messages:
-                    send(scheduler.on_message(process.index, message))
-            results.update(scheduler.take_finished())
+                    send(scheduler.handle(ProcessSaid(process.index, message)))
     return results, partitions_by_process
 
 

@@ -10,20 +10,88 @@ from engine.scheduler import LOOKAHEAD
 BLOCK = Block("", "f.py", 1, b"")
 
 
-STIMULI = ["submit_block", "on_message", "on_process_gone", "on_replacement_failed", "cancel", "add_process",
-           "pull_from_peer", "peer_gone", "idle_process", "release", "run_foreign"]
+class PoolScheduler:
+    """Drives an engine.scheduler.PoolScheduler with events, validating its state after each:
+    answers what a step sends to processes as (process, message) pairs, and keeps the other
+    instructions for the test to take (``take_finished``, ``take_offers``...)."""
 
+    def __init__(self, processes: int):
+        self.scheduler = scheduler.PoolScheduler(processes)
+        self.kept = defaultdict(list)
 
-def PoolScheduler(processes: int) -> scheduler.PoolScheduler:
-    """A scheduler whose state is validated after every stimulus."""
-    checked = scheduler.PoolScheduler(processes)
-    for name in STIMULI:
-        def stimulus(*args, _method=getattr(checked, name), **kwargs):
-            answer = _method(*args, **kwargs)
-            checked.validate_state()
-            return answer
-        setattr(checked, name, stimulus)
-    return checked
+    def __getattr__(self, name):  # processes, tasks, counts, progress()...
+        return getattr(self.scheduler, name)
+
+    @property
+    def peer_cores(self) -> int:
+        return self.scheduler.peer_cores
+
+    @peer_cores.setter
+    def peer_cores(self, cores: int) -> None:
+        self.scheduler.peer_cores = cores
+
+    def _step(self, event) -> list:
+        instructions = self.scheduler.handle(event)
+        self.scheduler.validate_state()
+        for instruction in instructions:
+            if not isinstance(instruction, scheduler.Send):
+                self.kept[type(instruction)].append(instruction)
+        return [(i.index, i.message) for i in instructions if isinstance(i, scheduler.Send)]
+
+    def _take(self, kind) -> list:
+        taken, self.kept[kind] = self.kept[kind], []
+        return taken
+
+    def submit_block(self, job_id, block):
+        return self._step(scheduler.SubmitBlock(job_id, block))
+
+    def on_message(self, index, message):
+        return self._step(scheduler.ProcessSaid(index, message))
+
+    def on_process_gone(self, index, reason, replacing=False):
+        return self._step(scheduler.ProcessGone(index, reason, replacing))
+
+    def on_replacement_failed(self, reason):
+        return self._step(scheduler.ReplacementFailed(reason))
+
+    def add_process(self, index):
+        return self._step(scheduler.ProcessAdded(index))
+
+    def cancel(self, job_id):
+        self._step(scheduler.Cancel(job_id))
+        return sorted((kill.index for kill in self._take(scheduler.Kill)), key=str)
+
+    def pull_from_peer(self, peer, task_id):
+        self._step(scheduler.PeerPull(peer, task_id))
+        answers = self._take(scheduler.PartitionForPeer)
+        return (answers[0].slot, answers[0].payload, answers[0].lo, answers[0].hi, answers[0].windows) \
+            if answers else None
+
+    def peer_gone(self, peer, reason):
+        return self._step(scheduler.PeerGone(peer, reason))
+
+    def idle_process(self):
+        self._step(scheduler.Reserve())
+        reserved = self._take(scheduler.Reserved)
+        return reserved[0].index if reserved else None
+
+    def release(self, index):
+        return self._step(scheduler.Release(index))
+
+    def run_foreign(self, index, peer, task_id, payload, lo, hi, windows=()):
+        return self._step(scheduler.RunForeign(index, peer, task_id, payload, lo, hi, windows))
+
+    def take_finished(self):
+        return [(done.job_id, done.result) for done in self._take(scheduler.Finished)]
+
+    def take_offers(self):
+        return [offer.task_id for offer in self._take(scheduler.Offer)]
+
+    def take_foreign_done(self):
+        return [(d.peer, d.task_id, d.lo, d.hi, d.stop, d.outcome) for d in self._take(scheduler.ForeignDone)]
+
+    def take_foreign_lost(self):
+        return [(d.peer, d.task_id, d.lo, d.hi) for d in self._take(scheduler.ForeignLost)]
 
 
 def kinds(sends):
