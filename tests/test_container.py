@@ -22,7 +22,7 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 
 from net import config
-from tests.conftest import ROOT, alive, descendants, free_port_pair
+from tests.conftest import ROOT, alive, descendants, free_port_pair, wait_for
 
 ENTRYPOINT = os.path.join(ROOT, "container", "entrypoint.py")
 LOG_FILE = "ufora-service.log"
@@ -83,10 +83,7 @@ class Container:
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=timeout)
         assert self.process.returncode == 0, self.output()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and [pid for pid in started if alive(pid)]:
-            time.sleep(0.05)
-        assert not [pid for pid in started if alive(pid)], "processes left behind"
+        wait_for(lambda: not [pid for pid in started if alive(pid)], "every process it started to end")
 
 
 @contextlib.contextmanager
