@@ -141,6 +141,7 @@ def test_a_dropped_proxy_is_freed_on_the_cluster(ufora, cluster_url):
     gc.collect()  # and without asking, within the release delay
     with ufora.remotely:
         dropped_too = 1
+    assert manager_status(cluster_url)["objects"] == before + 1  # made: the wait below has something to see
     del dropped_too
     wait_for(lambda: manager_status(cluster_url)["objects"] == before, "the proxy's release")
 

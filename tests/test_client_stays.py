@@ -1,6 +1,7 @@
 """A client that never strands its user (issue 14, first slices): the manager's URL as users
 write it, and Ctrl-C that cancels the work it interrupts and leaves the executor connected."""
 import signal
+from typing import Optional
 
 import pytest
 
@@ -82,6 +83,15 @@ EXITS = {
 }
 
 
+def ending_without_close(state: str, url: Optional[str]) -> str:
+    """A script that connects to ``url`` (None: an embedded cluster), leaves ``state``, prints
+    "ready" and its embedded cluster's pid (0: none), and ends without close()."""
+    return (f"import pyfora\nufora = pyfora.connect({url!r}, progress=False)\n" + EXITS[state] +
+            "cluster = ufora._cluster\n"
+            "print('ready', cluster.process.pid if cluster else 0, flush=True)\n" +
+            ("raise RuntimeError('the script failed')\n" if state == "an uncaught exception" else ""))
+
+
 @pytest.mark.parametrize("state", EXITS)
 @pytest.mark.parametrize("embedded", [False, True], ids=["remote", "embedded"])
 def test_a_script_that_ends_without_close_exits_and_stops_its_cluster(state, embedded, start_service, tmp_path):
@@ -90,12 +100,8 @@ def test_a_script_that_ends_without_close_exits_and_stops_its_cluster(state, emb
     from engine import proc
     from tests.conftest import one_host, wait_for
 
-    url = "None" if embedded else repr(start_service(one_host(1)).url)
-    client = client_script(
-        tmp_path / "ends.py", f"import pyfora\nufora = pyfora.connect({url}, progress=False)\n" + EXITS[state] +
-        "cluster = ufora._cluster\n"
-        "print('ready', cluster.process.pid if cluster else 0, flush=True)\n" +
-        ("raise RuntimeError('the script failed')\n" if state == "an uncaught exception" else ""), None)
+    url = None if embedded else start_service(one_host(1)).url
+    client = client_script(tmp_path / "ends.py", ending_without_close(state, url), None)
     try:
         word, pid = client.stdout.readline().split()
         client.wait(timeout=60)
