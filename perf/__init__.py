@@ -10,5 +10,7 @@ Layout: ``jobs`` (the functions every engine runs), ``engines`` (one small runne
 all of one shape), ``install`` (fetches missing comparison packages), ``plan`` (sizes, repeats,
 what is too slow to run), ``runner`` (start-up, alternation, clean-up), ``measure`` (one cell of
 the table), ``report`` (Markdown and CSV), ``chart`` (PNG), ``targets`` (the figures of
-DESIGN.md and issue 5), ``machine`` (the facts printed above every result).
+DESIGN.md and issue 5), ``machine`` (the facts printed above every result), ``channel`` (the
+data channel alone), ``responses`` (how soon errors, exits and rejoins come: the deadlines the
+tests no longer assert).
 """

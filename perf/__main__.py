@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from perf import channel, engines, install, machine, report, runner, secret, targets
+from perf import channel, engines, install, machine, report, responses, runner, secret, targets
 from perf.measure import Results
 from perf.plan import plan as make_plan
 
@@ -62,6 +62,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("\n## Data channel\n\n" + channel.report(plan.quick))
     _log("cluster secret ...")
     print("\n## Cluster secret\n\n" + secret.report(plan.quick))
+    _log("responses ...")
+    print("\n## Responses\n\n" + responses.report(plan.quick))
     print(f"wall time: {time.perf_counter() - began:.0f} s")
     return 0
 

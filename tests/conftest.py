@@ -2,6 +2,7 @@
 after every test (no process started by the test left running, nothing new in /dev/shm)."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -13,7 +14,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from typing import Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -32,21 +33,27 @@ RUN_SECRET = secrets.token_hex(16)
 os.environ["UFORA_SECRET"] = RUN_SECRET
 
 
+def children(pid: int) -> List[int]:
+    """The live processes ``pid`` (any of its threads) started, from /proc/<pid>/task/*/children."""
+    found = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # gone
+        return []
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as listing:
+                found += [int(child) for child in listing.read().split()]
+        except OSError:  # that thread ended meanwhile
+            continue
+    return [child for child in found if proc.alive(child)]
+
+
 def descendants(pid: int) -> List[int]:
-    """Every live process below ``pid`` (read from /proc)."""
-    children: Dict[int, List[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    fields = stat.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
-                children.setdefault(int(fields[1]), []).append(int(entry))
+    """Every live process below ``pid``."""
     found, todo = [], [pid]
     while todo:
-        for child in children.get(todo.pop(), []):
+        for child in children(todo.pop()):
             found.append(child)
             todo.append(child)
     return found
@@ -275,11 +282,44 @@ def cpu_used(pid: int, seconds: float) -> float:
     return cpu_seconds(descendants(pid)) - start
 
 
-def wait_computing(pid: int, seconds: float = 0.5) -> None:
-    """Until ``pid``'s descendants have computed for ``seconds`` of CPU (however loaded the
-    machine is, which only makes it take longer)."""
-    start = cpu_seconds(descendants(pid))
-    wait_for(lambda: cpu_seconds(descendants(pid)) - start > seconds, f"{seconds} s of computing", timeout=60)
+def wait_computing(pid: int, seconds: float = 0.5, processes: Callable[[int], List[int]] = descendants) -> None:
+    """Until the processes ``processes(pid)`` names (``pid``'s descendants: a service's compute
+    processes) have computed for ``seconds`` of CPU from now (however loaded the machine is,
+    which only makes it take longer)."""
+    start = cpu_seconds(processes(pid))
+    wait_for(lambda: cpu_seconds(processes(pid)) - start > seconds, f"{seconds} s of computing", timeout=60)
+
+
+@contextlib.contextmanager
+def once_computing(pid: int, action: Callable[[], object], seconds: float = 0.2,
+                   processes: Callable[[int], List[int]] = descendants) -> Iterator[None]:
+    """Within the with-statement, ``action()`` runs in the background once the processes
+    ``processes(pid)`` names have computed ``seconds`` of CPU: a point inside the job the
+    statement runs, however loaded the machine is (CPU time says how far a job got; the clock
+    does not). Leaving the statement waits for it, and fails if the job ended first."""
+    start, ended, outcome = cpu_seconds(processes(pid)), threading.Event(), []
+
+    def act() -> None:
+        try:
+            while not ended.is_set():
+                if cpu_seconds(processes(pid)) - start > seconds:
+                    outcome.append(action())
+                    return
+                time.sleep(0.02)
+        except BaseException as exc:  # noqa: BLE001 - raised in the test's thread instead
+            outcome.append(exc)
+
+    thread = threading.Thread(target=act, name="once-computing")
+    thread.start()
+    try:
+        yield
+    finally:
+        ended.set()
+        thread.join()
+    if not outcome:
+        raise AssertionError(f"the job ended before {pid}'s processes computed {seconds} s")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
 
 
 def wait_idle(pid: int) -> None:

@@ -33,7 +33,7 @@ import numpy as np
 import pyfora
 from engine import proc, shm
 from net import schema, wire
-from tests.conftest import Service, client_claim, descendants, one_host
+from tests.conftest import Service, client_claim, descendants, manager_status, one_host
 
 KINDS = ["trivial", "sum", "raising", "remote_array", "submit", "trivial", "sum", "submit", "raising", "printing"]
 
@@ -99,6 +99,18 @@ def _service_processes(service: Service) -> Dict[str, int]:
     pids = [service.process.pid, *descendants(service.process.pid)]
     return {"processes": len(pids), "rss_mib": sum(proc.resident_bytes(pid) for pid in pids) >> 20,
             "fds": sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in pids if os.path.isdir(f"/proc/{pid}/fd"))}
+
+
+def _objects_left(url: str, timeout: float) -> int:
+    """The remote objects the manager and the worker still hold: once none are (the worker's
+    count travels with its heartbeat), or what is left after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = manager_status(url)
+        held = status["objects"] + sum(member.get("objects", 0) for member in status["members"])
+        if not held or time.monotonic() > deadline:
+            return held
+        time.sleep(0.1)
 
 
 def _deadlock_reproduction(url: str) -> Dict[str, float]:
@@ -189,7 +201,7 @@ def main() -> int:
         report["fuzz"]["socketio_events"] = _fuzz_socketio(service.url, args.fuzz)
         with pyfora.connect(service.url, progress=False) as after:
             report["answers_after_fuzz"] = _one_block(after, "sum", 7)
-        time.sleep(2)  # releases of the last remote objects travel with the next heartbeat
+        report["objects_left"] = _objects_left(service.url, timeout=30)
         report["after"] = _service_processes(service)
         report["shm_left_mib"] = sum(os.stat(f"/dev/shm/{name}").st_size for name in os.listdir("/dev/shm")
                                      if shm.owner(name) == service.process.pid) >> 20

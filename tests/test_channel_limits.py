@@ -127,8 +127,7 @@ async def main():
     await asyncio.sleep(2.0)  # 10 pauses' worth: a tight loop would log thousands of lines
     for holder in holders:
         holder.close()
-    await asyncio.sleep(0.5)
-    channel = await channels.connect("127.0.0.1", port, timeout=10)
+    channel = await channels.connect("127.0.0.1", port, timeout=30)  # waits in the backlog until accepted
     await channel.write({"type": "after"})
     header, _ = await channel.read()
     print("ANSWERED", header["type"])

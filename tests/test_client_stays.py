@@ -1,6 +1,7 @@
 """A client that never strands its user (issue 14, first slices): the manager's URL as users
 write it, and Ctrl-C that cancels the work it interrupts and leaves the executor connected."""
 import signal
+from typing import Optional
 
 import pytest
 
@@ -82,47 +83,43 @@ EXITS = {
 }
 
 
+def ending_without_close(state: str, url: Optional[str]) -> str:
+    """A script that connects to ``url`` (None: an embedded cluster), leaves ``state``, prints
+    "ready" and its embedded cluster's pid (0: none), and ends without close()."""
+    return (f"import pyfora\nufora = pyfora.connect({url!r}, progress=False)\n" + EXITS[state] +
+            "cluster = ufora._cluster\n"
+            "print('ready', cluster.process.pid if cluster else 0, flush=True)\n" +
+            ("raise RuntimeError('the script failed')\n" if state == "an uncaught exception" else ""))
+
+
 @pytest.mark.parametrize("state", EXITS)
 @pytest.mark.parametrize("embedded", [False, True], ids=["remote", "embedded"])
-def test_a_script_that_ends_without_close_exits_within_2_s(state, embedded, start_service, tmp_path):
-    import time
-
+def test_a_script_that_ends_without_close_exits_and_stops_its_cluster(state, embedded, start_service, tmp_path):
+    """Nothing holds the interpreter at its end (how soon it exits is a figure of
+    perf/responses.py: 2 s at most)."""
     from engine import proc
-    from tests.conftest import one_host
+    from tests.conftest import one_host, wait_for
 
-    url = "None" if embedded else repr(start_service(one_host(1)).url)
-    client = client_script(
-        tmp_path / "ends.py", f"import pyfora\nufora = pyfora.connect({url}, progress=False)\n" + EXITS[state] +
-        "cluster = ufora._cluster\n"
-        "print('ready', cluster.process.pid if cluster else 0, flush=True)\n" +
-        ("raise RuntimeError('the script failed')\n" if state == "an uncaught exception" else ""), None)
+    url = None if embedded else start_service(one_host(1)).url
+    client = client_script(tmp_path / "ends.py", ending_without_close(state, url), None)
     try:
         word, pid = client.stdout.readline().split()
-        ready = time.monotonic()
-        client.wait(timeout=30)
-        exited = time.monotonic() - ready
-        while int(pid) and proc.alive(int(pid)) and time.monotonic() - ready < 10:
-            time.sleep(0.02)
-        stopped = time.monotonic() - ready
+        client.wait(timeout=60)
+        wait_for(lambda: not proc.alive(int(pid)), "the embedded cluster to stop")  # (pid 0: none)
     finally:
         client.kill()
         client.wait()
     assert word == "ready" and client.returncode == (1 if state == "an uncaught exception" else 0)
-    assert exited < 2.0 and stopped < 2.0, (exited, stopped)
 
 
 def test_a_call_after_the_connection_dropped_says_since_when_and_why(start_service):
-    import time
-
-    from tests.conftest import one_host
+    from tests.conftest import one_host, wait_for
 
     service = start_service(one_host(1))
     ufora = pyfora.connect(service.url, progress=False)
     try:
         service.process.kill()
-        deadline = time.monotonic() + 30
-        while ufora._connection._sio.connected and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(lambda: not ufora._connection._sio.connected, "the client to see the drop")
         with pytest.raises(pyfora.ConnectionError) as raised:
             ufora.define(1).result(timeout=10)
         message = str(raised.value)

@@ -2,14 +2,12 @@
 import os
 import re
 import signal
-import threading
-import time
 
 import pytest
 
 import pyfora
-from tests.conftest import (MANAGER_ONLY, client_script, joining, manager_status, one_host, service_running,
-                            wait_computing, wait_idle)
+from tests.conftest import (MANAGER_ONLY, children, client_script, descendants, joining, manager_status,
+                            once_computing, one_host, service_running, wait_computing, wait_for, wait_idle)
 from tests.primes import countPrimes
 
 
@@ -30,10 +28,18 @@ def status(manager) -> dict:
 def two_workers(start_service):
     manager = start_service(MANAGER_ONLY)
     workers = [start_service(joining(manager, 1)) for _ in range(2)]
-    deadline = time.monotonic() + 10
-    while status(manager)["workers"] < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_for(lambda: status(manager)["workers"] == 2, "both workers to join")
     return manager, workers
+
+
+def killing(pid: int, signum: int = signal.SIGKILL, processes=descendants):
+    """``pid`` gets ``signum`` once the processes ``processes(pid)`` have computed a little of
+    the job the with-statement runs (by default a service's compute processes)."""
+    return once_computing(pid, lambda: os.kill(pid, signum), processes=processes)
+
+
+def itself(pid: int) -> list:
+    return [pid]
 
 
 def test_both_workers_compute_partitions_of_one_block(two_workers):
@@ -42,15 +48,12 @@ def test_both_workers_compute_partitions_of_one_block(two_workers):
         with ufora.remotely.downloadAll():
             result = countPrimes(2_000_000)
     assert result == 148935
-    deadline = time.monotonic() + 5  # counters travel with the next heartbeat
-    while time.monotonic() < deadline:
+
+    def both_computed() -> bool:  # counters travel with the next heartbeat
         members = status(manager)["members"]
-        done = [m.get("partitions", 0) + m.get("foreign_partitions", 0) for m in members]
-        if all(done) and sum(m.get("foreign_partitions", 0) for m in members):
-            break
-        time.sleep(0.2)
-    assert all(done), members
-    assert sum(m.get("foreign_partitions", 0) for m in members) > 0, members
+        return (all(m.get("partitions", 0) + m.get("foreign_partitions", 0) for m in members)
+                and sum(m.get("foreign_partitions", 0) for m in members) > 0)
+    wait_for(both_computed, "both workers to report partitions, some of them the other's")
 
 
 def test_a_worker_killed_mid_job_does_not_change_the_answer(two_workers):
@@ -58,11 +61,9 @@ def test_a_worker_killed_mid_job_does_not_change_the_answer(two_workers):
     with pyfora.connect(manager.url) as ufora:
         driver_process = warm_up(ufora)
         [victim] = [w for w in workers if w is not service_running(driver_process, workers)]
-        killer = threading.Timer(0.25, os.kill, (victim.process.pid, signal.SIGKILL))
-        killer.start()
-        with ufora.remotely.downloadAll():
-            result = countPrimes(6_000_000)  # about 0.7 s on two cores
-        killer.join()
+        with killing(victim.process.pid):
+            with ufora.remotely.downloadAll():
+                result = countPrimes(6_000_000)  # about 0.7 s on two cores
     assert victim.process.wait(5) == -signal.SIGKILL
     assert result == 412851
     [driver] = [w for w in workers if w is not victim]
@@ -75,11 +76,9 @@ def test_a_killed_driver_s_block_runs_again_on_another_worker(two_workers):
     with pyfora.connect(manager.url) as ufora:
         driver_process = warm_up(ufora)
         driver = service_running(driver_process, workers)
-        killer = threading.Timer(0.25, os.kill, (driver.process.pid, signal.SIGKILL))
-        killer.start()
-        with ufora.remotely.downloadAll():
-            result = countPrimes(6_000_000)
-        killer.join()
+        with killing(driver.process.pid):
+            with ufora.remotely.downloadAll():
+                result = countPrimes(6_000_000)
     assert driver.process.wait(5) == -signal.SIGKILL
     assert result == 412851
     assert "running block" in manager.log and "again (1 of 2)" in manager.log
@@ -89,35 +88,24 @@ def test_a_block_with_no_worker_left_to_run_it_again_fails_clearly(start_service
     manager = start_service(MANAGER_ONLY)
     worker = start_service(joining(manager, 1))
     with pyfora.connect(manager.url) as ufora:
-        killer = threading.Timer(0.5, os.kill, (worker.process.pid, signal.SIGKILL))
-        killer.start()
-        started = time.monotonic()
-        with pytest.raises(pyfora.InternalError, match="no worker was left to run it again"):
-            with ufora.remotely.downloadAll():
-                result = countPrimes(20_000_000)  # noqa: F841  (never assigned: it fails)
-        killer.join()
-    assert time.monotonic() - started < 20
+        with killing(worker.process.pid):
+            with pytest.raises(pyfora.InternalError, match="no worker was left to run it again"):
+                with ufora.remotely.downloadAll():
+                    result = countPrimes(20_000_000)  # noqa: F841  (never assigned: it fails)
+    assert worker.process.wait(5) == -signal.SIGKILL
 
 
 def test_a_crashed_pool_process_is_replaced_and_its_partition_retried(start_service):
-    from tests.conftest import descendants
-
     service = start_service(one_host(2))
-    [zygote] = [p for p in descendants(service.process.pid)
-                if open(f"/proc/{p}/stat").read().split()[3] == str(service.process.pid)]
+    [zygote] = children(service.process.pid)
     with pyfora.connect(service.url) as ufora:
         driver = warm_up(ufora)
         [other] = [p for p in descendants(zygote) if p != driver]
-        killer = threading.Timer(0.25, os.kill, (other, signal.SIGSEGV))  # as if it crashed
-        killer.start()
-        with ufora.remotely.downloadAll():
-            result = countPrimes(6_000_000)
-        killer.join()
+        with killing(other, signal.SIGSEGV, processes=itself):  # as if it crashed
+            with ufora.remotely.downloadAll():
+                result = countPrimes(6_000_000)
         assert result == 412851
-        deadline = time.monotonic() + 5
-        while len(descendants(zygote)) != 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(descendants(zygote)) == 2 and other not in descendants(zygote)
+        wait_for(lambda: len(descendants(zygote)) == 2 and other not in descendants(zygote), "a replacement")
         with ufora.remotely.downloadAll():  # the replacement takes work like the others
             again = countPrimes(1_000_000)
         assert again == 78500
@@ -146,44 +134,50 @@ def test_ctrl_c_in_the_client_cancels_the_remote_work(start_service, tmp_path):
 
 
 def test_a_peer_s_pool_process_dying_mid_partition_does_not_hang_the_block(two_workers):
-    from tests.conftest import descendants
-
     manager, workers = two_workers
     with pyfora.connect(manager.url) as ufora:
         driver_process = warm_up(ufora)
         [other] = [w for w in workers if w is not service_running(driver_process, workers)]
-        zygote = min(descendants(other.process.pid))
-        [computing] = [p for p in descendants(zygote)]  # its one compute process
-        killer = threading.Timer(0.25, os.kill, (computing, signal.SIGKILL))
-        killer.start()
-        with ufora.remotely.downloadAll():
-            result = countPrimes(6_000_000)
-        killer.join()
+        [zygote] = children(other.process.pid)
+        [computing] = children(zygote)  # its one compute process
+        with killing(computing, processes=itself):
+            with ufora.remotely.downloadAll():
+                result = countPrimes(6_000_000)
     assert result == 412851
     assert "replaced by" in other.log
     driver = service_running(driver_process, workers)
     assert "lost partition" in driver.log and "handing it out again" in driver.log
 
 
-def filled(value, seconds):
+def filled(value, meeting: str):
+    """An array of ``value``, made once the other call of the pair has started too (each leaves a
+    file in ``meeting``): the two run at once, so on the two one-core workers."""
+    import os
+    import time
+
     import numpy as np
 
-    time.sleep(seconds)  # long enough for the other call to go to the other worker
+    open(os.path.join(meeting, str(value)), "w").close()
+    deadline = time.monotonic() + 60
+    while len(os.listdir(meeting)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     return np.full(500_000, float(value))  # 4 MB: its data in the worker's shared memory
 
 
-def test_a_block_uses_remote_objects_held_by_two_workers(two_workers):
+def held_by_two_workers(ufora, manager, meeting) -> tuple:
+    """Proxies of an array of ones and one of twos, one on each worker."""
+    ones, twos = ufora.submit(filled, 1, str(meeting)), ufora.submit(filled, 2, str(meeting))
+    ones, twos = ones.result(timeout=90), twos.result(timeout=90)
+    # counters travel with the next heartbeat
+    wait_for(lambda: sorted(m.get("objects", 0) for m in status(manager)["members"]) == [1, 1],
+             "each worker to hold one of the two")
+    return ones, twos
+
+
+def test_a_block_uses_remote_objects_held_by_two_workers(two_workers, tmp_path):
     manager, _ = two_workers
     with pyfora.connect(manager.url) as ufora:
-        ones, twos = ufora.submit(filled, 1, 1.0), ufora.submit(filled, 2, 1.0)
-        ones, twos = ones.result(timeout=30), twos.result(timeout=30)
-        deadline = time.monotonic() + 5  # counters travel with the next heartbeat
-        while time.monotonic() < deadline:
-            held = sorted(m.get("objects", 0) for m in status(manager)["members"])
-            if held == [1, 1]:
-                break
-            time.sleep(0.2)
-        assert held == [1, 1]  # one on each worker
+        ones, twos = held_by_two_workers(ufora, manager, tmp_path)
         with ufora.remotely.downloadAll():
             total = sum(a + b for a, b in zip(ones, twos))  # one of them comes from the peer
         assert total == 3.0 * 500_000
@@ -200,24 +194,19 @@ def test_both_workers_compute_partitions_of_a_shared_memory_array(two_workers):
         with ufora.remotely.downloadAll():
             total = sum(x * x for x in big)  # compiled; the other worker reads windows of it
         assert total == 20_000 * sum(k * k for k in range(1000))
-        deadline = time.monotonic() + 5  # counters travel with the next heartbeat
-        while time.monotonic() < deadline:
+
+        def foreign_partitions_grew() -> bool:  # counters travel with the next heartbeat
             after = {m["id"]: m.get("foreign_partitions", 0) for m in status(manager)["members"]}
-            if any(after[w] > before.get(w, 0) for w in after):
-                break
-            time.sleep(0.2)
-        assert any(after[w] > before.get(w, 0) for w in after), (before, after)
+            return any(after[w] > before.get(w, 0) for w in after)
+        wait_for(foreign_partitions_grew, "the other worker to report partitions of the array")
 
 
-def test_a_block_using_an_object_of_a_killed_worker_fails_clearly(two_workers):
+def test_a_block_using_an_object_of_a_killed_worker_fails_clearly(two_workers, tmp_path):
     manager, workers = two_workers
     with pyfora.connect(manager.url, progress=False) as ufora:
-        ones, twos = ufora.submit(filled, 1, 1.0), ufora.submit(filled, 2, 1.0)
-        ones, twos = ones.result(timeout=30), twos.result(timeout=30)
+        ones, twos = held_by_two_workers(ufora, manager, tmp_path)
         os.kill(workers[0].process.pid, signal.SIGKILL)  # it held one of the two
-        started = time.monotonic()
         with pytest.raises(pyfora.PyforaError) as raised:
             with ufora.remotely.downloadAll():
-                total = sum(a + b for a, b in zip(ones, twos))
-        assert time.monotonic() - started < 30
+                total = sum(a + b for a, b in zip(ones, twos))  # noqa: F841  (never assigned: it fails)
         assert "lost" in str(raised.value) or "could not" in str(raised.value), str(raised.value)

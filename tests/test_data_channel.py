@@ -57,7 +57,9 @@ def test_a_corrupted_result_is_detected_and_fetched_again(caplog, monkeypatch):
         client = BlobClient("127.0.0.1", proxy_port, "w")
         try:
             buffers = await client.fetch("k", store.capability("k"))
-            await asyncio.sleep(0.1)  # the acknowledgement reaches the worker
+            deadline = asyncio.get_running_loop().time() + 30
+            while store.blobs and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.01)  # until the acknowledgement reaches the worker
         finally:
             client.close()
             server.stop()

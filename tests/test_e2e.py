@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 import pyfora
-from tests.conftest import ROOT, SERVICE_COMMAND, alive, descendants, free_port_pair
+from tests.conftest import ROOT, SERVICE_COMMAND, alive, descendants, free_port_pair, wait_for
 from tests.primes import countPrimes, isPrime
 
 
@@ -203,11 +203,7 @@ def test_embedded_cluster_of_a_killed_client_stops_by_itself(tmp_path):
     assert service
     client.kill()
     client.wait()
-    import time
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") and alive(p) for p in service):
-        time.sleep(0.1)
-    assert not any(alive(p) for p in service)
+    wait_for(lambda: not any(alive(p) for p in service), "the cluster to stop")
 
 
 def test_embedded_cluster_stops_at_interpreter_exit(tmp_path):

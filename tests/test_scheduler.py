@@ -3,7 +3,7 @@ from collections import defaultdict, deque
 
 from engine import serialization
 from engine.block import Block, BlockResult
-from engine.pool_messages import BlockDone, PartitionDone, RunPartition, RunTask, TaskDone
+from engine.pool_messages import BlockDone, PartitionDone, RunBlock, RunPartition, RunTask, TaskDone
 from engine import scheduler
 from engine.scheduler import LOOKAHEAD
 
@@ -142,10 +142,24 @@ def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_don
 
 
 def test_a_second_block_waits_until_partitions_are_done():
-    s = PoolScheduler(1)
+    """Partitions before new blocks: a process free to take either is given the running task's
+    partitions while it has any left, and the waiting block only after."""
+    s = PoolScheduler(2)
     s.submit_block("a", BLOCK)
-    s.on_message(0, RunTask(b"t", 10, False, []))  # the driver computes its own partitions
-    assert s.submit_block("b", BLOCK) == []
+    held = deque(by_process(s.on_message(0, RunTask(b"t", 1000, False, [])))[1])  # 0 drives a
+    assert s.submit_block("b", BLOCK) == []  # 1 holds partitions of a
+    [task] = s.tasks.values()
+    given_b = False
+    while held:  # process 1 alone works through a's partitions, and is free after each
+        task_id, _, lo, hi, _ = held.popleft()
+        for index, message in s.on_message(1, done(task_id, lo, hi, ("ok", (True, 0), True, False))):
+            assert index == 1 and not given_b
+            if isinstance(message, RunBlock):
+                assert message.job_id == "b" and not task.next_partition_available(), task.plan.remaining
+                given_b = True
+            else:
+                held.append(message)
+    assert given_b
 
 
 def test_a_partition_lost_with_its_process_is_handed_out_again_once():

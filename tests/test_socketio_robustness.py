@@ -3,14 +3,13 @@ with arguments of every wrong type, unknown events and deeply nested JSON get an
 (acknowledged events) or a JOB_DONE with the error (submit), one log line at most, never a
 traceback; and the service goes on serving everyone."""
 import threading
-import time
 
 import pytest
 import socketio
 
 import pyfora
 from net import schema
-from tests.conftest import client_claim, one_host
+from tests.conftest import client_claim, one_host, wait_for
 
 # A socket.io event packet (engine.io "4" message, socket.io "2" event, ack id 7) with data
 # nested 10,000 deep: python-socketio cannot even build one, so it goes as raw text.
@@ -81,10 +80,7 @@ def test_a_client_that_starts_on_long_polling_upgrades_to_a_websocket(start_serv
     client = socketio.Client()
     client.connect(service.url)  # both transports, as a browser would
     try:
-        deadline = time.monotonic() + 10
-        while client.transport() != "websocket" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert client.transport() == "websocket"
+        wait_for(lambda: client.transport() == "websocket", "the upgrade to a websocket")
         assert client.call(schema.HANDSHAKE, {"version": schema.PROTOCOL_VERSION}, timeout=10)["version"]
     finally:
         client.disconnect()
