@@ -239,6 +239,24 @@ def client_claim(url: str, secret: str = RUN_SECRET, session: str = "s" * 32) ->
             "proof": client_auth.client_proof(secret.encode(), challenge, mine, session)}
 
 
+def socketio_connect(url: str, auth: Optional[dict]) -> str:
+    """Connect to the manager at ``url`` with python-socketio's plain client and ``auth`` (then
+    disconnect): "" if it accepted, else the reason it refused."""
+    import socketio
+
+    refusal = []
+    client = socketio.Client(reconnection=False)
+    client.on("connect_error", lambda data=None: refusal.append(str((data or {}).get("message"))))
+    try:
+        client.connect(url, transports=["websocket"], auth=auth, wait_timeout=10)
+    except socketio.exceptions.ConnectionError:
+        assert refusal, "refused without a reason"
+        return refusal[0]
+    finally:
+        client.disconnect()
+    return ""
+
+
 def manager_status(url: str) -> dict:
     """What the manager at ``url`` answers ``GET /``: its JSON status."""
     with urllib.request.urlopen(url + "/", timeout=10) as page:

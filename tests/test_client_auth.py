@@ -14,7 +14,7 @@ import tornado.web
 
 import pyfora
 from net import client_auth, schema
-from tests.conftest import RUN_SECRET, client_claim, manager_status, one_host
+from tests.conftest import RUN_SECRET, client_claim, manager_status, one_host, socketio_connect
 from tests.primes import countPrimes
 
 
@@ -54,28 +54,13 @@ def test_a_client_without_the_right_secret_is_refused_and_the_cluster_keeps_serv
     assert secured.log.count("refused a client from 127.0.0.1") == 1  # logged once per address
 
 
-def _raw_connect(url: str, auth: dict) -> str:
-    """Connect with python-socketio's plain client and ``auth``: "" if accepted, else the refusal."""
-    refusal = []
-    client = socketio.Client(reconnection=False)
-    client.on("connect_error", lambda data=None: refusal.append(str((data or {}).get("message"))))
-    try:
-        client.connect(url, transports=["websocket"], auth=auth, wait_timeout=10)
-    except socketio.exceptions.ConnectionError:
-        assert refusal, "refused without a reason"
-        return refusal[0]
-    finally:
-        client.disconnect()
-    return ""
-
-
 def test_a_proof_is_good_for_one_connection_only(secured):
     claim = client_claim(secured.url)
-    assert _raw_connect(secured.url, claim) == ""
-    replayed = _raw_connect(secured.url, claim)
+    assert socketio_connect(secured.url, claim) == ""
+    replayed = socketio_connect(secured.url, claim)
     assert replayed == "authentication failed: the challenge is unknown, used or expired: connect again"
     other_session = dict(client_claim(secured.url), session="t" * 32)  # a proof made for another session
-    assert _raw_connect(secured.url, other_session).startswith("authentication failed: the secret does not match")
+    assert socketio_connect(secured.url, other_session).startswith("authentication failed: the secret does not match")
 
 
 def test_a_client_with_a_secret_refuses_an_open_manager(start_service):
