@@ -174,6 +174,13 @@ class Service:
     def close_log(self) -> None:
         self._log.close()
 
+    def __enter__(self) -> "Service":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+        self.close_log()
+
     def stop(self) -> int:
         """SIGTERM, then SIGKILL after 10 s; the exit code."""
         if self.process.poll() is None:
@@ -352,12 +359,8 @@ def cpu_seconds(pids) -> float:
 @pytest.fixture(scope="module")
 def cluster_url():
     """A manager + worker ``ufora-service`` on free ports, shared by one test module."""
-    service = Service(one_host(2))
-    try:
+    with Service(one_host(2)) as service:
         yield service.url
-    finally:
-        service.stop()
-        service.close_log()
 
 
 @pytest.fixture(scope="module")

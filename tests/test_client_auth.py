@@ -23,12 +23,8 @@ def secured(request):
     """A manager + worker with the run's secret, shared by the tests that only connect to it."""
     from tests.conftest import Service
 
-    running = Service(one_host(1))
-    try:
+    with Service(one_host(1)) as running:
         yield running
-    finally:
-        running.stop()
-        running.close_log()
 
 
 def test_a_client_with_the_secret_connects_and_gets_the_right_answer(secured):

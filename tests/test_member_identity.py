@@ -10,7 +10,7 @@ import re
 import secrets
 import socket
 import threading
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator
 
 import pytest
 
@@ -26,17 +26,12 @@ REFUSAL_LOGGED = "(said once per address)"
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Dict]:
     """An open manager and two open workers; each worker's id, read from its own log."""
-    manager = Service({**MANAGER_ONLY, **OPEN})
-    workers: List[Service] = []
-    try:
-        workers += [Service({**joining(manager, 1), **OPEN}) for _ in range(2)]
+    with Service({**MANAGER_ONLY, **OPEN}) as manager, Service({**joining(manager, 1), **OPEN}) as first, \
+            Service({**joining(manager, 1), **OPEN}) as second:
+        workers = [first, second]
         wait_for(lambda: manager_status(manager.url)["workers"] == 2, "both workers to join")
         ids = [re.search(r"worker (\w+): control", worker.log).group(1) for worker in workers]
         yield {"manager": manager, "workers": workers, "ids": ids}
-    finally:
-        for service in [*workers, manager]:
-            service.stop()
-            service.close_log()
 
 
 class Raw:

@@ -25,12 +25,8 @@ EVENTS = [schema.HANDSHAKE, schema.STATUS, schema.SUBMIT, schema.CANCEL, schema.
 def service():
     from tests.conftest import Service
 
-    running = Service(one_host(1))
-    try:
+    with Service(one_host(1)) as running:
         yield running
-    finally:
-        running.stop()
-        running.close_log()
 
 
 def test_malformed_events_are_answered_and_logged_without_tracebacks(service):

@@ -23,17 +23,11 @@ BAD_FRAMES = {
 
 @pytest.fixture(scope="module")
 def service():
-    from tests.conftest import Service
+    from tests.conftest import Service, one_host
 
     # open (no cluster secret): what a peer can send before authenticating is in test_cluster_secret
-    running = Service({"UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0", "UFORA_WORKER_BASE_PORT": "0",
-                       "UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_CORES": "1",
-                       "UFORA_CLUSTER_SECRET": ""})
-    try:
+    with Service({**one_host(1), "UFORA_CLUSTER_SECRET": ""}) as running:
         yield running
-    finally:
-        running.stop()
-        running.close_log()
 
 
 def exchange(port: int, data: bytes) -> bytes:
