@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,7 @@ def _serve(kind: str, size: int, certificate: Optional[Tuple[str, str]]) -> None
     from net.blobs import BlobStore
 
     channels.use_tls(tls.server_context(*certificate) if certificate else None, None)
+    channels.use_secret(os.environ.get("UFORA_CLUSTER_SECRET", "").encode() or None)
 
     async def main() -> None:
         store = BlobStore()
@@ -66,12 +68,13 @@ def _keep(store):
     return serve
 
 
-def _fetch_seconds(port: int, ca: Optional[str]) -> float:
+def _fetch_seconds(port: int, ca: Optional[str], secret: Optional[bytes]) -> float:
     from net import channel as channels
     from net import tls
     from net.blobs import BlobClient
 
     channels.use_tls(None, tls.peer_context(ca) if ca else None)
+    channels.use_secret(secret)
 
     async def fetch() -> float:
         client = BlobClient("127.0.0.1", port, "bench")
@@ -85,16 +88,17 @@ def _fetch_seconds(port: int, ca: Optional[str]) -> float:
         return asyncio.run(fetch())
     finally:
         channels.use_tls(None, None)
+        channels.use_secret(None)
 
 
 def _cpu_seconds(pid: Optional[int] = None) -> float:
     """User + system CPU seconds of this process (its threads included), or of ``pid``."""
+    from engine import proc
+
     if pid is None:
         times = os.times()
         return times.user + times.system
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return proc.cpu_seconds(pid)
 
 
 @dataclass
@@ -104,16 +108,19 @@ class Measured:
     serving_cpu: float    # ... and of the serving one
 
 
-def _measure(kind: str, size: int, repeats: int, certificate: Optional[Tuple[str, str]]) -> Measured:
+def _measure(kind: str, size: int, repeats: int, certificate: Optional[Tuple[str, str]],
+             secret: Optional[bytes] = None) -> Measured:
     """``repeats`` fetches from a serving process, over TLS if ``certificate`` (self-signed: the
-    client trusts it as its own authority). CPU time is what a busy machine does not distort
-    much: 1 / (CPU seconds per GiB of the busier side) is the rate two idle cores would give."""
+    client trusts it as its own authority), both sides proving ``secret`` on each connection if
+    given. CPU time is what a busy machine does not distort much: 1 / (CPU seconds per GiB of
+    the busier side) is the rate two idle cores would give."""
+    env = dict(os.environ, UFORA_CLUSTER_SECRET=(secret or b"").decode())
     server = subprocess.Popen([sys.executable, "-m", "perf.channel", "--serve", kind, str(size),
-                               *(certificate or ())], stdout=subprocess.PIPE, text=True)
+                               *(certificate or ())], stdout=subprocess.PIPE, text=True, env=env)
     try:
         port = int(server.stdout.readline())
         fetching, serving = _cpu_seconds(), _cpu_seconds(server.pid)
-        times = [_fetch_seconds(port, certificate[0] if certificate else None) for _ in range(repeats)]
+        times = [_fetch_seconds(port, certificate[0] if certificate else None, secret) for _ in range(repeats)]
         return Measured(statistics.median(times), (_cpu_seconds() - fetching) / repeats,
                         (_cpu_seconds(server.pid) - serving) / repeats)
     finally:
@@ -139,7 +146,7 @@ def report(quick: bool, repeats: int = 3) -> str:
     rows: List[str] = ["| data | size | lz4 ratio between hosts (compressed / raw) | transport | median on loopback "
                        "(sent raw) | GiB/s | time / plain TCP | CPU s per GiB: fetching | serving |",
                        "|---|---|---|---|---|---|---|---|---|"]
-    slowest = {"plain TCP": float("inf"), "TLS": float("inf")}
+    slowest = {"plain TCP": float("inf"), "plain TCP, with the cluster secret": float("inf"), "TLS": float("inf")}
     load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
         certificate = _certificate(folder)
@@ -149,7 +156,10 @@ def report(quick: bool, repeats: int = 3) -> str:
             ratio = f"{len(sent) / len(data) if compressed else 1.0:.2f}{'' if compressed else ' (not worth it: raw)'}"
             del data, sent
             plain = _measure(kind, size, repeats, None)
-            for how, measured in (("plain TCP", plain), ("TLS", _measure(kind, size, repeats, certificate))):
+            for how, measured in (("plain TCP", plain),
+                                  ("plain TCP, with the cluster secret",
+                                   _measure(kind, size, repeats, None, secrets.token_hex(32).encode())),
+                                  ("TLS", _measure(kind, size, repeats, certificate))):
                 slowest[how] = min(slowest[how], size / measured.seconds / GIB)
                 rows.append(f"| {kind} | {size / GIB:.2f} GiB | {ratio} | {how} | {measured.seconds:.3f} s "
                             f"| {size / measured.seconds / GIB:.2f} | {measured.seconds / plain.seconds:.2f} "
