@@ -191,32 +191,23 @@ class ManagerService:
     async def _on_submit(self, sid: str, data) -> None:
         """Queue a block. Not acknowledged (one round trip less per block): a malformed
         submission is answered with its JOB_DONE carrying the error."""
-        job_id = str(data.get("job_id")) if isinstance(data, dict) else "?"
         session = self.sessions.session_of(sid)
         try:
-            if not isinstance(data, dict):
-                raise TypeError(f"a submission is an object, not {type(data).__name__}")
-            download_below = data.get("download_below")
-            header = {"type": "run_block", "job_id": f"{next(self._block_numbers)}:{job_id[:64]}",
-                      "filename": str(data["filename"]), "with_line": int(data["with_line"]),
-                      "download_below": None if download_below is None else int(download_below)}
-            objects = [str(object_id) for object_id in data.get("objects") or ()]
-            sources = {str(k): str(v) for k, v in dict(data.get("sources") or {}).items()}
-            buffers = [str(data["source"]).encode(), self._free_variables(session, data["free_variables"]),
-                       json.dumps(sources).encode()]
+            sent = schema.submission(data)
+            free_variables = sent.free_variables
+            if isinstance(free_variables, str):  # uploaded ahead of it
+                free_variables = self.uploads.claim(session, free_variables)
         except UploadMissing as exc:
-            await self._fail(Job(job_id, session, {}, []), str(exc))
+            await self._fail(Job(str(data.get("job_id")), session, {}, []), str(exc))
             return
         except (KeyError, TypeError, ValueError) as exc:
+            job_id = str(data.get("job_id")) if isinstance(data, dict) else "?"
             await self._fail(Job(job_id, session, {}, []), f"malformed submission: {exc!r}")
             return
-        self._handle(Submitted(Job(job_id, session, header, buffers, objects)))
-
-    def _free_variables(self, session: str, sent: Any) -> Any:
-        """A submission's free variables: sent in it, or uploaded ahead of it."""
-        if isinstance(sent, dict):
-            return self.uploads.claim(session, str(sent["upload"]))
-        return schema.bytes_from_wire(sent)
+        header = {"type": "run_block", "job_id": f"{next(self._block_numbers)}:{sent.job_id}",
+                  "filename": sent.filename, "with_line": sent.with_line, "download_below": sent.download_below}
+        buffers = [sent.source.encode(), free_variables, json.dumps(sent.sources).encode()]
+        self._handle(Submitted(Job(str(data.get("job_id")), session, header, buffers, sent.objects)))
 
     async def _on_cancel(self, sid: str, data) -> None:
         job_id = str(data.get("job_id")) if isinstance(data, dict) else ""

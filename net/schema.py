@@ -79,7 +79,8 @@ Data channel (worker base port + 1):
 """
 import base64
 import json
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Union
 
 import socketio.packet
 
@@ -123,6 +124,33 @@ def bytes_from_wire(value: object) -> bytes:
 
 
 MALFORMED = "malformed"  # the event a packet that cannot be decoded becomes (see TolerantJSON)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A SUBMIT event, checked: every field of the type the table above says."""
+    job_id: str
+    filename: str
+    with_line: int
+    source: str
+    free_variables: Union[bytes, str]  # the pickle, or the id of its upload (PUT /uploads/<id>)
+    sources: Dict[str, str]
+    objects: List[str]
+    download_below: Optional[int]
+
+
+def submission(data: object) -> Submission:
+    """A SUBMIT event's data, checked; ValueError (or KeyError, TypeError) saying what is wrong."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a submission is an object, not {type(data).__name__}")
+    sent, download_below = data["free_variables"], data.get("download_below")
+    return Submission(
+        job_id=str(data.get("job_id"))[:64], filename=str(data["filename"]), with_line=int(data["with_line"]),
+        source=str(data["source"]),
+        free_variables=str(sent["upload"]) if isinstance(sent, dict) else bytes_from_wire(sent),
+        sources={str(k): str(v) for k, v in dict(data.get("sources") or {}).items()},
+        objects=[str(object_id) for object_id in data.get("objects") or ()],
+        download_below=None if download_below is None else int(download_below))
 
 
 class TolerantJSON:
