@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from perf import channel, engines, install, machine, report, runner, secret, targets
+from perf import channel, engines, install, machine, realistic, report, runner, secret, targets
 from perf.measure import Results
 from perf.plan import plan as make_plan
 
@@ -36,7 +36,7 @@ def _chart(path: Path, *args) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m perf", description="Run every benchmark: Markdown on stdout, CSV and PNG in perf/results/.")
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes, fewer repeats: under two minutes")
+                        help="small sizes, fewer repeats: a few minutes")
     parser.add_argument("--url", help="also run pyfora on the cluster at this URL")
     args = parser.parse_args(argv)
 
@@ -62,6 +62,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("\n## Data channel\n\n" + channel.report(plan.quick))
     _log("cluster secret ...")
     print("\n## Cluster secret\n\n" + secret.report(plan.quick))
+    _log("realistic programs ...")
+    print("\n## Realistic programs\n\n" + realistic.report(plan.quick, _log, RESULTS))
     print(f"wall time: {time.perf_counter() - began:.0f} s")
     return 0
 

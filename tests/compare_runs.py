@@ -99,7 +99,8 @@ def differences(expected, actual, path="result", loose=False, out=None, limit=8)
             return out
         if expected.dtype.kind in "fc":
             for i, (e, a) in enumerate(zip(expected.ravel().tolist(), actual.ravel().tolist())):
-                if not (_float_same(complex(e).real, complex(a).real, loose) and _float_same(complex(e).imag, complex(a).imag, loose)):
+                if not (_float_same(complex(e).real, complex(a).real, loose)
+                        and _float_same(complex(e).imag, complex(a).imag, loose)):
                     out.append(f"{path}.flat[{i}]: {e!r} != {a!r}")
                     if len(out) >= limit:
                         break
@@ -120,7 +121,8 @@ def differences(expected, actual, path="result", loose=False, out=None, limit=8)
     if isinstance(expected, dict):
         if list(expected) != list(actual):
             if set(expected) == set(actual):
-                out.append(f"{path}: same keys in another order: {describe(list(expected))} vs {describe(list(actual))}")
+                out.append(f"{path}: same keys in another order: {describe(list(expected))} "
+                           f"vs {describe(list(actual))}")
             else:
                 missing = [k for k in expected if k not in actual][:5]
                 extra = [k for k in actual if k not in expected][:5]
