@@ -1,5 +1,7 @@
 """``python -m perf [--quick] [--url URL]``: run every benchmark, print the Markdown result,
-write the CSV and PNG under perf/results/, print the targets. Exits 0 whatever the figures say.
+write the CSV and PNG under perf/results/, print the targets; then the data channel, the cluster
+secret and the realistic programs (``perf.realistic``), each with its own targets. Exits 0
+whatever the figures say.
 
 The run is guarded by ``__name__ == "__main__"`` because Dask and the Pool spawn processes that
 import this module again.
