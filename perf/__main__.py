@@ -1,5 +1,7 @@
 """``python -m perf [--quick] [--url URL]``: run every benchmark, print the Markdown result,
-write the CSV and PNG under perf/results/, print the targets. Exits 0 whatever the figures say.
+write the CSV and PNG under perf/results/, print the targets; then the data channel, the cluster
+secret and the realistic programs (``perf.realistic``), each with its own targets. Exits 0
+whatever the figures say.
 
 The run is guarded by ``__name__ == "__main__"`` because Dask and the Pool spawn processes that
 import this module again.
@@ -13,7 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from perf import channel, engines, install, machine, report, responses, runner, secret, targets
+from perf import channel, engines, install, machine, realistic, report, responses, runner, secret, targets
 from perf.measure import Results
 from perf.plan import plan as make_plan
 
@@ -36,7 +38,7 @@ def _chart(path: Path, *args) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m perf", description="Run every benchmark: Markdown on stdout, CSV and PNG in perf/results/.")
     parser.add_argument("--quick", action="store_true",
-                        help="small sizes, fewer repeats: under two minutes")
+                        help="small sizes, fewer repeats: a few minutes")
     parser.add_argument("--url", help="also run pyfora on the cluster at this URL")
     args = parser.parse_args(argv)
 
@@ -64,6 +66,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("\n## Cluster secret\n\n" + secret.report(plan.quick))
     _log("responses ...")
     print("\n## Responses\n\n" + responses.report(plan.quick))
+    _log("realistic programs ...")
+    print("\n## Realistic programs\n\n" + realistic.report(plan.quick, _log, RESULTS))
     print(f"wall time: {time.perf_counter() - began:.0f} s")
     return 0
 

@@ -21,7 +21,7 @@ CSV_COLUMNS = ("job", "size", "variant", "label", "status", "runs", "cold_s", "m
                "max_s", "p99_s", "time_over_pyfora", "note")
 
 
-def _table(header: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
+def markdown_table(header: Sequence[str], rows: List[Sequence[str]]) -> List[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
@@ -75,7 +75,7 @@ def _growth(plan: Plan, results: Results, variants: List[Variant]) -> List[str]:
         rows.append([variant.spec.label, *("–" if c is None else f"{c.median / base.median:.2f}"
                                            for c in cells)])
     header = ["time ratio", *(f"{size:,} / {smallest:,}" for size in larger)]
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def markdown(plan: Plan, facts: Dict[str, str], variants: List[Variant], results: Results,
@@ -84,11 +84,11 @@ def markdown(plan: Plan, facts: Dict[str, str], variants: List[Variant], results
     lines = [f"# Benchmark ({mode} run)", ""]
     lines += [f"- {name}: {value}" for name, value in facts.items()]
     lines += ["", "## Start-up (apart from job times)", ""]
-    lines += _table(("variant", "start-up", "what is timed"), _startup_rows(variants))
+    lines += markdown_table(("variant", "start-up", "what is timed"), _startup_rows(variants))
     lines += ["", f"## Jobs (warm runs: {plan.repeats} per cell, variants alternating; trivial "
                   "block: every call is a sample)", ""]
     by_key = {job.key: job for job in plan.jobs}
-    lines += _table(COLUMNS, [_row(cell, by_key[cell.job], results) for cell in results.cells])
+    lines += markdown_table(COLUMNS, [_row(cell, by_key[cell.job], results) for cell in results.cells])
     if len(plan.prime.sizes) > 1:
         lines += ["", "## Prime count: growth with N (the work grows like N^1.5 / ln N)", ""]
         lines += _growth(plan, results, variants)

@@ -112,3 +112,14 @@ def prog_longest_line_ties(ufora):
         shortest = min(lines, key=len)
         longest_index = max(range(len(lines)), key=lambda i: len(lines[i]))
     return {"longest": longest, "shortest": shortest, "longest_index": longest_index}
+
+
+def prog_loop_leaves_a_match_object(ufora):
+    lines = [f"user={i} ms={i % 500}" for i in range(1000)]
+    pattern = re.compile(r"user=(\d+) ms=(\d+)")
+    with ufora.remotely.downloadAll():
+        total = 0
+        for line in lines:
+            m = pattern.match(line)
+            total += int(m.group(2))
+    return {"total": total}
