@@ -18,13 +18,14 @@ from __future__ import annotations
 import contextvars
 import io
 import pickle
+import re
 import types
 from collections import ChainMap
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import cloudpickle
 
-from engine import client_objects, packed_scalars
+from engine import client_objects, packed_scalars, regex_match
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -66,7 +67,7 @@ def _resolve(object_id: str) -> Any:
 
 
 class _Pickler(cloudpickle.Pickler):
-    dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_filename},
+    dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_filename, re.Match: regex_match.reduce},
                               cloudpickle.Pickler.dispatch_table)
 
     def __init__(self, file, references: Set[str], buffer_callback=None):

@@ -40,10 +40,6 @@ DIVERGES = {
     # a generator cannot be pickled: a block cannot read one
     "outside_generator_consumed": "a generator as a free variable is refused (PythonToForaConversionError); "
                                   "CPython sums it and exhausts it",
-    # found by the realistic benchmark (perf/realistic: log_regex_parse)
-    "loop_leaves_a_match_object": "the loop variable m, a re.Match, cannot be pickled: downloadAll() raises "
-                                  "TypeError (the value of 'm' (Match) cannot be sent back to the client) where "
-                                  "CPython raises nothing and leaves m assigned (the other variables do come back)",
 }
 
 

@@ -122,4 +122,21 @@ def prog_loop_leaves_a_match_object(ufora):
         for line in lines:
             m = pattern.match(line)
             total += int(m.group(2))
-    return {"total": total}
+    return {"total": total, "m": (type(m).__name__, m.group(0), m.regs, m.pos, m.endpos, m.re.pattern)}
+
+
+def prog_finditer_leaves_the_last_match(ufora):
+    text = " ".join(f"id={i};" if i % 7 else f"id={i}x" for i in range(3000))
+    with ufora.remotely.downloadAll():
+        ids = []
+        for found in re.finditer(r"id=(\d+)(;)?", text):
+            ids.append(int(found.group(1)))
+    return {"ids": sum(ids), "found": (found.regs, found.lastindex, found.lastgroup, found.pos)}
+
+
+def prog_comprehension_of_matches(ufora):
+    lines = [f"{i:05d},{'ok' if i % 3 else 'bad'}" for i in range(200_000)]
+    with ufora.remotely.downloadAll():
+        matches = [re.match(r"(\d+),(ok|bad)", line) for line in lines]
+    return {"count": len(matches), "bad": sum(1 for m in matches if m.group(2) == "bad"),
+            "last": (type(matches[-1]).__name__, matches[-1].regs, matches[-1].string)}
