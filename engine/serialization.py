@@ -16,11 +16,11 @@ them first and sends them as typed arrays (``engine.packed_scalars``).
 from __future__ import annotations
 
 import contextvars
+import copyreg
 import io
 import pickle
 import re
 import types
-from collections import ChainMap
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 import cloudpickle
@@ -66,11 +66,16 @@ def _resolve(object_id: str) -> Any:
     return value
 
 
-class _Pickler(cloudpickle.Pickler):
-    dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_filename, re.Match: regex_match.reduce},
-                              cloudpickle.Pickler.dispatch_table)
+_OURS = {types.CodeType: _code_reduce_keeping_filename, re.Match: regex_match.reduce}
 
+
+class _Pickler(cloudpickle.Pickler):
     def __init__(self, file, references: Set[str], buffer_callback=None):
+        # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
+        # then ours): the C pickler reads a dict subclass or a ChainMap through Python, once for
+        # every object that is not a builtin, which made pickling 300k Decimals or dataclasses
+        # a third slower (about 1 µs each); merging three small dicts costs about 1 µs per dump.
+        self.dispatch_table = {**copyreg.dispatch_table, **cloudpickle.Pickler._dispatch_table, **_OURS}
         super().__init__(file, protocol=cloudpickle.DEFAULT_PROTOCOL, buffer_callback=buffer_callback)
         self.references = references
 
