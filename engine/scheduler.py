@@ -22,7 +22,7 @@ Rules:
   results of those already running are dropped.
 * Across workers, by pull: a task whose payload can travel (``shareable``: no shared memory) is
   offered to peers; a peer with an idle process pulls one partition at a time
-  (``pull_from_peer``), computes it in its own pool (``run_foreign``) and returns the outcome.
+  (``PeerPull``), computes it in its own pool (``RunForeign``) and returns the outcome.
   On the origin, each pulled partition is held by a *remote slot* that never drives a block and
   is dropped when its outcome arrives, or counted as a lost process when its peer leaves.
 * A partition whose process died is handed out again, once (a peer reports one it lost as
@@ -258,11 +258,9 @@ class PoolScheduler:
         self.tasks: Dict[int, _Task] = {}
         self._task_ids = itertools.count(1)
         self._slot_ids = itertools.count()
-        self.finished: List[Tuple[str, BlockResult]] = []
         self.peer_cores = 0  # cores of the other workers, for sizing plans
-        self.offers: List[int] = []  # shareable tasks created since the last look
-        self.foreign_done: List[Tuple[Any, Any, int, int, bool, bytes]] = []  # (peer, task, lo, hi, stop, outcome)
-        self.foreign_lost: List[Tuple[Any, int, int, int]] = []  # (peer, task, lo, hi) whose process died
+        # instructions other than messages to processes, in the order the current event made them
+        self._out: List[Instruction] = []
         self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0}
         self.replacements_coming = 0  # processes gone whose replacement is being forked
         self._handlers: Dict[type, Callable[[Any], List[Instruction]]] = {
@@ -282,13 +280,10 @@ class PoolScheduler:
 
     def handle(self, event: Event) -> List[Instruction]:
         """Apply ``event``: the instructions it leads to, in the order to carry them out (messages
-        to processes first, then finished blocks, then what goes to peers)."""
+        to processes first, then the others in the order they arose)."""
         out = self._handlers[type(event)](event)
-        out += [Finished(job_id, result) for job_id, result in self.finished]
-        out += [Offer(task_id) for task_id in self.offers if task_id in self.tasks]
-        out += [ForeignDone(*done) for done in self.foreign_done]
-        out += [ForeignLost(*lost) for lost in self.foreign_lost]
-        self.finished, self.offers, self.foreign_done, self.foreign_lost = [], [], [], []
+        out += [i for i in self._out if not isinstance(i, Offer) or i.task_id in self.tasks]  # not if done already
+        self._out = []
         return out
 
     @staticmethod
@@ -330,7 +325,7 @@ class PoolScheduler:
                          message.shareable, [tuple(window) for window in message.windows])
             self.tasks[task.task_id] = task
             if message.shareable and self.peer_cores:
-                self.offers.append(task.task_id)
+                self._out.append(Offer(task.task_id))
             process.busy, process.waiting_task = False, task.task_id
         elif isinstance(message, PartitionDone):
             task_id, lo, hi, stop, outcome = message
@@ -342,14 +337,14 @@ class PoolScheduler:
                 del self.processes[index]
             if isinstance(task_id, tuple):  # a peer's partition, computed here
                 self.counts["foreign_partitions"] += 1
-                self.foreign_done.append((*task_id, lo, hi, stop, outcome))
+                self._out.append(ForeignDone(*task_id, lo, hi, stop, outcome))
                 return self._dispatch()
             task = self.tasks.get(task_id)
             if task is not None:
                 task.running.pop((lo, hi), None)
                 task.record(lo, hi, stop, outcome)
         elif isinstance(message, BlockDone):
-            self.finished.append((message.job_id, message.result))
+            self._out.append(Finished(message.job_id, message.result))
             process.busy, process.job_id = False, None
         return self._dispatch()
 
@@ -359,7 +354,7 @@ class PoolScheduler:
         is left now."""
         process = self.processes.pop(index)
         if process.foreign is not None:  # the peer hands it out again
-            self.foreign_lost.append(process.foreign)
+            self._out.append(ForeignLost(*process.foreign))
         for task_id, partition in process.partitions:
             task = self.tasks.get(task_id)
             if task is not None:
@@ -464,7 +459,7 @@ class PoolScheduler:
         items read from ``windows``."""
         process = self.processes.get(index)
         if process is None:  # died since it was reserved
-            self.foreign_lost.append((peer, task_id, lo, hi))
+            self._out.append(ForeignLost(peer, task_id, lo, hi))
             return []
         process.busy, process.partitions, process.foreign = True, [], (peer, task_id, lo, hi)
         return [(index, RunPartition((peer, task_id), process.payload_for((peer, task_id), payload),
@@ -475,8 +470,8 @@ class PoolScheduler:
         return [t.task_id for t in self.tasks.values() if t.shareable and t.next_partition_available()]
 
     def _fail(self, job_id: str, message: str, driver_lost: bool = False) -> None:
-        self.finished.append((job_id, BlockResult(error=RemoteError("InternalError", message, ""),
-                                                  driver_lost=driver_lost)))
+        self._out.append(Finished(job_id, BlockResult(error=RemoteError("InternalError", message, ""),
+                                                      driver_lost=driver_lost)))
 
     def validate_state(self) -> None:
         """Raise AssertionError if the state contradicts itself (for tests, after every stimulus)."""

@@ -63,7 +63,7 @@ class Peers:
         self.scheduler = scheduler
         self.members = members      # id -> WorkerInfo, from the registry
         self.member_token = member_token  # id -> what it proves itself with to us, from the registry
-        self.dispatch = dispatch    # sends to the local pool, then calls after_step()
+        self.dispatch = dispatch    # carries the scheduler's instructions out (WorkerService._carry_out)
         self.spawn = spawn
         self.channels: Dict[str, Channel] = {}  # each identified as that peer's
         self.dialing: Dict[str, asyncio.Lock] = {}  # peer -> held while a channel to it is dialed
