@@ -42,9 +42,12 @@ class Block:
     other_sources: Dict[str, str] = field(default_factory=dict)  # files of shipped functions
     # Filled in by the worker, not sent: the remote objects the block refers to, as
     # {id: (pickle, parts)} (engine.remote_values), and the size from which an assigned value
-    # stays on the cluster (None: every value is downloaded).
+    # stays on the cluster (None: every value is downloaded); the processes that can compute its
+    # partitions, and whether every shape that can be split is (engine.cost).
     objects: Dict[str, Tuple[bytes, list]] = field(default_factory=dict)
     download_below: Optional[int] = None
+    cores: int = 1
+    always_split: bool = False
 
     @classmethod
     def unpack(cls, fields: Dict[str, Any], buffers: List[bytes]) -> "Block":

@@ -101,8 +101,9 @@ def receive(sock: socket.socket) -> ToProcess:
 class PipeRunner:
     """The runner of a driver child: partitions are scheduled by the parent over the pipe."""
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, cores: int = 1, always_split: bool = False):
         self.sock = sock
+        self.cores, self.always_split = cores, always_split  # engine.runtime.PartitionRunner
 
     def run_partitions(self, task: bytes, length: int, shareable: bool = False,
                        windows: Sequence[Any] = ()) -> List[Tuple[int, int, Any]]:
@@ -124,7 +125,8 @@ def _serve(sock: socket.socket, message: ToProcess) -> None:
     elif isinstance(message, RunBlock):
         job_id = message.job_id
         with output.forwarded(lambda pieces: _output(sock, job_id, pieces)):
-            result = blocks.run_block(message.block, PipeRunner(sock))
+            result = blocks.run_block(message.block, PipeRunner(sock, message.block.cores,
+                                                                      message.block.always_split))
         if _forked:  # a child the block forked, which came back here: it has no one to answer
             os._exit(0)
         result.hand_over()

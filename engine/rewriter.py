@@ -28,6 +28,11 @@ Rules (docs/parallel-shapes.md has an example for each, and what stays serial):
   iterable, or as an argument of one, becomes ``__ufora_zipped__(zip, ...)`` so that the engine
   can split its arguments together.
 
+Each hook made from a generator or comprehension also gets ``__ufora_serial__=lambda
+__ufora_it: <the generator or comprehension as written, over __ufora_it>``: what the engine runs
+when it does not split the shape (``engine.cost``), so that a serial run is CPython's own loop,
+at its own speed, with no element function called per item.
+
 The iterable is evaluated where it was (a comprehension's outermost iterable is evaluated
 eagerly, so this keeps CPython's order of evaluation); the lambdas close over exactly what the
 comprehension would have. The function (``f``) is passed so that the engine can check at run
@@ -47,6 +52,8 @@ STAR_HOOK = "__ufora_star__"
 FLAT_HOOK = "__ufora_flat__"
 LEN_HOOK = "__ufora_len__"
 LOOPS_HOOK = "__ufora_loops__"
+SERIAL_KEYWORD = "__ufora_serial__"
+_SERIAL_ITERABLE = "__ufora_it"
 HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK, LEN_HOOK)
 REDUCTIONS = {"sum", "min", "max", "any", "all"}
 _GROUPED = {"sum", "any", "all"}  # f(f(inner) for outer) is f(everything): see _element
@@ -84,7 +91,7 @@ def _binds_outside_or_late(node: ast.AST) -> bool:
     are left as written, so CPython's scoping is kept."""
     parts = [getattr(node, name) for name in ("elt", "key", "value") if hasattr(node, name)]
     parts += [*node.generators[0].ifs, *node.generators[1:]]
-    return any(isinstance(n, (ast.NamedExpr, ast.Lambda)) for part in parts for n in ast.walk(part))
+    return any(isinstance(n, (ast.NamedExpr, ast.Lambda, ast.Await)) for part in parts for n in ast.walk(part))
 
 
 def _clause(node: ast.AST) -> Optional[ast.comprehension]:
@@ -112,6 +119,15 @@ def _element(clause: ast.comprehension, node: ast.AST, element: ast.expr,
         reduced = ast.Call(func=ast.Name(id=reduction, ctx=ast.Load()), args=[copy.deepcopy(generator)], keywords=[])
         functions.append(_lambda(clause, ast.copy_location(reduced, element)))
     return _hook(FLAT_HOOK, element, functions)
+
+
+def _serial(node: ast.AST) -> ast.keyword:
+    """``__ufora_serial__=lambda __ufora_it: <node as written, its first iterable __ufora_it>``."""
+    original = copy.deepcopy(node)
+    original.generators[0].iter = ast.Name(id=_SERIAL_ITERABLE, ctx=ast.Load())
+    args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=_SERIAL_ITERABLE)], vararg=None,
+                         kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+    return ast.keyword(arg=SERIAL_KEYWORD, value=ast.copy_location(ast.Lambda(args=args, body=original), node))
 
 
 def _hook(name: str, node: ast.AST, args: list, keywords: list = ()) -> ast.Call:
@@ -162,10 +178,11 @@ class _ParallelShapes(ast.NodeTransformer):
             clause = _clause(node.args[0])
             if clause is not None:
                 grouped = name if name in _GROUPED and len(node.args) == 1 and not node.keywords else None
+                serial = _serial(node.args[0])
                 return _hook(REDUCE_HOOK, node, [
                     node.func, _iterable(self, clause.iter), _element(clause, node.args[0], node.args[0].elt, grouped),
                     _condition(clause), *[self.visit(a) for a in node.args[1:]]],
-                    [self.visit(k) for k in node.keywords])
+                    [*[self.visit(k) for k in node.keywords], serial])
         if (node.args and _called_name(node.args[0], _MAPPERS) and not node.args[0].keywords
                 and (name in REDUCTIONS or (name in ("list", "set") and len(node.args) == 1
                                             and not node.keywords))):
@@ -178,7 +195,7 @@ class _ParallelShapes(ast.NodeTransformer):
         if name == "len" and len(node.args) == 1 and not node.keywords:
             collected = self.visit(node.args[0])
             if _called_name(collected, {COLLECT_HOOK}):
-                return _hook(LEN_HOOK, node, [node.func, *collected.args])
+                return _hook(LEN_HOOK, node, [node.func, *collected.args], collected.keywords)
             node.args = [collected]
             return node
         return self.generic_visit(node)
@@ -187,8 +204,9 @@ class _ParallelShapes(ast.NodeTransformer):
         clause = _clause(node)
         if clause is None:
             return self.generic_visit(node)
+        serial = _serial(node)
         return _hook(COLLECT_HOOK, node, [ast.Constant(value=kind), _iterable(self, clause.iter),
-                                         _element(clause, node, element), _condition(clause)])
+                                         _element(clause, node, element), _condition(clause)], [serial])
 
     def visit_ListComp(self, node: ast.ListComp) -> ast.AST:
         return self._collect("list", node, node.elt)

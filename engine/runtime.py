@@ -24,16 +24,20 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protoco
 
 import numpy as np
 
-from engine import kernels, purity, reducers, rewriter, shm, tasks
+from engine import cost, kernels, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
 from engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
 from engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
-# Below this many elements, splitting and compiling costs more than it saves.
-INLINE_LIMIT = 20_000
+# Fewer items than this are never split; above it, splitting is decided by measurement
+# (``engine.cost``), unless the runner says always.
+INLINE_LIMIT = 2
 
 
 class PartitionRunner(Protocol):
+    cores: int  # processes that can compute partitions at once (this worker's and its peers')
+    always_split: bool  # split whatever the cost model says (UFORA_SPLIT=always)
+
     def run_partitions(self, task: bytes, length: int, shareable: bool = False,
                        windows: Sequence[Window] = ()) -> List[Tuple[int, int, tasks.Outcome]]:
         """Compute the partitions of ``task`` over [0, length) in order, stopping after an
@@ -132,17 +136,53 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
     if source is None:
         return None, f"{type(iterable).__name__} is not a source the engine splits"
     if source.length < INLINE_LIMIT:
-        return None, f"{source.length} items: below {INLINE_LIMIT}, inline is faster"
+        return None, f"{source.length} items: nothing to split"
     effect = purity.side_effect(*functions, items=_item_classes(iterable))
     if effect:
         return None, f"side effect: {effect}"
     return source, None
 
 
+def _why_not_worth_it(source, element: Callable, condition: Optional[Callable], pattern: Optional[str],
+                      flat: bool, collects: bool, key: Optional[Callable] = None) -> Optional[str]:
+    """None when splitting the shape is expected to win (``engine.cost``), else why it runs
+    serially. Only for a shape that can be split: its functions are free of side effects."""
+    if getattr(_runner, "always_split", False):
+        return None
+    if key is not None:
+        element = _keyed(element, key)
+    try:
+        estimate = cost.estimate(source, element, condition, pattern, flat, collects, getattr(_runner, "cores", 1))
+    except Exception as exc:  # serially, CPython raises it where it arises
+        return f"its first items raise {type(exc).__name__} (or cannot be pickled)"
+    return None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"
+
+
+def _keyed(element: Callable, key: Callable) -> Callable:
+    """``element`` followed by ``key``, as min/max call them: for timing both."""
+    def both(*parts):
+        value = element(*parts)
+        key(value)
+        return value
+    return both
+
+
+def _serially(function: Callable, iterable: Any, shape: tuple, serial: Optional[Callable], args: tuple,
+              kwargs: dict) -> Any:
+    """``function`` of the shape's elements, computed here in order as CPython computes them:
+    by the generator as written (``serial``, from the rewriter) when there is one."""
+    if serial is not None:
+        return function(serial(_called(iterable)), *args, **kwargs)
+    return function(_elements(*shape), *args, **kwargs)
+
+
 def parallel_reduce(function: Callable, iterable: Any, element: Callable,
                     condition: Optional[Callable], *args: Any, **kwargs: Any) -> Any:
     """``function(<element(x) for x in iterable if condition(x)>, *args, **kwargs)`` with
-    CPython's answer, computed over partitions when it can be."""
+    CPython's answer, computed over partitions when it can be. ``kwargs`` may hold the
+    generator as written (``rewriter.SERIAL_KEYWORD``), run when the shape is not split."""
+    serial = kwargs.pop(rewriter.SERIAL_KEYWORD, None)
+    given = iterable
     reducer = reducers.REDUCTIONS.get(function)
     grouped = element.grouped if isinstance(element, Flat) and reducer is not None else None
     shape = _unwrap(iterable, element, condition)
@@ -150,7 +190,7 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         return function(_called(iterable), *args, **kwargs)
     iterable, element, condition, pattern, flat = shape
     if reducer is None or not reducer.accepts(args, kwargs):
-        return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
+        return _serially(function, given, shape, serial, args, kwargs)
     # What partitions run: as written, or, when the rewriter gave it, the builtin reduction of
     # each outer item's inner loops (compiled kernels; CPython partitions still read the loops)
     split_element, split_condition, split_pattern, split_flat, inner = element, condition, pattern, flat, None
@@ -159,6 +199,9 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         inner = element
     key = kwargs.get("key")
     source, reason = _why_serial(iterable, (split_element, split_condition, key))
+    if source is not None:
+        reason = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat, False, key)
+        source = None if reason is not None else source
     if source is not None:
         # a sum whose partials would not combine into the serial answer is made again in
         # order, in one partition over everything (compiled when it can be): not when its
@@ -182,33 +225,41 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
                 return reducer.combine(partials, function, args, kwargs)
             # serially below (_run's report says why): the element functions are pure
             # (engine.purity), so computing them again is invisible
-            return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
+            return _serially(function, given, shape, serial, args, kwargs)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-    return function(_elements(iterable, element, condition, pattern, flat), *args, **kwargs)
+    return _serially(function, given, shape, serial, args, kwargs)
 
 
 def parallel_len(function: Callable, kind: Any, iterable: Any, element: Optional[Callable],
-                 condition: Optional[Callable]) -> Any:
+                 condition: Optional[Callable], **serial: Callable) -> Any:
     """``function(<collection>)``, the collection as ``parallel_collect`` takes it. For the
     builtin ``len`` of a list, a count over partitions: every element is computed, none is sent
     back. A set or dict is collected first (its length counts distinct keys)."""
     if function is len and kind in ("list", list):
-        return parallel_reduce(reducers.count, iterable, element, condition)
-    return function(parallel_collect(kind, iterable, element, condition))
+        return parallel_reduce(reducers.count, iterable, element, condition, **serial)
+    return function(parallel_collect(kind, iterable, element, condition, **serial))
 
 
 def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
-                     condition: Optional[Callable], unread: bool = False) -> Any:
+                     condition: Optional[Callable], unread: bool = False, **serial: Callable) -> Any:
     """A list, set or dict comprehension (``kind`` is "list", "set" or "dict"; ``element``
     gives (key, value) pairs for dicts), or ``list(map(...))``/``set(filter(...))`` (``kind``
     is the function called, ``element`` None). ``unread``: a list the block never reads, left
-    as the array the partitions wrote when they all compiled (``engine.unread``)."""
+    as the array the partitions wrote when they all compiled (``engine.unread``). ``serial``:
+    the comprehension as written (``rewriter.SERIAL_KEYWORD``), run when it is not split."""
+    written = serial.pop(rewriter.SERIAL_KEYWORD, None)
+    if serial:
+        raise TypeError(f"unexpected keywords {sorted(serial)}")
+    given = iterable
     shape = _unwrap(iterable, element, condition)
     reducer = reducers.COLLECTIONS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
     if shape is None or (not isinstance(kind, str) and kind not in (list, set)):
         return kind(_called(iterable))
     iterable, element, condition, pattern, flat = shape
     source, reason = _why_serial(iterable, (element, condition))
+    if source is not None:
+        reason = _why_not_worth_it(source, element, condition, pattern, flat, True)
+        source = None if reason is not None else source
     if source is not None:
         outputs = []
         try:
@@ -223,6 +274,8 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             for segment in outputs:
                 shm.release(segment, unlink=True)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
+    if written is not None:
+        return written(_called(given))
     return reducer.build(_collected(iterable, element, condition, pattern, flat))
 
 
@@ -327,8 +380,9 @@ class InlineRunner:
     """Runs the partitions one after another in this process: the runner for tests and for
     engine use without a cluster. Same plan and same partition code as the pool."""
 
-    def __init__(self, processes: int = 2):
-        self.processes = processes
+    def __init__(self, processes: int = 2, always_split: bool = True):
+        self.processes = self.cores = processes
+        self.always_split = always_split  # by default it is there to run partitions
 
     def run_partitions(self, task: bytes, length: int, shareable: bool = False,
                        windows: Sequence[Window] = ()) -> List[Tuple[int, int, tasks.Outcome]]:
@@ -337,7 +391,8 @@ class InlineRunner:
         plan = GuidedPlan(length, self.processes)
         results = []
         while (partition := plan.next_partition()) is not None:
-            outcome = tasks.run_partition(task, *partition)
+            with using_runner(None):  # as in a compute process: nested shapes run inline
+                outcome = tasks.run_partition(task, *partition)
             results.append((*partition, outcome))
             if outcome[3]:
                 break

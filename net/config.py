@@ -46,6 +46,9 @@ SETTINGS = (
     Setting("UFORA_WORKER_OWN_ADDRESS", "address the worker registers (others reach it there)",
             "socket.gethostbyname(socket.getfqdn())"),
     Setting("UFORA_WORKER_CORES", "compute processes in the worker", "every core"),
+    Setting("UFORA_SPLIT", "measure: a parallel shape is split only where timing its first items says splitting "
+            "wins (else it runs serially, as the engine's reports say); always: every shape that can be split is "
+            "(to test or benchmark the split path)", "measure"),
     Setting("UFORA_LOG_DIR", "log folder (ufora-service.log)", f"{DEFAULT_LOG_DIR} if writable, else stderr"),
     Setting("UFORA_CLIENT_TIMEOUT", "seconds a silent client (stopped, cut off) keeps its blocks running "
             "before it is declared gone and they stop", f"{DEFAULT_CLIENT_TIMEOUT:g}"),
@@ -93,6 +96,7 @@ class ServiceConfig:
     tls: Optional[Tuple[str, str]] = None  # (certificate, key) files: https on the client port, TLS on the others
     tls_ca: Optional[str] = None  # the authorities to verify the services this one dials (TLS)
     cluster_secret: Optional[bytes] = None  # channels between services authenticate with it (net.auth)
+    always_split: bool = False  # UFORA_SPLIT=always: split every shape that can be split (engine.cost)
 
     @property
     def worker_data_port(self) -> int:
@@ -190,7 +194,15 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         tls=_tls(env, tls.paths),
         tls_ca=_tls(env, tls.authority),
         cluster_secret=_cluster_secret(env),
+        always_split=_split(env),
     )
+
+
+def _split(env: Mapping[str, str]) -> bool:
+    raw = env.get("UFORA_SPLIT", "").strip().lower()
+    if raw not in ("", "measure", "always"):
+        raise ConfigError(f"UFORA_SPLIT={raw!r} is neither 'measure' nor 'always'")
+    return raw == "always"
 
 
 MIN_SECRET = 16

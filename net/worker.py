@@ -44,7 +44,7 @@ DATA_CHANNEL_THRESHOLD = 1 << 20
 PROGRESS_INTERVAL = 0.25  # seconds between progress reports of a running shape
 class WorkerService:
     def __init__(self, pool: compute_pool.ComputePool, own_address: str, manager_address: str,
-                 manager_port: int, control_port: int, data_port: int):
+                 manager_port: int, control_port: int, data_port: int, always_split: bool = False):
         self.pool = pool  # the compute pool: forks and reaps the processes
         self.processes = pool.processes  # index -> PoolProcess, alive now
         self.scheduler = PoolScheduler(len(self.processes))
@@ -55,6 +55,7 @@ class WorkerService:
         self.deaths = deaths.Watch()  # what a compute process that dies was last seen using
         self.cancelled: set = set()  # pids killed by a cancel: replaced, not counted as crashes
         self.own_address = own_address
+        self.always_split = always_split  # UFORA_SPLIT=always (engine.cost)
         self.manager = (manager_address, manager_port)
         self.ports = (control_port, data_port)
         self.id = uuid.uuid4().hex[:12]
@@ -147,6 +148,7 @@ class WorkerService:
                     return
                 self.job_channels[job_id] = channel
                 self.download_below[job_id] = block.download_below = header.get("download_below")
+                block.cores, block.always_split = len(self.processes) + self.peers.peer_cores(), self.always_split
                 owners = {str(key): str(owner) for key, owner in dict(header.get("objects") or {}).items()}
                 capabilities = {str(key): str(value) for key, value in dict(header.get("capabilities") or {}).items()}
                 if owners:

@@ -2,12 +2,31 @@ import ast
 
 import pytest
 
-from engine.rewriter import (COLLECT_HOOK, FLAT_HOOK, LEN_HOOK, LOOPS_HOOK, REDUCE_HOOK, STAR_HOOK, SUM_CHECK, ZIPPED_HOOK,
-                             _called_name, loop_source, rewrite)
+from engine.rewriter import (COLLECT_HOOK, FLAT_HOOK, LEN_HOOK, LOOPS_HOOK, REDUCE_HOOK, SERIAL_KEYWORD, STAR_HOOK,
+                             SUM_CHECK, ZIPPED_HOOK, _called_name, loop_source, rewrite)
 
 
-def rewritten(source: str) -> str:
-    return ast.unparse(rewrite(ast.parse(source)))
+def rewritten(source: str, serial: bool = False) -> str:
+    """The rewritten source; without the hooks' serial keyword (tested on its own) unless asked."""
+    tree = rewrite(ast.parse(source))
+    if not serial:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                node.keywords = [k for k in node.keywords if k.arg != SERIAL_KEYWORD]
+    return ast.unparse(tree)
+
+
+def test_each_shape_carries_itself_as_written_for_a_serial_run():
+    """What the engine runs when it does not split: the generator or comprehension as written,
+    over the iterable already evaluated, so a serial run is CPython's own loop."""
+    assert rewritten("r = sum(f(x) for x in xs if x)", serial=True) == (
+        f"r = {REDUCE_HOOK}(sum, xs, lambda x: f(x), lambda x: x, "
+        f"{SERIAL_KEYWORD}=lambda __ufora_it: (f(x) for x in __ufora_it if x))")
+    assert rewritten("d = {k: v for k, v in zip(a, b)}", serial=True) == (
+        f"d = {COLLECT_HOOK}('dict', {ZIPPED_HOOK}(zip, a, b), {STAR_HOOK}(lambda k, v: (k, v), '(_, _)'), None, "
+        f"{SERIAL_KEYWORD}=lambda __ufora_it: {{k: v for k, v in __ufora_it}})")
+    assert rewritten("n = len([y for x in xs for y in x])", serial=True).endswith(
+        f"{SERIAL_KEYWORD}=lambda __ufora_it: [y for x in __ufora_it for y in x])")
 
 
 def test_reductions_of_a_generator_over_any_iterable_expression():

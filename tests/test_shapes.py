@@ -198,11 +198,13 @@ add("result = min(x for x in range(50_000) if x < 0)")
 add("result = max((x for x in range(50_000) if x < 0), default='none')")
 add("result = any(1 // (x - 30_000) for x in range(50_000))")
 add("result = all(x < 10 or 1 // (x - 40_000) for x in range(50_000))")
-# small, empty and one-element inputs run inline; same answers
+# empty and one-element inputs, and iterators, run inline; small inputs split (these tests' runner
+# splits every shape it can, as UFORA_SPLIT=always does); same answers
 for it in ["range(0)", "range(1)", "[]", "[5]", "range(10)", "np.arange(3)", "iter(range(30_000))"]:
-    add(f"result = sum(x for x in {it})", parallel=False)
-    add(f"result = [x + 1 for x in {it}]", parallel=False)
-    add(f"result = max((x for x in {it}), default=-1)", parallel=False)
+    small = it in ("range(10)", "np.arange(3)")
+    add(f"result = sum(x for x in {it})", parallel=small)
+    add(f"result = [x + 1 for x in {it}]", parallel=small)
+    add(f"result = max((x for x in {it}), default=-1)", parallel=small)
 # side effects keep the serial order
 add("[out.append(x) for x in range(30_000)]\nresult = len(out), out[:3]", parallel=False)
 add("total = [0]\n[total.__setitem__(0, total[0] + x) for x in range(30_000)]\nresult = total", parallel=False)
@@ -238,7 +240,7 @@ add("result = max(x - y for x in ints for y in (1, 2))", compiled=False)
 add("result = min((y for i, v in enumerate(floats) for y in (v, -v)), default=0)", compiled=False)
 add("result = any(x == 7 and y == 1 for x in range(10**7) for y in range(3))", compiled=True)
 add("result = sum(1 // (x - 20_000 + y) for x in range(30_000) for y in range(2))", compiled=False)
-add("result = sum(x * y for x in range(300) for y in range(300))", parallel=False)  # 300 outer items
+add("result = sum(x * y for x in range(300) for y in range(300))")  # the 300 outer items are split
 add("result = sorted(x % 10 for x in range(50_000))[:5]", parallel=False)
 # len of a comprehension: a count over partitions, no list built; sets and dicts: distinct items
 add("result = len([x for x in range(50_000) if x % 3])", compiled=True)
@@ -252,7 +254,7 @@ add("result = len({x % 100 for x in range(50_000)})", compiled=True)
 add("result = len({x % 7: x for x in iarr})", compiled=True)
 add("result = len([1 // (x - 30_000) for x in range(50_000)])")
 add("result = len([x for x in range(50_000) if x < 0])", compiled=True)
-add("result = len([x for x in range(10)])", parallel=False)
+add("result = len([x for x in range(10)])")
 add("len = lambda v: -1\nresult = len([x for x in range(50_000)])")  # shadowed: the list is built
 # shapes inside functions and methods the block calls (defined in the block's file)
 add("result = count_primes(50_000)", compiled=True)
@@ -261,7 +263,7 @@ add("result = Counter(2).count(40_000) + counter.count(30_000)", compiled=True)
 add("result = counter.scaled(50_000)", compiled=True)  # private name and super() in the method
 add("result = Counter.squares(50_000)", compiled=True)
 add("result = counter.evens(50_000)", compiled=True)
-add("result = counter.count(100)", parallel=False)
+add("result = counter.count(100)", compiled=True)
 # nested shapes inside a partition: compiled (the twin's loops), exact, or recomputed in CPython
 add("result = [sum(is_prime(y) for y in range(x % 100)) for x in range(30_000)]", compiled=True)
 add("result = sum(count_primes(x % 50) for x in range(30_000))", compiled=True)
@@ -401,7 +403,7 @@ add("class P2:\n    def __init__(self):\n        self.n = 0\n    def bump(self):
     "pairs = [(i, P2()) for i in range(30_000)]\nresult = sum(t[1].bump() for t in pairs), pairs[3][1].n")
 add("def draw(x):\n    import random\n    return random.random()\nresult = len([draw(x) for x in range(30_000)])", parallel=False)
 # Scoping CPython gives comprehensions: left as written
-add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]", parallel=False)  # late binding
+add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]")  # late binding: the 3 calls split
 add("result = [y := x * 2 for x in range(30_000)][-1], y", parallel=False)  # := binds outside
 add("result = sum(z for x in range(30_000) if (z := x % 7)), z", parallel=False)
 

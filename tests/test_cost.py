@@ -1,0 +1,98 @@
+"""Split or serial from measurement (``engine.cost``): cheap work over Python objects runs
+serially and says why; few heavy items are split; the answer is CPython's either way; and the
+setting that splits every shape (UFORA_SPLIT=always) reaches the engine through a real service."""
+import pytest
+
+import pyfora
+from engine import cost, runtime
+from engine.sources import source_for
+from engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
+from tests.conftest import one_host
+
+
+class Reading:
+    """A user's record: a small object with a method."""
+
+    def __init__(self, station, value):
+        self.station, self.value = station, value
+
+    def scaled(self):
+        return self.value * 1.5
+
+
+def heavy(k):
+    """Pure, and some milliseconds of CPython per call."""
+    total = 0
+    for i in range(200_000 + k):
+        total += i % 7
+    return total
+
+
+def measured():
+    return using_runner(InlineRunner(processes=2, always_split=False))
+
+
+def test_cheap_work_over_objects_runs_serially_and_says_why():
+    readings = [Reading(f"s{i % 13}", float(i)) for i in range(50_000)]
+    with measured():
+        total = parallel_reduce(sum, readings, lambda r: r.scaled(), None)
+    assert total == sum(r.scaled() for r in readings)
+    report = runtime.reports[-1]
+    assert not report.parallel
+    assert report.reason.startswith("not worth splitting: measured on its first items: 50000 items take about")
+    assert "MB moved between processes" in report.reason
+
+
+def test_few_heavy_items_are_split():
+    with measured():
+        got = parallel_collect("list", range(40), lambda k: heavy(k), None)
+    assert got == [heavy(k) for k in range(40)]
+    assert runtime.reports[-1].parallel, runtime.reports[-1]
+
+
+def test_a_first_item_that_raises_runs_serially_with_cpythons_error():
+    with measured():
+        with pytest.raises(ZeroDivisionError, match="integer division or modulo by zero"):
+            parallel_reduce(sum, range(50_000), lambda x: 1 // x, None)
+    report = runtime.reports[-1]
+    assert not report.parallel and report.reason.startswith("its first items raise ZeroDivisionError")
+
+
+def test_the_serial_run_is_the_comprehension_as_written():
+    """What the rewriter passes as ``__ufora_serial__`` is what runs when the shape is not split:
+    a set comprehension's own set, not a set built from elements computed one call at a time."""
+    readings = [Reading(f"s{i % 13}", float(i)) for i in range(50_000)]
+    calls = []
+
+    def written(items):
+        calls.append(items)
+        return {r.station for r in items}
+
+    with measured():
+        got = parallel_collect("set", readings, lambda r: r.station, None, __ufora_serial__=written)
+    assert got == {f"s{i}" for i in range(13)} and calls == [readings]
+    assert not runtime.reports[-1].parallel
+
+
+def test_the_estimate_counts_moving_objects_against_splitting():
+    """Objects travel pickled: for a cheap element the split estimate is dominated by moving
+    them, and never below the serial one's share of the cores."""
+    source = source_for([Reading("a", float(i)) for i in range(50_000)])
+    estimate = cost.estimate(source, lambda r: r.value, None, None, False, False, cores=2)
+    assert estimate.moved > 50_000 * 20  # bytes: every item is pickled once
+    assert estimate.split > estimate.serial / 2 + cost.SPLIT_OVERHEAD
+    assert not estimate.split_wins
+
+
+@pytest.mark.parametrize("setting,split", [("", False), ("always", True)])
+def test_the_setting_reaches_the_blocks_of_a_real_service(start_service, setting, split):
+    service = start_service({**one_host(2), "UFORA_SPLIT": setting})
+    readings = [Reading(f"s{i % 13}", float(i)) for i in range(30_000)]
+    with pyfora.connect(service.url, progress=False) as ufora:
+        with ufora.remotely.downloadAll():
+            total = sum(len(r.station) for r in readings)
+            from engine import runtime as engine_runtime
+            report = engine_runtime.reports[-1]
+            shape = (report.shape, report.parallel, report.reason)
+    assert total == sum(len(r.station) for r in readings)
+    assert shape[:2] == ("sum", split), shape
