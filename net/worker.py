@@ -220,18 +220,16 @@ class WorkerService:
 
     def _report_progress(self) -> None:
         """Each running shape's progress, to the manager (for the block's client), when it
-        changed: see ``PoolScheduler.progress``, plus the bytes moved between workers. And
-        what the compute processes use now, to say why one died."""
+        changed: see ``PoolScheduler.progress``; its bytes moved count the remote objects fetched
+        for the block too. And what the compute processes use now, to say why one died."""
         self.deaths.sample(process.pid for process in self.processes.values())
         progress = self.scheduler.progress()
         for job_id, snapshot in progress.items():
-            snapshot["bytes_moved"] = self.fetched.get(job_id, 0) + self.peers.moved.get(snapshot["task"], 0)
+            snapshot["bytes_moved"] += self.fetched.get(job_id, 0)
             channel = self.job_channels.get(job_id)
             if channel is not None and snapshot != self.reported.get(job_id):
                 self.reported[job_id] = snapshot
                 self.background.spawn(self._forward(channel, {"type": "progress", "job_id": job_id, **snapshot}))
-        live = {snapshot["task"] for snapshot in progress.values()}
-        self.peers.moved = {task: size for task, size in self.peers.moved.items() if task in live}
         self.reported = {job: snapshot for job, snapshot in self.reported.items() if job in progress}
 
     def _on_pool_readable(self, index: int) -> None:
@@ -351,7 +349,7 @@ class WorkerService:
     def _carry_out(self, instructions: List[Instruction]) -> None:
         """What the scheduler said to do: messages to compute processes (never blocking: what a
         pipe does not take now is written when it is writable), kills, finished blocks, and
-        what goes to peers; then idle processes pull peers' partitions."""
+        what goes to peers."""
         for instruction in instructions:
             if isinstance(instruction, Send):
                 self._to_process(instruction.index, instruction.message)
@@ -364,7 +362,6 @@ class WorkerService:
                 self._finished(instruction.job_id, instruction.result)
             else:
                 self.peers.carry_out(instruction)
-        self.peers.pull_idle()
 
     def _to_process(self, index: int, message: ToProcess) -> None:
         process = self.processes.get(index)
