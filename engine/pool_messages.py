@@ -58,7 +58,7 @@ class RunTask(NamedTuple):
     """The driver reached a parallel shape: split it (it computes partitions while it waits)."""
     payload: bytes
     length: int
-    shareable: bool  # no shared memory: its partitions can be computed on other workers
+    shareable: bool  # writes no shared output: its partitions can be computed on other workers
     windows: list  # engine.sources.Window: where its shared arrays lie
 
 

@@ -1,11 +1,14 @@
 """Which compute process does what next: a plain state machine, no I/O.
 
 One entry: ``PoolScheduler.handle(event)`` takes what happened (a block submitted or cancelled, a
-message from a process, a process gone or added, a peer's pull, run or departure; the dataclasses
-under "events") and returns what to do, in order (the "instructions": a message to a process, a
-process to kill, a block finished, a task to offer to peers, a peer's partition done or lost, a
-partition for a peer, a process reserved). ``validate_state()`` checks its invariants (tests call
-it after every event).
+message from a process, a process gone or added, a peer's message, a peer joined or gone, the
+windows of a peer's partition fetched or not; the dataclasses under "events") and returns what
+to do, in order (the "instructions": a message to a process, a process to kill, a block
+finished, a message to a peer, windows to fetch from a peer). Its state includes the peer
+protocol's (net/peers.py only turns frames into events and instructions into frames): which
+task each peer offered, which of our processes wait for an answer to a pull, which peer's
+partition each computes and the peer's slot holding it, and the bytes each task moved between
+workers. ``validate_state()`` checks its invariants (tests call it after every event).
 
 Rules:
 * A process is *available for partitions* when it is not computing and is either idle or a
@@ -20,11 +23,14 @@ Rules:
 * An outcome that says ``stop`` (an error, or ``any``/``all`` decided) at position p ends the
   task as soon as every partition before p is done; partitions after p are not handed out, and
   results of those already running are dropped.
-* Across workers, by pull: a task whose payload can travel (``shareable``: no shared memory) is
-  offered to peers; a peer with an idle process pulls one partition at a time
-  (``PeerPull``), computes it in its own pool (``RunForeign``) and returns the outcome.
-  On the origin, each pulled partition is held by a *remote slot* that never drives a block and
-  is dropped when its outcome arrives, or counted as a lost process when its peer leaves.
+* Across workers, by pull: a task that writes no shared output (``shareable``; the arrays it
+  reads travel to peers by byte ranges, over the data channel) is offered to peers
+  (``SendOffer``); each process of ours with nothing of its own to do is reserved for one pull
+  of a task a peer offered (``SendPull``), and gets a partition (``PartitionAnswered``: its
+  windows are fetched, then it is computed here and its outcome sent back) or none
+  (``NoneAnswered``: the process is free again, the offer forgotten). On the origin, each pulled
+  partition is held by a *remote slot* that never drives a block and is dropped when its outcome
+  arrives, or counted as a lost process when its peer leaves.
 * A partition whose process died is handed out again, once (a peer reports one it lost as
   ``partition_lost``); a block whose driver died fails with an error that says so; with no
   process left, every waiting block fails the same way.
@@ -84,44 +90,88 @@ class Cancel:
     job_id: str
 
 
+# from peers (net/peers.py decodes them from frames), and from fetching a peer's windows
+@dataclass(frozen=True)
+class PeerJoined:
+    """A worker joined: it is offered every task of ours that still has partitions to hand out."""
+    peer: str
+
+
+@dataclass(frozen=True)
+class PeerOffered:
+    """``offer``: a peer has a task whose partitions our idle processes may pull."""
+    peer: str
+    task_id: int
+
+
 @dataclass(frozen=True)
 class PeerPull:
-    """A peer's idle process asks for a partition of our task ``task_id``."""
-    peer: Any
+    """``pull``: a peer's idle process (``reserved``, its number there, echoed back) asks for a
+    partition of our task ``task_id``."""
+    peer: str
     task_id: int
+    reserved: Any
+
+
+@dataclass(frozen=True)
+class PartitionAnswered:
+    """``partition``: the answer to our pull for process ``reserved``: items [lo, hi) of the
+    peer's task, held there by ``slot``; ``ranges`` are the byte ranges of the peer's shared
+    arrays it reads, (segment, start, end, capability) each."""
+    peer: str
+    reserved: int
+    task_id: int
+    lo: int
+    hi: int
+    slot: Any
+    payload: bytes
+    ranges: Sequence[Tuple[str, int, int, str]] = ()
+
+
+@dataclass(frozen=True)
+class NoneAnswered:
+    """``none``: the peer has nothing left of ``task_id`` for our process ``reserved``."""
+    peer: str
+    task_id: int
+    reserved: int
+
+
+@dataclass(frozen=True)
+class WindowsFetched:
+    """The windows of the peer's partition process ``index`` waits for (``FetchWindows``)."""
+    index: int
+    windows: Sequence[bytes]
+
+
+@dataclass(frozen=True)
+class WindowsNotFetched:
+    """The windows of the peer's partition process ``index`` waits for could not be fetched."""
+    index: int
+
+
+@dataclass(frozen=True)
+class PeerPartitionDone:
+    """``partition_done``: the peer computed the partition its remote slot ``slot`` held."""
+    slot: Any
+    message: PartitionDone
+
+
+@dataclass(frozen=True)
+class PeerPartitionLost:
+    """``partition_lost``: the peer's process computing the partition of ``slot`` died."""
+    peer: str
+    slot: Any
 
 
 @dataclass(frozen=True)
 class PeerGone:
-    peer: Any
+    peer: str
     reason: str
 
 
-@dataclass(frozen=True)
-class Reserve:
-    """Reserve a local process with nothing to do, to pull a peer's partition onto."""
-
-
-@dataclass(frozen=True)
-class Release:
-    """A reserved process got nothing from the peer."""
-    index: int
-
-
-@dataclass(frozen=True)
-class RunForeign:
-    """Compute a peer's partition on the reserved process ``index``."""
-    index: int
-    peer: Any
-    task_id: int
-    payload: bytes
-    lo: int
-    hi: int
-    windows: Sequence[Any] = ()
-
-
-Event = Union[SubmitBlock, ProcessSaid, ProcessGone, ReplacementFailed, ProcessAdded, Cancel, PeerPull, PeerGone,
-              Reserve, Release, RunForeign]
+Event = Union[SubmitBlock, ProcessSaid, ProcessGone, ReplacementFailed, ProcessAdded, Cancel, PeerJoined,
+              PeerOffered, PeerPull, PartitionAnswered, NoneAnswered, WindowsFetched, WindowsNotFetched,
+              PeerPartitionDone, PeerPartitionLost, PeerGone]
 
 
 # ---- instructions: what to do -------------------------------------------------------------------
@@ -143,50 +193,95 @@ class Finished:
     result: BlockResult
 
 
+# to peers: each is one frame of net/peers.py's protocol, named after its type
 @dataclass(frozen=True)
-class Offer:
-    """Offer our shareable task to the peers."""
+class SendOffer:
+    """Offer our shareable task to ``peer`` (None: to every peer)."""
     task_id: int
+    peer: Optional[str] = None
 
 
 @dataclass(frozen=True)
-class ForeignDone:
-    """A peer's partition computed here: its outcome goes back to the peer."""
-    peer: Any
+class SendPull:
+    """Ask ``peer`` for a partition of its task, for our process ``reserved``."""
+    peer: str
+    task_id: int
+    reserved: int
+
+
+@dataclass(frozen=True)
+class SendPartition:
+    """The answer to a pull: the remote slot that now holds items [lo, hi) of our task, and the
+    byte ranges of our shared arrays they read ((segment, start, end) each: the peer needs a
+    capability for each)."""
+    peer: str
+    task_id: int
+    reserved: Any
+    slot: Any
+    payload: bytes
+    lo: int
+    hi: int
+    ranges: List[Tuple[str, int, int]]
+
+
+@dataclass(frozen=True)
+class SendNone:
+    """The answer to a pull when the task has nothing left to hand out."""
+    peer: str
+    task_id: Any
+    reserved: Any
+
+
+@dataclass(frozen=True)
+class SendPartitionDone:
+    """A peer's partition computed here: its outcome goes back to the peer's ``slot``."""
+    peer: str
     task_id: int
     lo: int
     hi: int
+    slot: Any
     stop: bool
     outcome: bytes
 
 
 @dataclass(frozen=True)
-class ForeignLost:
-    """A peer's partition whose process here died: the peer hands it out again."""
-    peer: Any
+class SendPartitionLost:
+    """A peer's partition not computed here (its process died, or no pull waited for it): the
+    peer hands it out again."""
+    peer: str
     task_id: int
     lo: int
     hi: int
+    slot: Any
 
 
 @dataclass(frozen=True)
-class PartitionForPeer:
-    """The answer to a PeerPull: the remote slot that now holds items [lo, hi) of the task."""
-    peer: Any
+class FetchWindows:
+    """Fetch the byte ranges (segment, start, end, capability) of a peer's partition from the
+    peer's data channel; then ``WindowsFetched`` or ``WindowsNotFetched`` for process ``index``."""
+    index: int
+    peer: str
+    lo: int  # the partition's items, for what is logged
+    hi: int
+    ranges: Sequence[Tuple[str, int, int, str]]
+
+
+PeerInstruction = Union[SendOffer, SendPull, SendPartition, SendNone, SendPartitionDone, SendPartitionLost,
+                        FetchWindows]
+Instruction = Union[Send, Kill, Finished, PeerInstruction]
+
+
+@dataclass
+class _Foreign:
+    """A peer's partition on one of our processes: its windows being fetched, then (``started``)
+    computed. ``slot`` is None once there is no one to tell the outcome (the peer is gone)."""
+    peer: str
     task_id: int
+    lo: int
+    hi: int
     slot: Any
     payload: bytes
-    lo: int
-    hi: int
-    windows: List[Window]
-
-
-@dataclass(frozen=True)
-class Reserved:
-    index: int
-
-
-Instruction = Union[Send, Kill, Finished, Offer, ForeignDone, ForeignLost, PartitionForPeer, Reserved]
+    started: bool = False
 
 
 @dataclass
@@ -202,6 +297,7 @@ class _Task:
     retried: set = field(default_factory=set)
     outcomes: List[Tuple[int, int, bytes]] = field(default_factory=list)  # (lo, hi, pickled outcome)
     cutoff: Optional[int] = None  # lo of the first stopping outcome
+    bytes_moved: int = 0  # of its partitions (payload, windows) sent to peers and their outcomes back
 
     def next_partition_available(self) -> bool:
         return bool(self.retry) or (self.cutoff is None and self.plan.remaining > 0)
@@ -238,7 +334,8 @@ class _Process:
     job_id: Optional[str] = None     # the block this process drives
     waiting_task: Optional[int] = None  # set while the driver waits for its task
     partitions: List[Tuple[int, Tuple[int, int]]] = field(default_factory=list)  # (task, [lo, hi)), in order
-    foreign: Optional[Tuple[Any, int, int, int]] = None  # (peer, task, lo, hi) computed for a peer
+    pulling: Optional[str] = None  # reserved: the peer whose answer to our pull it waits for
+    foreign: Optional[_Foreign] = None  # a peer's partition it fetches the windows of, or computes
     doomed: bool = False  # about to be killed by a cancel: given nothing more
     holds_payload_of: Any = None  # the task whose payload it was sent last (and keeps)
 
@@ -259,6 +356,7 @@ class PoolScheduler:
         self._task_ids = itertools.count(1)
         self._slot_ids = itertools.count()
         self.peer_cores = 0  # cores of the other workers, for sizing plans
+        self.offers: Dict[str, int] = {}  # peer -> the task it offered, whose partitions we pull
         # instructions other than messages to processes, in the order the current event made them
         self._out: List[Instruction] = []
         self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0}
@@ -270,32 +368,30 @@ class PoolScheduler:
             ReplacementFailed: lambda e: self._sends(self._on_replacement_failed(e.reason)),
             ProcessAdded: lambda e: self._sends(self._add_process(e.index)),
             Cancel: lambda e: [Kill(index) for index in self._cancel(e.job_id)],
+            PeerJoined: lambda e: [SendOffer(task_id, e.peer) for task_id in self._open_offers()],
+            PeerOffered: self._on_offer,
             PeerPull: self._answer_pull,
+            PartitionAnswered: self._on_partition,
+            NoneAnswered: lambda e: self._sends(self._on_none(e.peer, e.task_id, e.reserved)),
+            WindowsFetched: lambda e: self._sends(self._run_foreign(e.index, e.windows)),
+            WindowsNotFetched: lambda e: self._sends(self._windows_not_fetched(e.index)),
+            PeerPartitionDone: lambda e: self._sends(self._on_peer_partition_done(e.slot, e.message)),
+            PeerPartitionLost: lambda e: self._sends(self._on_peer_partition_lost(e.peer, e.slot)),
             PeerGone: lambda e: self._sends(self._peer_gone(e.peer, e.reason)),
-            Reserve: lambda e: [Reserved(index) for index in [self._idle_process()] if index is not None],
-            Release: lambda e: self._sends(self._release(e.index)),
-            RunForeign: lambda e: self._sends(self._run_foreign(e.index, e.peer, e.task_id, e.payload, e.lo, e.hi,
-                                                                e.windows)),
         }
 
     def handle(self, event: Event) -> List[Instruction]:
         """Apply ``event``: the instructions it leads to, in the order to carry them out (messages
-        to processes first, then the others in the order they arose)."""
+        to processes first, then the others in the order they arose, then the pulls of the
+        processes left with nothing to do)."""
         out = self._handlers[type(event)](event)
-        out += [i for i in self._out if not isinstance(i, Offer) or i.task_id in self.tasks]  # not if done already
+        out += [i for i in self._out if not isinstance(i, SendOffer) or i.task_id in self.tasks]  # not if done
         self._out = []
-        return out
+        return out + self._pull_offered()
 
     @staticmethod
     def _sends(sends: Sends) -> List[Instruction]:
         return [Send(index, message) for index, message in sends]
-
-    def _answer_pull(self, event: PeerPull) -> List[Instruction]:
-        pulled = self._pull_from_peer(event.peer, event.task_id)
-        if pulled is None:
-            return []
-        slot, payload, lo, hi, windows = pulled
-        return [PartitionForPeer(event.peer, event.task_id, slot, payload, lo, hi, windows)]
 
     # ---- queries ---------------------------------------------------------------------------
     def holds_slot(self, slot: Any) -> bool:
@@ -325,19 +421,21 @@ class PoolScheduler:
                          message.shareable, [tuple(window) for window in message.windows])
             self.tasks[task.task_id] = task
             if message.shareable and self.peer_cores:
-                self._out.append(Offer(task.task_id))
+                self._out.append(SendOffer(task.task_id))
             process.busy, process.waiting_task = False, task.task_id
         elif isinstance(message, PartitionDone):
             task_id, lo, hi, stop, outcome = message
             if (task_id, (lo, hi)) in process.partitions:
                 process.partitions.remove((task_id, (lo, hi)))
-            process.busy, process.foreign = bool(process.partitions), None
+            foreign, process.busy, process.foreign = process.foreign, bool(process.partitions), None
             self.counts["remote_partitions" if process.remote else "partitions"] += 1
             if process.remote:
                 del self.processes[index]
             if isinstance(task_id, tuple):  # a peer's partition, computed here
                 self.counts["foreign_partitions"] += 1
-                self._out.append(ForeignDone(*task_id, lo, hi, stop, outcome))
+                if foreign is not None and foreign.slot is not None:
+                    self._out.append(SendPartitionDone(foreign.peer, foreign.task_id, lo, hi, foreign.slot, stop,
+                                                       outcome))
                 return self._dispatch()
             task = self.tasks.get(task_id)
             if task is not None:
@@ -354,7 +452,7 @@ class PoolScheduler:
         is left now."""
         process = self.processes.pop(index)
         if process.foreign is not None:  # the peer hands it out again
-            self._out.append(ForeignLost(*process.foreign))
+            self._lose_foreign(process.foreign)
         for task_id, partition in process.partitions:
             task = self.tasks.get(task_id)
             if task is not None:
@@ -412,62 +510,121 @@ class PoolScheduler:
         self.processes[index] = _Process(index)
         return self._dispatch()
 
-    def _pull_from_peer(self, peer: Any, task_id: int) -> Optional[Tuple[Any, bytes, int, int, List[Window]]]:
-        """A peer's idle process asks for a partition of ``task_id``: (the remote slot holding
-        it, the task's payload, lo, hi, where the task's shared arrays lie), or None when that
-        task has nothing left to hand out."""
-        task = self.tasks.get(task_id)
-        if task is None or not task.shareable:
-            return None
-        slot = _Process((peer, next(self._slot_ids)), remote=True)
-        self.processes[slot.index] = slot
-        sends: Sends = []
-        if not self._give_partition(slot, sends):
-            del self.processes[slot.index]
-            return None
-        partition = sends[0][1]
-        assert isinstance(partition, RunPartition)
-        return slot.index, self.tasks[task_id].payload, partition.lo, partition.hi, self.tasks[task_id].windows
+    # ---- the peer protocol ------------------------------------------------------------------
+    def _open_offers(self) -> List[int]:
+        """Shareable tasks that still have partitions to hand out."""
+        return [t.task_id for t in self.tasks.values() if t.shareable and t.next_partition_available()]
 
-    def _peer_gone(self, peer: Any, reason: str) -> Sends:
-        """Every partition a peer held is handed out again (once), as for a dead process."""
+    def _on_offer(self, event: PeerOffered) -> List[Instruction]:
+        self.offers[event.peer] = event.task_id
+        return []  # its pulls follow, as after any event (_pull_offered)
+
+    def _pull_offered(self) -> List[Instruction]:
+        """Each local process with nothing to do now (none of our own work waits) is reserved for
+        one pull of a task a peer offered, the peers in the order they offered."""
+        pulls: List[Instruction] = []
+        for peer, task_id in self.offers.items():
+            while (process := self._idle_process()) is not None:
+                process.busy, process.pulling = True, peer
+                pulls.append(SendPull(peer, task_id, process.index))
+        return pulls
+
+    def _idle_process(self) -> Optional[_Process]:
+        if self.blocks or any(t.next_partition_available() for t in self.tasks.values()):
+            return None
+        return next((process for process in self.processes.values()
+                     if not process.remote and not process.busy and process.job_id is None), None)
+
+    def _answer_pull(self, event: PeerPull) -> List[Instruction]:
+        """A partition of ``task_id`` for the peer, held by a new remote slot; or none when that
+        task has nothing left to hand out (or cannot travel)."""
+        task = self.tasks.get(event.task_id)
+        if task is not None and task.shareable:
+            slot = _Process((event.peer, next(self._slot_ids)), remote=True)
+            self.processes[slot.index] = slot
+            sends: Sends = []
+            if self._give_partition(slot, sends):
+                partition = sends[0][1]
+                assert isinstance(partition, RunPartition)
+                lo, hi = partition.lo, partition.hi
+                ranges = [(name, offset + lo * row, offset + hi * row) for name, offset, row in task.windows]
+                task.bytes_moved += len(task.payload) + sum(end - start for _, start, end in ranges)
+                return [SendPartition(event.peer, event.task_id, event.reserved, slot.index, task.payload, lo, hi,
+                                      ranges)]
+            del self.processes[slot.index]
+        return [SendNone(event.peer, event.task_id, event.reserved)]
+
+    def _on_partition(self, event: PartitionAnswered) -> List[Instruction]:
+        """The peer's partition is fetched for the process reserved for it; if that process no
+        longer waits for this peer's answer (it died, or the peer was given up), the peer hands
+        the partition out again."""
+        process = self.processes.get(event.reserved)
+        if process is None or process.remote or process.pulling != event.peer:
+            return [SendPartitionLost(event.peer, event.task_id, event.lo, event.hi, event.slot)]
+        process.pulling = None
+        process.foreign = _Foreign(event.peer, event.task_id, event.lo, event.hi, event.slot, event.payload)
+        return [FetchWindows(process.index, event.peer, event.lo, event.hi, list(event.ranges))]
+
+    def _on_none(self, peer: str, task_id: int, reserved: int) -> Sends:
+        """Nothing left of the peer's task: its offer is forgotten, the process is free again."""
+        if self.offers.get(peer) == task_id:
+            del self.offers[peer]
+        process = self.processes.get(reserved)
+        if process is None or process.remote or process.pulling != peer:  # released already
+            return []
+        process.busy, process.pulling = False, None
+        return self._dispatch()
+
+    def _run_foreign(self, index: int, windows: Sequence[bytes]) -> Sends:
+        """Compute the peer's partition whose windows arrived, on the process reserved for it."""
+        process = self.processes.get(index)
+        if process is None or process.foreign is None or process.foreign.started:  # died meanwhile
+            return []
+        foreign = process.foreign
+        foreign.started = True
+        task_id = (foreign.peer, foreign.task_id)
+        return [(index, RunPartition(task_id, process.payload_for(task_id, foreign.payload), foreign.lo, foreign.hi,
+                                     list(windows)))]
+
+    def _windows_not_fetched(self, index: int) -> Sends:
+        """The peer's partition cannot be computed here: the peer hands it out again."""
+        process = self.processes.get(index)
+        if process is None or process.foreign is None or process.foreign.started:
+            return []
+        self._lose_foreign(process.foreign)
+        process.busy, process.foreign = False, None
+        return self._dispatch()
+
+    def _lose_foreign(self, foreign: _Foreign) -> None:
+        if foreign.slot is not None:
+            self._out.append(SendPartitionLost(foreign.peer, foreign.task_id, foreign.lo, foreign.hi, foreign.slot))
+
+    def _on_peer_partition_done(self, slot: Any, message: PartitionDone) -> Sends:
+        """A remote slot's outcome (it stays pickled: it is the driver's to read)."""
+        task = self.tasks.get(message.task_id)
+        if task is not None:
+            task.bytes_moved += len(message.outcome)
+        return self._on_message(slot, message)
+
+    def _on_peer_partition_lost(self, peer: str, slot: Any) -> Sends:
+        if not self.holds_slot(slot):  # given up already
+            return []
+        return self._on_process_gone(slot, f"its process on worker {peer} died")
+
+    def _peer_gone(self, peer: str, reason: str) -> Sends:
+        """The peer's offer is forgotten, our pulls it will never answer are given up, its
+        partitions computed here are reported to no one, and every partition it held is handed
+        out again (once), as for a dead process."""
+        self.offers.pop(peer, None)
+        for process in self.processes.values():
+            if process.pulling == peer:
+                process.busy, process.pulling = False, None
+            if process.foreign is not None and process.foreign.peer == peer:
+                process.foreign.slot = None
         sends: Sends = []
         for index in [i for i, p in self.processes.items() if p.remote and i[0] == peer]:
             sends += self._on_process_gone(index, f"worker {peer} left: {reason}")
         return sends + self._dispatch()
-
-    def _idle_process(self) -> Optional[int]:
-        """A local process with nothing to do now (none of its own work waits), reserved for a
-        peer's partition; None if there is none."""
-        if self.blocks or any(t.next_partition_available() for t in self.tasks.values()):
-            return None
-        for process in self.processes.values():
-            if not process.remote and not process.busy and process.job_id is None:
-                process.busy = True
-                return process.index
-        return None
-
-    def _release(self, index: int) -> Sends:
-        """A reserved process that got nothing from the peer."""
-        if index in self.processes:
-            self.processes[index].busy = False
-        return self._dispatch()
-
-    def _run_foreign(self, index: int, peer: Any, task_id: int, payload: bytes, lo: int, hi: int,
-                    windows: Sequence[Any] = ()) -> Sends:
-        """Compute a peer's partition on the reserved process ``index``, its shared arrays'
-        items read from ``windows``."""
-        process = self.processes.get(index)
-        if process is None:  # died since it was reserved
-            self._out.append(ForeignLost(peer, task_id, lo, hi))
-            return []
-        process.busy, process.partitions, process.foreign = True, [], (peer, task_id, lo, hi)
-        return [(index, RunPartition((peer, task_id), process.payload_for((peer, task_id), payload),
-                                     lo, hi, list(windows)))]
-
-    def open_offers(self) -> List[int]:
-        """Shareable tasks that still have partitions to hand out."""
-        return [t.task_id for t in self.tasks.values() if t.shareable and t.next_partition_available()]
 
     def _fail(self, job_id: str, message: str, driver_lost: bool = False) -> None:
         self._out.append(Finished(job_id, BlockResult(error=RemoteError("InternalError", message, ""),
@@ -486,24 +643,33 @@ class PoolScheduler:
                 if task_id in self.tasks:  # else cancelled: what it computes is dropped
                     assert self.tasks[task_id].running.get(partition) == process.index, (process, task_id, partition)
             if process.remote:
-                assert process.job_id is None, process
-            if process.foreign is not None:
-                assert process.busy and not process.partitions, process
+                assert process.job_id is None and process.pulling is None and process.foreign is None, process
+            if process.pulling is not None or process.foreign is not None:  # a peer's: nothing of ours
+                assert process.busy and process.job_id is None and not process.partitions, process
+                assert process.pulling is None or process.foreign is None, f"{process}: pulls, and has its answer"
             if not process.busy and not process.remote:
-                assert not process.partitions and process.foreign is None, process
+                assert not process.partitions and process.foreign is None and process.pulling is None, process
+            if process.busy and not process.remote:
+                assert (process.job_id is not None or process.partitions or process.foreign is not None
+                        or process.pulling is not None or process.doomed), f"{process}: busy with nothing"
             if process.waiting_task is not None:
                 assert process.job_id is not None and process.waiting_task in self.tasks, process
+        reported = [(p.foreign.peer, p.foreign.slot) for p in self.processes.values()
+                    if p.foreign is not None and p.foreign.slot is not None]
+        assert len(reported) == len(set(map(repr, reported))), f"a peer's slot computed twice: {reported}"
         idle = [process for process in self.processes.values() if not process.remote and not process.busy
                 and not process.doomed and (process.job_id is None or process.waiting_task is not None)]
         if idle:
             assert not any(task.next_partition_available() for task in self.tasks.values()), \
                 f"processes {[process.index for process in idle]} idle while partitions wait"
             assert not self.blocks or all(process.job_id is not None for process in idle), "a block waits"
+            assert not self.offers or all(process.job_id is not None for process in idle), \
+                f"processes {[process.index for process in idle]} idle while peers offer {self.offers}"
 
     def progress(self) -> Dict[str, dict]:
         """For each block computing a parallel shape: that shape's (``task``) partitions and
-        items done so far, of its items in all, and the processes computing it now, here and on
-        other workers."""
+        items done so far, of its items in all, the processes computing it now, here and on
+        other workers, and the bytes of its partitions sent to those and their outcomes back."""
         report = {}
         for task in self.tasks.values():
             driver = self.processes.get(task.driver)
@@ -511,7 +677,8 @@ class PoolScheduler:
                 report[driver.job_id] = {
                     "task": task.task_id, "partitions_done": len(task.outcomes),
                     "items_done": sum(hi - lo for lo, hi, _ in task.outcomes),
-                    "items_total": task.plan.length, "active_cores": len(set(task.running.values()))}
+                    "items_total": task.plan.length, "active_cores": len(set(task.running.values())),
+                    "bytes_moved": task.bytes_moved}
         return report
 
     def _dispatch(self) -> Sends:

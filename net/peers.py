@@ -1,7 +1,10 @@
 """Partitions across workers: the worker-to-worker half of scheduling, over control channels.
 
-The decisions are ``engine.scheduler.PoolScheduler``'s; this module moves its messages between
-workers. Pull, so that a busy or slow worker is never handed work it cannot start:
+The decisions, and the protocol's state (offers, pulls waiting for their answer, the peers'
+partitions computed here and their slots), are ``engine.scheduler.PoolScheduler``'s; this module
+is its gateway: it decodes each peer message into a scheduler event, and carries out the
+instructions that name a peer (a frame to write, windows to fetch). Pull, so that a busy or slow
+worker is never handed work it cannot start:
 
     origin A                                    peer B
     offer {worker, task_id}            ->       (B remembers that A has work)
@@ -17,8 +20,10 @@ workers. Pull, so that a busy or slow worker is never handed work it cannot star
                                        <-       partition_done {worker, task_id, lo, hi, stop, slot}
                                                   + [pickled outcome]; then B pulls again
                                        <-       partition_lost {worker, task_id, lo, hi, slot}
-                                                  (the process computing it died: A hands it
-                                                  out again, as for any lost process)
+                                                  (not computed: the process computing it
+                                                  died, its windows could not be fetched, or
+                                                  no pull waited for it; A hands it out
+                                                  again, as for any lost process)
 
 A channel to a peer is opened on first need and read like any incoming one; when it closes, or
 the registry says the peer left, every partition the peer held is handed out again.
@@ -33,11 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from engine.pool_messages import PartitionDone
-from engine.scheduler import (Event, ForeignDone, ForeignLost, Instruction, Offer, PartitionForPeer, PeerGone, PeerPull,
-                              PoolScheduler, ProcessGone, ProcessSaid, Release, Reserve, Reserved, RunForeign)
+from engine.scheduler import (Event, FetchWindows, Instruction, NoneAnswered, PartitionAnswered, PeerGone, PeerJoined,
+                              PeerOffered, PeerPartitionDone, PeerPartitionLost, PeerPull, PoolScheduler, SendNone,
+                              SendOffer, SendPartition, SendPartitionDone, SendPartitionLost, SendPull, WindowsFetched,
+                              WindowsNotFetched)
 from net import channel as channels
 from net import identity
 from net.blobs import MissingBlob
@@ -47,6 +54,29 @@ log = logging.getLogger(__name__)
 
 MESSAGES = {"offer", "pull", "partition", "none", "partition_done", "partition_lost"}
 REPORTS = {"partition_done", "partition_lost"}  # their "slot" must be one the sender holds
+
+
+def event(peer: str, header: dict, buffers: List[bytes]) -> Event:
+    """The scheduler event a peer's message (one of MESSAGES) stands for (KeyError, ValueError or
+    TypeError if it is malformed)."""
+    kind, task_id = header["type"], int(header["task_id"])
+    if kind == "offer":
+        return PeerOffered(peer, task_id)
+    if kind == "pull":
+        return PeerPull(peer, task_id, header["reserved"])
+    if kind == "partition":
+        ranges = [(str(name), int(start), int(end), str(capability))
+                  for name, start, end, capability in header.get("windows") or ()]
+        return PartitionAnswered(peer, int(header["reserved"]), task_id, int(header["lo"]), int(header["hi"]),
+                                 header["slot"], buffers[0], ranges)
+    if kind == "none":
+        return NoneAnswered(peer, task_id, int(header["reserved"]))
+    if kind == "partition_done":  # the outcome stays pickled: it is the driver's to read
+        return PeerPartitionDone(tuple(header["slot"]), PartitionDone(
+            task_id, int(header["lo"]), int(header["hi"]), bool(header.get("stop")), bytes(buffers[0])))
+    if kind == "partition_lost":
+        return PeerPartitionLost(peer, tuple(header["slot"]))
+    raise ValueError(f"not a peer message: {kind!r}")
 
 
 class Peers:
@@ -67,56 +97,56 @@ class Peers:
         self.spawn = spawn
         self.channels: Dict[str, Channel] = {}  # each identified as that peer's
         self.dialing: Dict[str, asyncio.Lock] = {}  # peer -> held while a channel to it is dialed
-        self.wanted: Dict[str, int] = {}                       # peer -> task it offered
-        self.foreign: Dict[Tuple[str, int, int, int], Any] = {}  # (peer, task, lo, hi) -> its slot
-        self.pulls: Dict[str, set] = {}  # peer -> our processes reserved for pulls not answered yet
-        self.moved: Dict[int, int] = {}  # our task -> bytes of its partitions and outcomes sent to peers and back
 
     def peer_cores(self) -> int:
         return sum(info.cores for peer, info in self.members().items() if peer != self.id)
 
     # ---- the scheduler's instructions for peers ----------------------------------------------
     def carry_out(self, instruction: Instruction) -> None:
-        if isinstance(instruction, Offer):
-            for peer in self.members():
+        if isinstance(instruction, FetchWindows):
+            self.spawn(self._fetch_windows(instruction))
+        elif isinstance(instruction, SendOffer):
+            for peer in [instruction.peer] if instruction.peer is not None else list(self.members()):
                 if peer != self.id:
-                    self._send(peer, {"type": "offer", "worker": self.id, "task_id": instruction.task_id})
-        elif isinstance(instruction, (ForeignDone, ForeignLost)):
-            peer, task_id, lo, hi = instruction.peer, instruction.task_id, instruction.lo, instruction.hi
-            slot = self.foreign.pop((peer, task_id, lo, hi), None)
-            if slot is None:
-                return
-            header = {"worker": self.id, "task_id": task_id, "lo": lo, "hi": hi, "slot": slot}
-            if isinstance(instruction, ForeignDone):
-                self._send(peer, dict(header, type="partition_done", stop=instruction.stop), [instruction.outcome])
-            else:
-                self._send(peer, dict(header, type="partition_lost"))
+                    self._send(peer, self._header("offer", instruction.task_id))
+        elif isinstance(instruction, SendPull):
+            self._send(instruction.peer, self._header("pull", instruction.task_id, reserved=instruction.reserved))
+        elif isinstance(instruction, SendNone):
+            self._send(instruction.peer, self._header("none", instruction.task_id, reserved=instruction.reserved))
+        elif isinstance(instruction, SendPartition):
+            granted = [[*window, self.grant_range(*window)] for window in instruction.ranges]
+            self._send(instruction.peer, self._header(
+                "partition", instruction.task_id, reserved=instruction.reserved, lo=instruction.lo, hi=instruction.hi,
+                slot=list(instruction.slot), windows=granted), [instruction.payload])
+        elif isinstance(instruction, SendPartitionDone):
+            self._send(instruction.peer, self._header(
+                "partition_done", instruction.task_id, lo=instruction.lo, hi=instruction.hi, slot=instruction.slot,
+                stop=instruction.stop), [instruction.outcome])
+        elif isinstance(instruction, SendPartitionLost):
+            self._send(instruction.peer, self._header(
+                "partition_lost", instruction.task_id, lo=instruction.lo, hi=instruction.hi, slot=instruction.slot))
         else:
             raise TypeError(f"not an instruction for peers: {instruction!r}")
 
-    def _ask(self, event: Event, answer: type) -> Any:
-        """The scheduler's ``answer`` to ``event`` (None if it gave none); its other
-        instructions, if any, carried out."""
-        instructions = self.scheduler.handle(event)
-        found = next((instruction for instruction in instructions if isinstance(instruction, answer)), None)
-        rest = [instruction for instruction in instructions if instruction is not found]
-        if rest:
-            self.dispatch(rest)
-        return found
+    def _header(self, kind: str, task_id: Any, **fields: Any) -> dict:
+        return {"type": kind, "worker": self.id, "task_id": task_id, **fields}
+
+    async def _fetch_windows(self, fetch: FetchWindows) -> None:
+        """Fetch the windows of a peer's partition from its data channel (the capability of each
+        reads that range and no other); if they cannot be fetched, it is lost (the peer hands it
+        out again)."""
+        try:
+            windows = [await self.fetch_range(fetch.peer, *window) for window in fetch.ranges]
+        except (ChannelClosed, MissingBlob, TimeoutError, KeyError) as exc:
+            log.warning("the items of partition [%d, %d) could not be fetched from worker %s: %s",
+                        fetch.lo, fetch.hi, fetch.peer, exc)
+            self.dispatch(self.scheduler.handle(WindowsNotFetched(fetch.index)))
+            return
+        self.dispatch(self.scheduler.handle(WindowsFetched(fetch.index, windows)))
 
     def joined(self, peer: str) -> None:
-        """A worker joined mid-job: offer it every task that still has partitions to hand out."""
-        for task_id in self.scheduler.open_offers():
-            self._send(peer, {"type": "offer", "worker": self.id, "task_id": task_id})
-
-    def pull_idle(self) -> None:
-        """Our processes with nothing to do pull partitions of the tasks peers offered."""
-        for peer, task_id in list(self.wanted.items()):
-            while (reserved := self._ask(Reserve(), Reserved)) is not None:
-                reserved = reserved.index
-                self.pulls.setdefault(peer, set()).add(reserved)
-                self._send(peer, {"type": "pull", "worker": self.id, "task_id": task_id,
-                                  "reserved": reserved})
+        """A worker joined mid-job: it is offered every task that still has partitions to hand out."""
+        self.dispatch(self.scheduler.handle(PeerJoined(peer)))
 
     # ---- messages from peers ---------------------------------------------------------------
     async def accept(self, channel: Channel, hello: dict) -> Optional[str]:
@@ -151,74 +181,12 @@ class Peers:
         return None
 
     def handle(self, channel: Channel, peer: str, header: dict, buffers: List[bytes]) -> None:
-        kind = header["type"]
         self.channels.setdefault(peer, channel)
-        if kind == "offer":
-            self.wanted[peer] = int(header["task_id"])
-            self.pull_idle()
-        elif kind == "pull":
-            pulled = self._ask(PeerPull(peer, int(header["task_id"])), PartitionForPeer)
-            reply = {"worker": self.id, "task_id": header["task_id"], "reserved": header["reserved"]}
-            if pulled is None:
-                self._send(peer, dict(reply, type="none"))
-            else:
-                slot, payload, lo, hi, windows = pulled.slot, pulled.payload, pulled.lo, pulled.hi, pulled.windows
-                ranges = [[name, offset + lo * row, offset + hi * row] for name, offset, row in windows]
-                self._count(int(header["task_id"]), len(payload) + sum(end - start for _, start, end in ranges))
-                granted = [[*window, self.grant_range(*window)] for window in ranges]
-                self._send(peer, dict(reply, type="partition", lo=lo, hi=hi, slot=list(slot), windows=granted),
-                           [payload])
-        elif kind == "partition":
-            reserved, task_id = int(header["reserved"]), int(header["task_id"])
-            lo, hi = int(header["lo"]), int(header["hi"])
-            if reserved not in self.pulls.get(peer, ()):  # no pull of ours waits for it (any more): handed out again
-                self._send(peer, {"type": "partition_lost", "worker": self.id, "task_id": task_id,
-                                  "lo": lo, "hi": hi, "slot": header["slot"]})
-                return
-            self.pulls[peer].discard(reserved)
-            self.foreign[(peer, task_id, lo, hi)] = header["slot"]
-            ranges = [(str(name), int(start), int(end), str(capability))
-                      for name, start, end, capability in header.get("windows") or ()]
-            self.spawn(self._run_foreign(peer, reserved, task_id, buffers[0], lo, hi, ranges))
-        elif kind == "none":
-            if self.wanted.get(peer) == header["task_id"]:
-                del self.wanted[peer]
-            reserved = int(header["reserved"])
-            if reserved in self.pulls.get(peer, ()):  # else the process was released already
-                self.pulls[peer].discard(reserved)
-                self.dispatch(self.scheduler.handle(Release(reserved)))
-        elif kind == "partition_done":  # the outcome stays pickled: it is the driver's to read
-            self._count(int(header["task_id"]), len(buffers[0]))
-            slot = tuple(header["slot"])
-            self.dispatch(self.scheduler.handle(ProcessSaid(
-                slot, PartitionDone(int(header["task_id"]), int(header["lo"]), int(header["hi"]),
-                                    bool(header.get("stop")), bytes(buffers[0])))))
-        elif kind == "partition_lost" and self.scheduler.holds_slot(tuple(header["slot"])):  # else given up already
+        happened = event(peer, header, buffers)
+        if isinstance(happened, PeerPartitionLost) and self.scheduler.holds_slot(happened.slot):
             log.warning("worker %s lost partition [%s, %s) with the process computing it; handing "
                         "it out again", peer, header["lo"], header["hi"])
-            self.dispatch(self.scheduler.handle(ProcessGone(tuple(header["slot"]),
-                                                            f"its process on worker {peer} died")))
-
-    async def _run_foreign(self, peer: str, reserved: int, task_id: int, payload: bytes, lo: int,
-                           hi: int, ranges: List[Tuple[str, int, int, str]]) -> None:
-        """Fetch the windows of a peer's partition from its data channel, then compute it on
-        the process reserved for it; if they cannot be fetched, it is lost (the peer hands it
-        out again)."""
-        try:
-            windows = [await self.fetch_range(peer, *window) for window in ranges]
-        except (ChannelClosed, MissingBlob, TimeoutError, KeyError) as exc:
-            log.warning("the items of partition [%d, %d) could not be fetched from worker %s: %s",
-                        lo, hi, peer, exc)
-            slot = self.foreign.pop((peer, task_id, lo, hi), None)
-            if slot is not None:
-                self._send(peer, {"type": "partition_lost", "worker": self.id, "task_id": task_id,
-                                  "lo": lo, "hi": hi, "slot": slot})
-            self.dispatch(self.scheduler.handle(Release(reserved)))
-            return
-        self.dispatch(self.scheduler.handle(RunForeign(reserved, peer, task_id, payload, lo, hi, windows)))
-
-    def _count(self, task_id: int, size: int) -> None:
-        self.moved[task_id] = self.moved.get(task_id, 0) + size
+        self.dispatch(self.scheduler.handle(happened))
 
     def lost(self, peer: str, reason: str) -> None:
         """The peer is gone: its partitions go to others, its offers are forgotten."""
@@ -226,14 +194,10 @@ class Peers:
         log.warning("worker %s is gone (%s); %d of its partitions handed out again", peer, reason, held)
         self.channels.pop(peer, None)
         self.dialing.pop(peer, None)
-        self.wanted.pop(peer, None)
-        for reserved in self.pulls.pop(peer, set()):  # pulls it will never answer
-            self.dispatch(self.scheduler.handle(Release(reserved)))
-        self.foreign = {key: slot for key, slot in self.foreign.items() if key[0] != peer}
         self.dispatch(self.scheduler.handle(PeerGone(peer, reason)))
 
     # ---- channels --------------------------------------------------------------------------
-    def _send(self, peer: str, header: dict, buffers: List[bytes] = ()) -> None:
+    def _send(self, peer: str, header: dict, buffers: Sequence[bytes] = ()) -> None:
         self.spawn(self._write(peer, header, list(buffers)))
 
     async def _write(self, peer: str, header: dict, buffers: List[bytes]) -> None:

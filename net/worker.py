@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import uuid
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import tornado.ioloop
@@ -42,6 +43,20 @@ log = logging.getLogger(__name__)
 # Results larger than this go to the data channel instead of the control channel.
 DATA_CHANNEL_THRESHOLD = 1 << 20
 PROGRESS_INTERVAL = 0.25  # seconds between progress reports of a running shape
+
+
+@dataclass
+class _Job:
+    """A block this worker was sent (``run_block``), from then until its result is reported or
+    it is cancelled: what the worker keeps for it besides the scheduler's state (the block's
+    place in the queue or the process driving it)."""
+    channel: Channel  # the manager's, which its output, progress and result go back on
+    download_below: Optional[int]  # see net.schema SUBMIT
+    fetched: int = 0  # bytes of remote objects fetched from peers for it
+    reported: Optional[dict] = None  # the progress last reported
+    result: Optional[BlockResult] = None  # held until the block's output has gone
+
+
 class WorkerService:
     def __init__(self, pool: compute_pool.ComputePool, own_address: str, manager_address: str,
                  manager_port: int, control_port: int, data_port: int, always_split: bool = False):
@@ -51,7 +66,6 @@ class WorkerService:
         self.crashes = Backoff()  # a compute process that crashes is replaced after this delay
         self.output = OutputFlow()  # blocks' output on its way to their clients
         self.paused: Dict[int, str] = {}  # pool process -> the block whose output it must wait for
-        self.held_results: Dict[str, BlockResult] = {}  # reported once the block's output has gone
         self.deaths = deaths.Watch()  # what a compute process that dies was last seen using
         self.cancelled: set = set()  # pids killed by a cancel: replaced, not counted as crashes
         self.own_address = own_address
@@ -60,13 +74,10 @@ class WorkerService:
         self.ports = (control_port, data_port)
         self.id = uuid.uuid4().hex[:12]
         self.key = identity.new_key()  # proves our id to the registry, and through it to peers
-        self.job_channels: Dict[str, Channel] = {}
-        self.download_below: Dict[str, Optional[int]] = {}  # per block: see net.schema SUBMIT
+        self.jobs: Dict[str, _Job] = {}  # added on run_block, dropped by _end_job alone
         self.blobs = BlobStore()
         self.objects = ObjectHolder(self.blobs, self._unmap)
         self.peer_blobs: Dict[str, BlobClient] = {}
-        self.fetched: Dict[str, int] = {}  # job -> bytes of remote objects fetched from peers
-        self.reported: Dict[str, dict] = {}  # job -> the progress last reported
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
@@ -124,7 +135,7 @@ class WorkerService:
                     self.peers.lost(peer, "its channel closed")
             # The manager that sent these blocks is gone (restarted, or cut off): nobody can
             # receive their results, and it runs them again elsewhere if it comes back.
-            for job_id in [job for job, job_channel in self.job_channels.items() if job_channel is channel]:
+            for job_id in [job_id for job_id, job in self.jobs.items() if job.channel is channel]:
                 log.warning("block %s abandoned: the channel of the manager that sent it closed", job_id)
                 self._cancel(job_id)
 
@@ -146,8 +157,8 @@ class WorkerService:
                 except (KeyError, ValueError, TypeError, UnicodeDecodeError) as exc:
                     await channel.abort(f"malformed run_block: {exc!r}")
                     return
-                self.job_channels[job_id] = channel
-                self.download_below[job_id] = block.download_below = header.get("download_below")
+                job = self.jobs[job_id] = _Job(channel, header.get("download_below"))
+                block.download_below = job.download_below
                 block.cores, block.always_split = len(self.processes) + self.peers.peer_cores(), self.always_split
                 owners = {str(key): str(owner) for key, owner in dict(header.get("objects") or {}).items()}
                 capabilities = {str(key): str(value) for key, value in dict(header.get("capabilities") or {}).items()}
@@ -182,13 +193,9 @@ class WorkerService:
                 block.objects[object_id] = await self._object(job_id, object_id, owner,
                                                               capabilities.get(object_id, ""))
         except Exception as exc:  # whatever it is, the block must end with it, not hang
-            channel = self.job_channels.pop(job_id, None)
-            if channel is not None:
-                self.background.spawn(self._report(channel, job_id, BlockResult(error=errors.capture(exc))))
-            else:
-                self.objects.done(job_id)
+            self._report(job_id, BlockResult(error=errors.capture(exc)))
             return
-        if job_id in self.job_channels:  # not cancelled meanwhile
+        if job_id in self.jobs:  # not cancelled meanwhile
             self._carry_out(self.scheduler.handle(SubmitBlock(job_id, block)))
 
     async def _object(self, job_id: str, object_id: str, owner: str, capability: str) -> Tuple[bytes, list]:
@@ -201,8 +208,8 @@ class WorkerService:
         if owner not in self._members():
             raise MissingObjectError(f"remote object {object_id} was lost with worker {owner}")
         data, *parts = await self._peer_blobs(owner).fetch(object_id, capability)
-        if job_id in self.job_channels:
-            self.fetched[job_id] = self.fetched.get(job_id, 0) + sum(len(b) for b in (data, *parts))
+        if job_id in self.jobs:
+            self.jobs[job_id].fetched += sum(len(b) for b in (data, *parts))
         return data, parts
 
     def _peer_blobs(self, peer: str) -> BlobClient:
@@ -222,19 +229,17 @@ class WorkerService:
 
     def _report_progress(self) -> None:
         """Each running shape's progress, to the manager (for the block's client), when it
-        changed: see ``PoolScheduler.progress``, plus the bytes moved between workers. And
-        what the compute processes use now, to say why one died."""
+        changed: see ``PoolScheduler.progress``; its bytes moved count the remote objects fetched
+        for the block too. And what the compute processes use now, to say why one died."""
         self.deaths.sample(process.pid for process in self.processes.values())
         progress = self.scheduler.progress()
         for job_id, snapshot in progress.items():
-            snapshot["bytes_moved"] = self.fetched.get(job_id, 0) + self.peers.moved.get(snapshot["task"], 0)
-            channel = self.job_channels.get(job_id)
-            if channel is not None and snapshot != self.reported.get(job_id):
-                self.reported[job_id] = snapshot
-                self.background.spawn(self._forward(channel, {"type": "progress", "job_id": job_id, **snapshot}))
-        live = {snapshot["task"] for snapshot in progress.values()}
-        self.peers.moved = {task: size for task, size in self.peers.moved.items() if task in live}
-        self.reported = {job: snapshot for job, snapshot in self.reported.items() if job in progress}
+            job = self.jobs.get(job_id)
+            if job is not None:
+                snapshot["bytes_moved"] += job.fetched
+            if job is not None and snapshot != job.reported:
+                job.reported = snapshot
+                self.background.spawn(self._forward(job.channel, {"type": "progress", "job_id": job_id, **snapshot}))
 
     def _on_pool_readable(self, index: int) -> None:
         process = self.processes[index]
@@ -254,7 +259,7 @@ class WorkerService:
     def _on_pool_message(self, index: int, message: FromProcess) -> None:
         if isinstance(message, Output):  # printed by a block: on to its client, in order, on credit
             job_id = message.job_id
-            if job_id in self.job_channels:
+            if job_id in self.jobs:
                 for stream, text in message.pieces:
                     self.output.add(job_id, stream, text)
                 self._send_output(job_id)
@@ -268,22 +273,20 @@ class WorkerService:
     def _send_output(self, job_id: str) -> None:
         """What the block's window lets go now; then the process printing it is read again if
         little waits, and its result is reported if it was waiting for its output to go."""
-        channel = self.job_channels.get(job_id)
-        if channel is None:
+        job = self.jobs.get(job_id)
+        if job is None:
             self.output.drop(job_id)
         else:
             for stream, text in self.output.take(job_id):
-                self.background.spawn(self._forward(channel, {"type": "output", "job_id": job_id,
-                                                    "stream": stream, "text": text}))
+                self.background.spawn(self._forward(job.channel, {"type": "output", "job_id": job_id,
+                                                        "stream": stream, "text": text}))
         for index in [i for i, paused_job in self.paused.items() if paused_job == job_id]:
-            if channel is None or not self.output.congested(job_id):
+            if job is None or not self.output.congested(job_id):
                 del self.paused[index]
                 if index in self.processes:
                     asyncio.get_running_loop().add_reader(self.processes[index].fileno(), self._on_pool_readable, index)
-        if channel is not None and job_id in self.held_results and self.output.sent(job_id):
-            del self.job_channels[job_id]
-            self.output.drop(job_id)
-            self.background.spawn(self._report(channel, job_id, self.held_results.pop(job_id)))
+        if job is not None and job.result is not None and self.output.sent(job_id):
+            self._report(job_id, job.result)
 
     def _on_pool_writable(self, index: int) -> None:
         process = self.processes.get(index)
@@ -304,14 +307,10 @@ class WorkerService:
 
     def _cancel(self, job_id: str) -> None:
         """Kill what computes the block now; the processes are replaced as they go."""
-        self.job_channels.pop(job_id, None)
-        held = self.held_results.pop(job_id, None)
-        for segments in held.segments.values() if held is not None else ():
-            remote_values.discard(segments)  # what it would have kept goes
-        self._send_output(job_id)  # dropped; its process is read again
-        self.download_below.pop(job_id, None)
-        self.fetched.pop(job_id, None)
-        self.objects.done(job_id)
+        job = self._end_job(job_id)
+        if job is not None and job.result is not None:
+            _discard(job.result)
+        self._send_output(job_id)  # its process is read again
         self._carry_out(self.scheduler.handle(Cancel(job_id)))
         log.info("block %s cancelled", job_id)
 
@@ -353,7 +352,7 @@ class WorkerService:
     def _carry_out(self, instructions: List[Instruction]) -> None:
         """What the scheduler said to do: messages to compute processes (never blocking: what a
         pipe does not take now is written when it is writable), kills, finished blocks, and
-        what goes to peers; then idle processes pull peers' partitions."""
+        what goes to peers."""
         for instruction in instructions:
             if isinstance(instruction, Send):
                 self._to_process(instruction.index, instruction.message)
@@ -366,7 +365,6 @@ class WorkerService:
                 self._finished(instruction.job_id, instruction.result)
             else:
                 self.peers.carry_out(instruction)
-        self.peers.pull_idle()
 
     def _to_process(self, index: int, message: ToProcess) -> None:
         process = self.processes.get(index)
@@ -379,28 +377,37 @@ class WorkerService:
             log.warning("could not reach compute process %d", index)
 
     def _finished(self, job_id: str, result: BlockResult) -> None:
-        if job_id in self.job_channels and not self.output.sent(job_id):  # its output goes first
-            self.held_results[job_id] = result
+        job = self.jobs.get(job_id)
+        if job is not None and not self.output.sent(job_id):  # its output goes first
+            job.result = result
             return
-        channel = self.job_channels.pop(job_id, None)
-        self.output.drop(job_id)
-        if channel is not None:
-            self.background.spawn(self._report(channel, job_id, result))
-        else:  # cancelled: what it would have kept goes
-            for segments in result.segments.values():
-                remote_values.discard(segments)
+        self._report(job_id, result)
 
-    async def _report(self, channel: Channel, job_id: str, result: BlockResult) -> None:
+    def _end_job(self, job_id: str) -> Optional[_Job]:
+        """The one place a job ends (reported, failed to start, or cancelled): its record goes,
+        and with it what it kept in use (its remote objects, its output not yet sent)."""
+        job = self.jobs.pop(job_id, None)
+        self.output.drop(job_id)
         self.objects.done(job_id)
-        self.fetched.pop(job_id, None)
-        objects = self._keep_remote(result, self.download_below.pop(job_id, None))
+        return job
+
+    def _report(self, job_id: str, result: BlockResult) -> None:
+        """The job ends with ``result``: to the manager, or, if it was cancelled, nowhere."""
+        job = self._end_job(job_id)
+        if job is None:
+            _discard(result)
+        else:
+            self.background.spawn(self._send_result(job, job_id, result))
+
+    async def _send_result(self, job: _Job, job_id: str, result: BlockResult) -> None:
+        objects = self._keep_remote(result, job.download_below)
         fields, buffers = result.pack()
         header = {"type": "block_done", "job_id": job_id, **fields, "objects": objects}
         if sum(len(b) for b in buffers) > DATA_CHANNEL_THRESHOLD:
             header["blob"], buffers = self.blobs.put(buffers), []
             header["blob_capability"] = self.blobs.capability(header["blob"])
         try:
-            await channel.write(header, buffers)
+            await job.channel.write(header, buffers)
         except ChannelClosed:
             log.warning("the manager went away before job %s could be reported", job_id)
 
@@ -437,3 +444,9 @@ class WorkerService:
             loop.remove_reader(process.fileno())
             loop.remove_writer(process.fileno())
         self.pool.stop()
+
+
+def _discard(result: BlockResult) -> None:
+    """What a block no one will hear of would have kept on the cluster goes."""
+    for segments in result.segments.values():
+        remote_values.discard(segments)

@@ -52,6 +52,9 @@ def test_a_block_s_round_trip_leaves_the_manager_s_state_whole(cluster):
     cluster.call(cluster.manager.state.validate_state)
     state = cluster.manager.state
     assert cluster.call(lambda: (state.running_count(), len(state.pending), len(state.objects))) == (0, 0, 0)
+    for worker in cluster.workers:  # the block's record ended with it on its worker
+        cluster.call(worker.scheduler.validate_state)
+        assert cluster.call(lambda: dict(worker.jobs)) == {}
     status = manager_status(cluster.url)
     assert (status["workers"], status["clients"]) == (2, 0)
 
@@ -60,18 +63,19 @@ def test_a_block_whose_worker_s_control_channel_closes_runs_again_on_the_other_w
     flag = tmp_path / "go"
     with connect(cluster) as ufora:
         future = ufora.submit(wait_for_file, str(flag))
-        cluster.wait(lambda: any(worker.job_channels for worker in cluster.workers), "the block to reach a worker")
-        [first] = [worker for worker in cluster.workers if worker.job_channels]
+        cluster.wait(lambda: any(worker.jobs for worker in cluster.workers), "the block to reach a worker")
+        [first] = [worker for worker in cluster.workers if worker.jobs]
         [other] = [worker for worker in cluster.workers if worker is not first]
         computing = compute_pids(first)
-        cluster.call(lambda: [channel.close() for channel in first.job_channels.values()])
-        cluster.wait(lambda: bool(other.job_channels), "the block to run again on the other worker")
+        cluster.call(lambda: [job.channel.close() for job in first.jobs.values()])
+        cluster.wait(lambda: bool(other.jobs), "the block to run again on the other worker")
         cluster.call(cluster.manager.state.validate_state)
         assert first.id not in cluster.manager.state.members  # lost with its channel, until it registers again
         flag.touch()
         pid = future.result(timeout=60).toLocal().result(timeout=60)
     assert pid in compute_pids(other)
     wait_for(lambda: "was stopped by a cancel" in caplog.text, "the first worker to stop the block")
+    assert cluster.call(lambda: dict(first.jobs)) == {}  # ended by the cancel
     assert not computing & compute_pids(first)  # its process was killed, and replaced
     assert "abandoned: the channel of the manager that sent it closed" in caplog.text
     assert "running block" in caplog.text and "again (1 of 2)" in caplog.text

@@ -1,5 +1,7 @@
-"""PoolScheduler, driven by stimuli alone: no processes, no sockets."""
+"""PoolScheduler, driven by events alone: no processes, no sockets."""
 from collections import defaultdict, deque
+
+import pytest
 
 from engine import serialization
 from engine.block import Block, BlockResult
@@ -61,37 +63,60 @@ class PoolScheduler:
         self._step(scheduler.Cancel(job_id))
         return sorted((kill.index for kill in self._take(scheduler.Kill)), key=str)
 
-    def pull_from_peer(self, peer, task_id):
-        self._step(scheduler.PeerPull(peer, task_id))
-        answers = self._take(scheduler.PartitionForPeer)
-        return (answers[0].slot, answers[0].payload, answers[0].lo, answers[0].hi, answers[0].windows) \
+    def pull_from_peer(self, peer, task_id, reserved=0):
+        """The origin's answer to a peer's pull: (slot, payload, lo, hi, ranges), or None."""
+        self._step(scheduler.PeerPull(peer, task_id, reserved))
+        answers, nones = self._take(scheduler.SendPartition), self._take(scheduler.SendNone)
+        assert len(answers) + len(nones) == 1 and all(a.reserved == reserved for a in answers + nones)
+        return (answers[0].slot, answers[0].payload, answers[0].lo, answers[0].hi, answers[0].ranges) \
             if answers else None
+
+    def peer_joined(self, peer):
+        return self._step(scheduler.PeerJoined(peer))
+
+    def peer_offered(self, peer, task_id):
+        return self._step(scheduler.PeerOffered(peer, task_id))
+
+    def partition_answered(self, peer, reserved, task_id, lo, hi, slot, payload=b"payload", ranges=()):
+        return self._step(scheduler.PartitionAnswered(peer, reserved, task_id, lo, hi, slot, payload, ranges))
+
+    def none_answered(self, peer, task_id, reserved):
+        return self._step(scheduler.NoneAnswered(peer, task_id, reserved))
+
+    def windows_fetched(self, index, windows=()):
+        return self._step(scheduler.WindowsFetched(index, windows))
+
+    def windows_not_fetched(self, index):
+        return self._step(scheduler.WindowsNotFetched(index))
+
+    def peer_partition_done(self, slot, message):
+        return self._step(scheduler.PeerPartitionDone(slot, message))
+
+    def peer_partition_lost(self, peer, slot):
+        return self._step(scheduler.PeerPartitionLost(peer, slot))
 
     def peer_gone(self, peer, reason):
         return self._step(scheduler.PeerGone(peer, reason))
-
-    def idle_process(self):
-        self._step(scheduler.Reserve())
-        reserved = self._take(scheduler.Reserved)
-        return reserved[0].index if reserved else None
-
-    def release(self, index):
-        return self._step(scheduler.Release(index))
-
-    def run_foreign(self, index, peer, task_id, payload, lo, hi, windows=()):
-        return self._step(scheduler.RunForeign(index, peer, task_id, payload, lo, hi, windows))
 
     def take_finished(self):
         return [(done.job_id, done.result) for done in self._take(scheduler.Finished)]
 
     def take_offers(self):
-        return [offer.task_id for offer in self._take(scheduler.Offer)]
+        return [(offer.task_id, offer.peer) for offer in self._take(scheduler.SendOffer)]
+
+    def take_pulls(self):
+        return [(pull.peer, pull.task_id, pull.reserved) for pull in self._take(scheduler.SendPull)]
+
+    def take_fetches(self):
+        return [(fetch.index, fetch.peer, fetch.lo, fetch.hi, list(fetch.ranges))
+                for fetch in self._take(scheduler.FetchWindows)]
 
     def take_foreign_done(self):
-        return [(d.peer, d.task_id, d.lo, d.hi, d.stop, d.outcome) for d in self._take(scheduler.ForeignDone)]
+        return [(d.peer, d.task_id, d.lo, d.hi, d.slot, d.stop, d.outcome)
+                for d in self._take(scheduler.SendPartitionDone)]
 
     def take_foreign_lost(self):
-        return [(d.peer, d.task_id, d.lo, d.hi) for d in self._take(scheduler.ForeignLost)]
+        return [(d.peer, d.task_id, d.lo, d.hi, d.slot) for d in self._take(scheduler.SendPartitionLost)]
 
 
 def kinds(sends):
@@ -215,10 +240,11 @@ def test_peers_pull_partitions_of_shareable_tasks_one_at_a_time():
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
     [(_, local)] = s.on_message(0, RunTask(b"t", 1000, True, []))
-    [task_id] = s.take_offers()
+    [(task_id, to)] = s.take_offers()
+    assert to is None  # to every peer
     slot, _, lo, hi, _ = s.pull_from_peer("B", task_id)
     assert lo == local.hi  # the next range after the local one
-    assert s.on_message(slot, done(task_id, lo, hi, ("ok", (True, 1), True, False))) == []
+    assert s.peer_partition_done(slot, done(task_id, lo, hi, ("ok", (True, 1), True, False))) == []
     assert slot not in s.processes  # a remote slot lives for one partition
     assert s.counts["remote_partitions"] == 1
 
@@ -235,36 +261,13 @@ def test_a_departed_peer_s_partitions_are_computed_again_locally():
     assert (nxt[0][1].lo, nxt[0][1].hi) == (lo, hi)
 
 
-def test_tasks_reading_shared_memory_stay_on_their_worker():
+def test_tasks_writing_shared_output_stay_on_their_worker():
     s = PoolScheduler(1)
     s.peer_cores = 4
     s.submit_block("job", BLOCK)
     [(_, local)] = s.on_message(0, RunTask(b"t", 1000, False, []))
     assert s.take_offers() == [] and s.pull_from_peer("B", local.task_id) is None
-
-
-def test_a_peer_s_partition_runs_on_an_idle_process_and_comes_back():
-    s = PoolScheduler(2)
-    index = s.idle_process()
-    assert index is not None
-    [(i, message)] = s.run_foreign(index, "A", 7, b"payload", 0, 10)
-    assert i == index and message.task_id == ("A", 7)
-    s.on_message(index, done(("A", 7), 0, 10, ("ok", (True, 3), True, False)))
-    assert s.take_foreign_done() == [("A", 7, 0, 10, False, serialization.dumps(("ok", (True, 3), True, False)))]
-    assert s.counts["foreign_partitions"] == 1
-
-
-def test_a_peer_s_partition_whose_process_dies_is_reported_lost_to_the_peer():
-    s = PoolScheduler(2)
-    index = s.idle_process()
-    s.run_foreign(index, "A", 7, b"payload", 0, 10)
-    s.on_process_gone(index, "segfault")
-    assert s.take_foreign_lost() == [("A", 7, 0, 10)]
-    # and a partition given to a process that died between reservation and arrival
-    other = s.idle_process()
-    s.on_process_gone(other, "segfault")
-    assert s.run_foreign(other, "A", 7, b"payload", 10, 20) == []
-    assert s.take_foreign_lost() == [("A", 7, 10, 20)]
+    assert s.peer_joined("B") == [] and s.take_offers() == []
 
 
 def test_the_origin_hands_a_lost_remote_partition_out_again():
@@ -273,9 +276,137 @@ def test_the_origin_hands_a_lost_remote_partition_out_again():
     s.submit_block("job", BLOCK)
     [(_, local)] = s.on_message(0, RunTask(b"t", 1000, True, []))
     slot, _, lo, hi, _ = s.pull_from_peer("B", local.task_id)
-    assert s.on_process_gone(slot, "its process on worker B died") == []
+    assert s.peer_partition_lost("B", slot) == []
     nxt = s.on_message(0, done(local.task_id, local.lo, local.hi, ("ok", (True, 1), True, False)))
     assert (nxt[0][1].lo, nxt[0][1].hi) == (lo, hi)
+
+
+def test_a_pull_is_answered_with_the_byte_ranges_its_partition_reads_and_counted_as_moved():
+    s = PoolScheduler(1)
+    s.peer_cores = 1
+    s.submit_block("job", BLOCK)
+    [(_, local)] = s.on_message(0, RunTask(b"task", 1000, True, [("seg", 16, 8), ("other", 0, 1)]))
+    slot, payload, lo, hi, ranges = s.pull_from_peer("B", local.task_id, reserved=5)
+    assert payload == b"task" and ranges == [("seg", 16 + 8 * lo, 16 + 8 * hi), ("other", lo, hi)]
+    outcome = done(local.task_id, lo, hi, ("ok", (True, 1), True, False))
+    s.peer_partition_done(slot, outcome)
+    moved = len(b"task") + 9 * (hi - lo) + len(outcome.outcome)
+    assert s.progress()["job"]["bytes_moved"] == moved
+    assert s.pull_from_peer("B", 999) is None  # no such task: none
+
+
+def test_a_joining_worker_is_offered_the_tasks_that_still_have_partitions():
+    s = PoolScheduler(1)
+    s.submit_block("job", BLOCK)
+    [(_, local)] = s.on_message(0, RunTask(b"t", 1000, True, []))
+    assert s.take_offers() == []  # no peer yet
+    s.peer_joined("B")
+    assert s.take_offers() == [(local.task_id, "B")]
+
+
+def test_each_idle_process_pulls_an_offered_task_computes_the_partition_and_pulls_again():
+    s = PoolScheduler(2)
+    s.peer_offered("A", 7)
+    pulls = s.take_pulls()
+    assert sorted(pulls) == [("A", 7, 0), ("A", 7, 1)]  # one pull per idle process
+    assert s.partition_answered("A", 0, 7, 0, 10, ["A", 3], ranges=[("seg", 0, 80, "cap")]) == []
+    assert s.take_fetches() == [(0, "A", 0, 10, [("seg", 0, 80, "cap")])]
+    [(index, message)] = s.windows_fetched(0, [b"window"])
+    assert index == 0 and (message.task_id, message.lo, message.hi, message.windows) == (("A", 7), 0, 10, [b"window"])
+    outcome = done(("A", 7), 0, 10, ("ok", (True, 3), True, False))
+    s.on_message(0, outcome)
+    assert s.take_foreign_done() == [("A", 7, 0, 10, ["A", 3], False, outcome.outcome)]
+    assert s.counts["foreign_partitions"] == 1
+    assert s.take_pulls() == [("A", 7, 0)]  # the offer stands: it pulls again
+
+
+def test_none_frees_the_process_and_forgets_the_offer():
+    s = PoolScheduler(2)
+    s.peer_offered("A", 7)
+    s.take_pulls()
+    s.none_answered("A", 7, 0)
+    assert s.take_pulls() == [] and s.offers == {}  # 0 is idle: nothing more to pull
+    s.peer_offered("B", 2)
+    assert s.take_pulls() == [("B", 2, 0)]  # 1 still waits for A's answer
+    s.none_answered("A", 7, 1)
+    assert s.take_pulls() == [("B", 2, 1)]
+    s.none_answered("A", 7, 1)  # again: 1 waits for B now, not for A
+    assert s.processes[1].pulling == "B"
+
+
+def test_our_own_work_comes_before_peers_partitions():
+    s = PoolScheduler(1)
+    s.peer_offered("A", 7)
+    s.take_pulls()
+    assert s.submit_block("job", BLOCK) == []  # the process waits for A's answer
+    s.partition_answered("A", 0, 7, 0, 10, ["A", 0])
+    s.windows_fetched(0)
+    assert kinds(s.on_message(0, done(("A", 7), 0, 10, ("ok", (True, 3), True, False)))) == [(0, "RunBlock")]
+    assert s.take_pulls() == []  # the offer stands, but the block comes first
+
+
+def test_a_peer_s_partition_whose_process_dies_is_reported_lost_to_the_peer():
+    s = PoolScheduler(3)
+    s.peer_offered("A", 7)
+    s.take_pulls()
+    # computing it
+    s.partition_answered("A", 0, 7, 0, 10, ["A", 0])
+    s.windows_fetched(0)
+    s.on_process_gone(0, "segfault")
+    assert s.take_foreign_lost() == [("A", 7, 0, 10, ["A", 0])]
+    # fetching its windows: lost at once, and the windows that arrive later are not run
+    s.partition_answered("A", 1, 7, 10, 20, ["A", 1])
+    s.on_process_gone(1, "segfault")
+    assert s.take_foreign_lost() == [("A", 7, 10, 20, ["A", 1])]
+    assert s.windows_fetched(1) == []
+    # waiting for the answer to its pull: the answer is handed back, nothing fetched
+    assert len(s.take_fetches()) == 2
+    s.on_process_gone(2, "segfault")
+    assert s.partition_answered("A", 2, 7, 20, 30, ["A", 2]) == []
+    assert s.take_foreign_lost() == [("A", 7, 20, 30, ["A", 2])] and s.take_fetches() == []
+
+
+def test_a_partition_whose_windows_cannot_be_fetched_goes_back_and_frees_its_process():
+    s = PoolScheduler(1)
+    s.peer_offered("A", 7)
+    s.take_pulls()
+    s.partition_answered("A", 0, 7, 0, 10, ["A", 0])
+    s.windows_not_fetched(0)
+    assert s.take_foreign_lost() == [("A", 7, 0, 10, ["A", 0])]
+    assert s.take_pulls() == [("A", 7, 0)]  # free again: it pulls again
+
+
+def test_an_answer_no_pull_waits_for_is_handed_back():
+    s = PoolScheduler(1)
+    s.partition_answered("A", 0, 7, 0, 10, ["A", 0])  # never pulled
+    assert s.take_foreign_lost() == [("A", 7, 0, 10, ["A", 0])] and s.take_fetches() == []
+    s.peer_offered("A", 7)
+    s.take_pulls()
+    s.partition_answered("B", 0, 7, 0, 10, ["B", 0])  # 0 pulled from A, not B
+    assert s.take_foreign_lost() == [("B", 7, 0, 10, ["B", 0])] and s.processes[0].pulling == "A"
+
+
+def test_a_departed_peer_s_offer_pulls_and_partitions_here_are_dropped():
+    s = PoolScheduler(3)
+    s.peer_offered("A", 7)
+    s.take_pulls()
+    s.partition_answered("A", 0, 7, 0, 10, ["A", 0])
+    s.windows_fetched(0)  # 0 computes A's partition, 1 and 2 wait for A's answers
+    s.peer_gone("A", "left the cluster")
+    assert s.offers == {} and s.take_pulls() == []
+    assert [s.processes[i].busy for i in (0, 1, 2)] == [True, False, False]
+    s.on_message(0, done(("A", 7), 0, 10, ("ok", (True, 3), True, False)))
+    assert s.take_foreign_done() == []  # no one to tell
+    assert not s.processes[0].busy
+    assert s.none_answered("A", 7, 1) == []  # a late answer changes nothing
+
+
+def test_validate_state_finds_a_reserved_process_that_is_also_given_work():
+    s = PoolScheduler(1)
+    s.peer_offered("A", 7)
+    s.processes[0].partitions.append((1, (0, 10)))
+    with pytest.raises(AssertionError):
+        s.validate_state()
 
 
 def test_a_process_that_drives_no_block_holds_its_next_partition_except_in_the_tail():
