@@ -20,22 +20,27 @@ not used.
   bool (a pair of them for dicts); anything else runs in CPython.
 * Compiled kernels are cached per process (the last KERNEL_CACHE_SIZE) by the hash of the
   pickled functions plus the shape, the source's kernel code and the argument types, so a second
-  block with the same functions compiles nothing.
+  block with the same functions compiles nothing; and on disk (``engine.kernel_cache``), by that
+  key and the files of the installed libraries' functions it compiles (they travel by
+  reference: the pickled functions' hash does not change when the library does), so that
+  another process of the worker, or the service restarted, loads the kernel instead of
+  compiling it. Each compile and each load is reported (``report_to``): the worker counts them.
 """
 from __future__ import annotations
 
 import ast
 import functools
 import logging
+import os
 import textwrap
 import types
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from engine import checked, code, reducers, rewriter
+from engine import checked, code, kernel_cache, reducers, rewriter
 from engine.sources import pattern_names
 
 log = logging.getLogger(__name__)
@@ -48,6 +53,10 @@ class Kernel:
 
 
 KERNEL_CACHE_SIZE = 256
+# The module the generated functions (kernels and clones) say they belong to: numba keeps a
+# compiled function's environment with it on disk only for functions of a module, and finds
+# that module again by name when it loads the function (``engine.kernel_cache``).
+GENERATED_MODULE = __name__
 _cache: "OrderedDict[Tuple, Optional[Kernel]]" = OrderedDict()
 
 
@@ -170,7 +179,8 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
         return memo[key]
     fn = _twin(fn)
     _refuse_misformatting(fn)
-    new_globals: Dict[str, Any] = {"__builtins__": fn.__globals__.get("__builtins__", __builtins__)}
+    new_globals: Dict[str, Any] = {"__builtins__": fn.__globals__.get("__builtins__", __builtins__),
+                                   "__name__": GENERATED_MODULE}
     if "str" in code.referenced_names(fn.__code__) and "str" not in fn.__globals__:
         new_globals["str"] = _text_support()
     closure = None
@@ -250,7 +260,8 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> 
         memo: Dict[int, Callable] = {}
         # a checked builtin passed as the function itself (map(math.log, a)) is called through
         # a plain function, which the checked compiler rewrites
-        namespace: Dict[str, Any] = {"element": jit_clone(checked.calling(element) or element, memo)}
+        namespace: Dict[str, Any] = {"__name__": GENERATED_MODULE,
+                                     "element": jit_clone(checked.calling(element) or element, memo)}
         if condition is not None:
             namespace["condition"] = jit_clone(checked.calling(condition) or condition, memo)
         if key is not None:
@@ -305,10 +316,73 @@ def compiled(digest: str, reducer, source, element, condition, key,
     if cache_key in _cache:
         _cache.move_to_end(cache_key)
     else:
-        _cache[cache_key] = _build(reducer, source, element, condition, key, pattern)
+        _cache[cache_key] = _compiled_once(cache_key + (_library_files((element, condition, key)),),
+                                           lambda: _build(reducer, source, element, condition, key, pattern))
         if len(_cache) > KERNEL_CACHE_SIZE:
             _cache.popitem(last=False)
     return _cache[cache_key]
+
+
+_listeners: List[Callable[[str], None]] = []
+
+
+def report_to(callback: Callable[[str], None]) -> None:
+    """Call ``callback("compiled")`` each time numba compiles a kernel here (or refuses it), and
+    ``callback("loaded")`` each time one is loaded from the disk cache instead."""
+    _listeners[:] = [callback]
+
+
+def _report(kind: str) -> None:
+    for listener in _listeners:
+        listener(kind)
+
+
+def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]]) -> Optional[Kernel]:
+    """The kernel of ``key``, from the disk cache, or built and kept there; while one process of
+    the host builds it, another that wants it waits, then loads it."""
+    if kernel_cache.folder() is None:
+        kernel = build()
+        _report("compiled")
+        return kernel
+    name = kernel_cache.name_of(key)
+    with kernel_cache.claimed(name):
+        found = kernel_cache.load(name, key)
+        if found is not kernel_cache.MISSING:
+            _report("loaded")
+            return None if found is None else Kernel(*found)
+        kernel = build()
+        _report("compiled")
+        try:
+            frozen = None if kernel is None else kernel_cache.freeze(kernel.function, kernel.output_dtypes)
+        except Exception as exc:  # numba could not reduce it: it is compiled again next time
+            log.warning("kernel cache: a compiled kernel could not be kept (%r)", exc)
+            return kernel
+        if kernel is None or frozen is not None:
+            kernel_cache.save(name, key, frozen)
+        return kernel
+
+
+def _library_files(roots: Tuple[Any, ...]) -> Tuple[Tuple[str, int, int], ...]:
+    """(file, size, modification time) of the file of each function the kernel may compile that
+    is not the user's (an installed library's): those travel by reference, so the hash of the
+    pickled functions stays the same when the library changes; the disk cache's key must not."""
+    def leads_to(value: Any) -> list:
+        if not isinstance(value, types.FunctionType):
+            return []
+        named = [value.__globals__[name] for name in code.referenced_names(value.__code__)
+                 if name in value.__globals__]
+        return named + [code.cell_contents(cell) for cell in value.__closure__ or ()]
+
+    files = {value.__code__.co_filename for value in code.reachable(roots, leads_to)
+             if isinstance(value, types.FunctionType) and not code.written_by_user(value)}
+    stamps = []
+    for file in sorted(files):
+        try:
+            status = os.stat(file)
+            stamps.append((file, status.st_size, status.st_mtime_ns))
+        except OSError:
+            stamps.append((file, -1, -1))
+    return tuple(stamps)
 
 
 def warm_up() -> None:
@@ -316,4 +390,5 @@ def warm_up() -> None:
     before the compute pool forks, not by every process on the first job."""
     from engine.sources import RangeSource
 
+    kernel_cache.fingerprint()  # reads the engine's files: once, before the fork
     _build(reducers.Sum, RangeSource(range(10)), lambda x: x + 1, lambda x: x > 0, None, None)

@@ -11,6 +11,7 @@ socket pair carrying ``engine.frames``) with the pickled messages of ``engine.po
     RunPartition                          PartitionDone  (its outcome pickled, opaque to the service)
     TaskDone  (to a driver)               RunTask  (from a driver)
     Forget                                Output  (what a block prints)
+                                          KernelEvent  (a kernel compiled, or loaded from disk)
 
 A child that runs a block is its *driver*. When the block reaches a parallel shape the driver
 sends ``RunTask`` and, while it waits for ``TaskDone``, computes partitions like any other
@@ -35,9 +36,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from engine import block as blocks
-from engine import errors, frames, kernels, output, proc, serialization, shm, tasks
-from engine.pool_messages import (BlockDone, Forget, FromProcess, Output, PartitionDone, RunBlock, RunPartition,
-                                  RunTask, TaskDone, ToProcess)
+from engine import errors, frames, kernel_cache, kernels, output, proc, serialization, shm, tasks
+from engine.pool_messages import (BlockDone, Forget, FromProcess, KernelEvent, Output, PartitionDone, RunBlock,
+                                  RunPartition, RunTask, TaskDone, ToProcess)
 
 log = logging.getLogger(__name__)
 
@@ -204,10 +205,17 @@ def _reply(sock: socket.socket, message: BlockDone) -> None:
     _write(sock, payload)
 
 
+def _kernel_event(sock: socket.socket, kind: str) -> None:
+    if not _forked:
+        send(sock, KernelEvent(kind))
+
+
 def _child_main(sock: socket.socket) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the service's to handle
     _detach_at_fork(sock)
     random.seed()
+    kernel_cache.distinct_symbols()
+    kernels.report_to(lambda kind: _kernel_event(sock, kind))
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     while True:
@@ -221,7 +229,8 @@ def _child_main(sock: socket.socket) -> None:
 class ComputePool:
     """The compute processes of one worker, and the *zygote* that forks them.
 
-    The zygote is forked first, before any event loop or thread exists, with numba warmed up;
+    The zygote is forked first, before any event loop or thread exists, with numba warmed up
+    and the kernel cache's folder (``engine.kernel_cache``) chosen;
     it stays single-threaded and forks a compute process whenever asked, so a process that died
     can be replaced later without forking the worker (which by then has an event loop and
     threads). Each new process's end of its pipe is passed to the worker over a Unix socket
@@ -229,7 +238,8 @@ class ComputePool:
     socket, and the compute processes exit when their pipes close.
     """
 
-    def __init__(self, processes: int):
+    def __init__(self, processes: int, kernel_folder: Optional[str] = None):
+        kernel_cache.use(kernel_folder)  # None: kernels are compiled in each process (tests)
         kernels.warm_up()
         shm.become_service()  # inherited: a remote object's segments are ours
         self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -68,5 +68,11 @@ class Output(NamedTuple):
     pieces: list
 
 
+class KernelEvent(NamedTuple):
+    """The process compiled a kernel ("compiled") or loaded one from the disk cache ("loaded"):
+    counted in the worker's stats."""
+    kind: str
+
+
 ToProcess = Union[RunBlock, RunPartition, TaskDone, Forget]
-FromProcess = Union[BlockDone, PartitionDone, RunTask, Output]
+FromProcess = Union[BlockDone, PartitionDone, RunTask, Output, KernelEvent]

@@ -50,6 +50,9 @@ SETTINGS = (
             "wins (else it runs serially, as the engine's reports say); always: every shape that can be split is "
             "(to test or benchmark the split path)", "measure"),
     Setting("UFORA_LOG_DIR", "log folder (ufora-service.log)", f"{DEFAULT_LOG_DIR} if writable, else stderr"),
+    Setting("UFORA_KERNEL_CACHE_DIR", "folder of the kernels the worker compiled, loaded instead of compiled again "
+            "by its compute processes and after a restart (delete its files to clear it)",
+            "kernels/ in the log folder; without one, a temporary folder removed when the service stops"),
     Setting("UFORA_CLIENT_TIMEOUT", "seconds a silent client (stopped, cut off) keeps its blocks running "
             "before it is declared gone and they stop", f"{DEFAULT_CLIENT_TIMEOUT:g}"),
     Setting("UFORA_SESSION_GRACE", "seconds the remote objects of a client whose connection dropped are kept "
@@ -97,6 +100,7 @@ class ServiceConfig:
     tls_ca: Optional[str] = None  # the authorities to verify the services this one dials (TLS)
     cluster_secret: Optional[bytes] = None  # channels between services authenticate with it (net.auth)
     always_split: bool = False  # UFORA_SPLIT=always: split every shape that can be split (engine.cost)
+    kernel_cache_dir: Optional[str] = None  # compiled kernels kept here (None: a temporary folder)
 
     @property
     def worker_data_port(self) -> int:
@@ -152,6 +156,18 @@ def _log_dir(env: Mapping[str, str]) -> Optional[str]:
     return None
 
 
+def _kernel_cache_dir(env: Mapping[str, str], log_dir: Optional[str]) -> Optional[str]:
+    """The folder of compiled kernels: as set (it, or the folder it would be made in, must be
+    writable), else ``kernels`` in the log folder, else None (the service makes a temporary one)."""
+    path = env.get("UFORA_KERNEL_CACHE_DIR", "").strip()
+    if not path:
+        return os.path.join(log_dir, "kernels") if log_dir else None
+    existing = path if os.path.exists(path) else os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
+        raise ConfigError(f"UFORA_KERNEL_CACHE_DIR={path!r} is not a writable folder (nor one that can be made)")
+    return path
+
+
 def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethostbyname) -> ServiceConfig:
     no_worker = _flag(env, "UFORA_NO_WORKER")
     joins = bool(env.get("UFORA_MANAGER_ADDRESS", "").strip())
@@ -178,6 +194,7 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
             raise ValueError
     except ValueError:
         raise ConfigError(f"UFORA_WORKER_CORES={cores_raw!r} is not a positive number") from None
+    log_dir = _log_dir(env)
     return ServiceConfig(
         run_manager=not joins,
         run_worker=run_worker,
@@ -187,7 +204,8 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         worker_base_port=base_port,
         worker_own_address=own_address,
         worker_cores=cores,
-        log_dir=_log_dir(env),
+        log_dir=log_dir,
+        kernel_cache_dir=_kernel_cache_dir(env, log_dir),
         client_timeout=_seconds(env, "UFORA_CLIENT_TIMEOUT", DEFAULT_CLIENT_TIMEOUT),
         session_grace=_number(env, "UFORA_SESSION_GRACE", DEFAULT_SESSION_GRACE, float, 0, 86400,
                               "a number of seconds", " seconds"),

@@ -19,7 +19,8 @@ import os
 import resource
 import signal
 import sys
-from typing import List, Optional
+import tempfile
+from typing import Iterator, List, Optional
 
 from net import config as service_config
 from net import loop_health, tls
@@ -120,15 +121,35 @@ def main(argv: Optional[List[str]] = None) -> int:
         log.warning("UFORA_CLUSTER_SECRET is not set: anyone who reaches this service's ports can join the "
                     "cluster, run code on it and change its answers; set the same secret on every service")
     pool = None
-    if config.run_worker:
-        from engine import shm
-        from engine.pool import ComputePool
+    with _kernel_folder(config) as kernel_folder:
+        if config.run_worker:
+            from engine import shm
+            from engine.pool import ComputePool
 
-        swept = shm.sweep_dead_services()
-        if swept:
-            log.warning("removed %d shared-memory segments left by worker services no longer alive", swept)
-        pool = ComputePool(config.worker_cores)
-    _raise_descriptor_limit()  # after the pool is forked: blocks keep the usual limit
+            swept = shm.sweep_dead_services()
+            if swept:
+                log.warning("removed %d shared-memory segments left by worker services no longer alive", swept)
+            pool = ComputePool(config.worker_cores, kernel_folder)
+        _raise_descriptor_limit()  # after the pool is forked: blocks keep the usual limit
+        return _run(config, pool, args)
+
+
+@contextlib.contextmanager
+def _kernel_folder(config: service_config.ServiceConfig) -> Iterator[Optional[str]]:
+    """The folder of the worker's compiled kernels (``engine.kernel_cache``): the one configured,
+    made if needed; else a temporary one (the embedded cluster, tests), removed when the service
+    stops, so that no two services share it by accident."""
+    if not config.run_worker:
+        yield None
+    elif config.kernel_cache_dir is not None:
+        os.makedirs(config.kernel_cache_dir, exist_ok=True)
+        yield config.kernel_cache_dir
+    else:
+        with tempfile.TemporaryDirectory(prefix="ufora-kernels-") as folder:
+            yield folder
+
+
+def _run(config: service_config.ServiceConfig, pool, args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(config, pool, args.ready_fd, args.exit_with_parent))
     except TimeoutError:

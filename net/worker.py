@@ -22,7 +22,7 @@ import tornado.ioloop
 from engine import deaths, errors, remote_values, shm
 from engine import pool as compute_pool
 from engine.block import Block, BlockResult
-from engine.pool_messages import Forget, FromProcess, Output, ToProcess
+from engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
 from engine.scheduler import (Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded, ProcessGone,
                               ProcessSaid, ReplacementFailed, Send, SubmitBlock)
 from engine.serialization import MissingObjectError
@@ -78,6 +78,7 @@ class WorkerService:
         self.blobs = BlobStore()
         self.objects = ObjectHolder(self.blobs, self._unmap)
         self.peer_blobs: Dict[str, BlobClient] = {}
+        self.kernels = {"compiled": 0, "loaded": 0}  # kernels the compute processes compiled, or loaded from disk
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
@@ -112,7 +113,8 @@ class WorkerService:
         return info
 
     def _stats(self) -> dict:
-        return {**self.scheduler.counts, "objects": len(self.objects.segments),
+        return {**self.scheduler.counts, "kernels_compiled": self.kernels["compiled"],
+                "kernels_loaded": self.kernels["loaded"], "objects": len(self.objects.segments),
                 "object_bytes": self.blobs.kept_bytes, "processes_alive": len(self.processes),
                 "loop": loop_health.snapshot()}
 
@@ -266,6 +268,9 @@ class WorkerService:
                 if self.output.congested(job_id) and index not in self.paused:
                     self.paused[index] = job_id  # its print blocks until the client reads
                     asyncio.get_running_loop().remove_reader(self.processes[index].fileno())
+            return
+        if isinstance(message, KernelEvent):
+            self.kernels[message.kind] = self.kernels.get(message.kind, 0) + 1
             return
         self.scheduler.peer_cores = self.peers.peer_cores()
         self._carry_out(self.scheduler.handle(ProcessSaid(index, message)))

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from perf import channel, engines, install, machine, realistic, report, responses, runner, secret, targets
+from perf import (channel, engines, install, kernel_cache, machine, realistic, report, responses, runner, secret,
+                  targets)
 from perf.measure import Results
 from perf.plan import plan as make_plan
 
@@ -64,6 +65,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     print("\n## Data channel\n\n" + channel.report(plan.quick))
     _log("cluster secret ...")
     print("\n## Cluster secret\n\n" + secret.report(plan.quick))
+    _log("kernel cache ...")
+    print("\n## Kernel cache\n\n" + kernel_cache.report(plan.quick))
     _log("responses ...")
     print("\n## Responses\n\n" + responses.report(plan.quick))
     _log("realistic programs ...")

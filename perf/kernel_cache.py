@@ -1,0 +1,130 @@
+"""What the kernel cache on disk saves: the tutorial's first run (its first block on a freshly
+started one-host service with 2 compute processes) with an empty kernel folder (cold: numba
+compiles the kernel) against the same with the folder already filled by an earlier service
+(warm: the kernel is loaded), interleaved round by round so that the machine's load falls on
+both alike. The worker's ``kernels_compiled`` / ``kernels_loaded`` counters are read back to
+say which happened. The CPU seconds the service's processes used during the block are given
+too: on a loaded machine they show the compile saved where the wall time is noise.
+
+Run by ``python -m perf`` after the cluster secret; ``python -m perf.kernel_cache [--quick]`` alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from typing import Dict, List, Tuple
+
+import pyfora
+from engine import proc
+from perf.jobs import isPrime
+from pyfora.embedded import launch
+
+N = 10_000_000  # the README's tutorial
+EXPECTED = 664_581
+
+
+def _start(folder: str) -> Tuple[subprocess.Popen, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UFORA_")}
+    env.update(UFORA_WEB_HTTP_PORT="0", UFORA_MANAGER_PORT="0", UFORA_WORKER_BASE_PORT="0",
+               UFORA_WORKER_OWN_ADDRESS="127.0.0.1", UFORA_WORKER_CORES="2", UFORA_CLUSTER_SECRET="",
+               UFORA_KERNEL_CACHE_DIR=folder)
+    process, ready = launch([sys.executable, "-m", "net.service", "--exit-with-parent", "--log-level", "ERROR"],
+                            env, 60.0)
+    line = ready()
+    if not line:
+        process.kill()
+        process.wait()
+        raise RuntimeError("a ufora-service for the kernel cache benchmark did not start")
+    return process, f"http://127.0.0.1:{json.loads(line)['http_port']}"
+
+
+def _counts(url: str) -> Tuple[int, int]:
+    """(kernels compiled, kernels loaded) by the worker, from its stats (they travel with its
+    heartbeats: read until both processes' reports are in, or 5 s)."""
+    deadline = time.monotonic() + 5
+    while True:
+        with urllib.request.urlopen(url + "/", timeout=10) as page:
+            [member] = json.load(page)["members"]
+        counts = member.get("kernels_compiled", 0), member.get("kernels_loaded", 0)
+        if sum(counts) >= 2 or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.1)
+
+
+def _service_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and every process under it (the compute pool)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += proc.cpu_seconds(current)
+        try:
+            with open(f"/proc/{current}/task/{current}/children") as children:
+                todo.extend(int(child) for child in children.read().split())
+        except OSError:
+            pass
+    return total
+
+
+def first_run(folder: str) -> Tuple[float, float, Tuple[int, int]]:
+    """Seconds and CPU seconds of the tutorial's block on a fresh service using ``folder``, and
+    its counters."""
+    process, url = _start(folder)
+    try:
+        with pyfora.connect(url, secret="", progress=False) as ufora:
+            began, cpu = time.perf_counter(), _service_cpu(process.pid)
+            with ufora.remotely.downloadAll():
+                result = sum(isPrime(x) for x in range(N))
+            seconds, cpu = time.perf_counter() - began, _service_cpu(process.pid) - cpu
+        if result != EXPECTED:
+            raise AssertionError(f"the tutorial gave {result}, not {EXPECTED}")
+        return seconds, cpu, _counts(url)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+
+
+def measure(quick: bool) -> Dict[str, Dict[str, object]]:
+    """Median first-run seconds and CPU seconds, cold and warm, and the counters each saw."""
+    rounds = 2 if quick else 4
+    times: Dict[str, List[float]] = {"cold": [], "warm": []}
+    cpus: Dict[str, List[float]] = {"cold": [], "warm": []}
+    counts: Dict[str, set] = {"cold": set(), "warm": set()}
+    with tempfile.TemporaryDirectory(prefix="ufora-perf-kernels-") as root:
+        warm = os.path.join(root, "warm")
+        first_run(warm)  # fills it
+        for index in range(rounds):
+            for name in ("cold", "warm"):
+                folder = os.path.join(root, f"cold-{index}") if name == "cold" else warm
+                seconds, cpu, seen = first_run(folder)
+                times[name].append(seconds)
+                cpus[name].append(cpu)
+                counts[name].add(seen)
+    return {name: {"seconds": statistics.median(times[name]), "all": times[name], "cpu": statistics.median(cpus[name]),
+                   "counts": sorted(counts[name])} for name in times}
+
+
+def report(quick: bool) -> str:
+    """A Markdown table of both."""
+    figures = measure(quick)
+    rows = ["| kernel folder | tutorial's first run (median) | runs | CPU seconds (median) | (compiled, loaded) |",
+            "|---|---|---|---|---|"]
+    for name, label in (("cold", "empty (cold)"), ("warm", "filled by an earlier service (warm)")):
+        measured = figures[name]
+        runs = ", ".join(f"{seconds:.2f}" for seconds in measured["all"])  # type: ignore[union-attr]
+        rows.append(f"| {label} | {measured['seconds']:.2f} s | {runs} | {measured['cpu']:.2f} s | "
+                    f"{measured['counts']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m perf.kernel_cache", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    print(report(parser.parse_args().quick))
