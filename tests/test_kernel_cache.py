@@ -37,6 +37,12 @@ def run_both_types(service) -> tuple:
     return ints, floats
 
 
+def cluster(cores: int, folder: str) -> dict:
+    """A one-host service keeping its kernels in ``folder``, splitting every shape it can (so that
+    these small sums are compiled whatever the cost model would say of them)."""
+    return {**one_host(cores), "UFORA_KERNEL_CACHE_DIR": folder, "UFORA_SPLIT": "always"}
+
+
 def kernel_counts(service) -> tuple:
     [member] = manager_status(service.url)["members"]
     return member.get("kernels_compiled", 0), member.get("kernels_loaded", 0)
@@ -44,7 +50,7 @@ def kernel_counts(service) -> tuple:
 
 def test_the_other_process_and_a_restarted_service_load_kernels_instead_of_compiling(start_service, tmp_path):
     folder = str(tmp_path / "kernels")
-    env = {**one_host(2), "UFORA_KERNEL_CACHE_DIR": folder}
+    env = cluster(2, folder)
     first = start_service(env)
     assert exact(run_both_types(first))
     # each kernel compiled by the first process that wanted it, loaded by the other
@@ -60,7 +66,7 @@ def test_the_other_process_and_a_restarted_service_load_kernels_instead_of_compi
 
 def test_a_damaged_entry_is_compiled_again_and_gives_the_right_answer(start_service, tmp_path):
     folder = str(tmp_path / "kernels")
-    env = {**one_host(1), "UFORA_KERNEL_CACHE_DIR": folder}
+    env = cluster(1, folder)
     first = start_service(env)
     assert exact(run_both_types(first))
     first.stop()
