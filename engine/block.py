@@ -18,7 +18,7 @@ import linecache
 import logging
 import types
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
 
 
 from engine import (code, errors, functions, module_state, mutations, remote_values, rewriter, runtime,
@@ -42,10 +42,12 @@ class Block:
     other_sources: Dict[str, str] = field(default_factory=dict)  # files of shipped functions
     # Filled in by the worker, not sent: the remote objects the block refers to, as
     # {id: (pickle, parts)} (engine.remote_values), and the size from which an assigned value
-    # stays on the cluster (None: every value is downloaded); the processes that can compute its
+    # stays on the cluster (None: every value is downloaded); the names the client will never
+    # read (pyfora.unread_after: not sent back); the processes that can compute its
     # partitions, and whether every shape that can be split is (engine.cost).
     objects: Dict[str, Tuple[bytes, list]] = field(default_factory=dict)
     download_below: Optional[int] = None
+    unread: FrozenSet[str] = frozenset()
     cores: int = 1
     always_split: bool = False
 
@@ -269,7 +271,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         namespace[module_state.STATE] = states
         names = (*names, module_state.STATE)
     for name in names:
-        if name in namespace:
+        if name in namespace and name not in block.unread:
             try:
                 download_below = None if name in (mutations.MUTATED, module_state.STATE) else block.download_below
                 data, segments = remote_values.pack(namespace[name], download_below)

@@ -205,7 +205,8 @@ class ManagerService:
             await self._fail(Job(job_id, session, {}, []), f"malformed submission: {exc!r}")
             return
         header = {"type": "run_block", "job_id": f"{next(self._block_numbers)}:{sent.job_id}",
-                  "filename": sent.filename, "with_line": sent.with_line, "download_below": sent.download_below}
+                  "filename": sent.filename, "with_line": sent.with_line, "download_below": sent.download_below,
+                  "unread": sent.unread}
         buffers = [sent.source.encode(), free_variables, json.dumps(sent.sources).encode()]
         self._handle(Submitted(Job(str(data.get("job_id")), session, header, buffers, sent.objects)))
 

@@ -17,9 +17,11 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
                 "free_variables": bytes | {"upload": id},  (large ones: PUT /uploads/<id> first)
                 "sources": {filename: str},   (other files defining functions the block ships)
                 "objects": [object id],       (remote objects the free variables refer to)
-                "download_below": int | null} (variables pickling to fewer bytes come back as
+                "download_below": int | null, (variables pickling to fewer bytes come back as
                                                values, the others stay as remote objects;
                                                null: all come back)
+                "unread": [name]}             (variables the client will never read: none of
+                                               them comes back; pyfora.unread_after)
     CANCEL     {"job_id"}                    (stop that block, wherever it is)
     FETCH      {"job_id", "object_id"}       (a remote object's value: answered by a JOB_DONE
                                               with the one name "value" and "parts" buffers
@@ -53,7 +55,7 @@ Registry and control channel (net.wire messages, header "type" first):
     heartbeat  {}                             (both ways, every HEARTBEAT_INTERVAL)
     joined     {"worker": WorkerInfo, "token"}, left {"id"}   (registry -> workers; a token is
                                               what that member proves itself with to the receiver)
-    run_block  {"job_id", "filename", "with_line", "download_below", "objects": {id: worker id},
+    run_block  {"job_id", "filename", "with_line", "download_below", "unread", "objects": {id: worker id},
                 "capabilities": {id: capability}}  + [source, free_variables, sources as JSON]
     block_done {"job_id", "names", "error",
                 "objects": {name: {"id", "capability", "size", "type", "callable"}},
@@ -137,6 +139,7 @@ class Submission:
     sources: Dict[str, str]
     objects: List[str]
     download_below: Optional[int]
+    unread: List[str]  # names the client will never read: not sent back (pyfora.unread_after)
 
 
 def submission(data: object) -> Submission:
@@ -150,7 +153,8 @@ def submission(data: object) -> Submission:
         free_variables=str(sent["upload"]) if isinstance(sent, dict) else bytes_from_wire(sent),
         sources={str(k): str(v) for k, v in dict(data.get("sources") or {}).items()},
         objects=[str(object_id) for object_id in data.get("objects") or ()],
-        download_below=None if download_below is None else int(download_below))
+        download_below=None if download_below is None else int(download_below),
+        unread=[str(name) for name in data.get("unread") or ()])
 
 
 class TolerantJSON:

@@ -161,6 +161,7 @@ class WorkerService:
                     return
                 job = self.jobs[job_id] = _Job(channel, header.get("download_below"))
                 block.download_below = job.download_below
+                block.unread = frozenset(str(name) for name in header.get("unread") or ())
                 block.cores, block.always_split = len(self.processes) + self.peers.peer_cores(), self.always_split
                 owners = {str(key): str(owner) for key, owner in dict(header.get("objects") or {}).items()}
                 capabilities = {str(key): str(value) for key, value in dict(header.get("capabilities") or {}).items()}

@@ -21,14 +21,14 @@ import sys
 import sysconfig
 import types
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cloudpickle
 
 from engine import module_state, mutations, serialization
 from engine.code import cell_contents, find_with, reachable, read_names, referenced_names
-from pyfora import typed_source, unpicklable, upload_limit
+from pyfora import typed_source, unpicklable, unread_after, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
 from pyfora.remote import RemotePythonObject, rebuilt
 
@@ -45,12 +45,13 @@ class CapturedBlock:
     free_variables: bytes
     other_sources: Dict[str, str]  # text of the other files defining functions it ships
     objects: List[str]  # ids of the remote objects the free variables refer to
+    unread: List[str] = field(default_factory=list)  # assigned, never read again: not sent back
 
 
 @functools.lru_cache(maxsize=256)
-def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...], Tuple[str, ...]]:
-    """(line of the with statement, names its body reads, modules it imports); cached per file
-    text and line."""
+def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...], Tuple[str, ...], Tuple[str, ...]]:
+    """(line of the with statement, names its body reads, modules it imports, names it assigns
+    that its function never reads again: ``pyfora.unread_after``); cached per file text and line."""
     try:
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
@@ -63,7 +64,7 @@ def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]
     imported = tuple(alias.name for statement in node.body for n in ast.walk(statement)
                      if isinstance(n, ast.Import) for alias in n.names) + tuple(
         n.module for statement in node.body for n in ast.walk(statement) if isinstance(n, ast.ImportFrom) and n.module)
-    return node.lineno, tuple(read_names(node.body)), imported
+    return node.lineno, tuple(read_names(node.body)), imported, unread_after.unread_after(tree, node)
 
 
 def _refuse_escapes(body: List[ast.stmt]) -> None:
@@ -84,12 +85,16 @@ def _refuse_escapes(body: List[ast.stmt]) -> None:
 def capture(frame: types.FrameType) -> CapturedBlock:
     filename = frame.f_code.co_filename
     source = _source_text(frame)
-    with_line, names, imported = _locate(source, filename, frame.f_lineno)
+    with_line, names, imported, unread = _locate(source, filename, frame.f_lineno)
     values = _free_values(frame, names)
     kinds = module_state.wanted(values.values()) | module_state.imported(imported) | module_state.always()
     if kinds:  # random's, numpy.random's generator, the decimal context: the block's too
         values[module_state.STATE] = module_state.taken(kinds)
-    return ship(source, filename, with_line, values)
+    block = ship(source, filename, with_line, values)
+    if sys.gettrace() is None:  # else a debugger may look at them
+        shared = {*frame.f_code.co_cellvars, *frame.f_code.co_freevars}  # closures read them
+        block.unread = [name for name in unread if name not in shared]
+    return block
 
 
 def _source_text(frame: types.FrameType) -> str:

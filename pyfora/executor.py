@@ -108,7 +108,7 @@ class Executor(client_objects.ClientObject):
     def _submission(block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
         return {"filename": block.filename, "with_line": block.with_line, "source": block.source,
                 "free_variables": schema.wire_bytes(block.free_variables), "sources": block.other_sources,
-                "objects": block.objects, "download_below": download_below}
+                "objects": block.objects, "download_below": download_below, "unread": block.unread}
 
     def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int],
                    status_callback: Optional[Callable[[dict], None]] = None) -> dict:
