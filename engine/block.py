@@ -187,12 +187,14 @@ def _compile_body(source: str, filename: str, with_line: int) -> Tuple[types.Cod
     """The rewritten, compiled body, the names it assigns and the names whose values its text
     could change in place (``engine.mutations``); cached, since a loop of small blocks from one
     file would otherwise parse that whole file every time."""
-    body = code.find_with(ast.parse(source, filename), with_line).body
+    tree = ast.parse(source, filename)
+    body = code.find_with(tree, with_line).body
     names = tuple(assigned_names(body))
     touched = mutations.touched(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
     module.body = unread.mark(module.body)
-    return compile(module, filename, "exec"), names, touched
+    return (compile(module, filename, "exec", flags=code.future_flags_of_module(tree), dont_inherit=True),
+            names, touched)
 
 
 def _type_name(value: Any) -> str:

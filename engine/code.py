@@ -1,10 +1,11 @@
 """Reading code without running it: the names functions' code refers to, their nested code
 objects, the values in their closure cells; the ``with`` statement of a block and the names its
-body reads. Used by the kernel builder (what to compile), the
+body reads; the ``__future__`` features user code was written under. Used by the kernel builder (what to compile), the
 side-effect check (what to read), the function rewriter (what to walk) and the client (which
 files to ship)."""
 from __future__ import annotations
 
+import __future__
 import ast
 import sysconfig
 import types
@@ -13,6 +14,30 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List
 EMPTY = object()  # the contents of a closure cell not assigned yet
 _LIBRARY_PATHS = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
 _UFORA_PACKAGES = ("engine", "net", "pyfora")
+
+
+_FUTURE_FLAGS = 0
+for _feature in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
+
+
+def future_flags_of_code(flags: int) -> int:
+    """The ``__future__`` features of a code object's ``co_flags``: what user code compiled
+    again must be compiled with (``compile(..., flags=..., dont_inherit=True)``), instead of the
+    engine's own (``from __future__ import annotations`` here must never turn a user's
+    annotations into strings)."""
+    return flags & _FUTURE_FLAGS
+
+
+def future_flags_of_module(tree: ast.Module) -> int:
+    """The ``__future__`` features a module's source imports (they lead the module)."""
+    flags = 0
+    for statement in tree.body:
+        if isinstance(statement, ast.ImportFrom) and statement.module == "__future__":
+            for alias in statement.names:
+                feature = getattr(__future__, alias.name, None)
+                flags |= feature.compiler_flag if feature is not None else 0
+    return flags
 
 
 def reachable(roots: Iterable[Any], expand: Callable[[Any], Iterable[Any]]) -> Iterator[Any]:

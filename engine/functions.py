@@ -24,7 +24,7 @@ import types
 from typing import Any, Collection, Dict, Optional, Tuple
 
 from engine import kernels, rewriter
-from engine.code import EMPTY, cell_contents
+from engine.code import EMPTY, cell_contents, future_flags_of_code
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,8 @@ def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
                                               decorator_list=[]), definition)
     module = rewriter.enclosed([node], [n for n in code.co_freevars if n != "__class__"], node.name)
     try:
-        new_code = _inner_code(compile(module, code.co_filename, "exec"), code.co_name)
+        new_code = _inner_code(compile(module, code.co_filename, "exec", dont_inherit=True,
+                                       flags=future_flags_of_code(code.co_flags)), code.co_name)
     except SyntaxError as exc:
         log.debug("cannot recompile %s: %s", code.co_name, exc)
         return None

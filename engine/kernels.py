@@ -158,7 +158,8 @@ def _twin(fn: types.FunctionType) -> types.FunctionType:
     support = _support()
     statements = ast.parse(attached[0]).body
     module = rewriter.enclosed(statements, [*free, *support], statements[-1].name)
-    outer = next(c for c in compile(module, f"<twin of {fn.__qualname__}>", "exec").co_consts
+    outer = next(c for c in compile(module, f"<twin of {fn.__qualname__}>", "exec", dont_inherit=True,
+                                    flags=code.future_flags_of_code(fn.__code__.co_flags)).co_consts
                  if isinstance(c, types.CodeType))
     twin = types.FunctionType(outer, fn.__globals__)(*values, *support.values())
     twin.__defaults__, twin.__kwdefaults__ = fn.__defaults__, fn.__kwdefaults__

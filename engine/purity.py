@@ -10,7 +10,8 @@ execution) for:
 * assignment to a global (``global g; g = ...``) or to a variable of an enclosing function
   (``nonlocal``);
 * attribute assignment or deletion (``obj.attr = ...``, ``W.made += 1``), except on ``self``
-  in ``__init__``, ``__post_init__`` and ``__setstate__`` (a new object);
+  in ``__init__``, ``__post_init__`` and ``__setstate__`` (a new object), there also by
+  ``object.__setattr__(self, ...)`` (as frozen dataclasses do);
 * item assignment or deletion on anything but the function's own local variable (an argument
   is not its own: ``row[0] = 1`` changes the caller's row);
 * a mutating method (``append``, ``add``, ``update``, ``extend``, ``insert``, ``pop``,
@@ -23,14 +24,19 @@ execution) for:
   them), or of ``logging`` (output, whose order a split would change).
 
 Methods of a class are read when their name is used in code already read, or when they are
-special methods (called by operators). It is deliberately conservative: it can send a pure
-function down the serial path (slower, still right), and it cannot see effects hidden behind
-C functions, ``getattr`` strings or aliases (``items = self.items; items.append(x)``).
+special methods (called by operators). The standard library's recursion guards around
+``__repr__`` (``reprlib.recursive_repr``, dataclasses' own) add to a set of their own and take
+it out again around the call: the function they guard is read instead.
+
+It is deliberately conservative: it can send a pure function down the serial path (slower,
+still right), and it cannot see effects hidden behind C functions, ``getattr`` strings or
+aliases (``items = self.items; items.append(x)``).
 """
 from __future__ import annotations
 
 import builtins
 import dis
+import functools
 import inspect
 import types
 from typing import Callable, Iterable, List, Optional, Set
@@ -83,7 +89,7 @@ def _shared(load, parameters: Set[str]) -> bool:
         load.opname == "LOAD_FAST" and load.argval in parameters)
 
 
-def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool) -> Optional[str]:
+def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, closure: dict) -> Optional[str]:
     instructions = list(dis.get_instructions(code))
     count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS) + bool(
         code.co_flags & inspect.CO_VARKEYWORDS)
@@ -105,13 +111,45 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool) -> O
             if _shared(container, parameters) or container.opname != "LOAD_FAST":
                 return f"assigns an item of an object it does not own in {where}"
         if op in ("LOAD_METHOD", "LOAD_ATTR") and name in _MUTATING_METHODS and index:
-            if _shared(_receiver(instructions, index), parameters):
+            receiver = _receiver(instructions, index)
+            if _shared(receiver, parameters) and not _sets_up_own(instructions, index, receiver, own,
+                                                                  fn_globals, closure):
                 return f"calls .{name}() on an object it does not own in {where}"
         if op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals:
             return f"calls {name}() in {where}"
         if op == "IMPORT_NAME" and any(name == m or name.startswith(m + ".") for m in _EFFECT_MODULES):
             return f"imports {name} in {where}"
     return None
+
+
+def _sets_up_own(instructions, index: int, receiver, own: Optional[str], fn_globals: dict, closure: dict) -> bool:
+    """``object.__setattr__(self, ...)`` in a constructor, at ``index`` (the load of
+    ``__setattr__``): a new object set up, as frozen dataclasses and classes with a
+    ``__setattr__`` of their own do."""
+    if own is None or instructions[index].argval != "__setattr__" or receiver is None or index + 1 >= len(instructions):
+        return False
+    if receiver.opname == "LOAD_DEREF":
+        value = closure.get(receiver.argval)
+    elif receiver.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+        value = fn_globals.get(receiver.argval, getattr(builtins, receiver.argval, None))
+    else:
+        return False
+    following = instructions[index + 1]
+    return value is object and following.opname == "LOAD_FAST" and following.argval == own
+
+
+@functools.lru_cache(maxsize=None)
+def _repr_guards() -> frozenset:
+    """The code of the standard library's recursion guards around ``__repr__``."""
+    import dataclasses
+    import reprlib
+
+    def guarded(self):
+        return ""
+    guards = [reprlib.recursive_repr()(guarded)]
+    if hasattr(dataclasses, "_recursive_repr"):  # Python 3.11; 3.12 uses reprlib's
+        guards.append(dataclasses._recursive_repr(guarded))
+    return frozenset(guard.__code__ for guard in guards)
 
 
 def _container_load(instructions, index: int):
@@ -150,6 +188,9 @@ class _Reader:
         self.classes: List[type] = []
 
     def function(self, fn: Callable, constructor: bool = False) -> Optional[str]:
+        if isinstance(fn, types.FunctionType) and fn.__code__ in _repr_guards() and hasattr(fn, "__wrapped__"):
+            self.seen.add(id(fn))  # read as what it guards
+            fn = fn.__wrapped__
         if id(fn) in self.seen or str(getattr(fn, "__module__", "")).startswith("engine."):
             return None  # the engine's own entry points (nested shapes) are not the user's effects
         self.seen.add(id(fn))
@@ -164,7 +205,7 @@ class _Reader:
             return effect
         closure = dict(zip(fn.__code__.co_freevars, (cell_contents(c) for c in fn.__closure__ or ())))
         for code in nested_codes(fn.__code__):
-            effect = _code_effect(code, fn.__globals__, constructor and code is fn.__code__)
+            effect = _code_effect(code, fn.__globals__, constructor and code is fn.__code__, closure)
             if effect:
                 return effect
             self.names.update(code.co_names)

@@ -50,6 +50,14 @@ def test_few_heavy_items_are_split():
     assert runtime.reports[-1].parallel, runtime.reports[-1]
 
 
+def test_cheap_work_over_a_range_is_not_worth_compiling():
+    with measured():
+        total = parallel_reduce(sum, range(50_000), lambda x: x % 7, None)
+    assert total == sum(x % 7 for x in range(50_000))
+    report = runtime.reports[-1]
+    assert not report.parallel and "less than compiling them would cost" in report.reason
+
+
 def test_a_first_item_that_raises_runs_serially_with_cpythons_error():
     with measured():
         with pytest.raises(ZeroDivisionError, match="integer division or modulo by zero"):

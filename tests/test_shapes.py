@@ -263,6 +263,14 @@ add("result = Counter(2).count(40_000) + counter.count(30_000)", compiled=True)
 add("result = counter.scaled(50_000)", compiled=True)  # private name and super() in the method
 add("result = Counter.squares(50_000)", compiled=True)
 add("result = counter.evens(50_000)", compiled=True)
+# a dataclass the block defines: frozen (object.__setattr__ in __init__) and with the standard
+# library's recursion guard around __repr__, both free of visible effects; annotations stay types
+add("from dataclasses import dataclass\n@dataclass(frozen=True)\nclass P:\n    x: int\n    y: int\n"
+    "    def norm(self):\n        return self.x * self.x + self.y * self.y\n"
+    "pts = [P(i, i % 7) for i in range(30_000)]\n"
+    "result = sum(p.norm() for p in pts), len({p for p in pts if p.x % 2}), repr(pts[3]), P.__annotations__",
+    compiled=False)
+add("def f(a: int) -> str:\n    return str(a)\nresult = f.__annotations__", parallel=False)
 add("result = counter.count(100)", compiled=True)
 # nested shapes inside a partition: compiled (the twin's loops), exact, or recomputed in CPython
 add("result = [sum(is_prime(y) for y in range(x % 100)) for x in range(30_000)]", compiled=True)
