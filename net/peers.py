@@ -41,7 +41,7 @@ from engine.scheduler import (Event, ForeignDone, ForeignLost, Instruction, Offe
 from net import channel as channels
 from net import identity
 from net.blobs import MissingBlob
-from net.channel import Channel, ChannelClosed
+from net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from net import identity, loop_health
 from net.backoff import Backoff
 from net.background import Background
 from net.blobs import BlobClient, BlobStore, segment_key
-from net.channel import Channel, ChannelClosed
+from net.comm import Channel, ChannelClosed
 from net.objects import ObjectHolder
 from net.output_flow import OutputFlow
 from net.peers import MESSAGES as PEER_MESSAGES
