@@ -20,7 +20,7 @@ test: lint
 
 # pyflakes' errors, pycodestyle's errors and warnings, lines up to 120 characters, in the product code;
 # mypy on the client and on the service modules a client's request meets first
-TYPED := pyfora net/schema.py net/client_auth.py net/manager_state.py net/sessions.py net/uploads.py net/tls.py net/config.py net/version.py
+TYPED := pyfora net/comm.py net/inproc.py net/pool_comm.py net/schema.py net/client_auth.py net/manager_state.py net/sessions.py net/uploads.py net/tls.py net/config.py net/version.py
 lint: $(STAMP)
 	$(VENV)/bin/ruff check --no-cache --select E,F,W --line-length 120 engine net pyfora
 	$(VENV)/bin/mypy --no-incremental --ignore-missing-imports --follow-imports=silent $(TYPED)

@@ -14,16 +14,15 @@ and estimates both ways:
                       + n * (compute + pickle_results) / cores       the partitions, in parallel
                       + n * unpickle_results                         the driver gathers
 
-A shape over items Python objects is split only where ``split <= SPLIT_GAIN * serial``. A shape
+A shape over Python objects is split only where ``split <= SPLIT_GAIN * serial``. A shape
 over a range or numeric arrays (``source.compilable``) moves nothing but numbers and its
 partitions are compiled, many times faster than sampled, at the price of compiling once (0.2-6 s
 the first time, then loaded from the kernel cache): it is split when its serial estimate is at
-least ``COMPILED_FLOOR``. Otherwise the shape runs serially and the report gives the estimates. The element functions are free of side effects (``engine.purity``
-ran first), so computing the sampled items again, serially or in a partition, is invisible; an
-item that raises while sampled sends the shape serial, where CPython raises it in order.
+least ``COMPILED_FLOOR``. Otherwise the shape runs serially and the report gives the estimates.
 
-The estimate is CPython's: a compiled kernel computes faster than sampled, which only favours
-splitting where it is chosen anyway.
+The element functions are free of side effects (``engine.purity`` ran first), so computing the
+sampled items again, serially or in a partition, is invisible; an item that raises while sampled
+sends the shape serial, where CPython raises it in order.
 """
 from __future__ import annotations
 

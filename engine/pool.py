@@ -19,7 +19,8 @@ pool process: it gives its core back instead of sleeping on it. A child exits wh
 closes, so a killed worker leaves no orphans.
 
 The parent's end of each pipe is non-blocking (``PoolProcess.put``/``flush``/``messages``), for
-an event loop; a child's end is blocking.
+an event loop (the worker reads and writes it as a comm, ``net.pool_comm``); a child's end is
+blocking.
 """
 from __future__ import annotations
 

@@ -36,7 +36,7 @@ from typing import Any, Dict, List, Optional
 
 from engine import shm
 from net import channel as channels
-from net.channel import Channel, ChannelClosed
+from net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,12 @@
-"""One channel interface for every connection between services (registry, control, data).
+"""The TCP implementation of ``net.comm.Channel``: every connection between services (registry,
+control, data) when they run, and the one module that names TCP.
 
-A ``Channel`` reads and writes whole messages (``net.wire``) over a Tornado ``IOStream``.
+A ``TcpChannel`` reads and writes whole messages (``net.wire``) over a Tornado ``IOStream``.
 Every failure of a read or write (the peer gone, a buffer over the limit, a message that breaks
 the wire rules) surfaces as ``ChannelClosed``; a message that breaks the wire rules is
 answered with an ``error`` frame, then the connection is closed (we cannot know how much of the
-stream is left to trust). ``listen`` and ``connect`` are the only places that name TCP.
+stream is left to trust). ``listen`` (a ``net.comm.Listener``) and ``connect`` (a
+``net.comm.Connector``) make them; services type against ``net.comm`` only.
 
 Before the first frame, a connection may start TLS (``use_tls``) and then prove the cluster's
 secret (``use_secret``), in that order: the secret's handshake runs inside TLS. A listener tells
@@ -21,7 +23,7 @@ import random
 import socket
 import ssl
 from contextlib import suppress
-from typing import Awaitable, Callable, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 from tornado.ioloop import IOLoop
@@ -31,14 +33,9 @@ from tornado.tcpserver import TCPServer
 
 from net import auth, tls, wire
 from net.accepting import GuardedAccept
+from net.comm import Channel, ChannelClosed, Handler, Listener, Message, serve
 
 log = logging.getLogger(__name__)
-
-Message = Tuple[wire.Header, List[bytes]]
-
-
-class ChannelClosed(ConnectionError):
-    """The peer is gone, or the connection was closed because of what it sent."""
 
 
 # Limits on what an accepted connection may hold open (a peer that never sends, or sends a
@@ -52,7 +49,7 @@ MAX_CONNECTIONS = 512       # open connections per listening port
 OFF_LOOP_FROM = 10 << 20
 
 
-class Channel:
+class TcpChannel(Channel):
     def __init__(self, stream: IOStream, compress: bool = False,
                  max_payload: int = wire.DEFAULT_MAX_PAYLOAD, accepted: bool = False):
         self.stream = stream
@@ -146,20 +143,9 @@ class Channel:
         except StreamClosedError:
             raise ChannelClosed(f"{self.peer} closed the connection") from None
 
-    async def abort(self, reason: str) -> None:
-        """Tell the peer why (best effort), then close."""
-        try:
-            await self.write({"type": "error", "message": reason})
-        except ChannelClosed:
-            pass
-        self.close()
-
     def close(self) -> None:
         self._frame_done()
         self.stream.close()
-
-
-Handler = Callable[[Channel], Awaitable[None]]
 
 
 LARGE_BUFFER = 1 << 20  # read straight into memory of its own from this size on
@@ -199,15 +185,7 @@ class _Server(GuardedAccept, TCPServer):
         stream = await _tls_accepted(plain)
         if stream is None or _secret is not None and not await _authenticated(stream):
             return
-        channel = Channel(stream, self.compress, accepted=True)
-        try:
-            await self.handler(channel)
-        except ChannelClosed as exc:
-            log.debug("channel ended: %s", exc)
-        except Exception:
-            log.exception("handler for %s failed", channel.peer)
-        finally:
-            channel.close()
+        await serve(self.handler, TcpChannel(stream, self.compress, accepted=True))
 
 
 _secret: Optional[bytes] = None
@@ -386,7 +364,7 @@ class CannotListen(OSError):
 
 
 def listen(port: int, handler: Handler, address: str = "", compress: bool = False,
-           setting: str = "") -> Tuple[TCPServer, int]:
+           setting: str = "") -> Tuple[Listener, int]:
     """Serve ``handler(channel)`` for each connection; returns the server and the bound port
     (``port`` 0 picks a free one). ``setting`` names the variable that chose the port."""
     server = _Server(handler, compress)
@@ -407,7 +385,7 @@ def bind(port: int, address: str = "", setting: str = "") -> List[socket.socket]
 
 
 async def connect(host: str, port: int, timeout: float, compress: bool = False,
-                  first_delay: float = 0.05, max_delay: float = 2.0) -> Channel:
+                  first_delay: float = 0.05, max_delay: float = 2.0) -> TcpChannel:
     """Connect under a deadline, retrying with jittered exponential backoff; the last error is
     chained onto the ``TimeoutError``."""
     loop = asyncio.get_running_loop()
@@ -430,7 +408,7 @@ async def connect(host: str, port: int, timeout: float, compress: bool = False,
                 except auth.AuthenticationFailed as exc:
                     stream.close()
                     raise ConnectionRefusedError(f"{host}:{port} refused the cluster's secret: {exc}") from None
-            return Channel(stream, compress, max_payload=DIALED_MAX_PAYLOAD)
+            return TcpChannel(stream, compress, max_payload=DIALED_MAX_PAYLOAD)
         except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
             last_error = getattr(exc, "real_error", None) or exc  # tornado hides why: "Connection refused"
         if loop.time() + delay > deadline:

@@ -29,7 +29,7 @@ import secrets
 from typing import Awaitable, Callable, Optional
 
 from net import auth
-from net.channel import Channel, ChannelClosed
+from net.comm import Channel, ChannelClosed
 
 
 # Seconds an introduction may take, each way; also how long a listener waits for the registry

@@ -27,7 +27,7 @@ from net import auth, client_auth, loop_health, schema, tls, uploads
 from net.accepting import GuardedAccept
 from net.background import Background
 from net.blobs import BlobClient, MissingBlob
-from net.channel import Channel, ChannelClosed
+from net.comm import Channel, ChannelClosed
 from net.manager_state import (ORPHAN_TIMEOUT, BlockDone, Cancelled, Deliver, Event, Fail, Free, Instruction, Job,
                                 ManagerState, OrphansDue, Released, Run, SessionEnded, StartOrphanTimer, Stop,
                                 Submitted, WorkerJoined, WorkerLost, WorkerReady)

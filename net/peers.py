@@ -48,7 +48,7 @@ from engine.scheduler import (Event, FetchWindows, Instruction, NoneAnswered, Pa
 from net import channel as channels
 from net import identity
 from net.blobs import MissingBlob
-from net.channel import Channel, ChannelClosed
+from net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from typing import Callable, Dict, List, Optional
 
 from net import identity, schema
 from net.backoff import Backoff
-from net.channel import Channel, ChannelClosed, connect
+from net.channel import connect
+from net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 It listens on its control port (blocks from the manager, their results back) and on its data
 port (large results, lz4-compressed, fetched by key with the capability this worker handed out
 for it: ``net.blobs``), registers with the manager's registry, and moves messages between those
-channels and the compute processes' pipes. What the processes do next is decided by
+channels and the compute processes' pipes (``net.pool_comm``). What the processes do next is decided by
 ``engine.scheduler.PoolScheduler``; this module only does the I/O.
 """
 from __future__ import annotations
@@ -31,11 +31,12 @@ from net import identity, loop_health
 from net.backoff import Backoff
 from net.background import Background
 from net.blobs import BlobClient, BlobStore, segment_key
-from net.channel import Channel, ChannelClosed
+from net.comm import Channel, ChannelClosed
 from net.objects import ObjectHolder
 from net.output_flow import OutputFlow
 from net.peers import MESSAGES as PEER_MESSAGES
 from net.peers import Peers
+from net.pool_comm import PoolComm
 from net.registry import RegistryClient, WorkerInfo
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class WorkerService:
                  manager_port: int, control_port: int, data_port: int, always_split: bool = False):
         self.pool = pool  # the compute pool: forks and reaps the processes
         self.processes = pool.processes  # index -> PoolProcess, alive now
+        self.comms: Dict[int, PoolComm] = {}  # index -> its pipe, read and written from the loop
         self.scheduler = PoolScheduler(len(self.processes))
         self.crashes = Backoff()  # a compute process that crashes is replaced after this delay
         self.output = OutputFlow()  # blocks' output on its way to their clients
@@ -93,14 +95,13 @@ class WorkerService:
         return await self.registry.token(peer) if self.registry is not None else None
 
     async def start(self) -> WorkerInfo:
-        loop = asyncio.get_running_loop()
         control, control_port = channels.listen(self.ports[0], self._serve_control,
                                                 setting="UFORA_WORKER_BASE_PORT")
         data, data_port = channels.listen(self.ports[1], self.blobs.serve, compress=True,
                                           setting="UFORA_WORKER_BASE_PORT, plus one")
         self._servers = [control, data]
-        for index, process in self.processes.items():
-            loop.add_reader(process.fileno(), self._on_pool_readable, index)
+        for process in self.processes.values():
+            self._attach(process)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         info = WorkerInfo(self.id, self.own_address, control_port, data_port, len(self.processes), memory)
         self.registry = RegistryClient(info, self.key, *self.manager, stats=self._stats, on_joined=self.peers.joined,
@@ -244,20 +245,23 @@ class WorkerService:
                 job.reported = snapshot
                 self.background.spawn(self._forward(job.channel, {"type": "progress", "job_id": job_id, **snapshot}))
 
-    def _on_pool_readable(self, index: int) -> None:
-        process = self.processes[index]
-        try:
-            messages = process.messages()
-        except (EOFError, OSError):
-            self._process_gone(index)
-            return
-        except Exception:  # a frame that cannot be read: the process is not to be trusted
-            log.exception("compute process %d sent what cannot be read; killing it", process.pid)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)  # its work is handed out again as it goes
-            return
-        for message in messages:
-            self._on_pool_message(index, message)
+    def _attach(self, process: compute_pool.PoolProcess) -> None:
+        self.comms[process.index] = comm = PoolComm(process)
+        self.background.spawn(self._read_process(process.index, comm))
+
+    async def _read_process(self, index: int, comm: PoolComm) -> None:
+        """A compute process's messages, until its pipe closes (it died, or was killed); a
+        message whose handling fails is logged, and the next one read."""
+        while True:
+            try:
+                message = await comm.read()
+            except ChannelClosed:
+                self._process_gone(index)
+                return
+            try:
+                self._on_pool_message(index, message)
+            except Exception:
+                log.exception("handling %s from compute process %d failed", type(message).__name__, comm.process.pid)
 
     def _on_pool_message(self, index: int, message: FromProcess) -> None:
         if isinstance(message, Output):  # printed by a block: on to its client, in order, on credit
@@ -268,7 +272,7 @@ class WorkerService:
                 self._send_output(job_id)
                 if self.output.congested(job_id) and index not in self.paused:
                     self.paused[index] = job_id  # its print blocks until the client reads
-                    asyncio.get_running_loop().remove_reader(self.processes[index].fileno())
+                    self.comms[index].pause()
             return
         if isinstance(message, KernelEvent):
             self.kernels[message.kind] = self.kernels.get(message.kind, 0) + 1
@@ -289,21 +293,10 @@ class WorkerService:
         for index in [i for i, paused_job in self.paused.items() if paused_job == job_id]:
             if job is None or not self.output.congested(job_id):
                 del self.paused[index]
-                if index in self.processes:
-                    asyncio.get_running_loop().add_reader(self.processes[index].fileno(), self._on_pool_readable, index)
+                if index in self.comms:
+                    self.comms[index].resume()
         if job is not None and job.result is not None and self.output.sent(job_id):
             self._report(job_id, job.result)
-
-    def _on_pool_writable(self, index: int) -> None:
-        process = self.processes.get(index)
-        if process is None:
-            return
-        try:
-            done = process.flush()
-        except OSError:
-            done = True  # it died: its pipe's reader will say so
-        if done:
-            asyncio.get_running_loop().remove_writer(process.fileno())
 
     async def _forward(self, channel: Channel, header: dict) -> None:
         try:
@@ -322,9 +315,7 @@ class WorkerService:
 
     def _process_gone(self, index: int) -> None:
         self.paused.pop(index, None)
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(self.processes[index].fileno())
-        loop.remove_writer(self.processes[index].fileno())
+        self.comms.pop(index).close()
         process, status = self.pool.forget(index)
         cancelled = process.pid in self.cancelled
         self.cancelled.discard(process.pid)
@@ -334,7 +325,7 @@ class WorkerService:
                                                shm.sweep(process.pid))
         delay = 0.0 if cancelled else self.crashes.next_delay()
         self._carry_out(self.scheduler.handle(ProcessGone(index, reason, replacing=True)))
-        loop.call_later(delay, self._replace, process.pid, reason, delay)
+        asyncio.get_running_loop().call_later(delay, self._replace, process.pid, reason, delay)
 
     def _replace(self, pid: int, reason: str, delay: float) -> None:
         """Fork the replacement of a compute process that is gone (after ``delay`` s of backoff,
@@ -350,7 +341,7 @@ class WorkerService:
             log.error("compute process %d not replaced: %s", pid, exc)
             self._carry_out(self.scheduler.handle(ReplacementFailed(f"{reason}, and could not be replaced: {exc}")))
             return
-        asyncio.get_running_loop().add_reader(new.fileno(), self._on_pool_readable, new.index)
+        self._attach(new)
         log.log(logging.WARNING if delay else logging.INFO,
                 "compute process %d replaced by %d after %.2f s", pid, new.pid, delay)
         self._carry_out(self.scheduler.handle(ProcessAdded(new.index)))
@@ -373,13 +364,9 @@ class WorkerService:
                 self.peers.carry_out(instruction)
 
     def _to_process(self, index: int, message: ToProcess) -> None:
-        process = self.processes.get(index)
         try:
-            if process is None:
-                raise KeyError(index)
-            if not process.put(message):
-                asyncio.get_running_loop().add_writer(process.fileno(), self._on_pool_writable, index)
-        except (OSError, KeyError):
+            self.comms[index].send(message)
+        except (ChannelClosed, KeyError):
             log.warning("could not reach compute process %d", index)
 
     def _finished(self, job_id: str, result: BlockResult) -> None:
@@ -445,10 +432,8 @@ class WorkerService:
         self.background.cancel_all()
         for server in self._servers:
             server.stop()
-        loop = asyncio.get_event_loop()
-        for process in self.processes.values():
-            loop.remove_reader(process.fileno())
-            loop.remove_writer(process.fileno())
+        for comm in self.comms.values():
+            comm.close()
         self.pool.stop()
 
 

@@ -14,14 +14,16 @@ import pytest
 import pyfora
 from engine import shm
 from net import channel as channels
+from net import inproc
 from net.blobs import MISSING, BlobStore, segment_key
+from net.comm import Connector
 from tests.conftest import MANAGER_ONLY, joining, manager_status, one_host, wait_for
 
 
-async def answers(port: int, requests: list) -> list:
+async def answers(port: int, requests: list, connect: Connector = channels.connect) -> list:
     """Send ``requests`` in order on one data channel; the (header, buffers) answer to each
     ``fetch`` (a ``fetched`` has none)."""
-    channel = await channels.connect("127.0.0.1", port, timeout=10)
+    channel = await connect("127.0.0.1", port, timeout=10)
     replies = []
     try:
         for request in requests:
@@ -41,13 +43,13 @@ def missing(key: str) -> tuple:
 def test_a_capability_reads_its_own_key_and_nothing_else():
     """In one worker's store: a range's capability reads that range only, a result's that result
     only, another worker's reads nothing here, and a ``fetched`` without the result's own
-    capability does not drop it."""
+    capability does not drop it. The store's protocol alone: over an in-process channel."""
     async def scenario():
         store, elsewhere = BlobStore(), BlobStore()
         result = store.put([b"a result"])
         segment = shm.create(64)
         segment.buf[:64] = bytes(range(64))
-        server, port = channels.listen(0, store.serve, address="127.0.0.1")
+        server, port = inproc.listen(0, store.serve)
         first_eight, whole = segment_key(segment.name, 0, 8), segment_key(segment.name, 0, 64)
         try:
             replies = await answers(port, [
@@ -58,7 +60,7 @@ def test_a_capability_reads_its_own_key_and_nothing_else():
                 {"type": "fetch", "key": result, "capability": None},
                 {"type": "fetch", "key": first_eight, "capability": store.capability(first_eight)},
                 {"type": "fetch", "key": result, "capability": store.capability(result)},
-            ])
+            ], inproc.connect)
         finally:
             server.stop()
             shm.release(segment, unlink=True)
