@@ -211,9 +211,7 @@ class ManagerService:
         self._handle(Submitted(Job(str(data.get("job_id")), session, header, buffers, sent.objects)))
 
     async def _on_cancel(self, sid: str, data) -> None:
-        job_id = str(data.get("job_id")) if isinstance(data, dict) else ""
-        session = self.sessions.session_of(sid)
-        self._handle(Cancelled(session, job_id))
+        self._handle(Cancelled(self.sessions.session_of(sid), schema.cancel(data)))
 
     async def _on_goodbye(self, sid: str, data) -> None:
         """The client closes its session: at its disconnect, which follows, nothing is kept."""
@@ -265,8 +263,8 @@ class ManagerService:
     async def _on_fetch(self, sid: str, data) -> None:
         """``toLocal()``: a remote object's pickle, answered like a block that assigned it to
         ``value`` (so that large ones are downloaded over HTTP the same way)."""
-        job = Job(str(data.get("job_id")) if isinstance(data, dict) else "?", self.sessions.session_of(sid), {}, [])
-        object_id = str(data.get("object_id")) if isinstance(data, dict) else ""
+        request = schema.fetch(data)
+        job, object_id = Job(request.job_id, self.sessions.session_of(sid), {}, []), request.object_id
         problem = self.state.object_problem(object_id, job.session)
         if problem is not None:
             await self._fail(job, problem)
@@ -281,9 +279,9 @@ class ManagerService:
             await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
 
     async def _on_release(self, sid: str, data) -> None:
-        object_ids = data.get("object_ids") if isinstance(data, dict) else None
-        if isinstance(object_ids, list):
-            self._handle(Released(self.sessions.session_of(sid), [str(object_id) for object_id in object_ids]))
+        object_ids = schema.release(data)
+        if object_ids:
+            self._handle(Released(self.sessions.session_of(sid), object_ids))
 
     def _handle(self, event: Event) -> None:
         """``event`` to the state; what it answers, carried out."""

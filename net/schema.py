@@ -157,6 +157,30 @@ def submission(data: object) -> Submission:
         unread=[str(name) for name in data.get("unread") or ()])
 
 
+@dataclass(frozen=True)
+class Fetch:
+    """A FETCH event: ``job_id`` names the answer (a JOB_DONE); "?" and "" when missing."""
+    job_id: str
+    object_id: str
+
+
+def cancel(data: object) -> str:
+    """The job id a CANCEL names ("" if none: it matches no block)."""
+    return str(data.get("job_id"))[:64] if isinstance(data, dict) else ""
+
+
+def fetch(data: object) -> Fetch:
+    if not isinstance(data, dict):
+        return Fetch("?", "")
+    return Fetch(str(data.get("job_id"))[:64], str(data.get("object_id")))
+
+
+def release(data: object) -> List[str]:
+    """The object ids a RELEASE names (none if it is malformed: nothing is freed)."""
+    object_ids = data.get("object_ids") if isinstance(data, dict) else None
+    return [str(object_id) for object_id in object_ids] if isinstance(object_ids, list) else []
+
+
 class TolerantJSON:
     """The JSON module python-socketio decodes packets with. A packet that is not JSON, or is
     nested past Python's recursion limit, becomes the event MALFORMED with the reason, which the

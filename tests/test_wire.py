@@ -82,3 +82,21 @@ def test_socketio_bytes_are_text_when_small_and_come_back_the_same(size):
 def test_socketio_bytes_that_are_neither_are_refused(value, error):
     with pytest.raises(error):
         schema.bytes_from_wire(value)
+
+
+@pytest.mark.parametrize("data,job_id", [({"job_id": "abc"}, "abc"), ({}, "None"), ("junk", ""), (None, ""),
+                                         ({"job_id": "x" * 100}, "x" * 64)])
+def test_a_cancel_names_a_job_or_none(data, job_id):
+    assert schema.cancel(data) == job_id
+
+
+@pytest.mark.parametrize("data,fetch", [({"job_id": "j", "object_id": "o"}, schema.Fetch("j", "o")),
+                                        ([1, 2], schema.Fetch("?", "")), ({"job_id": "j"}, schema.Fetch("j", "None"))])
+def test_a_fetch_names_its_answer_and_an_object(data, fetch):
+    assert schema.fetch(data) == fetch
+
+
+@pytest.mark.parametrize("data,ids", [({"object_ids": ["a", 2]}, ["a", "2"]), ({"object_ids": "a"}, []),
+                                      ({}, []), ("junk", [])])
+def test_a_release_names_objects_or_nothing(data, ids):
+    assert schema.release(data) == ids
