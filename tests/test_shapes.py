@@ -271,6 +271,10 @@ add("from dataclasses import dataclass\n@dataclass(frozen=True)\nclass P:\n    x
     "result = sum(p.norm() for p in pts), len({p for p in pts if p.x % 2}), repr(pts[3]), P.__annotations__",
     compiled=False)
 add("def f(a: int) -> str:\n    return str(a)\nresult = f.__annotations__", parallel=False)
+# object.__setattr__ on anything but the new object is still a side effect
+add("class Box:\n    pass\nbox = Box()\nclass Q:\n    def __init__(self, v):\n"
+    "        object.__setattr__(box, 'last', v)\n        object.__setattr__(self, 'v', v)\n"
+    "result = sum(Q(x).v for x in range(30_000)), box.last", parallel=False)
 add("result = counter.count(100)", compiled=True)
 # nested shapes inside a partition: compiled (the twin's loops), exact, or recomputed in CPython
 add("result = [sum(is_prime(y) for y in range(x % 100)) for x in range(30_000)]", compiled=True)
