@@ -12,6 +12,16 @@ from __future__ import annotations
 from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
 
+class ForeignTask(NamedTuple):
+    """Another worker's task, one partition of which a process here computes (task numbers are
+    each worker's own, so a peer's is named with the peer)."""
+    peer: str
+    task_id: int
+
+
+TaskId = Union[int, ForeignTask]  # this worker's task, or a peer's
+
+
 # ---- service -> compute process ------------------------------------------------------------
 class RunBlock(NamedTuple):
     """Drive this block (``engine.block.Block``)."""
@@ -23,7 +33,7 @@ class RunPartition(NamedTuple):
     """Compute items [lo, hi) of a task. ``payload``: the task's bytes, or None when the process
     was sent them last (``pool._held_payload``); ``windows``: for a partition of another worker's
     task, the bytes of its shared arrays, else empty."""
-    task_id: Any  # an int, or (peer, task id) for another worker's task
+    task_id: TaskId
     payload: Optional[bytes]
     lo: int
     hi: int
@@ -47,7 +57,7 @@ class BlockDone(NamedTuple):
 
 
 class PartitionDone(NamedTuple):
-    task_id: Any
+    task_id: TaskId
     lo: int
     hi: int
     stop: bool  # the outcome ends the task (an error, or any/all decided)

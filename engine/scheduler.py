@@ -40,14 +40,14 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from engine import serialization
 from engine.block import Block, BlockResult
 from engine.errors import RemoteError
 from engine.partition import GuidedPlan
-from engine.pool_messages import (BlockDone, FromProcess, PartitionDone, RunBlock, RunPartition, RunTask, TaskDone,
-                                  ToProcess)
+from engine.pool_messages import (BlockDone, ForeignTask, FromProcess, PartitionDone, RunBlock, RunPartition, RunTask,
+                                  TaskDone, TaskId, ToProcess)
 from engine.sources import Window
 
 Sends = List[Tuple[int, ToProcess]]  # inside: (process, message) pairs, made into Send instructions
@@ -64,13 +64,13 @@ class SubmitBlock:
 @dataclass(frozen=True)
 class ProcessSaid:
     """A message from a compute process, or from the peer computing a remote slot's partition."""
-    index: Any
+    index: ProcessIndex
     message: FromProcess
 
 
 @dataclass(frozen=True)
 class ProcessGone:
-    index: Any
+    index: ProcessIndex
     reason: str
     replacing: bool = False  # a replacement is being forked (ProcessAdded or ReplacementFailed follows)
 
@@ -123,7 +123,7 @@ class PartitionAnswered:
     task_id: int
     lo: int
     hi: int
-    slot: Any
+    slot: list  # the peer's remote slot, opaque here: sent back as it came
     payload: bytes
     ranges: Sequence[Tuple[str, int, int, str]] = ()
 
@@ -152,7 +152,7 @@ class WindowsNotFetched:
 @dataclass(frozen=True)
 class PeerPartitionDone:
     """``partition_done``: the peer computed the partition its remote slot ``slot`` held."""
-    slot: Any
+    slot: RemoteSlot
     message: PartitionDone
 
 
@@ -160,7 +160,7 @@ class PeerPartitionDone:
 class PeerPartitionLost:
     """``partition_lost``: the peer's process computing the partition of ``slot`` died."""
     peer: str
-    slot: Any
+    slot: RemoteSlot
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ class SendPartition:
     peer: str
     task_id: int
     reserved: Any
-    slot: Any
+    slot: RemoteSlot
     payload: bytes
     lo: int
     hi: int
@@ -239,7 +239,7 @@ class SendPartitionDone:
     task_id: int
     lo: int
     hi: int
-    slot: Any
+    slot: list  # the peer's, as it came with the partition
     stop: bool
     outcome: bytes
 
@@ -252,7 +252,7 @@ class SendPartitionLost:
     task_id: int
     lo: int
     hi: int
-    slot: Any
+    slot: list  # the peer's, as it came with the partition
 
 
 @dataclass(frozen=True)
@@ -279,7 +279,7 @@ class _Foreign:
     task_id: int
     lo: int
     hi: int
-    slot: Any
+    slot: Optional[list]
     payload: bytes
     started: bool = False
 
@@ -326,9 +326,19 @@ class _Task:
         return sorted(kept, key=lambda outcome: outcome[0])
 
 
+class RemoteSlot(NamedTuple):
+    """A peer's process computing one partition of ours, held here as a process of our pool until
+    its outcome arrives (it travels as the list [peer, number] and comes back so)."""
+    peer: str
+    number: int
+
+
+ProcessIndex = Union[int, RemoteSlot]  # a pool process's number, or a remote slot
+
+
 @dataclass
 class _Process:
-    index: Any  # a pool process's number, or (peer, n) for a remote slot
+    index: ProcessIndex
     remote: bool = False
     busy: bool = False
     job_id: Optional[str] = None     # the block this process drives
@@ -339,7 +349,7 @@ class _Process:
     doomed: bool = False  # about to be killed by a cancel: given nothing more
     holds_payload_of: Any = None  # the task whose payload it was sent last (and keeps)
 
-    def payload_for(self, task_id: Any, payload: bytes) -> Optional[bytes]:
+    def payload_for(self, task_id: TaskId, payload: bytes) -> Optional[bytes]:
         """What a ``partition`` message to this process carries as the task's payload: None
         when the process holds it already (a megabyte of task is not sent with every partition)."""
         if self.holds_payload_of == task_id:
@@ -394,13 +404,13 @@ class PoolScheduler:
         return [Send(index, message) for index, message in sends]
 
     # ---- queries ---------------------------------------------------------------------------
-    def holds_slot(self, slot: Any) -> bool:
+    def holds_slot(self, slot: RemoteSlot) -> bool:
         """Whether a peer's remote slot ``slot`` still holds a partition of ours."""
         return slot in self.processes
 
-    def slots_of(self, peer: Any) -> int:
+    def slots_of(self, peer: str) -> int:
         """How many of our partitions ``peer`` holds."""
-        return sum(1 for index, process in self.processes.items() if process.remote and index[0] == peer)
+        return sum(1 for index in self.processes if isinstance(index, RemoteSlot) and index.peer == peer)
 
     def _submit_block(self, job_id: str, block: Block) -> Sends:
         if not self._has_processes():
@@ -409,7 +419,7 @@ class PoolScheduler:
         self.blocks.append((job_id, block))
         return self._dispatch()
 
-    def _on_message(self, index: Any, message: FromProcess) -> Sends:
+    def _on_message(self, index: ProcessIndex, message: FromProcess) -> Sends:
         process = self.processes.get(index)
         if process is None:  # a remote slot whose peer was already given up
             return self._dispatch()
@@ -431,7 +441,7 @@ class PoolScheduler:
             self.counts["remote_partitions" if process.remote else "partitions"] += 1
             if process.remote:
                 del self.processes[index]
-            if isinstance(task_id, tuple):  # a peer's partition, computed here
+            if isinstance(task_id, ForeignTask):  # a peer's partition, computed here
                 self.counts["foreign_partitions"] += 1
                 if foreign is not None and foreign.slot is not None:
                     self._out.append(SendPartitionDone(foreign.peer, foreign.task_id, lo, hi, foreign.slot, stop,
@@ -540,7 +550,7 @@ class PoolScheduler:
         task has nothing left to hand out (or cannot travel)."""
         task = self.tasks.get(event.task_id)
         if task is not None and task.shareable:
-            slot = _Process((event.peer, next(self._slot_ids)), remote=True)
+            slot = _Process(RemoteSlot(event.peer, next(self._slot_ids)), remote=True)
             self.processes[slot.index] = slot
             sends: Sends = []
             if self._give_partition(slot, sends):
@@ -582,7 +592,7 @@ class PoolScheduler:
             return []
         foreign = process.foreign
         foreign.started = True
-        task_id = (foreign.peer, foreign.task_id)
+        task_id = ForeignTask(foreign.peer, foreign.task_id)
         return [(index, RunPartition(task_id, process.payload_for(task_id, foreign.payload), foreign.lo, foreign.hi,
                                      list(windows)))]
 
@@ -599,14 +609,14 @@ class PoolScheduler:
         if foreign.slot is not None:
             self._out.append(SendPartitionLost(foreign.peer, foreign.task_id, foreign.lo, foreign.hi, foreign.slot))
 
-    def _on_peer_partition_done(self, slot: Any, message: PartitionDone) -> Sends:
+    def _on_peer_partition_done(self, slot: RemoteSlot, message: PartitionDone) -> Sends:
         """A remote slot's outcome (it stays pickled: it is the driver's to read)."""
         task = self.tasks.get(message.task_id)
         if task is not None:
             task.bytes_moved += len(message.outcome)
         return self._on_message(slot, message)
 
-    def _on_peer_partition_lost(self, peer: str, slot: Any) -> Sends:
+    def _on_peer_partition_lost(self, peer: str, slot: RemoteSlot) -> Sends:
         if not self.holds_slot(slot):  # given up already
             return []
         return self._on_process_gone(slot, f"its process on worker {peer} died")
@@ -622,7 +632,7 @@ class PoolScheduler:
             if process.foreign is not None and process.foreign.peer == peer:
                 process.foreign.slot = None
         sends: Sends = []
-        for index in [i for i, p in self.processes.items() if p.remote and i[0] == peer]:
+        for index in [i for i in self.processes if isinstance(i, RemoteSlot) and i.peer == peer]:
             sends += self._on_process_gone(index, f"worker {peer} left: {reason}")
         return sends + self._dispatch()
 

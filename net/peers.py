@@ -42,9 +42,9 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
 
 from engine.pool_messages import PartitionDone
 from engine.scheduler import (Event, FetchWindows, Instruction, NoneAnswered, PartitionAnswered, PeerGone, PeerJoined,
-                              PeerOffered, PeerPartitionDone, PeerPartitionLost, PeerPull, PoolScheduler, SendNone,
-                              SendOffer, SendPartition, SendPartitionDone, SendPartitionLost, SendPull, WindowsFetched,
-                              WindowsNotFetched)
+                              PeerOffered, PeerPartitionDone, PeerPartitionLost, PeerPull, PoolScheduler, RemoteSlot,
+                              SendNone, SendOffer, SendPartition, SendPartitionDone, SendPartitionLost, SendPull,
+                              WindowsFetched, WindowsNotFetched)
 from net import channel as channels
 from net import identity
 from net.blobs import MissingBlob
@@ -72,11 +72,17 @@ def event(peer: str, header: dict, buffers: List[bytes]) -> Event:
     if kind == "none":
         return NoneAnswered(peer, task_id, int(header["reserved"]))
     if kind == "partition_done":  # the outcome stays pickled: it is the driver's to read
-        return PeerPartitionDone(tuple(header["slot"]), PartitionDone(
+        return PeerPartitionDone(_slot(header), PartitionDone(
             task_id, int(header["lo"]), int(header["hi"]), bool(header.get("stop")), bytes(buffers[0])))
     if kind == "partition_lost":
-        return PeerPartitionLost(peer, tuple(header["slot"]))
+        return PeerPartitionLost(peer, _slot(header))
     raise ValueError(f"not a peer message: {kind!r}")
+
+
+def _slot(header: dict) -> RemoteSlot:
+    """The remote slot a report names (it came back as the list it was sent as)."""
+    peer, number = header["slot"]
+    return RemoteSlot(str(peer), int(number))
 
 
 class Peers:

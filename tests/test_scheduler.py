@@ -5,7 +5,7 @@ import pytest
 
 from engine import serialization
 from engine.block import Block, BlockResult
-from engine.pool_messages import BlockDone, PartitionDone, RunBlock, RunPartition, RunTask, TaskDone
+from engine.pool_messages import BlockDone, ForeignTask, PartitionDone, RunBlock, RunPartition, RunTask, TaskDone
 from engine import scheduler
 from engine.scheduler import LOOKAHEAD
 
@@ -313,7 +313,7 @@ def test_each_idle_process_pulls_an_offered_task_computes_the_partition_and_pull
     assert s.take_fetches() == [(0, "A", 0, 10, [("seg", 0, 80, "cap")])]
     [(index, message)] = s.windows_fetched(0, [b"window"])
     assert index == 0 and (message.task_id, message.lo, message.hi, message.windows) == (("A", 7), 0, 10, [b"window"])
-    outcome = done(("A", 7), 0, 10, ("ok", (True, 3), True, False))
+    outcome = done(ForeignTask("A", 7), 0, 10, ("ok", (True, 3), True, False))
     s.on_message(0, outcome)
     assert s.take_foreign_done() == [("A", 7, 0, 10, ["A", 3], False, outcome.outcome)]
     assert s.counts["foreign_partitions"] == 1
@@ -341,7 +341,7 @@ def test_our_own_work_comes_before_peers_partitions():
     assert s.submit_block("job", BLOCK) == []  # the process waits for A's answer
     s.partition_answered("A", 0, 7, 0, 10, ["A", 0])
     s.windows_fetched(0)
-    assert kinds(s.on_message(0, done(("A", 7), 0, 10, ("ok", (True, 3), True, False)))) == [(0, "RunBlock")]
+    assert kinds(s.on_message(0, done(ForeignTask("A", 7), 0, 10, ("ok", (True, 3), True, False)))) == [(0, "RunBlock")]
     assert s.take_pulls() == []  # the offer stands, but the block comes first
 
 
@@ -395,7 +395,7 @@ def test_a_departed_peer_s_offer_pulls_and_partitions_here_are_dropped():
     s.peer_gone("A", "left the cluster")
     assert s.offers == {} and s.take_pulls() == []
     assert [s.processes[i].busy for i in (0, 1, 2)] == [True, False, False]
-    s.on_message(0, done(("A", 7), 0, 10, ("ok", (True, 3), True, False)))
+    s.on_message(0, done(ForeignTask("A", 7), 0, 10, ("ok", (True, 3), True, False)))
     assert s.take_foreign_done() == []  # no one to tell
     assert not s.processes[0].busy
     assert s.none_answered("A", 7, 1) == []  # a late answer changes nothing
