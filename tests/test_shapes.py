@@ -739,3 +739,23 @@ def test_a_block_in_a_nested_function_rebinds_its_nonlocal_as_cpython_does():
     expected = namespace["outer"]()(5)
     result = run_block(Block(source, "<nested>", 6, serialization.dumps({"z": 1, "a": 5})), InlineRunner(processes=2))
     assert result.error is None and serialization.loads(result.variables["z"]) == expected == 7
+
+
+IN_FUNCTION_SNIPPETS = [s for i, s in enumerate(SNIPPETS)  # those that bind names or define functions, a sample else
+                        if i % 8 == 0 or any(word in s[1] for word in ("def ", "class ", "lambda", "\n"))]
+
+
+@pytest.mark.parametrize("code,parallel", [s[1:3] for s in IN_FUNCTION_SNIPPETS], ids=[s[0] for s in IN_FUNCTION_SNIPPETS])
+def test_a_snippet_in_a_function_gives_cpythons_result(code, parallel):
+    """The block's names are cells where it defines functions over them: the partitions, the
+    side-effect check and the compiled twins see them there."""
+    expected = cpython_in_function(code, {})
+    (outcome, values), reports = engine_in_function(code, {})
+    assert outcome[0] == expected[0][0] and (outcome[0] == "ok" or outcome == expected[0]), (outcome, expected[0])
+    if outcome[0] == "ok" and "result" in expected[1]:
+        assert same(values["result"], expected[1]["result"]), (values["result"], expected[1]["result"])
+    in_order = any(r.reason.endswith("added in order") for r in reports)
+    if parallel and outcome[0] == "ok":
+        assert any(r.parallel for r in reports) or in_order, reports
+    if not parallel:
+        assert not any(r.parallel for r in reports), reports
