@@ -18,10 +18,10 @@ import linecache
 import logging
 import types
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple
+from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 
-from engine import (code, errors, functions, module_state, mutations, remote_values, rewriter, runtime,
+from engine import (code, errors, function_body, functions, module_state, mutations, remote_values, rewriter, runtime,
                     serialization, shm, unread)
 
 log = logging.getLogger(__name__)
@@ -182,19 +182,27 @@ def assigned_names(body: List[ast.stmt]) -> List[str]:
     return collector.names
 
 
+_Compiled = Union[types.CodeType, function_body.FunctionBody]
+
+
 @functools.lru_cache(maxsize=256)
-def _compile_body(source: str, filename: str, with_line: int) -> Tuple[types.CodeType, Tuple[str, ...], Set[str]]:
-    """The rewritten, compiled body, the names it assigns and the names whose values its text
-    could change in place (``engine.mutations``); cached, since a loop of small blocks from one
-    file would otherwise parse that whole file every time."""
+def _compile_body(source: str, filename: str, with_line: int) -> Tuple[_Compiled, Tuple[str, ...], Set[str]]:
+    """The rewritten, compiled body (module code, or a function's body when the block is in a
+    function: ``engine.function_body``), the names it assigns and the names whose values its
+    text could change in place (``engine.mutations``); cached, since a loop of small blocks from
+    one file would otherwise parse that whole file every time."""
     tree = ast.parse(source, filename)
-    body = code.find_with(tree, with_line).body
+    block = code.find_with(tree, with_line)
+    body = block.body
     names = tuple(assigned_names(body))
     touched = mutations.touched(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
     module.body = unread.mark(module.body)
-    return (compile(module, filename, "exec", flags=code.future_flags_of_module(tree), dont_inherit=True),
-            names, touched)
+    flags = code.future_flags_of_module(tree)
+    as_function = function_body.compile_body(tree, block, module.body, source, filename, flags)
+    if as_function is not None:
+        return as_function, names, touched
+    return compile(module, filename, "exec", flags=flags, dont_inherit=True), names, touched
 
 
 def _type_name(value: Any) -> str:
@@ -253,7 +261,10 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     module_state.install(states)  # the caller's random generators and decimal context
     try:
         with runtime.using_runner(runner):
-            exec(compiled, namespace)
+            if isinstance(compiled, function_body.FunctionBody):
+                compiled.run(namespace)
+            else:
+                exec(compiled, namespace)
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
     try:

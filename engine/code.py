@@ -9,7 +9,7 @@ import __future__
 import ast
 import sysconfig
 import types
-from typing import Any, Callable, Dict, Iterable, Iterator, List
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 EMPTY = object()  # the contents of a closure cell not assigned yet
 _LIBRARY_PATHS = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
@@ -104,6 +104,26 @@ def find_with(tree: ast.AST, line: int) -> ast.With:
     if not candidates:
         raise ValueError(f"no with statement found at line {line}")
     return max(candidates, key=lambda node: node.lineno)
+
+
+def enclosing_function(tree: ast.AST, block: ast.With) -> Optional[ast.AST]:
+    """The innermost function (``def``/``async def``) whose body holds ``block``, or None when the
+    block is at module level or in a class body (directly: a class inside a function is its own
+    scope)."""
+    def search(node: ast.AST, scope: Optional[ast.AST]) -> Optional[Tuple[Optional[ast.AST]]]:
+        if node is block:
+            return (scope,)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            scope = node
+        elif isinstance(node, ast.ClassDef):
+            scope = None
+        for child in ast.iter_child_nodes(node):
+            found = search(child, scope)
+            if found is not None:
+                return found
+        return None
+    found = search(tree, None)
+    return found[0] if found is not None else None
 
 
 def read_names(body: List[ast.stmt]) -> List[str]:

@@ -146,13 +146,17 @@ def _ship_user_modules_by_value() -> None:
 
 
 def _free_values(frame: types.FrameType, names: Sequence[str]) -> Dict[str, Any]:
-    """The values of ``names`` in the frame: locals first, then globals; builtins stay behind."""
+    """The values of ``names`` in the frame: locals first, then globals; builtins stay behind.
+    A function's local that is unbound is not shipped (not even a global of that name): the
+    block reading it raises ``UnboundLocalError``, as the function would."""
     scope_locals, scope_globals = frame.f_locals, frame.f_globals
+    code = frame.f_code
+    own = {*code.co_varnames, *code.co_cellvars, *code.co_freevars} if code.co_flags & inspect.CO_OPTIMIZED else set()
     values: Dict[str, Any] = {}
     for name in names:
         if name in scope_locals:
             values[name] = scope_locals[name]
-        elif name in scope_globals:
+        elif name in scope_globals and name not in own:
             values[name] = scope_globals[name]
     return values
 

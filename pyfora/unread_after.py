@@ -21,30 +21,12 @@ when nothing can tell:
 from __future__ import annotations
 
 import ast
-from typing import Iterator, List, Optional, Set, Tuple
+from typing import Iterator, List, Set, Tuple
+
+from engine.code import enclosing_function
 
 _SEEING_LOCALS = {"locals", "vars", "eval", "exec", "dir", "breakpoint", "_getframe", "currentframe", "f_locals",
                   "f_back"}
-
-
-def enclosing_function(tree: ast.AST, block: ast.With) -> Optional[ast.AST]:
-    """The innermost function (``def``/``async def``) whose body holds ``block``, or None when the
-    block is at module level or in a class body (directly: a class inside a function is its own
-    scope)."""
-    def search(node: ast.AST, scope: Optional[ast.AST]) -> Optional[Tuple[Optional[ast.AST]]]:
-        if node is block:
-            return (scope,)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            scope = node
-        elif isinstance(node, ast.ClassDef):
-            scope = None
-        for child in ast.iter_child_nodes(node):
-            found = search(child, scope)
-            if found is not None:
-                return found
-        return None
-    found = search(tree, None)
-    return found[0] if found is not None else None
 
 
 def _outside(node: ast.AST, block: ast.With) -> Iterator[ast.AST]:

@@ -159,3 +159,26 @@ def test_return_or_yield_in_a_block_is_refused_before_anything_is_sent():
         next(yields())
     assert len(ufora.submitted) == sent
     assert defines_its_own() == 7
+
+
+shadowed_name = "the module's"
+hits = 0
+
+
+def test_a_functions_unbound_local_is_not_the_global_of_that_name():
+    flag = False
+    with pytest.raises(UnboundLocalError) as caught:
+        with ufora.remotely.downloadAll():
+            if flag:
+                shadowed_name = "the function's"
+            seen = shadowed_name  # noqa: F841
+    assert str(caught.value) == "cannot access local variable 'shadowed_name' where it is not associated with a value"
+
+
+def test_a_global_the_function_declares_is_written_by_its_block():
+    global hits
+    with ufora.remotely.downloadAll():
+        for _ in range(3):
+            hits = hits + 5
+        closure = (lambda: hits)()
+    assert hits == 15 and closure == 15

@@ -587,3 +587,179 @@ def test_a_list_the_block_never_reads_travels_as_an_array():
     loaded = serialization.loads(pickled)
     assert type(loaded) is list and loaded[:3] == [0.0, 0.5, 1.0] and len(loaded) == 300_000
     assert b"as_list" not in result.variables["read"]
+
+
+# A block inside a function runs as a function's body (engine.function_body): its names are the
+# function's fast locals, with CPython's scoping. Each row runs the same function in CPython and
+# with its block through the engine; the block's variables afterwards (locals, or globals it
+# declares) and its error must be CPython's.
+FUNCTION = '''
+def user_function({parameters}):
+{header}
+    try:
+        with cluster:
+{code}
+    except Exception as error:
+        return ("error", (type(error), str(error))), scope()
+    return ("ok", None), scope()
+'''
+
+IN_FUNCTION = [  # (id, code, the function's arguments, lines at its top, parallel expected)
+    ("read and assign", "for x in xs:\n    total = total + x\ncount = len(xs)", {"total": 5, "xs": list(range(1000))},
+     "", False),
+    ("augmented", "for x in xs:\n    total += x * 0.5", {"total": 1, "xs": list(range(1000))}, "", False),
+    ("unbound local read", "if flag:\n    y = 1\nz = y", {"flag": False}, "", False),
+    ("unbound local, a global of that name", "if flag:\n    small = 1\nz = small", {"flag": False}, "", False),
+    ("bound conditionally", "if flag:\n    y = 1\nz = y", {"flag": True}, "", False),
+    ("global in the block", "global counter_g\ncounter_g = counter_g + len(xs)\nseen = counter_g", {"xs": [1, 2]},
+     "", False),
+    ("global in the function", "counter_g = counter_g * 3\nseen = counter_g", {}, "    global counter_g", False),
+    ("closures over block variables",
+     "k = 3\ng = lambda y: y * k\ndef h(y):\n    return y + k + sum(x * k for x in range(y))\n"
+     "class C:\n    v = k * 2\n    w = [k for _ in range(2)]\nresult = g(2), h(10), C.v, C.w\nk = 5\nlate = g(2), h(1)",
+     {}, "", False),
+    ("a closure over a parameter", "def scaled(v):\n    return v * k\nresult = [scaled(v) for v in xs]",
+     {"k": 7, "xs": list(range(30_000))}, "", True),
+    ("split shapes over block locals",
+     "k = 3\nys = list(range(30_000))\nresult = sum(x * k for x in ys), [x + k for x in xs if x % 3], "
+     "{x: x * k for x in ys}[7], max(y - k for y in ys)",
+     {"xs": list(range(30_000))}, "", True),
+    ("a generator over block locals", "k = 2\ngen = (x * k for x in xs)\nresult = list(gen), list(x + k for x in xs)\n"
+     "del gen", {"xs": list(range(100))}, "", False),
+    ("error midway", "a = 1\nb = xs[0]\nc = 1 // (b - b)\nd = 4", {"xs": [3]}, "", False),
+    ("error midway in a loop", "for i, x in enumerate(xs):\n    total = total + 1 / x", {"xs": [4, 2, 0, 1], "total": 0},
+     "", False),
+    ("del", "t = total\ndel total\nu = 1\ndel u", {"total": 3}, "", False),
+    ("del then read", "del total\nz = total", {"total": 3}, "", False),
+    ("locals shadowed", "locals = 5\nresult = locals * 2", {}, "", False),
+    ("locals read", "a = 1\nc = b\nresult = sorted(n for n in locals())", {"b": 2}, "", False),
+    ("reads a global, assigns a local", "n = len(small)\nsmall2 = [v * n for v in small]", {}, "", False),
+    ("nonlocal-free names and comprehension scope", "x = 10\nresult = [x for x in xs]\nafter = x", {"xs": [1, 2]},
+     "", False),
+    ("walrus", "result = [y := v * 2 for v in xs]\nlast = y", {"xs": [1, 2, 3]}, "", False),
+    ("try/except inside", "try:\n    q = 1 / zero\nexcept ZeroDivisionError as exc:\n    msg = str(exc)",
+     {"zero": 0}, "", False),
+]
+
+
+def _in_function(code, parameters, header):
+    source = PRELUDE + "counter_g = 10\n" + FUNCTION.format(
+        parameters=", ".join(parameters), header=header or "    pass", code=textwrap.indent(code, " " * 12))
+    return source, source.splitlines().index("        with cluster:") + 1
+
+
+def cpython_in_function(code, arguments, header=""):
+    import contextlib
+
+    source, _ = _in_function(code, arguments, header)
+    namespace = {"__name__": "__shapes__", "cluster": contextlib.nullcontext(), "scope": locals}
+    exec(compile(source, "<function>", "exec"), namespace)
+    outcome, scope = namespace["user_function"](**arguments)
+    function_code = namespace["user_function"].__code__
+    own = {*function_code.co_varnames, *function_code.co_cellvars}
+    values = {name: scope[name] if name in own else namespace[name]
+              for name in _assigned(code) if (scope if name in own else namespace).get(name, _ABSENT) is not _ABSENT}
+    return outcome, values
+
+
+_ABSENT = object()
+
+
+def _assigned(code):
+    import ast
+
+    from engine.block import assigned_names
+
+    return assigned_names(ast.parse(code).body)
+
+
+def engine_in_function(code, arguments, header=""):
+    import ast
+
+    from engine.code import read_names
+
+    source, with_line = _in_function(code, arguments, header)
+    namespace = {"__name__": "__shapes__", "cluster": None}
+    exec(compile(source, "<function>", "exec"), namespace)
+    function_code = namespace.pop("user_function").__code__
+    own = {*function_code.co_varnames, *function_code.co_cellvars}  # as pyfora.capture ships them
+    free = {name: arguments[name] if name in arguments else namespace[name]
+            for name in read_names(ast.parse(code).body) if name in arguments or (name in namespace and name not in own)}
+    runtime.reports.clear()
+    result = run_block(Block(source, "<function>", with_line, serialization.dumps(free)), InlineRunner(processes=2))
+    values = {name: serialization.loads(data) for name, data in result.variables.items() if name in _assigned(code)}
+    if result.error is not None:
+        exc = result.error.exception()
+        return (("error", (type(exc), str(exc))), values), list(runtime.reports)
+    return (("ok", None), values), list(runtime.reports)
+
+
+def _comparable(values):
+    """Functions and classes the block made: compared by what the block computed with them."""
+    return {name: value for name, value in values.items() if not callable(value)}
+
+
+@pytest.mark.parametrize("code,arguments,header,parallel", [row[1:] for row in IN_FUNCTION],
+                         ids=[row[0] for row in IN_FUNCTION])
+def test_a_block_in_a_function_gives_cpythons_result(code, arguments, header, parallel):
+    expected = cpython_in_function(code, arguments, header)
+    (outcome, values), reports = engine_in_function(code, arguments, header)
+    assert outcome == expected[0]
+    for name, value in _comparable(expected[1]).items():
+        assert same(values[name], value), (name, values[name], value)
+    assert set(values) == set(expected[1])
+    if parallel:
+        assert any(r.parallel for r in reports), reports
+
+
+def test_a_block_in_a_function_sends_back_closures_that_work():
+    code = "k = 3\ng = lambda y: y * k\ndef h(y):\n    return sum(x * k for x in range(y))\nclass C:\n    v = k"
+    (outcome, values), _ = engine_in_function(code, {})
+    assert outcome == ("ok", None)
+    assert values["g"](2) == 6 and values["h"](10) == 135 and values["C"].v == 3
+    assert values["g"].__closure__ is not None  # closes over the block's k, as in the user's function
+
+
+def test_a_block_in_a_nested_function_rebinds_its_nonlocal_as_cpython_does():
+    import contextlib
+
+    source = textwrap.dedent('''
+        def outer():
+            z = 1
+            def f(a):
+                nonlocal z
+                with cluster:
+                    nonlocal z
+                    z = z + a
+                    def g():
+                        nonlocal z
+                        z += 1
+                    g()
+                return z
+            return f
+    ''')
+    namespace = {"cluster": contextlib.nullcontext()}
+    exec(compile(source, "<nested>", "exec"), namespace)
+    expected = namespace["outer"]()(5)
+    result = run_block(Block(source, "<nested>", 6, serialization.dumps({"z": 1, "a": 5})), InlineRunner(processes=2))
+    assert result.error is None and serialization.loads(result.variables["z"]) == expected == 7
+
+
+IN_FUNCTION_SNIPPETS = [s for i, s in enumerate(SNIPPETS)  # those that bind names or define functions, a sample else
+                        if i % 8 == 0 or any(word in s[1] for word in ("def ", "class ", "lambda", "\n"))]
+
+
+@pytest.mark.parametrize("code,parallel", [s[1:3] for s in IN_FUNCTION_SNIPPETS], ids=[s[0] for s in IN_FUNCTION_SNIPPETS])
+def test_a_snippet_in_a_function_gives_cpythons_result(code, parallel):
+    """The block's names are cells where it defines functions over them: the partitions, the
+    side-effect check and the compiled twins see them there."""
+    expected = cpython_in_function(code, {})
+    (outcome, values), reports = engine_in_function(code, {})
+    assert outcome[0] == expected[0][0] and (outcome[0] == "ok" or outcome == expected[0]), (outcome, expected[0])
+    if outcome[0] == "ok" and "result" in expected[1]:
+        assert same(values["result"], expected[1]["result"]), (values["result"], expected[1]["result"])
+    in_order = any(r.reason.endswith("added in order") for r in reports)
+    if parallel and outcome[0] == "ok":
+        assert any(r.parallel for r in reports) or in_order, reports
+    if not parallel:
+        assert not any(r.parallel for r in reports), reports
