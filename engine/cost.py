@@ -15,8 +15,9 @@ and estimates both ways:
                       + n * unpickle_results                         the driver gathers
 
 A shape over Python objects is split only where ``split <= SPLIT_GAIN * serial``. A shape
-over a range or numeric arrays (``source.compilable``) moves nothing but numbers and its
-partitions are compiled, many times faster than sampled, at the price of compiling once (0.2-6 s
+over a range or numeric arrays (``source.compilable``) whose sampled elements are numbers (or
+tuples of numbers) moves nothing but numbers and its partitions are compiled, many times faster
+than sampled, at the price of compiling once (0.2-6 s
 the first time, then loaded from the kernel cache): it is split when its serial estimate is at
 least ``COMPILED_FLOOR``. Otherwise the shape runs serially and the report gives the estimates.
 
@@ -30,6 +31,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional
 
+import numpy as np
+
 from engine import serialization
 from engine.sources import ObjectSource, ZipSource, unpacker
 
@@ -42,6 +45,9 @@ PICKLED_SAMPLE = 200    # items (and results) pickled to time their moves: pickl
 SPLIT_OVERHEAD = 0.004
 SPLIT_GAIN = 0.8        # split only where it is expected to take at most this share of serial
 COMPILED_FLOOR = 0.1    # seconds of CPython below which a compilable shape is not worth compiling
+# CPU time of this thread: what the work costs, not how long a loaded machine kept it waiting (a
+# 2 ms sample preempted for 50 ms would otherwise make the work look 25 times heavier)
+_clock = time.thread_time
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,7 @@ def _ms(seconds: float) -> str:
 class _Sample:
     count: int        # items computed
     seconds: float    # how long they took
-    results: List[Any]  # the values a collection keeps of them
+    results: List[Any]  # the elements they gave (after the filter)
 
 
 def _sample(source, element: Callable, condition: Optional[Callable], pattern: Optional[str], flat: bool,
@@ -88,14 +94,14 @@ def _sample(source, element: Callable, condition: Optional[Callable], pattern: O
     results: List[Any] = []
     keep = results.extend if flat else results.append
     count = 0
-    start = time.perf_counter()
+    start = _clock()
     for item in source.items(0, limit):
         if condition is None or condition(item):
             keep(element(item))
         count += 1
-        if count % CLOCK_EVERY == 0 and time.perf_counter() - start >= SAMPLE_SECONDS:
+        if count % CLOCK_EVERY == 0 and _clock() - start >= SAMPLE_SECONDS:
             break
-    return _Sample(count, time.perf_counter() - start, results)
+    return _Sample(count, _clock() - start, results)
 
 
 def _spread(function: Optional[Callable], unpack: Callable) -> Optional[Callable]:
@@ -115,11 +121,11 @@ def _round_trip(values: List[Any], per_value: float) -> tuple:
 
 
 def _timed_pickle(values: List[Any]) -> tuple:
-    start = time.perf_counter()
+    start = _clock()
     data = serialization.dumps(values)
-    pickled = time.perf_counter()
+    pickled = _clock()
     serialization.loads(data)
-    return len(data), pickled - start, time.perf_counter() - pickled
+    return len(data), pickled - start, _clock() - pickled
 
 
 def _travelling_items(source, count: int) -> List[Any]:
@@ -145,4 +151,16 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
     serial = sample.seconds / sample.count * n
     split = (SPLIT_OVERHEAD + (pickle_items + unpickle_items + unpickle_results) * n
              + (sample.seconds / sample.count + pickle_results) * n / max(1, cores))
-    return Estimate(n, serial, split, int((items_bytes + results_bytes) * n), bool(source.compilable) and not flat)
+    compiles = bool(source.compilable) and not flat and all(map(_numbers, sample.results))
+    return Estimate(n, serial, split, int((items_bytes + results_bytes) * n), compiles)
+
+
+_NUMBERS = (int, float, bool, np.number, np.bool_)
+
+
+def _numbers(value: Any) -> bool:
+    """Whether a kernel can give this element: a number, or a tuple of numbers (a dict's pair, a
+    collected row); anything else (an object, a string) is computed in CPython partitions."""
+    if isinstance(value, tuple):
+        return all(isinstance(part, _NUMBERS) for part in value)
+    return isinstance(value, _NUMBERS)

@@ -58,6 +58,15 @@ def test_cheap_work_over_a_range_is_not_worth_compiling():
     assert not report.parallel and "less than compiling them would cost" in report.reason
 
 
+def test_objects_built_over_a_range_are_not_taken_for_compiled_work():
+    """A range compiles, but a set of objects does not: the objects must come back pickled."""
+    with measured():
+        got = parallel_collect("set", range(100_000), lambda i: Reading(f"s{i % 5}", float(i % 977)), None)
+    assert len(got) == 100_000 and all(type(r) is Reading for r in got)  # hashed by identity
+    report = runtime.reports[-1]
+    assert not report.parallel and "MB moved between processes" in report.reason, report
+
+
 def test_a_first_item_that_raises_runs_serially_with_cpythons_error():
     with measured():
         with pytest.raises(ZeroDivisionError, match="integer division or modulo by zero"):
