@@ -52,8 +52,12 @@ class FunctionBody:
         namespace[UNBOUND_HOOK] = _UNBOUND
         namespace[LOCALS_HOOK] = builtins.locals
         namespace[KEEP_HOOK] = lambda values: _keep(namespace, self.local_names, values)
-        function = types.FunctionType(self.code, namespace)
-        function(*[namespace.get(name, _UNBOUND) for name in self.parameters])
+        try:
+            function = types.FunctionType(self.code, namespace)
+            function(*[namespace.get(name, _UNBOUND) for name in self.parameters])
+        finally:  # the hook closes over the namespace: left in it, the two would wait for the
+            # cycle collector, and the block's values (a remote array's mapping) with them
+            del namespace[KEEP_HOOK]
 
 
 def _keep(namespace: Dict[str, Any], names: Tuple[str, ...], values: Dict[str, Any]) -> None:

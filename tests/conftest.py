@@ -94,6 +94,14 @@ def _ours(name: str) -> bool:
     return shm.owner(name) in _started_services | {os.getpid()}
 
 
+def our_shm_entries() -> set:
+    """The segments in /dev/shm of the services running under this test process (a module's
+    shared service too), and of this process: other programs' (another test run's too) are not
+    a test's business."""
+    ours = {os.getpid(), *descendants(os.getpid())}
+    return {name for name in shm_entries() if shm.owner(name) in ours}
+
+
 def _open_descriptors() -> Dict[int, str]:
     """This process's open file descriptors, and what each is (a file, a socket, a pipe)."""
     found = {}

@@ -210,12 +210,12 @@ def test_cancel_stops_the_computation_and_frees_the_cores(start_service):
 
 
 def test_a_large_remote_array_is_shared_memory_read_by_later_blocks_without_copies(ufora):
-    from tests.conftest import shm_entries
+    from tests.conftest import our_shm_entries
 
-    before = shm_entries()
+    before = our_shm_entries()
     with ufora.remotely:
         big = np.arange(4_000_000, dtype=np.float64)  # 32 MB: its data goes to shared memory once
-    [segment] = shm_entries() - before
+    [segment] = our_shm_entries() - before
     with ufora.remotely.downloadAll():
         from engine import shm
 
@@ -233,7 +233,7 @@ def test_a_large_remote_array_is_shared_memory_read_by_later_blocks_without_copi
     assert local.flags.writeable and local[-1] == 3_999_999.0
     del big
     objects_held(ufora)
-    wait_for(lambda: segment not in shm_entries(), "the segment to be unlinked")
+    wait_for(lambda: segment not in our_shm_entries(), "the segment to be unlinked")
     wait_for(lambda: not processes_mapping(segment), "no process to map it")  # its memory is really freed
 
 
