@@ -322,7 +322,13 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
 
     def _reconnect(self) -> None:
         """Open the dropped connection again, with backoff, for up to ``timeout`` seconds."""
-        deadline = time.monotonic() + self._timeout
+        try:
+            self._reconnect_until(time.monotonic() + self._timeout)
+        finally:
+            if self._closing.is_set():  # close() came during an attempt: what that attempt opened
+                self._http.close()      # (a pooled HTTP connection for its challenge) goes too
+
+    def _reconnect_until(self, deadline: float) -> None:
         backoff = Backoff(first=0.1, cap=2.0)
         failure = "no attempt"
         while not self._state.closed:
