@@ -34,7 +34,7 @@ from typing import Any, Callable, List, Optional
 import numpy as np
 
 from engine import serialization
-from engine.sources import ObjectSource, ZipSource, unpacker
+from engine.sources import ObjectSource, ZipSource, spread
 
 SAMPLE_SECONDS = 0.002  # time the shape on its first items for about this long...
 SAMPLE_SHARE = 50       # ...but never on more than this share of them
@@ -89,8 +89,7 @@ def _sample(source, element: Callable, condition: Optional[Callable], pattern: O
     The clock is read every ``CLOCK_EVERY`` items: for cheap elements, reading it costs more
     than they do."""
     if pattern is not None:
-        unpack = unpacker(pattern)
-        element, condition = _spread(element, unpack), _spread(condition, unpack)
+        element, condition = spread(element, pattern), spread(condition, pattern)
     results: List[Any] = []
     keep = results.extend if flat else results.append
     count = 0
@@ -102,10 +101,6 @@ def _sample(source, element: Callable, condition: Optional[Callable], pattern: O
         if count % CLOCK_EVERY == 0 and _clock() - start >= SAMPLE_SECONDS:
             break
     return _Sample(count, _clock() - start, results)
-
-
-def _spread(function: Optional[Callable], unpack: Callable) -> Optional[Callable]:
-    return None if function is None else (lambda item: function(*unpack(item)))
 
 
 def _round_trip(values: List[Any], per_value: float) -> tuple:

@@ -147,12 +147,12 @@ def _why_not_worth_it(source, element: Callable, condition: Optional[Callable], 
                       flat: bool, collects: bool, key: Optional[Callable] = None) -> Optional[str]:
     """None when splitting the shape is expected to win (``engine.cost``), else why it runs
     serially. Only for a shape that can be split: its functions are free of side effects."""
-    if getattr(_runner, "always_split", False):
+    if _runner.always_split:
         return None
     if key is not None:
         element = _keyed(element, key)
     try:
-        estimate = cost.estimate(source, element, condition, pattern, flat, collects, getattr(_runner, "cores", 1))
+        estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores)
     except Exception as exc:  # serially, CPython raises it where it arises
         return f"its first items raise {type(exc).__name__} (or cannot be pickled)"
     return None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"

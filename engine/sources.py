@@ -283,6 +283,13 @@ def unpacker(pattern: str) -> Callable[[Any], tuple]:
     return namespace["unpack"]
 
 
+def spread(function: Optional[Callable], pattern: str) -> Optional[Callable]:
+    """``function`` (an element function or filter of a starred shape) called with a whole
+    item, unpacked into its parts: what CPython partitions and the cost model's sample call."""
+    unpack = unpacker(pattern)
+    return None if function is None else (lambda item: function(*unpack(item)))
+
+
 class Flat:
     """An element function that gives, for one item, an iterable of elements (the inner loops
     of ``sum(f(x, y) for x in a for y in b)``), and for ``sum``/``any``/``all`` the function

@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 import numpy as np
 
 from engine import errors, kernels, reducers, serialization, shm
-from engine.sources import identity, unpacker
+from engine.sources import identity, spread
 
 Outcome = Tuple[str, Any, bool, bool]
 
@@ -53,12 +53,6 @@ def make_task(reducer, element: Callable, condition: Optional[Callable], key: Op
                                         decimal.getcontext()))
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
-
-
-def _spread(function: Optional[Callable], pattern: str) -> Optional[Callable]:
-    """``function`` called with an item's parts, for CPython partitions of a starred shape."""
-    unpack = unpacker(pattern)
-    return None if function is None else (lambda item: function(*unpack(item)))
 
 
 _NO_SAMPLE = object()
@@ -95,7 +89,7 @@ class _Decoded:
         # CPython partitions call these with whole items
         self.element, self.condition, self.inner = element, condition, inner
         if task.pattern is not None:
-            self.element, self.condition, self.inner = (_spread(f, task.pattern) for f in (element, condition, inner))
+            self.element, self.condition, self.inner = (spread(f, task.pattern) for f in (element, condition, inner))
         if task.flat:
             self.inner = self.element
         self._sample = _NO_SAMPLE
