@@ -20,6 +20,10 @@ class Reading:
         return self.value * 1.5
 
 
+def reading_of(i):
+    return Reading(f"s{i % 5}", float(i % 977))
+
+
 def heavy(k):
     """Pure, and some milliseconds of CPython per call."""
     total = 0
@@ -59,12 +63,18 @@ def test_cheap_work_over_a_range_is_not_worth_compiling():
 
 
 def test_objects_built_over_a_range_are_not_taken_for_compiled_work():
-    """A range compiles, but a set of objects does not: the objects must come back pickled."""
+    """A range compiles, but a set of objects does not: the objects must come back pickled, so the
+    estimate counts their moves like any object shape's (whether that tips the shape to serial is a
+    matter of this machine's timings, near the threshold for this one: the benchmark measures that)."""
+    source = source_for(range(100_000))
+    estimate = cost.estimate(source, reading_of, None, None, False, True, cores=2)
+    assert not estimate.compilable and estimate.moved > 100_000 * 20
+    assert "MB moved between processes" in estimate.describe()
     with measured():
-        got = parallel_collect("set", range(100_000), lambda i: Reading(f"s{i % 5}", float(i % 977)), None)
+        got = parallel_collect("set", range(100_000), reading_of, None)
     assert len(got) == 100_000 and all(type(r) is Reading for r in got)  # hashed by identity
     report = runtime.reports[-1]
-    assert not report.parallel and "MB moved between processes" in report.reason, report
+    assert report.compiled == 0 and (report.parallel or "MB moved between processes" in report.reason), report
 
 
 def test_a_first_item_that_raises_runs_serially_with_cpythons_error():
