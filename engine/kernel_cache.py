@@ -102,20 +102,47 @@ def _path(name: str) -> str:
 def claimed(name: str) -> Iterator[None]:
     """Exclusive use of entry ``name`` among this host's processes (nothing without a folder,
     or if the lock cannot be made: then two processes may both compile, which is only slower)."""
-    if _folder is None:
+    claim = _claim(name, wait=True)
+    assert claim is not None  # waited for
+    try:
         yield
-        return
+    finally:
+        release(claim)
+
+
+def try_claim(name: str) -> Optional[Claim]:
+    """Exclusive use of entry ``name`` if no other process of the host has it now (then None):
+    for a process that has other work to do meanwhile (``engine.kernels`` compiling behind)."""
+    return _claim(name, wait=False)
+
+
+@dataclass(frozen=True)
+class Claim:
+    descriptor: Optional[int]  # of the locked file (None: no folder, or no lock could be made)
+
+
+def release(claim: Claim) -> None:
+    if claim.descriptor is not None:
+        os.close(claim.descriptor)  # and the lock with it
+
+
+def _claim(name: str, wait: bool) -> Optional[Claim]:
+    if _folder is None:
+        return Claim(None)
     try:
         descriptor = os.open(_path(name) + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         log.warning("kernel cache: cannot lock %s (%s); compiling without it", name, exc)
-        yield
-        return
+        return Claim(None)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # and the lock with it
+        fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return Claim(descriptor)
 
 
 def distinct_symbols() -> None:

@@ -40,7 +40,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from engine import checked, code, kernel_cache, reducers, rewriter
+from engine import background_compiles, checked, code, kernel_cache, reducers, rewriter
 from engine.sources import pattern_names
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,8 @@ def _compile(reducer, source, namespace: Dict[str, Any], has_condition: bool, ha
 
 def compiled(digest: str, reducer, source, element, condition, key,
              pattern: Optional[str] = None) -> Optional[Kernel]:
-    """The cached compiled kernel for this job, or None if numba cannot compile it."""
+    """The cached compiled kernel for this job, or None if numba cannot compile it, or if it is
+    compiling behind the partitions (``compile_behind``): this partition runs in CPython."""
     if not source.compilable:
         return None
     import numba
@@ -316,12 +317,34 @@ def compiled(digest: str, reducer, source, element, condition, key,
     cache_key = (digest, reducer.name, params, bind, types_key, pattern, source.numpy_items)
     if cache_key in _cache:
         _cache.move_to_end(cache_key)
-    else:
-        _cache[cache_key] = _compiled_once(cache_key + (_library_files((element, condition, key)),),
-                                           lambda: _build(reducer, source, element, condition, key, pattern))
-        if len(_cache) > KERNEL_CACHE_SIZE:
-            _cache.popitem(last=False)
-    return _cache[cache_key]
+        return _cache[cache_key]
+    kernel = _compiled_once(cache_key + (_library_files((element, condition, key)),),
+                            lambda: _build(reducer, source, element, condition, key, pattern))
+    if kernel is _COMPILING:
+        return None
+    _cache[cache_key] = kernel
+    if len(_cache) > KERNEL_CACHE_SIZE:
+        _cache.popitem(last=False)
+    return kernel
+
+
+_COMPILING = object()  # ``_compiled_once``: the kernel is being compiled behind the partitions
+_behind: Optional[background_compiles.BackgroundCompiles] = None
+
+
+def compile_behind(enabled: bool) -> None:
+    """With a kernel folder (``engine.kernel_cache``): compile each new kernel in a thread of
+    the first process that wants it while the partitions run in CPython, and use it from the
+    next partition after it is ready, here, or in another process once it is on disk (tiered
+    execution: no block waits for numba). Without: the first partition compiles it and the
+    others wait for it (``UFORA_COMPILE=first``). Set before the compute pool forks."""
+    global _behind
+    _behind = background_compiles.BackgroundCompiles() if enabled else None
+
+
+def join_background_compiles(timeout: float) -> bool:
+    """Wait for this process's background compiles (tests): True when none is left."""
+    return _behind is None or _behind.join(timeout)
 
 
 _listeners: List[Callable[[str], None]] = []
@@ -338,29 +361,78 @@ def _report(kind: str) -> None:
         listener(kind)
 
 
-def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]]) -> Optional[Kernel]:
-    """The kernel of ``key``, from the disk cache, or built and kept there; while one process of
-    the host builds it, another that wants it waits, then loads it."""
+def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]]) -> Any:
+    """The kernel of ``key`` (None: numba refused it), from the disk cache, or built and kept
+    there; while one process of the host builds it, another that wants it waits, then loads it;
+    or, compiling behind, ``_COMPILING`` until it is ready."""
     if kernel_cache.folder() is None:
         kernel = build()
         _report("compiled")
         return kernel
     name = kernel_cache.name_of(key)
+    if _behind is not None:
+        return _compiled_behind(_behind, name, key, build)
     with kernel_cache.claimed(name):
-        found = kernel_cache.load(name, key)
-        if found is not kernel_cache.MISSING:
-            _report("loaded")
-            return None if found is None else Kernel(*found)
-        kernel = build()
-        _report("compiled")
+        found = _loaded(name, key)
+        return _compiled_and_kept(name, key, build) if found is kernel_cache.MISSING else found
+
+
+def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, key: Tuple,
+                     build: Callable[[], Optional[Kernel]]) -> Any:
+    """The kernel if this process compiled it or can load it now; else ``_COMPILING``, and its
+    compile started here unless another process of the host is compiling it (then it is loaded
+    from the disk cache by the first partition that asks after it is written)."""
+    state = behind.poll(name)
+    if state is background_compiles.RUNNING:
+        return _COMPILING
+    if state is not background_compiles.ABSENT:
+        return state
+    found = _loaded(name, key)  # entries are written whole (renamed into place): no claim needed to read
+    if found is not kernel_cache.MISSING:
+        return found
+    claim = kernel_cache.try_claim(name)
+    if claim is None:
+        return _COMPILING
+    try:
+        found = _loaded(name, key)  # written while we looked
+    except BaseException:
+        kernel_cache.release(claim)
+        raise
+    if found is not kernel_cache.MISSING:
+        kernel_cache.release(claim)
+        return found
+
+    def compile_and_release() -> Optional[Kernel]:
         try:
-            frozen = None if kernel is None else kernel_cache.freeze(kernel.function, kernel.output_dtypes)
-        except Exception as exc:  # numba could not reduce it: it is compiled again next time
-            log.warning("kernel cache: a compiled kernel could not be kept (%r)", exc)
-            return kernel
-        if kernel is None or frozen is not None:
-            kernel_cache.save(name, key, frozen)
+            return _compiled_and_kept(name, key, build)
+        finally:
+            kernel_cache.release(claim)
+
+    behind.start(name, compile_and_release)
+    return _COMPILING
+
+
+def _loaded(name: str, key: Tuple) -> Any:
+    """Entry ``name`` as a kernel (None: numba refused it), or ``kernel_cache.MISSING``."""
+    found = kernel_cache.load(name, key)
+    if found is kernel_cache.MISSING:
+        return found
+    _report("loaded")
+    return None if found is None else Kernel(*found)
+
+
+def _compiled_and_kept(name: str, key: Tuple, build: Callable[[], Optional[Kernel]]) -> Optional[Kernel]:
+    """The kernel built, and kept in the disk cache (with the claim of ``name`` held)."""
+    kernel = build()
+    _report("compiled")
+    try:
+        frozen = None if kernel is None else kernel_cache.freeze(kernel.function, kernel.output_dtypes)
+    except Exception as exc:  # numba could not reduce it: it is compiled again next time
+        log.warning("kernel cache: a compiled kernel could not be kept (%r)", exc)
         return kernel
+    if kernel is None or frozen is not None:
+        kernel_cache.save(name, key, frozen)
+    return kernel
 
 
 def _library_files(roots: Tuple[Any, ...]) -> Tuple[Tuple[str, int, int], ...]:

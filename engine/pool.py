@@ -239,8 +239,9 @@ class ComputePool:
     socket, and the compute processes exit when their pipes close.
     """
 
-    def __init__(self, processes: int, kernel_folder: Optional[str] = None):
+    def __init__(self, processes: int, kernel_folder: Optional[str] = None, compile_behind: bool = False):
         kernel_cache.use(kernel_folder)  # None: kernels are compiled in each process (tests)
+        kernels.compile_behind(compile_behind)  # only with a folder: where the others find what one compiled
         kernels.warm_up()
         shm.become_service()  # inherited: a remote object's segments are ours
         self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -49,6 +49,10 @@ SETTINGS = (
     Setting("UFORA_SPLIT", "measure: a parallel shape is split only where timing its first items says splitting "
             "wins (else it runs serially, as the engine's reports say); always: every shape that can be split is "
             "(to test or benchmark the split path)", "measure"),
+    Setting("UFORA_COMPILE", "background: a new kernel compiles in a thread of one compute process while its "
+            "shape's partitions run in CPython, and the partitions after it is ready use it (no block waits for "
+            "numba); first: the first partitions wait for it (to benchmark compiled code from the first run)",
+            "background"),
     Setting("UFORA_LOG_DIR", "log folder (ufora-service.log)", f"{DEFAULT_LOG_DIR} if writable, else stderr"),
     Setting("UFORA_KERNEL_CACHE_DIR", "folder of the kernels the worker compiled, loaded instead of compiled again "
             "by its compute processes and after a restart (delete its files to clear it)",
@@ -101,6 +105,7 @@ class ServiceConfig:
     cluster_secret: Optional[bytes] = None  # channels between services authenticate with it (net.auth)
     always_split: bool = False  # UFORA_SPLIT=always: split every shape that can be split (engine.cost)
     kernel_cache_dir: Optional[str] = None  # compiled kernels kept here (None: a temporary folder)
+    compile_behind: bool = True  # UFORA_COMPILE=background: partitions run in CPython while a kernel compiles
 
     @property
     def worker_data_port(self) -> int:
@@ -213,14 +218,22 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         tls_ca=_tls(env, tls.authority),
         cluster_secret=_cluster_secret(env),
         always_split=_split(env),
+        compile_behind=_choice(env, "UFORA_COMPILE", ("background", "first")) == "background",
     )
 
 
 def _split(env: Mapping[str, str]) -> bool:
-    raw = env.get("UFORA_SPLIT", "").strip().lower()
-    if raw not in ("", "measure", "always"):
-        raise ConfigError(f"UFORA_SPLIT={raw!r} is neither 'measure' nor 'always'")
-    return raw == "always"
+    return _choice(env, "UFORA_SPLIT", ("measure", "always")) == "always"
+
+
+def _choice(env: Mapping[str, str], name: str, choices: Tuple[str, ...]) -> str:
+    """The variable's value among ``choices`` (the first when unset)."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(repr(c) for c in choices)}")
+    return raw
 
 
 MIN_SECRET = 16

@@ -39,8 +39,10 @@ def run_both_types(service) -> tuple:
 
 def cluster(cores: int, folder: str) -> dict:
     """A one-host service keeping its kernels in ``folder``, splitting every shape it can (so that
-    these small sums are compiled whatever the cost model would say of them)."""
-    return {**one_host(cores), "UFORA_KERNEL_CACHE_DIR": folder, "UFORA_SPLIT": "always"}
+    these small sums are compiled whatever the cost model would say of them), its first
+    partitions waiting for each compile (so that the block's end is the compile's: the
+    background compile is tests/test_background_compiles.py's)."""
+    return {**one_host(cores), "UFORA_KERNEL_CACHE_DIR": folder, "UFORA_SPLIT": "always", "UFORA_COMPILE": "first"}
 
 
 def kernel_counts(service) -> tuple:

@@ -1,0 +1,117 @@
+"""Compiling behind the partitions (issue 16, tiered execution): a new kernel compiles in a thread
+of the first process that wants it while partitions run in CPython; another process of the host
+does not compile it again nor wait for it, and loads it once it is on disk; a service answers
+exactly before and after its kernels are ready, and then computes with them."""
+import os
+import threading
+
+import pytest
+
+import pyfora
+from engine import kernel_cache, kernels, reducers
+from engine.sources import RangeSource
+from tests.conftest import manager_status, one_host, wait_for
+
+
+@pytest.fixture
+def behind(tmp_path):
+    """This process compiles behind, with a kernel folder of its own; the events it reports."""
+    events: list = []
+    kernel_cache.use(str(tmp_path))
+    kernels.compile_behind(True)
+    kernels.report_to(events.append)
+    yield events
+    assert kernels.join_background_compiles(60)
+    kernels.compile_behind(False)
+    kernels.report_to(lambda kind: None)
+    kernel_cache.use(None)
+
+
+def in_child(work) -> int:
+    """The exit status of a forked process (a sibling compute process) that runs ``work``:
+    0 when it returns True."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(0 if work() else 1)
+        finally:
+            os._exit(2)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+KEY = ("the key of a kernel", 1)
+
+
+def test_a_compile_runs_behind_and_no_other_process_compiles_or_waits(behind):
+    release = threading.Event()
+    builds = []
+
+    def slow_build():
+        builds.append("here")
+        release.wait(30)
+        return None  # numba's refusal: kept on disk like a kernel, without compiling anything
+
+    assert kernels._compiled_once(KEY, slow_build) is kernels._COMPILING   # started, not waited for
+    assert kernels._compiled_once(KEY, slow_build) is kernels._COMPILING   # still running: not started again
+    # a sibling process neither compiles it nor waits for it while it compiles here
+    assert in_child(lambda: kernels._compiled_once(KEY, lambda: 1 / 0) is kernels._COMPILING) == 0
+    release.set()
+    assert kernels.join_background_compiles(30)
+    assert kernels._compiled_once(KEY, slow_build) is None  # its result, taken here
+    assert builds == ["here"] and behind == ["compiled"]
+    # and now the sibling loads it from the disk cache
+    assert in_child(lambda: kernels._compiled_once(KEY, lambda: 1 / 0) is None and behind[-1] == "loaded") == 0
+
+
+def test_a_real_kernel_is_used_once_compiled_behind(behind):
+    source = RangeSource(range(1000))
+
+    def kernel():
+        return kernels.compiled("times 3 behind", reducers.Sum, source, lambda x: x * 3, None, None)
+
+    assert kernel() is None  # this partition runs in CPython
+    assert kernels.join_background_compiles(60)
+    compiled = kernel()
+    assert compiled is not None and compiled.function(*source.kernel_arguments(), 0, 1000)[2] == 3 * 499500
+    assert behind == ["compiled"]
+
+    def in_a_sibling():
+        kernels._cache.clear()  # what it compiled itself, forked from here: a sibling has its own
+        return kernel() is not None and behind[-1] == "loaded"
+
+    assert in_child(in_a_sibling) == 0
+
+
+def scaled(x):
+    return x * 3 + 1
+
+
+N = 200_000
+EXPECTED = sum(scaled(x) for x in range(N))
+
+
+def test_a_service_answers_exactly_while_compiling_and_then_uses_its_kernel(start_service):
+    """Blocks run again until their partitions are compiled: every answer is CPython's, and the
+    kernel is compiled once (whichever process wanted it first) however many partitions asked."""
+    service = start_service({**one_host(2), "UFORA_SPLIT": "always"})
+    compiled_partitions = []
+
+    def run_once() -> bool:
+        with pyfora.connect(service.url, progress=False) as ufora:
+            with ufora.remotely.downloadAll():
+                total = sum(scaled(x) for x in range(N))
+                from engine import runtime
+                report = runtime.reports[-1]
+                shape = (report.parallel, report.compiled)
+        assert (total, type(total)) == (EXPECTED, int)
+        assert shape[0], shape
+        compiled_partitions.append(shape[1])
+        return shape[1] > 0
+
+    wait_for(run_once, "partitions computed by the kernel compiled behind them", timeout=90)
+    wait_for(lambda: compiles(service) == 1, "the one compile in the worker's stats (sent with its heartbeats)")
+
+
+def compiles(service) -> int:
+    [member] = manager_status(service.url)["members"]
+    return member.get("kernels_compiled", 0)
