@@ -17,9 +17,11 @@ and estimates both ways:
 A shape over Python objects is split only where ``split <= SPLIT_GAIN * serial``. A shape
 over a range or numeric arrays (``source.compilable``) whose sampled elements are numbers (or
 tuples of numbers) moves nothing but numbers and its partitions are compiled, many times faster
-than sampled, at the price of compiling once (0.2-6 s
-the first time, then loaded from the kernel cache): it is split when its serial estimate is at
-least ``COMPILED_FLOOR``. Otherwise the shape runs serially and the report gives the estimates.
+than sampled, at the price of compiling once (0.2-6 s the first time, then loaded from the kernel
+cache): it is split when its serial estimate is at least ``COMPILED_FLOOR``, and also, where
+kernels compile behind the partitions (``engine.kernels.compile_behind``: nothing waits for the
+compile), wherever splitting wins as CPython partitions do, as for objects. Otherwise the shape
+runs serially and the report gives the estimates.
 
 The element functions are free of side effects (``engine.purity`` ran first), so computing the
 sampled items again, serially or in a partition, is invisible; an item that raises while sampled
@@ -33,7 +35,7 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from engine import serialization
+from engine import kernels, serialization
 from engine.sources import ObjectSource, ZipSource, spread
 
 SAMPLE_SECONDS = 0.002  # time the shape on its first items for about this long...
@@ -57,17 +59,20 @@ class Estimate:
     split: float   # seconds
     moved: int     # bytes of items and results pickled between processes
     compilable: bool = False  # over a range or numeric arrays: its partitions compile
+    compiles_behind: bool = False  # its partitions run in CPython until their kernel is compiled
 
     @property
     def split_wins(self) -> bool:
+        in_cpython = self.split <= SPLIT_GAIN * self.serial
         if self.compilable:
-            return self.serial >= COMPILED_FLOOR
-        return self.split <= SPLIT_GAIN * self.serial
+            return self.serial >= COMPILED_FLOOR or (self.compiles_behind and in_cpython)
+        return in_cpython
 
     def describe(self) -> str:
         if self.compilable:
             return (f"measured on its first items: {self.items} items take about {_ms(self.serial)} serially, "
-                    f"less than compiling them would cost (split from {_ms(COMPILED_FLOOR)})")
+                    f"{_ms(self.split)} split in CPython, and less than compiling them would cost (split from "
+                    f"{_ms(COMPILED_FLOOR)})")
         return (f"measured on its first items: {self.items} items take about {_ms(self.serial)} serially, "
                 f"{_ms(self.split)} split ({self.moved / 1e6:.1f} MB moved between processes)")
 
@@ -147,7 +152,7 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
     split = (SPLIT_OVERHEAD + (pickle_items + unpickle_items + unpickle_results) * n
              + (sample.seconds / sample.count + pickle_results) * n / max(1, cores))
     compiles = bool(source.compilable) and not flat and all(map(_numbers, sample.results))
-    return Estimate(n, serial, split, int((items_bytes + results_bytes) * n), compiles)
+    return Estimate(n, serial, split, int((items_bytes + results_bytes) * n), compiles, kernels.compiles_behind())
 
 
 _NUMBERS = (int, float, bool, np.number, np.bool_)

@@ -342,6 +342,12 @@ def compile_behind(enabled: bool) -> None:
     _behind = background_compiles.BackgroundCompiles() if enabled else None
 
 
+def compiles_behind() -> bool:
+    """Whether this process's kernels compile behind the partitions (``compile_behind``), which
+    then never wait for numba."""
+    return _behind is not None and kernel_cache.folder() is not None
+
+
 def join_background_compiles(timeout: float) -> bool:
     """Wait for this process's background compiles (tests): True when none is left."""
     return _behind is None or _behind.join(timeout)

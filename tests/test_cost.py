@@ -1,6 +1,8 @@
 """Split or serial from measurement (``engine.cost``): cheap work over Python objects runs
 serially and says why; few heavy items are split; the answer is CPython's either way; and the
 setting that splits every shape (UFORA_SPLIT=always) reaches the engine through a real service."""
+import dataclasses
+
 import pytest
 
 import pyfora
@@ -123,3 +125,14 @@ def test_the_setting_reaches_the_blocks_of_a_real_service(start_service, setting
             shape = (report.shape, report.parallel, report.reason)
     assert total == sum(len(r.station) for r in readings)
     assert shape[:2] == ("sum", split), shape
+
+
+def test_compiling_behind_splits_a_compilable_shape_wherever_cpython_partitions_win():
+    """Below COMPILED_FLOOR a compilable shape's first partitions would wait for a compile that
+    costs more than the shape; where nothing waits for it (``kernels.compile_behind``), it is split
+    as CPython partitions are, and later runs find the kernel compiled."""
+    quick = cost.Estimate(50_000, serial=0.05, split=0.03, moved=0, compilable=True)
+    assert not quick.split_wins
+    assert dataclasses.replace(quick, compiles_behind=True).split_wins
+    assert not dataclasses.replace(quick, serial=0.02, compiles_behind=True).split_wins
+    assert dataclasses.replace(quick, serial=cost.COMPILED_FLOOR, split=1.0).split_wins
