@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import functools
 import sys
 import types
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -52,6 +53,10 @@ MUTATED = "__ufora_mutated__"
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, np.generic,
               types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type)
 
+
+# exactly these types (not subclasses, whose instances may carry state): values that never
+# stand for a caller's object, taken as they came back without a look
+_SCALARS = frozenset({int, float, complex, str, bytes, bool, type(None)})
 
 CHEAP_ITEMS = 100_000
 CHEAP_BYTES = 8 << 20
@@ -357,59 +362,89 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
         return True
     if type(target) is not type(new):
         return False
-    mine[id(new)] = target
-
-    def own(value: Any, old: Any = None) -> Any:
-        """The object to hold where ``old`` was and ``value`` is now: the caller's own when
-        ``value`` stands for one (updated in place, deeply), else ``value``."""
-        if id(value) in mine:
-            return mine[id(value)]
-        if deep and old is not None and type(old) is type(value) and not isinstance(old, _IMMUTABLE) \
-                and _update(old, value, mine):
-            return old
-        return value
-
-    if isinstance(target, (set, dict)) and not all(_plain_key(key) for key in new):
-        del mine[id(new)]
+    way = _way_of(type(target))
+    if way == "attributes" or (way == "state" and _state_of(new) is None and _plain_object(target)):
+        mine[id(new)] = target  # the common case, first: a user's object (150,000 of them in a list...)
+        held = vars(target)
+        attributes = {name: value if type(value) in _SCALARS else _own(value, held.get(name), mine, deep)
+                      for name, value in vars(new).items()}
+        held.clear()
+        held.update(attributes)
+        return True
+    if way in ("set", "dict") and not all(_plain_key(key) for key in new):
         return False  # objects as elements or keys would come back as copies: not the caller's
-
-    if isinstance(target, list):
-        target[:] = [own(item, target[index] if index < len(target) else None) for index, item in enumerate(new)]
-    elif isinstance(target, bytearray):
+    if way == "ndarray" and (target.shape != new.shape or target.dtype != new.dtype or not target.flags.writeable):
+        return False
+    if way == "state" and (_state_of(new) is None or not hasattr(target, "__setstate__")):
+        return False
+    if way == "other":
+        return False
+    mine[id(new)] = target
+    if way == "list":
+        target[:] = [item if type(item) in _SCALARS else _own(item, target[index] if index < len(target) else None,
+                                                               mine, deep)
+                     for index, item in enumerate(new)]
+    elif way == "bytearray":
         target[:] = new
-    elif isinstance(target, dict):
-        items = [(key, own(value, target.get(key))) for key, value in new.items()]
+    elif way == "dict":
+        items = [(key, _own(value, target.get(key), mine, deep)) for key, value in new.items()]
         target.clear()
         target.update(items)
-    elif isinstance(target, set):
+    elif way == "set":
         target.clear()
         target.update(new)
-    elif isinstance(target, collections.deque):
+    elif way == "deque":
         target.clear()
-        target.extend(own(item) for item in new)
-    elif isinstance(target, np.ndarray):
-        if target.shape != new.shape or target.dtype != new.dtype or not target.flags.writeable:
-            del mine[id(new)]
-            return False
+        target.extend(_own(item, None, mine, deep) for item in new)
+    elif way == "ndarray":
         target[...] = new
-    elif isinstance(target, (np.random.Generator, np.random.BitGenerator)):
+    elif way == "bit_generator":
         bits = ((target, new) if isinstance(target, np.random.BitGenerator)
                 else (target.bit_generator, new.bit_generator))
         bits[0].state = bits[1].state
-    elif isinstance(target, np.random.RandomState):
+    elif way == "random_state":
         target.set_state(new.get_state())
-    elif _state_of(new) is not None and hasattr(target, "__setstate__"):
-        target.__setstate__(_state_of(new))  # random.Random, list and range iterators...
+    else:  # "state": random.Random, list and range iterators...
+        target.__setstate__(_state_of(new))
         if hasattr(target, "__dict__") and hasattr(new, "__dict__"):
-            vars(target).update({name: own(value, vars(target).get(name)) for name, value in vars(new).items()})
-    elif hasattr(target, "__dict__") and not hasattr(type(target), "__slots__"):
-        attributes = {name: own(value, vars(target).get(name)) for name, value in vars(new).items()}
-        vars(target).clear()
-        vars(target).update(attributes)
-    else:
-        del mine[id(new)]
-        return False
+            held = vars(target)
+            held.update({name: _own(value, held.get(name), mine, deep) for name, value in vars(new).items()})
     return True
+
+
+def _own(value: Any, old: Any, mine: Dict[int, Any], deep: bool) -> Any:
+    """The object to hold where ``old`` was and ``value`` is now: the caller's own when
+    ``value`` stands for one (updated in place, deeply), else ``value``."""
+    if type(value) in _SCALARS:  # never the caller's object: nothing to find or update
+        return value
+    if id(value) in mine:
+        return mine[id(value)]
+    if deep and old is not None and type(old) is type(value) and not isinstance(old, _IMMUTABLE) \
+            and _update(old, value, mine):
+        return old
+    return value
+
+
+@functools.lru_cache(maxsize=4096)
+def _way_of(kind: type) -> str:
+    """How ``_update`` brings an object of this type up to date (decided once per type)."""
+    for way, base in _CONTAINERS:
+        if issubclass(kind, base):
+            return way
+    if getattr(kind, "__setstate__", None) is not getattr(object, "__setstate__", None):
+        return "state"  # its own __setstate__: used when an instance's __reduce__ gives a state
+    if kind.__dictoffset__ != 0 and not hasattr(kind, "__slots__"):  # its instances have a __dict__
+        return "attributes"
+    return "other"
+
+
+_CONTAINERS = (("list", list), ("bytearray", bytearray), ("dict", dict), ("set", set), ("deque", collections.deque),
+               ("ndarray", np.ndarray), ("bit_generator", (np.random.Generator, np.random.BitGenerator)),
+               ("random_state", np.random.RandomState))
+
+
+def _plain_object(target: Any) -> bool:
+    return hasattr(target, "__dict__") and not hasattr(type(target), "__slots__")
 
 
 def _plain_key(key: Any) -> bool:
