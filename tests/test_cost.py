@@ -136,3 +136,24 @@ def test_compiling_behind_splits_a_compilable_shape_wherever_cpython_partitions_
     assert dataclasses.replace(quick, compiles_behind=True).split_wins
     assert not dataclasses.replace(quick, serial=0.02, compiles_behind=True).split_wins
     assert dataclasses.replace(quick, serial=cost.COMPILED_FLOOR, split=1.0).split_wins
+
+
+def test_a_sample_is_timed_without_garbage_collection_and_leaves_it_as_it_was():
+    """A full collection falling into a 2 ms sample would make cheap work look heavy; the
+    program's own choice (gc disabled by the user) stands after it."""
+    import gc
+
+    seen = []
+
+    def element(x):
+        seen.append(gc.isenabled())
+        return x
+
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            cost.estimate(source_for(list(range(5_000))), element, None, None, False, False, cores=2)
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
+    assert seen and not any(seen)
