@@ -58,6 +58,7 @@ KERNEL_CACHE_SIZE = 256
 # that module again by name when it loads the function (``engine.kernel_cache``).
 GENERATED_MODULE = __name__
 _cache: "OrderedDict[Tuple, Optional[Kernel]]" = OrderedDict()
+COMPILING = object()  # the kernel is being compiled behind the partitions (``compile_behind``)
 
 
 def attach_loops(text: str) -> Callable[[Callable], Callable]:
@@ -308,6 +309,13 @@ def compiled(digest: str, reducer, source, element, condition, key,
              pattern: Optional[str] = None) -> Optional[Kernel]:
     """The cached compiled kernel for this job, or None if numba cannot compile it, or if it is
     compiling behind the partitions (``compile_behind``): this partition runs in CPython."""
+    kernel = kernel_or_compiling(digest, reducer, source, element, condition, key, pattern)
+    return None if kernel is COMPILING else kernel
+
+
+def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
+                        pattern: Optional[str] = None) -> Any:
+    """``compiled``'s kernel or None, or COMPILING while it compiles behind the partitions."""
     if not source.compilable:
         return None
     import numba
@@ -320,15 +328,14 @@ def compiled(digest: str, reducer, source, element, condition, key,
         return _cache[cache_key]
     kernel = _compiled_once(cache_key + (_library_files((element, condition, key)),),
                             lambda: _build(reducer, source, element, condition, key, pattern))
-    if kernel is _COMPILING:
-        return None
+    if kernel is COMPILING:
+        return kernel
     _cache[cache_key] = kernel
     if len(_cache) > KERNEL_CACHE_SIZE:
         _cache.popitem(last=False)
     return kernel
 
 
-_COMPILING = object()  # ``_compiled_once``: the kernel is being compiled behind the partitions
 _behind: Optional[background_compiles.BackgroundCompiles] = None
 
 
@@ -370,7 +377,7 @@ def _report(kind: str) -> None:
 def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]]) -> Any:
     """The kernel of ``key`` (None: numba refused it), from the disk cache, or built and kept
     there; while one process of the host builds it, another that wants it waits, then loads it;
-    or, compiling behind, ``_COMPILING`` until it is ready."""
+    or, compiling behind, ``COMPILING`` until it is ready."""
     if kernel_cache.folder() is None:
         kernel = build()
         _report("compiled")
@@ -385,12 +392,12 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]]) -> Any:
 
 def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, key: Tuple,
                      build: Callable[[], Optional[Kernel]]) -> Any:
-    """The kernel if this process compiled it or can load it now; else ``_COMPILING``, and its
+    """The kernel if this process compiled it or can load it now; else ``COMPILING``, and its
     compile started here unless another process of the host is compiling it (then it is loaded
     from the disk cache by the first partition that asks after it is written)."""
     state = behind.poll(name)
     if state is background_compiles.RUNNING:
-        return _COMPILING
+        return COMPILING
     if state is not background_compiles.ABSENT:
         return state
     found = _loaded(name, key)  # entries are written whole (renamed into place): no claim needed to read
@@ -398,7 +405,7 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
         return found
     claim = kernel_cache.try_claim(name)
     if claim is None:
-        return _COMPILING
+        return COMPILING
     try:
         found = _loaded(name, key)  # written while we looked
     except BaseException:
@@ -415,7 +422,7 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
             kernel_cache.release(claim)
 
     behind.start(name, compile_and_release)
-    return _COMPILING
+    return COMPILING
 
 
 def _loaded(name: str, key: Tuple) -> Any:

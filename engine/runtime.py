@@ -291,15 +291,15 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
         task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat, inner)
-        outcomes = _runner.run_partitions(task, source.length, shareable=not outputs,
-                                          windows=source.windows())
+        outcomes = tasks.pieces_apart(_runner.run_partitions(task, source.length, shareable=not outputs,
+                                                             windows=source.windows()))
         partials = _partials(outcomes)
         why = check([value for _, value in partials]) if check is not None else None
         if why is not None:
             if not (in_order and reducers.in_order_exact([value for _, value in partials])):
                 reports.append(Report(reducer.name, source.describe(), False, why))
                 return None
-            outcomes = [(0, source.length, tasks.run_partition(task, 0, source.length))]
+            outcomes = tasks.pieces_apart([(0, source.length, tasks.run_partition(task, 0, source.length))])
             partials = _partials(outcomes)
     finally:
         for segment in segments:

@@ -6,18 +6,20 @@ driver and decoded once per process (cached by digest). A partition is just [lo,
 element-index space, so whoever schedules partitions never looks inside a task.
 
 An outcome is ``(status, value, compiled, stop)``: status "ok" with the partial, or "error"
-with a ``RemoteError``; ``compiled`` says whether numba computed it; ``stop`` says that no later
-partition can change the result (an error, or ``any``/``all`` decided), so the scheduler need
-not hand out the rest.
+with a ``RemoteError``, or PIECES with the outcomes of the partition's pieces (its kernel was
+compiling as it began: ``_compute``); ``compiled`` says whether numba computed it; ``stop`` says
+that no later partition can change the result (an error, or ``any``/``all`` decided), so the
+scheduler need not hand out the rest.
 """
 from __future__ import annotations
 
 import decimal
 import hashlib
 import itertools
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -25,6 +27,8 @@ from engine import errors, kernels, reducers, serialization, shm
 from engine.sources import identity, spread
 
 Outcome = Tuple[str, Any, bool, bool]
+# an outcome's status when its value is [(lo, hi, outcome)]: a partition computed in pieces
+PIECES = "pieces"
 
 
 @dataclass
@@ -99,11 +103,17 @@ class _Decoded:
     def kernel(self) -> Optional[kernels.Kernel]:
         """The compiled kernel (from the cache after the first partition; None: CPython). Asked
         for with the partition's data in place: a window's arrays may be typed otherwise."""
+        kernel = self.kernel_or_compiling
+        return None if kernel is kernels.COMPILING else kernel
+
+    @property
+    def kernel_or_compiling(self) -> Any:
+        """``kernel``, or ``kernels.COMPILING`` while it compiles behind the partitions."""
         if self.task.flat:
             return None
         digest, element, condition = self._compile
-        return kernels.compiled(digest, self.reducer, self.task.source, element, condition,
-                                self.key, self.task.pattern)
+        return kernels.kernel_or_compiling(digest, self.reducer, self.task.source, element, condition,
+                                           self.key, self.task.pattern)
 
     def learn_types(self, lo: int, hi: int) -> None:
         """Take the sample from this partition's first kept item, until one is found (a
@@ -160,11 +170,48 @@ def _decode(payload: bytes) -> _Decoded:
     return _decoded[digest]
 
 
-def _compute(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
+Piece = Tuple[int, int, Any, bool]  # (lo, hi, partial, whether compiled)
+
+
+def _compute(job: _Decoded, lo: int, hi: int) -> List[Piece]:
+    """The partition's partials: one, or two when its kernel was compiling behind it as it began
+    (the items before the kernel was ready in CPython, the rest compiled), so that a large first
+    partition does not run in CPython to its end. Detached only after both: a window's arrays
+    are this partition's."""
     try:
-        return _compute_attached(job, lo, hi)
+        if job.kernel_or_compiling is kernels.COMPILING:
+            mid, partial = _cpython_until_compiled(job, lo, hi)
+            if mid < hi:
+                return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi))]
+            return [(lo, hi, partial, False)]
+        return [(lo, hi, *_compute_attached(job, lo, hi))]
     finally:
         job.detach()
+
+
+LOOK_EVERY = 0.02  # seconds between two looks at a compiling kernel
+_LOOK_ITEMS = 64   # items between two readings of the clock
+
+
+def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any]:
+    """(mid, the CPython partial of items [lo, mid)): every item up to ``hi``, or up to the first
+    look (every ``LOOK_EVERY`` seconds) that finds the kernel ready."""
+    stopped = [hi]
+
+    def items_until_compiled() -> Iterator[Any]:
+        index, look_at = lo, time.monotonic() + LOOK_EVERY
+        for item in job.task.source.items(lo, hi):
+            yield item  # resumed when the reducer wants the next: this one is done
+            index += 1
+            if index % _LOOK_ITEMS == 0 and time.monotonic() >= look_at:
+                kernel = job.kernel_or_compiling
+                if kernel is not kernels.COMPILING and kernel is not None:
+                    stopped[0] = index
+                    return
+                look_at = time.monotonic() + (LOOK_EVERY if kernel is kernels.COMPILING else float("inf"))
+
+    partial, _ = _python_partial(job, items_until_compiled())
+    return stopped[0], partial
 
 
 def _compute_attached(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
@@ -183,7 +230,10 @@ def _compute_attached(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
                 if job.reducer.outputs:
                     partial = (*partial, kernel.output_dtypes, job.numpy_columns)
                 return partial, True
-    items = job.task.source.items(lo, hi)
+    return _python_partial(job, job.task.source.items(lo, hi))
+
+
+def _python_partial(job: _Decoded, items: Iterable[Any]) -> Tuple[Any, bool]:
     if job.inner is not None:  # every value of the inner loops is an element, as in CPython
         outer = (job.inner(x) for x in items if job.condition is None or job.condition(x))
         return job.reducer.python_partition(itertools.chain.from_iterable(outer), None, None, job.key), False
@@ -200,7 +250,21 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = ())
         if windows:
             job.task.source.window(lo, iter(windows))
         with decimal.localcontext(job.task.decimal_context):
-            partial, compiled = _compute(job, lo, hi)
-        return "ok", partial, compiled, job.reducer.stops(partial)
+            pieces = _compute(job, lo, hi)
+        if len(pieces) == 1:
+            _, _, partial, compiled = pieces[0]
+            return "ok", partial, compiled, job.reducer.stops(partial)
+        outcomes = [(p_lo, p_hi, ("ok", partial, compiled, job.reducer.stops(partial)))
+                    for p_lo, p_hi, partial, compiled in pieces]
+        return PIECES, outcomes, any(compiled for *_, compiled in pieces), any(o[3] for *_, o in outcomes)
     except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
         return "error", errors.capture(exc), False, True
+
+
+def pieces_apart(outcomes: Sequence[Tuple[int, int, Outcome]]) -> List[Tuple[int, int, Outcome]]:
+    """[(lo, hi, outcome)] in order, each partition computed in pieces replaced by its pieces:
+    the driver combines them as it combines partitions."""
+    flat: List[Tuple[int, int, Outcome]] = []
+    for lo, hi, outcome in outcomes:
+        flat.extend(outcome[1] if outcome[0] == PIECES else [(lo, hi, outcome)])
+    return flat

@@ -8,7 +8,8 @@ import threading
 import pytest
 
 import pyfora
-from engine import kernel_cache, kernels, reducers
+from engine import kernel_cache, kernels, reducers, runtime, tasks
+from engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
 from engine.sources import RangeSource
 from tests.conftest import manager_status, one_host, wait_for
 
@@ -51,10 +52,10 @@ def test_a_compile_runs_behind_and_no_other_process_compiles_or_waits(behind):
         release.wait(30)
         return None  # numba's refusal: kept on disk like a kernel, without compiling anything
 
-    assert kernels._compiled_once(KEY, slow_build) is kernels._COMPILING   # started, not waited for
-    assert kernels._compiled_once(KEY, slow_build) is kernels._COMPILING   # still running: not started again
+    assert kernels._compiled_once(KEY, slow_build) is kernels.COMPILING   # started, not waited for
+    assert kernels._compiled_once(KEY, slow_build) is kernels.COMPILING   # still running: not started again
     # a sibling process neither compiles it nor waits for it while it compiles here
-    assert in_child(lambda: kernels._compiled_once(KEY, lambda: 1 / 0) is kernels._COMPILING) == 0
+    assert in_child(lambda: kernels._compiled_once(KEY, lambda: 1 / 0) is kernels.COMPILING) == 0
     release.set()
     assert kernels.join_background_compiles(30)
     assert kernels._compiled_once(KEY, slow_build) is None  # its result, taken here
@@ -115,3 +116,53 @@ def test_a_service_answers_exactly_while_compiling_and_then_uses_its_kernel(star
 def compiles(service) -> int:
     [member] = manager_status(service.url)["members"]
     return member.get("kernels_compiled", 0)
+
+
+@pytest.fixture
+def compiling_for_four_looks(monkeypatch):
+    """The kernel of every task compiles behind its first partition for four looks (one every
+    64 items), then is ready: deterministic, whatever numba's speed here."""
+    real = kernels.kernel_or_compiling
+    looks = []
+
+    def compiling_for_a_while(*args, **kwargs):
+        looks.append(1)
+        return kernels.COMPILING if len(looks) <= 4 else real(*args, **kwargs)
+
+    monkeypatch.setattr(kernels, "kernel_or_compiling", compiling_for_a_while)
+    monkeypatch.setattr(tasks, "LOOK_EVERY", 0.0)
+    return looks
+
+
+@pytest.mark.parametrize("shape", ["sum", "list", "max", "any"])
+def test_a_partition_begun_while_its_kernel_compiles_goes_on_compiled_once_it_is_ready(compiling_for_four_looks,
+                                                                                        shape):
+    """The first partition's items before the kernel is ready are computed in CPython, the rest
+    by the kernel (two pieces, combined in order like partitions); the answer is CPython's."""
+    items = range(100_000)
+    with using_runner(InlineRunner(processes=2)):
+        if shape == "sum":
+            got, expected = parallel_reduce(sum, items, triple, None), sum(triple(x) for x in items)
+        elif shape == "max":
+            got, expected = parallel_reduce(max, items, triple, None), max(triple(x) for x in items)
+        elif shape == "any":
+            got, expected = (parallel_reduce(any, items, over_limit, None), any(over_limit(x) for x in items))
+        else:
+            got, expected = parallel_collect("list", items, triple, None), [triple(x) for x in items]
+    assert (got, type(got)) == (expected, type(expected))
+    report = runtime.reports[-1]
+    assert report.parallel and 0 < report.compiled < report.partitions, report
+
+
+def triple(x):
+    return x * 3
+
+
+def over_limit(x):
+    return x * 3 > 299_990
+
+
+def test_pieces_are_combined_in_order_as_partitions():
+    ok = ("ok", 1, False, False)
+    outcomes = [(0, 10, (tasks.PIECES, [(0, 4, ok), (4, 10, ok)], False, False)), (10, 20, ok)]
+    assert tasks.pieces_apart(outcomes) == [(0, 4, ok), (4, 10, ok), (10, 20, ok)]
