@@ -5,9 +5,10 @@
 version pyfora and the numba variants run with; this module imports none of it.
 
 One launch per run: ``start`` launches the ranks and makes the first calls, which compile
-(timed as the start-up, as numba's first calls are). Each job is then one request to rank 0 over
-a Unix socket in a private folder; the ranks time the call themselves and the harness takes that
-time (``Measured``), as a user timing their own Bodo program would see it.
+(timed as the start-up, as numba's first calls are). Each job is then one request to every rank
+over a Unix socket in a private folder (between requests the ranks sleep in a read, using no
+core); the ranks time the call themselves and rank 0 answers with that time, which the harness
+takes (``Measured``), as a user timing their own Bodo program would see it.
 
 MPI stays on this machine: the ranks are forked by Hydra (``-launcher fork``), Hydra's own
 sockets are bound to loopback (``-iface lo``), and MPICH's UCX and OFI transports are limited to
@@ -24,7 +25,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional, Tuple
 
 from perf import install
 from perf.engines import BODO
@@ -48,8 +49,8 @@ class BodoEngine(Engine):
     def __init__(self) -> None:
         self._folder: Optional[tempfile.TemporaryDirectory] = None
         self._process: Optional[subprocess.Popen] = None
-        self._connection: Optional[socket.socket] = None
-        self._stream: Optional[io.BufferedRWPair] = None
+        self._connections: List[socket.socket] = []
+        self._streams: List[io.BufferedRWPair] = []  # by rank
 
     def _errors(self) -> str:
         """The end of what the ranks and ``mpiexec`` wrote to stderr, for an error message."""
@@ -61,10 +62,9 @@ class BodoEngine(Engine):
         return [str(bin_folder / "mpiexec"), "-launcher", "fork", "-iface", "lo", "-n", str(RANKS),
                 str(bin_folder / "python"), "-m", "perf.engines.bodo_ranks"]
 
-    def _accept(self, server: socket.socket) -> socket.socket:
-        """Rank 0's connection, or an error as soon as ``mpiexec`` has ended without one."""
+    def _accept(self, server: socket.socket, deadline: float) -> socket.socket:
+        """The next rank's connection, or an error as soon as ``mpiexec`` has ended without it."""
         assert self._process is not None
-        deadline = time.monotonic() + START_SECONDS
         server.settimeout(1.0)
         while time.monotonic() < deadline:
             try:
@@ -73,43 +73,52 @@ class BodoEngine(Engine):
             except socket.timeout:
                 if self._process.poll() is not None:
                     raise RuntimeError(f"mpiexec exited with {self._process.returncode} before "
-                                       f"rank 0 connected: {self._errors()!r}")
-        raise TimeoutError(f"rank 0 did not connect within {START_SECONDS:.0f} s")
+                                       f"every rank connected: {self._errors()!r}")
+        raise TimeoutError(f"the ranks did not connect within {START_SECONDS:.0f} s")
 
     def start(self) -> None:
         self._folder = tempfile.TemporaryDirectory(prefix="perf-bodo-")  # mode 0700: ours alone
-        path = os.path.join(self._folder.name, "rank0")
+        path = os.path.join(self._folder.name, "ranks")
+        deadline = time.monotonic() + START_SECONDS
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server, \
                 open(os.path.join(self._folder.name, "stderr"), "wb") as errors:
             server.bind(path)
-            server.listen(1)
+            server.listen(RANKS)
             self._process = subprocess.Popen(
                 [*self._command(), path], cwd=install.ROOT, env={**os.environ, **LOCAL_ONLY},
                 stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True)
-            self._connection = self._accept(server)
-        self._connection.settimeout(CALL_SECONDS)
-        self._stream = self._connection.makefile("rwb")
+            by_rank = {}
+            for _ in range(RANKS):
+                connection = self._accept(server, deadline)
+                self._connections.append(connection)
+                connection.settimeout(CALL_SECONDS)
+                stream = connection.makefile("rwb")
+                by_rank[pickle.load(stream)] = stream
+        self._streams = [by_rank[rank] for rank in range(RANKS)]
         self._ask("warm")
 
+    def _send(self, request: Tuple[str, Any]) -> None:
+        for stream in self._streams:
+            pickle.dump(request, stream)
+            stream.flush()
+
     def _ask(self, kind: str, argument: Any = None) -> Measured:
-        assert self._stream is not None
-        pickle.dump((kind, argument), self._stream)
-        self._stream.flush()
-        answer = pickle.load(self._stream)
+        self._send((kind, argument))
+        answer = pickle.load(self._streams[0])
         if answer[0] != "ok":
             raise RuntimeError(f"Bodo ranks: {answer[1]}; {answer[2].strip().splitlines()[-3:]}")
         return Measured(answer[1], answer[2])
 
     def close(self) -> None:
         """Asks the ranks to stop, then ends whatever of ``mpiexec``'s process group is left."""
-        if self._stream is not None:
-            try:
-                pickle.dump(("stop", None), self._stream)
-                self._stream.close()
-            except OSError:
-                pass  # the ranks are gone already
-        if self._connection is not None:
-            self._connection.close()
+        try:
+            self._send(("stop", None))
+        except OSError:
+            pass  # the ranks are gone already
+        for stream in self._streams:
+            stream.close()
+        for connection in self._connections:
+            connection.close()
         if self._process is not None:
             try:
                 self._process.wait(timeout=10)

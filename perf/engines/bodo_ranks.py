@@ -9,11 +9,13 @@ loops, the tutorial's ``isPrime`` jitted as it is (``perf.jobs``, the code every
 the array spread over the ranks with ``bodo.scatterv`` and summed by a function told that its
 argument is distributed.
 
-Rank 0 takes one request at a time from the harness over a Unix socket (pickles both ways: the
-harness's own process, nothing else can reach it), hands it to every rank (``bcast``), and
-answers with the result and the seconds the call took, measured here: from a barrier that
-starts both ranks together to the result, the slower rank's time. A user's program under
-``mpiexec`` is itself rank 0, so the harness's socket hop is no part of what Bodo costs them.
+Every rank connects to the harness over a Unix socket (pickles both ways: the harness's own
+process, nothing else can reach it) and waits there for each request, asleep in a read: an MPI
+collective would wait by spinning (MPICH polls), taking a core from the variants timed between
+Bodo's runs. Every rank runs the request; rank 0 answers with the result and the seconds the
+call took, measured here: from a barrier that starts both ranks together to the result, the
+slower rank's time. A user's program under ``mpiexec`` is itself rank 0, so the harness's
+socket hop is no part of what Bodo costs them.
 """
 from __future__ import annotations
 
@@ -85,37 +87,32 @@ def _timed(call: Callable[[Any], Any], argument: Any) -> Tuple[Any, float]:
     return value, seconds
 
 
-def _serve(ranks: Ranks, stream: Optional[Any]) -> None:
-    """Every rank loops here until the harness says stop (or goes away): rank 0 reads each
-    request and hands it to all; every rank runs it; rank 0 answers."""
+def _serve(ranks: Ranks, stream: Any) -> None:
+    """Every rank loops here until the harness says stop (or goes away)."""
     handlers = ranks.handlers()
     while True:
-        request = None
-        if stream is not None:
-            try:
-                request = pickle.load(stream)
-            except EOFError:
-                request = None
-        request = COMM.bcast(request, root=0)
-        if request is None or request[0] == "stop":
+        try:
+            kind, argument = pickle.load(stream)
+        except EOFError:
             return
-        kind, argument = request
+        if kind == "stop":
+            return
         try:
             value, seconds = _timed(handlers[kind], argument)
             answer: Tuple[Any, ...] = ("ok", value, seconds)
         except Exception as exc:  # sent to the harness, whose cell then says so
             answer = ("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
-        if stream is not None:
+        if COMM.rank == 0:
             pickle.dump(answer, stream)
             stream.flush()
 
 
 def main(path: str) -> None:
-    stream = None
-    if COMM.rank == 0:
-        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        connection.connect(path)
-        stream = connection.makefile("rwb")
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.connect(path)
+    stream = connection.makefile("rwb")
+    pickle.dump(COMM.rank, stream)  # which rank this connection is: rank 0's answers
+    stream.flush()
     _serve(Ranks(), stream)
 
 
