@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy --no-incremental --ignore-missing-imports --follow-imports=silent $(TYPED)
 
 bench: $(STAMP)
-	$(PY) -m perf $(if $(QUICK),--quick,) $(if $(URL),--url $(URL),)
+	$(PY) -m perf $(if $(QUICK),--quick,) $(if $(URL),--url $(URL),) $(if $(JOBS),--jobs $(JOBS),) $(if $(VARIANTS),--variants $(VARIANTS),)
 
 clean:
-	rm -rf $(VENV) build *.egg-info perf/results/*.csv perf/results/*.png
+	rm -rf $(VENV) .venv-bodo build *.egg-info perf/results/*.csv perf/results/*.png

@@ -1,7 +1,11 @@
-"""``python -m perf [--quick] [--url URL]``: run every benchmark, print the Markdown result,
-write the CSV and PNG under perf/results/, print the targets; then the data channel, the cluster
-secret and the realistic programs (``perf.realistic``), each with its own targets. Exits 0
-whatever the figures say.
+"""``python -m perf [--quick] [--url URL] [--jobs KEYS] [--variants KEYS]``: run every
+benchmark, print the Markdown result, write the CSV and PNG under perf/results/, print the
+targets; then the data channel, the cluster secret and the realistic programs
+(``perf.realistic``), each with its own targets. Exits 0 whatever the figures say.
+
+``--jobs`` and ``--variants`` make a partial run: only the jobs and variants named (pyfora, the
+reference of every ratio, always runs), and none of the sections after the table; the targets
+whose cells were not measured say N/A.
 
 The run is guarded by ``__name__ == "__main__"`` because Dask and the Pool spawn processes that
 import this module again.
@@ -13,7 +17,7 @@ import datetime
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Set
 
 from perf import (channel, engines, install, kernel_cache, machine, realistic, report, responses, runner, secret,
                   targets)
@@ -36,20 +40,44 @@ def _chart(path: Path, *args) -> str:
     return f"chart: {path}"
 
 
+def _chosen(keys: Optional[str], known: List[str]) -> Set[str]:
+    """The keys named (comma-separated), or every known one when none are; a key that is not
+    known is an error naming those that are."""
+    if not keys:
+        return set(known)
+    named = {key.strip() for key in keys.split(",") if key.strip()}
+    unknown = sorted(named - set(known))
+    if unknown:
+        raise ValueError(f"unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    return named
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m perf", description="Run every benchmark: Markdown on stdout, CSV and PNG in perf/results/.")
     parser.add_argument("--quick", action="store_true",
                         help="small sizes, fewer repeats: a few minutes")
     parser.add_argument("--url", help="also run pyfora on the cluster at this URL")
+    parser.add_argument("--jobs", help="only these jobs, comma-separated (e.g. prime,array_sum_squares)")
+    parser.add_argument("--variants", help="only these variants besides pyfora, comma-separated "
+                                           "(e.g. numba-parallel,bodo)")
     args = parser.parse_args(argv)
 
     began = time.perf_counter()
     load_at_start = machine.load_average()
     plan = make_plan(args.quick)
-    with runner.started(engines.specs(args.url), _log) as variants:
-        cells = [cell for job in plan.jobs for cell in runner.run_job(job, variants, plan.repeats, _log)]
+    specs = engines.specs(args.url)
+    try:
+        jobs = _chosen(args.jobs, [job.key for job in plan.jobs])
+        kept = _chosen(args.variants, [spec.key for spec in specs]) | {engines.REFERENCE}
+    except ValueError as exc:
+        parser.error(str(exc))
+    partial = bool(args.jobs or args.variants)
+    with runner.started([spec for spec in specs if spec.key in kept], _log) as variants:
+        cells = [cell for job in plan.jobs if job.key in jobs
+                 for cell in runner.run_job(job, variants, plan.repeats, _log)]
     results = Results(cells, engines.REFERENCE)
-    facts = {"run": ("quick" if plan.quick else "full") + (f", with {args.url}" if args.url else ""),
+    facts = {"run": ("quick" if plan.quick else "full") + (f", with {args.url}" if args.url else "")
+             + (f", only jobs {sorted(jobs)} and variants {sorted(kept)}" if partial else ""),
              **machine.facts(load_at_start)}
     target_lines = targets.check(plan, variants, results)
     print(report.markdown(plan, facts, variants, results, target_lines))
@@ -61,6 +89,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     title = f"{'quick' if plan.quick else 'full'} run, {facts['date']}, {facts['cores']} cores, " \
             f"{facts['memory']}, Python {facts['python']}, commit {facts['commit']}"
     print(_chart(RESULTS / f"{stem}.png", plan, title, variants, results))
+    if partial:
+        print(f"wall time: {time.perf_counter() - began:.0f} s")
+        return 0
     _log("data channel ...")
     print("\n## Data channel\n\n" + channel.report(plan.quick))
     _log("cluster secret ...")

@@ -22,6 +22,13 @@ def _labels(axes: Any, labels: List[str]) -> None:
     axes.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
 
 
+def _not_measured(axes: Any, job: Job) -> None:
+    """An empty panel that says so (a partial run, or every variant failed): a log scale over
+    no values would stop the drawing."""
+    axes.set_title(f"{job.title}: not measured")
+    axes.axis("off")
+
+
 def _startup_panel(axes: Any, variants: List[Variant], colours: Dict[str, str]) -> None:
     started = [v for v in variants if v.startup is not None]
     axes.bar(range(len(started)), [v.startup for v in started],
@@ -37,6 +44,9 @@ def _sizes_panel(axes: Any, job: Job, variants: List[Variant], results: Results,
     # engines run (string building) are not spread over empty gaps.
     variants = [v for v in variants
                 if any(results.get(job.key, size, v.spec.key) for size in job.sizes)]
+    if not variants:
+        _not_measured(axes, job)
+        return
     width = 0.8 / max(1, len(variants))
     for i, variant in enumerate(variants):
         measured = [(x, results.get(job.key, size, variant.spec.key))
@@ -60,6 +70,9 @@ def _latency_panel(axes: Any, job: Job, variants: List[Variant], results: Result
                    colours: Dict[str, str]) -> None:
     measured = [(v, results.get(job.key, job.sizes[0], v.spec.key)) for v in variants]
     measured = [(v, cell) for v, cell in measured if cell is not None]
+    if not measured:
+        _not_measured(axes, job)
+        return
     positions = range(len(measured))
     axes.bar(positions, [cell.median * 1e3 for _, cell in measured],
              color=[colours[v.spec.key] for v, _ in measured])

@@ -92,7 +92,7 @@ def markdown(plan: Plan, facts: Dict[str, str], variants: List[Variant], results
     if len(plan.prime.sizes) > 1:
         lines += ["", "## Prime count: growth with N (the work grows like N^1.5 / ln N)", ""]
         lines += _growth(plan, results, variants)
-    lines += ["", "## Targets (DESIGN.md, issue 5)", ""] + [f"- {line}" for line in target_lines]
+    lines += ["", "## Targets (DESIGN.md and the issues)", ""] + [f"- {line}" for line in target_lines]
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, List, Optional, Set, Tuple
 
 from perf import engines, install, machine
 from perf.engines import EngineSpec
-from perf.engines.base import Engine
+from perf.engines.base import Engine, Measured
 from perf.measure import ERROR, NOT_APPLICABLE, NOT_RUN, OK, UNAVAILABLE, Cell
 from perf.plan import Job
 
@@ -72,11 +72,14 @@ def started(specs: List[EngineSpec], log: Log) -> Iterator[List[Variant]]:
 
 
 def _timed(job: Job, engine: Engine, argument: Any) -> Tuple[float, Any]:
-    """Seconds of one call, and what of its result is checked (taken after the clock stops,
-    so that a large result is dropped before the next call)."""
+    """Seconds of one call (as the engine measured them, when it returns ``Measured``), and
+    what of its result is checked (taken after the clock stops, so that a large result is
+    dropped before the next call)."""
     begin = time.perf_counter()
     value = job.invoke(engine, argument)
     seconds = time.perf_counter() - begin
+    if isinstance(value, Measured):
+        seconds, value = value.seconds, value.value
     return seconds, job.answer(value)
 
 

@@ -20,10 +20,15 @@ from perf.engines.base import Engine
 class Requirement(NamedTuple):
     pip: str     # what ``pip install`` is given
     module: str  # what proves it is installed
+    # None: installed into the interpreter running the harness. Otherwise a virtual environment
+    # of its own, this folder under the repository root, for a package whose pins would change
+    # what the other variants run with (Bodo pins numba below the version pyfora compiles with).
+    venv: Optional[str] = None
 
 
 DASK = Requirement("dask[distributed]", "distributed")
 RAY = Requirement("ray", "ray")
+BODO = Requirement("bodo", "bodo", venv=".venv-bodo")
 
 REFERENCE = "pyfora"  # the key every ratio is taken against
 HOSTS = "pyfora-hosts"  # two one-core workers, each in its own network namespace
@@ -66,6 +71,8 @@ def specs(url: Optional[str] = None) -> List[EngineSpec]:
                    "LocalCluster + Client", requires=(DASK,)),
         EngineSpec("ray", "Ray (num_cpus=2)", "perf.engines.ray_local:RayEngine", "ray.init()",
                    requires=(RAY,)),
+        EngineSpec("bodo", "Bodo (mpiexec -n 2)", "perf.engines.bodo_mpi:BodoEngine",
+                   "mpiexec -n 2, import bodo, first calls (compile)", requires=(BODO,)),
     ]
     return chosen
 

@@ -8,7 +8,16 @@ saying why, so that a reader sees the gap instead of a missing line.
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, FrozenSet, List, Mapping
+from typing import Any, ClassVar, FrozenSet, List, Mapping, NamedTuple
+
+
+class Measured(NamedTuple):
+    """What a job method returns instead of its bare result when the job ran in processes the
+    engine launched and timed it there (Bodo's MPI ranks): the runner takes ``seconds`` as the
+    call's time, not its own clock around the request, whose hop to those processes is no part
+    of what a user of that engine pays."""
+    value: Any
+    seconds: float
 
 
 class Engine(abc.ABC):
@@ -28,7 +37,7 @@ class Engine(abc.ABC):
     def close(self) -> None:
         """Stop everything ``start`` started; safe to call when ``start`` failed half-way."""
 
-    def prime_count(self, n: int) -> int:
+    def prime_count(self, n: int) -> int | Measured:
         """``sum(isPrime(x) for x in range(n))``."""
         raise NotImplementedError
 
@@ -40,7 +49,7 @@ class Engine(abc.ABC):
         """Make what a job reads where the engine reads it, before the job's timings (pyfora:
         the array of the array job, as a remote object); the input itself is already built."""
 
-    def array_sum_squares(self, a: Any) -> float:
+    def array_sum_squares(self, a: Any) -> float | Measured:
         """``sum(x * x for x in a)`` over ``a = perf.jobs.array_of(N)``, already built here."""
         raise NotImplementedError
 
