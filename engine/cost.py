@@ -13,6 +13,7 @@ and estimates both ways:
     split  = overhead + n * (pickle_items + unpickle_items)          driver, then every process
                       + n * (compute + pickle_results) / cores       the partitions, in parallel
                       + n * unpickle_results                         the driver gathers
+                      + 2 * pickle_functions                         driver, then every process
 
 A shape over Python objects is split only where ``split <= SPLIT_GAIN * serial``. A shape
 over a range or numeric arrays (``source.compilable``) whose sampled elements are numbers (or
@@ -169,8 +170,24 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
     serial = sample.seconds / sample.count * n
     split = (SPLIT_OVERHEAD + (pickle_items + unpickle_items + unpickle_results) * n
              + (sample.seconds / sample.count + pickle_results) * n / max(1, cores))
+    functions_seconds, functions_bytes = _functions_cost((element, condition), (SPLIT_GAIN * serial - split) / 2)
+    split += 2 * functions_seconds
     compiles = bool(source.compilable) and not flat and all(map(_numbers, sample.results))
-    return Estimate(n, serial, split, int((items_bytes + results_bytes) * n), compiles, kernels.compiles_behind())
+    moved = int((items_bytes + results_bytes) * n) + functions_bytes
+    return Estimate(n, serial, split, moved, compiles, kernels.compiles_behind())
+
+
+def _functions_cost(functions: tuple, budget: float) -> tuple:
+    """(seconds, bytes) of pickling the shape's functions with all their closures and globals
+    hold (a list of 150,000 records that each element reads): the driver pickles them once, and
+    every process unpickles them, in parallel, in about as long. Pickling is given up after
+    ``budget`` seconds, which already makes splitting lose (then the seconds are ``budget``
+    and a little more); nothing is pickled where splitting loses without them."""
+    if budget <= 0:
+        return 0.0, 0
+    with _uncollected():
+        seconds, size = serialization.timed_pickle(functions, budget, _clock)
+    return (budget * 1.01 if seconds is None else seconds), size
 
 
 _NUMBERS = (int, float, bool, np.number, np.bool_)

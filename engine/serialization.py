@@ -134,6 +134,36 @@ def pickled_size(value: Any) -> int:
     return counter.count
 
 
+class _OverBudget(Exception):
+    pass
+
+
+class _TimedCounter(_Counter):
+    """A counting file that gives up once ``clock`` passes ``deadline`` (checked at each write:
+    the pickler writes at least every 64 KiB frame)."""
+
+    def __init__(self, clock: Callable[[], float], deadline: float) -> None:
+        super().__init__()
+        self.clock, self.deadline = clock, deadline
+
+    def write(self, data) -> int:
+        if self.clock() > self.deadline:
+            raise _OverBudget
+        return super().write(data)
+
+
+def timed_pickle(value: Any, budget: float, clock: Callable[[], float]) -> Tuple[Optional[float], int]:
+    """(seconds ``dumps(value)`` takes by ``clock``, or None once it has taken more than
+    ``budget`` and was given up; the bytes it wrote so far). Raises what pickling raises."""
+    start = clock()
+    counter = _TimedCounter(clock, start + budget)
+    try:
+        _Pickler(counter, set()).dump(value)
+    except _OverBudget:
+        return None, counter.count
+    return clock() - start, counter.count
+
+
 def dumps_out_of_band(value: Any, min_bytes: int) -> Tuple[bytes, List[pickle.PickleBuffer]]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
     ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them."""

@@ -157,3 +157,22 @@ def test_a_sample_is_timed_without_garbage_collection_and_leaves_it_as_it_was():
         finally:
             gc.enable()
     assert seen and not any(seen)
+
+
+def test_a_large_free_list_read_by_every_element_counts_against_splitting():
+    """Twenty stations, each summed over 100,000 records the element reads from its closure:
+    every process would unpickle the records before computing anything, so the shape runs
+    serially (pickling them is given up once it has cost what makes splitting lose)."""
+    readings = [Reading(f"s{i % 20}", float(i)) for i in range(100_000)]
+    stations = [f"s{k}" for k in range(20)]
+
+    def payroll(station):
+        return sum(r.value for r in readings if r.station == station)
+
+    estimate = cost.estimate(source_for(stations), payroll, None, None, False, False, cores=2)
+    assert estimate.moved > 0 and not estimate.split_wins, estimate
+    with measured():
+        total = parallel_reduce(sum, stations, payroll, None)
+    assert total == sum(payroll(s) for s in stations)
+    report = runtime.reports[-1]
+    assert not report.parallel and "MB moved between processes" in report.reason, report
