@@ -379,3 +379,22 @@ def ufora(cluster_url):
     executor = pyfora.connect(cluster_url, progress=False)
     yield executor
     executor.close()
+
+
+@pytest.fixture
+def kernels_compiling_at_first(monkeypatch):
+    """Every kernel compiles behind its task's first partition for three looks (one every 64
+    items: ``engine.tasks``), then is ready: the CPython-then-compiled path of tiered execution,
+    deterministic whatever numba's speed here. The looks made, by task."""
+    from engine import kernels, tasks
+
+    real = kernels.kernel_or_compiling
+    looks: Dict[str, int] = {}
+
+    def compiling_at_first(digest, *args, **kwargs):
+        looks[digest] = looks.get(digest, 0) + 1
+        return kernels.COMPILING if looks[digest] <= 3 else real(digest, *args, **kwargs)
+
+    monkeypatch.setattr(kernels, "kernel_or_compiling", compiling_at_first)
+    monkeypatch.setattr(tasks, "LOOK_EVERY", 0.0)
+    return looks

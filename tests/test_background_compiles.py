@@ -118,24 +118,8 @@ def compiles(service) -> int:
     return member.get("kernels_compiled", 0)
 
 
-@pytest.fixture
-def compiling_for_four_looks(monkeypatch):
-    """The kernel of every task compiles behind its first partition for four looks (one every
-    64 items), then is ready: deterministic, whatever numba's speed here."""
-    real = kernels.kernel_or_compiling
-    looks = []
-
-    def compiling_for_a_while(*args, **kwargs):
-        looks.append(1)
-        return kernels.COMPILING if len(looks) <= 4 else real(*args, **kwargs)
-
-    monkeypatch.setattr(kernels, "kernel_or_compiling", compiling_for_a_while)
-    monkeypatch.setattr(tasks, "LOOK_EVERY", 0.0)
-    return looks
-
-
 @pytest.mark.parametrize("shape", ["sum", "list", "max", "any"])
-def test_a_partition_begun_while_its_kernel_compiles_goes_on_compiled_once_it_is_ready(compiling_for_four_looks,
+def test_a_partition_begun_while_its_kernel_compiles_goes_on_compiled_once_it_is_ready(kernels_compiling_at_first,
                                                                                         shape):
     """The first partition's items before the kernel is ready are computed in CPython, the rest
     by the kernel (two pieces, combined in order like partitions); the answer is CPython's."""

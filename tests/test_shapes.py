@@ -477,6 +477,36 @@ def test_there_are_at_least_150_snippets():
 def test_snippet_gives_cpythons_result(code, parallel, compiled, exact):
     expected = cpython(code)
     got, reports = engine(code)
+    assert_cpythons(got, expected, reports, exact)
+    if parallel and got[0] == "ok":
+        assert any(r.parallel for r in reports) or _in_order(reports), reports
+    if not parallel:
+        assert not any(r.parallel for r in reports), reports
+    if compiled is not None and got[0] == "ok":
+        assert any(r.compiled for r in reports) is compiled, reports
+
+
+# every fourth compiled snippet, with its kernel compiling behind its first partition
+BEGUN_IN_CPYTHON = [s for s in SNIPPETS if s[3] is True][::4]
+
+
+@pytest.mark.parametrize("code,exact", [(s[1], s[4]) for s in BEGUN_IN_CPYTHON], ids=[s[0] for s in BEGUN_IN_CPYTHON])
+def test_a_snippet_whose_kernel_is_ready_only_after_its_first_items_gives_cpythons_result(
+        kernels_compiling_at_first, code, exact):
+    """Tiered execution: a first partition's items before the kernel is ready in CPython, the
+    rest compiled (two pieces, combined as partitions); the result is CPython's all the same."""
+    expected = cpython(code)
+    got, reports = engine(code)
+    assert_cpythons(got, expected, reports, exact)
+
+
+def _in_order(reports) -> list:
+    return [r for r in reports if r.reason.endswith("added in order")]
+
+
+def assert_cpythons(got, expected, reports, exact: bool) -> None:
+    """The engine's outcome is CPython's: the same error, or the same value (to the bit where
+    ``exact``, or where a sum was made in order)."""
     assert got[0] == expected[0], (got, expected)
     if got[0] == "error":
         assert got[1] == expected[1]
@@ -488,15 +518,8 @@ def test_snippet_gives_cpythons_result(code, parallel, compiled, exact):
                                            expected[1] if not isinstance(expected[1], list) else expected[1][:5])
     # a sum whose regrouping could round otherwise is made in order instead (engine.reducers):
     # then it must be CPython's to the bit
-    in_order = [r for r in reports if r.reason.endswith("added in order")]
-    if in_order and got[0] == "ok":
+    if _in_order(reports) and got[0] == "ok":
         assert repr(got[1]) == repr(expected[1])
-    if parallel and got[0] == "ok":
-        assert any(r.parallel for r in reports) or in_order, reports
-    if not parallel:
-        assert not any(r.parallel for r in reports), reports
-    if compiled is not None and got[0] == "ok":
-        assert any(r.compiled for r in reports) is compiled, reports
 
 
 def test_large_arrays_and_collected_results_go_through_shared_memory():
