@@ -26,6 +26,9 @@ from engine.code import cell_contents, nested_codes, reachable, referenced_names
 STATE = "__ufora_module_state__"  # the free variable, and the block result's variable, holding it
 
 _DECIMAL_FIELDS = ("prec", "rounding", "Emin", "Emax", "capitals", "clamp")
+# The context's signals travel by name: every block carries them, and pickling nine exception
+# classes by reference was most of the cost of capturing a trivial block.
+_SIGNALS = {signal.__name__: signal for signal in decimal.getcontext().traps}
 _WALK_LIMIT = 10_000  # values looked at, at most: a block's reach is small; a cycle-rich one stops
 
 
@@ -108,8 +111,8 @@ def taken(kinds: Iterable[str]) -> Dict[str, Any]:
         elif kind == "decimal":
             context = decimal.getcontext()
             states[kind] = ({name: getattr(context, name) for name in _DECIMAL_FIELDS},
-                            {signal: bool(on) for signal, on in context.traps.items()},
-                            {signal: bool(on) for signal, on in context.flags.items()})
+                            {signal.__name__: bool(on) for signal, on in context.traps.items()},
+                            {signal.__name__: bool(on) for signal, on in context.flags.items()})
     return states
 
 
@@ -126,8 +129,8 @@ def install(states: Dict[str, Any]) -> None:
             context = decimal.getcontext()
             for name, value in fields.items():
                 setattr(context, name, value)
-            context.traps.update(traps)
-            context.flags.update(flags)
+            context.traps.update({_SIGNALS[name]: on for name, on in traps.items()})
+            context.flags.update({_SIGNALS[name]: on for name, on in flags.items()})
 
 
 def changed(before: Dict[str, Any]) -> Dict[str, Any]:

@@ -24,7 +24,8 @@ import io
 import logging
 import sys
 import threading
-from typing import Callable, Iterator, List, Tuple
+import time
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from engine.errors import InvalidPyforaOperation
 
@@ -43,9 +44,6 @@ class _Batcher:
         self.pieces: Pieces = []
         self.size = 0
         self.unbatched = False  # in a child the block forked: no flusher there, each line goes
-        self.quiet = threading.Event()  # set when the block ends
-        self.flusher = threading.Thread(target=self._flush_every_interval, name="ufora-output", daemon=True)
-        self.flusher.start()
 
     def add(self, stream: str, text: str) -> None:
         with self.lock:
@@ -56,6 +54,8 @@ class _Batcher:
             self.size += len(text)
             if self.size >= BATCH or self.unbatched:
                 self._flush_locked()
+            elif not _due.is_set():
+                _due.set()
 
     def flush(self) -> None:
         with self.lock:
@@ -66,18 +66,31 @@ class _Batcher:
             pieces, self.pieces, self.size = self.pieces, [], 0
             self.send(pieces)
 
-    def _flush_every_interval(self) -> None:
-        while not self.quiet.wait(INTERVAL):
-            self.flush()
-
-    def close(self) -> None:
-        self.quiet.set()
-        self.flusher.join()
-        self.flush()
-
-
 
 _batchers: List[_Batcher] = []  # the one of the block running now, if any
+# Set when the running block holds lines not sent yet: the flusher sends them INTERVAL later.
+_due = threading.Event()
+_flusher: Optional[threading.Thread] = None
+
+
+def _flush_every_interval() -> None:
+    """The flusher: one thread per process, started with its first block and kept (starting a
+    thread and joining it for each block cost more than a trivial block's whole run, 1.4 ms).
+    It sends what the running block printed ``INTERVAL`` after it began to wait; what is left
+    when a block ends is sent by ``forwarded`` itself."""
+    while True:
+        _due.wait()
+        time.sleep(INTERVAL)
+        _due.clear()
+        for batcher in list(_batchers):
+            batcher.flush()
+
+
+def _start_flusher() -> None:
+    global _flusher
+    if _flusher is None:
+        _flusher = threading.Thread(target=_flush_every_interval, name="ufora-output", daemon=True)
+        _flusher.start()
 
 
 # A block may fork while the flusher holds its batcher's lock: the child (which has no flusher)
@@ -135,6 +148,7 @@ class _NoInput(io.TextIOBase):
 def forwarded(send: Send) -> Iterator[None]:
     """Send what is printed inside the ``with`` to ``send``, in batches of whole lines. ``send``
     is called from this thread or the flusher thread, never from both at once."""
+    _start_flusher()
     batcher = _Batcher(send)
     _batchers.append(batcher)
     streams = _Forwarded("stdout", batcher), _Forwarded("stderr", batcher)
@@ -146,8 +160,8 @@ def forwarded(send: Send) -> Iterator[None]:
     finally:
         for stream in streams:
             stream.flush()
-        batcher.close()
         _batchers.remove(batcher)
+        batcher.flush()
         sys.stdin, sys.stdout, sys.stderr = previous
 
 

@@ -9,7 +9,7 @@ type against these names only, never against an implementation:
 - ``Channel``, a comm of ``net.wire`` messages (a header and its buffers), between services:
   over TCP in ``net.channel`` (the one module that names TCP: framing, deadlines, lz4, TLS, the
   cluster's secret), and in-process in ``net.inproc`` (two queues on one event loop, for unit
-  tests of a protocol without sockets);
+  tests of a protocol without sockets, and between the manager and worker of one service);
 - the compute processes' pipes, ``net.pool_comm``: a comm of ``engine.pool_messages``, so that a
   worker reads and writes its compute processes as it does its peers, never blocking.
 

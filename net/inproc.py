@@ -1,8 +1,10 @@
 """The in-process implementation of ``net.comm.Channel``: two queues on one event loop.
 
 For unit tests of a protocol (an introduction, a store's answers, a registry's refusals) without
-sockets, ports or processes. It keeps what a service can tell of a TCP channel: messages go
-through the wire codec both ways (a header that would not encode fails here too, and the reader
+sockets, ports or processes; and between the manager and the worker of one ``ufora-service``
+(``WorkerService.local_control``), which would otherwise talk over loopback TCP inside one
+process. It keeps what a service can tell of a TCP channel: messages go through the wire codec
+both ways (a header that would not encode fails here too, and the reader
 gets a fresh JSON-decoded header and its own buffers, never the writer's objects), they arrive
 in order, a read on a closed channel raises ``ChannelClosed``, messages written before the other
 end closed are still read, and ``abort`` sends its ``error`` frame first. It leaves out what only

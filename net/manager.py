@@ -94,6 +94,9 @@ class ManagerService:
         self.sio.on("*", self._on_unknown)
         self._servers: list = []
         self.background = Background()  # tasks started and not waited for
+        # The worker of the same service, if any, gives its control channel in process
+        # (``WorkerService.local_control``): None for every other worker, which is dialed.
+        self.local_control: Callable[[WorkerInfo], Optional[Channel]] = lambda info: None
 
     async def start(self) -> Dict[str, int]:
         registry, registry_port = channels.listen(
@@ -353,7 +356,8 @@ class ManagerService:
         """Open the worker's control channel, then read its results until it goes away."""
         info = link.info
         try:
-            link.control = await channels.connect(info.address, info.control_port, timeout=10.0)
+            link.control = (self.local_control(info)
+                            or await channels.connect(info.address, info.control_port, timeout=10.0))
             # A first frame at once: a connection that sends nothing is closed after a minute.
             await link.control.write({"type": "heartbeat"})
             self._handle(WorkerReady(info))

@@ -62,6 +62,8 @@ async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[
             worker = WorkerService(pool, config.worker_own_address, config.manager_address,
                                    ports.get("registry_port", config.manager_port),
                                    config.worker_base_port, config.worker_data_port, config.always_split)
+            if manager is not None:  # before it registers: the manager reaches it in process
+                manager.local_control = worker.local_control
             info = await worker.start()
             ports.update(control_port=info.control_port, data_port=info.data_port)
         if ready_fd is not None:

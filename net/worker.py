@@ -27,11 +27,11 @@ from engine.scheduler import (Cancel, Finished, Instruction, Kill, PoolScheduler
                               ProcessSaid, ReplacementFailed, Send, SubmitBlock)
 from engine.serialization import MissingObjectError
 from net import channel as channels
-from net import identity, loop_health
+from net import identity, inproc, loop_health
 from net.backoff import Backoff
 from net.background import Background
 from net.blobs import BlobClient, BlobStore, segment_key
-from net.comm import Channel, ChannelClosed
+from net.comm import Channel, ChannelClosed, serve
 from net.objects import ObjectHolder
 from net.output_flow import OutputFlow
 from net.peers import MESSAGES as PEER_MESSAGES
@@ -74,6 +74,7 @@ class WorkerService:
         self.always_split = always_split  # UFORA_SPLIT=always (engine.cost)
         self.manager = (manager_address, manager_port)
         self.ports = (control_port, data_port)
+        self.control_port = 0  # the one listened on, once started
         self.id = uuid.uuid4().hex[:12]
         self.key = identity.new_key()  # proves our id to the registry, and through it to peers
         self.jobs: Dict[str, _Job] = {}  # added on run_block, dropped by _end_job alone
@@ -100,6 +101,7 @@ class WorkerService:
         data, data_port = channels.listen(self.ports[1], self.blobs.serve, compress=True,
                                           setting="UFORA_WORKER_BASE_PORT, plus one")
         self._servers = [control, data]
+        self.control_port = control_port
         for process in self.processes.values():
             self._attach(process)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -112,6 +114,19 @@ class WorkerService:
         log.info("worker %s: control %d, data %d, %d compute processes",
                  self.id, control_port, data_port, len(self.processes))
         return info
+
+    def local_control(self, info: WorkerInfo) -> Optional[Channel]:
+        """The control channel to this worker for the manager of the same service: an
+        in-process channel (``net.inproc``) served as an accepted TCP connection is, since a
+        loopback connection between two parts of one process cost a trivial block four system
+        calls and as many turns of the event loop. None for any other worker (the manager then
+        dials it): only this worker's own id at its own address and control port. Nothing
+        leaves the process, so there is nothing to authenticate."""
+        if (info.id, info.address, info.control_port) != (self.id, self.own_address, self.control_port):
+            return None
+        dialed, accepted = inproc.pair("inproc:manager", f"inproc:worker {self.id}")
+        self.background.spawn(serve(self._serve_control, accepted))  # stop() cancels it, closing both ends
+        return dialed
 
     def _stats(self) -> dict:
         return {**self.scheduler.counts, "kernels_compiled": self.kernels["compiled"],

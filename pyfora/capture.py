@@ -128,12 +128,21 @@ _INSTALLED = tuple(os.path.realpath(sysconfig.get_paths()[key]) + os.sep
 _UFORA_PACKAGES = {"pyfora", "engine", "net"}
 _classified: set = set()  # modules already looked at, by name
 _user_modules: set = {"__main__"}  # modules shipped by value
+_modules_seen: Tuple[int, Optional[str]] = (0, None)  # sys.modules' size and newest name, when last looked at
 
 
 def _ship_user_modules_by_value() -> None:
     """Register every loaded module that is not installed (not in the standard library or
     site-packages, and not ufora's own) to be pickled by value: the cluster cannot import the
-    user's own modules, only what is installed there. Each module is looked at once."""
+    user's own modules, only what is installed there. Each module is looked at once; and
+    sys.modules only when a name was added since (a new name goes last in it, so its size or
+    its last name changed): comparing its thousand names with those seen cost more than the
+    rest of capturing a small block."""
+    global _modules_seen
+    seen = (len(sys.modules), next(reversed(sys.modules.keys()), None))
+    if seen == _modules_seen:
+        return
+    _modules_seen = seen
     for name in sys.modules.keys() - _classified:
         _classified.add(name)
         module = sys.modules.get(name)

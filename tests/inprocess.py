@@ -45,7 +45,8 @@ class InProcessCluster:
 
     host = "127.0.0.1"
 
-    def __init__(self, workers: int = 2, cores: int = 1, session_grace: float = 60.0):
+    def __init__(self, workers: int = 2, cores: int = 1, session_grace: float = 60.0, local_first: bool = False):
+        self._local_first = local_first  # the first worker is the manager's own, as in one ufora-service
         self.secret = secrets.token_hex(16)
         self.manager: Optional[ManagerService] = None
         self.workers: List[WorkerService] = []
@@ -107,6 +108,8 @@ class InProcessCluster:
         for pool in self._pools:
             worker = WorkerService(pool, self.host, self.host, self.ports["registry_port"], 0, 0)
             self.workers.append(worker)  # before it starts: stopped whatever happens next
+            if self._local_first and len(self.workers) == 1:
+                self.manager.local_control = worker.local_control
             await worker.start()
         manager = self.manager
         await _until(lambda: all(worker.id in manager.state.members and manager.state.members[worker.id].ready

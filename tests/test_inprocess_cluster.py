@@ -10,6 +10,7 @@ import pytest
 
 import pyfora
 from net import auth, wire
+from net.inproc import InProcChannel
 from net import channel as channels
 from tests.conftest import RUN_SECRET, alive, client_claim, manager_status, socketio_connect, wait_for
 from tests.inprocess import InProcessCluster
@@ -40,6 +41,22 @@ def wait_for_file(path: str) -> int:
     while not os.path.exists(path):
         time.sleep(0.01)
     return os.getpid()
+
+
+def test_the_manager_reaches_its_own_service_s_worker_in_process_and_the_others_over_tcp(caplog):
+    caplog.set_level(logging.INFO)
+    with InProcessCluster(workers=2, local_first=True) as cluster, connect(cluster) as ufora:
+        own, other = cluster.workers
+        links = cluster.manager.links
+        assert type(cluster.call(lambda: links[own.id].control)) is InProcChannel
+        assert type(cluster.call(lambda: links[other.id].control)) is not InProcChannel
+        for _ in range(3):
+            with ufora.remotely.downloadAll():
+                result = countPrimes(10_000)
+                pid = os.getpid()
+            assert result == countPrimes(10_000) and pid in compute_pids(own) | compute_pids(other)
+        cluster.call(cluster.manager.state.validate_state)
+        assert cluster.call(lambda: (cluster.manager.state.running_count(), dict(own.jobs))) == (0, {})
 
 
 def test_a_block_s_round_trip_leaves_the_manager_s_state_whole(cluster):

@@ -160,11 +160,16 @@ def test_generators_and_iterators_held_by_the_caller_advance(ufora):
 
 def test_the_decimal_context_is_the_callers_before_and_after(ufora):
     decimal.getcontext().prec = 8
+    decimal.getcontext().traps[decimal.DivisionByZero] = False
     try:
         with ufora.remotely.downloadAll():
             third = decimal.Decimal(1) / 3
+            infinite = decimal.Decimal(1) / 0  # not trapped: the caller's traps hold
             decimal.getcontext().prec = 5
-        assert str(third) == "0.33333333" and decimal.getcontext().prec == 5
+            decimal.getcontext().traps[decimal.Inexact] = True
+        assert str(third) == "0.33333333" and decimal.getcontext().prec == 5 and infinite.is_infinite()
+        context = decimal.getcontext()
+        assert context.traps[decimal.Inexact] and context.flags[decimal.DivisionByZero] and context.flags[decimal.Inexact]
     finally:
         decimal.setcontext(decimal.Context())
 
