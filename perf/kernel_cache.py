@@ -1,8 +1,10 @@
-"""What the kernel cache on disk saves: the tutorial's first run (its first block on a freshly
-started one-host service with 2 compute processes) with an empty kernel folder (cold: numba
-compiles the kernel) against the same with the folder already filled by an earlier service
+"""What the kernel cache on disk and compiling behind the partitions save: the tutorial's first
+run (its first block on a freshly started one-host service with 2 compute processes) with an
+empty kernel folder, its first partitions waiting for numba (``UFORA_COMPILE=first``: cold), or
+not waiting (the default, ``background``: the partitions begin in CPython and go on compiled
+once the kernel is ready), against the same with the folder already filled by an earlier service
 (warm: the kernel is loaded), interleaved round by round so that the machine's load falls on
-both alike. The worker's ``kernels_compiled`` / ``kernels_loaded`` counters are read back to
+all alike. The worker's ``kernels_compiled`` / ``kernels_loaded`` counters are read back to
 say which happened. The CPU seconds the service's processes used during the block are given
 too: on a loaded machine they show the compile saved where the wall time is noise.
 
@@ -29,13 +31,17 @@ from pyfora.embedded import launch
 
 N = 10_000_000  # the README's tutorial
 EXPECTED = 664_581
+# name: (what the row says, UFORA_COMPILE)
+VARIANTS = {"cold": ("empty, the first partitions waiting for the compile (cold)", "first"),
+            "behind": ("empty, compiling behind CPython partitions (the default)", "background"),
+            "warm": ("filled by an earlier service (warm)", "background")}
 
 
-def _start(folder: str) -> Tuple[subprocess.Popen, str]:
+def _start(folder: str, compile_mode: str) -> Tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UFORA_")}
     env.update(UFORA_WEB_HTTP_PORT="0", UFORA_MANAGER_PORT="0", UFORA_WORKER_BASE_PORT="0",
                UFORA_WORKER_OWN_ADDRESS="127.0.0.1", UFORA_WORKER_CORES="2", UFORA_CLUSTER_SECRET="",
-               UFORA_KERNEL_CACHE_DIR=folder)
+               UFORA_KERNEL_CACHE_DIR=folder, UFORA_COMPILE=compile_mode)
     process, ready = launch([sys.executable, "-m", "net.service", "--exit-with-parent", "--log-level", "ERROR"],
                             env, 60.0)
     line = ready()
@@ -73,10 +79,10 @@ def _service_cpu(pid: int) -> float:
     return total
 
 
-def first_run(folder: str) -> Tuple[float, float, Tuple[int, int]]:
+def first_run(folder: str, compile_mode: str = "background") -> Tuple[float, float, Tuple[int, int]]:
     """Seconds and CPU seconds of the tutorial's block on a fresh service using ``folder``, and
     its counters."""
-    process, url = _start(folder)
+    process, url = _start(folder, compile_mode)
     try:
         with pyfora.connect(url, secret="", progress=False) as ufora:
             began, cpu = time.perf_counter(), _service_cpu(process.pid)
@@ -94,16 +100,16 @@ def first_run(folder: str) -> Tuple[float, float, Tuple[int, int]]:
 def measure(quick: bool) -> Dict[str, Dict[str, object]]:
     """Median first-run seconds and CPU seconds, cold and warm, and the counters each saw."""
     rounds = 2 if quick else 4
-    times: Dict[str, List[float]] = {"cold": [], "warm": []}
-    cpus: Dict[str, List[float]] = {"cold": [], "warm": []}
-    counts: Dict[str, set] = {"cold": set(), "warm": set()}
+    times: Dict[str, List[float]] = {name: [] for name in VARIANTS}
+    cpus: Dict[str, List[float]] = {name: [] for name in VARIANTS}
+    counts: Dict[str, set] = {name: set() for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="ufora-perf-kernels-") as root:
         warm = os.path.join(root, "warm")
-        first_run(warm)  # fills it
+        first_run(warm, "first")  # fills it
         for index in range(rounds):
-            for name in ("cold", "warm"):
-                folder = os.path.join(root, f"cold-{index}") if name == "cold" else warm
-                seconds, cpu, seen = first_run(folder)
+            for name, (_, compile_mode) in VARIANTS.items():
+                folder = os.path.join(root, f"{name}-{index}") if name != "warm" else warm
+                seconds, cpu, seen = first_run(folder, compile_mode)
                 times[name].append(seconds)
                 cpus[name].append(cpu)
                 counts[name].add(seen)
@@ -116,7 +122,7 @@ def report(quick: bool) -> str:
     figures = measure(quick)
     rows = ["| kernel folder | tutorial's first run (median) | runs | CPU seconds (median) | (compiled, loaded) |",
             "|---|---|---|---|---|"]
-    for name, label in (("cold", "empty (cold)"), ("warm", "filled by an earlier service (warm)")):
+    for name, (label, _) in VARIANTS.items():
         measured = figures[name]
         runs = ", ".join(f"{seconds:.2f}" for seconds in measured["all"])  # type: ignore[union-attr]
         rows.append(f"| {label} | {measured['seconds']:.2f} s | {runs} | {measured['cpu']:.2f} s | "
