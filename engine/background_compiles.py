@@ -27,7 +27,7 @@ class BackgroundCompiles:
         self._lock = threading.Lock()
         self._running: Set[str] = set()
         self._finished: Dict[str, Any] = {}
-        self._threads: Set[threading.Thread] = set()
+        self._threads: Dict[str, threading.Thread] = {}
 
     def start(self, name: str, work: Callable[[], Any]) -> None:
         """Run ``work`` in a thread; its result (None if it raised: logged) is ``poll``'s."""
@@ -35,7 +35,7 @@ class BackgroundCompiles:
                                   daemon=True)  # a process that exits does not wait for its compiles
         with self._lock:
             self._running.add(name)
-            self._threads.add(thread)
+            self._threads[name] = thread
         thread.start()
 
     def _run(self, name: str, work: Callable[[], Any]) -> None:
@@ -47,7 +47,7 @@ class BackgroundCompiles:
         with self._lock:
             self._running.discard(name)
             self._finished[name] = result
-            self._threads.discard(threading.current_thread())
+            self._threads.pop(name, None)
 
     def poll(self, name: str) -> Any:
         """The result of compile ``name`` once finished (taken: given once), else RUNNING or
@@ -57,11 +57,22 @@ class BackgroundCompiles:
                 return RUNNING
             return self._finished.pop(name, ABSENT)
 
+    def running(self, name: str) -> bool:
+        with self._lock:
+            return name in self._running
+
+    def wait(self, name: str) -> None:
+        """Until compile ``name`` (if running) has finished."""
+        with self._lock:
+            thread = self._threads.get(name)
+        if thread is not None:
+            thread.join()
+
     def join(self, timeout: float) -> bool:
         """Wait until every compile started so far has finished (True), or ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            threads = list(self._threads)
+            threads = list(self._threads.values())
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         return not any(thread.is_alive() for thread in threads)

@@ -50,6 +50,10 @@ PICKLED_SAMPLE = 200    # items (and results) pickled to time their moves: pickl
 SPLIT_OVERHEAD = 0.004
 SPLIT_GAIN = 0.8        # split only where it is expected to take at most this share of serial
 COMPILED_FLOOR = 0.1    # seconds of CPython below which a compilable shape is not worth compiling
+# seconds of CPython from which the process that compiles a shape's kernel waits for it instead
+# of computing its partition in CPython meanwhile (where the compile thread would share its
+# GIL): longer than most compiles take (0.2-6 s), and the kernel is then many times faster
+COMPILE_FIRST_FROM = 3.0
 # CPU time of this thread: what the work costs, not how long a loaded machine kept it waiting (a
 # 2 ms sample preempted for 50 ms would otherwise make the work look 25 times heavier)
 _clock = time.thread_time
@@ -70,6 +74,11 @@ class Estimate:
         if self.compilable:
             return self.serial >= COMPILED_FLOOR or (self.compiles_behind and in_cpython)
         return in_cpython
+
+    @property
+    def compile_first(self) -> bool:
+        """Whether the process compiling the kernel should wait for it (``COMPILE_FIRST_FROM``)."""
+        return self.compilable and self.serial >= COMPILE_FIRST_FROM
 
     def describe(self) -> str:
         if self.compilable:

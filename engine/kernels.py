@@ -314,8 +314,9 @@ def compiled(digest: str, reducer, source, element, condition, key,
 
 
 def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
-                        pattern: Optional[str] = None) -> Any:
-    """``compiled``'s kernel or None, or COMPILING while it compiles behind the partitions."""
+                        pattern: Optional[str] = None, wait_own: bool = False) -> Any:
+    """``compiled``'s kernel or None, or COMPILING while it compiles behind the partitions;
+    ``wait_own``: if this process is the one compiling it, its kernel once compiled."""
     if not source.compilable:
         return None
     import numba
@@ -327,7 +328,7 @@ def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
         _cache.move_to_end(cache_key)
         return _cache[cache_key]
     kernel = _compiled_once(cache_key + (_library_files((element, condition, key)),),
-                            lambda: _build(reducer, source, element, condition, key, pattern))
+                            lambda: _build(reducer, source, element, condition, key, pattern), wait_own)
     if kernel is COMPILING:
         return kernel
     _cache[cache_key] = kernel
@@ -374,7 +375,7 @@ def _report(kind: str) -> None:
         listener(kind)
 
 
-def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]]) -> Any:
+def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: bool = False) -> Any:
     """The kernel of ``key`` (None: numba refused it), from the disk cache, or built and kept
     there; while one process of the host builds it, another that wants it waits, then loads it;
     or, compiling behind, ``COMPILING`` until it is ready."""
@@ -384,7 +385,11 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]]) -> Any:
         return kernel
     name = kernel_cache.name_of(key)
     if _behind is not None:
-        return _compiled_behind(_behind, name, key, build)
+        kernel = _compiled_behind(_behind, name, key, build)
+        if kernel is COMPILING and wait_own and _behind.running(name):
+            _behind.wait(name)
+            kernel = _behind.poll(name)
+        return kernel
     with kernel_cache.claimed(name):
         found = _loaded(name, key)
         return _compiled_and_kept(name, key, build) if found is kernel_cache.MISSING else found

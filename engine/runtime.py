@@ -144,18 +144,19 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
 
 
 def _why_not_worth_it(source, element: Callable, condition: Optional[Callable], pattern: Optional[str],
-                      flat: bool, collects: bool, key: Optional[Callable] = None) -> Optional[str]:
-    """None when splitting the shape is expected to win (``engine.cost``), else why it runs
-    serially. Only for a shape that can be split: its functions are free of side effects."""
+                      flat: bool, collects: bool, key: Optional[Callable] = None) -> Tuple[Optional[str], bool]:
+    """(None when splitting the shape is expected to win (``engine.cost``), else why it runs
+    serially; whether the process compiling its kernel should wait for it: ``Estimate.
+    compile_first``). Only for a shape that can be split: its functions are free of side effects."""
     if _runner.always_split:
-        return None
+        return None, False
     if key is not None:
         element = _keyed(element, key)
     try:
         estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores)
     except Exception as exc:  # serially, CPython raises it where it arises
-        return f"its first items raise {type(exc).__name__} (or cannot be pickled)"
-    return None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"
+        return f"its first items raise {type(exc).__name__} (or cannot be pickled)", False
+    return (None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"), estimate.compile_first
 
 
 def _keyed(element: Callable, key: Callable) -> Callable:
@@ -199,8 +200,10 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         inner = element
     key = kwargs.get("key")
     source, reason = _why_serial(iterable, (split_element, split_condition, key))
+    compile_first = False
     if source is not None:
-        reason = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat, False, key)
+        reason, compile_first = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat,
+                                                  False, key)
         source = None if reason is not None else source
     if source is not None:
         # a sum whose partials would not combine into the serial answer is made again in
@@ -217,7 +220,7 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
             partials = _run(reducer, source, split_element, split_condition, key, split_pattern,
                             split_flat, inner=inner,
                             check=(lambda p: check(p, args, kwargs, inner is not None)) if check else None,
-                            in_order=in_order)
+                            in_order=in_order, compile_first=compile_first)
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
@@ -257,15 +260,16 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
         return kind(_called(iterable))
     iterable, element, condition, pattern, flat = shape
     source, reason = _why_serial(iterable, (element, condition))
+    compile_first = False
     if source is not None:
-        reason = _why_not_worth_it(source, element, condition, pattern, flat, True)
+        reason, compile_first = _why_not_worth_it(source, element, condition, pattern, flat, True)
         source = None if reason is not None else source
     if source is not None:
         outputs = []
         try:
             outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
             partials = _run(reducer, source, element, condition, None, pattern, flat,
-                            tuple(o.name for o in outputs))
+                            tuple(o.name for o in outputs), compile_first=compile_first)
             array = _gather_array(partials, outputs) if unread else None
             return NumericList(array) if array is not None else reducer.build(_gather(partials, outputs))
         except tasks.Unshippable as exc:
@@ -281,7 +285,8 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
 
 def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,
          outputs: Tuple[str, ...] = (), inner: Optional[Callable] = None,
-         check: Optional[Callable[[list], Optional[str]]] = None, in_order: bool = False) -> Optional[list]:
+         check: Optional[Callable[[list], Optional[str]]] = None, in_order: bool = False,
+         compile_first: bool = False) -> Optional[list]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error.
     ``inner``: for a grouped reduction (``element`` reduces one item's inner loops, compiled),
     the function giving those loops' values, which CPython partitions reduce as CPython would.
@@ -290,7 +295,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     (the caller runs the shape serially; the report says why)."""
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
-        task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat, inner)
+        task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat, inner, compile_first)
         outcomes = tasks.pieces_apart(_runner.run_partitions(task, source.length, shareable=not outputs,
                                                              windows=source.windows()))
         partials = _partials(outcomes)

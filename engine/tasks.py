@@ -41,6 +41,9 @@ class Task:
     pattern: Optional[str]  # element and condition take an item's parts, unpacked so (sources.Star)
     flat: bool              # the element gives an iterable of elements (inner loops): CPython
     decimal_context: decimal.Context  # the driver's: Decimal arithmetic rounds as it would there
+    # the process that compiles its kernel waits for it (the others go on in CPython): a shape
+    # expected to take longer in CPython than compiles do (engine.cost.COMPILE_FIRST_FROM)
+    compile_first: bool = False
 
 
 class Unshippable(Exception):
@@ -50,11 +53,11 @@ class Unshippable(Exception):
 
 def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
               source, outputs: Tuple[str, ...], pattern: Optional[str], flat: bool,
-              inner: Optional[Callable] = None) -> bytes:
+              inner: Optional[Callable] = None, compile_first: bool = False) -> bytes:
     try:
         functions = serialization.dumps((element, condition, key, inner))
         return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat,
-                                        decimal.getcontext()))
+                                        decimal.getcontext(), compile_first))
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
 
@@ -109,11 +112,16 @@ class _Decoded:
     @property
     def kernel_or_compiling(self) -> Any:
         """``kernel``, or ``kernels.COMPILING`` while it compiles behind the partitions."""
+        return self.kernel_state()
+
+    def kernel_state(self, wait_own: bool = False) -> Any:
+        """``kernel_or_compiling``; ``wait_own``: the kernel once compiled if this process is
+        the one compiling it."""
         if self.task.flat:
             return None
         digest, element, condition = self._compile
         return kernels.kernel_or_compiling(digest, self.reducer, self.task.source, element, condition,
-                                           self.key, self.task.pattern)
+                                           self.key, self.task.pattern, wait_own)
 
     def learn_types(self, lo: int, hi: int) -> None:
         """Take the sample from this partition's first kept item, until one is found (a
@@ -179,7 +187,7 @@ def _compute(job: _Decoded, lo: int, hi: int) -> List[Piece]:
     partition does not run in CPython to its end. Detached only after both: a window's arrays
     are this partition's."""
     try:
-        if job.kernel_or_compiling is kernels.COMPILING:
+        if job.kernel_state(wait_own=job.task.compile_first) is kernels.COMPILING:
             mid, partial = _cpython_until_compiled(job, lo, hi)
             if mid < hi:
                 return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi))]

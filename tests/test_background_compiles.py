@@ -150,3 +150,23 @@ def test_pieces_are_combined_in_order_as_partitions():
     ok = ("ok", 1, False, False)
     outcomes = [(0, 10, (tasks.PIECES, [(0, 4, ok), (4, 10, ok)], False, False)), (10, 20, ok)]
     assert tasks.pieces_apart(outcomes) == [(0, 4, ok), (4, 10, ok), (10, 20, ok)]
+
+
+def test_the_process_compiling_a_long_shapes_kernel_waits_for_it(behind):
+    """``compile_first`` (a shape expected to take seconds in CPython): the process that starts
+    the compile waits for it instead of sharing its GIL with a CPython partition."""
+    source = RangeSource(range(1000))
+    kernel = kernels.kernel_or_compiling("times 5 first", reducers.Sum, source, lambda x: x * 5, None, None,
+                                         wait_own=True)
+    assert kernel is not kernels.COMPILING and kernel.function(*source.kernel_arguments(), 0, 1000)[2] == 5 * 499500
+    assert behind == ["compiled"]
+
+
+def test_a_long_compilable_shape_is_marked_to_compile_first():
+    from engine import cost
+
+    long_one = cost.Estimate(10_000_000, serial=cost.COMPILE_FIRST_FROM, split=1.0, moved=0, compilable=True)
+    assert long_one.compile_first
+    assert not cost.Estimate(10_000_000, serial=cost.COMPILE_FIRST_FROM / 2, split=1.0, moved=0,
+                             compilable=True).compile_first
+    assert not cost.Estimate(10_000_000, serial=60.0, split=1.0, moved=0, compilable=False).compile_first
