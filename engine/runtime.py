@@ -304,7 +304,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             if not (in_order and reducers.in_order_exact([value for _, value in partials])):
                 reports.append(Report(reducer.name, source.describe(), False, why))
                 return None
-            outcomes = tasks.pieces_apart([(0, source.length, tasks.run_partition(task, 0, source.length))])
+            outcomes = [(0, source.length, tasks.run_partition(task, 0, source.length, whole=True))]
             partials = _partials(outcomes)
     finally:
         for segment in segments:

@@ -181,13 +181,13 @@ def _decode(payload: bytes) -> _Decoded:
 Piece = Tuple[int, int, Any, bool]  # (lo, hi, partial, whether compiled)
 
 
-def _compute(job: _Decoded, lo: int, hi: int) -> List[Piece]:
+def _compute(job: _Decoded, lo: int, hi: int, whole: bool) -> List[Piece]:
     """The partition's partials: one, or two when its kernel was compiling behind it as it began
     (the items before the kernel was ready in CPython, the rest compiled), so that a large first
-    partition does not run in CPython to its end. Detached only after both: a window's arrays
-    are this partition's."""
+    partition does not run in CPython to its end; never two when ``whole``. Detached only after
+    both: a window's arrays are this partition's."""
     try:
-        if job.kernel_state(wait_own=job.task.compile_first) is kernels.COMPILING:
+        if not whole and job.kernel_state(wait_own=job.task.compile_first) is kernels.COMPILING:
             mid, partial = _cpython_until_compiled(job, lo, hi)
             if mid < hi:
                 return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi))]
@@ -248,17 +248,19 @@ def _python_partial(job: _Decoded, items: Iterable[Any]) -> Tuple[Any, bool]:
     return job.reducer.python_partition(items, job.element, job.condition, job.key), False
 
 
-def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = ()) -> Outcome:
+def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (), whole: bool = False) -> Outcome:
     """The outcome of elements [lo, hi) of the task. Nested parallel shapes inside the element
     function run inline here (no runner is set in a partition): the outer shape is the one that
     is split. ``windows``: the bytes of items [lo, hi) of each shared array the task reads, for
-    a partition computed on another worker than the task's (``engine.sources``)."""
+    a partition computed on another worker than the task's (``engine.sources``). ``whole``: one
+    partial of every item in order, never pieces (a float sum made again in order must be one
+    pass: pieces would regroup it)."""
     try:
         job = _decode(payload)
         if windows:
             job.task.source.window(lo, iter(windows))
         with decimal.localcontext(job.task.decimal_context):
-            pieces = _compute(job, lo, hi)
+            pieces = _compute(job, lo, hi, whole)
         if len(pieces) == 1:
             _, _, partial, compiled = pieces[0]
             return "ok", partial, compiled, job.reducer.stops(partial)

@@ -170,3 +170,31 @@ def test_a_long_compilable_shape_is_marked_to_compile_first():
     assert not cost.Estimate(10_000_000, serial=cost.COMPILE_FIRST_FROM / 2, split=1.0, moved=0,
                              compilable=True).compile_first
     assert not cost.Estimate(10_000_000, serial=60.0, split=1.0, moved=0, compilable=False).compile_first
+
+
+def test_a_float_sum_made_again_in_order_is_one_pass_even_while_its_kernel_compiles(monkeypatch):
+    """A float sum whose partials would round otherwise regrouped is made again in order, in one
+    partition: that pass must not switch to the kernel midway (two pieces added would be a
+    regrouping: the last bits differed from CPython's, as perf.realistic found). Here every
+    partition begins while the kernel compiles and finds it ready a few looks later."""
+    import numpy as np
+
+    real = kernels.kernel_or_compiling
+    looks = []
+
+    def flickering(*args, **kwargs):
+        looks.append(1)
+        return real(*args, **kwargs) if len(looks) % 5 == 0 else kernels.COMPILING
+
+    monkeypatch.setattr(kernels, "kernel_or_compiling", flickering)
+    monkeypatch.setattr(tasks, "LOOK_EVERY", 0.0)
+    values = np.random.default_rng(7).random(200_000) * 1e3
+    with using_runner(InlineRunner(processes=2)):
+        got = parallel_reduce(sum, values, scaled_float, None)
+    expected = sum(scaled_float(x) for x in values)
+    assert (repr(got), type(got)) == (repr(expected), type(expected))
+    assert runtime.reports[-1].reason.endswith("added in order"), runtime.reports[-1]
+
+
+def scaled_float(x):
+    return x * 1.1 + 0.3
