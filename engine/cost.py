@@ -194,8 +194,11 @@ def _functions_cost(functions: tuple, budget: float) -> tuple:
     and a little more); nothing is pickled where splitting loses without them."""
     if budget <= 0:
         return 0.0, 0
-    with _uncollected():
-        seconds, size = serialization.timed_pickle(functions, budget, _clock)
+    try:
+        with _uncollected():
+            seconds, size = serialization.timed_pickle(functions, budget, _clock)
+    except Exception:  # a lock in a closure: the task cannot be made, and says so (tasks.Unshippable)
+        return 0.0, 0
     return (budget * 1.01 if seconds is None else seconds), size
 
 

@@ -176,3 +176,21 @@ def test_a_large_free_list_read_by_every_element_counts_against_splitting():
     assert total == sum(payroll(s) for s in stations)
     report = runtime.reports[-1]
     assert not report.parallel and "MB moved between processes" in report.reason, report
+
+
+def test_functions_that_cannot_be_pickled_run_serially_and_say_so():
+    """The functions are pickled to count their cost: one that cannot be (a lock in its closure)
+    does not pass for an error of its items, but gives the task's own reason."""
+    import threading
+
+    guard = threading.Lock()
+
+    def heavy_guarded(k):
+        with guard:
+            return heavy(k)
+
+    with measured():
+        got = parallel_collect("list", range(40), heavy_guarded, None)
+    assert got == [heavy(k) for k in range(40)]
+    report = runtime.reports[-1]
+    assert not report.parallel and report.reason.startswith("cannot be sent to other processes"), report
