@@ -377,7 +377,7 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
     if type(target) is not type(new):
         return False
     way = _way_of(type(target))
-    if way == "attributes" or (way == "state" and _state_of(new) is None and _plain_object(target)):
+    if way == "attributes" or (way == "state" and _state_of(new) is None and _plain_attributes(type(target))):
         mine[id(new)] = target  # the common case, first: a user's object (150,000 of them in a list...)
         held = vars(target)
         attributes = {name: value if type(value) in _SCALARS else _own(value, held.get(name), mine, deep)
@@ -447,7 +447,7 @@ def _way_of(kind: type) -> str:
             return way
     if getattr(kind, "__setstate__", None) is not getattr(object, "__setstate__", None):
         return "state"  # its own __setstate__: used when an instance's __reduce__ gives a state
-    if kind.__dictoffset__ != 0 and not hasattr(kind, "__slots__"):  # its instances have a __dict__
+    if _plain_attributes(kind):
         return "attributes"
     return "other"
 
@@ -457,8 +457,9 @@ _CONTAINERS = (("list", list), ("bytearray", bytearray), ("dict", dict), ("set",
                ("random_state", np.random.RandomState))
 
 
-def _plain_object(target: Any) -> bool:
-    return hasattr(target, "__dict__") and not hasattr(type(target), "__slots__")
+def _plain_attributes(kind: type) -> bool:
+    """Whether the instances of ``kind`` keep their attributes in a ``__dict__``, and only there."""
+    return kind.__dictoffset__ != 0 and not hasattr(kind, "__slots__")
 
 
 def _plain_key(key: Any) -> bool:
