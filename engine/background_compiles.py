@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, Set
+from typing import Any, Callable, Dict
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +25,14 @@ class BackgroundCompiles:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: Set[str] = set()
+        self._threads: Dict[str, threading.Thread] = {}  # the compiles running, by name
         self._finished: Dict[str, Any] = {}
-        self._threads: Dict[str, threading.Thread] = {}
 
     def start(self, name: str, work: Callable[[], Any]) -> None:
         """Run ``work`` in a thread; its result (None if it raised: logged) is ``poll``'s."""
         thread = threading.Thread(target=self._run, args=(name, work), name=f"ufora compile {name[:12]}",
                                   daemon=True)  # a process that exits does not wait for its compiles
         with self._lock:
-            self._running.add(name)
             self._threads[name] = thread
         thread.start()
 
@@ -45,21 +43,20 @@ class BackgroundCompiles:
             log.exception("a kernel compiled in the background failed; its shape runs in CPython")
             result = None
         with self._lock:
-            self._running.discard(name)
             self._finished[name] = result
-            self._threads.pop(name, None)
+            del self._threads[name]
 
     def poll(self, name: str) -> Any:
         """The result of compile ``name`` once finished (taken: given once), else RUNNING or
         ABSENT."""
         with self._lock:
-            if name in self._running:
+            if name in self._threads:
                 return RUNNING
             return self._finished.pop(name, ABSENT)
 
     def running(self, name: str) -> bool:
         with self._lock:
-            return name in self._running
+            return name in self._threads
 
     def wait(self, name: str) -> None:
         """Until compile ``name`` (if running) has finished."""
