@@ -102,21 +102,11 @@ class _Decoded:
         self._sample = _NO_SAMPLE
         self._segments: list = []
 
-    @property
-    def kernel(self) -> Optional[kernels.Kernel]:
-        """The compiled kernel (from the cache after the first partition; None: CPython). Asked
-        for with the partition's data in place: a window's arrays may be typed otherwise."""
-        kernel = self.kernel_or_compiling
-        return None if kernel is kernels.COMPILING else kernel
-
-    @property
-    def kernel_or_compiling(self) -> Any:
-        """``kernel``, or ``kernels.COMPILING`` while it compiles behind the partitions."""
-        return self.kernel_state()
-
     def kernel_state(self, wait_own: bool = False) -> Any:
-        """``kernel_or_compiling``; ``wait_own``: the kernel once compiled if this process is
-        the one compiling it."""
+        """The compiled kernel (from the cache after the first partition; None: CPython), or
+        ``kernels.COMPILING`` while it compiles behind the partitions; ``wait_own``: the kernel
+        once compiled if this process is the one compiling it. Asked for with the partition's
+        data in place: a window's arrays may be typed otherwise."""
         if self.task.flat:
             return None
         digest, element, condition = self._compile
@@ -141,11 +131,11 @@ class _Decoded:
     def numpy_columns(self) -> Tuple[bool, ...]:
         return _numpy_columns(self._sample, self.reducer.outputs)
 
-    def outputs(self) -> list:
-        """The shared output buffers, attached for this partition."""
+    def outputs(self, kernel: kernels.Kernel) -> list:
+        """The shared output buffers of ``kernel``'s dtypes, attached for this partition."""
         self._segments = [shm.attach(name) for name in self.task.outputs]
         return [np.ndarray((self.task.length,), np.dtype(dtype), buffer=segment.buf)
-                for dtype, segment in zip(self.kernel.output_dtypes, self._segments)]
+                for dtype, segment in zip(kernel.output_dtypes, self._segments)]
 
     def detach(self) -> None:
         """Unmap every shared segment after each partition: the driver unlinks them when the
@@ -187,12 +177,13 @@ def _compute(job: _Decoded, lo: int, hi: int, whole: bool) -> List[Piece]:
     partition does not run in CPython to its end; never two when ``whole``. Detached only after
     both: a window's arrays are this partition's."""
     try:
-        if not whole and job.kernel_state(wait_own=job.task.compile_first) is kernels.COMPILING:
-            mid, partial = _cpython_until_compiled(job, lo, hi)
+        kernel = job.kernel_state(wait_own=job.task.compile_first and not whole)
+        if kernel is kernels.COMPILING and not whole:
+            mid, partial, kernel = _cpython_until_compiled(job, lo, hi)
             if mid < hi:
-                return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi))]
+                return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi, kernel))]
             return [(lo, hi, partial, False)]
-        return [(lo, hi, *_compute_attached(job, lo, hi))]
+        return [(lo, hi, *_compute_attached(job, lo, hi, None if kernel is kernels.COMPILING else kernel))]
     finally:
         job.detach()
 
@@ -201,33 +192,36 @@ LOOK_EVERY = 0.02  # seconds between two looks at a compiling kernel
 _LOOK_ITEMS = 64   # items between two readings of the clock
 
 
-def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any]:
-    """(mid, the CPython partial of items [lo, mid)): every item up to ``hi``, or up to the first
-    look (every ``LOOK_EVERY`` seconds) that finds the kernel ready."""
-    stopped = [hi]
+def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any, Optional[kernels.Kernel]]:
+    """(mid, the CPython partial of items [lo, mid), the kernel found ready): every item up to
+    ``hi`` (and no kernel), or up to the first look (every ``LOOK_EVERY`` seconds) that finds the
+    kernel ready."""
+    mid, ready = hi, None
 
     def items_until_compiled() -> Iterator[Any]:
+        nonlocal mid, ready
         index, look_at = lo, time.monotonic() + LOOK_EVERY
         for item in job.task.source.items(lo, hi):
             yield item  # resumed when the reducer wants the next: this one is done
             index += 1
             if index % _LOOK_ITEMS == 0 and time.monotonic() >= look_at:
-                kernel = job.kernel_or_compiling
+                kernel = job.kernel_state()
                 if kernel is not kernels.COMPILING and kernel is not None:
-                    stopped[0] = index
+                    mid, ready = index, kernel
                     return
                 look_at = time.monotonic() + (LOOK_EVERY if kernel is kernels.COMPILING else float("inf"))
 
     partial, _ = _python_partial(job, items_until_compiled())
-    return stopped[0], partial
+    return mid, partial, ready
 
 
-def _compute_attached(job: _Decoded, lo: int, hi: int) -> Tuple[Any, bool]:
-    kernel = job.kernel
+def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.Kernel]) -> Tuple[Any, bool]:
+    """The partial of items [lo, hi): by ``kernel`` (looked up once per partition), or in CPython
+    when there is none or it raised."""
     if kernel is not None:
         job.learn_types(lo, hi)
         try:
-            outputs = job.outputs() if job.reducer.outputs else []
+            outputs = job.outputs(kernel) if job.reducer.outputs else []
             result = kernel.function(*job.task.source.kernel_arguments(), lo, hi, *outputs)
             del outputs
         except Exception:  # recompute so that the exception raised is CPython's own
