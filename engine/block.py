@@ -186,23 +186,23 @@ _Compiled = Union[types.CodeType, function_body.FunctionBody]
 
 
 @functools.lru_cache(maxsize=256)
-def _compile_body(source: str, filename: str, with_line: int) -> Tuple[_Compiled, Tuple[str, ...], Set[str]]:
+def _compile_body(source: str, filename: str, with_line: int) -> Tuple[_Compiled, Tuple[str, ...], Set[str], Set[str]]:
     """The rewritten, compiled body (module code, or a function's body when the block is in a
-    function: ``engine.function_body``), the names it assigns and the names whose values its
-    text could change in place (``engine.mutations``); cached, since a loop of small blocks from
-    one file would otherwise parse that whole file every time."""
+    function: ``engine.function_body``), the names it assigns, the names whose values its text
+    could change in place and those it writes into (``engine.mutations``); cached, since a loop
+    of small blocks from one file would otherwise parse that whole file every time."""
     tree = ast.parse(source, filename)
     block = code.find_with(tree, with_line)
     body = block.body
     names = tuple(assigned_names(body))
-    touched = mutations.touched(body)
+    touched, written = mutations.touched(body), mutations.written(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
     module.body = unread.mark(module.body)
     flags = code.future_flags_of_module(tree)
     as_function = function_body.compile_body(tree, block, module.body, source, filename, flags)
     if as_function is not None:
-        return as_function, names, touched
-    return compile(module, filename, "exec", flags=flags, dont_inherit=True), names, touched
+        return as_function, names, touched, written
+    return compile(module, filename, "exec", flags=flags, dont_inherit=True), names, touched, written
 
 
 def _type_name(value: Any) -> str:
@@ -240,7 +240,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         shipped = {**block.other_sources, block.filename: block.source}
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        compiled, names, touched = _compile_body(block.source, block.filename, block.with_line)
+        compiled, names, touched, written = _compile_body(block.source, block.filename, block.with_line)
         loaders = {object_id: functools.partial(remote_values.load, data, parts)
                    for object_id, (data, parts) in block.objects.items()}
         loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
@@ -252,7 +252,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         functions.rewrite_reachable(namespace, shipped)
         remote = {id(value) for value in loaded}
         before = mutations.snapshot(namespace, [name for name, value in free.items() if id(value) not in remote],
-                                    touched)
+                                    touched, written)
         before_globals = mutations.helpers_globals(free.values())
         before_cells = mutations.closures(free)
     except Exception as exc:

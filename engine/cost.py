@@ -30,15 +30,13 @@ sends the shape serial, where CPython raises it in order.
 """
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from engine import kernels, serialization
+from engine import gc_pause, kernels, serialization
 from engine.sources import ObjectSource, ZipSource, spread
 
 SAMPLE_SECONDS = 0.002  # time the shape on its first items for about this long...
@@ -110,7 +108,7 @@ def _sample(source, element: Callable, condition: Optional[Callable], pattern: O
     results: List[Any] = []
     keep = results.extend if flat else results.append
     count = 0
-    with _uncollected():
+    with gc_pause.paused():
         start = _clock()
         for item in source.items(0, limit):
             if condition is None or condition(item):
@@ -119,20 +117,6 @@ def _sample(source, element: Callable, condition: Optional[Callable], pattern: O
             if count % CLOCK_EVERY == 0 and _clock() - start >= SAMPLE_SECONDS:
                 break
         return _Sample(count, _clock() - start, results)
-
-
-@contextlib.contextmanager
-def _uncollected() -> Iterator[None]:
-    """No garbage collection while a sample is timed: a full collection of a heap of a million
-    objects takes 0.1 s, and falling into a 2 ms sample it would make the work look 50 times
-    heavier than it is (its share of the whole run is small, and the same either way)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _round_trip(values: List[Any], per_value: float) -> tuple:
@@ -148,7 +132,7 @@ def _round_trip(values: List[Any], per_value: float) -> tuple:
 
 
 def _timed_pickle(values: List[Any]) -> tuple:
-    with _uncollected():
+    with gc_pause.paused():
         start = _clock()
         data = serialization.dumps(values)
         pickled = _clock()
@@ -195,7 +179,7 @@ def _functions_cost(functions: tuple, budget: float) -> tuple:
     if budget <= 0:
         return 0.0, 0
     try:
-        with _uncollected():
+        with gc_pause.paused():
             seconds, size = serialization.timed_pickle(functions, budget, _clock)
     except Exception:  # a lock in a closure: the task cannot be made, and says so (tasks.Unshippable)
         return 0.0, 0

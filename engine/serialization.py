@@ -25,7 +25,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 
 import cloudpickle
 
-from engine import client_objects, packed_scalars, regex_match
+from engine import client_objects, gc_pause, packed_scalars, regex_match
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -69,6 +69,21 @@ def _resolve(object_id: str) -> Any:
 _OURS = {types.CodeType: _code_reduce_keeping_filename, re.Match: regex_match.reduce}
 
 
+# The types whose instances every hook above leaves to pickle's usual ways. Whether an object
+# is a remote or a client object depends on its type alone, and so does cloudpickle's answer
+# for any object other than a class or a function, so such a type seen once is not asked about
+# again: 150,000 records pickled in 0.27 s with the questions, 0.19 s without. Cleared when it
+# grows large, as classes made anew for every block would fill it.
+_PICKLED_AS_USUAL: Set[type] = set()
+_AS_USUAL_AT_MOST = 4096
+
+
+def _pickled_as_usual(kind: type) -> None:
+    if len(_PICKLED_AS_USUAL) >= _AS_USUAL_AT_MOST:
+        _PICKLED_AS_USUAL.clear()
+    _PICKLED_AS_USUAL.add(kind)
+
+
 class _Pickler(cloudpickle.Pickler):
     def __init__(self, file, references: Set[str], buffer_callback=None):
         # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
@@ -80,12 +95,18 @@ class _Pickler(cloudpickle.Pickler):
         self.references = references
 
     def reducer_override(self, obj):
+        kind = type(obj)
+        if kind in _PICKLED_AS_USUAL:
+            return NotImplemented
         if isinstance(obj, RemoteRef):
             self.references.add(obj.object_id)
             return _resolve, (obj.object_id,)
         if isinstance(obj, client_objects.ClientObject):  # the executor: a reference to it
             return client_objects.reference(obj)
-        return super().reducer_override(obj)
+        reduced = super().reducer_override(obj)
+        if reduced is NotImplemented and not issubclass(kind, type) and kind is not types.FunctionType:
+            _pickled_as_usual(kind)  # (classes and functions go by value or by name: each its own way)
+        return reduced
 
     def dump(self, obj):
         packed_scalars.write_prelude(self, super().dump, obj)  # lists of numpy scalars as arrays
@@ -113,6 +134,17 @@ def reduction(value: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     return dumps_with_references(value)[0]
+
+
+def dumps_keeping_memo(value: Any) -> Tuple[bytes, Any]:
+    """The pickle of ``value`` and its pickler's memo, as a proxy (copied, only when needed:
+    {id: (memo index, object)} of every object but numbers and strings). With the memo of a
+    copy (``loads_keeping_memo``), it tells which object of the copy stands for which of
+    ``value``'s (``engine.mutations``: where each object was)."""
+    buffer = io.BytesIO()
+    pickler = _Pickler(buffer, set())
+    pickler.dump(value)
+    return buffer.getvalue(), pickler.memo
 
 
 class _Counter:
@@ -180,14 +212,21 @@ def dumps_out_of_band(value: Any, min_bytes: int) -> Tuple[bytes, List[pickle.Pi
     return stream.getvalue(), buffers
 
 
+def loads_keeping_memo(data: bytes) -> Tuple[Any, Dict[int, Any]]:
+    """A copy of what ``dumps_keeping_memo`` pickled, and {memo index: object of the copy}."""
+    with gc_pause.paused():
+        return packed_scalars.load_keeping_memo(data)
+
+
 def loads(data: bytes, objects: Optional[Mapping[str, Loader]] = None,
           buffers: Sequence[Any] = ()) -> Any:
     """Unpickle ``data`` (with its out-of-band ``buffers``); the remote objects it refers to are
     loaded by ``objects`` ({id: loader})."""
-    if objects is None:
-        return packed_scalars.load(data, buffers)
-    token = _objects.set(dict(objects))
-    try:
-        return packed_scalars.load(data, buffers)
-    finally:
-        _objects.reset(token)
+    with gc_pause.paused():  # every object it makes survives: no collection can find garbage
+        if objects is None:
+            return packed_scalars.load(data, buffers)
+        token = _objects.set(dict(objects))
+        try:
+            return packed_scalars.load(data, buffers)
+        finally:
+            _objects.reset(token)

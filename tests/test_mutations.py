@@ -83,3 +83,74 @@ def test_updates_keep_the_callers_objects():
     assert targets["l"] == [2, 3] and targets["d"] == {"b": 2} and targets["s"] == {4}
     assert targets["q"] == deque([5]) and targets["b"] == b"yz" and targets["a"].tolist() == [1, 1]
     assert targets["p"].x == 9 and targets["shape"].tolist() == [0, 0]
+
+
+class Record:
+    def __init__(self, x):
+        self.x, self.tags = x, [x]
+
+
+def _records():
+    return [Record(i) for i in range(6)]
+
+
+# (what the block does to the value, whether an object the caller holds moves): each taken
+# with its layout made before the block and with the one made only after, from the pickle
+_CHANGES = [
+    (lambda v: v.sort(key=lambda r: -r.x), True),
+    (lambda v: setattr(v[1], "x", 9), False),
+    (lambda v: v[2].tags.append(5), False),
+    (lambda v: v.pop(), True),
+    (lambda v: v.append(Record(7)), False),
+    (lambda v: v.insert(0, Record(-1)), True),
+    (lambda v: v.__setitem__(3, Record(30)), True),
+    (lambda v: setattr(v[0], "tags", [0, 1]), True),
+    (lambda v: setattr(v[4], "other", v[5]), False),
+]
+
+
+@pytest.mark.parametrize("laid_out_before", [True, False])
+@pytest.mark.parametrize("change,moves", _CHANGES)
+def test_objects_that_moved_are_found_with_either_layout(change, moves, laid_out_before):
+    namespace = {"v": _records()}
+    taken = mutations.snapshot(namespace, ["v"], {"v"}, {"v"} if laid_out_before else set())
+    change(namespace["v"])
+    assert mutations.changed(namespace, taken) == {"v": namespace["v"]}
+    assert mutations.moved(namespace, taken, ["v"]) == (["v"] if moves else [])
+
+
+def test_a_graph_of_tuples_in_lists_that_only_grows_has_nothing_moved():
+    graph = {(i, 0): [(i + 1, 0), (i, 1)] for i in range(50)}
+    namespace = {"graph": graph}
+    taken = mutations.snapshot(namespace, ["graph"], {"graph"})
+    graph[(0, 0)].append((7, 7))
+    graph[(99, 0)] = []
+    assert mutations.changed(namespace, taken) == {"graph": graph}
+    assert mutations.moved(namespace, taken, ["graph"]) == []
+
+
+def test_lists_of_numpy_scalars_inside_a_value_keep_their_place():
+    namespace = {"d": {"a": [np.float64(1.5)] * 3, "b": [Record(1)]}}
+    taken = mutations.snapshot(namespace, ["d"], set())
+    namespace["d"]["a"].append(np.float64(2))
+    assert mutations.moved(namespace, taken, list(mutations.changed(namespace, taken))) == []
+    namespace = {"d": {"a": [np.float64(1.5)] * 3, "b": [Record(1)]}}
+    taken = mutations.snapshot(namespace, ["d"], set())
+    namespace["d"]["b"] = [Record(2)]
+    assert mutations.moved(namespace, taken, list(mutations.changed(namespace, taken))) == ["d"]
+
+
+@pytest.mark.parametrize("text,names", [
+    ("for e in staff:\n    e.pay = 1", {"staff", "e"}),
+    ("xs.append(1)", {"xs"}),
+    ("d[k] += 1", {"d"}),
+    ("[r.bump() for r in rows]", {"rows", "r"}),
+])
+def test_what_the_text_writes_into(text, names):
+    assert mutations.written(ast.parse(text).body) == names
+
+
+def test_reading_loops_write_nothing():
+    text = "for o in orders:\n    if o['s'] != 'x':\n        groups[o['c']].append(o['p'])"
+    assert mutations.written(ast.parse(text).body) == {"groups"}
+    assert "orders" in touched(text)  # compared all the same, as the call could reach its items

@@ -5,6 +5,7 @@ services: as free variables, arguments, results and remote objects, compared wit
 run here."""
 import subprocess
 import sys
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -262,3 +263,14 @@ def test_results_arguments_and_remote_objects(ufora):
         first = type(kept[0]).__name__, len(kept)
     assert first == ("float32", 300_000)
     assert_same_items(kept.toLocal().result(), values)
+
+
+def test_a_class_or_function_pickled_by_name_does_not_make_the_next_one_go_by_name():
+    made_here = {}
+    exec("class Local:\n    pass\ndef local():\n    return 7\n", made_here)  # no module to import them from
+    for importable, dynamic in [(OrderedDict, made_here["Local"]), (np.add.__class__, made_here["Local"]),
+                                (subprocess.run, made_here["local"])]:
+        serialization.dumps(importable)
+        rebuilt = serialization.loads(serialization.dumps(dynamic))
+        assert rebuilt.__name__ == dynamic.__name__
+    assert serialization.loads(serialization.dumps(made_here["local"]))() == 7
