@@ -37,6 +37,7 @@ from __future__ import annotations
 import ast
 import collections
 import functools
+import operator
 import sys
 import types
 from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -164,6 +165,15 @@ def snapshot(namespace: Dict[str, Any], names, touched_names: Set[str],
 _ATOMS = (int, float, complex, str, bytes, bool, type(None), np.generic)
 
 
+def _items_of(value: Any) -> Optional[list]:
+    """The items of a list, deque or set, the keys then values of a dict; else None."""
+    if isinstance(value, (list, collections.deque, set)):
+        return list(value)
+    if isinstance(value, dict):
+        return [*value.keys(), *value.values()]
+    return None
+
+
 class _Flat:
     """A list, deque, dict or set of atoms only (a list of strings, a dict of counts): its
     snapshot is a shallow copy, compared by identity after the block, instead of a pickle made
@@ -174,21 +184,22 @@ class _Flat:
 
     @classmethod
     def of(cls, value: Any) -> Optional["_Flat"]:
-        if isinstance(value, (list, collections.deque, set)):
-            items = list(value)
-        elif isinstance(value, dict):
-            items = [*value.keys(), *value.values()]
-        else:
+        items = _items_of(value)
+        if items is None:
             return None
-        return cls(items) if all(isinstance(item, _ATOMS) for item in items) else None
+        # the exact types first, at C speed (600,000 strings: 5 ms, 70 through isinstance)
+        atoms_only = _SCALARS.issuperset(map(type, items)) or all(isinstance(item, _ATOMS) for item in items)
+        return cls(items) if atoms_only else None
 
     def same_as(self, value: Any) -> bool:
-        now = _Flat.of(value)
-        if now is None or len(now.items) != len(self.items):
+        """Whether ``value`` holds the same objects as before (so only atoms, in their order
+        but for a set)."""
+        now = _items_of(value)
+        if now is None or len(now) != len(self.items):
             return False
         if isinstance(value, set):  # no order: the same objects
-            return {id(item) for item in now.items} == {id(item) for item in self.items}
-        return all(a is b for a, b in zip(now.items, self.items))
+            return set(map(id, now)) == set(map(id, self.items))
+        return all(map(operator.is_, now, self.items))
 
     def layout(self, value: Any) -> Dict[tuple, Optional[int]]:
         return {(): id(value)}
