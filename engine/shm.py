@@ -42,7 +42,7 @@ import secrets
 import sys
 import weakref
 from multiprocessing import resource_tracker, shared_memory
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -112,6 +112,25 @@ def forget(names: List[str]) -> None:
 def create_for_service(nbytes: int) -> shared_memory.SharedMemory:
     """A new segment for a remote object's buffer, owned by the worker service."""
     return _open(name=f"{_service_prefix()}o{secrets.token_hex(8)}", create=True, size=max(1, nbytes))
+
+
+def write_for_service(data: Any) -> str:
+    """A new segment of the worker service holding a copy of ``data`` (bytes-like): its name.
+    Written with ``write``, not through a mapping: the kernel fills a tmpfs file's pages itself,
+    where a fresh mapping takes a fault per page (128 MB: 0.06 s, not 0.12)."""
+    name = f"{_service_prefix()}o{secrets.token_hex(8)}"
+    view = memoryview(data).cast("B")
+    fd = os.open(f"/dev/shm/{name}", os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        written = 0
+        while written < len(view):
+            written += os.write(fd, view[written:])
+    except BaseException:
+        unlink(name)
+        raise
+    finally:
+        os.close(fd)
+    return name
 
 
 # Read-only mappings of this process: sorted start addresses, and (end, name, the mapping while

@@ -21,7 +21,7 @@ import tornado.ioloop
 
 from engine import deaths, errors, remote_values, shm
 from engine import pool as compute_pool
-from engine.block import Block, BlockResult
+from engine.block import Block, BlockResult, free_variables_in_segment
 from engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
 from engine.scheduler import (Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded, ProcessGone,
                               ProcessSaid, ReplacementFailed, Send, SubmitBlock)
@@ -56,6 +56,7 @@ class _Job:
     fetched: int = 0  # bytes of remote objects fetched from peers for it
     reported: Optional[dict] = None  # the progress last reported
     result: Optional[BlockResult] = None  # held until the block's output has gone
+    segment: Optional[str] = None  # the block's free variables, handed to its process (engine.block.InSegment)
 
 
 class WorkerService:
@@ -176,6 +177,7 @@ class WorkerService:
                     await channel.abort(f"malformed run_block: {exc!r}")
                     return
                 job = self.jobs[job_id] = _Job(channel, header.get("download_below"))
+                job.segment = free_variables_in_segment(block)
                 block.download_below = job.download_below
                 block.unread = frozenset(str(name) for name in header.get("unread") or ())
                 block.cores, block.always_split = len(self.processes) + self.peers.peer_cores(), self.always_split
@@ -397,6 +399,8 @@ class WorkerService:
         job = self.jobs.pop(job_id, None)
         self.output.drop(job_id)
         self.objects.done(job_id)
+        if job is not None and job.segment is not None:
+            shm.unlink(job.segment)
         return job
 
     def _report(self, job_id: str, result: BlockResult) -> None:

@@ -3,13 +3,14 @@ arguments past Tornado's 100 MiB buffer travel as HTTP uploads; over the documen
 error names the variable and both sizes before anything is sent, and the session is intact.
 The upload port itself refuses what is not a connected session's, or over the limit."""
 import http.client
+import os
 
 import numpy as np
 import pytest
 
 import pyfora
 from net import schema
-from tests.conftest import manager_status, wait_for
+from tests.conftest import descendants, manager_status, one_host, shm_entries, wait_for
 
 
 def test_a_free_variable_of_300_mb_reaches_the_block(ufora, cluster_url):
@@ -98,3 +99,41 @@ def test_uploads_arriving_at_once_cannot_pass_the_limit_together_and_a_broken_on
         first.close()  # gone mid-body: what it reserved is free again
     wait_for(lambda: manager_status(cluster_url)["upload_bytes"] == 0, "the broken upload's reservation to go")
     assert manager_status(cluster_url)["uploads"] == 0
+
+
+def _handed_over(names=None) -> set:
+    """The segments (among ``names``, else all) that the worker of a service under this test
+    process made for blocks' free variables (engine.block.InSegment) and remote objects."""
+    from engine import shm
+    ours = {os.getpid(), *descendants(os.getpid())}
+    return {name for name in (shm_entries() if names is None else names) if "_o" in name and shm.owner(name) in ours}
+
+
+def test_free_variables_handed_over_in_shared_memory_are_unlinked_when_the_block_ends(ufora):
+    from engine.block import HAND_OVER_FROM
+
+    words = [f"word {index}" for index in range(HAND_OVER_FROM // 4)]  # pickled: past HAND_OVER_FROM
+    before = _handed_over()
+    with ufora.remotely.downloadAll():
+        import os
+        count, last = len(words), words[-1]
+        during = set(os.listdir("/dev/shm"))
+    assert (count, last) == (len(words), words[-1])
+    assert len(_handed_over(during) - before) == 1  # its free variables' segment
+    with pytest.raises(ZeroDivisionError):
+        with ufora.remotely.downloadAll():
+            count = len(words) // 0
+    wait_for(lambda: _handed_over() == before, "the blocks' segments to go")
+
+
+def test_a_cancelled_block_s_handed_over_free_variables_go_with_it(start_service):
+    from tests.primes import countPrimes
+
+    words = [f"word {index}" for index in range(1_000_000)]
+    with pyfora.connect(start_service(one_host(2)).url, progress=False) as ufora:
+        before = _handed_over()
+        future = ufora.submit(lambda ws, n: countPrimes(n) + len(ws), words, 10**9)  # hours of work
+        wait_for(lambda: len(_handed_over() - before) == 1, "the block's free variables in a segment")
+        assert future.cancel()
+        wait_for(lambda: _handed_over() == before, "the cancelled block's segment to go")
+        assert ufora.submit(len, words).result().toLocal().result() == 1_000_000
