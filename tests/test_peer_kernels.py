@@ -4,6 +4,8 @@ service, for the kernel-cache entry it lacks; the bytes are checked exactly as a
 kept, and used; damaged, foreign or missing ones are refused with a clear error and the kernel
 is compiled here. First piece by piece (the process's side, the frames, the scheduler), then
 two real workers over real sockets."""
+import asyncio
+import hashlib
 import logging
 import os
 import pickle
@@ -13,10 +15,10 @@ import pytest
 import pyfora
 from engine import kernel_cache, kernels, reducers, scheduler
 from engine.pool_messages import ForeignTask, KernelWanted
-from engine.scheduler import (DeliverKernel, FetchKernel, KernelFetched, KernelNotFetched, PeerKernelWanted, ProcessSaid,
-                              SendKernel)
+from engine.scheduler import (DeliverKernel, FetchKernel, KernelFetched, KernelNotFetched, PeerKernelWanted,
+                              ProcessSaid, SendKernel)
 from engine.sources import RangeSource
-from net.peers import event, kernel_answer
+from net.peers import Peers, event, kernel_answer
 from tests.conftest import MANAGER_ONLY, joining, manager_status, wait_for
 from tests.primes import isPrime
 
@@ -120,7 +122,6 @@ def foreign(data: bytes) -> bytes:
     """A well-formed entry, checksum and all, made by another numba (another fingerprint)."""
     _, key, frozen = pickle.loads(data[len(kernel_cache.MAGIC) + 32:])
     body = pickle.dumps(("numba 0.1 on another CPU", key, frozen))
-    import hashlib
     return kernel_cache.MAGIC + hashlib.sha256(body).digest() + body
 
 
@@ -188,6 +189,59 @@ def test_the_scheduler_asks_the_peer_and_hands_its_answer_to_the_process():
     assert pool.handle(KernelNotFetched(name)) == [DeliverKernel(name, None)]
     assert pool.handle(PeerKernelWanted("B", 5, name)) == [SendKernel("B", 5, name)]
     pool.validate_state()
+
+
+class FakeChannel:
+    """A channel to peer A that keeps what is written to it."""
+    def __init__(self):
+        self.written = []
+
+    async def write(self, header, buffers=()):
+        self.written.append((header, list(buffers)))
+
+
+def fetching(answer_header, answer_buffers):
+    """Peers asking A for a kernel, A answering with this frame: the instructions the answer led
+    to, what was written to A."""
+    async def scenario():
+        tasks, dispatched = [], []
+        peers = Peers("B", "key", scheduler.PoolScheduler(1), dict, None, dispatched.extend,
+                      lambda coroutine: tasks.append(asyncio.ensure_future(coroutine)), None, None)
+        channel = peers.channels["A"] = FakeChannel()
+        peers.carry_out(FetchKernel("A", 4, NAME))
+        while not channel.written:
+            await asyncio.sleep(0)
+        peers.handle(channel, "A", {"type": "kernel", "worker": "A", "task_id": 4, **answer_header}, answer_buffers)
+        await asyncio.gather(*tasks)
+        return dispatched, channel.written
+
+    return asyncio.run(scenario())
+
+
+NAME = "ef" * 32
+
+
+def test_a_peer_s_answer_goes_to_the_process_and_a_malformed_one_counts_as_none(caplog):
+    dispatched, written = fetching({"name": NAME, "found": True}, [b"the entry"])
+    assert written == [({"type": "kernel_wanted", "worker": "B", "task_id": 4, "name": NAME}, [])]
+    assert dispatched == [DeliverKernel(NAME, b"the entry")]
+    assert fetching({"name": NAME, "found": False}, [])[0] == [DeliverKernel(NAME, None)]
+    with caplog.at_level(logging.WARNING, logger="net.peers"):
+        assert fetching({"name": NAME, "found": True}, [])[0] == [DeliverKernel(NAME, None)]  # truncated
+    assert "could not be fetched from worker A (a malformed kernel message" in caplog.text
+
+
+def test_an_answer_no_fetch_waits_for_is_dropped(caplog):
+    async def scenario():
+        dispatched = []
+        peers = Peers("B", "key", scheduler.PoolScheduler(1), dict, None, dispatched.extend, None, None, None)
+        peers.handle(FakeChannel(), "A", {"type": "kernel", "worker": "A", "task_id": 4, "name": NAME, "found": True},
+                     [b"pushed"])
+        return dispatched
+
+    with caplog.at_level(logging.WARNING, logger="net.peers"):
+        assert asyncio.run(scenario()) == []
+    assert f"worker A sent kernel {NAME[:12]}, which no fetch waits for; dropped" in caplog.text
 
 
 # ---- two workers over real sockets ------------------------------------------------------------
