@@ -28,6 +28,12 @@ is the worst bug a cache could cause). A miss costs a compile, nothing more.
   process, such as a large array frozen as a constant).
 * The folder is the service's (``UFORA_KERNEL_CACHE_DIR``); ``use`` is called before the compute
   pool forks. Without one (unit tests, in-process pools) nothing touches the disk.
+* A worker computing a peer's partition asks that peer for an entry it lacks before compiling it
+  (``engine.kernels``): the peer's service serves its file's bytes (``entry_bytes``); ours puts
+  them, or an empty file for "none", beside the entry as ``<name>.answer`` (``deliver``), where the
+  process that asked takes them (``take_answer``), since the service cannot reach a process busy
+  with a partition; and ``adopt`` uses and keeps them only if ``load`` would accept them as a
+  file of our own.
 """
 from __future__ import annotations
 
@@ -40,8 +46,10 @@ import keyword
 import logging
 import os
 import pickle
+import re
 import secrets
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, Tuple
 
@@ -50,6 +58,8 @@ log = logging.getLogger(__name__)
 MAGIC = b"ufora kernel cache 1\n"
 FOLDER_LIMIT = 1 << 30  # bytes of entries kept; at start, the least recently used beyond it go
 SUFFIX = ".kernel"
+ANSWER = ".answer"  # a peer's answer for an entry, for the process that asked (``deliver``)
+_NAME = re.compile(r"[0-9a-f]{64}")  # what ``name_of`` gives: nothing else names a file of the folder
 MISSING = object()  # what ``load`` gives when there is no usable entry
 
 _folder: Optional[str] = None
@@ -93,9 +103,9 @@ def name_of(key: Tuple) -> str:
     return hashlib.sha256(f"{fingerprint()}\n{key!r}".encode()).hexdigest()
 
 
-def _path(name: str) -> str:
+def _path(name: str, suffix: str = SUFFIX) -> str:
     assert _folder is not None
-    return os.path.join(_folder, name + SUFFIX)
+    return os.path.join(_folder, name + suffix)
 
 
 @contextlib.contextmanager
@@ -214,8 +224,7 @@ def load(name: str, key: Tuple) -> Any:
         log.warning("kernel cache: cannot read %s (%s); compiling the kernel", path, exc)
         return MISSING
     try:
-        frozen = _unpack(data, key)
-        found = None if frozen is None else (thaw(frozen), frozen.output_dtypes)
+        found = _usable(data, key)
     except Exception as exc:  # a damaged file can fail anywhere in unpickling or in numba
         log.warning("kernel cache: %s cannot be used (%s); removed, compiling the kernel", path, exc)
         with contextlib.suppress(OSError):
@@ -226,6 +235,13 @@ def load(name: str, key: Tuple) -> Any:
     return found
 
 
+def _usable(data: bytes, key: Tuple) -> Any:
+    """What an entry's bytes hold: (a dispatcher, its output dtypes), or None (numba refused
+    the kernel); raises if they are not exactly an entry of ``key`` for this fingerprint."""
+    frozen = _unpack(data, key)
+    return None if frozen is None else (thaw(frozen), frozen.output_dtypes)
+
+
 def _unpack(data: bytes, key: Tuple) -> Optional[Frozen]:
     if not data.startswith(MAGIC):
         raise ValueError("not a kernel cache file of this release")
@@ -233,7 +249,9 @@ def _unpack(data: bytes, key: Tuple) -> Optional[Frozen]:
     if hashlib.sha256(body).digest() != checksum:
         raise ValueError("its checksum does not match its contents")
     written_for, written_key, frozen = pickle.loads(body)
-    if (written_for, written_key) != (fingerprint(), repr(key)):
+    if written_for != fingerprint():
+        raise ValueError("it was made by another Python, numba, llvmlite, numpy, CPU or engine")
+    if written_key != repr(key):
         raise ValueError("it was written for another kernel")
     if frozen is not None and not isinstance(frozen, Frozen):
         raise ValueError("it holds no kernel")
@@ -246,11 +264,16 @@ def save(name: str, key: Tuple, frozen: Optional[Frozen]) -> None:
     if _folder is None:
         return
     body = pickle.dumps((fingerprint(), repr(key), frozen), protocol=pickle.HIGHEST_PROTOCOL)
-    path = _path(name)
+    _write(_path(name), MAGIC + hashlib.sha256(body).digest() + body)
+
+
+def _write(path: str, data: bytes) -> None:
+    """``data`` as file ``path``, written whole under a temporary name and renamed (a reader
+    sees the old file or the new); logged if it cannot be."""
     temporary = f"{path}.{os.getpid()}.tmp"
     try:
         with open(temporary, "wb") as file:
-            file.write(MAGIC + hashlib.sha256(body).digest() + body)
+            file.write(data)
         os.replace(temporary, path)
     except OSError as exc:
         log.warning("kernel cache: cannot write %s (%s)", path, exc)
@@ -258,14 +281,74 @@ def save(name: str, key: Tuple, frozen: Optional[Frozen]) -> None:
             os.unlink(temporary)
 
 
+# ---- entries from peers ---------------------------------------------------------------------
+def entry_bytes(name: str) -> Optional[bytes]:
+    """Entry ``name``'s file as it is, for a peer that lacks it; None if there is none here (or
+    ``name`` is not an entry's name: a peer names no other file)."""
+    if _folder is None or not _NAME.fullmatch(name):
+        return None
+    try:
+        with open(_path(name), "rb") as file:
+            return file.read()
+    except OSError:
+        return None
+
+
+def deliver(name: str, data: Optional[bytes]) -> None:
+    """The service's answer for entry ``name`` (a peer's bytes, or None: none to be had) to the
+    process of this host that asked (``take_answer``)."""
+    if _folder is not None and _NAME.fullmatch(name):
+        _write(_path(name, ANSWER), data or b"")
+
+
+def take_answer(name: str, patience: float, every: float = 0.02) -> Optional[bytes]:
+    """The peer's bytes for entry ``name`` once the service delivers them (looked for every
+    ``every`` seconds, and taken: removed), or None: none to be had, or no answer within
+    ``patience`` seconds (the service answers every question within its own deadline)."""
+    path = _path(name, ANSWER)
+    deadline = time.monotonic() + patience
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            log.warning("kernel cache: no answer for %s within %.0f s; compiling it", name, patience)
+            return None
+        time.sleep(every)
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+        os.unlink(path)
+    except OSError as exc:
+        log.warning("kernel cache: cannot take %s (%s); compiling the kernel", path, exc)
+        return None
+    return data or None
+
+
+def forget_answer(name: str) -> None:
+    """Drop an answer for entry ``name`` left by an earlier question (asked again now)."""
+    with contextlib.suppress(OSError):
+        os.unlink(_path(name, ANSWER))
+
+
+def adopt(name: str, key: Tuple, data: bytes, source: str) -> Any:
+    """A peer's file for entry ``name``, checked exactly as ``load`` checks a file of ours: if
+    it passes, kept as ours and what ``load`` would give; else MISSING (logged as an error: the
+    kernel is compiled here)."""
+    try:
+        found = _usable(data, key)
+    except Exception as exc:  # hostile, damaged or foreign bytes can fail anywhere in unpickling or numba
+        log.error("kernel cache: the kernel %s from %s cannot be used (%s); compiling it here", name, source, exc)
+        return MISSING
+    _write(_path(name), data)
+    return found
+
+
 def prune(folder: str, limit: int) -> None:
     """Remove the least recently used entries (and their locks) beyond ``limit`` bytes, and
-    temporary files that a process killed mid-write left."""
+    temporary files that a process killed mid-write left, and peers' answers no one took."""
     entries = []
     for name in os.listdir(folder):
         path = os.path.join(folder, name)
         try:
-            if name.endswith(".tmp"):
+            if name.endswith((".tmp", ANSWER)):  # an answer no one took is stale
                 os.unlink(path)
             elif name.endswith(SUFFIX):
                 status = os.stat(path)

@@ -11,7 +11,8 @@ socket pair carrying ``engine.frames``) with the pickled messages of ``engine.po
     RunPartition                          PartitionDone  (its outcome pickled, opaque to the service)
     TaskDone  (to a driver)               RunTask  (from a driver)
     Forget                                Output  (what a block prints)
-                                          KernelEvent  (a kernel compiled, or loaded from disk)
+                                          KernelEvent  (a kernel compiled, loaded from disk, fetched)
+                                          KernelWanted  (a kernel to ask a peer for)
 
 A child that runs a block is its *driver*. When the block reaches a parallel shape the driver
 sends ``RunTask`` and, while it waits for ``TaskDone``, computes partitions like any other
@@ -34,12 +35,12 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from engine import block as blocks
 from engine import errors, frames, kernel_cache, kernels, output, proc, serialization, shm, tasks
-from engine.pool_messages import (BlockDone, Forget, FromProcess, KernelEvent, Output, PartitionDone, RunBlock,
-                                  RunPartition, RunTask, TaskDone, ToProcess)
+from engine.pool_messages import (BlockDone, ForeignTask, Forget, FromProcess, KernelEvent, KernelWanted, Output,
+                                  PartitionDone, RunBlock, RunPartition, RunTask, TaskDone, TaskId, ToProcess)
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,9 @@ class PipeRunner:
 
 def _serve(sock: socket.socket, message: ToProcess) -> None:
     if isinstance(message, RunPartition):
-        outcome = tasks.run_partition(_held_payload(message.task_id, message.payload), message.lo, message.hi,
-                                      message.windows)
+        with kernels.asking(_asker(sock, message.task_id)):
+            outcome = tasks.run_partition(_held_payload(message.task_id, message.payload), message.lo, message.hi,
+                                          message.windows)
         _write(sock, serialization.dumps(PartitionDone(message.task_id, message.lo, message.hi, *_opaque(outcome))))
     elif isinstance(message, Forget):
         shm.forget(message.segments)
@@ -206,9 +208,18 @@ def _reply(sock: socket.socket, message: BlockDone) -> None:
     _write(sock, payload)
 
 
-def _kernel_event(sock: socket.socket, kind: str) -> None:
+def _tell(sock: socket.socket, message: FromProcess) -> None:
+    """A message from a thread of this process (its compiles): none from a child a block forked."""
     if not _forked:
-        send(sock, KernelEvent(kind))
+        send(sock, message)
+
+
+def _asker(sock: socket.socket, task_id: TaskId) -> Optional[Callable[[str], None]]:
+    """For a partition of a peer's task: how to ask that peer (through the service) for a
+    kernel this process lacks (``kernels.asking``)."""
+    if not isinstance(task_id, ForeignTask):
+        return None
+    return lambda name: _tell(sock, KernelWanted(task_id, name))
 
 
 def _child_main(sock: socket.socket) -> None:
@@ -216,7 +227,7 @@ def _child_main(sock: socket.socket) -> None:
     _detach_at_fork(sock)
     random.seed()
     kernel_cache.distinct_symbols()
-    kernels.report_to(lambda kind: _kernel_event(sock, kind))
+    kernels.report_to(lambda kind: _tell(sock, KernelEvent(kind)))
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     while True:

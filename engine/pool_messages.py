@@ -79,10 +79,17 @@ class Output(NamedTuple):
 
 
 class KernelEvent(NamedTuple):
-    """The process compiled a kernel ("compiled") or loaded one from the disk cache ("loaded"):
-    counted in the worker's stats."""
+    """The process compiled a kernel ("compiled"), loaded one from the disk cache ("loaded"), or
+    took one from the peer that had it ("fetched"): counted in the worker's stats."""
     kind: str
 
 
+class KernelWanted(NamedTuple):
+    """The process lacks kernel-cache entry ``name`` for a partition of the peer's task: ask the
+    peer for it (the answer comes through the kernel folder: ``engine.kernel_cache.deliver``)."""
+    task: ForeignTask
+    name: str
+
+
 ToProcess = Union[RunBlock, RunPartition, TaskDone, Forget]
-FromProcess = Union[BlockDone, PartitionDone, RunTask, Output, KernelEvent]
+FromProcess = Union[BlockDone, PartitionDone, RunTask, Output, KernelEvent, KernelWanted]

@@ -2,9 +2,10 @@
 
 One entry: ``PoolScheduler.handle(event)`` takes what happened (a block submitted or cancelled, a
 message from a process, a process gone or added, a peer's message, a peer joined or gone, the
-windows of a peer's partition fetched or not; the dataclasses under "events") and returns what
-to do, in order (the "instructions": a message to a process, a process to kill, a block
-finished, a message to a peer, windows to fetch from a peer). Its state includes the peer
+windows of a peer's partition or a kernel fetched or not; the dataclasses under "events") and
+returns what to do, in order (the "instructions": a message to a process, a process to kill, a
+block finished, a message to a peer, windows or a kernel to fetch from a peer, a fetched kernel
+to hand to the process that wanted it). Its state includes the peer
 protocol's (net/peers.py only turns frames into events and instructions into frames): which
 task each peer offered, which of our processes wait for an answer to a pull, which peer's
 partition each computes and the peer's slot holding it, and the bytes each task moved between
@@ -31,6 +32,11 @@ Rules:
   (``NoneAnswered``: the process is free again, the offer forgotten). On the origin, each pulled
   partition is held by a *remote slot* that never drives a block and is dropped when its outcome
   arrives, or counted as a lost process when its peer leaves.
+* A process computing a peer's partition that lacks its kernel on disk says so (``KernelWanted``):
+  the peer is asked for it (``FetchKernel``, answered by ``SendKernel``), and what comes, or
+  nothing, goes to the kernel folder for that process (``DeliverKernel``), which checks it
+  before use and compiles the kernel if it is missing or unusable; its partitions run in
+  CPython meanwhile.
 * A partition whose process died is handed out again, once (a peer reports one it lost as
   ``partition_lost``); a block whose driver died fails with an error that says so; with no
   process left, every waiting block fails the same way.
@@ -46,8 +52,8 @@ from engine import serialization
 from engine.block import Block, BlockResult
 from engine.errors import RemoteError
 from engine.partition import GuidedPlan
-from engine.pool_messages import (BlockDone, ForeignTask, FromProcess, PartitionDone, RunBlock, RunPartition, RunTask,
-                                  TaskDone, TaskId, ToProcess)
+from engine.pool_messages import (BlockDone, ForeignTask, FromProcess, KernelWanted, PartitionDone, RunBlock,
+                                  RunPartition, RunTask, TaskDone, TaskId, ToProcess)
 from engine.sources import Window
 
 Sends = List[Tuple[int, ToProcess]]  # inside: (process, message) pairs, made into Send instructions
@@ -169,9 +175,32 @@ class PeerGone:
     reason: str
 
 
+@dataclass(frozen=True)
+class PeerKernelWanted:
+    """``kernel_wanted``: a peer computing a partition of our task ``task_id`` lacks kernel-cache
+    entry ``name``."""
+    peer: str
+    task_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class KernelFetched:
+    """The peer's bytes of entry ``name`` (``FetchKernel``), not yet checked: the process that
+    asked checks them as a file of its own (``engine.kernel_cache.adopt``)."""
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class KernelNotFetched:
+    """The peer had no entry ``name`` (or did not answer, or is gone): it is compiled here."""
+    name: str
+
+
 Event = Union[SubmitBlock, ProcessSaid, ProcessGone, ReplacementFailed, ProcessAdded, Cancel, PeerJoined,
               PeerOffered, PeerPull, PartitionAnswered, NoneAnswered, WindowsFetched, WindowsNotFetched,
-              PeerPartitionDone, PeerPartitionLost, PeerGone]
+              PeerPartitionDone, PeerPartitionLost, PeerGone, PeerKernelWanted, KernelFetched, KernelNotFetched]
 
 
 # ---- instructions: what to do -------------------------------------------------------------------
@@ -266,9 +295,34 @@ class FetchWindows:
     ranges: Sequence[Tuple[str, int, int, str]]
 
 
+@dataclass(frozen=True)
+class FetchKernel:
+    """Ask ``peer`` for kernel-cache entry ``name``, which a process of ours computing a partition
+    of its task ``task_id`` lacks; then ``KernelFetched`` or ``KernelNotFetched``."""
+    peer: str
+    task_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class SendKernel:
+    """The answer to ``kernel_wanted``: our entry ``name``'s bytes, or none."""
+    peer: str
+    task_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class DeliverKernel:
+    """Hand the answer for entry ``name`` (the peer's bytes, or None) to the process of ours
+    that asked (through the kernel folder: it may be busy with a partition)."""
+    name: str
+    data: Optional[bytes]
+
+
 PeerInstruction = Union[SendOffer, SendPull, SendPartition, SendNone, SendPartitionDone, SendPartitionLost,
-                        FetchWindows]
-Instruction = Union[Send, Kill, Finished, PeerInstruction]
+                        FetchWindows, FetchKernel, SendKernel]
+Instruction = Union[Send, Kill, Finished, DeliverKernel, PeerInstruction]
 
 
 @dataclass
@@ -388,6 +442,9 @@ class PoolScheduler:
             PeerPartitionDone: lambda e: self._sends(self._on_peer_partition_done(e.slot, e.message)),
             PeerPartitionLost: lambda e: self._sends(self._on_peer_partition_lost(e.peer, e.slot)),
             PeerGone: lambda e: self._sends(self._peer_gone(e.peer, e.reason)),
+            PeerKernelWanted: lambda e: [SendKernel(e.peer, e.task_id, e.name)],
+            KernelFetched: lambda e: [DeliverKernel(e.name, e.data)],
+            KernelNotFetched: lambda e: [DeliverKernel(e.name, None)],
         }
 
     def handle(self, event: Event) -> List[Instruction]:
@@ -423,6 +480,9 @@ class PoolScheduler:
         process = self.processes.get(index)
         if process is None:  # a remote slot whose peer was already given up
             return self._dispatch()
+        if isinstance(message, KernelWanted):  # nothing here changes: the peer is asked
+            self._out.append(FetchKernel(message.task.peer, message.task.task_id, message.name))
+            return []
         if isinstance(message, RunTask) and process.job_id is None:
             return self._dispatch()  # the block was cancelled while its driver asked
         if isinstance(message, RunTask):

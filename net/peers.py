@@ -25,6 +25,17 @@ worker is never handed work it cannot start:
                                                   no pull waited for it; A hands it out
                                                   again, as for any lost process)
 
+A process of B computing A's partition may lack its kernel on disk (``engine.kernels``); B asks
+A for that kernel-cache entry by name while the partition runs in CPython:
+
+    origin A                                    peer B
+                                       <-       kernel_wanted {worker, task_id, name}
+    kernel {worker, task_id, name, found}
+           + [the entry's file, if found]  ->   B puts it (or "none", or nothing within
+                                                 KERNEL_TIMEOUT) in its kernel folder for the
+                                                 process that asked, which checks it exactly as
+                                                 a file of its own and else compiles the kernel
+
 A channel to a peer is opened on first need and read like any incoming one; when it closes, or
 the registry says the peer left, every partition the peer held is handed out again.
 
@@ -38,13 +49,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
+from engine import kernel_cache
 from engine.pool_messages import PartitionDone
-from engine.scheduler import (Event, FetchWindows, Instruction, NoneAnswered, PartitionAnswered, PeerGone, PeerJoined,
+from engine.scheduler import (DeliverKernel, Event, FetchKernel, FetchWindows, Instruction, KernelFetched,
+                              KernelNotFetched, NoneAnswered, PartitionAnswered, PeerGone, PeerJoined, PeerKernelWanted,
                               PeerOffered, PeerPartitionDone, PeerPartitionLost, PeerPull, PoolScheduler, RemoteSlot,
-                              SendNone, SendOffer, SendPartition, SendPartitionDone, SendPartitionLost, SendPull,
-                              WindowsFetched, WindowsNotFetched)
+                              SendKernel, SendNone, SendOffer, SendPartition, SendPartitionDone, SendPartitionLost,
+                              SendPull, WindowsFetched, WindowsNotFetched)
 from net import channel as channels
 from net import identity
 from net.blobs import MissingBlob
@@ -52,8 +65,9 @@ from net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 
-MESSAGES = {"offer", "pull", "partition", "none", "partition_done", "partition_lost"}
+MESSAGES = {"offer", "pull", "partition", "none", "partition_done", "partition_lost", "kernel_wanted", "kernel"}
 REPORTS = {"partition_done", "partition_lost"}  # their "slot" must be one the sender holds
+KERNEL_TIMEOUT = 5.0  # seconds a peer has to answer kernel_wanted; then the kernel is compiled here
 
 
 def event(peer: str, header: dict, buffers: List[bytes]) -> Event:
@@ -76,7 +90,26 @@ def event(peer: str, header: dict, buffers: List[bytes]) -> Event:
             task_id, int(header["lo"]), int(header["hi"]), bool(header.get("stop")), bytes(buffers[0])))
     if kind == "partition_lost":
         return PeerPartitionLost(peer, _slot(header))
+    if kind == "kernel_wanted":
+        return PeerKernelWanted(peer, task_id, _text(header["name"]))
     raise ValueError(f"not a peer message: {kind!r}")
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"not a name: {value!r}")
+    return value
+
+
+def kernel_answer(header: dict, buffers: List[bytes]) -> Tuple[str, Optional[bytes]]:
+    """(the entry's name, its bytes or None) of a ``kernel`` message; ValueError or TypeError if
+    it is malformed (the bytes themselves are checked by the process that asked for them)."""
+    name, found = _text(header["name"]), header["found"]
+    if found is not True and found is not False:
+        raise TypeError(f"'found' is {found!r}, not true or false")
+    if len(buffers) != (1 if found else 0):
+        raise ValueError(f"{len(buffers)} buffers with found={found}")
+    return name, bytes(buffers[0]) if found else None
 
 
 def _slot(header: dict) -> RemoteSlot:
@@ -103,6 +136,8 @@ class Peers:
         self.spawn = spawn
         self.channels: Dict[str, Channel] = {}  # each identified as that peer's
         self.dialing: Dict[str, asyncio.Lock] = {}  # peer -> held while a channel to it is dialed
+        # (peer, entry name) -> the peer's answer to our kernel_wanted, awaited by _fetch_kernel
+        self.kernel_answers: Dict[Tuple[str, str], asyncio.Future] = {}
 
     def peer_cores(self) -> int:
         return sum(info.cores for peer, info in self.members().items() if peer != self.id)
@@ -111,6 +146,12 @@ class Peers:
     def carry_out(self, instruction: Instruction) -> None:
         if isinstance(instruction, FetchWindows):
             self.spawn(self._fetch_windows(instruction))
+        elif isinstance(instruction, FetchKernel):
+            self.spawn(self._fetch_kernel(instruction))
+        elif isinstance(instruction, SendKernel):
+            self.spawn(self._send_kernel(instruction))
+        elif isinstance(instruction, DeliverKernel):
+            self.spawn(asyncio.to_thread(kernel_cache.deliver, instruction.name, instruction.data))
         elif isinstance(instruction, SendOffer):
             for peer in [instruction.peer] if instruction.peer is not None else list(self.members()):
                 if peer != self.id:
@@ -150,6 +191,51 @@ class Peers:
             return
         self.dispatch(self.scheduler.handle(WindowsFetched(fetch.index, windows)))
 
+    async def _fetch_kernel(self, fetch: FetchKernel) -> None:
+        """Ask the peer for a kernel-cache entry a process of ours lacks and wait for its answer,
+        KERNEL_TIMEOUT at most: then ``KernelFetched`` with its bytes, else ``KernelNotFetched``
+        (the process compiles it)."""
+        key = (fetch.peer, fetch.name)
+        answer = self.kernel_answers.setdefault(key, asyncio.get_running_loop().create_future())
+        self._send(fetch.peer, self._header("kernel_wanted", fetch.task_id, name=fetch.name))
+        data: Optional[bytes] = None
+        try:
+            data = await asyncio.wait_for(asyncio.shield(answer), KERNEL_TIMEOUT)
+            if data is None:
+                log.info("worker %s has no kernel %s: compiling it here", fetch.peer, fetch.name[:12])
+        except (asyncio.TimeoutError, ChannelClosed, ValueError, TypeError, KeyError) as exc:
+            log.warning("kernel %s could not be fetched from worker %s (%s); compiling it here",
+                        fetch.name[:12], fetch.peer, exc or type(exc).__name__)
+        finally:
+            if self.kernel_answers.get(key) is answer:
+                del self.kernel_answers[key]
+        self.dispatch(self.scheduler.handle(KernelNotFetched(fetch.name) if data is None
+                                            else KernelFetched(fetch.name, data)))
+
+    async def _send_kernel(self, send: SendKernel) -> None:
+        """Our entry's file (read in a thread: the loop serves others meanwhile), or none."""
+        data = await asyncio.to_thread(kernel_cache.entry_bytes, send.name)
+        await self._write(send.peer, self._header("kernel", send.task_id, name=send.name, found=data is not None),
+                          [data] if data is not None else [])
+
+    def _kernel_answered(self, peer: str, header: dict, buffers: List[bytes]) -> None:
+        """A peer's ``kernel`` message, for the fetch that waits for it; one nobody waits for
+        (it came late, or was never asked for) is dropped."""
+        try:
+            name, data = kernel_answer(header, buffers)
+        except (KeyError, TypeError, ValueError) as exc:
+            name, data = str(header.get("name")), None
+            failure: Optional[Exception] = ValueError(f"a malformed kernel message: {exc!r}")
+        else:
+            failure = None
+        answer = self.kernel_answers.get((peer, name))
+        if answer is None or answer.done():
+            log.warning("worker %s sent kernel %s, which no fetch waits for; dropped", peer, name[:12])
+        elif failure is not None:
+            answer.set_exception(failure)
+        else:
+            answer.set_result(data)
+
     def joined(self, peer: str) -> None:
         """A worker joined mid-job: it is offered every task that still has partitions to hand out."""
         self.dispatch(self.scheduler.handle(PeerJoined(peer)))
@@ -188,6 +274,9 @@ class Peers:
 
     def handle(self, channel: Channel, peer: str, header: dict, buffers: List[bytes]) -> None:
         self.channels.setdefault(peer, channel)
+        if header["type"] == "kernel":  # an answer, for the fetch that waits for it
+            self._kernel_answered(peer, header, buffers)
+            return
         happened = event(peer, header, buffers)
         if isinstance(happened, PeerPartitionLost) and self.scheduler.holds_slot(happened.slot):
             log.warning("worker %s lost partition [%s, %s) with the process computing it; handing "
@@ -200,6 +289,9 @@ class Peers:
         log.warning("worker %s is gone (%s); %d of its partitions handed out again", peer, reason, held)
         self.channels.pop(peer, None)
         self.dialing.pop(peer, None)
+        for (asked, _), answer in self.kernel_answers.items():
+            if asked == peer and not answer.done():
+                answer.set_exception(ChannelClosed(f"worker {peer} is gone ({reason})"))
         self.dispatch(self.scheduler.handle(PeerGone(peer, reason)))
 
     # ---- channels --------------------------------------------------------------------------

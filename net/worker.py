@@ -82,7 +82,8 @@ class WorkerService:
         self.blobs = BlobStore()
         self.objects = ObjectHolder(self.blobs, self._unmap)
         self.peer_blobs: Dict[str, BlobClient] = {}
-        self.kernels = {"compiled": 0, "loaded": 0}  # kernels the compute processes compiled, or loaded from disk
+        # kernels the compute processes compiled, loaded from disk, or took from a peer
+        self.kernels = {"compiled": 0, "loaded": 0, "fetched": 0}
         self.registry: Optional[RegistryClient] = None
         self._servers: list = []
         self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
@@ -130,9 +131,9 @@ class WorkerService:
         return dialed
 
     def _stats(self) -> dict:
-        return {**self.scheduler.counts, "kernels_compiled": self.kernels["compiled"],
-                "kernels_loaded": self.kernels["loaded"], "objects": len(self.objects.segments),
-                "object_bytes": self.blobs.kept_bytes, "processes_alive": len(self.processes),
+        return {**self.scheduler.counts, **{f"kernels_{kind}": count for kind, count in self.kernels.items()},
+                "objects": len(self.objects.segments), "object_bytes": self.blobs.kept_bytes,
+                "processes_alive": len(self.processes),
                 "loop": loop_health.snapshot()}
 
     def _unmap(self, names: list) -> None:
