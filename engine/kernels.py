@@ -246,6 +246,31 @@ def _outputs(reducer, element: Callable, item_type, pattern: Optional[str]) -> O
     return None if None in dtypes else dtypes
 
 
+@functools.lru_cache(maxsize=None)
+def nan_tests() -> Dict[str, Callable]:
+    """``is_nan(x)`` (a float NaN) and ``holds_nan(x)`` (a tuple with a NaN in it), for compiled
+    min/max (``engine.reducers``): each compiles to ``x != x`` for its kind of value and to
+    False for the others, so ints pay nothing."""
+    from numba.core import types as nt
+    from numba.extending import overload
+
+    def is_nan(x):
+        return x != x
+
+    def holds_nan(x):
+        return x != x
+
+    @overload(is_nan)
+    def _is_nan(x):
+        return (lambda x: x != x) if isinstance(x, nt.Float) else (lambda x: False)
+
+    @overload(holds_nan)
+    def _holds_nan(x):
+        return (lambda x: x != x) if isinstance(x, nt.BaseTuple) else (lambda x: False)
+
+    return {"is_nan": is_nan, "holds_nan": holds_nan}
+
+
 def _source_code(reducer, template: str, source, has_condition: bool, has_key: bool,
                  pattern: Optional[str]) -> str:
     """The kernel's source: the reducer's template with the source's parameters and item
@@ -301,6 +326,7 @@ def _compile(reducer, source, namespace: Dict[str, Any], has_condition: bool, ha
             log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
             return None
         signature += [numba.types.Array(numba.from_dtype(np.dtype(d)), 1, "C") for d in dtypes]
+    namespace.update(nan_tests())
     template = reducer.template
     if hasattr(reducer, "template_for"):
         template = reducer.template_for(_element_type(namespace["element"], source.item_type(), pattern))

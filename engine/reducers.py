@@ -22,6 +22,7 @@ the order CPython would have.
 from __future__ import annotations
 
 import builtins
+import datetime
 import decimal
 import fractions
 import itertools
@@ -244,17 +245,65 @@ def _integral_bound(values: Sequence, bound: Optional[float]) -> Optional[float]
     return bound if bound <= _EXACT_FLOAT_INTEGERS else None
 
 
+# Rank types whose ``<`` orders every two values (no NaN among them: ``_unordered`` goes first)
+_TOTAL_TYPES = frozenset({int, bool, float, str, bytes, fractions.Fraction, datetime.date, datetime.datetime,
+                          datetime.time, datetime.timedelta, np.float64, np.float32, np.float16, np.bool_})
+_FLOAT_TYPES = frozenset({float, np.float64, np.float32, np.float16, np.longdouble})
+
+
+def _unordered(rank: typing.Any) -> bool:
+    """A binary float NaN: ordered with nothing (``nan > x`` and ``x > nan`` are both false)."""
+    return type(rank) in _FLOAT_TYPES and rank != rank
+
+
+def _ordered_totally(rank: typing.Any) -> bool:
+    """Whether ``rank`` is of a type whose order is total, so that the best of a partition
+    compared with the best before it is the best CPython's running comparison finds: not a set
+    (ordered by inclusion), an object with comparisons of its own, a Decimal NaN (comparing
+    it raises), or a tuple holding one of those or a NaN."""
+    kind = type(rank)
+    if kind in _TOTAL_TYPES:
+        return not _unordered(rank)
+    if kind is tuple:
+        return all(map(_ordered_totally, rank))
+    if kind is decimal.Decimal:
+        return not rank.is_nan()
+    return isinstance(rank, np.integer)
+
+
 class _Extreme:
-    """min and max: strict comparison, so the first of equal elements is kept."""
+    """min and max: strict comparison, so the first of equal elements is kept.
+
+    Partials regrouped give CPython's running answer only where ranks are totally ordered. A
+    float NaN is ordered with nothing: CPython's running best never becomes one, unless it is
+    the very first element, which then stays the answer (nothing is greater than it). So a
+    partition's partial is the best of its other ranks (first of equals), its first element
+    and rank where that rank is a NaN (``lead``), and whether every rank was of a totally
+    ordered type (``total``: not a tuple holding a NaN, a set, ordered by inclusion, or an
+    object with comparisons of its own). If one is not, the partials are not combined: the
+    shape runs again in CPython, in order (``serial_because``).
+    """
     name = ""
     operator = ""
     outputs = 0
     template = """
 def kernel({params}, lo, hi):
     found = False
+    seen = False
+    lead = False
+    odd = False
     for i in range(lo, hi):
 {bind}{filter}        value = element({args})
         rank = {rank}
+        if is_nan(rank):
+            if not seen:
+                lead = True
+                first = value
+            seen = True
+            continue
+        seen = True
+        if holds_nan(rank):
+            odd = True
         if not found:
             best = value
             best_rank = rank
@@ -262,7 +311,9 @@ def kernel({params}, lo, hi):
         elif rank {operator} best_rank:
             best = value
             best_rank = rank
-    return found, best, best_rank
+    if not lead:
+        first = best
+    return found, best, best_rank, lead, first, odd
 """
 
     @staticmethod
@@ -275,26 +326,46 @@ def kernel({params}, lo, hi):
 
     @classmethod
     def python_partition(cls, items, element, condition, key):
-        found, best, best_rank = False, None, None
+        found, best, best_rank, lead, total, seen = False, None, None, None, True, False
         for value in _values(items, element, condition):
             rank = value if key is None else key(value)
+            if _unordered(rank):
+                if not seen:
+                    lead = (value, rank)
+                seen = True
+                continue
+            seen = True
+            if total and not _ordered_totally(rank):
+                total = False
             if not found or cls.better(rank, best_rank):
                 found, best, best_rank = True, value, rank
-        return found, best, best_rank
+        return found, best, best_rank, lead, total
 
     @staticmethod
     def from_kernel(result, scalar: Callable):
-        found, best, best_rank = result
-        return found, scalar(best), best_rank
+        """A compiled partition skips NaN ranks as ``python_partition`` does (``is_nan``:
+        ``engine.kernels.nan_tests``); one whose ranks are tuples holding a NaN is not combined
+        (numba compares those without CPython's identity shortcut): the shape runs in CPython."""
+        found, best, best_rank, lead, first, odd = result
+        return found, scalar(best), best_rank, (scalar(first), None) if lead else None, not odd
 
     @staticmethod
     def stops(partial) -> bool:
         return False
 
+    @staticmethod
+    def serial_because(partials: Sequence, args: tuple, kwargs: dict, grouped: bool = False) -> Optional[str]:
+        if all(total for *_, total in partials):
+            return None
+        return ("its elements are not totally ordered (tuples holding a NaN, sets, objects with comparisons of "
+                "their own), so regrouped they may compare otherwise: made in order")
+
     @classmethod
     def combine(cls, partials: Sequence, function: Callable, args: tuple, kwargs: dict) -> typing.Any:
         found, best, best_rank = False, None, None
-        for part_found, value, rank in partials:
+        for part_found, value, rank, lead, _ in partials:
+            if lead is not None and not found:  # the first element of all is a NaN: CPython's answer
+                return lead[0]
             if part_found and (not found or cls.better(rank, best_rank)):
                 found, best, best_rank = True, value, rank
         if not found:

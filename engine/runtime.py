@@ -214,7 +214,7 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         check = getattr(reducer, "serial_because", None)
         # (from Python 3.12 CPython's sum() of floats compensates its rounding: only its own
         # sum over every element in order gives its answer)
-        in_order = (check is not None and inner is None and reducers.zero_start(args, kwargs)
+        in_order = (reducer is reducers.Sum and inner is None and reducers.zero_start(args, kwargs)
                     and sys.version_info < (3, 12))
         try:
             partials = _run(reducer, source, split_element, split_condition, key, split_pattern,

@@ -79,6 +79,18 @@ def _sample(items, element: Callable, condition: Optional[Callable]) -> Any:
     return _NO_SAMPLE
 
 
+def _typed_like(sample: Any) -> Callable[[Any], Any]:
+    """What makes a compiled value (numba gives Python numbers) of the types of ``sample``, a
+    CPython element: its numpy scalars' types, in a tuple too (``max((x, i) for i, x in
+    enumerate(a))`` gives ``(np.float64, int)``)."""
+    if isinstance(sample, np.generic):
+        return type(sample)
+    if type(sample) is tuple and any(isinstance(part, (np.generic, tuple)) for part in sample):
+        parts = [_typed_like(part) for part in sample]
+        return lambda value: tuple(make(part) for make, part in zip(parts, value))
+    return identity
+
+
 def _numpy_columns(sample: Any, columns: int) -> Tuple[bool, ...]:
     """For each column of a collected element, whether CPython gives numpy scalars there."""
     parts = sample if isinstance(sample, tuple) else (sample,)
@@ -123,9 +135,9 @@ class _Decoded:
     def scalar(self) -> Callable[[Any], Any]:
         """The type a compiled partial takes: a numpy scalar's where CPython's elements are
         numpy scalars (for a sum, the type of ``0 + element``: numpy bools add up to int64)."""
-        if not isinstance(self._sample, np.generic):
-            return identity
-        return getattr(self.reducer, "scalar_of", type)(self._sample)
+        if isinstance(self._sample, np.generic):
+            return getattr(self.reducer, "scalar_of", type)(self._sample)
+        return _typed_like(self._sample)
 
     @property
     def numpy_columns(self) -> Tuple[bool, ...]:

@@ -93,6 +93,14 @@ PRELUDE = textwrap.dedent('''
     i32 = np.arange(-15_000, 15_000, dtype=np.int32) * 70_001
     i8 = (np.arange(30_000) % 256 - 128).astype(np.int8)
     u8 = (np.arange(30_000) % 256).astype(np.uint8)
+    nan = float("nan")
+    nan_spread = np.arange(40_000, dtype=np.float64)  # a NaN where partitions may begin
+    nan_spread[1::2] = nan
+    nan_spread[3::7] = nan
+    nan_list = nan_spread.tolist()
+    nan_first = [nan] + list(range(30_000))
+    all_nan = [nan] * 30_000
+    sets = [{x} for x in range(30_000)] + [{0, 1}]  # ordered by inclusion only
 ''')
 
 NUMERIC = ["range(50_000)", "range(-30_000, 30_000, 3)", "range(150_000, -150_000, -7)",
@@ -205,6 +213,23 @@ for it in ["range(0)", "range(1)", "[]", "[5]", "range(10)", "np.arange(3)", "it
     add(f"result = sum(x for x in {it})", parallel=small)
     add(f"result = [x + 1 for x in {it}]", parallel=small)
     add(f"result = max((x for x in {it}), default=-1)", parallel=small)
+# min and max regrouped are CPython's only where ranks are totally ordered: a NaN is ordered
+# with nothing (CPython's running best never becomes one, unless it comes first); sets order by
+# inclusion, and a Decimal NaN raises when compared: those are made in order
+for it in ["nan_spread", "nan_list"]:
+    add(f"result = max(x for x in {it})", compiled=True, exact=True)
+    add(f"result = min(-x for x in {it})", compiled=True, exact=True)
+    add(f"result = max((x for x in {it}), key=lambda v: -v)", exact=True)
+    add(f"result = max((x, i) for i, x in enumerate({it}))", parallel=False, exact=True)  # made in order
+# one NaN object in every tuple: CPython's tuples compare it equal to itself (by identity)
+add("one = float('nan')\nresult = max((one, i) for i in range(30_000))", parallel=False, exact=True)
+add("result = max((x, i) for i, x in enumerate(arr))", compiled=True, exact=True)  # (np.float64, int)
+add("result = max(x for x in nan_first)", exact=True)
+add("result = min(x * 1.5 for x in nan_first)", exact=True)
+add("result = max(x for x in all_nan), max(x for x in all_nan[1:] + [2.0])", exact=True)
+add("result = max(x for x in [3.0] + all_nan + [7.0])", exact=True)
+add("result = max(s for s in sets), min((s for s in sets), key=len)")
+add("import decimal\nresult = max(decimal.Decimal(x) for x in [1] * 15_000 + ['NaN'] + [2] * 15_000)")
 # side effects keep the serial order
 add("[out.append(x) for x in range(30_000)]\nresult = len(out), out[:3]", parallel=False)
 add("total = [0]\n[total.__setitem__(0, total[0] + x) for x in range(30_000)]\nresult = total", parallel=False)

@@ -143,3 +143,23 @@ def test_comparison_accepts_these(expected, actual):
 def test_last_bits_are_told_apart_from_other_differences():
     assert differences(0.1 + 0.2, 0.3) and not differences(0.1 + 0.2, 0.3, loose=True)
     assert differences(0.3, 0.31, loose=True)
+
+
+def test_missing_readings_split_over_every_process_give_cpythons_answers(start_service):
+    """The NaN program with every shape split (UFORA_SPLIT=always), and an array where many
+    partitions begin with a NaN: compiled or in CPython, the peak and trough are CPython's
+    (before the fix, 1,983,736.0 here instead of 1,999,998.0)."""
+    from tests.conftest import one_host
+    from tests.user_programs.numpy_types import prog_sensor_readings_with_missing_values as program
+
+    gappy = np.arange(2_000_000, dtype=np.float64)
+    gappy[1::2] = np.nan
+    gappy[1::7] = np.nan
+    service = start_service({**one_host(2), "UFORA_SPLIT": "always"})
+    with pyfora.connect(service.url, progress=False) as executor:
+        expected, _ = _run(program, LocalUfora())
+        actual, _ = _run(program, executor)
+        with executor.remotely.downloadAll():
+            peak, trough = max(x for x in gappy), min(-x for x in gappy)
+    assert differences(expected, actual) == []
+    assert (peak, trough) == (1_999_998.0, -1_999_998.0)

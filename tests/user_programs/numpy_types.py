@@ -131,3 +131,24 @@ def prog_clip_negative_to_zero(ufora):
         clipped = [v if v > 0 else 0 for v in values]
         positive_total = sum(clipped)
     return {"clipped": clipped[:8], "positive_total": positive_total}
+
+
+def prog_sensor_readings_with_missing_values(ufora):
+    """A day of readings where the sensor dropped out (NaN), as pandas and numpy leave them:
+    the user takes the peak and the trough with plain max/min, as CPython does them (a NaN is
+    passed over, unless it is the very first reading)."""
+    rng = np.random.default_rng(11)
+    readings = rng.normal(20.0, 5.0, 3 * N)
+    readings[rng.random(3 * N) < 0.3] = np.nan
+    starts_missing = readings.copy()
+    starts_missing[0] = np.nan
+    as_list = readings.tolist()
+    with ufora.remotely.downloadAll():
+        peak = max(r for r in readings)
+        trough = min(r for r in as_list)
+        coldest_hour = min((r for r in readings), key=lambda r: abs(r - 5.0))
+        first_missing = max(r for r in starts_missing)
+        valid = max(r for r in readings if r == r)
+        labelled = max((r, i) for i, r in enumerate(as_list))
+    return {"peak": peak, "trough": trough, "coldest_hour": coldest_hour, "first_missing": first_missing,
+            "valid": valid, "labelled": labelled}
