@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import itertools
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
@@ -120,11 +121,15 @@ def _unwrap(iterable, element, condition):
 def _item_classes(iterable: Any) -> set:
     """The classes of the items of a list or tuple (of each zipped one), whose methods the
     element may call (``engine.purity``)."""
-    parts = iterable.args if isinstance(iterable, IteratorCall) else (iterable,)
-    classes = {cls for part in parts if isinstance(part, (list, tuple)) for cls in set(map(type, part))}
-    if tuple in classes:  # records: (name, obj) pairs
-        classes |= {type(item) for part in parts if isinstance(part, (list, tuple))
-                    for record in part if type(record) is tuple for item in record}
+    parts = [part for part in (iterable.args if isinstance(iterable, IteratorCall) else (iterable,))
+             if isinstance(part, (list, tuple))]
+    classes: set = set()
+    for part in parts:  # in C where it can be: a list of 100,000 pairs is looked at by every shape over it
+        kinds = set(map(type, part))
+        classes |= kinds
+        if tuple in kinds:  # records: (name, obj) pairs
+            records = part if kinds == {tuple} else [r for r in part if type(r) is tuple]
+            classes.update(map(type, itertools.chain.from_iterable(records)))
     return classes
 
 
