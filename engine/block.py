@@ -83,7 +83,12 @@ def free_variables_in_segment(block: Block) -> Optional[str]:
     data = block.free_variables
     if isinstance(data, InSegment) or len(data) < HAND_OVER_FROM:
         return None
-    name = shm.write_for_service(data)
+    try:
+        name = shm.write_for_service(data)
+    except OSError as exc:  # /dev/shm full: the pipe takes it, more slowly
+        log.warning("the free variables of a block (%d bytes) go down the pipe: no segment for them (%s)",
+                    len(data), exc)
+        return None
     block.free_variables = InSegment(name, len(data))
     return name
 

@@ -144,7 +144,10 @@ def dumps_keeping_memo(value: Any) -> Tuple[bytes, Any]:
     buffer = io.BytesIO()
     pickler = _Pickler(buffer, set())
     pickler.dump(value)
-    return buffer.getvalue(), pickler.memo
+    data = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()  # the pickler (kept for its memo) keeps its file: not a second copy of the pickle
+    return data, pickler.memo
 
 
 class _Counter:

@@ -137,3 +137,16 @@ def test_a_cancelled_block_s_handed_over_free_variables_go_with_it(start_service
         assert future.cancel()
         wait_for(lambda: _handed_over() == before, "the cancelled block's segment to go")
         assert ufora.submit(len, words).result().toLocal().result() == 1_000_000
+
+
+def test_free_variables_go_down_the_pipe_when_no_segment_can_be_made(monkeypatch, caplog):
+    from engine import block as blocks
+    from engine import shm
+
+    def full(data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(shm, "write_for_service", full)
+    block = blocks.Block("x = 1\n", "<t>", 1, bytes(blocks.HAND_OVER_FROM))
+    assert blocks.free_variables_in_segment(block) is None
+    assert block.free_variables == bytes(blocks.HAND_OVER_FROM) and "No space left" in caplog.text
