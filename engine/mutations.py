@@ -37,6 +37,7 @@ from __future__ import annotations
 import ast
 import collections
 import functools
+import itertools
 import operator
 import sys
 import types
@@ -175,9 +176,10 @@ def _items_of(value: Any) -> Optional[list]:
 
 
 class _Flat:
-    """A list, deque, dict or set of atoms only (a list of strings, a dict of counts): its
-    snapshot is a shallow copy, compared by identity after the block, instead of a pickle made
-    before and after (30,000 strings: 1 ms, not 30)."""
+    """A list, deque, dict or set of atoms only (a list of strings, a dict of counts), or of
+    records made of atoms (tuples, namedtuples: nothing in them can change): its snapshot is a
+    shallow copy, compared by identity after the block, instead of a pickle made before and
+    after (30,000 strings: 1 ms, not 30; 200,000 namedtuples: 25 ms, not 0.3 s)."""
 
     def __init__(self, items: list):
         self.items = items  # keeps the atoms alive, so their ids stay theirs
@@ -188,8 +190,13 @@ class _Flat:
         if items is None:
             return None
         # the exact types first, at C speed (600,000 strings: 5 ms, 70 through isinstance)
-        atoms_only = _SCALARS.issuperset(map(type, items)) or all(isinstance(item, _ATOMS) for item in items)
-        return cls(items) if atoms_only else None
+        kinds = set(map(type, items))
+        if kinds <= _SCALARS or all(isinstance(item, _ATOMS) for item in items):
+            return cls(items)
+        if all(issubclass(kind, tuple) and kind.__dictoffset__ == 0 for kind in kinds) and \
+                _SCALARS.issuperset(map(type, itertools.chain.from_iterable(items))):
+            return cls(items)  # records: tuples (namedtuples too, which have no __dict__) of atoms
+        return None
 
     def same_as(self, value: Any) -> bool:
         """Whether ``value`` holds the same objects as before (so only atoms, in their order

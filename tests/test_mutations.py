@@ -154,3 +154,21 @@ def test_reading_loops_write_nothing():
     text = "for o in orders:\n    if o['s'] != 'x':\n        groups[o['c']].append(o['p'])"
     assert mutations.written(ast.parse(text).body) == {"groups"}
     assert "orders" in touched(text)  # compared all the same, as the call could reach its items
+
+
+def test_records_of_atoms_are_compared_by_identity_and_tuples_with_state_are_not():
+    from collections import namedtuple
+
+    Trade = namedtuple("Trade", "symbol qty")
+
+    class Tagged(tuple):  # has a __dict__: an attribute can change in place
+        pass
+
+    namespace = {"trades": [Trade("A", 1), Trade("B", 2)], "pairs": {("a", 1): (2.5, "x")},
+                 "tagged": [Tagged((1, 2))]}
+    taken = mutations.snapshot(namespace, list(namespace), set())
+    assert type(taken["trades"][1]).__name__ == type(taken["pairs"][1]).__name__ == "_Flat"
+    assert type(taken["tagged"][1]).__name__ == "_Pickled"
+    namespace["trades"][1] = Trade("B", 3)
+    namespace["tagged"][0].note = "changed"
+    assert set(mutations.changed(namespace, taken)) == {"trades", "tagged"}
