@@ -264,7 +264,16 @@ def _layout(root: Any) -> Dict[tuple, int]:
         if kind is list or kind is tuple or isinstance(value, (list, tuple, collections.deque)):
             if not _SCALARS.issuperset(map(type, value)):
                 for index, item in enumerate(value):
-                    if _inside(item):
+                    kind = type(item)
+                    if kind is tuple:  # the common kinds first: records...
+                        if not _SCALARS.issuperset(map(type, item)):
+                            push(((*path, index), item))
+                    elif _object_kind(kind) and (kind.__dictoffset__ == 0 or
+                                                 _SCALARS.issuperset(map(type, vars(item).values()))):
+                        if id(item) not in seen:  # ...and objects of atoms, kept here, not pushed
+                            seen.add(id(item))
+                            found[(*path, index)] = id(item)
+                    elif _inside(item):
                         push(((*path, index), item))
         elif isinstance(value, dict):
             if not _SCALARS.issuperset(map(type, value.values())):
@@ -278,6 +287,13 @@ def _layout(root: Any) -> Dict[tuple, int]:
                     if _inside(item):
                         push(((*path, "." + name), item))
     return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _object_kind(kind: type) -> bool:
+    """An object that ``_layout`` looks into only through its attributes (not a container, an
+    array, an atom or another immutable value)."""
+    return not issubclass(kind, (list, tuple, collections.deque, dict, np.ndarray, *_ATOMS, *_IMMUTABLE))
 
 
 def _inside(item: Any) -> bool:
