@@ -176,16 +176,23 @@ def _fresh_logging() -> Iterator[None]:
     kept = [(logger.handlers[:], logger.level, logger.propagate) for logger in own]
     for logger in own:
         logger.handlers[:], logger.propagate = handlers, False
-        logger.setLevel(logger.getEffectiveLevel())
+        _set_level(logger, logger.getEffectiveLevel())
     root.handlers[:] = []
-    root.setLevel(logging.WARNING)
+    _set_level(root, logging.WARNING)
     try:
         yield
     finally:
         for handler in root.handlers:  # what the block configured: closed, then dropped
             handler.close()
         root.handlers[:] = handlers
-        root.setLevel(level)
+        _set_level(root, level)
         for logger, (saved, saved_level, propagate) in zip(own, kept):
             logger.handlers[:], logger.propagate = saved, propagate
-            logger.setLevel(saved_level)
+            _set_level(logger, saved_level)
+
+
+def _set_level(logger: logging.Logger, level: int) -> None:
+    """``setLevel`` only where the level changes: each call empties the level cache of every
+    logger of the process (numba's hundreds too), six times a block."""
+    if logger.level != level:
+        logger.setLevel(level)
