@@ -24,6 +24,21 @@ _SERVICE_VARIABLES = ("UFORA_MANAGER_ADDRESS", "UFORA_NO_WORKER", "UFORA_WORKER_
                       "UFORA_CLUSTER_SECRET_FILE", "UFORA_TLS_CERT", "UFORA_TLS_KEY", "UFORA_TLS_CA")
 
 
+def user_kernel_folder() -> Optional[str]:
+    """Where an embedded cluster keeps the kernels it compiled, for the next run of the script:
+    ``$XDG_CACHE_HOME/ufora/kernels`` (``~/.cache/ufora/kernels``), as numba's ``cache=True`` keeps
+    them beside the code; None where it cannot be made (the cluster then keeps them in a
+    temporary folder, for its own life). Entries are checked against this Python, numba, CPU and
+    engine before use (``engine.kernel_cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "ufora", "kernels")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
 class EmbeddedCluster:
     def __init__(self, cores: Optional[int] = None, timeout: float = 60.0):
         env = {k: v for k, v in os.environ.items() if k not in _SERVICE_VARIABLES}
@@ -34,6 +49,10 @@ class EmbeddedCluster:
                    UFORA_WORKER_OWN_ADDRESS="127.0.0.1", UFORA_CLUSTER_SECRET=self.secret)
         if cores:
             env["UFORA_WORKER_CORES"] = str(cores)
+        if "UFORA_KERNEL_CACHE_DIR" not in env:  # set, even empty (this session only), it is the user's
+            kept = user_kernel_folder()
+            if kept is not None:
+                env["UFORA_KERNEL_CACHE_DIR"] = kept
         self.process: Optional[subprocess.Popen] = None
         atexit.register(self.stop)
         try:

@@ -31,6 +31,9 @@ SERVICE_COMMAND = os.path.join(os.path.dirname(sys.executable), "ufora-service")
 # user's would: in UFORA_SECRET.
 RUN_SECRET = secrets.token_hex(16)
 os.environ["UFORA_SECRET"] = RUN_SECRET
+# Embedded clusters keep their kernels for their own life only: a test run never fills, nor
+# reads, the user's kernel folder (pyfora.embedded.user_kernel_folder)
+os.environ["UFORA_KERNEL_CACHE_DIR"] = ""
 
 
 def children(pid: int) -> List[int]:

@@ -119,3 +119,26 @@ def test_kernels_compiled_by_sibling_processes_load_side_by_side(tmp_path):
         kernels.report_to(lambda kind: None)
     assert events == ["loaded", "loaded"]
     assert sums == [5 * 4950, 7 * 4950]
+
+
+def test_an_embedded_cluster_keeps_its_kernels_for_the_next_run_of_the_script(monkeypatch, tmp_path):
+    """pyfora.connect() with no URL keeps compiled kernels in the user's cache folder
+    ($XDG_CACHE_HOME/ufora/kernels): the next embedded cluster (the script run again) loads them."""
+    monkeypatch.delenv("UFORA_KERNEL_CACHE_DIR")  # the test run's own setting: the user's default here
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("UFORA_SPLIT", "always")
+    monkeypatch.setenv("UFORA_COMPILE", "first")
+    monkeypatch.delenv("UFORA_URL", raising=False)
+    for run in range(2):
+        with pyfora.connect(progress=False) as ufora:
+            with ufora.remotely.downloadAll():
+                floats = sum(scaled(x) for x in VALUES)
+            assert (floats, type(floats)) == (float(EXPECTED), np.float64)
+            service = ufora._connection  # its url: the embedded cluster's manager
+            if run == 0:
+                wait_for(lambda: kernel_counts(service)[0] == 1, "the kernel compiled by the first cluster")
+            else:
+                wait_for(lambda: kernel_counts(service)[1] >= 1, "the kernel loaded by the next cluster")
+                assert kernel_counts(service)[0] == 0  # compiled by none of its processes
+    folder = tmp_path / "ufora" / "kernels"
+    assert [name for name in os.listdir(folder) if name.endswith(kernel_cache.SUFFIX)]

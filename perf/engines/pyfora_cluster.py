@@ -102,6 +102,7 @@ class PyforaEngine(Engine):
     def start(self) -> None:
         if self._url is None:
             os.environ.pop("UFORA_URL", None)  # connect() would prefer it to the embedded cluster
+            os.environ["UFORA_KERNEL_CACHE_DIR"] = ""  # first runs compile, as in every run before
         self._executor = pyfora.connect(self._url)
 
     def close(self) -> None:

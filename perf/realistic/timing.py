@@ -71,6 +71,7 @@ def _run(program: Program, ufora: Any, quick: bool) -> Tuple[float, Any]:
 
 def _embedded_cluster() -> pyfora.Executor:
     os.environ.pop("UFORA_URL", None)  # connect() would prefer it to the embedded cluster
+    os.environ["UFORA_KERNEL_CACHE_DIR"] = ""  # cold is cold: no kernel kept from an earlier run
     return pyfora.connect(progress=False)
 
 
