@@ -356,3 +356,673 @@ def prog_fraction_then_float(ufora):
         total = sum(fractions.Fraction(1, 3) if x == 5 else (0.1 if x == 20_000 else x) for x in range(N))
         exact = sum(fractions.Fraction(x, 7) for x in range(N))
     return {"total": total, "exact": exact}
+
+
+# ---------------------------------------------------------------- batch 2: compiled element code
+
+def prog_two_argument_min_max_keep_types(ufora):
+    """min(1, 1.0) is the int 1 (the first of equals); max(nan, 0.0) is nan, max(0.0, nan) is 0.0."""
+    readings = [float("nan") if i % 11 == 0 else (i % 7) - 3.0 for i in range(N)]
+    with ufora.remotely.downloadAll():
+        capped = [min(x % 3, 1.0) for x in range(N)]
+        floored = [max(r, 0.0) for r in readings]
+        floored_rev = [max(0.0, r) for r in readings]
+        clipped_sum = sum(min(max(r, -1.0), 1.0) for r in readings)
+    return {"capped": capped[:9], "floored": floored[:23], "floored_rev": floored_rev[:23],
+            "clipped_sum": clipped_sum}
+
+
+def prog_float32_times_python_float(ufora):
+    """NumPy 2 keeps float32 when a Python float joins in; int8 + 1 stays int8."""
+    a = (np.arange(N) % 1000).astype(np.float32) * np.float32(0.1)
+    small = (np.arange(N) % 100).astype(np.int8)
+    with ufora.remotely.downloadAll():
+        halves = [v * 0.5 for v in a]
+        thirds = [v / 3 for v in a]
+        shifted = [v + 1.5 for v in a]
+        bumped = [s + 1 for s in small]
+        tripled = [s * 3 for s in small]
+    return {"halves": halves[::997], "thirds": thirds[::997], "shifted": shifted[::997],
+            "bumped": bumped[::997], "tripled": tripled[95:105]}
+
+
+def prog_numpy_row_statistics(ufora):
+    m = np.sin(np.arange(N, dtype=np.float64)).reshape(-1, 20)
+    m[3, 5] = np.nan
+    with ufora.remotely.downloadAll():
+        means = [row.mean() for row in m]
+        stds = [row.std() for row in m]
+        norms = [np.linalg.norm(row) for row in m]
+        dots = [row.dot(row) for row in m]
+        tops = [row.max() for row in m]
+        where = [int(np.argmax(row)) for row in m]
+        cums = [row.cumsum()[-1] for row in m]
+    return {"means": means[:6] + means[::97], "stds": stds[:6] + stds[::97], "norms": norms[::97],
+            "dots": dots[::97], "tops": tops[:6], "where": where[:6], "cums": cums[::97]}
+
+
+def prog_shared_nan_object_in_set(ufora):
+    """One missing-value object used everywhere: a set keeps it once (identity before equality)."""
+    missing = float("nan")
+    readings = [missing if i % 5 == 0 else float(i % 50) for i in range(N)]
+    with ufora.remotely.downloadAll():
+        levels = {r for r in readings}
+        counted = {r: 0 for r in readings}
+        missing_count = sum(1 for r in readings if r is missing)
+        found = missing in readings
+    return {"levels": len(levels), "counted": len(counted), "missing_count": missing_count, "found": found}
+
+
+def prog_sentinel_identity(ufora):
+    skip = object()
+    items = [skip if i % 3 == 0 else i for i in range(N)]
+    with ufora.remotely.downloadAll():
+        kept = sum(i for i in items if i is not skip)
+        skipped = sum(1 for i in items if i is skip)
+    return {"kept": kept, "skipped": skipped}
+
+
+def prog_set_of_strings_iteration_order(ufora):
+    """A set of strings iterates in an order set by the interpreter's string hashes."""
+    names = {f"sensor-{i}" for i in range(2000)}
+    scores = {f"sensor-{i}": i / 7 for i in range(2000)}
+    with ufora.remotely.downloadAll():
+        in_order = [n.upper() for n in names]
+        total = sum(scores[n] for n in names)
+        first_long = max(names, key=len)
+    return {"in_order": in_order[:10], "total": total, "first_long": first_long}
+
+
+def prog_stop_iteration_in_generator(ufora):
+    """StopIteration inside a generator expression becomes RuntimeError (PEP 479); a list
+    comprehension lets it through."""
+    found = []
+    for kind in range(2):
+        result = None
+        try:
+            with ufora.remotely.downloadAll():
+                source = iter(range(30_000))
+                if kind == 0:
+                    result = sum(next(source) for _ in range(N))
+                else:
+                    result = [next(source) for _ in range(N)]
+        except Exception as e:
+            result = e
+        found.append(result if not isinstance(result, list) else len(result))
+    return {"found": found}
+
+
+def prog_print_inside_any(ufora):
+    with ufora.remotely.downloadAll():
+        hit = any(print("checking", x) or x == 1500 for x in range(3000))
+        total = sum(print("row", x) or x for x in range(0, 3000, 7))
+    return {"hit": hit, "total": total}
+
+
+def prog_join_error_names_the_item(ufora):
+    result = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            result = ",".join(str(x) if x != 31_000 else x for x in range(N))
+    except Exception as e:
+        error = e
+    return {"result": result, "error": error}
+
+
+def prog_join_list_error_names_the_item(ufora):
+    labels = [str(x) for x in range(N)]
+    labels[29_999] = 29_999
+    result = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            result = "|".join([s.strip() if isinstance(s, str) else s for s in labels])
+    except Exception as e:
+        error = e
+    return {"result": result, "error": error}
+
+
+def prog_parse_unusual_ints(ufora):
+    texts = ["1_000", " 12 ", "\u0661\u0662", "+7", "-0", "0x10", "12.0"] * (N // 7)
+    parsed = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            parsed = [int(t) for t in texts]
+    except Exception as e:
+        error = e
+    good = [t for t in texts[:6] if t != "0x10"]
+    with ufora.remotely.downloadAll():
+        ok = [int(t) for t in good * 1000]
+        floats = [float(t) for t in ["1e500", "-inf", " nan ", "1_0.5", "\u0663.5"] * 1000]
+    return {"parsed": parsed, "error": error, "ok": ok[:5], "floats": floats[:5]}
+
+
+def prog_nested_for_clauses(ufora):
+    with ufora.remotely.downloadAll():
+        pairs = [(i, j) for i in range(300) for j in range(i) if (i + j) % 7 == 0]
+        weighted = sum(i * j / 3 for i in range(300) for j in range(i, 300) if (i ^ j) & 1)
+        flat = [c for word in ("alpha", "beta", "gamma") * 2000 for c in word if c != "a"]
+        best = max((i * j % 101, i, j) for i in range(200) for j in range(200))
+    return {"pairs": len(pairs), "pairs_tail": pairs[-3:], "weighted": weighted, "flat": "".join(flat[:30]),
+            "flat_len": len(flat), "best": best}
+
+
+def prog_map_filter_and_builtins(ufora):
+    values = [((i * 7919) % 10_007) / 10.0 - 500 for i in range(N)]
+    with ufora.remotely.downloadAll():
+        absolute = sum(map(abs, values))
+        positive = sum(filter(lambda v: v > 0, values))
+        rounded = list(map(round, values))
+        biggest = max(map(lambda v: v * v, values))
+        as_tuple = tuple(v * 2 for v in values)
+        frozen = frozenset(int(v) for v in values)
+    return {"absolute": absolute, "positive": positive, "rounded": rounded[::997], "biggest": biggest,
+            "as_tuple": as_tuple[:3], "frozen": len(frozen)}
+
+
+def prog_user_generator_function(ufora):
+    def readings(n):
+        for i in range(n):
+            if i % 1000 == 999:
+                continue
+            yield i * 0.1
+
+    with ufora.remotely.downloadAll():
+        total = sum(r * r for r in readings(N))
+        top = max(readings(N))
+        count = sum(1 for _ in readings(N))
+    return {"total": total, "top": top, "count": count}
+
+
+def prog_mixed_element_types(ufora):
+    def cost(i):
+        if i % 5 == 0:
+            return i // 5
+        if i % 5 == 1:
+            return i / 5
+        if i % 5 == 2:
+            return fractions.Fraction(i, 5)
+        if i % 5 == 3:
+            return True
+        return decimal.Decimal(i) / 5
+
+    total = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            costs = [cost(i) for i in range(N)]
+            types = {type(c).__name__ for c in costs}
+            total = sum(c for c in costs if not isinstance(c, decimal.Decimal))
+            dec_total = sum(c for c in costs if isinstance(c, (decimal.Decimal, int)))
+            error = sum(costs)
+    except Exception as e:
+        error = e
+    return {"types": sorted(types), "total": total, "dec_total": dec_total, "error": error}
+
+
+def prog_objects_with_lt_only(ufora):
+    class Reading:
+        def __init__(self, value):
+            self.value = value
+
+        def __lt__(self, other):
+            return self.value < other.value
+
+        def __repr__(self):
+            return f"Reading({self.value})"
+
+    readings = [Reading((i * 37) % 1000) for i in range(N)]
+    with ufora.remotely.downloadAll():
+        top = max(readings)
+        low = min(r for r in readings)
+        ranked = sorted(readings)[:3]
+        top_index = readings.index(max(readings))
+    return {"top": repr(top), "low": repr(low), "ranked": repr(ranked), "top_index": top_index}
+
+
+def prog_eq_hash_objects_in_dict(ufora):
+    class Key:
+        def __init__(self, name, tag):
+            self.name, self.tag = name, tag
+
+        def __eq__(self, other):
+            return self.name == other.name
+
+        def __hash__(self):
+            return hash(self.name)
+
+    keys = [Key(f"k{i % 500}", i) for i in range(N)]
+    with ufora.remotely.downloadAll():
+        table = {k: k.tag for k in keys}
+        kept_tags = sorted(k.tag for k in table)
+        unique = {k for k in keys}
+        unique_tags = sorted(k.tag for k in unique)
+    return {"values": sorted(table.values())[:5], "kept_tags": kept_tags[:5], "unique_tags": unique_tags[:5]}
+
+
+# ---------------------------------------------------------------- batch 3: numbers at the edges of 64 bits and doubles
+
+def prog_float_to_int_past_int64(ufora):
+    with ufora.remotely.downloadAll():
+        cents = [int(x * 1e15) for x in range(N)]
+        floors = [math.floor(x * 3.3e15) for x in range(N)]
+        rounded = [round(x * 7.7e14) for x in range(N)]
+        total = sum(int(x * 1e15) for x in range(N))
+    return {"cents": cents[-3:], "floors": floors[-3:], "rounded": rounded[-3:], "total": total}
+
+
+def prog_int_true_division_past_2_53(ufora):
+    base = 2**55
+    with ufora.remotely.downloadAll():
+        thirds = [(base + x) / 3 for x in range(N)]
+        ratio = sum((base + x) / (x + 1) for x in range(N))
+        halves = [(base + x) // 2 / (x + 1) for x in range(N)]
+    return {"thirds": thirds[::997], "ratio": ratio, "halves": halves[::997]}
+
+
+def prog_int_times_float_past_2_53(ufora):
+    base = 2**60
+    with ufora.remotely.downloadAll():
+        scaled = [(base + x) * 0.5 for x in range(N)]
+        shifted = sum((base + x) + 0.25 for x in range(100))
+        mixed = [(base + x) - float(base) for x in range(N)]
+    return {"scaled": scaled[::997], "shifted": shifted, "mixed": mixed[::997]}
+
+
+def prog_round_numpy_scalars_to_digits(ufora):
+    """round() of a numpy float64 is numpy's rounding (scale, round, unscale), not CPython's."""
+    prices = np.arange(N) / 1000
+    with ufora.remotely.downloadAll():
+        cents = [round(p, 2) for p in prices]
+        whole = [round(p * 10) for p in prices]
+        python_cents = [round(float(p), 2) for p in prices]
+    return {"cents": cents[:80], "whole": whole[::997], "python_cents": python_cents[:80],
+            "sums": (sum(cents), sum(python_cents))}
+
+
+def prog_numpy_bool_arithmetic(ufora):
+    mask = (np.arange(N) % 3) == 0
+    with ufora.remotely.downloadAll():
+        doubled = [m + m for m in mask]
+        tripled = [m * 3 for m in mask]
+        inverted = [~m for m in mask]
+        count = sum(m + m for m in mask)
+    return {"doubled": doubled[:4], "tripled": tripled[:4], "inverted": inverted[:4], "count": count}
+
+
+def prog_numpy_bool_subtract_error(ufora):
+    mask = (np.arange(N) % 3) == 0
+    result = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            result = [m - mask[0] for m in mask]
+    except Exception as e:
+        error = e
+    return {"result": result, "error": error}
+
+
+def prog_hypot_and_special_functions(ufora):
+    with ufora.remotely.downloadAll():
+        lengths = [math.hypot(x * 0.1, (x % 300) * 0.3) for x in range(N)]
+        gammas = [math.gamma(x / 1000 + 0.5) for x in range(0, N, 4)]
+        lgammas = sum(math.lgamma(x / 100 + 0.1) for x in range(N))
+        erfcs = [math.erfc(x / 10_000) for x in range(N)]
+        logs = [(math.log1p(x / 1e6), math.expm1(x / 1e5), math.log2(x + 1), math.log10(x + 1)) for x in range(N)]
+        based = sum(math.log(x + 2, 3) for x in range(N))
+        cubes = [math.cbrt(x - 20_000.0) for x in range(N)]
+        twos = [math.exp2(x / 1000) for x in range(N)]
+    return {"lengths": lengths[::997], "lengths_sum": sum(lengths), "gammas": gammas[::97],
+            "lgammas": lgammas, "erfcs": erfcs[::997], "logs": logs[::997], "based": based,
+            "cubes": cubes[::997], "twos": twos[::997]}
+
+
+def prog_complex_arithmetic(ufora):
+    with ufora.remotely.downloadAll():
+        quotients = [(x + 1j) / (3 - 2j * x) for x in range(N)]
+        cubes = [(1 + x * 1j) ** 3 for x in range(N)]
+        roots = [(x - 20_000 + 1j) ** 0.5 for x in range(N)]
+        total = sum((x * 0.5 - 3j) * (1 + 1j) for x in range(N))
+        magnitudes = sum(abs(x + x * 1j) for x in range(N))
+    return {"quotients": quotients[::997], "cubes": cubes[::997], "roots": roots[::997], "total": total,
+            "magnitudes": magnitudes}
+
+
+def prog_int_bit_tricks(ufora):
+    with ufora.remotely.downloadAll():
+        lowest = [x & -x for x in range(N)]
+        inverted = sum(~x for x in range(N))
+        lengths = [(x * 2**40).bit_length() for x in range(N)]
+        ones = sum(bin(x).count("1") for x in range(N))
+        negative_shift = [(-x) >> 3 for x in range(N)]
+        mixed = sum((x ^ (x >> 1)) * 2**45 for x in range(N))
+    return {"lowest": lowest[::997], "inverted": inverted, "lengths": lengths[::997], "ones": ones,
+            "negative_shift": negative_shift[::997], "mixed": mixed}
+
+
+def prog_products_overflowing_int64(ufora):
+    with ufora.remotely.downloadAll():
+        residues = sum(x * x * x * 1_000_003 % 997 for x in range(N))
+        negatives = [-(x * 2**62) // 3 for x in range(N)]
+        diffs = [abs(x * 2**58 - 2**63) for x in range(N)]
+        largest = max(x * x * x * x * x for x in range(N))
+    return {"residues": residues, "negatives": negatives[::997], "diffs": diffs[::997], "largest": largest}
+
+
+def prog_float_accumulation_in_helper(ufora):
+    """A helper that loops to accumulate: order and int/float switch within one element."""
+    def score(i):
+        total = 0
+        for k in range(1, 30):
+            total += (i % k) if k % 3 else (i / k)
+        return total
+
+    with ufora.remotely.downloadAll():
+        scores = [score(i) for i in range(N)]
+        best = max(range(N), key=score)
+    return {"scores": scores[::997], "best": best, "sum": sum(scores)}
+
+
+def prog_min_of_negative_and_positive_zero_keys(ufora):
+    with ufora.remotely.downloadAll():
+        first_zero = min(range(N), key=lambda i: 0.0 if i % 2 else -0.0)
+        zero_key = min((0.0 if i % 2 else -0.0, i) for i in range(N))
+        table = {(0.0 if i % 2 else -0.0): i for i in range(N)}
+    return {"first_zero": first_zero, "zero_key": zero_key, "table": table}
+
+
+# ---------------------------------------------------------------- batch 4: numpy types, iterators, process-wide settings
+
+def prog_uint64_elements_with_python_ints(ufora):
+    """NumPy 2: uint64 * 2 stays uint64 (a Python int is weak); uint64 - 1 wraps at 0."""
+    ids = np.arange(N, dtype=np.uint64) * np.uint64(3)
+    with ufora.remotely.downloadAll():
+        doubled = [v * 2 for v in ids]
+        before = [v - 1 for v in ids[:5]]
+        total = sum(v * 2 for v in ids)
+        halves = [v // 2 for v in ids]
+    return {"doubled": doubled[::997], "before": before, "total": total, "halves": halves[::997]}
+
+
+def prog_other_numpy_dtypes(ufora):
+    a32 = np.arange(N, dtype=np.uint32)
+    i32 = np.arange(N, dtype=np.int32) - N // 2
+    f16 = (np.arange(N) % 500).astype(np.float16)
+    c64 = (np.arange(N) + 1j).astype(np.complex64)
+    with ufora.remotely.downloadAll():
+        u = [v * 3 + 1 for v in a32]
+        s = [v * v for v in i32]
+        h = [v * 0.5 for v in f16]
+        c = [v * 2 for v in c64]
+        u_total = sum(v for v in a32)
+    return {"u": u[::997], "s": s[::997], "h": h[::997], "c": c[::997], "u_total": u_total}
+
+
+def prog_two_argument_max_numpy_and_python(ufora):
+    """max(v, 0) keeps v's numpy type where v wins or ties, and the Python 0 where 0 wins."""
+    deltas = np.arange(N) - N // 2
+    scores = np.arange(N) / 4 - 5000
+    with ufora.remotely.downloadAll():
+        gains = [max(v, 0) for v in deltas]
+        losses = [min(v, 0.5) for v in scores]
+        capped = [min(max(s, -1), 1) for s in scores]
+    return {"gains": gains[N // 2 - 3:N // 2 + 3], "losses": losses[20_000:20_004],
+            "capped": capped[19_990:20_010]}
+
+
+def prog_range_across_int64_limit(ufora):
+    start = 2**63 - 20_000
+    with ufora.remotely.downloadAll():
+        residues = [x % 1000 for x in range(start, start + N)]
+        biggest = max(x % 99_991 for x in range(start, start + N))
+        total = sum(x - start for x in range(start, start + N))
+        count = sum(1 for x in range(start, start + N) if x > 2**63)
+    return {"residues": residues[19_995:20_005], "biggest": biggest, "total": total, "count": count}
+
+
+def prog_itertools_stateful(ufora):
+    import itertools
+
+    values = [(i * 7919) % 10_007 for i in range(N)]
+    with ufora.remotely.downloadAll():
+        prefix = sum(v for v in itertools.takewhile(lambda v: v < 9_990, values))
+        after = sum(1 for _ in itertools.dropwhile(lambda v: v < 9_990, values))
+        running = max(itertools.accumulate(v - 5000 for v in values))
+        runs = [len(list(g)) for _, g in itertools.groupby(v % 2 for v in values)]
+        sliced = sum(v for v in itertools.islice(values, 5, N, 3))
+        paired = sum(a * b for a, b in itertools.pairwise(values))
+    return {"prefix": prefix, "after": after, "running": running, "runs": len(runs), "sliced": sliced,
+            "paired": paired}
+
+
+def prog_partly_consumed_generator(ufora):
+    with ufora.remotely.downloadAll():
+        squares = (x * x for x in range(N))
+        first = next(squares)
+        second = next(squares)
+        rest = sum(squares)
+    return {"first": first, "second": second, "rest": rest}
+
+
+def prog_generator_sees_later_changes(ufora):
+    limit = 100
+    bonus = [1, 2, 3]
+    with ufora.remotely.downloadAll():
+        picked = (x + y for x in range(N) for y in bonus if x < limit)
+        limit = 30_000
+        bonus.append(4)
+        total = sum(picked)
+    return {"total": total}
+
+
+def prog_numpy_errors_set_to_raise(ufora):
+    """np.seterr(all='raise'): numpy's overflow and division by zero raise FloatingPointError."""
+    a = np.arange(N, dtype=np.float64) - 20_000
+    old = np.seterr(all="raise")
+    result = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            result = [np.float64(1.0) / v for v in a]
+    except Exception as e:
+        error = e
+    finally:
+        np.seterr(**old)
+    return {"result": result, "error": error}
+
+
+def prog_numpy_print_options(ufora):
+    rows = np.arange(N, dtype=np.float64).reshape(-1, 4) / 3
+    old = np.get_printoptions()
+    np.set_printoptions(precision=3, legacy="1.25")
+    try:
+        with ufora.remotely.downloadAll():
+            texts = [str(row) for row in rows]
+            scalars = [repr(v) for v in rows[:, 0]]
+            listed = str([rows[0, 0], rows[1, 1]])
+    finally:
+        np.set_printoptions(**old)
+    return {"texts": texts[:3], "scalars": scalars[:3], "listed": listed, "n": len(texts)}
+
+
+def prog_recursion_limit_raised(ufora):
+    import sys
+
+    def depth(n):
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(5000)
+    result = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            result = sum(depth(1500 + x % 7) for x in range(300))
+    except Exception as e:
+        error = e
+    finally:
+        sys.setrecursionlimit(old)
+    return {"result": result, "error": error}
+
+
+def prog_recursion_too_deep(ufora):
+    def depth(n):
+        return 0 if n == 0 else 1 + depth(n - 1)
+
+    result = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            result = [depth(x) for x in range(0, 3000, 10)]
+    except Exception as e:
+        error = e
+    return {"result": result, "error": type(error).__name__}
+
+
+def prog_int_string_digit_limit(ufora):
+    import sys
+
+    found = []
+    for limit in (None, 0):
+        old = sys.get_int_max_str_digits()
+        if limit is not None:
+            sys.set_int_max_str_digits(limit)
+        result = None
+        try:
+            with ufora.remotely.downloadAll():
+                result = sum(len(str(7 ** (5000 + x))) for x in range(20))
+        except Exception as e:
+            result = e
+        finally:
+            sys.set_int_max_str_digits(old)
+        found.append(result)
+    return {"found": found}
+
+
+def prog_lru_cache_statistics(ufora):
+    import functools
+
+    @functools.lru_cache(maxsize=None)
+    def slow_square(x):
+        return x * x
+
+    with ufora.remotely.downloadAll():
+        total = sum(slow_square(x % 100) for x in range(N))
+    info = slow_square.cache_info()
+    return {"total": total, "hits": info.hits, "misses": info.misses}
+
+
+def prog_decimal_flags_and_traps(ufora):
+    amounts = [decimal.Decimal(x) for x in range(N)]
+    with ufora.remotely.downloadAll():
+        total = sum(a / 7 for a in amounts)
+    flags = sorted(f.__name__ for f, v in decimal.getcontext().flags.items() if v)
+    decimal.getcontext().traps[decimal.Inexact] = True
+    exact = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            exact = sum(a / 4 for a in amounts) + sum(a / 3 for a in amounts)
+    except Exception as e:
+        error = e
+    return {"total": total, "flags": flags, "exact": exact, "error": error}
+
+
+class RowError(Exception):
+    """An exception whose __init__ takes other arguments than its message."""
+
+    def __init__(self, row, reason):
+        super().__init__(f"row {row}: {reason}")
+        self.row = row
+
+
+def prog_exception_with_custom_init(ufora):
+    def check(i):
+        if i == 31_234:
+            raise RowError(i, "negative stock")
+        return i
+
+    result = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            result = sum(check(i) for i in range(N))
+    except Exception as e:
+        error = e
+    remote = getattr(error, "remoteException", error)
+    return {"result": result, "type": type(remote).__name__, "message": str(remote),
+            "row": getattr(remote, "row", None)}
+
+
+def prog_exception_chain(ufora):
+    table = {i: i * 2 for i in range(N) if i != 25_000}
+
+    def lookup(i):
+        try:
+            return table[i]
+        except KeyError as missing:
+            raise ValueError(f"no entry for {i}") from missing
+
+    result = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            result = [lookup(i) for i in range(N)]
+    except Exception as e:
+        error = e
+    remote = getattr(error, "remoteException", error)
+    return {"result": result, "error": remote, "cause": repr(remote.__cause__)}
+
+
+def prog_sum_of_user_vectors(ufora):
+    class Money:
+        def __init__(self, amount):
+            self.amount = amount
+
+        def __add__(self, other):
+            return Money(self.amount + (other.amount if isinstance(other, Money) else other))
+
+        __radd__ = __add__
+
+    prices = [Money(((i * 7919) % 10_007) / 100) for i in range(N)]
+    with ufora.remotely.downloadAll():
+        total = sum(p for p in prices).amount
+        taxed = sum((Money(p.amount * 1.07) for p in prices), Money(0.1)).amount
+    return {"total": total, "taxed": taxed}
+
+
+def prog_complex_sum_fractional(ufora):
+    with ufora.remotely.downloadAll():
+        total = sum(complex(x * 0.1, 1 / (x + 1)) for x in range(N))
+        vector = sum(np.array([x * 0.1, x / 3]) for x in range(N))
+    return {"total": total, "vector": vector}
+
+
+def prog_bound_method_side_effects(ufora):
+    import heapq
+
+    log = []
+    record = log.append
+    heap = []
+    with ufora.remotely.downloadAll():
+        found = any(record(x) or x * x > 900_000_000 for x in range(N))
+        pushed = sum(heapq.heappush(heap, -x) or x for x in range(0, N, 7))
+    return {"found": found, "log": len(log), "heap_top": heap[:3], "heap_len": len(heap), "pushed": pushed}
+
+
+def prog_environment_variable_in_helper(ufora):
+    import os
+
+    os.environ["HUNT_SCALE"] = "3"
+    try:
+        with ufora.remotely.downloadAll():
+            scaled = sum(x * float(os.environ.get("HUNT_SCALE", "1")) for x in range(1000))
+    finally:
+        del os.environ["HUNT_SCALE"]
+    return {"scaled": scaled}
+
+
+def prog_warnings_as_errors(ufora):
+    import warnings
+
+    a = np.arange(N, dtype=np.float64) - 20_000
+    result = error = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            with ufora.remotely.downloadAll():
+                result = [v / np.float64(0.0) if v == 0 else v for v in a]
+        except Exception as e:
+            error = e
+    return {"result": result, "error": error}
