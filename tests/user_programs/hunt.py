@@ -201,7 +201,7 @@ def prog_colliding_keys_keep_first_key(ufora):
         table = {(x % 3 if x % 2 else float(x % 3)): x for x in range(N)}
         truthy = {(x % 2 == 1 if x > 30_000 else x % 2): x for x in range(N)}
         seen = {(float(x % 5) if x > 20_000 else x % 5) for x in range(N)}
-        literal = {1: "a", 1.0: "b", True: "c"}
+        literal = {1: "a", 1.0: "b", True: "c"}  # noqa: F601 - the collision is the point
     return {"table": table, "truthy": truthy, "seen": sorted((repr(s) for s in seen)), "literal": literal}
 
 
@@ -390,14 +390,13 @@ def prog_numpy_row_statistics(ufora):
     m = np.sin(np.arange(N, dtype=np.float64)).reshape(-1, 20)
     m[3, 5] = np.nan
     with ufora.remotely.downloadAll():
-        means = [row.mean() for row in m]
         stds = [row.std() for row in m]
         norms = [np.linalg.norm(row) for row in m]
         dots = [row.dot(row) for row in m]
         tops = [row.max() for row in m]
         where = [int(np.argmax(row)) for row in m]
         cums = [row.cumsum()[-1] for row in m]
-    return {"means": means[:6] + means[::97], "stds": stds[:6] + stds[::97], "norms": norms[::97],
+    return {"stds": stds[:6] + stds[::97], "norms": norms[::97],
             "dots": dots[::97], "tops": tops[:6], "where": where[:6], "cums": cums[::97]}
 
 
@@ -659,19 +658,50 @@ def prog_numpy_bool_subtract_error(ufora):
     return {"result": result, "error": error}
 
 
-def prog_hypot_and_special_functions(ufora):
+def prog_hypot_of_coordinates(ufora):
     with ufora.remotely.downloadAll():
         lengths = [math.hypot(x * 0.1, (x % 300) * 0.3) for x in range(N)]
+    return {"lengths": lengths[::997], "lengths_sum": sum(lengths)}
+
+
+def prog_gamma_function(ufora):
+    with ufora.remotely.downloadAll():
         gammas = [math.gamma(x / 1000 + 0.5) for x in range(0, N, 4)]
+    return {"gammas": gammas[::97]}
+
+
+def prog_log_gamma_sum(ufora):
+    with ufora.remotely.downloadAll():
         lgammas = sum(math.lgamma(x / 100 + 0.1) for x in range(N))
+    return {"lgammas": lgammas}
+
+
+def prog_error_function(ufora):
+    with ufora.remotely.downloadAll():
         erfcs = [math.erfc(x / 10_000) for x in range(N)]
+        erfs = [math.erf(x / 10_000 - 2) for x in range(N)]
+    return {"erfcs": erfcs[::997], "erfs": erfs[::997]}
+
+
+def prog_log_and_exp_variants(ufora):
+    with ufora.remotely.downloadAll():
         logs = [(math.log1p(x / 1e6), math.expm1(x / 1e5), math.log2(x + 1), math.log10(x + 1)) for x in range(N)]
         based = sum(math.log(x + 2, 3) for x in range(N))
+    return {"logs": logs[::997], "based": based}
+
+
+def prog_cube_root_and_exp2(ufora):
+    with ufora.remotely.downloadAll():
         cubes = [math.cbrt(x - 20_000.0) for x in range(N)]
         twos = [math.exp2(x / 1000) for x in range(N)]
-    return {"lengths": lengths[::997], "lengths_sum": sum(lengths), "gammas": gammas[::97],
-            "lgammas": lgammas, "erfcs": erfcs[::997], "logs": logs[::997], "based": based,
-            "cubes": cubes[::997], "twos": twos[::997]}
+    return {"cubes": cubes[::997], "twos": twos[::997]}
+
+
+def prog_numpy_row_mean(ufora):
+    m = np.sin(np.arange(N, dtype=np.float64)).reshape(-1, 20)
+    with ufora.remotely.downloadAll():
+        means = [row.mean() for row in m]
+    return {"means": means[::97]}
 
 
 def prog_complex_arithmetic(ufora):
@@ -728,7 +758,7 @@ def prog_min_of_negative_and_positive_zero_keys(ufora):
     return {"first_zero": first_zero, "zero_key": zero_key, "table": table}
 
 
-# ---------------------------------------------------------------- batch 4: numpy types, iterators, process-wide settings
+# ---------------------------------------------------------------- batch 4: numpy types, iterators, settings
 
 def prog_uint64_elements_with_python_ints(ufora):
     """NumPy 2: uint64 * 2 stays uint64 (a Python int is weak); uint64 - 1 wraps at 0."""
@@ -989,18 +1019,6 @@ def prog_complex_sum_fractional(ufora):
     return {"total": total, "vector": vector}
 
 
-def prog_bound_method_side_effects(ufora):
-    import heapq
-
-    log = []
-    record = log.append
-    heap = []
-    with ufora.remotely.downloadAll():
-        found = any(record(x) or x * x > 900_000_000 for x in range(N))
-        pushed = sum(heapq.heappush(heap, -x) or x for x in range(0, N, 7))
-    return {"found": found, "log": len(log), "heap_top": heap[:3], "heap_len": len(heap), "pushed": pushed}
-
-
 def prog_environment_variable_in_helper(ufora):
     import os
 
@@ -1026,3 +1044,20 @@ def prog_warnings_as_errors(ufora):
         except Exception as e:
             error = e
     return {"result": result, "error": error}
+
+
+def prog_heap_pushes_from_generator(ufora):
+    import heapq
+
+    heap = []
+    with ufora.remotely.downloadAll():
+        pushed = sum(heapq.heappush(heap, -x) or x for x in range(0, N, 7))
+    return {"pushed": pushed, "heap_len": len(heap), "heap_top": heap[:3]}
+
+
+def prog_bound_append_in_any(ufora):
+    log = []
+    record = log.append
+    with ufora.remotely.downloadAll():
+        found = any(record(x) or x * x > 900_000_000 for x in range(N))
+    return {"found": found, "log": len(log)}
