@@ -62,6 +62,8 @@ DIVERGES = {
                               "CPython 450897",
     "warnings_as_errors": "warnings.simplefilter('error') in the client does not hold in the block: a list, "
                           "CPython RuntimeWarning raised",
+    "int_string_digit_limit": "sys.set_int_max_str_digits(0) in the client does not hold in the block: "
+                              "ValueError (4300 digits), CPython 88061",
 }
 
 
@@ -216,6 +218,9 @@ DIVERGES_SPLIT: dict = {
     "sentinel_identity": _where(BOTH, "`i is not skip` for an outside sentinel object: partitions see another "
                                       "object than `skip`, and the sum raises TypeError (object + int), not "
                                       "533306667"),
+    "filtered_records_are_the_same_dicts": _where(BOTH, "[r for r in records if ...] gives copies of the dicts: "
+                                                        "flags set on them reach no record (0, CPython 360), "
+                                                        "and high[0] is records[...] is False"),
     "rows_are_views_of_the_matrix": _where(BOTH, "rows[0][0] = -1.0 through a row of a 2-D array: the outside "
                                                  "matrix keeps 0.0"),
     "int_float_comparison_past_2_53": _where(COMPILED, "compiled, 2**53 + x != float(2**53 + x) compares doubles: "

@@ -914,7 +914,7 @@ def prog_int_string_digit_limit(ufora):
         result = None
         try:
             with ufora.remotely.downloadAll():
-                result = sum(len(str(7 ** (5000 + x))) for x in range(20))
+                result = sum(len(str(7 ** (5200 + x))) for x in range(20))
         except Exception as e:
             result = e
         finally:
@@ -1061,3 +1061,30 @@ def prog_bound_append_in_any(ufora):
     with ufora.remotely.downloadAll():
         found = any(record(x) or x * x > 900_000_000 for x in range(N))
     return {"found": found, "log": len(log)}
+
+
+# ---------------------------------------------------------------- batch 5: the items a comprehension gives back
+
+def prog_filtered_records_are_the_same_dicts(ufora):
+    records = [{"id": i, "value": (i * 7919) % 1000} for i in range(N)]
+    with ufora.remotely.downloadAll():
+        high = [r for r in records if r["value"] > 990]
+        for r in high:
+            r["flag"] = True
+        first_same = high[0] is records[high[0]["id"]]
+    flagged = sum(1 for r in records if r.get("flag"))
+    return {"flagged": flagged, "first_same": first_same, "high": len(high)}
+
+
+def prog_largest_object_is_the_same_object(ufora):
+    class Account:
+        def __init__(self, owner, balance):
+            self.owner, self.balance = owner, balance
+
+    accounts = [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+    with ufora.remotely.downloadAll():
+        richest = max(accounts, key=lambda a: a.balance)
+        richest.balance = 0
+        poorest = min((a for a in accounts), key=lambda a: a.balance)
+    return {"richest_owner": richest.owner, "zeroed_in_list": sum(1 for a in accounts if a.balance == 0),
+            "same": poorest is richest}
