@@ -29,14 +29,16 @@ After type inference a second pass refuses (the function is not compiled, its sh
 CPython) what numba would type differently from CPython: a value that is an int (or a bool) on
 one path and a float on another (``x / 2 if x % 2 else x // 2``: numba makes every element a
 float), and numpy's narrower scalars (float32, int8-int32, unsigned), whose arithmetic numba
-widens where numpy keeps their width.
+widens where numpy keeps their width; and what numba computes otherwise: numpy's reductions of
+an array (``row.sum()``, ``mean``, ``std``: numpy adds pairwise or eight at a time, numba in
+order), ``math.gamma`` (numba's own code), ``min``/``max`` of a numpy scalar and a Python number
+(CPython keeps the winner's type), arithmetic on numpy bools (numpy's ``+`` is a logical or).
 
 A compiled partition that raises is recomputed in CPython (``engine.tasks``), which gives the
 exact answer, or CPython's own exception: a check costs a branch per operation.
 
-Not covered: arithmetic inside numba's own library code (``sum`` of a list, ``divmod``, numpy
-functions: ``arr.sum()`` adds left to right where numpy adds pairwise, so the last bits of a
-float array's sum may differ).
+Not covered: arithmetic inside numba's own library code other than the above (``sum`` of a list,
+``divmod``, other numpy functions).
 """
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ _GUARDED_ACCUMULATOR = "__ufora_total"
 # math functions of floats checked by CPython's rule (a nan or an infinity it would not give)
 _MATH_FLOAT = ("sqrt", "exp", "expm1", "log", "log2", "log10", "log1p", "pow", "sin", "cos", "tan",
                "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
-               "hypot", "fmod", "gamma", "lgamma", "erf", "erfc", "ldexp", "copysign", "degrees",
+               "hypot", "fmod", "lgamma", "erf", "erfc", "ldexp", "copysign", "degrees",
                "radians", "exp2", "cbrt")
 # math functions that give CPython an int from a float
 _MATH_TO_INT = ("floor", "ceil", "trunc")
@@ -544,19 +546,67 @@ def _mixed_origins(func_ir, typemap: dict, numpy_args: bool) -> Optional[str]:
     return None
 
 
+# numpy's reductions of an array add pairwise (or otherwise than in order), numba's in order:
+# the last bits of a float row's sum, mean, std differ
+_ARRAY_REDUCTIONS = frozenset({"sum", "mean", "std", "var", "prod", "cumsum", "cumprod", "nansum", "nanmean",
+                               "nanstd", "nanvar", "average", "dot", "linalg"})
+# math functions numba computes with code of its own, not the C library's CPython calls
+_OWN_MATH = frozenset({math.gamma})
+
+
+def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: bool, memo: dict) -> Optional[str]:
+    """A call whose compiled result would not be CPython's: numpy's reductions of an array (its
+    methods and the module's functions), math functions numba implements itself, ``min``/``max``
+    of a numpy scalar and a Python number (CPython keeps the winner's type), and arithmetic on
+    numpy bools (numpy's ``+`` of two is a logical or, its ``-`` an error; numba's are an int)."""
+    from numba.core import ir, types
+
+    value = statement.value
+    if not isinstance(value, ir.Expr):
+        return None
+    line = statement.loc.line
+    if value.op == "getattr" and value.attr in _ARRAY_REDUCTIONS:
+        owner = typemap.get(value.value.name)
+        if isinstance(owner, types.Array) or isinstance(owner, types.Module):
+            return f"numpy's {value.attr} (line {line}) adds otherwise than numba's, in the last bits"
+    if value.op != "call":
+        return None
+    try:
+        callee = func_ir.get_definition(value.func)
+    except Exception:
+        return None
+    function = getattr(callee, "value", None) if isinstance(callee, (ir.Global, ir.FreeVar)) else None
+    if isinstance(callee, ir.Expr) and callee.op == "getattr":  # math.gamma(...)
+        owner = typemap.get(callee.value.name)
+        module = getattr(owner, "pymod", None)
+        function = getattr(module, callee.attr, None) if module is math else None
+    if function in _OWN_MATH:
+        return f"math.{function.__name__} (line {line}): numba's own, not the C library's"
+    origin = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, memo=memo)
+    if function in (min, max) and {_NUMPY, _PYTHON} <= {origin(a) for a in value.args}:
+        return f"{function.__name__}() of a numpy scalar and a Python number (line {line}): CPython keeps each type"
+    if _callee_kind(func_ir, value) == "operator" and any(
+            isinstance(typemap.get(a.name), types.Boolean) and origin(a) == _NUMPY for a in value.args):
+        return f"arithmetic on numpy bools (line {line}): numpy's is logical, numba's an int's"
+    return None
+
+
 def refusal(func_ir, typemap: dict, return_type, numpy_args: bool = False) -> Optional[str]:
     """Why a typed function must not be compiled (its values would not have CPython's types),
     or None: narrow numpy scalars anywhere; a variable, a merge of branches or a return that
-    is an int or a bool on one path and a float (or an int) on another."""
+    is an int or a bool on one path and a float (or an int) on another; a call numba answers
+    otherwise (``_not_cpythons_call``)."""
     from numba.core import ir
 
     for name, numba_type in typemap.items():
         if _narrow(numba_type):
             return f"{name} is {numba_type}, which numba computes with differently from numpy"
+    memo: dict = {}
     for block in func_ir.blocks.values():
         for statement in block.body:
             if isinstance(statement, ir.Assign):
-                why = _mixed_call_or_container(func_ir, typemap, statement)
+                why = (_mixed_call_or_container(func_ir, typemap, statement)
+                       or _not_cpythons_call(func_ir, typemap, statement, numpy_args, memo))
                 if why:
                     return why
             if isinstance(statement, ir.Return):

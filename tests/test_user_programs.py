@@ -225,16 +225,6 @@ DIVERGES_SPLIT: dict = {
                                                  "matrix keeps 0.0"),
     "int_float_comparison_past_2_53": _where(COMPILED, "compiled, 2**53 + x != float(2**53 + x) compares doubles: "
                                                        "0, CPython 20000 (and > gives 0, CPython 10000)"),
-    "row_sums_of_matrix": _where(COMPILED, "compiled row.sum() adds in order; numpy's pairwise sum differs in the "
-                                           "last bits"),
-    "numpy_row_mean": _where(COMPILED, "compiled row.mean() differs from numpy's in the last bits"),
-    "numpy_row_statistics": _where(COMPILED, "compiled row.std() differs from numpy's in the last bits"),
-    "gamma_function": _where(COMPILED, "compiled math.gamma differs from CPython's in the last bits"),
-    "numpy_bool_arithmetic": _where(COMPILED, "compiled np.bool_ + np.bool_ is np.int64(2); numpy's is np.True_ "
-                                              "(logical or)"),
-    "numpy_bool_subtract_error": _where(COMPILED, "compiled np.bool_ - np.bool_ gives ints; numpy raises TypeError"),
-    "two_argument_max_numpy_and_python": _where(COMPILED, "compiled max(v, 0) and min(v, 0.5) give one type: "
-                                                          "int for np.int64 winners, np.float64 for the 0.5"),
 }
 
 
