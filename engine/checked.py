@@ -58,6 +58,11 @@ _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "pow": "**", "lshift": "<<", "fl
             "truediv": "/"}
 _BINARY[operator.truediv] = "truediv"
 _INPLACE[operator.itruediv] = "truediv"
+# Comparisons of an int and a float: numba converts the int to a double, CPython compares exactly
+# (2**53 + 1 == float(2**53 + 1) is False there); checked where the int is beyond 2**53
+_COMPARE = {operator.lt: "lt", operator.le: "le", operator.gt: "gt", operator.ge: "ge", operator.eq: "eq",
+            operator.ne: "ne"}
+_SYMBOLS.update(lt="<", le="<=", gt=">", ge=">=", eq="==", ne="!=")
 _INT64_MIN = -2**63  # the one int64 whose negation (and abs, and // -1) does not fit
 _WRAPS = "integer result does not fit in int64"
 _NOT_CPYTHONS = "numba's float result is not CPython's here"
@@ -191,6 +196,17 @@ def _plain(symbol: str, inplace: bool) -> Callable:
     return namespace["plain"]
 
 
+def _compare_forms(symbol: str) -> Tuple[Callable, Callable]:
+    """The comparison of an int (first or second) and a float: exact as numba makes it (both
+    doubles) while the int is within 2**53, else an error that sends the partition to CPython."""
+    namespace: Dict[str, Any] = {"bound": int(_EXACT_FLOAT_INT), "message": _NOT_CPYTHONS}
+    exec(f"def int_first(a, b):\n    if a > bound or a < -bound:\n        raise OverflowError(message)\n"
+         f"    return a {symbol} b\n"
+         f"def int_second(a, b):\n    if b > bound or b < -bound:\n        raise OverflowError(message)\n"
+         f"    return a {symbol} b\n", namespace)
+    return namespace["int_first"], namespace["int_second"]
+
+
 def _negate(a):
     if a == _INT64_MIN:
         raise OverflowError(_WRAPS)
@@ -313,6 +329,21 @@ def _helpers() -> Dict[Any, Callable]:
             helpers[function] = _stub(name)
             floating = float_power if name == "pow" else None
             overload(helpers[function])(chooser(exact[name], _plain(_SYMBOLS[name], inplace), floating))
+    def comparison_chooser(name: str) -> Callable:
+        int_first, int_second = _compare_forms(_SYMBOLS[name])
+        plain = _plain(_SYMBOLS[name], False)
+
+        def choose(a, b):
+            if isinstance(a, types.Integer) and isinstance(b, types.Float):
+                return int_first
+            if isinstance(a, types.Float) and isinstance(b, types.Integer):
+                return int_second
+            return plain
+        return choose
+
+    for function, name in _COMPARE.items():
+        helpers[function] = _stub(name)
+        overload(helpers[function])(comparison_chooser(name))
     for function, name, exact_form in ((operator.neg, "neg", _negate), (abs, "abs", _absolute)):
         helpers[function] = _stub(name)
         plain_form = (lambda a: -a) if function is operator.neg else (lambda a: abs(a))

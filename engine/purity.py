@@ -28,8 +28,12 @@ special methods (called by operators). The standard library's recursion guards a
 ``__repr__`` (``reprlib.recursive_repr``, dataclasses' own) add to a set of their own and take
 it out again around the call: the function they guard is read instead.
 
+* calls to the standard library's C functions that change their arguments (``heapq.heappush``,
+  ``bisect.insort``, ``operator.setitem``), and to a builtin container's changing method bound
+  to it (``record = log.append``).
+
 It is deliberately conservative: it can send a pure function down the serial path (slower,
-still right), and it cannot see effects hidden behind C functions, ``getattr`` strings or
+still right), and it cannot see effects hidden behind other C functions, ``getattr`` strings or
 aliases (``items = self.items; items.append(x)``).
 """
 from __future__ import annotations
@@ -56,11 +60,40 @@ _OUTSIDE_LOADS = {"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF"}
 _CONSTRUCTORS = {"__init__", "__post_init__", "__setstate__"}  # (not __new__: its first argument is the class)
 
 
+def _changing_functions() -> dict:
+    """C functions of the standard library that change what they are given (their bytecode
+    cannot be read): ``heapq.heappush(heap, x)``, ``bisect.insort(xs, x)``, ``operator.setitem``."""
+    import bisect
+    import heapq
+    import operator
+
+    names = {heapq: ("heappush", "heappop", "heapify", "heappushpop", "heapreplace"),
+             bisect: ("insort", "insort_left", "insort_right"),
+             operator: ("setitem", "delitem", "iadd", "iand", "iconcat", "ifloordiv", "ilshift", "imod", "imul",
+                        "imatmul", "ior", "ipow", "irshift", "isub", "itruediv", "ixor")}
+    return {getattr(module, name): f"{module.__name__}.{name}" for module, functions in names.items()
+            for name in functions if hasattr(module, name)}
+
+
+_CHANGING = _changing_functions()
+
+
 def _module_effect(value) -> Optional[str]:
     """The effect of a value from a module of _EFFECT_MODULES: the module itself, one of its
     functions or classes, an instance of one of its classes (a numpy ``Generator``), or a
-    method bound to such an instance (``np.random.rand`` is ``RandomState().rand``)."""
+    method bound to such an instance (``np.random.rand`` is ``RandomState().rand``); a C
+    function that changes its arguments (``heapq.heappush``); a builtin container's changing
+    method bound to it (``record = log.append``)."""
+    try:
+        changing = _CHANGING.get(value)
+    except TypeError:  # unhashable
+        changing = None
+    if changing is not None:
+        return f"calls {changing}, which changes its argument"
     owner = getattr(value, "__self__", None)
+    if (isinstance(value, types.BuiltinMethodType) and owner is not None and not isinstance(owner, types.ModuleType)
+            and getattr(value, "__name__", "") in _MUTATING_METHODS):
+        return f"calls {type(owner).__name__}.{value.__name__} of an outside {type(owner).__name__}"
     if isinstance(value, types.BuiltinMethodType) and owner is not None and not isinstance(owner, types.ModuleType):
         value = owner
     if isinstance(value, types.ModuleType):

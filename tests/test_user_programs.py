@@ -45,8 +45,6 @@ DIVERGES = {
                                 "reading is 8,000 objects (a set of 8,040, CPython 41; `missing in readings` False)",
     "set_of_strings_iteration_order": "a set of strings iterates in another order in the compute processes (their "
                                       "own string hashes): a list made from it differs",
-    "heap_pushes_from_generator": "heapq.heappush onto an outside list inside sum(): the default service pushes "
-                                  "the first 114 items twice (5,829 items, CPython 5,715); split, none arrive",
     "bound_append_in_any": "an outside list's bound append (record = log.append) inside any(): nothing reaches "
                            "the list (0 items, CPython 30,002)",
     "environment_variable_in_helper": "os.environ set in the client is not what the block reads: 499500.0, CPython "
@@ -223,8 +221,6 @@ DIVERGES_SPLIT: dict = {
                                                         "and high[0] is records[...] is False"),
     "rows_are_views_of_the_matrix": _where(BOTH, "rows[0][0] = -1.0 through a row of a 2-D array: the outside "
                                                  "matrix keeps 0.0"),
-    "int_float_comparison_past_2_53": _where(COMPILED, "compiled, 2**53 + x != float(2**53 + x) compares doubles: "
-                                                       "0, CPython 20000 (and > gives 0, CPython 10000)"),
 }
 
 
