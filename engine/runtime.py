@@ -25,7 +25,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protoco
 
 import numpy as np
 
-from engine import cost, kernels, purity, reducers, rewriter, shm, tasks
+from engine import cost, kernels, process_settings, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
 from engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
 from engine.unread import UNREAD_COLLECT_HOOK, NumericList
@@ -315,7 +315,9 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
         for segment in segments:
             shm.release(segment, unlink=True)
     compiled = sum(1 for *_, (_, _, was_compiled, _) in outcomes if was_compiled)
-    reports.append(Report(reducer.name, source.describe(), why is None, why or "", len(outcomes), compiled))
+    # split: in CPython partitions only where the settings keep it from compiled code
+    reason = why or process_settings.not_compiled_here() or ""
+    reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled))
     return [value for _, value in partials] if not reducer.outputs else partials
 
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 
 import numpy as np
 
-from engine import errors, kernels, reducers, serialization, shm
+from engine import errors, kernels, process_settings, reducers, serialization, shm
 from engine.sources import identity, spread
 
 Outcome = Tuple[str, Any, bool, bool]
@@ -41,6 +41,7 @@ class Task:
     pattern: Optional[str]  # element and condition take an item's parts, unpacked so (sources.Star)
     flat: bool              # the element gives an iterable of elements (inner loops): CPython
     decimal_context: decimal.Context  # the driver's: Decimal arithmetic rounds as it would there
+    settings: process_settings.Settings  # the driver's (the caller's): numpy's errors, warnings, ...
     # the process that compiles its kernel waits for it (the others go on in CPython): a shape
     # expected to take longer in CPython than compiles do (engine.cost.COMPILE_FIRST_FROM)
     compile_first: bool = False
@@ -57,7 +58,7 @@ def make_task(reducer, element: Callable, condition: Optional[Callable], key: Op
     try:
         functions = serialization.dumps((element, condition, key, inner))
         return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat,
-                                        decimal.getcontext(), compile_first))
+                                        decimal.getcontext(), process_settings.take(), compile_first))
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
 
@@ -113,13 +114,14 @@ class _Decoded:
             self.inner = self.element
         self._sample = _NO_SAMPLE
         self._segments: list = []
+        self.not_compiled_because = process_settings.not_compiled_because(task.settings)
 
     def kernel_state(self, wait_own: bool = False) -> Any:
         """The compiled kernel (from the cache after the first partition; None: CPython), or
         ``kernels.COMPILING`` while it compiles behind the partitions; ``wait_own``: the kernel
         once compiled if this process is the one compiling it. Asked for with the partition's
         data in place: a window's arrays may be typed otherwise."""
-        if self.task.flat:
+        if self.task.flat or self.not_compiled_because:
             return None
         digest, element, condition = self._compile
         return kernels.kernel_or_compiling(digest, self.reducer, self.task.source, element, condition,
@@ -265,7 +267,7 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
         job = _decode(payload)
         if windows:
             job.task.source.window(lo, iter(windows))
-        with decimal.localcontext(job.task.decimal_context):
+        with decimal.localcontext(job.task.decimal_context), process_settings.applied(job.task.settings):
             pieces = _compute(job, lo, hi, whole)
         if len(pieces) == 1:
             _, _, partial, compiled = pieces[0]

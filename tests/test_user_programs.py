@@ -47,21 +47,9 @@ DIVERGES = {
                                       "own string hashes): a list made from it differs",
     "bound_append_in_any": "an outside list's bound append (record = log.append) inside any(): nothing reaches "
                            "the list (0 items, CPython 30,002)",
-    "environment_variable_in_helper": "os.environ set in the client is not what the block reads: 499500.0, CPython "
-                                      "1498500.0",
     "exception_chain": "raise ... from ...: the remote exception's __cause__ is None (CPython KeyError(25000))",
     "lru_cache_statistics": "a functools.lru_cache function defined in a function is refused "
                             "(PythonToForaConversionError: cannot be pickled)",
-    "numpy_errors_set_to_raise": "np.seterr(all='raise') in the client does not hold in the block: a list with inf, "
-                                 "CPython FloatingPointError",
-    "numpy_print_options": "np.set_printoptions(precision=3, legacy='1.25') in the client does not hold in the "
-                           "block: str(row) and repr(scalar) differ",
-    "recursion_limit_raised": "sys.setrecursionlimit(5000) in the client does not hold in the block: RecursionError, "
-                              "CPython 450897",
-    "warnings_as_errors": "warnings.simplefilter('error') in the client does not hold in the block: a list, "
-                          "CPython RuntimeWarning raised",
-    "int_string_digit_limit": "sys.set_int_max_str_digits(0) in the client does not hold in the block: "
-                              "ValueError (4300 digits), CPython 88061",
 }
 
 
