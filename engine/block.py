@@ -292,10 +292,10 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         return result
     # while the caller's filters turn warnings into errors, no compile here may set them aside
     with process_settings.warnings_held(states.get("settings", {}), own_states.get("settings", {})):
-        module_state.install(states, own_states)  # the caller's random generators, decimal context and settings
-        # as installed, which the body's changes are told from: a setting this process could not take
-        # (a warning category it cannot import) is not a change to send back
-        states = module_state.taken(states)
+        # the caller's random generators, decimal context and settings, as installed, which the
+        # body's changes are told from: a setting this process could not take (a warning category
+        # it cannot import) is not a change to send back
+        states = module_state.install(states, own_states)
         try:
             with runtime.using_runner(runner):
                 if isinstance(compiled, function_body.FunctionBody):

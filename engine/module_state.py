@@ -122,10 +122,13 @@ def taken(kinds: Iterable[str]) -> Dict[str, Any]:
     return states
 
 
-def install(states: Dict[str, Any], current: Optional[Dict[str, Any]] = None) -> None:
+def install(states: Dict[str, Any], current: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Make these the current states (the current decimal context is changed in place, as
     ``getcontext().prec = 6`` would); ``current``: the states now, when just taken (the settings
-    are changed only where they differ: ``process_settings.apply``)."""
+    are changed only where they differ: ``process_settings.apply``). The states now in force,
+    which the code run after changes are told from: a setting this process cannot take may not
+    be what was asked."""
+    installed = dict(states)
     for kind, state in states.items():
         if kind == "random":
             random.setstate(state)
@@ -139,7 +142,8 @@ def install(states: Dict[str, Any], current: Optional[Dict[str, Any]] = None) ->
             context.traps.update({_SIGNALS[name]: on for name, on in traps.items()})
             context.flags.update({_SIGNALS[name]: on for name, on in flags.items()})
         elif kind == "settings":
-            process_settings.apply(state, (current or {}).get(kind))
+            installed[kind] = process_settings.apply(state, (current or {}).get(kind))
+    return installed
 
 
 def changed(before: Dict[str, Any], now: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:

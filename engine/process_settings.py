@@ -212,16 +212,22 @@ def take(names: Iterable[str] = tuple(_SETTINGS)) -> Settings:
     return Settings({name: _SETTINGS[name][0]() for name in names if name in _SETTINGS})
 
 
-def apply(settings: Mapping[str, Any], current: Optional[Mapping[str, Any]] = None) -> None:
+def apply(settings: Mapping[str, Any], current: Optional[Mapping[str, Any]] = None) -> Settings:
     """Make these this process's settings (each only where it differs from ``current``, read now
-    when not given); a setting this process cannot take is logged and left as it is."""
+    when not given); a setting this process cannot take is logged and left as it is. The settings
+    in force after, read again where they changed: one may differ from what was asked (a warning
+    category this process cannot import is left out)."""
     current = take(settings) if current is None else current
+    in_force = Settings(current)
     for name, value in settings.items():
         if name in _SETTINGS and current.get(name) != value:
+            read, write = _SETTINGS[name]
             try:
-                _SETTINGS[name][1](value)
+                write(value)
             except Exception:  # noqa: BLE001 - a caller's setting another numpy does not know
                 log.warning("could not apply the caller's %s", name, exc_info=True)
+            in_force[name] = read()
+    return in_force
 
 
 _COMPILED_MODES = ("ignore", "warn")  # numpy error modes compiled code shows no difference to
