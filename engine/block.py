@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 
-from engine import (code, errors, function_body, functions, module_state, mutations, process_settings, remote_values,
-                    rewriter, runtime, serialization, shm, unread)
+from engine import (code, errors, function_body, functions, module_state, mutations, remote_values, rewriter, runtime,
+                    serialization, shm, unread)
 
 log = logging.getLogger(__name__)
 
@@ -290,35 +290,32 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     except Exception as exc:
         result.error = errors.capture(exc)
         return result
-    # while the caller's filters turn warnings into errors, no compile here may set them aside
-    with process_settings.warnings_held(states.get("settings", {}), own_states.get("settings", {})):
-        # the caller's random generators, decimal context and settings, as installed, which the
-        # body's changes are told from: a setting this process could not take (a warning category
-        # it cannot import) is not a change to send back
-        states = module_state.install(states, own_states)
-        try:
-            with runtime.using_runner(runner):
-                if isinstance(compiled, function_body.FunctionBody):
-                    compiled.run(namespace)
-                else:
-                    exec(compiled, namespace)
-        except BaseException as exc:  # sys.exit() and the like end the block, not the process
-            result.error = errors.capture(exc)
-        try:
-            changed_free = mutations.changed(namespace, before)
-            mutated = {"free": changed_free, "moved": mutations.moved(namespace, before, changed_free),
-                       "globals": mutations.changed_globals(before_globals),
-                       "cells": mutations.changed_cells(before_cells)}
-            names = mutations.rebound(namespace, before, names)
-        except Exception:  # finding the effects must never cost the block's own variables
-            log.exception("could not tell which free variables the block changed in place")
-            mutated = {"free": {}, "globals": {}, "cells": {}}
-        if mutated["free"] or mutated["globals"] or mutated["cells"]:  # always downloaded: the caller's objects
-            namespace[mutations.MUTATED] = mutated
-            names = (*names, mutations.MUTATED)
-        now = module_state.taken(states)
-        states = module_state.changed(states, now)
-        module_state.install(own_states, now)  # no other client's block sees this one's seed or settings
+    # the caller's random generators, decimal context and settings, as installed, which the
+    # body's changes are told from: a setting this process could not take (a warning category
+    # it cannot import) is not a change to send back
+    states = module_state.install(states, own_states)
+    try:
+        with runtime.using_runner(runner):
+            if isinstance(compiled, function_body.FunctionBody):
+                compiled.run(namespace)
+            else:
+                exec(compiled, namespace)
+    except BaseException as exc:  # sys.exit() and the like end the block, not the process
+        result.error = errors.capture(exc)
+    try:
+        changed_free = mutations.changed(namespace, before)
+        mutated = {"free": changed_free, "moved": mutations.moved(namespace, before, changed_free),
+                   "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells)}
+        names = mutations.rebound(namespace, before, names)
+    except Exception:  # finding the effects must never cost the block's own variables
+        log.exception("could not tell which free variables the block changed in place")
+        mutated = {"free": {}, "globals": {}, "cells": {}}
+    if mutated["free"] or mutated["globals"] or mutated["cells"]:  # always downloaded: the caller's objects
+        namespace[mutations.MUTATED] = mutated
+        names = (*names, mutations.MUTATED)
+    now = module_state.taken(states)
+    states = module_state.changed(states, now)
+    module_state.install(own_states, now)  # no other client's block sees this one's seed or settings
     if states:  # always downloaded: they are the caller's module state
         namespace[module_state.STATE] = states
         names = (*names, module_state.STATE)

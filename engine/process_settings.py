@@ -190,9 +190,25 @@ def _filters(portable: Tuple[Any, ...]) -> Tuple[Any, ...]:
 
 def _set_warning_filters(state: Tuple[Tuple[Any, ...], str]) -> None:
     entries, default = state
-    warnings.filters[:] = _filters(entries)
-    warnings.defaultaction = default
-    warnings._filters_mutated()  # type: ignore[attr-defined]  # what catch_warnings calls too
+    lock = _compiler_lock() if _warnings_raise(state) or _warnings_raise(_warning_filters()) else None
+    with lock if lock is not None else contextlib.nullcontext():
+        warnings.filters[:] = _filters(entries)
+        warnings.defaultaction = default
+        warnings._filters_mutated()  # type: ignore[attr-defined]  # what catch_warnings calls too
+
+
+# numba sets ``warnings.filters`` aside while it types a kernel, in a compile thread of this
+# process (``engine.background_compiles``), and puts back at the end what it set aside
+# (``catch_warnings``, many times in a compile, all under its compiler lock): a change made in
+# between is undone. Filters that turn warnings into errors are therefore put in force, and
+# taken out, only with that lock held (waiting for a compile running here to end): a compile
+# that begins while they are in force ends before they go, sets them aside and puts them back
+# (code running meanwhile meets them, with numba's own added in front), and none sets another
+# block's aside over them. Other filters change without it (never waiting for a compile): one
+# undone that way shows or hides a warning on stderr, it decides no answer.
+def _compiler_lock() -> Any:
+    module = sys.modules.get("numba.core.compiler_lock")
+    return module.global_compiler_lock if module is not None else None
 
 
 # name -> (how to read it, how to set it)
@@ -243,7 +259,7 @@ def not_compiled_because(settings: Mapping[str, Any]) -> Optional[str]:
         if odd:
             modes = ", ".join(f"{kind}={mode!r}" for kind, mode in sorted(odd.items()))
             return f"not compiled: np.seterr({modes}) is in force, which compiled code does not follow"
-    if _warnings_raise(settings):
+    if WARNINGS in settings and _warnings_raise(settings[WARNINGS], compiled=True):
         return "not compiled: a warnings filter turns warnings into errors, and compiled code issues none"
     return None
 
@@ -253,68 +269,15 @@ def not_compiled_here() -> Optional[str]:
     return not_compiled_because(take((NUMPY_ERRORS, WARNINGS)))
 
 
-def _warnings_raise(settings: Mapping[str, Any]) -> bool:
-    """Whether the settings' filters turn warnings that compiled code could meet into errors:
-    Python's own and numpy's (a library's or a user's own are issued by calls numba does not
-    compile)."""
-    if WARNINGS not in settings:
-        return False
-    entries, default = settings[WARNINGS]
-    return default == "error" or any(action == "error" and isinstance(category, str)
-                                     and category.split(":")[0].split(".")[0] in ("builtins", "numpy")
-                                     for action, _, category, _, _ in entries)
-
-
-# numba sets ``warnings.filters`` aside while it types a kernel, in a compile thread of this
-# process (``engine.background_compiles``), and puts back at the end what it set aside
-# (``catch_warnings``, many times in a compile): a change of the filters in between is undone.
-# Where that would change an answer, the caller's filters turn warnings into errors, numba's
-# compiler lock is held the whole time they are in force (``warnings_held``), so no compile
-# sets them aside, nor puts a caller's back over another's.
-_held: List[Tuple[Any, Any]] = []  # (this process's own filters, those held), innermost last
-
-
-def _compiler_lock() -> Any:
-    module = sys.modules.get("numba.core.compiler_lock")
-    return module.global_compiler_lock if module is not None else None
-
-
-@contextlib.contextmanager
-def warnings_held(settings: Mapping[str, Any], own: Mapping[str, Any]) -> Iterator[None]:
-    """Within, when ``settings``' filters turn warnings into errors: no compile of this process
-    runs (a compile running waits to end first), the filters stay as they are set. ``own``:
-    the settings this process has without them."""
-    lock = _compiler_lock()
-    if lock is None or not _warnings_raise(settings) or WARNINGS not in own:
-        yield
-        return
-    with lock:
-        _held.append((own[WARNINGS], settings[WARNINGS]))
-        try:
-            yield
-        finally:
-            _held.pop()
-
-
-@contextlib.contextmanager
-def compiles_let_through() -> Iterator[None]:
-    """Within (a driver waiting for its partitions, and computing others' meanwhile): this
-    process's compiles run, under its own filters; after, the filters of the block are back
-    and no compile runs again."""
-    lock = _compiler_lock()
-    if not _held or lock is None:
-        yield
-        return
-    mine = _warning_filters()
-    _set_warning_filters(_held[0][0])
-    for _ in _held:
-        lock.release()
-    try:
-        yield
-    finally:
-        for _ in _held:
-            lock.acquire()
-        _set_warning_filters(mine)
+def _warnings_raise(state: Any, compiled: bool = False) -> bool:
+    """Whether these filters (the settings' ``WARNINGS``) turn warnings into errors; ``compiled``:
+    warnings compiled code could meet, Python's own and numpy's (a library's or a user's own are
+    issued by calls numba does not compile)."""
+    entries, default = state
+    return default == "error" or any(
+        action == "error" and (not compiled or isinstance(category, str)
+                               and category.split(":")[0].split(".")[0] in ("builtins", "numpy"))
+        for action, _, category, _, _ in entries)
 
 
 @contextlib.contextmanager
@@ -322,9 +285,8 @@ def applied(settings: Mapping[str, Any]) -> Iterator[None]:
     """Within: ``settings`` are this process's; after: its own again, whatever the code within
     changed."""
     own = take(settings)
-    with warnings_held(settings, own):
-        apply(settings, own)
-        try:
-            yield
-        finally:
-            apply(own)
+    apply(settings, own)
+    try:
+        yield
+    finally:
+        apply(own)

@@ -117,47 +117,52 @@ def test_the_settings_compiled_code_would_not_follow_keep_shapes_from_it(change,
     assert found == reason if reason is None else found.startswith(reason)
 
 
-def _free_for_another_thread(lock) -> bool:
-    """Whether a thread other than this one could take ``lock`` now (as a compile would)."""
-    import threading
+class RecordingLock:
+    """Stands for numba's compiler lock: says when it is held."""
 
-    found = []
+    def __init__(self, events: list):
+        self.events = events
 
-    def attempt():
-        taken = lock._lock.acquire(blocking=False)
-        if taken:
-            lock._lock.release()
-        found.append(taken)
+    def __enter__(self):
+        self.events.append("held")
 
-    thread = threading.Thread(target=attempt)
-    thread.start()
-    thread.join()
-    return found[0]
+    def __exit__(self, *exc):
+        self.events.append("let go")
 
 
-def test_while_the_callers_filters_make_errors_no_compile_can_set_them_aside():
-    """numba sets warnings.filters aside while it types a kernel (in a compile thread) and puts
-    back what it set aside: the compiler lock is held while error filters are in force, and let
-    go (with this process's own filters back) while a driver waits for its partitions."""
-    from numba.core.compiler_lock import global_compiler_lock as lock
-
+def test_filters_that_make_errors_come_and_go_only_with_numbas_compiler_lock_held(monkeypatch):
+    """numba sets warnings.filters aside while it types a kernel (in a compile thread, under its
+    compiler lock) and puts back what it set aside: filters that turn warnings into errors are
+    put in force and taken out with the lock held, so no compile undoes either; other filters
+    change without it, never waiting for a compile."""
+    events: list = []
+    monkeypatch.setattr(process_settings, "_compiler_lock", lambda: RecordingLock(events))
+    real = warnings._filters_mutated
+    monkeypatch.setattr(warnings, "_filters_mutated", lambda: (events.append("changed"), real()))
     own = process_settings.take()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ignoring = process_settings.take()
-    with process_settings.applied(ignoring):  # no error: compiles go on
-        assert _free_for_another_thread(lock)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         raising = process_settings.take()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", HomeMadeWarning)  # compiled code would not matter: errors all the same
+        raising_users = process_settings.take()
+    events.clear()  # catch_warnings and simplefilter tell warnings of their changes too
+    with process_settings.applied(ignoring):
+        assert events == ["changed"]
+    assert events == ["changed", "changed"]
+    events.clear()
     with process_settings.applied(raising):
-        assert warnings.filters[0][:3] == ("error", None, RuntimeWarning)
-        assert not _free_for_another_thread(lock)
-        with process_settings.compiles_let_through():
-            assert _free_for_another_thread(lock) and process_settings.take() == own
-        assert not _free_for_another_thread(lock)
-        assert warnings.filters[0][:3] == ("error", None, RuntimeWarning)
-    assert _free_for_another_thread(lock) and process_settings.take() == own
+        assert events == ["held", "changed", "let go"] and warnings.filters[0][:3] == ("error", None, RuntimeWarning)
+        with pytest.raises(RuntimeWarning):
+            warnings.warn("raised", RuntimeWarning)
+    assert events == ["held", "changed", "let go"] * 2 and process_settings.take() == own
+    events.clear()
+    with process_settings.applied(raising_users):
+        assert process_settings.not_compiled_here() is None
+    assert events == ["held", "changed", "let go"] * 2
 
 
 def _task_reading_settings(length: int) -> bytes:
