@@ -221,10 +221,11 @@ def load(data: bytes, buffers: Sequence[Any] = ()) -> Any:
     both pickles."""
     if b"_Prelude" not in bytes(data[:64]):
         return pickle.loads(data, buffers=buffers)
-    return _load_both(pickle.Unpickler(io.BytesIO(data), buffers=buffers))
+    return load_both(pickle.Unpickler(io.BytesIO(data), buffers=buffers))
 
 
-def _load_both(unpickler: pickle.Unpickler) -> Any:
+def load_both(unpickler: pickle.Unpickler) -> Any:
+    """The next value ``unpickler`` reads: the pickle after a prelude, when there is one."""
     value = unpickler.load()
     return unpickler.load() if type(value) is _Prelude else value
 
@@ -232,5 +233,5 @@ def _load_both(unpickler: pickle.Unpickler) -> Any:
 def load_keeping_memo(data: bytes) -> Tuple[Any, Dict[int, Any]]:
     """``load``, and the unpickler's memo: {memo index: object}."""
     unpickler = pickle.Unpickler(io.BytesIO(data))
-    value = _load_both(unpickler)
+    value = load_both(unpickler)
     return value, unpickler.memo.copy()

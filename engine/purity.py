@@ -18,7 +18,9 @@ execution) for:
   ``remove``, ``clear``, ``setdefault``, ``write``...) called on a global, a closure value, an
   argument, or an attribute of one (``self.items.append(x)``);
 * calls to ``print``, ``open``, ``input``, ``exec``, ``eval``, ``breakpoint``, ``setattr``,
-  ``delattr``, ``globals``, ``next`` (an outside iterator advances);
+  ``delattr``, ``globals``, ``next`` (an outside iterator advances), and to ``id`` and ``hash``
+  (not effects, but their answers are the process's own: the copy of an object in another
+  process has another id, and a string another hash there);
 * use of the ``random`` module, ``numpy.random`` (``np.random.rand()``, a ``Generator`` or
   ``RandomState`` object) or ``time`` (random state and clocks: a split would replay or reorder
   them), or of ``logging`` (output, whose order a split would change).
@@ -47,8 +49,15 @@ from typing import Callable, Iterable, List, Optional, Set
 
 from engine.code import EMPTY, cell_contents, nested_codes, users_class
 
+# builtins whose answer is the process's own: another process would give another answer for the
+# same object (an id; the hash of a string, seeded per process)
+_PER_PROCESS = {"id": ", whose answer is an address in this process",
+                "hash": ", whose answer for a string is seeded per process"}
+# where an id or a hash is only the hash of an object in a set or dict, which the driver makes
+# again where the partitions' sets and dicts are unpickled
+_HASHING = {"__hash__", "__eq__"}
 _EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "setattr", "delattr", "globals",
-                    "next"}
+                    "next", *_PER_PROCESS}
 _MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add", "update",
                      "discard", "setdefault", "popitem", "write", "writelines", "send", "put",
                      "sort", "reverse", "__setitem__", "__delitem__", "__setattr__", "__delattr__",
@@ -148,8 +157,9 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
             if _shared(receiver, parameters) and not _sets_up_own(instructions, index, receiver, own,
                                                                   fn_globals, closure):
                 return f"calls .{name}() on an object it does not own in {where}"
-        if op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals:
-            return f"calls {name}() in {where}"
+        if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals
+                and not (name in _PER_PROCESS and code.co_name in _HASHING)):
+            return f"calls {name}() in {where}" + _PER_PROCESS.get(name, "")
         if op == "IMPORT_NAME" and any(name == m or name.startswith(m + ".") for m in _EFFECT_MODULES):
             return f"imports {name} in {where}"
     return None

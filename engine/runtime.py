@@ -300,17 +300,18 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     (the caller runs the shape serially; the report says why)."""
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
-        task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat, inner, compile_first)
-        outcomes = tasks.pieces_apart(_runner.run_partitions(task, source.length, shareable=not outputs,
-                                                             windows=source.windows()))
-        partials = _partials(outcomes)
-        why = check([value for _, value in partials]) if check is not None else None
-        if why is not None:
-            if not (in_order and reducers.in_order_exact([value for _, value in partials])):
-                reports.append(Report(reducer.name, source.describe(), False, why))
-                return None
-            outcomes = [(0, source.length, tasks.run_partition(task, 0, source.length, whole=True))]
+        with tasks.made_task(reducer, element, condition, key, source, outputs, pattern, flat, inner,
+                             compile_first) as task:
+            outcomes = tasks.pieces_apart(_runner.run_partitions(task, source.length, shareable=not outputs,
+                                                                 windows=source.windows()))
             partials = _partials(outcomes)
+            why = check([value for _, value in partials]) if check is not None else None
+            if why is not None:
+                if not (in_order and reducers.in_order_exact([value for _, value in partials])):
+                    reports.append(Report(reducer.name, source.describe(), False, why))
+                    return None
+                outcomes = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
+                partials = _partials(outcomes)
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
@@ -402,7 +403,7 @@ class InlineRunner:
         results = []
         while (partition := plan.next_partition()) is not None:
             with using_runner(None):  # as in a compute process: nested shapes run inline
-                outcome = tasks.run_partition(task, *partition)
+                outcome = tasks.run_partition_here(task, *partition)
             results.append((*partition, outcome))
             if outcome[3]:
                 break

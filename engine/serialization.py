@@ -150,6 +150,49 @@ def dumps_keeping_memo(value: Any) -> Tuple[bytes, Any]:
     return data, pickler.memo
 
 
+def dumps_in_parts(values: Sequence[Any]) -> Tuple[List[bytes], Any]:
+    """The pickles of ``values``, written in order by one pickler, and its memo (as
+    ``dumps_keeping_memo``). A later pickle refers to the objects an earlier one wrote, so an
+    object reachable from two of them is one object again when ``loads_parts`` reads them (a
+    shape's sentinel, in its function's closure and among its items); the first is the pickle
+    ``dumps`` would write for it alone."""
+    buffer = io.BytesIO()
+    pickler = _Pickler(buffer, set())
+    parts = []
+    for value in values:
+        pickler.dump(value)
+        parts.append(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()
+    return parts, pickler.memo
+
+
+def loads_parts(data: bytes, count: int) -> Tuple[List[Any], pickle.Unpickler]:
+    """The ``count`` values of ``dumps_in_parts``'s pickles (concatenated in ``data``), and the
+    unpickler that read them: its ``memo`` numbers their objects as the pickler's did."""
+    unpickler = pickle.Unpickler(io.BytesIO(data))
+    with gc_pause.paused():
+        return [packed_scalars.load_both(unpickler) for _ in range(count)], unpickler
+
+
+def dumps_referring(value: Any, refer: Callable[[Any], Optional[int]]) -> bytes:
+    """The pickle of ``value`` in which every object ``refer`` numbers is that number only: the
+    reader (``loads_referring``) puts its own object of that number in its place."""
+    buffer = io.BytesIO()
+    pickler = _Pickler(buffer, set())
+    pickler.persistent_id = refer
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
+def loads_referring(data: bytes, referred: Callable[[int], Any]) -> Any:
+    """What ``dumps_referring`` pickled, each numbered object given by ``referred``."""
+    unpickler = pickle.Unpickler(io.BytesIO(data))
+    unpickler.persistent_load = referred
+    with gc_pause.paused():
+        return packed_scalars.load_both(unpickler)
+
+
 class _Counter:
     """A file that keeps nothing: the pickler's output, counted."""
 

@@ -13,18 +13,21 @@ scheduler need not hand out the rest.
 """
 from __future__ import annotations
 
+import contextlib
 import decimal
+import fractions
 import hashlib
 import itertools
+import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from engine import errors, kernels, reducers, serialization, shm
-from engine.sources import identity, spread
+from engine.sources import array_sources, identity, spread
 
 Outcome = Tuple[str, Any, bool, bool]
 # an outcome's status when its value is [(lo, hi, outcome)]: a partition computed in pieces
@@ -33,8 +36,9 @@ PIECES = "pieces"
 
 @dataclass
 class Task:
+    """What a task's payload holds after its functions (element, condition, key, inner loops of a
+    grouped reduction), which are pickled first: their pickle names their kernel."""
     reducer: str
-    functions: bytes        # pickled (element, condition, key, inner loops of a grouped reduction)
     source: Any             # engine.sources.*Source
     outputs: Tuple[str, ...]  # shared output segments, for collections
     length: int
@@ -51,15 +55,100 @@ class Unshippable(Exception):
     serially where it is instead."""
 
 
-def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
+_FUNCTIONS_SIZE = struct.Struct("<Q")  # a payload's first bytes: the size of its functions' pickle
+# {id(payload): the pickler's memo} of each task this process made and is running: an outcome
+# refers to these objects by their memo numbers (``outcome_bytes``)
+_made: Dict[int, Any] = {}
+
+
+@contextlib.contextmanager
+def made_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
               source, outputs: Tuple[str, ...], pattern: Optional[str], flat: bool,
-              inner: Optional[Callable] = None, compile_first: bool = False) -> bytes:
+              inner: Optional[Callable] = None, compile_first: bool = False) -> Iterator[bytes]:
+    """The task's payload, for the time its partitions run. Its functions and its source are
+    pickled by one pickler, so an object both reach (an outside sentinel compared with ``is``)
+    is one object in a partition too; and the pickler's memo is kept, so that what partitions
+    give back may be the driver's own objects (``load_outcome``)."""
     try:
-        functions = serialization.dumps((element, condition, key, inner))
-        return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat,
-                                        decimal.getcontext(), compile_first))
+        (functions, task), memo = serialization.dumps_in_parts(
+            [(element, condition, key, inner),
+             Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(), compile_first)])
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
+    payload = _FUNCTIONS_SIZE.pack(len(functions)) + functions + task
+    _made[id(payload)] = _DriverObjects(memo)
+    try:
+        yield payload
+    finally:
+        del _made[id(payload)]
+
+
+class _DriverObjects:
+    """The objects a task's pickler wrote, by memo number (numbered once one is asked for)."""
+
+    def __init__(self, memo: Any):
+        self._memo: Any = memo
+        self._numbered: Optional[Dict[int, Any]] = None
+
+    def __call__(self, reference: Any) -> Any:
+        """The object a partition's ``task_reference`` stands for, in this process."""
+        if self._numbered is None:
+            self._numbered = {index: value for index, value in self._memo.copy().values()}
+            self._memo = None
+        if isinstance(reference, tuple):  # a row of the caller's array
+            number, row = reference
+            return self._numbered[number].given[row]
+        return self._numbered[reference]
+
+
+def load_outcome(payload: bytes, data: bytes) -> Outcome:
+    """An outcome a partition of this process's task ``payload`` sent (``outcome_bytes``): the
+    objects it holds that are the task's are this process's own, as they are in CPython (the
+    records a filter keeps are the list's records, not copies)."""
+    return serialization.loads_referring(data, _made[id(payload)])
+
+
+def outcome_bytes(payload: bytes, outcome: Outcome) -> bytes:
+    """``outcome`` of a partition of ``payload``, pickled for its driver: each object in it that
+    came with the task is its memo number. An outcome that surely holds none (numbers, strings,
+    new tuples and dicts of them: most) pickles as usual, as referring costs a Python call per
+    object pickled."""
+    if outcome[0] == "error":
+        return serialization.dumps(outcome)
+    job = _decode(payload)
+    partials = [outcome[1]] if outcome[0] != PIECES else [piece[1] for *_, piece in outcome[1]]
+    if all(_plain(partial, job.task_object_ids) for partial in partials):
+        return serialization.dumps(outcome)
+    return serialization.dumps_referring(outcome, job.task_reference)
+
+
+# values whose identity no program can tell apart from their value's
+_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None), decimal.Decimal, fractions.Fraction,
+                    *np.sctypeDict.values()})
+_RECORDS = _ATOMS | {tuple, dict}
+
+
+def _plain(partial: Any, task_object_ids: Callable[[], Any], depth: int = 0) -> bool:
+    """Whether a partial surely holds no object that came with the task: a number or string, a
+    builtin container of them or of new tuples and dicts of them, or a (small) tuple of those.
+    Decided at C speed per item."""
+    kind = type(partial)
+    if kind in _ATOMS:
+        return True
+    if kind is tuple:
+        return depth < 4 and all(_plain(part, task_object_ids, depth + 1) for part in partial)
+    if kind not in (list, set, frozenset, dict):
+        return False
+    items = [*partial, *partial.values()] if kind is dict else partial
+    kinds = set(map(type, items))
+    if kinds <= _ATOMS:
+        return True
+    if not kinds <= _RECORDS or not task_object_ids().isdisjoint(map(id, items)):
+        return False
+    records = [item for item in items if type(item) is tuple or type(item) is dict]
+    members = itertools.chain.from_iterable(
+        [*record, *record.values()] if type(record) is dict else record for record in records)
+    return set(map(type, members)) <= _ATOMS
 
 
 _NO_SAMPLE = object()
@@ -100,11 +189,16 @@ def _numpy_columns(sample: Any, columns: int) -> Tuple[bool, ...]:
 
 
 class _Decoded:
-    def __init__(self, task: Task):
-        self.task = task
+    def __init__(self, payload: bytes):
+        [functions_size] = _FUNCTIONS_SIZE.unpack_from(payload)
+        functions = memoryview(payload)[_FUNCTIONS_SIZE.size:_FUNCTIONS_SIZE.size + functions_size]
+        [(element, condition, self.key, inner), self.task], self._unpickler = serialization.loads_parts(
+            memoryview(payload)[_FUNCTIONS_SIZE.size:], 2)
+        task = self.task
+        self._numbers: Optional[Dict[int, int]] = None
+        self._task_objects: Dict[int, Any] = {}
         self.reducer = reducers.by_name(task.reducer)
-        element, condition, self.key, inner = serialization.loads(task.functions)
-        self._compile = (hashlib.sha1(task.functions).hexdigest(), element, condition)
+        self._compile = (hashlib.sha1(functions).hexdigest(), element, condition)
         # CPython partitions call these with whole items
         self.element, self.condition, self.inner = element, condition, inner
         if task.pattern is not None:
@@ -113,6 +207,29 @@ class _Decoded:
             self.inner = self.element
         self._sample = _NO_SAMPLE
         self._segments: list = []
+
+    def task_object_ids(self) -> Any:
+        """The ids of the objects that came with the task (a set-like view), numbered by their
+        unpickler's memo."""
+        if self._numbers is None:
+            # kept with the numbers: while the objects live, no object made since has their ids
+            self._task_objects = self._unpickler.memo.copy()
+            self._numbers = {id(obj): number for number, obj in self._task_objects.items()}
+            self._unpickler = None
+        return self._numbers.keys()
+
+    def task_reference(self, value: Any) -> Any:
+        """What stands for ``value`` in an outcome if it came with the task (``outcome_bytes``):
+        its memo number, or (the number of its array source, its index) for a row of a 2-D
+        array; else None."""
+        self.task_object_ids()
+        assert self._numbers is not None
+        if type(value) is np.ndarray:
+            for source in array_sources(self.task.source):
+                row = source.row_of(value)
+                if row is not None:
+                    return self._numbers[id(source)], row
+        return self._numbers.get(id(value))
 
     def kernel_state(self, wait_own: bool = False) -> Any:
         """The compiled kernel (from the cache after the first partition; None: CPython), or
@@ -176,7 +293,7 @@ def _decode(payload: bytes) -> _Decoded:
     else:
         while len(_decoded) >= _DECODED_LIMIT:
             _decoded.popitem(last=False)
-        _decoded[digest] = _Decoded(serialization.loads(payload))
+        _decoded[digest] = _Decoded(payload)
     return _decoded[digest]
 
 
@@ -275,6 +392,12 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
         return PIECES, outcomes, any(compiled for *_, compiled in pieces), any(o[3] for *_, o in outcomes)
     except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
         return "error", errors.capture(exc), False, True
+
+
+def run_partition_here(payload: bytes, lo: int, hi: int, whole: bool = False) -> Outcome:
+    """``run_partition`` in the process that made the task, its outcome as a partition of
+    another process would give it back (``outcome_bytes``): holding the driver's own objects."""
+    return load_outcome(payload, outcome_bytes(payload, run_partition(payload, lo, hi, whole=whole)))
 
 
 def pieces_apart(outcomes: Sequence[Tuple[int, int, Outcome]]) -> List[Tuple[int, int, Outcome]]:

@@ -203,25 +203,11 @@ SPLIT_SETTINGS = {
     "split-compiled": {"UFORA_SPLIT": "always", "UFORA_COMPILE": "first"},
 }
 
-BOTH, COMPILED = tuple(SPLIT_SETTINGS), ("split-compiled",)
-
-
-def _where(settings, reason):
-    return {setting: reason for setting in settings}
-
-
 # program name -> {setting: what differs there}, for the hunt programs that diverge only when
-# split (DIVERGES holds those that diverge on every service).
-DIVERGES_SPLIT: dict = {
-    "sentinel_identity": _where(BOTH, "`i is not skip` for an outside sentinel object: partitions see another "
-                                      "object than `skip`, and the sum raises TypeError (object + int), not "
-                                      "533306667"),
-    "filtered_records_are_the_same_dicts": _where(BOTH, "[r for r in records if ...] gives copies of the dicts: "
-                                                        "flags set on them reach no record (0, CPython 360), "
-                                                        "and high[0] is records[...] is False"),
-    "rows_are_views_of_the_matrix": _where(BOTH, "rows[0][0] = -1.0 through a row of a 2-D array: the outside "
-                                                 "matrix keeps 0.0"),
-}
+# split (DIVERGES holds those that diverge on every service). None today: the three found (an
+# outside sentinel, filtered records, a matrix's rows) came back as copies until partitions
+# referred to the task's objects (engine.tasks.outcome_bytes).
+DIVERGES_SPLIT: dict = {}
 
 
 def _split_params():

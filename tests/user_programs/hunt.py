@@ -1076,6 +1076,32 @@ def prog_filtered_records_are_the_same_dicts(ufora):
     return {"flagged": flagged, "first_same": first_same, "high": len(high)}
 
 
+def prog_accounts_paired_with_their_interest(ufora):
+    """Tuples built around the caller's objects: changing the object through the tuple changes the
+    caller's list (one object, not a copy)."""
+    class Account:
+        def __init__(self, owner, balance):
+            self.owner, self.balance = owner, balance
+
+    accounts = [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+    with ufora.remotely.downloadAll():
+        with_interest = [(a, a.balance * 0.03) for a in accounts if a.balance > 5_000]
+        for account, interest in with_interest:
+            account.balance += interest
+    return {"paired": len(with_interest), "total": sum(a.balance for a in accounts),
+            "first_is_callers": with_interest[0][0] is accounts[1]}
+
+
+def prog_matrix_rows_normalised_in_place(ufora):
+    """Rows picked by a filter are views: scaling them scales the matrix, as numpy users expect."""
+    m = (np.arange(N, dtype=np.float64).reshape(-1, 4) % 97) + 1.0
+    with ufora.remotely.downloadAll():
+        big_rows = [row for row in m if row.max() > 90]
+        for row in big_rows:
+            row /= row.max()
+    return {"rows": len(big_rows), "total": float(m.sum()), "m0": m[0].tolist()}
+
+
 def prog_largest_object_is_the_same_object(ufora):
     class Account:
         def __init__(self, owner, balance):
