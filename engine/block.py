@@ -248,13 +248,14 @@ def _recording(load, loaded: List[Any]):
     return recorded
 
 
-def _free_variables(block: Block, loaders: Dict[str, Any]) -> Dict[str, Any]:
-    """The block's free variables, unpickled; a value that cannot be rebuilt here (its class's
-    module is not installed on the cluster) is an ``UnconvertibleValueError`` saying so."""
+def _free_variables(block: Block, loaders: Dict[str, Any]) -> Tuple[Dict[str, Any], serialization.ReadObjects]:
+    """The block's free variables, unpickled, and the objects read (a downloaded value refers to
+    the client's own by them); a value that cannot be rebuilt here (its class's module is not
+    installed on the cluster) is an ``UnconvertibleValueError`` saying so."""
     data = block.free_variables
     try:
-        return serialization.loads(shm.map_readonly(data.name, data.size) if isinstance(data, InSegment) else data,
-                                   loaders or None)
+        return serialization.loads_read(shm.map_readonly(data.name, data.size) if isinstance(data, InSegment) else data,
+                                        loaders)
     except serialization.MissingObjectError:
         raise
     except Exception as exc:
@@ -277,12 +278,13 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                    for object_id, (data, parts) in block.objects.items()}
         loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
         loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
-        free = _free_variables(block, loaders)
+        free, read = _free_variables(block, loaders)
         states = free.pop(module_state.STATE, {})
         own_states = module_state.taken(states)  # this process's, put back after the block
         namespace.update(free)
         functions.rewrite_reachable(namespace, shipped)
         remote = {id(value) for value in loaded}
+        read.not_theirs = remote  # the cluster's values, never the client's objects
         before = mutations.snapshot(namespace, [name for name, value in free.items() if id(value) not in remote],
                                     touched, written)
         before_globals = mutations.helpers_globals(free.values())
@@ -315,11 +317,14 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     if states:  # always downloaded: they are the caller's module state
         namespace[module_state.STATE] = states
         names = (*names, module_state.STATE)
+    free_ids = {id(value) for value in free.values()}
     for name in names:
         if name in namespace and name not in block.unread:
             try:
-                download_below = None if name in (mutations.MUTATED, module_state.STATE) else block.download_below
-                data, segments = remote_values.pack(namespace[name], download_below)
+                if name in (mutations.MUTATED, module_state.STATE):
+                    data, segments = remote_values.pack(namespace[name], None)
+                else:
+                    data, segments = remote_values.pack(namespace[name], block.download_below, read, free_ids)
                 result.variables[name], result.types[name] = data, _type_name(namespace[name])
                 if callable(namespace[name]):
                     result.callables.add(name)

@@ -59,7 +59,8 @@ def _packable(kind: type) -> bool:
     return dtype.type is kind and dtype.kind in "biufcmM"
 
 
-_SCALARS = frozenset(kind for kind in set(np.sctypeDict.values()) if _packable(kind))
+NUMPY_SCALARS = frozenset(np.sctypeDict.values())
+_SCALARS = frozenset(kind for kind in NUMPY_SCALARS if _packable(kind))
 
 # One sequence, packed: its parts and the part of each item (None: a single part). A part is a
 # list (of atoms) or (kind, array): the scalar type, or the dtype for datetime64 and timedelta64

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import decimal
-import fractions
+import functools
 import hashlib
 import itertools
 import struct
@@ -58,7 +58,7 @@ class Unshippable(Exception):
 _FUNCTIONS_SIZE = struct.Struct("<Q")  # a payload's first bytes: the size of its functions' pickle
 # {id(payload): the pickler's memo} of each task this process made and is running: an outcome
 # refers to these objects by their memo numbers (``outcome_bytes``)
-_made: Dict[int, Any] = {}
+_made: Dict[int, serialization.WrittenObjects] = {}
 
 
 @contextlib.contextmanager
@@ -76,36 +76,26 @@ def made_task(reducer, element: Callable, condition: Optional[Callable], key: Op
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
     payload = _FUNCTIONS_SIZE.pack(len(functions)) + functions + task
-    _made[id(payload)] = _DriverObjects(memo)
+    _made[id(payload)] = serialization.WrittenObjects(memo)
     try:
         yield payload
     finally:
         del _made[id(payload)]
 
 
-class _DriverObjects:
-    """The objects a task's pickler wrote, by memo number (numbered once one is asked for)."""
-
-    def __init__(self, memo: Any):
-        self._memo: Any = memo
-        self._numbered: Optional[Dict[int, Any]] = None
-
-    def __call__(self, reference: Any) -> Any:
-        """The object a partition's ``task_reference`` stands for, in this process."""
-        if self._numbered is None:
-            self._numbered = {index: value for index, value in self._memo.copy().values()}
-            self._memo = None
-        if isinstance(reference, tuple):  # a row of the caller's array
-            number, row = reference
-            return self._numbered[number].given[row]
-        return self._numbered[reference]
-
-
 def load_outcome(payload: bytes, data: bytes) -> Outcome:
     """An outcome a partition of this process's task ``payload`` sent (``outcome_bytes``): the
     objects it holds that are the task's are this process's own, as they are in CPython (the
     records a filter keeps are the list's records, not copies)."""
-    return serialization.loads_referring(data, _made[id(payload)])
+    return serialization.loads_referring(data, functools.partial(_driver_object, _made[id(payload)]))
+
+
+def _driver_object(written: serialization.WrittenObjects, reference: Any) -> Any:
+    """The object a partition's ``task_reference`` stands for, in the driver."""
+    if isinstance(reference, tuple):  # a row of the caller's array
+        number, row = reference
+        return written(number).given[row]
+    return written(reference)
 
 
 def outcome_bytes(payload: bytes, outcome: Outcome) -> bytes:
@@ -117,38 +107,9 @@ def outcome_bytes(payload: bytes, outcome: Outcome) -> bytes:
         return serialization.dumps(outcome)
     job = _decode(payload)
     partials = [outcome[1]] if outcome[0] != PIECES else [piece[1] for *_, piece in outcome[1]]
-    if all(_plain(partial, job.task_object_ids) for partial in partials):
+    if all(serialization.plain(partial, job.task_objects.ids, parts_may_be_read=False) for partial in partials):
         return serialization.dumps(outcome)
     return serialization.dumps_referring(outcome, job.task_reference)
-
-
-# values whose identity no program can tell apart from their value's
-_ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None), decimal.Decimal, fractions.Fraction,
-                    *np.sctypeDict.values()})
-_RECORDS = _ATOMS | {tuple, dict}
-
-
-def _plain(partial: Any, task_object_ids: Callable[[], Any], depth: int = 0) -> bool:
-    """Whether a partial surely holds no object that came with the task: a number or string, a
-    builtin container of them or of new tuples and dicts of them, or a (small) tuple of those.
-    Decided at C speed per item."""
-    kind = type(partial)
-    if kind in _ATOMS:
-        return True
-    if kind is tuple:
-        return depth < 4 and all(_plain(part, task_object_ids, depth + 1) for part in partial)
-    if kind not in (list, set, frozenset, dict):
-        return False
-    items = [*partial, *partial.values()] if kind is dict else partial
-    kinds = set(map(type, items))
-    if kinds <= _ATOMS:
-        return True
-    if not kinds <= _RECORDS or not task_object_ids().isdisjoint(map(id, items)):
-        return False
-    records = [item for item in items if type(item) is tuple or type(item) is dict]
-    members = itertools.chain.from_iterable(
-        [*record, *record.values()] if type(record) is dict else record for record in records)
-    return set(map(type, members)) <= _ATOMS
 
 
 _NO_SAMPLE = object()
@@ -192,11 +153,10 @@ class _Decoded:
     def __init__(self, payload: bytes):
         [functions_size] = _FUNCTIONS_SIZE.unpack_from(payload)
         functions = memoryview(payload)[_FUNCTIONS_SIZE.size:_FUNCTIONS_SIZE.size + functions_size]
-        [(element, condition, self.key, inner), self.task], self._unpickler = serialization.loads_parts(
+        [(element, condition, self.key, inner), self.task], unpickler = serialization.loads_parts(
             memoryview(payload)[_FUNCTIONS_SIZE.size:], 2)
+        self.task_objects = serialization.ReadObjects(unpickler)
         task = self.task
-        self._numbers: Optional[Dict[int, int]] = None
-        self._task_objects: Dict[int, Any] = {}
         self.reducer = reducers.by_name(task.reducer)
         self._compile = (hashlib.sha1(functions).hexdigest(), element, condition)
         # CPython partitions call these with whole items
@@ -208,28 +168,16 @@ class _Decoded:
         self._sample = _NO_SAMPLE
         self._segments: list = []
 
-    def task_object_ids(self) -> Any:
-        """The ids of the objects that came with the task (a set-like view), numbered by their
-        unpickler's memo."""
-        if self._numbers is None:
-            # kept with the numbers: while the objects live, no object made since has their ids
-            self._task_objects = self._unpickler.memo.copy()
-            self._numbers = {id(obj): number for number, obj in self._task_objects.items()}
-            self._unpickler = None
-        return self._numbers.keys()
-
     def task_reference(self, value: Any) -> Any:
         """What stands for ``value`` in an outcome if it came with the task (``outcome_bytes``):
         its memo number, or (the number of its array source, its index) for a row of a 2-D
         array; else None."""
-        self.task_object_ids()
-        assert self._numbers is not None
         if type(value) is np.ndarray:
             for source in array_sources(self.task.source):
                 row = source.row_of(value)
                 if row is not None:
-                    return self._numbers[id(source)], row
-        return self._numbers.get(id(value))
+                    return self.task_objects.number(source), row
+        return self.task_objects.number(value)
 
     def kernel_state(self, wait_own: bool = False) -> Any:
         """The compiled kernel (from the cache after the first partition; None: CPython), or

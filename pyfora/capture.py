@@ -46,6 +46,9 @@ class CapturedBlock:
     other_sources: Dict[str, str]  # text of the other files defining functions it ships
     objects: List[str]  # ids of the remote objects the free variables refer to
     unread: List[str] = field(default_factory=list)  # assigned, never read again: not sent back
+    # the objects the free variables' pickle wrote (kept here, never sent): a downloaded value
+    # that holds some of them is given them back (engine.remote_values.pack)
+    written: Optional[serialization.WrittenObjects] = field(default=None, repr=False, compare=False)
 
 
 @functools.lru_cache(maxsize=256)
@@ -117,10 +120,10 @@ def ship(source: str, filename: str, with_line: int, values: Dict[str, Any],
     """The block at ``with_line`` of ``source`` with ``values`` as its free variables, ready to
     send: the values pickled, with the files of the user functions they reach. ``labels`` name
     values for the user where their variable names would not (``argument 2``)."""
-    pickled, objects = _pickle(values, labels or {})
+    pickled, objects, written = _pickle(values, labels or {})
     upload_limit.check(len(pickled), values, labels or {})
     return CapturedBlock(source, filename, with_line, pickled,
-                         _shipped_sources(values.values(), filename), sorted(objects))
+                         _shipped_sources(values.values(), filename), sorted(objects), written=written)
 
 
 _INSTALLED = tuple(os.path.realpath(sysconfig.get_paths()[key]) + os.sep
@@ -258,10 +261,10 @@ def _warn_once(frame: types.FrameType, name: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set]:
+def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set, serialization.WrittenObjects]:
     _ship_user_modules_by_value()
     try:
-        return serialization.dumps_with_references(values)
+        return serialization.dumps_written(values)
     except Exception:
         for name, value in values.items():
             try:

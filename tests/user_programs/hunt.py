@@ -1102,6 +1102,48 @@ def prog_matrix_rows_normalised_in_place(ufora):
     return {"rows": len(big_rows), "total": float(m.sum()), "m0": m[0].tolist()}
 
 
+def prog_richest_account_changed_after_the_block(ufora):
+    """The object max() picks is one of the caller's: changing it after the block changes the list."""
+    class Account:
+        def __init__(self, owner, balance):
+            self.owner, self.balance = owner, balance
+
+    accounts = [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+    with ufora.remotely.downloadAll():
+        richest = max(accounts, key=lambda a: a.balance)
+        top = sorted(accounts, key=lambda a: -a.balance)[:3]
+    richest.balance = 0
+    top[1].owner = "renamed"
+    return {"zeroed": sum(1 for a in accounts if a.balance == 0), "renamed": sum(a.owner == "renamed" for a in accounts),
+            "same": richest is top[0]}
+
+
+def prog_alias_of_an_outside_list(ufora):
+    """A name bound in the block to an outside list is that list."""
+    xs = [1.5, 2.5]
+    table = {"a": [1], "b": [2]}
+    with ufora.remotely.downloadAll():
+        ys = xs
+        bs = table["b"]
+        both = (xs, table["a"])
+    ys.append(3.5)
+    bs.append(3)
+    both[1].append(9)
+    return {"xs": xs, "table": table, "same": ys is xs}
+
+
+def prog_records_kept_then_flagged_here(ufora):
+    """Records a filter keeps in the block are the caller's: flagging them afterwards flags the records."""
+    records = [{"id": i, "score": (i * 37) % 101} for i in range(N)]
+    with ufora.remotely.downloadAll():
+        best = [r for r in records if r["score"] > 95]
+        pairs = [(r["id"], r) for r in records if r["score"] == 0]
+    for r in best:
+        r["flag"] = True
+    pairs[0][1]["zero"] = True
+    return {"flagged": sum(1 for r in records if r.get("flag")), "zero": records[0].get("zero"), "best": len(best)}
+
+
 def prog_largest_object_is_the_same_object(ufora):
     class Account:
         def __init__(self, owner, balance):
