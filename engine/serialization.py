@@ -261,13 +261,15 @@ def plain(value: Any, read_ids: Callable[[], Any], parts_may_be_read: bool = Tru
             plain(part, read_ids, parts_may_be_read, depth + 1)
             and not (parts_may_be_read and type(part) in (list, dict, set) and id(part) in read_ids())
             for part in value)
-    if kind not in (list, set, frozenset, dict):
+    if not isinstance(value, (list, set, frozenset, dict)):  # (defaultdict, Counter, OrderedDict too)
         return False
-    items = [*value, *value.values()] if kind is dict else value
+    items = [*value, *value.values()] if isinstance(value, dict) else value
     kinds = set(map(type, items))
     if kinds <= _ATOMS:
         return True
-    if not kinds <= _RECORDS or not read_ids().isdisjoint(map(id, items)):
+    # a tuple's identity tells nothing a program acts on (it cannot be changed): only dicts are
+    # looked up among the objects read (which forces read_ids)
+    if not kinds <= _RECORDS or (dict in kinds and not read_ids().isdisjoint(map(id, items))):
         return False
     records = [item for item in items if type(item) is tuple or type(item) is dict]
     members = itertools.chain.from_iterable(
