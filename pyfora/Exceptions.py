@@ -85,7 +85,7 @@ def _both(kind: type) -> Optional[type]:
 
 def _as_both(remote: Exception) -> Optional[ComputationError]:
     """``remote`` again, as an instance of ``_both(type(remote))`` with its ``args``, fields,
-    attributes and notes; None where that cannot be."""
+    attributes, notes and chain (``__cause__``, ``__context__``); None where that cannot be."""
     kind = _both(type(remote))  # type: ignore[arg-type]
     if kind is None:
         return None
@@ -94,6 +94,8 @@ def _as_both(remote: Exception) -> Optional[ComputationError]:
     except Exception:  # a __new__ of the user's own that wants other arguments
         return None
     errors.restore(error, remote.args, errors.fields(remote), vars(remote))
+    error.__cause__, error.__context__ = remote.__cause__, remote.__context__  # its chain is the original's
+    error.__suppress_context__ = remote.__suppress_context__
     return error
 
 
