@@ -283,8 +283,10 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         namespace.update(free)
         functions.rewrite_reachable(namespace, shipped)
         remote = {id(value) for value in loaded}
-        before = mutations.snapshot(namespace, [name for name, value in free.items() if id(value) not in remote],
-                                    touched, written)
+        compared = {name: value for name, value in free.items() if id(value) not in remote}
+        owned = mutations.owners(compared)  # record = log.append: the list, which its calls change
+        before = mutations.snapshot({**namespace, **owned}, [*compared, *owned], touched | owned.keys(),
+                                    written | mutations.changing(owned, compared))
         before_globals = mutations.helpers_globals(free.values())
         before_cells = mutations.closures(free)
     except Exception as exc:
@@ -300,8 +302,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
     try:
-        changed_free = mutations.changed(namespace, before)
-        mutated = {"free": changed_free, "moved": mutations.moved(namespace, before, changed_free),
+        now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})}
+        changed_free = mutations.changed(now, before)
+        mutated = {"free": changed_free, "moved": mutations.moved(now, before, changed_free),
                    "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells)}
         names = mutations.rebound(namespace, before, names)
     except Exception:  # finding the effects must never cost the block's own variables

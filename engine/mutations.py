@@ -23,6 +23,11 @@ inside those functions, by value, so they are compared the same way (``helpers_g
 come back under the function's module name; the client updates or rebinds them in that module
 (``apply_globals``).
 
+The object a free variable that is a bound method is bound to (``record = log.append``: the
+list; ``add = tally.add``: the tally) is compared and updated the same way, under the name
+``record.__self__`` (``owners``, ``targets``): calling the method changes it, though the block
+never names it.
+
 Where an object inside a changed value moved or was replaced (a sort, a pop: ``moved``), the
 update cannot follow it by position: the caller's value then holds new objects, and is told.
 Sets and dicts whose elements or keys are objects (not numbers, strings, tuples of them) are
@@ -46,10 +51,11 @@ from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Optional, S
 import numpy as np
 
 from engine import gc_pause, serialization
+from engine.purity import MUTATING_METHODS
 from engine.code import cell_contents, reachable, referenced_names, users_class
 
-# the block result's variable holding {"free": {name: changed value}, "globals": {module: {name:
-# value}}, "cells": {function's name: {variable: value}}}
+# the block result's variable holding {"free": {name: changed value}, "moved": [names], "globals":
+# {module: {name: value}}, "cells": {function's name: {variable: value}}}
 MUTATED = "__ufora_mutated__"
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, np.generic,
@@ -323,6 +329,53 @@ def moved(namespace: Dict[str, Any], taken: Dict[str, tuple], names) -> List[str
         if any(now.get(path) != oid for path, oid in was.items()):
             unstable.append(name)
     return unstable
+
+
+OWNER = ".__self__"  # the name of what a bound method is bound to: ``record.__self__``
+_BOUND = (types.MethodType, types.BuiltinMethodType, types.MethodWrapperType)
+
+
+def owners(values: Dict[str, Any]) -> Dict[str, Any]:
+    """{``name.__self__``: object} of the objects the bound methods among ``values`` are bound
+    to (not a module's functions), each once, and none that is itself one of ``values`` (it is
+    compared under its own name)."""
+    seen = {id(value) for value in values.values()}
+    found = {}
+    for name, value in values.items():
+        owner = getattr(value, "__self__", None) if isinstance(value, _BOUND) else None
+        if owner is None or isinstance(owner, types.ModuleType) or id(owner) in seen:
+            continue
+        seen.add(id(owner))
+        found[name + OWNER] = owner
+    return found
+
+
+def variable(name: str) -> str:
+    """The free variable behind a name ``changed`` gives: ``record`` for ``record.__self__``."""
+    return name[:-len(OWNER)] if name.endswith(OWNER) else name
+
+
+def changing(owned: Dict[str, Any], values: Dict[str, Any]) -> Set[str]:
+    """The names among ``owned`` (``owners``) whose method has the name of one that changes its
+    object (``log.append``, ``seen.add``): their layout is taken before the block (``snapshot``)."""
+    return {name for name in owned if getattr(values[variable(name)], "__name__", "") in MUTATING_METHODS}
+
+
+def targets(values: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
+    """{name: the caller's object} for ``names`` (those ``changed`` found), from the caller's
+    free variables ``values`` (``variable`` of each name): ``record.__self__`` is what the
+    caller's ``record`` is bound to."""
+    found = {}
+    for name in names:
+        if variable(name) not in values:
+            continue
+        value = values[variable(name)]
+        if name.endswith(OWNER):
+            value = getattr(value, "__self__", None)
+            if value is None:
+                continue
+        found[name] = value
+    return found
 
 
 def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any]:

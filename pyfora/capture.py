@@ -240,7 +240,8 @@ def update_in_place(frame: types.FrameType, pickled: bytes) -> None:
         _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here")
     for name in mutations.apply_cells(_free_values(frame, list(changed["cells"])), changed["cells"]):
         _warn_once(frame, name, f"the block changed the closure of {name!r}, which is another function here")
-    targets = _free_values(frame, list(changed["free"]))
+    targets = mutations.targets(_free_values(frame, [mutations.variable(name) for name in changed["free"]]),
+                                changed["free"])
     for name in changed["moved"]:
         _warn_once(frame, name + ":moved", f"the block moved or replaced objects inside free variable {name!r}: "
                                            "it holds new objects now, which your other references to the old "

@@ -182,3 +182,11 @@ def test_a_global_the_function_declares_is_written_by_its_block():
             hits = hits + 5
         closure = (lambda: hits)()
     assert hits == 15 and closure == 15
+
+
+def test_a_bound_method_of_an_outside_object_changes_that_object():
+    log = []
+    record = log.append
+    with ufora.remotely.downloadAll():
+        found = any(record(x) or x * x > 90_000 for x in range(1000))
+    assert found and log == list(range(302))  # up to 301, the first past 300 ** 2

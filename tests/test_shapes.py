@@ -434,6 +434,9 @@ add("it = iter(range(20_000))\nresult = {next(it) for x in range(30_000)}", para
 add("it = iter(range(20_000))\nresult = sum(next(it) for x in range(30_000))", parallel=False)  # RuntimeError
 add("class C:\n    n = 0\n    def bump(self, x):\n        C.n += 1\n        return x\nc = C()\n"
     "result = sum(map(c.bump, range(30_000))), C.n", parallel=False)  # a bound method as the element
+add("class T:\n    def __init__(self):\n        self.n = 0\n    def add(self, x):\n        self.n += 1\n"
+    "        return x\nt = T()\nadd = t.add\nresult = sum(add(x) for x in range(30_000)), t.n",
+    parallel=False)  # a bound method the element calls
 add("class K:\n    made = 0\n    def __new__(cls, v):\n        cls.made = cls.made + 1\n        return super().__new__(cls)\n"
     "result = len([K(x) for x in range(30_000)]), K.made", parallel=False)
 add("class P2:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\n"

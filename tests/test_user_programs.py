@@ -45,8 +45,6 @@ DIVERGES = {
                                 "reading is 8,000 objects (a set of 8,040, CPython 41; `missing in readings` False)",
     "set_of_strings_iteration_order": "a set of strings iterates in another order in the compute processes (their "
                                       "own string hashes): a list made from it differs",
-    "bound_append_in_any": "an outside list's bound append (record = log.append) inside any(): nothing reaches "
-                           "the list (0 items, CPython 30,002)",
     "environment_variable_in_helper": "os.environ set in the client is not what the block reads: 499500.0, CPython "
                                       "1498500.0",
     "lru_cache_statistics": "a functools.lru_cache function defined in a function is refused "

@@ -1151,3 +1151,35 @@ def prog_block_inside_an_except_clause(ufora):
     remote = getattr(error, "remoteException", error)
     return {"total": total, "error": remote, "context": repr(remote.__context__),
             "raised_context": repr(error.__context__)}
+
+
+def prog_bound_method_of_user_object(ufora):
+    """A method of an outside object of a user class, bound before the block, changes the object."""
+    class Tally:
+        def __init__(self):
+            self.count = 0
+            self.residues = []
+
+        def add(self, x):
+            self.count += 1
+            self.residues.append(x % 7)
+            return x
+
+    tally = Tally()
+    add = tally.add
+    with ufora.remotely.downloadAll():
+        total = sum(add(x) for x in range(N) if x % 3 == 0)
+    return {"total": total, "count": tally.count, "residues": tally.residues, "same": add.__self__ is tally}
+
+
+def prog_two_bound_methods_of_one_set(ufora):
+    """Two builtin methods bound to one outside set, the set itself read in the block too."""
+    words = [f"w{(i * 7919) % 5000}" for i in range(N)]
+    seen = set()
+    remember, forget = seen.add, seen.discard
+    with ufora.remotely.downloadAll():
+        for w in words:
+            remember(w)
+        forget("w0")
+        size = len(seen)
+    return {"seen": sorted(seen), "size": size, "same": remember.__self__ is seen}
