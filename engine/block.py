@@ -289,6 +289,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                                     written | mutations.changing(owned, compared))
         before_globals = mutations.helpers_globals(free.values())
         before_cells = mutations.closures(free)
+        before_caches = mutations.caches(free.values())
     except Exception as exc:
         result.error = errors.capture(exc)
         return result
@@ -305,12 +306,13 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})}
         changed_free = mutations.changed(now, before)
         mutated = {"free": changed_free, "moved": mutations.moved(now, before, changed_free),
-                   "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells)}
+                   "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),
+                   "caches": mutations.used_caches(before_caches)}
         names = mutations.rebound(namespace, before, names)
     except Exception:  # finding the effects must never cost the block's own variables
         log.exception("could not tell which free variables the block changed in place")
-        mutated = {"free": {}, "globals": {}, "cells": {}}
-    if mutated["free"] or mutated["globals"] or mutated["cells"]:  # always downloaded: the caller's objects
+        mutated = {"free": {}, "globals": {}, "cells": {}, "caches": []}
+    if any(mutated[part] for part in ("free", "globals", "cells", "caches")):  # always downloaded: the caller's objects
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
     states = module_state.changed(states)

@@ -28,6 +28,10 @@ list; ``add = tally.add``: the tally) is compared and updated the same way, unde
 ``record.__self__`` (``owners``, ``targets``): calling the method changes it, though the block
 never names it.
 
+The calls a block makes to an lru_cache function fill the cluster's copy of its cache, which
+cannot be sent back (``engine.lru_caches``): the functions whose counts moved are named
+(``caches``, ``used_caches``), and the client warns that its cache is as before the block.
+
 Where an object inside a changed value moved or was replaced (a sort, a pop: ``moved``), the
 update cannot follow it by position: the caller's value then holds new objects, and is told.
 Sets and dicts whose elements or keys are objects (not numbers, strings, tuples of them) are
@@ -50,16 +54,17 @@ from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Optional, S
 
 import numpy as np
 
-from engine import gc_pause, serialization
+from engine import gc_pause, lru_caches, serialization
 from engine.purity import MUTATING_METHODS
 from engine.code import cell_contents, reachable, referenced_names, users_class
 
 # the block result's variable holding {"free": {name: changed value}, "moved": [names], "globals":
-# {module: {name: value}}, "cells": {function's name: {variable: value}}}
+# {module: {name: value}}, "cells": {function's name: {variable: value}}, "caches": [names]}
 MUTATED = "__ufora_mutated__"
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, np.generic,
-              types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type)
+              types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
+              lru_caches.CacheWrapper)  # (what its calls change cannot be sent: ``caches``)
 
 
 # exactly these types (not subclasses, whose instances may carry state): values that never
@@ -394,7 +399,8 @@ def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any
     return found
 
 
-_CODE_LIKE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type)
+_CODE_LIKE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
+              lru_caches.CacheWrapper)
 
 
 def helpers_globals(values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
@@ -424,6 +430,8 @@ def _leads_to(value: Any) -> Iterable[Any]:
     globals."""
     if isinstance(value, types.MethodType):
         return (value.__func__,)
+    if isinstance(value, lru_caches.CacheWrapper):
+        return (value.__wrapped__,)
     if users_class(value):
         return [getattr(m, "__func__", m) for m in vars(value).values()
                 if isinstance(m, (types.FunctionType, classmethod, staticmethod))]
@@ -433,6 +441,19 @@ def _leads_to(value: Any) -> Iterable[Any]:
                 *(globals_[name] for name in referenced_names(value.__code__)
                   if isinstance(globals_.get(name), _CODE_LIKE))]
     return ()
+
+
+def caches(values: Iterable[Any]) -> Dict[int, tuple]:
+    """{id: (lru_cache function, its ``cache_info()``)} of those among ``values`` and reached
+    from them as ``helpers_globals`` reaches globals: what their calls put in their cache stays
+    in the cluster's copy (``engine.lru_caches``), so the client says so (``used_caches``)."""
+    return {id(value): (value, value.cache_info()) for value in reachable(values, _leads_to)
+            if isinstance(value, lru_caches.CacheWrapper)}
+
+
+def used_caches(taken: Dict[int, tuple]) -> List[str]:
+    """The names of the lru_cache functions of ``caches`` the block called (their counts moved)."""
+    return sorted({function.__name__ for function, info in taken.values() if function.cache_info() != info})
 
 
 def _shipped(function: types.FunctionType) -> bool:

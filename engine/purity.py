@@ -32,7 +32,10 @@ read instead.
 
 * calls to the standard library's C functions that change their arguments (``heapq.heappush``,
   ``bisect.insort``, ``operator.setitem``), and to a builtin container's changing method bound
-  to it (``record = log.append``).
+  to it (``record = log.append``);
+* calls to an lru_cache function (``engine.lru_caches``): its cache and counters are one object,
+  which a split would make one per process (``cache_info()`` read later, the objects cached
+  results are, the calls made again where they would have been hits).
 
 It is deliberately conservative: it can send a pure function down the serial path (slower,
 still right), and it cannot see effects hidden behind other C functions, ``getattr`` strings or
@@ -47,6 +50,7 @@ import inspect
 import types
 from typing import Callable, Iterable, List, Optional, Set
 
+from engine import lru_caches
 from engine.code import EMPTY, cell_contents, nested_codes, users_class
 
 _EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "setattr", "delattr", "globals",
@@ -266,6 +270,8 @@ class _Reader:
         effect = _module_effect(value)
         if effect:
             return effect
+        if isinstance(value, lru_caches.CacheWrapper) and not str(value.__module__).startswith("engine."):
+            return f"calls lru_cache function {value.__name__!r}, whose cache each process would fill apart"
         if isinstance(value, (types.FunctionType, types.MethodType)):  # add = tally.add: its function, its object
             return self.function(value)
         cls = value if isinstance(value, type) else type(value)

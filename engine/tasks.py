@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, 
 
 import numpy as np
 
-from engine import errors, kernels, reducers, serialization, shm
+from engine import errors, kernels, lru_caches, reducers, serialization, shm
 from engine.sources import identity, spread
 
 Outcome = Tuple[str, Any, bool, bool]
@@ -55,9 +55,10 @@ def make_task(reducer, element: Callable, condition: Optional[Callable], key: Op
               source, outputs: Tuple[str, ...], pattern: Optional[str], flat: bool,
               inner: Optional[Callable] = None, compile_first: bool = False) -> bytes:
     try:
-        functions = serialization.dumps((element, condition, key, inner))
-        return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat,
-                                        decimal.getcontext(), compile_first))
+        with lru_caches.refusing_used():  # a partition's copy would start with an empty cache
+            functions = serialization.dumps((element, condition, key, inner))
+            return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat,
+                                            decimal.getcontext(), compile_first))
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
 

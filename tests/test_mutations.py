@@ -205,3 +205,27 @@ def test_what_bound_methods_are_bound_to_is_compared_under_their_name():
     assert targets == {"record.__self__": theirs_log, "add.__self__": theirs_tally}
     assert mutations.apply(targets, {"record.__self__": [1], "add.__self__": tally}) == []
     assert theirs_log == [1] and theirs_tally.count == 1
+
+
+def test_lru_cache_functions_called_are_named_and_never_compared_as_values():
+    import functools
+
+    @functools.lru_cache(maxsize=None)
+    def square(x):
+        return x * x
+
+    @functools.lru_cache(maxsize=None)
+    def unused(x):
+        return x
+
+    def helper(n):  # reaches square through its closure
+        return square(n)
+
+    from engine import serialization
+
+    free = serialization.loads(serialization.dumps({"helper": helper, "unused": unused}))  # as the block has them
+    taken = mutations.caches(free.values())
+    assert {function.__name__ for function, _ in taken.values()} == {"square", "unused"}
+    assert mutations.snapshot(free, list(free), set(free)) == {}  # a function, a cache: not values
+    free["helper"](3)
+    assert mutations.used_caches(taken) == ["square"]

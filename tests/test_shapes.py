@@ -442,6 +442,8 @@ add("class K:\n    made = 0\n    def __new__(cls, v):\n        cls.made = cls.ma
 add("class P2:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\n"
     "pairs = [(i, P2()) for i in range(30_000)]\nresult = sum(t[1].bump() for t in pairs), pairs[3][1].n")
 add("def draw(x):\n    import random\n    return random.random()\nresult = len([draw(x) for x in range(30_000)])", parallel=False)
+add("import functools\n@functools.lru_cache(maxsize=None)\ndef sq(x):\n    return [x * x]\n"
+    "rows = [sq(x % 100) for x in range(30_000)]\nresult = sq.cache_info(), rows[0] is rows[100]", parallel=False)
 # Scoping CPython gives comprehensions: left as written
 add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]")  # late binding: the 3 calls split
 add("result = [y := x * 2 for x in range(30_000)][-1], y", parallel=False)  # := binds outside

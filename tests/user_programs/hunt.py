@@ -1183,3 +1183,17 @@ def prog_two_bound_methods_of_one_set(ufora):
         forget("w0")
         size = len(seen)
     return {"seen": sorted(seen), "size": size, "same": remember.__self__ is seen}
+
+
+def prog_lru_cache_info_read_in_block(ufora):
+    """The block reads the statistics of an lru_cache function it called."""
+    import functools
+
+    @functools.lru_cache(maxsize=64)
+    def digit_sum(x):
+        return sum(int(c) for c in str(x))
+
+    with ufora.remotely.downloadAll():
+        total = sum(digit_sum(x % 500) for x in range(N))
+        info = digit_sum.cache_info()
+    return {"total": total, "info": tuple(info)}
