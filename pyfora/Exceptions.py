@@ -94,7 +94,12 @@ def _as_both(remote: Exception) -> Optional[ComputationError]:
     except Exception:  # a __new__ of the user's own that wants other arguments
         return None
     errors.restore(error, remote.args, errors.fields(remote), vars(remote))
-    error.__cause__, error.__context__ = remote.__cause__, remote.__context__  # its chain is the original's
+    return _chained_as(error, remote)
+
+
+def _chained_as(error: BaseException, remote: BaseException) -> BaseException:
+    """``error``, with the chain of ``remote`` (``__cause__``, ``__context__``): what it stands for."""
+    error.__cause__, error.__context__ = remote.__cause__, remote.__context__
     error.__suppress_context__ = remote.__suppress_context__
     return error
 
@@ -108,16 +113,17 @@ def computation_error(remote: Any, trace: str) -> BaseException:
     Another ``BaseException`` (``SystemExit`` from ``sys.exit()``, ``KeyboardInterrupt``) is
     raised as itself, as CPython would: a ``ComputationError`` is an ``Exception``, which
     ``except Exception`` must not catch for these. A type that cannot be combined, or an
-    exception known only by its text, gives a plain ``ComputationError``."""
+    exception known only by its text, gives a plain ``ComputationError``. Each has the chain of
+    the original (``__cause__``, ``__context__``)."""
     if not isinstance(remote, BaseException):
         return ComputationError(remote, trace)
     error: Optional[Any] = _as_both(remote) if isinstance(remote, Exception) else remote
     if error is None:
-        return ComputationError(remote, trace)
+        return _chained_as(ComputationError(remote, trace), remote)
     try:
         error.remoteException, error.trace = remote, trace
     except AttributeError:  # the user's type has these names as read-only properties
-        return ComputationError(remote, trace)
+        return _chained_as(ComputationError(remote, trace), remote)
     if trace:
         error.add_note("Remote traceback (the code ran on the cluster):\n" + trace.rstrip("\n"))
     return error

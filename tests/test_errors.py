@@ -105,6 +105,10 @@ def test_a_type_that_cannot_be_subclassed_is_a_plain_computation_error(ufora):
     assert type(raised.value) is pyfora.ComputationError and not isinstance(raised.value, Final)
     assert isinstance(raised.value.remoteException, Final) and str(raised.value.remoteException) == "the end"
     assert str(raised.value).startswith("Final: the end")
+    with pytest.raises(pyfora.ComputationError) as raised:
+        with ufora.remotely.downloadAll():
+            raise Final("the end") from KeyError("why")
+    assert type(raised.value.__cause__) is KeyError and raised.value.__suppress_context__  # the original's chain
 
 
 def test_an_exception_that_cannot_come_back_is_a_plain_computation_error_with_its_text(ufora):
