@@ -287,9 +287,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         owned = mutations.owners(compared)  # record = log.append: the list, which its calls change
         before = mutations.snapshot({**namespace, **owned}, [*compared, *owned], touched | owned.keys(),
                                     written | mutations.changing(owned, compared))
-        before_globals = mutations.helpers_globals(free.values())
+        reached = mutations.reached(free.values())
+        before_globals, before_caches = mutations.helpers_globals(reached), mutations.caches(reached)
         before_cells = mutations.closures(free)
-        before_caches = mutations.caches(free.values())
     except Exception as exc:
         result.error = errors.capture(exc)
         return result
@@ -303,7 +303,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
     try:
-        now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})}
+        now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})} if owned else namespace
         changed_free = mutations.changed(now, before)
         mutated = {"free": changed_free, "moved": mutations.moved(now, before, changed_free),
                    "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),
@@ -312,7 +312,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     except Exception:  # finding the effects must never cost the block's own variables
         log.exception("could not tell which free variables the block changed in place")
         mutated = {"free": {}, "globals": {}, "cells": {}, "caches": []}
-    if any(mutated[part] for part in ("free", "globals", "cells", "caches")):  # always downloaded: the caller's objects
+    if mutated["free"] or mutated["globals"] or mutated["cells"] or mutated["caches"]:  # always downloaded
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
     states = module_state.changed(states)

@@ -403,13 +403,19 @@ _CODE_LIKE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, t
               lru_caches.CacheWrapper)
 
 
-def helpers_globals(values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
+def reached(values: Iterable[Any]) -> List[Any]:
+    """``values`` and what the code among them reaches (``_leads_to``), once each: the one walk
+    whose values ``helpers_globals`` and ``caches`` look at."""
+    return list(reachable(values, _leads_to))
+
+
+def helpers_globals(reached_values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
     """{(module, name): (the globals dict, the value, its pickle)} of the globals that the
-    shipped functions reachable from ``values`` read, cheap to compare (or immutable: a
-    counter the function rebinds). Shipped functions are those whose globals are not a loaded
-    module's: cloudpickle gave them a copy."""
+    shipped functions among ``reached_values`` (``reached``) read, cheap to compare (or
+    immutable: a counter the function rebinds). Shipped functions are those whose globals are
+    not a loaded module's: cloudpickle gave them a copy."""
     taken: Dict[Tuple[str, str], tuple] = {}
-    for function in reachable(values, _leads_to):
+    for function in reached_values:
         if not (isinstance(function, types.FunctionType) and _shipped(function)):
             continue
         for name in referenced_names(function.__code__):
@@ -443,11 +449,11 @@ def _leads_to(value: Any) -> Iterable[Any]:
     return ()
 
 
-def caches(values: Iterable[Any]) -> Dict[int, tuple]:
-    """{id: (lru_cache function, its ``cache_info()``)} of those among ``values`` and reached
-    from them as ``helpers_globals`` reaches globals: what their calls put in their cache stays
-    in the cluster's copy (``engine.lru_caches``), so the client says so (``used_caches``)."""
-    return {id(value): (value, value.cache_info()) for value in reachable(values, _leads_to)
+def caches(reached_values: Iterable[Any]) -> Dict[int, tuple]:
+    """{id: (lru_cache function, its ``cache_info()``)} of those among ``reached_values``
+    (``reached``): what their calls put in their cache stays in the cluster's copy
+    (``engine.lru_caches``), so the client says so (``used_caches``)."""
+    return {id(value): (value, value.cache_info()) for value in reached_values
             if isinstance(value, lru_caches.CacheWrapper)}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from concurrent.futures import CancelledError  # noqa: F401  (pyfora.CancelledError)
 from concurrent.futures._base import Error as _FuturesError
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from engine import errors
 from engine.errors import InvalidPyforaOperation, UnconvertibleValueError  # noqa: F401  (raised on the cluster)
@@ -97,7 +97,10 @@ def _as_both(remote: Exception) -> Optional[ComputationError]:
     return _chained_as(error, remote)
 
 
-def _chained_as(error: BaseException, remote: BaseException) -> BaseException:
+_Error = TypeVar("_Error", bound=BaseException)
+
+
+def _chained_as(error: _Error, remote: BaseException) -> _Error:
     """``error``, with the chain of ``remote`` (``__cause__``, ``__context__``): what it stands for."""
     error.__cause__, error.__context__ = remote.__cause__, remote.__context__
     error.__suppress_context__ = remote.__suppress_context__

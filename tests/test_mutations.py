@@ -224,7 +224,7 @@ def test_lru_cache_functions_called_are_named_and_never_compared_as_values():
     from engine import serialization
 
     free = serialization.loads(serialization.dumps({"helper": helper, "unused": unused}))  # as the block has them
-    taken = mutations.caches(free.values())
+    taken = mutations.caches(mutations.reached(free.values()))
     assert {function.__name__ for function, _ in taken.values()} == {"square", "unused"}
     assert mutations.snapshot(free, list(free), set(free)) == {}  # a function, a cache: not values
     free["helper"](3)
