@@ -285,9 +285,12 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         functions.rewrite_reachable(namespace, shipped)
         remote = {id(value) for value in loaded}
         read.not_theirs = remote  # the cluster's values, never the client's objects
-        before = mutations.snapshot(namespace, [name for name, value in free.items() if id(value) not in remote],
-                                    touched, written)
-        before_globals = mutations.helpers_globals(free.values())
+        compared = {name: value for name, value in free.items() if id(value) not in remote}
+        owned = mutations.owners(compared)  # record = log.append: the list, which its calls change
+        before = mutations.snapshot({**namespace, **owned}, [*compared, *owned], touched | owned.keys(),
+                                    written | mutations.changing(owned, compared))
+        reached = mutations.reached(free.values())
+        before_globals, before_caches = mutations.helpers_globals(reached), mutations.caches(reached)
         before_cells = mutations.closures(free)
     except Exception as exc:
         result.error = errors.capture(exc)
@@ -302,14 +305,16 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
     try:
-        changed_free = mutations.changed(namespace, before)
-        mutated = {"free": changed_free, "moved": mutations.moved(namespace, before, changed_free),
-                   "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells)}
+        now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})} if owned else namespace
+        changed_free = mutations.changed(now, before)
+        mutated = {"free": changed_free, "moved": mutations.moved(now, before, changed_free),
+                   "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),
+                   "caches": mutations.used_caches(before_caches)}
         names = mutations.rebound(namespace, before, names)
     except Exception:  # finding the effects must never cost the block's own variables
         log.exception("could not tell which free variables the block changed in place")
-        mutated = {"free": {}, "globals": {}, "cells": {}}
-    if mutated["free"] or mutated["globals"] or mutated["cells"]:  # always downloaded: the caller's objects
+        mutated = {"free": {}, "globals": {}, "cells": {}, "caches": []}
+    if mutated["free"] or mutated["globals"] or mutated["cells"] or mutated["caches"]:  # always downloaded
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
     states = module_state.changed(states)

@@ -25,7 +25,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protoco
 
 import numpy as np
 
-from engine import cost, kernels, purity, reducers, rewriter, shm, tasks
+from engine import cost, errors, kernels, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
 from engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
 from engine.unread import UNREAD_COLLECT_HOOK, NumericList
@@ -365,10 +365,12 @@ def _gather_array(partials: List[Tuple[int, Any]], outputs: list) -> Optional[np
 
 def _raise(lo: int, hi: int, error: RemoteError) -> None:
     """The first error by position, raised as the original exception with the partition's
-    traceback attached as a note."""
+    traceback attached as a note, and its chain as raised there: the exception handled here,
+    if any, is the context of its first one, as serially (``errors.in_context``)."""
     exc = error.exception()
+    errors.in_context(exc, sys.exc_info()[1])
     exc.add_note(f"Raised in partition [{lo}, {hi}):\n{error.trace}")
-    raise exc
+    errors.reraise(exc)
 
 
 def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:

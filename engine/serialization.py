@@ -8,7 +8,8 @@ engine use for user values; the contract is cloudpickle's own: same Python on bo
 A value held on the cluster (a ``RemoteRef``: pyfora's ``RemotePythonObject``) pickles as its
 id only; ``loads`` is given a loader for each object id and puts each object back in its place,
 loaded once however often it is referenced. A client object (the executor: ``engine.client_objects``)
-pickles as a reference to it. The hook is ``reducer_override``, which C pickle calls only for
+pickles as a reference to it. An lru_cache function the user defined goes by value, its cache
+empty (``engine.lru_caches``). The hook is ``reducer_override``, which C pickle calls only for
 objects that are not ints, floats, strings or builtin containers: a list of ten million floats
 pickles at full speed. So lists, tuples and dicts of numpy scalars never reach it: ``dump`` finds
 them first and sends them as typed arrays (``engine.packed_scalars``).
@@ -29,7 +30,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, 
 
 import cloudpickle
 
-from engine import client_objects, gc_pause, packed_scalars, regex_match
+from engine import client_objects, gc_pause, lru_caches, packed_scalars, regex_match
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -107,6 +108,8 @@ class _Pickler(cloudpickle.Pickler):
             return _resolve, (obj.object_id,)
         if isinstance(obj, client_objects.ClientObject):  # the executor: a reference to it
             return client_objects.reference(obj)
+        if kind is lru_caches.CacheWrapper:  # by value, or by name (never asked about again otherwise)
+            return lru_caches.reduce(obj)
         reduced = super().reducer_override(obj)
         if reduced is NotImplemented and not issubclass(kind, type) and kind is not types.FunctionType:
             _pickled_as_usual(kind)  # (classes and functions go by value or by name: each its own way)

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from engine import errors, kernels, reducers, serialization, shm
+from engine import errors, kernels, lru_caches, reducers, serialization, shm
 from engine.sources import array_sources, identity, spread
 
 Outcome = Tuple[str, Any, bool, bool]
@@ -70,9 +70,11 @@ def made_task(reducer, element: Callable, condition: Optional[Callable], key: Op
     is one object in a partition too; and the pickler's memo is kept, so that what partitions
     give back may be the driver's own objects (``load_outcome``)."""
     try:
-        (functions, task), memo = serialization.dumps_in_parts(
-            [(element, condition, key, inner),
-             Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(), compile_first)])
+        with lru_caches.refusing_used():  # a partition's copy would start with an empty cache
+            (functions, task), memo = serialization.dumps_in_parts(
+                [(element, condition, key, inner),
+                 Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(),
+                      compile_first)])
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
     payload = _FUNCTIONS_SIZE.pack(len(functions)) + functions + task

@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import cloudpickle
 
-from engine import module_state, mutations, serialization
+from engine import lru_caches, module_state, mutations, serialization
 from engine.code import cell_contents, find_with, reachable, read_names, referenced_names
 from pyfora import typed_source, unpicklable, unread_after, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
@@ -243,7 +243,12 @@ def update_in_place(frame: types.FrameType, pickled: bytes) -> None:
         _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here")
     for name in mutations.apply_cells(_free_values(frame, list(changed["cells"])), changed["cells"]):
         _warn_once(frame, name, f"the block changed the closure of {name!r}, which is another function here")
-    targets = _free_values(frame, list(changed["free"]))
+    for name in changed["caches"]:
+        _warn_once(frame, name + ":cache", f"the block called lru_cache function {name!r} on the cluster: what "
+                                           "it cached there and the calls counted there stay there; its cache and "
+                                           "cache_info() here are as before the block")
+    targets = mutations.targets(_free_values(frame, [mutations.variable(name) for name in changed["free"]]),
+                                changed["free"])
     for name in changed["moved"]:
         _warn_once(frame, name + ":moved", f"the block moved or replaced objects inside free variable {name!r}: "
                                            "it holds new objects now, which your other references to the old "
@@ -262,16 +267,19 @@ def _warn_once(frame: types.FrameType, name: str, message: str) -> None:
 
 
 def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set, serialization.WrittenObjects]:
+    """The pickle of ``values``, the remote objects it refers to, and the objects it wrote. An lru_cache function whose
+    cache is in use is refused: the cluster would have an empty one (``engine.lru_caches``)."""
     _ship_user_modules_by_value()
-    try:
-        return serialization.dumps_written(values)
-    except Exception:
-        for name, value in values.items():
-            try:
-                serialization.dumps(value)
-            except Exception as exc:
-                raise PythonToForaConversionError(unpicklable.message(name, labels.get(name), value, exc)) from exc
-        raise
+    with lru_caches.refusing_used():
+        try:
+            return serialization.dumps_written(values)
+        except Exception:
+            for name, value in values.items():
+                try:
+                    serialization.dumps(value)
+                except Exception as exc:
+                    raise PythonToForaConversionError(unpicklable.message(name, labels.get(name), value, exc)) from exc
+            raise
 
 
 def write_back(frame: types.FrameType, values: Dict[str, Any]) -> None:

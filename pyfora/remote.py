@@ -19,7 +19,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
 
-from engine import serialization
+from engine import errors, serialization
 from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
                                PythonToForaConversionError, ResultExceededBytecountThreshold, computation_error)
 
@@ -120,8 +120,10 @@ def rebuilt(what: str, data: Any, parts: Sequence[Any] = (),
         raise ForaToPythonConversionError(f"{what} cannot be rebuilt here: {exc!r}") from None
 
 
-def remote_error(error: Dict[str, Any]) -> BaseException:
-    """The exception to raise here for the ``error`` of a JOB_DONE."""
+def remote_error(error: Dict[str, Any], handled: Optional[BaseException] = None) -> BaseException:
+    """The exception to raise here for the ``error`` of a JOB_DONE; ``handled``: the exception
+    the caller was handling where the code ran (the context CPython gives the first exception
+    of the chain raised there: ``engine.errors.in_context``)."""
     if error["type_name"] == "InternalError" and not error.get("trace"):
         return InternalError(error["message"])
     remote: Any = f"{error['type_name']}: {error['message']}"
@@ -130,4 +132,6 @@ def remote_error(error: Dict[str, Any]) -> BaseException:
             remote = serialization.loads(error["pickled"])
         except Exception:
             pass
+    if isinstance(remote, BaseException):
+        errors.in_context(remote, handled)
     return computation_error(remote, error.get("trace", ""))

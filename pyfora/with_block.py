@@ -22,7 +22,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
-from engine import module_state, mutations
+from engine import errors, module_state, mutations
 from pyfora import capture
 from pyfora.remote import remote_error, values_of
 
@@ -112,6 +112,8 @@ class WithBlockExecutor:
             capture.update_in_place(frame, changed)
         error = message.get("error")
         if error is not None:
-            raise remote_error(error) from None  # not "during handling of SkipBody"
+            # raised with its own chain, not "during handling of SkipBody"; what the caller was
+            # handling when the body began (SkipBody's context) is the context CPython gives it
+            errors.reraise(remote_error(error, handled=exc.__context__))
         return True
 

@@ -434,6 +434,9 @@ add("it = iter(range(20_000))\nresult = {next(it) for x in range(30_000)}", para
 add("it = iter(range(20_000))\nresult = sum(next(it) for x in range(30_000))", parallel=False)  # RuntimeError
 add("class C:\n    n = 0\n    def bump(self, x):\n        C.n += 1\n        return x\nc = C()\n"
     "result = sum(map(c.bump, range(30_000))), C.n", parallel=False)  # a bound method as the element
+add("class T:\n    def __init__(self):\n        self.n = 0\n    def add(self, x):\n        self.n += 1\n"
+    "        return x\nt = T()\nadd = t.add\nresult = sum(add(x) for x in range(30_000)), t.n",
+    parallel=False)  # a bound method the element calls
 add("class K:\n    made = 0\n    def __new__(cls, v):\n        cls.made = cls.made + 1\n        return super().__new__(cls)\n"
     "result = len([K(x) for x in range(30_000)]), K.made", parallel=False)
 add("class P2:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\n"
@@ -460,6 +463,8 @@ add("m = np.arange(600_000.0).reshape(-1, 4)\npairs = [(i, r) for i, r in enumer
     "pairs[3][1][0] = -5.0\nresult = m[3000, 0], len(pairs)")
 add("m = np.arange(60_000.0).reshape(-1, 4).T.copy().T\nrows = [r for r in m]\nrows[7][2] = -2.0\n"
     "result = m[7, 2], rows[8][1:].tolist()")
+add("import functools\n@functools.lru_cache(maxsize=None)\ndef sq(x):\n    return [x * x]\n"
+    "rows = [sq(x % 100) for x in range(30_000)]\nresult = sq.cache_info(), rows[0] is rows[100]", parallel=False)
 # Scoping CPython gives comprehensions: left as written
 add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]")  # late binding: the 3 calls split
 add("result = [y := x * 2 for x in range(30_000)][-1], y", parallel=False)  # := binds outside
