@@ -12,7 +12,7 @@ worker) or the bytes themselves (fetched from another worker).
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Collection, List, Optional, Sequence, Tuple, Union
 
 from engine import serialization, shm
 
@@ -22,12 +22,18 @@ Segment = Tuple[str, int]
 Part = Union[Segment, bytes, memoryview]
 
 
-def pack(value: Any, download_below: Optional[int]) -> Tuple[bytes, List[Segment]]:
+def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
+         free_ids: Collection[int] = ()) -> Tuple[bytes, List[Segment]]:
     """The pickle of ``value`` and the segments of its large buffers. The buffers go to shared
     memory only if the value will stay on the cluster: if its size is at least ``download_below``
-    (None: it is downloaded, whatever its size)."""
+    (None: it is downloaded, whatever its size). A downloaded value refers to the objects it
+    holds that the client sent (``read``: the block's free variables; ``free_ids``: their own
+    ids), so that the client puts its own objects there: ``best = max(accounts, key=...)`` is
+    one of the client's accounts, as in CPython."""
     if download_below is None:
-        return serialization.dumps(value), []
+        if read is None or (id(value) not in free_ids and _new(value, read) and serialization.plain(value, read.ids)):
+            return serialization.dumps(value), []
+        return serialization.dumps_referring(value, read.number), []
     data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER)
     if not buffers:
         return data, []
@@ -45,6 +51,12 @@ def pack(value: Any, download_below: Optional[int]) -> Tuple[bytes, List[Segment
         discard(segments)
         raise
     return data, segments
+
+
+def _new(value: Any, read: serialization.ReadObjects) -> bool:
+    """Whether ``value``, a list, dict or set, is not one the client sent (``rows =
+    data["rows"]``: the client's own list, then)."""
+    return type(value) not in (list, dict, set) or id(value) not in read.ids()
 
 
 def discard(segments: Sequence[Segment]) -> None:

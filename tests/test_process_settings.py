@@ -165,13 +165,10 @@ def test_filters_that_make_errors_come_and_go_only_with_numbas_compiler_lock_hel
     assert events == ["held", "changed", "let go"] * 2
 
 
-def _task_reading_settings(length: int) -> bytes:
-    """A task whose elements are what its partition sees: a variable, numpy's overflow mode,
-    the recursion limit."""
-    def element(x):
-        return (os.environ.get("SETTINGS_TEST_SCALE"), np.geterr()["over"], sys.getrecursionlimit())
-    return tasks.make_task(reducers.COLLECTIONS["set"], element, None, None, source_for(range(length)), (), None,
-                           False)
+def _reading_settings(x):
+    """An element that is what its partition sees: a variable, numpy's overflow mode, the
+    recursion limit."""
+    return (os.environ.get("SETTINGS_TEST_SCALE"), np.geterr()["over"], sys.getrecursionlimit())
 
 
 def test_a_partition_runs_under_the_settings_its_task_was_made_under():
@@ -179,9 +176,10 @@ def test_a_partition_runs_under_the_settings_its_task_was_made_under():
     os.environ["SETTINGS_TEST_SCALE"] = "3"
     np.seterr(over="raise")
     sys.setrecursionlimit(own[process_settings.RECURSION] + 321)
-    task = _task_reading_settings(100)
-    process_settings.apply(own)  # another process: the driver's settings are not this one's
-    status, partial, compiled, _ = tasks.run_partition(task, 0, 100)
+    with tasks.made_task(reducers.COLLECTIONS["set"], _reading_settings, None, None, source_for(range(100)), (),
+                         None, False) as task:
+        process_settings.apply(own)  # another process: the driver's settings are not this one's
+        status, partial, compiled, _ = tasks.run_partition(task, 0, 100)
     assert status == "ok" and not compiled
     assert partial[0] == "values" and set(partial[1]) == {("3", "raise", own[process_settings.RECURSION] + 321)}
     assert process_settings.take() == own  # and this process's own are back

@@ -434,11 +434,37 @@ add("it = iter(range(20_000))\nresult = {next(it) for x in range(30_000)}", para
 add("it = iter(range(20_000))\nresult = sum(next(it) for x in range(30_000))", parallel=False)  # RuntimeError
 add("class C:\n    n = 0\n    def bump(self, x):\n        C.n += 1\n        return x\nc = C()\n"
     "result = sum(map(c.bump, range(30_000))), C.n", parallel=False)  # a bound method as the element
+add("class T:\n    def __init__(self):\n        self.n = 0\n    def add(self, x):\n        self.n += 1\n"
+    "        return x\nt = T()\nadd = t.add\nresult = sum(add(x) for x in range(30_000)), t.n",
+    parallel=False)  # a bound method the element calls
 add("class K:\n    made = 0\n    def __new__(cls, v):\n        cls.made = cls.made + 1\n        return super().__new__(cls)\n"
     "result = len([K(x) for x in range(30_000)]), K.made", parallel=False)
 add("class P2:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\n"
     "pairs = [(i, P2()) for i in range(30_000)]\nresult = sum(t[1].bump() for t in pairs), pairs[3][1].n")
 add("def draw(x):\n    import random\n    return random.random()\nresult = len([draw(x) for x in range(30_000)])", parallel=False)
+# What a split shape gives back that came with it is the caller's object, not a copy
+RECORDS = "recs = [{'v': i % 7} for i in range(30_000)]\nids = {id(r) for r in recs}\n"
+add(RECORDS + "kept = [r for r in recs if r['v'] > 4]\nlast = None\nfor r in recs:\n    if r['v'] > 4:\n"
+    "        last = r\nresult = len(kept), kept[0] is recs[5], kept[-1] is last")
+add("recs = []\nfor i in range(30_000):\n    recs.append({'v': i % 7})\nids = {id(r) for r in recs}\n"
+    "result = sorted(ids) == sorted(id(r) for r in recs), len({hash(str(r)) for r in recs})", parallel=False)
+add(RECORDS + "pairs = [(r, r['v']) for r in recs]\nresult = all(p[0] is r for p, r in zip(pairs, recs))")
+add(RECORDS + "copies = [dict(r) for r in recs]\nresult = any(id(c) in ids for c in copies), copies[:2]")
+add(RECORDS + "best = max(recs, key=lambda r: r['v'])\nresult = best is recs[6]")
+add(RECORDS + "by_v = {i: r for i, r in enumerate(recs) if r['v'] == 3}\nresult = all(by_v[i] is recs[i] for i in by_v)")
+add("skip = object()\nitems = [skip if i % 3 == 0 else i for i in range(30_000)]\n"
+    "result = sum(i for i in items if i is not skip), len([i for i in items if i is skip])")
+add("class Missing:\n    pass\nGAP = Missing()\nitems = [GAP if i % 5 == 0 else float(i) for i in range(30_000)]\n"
+    "kept = [x for x in items if x is not GAP]\nresult = len(kept), sum(kept), [x for x in items[:6] if x is GAP][0] is GAP")
+# a 2-D array's rows are views of it, given back split or not (the matrix in shared memory too)
+add("m = np.arange(60_000.0).reshape(-1, 4)\nrows = [r for r in m if r[0] % 8 == 0]\nrows[1][1] = -1.0\n"
+    "result = m[2, 1], len(rows), rows[1].base is not None")
+add("m = np.arange(600_000.0).reshape(-1, 4)\npairs = [(i, r) for i, r in enumerate(m) if i % 1000 == 0]\n"
+    "pairs[3][1][0] = -5.0\nresult = m[3000, 0], len(pairs)")
+add("m = np.arange(60_000.0).reshape(-1, 4).T.copy().T\nrows = [r for r in m]\nrows[7][2] = -2.0\n"
+    "result = m[7, 2], rows[8][1:].tolist()")
+add("import functools\n@functools.lru_cache(maxsize=None)\ndef sq(x):\n    return [x * x]\n"
+    "rows = [sq(x % 100) for x in range(30_000)]\nresult = sq.cache_info(), rows[0] is rows[100]", parallel=False)
 # Scoping CPython gives comprehensions: left as written
 add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]")  # late binding: the 3 calls split
 add("result = [y := x * 2 for x in range(30_000)][-1], y", parallel=False)  # := binds outside
