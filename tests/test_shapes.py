@@ -496,14 +496,17 @@ def engine(code: str, runner=None):
     exec(compile(PRELUDE, "<shapes>", "exec"), namespace)  # the block's file: its functions are shipped
     free = {k: v for k, v in namespace.items() if not k.startswith("__")}
     source = PRELUDE + "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
-    block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, serialization.dumps(free))
+    pickled, _, written = serialization.dumps_written(free)
+    block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, pickled)
     runtime.reports.clear()
     result = run_block(block, runner or InlineRunner(processes=2))
     reports = list(runtime.reports)
     if result.error is not None:
         exc = result.error.exception()
         return ("error", (type(exc), str(exc))), reports
-    return ("ok", serialization.loads(result.variables["result"]) if "result" in result.variables else None), reports
+    # as the client reads them: a value may refer to the objects it sent (engine.remote_values.pack)
+    value = serialization.loads_referring(result.variables["result"], written) if "result" in result.variables else None
+    return ("ok", value), reports
 
 
 def same(a, b) -> bool:
@@ -760,8 +763,10 @@ def engine_in_function(code, arguments, header=""):
     free = {name: arguments[name] if name in arguments else namespace[name]
             for name in read_names(ast.parse(code).body) if name in arguments or (name in namespace and name not in own)}
     runtime.reports.clear()
-    result = run_block(Block(source, "<function>", with_line, serialization.dumps(free)), InlineRunner(processes=2))
-    values = {name: serialization.loads(data) for name, data in result.variables.items() if name in _assigned(code)}
+    pickled, _, written = serialization.dumps_written(free)
+    result = run_block(Block(source, "<function>", with_line, pickled), InlineRunner(processes=2))
+    values = {name: serialization.loads_referring(data, written) for name, data in result.variables.items()
+              if name in _assigned(code)}
     if result.error is not None:
         exc = result.error.exception()
         return (("error", (type(exc), str(exc))), values), list(runtime.reports)

@@ -1076,14 +1076,19 @@ def prog_filtered_records_are_the_same_dicts(ufora):
     return {"flagged": flagged, "first_same": first_same, "high": len(high)}
 
 
+class Account:
+    def __init__(self, owner, balance):
+        self.owner, self.balance = owner, balance
+
+
+def _accounts():
+    return [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+
+
 def prog_accounts_paired_with_their_interest(ufora):
     """Tuples built around the caller's objects: changing the object through the tuple changes the
     caller's list (one object, not a copy)."""
-    class Account:
-        def __init__(self, owner, balance):
-            self.owner, self.balance = owner, balance
-
-    accounts = [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+    accounts = _accounts()
     with ufora.remotely.downloadAll():
         with_interest = [(a, a.balance * 0.03) for a in accounts if a.balance > 5_000]
         for account, interest in with_interest:
@@ -1104,11 +1109,7 @@ def prog_matrix_rows_normalised_in_place(ufora):
 
 def prog_richest_account_changed_after_the_block(ufora):
     """The object max() picks is one of the caller's: changing it after the block changes the list."""
-    class Account:
-        def __init__(self, owner, balance):
-            self.owner, self.balance = owner, balance
-
-    accounts = [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+    accounts = _accounts()
     with ufora.remotely.downloadAll():
         richest = max(accounts, key=lambda a: a.balance)
         top = sorted(accounts, key=lambda a: -a.balance)[:3]
@@ -1145,11 +1146,7 @@ def prog_records_kept_then_flagged_here(ufora):
 
 
 def prog_largest_object_is_the_same_object(ufora):
-    class Account:
-        def __init__(self, owner, balance):
-            self.owner, self.balance = owner, balance
-
-    accounts = [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+    accounts = _accounts()
     with ufora.remotely.downloadAll():
         richest = max(accounts, key=lambda a: a.balance)
         richest.balance = 0
