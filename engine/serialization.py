@@ -129,13 +129,22 @@ def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
 def dumps_written(value: Any) -> Tuple[bytes, Set[str], "WrittenObjects"]:
     """``dumps_with_references``, and the objects it wrote: what a reader's numbers for them
     stand for here (``ReadObjects``, ``loads_referring``)."""
-    buffer, references = io.BytesIO(), set()
+    references: Set[str] = set()
+    [data], memo = _dumps_keeping_memo([value], references)
+    return data, references, WrittenObjects(memo)
+
+
+def _dumps_keeping_memo(values: Sequence[Any], references: Set[str]) -> Tuple[List[bytes], Any]:
+    """The pickles of ``values``, written in order by one pickler, and its memo (a proxy)."""
+    buffer = io.BytesIO()
     pickler = _Pickler(buffer, references)
-    pickler.dump(value)
-    data = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()  # the pickler (kept for its memo) keeps its file: not a second copy of the pickle
-    return data, references, WrittenObjects(pickler.memo)
+    parts = []
+    for value in values:
+        pickler.dump(value)
+        parts.append(buffer.getvalue())
+        buffer.seek(0)
+        buffer.truncate()  # the pickler (kept for its memo) keeps its file: not a second copy of the pickle
+    return parts, pickler.memo
 
 
 def reduction(value: Any) -> Any:
@@ -159,13 +168,8 @@ def dumps_keeping_memo(value: Any) -> Tuple[bytes, Any]:
     {id: (memo index, object)} of every object but numbers and strings). With the memo of a
     copy (``loads_keeping_memo``), it tells which object of the copy stands for which of
     ``value``'s (``engine.mutations``: where each object was)."""
-    buffer = io.BytesIO()
-    pickler = _Pickler(buffer, set())
-    pickler.dump(value)
-    data = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()  # the pickler (kept for its memo) keeps its file: not a second copy of the pickle
-    return data, pickler.memo
+    [data], memo = _dumps_keeping_memo([value], set())
+    return data, memo
 
 
 def dumps_in_parts(values: Sequence[Any]) -> Tuple[List[bytes], Any]:
@@ -174,15 +178,7 @@ def dumps_in_parts(values: Sequence[Any]) -> Tuple[List[bytes], Any]:
     object reachable from two of them is one object again when ``loads_parts`` reads them (a
     shape's sentinel, in its function's closure and among its items); the first is the pickle
     ``dumps`` would write for it alone."""
-    buffer = io.BytesIO()
-    pickler = _Pickler(buffer, set())
-    parts = []
-    for value in values:
-        pickler.dump(value)
-        parts.append(buffer.getvalue())
-        buffer.seek(0)
-        buffer.truncate()
-    return parts, pickler.memo
+    return _dumps_keeping_memo(values, set())
 
 
 def loads_parts(data: bytes, count: int) -> Tuple[List[Any], pickle.Unpickler]:

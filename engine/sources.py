@@ -112,8 +112,9 @@ class ArraySource(_Source):
         self.start = 0  # the index of array[0]: not 0 only in a window
         # the caller's array, in the driver only (not pickled): a row a partition gives back is its row
         self.given = array if given is None else given
-        # where the rows a partition last read lie: (address, bytes, bytes per row, index of the first)
-        self._extent: Optional[Tuple[int, int, int, int]] = None
+        # where the rows a partition last read lie: (address, bytes, index of the first, a row as
+        # ``array[0]``: its shape, strides and dtype)
+        self._extent: Optional[Tuple[int, int, int, np.ndarray]] = None
         # (segment name, dtype, shape, offset, whether the segment is a remote object's)
         self._shared: Optional[Tuple[str, str, tuple, int, bool]] = None
         self._segment = None
@@ -187,8 +188,8 @@ class ArraySource(_Source):
 
     def items(self, lo: int, hi: int) -> Iterable:
         array = self._attached()
-        if array.ndim > 1:
-            self._extent = (array.ctypes.data, array.nbytes, array.strides[0], self.start)
+        if array.ndim > 1 and len(array):
+            self._extent = (array.ctypes.data, array.nbytes, self.start, array[0])
         part = array[lo - self.start:hi - self.start]
         return part.tolist() if self.python_items else part
 
@@ -197,12 +198,11 @@ class ArraySource(_Source):
         (an item of a 2-D array: a view of it, as in CPython)."""
         if self._extent is None or value.ndim == 0 or value.base is None:
             return None
-        address, size, row_bytes, start = self._extent
+        address, size, start, row = self._extent
         offset = value.__array_interface__["data"][0] - address
-        array_shape = self._shared[2] if self._shared else self.array.shape
-        if (0 <= offset < size and offset % row_bytes == 0 and value.shape == tuple(array_shape[1:])
-                and value.dtype.str == self._dtype() and value.strides == _row_strides(value.dtype, value.shape)):
-            return start + offset // row_bytes
+        if (0 <= offset < size and offset % row.nbytes == 0 and value.shape == row.shape
+                and value.strides == row.strides and value.dtype == row.dtype):
+            return start + offset // row.nbytes
         return None
 
     def describe(self) -> str:
@@ -211,15 +211,6 @@ class ArraySource(_Source):
 
     def _dtype(self) -> str:
         return self._shared[1] if self._shared else self.array.dtype.str
-
-
-def _row_strides(dtype: np.dtype, shape: Tuple[int, ...]) -> Tuple[int, ...]:
-    """The strides of a C-contiguous array of ``shape``: a row of the arrays partitions read."""
-    strides, step = [], dtype.itemsize
-    for extent in reversed(shape):
-        strides.append(step)
-        step *= extent
-    return tuple(reversed(strides))
 
 
 def array_sources(source: Any) -> List["ArraySource"]:
