@@ -19,8 +19,8 @@ execution) for:
   argument, or an attribute of one (``self.items.append(x)``);
 * calls to ``print``, ``open``, ``input``, ``exec``, ``eval``, ``breakpoint``, ``setattr``,
   ``delattr``, ``globals``, ``next`` (an outside iterator advances), and to ``id`` and ``hash``
-  (not effects, but their answers are the process's own: the copy of an object in another
-  process has another id, and a string another hash there);
+  outside ``__hash__`` and ``__eq__`` (not effects, but their answers are the process's own:
+  the copy of an object in another process has another id, and a string another hash there);
 * use of the ``random`` module, ``numpy.random`` (``np.random.rand()``, a ``Generator`` or
   ``RandomState`` object) or ``time`` (random state and clocks: a split would replay or reorder
   them), or of ``logging`` (output, whose order a split would change).
