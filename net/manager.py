@@ -279,7 +279,7 @@ class ManagerService:
             return
         buffers = await self._fetch(job, link, object_id, held.capability, f"remote object {object_id}")
         if buffers is not None:
-            await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
+            await self._finish(job, {"names": ["value"], "error": None, "parts": [len(buffers) - 1]}, buffers)
 
     async def _on_release(self, sid: str, data) -> None:
         object_ids = schema.release(data)
@@ -480,12 +480,14 @@ def _socketio_handler(sio: socketio.AsyncServer, first_message_limit: int) -> ty
 def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
     """The client's JOB_DONE message for a worker's ``block_done`` header and buffers."""
     names = list(header.get("names") or [])
-    count = len(names) + int(header.get("parts", 0))
+    parts = [int(count) for count in header.get("parts") or [0] * len(names)]
+    if len(parts) != len(names):
+        raise ValueError(f"{len(parts)} counts of parts for {len(names)} variables")
+    count = len(names) + sum(parts)
     error = header.get("error")
     if error is not None:
         error = dict(error, pickled=bytes(buffers[count]) if error.get("pickled") else None)
-    return {"job_id": job_id, "names": names, "variables": buffers[:count], "error": error,
-            "parts": count - len(names)}
+    return {"job_id": job_id, "names": names, "variables": buffers[:count], "error": error, "parts": parts}
 
 
 class _ChallengeHandler(tornado.web.RequestHandler):

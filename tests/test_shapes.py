@@ -629,12 +629,26 @@ def test_a_list_the_block_never_reads_travels_as_an_array():
     namespace = {"__name__": "__shapes__"}
     source = "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
     result = run_block(Block(source, "<unread>", 1, serialization.dumps(namespace)), InlineRunner(processes=2))
+    result.take_over()  # as the worker service does: the parts' segments mapped, and unlinked
     assert result.error is None and result.types["big_list"] == "list"
     pickled = result.variables["big_list"]
-    assert b"as_list" in pickled and len(pickled) < 300_000 * 8 + 1000  # the array's bytes, not 300k floats
-    loaded = serialization.loads(pickled)
+    assert b"as_list" in pickled and len(pickled) < 1000  # the array's bytes are its one part, not 300k floats
+    [part] = result.parts["big_list"]
+    assert part.nbytes == 300_000 * 8
+    loaded = serialization.loads(pickled, buffers=[part])
     assert type(loaded) is list and loaded[:3] == [0.0, 0.5, 1.0] and len(loaded) == 300_000
-    assert b"as_list" not in result.variables["read"]
+    assert b"as_list" not in result.variables["read"] and "read" not in result.parts
+
+
+def test_a_filtered_list_the_block_never_reads_is_moved_down_over_its_gaps_in_place():
+    code = "kept = [x * 0.5 for x in range(400_000) if x % 3]"
+    source = "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
+    result = run_block(Block(source, "<unread>", 1, serialization.dumps({"__name__": "__shapes__"})),
+                       InlineRunner(processes=3))
+    result.take_over()
+    assert result.error is None
+    loaded = serialization.loads(result.variables["kept"], buffers=result.parts["kept"])
+    assert loaded == [x * 0.5 for x in range(400_000) if x % 3]
 
 
 # A block inside a function runs as a function's body (engine.function_body): its names are the
