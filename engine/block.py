@@ -129,9 +129,9 @@ class BlockResult:
     def take_over(self) -> None:
         """Service side: each handed pickle and each downloaded value's parts, mapped read-only
         with their page tables filled in one call (they are read whole when sent: a fault per
-        page there cost the data channel 2-4x on 80 MB); their segments' names are unlinked at once (the memory goes with the last view of it). A
-        segment that cannot be read makes the block fail with that reason (and its value stays
-        here)."""
+        page there cost the data channel 2-4x on 80 MB); their segments' names are unlinked at
+        once (the memory goes with the last view of it). A segment that cannot be read makes
+        the block fail with that reason (and its value stays here)."""
         handed, self.handed = self.handed, {}
         for name, (segment, size) in handed.items():
             self.variables[name] = self._mapped(name, segment, size)

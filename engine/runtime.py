@@ -278,7 +278,9 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             array = _gather_array(partials, outputs) if unread else None
             if array is None:
                 return reducer.build(_gather(partials, outputs))
-            return NumericList(array, outputs.pop())  # on the segment written: the list's from now on
+            kept = NumericList(array, outputs[0])  # on the segment written: the list's from now on
+            outputs.clear()
+            return kept
         except tasks.Unshippable as exc:
             reason = str(exc)
         finally:

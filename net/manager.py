@@ -351,14 +351,12 @@ class ManagerService:
         if sid is None:  # gone while its block ran: nobody will free them
             self._handle(Released(job.session, [str(described["id"]) for described in objects.values()]))
             return
-        if message["variables"] is None:
-            pass  # downloaded: from the worker, or from here (message["download"])
-        elif sum(len(value) for value in message["variables"]) > HTTP_RESULT_THRESHOLD:
-            message["download"] = {"path": self.results.put(message["variables"]),
-                                   "sizes": [len(value) for value in message["variables"]]}
+        variables = message["variables"]  # None: on the worker's data channel (``_offer``)
+        if variables is not None and sum(len(value) for value in variables) > HTTP_RESULT_THRESHOLD:
+            message["download"] = {"path": self.results.put(variables), "sizes": [len(value) for value in variables]}
             message["variables"] = None
-        else:
-            message["variables"] = [schema.wire_bytes(value) for value in message["variables"]]
+        elif variables is not None:
+            message["variables"] = [schema.wire_bytes(value) for value in variables]
         if message["error"] is not None and isinstance(message["error"]["pickled"], (bytes, memoryview)):
             message["error"]["pickled"] = schema.wire_bytes(message["error"]["pickled"])
         await self.sio.emit(schema.JOB_DONE, message, to=sid)

@@ -465,6 +465,12 @@ def cpython(code: str):
     return "ok", namespace.get("result")
 
 
+def loaded(result, name: str):
+    """A variable of a block's result (taken over) as the client gets it: unpickled on its
+    large buffers."""
+    return serialization.loads(result.variables[name], buffers=result.parts.get(name, ()))
+
+
 def engine(code: str, runner=None):
     namespace = {"__name__": "__shapes__"}
     exec(compile(PRELUDE, "<shapes>", "exec"), namespace)  # the block's file: its functions are shipped
@@ -473,11 +479,12 @@ def engine(code: str, runner=None):
     block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, serialization.dumps(free))
     runtime.reports.clear()
     result = run_block(block, runner or InlineRunner(processes=2))
+    result.take_over()  # as the worker service does: large buffers mapped, their segments unlinked
     reports = list(runtime.reports)
     if result.error is not None:
         exc = result.error.exception()
         return ("error", (type(exc), str(exc))), reports
-    return ("ok", serialization.loads(result.variables["result"]) if "result" in result.variables else None), reports
+    return ("ok", loaded(result, "result") if "result" in result.variables else None), reports
 
 
 def same(a, b) -> bool:
@@ -749,7 +756,8 @@ def engine_in_function(code, arguments, header=""):
             for name in read_names(ast.parse(code).body) if name in arguments or (name in namespace and name not in own)}
     runtime.reports.clear()
     result = run_block(Block(source, "<function>", with_line, serialization.dumps(free)), InlineRunner(processes=2))
-    values = {name: serialization.loads(data) for name, data in result.variables.items() if name in _assigned(code)}
+    result.take_over()
+    values = {name: loaded(result, name) for name in list(result.variables) if name in _assigned(code)}
     if result.error is not None:
         exc = result.error.exception()
         return (("error", (type(exc), str(exc))), values), list(runtime.reports)
@@ -804,7 +812,8 @@ def test_a_block_in_a_nested_function_rebinds_its_nonlocal_as_cpython_does():
     exec(compile(source, "<nested>", "exec"), namespace)
     expected = namespace["outer"]()(5)
     result = run_block(Block(source, "<nested>", 6, serialization.dumps({"z": 1, "a": 5})), InlineRunner(processes=2))
-    assert result.error is None and serialization.loads(result.variables["z"]) == expected == 7
+    result.take_over()
+    assert result.error is None and loaded(result, "z") == expected == 7
 
 
 IN_FUNCTION_SNIPPETS = [s for i, s in enumerate(SNIPPETS)  # those that bind names or define functions, a sample else
