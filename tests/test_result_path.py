@@ -75,6 +75,25 @@ def test_floats_and_arrays_arrive_bit_for_bit(ufora, fetches):
     assert fetches and all(ok for _, ok in fetches)
 
 
+def raising_after(ufora, n):
+    values = None
+    try:
+        with ufora.remotely.downloadAll():
+            values = [x * 0.5 for x in range(n)]
+            raise KeyError("after the list")
+    except KeyError as error:
+        return values, error
+
+
+def test_a_block_that_raises_after_a_large_value_gives_back_both(ufora, fetches):
+    """The exception's pickle travels after the variables, on the worker's data channel too."""
+    values, error = raising_after(ufora, 300_000)
+    assert values == [x * 0.5 for x in range(300_000)]
+    assert isinstance(error, KeyError) and isinstance(error, pyfora.ComputationError)  # the pickled one
+    assert error.args == ("after the list",)
+    assert [ok for _, ok in fetches] == [True]
+
+
 def test_a_client_that_cannot_reach_the_worker_downloads_from_the_manager(cluster_url, monkeypatch, fetches,
                                                                            manager_downloads, caplog):
     """The worker's data address as the manager names it does not answer here (another network):
