@@ -264,13 +264,14 @@ def _recording(load, loaded: List[Any]):
     return recorded
 
 
-def _free_variables(block: Block, loaders: Dict[str, Any]) -> Dict[str, Any]:
-    """The block's free variables, unpickled; a value that cannot be rebuilt here (its class's
-    module is not installed on the cluster) is an ``UnconvertibleValueError`` saying so."""
+def _free_variables(block: Block, loaders: Dict[str, Any]) -> Tuple[Dict[str, Any], serialization.ReadObjects]:
+    """The block's free variables, unpickled, and the objects read (a downloaded value refers to
+    the client's own by them); a value that cannot be rebuilt here (its class's module is not
+    installed on the cluster) is an ``UnconvertibleValueError`` saying so."""
     data = block.free_variables
     try:
-        return serialization.loads(shm.map_readonly(data.name, data.size) if isinstance(data, InSegment) else data,
-                                   loaders or None)
+        return serialization.loads_read(shm.map_readonly(data.name, data.size) if isinstance(data, InSegment) else data,
+                                        loaders)
     except serialization.MissingObjectError:
         raise
     except Exception as exc:
@@ -293,20 +294,27 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                    for object_id, (data, parts) in block.objects.items()}
         loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
         loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
-        free = _free_variables(block, loaders)
+        free, read = _free_variables(block, loaders)
         states = free.pop(module_state.STATE, {})
         own_states = module_state.taken(states)  # this process's, put back after the block
         namespace.update(free)
         functions.rewrite_reachable(namespace, shipped)
         remote = {id(value) for value in loaded}
-        before = mutations.snapshot(namespace, [name for name, value in free.items() if id(value) not in remote],
-                                    touched, written)
-        before_globals = mutations.helpers_globals(free.values())
+        read.not_theirs = remote  # the cluster's values, never the client's objects
+        compared = {name: value for name, value in free.items() if id(value) not in remote}
+        owned = mutations.owners(compared)  # record = log.append: the list, which its calls change
+        before = mutations.snapshot({**namespace, **owned}, [*compared, *owned], touched | owned.keys(),
+                                    written | mutations.changing(owned, compared))
+        reached = mutations.reached(free.values())
+        before_globals, before_caches = mutations.helpers_globals(reached), mutations.caches(reached)
         before_cells = mutations.closures(free)
     except Exception as exc:
         result.error = errors.capture(exc)
         return result
-    module_state.install(states)  # the caller's random generators and decimal context
+    # the caller's random generators, decimal context and settings, as installed, which the
+    # body's changes are told from: a setting this process could not take (a warning category
+    # it cannot import) is not a change to send back
+    states = module_state.install(states, own_states)
     try:
         with runtime.using_runner(runner):
             if isinstance(compiled, function_body.FunctionBody):
@@ -316,26 +324,32 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
     try:
-        changed_free = mutations.changed(namespace, before)
-        mutated = {"free": changed_free, "moved": mutations.moved(namespace, before, changed_free),
-                   "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells)}
+        now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})} if owned else namespace
+        changed_free = mutations.changed(now, before)
+        mutated = {"free": changed_free, "moved": mutations.moved(now, before, changed_free),
+                   "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),
+                   "caches": mutations.used_caches(before_caches)}
         names = mutations.rebound(namespace, before, names)
     except Exception:  # finding the effects must never cost the block's own variables
         log.exception("could not tell which free variables the block changed in place")
-        mutated = {"free": {}, "globals": {}, "cells": {}}
-    if mutated["free"] or mutated["globals"] or mutated["cells"]:  # always downloaded: the caller's objects
+        mutated = {"free": {}, "globals": {}, "cells": {}, "caches": []}
+    if mutated["free"] or mutated["globals"] or mutated["cells"] or mutated["caches"]:  # always downloaded
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
-    states = module_state.changed(states)
-    module_state.install(own_states)  # no other client's block sees this one's seed
+    now = module_state.taken(states)
+    states = module_state.changed(states, now)
+    module_state.install(own_states, now)  # no other client's block sees this one's seed or settings
     if states:  # always downloaded: they are the caller's module state
         namespace[module_state.STATE] = states
         names = (*names, module_state.STATE)
+    free_ids = {id(value) for value in free.values()}
     for name in names:
         if name in namespace and name not in block.unread:
             try:
-                download_below = None if name in (mutations.MUTATED, module_state.STATE) else block.download_below
-                data, segments, kept = remote_values.pack(namespace[name], download_below)
+                if name in (mutations.MUTATED, module_state.STATE):
+                    data, segments, kept = remote_values.pack(namespace[name], None)
+                else:
+                    data, segments, kept = remote_values.pack(namespace[name], block.download_below, read, free_ids)
                 result.variables[name], result.types[name] = data, _type_name(namespace[name])
                 if callable(namespace[name]):
                     result.callables.add(name)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import __future__
 import ast
+import sys
 import sysconfig
 import types
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -61,6 +62,13 @@ def written_by_user(function: types.FunctionType) -> bool:
     module = str(function.__module__ or "")
     return (module.split(".")[0] not in _UFORA_PACKAGES
             and not function.__code__.co_filename.startswith(_LIBRARY_PATHS))
+
+
+def installed(module_name: str) -> bool:
+    """Whether a loaded module is the standard library's or an installed package's (the cluster's
+    Python has it too: what it defines can travel by name)."""
+    file = getattr(sys.modules.get(module_name), "__file__", None)
+    return isinstance(file, str) and file.startswith(_LIBRARY_PATHS)
 
 
 def users_class(value: Any) -> bool:

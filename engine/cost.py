@@ -36,7 +36,7 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from engine import gc_pause, kernels, serialization
+from engine import gc_pause, kernels, process_settings, serialization
 from engine.sources import ObjectSource, ZipSource, spread
 
 SAMPLE_SECONDS = 0.002  # time the shape on its first items for about this long...
@@ -170,7 +170,8 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
              + (sample.seconds / sample.count + pickle_results) * n / max(1, cores))
     functions_seconds, functions_bytes = _functions_cost((element, condition), (SPLIT_GAIN * serial - split) / 2)
     split += 2 * functions_seconds + functions_bytes * max(1, cores) / PIPE_BYTES_PER_SECOND
-    compiles = bool(source.compilable) and not flat and all(map(_numbers, sample.results))
+    compiles = (bool(source.compilable) and not flat and all(map(_numbers, sample.results))
+                and not process_settings.not_compiled_here())
     moved = int((items_bytes + results_bytes) * n) + functions_bytes
     return Estimate(n, serial, split, moved, compiles, kernels.compiles_behind())
 

@@ -7,6 +7,18 @@ interpreter keeps outside ``__dict__`` (``OSError.errno``, ``StopIteration.value
 without depending on its ``__init__``: a user's exception whose ``__init__`` takes other
 parameters than its ``args`` (``MyError(code, text)`` calling ``super().__init__(text)``), which
 plain pickling cannot re-create, arrives whole.
+
+The exceptions chained to it travel with it (``chained``): its ``__cause__`` (``raise ... from
+missing``), its ``__context__`` (raised while another was handled) and ``__suppress_context__``
+(``from None``), and theirs, each pickled on its own (one that does not unpickle arrives as a
+``RuntimeError`` with its text), cycles kept as cycles, at most ``CHAIN_LIMIT`` exceptions (a
+longer chain is cut there). The traceback text shows the chain as CPython prints it.
+
+An exception raised in another process and raised again here must keep that chain: a ``raise``
+sets ``__context__`` to the exception being handled where it runs (the client's ``SkipBody``, an
+engine's own), so ``reraise`` puts its context back; and the exception handled here, if any, is
+what CPython would have made the context of the exception at the end of the chain, the first one
+raised (``in_context``).
 """
 from __future__ import annotations
 
@@ -14,7 +26,7 @@ import os
 import traceback
 import types
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
 from engine import serialization
 
@@ -22,6 +34,9 @@ _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
 # kept by BaseException itself, or the traceback machinery: never copied from one error to another
 _NOT_FIELDS = frozenset({"args", "__traceback__", "__cause__", "__context__", "__suppress_context__",
                          "__dict__", "__notes__"})
+# At most this many exceptions of a chain travel (a recursion that chains one at every level
+# would otherwise send them all): the link to the next one is cut.
+CHAIN_LIMIT = 100
 
 
 class InvalidPyforaOperation(Exception):
@@ -51,9 +66,8 @@ class RemoteError:
         return RuntimeError(f"{self.type_name}: {self.message}")
 
 
-def _user_frames(tb) -> list:
-    return [frame for frame in traceback.extract_tb(tb)
-            if not os.path.abspath(frame.filename).startswith(_ENGINE_DIR + os.sep)]
+def _user_frame(frame: traceback.FrameSummary) -> bool:
+    return not os.path.abspath(frame.filename).startswith(_ENGINE_DIR + os.sep)
 
 
 def fields(exc: BaseException) -> Dict[str, Any]:
@@ -104,26 +118,124 @@ def _picklable(value: Any) -> bool:
     return True
 
 
+def _parts(exc: BaseException) -> Tuple[type, tuple, Dict[str, Any], Dict[str, Any]]:
+    """What ``rebuilt`` makes ``exc`` again from: each attribute that cannot be pickled left out."""
+    own_fields = {name: value for name, value in fields(exc).items() if _picklable(value)}
+    state = {name: value for name, value in vars(exc).items() if _picklable(value)}
+    return type(exc), exc.args, own_fields, state
+
+
 class _Parts:
-    """Pickles as ``rebuilt(...)`` of an exception's parts: unpickling gives the exception."""
+    """Pickles as ``rebuilt(...)`` of an exception's parts, or as ``chained(...)`` when others
+    are chained to it: unpickling gives the exception, with its chain."""
 
     def __init__(self, exc: BaseException):
         self.exc = exc
 
     def __reduce__(self) -> Tuple[Any, tuple]:
-        exc = self.exc
-        own_fields = {name: value for name, value in fields(exc).items() if _picklable(value)}
-        state = {name: value for name, value in vars(exc).items() if _picklable(value)}
-        return rebuilt, (type(exc), exc.args, own_fields, state)
+        members = _chain(self.exc)
+        if len(members) == 1 and not self.exc.__suppress_context__:
+            return rebuilt, _parts(self.exc)
+        index = {id(member): number for number, member in enumerate(members)}
+        links = [(index.get(id(member.__cause__)), index.get(id(member.__context__)), member.__suppress_context__)
+                 for member in members]
+        return chained, (_parts(self.exc), [_alone(member) for member in members[1:]], links)
+
+
+def _chain(exc: BaseException) -> List[BaseException]:
+    """``exc``, then the exceptions chained to it (causes and contexts, theirs too), once each,
+    at most ``CHAIN_LIMIT``."""
+    members: List[BaseException] = []
+    seen: set = set()
+    todo = [exc]
+    while todo and len(members) < CHAIN_LIMIT:
+        member = todo.pop(0)
+        if member is None or id(member) in seen:
+            continue
+        seen.add(id(member))
+        members.append(member)
+        todo += [member.__cause__, member.__context__]
+    return members
+
+
+def _alone(exc: BaseException) -> Tuple[str, str, Optional[bytes]]:
+    """A chained exception for ``chained``: its type's name, its text and its own pickle (None
+    where it has none)."""
+    try:
+        pickled: Optional[bytes] = serialization.dumps(_Alone(exc))
+    except Exception:
+        pickled = None
+    return type(exc).__qualname__, str(exc), pickled
+
+
+class _Alone(_Parts):
+    """An exception's parts without its chain (``chained`` links the chain)."""
+
+    def __reduce__(self) -> Tuple[Any, tuple]:
+        return rebuilt, _parts(self.exc)
+
+
+def chained(first: tuple, others: Sequence[Tuple[str, str, Optional[bytes]]],
+            links: Sequence[Tuple[Optional[int], Optional[int], bool]]) -> BaseException:
+    """The exception ``rebuilt(*first)`` with the exceptions of its chain, ``others`` (each
+    pickled alone: one that does not unpickle here is a RuntimeError with its text), linked as
+    ``links`` says: (cause, context, suppress context) of each, by position."""
+    members = [rebuilt(*first)]
+    members += [RemoteError(type_name, message, "", pickled).exception() for type_name, message, pickled in others]
+    for member, (cause, context, suppress) in zip(members, links):
+        member.__cause__ = None if cause is None else members[cause]
+        member.__context__ = None if context is None else members[context]
+        member.__suppress_context__ = suppress
+    return members[0]
+
+
+def in_context(exc: BaseException, handled: Optional[BaseException]) -> None:
+    """Make ``handled`` the context of the first exception raised of ``exc``'s chain (the end
+    of its ``__context__`` links), as CPython does raising it while ``handled`` is handled;
+    ``exc`` was raised in another process, where nothing was (a partition, the cluster)."""
+    if handled is None:
+        return
+    seen = {id(exc)}
+    end = exc
+    while end.__context__ is not None and id(end.__context__) not in seen:
+        end = end.__context__
+        seen.add(id(end))
+    if end.__context__ is None and id(handled) not in seen:
+        end.__context__ = handled
+
+
+def reraise(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` with the chain it has: a plain ``raise`` would make the exception handled
+    here its context (``SkipBody`` in a ``with`` block's ``__exit__``). Its traceback starts at
+    the caller, as if the caller had raised it."""
+    context, before = exc.__context__, exc.__traceback__
+    try:
+        raise exc
+    except BaseException:
+        exc.__context__, exc.__traceback__ = context, before
+        raise  # the same exception again: its context is left alone, and no line of this function is added
+
+
+def trace(exc: BaseException) -> str:
+    """The traceback text of ``exc`` and its chain as CPython prints it, with only the user's
+    frames (the engine's removed)."""
+    described = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
+    todo, seen = [described], set()
+    while todo:
+        part = todo.pop()
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
+        part.stack = traceback.StackSummary.from_list([frame for frame in part.stack if _user_frame(frame)])
+        todo += [p for p in (part.__cause__, part.__context__, *(part.exceptions or ())) if p is not None]
+    return "".join(described.format())
 
 
 def capture(exc: BaseException) -> RemoteError:
-    """Describe ``exc`` for the trip to another process, keeping only the user's frames."""
-    lines = ["Traceback (most recent call last):\n"]
-    lines += traceback.format_list(_user_frames(exc.__traceback__))
-    lines += traceback.format_exception_only(type(exc), exc)
+    """Describe ``exc`` (and its chain) for the trip to another process, keeping only the
+    user's frames."""
     try:
         pickled = serialization.dumps(_Parts(exc))
     except Exception:
         pickled = None
-    return RemoteError(type(exc).__qualname__, str(exc), "".join(lines), pickled)
+    return RemoteError(type(exc).__qualname__, str(exc), trace(exc), pickled)

@@ -1,14 +1,16 @@
 """Hidden module state a block shares with its caller: ``random``'s and ``numpy.random``'s
-global generators and the ``decimal`` context.
+global generators, the ``decimal`` context and the process-wide settings
+(``engine.process_settings``: numpy's error handling and print options, the warnings filters, the
+recursion limit, the int digit limit, the environment).
 
 Run locally, ``random.seed(7)`` before a block decides what the block draws, and the draws in
 the block move the caller's generator; ``decimal.getcontext().prec = 6`` in the block is the
 caller's precision afterwards. On the cluster those modules are the worker's. So when what the
 block reads reaches one of these modules (the module itself, one of its functions, or a
-function whose globals or closure do, however deep: ``wanted``), and the decimal context
-always (``always``), the client sends that state with the block; the worker installs it before the
-body runs (``install``) and sends back what
-the body left (``taken``), which the client installs in turn (``restore``).
+function whose globals or closure do, however deep: ``wanted``), and the decimal context and the
+settings always (``always``), the client sends that state with the block; the worker installs
+it before the body runs (``install``), compared with what was installed, sends back what the body
+changed (``changed``), and puts its own back; the client installs what came back in turn.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any, Dict, Iterable, Optional, Set
 
 import numpy as np
 
+from engine import process_settings
 from engine.code import cell_contents, nested_codes, reachable, referenced_names, users_class, written_by_user
 
 STATE = "__ufora_module_state__"  # the free variable, and the block result's variable, holding it
@@ -96,8 +99,9 @@ def _leads_to(value: Any) -> Iterable[Any]:
 
 def always() -> Set[str]:
     """The states every block carries: the decimal context (a hundred bytes; Decimal values
-    reach it through their arithmetic, not through any name the block reads)."""
-    return {"decimal"}
+    reach it through their arithmetic, not through any name the block reads) and the settings
+    (numpy's arithmetic, ``str()``, warnings reach them, not any name the block reads)."""
+    return {"decimal", "settings"}
 
 
 def taken(kinds: Iterable[str]) -> Dict[str, Any]:
@@ -113,12 +117,18 @@ def taken(kinds: Iterable[str]) -> Dict[str, Any]:
             states[kind] = ({name: getattr(context, name) for name in _DECIMAL_FIELDS},
                             {signal.__name__: bool(on) for signal, on in context.traps.items()},
                             {signal.__name__: bool(on) for signal, on in context.flags.items()})
+        elif kind == "settings":
+            states[kind] = process_settings.take()
     return states
 
 
-def install(states: Dict[str, Any]) -> None:
+def install(states: Dict[str, Any], current: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Make these the current states (the current decimal context is changed in place, as
-    ``getcontext().prec = 6`` would)."""
+    ``getcontext().prec = 6`` would); ``current``: the states now, when just taken (the settings
+    are changed only where they differ: ``process_settings.apply``). The states now in force,
+    which the code run after changes are told from: a setting this process cannot take may not
+    be what was asked."""
+    installed = dict(states)
     for kind, state in states.items():
         if kind == "random":
             random.setstate(state)
@@ -131,11 +141,14 @@ def install(states: Dict[str, Any]) -> None:
                 setattr(context, name, value)
             context.traps.update({_SIGNALS[name]: on for name, on in traps.items()})
             context.flags.update({_SIGNALS[name]: on for name, on in flags.items()})
+        elif kind == "settings":
+            installed[kind] = process_settings.apply(state, (current or {}).get(kind))
+    return installed
 
 
-def changed(before: Dict[str, Any]) -> Dict[str, Any]:
-    """The states among ``before``'s kinds that differ now."""
-    now = taken(before)
+def changed(before: Dict[str, Any], now: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The states among ``before``'s kinds that differ now (``now``: when just taken)."""
+    now = taken(before) if now is None else now
     return {kind: state for kind, state in now.items() if not _same(state, before[kind])}
 
 

@@ -23,6 +23,15 @@ inside those functions, by value, so they are compared the same way (``helpers_g
 come back under the function's module name; the client updates or rebinds them in that module
 (``apply_globals``).
 
+The object a free variable that is a bound method is bound to (``record = log.append``: the
+list; ``add = tally.add``: the tally) is compared and updated the same way, under the name
+``record.__self__`` (``owners``, ``targets``): calling the method changes it, though the block
+never names it.
+
+The calls a block makes to an lru_cache function fill the cluster's copy of its cache, which
+cannot be sent back (``engine.lru_caches``): the functions whose counts moved are named
+(``caches``, ``used_caches``), and the client warns that its cache is as before the block.
+
 Where an object inside a changed value moved or was replaced (a sort, a pop: ``moved``), the
 update cannot follow it by position: the caller's value then holds new objects, and is told.
 Sets and dicts whose elements or keys are objects (not numbers, strings, tuples of them) are
@@ -45,15 +54,17 @@ from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Optional, S
 
 import numpy as np
 
-from engine import gc_pause, serialization
+from engine import gc_pause, lru_caches, serialization
+from engine.purity import MUTATING_METHODS
 from engine.code import cell_contents, reachable, referenced_names, users_class
 
-# the block result's variable holding {"free": {name: changed value}, "globals": {module: {name:
-# value}}, "cells": {function's name: {variable: value}}}
+# the block result's variable holding {"free": {name: changed value}, "moved": [names], "globals":
+# {module: {name: value}}, "cells": {function's name: {variable: value}}, "caches": [names]}
 MUTATED = "__ufora_mutated__"
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, np.generic,
-              types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type)
+              types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
+              lru_caches.CacheWrapper)  # (what its calls change cannot be sent: ``caches``)
 
 
 # exactly these types (not subclasses, whose instances may carry state): values that never
@@ -325,6 +336,53 @@ def moved(namespace: Dict[str, Any], taken: Dict[str, tuple], names) -> List[str
     return unstable
 
 
+OWNER = ".__self__"  # the name of what a bound method is bound to: ``record.__self__``
+_BOUND = (types.MethodType, types.BuiltinMethodType, types.MethodWrapperType)
+
+
+def owners(values: Dict[str, Any]) -> Dict[str, Any]:
+    """{``name.__self__``: object} of the objects the bound methods among ``values`` are bound
+    to (not a module's functions), each once, and none that is itself one of ``values`` (it is
+    compared under its own name)."""
+    seen = {id(value) for value in values.values()}
+    found = {}
+    for name, value in values.items():
+        owner = getattr(value, "__self__", None) if isinstance(value, _BOUND) else None
+        if owner is None or isinstance(owner, types.ModuleType) or id(owner) in seen:
+            continue
+        seen.add(id(owner))
+        found[name + OWNER] = owner
+    return found
+
+
+def variable(name: str) -> str:
+    """The free variable behind a name ``changed`` gives: ``record`` for ``record.__self__``."""
+    return name[:-len(OWNER)] if name.endswith(OWNER) else name
+
+
+def changing(owned: Dict[str, Any], values: Dict[str, Any]) -> Set[str]:
+    """The names among ``owned`` (``owners``) whose method has the name of one that changes its
+    object (``log.append``, ``seen.add``): their layout is taken before the block (``snapshot``)."""
+    return {name for name in owned if getattr(values[variable(name)], "__name__", "") in MUTATING_METHODS}
+
+
+def targets(values: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
+    """{name: the caller's object} for ``names`` (those ``changed`` found), from the caller's
+    free variables ``values`` (``variable`` of each name): ``record.__self__`` is what the
+    caller's ``record`` is bound to."""
+    found = {}
+    for name in names:
+        if variable(name) not in values:
+            continue
+        value = values[variable(name)]
+        if name.endswith(OWNER):
+            value = getattr(value, "__self__", None)
+            if value is None:
+                continue
+        found[name] = value
+    return found
+
+
 def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any]:
     """{name: value} of the snapshot's values the block changed in place: still bound to the
     same object (``data += 1.5`` on an array, ``items += [x]`` on a list too) and pickled
@@ -341,16 +399,23 @@ def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any
     return found
 
 
-_CODE_LIKE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type)
+_CODE_LIKE = (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
+              lru_caches.CacheWrapper)
 
 
-def helpers_globals(values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
+def reached(values: Iterable[Any]) -> List[Any]:
+    """``values`` and what the code among them reaches (``_leads_to``), once each: the one walk
+    whose values ``helpers_globals`` and ``caches`` look at."""
+    return list(reachable(values, _leads_to))
+
+
+def helpers_globals(reached_values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
     """{(module, name): (the globals dict, the value, its pickle)} of the globals that the
-    shipped functions reachable from ``values`` read, cheap to compare (or immutable: a
-    counter the function rebinds). Shipped functions are those whose globals are not a loaded
-    module's: cloudpickle gave them a copy."""
+    shipped functions among ``reached_values`` (``reached``) read, cheap to compare (or
+    immutable: a counter the function rebinds). Shipped functions are those whose globals are
+    not a loaded module's: cloudpickle gave them a copy."""
     taken: Dict[Tuple[str, str], tuple] = {}
-    for function in reachable(values, _leads_to):
+    for function in reached_values:
         if not (isinstance(function, types.FunctionType) and _shipped(function)):
             continue
         for name in referenced_names(function.__code__):
@@ -371,6 +436,8 @@ def _leads_to(value: Any) -> Iterable[Any]:
     globals."""
     if isinstance(value, types.MethodType):
         return (value.__func__,)
+    if isinstance(value, lru_caches.CacheWrapper):
+        return (value.__wrapped__,)
     if users_class(value):
         return [getattr(m, "__func__", m) for m in vars(value).values()
                 if isinstance(m, (types.FunctionType, classmethod, staticmethod))]
@@ -380,6 +447,19 @@ def _leads_to(value: Any) -> Iterable[Any]:
                 *(globals_[name] for name in referenced_names(value.__code__)
                   if isinstance(globals_.get(name), _CODE_LIKE))]
     return ()
+
+
+def caches(reached_values: Iterable[Any]) -> Dict[int, tuple]:
+    """{id: (lru_cache function, its ``cache_info()``)} of those among ``reached_values``
+    (``reached``): what their calls put in their cache stays in the cluster's copy
+    (``engine.lru_caches``), so the client says so (``used_caches``)."""
+    return {id(value): (value, value.cache_info()) for value in reached_values
+            if isinstance(value, lru_caches.CacheWrapper)}
+
+
+def used_caches(taken: Dict[int, tuple]) -> List[str]:
+    """The names of the lru_cache functions of ``caches`` the block called (their counts moved)."""
+    return sorted({function.__name__ for function, info in taken.values() if function.cache_info() != info})
 
 
 def _shipped(function: types.FunctionType) -> bool:

@@ -59,7 +59,8 @@ def _packable(kind: type) -> bool:
     return dtype.type is kind and dtype.kind in "biufcmM"
 
 
-_SCALARS = frozenset(kind for kind in set(np.sctypeDict.values()) if _packable(kind))
+NUMPY_SCALARS = frozenset(np.sctypeDict.values())
+_SCALARS = frozenset(kind for kind in NUMPY_SCALARS if _packable(kind))
 
 # One sequence, packed: its parts and the part of each item (None: a single part). A part is a
 # list (of atoms) or (kind, array): the scalar type, or the dtype for datetime64 and timedelta64
@@ -221,10 +222,11 @@ def load(data: bytes, buffers: Sequence[Any] = ()) -> Any:
     both pickles."""
     if b"_Prelude" not in bytes(data[:64]):
         return pickle.loads(data, buffers=buffers)
-    return _load_both(pickle.Unpickler(io.BytesIO(data), buffers=buffers))
+    return load_both(pickle.Unpickler(io.BytesIO(data), buffers=buffers))
 
 
-def _load_both(unpickler: pickle.Unpickler) -> Any:
+def load_both(unpickler: pickle.Unpickler) -> Any:
+    """The next value ``unpickler`` reads: the pickle after a prelude, when there is one."""
     value = unpickler.load()
     return unpickler.load() if type(value) is _Prelude else value
 
@@ -232,5 +234,5 @@ def _load_both(unpickler: pickle.Unpickler) -> Any:
 def load_keeping_memo(data: bytes) -> Tuple[Any, Dict[int, Any]]:
     """``load``, and the unpickler's memo: {memo index: object}."""
     unpickler = pickle.Unpickler(io.BytesIO(data))
-    value = _load_both(unpickler)
+    value = load_both(unpickler)
     return value, unpickler.memo.copy()

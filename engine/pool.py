@@ -114,16 +114,17 @@ class PipeRunner:
         while True:
             message = receive(self.sock)
             if isinstance(message, TaskDone):
-                return [(lo, hi, serialization.loads(outcome)) for lo, hi, outcome in message.outcomes]
+                return [(lo, hi, tasks.load_outcome(task, outcome)) for lo, hi, outcome in message.outcomes]
             _serve(self.sock, message)
 
 
 def _serve(sock: socket.socket, message: ToProcess) -> None:
     if isinstance(message, RunPartition):
+        payload = _held_payload(message.task_id, message.payload)
         with kernels.asking(_asker(sock, message.task_id)):
-            outcome = tasks.run_partition(_held_payload(message.task_id, message.payload), message.lo, message.hi,
-                                          message.windows)
-        _write(sock, serialization.dumps(PartitionDone(message.task_id, message.lo, message.hi, *_opaque(outcome))))
+            outcome = tasks.run_partition(payload, message.lo, message.hi, message.windows)
+        _write(sock, serialization.dumps(PartitionDone(message.task_id, message.lo, message.hi,
+                                                       *_opaque(payload, outcome))))
     elif isinstance(message, Forget):
         shm.forget(message.segments)
     elif isinstance(message, RunBlock):
@@ -186,12 +187,13 @@ def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
         send(sock, Output(job_id, pieces))
 
 
-def _opaque(outcome: tasks.Outcome) -> Tuple[bool, bytes]:
-    """(whether it stops its task, the outcome pickled): the worker service schedules on the
-    first and hands the second to the driver as it is, never unpickling a user's values (nor
-    running their ``__reduce__``). An outcome that cannot be pickled is that error."""
+def _opaque(payload: bytes, outcome: tasks.Outcome) -> Tuple[bool, bytes]:
+    """(whether it stops its task, the outcome pickled for the driver of ``payload``): the
+    worker service schedules on the first and hands the second to the driver as it is, never
+    unpickling a user's values (nor running their ``__reduce__``). An outcome that cannot be
+    pickled is that error."""
     try:
-        return bool(outcome[3]), serialization.dumps(outcome)
+        return bool(outcome[3]), tasks.outcome_bytes(payload, outcome)
     except Exception as exc:
         failure = errors.capture(TypeError(f"a result could not be sent back: {exc}"))
         return True, serialization.dumps(("error", failure, False, True))

@@ -18,19 +18,26 @@ execution) for:
   ``remove``, ``clear``, ``setdefault``, ``write``...) called on a global, a closure value, an
   argument, or an attribute of one (``self.items.append(x)``);
 * calls to ``print``, ``open``, ``input``, ``exec``, ``eval``, ``breakpoint``, ``setattr``,
-  ``delattr``, ``globals``, ``next`` (an outside iterator advances);
+  ``delattr``, ``globals``, ``next`` (an outside iterator advances), and to ``id`` and ``hash``
+  (not effects, but their answers are the process's own: the copy of an object in another
+  process has another id, and a string another hash there);
 * use of the ``random`` module, ``numpy.random`` (``np.random.rand()``, a ``Generator`` or
   ``RandomState`` object) or ``time`` (random state and clocks: a split would replay or reorder
   them), or of ``logging`` (output, whose order a split would change).
 
 Methods of a class are read when their name is used in code already read, or when they are
-special methods (called by operators). The standard library's recursion guards around
-``__repr__`` (``reprlib.recursive_repr``, dataclasses' own) add to a set of their own and take
-it out again around the call: the function they guard is read instead.
+special methods (called by operators). A method bound to an object (``add = tally.add``, called
+by the element) is read as its function, and its object's class is reached. The standard
+library's recursion guards around ``__repr__`` (``reprlib.recursive_repr``, dataclasses' own)
+add to a set of their own and take it out again around the call: the function they guard is
+read instead.
 
 * calls to the standard library's C functions that change their arguments (``heapq.heappush``,
   ``bisect.insort``, ``operator.setitem``), and to a builtin container's changing method bound
-  to it (``record = log.append``).
+  to it (``record = log.append``);
+* calls to an lru_cache function (``engine.lru_caches``): its cache and counters are one object,
+  which a split would make one per process (``cache_info()`` read later, the objects cached
+  results are, the calls made again where they would have been hits).
 
 It is deliberately conservative: it can send a pure function down the serial path (slower,
 still right), and it cannot see effects hidden behind other C functions, ``getattr`` strings or
@@ -45,16 +52,24 @@ import inspect
 import types
 from typing import Callable, Iterable, List, Optional, Set
 
+from engine import lru_caches
 from engine.code import EMPTY, cell_contents, nested_codes, users_class
 
+# builtins whose answer is the process's own: another process would give another answer for the
+# same object (an id; the hash of a string, seeded per process)
+_PER_PROCESS = {"id": ", whose answer is an address in this process",
+                "hash": ", whose answer for a string is seeded per process"}
+# where an id or a hash is only the hash of an object in a set or dict, which the driver makes
+# again where the partitions' sets and dicts are unpickled
+_HASHING = {"__hash__", "__eq__"}
 _EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "setattr", "delattr", "globals",
-                    "next"}
-_MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add", "update",
-                     "discard", "setdefault", "popitem", "write", "writelines", "send", "put",
-                     "sort", "reverse", "__setitem__", "__delitem__", "__setattr__", "__delattr__",
-                     "fill", "resize", "itemset", "difference_update",
-                     "intersection_update", "symmetric_difference_update", "appendleft",
-                     "extendleft", "popleft", "rotate"}
+                    "next", *_PER_PROCESS}
+MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add", "update",
+                    "discard", "setdefault", "popitem", "write", "writelines", "send", "put",
+                    "sort", "reverse", "__setitem__", "__delitem__", "__setattr__", "__delattr__",
+                    "fill", "resize", "itemset", "difference_update",
+                    "intersection_update", "symmetric_difference_update", "appendleft",
+                    "extendleft", "popleft", "rotate"}
 _EFFECT_MODULES = ("random", "numpy.random", "time", "logging")
 _OUTSIDE_LOADS = {"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF"}
 _CONSTRUCTORS = {"__init__", "__post_init__", "__setstate__"}  # (not __new__: its first argument is the class)
@@ -92,7 +107,7 @@ def _module_effect(value) -> Optional[str]:
         return f"calls {changing}, which changes its argument"
     owner = getattr(value, "__self__", None)
     if (isinstance(value, types.BuiltinMethodType) and owner is not None and not isinstance(owner, types.ModuleType)
-            and getattr(value, "__name__", "") in _MUTATING_METHODS):
+            and getattr(value, "__name__", "") in MUTATING_METHODS):
         return f"calls {type(owner).__name__}.{value.__name__} of an outside {type(owner).__name__}"
     if isinstance(value, types.BuiltinMethodType) and owner is not None and not isinstance(owner, types.ModuleType):
         value = owner
@@ -143,13 +158,14 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
             container = _container_load(instructions, index)
             if _shared(container, parameters) or container.opname != "LOAD_FAST":
                 return f"assigns an item of an object it does not own in {where}"
-        if op in ("LOAD_METHOD", "LOAD_ATTR") and name in _MUTATING_METHODS and index:
+        if op in ("LOAD_METHOD", "LOAD_ATTR") and name in MUTATING_METHODS and index:
             receiver = _receiver(instructions, index)
             if _shared(receiver, parameters) and not _sets_up_own(instructions, index, receiver, own,
                                                                   fn_globals, closure):
                 return f"calls .{name}() on an object it does not own in {where}"
-        if op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals:
-            return f"calls {name}() in {where}"
+        if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals
+                and not (name in _PER_PROCESS and code.co_name in _HASHING)):
+            return f"calls {name}() in {where}" + _PER_PROCESS.get(name, "")
         if op == "IMPORT_NAME" and any(name == m or name.startswith(m + ".") for m in _EFFECT_MODULES):
             return f"imports {name} in {where}"
     return None
@@ -264,7 +280,9 @@ class _Reader:
         effect = _module_effect(value)
         if effect:
             return effect
-        if isinstance(value, types.FunctionType):
+        if isinstance(value, lru_caches.CacheWrapper) and not str(value.__module__).startswith("engine."):
+            return f"calls lru_cache function {value.__name__!r}, whose cache each process would fill apart"
+        if isinstance(value, (types.FunctionType, types.MethodType)):  # add = tally.add: its function, its object
             return self.function(value)
         cls = value if isinstance(value, type) else type(value)
         if users_class(cls) and cls not in self.classes:

@@ -17,7 +17,7 @@ worker) or the bytes themselves (fetched from another worker).
 from __future__ import annotations
 
 import pickle
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, Collection, List, Optional, Sequence, Tuple, Union
 
 from engine import serialization, shm
 
@@ -27,11 +27,19 @@ Segment = Tuple[str, int]
 Part = Union[Segment, bytes, memoryview]
 
 
-def pack(value: Any, download_below: Optional[int]) -> Tuple[bytes, List[Segment], bool]:
+def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
+         free_ids: Collection[int] = ()) -> Tuple[bytes, List[Segment], bool]:
     """The pickle of ``value``, the segments of its large buffers, and whether it stays on the
     cluster: if its size is at least ``download_below`` (None: it is downloaded, whatever its
-    size)."""
-    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER)
+    size). A value downloaded whatever its size refers to the objects it holds that the client
+    sent (``read``: the block's free variables; ``free_ids``: their own ids), so that the client
+    puts its own objects there: ``best = max(accounts, key=...)`` is one of the client's
+    accounts, as in CPython."""
+    refer = None
+    if download_below is None and read is not None and not (
+            id(value) not in free_ids and _new(value, read) and serialization.plain(value, read.ids)):
+        refer = read.number
+    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer)
     kept = download_below is not None and len(data) + sum(b.raw().nbytes for b in buffers) >= download_below
     segments: List[Segment] = []
     try:
@@ -46,6 +54,12 @@ def pack(value: Any, download_below: Optional[int]) -> Tuple[bytes, List[Segment
 def _in_segment(buffer: pickle.PickleBuffer) -> Segment:
     raw = buffer.raw()
     return shm.take(raw) or shm.write_for_service(raw), raw.nbytes
+
+
+def _new(value: Any, read: serialization.ReadObjects) -> bool:
+    """Whether ``value``, a list, dict or set, is not one the client sent (``rows =
+    data["rows"]``: the client's own list, then)."""
+    return type(value) not in (list, dict, set) or id(value) not in read.ids()
 
 
 def discard(segments: Sequence[Segment]) -> None:

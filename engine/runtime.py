@@ -25,7 +25,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protoco
 
 import numpy as np
 
-from engine import cost, kernels, purity, reducers, rewriter, shm, tasks
+from engine import cost, errors, kernels, process_settings, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
 from engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
 from engine.unread import UNREAD_COLLECT_HOOK, NumericList
@@ -304,22 +304,25 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     (the caller runs the shape serially; the report says why)."""
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
-        task = tasks.make_task(reducer, element, condition, key, source, outputs, pattern, flat, inner, compile_first)
-        outcomes = tasks.pieces_apart(_runner.run_partitions(task, source.length, shareable=not outputs,
-                                                             windows=source.windows()))
-        partials = _partials(outcomes)
-        why = check([value for _, value in partials]) if check is not None else None
-        if why is not None:
-            if not (in_order and reducers.in_order_exact([value for _, value in partials])):
-                reports.append(Report(reducer.name, source.describe(), False, why))
-                return None
-            outcomes = [(0, source.length, tasks.run_partition(task, 0, source.length, whole=True))]
+        with tasks.made_task(reducer, element, condition, key, source, outputs, pattern, flat, inner,
+                             compile_first) as task:
+            outcomes = tasks.pieces_apart(_runner.run_partitions(task, source.length, shareable=not outputs,
+                                                                 windows=source.windows()))
             partials = _partials(outcomes)
+            why = check([value for _, value in partials]) if check is not None else None
+            if why is not None:
+                if not (in_order and reducers.in_order_exact([value for _, value in partials])):
+                    reports.append(Report(reducer.name, source.describe(), False, why))
+                    return None
+                outcomes = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
+                partials = _partials(outcomes)
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
     compiled = sum(1 for *_, (_, _, was_compiled, _) in outcomes if was_compiled)
-    reports.append(Report(reducer.name, source.describe(), why is None, why or "", len(outcomes), compiled))
+    # split: in CPython partitions only where the settings keep it from compiled code
+    reason = why or process_settings.not_compiled_here() or ""
+    reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled))
     return [value for _, value in partials] if not reducer.outputs else partials
 
 
@@ -373,10 +376,12 @@ def _gather_array(partials: List[Tuple[int, Any]], outputs: list) -> Optional[np
 
 def _raise(lo: int, hi: int, error: RemoteError) -> None:
     """The first error by position, raised as the original exception with the partition's
-    traceback attached as a note."""
+    traceback attached as a note, and its chain as raised there: the exception handled here,
+    if any, is the context of its first one, as serially (``errors.in_context``)."""
     exc = error.exception()
+    errors.in_context(exc, sys.exc_info()[1])
     exc.add_note(f"Raised in partition [{lo}, {hi}):\n{error.trace}")
-    raise exc
+    errors.reraise(exc)
 
 
 def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -411,7 +416,7 @@ class InlineRunner:
         results = []
         while (partition := plan.next_partition()) is not None:
             with using_runner(None):  # as in a compute process: nested shapes run inline
-                outcome = tasks.run_partition(task, *partition)
+                outcome = tasks.run_partition_here(task, *partition)
             results.append((*partition, outcome))
             if outcome[3]:
                 break

@@ -104,12 +104,16 @@ class ArraySource(_Source):
     kind = "array"
     compilable = True
 
-    def __init__(self, array: np.ndarray, python_items: bool):
+    def __init__(self, array: np.ndarray, python_items: bool, given: Optional[np.ndarray] = None):
         self.array: Optional[np.ndarray] = array
         self.python_items = python_items  # built from a list: CPython items are Python numbers
         self.numpy_items = not python_items
         self.length = len(array)
         self.start = 0  # the index of array[0]: not 0 only in a window
+        # the caller's array, in the driver only (not pickled): a row a partition gives back is its row
+        self.given = array if given is None else given
+        # where the rows a partition last read lie: (address, bytes, bytes per row, index of the first)
+        self._extent: Optional[Tuple[int, int, int, int]] = None
         # (segment name, dtype, shape, offset, whether the segment is a remote object's)
         self._shared: Optional[Tuple[str, str, tuple, int, bool]] = None
         self._segment = None
@@ -144,7 +148,7 @@ class ArraySource(_Source):
             self.start = lo
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__, _segment=None)
+        state = dict(self.__dict__, _segment=None, given=None, _extent=None)
         if self._shared is not None:
             state["array"] = None
         return state
@@ -182,8 +186,24 @@ class ArraySource(_Source):
         return numba.typeof(array).dtype if array.ndim == 1 else numba.typeof(array[0])
 
     def items(self, lo: int, hi: int) -> Iterable:
-        part = self._attached()[lo - self.start:hi - self.start]
+        array = self._attached()
+        if array.ndim > 1:
+            self._extent = (array.ctypes.data, array.nbytes, array.strides[0], self.start)
+        part = array[lo - self.start:hi - self.start]
         return part.tolist() if self.python_items else part
+
+    def row_of(self, value: np.ndarray) -> Optional[int]:
+        """The index of the row ``value`` is, if it is one of the rows a partition read here
+        (an item of a 2-D array: a view of it, as in CPython)."""
+        if self._extent is None or value.ndim == 0 or value.base is None:
+            return None
+        address, size, row_bytes, start = self._extent
+        offset = value.__array_interface__["data"][0] - address
+        array_shape = self._shared[2] if self._shared else self.array.shape
+        if (0 <= offset < size and offset % row_bytes == 0 and value.shape == tuple(array_shape[1:])
+                and value.dtype.str == self._dtype() and value.strides == _row_strides(value.dtype, value.shape)):
+            return start + offset // row_bytes
+        return None
 
     def describe(self) -> str:
         where = "shared" if self._shared else "inline"
@@ -191,6 +211,22 @@ class ArraySource(_Source):
 
     def _dtype(self) -> str:
         return self._shared[1] if self._shared else self.array.dtype.str
+
+
+def _row_strides(dtype: np.dtype, shape: Tuple[int, ...]) -> Tuple[int, ...]:
+    """The strides of a C-contiguous array of ``shape``: a row of the arrays partitions read."""
+    strides, step = [], dtype.itemsize
+    for extent in reversed(shape):
+        strides.append(step)
+        step *= extent
+    return tuple(reversed(strides))
+
+
+def array_sources(source: Any) -> List["ArraySource"]:
+    """The array sources ``source`` reads: itself, or the parts of a zip."""
+    if isinstance(source, ArraySource):
+        return [source]
+    return [found for part in getattr(source, "parts", ()) for found in array_sources(part)]
 
 
 class ObjectSource(_Source):
@@ -369,7 +405,7 @@ def source_for(iterable: Any):
         return iterable.source() if iterable.function in (zip, enumerate) else None
     if isinstance(iterable, np.ndarray):
         if iterable.ndim >= 1 and iterable.dtype.kind in _NUMERIC_KINDS:
-            return ArraySource(np.ascontiguousarray(iterable), python_items=False)
+            return ArraySource(np.ascontiguousarray(iterable), python_items=False, given=iterable)
         return None
     if type(iterable) in (list, tuple):
         array = _homogeneous_array(iterable)

@@ -13,18 +13,21 @@ scheduler need not hand out the rest.
 """
 from __future__ import annotations
 
+import contextlib
 import decimal
+import functools
 import hashlib
 import itertools
+import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from engine import errors, kernels, reducers, serialization, shm
-from engine.sources import identity, spread
+from engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm
+from engine.sources import array_sources, identity, spread
 
 Outcome = Tuple[str, Any, bool, bool]
 # an outcome's status when its value is [(lo, hi, outcome)]: a partition computed in pieces
@@ -33,14 +36,16 @@ PIECES = "pieces"
 
 @dataclass
 class Task:
+    """What a task's payload holds after its functions (element, condition, key, inner loops of a
+    grouped reduction), which are pickled first: their pickle names their kernel."""
     reducer: str
-    functions: bytes        # pickled (element, condition, key, inner loops of a grouped reduction)
     source: Any             # engine.sources.*Source
     outputs: Tuple[str, ...]  # shared output segments, for collections
     length: int
     pattern: Optional[str]  # element and condition take an item's parts, unpacked so (sources.Star)
     flat: bool              # the element gives an iterable of elements (inner loops): CPython
     decimal_context: decimal.Context  # the driver's: Decimal arithmetic rounds as it would there
+    settings: process_settings.Settings  # the driver's (the caller's): numpy's errors, warnings, ...
     # the process that compiles its kernel waits for it (the others go on in CPython): a shape
     # expected to take longer in CPython than compiles do (engine.cost.COMPILE_FIRST_FROM)
     compile_first: bool = False
@@ -51,15 +56,63 @@ class Unshippable(Exception):
     serially where it is instead."""
 
 
-def make_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
+_FUNCTIONS_SIZE = struct.Struct("<Q")  # a payload's first bytes: the size of its functions' pickle
+# {id(payload): the pickler's memo} of each task this process made and is running: an outcome
+# refers to these objects by their memo numbers (``outcome_bytes``)
+_made: Dict[int, serialization.WrittenObjects] = {}
+
+
+@contextlib.contextmanager
+def made_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
               source, outputs: Tuple[str, ...], pattern: Optional[str], flat: bool,
-              inner: Optional[Callable] = None, compile_first: bool = False) -> bytes:
+              inner: Optional[Callable] = None, compile_first: bool = False) -> Iterator[bytes]:
+    """The task's payload, for the time its partitions run. Its functions and its source are
+    pickled by one pickler, so an object both reach (an outside sentinel compared with ``is``)
+    is one object in a partition too; and the pickler's memo is kept, so that what partitions
+    give back may be the driver's own objects (``load_outcome``)."""
     try:
-        functions = serialization.dumps((element, condition, key, inner))
-        return serialization.dumps(Task(reducer.name, functions, source, outputs, source.length, pattern, flat,
-                                        decimal.getcontext(), compile_first))
+        with lru_caches.refusing_used():  # a partition's copy would start with an empty cache
+            (functions, task), memo = serialization.dumps_in_parts(
+                [(element, condition, key, inner),
+                 Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(),
+                      process_settings.take(), compile_first)])
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
+    payload = _FUNCTIONS_SIZE.pack(len(functions)) + functions + task
+    _made[id(payload)] = serialization.WrittenObjects(memo)
+    try:
+        yield payload
+    finally:
+        del _made[id(payload)]
+
+
+def load_outcome(payload: bytes, data: bytes) -> Outcome:
+    """An outcome a partition of this process's task ``payload`` sent (``outcome_bytes``): the
+    objects it holds that are the task's are this process's own, as they are in CPython (the
+    records a filter keeps are the list's records, not copies)."""
+    return serialization.loads_referring(data, functools.partial(_driver_object, _made[id(payload)]))
+
+
+def _driver_object(written: serialization.WrittenObjects, reference: Any) -> Any:
+    """The object a partition's ``task_reference`` stands for, in the driver."""
+    if isinstance(reference, tuple):  # a row of the caller's array
+        number, row = reference
+        return written(number).given[row]
+    return written(reference)
+
+
+def outcome_bytes(payload: bytes, outcome: Outcome) -> bytes:
+    """``outcome`` of a partition of ``payload``, pickled for its driver: each object in it that
+    came with the task is its memo number. An outcome that surely holds none (numbers, strings,
+    new tuples and dicts of them: most) pickles as usual, as referring costs a Python call per
+    object pickled."""
+    if outcome[0] == "error":
+        return serialization.dumps(outcome)
+    job = _decode(payload)
+    partials = [outcome[1]] if outcome[0] != PIECES else [piece[1] for *_, piece in outcome[1]]
+    if all(serialization.plain(partial, job.task_objects.ids, parts_may_be_read=False) for partial in partials):
+        return serialization.dumps(outcome)
+    return serialization.dumps_referring(outcome, job.task_reference)
 
 
 _NO_SAMPLE = object()
@@ -100,11 +153,15 @@ def _numpy_columns(sample: Any, columns: int) -> Tuple[bool, ...]:
 
 
 class _Decoded:
-    def __init__(self, task: Task):
-        self.task = task
+    def __init__(self, payload: bytes):
+        [functions_size] = _FUNCTIONS_SIZE.unpack_from(payload)
+        functions = memoryview(payload)[_FUNCTIONS_SIZE.size:_FUNCTIONS_SIZE.size + functions_size]
+        [(element, condition, self.key, inner), self.task], unpickler = serialization.loads_parts(
+            memoryview(payload)[_FUNCTIONS_SIZE.size:], 2)
+        self.task_objects = serialization.ReadObjects(unpickler)
+        task = self.task
         self.reducer = reducers.by_name(task.reducer)
-        element, condition, self.key, inner = serialization.loads(task.functions)
-        self._compile = (hashlib.sha1(task.functions).hexdigest(), element, condition)
+        self._compile = (hashlib.sha1(functions).hexdigest(), element, condition)
         # CPython partitions call these with whole items
         self.element, self.condition, self.inner = element, condition, inner
         if task.pattern is not None:
@@ -113,13 +170,25 @@ class _Decoded:
             self.inner = self.element
         self._sample = _NO_SAMPLE
         self._segments: list = []
+        self.not_compiled_because = process_settings.not_compiled_because(task.settings)
+
+    def task_reference(self, value: Any) -> Any:
+        """What stands for ``value`` in an outcome if it came with the task (``outcome_bytes``):
+        its memo number, or (the number of its array source, its index) for a row of a 2-D
+        array; else None."""
+        if type(value) is np.ndarray:
+            for source in array_sources(self.task.source):
+                row = source.row_of(value)
+                if row is not None:
+                    return self.task_objects.number(source), row
+        return self.task_objects.number(value)
 
     def kernel_state(self, wait_own: bool = False) -> Any:
         """The compiled kernel (from the cache after the first partition; None: CPython), or
         ``kernels.COMPILING`` while it compiles behind the partitions; ``wait_own``: the kernel
         once compiled if this process is the one compiling it. Asked for with the partition's
         data in place: a window's arrays may be typed otherwise."""
-        if self.task.flat:
+        if self.task.flat or self.not_compiled_because:
             return None
         digest, element, condition = self._compile
         return kernels.kernel_or_compiling(digest, self.reducer, self.task.source, element, condition,
@@ -176,7 +245,7 @@ def _decode(payload: bytes) -> _Decoded:
     else:
         while len(_decoded) >= _DECODED_LIMIT:
             _decoded.popitem(last=False)
-        _decoded[digest] = _Decoded(serialization.loads(payload))
+        _decoded[digest] = _Decoded(payload)
     return _decoded[digest]
 
 
@@ -265,7 +334,7 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
         job = _decode(payload)
         if windows:
             job.task.source.window(lo, iter(windows))
-        with decimal.localcontext(job.task.decimal_context):
+        with decimal.localcontext(job.task.decimal_context), process_settings.applied(job.task.settings):
             pieces = _compute(job, lo, hi, whole)
         if len(pieces) == 1:
             _, _, partial, compiled = pieces[0]
@@ -275,6 +344,12 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
         return PIECES, outcomes, any(compiled for *_, compiled in pieces), any(o[3] for *_, o in outcomes)
     except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
         return "error", errors.capture(exc), False, True
+
+
+def run_partition_here(payload: bytes, lo: int, hi: int, whole: bool = False) -> Outcome:
+    """``run_partition`` in the process that made the task, its outcome as a partition of
+    another process would give it back (``outcome_bytes``): holding the driver's own objects."""
+    return load_outcome(payload, outcome_bytes(payload, run_partition(payload, lo, hi, whole=whole)))
 
 
 def pieces_apart(outcomes: Sequence[Tuple[int, int, Outcome]]) -> List[Tuple[int, int, Outcome]]:

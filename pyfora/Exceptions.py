@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from concurrent.futures import CancelledError  # noqa: F401  (pyfora.CancelledError)
 from concurrent.futures._base import Error as _FuturesError
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from engine import errors
 from engine.errors import InvalidPyforaOperation, UnconvertibleValueError  # noqa: F401  (raised on the cluster)
@@ -85,7 +85,7 @@ def _both(kind: type) -> Optional[type]:
 
 def _as_both(remote: Exception) -> Optional[ComputationError]:
     """``remote`` again, as an instance of ``_both(type(remote))`` with its ``args``, fields,
-    attributes and notes; None where that cannot be."""
+    attributes, notes and chain (``__cause__``, ``__context__``); None where that cannot be."""
     kind = _both(type(remote))  # type: ignore[arg-type]
     if kind is None:
         return None
@@ -94,6 +94,16 @@ def _as_both(remote: Exception) -> Optional[ComputationError]:
     except Exception:  # a __new__ of the user's own that wants other arguments
         return None
     errors.restore(error, remote.args, errors.fields(remote), vars(remote))
+    return _chained_as(error, remote)
+
+
+_Error = TypeVar("_Error", bound=BaseException)
+
+
+def _chained_as(error: _Error, remote: BaseException) -> _Error:
+    """``error``, with the chain of ``remote`` (``__cause__``, ``__context__``): what it stands for."""
+    error.__cause__, error.__context__ = remote.__cause__, remote.__context__
+    error.__suppress_context__ = remote.__suppress_context__
     return error
 
 
@@ -106,16 +116,17 @@ def computation_error(remote: Any, trace: str) -> BaseException:
     Another ``BaseException`` (``SystemExit`` from ``sys.exit()``, ``KeyboardInterrupt``) is
     raised as itself, as CPython would: a ``ComputationError`` is an ``Exception``, which
     ``except Exception`` must not catch for these. A type that cannot be combined, or an
-    exception known only by its text, gives a plain ``ComputationError``."""
+    exception known only by its text, gives a plain ``ComputationError``. Each has the chain of
+    the original (``__cause__``, ``__context__``)."""
     if not isinstance(remote, BaseException):
         return ComputationError(remote, trace)
     error: Optional[Any] = _as_both(remote) if isinstance(remote, Exception) else remote
     if error is None:
-        return ComputationError(remote, trace)
+        return _chained_as(ComputationError(remote, trace), remote)
     try:
         error.remoteException, error.trace = remote, trace
     except AttributeError:  # the user's type has these names as read-only properties
-        return ComputationError(remote, trace)
+        return _chained_as(ComputationError(remote, trace), remote)
     if trace:
         error.add_note("Remote traceback (the code ran on the cluster):\n" + trace.rstrip("\n"))
     return error

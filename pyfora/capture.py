@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import cloudpickle
 
-from engine import module_state, mutations, serialization
+from engine import lru_caches, module_state, mutations, serialization
 from engine.code import cell_contents, find_with, reachable, read_names, referenced_names
 from pyfora import typed_source, unpicklable, unread_after, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
@@ -46,6 +46,9 @@ class CapturedBlock:
     other_sources: Dict[str, str]  # text of the other files defining functions it ships
     objects: List[str]  # ids of the remote objects the free variables refer to
     unread: List[str] = field(default_factory=list)  # assigned, never read again: not sent back
+    # the objects the free variables' pickle wrote (kept here, never sent): a downloaded value
+    # that holds some of them is given them back (engine.remote_values.pack)
+    written: Optional[serialization.WrittenObjects] = field(default=None, repr=False, compare=False)
 
 
 @functools.lru_cache(maxsize=256)
@@ -117,10 +120,10 @@ def ship(source: str, filename: str, with_line: int, values: Dict[str, Any],
     """The block at ``with_line`` of ``source`` with ``values`` as its free variables, ready to
     send: the values pickled, with the files of the user functions they reach. ``labels`` name
     values for the user where their variable names would not (``argument 2``)."""
-    pickled, objects = _pickle(values, labels or {})
+    pickled, objects, written = _pickle(values, labels or {})
     upload_limit.check(len(pickled), values, labels or {})
     return CapturedBlock(source, filename, with_line, pickled,
-                         _shipped_sources(values.values(), filename), sorted(objects))
+                         _shipped_sources(values.values(), filename), sorted(objects), written=written)
 
 
 _INSTALLED = tuple(os.path.realpath(sysconfig.get_paths()[key]) + os.sep
@@ -240,7 +243,12 @@ def update_in_place(frame: types.FrameType, pickled: bytes, parts: Sequence[Any]
         _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here")
     for name in mutations.apply_cells(_free_values(frame, list(changed["cells"])), changed["cells"]):
         _warn_once(frame, name, f"the block changed the closure of {name!r}, which is another function here")
-    targets = _free_values(frame, list(changed["free"]))
+    for name in changed["caches"]:
+        _warn_once(frame, name + ":cache", f"the block called lru_cache function {name!r} on the cluster: what "
+                                           "it cached there and the calls counted there stay there; its cache and "
+                                           "cache_info() here are as before the block")
+    targets = mutations.targets(_free_values(frame, [mutations.variable(name) for name in changed["free"]]),
+                                changed["free"])
     for name in changed["moved"]:
         _warn_once(frame, name + ":moved", f"the block moved or replaced objects inside free variable {name!r}: "
                                            "it holds new objects now, which your other references to the old "
@@ -258,17 +266,20 @@ def _warn_once(frame: types.FrameType, name: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set]:
+def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set, serialization.WrittenObjects]:
+    """The pickle of ``values``, the remote objects it refers to, and the objects it wrote. An lru_cache function whose
+    cache is in use is refused: the cluster would have an empty one (``engine.lru_caches``)."""
     _ship_user_modules_by_value()
-    try:
-        return serialization.dumps_with_references(values)
-    except Exception:
-        for name, value in values.items():
-            try:
-                serialization.dumps(value)
-            except Exception as exc:
-                raise PythonToForaConversionError(unpicklable.message(name, labels.get(name), value, exc)) from exc
-        raise
+    with lru_caches.refusing_used():
+        try:
+            return serialization.dumps_written(values)
+        except Exception:
+            for name, value in values.items():
+                try:
+                    serialization.dumps(value)
+                except Exception as exc:
+                    raise PythonToForaConversionError(unpicklable.message(name, labels.get(name), value, exc)) from exc
+            raise
 
 
 def write_back(frame: types.FrameType, values: Dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from engine import serialization
+from engine import errors, serialization
 from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
                                PythonToForaConversionError, ResultExceededBytecountThreshold, computation_error)
 
@@ -93,14 +93,16 @@ def _failed(exc: BaseException) -> Future:
     return future
 
 
-def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, str]) -> Dict[str, Any]:
+def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, str],
+              written: Optional[serialization.WrittenObjects] = None) -> Dict[str, Any]:
     """The variables of a JOB_DONE: the proxies of those kept on the cluster (made first, so
     that they are freed even if a downloaded value cannot be rebuilt), then the downloaded
-    ones rebuilt here. ``sources``: the files of the code that made them."""
+    ones rebuilt here. ``sources``: the files of the code that made them. ``written``: the
+    objects the block's free variables' pickle wrote, which a downloaded value may hold."""
     values = {name: RemotePythonObject(executor, described, sources=sources)
               for name, described in (message.get("objects") or {}).items()}
     for name, (data, parts) in zip(message["names"], pickles_of(message)):
-        values[name] = rebuilt(f"the value of {name!r}", data, parts)
+        values[name] = rebuilt(f"the value of {name!r}", data, parts, written)
     return values
 
 
@@ -115,18 +117,24 @@ def pickles_of(message: Dict[str, Any]) -> List[Tuple[Any, List[Any]]]:
     return pickles
 
 
-def rebuilt(what: str, data: Any, parts: Sequence[Any] = ()) -> Any:
+def rebuilt(what: str, data: Any, parts: Sequence[Any] = (),
+            written: Optional[serialization.WrittenObjects] = None) -> Any:
     """A value downloaded from the cluster: its pickle and out-of-band buffers, made writable
-    (numpy arrays come back writable, as they were)."""
+    (numpy arrays come back writable, as they were); the objects of ``written`` it refers to,
+    the caller's own."""
     parts = [part if not memoryview(part).readonly else bytearray(part) for part in parts]
     try:
+        if written is not None:
+            return serialization.loads_referring(data, written, parts)
         return serialization.loads(data, buffers=parts)
     except Exception as exc:
         raise ForaToPythonConversionError(f"{what} cannot be rebuilt here: {exc!r}") from None
 
 
-def remote_error(error: Dict[str, Any]) -> BaseException:
-    """The exception to raise here for the ``error`` of a JOB_DONE."""
+def remote_error(error: Dict[str, Any], handled: Optional[BaseException] = None) -> BaseException:
+    """The exception to raise here for the ``error`` of a JOB_DONE; ``handled``: the exception
+    the caller was handling where the code ran (the context CPython gives the first exception
+    of the chain raised there: ``engine.errors.in_context``)."""
     if error["type_name"] == "InternalError" and not error.get("trace"):
         return InternalError(error["message"])
     remote: Any = f"{error['type_name']}: {error['message']}"
@@ -135,4 +143,6 @@ def remote_error(error: Dict[str, Any]) -> BaseException:
             remote = serialization.loads(error["pickled"])
         except Exception:
             pass
+    if isinstance(remote, BaseException):
+        errors.in_context(remote, handled)
     return computation_error(remote, error.get("trace", ""))

@@ -22,7 +22,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
-from engine import module_state, mutations
+from engine import errors, module_state, mutations
 from pyfora import capture
 from pyfora.remote import pickles_of, remote_error, values_of
 
@@ -97,7 +97,7 @@ class WithBlockExecutor:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         frame, self._frame = self._frame, None
-        block = self._captured
+        block, self._captured = self._captured, None  # its pickler's memo holds the free variables
         assert frame is not None and block is not None, "__exit__ without __enter__"
         frame.f_trace = None
         sys.settrace(self._previous_trace)
@@ -106,13 +106,15 @@ class WithBlockExecutor:
         message = self._executor._run_block(block, self._download_below, self._status_callback)
         sources = {block.filename: block.source, **block.other_sources}
         message, changed = _split_changed(message)
-        values = values_of(message, self._executor, sources)
+        values = values_of(message, self._executor, sources, block.written)
         module_state.install(values.pop(module_state.STATE, {}))
         capture.write_back(frame, values)
         if changed is not None:
             capture.update_in_place(frame, *changed)
         error = message.get("error")
         if error is not None:
-            raise remote_error(error) from None  # not "during handling of SkipBody"
+            # raised with its own chain, not "during handling of SkipBody"; what the caller was
+            # handling when the body began (SkipBody's context) is the context CPython gives it
+            errors.reraise(remote_error(error, handled=exc.__context__))
         return True
 

@@ -59,6 +59,33 @@ def describe(value) -> str:
     return text if len(text) < 200 else text[:200] + "..."
 
 
+CHAIN_COMPARED = 10  # exceptions of a chain compared, at most (a chain may be a cycle)
+
+
+def _chain_differences(expected: BaseException, actual: BaseException, path: str, out: list, limit: int) -> list:
+    """The ways the chains of two exceptions differ: ``__suppress_context__``, then what
+    ``__cause__`` and ``__context__`` are, and their own chains."""
+    todo, seen = [(expected, actual, path)], set()
+    while todo and len(seen) < CHAIN_COMPARED and len(out) < limit:
+        expected, actual, path = todo.pop(0)
+        if id(expected) in seen:
+            continue
+        seen.add(id(expected))
+        if expected.__suppress_context__ != actual.__suppress_context__:
+            out.append(f"{path}.__suppress_context__: {expected.__suppress_context__} != {actual.__suppress_context__}")
+        for link in ("__cause__", "__context__"):
+            e, a = getattr(expected, link), getattr(actual, link)
+            if e is None and a is None:
+                continue
+            if e is None or a is None or type(e) is not type(a):
+                out.append(f"{path}.{link}: {describe(e)} != {describe(a)}")
+                continue
+            if str(e) != str(a) or e.args != a.args:
+                out.append(f"{path}.{link}: exception {type(e).__name__}({str(e)!r}) != {str(a)!r}")
+            todo.append((e, a, f"{path}.{link}"))
+    return out
+
+
 def differences(expected, actual, path="result", loose=False, out=None, limit=8):
     """Every way ``actual`` differs from ``expected`` (up to ``limit``), as text."""
     out = [] if out is None else out
@@ -76,7 +103,7 @@ def differences(expected, actual, path="result", loose=False, out=None, limit=8)
     if isinstance(expected, BaseException):
         if str(expected) != str(actual) or expected.args != actual.args:
             out.append(f"{path}: exception {te.__name__}({str(expected)!r}) != {ta.__name__}({str(actual)!r})")
-        return out
+        return _chain_differences(expected, actual, path, out, limit)
     if isinstance(expected, (float, np.floating)) and not isinstance(expected, np.ndarray):
         if not _float_same(float(expected), float(actual), loose):
             out.append(f"{path}: {expected!r} != {actual!r}")

@@ -1,6 +1,8 @@
 """Block capture in the caller's frame, with the cluster replaced by the engine in this process
 (the real path minus the sockets: capture -> engine.block -> worker/manager message shapes ->
 write-back). End-to-end tests run the same through real services."""
+import functools
+
 import pytest
 
 import pyfora
@@ -184,3 +186,34 @@ def test_a_global_the_function_declares_is_written_by_its_block():
             hits = hits + 5
         closure = (lambda: hits)()
     assert hits == 15 and closure == 15
+
+
+def test_a_bound_method_of_an_outside_object_changes_that_object():
+    log = []
+    record = log.append
+    with ufora.remotely.downloadAll():
+        found = any(record(x) or x * x > 90_000 for x in range(1000))
+    assert found and log == list(range(302))  # up to 301, the first past 300 ** 2
+
+
+@functools.lru_cache(maxsize=None)
+def cached_square(x):
+    return x * x
+
+
+def sum_of_cached_squares(n):
+    return sum(cached_square(x % 10) for x in range(n))
+
+
+def test_an_lru_cache_function_goes_unused_and_its_calls_there_are_said_to_stay_there():
+    cached_square.cache_clear()
+    with pytest.warns(RuntimeWarning, match="lru_cache function 'cached_square' on the cluster"):
+        with ufora.remotely.downloadAll():
+            total = sum_of_cached_squares(30_000)  # serially: one cache, as CPython's
+            info = cached_square.cache_info()
+    assert total == 855_000 and (info.hits, info.misses, info.currsize) == (29_990, 10, 10)
+    assert cached_square.cache_info().currsize == 0  # the caller's: as before the block
+    cached_square(2)  # in use here: a copy there would not be it
+    with pytest.raises(pyfora.PythonToForaConversionError, match="cached_square.cache_clear()"):
+        with ufora.remotely.downloadAll():
+            total = sum_of_cached_squares(10)

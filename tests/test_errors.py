@@ -105,6 +105,10 @@ def test_a_type_that_cannot_be_subclassed_is_a_plain_computation_error(ufora):
     assert type(raised.value) is pyfora.ComputationError and not isinstance(raised.value, Final)
     assert isinstance(raised.value.remoteException, Final) and str(raised.value.remoteException) == "the end"
     assert str(raised.value).startswith("Final: the end")
+    with pytest.raises(pyfora.ComputationError) as raised:
+        with ufora.remotely.downloadAll():
+            raise Final("the end") from KeyError("why")
+    assert type(raised.value.__cause__) is KeyError and raised.value.__suppress_context__  # the original's chain
 
 
 def test_an_exception_that_cannot_come_back_is_a_plain_computation_error_with_its_text(ufora):
@@ -230,3 +234,37 @@ def test_the_names_are_the_original_pyforas():
     assert not issubclass(pyfora.InvalidPyforaOperation, pyfora.PyforaError)
     assert not issubclass(pyfora.UnconvertibleValueError, pyfora.PyforaError)
     assert issubclass(pyfora.NotCallableError, pyfora.PyforaError)
+
+
+def lookup(table, key):
+    try:
+        return table[key]
+    except KeyError as missing:
+        raise ValueError(f"no entry for {key!r}") from missing
+
+
+def test_the_chain_of_a_remote_exception_is_cpythons(ufora):
+    import traceback
+
+    table = {}
+    with pytest.raises(ValueError) as raised:
+        with ufora.remotely.downloadAll():
+            lookup(table, "k")
+    error = raised.value
+    for exc in (error, error.remoteException):  # what is raised here, and the original
+        assert type(exc.__cause__) is KeyError and exc.__cause__.args == ("k",)
+        assert exc.__context__ is exc.__cause__ and exc.__suppress_context__
+    printed = "".join(traceback.format_exception(error))
+    # as CPython prints it: the cause, then the exception; the remote lines of both in the note
+    assert printed.startswith("KeyError: 'k'\n\nThe above exception was the direct cause of the following exception:")
+    remote = printed[printed.index("Remote traceback"):]
+    assert remote.index("return table[key]") < remote.index("direct cause") < remote.index("from missing")
+    try:
+        raise OSError("handled by the caller")
+    except OSError as handled:
+        with pytest.raises(KeyError) as raised:
+            with ufora.remotely.downloadAll():
+                table["k"]
+        # raised while the caller handled an error: that error is its context, as in CPython
+        assert raised.value.__context__ is handled and raised.value.remoteException.__context__ is handled
+        assert not raised.value.__suppress_context__

@@ -172,3 +172,60 @@ def test_records_of_atoms_are_compared_by_identity_and_tuples_with_state_are_not
     namespace["trades"][1] = Trade("B", 3)
     namespace["tagged"][0].note = "changed"
     assert set(mutations.changed(namespace, taken)) == {"trades", "tagged"}
+
+
+class Tally:
+    def __init__(self):
+        self.count = 0
+
+    def add(self, x):
+        self.count += 1
+        return x
+
+
+def test_what_bound_methods_are_bound_to_is_compared_under_their_name():
+    import math
+
+    log, seen, tally = [], set(), Tally()
+    free = {"record": log.append, "remember": seen.add, "forget": seen.discard, "add": tally.add,
+            "root": math.sqrt, "size": len, "also_seen": seen.copy, "table": {}, "lookup": None}
+    free["lookup"] = free["table"].get
+    owned = mutations.owners(free)
+    # a module's functions are bound to the module; ``table`` is compared under its own name
+    assert owned == {"record.__self__": log, "remember.__self__": seen, "add.__self__": tally}
+    assert mutations.changing(owned, free) == set(owned)  # append, add: names of methods that change
+    namespace = {**free, **owned}
+    taken = mutations.snapshot(namespace, list(namespace), set(owned))
+    free["record"](1)
+    free["add"](2)
+    assert mutations.changed(namespace, taken) == {"record.__self__": [1], "add.__self__": tally}
+    theirs_log, theirs_tally = [], Tally()  # the caller's, bound the same way
+    targets = mutations.targets({"record": theirs_log.append, "add": theirs_tally.add},
+                                ["record.__self__", "add.__self__"])
+    assert targets == {"record.__self__": theirs_log, "add.__self__": theirs_tally}
+    assert mutations.apply(targets, {"record.__self__": [1], "add.__self__": tally}) == []
+    assert theirs_log == [1] and theirs_tally.count == 1
+
+
+def test_lru_cache_functions_called_are_named_and_never_compared_as_values():
+    import functools
+
+    @functools.lru_cache(maxsize=None)
+    def square(x):
+        return x * x
+
+    @functools.lru_cache(maxsize=None)
+    def unused(x):
+        return x
+
+    def helper(n):  # reaches square through its closure
+        return square(n)
+
+    from engine import serialization
+
+    free = serialization.loads(serialization.dumps({"helper": helper, "unused": unused}))  # as the block has them
+    taken = mutations.caches(mutations.reached(free.values()))
+    assert {function.__name__ for function, _ in taken.values()} == {"square", "unused"}
+    assert mutations.snapshot(free, list(free), set(free)) == {}  # a function, a cache: not values
+    free["helper"](3)
+    assert mutations.used_caches(taken) == ["square"]

@@ -434,11 +434,37 @@ add("it = iter(range(20_000))\nresult = {next(it) for x in range(30_000)}", para
 add("it = iter(range(20_000))\nresult = sum(next(it) for x in range(30_000))", parallel=False)  # RuntimeError
 add("class C:\n    n = 0\n    def bump(self, x):\n        C.n += 1\n        return x\nc = C()\n"
     "result = sum(map(c.bump, range(30_000))), C.n", parallel=False)  # a bound method as the element
+add("class T:\n    def __init__(self):\n        self.n = 0\n    def add(self, x):\n        self.n += 1\n"
+    "        return x\nt = T()\nadd = t.add\nresult = sum(add(x) for x in range(30_000)), t.n",
+    parallel=False)  # a bound method the element calls
 add("class K:\n    made = 0\n    def __new__(cls, v):\n        cls.made = cls.made + 1\n        return super().__new__(cls)\n"
     "result = len([K(x) for x in range(30_000)]), K.made", parallel=False)
 add("class P2:\n    def __init__(self):\n        self.n = 0\n    def bump(self):\n        self.n += 1\n        return self.n\n"
     "pairs = [(i, P2()) for i in range(30_000)]\nresult = sum(t[1].bump() for t in pairs), pairs[3][1].n")
 add("def draw(x):\n    import random\n    return random.random()\nresult = len([draw(x) for x in range(30_000)])", parallel=False)
+# What a split shape gives back that came with it is the caller's object, not a copy
+RECORDS = "recs = [{'v': i % 7} for i in range(30_000)]\nids = {id(r) for r in recs}\n"
+add(RECORDS + "kept = [r for r in recs if r['v'] > 4]\nlast = None\nfor r in recs:\n    if r['v'] > 4:\n"
+    "        last = r\nresult = len(kept), kept[0] is recs[5], kept[-1] is last")
+add("recs = []\nfor i in range(30_000):\n    recs.append({'v': i % 7})\nids = {id(r) for r in recs}\n"
+    "result = sorted(ids) == sorted(id(r) for r in recs), len({hash(str(r)) for r in recs})", parallel=False)
+add(RECORDS + "pairs = [(r, r['v']) for r in recs]\nresult = all(p[0] is r for p, r in zip(pairs, recs))")
+add(RECORDS + "copies = [dict(r) for r in recs]\nresult = any(id(c) in ids for c in copies), copies[:2]")
+add(RECORDS + "best = max(recs, key=lambda r: r['v'])\nresult = best is recs[6]")
+add(RECORDS + "by_v = {i: r for i, r in enumerate(recs) if r['v'] == 3}\nresult = all(by_v[i] is recs[i] for i in by_v)")
+add("skip = object()\nitems = [skip if i % 3 == 0 else i for i in range(30_000)]\n"
+    "result = sum(i for i in items if i is not skip), len([i for i in items if i is skip])")
+add("class Missing:\n    pass\nGAP = Missing()\nitems = [GAP if i % 5 == 0 else float(i) for i in range(30_000)]\n"
+    "kept = [x for x in items if x is not GAP]\nresult = len(kept), sum(kept), [x for x in items[:6] if x is GAP][0] is GAP")
+# a 2-D array's rows are views of it, given back split or not (the matrix in shared memory too)
+add("m = np.arange(60_000.0).reshape(-1, 4)\nrows = [r for r in m if r[0] % 8 == 0]\nrows[1][1] = -1.0\n"
+    "result = m[2, 1], len(rows), rows[1].base is not None")
+add("m = np.arange(600_000.0).reshape(-1, 4)\npairs = [(i, r) for i, r in enumerate(m) if i % 1000 == 0]\n"
+    "pairs[3][1][0] = -5.0\nresult = m[3000, 0], len(pairs)")
+add("m = np.arange(60_000.0).reshape(-1, 4).T.copy().T\nrows = [r for r in m]\nrows[7][2] = -2.0\n"
+    "result = m[7, 2], rows[8][1:].tolist()")
+add("import functools\n@functools.lru_cache(maxsize=None)\ndef sq(x):\n    return [x * x]\n"
+    "rows = [sq(x % 100) for x in range(30_000)]\nresult = sq.cache_info(), rows[0] is rows[100]", parallel=False)
 # Scoping CPython gives comprehensions: left as written
 add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]")  # late binding: the 3 calls split
 add("result = [y := x * 2 for x in range(30_000)][-1], y", parallel=False)  # := binds outside
@@ -465,9 +491,11 @@ def cpython(code: str):
     return "ok", namespace.get("result")
 
 
-def loaded(result, name: str):
+def loaded(result, name: str, written=None):
     """A variable of a block's result (taken over) as the client gets it: unpickled on its
-    large buffers."""
+    large buffers, the objects it refers to the client's own (``written``)."""
+    if written is not None:
+        return serialization.loads_referring(result.variables[name], written, result.parts.get(name, ()))
     return serialization.loads(result.variables[name], buffers=result.parts.get(name, ()))
 
 
@@ -476,7 +504,8 @@ def engine(code: str, runner=None):
     exec(compile(PRELUDE, "<shapes>", "exec"), namespace)  # the block's file: its functions are shipped
     free = {k: v for k, v in namespace.items() if not k.startswith("__")}
     source = PRELUDE + "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
-    block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, serialization.dumps(free))
+    pickled, _, written = serialization.dumps_written(free)
+    block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, pickled)
     runtime.reports.clear()
     result = run_block(block, runner or InlineRunner(processes=2))
     result.take_over()  # as the worker service does: large buffers mapped, their segments unlinked
@@ -484,7 +513,8 @@ def engine(code: str, runner=None):
     if result.error is not None:
         exc = result.error.exception()
         return ("error", (type(exc), str(exc))), reports
-    return ("ok", loaded(result, "result") if "result" in result.variables else None), reports
+    # as the client reads them: a value may refer to the objects it sent (engine.remote_values.pack)
+    return ("ok", loaded(result, "result", written) if "result" in result.variables else None), reports
 
 
 def same(a, b) -> bool:
@@ -642,8 +672,8 @@ def test_a_list_the_block_never_reads_travels_as_an_array():
     assert b"as_list" in pickled and len(pickled) < 1000  # the array's bytes are its one part, not 300k floats
     [part] = result.parts["big_list"]
     assert part.nbytes == 300_000 * 8
-    loaded = serialization.loads(pickled, buffers=[part])
-    assert type(loaded) is list and loaded[:3] == [0.0, 0.5, 1.0] and len(loaded) == 300_000
+    values = serialization.loads(pickled, buffers=[part])
+    assert type(values) is list and values[:3] == [0.0, 0.5, 1.0] and len(values) == 300_000
     assert b"as_list" not in result.variables["read"] and "read" not in result.parts
 
 
@@ -654,8 +684,8 @@ def test_a_filtered_list_the_block_never_reads_is_moved_down_over_its_gaps_in_pl
                        InlineRunner(processes=3))
     result.take_over()
     assert result.error is None
-    loaded = serialization.loads(result.variables["kept"], buffers=result.parts["kept"])
-    assert loaded == [x * 0.5 for x in range(400_000) if x % 3]
+    values = serialization.loads(result.variables["kept"], buffers=result.parts["kept"])
+    assert values == [x * 0.5 for x in range(400_000) if x % 3]
 
 
 # A block inside a function runs as a function's body (engine.function_body): its names are the
@@ -755,9 +785,10 @@ def engine_in_function(code, arguments, header=""):
     free = {name: arguments[name] if name in arguments else namespace[name]
             for name in read_names(ast.parse(code).body) if name in arguments or (name in namespace and name not in own)}
     runtime.reports.clear()
-    result = run_block(Block(source, "<function>", with_line, serialization.dumps(free)), InlineRunner(processes=2))
+    pickled, _, written = serialization.dumps_written(free)
+    result = run_block(Block(source, "<function>", with_line, pickled), InlineRunner(processes=2))
     result.take_over()
-    values = {name: loaded(result, name) for name in list(result.variables) if name in _assigned(code)}
+    values = {name: loaded(result, name, written) for name in list(result.variables) if name in _assigned(code)}
     if result.error is not None:
         exc = result.error.exception()
         return (("error", (type(exc), str(exc))), values), list(runtime.reports)

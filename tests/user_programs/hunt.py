@@ -1076,15 +1076,189 @@ def prog_filtered_records_are_the_same_dicts(ufora):
     return {"flagged": flagged, "first_same": first_same, "high": len(high)}
 
 
-def prog_largest_object_is_the_same_object(ufora):
-    class Account:
-        def __init__(self, owner, balance):
-            self.owner, self.balance = owner, balance
+class Account:
+    def __init__(self, owner, balance):
+        self.owner, self.balance = owner, balance
 
-    accounts = [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+
+def _accounts():
+    return [Account(f"o{i}", (i * 7919) % 10_007) for i in range(N)]
+
+
+def prog_accounts_paired_with_their_interest(ufora):
+    """Tuples built around the caller's objects: changing the object through the tuple changes the
+    caller's list (one object, not a copy)."""
+    accounts = _accounts()
+    with ufora.remotely.downloadAll():
+        with_interest = [(a, a.balance * 0.03) for a in accounts if a.balance > 5_000]
+        for account, interest in with_interest:
+            account.balance += interest
+    return {"paired": len(with_interest), "total": sum(a.balance for a in accounts),
+            "first_is_callers": with_interest[0][0] is accounts[1]}
+
+
+def prog_matrix_rows_normalised_in_place(ufora):
+    """Rows picked by a filter are views: scaling them scales the matrix, as numpy users expect."""
+    m = (np.arange(N, dtype=np.float64).reshape(-1, 4) % 97) + 1.0
+    with ufora.remotely.downloadAll():
+        big_rows = [row for row in m if row.max() > 90]
+        for row in big_rows:
+            row /= row.max()
+    return {"rows": len(big_rows), "total": float(m.sum()), "m0": m[0].tolist()}
+
+
+def prog_richest_account_changed_after_the_block(ufora):
+    """The object max() picks is one of the caller's: changing it after the block changes the list."""
+    accounts = _accounts()
+    with ufora.remotely.downloadAll():
+        richest = max(accounts, key=lambda a: a.balance)
+        top = sorted(accounts, key=lambda a: -a.balance)[:3]
+    richest.balance = 0
+    top[1].owner = "renamed"
+    return {"zeroed": sum(1 for a in accounts if a.balance == 0), "renamed": sum(a.owner == "renamed" for a in accounts),
+            "same": richest is top[0]}
+
+
+def prog_alias_of_an_outside_list(ufora):
+    """A name bound in the block to an outside list is that list."""
+    xs = [1.5, 2.5]
+    table = {"a": [1], "b": [2]}
+    with ufora.remotely.downloadAll():
+        ys = xs
+        bs = table["b"]
+        both = (xs, table["a"])
+    ys.append(3.5)
+    bs.append(3)
+    both[1].append(9)
+    return {"xs": xs, "table": table, "same": ys is xs}
+
+
+def prog_records_kept_then_flagged_here(ufora):
+    """Records a filter keeps in the block are the caller's: flagging them afterwards flags the records."""
+    records = [{"id": i, "score": (i * 37) % 101} for i in range(N)]
+    with ufora.remotely.downloadAll():
+        best = [r for r in records if r["score"] > 95]
+        pairs = [(r["id"], r) for r in records if r["score"] == 0]
+    for r in best:
+        r["flag"] = True
+    pairs[0][1]["zero"] = True
+    return {"flagged": sum(1 for r in records if r.get("flag")), "zero": records[0].get("zero"), "best": len(best)}
+
+
+def prog_largest_object_is_the_same_object(ufora):
+    accounts = _accounts()
     with ufora.remotely.downloadAll():
         richest = max(accounts, key=lambda a: a.balance)
         richest.balance = 0
         poorest = min((a for a in accounts), key=lambda a: a.balance)
     return {"richest_owner": richest.owner, "zeroed_in_list": sum(1 for a in accounts if a.balance == 0),
             "same": poorest is richest}
+
+
+# ---------------------------------------------------------------- batch 6: exception chains, bound methods, caches
+
+def prog_exception_context_without_from(ufora):
+    """Raised inside an except clause without `from`: CPython keeps the KeyError as __context__."""
+    rates = {f"c{i}": 1 + i / 1000 for i in range(N) if i != 31_000}
+
+    def convert(i):
+        try:
+            return 100 * rates[f"c{i}"]
+        except KeyError:
+            raise LookupError(f"no rate for c{i}")
+
+    converted = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            converted = [convert(i) for i in range(N)]
+    except LookupError as e:
+        error = e
+    remote = getattr(error, "remoteException", error)
+    return {"converted": converted, "error": remote, "context": repr(remote.__context__),
+            "cause": repr(remote.__cause__), "suppressed": remote.__suppress_context__,
+            "raised_context": repr(error.__context__)}
+
+
+def prog_raise_from_none_keeps_context(ufora):
+    """`raise ... from None`: no cause, the context hidden (but still there, in CPython)."""
+    stock = {i: (i * 7) % 13 for i in range(N)}
+
+    def per_unit(i):
+        try:
+            return 1000 // stock[i]
+        except ZeroDivisionError:
+            raise ValueError(f"item {i} is out of stock") from None
+
+    units = error = None
+    try:
+        with ufora.remotely.downloadAll():
+            units = sum(per_unit(i) for i in range(1, N))
+    except ValueError as e:
+        error = e
+    return {"units": units, "error": error, "context": repr(error.__context__), "cause": repr(error.__cause__),
+            "suppressed": error.__suppress_context__}
+
+
+def prog_block_inside_an_except_clause(ufora):
+    """The block runs while the client handles an error: what it raises has that error as
+    __context__ in CPython."""
+    prices = {f"p{i}": i % 50 for i in range(N)}
+    keys = [f"p{i}" for i in range(N)] + ["p-unknown"]
+    total = error = None
+    try:
+        try:
+            total = sum(prices[k] for k in keys)
+        except KeyError:
+            with ufora.remotely.downloadAll():
+                total = sum(1000 / prices.get(k, 1) for k in keys)
+    except ZeroDivisionError as e:
+        error = e
+    remote = getattr(error, "remoteException", error)
+    return {"total": total, "error": remote, "context": repr(remote.__context__),
+            "raised_context": repr(error.__context__)}
+
+
+def prog_bound_method_of_user_object(ufora):
+    """A method of an outside object of a user class, bound before the block, changes the object."""
+    class Tally:
+        def __init__(self):
+            self.count = 0
+            self.residues = []
+
+        def add(self, x):
+            self.count += 1
+            self.residues.append(x % 7)
+            return x
+
+    tally = Tally()
+    add = tally.add
+    with ufora.remotely.downloadAll():
+        total = sum(add(x) for x in range(N) if x % 3 == 0)
+    return {"total": total, "count": tally.count, "residues": tally.residues, "same": add.__self__ is tally}
+
+
+def prog_two_bound_methods_of_one_set(ufora):
+    """Two builtin methods bound to one outside set, the set itself read in the block too."""
+    words = [f"w{(i * 7919) % 5000}" for i in range(N)]
+    seen = set()
+    remember, forget = seen.add, seen.discard
+    with ufora.remotely.downloadAll():
+        for w in words:
+            remember(w)
+        forget("w0")
+        size = len(seen)
+    return {"seen": sorted(seen), "size": size, "same": remember.__self__ is seen}
+
+
+def prog_lru_cache_info_read_in_block(ufora):
+    """The block reads the statistics of an lru_cache function it called."""
+    import functools
+
+    @functools.lru_cache(maxsize=64)
+    def digit_sum(x):
+        return sum(int(c) for c in str(x))
+
+    with ufora.remotely.downloadAll():
+        total = sum(digit_sum(x % 500) for x in range(N))
+        info = digit_sum.cache_info()
+    return {"total": total, "info": tuple(info)}
