@@ -1,17 +1,22 @@
-"""The values a block leaves on the cluster as remote objects, and loading them in a later block.
+"""The values a block leaves: on the cluster as remote objects, or on their way to the client;
+and loading remote objects in a later block.
 
 A value is pickled with its large buffers (the data of numpy arrays, from LARGE_BUFFER bytes)
-out of band. If it stays on the cluster, each such buffer is copied once into a shared-memory
-segment owned by the worker service (``engine.shm.create_for_service``): a later block on that
-worker maps the segments read-only and its arrays *are* the segments, with no copy and no
-unpickling of the data, and ``ArraySource`` hands them to the pool by name. If the value is
-downloaded instead, it is pickled whole, as any other.
+out of band, each in a shared-memory segment owned by the worker service: a buffer that already
+is the whole data of a segment of the driver (a list left as the array its shape wrote,
+``engine.unread``) is that segment, renamed as the service's (``shm.take``); any other is copied
+once into a new one (``shm.write_for_service``). If the value stays on the cluster, a later
+block on that worker maps the segments read-only and its arrays *are* the segments, with no
+copy and no unpickling of the data, and ``ArraySource`` hands them to the pool by name. If it
+is downloaded, the segments go to the service as the value's *parts* (``engine.block``), which
+the client receives as buffers of their own and unpickles the value on without a copy.
 
 An object's *parts* are its out-of-band buffers, each either ``(segment name, size)`` (on this
 worker) or the bytes themselves (fetched from another worker).
 """
 from __future__ import annotations
 
+import pickle
 from typing import Any, Collection, List, Optional, Sequence, Tuple, Union
 
 from engine import serialization, shm
@@ -23,34 +28,32 @@ Part = Union[Segment, bytes, memoryview]
 
 
 def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
-         free_ids: Collection[int] = ()) -> Tuple[bytes, List[Segment]]:
-    """The pickle of ``value`` and the segments of its large buffers. The buffers go to shared
-    memory only if the value will stay on the cluster: if its size is at least ``download_below``
-    (None: it is downloaded, whatever its size). A downloaded value refers to the objects it
-    holds that the client sent (``read``: the block's free variables; ``free_ids``: their own
-    ids), so that the client puts its own objects there: ``best = max(accounts, key=...)`` is
-    one of the client's accounts, as in CPython."""
-    if download_below is None:
-        if read is None or (id(value) not in free_ids and _new(value, read) and serialization.plain(value, read.ids)):
-            return serialization.dumps(value), []
-        return serialization.dumps_referring(value, read.number), []
-    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER)
-    if not buffers:
-        return data, []
-    if len(data) + sum(buffer.raw().nbytes for buffer in buffers) < download_below:
-        return serialization.dumps(value), []
+         free_ids: Collection[int] = ()) -> Tuple[bytes, List[Segment], bool]:
+    """The pickle of ``value``, the segments of its large buffers, and whether it stays on the
+    cluster: if its size is at least ``download_below`` (None: it is downloaded, whatever its
+    size). A value downloaded whatever its size refers to the objects it holds that the client
+    sent (``read``: the block's free variables; ``free_ids``: their own ids), so that the client
+    puts its own objects there: ``best = max(accounts, key=...)`` is one of the client's
+    accounts, as in CPython."""
+    refer = None
+    if download_below is None and read is not None and not (
+            id(value) not in free_ids and _new(value, read) and serialization.plain(value, read.ids)):
+        refer = read.number
+    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer)
+    kept = download_below is not None and len(data) + sum(b.raw().nbytes for b in buffers) >= download_below
     segments: List[Segment] = []
     try:
         for buffer in buffers:
-            raw = buffer.raw()
-            segment = shm.create_for_service(raw.nbytes)
-            segments.append((segment.name, raw.nbytes))
-            segment.buf[:raw.nbytes] = raw
-            shm.release(segment)
+            segments.append(_in_segment(buffer))
     except BaseException:
         discard(segments)
         raise
-    return data, segments
+    return data, segments, kept
+
+
+def _in_segment(buffer: pickle.PickleBuffer) -> Segment:
+    raw = buffer.raw()
+    return shm.take(raw) or shm.write_for_service(raw), raw.nbytes
 
 
 def _new(value: Any, read: serialization.ReadObjects) -> bool:

@@ -276,7 +276,11 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             partials = _run(reducer, source, element, condition, None, pattern, flat,
                             tuple(o.name for o in outputs), compile_first=compile_first)
             array = _gather_array(partials, outputs) if unread else None
-            return NumericList(array) if array is not None else reducer.build(_gather(partials, outputs))
+            if array is None:
+                return reducer.build(_gather(partials, outputs))
+            kept = NumericList(array, outputs[0])  # on the segment written: the list's from now on
+            outputs.clear()
+            return kept
         except tasks.Unshippable as exc:
             reason = str(exc)
         finally:
@@ -353,16 +357,21 @@ def _gather(partials: List[Tuple[int, Any]], outputs: list) -> List[Any]:
 
 
 def _gather_array(partials: List[Tuple[int, Any]], outputs: list) -> Optional[np.ndarray]:
-    """The collected values as one array, if they are one column of Python numbers that every
-    partition computed into the shared buffer; else None."""
+    """The collected values as one array at the start of the shared buffer the partitions wrote
+    (each partition's values moved down in place over the gaps a filter left: no copy of the
+    whole), if they are one column of Python numbers that every partition computed; else None."""
     if len(outputs) != 1 or not partials or any(
             partial[0] == "values" or tuple(partial[3]) != (False,) for _, partial in partials):
         return None
     dtype = np.dtype(partials[0][1][2][0])
     column = np.ndarray((outputs[0].size // dtype.itemsize,), dtype, buffer=outputs[0].buf)
-    array = np.concatenate([column[lo:lo + partial[1]] for lo, partial in partials])
-    del column  # the shared buffer is unlinked next: the array is a copy
-    return array
+    end = 0
+    for lo, partial in partials:
+        count = partial[1]
+        if lo != end:  # lo > end: numpy copes with the overlap of a move down
+            column[end:end + count] = column[lo:lo + count]
+        end += count
+    return column[:end]
 
 
 def _raise(lo: int, hi: int, error: RemoteError) -> None:

@@ -286,9 +286,10 @@ def dumps_referring(value: Any, refer: Callable[[Any], Optional[int]]) -> bytes:
     return buffer.getvalue()
 
 
-def loads_referring(data: bytes, referred: Callable[[int], Any]) -> Any:
-    """What ``dumps_referring`` pickled, each numbered object given by ``referred``."""
-    unpickler = pickle.Unpickler(io.BytesIO(data))
+def loads_referring(data: bytes, referred: Callable[[int], Any], buffers: Sequence[Any] = ()) -> Any:
+    """What ``dumps_referring`` pickled (or ``dumps_out_of_band`` with ``refer``: with its
+    out-of-band ``buffers``), each numbered object given by ``referred``."""
+    unpickler = pickle.Unpickler(io.BytesIO(data), buffers=buffers)
     unpickler.persistent_load = referred
     with gc_pause.paused():
         return packed_scalars.load_both(unpickler)
@@ -343,9 +344,11 @@ def timed_pickle(value: Any, budget: float, clock: Callable[[], float]) -> Tuple
     return clock() - start, counter.count
 
 
-def dumps_out_of_band(value: Any, min_bytes: int) -> Tuple[bytes, List[pickle.PickleBuffer]]:
+def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Optional[int]]] = None
+                      ) -> Tuple[bytes, List[pickle.PickleBuffer]]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
-    ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them."""
+    ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them. With
+    ``refer``, each object it numbers is that number only (as ``dumps_referring``)."""
     buffers: List[pickle.PickleBuffer] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -355,7 +358,10 @@ def dumps_out_of_band(value: Any, min_bytes: int) -> Tuple[bytes, List[pickle.Pi
         return False
 
     stream = io.BytesIO()
-    _Pickler(stream, set(), buffer_callback=out_of_band).dump(value)
+    pickler = _Pickler(stream, set(), buffer_callback=out_of_band)
+    if refer is not None:
+        pickler.persistent_id = refer
+    pickler.dump(value)
     return stream.getvalue(), buffers
 
 

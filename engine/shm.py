@@ -114,6 +114,51 @@ def create_for_service(nbytes: int) -> shared_memory.SharedMemory:
     return _open(name=f"{_service_prefix()}o{secrets.token_hex(8)}", create=True, size=max(1, nbytes))
 
 
+# Driver segments whose data a value the block leaves may take as they are (a shape's output
+# left as a list's array: engine.unread): {start address: (name, size, the owner's finalizer)}.
+_handable: Dict[int, Tuple[str, int, weakref.finalize]] = {}
+
+
+def handable(segment: shared_memory.SharedMemory, nbytes: int, owner: Any) -> None:
+    """From now on ``owner``, which holds ``segment`` and views of its first ``nbytes`` (arrays
+    made on ``segment.buf`` do not keep the mapping alive: the owner does), owns it: it is
+    unlinked when ``owner`` dies, unless ``take`` hands it on to the worker service first.
+    Beyond ``nbytes`` it is cut off (the memory a filter's gaps took goes), and this process's
+    descriptor is closed now."""
+    start = np.frombuffer(segment.buf, np.uint8).ctypes.data
+    if nbytes < segment.size:
+        os.ftruncate(segment._fd, max(1, nbytes))
+    os.close(segment._fd)
+    segment._fd = -1
+    _handable[start] = (segment.name, nbytes, weakref.finalize(owner, _unhandled, start, segment.name))
+
+
+def _unhandled(start: int, name: str) -> None:
+    _handable.pop(start, None)
+    unlink(name)
+
+
+def take(buffer: memoryview) -> Optional[str]:
+    """If ``buffer`` is exactly the data of a ``handable`` segment: that segment, renamed as one
+    of the worker service (``create_for_service``'s names: a driver's own are swept when it
+    ends) and no longer its owner's to unlink; its new name. Else None."""
+    nbytes = buffer.nbytes
+    start = np.frombuffer(buffer, np.uint8).ctypes.data if nbytes else 0
+    entry = _handable.get(start)
+    if entry is None or entry[1] != nbytes:
+        return None
+    del _handable[start]
+    name, _, finalizer = entry
+    finalizer.detach()
+    renamed = f"{_service_prefix()}o{secrets.token_hex(8)}"
+    try:
+        os.rename(f"/dev/shm/{name}", f"/dev/shm/{renamed}")
+    except OSError:
+        unlink(name)
+        raise
+    return renamed
+
+
 def write_for_service(data: Any) -> str:
     """A new segment of the worker service holding a copy of ``data`` (bytes-like): its name.
     Written with ``write``, not through a mapping: the kernel fills a tmpfs file's pages itself,

@@ -16,23 +16,32 @@ comprehensions it defines) or augments it; a block that calls ``locals``, ``vars
 from __future__ import annotations
 
 import ast
-from typing import Any, List
+from multiprocessing import shared_memory
+from typing import Any, List, Optional
 
 import numpy as np
 
-from engine import code, rewriter
+from engine import code, rewriter, shm
 
 UNREAD_COLLECT_HOOK = "__ufora_collect_unread__"
 _READ_ALL = {"locals", "vars", "eval", "exec", "globals", "dir"}
 
 
 class NumericList:
-    """Stands for ``array.tolist()``, a list of Python numbers, in a block's namespace only."""
+    """Stands for ``array.tolist()``, a list of Python numbers, in a block's namespace only.
+
+    Its array may be the shared-memory segment the shape's partitions wrote (``segment``, from
+    its start): the segment is then this list's, unlinked when it goes, unless the value is
+    sent on first, when the worker service takes the segment as the value's buffer
+    (``engine.remote_values``, ``shm.take``), not a copy of it."""
 
     stands_for = list
 
-    def __init__(self, array: np.ndarray):
+    def __init__(self, array: np.ndarray, segment: Optional[shared_memory.SharedMemory] = None):
         self.array = array
+        self._segment = segment  # the array's memory lives as long as the segment object does
+        if segment is not None:
+            shm.handable(segment, array.nbytes, self)
 
     def __reduce__(self):
         return as_list, (self.array,)

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import os
+import socket
 
 from tornado.iostream import IOStream, StreamClosedError
 
@@ -53,18 +54,54 @@ async def authenticate(stream: IOStream, secret: bytes, dialed: bool, timeout: f
 async def _handshake(stream: IOStream, secret: bytes, dialed: bool) -> None:
     mine = os.urandom(NONCE)
     stream.write(MAGIC + mine)
-    hello = await stream.read_bytes(HELLO)
+    theirs = _their_nonce(await stream.read_bytes(HELLO))
+    ours, expected = _proofs(secret, dialed, mine, theirs)
+    stream.write(ours)
+    _check_proof(await stream.read_bytes(PROOF), expected)
+
+
+def _their_nonce(hello: bytes) -> bytes:
     if hello.startswith(TLS_MAGIC):
         raise ServesTLSOnly(TLS_ONLY)
     if hello[:len(MAGIC)] != MAGIC:
         raise AuthenticationFailed("it did not start the cluster's handshake (a service without "
                                    "UFORA_CLUSTER_SECRET, or not a ufora service)")
-    theirs = hello[len(MAGIC):]
+    return hello[len(MAGIC):]
+
+
+def _proofs(secret: bytes, dialed: bool, mine: bytes, theirs: bytes) -> tuple:
+    """(the proof we send, the one we expect)."""
     dialer, listener = (mine, theirs) if dialed else (theirs, mine)
     role, their_role = (b"dialer", b"listener") if dialed else (b"listener", b"dialer")
-    stream.write(proof(secret, role, dialer, listener))
-    if not hmac.compare_digest(await stream.read_bytes(PROOF), proof(secret, their_role, dialer, listener)):
+    return proof(secret, role, dialer, listener), proof(secret, their_role, dialer, listener)
+
+
+def _check_proof(theirs: bytes, expected: bytes) -> None:
+    if not hmac.compare_digest(theirs, expected):
         raise AuthenticationFailed("its proof does not match this cluster's secret (UFORA_CLUSTER_SECRET differs)")
+
+
+def authenticate_dialed_socket(sock: socket.socket, secret: bytes) -> None:
+    """``authenticate`` on a blocking socket we dialled (a client's, which runs no event loop),
+    within the socket's own timeout: the same bytes and checks. ``AuthenticationFailed`` saying
+    why not; ``OSError`` (``socket.timeout`` among them) as the socket raises it."""
+    mine = os.urandom(NONCE)
+    sock.sendall(MAGIC + mine)
+    theirs = _their_nonce(_exactly(sock, HELLO))
+    ours, expected = _proofs(secret, True, mine, theirs)
+    sock.sendall(ours)
+    _check_proof(_exactly(sock, PROOF), expected)
+
+
+def _exactly(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        if not chunk:
+            raise AuthenticationFailed("it closed the connection during the cluster's handshake (a service "
+                                       "with another secret, or none)")
+        data += chunk
+    return data
 
 
 _refusals_logged: set = set()  # (address, kind of failure) already logged

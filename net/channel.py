@@ -265,6 +265,11 @@ def use_tls(serving: Optional[ssl.SSLContext], dialing: Optional[ssl.SSLContext]
     logging.getLogger("tornado.general").addFilter(_our_handshakes)
 
 
+def dials_tls() -> bool:
+    """Whether the channels this process dials start TLS (so the services it dials serve it)."""
+    return _dialing is not None
+
+
 class _OurHandshakes(logging.Filter):
     """Tornado warns of every failed TLS handshake ("SSL Error on <fd> ..."), which would repeat
     with each retry of a misconfigured peer; ours are said once per peer, naming the setting."""

@@ -32,7 +32,7 @@ from net.manager_state import (ORPHAN_TIMEOUT, BlockDone, Cancelled, Deliver, Ev
                                 ManagerState, OrphansDue, Released, Run, SessionEnded, StartOrphanTimer, Stop,
                                 Submitted, WorkerJoined, WorkerLost, WorkerReady)
 from net.registry import Membership, WorkerInfo, serve_registry
-from net.results import HTTP_RESULT_THRESHOLD, ResultHandler, ResultStore
+from net.results import HTTP_RESULT_THRESHOLD, ResultHandler, ResultLost, ResultStore
 from net.sessions import Sessions
 from net.uploads import UploadHandler, UploadMissing, Uploads
 
@@ -56,6 +56,7 @@ class _WorkerLink:
 
     def __post_init__(self) -> None:
         self.data = BlobClient(self.info.address, self.info.data_port, self.info.id)
+        self.lost = asyncio.Event()  # set when the link closes: the worker left, or was replaced
 
 
 class ManagerService:
@@ -279,7 +280,7 @@ class ManagerService:
             return
         buffers = await self._fetch(job, link, object_id, held.capability, f"remote object {object_id}")
         if buffers is not None:
-            await self._finish(job, {"names": ["value"], "error": None, "parts": len(buffers) - 1}, buffers)
+            await self._finish(job, {"names": ["value"], "error": None, "parts": [len(buffers) - 1]}, buffers)
 
     async def _on_release(self, sid: str, data) -> None:
         object_ids = schema.release(data)
@@ -309,20 +310,54 @@ class ManagerService:
             asyncio.get_running_loop().call_later(ORPHAN_TIMEOUT, self._handle, OrphansDue(instruction.reason))
 
     async def _finish(self, job: Job, header: dict, buffers: List[bytes]) -> None:
-        message = job_done_message(job.client_job_id, header, buffers)
+        await self._send_done(job, header, job_done_message(job.client_job_id, header, buffers))
+
+    async def _offer(self, job: Job, link: _WorkerLink, header: dict) -> None:
+        """A result left on its worker's data channel goes to the client from there: its JOB_DONE
+        says where (the worker's data address, the result's key and the capability for it: that
+        result, nothing else), and holds a download here that fetches it from the worker, for a
+        client that cannot reach it (net.results)."""
+        worker_id, key, capability = link.info.id, str(header["blob"]), str(header.get("blob_capability"))
+
+        async def relay() -> List[bytes]:
+            """The result from the worker; ``ResultLost`` at once if the worker leaves meanwhile
+            (its data port refuses us then: a fetch would retry until its deadline)."""
+            current = self.links.get(worker_id)
+            if current is None:
+                raise ResultLost(f"worker {worker_id}, which held the result, was lost")
+            fetching = asyncio.ensure_future(asyncio.wait_for(current.data.fetch(key, capability), FETCH_TIMEOUT))
+            lost = asyncio.ensure_future(current.lost.wait())
+            await asyncio.wait([fetching, lost], return_when=asyncio.FIRST_COMPLETED)
+            lost.cancel()
+            if not fetching.done():
+                fetching.cancel()
+                raise ResultLost(f"worker {worker_id}, which held the result, was lost")
+            try:
+                return fetching.result()
+            except (ChannelClosed, MissingBlob, TimeoutError, asyncio.TimeoutError) as exc:
+                raise ResultLost(f"the result could not be fetched from worker {worker_id}: "
+                                 f"{str(exc) or type(exc).__name__}") from None
+
+        message = job_done_message(job.client_job_id, header, None)
+        message["direct"] = {"address": link.info.address, "port": link.info.data_port, "key": key,
+                             "capability": capability, "tls": channels.dials_tls()}
+        message["download"] = {"path": self.results.put(relay), "sizes": [int(size) for size in header["blob_sizes"]]}
+        await self._send_done(job, header, message)
+
+    async def _send_done(self, job: Job, header: dict, message: dict) -> None:
         objects = header.get("objects") or {}
         message["objects"] = objects
         sid = self.sessions.sid_of(job.session)
         if sid is None:  # gone while its block ran: nobody will free them
             self._handle(Released(job.session, [str(described["id"]) for described in objects.values()]))
             return
-        if sum(len(value) for value in message["variables"]) > HTTP_RESULT_THRESHOLD:
-            message["download"] = {"path": self.results.put(message["variables"]),
-                                   "sizes": [len(value) for value in message["variables"]]}
+        variables = message["variables"]  # None: on the worker's data channel (``_offer``)
+        if variables is not None and sum(len(value) for value in variables) > HTTP_RESULT_THRESHOLD:
+            message["download"] = {"path": self.results.put(variables), "sizes": [len(value) for value in variables]}
             message["variables"] = None
-        else:
-            message["variables"] = [schema.wire_bytes(value) for value in message["variables"]]
-        if message["error"] is not None and message["error"]["pickled"] is not None:
+        elif variables is not None:
+            message["variables"] = [schema.wire_bytes(value) for value in variables]
+        if message["error"] is not None and isinstance(message["error"]["pickled"], (bytes, memoryview)):
             message["error"]["pickled"] = schema.wire_bytes(message["error"]["pickled"])
         await self.sio.emit(schema.JOB_DONE, message, to=sid)
 
@@ -348,6 +383,7 @@ class ManagerService:
 
     @staticmethod
     def _close_link(link: _WorkerLink) -> None:
+        link.lost.set()
         if link.control is not None:
             link.control.close()
         link.data.close()
@@ -410,8 +446,8 @@ class ManagerService:
                 await self._fail(job, f"the result could not be fetched: worker {delivery.worker_id} was lost")
                 buffers = None
             elif "blob" in delivery.header:
-                buffers = await self._fetch(job, link, str(delivery.header["blob"]),
-                                            str(delivery.header.get("blob_capability")), "the result")
+                await self._offer(job, link, delivery.header)
+                return
             if buffers is not None:
                 await self._finish(job, delivery.header, buffers)
                 return
@@ -477,15 +513,22 @@ def _socketio_handler(sio: socketio.AsyncServer, first_message_limit: int) -> ty
     return Handler
 
 
-def job_done_message(job_id: str, header: dict, buffers: List[bytes]) -> dict:
-    """The client's JOB_DONE message for a worker's ``block_done`` header and buffers."""
+def job_done_message(job_id: str, header: dict, buffers: Optional[List[bytes]]) -> dict:
+    """The client's JOB_DONE message for a worker's ``block_done`` header and buffers (None: the
+    client fetches them; then an error's "pickled" says only whether its pickle is among them,
+    after the variables)."""
     names = list(header.get("names") or [])
-    count = len(names) + int(header.get("parts", 0))
+    parts = [int(count) for count in header.get("parts") or [0] * len(names)]
+    if len(parts) != len(names):
+        raise ValueError(f"{len(parts)} counts of parts for {len(names)} variables")
+    count = len(names) + sum(parts)
     error = header.get("error")
-    if error is not None:
+    if error is not None and buffers is None:
+        error = dict(error, pickled=bool(error.get("pickled")) or None)
+    elif error is not None:
         error = dict(error, pickled=bytes(buffers[count]) if error.get("pickled") else None)
-    return {"job_id": job_id, "names": names, "variables": buffers[:count], "error": error,
-            "parts": count - len(names)}
+    return {"job_id": job_id, "names": names, "variables": None if buffers is None else buffers[:count],
+            "error": error, "parts": parts}
 
 
 class _ChallengeHandler(tornado.web.RequestHandler):

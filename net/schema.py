@@ -24,8 +24,7 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
                                                them comes back; pyfora.unread_after)
     CANCEL     {"job_id"}                    (stop that block, wherever it is)
     FETCH      {"job_id", "object_id"}       (a remote object's value: answered by a JOB_DONE
-                                              with the one name "value" and "parts" buffers
-                                              after it, the pickle's out-of-band buffers)
+                                              with the one name "value" and its parts)
     RELEASE    {"object_ids": [str]}         (the client dropped them; also all when it says
                                               GOODBYE, or when a dropped session's grace ends)
     GOODBYE    {}                            (the client closes its session: its blocks stop and its
@@ -42,7 +41,8 @@ socket.io, manager -> client:
                 "download": absent | {"path", "sizes": [int]},   (large results: GET path once,
                                                                    the variables end to end)
                 "objects": {name: {"id", "size", "type", "callable"}},  (variables kept on the cluster)
-                "parts": int,                                    (FETCH: out-of-band buffers)
+                "parts": [int],   (per name: how many buffers follow its pickle in "variables",
+                                   the out-of-band buffers of its large arrays)
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null}}
 Every ``bytes`` above smaller than INLINE_BYTES travels as base64 text inside the event's JSON
 (``wire_bytes``/``bytes_from_wire``): socket.io sends each binary attachment as a websocket frame
@@ -57,10 +57,10 @@ Registry and control channel (net.wire messages, header "type" first):
                                               what that member proves itself with to the receiver)
     run_block  {"job_id", "filename", "with_line", "download_below", "unread", "objects": {id: worker id},
                 "capabilities": {id: capability}}  + [source, free_variables, sources as JSON]
-    block_done {"job_id", "names", "error",
+    block_done {"job_id", "names", "parts": [int] (per name, as in JOB_DONE), "error",
                 "objects": {name: {"id", "capability", "size", "type", "callable"}},
                 "blob": absent | key, "blob_capability": absent | capability,
-                "driver_lost": bool}  + [*variables, pickled exception if any]  (worker -> manager;
+                "driver_lost": bool}  + [*variables and their parts, pickled exception if any]  (worker -> manager;
                                         driver_lost: the process running it died, error says how)
     cancel     {"job_id"}                     (manager -> worker)
     release    {"object_ids"}                 (manager -> worker: drop those remote objects)
@@ -86,7 +86,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import socketio.packet
 
-PROTOCOL_VERSION = 10
+PROTOCOL_VERSION = 11
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than

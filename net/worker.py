@@ -416,7 +416,8 @@ class WorkerService:
         objects = self._keep_remote(result, job.download_below)
         fields, buffers = result.pack()
         header = {"type": "block_done", "job_id": job_id, **fields, "objects": objects}
-        if sum(len(b) for b in buffers) > DATA_CHANNEL_THRESHOLD:
+        if sum(len(b) for b in buffers) > DATA_CHANNEL_THRESHOLD:  # fetched by the client (or the manager)
+            header["blob_sizes"] = [len(buffer) for buffer in buffers]
             header["blob"], buffers = self.blobs.put(buffers), []
             header["blob_capability"] = self.blobs.capability(header["blob"])
         try:

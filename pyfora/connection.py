@@ -26,7 +26,7 @@ import socketio
 import websocket
 
 from engine import client_objects
-from net import client_auth, schema
+from net import client_auth, result_fetch, schema, tls
 from net.backoff import Backoff
 from pyfora.link_state import LinkState
 from pyfora.Exceptions import ConnectionError
@@ -43,9 +43,21 @@ _DISCONNECT_CAUSES = {
 _CLIENT_DISCONNECT = "client disconnect"
 _open_connections: "weakref.WeakSet[Connection]" = weakref.WeakSet()
 _READ_CHUNK = 4 << 20
+# Taking a result from its worker: connecting (TLS and the secret's handshake included), then
+# each read; past them the client asks the manager for it instead.
+DIRECT_CONNECT_TIMEOUT = 5.0
+DIRECT_READ_TIMEOUT = 60.0
 
 
 _NUMPY_MASK_FROM = 64 << 10  # bytes
+_ALIGN = 64  # bytes: where each downloaded buffer starts
+
+
+def _aligned_empty(nbytes: int) -> np.ndarray:
+    """``nbytes`` of uninitialised memory starting at an address aligned to _ALIGN."""
+    raw = np.empty(nbytes + _ALIGN, np.uint8)
+    skip = -raw.ctypes.data % _ALIGN
+    return raw[skip:skip + nbytes]
 
 
 class _LargeFrame(websocket.ABNF):
@@ -196,6 +208,18 @@ class RemoteFuture(Future):
             pass
 
 
+def _placed(message: dict, buffers: List[Any]) -> dict:
+    """A JOB_DONE with the buffers downloaded for it in place: its variables (each pickle and its
+    parts), then, where its error's "pickled" says True, that error's pickle."""
+    count = len(message["names"]) + sum(message.get("parts") or ())
+    if len(buffers) < count:
+        raise ConnectionError(f"the result came with {len(buffers)} buffers where {count} were expected")
+    error = message.get("error")
+    if error is not None and error.get("pickled") is True:
+        error = dict(error, pickled=bytes(buffers[count]))
+    return dict(message, variables=list(buffers[:count]), error=error)
+
+
 def _with_root_cause(exc: BaseException) -> str:
     """``exc``'s message, and the error it stems from when that says more (socket.io's
     "Connection error" hides a refused port or a certificate that failed verification)."""
@@ -247,6 +271,13 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
             if not os.path.isfile(tls_ca):
                 raise ConnectionError(f"the certificates to trust for {url}, {tls_ca!r}, are not a file")
             self._http.verify = tls_ca  # for the websocket (engineio reads it from the session)
+        # the workers' data channels, where a large result is taken from: verified against tls_ca
+        # alone (net.tls), as the services verify each other; without it, only the manager is tried
+        try:
+            self._worker_tls = tls.peer_context(tls_ca) if tls_ca is not None else None
+        except tls.TLSConfigError as exc:
+            raise ConnectionError(f"the certificates to trust for {url}, {tls_ca!r}, cannot be used: {exc}") from None
+        self._unreachable: set = set()  # workers' data addresses this client could not reach
         # for requests, explicitly: $REQUESTS_CA_BUNDLE would win over the session's setting
         self._verify = tls_ca or True
         self._sio = _SocketIOClient(reconnection=False, request_timeout=timeout, handle_sigint=False,
@@ -476,30 +507,53 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         except (socketio.exceptions.SocketIOError, OSError):
             log.debug("could not send %s to %s (disconnected)", event, self.url)
 
-    def _download(self, message: dict) -> dict:
-        """A JOB_DONE whose large result waits on the manager: fetched over plain HTTP (much
-        faster than a websocket message) into one writable buffer, split back into its
-        variables without copies (numpy arrays rebuilt from them are writable, as at home)."""
+    def _fetch_result(self, message: dict) -> dict:
+        """A JOB_DONE whose large result waits elsewhere, with the result in place: taken
+        straight from the worker that holds it when the manager says where (``net.result_fetch``),
+        else, or if that fails, downloaded from the manager (which fetches it from the worker
+        then). A worker that cannot be reached (or refuses this client) is not tried again by
+        this connection."""
+        direct = message.get("direct")
+        if direct is not None:
+            where = result_fetch.Where.of(direct)
+            if (where.address, where.port) not in self._unreachable:
+                try:
+                    return _placed(message, result_fetch.fetch(where, self._secret, self._worker_tls,
+                                                               DIRECT_CONNECT_TIMEOUT, DIRECT_READ_TIMEOUT))
+                except result_fetch.FetchFailed as exc:
+                    if not exc.connected:
+                        self._unreachable.add((where.address, where.port))
+                    log.warning("%s; downloading the result from the manager instead", exc)
+        return _placed(message, self._download(message))
+
+    def _download(self, message: dict) -> List[memoryview]:
+        """The buffers of a JOB_DONE's large result, from the manager: fetched over plain HTTP
+        (much faster than a websocket message) into one writable buffer, split back into its
+        buffers without copies (numpy arrays rebuilt from them are writable, as at home). Each
+        buffer starts at an address aligned for any numpy type (an array on an unaligned
+        buffer is slower to read)."""
         sizes = message["download"]["sizes"]
+        starts = [0]
+        for size in sizes:
+            starts.append(starts[-1] + -(-size // _ALIGN) * _ALIGN)
         # not zero-filled first (bytearray would be): each page is touched once, by the download
-        data = np.empty(sum(sizes), np.uint8).data
+        data = _aligned_empty(starts[-1]).data
+        variables = [data[start:start + size] for start, size in zip(starts, sizes)]
         try:
             with self._http.get(self.url + message["download"]["path"], timeout=300, stream=True,
                                 verify=self._verify, headers={"Connection": "close"}) as reply:
-                reply.raise_for_status()
-                at = 0
-                while at < len(data):  # requests' own chunks are 10 KB: read straight into place,
-                    count = reply.raw.readinto(data[at:at + _READ_CHUNK])  # urllib3 slows on huge reads
-                    if not count:
-                        raise requests.RequestException(f"the download ended after {at} of {len(data)} bytes")
-                    at += count
+                if reply.status_code != 200:
+                    raise requests.RequestException(f"{reply.status_code} {reply.reason}: {reply.text.strip()}")
+                for variable in variables:
+                    at = 0
+                    while at < len(variable):  # requests' own chunks are 10 KB: read straight into
+                        count = reply.raw.readinto(variable[at:at + _READ_CHUNK])  # place, urllib3 slows on huge reads
+                        if not count:
+                            raise requests.RequestException(f"the download ended {len(variable) - at} bytes short")
+                        at += count
         except requests.RequestException as exc:
             raise ConnectionError(f"the result could not be downloaded from {self.url}: {exc}") from None
-        at, variables = 0, []
-        for size in sizes:
-            variables.append(data[at:at + size])
-            at += size
-        return dict(message, variables=variables)
+        return variables
 
     def _forget(self, job_id: str) -> None:
         with self._lock:
@@ -514,19 +568,19 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         try:
             if message.get("variables") is not None:
                 message["variables"] = [schema.bytes_from_wire(value) for value in message["variables"]]
-            if (message.get("error") or {}).get("pickled") is not None:
+            if (message.get("error") or {}).get("pickled") not in (None, True):  # True: among the downloaded
                 message["error"]["pickled"] = schema.bytes_from_wire(message["error"]["pickled"])
         except (TypeError, ValueError) as exc:
             future.fail(ConnectionError(f"the manager at {self.url} sent a malformed result: {exc}"))
             return
         if message.get("download") is None:
             future.resolve(message)
-        else:  # an HTTP download: not in the reader thread, which other messages wait for
+        else:  # a download: not in the reader thread, which other messages wait for
             threading.Thread(target=self._download_and_resolve, args=(future, message), daemon=True).start()
 
     def _download_and_resolve(self, future: RemoteFuture, message: dict) -> None:
         try:
-            message = self._download(message)
+            message = self._fetch_result(message)
         except Exception as exc:  # whatever broke the download, the future must end
             future.fail(exc if isinstance(exc, ConnectionError) else ConnectionError(
                 f"the result could not be downloaded from {self.url}: {exc!r}"))

@@ -17,7 +17,7 @@ from pyfora import capture, progress
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
 from pyfora.Exceptions import PyforaError, PyforaNotImplementedError
-from pyfora.remote import RemotePythonObject, check_callable, rebuilt, remote_error
+from pyfora.remote import RemotePythonObject, check_callable, pickles_of, rebuilt, remote_error
 from pyfora.with_block import WithBlockExecutor
 
 _CALL_FILE = "<pyfora submit>"
@@ -159,5 +159,5 @@ class Executor(client_objects.ClientObject):
 def _value_of_fetch(message: dict) -> Any:
     if message.get("error") is not None:
         raise remote_error(message["error"])
-    data, *parts = message["variables"]
+    [(data, parts)] = pickles_of(message)
     return rebuilt("the value", data, parts)

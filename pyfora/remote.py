@@ -17,7 +17,7 @@ in ``f`` itself.
 from __future__ import annotations
 
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from engine import errors, serialization
 from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
@@ -101,9 +101,20 @@ def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, 
     objects the block's free variables' pickle wrote, which a downloaded value may hold."""
     values = {name: RemotePythonObject(executor, described, sources=sources)
               for name, described in (message.get("objects") or {}).items()}
-    for name, data in zip(message["names"], message["variables"]):
-        values[name] = rebuilt(f"the value of {name!r}", data, written=written)
+    for name, (data, parts) in zip(message["names"], pickles_of(message)):
+        values[name] = rebuilt(f"the value of {name!r}", data, parts, written)
     return values
+
+
+def pickles_of(message: Dict[str, Any]) -> List[Tuple[Any, List[Any]]]:
+    """Each variable of a JOB_DONE as (its pickle, its parts: the out-of-band buffers that
+    follow the pickle in ``variables``, as many as ``parts`` says), in the order of ``names``."""
+    variables, counts = message["variables"], message.get("parts") or [0] * len(message["names"])
+    pickles, at = [], 0
+    for count in counts:
+        pickles.append((variables[at], list(variables[at + 1:at + 1 + count])))
+        at += 1 + count
+    return pickles
 
 
 def rebuilt(what: str, data: Any, parts: Sequence[Any] = (),
@@ -114,7 +125,7 @@ def rebuilt(what: str, data: Any, parts: Sequence[Any] = (),
     parts = [part if not memoryview(part).readonly else bytearray(part) for part in parts]
     try:
         if written is not None:
-            return serialization.loads_referring(data, written)
+            return serialization.loads_referring(data, written, parts)
         return serialization.loads(data, buffers=parts)
     except Exception as exc:
         raise ForaToPythonConversionError(f"{what} cannot be rebuilt here: {exc!r}") from None

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from engine import errors, module_state, mutations
 from pyfora import capture
-from pyfora.remote import remote_error, values_of
+from pyfora.remote import pickles_of, remote_error, values_of
 
 if TYPE_CHECKING:
     from pyfora.executor import Executor
@@ -34,18 +34,19 @@ def _ignore_events(frame, event, arg):
     return None
 
 
-def _split_changed(message: dict) -> Tuple[dict, Optional[bytes]]:
+def _split_changed(message: dict) -> Tuple[dict, Optional[Tuple[Any, List[Any]]]]:
     """The message without the pickle of the free variables the block changed in place
-    (``engine.mutations``), and that pickle (None if nothing changed): a value of those that
-    cannot be rebuilt here must not cost the block's own variables."""
+    (``engine.mutations``), and that pickle with its parts (None if nothing changed): a value
+    of those that cannot be rebuilt here must not cost the block's own variables."""
     names = list(message.get("names") or [])
     if mutations.MUTATED not in names:
         return message, None
     index = names.index(mutations.MUTATED)
-    variables = list(message["variables"])
-    changed = variables.pop(index)
+    pickles = pickles_of(message)
+    changed = pickles.pop(index)
     del names[index]
-    return {**message, "names": names, "variables": variables}, changed
+    return {**message, "names": names, "variables": [buffer for data, parts in pickles for buffer in (data, *parts)],
+            "parts": [len(parts) for _, parts in pickles]}, changed
 
 
 class WithBlockExecutor:
@@ -109,7 +110,7 @@ class WithBlockExecutor:
         module_state.install(values.pop(module_state.STATE, {}))
         capture.write_back(frame, values)
         if changed is not None:
-            capture.update_in_place(frame, changed)
+            capture.update_in_place(frame, *changed)
         error = message.get("error")
         if error is not None:
             # raised with its own chain, not "during handling of SkipBody"; what the caller was

@@ -28,7 +28,9 @@ class InProcessExecutor:
         self.submitted.append(captured)
         block = Block(captured.source, captured.filename, captured.with_line, captured.free_variables,
                       captured.other_sources)
-        fields, buffers = run_block(block, InlineRunner()).pack()
+        result = run_block(block, InlineRunner())
+        result.take_over()  # as the worker service does: large buffers mapped, their segments unlinked
+        fields, buffers = result.pack()
         return job_done_message("job", fields, buffers)
 
 

@@ -290,17 +290,25 @@ def test_large_submissions_and_results_both_ways(ufora):
     assert total == sum(range(100_000))
 
 
-def test_large_results_are_downloaded_over_http_once(ufora, monkeypatch):
+def test_large_results_the_worker_cannot_give_are_downloaded_from_the_manager_once(ufora, monkeypatch):
+    """A result left on the worker's data channel that the client cannot take there (another
+    network: net.result_fetch) is fetched by the manager for the client's one HTTP download."""
     import requests
 
+    from net import result_fetch
+
+    def unreachable(where, *args):
+        raise result_fetch.FetchFailed(f"worker {where} could not be reached (this test)", True)
+    monkeypatch.setattr(result_fetch, "fetch", unreachable)
     seen = []
     original = ufora._connection._download
     monkeypatch.setattr(ufora._connection, "_download", lambda message: seen.append(message) or original(message))
     with ufora.remotely.downloadAll():
-        values = list(range(2_000_000))  # about 10 MB pickled: over the 8 MiB threshold
+        values = list(range(2_000_000))  # about 10 MB pickled: left on the worker's data channel
     assert values[-1] == 1_999_999
     [message] = seen
     assert message["variables"] is None and message["download"]["path"].startswith("/results/")
+    assert message["direct"]["address"] == "127.0.0.1" and "capability" in message["direct"]
     again = requests.get(ufora._connection.url + message["download"]["path"], timeout=10)
     assert again.status_code == 404  # one client, one download
 

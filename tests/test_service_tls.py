@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import pyfora
-from net import config, tls
+from net import config, result_fetch, tls
 from tests.conftest import MANAGER_ONLY, joining, wait_for
 
 
@@ -59,7 +59,16 @@ def status(manager, pki) -> dict:
         return json.load(page)
 
 
-def test_a_tls_cluster_shares_a_block_across_two_workers_and_downloads_a_large_result(start_service, pki):
+def test_a_tls_cluster_shares_a_block_across_two_workers_and_downloads_a_large_result(start_service, pki,
+                                                                                      monkeypatch):
+    taken = []  # results the client took from a worker's data channel
+    real = result_fetch.fetch
+
+    def fetch(where, *args):
+        buffers = real(where, *args)
+        taken.append(where)
+        return buffers
+    monkeypatch.setattr(result_fetch, "fetch", fetch)
     manager = start_service({**MANAGER_ONLY, **tls_env(pki)})
     workers = [start_service({**joining(manager, 1), **tls_env(pki)}) for _ in range(2)]
     wait_for(lambda: status(manager, pki)["workers"] == 2, "both workers to join over TLS")
@@ -72,6 +81,10 @@ def test_a_tls_cluster_shares_a_block_across_two_workers_and_downloads_a_large_r
         wait_for(lambda: any(m.get("foreign_partitions", 0) for m in status(manager, pki)["members"]),
                  "a worker to report partitions of the other's block")  # counters come with heartbeats
         downloaded = big.toLocal().result()  # from the worker's data channel to the manager, then https
+        with ufora.remotely.downloadAll():
+            halves = [x * 0.5 for x in range(2_000_000)]  # 16 MB: straight from the worker, over TLS
+        assert halves == [x * 0.5 for x in range(2_000_000)]
+        assert [where.tls for where in taken] == [True]
     assert np.array_equal(downloaded, np.arange(20_000_000, dtype=np.float64) % 1000)
     for service in (manager, *workers):
         assert "refused a connection" not in service.log and "UFORA_TLS" not in service.log, service.log[-2000:]

@@ -491,6 +491,14 @@ def cpython(code: str):
     return "ok", namespace.get("result")
 
 
+def loaded(result, name: str, written=None):
+    """A variable of a block's result (taken over) as the client gets it: unpickled on its
+    large buffers, the objects it refers to the client's own (``written``)."""
+    if written is not None:
+        return serialization.loads_referring(result.variables[name], written, result.parts.get(name, ()))
+    return serialization.loads(result.variables[name], buffers=result.parts.get(name, ()))
+
+
 def engine(code: str, runner=None):
     namespace = {"__name__": "__shapes__"}
     exec(compile(PRELUDE, "<shapes>", "exec"), namespace)  # the block's file: its functions are shipped
@@ -500,13 +508,13 @@ def engine(code: str, runner=None):
     block = Block(source, "<shapes>", PRELUDE.count("\n") + 1, pickled)
     runtime.reports.clear()
     result = run_block(block, runner or InlineRunner(processes=2))
+    result.take_over()  # as the worker service does: large buffers mapped, their segments unlinked
     reports = list(runtime.reports)
     if result.error is not None:
         exc = result.error.exception()
         return ("error", (type(exc), str(exc))), reports
     # as the client reads them: a value may refer to the objects it sent (engine.remote_values.pack)
-    value = serialization.loads_referring(result.variables["result"], written) if "result" in result.variables else None
-    return ("ok", value), reports
+    return ("ok", loaded(result, "result", written) if "result" in result.variables else None), reports
 
 
 def same(a, b) -> bool:
@@ -658,12 +666,26 @@ def test_a_list_the_block_never_reads_travels_as_an_array():
     namespace = {"__name__": "__shapes__"}
     source = "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
     result = run_block(Block(source, "<unread>", 1, serialization.dumps(namespace)), InlineRunner(processes=2))
+    result.take_over()  # as the worker service does: the parts' segments mapped, and unlinked
     assert result.error is None and result.types["big_list"] == "list"
     pickled = result.variables["big_list"]
-    assert b"as_list" in pickled and len(pickled) < 300_000 * 8 + 1000  # the array's bytes, not 300k floats
-    loaded = serialization.loads(pickled)
-    assert type(loaded) is list and loaded[:3] == [0.0, 0.5, 1.0] and len(loaded) == 300_000
-    assert b"as_list" not in result.variables["read"]
+    assert b"as_list" in pickled and len(pickled) < 1000  # the array's bytes are its one part, not 300k floats
+    [part] = result.parts["big_list"]
+    assert part.nbytes == 300_000 * 8
+    values = serialization.loads(pickled, buffers=[part])
+    assert type(values) is list and values[:3] == [0.0, 0.5, 1.0] and len(values) == 300_000
+    assert b"as_list" not in result.variables["read"] and "read" not in result.parts
+
+
+def test_a_filtered_list_the_block_never_reads_is_moved_down_over_its_gaps_in_place():
+    code = "kept = [x * 0.5 for x in range(400_000) if x % 3]"
+    source = "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
+    result = run_block(Block(source, "<unread>", 1, serialization.dumps({"__name__": "__shapes__"})),
+                       InlineRunner(processes=3))
+    result.take_over()
+    assert result.error is None
+    values = serialization.loads(result.variables["kept"], buffers=result.parts["kept"])
+    assert values == [x * 0.5 for x in range(400_000) if x % 3]
 
 
 # A block inside a function runs as a function's body (engine.function_body): its names are the
@@ -765,8 +787,8 @@ def engine_in_function(code, arguments, header=""):
     runtime.reports.clear()
     pickled, _, written = serialization.dumps_written(free)
     result = run_block(Block(source, "<function>", with_line, pickled), InlineRunner(processes=2))
-    values = {name: serialization.loads_referring(data, written) for name, data in result.variables.items()
-              if name in _assigned(code)}
+    result.take_over()
+    values = {name: loaded(result, name, written) for name in list(result.variables) if name in _assigned(code)}
     if result.error is not None:
         exc = result.error.exception()
         return (("error", (type(exc), str(exc))), values), list(runtime.reports)
@@ -821,7 +843,8 @@ def test_a_block_in_a_nested_function_rebinds_its_nonlocal_as_cpython_does():
     exec(compile(source, "<nested>", "exec"), namespace)
     expected = namespace["outer"]()(5)
     result = run_block(Block(source, "<nested>", 6, serialization.dumps({"z": 1, "a": 5})), InlineRunner(processes=2))
-    assert result.error is None and serialization.loads(result.variables["z"]) == expected == 7
+    result.take_over()
+    assert result.error is None and loaded(result, "z") == expected == 7
 
 
 IN_FUNCTION_SNIPPETS = [s for i, s in enumerate(SNIPPETS)  # those that bind names or define functions, a sample else

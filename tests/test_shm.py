@@ -18,6 +18,34 @@ def test_segments_are_named_for_their_owner_and_unlinked_by_it():
     assert not os.path.exists(f"/dev/shm/{segment.name}")
 
 
+class _Owner:
+    """What holds a handable segment: its array and the segment object (engine.unread.NumericList)."""
+
+    def __init__(self, count: int):
+        self.segment = shm.create(8 * count * 2)  # twice the size: the rest is cut off
+        self.array = np.ndarray((count,), np.float64, buffer=self.segment.buf)
+        self.array[:] = np.arange(count) * 0.5
+        shm.handable(self.segment, self.array.nbytes, self)
+
+
+def test_a_handable_segment_goes_with_its_owner_unless_taken_then_is_the_services():
+    owner = _Owner(1000)
+    name = owner.segment.name
+    assert os.stat(f"/dev/shm/{name}").st_size == 8000  # cut to the array's bytes
+    assert shm.take(memoryview(owner.array[1:]).cast("B")) is None  # not its whole data
+    del owner
+    assert not os.path.exists(f"/dev/shm/{name}")
+
+    owner = _Owner(1000)
+    name = owner.segment.name
+    taken = shm.take(memoryview(owner.array).cast("B"))
+    assert taken is not None and taken.startswith(f"{shm.PREFIX}{shm.service_pid}_{shm.service_tag}_o")
+    assert not os.path.exists(f"/dev/shm/{name}") and shm.take(memoryview(owner.array).cast("B")) is None
+    del owner  # no longer its to unlink
+    assert np.array_equal(np.frombuffer(shm.map_readonly(taken, 8000), np.float64), np.arange(1000) * 0.5)
+    shm.unlink(taken)
+
+
 def test_sweep_removes_what_a_dead_driver_left():
     pid = os.fork()
     if pid == 0:
