@@ -108,6 +108,9 @@ class BlockResult:
     handed: Dict[str, remote_values.Segment] = field(default_factory=dict)
     # the process running the block died (error says how): the block may be run again
     driver_lost: bool = False
+    # every parallel shape the block met ran serially (or it met none): the client may run it
+    # in its own process next time (``pyfora.run_here``)
+    serial: bool = False
 
     def hand_over(self) -> None:
         """Driver side: move each large variable's pickle into a segment the worker service
@@ -158,7 +161,7 @@ class BlockResult:
         header of limited size) and whether its pickle follows the variables' buffers."""
         fields: Dict[str, Any] = {"names": list(self.variables), "error": None,
                                   "parts": [len(self.parts.get(name, ())) for name in self.variables],
-                                  "driver_lost": self.driver_lost}
+                                  "driver_lost": self.driver_lost, "serial": self.serial}
         buffers = [buffer for name, data in self.variables.items() for buffer in (data, *self.parts.get(name, ()))]
         if self.error is not None:
             fields["error"] = {"type_name": self.error.type_name, "message": _capped(self.error.message),
@@ -315,6 +318,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     # body's changes are told from: a setting this process could not take (a warning category
     # it cannot import) is not a change to send back
     states = module_state.install(states, own_states)
+    split_before = runtime.split_count
     try:
         with runtime.using_runner(runner):
             if isinstance(compiled, function_body.FunctionBody):
@@ -323,6 +327,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                 exec(compiled, namespace)
     except BaseException as exc:  # sys.exit() and the like end the block, not the process
         result.error = errors.capture(exc)
+    result.serial = runtime.split_count == split_before
     try:
         now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})} if owned else namespace
         changed_free = mutations.changed(now, before)

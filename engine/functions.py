@@ -21,10 +21,10 @@ import functools
 import linecache
 import logging
 import types
-from typing import Any, Collection, Dict, Optional, Tuple
+from typing import Any, Collection, Container, Dict, Optional, Sequence, Tuple
 
 from engine import kernels, rewriter
-from engine.code import EMPTY, cell_contents, future_flags_of_code
+from engine.code import EMPTY, cell_contents, future_flags_of_code, referenced_names
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _definitions(filename: str, text: str) -> Dict[Tuple[str, int], Tuple[ast.Fu
 
     def walk(node: ast.AST, owner: Optional[str]) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and _has_shape(child):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) and has_shape([child]):
                 for line in {child.lineno, child.decorator_list[0].lineno if child.decorator_list else child.lineno}:
                     found[(child.name, line)] = (child, owner)
             walk(child, child.name if isinstance(child, ast.ClassDef) else owner)
@@ -52,16 +52,23 @@ def _definitions(filename: str, text: str) -> Dict[Tuple[str, int], Tuple[ast.Fu
     return found
 
 
-def _has_shape(node: ast.AST) -> bool:
-    rewritten = rewriter.rewrite(ast.Module(body=[copy.deepcopy(node)], type_ignores=[]))
+def has_shape(statements: Sequence[ast.stmt]) -> bool:
+    """Whether the rewriter finds a parallel shape in these statements (copies are rewritten)."""
+    rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(list(statements)), type_ignores=[]))
     return any(isinstance(n, ast.Name) and n.id in rewriter.HOOKS for n in ast.walk(rewritten))
+
+
+def _found(fn: types.FunctionType) -> Optional[Tuple[ast.FunctionDef, Optional[str]]]:
+    """``_definitions``' entry for ``fn``: None when its definition holds no shape (or its file
+    cannot be read)."""
+    code = fn.__code__
+    lines = linecache.getlines(code.co_filename)
+    return _definitions(code.co_filename, "".join(lines)).get((code.co_name, code.co_firstlineno)) if lines else None
 
 
 def _definition(fn: types.FunctionType) -> Tuple[Optional[ast.FunctionDef], Optional[str]]:
     """The definition of ``fn`` (a copy) and its class's name."""
-    code = fn.__code__
-    lines = linecache.getlines(code.co_filename)
-    found = _definitions(code.co_filename, "".join(lines)).get((code.co_name, code.co_firstlineno)) if lines else None
+    found = _found(fn)
     return (copy.deepcopy(found[0]), found[1]) if found is not None else (None, None)
 
 
@@ -114,11 +121,14 @@ def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
     return kernels.attach_loops(twin)(new) if twin is not None else new
 
 
-def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Collection[str]) -> int:
+def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Container[str], dry_run: bool = False) -> int:
     """Rewrite, in place, every function defined in one of ``shipped_files`` (the user's own
     code, sent with the block) and reachable from ``namespace`` that holds a shape; how many
     were rewritten. Methods are reached through classes and through instances (``obj.count(n)``)
-    and replaced in their class. Installed libraries are neither rewritten nor walked."""
+    and replaced in their class. Installed libraries are neither rewritten nor walked.
+    ``dry_run``: change nothing, count the functions whose definition holds a shape that the
+    block may call (following from each function only the globals its code names, not every
+    global of its module): what the client asks before sending a block (``pyfora.run_here``)."""
     replaced: Dict[int, Any] = {}   # id(original) -> rewritten (or the original when unchanged)
     seen_dicts: set = set()
     seen_classes: set = set()
@@ -134,11 +144,15 @@ def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Collection[str])
         if id(value) in replaced:
             return replaced[id(value)]
         replaced[id(value)] = value
-        new = rewrite_function(value)
+        if dry_run:
+            count += _found(value) is not None
+            new = None
+        else:
+            new = rewrite_function(value)
         if new is not None:
             replaced[id(value)] = new
             count += 1
-        visit_dict(value.__globals__)
+        visit_dict(value.__globals__, referenced_names(value.__code__) if dry_run else None)
         for cell in value.__closure__ or ():
             contents = cell_contents(cell)
             if contents is EMPTY:
@@ -161,7 +175,12 @@ def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Collection[str])
                     if swapped is not function:
                         setattr(klass, name, type(attribute)(swapped) if wrapped else swapped)
 
-    def visit_dict(scope: Dict[str, Any]) -> None:
+    def visit_dict(scope: Dict[str, Any], only: Optional[Collection[str]] = None) -> None:
+        if only is not None:  # a dry run: what a function may call, the globals its code names
+            for name in only:
+                if name in scope:
+                    visit(scope[name])
+            return
         if id(scope) in seen_dicts:
             return
         seen_dicts.add(id(scope))

@@ -59,6 +59,9 @@ class Report:
 
 
 reports: Deque[Report] = collections.deque(maxlen=256)
+# How many shapes this process has split, ever: a block that leaves it as it was ran every shape
+# it met serially (``engine.block`` tells the client, which may run it here next time: ``pyfora.run_here``)
+split_count = 0
 _runner: Optional[PartitionRunner] = None
 
 
@@ -323,6 +326,9 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     # split: in CPython partitions only where the settings keep it from compiled code
     reason = why or process_settings.not_compiled_here() or ""
     reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled))
+    if why is None:
+        global split_count
+        split_count += 1
     return [value for _, value in partials] if not reducer.outputs else partials
 
 

@@ -528,7 +528,7 @@ def job_done_message(job_id: str, header: dict, buffers: Optional[List[bytes]]) 
     elif error is not None:
         error = dict(error, pickled=bytes(buffers[count]) if error.get("pickled") else None)
     return {"job_id": job_id, "names": names, "variables": None if buffers is None else buffers[:count],
-            "error": error, "parts": parts}
+            "error": error, "parts": parts, "serial": header.get("serial") is True}
 
 
 class _ChallengeHandler(tornado.web.RequestHandler):

@@ -48,7 +48,8 @@ def manager_url(given: str) -> str:
 
 
 def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = True,
-            tls_ca: Optional[str] = None, secret: Optional[str] = None) -> Executor:
+            tls_ca: Optional[str] = None, secret: Optional[str] = None,
+            serial_here: Optional[bool] = None) -> Executor:
     """An Executor connected to the manager at ``url``; with no URL, to ``$UFORA_URL`` if set,
     else to an embedded local cluster (manager + one worker on every core) that this executor
     owns and stops when it is closed. ``timeout``: seconds to reach the manager and hear its
@@ -59,7 +60,10 @@ def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = T
     ``secret``: the cluster's secret (its services' ``UFORA_CLUSTER_SECRET``); default
     ``$UFORA_SECRET``; ``""`` for none. Given one, the client and the manager prove to each other
     that they hold it, and the client refuses a manager that cannot. The embedded cluster has a
-    random secret of its own, which its executor uses."""
+    random secret of its own, which its executor uses. ``serial_here``: a ``downloadAll()`` block
+    that holds no parallel shape (nor do the functions it calls) runs in this process, as written,
+    rather than serially on the cluster after its values moved there (``pyfora.run_here``); False
+    sends every block to the cluster; default ``$UFORA_SERIAL_HERE`` ("0" for False), else True."""
     from pyfora.connection import Connection
     from pyfora.embedded import EmbeddedCluster
 
@@ -68,6 +72,8 @@ def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = T
         url = manager_url(url)
     if secret is None:
         secret = os.environ.get("UFORA_SECRET", "")
+    if serial_here is None:
+        serial_here = os.environ.get("UFORA_SERIAL_HERE", "1").strip().lower() not in ("0", "false", "no", "off")
     cluster = EmbeddedCluster() if url is None else None
     try:
         connection = Connection(cluster.url if cluster is not None else str(url), timeout,
@@ -77,4 +83,4 @@ def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = T
         if cluster is not None:
             cluster.stop()
         raise
-    return Executor(connection, cluster, progress)
+    return Executor(connection, cluster, progress, serial_here)

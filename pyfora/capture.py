@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import cloudpickle
 
-from engine import lru_caches, module_state, mutations, serialization
+from engine import functions, lru_caches, module_state, mutations, serialization
 from engine.code import cell_contents, find_with, reachable, read_names, referenced_names
 from pyfora import typed_source, unpicklable, unread_after, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
@@ -51,10 +51,29 @@ class CapturedBlock:
     written: Optional[serialization.WrittenObjects] = field(default=None, repr=False, compare=False)
 
 
+@dataclass(frozen=True)
+class Located:
+    """Where a block is and what its text says, before any value is read."""
+    source: str
+    filename: str
+    with_line: int
+    names: Tuple[str, ...]  # the names its body reads
+    imported: Tuple[str, ...]  # the modules it imports
+    unread: Tuple[str, ...]  # names it assigns that its function never reads again (``pyfora.unread_after``)
+    shaped: bool  # its body holds a parallel shape (``engine.rewriter``)
+
+
+def locate(frame: types.FrameType) -> Located:
+    """The block whose ``with`` statement the frame is running (``BadWithBlockError`` for a
+    body that would leave the block, ``CantGetSourceTextError`` without its text)."""
+    source = _source_text(frame)
+    return Located(source, frame.f_code.co_filename, *_locate(source, frame.f_code.co_filename, frame.f_lineno))
+
+
 @functools.lru_cache(maxsize=256)
-def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...], Tuple[str, ...], Tuple[str, ...]]:
-    """(line of the with statement, names its body reads, modules it imports, names it assigns
-    that its function never reads again: ``pyfora.unread_after``); cached per file text and line."""
+def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...], Tuple[str, ...], Tuple[str, ...],
+                                                          bool]:
+    """``Located``'s fields after the file's; cached per file text and line."""
     try:
         tree = ast.parse(source, filename)
     except SyntaxError as exc:
@@ -67,7 +86,8 @@ def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]
     imported = tuple(alias.name for statement in node.body for n in ast.walk(statement)
                      if isinstance(n, ast.Import) for alias in n.names) + tuple(
         n.module for statement in node.body for n in ast.walk(statement) if isinstance(n, ast.ImportFrom) and n.module)
-    return node.lineno, tuple(read_names(node.body)), imported, unread_after.unread_after(tree, node)
+    return (node.lineno, tuple(read_names(node.body)), imported, unread_after.unread_after(tree, node),
+            functions.has_shape(node.body))
 
 
 def _refuse_escapes(body: List[ast.stmt]) -> None:
@@ -85,18 +105,16 @@ def _refuse_escapes(body: List[ast.stmt]) -> None:
         todo.extend(ast.iter_child_nodes(node))
 
 
-def capture(frame: types.FrameType) -> CapturedBlock:
-    filename = frame.f_code.co_filename
-    source = _source_text(frame)
-    with_line, names, imported, unread = _locate(source, filename, frame.f_lineno)
-    values = _free_values(frame, names)
-    kinds = module_state.wanted(values.values()) | module_state.imported(imported) | module_state.always()
+def capture(frame: types.FrameType, located: Located) -> CapturedBlock:
+    """The block ``located`` in the frame, with its free variables' values, ready to send."""
+    values = free_values(frame, located.names)
+    kinds = module_state.wanted(values.values()) | module_state.imported(located.imported) | module_state.always()
     if kinds:  # random's, numpy.random's generator, the decimal context: the block's too
         values[module_state.STATE] = module_state.taken(kinds)
-    block = ship(source, filename, with_line, values)
+    block = ship(located.source, located.filename, located.with_line, values)
     if sys.gettrace() is None:  # else a debugger may look at them
         shared = {*frame.f_code.co_cellvars, *frame.f_code.co_freevars}  # closures read them
-        block.unread = [name for name in unread if name not in shared]
+        block.unread = [name for name in located.unread if name not in shared]
     return block
 
 
@@ -157,7 +175,7 @@ def _ship_user_modules_by_value() -> None:
             _user_modules.add(name)
 
 
-def _free_values(frame: types.FrameType, names: Sequence[str]) -> Dict[str, Any]:
+def free_values(frame: types.FrameType, names: Sequence[str]) -> Dict[str, Any]:
     """The values of ``names`` in the frame: locals first, then globals; builtins stay behind.
     A function's local that is unbound is not shipped (not even a global of that name): the
     block reading it raises ``UnboundLocalError``, as the function would."""
@@ -241,13 +259,13 @@ def update_in_place(frame: types.FrameType, pickled: bytes, parts: Sequence[Any]
         return
     for module in mutations.apply_globals(changed["globals"]):
         _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here")
-    for name in mutations.apply_cells(_free_values(frame, list(changed["cells"])), changed["cells"]):
+    for name in mutations.apply_cells(free_values(frame, list(changed["cells"])), changed["cells"]):
         _warn_once(frame, name, f"the block changed the closure of {name!r}, which is another function here")
     for name in changed["caches"]:
         _warn_once(frame, name + ":cache", f"the block called lru_cache function {name!r} on the cluster: what "
                                            "it cached there and the calls counted there stay there; its cache and "
                                            "cache_info() here are as before the block")
-    targets = mutations.targets(_free_values(frame, [mutations.variable(name) for name in changed["free"]]),
+    targets = mutations.targets(free_values(frame, [mutations.variable(name) for name in changed["free"]]),
                                 changed["free"])
     for name in changed["moved"]:
         _warn_once(frame, name + ":moved", f"the block moved or replaced objects inside free variable {name!r}: "

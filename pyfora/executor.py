@@ -38,12 +38,14 @@ class Executor(client_objects.ClientObject):
     and comes back as this very object (``engine.client_objects``)."""
 
     def __init__(self, connection: Connection, cluster: Optional[EmbeddedCluster] = None,
-                 progress: bool = True):
+                 progress: bool = True, serial_here: bool = True):
         self._connection = connection
         self._cluster = cluster
         self._progress = progress
+        self._serial_here = serial_here  # blocks with no parallel shape run here (pyfora.run_here)
         self._closed = False
         self.stayOpenOnExit = False
+        self.blocksRunHere = 0  # how many of its blocks ran in this process (pyfora.run_here)
 
     @property
     def remotely(self) -> WithBlockExecutor:

@@ -16,6 +16,7 @@ in ``f`` itself.
 """
 from __future__ import annotations
 
+import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
@@ -27,9 +28,20 @@ if TYPE_CHECKING:
     from pyfora.executor import Executor
 
 
+# Every proxy alive in this process: while there is none, no value a block reads can be one
+# (``pyfora.run_here`` asks, rather than looking through the values).
+_alive: "weakref.WeakSet[RemotePythonObject]" = weakref.WeakSet()
+
+
+def proxies_alive() -> bool:
+    """Whether any ``RemotePythonObject`` exists in this process."""
+    return len(_alive) > 0
+
+
 class RemotePythonObject(serialization.RemoteRef):
     def __init__(self, executor: "Executor", described: Optional[dict] = None,
                  error: Optional[BaseException] = None, sources: Optional[Dict[str, str]] = None):
+        _alive.add(self)
         described = described or {}
         self._executor = executor
         self._id: Optional[str] = described.get("id")

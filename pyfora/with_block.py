@@ -3,7 +3,8 @@
     with ufora.remotely.downloadAll():
         result = sum(isPrime(x) for x in xrange(10 * 1000 * 1000))
 
-``__enter__`` captures the block (``pyfora.capture``) and arranges for the body to be skipped;
+A block the cluster could only run serially runs here instead, as written (``pyfora.run_here``).
+Any other: ``__enter__`` captures the block (``pyfora.capture``) and arranges for the body to be skipped;
 ``__exit__`` submits it, waits, and writes the variables it assigned into the caller's scope
 (and its ``global`` names into the module), and the free variables it changed in place into
 the caller's own objects.
@@ -14,7 +15,7 @@ What comes back is chosen by the modifiers, which chain (each returns the block 
 ``remoteAll()`` (the default) leaves every assigned value on the cluster and writes back
 proxies (``RemotePythonObject``); ``downloadAll()`` brings every value here;
 ``downloadSmall(bytecount)`` brings values whose pickle is under ``bytecount`` bytes and leaves
-the others as proxies.
+the others as proxies. ``onCluster()`` sends the block to the cluster even where it would run here.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ import types
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from engine import errors, module_state, mutations
-from pyfora import capture
+from pyfora import capture, run_here
+from pyfora.Exceptions import computation_error
 from pyfora.remote import pickles_of, remote_error, values_of
 
 if TYPE_CHECKING:
@@ -57,6 +59,11 @@ class WithBlockExecutor:
         self._captured: Optional[capture.CapturedBlock] = None
         self._download_below: Optional[int] = 0  # remoteAll
         self._status_callback: Optional[Callable[[dict], None]] = None
+        self._on_cluster = False
+        # the block and its values' sizes, when it could run here: what the cluster did with it
+        # decides whether it runs here next time (``pyfora.run_here.learn``)
+        self._learning: Optional[Tuple[capture.Located, run_here.Sizes]] = None
+        self.ranHere: Optional[str] = None  # why the block ran in this process, when it did
 
     def remoteAll(self) -> "WithBlockExecutor":
         """Every variable the block assigns stays on the cluster; proxies come back."""
@@ -74,6 +81,12 @@ class WithBlockExecutor:
         self._download_below = int(bytecount)
         return self
 
+    def onCluster(self) -> "WithBlockExecutor":
+        """Run the block on the cluster even if it holds no parallel shape (``pyfora.run_here``):
+        for a block that must use the cluster's memory or files."""
+        self._on_cluster = True
+        return self
+
     def withStatusCallback(self, callback: Callable[[dict], None]) -> "WithBlockExecutor":
         """Call ``callback(status)`` as the block's parallel shapes progress: ``status`` has
         ``task`` (identifies the shape: it changes with the next one), ``partitions_done``,
@@ -85,7 +98,17 @@ class WithBlockExecutor:
 
     def __enter__(self) -> "WithBlockExecutor":
         frame = sys._getframe(1)
-        self._captured = capture.capture(frame)
+        located = capture.locate(frame)
+        self._executor._check_open()
+        self.ranHere = None
+        if self._download_below is None and not self._on_cluster and self._executor._serial_here:
+            values = capture.free_values(frame, located.names)
+            self._learning = (located, run_here.sizes(values))
+            self.ranHere = run_here.why_here(located, values, self._learning[1])
+        if self.ranHere is not None:
+            self._executor.blocksRunHere += 1
+            return self  # the body runs, as written
+        self._captured = capture.capture(frame, located)
         self._frame = frame
         self._previous_trace = sys.gettrace()
         sys.settrace(_ignore_events)  # local trace functions fire only while one is set
@@ -96,6 +119,10 @@ class WithBlockExecutor:
         raise capture.SkipBody()
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.ranHere is not None:
+            if isinstance(exc, Exception):  # as the cluster's would come: ComputationError and its type
+                errors.reraise(computation_error(exc, "").with_traceback(tb))
+            return False
         frame, self._frame = self._frame, None
         block, self._captured = self._captured, None  # its pickler's memo holds the free variables
         assert frame is not None and block is not None, "__exit__ without __enter__"
@@ -104,6 +131,8 @@ class WithBlockExecutor:
         if exc_type is not capture.SkipBody:
             return False
         message = self._executor._run_block(block, self._download_below, self._status_callback)
+        if self._learning is not None and message.get("error") is None:
+            run_here.learn(*self._learning, serial=message.get("serial") is True)
         sources = {block.filename: block.source, **block.other_sources}
         message, changed = _split_changed(message)
         values = values_of(message, self._executor, sources, block.written)

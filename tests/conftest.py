@@ -34,6 +34,9 @@ os.environ["UFORA_SECRET"] = RUN_SECRET
 # Embedded clusters keep their kernels for their own life only: a test run never fills, nor
 # reads, the user's kernel folder (pyfora.embedded.user_kernel_folder)
 os.environ["UFORA_KERNEL_CACHE_DIR"] = ""
+# The tests' blocks test the cluster: a block with no parallel shape goes there too, not run in
+# the test's process (pyfora.run_here); the tests of that pass serial_here=True.
+os.environ["UFORA_SERIAL_HERE"] = "0"
 
 
 def children(pid: int) -> List[int]:

@@ -16,8 +16,14 @@ from tests.primes import isPrime as is_prime
 
 
 class InProcessExecutor:
+    _serial_here = False  # every block goes through the engine, even one it runs serially
+    blocksRunHere = 0
+
     def __init__(self):
         self.submitted = []
+
+    def _check_open(self):
+        pass
 
     @property
     def remotely(self):

@@ -50,6 +50,9 @@ DIVERGES = {
                             "client's cache_info() after the block is 0 hits, 0 misses (CPython 39,900 and 100); "
                             "the total is CPython's, and the client warns",
 }
+# the programs of DIVERGES whose every block runs here when blocks with no parallel shape may
+# (pyfora.run_here): CPython's answer, because CPython runs them
+MATCH_HERE = {"outside_generator_consumed"}
 
 
 # ---------------------------------------------------------------- collecting the programs
@@ -74,12 +77,13 @@ def _programs():
 PROGRAMS = _programs()
 
 
-def _params():
+def _params(here: bool = False):
     unknown = set(DIVERGES) - {name for name, _ in PROGRAMS}
     assert not unknown, f"DIVERGES names no program: {sorted(unknown)}"
     params = []
     for name, function in PROGRAMS:
-        marks = [pytest.mark.xfail(strict=True, reason=DIVERGES[name])] if name in DIVERGES else []
+        diverges = name in DIVERGES and not (here and name in MATCH_HERE)
+        marks = [pytest.mark.xfail(strict=True, reason=DIVERGES[name])] if diverges else []
         params.append(pytest.param(function, id=name, marks=marks))
     return params
 
@@ -109,6 +113,23 @@ def ufora(cluster_url):
 @pytest.mark.parametrize("program", _params())
 def test_program_matches_cpython(program, ufora, capsys):
     _compare(program, ufora, capsys)
+
+
+@pytest.fixture(scope="module")
+def here_ufora(cluster_url):
+    """As users connect: blocks with no parallel shape run in this process (``pyfora.run_here``)."""
+    executor = pyfora.connect(cluster_url, progress=False, serial_here=True)
+    yield executor
+    executor.close()
+
+
+@pytest.mark.parametrize("program", _params(here=True))
+def test_program_matches_cpython_with_serial_blocks_here(program, here_ufora, capsys):
+    """The same programs where a block the cluster could only run serially runs here: which
+    blocks do must change no answer, type, exception, output or side effect. Twice: a block whose
+    every shape the cluster ran serially the first time runs here the second."""
+    _compare(program, here_ufora, capsys)
+    _compare(program, here_ufora, capsys)
 
 
 def _compare(program, executor, capsys):

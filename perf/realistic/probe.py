@@ -61,13 +61,13 @@ def _reports_after(token: str) -> Tuple[int, bool, bool, list]:
 
 
 def _mark_block(ufora: pyfora.Executor, token: str) -> int:
-    with ufora.remotely.downloadAll():
+    with ufora.remotely.downloadAll().onCluster():  # no shape: it would run here (pyfora.run_here)
         pid = _mark_here(token)
     return pid
 
 
 def _after_block(ufora: pyfora.Executor, token: str) -> Tuple[int, bool, bool, list]:
-    with ufora.remotely.downloadAll():
+    with ufora.remotely.downloadAll().onCluster():
         after = _reports_after(token)
     return after
 

@@ -37,9 +37,12 @@ def _answer(timed: Timed) -> str:
 
 
 def _engine(timed: Timed) -> str:
+    here = f"{timed.ran_here} ran here" if timed.ran_here else ""
     if timed.shapes is None:
-        return "?" if timed.warm is not None else "–"
-    return timed.shapes.summary()
+        return here or ("?" if timed.warm is not None else "–")
+    if here and not timed.shapes.shapes:
+        return here
+    return timed.shapes.summary() + (f", {here}" if here else "")
 
 
 def _row(timed: Timed) -> List[str]:
@@ -80,7 +83,9 @@ def _shapes(timed: List[Timed]) -> List[str]:
     for t in timed:
         if t.shapes is None:
             continue
-        details = t.shapes.details() or ["no parallel shape"]
+        details = t.shapes.details() or ([] if t.ran_here else ["no parallel shape"])
+        if t.ran_here:
+            details.append(f"{t.ran_here} block(s) ran in the client: no parallel shape (pyfora.run_here)")
         prefix = "" if t.shapes.complete else "(the last 256 reports only) "
         lines.append(f"- {t.program.name}: {prefix}" + "; ".join(details))
     return lines

@@ -36,6 +36,7 @@ class Timed:
     wrong: List[str] = field(default_factory=list)  # "cold: <difference>", ...
     raised: Optional[str] = None              # the exception of the expected answer, if any
     shapes: Optional[probe.Reported] = None   # what the engine reported for the warm run
+    ran_here: int = 0                         # blocks of the warm run that ran in the client (pyfora.run_here)
     failure: Optional[str] = None             # the harness could not time it (the cluster did not start, ...)
 
     @property
@@ -72,7 +73,7 @@ def _run(program: Program, ufora: Any, quick: bool) -> Tuple[float, Any]:
 def _embedded_cluster() -> pyfora.Executor:
     os.environ.pop("UFORA_URL", None)  # connect() would prefer it to the embedded cluster
     os.environ["UFORA_KERNEL_CACHE_DIR"] = ""  # cold is cold: no kernel kept from an earlier run
-    return pyfora.connect(progress=False)
+    return pyfora.connect(progress=False, serial_here=True)  # as users connect (tests.conftest, imported, says 0)
 
 
 def time_program(program: Program, quick: bool, log: Log) -> Timed:
@@ -100,8 +101,9 @@ def time_program(program: Program, quick: bool, log: Log) -> Timed:
         seconds, result = _run(program, local, quick)
         timed.local.append(seconds)
         compare("local again (the program is not deterministic)", result)
-        marked = probe.mark(ufora)
+        marked, ran_here = probe.mark(ufora), ufora.blocksRunHere
         timed.warm, result = _run(program, ufora, quick)
+        timed.ran_here = ufora.blocksRunHere - ran_here
         timed.shapes = probe.shapes_since(ufora, marked)
         compare("warm", result)
         seconds, result = _run(program, local, quick)

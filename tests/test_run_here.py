@@ -1,0 +1,199 @@
+"""Blocks the cluster could only run serially run in the client's process (``pyfora.run_here``),
+through ``pyfora.connect()`` to a real service: which blocks do, which do not, and that what the
+user sees (values, identities, side effects, exceptions) is the same either way."""
+import os
+import traceback
+
+import pytest
+
+import pyfora
+
+
+def total_of_squares(n):
+    return sum(i * i for i in range(n))  # a shape: the cluster splits it
+
+
+def total_by_loop(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+class Ledger:
+    def __init__(self, amounts):
+        self.amounts = amounts
+
+    def total(self):
+        return sum(a for a in self.amounts)  # a shape, in a method
+
+
+class Plain:
+    def __init__(self, amounts):
+        self.amounts = amounts
+
+    def total(self):
+        result = 0
+        for amount in self.amounts:
+            result += amount
+        return result
+
+
+@pytest.fixture(scope="module")
+def here(cluster_url):
+    executor = pyfora.connect(cluster_url, progress=False, serial_here=True)
+    yield executor
+    executor.close()
+
+
+def test_a_block_without_shapes_runs_here_on_the_callers_own_objects(here):
+    records = [{"id": i, "amount": i % 13} for i in range(5000)]
+    before = here.blocksRunHere
+    with here.remotely.downloadAll() as block:
+        pid = os.getpid()
+        kept = []
+        for record in records:
+            if record["amount"] > 10:
+                record["big"] = True
+                kept.append(record)
+        count = total_by_loop(100)
+    assert block.ranHere and "no parallel shape" in block.ranHere
+    assert here.blocksRunHere == before + 1
+    assert pid == os.getpid()
+    assert kept[0] is records[11] and records[11]["big"] is True and len(kept) == sum(1 for i in range(5000) if i % 13 > 10)
+    assert count == 328350
+
+
+@pytest.mark.parametrize("what", ["own shape", "function with a shape", "method with a shape"])
+def test_a_block_that_reaches_a_shape_goes_to_the_cluster(here, what):
+    ledger = Ledger(list(range(1000)))
+    with here.remotely.downloadAll() as block:
+        pid = os.getpid()
+        if what == "own shape":
+            value = sum(i * i for i in range(1000))
+        elif what == "function with a shape":
+            value = total_of_squares(1000)
+        else:
+            value = ledger.total()
+    assert block.ranHere is None and pid != os.getpid()
+    assert value == (332833500 if what != "method with a shape" else 499500)
+
+
+def test_a_block_whose_class_has_no_shape_runs_here(here):
+    plain = Plain(list(range(1000)))
+    with here.remotely.downloadAll() as block:
+        value = plain.total()
+    assert block.ranHere is not None and value == 499500
+
+
+def test_blocks_that_must_use_the_cluster_go_there(here, cluster_url):
+    with here.remotely.downloadAll().onCluster() as block:
+        pid = os.getpid()
+    assert block.ranHere is None and pid != os.getpid()
+    with here.remotely.remoteAll() as block:  # its values stay there: proxies come back
+        kept = [1, 2, 3]
+    assert block.ranHere is None and isinstance(kept, pyfora.RemotePythonObject)
+    with here.remotely.downloadAll() as block:  # a proxy exists: a value read could be one
+        pid = os.getpid()
+    assert block.ranHere is None and pid != os.getpid()
+    del kept
+    with here.remotely.downloadSmall(10) as block:
+        pid = os.getpid()
+    assert block.ranHere is None and pid != os.getpid()
+    with pyfora.connect(cluster_url, progress=False, serial_here=False) as everywhere:
+        with everywhere.remotely.downloadAll() as block:
+            pid = os.getpid()
+        assert block.ranHere is None and pid != os.getpid() and everywhere.blocksRunHere == 0
+
+
+def test_the_environment_variable_sets_the_default(cluster_url, monkeypatch):
+    monkeypatch.setenv("UFORA_SERIAL_HERE", "1")
+    with pyfora.connect(cluster_url, progress=False) as executor:
+        with executor.remotely.downloadAll() as block:
+            pid = os.getpid()
+        assert block.ranHere is not None and pid == os.getpid()
+
+
+def test_an_exception_comes_as_from_the_cluster_with_the_trace_of_here(here):
+    def parse(text):
+        return int(text)
+
+    with pytest.raises(ValueError) as raised:
+        with here.remotely.downloadAll() as block:
+            done = "before"
+            parse("12x")
+    assert block.ranHere is not None
+    assert isinstance(raised.value, pyfora.ComputationError)
+    assert str(raised.value) == "invalid literal for int() with base 10: '12x'"
+    assert done == "before"
+    assert "return int(text)" in "".join(traceback.format_exception(raised.value))
+
+
+def test_keyboard_interrupt_and_exit_pass_as_themselves(here):
+    with pytest.raises(SystemExit) as raised:
+        with here.remotely.downloadAll():
+            raise SystemExit(3)
+    assert type(raised.value) is SystemExit and raised.value.code == 3
+
+
+def test_a_closed_executor_runs_no_block(cluster_url):
+    executor = pyfora.connect(cluster_url, progress=False, serial_here=True)
+    block = executor.remotely.downloadAll()
+    executor.close()
+    ran = []
+    with pytest.raises(pyfora.PyforaError, match="closed"):
+        with block:
+            ran.append(True)
+    assert ran == []
+
+
+def _group(ufora, prices):
+    """A block whose one shape the cluster never splits (a dict's items are not a source)."""
+    with ufora.remotely.downloadAll() as block:
+        pid = os.getpid()
+        cheap = {name: price for name, price in prices.items() if price < 50}
+    return block.ranHere, pid, cheap
+
+
+def test_a_block_the_cluster_ran_serially_runs_here_next_time_while_its_values_are_no_larger(here):
+    prices = {f"item{i}": i % 100 for i in range(1000)}
+    expected = {name: price for name, price in prices.items() if price < 50}
+    why, pid, cheap = _group(here, prices)
+    assert why is None and pid != os.getpid() and cheap == expected  # first: the cluster, which ran it serially
+    why, pid, cheap = _group(here, prices)
+    assert why is not None and "serially last time" in why and pid == os.getpid() and cheap == expected
+    prices.update({f"more{i}": i % 100 for i in range(1500)})  # 2.5x: the cluster decides anew
+    why, pid, cheap = _group(here, prices)
+    assert why is None and pid != os.getpid() and len(cheap) == 1250
+
+
+def _total(ufora, xs):
+    with ufora.remotely.downloadAll() as block:
+        pid = os.getpid()
+        total = sum(x * 2 for x in xs)
+    return block.ranHere, pid, total
+
+
+def test_a_block_whose_shape_the_cluster_split_goes_there_again(start_service):
+    from tests.conftest import one_host
+
+    service = start_service({**one_host(2), "UFORA_SPLIT": "always"})
+    with pyfora.connect(service.url, progress=False, serial_here=True) as ufora:
+        xs = list(range(10000))
+        for _ in range(2):
+            why, pid, total = _total(ufora, xs)
+            assert why is None and pid != os.getpid() and total == 99990000
+
+
+def test_a_changed_number_sends_the_block_to_the_cluster_again(here):
+    def run(limit):
+        with here.remotely.downloadAll() as block:
+            pid = os.getpid()
+            small = {k: v for k, v in table.items() if v < limit}
+        return block.ranHere, pid, len(small)
+
+    table = {i: i for i in range(100)}
+    assert run(10)[0] is None  # the cluster, which runs it serially
+    assert run(10)[0] is not None  # here
+    why, pid, count = run(20)
+    assert why is None and pid != os.getpid() and count == 20
