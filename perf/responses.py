@@ -110,13 +110,13 @@ def beside_a_printer(folder: Path) -> List[float]:
     service = Service(one_host(2))
     try:
         with pyfora.connect(service.url, progress=False) as other:
-            with other.remotely.downloadAll():
+            with other.remotely.downloadAll().onCluster():
                 warm = 1
             printer = printing_100_mb(service.url, folder / "printer.py", folder / "printed.txt")
             round_trips = []
             while printer.poll() is None:
                 started = time.perf_counter()
-                with other.remotely.downloadAll():
+                with other.remotely.downloadAll().onCluster():
                     warm = warm + 1
                 round_trips.append(time.perf_counter() - started)
             if printer.wait() != 0:

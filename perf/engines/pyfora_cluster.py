@@ -29,7 +29,7 @@ def _prime_block(ufora: pyfora.Executor, N: int) -> int:
 
 
 def _trivial_block(ufora: pyfora.Executor) -> int:
-    with ufora.remotely.downloadAll():
+    with ufora.remotely.downloadAll().onCluster():  # the round trip, not pyfora.run_here
         x = 1
     return x
 
@@ -65,13 +65,13 @@ def _kept_list_block(ufora: pyfora.Executor, N: int) -> pyfora.RemotePythonObjec
 
 
 def _length_of_block(ufora: pyfora.Executor, values: list) -> int:
-    with ufora.remotely.downloadAll():
+    with ufora.remotely.downloadAll().onCluster():  # the round trip, not pyfora.run_here
         length = len(values)
     return length
 
 
 def _copy_block(ufora: pyfora.Executor, values: list) -> list:
-    with ufora.remotely.downloadAll():
+    with ufora.remotely.downloadAll().onCluster():  # the round trip, not pyfora.run_here
         copied = list(values)
     return copied
 
