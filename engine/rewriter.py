@@ -18,8 +18,11 @@ Rules (docs/parallel-shapes.md has an example for each, and what stays serial):
 * With several ``for`` clauses, the outer one is split: the element function gives, for one
   outer item, the generator of the inner loops (marked ``__ufora_flat__``), whose values are
   the elements, in order; these run in CPython inside each partition. For ``sum`` (without a
-  start), ``any`` and ``all``, a second function gives the reduction of the inner loops for one
-  outer item: when the reduction is the builtin, partitions reduce those instead, compiled.
+  start), ``any``, ``all``, and ``min`` and ``max`` (without a key or default), a second function
+  gives the reduction of the inner loops for one outer item: when the reduction is the builtin,
+  partitions reduce those instead, compiled. (The first of equal smallest elements is the first
+  of the first group holding one; a NaN, which orders with nothing, makes the compiled
+  reduction raise, and that partition is computed again in CPython, over the inner loops.)
 * Only generators and comprehensions whose first ``for`` clause is over a plain name or a
   tuple of names, nested or not (``for i, (a, b) in enumerate(zip(xs, ys))``: the lambdas take
   the names in order, marked with ``__ufora_star__`` and the target's shape, by which the
@@ -56,7 +59,7 @@ SERIAL_KEYWORD = "__ufora_serial__"
 _SERIAL_ITERABLE = "__ufora_it"
 HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK, LEN_HOOK)
 REDUCTIONS = {"sum", "min", "max", "any", "all"}
-_GROUPED = {"sum", "any", "all"}  # f(f(inner) for outer) is f(everything): see _element
+_GROUPED = {"sum", "any", "all", "min", "max"}  # f(f(inner) for outer) is f(everything): see _element
 _ZIPPERS = {"zip", "enumerate"}
 _MAPPERS = {"map", "filter"}
 
@@ -108,7 +111,7 @@ def _element(clause: ast.comprehension, node: ast.AST, element: ast.expr,
     """The element function: of the outer item, ``element`` itself; with more ``for`` clauses,
     the generator of the inner loops (``__ufora_flat__``: each of its values is an element),
     and for a ``reduction`` that is the same over nested groups (``sum`` without a start,
-    ``any``, ``all``) the reduction of the inner loops too, which compiles."""
+    ``any``, ``all``, ``min``, ``max``) the reduction of the inner loops too, which compiles."""
     inner = node.generators[1:]
     if not inner:
         return _lambda(clause, element)
@@ -242,7 +245,8 @@ def rewrite(tree: ast.AST) -> ast.AST:
 # (``@__ufora_loops__(text)``), and ``engine.kernels`` compiles the twin in its place. The
 # helpers keep CPython's semantics or raise, and a compiled partition that raises is recomputed
 # in CPython: ``sum`` checks that int64 cannot have wrapped (``__ufora_sum_checked__``) and
-# that an empty float sum would not be CPython's int ``0``; ``min``/``max`` of nothing raise;
+# that an empty float sum would not be CPython's int ``0``; ``min``/``max`` of nothing raise,
+# and so do they at a NaN (CPython's running best skips it unless it comes first);
 # ``any``/``all`` return at the deciding element. The first iterable is evaluated where the
 # generator was; the names of the function that the generator reads are passed as arguments.
 
@@ -254,6 +258,7 @@ _LOOPS = {  # reduction: (before the loops, for each element, after the loops)
             "__ufora_count += 1",
             f"return {SUM_CHECK}(__ufora_total, __ufora_start, __ufora_count, __ufora_magnitude)"),
     **{name: ("__ufora_found = False",
+              "if __ufora_value != __ufora_value:\n    raise ValueError('a NaN: made in CPython')\n"
               "if not __ufora_found:\n    __ufora_best = __ufora_value\n    __ufora_found = True\n"
               f"elif __ufora_value {op} __ufora_best:\n    __ufora_best = __ufora_value",
               f"if not __ufora_found:\n    raise ValueError('{name}() arg is an empty sequence')\n"

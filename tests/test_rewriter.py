@@ -72,16 +72,21 @@ def test_len_of_a_collected_shape_is_one_call():
 
 
 def test_several_for_clauses_split_the_outer_one():
-    assert rewritten("max(x * y for x in a if x for y in b(x) if y)") == (
-        f"{REDUCE_HOOK}(max, a, {FLAT_HOOK}(lambda x: (x * y for y in b(x) if y)), lambda x: x)")
+    assert rewritten("[x * y for x in a if x for y in b(x) if y]") == (
+        f"{COLLECT_HOOK}('list', a, {FLAT_HOOK}(lambda x: (x * y for y in b(x) if y)), lambda x: x)")
+    assert rewritten("max((x * y for x in a for y in b), default=0)") == (
+        f"{REDUCE_HOOK}(max, a, {FLAT_HOOK}(lambda x: (x * y for y in b)), None, default=0)")
 
 
-def test_sum_any_and_all_of_several_for_clauses_also_reduce_each_outer_item():
+def test_sum_any_all_min_and_max_of_several_for_clauses_also_reduce_each_outer_item():
     flat, grouped = ast.parse(rewritten("sum(x * y for x in a if x for y in b(x) if y)")).body[0].value.args[2].args
     assert ast.unparse(flat) == "lambda x: (x * y for y in b(x) if y)"
     assert ast.unparse(grouped.args[0]) == "lambda x: sum((x * y for y in b(x) if y))"
     assert _called_name(grouped.func, {LOOPS_HOOK})  # with its compilable twin
     assert len(ast.parse(rewritten("any(x < y for x in a for y in b)")).body[0].value.args[2].args) == 2
+    grouped = ast.parse(rewritten("max(x * y for x in a if x for y in b(x) if y)")).body[0].value.args[2].args[1]
+    assert ast.unparse(grouped.args[0]) == "lambda x: max((x * y for y in b(x) if y))"
+    assert "raise ValueError" in grouped.func.args[0].value  # at a NaN: that partition in CPython
     assert len(ast.parse(rewritten("sum((y for x in a for y in b), 1)")).body[0].value.args[2].args) == 1
 
 

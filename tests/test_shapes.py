@@ -258,10 +258,20 @@ add("result = sum(len(w) * y for w in words for y in range(2))", compiled=False)
 add("result = (lambda sum: sum(x * y for x in range(30_000) for y in range(2)))(lambda g: max(g))",
     parallel=False)  # not the builtin: called with every element, as written
 add("result = sum(x for sum in rows for x in sum)", compiled=False)  # the target shadows sum: flat
+# min and max reduce each outer item's inner loops too: the first of equal extremes is the first
+# of the first group holding one; an empty group or a NaN makes that partition CPython's
+add("result = min(x * y % 97 - 40 for x in range(30_000) for y in range(x % 5 + 1))", compiled=True)
+add("result = max(x * 0.5 - y for x in arr for y in range(int(x) % 4 + 1))", compiled=True, exact=True)
+add("result = max(x - y for x in iarr for y in range(int(x) % 3))", exact=True)  # empty groups
+add("result = min((x * y for x in range(30_000) for y in (1, -1)), default=0)", compiled=False)  # a default: flat
+add("result = max(v for i in range(2_000) for v in (nan_spread[i], i * 0.5, nan))", exact=True)
+add("result = min(v for i in range(2_000) for v in ((nan, -1.0) if i == 7 else (float(i),)))", exact=True)
+add("result = max(v for i in range(2_000) for v in ((nan, 1e9) if i == 0 else (float(i),)))", exact=True)
+add("result = max((x % 7, x) for x in range(20_000) for y in range(2))", exact=True)
 add("result = sum(Vec(y) for x in range(30_000) for y in range(x % 2)).v")  # CPython partitions: no int 0 added
 add("result = [(x, y) for x in range(25_000) if x % 2 for y in range(x % 3) if y != 1]", compiled=False)
 add("result = {x % 100: y for x in range(25_000) for y in range(2)}", compiled=False)
-add("result = max(x - y for x in ints for y in (1, 2))", compiled=False)
+add("result = max(x - y for x in ints for y in (1, 2))", compiled=True, exact=True)  # grouped
 add("result = min((y for i, v in enumerate(floats) for y in (v, -v)), default=0)", compiled=False)
 add("result = any(x == 7 and y == 1 for x in range(10**7) for y in range(3))", compiled=True)
 add("result = sum(1 // (x - 20_000 + y) for x in range(30_000) for y in range(2))", compiled=False)
