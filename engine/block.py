@@ -16,13 +16,14 @@ import functools
 import json
 import linecache
 import logging
+import time
 import types
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 
-from engine import (code, errors, function_body, functions, module_state, mutations, remote_values, rewriter, runtime,
-                    serialization, shm, unread)
+from engine import (code, errors, function_body, functions, local_estimate, module_state, mutations, remote_values,
+                    rewriter, runtime, serialization, shm, unread)
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,9 @@ class BlockResult:
     handed: Dict[str, remote_values.Segment] = field(default_factory=dict)
     # the process running the block died (error says how): the block may be run again
     driver_lost: bool = False
-    # every parallel shape the block met ran serially (or it met none): the client may run it
-    # in its own process next time (``pyfora.run_here``)
-    serial: bool = False
+    # seconds the block would take as plain CPython in one process (``engine.local_estimate``;
+    # None: unknown), which the client weighs against the cluster's (``pyfora.run_here``)
+    cpython_seconds: Optional[float] = None
 
     def hand_over(self) -> None:
         """Driver side: move each large variable's pickle into a segment the worker service
@@ -161,7 +162,8 @@ class BlockResult:
         header of limited size) and whether its pickle follows the variables' buffers."""
         fields: Dict[str, Any] = {"names": list(self.variables), "error": None,
                                   "parts": [len(self.parts.get(name, ())) for name in self.variables],
-                                  "driver_lost": self.driver_lost, "serial": self.serial}
+                                  "driver_lost": self.driver_lost,
+                                  "cpython_seconds": self.cpython_seconds}
         buffers = [buffer for name, data in self.variables.items() for buffer in (data, *self.parts.get(name, ()))]
         if self.error is not None:
             fields["error"] = {"type_name": self.error.type_name, "message": _capped(self.error.message),
@@ -318,16 +320,17 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     # body's changes are told from: a setting this process could not take (a warning category
     # it cannot import) is not a change to send back
     states = module_state.install(states, own_states)
-    split_before = runtime.split_count
-    try:
-        with runtime.using_runner(runner):
-            if isinstance(compiled, function_body.FunctionBody):
-                compiled.run(namespace)
-            else:
-                exec(compiled, namespace)
-    except BaseException as exc:  # sys.exit() and the like end the block, not the process
-        result.error = errors.capture(exc)
-    result.serial = runtime.split_count == split_before
+    started = time.perf_counter()
+    with local_estimate.tallied() as tally:
+        try:
+            with runtime.using_runner(runner):
+                if isinstance(compiled, function_body.FunctionBody):
+                    compiled.run(namespace)
+                else:
+                    exec(compiled, namespace)
+        except BaseException as exc:  # sys.exit() and the like end the block, not the process
+            result.error = errors.capture(exc)
+    result.cpython_seconds = tally.cpython_seconds(time.perf_counter() - started)
     try:
         now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})} if owned else namespace
         changed_free = mutations.changed(now, before)

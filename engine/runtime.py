@@ -20,12 +20,13 @@ import contextlib
 import functools
 import itertools
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-from engine import cost, errors, kernels, process_settings, purity, reducers, rewriter, shm, tasks
+from engine import cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm, tasks
 from engine.errors import RemoteError
 from engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
 from engine.unread import UNREAD_COLLECT_HOOK, NumericList
@@ -59,9 +60,6 @@ class Report:
 
 
 reports: Deque[Report] = collections.deque(maxlen=256)
-# How many shapes this process has split, ever: a block that leaves it as it was ran every shape
-# it met serially (``engine.block`` tells the client, which may run it here next time: ``pyfora.run_here``)
-split_count = 0
 _runner: Optional[PartitionRunner] = None
 
 
@@ -152,19 +150,33 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
 
 
 def _why_not_worth_it(source, element: Callable, condition: Optional[Callable], pattern: Optional[str],
-                      flat: bool, collects: bool, key: Optional[Callable] = None) -> Tuple[Optional[str], bool]:
+                      flat: bool, collects: bool, key: Optional[Callable] = None
+                      ) -> Tuple[Optional[str], Optional[cost.Estimate]]:
     """(None when splitting the shape is expected to win (``engine.cost``), else why it runs
-    serially; whether the process compiling its kernel should wait for it: ``Estimate.
-    compile_first``). Only for a shape that can be split: its functions are free of side effects."""
+    serially; the estimate, None where there is none: every shape splits). Only for a shape that
+    can be split: its functions are free of side effects."""
     if _runner.always_split:
-        return None, False
+        return None, None
     if key is not None:
         element = _keyed(element, key)
     try:
         estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores)
     except Exception as exc:  # serially, CPython raises it where it arises
-        return f"its first items raise {type(exc).__name__} (or cannot be pickled)", False
-    return (None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"), estimate.compile_first
+        return f"its first items raise {type(exc).__name__} (or cannot be pickled)", None
+    return (None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"), estimate
+
+
+def _tally_split(started: float, estimate: Optional[cost.Estimate], given_up: bool = False) -> None:
+    """Count a split shape that began at ``started`` in the block's CPython estimate
+    (``engine.local_estimate``); ``given_up``: its partials were not combined, and it runs
+    serially next (in the block's own time)."""
+    seconds = time.perf_counter() - started
+    if given_up:
+        local_estimate.split_shape(seconds, 0.0)
+        return
+    report = reports[-1]  # the shape's, which _run appended
+    warming = estimate is not None and estimate.compilable and report.compiled < report.partitions
+    local_estimate.split_shape(seconds, None if estimate is None else estimate.serial, warming)
 
 
 def _keyed(element: Callable, key: Callable) -> Callable:
@@ -208,10 +220,10 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         inner = element
     key = kwargs.get("key")
     source, reason = _why_serial(iterable, (split_element, split_condition, key))
-    compile_first = False
+    estimate = None
     if source is not None:
-        reason, compile_first = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat,
-                                                  False, key)
+        reason, estimate = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat,
+                                             False, key)
         source = None if reason is not None else source
     if source is not None:
         # a sum whose partials would not combine into the serial answer is made again in
@@ -224,18 +236,22 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         # sum over every element in order gives its answer)
         in_order = (reducer is reducers.Sum and inner is None and reducers.zero_start(args, kwargs)
                     and sys.version_info < (3, 12))
+        started = time.perf_counter()
         try:
             partials = _run(reducer, source, split_element, split_condition, key, split_pattern,
                             split_flat, inner=inner,
                             check=(lambda p: check(p, args, kwargs, inner is not None)) if check else None,
-                            in_order=in_order, compile_first=compile_first)
+                            in_order=in_order, compile_first=estimate is not None and estimate.compile_first)
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
             if partials is not None:
-                return reducer.combine(partials, function, args, kwargs)
+                value = reducer.combine(partials, function, args, kwargs)
+                _tally_split(started, estimate)
+                return value
             # serially below (_run's report says why): the element functions are pure
             # (engine.purity), so computing them again is invisible
+            _tally_split(started, estimate, given_up=True)
             return _serially(function, given, shape, serial, args, kwargs)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
     return _serially(function, given, shape, serial, args, kwargs)
@@ -268,21 +284,25 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
         return kind(_called(iterable))
     iterable, element, condition, pattern, flat = shape
     source, reason = _why_serial(iterable, (element, condition))
-    compile_first = False
+    estimate = None
     if source is not None:
-        reason, compile_first = _why_not_worth_it(source, element, condition, pattern, flat, True)
+        reason, estimate = _why_not_worth_it(source, element, condition, pattern, flat, True)
         source = None if reason is not None else source
     if source is not None:
         outputs = []
+        started = time.perf_counter()
         try:
             outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
-            partials = _run(reducer, source, element, condition, None, pattern, flat,
-                            tuple(o.name for o in outputs), compile_first=compile_first)
+            partials = _run(reducer, source, element, condition, None, pattern, flat, tuple(o.name for o in outputs),
+                            compile_first=estimate is not None and estimate.compile_first)
             array = _gather_array(partials, outputs) if unread else None
             if array is None:
-                return reducer.build(_gather(partials, outputs))
+                built = reducer.build(_gather(partials, outputs))
+                _tally_split(started, estimate)
+                return built
             kept = NumericList(array, outputs[0])  # on the segment written: the list's from now on
             outputs.clear()
+            _tally_split(started, estimate)
             return kept
         except tasks.Unshippable as exc:
             reason = str(exc)
@@ -326,9 +346,6 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     # split: in CPython partitions only where the settings keep it from compiled code
     reason = why or process_settings.not_compiled_here() or ""
     reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled))
-    if why is None:
-        global split_count
-        split_count += 1
     return [value for _, value in partials] if not reducer.outputs else partials
 
 

@@ -9,8 +9,11 @@ can only be slower there (a 40 ms loop over 200,000 dicts took 0.5 s as a block)
 runs here instead, as written: every value, type, exception, identity and side effect is
 CPython's because it is CPython, and nothing moves.
 
-A block with shapes that the cluster ran every one of serially (measured not worth splitting, or
-over a value it does not split: ``engine.cost``) runs here the next times too, while its values
+Any other block runs here the next times where that was faster: its driver says how long it would
+take as plain CPython in one process (``engine.local_estimate``: its time less its split shapes',
+plus their serial estimates; every shape serial, it is the driver's own time), which is weighed
+against the time the block took through the cluster, sent and brought back; once it ran here,
+its time measured here counts instead (so a wrong estimate costs one run). Only while its values
 are no larger than then (``Sizes``): each number, and each short string, as it was; each
 container, array and long string at most twice as long (one level into objects' attributes). A
 block whose values grew goes to the cluster again, which decides anew.
@@ -28,6 +31,7 @@ import collections
 import logging
 import os
 import sysconfig
+from dataclasses import dataclass
 from typing import Any, Dict, Hashable, Optional, Tuple
 
 import engine
@@ -40,8 +44,8 @@ log = logging.getLogger(__name__)
 
 REASON = ("it holds no parallel shape, nor do the functions it calls: the cluster would run it as this "
           "same code on one core, after its values moved there")
-LEARNED = ("the cluster ran every parallel shape of it serially last time, on values no smaller than these: "
-           "it would again, after they moved there")
+LEARNED = ("it takes {here:.3f} s here ({how}) and took {cluster:.3f} s through the cluster last time, on "
+           "values no smaller than these")
 
 # Files whose functions the cluster would not rewrite: the standard library's, installed
 # packages' and ufora's own (the client does not ship them: ``pyfora.capture``).
@@ -93,31 +97,52 @@ def _no_larger(now: Hashable, then: Hashable) -> bool:
     return now == then
 
 
-# (file, with line, the file's text) -> the sizes the cluster ran every shape serially on
-_learned: "collections.OrderedDict[Tuple[str, int, str], Sizes]" = collections.OrderedDict()
-_LEARNED_KEPT = 256
+@dataclass
+class _Timed:
+    """What is known of one block's times, on values of ``sizes``."""
+    sizes: Sizes
+    cluster: float  # seconds it took through the cluster (sent, run, brought back), last time
+    here: Optional[float]  # seconds it takes here: the driver's estimate, or measured here
+    measured: bool = False  # ``here`` was measured running it here
+
+    def here_is_faster(self, taken: Sizes) -> bool:
+        return self.here is not None and self.here < self.cluster and _no_larger_all(taken, self.sizes)
+
+
+def _no_larger_all(taken: Sizes, then: Sizes) -> bool:
+    return len(then) == len(taken) and all(a[0] == b[0] and _no_larger(a[1], b[1]) for a, b in zip(taken, then))
+
+
+# (file, with line, the file's text) -> its times
+_timed: "collections.OrderedDict[Tuple[str, int, str], _Timed]" = collections.OrderedDict()
+_TIMED_KEPT = 256
 
 
 def _key(located: capture.Located) -> Tuple[str, int, str]:
     return located.filename, located.with_line, located.source
 
 
-def learn(located: capture.Located, taken: Sizes, serial: bool) -> None:
-    """What the cluster did with the block ``located`` on values of sizes ``taken``: ``serial``,
-    it ran every parallel shape serially (so it runs here next time, while its values are no
-    larger); else it split one (it goes to the cluster again)."""
+def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpython_seconds: Optional[float]) -> None:
+    """The block ``located`` took ``seconds`` through the cluster on values of sizes ``taken``,
+    where its driver estimated ``cpython_seconds`` as plain CPython (None: unknown). A time
+    measured here on values no smaller is kept: an estimate does not replace it."""
     key = _key(located)
-    _learned.pop(key, None)
-    if serial:
-        _learned[key] = taken
-        while len(_learned) > _LEARNED_KEPT:
-            _learned.popitem(last=False)
+    then = _timed.pop(key, None)
+    if then is not None and then.measured and _no_larger_all(taken, then.sizes):
+        then.cluster = seconds
+        _timed[key] = then
+    else:
+        _timed[key] = _Timed(taken, seconds, cpython_seconds)
+    while len(_timed) > _TIMED_KEPT:
+        _timed.popitem(last=False)
 
 
-def _serial_last_time(located: capture.Located, taken: Sizes) -> bool:
-    then = _learned.get(_key(located))
-    return then is not None and len(then) == len(taken) and all(
-        a[0] == b[0] and _no_larger(a[1], b[1]) for a, b in zip(taken, then))
+def ran_here(located: capture.Located, seconds: float) -> None:
+    """The block ``located``, sent here by its times (``LEARNED``), took ``seconds`` here: the
+    next run goes where it is faster."""
+    then = _timed.get(_key(located))
+    if then is not None:
+        then.here, then.measured = seconds, True
 
 
 def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes) -> Optional[str]:
@@ -126,10 +151,12 @@ def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes) -> 
     yet, or a proxy exists)."""
     if remote.proxies_alive():
         return None
+    timed = _timed.get(_key(located))
     if not located.shaped and not functions.rewrite_reachable(values, _ShippedFiles(), dry_run=True):
         why = REASON
-    elif _serial_last_time(located, taken):
-        why = LEARNED
+    elif timed is not None and timed.here_is_faster(taken):
+        why = LEARNED.format(here=timed.here, how="measured" if timed.measured else "estimated by the cluster",
+                             cluster=timed.cluster)
     else:
         return None
     log.info("the block at %s:%d runs in this process: %s", located.filename, located.with_line, why)

@@ -20,6 +20,7 @@ the others as proxies. ``onCluster()`` sends the block to the cluster even where
 from __future__ import annotations
 
 import sys
+import time
 import types
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
@@ -60,9 +61,10 @@ class WithBlockExecutor:
         self._download_below: Optional[int] = 0  # remoteAll
         self._status_callback: Optional[Callable[[dict], None]] = None
         self._on_cluster = False
-        # the block and its values' sizes, when it could run here: what the cluster did with it
-        # decides whether it runs here next time (``pyfora.run_here.learn``)
+        # the block and its values' sizes, when it could run here, and when it began: its time
+        # decides where it runs next time (``pyfora.run_here.ran_on_cluster``, ``ran_here``)
         self._learning: Optional[Tuple[capture.Located, run_here.Sizes]] = None
+        self._began = 0.0
         self.ranHere: Optional[str] = None  # why the block ran in this process, when it did
 
     def remoteAll(self) -> "WithBlockExecutor":
@@ -97,6 +99,7 @@ class WithBlockExecutor:
         return self
 
     def __enter__(self) -> "WithBlockExecutor":
+        self._began = time.perf_counter()
         frame = sys._getframe(1)
         located = capture.locate(frame)
         self._executor._check_open()
@@ -122,6 +125,8 @@ class WithBlockExecutor:
         if self.ranHere is not None:
             if isinstance(exc, Exception):  # as the cluster's would come: ComputationError and its type
                 errors.reraise(computation_error(exc, "").with_traceback(tb))
+            if exc is None and self._learning is not None and self.ranHere != run_here.REASON:
+                run_here.ran_here(self._learning[0], time.perf_counter() - self._began)
             return False
         frame, self._frame = self._frame, None
         block, self._captured = self._captured, None  # its pickler's memo holds the free variables
@@ -131,8 +136,6 @@ class WithBlockExecutor:
         if exc_type is not capture.SkipBody:
             return False
         message = self._executor._run_block(block, self._download_below, self._status_callback)
-        if self._learning is not None and message.get("error") is None:
-            run_here.learn(*self._learning, serial=message.get("serial") is True)
         sources = {block.filename: block.source, **block.other_sources}
         message, changed = _split_changed(message)
         values = values_of(message, self._executor, sources, block.written)
@@ -141,6 +144,8 @@ class WithBlockExecutor:
         if changed is not None:
             capture.update_in_place(frame, *changed)
         error = message.get("error")
+        if self._learning is not None and error is None:
+            run_here.ran_on_cluster(*self._learning, time.perf_counter() - self._began, message.get("cpython_seconds"))
         if error is not None:
             # raised with its own chain, not "during handling of SkipBody"; what the caller was
             # handling when the body began (SkipBody's context) is the context CPython gives it

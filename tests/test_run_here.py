@@ -4,6 +4,7 @@ user sees (values, identities, side effects, exceptions) is the same either way.
 import os
 import traceback
 
+import numpy as np
 import pytest
 
 import pyfora
@@ -161,7 +162,7 @@ def test_a_block_the_cluster_ran_serially_runs_here_next_time_while_its_values_a
     why, pid, cheap = _group(here, prices)
     assert why is None and pid != os.getpid() and cheap == expected  # first: the cluster, which ran it serially
     why, pid, cheap = _group(here, prices)
-    assert why is not None and "serially last time" in why and pid == os.getpid() and cheap == expected
+    assert why is not None and "through the cluster last time" in why and pid == os.getpid() and cheap == expected
     prices.update({f"more{i}": i % 100 for i in range(1500)})  # 2.5x: the cluster decides anew
     why, pid, cheap = _group(here, prices)
     assert why is None and pid != os.getpid() and len(cheap) == 1250
@@ -197,3 +198,62 @@ def test_a_changed_number_sends_the_block_to_the_cluster_again(here):
     assert run(10)[0] is not None  # here
     why, pid, count = run(20)
     assert why is None and pid != os.getpid() and count == 20
+
+
+def test_a_block_whose_split_shape_the_cluster_makes_faster_stays_there(here):
+    def run():
+        with here.remotely.downloadAll() as block:
+            pid = os.getpid()
+            total = sum(i * i % 7 for i in range(20_000_000))  # compiled and split: seconds in CPython
+        return block.ranHere, pid, total
+
+    for _ in range(3):  # compiling, then compiled: the driver's estimate of CPython is far longer
+        why, pid, total = run()
+        assert why is None and pid != os.getpid() and total == 40000001
+
+
+def _located(line):
+    from pyfora.capture import Located
+
+    return Located("text of a file", "file.py", line, (), (), (), True)
+
+
+def test_where_a_block_runs_follows_its_times_and_a_time_measured_here_wins_over_an_estimate():
+    from pyfora import run_here
+
+    located, taken = _located(1), run_here.sizes({"xs": [1, 2, 3]})
+    assert run_here.why_here(located, {}, taken) is None  # nothing known: the cluster
+    run_here.ran_on_cluster(located, taken, 0.30, 0.10)
+    assert "0.100 s here (estimated by the cluster)" in run_here.why_here(located, {}, taken)
+    run_here.ran_here(located, 0.50)  # the estimate was wrong: measured here, slower
+    assert run_here.why_here(located, {}, taken) is None
+    run_here.ran_on_cluster(located, taken, 0.30, 0.10)  # an estimate does not replace a measure
+    assert run_here.why_here(located, {}, taken) is None
+    run_here.ran_on_cluster(located, taken, 0.60, 0.10)  # the cluster got slower than here
+    assert "0.500 s here (measured)" in run_here.why_here(located, {}, taken)
+    grown = run_here.sizes({"xs": list(range(100))})
+    assert run_here.why_here(located, {}, grown) is None  # larger values: the cluster decides anew
+    run_here.ran_on_cluster(located, grown, 0.30, None)  # unknown (a kernel compiling): the cluster
+    assert run_here.why_here(located, {}, grown) is None
+
+
+def test_sizes_tell_numbers_short_strings_lengths_and_attributes():
+    from pyfora import run_here
+
+    class Box:
+        def __init__(self, items, label):
+            self.items, self.label = items, label
+
+    def no_larger(now, then):
+        return run_here._no_larger_all(run_here.sizes(now), run_here.sizes(then))
+
+    assert no_larger({"n": 5, "s": "abc"}, {"n": 5, "s": "abc"})
+    assert not no_larger({"n": 6}, {"n": 5})
+    assert not no_larger({"s": "abd"}, {"s": "abc"})
+    assert no_larger({"xs": list(range(200))}, {"xs": list(range(100))})  # at most twice (and a little)
+    assert not no_larger({"xs": list(range(300))}, {"xs": list(range(100))})
+    assert no_larger({"a": np.zeros(100)}, {"a": np.zeros(100)}) and not no_larger({"a": np.zeros(1000)},
+                                                                                      {"a": np.zeros(10)})
+    assert no_larger({"b": Box([1] * 10, "x")}, {"b": Box([1] * 10, "x")})
+    assert not no_larger({"b": Box([1] * 100, "x")}, {"b": Box([1] * 10, "x")})
+    assert not no_larger({"n": float("nan")}, {"n": float("nan")})  # a NaN equals nothing: the cluster
