@@ -1,4 +1,4 @@
-"""Blocks that run in the caller's own process: those the cluster could only run serially.
+"""Blocks that run in the caller's own process: those the cluster cannot make faster.
 
 The cluster makes a block faster only through its parallel shapes (``engine.rewriter``: the
 generators and comprehensions it splits and compiles). A block whose text holds none, and whose
