@@ -117,7 +117,14 @@ def computation_error(remote: Any, trace: str) -> BaseException:
     raised as itself, as CPython would: a ``ComputationError`` is an ``Exception``, which
     ``except Exception`` must not catch for these. A type that cannot be combined, or an
     exception known only by its text, gives a plain ``ComputationError``. Each has the chain of
-    the original (``__cause__``, ``__context__``)."""
+    the original (``__cause__``, ``__context__``). One that is a ``ComputationError`` already
+    (a nested block's, or one caught and raised again) is raised as it is, the new ``trace`` added
+    as a note: no class is both ``ComputationError`` and such a class again, and a plain one would
+    lose its own type."""
+    if isinstance(remote, ComputationError):
+        if trace:
+            remote.add_note("Remote traceback (the code ran on the cluster):\n" + trace.rstrip("\n"))
+        return remote
     if not isinstance(remote, BaseException):
         return ComputationError(remote, trace)
     error: Optional[Any] = _as_both(remote) if isinstance(remote, Exception) else remote

@@ -377,3 +377,35 @@ def test_a_script_that_exits_without_closing(cluster_url, tmp_path):
     out, err = script.communicate(timeout=60)
     assert script.returncode == 0, err
     assert out == "in the block True\nran here: True True True {'a': 1, 'b': 2}\n"
+
+
+# ---------------- found by this trial: an exception that is a ComputationError already
+
+
+def test_nested_blocks_keep_the_exceptions_own_type(here):
+    """An exception out of an inner block (here, or from the cluster) passes through an outer block
+    that runs here as itself: it is ComputationError and ValueError already (it came as a plain
+    ComputationError, which ``except ValueError`` missed)."""
+    for inner_on_cluster in (False, True):
+        with pytest.raises(ValueError) as raised:
+            with here.remotely.downloadAll() as outer:
+                inner = here.remotely.downloadAll()
+                with inner.onCluster() if inner_on_cluster else inner:
+                    int("x")
+        assert outer.ranHere is not None and (inner.ranHere is None) == inner_on_cluster
+        assert isinstance(raised.value, pyfora.ComputationError)
+        assert type(raised.value.remoteException) is ValueError
+
+
+def test_an_error_caught_from_one_block_and_raised_in_another_keeps_its_type(here):
+    try:
+        with here.remotely.downloadAll().onCluster():
+            int("x")
+    except ValueError as error:
+        saved = error
+    for on_cluster in (False, True):
+        with pytest.raises(ValueError) as raised:
+            block = here.remotely.downloadAll()
+            with block.onCluster() if on_cluster else block:
+                raise saved
+        assert (block.ranHere is None) == on_cluster and str(raised.value) == str(saved)
