@@ -16,8 +16,9 @@ against the time the block took through the cluster, sent and brought back; once
 its time measured here counts instead (so a wrong estimate costs one run). Only while its values
 are no larger than then (``Sizes``): each number (numpy's, ``Decimal``, ``Fraction`` too) and each
 short string as it was; each container, array and long string at most twice as long; each function
-the same code (one level into objects' attributes). A block whose values grew goes to the cluster
-again, which decides anew.
+the same code (one level into objects' attributes); a name that was unbound then (the block
+assigned it before reading it) is not one of its values. A block whose values grew goes to the
+cluster again, which decides anew.
 
 Only when nothing could tell the difference: the block brings every value back
 (``downloadAll()``; with ``remoteAll()`` or ``downloadSmall()`` its values must stay on the
@@ -159,16 +160,22 @@ class _Timed:
 
 
 def _no_larger_all(taken: Sizes, then: Sizes) -> bool:
-    return len(then) == len(taken) and all(a[0] == b[0] and _no_larger(a[1], b[1]) for a, b in zip(taken, then))
+    """Whether each value the block read then is no larger now. A name the block reads that was
+    unbound then (the block assigned it before reading it: a loop's second time) did not count."""
+    now = dict(taken)
+    return all(name in now and _no_larger(now[name], size) for name, size in then)
 
 
-# (file, with line, the file's text) -> its times
-_timed: "collections.OrderedDict[Tuple[str, int, str], _Timed]" = collections.OrderedDict()
+# (file, with line, the file's text's hash) -> its times
+_timed: "collections.OrderedDict[Tuple[str, int, int], _Timed]" = collections.OrderedDict()
 _TIMED_KEPT = 256
 
 
-def _key(located: capture.Located) -> Tuple[str, int, str]:
-    return located.filename, located.with_line, located.source
+def _key(located: capture.Located) -> Tuple[str, int, int]:
+    """The block, as long as its file's text is the same: by the text's hash (which locating the
+    block computed already), not the text, which is read anew for every block (a copy of a 1 MB
+    file kept for each of its blocks timed)."""
+    return located.filename, located.with_line, hash(located.source)
 
 
 def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpython_seconds: Optional[float]) -> None:

@@ -103,7 +103,7 @@ class WithBlockExecutor:
         frame = sys._getframe(1)
         located = capture.locate(frame)
         self._executor._check_open()
-        self.ranHere = None
+        self.ranHere, self._learning = None, None  # this executor may have run another block before
         if self._download_below is None and not self._on_cluster and self._executor._serial_here:
             values = capture.free_values(frame, located.names)
             self._learning = (located, run_here.sizes(values))

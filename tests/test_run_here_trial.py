@@ -1,10 +1,12 @@
 """A user's trial of blocks that run here (``pyfora.run_here``): programs written as a user would,
 each run in plain local CPython and through ``pyfora.connect(url, serial_here=True)`` to a real
 service, compared by value, type, exception (type, message, chain), printed output and side
-effects on the caller's objects; and which of them run here, which go to the cluster."""
+effects on the caller's objects; and which of them run here, which go to the cluster. The last sections
+are what the trial found wrong, each with the fix's test."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import decimal
 import fractions
 import gc
@@ -13,12 +15,13 @@ import logging
 import os
 import sys
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import pyfora
-from pyfora import run_here
+from pyfora import capture, run_here
 from tests.compare_runs import LocalUfora, describe, differences
 
 log = logging.getLogger("trial.user")
@@ -494,3 +497,67 @@ def test_a_library_module_is_measured_by_its_name_and_a_users_by_its_attributes(
     assert run_here.sizes({"np": np, "os": os}) == (("np", ("module", "numpy")), ("os", ("module", "os")))
     [(_, (kind, _, attributes))] = run_here.sizes({"mine": compare_runs})
     assert kind == "obj" and ("LocalUfora", ("type", type)) in attributes
+
+
+# ---------------- found by this trial: what the cluster did, remembered
+
+
+def prog_groups_twice(ufora):
+    """A dict's items are not split: the cluster runs the block serially, then it runs here."""
+    prices = {f"item{i}": (i * 37) % 100 for i in range(2000)}
+    seen = []
+    results = []
+    for _ in range(2):
+        with ufora.remotely.downloadAll():
+            cheap = {name: price for name, price in prices.items() if price < 10}
+            seen.append(len(cheap))
+            prices["extra"] = 1
+        results.append(sorted(cheap)[:3])
+    return {"results": results, "seen": seen, "extra": prices["extra"], "size": len(prices)}
+
+
+def test_a_block_the_cluster_ran_serially_runs_here_the_second_time(here):
+    _, ran_here = _same_as_cpython(prog_groups_twice, here)
+    assert ran_here == 1
+
+
+def test_a_reused_block_executor_learns_only_about_its_own_block(start_service):
+    """A block executor used again with onCluster() taught what the cluster did with its second
+    block to its first: a block the cluster split ran here next time."""
+    from tests.conftest import one_host
+
+    service = start_service({**one_host(2), "UFORA_SPLIT": "always"})
+    with pyfora.connect(service.url, progress=False, serial_here=True) as ufora:
+        xs = list(range(5000))
+
+        def total(block):
+            with block:
+                value = sum(x * 2 for x in xs)  # split: always
+            return value
+
+        block = ufora.remotely.downloadAll()
+        assert total(block) == 24995000 and block.ranHere is None
+        with block.onCluster():
+            pid = os.getpid()  # no shape: serial
+        assert pid != os.getpid()
+        fresh = ufora.remotely.downloadAll()
+        assert total(fresh) == 24995000 and fresh.ranHere is None
+
+
+def test_what_is_remembered_of_blocks_does_not_keep_a_copy_of_their_file_each():
+    lines = ["x = 1\n"] * 170000 + ["with ufora.remotely.downloadAll():\n", "    y = x\n"]
+    size = len("".join(lines))
+    tracemalloc.start()
+    try:
+        started = tracemalloc.get_traced_memory()[0]
+        located = []
+        for line in range(20):  # the text as each block reads it: a new string every time
+            located.append(capture.Located("".join(lines), f"<trial {line}>", line, ("x",), (), (), True))
+            run_here.ran_on_cluster(located[-1], run_here.sizes({"x": 1}), 0.1, 0.01)
+            located[-1] = dataclasses.replace(located[-1], source="")
+        kept = tracemalloc.get_traced_memory()[0] - started
+    finally:
+        tracemalloc.stop()
+        for block in located:
+            run_here._timed.pop((block.filename, block.with_line, hash("".join(lines))), None)
+    assert kept < 2 * size, f"{kept} bytes kept for 20 blocks of a {size}-byte file"
