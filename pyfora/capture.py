@@ -91,18 +91,31 @@ def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]
 
 
 def _refuse_escapes(body: List[ast.stmt]) -> None:
-    """``return`` and ``yield`` would leave the block from the cluster: refused before
-    anything is sent (inside functions or lambdas the block defines, they are fine)."""
-    todo: List[ast.AST] = list(body)
+    """``return`` and ``yield``, and ``break`` and ``continue`` of a loop around the block, would
+    leave the block from the cluster: refused before anything is sent, wherever the block would
+    run (``pyfora.run_here``), so that it means the same everywhere (inside functions or lambdas
+    the block defines, and inside loops the block holds, they are fine)."""
+    todo: List[Tuple[ast.AST, bool]] = [(statement, False) for statement in body]  # (node, in a loop of the block)
     while todo:
-        node = todo.pop()
+        node, in_loop = todo.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
             continue
         if isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)):
             word = "return" if isinstance(node, ast.Return) else "yield"
             raise BadWithBlockError(f"line {node.lineno}: a block that runs remotely cannot {word}; "
                                     f"assign the value to a variable instead")
-        todo.extend(ast.iter_child_nodes(node))
+        if isinstance(node, (ast.Break, ast.Continue)) and not in_loop:
+            word = "break" if isinstance(node, ast.Break) else "continue"
+            raise BadWithBlockError(f"line {node.lineno}: a block that runs remotely cannot {word} a loop "
+                                    f"around it; set a flag in the block and test it after")
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):  # its else clause is not in it
+            todo += [(child, True) for child in node.body]
+            todo += [(child, in_loop) for child in (node.target if isinstance(node, (ast.For, ast.AsyncFor)) else node.test,
+                                                    *node.orelse)]
+            if isinstance(node, (ast.For, ast.AsyncFor)):
+                todo.append((node.iter, in_loop))
+            continue
+        todo += [(child, in_loop) for child in ast.iter_child_nodes(node)]
 
 
 def capture(frame: types.FrameType, located: Located) -> CapturedBlock:

@@ -146,7 +146,7 @@ def test_shapes_inside_user_functions_are_split_too():
     assert all(r.compiled for r in split)
 
 
-def test_return_or_yield_in_a_block_is_refused_before_anything_is_sent():
+def test_return_yield_break_or_continue_out_of_a_block_is_refused_before_anything_is_sent():
     def returns():
         with ufora.remotely.downloadAll():
             return 1
@@ -162,13 +162,44 @@ def test_return_or_yield_in_a_block_is_refused_before_anything_is_sent():
             value = helper()
         return value
 
+    def breaks():
+        for i in range(3):
+            with ufora.remotely.downloadAll():
+                if i == 1:
+                    break
+
+    def continues():
+        while True:
+            with ufora.remotely.downloadAll():
+                continue
+
+    def loops_of_its_own():  # a break or continue of a loop the block holds is fine
+        with ufora.remotely.downloadAll():
+            found = None
+            for i in range(10):
+                if i % 2:
+                    continue
+                while True:
+                    break
+                if i == 4:
+                    found = i
+                    break
+            else:
+                found = -1
+        return found
+
     sent = len(ufora.submitted)
     with pytest.raises(pyfora.BadWithBlockError, match="cannot return"):
         returns()
     with pytest.raises(pyfora.BadWithBlockError, match="cannot yield"):
         next(yields())
+    with pytest.raises(pyfora.BadWithBlockError, match="cannot break a loop around it"):
+        breaks()
+    with pytest.raises(pyfora.BadWithBlockError, match="cannot continue a loop around it"):
+        continues()
     assert len(ufora.submitted) == sent
     assert defines_its_own() == 7
+    assert loops_of_its_own() == 4
 
 
 shadowed_name = "the module's"
