@@ -109,11 +109,8 @@ def _refuse_escapes(body: List[ast.stmt]) -> None:
             raise BadWithBlockError(f"line {node.lineno}: a block that runs remotely cannot {word} a loop "
                                     f"around it; set a flag in the block and test it after")
         if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):  # its else clause is not in it
-            todo += [(child, True) for child in node.body]
-            todo += [(child, in_loop) for child in (node.target if isinstance(node, (ast.For, ast.AsyncFor)) else node.test,
-                                                    *node.orelse)]
-            if isinstance(node, (ast.For, ast.AsyncFor)):
-                todo.append((node.iter, in_loop))
+            heading = [node.test] if isinstance(node, ast.While) else [node.target, node.iter]
+            todo += [(child, True) for child in node.body] + [(child, in_loop) for child in heading + node.orelse]
             continue
         todo += [(child, in_loop) for child in ast.iter_child_nodes(node)]
 
