@@ -57,6 +57,7 @@ class Report:
     reason: str = ""
     partitions: int = 0
     compiled: int = 0
+    compiling: bool = False  # partitions ran in CPython as its kernel compiled (tiered execution)
 
 
 reports: Deque[Report] = collections.deque(maxlen=256)
@@ -174,9 +175,8 @@ def _tally_split(started: float, estimate: Optional[cost.Estimate], given_up: bo
     if given_up:
         local_estimate.split_shape(seconds, 0.0)
         return
-    report = reports[-1]  # the shape's, which _run appended
-    warming = estimate is not None and estimate.compilable and report.compiled < report.partitions
-    local_estimate.split_shape(seconds, None if estimate is None else estimate.serial, warming)
+    local_estimate.split_shape(seconds, None if estimate is None else estimate.serial,
+                               warming=reports[-1].compiling)  # the shape's report, which _run appended
 
 
 def _keyed(element: Callable, key: Callable) -> Callable:
@@ -329,15 +329,17 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     try:
         with tasks.made_task(reducer, element, condition, key, source, outputs, pattern, flat, inner,
                              compile_first) as task:
-            outcomes = tasks.pieces_apart(_runner.run_partitions(task, source.length, shareable=not outputs,
-                                                                 windows=source.windows()))
+            computed = _runner.run_partitions(task, source.length, shareable=not outputs, windows=source.windows())
+            compiling = any(outcome[0] == tasks.PIECES for _, _, outcome in computed)
+            outcomes = tasks.pieces_apart(computed)
             partials = _partials(outcomes)
             why = check([value for _, value in partials]) if check is not None else None
             if why is not None:
                 if not (in_order and reducers.in_order_exact([value for _, value in partials])):
                     reports.append(Report(reducer.name, source.describe(), False, why))
                     return None
-                outcomes = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
+                outcomes = tasks.pieces_apart([(0, source.length,
+                                                tasks.run_partition_here(task, 0, source.length, whole=True))])
                 partials = _partials(outcomes)
     finally:
         for segment in segments:
@@ -345,7 +347,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     compiled = sum(1 for *_, (_, _, was_compiled, _) in outcomes if was_compiled)
     # split: in CPython partitions only where the settings keep it from compiled code
     reason = why or process_settings.not_compiled_here() or ""
-    reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled))
+    reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled, compiling))
     return [value for _, value in partials] if not reducer.outputs else partials
 
 

@@ -7,9 +7,9 @@ element-index space, so whoever schedules partitions never looks inside a task.
 
 An outcome is ``(status, value, compiled, stop)``: status "ok" with the partial, or "error"
 with a ``RemoteError``, or PIECES with the outcomes of the partition's pieces (its kernel was
-compiling as it began: ``_compute``); ``compiled`` says whether numba computed it; ``stop`` says
-that no later partition can change the result (an error, or ``any``/``all`` decided), so the
-scheduler need not hand out the rest.
+compiling as it began: ``_compute``; one piece, in CPython, where it still was at the end);
+``compiled`` says whether numba computed it; ``stop`` says that no later partition can change
+the result (an error, or ``any``/``all`` decided), so the scheduler need not hand out the rest.
 """
 from __future__ import annotations
 
@@ -252,19 +252,21 @@ def _decode(payload: bytes) -> _Decoded:
 Piece = Tuple[int, int, Any, bool]  # (lo, hi, partial, whether compiled)
 
 
-def _compute(job: _Decoded, lo: int, hi: int, whole: bool) -> List[Piece]:
+def _compute(job: _Decoded, lo: int, hi: int, whole: bool) -> Tuple[List[Piece], bool]:
     """The partition's partials: one, or two when its kernel was compiling behind it as it began
     (the items before the kernel was ready in CPython, the rest compiled), so that a large first
-    partition does not run in CPython to its end; never two when ``whole``. Detached only after
-    both: a window's arrays are this partition's."""
+    partition does not run in CPython to its end; never two when ``whole``. And whether its
+    kernel was compiling as it began. Detached only after both: a window's arrays are this
+    partition's."""
     try:
         kernel = job.kernel_state(wait_own=job.task.compile_first and not whole)
         if kernel is kernels.COMPILING and not whole:
             mid, partial, kernel = _cpython_until_compiled(job, lo, hi)
             if mid < hi:
-                return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi, kernel))]
-            return [(lo, hi, partial, False)]
-        return [(lo, hi, *_compute_attached(job, lo, hi, None if kernel is kernels.COMPILING else kernel))]
+                return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi, kernel))], True
+            return [(lo, hi, partial, False)], True
+        compiling = kernel is kernels.COMPILING
+        return [(lo, hi, *_compute_attached(job, lo, hi, None if compiling else kernel))], compiling
     finally:
         job.detach()
 
@@ -335,8 +337,8 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
         if windows:
             job.task.source.window(lo, iter(windows))
         with decimal.localcontext(job.task.decimal_context), process_settings.applied(job.task.settings):
-            pieces = _compute(job, lo, hi, whole)
-        if len(pieces) == 1:
+            pieces, compiling = _compute(job, lo, hi, whole)
+        if len(pieces) == 1 and not compiling:
             _, _, partial, compiled = pieces[0]
             return "ok", partial, compiled, job.reducer.stops(partial)
         outcomes = [(p_lo, p_hi, ("ok", partial, compiled, job.reducer.stops(partial)))

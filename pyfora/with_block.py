@@ -123,10 +123,12 @@ class WithBlockExecutor:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if self.ranHere is not None:
+            # its time, to the end or to the exception it raised (not Ctrl-C's)
+            if (exc is None or isinstance(exc, Exception)) and self._learning is not None \
+                    and self.ranHere != run_here.REASON:
+                run_here.ran_here(self._learning[0], time.perf_counter() - self._began)
             if isinstance(exc, Exception):  # as the cluster's would come: ComputationError and its type
                 errors.reraise(computation_error(exc, "").with_traceback(tb))
-            if exc is None and self._learning is not None and self.ranHere != run_here.REASON:
-                run_here.ran_here(self._learning[0], time.perf_counter() - self._began)
             return False
         frame, self._frame = self._frame, None
         block, self._captured = self._captured, None  # its pickler's memo holds the free variables
@@ -144,7 +146,8 @@ class WithBlockExecutor:
         if changed is not None:
             capture.update_in_place(frame, *changed)
         error = message.get("error")
-        if self._learning is not None and error is None:
+        # its time, to the end or to the user's exception (not the cluster's own failure)
+        if self._learning is not None and (error is None or error.get("type_name") != "InternalError"):
             run_here.ran_on_cluster(*self._learning, time.perf_counter() - self._began, message.get("cpython_seconds"))
         if error is not None:
             # raised with its own chain, not "during handling of SkipBody"; what the caller was
