@@ -20,6 +20,14 @@ the same code (one level into objects' attributes); a name that was unbound then
 assigned it before reading it) is not one of its values. A block whose values grew goes to the
 cluster again, which decides anew.
 
+The first run of a block whose every parallel shape iterates over the client's own Python objects
+(a free variable holding a list, tuple, set or dict of strings, records or objects, or a slice or
+attribute of one, or a name the block assigns from them: ``_shape_roots``) runs here too: the
+cluster rarely splits such a shape (every process would unpickle every item: ``engine.cost``), and
+it would first have to move them all. If that run took ``EXPLORE_FROM`` seconds or more, the next
+goes to the cluster, once, to measure it; then the faster side wins, as above. A shape over a
+range, an array or anything computed goes to the cluster first.
+
 Only when nothing could tell the difference: the block brings every value back
 (``downloadAll()``; with ``remoteAll()`` or ``downloadSmall()`` its values must stay on the
 cluster), and no proxy (``RemotePythonObject``) exists in this process, so none of its values
@@ -29,9 +37,12 @@ its own type, with the traceback of here). ``onCluster()`` on a block, or
 """
 from __future__ import annotations
 
+import ast
 import collections
+import copy
 import decimal
 import fractions
+import functools
 import logging
 import os
 import sysconfig
@@ -44,13 +55,19 @@ import numpy
 import engine
 import net
 import pyfora
-from engine import functions
+from engine import code, functions, rewriter
+from engine.block import assigned_names
+from engine.code import find_with
 from pyfora import capture, remote
 
 log = logging.getLogger(__name__)
 
 REASON = ("it holds no parallel shape, nor do the functions it calls: the cluster would run it as this "
           "same code on one core, after its values moved there")
+FIRST = ("its parallel shapes iterate over your own Python objects, which the cluster would first "
+         "have to move there and rarely splits: it runs here first, and goes to the cluster once if it "
+         "takes {explore:g} s or more here")
+EXPLORE_FROM = 0.5  # seconds a block's first run here takes from which the cluster is tried once
 LEARNED = ("it takes {here:.3f} s here ({how}) and took {cluster:.3f} s through the cluster last time, on "
            "values no smaller than these")
 
@@ -65,6 +82,56 @@ class _ShippedFiles:
 
     def __contains__(self, filename: object) -> bool:
         return isinstance(filename, str) and not filename.startswith(_NOT_SHIPPED)
+
+
+@functools.lru_cache(maxsize=256)
+def _shape_roots(source: str, filename: str, with_line: int) -> Optional[Tuple[Tuple[str, ...], Tuple[str, ...]]]:
+    """(the names the block's parallel shapes iterate over, through slices, indexes and
+    attributes: ``lines[1:]``, ``self.rows``; the names the block assigns); None when a shape
+    iterates over anything else (a range, a call, a zip). A shape inside a function the block
+    defines iterates over its parameters, neither free nor assigned: ``_over_own_objects`` says no."""
+    body = find_with(ast.parse(source, filename), with_line).body
+    rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(body), type_ignores=[]))
+    roots = []
+    for node in ast.walk(rewritten):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        position = {rewriter.REDUCE_HOOK: 1, rewriter.COLLECT_HOOK: 1, rewriter.LEN_HOOK: 2}.get(node.func.id)
+        if position is None:
+            continue
+        iterable = node.args[position]
+        while isinstance(iterable, (ast.Subscript, ast.Attribute)):
+            iterable = iterable.value
+        if not isinstance(iterable, ast.Name):
+            return None
+        roots.append(iterable.id)
+    return tuple(roots), tuple(assigned_names(body))
+
+
+_NUMERIC = (bool, int, float, complex, numpy.number)  # what the cluster packs into arrays and compiles
+
+
+def _own_objects(value: Any) -> bool:
+    """A container of the client's Python objects (not of numbers, which the cluster packs and
+    compiles): a list, tuple, set, deque or dict whose first item (a dict's first value) is
+    not a number; or an object of the user's (its attribute is what a shape iterates)."""
+    if isinstance(value, dict):
+        return not isinstance(next(iter(value.values()), None), _NUMERIC)
+    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
+        return not value or not isinstance(next(iter(value)), _NUMERIC)
+    return code.users_class(type(value))
+
+
+def _over_own_objects(located: capture.Located, values: Dict[str, Any]) -> bool:
+    """Whether every parallel shape of the block iterates over the client's own Python objects
+    (a free variable's, or a name the block assigns: made from them), at least one a free variable's."""
+    found = _shape_roots(located.source, located.filename, located.with_line)
+    if found is None:
+        return False
+    roots, assigned = found
+    free = [root for root in roots if root in values]
+    return bool(free) and all(root in values or root in assigned for root in roots) and all(
+        _own_objects(values[root]) for root in free)
 
 
 Sizes = Tuple[Tuple[str, Hashable], ...]  # per free variable, what its size is told by (``sizes``)
@@ -151,12 +218,16 @@ def _no_larger(now: Hashable, then: Hashable) -> bool:
 class _Timed:
     """What is known of one block's times, on values of ``sizes``."""
     sizes: Sizes
-    cluster: float  # seconds it took through the cluster (sent, run, brought back), last time
+    cluster: Optional[float]  # seconds it took through the cluster (sent, run, brought back), last time
     here: Optional[float]  # seconds it takes here: the driver's estimate, or measured here
     measured: bool = False  # ``here`` was measured running it here
 
     def here_is_faster(self, taken: Sizes) -> bool:
-        return self.here is not None and self.here < self.cluster and _no_larger_all(taken, self.sizes)
+        """Where the cluster's time is not known yet (the block ran here first), only if it was
+        quick here (``EXPLORE_FROM``)."""
+        if self.here is None or not _no_larger_all(taken, self.sizes):
+            return False
+        return self.here < (EXPLORE_FROM if self.cluster is None else self.cluster)
 
 
 def _no_larger_all(taken: Sizes, then: Sizes) -> bool:
@@ -193,11 +264,17 @@ def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpyth
         _timed.popitem(last=False)
 
 
-def ran_here(located: capture.Located, seconds: float) -> None:
-    """The block ``located``, sent here by its times (``LEARNED``), took ``seconds`` here: the
-    next run goes where it is faster."""
-    then = _timed.get(_key(located))
-    if then is not None:
+def ran_here(located: capture.Located, taken: Sizes, seconds: float) -> None:
+    """The block ``located``, sent here by its times (``LEARNED``) or as its first run
+    (``FIRST``), took ``seconds`` here on values of sizes ``taken``: the next run goes where it
+    is faster."""
+    key = _key(located)
+    then = _timed.get(key)
+    if then is None:
+        _timed[key] = _Timed(taken, None, seconds, measured=True)
+        while len(_timed) > _TIMED_KEPT:
+            _timed.popitem(last=False)
+    else:
         then.here, then.measured = seconds, True
 
 
@@ -208,11 +285,15 @@ def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes) -> 
     if remote.proxies_alive():
         return None
     timed = _timed.get(_key(located))
-    if not located.shaped and not functions.rewrite_reachable(values, _ShippedFiles(), dry_run=True):
+    reaches_shapes = located.shaped or functions.rewrite_reachable(values, _ShippedFiles(), dry_run=True) > 0
+    if not reaches_shapes:
         why = REASON
     elif timed is not None and timed.here_is_faster(taken):
-        why = LEARNED.format(here=timed.here, how="measured" if timed.measured else "estimated by the cluster",
-                             cluster=timed.cluster)
+        why = (LEARNED.format(here=timed.here, how="measured" if timed.measured else "estimated by the cluster",
+                              cluster=timed.cluster) if timed.cluster is not None
+               else FIRST.format(explore=EXPLORE_FROM))
+    elif timed is None and _over_own_objects(located, values):
+        why = FIRST.format(explore=EXPLORE_FROM)
     else:
         return None
     log.info("the block at %s:%d runs in this process: %s", located.filename, located.with_line, why)

@@ -126,7 +126,7 @@ class WithBlockExecutor:
             # its time, to the end or to the exception it raised (not Ctrl-C's)
             if (exc is None or isinstance(exc, Exception)) and self._learning is not None \
                     and self.ranHere != run_here.REASON:
-                run_here.ran_here(self._learning[0], time.perf_counter() - self._began)
+                run_here.ran_here(*self._learning, time.perf_counter() - self._began)
             if isinstance(exc, Exception):  # as the cluster's would come: ComputationError and its type
                 errors.reraise(computation_error(exc, "").with_traceback(tb))
             return False

@@ -215,7 +215,7 @@ def test_a_block_whose_split_shape_the_cluster_makes_faster_stays_there(here):
 def _located(line):
     from pyfora.capture import Located
 
-    return Located("text of a file", "file.py", line, (), (), (), True)
+    return Located("with block:\n    total = sum(v for v in range(3))\n", "file.py", line, (), (), (), True)
 
 
 def test_where_a_block_runs_follows_its_times_and_a_time_measured_here_wins_over_an_estimate():
@@ -225,7 +225,7 @@ def test_where_a_block_runs_follows_its_times_and_a_time_measured_here_wins_over
     assert run_here.why_here(located, {}, taken) is None  # nothing known: the cluster
     run_here.ran_on_cluster(located, taken, 0.30, 0.10)
     assert "0.100 s here (estimated by the cluster)" in run_here.why_here(located, {}, taken)
-    run_here.ran_here(located, 0.50)  # the estimate was wrong: measured here, slower
+    run_here.ran_here(located, taken, 0.50)  # the estimate was wrong: measured here, slower
     assert run_here.why_here(located, {}, taken) is None
     run_here.ran_on_cluster(located, taken, 0.30, 0.10)  # an estimate does not replace a measure
     assert run_here.why_here(located, {}, taken) is None
@@ -257,3 +257,46 @@ def test_sizes_tell_numbers_short_strings_lengths_and_attributes():
     assert no_larger({"b": Box([1] * 10, "x")}, {"b": Box([1] * 10, "x")})
     assert not no_larger({"b": Box([1] * 100, "x")}, {"b": Box([1] * 10, "x")})
     assert not no_larger({"n": float("nan")}, {"n": float("nan")})  # a NaN equals nothing: the cluster
+
+
+def _tally_by_city(ufora, orders):
+    with ufora.remotely.downloadAll() as block:
+        pid = os.getpid()
+        rows = [order.split(",") for order in orders[1:]]
+        total = sum(float(row[2]) for row in rows)
+        cities = {row[1] for row in rows}
+    return block.ranHere, pid, total, cities
+
+
+def test_a_first_run_over_the_callers_own_objects_runs_here(here, monkeypatch):
+    from pyfora import run_here
+
+    orders = ["id,city,price"] + [f"{i},city{i % 5},{i % 7}.5" for i in range(3000)]
+    expected = (sum(float(f"{i % 7}.5") for i in range(3000)), {f"city{i}" for i in range(5)})
+    why, pid, total, cities = _tally_by_city(here, orders)
+    assert why is not None and "runs here first" in why and pid == os.getpid() and (total, cities) == expected
+    why, pid, total, cities = _tally_by_city(here, orders)  # quick here: stays
+    assert why is not None and pid == os.getpid() and (total, cities) == expected
+    monkeypatch.setattr(run_here, "EXPLORE_FROM", 0.0)  # as if it had been slow here: the cluster, once
+    why, pid, total, cities = _tally_by_city(here, orders)
+    assert why is None and pid != os.getpid() and (total, cities) == expected
+
+
+def test_a_first_run_over_numbers_or_a_range_goes_to_the_cluster(here):
+    numbers = list(range(5000))
+    with here.remotely.downloadAll() as block:
+        pid = os.getpid()
+        doubled = [n * 2 for n in numbers]
+    assert block.ranHere is None and pid != os.getpid() and doubled[-1] == 9998
+    words = ["a", "b"]
+    with here.remotely.downloadAll() as block:
+        pid = os.getpid()
+        made = list(range(100))
+        pairs = [(w, m) for w in words for m in made]
+        squares = sum(m * m for m in made)  # over a name the block made from a range, and no free one
+    assert block.ranHere is not None  # every shape over the caller's objects or names made here
+    with here.remotely.downloadAll() as block:
+        pid = os.getpid()
+        made = list(range(100))
+        squares = sum(m * m for m in made)
+    assert block.ranHere is None and pid != os.getpid() and squares == 328350

@@ -52,7 +52,7 @@ DIVERGES = {
 }
 # the programs of DIVERGES whose every block runs here when blocks with no parallel shape may
 # (pyfora.run_here): CPython's answer, because CPython runs them
-MATCH_HERE = {"outside_generator_consumed"}
+MATCH_HERE = {"outside_generator_consumed", "set_of_strings_iteration_order"}
 
 
 # ---------------------------------------------------------------- collecting the programs
