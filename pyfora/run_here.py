@@ -48,7 +48,7 @@ import os
 import sysconfig
 import types
 from dataclasses import dataclass
-from typing import Any, Dict, Hashable, Optional, Tuple
+from typing import Any, Dict, Hashable, List, Optional, Tuple
 
 import numpy
 
@@ -84,27 +84,60 @@ class _ShippedFiles:
         return isinstance(filename, str) and not filename.startswith(_NOT_SHIPPED)
 
 
+Root = Tuple[str, bool]  # a name a shape iterates over, and whether the cluster never splits it (a dict's view)
+_VIEWS = {"items", "values", "keys"}  # a dict's views: not a source the cluster splits (engine.sources)
+_OVER_ARGUMENTS = {"sorted", "reversed", "list", "tuple", "set", "enumerate", "zip"}
+
+
+def _roots(iterable: ast.expr) -> Optional[List[Root]]:
+    """The names ``iterable`` iterates over, through slices, indexes and attributes (``lines[1:]``,
+    ``self.rows``), a dict's views (``counts.items()``), and ``sorted``, ``zip``, ``enumerate``
+    and the like of those; None for anything else (a range, another call)."""
+    while isinstance(iterable, (ast.Subscript, ast.Attribute)):
+        iterable = iterable.value
+    if isinstance(iterable, ast.Name):
+        return [(iterable.id, False)]
+    if not isinstance(iterable, ast.Call) or iterable.keywords:
+        return None
+    function, arguments = iterable.func, list(iterable.args)
+    if isinstance(function, ast.Attribute) and function.attr in _VIEWS and not arguments:
+        found = _roots(function.value)
+        return None if found is None else [(name, True) for name, _ in found]
+    if isinstance(function, ast.Name) and function.id == rewriter.ZIPPED_HOOK and arguments:
+        called, arguments = arguments[0], arguments[1:]
+        if isinstance(called, ast.Name) and called.id == "map":
+            arguments = arguments[1:]  # the function mapped
+        elif not (isinstance(called, ast.Name) and called.id in _OVER_ARGUMENTS):
+            return None
+    elif not (isinstance(function, ast.Name) and function.id in _OVER_ARGUMENTS):
+        return None
+    roots: List[Root] = []
+    for argument in arguments:
+        found = _roots(argument)
+        if found is None:
+            return None
+        roots += found
+    return roots or None
+
+
 @functools.lru_cache(maxsize=256)
-def _shape_roots(source: str, filename: str, with_line: int) -> Optional[Tuple[Tuple[str, ...], Tuple[str, ...]]]:
-    """(the names the block's parallel shapes iterate over, through slices, indexes and
-    attributes: ``lines[1:]``, ``self.rows``; the names the block assigns); None when a shape
-    iterates over anything else (a range, a call, a zip). A shape inside a function the block
-    defines iterates over its parameters, neither free nor assigned: ``_over_own_objects`` says no."""
+def _shape_roots(source: str, filename: str, with_line: int) -> Optional[Tuple[Tuple[Root, ...], Tuple[str, ...]]]:
+    """(what the block's parallel shapes iterate over: ``_roots``; the names the block assigns);
+    None when a shape iterates over anything else. A shape inside a function the block defines
+    iterates over its parameters, neither free nor assigned: ``_over_own_objects`` says no."""
     body = find_with(ast.parse(source, filename), with_line).body
     rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(body), type_ignores=[]))
-    roots = []
+    roots: List[Root] = []
     for node in ast.walk(rewritten):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
             continue
         position = {rewriter.REDUCE_HOOK: 1, rewriter.COLLECT_HOOK: 1, rewriter.LEN_HOOK: 2}.get(node.func.id)
         if position is None:
             continue
-        iterable = node.args[position]
-        while isinstance(iterable, (ast.Subscript, ast.Attribute)):
-            iterable = iterable.value
-        if not isinstance(iterable, ast.Name):
+        found = _roots(node.args[position])
+        if found is None:
             return None
-        roots.append(iterable.id)
+        roots += found
     return tuple(roots), tuple(assigned_names(body))
 
 
@@ -124,14 +157,15 @@ def _own_objects(value: Any) -> bool:
 
 def _over_own_objects(located: capture.Located, values: Dict[str, Any]) -> bool:
     """Whether every parallel shape of the block iterates over the client's own Python objects
-    (a free variable's, or a name the block assigns: made from them), at least one a free variable's."""
+    (a free variable's, or a name the block assigns: made from them), at least one a free
+    variable's; a view of a free dict (``prices.items()``) whatever it holds: never split."""
     found = _shape_roots(located.source, located.filename, located.with_line)
     if found is None:
         return False
     roots, assigned = found
-    free = [root for root in roots if root in values]
-    return bool(free) and all(root in values or root in assigned for root in roots) and all(
-        _own_objects(values[root]) for root in free)
+    free = [(name, view) for name, view in roots if name in values]
+    return bool(free) and all(name in values or name in assigned for name, _ in roots) and all(
+        view and isinstance(values[name], dict) or _own_objects(values[name]) for name, view in free)
 
 
 Sizes = Tuple[Tuple[str, Hashable], ...]  # per free variable, what its size is told by (``sizes``)

@@ -159,10 +159,10 @@ def _group(ufora, prices):
 def test_a_block_the_cluster_ran_serially_runs_here_next_time_while_its_values_are_no_larger(here):
     prices = {f"item{i}": i % 100 for i in range(1000)}
     expected = {name: price for name, price in prices.items() if price < 50}
+    why, pid, cheap = _group(here, prices)  # a dict's items: never split, so here first
+    assert why is not None and "runs here first" in why and pid == os.getpid() and cheap == expected
     why, pid, cheap = _group(here, prices)
-    assert why is None and pid != os.getpid() and cheap == expected  # first: the cluster, which ran it serially
-    why, pid, cheap = _group(here, prices)
-    assert why is not None and "through the cluster last time" in why and pid == os.getpid() and cheap == expected
+    assert why is not None and pid == os.getpid() and cheap == expected
     prices.update({f"more{i}": i % 100 for i in range(1500)})  # 2.5x: the cluster decides anew
     why, pid, cheap = _group(here, prices)
     assert why is None and pid != os.getpid() and len(cheap) == 1250
@@ -190,7 +190,7 @@ def test_a_changed_number_sends_the_block_to_the_cluster_again(here):
     def run(limit):
         with here.remotely.downloadAll() as block:
             pid = os.getpid()
-            small = {k: v for k, v in table.items() if v < limit}
+            small = {k: v for k, v in iter(table.items()) if v < limit}  # an iterator: the cluster first
         return block.ranHere, pid, len(small)
 
     table = {i: i for i in range(100)}
@@ -300,3 +300,31 @@ def test_a_first_run_over_numbers_or_a_range_goes_to_the_cluster(here):
         made = list(range(100))
         squares = sum(m * m for m in made)
     assert block.ranHere is None and pid != os.getpid() and squares == 328350
+
+
+@pytest.mark.parametrize("iterable, first_here", [
+    ("prices.items()", True), ("sorted(words)", True), ("zip(words, words[1:])", True),
+    ("enumerate(words)", True), ("self_like.words", True), ("map(str.upper, words)", False),  # a call of its own
+    ("range(1000)", False), ("zip(range(1000), words)", False), ("numbers", False), ("numbers_view()", False),
+])
+def test_what_a_first_run_here_iterates_over(here, iterable, first_here):
+    from pyfora import run_here
+
+    class Holder:
+        def method(self):
+            return 1
+
+    self_like = Holder()
+    self_like.words = ["a", "b"]
+    words, prices, numbers = ["x", "y", "z"], {"a": 1.5, "b": 2.5}, [1, 2, 3]
+    text = f"with ufora.remotely.downloadAll():\n    result = [x for x in {iterable}]\n"
+    located = capture_located(text)
+    values = {"words": words, "prices": prices, "numbers": numbers, "self_like": self_like,
+              "numbers_view": lambda: numbers}
+    assert run_here._over_own_objects(located, values) is first_here
+
+
+def capture_located(text):
+    from pyfora.capture import Located
+
+    return Located(text, "<test>", 1, (), (), (), True)

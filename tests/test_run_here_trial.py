@@ -247,7 +247,7 @@ def prog_grows_three_times(ufora):
     counts = []
     for run in range(3):
         with ufora.remotely.downloadAll():
-            low = {name: n for name, n in stock.items() if n < 5}
+            low = {name: n for name, n in iter(stock.items()) if n < 5}  # an iterator: the cluster first
         counts.append(len(low))
         size = len(stock)
         stock.update({f"new{run}-{i}": i % 50 for i in range(2 * size)})  # 3x
@@ -452,7 +452,7 @@ def test_free_variables_that_are_odd_to_measure_still_run_here(here):
 
 def _below(ufora, table, limit):
     with ufora.remotely.downloadAll() as block:
-        small = {key: value for key, value in table.items() if value < limit}
+        small = {key: value for key, value in iter(table.items()) if value < limit}  # the cluster first
     return block.ranHere, len(small)
 
 
@@ -477,7 +477,7 @@ def doubled_total_below(n):
 
 def _apply(ufora, function, table):
     with ufora.remotely.downloadAll() as block:
-        applied = {key: function(value) for key, value in table.items()}
+        applied = {key: function(value) for key, value in iter(table.items())}  # the cluster first
     return block.ranHere, applied
 
 
@@ -503,13 +503,14 @@ def test_a_library_module_is_measured_by_its_name_and_a_users_by_its_attributes(
 
 
 def prog_groups_twice(ufora):
-    """A dict's items are not split: the cluster runs the block serially, then it runs here."""
+    """An iterator is not split: the cluster runs the block serially, then it runs here (a
+    dict's own items would run here first: ``run_here.FIRST``)."""
     prices = {f"item{i}": (i * 37) % 100 for i in range(2000)}
     seen = []
     results = []
     for _ in range(2):
         with ufora.remotely.downloadAll():
-            cheap = {name: price for name, price in prices.items() if price < 10}
+            cheap = {name: price for name, price in iter(prices.items()) if price < 10}  # the cluster first
             seen.append(len(cheap))
             prices["extra"] = 1
         results.append(sorted(cheap)[:3])
