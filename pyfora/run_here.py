@@ -120,12 +120,20 @@ def _roots(iterable: ast.expr) -> Optional[List[Root]]:
     return roots or None
 
 
+_NUMERIC_NAMES = {"range", "np", "numpy", "array", "arange"}  # a block that makes numbers: the cluster's work
+
+
 @functools.lru_cache(maxsize=256)
 def _shape_roots(source: str, filename: str, with_line: int) -> Optional[Tuple[Tuple[Root, ...], Tuple[str, ...]]]:
     """(what the block's parallel shapes iterate over: ``_roots``; the names the block assigns);
-    None when a shape iterates over anything else. A shape inside a function the block defines
-    iterates over its parameters, neither free nor assigned: ``_over_own_objects`` says no."""
+    None when a shape iterates over anything else, or the block names ``range`` or numpy (a name
+    it assigns may then hold numbers it made, which the cluster compiles). A shape inside a
+    function the block defines iterates over its parameters, neither free nor assigned:
+    ``_over_own_objects`` says no."""
     body = find_with(ast.parse(source, filename), with_line).body
+    if any(isinstance(node, ast.Name) and node.id in _NUMERIC_NAMES
+           for statement in body for node in ast.walk(statement)):
+        return None
     rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(body), type_ignores=[]))
     roots: List[Root] = []
     for node in ast.walk(rewritten):
@@ -155,16 +163,21 @@ def _own_objects(value: Any) -> bool:
     return code.users_class(type(value))
 
 
+_CONTAINERS = (list, tuple, set, frozenset, collections.deque, dict)
+
+
 def _over_own_objects(located: capture.Located, values: Dict[str, Any]) -> bool:
-    """Whether every parallel shape of the block iterates over the client's own Python objects
-    (a free variable's, or a name the block assigns: made from them), at least one a free
-    variable's; a view of a free dict (``prices.items()``) whatever it holds: never split."""
+    """Whether every parallel shape of the block iterates over the client's own Python objects:
+    a free variable's, or a name the block assigns (made from them: the block reads a container
+    of them); a view of a free dict (``prices.items()``) whatever it holds: never split."""
     found = _shape_roots(located.source, located.filename, located.with_line)
     if found is None:
         return False
     roots, assigned = found
     free = [(name, view) for name, view in roots if name in values]
-    return bool(free) and all(name in values or name in assigned for name, _ in roots) and all(
+    data = any(view for _, view in free) or any(
+        _own_objects(value) and isinstance(value, _CONTAINERS) and len(value) for value in values.values())
+    return data and all(name in values or name in assigned for name, _ in roots) and all(
         view and isinstance(values[name], dict) or _own_objects(values[name]) for name, view in free)
 
 

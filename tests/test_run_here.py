@@ -291,10 +291,14 @@ def test_a_first_run_over_numbers_or_a_range_goes_to_the_cluster(here):
     words = ["a", "b"]
     with here.remotely.downloadAll() as block:
         pid = os.getpid()
-        made = list(range(100))
+        pairs = [(w, w * 2) for w in words]
+        squares = sum(len(p) for p in pairs)  # over a name the block made from the caller's objects
+    assert block.ranHere is not None and pid == os.getpid() and squares == 4
+    with here.remotely.downloadAll() as block:
+        pid = os.getpid()
+        made = list(range(100))  # numbers the block makes: maybe the cluster's to compile
         pairs = [(w, m) for w in words for m in made]
-        squares = sum(m * m for m in made)  # over a name the block made from a range, and no free one
-    assert block.ranHere is not None  # every shape over the caller's objects or names made here
+    assert block.ranHere is None and pid != os.getpid() and len(pairs) == 200
     with here.remotely.downloadAll() as block:
         pid = os.getpid()
         made = list(range(100))
