@@ -55,7 +55,7 @@ import numpy
 import engine
 import net
 import pyfora
-from engine import code, functions, rewriter
+from engine import functions, rewriter
 from engine.block import assigned_names
 from engine.code import find_with
 from pyfora import capture, remote
@@ -84,7 +84,11 @@ class _ShippedFiles:
         return isinstance(filename, str) and not filename.startswith(_NOT_SHIPPED)
 
 
-Root = Tuple[str, bool]  # a name a shape iterates over, and whether the cluster never splits it (a dict's view)
+# a name a shape iterates over, the attributes and constant keys or indexes read from it on the
+# way (``self.rows``, ``data["rows"]``; a slice keeps the container), and whether the cluster never
+# splits it (a dict's view)
+Root = Tuple[str, Tuple[Any, ...], bool]
+_SLICE = object()  # a step that keeps the container: ``lines[1:]``
 _VIEWS = {"items", "values", "keys"}  # a dict's views: not a source the cluster splits (engine.sources)
 _OVER_ARGUMENTS = {"sorted", "reversed", "list", "tuple", "set", "enumerate", "zip"}
 
@@ -93,16 +97,25 @@ def _roots(iterable: ast.expr) -> Optional[List[Root]]:
     """The names ``iterable`` iterates over, through slices, indexes and attributes (``lines[1:]``,
     ``self.rows``), a dict's views (``counts.items()``), and ``sorted``, ``zip``, ``enumerate``
     and the like of those; None for anything else (a range, another call)."""
+    path: List[Any] = []
     while isinstance(iterable, (ast.Subscript, ast.Attribute)):
+        if isinstance(iterable, ast.Attribute):
+            path.insert(0, ("attribute", iterable.attr))
+        elif isinstance(iterable.slice, ast.Slice):
+            path.insert(0, _SLICE)
+        elif isinstance(iterable.slice, ast.Constant):
+            path.insert(0, ("item", iterable.slice.value))
+        else:
+            return None  # an item the block picks: what it holds cannot be told
         iterable = iterable.value
     if isinstance(iterable, ast.Name):
-        return [(iterable.id, False)]
+        return [(iterable.id, tuple(path), False)]
     if not isinstance(iterable, ast.Call) or iterable.keywords:
         return None
     function, arguments = iterable.func, list(iterable.args)
     if isinstance(function, ast.Attribute) and function.attr in _VIEWS and not arguments:
         found = _roots(function.value)
-        return None if found is None else [(name, True) for name, _ in found]
+        return None if found is None else [(name, path, True) for name, path, _ in found]
     if isinstance(function, ast.Name) and function.id == rewriter.ZIPPED_HOOK and arguments:
         called, arguments = arguments[0], arguments[1:]
         if isinstance(called, ast.Name) and called.id == "map":
@@ -155,15 +168,38 @@ _NUMERIC = (bool, int, float, complex, numpy.number)  # what the cluster packs i
 def _own_objects(value: Any) -> bool:
     """A container of the client's Python objects (not of numbers, which the cluster packs and
     compiles): a list, tuple, set, deque or dict whose first item (a dict's first value) is
-    not a number; or an object of the user's (its attribute is what a shape iterates)."""
+    not a number."""
     if isinstance(value, dict):
         return not isinstance(next(iter(value.values()), None), _NUMERIC)
     if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
         return not value or not isinstance(next(iter(value)), _NUMERIC)
-    return code.users_class(type(value))
+    return False
 
 
-_CONTAINERS = (list, tuple, set, frozenset, collections.deque, dict)
+_UNREADABLE = object()
+
+
+def _followed(value: Any, path: Tuple[Any, ...]) -> Any:
+    """What ``path`` leads to from ``value``, read without running the user's code: an instance's
+    own attribute (not a property or another descriptor), a constant key of a dict or index of a
+    list or tuple (exactly those types); ``_UNREADABLE`` where it cannot be read so."""
+    for step in path:
+        if step is _SLICE:
+            continue
+        kind, key = step
+        if kind == "attribute":
+            attributes = getattr(value, "__dict__", None)
+            if not isinstance(attributes, dict) or key not in attributes or hasattr(type(value), key):
+                return _UNREADABLE
+            value = attributes[key]
+        elif type(value) is dict and key in value or type(value) in (list, tuple) and isinstance(key, int):
+            try:
+                value = value[key]
+            except (IndexError, KeyError):
+                return _UNREADABLE
+        else:
+            return _UNREADABLE
+    return value
 
 
 def _over_own_objects(located: capture.Located, values: Dict[str, Any]) -> bool:
@@ -174,11 +210,10 @@ def _over_own_objects(located: capture.Located, values: Dict[str, Any]) -> bool:
     if found is None:
         return False
     roots, assigned = found
-    free = [(name, view) for name, view in roots if name in values]
-    data = any(view for _, view in free) or any(
-        _own_objects(value) and isinstance(value, _CONTAINERS) and len(value) for value in values.values())
-    return data and all(name in values or name in assigned for name, _ in roots) and all(
-        view and isinstance(values[name], dict) or _own_objects(values[name]) for name, view in free)
+    free = [(_followed(values[name], path), view) for name, path, view in roots if name in values]
+    data = any(view for _, view in free) or any(_own_objects(value) and len(value) for value in values.values())
+    return data and all(name in values or name in assigned for name, _, _ in roots) and all(
+        view and isinstance(value, dict) or _own_objects(value) for value, view in free)
 
 
 Sizes = Tuple[Tuple[str, Hashable], ...]  # per free variable, what its size is told by (``sizes``)

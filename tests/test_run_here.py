@@ -310,6 +310,8 @@ def test_a_first_run_over_numbers_or_a_range_goes_to_the_cluster(here):
     ("prices.items()", True), ("sorted(words)", True), ("zip(words, words[1:])", True),
     ("enumerate(words)", True), ("self_like.words", True), ("map(str.upper, words)", False),  # a call of its own
     ("range(1000)", False), ("zip(range(1000), words)", False), ("numbers", False), ("numbers_view()", False),
+    ("self_like.weights", False), ("self_like.lazy", False), ("table['rows']", True), ("table['weights']", False),
+    ("nested[0]", True), ("nested[i]", False), ("self_like.words[1:]", True),
 ])
 def test_what_a_first_run_here_iterates_over(here, iterable, first_here):
     from pyfora import run_here
@@ -318,13 +320,18 @@ def test_what_a_first_run_here_iterates_over(here, iterable, first_here):
         def method(self):
             return 1
 
+        @property
+        def lazy(self):  # read by the block, never by the decision
+            raise AssertionError("a property was run")
+
     self_like = Holder()
-    self_like.words = ["a", "b"]
+    self_like.words, self_like.weights = ["a", "b"], np.ones(10)  # the array: numbers the cluster compiles
     words, prices, numbers = ["x", "y", "z"], {"a": 1.5, "b": 2.5}, [1, 2, 3]
+    table, nested = {"name": "t", "rows": [{"a": 1}], "weights": np.ones(3)}, [["p", "q"], [1.0]]
     text = f"with ufora.remotely.downloadAll():\n    result = [x for x in {iterable}]\n"
     located = capture_located(text)
     values = {"words": words, "prices": prices, "numbers": numbers, "self_like": self_like,
-              "numbers_view": lambda: numbers}
+              "numbers_view": lambda: numbers, "table": table, "nested": nested, "i": 1}
     assert run_here._over_own_objects(located, values) is first_here
 
 
