@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import __future__
 import ast
+import functools
+import os
 import sys
 import sysconfig
 import types
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 EMPTY = object()  # the contents of a closure cell not assigned yet
-_LIBRARY_PATHS = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+# where the standard library and installed packages live, as configured and with links resolved
+_LIBRARY_PATHS = tuple({path for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                        for path in (sysconfig.get_paths()[key] + os.sep,
+                                     os.path.realpath(sysconfig.get_paths()[key]) + os.sep)})
 _UFORA_PACKAGES = ("engine", "net", "pyfora")
 
 
@@ -56,19 +61,33 @@ def reachable(roots: Iterable[Any], expand: Callable[[Any], Iterable[Any]]) -> I
         todo.extend(expand(value))
 
 
+@functools.lru_cache(maxsize=4096)
+def installed_file(filename: str) -> bool:
+    """Whether a file is the standard library's or an installed package's (the cluster's Python
+    has it too), by its path as given or with links resolved."""
+    return filename.startswith(_LIBRARY_PATHS) or os.path.realpath(filename).startswith(_LIBRARY_PATHS)
+
+
 def written_by_user(function: types.FunctionType) -> bool:
     """Whether a Python function is the user's own: not from the standard library, an installed
     package or ufora itself (whose code never changes the user's state)."""
     module = str(function.__module__ or "")
-    return (module.split(".")[0] not in _UFORA_PACKAGES
-            and not function.__code__.co_filename.startswith(_LIBRARY_PATHS))
+    return module.split(".")[0] not in _UFORA_PACKAGES and not installed_file(function.__code__.co_filename)
 
 
 def installed(module_name: str) -> bool:
     """Whether a loaded module is the standard library's or an installed package's (the cluster's
     Python has it too: what it defines can travel by name)."""
     file = getattr(sys.modules.get(module_name), "__file__", None)
-    return isinstance(file, str) and file.startswith(_LIBRARY_PATHS)
+    return isinstance(file, str) and installed_file(file)
+
+
+@functools.lru_cache(maxsize=32)
+def parsed(source: str, filename: str) -> ast.Module:
+    """A file's syntax tree, parsed once per text (``SyntaxError`` as ``ast.parse``): the client
+    reads the same file for a block's place, its shapes and its functions. Shared: never change
+    it (copy what is rewritten)."""
+    return ast.parse(source, filename)
 
 
 def users_class(value: Any) -> bool:

@@ -21,10 +21,10 @@ import functools
 import linecache
 import logging
 import types
-from typing import Any, Collection, Container, Dict, Optional, Sequence, Tuple
+from typing import Any, Collection, Container, Dict, List, Optional, Sequence, Tuple
 
 from engine import kernels, rewriter
-from engine.code import EMPTY, cell_contents, future_flags_of_code, referenced_names
+from engine.code import EMPTY, cell_contents, future_flags_of_code, parsed, referenced_names
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def _definitions(filename: str, text: str) -> Dict[Tuple[str, int], Tuple[ast.Fu
     name of the class it is written in (None outside classes): the compiler mangles private
     names (``self.__n``) with it, so a method is recompiled inside a class of that name."""
     try:
-        tree = ast.parse(text, filename)
+        tree = parsed(text, filename)
     except SyntaxError:
         return {}
     found = {}
@@ -64,6 +64,12 @@ def _found(fn: types.FunctionType) -> Optional[Tuple[ast.FunctionDef, Optional[s
     code = fn.__code__
     lines = linecache.getlines(code.co_filename)
     return _definitions(code.co_filename, "".join(lines)).get((code.co_name, code.co_firstlineno)) if lines else None
+
+
+def definition(fn: types.FunctionType) -> Optional[ast.FunctionDef]:
+    """The definition of ``fn`` when it holds a shape (shared: not to be changed), else None."""
+    found = _found(fn)
+    return found[0] if found is not None else None
 
 
 def _definition(fn: types.FunctionType) -> Tuple[Optional[ast.FunctionDef], Optional[str]]:
@@ -121,14 +127,16 @@ def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
     return kernels.attach_loops(twin)(new) if twin is not None else new
 
 
-def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Container[str], dry_run: bool = False) -> int:
+def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Container[str], dry_run: bool = False,
+                      found: Optional[List[types.FunctionType]] = None) -> int:
     """Rewrite, in place, every function defined in one of ``shipped_files`` (the user's own
     code, sent with the block) and reachable from ``namespace`` that holds a shape; how many
     were rewritten. Methods are reached through classes and through instances (``obj.count(n)``)
     and replaced in their class. Installed libraries are neither rewritten nor walked.
     ``dry_run``: change nothing, count the functions whose definition holds a shape that the
     block may call (following from each function only the globals its code names, not every
-    global of its module): what the client asks before sending a block (``pyfora.run_here``)."""
+    global of its module): what the client asks before sending a block (``pyfora.run_here``);
+    ``found`` then receives those functions."""
     replaced: Dict[int, Any] = {}   # id(original) -> rewritten (or the original when unchanged)
     seen_dicts: set = set()
     seen_classes: set = set()
@@ -145,7 +153,10 @@ def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Container[str], 
             return replaced[id(value)]
         replaced[id(value)] = value
         if dry_run:
-            count += _found(value) is not None
+            if _found(value) is not None:
+                count += 1
+                if found is not None:
+                    found.append(value)
             new = None
         else:
             new = rewrite_function(value)

@@ -16,9 +16,7 @@ import ctypes
 import functools
 import inspect
 import linecache
-import os
 import sys
-import sysconfig
 import types
 import warnings
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import cloudpickle
 
 from engine import functions, lru_caches, module_state, mutations, serialization
-from engine.code import cell_contents, find_with, reachable, read_names, referenced_names
+from engine.code import cell_contents, find_with, installed_file, parsed, reachable, read_names, referenced_names
 from pyfora import typed_source, unpicklable, unread_after, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
 from pyfora.remote import RemotePythonObject, rebuilt
@@ -75,7 +73,7 @@ def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]
                                                           bool]:
     """``Located``'s fields after the file's; cached per file text and line."""
     try:
-        tree = ast.parse(source, filename)
+        tree = parsed(source, filename)
     except SyntaxError as exc:
         raise CantGetSourceTextError(f"{filename!r} does not parse as it is now: {exc}") from None
     try:
@@ -154,8 +152,6 @@ def ship(source: str, filename: str, with_line: int, values: Dict[str, Any],
                          _shipped_sources(values.values(), filename), sorted(objects), written=written)
 
 
-_INSTALLED = tuple(os.path.realpath(sysconfig.get_paths()[key]) + os.sep
-                   for key in ("stdlib", "platstdlib", "purelib", "platlib"))
 _UFORA_PACKAGES = {"pyfora", "engine", "net"}
 _classified: set = set()  # modules already looked at, by name
 _user_modules: set = {"__main__"}  # modules shipped by value
@@ -180,7 +176,7 @@ def _ship_user_modules_by_value() -> None:
         if name.split(".")[0] in _UFORA_PACKAGES or name == "__main__":
             continue
         path = getattr(module, "__file__", None)
-        if path and not os.path.realpath(path).startswith(_INSTALLED):
+        if path and not installed_file(path):
             cloudpickle.register_pickle_by_value(module)
             _user_modules.add(name)
 

@@ -20,13 +20,12 @@ the same code (one level into objects' attributes); a name that was unbound then
 assigned it before reading it) is not one of its values. A block whose values grew goes to the
 cluster again, which decides anew.
 
-The first run of a block whose every parallel shape iterates over the client's own Python objects
-(a free variable holding a list, tuple, set or dict of strings, records or objects, or a slice or
-attribute of one, or a name the block assigns from them: ``_shape_roots``) runs here too: the
-cluster rarely splits such a shape (every process would unpickle every item: ``engine.cost``), and
-it would first have to move them all. If that run took ``EXPLORE_FROM`` seconds or more, the next
-goes to the cluster, once, to measure it; then the faster side wins, as above. A shape over a
-range, an array or anything computed goes to the cluster first.
+The first run of a block none of whose parallel shapes could be compiled (``pyfora.first_run``:
+they iterate over the client's own Python objects, or their code plainly cannot become a numba
+kernel) runs here too: as CPython partitions, a shape gains at most the cluster's cores, after its
+data moved there and back. If that run took ``EXPLORE_FROM`` seconds or more, the next goes to the
+cluster, once, to measure it; then the faster side wins, as above. A shape that may compile goes to
+the cluster first.
 
 Only when nothing could tell the difference: the block brings every value back
 (``downloadAll()``; with ``remoteAll()`` or ``downloadSmall()`` its values must stay on the
@@ -37,15 +36,11 @@ its own type, with the traceback of here). ``onCluster()`` on a block, or
 """
 from __future__ import annotations
 
-import ast
 import collections
-import copy
 import decimal
 import fractions
-import functools
 import logging
 import os
-import sysconfig
 import types
 from dataclasses import dataclass
 from typing import Any, Dict, Hashable, List, Optional, Tuple
@@ -55,165 +50,32 @@ import numpy
 import engine
 import net
 import pyfora
-from engine import functions, rewriter
-from engine.block import assigned_names
-from engine.code import find_with
-from pyfora import capture, remote
+from engine import functions
+from engine.code import installed_file
+from pyfora import capture, first_run, remote
 
 log = logging.getLogger(__name__)
 
 REASON = ("it holds no parallel shape, nor do the functions it calls: the cluster would run it as this "
           "same code on one core, after its values moved there")
-FIRST = ("its parallel shapes iterate over your own Python objects, which the cluster would first "
-         "have to move there and rarely splits: it runs here first, and goes to the cluster once if it "
-         "takes {explore:g} s or more here")
+FIRST = ("none of its parallel shapes could be compiled (they iterate over your own Python objects, or "
+         "their code formats text, builds objects or calls methods numba does not compile): the cluster "
+         "would run them as this same code after moving their data; it runs here first, and goes to the "
+         "cluster once if it takes {explore:g} s or more here")
 EXPLORE_FROM = 0.5  # seconds a block's first run here takes from which the cluster is tried once
 LEARNED = ("it takes {here:.3f} s here ({how}) and took {cluster:.3f} s through the cluster last time, on "
            "values no smaller than these")
 
-# Files whose functions the cluster would not rewrite: the standard library's, installed
-# packages' and ufora's own (the client does not ship them: ``pyfora.capture``).
-_NOT_SHIPPED = tuple({sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-                     | {os.path.dirname(package.__file__ or "") + os.sep for package in (engine, net, pyfora)})
+# ufora's own files: the cluster has them (the client does not ship them: ``pyfora.capture``)
+_UFORA = tuple(os.path.dirname(package.__file__ or "") + os.sep for package in (engine, net, pyfora))
 
 
 class _ShippedFiles:
-    """The files of the user's functions, as the set of files the cluster would be sent."""
+    """The files of the user's functions, as the set of files the cluster would be sent: not the
+    standard library's, installed packages' or ufora's own, which it would not rewrite."""
 
     def __contains__(self, filename: object) -> bool:
-        return isinstance(filename, str) and not filename.startswith(_NOT_SHIPPED)
-
-
-# a name a shape iterates over, the attributes and constant keys or indexes read from it on the
-# way (``self.rows``, ``data["rows"]``; a slice keeps the container), and whether the cluster never
-# splits it (a dict's view)
-Root = Tuple[str, Tuple[Any, ...], bool]
-_SLICE = object()  # a step that keeps the container: ``lines[1:]``
-_VIEWS = {"items", "values", "keys"}  # a dict's views: not a source the cluster splits (engine.sources)
-_OVER_ARGUMENTS = {"sorted", "reversed", "list", "tuple", "set", "enumerate", "zip"}
-
-
-def _roots(iterable: ast.expr) -> Optional[List[Root]]:
-    """The names ``iterable`` iterates over, through slices, indexes and attributes (``lines[1:]``,
-    ``self.rows``), a dict's views (``counts.items()``), and ``sorted``, ``zip``, ``enumerate``
-    and the like of those; None for anything else (a range, another call)."""
-    path: List[Any] = []
-    while isinstance(iterable, (ast.Subscript, ast.Attribute)):
-        if isinstance(iterable, ast.Attribute):
-            path.insert(0, ("attribute", iterable.attr))
-        elif isinstance(iterable.slice, ast.Slice):
-            path.insert(0, _SLICE)
-        elif isinstance(iterable.slice, ast.Constant):
-            path.insert(0, ("item", iterable.slice.value))
-        else:
-            return None  # an item the block picks: what it holds cannot be told
-        iterable = iterable.value
-    if isinstance(iterable, ast.Name):
-        return [(iterable.id, tuple(path), False)]
-    if not isinstance(iterable, ast.Call) or iterable.keywords:
-        return None
-    function, arguments = iterable.func, list(iterable.args)
-    if isinstance(function, ast.Attribute) and function.attr in _VIEWS and not arguments:
-        found = _roots(function.value)
-        return None if found is None else [(name, path, True) for name, path, _ in found]
-    if isinstance(function, ast.Name) and function.id == rewriter.ZIPPED_HOOK and arguments:
-        called, arguments = arguments[0], arguments[1:]
-        if isinstance(called, ast.Name) and called.id == "map":
-            arguments = arguments[1:]  # the function mapped
-        elif not (isinstance(called, ast.Name) and called.id in _OVER_ARGUMENTS):
-            return None
-    elif not (isinstance(function, ast.Name) and function.id in _OVER_ARGUMENTS):
-        return None
-    roots: List[Root] = []
-    for argument in arguments:
-        found = _roots(argument)
-        if found is None:
-            return None
-        roots += found
-    return roots or None
-
-
-_NUMERIC_NAMES = {"range", "np", "numpy", "array", "arange"}  # a block that makes numbers: the cluster's work
-
-
-@functools.lru_cache(maxsize=256)
-def _shape_roots(source: str, filename: str, with_line: int) -> Optional[Tuple[Tuple[Root, ...], Tuple[str, ...]]]:
-    """(what the block's parallel shapes iterate over: ``_roots``; the names the block assigns);
-    None when a shape iterates over anything else, or the block names ``range`` or numpy (a name
-    it assigns may then hold numbers it made, which the cluster compiles). A shape inside a
-    function the block defines iterates over its parameters, neither free nor assigned:
-    ``_over_own_objects`` says no."""
-    body = find_with(ast.parse(source, filename), with_line).body
-    if any(isinstance(node, ast.Name) and node.id in _NUMERIC_NAMES
-           for statement in body for node in ast.walk(statement)):
-        return None
-    rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(body), type_ignores=[]))
-    roots: List[Root] = []
-    for node in ast.walk(rewritten):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
-            continue
-        position = {rewriter.REDUCE_HOOK: 1, rewriter.COLLECT_HOOK: 1, rewriter.LEN_HOOK: 2}.get(node.func.id)
-        if position is None:
-            continue
-        found = _roots(node.args[position])
-        if found is None:
-            return None
-        roots += found
-    return tuple(roots), tuple(assigned_names(body))
-
-
-_NUMERIC = (bool, int, float, complex, numpy.number)  # what the cluster packs into arrays and compiles
-
-
-def _own_objects(value: Any) -> bool:
-    """A container of the client's Python objects (not of numbers, which the cluster packs and
-    compiles): a list, tuple, set, deque or dict whose first item (a dict's first value) is
-    not a number."""
-    if isinstance(value, dict):
-        return not isinstance(next(iter(value.values()), None), _NUMERIC)
-    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
-        return not value or not isinstance(next(iter(value)), _NUMERIC)
-    return False
-
-
-_UNREADABLE = object()
-
-
-def _followed(value: Any, path: Tuple[Any, ...]) -> Any:
-    """What ``path`` leads to from ``value``, read without running the user's code: an instance's
-    own attribute (not a property or another descriptor), a constant key of a dict or index of a
-    list or tuple (exactly those types); ``_UNREADABLE`` where it cannot be read so."""
-    for step in path:
-        if step is _SLICE:
-            continue
-        kind, key = step
-        if kind == "attribute":
-            attributes = getattr(value, "__dict__", None)
-            if not isinstance(attributes, dict) or key not in attributes or hasattr(type(value), key):
-                return _UNREADABLE
-            value = attributes[key]
-        elif type(value) is dict and key in value or type(value) in (list, tuple) and isinstance(key, int):
-            try:
-                value = value[key]
-            except (IndexError, KeyError):
-                return _UNREADABLE
-        else:
-            return _UNREADABLE
-    return value
-
-
-def _over_own_objects(located: capture.Located, values: Dict[str, Any]) -> bool:
-    """Whether every parallel shape of the block iterates over the client's own Python objects:
-    a free variable's, or a name the block assigns (made from them: the block reads a container
-    of them); a view of a free dict (``prices.items()``) whatever it holds: never split."""
-    found = _shape_roots(located.source, located.filename, located.with_line)
-    if found is None:
-        return False
-    roots, assigned = found
-    free = [(_followed(values[name], path), view) for name, path, view in roots if name in values]
-    data = any(view for _, view in free) or any(_own_objects(value) and len(value) for value in values.values())
-    return data and all(name in values or name in assigned for name, _, _ in roots) and all(
-        view and isinstance(value, dict) or _own_objects(value) for value, view in free)
+        return isinstance(filename, str) and not filename.startswith(_UFORA) and not installed_file(filename)
 
 
 Sizes = Tuple[Tuple[str, Hashable], ...]  # per free variable, what its size is told by (``sizes``)
@@ -367,14 +229,16 @@ def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes) -> 
     if remote.proxies_alive():
         return None
     timed = _timed.get(_key(located))
-    reaches_shapes = located.shaped or functions.rewrite_reachable(values, _ShippedFiles(), dry_run=True) > 0
-    if not reaches_shapes:
+    reached: List[types.FunctionType] = []  # the functions it calls that hold shapes
+    if not located.shaped or timed is None:  # needed only then
+        functions.rewrite_reachable(values, _ShippedFiles(), dry_run=True, found=reached)
+    if not (located.shaped or reached):
         why = REASON
     elif timed is not None and timed.here_is_faster(taken):
         why = (LEARNED.format(here=timed.here, how="measured" if timed.measured else "estimated by the cluster",
                               cluster=timed.cluster) if timed.cluster is not None
                else FIRST.format(explore=EXPLORE_FROM))
-    elif timed is None and _over_own_objects(located, values):
+    elif timed is None and first_run.runs_here_first(located, values, reached):
         why = FIRST.format(explore=EXPLORE_FROM)
     else:
         return None

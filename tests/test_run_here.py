@@ -1,7 +1,10 @@
 """Blocks the cluster could only run serially run in the client's process (``pyfora.run_here``),
 through ``pyfora.connect()`` to a real service: which blocks do, which do not, and that what the
 user sees (values, identities, side effects, exceptions) is the same either way."""
+import cmath
+import math
 import os
+import statistics
 import traceback
 
 import numpy as np
@@ -190,8 +193,8 @@ def test_a_changed_number_sends_the_block_to_the_cluster_again(here):
     def run(limit):
         with here.remotely.downloadAll() as block:
             pid = os.getpid()
-            small = {k: v for k, v in iter(table.items()) if v < limit}  # an iterator: the cluster first
-        return block.ranHere, pid, len(small)
+            small = sum(1 for k, v in iter(table.items()) if v < limit)  # an iterator: the cluster first
+        return block.ranHere, pid, small
 
     table = {i: i for i in range(100)}
     assert run(10)[0] is None  # the cluster, which runs it serially
@@ -286,8 +289,8 @@ def test_a_first_run_over_numbers_or_a_range_goes_to_the_cluster(here):
     numbers = list(range(5000))
     with here.remotely.downloadAll() as block:
         pid = os.getpid()
-        doubled = [n * 2 for n in numbers]
-    assert block.ranHere is None and pid != os.getpid() and doubled[-1] == 9998
+        total = sum(n * 2 for n in numbers)  # numeric code over numbers: the cluster may compile it
+    assert block.ranHere is None and pid != os.getpid() and total == 24995000
     words = ["a", "b"]
     with here.remotely.downloadAll() as block:
         pid = os.getpid()
@@ -296,14 +299,83 @@ def test_a_first_run_over_numbers_or_a_range_goes_to_the_cluster(here):
     assert block.ranHere is not None and pid == os.getpid() and squares == 4
     with here.remotely.downloadAll() as block:
         pid = os.getpid()
-        made = list(range(100))  # numbers the block makes: maybe the cluster's to compile
-        pairs = [(w, m) for w in words for m in made]
-    assert block.ranHere is None and pid != os.getpid() and len(pairs) == 200
+        made = list(range(100))
+        pairs = [(w, m) for w in words for m in made]  # tuples: never a compiled collection
+    assert block.ranHere is not None and pid == os.getpid() and len(pairs) == 200
     with here.remotely.downloadAll() as block:
         pid = os.getpid()
-        made = list(range(100))
-        squares = sum(m * m for m in made)
-    assert block.ranHere is None and pid != os.getpid() and squares == 328350
+        total = sum(m * m for m in range(100_000))  # numbers the block makes: the cluster's to compile
+    assert block.ranHere is None and pid != os.getpid() and total == 333328333350000
+
+
+def _numeric_step(x):
+    y = x * 3 + 1
+    return y % 7
+
+
+def _labelled(x):
+    return f"{x:05d}"
+
+
+def _mean_of(values):
+    return statistics.mean(values)
+
+
+class _Account:
+    def __init__(self, balance):
+        self.balance = balance
+
+    def interest(self):
+        return self.balance * 0.01
+
+
+@pytest.mark.parametrize("line, first_here", [
+    ("total = sum(_numeric_step(i) for i in range(n))", False),  # a user's numeric function: may compile
+    ("total = sum(math.sqrt(i) for i in range(n))", False),
+    ("labels = [_labelled(i) for i in range(n)]", True),  # text: never compiled
+    ("labels = [f'{i:05d}' for i in range(n)]", True),
+    ("sizes = sum(len(_labelled(i)) for i in range(n))", True),  # a function that formats
+    ("means = sum(_mean_of([i, i]) for i in range(n))", True),  # a list display, and statistics' Python
+    ("total = sum(a.interest() for a in accounts)", True),  # an object's method (and objects)
+    ("total = sum(rate * i for i in range(n))", False),  # a free number: compiled as a constant
+    ("total = sum(config.rate * i for i in range(n))", True),  # an object's attribute
+    ("total = sum(len(words) * i for i in range(n))", True),  # a free list read by the code
+    ("squares = [i * i for i in range(n)]", True),  # a few operations per item, collected as objects here
+    ("steps = [_numeric_step(i) for i in range(n)]", False),  # a function per item: may compile
+    ("roots = [cmath.exp(1j * i) for i in range(n)]", True),  # complex numbers: not a compiled collection
+    ("digits = sum(int(d) for d in str(n))", True),  # over text
+    ("big = max(x for x in range(n) if str(x) == str(x)[::-1])", False),  # str of an int compiles
+])
+def test_a_first_run_goes_here_when_no_shape_could_compile(line, first_here):
+    from pyfora import first_run
+
+    class Config:
+        rate = 0.5
+
+    text = f"with ufora.remotely.downloadAll():\n    {line}\n"
+    values = {"n": 1000, "rate": 0.5, "config": Config(), "words": ["a"], "accounts": [_Account(1.0)],
+              "_numeric_step": _numeric_step, "_labelled": _labelled, "_mean_of": _mean_of,
+              "math": math, "cmath": cmath}
+    assert first_run.runs_here_first(capture_located(text), values, []) is first_here
+
+
+def _count_steps(n):
+    return sum(_numeric_step(i) for i in range(n))
+
+
+def _label_all(n):
+    return [_labelled(i) for i in range(n)]
+
+
+def test_a_first_run_looks_into_the_shapes_of_the_functions_the_block_calls(here):
+    with here.remotely.downloadAll() as block:
+        pid = os.getpid()
+        labels = _label_all(2000)  # its shape formats text: here
+    assert block.ranHere is not None and pid == os.getpid() and labels[7] == "00007"
+    with here.remotely.downloadAll() as block:
+        pid = os.getpid()
+        steps = _count_steps(2000)  # its shape may compile: the cluster
+    assert block.ranHere is None and pid != os.getpid() and steps == sum((i * 3 + 1) % 7 for i in range(2000))
 
 
 @pytest.mark.parametrize("iterable, first_here", [
@@ -314,7 +386,7 @@ def test_a_first_run_over_numbers_or_a_range_goes_to_the_cluster(here):
     ("nested[0]", True), ("nested[i]", False), ("self_like.words[1:]", True),
 ])
 def test_what_a_first_run_here_iterates_over(here, iterable, first_here):
-    from pyfora import run_here
+    from pyfora import first_run
 
     class Holder:
         def method(self):
@@ -328,11 +400,11 @@ def test_what_a_first_run_here_iterates_over(here, iterable, first_here):
     self_like.words, self_like.weights = ["a", "b"], np.ones(10)  # the array: numbers the cluster compiles
     words, prices, numbers = ["x", "y", "z"], {"a": 1.5, "b": 2.5}, [1, 2, 3]
     table, nested = {"name": "t", "rows": [{"a": 1}], "weights": np.ones(3)}, [["p", "q"], [1.0]]
-    text = f"with ufora.remotely.downloadAll():\n    result = [x for x in {iterable}]\n"
+    text = f"with ufora.remotely.downloadAll():\n    result = sum(1 for x in {iterable} if x)\n"
     located = capture_located(text)
     values = {"words": words, "prices": prices, "numbers": numbers, "self_like": self_like,
               "numbers_view": lambda: numbers, "table": table, "nested": nested, "i": 1}
-    assert run_here._over_own_objects(located, values) is first_here
+    assert first_run.runs_here_first(located, values, []) is first_here
 
 
 def capture_located(text):

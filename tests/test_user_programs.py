@@ -54,7 +54,7 @@ DIVERGES = {
 }
 # the programs of DIVERGES whose every block runs here when blocks with no parallel shape may
 # (pyfora.run_here): CPython's answer, because CPython runs them
-MATCH_HERE = {"outside_generator_consumed", "set_of_strings_iteration_order"}
+MATCH_HERE = {"outside_generator_consumed", "set_of_strings_iteration_order", "lru_cache_statistics"}
 
 
 # ---------------------------------------------------------------- collecting the programs

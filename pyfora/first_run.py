@@ -1,0 +1,336 @@
+"""Where a block's first run goes, before any time of it is known (``pyfora.run_here``).
+
+On a cluster the size of a machine or two, a parallel shape is faster there than here only as a
+compiled kernel: as CPython partitions it gains at most the cores' count, and first pays to move
+its items and results between processes (a 400,000-item set comprehension of objects: 3.2 s
+there against 0.25 s here). So a block's first run goes here when every parallel shape it holds,
+and every one in the functions it reaches, will certainly run as CPython:
+
+* it iterates over the client's own Python objects (``_over_own_objects``): a free variable
+  holding a list, tuple, set or dict of strings, records or objects, or a slice, constant key or
+  index, or instance attribute of one, read without running the user's code; a dict's view; or
+  a name the block assigns when the block reads such a container (and names neither ``range`` nor
+  numpy: it would then make numbers);
+* or its code is plainly not compilable (``engine.compilable``): it formats or builds text or
+  objects, calls an object's method or a module numba does not know, reads a free list, string or
+  object, or collects items that are not numbers.
+
+Any other shape (over a range, an array, a list of numbers, with numeric code) may be compiled:
+the block goes to the cluster first. If a first run here took ``run_here.EXPLORE_FROM`` seconds
+or more, the next goes to the cluster once to be timed (a many-core cluster may still win on
+CPython partitions), and from then on the faster side wins.
+"""
+from __future__ import annotations
+
+import ast
+import collections
+import copy
+import functools
+import types
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+
+import numpy
+
+from engine import compilable, functions, rewriter
+from engine.block import assigned_names
+from engine.code import find_with, parsed
+from pyfora import capture
+
+# a name a shape iterates over, the attributes and constant keys or indexes read from it on the
+# way (``self.rows``, ``data["rows"]``; a slice keeps the container), and whether the cluster never
+# splits it (a dict's view)
+Root = Tuple[str, Tuple[Any, ...], bool]
+_SLICE = object()  # a step that keeps the container: ``lines[1:]``
+_VIEWS = {"items", "values", "keys"}  # a dict's views: not a source the cluster splits (engine.sources)
+_OVER_ARGUMENTS = {"sorted", "reversed", "list", "tuple", "set", "enumerate", "zip"}
+_NUMERIC_NAMES = {"range", "np", "numpy", "array", "arange"}  # a block that makes numbers: the cluster's work
+_NUMERIC = (bool, int, float, complex, numpy.number)  # what the cluster packs into arrays and compiles
+_TEXT = 64  # characters from which a free string is the client's data (``text.split()``), not a separator
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One parallel shape of the rewritten code (``engine.rewriter``'s hook call)."""
+    roots: Optional[Tuple[Root, ...]]  # what it iterates (``_roots``); None: a range, a call, ...
+    functions: Tuple[ast.expr, ...]  # its element, filter and key, as written (lambdas, or a mapped name)
+    collected: Optional[ast.expr]  # the item a list or set collects (a dict's value): None for reductions
+    over_arrays: bool  # it names numpy: its items may be an array's rows
+    text: bool  # it iterates over text it makes (``str(n)``, ``line.split()``): never numbers
+    cheap: bool  # its code calls nothing but builtins and math's and runs no loop of its own
+
+
+_TEXT_METHODS = {"split", "rsplit", "splitlines", "strip", "lstrip", "rstrip", "lower", "upper", "title",
+                 "replace", "join", "format", "casefold", "capitalize", "partition", "rpartition"}
+_CHEAP_CALLS = {"abs", "len", "min", "max", "int", "float", "bool", "round", "ord", "chr", "divmod", "pow"}
+
+
+def _makes_text(node: ast.expr) -> bool:
+    """Whether an expression plainly makes text, or a list of text (``line.split(",")``)."""
+    if isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _makes_text(node.left) or _makes_text(node.right)
+    if isinstance(node, ast.Call):
+        function = node.func
+        return (isinstance(function, ast.Attribute) and function.attr in _TEXT_METHODS
+                or isinstance(function, ast.Name) and function.id in ("str", "repr", "format"))
+    return False
+
+
+def _cheap(functions: Tuple[ast.expr, ...]) -> bool:
+    """Whether a shape's code is a few operations per item: no call but of a builtin in
+    ``_CHEAP_CALLS`` or a ``math``/``cmath`` function, no loop of its own (a nested ``for``)."""
+    for function in functions:
+        if not isinstance(function, ast.Lambda):
+            return False
+        for node in ast.walk(function.body):
+            if isinstance(node, (ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp, ast.Lambda)):
+                return False
+            if isinstance(node, ast.Call):
+                called = node.func
+                if not (isinstance(called, ast.Name) and called.id in _CHEAP_CALLS
+                        or isinstance(called, ast.Attribute) and isinstance(called.value, ast.Name)
+                        and called.value.id in ("math", "cmath")):
+                    return False
+    return True
+
+
+def _roots(iterable: ast.expr) -> Optional[List[Root]]:
+    """The names ``iterable`` iterates over, through slices, indexes and attributes (``lines[1:]``,
+    ``self.rows``), a dict's views (``counts.items()``), and ``sorted``, ``zip``, ``enumerate``
+    and the like of those; None for anything else (a range, another call)."""
+    path: List[Any] = []
+    while isinstance(iterable, (ast.Subscript, ast.Attribute)):
+        if isinstance(iterable, ast.Attribute):
+            path.insert(0, ("attribute", iterable.attr))
+        elif isinstance(iterable.slice, ast.Slice):
+            path.insert(0, _SLICE)
+        elif isinstance(iterable.slice, ast.Constant):
+            path.insert(0, ("item", iterable.slice.value))
+        else:
+            return None  # an item the block picks: what it holds cannot be told
+        iterable = iterable.value
+    if isinstance(iterable, ast.Name):
+        return [(iterable.id, tuple(path), False)]
+    if not isinstance(iterable, ast.Call) or iterable.keywords:
+        return None
+    function, arguments = iterable.func, list(iterable.args)
+    if isinstance(function, ast.Attribute) and function.attr in _VIEWS and not arguments:
+        found = _roots(function.value)
+        return None if found is None else [(name, path, True) for name, path, _ in found]
+    if isinstance(function, ast.Name) and function.id == rewriter.ZIPPED_HOOK and arguments:
+        called, arguments = arguments[0], arguments[1:]
+        if isinstance(called, ast.Name) and called.id == "map":
+            arguments = arguments[1:]  # the function mapped
+        elif not (isinstance(called, ast.Name) and called.id in _OVER_ARGUMENTS):
+            return None
+    elif not (isinstance(function, ast.Name) and function.id in _OVER_ARGUMENTS):
+        return None
+    roots: List[Root] = []
+    for argument in arguments:
+        found = _roots(argument)
+        if found is None:
+            return None
+        roots += found
+    return roots or None
+
+
+def _hook(node: Optional[ast.expr]) -> Optional[str]:
+    """The name of the engine's hook a node calls (``__ufora_flat__(...)``, and the twin's
+    ``__ufora_loops__(text)(...)``), if any."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id.startswith("__ufora"):
+        return node.func.id
+    return None
+
+
+def _element(node: Optional[ast.expr]) -> Optional[ast.expr]:
+    """The lambda inside an element's wrapping (nested ``for`` clauses, starred items, a twin
+    with loops)."""
+    while isinstance(node, ast.Call) and node.args \
+            and _hook(node) in (rewriter.FLAT_HOOK, rewriter.STAR_HOOK, rewriter.LOOPS_HOOK):
+        node = node.args[0]
+    return node
+
+
+def _collected_item(element: Optional[ast.expr], kind: ast.expr) -> Optional[ast.expr]:
+    """The item a collection's element makes (a dict's value), when it is written out."""
+    element = _element(element)
+    if not isinstance(element, ast.Lambda):
+        return None
+    item = element.body
+    if isinstance(item, ast.GeneratorExp):  # nested ``for`` clauses: the innermost item
+        item = item.elt
+    if isinstance(kind, ast.Constant) and kind.value == "dict":
+        return item.elts[1] if isinstance(item, ast.Tuple) and len(item.elts) == 2 else None
+    return item
+
+
+def shapes_of(statements: List[ast.stmt]) -> Tuple[Shape, ...]:
+    """The parallel shapes of these statements (rewritten as copies)."""
+    rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(statements), type_ignores=[]))
+    over_arrays = any(isinstance(node, ast.Name) and node.id in ("np", "numpy")
+                      for statement in statements for node in ast.walk(statement))
+    found: List[Shape] = []
+    for node in ast.walk(rewritten):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
+            continue
+        position = {rewriter.REDUCE_HOOK: 1, rewriter.COLLECT_HOOK: 1, rewriter.LEN_HOOK: 2}.get(node.func.id)
+        if position is None:
+            continue
+        iterable = node.args[position]
+        parts = [_element(part) for part in node.args[position + 1:position + 3]]
+        parts += [k.value for k in node.keywords if k.arg == "key"]
+        if isinstance(iterable, ast.Call) and isinstance(iterable.func, ast.Name) \
+                and iterable.func.id == rewriter.ZIPPED_HOOK and len(iterable.args) > 1 \
+                and isinstance(iterable.args[0], ast.Name) and iterable.args[0].id == "map":
+            parts.append(iterable.args[1])  # the function mapped
+        collects = node.func.id == rewriter.COLLECT_HOOK
+        roots = _roots(iterable)
+        code = tuple(part for part in parts if part is not None
+                     and not (isinstance(part, ast.Constant) and part.value is None))
+        found.append(Shape(tuple(roots) if roots is not None else None, code,
+                           _collected_item(node.args[position + 1], node.args[0]) if collects else None,
+                           over_arrays, _makes_text(iterable), _cheap(code)))
+    return tuple(found)
+
+
+def _text_names(statements: List[ast.stmt]) -> Set[str]:
+    """The names these statements assign only text to (``report = "\\n".join(lines)``)."""
+    text: Set[str] = set()
+    other: Set[str] = set()
+    for statement in statements:
+        for node in ast.walk(statement):
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target in targets:
+                    plain = isinstance(target, ast.Name) and _makes_text(node.value)
+                    (text if plain else other).update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+            elif isinstance(node, (ast.For, ast.comprehension, ast.NamedExpr)):
+                other.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+            elif isinstance(node, ast.With):
+                other.update(n.id for item in node.items if item.optional_vars is not None
+                             for n in ast.walk(item.optional_vars) if isinstance(n, ast.Name))
+    return text - other
+
+
+@functools.lru_cache(maxsize=256)
+def _block(source: str, filename: str, with_line: int
+           ) -> Tuple[Tuple[Shape, ...], Tuple[str, ...], bool, FrozenSet[str]]:
+    """The block's shapes, the names it assigns, whether it names ``range`` or numpy, and the
+    names it assigns only text to."""
+    body = find_with(parsed(source, filename), with_line).body
+    numeric = any(isinstance(node, ast.Name) and node.id in _NUMERIC_NAMES
+                  for statement in body for node in ast.walk(statement))
+    return shapes_of(body), tuple(assigned_names(body)), numeric, frozenset(_text_names(body))
+
+
+def _own_objects(value: Any) -> bool:
+    """A container of the client's Python objects (not of numbers, which the cluster packs and
+    compiles): a list, tuple, set, deque or dict whose first item (a dict's first value) is
+    not a number."""
+    if isinstance(value, dict):
+        return not isinstance(next(iter(value.values()), None), _NUMERIC)
+    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
+        return not value or not isinstance(next(iter(value)), _NUMERIC)
+    return False
+
+
+_UNREADABLE = object()
+
+
+def _followed(value: Any, path: Tuple[Any, ...]) -> Any:
+    """What ``path`` leads to from ``value``, read without running the user's code: an instance's
+    own attribute (not a property or another descriptor), a constant key of a dict or index of a
+    list or tuple (exactly those types); ``_UNREADABLE`` where it cannot be read so."""
+    for step in path:
+        if step is _SLICE:
+            continue
+        kind, key = step
+        if kind == "attribute":
+            attributes = getattr(value, "__dict__", None)
+            if not isinstance(attributes, dict) or key not in attributes or hasattr(type(value), key):
+                return _UNREADABLE
+            value = attributes[key]
+        elif type(value) is dict and key in value or type(value) in (list, tuple) and isinstance(key, int):
+            try:
+                value = value[key]
+            except (IndexError, KeyError):
+                return _UNREADABLE
+        else:
+            return _UNREADABLE
+    return value
+
+
+def _holds_data(values: Dict[str, Any]) -> bool:
+    """Whether the block reads a container of the client's objects, or a text, that the names it
+    assigns may be made from."""
+    return any(_own_objects(value) and len(value) or isinstance(value, str) and len(value) > _TEXT
+               for value in values.values())
+
+
+def _over_own_objects(shape: Shape, values: Dict[str, Any], made: Set[str]) -> bool:
+    """Whether the shape iterates over the client's own Python objects: a free variable's, a
+    dict's view whatever it holds (never split), text, or a name in ``made`` (the code's own)."""
+    if shape.text:
+        return True
+    if shape.roots is None:
+        return False
+    for name, path, view in shape.roots:
+        if view:
+            continue  # the cluster never splits a view (``engine.sources``)
+        if name in values:
+            if not _own_objects(_followed(values[name], path)):
+                return False
+        elif name not in made:
+            return False
+    return True
+
+
+def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], made: Set[str],
+                  made_from_data: Set[str]) -> bool:
+    """Whether the shape will certainly run as CPython (partitions or serial) on the cluster, or
+    could gain little there: a few operations per item over a list the code ``made`` itself
+    (making it cost as much as compiled code could save), or collected into a list, set or dict
+    (made of Python objects here, item by item, whatever computed them). ``unknown``: the names
+    whose values are not known yet (the block's own, a function's locals)."""
+    # a few operations per item over the code's own lists: unless numpy made them (in C, cheaply)
+    if _over_own_objects(shape, namespace, made if shape.cheap and not shape.over_arrays else made_from_data):
+        return True
+    if shape.cheap and shape.collected is not None:
+        return True
+    if shape.collected is not None and compilable.not_a_number(shape.collected, namespace):
+        return True
+    mapped = [part for part in shape.functions if not isinstance(part, ast.Lambda)]
+    lambdas = [part for part in shape.functions if isinstance(part, ast.Lambda)]
+    if not compilable.may_compile(lambdas, namespace, unknown, shape.over_arrays):
+        return True
+    return any(isinstance(part, ast.Name) and isinstance(namespace.get(part.id), types.FunctionType)
+               and not compilable.may_compile_function(namespace[part.id]) for part in mapped)
+
+
+def _in_function(fn: types.FunctionType, shape: Shape) -> bool:
+    """``_cpython_only`` for a shape of a function the block calls: its parameters come from
+    outside, its other locals it makes."""
+    code = fn.__code__
+    parameters = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
+    made = set(code.co_varnames[parameters:])
+    return _cpython_only(shape, compilable.namespace_of(fn), {*code.co_varnames, *code.co_cellvars}, made, set())
+
+
+def runs_here_first(located: capture.Located, values: Dict[str, Any],
+                    reached: Iterable[types.FunctionType]) -> bool:
+    """Whether the block ``located`` (free variables ``values``), which reaches the functions
+    ``reached`` holding shapes, goes here on its first run: no shape of its own or of theirs
+    could run faster on the cluster."""
+    shapes, assigned, numeric, text = _block(located.source, located.filename, located.with_line)
+    made_from_data = set(text) if numeric or not _holds_data(values) else set(assigned)
+    if not all(_cpython_only(shape, values, set(assigned), set(assigned), made_from_data) for shape in shapes):
+        return False
+    for fn in reached:
+        definition = functions.definition(fn)
+        if definition is None or not all(_in_function(fn, shape) for shape in shapes_of(definition.body)):
+            return False
+    return True
