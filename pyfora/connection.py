@@ -407,8 +407,14 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
                                           f"{str(exc) or type(exc).__name__}") from None
 
     def worker_count(self) -> int:
-        return int(self._across_a_drop(lambda: self._sio.call(schema.STATUS, {}, timeout=self._timeout),
-                                       "did not answer")["workers"])
+        return int(self._status()["workers"])
+
+    def cluster_cores(self) -> int:
+        """The compute processes alive on all workers (the manager's status)."""
+        return int(self._status()["cores"])
+
+    def _status(self) -> dict:
+        return self._across_a_drop(lambda: self._sio.call(schema.STATUS, {}, timeout=self._timeout), "did not answer")
 
     def submit(self, submission: dict, transform: Callable[[dict], Any] = _keep_message) -> RemoteFuture:
         """Send a block; the future's result is ``transform`` of the manager's ``job_done``.

@@ -8,8 +8,9 @@ them split over the cluster, remote objects resolved in place, errors with the u
 from __future__ import annotations
 
 import functools
+import time
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from engine import client_objects
 from net import schema
@@ -20,6 +21,7 @@ from pyfora.Exceptions import PyforaError, PyforaNotImplementedError
 from pyfora.remote import RemotePythonObject, check_callable, pickles_of, rebuilt, remote_error
 from pyfora.with_block import WithBlockExecutor
 
+CORES_KEPT_FOR = 30.0  # seconds the cluster's core count is reused before it is asked again
 _CALL_FILE = "<pyfora submit>"
 _CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__({}**__ufora_keywords__)\n"
 
@@ -46,6 +48,7 @@ class Executor(client_objects.ClientObject):
         self._closed = False
         self.stayOpenOnExit = False
         self.blocksRunHere = 0  # how many of its blocks ran in this process (pyfora.run_here)
+        self._cores: Optional[Tuple[float, int]] = None  # (when asked, the cluster's cores then)
 
     @property
     def remotely(self) -> WithBlockExecutor:
@@ -57,6 +60,16 @@ class Executor(client_objects.ClientObject):
         """The number of workers registered with the manager now."""
         self._check_open()
         return self._connection.worker_count()
+
+    def _cluster_cores(self) -> int:
+        """The compute processes alive on all workers now, as the manager's status says (asked
+        again after ``CORES_KEPT_FOR`` seconds): whether a block is worth trying there
+        (``pyfora.run_here``)."""
+        self._check_open()
+        now = time.monotonic()
+        if self._cores is None or now - self._cores[0] > CORES_KEPT_FOR:
+            self._cores = (now, self._connection.cluster_cores())
+        return self._cores[1]
 
     def define(self, obj: Any) -> Future:
         """Upload ``obj``: a Future of a proxy (``RemotePythonObject``) holding it on the cluster."""

@@ -289,29 +289,36 @@ def _over_own_objects(shape: Shape, values: Dict[str, Any], made: Set[str]) -> b
     return True
 
 
+CPYTHON = "cpython"  # every shape will certainly run as CPython on the cluster
+NOT_WORTH_IT = "not worth it"  # some shape only looks too cheap to gain there (a guess: it may compile)
+
+
 def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], made: Set[str],
-                  made_from_data: Set[str]) -> bool:
-    """Whether the shape will certainly run as CPython (partitions or serial) on the cluster, or
-    could gain little there: a few operations per item over a list the code ``made`` itself
-    (making it cost as much as compiled code could save), or collected into a list, set or dict
-    (made of Python objects here, item by item, whatever computed them). ``unknown``: the names
-    whose values are not known yet (the block's own, a function's locals)."""
-    # a few operations per item over the code's own lists: unless numpy made them (in C, cheaply)
-    if _over_own_objects(shape, namespace, made if shape.cheap and not shape.over_arrays else made_from_data):
-        return True
-    if shape.cheap and shape.collected is not None:
-        return True
+                  made_from_data: Set[str]) -> Optional[str]:
+    """``CPYTHON`` when the shape will certainly run as CPython (partitions or serial) on the
+    cluster; ``NOT_WORTH_IT`` when it could gain little there: a few operations per item over a
+    list the code ``made`` itself (making it cost as much as compiled code could save), or
+    collected into a list, set or dict (made of Python objects here, item by item, whatever
+    computed them); else None. ``unknown``: the names whose values are not known yet (the block's
+    own, a function's locals)."""
+    if _over_own_objects(shape, namespace, made_from_data):
+        return CPYTHON
     if shape.collected is not None and compilable.not_a_number(shape.collected, namespace):
-        return True
+        return CPYTHON
     mapped = [part for part in shape.functions if not isinstance(part, ast.Lambda)]
     lambdas = [part for part in shape.functions if isinstance(part, ast.Lambda)]
-    if not compilable.may_compile(lambdas, namespace, unknown, shape.over_arrays):
-        return True
-    return any(isinstance(part, ast.Name) and isinstance(namespace.get(part.id), types.FunctionType)
-               and not compilable.may_compile_function(namespace[part.id]) for part in mapped)
+    if not compilable.may_compile(lambdas, namespace, unknown, shape.over_arrays) or any(
+            isinstance(part, ast.Name) and isinstance(namespace.get(part.id), types.FunctionType)
+            and not compilable.may_compile_function(namespace[part.id]) for part in mapped):
+        return CPYTHON
+    # a few operations per item over the code's own lists (unless numpy made them, in C), or collected
+    if shape.cheap and (shape.collected is not None or not shape.over_arrays
+                        and _over_own_objects(shape, namespace, made)):
+        return NOT_WORTH_IT
+    return None
 
 
-def _in_function(fn: types.FunctionType, shape: Shape) -> bool:
+def _in_function(fn: types.FunctionType, shape: Shape) -> Optional[str]:
     """``_cpython_only`` for a shape of a function the block calls: its parameters come from
     outside, its other locals it makes."""
     code = fn.__code__
@@ -321,16 +328,19 @@ def _in_function(fn: types.FunctionType, shape: Shape) -> bool:
 
 
 def runs_here_first(located: capture.Located, values: Dict[str, Any],
-                    reached: Iterable[types.FunctionType]) -> bool:
+                    reached: Iterable[types.FunctionType]) -> Optional[str]:
     """Whether the block ``located`` (free variables ``values``), which reaches the functions
-    ``reached`` holding shapes, goes here on its first run: no shape of its own or of theirs
-    could run faster on the cluster."""
+    ``reached`` holding shapes, goes here on its first run, since no shape of its own or of
+    theirs could run faster on the cluster: ``CPYTHON`` when each will certainly run as CPython
+    there, ``NOT_WORTH_IT`` when some only looks too cheap to gain; None: the cluster first."""
     shapes, assigned, numeric, text = _block(located.source, located.filename, located.with_line)
     made_from_data = set(text) if numeric or not _holds_data(values) else set(assigned)
-    if not all(_cpython_only(shape, values, set(assigned), set(assigned), made_from_data) for shape in shapes):
-        return False
+    verdicts = [_cpython_only(shape, values, set(assigned), set(assigned), made_from_data) for shape in shapes]
     for fn in reached:
         definition = functions.definition(fn)
-        if definition is None or not all(_in_function(fn, shape) for shape in shapes_of(definition.body)):
-            return False
-    return True
+        if definition is None:
+            return None
+        verdicts += [_in_function(fn, shape) for shape in shapes_of(definition.body)]
+    if None in verdicts:
+        return None
+    return NOT_WORTH_IT if NOT_WORTH_IT in verdicts else CPYTHON

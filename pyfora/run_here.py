@@ -43,7 +43,7 @@ import logging
 import os
 import types
 from dataclasses import dataclass
-from typing import Any, Dict, Hashable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
 
 import numpy
 
@@ -63,6 +63,11 @@ FIRST = ("none of its parallel shapes could be compiled (they iterate over your 
          "would run them as this same code after moving their data; it runs here first, and goes to the "
          "cluster once if it takes {explore:g} s or more here")
 EXPLORE_FROM = 0.5  # seconds a block's first run here takes from which the cluster is tried once
+# A block whose every shape would run as CPython partitions (``first_run.CPYTHON``) is tried on the
+# cluster only where it has more cores than this: on two, splitting can at most halve the shapes'
+# time before their data moves there and back, and none of the 71 realistic programs' such blocks
+# that went there was faster (``dataclass_point_set`` 3.6 s there against 1.3 s here)
+SPLIT_CPYTHON_FROM_CORES = 3
 LEARNED = ("it takes {here:.3f} s here ({how}) and took {cluster:.3f} s through the cluster last time, on "
            "values no smaller than these")
 
@@ -165,13 +170,17 @@ class _Timed:
     cluster: Optional[float]  # seconds it took through the cluster (sent, run, brought back), last time
     here: Optional[float]  # seconds it takes here: the driver's estimate, or measured here
     measured: bool = False  # ``here`` was measured running it here
+    cpython: bool = False  # its first run here was chosen since its shapes would all run as CPython there
 
-    def here_is_faster(self, taken: Sizes) -> bool:
+    def here_is_faster(self, taken: Sizes, cores: Callable[[], int]) -> bool:
         """Where the cluster's time is not known yet (the block ran here first), only if it was
-        quick here (``EXPLORE_FROM``)."""
+        quick here (``EXPLORE_FROM``), or if the cluster's ``cores()`` are too few to split CPython
+        (``SPLIT_CPYTHON_FROM_CORES``)."""
         if self.here is None or not _no_larger_all(taken, self.sizes):
             return False
-        return self.here < (EXPLORE_FROM if self.cluster is None else self.cluster)
+        if self.cluster is not None:
+            return self.here < self.cluster
+        return self.here < EXPLORE_FROM or self.cpython and cores() < SPLIT_CPYTHON_FROM_CORES
 
 
 def _no_larger_all(taken: Sizes, then: Sizes) -> bool:
@@ -197,13 +206,18 @@ def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpyth
     """The block ``located`` took ``seconds`` through the cluster on values of sizes ``taken``,
     where its driver estimated ``cpython_seconds`` as plain CPython (None: unknown). A time
     measured here on values no smaller is kept: an estimate does not replace it."""
-    key = _key(located)
-    then = _timed.pop(key, None)
+    then = _timed.pop(_key(located), None)
     if then is not None and then.measured and _no_larger_all(taken, then.sizes):
         then.cluster = seconds
-        _timed[key] = then
+        _remember(located, then)
     else:
-        _timed[key] = _Timed(taken, seconds, cpython_seconds)
+        _remember(located, _Timed(taken, seconds, cpython_seconds))
+
+
+def _remember(located: capture.Located, timed: _Timed) -> None:
+    """Keep ``timed`` as the block's times (the newest last; the oldest beyond ``_TIMED_KEPT``
+    forgotten)."""
+    _timed[_key(located)] = timed
     while len(_timed) > _TIMED_KEPT:
         _timed.popitem(last=False)
 
@@ -212,20 +226,18 @@ def ran_here(located: capture.Located, taken: Sizes, seconds: float) -> None:
     """The block ``located``, sent here by its times (``LEARNED``) or as its first run
     (``FIRST``), took ``seconds`` here on values of sizes ``taken``: the next run goes where it
     is faster."""
-    key = _key(located)
-    then = _timed.get(key)
+    then = _timed.get(_key(located))
     if then is None:
-        _timed[key] = _Timed(taken, None, seconds, measured=True)
-        while len(_timed) > _TIMED_KEPT:
-            _timed.popitem(last=False)
+        _remember(located, _Timed(taken, None, seconds, measured=True))
     else:
         then.here, then.measured = seconds, True
 
 
-def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes) -> Optional[str]:
+def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes,
+             cores: Callable[[], int]) -> Optional[str]:
     """Why the block ``located``, whose free variables are ``values`` of sizes ``taken``, runs
     here; None when it goes to the cluster (it reaches a shape the cluster split or has not run
-    yet, or a proxy exists)."""
+    yet, or a proxy exists). ``cores()``: the cluster's cores now (asked only when needed)."""
     if remote.proxies_alive():
         return None
     timed = _timed.get(_key(located))
@@ -234,12 +246,13 @@ def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes) -> 
         functions.rewrite_reachable(values, _ShippedFiles(), dry_run=True, found=reached)
     if not (located.shaped or reached):
         why = REASON
-    elif timed is not None and timed.here_is_faster(taken):
+    elif timed is not None and timed.here_is_faster(taken, cores):
         why = (LEARNED.format(here=timed.here, how="measured" if timed.measured else "estimated by the cluster",
                               cluster=timed.cluster) if timed.cluster is not None
                else FIRST.format(explore=EXPLORE_FROM))
-    elif timed is None and first_run.runs_here_first(located, values, reached):
+    elif timed is None and (verdict := first_run.runs_here_first(located, values, reached)) is not None:
         why = FIRST.format(explore=EXPLORE_FROM)
+        _remember(located, _Timed(taken, None, None, cpython=verdict == first_run.CPYTHON))
     else:
         return None
     log.info("the block at %s:%d runs in this process: %s", located.filename, located.with_line, why)

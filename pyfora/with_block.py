@@ -107,7 +107,7 @@ class WithBlockExecutor:
         if self._download_below is None and not self._on_cluster and self._executor._serial_here:
             values = capture.free_values(frame, located.names)
             self._learning = (located, run_here.sizes(values))
-            self.ranHere = run_here.why_here(located, values, self._learning[1])
+            self.ranHere = run_here.why_here(located, values, self._learning[1], self._executor._cluster_cores)
         if self.ranHere is not None:
             self._executor.blocksRunHere += 1
             return self  # the body runs, as written

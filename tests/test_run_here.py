@@ -221,23 +221,27 @@ def _located(line):
     return Located("with block:\n    total = sum(v for v in range(3))\n", "file.py", line, (), (), (), True)
 
 
+def _two_cores():
+    return 2
+
+
 def test_where_a_block_runs_follows_its_times_and_a_time_measured_here_wins_over_an_estimate():
     from pyfora import run_here
 
     located, taken = _located(1), run_here.sizes({"xs": [1, 2, 3]})
-    assert run_here.why_here(located, {}, taken) is None  # nothing known: the cluster
+    assert run_here.why_here(located, {}, taken, _two_cores) is None  # nothing known: the cluster
     run_here.ran_on_cluster(located, taken, 0.30, 0.10)
-    assert "0.100 s here (estimated by the cluster)" in run_here.why_here(located, {}, taken)
+    assert "0.100 s here (estimated by the cluster)" in run_here.why_here(located, {}, taken, _two_cores)
     run_here.ran_here(located, taken, 0.50)  # the estimate was wrong: measured here, slower
-    assert run_here.why_here(located, {}, taken) is None
+    assert run_here.why_here(located, {}, taken, _two_cores) is None
     run_here.ran_on_cluster(located, taken, 0.30, 0.10)  # an estimate does not replace a measure
-    assert run_here.why_here(located, {}, taken) is None
+    assert run_here.why_here(located, {}, taken, _two_cores) is None
     run_here.ran_on_cluster(located, taken, 0.60, 0.10)  # the cluster got slower than here
-    assert "0.500 s here (measured)" in run_here.why_here(located, {}, taken)
+    assert "0.500 s here (measured)" in run_here.why_here(located, {}, taken, _two_cores)
     grown = run_here.sizes({"xs": list(range(100))})
-    assert run_here.why_here(located, {}, grown) is None  # larger values: the cluster decides anew
+    assert run_here.why_here(located, {}, grown, _two_cores) is None  # larger values: the cluster decides anew
     run_here.ran_on_cluster(located, grown, 0.30, None)  # unknown (a kernel compiling): the cluster
-    assert run_here.why_here(located, {}, grown) is None
+    assert run_here.why_here(located, {}, grown, _two_cores) is None
 
 
 def test_sizes_tell_numbers_short_strings_lengths_and_attributes():
@@ -280,8 +284,12 @@ def test_a_first_run_over_the_callers_own_objects_runs_here(here, monkeypatch):
     assert why is not None and "runs here first" in why and pid == os.getpid() and (total, cities) == expected
     why, pid, total, cities = _tally_by_city(here, orders)  # quick here: stays
     assert why is not None and pid == os.getpid() and (total, cities) == expected
-    monkeypatch.setattr(run_here, "EXPLORE_FROM", 0.0)  # as if it had been slow here: the cluster, once
-    why, pid, total, cities = _tally_by_city(here, orders)
+    monkeypatch.setattr(run_here, "EXPLORE_FROM", 0.0)  # as if it had been slow here
+    monkeypatch.setattr(run_here, "SPLIT_CPYTHON_FROM_CORES", here._cluster_cores() + 1)  # too few to split
+    why, pid, total, cities = _tally_by_city(here, orders)  # its shapes would run as CPython partitions
+    assert why is not None and pid == os.getpid() and (total, cities) == expected
+    monkeypatch.setattr(run_here, "SPLIT_CPYTHON_FROM_CORES", 1)  # as if the cluster had cores enough
+    why, pid, total, cities = _tally_by_city(here, orders)  # the cluster, once
     assert why is None and pid != os.getpid() and (total, cities) == expected
 
 
@@ -329,24 +337,27 @@ class _Account:
         return self.balance * 0.01
 
 
-@pytest.mark.parametrize("line, first_here", [
-    ("total = sum(_numeric_step(i) for i in range(n))", False),  # a user's numeric function: may compile
-    ("total = sum(math.sqrt(i) for i in range(n))", False),
-    ("labels = [_labelled(i) for i in range(n)]", True),  # text: never compiled
-    ("labels = [f'{i:05d}' for i in range(n)]", True),
-    ("sizes = sum(len(_labelled(i)) for i in range(n))", True),  # a function that formats
-    ("means = sum(_mean_of([i, i]) for i in range(n))", True),  # a list display, and statistics' Python
-    ("total = sum(a.interest() for a in accounts)", True),  # an object's method (and objects)
-    ("total = sum(rate * i for i in range(n))", False),  # a free number: compiled as a constant
-    ("total = sum(config.rate * i for i in range(n))", True),  # an object's attribute
-    ("total = sum(len(words) * i for i in range(n))", True),  # a free list read by the code
-    ("squares = [i * i for i in range(n)]", True),  # a few operations per item, collected as objects here
-    ("steps = [_numeric_step(i) for i in range(n)]", False),  # a function per item: may compile
-    ("roots = [cmath.exp(1j * i) for i in range(n)]", True),  # complex numbers: not a compiled collection
-    ("digits = sum(int(d) for d in str(n))", True),  # over text
-    ("big = max(x for x in range(n) if str(x) == str(x)[::-1])", False),  # str of an int compiles
+@pytest.mark.parametrize("line, verdict", [
+    ("total = sum(_numeric_step(i) for i in range(n))", None),  # a user's numeric function: may compile
+    ("total = sum(math.sqrt(i) for i in range(n))", None),
+    ("labels = [_labelled(i) for i in range(n)]", "cpython"),  # text: never compiled
+    ("labels = [f'{i:05d}' for i in range(n)]", "cpython"),
+    ("sizes = sum(len(_labelled(i)) for i in range(n))", "cpython"),  # a function that formats
+    ("means = sum(_mean_of([i, i]) for i in range(n))", "cpython"),  # a list display, and statistics' Python
+    ("total = sum(a.interest() for a in accounts)", "cpython"),  # an object's method (and objects)
+    ("total = sum(rate * i for i in range(n))", None),  # a free number: compiled as a constant
+    ("total = sum(config.rate * i for i in range(n))", "cpython"),  # an object's attribute
+    ("total = sum(len(words) * i for i in range(n))", "cpython"),  # a free list read by the code
+    ("squares = [i * i for i in range(n)]", "not worth it"),  # a few operations per item, collected as objects here
+    ("steps = [_numeric_step(i) for i in range(n)]", None),  # a function per item: may compile
+    ("roots = [cmath.exp(1j * i) for i in range(n)]", "cpython"),  # complex numbers: not a compiled collection
+    ("digits = sum(int(d) for d in str(n))", "cpython"),  # over text
+    ("big = max(x for x in range(n) if str(x) == str(x)[::-1])", None),  # str of an int compiles
 ])
-def test_a_first_run_goes_here_when_no_shape_could_compile(line, first_here):
+def test_a_first_run_goes_here_when_no_shape_could_compile(line, verdict):
+    """``cpython``: every shape would run as CPython on the cluster; ``not worth it``: a guess that
+    it gains little there (tried there once if slow here, whatever the cluster's cores); None:
+    the cluster first."""
     from pyfora import first_run
 
     class Config:
@@ -356,7 +367,7 @@ def test_a_first_run_goes_here_when_no_shape_could_compile(line, first_here):
     values = {"n": 1000, "rate": 0.5, "config": Config(), "words": ["a"], "accounts": [_Account(1.0)],
               "_numeric_step": _numeric_step, "_labelled": _labelled, "_mean_of": _mean_of,
               "math": math, "cmath": cmath}
-    assert first_run.runs_here_first(capture_located(text), values, []) is first_here
+    assert first_run.runs_here_first(capture_located(text), values, []) == verdict
 
 
 def _count_steps(n):
@@ -404,7 +415,7 @@ def test_what_a_first_run_here_iterates_over(here, iterable, first_here):
     located = capture_located(text)
     values = {"words": words, "prices": prices, "numbers": numbers, "self_like": self_like,
               "numbers_view": lambda: numbers, "table": table, "nested": nested, "i": 1}
-    assert first_run.runs_here_first(located, values, []) is first_here
+    assert (first_run.runs_here_first(located, values, []) is not None) is first_here
 
 
 def capture_located(text):

@@ -85,7 +85,7 @@ def _shapes(timed: List[Timed]) -> List[str]:
             continue
         details = t.shapes.details() or ([] if t.ran_here else ["no parallel shape"])
         if t.ran_here:
-            details.append(f"{t.ran_here} block(s) ran in the client: no parallel shape (pyfora.run_here)")
+            details.append(f"{t.ran_here} block(s) ran in the client (pyfora.run_here: why, at INFO in its log)")
         prefix = "" if t.shapes.complete else "(the last 256 reports only) "
         lines.append(f"- {t.program.name}: {prefix}" + "; ".join(details))
     return lines
