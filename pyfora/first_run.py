@@ -272,21 +272,17 @@ def _holds_data(values: Dict[str, Any]) -> bool:
 
 
 def _over_own_objects(shape: Shape, values: Dict[str, Any], made: Set[str]) -> bool:
-    """Whether the shape iterates over the client's own Python objects: a free variable's, a
-    dict's view whatever it holds (never split), text, or a name in ``made`` (the code's own)."""
+    """Whether the shape iterates over the client's own Python objects, so that its items are no
+    array a kernel could take: text; a free variable's objects, or a dict's view whatever it holds
+    (never split), as any part of a ``zip``; or only names in ``made`` (the code's own)."""
     if shape.text:
         return True
     if shape.roots is None:
         return False
     for name, path, view in shape.roots:
-        if view:
-            continue  # the cluster never splits a view (``engine.sources``)
-        if name in values:
-            if not _own_objects(_followed(values[name], path)):
-                return False
-        elif name not in made:
-            return False
-    return True
+        if view or name in values and _own_objects(_followed(values[name], path)):
+            return True
+    return all(name in made for name, _, _ in shape.roots)
 
 
 CPYTHON = "cpython"  # every shape will certainly run as CPython on the cluster
@@ -296,11 +292,11 @@ NOT_WORTH_IT = "not worth it"  # some shape only looks too cheap to gain there (
 def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], made: Set[str],
                   made_from_data: Set[str]) -> Optional[str]:
     """``CPYTHON`` when the shape will certainly run as CPython (partitions or serial) on the
-    cluster; ``NOT_WORTH_IT`` when it could gain little there: a few operations per item over a
-    list the code ``made`` itself (making it cost as much as compiled code could save), or
-    collected into a list, set or dict (made of Python objects here, item by item, whatever
-    computed them); else None. ``unknown``: the names whose values are not known yet (the block's
-    own, a function's locals)."""
+    cluster, or gains nothing there: a few operations per item over lists the code ``made``
+    itself (making them costs as much as compiled code could save); ``NOT_WORTH_IT`` when it
+    could gain little there: a few operations per item collected into a list, set or dict (made
+    of Python objects here, item by item, whatever computed them); else None. ``unknown``: the
+    names whose values are not known yet (the block's own, a function's locals)."""
     if _over_own_objects(shape, namespace, made_from_data):
         return CPYTHON
     if shape.collected is not None and compilable.not_a_number(shape.collected, namespace):
@@ -311,11 +307,9 @@ def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], ma
             isinstance(part, ast.Name) and isinstance(namespace.get(part.id), types.FunctionType)
             and not compilable.may_compile_function(namespace[part.id]) for part in mapped):
         return CPYTHON
-    # a few operations per item over the code's own lists (unless numpy made them, in C), or collected
-    if shape.cheap and (shape.collected is not None or not shape.over_arrays
-                        and _over_own_objects(shape, namespace, made)):
-        return NOT_WORTH_IT
-    return None
+    if shape.cheap and not shape.over_arrays and _over_own_objects(shape, namespace, made):
+        return CPYTHON  # a few operations per item over lists the code made (numpy's would be quick to make)
+    return NOT_WORTH_IT if shape.cheap and shape.collected is not None else None
 
 
 def _in_function(fn: types.FunctionType, shape: Shape) -> Optional[str]:

@@ -352,6 +352,8 @@ class _Account:
     ("steps = [_numeric_step(i) for i in range(n)]", None),  # a function per item: may compile
     ("roots = [cmath.exp(1j * i) for i in range(n)]", "cpython"),  # complex numbers: not a compiled collection
     ("digits = sum(int(d) for d in str(n))", "cpython"),  # over text
+    ("mine = [a for a, label in zip(accounts, labels) if label == 1]", "cpython"),  # objects zipped: no array
+    ("total = sum(x * 2 for x in made)", None),  # numbers the block did not make: may compile
     ("big = max(x for x in range(n) if str(x) == str(x)[::-1])", None),  # str of an int compiles
 ])
 def test_a_first_run_goes_here_when_no_shape_could_compile(line, verdict):
