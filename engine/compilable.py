@@ -54,7 +54,7 @@ def _compiled_value(value: Any) -> bool:
         return value.dtype.kind in "biufc"
     if isinstance(value, tuple):
         return all(isinstance(item, _NUMBER_TYPES) for item in value)
-    return type(value).__module__.startswith("numba")  # a jitted function (a dispatcher)
+    return str(type(value).__module__).startswith("numba")  # a jitted function (a dispatcher)
 
 
 _TEXT_BUILTINS = {repr, format, ascii, sorted}
@@ -71,7 +71,7 @@ def not_a_number(expression: ast.expr, namespace: Dict[str, Any]) -> bool:
     if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name):
         called = namespace.get(expression.func.id, getattr(builtins, expression.func.id, None))
         return (isinstance(called, type) and not issubclass(called, (bool, int, float, numpy.number))
-                or called in _TEXT_BUILTINS)
+                or isinstance(called, types.BuiltinFunctionType) and called in _TEXT_BUILTINS)
     return isinstance(expression, (ast.JoinedStr, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.ListComp,
                                    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda))
 

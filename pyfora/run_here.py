@@ -233,6 +233,19 @@ def ran_here(located: capture.Located, taken: Sizes, seconds: float) -> None:
         then.here, then.measured = seconds, True
 
 
+def _first_run_verdict(located: capture.Located, values: Dict[str, Any],
+                       reached: List[types.FunctionType]) -> Optional[str]:
+    """``first_run.runs_here_first``, which reads the user's values and code: a guess that fails
+    on something it did not foresee sends the block to the cluster, as before any guess, and says
+    so, rather than failing the user's block."""
+    try:
+        return first_run.runs_here_first(located, values, reached)
+    except Exception as exc:
+        log.warning("could not tell where the first run of the block at %s:%d goes (%s: %s): the cluster",
+                    located.filename, located.with_line, type(exc).__name__, exc)
+        return None
+
+
 def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes,
              cores: Callable[[], int]) -> Optional[str]:
     """Why the block ``located``, whose free variables are ``values`` of sizes ``taken``, runs
@@ -250,7 +263,7 @@ def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes,
         why = (LEARNED.format(here=timed.here, how="measured" if timed.measured else "estimated by the cluster",
                               cluster=timed.cluster) if timed.cluster is not None
                else FIRST.format(explore=EXPLORE_FROM))
-    elif timed is None and (verdict := first_run.runs_here_first(located, values, reached)) is not None:
+    elif timed is None and (verdict := _first_run_verdict(located, values, reached)) is not None:
         why = FIRST.format(explore=EXPLORE_FROM)
         _remember(located, _Timed(taken, None, None, cpython=verdict == first_run.CPYTHON))
     else:
