@@ -175,6 +175,9 @@ def _iterable(self: ast.NodeTransformer, node: ast.expr) -> ast.expr:
 
 
 class _ParallelShapes(ast.NodeTransformer):
+    def __init__(self, twins: bool = True) -> None:
+        self.twins = twins  # attach functions' numba-ready twins (``loop_source``)
+
     def visit_Call(self, node: ast.Call) -> ast.AST:
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name in REDUCTIONS and node.args and isinstance(node.args[0], ast.GeneratorExp):
@@ -223,6 +226,8 @@ class _ParallelShapes(ast.NodeTransformer):
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         """Rewritten, with its twin attached when a shape was replaced or one can be compiled."""
+        if not self.twins:
+            return self.generic_visit(node)
         original = copy.deepcopy(node)
         self.generic_visit(node)
         twin = loop_source(original, always=any(isinstance(n, ast.Name) and n.id in HOOKS for n in ast.walk(node)))
@@ -231,9 +236,11 @@ class _ParallelShapes(ast.NodeTransformer):
         return node
 
 
-def rewrite(tree: ast.AST) -> ast.AST:
-    """Rewrite every parallelizable shape in ``tree`` (in place) and return it, locations fixed."""
-    tree = _ParallelShapes().visit(tree)
+def rewrite(tree: ast.AST, twins: bool = True) -> ast.AST:
+    """Rewrite every parallelizable shape in ``tree`` (in place) and return it, locations fixed.
+    ``twins=False``: without the functions' numba-ready twins (``loop_source``), for a caller
+    that only looks for the shapes (most of the time of rewriting a file's functions)."""
+    tree = _ParallelShapes(twins).visit(tree)
     return ast.fix_missing_locations(tree)
 
 

@@ -3,22 +3,28 @@
 On a cluster the size of a machine or two, a parallel shape is faster there than here only as a
 compiled kernel: as CPython partitions it gains at most the cores' count, and first pays to move
 its items and results between processes (a 400,000-item set comprehension of objects: 3.2 s
-there against 0.25 s here). So a block's first run goes here when every parallel shape it holds,
-and every one in the functions it reaches, will certainly run as CPython:
+there against 0.25 s here). So a block's first run goes here when no parallel shape it holds, nor
+one in the functions it reaches, could gain there. The verdict is ``CPYTHON`` when each will
+certainly run as CPython there:
 
-* it iterates over the client's own Python objects (``_over_own_objects``): a free variable
-  holding a list, tuple, set or dict of strings, records or objects, or a slice, constant key or
-  index, or instance attribute of one, read without running the user's code; a dict's view; or
-  a name the block assigns when the block reads such a container (and names neither ``range`` nor
-  numpy: it would then make numbers);
-* or its code is plainly not compilable (``engine.compilable``): it formats or builds text or
+* it iterates over the client's own Python objects (``_over_own_objects``), its items no array a
+  kernel could take: a free variable holding a list, tuple, set or dict of strings, records or
+  objects (or a slice, constant key or index, or instance attribute of one, read without running
+  the user's code), as any part of a ``zip``; a dict's view; text; or a name the block assigns
+  when the block reads such a container (and names neither ``range`` nor numpy, which make numbers);
+* its code is plainly not compilable (``engine.compilable``): it formats or builds text or
   objects, calls an object's method or a module numba does not know, reads a free list, string or
-  object, or collects items that are not numbers.
+  object or a list the code made, or collects items that are not numbers;
+* or it does a few operations per item over lists the code made without numpy: making them costs
+  as much as a kernel could save.
 
-Any other shape (over a range, an array, a list of numbers, with numeric code) may be compiled:
-the block goes to the cluster first. If a first run here took ``run_here.EXPLORE_FROM`` seconds
-or more, the next goes to the cluster once to be timed (a many-core cluster may still win on
-CPython partitions), and from then on the faster side wins.
+It is ``NOT_WORTH_IT``, a guess, when some shape is only a few operations per item collected into a
+list, set or dict (its items are made here as Python objects anyway, whatever computed them).
+
+Any other shape (numeric code over a range, an array or numbers) may be compiled: the block goes
+to the cluster first. If a first run here took ``run_here.EXPLORE_FROM`` seconds or more, the next
+goes to the cluster once to be timed (for ``CPYTHON`` only where the cluster has cores enough to
+split CPython: ``run_here.SPLIT_CPYTHON_FROM_CORES``), and from then on the faster side wins.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ import copy
 import functools
 import types
 from dataclasses import dataclass
-from typing import Any, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 import numpy
 
@@ -46,6 +52,7 @@ _VIEWS = {"items", "values", "keys"}  # a dict's views: not a source the cluster
 _OVER_ARGUMENTS = {"sorted", "reversed", "list", "tuple", "set", "enumerate", "zip"}
 _NUMERIC_NAMES = {"range", "np", "numpy", "array", "arange"}  # a block that makes numbers: the cluster's work
 _NUMERIC = (bool, int, float, complex, numpy.number)  # what the cluster packs into arrays and compiles
+_CONTAINER: List[Any] = []  # what a name the code assigns only lists, sets or dicts to holds, for the check
 _TEXT = 64  # characters from which a free string is the client's data (``text.split()``), not a separator
 
 
@@ -170,7 +177,7 @@ def _collected_item(element: Optional[ast.expr], kind: ast.expr) -> Optional[ast
 
 def shapes_of(statements: List[ast.stmt]) -> Tuple[Shape, ...]:
     """The parallel shapes of these statements (rewritten as copies)."""
-    rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(statements), type_ignores=[]))
+    rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(statements), type_ignores=[]), twins=False)
     over_arrays = any(isinstance(node, ast.Name) and node.id in ("np", "numpy")
                       for statement in statements for node in ast.walk(statement))
     found: List[Shape] = []
@@ -197,34 +204,56 @@ def shapes_of(statements: List[ast.stmt]) -> Tuple[Shape, ...]:
     return tuple(found)
 
 
-def _text_names(statements: List[ast.stmt]) -> Set[str]:
-    """The names these statements assign only text to (``report = "\\n".join(lines)``)."""
-    text: Set[str] = set()
+def _makes_container(node: ast.expr) -> bool:
+    """Whether an expression plainly makes a list, set or dict (``[x] * n``, a comprehension,
+    ``sorted(...)``): what a kernel cannot read."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        return _makes_container(node.left) or _makes_container(node.right)
+    if isinstance(node, ast.Call):
+        return isinstance(node.func, ast.Name) and node.func.id in ("list", "dict", "set", "sorted")
+    return isinstance(node, (ast.List, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp))
+
+
+def _names_made(statements: List[ast.stmt], makes: Callable[[ast.expr], bool]) -> Set[str]:
+    """The names these statements assign only what ``makes`` says of (``_makes_text``: only
+    text, as ``report = "\\n".join(lines)``)."""
+    made: Set[str] = set()
     other: Set[str] = set()
     for statement in statements:
         for node in ast.walk(statement):
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
-                    plain = isinstance(target, ast.Name) and _makes_text(node.value)
-                    (text if plain else other).update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+                    plain = isinstance(target, ast.Name) and makes(node.value)
+                    (made if plain else other).update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
             elif isinstance(node, (ast.For, ast.comprehension, ast.NamedExpr)):
                 other.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
             elif isinstance(node, ast.With):
                 other.update(n.id for item in node.items if item.optional_vars is not None
                              for n in ast.walk(item.optional_vars) if isinstance(n, ast.Name))
-    return text - other
+    return made - other
+
+
+@dataclass(frozen=True)
+class _Code:
+    """What the guess needs of a block's or a function's statements."""
+    shapes: Tuple[Shape, ...]
+    assigned: FrozenSet[str]  # the names it assigns
+    numeric: bool  # it names ``range`` or numpy: the names it assigns may hold numbers it made
+    text: FrozenSet[str]  # the names it assigns only text to
+    containers: FrozenSet[str]  # the names it assigns only lists, sets or dicts to
+
+
+def _code(statements: List[ast.stmt]) -> _Code:
+    numeric = any(isinstance(node, ast.Name) and node.id in _NUMERIC_NAMES
+                  for statement in statements for node in ast.walk(statement))
+    return _Code(shapes_of(statements), frozenset(assigned_names(statements)), numeric,
+                 frozenset(_names_made(statements, _makes_text)), frozenset(_names_made(statements, _makes_container)))
 
 
 @functools.lru_cache(maxsize=256)
-def _block(source: str, filename: str, with_line: int
-           ) -> Tuple[Tuple[Shape, ...], Tuple[str, ...], bool, FrozenSet[str]]:
-    """The block's shapes, the names it assigns, whether it names ``range`` or numpy, and the
-    names it assigns only text to."""
-    body = find_with(parsed(source, filename), with_line).body
-    numeric = any(isinstance(node, ast.Name) and node.id in _NUMERIC_NAMES
-                  for statement in body for node in ast.walk(statement))
-    return shapes_of(body), tuple(assigned_names(body)), numeric, frozenset(_text_names(body))
+def _block(source: str, filename: str, with_line: int) -> _Code:
+    return _code(find_with(parsed(source, filename), with_line).body)
 
 
 def _own_objects(value: Any) -> bool:
@@ -290,20 +319,22 @@ NOT_WORTH_IT = "not worth it"  # some shape only looks too cheap to gain there (
 
 
 def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], made: Set[str],
-                  made_from_data: Set[str]) -> Optional[str]:
+                  made_from_data: Set[str], containers: FrozenSet[str]) -> Optional[str]:
     """``CPYTHON`` when the shape will certainly run as CPython (partitions or serial) on the
     cluster, or gains nothing there: a few operations per item over lists the code ``made``
     itself (making them costs as much as compiled code could save); ``NOT_WORTH_IT`` when it
     could gain little there: a few operations per item collected into a list, set or dict (made
     of Python objects here, item by item, whatever computed them); else None. ``unknown``: the
-    names whose values are not known yet (the block's own, a function's locals)."""
+    names whose values are not known yet (the block's own, a function's locals), of which the
+    code made ``containers`` lists, sets or dicts (which a kernel cannot read)."""
     if _over_own_objects(shape, namespace, made_from_data):
         return CPYTHON
     if shape.collected is not None and compilable.not_a_number(shape.collected, namespace):
         return CPYTHON
     mapped = [part for part in shape.functions if not isinstance(part, ast.Lambda)]
     lambdas = [part for part in shape.functions if isinstance(part, ast.Lambda)]
-    if not compilable.may_compile(lambdas, namespace, unknown, shape.over_arrays) or any(
+    read = {**namespace, **{name: _CONTAINER for name in containers}}
+    if not compilable.may_compile(lambdas, read, unknown - containers, shape.over_arrays) or any(
             isinstance(part, ast.Name) and isinstance(namespace.get(part.id), types.FunctionType)
             and not compilable.may_compile_function(namespace[part.id]) for part in mapped):
         return CPYTHON
@@ -312,13 +343,14 @@ def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], ma
     return NOT_WORTH_IT if shape.cheap and shape.collected is not None else None
 
 
-def _in_function(fn: types.FunctionType, shape: Shape) -> Optional[str]:
-    """``_cpython_only`` for a shape of a function the block calls: its parameters come from
+def _in_function(fn: types.FunctionType, definition: ast.FunctionDef) -> List[Optional[str]]:
+    """``_cpython_only`` for the shapes of a function the block calls: its parameters come from
     outside, its other locals it makes."""
-    code = fn.__code__
+    code, found = fn.__code__, _code(definition.body)
     parameters = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
-    made = set(code.co_varnames[parameters:])
-    return _cpython_only(shape, compilable.namespace_of(fn), {*code.co_varnames, *code.co_cellvars}, made, set())
+    made, namespace = set(code.co_varnames[parameters:]), compilable.namespace_of(fn)
+    return [_cpython_only(shape, namespace, {*code.co_varnames, *code.co_cellvars}, made, set(), found.containers)
+            for shape in found.shapes]
 
 
 def runs_here_first(located: capture.Located, values: Dict[str, Any],
@@ -327,14 +359,16 @@ def runs_here_first(located: capture.Located, values: Dict[str, Any],
     ``reached`` holding shapes, goes here on its first run, since no shape of its own or of
     theirs could run faster on the cluster: ``CPYTHON`` when each will certainly run as CPython
     there, ``NOT_WORTH_IT`` when some only looks too cheap to gain; None: the cluster first."""
-    shapes, assigned, numeric, text = _block(located.source, located.filename, located.with_line)
-    made_from_data = set(text) if numeric or not _holds_data(values) else set(assigned)
-    verdicts = [_cpython_only(shape, values, set(assigned), set(assigned), made_from_data) for shape in shapes]
+    block = _block(located.source, located.filename, located.with_line)
+    assigned = set(block.assigned)
+    made_from_data = set(block.text) if block.numeric or not _holds_data(values) else assigned
+    verdicts = [_cpython_only(shape, values, assigned, assigned, made_from_data, block.containers)
+                for shape in block.shapes]
     for fn in reached:
         definition = functions.definition(fn)
         if definition is None:
             return None
-        verdicts += [_in_function(fn, shape) for shape in shapes_of(definition.body)]
+        verdicts += _in_function(fn, definition)
     if None in verdicts:
         return None
     return NOT_WORTH_IT if NOT_WORTH_IT in verdicts else CPYTHON

@@ -354,6 +354,7 @@ class _Account:
     ("digits = sum(int(d) for d in str(n))", "cpython"),  # over text
     ("mine = [a for a, label in zip(accounts, labels) if label == 1]", "cpython"),  # objects zipped: no array
     ("total = sum(x * 2 for x in made)", None),  # numbers the block did not make: may compile
+    ("s = [0.5] * n\n    avg = [sum(s[i:i + 3]) / 3 for i in range(n - 2)]", "cpython"),  # reads a list it made
     ("big = max(x for x in range(n) if str(x) == str(x)[::-1])", None),  # str of an int compiles
 ])
 def test_a_first_run_goes_here_when_no_shape_could_compile(line, verdict):
