@@ -14,7 +14,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from engine import client_objects
 from net import schema
-from pyfora import capture, progress
+from pyfora import capture, progress, run_here
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
 from pyfora.Exceptions import PyforaError, PyforaNotImplementedError
@@ -162,6 +162,7 @@ class Executor(client_objects.ClientObject):
         self._connection.close()
         if self._cluster is not None:
             self._cluster.stop()
+        run_here.save()  # what its blocks taught, for the next process (also at exit)
 
     def __enter__(self) -> "Executor":
         return self

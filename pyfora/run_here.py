@@ -36,14 +36,17 @@ its own type, with the traceback of here). ``onCluster()`` on a block, or
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import decimal
 import fractions
+import functools
+import hashlib
 import logging
 import os
 import types
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Hashable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Hashable, List, Optional, Set, Tuple
 
 import numpy
 
@@ -52,7 +55,7 @@ import net
 import pyfora
 from engine import functions
 from engine.code import installed_file
-from pyfora import capture, first_run, remote
+from pyfora import block_times, capture, first_run, remote
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +93,20 @@ _SHORT = 64  # characters of a string compared as it is
 _UNKNOWN = ("?",)  # a size that cannot be told (a range longer than sys.maxsize): never no larger
 
 
+def _type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _code_digest(code: types.CodeType) -> str:
+    """A function's code, told the same way in every process (``pyfora.block_times`` keeps sizes
+    on disk): its bytecode, names and constants, nested code by its own digest."""
+    digest = hashlib.sha1(code.co_code)
+    digest.update(repr((code.co_names, code.co_varnames, code.co_filename, code.co_firstlineno)).encode())
+    for const in code.co_consts:
+        digest.update((_code_digest(const) if isinstance(const, types.CodeType) else repr(const)).encode())
+    return digest.hexdigest()
+
+
 def _size(value: Any, depth: int = 1) -> Hashable:
     """What a value's size is told by, read without running any code of the user's (no ``__len__``,
     ``__getattr__``, ``__eq__`` or property of theirs, which may raise or load something): a number
@@ -98,14 +115,17 @@ def _size(value: Any, depth: int = 1) -> Hashable:
     a function by its code (a parameter may be another function each call); a module of the
     standard library or an installed package by its name (``np``: 500 attributes measured in 0.6 ms
     a block, which would run in microseconds here); an object's attributes' sizes, ``__slots__`` too
-    (``depth`` levels down); else only its type (a class: the same block calls the same code)."""
+    (``depth`` levels down); else only its type (a class: the same block calls the same code).
+    Told with plain values (a type by its name, bytes in hex), as JSON keeps them."""
     kind = type(value)
+    if kind is complex:
+        return ("=", "builtins.complex", repr(value))
     if kind in _NUMBERS or kind is str and len(value) <= _SHORT:
-        return ("=", kind, value)
+        return ("=", _type_name(kind), value)
     if issubclass(kind, numpy.generic):
-        return ("=", kind, value.dtype.str, value.tobytes())
+        return ("=", _type_name(kind), value.dtype.str, value.tobytes().hex())
     if kind in (decimal.Decimal, fractions.Fraction):
-        return ("=", kind, str(value))  # a signalling NaN raises on ==
+        return ("=", _type_name(kind), str(value))  # a signalling NaN raises on ==
     if issubclass(kind, numpy.ndarray):
         return ("len", numpy.ndarray.size.__get__(value))
     for base in _SIZED:
@@ -115,14 +135,15 @@ def _size(value: Any, depth: int = 1) -> Hashable:
             except OverflowError:
                 return _UNKNOWN
     if kind is types.FunctionType:
-        return ("code", value.__code__)
+        return ("code", _code_digest(value.__code__))
     if kind is types.ModuleType and vars(value).get("__file__") not in _ShippedFiles():
         return ("module", vars(value).get("__name__"))  # a library's: its code and settings, not the block's data
     if depth > 0 and not issubclass(kind, type):
         attributes = _attributes(value, kind)
         if attributes:
-            return ("obj", kind, tuple(sorted((name, _size(item, depth - 1)) for name, item in attributes.items())))
-    return ("type", kind)
+            return ("obj", _type_name(kind),
+                    tuple(sorted((name, _size(item, depth - 1)) for name, item in attributes.items())))
+    return ("type", _type_name(kind))
 
 
 def _attributes(value: Any, kind: type) -> Dict[str, Any]:
@@ -190,22 +211,79 @@ def _no_larger_all(taken: Sizes, then: Sizes) -> bool:
     return all(name in now and _no_larger(now[name], size) for name, size in then)
 
 
-# (file, with line, the file's text's hash) -> its times
-_timed: "collections.OrderedDict[Tuple[str, int, int], _Timed]" = collections.OrderedDict()
+Key = Tuple[str, int, str]  # (file, with line, the file's text's digest)
+_timed: "collections.OrderedDict[Key, _Timed]" = collections.OrderedDict()  # oldest first
 _TIMED_KEPT = 256
+_changed: Set[Key] = set()  # the blocks whose times this process learned: what it saves
+_kept_in: Optional[str] = None  # the file ``_timed`` was read from (``pyfora.block_times``)
 
 
-def _key(located: capture.Located) -> Tuple[str, int, int]:
-    """The block, as long as its file's text is the same: by the text's hash (which locating the
-    block computed already), not the text, which is read anew for every block (a copy of a 1 MB
-    file kept for each of its blocks timed)."""
-    return located.filename, located.with_line, hash(located.source)
+@functools.lru_cache(maxsize=64)
+def _digest(source: str) -> str:
+    return hashlib.sha1(source.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _key(located: capture.Located) -> Key:
+    """The block, as long as its file's text is the same: by a digest of the text, the same in
+    every process, not the text, which is read anew for every block (a copy of a 1 MB file kept
+    for each of its blocks timed)."""
+    return located.filename, located.with_line, _digest(located.source)
+
+
+def _tupled(value: Any) -> Any:
+    """A size read back from JSON: its lists as the tuples they were."""
+    return tuple(_tupled(item) for item in value) if isinstance(value, list) else value
+
+
+def _load_once() -> None:
+    """Read what earlier processes learned (``pyfora.block_times``), before this one's first
+    decision; what this process learns after comes later in ``_timed``, so it wins."""
+    global _kept_in
+    file = block_times.path()
+    if file == _kept_in:
+        return
+    _kept_in = file
+    if file is None:
+        return
+    learned = dict(_timed)
+    _timed.clear()
+    for entry in block_times.load(file):
+        try:
+            key = (str(entry["file"]), int(entry["line"]), str(entry["digest"]))
+            _timed[key] = _Timed(_tupled(entry["sizes"]), entry["cluster"], entry["here"], bool(entry["measured"]),
+                                 bool(entry["cpython"]))
+        except (KeyError, TypeError, ValueError):
+            continue  # an entry another version wrote: skipped
+    _timed.update(learned)
+    while len(_timed) > _TIMED_KEPT:
+        _timed.popitem(last=False)
+
+
+def save() -> None:
+    """Keep what this process learned for the next (``pyfora.block_times``), merged with what
+    other processes kept meanwhile; at exit, and when an executor closes."""
+    file = block_times.path()
+    if file is None or not _changed:
+        return
+    entries = {(str(e.get("file")), e.get("line"), str(e.get("digest"))): e for e in block_times.load(file)}
+    for key in [key for key in _timed if key in _changed]:
+        timed = _timed[key]
+        entries.pop(key, None)  # ours is the newest: last
+        entries[key] = {"file": key[0], "line": key[1], "digest": key[2], "sizes": timed.sizes,
+                        "cluster": timed.cluster, "here": timed.here, "measured": timed.measured,
+                        "cpython": timed.cpython}
+    block_times.save(file, list(entries.values())[-_TIMED_KEPT:])
+    _changed.clear()
+
+
+atexit.register(save)
 
 
 def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpython_seconds: Optional[float]) -> None:
     """The block ``located`` took ``seconds`` through the cluster on values of sizes ``taken``,
     where its driver estimated ``cpython_seconds`` as plain CPython (None: unknown). A time
     measured here on values no smaller is kept: an estimate does not replace it."""
+    _load_once()
     then = _timed.pop(_key(located), None)
     if then is not None and then.measured and _no_larger_all(taken, then.sizes):
         then.cluster = seconds
@@ -217,7 +295,10 @@ def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpyth
 def _remember(located: capture.Located, timed: _Timed) -> None:
     """Keep ``timed`` as the block's times (the newest last; the oldest beyond ``_TIMED_KEPT``
     forgotten)."""
-    _timed[_key(located)] = timed
+    key = _key(located)
+    _timed.pop(key, None)
+    _timed[key] = timed
+    _changed.add(key)
     while len(_timed) > _TIMED_KEPT:
         _timed.popitem(last=False)
 
@@ -228,9 +309,10 @@ def ran_here(located: capture.Located, taken: Sizes, seconds: float) -> None:
     is faster."""
     then = _timed.get(_key(located))
     if then is None:
-        _remember(located, _Timed(taken, None, seconds, measured=True))
+        then = _Timed(taken, None, seconds, measured=True)
     else:
         then.here, then.measured = seconds, True
+    _remember(located, then)
 
 
 def _first_run_verdict(located: capture.Located, values: Dict[str, Any],
@@ -253,6 +335,7 @@ def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes,
     yet, or a proxy exists). ``cores()``: the cluster's cores now (asked only when needed)."""
     if remote.proxies_alive():
         return None
+    _load_once()
     timed = _timed.get(_key(located))
     reached: List[types.FunctionType] = []  # the functions it calls that hold shapes
     if not located.shaped or timed is None:  # needed only then

@@ -37,6 +37,10 @@ os.environ["UFORA_KERNEL_CACHE_DIR"] = ""
 # The tests' blocks test the cluster: a block with no parallel shape goes there too, not run in
 # the test's process (pyfora.run_here); the tests of that pass serial_here=True.
 os.environ["UFORA_SERIAL_HERE"] = "0"
+# Where blocks ran faster is not kept for the next process (pyfora.block_times): a test run
+# neither reads what the user's scripts learned nor leaves what its own blocks did; the tests of
+# that keep it in their own folder.
+os.environ["UFORA_BLOCK_TIMES"] = ""
 
 
 def children(pid: int) -> List[int]:

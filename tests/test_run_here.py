@@ -2,6 +2,8 @@
 through ``pyfora.connect()`` to a real service: which blocks do, which do not, and that what the
 user sees (values, identities, side effects, exceptions) is the same either way."""
 import cmath
+import dataclasses
+import json
 import math
 import os
 import statistics
@@ -425,3 +427,92 @@ def capture_located(text):
     from pyfora.capture import Located
 
     return Located(text, "<test>", 1, (), (), (), True)
+
+
+# ---------------------------------------------------------------- kept for the next process
+
+
+@pytest.fixture
+def kept_times(tmp_path, monkeypatch):
+    """A file of block times of this test's own, and a process that has read none yet."""
+    from pyfora import run_here
+
+    file = tmp_path / "cache" / "block-times.json"
+    monkeypatch.setenv("UFORA_BLOCK_TIMES", str(file))
+    saved = (dict(run_here._timed), set(run_here._changed), run_here._kept_in)
+
+    def new_process():
+        run_here._timed.clear()
+        run_here._changed.clear()
+        run_here._kept_in = None
+
+    new_process()
+    yield file, new_process
+    new_process()
+    run_here._timed.update(saved[0])
+    run_here._changed.update(saved[1])
+    run_here._kept_in = saved[2]
+
+
+def test_what_a_process_learned_is_where_the_next_one_starts(kept_times):
+    from pyfora import run_here
+
+    file, new_process = kept_times
+    located = _located(1)
+    values = {"xs": [1, 2, 3], "f": _numeric_step, "d": np.float32(1.5), "z": 1 + 2j}
+    taken = run_here.sizes(values)
+    run_here.ran_on_cluster(located, taken, 0.30, 0.10)  # faster here, by the driver's estimate
+    run_here.save()
+    assert oct(file.parent.stat().st_mode & 0o777) == "0o700" and json.loads(file.read_text())["version"] == 1
+    new_process()
+    why = run_here.why_here(located, values, run_here.sizes(values), _two_cores)
+    assert why is not None and "0.100 s here (estimated by the cluster)" in why
+    changed = dataclasses.replace(located, source=located.source + "\n# edited\n")
+    assert run_here.why_here(changed, values, taken, _two_cores) is None  # an edited file starts over
+    new_process()
+    run_here.save()  # nothing learned by this process: the file stays as it was
+    assert len(json.loads(file.read_text())["blocks"]) == 1
+
+
+def test_an_unreadable_file_of_block_times_is_reported_and_replaced(kept_times, caplog):
+    from pyfora import block_times, run_here
+
+    file, new_process = kept_times
+    file.parent.mkdir()
+    file.write_text("{ not json")
+    block_times._warned.clear()
+    located, taken = _located(1), run_here.sizes({})
+    with caplog.at_level("WARNING", logger="pyfora.block_times"):
+        assert run_here.why_here(located, {}, taken, _two_cores) is None
+    assert "cannot be read" in caplog.text
+    run_here.ran_on_cluster(located, taken, 0.30, 0.10)
+    run_here.save()
+    assert len(json.loads(file.read_text())["blocks"]) == 1
+
+
+_SCRIPT = """
+import os, pyfora
+ufora = pyfora.connect(os.environ["UFORA_URL"], progress=False, serial_here=True)
+with ufora.remotely.downloadAll() as block:
+    total = sum(i * i % 7 for i in range(20_000))  # numeric: the cluster first, by the guess
+print("here" if block.ranHere else "cluster", total)
+ufora.close()
+"""
+
+
+def test_a_script_run_again_starts_where_its_last_run_ended(cluster_url, tmp_path):
+    """A small numeric block goes to the cluster first, which is slower than this process for it;
+    the script's next run starts here (its first process kept that in UFORA_BLOCK_TIMES)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = tmp_path / "script.py"
+    script.write_text(_SCRIPT)
+    env = dict(os.environ, UFORA_URL=cluster_url, PYTHONPATH=ROOT, UFORA_BLOCK_TIMES=str(tmp_path / "times.json"))
+    runs = [subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=120) for _ in range(2)]
+    assert [run.returncode for run in runs] == [0, 0], [run.stderr for run in runs]
+    expected = str(sum(i * i % 7 for i in range(20_000)))
+    assert [run.stdout.split() for run in runs] == [["cluster", expected], ["here", expected]]

@@ -502,7 +502,7 @@ def test_a_library_module_is_measured_by_its_name_and_a_users_by_its_attributes(
 
     assert run_here.sizes({"np": np, "os": os}) == (("np", ("module", "numpy")), ("os", ("module", "os")))
     [(_, (kind, _, attributes))] = run_here.sizes({"mine": compare_runs})
-    assert kind == "obj" and ("LocalUfora", ("type", type)) in attributes
+    assert kind == "obj" and ("LocalUfora", ("type", "builtins.type")) in attributes
 
 
 # ---------------- found by this trial: what the cluster did, remembered

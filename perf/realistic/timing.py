@@ -73,6 +73,7 @@ def _run(program: Program, ufora: Any, quick: bool) -> Tuple[float, Any]:
 def _embedded_cluster() -> pyfora.Executor:
     os.environ.pop("UFORA_URL", None)  # connect() would prefer it to the embedded cluster
     os.environ["UFORA_KERNEL_CACHE_DIR"] = ""  # cold is cold: no kernel kept from an earlier run
+    os.environ["UFORA_BLOCK_TIMES"] = ""  # nor where its blocks ran faster (pyfora.block_times)
     return pyfora.connect(progress=False, serial_here=True)  # as users connect (tests.conftest, imported, says 0)
 
 
