@@ -30,16 +30,25 @@ log = logging.getLogger(__name__)
 
 
 
+class _Definitions(Dict[Tuple[str, int], Tuple[ast.FunctionDef, Optional[str]]]):
+    """A file's function definitions by (name, first line), with the name of the class each is
+    written in; and, once asked, which hold a shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shaped: Dict[Tuple[str, int], bool] = {}
+
+
 @functools.lru_cache(maxsize=64)
-def _definitions(filename: str, text: str) -> Dict[Tuple[str, int], Tuple[ast.FunctionDef, Optional[str]]]:
+def _definitions(filename: str, text: str) -> _Definitions:
     """Every function definition of a file, by (name, first line), with the name of the class it
     is written in (None outside classes): the compiler mangles private names (``self.__n``) with
     it, so a method is recompiled inside a class of that name."""
+    found = _Definitions()
     try:
         tree = parsed(text, filename)
     except SyntaxError:
-        return {}
-    found = {}
+        return found
 
     def walk(node: ast.AST, owner: Optional[str]) -> None:
         for child in ast.iter_child_nodes(node):
@@ -58,21 +67,19 @@ def has_shape(statements: Sequence[ast.stmt]) -> bool:
     return any(isinstance(n, ast.Name) and n.id in rewriter.HOOKS for n in ast.walk(rewritten))
 
 
-@functools.lru_cache(maxsize=1024)
-def _shaped(filename: str, text: str, name: str, line: int) -> Optional[Tuple[ast.FunctionDef, Optional[str]]]:
-    """``_definitions``' entry for the function ``name`` at ``line`` if it holds a shape: asked
-    of each function a block reaches, not of every function of its file (a file of 30 functions
-    took 0.1 s to look through)."""
-    found = _definitions(filename, text).get((name, line))
-    return found if found is not None and has_shape([found[0]]) else None
-
-
 def _found(fn: types.FunctionType) -> Optional[Tuple[ast.FunctionDef, Optional[str]]]:
     """The definition of ``fn`` and its class's name: None when its definition holds no shape
-    (or its file cannot be read)."""
+    (or its file cannot be read). Whether it holds one is asked of each function a block
+    reaches, once, not of every function of its file (a file of 30 functions took 0.1 s)."""
     code = fn.__code__
     lines = linecache.getlines(code.co_filename)
-    return _shaped(code.co_filename, "".join(lines), code.co_name, code.co_firstlineno) if lines else None
+    if not lines:
+        return None
+    definitions, key = _definitions(code.co_filename, "".join(lines)), (code.co_name, code.co_firstlineno)
+    found = definitions.get(key)
+    if key not in definitions.shaped:
+        definitions.shaped[key] = found is not None and has_shape([found[0]])
+    return found if definitions.shaped[key] else None
 
 
 def definition(fn: types.FunctionType) -> Optional[ast.FunctionDef]:

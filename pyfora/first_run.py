@@ -251,7 +251,7 @@ def _code(statements: List[ast.stmt]) -> _Code:
                  frozenset(_names_made(statements, _makes_text)), frozenset(_names_made(statements, _makes_container)))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=64)
 def _block(source: str, filename: str, with_line: int) -> _Code:
     return _code(find_with(parsed(source, filename), with_line).body)
 
