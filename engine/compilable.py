@@ -24,7 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 import numpy
 
 from engine import rewriter
-from engine.code import EMPTY, cell_contents, installed_file, parsed
+from engine.code import EMPTY, cell_contents, installed_file, is_a, parsed
 
 # numba compiles these modules' functions (numpy's by name, ``random``'s own generator)
 _COMPILED_MODULES = {"math", "cmath", "numpy", "numpy.random", "random", "operator"}
@@ -41,19 +41,20 @@ _DEPTH = 4  # levels of user functions followed; deeper counts as compilable
 
 
 def _module_name(value: Any) -> Optional[str]:
-    return value.__name__ if isinstance(value, types.ModuleType) else None
+    return vars(value).get("__name__") if is_a(value, types.ModuleType) else None
 
 
 def _compiled_value(value: Any) -> bool:
     """A free value numba takes into a kernel: a number, an array of numbers, a tuple of them, a
-    module, a function (whose code is looked at where it is called), None."""
-    if value is None or isinstance(value, (_NUMBER_TYPES, types.ModuleType, types.FunctionType,
-                                           types.BuiltinFunctionType, numpy.ufunc)):
+    module, a function (whose code is looked at where it is called), None. Told by types and
+    the built-ins' own attributes: a subclass's are the user's code."""
+    if value is None or is_a(value, (*_NUMBER_TYPES, types.ModuleType, types.FunctionType,
+                                     types.BuiltinFunctionType, numpy.ufunc)):
         return True
-    if isinstance(value, numpy.ndarray):
-        return value.dtype.kind in "biufc"
-    if isinstance(value, tuple):
-        return all(isinstance(item, _NUMBER_TYPES) for item in value)
+    if is_a(value, numpy.ndarray):
+        return numpy.ndarray.dtype.__get__(value).kind in "biufc"
+    if is_a(value, tuple):
+        return all(is_a(item, _NUMBER_TYPES) for item in tuple.__iter__(value))
     return str(type(value).__module__).startswith("numba")  # a jitted function (a dispatcher)
 
 
@@ -70,8 +71,8 @@ def not_a_number(expression: ast.expr, namespace: Dict[str, Any]) -> bool:
         return expression.func.attr not in ("phase", "isfinite", "isinf", "isnan", "isclose")  # make complex
     if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name):
         called = namespace.get(expression.func.id, getattr(builtins, expression.func.id, None))
-        return (isinstance(called, type) and not issubclass(called, (bool, int, float, numpy.number))
-                or isinstance(called, types.BuiltinFunctionType) and called in _TEXT_BUILTINS)
+        return (is_a(called, type) and not issubclass(called, (bool, int, float, numpy.number))
+                or is_a(called, types.BuiltinFunctionType) and called in _TEXT_BUILTINS)
     return isinstance(expression, (ast.JoinedStr, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.ListComp,
                                    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda))
 
@@ -106,7 +107,7 @@ class _Checker:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             value = self._value(node.id, namespace, own)
             return value is _OWN or node.id in rewriter.HOOKS or node.id.startswith("__ufora") \
-                or _compiled_value(value) or isinstance(value, type)
+                or _compiled_value(value) or is_a(value, type)
         if isinstance(node, ast.Attribute):
             return self._attribute(node, namespace, own)
         if isinstance(node, ast.Call):
@@ -121,8 +122,9 @@ class _Checker:
                 return node.attr in _ITEM_ATTRIBUTES or self.over_arrays
             module = _module_name(value)
             if module is not None:
-                return module in _COMPILED_MODULES or isinstance(getattr(value, node.attr, None), types.ModuleType)
-            return isinstance(value, (numpy.ndarray, _NUMBER_TYPES))
+                # the module's own attribute: not through a module's __getattr__ (a lazy import)
+                return module in _COMPILED_MODULES or is_a(vars(value).get(node.attr), types.ModuleType)
+            return is_a(value, (numpy.ndarray, *_NUMBER_TYPES))
         return True  # np.random.rand: its base is checked as an attribute of its own
 
     def _call(self, node: ast.Call, namespace: Dict[str, Any], own: Set[str], depth: int) -> bool:
@@ -138,11 +140,11 @@ class _Checker:
         value = self._value(function.id, namespace, own)
         if value is _OWN or function.id.startswith("__ufora"):
             return True
-        if isinstance(value, type):
+        if is_a(value, type):
             return value in (int, float, bool, complex, str) or issubclass(value, numpy.generic)
-        if isinstance(value, types.BuiltinFunctionType) and getattr(value, "__self__", None) is builtins:
+        if is_a(value, types.BuiltinFunctionType) and getattr(value, "__self__", None) is builtins:
             return value in _COMPILED_BUILTINS
-        if isinstance(value, types.FunctionType):
+        if is_a(value, types.FunctionType):
             return self.function(value, depth + 1)
         return True
 

@@ -40,7 +40,7 @@ import numpy
 
 from engine import compilable, functions, rewriter
 from engine.block import assigned_names
-from engine.code import find_with, parsed
+from engine.code import find_with, is_a, parsed
 from pyfora import capture
 
 # a name a shape iterates over, the attributes and constant keys or indexes read from it on the
@@ -256,15 +256,30 @@ def _block(source: str, filename: str, with_line: int) -> _Code:
     return _code(find_with(parsed(source, filename), with_line).body)
 
 
+_CONTAINERS = (list, tuple, set, frozenset, collections.deque)
+
+
 def _own_objects(value: Any) -> bool:
     """A container of the client's Python objects (not of numbers, which the cluster packs and
     compiles): a list, tuple, set, deque or dict whose first item (a dict's first value) is
-    not a number."""
-    if isinstance(value, dict):
-        return not isinstance(next(iter(value.values()), None), _NUMERIC)
-    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
-        return not value or not isinstance(next(iter(value)), _NUMERIC)
+    not a number. Read through the built-in's own methods: a subclass's ``__iter__``,
+    ``__len__`` or ``values`` is the user's code."""
+    kind = type(value)
+    if issubclass(kind, dict):
+        return not is_a(next(iter(dict.values(value)), None), _NUMERIC)
+    for base in _CONTAINERS:
+        if issubclass(kind, base):
+            return not is_a(next(base.__iter__(value), None), _NUMERIC)  # type: ignore[attr-defined]
     return False
+
+
+def _length(value: Any) -> int:
+    """The length of a container or string as the built-in tells it (not a subclass's
+    ``__len__``); 0 for anything else."""
+    for base in (dict, str, *_CONTAINERS):
+        if issubclass(type(value), base):
+            return base.__len__(value)  # type: ignore[attr-defined]
+    return 0
 
 
 _UNREADABLE = object()
@@ -279,11 +294,16 @@ def _followed(value: Any, path: Tuple[Any, ...]) -> Any:
             continue
         kind, key = step
         if kind == "attribute":
-            attributes = getattr(value, "__dict__", None)
-            if not isinstance(attributes, dict) or key not in attributes or hasattr(type(value), key):
+            try:  # not through the class's __getattribute__ or __getattr__ (a slotted object's)
+                attributes = object.__getattribute__(value, "__dict__")
+            except AttributeError:
+                return _UNREADABLE
+            if type(attributes) is not dict or key not in attributes \
+                    or any(key in vars(klass) for klass in type(value).__mro__):
                 return _UNREADABLE
             value = attributes[key]
-        elif type(value) is dict and key in value or type(value) in (list, tuple) and isinstance(key, int):
+        elif type(value) is dict and key in value or (type(value) is list or type(value) is tuple) \
+                and isinstance(key, int):  # the key is the code's constant
             try:
                 value = value[key]
             except (IndexError, KeyError):
@@ -296,7 +316,7 @@ def _followed(value: Any, path: Tuple[Any, ...]) -> Any:
 def _holds_data(values: Dict[str, Any]) -> bool:
     """Whether the block reads a container of the client's objects, or a text, that the names it
     assigns may be made from."""
-    return any(_own_objects(value) and len(value) or isinstance(value, str) and len(value) > _TEXT
+    return any(_length(value) > _TEXT if is_a(value, str) else _length(value) > 0 and _own_objects(value)
                for value in values.values())
 
 
@@ -335,7 +355,7 @@ def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], ma
     lambdas = [part for part in shape.functions if isinstance(part, ast.Lambda)]
     read = {**namespace, **{name: _CONTAINER for name in containers}}
     if not compilable.may_compile(lambdas, read, unknown - containers, shape.over_arrays) or any(
-            isinstance(part, ast.Name) and isinstance(namespace.get(part.id), types.FunctionType)
+            isinstance(part, ast.Name) and type(namespace.get(part.id)) is types.FunctionType
             and not compilable.may_compile_function(namespace[part.id]) for part in mapped):
         return CPYTHON
     if shape.cheap and not shape.over_arrays and _over_own_objects(shape, namespace, made):
