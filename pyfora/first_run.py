@@ -10,8 +10,10 @@ certainly run as CPython there:
 * it iterates over the client's own Python objects (``_over_own_objects``), its items no array a
   kernel could take: a free variable holding a list, tuple, set or dict of strings, records or
   objects (or a slice, constant key or index, or instance attribute of one, read without running
-  the user's code), as any part of a ``zip``; a dict's view; text; or a name the block assigns
-  when the block reads such a container (and names neither ``range`` nor numpy, which make numbers);
+  the user's code), as any part of a ``zip``; a dict's view, or any other free value
+  ``engine.sources`` never splits (a dict iterated for its keys, a set, a deque, a list's subclass:
+  ``_never_split``); text; or a name the block assigns when the block reads such a container (and
+  names neither ``range`` nor numpy, which make numbers);
 * its code is plainly not compilable (``engine.compilable``): it formats or builds text or
   objects, calls an object's method or a module numba does not know, reads a free list, string or
   object or a list the code made, or collects items that are not numbers;
@@ -44,12 +46,15 @@ from engine.code import find_with, is_a, parsed
 from pyfora import capture
 
 # a name a shape iterates over, the attributes and constant keys or indexes read from it on the
-# way (``self.rows``, ``data["rows"]``; a slice keeps the container), and whether the cluster never
-# splits it (a dict's view)
-Root = Tuple[str, Tuple[Any, ...], bool]
+# way (``self.rows``, ``data["rows"]``; a slice keeps the container), and how the shape iterates it:
+_NEVER_SPLIT = "never split"  # a dict's view, a set or reversed() of it: no source engine.sources splits
+_ITSELF = "itself"  # as it is (or as a part of a zip): split only if engine.sources splits its type
+_COPIED = "copied"  # as a list or tuple a call made of it (``sorted(names)``): its items decide
+Root = Tuple[str, Tuple[Any, ...], str]
 _SLICE = object()  # a step that keeps the container: ``lines[1:]``
 _VIEWS = {"items", "values", "keys"}  # a dict's views: not a source the cluster splits (engine.sources)
 _OVER_ARGUMENTS = {"sorted", "reversed", "list", "tuple", "set", "enumerate", "zip"}
+_COPYING = {"sorted": _COPIED, "list": _COPIED, "tuple": _COPIED, "set": _NEVER_SPLIT, "reversed": _NEVER_SPLIT}
 _NUMERIC_NAMES = {"range", "np", "numpy", "array", "arange"}  # a block that makes numbers: the cluster's work
 _NUMERIC = (bool, int, float, complex, numpy.number)  # what the cluster packs into arrays and compiles
 _CONTAINER: List[Any] = []  # what a name the code assigns only lists, sets or dicts to holds, for the check
@@ -119,13 +124,13 @@ def _roots(iterable: ast.expr) -> Optional[List[Root]]:
             return None  # an item the block picks: what it holds cannot be told
         iterable = iterable.value
     if isinstance(iterable, ast.Name):
-        return [(iterable.id, tuple(path), False)]
+        return [(iterable.id, tuple(path), _ITSELF)]
     if not isinstance(iterable, ast.Call) or iterable.keywords:
         return None
     function, arguments = iterable.func, list(iterable.args)
     if isinstance(function, ast.Attribute) and function.attr in _VIEWS and not arguments:
         found = _roots(function.value)
-        return None if found is None else [(name, path, True) for name, path, _ in found]
+        return None if found is None else [(name, path, _NEVER_SPLIT) for name, path, _ in found]
     if isinstance(function, ast.Name) and function.id == rewriter.ZIPPED_HOOK and arguments:
         called, arguments = arguments[0], arguments[1:]
         if isinstance(called, ast.Name) and called.id == "map":
@@ -134,12 +139,13 @@ def _roots(iterable: ast.expr) -> Optional[List[Root]]:
             return None
     elif not (isinstance(function, ast.Name) and function.id in _OVER_ARGUMENTS):
         return None
+    made = _COPYING.get(function.id) if isinstance(function, ast.Name) else None  # zip's parts: as they are
     roots: List[Root] = []
     for argument in arguments:
         found = _roots(argument)
         if found is None:
             return None
-        roots += found
+        roots += [(name, path, how if made is None or how == _NEVER_SPLIT else made) for name, path, how in found]
     return roots or None
 
 
@@ -320,17 +326,34 @@ def _holds_data(values: Dict[str, Any]) -> bool:
                for value in values.values())
 
 
+def _never_split(value: Any) -> bool:
+    """Whether ``engine.sources`` splits no shape over this value, so that it runs as CPython on
+    the cluster: anything but a range, an array of numbers, or exactly a list or tuple (a dict
+    iterated for its keys, a set, a deque, a list's subclass, an object of the user's)."""
+    kind = type(value)
+    if value is _UNREADABLE or kind is range or kind is list or kind is tuple:
+        return False
+    if issubclass(kind, numpy.ndarray):  # of engine.sources' numeric kinds
+        return numpy.ndarray.ndim.__get__(value) < 1 or numpy.ndarray.dtype.__get__(value).kind not in "biuf"
+    return True
+
+
 def _over_own_objects(shape: Shape, values: Dict[str, Any], made: Set[str]) -> bool:
     """Whether the shape iterates over the client's own Python objects, so that its items are no
-    array a kernel could take: text; a free variable's objects, or a dict's view whatever it holds
-    (never split), as any part of a ``zip``; or only names in ``made`` (the code's own)."""
+    array a kernel could take: text; a free variable's objects, a free value no source splits,
+    or a dict's view whatever it holds (never split), as any part of a ``zip``; or only names in
+    ``made`` (the code's own)."""
     if shape.text:
         return True
     if shape.roots is None:
         return False
-    for name, path, view in shape.roots:
-        if view or name in values and _own_objects(_followed(values[name], path)):
+    for name, path, how in shape.roots:
+        if how == _NEVER_SPLIT:
             return True
+        if name in values:
+            value = _followed(values[name], path)
+            if _own_objects(value) or how == _ITSELF and _SLICE not in path and _never_split(value):
+                return True  # (a slice of a list's subclass is a list)
     return all(name in made for name, _, _ in shape.roots)
 
 

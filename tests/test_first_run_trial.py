@@ -317,7 +317,7 @@ def prog_decorated_helper(ufora):
 
 
 @pytest.mark.parametrize("program", [
-    prog_parse_records, prog_objects_with_methods, prog_dataclass_points,
+    prog_parse_records, prog_fstring_report, prog_objects_with_methods, prog_dataclass_points,
     prog_decimal_invoice, prog_lambdas_in_a_dict, prog_walrus, prog_unhashable_callable,
     prog_monte_carlo_generator, prog_class_body,
 ])
@@ -604,3 +604,34 @@ def test_a_dry_run_of_the_function_rewriter_reads_no_objects_class(fresh_times):
     assert Audited.reads == [] and reached == [sum_of_squares]
 
 
+# ---------------- found by this trial: shapes over values the engine never splits
+
+
+class Readings(list):
+    """A list of numbers with a unit."""
+    unit = "mm"
+
+
+@pytest.mark.parametrize("line, verdict", [
+    ("width = max(len(name) for name in scores)", "cpython"),  # a dict: its keys, never split (its values are numbers)
+    ("total = sum(i * 2 for i in ids)", "cpython"),  # a set
+    ("total = sum(x * 2 for x in window)", "cpython"),  # a deque
+    ("total = sum(x * 2 for x in readings)", "cpython"),  # a list's subclass
+    ("total = sum(x * 2 for x, i in zip(values, ids))", "cpython"),  # a set zipped
+    ("total = sum(x * 2 for x in set(values))", "cpython"),  # a set made of a list
+    ("total = sum(x * 2 for x in readings[1:])", None),  # a slice of a list's subclass is a list
+    ("total = sum(i * 2 for i in sorted(ids))", None),  # a list of numbers made of the set
+    ("total = sum(x * 2 for x in values)", None),  # a list of numbers: an array
+    ("total = sum(x * 2 for x in zip(values, values))", None),
+])
+def test_a_shape_over_a_value_no_source_splits_runs_here_first(line, verdict):
+    """engine.sources splits a range, an array of numbers and exactly a list or tuple; a shape
+    over anything else runs serially in CPython on the cluster. A dict iterated for its keys was
+    judged by its values (numbers: the cluster first), and a set, a deque or a list's subclass of
+    numbers went to the cluster too."""
+    import collections
+
+    values = {"scores": {"ada": 91.5, "alan": 79.0}, "ids": {3, 1, 2}, "window": collections.deque([1.5, 2.5]),
+              "readings": Readings([1.0, 2.0, 3.0]), "values": [1.0, 2.0, 3.0]}
+    text = f"with ufora.remotely.downloadAll():\n    {line}\n"
+    assert first_run.runs_here_first(_located(text), values, []) == verdict
