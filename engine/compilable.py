@@ -8,9 +8,11 @@ plain in the text: text formatting (f-strings, ``repr``), building strings, tupl
 or objects as a collected item (a compiled collection holds numbers only), calling a method of
 an object or of a module numba does not know (``line.split()``, ``rng.random()``,
 ``statistics.mean``), reading an object's attributes (``self.rate``), a free list, dict, string
-or object. ``may_compile`` says False only on such evidence; anything it cannot tell counts as
-compilable, so a shape the cluster could compile is never kept from it by this guess (a wrong
-False costs the first run's speed-up only: it runs here as plain CPython).
+or object; and using random state, a clock or logging (``random.random()``, ``np.random.rand()``),
+which numba would compile but ``engine.purity`` never lets a split run. ``may_compile`` says
+False only on such evidence; anything it cannot tell counts as compilable, so a shape the
+cluster could compile is never kept from it by this guess (a wrong False costs the first run's
+speed-up only: it runs here as plain CPython).
 """
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 
 import numpy
 
-from engine import rewriter
+from engine import purity, rewriter
 from engine.code import EMPTY, cell_contents, installed_file, is_a, parsed
 
-# numba compiles these modules' functions (numpy's by name, ``random``'s own generator)
-_COMPILED_MODULES = {"math", "cmath", "numpy", "numpy.random", "random", "operator"}
+# numba compiles these modules' functions (numpy's by name); numba's ``random`` and ``np.random``
+# do not count: a shape using random state is never split (``_effect``)
+_COMPILED_MODULES = {"math", "cmath", "numpy", "operator"}
 _COMPILED_BUILTINS = {abs, min, max, sum, len, range, round, pow, divmod, enumerate, zip, ord, chr, any, all,
                       int, float, bool, complex, str}  # ``str`` of an int or bool: ``kernels._text_support``
 _NUMBER_TYPES = (bool, int, float, complex, numpy.number, numpy.bool_)
@@ -56,6 +59,20 @@ def _compiled_value(value: Any) -> bool:
     if is_a(value, tuple):
         return all(is_a(item, _NUMBER_TYPES) for item in tuple.__iter__(value))
     return str(type(value).__module__).startswith("numba")  # a jitted function (a dispatcher)
+
+
+def _effect(value: Any) -> bool:
+    """A value of a module whose use ``engine.purity`` never splits (random state, clocks,
+    logging), so that a shape using it runs serially, as CPython: the module, a function or class
+    of it, an instance of one (a numpy ``Generator``), a method bound to one (``random.random``
+    is ``random._inst.random``, ``np.random.rand`` a ``RandomState``'s)."""
+    if is_a(value, (types.BuiltinMethodType, types.MethodType)) and not is_a(value.__self__, types.ModuleType):
+        value = value.__self__
+    if is_a(value, types.ModuleType):
+        return purity.effect_module(vars(value).get("__name__"))
+    if is_a(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return purity.effect_module(getattr(value, "__module__", None))
+    return purity.effect_module(type(value).__module__)
 
 
 _TEXT_BUILTINS = {repr, format, ascii, sorted}
@@ -106,6 +123,8 @@ class _Checker:
             return True  # checked where it is: the argument of a reduction, else the call refuses it
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             value = self._value(node.id, namespace, own)
+            if value is not _OWN and _effect(value):
+                return False
             return value is _OWN or node.id in rewriter.HOOKS or node.id.startswith("__ufora") \
                 or _compiled_value(value) or is_a(value, type)
         if isinstance(node, ast.Attribute):
@@ -123,7 +142,10 @@ class _Checker:
             module = _module_name(value)
             if module is not None:
                 # the module's own attribute: not through a module's __getattr__ (a lazy import)
-                return module in _COMPILED_MODULES or is_a(vars(value).get(node.attr), types.ModuleType)
+                attribute = vars(value).get(node.attr)
+                if _effect(attribute):  # np.random
+                    return False
+                return module in _COMPILED_MODULES or is_a(attribute, types.ModuleType)
             return is_a(value, (numpy.ndarray, *_NUMBER_TYPES))
         return True  # np.random.rand: its base is checked as an attribute of its own
 

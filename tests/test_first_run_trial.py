@@ -255,6 +255,15 @@ def prog_monte_carlo_generator(ufora):
     return {"estimate": estimate, "next": rng.random()}
 
 
+def prog_monte_carlo_random_module(ufora):
+    random.seed(7)
+    with ufora.remotely.downloadAll() as block:
+        pid = os.getpid()
+        hits = sum(1 for _ in range(4000) if random.random() ** 2 + random.random() ** 2 < 1.0)
+    _ran(block, pid)
+    return {"hits": hits, "next": random.random()}
+
+
 def prog_property_counts_its_reads(ufora):
     class Book:
         def __init__(self, positions):
@@ -319,7 +328,7 @@ def prog_decorated_helper(ufora):
 @pytest.mark.parametrize("program", [
     prog_parse_records, prog_fstring_report, prog_objects_with_methods, prog_dataclass_points,
     prog_decimal_invoice, prog_lambdas_in_a_dict, prog_walrus, prog_unhashable_callable,
-    prog_monte_carlo_generator, prog_class_body,
+    prog_monte_carlo_generator, prog_monte_carlo_random_module, prog_class_body,
 ])
 def test_text_and_object_blocks_run_here_first_as_in_cpython(program, here, there):
     assert _trial(program, here, there) == ["here"]
@@ -385,17 +394,8 @@ def prog_numpy_rows_named(ufora):
     return {"peak": peak}
 
 
-def prog_monte_carlo_random_module(ufora):
-    random.seed(7)
-    with ufora.remotely.downloadAll() as block:
-        pid = os.getpid()
-        hits = sum(1 for _ in range(4000) if random.random() ** 2 + random.random() ** 2 < 1.0)
-    _ran(block, pid)
-    return {"hits": hits, "next": random.random()}
-
-
 @pytest.mark.parametrize("program", [prog_numba_helper, prog_closure_polynomial, prog_module_function_with_a_shape,
-                                     prog_numpy_rows_named, prog_monte_carlo_random_module])
+                                     prog_numpy_rows_named])
 def test_numeric_blocks_go_to_the_cluster_first_as_in_cpython(program, here, there):
     assert _trial(program, here, there) == ["cluster"]
 
@@ -633,5 +633,31 @@ def test_a_shape_over_a_value_no_source_splits_runs_here_first(line, verdict):
 
     values = {"scores": {"ada": 91.5, "alan": 79.0}, "ids": {3, 1, 2}, "window": collections.deque([1.5, 2.5]),
               "readings": Readings([1.0, 2.0, 3.0]), "values": [1.0, 2.0, 3.0]}
+    text = f"with ufora.remotely.downloadAll():\n    {line}\n"
+    assert first_run.runs_here_first(_located(text), values, []) == verdict
+
+
+# ---------------- found by this trial: random state is never split
+
+
+@pytest.mark.parametrize("line, verdict", [
+    ("hits = sum(1 for _ in range(n) if random.random() ** 2 + random.random() ** 2 < 1.0)", "cpython"),
+    ("draws = sum(randint(1, 6) for _ in range(n))", "cpython"),  # from random import randint
+    ("noise = sum(np.random.rand() for _ in range(n))", "cpython"),
+    ("noise = sum(np.random.normal(0.0, 1.0) * i for i in range(n))", "cpython"),
+    ("hits = sum(1 for _ in range(n) if uniform() < 0.5)", "cpython"),  # from random import random as uniform
+    ("late = sum(1 for _ in range(n) if time.time() > 0)", "cpython"),
+    ("total = sum(np.sqrt(i) * math.sin(i) for i in range(n))", None),  # numpy's and math's: compiled
+    ("total = sum(np.float64(i) ** 2 for i in range(n))", None),
+])
+def test_a_shape_using_random_state_runs_here_first(line, verdict):
+    """engine.purity never splits a shape that uses ``random``, ``numpy.random``, ``time`` or
+    ``logging`` (a split would replay or reorder its draws): it runs serially, in CPython, on the
+    cluster. The guess counted random and numpy.random as modules numba compiles, so a Monte
+    Carlo loop over ``random.random()`` went to the cluster first."""
+    import time
+
+    values = {"n": 1000, "random": random, "randint": random.randint, "uniform": random.random, "np": np,
+              "math": math, "time": time}
     text = f"with ufora.remotely.downloadAll():\n    {line}\n"
     assert first_run.runs_here_first(_located(text), values, []) == verdict
