@@ -388,12 +388,13 @@ def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], ma
 
 def _in_function(fn: types.FunctionType, definition: ast.FunctionDef) -> List[Optional[str]]:
     """``_cpython_only`` for the shapes of a function the block calls: its parameters come from
-    outside, its other locals it makes."""
+    outside, its other locals it makes; a global or closure value of a local's name is not it."""
     code, found = fn.__code__, _code(definition.body)
     parameters = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
-    made, namespace = set(code.co_varnames[parameters:]), compilable.namespace_of(fn)
-    return [_cpython_only(shape, namespace, {*code.co_varnames, *code.co_cellvars}, made, set(), found.containers)
-            for shape in found.shapes]
+    local = {*code.co_varnames, *code.co_cellvars}
+    made = set(code.co_varnames[parameters:])
+    namespace = {name: value for name, value in compilable.namespace_of(fn).items() if name not in local}
+    return [_cpython_only(shape, namespace, local, made, set(), found.containers) for shape in found.shapes]
 
 
 def runs_here_first(located: capture.Located, values: Dict[str, Any],

@@ -553,10 +553,12 @@ def _located(text: str) -> capture.Located:
 @pytest.fixture
 def fresh_times():
     """``run_here``'s memory of blocks, as it was before the test."""
-    kept = dict(run_here._timed)
+    kept = (dict(run_here._timed), set(run_here._changed))
     yield
     run_here._timed.clear()
-    run_here._timed.update(kept)
+    run_here._timed.update(kept[0])
+    run_here._changed.clear()
+    run_here._changed.update(kept[1])
 
 
 def _lazy_module() -> types.ModuleType:
@@ -661,3 +663,22 @@ def test_a_shape_using_random_state_runs_here_first(line, verdict):
               "math": math, "time": time}
     text = f"with ufora.remotely.downloadAll():\n    {line}\n"
     assert first_run.runs_here_first(_located(text), values, []) == verdict
+
+
+# ---------------- found by this trial: a function's parameter named as a global
+
+
+records = [{"city": "Lyon", "amount": 3.5}, {"city": "Porto", "amount": 1.25}]  # the module's own records
+
+
+def scaled_total(records, factor):
+    return sum(r * factor for r in records)  # its parameter, not the module's records
+
+
+def test_a_functions_parameter_is_not_the_global_of_its_name():
+    """The shapes of a function the block calls were judged with its module's globals: a parameter
+    named as a global list of records (``records``) was taken for it, so a numeric shape over the
+    array the block passes ran here first."""
+    text = "with ufora.remotely.downloadAll():\n    total = scaled_total(weights, 2.0)\n"
+    values = {"scaled_total": scaled_total, "weights": np.ones(1000)}
+    assert first_run.runs_here_first(_located(text), values, [scaled_total]) is None
