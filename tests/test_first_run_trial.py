@@ -436,8 +436,19 @@ def prog_helper_over_words(ufora):
     return {"longest": longest}
 
 
+def prog_rebinds_a_free_name(ufora):
+    raw = [f"{i % 97 * 0.25}" for i in range(3000)]  # numbers read as text
+    with ufora.remotely.downloadAll() as block:
+        pid = os.getpid()
+        raw = np.array([float(v) for v in raw])
+        energy = sum(v * v for v in raw)  # over the array now, judged by the free list of strings
+    _ran(block, pid)
+    return {"energy": energy}
+
+
 @pytest.mark.parametrize("program", [prog_numpy_row_methods, prog_generator_of_records, prog_helper_over_words,
-                                     prog_decorated_helper, prog_property_counts_its_reads])
+                                     prog_decorated_helper, prog_property_counts_its_reads,
+                                     prog_rebinds_a_free_name])
 def test_doubtful_verdicts_still_give_cpythons_answer(program, here, there):
     where = _trial(program, here, there)
     logging.getLogger("trial.first_run").info("%s ran: %s", program.__name__, where)
