@@ -12,7 +12,7 @@ import os
 import sys
 import sysconfig
 import types
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 EMPTY = object()  # the contents of a closure cell not assigned yet
 # where the standard library and installed packages live, as configured and with links resolved
@@ -59,6 +59,14 @@ def reachable(roots: Iterable[Any], expand: Callable[[Any], Iterable[Any]]) -> I
         seen.add(id(value))
         yield value
         todo.extend(expand(value))
+
+
+def is_a(value: Any, kinds: Union[type, Tuple[type, ...]]) -> bool:
+    """``isinstance`` told by the value's type alone. ``isinstance`` asks a value that is not of
+    the type for its ``__class__``, which a user's ``__getattribute__`` (or a ``__class__``
+    property, as proxies have) answers: code that reads a user's values before their block runs
+    (``pyfora.first_run``, the client's dry run of ``engine.functions``) must run none of it."""
+    return issubclass(type(value), kinds)
 
 
 @functools.lru_cache(maxsize=4096)

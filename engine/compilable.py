@@ -8,9 +8,11 @@ plain in the text: text formatting (f-strings, ``repr``), building strings, tupl
 or objects as a collected item (a compiled collection holds numbers only), calling a method of
 an object or of a module numba does not know (``line.split()``, ``rng.random()``,
 ``statistics.mean``), reading an object's attributes (``self.rate``), a free list, dict, string
-or object. ``may_compile`` says False only on such evidence; anything it cannot tell counts as
-compilable, so a shape the cluster could compile is never kept from it by this guess (a wrong
-False costs the first run's speed-up only: it runs here as plain CPython).
+or object; and using random state, a clock or logging (``random.random()``, ``np.random.rand()``),
+which numba would compile but ``engine.purity`` never lets a split run. ``may_compile`` says
+False only on such evidence; anything it cannot tell counts as compilable, so a shape the
+cluster could compile is never kept from it by this guess (a wrong False costs the first run's
+speed-up only: it runs here as plain CPython).
 """
 from __future__ import annotations
 
@@ -23,11 +25,12 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 
 import numpy
 
-from engine import rewriter
-from engine.code import EMPTY, cell_contents, installed_file, parsed
+from engine import purity, rewriter
+from engine.code import EMPTY, cell_contents, installed_file, is_a, parsed
 
-# numba compiles these modules' functions (numpy's by name, ``random``'s own generator)
-_COMPILED_MODULES = {"math", "cmath", "numpy", "numpy.random", "random", "operator"}
+# numba compiles these modules' functions (numpy's by name); numba's ``random`` and ``np.random``
+# do not count: a shape using random state is never split (``_effect``)
+_COMPILED_MODULES = {"math", "cmath", "numpy", "operator"}
 _COMPILED_BUILTINS = {abs, min, max, sum, len, range, round, pow, divmod, enumerate, zip, ord, chr, any, all,
                       int, float, bool, complex, str}  # ``str`` of an int or bool: ``kernels._text_support``
 _NUMBER_TYPES = (bool, int, float, complex, numpy.number, numpy.bool_)
@@ -41,20 +44,35 @@ _DEPTH = 4  # levels of user functions followed; deeper counts as compilable
 
 
 def _module_name(value: Any) -> Optional[str]:
-    return value.__name__ if isinstance(value, types.ModuleType) else None
+    return vars(value).get("__name__") if is_a(value, types.ModuleType) else None
 
 
 def _compiled_value(value: Any) -> bool:
     """A free value numba takes into a kernel: a number, an array of numbers, a tuple of them, a
-    module, a function (whose code is looked at where it is called), None."""
-    if value is None or isinstance(value, (_NUMBER_TYPES, types.ModuleType, types.FunctionType,
-                                           types.BuiltinFunctionType, numpy.ufunc)):
+    module, a function (whose code is looked at where it is called), None. Told by types and
+    the built-ins' own attributes: a subclass's are the user's code."""
+    if value is None or is_a(value, (*_NUMBER_TYPES, types.ModuleType, types.FunctionType,
+                                     types.BuiltinFunctionType, numpy.ufunc)):
         return True
-    if isinstance(value, numpy.ndarray):
-        return value.dtype.kind in "biufc"
-    if isinstance(value, tuple):
-        return all(isinstance(item, _NUMBER_TYPES) for item in value)
+    if is_a(value, numpy.ndarray):
+        return numpy.ndarray.dtype.__get__(value).kind in "biufc"
+    if is_a(value, tuple):
+        return all(is_a(item, _NUMBER_TYPES) for item in tuple.__iter__(value))
     return str(type(value).__module__).startswith("numba")  # a jitted function (a dispatcher)
+
+
+def _effect(value: Any) -> bool:
+    """A value of a module whose use ``engine.purity`` never splits (random state, clocks,
+    logging), so that a shape using it runs serially, as CPython: the module, a function or class
+    of it, an instance of one (a numpy ``Generator``), a method bound to one (``random.random``
+    is ``random._inst.random``, ``np.random.rand`` a ``RandomState``'s)."""
+    if is_a(value, (types.BuiltinMethodType, types.MethodType)) and not is_a(value.__self__, types.ModuleType):
+        value = value.__self__
+    if is_a(value, types.ModuleType):
+        return purity.effect_module(vars(value).get("__name__"))
+    if is_a(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+        return purity.effect_module(getattr(value, "__module__", None))
+    return purity.effect_module(type(value).__module__)
 
 
 _TEXT_BUILTINS = {repr, format, ascii, sorted}
@@ -70,8 +88,8 @@ def not_a_number(expression: ast.expr, namespace: Dict[str, Any]) -> bool:
         return expression.func.attr not in ("phase", "isfinite", "isinf", "isnan", "isclose")  # make complex
     if isinstance(expression, ast.Call) and isinstance(expression.func, ast.Name):
         called = namespace.get(expression.func.id, getattr(builtins, expression.func.id, None))
-        return (isinstance(called, type) and not issubclass(called, (bool, int, float, numpy.number))
-                or isinstance(called, types.BuiltinFunctionType) and called in _TEXT_BUILTINS)
+        return (is_a(called, type) and not issubclass(called, (bool, int, float, numpy.number))
+                or is_a(called, types.BuiltinFunctionType) and called in _TEXT_BUILTINS)
     return isinstance(expression, (ast.JoinedStr, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.ListComp,
                                    ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda))
 
@@ -105,8 +123,10 @@ class _Checker:
             return True  # checked where it is: the argument of a reduction, else the call refuses it
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             value = self._value(node.id, namespace, own)
+            if value is not _OWN and _effect(value):
+                return False
             return value is _OWN or node.id in rewriter.HOOKS or node.id.startswith("__ufora") \
-                or _compiled_value(value) or isinstance(value, type)
+                or _compiled_value(value) or is_a(value, type)
         if isinstance(node, ast.Attribute):
             return self._attribute(node, namespace, own)
         if isinstance(node, ast.Call):
@@ -121,8 +141,12 @@ class _Checker:
                 return node.attr in _ITEM_ATTRIBUTES or self.over_arrays
             module = _module_name(value)
             if module is not None:
-                return module in _COMPILED_MODULES or isinstance(getattr(value, node.attr, None), types.ModuleType)
-            return isinstance(value, (numpy.ndarray, _NUMBER_TYPES))
+                # the module's own attribute: not through a module's __getattr__ (a lazy import)
+                attribute = vars(value).get(node.attr)
+                if _effect(attribute):  # np.random
+                    return False
+                return module in _COMPILED_MODULES or is_a(attribute, types.ModuleType)
+            return is_a(value, (numpy.ndarray, *_NUMBER_TYPES))
         return True  # np.random.rand: its base is checked as an attribute of its own
 
     def _call(self, node: ast.Call, namespace: Dict[str, Any], own: Set[str], depth: int) -> bool:
@@ -138,11 +162,11 @@ class _Checker:
         value = self._value(function.id, namespace, own)
         if value is _OWN or function.id.startswith("__ufora"):
             return True
-        if isinstance(value, type):
+        if is_a(value, type):
             return value in (int, float, bool, complex, str) or issubclass(value, numpy.generic)
-        if isinstance(value, types.BuiltinFunctionType) and getattr(value, "__self__", None) is builtins:
+        if is_a(value, types.BuiltinFunctionType) and getattr(value, "__self__", None) is builtins:
             return value in _COMPILED_BUILTINS
-        if isinstance(value, types.FunctionType):
+        if is_a(value, types.FunctionType):
             return self.function(value, depth + 1)
         return True
 

@@ -24,7 +24,7 @@ import types
 from typing import Any, Collection, Container, Dict, List, Optional, Sequence, Tuple
 
 from engine import kernels, rewriter
-from engine.code import EMPTY, cell_contents, future_flags_of_code, parsed, referenced_names
+from engine.code import EMPTY, cell_contents, future_flags_of_code, is_a, parsed, referenced_names
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +160,8 @@ def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Container[str], 
 
     def visit(value: Any) -> Any:
         nonlocal count
-        if not isinstance(value, types.FunctionType):
-            visit_class(value if isinstance(value, type) else type(value))
+        if not is_a(value, types.FunctionType):  # by type: the client's dry run asks no object anything
+            visit_class(value if is_a(value, type) else type(value))
             return value
         if value.__code__.co_filename not in shipped_files:
             return value
@@ -195,9 +195,9 @@ def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Container[str], 
                 continue
             seen_classes.add(id(klass))
             for name, attribute in list(vars(klass).items()):
-                wrapped = isinstance(attribute, (staticmethod, classmethod))
+                wrapped = is_a(attribute, (staticmethod, classmethod))
                 function = attribute.__func__ if wrapped else attribute
-                if isinstance(function, types.FunctionType):
+                if is_a(function, types.FunctionType):
                     swapped = visit(function)
                     if swapped is not function:
                         setattr(klass, name, type(attribute)(swapped) if wrapped else swapped)

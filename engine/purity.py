@@ -70,7 +70,14 @@ MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add
                     "fill", "resize", "itemset", "difference_update",
                     "intersection_update", "symmetric_difference_update", "appendleft",
                     "extendleft", "popleft", "rotate"}
-_EFFECT_MODULES = ("random", "numpy.random", "time", "logging")
+EFFECT_MODULES = ("random", "numpy.random", "time", "logging")
+
+
+def effect_module(name: object) -> bool:
+    """Whether a module's name is of ``EFFECT_MODULES`` (or of a module inside one): a shape
+    using it is never split, so it runs serially, in CPython (``engine.compilable`` tells so
+    before a block runs)."""
+    return isinstance(name, str) and any(name == m or name.startswith(m + ".") for m in EFFECT_MODULES)
 _OUTSIDE_LOADS = {"LOAD_GLOBAL", "LOAD_DEREF", "LOAD_NAME", "LOAD_CLASSDEREF"}
 _CONSTRUCTORS = {"__init__", "__post_init__", "__setstate__"}  # (not __new__: its first argument is the class)
 
@@ -94,7 +101,7 @@ _CHANGING = _changing_functions()
 
 
 def _module_effect(value) -> Optional[str]:
-    """The effect of a value from a module of _EFFECT_MODULES: the module itself, one of its
+    """The effect of a value from a module of EFFECT_MODULES: the module itself, one of its
     functions or classes, an instance of one of its classes (a numpy ``Generator``), or a
     method bound to such an instance (``np.random.rand`` is ``RandomState().rand``); a C
     function that changes its arguments (``heapq.heappush``); a builtin container's changing
@@ -117,7 +124,7 @@ def _module_effect(value) -> Optional[str]:
         module = getattr(value, "__module__", None)
     else:
         module = type(value).__module__
-    if isinstance(module, str) and any(module == m or module.startswith(m + ".") for m in _EFFECT_MODULES):
+    if effect_module(module):
         return f"uses {module}"
     return None
 
@@ -166,7 +173,7 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
         if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals
                 and not (name in _PER_PROCESS and code.co_name in _HASHING)):
             return f"calls {name}() in {where}" + _PER_PROCESS.get(name, "")
-        if op == "IMPORT_NAME" and any(name == m or name.startswith(m + ".") for m in _EFFECT_MODULES):
+        if op == "IMPORT_NAME" and effect_module(name):
             return f"imports {name} in {where}"
     return None
 

@@ -10,8 +10,10 @@ certainly run as CPython there:
 * it iterates over the client's own Python objects (``_over_own_objects``), its items no array a
   kernel could take: a free variable holding a list, tuple, set or dict of strings, records or
   objects (or a slice, constant key or index, or instance attribute of one, read without running
-  the user's code), as any part of a ``zip``; a dict's view; text; or a name the block assigns
-  when the block reads such a container (and names neither ``range`` nor numpy, which make numbers);
+  the user's code), as any part of a ``zip``; a dict's view, or any other free value
+  ``engine.sources`` never splits (a dict iterated for its keys, a set, a deque, a list's subclass:
+  ``_never_split``); text; or a name the block assigns when the block reads such a container (and
+  names neither ``range`` nor numpy, which make numbers);
 * its code is plainly not compilable (``engine.compilable``): it formats or builds text or
   objects, calls an object's method or a module numba does not know, reads a free list, string or
   object or a list the code made, or collects items that are not numbers;
@@ -40,16 +42,19 @@ import numpy
 
 from engine import compilable, functions, rewriter
 from engine.block import assigned_names
-from engine.code import find_with, parsed
+from engine.code import find_with, is_a, parsed
 from pyfora import capture
 
 # a name a shape iterates over, the attributes and constant keys or indexes read from it on the
-# way (``self.rows``, ``data["rows"]``; a slice keeps the container), and whether the cluster never
-# splits it (a dict's view)
-Root = Tuple[str, Tuple[Any, ...], bool]
+# way (``self.rows``, ``data["rows"]``; a slice keeps the container), and how the shape iterates it:
+_NEVER_SPLIT = "never split"  # a dict's view, a set or reversed() of it: no source engine.sources splits
+_ITSELF = "itself"  # as it is (or as a part of a zip): split only if engine.sources splits its type
+_COPIED = "copied"  # as a list or tuple a call made of it (``sorted(names)``): its items decide
+Root = Tuple[str, Tuple[Any, ...], str]
 _SLICE = object()  # a step that keeps the container: ``lines[1:]``
 _VIEWS = {"items", "values", "keys"}  # a dict's views: not a source the cluster splits (engine.sources)
 _OVER_ARGUMENTS = {"sorted", "reversed", "list", "tuple", "set", "enumerate", "zip"}
+_COPYING = {"sorted": _COPIED, "list": _COPIED, "tuple": _COPIED, "set": _NEVER_SPLIT, "reversed": _NEVER_SPLIT}
 _NUMERIC_NAMES = {"range", "np", "numpy", "array", "arange"}  # a block that makes numbers: the cluster's work
 _NUMERIC = (bool, int, float, complex, numpy.number)  # what the cluster packs into arrays and compiles
 _CONTAINER: List[Any] = []  # what a name the code assigns only lists, sets or dicts to holds, for the check
@@ -119,13 +124,13 @@ def _roots(iterable: ast.expr) -> Optional[List[Root]]:
             return None  # an item the block picks: what it holds cannot be told
         iterable = iterable.value
     if isinstance(iterable, ast.Name):
-        return [(iterable.id, tuple(path), False)]
+        return [(iterable.id, tuple(path), _ITSELF)]
     if not isinstance(iterable, ast.Call) or iterable.keywords:
         return None
     function, arguments = iterable.func, list(iterable.args)
     if isinstance(function, ast.Attribute) and function.attr in _VIEWS and not arguments:
         found = _roots(function.value)
-        return None if found is None else [(name, path, True) for name, path, _ in found]
+        return None if found is None else [(name, path, _NEVER_SPLIT) for name, path, _ in found]
     if isinstance(function, ast.Name) and function.id == rewriter.ZIPPED_HOOK and arguments:
         called, arguments = arguments[0], arguments[1:]
         if isinstance(called, ast.Name) and called.id == "map":
@@ -134,12 +139,13 @@ def _roots(iterable: ast.expr) -> Optional[List[Root]]:
             return None
     elif not (isinstance(function, ast.Name) and function.id in _OVER_ARGUMENTS):
         return None
+    made = _COPYING.get(function.id) if isinstance(function, ast.Name) else None  # zip's parts: as they are
     roots: List[Root] = []
     for argument in arguments:
         found = _roots(argument)
         if found is None:
             return None
-        roots += found
+        roots += [(name, path, how if made is None or how == _NEVER_SPLIT else made) for name, path, how in found]
     return roots or None
 
 
@@ -256,15 +262,30 @@ def _block(source: str, filename: str, with_line: int) -> _Code:
     return _code(find_with(parsed(source, filename), with_line).body)
 
 
+_CONTAINERS = (list, tuple, set, frozenset, collections.deque)
+
+
 def _own_objects(value: Any) -> bool:
     """A container of the client's Python objects (not of numbers, which the cluster packs and
     compiles): a list, tuple, set, deque or dict whose first item (a dict's first value) is
-    not a number."""
-    if isinstance(value, dict):
-        return not isinstance(next(iter(value.values()), None), _NUMERIC)
-    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
-        return not value or not isinstance(next(iter(value)), _NUMERIC)
+    not a number. Read through the built-in's own methods: a subclass's ``__iter__``,
+    ``__len__`` or ``values`` is the user's code."""
+    kind = type(value)
+    if issubclass(kind, dict):
+        return not is_a(next(iter(dict.values(value)), None), _NUMERIC)
+    for base in _CONTAINERS:
+        if issubclass(kind, base):
+            return not is_a(next(base.__iter__(value), None), _NUMERIC)  # type: ignore[attr-defined]
     return False
+
+
+def _length(value: Any) -> int:
+    """The length of a container or string as the built-in tells it (not a subclass's
+    ``__len__``); 0 for anything else."""
+    for base in (dict, str, *_CONTAINERS):
+        if issubclass(type(value), base):
+            return base.__len__(value)  # type: ignore[attr-defined]
+    return 0
 
 
 _UNREADABLE = object()
@@ -279,11 +300,16 @@ def _followed(value: Any, path: Tuple[Any, ...]) -> Any:
             continue
         kind, key = step
         if kind == "attribute":
-            attributes = getattr(value, "__dict__", None)
-            if not isinstance(attributes, dict) or key not in attributes or hasattr(type(value), key):
+            try:  # not through the class's __getattribute__ or __getattr__ (a slotted object's)
+                attributes = object.__getattribute__(value, "__dict__")
+            except AttributeError:
+                return _UNREADABLE
+            if type(attributes) is not dict or key not in attributes \
+                    or any(key in vars(klass) for klass in type(value).__mro__):
                 return _UNREADABLE
             value = attributes[key]
-        elif type(value) is dict and key in value or type(value) in (list, tuple) and isinstance(key, int):
+        elif type(value) is dict and key in value or (type(value) is list or type(value) is tuple) \
+                and isinstance(key, int):  # the key is the code's constant
             try:
                 value = value[key]
             except (IndexError, KeyError):
@@ -296,21 +322,38 @@ def _followed(value: Any, path: Tuple[Any, ...]) -> Any:
 def _holds_data(values: Dict[str, Any]) -> bool:
     """Whether the block reads a container of the client's objects, or a text, that the names it
     assigns may be made from."""
-    return any(_own_objects(value) and len(value) or isinstance(value, str) and len(value) > _TEXT
+    return any(_length(value) > _TEXT if is_a(value, str) else _length(value) > 0 and _own_objects(value)
                for value in values.values())
+
+
+def _never_split(value: Any) -> bool:
+    """Whether ``engine.sources`` splits no shape over this value, so that it runs as CPython on
+    the cluster: anything but a range, an array of numbers, or exactly a list or tuple (a dict
+    iterated for its keys, a set, a deque, a list's subclass, an object of the user's)."""
+    kind = type(value)
+    if value is _UNREADABLE or kind is range or kind is list or kind is tuple:
+        return False
+    if issubclass(kind, numpy.ndarray):  # of engine.sources' numeric kinds
+        return numpy.ndarray.ndim.__get__(value) < 1 or numpy.ndarray.dtype.__get__(value).kind not in "biuf"
+    return True
 
 
 def _over_own_objects(shape: Shape, values: Dict[str, Any], made: Set[str]) -> bool:
     """Whether the shape iterates over the client's own Python objects, so that its items are no
-    array a kernel could take: text; a free variable's objects, or a dict's view whatever it holds
-    (never split), as any part of a ``zip``; or only names in ``made`` (the code's own)."""
+    array a kernel could take: text; a free variable's objects, a free value no source splits,
+    or a dict's view whatever it holds (never split), as any part of a ``zip``; or only names in
+    ``made`` (the code's own)."""
     if shape.text:
         return True
     if shape.roots is None:
         return False
-    for name, path, view in shape.roots:
-        if view or name in values and _own_objects(_followed(values[name], path)):
+    for name, path, how in shape.roots:
+        if how == _NEVER_SPLIT:
             return True
+        if name in values:
+            value = _followed(values[name], path)
+            if _own_objects(value) or how == _ITSELF and _SLICE not in path and _never_split(value):
+                return True  # (a slice of a list's subclass is a list)
     return all(name in made for name, _, _ in shape.roots)
 
 
@@ -335,7 +378,7 @@ def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], ma
     lambdas = [part for part in shape.functions if isinstance(part, ast.Lambda)]
     read = {**namespace, **{name: _CONTAINER for name in containers}}
     if not compilable.may_compile(lambdas, read, unknown - containers, shape.over_arrays) or any(
-            isinstance(part, ast.Name) and isinstance(namespace.get(part.id), types.FunctionType)
+            isinstance(part, ast.Name) and type(namespace.get(part.id)) is types.FunctionType
             and not compilable.may_compile_function(namespace[part.id]) for part in mapped):
         return CPYTHON
     if shape.cheap and not shape.over_arrays and _over_own_objects(shape, namespace, made):
@@ -345,12 +388,13 @@ def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], ma
 
 def _in_function(fn: types.FunctionType, definition: ast.FunctionDef) -> List[Optional[str]]:
     """``_cpython_only`` for the shapes of a function the block calls: its parameters come from
-    outside, its other locals it makes."""
+    outside, its other locals it makes; a global or closure value of a local's name is not it."""
     code, found = fn.__code__, _code(definition.body)
     parameters = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & 4) + bool(code.co_flags & 8)
-    made, namespace = set(code.co_varnames[parameters:]), compilable.namespace_of(fn)
-    return [_cpython_only(shape, namespace, {*code.co_varnames, *code.co_cellvars}, made, set(), found.containers)
-            for shape in found.shapes]
+    local = {*code.co_varnames, *code.co_cellvars}
+    made = set(code.co_varnames[parameters:])
+    namespace = {name: value for name, value in compilable.namespace_of(fn).items() if name not in local}
+    return [_cpython_only(shape, namespace, local, made, set(), found.containers) for shape in found.shapes]
 
 
 def runs_here_first(located: capture.Located, values: Dict[str, Any],
