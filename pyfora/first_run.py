@@ -377,7 +377,10 @@ def _cpython_only(shape: Shape, namespace: Dict[str, Any], unknown: Set[str], ma
     mapped = [part for part in shape.functions if not isinstance(part, ast.Lambda)]
     lambdas = [part for part in shape.functions if isinstance(part, ast.Lambda)]
     read = {**namespace, **{name: _CONTAINER for name in containers}}
-    if not compilable.may_compile(lambdas, read, unknown - containers, shape.over_arrays) or any(
+    over_arrays = shape.over_arrays or any(  # an array's rows, whose methods compile
+        name in namespace and is_a(_followed(namespace[name], path), numpy.ndarray)
+        for name, path, _ in shape.roots or ())
+    if not compilable.may_compile(lambdas, read, unknown - containers, over_arrays) or any(
             isinstance(part, ast.Name) and type(namespace.get(part.id)) is types.FunctionType
             and not compilable.may_compile_function(namespace[part.id]) for part in mapped):
         return CPYTHON
