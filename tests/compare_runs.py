@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import decimal
+import io
 import math
 import random
 
@@ -27,6 +28,17 @@ class _LocalRemotely(contextlib.nullcontext):
 class LocalUfora:
     """What a program's ``ufora`` is for the CPython run: the block's body runs here."""
     remotely = _LocalRemotely()
+
+
+def run_printing(program, ufora) -> tuple:
+    """What ``program(ufora)`` returned (or raised: ``{"uncaught": error}``), and what it printed."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            result = program(ufora)
+        except BaseException as error:  # noqa: BLE001 - the program's own failure is its result
+            result = {"uncaught": error}
+    return result, printed.getvalue()
 
 
 def fresh_global_state() -> None:

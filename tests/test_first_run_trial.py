@@ -7,11 +7,9 @@ and ``block.ranHere``); and that deciding ran none of the user's code (counters 
 trial found wrong, each with the fix's test."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import decimal
 import functools
-import io
 import logging
 import math
 import os
@@ -27,7 +25,7 @@ import pytest
 import pyfora
 from engine import functions
 from pyfora import capture, first_run, run_here
-from tests.compare_runs import LocalUfora, describe, differences, fresh_global_state
+from tests.compare_runs import LocalUfora, describe, differences, fresh_global_state, run_printing
 
 # where each block of the program running now ran ("here" or "cluster"), in order; the CPython run
 # has no block executor and notes nothing
@@ -58,16 +56,11 @@ def there(cluster_url):
 
 
 def _run(program: Callable, ufora) -> tuple:
-    """What ``program(ufora)`` returned (or raised) and printed, from the same global state."""
+    """What ``program(ufora)`` returned (or raised) and printed, from the same global state, and
+    where its blocks ran."""
     fresh_global_state()
     WHERE.clear()
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        try:
-            result = program(ufora)
-        except BaseException as error:  # noqa: BLE001 - the program's own failure is its result
-            result = {"uncaught": error}
-    return result, printed.getvalue(), list(WHERE)
+    return (*run_printing(program, ufora), list(WHERE))
 
 
 def _trial(program: Callable, here, there=None) -> List[str]:

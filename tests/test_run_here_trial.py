@@ -5,12 +5,10 @@ effects on the caller's objects; and which of them run here, which go to the clu
 are what the trial found wrong, each with the fix's test."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import decimal
 import fractions
 import gc
-import io
 import logging
 import os
 import sys
@@ -22,7 +20,7 @@ import pytest
 
 import pyfora
 from pyfora import capture, run_here
-from tests.compare_runs import LocalUfora, describe, differences
+from tests.compare_runs import LocalUfora, describe, differences, run_printing
 
 log = logging.getLogger("trial.user")
 
@@ -34,23 +32,12 @@ def here(cluster_url):
     executor.close()
 
 
-def _run(program, ufora):
-    """What ``program(ufora)`` returned (or raised: ``{"uncaught": error}``) and printed."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        try:
-            result = program(ufora)
-        except BaseException as error:  # noqa: BLE001 - the program's own failure is its result
-            result = {"uncaught": error}
-    return result, printed.getvalue()
-
-
 def _same_as_cpython(program, here):
     """Runs ``program`` in CPython and through ``here``; fails with every difference; what the
     ufora run gave, and how many of its blocks ran here."""
-    expected, expected_out = _run(program, LocalUfora())
+    expected, expected_out = run_printing(program, LocalUfora())
     before = here.blocksRunHere
-    actual, actual_out = _run(program, here)
+    actual, actual_out = run_printing(program, here)
     found = differences(expected, actual)
     if expected_out != actual_out:
         found.append(f"stdout: {describe(expected_out)} != {describe(actual_out)}")
