@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import ast
 import builtins
-import functools
-import linecache
 import types
-from typing import Any, Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, Optional, Set
 
 import numpy
 
-from engine import purity, rewriter
-from engine.code import EMPTY, cell_contents, installed_file, is_a, parsed
+from engine import functions, purity, rewriter
+from engine.code import EMPTY, cell_contents, installed_file, is_a
 
 # numba compiles these modules' functions (numpy's by name); numba's ``random`` and ``np.random``
 # do not count: a shape using random state is never split (``_effect``)
@@ -181,7 +179,7 @@ class _Checker:
             return True
         if installed_file(fn.__code__.co_filename):
             return False  # a library's Python (``statistics.mean``): numba knows only _COMPILED_MODULES
-        definition = _definition(fn)
+        definition = functions.source_definition(fn)
         if definition is None:
             return True
         body = list(definition.body)
@@ -201,34 +199,6 @@ def namespace_of(fn: types.FunctionType) -> Dict[str, Any]:
         if contents is not EMPTY:
             namespace[name] = contents
     return namespace
-
-
-def _definition(fn: types.FunctionType) -> Optional[ast.FunctionDef]:
-    """The ``def`` of ``fn`` in its file's text (None where there is none: a lambda, a file not
-    readable)."""
-    code = fn.__code__
-    text = "".join(linecache.getlines(code.co_filename))
-    if not text:
-        return None
-    for node in _definitions(code.co_filename, text).get(code.co_name, ()):
-        if node.lineno == code.co_firstlineno or (node.decorator_list
-                                                  and node.decorator_list[0].lineno == code.co_firstlineno):
-            return node
-    return None
-
-
-@functools.lru_cache(maxsize=32)
-def _definitions(filename: str, text: str) -> Dict[str, List[ast.AST]]:
-    """Every function definition of a file, by name."""
-    found: Dict[str, List[ast.AST]] = {}
-    try:
-        tree = parsed(text, filename)
-    except SyntaxError:
-        return found
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found.setdefault(node.name, []).append(node)
-    return found
 
 
 def may_compile_function(fn: types.FunctionType) -> bool:

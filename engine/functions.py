@@ -67,15 +67,28 @@ def has_shape(statements: Sequence[ast.stmt]) -> bool:
     return any(isinstance(n, ast.Name) and n.id in rewriter.HOOKS for n in ast.walk(rewritten))
 
 
+def _entry(fn: types.FunctionType) -> Tuple[Optional[_Definitions], Tuple[str, int]]:
+    """The definitions of ``fn``'s file (None when it cannot be read), and ``fn``'s key there."""
+    code = fn.__code__
+    lines = linecache.getlines(code.co_filename)
+    return (_definitions(code.co_filename, "".join(lines)) if lines else None), (code.co_name, code.co_firstlineno)
+
+
+def source_definition(fn: types.FunctionType) -> Optional[ast.FunctionDef]:
+    """The ``def`` of ``fn`` in its file's text (shared: not to be changed), shape or not; None
+    where there is none (a lambda, a file not readable)."""
+    definitions, key = _entry(fn)
+    found = definitions.get(key) if definitions is not None else None
+    return found[0] if found is not None else None
+
+
 def _found(fn: types.FunctionType) -> Optional[Tuple[ast.FunctionDef, Optional[str]]]:
     """The definition of ``fn`` and its class's name: None when its definition holds no shape
     (or its file cannot be read). Whether it holds one is asked of each function a block
     reaches, once, not of every function of its file (a file of 30 functions took 0.1 s)."""
-    code = fn.__code__
-    lines = linecache.getlines(code.co_filename)
-    if not lines:
+    definitions, key = _entry(fn)
+    if definitions is None:
         return None
-    definitions, key = _definitions(code.co_filename, "".join(lines)), (code.co_name, code.co_firstlineno)
     found = definitions.get(key)
     if key not in definitions.shaped:
         definitions.shaped[key] = found is not None and has_shape([found[0]])
