@@ -8,6 +8,7 @@ them split over the cluster, remote objects resolved in place, errors with the u
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -21,6 +22,7 @@ from pyfora.Exceptions import PyforaError, PyforaNotImplementedError
 from pyfora.remote import RemotePythonObject, check_callable, pickles_of, rebuilt, remote_error
 from pyfora.with_block import WithBlockExecutor
 
+log = logging.getLogger(__name__)
 CORES_KEPT_FOR = 30.0  # seconds the cluster's core count is reused before it is asked again
 _CALL_FILE = "<pyfora submit>"
 _CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__({}**__ufora_keywords__)\n"
@@ -68,7 +70,11 @@ class Executor(client_objects.ClientObject):
         self._check_open()
         now = time.monotonic()
         if self._cores is None or now - self._cores[0] > CORES_KEPT_FOR:
-            self._cores = (now, self._connection.cluster_cores())
+            try:
+                self._cores = (now, self._connection.cluster_cores())
+            except PyforaError as exc:  # a block that can run here does not fail for want of the count
+                log.info("the cluster's core count is unknown (%s): counted as none", exc)
+                return 0 if self._cores is None else self._cores[1]
         return self._cores[1]
 
     def define(self, obj: Any) -> Future:

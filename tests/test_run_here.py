@@ -516,3 +516,14 @@ def test_a_script_run_again_starts_where_its_last_run_ended(cluster_url, tmp_pat
     assert [run.returncode for run in runs] == [0, 0], [run.stderr for run in runs]
     expected = str(sum(i * i % 7 for i in range(20_000)))
     assert [run.stdout.split() for run in runs] == [["cluster", expected], ["here", expected]]
+
+
+def test_a_core_count_the_manager_cannot_give_counts_as_none(here, monkeypatch):
+    """Asked only to decide whether a block that ran here should try the cluster: a connection
+    that fails then keeps the block here (none), it does not fail the block."""
+    def unreachable():
+        raise pyfora.ConnectionError("the manager at ... did not answer")
+
+    monkeypatch.setattr(here, "_cores", None)
+    monkeypatch.setattr(here._connection, "cluster_cores", unreachable)
+    assert here._cluster_cores() == 0
