@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import pyfora
-from pyfora import capture
+from engine import code
 
 
 class OutOfStock(Exception):
@@ -202,11 +202,14 @@ def test_reading_standard_input_in_a_block_is_an_invalid_pyfora_operation(ufora)
     assert isinstance(raised.value, pyfora.ComputationError) and "input(" in raised.value.trace
 
 
-def test_a_value_whose_module_the_cluster_lacks_is_an_unconvertible_value_error(ufora, tmp_path, monkeypatch):
+def test_a_value_whose_module_the_cluster_lacks_is_an_unconvertible_value_error(ufora, tmp_path, monkeypatch,
+                                                                                request):
     (tmp_path / "ufora_client_only.py").write_text("class Point:\n    x = 1\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     # as if installed here (in site-packages) but not on the workers: it travels by name
-    monkeypatch.setattr(capture, "_INSTALLED", capture._INSTALLED + (os.path.realpath(tmp_path) + os.sep,))
+    monkeypatch.setattr(code, "_LIBRARY_PATHS", code._LIBRARY_PATHS + (os.path.realpath(tmp_path) + os.sep,))
+    code.installed_file.cache_clear()  # what it told of files before, and after (undone by then), is not kept
+    request.addfinalizer(code.installed_file.cache_clear)
     import importlib
 
     monkeypatch.delitem(sys.modules, "ufora_client_only", raising=False)  # so it is gone again after the test
