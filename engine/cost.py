@@ -30,6 +30,7 @@ sends the shape serial, where CPython raises it in order.
 """
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, List, Optional
@@ -37,7 +38,7 @@ from typing import Any, Callable, List, Optional
 import numpy as np
 
 from engine import gc_pause, kernels, process_settings, serialization
-from engine.sources import ObjectSource, ZipSource, spread
+from engine.sources import ObjectSource, ZipSource, values_of
 
 SAMPLE_SECONDS = 0.002  # time the shape on its first items for about this long...
 SAMPLE_SHARE = 50       # ...but never on more than this share of them
@@ -57,6 +58,11 @@ COMPILED_FLOOR = 0.1    # seconds of CPython below which a compilable shape is n
 # of computing its partition in CPython meanwhile (where the compile thread would share its
 # GIL): longer than most compiles take (0.2-6 s), and the kernel is then many times faster
 COMPILE_FIRST_FROM = 3.0
+# seconds a new kernel's compile takes here, about (0.3-1.5 s for the realistic programs' kernels
+# on this machine): a shape whose CPython partitions end sooner, split over the cores, compiles its
+# kernel only after them (engine.background_compiles: on two cores a compile meanwhile took one
+# core from a 0.5 s Monte Carlo loop's partitions and made it take 1.4 s)
+COMPILE_SECONDS = 1.0
 # CPU time of this thread: what the work costs, not how long a loaded machine kept it waiting (a
 # 2 ms sample preempted for 50 ms would otherwise make the work look 25 times heavier)
 _clock = time.thread_time
@@ -70,6 +76,7 @@ class Estimate:
     moved: int     # bytes of items and results pickled between processes
     compilable: bool = False  # over a range or numeric arrays: its partitions compile
     compiles_behind: bool = False  # its partitions run in CPython until their kernel is compiled
+    cores: int = 1  # that its partitions run on
 
     @property
     def split_wins(self) -> bool:
@@ -82,6 +89,12 @@ class Estimate:
     def compile_first(self) -> bool:
         """Whether the process compiling the kernel should wait for it (``COMPILE_FIRST_FROM``)."""
         return self.compilable and self.serial >= COMPILE_FIRST_FROM
+
+    @property
+    def compile_after(self) -> bool:
+        """Whether its kernel, compiling behind the partitions, should compile only after them
+        (``COMPILE_SECONDS``)."""
+        return self.compilable and self.compiles_behind and self.serial / max(1, self.cores) < COMPILE_SECONDS
 
     def describe(self) -> str:
         if self.compilable:
@@ -105,21 +118,20 @@ class _Sample:
 
 def _sample(source, element: Callable, condition: Optional[Callable], pattern: Optional[str], flat: bool,
             limit: int) -> _Sample:
-    """The shape computed on its first items, in order, as CPython would (raises what they raise).
-    The clock is read every ``CLOCK_EVERY`` items: for cheap elements, reading it costs more
-    than they do."""
-    if pattern is not None:
-        element, condition = spread(element, pattern), spread(condition, pattern)
+    """The shape computed on its first items, in order, as CPython partitions compute it
+    (``engine.sources.values_of``; raises what they raise). The clock is read every
+    ``CLOCK_EVERY`` items: for cheap elements, reading it costs more than they do."""
     results: List[Any] = []
     keep = results.extend if flat else results.append
     count = 0
+    items = source.items(0, limit)
     with gc_pause.paused():
         start = _clock()
-        for item in source.items(0, limit):
-            if condition is None or condition(item):
-                keep(element(item))
-            count += 1
-            if count % CLOCK_EVERY == 0 and _clock() - start >= SAMPLE_SECONDS:
+        while chunk := list(itertools.islice(items, CLOCK_EVERY)):
+            for value in values_of(chunk, element, condition, pattern):
+                keep(value)
+            count += len(chunk)
+            if _clock() - start >= SAMPLE_SECONDS:
                 break
         return _Sample(count, _clock() - start, results)
 
@@ -173,7 +185,7 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
     compiles = (bool(source.compilable) and not flat and all(map(_numbers, sample.results))
                 and not process_settings.not_compiled_here())
     moved = int((items_bytes + results_bytes) * n) + functions_bytes
-    return Estimate(n, serial, split, moved, compiles, kernels.compiles_behind())
+    return Estimate(n, serial, split, moved, compiles, kernels.compiles_behind(), cores)
 
 
 def _functions_cost(functions: tuple, budget: float) -> tuple:

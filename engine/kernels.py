@@ -288,8 +288,27 @@ def _source_code(reducer, template: str, source, has_condition: bool, has_key: b
         store=getattr(reducer, "store", "").format(args=args), args=args)
 
 
-def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> Optional[Kernel]:
+def _typed(source) -> Tuple[tuple, Any]:
+    """(the numba types of the source's kernel arguments, of its items), with its data in place;
+    what typing its items raised in place of their type (``_build`` raises it, where numba's
+    refusals are caught)."""
+    import numba
+
     try:
+        item_type = source.item_type()
+    except Exception as exc:  # noqa: BLE001 - any of them means "not compiled"
+        item_type = exc
+    return tuple(numba.typeof(argument) for argument in source.kernel_arguments()), item_type
+
+
+def _build(reducer, source, element, condition, key, pattern: Optional[str], argument_types: tuple,
+           item_type) -> Optional[Kernel]:
+    """The kernel (None: numba refused it). ``argument_types`` and ``item_type``: the source's,
+    typed while its data was in place: a compile behind the partitions may begin after the
+    partition that asked for it has let go of its shared arrays."""
+    try:
+        if isinstance(item_type, Exception):
+            raise item_type
         memo: Dict[int, Callable] = {}
         # a checked builtin passed as the function itself (map(math.log, a)) is called through
         # a plain function, which the checked compiler rewrites
@@ -304,7 +323,8 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> 
                if hasattr(namespace.get(name), "py_func")]
         token = checked.numpy_arguments.set(frozenset(top if source.numpy_items else ()))
         try:
-            return _compile(reducer, source, namespace, condition is not None, key is not None, pattern)
+            return _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
+                            argument_types, item_type)
         finally:
             checked.numpy_arguments.reset(token)
     except Exception as refusal:  # numba raises many types; any of them means "not compiled"
@@ -313,15 +333,15 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str]) -> 
 
 
 def _compile(reducer, source, namespace: Dict[str, Any], has_condition: bool, has_key: bool,
-             pattern: Optional[str]) -> Optional[Kernel]:
+             pattern: Optional[str], argument_types: tuple, item_type) -> Optional[Kernel]:
     """The kernel over the jitted functions in ``namespace``, compiled for this source's types;
     None when its elements are not numbers a collection can hold."""
     import numba
 
-    signature = [numba.typeof(argument) for argument in source.kernel_arguments()] + [numba.int64, numba.int64]
+    signature = [*argument_types, numba.int64, numba.int64]
     dtypes: Tuple[str, ...] = ()
     if reducer.outputs:
-        dtypes = _outputs(reducer, namespace["element"], source.item_type(), pattern)
+        dtypes = _outputs(reducer, namespace["element"], item_type, pattern)
         if dtypes is None:
             log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
             return None
@@ -329,7 +349,7 @@ def _compile(reducer, source, namespace: Dict[str, Any], has_condition: bool, ha
     namespace.update(nan_tests())
     template = reducer.template
     if hasattr(reducer, "template_for"):
-        template = reducer.template_for(_element_type(namespace["element"], source.item_type(), pattern))
+        template = reducer.template_for(_element_type(namespace["element"], item_type, pattern))
     namespace["np"] = np
     exec(_source_code(reducer, template, source, has_condition, has_key, pattern), namespace)
     kernel = numba.njit(namespace["kernel"])
@@ -346,21 +366,26 @@ def compiled(digest: str, reducer, source, element, condition, key,
 
 
 def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
-                        pattern: Optional[str] = None, wait_own: bool = False) -> Any:
+                        pattern: Optional[str] = None, wait_own: bool = False,
+                        deferring: bool = False) -> Any:
     """``compiled``'s kernel or None, or COMPILING while it compiles behind the partitions;
-    ``wait_own``: if this process is the one compiling it, its kernel once compiled."""
+    ``wait_own``: if this process is the one compiling it, its kernel once compiled;
+    ``deferring``: the shape asking ends before a compile would: a compile this process must
+    make waits until the process is idle (``start_deferred_compiles``) or a shape asks for it
+    that does not defer it."""
     if not source.compilable:
         return None
-    import numba
-
-    types_key = tuple(str(numba.typeof(argument)) for argument in source.kernel_arguments())
+    argument_types, item_type = _typed(source)
+    types_key = tuple(str(argument_type) for argument_type in argument_types)
     params, bind = source.kernel_code()
     cache_key = (digest, reducer.name, params, bind, types_key, pattern, source.numpy_items)
     if cache_key in _cache:
         _cache.move_to_end(cache_key)
         return _cache[cache_key]
-    kernel = _compiled_once(cache_key + (_library_files((element, condition, key)),),
-                            lambda: _build(reducer, source, element, condition, key, pattern), wait_own)
+    def build() -> Optional[Kernel]:
+        return _build(reducer, source, element, condition, key, pattern, argument_types, item_type)
+
+    kernel = _compiled_once(cache_key + (_library_files((element, condition, key)),), build, wait_own, deferring)
     if kernel is COMPILING:
         return kernel
     _cache[cache_key] = kernel
@@ -406,8 +431,21 @@ def compiles_behind() -> bool:
 
 
 def join_background_compiles(timeout: float) -> bool:
-    """Wait for this process's background compiles (tests): True when none is left."""
+    """Wait for this process's background compiles, deferred ones started first (tests): True
+    when none is left."""
     return _behind is None or _behind.join(timeout)
+
+
+def deferred_for() -> Optional[float]:
+    """Seconds the oldest compile deferred here (``kernel_or_compiling``'s ``deferring``) has
+    waited for the process to be idle; None: none waits."""
+    return None if _behind is None else _behind.deferred_for()
+
+
+def start_deferred_compiles() -> None:
+    """Start the compiles deferred here: the process has nothing else to do."""
+    if _behind is not None:
+        _behind.start_deferred()
 
 
 _listeners: List[Callable[[str], None]] = []
@@ -425,7 +463,8 @@ def _report(kind: str) -> None:
         listener(kind)
 
 
-def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: bool = False) -> Any:
+def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: bool = False,
+                   deferring: bool = False) -> Any:
     """The kernel of ``key`` (None: numba refused it), from the disk cache, or built and kept
     there; while one process of the host builds it, another that wants it waits, then loads it;
     or, compiling behind, ``COMPILING`` until it is ready."""
@@ -435,7 +474,7 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: 
         return kernel
     name = kernel_cache.name_of(key)
     if _behind is not None:
-        kernel = _compiled_behind(_behind, name, key, build)
+        kernel = _compiled_behind(_behind, name, key, build, deferring)
         if kernel is COMPILING and wait_own and _behind.running(name):
             _behind.wait(name)
             kernel = _behind.poll(name)
@@ -446,11 +485,13 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: 
 
 
 def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, key: Tuple,
-                     build: Callable[[], Optional[Kernel]]) -> Any:
+                     build: Callable[[], Optional[Kernel]], deferring: bool = False) -> Any:
     """The kernel if this process compiled it or can load it now; else ``COMPILING``, and its
     compile started here unless another process of the host is compiling it (then it is loaded
-    from the disk cache by the first partition that asks after it is written)."""
-    state = behind.poll(name)
+    from the disk cache by the first partition that asks after it is written); or, ``deferring``,
+    its compile kept for when this process is idle, unclaimed until then: a process that wants
+    it now is not kept waiting for one that is busy."""
+    state = behind.poll(name, deferring)
     if state is background_compiles.RUNNING:
         return COMPILING
     if state is not background_compiles.ABSENT:
@@ -458,6 +499,10 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
     found = _loaded(name, key)  # entries are written whole (renamed into place): no claim needed to read
     if found is not kernel_cache.MISSING:
         return found
+    ask = _ask.get()
+    if deferring:
+        behind.defer(name, lambda: _claimed_and_compiled(name, key, build, ask))
+        return COMPILING
     claim = kernel_cache.try_claim(name)
     if claim is None:
         return COMPILING
@@ -470,8 +515,6 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
         kernel_cache.release(claim)
         return found
 
-    ask = _ask.get()
-
     def compile_and_release() -> Optional[Kernel]:
         try:
             return _compiled_and_kept(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask)
@@ -480,6 +523,22 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
 
     behind.start(name, compile_and_release)
     return COMPILING
+
+
+def _claimed_and_compiled(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
+                          ask: Optional[Callable[[str], None]]) -> Any:
+    """A deferred compile, once started: the kernel, compiled (or loaded, if another process
+    wrote it meanwhile); ``background_compiles.ABSENT`` if another process is compiling it."""
+    claim = kernel_cache.try_claim(name)
+    if claim is None:
+        return background_compiles.ABSENT
+    try:
+        found = _loaded(name, key)
+        if found is not kernel_cache.MISSING:
+            return found
+        return _compiled_and_kept(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask)
+    finally:
+        kernel_cache.release(claim)
 
 
 def _fetched_or_compiled(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
@@ -549,4 +608,5 @@ def warm_up() -> None:
     from engine.sources import RangeSource
 
     kernel_cache.fingerprint()  # reads the engine's files: once, before the fork
-    _build(reducers.Sum, RangeSource(range(10)), lambda x: x + 1, lambda x: x > 0, None, None)
+    source = RangeSource(range(10))
+    _build(reducers.Sum, source, lambda x: x + 1, lambda x: x > 0, None, None, *_typed(source))

@@ -29,6 +29,7 @@ import itertools
 import logging
 import os
 import random
+import select
 import signal
 import socket
 import sys
@@ -233,11 +234,29 @@ def _child_main(sock: socket.socket) -> None:
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     while True:
+        deferred_for = kernels.deferred_for()
+        if deferred_for is not None and (deferred_for >= DEFERRED_AT_MOST
+                                         or not _message_within(sock, IDLE_BEFORE_COMPILING)):
+            kernels.start_deferred_compiles()
         try:
             message = receive(sock)
         except (EOFError, OSError):
             return
         _serve(sock, message)
+
+
+# seconds without a message after which a compute process counts as idle and starts the compiles
+# it deferred (engine.kernels): far longer than the gap between two partitions it is handed
+IDLE_BEFORE_COMPILING = 0.05
+# seconds after which a deferred compile starts even if the process was never idle: its shape
+# ended by then (it was deferred for ending sooner: engine.cost.COMPILE_SECONDS), and more work
+# keeps coming (blocks one after the other, a shape in a loop), which the kernel will speed up
+DEFERRED_AT_MOST = 1.0
+
+
+def _message_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether a message (or the pipe's end) arrives within ``seconds``."""
+    return bool(select.select([sock], [], [], seconds)[0])
 
 
 class ComputePool:

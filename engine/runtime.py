@@ -22,7 +22,7 @@ import itertools
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -66,12 +66,28 @@ _runner: Optional[PartitionRunner] = None
 
 @contextlib.contextmanager
 def using_runner(runner: Optional[PartitionRunner]) -> Iterator[None]:
-    global _runner
-    previous, _runner = _runner, runner
+    """Within: ``runner`` computes the parallel shapes (of one block)."""
+    global _runner, _shapes_run
+    previous, _runner = (_runner, _shapes_run), runner
+    _shapes_run = set()
     try:
         yield
     finally:
-        _runner = previous
+        _runner, _shapes_run = previous
+
+
+# the code of the shapes split so far in the block (element, condition): a shape that comes again
+# (in a loop) compiles its kernel behind its partitions, never after them (engine.cost.compile_after)
+_shapes_run: Set[tuple] = set()
+
+
+def _compiles_after(estimate: Optional[cost.Estimate], element: Callable, condition: Optional[Callable]) -> bool:
+    """Whether the shape's kernel should compile only after it: its estimate says so, and it is
+    the shape's first run in the block."""
+    shape = (getattr(element, "__code__", element), getattr(condition, "__code__", condition))
+    first = shape not in _shapes_run
+    _shapes_run.add(shape)
+    return estimate is not None and estimate.compile_after and first
 
 
 def _elements(iterable, element, condition, pattern: Optional[str] = None, flat: bool = False) -> Iterator:
@@ -241,7 +257,7 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
             partials = _run(reducer, source, split_element, split_condition, key, split_pattern,
                             split_flat, inner=inner,
                             check=(lambda p: check(p, args, kwargs, inner is not None)) if check else None,
-                            in_order=in_order, compile_first=estimate is not None and estimate.compile_first)
+                            in_order=in_order, compiling=estimate)
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
@@ -294,7 +310,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
         try:
             outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
             partials = _run(reducer, source, element, condition, None, pattern, flat, tuple(o.name for o in outputs),
-                            compile_first=estimate is not None and estimate.compile_first)
+                            compiling=estimate)
             array = _gather_array(partials, outputs) if unread else None
             if array is None:
                 built = reducer.build(_gather(partials, outputs))
@@ -318,17 +334,19 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
 def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,
          outputs: Tuple[str, ...] = (), inner: Optional[Callable] = None,
          check: Optional[Callable[[list], Optional[str]]] = None, in_order: bool = False,
-         compile_first: bool = False) -> Optional[list]:
+         compiling: Optional[cost.Estimate] = None) -> Optional[list]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error.
     ``inner``: for a grouped reduction (``element`` reduces one item's inner loops, compiled),
     the function giving those loops' values, which CPython partitions reduce as CPython would.
     ``check``: why the partials must not be combined, if they must not: then, with
     ``in_order``, the one partial of every item computed in order in this process; else None
-    (the caller runs the shape serially; the report says why)."""
+    (the caller runs the shape serially; the report says why). ``compiling``: the shape's
+    estimate, which says when its kernel should compile (``engine.cost``)."""
     segments = source.export()  # first: a large array travels by name, not inside the task
     try:
         with tasks.made_task(reducer, element, condition, key, source, outputs, pattern, flat, inner,
-                             compile_first) as task:
+                             compiling is not None and compiling.compile_first,
+                             _compiles_after(compiling, element, condition)) as task:
             computed = _runner.run_partitions(task, source.length, shareable=not outputs, windows=source.windows())
             compiling = any(outcome[0] == tasks.PIECES for _, _, outcome in computed)
             outcomes = tasks.pieces_apart(computed)

@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import numpy as np
 
 from engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm
-from engine.sources import array_sources, identity, spread
+from engine.sources import array_sources, identity, spread, values_of
 
 Outcome = Tuple[str, Any, bool, bool]
 # an outcome's status when its value is [(lo, hi, outcome)]: a partition computed in pieces
@@ -49,6 +49,9 @@ class Task:
     # the process that compiles its kernel waits for it (the others go on in CPython): a shape
     # expected to take longer in CPython than compiles do (engine.cost.COMPILE_FIRST_FROM)
     compile_first: bool = False
+    # its kernel compiles only once a process is idle (the others go on in CPython): a shape whose
+    # partitions end before a compile would (engine.cost.COMPILE_SECONDS); the next run has it
+    compile_after: bool = False
 
 
 class Unshippable(Exception):
@@ -65,7 +68,8 @@ _made: Dict[int, serialization.WrittenObjects] = {}
 @contextlib.contextmanager
 def made_task(reducer, element: Callable, condition: Optional[Callable], key: Optional[Callable],
               source, outputs: Tuple[str, ...], pattern: Optional[str], flat: bool,
-              inner: Optional[Callable] = None, compile_first: bool = False) -> Iterator[bytes]:
+              inner: Optional[Callable] = None, compile_first: bool = False,
+              compile_after: bool = False) -> Iterator[bytes]:
     """The task's payload, for the time its partitions run. Its functions and its source are
     pickled by one pickler, so an object both reach (an outside sentinel compared with ``is``)
     is one object in a partition too; and the pickler's memo is kept, so that what partitions
@@ -75,7 +79,7 @@ def made_task(reducer, element: Callable, condition: Optional[Callable], key: Op
             (functions, task), memo = serialization.dumps_in_parts(
                 [(element, condition, key, inner),
                  Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(),
-                      process_settings.take(), compile_first)])
+                      process_settings.take(), compile_first, compile_after)])
     except Exception as exc:
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
     payload = _FUNCTIONS_SIZE.pack(len(functions)) + functions + task
@@ -164,6 +168,9 @@ class _Decoded:
         self._compile = (hashlib.sha1(functions).hexdigest(), element, condition)
         # CPython partitions call these with whole items
         self.element, self.condition, self.inner = element, condition, inner
+        # the elements of some items that pass the condition, as CPython partitions compute them
+        self.values: Callable[[Iterable[Any]], Iterator[Any]] = functools.partial(
+            values_of, element=element, condition=condition, pattern=task.pattern)
         if task.pattern is not None:
             self.element, self.condition, self.inner = (spread(f, task.pattern) for f in (element, condition, inner))
         if task.flat:
@@ -192,7 +199,7 @@ class _Decoded:
             return None
         digest, element, condition = self._compile
         return kernels.kernel_or_compiling(digest, self.reducer, self.task.source, element, condition,
-                                           self.key, self.task.pattern, wait_own)
+                                           self.key, self.task.pattern, wait_own, self.task.compile_after)
 
     def learn_types(self, lo: int, hi: int) -> None:
         """Take the sample from this partition's first kept item, until one is found (a
@@ -260,7 +267,8 @@ def _compute(job: _Decoded, lo: int, hi: int, whole: bool) -> Tuple[List[Piece],
     partition's."""
     try:
         kernel = job.kernel_state(wait_own=job.task.compile_first and not whole)
-        if kernel is kernels.COMPILING and not whole:
+        # a kernel compiling after the shape (compile_after) is not ready before it ends: no looks
+        if kernel is kernels.COMPILING and not whole and not job.task.compile_after:
             mid, partial, kernel = _cpython_until_compiled(job, lo, hi)
             if mid < hi:
                 return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi, kernel))], True
@@ -272,29 +280,30 @@ def _compute(job: _Decoded, lo: int, hi: int, whole: bool) -> Tuple[List[Piece],
 
 
 LOOK_EVERY = 0.02  # seconds between two looks at a compiling kernel
-_LOOK_ITEMS = 64   # items between two readings of the clock
+_LOOK_ITEMS = 128  # items between two readings of the clock
 
 
 def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any, Optional[kernels.Kernel]]:
     """(mid, the CPython partial of items [lo, mid), the kernel found ready): every item up to
     ``hi`` (and no kernel), or up to the first look (every ``LOOK_EVERY`` seconds) that finds the
-    kernel ready."""
+    kernel ready. The items go to the partial in runs of ``_LOOK_ITEMS`` chained in C: a look
+    between two items of every item cost as much as the items of a cheap shape."""
     mid, ready = hi, None
 
-    def items_until_compiled() -> Iterator[Any]:
+    def runs() -> Iterator[Iterable[Any]]:
         nonlocal mid, ready
-        index, look_at = lo, time.monotonic() + LOOK_EVERY
-        for item in job.task.source.items(lo, hi):
-            yield item  # resumed when the reducer wants the next: this one is done
-            index += 1
-            if index % _LOOK_ITEMS == 0 and time.monotonic() >= look_at:
+        look_at = time.monotonic() + LOOK_EVERY
+        for start in range(lo, hi, _LOOK_ITEMS):
+            # asked for the next run: every item before ``start`` is done
+            if start > lo and time.monotonic() >= look_at:
                 kernel = job.kernel_state()
                 if kernel is not kernels.COMPILING and kernel is not None:
-                    mid, ready = index, kernel
+                    mid, ready = start, kernel
                     return
                 look_at = time.monotonic() + (LOOK_EVERY if kernel is kernels.COMPILING else float("inf"))
+            yield job.task.source.items(start, min(hi, start + _LOOK_ITEMS))
 
-    partial, _ = _python_partial(job, items_until_compiled())
+    partial, _ = _python_partial(job, itertools.chain.from_iterable(runs()))
     return mid, partial, ready
 
 
@@ -322,7 +331,7 @@ def _python_partial(job: _Decoded, items: Iterable[Any]) -> Tuple[Any, bool]:
     if job.inner is not None:  # every value of the inner loops is an element, as in CPython
         outer = (job.inner(x) for x in items if job.condition is None or job.condition(x))
         return job.reducer.python_partition(itertools.chain.from_iterable(outer), None, None, job.key), False
-    return job.reducer.python_partition(items, job.element, job.condition, job.key), False
+    return job.reducer.python_partition(job.values(items), None, None, job.key), False
 
 
 def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (), whole: bool = False) -> Outcome:

@@ -57,6 +57,7 @@ class WithBlockExecutor:
         self._executor = executor
         self._frame: Optional[types.FrameType] = None
         self._previous_trace: Any = None
+        self._previous_opcodes = False  # the frame's f_trace_opcodes before the block
         self._captured: Optional[capture.CapturedBlock] = None
         self._download_below: Optional[int] = 0  # remoteAll
         self._status_callback: Optional[Callable[[dict], None]] = None
@@ -115,6 +116,11 @@ class WithBlockExecutor:
         self._frame = frame
         self._previous_trace = sys.gettrace()
         sys.settrace(_ignore_events)  # local trace functions fire only while one is set
+        # Skipped on the first instruction after this returns (an opcode event), not the body's
+        # first line: a ``try:`` first is a NOP that no handler covers (CPython 3.11), which
+        # SkipBody raised there would leave without calling __exit__; and raised inside the
+        # ``try``, an ``except Exception`` would catch it and run locally.
+        self._previous_opcodes, frame.f_trace_opcodes = frame.f_trace_opcodes, True
         frame.f_trace = self._skip_body
         return self
 
@@ -133,7 +139,7 @@ class WithBlockExecutor:
         frame, self._frame = self._frame, None
         block, self._captured = self._captured, None  # its pickler's memo holds the free variables
         assert frame is not None and block is not None, "__exit__ without __enter__"
-        frame.f_trace = None
+        frame.f_trace, frame.f_trace_opcodes = None, self._previous_opcodes
         sys.settrace(self._previous_trace)
         if exc_type is not capture.SkipBody:
             return False

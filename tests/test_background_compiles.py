@@ -211,3 +211,96 @@ def test_a_float_sum_made_again_in_order_is_one_pass_even_while_its_kernel_compi
 
 def scaled_float(x):
     return x * 1.1 + 0.3
+
+
+DEFERRED_KEY = ("the key of a deferred kernel", 1)
+
+
+def test_a_deferred_compile_waits_for_an_idle_process(behind):
+    """A shape that ends before a compile would defers its kernel's compile: asked for again by
+    such a shape, it still waits."""
+    builds = []
+
+    def build():
+        builds.append("built")
+        return None
+
+    assert kernels.deferred_for() is None
+    assert kernels._compiled_once(DEFERRED_KEY, build, deferring=True) is kernels.COMPILING
+    assert kernels._compiled_once(DEFERRED_KEY, build, deferring=True) is kernels.COMPILING
+    assert builds == [] and kernels.deferred_for() is not None
+    # unclaimed while it waits: a sibling that wants it now compiles it (and waits for no one)
+    assert in_child(lambda: kernels._compiled_once(DEFERRED_KEY, lambda: None) is kernels.COMPILING
+                    and kernels.join_background_compiles(30)) == 0
+    # then this process, idle, finds it compiled (the sibling's answer: None, numba refused it)
+    kernels.start_deferred_compiles()
+    assert kernels.join_background_compiles(30)
+    assert kernels._compiled_once(DEFERRED_KEY, build) is None and builds == []
+
+
+def test_a_deferred_compile_starts_when_a_shape_wants_it_now(behind):
+    builds = []
+
+    def build():
+        builds.append("built")
+        return None
+
+    assert kernels._compiled_once(DEFERRED_KEY, build, deferring=True) is kernels.COMPILING
+    assert kernels._compiled_once(DEFERRED_KEY, build) is kernels.COMPILING  # wanted now: started
+    assert kernels.deferred_for() is None
+    assert kernels.join_background_compiles(30)
+    assert kernels._compiled_once(DEFERRED_KEY, build) is None and builds == ["built"]
+
+
+def test_deferred_compiles_start_when_the_process_is_idle(behind):
+    source = RangeSource(range(1000))
+    assert kernels.kernel_or_compiling("times 7 after", reducers.Sum, source, lambda x: x * 7, None, None,
+                                       deferring=True) is kernels.COMPILING
+    assert behind == []
+    kernels.start_deferred_compiles()  # what an idle compute process does (engine.pool)
+    assert kernels.join_background_compiles(60) and behind == ["compiled"]
+    kernel = kernels.kernel_or_compiling("times 7 after", reducers.Sum, source, lambda x: x * 7, None, None)
+    assert kernel.function(*source.kernel_arguments(), 0, 1000)[2] == 7 * 499500
+
+
+def test_a_short_shape_compiles_after_its_partitions_unless_it_comes_again_in_the_block():
+    from engine import cost
+
+    def estimate(serial: float, cores: int, behind: bool = True) -> cost.Estimate:
+        return cost.Estimate(1_000_000, serial=serial, split=serial / cores, moved=0, compilable=True,
+                             compiles_behind=behind, cores=cores)
+
+    # split over the cores, it ends before a compile would: the compile would only take a core
+    assert estimate(cost.COMPILE_SECONDS, cores=2).compile_after
+    assert not estimate(2 * cost.COMPILE_SECONDS, cores=2).compile_after
+    assert not estimate(cost.COMPILE_SECONDS, cores=2, behind=False).compile_after  # compiled first, waited for
+    short = estimate(0.3, cores=2)
+    with using_runner(InlineRunner(processes=2)):
+        assert runtime._compiles_after(short, triple, None)
+        assert not runtime._compiles_after(short, triple, None)  # again in the block: a loop, compile now
+        assert runtime._compiles_after(short, scaled, None)
+    with using_runner(InlineRunner(processes=2)):
+        assert runtime._compiles_after(short, triple, None)  # another block
+
+
+def test_a_service_compiles_a_short_shapes_kernel_after_it_and_the_next_run_uses_it(start_service):
+    """On two cores a compile meanwhile would take one core from the shape's partitions: the
+    first run is CPython's partitions alone, the kernel compiles once the processes are idle, and
+    the next run computes with it."""
+    service = start_service(one_host(2))
+
+    def run() -> tuple:
+        with pyfora.connect(service.url, progress=False) as ufora:
+            with ufora.remotely.downloadAll():
+                total = sum(scaled(x) for x in range(2_000_000))
+                from engine import runtime
+                report = runtime.reports[-1]
+                shape = (report.parallel, report.partitions, report.compiled)
+        assert (total, type(total)) == (sum(scaled(x) for x in range(2_000_000)), int)
+        return shape
+
+    split, partitions, compiled = run()
+    assert split and compiled < partitions
+    wait_for(lambda: compiles(service) == 1, "the kernel compiled once the processes were idle", timeout=90)
+    split, partitions, compiled = run()
+    assert split and compiled == partitions

@@ -98,6 +98,27 @@ def test_user_objects_travel_from_partitions_and_blocks(ufora):
     assert furthest.x == max(range(30_000), key=lambda x: (x * 7) % 30_011)
 
 
+def test_a_block_that_begins_with_try_runs_on_the_cluster_whole(ufora):
+    """Its first line is a ``try:``, a NOP no handler covers (CPython 3.11): the body must be
+    skipped before it, and no handler of the block (``except Exception``) may run here."""
+    handled = []
+    with ufora.remotely.downloadAll().onCluster():
+        try:
+            value = int("not a number")
+        except Exception as exc:
+            handled.append(type(exc).__name__)
+            value = -1
+    assert value == -1 and handled == ["ValueError"]  # once: on the cluster, written back
+    with ufora.remotely.downloadAll().onCluster():
+        try:
+            total = sum(a + b for a, b in [(1, 2), (1, 2, 3)])
+        except ValueError as exc:
+            total = str(exc)
+        finally:
+            done = True
+    assert (total, done) == ("too many values to unpack (expected 2)", True)
+
+
 def test_augmented_assignment_and_sys_exit_in_a_block(ufora):
     total = 10
     with ufora.remotely.downloadAll():

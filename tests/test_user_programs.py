@@ -34,8 +34,10 @@ from tests.compare_runs import LocalUfora, describe, differences, fresh_global_s
 
 PROGRAM_MODULES = [
     "parsing", "montecarlo", "kmeans", "objects", "formatting", "numpy_types", "exact_numbers",
-    "errors", "mixed_types", "closures_state", "bulk", "hunt",
+    "errors", "mixed_types", "closures_state", "bulk", "hunt", "partition_shapes",
 ]
+# the modules whose programs run split too (every shape split: CPython partitions and compiled ones)
+SPLIT_MODULES = {"tests.user_programs.hunt", "tests.user_programs.partition_shapes"}
 
 # program name -> what differs today (kept in step with the engine: strict xfail).
 DIVERGES = {
@@ -243,7 +245,7 @@ def _split_params():
     params = []
     for setting in SPLIT_SETTINGS:
         for name, function in PROGRAMS:
-            if function.__module__ != "tests.user_programs.hunt":
+            if function.__module__ not in SPLIT_MODULES:
                 continue
             reason = DIVERGES.get(name) or DIVERGES_SPLIT.get(name, {}).get(setting)
             marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
