@@ -77,6 +77,9 @@ class Estimate:
     compilable: bool = False  # over a range or numeric arrays: its partitions compile
     compiles_behind: bool = False  # its partitions run in CPython until their kernel is compiled
     cores: int = 1  # that its partitions run on
+    # its sampled elements are floats, not all integers: a sum of them is made in order
+    # (engine.reducers.Sum.serial_because), never from partials
+    fractional_floats: bool = False
 
     @property
     def split_wins(self) -> bool:
@@ -185,7 +188,14 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
     compiles = (bool(source.compilable) and not flat and all(map(_numbers, sample.results))
                 and not process_settings.not_compiled_here())
     moved = int((items_bytes + results_bytes) * n) + functions_bytes
-    return Estimate(n, serial, split, moved, compiles, kernels.compiles_behind(), cores)
+    return Estimate(n, serial, split, moved, compiles, kernels.compiles_behind(), cores,
+                    _fractional_floats(sample.results))
+
+
+def _fractional_floats(values: List[Any]) -> bool:
+    """Whether ``values`` are all floats (Python's or numpy's float64), some of them not integers."""
+    return (bool(values) and all(type(value) in (float, np.float64) for value in values)
+            and not all(map(float.is_integer, values)))
 
 
 def _functions_cost(functions: tuple, budget: float) -> tuple:

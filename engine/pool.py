@@ -231,6 +231,7 @@ def _child_main(sock: socket.socket) -> None:
     random.seed()
     kernel_cache.distinct_symbols()
     kernels.report_to(lambda kind: _tell(sock, KernelEvent(kind)))
+    output.pin_own_log_levels()
     if "numpy" in sys.modules:
         sys.modules["numpy"].random.seed()
     while True:

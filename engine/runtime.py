@@ -213,6 +213,10 @@ def _serially(function: Callable, iterable: Any, shape: tuple, serial: Optional[
     return function(_elements(*shape), *args, **kwargs)
 
 
+FRACTIONS_IN_ORDER = ("its elements are floats, not all integers, which regrouped may round otherwise: "
+                      "added in order, as written")
+
+
 def parallel_reduce(function: Callable, iterable: Any, element: Callable,
                     condition: Optional[Callable], *args: Any, **kwargs: Any) -> Any:
     """``function(<element(x) for x in iterable if condition(x)>, *args, **kwargs)`` with
@@ -241,23 +245,25 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         reason, estimate = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat,
                                              False, key)
         source = None if reason is not None else source
+    # a sum whose partials would not combine into the serial answer is made again in order, in
+    # one partition over everything (compiled when it can be): not when its start must come
+    # first (it is not 0), when it adds each outer item's inner loops at once (grouped), nor for
+    # Decimals or objects (reducers.in_order_exact): those run serially below
+    # (from Python 3.12 CPython's sum() of floats compensates its rounding: only its own sum over
+    # every element in order gives its answer)
+    in_order = (reducer is reducers.Sum and inner is None and reducers.zero_start(args, kwargs)
+                and sys.version_info < (3, 12))
+    if (source is not None and reducer is reducers.Sum and estimate is not None and estimate.fractional_floats
+            and not (in_order and estimate.compilable)):
+        source, reason = None, FRACTIONS_IN_ORDER  # its partials would not be combined: not split first
     if source is not None:
-        # a sum whose partials would not combine into the serial answer is made again in
-        # order, in one partition over everything (compiled when it can be): not when its
-        # start must come first (it is not 0), when it adds each outer item's inner loops at
-        # once (grouped), nor for Decimals or objects (reducers.in_order_exact): those run
-        # serially below
         check = getattr(reducer, "serial_because", None)
-        # (from Python 3.12 CPython's sum() of floats compensates its rounding: only its own
-        # sum over every element in order gives its answer)
-        in_order = (reducer is reducers.Sum and inner is None and reducers.zero_start(args, kwargs)
-                    and sys.version_info < (3, 12))
         started = time.perf_counter()
         try:
             partials = _run(reducer, source, split_element, split_condition, key, split_pattern,
                             split_flat, inner=inner,
                             check=(lambda p: check(p, args, kwargs, inner is not None)) if check else None,
-                            in_order=in_order, compiling=estimate)
+                            in_order=in_order, estimate=estimate)
         except tasks.Unshippable as exc:
             source, reason = None, str(exc)
         else:
@@ -310,7 +316,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
         try:
             outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
             partials = _run(reducer, source, element, condition, None, pattern, flat, tuple(o.name for o in outputs),
-                            compiling=estimate)
+                            estimate=estimate)
             array = _gather_array(partials, outputs) if unread else None
             if array is None:
                 built = reducer.build(_gather(partials, outputs))
@@ -334,20 +340,28 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
 def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,
          outputs: Tuple[str, ...] = (), inner: Optional[Callable] = None,
          check: Optional[Callable[[list], Optional[str]]] = None, in_order: bool = False,
-         compiling: Optional[cost.Estimate] = None) -> Optional[list]:
+         estimate: Optional[cost.Estimate] = None) -> Optional[list]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error.
     ``inner``: for a grouped reduction (``element`` reduces one item's inner loops, compiled),
     the function giving those loops' values, which CPython partitions reduce as CPython would.
     ``check``: why the partials must not be combined, if they must not: then, with
     ``in_order``, the one partial of every item computed in order in this process; else None
-    (the caller runs the shape serially; the report says why). ``compiling``: the shape's
-    estimate, which says when its kernel should compile (``engine.cost``)."""
+    (the caller runs the shape serially; the report says why). ``estimate``: the shape's, which
+    says when its kernel should compile, and whether its floats have fractions (``engine.cost``):
+    then, ``in_order`` and its kernel compiling after it, the sum is made in order at once, never
+    split first (its partials would not be combined)."""
     segments = source.export()  # first: a large array travels by name, not inside the task
+    compile_after = _compiles_after(estimate, element, condition)
     try:
         with tasks.made_task(reducer, element, condition, key, source, outputs, pattern, flat, inner,
-                             compiling is not None and compiling.compile_first,
-                             _compiles_after(compiling, element, condition)) as task:
-            computed = _runner.run_partitions(task, source.length, shareable=not outputs, windows=source.windows())
+                             estimate is not None and estimate.compile_first, compile_after) as task:
+            # a kernel that compiles after the shape is no faster now: CPython in order at once
+            at_once = in_order and compile_after and estimate is not None and estimate.fractional_floats
+            if at_once:  # its partials would not combine (``check``): made in order now, not split first
+                computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
+            else:
+                computed = _runner.run_partitions(task, source.length, shareable=not outputs,
+                                                  windows=source.windows())
             compiling = any(outcome[0] == tasks.PIECES for _, _, outcome in computed)
             outcomes = tasks.pieces_apart(computed)
             partials = _partials(outcomes)
@@ -356,16 +370,18 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
                 if not (in_order and reducers.in_order_exact([value for _, value in partials])):
                     reports.append(Report(reducer.name, source.describe(), False, why))
                     return None
-                outcomes = tasks.pieces_apart([(0, source.length,
-                                                tasks.run_partition_here(task, 0, source.length, whole=True))])
-                partials = _partials(outcomes)
+                if not at_once:
+                    outcomes = tasks.pieces_apart([(0, source.length,
+                                                    tasks.run_partition_here(task, 0, source.length, whole=True))])
+                    partials = _partials(outcomes)
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
     compiled = sum(1 for *_, (_, _, was_compiled, _) in outcomes if was_compiled)
     # split: in CPython partitions only where the settings keep it from compiled code
     reason = why or process_settings.not_compiled_here() or ""
-    reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled, compiling))
+    reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled,
+                          compiling))
     return [value for _, value in partials] if not reducer.outputs else partials
 
 

@@ -304,3 +304,34 @@ def test_a_service_compiles_a_short_shapes_kernel_after_it_and_the_next_run_uses
     wait_for(lambda: compiles(service) == 1, "the kernel compiled once the processes were idle", timeout=90)
     split, partitions, compiled = run()
     assert split and compiled == partitions
+
+
+def test_a_short_sum_of_fractional_floats_is_made_in_order_at_once_while_its_kernel_compiles_after(behind,
+                                                                                                    monkeypatch):
+    """Its partials would not be combined (they may round otherwise regrouped): split first, it
+    would be computed twice; made in order in one pass now (in CPython: the kernel compiles after
+    it), and by the kernel in one pass the next time."""
+    import numpy as np
+
+    values = np.random.default_rng(4).random(300_000)
+    expected = sum(v * 0.5 for v in values)
+    passes = []
+    real = tasks.run_partition_here
+    monkeypatch.setattr(tasks, "run_partition_here", lambda *args, **kwargs: passes.append(1) or real(*args, **kwargs))
+    for run in ("first", "next"):
+        passes.clear()
+        with using_runner(InlineRunner(processes=2, always_split=False)):
+            got = parallel_reduce(sum, values, halved, None)
+        assert len(passes) == 1  # one pass over every item, no partitions before it
+        assert (got, type(got)) == (expected, type(expected))
+        report = runtime.reports[-1]
+        assert not report.parallel and report.partitions == 1 and "added in order" in report.reason, report
+        assert report.compiled == (run == "next"), report
+        if run == "first":
+            assert behind == []  # deferred: this process is busy with the block
+            kernels.start_deferred_compiles()
+            assert kernels.join_background_compiles(60) and behind == ["compiled"]
+
+
+def halved(v):
+    return v * 0.5

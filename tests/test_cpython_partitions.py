@@ -116,3 +116,29 @@ def test_any_and_all_partials_decide_as_the_builtins(values, reducer, builtin):
 def test_partials_combine_only_within_one_order_family(first, second, combined):
     partials = [best(reducers.Min, first), best(reducers.Min, second)]
     assert (reducers.Min.serial_because(partials, (), {}) is None) is combined
+
+
+class Reading:
+    def __init__(self, value):
+        self.value = value
+
+
+def test_a_sum_of_fractional_floats_over_objects_is_not_split_first():
+    """Its CPython partials would not be combined: it runs as written, in order, at once."""
+    from engine import runtime
+    from engine.runtime import InlineRunner, parallel_reduce, using_runner
+
+    readings = [Reading(i / 7) for i in range(3_000)]  # heavy items: worth splitting but for this
+    with using_runner(InlineRunner(processes=2, always_split=False)):
+        got = parallel_reduce(sum, readings, harmonic_weighted, None)
+    expected = sum(harmonic_weighted(r) for r in readings)
+    assert (got, type(got)) == (expected, float)
+    report = runtime.reports[-1]
+    assert not report.parallel and report.reason == runtime.FRACTIONS_IN_ORDER, report
+
+
+def harmonic_weighted(reading):
+    total = 0.0
+    for k in range(300):
+        total += reading.value / (k + 1)
+    return total
