@@ -97,7 +97,8 @@ class Estimate:
     def compile_after(self) -> bool:
         """Whether its kernel, compiling behind the partitions, should compile only after them
         (``COMPILE_SECONDS``)."""
-        return self.compilable and self.compiles_behind and self.serial / max(1, self.cores) < COMPILE_SECONDS
+        return (self.compilable and self.compiles_behind and not self.compile_first
+                and self.serial / max(1, self.cores) < COMPILE_SECONDS)
 
     def describe(self) -> str:
         if self.compilable:
@@ -127,7 +128,7 @@ def _sample(source, element: Callable, condition: Optional[Callable], pattern: O
     results: List[Any] = []
     keep = results.extend if flat else results.append
     count = 0
-    items = source.items(0, limit)
+    items = iter(source.items(0, limit))
     with gc_pause.paused():
         start = _clock()
         while chunk := list(itertools.islice(items, CLOCK_EVERY)):

@@ -478,6 +478,8 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: 
         if kernel is COMPILING and wait_own and _behind.running(name):
             _behind.wait(name)
             kernel = _behind.poll(name)
+            if kernel is background_compiles.RUNNING or kernel is background_compiles.ABSENT:
+                kernel = COMPILING  # started only now, or made by another process
         return kernel
     with kernel_cache.claimed(name):
         found = _loaded(name, key)

@@ -43,6 +43,27 @@ def filter_lines(has_condition: bool, args: str) -> str:
     return _FILTER.format(args=args) if has_condition else ""
 
 
+def _extended(run: list, values: Iterator) -> Optional[BaseException]:
+    """``run`` extended by the next ``_CHUNK`` values (in C); what computing one of them raised,
+    if one did, with the values before it kept in ``run``: a loop meets them first."""
+    try:
+        run.extend(itertools.islice(values, _CHUNK))
+    except BaseException as error:  # noqa: BLE001 - raised by the caller, after the values before it
+        return error
+    return None
+
+
+def _run_before_error(values: Iterator) -> typing.Generator[typing.Any, None, list]:
+    """The next run of ``_CHUNK`` values (``yield from`` it); one that raised ends the run: the
+    values before it are yielded one by one (the loop compares them first), then it is raised."""
+    run: list = []
+    error = _extended(run, values)
+    if error is not None:
+        yield from run
+        raise error
+    return run
+
+
 def _passing(items: Iterable, condition: Optional[Callable]) -> Iterable:
     return items if condition is None else filter(condition, items)
 
@@ -142,10 +163,15 @@ def kernel({params}, lo, hi):
             total = sum(values, first)
             return True, total, 0.0 if isinstance(total, _EXACT_SUMS) else None
         total, bound = first, _integral_bound([first], 0.0)
-        while chunk := list(itertools.islice(values, _CHUNK)):
-            total = sum(chunk, total)
+        while True:
+            chunk: list = []
+            error = _extended(chunk, values)
+            total = sum(chunk, total)  # the additions before a value that raised raise first, as in the loop
+            if error is not None:
+                raise error
+            if not chunk:
+                return True, total, bound
             bound = _integral_bound(chunk, bound)
-        return True, total, bound
 
     @staticmethod
     def from_kernel(result, scalar: Callable) -> Optional[Tuple[bool, Any, Optional[float]]]:
@@ -260,25 +286,27 @@ def _unordered(rank: typing.Any) -> bool:
     return type(rank) in _FLOAT_TYPES and rank != rank
 
 
-def _order_family(rank: typing.Any) -> typing.Hashable:
+def _order_family(rank: typing.Any, inside: bool = False) -> typing.Hashable:
     """The family of ``rank`` in which ``<`` orders every two values totally, so that the best of
     a partition compared with the best before it is the best CPython's running comparison finds,
     and no comparison raises (a str with an int does); None where there is none: a set (ordered
-    by inclusion), an object with comparisons of its own, a NaN, or a tuple holding one of those."""
+    by inclusion), an object with comparisons of its own, a Decimal NaN (comparing it raises), or
+    a tuple holding one of those or a float NaN (``inside``). A float NaN alone is a number: it
+    compares with numbers without raising (``_Extreme`` keeps it out of the best), not with a str."""
     kind = type(rank)
     if kind in _NUMBER_TYPES or isinstance(rank, np.integer):
-        return None if _unordered(rank) else "number"
+        return None if inside and _unordered(rank) else "number"
     if kind in _OWN_FAMILY_TYPES:
         return None if kind is decimal.Decimal and rank.is_nan() else kind
     if kind in _AWARE_TYPES:
         return kind, rank.tzinfo is None
     if kind is tuple:
-        parts = tuple(map(_order_family, rank))
+        parts = tuple(_order_family(part, inside=True) for part in rank)
         return None if None in parts else (tuple, parts)
     return None
 
 
-_NO_RANK = True  # a partial's family when it compared no rank: it combines with any family
+_NO_RANK = object()  # a partial's family when it met no rank: it combines with any family
 
 
 class _Extreme:
@@ -345,17 +373,16 @@ def kernel({params}, lo, hi):
         found, best, best_rank, lead, family, seen = False, None, None, None, _NO_RANK, False
         for value in values:
             rank = value if key is None else key(value)
+            own = _order_family(rank)
+            family = own if family is _NO_RANK or own == family else None
+            if family is None:  # comparing it could raise, or order otherwise: made in order
+                return found, best, best_rank, lead, None
             if _unordered(rank):
                 if not seen:
                     lead = (value, rank)
                 seen = True
                 continue
             seen = True
-            if family is not None:
-                own = _order_family(rank)
-                family = own if family is _NO_RANK or own == family else None
-            if family is None and found:  # comparing it could raise, or order otherwise: made in order
-                return found, best, best_rank, lead, None
             if not found or cls.better(rank, best_rank):
                 found, best, best_rank = True, value, rank
         return found, best, best_rank, lead, family
@@ -367,7 +394,7 @@ def kernel({params}, lo, hi):
         as the loop keeps): the loop's three checks per value took three times as long as the
         builtin over 2.5M ints. Any other run is given whole to the loop."""
         builtin = min if cls.operator == "<" else max
-        while run := list(itertools.islice(values, _CHUNK)):
+        while run := (yield from _run_before_error(values)):
             kinds = set(map(type, run))
             if len(kinds) == 1 and kinds <= _PLAIN_TYPES:
                 yield builtin(run)

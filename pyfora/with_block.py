@@ -19,6 +19,8 @@ the others as proxies. ``onCluster()`` sends the block to the cluster even where
 """
 from __future__ import annotations
 
+import dis
+import functools
 import sys
 import time
 import types
@@ -58,6 +60,7 @@ class WithBlockExecutor:
         self._frame: Optional[types.FrameType] = None
         self._previous_trace: Any = None
         self._previous_opcodes = False  # the frame's f_trace_opcodes before the block
+        self._as_name: Optional[str] = None  # the name the with statement binds this to ("": none)
         self._captured: Optional[capture.CapturedBlock] = None
         self._download_below: Optional[int] = 0  # remoteAll
         self._status_callback: Optional[Callable[[dict], None]] = None
@@ -115,16 +118,22 @@ class WithBlockExecutor:
         self._captured = capture.capture(frame, located)
         self._frame = frame
         self._previous_trace = sys.gettrace()
+        # Skipped on the first instruction after this returns (an opcode event), not on the
+        # body's first line: a ``try:`` first is a NOP that no handler covers (CPython 3.11),
+        # which SkipBody raised there would leave without calling __exit__; and raised inside
+        # the ``try``, an ``except Exception`` would catch it and run locally. That instruction
+        # binds the ``as`` name, which __exit__ then binds instead; a target other than a name
+        # (``as self.block``) is skipped on the body's first line, as before.
+        self._as_name = _as_name(frame.f_code, frame.f_lasti)
+        self._previous_opcodes = frame.f_trace_opcodes
+        if self._as_name is not None:  # set before settrace: from 3.12 it turns opcode events on
+            frame.f_trace_opcodes = True
         sys.settrace(_ignore_events)  # local trace functions fire only while one is set
-        # Skipped on the first instruction after this returns (an opcode event), not the body's
-        # first line: a ``try:`` first is a NOP that no handler covers (CPython 3.11), which
-        # SkipBody raised there would leave without calling __exit__; and raised inside the
-        # ``try``, an ``except Exception`` would catch it and run locally.
-        self._previous_opcodes, frame.f_trace_opcodes = frame.f_trace_opcodes, True
         frame.f_trace = self._skip_body
         return self
 
     def _skip_body(self, frame, event, arg):
+        """The trace function that raises SkipBody on the first event in the caller's frame."""
         raise capture.SkipBody()
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -141,6 +150,8 @@ class WithBlockExecutor:
         assert frame is not None and block is not None, "__exit__ without __enter__"
         frame.f_trace, frame.f_trace_opcodes = None, self._previous_opcodes
         sys.settrace(self._previous_trace)
+        if self._as_name:  # skipped before its instruction ran
+            capture.write_back(frame, {self._as_name: self})
         if exc_type is not capture.SkipBody:
             return False
         message = self._executor._run_block(block, self._download_below, self._status_callback)
@@ -161,3 +172,22 @@ class WithBlockExecutor:
             errors.reraise(remote_error(error, handled=exc.__context__))
         return True
 
+
+_NAME_STORES = {"STORE_FAST", "STORE_NAME", "STORE_GLOBAL", "STORE_DEREF"}
+
+
+@functools.lru_cache(maxsize=256)
+def _as_name(code: types.CodeType, entering: int) -> Optional[str]:
+    """What the instruction after the with statement's entry (at offset ``entering``) binds this
+    block's executor to: "" for nothing (it is popped), the name, or None for a target that is
+    not a name."""
+    instructions = iter(dis.get_instructions(code))
+    for instruction in instructions:
+        if instruction.offset >= entering:
+            break
+    after = next(instructions, None)
+    if after is None:
+        return None
+    if after.opname == "POP_TOP":
+        return ""
+    return str(after.argval) if after.opname in _NAME_STORES else None

@@ -335,3 +335,13 @@ def test_a_short_sum_of_fractional_floats_is_made_in_order_at_once_while_its_ker
 
 def halved(v):
     return v * 0.5
+
+
+def test_waiting_for_a_compile_another_process_makes_gives_compiling_not_a_marker(behind):
+    """A process that waits for its own compile but finds it made elsewhere (or only now
+    started) is told COMPILING: nothing else is kept as its kernel."""
+    assert kernels._compiled_once(("waited for", 1), lambda: None, deferring=True) is kernels.COMPILING
+    # wanted now by a waiting shape: the deferred compile starts; its result is not waited here
+    found = kernels._compiled_once(("waited for", 1), lambda: None, wait_own=True)
+    assert found is kernels.COMPILING or found is None, found
+    assert kernels.join_background_compiles(30)

@@ -194,3 +194,19 @@ def test_functions_that_cannot_be_pickled_run_serially_and_say_so():
     assert got == [heavy(k) for k in range(40)]
     report = runtime.reports[-1]
     assert not report.parallel and report.reason.startswith("cannot be sent to other processes"), report
+
+
+def test_the_sample_takes_each_item_once_up_to_its_share():
+    from engine.cost import _sample
+    from engine.sources import RangeSource
+
+    sample = _sample(RangeSource(range(100_000)), lambda x: x * 2, None, None, False, 300)
+    assert sample.count == 300 and sample.results == [x * 2 for x in range(300)]
+
+
+def test_a_long_shape_that_waits_for_its_compile_never_defers_it():
+    from engine import cost
+
+    many_cores = cost.Estimate(10_000_000, serial=cost.COMPILE_FIRST_FROM, split=0.1, moved=0, compilable=True,
+                               compiles_behind=True, cores=64)
+    assert many_cores.compile_first and not many_cores.compile_after

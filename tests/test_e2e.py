@@ -109,7 +109,7 @@ def test_a_block_that_begins_with_try_runs_on_the_cluster_whole(ufora):
             handled.append(type(exc).__name__)
             value = -1
     assert value == -1 and handled == ["ValueError"]  # once: on the cluster, written back
-    with ufora.remotely.downloadAll().onCluster():
+    with ufora.remotely.downloadAll().onCluster() as block:  # the name is bound as CPython binds it
         try:
             total = sum(a + b for a, b in [(1, 2), (1, 2, 3)])
         except ValueError as exc:
@@ -117,6 +117,7 @@ def test_a_block_that_begins_with_try_runs_on_the_cluster_whole(ufora):
         finally:
             done = True
     assert (total, done) == ("too many values to unpack (expected 2)", True)
+    assert block.ranHere is None  # it ran on the cluster
 
 
 def test_augmented_assignment_and_sys_exit_in_a_block(ufora):
