@@ -306,7 +306,9 @@ def _order_family(rank: typing.Any, inside: bool = False) -> typing.Hashable:
     return None
 
 
-_NO_RANK = object()  # a partial's family when it met no rank: it combines with any family
+# a partial's family when it met no rank: it combines with any family (a string, compared by
+# equality: a partial is pickled on its way to the driver)
+_NO_RANK = "no rank"
 
 
 class _Extreme:
@@ -374,7 +376,7 @@ def kernel({params}, lo, hi):
         for value in values:
             rank = value if key is None else key(value)
             own = _order_family(rank)
-            family = own if family is _NO_RANK or own == family else None
+            family = own if family == _NO_RANK or own == family else None
             if family is None:  # comparing it could raise, or order otherwise: made in order
                 return found, best, best_rank, lead, None
             if _unordered(rank):
@@ -418,7 +420,7 @@ def kernel({params}, lo, hi):
 
     @staticmethod
     def serial_because(partials: Sequence, args: tuple, kwargs: dict, grouped: bool = False) -> Optional[str]:
-        families = {family for *_, family in partials if family is not _NO_RANK}
+        families = {family for *_, family in partials if family != _NO_RANK}
         if None not in families and len(families) <= 1:
             return None
         return ("its elements are not totally ordered (tuples holding a NaN, sets, objects with comparisons of "
