@@ -288,17 +288,20 @@ def _source_code(reducer, template: str, source, has_condition: bool, has_key: b
         store=getattr(reducer, "store", "").format(args=args), args=args)
 
 
-def _typed(source) -> Tuple[tuple, Any]:
-    """(the numba types of the source's kernel arguments, of its items), with its data in place;
-    what typing its items raised in place of their type (``_build`` raises it, where numba's
-    refusals are caught)."""
+def _argument_types(source) -> tuple:
+    """The numba types of the source's kernel arguments, with its data in place."""
     import numba
 
+    return tuple(numba.typeof(argument) for argument in source.kernel_arguments())
+
+
+def _item_type(source) -> Any:
+    """The numba type of the source's items, with its data in place; what typing them raised in
+    its place (``_build`` raises it, where numba's refusals are caught)."""
     try:
-        item_type = source.item_type()
+        return source.item_type()
     except Exception as exc:  # noqa: BLE001 - any of them means "not compiled"
-        item_type = exc
-    return tuple(numba.typeof(argument) for argument in source.kernel_arguments()), item_type
+        return exc
 
 
 def _build(reducer, source, element, condition, key, pattern: Optional[str], argument_types: tuple,
@@ -375,13 +378,15 @@ def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
     that does not defer it."""
     if not source.compilable:
         return None
-    argument_types, item_type = _typed(source)
+    argument_types = _argument_types(source)
     types_key = tuple(str(argument_type) for argument_type in argument_types)
     params, bind = source.kernel_code()
     cache_key = (digest, reducer.name, params, bind, types_key, pattern, source.numpy_items)
     if cache_key in _cache:
         _cache.move_to_end(cache_key)
         return _cache[cache_key]
+    item_type = _item_type(source)  # typed now, not per lookup of a kernel already found
+
     def build() -> Optional[Kernel]:
         return _build(reducer, source, element, condition, key, pattern, argument_types, item_type)
 
@@ -611,4 +616,5 @@ def warm_up() -> None:
 
     kernel_cache.fingerprint()  # reads the engine's files: once, before the fork
     source = RangeSource(range(10))
-    _build(reducers.Sum, source, lambda x: x + 1, lambda x: x > 0, None, None, *_typed(source))
+    _build(reducers.Sum, source, lambda x: x + 1, lambda x: x > 0, None, None, _argument_types(source),
+           _item_type(source))

@@ -280,7 +280,7 @@ def _compute(job: _Decoded, lo: int, hi: int, whole: bool) -> Tuple[List[Piece],
 
 
 LOOK_EVERY = 0.02  # seconds between two looks at a compiling kernel
-_LOOK_ITEMS = 128  # items between two readings of the clock
+_LOOK_ITEMS = 128  # items in a run between two readings of the clock (and looks)
 
 
 def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any, Optional[kernels.Kernel]]:
