@@ -135,7 +135,7 @@ def prog_finditer_leaves_the_last_match(ufora):
 
 
 def prog_comprehension_of_matches(ufora):
-    lines = [f"{i:05d},{'ok' if i % 3 else 'bad'}" for i in range(100_000)]
+    lines = [f"{i:05d},{'ok' if i % 3 else 'bad'}" for i in range(50_000)]
     with ufora.remotely.downloadAll():
         matches = [re.match(r"(\d+),(ok|bad)", line) for line in lines]
     return {"count": len(matches), "bad": sum(1 for m in matches if m.group(2) == "bad"),
