@@ -21,6 +21,7 @@ setup(
         "cloudpickle>=3.0",
         "lz4>=4.0",
         "tqdm>=4.60",
+        "pandas>=2.2",  # a block's DataFrames and Series: read and split on the cluster too
     ],
     # nbclient, nbformat, ipykernel, ipywidgets: a real Jupyter kernel for the progress widget's test
     extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff", "mypy",

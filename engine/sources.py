@@ -7,6 +7,10 @@ read any slice of.
   an array. Arrays over ``SHARED_BYTES`` are copied once into shared memory by the driver
   (``export``) and attached by name in the pool; smaller ones travel inside the task.
 * ``ObjectSource``: any other list or tuple: CPython only, items pickled with the task.
+* A pandas ``Series`` of a numpy integer, float or bool dtype (a DataFrame's column: ``df["x"]``)
+  is an ``ArraySource`` of its values as int64, float64 or bool: iterating a Series yields Python
+  ints, floats and bools, as a list of them does (a uint64 past int64 is an ``ObjectSource``).
+  Other Series (nullable, datetime, categorical, text) are not split: they run serially.
 
 * ``ZipSource``: ``zip(a, b, ...)`` of sources (as long as the shortest), and
   ``enumerate(a, start)`` as ``zip(range(start, start + len(a)), a)``; items are tuples. Its
@@ -29,6 +33,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -414,6 +419,23 @@ def _homogeneous_array(values) -> Optional[np.ndarray]:
         return None
 
 
+def _series_source(series: Any):
+    """The source for a pandas Series of a numpy numeric dtype (exactly ``pandas.Series``: a
+    subclass may iterate otherwise), or None. Its iterator yields each value's ``.item()``: a
+    Python int, float or bool, so its items are held as a list of them is."""
+    dtype = series.dtype
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS:
+        return None
+    values = series.to_numpy()
+    if dtype.kind in "iu":
+        if dtype == np.uint64 and len(values) and values.max() > INT64_MAX:
+            return ObjectSource(list(series))
+        return ArraySource(values.astype(np.int64, copy=False), python_items=True)
+    if dtype.kind == "f":  # float32's .item() is the same value as a Python float
+        return ArraySource(values.astype(np.float64, copy=False), python_items=True)
+    return ArraySource(values, python_items=True)
+
+
 def source_for(iterable: Any):
     """The source for ``iterable``, or None when it is not one the engine splits."""
     if isinstance(iterable, range):
@@ -427,4 +449,7 @@ def source_for(iterable: Any):
     if type(iterable) in (list, tuple):
         array = _homogeneous_array(iterable)
         return ArraySource(array, python_items=True) if array is not None else ObjectSource(list(iterable))
+    pandas = sys.modules.get("pandas")  # imported by the block's code if it holds a Series
+    if pandas is not None and type(iterable) is pandas.Series:
+        return _series_source(iterable)
     return None

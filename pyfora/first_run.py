@@ -34,6 +34,7 @@ import ast
 import collections
 import copy
 import functools
+import sys
 import types
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
@@ -328,13 +329,17 @@ def _holds_data(values: Dict[str, Any]) -> bool:
 
 def _never_split(value: Any) -> bool:
     """Whether ``engine.sources`` splits no shape over this value, so that it runs as CPython on
-    the cluster: anything but a range, an array of numbers, or exactly a list or tuple (a dict
-    iterated for its keys, a set, a deque, a list's subclass, an object of the user's)."""
+    the cluster: anything but a range, an array or pandas Series of numbers, or exactly a list or
+    tuple (a dict iterated for its keys, a set, a deque, a list's subclass, an object of the
+    user's)."""
     kind = type(value)
     if value is _UNREADABLE or kind is range or kind is list or kind is tuple:
         return False
     if issubclass(kind, numpy.ndarray):  # of engine.sources' numeric kinds
         return numpy.ndarray.ndim.__get__(value) < 1 or numpy.ndarray.dtype.__get__(value).kind not in "biuf"
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and kind is pandas.Series:  # pandas' own code, not the user's
+        return not (isinstance(value.dtype, numpy.dtype) and value.dtype.kind in "biuf")
     return True
 
 

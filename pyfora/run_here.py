@@ -111,10 +111,11 @@ def _size(value: Any, depth: int = 1) -> Hashable:
     """What a value's size is told by, read without running any code of the user's (no ``__len__``,
     ``__getattr__``, ``__eq__`` or property of theirs, which may raise or load something): a number
     or a short string itself (numpy's scalars by their bytes, ``Decimal`` and ``Fraction`` by their
-    text); the length of a container, long string or array (of a subclass: the built-in's length);
-    a function by its code (a parameter may be another function each call); a module of the
-    standard library or an installed package by its name (``np``: 500 attributes measured in 0.6 ms
-    a block, which would run in microseconds here); an object's attributes' sizes, ``__slots__`` too
+    text); the length of a container, long string or array (of a subclass: the built-in's length),
+    the size of a pandas Series, DataFrame or Index; a function by its code (a parameter may be
+    another function each call); a module of the standard library or an installed package by its
+    name (``np``: 500 attributes measured in 0.6 ms a block, which would run in microseconds
+    here); an object's attributes' sizes, ``__slots__`` too
     (``depth`` levels down); else only its type (a class: the same block calls the same code).
     Told with plain values (a type by its name, bytes in hex), as JSON keeps them."""
     kind = type(value)
@@ -128,6 +129,8 @@ def _size(value: Any, depth: int = 1) -> Hashable:
         return ("=", _type_name(kind), str(value))  # a signalling NaN raises on ==
     if issubclass(kind, numpy.ndarray):
         return ("len", numpy.ndarray.size.__get__(value))
+    if kind.__module__.split(".")[0] == "pandas" and isinstance(getattr(kind, "shape", None), property):
+        return ("len", int(numpy.prod(value.shape)))  # a Series, DataFrame or Index: pandas' own code
     for base in _SIZED:
         if issubclass(kind, base):
             try:

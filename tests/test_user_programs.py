@@ -34,10 +34,10 @@ from tests.compare_runs import LocalUfora, describe, differences, fresh_global_s
 
 PROGRAM_MODULES = [
     "parsing", "montecarlo", "kmeans", "objects", "formatting", "numpy_types", "exact_numbers",
-    "errors", "mixed_types", "closures_state", "bulk", "hunt", "partition_shapes",
+    "errors", "mixed_types", "closures_state", "bulk", "hunt", "partition_shapes", "pandas_data",
 ]
 # the modules whose programs run split too (every shape split: CPython partitions and compiled ones)
-SPLIT_MODULES = {"tests.user_programs.hunt", "tests.user_programs.partition_shapes"}
+SPLIT_MODULES = {"tests.user_programs.hunt", "tests.user_programs.partition_shapes", "tests.user_programs.pandas_data"}
 
 # program name -> what differs today (kept in step with the engine: strict xfail).
 DIVERGES = {

@@ -13,7 +13,7 @@ from perf.realistic.timing import Timed
 from perf.report import markdown_table
 
 CSV_COLUMNS = ("program", "theme", "size", "local_s", "local_runs_s", "cold_s", "warm_s", "startup_s",
-               "cold_over_local", "warm_over_local", "over_limit", "engine", "answer", "note")
+               "cold_over_local", "warm_over_local", "over_limit", "engine", "cold_ran_here", "answer", "note")
 
 
 def _seconds(value: Optional[float]) -> str:
@@ -63,7 +63,7 @@ def _slower(timed: List[Timed]) -> List[str]:
         parts = [f"{run} {t.seconds(run):.3f} s (+{t.seconds(run) - local:.3f} s, "
                  f"{t.seconds(run) / local:.2f}x)" for run in targets.over_limit(t)]
         lines.append(f"- {t.program.name}: local {local:.3f} s; " + "; ".join(parts)
-                     + f"; engine: {_engine(t)}")
+                     + f"; engine: {_engine(t)} (cold: {t.cold_ran_here} block(s) ran here)")
     return lines
 
 
@@ -125,5 +125,5 @@ def write_csv(path: Path, timed: List[Timed], facts: Dict[str, str], quick: bool
                 "" if local is None else f"{local:.6f}", ";".join(f"{s:.6f}" for s in t.local),
                 *("" if v is None else f"{v:.6f}" for v in (t.cold, t.warm, t.startup)),
                 *("" if r is None else f"{r:.4f}" for r in (cold, warm)), " ".join(targets.over_limit(t)),
-                _engine(t), "wrong" if t.wrong else ("not timed" if t.failure else "ok"),
+                _engine(t), t.cold_ran_here, "wrong" if t.wrong else ("not timed" if t.failure else "ok"),
                 " | ".join(t.wrong) or t.failure or t.raised or ""])

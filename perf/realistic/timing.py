@@ -37,6 +37,8 @@ class Timed:
     raised: Optional[str] = None              # the exception of the expected answer, if any
     shapes: Optional[probe.Reported] = None   # what the engine reported for the warm run
     ran_here: int = 0                         # blocks of the warm run that ran in the client (pyfora.run_here)
+    cold_ran_here: int = 0                    # and of the cold run (its shapes are not probed: a probe
+                                              # block before it would warm the cluster)
     failure: Optional[str] = None             # the harness could not time it (the cluster did not start, ...)
 
     @property
@@ -98,6 +100,7 @@ def time_program(program: Program, quick: bool, log: Log) -> Timed:
     timed.startup = time.perf_counter() - began
     try:
         timed.cold, result = _run(program, ufora, quick)
+        timed.cold_ran_here = ufora.blocksRunHere
         compare("cold", result)
         seconds, result = _run(program, local, quick)
         timed.local.append(seconds)

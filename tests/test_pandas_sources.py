@@ -1,0 +1,68 @@
+"""A pandas Series of numbers is a source the engine splits (``engine.sources``): its items are
+what iterating it yields in CPython (Python ints, floats and bools), in CPython partitions and
+compiled ones alike; any other Series runs serially. Each snippet runs as plain CPython and as a
+block through the engine (tests.test_shapes' harness)."""
+import pandas as pd
+import numpy as np
+import pytest
+
+from engine.sources import source_for
+from tests.test_shapes import assert_cpythons, cpython, engine
+
+N = 50_000
+
+SPLIT = [
+    f"s = pd.Series(np.arange({N}, dtype=np.int32) * 3)\nresult = sum(x * x for x in s)",
+    f"s = pd.Series(np.arange({N}, dtype=np.int64))\nresult = [x * 0.5 for x in s if x % 7 == 0]",
+    f"s = pd.Series(np.linspace(0, 1, {N}, dtype=np.float32))\nresult = [x * 3 for x in s]",
+    f"s = pd.Series(np.arange({N}) % 5 == 0)\nresult = sum(1 for b in s if b)",
+    f"df = pd.DataFrame({{'a': np.arange({N}), 'b': np.arange({N}) * 0.25}})\n"
+    "result = sum(a * b for a, b in zip(df['a'], df['b']))",
+    f"s = pd.Series(np.arange({N}, dtype=np.uint8))\nresult = max(x * 1000 for x in s)",
+    f"s = pd.Series([float(i) if i % 11 else float('nan') for i in range({N})])\nresult = max(x for x in s)",
+    f"s = pd.Series(np.arange({N}, dtype=np.int64))\nresult = [i * x for i, x in enumerate(s)][-3:]",
+]
+
+SERIAL = [
+    f"s = pd.Series(np.array(['w%d' % i for i in range({N})]))\nresult = [w.upper() for w in s][-2:]",
+    f"s = pd.Series(np.arange({N}), dtype='Int64')\nresult = sum(x for x in s)",
+    f"s = pd.Series(pd.date_range('2024-01-01', periods={N}, freq='min'))\nresult = max(t.hour for t in s)",
+]
+
+
+def _with_pandas(code: str) -> str:
+    return "import pandas as pd\n" + code
+
+
+@pytest.mark.parametrize("code", SPLIT)
+def test_a_numeric_series_splits_and_gives_cpythons_result(code):
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
+    assert any(r.parallel for r in reports) or any(r.reason.endswith("added in order") for r in reports), reports
+
+
+@pytest.mark.parametrize("code", SERIAL)
+def test_another_series_runs_serially_with_cpythons_result(code):
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
+    assert not any(r.parallel for r in reports if "Series" in r.source), reports
+    assert any(r.reason == "Series is not a source the engine splits" for r in reports), reports
+
+
+@pytest.mark.parametrize("series", [
+    pd.Series([1, -2, 3], dtype=np.int16), pd.Series([2 ** 63 + 1, 5], dtype=np.uint64),
+    pd.Series([0.1, np.nan], dtype=np.float32), pd.Series([True, False]), pd.Series([], dtype=np.float64),
+], ids=["int16", "uint64-past-int64", "float32", "bool", "empty"])
+def test_a_series_items_are_what_iterating_it_yields(series):
+    source = source_for(series)
+    items = list(source.items(0, source.length))
+    assert repr(items) == repr(list(series)) and [type(i) for i in items] == [type(i) for i in series]
+
+
+def test_a_series_subclass_is_not_split():
+    class Tagged(pd.Series):
+        pass
+
+    assert source_for(Tagged([1, 2, 3])) is None
