@@ -340,12 +340,17 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
     is split. ``windows``: the bytes of items [lo, hi) of each shared array the task reads, for
     a partition computed on another worker than the task's (``engine.sources``). ``whole``: one
     partial of every item in order, never pieces (a float sum made again in order must be one
-    pass: pieces would regroup it)."""
+    pass: pieces would regroup it). The driver computes partitions too (its own, and others' as it
+    waits), inside its block's runner: it is set aside here, or a shape in a function the element
+    calls would be split again from inside a partition (a task per item, its answers misplaced)."""
+    from engine import runtime  # here: runtime imports this module
+
     try:
         job = _decode(payload)
         if windows:
             job.task.source.window(lo, iter(windows))
-        with decimal.localcontext(job.task.decimal_context), process_settings.applied(job.task.settings):
+        with decimal.localcontext(job.task.decimal_context), process_settings.applied(job.task.settings), \
+                runtime.using_runner(None):
             pieces, compiling = _compute(job, lo, hi, whole)
         if len(pieces) == 1 and not compiling:
             _, _, partial, compiled = pieces[0]

@@ -96,3 +96,21 @@ def prog_max_of_readings_with_missing_values(ufora):
         peak_after_first = max(r for r in readings[1:])
         low = min(int(r) for r in readings[1:-1])
     return {"peak": peak, "peak_after_first": peak_after_first, "low": low}
+
+
+def _row_total(line):
+    return sum(float(value) for value in line.split(","))
+
+
+def _cleaned(line, number):
+    return [f"{number}:{field.strip()}" for field in line.split(",") if field.strip()]
+
+
+def prog_a_helper_with_its_own_loop_called_per_line(ufora):
+    lines = [f"{i % 17}, {i / 8}, ,{-i}" .replace(", ,", ",0,") for i in range(N)]
+    with ufora.remotely.downloadAll():
+        totals = [_row_total(line) for line in lines]
+        fields = [_cleaned(line, number) for number, line in enumerate(lines, 1) if number % 3]
+        biggest = max(_row_total(line) for line in lines)
+    return {"totals_head": totals[:5], "totals_tail": totals[-5:], "count": len(totals),
+            "fields": fields[:2] + fields[-2:], "n_fields": len(fields), "biggest": biggest}
