@@ -223,6 +223,8 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     CPython's answer, computed over partitions when it can be. ``kwargs`` may hold the
     generator as written (``rewriter.SERIAL_KEYWORD``), run when the shape is not split."""
     serial = kwargs.pop(rewriter.SERIAL_KEYWORD, None)
+    if _runner is None and serial is not None:  # in a partition: as written, at once (a shape in a
+        return function(serial(_called(iterable)), *args, **kwargs)  # function called per item)
     given = iterable
     reducer = reducers.REDUCTIONS.get(function)
     grouped = element.grouped if isinstance(element, Flat) and reducer is not None else None
@@ -299,6 +301,8 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
     written = serial.pop(rewriter.SERIAL_KEYWORD, None)
     if serial:
         raise TypeError(f"unexpected keywords {sorted(serial)}")
+    if _runner is None and written is not None:  # in a partition: as written, at once
+        return written(_called(iterable))
     given = iterable
     shape = _unwrap(iterable, element, condition)
     reducer = reducers.COLLECTIONS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
@@ -445,8 +449,9 @@ def _raise(lo: int, hi: int, error: RemoteError) -> None:
 
 def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
     """``zip``/``enumerate``/``map``/``filter`` called in a shape: kept unevaluated for the
-    engine when it is the builtin, else called as written."""
-    if function in (zip, enumerate, map, filter):
+    engine when it is the builtin, else called as written (and in a partition, where no shape
+    is split)."""
+    if _runner is not None and function in (zip, enumerate, map, filter):
         return IteratorCall(function, args, kwargs)
     return function(*args, **kwargs)
 

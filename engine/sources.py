@@ -296,8 +296,10 @@ class Star:
         self.pattern = unpacking_pattern(structure)
 
 
+@functools.lru_cache(maxsize=256)
 def unpacking_pattern(structure: str) -> str:
-    """The structure with the names kernels and unpackers use: "(part0, (part1, part2))"."""
+    """The structure with the names kernels and unpackers use: "(part0, (part1, part2))" (kept:
+    a shape in a function called per item asks it for every call)."""
     counter = iter(range(structure.count("_")))
     return re.sub("_", lambda _: f"part{next(counter)}", structure)
 
