@@ -23,7 +23,7 @@ import logging
 import types
 from typing import Any, Collection, Container, Dict, List, Optional, Sequence, Tuple
 
-from engine import kernels, rewriter
+from engine import kernels, rewriter, showcase
 from engine.code import EMPTY, cell_contents, future_flags_of_code, is_a, parsed, referenced_names
 
 log = logging.getLogger(__name__)
@@ -159,9 +159,10 @@ def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
 def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Container[str], dry_run: bool = False,
                       found: Optional[List[types.FunctionType]] = None) -> int:
     """Rewrite, in place, every function defined in one of ``shipped_files`` (the user's own
-    code, sent with the block) and reachable from ``namespace`` that holds a shape; how many
-    were rewritten. Methods are reached through classes and through instances (``obj.count(n)``)
-    and replaced in their class. Installed libraries are neither rewritten nor walked.
+    code, sent with the block) or in ufora's showcase modules (``engine.showcase``), and
+    reachable from ``namespace``, that holds a shape; how many were rewritten. Methods are
+    reached through classes and through instances (``obj.count(n)``) and replaced in their
+    class. Installed libraries are neither rewritten nor walked.
     ``dry_run``: change nothing, count the functions whose definition holds a shape that the
     block may call (following from each function only the globals its code names, not every
     global of its module): what the client asks before sending a block (``pyfora.run_here``);
@@ -170,9 +171,14 @@ def rewrite_reachable(namespace: Dict[str, Any], shipped_files: Container[str], 
     seen_dicts: set = set()
     seen_classes: set = set()
     count = 0
+    shipped_files = showcase.WithShowcase(shipped_files)
 
     def visit(value: Any) -> Any:
         nonlocal count
+        if is_a(value, types.ModuleType):  # only ufora's showcase modules are walked (engine.showcase)
+            for module in showcase.modules_under(value):
+                visit_dict(vars(module))
+            return value
         if not is_a(value, types.FunctionType):  # by type: the client's dry run asks no object anything
             visit_class(value if is_a(value, type) else type(value))
             return value

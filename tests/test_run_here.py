@@ -10,6 +10,7 @@ import statistics
 import traceback
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import pyfora
@@ -266,6 +267,8 @@ def test_sizes_tell_numbers_short_strings_lengths_and_attributes():
     assert no_larger({"b": Box([1] * 10, "x")}, {"b": Box([1] * 10, "x")})
     assert not no_larger({"b": Box([1] * 100, "x")}, {"b": Box([1] * 10, "x")})
     assert not no_larger({"n": float("nan")}, {"n": float("nan")})  # a NaN equals nothing: the cluster
+    frame = pd.DataFrame({"a": range(100), "b": range(100)})
+    assert no_larger({"s": frame["a"]}, {"s": frame["b"]}) and not no_larger({"f": frame}, {"f": frame.head(10)})
 
 
 def _tally_by_city(ufora, orders):
@@ -400,6 +403,7 @@ def test_a_first_run_looks_into_the_shapes_of_the_functions_the_block_calls(here
     ("range(1000)", False), ("zip(range(1000), words)", False), ("numbers", False), ("numbers_view()", False),
     ("self_like.weights", False), ("self_like.lazy", False), ("table['rows']", True), ("table['weights']", False),
     ("nested[0]", True), ("nested[i]", False), ("self_like.words[1:]", True),
+    ("amounts", False), ("names", True),  # pandas Series: of numbers, split and compiled; of text, never split
 ])
 def test_what_a_first_run_here_iterates_over(here, iterable, first_here):
     from pyfora import first_run
@@ -419,7 +423,8 @@ def test_what_a_first_run_here_iterates_over(here, iterable, first_here):
     text = f"with ufora.remotely.downloadAll():\n    result = sum(1 for x in {iterable} if x)\n"
     located = capture_located(text)
     values = {"words": words, "prices": prices, "numbers": numbers, "self_like": self_like,
-              "numbers_view": lambda: numbers, "table": table, "nested": nested, "i": 1}
+              "numbers_view": lambda: numbers, "table": table, "nested": nested, "i": 1,
+              "amounts": pd.Series([1.5, 2.5]), "names": pd.Series(np.array(["a", "b"]))}
     assert (first_run.runs_here_first(located, values, []) is not None) is first_here
 
 

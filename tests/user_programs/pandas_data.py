@@ -1,11 +1,15 @@
 """What a data scientist writes around pandas: loops and comprehensions over a DataFrame's
 columns, a Series of every numpy dtype, rows by itertuples, Series.map and read_csv inside a
-block. Run split too (tests.test_user_programs' split services). A pandas value is compared by
-its parts: values, dtype, index and name."""
+block, and the original pyfora's ``pyfora.pandas_util.read_csv_from_string``. Run split too
+(tests.test_user_programs' split services). A pandas value is compared by its parts: values,
+dtype, index and name."""
 import io
 
 import numpy as np
 import pandas as pd
+
+import pyfora
+from pyfora.pandas_util import read_csv_from_string
 
 N = 60_000
 
@@ -104,3 +108,24 @@ def prog_index_labels_in_a_loop(ufora):
         expensive = [label for label, price in prices.items() if price > N / 8 - 3]
         cheapest = min(prices)
     return {"expensive": expensive, "cheapest": cheapest}
+
+
+def prog_read_csv_from_string_then_revenue(ufora):
+    rng = np.random.default_rng(23)
+    text = "price,qty\n" + "\n".join(f"{p!r},{q}" for p, q in zip(rng.uniform(1, 50, 30_000).tolist(),
+                                                                   rng.integers(1, 9, 30_000).tolist()))
+    with ufora.remotely.downloadAll():
+        frame = pyfora.pandas_util.read_csv_from_string(text)
+        revenue = sum(p * q for p, q in zip(frame["price"], frame["qty"]))
+    return {"columns": frame.to_dict("list"), "dtypes": [str(d) for d in frame.dtypes], "revenue": revenue}
+
+
+def prog_read_csv_from_string_with_a_bad_line(ufora):
+    text = "a,b\n" + "\n".join(f"{i},{i / 4}" for i in range(20_000)) + "\n5,five\n"
+    frame = None
+    with ufora.remotely.downloadAll():
+        try:
+            frame = read_csv_from_string(text)
+        except ValueError as error:
+            problem = str(error)
+    return {"frame": frame, "problem": problem}
