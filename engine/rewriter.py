@@ -15,6 +15,12 @@ Rules (docs/parallel-shapes.md has an example for each, and what stays serial):
 * ``len(c)`` where ``c`` is rewritten to ``__ufora_collect__(...)`` (a comprehension,
   ``list(map(...))``, ``list(filter(...))``) becomes ``__ufora_len__(len, <the same arguments>)``:
   the engine counts a list's elements without building it, and takes ``len`` of a set or dict.
+* ``<obj>.map(f)`` and ``<obj>.apply(f)`` (one argument, no keywords) become
+  ``__ufora_method__(<obj>.map, lambda: f)``: when the bound method is pandas' ``Series.map`` or
+  ``Series.apply`` of a Series the engine splits and ``f`` a plain Python function, the engine
+  computes ``f`` of every value as a list comprehension over the Series, then has pandas build
+  its result from those values; any other call runs as written. The argument is a thunk so that
+  it is evaluated after the attribute, as CPython does.
 * With several ``for`` clauses, the outer one is split: the element function gives, for one
   outer item, the generator of the inner loops (marked ``__ufora_flat__``), whose values are
   the elements, in order; these run in CPython inside each partition. For ``sum`` (without a
@@ -55,9 +61,11 @@ STAR_HOOK = "__ufora_star__"
 FLAT_HOOK = "__ufora_flat__"
 LEN_HOOK = "__ufora_len__"
 LOOPS_HOOK = "__ufora_loops__"
+METHOD_HOOK = "__ufora_method__"
 SERIAL_KEYWORD = "__ufora_serial__"
 _SERIAL_ITERABLE = "__ufora_it"
-HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK, LEN_HOOK)
+HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK, LEN_HOOK, METHOD_HOOK)
+MAPPING_METHODS = {"map", "apply"}  # pandas' Series methods that call a function per value
 REDUCTIONS = {"sum", "min", "max", "any", "all"}
 _GROUPED = {"sum", "any", "all", "min", "max"}  # f(f(inner) for outer) is f(everything): see _element
 _ZIPPERS = {"zip", "enumerate"}
@@ -198,6 +206,12 @@ class _ParallelShapes(ast.NodeTransformer):
             none = ast.Constant(value=None)
             return _hook(hook, node, [first, mapped, none, none, *[self.visit(a) for a in node.args[1:]]],
                          [self.visit(k) for k in node.keywords])
+        if (isinstance(node.func, ast.Attribute) and node.func.attr in MAPPING_METHODS and len(node.args) == 1
+                and not node.keywords and not isinstance(node.args[0], ast.Starred)
+                and not any(isinstance(n, (ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await))
+                            for n in ast.walk(node.args[0]))):  # which a thunk would scope or run otherwise
+            thunk = ast.Lambda(args=_arguments([]), body=self.visit(node.args[0]))
+            return _hook(METHOD_HOOK, node, [self.visit(node.func), ast.copy_location(thunk, node.args[0])])
         if name == "len" and len(node.args) == 1 and not node.keywords:
             collected = self.visit(node.args[0])
             if _called_name(collected, {COLLECT_HOOK}):

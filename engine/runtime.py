@@ -21,6 +21,7 @@ import functools
 import itertools
 import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Set, Tuple
 
@@ -456,9 +457,30 @@ def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
     return function(*args, **kwargs)
 
 
+def mapping_method(bound: Any, argument: Callable[[], Any]) -> Any:
+    """``<obj>.map(f)`` or ``<obj>.apply(f)``: ``bound`` is ``<obj>.map``, ``argument()`` gives
+    ``f``. For pandas' ``Series.map``/``Series.apply`` of a Series the engine splits, with ``f`` a
+    plain Python function, ``f`` of every value is computed as ``[f(v) for v in series]`` (split
+    like any comprehension; pandas passes ``f`` the same Python numbers), then pandas itself is
+    called with a function that gives those values back in order: its result (dtype, index,
+    name, a DataFrame for values that are Series) is what it makes of them, exactly. Anything
+    else is the call as written."""
+    function = argument()
+    pandas = sys.modules.get("pandas")
+    if (_runner is None or pandas is None or type(bound) is not types.MethodType
+            or bound.__func__ not in (pandas.Series.map, pandas.Series.apply)
+            or type(bound.__self__) is not pandas.Series or type(function) is not types.FunctionType
+            or len(bound.__self__) < INLINE_LIMIT or source_for(bound.__self__) is None):
+        return bound(function)
+    values = parallel_collect("list", bound.__self__, function, None)
+    given_back = iter(values).__next__
+    return bound(lambda _value: given_back())
+
+
 def hooks() -> Dict[str, Callable]:
     """The names rewritten code calls, and what they are."""
     return {rewriter.REDUCE_HOOK: parallel_reduce, rewriter.COLLECT_HOOK: parallel_collect,
+            rewriter.METHOD_HOOK: mapping_method,
             rewriter.ZIPPED_HOOK: zipped, rewriter.STAR_HOOK: Star, rewriter.FLAT_HOOK: Flat,
             rewriter.LEN_HOOK: parallel_len, rewriter.LOOPS_HOOK: kernels.attach_loops,
             UNREAD_COLLECT_HOOK: functools.partial(parallel_collect, unread=True)}

@@ -191,6 +191,9 @@ def shapes_of(statements: List[ast.stmt]) -> Tuple[Shape, ...]:
     for node in ast.walk(rewritten):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
             continue
+        if node.func.id == rewriter.METHOD_HOOK:  # ``s.map(f)``: whether it is a Series is known there
+            found.append(Shape(None, (), None, over_arrays, False, False))
+            continue
         position = {rewriter.REDUCE_HOOK: 1, rewriter.COLLECT_HOOK: 1, rewriter.LEN_HOOK: 2}.get(node.func.id)
         if position is None:
             continue

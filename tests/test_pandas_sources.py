@@ -23,6 +23,20 @@ SPLIT = [
     f"s = pd.Series(np.arange({N}, dtype=np.int64))\nresult = [i * x for i, x in enumerate(s)][-3:]",
 ]
 
+# Series.map and Series.apply of a plain function: the function's values as a split comprehension,
+# the result pandas' own (dtype, index, name; a DataFrame of Series values)
+MAPPED = [
+    f"s = pd.Series(np.arange({N}) * 0.5, name='half')\nr = s.map(lambda v: round(v))\n"
+    "result = (str(r.dtype), r.name, r.index.tolist()[-2:], r.tolist()[-3:])",
+    f"s = pd.Series(np.arange({N}), index=np.arange({N}) * 2)\nr = s.apply(lambda v: 'n%d' % v)\n"
+    "result = (str(r.dtype), r.index[-1], r.tolist()[-2:])",
+    f"s = pd.Series(np.arange({N}) % 7 == 0)\nr = s.map(lambda b: 1.5 if b else None)\n"
+    "result = (str(r.dtype), r.tolist()[:8])",
+    f"s = pd.Series(np.arange({N}))\nr = s.apply(lambda v: pd.Series([v, v * 2]))\n"
+    "result = (type(r).__name__, r.shape, r.iloc[-1].tolist())",
+    f"s = pd.Series(np.arange({N}))\nr = s.map(lambda v: 1 / (v - {N - 50}))",
+]
+
 SERIAL = [
     f"s = pd.Series(np.array(['w%d' % i for i in range({N})]))\nresult = [w.upper() for w in s][-2:]",
     f"s = pd.Series(np.arange({N}), dtype='Int64')\nresult = sum(x for x in s)",
@@ -40,6 +54,29 @@ def test_a_numeric_series_splits_and_gives_cpythons_result(code):
     got, reports = engine(_with_pandas(code))
     assert_cpythons(got, expected, reports, exact=True)
     assert any(r.parallel for r in reports) or any(r.reason.endswith("added in order") for r in reports), reports
+
+
+@pytest.mark.parametrize("code", MAPPED)
+def test_series_map_and_apply_of_a_function_split_with_pandas_result(code):
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
+    assert got[0] == "error" or any(r.parallel for r in reports), reports
+
+
+@pytest.mark.parametrize("code", [
+    "class Box:\n    def map(self, f):\n        return f(3)\nresult = Box().map(lambda v: v + 1)",
+    "calls = []\ndef make():\n    calls.append(1)\n    return abs\ntry:\n    (5).map(make())\n"
+    "except AttributeError as error:\n    result = (str(error), calls)",
+    f"s = pd.Series(np.arange({N}))\nresult = s.map({{1: 'one'}}).tolist()[:3]",
+    f"s = pd.Series(['a%d' % i for i in range({N})])\nresult = s.map(str.upper).tolist()[-1]",
+])
+def test_other_map_and_apply_calls_run_as_written(code):
+    """Another object's ``map``, a dict or builtin given, a Series of text: as written, the
+    argument evaluated after the method (an object without one raises before it is)."""
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
 
 
 @pytest.mark.parametrize("code", SERIAL)

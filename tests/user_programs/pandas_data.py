@@ -129,3 +129,17 @@ def prog_read_csv_from_string_with_a_bad_line(ufora):
         except ValueError as error:
             problem = str(error)
     return {"frame": frame, "problem": problem}
+
+
+def _band(price):
+    return "cheap" if price < 20 else "mid" if price < 70 else "dear"
+
+
+def prog_column_map_with_a_named_function(ufora):
+    orders = _orders()
+    with ufora.remotely.downloadAll():
+        bands = orders["price"].map(_band)
+        counts = bands.value_counts().to_dict()
+        taxed = orders["price"].apply(lambda p: p * 1.2)
+        flags = orders["qty"].map(lambda q: q > 10)
+    return {"bands": _series(bands), "counts": counts, "taxed": _series(taxed), "flags": _series(flags)}
