@@ -191,8 +191,13 @@ def shapes_of(statements: List[ast.stmt]) -> Tuple[Shape, ...]:
     for node in ast.walk(rewritten):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
             continue
-        if node.func.id == rewriter.METHOD_HOOK:  # ``s.map(f)``: whether it is a Series is known there
-            found.append(Shape(None, (), None, over_arrays, False, False))
+        if node.func.id == rewriter.METHOD_HOOK:  # ``s.map(f)``: over ``s``, calling ``f`` (a thunk's body)
+            method, thunk = node.args
+            roots = _roots(method.value) if isinstance(method, ast.Attribute) else None
+            function = thunk.body if isinstance(thunk, ast.Lambda) else None
+            code = (function,) if isinstance(function, (ast.Lambda, ast.Name)) else ()
+            found.append(Shape(tuple(roots) if roots is not None else None, code, None, over_arrays, False,
+                               _cheap(code)))
             continue
         position = {rewriter.REDUCE_HOOK: 1, rewriter.COLLECT_HOOK: 1, rewriter.LEN_HOOK: 2}.get(node.func.id)
         if position is None:

@@ -247,6 +247,24 @@ def test_where_a_block_runs_follows_its_times_and_a_time_measured_here_wins_over
     assert run_here.why_here(located, {}, grown, _two_cores) is None
 
 
+@pytest.mark.parametrize("call, first_here", [
+    ("amounts.map(lambda v: v * 2)", False), ("names.map(lambda v: v.upper())", True),
+    ("pool.map(abs)", True), ("frame['a'].apply(lambda v: v + 1)", False),
+])
+def test_where_the_first_run_of_a_series_map_goes(here, call, first_here):
+    """``s.map(f)`` over a Series of numbers may split and compile: the cluster first; over text,
+    or another object's ``map``, here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyfora import first_run
+
+    located = capture_located(f"with ufora.remotely.downloadAll():\n    result = {call}\n")
+    values = {"amounts": pd.Series([1.5, 2.5]), "names": pd.Series(np.array(["a", "b"])),
+              "pool": ThreadPoolExecutor(1), "frame": pd.DataFrame({"a": [1, 2]})}
+    assert (first_run.runs_here_first(located, values, []) is not None) is first_here
+    values["pool"].shutdown()
+
+
 def test_sizes_tell_numbers_short_strings_lengths_and_attributes():
     from pyfora import run_here
 
