@@ -195,9 +195,9 @@ def shapes_of(statements: List[ast.stmt]) -> Tuple[Shape, ...]:
             method, thunk = node.args
             roots = _roots(method.value) if isinstance(method, ast.Attribute) else None
             function = thunk.body if isinstance(thunk, ast.Lambda) else None
-            code = (function,) if isinstance(function, (ast.Lambda, ast.Name)) else ()
-            found.append(Shape(tuple(roots) if roots is not None else None, code, None, over_arrays, False,
-                               _cheap(code)))
+            called: Tuple[ast.expr, ...] = (function,) if isinstance(function, (ast.Lambda, ast.Name)) else ()
+            found.append(Shape(tuple(roots) if roots is not None else None, called, None, over_arrays, False,
+                               _cheap(called)))
             continue
         position = {rewriter.REDUCE_HOOK: 1, rewriter.COLLECT_HOOK: 1, rewriter.LEN_HOOK: 2}.get(node.func.id)
         if position is None:
