@@ -463,8 +463,9 @@ def mapping_method(bound: Any, argument: Callable[[], Any]) -> Any:
     plain Python function, ``f`` of every value is computed as ``[f(v) for v in series]`` (split
     like any comprehension; pandas passes ``f`` the same Python numbers), then pandas itself is
     called with a function that gives those values back in order: its result (dtype, index,
-    name, a DataFrame for values that are Series) is what it makes of them, exactly. Anything
-    else is the call as written."""
+    name, a DataFrame for values that are Series) is what it makes of them, exactly. Values that
+    compiled partitions wrote as one array of numbers become the result as pandas makes it of
+    such values, without calling it per value again. Anything else is the call as written."""
     function = argument()
     pandas = sys.modules.get("pandas")
     if (_runner is None or pandas is None or type(bound) is not types.MethodType
@@ -472,7 +473,14 @@ def mapping_method(bound: Any, argument: Callable[[], Any]) -> Any:
             or type(bound.__self__) is not pandas.Series or type(function) is not types.FunctionType
             or len(bound.__self__) < INLINE_LIMIT or source_for(bound.__self__) is None):
         return bound(function)
-    values = parallel_collect("list", bound.__self__, function, None)
+    series = bound.__self__
+    values = parallel_collect("list", series, function, None, unread=True)
+    if isinstance(values, NumericList) and values.array.dtype.kind in "bifc":
+        # every value a number a compiled partition wrote, of one type: the array pandas would
+        # infer from them (int64, float64, bool, complex128), made as pandas makes its result
+        method = "map" if bound.__func__ is pandas.Series.map else "apply"
+        return series._constructor(np.array(values.array), index=series.index,
+                                   copy=False).__finalize__(series, method=method)
     given_back = iter(values).__next__
     return bound(lambda _value: given_back())
 

@@ -35,6 +35,12 @@ MAPPED = [
     f"s = pd.Series(np.arange({N}))\nr = s.apply(lambda v: pd.Series([v, v * 2]))\n"
     "result = (type(r).__name__, r.shape, r.iloc[-1].tolist())",
     f"s = pd.Series(np.arange({N}))\nr = s.map(lambda v: 1 / (v - {N - 50}))",
+    # compiled partitions' values of one number type: the array pandas would make of them
+    f"s = pd.Series(np.arange({N}) * 0.5, name='half')\nr = s.map(lambda v: v * 3.0)\n"
+    "result = (str(r.dtype), r.name, r.tolist()[-3:], r.index[-1])",
+    f"s = pd.Series(np.arange({N}), index=np.arange({N}) + 7)\nr = s.apply(lambda v: v * 2)\n"
+    "result = (str(r.dtype), r.name, r.tolist()[-3:], r.index[-1])",
+    f"s = pd.Series(np.arange({N}) * 0.25)\nr = s.map(lambda v: v > 3)\nresult = (str(r.dtype), r.tolist()[10:15])",
 ]
 
 SERIAL = [

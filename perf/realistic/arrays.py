@@ -1,6 +1,7 @@
 """numpy as users write it: loops over the rows of 2-D arrays, element-wise Python over array
-items, k-means steps (with numpy and with lists), vectorised code, and data kept on the
-cluster between two blocks."""
+items, k-means steps (with numpy and with lists), vectorised code, data kept on the cluster
+between two blocks, and pandas: loops over a DataFrame's columns, Series.map, and the original
+pyfora's CSV reader."""
 from __future__ import annotations
 
 import math
@@ -144,3 +145,51 @@ def keep_on_cluster_then_summarise(ufora, data):
         weighted_mean = float((centred[:, 0] * weights).sum() / weights.sum())
         heavy = sum(1 for w in weights if w > 0.9)
     return weighted_mean, heavy
+
+
+def orders_frame(n):
+    """n orders as a pandas DataFrame: a price and a quantity column."""
+    import pandas as pd
+
+    rng = np.random.default_rng(29)
+    return pd.DataFrame({"price": rng.uniform(1, 100, n).round(2), "qty": rng.integers(1, 20, n)})
+
+
+def _discounted(price):
+    if price > 80:
+        return price * 0.85
+    if price > 40:
+        return price * 0.95
+    return price
+
+
+@program(1_000_000, make=orders_frame)
+def pandas_column_loops(ufora, orders):
+    with ufora.remotely.downloadAll():
+        revenue = sum(p * q for p, q in zip(orders["price"], orders["qty"]))
+        big = sum(1 for p, q in zip(orders["price"], orders["qty"]) if p * q > 1000)
+    return revenue, big
+
+
+@program(2_000_000, make=orders_frame)
+def pandas_series_map(ufora, orders):
+    with ufora.remotely.downloadAll():
+        discounted = orders["price"].map(_discounted)
+        total = discounted.sum()
+    return total, discounted.iloc[-3:].tolist()
+
+
+def csv_text(n):
+    """A CSV of n lines of three float columns, as the original pyfora's reader takes it."""
+    rng = np.random.default_rng(31)
+    return "x,y,z\n" + "\n".join(f"{x!r},{y!r},{z!r}" for x, y, z in rng.normal(size=(n, 3)).tolist())
+
+
+@program(150_000, make=csv_text)
+def pyfora_read_csv_from_string(ufora, text):
+    import pyfora
+
+    with ufora.remotely.downloadAll():
+        frame = pyfora.pandas_util.read_csv_from_string(text)
+        means = [frame[column].mean() for column in frame.columns]
+    return means, frame.shape
