@@ -82,11 +82,15 @@ class Estimate:
     fractional_floats: bool = False
 
     @property
+    def cpython_split_wins(self) -> bool:
+        """Whether its CPython partitions, moves included, beat the generator as written."""
+        return self.split <= SPLIT_GAIN * self.serial
+
+    @property
     def split_wins(self) -> bool:
-        in_cpython = self.split <= SPLIT_GAIN * self.serial
         if self.compilable:
-            return self.serial >= COMPILED_FLOOR or (self.compiles_behind and in_cpython)
-        return in_cpython
+            return self.serial >= COMPILED_FLOOR or (self.compiles_behind and self.cpython_split_wins)
+        return self.cpython_split_wins
 
     @property
     def compile_first(self) -> bool:

@@ -214,6 +214,8 @@ def _serially(function: Callable, iterable: Any, shape: tuple, serial: Optional[
     return function(_elements(*shape), *args, **kwargs)
 
 
+AT_ONCE = ("its kernel compiles after it, and CPython partitions would not win: computed in order at once "
+           "as they compute")
 FRACTIONS_IN_ORDER = ("its elements are floats, not all integers, which regrouped may round otherwise: "
                       "added in order, as written")
 
@@ -360,8 +362,11 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     try:
         with tasks.made_task(reducer, element, condition, key, source, outputs, pattern, flat, inner,
                              estimate is not None and estimate.compile_first, compile_after) as task:
-            # a kernel that compiles after the shape is no faster now: CPython in order at once
-            at_once = in_order and compile_after and estimate is not None and estimate.fractional_floats
+            # a kernel that compiles after the shape is no faster now: CPython in order at once, where
+            # its partials would not combine, or its CPython partitions would lose to the loop as
+            # written (2M values mapped: their moves cost more than two cores gain); it compiles after
+            at_once = compile_after and estimate is not None and (
+                (in_order and estimate.fractional_floats) or not estimate.cpython_split_wins)
             if at_once:  # its partials would not combine (``check``): made in order now, not split first
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
             else:
@@ -384,7 +389,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             shm.release(segment, unlink=True)
     compiled = sum(1 for *_, (_, _, was_compiled, _) in outcomes if was_compiled)
     # split: in CPython partitions only where the settings keep it from compiled code
-    reason = why or process_settings.not_compiled_here() or ""
+    reason = why or process_settings.not_compiled_here() or (AT_ONCE if at_once else "")
     reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled,
                           compiling))
     return [value for _, value in partials] if not reducer.outputs else partials

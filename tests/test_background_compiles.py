@@ -337,6 +337,34 @@ def halved(v):
     return v * 0.5
 
 
+def test_a_short_shape_whose_cpython_partitions_would_lose_runs_in_order_at_once_and_compiles_after(
+        behind, monkeypatch):
+    """Its kernel compiles after it, so this run is CPython's; where CPython partitions would lose
+    to the loop as written (moving its values costs more than the cores gain: measured, here
+    made so), it is computed in order in one pass, and its kernel computes the next run."""
+    import numpy as np
+
+    from engine import cost
+
+    monkeypatch.setattr(cost.Estimate, "cpython_split_wins", property(lambda self: False))
+    values = np.random.default_rng(5).random(2_000_000)  # at least COMPILED_FLOOR serially: split
+    expected = [v * 0.5 for v in values]
+    passes = []
+    real = tasks.run_partition_here
+    monkeypatch.setattr(tasks, "run_partition_here", lambda *args, **kwargs: passes.append(1) or real(*args, **kwargs))
+    with using_runner(InlineRunner(processes=2, always_split=False)):
+        got = parallel_collect("list", values, halved, None)
+    assert got == expected and len(passes) == 1
+    report = runtime.reports[-1]
+    assert report.partitions == 1 and report.compiled == 0 and report.reason == runtime.AT_ONCE, report
+    assert behind == []  # deferred: this process is busy with the block
+    kernels.start_deferred_compiles()
+    assert kernels.join_background_compiles(60) and behind == ["compiled"]
+    with using_runner(InlineRunner(processes=2, always_split=False)):
+        assert parallel_collect("list", values, halved, None) == expected
+    assert runtime.reports[-1].compiled == runtime.reports[-1].partitions > 0, runtime.reports[-1]
+
+
 def test_waiting_for_a_compile_another_process_makes_gives_compiling_not_a_marker(behind):
     """A process that waits for its own compile but finds it made elsewhere (or only now
     started) is told COMPILING: nothing else is kept as its kernel."""
