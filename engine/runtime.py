@@ -480,12 +480,14 @@ def mapping_method(bound: Any, argument: Callable[[], Any]) -> Any:
         return bound(function)
     series = bound.__self__
     values = parallel_collect("list", series, function, None, unread=True)
-    if isinstance(values, NumericList) and values.array.dtype.kind in "bifc":
-        # every value a number a compiled partition wrote, of one type: the array pandas would
-        # infer from them (int64, float64, bool, complex128), made as pandas makes its result
-        method = "map" if bound.__func__ is pandas.Series.map else "apply"
-        return series._constructor(np.array(values.array), index=series.index,
-                                   copy=False).__finalize__(series, method=method)
+    if isinstance(values, NumericList):
+        if values.array.dtype.kind in "bifc":
+            # every value a number a compiled partition wrote, of one type: the array pandas would
+            # infer from them (int64, float64, bool, complex128), made as pandas makes its result
+            method = "map" if bound.__func__ is pandas.Series.map else "apply"
+            return series._constructor(np.array(values.array), index=series.index,
+                                       copy=False).__finalize__(series, method=method)
+        values = values.array.tolist()
     given_back = iter(values).__next__
     return bound(lambda _value: given_back())
 
