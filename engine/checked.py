@@ -588,14 +588,18 @@ _OWN_MATH = frozenset({math.gamma})
 def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: bool, memo: dict) -> Optional[str]:
     """A call whose compiled result would not be CPython's: numpy's reductions of an array (its
     methods and the module's functions), math functions numba implements itself, ``min``/``max``
-    of a numpy scalar and a Python number (CPython keeps the winner's type), and arithmetic on
-    numpy bools (numpy's ``+`` of two is a logical or, its ``-`` an error; numba's are an int)."""
+    of a numpy scalar and a Python number (CPython keeps the winner's type), arithmetic on
+    numpy bools (numpy's ``+`` of two is a logical or, its ``-`` an error; numba's are an int),
+    and ``~`` of a bool (CPython's ``~True`` is -2, numba's False)."""
     from numba.core import ir, types
 
     value = statement.value
     if not isinstance(value, ir.Expr):
         return None
     line = statement.loc.line
+    if value.op == "unary" and value.fn is operator.invert and isinstance(typemap.get(value.value.name),
+                                                                         types.Boolean):
+        return f"~ of a bool (line {line}): CPython's is an int (~True is -2), numba's a logical not"
     if value.op == "getattr" and value.attr in _ARRAY_REDUCTIONS:
         owner = typemap.get(value.value.name)
         if isinstance(owner, types.Array) or isinstance(owner, types.Module):

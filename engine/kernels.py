@@ -141,7 +141,12 @@ def _text_support() -> Callable:
 _MISFORMATTING = {"repr", "format", "ascii"}
 
 
-def _refuse_misformatting(fn: types.FunctionType) -> None:
+# ``type()`` and ``isinstance()`` are answered otherwise by numba: a Python float and a numpy
+# float64 are one type to it, and an ``np.int64`` is an ``int`` to its ``isinstance``
+_TYPE_TESTS = {"type", "isinstance"}
+
+
+def _refuse_otherwise_answered(fn: types.FunctionType) -> None:
     import dis
 
     names = code.referenced_names(fn.__code__) - set(fn.__globals__)
@@ -149,6 +154,8 @@ def _refuse_misformatting(fn: types.FunctionType) -> None:
                   for ins in dis.get_instructions(nested))
     if names & _MISFORMATTING or formats:
         raise TypeError(f"{fn.__qualname__} formats values as text, which numba does differently")
+    if names & _TYPE_TESTS:
+        raise TypeError(f"{fn.__qualname__} tests its values' types, which numba tells otherwise")
 
 
 def _twin(fn: types.FunctionType) -> types.FunctionType:
@@ -186,7 +193,7 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     if key in memo:
         return memo[key]
     fn = _twin(fn)
-    _refuse_misformatting(fn)
+    _refuse_otherwise_answered(fn)
     new_globals: Dict[str, Any] = {"__builtins__": fn.__globals__.get("__builtins__", __builtins__),
                                    "__name__": GENERATED_MODULE}
     if "str" in code.referenced_names(fn.__code__) and "str" not in fn.__globals__:

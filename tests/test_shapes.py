@@ -479,6 +479,11 @@ add("import functools\n@functools.lru_cache(maxsize=None)\ndef sq(x):\n    retur
 add("fs = [lambda: k for k in range(30_000)]\nresult = [f() for f in fs[:3]]")  # late binding: the 3 calls split
 add("result = [y := x * 2 for x in range(30_000)][-1], y", parallel=False)  # := binds outside
 add("result = sum(z for x in range(30_000) if (z := x % 7)), z", parallel=False)
+# what numba answers otherwise, found by a user's trial: not compiled (CPython partitions)
+add("bs = [True, False, False] * 20_000\nresult = sum(~b for b in bs), [~b for b in bs][:4]", compiled=False)
+add("fs = [0.5, 1.5] * 25_000\nresult = sum(1 for f in fs if type(f) is float)", compiled=False)
+add("result = sum(1 for x in np.arange(50_000) if isinstance(x, int))", compiled=False)
+add("result = [type(x).__name__ for x in range(50_000) if x % 9999 == 0]", compiled=False)
 
 
 @pytest.fixture(autouse=True)
