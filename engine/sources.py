@@ -421,14 +421,25 @@ def _homogeneous_array(values) -> Optional[np.ndarray]:
         return None
 
 
+def is_series(value: Any) -> bool:
+    """Whether ``value`` is exactly a pandas Series (a subclass may iterate otherwise); pandas is
+    looked for only if the caller's code imported it."""
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and type(value) is pandas.Series
+
+
+def splits_series(series: Any) -> bool:
+    """Whether the engine splits this Series (``is_series``): its dtype is numpy's, of numbers."""
+    return isinstance(series.dtype, np.dtype) and series.dtype.kind in _NUMERIC_KINDS
+
+
 def _series_source(series: Any):
-    """The source for a pandas Series of a numpy numeric dtype (exactly ``pandas.Series``: a
-    subclass may iterate otherwise), or None. Its iterator yields each value's ``.item()``: a
-    Python int, float or bool, so its items are held as a list of them is."""
-    dtype = series.dtype
-    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS:
+    """The source for a Series the engine splits (``splits_series``), or None. Its iterator
+    yields each value's ``.item()``: a Python int, float or bool, so its items are held as a
+    list of them is."""
+    if not splits_series(series):
         return None
-    values = series.to_numpy()
+    dtype, values = series.dtype, series.to_numpy()
     if dtype.kind in "iu":
         if dtype == np.uint64 and len(values) and values.max() > INT64_MAX:
             return ObjectSource(list(series))
@@ -451,7 +462,6 @@ def source_for(iterable: Any):
     if type(iterable) in (list, tuple):
         array = _homogeneous_array(iterable)
         return ArraySource(array, python_items=True) if array is not None else ObjectSource(list(iterable))
-    pandas = sys.modules.get("pandas")  # imported by the block's code if it holds a Series
-    if pandas is not None and type(iterable) is pandas.Series:
+    if is_series(iterable):
         return _series_source(iterable)
     return None

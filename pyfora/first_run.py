@@ -34,14 +34,13 @@ import ast
 import collections
 import copy
 import functools
-import sys
 import types
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 import numpy
 
-from engine import compilable, functions, rewriter
+from engine import compilable, functions, rewriter, sources
 from engine.block import assigned_names
 from engine.code import find_with, is_a, parsed
 from pyfora import capture
@@ -345,9 +344,8 @@ def _never_split(value: Any) -> bool:
         return False
     if issubclass(kind, numpy.ndarray):  # of engine.sources' numeric kinds
         return numpy.ndarray.ndim.__get__(value) < 1 or numpy.ndarray.dtype.__get__(value).kind not in "biuf"
-    pandas = sys.modules.get("pandas")
-    if pandas is not None and kind is pandas.Series:  # pandas' own code, not the user's
-        return not (isinstance(value.dtype, numpy.dtype) and value.dtype.kind in "biuf")
+    if sources.is_series(value):  # pandas' own code, not the user's
+        return not sources.splits_series(value)
     return True
 
 
