@@ -31,6 +31,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 
+from engine.sources import values_of
+
 INT_EXACT_BOUND = float(2 ** 62)  # a float64 bound of |partial sums| below this cannot hide a wrap
 _EXACT_FLOAT_INTEGERS = float(2 ** 53)  # integers up to this add exactly in float64, in any order
 _EXACT_SUMS = (int, np.integer, fractions.Fraction, list, tuple)  # whose additions associate exactly
@@ -64,15 +66,10 @@ def _run_before_error(values: Iterator) -> typing.Generator[typing.Any, None, li
     return run
 
 
-def _passing(items: Iterable, condition: Optional[Callable]) -> Iterable:
-    return items if condition is None else filter(condition, items)
-
-
 def _values(items: Iterable, element: Optional[Callable], condition: Optional[Callable]) -> Iterator:
-    """The elements of the items that pass ``condition``, in order, mapped in C; the items
-    themselves when ``element`` is None (several ``for`` clauses: the inner loops' values)."""
-    passing = _passing(items, condition)
-    return iter(passing) if element is None else map(element, passing)
+    """The elements of the items that pass ``condition``, in order (``engine.sources.values_of``);
+    the items themselves when ``element`` is None (several ``for`` clauses: the inner loops' values)."""
+    return values_of(items, element, condition, None)
 
 
 class Sum:

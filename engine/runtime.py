@@ -211,9 +211,12 @@ def _serially(function: Callable, iterable: Any, shape: tuple, serial: Optional[
     by the generator as written (``serial``, from the rewriter) when there is one."""
     if serial is not None:
         return function(serial(_called(iterable)), *args, **kwargs)
+    if isinstance(iterable, IteratorCall):  # the real map()/filter(): where it ends, as written
+        return function(_called(iterable), *args, **kwargs)
     return function(_elements(*shape), *args, **kwargs)
 
 
+AS_WRITTEN = "a function raised StopIteration in a partition: made again as written, where CPython says what it means"
 AT_ONCE = ("its kernel compiles after it, and CPython partitions would not win: computed in order at once "
            "as they compute")
 FRACTIONS_IN_ORDER = ("its elements are floats, not all integers, which regrouped may round otherwise: "
@@ -324,6 +327,9 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
             partials = _run(reducer, source, element, condition, None, pattern, flat, tuple(o.name for o in outputs),
                             estimate=estimate)
+            if partials is None:  # made as written below (_run's report says why)
+                _tally_split(started, estimate, given_up=True)
+                return _collected_as_written(kind, given, shape, written)
             array = _gather_array(partials, outputs) if unread else None
             if array is None:
                 built = reducer.build(_gather(partials, outputs))
@@ -339,9 +345,19 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             for segment in outputs:
                 shm.release(segment, unlink=True)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
+    return _collected_as_written(kind, given, shape, written)
+
+
+def _collected_as_written(kind: Any, given: Any, shape: tuple, written: Optional[Callable]) -> Any:
+    """``parallel_collect``'s collection made here in order as CPython makes it: by the
+    comprehension as written (``written``, from the rewriter), by ``list``/``set`` of the real
+    ``map``/``filter`` call, else by a comprehension of the shape's functions."""
     if written is not None:
         return written(_called(given))
-    return reducer.build(_collected(iterable, element, condition, pattern, flat))
+    if not isinstance(kind, str):
+        return kind(_called(given))
+    iterable, element, condition, pattern, flat = shape
+    return reducers.COLLECTIONS[kind].build(_collected(iterable, element, condition, pattern, flat))
 
 
 def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,
@@ -384,6 +400,9 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
                     outcomes = tasks.pieces_apart([(0, source.length,
                                                     tasks.run_partition_here(task, 0, source.length, whole=True))])
                     partials = _partials(outcomes)
+    except _AsWritten:
+        reports.append(Report(reducer.name, source.describe(), False, AS_WRITTEN))
+        return None
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
@@ -395,12 +414,28 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     return [value for _, value in partials] if not reducer.outputs else partials
 
 
+class _AsWritten(Exception):
+    """A partition's function raised StopIteration: the shape is made again as written, where
+    CPython decides what it means (``engine.sources.values_of``)."""
+
+
+def _stopped(error: RemoteError) -> bool:
+    """Whether a partition's error is a StopIteration its functions raised: as such (compiled
+    code), or turned into RuntimeError by the partition's generator (PEP 479). A generator as
+    written raises that RuntimeError, ``map()`` and ``filter()`` end there, a comprehension lets
+    the StopIteration through: only the shape as written says which."""
+    return error.type_name == "StopIteration" or (
+        error.type_name == "RuntimeError" and error.message == "generator raised StopIteration")
+
+
 def _partials(outcomes) -> List[Tuple[int, Any]]:
     """[(lo, partial)] of the outcomes in order, up to the first stopping one; raises the first
-    error."""
+    error (``_AsWritten`` if it is a StopIteration, ``_stopped``)."""
     partials = []
     for lo, hi, (status, value, _, stop) in outcomes:
         if status == "error":
+            if _stopped(value):
+                raise _AsWritten()
             _raise(lo, hi, value)
         partials.append((lo, value))
         if stop:

@@ -442,6 +442,15 @@ add("count = 0\ndef tick(x):\n    global count\n    count += 1\n    return x\nre
 add("it = iter(range(20_000))\nresult = [next(it) for x in range(30_000)]", parallel=False)  # StopIteration
 add("it = iter(range(20_000))\nresult = {next(it) for x in range(30_000)}", parallel=False)
 add("it = iter(range(20_000))\nresult = sum(next(it) for x in range(30_000))", parallel=False)  # RuntimeError
+# A pure element that raises StopIteration at one item: a generator turns it into RuntimeError,
+# map() and filter() end there quietly, a comprehension lets it through (PEP 479): never split
+STOPS = "def stopped(x):\n    if x == 24_000:\n        raise StopIteration(x)\n    return x\n"
+add(STOPS + "result = sum(stopped(x) for x in range(30_000))", parallel=False, name="stopped: sum of a generator")
+add(STOPS + "result = sum(map(stopped, range(30_000)))", parallel=False, name="stopped: sum of map")
+add(STOPS + "result = list(map(stopped, range(30_000)))", parallel=False, name="stopped: list of map")
+add(STOPS + "result = max(filter(stopped, range(30_000)))", parallel=False, name="stopped: max of filter")
+add(STOPS + "result = [stopped(x) for x in range(30_000)]", parallel=False, name="stopped: list comprehension")
+add(STOPS + "result = any(stopped(x) < 0 for x in range(30_000))", parallel=False, name="stopped: any of a generator")
 add("class C:\n    n = 0\n    def bump(self, x):\n        C.n += 1\n        return x\nc = C()\n"
     "result = sum(map(c.bump, range(30_000))), C.n", parallel=False)  # a bound method as the element
 add("class T:\n    def __init__(self):\n        self.n = 0\n    def add(self, x):\n        self.n += 1\n"
