@@ -167,8 +167,9 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
                 return f"assigns an item of an object it does not own in {where}"
         if op in ("LOAD_METHOD", "LOAD_ATTR") and name in MUTATING_METHODS and index:
             receiver = _receiver(instructions, index)
-            if _shared(receiver, parameters) and not _sets_up_own(instructions, index, receiver, own,
-                                                                  fn_globals, closure):
+            if (_shared(receiver, parameters)
+                    and not _sets_up_own(instructions, index, receiver, own, fn_globals, closure)
+                    and not _module_function(instructions, index, receiver, fn_globals, closure)):
                 return f"calls .{name}() on an object it does not own in {where}"
         if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals
                 and not (name in _PER_PROCESS and code.co_name in _HASHING)):
@@ -176,6 +177,25 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
         if op == "IMPORT_NAME" and effect_module(name):
             return f"imports {name} in {where}"
     return None
+
+
+def _module_function(instructions, index: int, receiver, fn_globals: dict, closure: dict) -> bool:
+    """Whether the attribute loaded at ``index`` is a module's own function read straight off
+    the module (``np.append``, ``np.insert``: each makes a new array), not a method of an
+    object it holds (``mod.log.append``, or ``record = LOG.append`` in that module)."""
+    if receiver is not instructions[index - 1]:
+        return False
+    if receiver.opname == "LOAD_DEREF":
+        module = closure.get(receiver.argval)
+    elif receiver.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+        module = fn_globals.get(receiver.argval)
+    else:
+        return False
+    if not isinstance(module, types.ModuleType):
+        return False
+    function = getattr(module, instructions[index].argval, None)
+    owner = getattr(function, "__self__", None)  # a builtin module's function: that module
+    return callable(function) and (owner is None or isinstance(owner, types.ModuleType))
 
 
 def _sets_up_own(instructions, index: int, receiver, own: Optional[str], fn_globals: dict, closure: dict) -> bool:

@@ -442,6 +442,16 @@ add("count = 0\ndef tick(x):\n    global count\n    count += 1\n    return x\nre
 add("it = iter(range(20_000))\nresult = [next(it) for x in range(30_000)]", parallel=False)  # StopIteration
 add("it = iter(range(20_000))\nresult = {next(it) for x in range(30_000)}", parallel=False)
 add("it = iter(range(20_000))\nresult = sum(next(it) for x in range(30_000))", parallel=False)  # RuntimeError
+# np.append is numpy's function read off the module, not a list's append: free of side effects;
+# a list a module holds, or a module's attribute bound to a list's append, is not
+add("result = [float(np.append(small, x).sum()) for x in range(30_000)]", name="np.append in the element")
+MODULE_LOG = "import types\nlog_module = types.ModuleType('log_module')\nlog_module.items = []\n"
+add(MODULE_LOG + "def note(x):\n    log_module.items.append(x)\n    return x\n"
+    "result = sum(note(x) for x in range(30_000)), len(log_module.items)", parallel=False,
+    name="append to a list a module holds")
+add(MODULE_LOG + "log_module.append = log_module.items.append\ndef note(x):\n    log_module.append(x)\n    return x\n"
+    "result = sum(note(x) for x in range(30_000)), len(log_module.items)", parallel=False,
+    name="a module's attribute bound to a list's append")
 # A pure element that raises StopIteration at one item: a generator turns it into RuntimeError,
 # map() and filter() end there quietly, a comprehension lets it through (PEP 479): never split
 STOPS = "def stopped(x):\n    if x == 24_000:\n        raise StopIteration(x)\n    return x\n"
