@@ -37,7 +37,7 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from engine import gc_pause, kernels, process_settings, serialization
+from engine import gc_pause, kernels, process_settings, serialization, task_arrays
 from engine.sources import ObjectSource, ZipSource, values_of
 
 SAMPLE_SECONDS = 0.002  # time the shape on its first items for about this long...
@@ -52,6 +52,7 @@ SPLIT_OVERHEAD = 0.004
 # 0.22 s less once it no longer crossed a pipe). Five numpy means over a 7 MB closure split: 20 ms,
 # against 10 ms serially.
 PIPE_BYTES_PER_SECOND = 0.5e9
+COPY_BYTES_PER_SECOND = 2e9  # a large array a shape's functions read, copied into shared memory (engine.task_arrays)
 SPLIT_GAIN = 0.8        # split only where it is expected to take at most this share of serial
 COMPILED_FLOOR = 0.1    # seconds of CPython below which a compilable shape is not worth compiling
 # seconds of CPython from which the process that compiles a shape's kernel waits for it instead
@@ -211,12 +212,13 @@ def _functions_cost(functions: tuple, budget: float) -> tuple:
     and a little more); nothing is pickled where splitting loses without them."""
     if budget <= 0:
         return 0.0, 0
+    arrays = task_arrays.ByName(copying=False)  # large arrays go by name: only copies of them cost
     try:
         with gc_pause.paused():
-            seconds, size = serialization.timed_pickle(functions, budget, _clock)
+            seconds, size = serialization.timed_pickle(functions, budget, _clock, arrays)
     except Exception:  # a lock in a closure: the task cannot be made, and says so (tasks.Unshippable)
         return 0.0, 0
-    return (budget * 1.01 if seconds is None else seconds), size
+    return (budget * 1.01 if seconds is None else seconds + arrays.copied / COPY_BYTES_PER_SECOND), size
 
 
 _NUMBERS = (int, float, bool, np.number, np.bool_)

@@ -27,7 +27,8 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protoco
 
 import numpy as np
 
-from engine import cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm, tasks
+from engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
+                    task_arrays, tasks)
 from engine.errors import RemoteError
 from engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
 from engine.unread import UNREAD_COLLECT_HOOK, NumericList
@@ -386,9 +387,11 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             if at_once:  # its partials would not combine (``check``): made in order now, not split first
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
             else:
-                computed = _runner.run_partitions(task, source.length, shareable=not outputs,
+                computed = _runner.run_partitions(task, source.length,
+                                                  shareable=not outputs and not tasks.by_name_bytes(task),
                                                   windows=source.windows())
             compiling = any(outcome[0] == tasks.PIECES for _, _, outcome in computed)
+            by_name = tasks.by_name_bytes(task)
             outcomes = tasks.pieces_apart(computed)
             partials = _partials(outcomes)
             why = check([value for _, value in partials]) if check is not None else None
@@ -408,7 +411,8 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             shm.release(segment, unlink=True)
     compiled = sum(1 for *_, (_, _, was_compiled, _) in outcomes if was_compiled)
     # split: in CPython partitions only where the settings keep it from compiled code
-    reason = why or process_settings.not_compiled_here() or (AT_ONCE if at_once else "")
+    reason = (why or process_settings.not_compiled_here() or task_arrays.not_compiled_because(by_name)
+              or (AT_ONCE if at_once else ""))
     reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled,
                           compiling))
     return [value for _, value in partials] if not reducer.outputs else partials

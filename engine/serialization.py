@@ -26,7 +26,7 @@ import operator
 import pickle
 import re
 import types
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import cloudpickle
 
@@ -90,7 +90,7 @@ def _pickled_as_usual(kind: type) -> None:
 
 
 class _Pickler(cloudpickle.Pickler):
-    def __init__(self, file, references: Set[str], buffer_callback=None):
+    def __init__(self, file, references: Set[str], buffer_callback=None, arrays: Optional[Any] = None):
         # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
         # then ours): the C pickler reads a dict subclass or a ChainMap through Python, once for
         # every object that is not a builtin, which made pickling 300k Decimals or dataclasses
@@ -98,9 +98,14 @@ class _Pickler(cloudpickle.Pickler):
         self.dispatch_table = {**copyreg.dispatch_table, **cloudpickle.Pickler._dispatch_table, **_OURS}
         super().__init__(file, protocol=cloudpickle.DEFAULT_PROTOCOL, buffer_callback=buffer_callback)
         self.references = references
+        self.arrays = arrays  # engine.task_arrays.ByName: large arrays by a shared segment's name
 
     def reducer_override(self, obj):
         kind = type(obj)
+        if self.arrays is not None and kind is self.arrays.kind:
+            reduced = self.arrays.reduce(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if kind in _PICKLED_AS_USUAL:
             return NotImplemented
         if isinstance(obj, RemoteRef):
@@ -134,10 +139,11 @@ def dumps_written(value: Any) -> Tuple[bytes, Set[str], "WrittenObjects"]:
     return data, references, WrittenObjects(memo)
 
 
-def _dumps_keeping_memo(values: Sequence[Any], references: Set[str]) -> Tuple[List[bytes], Any]:
+def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None
+                        ) -> Tuple[List[bytes], Any]:
     """The pickles of ``values``, written in order by one pickler, and its memo (a proxy)."""
     buffer = io.BytesIO()
-    pickler = _Pickler(buffer, references)
+    pickler = _Pickler(buffer, references, arrays=arrays)
     parts = []
     for value in values:
         pickler.dump(value)
@@ -172,13 +178,14 @@ def dumps_keeping_memo(value: Any) -> Tuple[bytes, Any]:
     return data, memo
 
 
-def dumps_in_parts(values: Sequence[Any]) -> Tuple[List[bytes], Any]:
+def dumps_in_parts(values: Iterable[Any], arrays: Optional[Any] = None) -> Tuple[List[bytes], Any]:
     """The pickles of ``values``, written in order by one pickler, and its memo (as
     ``dumps_keeping_memo``). A later pickle refers to the objects an earlier one wrote, so an
     object reachable from two of them is one object again when ``loads_parts`` reads them (a
     shape's sentinel, in its function's closure and among its items); the first is the pickle
-    ``dumps`` would write for it alone."""
-    return _dumps_keeping_memo(values, set())
+    ``dumps`` would write for it alone. ``arrays``: an ``engine.task_arrays.ByName`` that
+    sends large arrays by name."""
+    return _dumps_keeping_memo(values, set(), arrays)
 
 
 def loads_parts(data: bytes, count: int) -> Tuple[List[Any], pickle.Unpickler]:
@@ -332,13 +339,15 @@ class _TimedCounter(_Counter):
         return super().write(data)
 
 
-def timed_pickle(value: Any, budget: float, clock: Callable[[], float]) -> Tuple[Optional[float], int]:
+def timed_pickle(value: Any, budget: float, clock: Callable[[], float], arrays: Optional[Any] = None
+                 ) -> Tuple[Optional[float], int]:
     """(seconds ``dumps(value)`` takes by ``clock``, or None once it has taken more than
-    ``budget`` and was given up; the bytes it wrote so far). Raises what pickling raises."""
+    ``budget`` and was given up; the bytes it wrote so far). Raises what pickling raises.
+    ``arrays``: as ``dumps_in_parts``'."""
     start = clock()
     counter = _TimedCounter(clock, start + budget)
     try:
-        _Pickler(counter, set()).dump(value)
+        _Pickler(counter, set(), arrays=arrays).dump(value)
     except _OverBudget:
         return None, counter.count
     return clock() - start, counter.count

@@ -26,7 +26,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm
+from engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm, task_arrays
 from engine.sources import array_sources, identity, spread, values_of
 
 Outcome = Tuple[str, Any, bool, bool]
@@ -52,6 +52,14 @@ class Task:
     # its kernel compiles only once a process is idle (the others go on in CPython): a shape whose
     # partitions end before a compile would (engine.cost.COMPILE_SECONDS); the next run has it
     compile_after: bool = False
+    # bytes of the arrays its functions capture that travel by name (engine.task_arrays): then it
+    # stays on its worker and is not compiled
+    by_name_bytes: int = 0
+
+    def not_compiled_because(self) -> Optional[str]:
+        """Why the task's partitions run in CPython whatever numba could do, if they must."""
+        return (task_arrays.not_compiled_because(self.by_name_bytes)
+                or process_settings.not_compiled_because(self.settings))
 
 
 class Unshippable(Exception):
@@ -60,9 +68,9 @@ class Unshippable(Exception):
 
 
 _FUNCTIONS_SIZE = struct.Struct("<Q")  # a payload's first bytes: the size of its functions' pickle
-# {id(payload): the pickler's memo} of each task this process made and is running: an outcome
-# refers to these objects by their memo numbers (``outcome_bytes``)
-_made: Dict[int, serialization.WrittenObjects] = {}
+# {id(payload): (the pickler's memo, the arrays it sent by name)} of each task this process made
+# and is running: an outcome refers to these objects by their memo numbers (``outcome_bytes``)
+_made: Dict[int, Tuple[serialization.WrittenObjects, task_arrays.ByName]] = {}
 
 
 @contextlib.contextmanager
@@ -73,28 +81,41 @@ def made_task(reducer, element: Callable, condition: Optional[Callable], key: Op
     """The task's payload, for the time its partitions run. Its functions and its source are
     pickled by one pickler, so an object both reach (an outside sentinel compared with ``is``)
     is one object in a partition too; and the pickler's memo is kept, so that what partitions
-    give back may be the driver's own objects (``load_outcome``)."""
+    give back may be the driver's own objects (``load_outcome``). Large arrays the functions
+    capture go by name (``engine.task_arrays``), and the Task, pickled after them, says so."""
+    arrays = task_arrays.ByName()
+
+    def parts() -> Iterator[Any]:
+        yield element, condition, key, inner
+        yield Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(),
+                   process_settings.take(), compile_first, compile_after, arrays.bytes)
+
     try:
         with lru_caches.refusing_used():  # a partition's copy would start with an empty cache
-            (functions, task), memo = serialization.dumps_in_parts(
-                [(element, condition, key, inner),
-                 Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(),
-                      process_settings.take(), compile_first, compile_after)])
+            (functions, task), memo = serialization.dumps_in_parts(parts(), arrays)
     except Exception as exc:
+        arrays.release()
         raise Unshippable(f"cannot be sent to other processes: {exc}") from None
     payload = _FUNCTIONS_SIZE.pack(len(functions)) + functions + task
-    _made[id(payload)] = serialization.WrittenObjects(memo)
+    _made[id(payload)] = serialization.WrittenObjects(memo), arrays
     try:
         yield payload
     finally:
         del _made[id(payload)]
+        arrays.release()
+
+
+def by_name_bytes(payload: bytes) -> int:
+    """The bytes of the arrays a task this process made sends by name: when not 0, it names
+    segments only this host can map, and its partitions are not offered to peers."""
+    return _made[id(payload)][1].bytes
 
 
 def load_outcome(payload: bytes, data: bytes) -> Outcome:
     """An outcome a partition of this process's task ``payload`` sent (``outcome_bytes``): the
     objects it holds that are the task's are this process's own, as they are in CPython (the
     records a filter keeps are the list's records, not copies)."""
-    return serialization.loads_referring(data, functools.partial(_driver_object, _made[id(payload)]))
+    return serialization.loads_referring(data, functools.partial(_driver_object, _made[id(payload)][0]))
 
 
 def _driver_object(written: serialization.WrittenObjects, reference: Any) -> Any:
@@ -177,7 +198,7 @@ class _Decoded:
             self.inner = self.element
         self._sample = _NO_SAMPLE
         self._segments: list = []
-        self.not_compiled_because = process_settings.not_compiled_because(task.settings)
+        self.not_compiled_because = task.not_compiled_because()
 
     def task_reference(self, value: Any) -> Any:
         """What stands for ``value`` in an outcome if it came with the task (``outcome_bytes``):
@@ -249,11 +270,14 @@ def _decode(payload: bytes) -> _Decoded:
     digest = _last_digest[1]
     if digest in _decoded:
         _decoded.move_to_end(digest)
-    else:
-        while len(_decoded) >= _DECODED_LIMIT:
-            _decoded.popitem(last=False)
-        _decoded[digest] = _Decoded(payload)
-    return _decoded[digest]
+        return _decoded[digest]
+    decoded = _Decoded(payload)
+    if decoded.task.by_name_bytes:  # not kept: its arrays' mappings would keep their memory allocated
+        return decoded              # once the driver unlinked them (decoded again per partition)
+    while len(_decoded) >= _DECODED_LIMIT:
+        _decoded.popitem(last=False)
+    _decoded[digest] = decoded
+    return decoded
 
 
 Piece = Tuple[int, int, Any, bool]  # (lo, hi, partial, whether compiled)

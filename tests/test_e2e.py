@@ -7,6 +7,7 @@ import sys
 import textwrap
 import urllib.request
 
+import numpy as np
 import pytest
 
 import pyfora
@@ -348,3 +349,15 @@ def test_what_a_block_logs_reaches_the_client_as_in_a_fresh_interpreter(ufora, c
     assert "not shown" not in err
     assert err.index("WARNING:root:careful: 3") < err.index("ERROR:mine:went wrong")
     assert err.index("ERROR:mine:went wrong") < err.index("WARNING:mine:item 0") < err.index("WARNING:mine:item 2")
+
+
+def test_a_shape_that_reads_a_large_remote_array_gives_cpythons_answer(ufora):
+    """The element reads a remote array of 72 MB that is not the shape's source: the task names
+    the array's segment (engine.task_arrays) instead of carrying it to every process."""
+    with ufora.remotely:
+        matrix = np.random.default_rng(5).random((900_000, 10))
+    with ufora.remotely.downloadAll():
+        grams = [matrix[lo:lo + 100_000].T @ matrix[lo:lo + 100_000] for lo in range(0, len(matrix), 100_000)]
+    local = matrix.toLocal().result()
+    expected = [local[lo:lo + 100_000].T @ local[lo:lo + 100_000] for lo in range(0, len(local), 100_000)]
+    assert len(grams) == 9 and all(np.array_equal(g, e) for g, e in zip(grams, expected))
