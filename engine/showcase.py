@@ -14,7 +14,9 @@ import sys
 import types
 from typing import Container, List
 
-MODULES = ("pyfora.pandas_util",)
+# (a package is listed too where it holds its modules' functions: ``pyfora.algorithms.linearRegression``
+# is read from the package, so the rewritten function must replace the one there as well)
+MODULES = ("pyfora.pandas_util", "pyfora.algorithms", "pyfora.algorithms.linear_regression")
 
 
 def _loaded() -> List[types.ModuleType]:

@@ -17,7 +17,7 @@ from pyfora.Exceptions import (BadWithBlockError, CancelledError, CantGetSourceT
                                InternalError, InvalidPyforaOperation, NotCallableError, PyforaError,
                                PyforaNotImplementedError, PythonToForaConversionError,
                                ResultExceededBytecountThreshold, UnconvertibleValueError)
-from pyfora import pandas_util  # noqa: F401 - pyfora.pandas_util.read_csv_from_string, as in the original
+from pyfora import algorithms, pandas_util  # noqa: F401 - as in the original: pyfora.algorithms.linearRegression ...
 from pyfora.executor import Executor
 from pyfora.remote import RemotePythonObject
 

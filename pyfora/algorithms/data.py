@@ -1,0 +1,44 @@
+"""The inputs the models take, as the original took them: a pandas DataFrame (or a 2-D array) of
+predictors, and responses as a one-column DataFrame, a Series or a 1-D array. Each becomes a
+float64 numpy array, read as it is where it already is one (a remote array is not copied)."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# rows per piece of work: each is a comprehension's item (a few milliseconds of numpy), so a
+# 10M-row matrix is 100 items, split over every core, and a piece's products stay in cache
+ROWS_PER_CHUNK = 100_000
+
+
+def predictor_matrix(predictors: Any) -> np.ndarray:
+    """The predictors as a 2-D float64 array in C order (a DataFrame's columns in order): a
+    frame's columns and an array's rows give the same products, to the bit (BLAS adds in an
+    order that depends on the layout)."""
+    values = predictors.to_numpy(dtype=np.float64) if hasattr(predictors, "to_numpy") else predictors
+    matrix = np.ascontiguousarray(values, dtype=np.float64)
+    if matrix.ndim != 2:
+        raise ValueError(f"predictors must be 2-D (rows by columns), not of shape {matrix.shape}")
+    return matrix
+
+
+def response_vector(responses: Any, rows: int) -> np.ndarray:
+    """The responses as a 1-D float64 array: a DataFrame's first column, a Series, a 1-D array
+    (or an array of one column); ``rows`` long, as the predictors."""
+    if hasattr(responses, "iloc") and getattr(responses, "ndim", 1) == 2:
+        responses = responses.iloc[:, 0]
+    values = responses.to_numpy(dtype=np.float64) if hasattr(responses, "to_numpy") else responses
+    vector = np.asarray(values, dtype=np.float64)
+    if vector.ndim == 2 and vector.shape[1] == 1:
+        vector = vector[:, 0]
+    if vector.ndim != 1:
+        raise ValueError(f"responses must be one column, not of shape {vector.shape}")
+    if len(vector) != rows:
+        raise ValueError(f"{rows} rows of predictors but {len(vector)} responses")
+    return vector
+
+
+def chunk_starts(rows: int) -> range:
+    """Where each chunk of ``ROWS_PER_CHUNK`` rows begins."""
+    return range(0, rows, ROWS_PER_CHUNK)
