@@ -23,8 +23,9 @@ setup(
         "tqdm>=4.60",
         "pandas>=2.2",  # a block's DataFrames and Series: read and split on the cluster too
     ],
-    # nbclient, nbformat, ipykernel, ipywidgets: a real Jupyter kernel for the progress widget's test
+    # nbclient, nbformat, ipykernel, ipywidgets: a real Jupyter kernel for the progress widget's test;
+    # scikit-learn: the reference pyfora.algorithms is tested (and perf.algorithms timed) against
     extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff", "mypy",
-                             "nbclient", "nbformat", "ipykernel", "ipywidgets"]},
+                             "nbclient", "nbformat", "ipykernel", "ipywidgets", "scikit-learn"]},
     entry_points={"console_scripts": ["ufora-service=net.service:main"]},
 )

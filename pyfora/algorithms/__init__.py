@@ -5,5 +5,6 @@ every core: ``engine.showcase``). Outside a block they run as written, in order,
 The names and signatures are the original's; what each returns is described where it is made.
 """
 from pyfora.algorithms.linear_regression import linearRegression
+from pyfora.algorithms.logistic_regression import BinaryLogisticRegressionFitter, BinaryLogisticRegressionModel
 
-__all__ = ["linearRegression"]
+__all__ = ["linearRegression", "BinaryLogisticRegressionFitter", "BinaryLogisticRegressionModel"]

@@ -26,10 +26,20 @@ def predictor_matrix(predictors: Any) -> np.ndarray:
 def response_vector(responses: Any, rows: int) -> np.ndarray:
     """The responses as a 1-D float64 array: a DataFrame's first column, a Series, a 1-D array
     (or an array of one column); ``rows`` long, as the predictors."""
+    return _column(responses, rows, np.float64)
+
+
+def label_vector(labels: Any, rows: int) -> np.ndarray:
+    """Class labels (numbers, strings...) as a 1-D array of their own type, taken as
+    ``response_vector`` takes responses."""
+    return _column(labels, rows, None)
+
+
+def _column(responses: Any, rows: int, dtype: Any) -> np.ndarray:
     if hasattr(responses, "iloc") and getattr(responses, "ndim", 1) == 2:
         responses = responses.iloc[:, 0]
-    values = responses.to_numpy(dtype=np.float64) if hasattr(responses, "to_numpy") else responses
-    vector = np.asarray(values, dtype=np.float64)
+    values = responses.to_numpy(dtype=dtype) if hasattr(responses, "to_numpy") else responses
+    vector = np.asarray(values, dtype=dtype)
     if vector.ndim == 2 and vector.shape[1] == 1:
         vector = vector[:, 0]
     if vector.ndim != 1:
