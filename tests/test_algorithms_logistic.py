@@ -62,7 +62,7 @@ def test_frames_series_and_number_labels_are_taken_as_the_original_took_them():
 
 
 @pytest.mark.parametrize("arguments,fit_labels,message", [
-    ((1.0,), [0, 1, 2, 1], "a binary logistic regression needs exactly two labels in y, not 3"),
+    ((1.0,), [0, 1, 2, 1], "a binary model needs exactly two labels in y, not 3"),
     ((1.0, True, "lbfgs"), [0, 1, 0, 1], "method must be one of 'newton-cg', 'majorization', not 'lbfgs'"),
     ((0.0,), [0, 1, 0, 1], "the regularizer must be positive, not 0.0"),
 ])

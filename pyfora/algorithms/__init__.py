@@ -4,7 +4,11 @@ every core: ``engine.showcase``). Outside a block they run as written, in order,
 
 The names and signatures are the original's; what each returns is described where it is made.
 """
+from pyfora.algorithms.boosting import GradientBoostedClassifierBuilder, GradientBoostedRegressorBuilder
 from pyfora.algorithms.linear_regression import linearRegression
 from pyfora.algorithms.logistic_regression import BinaryLogisticRegressionFitter, BinaryLogisticRegressionModel
+from pyfora.algorithms.regression_tree import RegressionTree, RegressionTreeBuilder
 
-__all__ = ["linearRegression", "BinaryLogisticRegressionFitter", "BinaryLogisticRegressionModel"]
+__all__ = ["linearRegression", "BinaryLogisticRegressionFitter", "BinaryLogisticRegressionModel",
+           "RegressionTreeBuilder", "RegressionTree", "GradientBoostedRegressorBuilder",
+           "GradientBoostedClassifierBuilder"]

@@ -3,7 +3,7 @@ predictors, and responses as a one-column DataFrame, a Series or a 1-D array. Ea
 float64 numpy array, read as it is where it already is one (a remote array is not copied)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Tuple
 
 import numpy as np
 
@@ -33,6 +33,15 @@ def label_vector(labels: Any, rows: int) -> np.ndarray:
     """Class labels (numbers, strings...) as a 1-D array of their own type, taken as
     ``response_vector`` takes responses."""
     return _column(labels, rows, None)
+
+
+def two_labels(labels: np.ndarray) -> Tuple[Any, Any]:
+    """The two labels of a binary model, in the order they first appear (numpy's scalars as
+    Python's); ValueError where there are not exactly two."""
+    found, first = np.unique(labels, return_index=True)
+    if len(found) != 2:
+        raise ValueError(f"a binary model needs exactly two labels in y, not {len(found)}")
+    return tuple(label.item() if isinstance(label, np.generic) else label for label in found[np.argsort(first)])
 
 
 def _column(responses: Any, rows: int, dtype: Any) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
-from pyfora.algorithms.data import ROWS_PER_CHUNK, chunk_starts, label_vector, predictor_matrix
+from pyfora.algorithms.data import ROWS_PER_CHUNK, chunk_starts, label_vector, predictor_matrix, two_labels
 
 METHODS = ("newton-cg", "majorization")
 
@@ -57,7 +57,7 @@ class BinaryLogisticRegressionFitter:
         the rows of ``X`` (a DataFrame or a 2-D array). Class zero is the first label in ``y``."""
         matrix = predictor_matrix(X)
         labels = label_vector(y, len(matrix))
-        zero_label, one_label = _two_classes(labels)
+        zero_label, one_label = two_labels(labels)
         if self.hasIntercept:
             matrix = np.column_stack([matrix, np.full(len(matrix), self.interceptScale)])
         in_class_zero = (labels == zero_label).astype(np.float64)
@@ -101,15 +101,6 @@ class BinaryLogisticRegressionModel:
         """The share of the rows whose predicted label is ``y``'s."""
         labels = label_vector(y, len(predictor_matrix(X)))
         return float(np.mean(self.predict(X) == labels))
-
-
-def _two_classes(labels: np.ndarray) -> Tuple[Any, Any]:
-    """The two labels, in the order they first appear."""
-    found, first = np.unique(labels, return_index=True)
-    if len(found) != 2:
-        raise ValueError(f"a binary logistic regression needs exactly two labels in y, not {len(found)}")
-    zero, one = found[np.argsort(first)]
-    return zero.item() if isinstance(zero, np.generic) else zero, one.item() if isinstance(one, np.generic) else one
 
 
 def _logistic(values: np.ndarray) -> np.ndarray:
