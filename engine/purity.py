@@ -239,13 +239,28 @@ def _container_load(instructions, index: int):
     """The instruction that pushed the container of a subscript store or delete, when the
     container was pushed by a single load (``d[k] = v``, ``del d[k]``, ``counts[np.argmax(x)] = 1``);
     None when it cannot tell."""
-    key_start = _expression_start(instructions, index)
+    key_end = index
+    if [(i.opname, i.arg) for i in instructions[max(0, index - 2):index]] == [("SWAP", 3), ("SWAP", 2)]:
+        key_end = _augmented_read(instructions, index)  # counts[k] += 1: the key's code ends at the read
+        if key_end is None:
+            return None
+    key_start = _expression_start(instructions, key_end)
     if key_start is None or key_start == 0:
         return None
     container = instructions[key_start - 1]
     if not container.opname.startswith("LOAD_") or container.opname in ("LOAD_ATTR", "LOAD_METHOD"):
         return None
     return container
+
+
+def _augmented_read(instructions, index: int) -> Optional[int]:
+    """Where ``COPY 2, COPY 2, BINARY_SUBSCR`` (the read of ``d[k] += v``, from Python 3.11) is,
+    last before ``index``; None if it is not there."""
+    for at in range(index - 3, -1, -1):
+        if [(i.opname, i.arg) for i in instructions[at:at + 2]] == [("COPY", 2), ("COPY", 2)] and \
+                instructions[at + 2].opname == "BINARY_SUBSCR":
+            return at
+    return None
 
 
 def _expression_start(instructions, end: int) -> Optional[int]:

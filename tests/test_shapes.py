@@ -452,6 +452,16 @@ add(MODULE_LOG + "def note(x):\n    log_module.items.append(x)\n    return x\n"
 add(MODULE_LOG + "log_module.append = log_module.items.append\ndef note(x):\n    log_module.append(x)\n    return x\n"
     "result = sum(note(x) for x in range(30_000)), len(log_module.items)", parallel=False,
     name="a module's attribute bound to a list's append")
+# a subscript store whose key is an expression: into the element's own array it is free of side
+# effects; into an outside array (a global, or the element's argument) it is not
+add("def hist(x):\n    counts = np.zeros(4)\n    counts[int(np.argmax(small[:4] * x)) % 4] += 1\n    return counts.sum()\n"
+    "result = sum(hist(x) for x in range(30_000))", name="a store with a computed key into the element's own array")
+add("shared = np.zeros(4)\ndef mark(x):\n    shared[int(np.argmax(small[:4] * x)) % 4] = x\n    return x\n"
+    "result = sum(mark(x) for x in range(30_000)), shared.tolist()", parallel=False,
+    name="a store with a computed key into a global array")
+add("def mark(row):\n    row[len(row) - 1] = 0\n    return len(row)\nrows2 = []\nfor i in range(30_000):\n    rows2.append([i, i])\n"
+    "result = sum(mark(r) for r in rows2), rows2[5]", parallel=False,
+    name="a store with a computed key into the element's argument")
 # A pure element that raises StopIteration at one item: a generator turns it into RuntimeError,
 # map() and filter() end there quietly, a comprehension lets it through (PEP 479): never split
 STOPS = "def stopped(x):\n    if x == 24_000:\n        raise StopIteration(x)\n    return x\n"
