@@ -24,6 +24,14 @@ def touched(text: str) -> set:
     ("helper(*rows)", {"rows"}),
     ("for p in people:\n    p.birthday()", {"people", "p"}),
     ("total = sum(bump(p) for p in people)", {"people", "p"}),
+    # through a name bound to part of the value (found by a user's trial: each came back unchanged)
+    ("for it in items:\n    it.qty += 1", {"items"}),
+    ("first = items[0]\nfirst.qty += 10", {"items"}),
+    ("head = arr[:10]\nhead += 1.0", {"arr"}),
+    ("for i, it in enumerate(items):\n    it.qty = i", {"items"}),
+    ("for r in rows[:3]:\n    r[1] = 99", {"rows"}),
+    ("pairs = [(k, v) for k, v in table.items()]\nfor k, v in pairs:\n    v.append(k)", {"table"}),
+    ("with lock_holder as held:\n    held.count += 1", {"lock_holder"}),
 ])
 def test_what_the_text_could_change(text, names):
     assert names <= touched(text)
@@ -35,6 +43,8 @@ def test_what_the_text_could_change(text, names):
     "for x in big:\n    total = x",
     "first = big[0]",
     "values = sorted(big)",
+    "n = len(big)\nn += 1",
+    "for x in big:\n    total += x",
 ])
 def test_what_the_text_only_reads(text):
     assert "big" not in touched(text)

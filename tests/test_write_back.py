@@ -57,6 +57,27 @@ def test_free_variables_changed_in_place_are_the_callers_objects(ufora):
     assert aliases[0] is results and aliases[1] is results
 
 
+def test_large_values_changed_through_a_name_bound_to_their_parts_are_the_callers(ufora):
+    """Over the size from which a free variable is compared only where the text may change it
+    (engine.mutations.touched), a change made through a loop variable, an item or a view is
+    found all the same (found by a user's trial: these came back unchanged, silently)."""
+    items = [Stats() for _ in range(150_000)]
+    rows = [[i, 0] for i in range(150_000)]
+    grid = np.zeros(2_000_000)
+    with ufora.remotely.downloadAll().onCluster():
+        for it in items:
+            it.count += 1
+        first = items[0]
+        first.count += 10
+        for i, row in enumerate(rows[:3]):
+            row[1] = 99 + i
+        head = grid[:10]
+        head += 1.0
+    assert (items[0].count, items[-1].count) == (11, 1)
+    assert rows[2] == [2, 101] and rows[3] == [3, 0]
+    assert grid[:3].tolist() == [1.0, 1.0, 1.0] and grid[10] == 0.0
+
+
 def test_effects_of_serial_shapes_on_the_callers_objects(ufora):
     """A comprehension that appends to an outside list runs serially on the driver (it has a
     visible effect), and the list comes back changed."""
