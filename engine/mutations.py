@@ -640,7 +640,8 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
     elif way == "dict":
         items = [(key, _own(value, target.get(key), mine, deep)) for key, value in new.items()]
         target.clear()
-        target.update(items)
+        for key, value in items:  # not update(): Counter's adds counts (it came back as Counter({('the', 3): 1}))
+            target[key] = value
     elif way == "set":
         target.clear()
         target.update(new)

@@ -95,6 +95,17 @@ def test_updates_keep_the_callers_objects():
     assert targets["p"].x == 9 and targets["shape"].tolist() == [0, 0]
 
 
+def test_dict_subclasses_are_set_item_by_item_not_by_their_own_update():
+    """Counter.update adds counts: a Counter changed by a block came back as
+    Counter({('the', 3): 1, ...}) (found by a user's trial)."""
+    from collections import Counter, defaultdict
+    targets = {"c": Counter(the=1), "dd": defaultdict(list, a=[1]), "od": OrderedDict(z=1)}
+    values = {"c": Counter(the=3, cat=1), "dd": defaultdict(list, b=[2]), "od": OrderedDict([("y", 2), ("x", 3)])}
+    assert mutations.apply(targets, values) == []
+    assert targets["c"] == Counter(the=3, cat=1) and list(targets["c"].elements()).count("the") == 3
+    assert targets["dd"] == {"b": [2]} and targets["dd"]["new"] == [] and list(targets["od"]) == ["y", "x"]
+
+
 class Record:
     def __init__(self, x):
         self.x, self.tags = x, [x]
