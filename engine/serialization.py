@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import cloudpickle
 
-from engine import client_objects, gc_pause, lru_caches, packed_scalars, regex_match
+from engine import client_objects, closed_files, gc_pause, lru_caches, packed_scalars, regex_match
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -106,6 +106,10 @@ class _Pickler(cloudpickle.Pickler):
             reduced = self.arrays.reduce(obj)
             if reduced is not NotImplemented:
                 return reduced
+        if kind in closed_files.TYPES:
+            closed = closed_files.reduction(obj)
+            if closed is not None:
+                return closed
         if kind in _PICKLED_AS_USUAL:
             return NotImplemented
         if isinstance(obj, RemoteRef):
@@ -116,6 +120,8 @@ class _Pickler(cloudpickle.Pickler):
         if kind is lru_caches.CacheWrapper:  # by value, or by name (never asked about again otherwise)
             return lru_caches.reduce(obj)
         reduced = super().reducer_override(obj)
+        if isinstance(obj, type) and "__slots__" in vars(obj) and type(reduced) is tuple:
+            reduced = _keeping_slots(reduced, obj.__slots__)
         if reduced is NotImplemented and not issubclass(kind, type) and kind is not types.FunctionType:
             _pickled_as_usual(kind)  # (classes and functions go by value or by name: each its own way)
         return reduced
@@ -123,6 +129,17 @@ class _Pickler(cloudpickle.Pickler):
     def dump(self, obj):
         packed_scalars.write_prelude(self, super().dump, obj)  # lists of numpy scalars as arrays
         return super().dump(obj)
+
+
+def _keeping_slots(reduced: tuple, slots: Any) -> tuple:
+    """cloudpickle's reduction of a class sent by value, its skeleton made with ``__slots__``:
+    cloudpickle 3.1 sets them only after the class is made, so its instances had a ``__dict__``
+    and came back as ``'Point' object has no attribute '__dict__'`` to the real class."""
+    constructor, arguments, *rest = reduced
+    if getattr(constructor, "__name__", "") != "_make_skeleton_class" or len(arguments) < 4:
+        return reduced
+    kind, name, bases, type_kwargs, *tracking = arguments
+    return (constructor, (kind, name, bases, {**type_kwargs, "__slots__": slots}, *tracking), *rest)
 
 
 def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:

@@ -361,3 +361,18 @@ def test_a_shape_that_reads_a_large_remote_array_gives_cpythons_answer(ufora):
     local = matrix.toLocal().result()
     expected = [local[lo:lo + 100_000].T @ local[lo:lo + 100_000] for lo in range(0, len(local), 100_000)]
     assert len(grams) == 9 and all(np.array_equal(g, e) for g, e in zip(grams, expected))
+
+
+def test_a_file_a_block_opened_and_closed_comes_back_closed(ufora, tmp_path):
+    """``with open(...) as f`` leaves ``f`` closed; pickle refuses closed files, and the block
+    failed for it (found by a user's trial). It comes back a closed file of its type and name."""
+    path = tmp_path / "numbers.txt"
+    path.write_text("\n".join(str(i) for i in range(1000)) + "\n")
+    with ufora.remotely.downloadAll().onCluster():
+        with open(path) as f:
+            numbers = [int(line) for line in f]
+        total = sum(x * x for x in range(10**5))
+    assert len(numbers) == 1000 and total == sum(x * x for x in range(10**5))
+    assert type(f).__name__ == "TextIOWrapper" and f.closed and f.name == str(path) and f.mode == "r"
+    with pytest.raises(ValueError, match="I/O operation on closed file"):
+        f.read()
