@@ -135,9 +135,9 @@ class _Fitting:
         return np.full(len(self.matrix), model.initial)
 
     def stage(self, predictions: np.ndarray) -> RegressionTree:
-        loss, responses = self.loss, self.responses
-        leaf = None if loss.leaf is None else (lambda rows: loss.leaf(responses, predictions, rows))
-        return self.builder.fit_arrays(self.matrix, loss.gradient(responses, predictions), leaf)
+        responses, leaf_of = self.responses, self.loss.leaf
+        leaf = None if leaf_of is None else (lambda rows: leaf_of(responses, predictions, rows))
+        return self.builder.fit_arrays(self.matrix, self.loss.gradient(responses, predictions), leaf)
 
 
 class GradientBoostedRegressorBuilder:

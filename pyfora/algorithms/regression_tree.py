@@ -107,9 +107,9 @@ class RegressionTreeBuilder:
                 right = self._node(nodes, rows[~goes_left], responses, leaf_value)
                 nodes[index][:4] = [column, threshold, left[0], right[0]]
                 level += [left, right]
-        feature, threshold, left, right, value = (np.array(column) for column in zip(*nodes))
-        return RegressionTree(feature.astype(np.int64), threshold.astype(np.float64), left.astype(np.int64),
-                              right.astype(np.int64), value.astype(np.float64), matrix.shape[1])
+        features, thresholds, lefts, rights, values = (np.array(part) for part in zip(*nodes))
+        return RegressionTree(features.astype(np.int64), thresholds.astype(np.float64), lefts.astype(np.int64),
+                              rights.astype(np.int64), values.astype(np.float64), matrix.shape[1])
 
     @staticmethod
     def _node(nodes: List[list], rows: np.ndarray, responses: np.ndarray,
