@@ -6,11 +6,9 @@ import pandas as pd
 import pytest
 
 import pyfora
-from engine import runtime, serialization
-from engine.block import Block, run_block
-from engine.runtime import InlineRunner
 from pyfora.algorithms import linearRegression
 from pyfora.algorithms.data import ROWS_PER_CHUNK
+from tests.inline_block import value_and_reports
 
 
 def _data(rows: int, columns: int, seed: int = 7):
@@ -56,16 +54,10 @@ def test_inputs_of_the_wrong_shape_are_a_clear_error(predictors, responses, mess
 
 def test_on_the_cluster_the_chunks_are_split_and_the_answer_is_the_same_to_the_bit():
     predictors, responses = _data(6 * ROWS_PER_CHUNK + 5, 5)
-    pickled, _, written = serialization.dumps_written({"pyfora": pyfora, "X": predictors, "y": responses})
-    runtime.reports.clear()
-    result = run_block(Block("with cluster:\n    coefficients = pyfora.algorithms.linearRegression(X, y)\n",
-                             "<linear>", 1, pickled), InlineRunner(processes=2))
-    result.take_over()
-    assert result.error is None, result.error.exception()
-    got = serialization.loads_referring(result.variables["coefficients"], written,
-                                        result.parts.get("coefficients", ()))
+    got, reports = value_and_reports("with cluster:\n    coefficients = pyfora.algorithms.linearRegression(X, y)\n",
+                                     {"pyfora": pyfora, "X": predictors, "y": responses}, "coefficients")
     assert np.array_equal(got, linearRegression(predictors, responses))
-    assert any(r.parallel and r.shape == "list" for r in runtime.reports), list(runtime.reports)
+    assert any(r.parallel and r.shape == "list" for r in reports), reports
 
 
 def test_through_a_real_cluster_on_a_remote_frame(ufora):

@@ -8,11 +8,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import pyfora
-from engine import runtime, serialization
-from engine.block import Block, run_block
-from engine.runtime import InlineRunner
 from pyfora.algorithms import BinaryLogisticRegressionFitter
 from pyfora.algorithms.data import ROWS_PER_CHUNK
+from tests.inline_block import value_and_reports
 
 
 def _data(rows: int, columns: int, labels=("no", "yes"), seed: int = 5):
@@ -74,18 +72,12 @@ def test_wrong_parameters_and_labels_are_a_clear_error(arguments, fit_labels, me
 
 def test_on_the_cluster_each_iterations_chunks_are_split_and_the_model_is_the_same_to_the_bit():
     predictors, labels = _data(3 * ROWS_PER_CHUNK + 11, 3)
-    free = {"pyfora": pyfora, "X": predictors, "y": labels}
-    pickled, _, written = serialization.dumps_written(free)
     source = ("with cluster:\n    model = pyfora.algorithms.BinaryLogisticRegressionFitter(1e-3, method='newton-cg')"
               ".fit(X, y)\n    weights = list(model.coefficients) + [model.intercept]\n")
-    runtime.reports.clear()
-    result = run_block(Block(source, "<logistic>", 1, pickled), InlineRunner(processes=2))
-    result.take_over()
-    assert result.error is None, result.error.exception()
-    got = serialization.loads_referring(result.variables["weights"], written, result.parts.get("weights", ()))
+    got, reports = value_and_reports(source, {"pyfora": pyfora, "X": predictors, "y": labels}, "weights")
     here = BinaryLogisticRegressionFitter(1e-3, method="newton-cg").fit(predictors, labels)
     assert got == list(here.coefficients) + [here.intercept]
-    assert sum(r.parallel and r.shape == "list" for r in runtime.reports) >= here.iters, list(runtime.reports)
+    assert sum(r.parallel and r.shape == "list" for r in reports) >= here.iters, reports
 
 
 def test_through_a_real_cluster(ufora):

@@ -10,10 +10,8 @@ from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegress
 from sklearn.tree import DecisionTreeRegressor
 
 import pyfora
-from engine import runtime, serialization
-from engine.block import Block, run_block
-from engine.runtime import InlineRunner
 from pyfora.algorithms import GradientBoostedClassifierBuilder, GradientBoostedRegressorBuilder, RegressionTreeBuilder
+from tests.inline_block import value_and_reports
 
 
 def _data(rows: int, columns: int, seed: int):
@@ -86,7 +84,8 @@ def test_the_iterative_fitter_goes_a_stage_at_a_time_to_fits_model():
     np.testing.assert_allclose(fitter.predictions, fitter.model.predict(predictors), rtol=1e-12)
 
 
-@pytest.mark.parametrize("make", [lambda: RegressionTreeBuilder(-1), lambda: GradientBoostedRegressorBuilder(loss="l1")])
+@pytest.mark.parametrize("make", [lambda: RegressionTreeBuilder(-1),
+                                  lambda: GradientBoostedRegressorBuilder(loss="l1")])
 def test_wrong_parameters_are_a_clear_error(make):
     with pytest.raises(ValueError):
         make()
@@ -94,13 +93,8 @@ def test_wrong_parameters_are_a_clear_error(make):
 
 def test_on_the_cluster_the_column_searches_are_split_and_the_model_is_the_same_to_the_bit():
     predictors, responses = _data(60_000, 4, seed=8)
-    pickled, _, written = serialization.dumps_written({"pyfora": pyfora, "X": predictors, "y": responses})
     source = ("with cluster:\n    model = pyfora.algorithms.GradientBoostedRegressorBuilder(3, 3).fit(X, y)\n"
               "    predicted = model.predict(X)\n")
-    runtime.reports.clear()
-    result = run_block(Block(source, "<boosted>", 1, pickled), InlineRunner(processes=2))
-    result.take_over()
-    assert result.error is None, result.error.exception()
-    got = serialization.loads_referring(result.variables["predicted"], written, result.parts.get("predicted", ()))
+    got, reports = value_and_reports(source, {"pyfora": pyfora, "X": predictors, "y": responses}, "predicted")
     assert np.array_equal(got, GradientBoostedRegressorBuilder(3, 3).fit(predictors, responses).predict(predictors))
-    assert any(r.parallel and r.shape == "list" for r in runtime.reports), list(runtime.reports)
+    assert any(r.parallel and r.shape == "list" for r in reports), reports

@@ -462,6 +462,15 @@ add("shared = np.zeros(4)\ndef mark(x):\n    shared[int(np.argmax(small[:4] * x)
 add("def mark(row):\n    row[len(row) - 1] = 0\n    return len(row)\nrows2 = []\nfor i in range(30_000):\n    rows2.append([i, i])\n"
     "result = sum(mark(r) for r in rows2), rows2[5]", parallel=False,
     name="a store with a computed key into the element's argument")
+# numpy's scalar types called on one path, Python's numbers on another: numba makes them one type
+# (found by a user's trial: every element came back an int, or a float64, once compiled)
+add("result = [np.float64(x) if x % 2 else float(x) for x in range(30_000)]", exact=True, compiled=False,
+    name="np.float64() on one path, float() on the other")
+add("result = [np.int64(x) if x % 2 else x for x in range(30_000)]", exact=True, compiled=False,
+    name="np.int64() on one path, an int on the other")
+add("def pick(x):\n    return np.float64(x) if x % 3 == 0 else x * 1.0\n"
+    "result = max(pick(x) for x in range(30_000))", exact=True, compiled=False,
+    name="max of np.float64() or a float")
 # A pure element that raises StopIteration at one item: a generator turns it into RuntimeError,
 # map() and filter() end there quietly, a comprehension lets it through (PEP 479): never split
 STOPS = "def stopped(x):\n    if x == 24_000:\n        raise StopIteration(x)\n    return x\n"
