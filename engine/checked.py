@@ -46,6 +46,7 @@ import contextvars
 import functools
 import math
 import operator
+import types as types_module
 from typing import Any, Callable, Dict, Optional, Tuple
 
 # The operators checked, by the function numba's IR names them with; augmented assignments
@@ -479,23 +480,45 @@ def _mixed_call_or_container(func_ir, typemap: dict, statement) -> Optional[str]
     return None
 
 
-# The functions (their Python functions, by identity) whose arguments are numpy scalars in
-# CPython: a shape's element, filter and key over a numpy array, while its kernel is built
-# (engine.kernels). Numba types np.float64 and float alike; CPython does not.
-numpy_arguments: contextvars.ContextVar[frozenset] = contextvars.ContextVar("numpy_arguments", default=frozenset())
+# {a shape's element, filter or key (its Python function): whether its arguments are numpy
+# scalars in CPython (over a numpy array) or Python numbers (over a range, a list of numbers)},
+# while its kernel is built (engine.kernels); the functions they call are not in it (their
+# arguments may be either). Numba types np.float64 and float alike; CPython does not.
+numpy_arguments: contextvars.ContextVar[Dict[Any, bool]] = contextvars.ContextVar("numpy_arguments", default={})
 _NUMPY, _PYTHON = "a numpy scalar", "a Python number"
+
+
+def _global_value(func_ir, definition) -> Any:
+    """The value a global or free variable, or an attribute of one (``np.float64``), holds; None
+    for anything else."""
+    from numba.core import ir
+
+    if isinstance(definition, (ir.Global, ir.FreeVar)):
+        return definition.value
+    if isinstance(definition, ir.Expr) and definition.op == "getattr":
+        try:
+            base = _global_value(func_ir, func_ir.get_definition(definition.value))
+        except Exception:
+            return None
+        return getattr(base, definition.attr, None) if isinstance(base, types_module.ModuleType) else None
+    return None
 
 
 def _callee_kind(func_ir, call) -> Optional[str]:
     """How a call's result relates to its arguments: "operator" (the checked operators: numpy
-    if an operand is), "python" (math functions, int, round: Python numbers), else None."""
-    from numba.core import ir
+    if an operand is), "python" (math functions, int, round, float(): Python numbers), "numpy"
+    (a numpy scalar type called: np.float64(x)), else None."""
+    import numpy as np
 
     try:
         callee = func_ir.get_definition(call.func)
     except Exception:
         return None
-    value = getattr(callee, "value", None) if isinstance(callee, (ir.Global, ir.FreeVar)) else None
+    value = _global_value(func_ir, callee)
+    if isinstance(value, type):  # np.float64(x) is numpy's, float(x) Python's, whatever x is
+        if issubclass(value, np.generic):
+            return "numpy"
+        return "python" if value in (int, float, bool) else None
     name = getattr(value, "__name__", "")
     if not name.startswith("checked_"):
         return None
@@ -505,7 +528,7 @@ def _callee_kind(func_ir, call) -> Optional[str]:
     return "python" if kind.startswith("math_") or kind in ("int", "round") else None
 
 
-def _origin(func_ir, typemap: dict, var, numpy_args: bool, memo: dict) -> Optional[str]:
+def _origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: dict) -> Optional[str]:
     """Whether CPython's value of ``var`` is a numpy scalar or a Python number, where that can
     be told from its definitions (NEP 50: numpy op anything is numpy; math functions give
     Python floats); None where it cannot. ``memo``: the variables already read (None while one
@@ -518,7 +541,7 @@ def _origin(func_ir, typemap: dict, var, numpy_args: bool, memo: dict) -> Option
     return memo[var.name]
 
 
-def _read_origin(func_ir, typemap: dict, var, numpy_args: bool, memo: dict) -> Optional[str]:
+def _read_origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: dict) -> Optional[str]:
     from numba.core import ir, types
 
     try:
@@ -531,7 +554,7 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: bool, memo: dict) -> O
     if isinstance(definition, ir.Const):
         return _PYTHON if isinstance(definition.value, (int, float, bool)) else None
     if isinstance(definition, ir.Arg):
-        return _NUMPY if numpy_args else None
+        return {True: _NUMPY, False: _PYTHON}.get(numpy_args)
     if not isinstance(definition, ir.Expr):
         return None
     if definition.op in ("getitem", "static_getitem"):
@@ -546,7 +569,7 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: bool, memo: dict) -> O
     elif definition.op == "call":
         kind = _callee_kind(func_ir, definition)
         if kind != "operator":
-            return _PYTHON if kind == "python" else None
+            return {"python": _PYTHON, "numpy": _NUMPY}.get(kind)
         kinds = {recurse(arg) for arg in definition.args}
     else:
         return None
@@ -555,10 +578,10 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: bool, memo: dict) -> O
     return _PYTHON if kinds == {_PYTHON} else None
 
 
-def _mixed_origins(func_ir, typemap: dict, numpy_args: bool) -> Optional[str]:
+def _mixed_origins(func_ir, typemap: dict, numpy_args: Optional[bool]) -> Optional[str]:
     """A merge of branches, or the returns, where CPython has a numpy scalar on one path and a
-    Python number on another (``x if x > 0 else 0.0`` over a float64 array): numba makes both
-    one float64, and every element would take one type."""
+    Python number (or what may be one) on another (``x if x > 0 else 0.0`` over a float64
+    array): numba makes both one float64, and every element would take one type."""
     from numba.core import ir
 
     returned = set()
@@ -570,11 +593,18 @@ def _mixed_origins(func_ir, typemap: dict, numpy_args: bool) -> Optional[str]:
             elif isinstance(statement, ir.Assign) and isinstance(statement.value, ir.Expr) \
                     and statement.value.op == "phi":
                 kinds = {_origin(func_ir, typemap, v, numpy_args, memo) for v in statement.value.incoming_values}
-                if {_NUMPY, _PYTHON} <= kinds:
-                    return f"{statement.target.unversioned_name} is {_NUMPY} or {_PYTHON} (line {statement.loc.line})"
-    if {_NUMPY, _PYTHON} <= returned:
-        return f"the function returns {_NUMPY} or {_PYTHON}"
+                if _NUMPY in kinds and len(kinds) > 1:
+                    name, line = statement.target.unversioned_name, statement.loc.line
+                    return f"{name} is {_NUMPY} or {_other(kinds)} (line {line})"
+    if _NUMPY in returned and len(returned) > 1:
+        return f"the function returns {_NUMPY} or {_other(returned)}"
     return None
+
+
+def _other(kinds: set) -> str:
+    """What a value is besides a numpy scalar: a Python number, or what cannot be told (a
+    helper's argument, which may be either: not compiled, as a Python number would be wrong)."""
+    return _PYTHON if _PYTHON in kinds else "a value that may be a Python number"
 
 
 # numpy's reductions of an array add pairwise (or otherwise than in order), numba's in order:
@@ -585,7 +615,7 @@ _ARRAY_REDUCTIONS = frozenset({"sum", "mean", "std", "var", "prod", "cumsum", "c
 _OWN_MATH = frozenset({math.gamma})
 
 
-def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: bool, memo: dict) -> Optional[str]:
+def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: Optional[bool], memo: dict) -> Optional[str]:
     """A call whose compiled result would not be CPython's: numpy's reductions of an array (its
     methods and the module's functions), math functions numba implements itself, ``min``/``max``
     of a numpy scalar and a Python number (CPython keeps the winner's type), arithmetic on
@@ -626,7 +656,7 @@ def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: bool, memo
     return None
 
 
-def refusal(func_ir, typemap: dict, return_type, numpy_args: bool = False) -> Optional[str]:
+def refusal(func_ir, typemap: dict, return_type, numpy_args: Optional[bool] = None) -> Optional[str]:
     """Why a typed function must not be compiled (its values would not have CPython's types),
     or None: narrow numpy scalars anywhere; a variable, a merge of branches or a return that
     is an int or a bool on one path and a float (or an int) on another; a call numba answers
@@ -697,7 +727,7 @@ def compiler() -> type:
 
         def run_pass(self, state) -> bool:
             why = refusal(state.func_ir, state.typemap, state.return_type,
-                          state.func_id.func in numpy_arguments.get())
+                          numpy_arguments.get().get(state.func_id.func))
             if why:
                 raise TypingError(why)
             return False

@@ -331,7 +331,7 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
         # the functions that take the items, which are numpy scalars in CPython over an array
         top = [namespace[name].py_func for name in ("element", "condition", "key")
                if hasattr(namespace.get(name), "py_func")]
-        token = checked.numpy_arguments.set(frozenset(top if source.numpy_items else ()))
+        token = checked.numpy_arguments.set({function: source.numpy_items for function in top})
         try:
             return _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
                             argument_types, item_type)
