@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import copyreg
 import functools
 import itertools
 import operator
@@ -650,6 +651,15 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
         target.extend(_own(item, None, mine, deep) for item in new)
     elif way == "ndarray":
         target[...] = new
+    elif way == "slots":  # a class with __slots__: each slot set again (or emptied) as pickle sets it
+        for name in copyreg._slotnames(type(target)):
+            if hasattr(new, name):
+                setattr(target, name, _own(getattr(new, name), getattr(target, name, None), mine, deep))
+            elif hasattr(target, name):
+                delattr(target, name)
+        if hasattr(target, "__dict__") and hasattr(new, "__dict__"):
+            held = vars(target)
+            held.update({name: _own(value, held.get(name), mine, deep) for name, value in vars(new).items()})
     elif way == "bit_generator":
         bits = ((target, new) if isinstance(target, np.random.BitGenerator)
                 else (target.bit_generator, new.bit_generator))
@@ -687,6 +697,8 @@ def _way_of(kind: type) -> str:
         return "state"  # its own __setstate__: used when an instance's __reduce__ gives a state
     if _plain_attributes(kind):
         return "attributes"
+    if copyreg._slotnames(kind):
+        return "slots"
     return "other"
 
 

@@ -141,8 +141,24 @@ class Slotted:
         self.value = value
 
 
+class RefusedHere:
+    """Rebuilt only while its value is 1: changed by a block, it cannot be rebuilt here."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __reduce__(self):
+        return _refused_above_one, (self.value,)
+
+
+def _refused_above_one(value):
+    if value > 1:
+        raise ValueError("refused")
+    return RefusedHere(value)
+
+
 def test_changed_values_that_cannot_be_rebuilt_here_cost_nothing_else(ufora):
-    point = Slotted(1)
+    point = RefusedHere(1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with ufora.remotely.downloadAll():
@@ -150,6 +166,14 @@ def test_changed_values_that_cannot_be_rebuilt_here_cost_nothing_else(ufora):
             seen = point.value
     assert seen == 2 and point.value == 1
     assert any("cannot be rebuilt here" in str(w.message) for w in caught), [str(w.message) for w in caught]
+
+
+def test_an_object_with_slots_changed_by_a_block_is_the_callers_changed(ufora):
+    point = Slotted(1)
+    before = id(point)
+    with ufora.remotely.downloadAll():
+        point.value += 1
+    assert point.value == 2 and id(point) == before
 
 
 def draws_from_the_module(n):
