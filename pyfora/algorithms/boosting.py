@@ -19,7 +19,7 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from pyfora.algorithms.data import label_vector, predictor_matrix, response_vector, two_labels
+from pyfora.algorithms.data import logistic, label_vector, predictor_matrix, response_vector, two_labels
 from pyfora.algorithms.regression_tree import RegressionTree, RegressionTreeBuilder
 
 LOSSES = ("l2", "lad")
@@ -39,14 +39,11 @@ def _median_residual(responses: np.ndarray, predictions: np.ndarray, rows: np.nd
 
 
 def _newton_step(responses: np.ndarray, predictions: np.ndarray, rows: np.ndarray) -> float:
-    probability = _logistic(predictions[rows])
+    probability = logistic(predictions[rows])
     curvature = float((probability * (1.0 - probability)).sum())
     residual = float((responses[rows] - probability).sum())
     return 0.0 if abs(curvature) < 1e-150 else residual / curvature
 
-
-def _logistic(values: np.ndarray) -> np.ndarray:
-    return np.exp(-np.logaddexp(0.0, -values))
 
 
 def _log_odds(responses: np.ndarray) -> float:
@@ -58,7 +55,7 @@ _REGRESSION_LOSSES = {
     "l2": _Loss(lambda y: float(y.mean()), lambda y, f: y - f, None),
     "lad": _Loss(lambda y: float(np.median(y)), lambda y, f: np.sign(y - f), _median_residual),
 }
-_CLASSIFICATION_LOSS = _Loss(_log_odds, lambda y, f: y - _logistic(f), _newton_step)
+_CLASSIFICATION_LOSS = _Loss(_log_odds, lambda y, f: y - logistic(f), _newton_step)
 
 
 class RegressionModel:
@@ -98,7 +95,7 @@ class BinaryClassificationModel(RegressionModel):
 
     def predict_probability(self, x: Any) -> np.ndarray:
         """The probability of class one for each row of ``x``."""
-        return _logistic(self.raw(predictor_matrix(x)))
+        return logistic(self.raw(predictor_matrix(x)))
 
     def predict(self, x: Any) -> np.ndarray:
         return np.where(self.raw(predictor_matrix(x)) > 0.0, self.classOneLabel, self.classZeroLabel)

@@ -35,6 +35,11 @@ def label_vector(labels: Any, rows: int) -> np.ndarray:
     return _column(labels, rows, None)
 
 
+def logistic(values: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-values)), without overflow for large negative values."""
+    return np.exp(-np.logaddexp(0.0, -values))
+
+
 def two_labels(labels: np.ndarray) -> Tuple[Any, Any]:
     """The two labels of a binary model, in the order they first appear (numpy's scalars as
     Python's); ValueError where there are not exactly two."""

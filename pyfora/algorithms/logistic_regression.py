@@ -23,7 +23,7 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
-from pyfora.algorithms.data import ROWS_PER_CHUNK, chunk_starts, label_vector, predictor_matrix, two_labels
+from pyfora.algorithms.data import logistic, ROWS_PER_CHUNK, chunk_starts, label_vector, predictor_matrix, two_labels
 
 METHODS = ("newton-cg", "majorization")
 
@@ -91,7 +91,7 @@ class BinaryLogisticRegressionModel:
         log_odds_of_zero = predictor_matrix(X) @ self.coefficients
         if self.intercept is not None:
             log_odds_of_zero = log_odds_of_zero + self.intercept * self.interceptScale
-        return _logistic(-log_odds_of_zero)
+        return logistic(-log_odds_of_zero)
 
     def predict(self, X: Any) -> np.ndarray:
         """The label of each row: class one where its probability is above 0.5."""
@@ -103,10 +103,6 @@ class BinaryLogisticRegressionModel:
         return float(np.mean(self.predict(X) == labels))
 
 
-def _logistic(values: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-values)), without overflow for large negative values."""
-    return np.exp(-np.logaddexp(0.0, -values))
-
 
 def _chunk_terms(matrix: np.ndarray, in_class_zero: np.ndarray, weights: np.ndarray, start: int,
                  majorizing: bool) -> Tuple[float, np.ndarray, np.ndarray]:
@@ -116,7 +112,7 @@ def _chunk_terms(matrix: np.ndarray, in_class_zero: np.ndarray, weights: np.ndar
     zeros = in_class_zero[start:start + ROWS_PER_CHUNK]
     log_odds = rows @ weights
     loss = float(np.logaddexp(0.0, log_odds).sum() - zeros @ log_odds)
-    probability = _logistic(log_odds)
+    probability = logistic(log_odds)
     gradient = rows.T @ (probability - zeros)
     if majorizing:  # tanh(z / 2) / (2 z), 1/4 at 0
         small = np.abs(log_odds) < 1e-5
