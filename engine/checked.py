@@ -441,6 +441,38 @@ def _narrow(numba_type) -> bool:
     return isinstance(numba_type, types.Float) and numba_type.bitwidth < 64
 
 
+# the expressions whose value may be (or hold, or hand out) an object one of their operands holds,
+# which numba's alias analysis does not follow: the loop's variable of ``for row in grid``
+# (getiter, iternext, pair_first), ``a, b = grid`` (exhaust_iter), ``t = (row, 1)``, a call's
+# answer (``r = pick(grid)``)
+_HANDING_ON = {"getiter", "iternext", "pair_first", "exhaust_iter", "build_tuple", "build_list", "build_set",
+               "call"}
+
+
+def _follow_aliases(instruction, args, typemap, func_ir, alias_map, arg_aliases) -> None:
+    """numba's alias analysis for an assignment, made to follow ``_HANDING_ON`` too. numba's dead
+    code elimination drops a store into a value it takes for no one else's (``row[0] = x`` after
+    ``for row in grid``, numba issue 7595): the list kept its old items, and the kernel answered a
+    different number with no error. Only more aliases are added, so only less code is dropped."""
+    from numba.core import ir, ir_utils
+
+    value, target = instruction.value, instruction.target.name
+    if not isinstance(value, ir.Expr) or value.op not in _HANDING_ON or ir_utils.is_immutable_type(target, typemap):
+        return
+    operands = list(value.args) if value.op == "call" else list(value.items) if value.op.startswith("build_") else [
+        value.value]
+    for operand in operands:
+        if isinstance(operand, ir.Var) and not ir_utils.is_immutable_type(operand.name, typemap):
+            ir_utils._add_alias(target, operand.name, alias_map, arg_aliases)
+
+
+def _register_alias_rules() -> None:
+    """Make numba's alias analysis follow ``_HANDING_ON`` (``_follow_aliases``) in this process."""
+    from numba.core import ir, ir_utils
+
+    ir_utils.alias_analysis_extensions[ir.Assign] = _follow_aliases
+
+
 def _unified(source, target) -> bool:
     """Whether numba made a value of type ``source`` into ``target`` where CPython keeps its
     type: an int or a bool that becomes a float, a bool that becomes an int; in a tuple too,
@@ -708,6 +740,7 @@ def compiler() -> type:
     from numba.core.untyped_passes import LiteralPropagationSubPipelinePass
 
     _helpers()  # registered before any compilation starts: numba reads its registries then
+    _register_alias_rules()
     @register_pass(mutates_CFG=False, analysis_only=False)
     class CheckArithmetic(FunctionPass):
         _name = "ufora_check_arithmetic"

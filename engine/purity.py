@@ -39,18 +39,32 @@ read instead.
   which a split would make one per process (``cache_info()`` read later, the objects cached
   results are, the calls made again where they would have been hits).
 
+A local variable bound to an object the function does not own counts as that object
+(``_borrowed``): ``c = COUNTS`` then ``c[k] = 1``, ``items = self.items`` then
+``items.append(x)``, ``g = groups.get(k)``, ``v = big[i:j]`` (a view) then ``v += 1``, a loop's
+variable over an outside or argument's container, an unpacked argument, ``with buf as w``. An
+in-place operator (``a += 1``) on such a name is a change; on an argument too when the shape's
+items can change in place (lists, arrays, objects: not numbers, strings or tuples), so
+``n //= 2`` on an int stays free of effects.
+
 It is deliberately conservative: it can send a pure function down the serial path (slower,
-still right), and it cannot see effects hidden behind other C functions, ``getattr`` strings or
-aliases (``items = self.items; items.append(x)``).
+still right: ``n = row[0]; n += 1`` over lists of ints), and it cannot see effects hidden behind
+other C functions, ``getattr`` strings, or an object a call hands out (``bucket(k).append(x)``,
+where ``bucket`` returns a global list).
 """
 from __future__ import annotations
 
 import builtins
+import decimal
 import dis
+import fractions
 import functools
 import inspect
+import itertools
 import types
-from typing import Callable, Iterable, List, Optional, Set
+from typing import Callable, Iterable, List, Optional, Set, Tuple
+
+import numpy as np
 
 from engine import lru_caches
 from engine.code import EMPTY, cell_contents, nested_codes, users_class
@@ -151,11 +165,19 @@ def _instructions(code: types.CodeType) -> tuple:
     return tuple(dis.get_instructions(code))
 
 
-def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, closure: dict) -> Optional[str]:
+def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, closure: dict,
+                 mutable_items: bool) -> Optional[str]:
+    """``mutable_items``: the shape's items may be changed in place (lists, arrays, objects), so an
+    in-place operator on an argument (``row += 1``) may change one; on numbers it rebinds a name."""
     instructions = _instructions(code)
     count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS) + bool(
         code.co_flags & inspect.CO_VARKEYWORDS)
     parameters = set(code.co_varnames[:count])
+    # (found only where a change is made: most code makes none, and this is the check's dearest part)
+    borrowed = functools.cache(lambda: _borrowed(instructions, parameters, fn_globals, closure))
+
+    def not_own() -> Set[str]:
+        return parameters.union(*borrowed())
     own = code.co_varnames[0] if constructor and code.co_argcount else None
     for index, ins in enumerate(instructions):
         op, name = ins.opname, ins.argval
@@ -170,11 +192,15 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
                 return f"assigns attribute {name!r} in {where}"
         if op in ("STORE_SUBSCR", "DELETE_SUBSCR"):
             container = _container_load(instructions, index)
-            if _shared(container, parameters) or container.opname != "LOAD_FAST":
+            if container is None or container.opname != "LOAD_FAST" or _shared(container, not_own()):
                 return f"assigns an item of an object it does not own in {where}"
+        if op == "STORE_FAST" and index and _in_place(instructions[index - 1]) and (
+                name in borrowed()[0] or (mutable_items and (name in parameters or name in borrowed()[1]))):
+            operator = instructions[index - 1].argrepr
+            return f"changes {name!r}, an object it does not own, in place ({operator}) in {where}"
         if op in ("LOAD_METHOD", "LOAD_ATTR") and name in MUTATING_METHODS and index:
             receiver = _receiver(instructions, index)
-            if (_shared(receiver, parameters)
+            if (_shared(receiver, not_own())
                     and not _sets_up_own(instructions, index, receiver, own, fn_globals, closure)
                     and not _module_function(instructions, index, receiver, fn_globals, closure)):
                 return f"calls .{name}() on an object it does not own in {where}"
@@ -184,6 +210,121 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
         if op == "IMPORT_NAME" and effect_module(name):
             return f"imports {name} in {where}"
     return None
+
+
+# calls whose answer may be an object their receiver or argument holds (``groups.get(k)``,
+# ``getattr(obj, name)``, ``max(rows)``), not a new one
+_HANDING_OUT = {"get", "setdefault", "getattr", "next", "min", "max", "pop", "popitem", "popleft", "__getitem__",
+                "__enter__", "peek", "vars"}
+# what an assignment can bind without the name sharing an object: values that cannot change
+_UNCHANGEABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, range, decimal.Decimal,
+                 fractions.Fraction, np.generic)
+
+
+def _in_place(ins) -> bool:
+    """Whether an instruction is an in-place operator (``+=``, ``*=``...)."""
+    return ins.opname == "BINARY_OP" and ins.argrepr.endswith("=")
+
+
+def _borrowed(instructions, parameters: Set[str], fn_globals: dict, closure: dict) -> Tuple[Set[str], Set[str]]:
+    """The local variables that may be bound to an object the function does not own (that a
+    change through them reaches the caller's or the world's object): ``counts = COUNTS``,
+    ``items = self.items``, ``g = groups.get(k)``, ``v = big[i:j]`` (a view), ``for r in rows``,
+    ``a, b = pair``, ``with buf as w``, and names bound to those. Two sets: those reached from a
+    global or closure value, and those reached only from the function's arguments. A value made
+    by the code (``[]``, ``x + 1``, ``line.split()``) is the function's own; an assignment the
+    stack cannot be followed through is taken to share (the safe side)."""
+    outside: Set[str] = set()
+    from_arguments: Set[str] = set()
+    while True:
+        grown = False
+        for index, ins in enumerate(instructions):
+            if ins.opname != "STORE_FAST" or ins.argval in parameters:
+                continue
+            roots = _roots_of_stored(instructions, index, parameters | from_arguments, outside, fn_globals, closure)
+            for kind, names in (("outside", outside), ("arguments", from_arguments)):
+                if kind in roots and ins.argval not in names:
+                    names.add(ins.argval)
+                    grown = True
+        if not grown:
+            return outside, from_arguments
+
+
+def _roots_of_stored(instructions, index: int, from_arguments: Set[str], outside: Set[str], fn_globals: dict,
+                     closure: dict) -> Set[str]:
+    """Where the object a store at ``index`` binds may come from: {"outside", "arguments"}, or
+    neither when the code made it (or it cannot change)."""
+    either = {"outside", "arguments"}
+    end, whole = index, False
+    while end > 0 and instructions[end - 1].opname.startswith("STORE_"):
+        end -= 1  # a, b = ... or a = b = ...: the stores after the value
+    previous = instructions[end - 1].opname if end > 0 else ""
+    if previous in ("UNPACK_SEQUENCE", "UNPACK_EX"):
+        end, whole = end - 1, True  # any part of the unpacked value
+    elif previous == "COPY" and instructions[end - 1].arg == 1:
+        end -= 1
+    elif end < index or previous == "SWAP":
+        return either  # a, b = b, a (swapped on the stack): not followed
+    previous = instructions[end - 1].opname if end > 0 else ""
+    if previous == "FOR_ITER":  # a loop's variable: an item of the iterable
+        end, whole = end - 1, True
+        if instructions[end - 1].opname == "GET_ITER":
+            end -= 1
+        elif instructions[end - 1].opname != "LOAD_FAST":  # (a comprehension's own loop: LOAD_FAST .0)
+            return either
+    elif previous == "BEFORE_WITH":  # with x as w: what x.__enter__() gives
+        end, whole = end - 1, True
+    start = _expression_start(instructions, end)
+    if start is None:
+        return either
+    part = instructions[start:end]
+    roots = set()
+    for at, ins in enumerate(part):
+        if ins.opname in _OUTSIDE_LOADS and _shares_outside(part, at, fn_globals, closure):
+            roots.add("outside")
+        elif ins.opname == "LOAD_FAST" and ins.argval in outside:
+            roots.add("outside")
+        elif ins.opname == "LOAD_FAST" and (ins.argval in from_arguments or ins.argval.startswith(".")):
+            roots.add("arguments")
+    if whole or not roots:
+        return roots
+    last = part[-1]
+    if last.opname in ("LOAD_FAST", "LOAD_ATTR", "BINARY_SUBSCR", "BINARY_SLICE") or last.opname in _OUTSIDE_LOADS:
+        return roots
+    if last.opname == "CALL" and any(
+            i.opname in ("LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL") and i.argval in _HANDING_OUT for i in part):
+        return roots
+    return set()
+
+
+def _shares_outside(part, at: int, fn_globals: dict, closure: dict) -> bool:
+    """Whether the global or closure value loaded at ``part[at]`` (followed through module
+    attributes: ``mod.LOG``) is an object the expression ``part`` may hand on: not a module,
+    function, class or value that cannot change, nor an item of a list, tuple, dict or 1-d array
+    of such values (``PRICES[k]``, ``weights[i]``)."""
+    name = part[at].argval
+    value = closure.get(name, fn_globals.get(name, getattr(builtins, name, None)))
+    following = at + 1
+    while isinstance(value, types.ModuleType) and following < len(part) and part[following].opname == "LOAD_ATTR":
+        value = getattr(value, part[following].argval, None)
+        following += 1
+    if isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, *_UNCHANGEABLE)):
+        return False
+    if at == 0 and part[-1].opname == "BINARY_SUBSCR" and not any(i.opname == "BUILD_SLICE" for i in part):
+        return not _holds_unchangeable(value)
+    return True
+
+
+def _holds_unchangeable(value) -> bool:
+    """Whether an item of ``value`` taken by a key (not a slice) cannot change: a 1-d numeric
+    array's, or a list's, tuple's or dict's whose first 256 items (values) are numbers or strings."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1 and value.dtype != object
+    if isinstance(value, dict):
+        value = list(itertools.islice(value.values(), 256))
+    if isinstance(value, (list, tuple)):
+        return all(isinstance(item, _UNCHANGEABLE) for item in value[:256])
+    return False
 
 
 def _module_function(instructions, index: int, receiver, fn_globals: dict, closure: dict) -> bool:
@@ -305,7 +446,8 @@ class _Reader:
     """The functions and classes read so far, and the attribute names their code uses (which
     methods of a class can be reached)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mutable_items: bool) -> None:
+        self.mutable_items = mutable_items
         self.seen: Set[int] = set()
         self.names: Set[str] = set()
         self.classes: List[type] = []
@@ -328,7 +470,8 @@ class _Reader:
             return effect
         closure = dict(zip(fn.__code__.co_freevars, (cell_contents(c) for c in fn.__closure__ or ())))
         for code in nested_codes(fn.__code__):
-            effect = _code_effect(code, fn.__globals__, constructor and code is fn.__code__, closure)
+            effect = _code_effect(code, fn.__globals__, constructor and code is fn.__code__, closure,
+                                  self.mutable_items)
             if effect:
                 return effect
             self.names.update(code.co_names)
@@ -392,8 +535,10 @@ def _functions_of(member) -> List[types.FunctionType]:
 
 def side_effect(*functions: Optional[Callable], items: Iterable[type] = ()) -> Optional[str]:
     """Why these functions must not run out of order, or None if nothing visible was found.
-    ``items``: the classes of the shape's items, whose methods the functions may call."""
-    reader = _Reader()
+    ``items``: the classes of the shape's items, whose methods the functions may call (and which
+    an in-place operator on an argument may change: not numbers or strings)."""
+    items = list(items)
+    reader = _Reader(mutable_items=not all(issubclass(cls, (*_UNCHANGEABLE, tuple)) for cls in items))
     for fn in functions:
         if fn is not None:
             effect = reader.function(fn)

@@ -140,10 +140,11 @@ def _unwrap(iterable, element, condition):
 
 def _item_classes(iterable: Any) -> set:
     """The classes of the items of a list or tuple (of each zipped one), whose methods the
-    element may call (``engine.purity``)."""
-    parts = [part for part in (iterable.args if isinstance(iterable, IteratorCall) else (iterable,))
-             if isinstance(part, (list, tuple))]
-    classes: set = set()
+    element may call and which it may change (``engine.purity``); an array of more than one
+    dimension's items are arrays (views of its rows)."""
+    given = iterable.args if isinstance(iterable, IteratorCall) else (iterable,)
+    parts = [part for part in given if isinstance(part, (list, tuple))]
+    classes: set = {np.ndarray for part in given if isinstance(part, np.ndarray) and part.ndim > 1}
     for part in parts:  # in C where it can be: a list of 100,000 pairs is looked at by every shape over it
         kinds = set(map(type, part))
         classes |= kinds

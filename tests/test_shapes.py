@@ -462,6 +462,50 @@ add("shared = np.zeros(4)\ndef mark(x):\n    shared[int(np.argmax(small[:4] * x)
 add("def mark(row):\n    row[len(row) - 1] = 0\n    return len(row)\nrows2 = []\nfor i in range(30_000):\n    rows2.append([i, i])\n"
     "result = sum(mark(r) for r in rows2), rows2[5]", parallel=False,
     name="a store with a computed key into the element's argument")
+# a change through a name bound to an outside object (a local alias, a loop's or an unpacked
+# variable, what .get() hands out, a view): the effect is the outside object's, so serial
+add("counts = {}\ndef tally(x):\n    c = counts\n    c[x % 7] = c.get(x % 7, 0) + 1\n    return x\n"
+    "result = sum(tally(x) for x in range(30_000)), sorted(counts.items())", parallel=False,
+    name="a store into a global dict through a local alias")
+add("class Basket:\n    def __init__(self):\n        self.items = []\n    def put(self, x):\n        items = self.items\n"
+    "        items.append(x)\n        return x\nb = Basket()\nresult = sum(b.put(x) for x in range(30_000)), len(b.items)",
+    parallel=False, name="append to an attribute's list through a local alias")
+add("log = []\ndef f(x):\n    a = log\n    b = a\n    b.append(x)\n    return x\nresult = sum(f(x) for x in range(30_000)), len(log)",
+    parallel=False, name="append through a chain of aliases")
+add("rows = []\nfor i in range(30_000):\n    rows.append([i, 0])\ndef f(x):\n    for r in rows[x:x + 1]:\n        r[1] = 5\n    return x\n"
+    "result = sum(f(x) for x in range(30_000)), rows[7]", parallel=False, name="a store into a loop variable over a global")
+add("pairs = []\nfor i in range(30_000):\n    pairs.append(([i], [0]))\ndef f(p):\n    a, b = p\n    b[0] = 1\n    return len(a)\n"
+    "result = sum(f(p) for p in pairs), pairs[7]", parallel=False, name="a store into an unpacked argument")
+add("groups = {0: [], 1: [], 2: [], 3: [], 4: []}\ndef f(x):\n    g = groups.get(x % 5)\n    g.append(x)\n    return x\n"
+    "result = sum(f(x) for x in range(30_000)), len(groups[1])", parallel=False, name="append to what dict.get hands out")
+add("big = np.zeros(30_000)\ndef f(i):\n    v = big[i:i + 1]\n    v += 1\n    return i\n"
+    "result = sum(f(i) for i in range(30_000)), float(big.sum())", parallel=False, name="+= on a view of a global array")
+add("arrs = []\nfor i in range(30_000):\n    arrs.append(np.zeros(3))\ndef f(a):\n    a += 1\n    return float(a.sum())\n"
+    "result = sum(f(a) for a in arrs), arrs[7].tolist()", parallel=False, name="+= on an array item")
+add("import io\nbuf = io.StringIO()\ndef f(x):\n    w = buf\n    w.write('a')\n    return x\n"
+    "result = sum(f(x) for x in range(30_000)), len(buf.getvalue())", parallel=False, name="write through an alias of a global file")
+add("m = np.zeros((30_000, 2))\ndef f(r):\n    r += 1\n    return float(r.sum())\nresult = sum(f(r) for r in m), float(m.sum())",
+    parallel=False, name="+= on a row of a 2-d array")
+# ...and what only looks like one: numbers rebound, the element's own objects
+add("def steps(n):\n    c = 0\n    while n != 1:\n        if n % 2:\n            n = 3 * n + 1\n        else:\n"
+    "            n //= 2\n        c += 1\n    return c\nresult = max(steps(x) for x in range(1, 30_000))",
+    name="//= on an int argument")
+add("START = 0\nW = np.arange(10.0)\ndef f(x):\n    t = START\n    v = W[x % 10]\n    v += 1\n    t += x\n    return t + v\n"
+    "result = sum(f(x) for x in range(30_000))", name="+= on names bound to a global number and an array's item")
+add("lines = [f'{i},{i * 2}' for i in range(30_000)]\ndef f(line):\n    fs = line.split(',')\n    fs[0] = int(fs[0])\n"
+    "    fs.append(1)\n    mine = fs\n    mine.append(2)\n    return fs[0] + len(fs)\nresult = sum(f(l) for l in lines)",
+    name="stores into a list the element made, and an alias of it")
+# numba's dead code elimination dropped a store into a list reached through a loop, an unpacking
+# or a tuple (numba issue 7595): the kernel answered 0 (engine.checked follows those aliases)
+add("def f(x):\n    grid = [[0, 0] for _ in range(3)]\n    for row in grid:\n        row[0] = x\n    return grid[0][0]\n"
+    "result = sum(f(x) for x in range(30_000))", name="a kernel's store through a loop variable over its own list")
+add("def f(x):\n    grid = [[0, 0] for _ in range(3)]\n    a, b, c = grid\n    a[0] = x\n    return grid[0][0]\n"
+    "result = sum(f(x) for x in range(30_000))", name="a kernel's store through an unpacked list")
+add("def f(x):\n    grid = [[0, 0] for _ in range(3)]\n    for i, row in enumerate(grid):\n        row[1] = x + i\n"
+    "    t = (grid[2], 1)\n    t[0][0] = x\n    return grid[0][1] + grid[2][0]\nresult = sum(f(x) for x in range(30_000))",
+    name="a kernel's store through enumerate and a tuple")
+add("def f(x):\n    grid = [np.zeros(2) for _ in range(3)]\n    for row in grid:\n        row += x\n    return float(grid[1][0])\n"
+    "result = sum(f(x) for x in range(30_000))", name="a kernel's += on arrays of its own list")
 # numpy's scalar types called on one path, Python's numbers on another: numba makes them one type
 # (found by a user's trial: every element came back an int, or a float64, once compiled)
 add("result = [np.float64(x) if x % 2 else float(x) for x in range(30_000)]", exact=True, compiled=False,
