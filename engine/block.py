@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 
-from engine import (code, errors, function_body, functions, local_estimate, module_state, mutations, remote_values,
-                    rewriter, runtime, serialization, shm, unread)
+from engine import (class_state, code, errors, function_body, functions, local_estimate, module_state, mutations,
+                    remote_values, rewriter, runtime, serialization, shm, unread)
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +313,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         reached = mutations.reached(free.values())
         before_globals, before_caches = mutations.helpers_globals(reached), mutations.caches(reached)
         before_cells = mutations.closures(free)
+        before_classes = class_state.taken(reached)
     except Exception as exc:
         result.error = errors.capture(exc)
         return result
@@ -336,12 +337,12 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         changed_free = mutations.changed(now, before)
         mutated = {"free": changed_free, "moved": mutations.moved(now, before, changed_free),
                    "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),
-                   "caches": mutations.used_caches(before_caches)}
+                   "caches": mutations.used_caches(before_caches), "classes": class_state.changed(before_classes)}
         names = mutations.rebound(namespace, before, names)
     except Exception:  # finding the effects must never cost the block's own variables
         log.exception("could not tell which free variables the block changed in place")
-        mutated = {"free": {}, "globals": {}, "cells": {}, "caches": []}
-    if mutated["free"] or mutated["globals"] or mutated["cells"] or mutated["caches"]:  # always downloaded
+        mutated = {"free": {}, "globals": {}, "cells": {}, "caches": [], "classes": []}
+    if any(mutated[kind] for kind in ("free", "globals", "cells", "caches", "classes")):  # always downloaded
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
     now = module_state.taken(states)

@@ -60,7 +60,8 @@ from engine.purity import MUTATING_METHODS
 from engine.code import cell_contents, reachable, referenced_names, users_class
 
 # the block result's variable holding {"free": {name: changed value}, "moved": [names], "globals":
-# {module: {name: value}}, "cells": {function's name: {variable: value}}, "caches": [names]}
+# {module: {name: value}}, "cells": {function's name: {variable: value}}, "caches": [names], "classes":
+# [the classes whose data attributes changed, unpickled here over the client's own: engine.class_state]}
 MUTATED = "__ufora_mutated__"
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, np.generic,
@@ -466,23 +467,39 @@ def reached(values: Iterable[Any]) -> List[Any]:
 
 def helpers_globals(reached_values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
     """{(module, name): (the globals dict, the value, its pickle)} of the globals that the
-    shipped functions among ``reached_values`` (``reached``) read, cheap to compare (or
-    immutable: a counter the function rebinds). Shipped functions are those whose globals are
-    not a loaded module's: cloudpickle gave them a copy."""
+    shipped functions among ``reached_values`` (``reached``) read, and of the data of the
+    shipped modules among them, cheap to compare (or immutable: a counter the function
+    rebinds). Shipped functions are those whose globals are not a loaded module's, shipped
+    modules those that are not the loaded module of their name: cloudpickle gave them a copy."""
     taken: Dict[Tuple[str, str], tuple] = {}
     for function in reached_values:
+        if isinstance(function, types.ModuleType) and sys.modules.get(function.__name__) is not function:
+            _take_module_data(function, taken)  # a module of the user's the block names: sent by value
         if not (isinstance(function, types.FunctionType) and _shipped(function)):
             continue
         for name in referenced_names(function.__code__):
-            held = function.__globals__.get(name, _CODE_LIKE)  # (a sentinel: absent)
-            key = (function.__module__, name)
-            if held is _CODE_LIKE or isinstance(held, _CODE_LIKE) or key in taken or not _cheap(held):
-                continue
-            try:
-                taken[key] = (function.__globals__, held, serialization.dumps(held))
-            except Exception:
-                continue
+            _take_global(function.__globals__, function.__module__, name, taken)
     return taken
+
+
+def _take_module_data(module: types.ModuleType, taken: Dict[Tuple[str, str], tuple]) -> None:
+    """Add the data globals (not code, not modules or classes) of a module the block names
+    (``settings.THRESHOLD = 5`` in the block) to ``taken``, as ``helpers_globals`` takes them."""
+    for name in [name for name in vars(module) if not name.startswith("__")]:
+        _take_global(vars(module), module.__name__, name, taken)
+
+
+def _take_global(namespace: Dict[str, Any], module: str, name: str, taken: Dict[Tuple[str, str], tuple]) -> None:
+    """Add ``namespace[name]`` (of ``module``) to ``taken`` with its pickle, unless it is absent,
+    code, already taken, too dear to compare, or cannot be pickled."""
+    held = namespace.get(name, _CODE_LIKE)  # (a sentinel: absent)
+    key = (module, name)
+    if held is _CODE_LIKE or isinstance(held, _CODE_LIKE) or key in taken or not _cheap(held):
+        return
+    try:
+        taken[key] = (namespace, held, serialization.dumps(held))
+    except Exception:
+        return
 
 
 def _leads_to(value: Any) -> Iterable[Any]:

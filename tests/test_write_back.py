@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import pyfora
+from tests import block_settings
 
 counter = 0
 registry = {"runs": 0}
@@ -336,3 +337,57 @@ def test_random_imported_inside_the_block_or_a_helper_is_the_callers(ufora):
     after = random.random()
     random.seed(11)
     assert [first, *more, after] == [random.random() for _ in range(4)]
+
+
+NOTES = []
+
+
+class Settings:
+    threshold = 1
+    seen = []
+
+
+class Widget:
+    made = 0
+
+    def __init__(self, v):
+        Widget.made += 1
+        self.v = v
+
+    def note(self):
+        NOTES.append(self.v)
+
+
+def test_class_attributes_a_block_sets_are_the_callers(ufora):
+    """Found by a user's trial: the worker's copy of the class changed, the caller's did not."""
+    seen, made = Settings.seen, Widget.made
+    with ufora.remotely.downloadAll():
+        Settings.threshold = 5
+        Settings.seen.append("block")
+        total = sum(Widget(i).v for i in range(30_000))  # Widget.made += 1 in each constructor
+    assert total == sum(range(30_000))
+    assert Settings.threshold == 5 and Settings.seen == ["block"] and Settings.seen is seen
+    assert Widget.made == made + 30_000
+
+
+def test_a_class_that_comes_back_keeps_its_methods_and_their_globals(ufora):
+    """Before, an instance among the results made the caller's class take copies of its methods
+    from the pickle, whose globals were a dict of their own: ``note()`` appended to a copy of
+    ``NOTES`` afterwards, without a word."""
+    note, notes = Widget.note, NOTES
+    with ufora.remotely.downloadAll():
+        widgets = [Widget(i) for i in range(3)]
+    widgets[1].note()
+    Widget(7).note()
+    assert Widget.note is note and NOTES is notes and NOTES[-2:] == [1, 7]
+
+
+
+def test_module_attributes_a_block_sets_are_the_modules(ufora):
+    """Found by a user's trial: ``settings.THRESHOLD = 5`` changed the worker's copy of the module."""
+    names = block_settings.NAMES
+    with ufora.remotely.downloadAll():
+        block_settings.THRESHOLD = 5
+        block_settings.NAMES.append("block")
+    assert block_settings.THRESHOLD == 5 and block_settings.NAMES == ["first", "block"]
+    assert block_settings.NAMES is names

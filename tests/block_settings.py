@@ -1,0 +1,4 @@
+"""A module of the user's own (not installed: it travels by value) whose data a block sets
+(``tests/test_write_back.py``)."""
+THRESHOLD = 1
+NAMES = ["first"]
