@@ -237,23 +237,25 @@ _Compiled = Union[types.CodeType, function_body.FunctionBody]
 
 
 @functools.lru_cache(maxsize=256)
-def _compile_body(source: str, filename: str, with_line: int) -> Tuple[_Compiled, Tuple[str, ...], Set[str], Set[str]]:
+def _compile_body(source: str, filename: str, with_line: int
+                  ) -> Tuple[_Compiled, Tuple[str, ...], Set[str], Set[str], Set[str]]:
     """The rewritten, compiled body (module code, or a function's body when the block is in a
     function: ``engine.function_body``), the names it assigns, the names whose values its text
-    could change in place and those it writes into (``engine.mutations``); cached, since a loop
-    of small blocks from one file would otherwise parse that whole file every time."""
+    could change in place, those it writes into and those it may unbind (``engine.mutations``);
+    cached, since a loop of small blocks from one file would otherwise parse that whole file
+    every time."""
     tree = ast.parse(source, filename)
     block = code.find_with(tree, with_line)
     body = block.body
     names = tuple(assigned_names(body))
-    touched, written = mutations.touched(body), mutations.written(body)
+    touched, written, unbinding = mutations.touched(body), mutations.written(body), mutations.unbinding(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
     module.body = unread.mark(module.body)
     flags = code.future_flags_of_module(tree)
     as_function = function_body.compile_body(tree, block, module.body, source, filename, flags)
     if as_function is not None:
-        return as_function, names, touched, written
-    return compile(module, filename, "exec", flags=flags, dont_inherit=True), names, touched, written
+        return as_function, names, touched, written, unbinding
+    return compile(module, filename, "exec", flags=flags, dont_inherit=True), names, touched, written, unbinding
 
 
 def _type_name(value: Any) -> str:
@@ -294,7 +296,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         shipped = {**block.other_sources, block.filename: block.source}
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        compiled, names, touched, written = _compile_body(block.source, block.filename, block.with_line)
+        compiled, names, touched, written, unbinding = _compile_body(block.source, block.filename, block.with_line)
         loaders = {object_id: functools.partial(remote_values.load, data, parts)
                    for object_id, (data, parts) in block.objects.items()}
         loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
@@ -337,12 +339,13 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         changed_free = mutations.changed(now, before)
         mutated = {"free": changed_free, "moved": mutations.moved(now, before, changed_free),
                    "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),
-                   "caches": mutations.used_caches(before_caches), "classes": class_state.changed(before_classes)}
+                   "caches": mutations.used_caches(before_caches), "classes": class_state.changed(before_classes),
+                   "deleted": sorted(name for name in unbinding if name not in namespace)}
         names = mutations.rebound(namespace, before, names)
     except Exception:  # finding the effects must never cost the block's own variables
         log.exception("could not tell which free variables the block changed in place")
-        mutated = {"free": {}, "globals": {}, "cells": {}, "caches": [], "classes": []}
-    if any(mutated[kind] for kind in ("free", "globals", "cells", "caches", "classes")):  # always downloaded
+        mutated = {"free": {}, "globals": {}, "cells": {}, "caches": [], "classes": [], "deleted": []}
+    if any(mutated.values()):  # always downloaded
         namespace[mutations.MUTATED] = mutated
         names = (*names, mutations.MUTATED)
     now = module_state.taken(states)

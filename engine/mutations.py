@@ -49,6 +49,7 @@ import copyreg
 import functools
 import itertools
 import operator
+import random
 import sys
 import types
 from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
@@ -61,7 +62,8 @@ from engine.code import cell_contents, reachable, referenced_names, users_class
 
 # the block result's variable holding {"free": {name: changed value}, "moved": [names], "globals":
 # {module: {name: value}}, "cells": {function's name: {variable: value}}, "caches": [names], "classes":
-# [the classes whose data attributes changed, unpickled here over the client's own: engine.class_state]}
+# [the classes whose data attributes changed, unpickled here over the client's own: engine.class_state],
+# "deleted": [names the block unbound: del x]}
 MUTATED = "__ufora_mutated__"
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset, range, np.generic,
@@ -185,6 +187,24 @@ def written(body: List[ast.stmt]) -> Set[str]:
         if {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)} & names:
             names.add(_root(loop.iter))
     return names - {""}
+
+
+def unbinding(body: List[ast.stmt]) -> Set[str]:
+    """The names the block's own code may unbind: ``del x``, and ``except E as e`` (CPython
+    deletes ``e`` when the handler ends); not inside the functions, lambdas or classes it
+    defines, which have scopes of their own."""
+    names: Set[str] = set()
+    todo: List[ast.AST] = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            continue
+        if isinstance(node, ast.Delete):
+            names.update(target.id for target in node.targets if isinstance(target, ast.Name))
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        todo.extend(ast.iter_child_nodes(node))
+    return names
 
 
 def _calls(nodes) -> bool:
@@ -482,6 +502,21 @@ def helpers_globals(reached_values: Iterable[Any]) -> Dict[Tuple[str, str], tupl
     return taken
 
 
+_GENERATORS = (random.Random, np.random.Generator, np.random.BitGenerator, np.random.RandomState)
+
+
+def _small_object(value: Any) -> bool:
+    """A random generator (its state is a few KB), or an object whose attributes are all cheap
+    (``_cheap``: numbers, strings, small containers and arrays): a global a helper may change
+    (``ACC.bal += 1``, ``R.random()``), worth two pickles on every block. A trial found such
+    changes lost: only containers and arrays were compared."""
+    if isinstance(value, _GENERATORS):
+        return True
+    attributes = getattr(value, "__dict__", None)
+    return (isinstance(attributes, dict) and users_class(type(value)) and len(attributes) <= 256
+            and all(_cheap(attribute) for attribute in attributes.values()))
+
+
 def _take_module_data(module: types.ModuleType, taken: Dict[Tuple[str, str], tuple]) -> None:
     """Add the data globals (not code, not modules or classes) of a module the block names
     (``settings.THRESHOLD = 5`` in the block) to ``taken``, as ``helpers_globals`` takes them."""
@@ -494,7 +529,7 @@ def _take_global(namespace: Dict[str, Any], module: str, name: str, taken: Dict[
     code, already taken, too dear to compare, or cannot be pickled."""
     held = namespace.get(name, _CODE_LIKE)  # (a sentinel: absent)
     key = (module, name)
-    if held is _CODE_LIKE or isinstance(held, _CODE_LIKE) or key in taken or not _cheap(held):
+    if held is _CODE_LIKE or isinstance(held, _CODE_LIKE) or key in taken or not (_cheap(held) or _small_object(held)):
         return
     try:
         taken[key] = (namespace, held, serialization.dumps(held))
@@ -569,7 +604,10 @@ def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
         if namespace is None:
             missing.append(module)
             continue
-        for name in apply(namespace, values, shallow=values):  # no layout was taken: not deeply
+        # deeply, so the caller's aliases of objects inside stay good (``r = grid[1]``: a trial found
+        # them stale); no layout was taken to tell moved objects (a sort) apart, which then take
+        # the state of the object now in their place
+        for name in apply(namespace, values):
             namespace[name] = values[name]  # a counter rebound, or a value of another type
     return missing
 

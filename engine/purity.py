@@ -49,12 +49,15 @@ items can change in place (lists, arrays, objects: not numbers, strings or tuple
 
 It is deliberately conservative: it can send a pure function down the serial path (slower,
 still right: ``n = row[0]; n += 1`` over lists of ints), and it cannot see effects hidden behind
-other C functions, ``getattr`` strings, or an object a call hands out (``bucket(k).append(x)``,
-where ``bucket`` returns a global list).
+other C functions, ``getattr`` strings, or an object a method of the user's hands out
+(``self.bucket(k).append(x)``). A changing method on what a plain function of the user's returns
+is one when that function returns a global's or closure's object, or an argument's and was
+given one (``_hands_out``); the methods of objects inside a global list or dict are read too.
 """
 from __future__ import annotations
 
 import builtins
+import collections
 import decimal
 import dis
 import fractions
@@ -200,7 +203,11 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
             return f"changes {name!r}, an object it does not own, in place ({operator}) in {where}"
         if op in ("LOAD_METHOD", "LOAD_ATTR") and name in MUTATING_METHODS and index:
             receiver = _receiver(instructions, index)
-            if (_shared(receiver, not_own())
+            if receiver is not None and receiver.opname == "CALL" and _hands_out(
+                    instructions, instructions.index(receiver), not_own(), fn_globals, closure):
+                return f"calls .{name}() on an object a call hands out, which it does not own, in {where}"
+            if ((_shared(receiver, not_own()) or _roots_of_stored(  # D["a"].append(x), ROWS[i].append(x)
+                    instructions, index, parameters | borrowed()[1], borrowed()[0], fn_globals, closure))
                     and not _sets_up_own(instructions, index, receiver, own, fn_globals, closure)
                     and not _module_function(instructions, index, receiver, fn_globals, closure)):
                 return f"calls .{name}() on an object it does not own in {where}"
@@ -250,12 +257,20 @@ def _borrowed(instructions, parameters: Set[str], fn_globals: dict, closure: dic
             return outside, from_arguments
 
 
+# what makes a new object (or a value that cannot change): a name bound to it is the code's own
+_MAKING = frozenset({"BUILD_LIST", "BUILD_MAP", "BUILD_SET", "BUILD_TUPLE", "BUILD_STRING", "BUILD_CONST_KEY_MAP",
+                     "BUILD_SLICE", "LIST_TO_TUPLE", "FORMAT_VALUE", "BINARY_OP", "COMPARE_OP", "CONTAINS_OP",
+                     "IS_OP", "UNARY_NEGATIVE", "UNARY_NOT", "UNARY_INVERT", "UNARY_POSITIVE", "LOAD_CONST"})
+# methods whose answer holds only new strings (``a, b = line.split(",")``, ``for w in text.split()``)
+_MAKING_STRINGS = frozenset({"split", "rsplit", "splitlines", "partition", "rpartition"})
+
+
 def _roots_of_stored(instructions, index: int, from_arguments: Set[str], outside: Set[str], fn_globals: dict,
                      closure: dict) -> Set[str]:
     """Where the object a store at ``index`` binds may come from: {"outside", "arguments"}, or
     neither when the code made it (or it cannot change)."""
     either = {"outside", "arguments"}
-    end, whole = index, False
+    end, whole, values = index, False, 1
     while end > 0 and instructions[end - 1].opname.startswith("STORE_"):
         end -= 1  # a, b = ... or a = b = ...: the stores after the value
     previous = instructions[end - 1].opname if end > 0 else ""
@@ -263,8 +278,13 @@ def _roots_of_stored(instructions, index: int, from_arguments: Set[str], outside
         end, whole = end - 1, True  # any part of the unpacked value
     elif previous == "COPY" and instructions[end - 1].arg == 1:
         end -= 1
-    elif end < index or previous == "SWAP":
-        return either  # a, b = b, a (swapped on the stack): not followed
+    elif previous == "SWAP" or end < index:  # a, b = x, y (the values swapped, or stored last first): any
+        stores = sum(1 for _ in itertools.takewhile(lambda i: i.opname.startswith("STORE_"), instructions[end:]))
+        while end > 0 and instructions[end - 1].opname == "SWAP":
+            end -= 1
+        values, whole = stores, True
+    elif instructions[end - 1].opname in _MAKING:  # x = [], x = a + b, x += y (x's own object stays its own)
+        return set()
     previous = instructions[end - 1].opname if end > 0 else ""
     if previous == "FOR_ITER":  # a loop's variable: an item of the iterable
         end, whole = end - 1, True
@@ -274,12 +294,23 @@ def _roots_of_stored(instructions, index: int, from_arguments: Set[str], outside
             return either
     elif previous == "BEFORE_WITH":  # with x as w: what x.__enter__() gives
         end, whole = end - 1, True
-    start = _expression_start(instructions, end)
+    start = end
+    for _ in range(values):
+        start = _expression_start(instructions, start) if start is not None else None
     if start is None:
         return either
     part = instructions[start:end]
+    last = part[-1]
+    if whole and values == 1 and last.opname == "CALL" and any(
+            i.opname in ("LOAD_METHOD", "LOAD_ATTR") and i.argval in _MAKING_STRINGS for i in part[-4:]):
+        return set()  # the new strings of line.split(",")
+    scanned = len(part)
+    if not whole and last.opname == "BINARY_SUBSCR":  # an item of the container: what the key is does not matter
+        key_start = _expression_start(instructions, end - 1)
+        if key_start is not None and key_start > start:
+            scanned = key_start - start
     roots = set()
-    for at, ins in enumerate(part):
+    for at, ins in enumerate(part[:scanned]):
         if ins.opname in _OUTSIDE_LOADS and _shares_outside(part, at, fn_globals, closure):
             roots.add("outside")
         elif ins.opname == "LOAD_FAST" and ins.argval in outside:
@@ -288,13 +319,52 @@ def _roots_of_stored(instructions, index: int, from_arguments: Set[str], outside
             roots.add("arguments")
     if whole or not roots:
         return roots
-    last = part[-1]
     if last.opname in ("LOAD_FAST", "LOAD_ATTR", "BINARY_SUBSCR", "BINARY_SLICE") or last.opname in _OUTSIDE_LOADS:
         return roots
     if last.opname == "CALL" and any(
             i.opname in ("LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL") and i.argval in _HANDING_OUT for i in part):
         return roots
     return set()
+
+
+def _hands_out(instructions, call: int, not_own: Set[str], fn_globals: dict, closure: dict) -> bool:
+    """Whether the call at ``call`` may answer an object the function does not own: a method
+    that hands out what its receiver holds (``groups.get(k)``) on an object it does not own, or
+    a plain function of the user's whose answer is a global's or closure's object (``bucket(k)``
+    returning ``BUCKETS[k]``), or one of its arguments' when those are not the caller's own."""
+    start = _expression_start(instructions, call + 1)
+    if start is None:
+        return True
+    part = instructions[start:call + 1]
+    shared_operands = any((i.opname in _OUTSIDE_LOADS and _shares_outside(part, at, fn_globals, closure))
+                          or (i.opname == "LOAD_FAST" and i.argval in not_own) for at, i in enumerate(part))
+    if shared_operands and any(i.opname in ("LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL") and i.argval in _HANDING_OUT
+                               for i in part):
+        return True
+    head = part[1] if part[0].opname == "PUSH_NULL" and len(part) > 1 else part[0]  # (a closure's function)
+    callee = (closure.get(head.argval) if head.opname == "LOAD_DEREF" else fn_globals.get(head.argval)
+              if head.opname in ("LOAD_GLOBAL", "LOAD_NAME") else None)
+    if not isinstance(callee, types.FunctionType):
+        return False
+    roots = _answers(callee)
+    return "outside" in roots or ("arguments" in roots and shared_operands)
+
+
+def _answers(function: types.FunctionType) -> Set[str]:
+    """Where the objects ``function`` returns may come from (``_roots_of_stored`` of each
+    ``return``): {"outside", "arguments"}, or neither."""
+    code = function.__code__
+    instructions = _instructions(code)
+    closure = dict(zip(code.co_freevars, (cell_contents(c) for c in function.__closure__ or ())))
+    count = code.co_argcount + code.co_kwonlyargcount
+    parameters = set(code.co_varnames[:count])
+    outside, from_arguments = _borrowed(instructions, parameters, function.__globals__, closure)
+    roots: Set[str] = set()
+    for index, ins in enumerate(instructions):
+        if ins.opname == "RETURN_VALUE" and index:
+            roots |= _roots_of_stored(instructions, index, parameters | from_arguments, outside, function.__globals__,
+                                      closure)
+    return roots
 
 
 def _shares_outside(part, at: int, fn_globals: dict, closure: dict) -> bool:
@@ -504,6 +574,10 @@ class _Reader:
         cls = value if isinstance(value, type) else type(value)
         if users_class(cls) and cls not in self.classes:
             self.classes.append(cls)
+        for item in _first_items(value):  # ACCOUNTS[i].deposit(x): the methods of its items' classes
+            kind = type(item)
+            if users_class(kind) and kind not in self.classes:
+                self.classes.append(kind)
         return None
 
     def methods(self) -> Optional[str]:
@@ -521,6 +595,16 @@ class _Reader:
                 effect = self.function(function, constructor)
                 if effect:
                     return effect
+
+
+def _first_items(value) -> Iterable:
+    """The first 64 items of a list, tuple, set or deque, or values of a dict (nothing of other
+    values): whose classes' methods code reaching the container may call."""
+    if isinstance(value, dict):
+        return itertools.islice(value.values(), 64)
+    if isinstance(value, (list, tuple, set, frozenset, collections.deque)):
+        return itertools.islice(value, 64)
+    return ()
 
 
 def _functions_of(member) -> List[types.FunctionType]:

@@ -194,6 +194,10 @@ def free_values(frame: types.FrameType, names: Sequence[str]) -> Dict[str, Any]:
             values[name] = scope_locals[name]
         elif name in scope_globals and name not in own:
             values[name] = scope_globals[name]
+    if own and sys.version_info < (3, 13):
+        # a function's f_locals is a snapshot kept on its frame: left filled, it would keep every
+        # local alive (a remote object the caller deletes later would never be freed)
+        scope_locals.clear()
     return values
 
 
@@ -263,6 +267,7 @@ def update_in_place(frame: types.FrameType, pickled: bytes, parts: Sequence[Any]
     except PyforaError as exc:
         _warn_once(frame, "", f"{exc}: the caller's objects keep their values from before the block")
         return
+    unbind(frame, changed.get("deleted", ()))
     for module in mutations.apply_globals(changed["globals"]):
         _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here")
     for name in mutations.apply_cells(free_values(frame, list(changed["cells"])), changed["cells"]):
@@ -304,6 +309,31 @@ def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set,
                 except Exception as exc:
                     raise PythonToForaConversionError(unpicklable.message(name, labels.get(name), value, exc)) from exc
             raise
+
+
+def unbind(frame: types.FrameType, names: Iterable[str]) -> None:
+    """Unbind ``names`` in ``frame``, as the block's ``del`` (or the end of its ``except ... as
+    e``) would have: at module level (or in a class body) in its namespace; in a function, its
+    locals, and its globals for the names it declares ``global``."""
+    names = set(names)
+    code = frame.f_code
+    if not names:
+        return
+    if not code.co_flags & inspect.CO_OPTIMIZED:  # module level, a class body: f_locals is the namespace
+        for name in names:
+            frame.f_locals.pop(name, None)
+        return
+    own = names & {*code.co_varnames, *code.co_cellvars, *code.co_freevars}
+    for name in names - own:
+        frame.f_globals.pop(name, None)
+    if not own:
+        return
+    scope = frame.f_locals
+    for name in own:
+        scope.pop(name, None)
+    if sys.version_info < (3, 13):  # (since 3.13 f_locals writes through by itself)
+        ctypes.pythonapi.PyFrame_LocalsToFast(ctypes.py_object(frame), ctypes.c_int(1))  # 1: those missing unbound
+        scope.clear()
 
 
 def write_back(frame: types.FrameType, values: Dict[str, Any]) -> None:

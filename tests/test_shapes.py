@@ -486,6 +486,19 @@ add("import io\nbuf = io.StringIO()\ndef f(x):\n    w = buf\n    w.write('a')\n 
     "result = sum(f(x) for x in range(30_000)), len(buf.getvalue())", parallel=False, name="write through an alias of a global file")
 add("m = np.zeros((30_000, 2))\ndef f(r):\n    r += 1\n    return float(r.sum())\nresult = sum(f(r) for r in m), float(m.sum())",
     parallel=False, name="+= on a row of a 2-d array")
+# found by a user's trial: a method changing what a global's item, attribute or a helper's answer
+# holds (items were lost, or counted twice)
+add("D = {'a': []}\ndef f(x):\n    D['a'].append(x)\n    return x\nresult = sum(f(x) for x in range(30_000)), len(D['a'])",
+    parallel=False, name="append to a global dict's item")
+add("BUCKETS = {0: [], 1: [], 2: []}\ndef bucket(k):\n    return BUCKETS[k]\ndef f(x):\n    bucket(x % 3).append(x)\n"
+    "    return x\nresult = sum(f(x) for x in range(30_000)), len(BUCKETS[1])", parallel=False,
+    name="append to a global list a helper hands out")
+add("groups = {0: [], 1: []}\ndef f(x):\n    groups.get(x % 2).append(x)\n    return x\n"
+    "result = sum(f(x) for x in range(30_000)), len(groups[1])", parallel=False, name="append to what .get() answers")
+add("class Acct:\n    def __init__(self):\n        self.bal = 0\n    def deposit(self, x):\n        self.bal += x\n"
+    "ACCTS = [Acct(), Acct(), Acct()]\ndef f(x):\n    ACCTS[x % 3].deposit(1)\n    return x\n"
+    "result = sum(f(x) for x in range(30_000)), ACCTS[0].bal + ACCTS[1].bal + ACCTS[2].bal", parallel=False,
+    name="a method of an object in a global list")
 # ...and what only looks like one: numbers rebound, the element's own objects
 add("def steps(n):\n    c = 0\n    while n != 1:\n        if n % 2:\n            n = 3 * n + 1\n        else:\n"
     "            n //= 2\n        c += 1\n    return c\nresult = max(steps(x) for x in range(1, 30_000))",

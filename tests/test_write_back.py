@@ -391,3 +391,77 @@ def test_module_attributes_a_block_sets_are_the_modules(ufora):
         block_settings.NAMES.append("block")
     assert block_settings.THRESHOLD == 5 and block_settings.NAMES == ["first", "block"]
     assert block_settings.NAMES is names
+
+
+def test_names_a_block_deletes_are_unbound_here(ufora):
+    """Found by a user's trial: ``del name`` in a block left the name bound here."""
+    global scratch, kept
+    scratch, kept = [1, 2], 3
+    with ufora.remotely.downloadAll():
+        total = sum(scratch) + kept
+        del scratch
+        try:
+            raise ValueError("x")
+        except ValueError as problem:
+            message = str(problem)
+    assert total == 6 and message == "x" and kept == 3
+    assert "scratch" not in globals() and "problem" not in globals()
+
+
+def test_locals_a_block_in_a_function_deletes_are_unbound_there(ufora):
+    def run():
+        rows, keep = [1, 2], 5
+        with ufora.remotely.downloadAll():
+            count = len(rows) + keep
+            del rows
+        assert count == 7 and keep == 5
+        with pytest.raises(UnboundLocalError):
+            rows  # noqa: B018 - unbound, as after CPython's own del
+    run()
+
+
+class Account:
+    def __init__(self):
+        self.balance = 0
+        self.history = []
+
+
+ACCOUNT = Account()
+DRAWS = random.Random(1)
+NUMPY_DRAWS = np.random.default_rng(7)
+
+
+def deposit_and_draw():
+    ACCOUNT.balance += 1
+    ACCOUNT.history.append("deposit")
+    return DRAWS.random() + NUMPY_DRAWS.random()
+
+
+def test_objects_and_generators_in_globals_a_helper_changes_are_the_modules(ufora):
+    """Found by a user's trial: only containers and arrays among a helper's globals were
+    compared, so ``ACCOUNT.balance += 1`` and the draws of a global generator were lost."""
+    history = ACCOUNT.history
+    expected_draws, expected_numpy = random.Random(1), np.random.default_rng(7)
+    expected = expected_draws.random() + expected_numpy.random()
+    with ufora.remotely.downloadAll():
+        drawn = deposit_and_draw()
+    assert drawn == expected
+    assert ACCOUNT.balance == 1 and ACCOUNT.history == ["deposit"] and ACCOUNT.history is history
+    assert DRAWS.random() == expected_draws.random() and NUMPY_DRAWS.random() == expected_numpy.random()
+
+
+GRID = [[0, 0, 0] for _ in range(3)]
+
+
+def set_row(i):
+    GRID[i][0] = i + 1
+    return i
+
+
+def test_objects_inside_globals_a_helper_changes_keep_their_identity(ufora):
+    """Found by a user's trial: the rows of a global grid a helper changed came back as new
+    lists, so the caller's ``row = GRID[1]`` still showed the old values."""
+    row = GRID[1]
+    with ufora.remotely.downloadAll():
+        total = sum(set_row(i) for i in range(3))
+    assert total == 3 and GRID[1] is row and row == [2, 0, 0]
