@@ -7,7 +7,7 @@ attribute of it again from the pickle (its ``_class_setstate``). For data attrib
 point: ``Widget.made += 1`` in a constructor the block ran is yours afterwards. For functions it
 was wrong: your methods became copies whose globals were a dict of their own, so after any block
 that returned an instance, ``item.note()`` appended to a copy of your ``LOG``, not to it, without
-a word. ``keep_own_functions`` (installed by ``pyfora.Executor``) makes the setter keep a function (a
+a word. ``keeping_own_functions`` (around the client's reading of a block's results) makes the setter keep a function (a
 method, a static or class method's, a property's) of your class whose code is the one that came
 back, and update a list, dict or set attribute in place (your references to it stay good).
 
@@ -19,8 +19,9 @@ and unpickling them sets their attributes here.
 """
 from __future__ import annotations
 
+import contextlib
 import types
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
 import cloudpickle
 
@@ -75,11 +76,17 @@ def _class_setstate(obj: type, state: Tuple[Dict[str, Any], Dict[str, Any]]) -> 
 _class_setstate.__module__, _class_setstate.__qualname__ = "cloudpickle.cloudpickle", "_class_setstate"
 
 
-def keep_own_functions() -> None:
-    """Make cloudpickle's class setter in this process keep the functions a class already has
-    (``_kept``). Only a client's (``pyfora.Executor`` installs it): a worker must take each
-    block's functions, whose globals are that block's values."""
+@contextlib.contextmanager
+def keeping_own_functions() -> Iterator[None]:
+    """While the client reads a block's results, make cloudpickle's class setter keep the
+    functions a class already has (``_kept``); cloudpickle's own again after. Only there: a
+    worker must take each block's functions, whose globals are that block's values, and the
+    process's other unpickling (an in-process cluster's) is left as cloudpickle does it."""
     cloudpickle.cloudpickle._class_setstate = _class_setstate
+    try:
+        yield
+    finally:
+        cloudpickle.cloudpickle._class_setstate = _original_setstate
 
 
 def _by_value(cls: type) -> bool:

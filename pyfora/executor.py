@@ -13,7 +13,7 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from engine import class_state, client_objects
+from engine import client_objects
 from net import schema
 from pyfora import capture, progress, run_here
 from pyfora.connection import Connection
@@ -51,7 +51,6 @@ class Executor(client_objects.ClientObject):
         self.stayOpenOnExit = False
         self.blocksRunHere = 0  # how many of its blocks ran in this process (pyfora.run_here)
         self._cores: Optional[Tuple[float, int]] = None  # (when asked, the cluster's cores then)
-        class_state.keep_own_functions()  # a class of yours that comes back keeps your functions
 
     @property
     def remotely(self) -> WithBlockExecutor:
