@@ -7,9 +7,10 @@ attribute of it again from the pickle (its ``_class_setstate``). For data attrib
 point: ``Widget.made += 1`` in a constructor the block ran is yours afterwards. For functions it
 was wrong: your methods became copies whose globals were a dict of their own, so after any block
 that returned an instance, ``item.note()`` appended to a copy of your ``LOG``, not to it, without
-a word. ``keeping_own_functions`` (around the client's reading of a block's results) makes the setter keep a function (a
-method, a static or class method's, a property's) of your class whose code is the one that came
-back, and update a list, dict or set attribute in place (your references to it stay good).
+a word. ``keeping_own_functions`` (around the client's reading of a block's results) makes the
+setter keep a function (a method, a static or class method's, a property's) of your class whose
+code is the one that came back, and update a list, dict or set attribute in place (your
+references to it stay good).
 
 A block that sets a class attribute without returning anything of the class
 (``Config.threshold = 5``) used to lose it: the worker's copy changed, and nothing brought it
