@@ -271,14 +271,16 @@ def _recording(load, loaded: List[Any]):
     return recorded
 
 
-def _free_variables(block: Block, loaders: Dict[str, Any]) -> Tuple[Dict[str, Any], serialization.ReadObjects]:
+def _free_variables(block: Block, loaders: Dict[str, Any], module_globals: Dict[str, Any]
+                    ) -> Tuple[Dict[str, Any], serialization.ReadObjects]:
     """The block's free variables, unpickled, and the objects read (a downloaded value refers to
     the client's own by them); a value that cannot be rebuilt here (its class's module is not
-    installed on the cluster) is an ``UnconvertibleValueError`` saying so."""
+    installed on the cluster) is an ``UnconvertibleValueError`` saying so. The functions of the
+    block's module get ``module_globals`` as their globals."""
     data = block.free_variables
     try:
         return serialization.loads_read(shm.map_readonly(data.name, data.size) if isinstance(data, InSegment) else data,
-                                        loaders)
+                                        loaders, module_globals)
     except serialization.MissingObjectError:
         raise
     except Exception as exc:
@@ -297,15 +299,22 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         compiled, names, touched, written, unbinding = _compile_body(block.source, block.filename, block.with_line)
+        in_function = isinstance(compiled, function_body.FunctionBody)
+        # the globals of the functions of the block's module (engine.namespaces): the block's
+        # namespace at module level; in a function, the namespace without the function's locals
+        module_globals = {**namespace} if in_function else namespace
         loaders = {object_id: functools.partial(remote_values.load, data, parts)
                    for object_id, (data, parts) in block.objects.items()}
         loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
         loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
-        free, read = _free_variables(block, loaders)
+        free, read = _free_variables(block, loaders, module_globals)
         states = free.pop(module_state.STATE, {})
         own_states = module_state.taken(states)  # this process's, put back after the block
         namespace.update(free)
         functions.rewrite_reachable(namespace, shipped)
+        if in_function:
+            module_globals.update((name, value) for name, value in namespace.items()
+                                  if name not in compiled.parameters)
         remote = {id(value) for value in loaded}
         read.not_theirs = remote  # the cluster's values, never the client's objects
         compared = {name: value for name, value in free.items() if id(value) not in remote}
@@ -328,7 +337,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         try:
             with runtime.using_runner(runner):
                 if isinstance(compiled, function_body.FunctionBody):
-                    compiled.run(namespace)
+                    compiled.run(namespace, module_globals)
                 else:
                     exec(compiled, namespace)
         except BaseException as exc:  # sys.exit() and the like end the block, not the process

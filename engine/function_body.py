@@ -10,8 +10,10 @@ CPython gives the user's own function (read from the file's symbol table):
 * a name the user's function binds (or reads from an enclosing function) is a local here too: a
   parameter whose value is the shipped free variable, or, when none was shipped, unbound at
   entry, so reading it first raises the same ``UnboundLocalError``;
-* a name the function declares ``global`` is declared ``global`` here (the namespace); every
-  other name is read from the namespace, as a global;
+* a name the function declares ``global`` is declared ``global`` here; every other name is read
+  as a global. The globals are those the functions of the block's module read on the cluster
+  (``engine.namespaces``), apart from the namespace the block's results are read from: the
+  user's locals are not globals to the functions the block calls;
 * a ``nonlocal`` statement at the block's level names a variable of an enclosing function: a
   local here, whose value was shipped and goes back like any other;
 * functions, lambdas and classes the block defines close over its variables (cells), as in the
@@ -46,18 +48,23 @@ class FunctionBody:
     code: types.CodeType
     parameters: Tuple[str, ...]  # the user's locals the block uses, shipped or unbound
     local_names: Tuple[str, ...]  # every local of the body: what goes to the namespace after
+    declared: Tuple[str, ...] = ()  # the names the user's function declares ``global``
 
-    def run(self, namespace: Dict[str, Any]) -> None:
-        """Call the body with the namespace as its globals; its locals end up in the namespace."""
-        namespace[UNBOUND_HOOK] = _UNBOUND
-        namespace[LOCALS_HOOK] = builtins.locals
-        namespace[KEEP_HOOK] = lambda values: _keep(namespace, self.local_names, values)
+    def run(self, namespace: Dict[str, Any], module_globals: Dict[str, Any]) -> None:
+        """Call the body with ``module_globals`` as its globals (the namespace the functions of
+        the block's module read) and its parameters from ``namespace``; its locals, and the
+        globals it declares, end up in ``namespace``. The user's locals are never globals to
+        the functions the block calls: ``LIMIT = 4`` in the function leaves their LIMIT alone."""
+        module_globals[UNBOUND_HOOK] = _UNBOUND
+        module_globals[LOCALS_HOOK] = builtins.locals
+        module_globals[KEEP_HOOK] = lambda values: _keep(namespace, self.local_names, values)
         try:
-            function = types.FunctionType(self.code, namespace)
+            function = types.FunctionType(self.code, module_globals)
             function(*[namespace.get(name, _UNBOUND) for name in self.parameters])
         finally:  # the hook closes over the namespace: left in it, the two would wait for the
             # cycle collector, and the block's values (a remote array's mapping) with them
-            del namespace[KEEP_HOOK]
+            del module_globals[KEEP_HOOK]
+            _keep(namespace, self.declared, module_globals)
 
 
 def _keep(namespace: Dict[str, Any], names: Tuple[str, ...], values: Dict[str, Any]) -> None:
@@ -101,7 +108,7 @@ def compile_body(tree: ast.Module, block: ast.With, body: List[ast.stmt], source
     body_code = next(c for c in compiled.co_consts if isinstance(c, types.CodeType))
     local_names = tuple(name for name in (*body_code.co_varnames, *body_code.co_cellvars)
                         if not name.startswith("__ufora_"))
-    return FunctionBody(body_code, tuple(parameters), local_names)
+    return FunctionBody(body_code, tuple(parameters), local_names, tuple(declared))
 
 
 def _symbols(table: symtable.SymbolTable, function: ast.AST) -> symtable.SymbolTable:

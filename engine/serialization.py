@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import cloudpickle
 
-from engine import client_objects, closed_files, gc_pause, lru_caches, packed_scalars, regex_match
+from engine import client_objects, closed_files, gc_pause, lru_caches, namespaces, packed_scalars, regex_match
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -90,7 +90,8 @@ def _pickled_as_usual(kind: type) -> None:
 
 
 class _Pickler(cloudpickle.Pickler):
-    def __init__(self, file, references: Set[str], buffer_callback=None, arrays: Optional[Any] = None):
+    def __init__(self, file, references: Set[str], buffer_callback=None, arrays: Optional[Any] = None,
+                 block_globals: Optional[Dict[str, Any]] = None):
         # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
         # then ours): the C pickler reads a dict subclass or a ChainMap through Python, once for
         # every object that is not a builtin, which made pickling 300k Decimals or dataclasses
@@ -99,6 +100,7 @@ class _Pickler(cloudpickle.Pickler):
         super().__init__(file, protocol=cloudpickle.DEFAULT_PROTOCOL, buffer_callback=buffer_callback)
         self.references = references
         self.arrays = arrays  # engine.task_arrays.ByName: large arrays by a shared segment's name
+        self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals)
 
     def reducer_override(self, obj):
         kind = type(obj)
@@ -119,12 +121,19 @@ class _Pickler(cloudpickle.Pickler):
             return client_objects.reference(obj)
         if kind is lru_caches.CacheWrapper:  # by value, or by name (never asked about again otherwise)
             return lru_caches.reduce(obj)
+        if kind is types.ModuleType:
+            reduced = self.namespaces.module_reduction(obj)
+            return NotImplemented if reduced is None else reduced
         reduced = super().reducer_override(obj)
         if isinstance(obj, type) and "__slots__" in vars(obj) and type(reduced) is tuple:
             reduced = _keeping_slots(reduced, obj.__slots__)
         if reduced is NotImplemented and not issubclass(kind, type) and kind is not types.FunctionType:
             _pickled_as_usual(kind)  # (classes and functions go by value or by name: each its own way)
         return reduced
+
+    def _function_getnewargs(self, func):
+        self.namespaces.before_function(func)  # a module's functions share its namespace, not copies
+        return super()._function_getnewargs(func)
 
     def dump(self, obj):
         packed_scalars.write_prelude(self, super().dump, obj)  # lists of numpy scalars as arrays
@@ -148,19 +157,22 @@ def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
     return data, references
 
 
-def dumps_written(value: Any) -> Tuple[bytes, Set[str], "WrittenObjects"]:
+def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None
+                  ) -> Tuple[bytes, Set[str], "WrittenObjects"]:
     """``dumps_with_references``, and the objects it wrote: what a reader's numbers for them
-    stand for here (``ReadObjects``, ``loads_referring``)."""
+    stand for here (``ReadObjects``, ``loads_referring``). The functions whose globals are
+    ``block_globals`` get, where ``loads_read`` reads them, the block's namespace
+    (``engine.namespaces``)."""
     references: Set[str] = set()
-    [data], memo = _dumps_keeping_memo([value], references)
+    [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals)
     return data, references, WrittenObjects(memo)
 
 
-def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None
-                        ) -> Tuple[List[bytes], Any]:
+def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
+                        block_globals: Optional[Dict[str, Any]] = None) -> Tuple[List[bytes], Any]:
     """The pickles of ``values``, written in order by one pickler, and its memo (a proxy)."""
     buffer = io.BytesIO()
-    pickler = _Pickler(buffer, references, arrays=arrays)
+    pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals)
     parts = []
     for value in values:
         pickler.dump(value)
@@ -423,11 +435,13 @@ class _ViewReader:
         return self.read(end + 1 if end >= 0 else -1)
 
 
-def loads_read(data: Any, objects: Optional[Mapping[str, Loader]] = None) -> Tuple[Any, ReadObjects]:
+def loads_read(data: Any, objects: Optional[Mapping[str, Loader]] = None,
+               block_globals: Optional[Dict[str, Any]] = None) -> Tuple[Any, ReadObjects]:
     """``loads``, and the objects it read (``ReadObjects``): a value pickled for the writer of
-    ``data`` by ``dumps_referring`` gives it back its own objects."""
+    ``data`` by ``dumps_referring`` gives it back its own objects. ``block_globals``: the
+    namespace the functions written with the block's globals get (``dumps_written``)."""
     unpickler = pickle.Unpickler(io.BytesIO(data) if isinstance(data, bytes) else _ViewReader(data))
-    with gc_pause.paused():
+    with gc_pause.paused(), namespaces.loading_into(block_globals if block_globals is not None else {}):
         token = _objects.set(dict(objects or {}))
         try:
             return packed_scalars.load_both(unpickler), ReadObjects(unpickler)

@@ -119,7 +119,7 @@ def capture(frame: types.FrameType, located: Located) -> CapturedBlock:
     kinds = module_state.wanted(values.values()) | module_state.imported(located.imported) | module_state.always()
     if kinds:  # random's, numpy.random's generator, the decimal context: the block's too
         values[module_state.STATE] = module_state.taken(kinds)
-    block = ship(located.source, located.filename, located.with_line, values)
+    block = ship(located.source, located.filename, located.with_line, values, block_globals=frame.f_globals)
     if sys.gettrace() is None:  # else a debugger may look at them
         shared = {*frame.f_code.co_cellvars, *frame.f_code.co_freevars}  # closures read them
         block.unread = [name for name in located.unread if name not in shared]
@@ -142,11 +142,13 @@ def _source_text(frame: types.FrameType) -> str:
 
 
 def ship(source: str, filename: str, with_line: int, values: Dict[str, Any],
-         labels: Optional[Dict[str, str]] = None) -> CapturedBlock:
+         labels: Optional[Dict[str, str]] = None, block_globals: Optional[Dict[str, Any]] = None) -> CapturedBlock:
     """The block at ``with_line`` of ``source`` with ``values`` as its free variables, ready to
     send: the values pickled, with the files of the user functions they reach. ``labels`` name
-    values for the user where their variable names would not (``argument 2``)."""
-    pickled, objects, written = _pickle(values, labels or {})
+    values for the user where their variable names would not (``argument 2``). The functions
+    whose globals are ``block_globals`` (the block's frame's) read the block's own namespace on
+    the cluster: what the block assigns, they see (``engine.namespaces``)."""
+    pickled, objects, written = _pickle(values, labels or {}, block_globals)
     upload_limit.check(len(pickled), values, labels or {})
     return CapturedBlock(source, filename, with_line, pickled,
                          _shipped_sources(values.values(), filename), sorted(objects), written=written)
@@ -295,13 +297,14 @@ def _warn_once(frame: types.FrameType, name: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def _pickle(values: Dict[str, Any], labels: Dict[str, str]) -> Tuple[bytes, set, serialization.WrittenObjects]:
+def _pickle(values: Dict[str, Any], labels: Dict[str, str], block_globals: Optional[Dict[str, Any]] = None
+            ) -> Tuple[bytes, set, serialization.WrittenObjects]:
     """The pickle of ``values``, the remote objects it refers to, and the objects it wrote. An lru_cache function whose
     cache is in use is refused: the cluster would have an empty one (``engine.lru_caches``)."""
     _ship_user_modules_by_value()
     with lru_caches.refusing_used():
         try:
-            return serialization.dumps_written(values)
+            return serialization.dumps_written(values, block_globals)
         except Exception:
             for name, value in values.items():
                 try:

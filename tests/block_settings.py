@@ -2,3 +2,7 @@
 (``tests/test_write_back.py``)."""
 THRESHOLD = 1
 NAMES = ["first"]
+
+
+def scaled(x):
+    return x * THRESHOLD

@@ -62,7 +62,7 @@ def ufora(cluster_url):
 def test_method_of_a_class_from_another_file_on_the_cluster(ufora, monkeypatch):
     shipped = []
     real_ship = capture.ship
-    monkeypatch.setattr(capture, "ship", lambda *args: shipped.append(real_ship(*args)) or shipped[-1])
+    monkeypatch.setattr(capture, "ship", lambda *args, **kwargs: shipped.append(real_ship(*args, **kwargs)) or shipped[-1])
     counter = PrimeCounter()
     with ufora.remotely.downloadAll():
         result = counter.count(1_000_000)

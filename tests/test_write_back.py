@@ -3,7 +3,10 @@ free variables it changes in place are the caller's own objects afterwards (as i
 locally), and its ``global`` names are the module's."""
 import array
 import decimal
+import os
 import random
+import subprocess
+import sys
 import warnings
 from collections import deque
 
@@ -12,6 +15,7 @@ import pytest
 
 import pyfora
 from tests import block_settings
+from tests.conftest import ROOT
 
 counter = 0
 registry = {"runs": 0}
@@ -465,3 +469,98 @@ def test_objects_inside_globals_a_helper_changes_keep_their_identity(ufora):
     with ufora.remotely.downloadAll():
         total = sum(set_row(i) for i in range(3))
     assert total == 3 and GRID[1] is row and row == [2, 0, 0]
+
+
+LIMIT = 1
+
+
+def limited(x):
+    return x * LIMIT
+
+
+def twice_limited(x):
+    return limited(x) * 2
+
+
+def test_functions_the_block_calls_read_the_globals_it_sets(ufora):
+    """Found by a user's trial: ``LIMIT = 4`` then ``limited(2)`` gave 2, not 8, without a word: each
+    function shipped with the block had a copy of its globals (engine.namespaces). Twice in one
+    block, so that a shape's kernel or pickle made for the first value is not reused for the second."""
+    global LIMIT
+    try:
+        with ufora.remotely.downloadAll():
+            LIMIT = 4
+            one = limited(2)
+            first = sum(limited(i) for i in range(300_000))
+            LIMIT = 5
+            second = sum(twice_limited(i) for i in range(300_000))
+            small = [limited(i) for i in range(4)]
+        assert (one, first, second, small) == (8, 4 * 44_999_850_000, 10 * 44_999_850_000, [0, 5, 10, 15])
+        assert LIMIT == 5
+    finally:
+        LIMIT = 1
+
+
+def test_a_functions_locals_are_not_globals_to_the_functions_it_calls(ufora):
+    LIMIT = 4
+    with ufora.remotely.downloadAll():
+        one = limited(LIMIT)
+        total = sum(limited(i) for i in range(300_000))
+    assert (one, total) == (4, 44_999_850_000) and LIMIT == 4
+
+
+def test_functions_of_a_module_read_the_attributes_the_block_sets(ufora):
+    """Found by a user's trial: ``settings.THRESHOLD = 3; settings.scaled(5)`` gave 50, not 15."""
+    from tests.block_settings import scaled
+
+    try:
+        with ufora.remotely.downloadAll():
+            block_settings.THRESHOLD = 3
+            one = block_settings.scaled(5)
+            imported = scaled(6)
+            total = sum(block_settings.scaled(i) for i in range(300_000))
+        assert (one, imported, total) == (15, 18, 3 * 44_999_850_000) and block_settings.THRESHOLD == 3
+    finally:
+        block_settings.THRESHOLD = 1
+
+
+_MODULE_LEVEL_SCRIPT = '''
+import contextlib, os, sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pyfora
+import knobs
+
+RATE = 1
+
+def charge(x):
+    return x * RATE + knobs.fee(x)
+
+remote = os.environ.get("LOCAL") is None
+ufora = pyfora.connect() if remote else None
+with ufora.remotely.downloadAll() if remote else contextlib.nullcontext():
+    RATE = 3
+    knobs.FEE = 2
+    one = charge(10)
+    total = sum(charge(i) for i in range(200000))
+    labels = ["%s:%d" % (knobs.NAME, charge(i)) for i in range(3)]
+print(repr((one, total, labels, RATE, knobs.FEE)))
+if remote:
+    ufora.close()
+'''
+
+
+def test_a_script_at_module_level_sees_its_own_assignments_in_its_functions(cluster_url, tmp_path):
+    """The user's script run as a file, with a module of its own beside it, against the same
+    script run by local CPython."""
+    (tmp_path / "job.py").write_text(_MODULE_LEVEL_SCRIPT)
+    (tmp_path / "knobs.py").write_text("FEE = 0\nNAME = 'k'\n\ndef fee(x):\n    return FEE\n")
+    outputs = []
+    for local in (True, False):
+        env = dict(os.environ, UFORA_URL=cluster_url, PYTHONPATH=ROOT)
+        if local:
+            env["LOCAL"] = "1"
+        done = subprocess.run([sys.executable, str(tmp_path / "job.py")], env=env, capture_output=True, text=True,
+                              timeout=180)
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.strip())
+    assert outputs[0] == outputs[1] == repr((32, 3 * 19_999_900_000 + 400_000, ["k:2", "k:5", "k:8"], 3, 2))
