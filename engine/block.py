@@ -335,7 +335,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     started = time.perf_counter()
     with local_estimate.tallied() as tally:
         try:
-            with runtime.using_runner(runner):
+            # what the block's shapes bring back (or time) here must not give its classes copies
+            # of their methods, whose globals would be a dict of their own (engine.class_state)
+            with runtime.using_runner(runner), class_state.keeping_own_functions():
                 if isinstance(compiled, function_body.FunctionBody):
                     compiled.run(namespace, module_globals)
                 else:
@@ -370,7 +372,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                 if name in (mutations.MUTATED, module_state.STATE):
                     data, segments, kept = remote_values.pack(namespace[name], None)
                 else:
-                    data, segments, kept = remote_values.pack(namespace[name], block.download_below, read, free_ids)
+                    data, segments, kept = remote_values.pack(namespace[name], block.download_below, read, free_ids,
+                                                              module_globals)
                 result.variables[name], result.types[name] = data, _type_name(namespace[name])
                 if callable(namespace[name]):
                     result.callables.add(name)

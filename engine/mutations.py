@@ -519,9 +519,15 @@ def _small_object(value: Any) -> bool:
 
 def _take_module_data(module: types.ModuleType, taken: Dict[Tuple[str, str], tuple]) -> None:
     """Add the data globals (not code, not modules or classes) of a module the block names
-    (``settings.THRESHOLD = 5`` in the block) to ``taken``, as ``helpers_globals`` takes them."""
-    for name in [name for name in vars(module) if not name.startswith("__")]:
-        _take_global(vars(module), module.__name__, name, taken)
+    (``settings.THRESHOLD = 5`` in the block) to ``taken``, as ``helpers_globals`` takes them;
+    and its functions, compared by identity only (``config.hook = my_hook`` in the block)."""
+    namespace = vars(module)
+    taken.setdefault((module.__name__, _NEW_NAMES), (namespace, frozenset(namespace), None))
+    for name in [name for name in namespace if not name.startswith("__")]:
+        if isinstance(namespace[name], types.FunctionType):
+            taken.setdefault((module.__name__, name), (namespace, namespace[name], None))
+        else:
+            _take_global(namespace, module.__name__, name, taken)
 
 
 def _take_global(namespace: Dict[str, Any], module: str, name: str, taken: Dict[Tuple[str, str], tuple]) -> None:
@@ -575,21 +581,31 @@ def _shipped(function: types.FunctionType) -> bool:
         module is None or vars(module) is not function.__globals__)
 
 
+_NEW_NAMES = "<names>"  # (not a name) the entry of a module's names before the block, in ``helpers_globals``
+
+
 def changed_globals(taken: Dict[Tuple[str, str], tuple]) -> Dict[str, Dict[str, Any]]:
     """{module: {name: value}} of the globals in ``taken`` that the block changed, in place or
-    by binding another value."""
-    return _changed_entries(taken, lambda held_in, name, value: held_in.get(name, value))
+    by binding another value, and those it added to the modules it names (``config.NEW = 5``)."""
+    found = _changed_entries({key: entry for key, entry in taken.items() if key[1] != _NEW_NAMES},
+                             lambda held_in, name, value: held_in.get(name, value))
+    for (module, inner), (namespace, names, _) in taken.items():
+        if inner == _NEW_NAMES:
+            for name in namespace.keys() - names:
+                if not name.startswith("__"):
+                    found.setdefault(module, {})[name] = namespace[name]
+    return found
 
 
 def _changed_entries(taken: Dict[Tuple[str, str], tuple], now_of: Callable) -> Dict[str, Dict[str, Any]]:
     """{outer: {inner: value now}} of the entries ``(outer, inner): (holder, value, pickle)``
-    whose value is another object now, or pickles otherwise; ``now_of(holder, inner, value)``
-    reads the value now."""
+    whose value is another object now, or pickles otherwise (a pickle None: compared by identity
+    only); ``now_of(holder, inner, value)`` reads the value now."""
     found: Dict[str, Dict[str, Any]] = {}
     for (outer, inner), (holder, value, before) in taken.items():
         now = now_of(holder, inner, value)
         try:
-            if now is not value or serialization.dumps(now) != before:
+            if now is not value or (before is not None and serialization.dumps(now) != before):
                 found.setdefault(outer, {})[inner] = now
         except Exception:
             continue
@@ -606,8 +622,11 @@ def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
             continue
         # deeply, so the caller's aliases of objects inside stay good (``r = grid[1]``: a trial found
         # them stale); no layout was taken to tell moved objects (a sort) apart, which then take
-        # the state of the object now in their place
-        for name in apply(namespace, values):
+        # the state of the object now in their place. A function is bound again (``config.hook =
+        # f``), never updated in place: its attributes would change, not the function.
+        functions = [name for name, value in values.items() if isinstance(value, types.FunctionType)]
+        data = {name: value for name, value in values.items() if name not in functions}
+        for name in [*apply(namespace, data), *functions]:
             namespace[name] = values[name]  # a counter rebound, or a value of another type
     return missing
 

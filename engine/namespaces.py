@@ -9,7 +9,8 @@ assignments then never reached the functions it called: a script's ``LIMIT = 4``
 
 * **the block's globals**: a function whose globals are those of the frame holding the block
   (``block_globals``, given to the pickler) gets, on the worker, the namespace the block runs
-  in (``loading_into``);
+  in (``loading_into``); and a function the block defines (or a class's methods) gets, when it
+  comes back, the globals of the caller's module, which it then reads as CPython's would;
 * **a module sent by value** (a module of the user's, not installed on the cluster): the module
   and its functions get one new module on the worker, whose ``__dict__`` is their globals. A
   function sent without its module brings only the globals it names, as before; the module,
@@ -68,14 +69,15 @@ class _Shared(dict):
     """Stands for a shared namespace in a pickle (cloudpickle's ``globals_ref`` holds one per
     namespace: every function of it refers to the one object). It pickles as ``made``, a
     reduction; the keys cloudpickle writes into it (``__name__``, ``__package__``, ``__file__``)
-    are set in what ``made`` gives."""
+    are set in what ``made`` gives, unless ``naming`` is false (a block's functions coming back:
+    the caller's module keeps its own ``__name__``)."""
 
-    def __init__(self, made: tuple) -> None:
+    def __init__(self, made: tuple, naming: bool = True) -> None:
         super().__init__()
-        self.made = made
+        self.made, self.naming = made, naming
 
     def __reduce_ex__(self, protocol: int) -> tuple:
-        return (*self.made, None, None, iter(self.items()))
+        return (*self.made, None, None, iter(self.items()) if self.naming else None)
 
 
 class _Shell:
@@ -104,11 +106,12 @@ class Namespaces:
     """One pickler's shared namespaces: it keeps cloudpickle's ``globals_ref`` (``globals_ref``)
     and a shell per module sent by value."""
 
-    def __init__(self, globals_ref: Dict[int, Any], block_globals: Optional[Dict[str, Any]]) -> None:
+    def __init__(self, globals_ref: Dict[int, Any], block_globals: Optional[Dict[str, Any]],
+                 naming: bool = True) -> None:
         self.globals_ref = globals_ref
         self.shells: Dict[int, _Shell] = {}
         if block_globals is not None:
-            globals_ref[id(block_globals)] = _Shared((_block_globals, ()))
+            globals_ref[id(block_globals)] = _Shared((_block_globals, ()), naming)
 
     def _shell(self, module: types.ModuleType) -> _Shell:
         return self.shells.setdefault(id(module), _Shell(module))

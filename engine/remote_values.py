@@ -17,7 +17,7 @@ worker) or the bytes themselves (fetched from another worker).
 from __future__ import annotations
 
 import pickle
-from typing import Any, Collection, List, Optional, Sequence, Tuple, Union
+from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple, Union
 
 from engine import serialization, shm
 
@@ -28,18 +28,20 @@ Part = Union[Segment, bytes, memoryview]
 
 
 def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
-         free_ids: Collection[int] = ()) -> Tuple[bytes, List[Segment], bool]:
+         free_ids: Collection[int] = (), block_globals: Optional[Dict[str, Any]] = None
+         ) -> Tuple[bytes, List[Segment], bool]:
     """The pickle of ``value``, the segments of its large buffers, and whether it stays on the
     cluster: if its size is at least ``download_below`` (None: it is downloaded, whatever its
     size). A value downloaded whatever its size refers to the objects it holds that the client
     sent (``read``: the block's free variables; ``free_ids``: their own ids), so that the client
     puts its own objects there: ``best = max(accounts, key=...)`` is one of the client's
-    accounts, as in CPython."""
+    accounts, as in CPython. The functions whose globals are ``block_globals`` (the block's
+    module's, ``engine.namespaces``) read the caller's module's globals where they arrive."""
     refer = None
     if download_below is None and read is not None and not (
             id(value) not in free_ids and _new(value, read) and serialization.plain(value, read.ids)):
         refer = read.number
-    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer)
+    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals)
     kept = download_below is not None and len(data) + sum(b.raw().nbytes for b in buffers) >= download_below
     segments: List[Segment] = []
     try:

@@ -91,7 +91,7 @@ def _pickled_as_usual(kind: type) -> None:
 
 class _Pickler(cloudpickle.Pickler):
     def __init__(self, file, references: Set[str], buffer_callback=None, arrays: Optional[Any] = None,
-                 block_globals: Optional[Dict[str, Any]] = None):
+                 block_globals: Optional[Dict[str, Any]] = None, naming: bool = True):
         # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
         # then ours): the C pickler reads a dict subclass or a ChainMap through Python, once for
         # every object that is not a builtin, which made pickling 300k Decimals or dataclasses
@@ -100,7 +100,7 @@ class _Pickler(cloudpickle.Pickler):
         super().__init__(file, protocol=cloudpickle.DEFAULT_PROTOCOL, buffer_callback=buffer_callback)
         self.references = references
         self.arrays = arrays  # engine.task_arrays.ByName: large arrays by a shared segment's name
-        self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals)
+        self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals, naming)
 
     def reducer_override(self, obj):
         kind = type(obj)
@@ -382,11 +382,13 @@ def timed_pickle(value: Any, budget: float, clock: Callable[[], float], arrays: 
     return clock() - start, counter.count
 
 
-def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Optional[int]]] = None
-                      ) -> Tuple[bytes, List[pickle.PickleBuffer]]:
+def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Optional[int]]] = None,
+                      block_globals: Optional[Dict[str, Any]] = None) -> Tuple[bytes, List[pickle.PickleBuffer]]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
     ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them. With
-    ``refer``, each object it numbers is that number only (as ``dumps_referring``)."""
+    ``refer``, each object it numbers is that number only (as ``dumps_referring``). The
+    functions whose globals are ``block_globals`` (a block's) get, where the pickle is read,
+    the namespace given to ``namespaces.loading_into`` (the caller's module's globals)."""
     buffers: List[pickle.PickleBuffer] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -396,7 +398,7 @@ def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any]
         return False
 
     stream = io.BytesIO()
-    pickler = _Pickler(stream, set(), buffer_callback=out_of_band)
+    pickler = _Pickler(stream, set(), buffer_callback=out_of_band, block_globals=block_globals, naming=False)
     if refer is not None:
         pickler.persistent_id = refer
     pickler.dump(value)

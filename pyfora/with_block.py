@@ -26,7 +26,7 @@ import time
 import types
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
-from engine import class_state, errors, module_state, mutations
+from engine import class_state, errors, module_state, mutations, namespaces
 from pyfora import capture, run_here
 from pyfora.Exceptions import computation_error
 from pyfora.remote import pickles_of, remote_error, values_of
@@ -157,7 +157,9 @@ class WithBlockExecutor:
         message = self._executor._run_block(block, self._download_below, self._status_callback)
         sources = {block.filename: block.source, **block.other_sources}
         message, changed = _split_changed(message)
-        with class_state.keeping_own_functions():  # a class of yours that comes back keeps your functions
+        # a class of yours that comes back keeps your functions; a function the block defined reads
+        # your module's globals (engine.namespaces)
+        with class_state.keeping_own_functions(), namespaces.loading_into(frame.f_globals):
             values = values_of(message, self._executor, sources, block.written)
             module_state.install(values.pop(module_state.STATE, {}))
             capture.write_back(frame, values)

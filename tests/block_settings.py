@@ -6,3 +6,11 @@ NAMES = ["first"]
 
 def scaled(x):
     return x * THRESHOLD
+
+
+def hook(x):
+    return x + 1000
+
+
+def use_hook(x):
+    return hook(x)

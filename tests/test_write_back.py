@@ -564,3 +564,58 @@ def test_a_script_at_module_level_sees_its_own_assignments_in_its_functions(clus
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout.strip())
     assert outputs[0] == outputs[1] == repr((32, 3 * 19_999_900_000 + 400_000, ["k:2", "k:5", "k:8"], 3, 2))
+
+
+class Shifter:
+    def shifted(self, x):
+        return x + LIMIT
+
+
+def test_methods_read_the_blocks_globals_after_a_shape_brought_their_class_back(ufora):
+    """Found by a user's trial: after a parallel shape over ``a.shifted``, the block's own calls of
+    it read a copy of the globals (the shape's results, read here, gave the class copies of its
+    methods): 6 instead of 8."""
+    global LIMIT
+    shifter = Shifter()
+    try:
+        with ufora.remotely.downloadAll():
+            LIMIT = 5
+            first = sum(shifter.shifted(i) for i in range(200_000))
+            LIMIT = 7
+            later = shifter.shifted(1)
+            second = sum(shifter.shifted(i) for i in range(200_000))
+        assert (first, later, second) == (19_999_900_000 + 1_000_000, 8, 19_999_900_000 + 1_400_000)
+    finally:
+        LIMIT = 1
+
+
+def test_functions_a_block_defines_read_the_callers_globals_afterwards(ufora):
+    """Found by a user's trial: a function defined in a block came back with a copy of the
+    block's globals, so it never saw the caller's later assignments."""
+    global LIMIT
+    try:
+        with ufora.remotely.downloadAll():
+            LIMIT = 3
+
+            def tripled(x):
+                return x * LIMIT
+            inside = tripled(2)
+        LIMIT = 10
+        assert (inside, tripled(2)) == (6, 20) and tripled.__globals__ is globals()
+    finally:
+        LIMIT = 1
+
+
+def test_functions_and_new_attributes_a_block_sets_on_a_module_are_the_modules(ufora):
+    """Found by a user's trial: ``config.hook = lambda ...`` in a block was lost (only data came
+    back), and so was a new attribute."""
+    hook = block_settings.hook
+    try:
+        with ufora.remotely.downloadAll():
+            block_settings.hook = lambda x: x * 2
+            block_settings.ADDED = 4
+            inside = block_settings.use_hook(5)
+        assert (inside, block_settings.use_hook(1), block_settings.ADDED) == (10, 2, 4)
+    finally:
+        block_settings.hook = hook
+        vars(block_settings).pop("ADDED", None)
