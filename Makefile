@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint browser bench clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,19 @@ $(STAMP): setup.py
 run: $(STAMP)
 	$(PY) examples/tutorial.py
 
-test: lint
+test: lint browser
 	$(PY) -m pytest -q tests
+
+# Debian's Chromium for the dashboard's browser test (tests/test_dashboard.py), where it is missing
+# and can be installed (as root, with apt); else that test is skipped, saying why
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+		echo "installing Debian's chromium for the dashboard's browser test"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -q chromium > /dev/null 2>&1 || \
+		{ apt-get update -q > /dev/null 2>&1 && apt-get install -y -q chromium > /dev/null 2>&1; } || \
+		echo "chromium could not be installed: the dashboard's browser test will be skipped"; \
+	fi
 
 # pyflakes' errors, pycodestyle's errors and warnings, lines up to 120 characters, in the product code;
 # mypy on the client and on the service modules a client's request meets first

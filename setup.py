@@ -24,8 +24,10 @@ setup(
         "pandas>=2.2",  # a block's DataFrames and Series: read and split on the cluster too
     ],
     # nbclient, nbformat, ipykernel, ipywidgets: a real Jupyter kernel for the progress widget's test;
-    # scikit-learn: the reference pyfora.algorithms is tested (and perf.algorithms timed) against
+    # scikit-learn: the reference pyfora.algorithms is tested (and perf.algorithms timed) against;
+    # playwright: drives Debian's Chromium for the dashboard's test (its own browsers are not used)
     extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff", "mypy",
-                             "nbclient", "nbformat", "ipykernel", "ipywidgets", "scikit-learn"]},
+                             "nbclient", "nbformat", "ipykernel", "ipywidgets", "scikit-learn", "playwright"]},
+    package_data={"net": ["dashboard_page/*"]},
     entry_points={"console_scripts": ["ufora-service=net.service:main"]},
 )

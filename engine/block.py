@@ -23,7 +23,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 
 from engine import (class_state, code, errors, function_body, functions, local_estimate, module_state, mutations,
-                    remote_values, rewriter, runtime, serialization, shm, unread)
+                    namespaces, remote_values, rewriter, runtime, serialization, shm, unread)
 
 log = logging.getLogger(__name__)
 
@@ -279,8 +279,9 @@ def _free_variables(block: Block, loaders: Dict[str, Any], module_globals: Dict[
     block's module get ``module_globals`` as their globals."""
     data = block.free_variables
     try:
-        return serialization.loads_read(shm.map_readonly(data.name, data.size) if isinstance(data, InSegment) else data,
-                                        loaders, module_globals)
+        with namespaces.loading_into(module_globals, block.filename):
+            return serialization.loads_read(shm.map_readonly(data.name, data.size) if isinstance(data, InSegment)
+                                            else data, loaders)
     except serialization.MissingObjectError:
         raise
     except Exception as exc:
@@ -369,11 +370,12 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     for name in names:
         if name in namespace and name not in block.unread:
             try:
-                if name in (mutations.MUTATED, module_state.STATE):
-                    data, segments, kept = remote_values.pack(namespace[name], None)
+                if name in (mutations.MUTATED, module_state.STATE):  # (values to compare: not the client's own)
+                    data, segments, kept = remote_values.pack(namespace[name], None, None, (), module_globals,
+                                                              block.filename)
                 else:
                     data, segments, kept = remote_values.pack(namespace[name], block.download_below, read, free_ids,
-                                                              module_globals)
+                                                              module_globals, block.filename)
                 result.variables[name], result.types[name] = data, _type_name(namespace[name])
                 if callable(namespace[name]):
                     result.callables.add(name)

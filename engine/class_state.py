@@ -79,15 +79,17 @@ _class_setstate.__module__, _class_setstate.__qualname__ = "cloudpickle.cloudpic
 
 @contextlib.contextmanager
 def keeping_own_functions() -> Iterator[None]:
-    """While the client reads a block's results, make cloudpickle's class setter keep the
-    functions a class already has (``_kept``); cloudpickle's own again after. Only there: a
-    worker must take each block's functions, whose globals are that block's values, and the
-    process's other unpickling (an in-process cluster's) is left as cloudpickle does it."""
+    """Make cloudpickle's class setter keep the functions a class already has (``_kept``), and
+    put back the setter it had after: while the client reads a block's results, and while a
+    worker runs a block (what its shapes bring back, or time, must not give the block's classes
+    copies of their methods). Not between blocks: a process must take each new block's
+    functions, whose globals are that block's values."""
+    previous = cloudpickle.cloudpickle._class_setstate
     cloudpickle.cloudpickle._class_setstate = _class_setstate
     try:
         yield
     finally:
-        cloudpickle.cloudpickle._class_setstate = _original_setstate
+        cloudpickle.cloudpickle._class_setstate = previous
 
 
 def _by_value(cls: type) -> bool:

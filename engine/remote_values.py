@@ -28,7 +28,7 @@ Part = Union[Segment, bytes, memoryview]
 
 
 def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
-         free_ids: Collection[int] = (), block_globals: Optional[Dict[str, Any]] = None
+         free_ids: Collection[int] = (), block_globals: Optional[Dict[str, Any]] = None, block_file: str = ""
          ) -> Tuple[bytes, List[Segment], bool]:
     """The pickle of ``value``, the segments of its large buffers, and whether it stays on the
     cluster: if its size is at least ``download_below`` (None: it is downloaded, whatever its
@@ -36,12 +36,13 @@ def pack(value: Any, download_below: Optional[int], read: Optional[serialization
     sent (``read``: the block's free variables; ``free_ids``: their own ids), so that the client
     puts its own objects there: ``best = max(accounts, key=...)`` is one of the client's
     accounts, as in CPython. The functions whose globals are ``block_globals`` (the block's
-    module's, ``engine.namespaces``) read the caller's module's globals where they arrive."""
+    module's, of ``block_file``: ``engine.namespaces``) read the caller's module's globals
+    where they arrive."""
     refer = None
     if download_below is None and read is not None and not (
             id(value) not in free_ids and _new(value, read) and serialization.plain(value, read.ids)):
         refer = read.number
-    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals)
+    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file)
     kept = download_below is not None and len(data) + sum(b.raw().nbytes for b in buffers) >= download_below
     segments: List[Segment] = []
     try:

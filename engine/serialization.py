@@ -91,7 +91,7 @@ def _pickled_as_usual(kind: type) -> None:
 
 class _Pickler(cloudpickle.Pickler):
     def __init__(self, file, references: Set[str], buffer_callback=None, arrays: Optional[Any] = None,
-                 block_globals: Optional[Dict[str, Any]] = None, naming: bool = True):
+                 block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", naming: bool = True):
         # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
         # then ours): the C pickler reads a dict subclass or a ChainMap through Python, once for
         # every object that is not a builtin, which made pickling 300k Decimals or dataclasses
@@ -100,7 +100,7 @@ class _Pickler(cloudpickle.Pickler):
         super().__init__(file, protocol=cloudpickle.DEFAULT_PROTOCOL, buffer_callback=buffer_callback)
         self.references = references
         self.arrays = arrays  # engine.task_arrays.ByName: large arrays by a shared segment's name
-        self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals, naming)
+        self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals, block_file, naming)
 
     def reducer_override(self, obj):
         kind = type(obj)
@@ -125,6 +125,8 @@ class _Pickler(cloudpickle.Pickler):
             reduced = self.namespaces.module_reduction(obj)
             return NotImplemented if reduced is None else reduced
         reduced = super().reducer_override(obj)
+        if kind is types.FunctionType:
+            return self.namespaces.function_reduction(obj, reduced)
         if isinstance(obj, type) and "__slots__" in vars(obj) and type(reduced) is tuple:
             reduced = _keeping_slots(reduced, obj.__slots__)
         if reduced is NotImplemented and not issubclass(kind, type) and kind is not types.FunctionType:
@@ -157,22 +159,23 @@ def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
     return data, references
 
 
-def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None
+def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, block_file: str = ""
                   ) -> Tuple[bytes, Set[str], "WrittenObjects"]:
     """``dumps_with_references``, and the objects it wrote: what a reader's numbers for them
     stand for here (``ReadObjects``, ``loads_referring``). The functions whose globals are
-    ``block_globals`` get, where ``loads_read`` reads them, the block's namespace
-    (``engine.namespaces``)."""
+    ``block_globals``, of a block of ``block_file``, get, where ``loads_read`` reads them for
+    that block, the block's namespace (``engine.namespaces``)."""
     references: Set[str] = set()
-    [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals)
+    [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file)
     return data, references, WrittenObjects(memo)
 
 
 def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
-                        block_globals: Optional[Dict[str, Any]] = None) -> Tuple[List[bytes], Any]:
+                        block_globals: Optional[Dict[str, Any]] = None, block_file: str = ""
+                        ) -> Tuple[List[bytes], Any]:
     """The pickles of ``values``, written in order by one pickler, and its memo (a proxy)."""
     buffer = io.BytesIO()
-    pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals)
+    pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals, block_file=block_file)
     parts = []
     for value in values:
         pickler.dump(value)
@@ -234,8 +237,8 @@ class WrittenObjects:
         self._numbered: Optional[Dict[int, Any]] = None
 
     def __call__(self, number: int) -> Any:
-        if self._numbered is None:
-            self._numbered = {index: value for index, value in self._memo.copy().values()}
+        if self._numbered is None:  # (a shared namespace written as a stand-in is the namespace)
+            self._numbered = {index: namespaces.stands_for(value) for index, value in self._memo.copy().values()}
             self._memo = None
         return self._numbered[number]
 
@@ -383,12 +386,14 @@ def timed_pickle(value: Any, budget: float, clock: Callable[[], float], arrays: 
 
 
 def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Optional[int]]] = None,
-                      block_globals: Optional[Dict[str, Any]] = None) -> Tuple[bytes, List[pickle.PickleBuffer]]:
+                      block_globals: Optional[Dict[str, Any]] = None, block_file: str = ""
+                      ) -> Tuple[bytes, List[pickle.PickleBuffer]]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
     ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them. With
     ``refer``, each object it numbers is that number only (as ``dumps_referring``). The
-    functions whose globals are ``block_globals`` (a block's) get, where the pickle is read,
-    the namespace given to ``namespaces.loading_into`` (the caller's module's globals)."""
+    functions whose globals are ``block_globals`` (a block's, of ``block_file``) get, where the
+    pickle is read, the namespace given to ``namespaces.loading_into`` for that file (the
+    caller's module's globals)."""
     buffers: List[pickle.PickleBuffer] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -398,7 +403,8 @@ def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any]
         return False
 
     stream = io.BytesIO()
-    pickler = _Pickler(stream, set(), buffer_callback=out_of_band, block_globals=block_globals, naming=False)
+    pickler = _Pickler(stream, set(), buffer_callback=out_of_band, block_globals=block_globals, block_file=block_file,
+                       naming=False)
     if refer is not None:
         pickler.persistent_id = refer
     pickler.dump(value)
@@ -437,13 +443,12 @@ class _ViewReader:
         return self.read(end + 1 if end >= 0 else -1)
 
 
-def loads_read(data: Any, objects: Optional[Mapping[str, Loader]] = None,
-               block_globals: Optional[Dict[str, Any]] = None) -> Tuple[Any, ReadObjects]:
+def loads_read(data: Any, objects: Optional[Mapping[str, Loader]] = None) -> Tuple[Any, ReadObjects]:
     """``loads``, and the objects it read (``ReadObjects``): a value pickled for the writer of
-    ``data`` by ``dumps_referring`` gives it back its own objects. ``block_globals``: the
-    namespace the functions written with the block's globals get (``dumps_written``)."""
+    ``data`` by ``dumps_referring`` gives it back its own objects. The functions written with a
+    block's globals get the namespace of ``namespaces.loading_into`` (``dumps_written``)."""
     unpickler = pickle.Unpickler(io.BytesIO(data) if isinstance(data, bytes) else _ViewReader(data))
-    with gc_pause.paused(), namespaces.loading_into(block_globals if block_globals is not None else {}):
+    with gc_pause.paused():
         token = _objects.set(dict(objects or {}))
         try:
             return packed_scalars.load_both(unpickler), ReadObjects(unpickler)

@@ -16,14 +16,14 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
 
 import socketio
 import tornado.httpserver
 import tornado.web
 
 from net import channel as channels
-from net import auth, client_auth, loop_health, schema, tls, uploads
+from net import auth, client_auth, dashboard, loop_health, schema, tls, uploads
 from net.accepting import GuardedAccept
 from net.background import Background
 from net.blobs import BlobClient, MissingBlob
@@ -93,6 +93,10 @@ class ManagerService:
                                (schema.GOODBYE, self._on_goodbye)]:
             self.sio.on(event, _guarded(event, handler))
         self.sio.on("*", self._on_unknown)
+        self.dashboard = dashboard.Dashboard()
+        self._dashboards: Set[str] = set()  # the pages connected to the dashboard's namespace
+        self.sio.on("connect", self._on_dashboard_connect, namespace=dashboard.NAMESPACE)
+        self.sio.on("disconnect", self._dashboards.discard, namespace=dashboard.NAMESPACE)
         self._servers: list = []
         self.background = Background()  # tasks started and not waited for
         # The worker of the same service, if any, gives its control channel in process
@@ -106,6 +110,8 @@ class ManagerService:
         app = tornado.web.Application([
             (r"/socket.io/", _socketio_handler(self.sio, MAX_MESSAGE if self.secret is None else PRE_AUTH_MESSAGE)),
             (r"/", _StatusHandler, {"manager": self}),
+            (r"/api/status", _StatusHandler, {"manager": self, "page": False}),
+            (r"/dashboard/(.*)", tornado.web.StaticFileHandler, {"path": dashboard.PAGE_FOLDER}),
             (client_auth.CHALLENGE_PATH, _ChallengeHandler, {"manager": self}),
             (r"/results/([0-9a-f]+)", ResultHandler, {"results": self.results}),
             (r"/uploads/([0-9a-f]{32})", UploadHandler, {"uploads": self.uploads, "sessions": self.sessions}),
@@ -117,6 +123,7 @@ class ManagerService:
         sockets = channels.bind(self.ports[0], setting="UFORA_WEB_HTTP_PORT")
         http.add_sockets(sockets)
         self._servers = [registry, http]
+        self.background.spawn(self._show_dashboards())
         ports = {"http_port": sockets[0].getsockname()[1], "registry_port": registry_port}
         log.info("manager: %s %d, registry %d", "https" if self.tls_files else "http", ports["http_port"],
                  ports["registry_port"])
@@ -149,6 +156,8 @@ class ManagerService:
         if self.secret is not None:
             self._authenticate(sid, environ, auth)
         session, resumed, replaced = self.sessions.connect(sid, auth)
+        handler = environ.get("tornado.handler")
+        self.dashboard.client_connected(session.id, handler.request.remote_ip if handler is not None else "?")
         if replaced is not None:  # the client saw the old connection drop before we did, and
             self._handle(Cancelled(session.id))  # failed the futures of its blocks
             self.background.spawn(self.sio.disconnect(replaced))
@@ -157,25 +166,62 @@ class ManagerService:
     def _authenticate(self, sid: str, environ: dict, claim: Any) -> None:
         """Check a connecting client's proof and keep the manager's for its handshake reply;
         else refuse the connection, saying why (logged once per address)."""
-        assert self.secret is not None
         claim = claim if isinstance(claim, dict) else {}
-        nonce, client_nonce, session = (str(claim.get(name, "")) for name in ("challenge", "nonce", "session"))
-        if "proof" not in claim:
-            problem = "this cluster requires its secret: pass pyfora.connect(url, secret=...) or set UFORA_SECRET"
-        elif not self.challenges.take(nonce, time.monotonic()):
-            problem = "the challenge is unknown, used or expired: connect again"
-        elif not client_auth.matches(claim["proof"], client_auth.client_proof(self.secret, nonce, client_nonce,
-                                                                               session)):
-            problem = "the secret does not match this cluster's (UFORA_CLUSTER_SECRET)"
-        else:
+        problem = self._proof_problem(claim, str(claim.get("session", "")))
+        if problem is None:
+            assert self.secret is not None
+            nonce, client_nonce, session = (str(claim.get(name, "")) for name in ("challenge", "nonce", "session"))
             self._proofs[sid] = client_auth.manager_proof(self.secret, nonce, client_nonce, session)
             websocket = getattr(environ.get("tornado.handler"), "ws_connection", None)
             if websocket is not None:  # proven: from now on, messages as large as any client's
                 websocket.params.max_message_size = MAX_MESSAGE
             return
+        self._refuse(environ, "a client", problem)
+
+    def _proof_problem(self, claim: dict, session: str) -> Optional[str]:
+        """Why ``claim`` does not prove the cluster's secret for ``session``, or None if it does."""
+        assert self.secret is not None
+        nonce, client_nonce = str(claim.get("challenge", "")), str(claim.get("nonce", ""))
+        if "proof" not in claim:
+            return "this cluster requires its secret: pass pyfora.connect(url, secret=...) or set UFORA_SECRET"
+        if not self.challenges.take(nonce, time.monotonic()):
+            return "the challenge is unknown, used or expired: connect again"
+        if not client_auth.matches(claim["proof"], client_auth.client_proof(self.secret, nonce, client_nonce,
+                                                                            session)):
+            return "the secret does not match this cluster's (UFORA_CLUSTER_SECRET)"
+        return None
+
+    @staticmethod
+    def _refuse(environ: dict, who: str, problem: str) -> None:
         handler = environ.get("tornado.handler")
-        auth.log_refusal(handler.request.remote_ip if handler is not None else "?", "a client", problem)
+        auth.log_refusal(handler.request.remote_ip if handler is not None else "?", who, problem)
         raise socketio.exceptions.ConnectionRefusedError(f"authentication failed: {problem}")
+
+    async def _on_dashboard_connect(self, sid: str, environ: dict, claim: Any = None) -> None:
+        """A dashboard page connects (read-only: it is sent ``status``, and nothing it sends is
+        read); with a secret set, only with a proof that it holds it (``net.dashboard``)."""
+        if self.secret is not None:
+            problem = self._proof_problem(claim if isinstance(claim, dict) else {}, dashboard.AUTH_SESSION)
+            if problem is not None:
+                self._refuse(environ, "a dashboard page", problem)
+        self._dashboards.add(sid)
+
+    def dashboard_view(self) -> dict:
+        """What a dashboard page shows now (``net.dashboard``)."""
+        running = [(job, member_id) for member_id, member in self.state.members.items()
+                   for job in member.running.values()]
+        return self.dashboard.snapshot(self.status(), running, list(self.state.pending))
+
+    async def _show_dashboards(self) -> None:
+        """Once a second: a point of the timeline, and the view to every page connected."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.dashboard.sample(job_id for member in self.state.members.values() for job_id in member.running)
+                if self._dashboards:
+                    await self.sio.emit(dashboard.EVENT, self.dashboard_view(), namespace=dashboard.NAMESPACE)
+            except Exception:  # the dashboard must never stop the manager
+                log.exception("could not update the dashboard")
 
     async def _on_unknown(self, event: str, sid: str, *args) -> dict:
         if event == schema.MALFORMED:
@@ -212,7 +258,9 @@ class ManagerService:
                   "filename": sent.filename, "with_line": sent.with_line, "download_below": sent.download_below,
                   "unread": sent.unread}
         buffers = [sent.source.encode(), free_variables, json.dumps(sent.sources).encode()]
-        self._handle(Submitted(Job(str(data.get("job_id")), session, header, buffers, sent.objects)))
+        job = Job(str(data.get("job_id")), session, header, buffers, sent.objects)
+        self.dashboard.submitted(job)
+        self._handle(Submitted(job))
 
     async def _on_cancel(self, sid: str, data) -> None:
         self._handle(Cancelled(self.sessions.session_of(sid), schema.cancel(data)))
@@ -247,6 +295,7 @@ class ManagerService:
         reconnected since)."""
         if self.sessions.end(session_id, drop):
             self.uploads.drop_session(session_id)
+            self.dashboard.session_ended(session_id)
             self._handle(SessionEnded(session_id))
 
     async def _fetch(self, job: Job, link: _WorkerLink, key: str, capability: str,
@@ -345,6 +394,7 @@ class ManagerService:
         await self._send_done(job, header, message)
 
     async def _send_done(self, job: Job, header: dict, message: dict) -> None:
+        self.dashboard.finished(job, message["error"])
         objects = header.get("objects") or {}
         message["objects"] = objects
         sid = self.sessions.sid_of(job.session)
@@ -423,6 +473,7 @@ class ManagerService:
             return
         if header["type"] == "progress":
             fields = {name: int(header.get(name, 0)) for name in schema.PROGRESS_FIELDS}
+            self.dashboard.progressed(job, link.info.id, fields)
             await self.sio.emit(schema.PROGRESS, {"job_id": job.client_job_id, **fields}, to=sid)
         elif header.get("stream") in ("stdout", "stderr"):
             text = str(header.get("text", ""))
@@ -555,9 +606,18 @@ class _ChallengeHandler(tornado.web.RequestHandler):
 
 
 class _StatusHandler(tornado.web.RequestHandler):
-    def initialize(self, manager: ManagerService) -> None:
+    """The manager's status as JSON (``/api/status``); at ``/``, the dashboard's page to a browser
+    (a request that accepts text/html and not application/json), the JSON to anything else."""
+
+    def initialize(self, manager: ManagerService, page: bool = True) -> None:
         self.manager = manager
+        self.page = page
 
     def get(self) -> None:
+        accepted = self.request.headers.get("Accept", "")
+        if self.page and "text/html" in accepted and "application/json" not in accepted:
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.write(dashboard.page())
+            return
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps(self.manager.status()))

@@ -27,7 +27,7 @@ from engine.scheduler import (Cancel, Finished, Instruction, Kill, PoolScheduler
                               ProcessSaid, ReplacementFailed, Send, SubmitBlock)
 from engine.serialization import MissingObjectError
 from net import channel as channels
-from net import identity, inproc, loop_health
+from net import host_usage, identity, inproc, loop_health
 from net.backoff import Backoff
 from net.background import Background
 from net.blobs import BlobClient, BlobStore, segment_key
@@ -134,7 +134,7 @@ class WorkerService:
         return {**self.scheduler.counts, **{f"kernels_{kind}": count for kind, count in self.kernels.items()},
                 "objects": len(self.objects.segments), "object_bytes": self.blobs.kept_bytes,
                 "processes_alive": len(self.processes),
-                "loop": loop_health.snapshot()}
+                "loop": loop_health.snapshot(), **host_usage.usage()}
 
     def _unmap(self, names: list) -> None:
         self._carry_out([Send(index, Forget(names)) for index in self.processes])

@@ -69,7 +69,7 @@ def _url(ports: Dict[str, Any]) -> str:
 
 
 def _members(url: str) -> List[dict]:
-    with urllib.request.urlopen(url + "/", timeout=10) as page:
+    with urllib.request.urlopen(url + "/api/status", timeout=10) as page:
         return json.load(page)["members"]
 
 

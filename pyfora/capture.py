@@ -148,7 +148,7 @@ def ship(source: str, filename: str, with_line: int, values: Dict[str, Any],
     values for the user where their variable names would not (``argument 2``). The functions
     whose globals are ``block_globals`` (the block's frame's) read the block's own namespace on
     the cluster: what the block assigns, they see (``engine.namespaces``)."""
-    pickled, objects, written = _pickle(values, labels or {}, block_globals)
+    pickled, objects, written = _pickle(values, labels or {}, block_globals, filename)
     upload_limit.check(len(pickled), values, labels or {})
     return CapturedBlock(source, filename, with_line, pickled,
                          _shipped_sources(values.values(), filename), sorted(objects), written=written)
@@ -297,14 +297,14 @@ def _warn_once(frame: types.FrameType, name: str, message: str) -> None:
         warnings.warn(message, RuntimeWarning, stacklevel=4)
 
 
-def _pickle(values: Dict[str, Any], labels: Dict[str, str], block_globals: Optional[Dict[str, Any]] = None
-            ) -> Tuple[bytes, set, serialization.WrittenObjects]:
+def _pickle(values: Dict[str, Any], labels: Dict[str, str], block_globals: Optional[Dict[str, Any]] = None,
+            block_file: str = "") -> Tuple[bytes, set, serialization.WrittenObjects]:
     """The pickle of ``values``, the remote objects it refers to, and the objects it wrote. An lru_cache function whose
     cache is in use is refused: the cluster would have an empty one (``engine.lru_caches``)."""
     _ship_user_modules_by_value()
     with lru_caches.refusing_used():
         try:
-            return serialization.dumps_written(values, block_globals)
+            return serialization.dumps_written(values, block_globals, block_file)
         except Exception:
             for name, value in values.items():
                 try:

@@ -159,7 +159,7 @@ class WithBlockExecutor:
         message, changed = _split_changed(message)
         # a class of yours that comes back keeps your functions; a function the block defined reads
         # your module's globals (engine.namespaces)
-        with class_state.keeping_own_functions(), namespaces.loading_into(frame.f_globals):
+        with class_state.keeping_own_functions(), namespaces.loading_into(frame.f_globals, block.filename, True):
             values = values_of(message, self._executor, sources, block.written)
             module_state.install(values.pop(module_state.STATE, {}))
             capture.write_back(frame, values)

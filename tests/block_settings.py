@@ -14,3 +14,12 @@ def hook(x):
 
 def use_hook(x):
     return hook(x)
+
+
+def kept_scaler(ufora):
+    """A function made by a block of this module and kept on the cluster: it reads this module's
+    THRESHOLD wherever it is called from."""
+    with ufora.remotely:
+        def scaled_kept(x):
+            return x * THRESHOLD
+    return scaled_kept

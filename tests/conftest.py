@@ -299,8 +299,8 @@ def socketio_connect(url: str, auth: Optional[dict]) -> str:
 
 
 def manager_status(url: str) -> dict:
-    """What the manager at ``url`` answers ``GET /``: its JSON status."""
-    with urllib.request.urlopen(url + "/", timeout=10) as page:
+    """What the manager at ``url`` answers ``GET /api/status``: its JSON status."""
+    with urllib.request.urlopen(url + "/api/status", timeout=10) as page:
         return json.load(page)
 
 

@@ -68,7 +68,7 @@ class Container:
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"exited {self.process.returncode}: {self.output()}"
             with contextlib.suppress(OSError, ValueError):
-                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/", timeout=5) as page:
+                with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/api/status", timeout=5) as page:
                     last = json.load(page)
                 if until(last):
                     return last

@@ -159,7 +159,7 @@ def test_large_results_come_back_through_the_data_channel(ufora):
 
 
 def test_status_page(cluster_url):
-    status = json.load(urllib.request.urlopen(cluster_url + "/", timeout=10))
+    status = json.load(urllib.request.urlopen(cluster_url + "/api/status", timeout=10))
     assert status["workers"] == 1 and status["cores"] == 2
 
 

@@ -55,7 +55,7 @@ def tls_env(pki, ca: str = "ca") -> dict:
 
 def status(manager, pki) -> dict:
     context = ssl.create_default_context(cafile=pki["ca"]) if manager.tls else None
-    with urllib.request.urlopen(manager.url + "/", timeout=10, context=context) as page:
+    with urllib.request.urlopen(manager.url + "/api/status", timeout=10, context=context) as page:
         return json.load(page)
 
 

@@ -40,7 +40,7 @@ def test_https_runs_blocks_with_uploads_and_downloads(tls_service, certificate):
             total = sum(range(10))
         assert total == 45
         assert np.array_equal(doubled, data * 2)
-    status = json.load(urllib.request.urlopen(tls_service.url + "/", timeout=10,
+    status = json.load(urllib.request.urlopen(tls_service.url + "/api/status", timeout=10,
                                                context=ssl.create_default_context(cafile=certificate[0])))
     assert status["workers"] == 1
 

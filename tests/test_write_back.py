@@ -619,3 +619,52 @@ def test_functions_and_new_attributes_a_block_sets_on_a_module_are_the_modules(u
     finally:
         block_settings.hook = hook
         vars(block_settings).pop("ADDED", None)
+
+
+THRESHOLD = 100  # not block_settings' THRESHOLD
+
+
+def test_functions_kept_on_the_cluster_read_the_globals_of_their_own_module_as_they_are_now(ufora):
+    """Found by a review: a function kept from an earlier block wrote its old globals over the
+    block's (LIMIT 3, not 10, depending on which was unpickled first), and a kept function of
+    another module read this module's globals."""
+    global LIMIT
+    try:
+        LIMIT = 3
+        with ufora.remotely:
+            def kept_times(x):
+                return x * LIMIT
+        LIMIT = 10
+        with ufora.remotely.downloadAll():
+            first, second = kept_times(1), limited(1)
+        with ufora.remotely.downloadAll():
+            second_again, first_again = limited(1), kept_times(1)
+        assert (first, second, second_again, first_again) == (10, 10, 10, 10)
+        elsewhere = block_settings.kept_scaler(ufora)
+        with ufora.remotely.downloadAll():
+            scaled = elsewhere(1)
+        assert scaled == block_settings.THRESHOLD == 1
+    finally:
+        LIMIT = 1
+
+
+def test_namespaces_a_block_names_come_back_as_themselves(ufora):
+    """Found by a review: ``globals()`` and ``vars(module)`` came back as the engine's stand-ins,
+    and a function the block defined replaced the module's ``__builtins__`` with a dict and its
+    unchanged globals with copies."""
+    config, builtins_before = CONFIG, type(globals()["__builtins__"])
+    with ufora.remotely.downloadAll():
+        namespace, settings = globals(), vars(block_settings)
+        seen = limited(2)
+
+        def reads_config():
+            return CONFIG["a"] + LIMIT
+    with ufora.remotely.downloadSmall(10 ** 7):
+        def reads_config_too():
+            return CONFIG["a"] + LIMIT
+    assert namespace is globals() and settings is vars(block_settings) and seen == 2
+    assert type(globals()["__builtins__"]) is builtins_before and CONFIG is config
+    assert reads_config() == reads_config_too() == 2 and reads_config.__globals__ is globals()
+
+
+CONFIG = {"a": 1}

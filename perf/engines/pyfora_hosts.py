@@ -41,7 +41,7 @@ class PyforaHostsEngine(PyforaEngine):
                  "UFORA_WORKER_OWN_ADDRESS": self._lan.addresses[host]},
                 prefix=self._lan.command(host)))
         deadline = time.monotonic() + 10
-        while json.load(urllib.request.urlopen(manager.url + "/", timeout=5))["workers"] < 2:
+        while json.load(urllib.request.urlopen(manager.url + "/api/status", timeout=5))["workers"] < 2:
             if time.monotonic() > deadline:
                 raise RuntimeError("the two workers did not register within 10 s")
             time.sleep(0.1)

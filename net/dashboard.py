@@ -1,0 +1,135 @@
+"""The manager's live dashboard: what the page at ``/`` shows, and the read-only socket.io
+namespace that pushes it.
+
+A browser's page (``net/dashboard_page/``: plain HTML, CSS and a script, no CDN and no build
+step) connects to the namespace ``/dashboard`` of the socket.io server the manager already runs
+and receives ``status`` once a second: the workers (from their heartbeats: cores alive, memory
+used against its budget, shared memory, load, partitions computed, remote objects' bytes),
+the blocks running and waiting (client, the block's file, line and first line, the progress of
+the parallel shape it runs now), the blocks finished lately and the errors among them, and a
+timeline of the cores computing over the last ten minutes. The namespace takes no event from a
+page: it only sends. With a cluster secret, a page proves it holds it as a client does
+(``net.client_auth``, with the session name ``dashboard``), so the secret never crosses the
+network.
+
+``Dashboard`` keeps what the manager's own state forgets once a block is done; it is fed by
+the manager's handlers and read by ``snapshot``, and has no I/O of its own (tested alone).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections import deque
+from typing import Any, Deque, Dict, Iterable, List, Optional, Tuple
+
+NAMESPACE = "/dashboard"
+EVENT = "status"
+AUTH_SESSION = "dashboard"  # the session name in a page's proof of the secret (net.client_auth)
+HISTORY = 50  # finished blocks kept
+ERRORS = 20  # failed blocks kept
+TIMELINE_SECONDS = 600  # one sample a second
+PROGRESS_FRESH = 3.0  # seconds a shape's progress counts as current for the timeline
+FIRST_LINE_CHARS = 160
+PAGE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboard_page")  # served at /dashboard/
+
+
+@functools.lru_cache(maxsize=1)
+def page() -> bytes:
+    """The page served at ``/`` to a browser (its script and style are under ``/dashboard/``)."""
+    with open(os.path.join(PAGE_FOLDER, "index.html"), "rb") as file:
+        return file.read()
+
+
+def describe(filename: str, with_line: int, source: bytes) -> Dict[str, Any]:
+    """A block as the dashboard names it: file, line, and its first line of code (the line after
+    the ``with``, stripped and cut)."""
+    lines = source.decode("utf-8", "replace").splitlines()
+    first = next((line.strip() for line in lines[with_line:with_line + 20] if line.strip()), "")
+    return {"file": filename, "line": with_line, "first_line": first[:FIRST_LINE_CHARS]}
+
+
+class Dashboard:
+    """What the page shows that the manager's state does not keep: shapes' progress, finished
+    blocks, errors, clients' addresses and the timeline of active cores."""
+
+    def __init__(self) -> None:
+        self.blocks: Dict[str, Dict[str, Any]] = {}  # cluster job id -> its description and times
+        self.progress: Dict[str, Dict[str, Any]] = {}  # cluster job id -> its shape's latest progress
+        self.history: Deque[Dict[str, Any]] = deque(maxlen=HISTORY)
+        self.errors: Deque[Dict[str, Any]] = deque(maxlen=ERRORS)
+        self.timeline: Deque[Tuple[float, int]] = deque(maxlen=TIMELINE_SECONDS)
+        self.clients: Dict[str, str] = {}  # session -> the address it connected from
+
+    def client_connected(self, session: str, address: str) -> None:
+        self.clients[session] = address
+
+    def session_ended(self, session: str) -> None:
+        self.clients.pop(session, None)
+
+    def _block(self, job: Any, now: float) -> Dict[str, Any]:
+        """The description of ``job`` (a manager_state.Job), made once."""
+        known = self.blocks.get(job.cluster_job_id) if job.header else None
+        if known is None:
+            header = job.header or {}
+            source = job.buffers[0] if job.buffers else b""
+            known = {"id": job.cluster_job_id, "client": self.clients.get(job.session, job.session[:8]),
+                     **describe(str(header.get("filename", "?")), int(header.get("with_line", 0) or 0), bytes(source)),
+                     "submitted": now}
+            if job.header:
+                self.blocks[job.cluster_job_id] = known
+        return known
+
+    def submitted(self, job: Any, now: Optional[float] = None) -> None:
+        self._block(job, time.time() if now is None else now)
+
+    def progressed(self, job: Any, worker_id: str, fields: Dict[str, int], now: Optional[float] = None) -> None:
+        now = time.time() if now is None else now
+        self._block(job, now).setdefault("started", now)
+        self.progress[job.cluster_job_id] = {**fields, "worker": worker_id, "updated": now}
+
+    def finished(self, job: Any, error: Optional[Dict[str, Any]], now: Optional[float] = None) -> None:
+        """A block's end (its result or error went to its client, or it failed before running)."""
+        now = time.time() if now is None else now
+        block = dict(self._block(job, now))
+        self.blocks.pop(job.cluster_job_id, None)
+        last = self.progress.pop(job.cluster_job_id, None)
+        block.update(finished=now, seconds=round(now - block["submitted"], 3), ok=error is None)
+        if last is not None:
+            block["items"] = last.get("items_total", 0)
+        if error is not None:
+            block["error"] = f"{error.get('type_name', 'Error')}: {str(error.get('message', ''))[:500]}"
+            self.errors.appendleft(block)
+        self.history.appendleft(block)
+
+    def sample(self, running: Iterable[str], now: Optional[float] = None) -> None:
+        """One point of the timeline: the cores computing the shapes of the running blocks
+        (``running``: their cluster ids) whose progress is current."""
+        now = time.time() if now is None else now
+        active = 0
+        for job_id in running:
+            shape = self.progress.get(job_id)
+            if shape is not None and now - shape["updated"] <= PROGRESS_FRESH:
+                active += int(shape.get("active_cores", 0))
+        self.timeline.append((round(now, 1), active))
+
+    def snapshot(self, status: Dict[str, Any], running: List[Tuple[Any, str]], pending: List[Any],
+                 now: Optional[float] = None) -> Dict[str, Any]:
+        """What the page shows: ``status`` (the manager's JSON status), the ``running`` blocks
+        with the worker driving each, the ``pending`` ones."""
+        now = time.time() if now is None else now
+
+        def shown(job: Any, worker_id: Optional[str]) -> Dict[str, Any]:
+            block = dict(self._block(job, now))
+            block["worker"] = worker_id
+            block["seconds"] = round(now - block["submitted"], 1)
+            shape = self.progress.get(job.cluster_job_id)
+            if shape is not None:
+                block["shape"] = {name: value for name, value in shape.items() if name != "updated"}
+            return block
+
+        return {"now": now, "status": status,
+                "running": [shown(job, worker_id) for job, worker_id in running],
+                "pending": [shown(job, None) for job in pending],
+                "history": list(self.history), "errors": list(self.errors),
+                "timeline": list(self.timeline)}

@@ -1,0 +1,183 @@
+"""The manager's dashboard (net/dashboard.py, net/dashboard_page/): its state alone, the JSON and
+the page over HTTP, the read-only socket.io namespace, and the page itself in a real headless
+Chromium (Debian's, driven by Playwright) against a real cluster running a real block."""
+import hashlib
+import hmac
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
+
+import pytest
+
+import pyfora
+from net import dashboard
+from tests.conftest import Service, client_claim, one_host, wait_for
+
+CHROMIUM = "/usr/bin/chromium"
+# as the machine's notes advise for a closed network: no background connections, no sandbox as root
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _job(job_id: str, session: str = "s" * 32, line: int = 2) -> SimpleNamespace:
+    source = b"import pyfora\nwith ufora.remotely:\n    total = sum(slow(x) for x in range(10))\n"
+    return SimpleNamespace(cluster_job_id=job_id, session=session, buffers=[source],
+                           header={"filename": "job.py", "with_line": line})
+
+
+def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
+    board = dashboard.Dashboard()
+    board.client_connected("s" * 32, "10.0.0.7")
+    running, failed = _job("1:a"), _job("2:b")
+    board.submitted(running, now=100.0)
+    board.submitted(failed, now=100.0)
+    board.progressed(running, "w1", {"task": 3, "partitions_done": 4, "items_done": 40, "items_total": 100,
+                                     "active_cores": 2, "bytes_moved": 0}, now=101.0)
+    board.sample(["1:a", "2:b"], now=102.0)
+    board.sample(["1:a"], now=110.0)  # its progress is stale by then: no core counted
+    board.finished(failed, {"type_name": "ValueError", "message": "bad row 7"}, now=103.0)
+    view = board.snapshot({"cores": 2}, [(running, "w1")], [], now=104.0)
+    [shown] = view["running"]
+    assert shown["first_line"] == "total = sum(slow(x) for x in range(10))" and shown["client"] == "10.0.0.7"
+    assert (shown["file"], shown["line"], shown["worker"], shown["seconds"]) == ("job.py", 2, "w1", 4.0)
+    assert shown["shape"]["items_done"] == 40 and "updated" not in shown["shape"]
+    assert [b["id"] for b in view["history"]] == ["2:b"] and view["errors"][0]["error"] == "ValueError: bad row 7"
+    assert view["timeline"] == [(102.0, 2), (110.0, 0)]
+    board.finished(running, None, now=105.0)
+    assert board.history[0]["ok"] and board.history[0]["items"] == 100 and not board.blocks and not board.progress
+    json.dumps(board.snapshot({}, [], [], now=106.0))  # what socket.io sends
+
+
+@pytest.fixture(scope="module")
+def service():
+    with Service(one_host(2)) as running:
+        yield running
+
+
+def _get(url: str, accept: str = None) -> tuple:
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.headers.get("Content-Type"), answer.read()
+
+
+def test_the_status_is_json_at_api_status_and_the_page_goes_to_browsers(service):
+    kind, body = _get(service.url + "/api/status")
+    assert kind == "application/json" and json.loads(body)["workers"] == 1
+    assert json.loads(_get(service.url + "/")[1])["cores"] == 2  # scripts, curl: the JSON as before
+    assert json.loads(_get(service.url + "/", "application/json")[1])["workers"] == 1
+    kind, page = _get(service.url + "/", "text/html,application/xhtml+xml,*/*;q=0.8")
+    assert kind.startswith("text/html") and b"/dashboard/dashboard.js" in page
+    assert b"cdn" not in page.lower() and b"http" not in page.split(b"<body>")[1]  # nothing from elsewhere
+    assert b"WebSocket" in _get(service.url + "/dashboard/dashboard.js")[1]
+    with pytest.raises(urllib.error.HTTPError):
+        _get(service.url + "/dashboard/..%2f..%2fnet%2fmanager.py")
+
+
+def test_the_namespace_asks_for_the_secret_and_only_sends(service):
+    import socketio
+
+    received, refusals = [], []
+
+    def client() -> "socketio.Client":
+        made = socketio.Client(reconnection=False)
+        made.on("status", received.append, namespace=dashboard.NAMESPACE)
+        made.on("connect_error", lambda data=None: refusals.append(str(data)), namespace=dashboard.NAMESPACE)
+        return made
+
+    stranger = client()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        stranger.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10)
+    wrong = client()
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        wrong.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
+                      auth=client_claim(service.url, "not the secret at all", dashboard.AUTH_SESSION))
+    assert "requires its secret" in refusals[0] and "does not match" in refusals[1] and not received
+    page = client()
+    page.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
+                 auth=client_claim(service.url, service.secret, dashboard.AUTH_SESSION))
+    try:
+        page.emit("submit", {"job_id": "x"}, namespace=dashboard.NAMESPACE)  # not read: the namespace only sends
+        wait_for(lambda: len(received) >= 2, "two views of the cluster", timeout=10)
+        assert received[-1]["status"]["workers"] == 1 and received[-1]["running"] == []
+    finally:
+        page.disconnect()
+
+
+def _browser():
+    """Playwright's Chromium (Debian's binary), or a skip saying what is missing."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"no {CHROMIUM}: install Debian's chromium package (make test does, as root with apt)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    return sync_api.sync_playwright()
+
+
+SLOW_BLOCK_SCRIPT = '''
+from fractions import Fraction
+
+def slow(x):
+    f = Fraction(0)
+    for j in range(1, 100):
+        f += Fraction(x, j)
+    return f.numerator % 7
+
+def run(ufora):
+    with ufora.remotely.downloadAll():
+        total = sum(slow(x) for x in range(30000))
+    return total
+'''
+
+
+def test_the_page_in_chromium_shows_workers_progress_and_history(tmp_path):
+    """A page load asks for the secret, then shows the cluster's worker; a running block's
+    progress moves; the finished block appears in the history. Screenshots: tmp_path."""
+    with _browser() as playwright, Service({**one_host(2), "UFORA_SPLIT": "always"}) as service:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(service.url + "/")
+            page.wait_for_selector("#secret-form:not([hidden])", timeout=15_000)
+            page.fill("#secret", "a wrong secret, long enough")
+            page.click("#secret-form button")
+            page.wait_for_function("document.getElementById('secret-problem').textContent.includes('does not match')",
+                                   timeout=15_000)
+            page.fill("#secret", service.secret)
+            page.click("#secret-form button")
+            worker = json.loads(_get(service.url + "/api/status")[1])["members"][0]["id"]
+            page.wait_for_selector(f"#workers tr[data-worker='{worker}']", timeout=15_000)
+            assert page.inner_text("#state") == "live"
+            page.screenshot(path=str(tmp_path / "workers.png"))
+
+            module_path = tmp_path / "slow_job.py"
+            module_path.write_text(SLOW_BLOCK_SCRIPT)
+            namespace: dict = {"__file__": str(module_path), "__name__": "slow_job"}
+            exec(compile(SLOW_BLOCK_SCRIPT, str(module_path), "exec"), namespace)
+            results = []
+            with pyfora.connect(service.url, secret=service.secret, progress=False) as executor:
+                block = threading.Thread(target=lambda: results.append(namespace["run"](executor)))
+                block.start()
+                try:
+                    seen = set()
+                    deadline = time.monotonic() + 60
+                    while len(seen) < 2 and time.monotonic() < deadline and block.is_alive():
+                        cells = page.locator("#running tr[data-state='running'] .bar b").all_inner_texts()
+                        seen.update(text for text in cells if text.endswith("items") and not text.startswith("0 /"))
+                        time.sleep(0.2)
+                    page.screenshot(path=str(tmp_path / "running.png"))
+                    assert len(seen) >= 2, f"the progress never moved: {seen}"
+                finally:
+                    block.join(timeout=120)
+            assert results == [sum(namespace["slow"](x) for x in range(30000))]
+            page.wait_for_selector("#history tr td:has-text('total = sum(slow(x) for x in range(30000))')",
+                                   timeout=15_000)
+            page.screenshot(path=str(tmp_path / "history.png"))
+            assert "ok" in page.inner_text("#history tr:first-child")
+            key, message = "k" * 70, "ufora-client-port|client|n|m|dashboard"  # the page's own SHA-256, for http
+            expected = hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
+            assert page.evaluate("([k, m]) => window.uforaDashboard.hmacSha256(k, m)", [key, message]) == expected
+        finally:
+            browser.close()
+
