@@ -56,6 +56,12 @@ def client_proof(secret: bytes, manager_nonce: str, client_nonce: str, session: 
     return _proof(secret, b"client", manager_nonce, client_nonce, session)
 
 
+def dashboard_proof(secret: bytes, manager_nonce: str, client_nonce: str) -> str:
+    """What a dashboard page sends to watch the cluster (``net.dashboard``): a role of its own,
+    so that a page's proof, if taken on its way, cannot connect a client."""
+    return _proof(secret, b"dashboard", manager_nonce, client_nonce, "")
+
+
 def manager_proof(secret: bytes, manager_nonce: str, client_nonce: str, session: str) -> str:
     """What the manager answers in its handshake, for the client to check."""
     return _proof(secret, b"manager", manager_nonce, client_nonce, session)

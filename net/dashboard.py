@@ -8,9 +8,10 @@ used against its budget, shared memory, load, partitions computed, remote object
 the blocks running and waiting (client, the block's file, line and first line, the progress of
 the parallel shape it runs now), the blocks finished lately and the errors among them, and a
 timeline of the cores computing over the last ten minutes. The namespace takes no event from a
-page: it only sends. With a cluster secret, a page proves it holds it as a client does
-(``net.client_auth``, with the session name ``dashboard``), so the secret never crosses the
-network.
+page: it only sends, to at most ``MAX_PAGES`` pages, at most ``SHOWN_BLOCKS`` blocks each way.
+With a cluster secret, a page proves it holds it over a fresh challenge, as a client does, in a
+role of its own (``client_auth.dashboard_proof``: a page's proof cannot connect a client), so the
+secret never crosses the network.
 
 ``Dashboard`` keeps what the manager's own state forgets once a block is done; it is fed by
 the manager's handlers and read by ``snapshot``, and has no I/O of its own (tested alone).
@@ -25,12 +26,17 @@ from typing import Any, Deque, Dict, Iterable, List, Optional, Tuple
 
 NAMESPACE = "/dashboard"
 EVENT = "status"
-AUTH_SESSION = "dashboard"  # the session name in a page's proof of the secret (net.client_auth)
 HISTORY = 50  # finished blocks kept
 ERRORS = 20  # failed blocks kept
 TIMELINE_SECONDS = 600  # one sample a second
 PROGRESS_FRESH = 3.0  # seconds a shape's progress counts as current for the timeline
 FIRST_LINE_CHARS = 160
+SHOWN_BLOCKS = 100  # running, and waiting, blocks a view lists (the status counts them all)
+MAX_PAGES = 32  # dashboard pages connected at once (each is sent every view)
+# the page's own rules: nothing from elsewhere, never in another site's frame
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+                                           "frame-ancestors 'none'",
+                "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 PAGE_FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboard_page")  # served at /dashboard/
 
 
@@ -68,16 +74,18 @@ class Dashboard:
         self.clients.pop(session, None)
 
     def _block(self, job: Any, now: float) -> Dict[str, Any]:
-        """The description of ``job`` (a manager_state.Job), made once."""
-        known = self.blocks.get(job.cluster_job_id) if job.header else None
+        """The description of ``job`` (a manager_state.Job), made once. A job that never became a
+        block (a malformed submission, a download: no header) is described, not kept."""
+        job_id = str(job.header.get("job_id", job.client_job_id))
+        known = self.blocks.get(job_id)
         if known is None:
-            header = job.header or {}
-            source = job.buffers[0] if job.buffers else b""
-            known = {"id": job.cluster_job_id, "client": self.clients.get(job.session, job.session[:8]),
-                     **describe(str(header.get("filename", "?")), int(header.get("with_line", 0) or 0), bytes(source)),
+            source = job.buffers[0] if job.buffers and "job_id" in job.header else b""
+            known = {"id": job_id, "client": self.clients.get(job.session, job.session[:8]),
+                     **describe(str(job.header.get("filename", "?")), int(job.header.get("with_line", 0) or 0),
+                                bytes(source)),
                      "submitted": now}
-            if job.header:
-                self.blocks[job.cluster_job_id] = known
+            if "job_id" in job.header:
+                self.blocks[job_id] = known
         return known
 
     def submitted(self, job: Any, now: Optional[float] = None) -> None:
@@ -89,11 +97,14 @@ class Dashboard:
         self.progress[job.cluster_job_id] = {**fields, "worker": worker_id, "updated": now}
 
     def finished(self, job: Any, error: Optional[Dict[str, Any]], now: Optional[float] = None) -> None:
-        """A block's end (its result or error went to its client, or it failed before running)."""
+        """A block's end (its result or error went to its client, or it failed before running);
+        a download's (no header) is not a block's."""
+        if "job_id" not in job.header and error is None:
+            return
         now = time.time() if now is None else now
         block = dict(self._block(job, now))
-        self.blocks.pop(job.cluster_job_id, None)
-        last = self.progress.pop(job.cluster_job_id, None)
+        self.blocks.pop(block["id"], None)
+        last = self.progress.pop(block["id"], None)
         block.update(finished=now, seconds=round(now - block["submitted"], 3), ok=error is None)
         if last is not None:
             block["items"] = last.get("items_total", 0)
@@ -102,16 +113,23 @@ class Dashboard:
             self.errors.appendleft(block)
         self.history.appendleft(block)
 
-    def sample(self, running: Iterable[str], now: Optional[float] = None) -> None:
+    def sample(self, running: Iterable[str], pending: Iterable[str], now: Optional[float] = None) -> None:
         """One point of the timeline: the cores computing the shapes of the running blocks
-        (``running``: their cluster ids) whose progress is current."""
+        (``running``: their cluster ids) whose progress is current. What is kept of blocks
+        neither running nor waiting (cancelled, their client gone) is dropped."""
         now = time.time() if now is None else now
+        running = set(running)
         active = 0
         for job_id in running:
             shape = self.progress.get(job_id)
             if shape is not None and now - shape["updated"] <= PROGRESS_FRESH:
                 active += int(shape.get("active_cores", 0))
         self.timeline.append((round(now, 1), active))
+        alive = running | set(pending)
+        for gone in [job_id for job_id in self.blocks if job_id not in alive]:
+            del self.blocks[gone]
+        for gone in [job_id for job_id in self.progress if job_id not in alive]:
+            del self.progress[gone]
 
     def snapshot(self, status: Dict[str, Any], running: List[Tuple[Any, str]], pending: List[Any],
                  now: Optional[float] = None) -> Dict[str, Any]:
@@ -129,7 +147,7 @@ class Dashboard:
             return block
 
         return {"now": now, "status": status,
-                "running": [shown(job, worker_id) for job, worker_id in running],
-                "pending": [shown(job, None) for job in pending],
+                "running": [shown(job, worker_id) for job, worker_id in running[:SHOWN_BLOCKS]],
+                "pending": [shown(job, None) for job in pending[:SHOWN_BLOCKS]],
                 "history": list(self.history), "errors": list(self.errors),
                 "timeline": list(self.timeline)}

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
-_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+# (the limit, the usage) of cgroup v2, then v1
+_CGROUP_FILES = (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                 ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"))
+FIELDS = ("memory_used", "memory_budget", "shm_used", "load")
 
 
 def _meminfo() -> Dict[str, int]:
@@ -24,15 +27,21 @@ def _meminfo() -> Dict[str, int]:
     return fields
 
 
-def _cgroup_limit() -> Optional[int]:
-    for path in _CGROUP_LIMITS:
-        try:
-            with open(path) as file:
-                text = file.read().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < 1 << 60:  # "max", or cgroup v1's "no limit" (a huge number)
-            return int(text)
+def _number_in(path: str) -> Optional[int]:
+    try:
+        with open(path) as file:
+            text = file.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) < 1 << 60 else None  # not "max", nor v1's "no limit"
+
+
+def _cgroup_memory() -> Optional[Tuple[int, int]]:
+    """(the limit, the usage) of this process's memory cgroup, when it has a limit."""
+    for limit_file, usage_file in _CGROUP_FILES:
+        limit, used = _number_in(limit_file), _number_in(usage_file)
+        if limit is not None and used is not None:
+            return limit, used
     return None
 
 
@@ -42,8 +51,11 @@ def usage() -> Dict[str, float]:
     try:
         info = _meminfo()
         total = info["MemTotal"]
-        found["memory_used"] = total - info.get("MemAvailable", info.get("MemFree", 0))
-        found["memory_budget"] = min(total, _cgroup_limit() or total)
+        limited = _cgroup_memory()
+        if limited is not None and limited[0] < total:  # a container's: its own usage against its limit
+            found["memory_budget"], found["memory_used"] = limited
+        else:
+            found["memory_budget"], found["memory_used"] = total, total - info.get("MemAvailable", info["MemFree"])
     except (OSError, KeyError):
         pass
     try:

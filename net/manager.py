@@ -23,7 +23,7 @@ import tornado.httpserver
 import tornado.web
 
 from net import channel as channels
-from net import auth, client_auth, dashboard, loop_health, schema, tls, uploads
+from net import auth, client_auth, dashboard, host_usage, loop_health, schema, tls, uploads
 from net.accepting import GuardedAccept
 from net.background import Background
 from net.blobs import BlobClient, MissingBlob
@@ -111,7 +111,7 @@ class ManagerService:
             (r"/socket.io/", _socketio_handler(self.sio, MAX_MESSAGE if self.secret is None else PRE_AUTH_MESSAGE)),
             (r"/", _StatusHandler, {"manager": self}),
             (r"/api/status", _StatusHandler, {"manager": self, "page": False}),
-            (r"/dashboard/(.*)", tornado.web.StaticFileHandler, {"path": dashboard.PAGE_FOLDER}),
+            (r"/dashboard/(.*)", _PageFileHandler, {"path": dashboard.PAGE_FOLDER}),
             (client_auth.CHALLENGE_PATH, _ChallengeHandler, {"manager": self}),
             (r"/results/([0-9a-f]+)", ResultHandler, {"results": self.results}),
             (r"/uploads/([0-9a-f]{32})", UploadHandler, {"uploads": self.uploads, "sessions": self.sessions}),
@@ -129,10 +129,13 @@ class ManagerService:
                  ports["registry_port"])
         return ports
 
-    def status(self) -> dict:
+    def status(self, hosts: bool = False) -> dict:
+        """The cluster's state (``GET /api/status``); ``hosts``: with each worker's host's memory,
+        shared memory and load (``net.host_usage``), which only the dashboard's pages are sent."""
         members = [{"id": link.info.id, "address": link.info.address, "configured_cores": link.info.cores,
                     "running": len(self.state.members[link.info.id].running) if link.info.id in self.state.members
-                    else 0, **self.membership.stats.get(link.info.id, {})}
+                    else 0, **{name: value for name, value in self.membership.stats.get(link.info.id, {}).items()
+                               if hosts or name not in host_usage.FIELDS}}
                    for link in self.links.values()]
         for member in members:  # the compute processes alive now (from its last heartbeat)
             member["cores"] = member.pop("processes_alive", member["configured_cores"])
@@ -167,7 +170,9 @@ class ManagerService:
         """Check a connecting client's proof and keep the manager's for its handshake reply;
         else refuse the connection, saying why (logged once per address)."""
         claim = claim if isinstance(claim, dict) else {}
-        problem = self._proof_problem(claim, str(claim.get("session", "")))
+        session = str(claim.get("session", ""))
+        problem = self._proof_problem(claim, lambda nonce, mine: client_auth.client_proof(self.secret, nonce, mine,
+                                                                                          session))
         if problem is None:
             assert self.secret is not None
             nonce, client_nonce, session = (str(claim.get(name, "")) for name in ("challenge", "nonce", "session"))
@@ -178,16 +183,17 @@ class ManagerService:
             return
         self._refuse(environ, "a client", problem)
 
-    def _proof_problem(self, claim: dict, session: str) -> Optional[str]:
-        """Why ``claim`` does not prove the cluster's secret for ``session``, or None if it does."""
+    def _proof_problem(self, claim: dict, expected: Callable[[str, str], str],
+                       missing: str = "pass pyfora.connect(url, secret=...) or set UFORA_SECRET") -> Optional[str]:
+        """Why ``claim`` does not prove the cluster's secret (the proof ``expected(challenge,
+        its nonce)``), or None if it does."""
         assert self.secret is not None
         nonce, client_nonce = str(claim.get("challenge", "")), str(claim.get("nonce", ""))
         if "proof" not in claim:
-            return "this cluster requires its secret: pass pyfora.connect(url, secret=...) or set UFORA_SECRET"
+            return f"this cluster requires its secret: {missing}"
         if not self.challenges.take(nonce, time.monotonic()):
             return "the challenge is unknown, used or expired: connect again"
-        if not client_auth.matches(claim["proof"], client_auth.client_proof(self.secret, nonce, client_nonce,
-                                                                            session)):
+        if not client_auth.matches(claim["proof"], expected(nonce, client_nonce)):
             return "the secret does not match this cluster's (UFORA_CLUSTER_SECRET)"
         return None
 
@@ -201,23 +207,38 @@ class ManagerService:
         """A dashboard page connects (read-only: it is sent ``status``, and nothing it sends is
         read); with a secret set, only with a proof that it holds it (``net.dashboard``)."""
         if self.secret is not None:
-            problem = self._proof_problem(claim if isinstance(claim, dict) else {}, dashboard.AUTH_SESSION)
+            secret = self.secret
+            problem = self._proof_problem(claim if isinstance(claim, dict) else {},
+                                          lambda nonce, mine: client_auth.dashboard_proof(secret, nonce, mine),
+                                          "enter it in the page")
             if problem is not None:
                 self._refuse(environ, "a dashboard page", problem)
+        if len(self._dashboards) >= dashboard.MAX_PAGES:
+            raise socketio.exceptions.ConnectionRefusedError(
+                f"{dashboard.MAX_PAGES} dashboard pages are open already: close one")
         self._dashboards.add(sid)
+
+    @staticmethod
+    def _show(record: Callable[..., None], *args: Any) -> None:
+        """Tell the dashboard (``record(*args)``): a failure there is logged, never the block's."""
+        try:
+            record(*args)
+        except Exception:
+            log.exception("the dashboard could not record %s", getattr(record, "__name__", record))
 
     def dashboard_view(self) -> dict:
         """What a dashboard page shows now (``net.dashboard``)."""
         running = [(job, member_id) for member_id, member in self.state.members.items()
                    for job in member.running.values()]
-        return self.dashboard.snapshot(self.status(), running, list(self.state.pending))
+        return self.dashboard.snapshot(self.status(hosts=True), running, list(self.state.pending))
 
     async def _show_dashboards(self) -> None:
         """Once a second: a point of the timeline, and the view to every page connected."""
         while True:
             await asyncio.sleep(1.0)
             try:
-                self.dashboard.sample(job_id for member in self.state.members.values() for job_id in member.running)
+                self.dashboard.sample([job_id for member in self.state.members.values() for job_id in member.running],
+                                      [job.cluster_job_id for job in self.state.pending])
                 if self._dashboards:
                     await self.sio.emit(dashboard.EVENT, self.dashboard_view(), namespace=dashboard.NAMESPACE)
             except Exception:  # the dashboard must never stop the manager
@@ -259,7 +280,7 @@ class ManagerService:
                   "unread": sent.unread}
         buffers = [sent.source.encode(), free_variables, json.dumps(sent.sources).encode()]
         job = Job(str(data.get("job_id")), session, header, buffers, sent.objects)
-        self.dashboard.submitted(job)
+        self._show(self.dashboard.submitted, job)
         self._handle(Submitted(job))
 
     async def _on_cancel(self, sid: str, data) -> None:
@@ -394,7 +415,7 @@ class ManagerService:
         await self._send_done(job, header, message)
 
     async def _send_done(self, job: Job, header: dict, message: dict) -> None:
-        self.dashboard.finished(job, message["error"])
+        self._show(self.dashboard.finished, job, message["error"])
         objects = header.get("objects") or {}
         message["objects"] = objects
         sid = self.sessions.sid_of(job.session)
@@ -473,7 +494,7 @@ class ManagerService:
             return
         if header["type"] == "progress":
             fields = {name: int(header.get(name, 0)) for name in schema.PROGRESS_FIELDS}
-            self.dashboard.progressed(job, link.info.id, fields)
+            self._show(self.dashboard.progressed, job, link.info.id, fields)
             await self.sio.emit(schema.PROGRESS, {"job_id": job.client_job_id, **fields}, to=sid)
         elif header.get("stream") in ("stdout", "stderr"):
             text = str(header.get("text", ""))
@@ -617,7 +638,17 @@ class _StatusHandler(tornado.web.RequestHandler):
         accepted = self.request.headers.get("Accept", "")
         if self.page and "text/html" in accepted and "application/json" not in accepted:
             self.set_header("Content-Type", "text/html; charset=utf-8")
+            for name, value in dashboard.PAGE_HEADERS.items():
+                self.set_header(name, value)
             self.write(dashboard.page())
             return
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps(self.manager.status()))
+
+
+class _PageFileHandler(tornado.web.StaticFileHandler):
+    """The dashboard's script and style, with the page's own rules (``dashboard.PAGE_HEADERS``)."""
+
+    def set_extra_headers(self, path: str) -> None:
+        for name, value in dashboard.PAGE_HEADERS.items():
+            self.set_header(name, value)

@@ -15,7 +15,8 @@ import pytest
 
 import pyfora
 from net import dashboard
-from tests.conftest import Service, client_claim, one_host, wait_for
+from net import client_auth
+from tests.conftest import Service, client_claim, one_host, socketio_connect, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 # as the machine's notes advise for a closed network: no background connections, no sandbox as root
@@ -25,8 +26,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 def _job(job_id: str, session: str = "s" * 32, line: int = 2) -> SimpleNamespace:
     source = b"import pyfora\nwith ufora.remotely:\n    total = sum(slow(x) for x in range(10))\n"
-    return SimpleNamespace(cluster_job_id=job_id, session=session, buffers=[source],
-                           header={"filename": "job.py", "with_line": line})
+    return SimpleNamespace(cluster_job_id=job_id, client_job_id=job_id.split(":")[1], session=session,
+                           buffers=[source], header={"job_id": job_id, "filename": "job.py", "with_line": line})
+
+
+def _dashboard_claim(url: str, secret: str) -> dict:
+    """What a dashboard page sends to connect, proving ``secret`` (as dashboard.js does)."""
+    with urllib.request.urlopen(url + client_auth.CHALLENGE_PATH, timeout=10) as page:
+        challenge = json.load(page)["nonce"]
+    mine = client_auth.new_nonce()
+    return {"challenge": challenge, "nonce": mine,
+            "proof": client_auth.dashboard_proof(secret.encode(), challenge, mine)}
 
 
 def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
@@ -37,8 +47,8 @@ def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
     board.submitted(failed, now=100.0)
     board.progressed(running, "w1", {"task": 3, "partitions_done": 4, "items_done": 40, "items_total": 100,
                                      "active_cores": 2, "bytes_moved": 0}, now=101.0)
-    board.sample(["1:a", "2:b"], now=102.0)
-    board.sample(["1:a"], now=110.0)  # its progress is stale by then: no core counted
+    board.sample(["1:a", "2:b"], [], now=102.0)
+    board.sample(["1:a"], ["2:b"], now=110.0)  # its progress is stale by then: no core counted
     board.finished(failed, {"type_name": "ValueError", "message": "bad row 7"}, now=103.0)
     view = board.snapshot({"cores": 2}, [(running, "w1")], [], now=104.0)
     [shown] = view["running"]
@@ -50,6 +60,22 @@ def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
     board.finished(running, None, now=105.0)
     assert board.history[0]["ok"] and board.history[0]["items"] == 100 and not board.blocks and not board.progress
     json.dumps(board.snapshot({}, [], [], now=106.0))  # what socket.io sends
+    download = SimpleNamespace(cluster_job_id=None, client_job_id="d1", session="s" * 32, buffers=[], header={})
+    board.finished(download, None, now=107.0)  # a toLocal(): not a block
+    board.finished(download, {"type_name": "InternalError", "message": "malformed"}, now=107.0)
+    assert len(board.history) == 3 and board.history[0]["id"] == "d1" and not board.blocks
+
+
+def test_blocks_that_end_without_a_result_are_forgotten():
+    """A cancelled block (Ctrl-C, its client gone) never finishes: what the dashboard kept of it goes."""
+    board = dashboard.Dashboard()
+    cancelled = _job("3:c")
+    board.submitted(cancelled, now=1.0)
+    board.progressed(cancelled, "w1", {"items_done": 1}, now=2.0)
+    board.sample(["3:c"], [], now=3.0)
+    assert board.blocks and board.progress
+    board.sample([], [], now=4.0)
+    assert not board.blocks and not board.progress
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +95,11 @@ def test_the_status_is_json_at_api_status_and_the_page_goes_to_browsers(service)
     assert kind == "application/json" and json.loads(body)["workers"] == 1
     assert json.loads(_get(service.url + "/")[1])["cores"] == 2  # scripts, curl: the JSON as before
     assert json.loads(_get(service.url + "/", "application/json")[1])["workers"] == 1
-    kind, page = _get(service.url + "/", "text/html,application/xhtml+xml,*/*;q=0.8")
+    request = urllib.request.Request(service.url + "/", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        kind, page, rules = answer.headers.get("Content-Type"), answer.read(), answer.headers
     assert kind.startswith("text/html") and b"/dashboard/dashboard.js" in page
+    assert "frame-ancestors 'none'" in rules["Content-Security-Policy"] and rules["X-Frame-Options"] == "DENY"
     assert b"cdn" not in page.lower() and b"http" not in page.split(b"<body>")[1]  # nothing from elsewhere
     assert b"WebSocket" in _get(service.url + "/dashboard/dashboard.js")[1]
     with pytest.raises(urllib.error.HTTPError):
@@ -94,15 +123,26 @@ def test_the_namespace_asks_for_the_secret_and_only_sends(service):
     wrong = client()
     with pytest.raises(socketio.exceptions.ConnectionError):
         wrong.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
-                      auth=client_claim(service.url, "not the secret at all", dashboard.AUTH_SESSION))
-    assert "requires its secret" in refusals[0] and "does not match" in refusals[1] and not received
+                      auth=_dashboard_claim(service.url, "not the secret at all"))
+    a_clients = client()  # a client's proof is not a page's
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        a_clients.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
+                          auth=client_claim(service.url, service.secret, ""))
+    assert "requires its secret" in refusals[0] and "does not match" in refusals[1] and "does not match" in refusals[2]
+    assert not received
+    # nor is a page's a client's: a page's proof, taken on its way, cannot run code
+    assert "does not match" in socketio_connect(service.url, {"session": "", **_dashboard_claim(service.url,
+                                                                                                service.secret)})
     page = client()
     page.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
-                 auth=client_claim(service.url, service.secret, dashboard.AUTH_SESSION))
+                 auth=_dashboard_claim(service.url, service.secret))
     try:
-        page.emit("submit", {"job_id": "x"}, namespace=dashboard.NAMESPACE)  # not read: the namespace only sends
+        page.emit("submit", {"job_id": "x", "source": "x = 1"}, namespace=dashboard.NAMESPACE)  # not read
         wait_for(lambda: len(received) >= 2, "two views of the cluster", timeout=10)
         assert received[-1]["status"]["workers"] == 1 and received[-1]["running"] == []
+        assert received[-1]["status"]["pending"] == 0 and received[-1]["history"] == []  # the submit ran nothing
+        assert "memory_budget" in received[-1]["status"]["members"][0]  # the hosts' usage, to pages only
+        assert "memory_budget" not in json.loads(_get(service.url + "/api/status")[1])["members"][0]
     finally:
         page.disconnect()
 
@@ -126,7 +166,7 @@ def slow(x):
 
 def run(ufora):
     with ufora.remotely.downloadAll():
-        total = sum(slow(x) for x in range(30000))
+        total = sum(slow(x) for x in range(60000))
     return total
 '''
 
@@ -142,8 +182,7 @@ def test_the_page_in_chromium_shows_workers_progress_and_history(tmp_path):
             page.wait_for_selector("#secret-form:not([hidden])", timeout=15_000)
             page.fill("#secret", "a wrong secret, long enough")
             page.click("#secret-form button")
-            page.wait_for_function("document.getElementById('secret-problem').textContent.includes('does not match')",
-                                   timeout=15_000)
+            page.wait_for_selector("#secret-problem:has-text('does not match')", timeout=15_000)
             page.fill("#secret", service.secret)
             page.click("#secret-form button")
             worker = json.loads(_get(service.url + "/api/status")[1])["members"][0]["id"]
@@ -170,12 +209,12 @@ def test_the_page_in_chromium_shows_workers_progress_and_history(tmp_path):
                     assert len(seen) >= 2, f"the progress never moved: {seen}"
                 finally:
                     block.join(timeout=120)
-            assert results == [sum(namespace["slow"](x) for x in range(30000))]
-            page.wait_for_selector("#history tr td:has-text('total = sum(slow(x) for x in range(30000))')",
+            assert results == [204341]  # CPython's (a sum of slow(x) over the range, 20 s locally)
+            page.wait_for_selector("#history tr td:has-text('total = sum(slow(x) for x in range(60000))')",
                                    timeout=15_000)
             page.screenshot(path=str(tmp_path / "history.png"))
             assert "ok" in page.inner_text("#history tr:first-child")
-            key, message = "k" * 70, "ufora-client-port|client|n|m|dashboard"  # the page's own SHA-256, for http
+            key, message = "k" * 70, "ufora-client-port|dashboard|n|m|"  # the page's own SHA-256, for http
             expected = hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
             assert page.evaluate("([k, m]) => window.uforaDashboard.hmacSha256(k, m)", [key, message]) == expected
         finally:

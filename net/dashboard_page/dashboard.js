@@ -114,7 +114,7 @@ function drawTimeline(points, cores, now) {
   document.getElementById("timeline-legend").textContent = `now ${last} of ${cores} cores computing; top of the chart: ${cores}`;
 }
 
-// ---- the secret: the page proves it holds it, as pyfora does (net/client_auth.py) ------
+// ---- the secret: the page proves it holds it (net/client_auth.py's dashboard_proof) ----
 function hex(data) {
   return Array.from(data, (b) => b.toString(16).padStart(2, "0")).join("");
 }
@@ -198,7 +198,7 @@ async function claim() {
   if (!answer.secret_required) return {};
   if (!secret) { askSecret(); return null; }
   const nonce = hex(crypto.getRandomValues(new Uint8Array(16)));
-  const proof = await hmacHex(secret, ["ufora-client-port", "client", answer.nonce, nonce, "dashboard"].join("|"));
+  const proof = await hmacHex(secret, ["ufora-client-port", "dashboard", answer.nonce, nonce, ""].join("|"));
   return { challenge: answer.nonce, nonce: nonce, proof: proof };
 }
 
