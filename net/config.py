@@ -3,8 +3,10 @@ documents it. ``parse(environ, resolve)`` returns a ``ServiceConfig`` or raises 
 whose message is one line naming the variable at fault; its one side effect is resolving host
 names, through ``resolve`` (tests pass a table).
 
-``SETTINGS`` lists every variable with its default and meaning: ``ufora-service --help`` prints
-it, and README's table is checked against it (tests/test_config.py).
+``SETTINGS`` declares every UFORA_* variable once, the client's too: its kind (how it is read),
+its default and its meaning. ``parse`` and pyfora's ``connect`` read them through it,
+``ufora-service --help`` prints the service's, and the README's two tables are checked against
+it (tests/test_config.py).
 
 Port 0 means "any free port" (tests and the embedded cluster use it); the data channel then
 takes a free port of its own and registers it.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Callable, Mapping, Optional, Tuple, TypeVar
 
 from net import tls
 
@@ -27,64 +29,156 @@ DEFAULT_SESSION_GRACE = 60.0
 T = TypeVar("T")
 
 
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a variable's value is: its name for users (``--help``, the README's tables) and how
+    it is read (``read``: the value, or ``ConfigError`` naming the variable)."""
+    name: str
+    read: Callable[[str, str], Any]  # (variable, its text, stripped and not empty) -> value
+
+
+def _number_kind(name: str, kind: type, lowest: float, highest: float, what: str, unit: str = "") -> Kind:
+    def read(variable: str, raw: str) -> Any:
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{variable}={raw!r} is not {what}") from None
+        if not lowest <= value <= highest:
+            raise ConfigError(f"{variable}={value} is out of range ({lowest:g}-{highest:g}{unit})")
+        return value
+    return Kind(name, read)
+
+
+def _flag(variable: str, raw: str) -> bool:
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{variable}={raw!r} is not a flag (use 1 or 0)")
+
+
+def _choice_kind(*choices: str) -> Kind:
+    def read(variable: str, raw: str) -> str:
+        if raw.lower() not in choices:
+            raise ConfigError(f"{variable}={raw!r} is not one of {', '.join(repr(c) for c in choices)}")
+        return raw.lower()
+    return Kind(" or ".join(choices), read)
+
+
+PORT = _number_kind("port", int, 0, 65535, "a port number")
+BASE_PORT = _number_kind("port", int, 0, 65534, "a port number")
+CORES = _number_kind("number", int, 1, 1 << 16, "a positive number")
+SECONDS = _number_kind("seconds", float, 2, 3600, "a number of seconds", " seconds")
+GRACE = _number_kind("seconds", float, 0, 86400, "a number of seconds", " seconds")
+FLAG = Kind("flag (1 or 0)", _flag)
+TEXT = Kind("text", lambda variable, raw: raw)
+ADDRESS = Kind("address", lambda variable, raw: raw)  # resolved by ``parse``
+FOLDER = Kind("folder", lambda variable, raw: raw)  # checked by ``parse``
+FILE = Kind("file", lambda variable, raw: raw)  # read by ``parse`` or net.tls
+URL = Kind("URL", lambda variable, raw: raw)
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One UFORA_* variable, declared once: ``ufora-service --help``, the README's tables (a test
+    compares them), and the readers (``parse``, pyfora's ``connect``) all come from here."""
     name: str
+    kind: Kind
+    default: Any  # the value when unset (None: decided where it is read, as ``shown`` says)
+    shown: str  # the default as a user reads it
     meaning: str
-    default: str  # as a user reads it
+    client: bool = False  # read by pyfora, not by ufora-service
+
+    def read(self, env: Mapping[str, str]) -> Any:
+        """The variable's value in ``env``, or its default when it is unset or empty."""
+        raw = env.get(self.name, "").strip()
+        return self.kind.read(self.name, raw) if raw else self.default
 
 
 SETTINGS = (
-    Setting("UFORA_MANAGER_ADDRESS", "set: run only a worker that joins the manager at this address",
-            "unset: manager and worker"),
-    Setting("UFORA_NO_WORKER", "1: run the manager alone (refused together with UFORA_MANAGER_ADDRESS)", "0"),
-    Setting("UFORA_WEB_HTTP_PORT", "manager's HTTP + socket.io port (clients connect here)", str(DEFAULT_HTTP_PORT)),
-    Setting("UFORA_MANAGER_PORT", "registry port: served by the manager, dialled by workers",
-            str(DEFAULT_MANAGER_PORT)),
-    Setting("UFORA_WORKER_BASE_PORT", "worker control channel; its data channel is this + 1",
-            str(DEFAULT_WORKER_BASE_PORT)),
-    Setting("UFORA_WORKER_OWN_ADDRESS", "address the worker registers (others reach it there)",
-            "socket.gethostbyname(socket.getfqdn())"),
-    Setting("UFORA_WORKER_CORES", "compute processes in the worker", "every core"),
-    Setting("UFORA_SPLIT", "measure: a parallel shape is split only where timing its first items says splitting "
-            "wins (else it runs serially, as the engine's reports say); always: every shape that can be split is "
-            "(to test or benchmark the split path)", "measure"),
-    Setting("UFORA_COMPILE", "background: a new kernel compiles in a thread of one compute process while its "
-            "shape's partitions run in CPython, and the partitions after it is ready use it (no block waits for "
-            "numba); first: the first partitions wait for it (to benchmark compiled code from the first run)",
-            "background"),
-    Setting("UFORA_LOG_DIR", "log folder (ufora-service.log)", f"{DEFAULT_LOG_DIR} if writable, else stderr"),
-    Setting("UFORA_KERNEL_CACHE_DIR", "folder of the kernels the worker compiled, loaded instead of compiled again "
-            "by its compute processes and after a restart (delete its files to clear it)",
-            "kernels/ in the log folder; without one, a temporary folder removed when the service stops"),
-    Setting("UFORA_CLIENT_TIMEOUT", "seconds a silent client (stopped, cut off) keeps its blocks running "
-            "before it is declared gone and they stop", f"{DEFAULT_CLIENT_TIMEOUT:g}"),
-    Setting("UFORA_SESSION_GRACE", "seconds the remote objects of a client whose connection dropped are kept "
-            "for it to reconnect (0: freed at once)", f"{DEFAULT_SESSION_GRACE:g}"),
-    Setting("UFORA_TLS_CERT", "PEM certificate (chain): with UFORA_TLS_KEY, the manager's client port serves "
-            "https:// and wss://, and the registry, control and data ports serve TLS only (TLS 1.2 or later); "
-            "checked at start", "unset: http and plain TCP"),
-    Setting("UFORA_TLS_KEY", "the private key of UFORA_TLS_CERT (PEM)", "unset"),
-    Setting("UFORA_TLS_CA", "PEM file of the authority that signed the cluster's certificates (or of the "
-            "certificates themselves): this service dials the registry, control and data ports of others with "
-            "TLS and trusts what it verifies (as for a client); checked at start", "unset: dials plain TCP"),
-    Setting("UFORA_CLUSTER_SECRET", "the cluster's secret, the same on every service (at least 16 characters: "
-            "openssl rand -hex 32): every connection between services proves it, both ways, before its first "
-            "frame", "unset: open, with a warning"),
-    Setting("UFORA_CLUSTER_SECRET_FILE", "a file holding the cluster's secret (instead of UFORA_CLUSTER_SECRET)",
-            "unset"),
+    Setting("UFORA_MANAGER_ADDRESS", ADDRESS, None, "unset: manager and worker",
+            "set: run only a worker that joins the manager at this address"),
+    Setting("UFORA_NO_WORKER", FLAG, False, "0",
+            "1: run the manager alone (refused together with UFORA_MANAGER_ADDRESS)"),
+    Setting("UFORA_WEB_HTTP_PORT", PORT, DEFAULT_HTTP_PORT, str(DEFAULT_HTTP_PORT),
+            "manager's HTTP + socket.io port (clients and the dashboard connect here)"),
+    Setting("UFORA_MANAGER_PORT", PORT, DEFAULT_MANAGER_PORT, str(DEFAULT_MANAGER_PORT),
+            "registry port: served by the manager, dialled by workers"),
+    Setting("UFORA_WORKER_BASE_PORT", BASE_PORT, DEFAULT_WORKER_BASE_PORT, str(DEFAULT_WORKER_BASE_PORT),
+            "worker control channel; its data channel is this + 1"),
+    Setting("UFORA_WORKER_OWN_ADDRESS", ADDRESS, None, "socket.gethostbyname(socket.getfqdn())",
+            "address the worker registers (others reach it there)"),
+    Setting("UFORA_WORKER_CORES", CORES, None, "every core", "compute processes in the worker"),
+    Setting("UFORA_SPLIT", _choice_kind("measure", "always"), "measure", "measure",
+            "measure: a parallel shape is split only where timing its first items says splitting wins (else it "
+            "runs serially, as the engine's reports say); always: every shape that can be split is (to test or "
+            "benchmark the split path)"),
+    Setting("UFORA_COMPILE", _choice_kind("background", "first"), "background", "background",
+            "background: a new kernel compiles in a thread of one compute process while its shape's partitions "
+            "run in CPython, and the partitions after it is ready use it (no block waits for numba); first: the "
+            "first partitions wait for it (to benchmark compiled code from the first run)"),
+    Setting("UFORA_LOG_DIR", FOLDER, None, f"{DEFAULT_LOG_DIR} if writable, else stderr",
+            "log folder (ufora-service.log)"),
+    Setting("UFORA_KERNEL_CACHE_DIR", FOLDER, None,
+            "kernels/ in the log folder; without one, a temporary folder removed when the service stops",
+            "folder of the kernels the worker compiled, loaded instead of compiled again by its compute processes "
+            "and after a restart (delete its files to clear it)"),
+    Setting("UFORA_CLIENT_TIMEOUT", SECONDS, DEFAULT_CLIENT_TIMEOUT, f"{DEFAULT_CLIENT_TIMEOUT:g}",
+            "seconds a silent client (stopped, cut off) keeps its blocks running before it is declared gone and "
+            "they stop"),
+    Setting("UFORA_SESSION_GRACE", GRACE, DEFAULT_SESSION_GRACE, f"{DEFAULT_SESSION_GRACE:g}",
+            "seconds the remote objects of a client whose connection dropped are kept for it to reconnect "
+            "(0: freed at once)"),
+    Setting("UFORA_TLS_CERT", FILE, None, "unset: http and plain TCP",
+            "PEM certificate (chain): with UFORA_TLS_KEY, the manager's client port serves https:// and wss://, "
+            "and the registry, control and data ports serve TLS only (TLS 1.2 or later); checked at start"),
+    Setting("UFORA_TLS_KEY", FILE, None, "unset", "the private key of UFORA_TLS_CERT (PEM)"),
+    Setting("UFORA_TLS_CA", FILE, None, "unset: dials plain TCP (a client: the system's authorities)",
+            "PEM file of the authority that signed the cluster's certificates (or of the certificates "
+            "themselves): this service dials the registry, control and data ports of others with TLS and trusts "
+            "what it verifies (as for a client); checked at start. pyfora.connect() given no tls_ca trusts it for "
+            "an https:// manager"),
+    Setting("UFORA_CLUSTER_SECRET", TEXT, None, "unset: open, with a warning",
+            "the cluster's secret, the same on every service (at least 16 characters: openssl rand -hex 32): "
+            "every connection between services proves it, both ways, before its first frame"),
+    Setting("UFORA_CLUSTER_SECRET_FILE", FILE, None, "unset",
+            "a file holding the cluster's secret (instead of UFORA_CLUSTER_SECRET)"),
+    # read by pyfora, in the user's process
+    Setting("UFORA_URL", URL, None, "unset: an embedded cluster",
+            "the manager pyfora.connect() reaches when given no URL", client=True),
+    Setting("UFORA_SECRET", TEXT, "", "unset: none",
+            "the cluster's secret (its services' UFORA_CLUSTER_SECRET) when pyfora.connect() is given none",
+            client=True),
+    Setting("UFORA_SERIAL_HERE", FLAG, True, "1",
+            "1: a block with no parallel shape runs in the client, as written; 0: every block goes to the "
+            "cluster (pyfora.connect(serial_here=...) when not given)", client=True),
+    Setting("UFORA_BLOCK_TIMES", FILE, None, "~/.cache/pyfora/block-times.json",
+            "file where pyfora keeps the times of the blocks it chose to run here or on the cluster (set "
+            "empty: none kept)", client=True),
 )
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def setting(name: str) -> Setting:
+    return BY_NAME[name]
+
+
+def read(name: str, env: Optional[Mapping[str, str]] = None) -> Any:
+    """The value of the variable ``name`` (declared in ``SETTINGS``) in ``env`` (the process's
+    environment by default)."""
+    return BY_NAME[name].read(os.environ if env is None else env)
 
 
 def describe_settings() -> str:
-    """The variables, their meanings and defaults, as ``ufora-service --help`` ends."""
-    width = max(len(setting.name) for setting in SETTINGS)
+    """The service's variables, their kinds, meanings and defaults, as ``ufora-service --help`` ends."""
+    service = [s for s in SETTINGS if not s.client]
+    width = max(len(s.name) for s in service)
     return "environment variables:\n" + "\n".join(
-        f"  {setting.name:<{width}}  {setting.meaning} (default: {setting.default})" for setting in SETTINGS)
-
-
-class ConfigError(ValueError):
-    pass
+        f"  {s.name:<{width}}  {s.meaning} ({s.kind.name}; default: {s.shown})" for s in service)
 
 
 @dataclass(frozen=True)
@@ -112,23 +206,6 @@ class ServiceConfig:
         return self.worker_base_port + 1 if self.worker_base_port else 0
 
 
-def _port(env: Mapping[str, str], name: str, default: int, highest: int = 65535) -> int:
-    return _number(env, name, default, int, 0, highest, "a port number", "")
-
-
-def _number(env: Mapping[str, str], name: str, default, kind: type, lowest, highest, what: str, unit: str):
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not {what}") from None
-    if not lowest <= value <= highest:
-        raise ConfigError(f"{name}={value} is out of range ({lowest}-{highest}{unit})")
-    return value
-
-
 def _address(env: Mapping[str, str], name: str, resolve: Callable[[str], str]) -> str:
     raw = env[name].strip()
     try:
@@ -137,22 +214,13 @@ def _address(env: Mapping[str, str], name: str, resolve: Callable[[str], str]) -
         raise ConfigError(f"{name}={raw!r} does not resolve to an address ({exc})") from None
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
-        return False
-    if raw in ("1", "true", "yes"):
-        return True
-    raise ConfigError(f"{name}={raw!r} is not a flag (use 1 or 0)")
-
-
 def default_own_address() -> str:
     return socket.gethostbyname(socket.getfqdn())
 
 
 def _log_dir(env: Mapping[str, str]) -> Optional[str]:
-    if env.get("UFORA_LOG_DIR", "").strip():
-        path = env["UFORA_LOG_DIR"].strip()
+    path = read("UFORA_LOG_DIR", env)
+    if path is not None:
         if not os.path.isdir(path) or not os.access(path, os.W_OK):
             raise ConfigError(f"UFORA_LOG_DIR={path!r} is not a writable folder")
         return path
@@ -164,8 +232,8 @@ def _log_dir(env: Mapping[str, str]) -> Optional[str]:
 def _kernel_cache_dir(env: Mapping[str, str], log_dir: Optional[str]) -> Optional[str]:
     """The folder of compiled kernels: as set (it, or the folder it would be made in, must be
     writable), else ``kernels`` in the log folder, else None (the service makes a temporary one)."""
-    path = env.get("UFORA_KERNEL_CACHE_DIR", "").strip()
-    if not path:
+    path = read("UFORA_KERNEL_CACHE_DIR", env)
+    if path is None:
         return os.path.join(log_dir, "kernels") if log_dir else None
     existing = path if os.path.exists(path) else os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
@@ -174,15 +242,13 @@ def _kernel_cache_dir(env: Mapping[str, str], log_dir: Optional[str]) -> Optiona
 
 
 def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethostbyname) -> ServiceConfig:
-    no_worker = _flag(env, "UFORA_NO_WORKER")
-    joins = bool(env.get("UFORA_MANAGER_ADDRESS", "").strip())
+    no_worker = read("UFORA_NO_WORKER", env)
+    joins = read("UFORA_MANAGER_ADDRESS", env) is not None
     if no_worker and joins:
         raise ConfigError("UFORA_NO_WORKER=1 and UFORA_MANAGER_ADDRESS are both set: "
                           "a manager-only service cannot join another manager; unset one")
-    manager_port = _port(env, "UFORA_MANAGER_PORT", DEFAULT_MANAGER_PORT)
-    base_port = _port(env, "UFORA_WORKER_BASE_PORT", DEFAULT_WORKER_BASE_PORT, highest=65534)
     run_worker = not no_worker
-    if run_worker and env.get("UFORA_WORKER_OWN_ADDRESS", "").strip():
+    if run_worker and read("UFORA_WORKER_OWN_ADDRESS", env) is not None:
         own_address = _address(env, "UFORA_WORKER_OWN_ADDRESS", resolve)
     elif run_worker:
         try:
@@ -192,56 +258,34 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
                               f"resolve ({exc}); set it") from None
     else:
         own_address = ""
-    cores_raw = env.get("UFORA_WORKER_CORES", "").strip()
-    try:
-        cores = int(cores_raw) if cores_raw else (os.cpu_count() or 1)
-        if cores < 1:
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"UFORA_WORKER_CORES={cores_raw!r} is not a positive number") from None
     log_dir = _log_dir(env)
     return ServiceConfig(
         run_manager=not joins,
         run_worker=run_worker,
-        http_port=_port(env, "UFORA_WEB_HTTP_PORT", DEFAULT_HTTP_PORT),
-        manager_port=manager_port,
+        http_port=read("UFORA_WEB_HTTP_PORT", env),
+        manager_port=read("UFORA_MANAGER_PORT", env),
         manager_address=_address(env, "UFORA_MANAGER_ADDRESS", resolve) if joins else "127.0.0.1",
-        worker_base_port=base_port,
+        worker_base_port=read("UFORA_WORKER_BASE_PORT", env),
         worker_own_address=own_address,
-        worker_cores=cores,
+        worker_cores=read("UFORA_WORKER_CORES", env) or os.cpu_count() or 1,
         log_dir=log_dir,
         kernel_cache_dir=_kernel_cache_dir(env, log_dir),
-        client_timeout=_seconds(env, "UFORA_CLIENT_TIMEOUT", DEFAULT_CLIENT_TIMEOUT),
-        session_grace=_number(env, "UFORA_SESSION_GRACE", DEFAULT_SESSION_GRACE, float, 0, 86400,
-                              "a number of seconds", " seconds"),
+        client_timeout=read("UFORA_CLIENT_TIMEOUT", env),
+        session_grace=read("UFORA_SESSION_GRACE", env),
         tls=_tls(env, tls.paths),
         tls_ca=_tls(env, tls.authority),
         cluster_secret=_cluster_secret(env),
-        always_split=_split(env),
-        compile_behind=_choice(env, "UFORA_COMPILE", ("background", "first")) == "background",
+        always_split=read("UFORA_SPLIT", env) == "always",
+        compile_behind=read("UFORA_COMPILE", env) == "background",
     )
-
-
-def _split(env: Mapping[str, str]) -> bool:
-    return _choice(env, "UFORA_SPLIT", ("measure", "always")) == "always"
-
-
-def _choice(env: Mapping[str, str], name: str, choices: Tuple[str, ...]) -> str:
-    """The variable's value among ``choices`` (the first when unset)."""
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return choices[0]
-    if raw not in choices:
-        raise ConfigError(f"{name}={raw!r} is not one of {', '.join(repr(c) for c in choices)}")
-    return raw
 
 
 MIN_SECRET = 16
 
 
 def _cluster_secret(env: Mapping[str, str]) -> Optional[bytes]:
-    given = env.get("UFORA_CLUSTER_SECRET", "").strip()
-    path = env.get("UFORA_CLUSTER_SECRET_FILE", "").strip()
+    given = read("UFORA_CLUSTER_SECRET", env) or ""
+    path = read("UFORA_CLUSTER_SECRET_FILE", env)
     if given and path:
         raise ConfigError("UFORA_CLUSTER_SECRET and UFORA_CLUSTER_SECRET_FILE are both set: set one")
     name = "UFORA_CLUSTER_SECRET"
@@ -265,7 +309,3 @@ def _tls(env: Mapping[str, str], read: Callable[[Mapping[str, str]], T]) -> T:
         return read(env)
     except tls.TLSConfigError as exc:
         raise ConfigError(str(exc)) from None
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    return _number(env, name, default, float, 2, 3600, "a number of seconds", " seconds")

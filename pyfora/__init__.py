@@ -7,10 +7,10 @@
 """
 from __future__ import annotations
 
-import os
 import urllib.parse
 from typing import Optional
 
+from net import config
 from net.version import __version__
 from pyfora.Exceptions import (BadWithBlockError, CancelledError, CantGetSourceTextError,
                                ComputationError, ConnectionError, ForaToPythonConversionError,
@@ -68,17 +68,17 @@ def connect(url: Optional[str] = None, timeout: float = 30.0, progress: bool = T
     from pyfora.connection import Connection
     from pyfora.embedded import EmbeddedCluster
 
-    url = url or os.environ.get("UFORA_URL") or None
+    url = url or config.read("UFORA_URL")
     if url is not None:
         url = manager_url(url)
     if secret is None:
-        secret = os.environ.get("UFORA_SECRET", "")
+        secret = config.read("UFORA_SECRET")
     if serial_here is None:
-        serial_here = os.environ.get("UFORA_SERIAL_HERE", "1").strip().lower() not in ("0", "false", "no", "off")
+        serial_here = config.read("UFORA_SERIAL_HERE")
     cluster = EmbeddedCluster() if url is None else None
     try:
         connection = Connection(cluster.url if cluster is not None else str(url), timeout,
-                                tls_ca or os.environ.get("UFORA_TLS_CA") or None,
+                                tls_ca or config.read("UFORA_TLS_CA"),
                                 (cluster.secret if cluster is not None else secret.strip()).encode() or None)
     except BaseException:
         if cluster is not None:

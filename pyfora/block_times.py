@@ -18,6 +18,8 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional
 
+from net import config
+
 log = logging.getLogger(__name__)
 
 VARIABLE = "UFORA_BLOCK_TIMES"
@@ -28,9 +30,8 @@ _warned: set = set()  # what was already reported (a path that cannot be written
 def path() -> Optional[str]:
     """The file (``$UFORA_BLOCK_TIMES``, else ``block-times.json`` in the user's cache folder);
     None when it is set empty."""
-    configured = os.environ.get(VARIABLE)
-    if configured is not None:
-        return configured.strip() or None
+    if VARIABLE in os.environ:  # set empty: none kept
+        return config.read(VARIABLE)
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(cache, "pyfora", "block-times.json")
 

@@ -89,24 +89,38 @@ def test_the_client_timeout_is_read_in_seconds():
     assert parse({"UFORA_CLIENT_TIMEOUT": "7.5"}, resolve).client_timeout == 7.5
 
 
-def readme_variables() -> list:
-    """The rows of README's table of variables, under "Running a cluster: ufora-service", as
-    (name, meaning, default) with the markdown taken out."""
+def readme_variables(heading: str) -> list:
+    """The rows of README's table of variables under ``heading``, as (name, kind, meaning,
+    default) with the markdown taken out."""
     text = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-    section = text.split("## Running a cluster: ufora-service", 1)[1].split("\n## ", 1)[0]
+    section = text.split(heading, 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("| `UFORA_")]
     return [tuple(cell.strip().replace("`", "").replace("**", "") for cell in row.strip("|").split("|"))
             for row in rows]
 
 
-def test_readme_lists_exactly_the_settings_with_their_meanings_and_defaults():
-    assert readme_variables() == [(s.name, s.meaning, s.default) for s in config.SETTINGS]
+def test_readme_lists_exactly_the_settings_with_their_kinds_meanings_and_defaults():
+    declared = {client: [(s.name, s.kind.name, s.meaning, s.shown) for s in config.SETTINGS if s.client is client]
+                for client in (False, True)}
+    assert readme_variables("## Running a cluster: ufora-service") == declared[False]
+    assert readme_variables("### The client's variables") == declared[True]
 
 
-def test_every_variable_the_service_reads_is_a_setting():
-    source = "".join(path.read_text() for path in (pathlib.Path(config.__file__).parent).glob("*.py"))
+def test_every_variable_read_anywhere_is_declared_once():
+    """The service's modules, the engine and the client: a UFORA_* name in their code is a setting
+    (a process's own, such as UFORA_* in the engine's list of variables not to carry, aside)."""
+    root = pathlib.Path(config.__file__).parent.parent
+    source = "".join(path.read_text() for folder in ("net", "pyfora", "engine") for path in (root / folder).glob("*.py"))
     read = set(re.findall(r'"(UFORA_[A-Z_]+)"', source))
-    assert read == {s.name for s in config.SETTINGS}
+    names = [s.name for s in config.SETTINGS]
+    assert read <= set(names) and len(names) == len(set(names)), read - set(names)
+    assert {s.name for s in config.SETTINGS if not s.client} <= read
+
+
+def test_a_client_variable_of_the_wrong_kind_is_named():
+    with pytest.raises(config.ConfigError, match="UFORA_SERIAL_HERE='maybe' is not a flag"):
+        config.read("UFORA_SERIAL_HERE", {"UFORA_SERIAL_HERE": "maybe"})
+    assert config.read("UFORA_SERIAL_HERE", {}) is True and config.read("UFORA_SERIAL_HERE", {"UFORA_SERIAL_HERE": "0"}) is False
 
 
 def service(*arguments: str) -> subprocess.CompletedProcess:
@@ -118,8 +132,12 @@ def test_help_lists_every_variable_with_its_default():
     shown = service("--help")
     assert shown.returncode == 0
     for setting in config.SETTINGS:
-        [line] = [line for line in shown.stdout.splitlines() if line.split()[:1] == [setting.name]]
-        assert setting.meaning in line and f"(default: {setting.default})" in line
+        lines = [line for line in shown.stdout.splitlines() if line.split()[:1] == [setting.name]]
+        if setting.client:
+            assert lines == []
+            continue
+        [line] = lines
+        assert setting.meaning in line and f"({setting.kind.name}; default: {setting.shown})" in line
 
 
 def test_version_is_the_distributions():
