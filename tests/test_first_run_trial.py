@@ -387,8 +387,35 @@ def prog_numpy_rows_named(ufora):
     return {"peak": peak}
 
 
+def residue_sum(x):
+    s = 0
+    for i in range(2000):
+        s += (x * i) % 7
+    return s
+
+
+def weighted(xs, ws):
+    total = 0.0
+    for i, (x, w) in enumerate(zip(xs, ws)):
+        total += i * x * w
+    return total
+
+
+def prog_helper_looping_over_range(ufora):
+    """Found by a user's trial of the dashboard: a helper's ``for i in range(...)`` (and
+    enumerate, zip: classes, not functions) was taken for code that cannot compile, and the block
+    ran here."""
+    xs, ws = np.arange(50.0), np.ones(50)
+    with ufora.remotely.downloadAll() as block:
+        pid = os.getpid()
+        total = sum(residue_sum(x) for x in range(3000))
+        scores = sum(weighted(xs, ws) * k for k in range(3000))
+    _ran(block, pid)
+    return {"total": total, "scores": scores}
+
+
 @pytest.mark.parametrize("program", [prog_numba_helper, prog_closure_polynomial, prog_module_function_with_a_shape,
-                                     prog_numpy_rows_named])
+                                     prog_numpy_rows_named, prog_helper_looping_over_range])
 def test_numeric_blocks_go_to_the_cluster_first_as_in_cpython(program, here, there):
     assert _trial(program, here, there) == ["cluster"]
 
