@@ -30,6 +30,7 @@ HISTORY = 50  # finished blocks kept
 ERRORS = 20  # failed blocks kept
 TIMELINE_SECONDS = 600  # one sample a second
 PROGRESS_FRESH = 3.0  # seconds a shape's progress counts as current for the timeline
+FORGET_AFTER = 600.0  # seconds a block neither running nor waiting is kept for its result's delivery
 FIRST_LINE_CHARS = 160
 SHOWN_BLOCKS = 100  # running, and waiting, blocks a view lists (the status counts them all)
 MAX_PAGES = 32  # dashboard pages connected at once (each is sent every view)
@@ -66,6 +67,7 @@ class Dashboard:
         self.errors: Deque[Dict[str, Any]] = deque(maxlen=ERRORS)
         self.timeline: Deque[Tuple[float, int]] = deque(maxlen=TIMELINE_SECONDS)
         self.clients: Dict[str, str] = {}  # session -> the address it connected from
+        self.missing: Dict[str, float] = {}  # blocks kept, neither running nor waiting: since when
 
     def client_connected(self, session: str, address: str) -> None:
         self.clients[session] = address
@@ -103,8 +105,8 @@ class Dashboard:
             return
         now = time.time() if now is None else now
         block = dict(self._block(job, now))
-        self.blocks.pop(block["id"], None)
-        last = self.progress.pop(block["id"], None)
+        last = self.progress.get(block["id"])
+        self._forget(block["id"])
         block.update(finished=now, seconds=round(now - block["submitted"], 3), ok=error is None)
         if last is not None:
             block["items"] = last.get("items_total", 0)
@@ -115,8 +117,9 @@ class Dashboard:
 
     def sample(self, running: Iterable[str], pending: Iterable[str], now: Optional[float] = None) -> None:
         """One point of the timeline: the cores computing the shapes of the running blocks
-        (``running``: their cluster ids) whose progress is current. What is kept of blocks
-        neither running nor waiting (cancelled, their client gone) is dropped."""
+        (``running``: their cluster ids) whose progress is current. What is kept of a block
+        neither running nor waiting (``pending``) for ``FORGET_AFTER`` seconds without finishing
+        is dropped: nothing is kept for ever."""
         now = time.time() if now is None else now
         running = set(running)
         active = 0
@@ -126,10 +129,26 @@ class Dashboard:
                 active += int(shape.get("active_cores", 0))
         self.timeline.append((round(now, 1), active))
         alive = running | set(pending)
-        for gone in [job_id for job_id in self.blocks if job_id not in alive]:
-            del self.blocks[gone]
-        for gone in [job_id for job_id in self.progress if job_id not in alive]:
-            del self.progress[gone]
+        for job_id in [job_id for job_id in self.blocks if job_id not in alive]:  # delivering its result, or lost
+            if now - self.missing.setdefault(job_id, now) >= FORGET_AFTER:
+                self._forget(job_id)
+        for job_id in alive & self.missing.keys():
+            del self.missing[job_id]
+
+    def cancelled(self, job_ids: Iterable[str], now: Optional[float] = None) -> None:
+        """Blocks the manager stopped (Ctrl-C, ``cancel()``, their client gone): to the history as such."""
+        now = time.time() if now is None else now
+        for job_id in job_ids:
+            block = self._forget(job_id)
+            if block is not None:
+                block.update(finished=now, seconds=round(now - block["submitted"], 3), ok=False,
+                             error="cancelled (Ctrl-C, cancel(), or its client left)")
+                self.history.appendleft(block)
+
+    def _forget(self, job_id: str) -> Optional[Dict[str, Any]]:
+        self.progress.pop(job_id, None)
+        self.missing.pop(job_id, None)
+        return self.blocks.pop(job_id, None)
 
     def snapshot(self, status: Dict[str, Any], running: List[Tuple[Any, str]], pending: List[Any],
                  now: Optional[float] = None) -> Dict[str, Any]:

@@ -238,7 +238,7 @@ class ManagerService:
             await asyncio.sleep(1.0)
             try:
                 self.dashboard.sample([job_id for member in self.state.members.values() for job_id in member.running],
-                                      [job.cluster_job_id for job in self.state.pending])
+                                      [job.cluster_job_id for job in self.state.pending if "job_id" in job.header])
                 if self._dashboards:
                     await self.sio.emit(dashboard.EVENT, self.dashboard_view(), namespace=dashboard.NAMESPACE)
             except Exception:  # the dashboard must never stop the manager
@@ -358,9 +358,18 @@ class ManagerService:
             self._handle(Released(self.sessions.session_of(sid), object_ids))
 
     def _handle(self, event: Event) -> None:
-        """``event`` to the state; what it answers, carried out."""
+        """``event`` to the state; what it answers, carried out. The blocks a cancel stops are
+        the dashboard's to show as such."""
+        before = self._blocks_alive() if isinstance(event, Cancelled) else set()
         for instruction in self.state.handle(event):
             self._carry_out(instruction)
+        if before:
+            self._show(self.dashboard.cancelled, before - self._blocks_alive())
+
+    def _blocks_alive(self) -> Set[str]:
+        """The cluster ids of the blocks running and waiting."""
+        return {*(job.cluster_job_id for job in self.state.pending),
+                *(job_id for member in self.state.members.values() for job_id in member.running)}
 
     def _carry_out(self, instruction: Instruction) -> None:
         if isinstance(instruction, Run):

@@ -66,16 +66,26 @@ def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
     assert len(board.history) == 3 and board.history[0]["id"] == "d1" and not board.blocks
 
 
-def test_blocks_that_end_without_a_result_are_forgotten():
-    """A cancelled block (Ctrl-C, its client gone) never finishes: what the dashboard kept of it goes."""
+def test_blocks_that_end_without_a_result_go_to_the_history_as_cancelled():
+    """A cancelled block (Ctrl-C, its client gone) never finishes: it is not kept as running, and a
+    user's trial found it gone without a trace: the history says it was cancelled."""
     board = dashboard.Dashboard()
     cancelled = _job("3:c")
     board.submitted(cancelled, now=1.0)
     board.progressed(cancelled, "w1", {"items_done": 1}, now=2.0)
     board.sample(["3:c"], [], now=3.0)
     assert board.blocks and board.progress
-    board.sample([], [], now=4.0)
+    board.cancelled(["3:c"], now=4.0)
     assert not board.blocks and not board.progress
+    assert board.history[0]["id"] == "3:c" and board.history[0]["error"].startswith("cancelled")
+    delivering, lost = _job("4:d"), _job("5:e")  # done on the worker: neither running nor waiting
+    board.submitted(delivering, now=5.0)
+    board.submitted(lost, now=5.0)
+    board.sample([], [], now=6.0)
+    board.finished(delivering, None, now=7.0)  # its result delivered: once in the history, as done
+    assert [b["id"] for b in board.history][:1] == ["4:d"] and board.history[0]["ok"]
+    board.sample([], [], now=6.0 + dashboard.FORGET_AFTER)  # never delivered: forgotten, not kept for ever
+    assert not board.blocks and not board.missing and len(board.history) == 2
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +230,30 @@ def test_the_page_in_chromium_shows_workers_progress_and_history(tmp_path):
         finally:
             browser.close()
 
+
+
+def _slow_count(n):
+    from fractions import Fraction
+    return sum(1 for x in range(n) if Fraction(x, 7).denominator == 7)
+
+
+def test_a_cancelled_block_goes_to_the_history_as_cancelled(service):
+    """Found by a user's trial: a block stopped by cancel() (or Ctrl-C, or its client gone) left
+    the page without a trace."""
+    import socketio
+
+    views = []
+    page = socketio.Client(reconnection=False)
+    page.on("status", views.append, namespace=dashboard.NAMESPACE)
+    page.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
+                 auth=_dashboard_claim(service.url, service.secret))
+    try:
+        with pyfora.connect(service.url, secret=service.secret, progress=False) as executor:
+            slow = executor.submit(_slow_count, 10 ** 9)
+            wait_for(lambda: views and views[-1]["running"], "the block running on the page", timeout=30)
+            slow.cancel()
+            wait_for(lambda: views[-1]["history"] and not views[-1]["running"], "the block in the history", timeout=30)
+        [cancelled] = views[-1]["history"][:1]
+        assert cancelled["error"].startswith("cancelled") and not cancelled["ok"]
+    finally:
+        page.disconnect()

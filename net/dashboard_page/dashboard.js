@@ -56,11 +56,22 @@ function setState(text, className) {
 }
 
 // ---- what the cluster sends ------------------------------------------------------------
+function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+// What the page shows stops being current when the connection goes: greyed, with its time.
+function markStale(stale) {
+  document.getElementById("views").classList.toggle("stale", stale);
+}
+
 function render(view) {
   const status = view.status;
+  markStale(false);
   document.getElementById("summary").textContent =
-    `${status.workers} workers, ${status.cores} cores · ${status.running} running, ${status.pending} waiting · ` +
-    `${status.clients} clients · ${status.objects} remote objects`;
+    `${plural(status.workers, "worker")}, ${plural(status.cores, "core")} · ${status.running} running, ` +
+    `${status.pending} waiting · ${plural(status.clients, "client")} · ${plural(status.objects, "remote object")} · ` +
+    `as of ${new Date(view.now * 1000).toLocaleTimeString()}`;
 
   const workers = document.getElementById("workers");
   workers.replaceChildren(...status.members.map((m) => {
@@ -237,6 +248,7 @@ async function connect() {
     }
   };
   socket.onclose = () => {
+    markStale(true);
     if (refused) return;
     setState("disconnected: reconnecting");
     if (retry === null) retry = setTimeout(connect, 2000);
