@@ -88,12 +88,18 @@ def _new_module(name: str) -> types.ModuleType:
     return module
 
 
+def _merge(namespace: Dict[str, Any], values: Dict[str, Any], fill_only: bool) -> None:
+    """Put ``values`` in ``namespace``: all of them, or (``fill_only``) those missing there."""
+    if not fill_only:
+        namespace.update(values)
+        return
+    for name, value in values.items():
+        namespace.setdefault(name, value)
+
+
 def _filled_module(module: types.ModuleType, data: Dict[str, Any]) -> types.ModuleType:
-    if _MADE.get(id(module.__dict__)) is module:
-        module.__dict__.update(data)
-    else:  # the client's own module (adopted): its values are its own, the missing ones are added
-        for name, value in data.items():
-            module.__dict__.setdefault(name, value)
+    # a module made here takes all its data; the client's own (adopted) keeps its values
+    _merge(module.__dict__, data, fill_only=_MADE.get(id(module.__dict__)) is not module)
     return module
 
 
@@ -124,11 +130,7 @@ def _writing_setstate(function: types.FunctionType, state: tuple) -> None:
 def _set_state(function: types.FunctionType, state: tuple, fill_only: bool) -> None:
     own, slots = state
     namespace = function.__globals__
-    for name, value in slots["__globals__"].items():
-        if not fill_only:
-            namespace[name] = value
-        else:
-            namespace.setdefault(name, value)
+    _merge(namespace, slots["__globals__"], fill_only)
     kept = namespace.get("__builtins__", _MISSING)
     _cloudpickle._function_setstate(function, (own, {**slots, "__globals__": {}}))
     if kept is not _MISSING:

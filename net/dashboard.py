@@ -107,13 +107,12 @@ class Dashboard:
         block = dict(self._block(job, now))
         last = self.progress.get(block["id"])
         self._forget(block["id"])
-        block.update(finished=now, seconds=round(now - block["submitted"], 3), ok=error is None)
         if last is not None:
             block["items"] = last.get("items_total", 0)
-        if error is not None:
-            block["error"] = f"{error.get('type_name', 'Error')}: {str(error.get('message', ''))[:500]}"
+        failure = None if error is None else f"{error.get('type_name', 'Error')}: {str(error.get('message', ''))[:500]}"
+        self._to_history(block, now, failure)
+        if failure is not None:
             self.errors.appendleft(block)
-        self.history.appendleft(block)
 
     def sample(self, running: Iterable[str], pending: Iterable[str], now: Optional[float] = None) -> None:
         """One point of the timeline: the cores computing the shapes of the running blocks
@@ -141,9 +140,14 @@ class Dashboard:
         for job_id in job_ids:
             block = self._forget(job_id)
             if block is not None:
-                block.update(finished=now, seconds=round(now - block["submitted"], 3), ok=False,
-                             error="cancelled (Ctrl-C, cancel(), or its client left)")
-                self.history.appendleft(block)
+                self._to_history(block, now, "cancelled (Ctrl-C, cancel(), or its client left)")
+
+    def _to_history(self, block: Dict[str, Any], now: float, failure: Optional[str]) -> None:
+        """``block`` ended at ``now``, well or with ``failure``: first in the history."""
+        block.update(finished=now, seconds=round(now - block["submitted"], 3), ok=failure is None)
+        if failure is not None:
+            block["error"] = failure
+        self.history.appendleft(block)
 
     def _forget(self, job_id: str) -> Optional[Dict[str, Any]]:
         self.progress.pop(job_id, None)
