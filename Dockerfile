@@ -23,7 +23,9 @@ COPY setup.py ./
 COPY net/version.py net/version.py
 RUN pip install . && rm -rf build *.egg-info
 
-# Then the packages themselves (no test extras), replacing the empty `ufora`.
+# Then the packages themselves (no test extras), replacing the empty `ufora`: installed as the one
+# top-level `ufora` (engine/ and net/ become ufora/engine and ufora/net) with `pyfora` beside it.
+COPY ufora/ ufora/
 COPY engine/ engine/
 COPY net/ net/
 COPY pyfora/ pyfora/

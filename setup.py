@@ -11,7 +11,10 @@ setup(
     name="ufora",
     version=VERSION,
     description="Run ordinary Python on every core of every machine: the ufora cluster and pyfora",
-    packages=find_packages(include=["engine", "engine.*", "net", "net.*", "pyfora", "pyfora.*"]),
+    # one top-level name, ufora, whose engine and net are the design's top-level folders (ufora/__init__.py
+    # maps them the same way in a source checkout), and pyfora beside it: nothing else in site-packages
+    packages=["ufora", "ufora.engine", "ufora.net", *find_packages(include=["pyfora", "pyfora.*"])],
+    package_dir={"ufora.engine": "engine", "ufora.net": "net"},
     python_requires=">=3.10",
     install_requires=[
         "numpy",
@@ -28,6 +31,6 @@ setup(
     # playwright: drives Debian's Chromium for the dashboard's test (its own browsers are not used)
     extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff", "mypy",
                              "nbclient", "nbformat", "ipykernel", "ipywidgets", "scikit-learn", "playwright"]},
-    package_data={"net": ["dashboard_page/*"]},
-    entry_points={"console_scripts": ["ufora-service=net.service:main"]},
+    package_data={"ufora.net": ["dashboard_page/*"]},
+    entry_points={"console_scripts": ["ufora-service=ufora.net.service:main"]},
 )

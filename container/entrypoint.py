@@ -22,7 +22,7 @@ import os
 import pwd
 import sys
 
-from net.config import DEFAULT_LOG_DIR
+from ufora.net.config import DEFAULT_LOG_DIR
 
 SERVICE = "ufora-service"
 

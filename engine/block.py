@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 
-from engine import (class_state, code, errors, function_body, functions, local_estimate, module_state, mutations,
-                    namespaces, remote_values, rewriter, runtime, serialization, shm, unread)
+from ufora.engine import (class_state, code, errors, function_body, functions, local_estimate, module_state, mutations,
+                          namespaces, remote_values, rewriter, runtime, serialization, shm, unread)
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Tuple
 
 import cloudpickle
 
-from engine import serialization
+from ufora.engine import serialization
 
 _DESCRIPTORS = (types.FunctionType, staticmethod, classmethod, property, type)
 
@@ -58,7 +58,7 @@ def _kept(cls: type, name: str, value: Any) -> bool:
     if mine is value or _same_functions(mine, value):
         return True
     if type(mine) is type(value) and isinstance(mine, (list, dict, set)):
-        from engine import mutations
+        from ufora.engine import mutations
 
         return not mutations.apply({name: mine}, {name: value})
     return False

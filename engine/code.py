@@ -19,7 +19,7 @@ EMPTY = object()  # the contents of a closure cell not assigned yet
 _LIBRARY_PATHS = tuple({path for key in ("stdlib", "platstdlib", "purelib", "platlib")
                         for path in (sysconfig.get_paths()[key] + os.sep,
                                      os.path.realpath(sysconfig.get_paths()[key]) + os.sep)})
-_UFORA_PACKAGES = ("engine", "net", "pyfora")
+_UFORA_PACKAGES = ("ufora", "pyfora")
 
 
 _FUTURE_FLAGS = 0

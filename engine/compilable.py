@@ -23,8 +23,8 @@ from typing import Any, Dict, Iterable, Optional, Set
 
 import numpy
 
-from engine import functions, purity, rewriter
-from engine.code import EMPTY, cell_contents, installed_file, is_a
+from ufora.engine import functions, purity, rewriter
+from ufora.engine.code import EMPTY, cell_contents, installed_file, is_a
 
 # numba compiles these modules' functions (numpy's by name); numba's ``random`` and ``np.random``
 # do not count: a shape using random state is never split (``_effect``)

@@ -37,8 +37,8 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from engine import gc_pause, kernels, process_settings, serialization, task_arrays
-from engine.sources import ObjectSource, ZipSource, values_of
+from ufora.engine import gc_pause, kernels, process_settings, serialization, task_arrays
+from ufora.engine.sources import ObjectSource, ZipSource, values_of
 
 SAMPLE_SECONDS = 0.002  # time the shape on its first items for about this long...
 SAMPLE_SHARE = 50       # ...but never on more than this share of them

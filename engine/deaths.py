@@ -11,7 +11,7 @@ import os
 import signal
 from typing import Dict, Iterable
 
-from engine import proc
+from ufora.engine import proc
 
 
 def oom_kills() -> int:

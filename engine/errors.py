@@ -28,7 +28,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple
 
-from engine import serialization
+from ufora.engine import serialization
 
 _ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
 # kept by BaseException itself, or the traceback machinery: never copied from one error to another

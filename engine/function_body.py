@@ -33,7 +33,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from engine import code
+from ufora.engine import code
 
 UNBOUND_HOOK = "__ufora_unbound__"  # the value of a parameter that was not shipped
 LOCALS_HOOK = "__ufora_locals__"  # builtins.locals: the user may have rebound ``locals``

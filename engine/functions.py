@@ -23,8 +23,8 @@ import logging
 import types
 from typing import Any, Collection, Container, Dict, List, Optional, Sequence, Tuple
 
-from engine import kernels, rewriter, showcase
-from engine.code import EMPTY, cell_contents, future_flags_of_code, is_a, parsed, referenced_names
+from ufora.engine import kernels, rewriter, showcase
+from ufora.engine.code import EMPTY, cell_contents, future_flags_of_code, is_a, parsed, referenced_names
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
     cells = dict(zip(code.co_freevars, fn.__closure__ or ()))
     if new_code is None or not set(new_code.co_freevars) <= set(cells):
         return None
-    from engine import runtime
+    from ufora.engine import runtime
 
     for name, hook in runtime.hooks().items():
         fn.__globals__.setdefault(name, hook)

@@ -46,8 +46,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from engine import background_compiles, checked, code, kernel_cache, reducers, rewriter
-from engine.sources import pattern_names
+from ufora.engine import background_compiles, checked, code, kernel_cache, reducers, rewriter
+from ufora.engine.sources import pattern_names
 
 log = logging.getLogger(__name__)
 
@@ -619,7 +619,7 @@ def _library_files(roots: Tuple[Any, ...]) -> Tuple[Tuple[str, int, int], ...]:
 def warm_up() -> None:
     """Compile throw-away kernels so numba's one-time initialisation (about 0.25 s) is paid
     before the compute pool forks, not by every process on the first job."""
-    from engine.sources import RangeSource
+    from ufora.engine.sources import RangeSource
 
     kernel_cache.fingerprint()  # reads the engine's files: once, before the fork
     source = RangeSource(range(10))

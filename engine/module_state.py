@@ -23,8 +23,8 @@ from typing import Any, Dict, Iterable, Optional, Set
 
 import numpy as np
 
-from engine import process_settings
-from engine.code import cell_contents, nested_codes, reachable, referenced_names, users_class, written_by_user
+from ufora.engine import process_settings
+from ufora.engine.code import cell_contents, nested_codes, reachable, referenced_names, users_class, written_by_user
 
 STATE = "__ufora_module_state__"  # the free variable, and the block result's variable, holding it
 

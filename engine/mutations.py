@@ -56,9 +56,9 @@ from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Optional, S
 
 import numpy as np
 
-from engine import gc_pause, lru_caches, serialization
-from engine.purity import MUTATING_METHODS
-from engine.code import cell_contents, reachable, referenced_names, users_class
+from ufora.engine import gc_pause, lru_caches, serialization
+from ufora.engine.purity import MUTATING_METHODS
+from ufora.engine.code import cell_contents, reachable, referenced_names, users_class
 
 # the block result's variable holding {"free": {name: changed value}, "moved": [names], "globals":
 # {module: {name: value}}, "cells": {function's name: {variable: value}}, "caches": [names], "classes":
@@ -577,7 +577,7 @@ def used_caches(taken: Dict[int, tuple]) -> List[str]:
 
 def _shipped(function: types.FunctionType) -> bool:
     module = sys.modules.get(function.__module__ or "")
-    return not str(function.__module__).startswith("engine.") and (
+    return not str(function.__module__).startswith("ufora.engine.") and (
         module is None or vars(module) is not function.__globals__)
 
 

@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Callable, Iterator, List, Optional, Tuple
 
-from engine.errors import InvalidPyforaOperation
+from ufora.engine.errors import InvalidPyforaOperation
 
 Pieces = List[Tuple[str, str]]
 Send = Callable[[Pieces], None]
@@ -165,7 +165,7 @@ def forwarded(send: Send) -> Iterator[None]:
         sys.stdin, sys.stdout, sys.stderr = previous
 
 
-_OWN_LOGGERS = ("engine", "net")
+_OWN_LOGGERS = ("ufora",)  # ufora.engine, ufora.net and the service
 
 
 @contextlib.contextmanager

@@ -38,10 +38,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from engine import block as blocks
-from engine import errors, frames, kernel_cache, kernels, output, proc, serialization, shm, tasks
-from engine.pool_messages import (BlockDone, ForeignTask, Forget, FromProcess, KernelEvent, KernelWanted, Output,
-                                  PartitionDone, RunBlock, RunPartition, RunTask, TaskDone, TaskId, ToProcess)
+from ufora.engine import block as blocks
+from ufora.engine import errors, frames, kernel_cache, kernels, output, proc, serialization, shm, tasks
+from ufora.engine.pool_messages import (BlockDone, ForeignTask, Forget, FromProcess, KernelEvent, KernelWanted, Output,
+                                        PartitionDone, RunBlock, RunPartition, RunTask, TaskDone, TaskId, ToProcess)
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 import numpy as np
 
-from engine import code
+from ufora.engine import code
 
 log = logging.getLogger(__name__)
 

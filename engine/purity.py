@@ -69,8 +69,8 @@ from typing import Callable, Iterable, List, Optional, Set, Tuple
 
 import numpy as np
 
-from engine import lru_caches
-from engine.code import EMPTY, cell_contents, nested_codes, users_class
+from ufora.engine import lru_caches
+from ufora.engine.code import EMPTY, cell_contents, nested_codes, users_class
 
 # builtins whose answer is the process's own: another process would give another answer for the
 # same object (an id; the hash of a string, seeded per process)
@@ -526,7 +526,7 @@ class _Reader:
         if isinstance(fn, types.FunctionType) and fn.__code__ in _repr_guards() and hasattr(fn, "__wrapped__"):
             self.seen.add(id(fn))  # read as what it guards
             fn = fn.__wrapped__
-        if id(fn) in self.seen or str(getattr(fn, "__module__", "")).startswith("engine."):
+        if id(fn) in self.seen or str(getattr(fn, "__module__", "")).startswith("ufora.engine."):
             return None  # the engine's own entry points (nested shapes) are not the user's effects
         self.seen.add(id(fn))
         effect = _module_effect(fn)
@@ -567,7 +567,7 @@ class _Reader:
         effect = _module_effect(value)
         if effect:
             return effect
-        if isinstance(value, lru_caches.CacheWrapper) and not str(value.__module__).startswith("engine."):
+        if isinstance(value, lru_caches.CacheWrapper) and not str(value.__module__).startswith("ufora.engine."):
             return f"calls lru_cache function {value.__name__!r}, whose cache each process would fill apart"
         if isinstance(value, (types.FunctionType, types.MethodType)):  # add = tally.add: its function, its object
             return self.function(value)

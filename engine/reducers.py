@@ -31,7 +31,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence,
 
 import numpy as np
 
-from engine.sources import values_of
+from ufora.engine.sources import values_of
 
 INT_EXACT_BOUND = float(2 ** 62)  # a float64 bound of |partial sums| below this cannot hide a wrap
 _EXACT_FLOAT_INTEGERS = float(2 ** 53)  # integers up to this add exactly in float64, in any order

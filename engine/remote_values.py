@@ -19,7 +19,7 @@ from __future__ import annotations
 import pickle
 from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple, Union
 
-from engine import serialization, shm
+from ufora.engine import serialization, shm
 
 LARGE_BUFFER = 1 << 20
 

@@ -27,11 +27,11 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protoco
 
 import numpy as np
 
-from engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
-                    task_arrays, tasks)
-from engine.errors import RemoteError
-from engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
-from engine.unread import UNREAD_COLLECT_HOOK, NumericList
+from ufora.engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
+                          task_arrays, tasks)
+from ufora.engine.errors import RemoteError
+from ufora.engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
+from ufora.engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Fewer items than this are never split; above it, splitting is decided by measurement
 # (``engine.cost``), unless the runner says always.
@@ -551,7 +551,7 @@ class InlineRunner:
 
     def run_partitions(self, task: bytes, length: int, shareable: bool = False,
                        windows: Sequence[Window] = ()) -> List[Tuple[int, int, tasks.Outcome]]:
-        from engine.partition import GuidedPlan
+        from ufora.engine.partition import GuidedPlan
 
         plan = GuidedPlan(length, self.processes)
         results = []

@@ -48,13 +48,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from engine import serialization
-from engine.block import Block, BlockResult
-from engine.errors import RemoteError
-from engine.partition import GuidedPlan
-from engine.pool_messages import (BlockDone, ForeignTask, FromProcess, KernelWanted, PartitionDone, RunBlock,
-                                  RunPartition, RunTask, TaskDone, TaskId, ToProcess)
-from engine.sources import Window
+from ufora.engine import serialization
+from ufora.engine.block import Block, BlockResult
+from ufora.engine.errors import RemoteError
+from ufora.engine.partition import GuidedPlan
+from ufora.engine.pool_messages import (BlockDone, ForeignTask, FromProcess, KernelWanted, PartitionDone, RunBlock,
+                                        RunPartition, RunTask, TaskDone, TaskId, ToProcess)
+from ufora.engine.sources import Window
 
 Sends = List[Tuple[int, ToProcess]]  # inside: (process, message) pairs, made into Send instructions
 LOOKAHEAD = 2  # partitions a process that drives no block may hold: the one it computes, the next

@@ -46,7 +46,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from engine import proc
+from ufora.engine import proc
 
 PREFIX = "ufora_"
 # The worker service whose remote objects this process's segments may become, and its random

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from engine import shm
+from ufora.engine import shm
 
 SHARED_BYTES = 1 << 20
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1

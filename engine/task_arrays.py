@@ -20,7 +20,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from engine import shm
+from ufora.engine import shm
 
 BY_NAME_BYTES = 64 << 20
 

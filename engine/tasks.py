@@ -26,8 +26,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm, task_arrays
-from engine.sources import array_sources, identity, spread, values_of
+from ufora.engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm, task_arrays
+from ufora.engine.sources import array_sources, identity, spread, values_of
 
 Outcome = Tuple[str, Any, bool, bool]
 # an outcome's status when its value is [(lo, hi, outcome)]: a partition computed in pieces
@@ -367,7 +367,7 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
     pass: pieces would regroup it). The driver computes partitions too (its own, and others' as it
     waits), inside its block's runner: it is set aside here, or a shape in a function the element
     calls would be split again from inside a partition (a task per item, its answers misplaced)."""
-    from engine import runtime  # here: runtime imports this module
+    from ufora.engine import runtime  # here: runtime imports this module
 
     try:
         job = _decode(payload)

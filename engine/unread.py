@@ -21,7 +21,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from engine import code, rewriter, shm
+from ufora.engine import code, rewriter, shm
 
 UNREAD_COLLECT_HOOK = "__ufora_collect_unread__"
 _READ_ALL = {"locals", "vars", "eval", "exec", "globals", "dir"}

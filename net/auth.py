@@ -18,8 +18,8 @@ import socket
 
 from tornado.iostream import IOStream, StreamClosedError
 
-from net.wire import AUTH_MAGIC as MAGIC
-from net.wire import TLS_MAGIC, TLS_ONLY
+from ufora.net.wire import AUTH_MAGIC as MAGIC
+from ufora.net.wire import TLS_MAGIC, TLS_ONLY
 
 log = logging.getLogger(__name__)
 NONCE = 32

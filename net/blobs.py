@@ -34,9 +34,9 @@ import re
 import secrets
 from typing import Any, Dict, List, Optional
 
-from engine import shm
-from net import channel as channels
-from net.comm import Channel, ChannelClosed
+from ufora.engine import shm
+from ufora.net import channel as channels
+from ufora.net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 

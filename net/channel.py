@@ -31,9 +31,9 @@ from tornado.iostream import IOStream, StreamBufferFullError, StreamClosedError
 from tornado.tcpclient import TCPClient
 from tornado.tcpserver import TCPServer
 
-from net import auth, tls, wire
-from net.accepting import GuardedAccept
-from net.comm import Channel, ChannelClosed, Handler, Listener, Message, serve
+from ufora.net import auth, tls, wire
+from ufora.net.accepting import GuardedAccept
+from ufora.net.comm import Channel, ChannelClosed, Handler, Listener, Message, serve
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import logging
 from abc import ABC, abstractmethod
 from typing import Awaitable, Callable, Generic, List, Protocol, Sequence, Tuple, TypeVar
 
-from net import wire
+from ufora.net import wire
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Tuple, TypeVar
 
-from net import tls
+from ufora.net import tls
 
 DEFAULT_HTTP_PORT = 30000
 DEFAULT_MANAGER_PORT = 30002

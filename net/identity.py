@@ -28,8 +28,8 @@ import hmac
 import secrets
 from typing import Awaitable, Callable, Optional
 
-from net import auth
-from net.comm import Channel, ChannelClosed
+from ufora.net import auth
+from ufora.net.comm import Channel, ChannelClosed
 
 
 # Seconds an introduction may take, each way; also how long a listener waits for the registry

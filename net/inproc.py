@@ -22,8 +22,8 @@ import itertools
 from collections import deque
 from typing import Deque, Dict, List, Optional, Sequence, Set, Tuple
 
-from net import wire
-from net.comm import Channel, ChannelClosed, Handler, Message, serve
+from ufora.net import wire
+from ufora.net.comm import Channel, ChannelClosed, Handler, Message, serve
 
 
 class InProcChannel(Channel):

@@ -22,19 +22,19 @@ import socketio
 import tornado.httpserver
 import tornado.web
 
-from net import channel as channels
-from net import auth, client_auth, dashboard, host_usage, loop_health, schema, tls, uploads
-from net.accepting import GuardedAccept
-from net.background import Background
-from net.blobs import BlobClient, MissingBlob
-from net.comm import Channel, ChannelClosed
-from net.manager_state import (ORPHAN_TIMEOUT, BlockDone, Cancelled, Deliver, Event, Fail, Free, Instruction, Job,
-                                ManagerState, OrphansDue, Released, Run, SessionEnded, StartOrphanTimer, Stop,
-                                Submitted, WorkerJoined, WorkerLost, WorkerReady)
-from net.registry import Membership, WorkerInfo, serve_registry
-from net.results import HTTP_RESULT_THRESHOLD, ResultHandler, ResultLost, ResultStore
-from net.sessions import Sessions
-from net.uploads import UploadHandler, UploadMissing, Uploads
+from ufora.net import channel as channels
+from ufora.net import auth, client_auth, dashboard, host_usage, loop_health, schema, tls, uploads
+from ufora.net.accepting import GuardedAccept
+from ufora.net.background import Background
+from ufora.net.blobs import BlobClient, MissingBlob
+from ufora.net.comm import Channel, ChannelClosed
+from ufora.net.manager_state import (ORPHAN_TIMEOUT, BlockDone, Cancelled, Deliver, Event, Fail, Free, Instruction, Job,
+                                      ManagerState, OrphansDue, Released, Run, SessionEnded, StartOrphanTimer, Stop,
+                                      Submitted, WorkerJoined, WorkerLost, WorkerReady)
+from ufora.net.registry import Membership, WorkerInfo, serve_registry
+from ufora.net.results import HTTP_RESULT_THRESHOLD, ResultHandler, ResultLost, ResultStore
+from ufora.net.sessions import Sessions
+from ufora.net.uploads import UploadHandler, UploadMissing, Uploads
 
 log = logging.getLogger(__name__)
 

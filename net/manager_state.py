@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Deque, Dict, List, Optional, Union
 
-from net.registry import WorkerInfo
+from ufora.net.registry import WorkerInfo
 
 log = logging.getLogger(__name__)
 

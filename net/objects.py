@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, Dict, List, Set, Tuple
 
-from engine import remote_values, shm
-from net.blobs import BlobStore
+from ufora.engine import remote_values, shm
+from ufora.net.blobs import BlobStore
 
 log = logging.getLogger(__name__)
 

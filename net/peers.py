@@ -51,17 +51,17 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
-from engine import kernel_cache
-from engine.pool_messages import PartitionDone
-from engine.scheduler import (DeliverKernel, Event, FetchKernel, FetchWindows, Instruction, KernelFetched,
-                              KernelNotFetched, NoneAnswered, PartitionAnswered, PeerGone, PeerJoined, PeerKernelWanted,
-                              PeerOffered, PeerPartitionDone, PeerPartitionLost, PeerPull, PoolScheduler, RemoteSlot,
-                              SendKernel, SendNone, SendOffer, SendPartition, SendPartitionDone, SendPartitionLost,
-                              SendPull, WindowsFetched, WindowsNotFetched)
-from net import channel as channels
-from net import identity
-from net.blobs import MissingBlob
-from net.comm import Channel, ChannelClosed
+from ufora.engine import kernel_cache
+from ufora.engine.pool_messages import PartitionDone
+from ufora.engine.scheduler import (DeliverKernel, Event, FetchKernel, FetchWindows, Instruction, KernelFetched,
+                                    KernelNotFetched, NoneAnswered, PartitionAnswered, PeerGone, PeerJoined,
+                                    PeerKernelWanted, PeerOffered, PeerPartitionDone, PeerPartitionLost, PeerPull,
+                                    PoolScheduler, RemoteSlot, SendKernel, SendNone, SendOffer, SendPartition,
+                                    SendPartitionDone, SendPartitionLost, SendPull, WindowsFetched, WindowsNotFetched)
+from ufora.net import channel as channels
+from ufora.net import identity
+from ufora.net.blobs import MissingBlob
+from ufora.net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 

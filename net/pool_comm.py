@@ -22,9 +22,9 @@ import signal
 from collections import deque
 from typing import Deque, Optional, Sequence
 
-from engine.pool import PoolProcess
-from engine.pool_messages import FromProcess, ToProcess
-from net.comm import ChannelClosed, Comm
+from ufora.engine.pool import PoolProcess
+from ufora.engine.pool_messages import FromProcess, ToProcess
+from ufora.net.comm import ChannelClosed, Comm
 
 log = logging.getLogger(__name__)
 

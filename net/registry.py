@@ -19,10 +19,10 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional
 
-from net import identity, schema
-from net.backoff import Backoff
-from net.channel import connect
-from net.comm import Channel, ChannelClosed
+from ufora.net import identity, schema
+from ufora.net.backoff import Backoff
+from ufora.net.channel import connect
+from ufora.net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from typing import List, Optional, Union
 
 import numpy as np
 
-from net import auth, tls, wire
+from ufora.net import auth, tls, wire
 
 # What the worker may send in one answer: the result of a block, from a member of the cluster
 # we proved the secret to (as net.channel.DIALED_MAX_PAYLOAD).

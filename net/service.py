@@ -22,10 +22,10 @@ import sys
 import tempfile
 from typing import Iterator, List, Optional
 
-from net import config as service_config
-from net import loop_health, tls
-from net.version import __version__
-from net.channel import CannotListen, use_secret, use_tls
+from ufora.net import config as service_config
+from ufora.net import loop_health, tls
+from ufora.net.version import __version__
+from ufora.net.channel import CannotListen, use_secret, use_tls
 
 log = logging.getLogger("ufora.service")
 
@@ -44,8 +44,8 @@ def setup_logging(log_dir: Optional[str], level: str) -> None:
 
 async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[int],
                  exit_with_parent: bool) -> None:
-    from net.manager import ManagerService
-    from net.worker import WorkerService
+    from ufora.net.manager import ManagerService
+    from ufora.net.worker import WorkerService
 
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
@@ -125,8 +125,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     pool = None
     with _kernel_folder(config) as kernel_folder:
         if config.run_worker:
-            from engine import shm
-            from engine.pool import ComputePool
+            from ufora.engine import shm
+            from ufora.engine.pool import ComputePool
 
             swept = shm.sweep_dead_services()
             if swept:

@@ -20,8 +20,8 @@ from typing import Dict, Tuple
 import numpy as np
 import tornado.web
 
-from net import schema
-from net.sessions import Sessions
+from ufora.net import schema
+from ufora.net.sessions import Sessions
 
 log = logging.getLogger(__name__)
 

@@ -19,25 +19,25 @@ from typing import Dict, List, Optional, Tuple
 
 import tornado.ioloop
 
-from engine import deaths, errors, remote_values, shm
-from engine import pool as compute_pool
-from engine.block import Block, BlockResult, free_variables_in_segment
-from engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
-from engine.scheduler import (Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded, ProcessGone,
-                              ProcessSaid, ReplacementFailed, Send, SubmitBlock)
-from engine.serialization import MissingObjectError
-from net import channel as channels
-from net import host_usage, identity, inproc, loop_health
-from net.backoff import Backoff
-from net.background import Background
-from net.blobs import BlobClient, BlobStore, segment_key
-from net.comm import Channel, ChannelClosed, serve
-from net.objects import ObjectHolder
-from net.output_flow import OutputFlow
-from net.peers import MESSAGES as PEER_MESSAGES
-from net.peers import Peers
-from net.pool_comm import PoolComm
-from net.registry import RegistryClient, WorkerInfo
+from ufora.engine import deaths, errors, remote_values, shm
+from ufora.engine import pool as compute_pool
+from ufora.engine.block import Block, BlockResult, free_variables_in_segment
+from ufora.engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
+from ufora.engine.scheduler import (Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded, ProcessGone,
+                                    ProcessSaid, ReplacementFailed, Send, SubmitBlock)
+from ufora.engine.serialization import MissingObjectError
+from ufora.net import channel as channels
+from ufora.net import host_usage, identity, inproc, loop_health
+from ufora.net.backoff import Backoff
+from ufora.net.background import Background
+from ufora.net.blobs import BlobClient, BlobStore, segment_key
+from ufora.net.comm import Channel, ChannelClosed, serve
+from ufora.net.objects import ObjectHolder
+from ufora.net.output_flow import OutputFlow
+from ufora.net.peers import MESSAGES as PEER_MESSAGES
+from ufora.net.peers import Peers
+from ufora.net.pool_comm import PoolComm
+from ufora.net.registry import RegistryClient, WorkerInfo
 
 log = logging.getLogger(__name__)
 

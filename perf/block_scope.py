@@ -17,8 +17,8 @@ import statistics
 import textwrap
 import time
 
-from engine import function_body, runtime
-from engine.block import _compile_body
+from ufora.engine import function_body, runtime
+from ufora.engine.block import _compile_body
 from perf.realistic.objects import trades
 
 BODY = textwrap.dedent('''

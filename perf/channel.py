@@ -40,9 +40,9 @@ def payload(kind: str, size: int) -> bytes:
 
 
 def _serve(kind: str, size: int, certificate: Optional[Tuple[str, str]]) -> None:
-    from net import channel as channels
-    from net import tls
-    from net.blobs import BlobStore
+    from ufora.net import channel as channels
+    from ufora.net import tls
+    from ufora.net.blobs import BlobStore
 
     channels.use_tls(tls.server_context(*certificate) if certificate else None, None)
     channels.use_secret(os.environ.get("UFORA_CLUSTER_SECRET", "").encode() or None)
@@ -69,9 +69,9 @@ def _keep(store):
 
 
 def _fetch_seconds(port: int, ca: Optional[str], secret: Optional[bytes]) -> float:
-    from net import channel as channels
-    from net import tls
-    from net.blobs import BlobClient
+    from ufora.net import channel as channels
+    from ufora.net import tls
+    from ufora.net.blobs import BlobClient
 
     channels.use_tls(None, tls.peer_context(ca) if ca else None)
     channels.use_secret(secret)
@@ -93,7 +93,7 @@ def _fetch_seconds(port: int, ca: Optional[str], secret: Optional[bytes]) -> flo
 
 def _cpu_seconds(pid: Optional[int] = None) -> float:
     """User + system CPU seconds of this process (its threads included), or of ``pid``."""
-    from engine import proc
+    from ufora.engine import proc
 
     if pid is None:
         times = os.times()
@@ -140,7 +140,7 @@ def _certificate(folder: str) -> Tuple[str, str]:
 def report(quick: bool, repeats: int = 3) -> str:
     """A Markdown table of the data channel's throughput over plain TCP and over TLS (each
     measured in this run; TLS also as a ratio to plain TCP), and the target lines."""
-    from net import wire
+    from ufora.net import wire
 
     size = GIB // 4 if quick else GIB
     rows: List[str] = ["| data | size | lz4 ratio between hosts (compressed / raw) | transport | median on loopback "

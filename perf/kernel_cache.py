@@ -28,7 +28,7 @@ import urllib.request
 from typing import Any, Dict, List, Tuple
 
 import pyfora
-from engine import proc
+from ufora.engine import proc
 from perf.jobs import isPrime
 from pyfora.embedded import launch
 
@@ -54,7 +54,7 @@ def _start(folder: str, compile_mode: str, cores: int = 2, manager: Dict[str, An
         env.update(UFORA_MANAGER_ADDRESS="127.0.0.1", UFORA_MANAGER_PORT=str(manager["registry_port"]))
     else:
         env.update(UFORA_WEB_HTTP_PORT="0", UFORA_MANAGER_PORT="0")
-    process, ready = launch([sys.executable, "-m", "net.service", "--exit-with-parent", "--log-level", "ERROR"],
+    process, ready = launch([sys.executable, "-m", "ufora.net.service", "--exit-with-parent", "--log-level", "ERROR"],
                             env, 60.0)
     line = ready()
     if not line:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional
 
 import pyfora
-from engine import proc
+from ufora.engine import proc
 from tests.conftest import MANAGER_ONLY, Service, client_script, free_port_pair, joining, manager_status, one_host, \
     wait_computing, wait_for
 from tests.primes import countPrimes

@@ -30,7 +30,7 @@ def _start(secret: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UFORA_")}
     env.update(UFORA_WEB_HTTP_PORT="0", UFORA_MANAGER_PORT="0", UFORA_WORKER_BASE_PORT="0",
                UFORA_WORKER_OWN_ADDRESS="127.0.0.1", UFORA_WORKER_CORES="1", UFORA_CLUSTER_SECRET=secret)
-    process, ready = launch([sys.executable, "-m", "net.service", "--exit-with-parent", "--log-level", "ERROR"],
+    process, ready = launch([sys.executable, "-m", "ufora.net.service", "--exit-with-parent", "--log-level", "ERROR"],
                             env, 60.0)
     line = ready()
     if not line:

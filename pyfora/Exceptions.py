@@ -12,8 +12,8 @@ from concurrent.futures import CancelledError  # noqa: F401  (pyfora.CancelledEr
 from concurrent.futures._base import Error as _FuturesError
 from typing import Any, Optional, TypeVar
 
-from engine import errors
-from engine.errors import InvalidPyforaOperation, UnconvertibleValueError  # noqa: F401  (raised on the cluster)
+from ufora.engine import errors
+from ufora.engine.errors import InvalidPyforaOperation, UnconvertibleValueError  # noqa: F401  (raised on the cluster)
 
 
 class PyforaError(_FuturesError):

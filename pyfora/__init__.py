@@ -10,8 +10,8 @@ from __future__ import annotations
 import urllib.parse
 from typing import Optional
 
-from net import config
-from net.version import __version__
+from ufora.net import config
+from ufora.net.version import __version__
 from pyfora.Exceptions import (BadWithBlockError, CancelledError, CantGetSourceTextError,
                                ComputationError, ConnectionError, ForaToPythonConversionError,
                                InternalError, InvalidPyforaOperation, NotCallableError, PyforaError,

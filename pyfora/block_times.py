@@ -18,7 +18,7 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional
 
-from net import config
+from ufora.net import config
 
 log = logging.getLogger(__name__)
 

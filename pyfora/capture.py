@@ -24,8 +24,8 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 
 import cloudpickle
 
-from engine import functions, lru_caches, module_state, mutations, serialization
-from engine.code import cell_contents, find_with, installed_file, parsed, reachable, read_names, referenced_names
+from ufora.engine import functions, lru_caches, module_state, mutations, serialization
+from ufora.engine.code import cell_contents, find_with, installed_file, parsed, reachable, read_names, referenced_names
 from pyfora import typed_source, unpicklable, unread_after, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
 from pyfora.remote import RemotePythonObject, rebuilt
@@ -154,7 +154,7 @@ def ship(source: str, filename: str, with_line: int, values: Dict[str, Any],
                          _shipped_sources(values.values(), filename), sorted(objects), written=written)
 
 
-_UFORA_PACKAGES = {"pyfora", "engine", "net"}
+_UFORA_PACKAGES = {"ufora", "pyfora"}
 _classified: set = set()  # modules already looked at, by name
 _user_modules: set = {"__main__"}  # modules shipped by value
 _modules_seen: Tuple[int, Optional[str]] = (0, None)  # sys.modules' size and newest name, when last looked at

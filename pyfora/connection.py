@@ -25,9 +25,9 @@ import requests
 import socketio
 import websocket
 
-from engine import client_objects
-from net import client_auth, result_fetch, schema, tls
-from net.backoff import Backoff
+from ufora.engine import client_objects
+from ufora.net import client_auth, result_fetch, schema, tls
+from ufora.net.backoff import Backoff
 from pyfora.link_state import LinkState
 from pyfora.Exceptions import ConnectionError
 

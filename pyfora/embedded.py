@@ -56,7 +56,7 @@ class EmbeddedCluster:
         self.process: Optional[subprocess.Popen] = None
         atexit.register(self.stop)
         try:
-            self.process, ready = launch([sys.executable, "-m", "net.service", "--exit-with-parent",
+            self.process, ready = launch([sys.executable, "-m", "ufora.net.service", "--exit-with-parent",
                                           "--log-level", "WARNING"], env, timeout, start_new_session=True)
             ports = json.loads(ready())
         except ValueError:

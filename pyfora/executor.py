@@ -13,8 +13,8 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from engine import client_objects
-from net import schema
+from ufora.engine import client_objects
+from ufora.net import schema
 from pyfora import capture, progress, run_here
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster

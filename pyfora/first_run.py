@@ -40,9 +40,9 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set
 
 import numpy
 
-from engine import compilable, functions, rewriter, sources
-from engine.block import assigned_names
-from engine.code import find_with, is_a, parsed
+from ufora.engine import compilable, functions, rewriter, sources
+from ufora.engine.block import assigned_names
+from ufora.engine.code import find_with, is_a, parsed
 from pyfora import capture
 
 # a name a shape iterates over, the attributes and constant keys or indexes read from it on the

@@ -20,7 +20,7 @@ import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
-from engine import errors, serialization
+from ufora.engine import errors, serialization
 from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
                                PythonToForaConversionError, ResultExceededBytecountThreshold, computation_error)
 

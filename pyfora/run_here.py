@@ -50,11 +50,10 @@ from typing import Any, Callable, Dict, Hashable, List, Optional, Set, Tuple
 
 import numpy
 
-import engine
-import net
+from ufora import engine, net
 import pyfora
-from engine import functions
-from engine.code import installed_file
+from ufora.engine import functions
+from ufora.engine.code import installed_file
 from pyfora import block_times, capture, first_run, remote
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ import sys
 import types
 from typing import Iterator, List, Tuple
 
-from engine.code import nested_codes
+from ufora.engine.code import nested_codes
 from pyfora.Exceptions import CantGetSourceTextError
 
 _HISTORY_LINES = 2000  # how far back readline's history is searched for a typed statement

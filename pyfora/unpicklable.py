@@ -21,8 +21,8 @@ import types
 from dataclasses import dataclass
 from typing import Any, Dict, Iterator, Optional, Tuple
 
-from engine import serialization
-from engine.code import cell_contents, referenced_names
+from ufora.engine import serialization
+from ufora.engine.code import cell_contents, referenced_names
 
 # What a user calls the objects that commonly cannot be sent, by the module and name of their
 # type or of a base class (found by name: nothing is imported to tell).

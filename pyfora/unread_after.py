@@ -23,7 +23,7 @@ from __future__ import annotations
 import ast
 from typing import Iterator, List, Set, Tuple
 
-from engine.code import enclosing_function
+from ufora.engine.code import enclosing_function
 
 _SEEING_LOCALS = {"locals", "vars", "eval", "exec", "dir", "breakpoint", "_getframe", "currentframe", "f_locals",
                   "f_back"}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
-from engine import serialization
-from net import schema
+from ufora.engine import serialization
+from ufora.net import schema
 from pyfora.Exceptions import PythonToForaConversionError
 
 

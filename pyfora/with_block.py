@@ -26,7 +26,7 @@ import time
 import types
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
-from engine import class_state, errors, module_state, mutations, namespaces
+from ufora.engine import class_state, errors, module_state, mutations, namespaces
 from pyfora import capture, run_here
 from pyfora.Exceptions import computation_error
 from pyfora.remote import pickles_of, remote_error, values_of

@@ -18,8 +18,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import pytest
 
-from engine import proc, shm
-from net import client_auth
+from ufora.engine import proc, shm
+from ufora.net import client_auth
 from pyfora.embedded import EmbeddedCluster, launch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -412,7 +412,7 @@ def kernels_compiling_at_first(monkeypatch):
     """Every kernel compiles behind its task's first partition for three looks (one every 64
     items: ``engine.tasks``), then is ready: the CPython-then-compiled path of tiered execution,
     deterministic whatever numba's speed here. The looks made, by task."""
-    from engine import kernels, tasks
+    from ufora.engine import kernels, tasks
 
     real = kernels.kernel_or_compiling
     looks: Dict[str, int] = {}

@@ -2,9 +2,9 @@
 ufora's own modules (``engine.showcase``)."""
 from typing import Any, List, Tuple
 
-from engine import runtime, serialization
-from engine.block import Block, run_block
-from engine.runtime import InlineRunner
+from ufora.engine import runtime, serialization
+from ufora.engine.block import Block, run_block
+from ufora.engine.runtime import InlineRunner
 
 
 def value_and_reports(source: str, free: dict, name: str) -> Tuple[Any, List[runtime.Report]]:

@@ -29,11 +29,11 @@ from typing import Any, Callable, Coroutine, Dict, List, Optional, TypeVar
 
 import tornado.httpserver
 
-from engine.pool import ComputePool
-from net import auth
-from net import channel as channels
-from net.manager import ManagerService
-from net.worker import WorkerService
+from ufora.engine.pool import ComputePool
+from ufora.net import auth
+from ufora.net import channel as channels
+from ufora.net.manager import ManagerService
+from ufora.net.worker import WorkerService
 
 T = TypeVar("T")
 START_TIMEOUT = 30.0  # seconds for every worker to register and its control channel to open

@@ -31,8 +31,8 @@ from typing import Dict, List
 import numpy as np
 
 import pyfora
-from engine import proc, shm
-from net import schema, wire
+from ufora.engine import proc, shm
+from ufora.net import schema, wire
 from tests.conftest import Service, client_claim, descendants, manager_status, one_host
 
 KINDS = ["trivial", "sum", "raising", "remote_array", "submit", "trivial", "sum", "submit", "raising", "printing"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pyfora
-from net import schema
+from ufora.net import schema
 from tests.conftest import client_script, manager_status, one_host, wait_computing, wait_for, wait_idle
 from tests.primes import countPrimes, isPrime
 
@@ -217,7 +217,7 @@ def test_a_large_remote_array_is_shared_memory_read_by_later_blocks_without_copi
         big = np.arange(4_000_000, dtype=np.float64)  # 32 MB: its data goes to shared memory once
     [segment] = our_shm_entries() - before
     with ufora.remotely.downloadAll():
-        from engine import shm
+        from ufora.engine import shm
 
         in_segment = shm.find(big.ctypes.data, big.nbytes)
         total = sum(x * 2.0 for x in big)  # partitions read the same segment by name

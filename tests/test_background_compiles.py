@@ -8,9 +8,9 @@ import threading
 import pytest
 
 import pyfora
-from engine import kernel_cache, kernels, reducers, runtime, tasks
-from engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
-from engine.sources import RangeSource
+from ufora.engine import kernel_cache, kernels, reducers, runtime, tasks
+from ufora.engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
+from ufora.engine.sources import RangeSource
 from tests.conftest import manager_status, one_host, wait_for
 
 
@@ -101,7 +101,7 @@ def test_a_service_answers_exactly_while_compiling_and_then_uses_its_kernel(star
         with pyfora.connect(service.url, progress=False) as ufora:
             with ufora.remotely.downloadAll():
                 total = sum(scaled(x) for x in range(N))
-                from engine import runtime
+                from ufora.engine import runtime
                 report = runtime.reports[-1]
                 shape = (report.parallel, report.compiled)
         assert (total, type(total)) == (EXPECTED, int)
@@ -141,7 +141,7 @@ def test_a_partition_begun_while_its_kernel_compiles_goes_on_compiled_once_it_is
 def test_a_shape_whose_kernel_was_compiling_gives_no_estimate_of_the_block_in_cpython(kernels_compiling_at_first):
     """Its time says nothing of the next runs, compiled (``engine.local_estimate``); once its
     kernel is ready, the block's estimate is its time less the shape's, plus its serial estimate."""
-    from engine import local_estimate
+    from ufora.engine import local_estimate
 
     for compiling in (True, False):  # the shape measured, as a service does (a big one: it splits)
         with using_runner(InlineRunner(processes=2, always_split=False)), local_estimate.tallied() as tally:
@@ -176,7 +176,7 @@ def test_the_process_compiling_a_long_shapes_kernel_waits_for_it(behind):
 
 
 def test_a_long_compilable_shape_is_marked_to_compile_first():
-    from engine import cost
+    from ufora.engine import cost
 
     long_one = cost.Estimate(10_000_000, serial=cost.COMPILE_FIRST_FROM, split=1.0, moved=0, compilable=True)
     assert long_one.compile_first
@@ -264,7 +264,7 @@ def test_deferred_compiles_start_when_the_process_is_idle(behind):
 
 
 def test_a_short_shape_compiles_after_its_partitions_unless_it_comes_again_in_the_block():
-    from engine import cost
+    from ufora.engine import cost
 
     def estimate(serial: float, cores: int, behind: bool = True) -> cost.Estimate:
         return cost.Estimate(1_000_000, serial=serial, split=serial / cores, moved=0, compilable=True,
@@ -293,7 +293,7 @@ def test_a_service_compiles_a_short_shapes_kernel_after_it_and_the_next_run_uses
         with pyfora.connect(service.url, progress=False) as ufora:
             with ufora.remotely.downloadAll():
                 total = sum(scaled(x) for x in range(2_000_000))
-                from engine import runtime
+                from ufora.engine import runtime
                 report = runtime.reports[-1]
                 shape = (report.parallel, report.partitions, report.compiled)
         assert (total, type(total)) == (sum(scaled(x) for x in range(2_000_000)), int)
@@ -344,7 +344,7 @@ def test_a_short_shape_whose_cpython_partitions_would_lose_runs_in_order_at_once
     made so), it is computed in order in one pass, and its kernel computes the next run."""
     import numpy as np
 
-    from engine import cost
+    from ufora.engine import cost
 
     monkeypatch.setattr(cost.Estimate, "cpython_split_wins", property(lambda self: False))
     values = np.random.default_rng(5).random(2_000_000)  # at least COMPILED_FLOOR serially: split

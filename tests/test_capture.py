@@ -6,11 +6,11 @@ import functools
 import pytest
 
 import pyfora
-from engine.block import Block, run_block
-from engine.runtime import InlineRunner
-from net.manager import job_done_message
+from ufora.engine.block import Block, run_block
+from ufora.engine.runtime import InlineRunner
+from ufora.net.manager import job_done_message
 from pyfora.with_block import WithBlockExecutor
-from engine import runtime
+from ufora.engine import runtime
 from tests.primes import countPrimes, primes_below
 from tests.primes import isPrime as is_prime
 

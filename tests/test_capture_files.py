@@ -6,7 +6,7 @@ import os
 import pytest
 
 import pyfora
-from engine import runtime
+from ufora.engine import runtime
 from pyfora import capture
 from tests import prime_counter
 from tests.prime_counter import PrimeCounter

@@ -6,8 +6,8 @@ import socket
 import lz4.frame
 import pytest
 
-from net import channel as channels
-from net import wire
+from ufora.net import channel as channels
+from ufora.net import wire
 
 
 async def _serve_echo(monkeypatch, **limits):
@@ -107,7 +107,7 @@ def test_a_compressed_buffer_is_refused_before_it_expands_past_the_limit():
 
 OUT_OF_DESCRIPTORS = """
 import asyncio, logging, resource, socket, sys
-from net import accepting, channel as channels
+from ufora.net import accepting, channel as channels
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
 accepting.PAUSE = 0.2
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import checked
+from ufora.engine import checked
 
 INT64 = st.integers(-2**63, 2**63 - 1)
 SMALL = st.integers(-70, 70)

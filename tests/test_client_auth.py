@@ -13,7 +13,7 @@ import websocket
 import tornado.web
 
 import pyfora
-from net import client_auth, schema
+from ufora.net import client_auth, schema
 from tests.conftest import RUN_SECRET, client_claim, manager_status, one_host, socketio_connect
 from tests.primes import countPrimes
 
@@ -71,7 +71,7 @@ def test_a_client_with_a_secret_refuses_an_open_manager(start_service):
 
 
 def test_before_its_proof_a_client_can_make_the_manager_read_only_a_few_kilobytes(secured):
-    from net.manager import PRE_AUTH_BODY, PRE_AUTH_MESSAGE
+    from ufora.net.manager import PRE_AUTH_BODY, PRE_AUTH_MESSAGE
 
     socket = websocket.create_connection(secured.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket",
                                          timeout=10)

@@ -97,7 +97,7 @@ def ending_without_close(state: str, url: Optional[str]) -> str:
 def test_a_script_that_ends_without_close_exits_and_stops_its_cluster(state, embedded, start_service, tmp_path):
     """Nothing holds the interpreter at its end (how soon it exits is a figure of
     perf/responses.py: 2 s at most)."""
-    from engine import proc
+    from ufora.engine import proc
     from tests.conftest import one_host, wait_for
 
     url = None if embedded else start_service(one_host(1)).url

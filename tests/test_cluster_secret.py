@@ -6,7 +6,7 @@ a service without one warns at start."""
 import pytest
 
 import pyfora
-from net import auth, config, wire
+from ufora.net import auth, config, wire
 from tests.conftest import joining, manager_status, one_host, wait_for
 from tests.primes import countPrimes
 from tests.test_wire_robustness import exchange

@@ -8,9 +8,9 @@ from typing import Awaitable, Callable, Tuple
 
 import pytest
 
-from net import channel as tcp
-from net import inproc, wire
-from net.comm import Channel, ChannelClosed
+from ufora.net import channel as tcp
+from ufora.net import inproc, wire
+from ufora.net.comm import Channel, ChannelClosed
 
 Scenario = Callable[[Channel, Channel], Awaitable[object]]
 

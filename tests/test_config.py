@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from net import config
-from net.config import ConfigError, parse
+from ufora.net import config
+from ufora.net.config import ConfigError, parse
 
 
 def resolve(name: str) -> str:
@@ -142,7 +142,7 @@ def test_help_lists_every_variable_with_its_default():
 
 def test_version_is_the_distributions():
     import pyfora
-    from net.version import __version__
+    from ufora.net.version import __version__
 
     shown = service("--version")
     assert (shown.returncode, shown.stdout) == (0, f"ufora-service {__version__}\n")

@@ -21,7 +21,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from net import config
+from ufora.net import config
 from tests.conftest import ROOT, alive, descendants, free_port_pair, wait_for
 
 ENTRYPOINT = os.path.join(ROOT, "container", "entrypoint.py")
@@ -316,7 +316,9 @@ def test_dockerfile_builds_the_image_the_entrypoint_and_config_expect(monkeypatc
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr("setuptools.setup", lambda **kwargs: captured.update(kwargs))
     runpy.run_path(os.path.join(ROOT, "setup.py"))
-    packages = {name.split(".")[0] for name in captured["packages"]}
+    # the source folder of each package's top: ufora.engine's is engine/ (setup.py's package_dir)
+    folders = captured.get("package_dir", {})
+    packages = {folders.get(name, name.replace(".", "/")).split("/")[0] for name in captured["packages"]}
     assert packages, "setup.py installs no package"
     order = [(name, args.split()) for name, args in instructions]
     position = {(name, tuple(args)): i for i, (name, args) in enumerate(order)}

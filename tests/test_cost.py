@@ -6,9 +6,9 @@ import dataclasses
 import pytest
 
 import pyfora
-from engine import cost, runtime
-from engine.sources import source_for
-from engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
+from ufora.engine import cost, runtime
+from ufora.engine.sources import source_for
+from ufora.engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
 from tests.conftest import one_host
 
 
@@ -120,7 +120,7 @@ def test_the_setting_reaches_the_blocks_of_a_real_service(start_service, setting
     with pyfora.connect(service.url, progress=False) as ufora:
         with ufora.remotely.downloadAll():
             total = sum(len(r.station) for r in readings)
-            from engine import runtime as engine_runtime
+            from ufora.engine import runtime as engine_runtime
             report = engine_runtime.reports[-1]
             shape = (report.shape, report.parallel, report.reason)
     assert total == sum(len(r.station) for r in readings)
@@ -197,15 +197,15 @@ def test_functions_that_cannot_be_pickled_run_serially_and_say_so():
 
 
 def test_the_sample_takes_each_item_once_up_to_its_share():
-    from engine.cost import _sample
-    from engine.sources import RangeSource
+    from ufora.engine.cost import _sample
+    from ufora.engine.sources import RangeSource
 
     sample = _sample(RangeSource(range(100_000)), lambda x: x * 2, None, None, False, 300)
     assert sample.count == 300 and sample.results == [x * 2 for x in range(300)]
 
 
 def test_a_long_shape_that_waits_for_its_compile_never_defers_it():
-    from engine import cost
+    from ufora.engine import cost
 
     many_cores = cost.Estimate(10_000_000, serial=cost.COMPILE_FIRST_FROM, split=0.1, moved=0, compilable=True,
                                compiles_behind=True, cores=64)

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from engine import reducers
-from engine.sources import values_of
+from ufora.engine import reducers
+from ufora.engine.sources import values_of
 
 
 def outcome(compute):
@@ -125,8 +125,8 @@ class Reading:
 
 def test_a_sum_of_fractional_floats_over_objects_is_not_split_first():
     """Its CPython partials would not be combined: it runs as written, in order, at once."""
-    from engine import runtime
-    from engine.runtime import InlineRunner, parallel_reduce, using_runner
+    from ufora.engine import runtime
+    from ufora.engine.runtime import InlineRunner, parallel_reduce, using_runner
 
     readings = [Reading(i / 7) for i in range(4_000)]  # heavy items: worth splitting but for this
     with using_runner(InlineRunner(processes=2, always_split=False)):
@@ -162,7 +162,7 @@ NAN = float("nan")
 ])
 @pytest.mark.parametrize("function", [min, max])
 def test_split_min_and_max_raise_or_answer_as_cpython(values, function):
-    from engine.runtime import InlineRunner, parallel_reduce, using_runner
+    from ufora.engine.runtime import InlineRunner, parallel_reduce, using_runner
 
     with using_runner(InlineRunner(processes=3)):
         got = outcome(lambda: parallel_reduce(function, values, tenth_of, None))
@@ -174,7 +174,7 @@ def test_split_min_and_max_raise_or_answer_as_cpython(values, function):
 
 
 def test_a_sum_meets_a_failing_add_before_a_failing_element_as_cpython():
-    from engine.reducers import Sum
+    from ufora.engine.reducers import Sum
 
     values = [0.5, 1.5, "x", 1, 0]
     got = outcome(lambda: Sum.python_partition(iter(values), tenth_of, None, None))
@@ -189,7 +189,7 @@ def test_a_sum_meets_a_failing_add_before_a_failing_element_as_cpython():
                                        "element that raises, gives that error; CPython's comparison raises "
                                        "TypeError first")
 def test_a_str_at_a_partition_start_then_an_element_error():
-    from engine.runtime import InlineRunner, parallel_reduce, using_runner
+    from ufora.engine.runtime import InlineRunner, parallel_reduce, using_runner
 
     values = [1] * 250 + ["a", 0] + [1] * 748  # the second partition of 1,000 items on 2 processes begins at 250
     with using_runner(InlineRunner(processes=2)):
@@ -201,7 +201,7 @@ def test_a_str_at_a_partition_start_then_an_element_error():
                                        "large in another partition than the float is never compared with it, where "
                                        "CPython's running minimum raises OverflowError")
 def test_a_numpy_float_and_a_huge_int_in_different_partitions():
-    from engine.runtime import InlineRunner, parallel_reduce, using_runner
+    from ufora.engine.runtime import InlineRunner, parallel_reduce, using_runner
 
     values = [np.float64(0.5)] + [5] * 500 + [10 ** 400] + [5] * 498
     with using_runner(InlineRunner(processes=2)):

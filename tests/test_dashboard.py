@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 import pyfora
-from net import dashboard
-from net import client_auth
+from ufora.net import dashboard
+from ufora.net import client_auth
 from tests.conftest import Service, client_claim, one_host, socketio_connect, wait_for
 
 CHROMIUM = "/usr/bin/chromium"

@@ -2,8 +2,8 @@
 the lz4 checksum, reported to the sender, and the result is fetched again, never used."""
 import asyncio
 
-from net import channel as channels
-from net.blobs import BlobClient, BlobStore
+from ufora.net import channel as channels
+from ufora.net.blobs import BlobClient, BlobStore
 
 
 PAYLOAD = b"".join(b"row %d value %d\n" % (i, i * 7919 % 100_003) for i in range(200_000))
@@ -79,7 +79,7 @@ def test_large_buffers_are_compressed_and_decompressed_off_the_event_loop_in_ord
     a large one still arrives after it."""
     import threading
 
-    from net import wire
+    from ufora.net import wire
 
     monkeypatch.setattr(channels, "SAME_HOST_SKIPS_COMPRESSION", False)  # as between two hosts
     threads = {"compress": set(), "decompress": set()}

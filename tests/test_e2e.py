@@ -245,7 +245,7 @@ def test_embedded_cluster_stops_at_interpreter_exit(tmp_path):
 
 
 def test_protocol_mismatch_is_a_clear_error(cluster_url, monkeypatch):
-    from net import schema
+    from ufora.net import schema
 
     theirs = schema.PROTOCOL_VERSION
     monkeypatch.setattr(schema, "PROTOCOL_VERSION", 999)
@@ -318,7 +318,7 @@ def test_large_results_the_worker_cannot_give_are_downloaded_from_the_manager_on
     network: net.result_fetch) is fetched by the manager for the client's one HTTP download."""
     import requests
 
-    from net import result_fetch
+    from ufora.net import result_fetch
 
     def unreachable(where, *args):
         raise result_fetch.FetchFailed(f"worker {where} could not be reached (this test)", True)

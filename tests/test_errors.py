@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import pyfora
-from engine import code
+from ufora.engine import code
 
 
 class OutOfStock(Exception):

@@ -9,14 +9,14 @@ import traceback
 
 import pytest
 
-from engine import errors, serialization
+from ufora.engine import errors, serialization
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Run in a fresh interpreter: unpickles the exception on stdin and prints its chain.
 _ECHO = """
 import sys
-from engine import serialization
+from ufora.engine import serialization
 exc = serialization.loads(sys.stdin.buffer.read())
 seen, todo = [], [exc]
 while todo:

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 import pyfora
-from engine import shm
-from net import channel as channels
-from net import inproc
-from net.blobs import MISSING, BlobStore, segment_key
-from net.comm import Connector
+from ufora.engine import shm
+from ufora.net import channel as channels
+from ufora.net import inproc
+from ufora.net.blobs import MISSING, BlobStore, segment_key
+from ufora.net.comm import Connector
 from tests.conftest import MANAGER_ONLY, joining, manager_status, one_host, wait_for
 
 

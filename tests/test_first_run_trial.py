@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import pyfora
-from engine import functions
+from ufora.engine import functions
 from pyfora import capture, first_run, run_here
 from tests.compare_runs import LocalUfora, describe, differences, fresh_global_state, run_printing
 

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from engine import frames
-from engine.pool import ComputePool
-from engine.pool_messages import Forget
+from ufora.engine import frames
+from ufora.engine.pool import ComputePool
+from ufora.engine.pool_messages import Forget
 
 MB = 1 << 20
 

@@ -8,8 +8,8 @@ from typing import Awaitable, Callable, Optional
 
 import pytest
 
-from net import identity, inproc
-from net.comm import Channel, ChannelClosed
+from ufora.net import identity, inproc
+from ufora.net.comm import Channel, ChannelClosed
 
 A, B = "worker-a", "worker-b"
 KEYS = {A: identity.new_key(), B: identity.new_key()}

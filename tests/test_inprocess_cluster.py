@@ -9,9 +9,9 @@ import socket
 import pytest
 
 import pyfora
-from net import auth, wire
-from net.inproc import InProcChannel
-from net import channel as channels
+from ufora.net import auth, wire
+from ufora.net.inproc import InProcChannel
+from ufora.net import channel as channels
 from tests.conftest import RUN_SECRET, alive, client_claim, manager_status, socketio_connect, wait_for
 from tests.inprocess import InProcessCluster
 from tests.primes import countPrimes

@@ -8,8 +8,8 @@ import os
 import numpy as np
 
 import pyfora
-from engine import kernel_cache, kernels, reducers
-from engine.sources import RangeSource
+from ufora.engine import kernel_cache, kernels, reducers
+from ufora.engine.sources import RangeSource
 from tests.conftest import manager_status, one_host, wait_for
 
 

@@ -6,9 +6,9 @@ import itertools
 import numpy as np
 import pytest
 
-from engine import kernels, reducers
-from engine.rewriter import loop_source
-from engine.sources import source_for
+from ufora.engine import kernels, reducers
+from ufora.engine.rewriter import loop_source
+from ufora.engine.sources import source_for
 from tests.primes import isPrime as is_prime
 
 

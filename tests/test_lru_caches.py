@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from engine import lru_caches, serialization
+from ufora.engine import lru_caches, serialization
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the value, the cache's counts and parameters, and the wrapper's own attribute.
 _ECHO = """
 import sys
-from engine import serialization
+from ufora.engine import serialization
 function, argument = serialization.loads(sys.stdin.buffer.read())
 value = function(argument)
 function(argument)

@@ -4,10 +4,10 @@ from typing import List
 
 import pytest
 
-from net.manager_state import (MAX_RERUNS, BlockDone, Cancelled, Deliver, Fail, Free, Job, ManagerState, OrphansDue,
-                               Released, Run, SessionEnded, StartOrphanTimer, Stop, Submitted, WorkerJoined,
-                               WorkerLost, WorkerReady)
-from net.registry import WorkerInfo
+from ufora.net.manager_state import (MAX_RERUNS, BlockDone, Cancelled, Deliver, Fail, Free, Job, ManagerState, OrphansDue,
+                                     Released, Run, SessionEnded, StartOrphanTimer, Stop, Submitted, WorkerJoined,
+                                     WorkerLost, WorkerReady)
+from ufora.net.registry import WorkerInfo
 
 
 def worker(name: str, cores: int = 2) -> WorkerInfo:

@@ -15,7 +15,7 @@ from typing import Dict, Iterator
 import pytest
 
 import pyfora
-from net import identity, wire
+from ufora.net import identity, wire
 from tests.conftest import MANAGER_ONLY, Service, joining, manager_status, wait_for
 from tests.primes import countPrimes
 

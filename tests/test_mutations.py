@@ -7,7 +7,7 @@ from collections import OrderedDict, deque
 import numpy as np
 import pytest
 
-from engine import mutations
+from ufora.engine import mutations
 
 
 def touched(text: str) -> set:
@@ -242,7 +242,7 @@ def test_lru_cache_functions_called_are_named_and_never_compared_as_values():
     def helper(n):  # reaches square through its closure
         return square(n)
 
-    from engine import serialization
+    from ufora.engine import serialization
 
     free = serialization.loads(serialization.dumps({"helper": helper, "unused": unused}))  # as the block has them
     taken = mutations.caches(mutations.reached(free.values()))

@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 
 SCRIPT = textwrap.dedent("""
     import sys, threading
-    from engine import output
+    from ufora.engine import output
 
     def collector():
         sent, arrived = [], threading.Event()

@@ -10,7 +10,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from engine import serialization
+from ufora.engine import serialization
 
 
 X87_PADDED = {np.dtype(np.longdouble), np.dtype(np.clongdouble)} if np.finfo(np.longdouble).nmant == 63 else set()
@@ -195,7 +195,7 @@ def test_out_of_band_buffers_read_only_as_remote_objects_are():
 def test_a_fresh_interpreter_rebuilds_them():
     values = {"mix": [np.float32(2.5), np.int16(-3), 4, np.datetime64("2021-03-04", "D")] * 20,
               "t": tuple(np.uint8(i) for i in range(64))}
-    echo = ("import sys; from engine import serialization as s; "
+    echo = ("import sys; from ufora.engine import serialization as s; "
             "v = s.loads(sys.stdin.buffer.read()); sys.stdout.buffer.write(s.dumps(v))")
     done = subprocess.run([sys.executable, "-c", echo], input=serialization.dumps(values),
                           capture_output=True, timeout=60, check=True)

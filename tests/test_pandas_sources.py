@@ -6,7 +6,7 @@ import pandas as pd
 import numpy as np
 import pytest
 
-from engine.sources import source_for
+from ufora.engine.sources import source_for
 from tests.test_shapes import assert_cpythons, cpython, engine
 
 N = 50_000

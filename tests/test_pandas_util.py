@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import pyfora
-from engine import runtime, serialization
-from engine.block import Block, run_block
-from engine.runtime import InlineRunner
+from ufora.engine import runtime, serialization
+from ufora.engine.block import Block, run_block
+from ufora.engine.runtime import InlineRunner
 from pyfora.pandas_util import read_csv_from_string
 
 
@@ -82,7 +82,7 @@ def test_on_the_cluster_a_bad_line_raises_what_it_raises_here():
 def test_a_block_reading_pyfora_reaches_the_readers_shapes():
     """What the client asks before it sends a block (``pyfora.run_here``): ``pyfora`` in the block
     reaches the reader, whose comprehension is a shape, so the block is not one without shapes."""
-    from engine import functions
+    from ufora.engine import functions
 
     found = []
     functions.rewrite_reachable({"pyfora": pyfora}, set(), dry_run=True, found=found)

@@ -1,4 +1,4 @@
-from engine.partition import GuidedPlan
+from ufora.engine.partition import GuidedPlan
 
 
 def partitions(plan):

@@ -13,12 +13,12 @@ import pickle
 import pytest
 
 import pyfora
-from engine import kernel_cache, kernels, reducers, scheduler
-from engine.pool_messages import ForeignTask, KernelWanted
-from engine.scheduler import (DeliverKernel, FetchKernel, KernelFetched, KernelNotFetched, PeerKernelWanted,
-                              ProcessSaid, SendKernel)
-from engine.sources import RangeSource
-from net.peers import Peers, event, kernel_answer
+from ufora.engine import kernel_cache, kernels, reducers, scheduler
+from ufora.engine.pool_messages import ForeignTask, KernelWanted
+from ufora.engine.scheduler import (DeliverKernel, FetchKernel, KernelFetched, KernelNotFetched, PeerKernelWanted,
+                                    ProcessSaid, SendKernel)
+from ufora.engine.sources import RangeSource
+from ufora.net.peers import Peers, event, kernel_answer
 from tests.conftest import MANAGER_ONLY, joining, manager_status, wait_for
 from tests.primes import isPrime
 
@@ -135,7 +135,7 @@ def test_a_damaged_foreign_or_truncated_kernel_is_refused_and_compiled_here(peer
                                                                              spoil, reason):
     folder, name = peer_folder
     ask, _ = answered_with(lambda name: spoil(peer_bytes(folder)(name)))
-    with caplog.at_level(logging.ERROR, logger="engine.kernel_cache"), kernels.asking(ask):
+    with caplog.at_level(logging.ERROR, logger="ufora.engine.kernel_cache"), kernels.asking(ask):
         assert triple_kernel() is kernels.COMPILING
         assert computed(wait_compiled()) == 3 * 499500
     assert behind == ["compiled"]
@@ -226,7 +226,7 @@ def test_a_peer_s_answer_goes_to_the_process_and_a_malformed_one_counts_as_none(
     assert written == [({"type": "kernel_wanted", "worker": "B", "task_id": 4, "name": NAME}, [])]
     assert dispatched == [DeliverKernel(NAME, b"the entry")]
     assert fetching({"name": NAME, "found": False}, [])[0] == [DeliverKernel(NAME, None)]
-    with caplog.at_level(logging.WARNING, logger="net.peers"):
+    with caplog.at_level(logging.WARNING, logger="ufora.net.peers"):
         assert fetching({"name": NAME, "found": True}, [])[0] == [DeliverKernel(NAME, None)]  # truncated
     assert "could not be fetched from worker A (a malformed kernel message" in caplog.text
 
@@ -239,7 +239,7 @@ def test_an_answer_no_fetch_waits_for_is_dropped(caplog):
                      [b"pushed"])
         return dispatched
 
-    with caplog.at_level(logging.WARNING, logger="net.peers"):
+    with caplog.at_level(logging.WARNING, logger="ufora.net.peers"):
         assert asyncio.run(scenario()) == []
     assert f"worker A sent kernel {NAME[:12]}, which no fetch waits for; dropped" in caplog.text
 

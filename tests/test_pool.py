@@ -8,11 +8,11 @@ import selectors
 
 import pytest
 
-from engine import serialization, shm
-from engine.block import HAND_OVER_BYTES, Block, BlockResult
-from engine.pool import ComputePool
-from engine.pool_messages import RunPartition
-from engine.scheduler import Finished, PoolScheduler, ProcessGone, ProcessSaid, SubmitBlock
+from ufora.engine import serialization, shm
+from ufora.engine.block import HAND_OVER_BYTES, Block, BlockResult
+from ufora.engine.pool import ComputePool
+from ufora.engine.pool_messages import RunPartition
+from ufora.engine.scheduler import Finished, PoolScheduler, ProcessGone, ProcessSaid, SubmitBlock
 from tests.conftest import descendants
 from tests.primes import isPrime as is_prime
 

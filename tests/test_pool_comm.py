@@ -9,11 +9,11 @@ import threading
 
 import pytest
 
-from engine import frames, serialization
-from engine.pool import PoolProcess
-from engine.pool_messages import Forget, Output
-from net.comm import ChannelClosed
-from net.pool_comm import PoolComm
+from ufora.engine import frames, serialization
+from ufora.engine.pool import PoolProcess
+from ufora.engine.pool_messages import Forget, Output
+from ufora.net.comm import ChannelClosed
+from ufora.net.pool_comm import PoolComm
 
 
 def pipe(pid: int = 0):

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import pyfora
-from engine import process_settings, reducers, runtime, tasks
-from engine.runtime import InlineRunner
-from engine.sources import source_for
+from ufora.engine import process_settings, reducers, runtime, tasks
+from ufora.engine.runtime import InlineRunner
+from ufora.engine.sources import source_for
 
 
 @pytest.fixture(autouse=True)

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from engine import runtime
-from engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
+from ufora.engine import runtime
+from ufora.engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

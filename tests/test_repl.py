@@ -19,7 +19,7 @@ import time
 import pytest
 
 import pyfora
-from engine.code import nested_codes
+from ufora.engine.code import nested_codes
 from pyfora import typed_source
 from tests.conftest import ROOT, descendants
 

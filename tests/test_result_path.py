@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import pyfora
-from net import result_fetch
+from ufora.net import result_fetch
 from tests.conftest import MANAGER_ONLY, joining, manager_status, wait_for
 
 

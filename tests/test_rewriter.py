@@ -2,8 +2,8 @@ import ast
 
 import pytest
 
-from engine.rewriter import (COLLECT_HOOK, FLAT_HOOK, LEN_HOOK, LOOPS_HOOK, REDUCE_HOOK, SERIAL_KEYWORD, STAR_HOOK,
-                             SUM_CHECK, ZIPPED_HOOK, _called_name, loop_source, rewrite)
+from ufora.engine.rewriter import (COLLECT_HOOK, FLAT_HOOK, LEN_HOOK, LOOPS_HOOK, REDUCE_HOOK, SERIAL_KEYWORD, STAR_HOOK,
+                                   SUM_CHECK, ZIPPED_HOOK, _called_name, loop_source, rewrite)
 
 
 def rewritten(source: str, serial: bool = False) -> str:

@@ -3,11 +3,11 @@ from collections import defaultdict, deque
 
 import pytest
 
-from engine import serialization
-from engine.block import Block, BlockResult
-from engine.pool_messages import BlockDone, ForeignTask, PartitionDone, RunBlock, RunPartition, RunTask, TaskDone
-from engine import scheduler
-from engine.scheduler import LOOKAHEAD
+from ufora.engine import serialization
+from ufora.engine.block import Block, BlockResult
+from ufora.engine.pool_messages import BlockDone, ForeignTask, PartitionDone, RunBlock, RunPartition, RunTask, TaskDone
+from ufora.engine import scheduler
+from ufora.engine.scheduler import LOOKAHEAD
 
 BLOCK = Block("", "f.py", 1, b"")
 

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from engine import serialization
+from ufora.engine import serialization
 from tests.conftest import ROOT
 
 
@@ -25,7 +25,7 @@ def test_a_slotted_class_sent_by_value_makes_slotted_instances_that_come_back():
     point = _slotted_class()
     child = textwrap.dedent("""
         import sys
-        from engine import serialization
+        from ufora.engine import serialization
         kind = serialization.loads(sys.stdin.buffer.read())
         made = kind(1, 2)
         assert not hasattr(made, "__dict__"), "the rebuilt class lost its slots"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import pyfora
-from engine import proc, shm
+from ufora.engine import proc, shm
 from tests.conftest import MANAGER_ONLY, client_script, descendants, joining, manager_status, one_host, wait_for
 from tests.primes import countPrimes
 

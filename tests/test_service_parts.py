@@ -6,11 +6,11 @@ import os
 import signal
 import time
 
-from engine import deaths
-from net import loop_health
-from net import output_flow
-from net.backoff import Backoff
-from net.output_flow import OutputFlow
+from ufora.engine import deaths
+from ufora.net import loop_health
+from ufora.net import output_flow
+from ufora.net.backoff import Backoff
+from ufora.net.output_flow import OutputFlow
 
 
 def test_a_step_that_holds_the_event_loop_is_named(monkeypatch, caplog):
@@ -31,7 +31,7 @@ def test_a_step_that_holds_the_event_loop_is_named(monkeypatch, caplog):
         await blocking_coroutine()
         await asyncio.sleep(0.01)  # a quick step is not reported
 
-    with caplog.at_level(logging.WARNING, logger="net.loop_health"):
+    with caplog.at_level(logging.WARNING, logger="ufora.net.loop_health"):
         asyncio.run(scenario())
     said = [record.getMessage() for record in caplog.records]
     assert len(said) == 2, said

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import pyfora
-from net import config, result_fetch, tls
+from ufora.net import config, result_fetch, tls
 from tests.conftest import MANAGER_ONLY, joining, wait_for
 
 

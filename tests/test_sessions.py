@@ -1,5 +1,5 @@
 """net.sessions alone: the pure state of client sessions across dropped connections."""
-from net.sessions import Sessions
+from ufora.net.sessions import Sessions
 
 NAME = "a" * 32
 

@@ -8,9 +8,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from engine import runtime, serialization
-from engine.block import Block, run_block
-from engine.runtime import InlineRunner
+from ufora.engine import runtime, serialization
+from ufora.engine.block import Block, run_block
+from ufora.engine.runtime import InlineRunner
 
 PRELUDE = textwrap.dedent('''
     import math
@@ -736,8 +736,8 @@ class ThroughWindows(InlineRunner):
     the shared segments (as the data channel serves them), never attaching them."""
 
     def run_partitions(self, task, length, shareable=False, windows=()):
-        from engine import shm, tasks
-        from engine.partition import GuidedPlan
+        from ufora.engine import shm, tasks
+        from ufora.engine.partition import GuidedPlan
 
         results = []
         plan = GuidedPlan(length, self.processes)
@@ -877,7 +877,7 @@ _ABSENT = object()
 def _assigned(code):
     import ast
 
-    from engine.block import assigned_names
+    from ufora.engine.block import assigned_names
 
     return assigned_names(ast.parse(code).body)
 
@@ -885,7 +885,7 @@ def _assigned(code):
 def engine_in_function(code, arguments, header=""):
     import ast
 
-    from engine.code import read_names
+    from ufora.engine.code import read_names
 
     source, with_line = _in_function(code, arguments, header)
     namespace = {"__name__": "__shapes__", "cluster": None}

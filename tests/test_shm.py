@@ -2,7 +2,7 @@ import os
 
 import numpy as np
 
-from engine import shm
+from ufora.engine import shm
 
 
 def test_segments_are_named_for_their_owner_and_unlinked_by_it():

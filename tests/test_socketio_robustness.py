@@ -8,7 +8,7 @@ import pytest
 import socketio
 
 import pyfora
-from net import schema
+from ufora.net import schema
 from tests.conftest import client_claim, one_host, wait_for
 
 # A socket.io event packet (engine.io "4" message, socket.io "2" event, ack id 7) with data

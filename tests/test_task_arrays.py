@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from engine import runtime, task_arrays, tasks
-from engine.runtime import InlineRunner
+from ufora.engine import runtime, task_arrays, tasks
+from ufora.engine.runtime import InlineRunner
 
 
 class Recording(InlineRunner):
@@ -76,7 +76,7 @@ def test_arrays_below_the_threshold_and_of_objects_are_pickled_as_they_were():
 def test_the_cost_model_counts_a_copy_not_a_move_per_process(matrix):
     """Splitting is weighed with the copy into shared memory, not with the array pickled to
     every process (an 800 MB matrix was measured as 880 MB moved, and the shape ran serially)."""
-    from engine import cost
+    from ufora.engine import cost
     seconds, size = cost._functions_cost((lambda lo: matrix[lo:lo + 10].sum(), None), budget=10.0)
     assert size < 64 * 1024
     assert seconds >= matrix.nbytes / cost.COPY_BYTES_PER_SECOND
@@ -85,7 +85,7 @@ def test_the_cost_model_counts_a_copy_not_a_move_per_process(matrix):
 def test_a_remote_objects_array_travels_by_the_name_of_its_own_segment(matrix):
     """A block's remote array lies in a segment mapped read-only (engine.shm.map_readonly): the
     task names that segment and where in it the array begins; nothing is copied."""
-    from engine import shm
+    from ufora.engine import shm
     segment = shm.create(matrix.nbytes + 4096)
     try:
         np.ndarray(matrix.shape, matrix.dtype, buffer=segment.buf, offset=4096)[...] = matrix

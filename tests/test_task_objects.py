@@ -5,8 +5,8 @@ import pickle
 
 import numpy as np
 
-from engine import reducers, serialization, tasks
-from engine.sources import source_for
+from ufora.engine import reducers, serialization, tasks
+from ufora.engine.sources import source_for
 
 
 def _round_trip(items, element, condition=None):

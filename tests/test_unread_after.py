@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from engine.code import find_with
+from ufora.engine.code import find_with
 from pyfora.unread_after import unread_after
 
 

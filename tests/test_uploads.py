@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import pyfora
-from net import schema
+from ufora.net import schema
 from tests.conftest import descendants, manager_status, one_host, shm_entries, wait_for
 
 
@@ -104,13 +104,13 @@ def test_uploads_arriving_at_once_cannot_pass_the_limit_together_and_a_broken_on
 def _handed_over(names=None) -> set:
     """The segments (among ``names``, else all) that the worker of a service under this test
     process made for blocks' free variables (engine.block.InSegment) and remote objects."""
-    from engine import shm
+    from ufora.engine import shm
     ours = {os.getpid(), *descendants(os.getpid())}
     return {name for name in (shm_entries() if names is None else names) if "_o" in name and shm.owner(name) in ours}
 
 
 def test_free_variables_handed_over_in_shared_memory_are_unlinked_when_the_block_ends(ufora):
-    from engine.block import HAND_OVER_FROM
+    from ufora.engine.block import HAND_OVER_FROM
 
     words = [f"word {index}" for index in range(HAND_OVER_FROM // 4)]  # pickled: past HAND_OVER_FROM
     before = _handed_over()
@@ -140,8 +140,8 @@ def test_a_cancelled_block_s_handed_over_free_variables_go_with_it(start_service
 
 
 def test_free_variables_go_down_the_pipe_when_no_segment_can_be_made(monkeypatch, caplog):
-    from engine import block as blocks
-    from engine import shm
+    from ufora.engine import block as blocks
+    from ufora.engine import shm
 
     def full(data):
         raise OSError(28, "No space left on device")

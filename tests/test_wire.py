@@ -3,7 +3,7 @@ import os
 import lz4.frame
 import pytest
 
-from net import schema, wire
+from ufora.net import schema, wire
 
 
 def join(frames):

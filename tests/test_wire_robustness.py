@@ -7,7 +7,7 @@ import struct
 import pytest
 
 import pyfora
-from net import wire
+from ufora.net import wire
 from tests.primes import countPrimes
 
 BAD_FRAMES = {

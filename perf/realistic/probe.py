@@ -37,7 +37,7 @@ def _mark_here(token: str) -> int:
     """Runs on the cluster: leave a mark in this compute process's reports."""
     import os
 
-    from engine import runtime
+    from ufora.engine import runtime
     runtime.reports.append(runtime.Report("probe-mark", token, False))
     return os.getpid()
 
@@ -48,7 +48,7 @@ def _reports_after(token: str) -> Tuple[int, bool, bool, list]:
     a comprehension, so that the probe itself adds no report."""
     import os
 
-    from engine import runtime
+    from ufora.engine import runtime
     found: list = []
     marked = False
     for report in runtime.reports:
