@@ -188,16 +188,16 @@ def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
         send(sock, Output(job_id, pieces))
 
 
-def _opaque(payload: bytes, outcome: tasks.Outcome) -> Tuple[bool, bytes]:
-    """(whether it stops its task, the outcome pickled for the driver of ``payload``): the
-    worker service schedules on the first and hands the second to the driver as it is, never
-    unpickling a user's values (nor running their ``__reduce__``). An outcome that cannot be
-    pickled is that error."""
+def _opaque(payload: bytes, outcome: tasks.Outcome) -> Tuple[bool, bytes, bool]:
+    """(whether it stops its task, the outcome pickled for the driver of ``payload``, whether
+    numba computed it): the worker service schedules on the first, hands the second to the driver
+    as it is, never unpickling a user's values (nor running their ``__reduce__``), and reports the
+    third. An outcome that cannot be pickled is that error."""
     try:
-        return bool(outcome[3]), tasks.outcome_bytes(payload, outcome)
+        return bool(outcome[3]), tasks.outcome_bytes(payload, outcome), bool(outcome[2])
     except Exception as exc:
         failure = errors.capture(TypeError(f"a result could not be sent back: {exc}"))
-        return True, serialization.dumps(("error", failure, False, True))
+        return True, serialization.dumps(("error", failure, False, True)), False
 
 
 def _reply(sock: socket.socket, message: BlockDone) -> None:

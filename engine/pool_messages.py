@@ -62,6 +62,7 @@ class PartitionDone(NamedTuple):
     hi: int
     stop: bool  # the outcome ends the task (an error, or any/all decided)
     outcome: bytes  # pickled: the driver's to read
+    compiled: bool = False  # numba computed it (else CPython): shown per shape on the dashboard
 
 
 class RunTask(NamedTuple):

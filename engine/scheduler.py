@@ -271,6 +271,7 @@ class SendPartitionDone:
     slot: list  # the peer's, as it came with the partition
     stop: bool
     outcome: bytes
+    compiled: bool = False
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,21 @@ class _Foreign:
     started: bool = False
 
 
+HERE = ""  # the worker of a partition computed by this pool, in ``progress``: the service names it
+
+
+@dataclass
+class _ComputedBy:
+    """Where a shape's partitions were computed (this pool, or a peer by id) and how many of them
+    numba computed: what the dashboard shows of a shape beside its progress."""
+    by_worker: Dict[str, int] = field(default_factory=dict)
+    compiled: int = 0
+
+    def computed(self, worker: str, compiled: bool) -> None:
+        self.by_worker[worker] = self.by_worker.get(worker, 0) + 1
+        self.compiled += compiled
+
+
 @dataclass
 class _Task:
     task_id: int
@@ -352,6 +368,7 @@ class _Task:
     outcomes: List[Tuple[int, int, bytes]] = field(default_factory=list)  # (lo, hi, pickled outcome)
     cutoff: Optional[int] = None  # lo of the first stopping outcome
     bytes_moved: int = 0  # of its partitions (payload, windows) sent to peers and their outcomes back
+    shown: _ComputedBy = field(default_factory=_ComputedBy)  # for the dashboard
 
     def next_partition_available(self) -> bool:
         return bool(self.retry) or (self.cutoff is None and self.plan.remaining > 0)
@@ -494,7 +511,7 @@ class PoolScheduler:
                 self._out.append(SendOffer(task.task_id))
             process.busy, process.waiting_task = False, task.task_id
         elif isinstance(message, PartitionDone):
-            task_id, lo, hi, stop, outcome = message
+            task_id, lo, hi, stop, outcome, compiled = message
             if (task_id, (lo, hi)) in process.partitions:
                 process.partitions.remove((task_id, (lo, hi)))
             foreign, process.busy, process.foreign = process.foreign, bool(process.partitions), None
@@ -505,12 +522,13 @@ class PoolScheduler:
                 self.counts["foreign_partitions"] += 1
                 if foreign is not None and foreign.slot is not None:
                     self._out.append(SendPartitionDone(foreign.peer, foreign.task_id, lo, hi, foreign.slot, stop,
-                                                       outcome))
+                                                       outcome, compiled))
                 return self._dispatch()
             task = self.tasks.get(task_id)
             if task is not None:
                 task.running.pop((lo, hi), None)
                 task.record(lo, hi, stop, outcome)
+                task.shown.computed(index.peer if isinstance(index, RemoteSlot) else HERE, compiled)
         elif isinstance(message, BlockDone):
             self._out.append(Finished(message.job_id, message.result))
             process.busy, process.job_id = False, None
@@ -739,7 +757,8 @@ class PoolScheduler:
     def progress(self) -> Dict[str, dict]:
         """For each block computing a parallel shape: that shape's (``task``) partitions and
         items done so far, of its items in all, the processes computing it now, here and on
-        other workers, and the bytes of its partitions sent to those and their outcomes back."""
+        other workers, the bytes of its partitions sent to those and their outcomes back, how many
+        of its partitions numba computed, and how many each worker did (this one: ``HERE``)."""
         report = {}
         for task in self.tasks.values():
             driver = self.processes.get(task.driver)
@@ -748,7 +767,8 @@ class PoolScheduler:
                     "task": task.task_id, "partitions_done": len(task.outcomes),
                     "items_done": sum(hi - lo for lo, hi, _ in task.outcomes),
                     "items_total": task.plan.length, "active_cores": len(set(task.running.values())),
-                    "bytes_moved": task.bytes_moved}
+                    "bytes_moved": task.bytes_moved, "partitions_compiled": task.shown.compiled,
+                    "partitions_by_worker": dict(task.shown.by_worker)}
         return report
 
     def _dispatch(self) -> Sends:

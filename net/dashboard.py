@@ -6,7 +6,8 @@ step) connects to the namespace ``/dashboard`` of the socket.io server the manag
 and receives ``status`` once a second: the workers (from their heartbeats: cores alive, memory
 used against its budget, shared memory, load, partitions computed, remote objects' bytes),
 the blocks running and waiting (client, the block's file, line and first line, the progress of
-the parallel shape it runs now), the blocks finished lately and the errors among them, and a
+the parallel shape it runs now: its partitions per worker, and how many numba computed, the rest
+having run in CPython), the blocks finished lately and the errors among them, and a
 timeline of the cores computing over the last ten minutes. The namespace takes no event from a
 page: it only sends, to at most ``MAX_PAGES`` pages, at most ``SHOWN_BLOCKS`` blocks each way.
 With a cluster secret, a page proves it holds it over a fresh challenge, as a client does, in a
@@ -34,6 +35,7 @@ FORGET_AFTER = 600.0  # seconds a block neither running nor waiting is kept for 
 FIRST_LINE_CHARS = 160
 SHOWN_BLOCKS = 100  # running, and waiting, blocks a view lists (the status counts them all)
 MAX_PAGES = 32  # dashboard pages connected at once (each is sent every view)
+MAX_WORKERS_SHOWN = 256  # workers a shape's partitions-per-worker lists
 # the page's own rules: nothing from elsewhere, never in another site's frame
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
                                            "frame-ancestors 'none'",
@@ -54,6 +56,17 @@ def describe(filename: str, with_line: int, source: bytes) -> Dict[str, Any]:
     lines = source.decode("utf-8", "replace").splitlines()
     first = next((line.strip() for line in lines[with_line:with_line + 20] if line.strip()), "")
     return {"file": filename, "line": with_line, "first_line": first[:FIRST_LINE_CHARS]}
+
+
+def counts_by_worker(value: Any) -> Dict[str, int]:
+    """A progress report's partitions per worker (worker id -> count), as far as it is one:
+    entries that are not a short name and a count are dropped, and at most ``MAX_WORKERS_SHOWN``
+    kept; anything else is no entry at all (the page shows what it gets as text)."""
+    if not isinstance(value, dict):
+        return {}
+    counts = {worker: count for worker, count in value.items()
+              if isinstance(worker, str) and len(worker) <= 64 and type(count) is int and count >= 0}
+    return dict(list(counts.items())[:MAX_WORKERS_SHOWN])
 
 
 class Dashboard:
@@ -93,10 +106,11 @@ class Dashboard:
     def submitted(self, job: Any, now: Optional[float] = None) -> None:
         self._block(job, time.time() if now is None else now)
 
-    def progressed(self, job: Any, worker_id: str, fields: Dict[str, int], now: Optional[float] = None) -> None:
+    def progressed(self, job: Any, worker_id: str, fields: Dict[str, int], by_worker: Dict[str, int],
+                   now: Optional[float] = None) -> None:
         now = time.time() if now is None else now
         self._block(job, now).setdefault("started", now)
-        self.progress[job.cluster_job_id] = {**fields, "worker": worker_id, "updated": now}
+        self.progress[job.cluster_job_id] = {**fields, "by_worker": by_worker, "worker": worker_id, "updated": now}
 
     def finished(self, job: Any, error: Optional[Dict[str, Any]], now: Optional[float] = None) -> None:
         """A block's end (its result or error went to its client, or it failed before running);
@@ -107,8 +121,11 @@ class Dashboard:
         block = dict(self._block(job, now))
         last = self.progress.get(block["id"])
         self._forget(block["id"])
-        if last is not None:
+        if last is not None:  # its last shape's
             block["items"] = last.get("items_total", 0)
+            block["partitions"] = last.get("partitions_done", 0)
+            block["compiled"] = last.get("partitions_compiled", 0)
+            block["by_worker"] = last.get("by_worker", {})
         failure = None if error is None else f"{error.get('type_name', 'Error')}: {str(error.get('message', ''))[:500]}"
         self._to_history(block, now, failure)
         if failure is not None:

@@ -503,7 +503,8 @@ class ManagerService:
             return
         if header["type"] == "progress":
             fields = {name: int(header.get(name, 0)) for name in schema.PROGRESS_FIELDS}
-            self._show(self.dashboard.progressed, job, link.info.id, fields)
+            self._show(self.dashboard.progressed, job, link.info.id, fields,
+                       dashboard.counts_by_worker(header.get("partitions_by_worker")))
             await self.sio.emit(schema.PROGRESS, {"job_id": job.client_job_id, **fields}, to=sid)
         elif header.get("stream") in ("stdout", "stderr"):
             text = str(header.get("text", ""))

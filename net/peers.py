@@ -17,7 +17,7 @@ worker is never handed work it cannot start:
                                                  channel, then computes the partition in its
                                                  own pool
       or none {worker, task_id, reserved}       (B releases the process, forgets the offer)
-                                       <-       partition_done {worker, task_id, lo, hi, stop, slot}
+                                       <-       partition_done {worker, task_id, lo, hi, stop, compiled, slot}
                                                   + [pickled outcome]; then B pulls again
                                        <-       partition_lost {worker, task_id, lo, hi, slot}
                                                   (not computed: the process computing it
@@ -87,7 +87,8 @@ def event(peer: str, header: dict, buffers: List[bytes]) -> Event:
         return NoneAnswered(peer, task_id, int(header["reserved"]))
     if kind == "partition_done":  # the outcome stays pickled: it is the driver's to read
         return PeerPartitionDone(_slot(header), PartitionDone(
-            task_id, int(header["lo"]), int(header["hi"]), bool(header.get("stop")), bytes(buffers[0])))
+            task_id, int(header["lo"]), int(header["hi"]), bool(header.get("stop")), bytes(buffers[0]),
+            bool(header.get("compiled"))))
     if kind == "partition_lost":
         return PeerPartitionLost(peer, _slot(header))
     if kind == "kernel_wanted":
@@ -168,7 +169,7 @@ class Peers:
         elif isinstance(instruction, SendPartitionDone):
             self._send(instruction.peer, self._header(
                 "partition_done", instruction.task_id, lo=instruction.lo, hi=instruction.hi, slot=instruction.slot,
-                stop=instruction.stop), [instruction.outcome])
+                stop=instruction.stop, compiled=instruction.compiled), [instruction.outcome])
         elif isinstance(instruction, SendPartitionLost):
             self._send(instruction.peer, self._header(
                 "partition_lost", instruction.task_id, lo=instruction.lo, hi=instruction.hi, slot=instruction.slot))

@@ -35,8 +35,9 @@ socket.io, manager -> client:
                                              credit, see net.output_flow)
     PROGRESS   {"job_id", *PROGRESS_FIELDS}   (the parallel shape the block runs now: "task"
                                              identifies the shape; items of "items_total" done in
-                                             "partitions_done" partitions; processes computing it
-                                             now on all workers; bytes moved between workers)
+                                             "partitions_done" partitions, "partitions_compiled" of
+                                             them by numba; processes computing it now on all
+                                             workers; bytes moved between workers)
     JOB_DONE   {"job_id", "names": [str], "variables": [bytes] | null,
                 "download": absent | {"path", "sizes": [int]},   (large results: GET path once,
                                                                    the variables end to end)
@@ -69,7 +70,9 @@ Registry and control channel (net.wire messages, header "type" first):
     release    {"object_ids"}                 (manager -> worker: drop those remote objects)
     output     {"job_id", "stream", "text"}   (worker -> manager; text at most output_flow.CHUNK)
     output_ack {"job_id", "chars"}            (manager -> worker: the client wrote that much of it)
-    progress   {"job_id", *PROGRESS_FIELDS}    (worker -> manager, at most every 0.25 s per shape)
+    progress   {"job_id", *PROGRESS_FIELDS, "partitions_by_worker": {worker id: int}}
+                                              (worker -> manager, at most every 0.25 s per shape; the
+                                               second, for the dashboard: net.dashboard.counts_by_worker)
     hello {"worker", "nonce"} -> challenge {"nonce", "proof"}, then proof {"proof"}
                                               (worker -> worker, first on a channel it dials: net.identity)
     offer, pull, partition, none, partition_done, partition_lost   (worker <-> worker: net.peers; each
@@ -106,7 +109,8 @@ OUTPUT = "output"
 FETCH = "fetch"
 STATUS = "status"
 PROGRESS = "progress"
-PROGRESS_FIELDS = ("task", "partitions_done", "items_done", "items_total", "active_cores", "bytes_moved")
+PROGRESS_FIELDS = ("task", "partitions_done", "items_done", "items_total", "active_cores", "bytes_moved",
+                   "partitions_compiled")
 RELEASE = "release"
 GOODBYE = "goodbye"
 

@@ -23,8 +23,8 @@ from ufora.engine import deaths, errors, remote_values, shm
 from ufora.engine import pool as compute_pool
 from ufora.engine.block import Block, BlockResult, free_variables_in_segment
 from ufora.engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
-from ufora.engine.scheduler import (Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded, ProcessGone,
-                                    ProcessSaid, ReplacementFailed, Send, SubmitBlock)
+from ufora.engine.scheduler import (HERE, Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded,
+                                    ProcessGone, ProcessSaid, ReplacementFailed, Send, SubmitBlock)
 from ufora.engine.serialization import MissingObjectError
 from ufora.net import channel as channels
 from ufora.net import host_usage, identity, inproc, loop_health
@@ -259,6 +259,8 @@ class WorkerService:
             job = self.jobs.get(job_id)
             if job is not None:
                 snapshot["bytes_moved"] += job.fetched
+            snapshot["partitions_by_worker"] = {self.id if worker == HERE else worker: count
+                                                for worker, count in snapshot["partitions_by_worker"].items()}
             if job is not None and snapshot != job.reported:
                 job.reported = snapshot
                 self.background.spawn(self._forward(job.channel, {"type": "progress", "job_id": job_id, **snapshot}))

@@ -95,10 +95,10 @@ class WithBlockExecutor:
 
     def withStatusCallback(self, callback: Callable[[dict], None]) -> "WithBlockExecutor":
         """Call ``callback(status)`` as the block's parallel shapes progress: ``status`` has
-        ``task`` (identifies the shape: it changes with the next one), ``partitions_done``,
-        ``items_done`` of ``items_total``, ``active_cores`` (processes computing it now, on all
-        workers) and ``bytes_moved`` (between workers). Called in the connection's thread;
-        keep it short."""
+        ``task`` (identifies the shape: it changes with the next one), ``partitions_done`` (of
+        which numba computed ``partitions_compiled``, the rest ran in CPython), ``items_done`` of
+        ``items_total``, ``active_cores`` (processes computing it now, on all workers) and
+        ``bytes_moved`` (between workers). Called in the connection's thread; keep it short."""
         self._status_callback = callback
         return self
 

@@ -298,6 +298,33 @@ def socketio_connect(url: str, auth: Optional[dict]) -> str:
     return ""
 
 
+def dashboard_claim(url: str, secret: str) -> dict:
+    """What a dashboard page sends to connect, proving ``secret`` (as dashboard.js does)."""
+    with urllib.request.urlopen(url + client_auth.CHALLENGE_PATH, timeout=10) as page:
+        challenge = json.load(page)["nonce"]
+    mine = client_auth.new_nonce()
+    return {"challenge": challenge, "nonce": mine,
+            "proof": client_auth.dashboard_proof(secret.encode(), challenge, mine)}
+
+
+def dashboard_view(url: str, secret: str) -> dict:
+    """One view the manager's dashboard namespace pushes to a page (``net.dashboard.snapshot``)."""
+    import socketio
+
+    from ufora.net import dashboard
+
+    views: list = []
+    page = socketio.Client(reconnection=False)
+    page.on(dashboard.EVENT, views.append, namespace=dashboard.NAMESPACE)
+    page.connect(url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
+                 auth=dashboard_claim(url, secret))
+    try:
+        wait_for(lambda: views, "a view of the cluster", timeout=10)
+    finally:
+        page.disconnect()
+    return views[0]
+
+
 def manager_status(url: str) -> dict:
     """What the manager at ``url`` answers ``GET /api/status``: its JSON status."""
     with urllib.request.urlopen(url + "/api/status", timeout=10) as page:

@@ -16,7 +16,7 @@ import pytest
 import pyfora
 from ufora.net import dashboard
 from ufora.net import client_auth
-from tests.conftest import Service, client_claim, one_host, socketio_connect, wait_for
+from tests.conftest import Service, client_claim, dashboard_claim, one_host, socketio_connect, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 # as the machine's notes advise for a closed network: no background connections, no sandbox as root
@@ -30,15 +30,6 @@ def _job(job_id: str, session: str = "s" * 32, line: int = 2) -> SimpleNamespace
                            buffers=[source], header={"job_id": job_id, "filename": "job.py", "with_line": line})
 
 
-def _dashboard_claim(url: str, secret: str) -> dict:
-    """What a dashboard page sends to connect, proving ``secret`` (as dashboard.js does)."""
-    with urllib.request.urlopen(url + client_auth.CHALLENGE_PATH, timeout=10) as page:
-        challenge = json.load(page)["nonce"]
-    mine = client_auth.new_nonce()
-    return {"challenge": challenge, "nonce": mine,
-            "proof": client_auth.dashboard_proof(secret.encode(), challenge, mine)}
-
-
 def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
     board = dashboard.Dashboard()
     board.client_connected("s" * 32, "10.0.0.7")
@@ -46,7 +37,8 @@ def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
     board.submitted(running, now=100.0)
     board.submitted(failed, now=100.0)
     board.progressed(running, "w1", {"task": 3, "partitions_done": 4, "items_done": 40, "items_total": 100,
-                                     "active_cores": 2, "bytes_moved": 0}, now=101.0)
+                                     "active_cores": 2, "bytes_moved": 0, "partitions_compiled": 3},
+                     {"w1": 1, "w2": 3}, now=101.0)
     board.sample(["1:a", "2:b"], [], now=102.0)
     board.sample(["1:a"], ["2:b"], now=110.0)  # its progress is stale by then: no core counted
     board.finished(failed, {"type_name": "ValueError", "message": "bad row 7"}, now=103.0)
@@ -55,15 +47,26 @@ def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
     assert shown["first_line"] == "total = sum(slow(x) for x in range(10))" and shown["client"] == "10.0.0.7"
     assert (shown["file"], shown["line"], shown["worker"], shown["seconds"]) == ("job.py", 2, "w1", 4.0)
     assert shown["shape"]["items_done"] == 40 and "updated" not in shown["shape"]
+    assert shown["shape"]["partitions_compiled"] == 3 and shown["shape"]["by_worker"] == {"w1": 1, "w2": 3}
     assert [b["id"] for b in view["history"]] == ["2:b"] and view["errors"][0]["error"] == "ValueError: bad row 7"
     assert view["timeline"] == [(102.0, 2), (110.0, 0)]
     board.finished(running, None, now=105.0)
     assert board.history[0]["ok"] and board.history[0]["items"] == 100 and not board.blocks and not board.progress
+    assert (board.history[0]["partitions"], board.history[0]["compiled"]) == (4, 3)
+    assert board.history[0]["by_worker"] == {"w1": 1, "w2": 3}
     json.dumps(board.snapshot({}, [], [], now=106.0))  # what socket.io sends
     download = SimpleNamespace(cluster_job_id=None, client_job_id="d1", session="s" * 32, buffers=[], header={})
     board.finished(download, None, now=107.0)  # a toLocal(): not a block
     board.finished(download, {"type_name": "InternalError", "message": "malformed"}, now=107.0)
     assert len(board.history) == 3 and board.history[0]["id"] == "d1" and not board.blocks
+
+
+def test_a_progress_reports_partitions_per_worker_are_kept_only_as_names_and_counts():
+    assert dashboard.counts_by_worker({"w1": 3, "w2": 0}) == {"w1": 3, "w2": 0}
+    for hostile in (None, [], "w1", 7, {"w1": "3"}, {"w1": -1}, {"w1": True}, {"w" * 65: 1}, {3: 1}):
+        assert dashboard.counts_by_worker(hostile) == {}, hostile
+    many = {f"w{i}": i for i in range(1000)}
+    assert len(dashboard.counts_by_worker(many)) == dashboard.MAX_WORKERS_SHOWN
 
 
 def test_blocks_that_end_without_a_result_go_to_the_history_as_cancelled():
@@ -72,7 +75,7 @@ def test_blocks_that_end_without_a_result_go_to_the_history_as_cancelled():
     board = dashboard.Dashboard()
     cancelled = _job("3:c")
     board.submitted(cancelled, now=1.0)
-    board.progressed(cancelled, "w1", {"items_done": 1}, now=2.0)
+    board.progressed(cancelled, "w1", {"items_done": 1}, {}, now=2.0)
     board.sample(["3:c"], [], now=3.0)
     assert board.blocks and board.progress
     board.cancelled(["3:c"], now=4.0)
@@ -133,7 +136,7 @@ def test_the_namespace_asks_for_the_secret_and_only_sends(service):
     wrong = client()
     with pytest.raises(socketio.exceptions.ConnectionError):
         wrong.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
-                      auth=_dashboard_claim(service.url, "not the secret at all"))
+                      auth=dashboard_claim(service.url, "not the secret at all"))
     a_clients = client()  # a client's proof is not a page's
     with pytest.raises(socketio.exceptions.ConnectionError):
         a_clients.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
@@ -141,11 +144,11 @@ def test_the_namespace_asks_for_the_secret_and_only_sends(service):
     assert "requires its secret" in refusals[0] and "does not match" in refusals[1] and "does not match" in refusals[2]
     assert not received
     # nor is a page's a client's: a page's proof, taken on its way, cannot run code
-    assert "does not match" in socketio_connect(service.url, {"session": "", **_dashboard_claim(service.url,
+    assert "does not match" in socketio_connect(service.url, {"session": "", **dashboard_claim(service.url,
                                                                                                 service.secret)})
     page = client()
     page.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
-                 auth=_dashboard_claim(service.url, service.secret))
+                 auth=dashboard_claim(service.url, service.secret))
     try:
         page.emit("submit", {"job_id": "x", "source": "x = 1"}, namespace=dashboard.NAMESPACE)  # not read
         wait_for(lambda: len(received) >= 2, "two views of the cluster", timeout=10)
@@ -195,7 +198,8 @@ def test_the_page_in_chromium_shows_workers_progress_and_history(tmp_path):
             page.wait_for_selector("#secret-problem:has-text('does not match')", timeout=15_000)
             page.fill("#secret", service.secret)
             page.click("#secret-form button")
-            worker = json.loads(_get(service.url + "/api/status")[1])["members"][0]["id"]
+            member = json.loads(_get(service.url + "/api/status")[1])["members"][0]
+            worker, address = member["id"], member["address"]
             page.wait_for_selector(f"#workers tr[data-worker='{worker}']", timeout=15_000)
             assert page.inner_text("#state") == "live"
             page.screenshot(path=str(tmp_path / "workers.png"))
@@ -209,14 +213,17 @@ def test_the_page_in_chromium_shows_workers_progress_and_history(tmp_path):
                 block = threading.Thread(target=lambda: results.append(namespace["run"](executor)))
                 block.start()
                 try:
-                    seen = set()
+                    seen, rows = set(), []
                     deadline = time.monotonic() + 60
                     while len(seen) < 2 and time.monotonic() < deadline and block.is_alive():
                         cells = page.locator("#running tr[data-state='running'] .bar b").all_inner_texts()
                         seen.update(text for text in cells if text.endswith("items") and not text.startswith("0 /"))
+                        rows += page.locator("#running tr[data-state='running']").all_inner_texts()
                         time.sleep(0.2)
                     page.screenshot(path=str(tmp_path / "running.png"))
                     assert len(seen) >= 2, f"the progress never moved: {seen}"
+                    # Fractions: CPython partitions, all on the one worker, named by its address
+                    assert any("CPython" in text and f"{address}: " in text for text in rows), rows[-3:]
                 finally:
                     block.join(timeout=120)
             assert results == [204341]  # CPython's (a sum of slow(x) over the range, 20 s locally)
@@ -224,6 +231,11 @@ def test_the_page_in_chromium_shows_workers_progress_and_history(tmp_path):
                                    timeout=15_000)
             page.screenshot(path=str(tmp_path / "history.png"))
             assert "ok" in page.inner_text("#history tr:first-child")
+            assert "CPython" in page.inner_text("#history tr:first-child")
+            shown = page.evaluate("""() => [window.uforaDashboard.engines(4, 4), window.uforaDashboard.engines(0, 4),
+                window.uforaDashboard.engines(3, 4), window.uforaDashboard.engines(0, 0),
+                window.uforaDashboard.perWorker({"a1": 3, "b2": 1}, {"a1": "10.0.0.1"})]""")
+            assert shown == ["compiled", "CPython", "3 compiled, 1 CPython", "–", "10.0.0.1: 3, b2: 1"]
             key, message = "k" * 70, "ufora-client-port|dashboard|n|m|"  # the page's own SHA-256, for http
             expected = hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
             assert page.evaluate("([k, m]) => window.uforaDashboard.hmacSha256(k, m)", [key, message]) == expected
@@ -246,7 +258,7 @@ def test_a_cancelled_block_goes_to_the_history_as_cancelled(service):
     page = socketio.Client(reconnection=False)
     page.on("status", views.append, namespace=dashboard.NAMESPACE)
     page.connect(service.url, transports=["websocket"], namespaces=[dashboard.NAMESPACE], wait_timeout=10,
-                 auth=_dashboard_claim(service.url, service.secret))
+                 auth=dashboard_claim(service.url, service.secret))
     try:
         with pyfora.connect(service.url, secret=service.secret, progress=False) as executor:
             slow = executor.submit(_slow_count, 10 ** 9)

@@ -8,7 +8,7 @@ import pytest
 
 import pyfora
 from tests import hosts
-from tests.conftest import manager_status, once_computing, service_running, wait_for
+from tests.conftest import dashboard_view, manager_status, once_computing, service_running, wait_for
 from tests.primes import countPrimes
 
 WHY_NOT = hosts.unavailable()
@@ -78,6 +78,10 @@ def test_three_workers_on_three_hosts_share_a_job(cluster):
     assert result == 216818
     members = cluster.wait_for(lambda s: all(counters(m) for m in s["members"]), "each to report partitions")["members"]
     assert sorted(m["address"] for m in members) == sorted(cluster.lan.addresses[h] for h in cluster.lan.names[1:4])
+    # the dashboard's history: the shape's partitions per worker, all three, as many as were done
+    finished, = dashboard_view(cluster.manager.url, cluster.manager.secret)["history"]
+    assert sorted(finished["by_worker"]) == sorted(m["id"] for m in members), finished
+    assert sum(finished["by_worker"].values()) == finished["partitions"] and finished["compiled"] >= 1
 
 
 def test_a_worker_killed_mid_job_five_times_in_a_row(cluster):

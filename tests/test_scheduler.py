@@ -112,7 +112,7 @@ class PoolScheduler:
                 for fetch in self._take(scheduler.FetchWindows)]
 
     def take_foreign_done(self):
-        return [(d.peer, d.task_id, d.lo, d.hi, d.slot, d.stop, d.outcome)
+        return [(d.peer, d.task_id, d.lo, d.hi, d.slot, d.stop, d.outcome) + ((True,) if d.compiled else ())
                 for d in self._take(scheduler.SendPartitionDone)]
 
     def take_foreign_lost(self):
@@ -139,8 +139,9 @@ def test_a_block_goes_to_an_idle_process_and_its_result_is_reported():
 
 
 def done(task_id, lo, hi, outcome):
-    """A partition_done message as a compute process sends it: the outcome pickled, opaque."""
-    return PartitionDone(task_id, lo, hi, outcome[3], serialization.dumps(outcome))
+    """A partition_done message as a compute process sends it: the outcome pickled, opaque,
+    whether numba computed it beside."""
+    return PartitionDone(task_id, lo, hi, outcome[3], serialization.dumps(outcome), outcome[2])
 
 
 def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_done():
@@ -292,6 +293,10 @@ def test_a_pull_is_answered_with_the_byte_ranges_its_partition_reads_and_counted
     s.peer_partition_done(slot, outcome)
     moved = len(b"task") + 9 * (hi - lo) + len(outcome.outcome)
     assert s.progress()["job"]["bytes_moved"] == moved
+    assert s.progress()["job"]["partitions_by_worker"] == {"B": 1} and s.progress()["job"]["partitions_compiled"] == 1
+    s.on_message(0, done(local.task_id, local.lo, local.hi, ("ok", (True, 1), False, False)))  # in CPython, here
+    assert s.progress()["job"]["partitions_by_worker"] == {"B": 1, scheduler.HERE: 1}
+    assert (s.progress()["job"]["partitions_compiled"], s.progress()["job"]["partitions_done"]) == (1, 2)
     assert s.pull_from_peer("B", 999) is None  # no such task: none
 
 
@@ -315,7 +320,7 @@ def test_each_idle_process_pulls_an_offered_task_computes_the_partition_and_pull
     assert index == 0 and (message.task_id, message.lo, message.hi, message.windows) == (("A", 7), 0, 10, [b"window"])
     outcome = done(ForeignTask("A", 7), 0, 10, ("ok", (True, 3), True, False))
     s.on_message(0, outcome)
-    assert s.take_foreign_done() == [("A", 7, 0, 10, ["A", 3], False, outcome.outcome)]
+    assert s.take_foreign_done() == [("A", 7, 0, 10, ["A", 3], False, outcome.outcome, True)]  # compiled
     assert s.counts["foreign_partitions"] == 1
     assert s.take_pulls() == [("A", 7, 0)]  # the offer stands: it pulls again
 

@@ -65,6 +65,21 @@ function markStale(stale) {
   document.getElementById("views").classList.toggle("stale", stale);
 }
 
+// How a shape's partitions ran: all compiled by numba, all in CPython, or how many of each.
+function engines(compiled, partitions) {
+  if (!partitions) return "–";
+  if (compiled === partitions) return "compiled";
+  if (!compiled) return "CPython";
+  return `${compiled} compiled, ${partitions - compiled} CPython`;
+}
+
+// A shape's partitions per worker, each named by its address where the page knows it.
+function perWorker(counts, addresses) {
+  const entries = Object.entries(counts || {});
+  if (!entries.length) return "–";
+  return entries.map(([id, n]) => `${addresses[id] || id}: ${n}`).join(", ");
+}
+
 function render(view) {
   const status = view.status;
   markStale(false);
@@ -84,13 +99,15 @@ function render(view) {
     return tr;
   }));
 
+  const addresses = Object.fromEntries(status.members.map((m) => [m.id, m.address]));
   const running = document.getElementById("running");
   const blocks = view.running.map((b) => [b, "running"]).concat(view.pending.map((b) => [b, "waiting"]));
   running.replaceChildren(...blocks.map(([b, how]) => {
     const s = b.shape;
     const tr = row([b.id, b.client, code(b), b.worker || how, b.seconds,
       s ? bar(s.items_done, s.items_total, `${s.items_done} / ${s.items_total} items`) : "–",
-      s ? s.partitions_done : "–", s ? s.active_cores : "–", s ? bytes(s.bytes_moved) : "–"]);
+      s ? s.partitions_done : "–", s ? engines(s.partitions_compiled, s.partitions_done) : "–",
+      s ? perWorker(s.by_worker, addresses) : "–", s ? s.active_cores : "–", s ? bytes(s.bytes_moved) : "–"]);
     tr.dataset.block = b.id;
     tr.dataset.state = how;
     return tr;
@@ -106,7 +123,8 @@ function render(view) {
 
   document.getElementById("history").replaceChildren(...view.history.map((b) => {
     const tr = row([new Date(b.finished * 1000).toLocaleTimeString(), b.client, code(b), b.seconds,
-      b.items === undefined ? "–" : b.items, el("span", b.ok ? "ok" : b.error, b.ok ? "ok" : "error")]);
+      b.items === undefined ? "–" : b.items, engines(b.compiled, b.partitions), perWorker(b.by_worker, addresses),
+      el("span", b.ok ? "ok" : b.error, b.ok ? "ok" : "error")]);
     tr.dataset.block = b.id;
     return tr;
   }));
@@ -262,5 +280,10 @@ document.getElementById("secret-form").addEventListener("submit", (event) => {
   connect();
 });
 
-window.uforaDashboard = { hmacSha256: (key, message) => hex(hmacSha256(new TextEncoder().encode(key), new TextEncoder().encode(message))) };
+// for the test in a real browser (tests/test_dashboard.py)
+window.uforaDashboard = {
+  hmacSha256: (key, message) => hex(hmacSha256(new TextEncoder().encode(key), new TextEncoder().encode(message))),
+  engines,
+  perWorker,
+};
 connect();
