@@ -16,6 +16,15 @@ function el(tag, text, className) {
   return node;
 }
 
+// A long id (a block's is its client's number and 32 hex digits) cut to its first characters,
+// whole in its tooltip: the code beside it keeps its room.
+function shortId(id) {
+  if (!id) return id;
+  const shown = el("span", id.length > 14 ? id.slice(0, 14) + "…" : id);
+  shown.title = id;
+  return shown;
+}
+
 function row(cells) {
   const tr = document.createElement("tr");
   for (const cell of cells) {
@@ -104,7 +113,7 @@ function render(view) {
   const blocks = view.running.map((b) => [b, "running"]).concat(view.pending.map((b) => [b, "waiting"]));
   running.replaceChildren(...blocks.map(([b, how]) => {
     const s = b.shape;
-    const tr = row([b.id, b.client, code(b), b.worker || how, b.seconds,
+    const tr = row([shortId(b.id), b.client, code(b), shortId(b.worker) || how, b.seconds,
       s ? bar(s.items_done, s.items_total, `${s.items_done} / ${s.items_total} items`) : "–",
       s ? s.partitions_done : "–", s ? engines(s.partitions_compiled, s.partitions_done) : "–",
       s ? perWorker(s.by_worker, addresses) : "–", s ? s.active_cores : "–", s ? bytes(s.bytes_moved) : "–"]);
