@@ -16,12 +16,16 @@ import pytest
 
 from tests.conftest import ROOT
 
-# A user's script: a block with a parallel shape (calling the user's own function) and one that
-# reports the cluster's modules, on an embedded cluster; then what the client loaded.
+# A user's script with modules of its own named engine and net (the names ufora no longer takes):
+# a block with a parallel shape calling them, and one that reports the cluster's modules, on an
+# embedded cluster; then what the client loaded.
+USER_MODULES = {"engine.py": "def speed(x):\n    return 2 * x\n", "net.py": "RATE = 5\n"}
 USER_SCRIPT = '''
 import json
 import sys
 
+import engine
+import net
 import pyfora
 
 
@@ -32,21 +36,23 @@ def scaled(x):
 executor = pyfora.connect(progress=False, serial_here=False)
 with executor.remotely.downloadAll():
     total = sum(scaled(i) for i in range(100000))
+    mine = sum(engine.speed(i) * net.RATE for i in range(100000))
 with executor.remotely.downloadAll():
     remote = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
               if name.split(".")[0] in ("ufora", "engine", "net")}
 executor.close()
 local = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())
          if name.split(".")[0] in ("ufora", "engine", "net")}
-print(json.dumps({"total": total, "remote": remote, "local": local}))
+print(json.dumps({"total": total, "mine": mine, "remote": remote, "local": local}))
 '''
-EXPECTED_TOTAL = sum(3 * i for i in range(100000))
+EXPECTED = {"total": sum(3 * i for i in range(100000)), "mine": sum(2 * i * 5 for i in range(100000))}
 
 
 def _run_user_script(folder: str, env: dict) -> dict:
+    for name, text in {**USER_MODULES, "user_script.py": USER_SCRIPT}.items():
+        with open(os.path.join(folder, name), "w") as out:
+            out.write(text)
     script = os.path.join(folder, "user_script.py")
-    with open(script, "w") as out:
-        out.write(USER_SCRIPT)
     done = subprocess.run([sys.executable, script], cwd=folder, env=env, capture_output=True, text=True,
                           timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -54,16 +60,21 @@ def _run_user_script(folder: str, env: dict) -> dict:
 
 
 def _assert_loaded_from(report: dict, layout: str) -> None:
-    """The script's answer is CPython's, and every ufora module of the client and of the cluster's
-    compute process came from ``layout``, under its ``ufora`` name."""
-    assert report["total"] == EXPECTED_TOTAL
+    """The script's answers are CPython's, every ufora module of the client and of the cluster's
+    compute process came from ``layout`` under its ``ufora`` name, and the plain names ``engine``
+    and ``net`` are the user's modules (on the cluster, sent by value, they are not in
+    ``sys.modules``)."""
+    assert {name: report[name] for name in EXPECTED} == EXPECTED
     for side in ("local", "remote"):
         modules = report[side]
         assert "ufora.engine.runtime" in modules and "ufora.net.config" in modules, (side, sorted(modules))
-        plain = sorted(name for name in modules if name.split(".")[0] in ("engine", "net"))
-        assert not plain, f"{side}: loaded under a plain name: {plain}"
-        outside = {name: path for name, path in modules.items() if path and not path.startswith(layout)}
+        ours = {name: path for name, path in modules.items() if name.split(".")[0] == "ufora"}
+        outside = {name: path for name, path in ours.items() if path and not path.startswith(layout)}
         assert not outside, f"{side}: loaded from outside {layout}: {outside}"
+        plain = {name: path for name, path in modules.items() if name.split(".")[0] in ("engine", "net")}
+        assert side == "remote" or sorted(plain) == ["engine", "net"], f"{side}: {plain}"
+        assert all(path is None or path.endswith(("/engine.py", "/net.py")) for path in plain.values()), \
+            f"{side}: ufora's own under a plain name: {plain}"
 
 
 def _environment(**extra: str) -> dict:
@@ -123,8 +134,10 @@ def test_a_script_and_the_service_command_from_the_installed_wheel(wheel, tmp_pa
 
 
 def test_a_script_and_the_service_module_from_a_fresh_clone_with_nothing_installed(tmp_path):
-    """The files a clone has (git's tracked and new ones, as they are now), run from the clone's
-    folder: ufora/__init__.py maps ufora.engine and ufora.net onto its engine/ and net/."""
+    """The files a clone has (git's tracked and new ones, as they are now), on the path of a script
+    in a folder of its own (in the clone's root, the folder engine/ would hide the user's
+    engine.py, as any package folder beside a script does): ufora/__init__.py maps ufora.engine
+    and ufora.net onto the clone's engine/ and net/."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                             capture_output=True, check=True).stdout.decode().split("\0")
     clone = tmp_path / "clone"
@@ -132,8 +145,10 @@ def test_a_script_and_the_service_module_from_a_fresh_clone_with_nothing_install
         if name.split("/")[0] in ("ufora", "engine", "net", "pyfora") and os.path.isfile(os.path.join(ROOT, name)):
             os.makedirs(clone / os.path.dirname(name), exist_ok=True)
             shutil.copy2(os.path.join(ROOT, name), clone / name)
-    env = _environment()
-    _assert_loaded_from(_run_user_script(str(clone), env), str(clone) + os.sep)
+    env = _environment(PYTHONPATH=str(clone))
+    work = tmp_path / "work"
+    work.mkdir()
+    _assert_loaded_from(_run_user_script(str(work), env), str(clone) + os.sep)
 
     help_text = subprocess.run([sys.executable, "-m", "ufora.net.service", "--help"], cwd=clone, env=env,
                                capture_output=True, text=True, timeout=60)
