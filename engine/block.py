@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 
-from ufora.engine import (class_state, code, errors, function_body, functions, local_estimate, module_state, mutations,
-                          namespaces, remote_values, rewriter, runtime, serialization, shm, unread)
+from ufora.engine import (as_written, class_state, code, errors, function_body, functions, local_estimate,
+                          module_state, mutations, namespaces, remote_values, rewriter, runtime, serialization, shm,
+                          unread)
 
 log = logging.getLogger(__name__)
 
@@ -251,11 +252,26 @@ def _compile_body(source: str, filename: str, with_line: int
     touched, written, unbinding = mutations.touched(body), mutations.written(body), mutations.unbinding(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
     module.body = unread.mark(module.body)
+    compiled = _compiled(tree, block, module.body, source, filename)
+    # the same text as written, whose functions go back to the client in place of the rewritten
+    as_is = ast.parse(source, filename)
+    as_is_block = code.find_with(as_is, with_line)
+    as_written.remember(_code_of(compiled), _code_of(_compiled(as_is, as_is_block, as_is_block.body, source, filename)))
+    return compiled, names, touched, written, unbinding
+
+
+def _compiled(tree: ast.Module, block: ast.With, body: List[ast.stmt], source: str, filename: str) -> _Compiled:
+    """``body``, the statements of ``block`` in ``tree``, compiled as a function's body where the
+    block is in a function (``engine.function_body``), else as a module."""
     flags = code.future_flags_of_module(tree)
-    as_function = function_body.compile_body(tree, block, module.body, source, filename, flags)
+    as_function = function_body.compile_body(tree, block, body, source, filename, flags)
     if as_function is not None:
-        return as_function, names, touched, written, unbinding
-    return compile(module, filename, "exec", flags=flags, dont_inherit=True), names, touched, written, unbinding
+        return as_function
+    return compile(ast.Module(body=body, type_ignores=[]), filename, "exec", flags=flags, dont_inherit=True)
+
+
+def _code_of(compiled: _Compiled) -> types.CodeType:
+    return compiled.code if isinstance(compiled, function_body.FunctionBody) else compiled
 
 
 def _type_name(value: Any) -> str:

@@ -23,7 +23,7 @@ import logging
 import types
 from typing import Any, Collection, Container, Dict, List, Optional, Sequence, Tuple
 
-from ufora.engine import kernels, rewriter, showcase
+from ufora.engine import as_written, kernels, rewriter, showcase
 from ufora.engine.code import EMPTY, cell_contents, future_flags_of_code, is_a, parsed, referenced_names
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ def rewrite_function(fn: types.FunctionType) -> Optional[types.FunctionType]:
     new.__kwdefaults__ = fn.__kwdefaults__
     new.__qualname__, new.__module__, new.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
     new.__dict__.update(fn.__dict__)
+    as_written.remember_function(new, fn)  # what goes back to the client is fn, or its code
     twin = rewriter.loops_of(definition)
     return kernels.attach_loops(twin)(new) if twin is not None else new
 

@@ -37,13 +37,17 @@ def pack(value: Any, download_below: Optional[int], read: Optional[serialization
     puts its own objects there: ``best = max(accounts, key=...)`` is one of the client's
     accounts, as in CPython. The functions whose globals are ``block_globals`` (the block's
     module's, of ``block_file``: ``engine.namespaces``) read the caller's module's globals
-    where they arrive."""
+    where they arrive. Functions go as the user wrote them when downloaded (``engine.as_written``),
+    as they ran when kept."""
     refer = None
     if download_below is None and read is not None and not (
             id(value) not in free_ids and _new(value, read) and serialization.plain(value, read.ids)):
         refer = read.number
-    data, buffers = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file)
+    data, buffers, as_written = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file)
     kept = download_below is not None and len(data) + sum(b.raw().nbytes for b in buffers) >= download_below
+    if kept and as_written:  # kept here, its functions stay rewritten: a later block's shapes in them split
+        data, buffers, _ = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file,
+                                                           written=False)
     segments: List[Segment] = []
     try:
         for buffer in buffers:

@@ -30,7 +30,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import cloudpickle
 
-from ufora.engine import client_objects, closed_files, gc_pause, lru_caches, namespaces, packed_scalars, regex_match
+from ufora.engine import (as_written, client_objects, closed_files, gc_pause, lru_caches, namespaces, packed_scalars,
+                          regex_match)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -91,7 +92,8 @@ def _pickled_as_usual(kind: type) -> None:
 
 class _Pickler(cloudpickle.Pickler):
     def __init__(self, file, references: Set[str], buffer_callback=None, arrays: Optional[Any] = None,
-                 block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", naming: bool = True):
+                 block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", naming: bool = True,
+                 written: bool = False):
         # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
         # then ours): the C pickler reads a dict subclass or a ChainMap through Python, once for
         # every object that is not a builtin, which made pickling 300k Decimals or dataclasses
@@ -101,6 +103,8 @@ class _Pickler(cloudpickle.Pickler):
         self.references = references
         self.arrays = arrays  # engine.task_arrays.ByName: large arrays by a shared segment's name
         self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals, block_file, naming)
+        self.as_written = written  # functions as the user wrote them (``engine.as_written``): for the client
+        self.went_as_written = False  # and one did
 
     def reducer_override(self, obj):
         kind = type(obj)
@@ -124,6 +128,10 @@ class _Pickler(cloudpickle.Pickler):
         if kind is types.ModuleType:
             reduced = self.namespaces.module_reduction(obj)
             return NotImplemented if reduced is None else reduced
+        if kind is types.FunctionType and self.as_written:
+            copy = as_written.written(obj)  # the code the user wrote, not the engine's rewrite
+            if copy is not None:
+                obj, self.went_as_written = copy, True
         reduced = super().reducer_override(obj)
         if kind is types.FunctionType:
             return self.namespaces.function_reduction(obj, reduced)
@@ -273,6 +281,8 @@ class ReadObjects:
         self.ids()
         assert self._numbers is not None
         number = self._numbers.get(id(value))
+        if number is None and type(value) is types.FunctionType:  # the engine's rewritten copy of one read
+            number = self._numbers.get(id(as_written.copied_from(value)))
         if number is None or id(value) in self.not_theirs or isinstance(value, type):
             return None
         return number
@@ -386,14 +396,15 @@ def timed_pickle(value: Any, budget: float, clock: Callable[[], float], arrays: 
 
 
 def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Optional[int]]] = None,
-                      block_globals: Optional[Dict[str, Any]] = None, block_file: str = ""
-                      ) -> Tuple[bytes, List[pickle.PickleBuffer]]:
+                      block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", written: bool = True
+                      ) -> Tuple[bytes, List[pickle.PickleBuffer], bool]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
     ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them. With
     ``refer``, each object it numbers is that number only (as ``dumps_referring``). The
     functions whose globals are ``block_globals`` (a block's, of ``block_file``) get, where the
     pickle is read, the namespace given to ``namespaces.loading_into`` for that file (the
-    caller's module's globals)."""
+    caller's module's globals). ``written``: functions go as the user wrote them
+    (``engine.as_written``), for the client; the third value says whether one did."""
     buffers: List[pickle.PickleBuffer] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -404,11 +415,11 @@ def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any]
 
     stream = io.BytesIO()
     pickler = _Pickler(stream, set(), buffer_callback=out_of_band, block_globals=block_globals, block_file=block_file,
-                       naming=False)
+                       naming=False, written=written)
     if refer is not None:
         pickler.persistent_id = refer
     pickler.dump(value)
-    return stream.getvalue(), buffers
+    return stream.getvalue(), buffers, pickler.went_as_written
 
 
 def loads_keeping_memo(data: bytes) -> Tuple[Any, Dict[int, Any]]:

@@ -668,3 +668,39 @@ def test_namespaces_a_block_names_come_back_as_themselves(ufora):
 
 
 CONFIG = {"a": 1}
+
+
+def _sum_of_sevenths(n):
+    return sum(i % 7 for i in range(n))
+
+
+def test_functions_come_back_as_the_user_wrote_them(ufora):
+    """A function the block defines, or one of the caller's it calls, ran rewritten on the
+    cluster (its shapes call the engine's hooks, a loop numba may compile is marked); it came
+    back so: the caller's globals gained ``__ufora_reduce__`` and its ``__dict__`` the mark, and
+    ``h = helper`` was a copy. Now each is what CPython makes, in either cluster mode."""
+    scale = 3
+    before = set(globals())
+    with ufora.remotely.downloadAll():
+        def inner(n):
+            return sum(i * scale for i in range(n))
+
+        def looping(xs):
+            total = 0.0
+            for x in xs:
+                total += x * x
+            return total
+
+        class Accumulator:
+            def odd_total(self, n):
+                return sum(i for i in range(n) if i % 2)
+        squares = lambda n: [i * i for i in range(n)]  # noqa: E731 - as users write them
+        helper = _sum_of_sevenths
+        there = (inner(300_000), looping([1.5, 2.0]), Accumulator().odd_total(300_000), squares(5), helper(300_000))
+    assert set(globals()) == before  # CPython's: a block in a function sets no global
+    for function in (inner, looping, Accumulator.odd_total, squares, helper):
+        assert not [name for name in function.__code__.co_names if name.startswith("__ufora")], function
+        assert function.__dict__ == {}, function
+    assert helper is _sum_of_sevenths
+    here = (inner(300_000), looping([1.5, 2.0]), Accumulator().odd_total(300_000), squares(5), helper(300_000))
+    assert there == here == (134_999_550_000, 6.25, 22_500_000_000, [0, 1, 4, 9, 16], 899_997)

@@ -1,0 +1,90 @@
+"""Functions as the user wrote them, for what a block sends back to its client.
+
+On the cluster a block runs rewritten: its parallel shapes call the engine's hooks
+(``__ufora_reduce__``, ...), and a function holding a loop numba may compile is marked with its
+twin (``__ufora_loops__``). A function the block defines, or one of the user's it rewrote, that
+went back to the client as it ran there would carry that code: calling it would need the hooks,
+so they were added to the user's module (its ``globals()`` gained names CPython's never has),
+and its ``__dict__`` held the mark. So each rewritten function's code is paired here with the
+code the user wrote (compiled from the same text), and the results' pickle (``remote_values``)
+sends a copy of the function with that code and without the mark: the client gets the function
+its own CPython would have made. Where it runs in a later block, the engine rewrites it again.
+
+Code objects are paired by qualified name and first line, and only where each is unique on both
+sides and their free variables agree: a pair that cannot be told apart keeps the code that ran.
+"""
+from __future__ import annotations
+
+import types
+import weakref
+from typing import Dict, Iterator, Optional, Tuple
+
+from ufora.engine import rewriter
+
+# rewritten code -> the user's; weak, so that a block's code, once no function runs it, goes
+_ORIGINALS: "weakref.WeakKeyDictionary[types.CodeType, types.CodeType]" = weakref.WeakKeyDictionary()
+# a rewritten copy of a function the client sent -> that function
+_COPIED_FROM: "weakref.WeakKeyDictionary[types.FunctionType, types.FunctionType]" = weakref.WeakKeyDictionary()
+
+
+def _functions(code: types.CodeType) -> Iterator[types.CodeType]:
+    """Every code object nested in ``code`` (its functions, classes' bodies, lambdas...)."""
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            yield constant
+            yield from _functions(constant)
+
+
+def _by_place(codes: Iterator[types.CodeType]) -> Dict[Tuple[str, int], Optional[types.CodeType]]:
+    """Code objects by (qualified name, first line); None where two share a place."""
+    found: Dict[Tuple[str, int], Optional[types.CodeType]] = {}
+    for code in codes:
+        place = (code.co_qualname, code.co_firstlineno)
+        found[place] = None if place in found else code
+    return found
+
+
+def remember(rewritten: types.CodeType, written: types.CodeType) -> None:
+    """Pair the functions nested in ``rewritten`` (code compiled from the rewritten text) with
+    those in ``written`` (the same text compiled as the user wrote it)."""
+    originals = _by_place(_functions(written))
+    for place, code in _by_place(_functions(rewritten)).items():
+        original = originals.get(place)
+        if code is not None and original is not None and code is not original:
+            _pair(code, original)
+
+
+def remember_function(rewritten: types.FunctionType, written: types.FunctionType) -> None:
+    """``rewritten`` is the engine's copy of the user's function ``written``: a result that holds
+    it refers to ``written`` where the client sent it (``copied_from``); their codes are paired,
+    and so are the functions nested in them."""
+    _COPIED_FROM[rewritten] = written
+    _pair(rewritten.__code__, written.__code__)
+    remember(rewritten.__code__, written.__code__)
+
+
+def copied_from(function: types.FunctionType) -> types.FunctionType:
+    """The user's function ``function`` is the engine's rewritten copy of, else itself: a
+    block's ``h = helper`` gives the client its own ``helper`` back, as in CPython."""
+    return _COPIED_FROM.get(function, function)
+
+
+def _pair(code: types.CodeType, original: types.CodeType) -> None:
+    if code.co_freevars == original.co_freevars:  # the closure's cells fit either
+        _ORIGINALS[code] = original
+
+
+def written(function: types.FunctionType) -> Optional[types.FunctionType]:
+    """A copy of ``function`` with the code the user wrote and without the engine's mark, or
+    None where it runs the user's code as it is."""
+    original = _ORIGINALS.get(function.__code__)
+    marked = rewriter.LOOPS_HOOK in function.__dict__
+    if original is None and not marked:
+        return None
+    copy = types.FunctionType(original or function.__code__, function.__globals__, function.__name__,
+                              function.__defaults__, function.__closure__)
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__, copy.__module__, copy.__doc__ = function.__qualname__, function.__module__, function.__doc__
+    copy.__annotations__ = function.__annotations__
+    copy.__dict__.update((name, value) for name, value in function.__dict__.items() if name != rewriter.LOOPS_HOOK)
+    return copy
