@@ -3,9 +3,11 @@ import re
 
 from setuptools import find_packages, setup
 
+HERE = pathlib.Path(__file__).parent
 # net/version.py is the one place the release is written; read as text (importing the package
 # here would need its dependencies installed first)
-VERSION = re.search(r'__version__ = "([^"]+)"', (pathlib.Path(__file__).parent / "net" / "version.py").read_text())[1]
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "net" / "version.py").read_text())[1]
+OURS = {"ufora": "ufora", "ufora.engine": "engine", "ufora.net": "net"}  # package -> its folder
 
 setup(
     name="ufora",
@@ -13,8 +15,10 @@ setup(
     description="Run ordinary Python on every core of every machine: the ufora cluster and pyfora",
     # one top-level name, ufora, whose engine and net are the design's top-level folders (ufora/__init__.py
     # maps them the same way in a source checkout), and pyfora beside it: nothing else in site-packages
-    packages=["ufora", "ufora.engine", "ufora.net", *find_packages(include=["pyfora", "pyfora.*"])],
-    package_dir={"ufora.engine": "engine", "ufora.net": "net"},
+    # (those present: the Dockerfile's first install has setup.py alone, for the dependencies' layer)
+    packages=[name for name, folder in OURS.items() if (HERE / folder / "__init__.py").exists()]
+    + find_packages(include=["pyfora", "pyfora.*"]),
+    package_dir={name: folder for name, folder in OURS.items() if name != folder},
     python_requires=">=3.10",
     install_requires=[
         "numpy",

@@ -190,11 +190,13 @@ def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
 
 def _opaque(payload: bytes, outcome: tasks.Outcome) -> Tuple[bool, bytes, bool]:
     """(whether it stops its task, the outcome pickled for the driver of ``payload``, whether
-    numba computed it): the worker service schedules on the first, hands the second to the driver
-    as it is, never unpickling a user's values (nor running their ``__reduce__``), and reports the
-    third. An outcome that cannot be pickled is that error."""
+    numba computed all of it: not a partition begun in CPython while its kernel compiled): the
+    worker service schedules on the first, hands the second to the driver as it is, never
+    unpickling a user's values (nor running their ``__reduce__``), and reports the third. An
+    outcome that cannot be pickled is that error."""
+    compiled = (all(piece[2] for *_, piece in outcome[1]) if outcome[0] == tasks.PIECES else outcome[2])
     try:
-        return bool(outcome[3]), tasks.outcome_bytes(payload, outcome), bool(outcome[2])
+        return bool(outcome[3]), tasks.outcome_bytes(payload, outcome), bool(compiled)
     except Exception as exc:
         failure = errors.capture(TypeError(f"a result could not be sent back: {exc}"))
         return True, serialization.dumps(("error", failure, False, True)), False

@@ -397,6 +397,15 @@ class _Task:
         return sorted(kept, key=lambda outcome: outcome[0])
 
 
+def _progress_of(task: _Task) -> dict:
+    """A shape's progress, as ``PoolScheduler.progress`` reports it."""
+    return {"task": task.task_id, "partitions_done": len(task.outcomes),
+            "items_done": sum(hi - lo for lo, hi, _ in task.outcomes),
+            "items_total": task.plan.length, "active_cores": len(set(task.running.values())),
+            "bytes_moved": task.bytes_moved, "partitions_compiled": task.shown.compiled,
+            "partitions_by_worker": dict(task.shown.by_worker)}
+
+
 class RemoteSlot(NamedTuple):
     """A peer's process computing one partition of ours, held here as a process of our pool until
     its outcome arrives (it travels as the list [peer, number] and comes back so)."""
@@ -434,6 +443,7 @@ class PoolScheduler:
         self.processes: Dict[Any, _Process] = {i: _Process(i) for i in range(processes)}
         self.blocks: Deque[Tuple[str, Block]] = deque()
         self.tasks: Dict[int, _Task] = {}
+        self.finished_shapes: Dict[str, dict] = {}  # job id -> its last shape's progress (``last_shape``)
         self._task_ids = itertools.count(1)
         self._slot_ids = itertools.count()
         self.peer_cores = 0  # cores of the other workers, for sizing plans
@@ -576,6 +586,7 @@ class PoolScheduler:
         """Stop a block: dropped if it waits; if it runs, the local processes to kill (its
         driver and those computing its partitions: compiled loops cannot be interrupted, and
         killed processes are replaced). Partitions held by peers are dropped when they return."""
+        self.finished_shapes.pop(job_id, None)
         if any(queued == job_id for queued, _ in self.blocks):
             self.blocks = deque((j, b) for j, b in self.blocks if j != job_id)
             return []
@@ -763,13 +774,14 @@ class PoolScheduler:
         for task in self.tasks.values():
             driver = self.processes.get(task.driver)
             if driver is not None and driver.job_id is not None:
-                report[driver.job_id] = {
-                    "task": task.task_id, "partitions_done": len(task.outcomes),
-                    "items_done": sum(hi - lo for lo, hi, _ in task.outcomes),
-                    "items_total": task.plan.length, "active_cores": len(set(task.running.values())),
-                    "bytes_moved": task.bytes_moved, "partitions_compiled": task.shown.compiled,
-                    "partitions_by_worker": dict(task.shown.by_worker)}
+                report[driver.job_id] = _progress_of(task)
         return report
+
+    def last_shape(self, job_id: str) -> Optional[dict]:
+        """The progress of the block's last shape as it finished (once: it is forgotten then);
+        ``progress`` reports running shapes only, every so often, so a shape's last partitions,
+        or a shape over in less than that, would otherwise never be seen."""
+        return self.finished_shapes.pop(job_id, None)
 
     def _dispatch(self) -> Sends:
         sends: Sends = []
@@ -778,6 +790,8 @@ class PoolScheduler:
                 del self.tasks[task.task_id]
                 driver = self.processes.get(task.driver)
                 if driver is not None:
+                    if driver.job_id is not None:
+                        self.finished_shapes[driver.job_id] = _progress_of(task)
                     driver.busy, driver.waiting_task = True, None
                     sends.append((task.driver, TaskDone(task.ordered_outcomes())))
         for process in list(self.processes.values()):

@@ -30,7 +30,6 @@ EVENT = "status"
 HISTORY = 50  # finished blocks kept
 ERRORS = 20  # failed blocks kept
 TIMELINE_SECONDS = 600  # one sample a second
-PROGRESS_FRESH = 3.0  # seconds a shape's progress counts as current for the timeline
 FORGET_AFTER = 600.0  # seconds a block neither running nor waiting is kept for its result's delivery
 FIRST_LINE_CHARS = 160
 SHOWN_BLOCKS = 100  # running, and waiting, blocks a view lists (the status counts them all)
@@ -133,7 +132,8 @@ class Dashboard:
 
     def sample(self, running: Iterable[str], pending: Iterable[str], now: Optional[float] = None) -> None:
         """One point of the timeline: the cores computing the shapes of the running blocks
-        (``running``: their cluster ids) whose progress is current. What is kept of a block
+        (``running``: their cluster ids), as their latest progress says (a worker reports a
+        shape when it changes, and as it ends, with no core left on it). What is kept of a block
         neither running nor waiting (``pending``) for ``FORGET_AFTER`` seconds without finishing
         is dropped: nothing is kept for ever."""
         now = time.time() if now is None else now
@@ -141,7 +141,7 @@ class Dashboard:
         active = 0
         for job_id in running:
             shape = self.progress.get(job_id)
-            if shape is not None and now - shape["updated"] <= PROGRESS_FRESH:
+            if shape is not None:
                 active += int(shape.get("active_cores", 0))
         self.timeline.append((round(now, 1), active))
         alive = running | set(pending)

@@ -502,7 +502,7 @@ class ManagerService:
         if sid is None:  # cancelled, or its client is reconnecting (which cancels it)
             return
         if header["type"] == "progress":
-            fields = {name: int(header.get(name, 0)) for name in schema.PROGRESS_FIELDS}
+            fields = {name: schema.count(header.get(name)) for name in schema.PROGRESS_FIELDS}
             self._show(self.dashboard.progressed, job, link.info.id, fields,
                        dashboard.counts_by_worker(header.get("partitions_by_worker")))
             await self.sio.emit(schema.PROGRESS, {"job_id": job.client_job_id, **fields}, to=sid)

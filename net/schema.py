@@ -92,7 +92,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import socketio.packet
 
-PROTOCOL_VERSION = 11
+PROTOCOL_VERSION = 12
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than
@@ -116,6 +116,11 @@ GOODBYE = "goodbye"
 
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_TIMEOUT = 5.0
+
+
+def count(value: object) -> int:
+    """A count a worker reports (a progress field): a non-negative int, else 0."""
+    return value if type(value) is int and value >= 0 else 0
 
 
 def wire_bytes(data: bytes) -> Union[bytes, str]:

@@ -254,16 +254,24 @@ class WorkerService:
         changed: see ``PoolScheduler.progress``; its bytes moved count the remote objects fetched
         for the block too. And what the compute processes use now, to say why one died."""
         self.deaths.sample(process.pid for process in self.processes.values())
-        progress = self.scheduler.progress()
-        for job_id, snapshot in progress.items():
+        # a shape over is reported once more, as it ended (no core on it): the dashboard's timeline
+        for job_id, snapshot in {**self.scheduler.finished_shapes, **self.scheduler.progress()}.items():
             job = self.jobs.get(job_id)
-            if job is not None:
-                snapshot["bytes_moved"] += job.fetched
-            snapshot["partitions_by_worker"] = {self.id if worker == HERE else worker: count
-                                                for worker, count in snapshot["partitions_by_worker"].items()}
-            if job is not None and snapshot != job.reported:
-                job.reported = snapshot
-                self.background.spawn(self._forward(job.channel, {"type": "progress", "job_id": job_id, **snapshot}))
+            message = None if job is None else self._progress_message(job, job_id, snapshot)
+            if message is not None:
+                self.background.spawn(self._forward(job.channel, message))
+
+    def _progress_message(self, job: _Job, job_id: str, snapshot: dict) -> Optional[dict]:
+        """The progress message for ``snapshot`` of the job's shape (its bytes moved counting the
+        remote objects fetched for the block, this worker named by its id), or None when the
+        manager was told as much already."""
+        shown = {**snapshot, "bytes_moved": snapshot["bytes_moved"] + job.fetched,
+                 "partitions_by_worker": {self.id if worker == HERE else worker: count
+                                          for worker, count in snapshot["partitions_by_worker"].items()}}
+        if shown == job.reported:
+            return None
+        job.reported = shown
+        return {"type": "progress", "job_id": job_id, **shown}
 
     def _attach(self, process: compute_pool.PoolProcess) -> None:
         self.comms[process.index] = comm = PoolComm(process)
@@ -408,13 +416,20 @@ class WorkerService:
 
     def _report(self, job_id: str, result: BlockResult) -> None:
         """The job ends with ``result``: to the manager, or, if it was cancelled, nowhere."""
+        last_shape = self.scheduler.last_shape(job_id)
         job = self._end_job(job_id)
         if job is None:
             _discard(result)
         else:
-            self.background.spawn(self._send_result(job, job_id, result))
+            last = None if last_shape is None else self._progress_message(job, job_id, last_shape)
+            self.background.spawn(self._send_result(job, job_id, result, last))
 
-    async def _send_result(self, job: _Job, job_id: str, result: BlockResult) -> None:
+    async def _send_result(self, job: _Job, job_id: str, result: BlockResult, last_shape: Optional[dict]) -> None:
+        """The block's result to the manager; first, where the manager has not seen it, its last
+        shape's progress as it finished (what the dashboard keeps of the block)."""
+        if last_shape is not None:
+            with contextlib.suppress(ChannelClosed):
+                await job.channel.write(last_shape)
         objects = self._keep_remote(result, job.download_below)
         fields, buffers = result.pack()
         header = {"type": "block_done", "job_id": job_id, **fields, "objects": objects}

@@ -154,7 +154,11 @@ class WithBlockExecutor:
             capture.write_back(frame, {self._as_name: self})
         if exc_type is not capture.SkipBody:
             return False
-        message = self._executor._run_block(block, self._download_below, self._status_callback)
+        try:
+            message = self._executor._run_block(block, self._download_below, self._status_callback)
+        except BaseException as interrupted:  # Ctrl-C while it ran: its traceback, without "during SkipBody"
+            interrupted.__context__ = exc.__context__
+            errors.reraise(interrupted)
         sources = {block.filename: block.source, **block.other_sources}
         message, changed = _split_changed(message)
         # a class of yours that comes back keeps your functions; a function the block defined reads

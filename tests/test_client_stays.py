@@ -127,3 +127,31 @@ def test_a_call_after_the_connection_dropped_says_since_when_and_why(start_servi
         assert "namespace" not in message
     finally:
         ufora.close()
+
+
+CTRL_C_IN_A_BLOCK = """
+import pyfora
+from tests.primes import countPrimes
+ufora = pyfora.connect(progress=False)
+print("connected", flush=True)
+with ufora.remotely.downloadAll():
+    counted = countPrimes(10**12)  # hours: Ctrl-C, not caught
+"""
+
+
+def test_ctrl_c_in_a_block_shows_the_interrupt_alone(start_service, tmp_path):
+    """Found by a user's trial: an uncaught Ctrl-C while a block ran printed the engine's own
+    ``pyfora.capture.SkipBody`` first, then "During handling of the above exception..."."""
+    from tests.conftest import manager_status, one_host, wait_for
+
+    service = start_service(one_host(2))
+    client = client_script(tmp_path / "interrupted.py", CTRL_C_IN_A_BLOCK, service.url)
+    try:
+        assert client.stdout.readline().strip() == "connected"
+        wait_for(lambda: manager_status(service.url)["running"] > 0, "the block to run")
+        client.send_signal(signal.SIGINT)
+        _, err = client.communicate(timeout=60)
+    finally:
+        client.kill()
+    assert err.rstrip().endswith("KeyboardInterrupt"), err
+    assert "SkipBody" not in err and "During handling" not in err, err

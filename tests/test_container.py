@@ -333,3 +333,23 @@ def test_dockerfile_builds_the_image_the_entrypoint_and_config_expect(monkeypatc
     with open(os.path.join(ROOT, ".dockerignore")) as ignore:
         kept = {line[1:].rstrip("/") for line in ignore.read().split() if line.startswith("!")}
     assert {source.split("/")[0] for *sources, _ in copies for source in sources} <= kept
+
+
+def test_the_dockerfiles_first_install_builds_from_what_it_copied(tmp_path):
+    """The image's first ``pip install .`` (the dependencies' layer) has only the files COPY'd
+    before it: setup.py must build from those alone (a review found it failing once setup.py
+    named packages whose folders were not there yet)."""
+    instructions = dockerfile()
+    first_install = next(i for i, (name, args) in enumerate(instructions) if name == "RUN" and args.startswith("pip"))
+    for name, args in instructions[:first_install]:
+        if name == "COPY":
+            *sources, destination = args.split()
+            for source in sources:
+                target = tmp_path / destination
+                if destination.endswith("/"):
+                    target = target / os.path.basename(source)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(os.path.join(ROOT, source), target)
+    built = subprocess.run([sys.executable, "setup.py", "-q", "build"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120)
+    assert built.returncode == 0, built.stderr

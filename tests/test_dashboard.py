@@ -40,7 +40,7 @@ def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
                                      "active_cores": 2, "bytes_moved": 0, "partitions_compiled": 3},
                      {"w1": 1, "w2": 3}, now=101.0)
     board.sample(["1:a", "2:b"], [], now=102.0)
-    board.sample(["1:a"], ["2:b"], now=110.0)  # its progress is stale by then: no core counted
+    board.sample(["1:a"], ["2:b"], now=110.0)  # no news: the shape still runs on its cores
     board.finished(failed, {"type_name": "ValueError", "message": "bad row 7"}, now=103.0)
     view = board.snapshot({"cores": 2}, [(running, "w1")], [], now=104.0)
     [shown] = view["running"]
@@ -49,7 +49,12 @@ def test_the_dashboard_keeps_progress_history_errors_and_a_timeline():
     assert shown["shape"]["items_done"] == 40 and "updated" not in shown["shape"]
     assert shown["shape"]["partitions_compiled"] == 3 and shown["shape"]["by_worker"] == {"w1": 1, "w2": 3}
     assert [b["id"] for b in view["history"]] == ["2:b"] and view["errors"][0]["error"] == "ValueError: bad row 7"
-    assert view["timeline"] == [(102.0, 2), (110.0, 0)]
+    assert view["timeline"] == [(102.0, 2), (110.0, 2)]
+    board.progressed(running, "w1", {"task": 3, "partitions_done": 4, "items_done": 100, "items_total": 100,
+                                     "active_cores": 0, "bytes_moved": 0, "partitions_compiled": 3},
+                     {"w1": 1, "w2": 3}, now=104.5)  # its shape ended: no core on it
+    board.sample(["1:a"], [], now=104.6)
+    assert board.timeline[-1] == (104.6, 0)
     board.finished(running, None, now=105.0)
     assert board.history[0]["ok"] and board.history[0]["items"] == 100 and not board.blocks and not board.progress
     assert (board.history[0]["partitions"], board.history[0]["compiled"]) == (4, 3)
@@ -232,10 +237,12 @@ def test_the_page_in_chromium_shows_workers_progress_and_history(tmp_path):
             page.screenshot(path=str(tmp_path / "history.png"))
             assert "ok" in page.inner_text("#history tr:first-child")
             assert "CPython" in page.inner_text("#history tr:first-child")
-            shown = page.evaluate("""() => [window.uforaDashboard.engines(4, 4), window.uforaDashboard.engines(0, 4),
-                window.uforaDashboard.engines(3, 4), window.uforaDashboard.engines(0, 0),
-                window.uforaDashboard.perWorker({"a1": 3, "b2": 1}, {"a1": "10.0.0.1"})]""")
-            assert shown == ["compiled", "CPython", "3 compiled, 1 CPython", "–", "10.0.0.1: 3, b2: 1"]
+            shown = page.evaluate("""() => [window.uforaDashboard.engines(4, {a: 4}),
+                window.uforaDashboard.engines(0, {a: 1, b: 3}), window.uforaDashboard.engines(3, {a: 2, b: 2}),
+                window.uforaDashboard.engines(0, {}), window.uforaDashboard.engines(9, {a: 2}),
+                window.uforaDashboard.perWorker({"a1": 3, "b2": 1, "constructor": 2}, {"a1": "10.0.0.1"})]""")
+            assert shown == ["compiled", "CPython", "3 compiled, 1 CPython", "–", "compiled",
+                             "10.0.0.1: 3, b2: 1, constructor: 2"]
             key, message = "k" * 70, "ufora-client-port|dashboard|n|m|"  # the page's own SHA-256, for http
             expected = hmac.new(key.encode(), message.encode(), hashlib.sha256).hexdigest()
             assert page.evaluate("([k, m]) => window.uforaDashboard.hmacSha256(k, m)", [key, message]) == expected

@@ -165,6 +165,21 @@ def test_the_driver_and_every_idle_process_pull_partitions_until_the_task_is_don
                 outcomes = m.outcomes
     assert sorted(covered) == [(lo, hi) for lo, hi, _ in outcomes]
     assert sum(serialization.loads(outcome)[1][1] for _, _, outcome in outcomes) == 1000
+    # the shape's end is reported once, as it finished (progress() shows running shapes only)
+    assert s.progress() == {}
+    last = s.last_shape("job")
+    assert (last["partitions_done"], last["items_done"], last["partitions_compiled"]) == (len(outcomes), 1000,
+                                                                                           len(outcomes))
+    assert last["partitions_by_worker"] == {scheduler.HERE: len(outcomes)} and s.last_shape("job") is None
+
+
+def test_a_cancelled_blocks_last_shape_is_forgotten():
+    s = PoolScheduler(1)
+    s.submit_block("job", BLOCK)
+    [(_, only)] = s.on_message(0, RunTask(b"t", 10, False, []))
+    s.on_message(0, done(only.task_id, only.lo, only.hi, ("ok", (True, 1), False, False)))
+    s.cancel("job")
+    assert s.last_shape("job") is None and not s.finished_shapes
 
 
 def test_a_second_block_waits_until_partitions_are_done():

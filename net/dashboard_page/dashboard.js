@@ -35,6 +35,11 @@ function row(cells) {
   return tr;
 }
 
+// A count with its thousands apart (150,000,000), the same in every browser.
+function count(n) {
+  return typeof n === "number" ? n.toLocaleString("en-US") : "–";
+}
+
 function bytes(n) {
   if (n === undefined || n === null) return "–";
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -74,19 +79,23 @@ function markStale(stale) {
   document.getElementById("views").classList.toggle("stale", stale);
 }
 
-// How a shape's partitions ran: all compiled by numba, all in CPython, or how many of each.
-function engines(compiled, partitions) {
-  if (!partitions) return "–";
-  if (compiled === partitions) return "compiled";
+// How a shape's partitions computed so far (``counts``: per worker) ran: all compiled by numba,
+// all in CPython, or how many of each (a partition begun in CPython while its kernel compiled
+// counts as CPython).
+function engines(compiled, counts) {
+  const computed = Object.values(counts || {}).reduce((sum, n) => sum + n, 0);
+  if (!computed) return "–";
+  compiled = Math.min(compiled || 0, computed);
+  if (compiled === computed) return "compiled";
   if (!compiled) return "CPython";
-  return `${compiled} compiled, ${partitions - compiled} CPython`;
+  return `${compiled} compiled, ${computed - compiled} CPython`;
 }
 
 // A shape's partitions per worker, each named by its address where the page knows it.
 function perWorker(counts, addresses) {
   const entries = Object.entries(counts || {});
   if (!entries.length) return "–";
-  return entries.map(([id, n]) => `${addresses[id] || id}: ${n}`).join(", ");
+  return entries.map(([id, n]) => `${Object.hasOwn(addresses, id) ? addresses[id] : id}: ${n}`).join(", ");
 }
 
 function render(view) {
@@ -114,8 +123,8 @@ function render(view) {
   running.replaceChildren(...blocks.map(([b, how]) => {
     const s = b.shape;
     const tr = row([shortId(b.id), b.client, code(b), shortId(b.worker) || how, b.seconds,
-      s ? bar(s.items_done, s.items_total, `${s.items_done} / ${s.items_total} items`) : "–",
-      s ? s.partitions_done : "–", s ? engines(s.partitions_compiled, s.partitions_done) : "–",
+      s ? bar(s.items_done, s.items_total, `${count(s.items_done)} / ${count(s.items_total)} items`) : "–",
+      s ? s.partitions_done : "–", s ? engines(s.partitions_compiled, s.by_worker) : "–",
       s ? perWorker(s.by_worker, addresses) : "–", s ? s.active_cores : "–", s ? bytes(s.bytes_moved) : "–"]);
     tr.dataset.block = b.id;
     tr.dataset.state = how;
@@ -132,7 +141,7 @@ function render(view) {
 
   document.getElementById("history").replaceChildren(...view.history.map((b) => {
     const tr = row([new Date(b.finished * 1000).toLocaleTimeString(), b.client, code(b), b.seconds,
-      b.items === undefined ? "–" : b.items, engines(b.compiled, b.partitions), perWorker(b.by_worker, addresses),
+      b.items === undefined ? "–" : count(b.items), engines(b.compiled, b.by_worker), perWorker(b.by_worker, addresses),
       el("span", b.ok ? "ok" : b.error, b.ok ? "ok" : "error")]);
     tr.dataset.block = b.id;
     return tr;
@@ -284,6 +293,10 @@ async function connect() {
 
 document.getElementById("secret-form").addEventListener("submit", (event) => {
   event.preventDefault();
+  if (!document.getElementById("secret").value) {
+    askSecret("enter the cluster's secret (its services' UFORA_CLUSTER_SECRET)");
+    return;
+  }
   secret = document.getElementById("secret").value;
   sessionStorage.setItem("ufora-secret", secret);
   connect();
