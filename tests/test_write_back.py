@@ -704,3 +704,19 @@ def test_functions_come_back_as_the_user_wrote_them(ufora):
     assert helper is _sum_of_sevenths
     here = (inner(300_000), looping([1.5, 2.0]), Accumulator().odd_total(300_000), squares(5), helper(300_000))
     assert there == here == (134_999_550_000, 6.25, 22_500_000_000, [0, 1, 4, 9, 16], 899_997)
+
+
+def test_a_function_of_a_module_set_on_it_by_a_block_is_the_modules_own(ufora):
+    """``config.hook = config.scaled`` came back as a copy of ``scaled`` (``is`` was False);
+    now the module's own function, as in CPython, and so is one of the caller's set on it."""
+    hook = block_settings.hook
+    try:
+        with ufora.remotely.downloadAll():
+            block_settings.hook = block_settings.scaled
+            inside = block_settings.use_hook(5)
+        assert block_settings.hook is block_settings.scaled and inside == 5
+        with ufora.remotely.downloadAll():
+            block_settings.hook = _sum_of_sevenths
+        assert block_settings.hook is _sum_of_sevenths
+    finally:
+        block_settings.hook = hook
