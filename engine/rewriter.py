@@ -65,7 +65,7 @@ METHOD_HOOK = "__ufora_method__"
 SERIAL_KEYWORD = "__ufora_serial__"
 _SERIAL_ITERABLE = "__ufora_it"
 HOOKS = (REDUCE_HOOK, COLLECT_HOOK, ZIPPED_HOOK, STAR_HOOK, FLAT_HOOK, LEN_HOOK, METHOD_HOOK)
-MAPPING_METHODS = {"map", "apply"}  # pandas' Series methods that call a function per value
+MAPPING_METHODS = {"map", "apply"}  # pandas' methods that call a function per value (or per row: axis=1)
 REDUCTIONS = {"sum", "min", "max", "any", "all"}
 _GROUPED = {"sum", "any", "all", "min", "max"}  # f(f(inner) for outer) is f(everything): see _element
 _ZIPPERS = {"zip", "enumerate"}
@@ -207,11 +207,13 @@ class _ParallelShapes(ast.NodeTransformer):
             return _hook(hook, node, [first, mapped, none, none, *[self.visit(a) for a in node.args[1:]]],
                          [self.visit(k) for k in node.keywords])
         if (isinstance(node.func, ast.Attribute) and node.func.attr in MAPPING_METHODS and len(node.args) == 1
-                and not node.keywords and not isinstance(node.args[0], ast.Starred)
+                and all(k.arg == "axis" and isinstance(k.value, ast.Constant) for k in node.keywords)
+                and not isinstance(node.args[0], ast.Starred)
                 and not any(isinstance(n, (ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await))
                             for n in ast.walk(node.args[0]))):  # which a thunk would scope or run otherwise
             thunk = ast.Lambda(args=_arguments([]), body=self.visit(node.args[0]))
-            return _hook(METHOD_HOOK, node, [self.visit(node.func), ast.copy_location(thunk, node.args[0])])
+            return _hook(METHOD_HOOK, node, [self.visit(node.func), ast.copy_location(thunk, node.args[0])],
+                         [self.visit(k) for k in node.keywords])
         if name == "len" and len(node.args) == 1 and not node.keywords:
             collected = self.visit(node.args[0])
             if _called_name(collected, {COLLECT_HOOK}):

@@ -30,7 +30,7 @@ import numpy as np
 from ufora.engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
                           task_arrays, tasks)
 from ufora.engine.errors import RemoteError
-from ufora.engine.sources import Flat, IteratorCall, Star, Window, source_for, unpacker
+from ufora.engine.sources import FrameRows, Flat, IteratorCall, Star, Window, source_for, unpacker
 from ufora.engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Fewer items than this are never split; above it, splitting is decided by measurement
@@ -145,6 +145,7 @@ def _item_classes(iterable: Any) -> set:
     given = iterable.args if isinstance(iterable, IteratorCall) else (iterable,)
     parts = [part for part in given if isinstance(part, (list, tuple))]
     classes: set = {np.ndarray for part in given if isinstance(part, np.ndarray) and part.ndim > 1}
+    classes |= {type(part.frame.iloc[0]) for part in given if isinstance(part, FrameRows) and len(part)}  # Series
     for part in parts:  # in C where it can be: a list of 100,000 pairs is looked at by every shape over it
         kinds = set(map(type, part))
         classes |= kinds
@@ -502,17 +503,21 @@ def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
     return function(*args, **kwargs)
 
 
-def mapping_method(bound: Any, argument: Callable[[], Any]) -> Any:
-    """``<obj>.map(f)`` or ``<obj>.apply(f)``: ``bound`` is ``<obj>.map``, ``argument()`` gives
-    ``f``. For pandas' ``Series.map``/``Series.apply`` of a Series the engine splits, with ``f`` a
-    plain Python function, ``f`` of every value is computed as ``[f(v) for v in series]`` (split
-    like any comprehension; pandas passes ``f`` the same Python numbers), then pandas itself is
-    called with a function that gives those values back in order: its result (dtype, index,
-    name, a DataFrame for values that are Series) is what it makes of them, exactly. Values that
-    compiled partitions wrote as one array of numbers become the result as pandas makes it of
-    such values, without calling it per value again. Anything else is the call as written."""
+def mapping_method(bound: Any, argument: Callable[[], Any], **keywords: Any) -> Any:
+    """``<obj>.map(f)`` or ``<obj>.apply(f)`` (``axis=`` a constant, for a DataFrame's):
+    ``bound`` is ``<obj>.map``, ``argument()`` gives ``f``. For pandas' ``Series.map``/
+    ``Series.apply`` of a Series the engine splits, with ``f`` a plain Python function, ``f`` of
+    every value is computed as ``[f(v) for v in series]`` (split like any comprehension; pandas
+    passes ``f`` the same Python numbers), then pandas itself is called with a function that
+    gives those values back in order: its result (dtype, index, name, a DataFrame for values
+    that are Series) is what it makes of them, exactly. Values that compiled partitions wrote as
+    one array of numbers become the result as pandas makes it of such values, without calling it
+    per value again. ``df.apply(f, axis=1)`` likewise, over the frame's rows (``_apply_to_rows``).
+    Anything else is the call as written."""
     function = argument()
     pandas = sys.modules.get("pandas")
+    if keywords:
+        return _apply_to_rows(bound, function, keywords, pandas)
     if (_runner is None or pandas is None or type(bound) is not types.MethodType
             or bound.__func__ not in (pandas.Series.map, pandas.Series.apply)
             or type(bound.__self__) is not pandas.Series or type(function) is not types.FunctionType
@@ -530,6 +535,29 @@ def mapping_method(bound: Any, argument: Callable[[], Any]) -> Any:
         values = values.array.tolist()
     given_back = iter(values).__next__
     return bound(lambda _value: given_back())
+
+
+_AS_WRITTEN = object()  # what a shape not split gives back: the call then runs as written
+
+
+def _apply_to_rows(bound: Any, function: Any, keywords: Dict[str, Any], pandas: Any) -> Any:
+    """``df.apply(f, axis=1)`` (or ``axis="columns"``) of a DataFrame, ``f`` a plain Python
+    function: ``[f(row) for row in rows]`` split over the rows as pandas makes them
+    (``engine.sources.FrameRows``), then pandas called with a function that gives those values
+    back in order, so that its result (a Series of the frame's index, its dtype; a DataFrame
+    for rows that are Series) is its own. Where the shape is not split (a side effect, too
+    little work), and for anything else, the call as written: pandas calls ``f`` as usual."""
+    if (_runner is None or pandas is None or type(bound) is not types.MethodType
+            or bound.__func__ is not pandas.DataFrame.apply or type(bound.__self__) is not pandas.DataFrame
+            or keywords.get("axis") not in (1, "columns") or set(keywords) != {"axis"}
+            or type(function) is not types.FunctionType or len(bound.__self__) < INLINE_LIMIT):
+        return bound(function, **keywords)
+    values = parallel_collect("list", FrameRows(bound.__self__), function, None,
+                              **{rewriter.SERIAL_KEYWORD: lambda _rows: _AS_WRITTEN})
+    if values is _AS_WRITTEN:
+        return bound(function, **keywords)
+    given_back = iter(values).__next__
+    return bound(lambda _row: given_back(), **keywords)
 
 
 def hooks() -> Dict[str, Callable]:

@@ -239,6 +239,46 @@ class ObjectSource(_Source):
         return f"objects({self.length} items)"
 
 
+class FrameRows:
+    """A pandas DataFrame's rows as ``df.apply(f, axis=1)`` hands them to ``f``: each a Series
+    of the row's values (of the frame's common dtype) indexed by the columns and named by the
+    row's label as iterating the index gives it (a Python int, not numpy's). pandas reuses one
+    Series for every row; these are one each, which only a function that keeps or changes its
+    row could tell, and such a function is never split (``engine.purity``: a row is an item)."""
+
+    def __init__(self, frame: Any):
+        self.frame = frame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows(0, len(self.frame)))
+
+    def rows(self, lo: int, hi: int) -> List[Any]:
+        frame = self.frame
+        made = []
+        for i, label in zip(range(lo, hi), frame.index[lo:hi]):
+            row = frame._ixs(i, axis=0)
+            object.__setattr__(row, "_name", label)
+            made.append(row)
+        return made
+
+
+class FrameRowsSource(_Source):
+    kind = "rows"
+
+    def __init__(self, rows: FrameRows):
+        self.rows = rows
+        self.length = len(rows)
+
+    def items(self, lo: int, hi: int) -> Iterable:
+        return self.rows.rows(lo, hi)
+
+    def describe(self) -> str:
+        return f"rows({self.length} rows of a DataFrame)"
+
+
 class ZipSource(_Source):
     kind = "zip"
 
@@ -476,4 +516,6 @@ def source_for(iterable: Any):
         return ArraySource(array, python_items=True) if array is not None else ObjectSource(list(iterable))
     if is_series(iterable):
         return _series_source(iterable)
+    if type(iterable) is FrameRows:
+        return FrameRowsSource(iterable)
     return None

@@ -109,3 +109,44 @@ def test_a_series_subclass_is_not_split():
         pass
 
     assert source_for(Tagged([1, 2, 3])) is None
+
+
+# df.apply(f, axis=1) of a plain function: f of every row (a Series as pandas makes it: the
+# frame's common dtype, the columns as its index, the row's label as iterating the index gives
+# it) as a split comprehension, then pandas' own result from those values
+FRAME = (f"df = pd.DataFrame({{'a': np.arange({N}), 'b': np.arange({N}) * 0.5}}, index=np.arange({N}) * 3)\n")
+ROWS = [
+    FRAME + "r = df.apply(lambda row: row['a'] * row['b'] + row.name, axis=1)\n"
+            "result = (str(r.dtype), r.index[-1], r.tolist()[-3:])",
+    FRAME + "r = df.apply(lambda row: (row.name, type(row.name).__name__, row.dtype.name, list(row.index),"
+            " type(row['a']).__name__), axis='columns')\nresult = r.tolist()[-2:]",
+    FRAME + "r = df.apply(lambda row: pd.Series({'s': row['a'] + row['b'], 'd': row['a'] - row['b']}), axis=1)\n"
+            "result = (type(r).__name__, r.shape, list(r.columns), r.iloc[-1].tolist(), str(r.dtypes.tolist()))",
+    FRAME + "r = df.apply(lambda row: 1 / (row['a'] - 40000), axis=1)",
+    f"df = pd.DataFrame({{'w': ['x%d' % i for i in range({N})], 'v': np.arange({N})}})\n"
+    "r = df.apply(lambda row: row['w'] + ':' + str(row['v']), axis=1)\nresult = (str(r.dtype), r.tolist()[-2:])",
+    f"df = pd.DataFrame({{'a': np.arange({N}) * 1.5}}, index=pd.date_range('2024-01-01', periods={N}, freq='min'))\n"
+    "r = df.apply(lambda row: (row.name.hour, row['a']), axis=1)\nresult = (r.index[-1], r.tolist()[-2:])",
+]
+ROWS_AS_WRITTEN = [  # pandas hands every row in one Series it changes: a function that keeps its row sees that
+    FRAME + "seen = []\nr = df.apply(lambda row: seen.append(row) or row['a'], axis=1)\n"
+            "result = (len(seen), seen[0] is seen[-1], r.tolist()[-2:])",
+    FRAME + "r = df.apply(lambda row: row['a'], axis=0)\nresult = r.tolist()[:3]",
+    FRAME + "r = df.apply(lambda row: row.sum(), axis=1, raw=True)\nresult = r.tolist()[-2:]",
+]
+
+
+@pytest.mark.parametrize("code", ROWS)
+def test_frame_apply_over_rows_splits_with_pandas_result(code):
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
+    assert any(r.parallel and r.source.startswith("rows(") for r in reports), reports
+
+
+@pytest.mark.parametrize("code", ROWS_AS_WRITTEN)
+def test_frame_apply_that_keeps_its_rows_or_is_not_over_rows_runs_as_written(code):
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
+    assert not any(r.parallel for r in reports), reports
