@@ -70,6 +70,7 @@ REDUCTIONS = {"sum", "min", "max", "any", "all"}
 _GROUPED = {"sum", "any", "all", "min", "max"}  # f(f(inner) for outer) is f(everything): see _element
 _ZIPPERS = {"zip", "enumerate"}
 _MAPPERS = {"map", "filter"}
+FRAME_ITERATORS = {"itertuples", "iterrows"}  # a DataFrame's methods a shape iterates
 
 
 def _target_names(target: ast.expr) -> Optional[List[str]]:
@@ -175,10 +176,16 @@ def _called_name(node: ast.AST, names: set) -> bool:
 
 def _iterable(self: ast.NodeTransformer, node: ast.expr) -> ast.expr:
     """The clause's iterable, visited; ``zip(...)``/``enumerate(...)`` kept apart for the
-    engine, and so are those among their arguments (``enumerate(zip(a, b))``)."""
+    engine, and so are those among their arguments (``enumerate(zip(a, b))``), and a
+    DataFrame's ``itertuples(...)``/``iterrows()`` of constant arguments (the method, not yet
+    called: ``engine.runtime.zipped``)."""
     if _called_name(node, _ZIPPERS):
         return _hook(ZIPPED_HOOK, node, [node.func, *[_iterable(self, a) for a in node.args]],
                      [self.visit(k) for k in node.keywords])
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in FRAME_ITERATORS
+            and all(isinstance(a, ast.Constant) for a in [*node.args, *(k.value for k in node.keywords)])
+            and all(k.arg is not None for k in node.keywords)):
+        return _hook(ZIPPED_HOOK, node, [self.visit(node.func), *node.args], node.keywords)
     return self.visit(node)
 
 

@@ -19,6 +19,7 @@ import collections
 import contextlib
 import functools
 import itertools
+import inspect
 import sys
 import time
 import types
@@ -30,7 +31,8 @@ import numpy as np
 from ufora.engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
                           task_arrays, tasks)
 from ufora.engine.errors import RemoteError
-from ufora.engine.sources import FrameRows, Flat, IteratorCall, Star, Window, source_for, unpacker
+from ufora.engine.sources import (Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window, source_for,
+                                  unpacker)
 from ufora.engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Fewer items than this are never split; above it, splitting is decided by measurement
@@ -145,7 +147,9 @@ def _item_classes(iterable: Any) -> set:
     given = iterable.args if isinstance(iterable, IteratorCall) else (iterable,)
     parts = [part for part in given if isinstance(part, (list, tuple))]
     classes: set = {np.ndarray for part in given if isinstance(part, np.ndarray) and part.ndim > 1}
-    classes |= {type(part.frame.iloc[0]) for part in given if isinstance(part, FrameRows) and len(part)}  # Series
+    for part in given:
+        if isinstance(part, FrameRows):  # a DataFrame's rows: Series, tuples of values, (label, Series) pairs
+            classes |= part.item_classes()
     for part in parts:  # in C where it can be: a list of 100,000 pairs is looked at by every shape over it
         kinds = set(map(type, part))
         classes |= kinds
@@ -496,11 +500,34 @@ def _raise(lo: int, hi: int, error: RemoteError) -> None:
 
 def zipped(function: Callable, *args: Any, **kwargs: Any) -> Any:
     """``zip``/``enumerate``/``map``/``filter`` called in a shape: kept unevaluated for the
-    engine when it is the builtin, else called as written (and in a partition, where no shape
+    engine when it is the builtin; a DataFrame's ``itertuples``/``iterrows`` (``function`` is the
+    bound method) as rows the engine splits (``engine.sources.FrameTuples``, ``FrameRowPairs``;
+    iterated, pandas' own); anything else called as written (and in a partition, where no shape
     is split)."""
     if _runner is not None and function in (zip, enumerate, map, filter):
         return IteratorCall(function, args, kwargs)
-    return function(*args, **kwargs)
+    rows = _frame_rows(function, args, kwargs) if _runner is not None else None
+    return rows if rows is not None else function(*args, **kwargs)
+
+
+def _frame_rows(method: Any, args: tuple, kwargs: dict) -> Optional[FrameRows]:
+    """``df.itertuples(...)``/``df.iterrows()`` of exactly a DataFrame, as rows; else None (the
+    call runs as written, and raises what pandas raises for arguments it refuses)."""
+    pandas = sys.modules.get("pandas")
+    if pandas is None or type(method) is not types.MethodType or type(method.__self__) is not pandas.DataFrame:
+        return None
+    frame = method.__self__
+    try:
+        if method.__func__ is pandas.DataFrame.itertuples:
+            bound = inspect.signature(pandas.DataFrame.itertuples).bind(frame, *args, **kwargs).arguments
+            index, name = bound.get("index", True), bound.get("name", "Pandas")
+            if isinstance(index, bool) and (name is None or isinstance(name, str)):
+                return FrameTuples(frame, index, name)
+        elif method.__func__ is pandas.DataFrame.iterrows and not args and not kwargs:
+            return FrameRowPairs(frame)
+    except (TypeError, ValueError):  # not pandas' arguments, or a name namedtuple refuses
+        return None
+    return None
 
 
 def mapping_method(bound: Any, argument: Callable[[], Any], **keywords: Any) -> Any:

@@ -30,7 +30,9 @@ kernels index ``a[i - start]``.
 """
 from __future__ import annotations
 
+import collections
 import functools
+import itertools
 import os
 import re
 import sys
@@ -245,6 +247,7 @@ class FrameRows:
     row's label as iterating the index gives it (a Python int, not numpy's). pandas reuses one
     Series for every row; these are one each, which only a function that keeps or changes its
     row could tell, and such a function is never split (``engine.purity``: a row is an item)."""
+    kind = "rows"
 
     def __init__(self, frame: Any):
         self.frame = frame
@@ -254,6 +257,11 @@ class FrameRows:
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.rows(0, len(self.frame)))
+
+    def item_classes(self) -> set:
+        """The classes of the rows and of what they hold: what ``engine.purity`` checks a
+        function's use of."""
+        return {type(item) for row in self.rows(0, min(1, len(self))) for item in (row, *_parts(row))}
 
     def rows(self, lo: int, hi: int) -> List[Any]:
         frame = self.frame
@@ -265,18 +273,61 @@ class FrameRows:
         return made
 
 
-class FrameRowsSource(_Source):
-    kind = "rows"
+class FrameTuples(FrameRows):
+    """``df.itertuples(index, name)`` in a shape: iterated, pandas' own; split, each partition
+    makes its rows as pandas does (the index's and each column's values as iterating them gives,
+    as the namedtuple class made once for the whole frame, or plain tuples for ``name=None``)."""
+    kind = "itertuples"
 
+    def __init__(self, frame: Any, index: bool = True, name: Optional[str] = "Pandas"):
+        super().__init__(frame)
+        self.index, self.name = index, name
+        fields = (["Index"] if index else []) + list(frame.columns)
+        self.make = None if name is None else collections.namedtuple(name, fields, rename=True)._make
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.frame.itertuples(index=self.index, name=self.name))
+
+    def rows(self, lo: int, hi: int) -> List[Any]:
+        part = self.frame.iloc[lo:hi]
+        arrays = ([part.index] if self.index else []) + [part.iloc[:, k] for k in range(len(part.columns))]
+        rows = zip(*arrays, strict=True) if arrays else itertools.repeat((), len(part))
+        return list(rows) if self.make is None else list(map(self.make, rows))
+
+
+class FrameRowPairs(FrameRows):
+    """``df.iterrows()`` in a shape: (label, row) pairs, each row a new Series as pandas makes it
+    (the row's values, the columns as its index, the label as its name)."""
+    kind = "iterrows"
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.frame.iterrows()
+
+    def rows(self, lo: int, hi: int) -> List[Any]:
+        frame, part = self.frame, self.frame.iloc[lo:hi]
+        columns, klass = frame.columns, frame._constructor_sliced
+        made = []
+        for label, values in zip(part.index, part.values, strict=True):
+            row = klass(values, index=columns, name=label).__finalize__(frame)
+            made.append((label, row))
+        return made
+
+
+def _parts(row: Any) -> tuple:
+    return tuple(row) if isinstance(row, tuple) else ()
+
+
+class FrameRowsSource(_Source):
     def __init__(self, rows: FrameRows):
         self.rows = rows
+        self.kind = rows.kind
         self.length = len(rows)
 
     def items(self, lo: int, hi: int) -> Iterable:
         return self.rows.rows(lo, hi)
 
     def describe(self) -> str:
-        return f"rows({self.length} rows of a DataFrame)"
+        return f"{self.kind}({self.length} rows of a DataFrame)"
 
 
 class ZipSource(_Source):
@@ -516,6 +567,6 @@ def source_for(iterable: Any):
         return ArraySource(array, python_items=True) if array is not None else ObjectSource(list(iterable))
     if is_series(iterable):
         return _series_source(iterable)
-    if type(iterable) is FrameRows:
+    if type(iterable) in (FrameRows, FrameTuples, FrameRowPairs):
         return FrameRowsSource(iterable)
     return None

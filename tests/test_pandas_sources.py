@@ -150,3 +150,39 @@ def test_frame_apply_that_keeps_its_rows_or_is_not_over_rows_runs_as_written(cod
     got, reports = engine(_with_pandas(code))
     assert_cpythons(got, expected, reports, exact=True)
     assert not any(r.parallel for r in reports), reports
+
+
+# iterating df.itertuples(...) of constant arguments, or df.iterrows(), in a shape: split, each
+# partition making its rows as pandas does (the namedtuple class made once; plain tuples for
+# name=None; (label, Series) pairs)
+ITERATED = [
+    FRAME + "result = sum(row.a * row.b for row in df.itertuples())",
+    FRAME + "r = [(t.Index, t.a, type(t).__name__, t._fields) for t in df.itertuples()]\nresult = r[-2:]",
+    FRAME + "result = [t for t in df.itertuples(index=False, name=None) if t[0] % 1000 == 0][-2:]",
+    FRAME + "r = [t for t in df.itertuples(False, 'Row')]\nresult = (type(r[0]).__name__, r[0]._fields, r[-1])",
+    f"df = pd.DataFrame({{'my col': np.arange({N}), 'class': np.arange({N}) * 2.0, 'w': ['x'] * {N}}})\n"
+    "result = [t for t in df.itertuples() if t.Index % 9999 == 0]",
+    FRAME + "result = sum(row['a'] * 2 + row['b'] for _, row in df.iterrows())",
+    FRAME + "r = [(label, row.name, row.dtype.name, list(row.index)) for label, row in df.iterrows()]\nresult = r[-2:]",
+]
+
+
+@pytest.mark.parametrize("code", ITERATED)
+def test_frame_itertuples_and_iterrows_split_with_pandas_rows(code):
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
+    assert any((r.parallel or r.reason.endswith("added in order")) and r.source.startswith(("itertuples(", "iterrows("))
+               for r in reports), reports
+
+
+@pytest.mark.parametrize("code", [
+    FRAME + "name = 'Dyn'\nresult = [t.a for t in df.itertuples(name=name)][-2:]",
+    FRAME + "seen = []\nr = [seen.append(row) or row['a'] for _, row in df.iterrows()]\nresult = (len(seen), r[-1])",
+    FRAME + "result = [t for t in df.itertuples(index='no')][:1]",
+])
+def test_other_frame_iteration_runs_as_written(code):
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
+    assert not any(r.parallel for r in reports), reports
