@@ -4,7 +4,7 @@ partition back to CPython; never a different number.
 CPython's ints are unbounded; numba's are int64, so ``x ** 40`` or ``a * b`` with large values
 would silently wrap in a compiled kernel. Every function the kernel builder compiles
 (``engine.kernels.jit_clone``) goes through ``CheckedCompiler``: before type inference, a pass
-replaces each ``+ - * ** << //`` (and their augmented forms), unary ``-`` and ``abs`` of the
+replaces each ``+ - * ** << >> //`` (and their augmented forms), unary ``-`` and ``abs`` of the
 function's IR with a call to a helper of this module. For signed integers (or bools) the
 helper computes the int64 result with LLVM's overflow-reporting intrinsics and raises
 OverflowError when it would not be exact; for any other types it is the plain operator, so floats, arrays and strings
@@ -52,10 +52,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 # The operators checked, by the function numba's IR names them with; augmented assignments
 # (``x += y``) have their own helper, whose non-integer form keeps the in-place update (arrays).
 _BINARY = {operator.add: "add", operator.sub: "sub", operator.mul: "mul", operator.pow: "pow",
-           operator.lshift: "lshift", operator.floordiv: "floordiv"}
+           operator.lshift: "lshift", operator.rshift: "rshift", operator.floordiv: "floordiv"}
 _INPLACE = {operator.iadd: "add", operator.isub: "sub", operator.imul: "mul", operator.ipow: "pow",
-            operator.ilshift: "lshift", operator.ifloordiv: "floordiv"}
-_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "pow": "**", "lshift": "<<", "floordiv": "//",
+            operator.ilshift: "lshift", operator.irshift: "rshift", operator.ifloordiv: "floordiv"}
+_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "pow": "**", "lshift": "<<", "rshift": ">>", "floordiv": "//",
             "truediv": "/"}
 _BINARY[operator.truediv] = "truediv"
 _INPLACE[operator.itruediv] = "truediv"
@@ -76,7 +76,7 @@ _GUARDED_ACCUMULATOR = "__ufora_total"
 # math functions of floats checked by CPython's rule (a nan or an infinity it would not give)
 _MATH_FLOAT = ("sqrt", "exp", "expm1", "log", "log2", "log10", "log1p", "pow", "sin", "cos", "tan",
                "asin", "acos", "atan", "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh",
-               "hypot", "fmod", "lgamma", "erf", "erfc", "ldexp", "copysign", "degrees",
+               "hypot", "fmod", "erf", "erfc", "ldexp", "copysign", "degrees",
                "radians", "exp2", "cbrt")
 # math functions that give CPython an int from a float
 _MATH_TO_INT = ("floor", "ceil", "trunc")
@@ -149,6 +149,13 @@ def _exact_forms(intrinsics: Dict[str, Callable]) -> Dict[str, Callable]:
             raise OverflowError(_WRAPS)
         return np.int64(a) << b
 
+    def right_shift(a, b):  # LLVM's shift by 64 or more is undefined; CPython's gives the sign
+        if b < 0:
+            raise ValueError("negative shift count")
+        if b >= 63:
+            return np.int64(-1) if a < 0 else np.int64(0)
+        return np.int64(a) >> b
+
     def floor_divide(a, b):
         if b == -1 and a == _INT64_MIN:
             raise OverflowError(_WRAPS)
@@ -160,7 +167,7 @@ def _exact_forms(intrinsics: Dict[str, Callable]) -> Dict[str, Callable]:
         return a / b
 
     return {"add": arithmetic("add"), "sub": arithmetic("sub"), "mul": arithmetic("mul"), "pow": power,
-            "lshift": shift, "floordiv": floor_divide, "truediv": true_divide}
+            "lshift": shift, "rshift": right_shift, "floordiv": floor_divide, "truediv": true_divide}
 
 
 @functools.lru_cache(maxsize=None)
@@ -288,6 +295,9 @@ def _replaced_callables() -> Dict[Any, Tuple[str, Callable]]:
     for name in _MATH_TO_INT:
         function = getattr(math, name)
         table[function] = (f"math_{name}", to_int_typer(function, lambda a, b=None: int(a)))  # a bool: its int
+    # CPython computes lgamma with code of its own (mathmodule.c's m_lgamma), numba with the C
+    # library's, which differs in the last bit: refused
+    table[math.lgamma] = ("math_lgamma", lambda a, b=None: None)
     table[int] = ("int", to_int_typer(int, lambda a, b=None: int(a)))
     table[round] = ("round", to_int_typer(round, lambda a, b=None: int(a)))
 

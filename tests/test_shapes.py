@@ -579,6 +579,13 @@ add("bs = [True, False, False] * 20_000\nresult = sum(~b for b in bs), [~b for b
 add("fs = [0.5, 1.5] * 25_000\nresult = sum(1 for f in fs if type(f) is float)", compiled=False)
 add("result = sum(1 for x in np.arange(50_000) if isinstance(x, int))", compiled=False)
 add("result = [type(x).__name__ for x in range(50_000) if x % 9999 == 0]", compiled=False)
+# found by a user's trial: a compiled >> by 64 or more was LLVM's undefined shift (CPython: the
+# sign), by a negative count no error; math.lgamma is CPython's own code, numba calls the C library's
+add("result = [(x * 2654435761) >> (x % 80) for x in range(200_000)]", compiled=True, exact=True)
+add("result = [(-x) >> (60 + x % 10) for x in range(1, 50_000)]", compiled=True, exact=True)
+add("result = sum(x >> (x - 5) for x in range(50_000))")  # ValueError: negative shift count
+add("r = 1 << 62\nresult = [(r + x) >> 3 for x in range(50_000)][-3:]", compiled=True, exact=True)
+add("result = [math.lgamma(x * 0.37 + 0.5) for x in range(200_000)]", compiled=False, exact=True)
 
 
 @pytest.fixture(autouse=True)
