@@ -63,6 +63,7 @@ import dis
 import fractions
 import functools
 import inspect
+import io
 import itertools
 import types
 from typing import Callable, Iterable, List, Optional, Set, Tuple
@@ -617,11 +618,20 @@ def _functions_of(member) -> List[types.FunctionType]:
     return [part for part in parts if isinstance(part, types.FunctionType)]
 
 
+def _read_once(cls: type) -> bool:
+    """Whether reading an object of ``cls`` changes it: an iterator (a generator, ``iter(xs)``,
+    ``itertools.tee``'s, a csv reader) or a stream (``io.StringIO``, a file)."""
+    return hasattr(cls, "__next__") or issubclass(cls, io.IOBase)
+
+
 def side_effect(*functions: Optional[Callable], items: Iterable[type] = ()) -> Optional[str]:
     """Why these functions must not run out of order, or None if nothing visible was found.
     ``items``: the classes of the shape's items, whose methods the functions may call (and which
     an in-place operator on an argument may change: not numbers or strings)."""
     items = list(items)
+    consumed = next((cls for cls in items if _read_once(cls)), None)
+    if consumed is not None:  # reading one changes it: items computed twice (timed first, then run) differ
+        return f"its items are {consumed.__name__} objects, which reading uses up (iterators, streams)"
     reader = _Reader(mutable_items=not all(issubclass(cls, (*_UNCHANGEABLE, tuple)) for cls in items))
     for fn in functions:
         if fn is not None:

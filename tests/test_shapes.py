@@ -586,6 +586,14 @@ add("result = [(-x) >> (60 + x % 10) for x in range(1, 50_000)]", compiled=True,
 add("result = sum(x >> (x - 5) for x in range(50_000))")  # ValueError: negative shift count
 add("r = 1 << 62\nresult = [(r + x) >> 3 for x in range(50_000)][-3:]", compiled=True, exact=True)
 add("result = [math.lgamma(x * 0.37 + 0.5) for x in range(200_000)]", compiled=False, exact=True)
+# found by a user's trial: items that reading uses up (iterators, streams) were read twice, once to
+# time the shape's first items and again to run it, so the first came out empty: never split
+add("its = []\nfor k in range(50_000):\n    its.append(iter(range(k % 7)))\nresult = [sum(it) for it in its][:8]",
+    parallel=False)
+add("import io\nstreams = []\nfor k in range(50_000):\n    streams.append(io.StringIO('x\\ny\\n' * (k % 3 + 1)))\n"
+    "result = [len(s.readlines()) for s in streams][:4]", parallel=False)
+add("import itertools\npairs = itertools.tee(range(3), 2) * 25_000\nresult = [list(t) for t in pairs][:3]",
+    parallel=False)
 
 
 @pytest.fixture(autouse=True)
