@@ -23,7 +23,9 @@ execution) for:
   the copy of an object in another process has another id, and a string another hash there);
 * use of the ``random`` module, ``numpy.random`` (``np.random.rand()``, a ``Generator`` or
   ``RandomState`` object) or ``time`` (random state and clocks: a split would replay or reorder
-  them), or of ``logging`` (output, whose order a split would change).
+  them), or of ``logging`` or ``warnings`` (output, whose order a split would change; a warning
+  a ``catch_warnings(record=True)`` records once in CPython was recorded twice, its first item
+  being timed before the shape ran, or never, issued in another process).
 
 Methods of a class are read when their name is used in code already read, or when they are
 special methods (called by operators). A method bound to an object (``add = tally.add``, called
@@ -71,7 +73,7 @@ from typing import Callable, Iterable, List, Optional, Set, Tuple
 import numpy as np
 
 from ufora.engine import lru_caches
-from ufora.engine.code import EMPTY, cell_contents, nested_codes, users_class
+from ufora.engine.code import EMPTY, cell_contents, installed_file, nested_codes, users_class
 
 # builtins whose answer is the process's own: another process would give another answer for the
 # same object (an id; the hash of a string, seeded per process)
@@ -88,7 +90,7 @@ MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add
                     "fill", "resize", "itemset", "difference_update",
                     "intersection_update", "symmetric_difference_update", "appendleft",
                     "extendleft", "popleft", "rotate"}
-EFFECT_MODULES = ("random", "numpy.random", "time", "logging")
+EFFECT_MODULES = ("random", "numpy.random", "time", "logging", "warnings")
 
 
 def effect_module(name: object) -> bool:
@@ -643,3 +645,33 @@ def side_effect(*functions: Optional[Callable], items: Iterable[type] = ()) -> O
         if effect:
             return effect
     return reader.methods()
+
+
+_NAN_NAMES = frozenset({"nan", "NaN", "NAN"})  # math.nan, numpy.nan, numpy.NaN, numpy.NAN
+
+
+def nan_held(*functions: Optional[Callable]) -> Optional[str]:
+    """Why the values of a shape these functions compute may be a NaN object that exists
+    outside them (a global or closure value, ``math.nan``, ``np.nan``, in them or in the user's
+    functions they call): a list finds and counts a NaN by identity (``vals.count(MISSING)``,
+    ``MISSING in vals``), a set keeps one of it, and values computed in other processes come
+    back as other objects. None when none can be."""
+    seen: Set[int] = set()
+    todo = [fn for fn in functions if isinstance(fn, types.FunctionType)]
+    while todo:
+        fn = todo.pop()
+        if id(fn) in seen or len(seen) > 256:
+            continue
+        seen.add(id(fn))
+        names = {name for code in nested_codes(fn.__code__) for name in code.co_names}
+        if names & _NAN_NAMES:
+            return "it may give a NaN object held outside it (math.nan, np.nan): a list counts and finds it by identity"
+        held = [fn.__globals__.get(name) for name in names]
+        held += [cell_contents(cell) for cell in fn.__closure__ or ()]
+        held += list(fn.__defaults__ or ())
+        for value in held:
+            if type(value) is float and value != value:
+                return "it may give a NaN object held outside it: a list counts and finds it by identity"
+            if isinstance(value, types.FunctionType) and not installed_file(value.__code__.co_filename):
+                todo.append(value)
+    return None

@@ -159,8 +159,10 @@ def _item_classes(iterable: Any) -> set:
     return classes
 
 
-def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
-    """(source, None) when the shape can be split, else (None, the reason it runs serially)."""
+def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...], returns_an_item: bool = False):
+    """(source, None) when the shape can be split, else (None, the reason it runs serially).
+    ``returns_an_item``: its result holds its values themselves (a list, a set, min or max), so a
+    NaN object among them must be the very one (``engine.purity.nan_held``)."""
     if _runner is None:
         return None, "no runner (inside a partition, or no cluster)"
     source = source_for(iterable)
@@ -171,6 +173,9 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...]):
     effect = purity.side_effect(*functions, items=_item_classes(iterable))
     if effect:
         return None, f"side effect: {effect}"
+    nan = purity.nan_held(*functions) if returns_an_item else None
+    if nan:
+        return None, nan
     return source, None
 
 
@@ -254,7 +259,8 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         _, split_element, split_condition, split_pattern, split_flat = _unwrap(iterable, grouped, condition)
         inner = element
     key = kwargs.get("key")
-    source, reason = _why_serial(iterable, (split_element, split_condition, key))
+    source, reason = _why_serial(iterable, (split_element, split_condition, key),
+                                 returns_an_item=function in (min, max))
     estimate = None
     if source is not None:
         reason, estimate = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat,
@@ -322,7 +328,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
     if shape is None or (not isinstance(kind, str) and kind not in (list, set)):
         return kind(_called(iterable))
     iterable, element, condition, pattern, flat = shape
-    source, reason = _why_serial(iterable, (element, condition))
+    source, reason = _why_serial(iterable, (element, condition), returns_an_item=True)
     estimate = None
     if source is not None:
         reason, estimate = _why_not_worth_it(source, element, condition, pattern, flat, True)

@@ -106,6 +106,7 @@ class _Pickler(cloudpickle.Pickler):
         self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals, block_file, naming)
         self.as_written = written  # functions as the user wrote them (``engine.as_written``): for the client
         self.went_as_written = False  # and one did
+        self._cells: Dict[int, Tuple[types.CellType, types.CellType]] = {}  # ``_shared_cell``
 
     def reducer_override(self, obj):
         kind = type(obj)
@@ -144,7 +145,20 @@ class _Pickler(cloudpickle.Pickler):
 
     def _function_getnewargs(self, func):
         self.namespaces.before_function(func)  # a module's functions share its namespace, not copies
-        return super()._function_getnewargs(func)
+        code, base_globals, name, defaults, closure = super()._function_getnewargs(func)
+        if func.__closure__ is not None:  # cloudpickle's empty cells are one per function: shared here
+            closure = tuple(self._shared_cell(cell) for cell in func.__closure__)
+        return code, base_globals, name, defaults, closure
+
+    def _shared_cell(self, cell: types.CellType) -> types.CellType:
+        """The empty cell standing for ``cell`` in this pickle, the same for every function that
+        holds ``cell``: two closures over one variable (``tick()`` and ``peek()`` of a counter)
+        share it where they arrive, as here (cloudpickle made each its own cell, and the block's
+        ``tick()`` was not seen by its ``peek()``). Each function's state fills it afterwards."""
+        kept = self._cells.get(id(cell))
+        if kept is None:
+            kept = self._cells[id(cell)] = (cell, types.CellType())  # the original kept: its id stays its own
+        return kept[1]
 
     def dump(self, obj):
         packed_scalars.write_prelude(self, super().dump, obj)  # lists of numpy scalars as arrays

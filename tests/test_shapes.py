@@ -594,6 +594,20 @@ add("import io\nstreams = []\nfor k in range(50_000):\n    streams.append(io.Str
     "result = [len(s.readlines()) for s in streams][:4]", parallel=False)
 add("import itertools\npairs = itertools.tee(range(3), 2) * 25_000\nresult = [list(t) for t in pairs][:3]",
     parallel=False)
+# and a NaN held outside the shape (a "missing" marker, math.nan, np.nan) came back as copies: a list
+# counts and finds a NaN by identity, a set keeps one of it
+add("MISSING = float('nan')\nvals = [MISSING if x % 3 == 0 else 1.0 for x in range(60_000)]\n"
+    "result = (vals.count(MISSING), MISSING in vals, len({MISSING if x % 3 else 2.0 for x in range(60_000)}))",
+    parallel=False)
+add("vals = [math.nan if x % 5 == 0 else x * 0.5 for x in range(60_000)]\nresult = (vals.count(math.nan), vals[:2])",
+    parallel=False)
+add("def pick(x):\n    return np.nan if x % 4 == 0 else float(x)\nvals = [pick(x) for x in range(60_000)]\n"
+    "result = (vals.count(np.nan), max(pick(x) for x in range(1, 60_000)) is np.nan)", parallel=False)
+add("result = sum(x if x % 3 else math.nan for x in range(60_000)) != 0")  # a sum: no item in its result
+# and a warning the element issues, which catch_warnings(record=True) records once in CPython
+add("import warnings\ndef check(x):\n    if x == 0:\n        warnings.warn('zero reading')\n    return x * 2\n"
+    "with warnings.catch_warnings(record=True) as caught:\n    warnings.simplefilter('always')\n"
+    "    doubled = [check(x) for x in range(50_000)]\nresult = (len(caught), doubled[-1])", parallel=False)
 
 
 @pytest.fixture(autouse=True)

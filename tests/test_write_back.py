@@ -720,3 +720,27 @@ def test_a_function_of_a_module_set_on_it_by_a_block_is_the_modules_own(ufora):
         assert block_settings.hook is _sum_of_sevenths
     finally:
         block_settings.hook = hook
+
+
+def _counter():
+    count = 0
+
+    def tick():
+        nonlocal count
+        count += 1
+        return count
+
+    def peek():
+        return count
+    return tick, peek
+
+
+def test_closures_over_one_variable_share_it_in_the_block(ufora):
+    """Found by a user's trial: ``tick(); tick(); peek()`` gave 0 in a block (cloudpickle gave each
+    function a cell of its own), 2 in CPython."""
+    tick, peek = _counter()
+    with ufora.remotely.downloadAll():
+        tick()
+        tick()
+        seen = peek()
+    assert (seen, peek()) == (2, 2)
