@@ -10,14 +10,15 @@ code the user wrote (compiled from the same text), and the results' pickle (``re
 sends a copy of the function with that code and without the mark: the client gets the function
 its own CPython would have made. Where it runs in a later block, the engine rewrites it again.
 
-Code objects are paired by qualified name and first line, and only where each is unique on both
+Code objects are paired by name, first line and signature, and only where each is unique on both
 sides and their free variables agree: a pair that cannot be told apart keeps the code that ran.
 """
 from __future__ import annotations
 
+import inspect
 import types
 import weakref
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Iterator, Optional
 
 from ufora.engine import rewriter
 
@@ -35,11 +36,22 @@ def _functions(code: types.CodeType) -> Iterator[types.CodeType]:
             yield from _functions(constant)
 
 
-def _by_place(codes: Iterator[types.CodeType]) -> Dict[Tuple[str, int], Optional[types.CodeType]]:
-    """Code objects by (qualified name, first line); None where two share a place."""
-    found: Dict[Tuple[str, int], Optional[types.CodeType]] = {}
+def _place(code: types.CodeType) -> tuple:
+    """What tells a function's code from the others of a text: its name, first line and
+    signature (its parameters' names and kinds). Not its qualified name: the rewriter wraps a
+    ``map``/``apply`` argument in a lambda of its own, which nests the user's lambdas there one
+    level deeper than as written."""
+    parameters = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS) \
+        + bool(code.co_flags & inspect.CO_VARKEYWORDS)
+    return (code.co_name, code.co_firstlineno, code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount,
+            code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS), code.co_varnames[:parameters])
+
+
+def _by_place(codes: Iterator[types.CodeType]) -> Dict[tuple, Optional[types.CodeType]]:
+    """Code objects by ``_place``; None where two share a place (they stay as they ran)."""
+    found: Dict[tuple, Optional[types.CodeType]] = {}
     for code in codes:
-        place = (code.co_qualname, code.co_firstlineno)
+        place = _place(code)
         found[place] = None if place in found else code
     return found
 
@@ -65,8 +77,19 @@ def remember_function(rewritten: types.FunctionType, written: types.FunctionType
 
 def copied_from(function: types.FunctionType) -> types.FunctionType:
     """The user's function ``function`` is the engine's rewritten copy of, else itself: a
-    block's ``h = helper`` gives the client its own ``helper`` back, as in CPython."""
-    return _COPIED_FROM.get(function, function)
+    block's ``h = helper`` gives the client its own ``helper`` back, as in CPython. Not where
+    the block changed the copy (an attribute, its defaults, its code): the copy, with the
+    change, goes back."""
+    original = _COPIED_FROM.get(function)
+    if original is None or not _unchanged(function, original):
+        return function
+    return original
+
+
+def _unchanged(copy: types.FunctionType, original: types.FunctionType) -> bool:
+    attributes = {name: value for name, value in copy.__dict__.items() if name != rewriter.LOOPS_HOOK}
+    return (_ORIGINALS.get(copy.__code__) is original.__code__ and attributes == original.__dict__
+            and copy.__defaults__ == original.__defaults__ and copy.__kwdefaults__ == original.__kwdefaults__)
 
 
 def _pair(code: types.CodeType, original: types.CodeType) -> None:

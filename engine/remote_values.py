@@ -28,8 +28,8 @@ Part = Union[Segment, bytes, memoryview]
 
 
 def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
-         free_ids: Collection[int] = (), block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
-         functions_only: bool = False) -> Tuple[bytes, List[Segment], bool]:
+         free_ids: Collection[int] = (), block_globals: Optional[Dict[str, Any]] = None, block_file: str = ""
+         ) -> Tuple[bytes, List[Segment], bool]:
     """The pickle of ``value``, the segments of its large buffers, and whether it stays on the
     cluster: if its size is at least ``download_below`` (None: it is downloaded, whatever its
     size). A value downloaded whatever its size refers to the objects it holds that the client
@@ -38,13 +38,9 @@ def pack(value: Any, download_below: Optional[int], read: Optional[serialization
     accounts, as in CPython. The functions whose globals are ``block_globals`` (the block's
     module's, of ``block_file``: ``engine.namespaces``) read the caller's module's globals
     where they arrive. Functions go as the user wrote them when downloaded (``engine.as_written``),
-    as they ran when kept. ``functions_only``: only the functions ``read`` refer to the client's
-    (the block's effects, whose data the client compares with its own: ``config.hook =
-    config.scaled`` is the client's ``scaled``)."""
+    as they ran when kept."""
     refer = None
-    if functions_only and read is not None:
-        refer = read.function_number
-    elif download_below is None and read is not None and not (
+    if download_below is None and read is not None and not (
             id(value) not in free_ids and _new(value, read) and serialization.plain(value, read.ids)):
         refer = read.number
     data, buffers, as_written = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file)

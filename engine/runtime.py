@@ -29,7 +29,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protoco
 import numpy as np
 
 from ufora.engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
-                          task_arrays, tasks)
+                          sources, task_arrays, tasks)
 from ufora.engine.errors import RemoteError
 from ufora.engine.sources import (Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window, source_for,
                                   unpacker)
@@ -583,7 +583,8 @@ def _apply_to_rows(bound: Any, function: Any, keywords: Dict[str, Any], pandas: 
     if (_runner is None or pandas is None or type(bound) is not types.MethodType
             or bound.__func__ is not pandas.DataFrame.apply or type(bound.__self__) is not pandas.DataFrame
             or keywords.get("axis") not in (1, "columns") or set(keywords) != {"axis"}
-            or type(function) is not types.FunctionType or len(bound.__self__) < INLINE_LIMIT):
+            or type(function) is not types.FunctionType or len(bound.__self__) < INLINE_LIMIT
+            or not sources.rows_as_pandas_makes_them(bound.__self__)):
         return bound(function, **keywords)
     values = parallel_collect("list", FrameRows(bound.__self__), function, None,
                               **{rewriter.SERIAL_KEYWORD: lambda _rows: _AS_WRITTEN})

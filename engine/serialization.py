@@ -32,7 +32,6 @@ import cloudpickle
 
 from ufora.engine import (as_written, client_objects, closed_files, gc_pause, lru_caches, namespaces, packed_scalars,
                           regex_match)
-from ufora.engine.code import written_by_user
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -288,14 +287,6 @@ class ReadObjects:
                                      itertools.compress(self._objects.keys(), kept)))
             self._unpickler = None
         return self._numbers.keys()
-
-    def function_number(self, value: Any) -> Optional[int]:
-        """``number`` for a function of the user's (or the engine's rewritten copy of one), None
-        for any other value: a library's function (cloudpickle's class setter, read with a
-        class) goes by name, to be the reader's own."""
-        if type(value) is types.FunctionType and written_by_user(value):
-            return self.number(value)
-        return None
 
     def number(self, value: Any) -> Optional[int]:
         """``value``'s memo number, if it is one of the objects read; None for a class, which

@@ -273,6 +273,18 @@ class FrameRows:
         return made
 
 
+def rows_as_pandas_makes_them(frame: Any) -> bool:
+    """Whether ``FrameRows`` makes the frame's rows as ``apply`` does: columns of numpy numbers
+    whose common dtype is a number's (pandas takes its rows from ``frame.values``; a mix that
+    needs an object array there holds Python objects in it, and numpy scalars in a row made
+    otherwise: ``row['v'] ** 7`` wrapped in int64)."""
+    dtypes = set(frame.dtypes)
+    if not dtypes or not all(isinstance(dtype, np.dtype) for dtype in dtypes):
+        return False
+    kinds = {dtype.kind for dtype in dtypes}
+    return kinds <= set("iuf") or (len(dtypes) == 1 and kinds <= set("biuf"))
+
+
 class FrameTuples(FrameRows):
     """``df.itertuples(index, name)`` in a shape: iterated, pandas' own; split, each partition
     makes its rows as pandas does (the index's and each column's values as iterating them gives,

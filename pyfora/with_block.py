@@ -168,7 +168,7 @@ class WithBlockExecutor:
             module_state.install(values.pop(module_state.STATE, {}))
             capture.write_back(frame, values)
             if changed is not None:
-                capture.update_in_place(frame, *changed, written=block.written)
+                capture.update_in_place(frame, *changed)
         error = message.get("error")
         # its time, to the end or to the user's exception (not the cluster's own failure)
         if self._learning is not None and (error is None or error.get("type_name") != "InternalError"):

@@ -123,12 +123,18 @@ ROWS = [
     FRAME + "r = df.apply(lambda row: pd.Series({'s': row['a'] + row['b'], 'd': row['a'] - row['b']}), axis=1)\n"
             "result = (type(r).__name__, r.shape, list(r.columns), r.iloc[-1].tolist(), str(r.dtypes.tolist()))",
     FRAME + "r = df.apply(lambda row: 1 / (row['a'] - 40000), axis=1)",
-    f"df = pd.DataFrame({{'w': ['x%d' % i for i in range({N})], 'v': np.arange({N})}})\n"
-    "r = df.apply(lambda row: row['w'] + ':' + str(row['v']), axis=1)\nresult = (str(r.dtype), r.tolist()[-2:])",
+    f"df = pd.DataFrame({{'w': np.arange({N}, dtype=np.int32), 'v': np.arange({N}) * 0.5}})\n"
+    "r = df.apply(lambda row: str(row['w']) + ':' + repr(row['v']), axis=1)\nresult = (str(r.dtype), r.tolist()[-2:])",
     f"df = pd.DataFrame({{'a': np.arange({N}) * 1.5}}, index=pd.date_range('2024-01-01', periods={N}, freq='min'))\n"
     "r = df.apply(lambda row: (row.name.hour, row['a']), axis=1)\nresult = (r.index[-1], r.tolist()[-2:])",
 ]
 ROWS_AS_WRITTEN = [  # pandas hands every row in one Series it changes: a function that keeps its row sees that
+    # a frame whose rows pandas takes from an object array of Python values (found by a review: a
+    # row made otherwise held numpy's, and row['v'] ** 7 wrapped in int64)
+    f"df = pd.DataFrame({{'w': ['x'] * {N}, 'v': np.arange({N})}})\n"
+    "r = df.apply(lambda row: row['v'] ** 7, axis=1)\nresult = (str(r.dtype), r.tolist()[-2:])",
+    f"df = pd.DataFrame({{'b': np.arange({N}) % 2 == 0, 'v': np.arange({N})}})\n"
+    "r = df.apply(lambda row: (type(row['v']).__name__, type(row['b']).__name__), axis=1)\nresult = r.tolist()[-1]",
     FRAME + "seen = []\nr = df.apply(lambda row: seen.append(row) or row['a'], axis=1)\n"
             "result = (len(seen), seen[0] is seen[-1], r.tolist()[-2:])",
     FRAME + "r = df.apply(lambda row: row['a'], axis=0)\nresult = r.tolist()[:3]",

@@ -706,22 +706,6 @@ def test_functions_come_back_as_the_user_wrote_them(ufora):
     assert there == here == (134_999_550_000, 6.25, 22_500_000_000, [0, 1, 4, 9, 16], 899_997)
 
 
-def test_a_function_of_a_module_set_on_it_by_a_block_is_the_modules_own(ufora):
-    """``config.hook = config.scaled`` came back as a copy of ``scaled`` (``is`` was False);
-    now the module's own function, as in CPython, and so is one of the caller's set on it."""
-    hook = block_settings.hook
-    try:
-        with ufora.remotely.downloadAll():
-            block_settings.hook = block_settings.scaled
-            inside = block_settings.use_hook(5)
-        assert block_settings.hook is block_settings.scaled and inside == 5
-        with ufora.remotely.downloadAll():
-            block_settings.hook = _sum_of_sevenths
-        assert block_settings.hook is _sum_of_sevenths
-    finally:
-        block_settings.hook = hook
-
-
 def _counter():
     count = 0
 
@@ -744,3 +728,39 @@ def test_closures_over_one_variable_share_it_in_the_block(ufora):
         tick()
         seen = peek()
     assert (seen, peek()) == (2, 2)
+
+
+def _tagged(x):
+    return x * 10
+
+
+def test_a_function_the_block_changes_and_sets_on_a_module_keeps_the_change(ufora):
+    """A review found it lost once (the block's effects referred to the caller's function, not
+    the changed one): the attribute the block set is the module's function's afterwards."""
+    hook = block_settings.hook
+    try:
+        with ufora.remotely.downloadAll():
+            _tagged.tag = "t"
+            block_settings.hook = _tagged
+        assert (block_settings.hook.tag, block_settings.hook(2)) == ("t", 20)
+    finally:
+        block_settings.hook = hook
+
+
+class _Registry:
+    def __init__(self):
+        self.functions = []
+
+    def apply(self, function):
+        self.functions.append(function)
+        return function
+
+
+def test_a_lambda_given_to_an_objects_apply_comes_back_as_itself(ufora):
+    """Found by a review: the rewriter wraps an ``apply``/``map`` argument in a lambda of its own,
+    which nested the user's lambdas one level deeper; paired by qualified name, the outer lambda
+    came back running the inner one's code (``g(5)`` gave 6 instead of a function)."""
+    registry = _Registry()
+    with ufora.remotely.downloadAll():
+        made = registry.apply(lambda k: (lambda x: x + k))
+    assert made(2)(5) == 7 and registry.functions[0](3)(1) == 4
