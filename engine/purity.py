@@ -655,7 +655,7 @@ def nan_held(*functions: Optional[Callable]) -> Optional[str]:
     outside them (a global or closure value, ``math.nan``, ``np.nan``, in them or in the user's
     functions they call): a list finds and counts a NaN by identity (``vals.count(MISSING)``,
     ``MISSING in vals``), a set keeps one of it, and values computed in other processes come
-    back as other objects. None when none can be."""
+    back as other objects (a sum's or a min's result is its value: not asked). None when none can be."""
     seen: Set[int] = set()
     todo = [fn for fn in functions if isinstance(fn, types.FunctionType)]
     while todo:

@@ -161,8 +161,8 @@ def _item_classes(iterable: Any) -> set:
 
 def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...], returns_an_item: bool = False):
     """(source, None) when the shape can be split, else (None, the reason it runs serially).
-    ``returns_an_item``: its result holds its values themselves (a list, a set, min or max), so a
-    NaN object among them must be the very one (``engine.purity.nan_held``)."""
+    ``returns_an_item``: its result holds its values themselves (a list, a set, a dict), so a NaN
+    object among them must be the very one (``engine.purity.nan_held``)."""
     if _runner is None:
         return None, "no runner (inside a partition, or no cluster)"
     source = source_for(iterable)
@@ -259,8 +259,7 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         _, split_element, split_condition, split_pattern, split_flat = _unwrap(iterable, grouped, condition)
         inner = element
     key = kwargs.get("key")
-    source, reason = _why_serial(iterable, (split_element, split_condition, key),
-                                 returns_an_item=function in (min, max))
+    source, reason = _why_serial(iterable, (split_element, split_condition, key))
     estimate = None
     if source is not None:
         reason, estimate = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat,
