@@ -54,6 +54,14 @@ def _with_pandas(code: str) -> str:
     return "import pandas as pd\n" + code
 
 
+def _cpythons_reports(code: str) -> list:
+    """The engine's reports for ``code``, having checked that it gives CPython's result exactly."""
+    expected = cpython(_with_pandas(code))
+    got, reports = engine(_with_pandas(code))
+    assert_cpythons(got, expected, reports, exact=True)
+    return reports
+
+
 @pytest.mark.parametrize("code", SPLIT)
 def test_a_numeric_series_splits_and_gives_cpythons_result(code):
     expected = cpython(_with_pandas(code))
@@ -139,23 +147,10 @@ ROWS_AS_WRITTEN = [  # pandas hands every row in one Series it changes: a functi
             "result = (len(seen), seen[0] is seen[-1], r.tolist()[-2:])",
     FRAME + "r = df.apply(lambda row: row['a'], axis=0)\nresult = r.tolist()[:3]",
     FRAME + "r = df.apply(lambda row: row.sum(), axis=1, raw=True)\nresult = r.tolist()[-2:]",
+    FRAME + "name = 'Dyn'\nresult = [t.a for t in df.itertuples(name=name)][-2:]",
+    FRAME + "seen = []\nr = [seen.append(row) or row['a'] for _, row in df.iterrows()]\nresult = (len(seen), r[-1])",
+    FRAME + "result = [t for t in df.itertuples(index='no')][:1]",
 ]
-
-
-@pytest.mark.parametrize("code", ROWS)
-def test_frame_apply_over_rows_splits_with_pandas_result(code):
-    expected = cpython(_with_pandas(code))
-    got, reports = engine(_with_pandas(code))
-    assert_cpythons(got, expected, reports, exact=True)
-    assert any(r.parallel and r.source.startswith("rows(") for r in reports), reports
-
-
-@pytest.mark.parametrize("code", ROWS_AS_WRITTEN)
-def test_frame_apply_that_keeps_its_rows_or_is_not_over_rows_runs_as_written(code):
-    expected = cpython(_with_pandas(code))
-    got, reports = engine(_with_pandas(code))
-    assert_cpythons(got, expected, reports, exact=True)
-    assert not any(r.parallel for r in reports), reports
 
 
 # iterating df.itertuples(...) of constant arguments, or df.iterrows(), in a shape: split, each
@@ -173,22 +168,17 @@ ITERATED = [
 ]
 
 
-@pytest.mark.parametrize("code", ITERATED)
-def test_frame_itertuples_and_iterrows_split_with_pandas_rows(code):
-    expected = cpython(_with_pandas(code))
-    got, reports = engine(_with_pandas(code))
-    assert_cpythons(got, expected, reports, exact=True)
-    assert any((r.parallel or r.reason.endswith("added in order")) and r.source.startswith(("itertuples(", "iterrows("))
+@pytest.mark.parametrize("code,sources", [(code, ("rows(",)) for code in ROWS]
+                         + [(code, ("itertuples(", "iterrows(")) for code in ITERATED])
+def test_a_frames_rows_split_with_pandas_result(code, sources):
+    reports = _cpythons_reports(code)
+    assert any((r.parallel or r.reason.endswith("added in order")) and r.source.startswith(sources)
                for r in reports), reports
 
 
-@pytest.mark.parametrize("code", [
-    FRAME + "name = 'Dyn'\nresult = [t.a for t in df.itertuples(name=name)][-2:]",
-    FRAME + "seen = []\nr = [seen.append(row) or row['a'] for _, row in df.iterrows()]\nresult = (len(seen), r[-1])",
-    FRAME + "result = [t for t in df.itertuples(index='no')][:1]",
-])
-def test_other_frame_iteration_runs_as_written(code):
-    expected = cpython(_with_pandas(code))
-    got, reports = engine(_with_pandas(code))
-    assert_cpythons(got, expected, reports, exact=True)
+@pytest.mark.parametrize("code", ROWS_AS_WRITTEN)
+def test_frame_rows_a_function_keeps_or_other_calls_run_as_written(code):
+    """A frame pandas makes an object array of, a function that keeps its row, another axis or
+    argument, an itertuples name not constant, or not pandas' arguments: as written."""
+    reports = _cpythons_reports(code)
     assert not any(r.parallel for r in reports), reports
