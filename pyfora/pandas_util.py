@@ -7,7 +7,6 @@ Python's ``float()`` of its text, so the frame is the same to the bit.
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, List
 
 if TYPE_CHECKING:  # imported where a frame is made: importing pyfora must not import pandas
@@ -49,7 +48,7 @@ def _numbers(line: str, number: int, names: List[str]) -> List[float]:
 
 def _number(field: str, number: int, name: str) -> float:
     if not field.strip():
-        return math.nan
+        return float("nan")  # a new NaN, as float(field) gives: no NaN object shared across the lines
     try:
         return float(field)
     except ValueError:
