@@ -21,19 +21,12 @@ import weakref
 from typing import Dict, Iterator, Optional
 
 from ufora.engine import rewriter
+from ufora.engine.code import nested_codes
 
 # rewritten code -> the user's; weak, so that a block's code, once no function runs it, goes
 _ORIGINALS: "weakref.WeakKeyDictionary[types.CodeType, types.CodeType]" = weakref.WeakKeyDictionary()
 # a rewritten copy of a function the client sent -> that function
 _COPIED_FROM: "weakref.WeakKeyDictionary[types.FunctionType, types.FunctionType]" = weakref.WeakKeyDictionary()
-
-
-def _functions(code: types.CodeType) -> Iterator[types.CodeType]:
-    """Every code object nested in ``code`` (its functions, classes' bodies, lambdas...)."""
-    for constant in code.co_consts:
-        if isinstance(constant, types.CodeType):
-            yield constant
-            yield from _functions(constant)
 
 
 def _place(code: types.CodeType) -> tuple:
@@ -59,8 +52,8 @@ def _by_place(codes: Iterator[types.CodeType]) -> Dict[tuple, Optional[types.Cod
 def remember(rewritten: types.CodeType, written: types.CodeType) -> None:
     """Pair the functions nested in ``rewritten`` (code compiled from the rewritten text) with
     those in ``written`` (the same text compiled as the user wrote it)."""
-    originals = _by_place(_functions(written))
-    for place, code in _by_place(_functions(rewritten)).items():
+    originals = _by_place(nested_codes(written))
+    for place, code in _by_place(nested_codes(rewritten)).items():
         original = originals.get(place)
         if code is not None and original is not None and code is not original:
             _pair(code, original)
