@@ -109,7 +109,7 @@ class Dashboard:
                    now: Optional[float] = None) -> None:
         now = time.time() if now is None else now
         self._block(job, now).setdefault("started", now)
-        self.progress[job.cluster_job_id] = {**fields, "by_worker": by_worker, "worker": worker_id, "updated": now}
+        self.progress[job.cluster_job_id] = {**fields, "by_worker": by_worker, "worker": worker_id}
 
     def finished(self, job: Any, error: Optional[Dict[str, Any]], now: Optional[float] = None) -> None:
         """A block's end (its result or error went to its client, or it failed before running);
@@ -183,7 +183,7 @@ class Dashboard:
             block["seconds"] = round(now - block["submitted"], 1)
             shape = self.progress.get(job.cluster_job_id)
             if shape is not None:
-                block["shape"] = {name: value for name, value in shape.items() if name != "updated"}
+                block["shape"] = dict(shape)
             return block
 
         return {"now": now, "status": status,
