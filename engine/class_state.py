@@ -116,7 +116,7 @@ def taken(values: Iterable[Any]) -> List[Tuple[type, bytes]]:
     found = []
     for cls in classes.values():
         try:
-            found.append((cls, serialization.dumps(_data(cls))))
+            found.append((cls, serialization.dumps_compared(_data(cls))))
         except Exception:
             continue
     return found
@@ -127,7 +127,7 @@ def changed(taken_classes: List[Tuple[type, bytes]]) -> List[type]:
     found = []
     for cls, before in taken_classes:
         try:
-            if serialization.dumps(_data(cls)) != before:
+            if serialization.dumps_compared(_data(cls)) != before:
                 found.append(cls)
         except Exception:
             found.append(cls)

@@ -318,7 +318,7 @@ class _Pickled:
                 self.laid_out = _layout(value)
 
     def same_as(self, value: Any) -> bool:
-        return serialization.dumps(value) == self.data
+        return serialization.dumps_compared(value) == self.data
 
     def layout(self, value: Any) -> Dict[tuple, Optional[int]]:
         """``_layout`` of the value as it was (an object that cannot be mapped back: None)."""
@@ -538,7 +538,7 @@ def _take_global(namespace: Dict[str, Any], module: str, name: str, taken: Dict[
     if held is _CODE_LIKE or isinstance(held, _CODE_LIKE) or key in taken or not (_cheap(held) or _small_object(held)):
         return
     try:
-        taken[key] = (namespace, held, serialization.dumps(held))
+        taken[key] = (namespace, held, serialization.dumps_compared(held))
     except Exception:
         return
 
@@ -605,7 +605,7 @@ def _changed_entries(taken: Dict[Tuple[str, str], tuple], now_of: Callable) -> D
     for (outer, inner), (holder, value, before) in taken.items():
         now = now_of(holder, inner, value)
         try:
-            if now is not value or (before is not None and serialization.dumps(now) != before):
+            if now is not value or (before is not None and serialization.dumps_compared(now) != before):
                 found.setdefault(outer, {})[inner] = now
         except Exception:
             continue
@@ -644,7 +644,7 @@ def closures(free: Dict[str, Any]) -> Dict[Tuple[str, str], tuple]:
             if isinstance(value, _CODE_LIKE) or not (isinstance(value, _IMMUTABLE) or _cheap(value)):
                 continue
             try:
-                taken[(name, variable)] = (cell, value, serialization.dumps(value))
+                taken[(name, variable)] = (cell, value, serialization.dumps_compared(value))
             except Exception:
                 continue
     return taken

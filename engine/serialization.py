@@ -30,7 +30,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import cloudpickle
 
-from ufora.engine import (as_written, client_objects, closed_files, gc_pause, lru_caches, namespaces, packed_scalars,
+from ufora.engine import (array_digests, as_written, client_objects, closed_files, gc_pause, lru_caches, namespaces, packed_scalars,
                           regex_match)
 
 _DYNAMIC = "<dynamic-code>"
@@ -93,7 +93,7 @@ def _pickled_as_usual(kind: type) -> None:
 class _Pickler(cloudpickle.Pickler):
     def __init__(self, file, references: Set[str], buffer_callback=None, arrays: Optional[Any] = None,
                  block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", naming: bool = True,
-                 written: bool = False):
+                 written: bool = False, compared: bool = False):
         # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
         # then ours): the C pickler reads a dict subclass or a ChainMap through Python, once for
         # every object that is not a builtin, which made pickling 300k Decimals or dataclasses
@@ -104,11 +104,16 @@ class _Pickler(cloudpickle.Pickler):
         self.arrays = arrays  # engine.task_arrays.ByName: large arrays by a shared segment's name
         self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals, block_file, naming)
         self.as_written = written  # functions as the user wrote them (``engine.as_written``): for the client
+        self.compared = compared  # only compared, never loaded as the value: large arrays as digests
         self.went_as_written = False  # and one did
         self._cells: Dict[int, Tuple[types.CellType, types.CellType]] = {}  # ``_shared_cell``
 
     def reducer_override(self, obj):
         kind = type(obj)
+        if self.compared:
+            digest = array_digests.reduction(obj)
+            if digest is not None:
+                return digest
         if self.arrays is not None and kind is self.arrays.kind:
             reduced = self.arrays.reduce(obj)
             if reduced is not NotImplemented:
@@ -193,11 +198,12 @@ def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, bl
 
 
 def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
-                        block_globals: Optional[Dict[str, Any]] = None, block_file: str = ""
-                        ) -> Tuple[List[bytes], Any]:
+                        block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
+                        compared: bool = False) -> Tuple[List[bytes], Any]:
     """The pickles of ``values``, written in order by one pickler, and its memo (a proxy)."""
     buffer = io.BytesIO()
-    pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals, block_file=block_file)
+    pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals, block_file=block_file,
+                       compared=compared)
     parts = []
     for value in values:
         pickler.dump(value)
@@ -223,12 +229,20 @@ def dumps(value: Any) -> bytes:
     return dumps_with_references(value)[0]
 
 
+def dumps_compared(value: Any) -> bytes:
+    """A pickle of ``value`` to compare with another, to tell whether it changed, never loaded as
+    the value: its large arrays are digests (``engine.array_digests``)."""
+    [data], _ = _dumps_keeping_memo([value], set(), compared=True)
+    return data
+
+
 def dumps_keeping_memo(value: Any) -> Tuple[bytes, Any]:
-    """The pickle of ``value`` and its pickler's memo, as a proxy (copied, only when needed:
-    {id: (memo index, object)} of every object but numbers and strings). With the memo of a
-    copy (``loads_keeping_memo``), it tells which object of the copy stands for which of
-    ``value``'s (``engine.mutations``: where each object was)."""
-    [data], memo = _dumps_keeping_memo([value], set())
+    """``dumps_compared`` of ``value`` and its pickler's memo, as a proxy (copied, only when
+    needed: {id: (memo index, object)} of every object but numbers and strings). With the memo
+    of a copy (``loads_keeping_memo``: an ``ArrayDigest`` where an array was), it tells which
+    object of the copy stands for which of ``value``'s (``engine.mutations``: where each object
+    was)."""
+    [data], memo = _dumps_keeping_memo([value], set(), compared=True)
     return data, memo
 
 

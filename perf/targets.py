@@ -22,6 +22,7 @@ COMPILED_WITHIN_NUMBA_PARALLEL = 1.3  # issue 5, compiled shapes: pyfora / numba
 FALLBACK_OVER_SERIAL = 1.7         # issue 5, CPython fallback: serial CPython / pyfora, at least
 TWO_HOSTS_WITHIN_ONE = 1.15       # two one-core workers / one two-core worker, at most
 TRIVIAL_P50_SECONDS = 0.001
+TRIVIAL_OVER_RAY = 0.5             # issue 16: pyfora's trivial block / Ray's trivial task, medians, at most
 STARTUP_SECONDS = 1.5
 RANGE_SUM_WITHIN_NUMBA_PARALLEL = 1.5  # issue 12: an exact int sum past int64
 SCALARS_WITHIN_FLOATS = 2.0        # issue 14: a list of np.float64 / the same list of floats
@@ -135,6 +136,19 @@ def _trivial_line(plan: Plan, results: Results) -> str:
                  f"{cell.median * 1e3:.3f} ms (p99 {cell.p99 * 1e3:.3f} ms)")
 
 
+def _trivial_ray_line(plan: Plan, results: Results) -> str:
+    """Issue 16: the trivial block at most half of Ray's trivial task in the same run."""
+    calls = plan.job("trivial").sizes[0]
+    what = f"trivial block round trip at most {TRIVIAL_OVER_RAY}x Ray's trivial task, medians of {calls:,} calls"
+    ours, ray = results.get("trivial", calls, REFERENCE), results.get("trivial", calls, "ray")
+    missing = _missing(pyfora=ours, Ray=ray)
+    if missing or ours is None or ray is None:
+        return _not_measured(what, missing or "")
+    ratio = ours.median / ray.median
+    return _line(ratio <= TRIVIAL_OVER_RAY, what,
+                 f"{ours.median * 1e3:.3f} ms vs {ray.median * 1e3:.3f} ms = {ratio:.2f}x")
+
+
 def _startup_line(variants: List[Variant]) -> str:
     what = f"embedded cluster start-up, pyfora.connect(), at most {STARTUP_SECONDS} s"
     pyfora = next(v for v in variants if v.spec.key == REFERENCE)
@@ -184,5 +198,6 @@ def check(plan: Plan, variants: List[Variant], results: Results) -> List[str]:
     """One line per target."""
     return [*_prime_lines(plan, results), _hosts_line(plan, results),
             *_compiled_lines(plan, results), _range_sum_line(plan, results),
-            _string_line(plan, results), _trivial_line(plan, results), _startup_line(variants),
+            _string_line(plan, results), _trivial_line(plan, results), _trivial_ray_line(plan, results),
+            _startup_line(variants),
             *_scalar_lines(plan, results), *_bodo_lines(plan, results)]

@@ -7,7 +7,7 @@ from collections import OrderedDict, deque
 import numpy as np
 import pytest
 
-from ufora.engine import mutations
+from ufora.engine import array_digests, mutations, serialization
 
 
 def touched(text: str) -> set:
@@ -250,3 +250,50 @@ def test_lru_cache_functions_called_are_named_and_never_compared_as_values():
     assert mutations.snapshot(free, list(free), set(free)) == {}  # a function, a cache: not values
     free["helper"](3)
     assert mutations.used_caches(taken) == ["square"]
+
+
+def _large(dtype="f8", shape=(300, 300)):
+    return np.zeros(shape, dtype)
+
+
+@pytest.mark.parametrize("change", [
+    lambda a: a.__setitem__((1, 1), 7.0),
+    lambda a: a.__setitem__((299, 299), -0.0),  # the same value by ==, other bytes
+    lambda a: setattr(a, "shape", (900, 100)),
+    lambda a: a.__iadd__(1.0),
+    lambda a: a.sort(axis=0) or a.__setitem__((0, 0), float("nan")),
+])
+def test_large_arrays_compared_by_digest_still_show_every_change(change):
+    """Large arrays are compared by a digest of their bytes (engine.array_digests), not a copy."""
+    array = _large()
+    assert array.nbytes >= array_digests.DIGEST_FROM
+    namespace = {"a": array, "held": {"w": _large(), "f": np.asfortranarray(_large()), "view": _large()[::2]}}
+    taken = mutations.snapshot(namespace, list(namespace), {"a", "held"})
+    assert mutations.changed(namespace, taken) == {}
+    change(namespace["a"])
+    for inner in namespace["held"].values():
+        change(inner) if inner.flags.c_contiguous else inner.__setitem__((3, 3), 2.0)
+    assert set(mutations.changed(namespace, taken)) == {"a", "held"}
+
+
+def test_digested_arrays_keep_their_place_in_a_layout_and_arrays_of_objects_are_pickled():
+    objects = np.empty(10_000, dtype=object)
+    objects[:] = [[n] for n in range(10_000)]
+    held = {"w": _large(), "objects": objects}
+    taken = mutations.snapshot({"held": held}, ["held"], {"held"})
+    assert mutations.moved({"held": held}, taken, ["held"]) == []
+    held["objects"][0].append(3)  # inside an item: only a pickle of the items sees it
+    assert set(mutations.changed({"held": held}, taken)) == {"held"}
+    held["w"] = held["w"].copy()  # another object where the array was
+    assert mutations.moved({"held": held}, taken, ["held"]) == ["held"]
+
+
+def test_a_digest_tells_dtypes_and_orders_apart():
+    base = np.arange(20_000, dtype="<i8")
+    pairs = [(base, base.astype(">i8")), (base, base.view("<f8")), (base.reshape(100, 200),
+             np.asfortranarray(base.reshape(100, 200))), (base.reshape(100, 200), base.reshape(200, 100))]
+    for one, other in pairs:
+        assert serialization.dumps_compared(one) != serialization.dumps_compared(other)
+    assert serialization.dumps_compared(base) == serialization.dumps_compared(base.copy())
+    dates = np.arange(20_000).astype("datetime64[s]")
+    assert serialization.dumps_compared(dates) != serialization.dumps_compared(dates + 1)
