@@ -30,8 +30,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import cloudpickle
 
-from ufora.engine import (array_digests, as_written, client_objects, closed_files, gc_pause, lru_caches, namespaces, packed_scalars,
-                          regex_match)
+from ufora.engine import (array_digests, as_written, client_objects, closed_files, gc_pause, lru_caches, namespaces,
+                          packed_scalars, regex_match)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
