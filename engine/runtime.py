@@ -558,15 +558,34 @@ def mapping_method(bound: Any, argument: Callable[[], Any], **keywords: Any) -> 
     series = bound.__self__
     values = parallel_collect("list", series, function, None, unread=True)
     if isinstance(values, NumericList):
-        if values.array.dtype.kind in "bifc":
-            # every value a number a compiled partition wrote, of one type: the array pandas would
-            # infer from them (int64, float64, bool, complex128), made as pandas makes its result
-            method = "map" if bound.__func__ is pandas.Series.map else "apply"
-            return series._constructor(np.array(values.array), index=series.index,
-                                       copy=False).__finalize__(series, method=method)
-        values = values.array.tolist()
+        # every value a number a compiled partition wrote, of one type: the array pandas would
+        # infer from them (int64, float64, bool, complex128)
+        array = np.array(values.array) if values.array.dtype.kind in "bifc" else None
+        if array is None:
+            values = values.array.tolist()
+    else:
+        array = _inferred_as_pandas_would(values)
+    if array is not None:  # made as pandas makes its result
+        method = "map" if bound.__func__ is pandas.Series.map else "apply"
+        return series._constructor(array, index=series.index, copy=False).__finalize__(series, method=method)
     given_back = iter(values).__next__
     return bound(lambda _value: given_back())
+
+
+def _inferred_as_pandas_would(values: List[Any]) -> Optional[np.ndarray]:
+    """The array pandas infers from a list of Python values that are all exactly ``float`` (a
+    float64 array), ``bool`` or ``int`` (within int64); None for any other list, which pandas
+    itself is given (2M floats given back through a function: 1.3 s; this: 0.03 s)."""
+    kinds = set(map(type, values))
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    if kind not in (float, bool, int):
+        return None
+    try:
+        return np.array(values, {float: np.float64, bool: np.bool_, int: np.int64}[kind])
+    except OverflowError:  # an int past int64: pandas' own inference (uint64, or objects)
+        return None
 
 
 _AS_WRITTEN = object()  # what a shape not split gives back: the call then runs as written

@@ -41,6 +41,18 @@ MAPPED = [
     f"s = pd.Series(np.arange({N}), index=np.arange({N}) + 7)\nr = s.apply(lambda v: v * 2)\n"
     "result = (str(r.dtype), r.name, r.tolist()[-3:], r.index[-1])",
     f"s = pd.Series(np.arange({N}) * 0.25)\nr = s.map(lambda v: v > 3)\nresult = (str(r.dtype), r.tolist()[10:15])",
+    # CPython partitions' Python values of one type (text made on the way: no kernel): the array
+    # pandas infers from them, without pandas calling a function per value again
+    f"s = pd.Series(np.arange({N}) * 0.5, name='h', index=np.arange({N}) + 3)\nr = s.map(lambda v: float(str(v)[:4]))\n"
+    "result = (str(r.dtype), r.name, r.index[-1], r.tolist()[-3:], r.attrs)",
+    f"s = pd.Series(np.arange({N}))\nr = s.apply(lambda v: int(str(v)[::-1]))\nresult = (str(r.dtype), r.tolist()[-3:])",
+    f"s = pd.Series(np.arange({N}))\nr = s.map(lambda v: str(v).endswith('5'))\nresult = (str(r.dtype), r.tolist()[:6])",
+    f"s = pd.Series(np.arange({N}))\nr = s.map(lambda v: int(str(v)) * 2 ** 70)\nresult = (str(r.dtype), r.tolist()[-1])",
+    f"s = pd.Series(np.arange({N}))\nr = s.map(lambda v: int(str(v)) + 2 ** 63)\nresult = (str(r.dtype), r.tolist()[-1])",
+    f"s = pd.Series(np.arange({N}))\nr = s.map(lambda v: int(str(v)) if v % 2 else float(v))\n"
+    "result = (str(r.dtype), r.tolist()[-4:])",
+    f"s = pd.Series(np.arange({N}))\nr = s.map(lambda v: float(str(v)) if v % 9 else float('nan'))\n"
+    "result = (str(r.dtype), r.isna().sum(), r.tolist()[:3])",
 ]
 
 SERIAL = [
