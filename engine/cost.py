@@ -10,10 +10,12 @@ items if they are Python objects that would travel, and the values a collection 
 and estimates both ways:
 
     serial = n * compute
-    split  = overhead + n * (pickle_items + unpickle_items)          driver, then every process
-                      + n * (compute + pickle_results) / cores       the partitions, in parallel
-                      + n * unpickle_results                         the driver gathers
+    split  = overhead + n * (pickle_items + unpickle_items) * S      driver, then every process
+                      + n * (compute + pickle_results * S) / cores   the partitions, in parallel
+                      + n * unpickle_results * S                     the driver gathers
                       + 2 * pickle_functions                         driver, then every process
+
+where S (``MOVES_AT_SCALE``) is what a move costs at scale against its sample's timing.
 
 A shape over Python objects is split only where ``split <= SPLIT_GAIN * serial``. A shape
 over a range or numeric arrays (``source.compilable``) whose sampled elements are numbers (or
@@ -54,6 +56,10 @@ SPLIT_OVERHEAD = 0.004
 PIPE_BYTES_PER_SECOND = 0.5e9
 COPY_BYTES_PER_SECOND = 2e9  # a large array a shape's functions read, copied into shared memory (engine.task_arrays)
 SPLIT_GAIN = 0.8        # split only where it is expected to take at most this share of serial
+# what moving a value costs at scale, against the sample's timing of 200 values (hot in the cache, in
+# memory the process had just freed): 150,000 parsed rows pickled at 3x, unpickled at 2x their
+# sample's cost per value, and the task's 150,000 lines unpickled at 2x
+MOVES_AT_SCALE = 2.5
 COMPILED_FLOOR = 0.1    # seconds of CPython below which a compilable shape is not worth compiling
 # seconds of CPython from which the process that compiles a shape's kernel waits for it instead
 # of computing its partition in CPython meanwhile (where the compile thread would share its
@@ -187,8 +193,8 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
         _round_trip(results, len(sample.results) / sample.count) if collects and results
         else (0.0, 0.0, 0.0))
     serial = sample.seconds / sample.count * n
-    split = (SPLIT_OVERHEAD + (pickle_items + unpickle_items + unpickle_results) * n
-             + (sample.seconds / sample.count + pickle_results) * n / max(1, cores))
+    split = (SPLIT_OVERHEAD + (pickle_items + unpickle_items + unpickle_results) * MOVES_AT_SCALE * n
+             + (sample.seconds / sample.count + pickle_results * MOVES_AT_SCALE) * n / max(1, cores))
     functions_seconds, functions_bytes = _functions_cost((element, condition), (SPLIT_GAIN * serial - split) / 2)
     split += 2 * functions_seconds + functions_bytes * max(1, cores) / PIPE_BYTES_PER_SECOND
     compiles = (bool(source.compilable) and not flat and all(map(_numbers, sample.results))

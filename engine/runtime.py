@@ -24,7 +24,7 @@ import sys
 import time
 import types
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Set, Tuple
+from typing import Any, Callable, ContextManager, Deque, Dict, Iterator, List, Optional, Protocol, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -78,6 +78,53 @@ def using_runner(runner: Optional[PartitionRunner]) -> Iterator[None]:
         yield
     finally:
         _runner, _shapes_run = previous
+
+
+# Nested shapes over fewer items than this run as written at once while ``_inline_few`` is set
+NESTED_INLINE_BELOW = 1000
+_inline_few = False
+
+
+@contextlib.contextmanager
+def _few_nested_inline() -> Iterator[None]:
+    """Within: a shape over fewer than ``NESTED_INLINE_BELOW`` items (``_few_items``) runs as
+    written at once, as in a partition, not weighed (its functions checked for side effects, its
+    first items timed, a report written): while a shape's first items are timed
+    (``engine.cost``), and while a shape found too cheap to split runs here. A line's fields,
+    parsed by a comprehension in the function a CSV reader calls per line, took 150 µs per line
+    to weigh: the reader's 150,000 lines were estimated at 23 s of CPython instead of 0.3 s (which
+    the client believed: ``engine.local_estimate``), and took 11 s when run here. A larger shape
+    inside is weighed as it comes: it may split and compile (a sum over 10M items per parameter)."""
+    global _inline_few
+    before, _inline_few = _inline_few, True
+    try:
+        yield
+    finally:
+        _inline_few = before
+
+
+_SIZED = (list, tuple, str, bytes, range, dict, set, frozenset)
+
+
+def _few_items(iterable: Any) -> bool:
+    """Whether ``iterable`` surely has fewer than ``NESTED_INLINE_BELOW`` items: a builtin
+    container or range (exactly: its length is not the user's code), or a ``zip`` or
+    ``enumerate`` of one."""
+    kind = type(iterable)
+    if kind in _SIZED:
+        return len(iterable) < NESTED_INLINE_BELOW
+    if kind is IteratorCall and iterable.args and not iterable.kwargs:
+        if iterable.function is zip:
+            return any(type(part) in _SIZED and len(part) < NESTED_INLINE_BELOW for part in iterable.args)
+        if iterable.function is enumerate and len(iterable.args) <= 2:
+            return _few_items(iterable.args[0])
+    return False
+
+
+def _inside_a_cheap_shape(estimate: Optional[cost.Estimate]) -> ContextManager[None]:
+    """For a shape run here in order: ``_few_nested_inline`` when its estimate found the whole of
+    it too cheap to split; else the shapes inside it are weighed as they come."""
+    return _few_nested_inline() if estimate is not None and not estimate.split_wins else contextlib.nullcontext()
 
 
 # the code of the shapes split so far in the block (element, condition): a shape that comes again
@@ -190,7 +237,8 @@ def _why_not_worth_it(source, element: Callable, condition: Optional[Callable], 
     if key is not None:
         element = _keyed(element, key)
     try:
-        estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores)
+        with _few_nested_inline():
+            estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores)
     except Exception as exc:  # serially, CPython raises it where it arises
         return f"its first items raise {type(exc).__name__} (or cannot be pickled)", None
     return (None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"), estimate
@@ -241,8 +289,9 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     CPython's answer, computed over partitions when it can be. ``kwargs`` may hold the
     generator as written (``rewriter.SERIAL_KEYWORD``), run when the shape is not split."""
     serial = kwargs.pop(rewriter.SERIAL_KEYWORD, None)
-    if _runner is None and serial is not None:  # in a partition: as written, at once (a shape in a
-        return function(serial(_called(iterable)), *args, **kwargs)  # function called per item)
+    if serial is not None and (_runner is None or _inline_few and _few_items(iterable)):
+        # in a partition (a shape in a function called per item), or few items: as written, at once
+        return function(serial(_called(iterable)), *args, **kwargs)
     given = iterable
     reducer = reducers.REDUCTIONS.get(function)
     grouped = element.grouped if isinstance(element, Flat) and reducer is not None else None
@@ -296,7 +345,8 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
             _tally_split(started, estimate, given_up=True)
             return _serially(function, given, shape, serial, args, kwargs)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-    return _serially(function, given, shape, serial, args, kwargs)
+    with _inside_a_cheap_shape(estimate):
+        return _serially(function, given, shape, serial, args, kwargs)
 
 
 def parallel_len(function: Callable, kind: Any, iterable: Any, element: Optional[Callable],
@@ -319,8 +369,8 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
     written = serial.pop(rewriter.SERIAL_KEYWORD, None)
     if serial:
         raise TypeError(f"unexpected keywords {sorted(serial)}")
-    if _runner is None and written is not None:  # in a partition: as written, at once
-        return written(_called(iterable))
+    if written is not None and (_runner is None or _inline_few and _few_items(iterable)):
+        return written(_called(iterable))  # in a partition, or few items: as written, at once
     given = iterable
     shape = _unwrap(iterable, element, condition)
     reducer = reducers.COLLECTIONS.get(kind if isinstance(kind, str) else getattr(kind, "__name__", ""))
@@ -357,7 +407,8 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             for segment in outputs:
                 shm.release(segment, unlink=True)
     reports.append(Report(reducer.name, type(iterable).__name__, False, reason))
-    return _collected_as_written(kind, given, shape, written)
+    with _inside_a_cheap_shape(estimate):
+        return _collected_as_written(kind, given, shape, written)
 
 
 def _collected_as_written(kind: Any, given: Any, shape: tuple, written: Optional[Callable]) -> Any:

@@ -319,13 +319,13 @@ class ReadObjects:
 # values whose identity no program can tell apart from their value's
 _ATOMS = frozenset({int, float, complex, str, bytes, bool, type(None), decimal.Decimal, fractions.Fraction,
                     *packed_scalars.NUMPY_SCALARS})
-_RECORDS = _ATOMS | {tuple, dict}
+_RECORDS = _ATOMS | {tuple, dict, list}
 
 
 def plain(value: Any, read_ids: Callable[[], Any], parts_may_be_read: bool = True, depth: int = 0) -> bool:
     """Whether ``value`` (itself new: its own identity is the caller's to look at) surely holds
     none of the objects whose ids ``read_ids()`` gives: a number or string, a builtin container
-    of them or of new tuples and dicts of them, or a (small) tuple of those. Decided at C speed
+    of them or of new tuples, lists and dicts of them, or a (small) tuple of those. Decided at C speed
     per item, so that most values skip ``dumps_referring`` (a Python call per object pickled).
     ``parts_may_be_read``: whether a list, dict or set directly in a tuple may be one read (not
     in a partial, whose containers its reducer made; asking forces ``read_ids``)."""
@@ -343,11 +343,11 @@ def plain(value: Any, read_ids: Callable[[], Any], parts_may_be_read: bool = Tru
     kinds = set(map(type, items))
     if kinds <= _ATOMS:
         return True
-    # a tuple's identity tells nothing a program acts on (it cannot be changed): only dicts are
-    # looked up among the objects read (which forces read_ids)
-    if not kinds <= _RECORDS or (dict in kinds and not read_ids().isdisjoint(map(id, items))):
+    # a tuple's identity tells nothing a program acts on (it cannot be changed): only dicts and
+    # lists (a parsed line's fields) are looked up among the objects read (which forces read_ids)
+    if not kinds <= _RECORDS or (not kinds.isdisjoint((dict, list)) and not read_ids().isdisjoint(map(id, items))):
         return False
-    records = [item for item in items if type(item) is tuple or type(item) is dict]
+    records = [item for item in items if type(item) is tuple or type(item) is dict or type(item) is list]
     members = itertools.chain.from_iterable(
         [*record, *record.values()] if type(record) is dict else record for record in records)
     return set(map(type, members)) <= _ATOMS

@@ -81,3 +81,18 @@ def test_tuples_of_numbers_pickle_as_usual_even_when_they_came_with_the_task():
     kept, data = _round_trip(pairs, lambda p: p, lambda p: p[0] % 100 == 0)
     assert kept == [(0, "x"), (100, "x"), (200, "x")]
     assert data == serialization.dumps(("ok", ("values", kept), False, False))
+
+
+def test_new_lists_of_numbers_pickle_as_usual():
+    """A parsed line's fields (pyfora.pandas_util's rows): new lists of atoms, no referring pickle."""
+    lines = [f"{i},{i / 4}" for i in range(300)]
+    rows, data = _round_trip(lines, lambda line: [float(field) for field in line.split(",")])
+    assert rows[5] == [5.0, 1.25]
+    assert data == serialization.dumps(("ok", ("values", rows), False, False))
+
+
+def test_a_list_that_came_with_the_task_is_still_referred_to():
+    rows = [[i, i * 2] for i in range(300)]
+    kept, data = _round_trip(rows, lambda r: r, lambda r: r[0] % 100 == 0)
+    assert [k is rows[k[0]] for k in kept] == [True, True, True]
+    assert data != serialization.dumps(("ok", ("values", kept), False, False))
