@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import functools
 import itertools
 import inspect
@@ -82,7 +83,9 @@ def using_runner(runner: Optional[PartitionRunner]) -> Iterator[None]:
 
 # Nested shapes over fewer items than this run as written at once while ``_inline_few`` is set
 NESTED_INLINE_BELOW = 1000
-_inline_few = False
+# per thread and task, as a block's threads may time shapes at once (a module global set by one
+# thread and put back by another stayed set for every later block of the process)
+_inline_few: contextvars.ContextVar[bool] = contextvars.ContextVar("ufora_inline_few", default=False)
 
 
 @contextlib.contextmanager
@@ -95,12 +98,11 @@ def _few_nested_inline() -> Iterator[None]:
     to weigh: the reader's 150,000 lines were estimated at 23 s of CPython instead of 0.3 s (which
     the client believed: ``engine.local_estimate``), and took 11 s when run here. A larger shape
     inside is weighed as it comes: it may split and compile (a sum over 10M items per parameter)."""
-    global _inline_few
-    before, _inline_few = _inline_few, True
+    token = _inline_few.set(True)
     try:
         yield
     finally:
-        _inline_few = before
+        _inline_few.reset(token)
 
 
 _SIZED = (list, tuple, str, bytes, range, dict, set, frozenset)
@@ -112,10 +114,13 @@ def _few_items(iterable: Any) -> bool:
     ``enumerate`` of one."""
     kind = type(iterable)
     if kind in _SIZED:
-        return len(iterable) < NESTED_INLINE_BELOW
+        try:
+            return len(iterable) < NESTED_INLINE_BELOW
+        except OverflowError:  # a range longer than sys.maxsize
+            return False
     if kind is IteratorCall and iterable.args and not iterable.kwargs:
         if iterable.function is zip:
-            return any(type(part) in _SIZED and len(part) < NESTED_INLINE_BELOW for part in iterable.args)
+            return any(_few_items(part) for part in iterable.args if type(part) in _SIZED)
         if iterable.function is enumerate and len(iterable.args) <= 2:
             return _few_items(iterable.args[0])
     return False
@@ -289,7 +294,7 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     CPython's answer, computed over partitions when it can be. ``kwargs`` may hold the
     generator as written (``rewriter.SERIAL_KEYWORD``), run when the shape is not split."""
     serial = kwargs.pop(rewriter.SERIAL_KEYWORD, None)
-    if serial is not None and (_runner is None or _inline_few and _few_items(iterable)):
+    if serial is not None and (_runner is None or _inline_few.get() and _few_items(iterable)):
         # in a partition (a shape in a function called per item), or few items: as written, at once
         return function(serial(_called(iterable)), *args, **kwargs)
     given = iterable
@@ -369,7 +374,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
     written = serial.pop(rewriter.SERIAL_KEYWORD, None)
     if serial:
         raise TypeError(f"unexpected keywords {sorted(serial)}")
-    if written is not None and (_runner is None or _inline_few and _few_items(iterable)):
+    if written is not None and (_runner is None or _inline_few.get() and _few_items(iterable)):
         return written(_called(iterable))  # in a partition, or few items: as written, at once
     given = iterable
     shape = _unwrap(iterable, element, condition)

@@ -564,9 +564,21 @@ def _series_source(series: Any):
     return ArraySource(values, python_items=True)
 
 
+def _countable(values: range) -> bool:
+    """Whether ``len()`` can tell the range's length (``any(y > 5 for y in range(10**20))`` is
+    True in CPython, and was an ``OverflowError`` here)."""
+    try:
+        len(values)
+    except OverflowError:
+        return False
+    return True
+
+
 def source_for(iterable: Any):
     """The source for ``iterable``, or None when it is not one the engine splits."""
     if isinstance(iterable, range):
+        if not _countable(iterable):
+            return None  # longer than sys.maxsize: iterated as written (a shape that stops early ends)
         return RangeSource(iterable)
     if isinstance(iterable, IteratorCall):
         return iterable.source() if iterable.function in (zip, enumerate) else None

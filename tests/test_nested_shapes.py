@@ -46,3 +46,41 @@ def test_a_large_shape_inside_a_few_items_is_still_weighed():
     got, reports = engine(code, InlineRunner(2, always_split=False))
     assert_cpythons(got, expected, reports, exact=True)
     assert any(report.shape == "sum" and "3000000 items" in report.source for report in reports), reports
+
+
+@pytest.mark.parametrize("code", [
+    "result = any(y > 5 for y in range(10**20))",
+    "result = [(i, c) for i, c in zip(range(2**64), 'abc')]",
+    "def f(x):\n    return any(y > x for y in range(10**20))\nresult = [f(x) for x in range(3000)][-3:]",
+    "def f(x):\n    return [(i, c) for i, c in zip(range(2**64), 'abc')]\nresult = [f(x) for x in range(3000)][-1]",
+])
+def test_a_range_longer_than_sys_maxsize_is_iterated_as_cpython_does(code):
+    """``len()`` of such a range raises OverflowError: it was this block's answer (a review found it)."""
+    expected = cpython(code)
+    for runner in (InlineRunner(2, always_split=False), None):
+        got, reports = engine(code, runner)
+        assert_cpythons(got, expected, reports, exact=True)
+    assert runtime._few_items(range(10**20)) is False
+
+
+def test_the_flag_is_each_threads_own():
+    """Two threads' samples that overlap without nesting leave it unset (a module global stayed set)."""
+    import threading
+
+    first, second = runtime._few_nested_inline(), runtime._few_nested_inline()
+    entered, done = threading.Event(), threading.Event()
+
+    def other():
+        second.__enter__()
+        entered.set()
+        done.wait(5)
+        second.__exit__(None, None, None)
+
+    thread = threading.Thread(target=other)
+    first.__enter__()
+    thread.start()
+    entered.wait(5)
+    first.__exit__(None, None, None)
+    done.set()
+    thread.join(5)
+    assert runtime._inline_few.get() is False
