@@ -32,8 +32,8 @@ import numpy as np
 from ufora.engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
                           sources, task_arrays, tasks)
 from ufora.engine.errors import RemoteError
-from ufora.engine.sources import (Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window, source_for,
-                                  unpacker)
+from ufora.engine.sources import (Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window, countable,
+                                  source_for, unpacker)
 from ufora.engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Fewer items than this are never split; above it, splitting is decided by measurement
@@ -114,10 +114,7 @@ def _few_items(iterable: Any) -> bool:
     ``enumerate`` of one."""
     kind = type(iterable)
     if kind in _SIZED:
-        try:
-            return len(iterable) < NESTED_INLINE_BELOW
-        except OverflowError:  # a range longer than sys.maxsize
-            return False
+        return (kind is not range or countable(iterable)) and len(iterable) < NESTED_INLINE_BELOW
     if kind is IteratorCall and iterable.args and not iterable.kwargs:
         if iterable.function is zip:
             return any(_few_items(part) for part in iterable.args if type(part) in _SIZED)

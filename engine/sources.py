@@ -564,7 +564,7 @@ def _series_source(series: Any):
     return ArraySource(values, python_items=True)
 
 
-def _countable(values: range) -> bool:
+def countable(values: range) -> bool:
     """Whether ``len()`` can tell the range's length (``any(y > 5 for y in range(10**20))`` is
     True in CPython, and was an ``OverflowError`` here)."""
     try:
@@ -577,7 +577,7 @@ def _countable(values: range) -> bool:
 def source_for(iterable: Any):
     """The source for ``iterable``, or None when it is not one the engine splits."""
     if isinstance(iterable, range):
-        if not _countable(iterable):
+        if not countable(iterable):
             return None  # longer than sys.maxsize: iterated as written (a shape that stops early ends)
         return RangeSource(iterable)
     if isinstance(iterable, IteratorCall):
