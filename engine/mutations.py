@@ -37,7 +37,10 @@ update cannot follow it by position: the caller's value then holds new objects, 
 Sets and dicts whose elements or keys are objects (not numbers, strings, tuples of them) are
 not updated (copies would not be the caller's objects): named in a warning.
 
-Values that are never compared: immutable ones (numbers, strings, tuples, frozensets...),
+A tuple (or namedtuple) holding what can change (``pair[0][0] = 1.0``) is compared too, and
+updated item by item: whole, or not at all and named (``_refused``), never half.
+
+Values that are never compared: immutable ones (numbers, strings, tuples of them, frozensets...),
 functions, classes, modules, read-only numpy arrays (a remote object's, or the caller's own
 read-only ones), and values the block assigns (those come back as its variables).
 """
@@ -211,10 +214,23 @@ def _calls(nodes) -> bool:
     return any(isinstance(n, ast.Call) for part in nodes for n in ast.walk(part))
 
 
-def _cheap(value: Any) -> bool:
+def _holds_changeable(value: tuple) -> bool:
+    """Whether a tuple holds what can change in place (an array, a list, an object, or a tuple
+    holding one): none of its items can be rebound, but such an item can change. A tuple of
+    exact atoms is told at C speed (5M ints: no pass in Python on every block)."""
+    if _SCALARS.issuperset(map(type, value)):
+        return False
+    return any(_holds_changeable(item) if isinstance(item, tuple) else _inside(item) for item in value)
+
+
+def _cheap(value: Any, depth: int = 0) -> bool:
     """Small enough to pickle twice on every block: an array up to CHEAP_BYTES, a container up
-    to CHEAP_ITEMS items; not another object, whose size cannot be told (a model holding
-    arrays), unless it is immutable."""
+    to CHEAP_ITEMS items, a tuple holding what can change up to CHEAP_ITEMS items each cheap or a
+    small object; not another object, whose size cannot be told (a model holding arrays), unless
+    it is immutable. (``depth``: a tuple an object holds that holds it.)"""
+    if isinstance(value, tuple) and _holds_changeable(value):
+        return depth < 4 and len(value) <= CHEAP_ITEMS and all(
+            not _inside(item) or _cheap(item, depth + 1) or _small_object(item, depth + 1) for item in value)
     if isinstance(value, _IMMUTABLE):
         return True
     if isinstance(value, np.ndarray):
@@ -225,6 +241,8 @@ def _cheap(value: Any) -> bool:
 
 
 def _compared(value: Any) -> bool:
+    if isinstance(value, tuple):  # a namedtuple too: ``pair[0][0] = 1.0`` changes what it holds
+        return _holds_changeable(value)
     if isinstance(value, _IMMUTABLE):
         return False
     if isinstance(value, np.ndarray):
@@ -505,7 +523,7 @@ def helpers_globals(reached_values: Iterable[Any]) -> Dict[Tuple[str, str], tupl
 _GENERATORS = (random.Random, np.random.Generator, np.random.BitGenerator, np.random.RandomState)
 
 
-def _small_object(value: Any) -> bool:
+def _small_object(value: Any, depth: int = 0) -> bool:
     """A random generator (its state is a few KB), or an object whose attributes are all cheap
     (``_cheap``: numbers, strings, small containers and arrays): a global a helper may change
     (``ACC.bal += 1``, ``R.random()``), worth two pickles on every block. A trial found such
@@ -514,7 +532,7 @@ def _small_object(value: Any) -> bool:
         return True
     attributes = getattr(value, "__dict__", None)
     return (isinstance(attributes, dict) and users_class(type(value)) and len(attributes) <= 256
-            and all(_cheap(attribute) for attribute in attributes.values()))
+            and all(_cheap(attribute, depth) for attribute in attributes.values()))
 
 
 def _take_module_data(module: types.ModuleType, taken: Dict[Tuple[str, str], tuple]) -> None:
@@ -697,13 +715,7 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
         held.clear()
         held.update(attributes)
         return True
-    if way in ("set", "dict") and not all(_plain_key(key) for key in new):
-        return False  # objects as elements or keys would come back as copies: not the caller's
-    if way == "ndarray" and (target.shape != new.shape or target.dtype != new.dtype or not target.flags.writeable):
-        return False
-    if way == "state" and (_state_of(new) is None or not hasattr(target, "__setstate__")):
-        return False
-    if way == "other":
+    if _refused(target, new, way):
         return False
     mine[id(new)] = target
     if way == "list":
@@ -725,6 +737,13 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
         target.extend(_own(item, None, mine, deep) for item in new)
     elif way == "ndarray":
         target[...] = new
+    elif way == "tuple":  # each item that can change, in place (a tuple's items cannot be rebound)
+        for old_item, new_item in zip(target, new):
+            if _inside(new_item) and id(new_item) not in mine:
+                _update(old_item, new_item, mine, deep)  # (``_refused`` checked that each one can be)
+        if hasattr(target, "__dict__") and hasattr(new, "__dict__"):  # a namedtuple's subclass
+            held = vars(target)
+            held.update({name: _own(value, held.get(name), mine, deep) for name, value in vars(new).items()})
     elif way == "slots":  # a class with __slots__: each slot set again (or emptied) as pickle sets it
         for name in copyreg._slotnames(type(target)):
             if hasattr(new, name):
@@ -755,8 +774,9 @@ def _own(value: Any, old: Any, mine: Dict[int, Any], deep: bool) -> Any:
         return value
     if id(value) in mine:
         return mine[id(value)]
-    if deep and old is not None and type(old) is type(value) and not isinstance(old, _IMMUTABLE) \
-            and _update(old, value, mine):
+    if deep and old is not None and type(old) is type(value) and \
+            (not isinstance(old, _IMMUTABLE) or isinstance(old, tuple) and _holds_changeable(value)) and \
+            _update(old, value, mine):
         return old
     return value
 
@@ -776,9 +796,43 @@ def _way_of(kind: type) -> str:
     return "other"
 
 
-_CONTAINERS = (("list", list), ("bytearray", bytearray), ("dict", dict), ("set", set), ("deque", collections.deque),
+_CONTAINERS = (("list", list), ("tuple", tuple), ("bytearray", bytearray), ("dict", dict), ("set", set),
+               ("deque", collections.deque),
                ("ndarray", np.ndarray), ("bit_generator", (np.random.Generator, np.random.BitGenerator)),
                ("random_state", np.random.RandomState))
+
+
+def _refused(target: Any, new: Any, way: str) -> bool:
+    """Whether ``_update`` cannot make ``target`` (of the same type as ``new``, updated in
+    ``way``, not by its attributes) what ``new`` is. A tuple is refused unless every item that
+    can change can be updated so, and every other item is the same (checked before any item
+    changes: a tuple is updated whole or not at all)."""
+    if way in ("set", "dict"):
+        return not all(_plain_key(key) for key in new)  # objects as elements or keys would come back as copies
+    if way == "ndarray":
+        return target.shape != new.shape or target.dtype != new.dtype or not target.flags.writeable
+    if way == "state":
+        return _state_of(new) is None and not _plain_attributes(type(target))
+    if way == "tuple":
+        return len(target) != len(new) or not all(map(_item_updatable, target, new))
+    return way == "other"
+
+
+def _item_updatable(old: Any, new: Any) -> bool:
+    """Whether ``_update`` can make a tuple's item ``old`` what ``new`` is, or they are equal
+    already (an atom, a date, a Decimal: nothing to update)."""
+    if old is new:
+        return True
+    if type(new) in _SCALARS:  # (a global rebound to another tuple: ``T = (2,)``, which is no update)
+        return type(old) is type(new) and (old == new or old != old and new != new)  # (NaN)
+    if type(old) is type(new):
+        way = _way_of(type(new))
+        if way == "attributes" or not _refused(old, new, way):
+            return True
+    try:
+        return bool(old == new)
+    except Exception:  # an array's ==, a __eq__ that raises: not the same
+        return False
 
 
 def _plain_attributes(kind: type) -> bool:

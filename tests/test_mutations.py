@@ -297,3 +297,111 @@ def test_a_digest_tells_dtypes_and_orders_apart():
     assert serialization.dumps_compared(base) == serialization.dumps_compared(base.copy())
     dates = np.arange(20_000).astype("datetime64[s]")
     assert serialization.dumps_compared(dates) != serialization.dumps_compared(dates + 1)
+
+
+def test_tuples_holding_what_can_change_are_compared_and_updated_item_by_item():
+    pair, atoms = (np.zeros(3), [1]), (1, "a", (2.5, None))
+    namespace = {"pair": pair, "atoms": atoms}
+    taken = mutations.snapshot(namespace, list(namespace), set())
+    assert set(taken) == {"pair"}  # a tuple of atoms cannot change
+    pair[0][1] = 4.0
+    pair[1].append(2)
+    changed = mutations.changed(namespace, taken)
+    assert set(changed) == {"pair"}
+    caller = (np.zeros(3), [1])
+    held = caller[0], caller[1]
+    assert mutations.apply({"pair": caller}, changed) == []
+    assert caller[0].tolist() == [0.0, 4.0, 0.0] and caller[1] == [1, 2]
+    assert caller[0] is held[0] and caller[1] is held[1]
+
+
+class _Box:
+    def __init__(self, value):
+        self.value = value
+
+
+class _ArrayEquals:
+    """An item with no state to update, whose == gives an array (so bool() of it raises)."""
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return np.zeros(2) == 0
+    __hash__ = object.__hash__
+
+
+@pytest.mark.parametrize("caller,new", [
+    ((np.zeros(3), 1), (np.zeros(4), 1)),  # another shape
+    (([1], 1), ([1], 1, 2)),
+    (([1], {_Box(1)}), ([2], {_Box(2)})),  # a set of objects cannot be updated: nor the list beside it
+    (([1], _ArrayEquals()), ([2], _ArrayEquals())),  # an item that cannot be updated nor compared
+])
+def test_a_tuple_whose_items_cannot_all_be_made_so_in_place_is_left_whole(caller, new):
+    """A tuple is updated whole or not at all: never a list in it changed and a set beside it not,
+    without a word (a review found that partial update)."""
+    before = serialization.dumps_compared(caller)
+    assert mutations.apply({"t": caller}, {"t": new}) == ["t"]
+    assert serialization.dumps_compared(caller) == before
+
+
+def test_tuples_with_values_that_cannot_change_beside_ones_that_did_are_updated():
+    import datetime
+    import decimal
+    import fractions
+    items = [1]
+    caller = (datetime.date(2026, 1, 2), decimal.Decimal("1.5"), fractions.Fraction(1, 3), frozenset({1}), items)
+    new = (datetime.date(2026, 1, 2), decimal.Decimal("1.5"), fractions.Fraction(1, 3), frozenset({1}), [1, 2])
+    assert mutations.apply({"t": caller}, {"t": new}) == []
+    assert items == [1, 2] and caller[4] is items
+
+
+def test_tuples_inside_lists_and_objects_keep_the_callers_objects():
+    inner = [1]
+    rows, box = [("a", inner), ("b", [5])], _Box((np.zeros(2), inner))
+    new_rows, new_box = [("a", [1, 2]), ("b", [5])], _Box((np.ones(2), [1, 2]))
+    held = box.value
+    assert mutations.apply({"rows": rows, "box": box}, {"rows": new_rows, "box": new_box}) == []
+    assert rows[0][1] is inner and inner == [1, 2] and box.value is held and held[0].tolist() == [1.0, 1.0]
+
+
+def _recorder(pair: tuple):
+    def record(x):
+        pair[0].append(x)
+    return record
+
+
+def test_a_tuple_in_a_closure_cell_is_updated_in_place():
+    """The cells' path updates shallowly: the tuple must still take what its list holds (a review
+    found it lost, silently)."""
+    record = _recorder(([], 0))
+    taken = mutations.closures({"record": record})
+    assert ("record", "pair") in taken
+    record(1)
+    changed = mutations.changed_cells(taken)
+    assert changed == {"record": {"pair": ([1], 0)}}
+    caller_log = []
+    caller_pair = (caller_log, 0)
+    caller_record = _recorder(caller_pair)
+    assert mutations.apply_cells({"record": caller_record}, changed) == []
+    assert caller_record.__closure__[0].cell_contents is caller_pair and caller_log == [1]
+
+
+class _Account:
+    def __init__(self):
+        self.balance = 0
+
+
+def test_module_globals_that_are_tuples_holding_objects_are_still_taken():
+    """A helper's global ``CFG = (Account(), "x")`` is compared like the object alone (a review
+    found it no longer taken once tuples were sized)."""
+    namespace = {"CFG": (_Account(), "x"), "BIG": (list(range(200_000)), 1), "ATOMS": tuple(range(200_000))}
+    taken: dict = {}
+    for name in namespace:
+        mutations._take_global(namespace, "helpers", name, taken)
+    assert set(taken) == {("helpers", "CFG"), ("helpers", "ATOMS")}  # (ATOMS: taken to see it rebound)
+
+
+def test_which_tuples_are_compared():
+    assert not mutations._compared((((1, 2),), "a"))  # tuples in tuples of atoms: nothing can change
+    assert not mutations._compared(tuple(range(1_000_000)))
+    assert mutations._compared(((1, [2]),)) and mutations._compared((np.zeros(2),))
+    assert mutations._compared((_Box(1),)) and not mutations._compared((np.float64(1.0), None))

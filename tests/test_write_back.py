@@ -62,6 +62,26 @@ def test_free_variables_changed_in_place_are_the_callers_objects(ufora):
     assert aliases[0] is results and aliases[1] is results
 
 
+def test_what_a_tuple_holds_changed_in_place_is_the_callers(ufora):
+    """A tuple's items cannot be rebound, but an array, list or object in one can change (found
+    by a user's trial: ``pair[0][0] = 1.0`` on the cluster came back unchanged, silently)."""
+    from collections import namedtuple
+    Point = namedtuple("Point", "xs label")
+    pair, small = (np.zeros(100_000), np.zeros(100_000), 3, "x"), (np.zeros(10),)
+    point, nested = Point([1, 2], "a"), ((np.zeros(5), [1]), 2.5, np.float64(1.5))
+    held = [pair[0], point.xs, nested[0][1]]
+    with ufora.remotely.downloadAll().onCluster():
+        pair[0][0] = 1.0
+        pair[1][:] += 2.0
+        small[0][0] = 1.0
+        point.xs.append(3)
+        nested[0][0][1] = 9.0
+        nested[0][1].append(7)
+    assert (pair[0][0], pair[1][0], small[0][0], point.xs, nested[0][1]) == (1.0, 2.0, 1.0, [1, 2, 3], [1, 7])
+    assert nested[0][0].tolist() == [0.0, 9.0, 0.0, 0.0, 0.0]
+    assert held[0] is pair[0] and held[1] is point.xs and held[2] is nested[0][1]  # in place
+
+
 def test_large_values_changed_through_a_name_bound_to_their_parts_are_the_callers(ufora):
     """Over the size from which a free variable is compared only where the text may change it
     (engine.mutations.touched), a change made through a loop variable, an item or a view is
