@@ -30,8 +30,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import cloudpickle
 
-from ufora.engine import (array_digests, as_written, client_objects, closed_files, gc_pause, lru_caches, namespaces,
-                          packed_scalars, regex_match)
+from ufora.engine import (array_digests, array_views, as_written, client_objects, closed_files, gc_pause, lru_caches,
+                          namespaces, packed_scalars, regex_match)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -93,7 +93,7 @@ def _pickled_as_usual(kind: type) -> None:
 class _Pickler(cloudpickle.Pickler):
     def __init__(self, file, references: Set[str], buffer_callback=None, arrays: Optional[Any] = None,
                  block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", naming: bool = True,
-                 written: bool = False, compared: bool = False):
+                 written: bool = False, compared: bool = False, views: Optional[Dict[int, tuple]] = None):
         # One plain dict per pickler, made now (copyreg's registrations so far, then cloudpickle's,
         # then ours): the C pickler reads a dict subclass or a ChainMap through Python, once for
         # every object that is not a builtin, which made pickling 300k Decimals or dataclasses
@@ -105,11 +105,14 @@ class _Pickler(cloudpickle.Pickler):
         self.namespaces = namespaces.Namespaces(self.globals_ref, block_globals, block_file, naming)
         self.as_written = written  # functions as the user wrote them (``engine.as_written``): for the client
         self.compared = compared  # only compared, never loaded as the value: large arrays as digests
+        self.views = views  # {id: reduction} of arrays that go as views into another (engine.array_views)
         self.went_as_written = False  # and one did
         self._cells: Dict[int, Tuple[types.CellType, types.CellType]] = {}  # ``_shared_cell``
 
     def reducer_override(self, obj):
         kind = type(obj)
+        if self.views and id(obj) in self.views:
+            return self.views[id(obj)]
         if self.compared:
             digest = array_digests.reduction(obj)
             if digest is not None:
@@ -186,24 +189,28 @@ def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
     return data, references
 
 
-def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, block_file: str = ""
-                  ) -> Tuple[bytes, Set[str], "WrittenObjects"]:
+def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
+                  sharing: bool = False) -> Tuple[bytes, Set[str], "WrittenObjects"]:
     """``dumps_with_references``, and the objects it wrote: what a reader's numbers for them
     stand for here (``ReadObjects``, ``loads_referring``). The functions whose globals are
     ``block_globals``, of a block of ``block_file``, get, where ``loads_read`` reads them for
-    that block, the block's namespace (``engine.namespaces``)."""
+    that block, the block's namespace (``engine.namespaces``). ``sharing``: the arrays among the
+    values of ``value`` (a dict: a block's free variables) that share memory arrive sharing it
+    (``engine.array_views``)."""
     references: Set[str] = set()
-    [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file)
+    views = array_views.plan(value.values()) if sharing and isinstance(value, dict) else None
+    [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
+                                       views=views)
     return data, references, WrittenObjects(memo)
 
 
 def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
                         block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
-                        compared: bool = False) -> Tuple[List[bytes], Any]:
+                        compared: bool = False, views: Optional[Dict[int, tuple]] = None) -> Tuple[List[bytes], Any]:
     """The pickles of ``values``, written in order by one pickler, and its memo (a proxy)."""
     buffer = io.BytesIO()
     pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals, block_file=block_file,
-                       compared=compared)
+                       compared=compared, views=views)
     parts = []
     for value in values:
         pickler.dump(value)

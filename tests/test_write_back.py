@@ -82,6 +82,25 @@ def test_what_a_tuple_holds_changed_in_place_is_the_callers(ufora):
     assert held[0] is pair[0] and held[1] is point.xs and held[2] is nested[0][1]  # in place
 
 
+def test_free_arrays_that_share_memory_share_it_on_the_cluster(ufora):
+    """Found by a user's trial: ``view = base[10:]`` arrived as a second array, so a block that
+    wrote ``base`` read the old values through ``view`` (a wrong sum, no warning)."""
+    base, grid, big = np.zeros(1000), np.arange(12.0).reshape(3, 4), np.zeros(2_000_000)
+    view, column, window, tail = base[10:20], grid[:, 1], base[15:30], big[-10:]
+    held = base, view, grid, column, big, tail
+    with ufora.remotely.downloadAll().onCluster():
+        base[15] = 2.0
+        seen = float(view.sum()) + float(window[0])
+        view[0] += 1.0
+        grid[2, 1] = -1.0
+        column_now = column.tolist()
+        tail[9] = 7.0  # through the view only: ``big`` is too large to compare unless the text writes it
+        last = float(big[-1])
+    assert (seen, column_now, last) == (4.0, [1.0, 5.0, -1.0], 7.0)
+    assert (base[10], base[15], view[5], window[0], column[2], big[-1]) == (1.0, 2.0, 2.0, 2.0, -1.0, 7.0)
+    assert (base, view, grid, column, big, tail) == held and view.base is base  # the caller's own, still views
+
+
 def test_large_values_changed_through_a_name_bound_to_their_parts_are_the_callers(ufora):
     """Over the size from which a free variable is compared only where the text may change it
     (engine.mutations.touched), a change made through a loop variable, an item or a view is
