@@ -161,7 +161,7 @@ def enclosing_function(tree: ast.AST, block: ast.With) -> Optional[ast.AST]:
     return found[0] if found is not None else None
 
 
-def read_names(body: List[ast.stmt]) -> List[str]:
+def read_names(body: Iterable[ast.AST]) -> List[str]:
     """Names whose value the body may read, in order of first use: loads, and targets of
     ``x += ...`` and ``del x`` (both need the value that is already there)."""
     names: Dict[str, None] = {}
@@ -172,3 +172,53 @@ def read_names(body: List[ast.stmt]) -> List[str]:
             elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
                 names[node.id] = None
     return list(names)
+
+
+def free_names(body: List[ast.stmt]) -> List[str]:
+    """The names of ``read_names`` whose value the body may read from before it runs: not those
+    it binds first, in a statement at its top level that always binds them (an assignment, an
+    import, a ``def`` or ``class``, a ``with ... as`` name) before any statement reads them.
+    Such a name's old value is never read, so it is not sent: a generator or a lock held there
+    made the block fail, where CPython ignores the old value (a user's trial). A binding inside
+    an ``if``, a loop, a ``try`` or a ``with`` body may not happen, and binds nothing here."""
+    names: Dict[str, None] = {}
+    bound: set = set()
+    for statement in body:
+        heads: List[ast.AST] = [statement]
+        if isinstance(statement, ast.With):  # its ``as`` names are bound before its body runs
+            heads = [item.context_expr for item in statement.items]
+        names.update((name, None) for name in read_names(heads) if name not in bound)
+        if isinstance(statement, ast.With):
+            bound.update(_stored(item.optional_vars for item in statement.items if item.optional_vars is not None))
+            names.update((name, None) for name in read_names(statement.body) if name not in bound)
+            continue
+        bound.update(_always_bound(statement))
+    return list(names)
+
+
+def _always_bound(statement: ast.stmt) -> Iterable[str]:
+    """The names a top-level statement binds whenever it ends without an exception."""
+    if isinstance(statement, ast.Assign):
+        return _stored(statement.targets)
+    if isinstance(statement, ast.AnnAssign) and statement.value is not None:
+        return _stored([statement.target])
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [statement.name]
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return [alias.asname or alias.name.split(".")[0] for alias in statement.names if alias.name != "*"]
+    return []
+
+
+def _stored(targets: Iterable[ast.AST]) -> List[str]:
+    """The plain names assignment targets bind (``a, (b, *c) = ...``; not ``a[i]`` nor ``a.b``)."""
+    found: List[str] = []
+    todo = list(targets)
+    while todo:
+        target = todo.pop()
+        if isinstance(target, ast.Name):
+            found.append(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            todo.extend(target.elts)
+        elif isinstance(target, ast.Starred):
+            todo.append(target.value)
+    return found

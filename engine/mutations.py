@@ -216,21 +216,39 @@ def _calls(nodes) -> bool:
 
 def _holds_changeable(value: tuple) -> bool:
     """Whether a tuple holds what can change in place (an array, a list, an object, or a tuple
-    holding one): none of its items can be rebound, but such an item can change. A tuple of
-    exact atoms is told at C speed (5M ints: no pass in Python on every block)."""
-    if _SCALARS.issuperset(map(type, value)):
-        return False
-    return any(_holds_changeable(item) if isinstance(item, tuple) else _inside(item) for item in value)
+    holding one): none of its items can be rebound, but such an item can change. Atoms, and
+    records of atoms, are told at C speed (a tuple of 1M records: no pass in Python on every
+    block); nested tuples are walked without recursion (a chain 500 deep is a tuple too)."""
+    todo, seen = [value], set()
+    while todo:
+        held = todo.pop()
+        kinds = set(map(type, held))
+        if kinds <= _SCALARS or all(issubclass(kind, _ATOMS) for kind in kinds):
+            continue
+        if all(issubclass(kind, tuple) and kind.__dictoffset__ == 0 for kind in kinds) and \
+                _SCALARS.issuperset(map(type, itertools.chain.from_iterable(held))):
+            continue  # records of atoms
+        for item in held:
+            if isinstance(item, tuple):
+                if id(item) not in seen:
+                    seen.add(id(item))
+                    todo.append(item)
+            elif _inside(item):
+                return True
+    return False
 
 
 def _cheap(value: Any, depth: int = 0) -> bool:
     """Small enough to pickle twice on every block: an array up to CHEAP_BYTES, a container up
-    to CHEAP_ITEMS items, a tuple holding what can change up to CHEAP_ITEMS items each cheap or a
-    small object; not another object, whose size cannot be told (a model holding arrays), unless
-    it is immutable. (``depth``: a tuple an object holds that holds it.)"""
+    to CHEAP_ITEMS items, a tuple holding what can change whose items (those of the tuples in it
+    too) number up to CHEAP_ITEMS and are each cheap, a small object or a value with no state
+    to update (a date, a Decimal); not another object, whose size cannot be told (a model
+    holding arrays), unless it is immutable. (``depth``: objects holding tuples holding them.)"""
     if isinstance(value, tuple) and _holds_changeable(value):
-        return depth < 4 and len(value) <= CHEAP_ITEMS and all(
-            not _inside(item) or _cheap(item, depth + 1) or _small_object(item, depth + 1) for item in value)
+        items = _flattened(value, CHEAP_ITEMS)
+        return depth < 4 and items is not None and all(
+            not _inside(item) or _cheap(item, depth + 1) or _small_object(item, depth + 1)
+            or _way_of(type(item)) == "other" for item in items)
     if isinstance(value, _IMMUTABLE):
         return True
     if isinstance(value, np.ndarray):
@@ -238,6 +256,21 @@ def _cheap(value: Any, depth: int = 0) -> bool:
     if isinstance(value, (list, dict, set, bytearray, collections.deque)):
         return len(value) <= CHEAP_ITEMS
     return False
+
+
+def _flattened(value: tuple, at_most: int) -> Optional[list]:
+    """The items of ``value`` and of the tuples in it, but those tuples; None past ``at_most``."""
+    items: list = []
+    todo = [value]
+    while todo:
+        for item in todo.pop():
+            if isinstance(item, tuple):
+                todo.append(item)
+            else:
+                items.append(item)
+        if len(items) > at_most:
+            return None
+    return items
 
 
 def _compared(value: Any) -> bool:
@@ -623,11 +656,30 @@ def _changed_entries(taken: Dict[Tuple[str, str], tuple], now_of: Callable) -> D
     for (outer, inner), (holder, value, before) in taken.items():
         now = now_of(holder, inner, value)
         try:
-            if now is not value or (before is not None and serialization.dumps_compared(now) != before):
+            if now is not value:
+                found.setdefault(outer, {})[inner] = Rebound(now)
+            elif before is not None and serialization.dumps_compared(now) != before:
                 found.setdefault(outer, {})[inner] = now
         except Exception:
             continue
     return found
+
+
+class Rebound:
+    """A global or closure variable the block bound to another value (``global RUNS; RUNS =
+    ([2], "x")``): the client binds it too, and never updates the old value in place with it
+    (a review found the caller's old list changed to ``[2]``, which CPython leaves as it was)."""
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __reduce__(self):
+        return Rebound, (self.value,)
+
+
+def _unwrapped(value: Any) -> Any:
+    return value.value if type(value) is Rebound else value
 
 
 def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
@@ -642,10 +694,13 @@ def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
         # them stale); no layout was taken to tell moved objects (a sort) apart, which then take
         # the state of the object now in their place. A function is bound again (``config.hook =
         # f``), never updated in place: its attributes would change, not the function.
-        functions = [name for name, value in values.items() if isinstance(value, types.FunctionType)]
-        data = {name: value for name, value in values.items() if name not in functions}
-        for name in [*apply(namespace, data), *functions]:
-            namespace[name] = values[name]  # a counter rebound, or a value of another type
+        bound = [name for name, value in values.items()
+                 if type(value) is Rebound or isinstance(value, types.FunctionType)]
+        data = {name: value for name, value in values.items() if name not in bound}
+        for name in bound:
+            namespace[name] = _unwrapped(values[name])
+        for name in apply(namespace, data):  # a value of another type, a tuple that cannot be updated whole
+            namespace[name] = _own(values[name], namespace.get(name), {}, True)
     return missing
 
 
@@ -685,7 +740,9 @@ def apply_cells(functions: Dict[str, Any], changed: Dict[str, Dict[str, Any]]) -
             continue
         cells = dict(zip(free, function.__closure__))
         for variable, value in variables.items():
-            if apply({variable: cell_contents(cells[variable])}, {variable: value}, shallow=[variable]):
+            if type(value) is Rebound:
+                cells[variable].cell_contents = value.value
+            elif apply({variable: cell_contents(cells[variable])}, {variable: value}, shallow=[variable]):
                 cells[variable].cell_contents = value
     return missing
 
@@ -774,11 +831,24 @@ def _own(value: Any, old: Any, mine: Dict[int, Any], deep: bool) -> Any:
         return value
     if id(value) in mine:
         return mine[id(value)]
-    if deep and old is not None and type(old) is type(value) and \
-            (not isinstance(old, _IMMUTABLE) or isinstance(old, tuple) and _holds_changeable(value)) and \
-            _update(old, value, mine):
+    if not deep or old is None or type(old) is not type(value):
+        return value
+    if not isinstance(old, _IMMUTABLE) and _update(old, value, mine):
         return old
+    if isinstance(old, tuple) and len(old) == len(value) and _holds_changeable(value):
+        if _update(old, value, mine):
+            return old
+        # not whole (``rows[0] = (rows[0][0], "b")``): a new tuple, of the caller's objects where it can be
+        return _remade(value, [_own(item, held, mine, deep) for item, held in zip(value, old)])
     return value
+
+
+def _remade(value: tuple, items: List[Any]) -> tuple:
+    """A tuple of ``value``'s type holding ``items`` (a namedtuple's too); else ``value``."""
+    if type(value) is tuple:
+        return tuple(items)
+    make = getattr(type(value), "_make", None)
+    return make(items) if make is not None else value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -819,19 +889,20 @@ def _refused(target: Any, new: Any, way: str) -> bool:
 
 
 def _item_updatable(old: Any, new: Any) -> bool:
-    """Whether ``_update`` can make a tuple's item ``old`` what ``new`` is, or they are equal
-    already (an atom, a date, a Decimal: nothing to update)."""
+    """Whether ``_update`` can make a tuple's item ``old`` what ``new`` is, or it is a value with
+    no state to update (an atom, a date, a Decimal) equal to it, NaN to NaN (a global rebound to
+    another tuple, ``T = (2,)``, is no update). A value that can change but cannot be updated
+    (a set of objects, an array of another shape) is refused, though it may compare equal."""
     if old is new:
         return True
-    if type(new) in _SCALARS:  # (a global rebound to another tuple: ``T = (2,)``, which is no update)
-        return type(old) is type(new) and (old == new or old != old and new != new)  # (NaN)
-    if type(old) is type(new):
-        way = _way_of(type(new))
-        if way == "attributes" or not _refused(old, new, way):
-            return True
+    if type(old) is not type(new):
+        return False
+    way = "atom" if not _inside(new) else _way_of(type(new))
+    if way not in ("atom", "other"):
+        return way == "attributes" or not _refused(old, new, way)
     try:
-        return bool(old == new)
-    except Exception:  # an array's ==, a __eq__ that raises: not the same
+        return bool(old == new) or bool(old != old) and bool(new != new)  # (NaN: numpy's, Decimal's too)
+    except Exception:  # an array's ==, a signalling NaN: not the same
         return False
 
 
@@ -868,4 +939,12 @@ def apply(targets: Dict[str, Any], values: Dict[str, Any], shallow: Iterable[str
             if name in targets and type(targets[name]) is type(value)}
     shallow = set(shallow)
     return [name for name, value in values.items()
-            if name not in targets or not _update(targets[name], value, mine, deep=name not in shallow)]
+            if name not in targets or not _updated(targets[name], value, mine, deep=name not in shallow)]
+
+
+def _updated(target: Any, new: Any, mine: Dict[int, Any], deep: bool) -> bool:
+    """``_update``, False where a value nests too deep to update (it is checked before it is changed)."""
+    try:
+        return _update(target, new, mine, deep)
+    except RecursionError:
+        return False

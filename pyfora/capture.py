@@ -25,7 +25,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import cloudpickle
 
 from ufora.engine import functions, lru_caches, module_state, mutations, serialization
-from ufora.engine.code import cell_contents, find_with, installed_file, parsed, reachable, read_names, referenced_names
+from ufora.engine.code import cell_contents, find_with, free_names, installed_file, parsed, reachable, referenced_names
 from pyfora import typed_source, unpicklable, unread_after, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
 from pyfora.remote import RemotePythonObject, rebuilt
@@ -84,7 +84,7 @@ def _locate(source: str, filename: str, line: int) -> Tuple[int, Tuple[str, ...]
     imported = tuple(alias.name for statement in node.body for n in ast.walk(statement)
                      if isinstance(n, ast.Import) for alias in n.names) + tuple(
         n.module for statement in node.body for n in ast.walk(statement) if isinstance(n, ast.ImportFrom) and n.module)
-    return (node.lineno, tuple(read_names(node.body)), imported, unread_after.unread_after(tree, node),
+    return (node.lineno, tuple(free_names(node.body)), imported, unread_after.unread_after(tree, node),
             functions.has_shape(node.body))
 
 

@@ -104,6 +104,44 @@ def test_only_the_names_read_are_shipped():
     assert y == 42
 
 
+def test_a_name_the_block_binds_before_reading_it_is_not_shipped():
+    """Found by a user's trial: the old value of a name the block assigns first was sent, so a
+    generator or a lock left in it made the block fail, where CPython ignores it."""
+    import threading
+    rows = (i for i in range(3))
+    lock = threading.Lock()
+    with ufora.remotely.downloadAll():
+        rows = [x * 2 for x in range(4)]
+        with open(__file__) as lock:
+            first = lock.readline()
+        total = sum(rows)
+    assert (rows, total, first.startswith('"""Block capture')) == ([0, 2, 4, 6], 12, True)
+    assert lock.closed
+
+
+@pytest.mark.parametrize("text,names", [
+    ("x = 1\ny = x", []),
+    ("x = x + 1", ["x"]),
+    ("a, (b, *c) = t\nd = a + b", ["t"]),
+    ("if f:\n    x = 1\ny = x", ["f", "x"]),  # may not be bound
+    ("try:\n    x = g()\nexcept E:\n    pass\ny = x", ["g", "E", "x"]),
+    ("with s():\n    x = 1\ny = x", ["s", "x"]),  # a context manager may swallow the error before it
+    ("with open(p) as x:\n    y = x.read()", ["open", "p"]),
+    ("def f():\n    return x\nx = 1\nr = f()", ["x"]),  # called before x is bound, it would read the old one
+    ("x: int\ny = x", ["int", "x"]),
+    ("import numpy as np\nr = np.sum(v)", ["v"]),
+    ("(x := 5)\ny = x", ["x"]),
+    ("x = 0\nx += 1\ndel x", []),
+    ("for i in range(3):\n    x = i\ny = x", ["range", "i", "x"]),
+    ("xs[0] = 1", ["xs"]),
+])
+def test_the_names_whose_old_value_a_block_may_read(text, names):
+    import ast
+
+    from ufora.engine.code import free_names
+    assert sorted(free_names(ast.parse(text).body)) == sorted(names)
+
+
 def test_a_body_that_raises_gives_computation_error_with_the_users_line():
     with pytest.raises(pyfora.ComputationError) as raised:
         with ufora.remotely.downloadAll():

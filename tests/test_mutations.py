@@ -405,3 +405,97 @@ def test_which_tuples_are_compared():
     assert not mutations._compared(tuple(range(1_000_000)))
     assert mutations._compared(((1, [2]),)) and mutations._compared((np.zeros(2),))
     assert mutations._compared((_Box(1),)) and not mutations._compared((np.float64(1.0), None))
+
+
+def test_a_tuple_nested_deeper_than_the_recursion_limit_is_looked_at_without_recursion():
+    chain: tuple = ()
+    for i in range(5_000):
+        chain = (i, chain)
+    assert not mutations._compared(chain) and mutations._cheap(chain)
+    assert mutations._compared(([], chain)) and mutations._compared((chain, ([],)))
+
+
+def test_records_and_numpy_scalars_in_a_tuple_are_not_compared():
+    assert not mutations._compared(tuple((i, str(i)) for i in range(1_000)))
+    assert not mutations._compared(tuple(np.arange(1_000.0)))  # (numpy's scalars)
+
+
+def test_module_globals_holding_values_with_no_state_beside_a_list_are_taken():
+    """A review found ``DAYLOG = (date(2024, 1, 1), inner)`` no longer taken: a helper's
+    ``DAYLOG[1].append(x)`` came back lost, silently."""
+    import datetime
+    import decimal
+    namespace = {"DAYLOG": (datetime.date(2024, 1, 1), []), "D": (decimal.Decimal(1), (((([],),),),))}
+    taken: dict = {}
+    for name in namespace:
+        mutations._take_global(namespace, "helpers", name, taken)
+    assert set(taken) == {("helpers", "DAYLOG"), ("helpers", "D")}
+
+
+def test_a_global_or_cell_rebound_to_another_tuple_is_bound_not_merged_into_the_old_one():
+    """A review found ``global RUNS; RUNS = ([2], "x")`` changed the caller's old list to [2]."""
+    import sys
+    import types
+    old_list = [1]
+    module = types.ModuleType("rebinding_helpers")
+    module.RUNS = (old_list, "x")
+    sys.modules[module.__name__] = module
+    try:
+        taken = {(module.__name__, "RUNS"): (vars(module), module.RUNS, serialization.dumps_compared(module.RUNS))}
+        module.RUNS = ([2], "x")
+        changed = mutations.changed_globals(taken)
+        assert mutations.apply_globals(changed) == []
+        assert module.RUNS == ([2], "x") and old_list == [1]
+    finally:
+        del sys.modules[module.__name__]
+    record = _recorder(([1], 0))
+    cells = mutations.closures({"record": record})
+    record.__closure__[0].cell_contents = ([2], 0)
+    caller_list = [1]
+    caller_record = _recorder((caller_list, 0))
+    assert mutations.apply_cells({"record": caller_record}, mutations.changed_cells(cells)) == []
+    assert caller_record.__closure__[0].cell_contents == ([2], 0) and caller_list == [1]
+
+
+class _Keyed:
+    """Equal by key only: a change of ``hits`` is not seen by ==."""
+    def __init__(self, key):
+        self.key, self.hits = key, 0
+
+    def __eq__(self, other):
+        return self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+
+def test_a_value_that_changed_but_compares_equal_still_refuses_the_tuple():
+    """A review found ``({Keyed("a")}, [])`` half updated: the set's object's hits lost, silently."""
+    caller, new = ({_Keyed("a")}, []), ({_Keyed("a")}, [1])
+    next(iter(new[0])).hits = 1
+    assert mutations.apply({"t": caller}, {"t": new}) == ["t"] and caller[1] == []
+    shaped = (np.zeros(1), [])
+    assert mutations.apply({"t": shaped}, {"t": (np.zeros((1, 1)), [1])}) == ["t"] and shaped[1] == []
+
+
+@pytest.mark.parametrize("nan", [float("nan"), np.float64("nan"), np.datetime64("NaT")])
+def test_nan_beside_a_list_does_not_refuse_the_tuple(nan):
+    import decimal
+    for atom in (nan, decimal.Decimal("NaN")):
+        items: list = []
+        caller = (atom, items)
+        copy = serialization.loads(serialization.dumps(atom))  # as it comes back: another object
+        assert copy is not atom and mutations.apply({"t": caller}, {"t": (copy, [1])}) == []
+        assert items == [1]
+
+
+def test_a_tuple_replaced_in_a_list_by_one_holding_the_same_object_keeps_the_callers_object():
+    """A review found ``rows[0] = (rows[0][0], "b")`` lost the caller's inner list: a tuple that
+    cannot be updated whole is made anew, of the caller's objects where they can be updated."""
+    from collections import namedtuple
+    Row = namedtuple("Row", "items label")
+    inner, other = [1], [2]
+    rows = [(inner, "a"), Row(other, "a")]
+    assert mutations.apply({"rows": rows}, {"rows": [([1, 5], "b"), Row([2, 6], "b")]}) == []
+    assert rows == [([1, 5], "b"), Row([2, 6], "b")] and rows[0][0] is inner and rows[1].items is other
+    assert type(rows[1]) is Row
