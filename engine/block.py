@@ -23,8 +23,8 @@ from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 
 from ufora.engine import (as_written, class_state, code, errors, function_body, functions, local_estimate,
-                          module_state, mutations, namespaces, remote_values, rewriter, runtime, serialization, shm,
-                          unread)
+                          memory_limits, module_state, mutations, namespaces, remote_values, rewriter, runtime,
+                          serialization, shm, unread)
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +360,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                 else:
                     exec(compiled, namespace)
         except BaseException as exc:  # sys.exit() and the like end the block, not the process
+            memory_limits.explain(exc)
             result.error = errors.capture(exc)
     result.cpython_seconds = tally.cpython_seconds(time.perf_counter() - started)
     try:

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ufora.engine import block as blocks
-from ufora.engine import errors, frames, kernel_cache, kernels, output, proc, serialization, shm, tasks
+from ufora.engine import errors, frames, kernel_cache, kernels, memory_limits, output, proc, serialization, shm, tasks
 from ufora.engine.pool_messages import (BlockDone, ForeignTask, Forget, FromProcess, KernelEvent, KernelWanted, Output,
                                         PartitionDone, RunBlock, RunPartition, RunTask, TaskDone, TaskId, ToProcess)
 
@@ -120,6 +120,8 @@ class PipeRunner:
 
 
 def _serve(sock: socket.socket, message: ToProcess) -> None:
+    if isinstance(message, (RunPartition, RunBlock)):
+        memory_limits.refresh()
     if isinstance(message, RunPartition):
         payload = _held_payload(message.task_id, message.payload)
         with kernels.asking(_asker(sock, message.task_id)):
@@ -274,7 +276,9 @@ class ComputePool:
     socket, and the compute processes exit when their pipes close.
     """
 
-    def __init__(self, processes: int, kernel_folder: Optional[str] = None, compile_behind: bool = False):
+    def __init__(self, processes: int, kernel_folder: Optional[str] = None, compile_behind: bool = False,
+                 memory: Optional[int] = None):
+        """``memory``: the bytes each compute process may allocate (``memory_limits``), else no limit."""
         kernel_cache.use(kernel_folder)  # None: kernels are compiled in each process (tests)
         kernels.compile_behind(compile_behind)  # only with a folder: where the others find what one compiled
         kernels.warm_up()
@@ -283,6 +287,8 @@ class ComputePool:
         self.zygote = os.fork()
         if self.zygote == 0:
             self._control.close()
+            if memory is not None:
+                memory_limits.limit(memory)  # the zygote's, and so every compute process's
             _run_zygote(zygote_end)
         zygote_end.close()
         self._indices = itertools.count()

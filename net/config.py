@@ -18,6 +18,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Tuple, TypeVar
 
+from ufora.engine import host_memory
 from ufora.net import tls
 
 DEFAULT_HTTP_PORT = 30000
@@ -69,6 +70,30 @@ def _choice_kind(*choices: str) -> Kind:
     return Kind(" or ".join(choices), read)
 
 
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+MIN_WORKER_MEMORY = 256 << 20
+
+
+def _memory(variable: str, raw: str) -> Tuple[str, float]:
+    """("share", 0.75) of ``75%``, or ("bytes", n) of ``12G``, ``800M``, ``1.5G``, ``1073741824``."""
+    text = raw.upper().removesuffix("IB").removesuffix("B")
+    unit = "%" if text.endswith("%") else text[-1:] if text[-1:] in _UNITS else ""
+    try:
+        count = float(text[:len(text) - len(unit)])
+    except ValueError:
+        raise ConfigError(f"{variable}={raw!r} is not an amount of memory (like 12G, 800M or 75%)") from None
+    if unit == "%":
+        if not 0 < count <= 100:
+            raise ConfigError(f"{variable}={raw!r} is out of range (a share of 1-100%)")
+        return "share", count / 100
+    count *= _UNITS[unit]
+    if count < MIN_WORKER_MEMORY:
+        raise ConfigError(f"{variable}={raw!r} is below {MIN_WORKER_MEMORY >> 20} MiB, "
+                          "too little for a compute process")
+    return "bytes", int(count)
+
+
+MEMORY = Kind("memory (12G, 800M or 75%)", _memory)
 PORT = _number_kind("port", int, 0, 65535, "a port number")
 BASE_PORT = _number_kind("port", int, 0, 65534, "a port number")
 CORES = _number_kind("number", int, 1, 1 << 16, "a positive number")
@@ -113,6 +138,11 @@ SETTINGS = (
     Setting("UFORA_WORKER_OWN_ADDRESS", ADDRESS, None, "socket.gethostbyname(socket.getfqdn())",
             "address the worker registers (others reach it there)"),
     Setting("UFORA_WORKER_CORES", CORES, None, "every core", "compute processes in the worker"),
+    Setting("UFORA_WORKER_MEMORY", MEMORY, ("share", 0.8), "80%",
+            "the memory each compute process of the worker may allocate: an amount, or a share of the memory "
+            "available as the service starts (the host's, or its cgroup's limit less what the cgroup uses); past "
+            "it an allocation raises MemoryError in the block, as in CPython, where the kernel would have killed "
+            "the process"),
     Setting("UFORA_SPLIT", _choice_kind("measure", "always"), "measure", "measure",
             "measure: a parallel shape is split only where timing its first items says splitting wins (else it "
             "runs serially, as the engine's reports say); always: every shape that can be split is (to test or "
@@ -200,6 +230,7 @@ class ServiceConfig:
     always_split: bool = False  # UFORA_SPLIT=always: split every shape that can be split (engine.cost)
     kernel_cache_dir: Optional[str] = None  # compiled kernels kept here (None: a temporary folder)
     compile_behind: bool = True  # UFORA_COMPILE=background: partitions run in CPython while a kernel compiles
+    worker_memory: Optional[int] = None  # bytes each compute process may allocate (UFORA_WORKER_MEMORY)
 
     @property
     def worker_data_port(self) -> int:
@@ -277,7 +308,15 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         cluster_secret=_cluster_secret(env),
         always_split=read("UFORA_SPLIT", env) == "always",
         compile_behind=read("UFORA_COMPILE", env) == "background",
+        worker_memory=_worker_memory(env) if run_worker else None,
     )
+
+
+def _worker_memory(env: Mapping[str, str]) -> int:
+    """UFORA_WORKER_MEMORY in bytes: a share is of the memory available as the service starts
+    (``engine.host_memory.available``: less what its cgroup's other processes use)."""
+    way, amount = read("UFORA_WORKER_MEMORY", env)
+    return int(amount) if way == "bytes" else max(MIN_WORKER_MEMORY, int(amount * host_memory.available()))
 
 
 MIN_SECRET = 16

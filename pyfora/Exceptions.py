@@ -8,6 +8,7 @@ pyfora.ComputationError`` both catch it, ``str()`` and ``args`` are the original
 from __future__ import annotations
 
 import functools
+import types
 from concurrent.futures import CancelledError  # noqa: F401  (pyfora.CancelledError)
 from concurrent.futures._base import Error as _FuturesError
 from typing import Any, Optional, TypeVar
@@ -91,7 +92,13 @@ def _as_both(remote: Exception) -> Optional[ComputationError]:
         return None
     try:
         error = kind.__new__(kind, *remote.args)
-    except Exception:  # a __new__ of the user's own that wants other arguments
+    except TypeError:
+        if not isinstance(type(remote).__new__, types.BuiltinFunctionType):
+            return None  # a __new__ of the user's own that wants other arguments
+        # a builtin's own __new__ that refuses a class made so ("MemoryError.__new__(MemoryError)
+        # is not safe"): MemoryError came as a plain ComputationError, which ``except MemoryError`` missed
+        error = BaseException.__new__(kind, *remote.args)
+    except Exception:
         return None
     errors.restore(error, remote.args, errors.fields(remote), vars(remote))
     return _chained_as(error, remote)

@@ -1,0 +1,136 @@
+"""UFORA_WORKER_MEMORY: a block that needs more memory than a compute process may allocate gets
+MemoryError where the allocation fails, as CPython does, instead of the kernel killing the process
+(engine.memory_limits)."""
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+import pyfora
+from tests.conftest import ROOT, Service
+from ufora.engine import host_memory
+from ufora.net import config
+
+GIB = 1 << 30
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("12G", 12 * GIB), ("800M", 800 << 20), ("1.5GiB", int(1.5 * GIB)), ("2147483648", 2 * GIB),
+    ("50%", 4 * GIB), ("100%", 8 * GIB),
+])
+def test_the_budget_is_an_amount_or_a_share_of_the_hosts_memory(monkeypatch, raw, expected):
+    monkeypatch.setattr(host_memory, "available", lambda: 8 * GIB)
+    parsed = config.parse({"UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_MEMORY": raw})
+    assert parsed.worker_memory == expected
+
+
+def test_the_default_is_80_percent_and_a_manager_alone_has_none(monkeypatch):
+    monkeypatch.setattr(host_memory, "available", lambda: 10 * GIB)
+    assert config.parse({"UFORA_WORKER_OWN_ADDRESS": "127.0.0.1"}).worker_memory == 8 * GIB
+    assert config.parse({"UFORA_NO_WORKER": "1"}).worker_memory is None
+
+
+@pytest.mark.parametrize("raw,message", [
+    ("lots", "is not an amount of memory"), ("0%", "out of range"), ("150%", "out of range"),
+    ("10M", "below 256 MiB"),
+])
+def test_a_wrong_budget_is_refused_naming_the_variable(raw, message):
+    with pytest.raises(config.ConfigError, match=f"UFORA_WORKER_MEMORY={raw!r}.*{message}"):
+        config.parse({"UFORA_WORKER_OWN_ADDRESS": "127.0.0.1", "UFORA_WORKER_MEMORY": raw})
+
+
+def _memory_cgroup_folder() -> str:
+    return "/sys/fs/cgroup/memory"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir(_memory_cgroup_folder()),
+                    reason="needs root and cgroup v1's memory controller")
+def test_the_memory_available_is_its_cgroups_limit_less_its_use_where_one_is_set():
+    """A container's (or a memory-limited service's) limit is the memory there is: 80% of the
+    host's would let the kernel kill the process before any MemoryError."""
+    folder = os.path.join(_memory_cgroup_folder(), f"ufora-test-{uuid.uuid4().hex[:8]}")
+    os.mkdir(folder)
+    try:
+        with open(os.path.join(folder, "memory.limit_in_bytes"), "w") as limit:
+            limit.write(str(GIB))
+        cached = os.path.join(ROOT, f".cached-{uuid.uuid4().hex[:8]}")  # on disk: its pages are file cache
+        script = (f"import os; open({os.path.join(folder, 'cgroup.procs')!r}, 'w').write(str(os.getpid())); "
+                  "from ufora.engine import host_memory; print(host_memory.available()); "
+                  f"open({cached!r}, 'wb').write(bytes(400 << 20)); open({cached!r}, 'rb').read(); "
+                  "print(host_memory.available())")
+        try:
+            shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                                   env={**os.environ, "PYTHONPATH": ROOT}, check=True).stdout.split()
+        finally:
+            if os.path.exists(cached):
+                os.unlink(cached)
+        before, after = map(int, shown)
+        assert GIB - (200 << 20) < before < GIB  # the limit, less what the process itself took
+        assert after > before - (100 << 20)  # a file read is cached, which the kernel takes back
+    finally:
+        os.rmdir(folder)
+
+
+def test_a_block_past_the_budget_gets_memory_error_and_the_worker_carries_on(start_service):
+    service = start_service({"UFORA_WORKER_MEMORY": "900M", "UFORA_WORKER_CORES": "2"})
+    ufora = pyfora.connect(service.url)
+    try:
+        with ufora.remotely.downloadAll().onCluster():
+            try:
+                values = [float(i) * 1.5 for i in range(60_000_000)]  # about 2.4 GB
+                caught = None
+            except MemoryError as exc:
+                caught = type(exc).__name__
+            values = None
+        assert caught == "MemoryError"
+        with pytest.raises(MemoryError) as raised:
+            with ufora.remotely.downloadAll().onCluster():
+                more = [float(i) * 1.5 for i in range(60_000_000)]
+        assert str(raised.value) == "" and isinstance(raised.value, pyfora.ComputationError)
+        assert any("UFORA_WORKER_MEMORY" in note for note in raised.value.__notes__)
+        with ufora.remotely.downloadAll().onCluster():
+            total = sum(i for i in range(1_000))
+        assert total == 499_500
+    finally:
+        ufora.close()
+    assert "killed by signal" not in service.log  # MemoryError in the block, not the kernel's killer
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir(_memory_cgroup_folder()),
+                    reason="needs root and cgroup v1's memory controller")
+def test_a_worker_in_a_small_cgroup_gives_memory_error_not_an_oom_kill():
+    """The issue's setting: a worker in a memory cgroup of 1.5 GiB, with the default budget. Before,
+    the kernel killed the block's process at 0.9-1.1 GiB resident, twice, and the block failed as an
+    InternalError; a budget alone (80% per process, the others' memory beside it) did the same."""
+    folder = os.path.join(_memory_cgroup_folder(), f"ufora-test-{uuid.uuid4().hex[:8]}")
+    os.mkdir(folder)
+    try:
+        with open(os.path.join(folder, "memory.limit_in_bytes"), "w") as limit:
+            limit.write(str(3 * GIB // 2))
+        joining = ["sh", "-c", f'echo $$ > {os.path.join(folder, "cgroup.procs")} && exec "$@"', "sh"]
+        with Service({"UFORA_WORKER_CORES": "2"}, prefix=joining) as service:
+            ufora = pyfora.connect(service.url)
+            try:
+                with pytest.raises(MemoryError):
+                    with ufora.remotely.downloadAll().onCluster():
+                        values = [float(i) * 1.5 for i in range(60_000_000)]  # about 2.4 GB
+                with ufora.remotely.downloadAll().onCluster():
+                    total = sum(i for i in range(1_000))
+                assert total == 499_500
+            finally:
+                ufora.close()
+            assert "killed by signal" not in service.log
+        with open(os.path.join(folder, "memory.oom_control")) as control:
+            assert "oom_kill 0" in control.read()
+    finally:
+        os.rmdir(folder)
+
+
+def test_memory_error_comes_as_itself():
+    """MemoryError's own __new__ refuses a class made of it and ComputationError: it came as a plain
+    ComputationError, which ``except MemoryError`` did not catch."""
+    from pyfora.Exceptions import computation_error
+    error = computation_error(MemoryError(), "trace")
+    assert isinstance(error, MemoryError) and isinstance(error, pyfora.ComputationError) and str(error) == ""
