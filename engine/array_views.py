@@ -8,9 +8,11 @@ once: as the group's array that covers all of it, when one does (``base``, pickl
 else as the bytes the group spans; every other array of the group travels as a view into it,
 with its offset, shape, strides and dtype, so writes through either are seen through both.
 
-Only arrays that are free variables themselves are grouped, not arrays inside lists, tuples or
-objects: a block's free variables are a few names, and looking into every value would cost a
-pass over every list on every block.
+The arrays looked at are the free variables that are arrays, and those a little way inside them
+(``_arrays_in``: items of tuples, lists and dicts of at most 64 items, attributes of objects, two
+levels deep): ``pair = (base[2:], log)`` changed through ``base`` came back stale in ``pair``, and
+its write-back undid the block's ``base[3] = 7`` (a user's trial). Larger containers are not
+walked: that would cost a pass over every list on every block.
 """
 from __future__ import annotations
 
@@ -26,14 +28,14 @@ def plan(values: Iterable[Any]) -> Dict[int, tuple]:
     """{id(array): its reduction as a view} for the arrays among ``values`` that share memory with
     another of them, but for the one their group travels as (pickled as usual). The reductions
     hold the objects they refer to, so their ids stay theirs while the plan lives."""
-    arrays = list({id(v): v for v in values if type(v) is np.ndarray and v.size and not v.dtype.hasobject}.values())
+    arrays = [v for v in _arrays_in(values) if v.size and not v.dtype.hasobject]
     if len(arrays) < 2:
         return {}
-    by_memory: Dict[int, List[np.ndarray]] = {}
+    by_root: Dict[int, List[np.ndarray]] = {}  # (two arrays made on one buffer have two roots: apart)
     for array in arrays:
-        by_memory.setdefault(id(_memory_of(_root(array))), []).append(array)
+        by_root.setdefault(id(_root(array)), []).append(array)
     found: Dict[int, tuple] = {}
-    for group in by_memory.values():
+    for group in by_root.values():
         for overlapping in _overlapping(group):
             found.update(_as_views(overlapping))
     return found
@@ -46,9 +48,35 @@ def _root(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def _memory_of(root: np.ndarray) -> Any:
-    """What holds ``root``'s memory: itself, or the buffer it was made on (bytes, an mmap)."""
-    return root if root.base is None else root.base
+_WALKED_ITEMS = 64
+_WALKED_DEPTH = 2
+
+
+def _arrays_in(values: Iterable[Any]) -> List[np.ndarray]:
+    """The arrays (exactly ``np.ndarray``) among ``values`` and inside them: items of tuples, lists
+    and dicts of at most ``_WALKED_ITEMS`` items, attributes of objects, ``_WALKED_DEPTH`` levels
+    down; each once."""
+    found: Dict[int, np.ndarray] = {}
+    seen = set()
+    todo = [(value, 0) for value in values]
+    while todo:
+        value, depth = todo.pop()
+        if type(value) is np.ndarray:
+            found.setdefault(id(value), value)
+            continue
+        if depth >= _WALKED_DEPTH or id(value) in seen:
+            continue
+        seen.add(id(value))
+        inside: Any = ()
+        if isinstance(value, (tuple, list)):
+            inside = value
+        elif isinstance(value, dict):
+            inside = value.values()
+        elif isinstance(getattr(value, "__dict__", None), dict) and not isinstance(value, type):
+            inside = vars(value).values()
+        if len(inside) <= _WALKED_ITEMS:
+            todo.extend((item, depth + 1) for item in inside)
+    return list(found.values())
 
 
 def _shares(a: np.ndarray, b: np.ndarray) -> bool:
@@ -86,11 +114,13 @@ def _as_views(arrays: List[np.ndarray]) -> Dict[int, tuple]:
     low, high = min(b[0] for b in bounds), max(b[1] for b in bounds)
     host = next((array for array, b in zip(arrays, bounds) if b == (low, high) and _laid_out(array)), None)
     if host is None:
-        root = _root(arrays[0])
+        root = _root(arrays[0])  # (one root for them all: ``plan`` groups them so)
         start = byte_bounds(root)[0]
         if not _laid_out(root):
             return {}
         host = (root if root.flags.c_contiguous else root.T).reshape(-1).view(np.uint8)[low - start:high - start]
+    if not host.flags.writeable and any(array.flags.writeable for array in arrays):
+        return {}  # a view written through, of a base made read-only since: it would arrive read-only
     return {id(array): (_view_into, (host, *_placement(array, host))) for array in arrays if array is not host}
 
 

@@ -798,6 +798,9 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
         for old_item, new_item in zip(target, new):
             if _inside(new_item) and id(new_item) not in mine:
                 _update(old_item, new_item, mine, deep)  # (``_refused`` checked that each one can be)
+            elif type(new_item) is type(old_item) is types.MethodType and \
+                    not isinstance(new_item.__self__, (type, types.ModuleType)):
+                _own(new_item.__self__, old_item.__self__, mine, deep)  # what ``t[0](x)`` changed: its object
         if hasattr(target, "__dict__") and hasattr(new, "__dict__"):  # a namedtuple's subclass
             held = vars(target)
             held.update({name: _own(value, held.get(name), mine, deep) for name, value in vars(new).items()})
@@ -889,15 +892,19 @@ def _refused(target: Any, new: Any, way: str) -> bool:
 
 
 def _item_updatable(old: Any, new: Any) -> bool:
-    """Whether ``_update`` can make a tuple's item ``old`` what ``new`` is, or it is a value with
-    no state to update (an atom, a date, a Decimal) equal to it, NaN to NaN (a global rebound to
-    another tuple, ``T = (2,)``, is no update). A value that can change but cannot be updated
-    (a set of objects, an array of another shape) is refused, though it may compare equal."""
-    if old is new:
+    """Whether ``_update`` can make a tuple's item ``old`` what ``new`` is, or there is nothing
+    to update: code (a function, a lambda, a bound method, a class: it came back a copy, but it
+    is the caller's still), or a value with no state to update (an atom, a date, a Decimal, a
+    tuple of them) equal to it, NaN to NaN (a global rebound to another tuple, ``T = (2,)``, is
+    no update). A value that can change but cannot be updated (a set of objects, an array of
+    another shape) is refused, though it may compare equal."""
+    if old is new or isinstance(new, _CODE_LIKE):
         return True
     if type(old) is not type(new):
         return False
-    way = "atom" if not _inside(new) else _way_of(type(new))
+    if isinstance(new, tuple):
+        return not _refused(old, new, "tuple")
+    way = _way_of(type(new)) if _inside(new) else "atom"
     if way not in ("atom", "other"):
         return way == "attributes" or not _refused(old, new, way)
     try:

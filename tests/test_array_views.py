@@ -55,3 +55,37 @@ def test_interleaved_views_that_share_no_item_travel_apart():
     whole = np.arange(10.0)
     assert array_views.plan([whole[::2], whole[1::2]]) == {}
     assert len(array_views.plan([whole[::2], whole[::4]])) == 2  # these do share
+
+
+def test_views_inside_tuples_lists_and_objects_share_memory_with_free_arrays():
+    """A user's trial: ``pair = (base[2:], log)`` arrived apart from ``base``, and the write-back
+    of ``pair`` undid the block's ``base[3] = 7``."""
+    class Model:
+        def __init__(self, weights):
+            self.weights = weights
+
+    base = np.zeros(8)
+    got = _round_trip({"base": base, "pair": (base[2:], []), "rows": [base[:4]], "model": Model(base[1:3])})
+    got["base"][3] = 7.0
+    assert got["pair"][0][1] == 7.0 and got["rows"][0][3] == 7.0 and got["model"].weights[1] == 0.0
+    got["model"].weights[1] = 5.0
+    assert got["base"][2] == 5.0
+
+
+def test_a_view_written_through_of_a_base_made_read_only_since_travels_apart():
+    base = np.zeros(8)
+    view = base[2:]
+    base.flags.writeable = False
+    assert array_views.plan([base, view]) == {}
+    got = _round_trip({"base": base, "view": view})
+    got["view"][0] = -1.0  # as in CPython: the view is writeable still
+    assert not got["base"].flags.writeable
+
+
+def test_arrays_made_apart_on_one_buffer_travel_apart():
+    """Two ``np.frombuffer`` arrays on one ``bytes``, overlapping, neither covering the other:
+    the host was cut from the wrong root, and the block failed (a user's trial)."""
+    raw = np.arange(10.0).tobytes()
+    low, high = np.frombuffer(raw, np.float64, count=6), np.frombuffer(raw, np.float64, offset=32)
+    got = _round_trip({"low": low, "high": high})
+    assert got["low"].tolist() == low.tolist() and got["high"].tolist() == high.tolist()

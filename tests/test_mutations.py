@@ -499,3 +499,32 @@ def test_a_tuple_replaced_in_a_list_by_one_holding_the_same_object_keeps_the_cal
     assert mutations.apply({"rows": rows}, {"rows": [([1, 5], "b"), Row([2, 6], "b")]}) == []
     assert rows == [([1, 5], "b"), Row([2, 6], "b")] and rows[0][0] is inner and rows[1].items is other
     assert type(rows[1]) is Row
+
+
+class _Log:
+    def __init__(self):
+        self.lines = []
+
+    def log(self, line):
+        self.lines.append(line)
+
+
+def _relu(x):
+    return max(x, 0.0)
+
+
+def test_code_and_tuples_of_atoms_beside_what_changed_do_not_refuse_the_tuple():
+    """A user's trial found ``Layer(W=np.zeros(3), act=relu)`` refused (and warned): the function
+    came back a copy, and ``(nan, 1) == (nan, 1)`` is False."""
+    from collections import namedtuple
+    Layer = namedtuple("Layer", "W act bounds")
+    weights, lines = np.zeros(3), _Log()
+    caller = Layer(weights, _relu, (float("nan"), 1.0))
+    copy = serialization.loads(serialization.dumps(caller))
+    copy.W[:] += 3.0
+    assert mutations.apply({"layer": caller}, {"layer": copy}) == [] and weights.tolist() == [3.0, 3.0, 3.0]
+    pair = (lines.log, [], lambda v: v + 1)
+    copy = serialization.loads(serialization.dumps(pair))
+    copy[0]("x")
+    copy[1].append(1)
+    assert mutations.apply({"pair": pair}, {"pair": copy}) == [] and pair[1] == [1] and lines.lines == ["x"]

@@ -87,8 +87,11 @@ def test_free_arrays_that_share_memory_share_it_on_the_cluster(ufora):
     wrote ``base`` read the old values through ``view`` (a wrong sum, no warning)."""
     base, grid, big = np.zeros(1000), np.arange(12.0).reshape(3, 4), np.zeros(2_000_000)
     view, column, window, tail = base[10:20], grid[:, 1], base[15:30], big[-10:]
+    pair = (base[2:5], [])  # in a tuple: its write-back undid ``base[3] = 7.0`` (a trial)
     held = base, view, grid, column, big, tail
     with ufora.remotely.downloadAll().onCluster():
+        base[3] = 7.0
+        pair[1].append(1)
         base[15] = 2.0
         seen = float(view.sum()) + float(window[0])
         view[0] += 1.0
@@ -99,6 +102,7 @@ def test_free_arrays_that_share_memory_share_it_on_the_cluster(ufora):
     assert (seen, column_now, last) == (4.0, [1.0, 5.0, -1.0], 7.0)
     assert (base[10], base[15], view[5], window[0], column[2], big[-1]) == (1.0, 2.0, 2.0, 2.0, -1.0, 7.0)
     assert (base, view, grid, column, big, tail) == held and view.base is base  # the caller's own, still views
+    assert (base[3], pair[0][1], pair[1]) == (7.0, 7.0, [1])
 
 
 def test_large_values_changed_through_a_name_bound_to_their_parts_are_the_callers(ufora):
