@@ -366,7 +366,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     try:
         now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})} if owned else namespace
         changed_free = mutations.changed(now, before)
-        mutated = {"free": changed_free, "moved": mutations.moved(now, before, changed_free),
+        mutated = {"free": changed_free, "moved": mutations.moved(before, changed_free),
                    "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),
                    "caches": mutations.used_caches(before_caches), "classes": class_state.changed(before_classes),
                    "deleted": sorted(name for name in unbinding if name not in namespace)}

@@ -163,15 +163,42 @@ def enclosing_function(tree: ast.AST, block: ast.With) -> Optional[ast.AST]:
 
 def read_names(body: Iterable[ast.AST]) -> List[str]:
     """Names whose value the body may read, in order of first use: loads, and targets of
-    ``x += ...`` and ``del x`` (both need the value that is already there)."""
+    ``x += ...`` and ``del x`` (both need the value that is already there); not a comprehension's
+    own variables inside it, nor a function's or lambda's parameters inside its body (``[x * x for
+    x in range(5)]`` reads no ``x`` of the caller's, which could be a generator that cannot be sent)."""
     names: Dict[str, None] = {}
     for statement in body:
+        local = _scoped_loads(statement)
         for node in ast.walk(statement):
             if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
                 names[node.target.id] = None
-            elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store):
+            elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Store) and id(node) not in local:
                 names[node.id] = None
     return list(names)
+
+
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+def _scoped_loads(tree: ast.AST) -> set:
+    """The ids of the Name loads in ``tree`` that read a comprehension's variable inside it, or a
+    parameter inside its function's or lambda's body: never a name of the enclosing scope."""
+    found: set = set()
+    for node in ast.walk(tree):
+        if isinstance(node, _COMPREHENSIONS):
+            own = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+            parts = [getattr(node, name) for name in ("elt", "key", "value") if hasattr(node, name)]
+            parts += [*(i for g in node.generators for i in g.ifs), *(g.iter for g in node.generators[1:])]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            arguments = node.args
+            own = {a.arg for a in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs,
+                                   *filter(None, [arguments.vararg, arguments.kwarg])]}
+            parts = node.body if isinstance(node.body, list) else [node.body]
+        else:
+            continue
+        found.update(id(n) for part in parts for n in ast.walk(part)
+                     if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in own)
+    return found
 
 
 def free_names(body: List[ast.stmt]) -> List[str]:

@@ -445,7 +445,7 @@ def _inside(item: Any) -> bool:
     return not isinstance(item, _ATOMS) and (not isinstance(item, _IMMUTABLE) or isinstance(item, tuple))
 
 
-def moved(namespace: Dict[str, Any], taken: Dict[str, tuple], names) -> List[str]:
+def moved(taken: Dict[str, tuple], names) -> List[str]:
     """The names among ``names`` (changed) in whose value an object the caller holds moved or
     was replaced: the client cannot update those deeply by position."""
     unstable = []
@@ -457,7 +457,7 @@ def moved(namespace: Dict[str, Any], taken: Dict[str, tuple], names) -> List[str
             unstable.append(name)
             continue
         with gc_pause.paused():
-            now = _layout(namespace[name])
+            now = _layout(value)  # (the object the name was bound to: it may be bound to another now)
         if any(now.get(path) != oid for path, oid in was.items()):
             unstable.append(name)
     return unstable
@@ -511,13 +511,14 @@ def targets(values: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
 
 
 def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any]:
-    """{name: value} of the snapshot's values the block changed in place: still bound to the
-    same object (``data += 1.5`` on an array, ``items += [x]`` on a list too) and pickled
-    otherwise now."""
+    """{name: value} of the snapshot's values the block changed in place (``data += 1.5`` on an
+    array, ``items += [x]`` on a list too): pickled otherwise now. Also where the name was bound
+    to another value since, or unbound (``model.hist.append(i)`` then ``model =
+    model._replace(b=2)``): the caller's old object, which other names may hold, changed all the
+    same (a user's trial found those changes lost); the client updates it before it binds the
+    name to the block's new value."""
     found = {}
     for name, (value, before) in taken.items():
-        if namespace.get(name) is not value:
-            continue
         try:
             if not before.same_as(value):
                 found[name] = value
@@ -656,9 +657,10 @@ def _changed_entries(taken: Dict[Tuple[str, str], tuple], now_of: Callable) -> D
     for (outer, inner), (holder, value, before) in taken.items():
         now = now_of(holder, inner, value)
         try:
+            changed_in_place = before is not None and serialization.dumps_compared(value) != before
             if now is not value:
-                found.setdefault(outer, {})[inner] = Rebound(now)
-            elif before is not None and serialization.dumps_compared(now) != before:
+                found.setdefault(outer, {})[inner] = Rebound(now, value if changed_in_place else None)
+            elif changed_in_place:
                 found.setdefault(outer, {})[inner] = now
         except Exception:
             continue
@@ -668,18 +670,25 @@ def _changed_entries(taken: Dict[Tuple[str, str], tuple], now_of: Callable) -> D
 class Rebound:
     """A global or closure variable the block bound to another value (``global RUNS; RUNS =
     ([2], "x")``): the client binds it too, and never updates the old value in place with it
-    (a review found the caller's old list changed to ``[2]``, which CPython leaves as it was)."""
-    __slots__ = ("value",)
+    (a review found the caller's old list changed to ``[2]``, which CPython leaves as it was).
+    ``before``: what the old value became before that, if the block changed it in place (a
+    helper's ``RUNS[0].append(1)`` then ``RUNS = ...``): the caller's old objects take that."""
+    __slots__ = ("value", "before")
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
+    def __init__(self, value: Any, before: Any = None) -> None:
+        self.value, self.before = value, before
 
     def __reduce__(self):
-        return Rebound, (self.value,)
+        return Rebound, (self.value, self.before)
 
 
-def _unwrapped(value: Any) -> Any:
-    return value.value if type(value) is Rebound else value
+def _rebind(namespace: Dict[str, Any], name: str, rebound: "Rebound") -> None:
+    """Bind ``name`` in ``namespace`` (a module's, or a cell's one name) to the block's new value,
+    after updating the old one in place with what the block made of it first (``Rebound.before``)."""
+    if rebound.before is not None and name in namespace:
+        apply({name: namespace[name]}, {name: rebound.before})
+    namespace[name] = rebound.value
+
 
 
 def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
@@ -698,7 +707,7 @@ def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
                  if type(value) is Rebound or isinstance(value, types.FunctionType)]
         data = {name: value for name, value in values.items() if name not in bound}
         for name in bound:
-            namespace[name] = _unwrapped(values[name])
+            _rebind(namespace, name, values[name] if type(values[name]) is Rebound else Rebound(values[name]))
         for name in apply(namespace, data):  # a value of another type, a tuple that cannot be updated whole
             namespace[name] = _own(values[name], namespace.get(name), {}, True)
     return missing
@@ -741,7 +750,9 @@ def apply_cells(functions: Dict[str, Any], changed: Dict[str, Dict[str, Any]]) -
         cells = dict(zip(free, function.__closure__))
         for variable, value in variables.items():
             if type(value) is Rebound:
-                cells[variable].cell_contents = value.value
+                held = {variable: cell_contents(cells[variable])}
+                _rebind(held, variable, value)
+                cells[variable].cell_contents = held[variable]
             elif apply({variable: cell_contents(cells[variable])}, {variable: value}, shallow=[variable]):
                 cells[variable].cell_contents = value
     return missing

@@ -166,9 +166,9 @@ class WithBlockExecutor:
         with class_state.keeping_own_functions(), namespaces.loading_into(frame.f_globals, block.filename, True):
             values = values_of(message, self._executor, sources, block.written)
             module_state.install(values.pop(module_state.STATE, {}))
-            capture.write_back(frame, values)
-            if changed is not None:
+            if changed is not None:  # first: a name the block bound anew still holds the object it changed
                 capture.update_in_place(frame, *changed)
+            capture.write_back(frame, values)
         error = message.get("error")
         # its time, to the end or to the user's exception (not the cluster's own failure)
         if self._learning is not None and (error is None or error.get("type_name") != "InternalError"):

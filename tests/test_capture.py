@@ -134,6 +134,12 @@ def test_a_name_the_block_binds_before_reading_it_is_not_shipped():
     ("x = 0\nx += 1\ndel x", []),
     ("for i in range(3):\n    x = i\ny = x", ["range", "i", "x"]),
     ("xs[0] = 1", ["xs"]),
+    ("s = [x * x for x in range(5)]", ["range"]),  # its own x: the caller's may be a generator
+    ("s = [x for x in x]", ["x"]),  # (the first iterable is the caller's)
+    ("s = {k: v for k, v in d.items() if v > k}", ["d"]),
+    ("s = [y for x in xs for y in x]", ["xs"]),
+    ("def f(a, *b, c=d, **e):\n    return a + b[0] + c + e['k'] + g\nr = f(1)", ["d", "g"]),
+    ("f = lambda a: a + b\nr = f(1)", ["b"]),
 ])
 def test_the_names_whose_old_value_a_block_may_read(text, names):
     import ast

@@ -807,3 +807,40 @@ def test_a_lambda_given_to_an_objects_apply_comes_back_as_itself(ufora):
     with ufora.remotely.downloadAll():
         made = registry.apply(lambda k: (lambda x: x + k))
     assert made(2)(5) == 7 and registry.functions[0](3)(1) == 4
+
+
+RUNS = ([], np.zeros(2))
+
+
+def _step(n):
+    RUNS[0].append(n)
+    RUNS[1][:] += n
+
+
+def _reset():
+    global RUNS
+    RUNS = ([], np.zeros(2))
+
+
+def test_what_a_block_changes_in_place_before_binding_the_name_anew_is_kept(ufora):
+    """Found by a user's trial: ``model.hist.append(i)`` then ``model = model._replace(b=2)``
+    lost the appends on the cluster (the caller's list came back empty); and a helper's global
+    changed, then bound anew by another helper, lost the first changes in the caller's old objects."""
+    from collections import namedtuple
+    Model = namedtuple("Model", "w hist b")
+    model, cfg = Model(np.zeros(2), [], 0), {"hist": [], "lr": 0.1}
+    weights, hist, cfg_hist, old_runs = model.w, model.hist, cfg["hist"], RUNS
+    with ufora.remotely.downloadAll().onCluster():
+        for i in range(3):
+            model.hist.append(i)
+            model.w[:] += 1.0
+        model = model._replace(b=2)
+        cfg["hist"].append(1)
+        cfg = {**cfg, "lr": 0.2}
+        _step(1)
+        _reset()
+        _step(5)
+    assert model.b == 2 and model.hist is hist and hist == [0, 1, 2] and model.w is weights
+    assert weights.tolist() == [3.0, 3.0] and cfg["hist"] is cfg_hist and cfg_hist == [1] and cfg["lr"] == 0.2
+    assert old_runs[0] == [1] and old_runs[1].tolist() == [1.0, 1.0]
+    assert RUNS is not old_runs and RUNS[0] == [5] and RUNS[1].tolist() == [5.0, 5.0]
