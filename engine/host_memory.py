@@ -61,6 +61,17 @@ def available() -> int:
     return min(found)
 
 
+def shared_available() -> int:
+    """``available``, and no more than /dev/shm has free (its own size limit)."""
+    room = available()
+    try:
+        stats = os.statvfs("/dev/shm")
+        room = min(room, stats.f_bavail * stats.f_frsize)
+    except OSError:
+        pass
+    return room
+
+
 def _file_cache(folder: str) -> int:
     """The bytes of files a cgroup has cached (``memory.stat``: its file pages, active and
     inactive; not tmpfs's, such as /dev/shm's segments, which cannot be taken back)."""

@@ -46,7 +46,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ufora.engine import proc
+from ufora.engine import host_memory, proc
 
 PREFIX = "ufora_"
 # The worker service whose remote objects this process's segments may become, and its random
@@ -83,8 +83,28 @@ def _open(**kwargs) -> shared_memory.SharedMemory:
         return shared_memory.SharedMemory(**kwargs)
 
 
+_CHECKED_FROM = 1 << 20  # a smaller segment is made without reading what memory there is
+
+
+def _check_room(nbytes: int) -> None:
+    """``MemoryError`` (CPython's, with a note) before a segment of ``nbytes`` is made where less
+    memory is available (``host_memory.shared_available``): its pages, touched, would have had the
+    kernel kill the process (out of memory in a cgroup; SIGBUS past /dev/shm's size), where CPython
+    making the same values would have raised ``MemoryError``. ``RLIMIT_DATA``
+    (``engine.memory_limits``) does not count shared memory."""
+    if nbytes < _CHECKED_FROM:
+        return
+    room = host_memory.shared_available()
+    if nbytes > room:
+        error = MemoryError()
+        error.add_note(f"(ufora) {nbytes / 2**30:.2f} GiB of shared memory were needed for the block's values, "
+                       f"and {room / 2**30:.2f} GiB were available (the host's, its cgroup's and /dev/shm's)")
+        raise error
+
+
 def create(nbytes: int) -> shared_memory.SharedMemory:
     """A new segment of at least ``nbytes`` (never 0), owned by this process."""
+    _check_room(nbytes)
     name = f"{_service_prefix()}{os.getpid()}_{secrets.token_hex(8)}"
     return _open(name=name, create=True, size=max(1, nbytes))
 
@@ -111,6 +131,7 @@ def forget(names: List[str]) -> None:
 
 def create_for_service(nbytes: int) -> shared_memory.SharedMemory:
     """A new segment for a remote object's buffer, owned by the worker service."""
+    _check_room(nbytes)
     return _open(name=f"{_service_prefix()}o{secrets.token_hex(8)}", create=True, size=max(1, nbytes))
 
 
@@ -165,6 +186,7 @@ def write_for_service(data: Any) -> str:
     where a fresh mapping takes a fault per page (128 MB: 0.06 s, not 0.12)."""
     name = f"{_service_prefix()}o{secrets.token_hex(8)}"
     view = memoryview(data).cast("B")
+    _check_room(len(view))
     fd = os.open(f"/dev/shm/{name}", os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         written = 0

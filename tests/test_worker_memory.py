@@ -1,6 +1,7 @@
 """UFORA_WORKER_MEMORY: a block that needs more memory than a compute process may allocate gets
 MemoryError where the allocation fails, as CPython does, instead of the kernel killing the process
 (engine.memory_limits)."""
+import glob
 import os
 import subprocess
 import sys
@@ -116,16 +117,31 @@ def test_a_worker_in_a_small_cgroup_gives_memory_error_not_an_oom_kill():
                 with pytest.raises(MemoryError):
                     with ufora.remotely.downloadAll().onCluster():
                         values = [float(i) * 1.5 for i in range(60_000_000)]  # about 2.4 GB
+                with pytest.raises(MemoryError) as raised:  # its partitions' output alone: 1.6 GB of shared memory
+                    with ufora.remotely.downloadAll().onCluster():
+                        values = [i * 1.5 for i in range(200_000_000)]
+                assert any("shared memory" in note for note in raised.value.__notes__)
                 with ufora.remotely.downloadAll().onCluster():
                     total = sum(i for i in range(1_000))
                 assert total == 499_500
             finally:
                 ufora.close()
             assert "killed by signal" not in service.log
+            assert not glob.glob(f"/dev/shm/ufora_{service.process.pid}_*")
         with open(os.path.join(folder, "memory.oom_control")) as control:
             assert "oom_kill 0" in control.read()
     finally:
         os.rmdir(folder)
+
+
+def test_a_shared_memory_segment_larger_than_the_memory_available_is_refused_before_it_is_made():
+    from ufora.engine import shm
+    room = host_memory.shared_available()
+    with pytest.raises(MemoryError) as raised:
+        shm.create(room + GIB)
+    assert str(raised.value) == "" and "GiB of shared memory were needed" in raised.value.__notes__[0]
+    segment = shm.create(2 << 20)  # a small one is made as ever
+    shm.release(segment, unlink=True)
 
 
 def test_memory_error_comes_as_itself():
