@@ -360,8 +360,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                 else:
                     exec(compiled, namespace)
         except BaseException as exc:  # sys.exit() and the like end the block, not the process
-            memory_limits.explain(exc)
-            result.error = errors.capture(exc)
+            with memory_limits.reserve():  # the block's values are still held: describing its MemoryError needs room
+                memory_limits.explain(exc)
+                result.error = errors.capture(exc)
     result.cpython_seconds = tally.cpython_seconds(time.perf_counter() - started)
     try:
         now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})} if owned else namespace
@@ -400,7 +401,17 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                     (result.segments if kept else result.parts)[name] = list(segments)
             except Exception as exc:
                 if result.error is None:
-                    result.error = errors.capture(TypeError(
-                        f"the value of {name!r} ({type(namespace[name]).__name__}) cannot be "
-                        f"sent back to the client: {exc}"))
+                    result.error = errors.capture(_unsendable(name, namespace[name], exc))
     return result
+
+
+def _unsendable(name: str, value: Any, exc: Exception) -> BaseException:
+    """The error of a block whose variable ``name`` cannot be sent back: ``MemoryError`` (with a
+    note) where there was no memory to pickle it, as a user's trial found a 450 MB bytearray
+    reported as ``TypeError: ... cannot be sent back to the client: `` with nothing after; else
+    ``TypeError`` naming the value."""
+    if isinstance(exc, MemoryError):
+        exc.add_note(f"(ufora) sending the value of {name!r} ({type(value).__name__}) back to the client "
+                     "needed more memory than this compute process may allocate (UFORA_WORKER_MEMORY)")
+        return exc
+    return TypeError(f"the value of {name!r} ({type(value).__name__}) cannot be sent back to the client: {exc}")

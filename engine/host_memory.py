@@ -42,6 +42,27 @@ def cgroup_memory() -> Optional[Tuple[int, int]]:
     return None
 
 
+def limit() -> int:
+    """The memory this process may ever use: the host's, or less where a cgroup of it (or of one
+    it is nested in) sets a limit."""
+    found = [meminfo()["MemTotal"]]
+    for folder, (limit_file, _) in _own_memory_cgroups():
+        found += [number for number in (number_in(os.path.join(up, limit_file)) for up in _upwards(folder))
+                  if number is not None]
+    return min(found)
+
+
+def _upwards(folder: str) -> List[str]:
+    """``folder`` and the cgroups it is nested in, up to its hierarchy's root."""
+    found = []
+    while folder.startswith(_CGROUP_ROOTS):
+        found.append(folder)
+        if folder in _CGROUP_ROOTS:
+            break
+        folder = os.path.dirname(folder)
+    return found
+
+
 def available() -> int:
     """The memory this process could still take: the host's available memory, or less where a
     cgroup of it (or of one it is nested in: a container's, a memory-limited service's) sets a
@@ -51,13 +72,10 @@ def available() -> int:
     info = meminfo()
     found = [info.get("MemAvailable", info["MemFree"])]
     for folder, (limit_file, usage_file) in _own_memory_cgroups():
-        while folder.startswith(_CGROUP_ROOTS):
-            limit, used = (number_in(os.path.join(folder, name)) for name in (limit_file, usage_file))
-            if limit is not None:
-                found.append(max(0, limit - (used or 0) + _file_cache(folder)))
-            if folder in _CGROUP_ROOTS:
-                break
-            folder = os.path.dirname(folder)
+        for up in _upwards(folder):
+            cap, used = (number_in(os.path.join(up, name)) for name in (limit_file, usage_file))
+            if cap is not None:
+                found.append(max(0, cap - (used or 0) + _file_cache(up)))
     return min(found)
 
 

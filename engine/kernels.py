@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ufora.engine import background_compiles, checked, code, kernel_cache, reducers, rewriter
+from ufora.engine import background_compiles, checked, code, kernel_cache, memory_limits, reducers, rewriter
 from ufora.engine.sources import pattern_names
 
 log = logging.getLogger(__name__)
@@ -395,7 +395,8 @@ def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
     item_type = _item_type(source)  # typed now, not per lookup of a kernel already found
 
     def build() -> Optional[Kernel]:
-        return _build(reducer, source, element, condition, key, pattern, argument_types, item_type)
+        with memory_limits.reserve():  # numba's compiler aborts the process when it cannot allocate
+            return _build(reducer, source, element, condition, key, pattern, argument_types, item_type)
 
     kernel = _compiled_once(cache_key + (_library_files((element, condition, key)),), build, wait_own, deferring)
     if kernel is COMPILING:

@@ -25,6 +25,7 @@ blocking.
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -119,7 +120,8 @@ class PipeRunner:
             _serve(self.sock, message)
 
 
-def _serve(sock: socket.socket, message: ToProcess) -> None:
+def _serve(sock: socket.socket, message: ToProcess) -> bool:
+    """Do what ``message`` asks; False when this process is to exit now (``memory_limits.spent``)."""
     if isinstance(message, (RunPartition, RunBlock)):
         memory_limits.refresh()
     if isinstance(message, RunPartition):
@@ -139,8 +141,15 @@ def _serve(sock: socket.socket, message: ToProcess) -> None:
             os._exit(0)
         result.hand_over()
         _reply(sock, BlockDone(job_id, result))
+        del result
+        if memory_limits.spent() and gc.collect() >= 0 and memory_limits.spent():  # what the block left
+            # holds the memory the next blocks need
+            log.warning("compute process %d holds most of its memory budget after a block: retired, and replaced",
+                        os.getpid())
+            return False
     else:
         log.error("compute process got an unknown message %r; ignored", type(message).__name__)
+    return True
 
 
 _held: Tuple[Any, bytes] = (None, b"")  # the last task payload received: (task id, payload)
@@ -247,7 +256,8 @@ def _child_main(sock: socket.socket) -> None:
             message = receive(sock)
         except (EOFError, OSError):
             return
-        _serve(sock, message)
+        if not _serve(sock, message):
+            return
 
 
 # seconds without a message after which a compute process counts as idle and starts the compiles

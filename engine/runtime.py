@@ -512,19 +512,25 @@ def _partials(outcomes) -> List[Tuple[int, Any]]:
 
 
 def _gather(partials: List[Tuple[int, Any]], outputs: list) -> List[Any]:
-    """The collected values in order, from shared buffers or from CPython partials."""
-    values: List[Any] = []
+    """The collected values in order, from shared buffers or from CPython partials. The list is
+    made at its full length first and filled by slices: ``list.extend`` into an empty list that
+    fails for lack of memory keeps a reference to its argument (CPython 3.11), and a partition's
+    15M floats then stayed in the process for good (a user's trial under UFORA_WORKER_MEMORY)."""
+    values: List[Any] = [None] * sum(len(p[1]) if p[0] == "values" else p[1] for _, p in partials)
+    at = 0
     for lo, partial in partials:
         if partial[0] == "values":
-            values.extend(partial[1])
-            continue
-        _, count, dtypes, numpy_columns = partial
-        columns = []
-        for segment, dtype, numpy_items in zip(outputs, dtypes, numpy_columns):
-            column = np.ndarray((lo + count,), np.dtype(dtype), buffer=segment.buf)[lo:]
-            columns.append(list(column) if numpy_items else column.tolist())
-            del column
-        values.extend(columns[0] if len(columns) == 1 else zip(*columns))
+            part = partial[1]
+        else:
+            _, count, dtypes, numpy_columns = partial
+            columns = []
+            for segment, dtype, numpy_items in zip(outputs, dtypes, numpy_columns):
+                column = np.ndarray((lo + count,), np.dtype(dtype), buffer=segment.buf)[lo:]
+                columns.append(list(column) if numpy_items else column.tolist())
+                del column
+            part = columns[0] if len(columns) == 1 else list(zip(*columns))
+        values[at:at + len(part)] = part
+        at += len(part)
     return values
 
 

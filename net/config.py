@@ -139,10 +139,10 @@ SETTINGS = (
             "address the worker registers (others reach it there)"),
     Setting("UFORA_WORKER_CORES", CORES, None, "every core", "compute processes in the worker"),
     Setting("UFORA_WORKER_MEMORY", MEMORY, ("share", 0.8), "80%",
-            "the memory each compute process of the worker may allocate: an amount, or a share of the memory "
-            "available as the service starts (the host's, or its cgroup's limit less what the cgroup uses); past "
-            "it an allocation raises MemoryError in the block, as in CPython, where the kernel would have killed "
-            "the process"),
+            "the memory each compute process of the worker may allocate for blocks (beyond what it holds when it "
+            "starts): an amount, or a share of the host's memory (its cgroup's limit where one is set), lowered as "
+            "each block starts to what is available then; past it an allocation raises MemoryError in the block, "
+            "as in CPython, where the kernel would have killed the process"),
     Setting("UFORA_SPLIT", _choice_kind("measure", "always"), "measure", "measure",
             "measure: a parallel shape is split only where timing its first items says splitting wins (else it "
             "runs serially, as the engine's reports say); always: every shape that can be split is (to test or "
@@ -313,10 +313,10 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
 
 
 def _worker_memory(env: Mapping[str, str]) -> int:
-    """UFORA_WORKER_MEMORY in bytes: a share is of the memory available as the service starts
-    (``engine.host_memory.available``: less what its cgroup's other processes use)."""
+    """UFORA_WORKER_MEMORY in bytes: a share is of the host's memory, or its cgroup's limit
+    (``engine.host_memory.limit``; what is available when a block starts lowers it then)."""
     way, amount = read("UFORA_WORKER_MEMORY", env)
-    return int(amount) if way == "bytes" else max(MIN_WORKER_MEMORY, int(amount * host_memory.available()))
+    return int(amount) if way == "bytes" else max(MIN_WORKER_MEMORY, int(amount * host_memory.limit()))
 
 
 MIN_SECRET = 16
