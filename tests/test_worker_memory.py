@@ -1,11 +1,13 @@
 """UFORA_WORKER_MEMORY: a block that needs more memory than a compute process may allocate gets
 MemoryError where the allocation fails, as CPython does, instead of the kernel killing the process
 (engine.memory_limits)."""
+import contextlib
 import glob
 import os
 import subprocess
 import sys
 import uuid
+from typing import Iterator
 
 import pytest
 
@@ -46,16 +48,40 @@ def _memory_cgroup_folder() -> str:
     return "/sys/fs/cgroup/memory"
 
 
+@contextlib.contextmanager
+def _memory_cgroup(limit: int) -> Iterator[str]:
+    """A new cgroup v1 memory cgroup of ``limit`` bytes (its folder), removed afterwards: the
+    processes put in it must be gone by then."""
+    folder = os.path.join(_memory_cgroup_folder(), f"ufora-test-{uuid.uuid4().hex[:8]}")
+    os.mkdir(folder)
+    try:
+        with open(os.path.join(folder, "memory.limit_in_bytes"), "w") as limit_file:
+            limit_file.write(str(limit))
+        yield folder
+    finally:
+        os.rmdir(folder)
+
+
+def _too_much_then_more(ufora) -> None:
+    """A block past the memory there is raises MemoryError (its list is read on the cluster, so
+    it is built there, whether its kernel is compiled by now or not), and the next block runs."""
+    with pytest.raises(MemoryError) as raised:
+        with ufora.remotely.downloadAll().onCluster():
+            values = [float(i) * 1.5 for i in range(60_000_000)]  # about 2.4 GB
+            total = sum(values)
+    assert str(raised.value) == "" and isinstance(raised.value, pyfora.ComputationError)
+    assert any("UFORA_WORKER_MEMORY" in note for note in raised.value.__notes__)
+    with ufora.remotely.downloadAll().onCluster():
+        total = sum(i for i in range(1_000))
+    assert total == 499_500
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir(_memory_cgroup_folder()),
                     reason="needs root and cgroup v1's memory controller")
 def test_the_memory_available_is_its_cgroups_limit_less_its_use_where_one_is_set():
     """A container's (or a memory-limited service's) limit is the memory there is: 80% of the
     host's would let the kernel kill the process before any MemoryError."""
-    folder = os.path.join(_memory_cgroup_folder(), f"ufora-test-{uuid.uuid4().hex[:8]}")
-    os.mkdir(folder)
-    try:
-        with open(os.path.join(folder, "memory.limit_in_bytes"), "w") as limit:
-            limit.write(str(GIB))
+    with _memory_cgroup(GIB) as folder:
         cached = os.path.join(ROOT, f".cached-{uuid.uuid4().hex[:8]}")  # on disk: its pages are file cache
         script = (f"import os; open({os.path.join(folder, 'cgroup.procs')!r}, 'w').write(str(os.getpid())); "
                   "from ufora.engine import host_memory; print(host_memory.available()); "
@@ -67,11 +93,9 @@ def test_the_memory_available_is_its_cgroups_limit_less_its_use_where_one_is_set
         finally:
             if os.path.exists(cached):
                 os.unlink(cached)
-        before, after = map(int, shown)
-        assert GIB - (200 << 20) < before < GIB  # the limit, less what the process itself took
-        assert after > before - (100 << 20)  # a file read is cached, which the kernel takes back
-    finally:
-        os.rmdir(folder)
+    before, after = map(int, shown)
+    assert GIB - (200 << 20) < before < GIB  # the limit, less what the process itself took
+    assert after > before - (100 << 20)  # a file read is cached, which the kernel takes back
 
 
 def test_a_block_past_the_budget_gets_memory_error_and_the_worker_carries_on(start_service):
@@ -86,14 +110,7 @@ def test_a_block_past_the_budget_gets_memory_error_and_the_worker_carries_on(sta
                 caught = type(exc).__name__
             values = None
         assert caught == "MemoryError"
-        with pytest.raises(MemoryError) as raised:
-            with ufora.remotely.downloadAll().onCluster():
-                more = [float(i) * 1.5 for i in range(60_000_000)]
-        assert str(raised.value) == "" and isinstance(raised.value, pyfora.ComputationError)
-        assert any("UFORA_WORKER_MEMORY" in note for note in raised.value.__notes__)
-        with ufora.remotely.downloadAll().onCluster():
-            total = sum(i for i in range(1_000))
-        assert total == 499_500
+        _too_much_then_more(ufora)
     finally:
         ufora.close()
     assert "killed by signal" not in service.log  # MemoryError in the block, not the kernel's killer
@@ -105,33 +122,22 @@ def test_a_worker_in_a_small_cgroup_gives_memory_error_not_an_oom_kill():
     """The issue's setting: a worker in a memory cgroup of 1.5 GiB, with the default budget. Before,
     the kernel killed the block's process at 0.9-1.1 GiB resident, twice, and the block failed as an
     InternalError; a budget alone (80% per process, the others' memory beside it) did the same."""
-    folder = os.path.join(_memory_cgroup_folder(), f"ufora-test-{uuid.uuid4().hex[:8]}")
-    os.mkdir(folder)
-    try:
-        with open(os.path.join(folder, "memory.limit_in_bytes"), "w") as limit:
-            limit.write(str(3 * GIB // 2))
+    with _memory_cgroup(3 * GIB // 2) as folder:
         joining = ["sh", "-c", f'echo $$ > {os.path.join(folder, "cgroup.procs")} && exec "$@"', "sh"]
         with Service({"UFORA_WORKER_CORES": "2"}, prefix=joining) as service:
             ufora = pyfora.connect(service.url)
             try:
-                with pytest.raises(MemoryError):
-                    with ufora.remotely.downloadAll().onCluster():
-                        values = [float(i) * 1.5 for i in range(60_000_000)]  # about 2.4 GB
+                _too_much_then_more(ufora)
                 with pytest.raises(MemoryError) as raised:  # its partitions' output alone: 1.6 GB of shared memory
                     with ufora.remotely.downloadAll().onCluster():
                         values = [i * 1.5 for i in range(200_000_000)]
                 assert any("shared memory" in note for note in raised.value.__notes__)
-                with ufora.remotely.downloadAll().onCluster():
-                    total = sum(i for i in range(1_000))
-                assert total == 499_500
             finally:
                 ufora.close()
             assert "killed by signal" not in service.log
             assert not glob.glob(f"/dev/shm/ufora_{service.process.pid}_*")
         with open(os.path.join(folder, "memory.oom_control")) as control:
             assert "oom_kill 0" in control.read()
-    finally:
-        os.rmdir(folder)
 
 
 def test_a_shared_memory_segment_larger_than_the_memory_available_is_refused_before_it_is_made():
