@@ -22,6 +22,7 @@ import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
 _MAX_WORK = 10_000  # np.shares_memory's bound on its search; past it, arrays are taken to share
+_SPAN_AT_MOST = 2  # times the bytes of the arrays themselves: more memory than that, and they travel apart
 
 
 def plan(values: Iterable[Any]) -> Dict[int, tuple]:
@@ -112,6 +113,8 @@ def _as_views(arrays: List[np.ndarray]) -> Dict[int, tuple]:
     is laid out in order; else nothing: they travel apart, as before)."""
     bounds = [byte_bounds(array) for array in arrays]
     low, high = min(b[0] for b in bounds), max(b[1] for b in bounds)
+    if high - low > _SPAN_AT_MOST * sum(array.nbytes for array in arrays) + (1 << 20):
+        return {}  # ``big[::100]`` and ``big[:500]``: 80 MB of ``big`` to send 0.8 MB (a review)
     host = next((array for array, b in zip(arrays, bounds) if b == (low, high) and _laid_out(array)), None)
     if host is None:
         root = _root(arrays[0])  # (one root for them all: ``plan`` groups them so)

@@ -365,8 +365,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                 result.error = errors.capture(exc)
     result.cpython_seconds = tally.cpython_seconds(time.perf_counter() - started)
     try:
-        now = {**namespace, **mutations.owners({name: namespace.get(name) for name in free})} if owned else namespace
-        changed_free = mutations.changed(now, before)
+        changed_free = mutations.changed(before)
         mutated = {"free": changed_free, "moved": mutations.moved(before, changed_free),
                    "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),
                    "caches": mutations.used_caches(before_caches), "classes": class_state.changed(before_classes),
@@ -401,7 +400,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                     (result.segments if kept else result.parts)[name] = list(segments)
             except Exception as exc:
                 if result.error is None:
-                    result.error = errors.capture(_unsendable(name, namespace[name], exc))
+                    with memory_limits.reserve():  # (a MemoryError: the values are still held)
+                        result.error = errors.capture(_unsendable(name, namespace[name], exc))
     return result
 
 

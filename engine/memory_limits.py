@@ -48,6 +48,7 @@ _AT_LEAST = 64 << 20  # above what a process holds, whatever is available: its o
 _OF_AVAILABLE = 0.9
 _RESERVE = 256 << 20  # lent while a failed block's exception is described, and while a kernel compiles
 _SPENT = 0.75  # a process holding this share of its budget after a block is retired (``spent``)
+RETIRED = 75  # the exit code of a process retired so (EX_TEMPFAIL): its service replaces it as a matter of course
 _limit = 0  # the limit ``limit`` or ``refresh`` set last, before what ``reserve`` lends
 _lent = 0  # reserves lent now (a block's error described, kernels compiling in threads)
 _lending = threading.Lock()
@@ -58,9 +59,10 @@ def limit(nbytes: int) -> None:
     now: the compute pool's zygote, whose memory (numba, numpy: about 230 MB) every compute
     process starts with, is not the blocks' (a user's trial: 48 MB failed under 256M)."""
     global _cap, _budget
-    _budget = nbytes
-    _cap = (host_memory.data_held() or 0) + nbytes
-    _set(_cap)
+    with _lending:
+        _budget = nbytes
+        _cap = (host_memory.data_held() or 0) + nbytes
+        _set(_cap)
 
 
 def refresh() -> None:
@@ -78,7 +80,8 @@ def refresh() -> None:
         room = host_memory.available()
     except (OSError, KeyError):
         return
-    _set(min(_cap, held + max(_AT_LEAST, int(room * _OF_AVAILABLE))))
+    with _lending:  # (a kernel compiling in a thread may be lending a reserve now)
+        _set(min(_cap, held + max(_AT_LEAST, int(room * _OF_AVAILABLE))))
 
 
 def spent() -> bool:
@@ -120,7 +123,8 @@ def explain(exc: BaseException) -> None:
     """Add a note to a ``MemoryError`` that leaves a block under a limit, as an allocation raises
     it (no message, or numpy's "Unable to allocate"): which limit there was (the exception's type
     and message stay as CPython's); not to one the block raised with words of its own."""
-    if not isinstance(exc, MemoryError) or _cap is None or (exc.args and "Unable to allocate" not in str(exc)):
+    if not isinstance(exc, MemoryError) or _cap is None or (exc.args and "Unable to allocate" not in str(exc)) \
+            or any(note.startswith("(ufora)") for note in getattr(exc, "__notes__", ())):
         return
     exc.add_note(f"(ufora) this compute process could allocate {(_limit - _cap + _budget) / 2**30:.2f} GiB for "
                  f"blocks: the worker's UFORA_WORKER_MEMORY ({_budget / 2**30:.2f} GiB), or less where less was "
@@ -128,7 +132,7 @@ def explain(exc: BaseException) -> None:
 
 
 def _set(nbytes: int) -> None:
-    """Make ``nbytes`` the limit, plus what ``reserve`` lends now."""
+    """Make ``nbytes`` the limit, plus what ``reserve`` lends now (called holding ``_lending``)."""
     global _limit
     _limit = nbytes
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)

@@ -49,6 +49,9 @@ from __future__ import annotations
 import ast
 import collections
 import copyreg
+import datetime
+import decimal
+import fractions
 import functools
 import itertools
 import operator
@@ -216,24 +219,25 @@ def _calls(nodes) -> bool:
 
 def _holds_changeable(value: tuple) -> bool:
     """Whether a tuple holds what can change in place (an array, a list, an object, or a tuple
-    holding one): none of its items can be rebound, but such an item can change. Atoms, and
-    records of atoms, are told at C speed (a tuple of 1M records: no pass in Python on every
-    block); nested tuples are walked without recursion (a chain 500 deep is a tuple too)."""
+    holding one): none of its items can be rebound, but such an item can change. Atoms and other
+    values that cannot change (dates, Decimals), and records of them, are told by their types'
+    set, at C speed (a tuple of 1M records of a string and a numpy float: no pass in Python on
+    every block); nested tuples are walked without recursion (a chain 500 deep is a tuple too)."""
     todo, seen = [value], set()
     while todo:
         held = todo.pop()
         kinds = set(map(type, held))
-        if kinds <= _SCALARS or all(issubclass(kind, _ATOMS) for kind in kinds):
+        if _unchanging(kinds):
             continue
         if all(issubclass(kind, tuple) and kind.__dictoffset__ == 0 for kind in kinds) and \
-                _SCALARS.issuperset(map(type, itertools.chain.from_iterable(held))):
+                _unchanging(set(map(type, itertools.chain.from_iterable(held)))):
             continue  # records of atoms
         for item in held:
             if isinstance(item, tuple):
                 if id(item) not in seen:
                     seen.add(id(item))
                     todo.append(item)
-            elif _inside(item):
+            elif not isinstance(item, _UNCHANGING) and _inside(item):
                 return True
     return False
 
@@ -241,14 +245,14 @@ def _holds_changeable(value: tuple) -> bool:
 def _cheap(value: Any, depth: int = 0) -> bool:
     """Small enough to pickle twice on every block: an array up to CHEAP_BYTES, a container up
     to CHEAP_ITEMS items, a tuple holding what can change whose items (those of the tuples in it
-    too) number up to CHEAP_ITEMS and are each cheap, a small object or a value with no state
-    to update (a date, a Decimal); not another object, whose size cannot be told (a model
+    too) number up to CHEAP_ITEMS and are each cheap, a small object or a value that cannot
+    change (a date, a Decimal); not another object, whose size cannot be told (a model
     holding arrays), unless it is immutable. (``depth``: objects holding tuples holding them.)"""
     if isinstance(value, tuple) and _holds_changeable(value):
         items = _flattened(value, CHEAP_ITEMS)
         return depth < 4 and items is not None and all(
-            not _inside(item) or _cheap(item, depth + 1) or _small_object(item, depth + 1)
-            or _way_of(type(item)) == "other" for item in items)
+            not _inside(item) or isinstance(item, _UNCHANGING) or _cheap(item, depth + 1)
+            or _small_object(item, depth + 1) for item in items)
     if isinstance(value, _IMMUTABLE):
         return True
     if isinstance(value, np.ndarray):
@@ -302,6 +306,13 @@ def snapshot(namespace: Dict[str, Any], names, touched_names: Set[str],
 
 # Values that cannot change inside: nothing in them can be changed in place.
 _ATOMS = (int, float, complex, str, bytes, bool, type(None), np.generic)
+# values that never change in place (beside the atoms): a tuple of them holds nothing to update
+_UNCHANGING = (*_ATOMS, datetime.date, datetime.time, datetime.timedelta, decimal.Decimal, fractions.Fraction,
+               frozenset, range)
+
+
+def _unchanging(kinds: Set[type]) -> bool:
+    return kinds <= _SCALARS or all(issubclass(kind, _UNCHANGING) for kind in kinds)
 
 
 def _items_of(value: Any) -> Optional[list]:
@@ -510,7 +521,7 @@ def targets(values: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
     return found
 
 
-def changed(namespace: Dict[str, Any], taken: Dict[str, tuple]) -> Dict[str, Any]:
+def changed(taken: Dict[str, tuple]) -> Dict[str, Any]:
     """{name: value} of the snapshot's values the block changed in place (``data += 1.5`` on an
     array, ``items += [x]`` on a list too): pickled otherwise now. Also where the name was bound
     to another value since, or unbound (``model.hist.append(i)`` then ``model =
@@ -961,7 +972,8 @@ def apply(targets: Dict[str, Any], values: Dict[str, Any], shallow: Iterable[str
 
 
 def _updated(target: Any, new: Any, mine: Dict[int, Any], deep: bool) -> bool:
-    """``_update``, False where a value nests too deep to update (it is checked before it is changed)."""
+    """``_update``, False where a value nests too deep to update (a tuple is checked before any of
+    it changes; a list so deep may be left half updated, and is named as not updated)."""
     try:
         return _update(target, new, mine, deep)
     except RecursionError:

@@ -257,7 +257,7 @@ def _child_main(sock: socket.socket) -> None:
         except (EOFError, OSError):
             return
         if not _serve(sock, message):
-            return
+            os._exit(memory_limits.RETIRED)
 
 
 # seconds without a message after which a compute process counts as idle and starts the compiles

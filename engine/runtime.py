@@ -335,7 +335,7 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
                             split_flat, inner=inner,
                             check=(lambda p: check(p, args, kwargs, inner is not None)) if check else None,
                             in_order=in_order, estimate=estimate)
-        except tasks.Unshippable as exc:
+        except (tasks.Unshippable, shm.NoRoom) as exc:
             source, reason = None, str(exc)
         else:
             if partials is not None:
@@ -403,7 +403,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             outputs.clear()
             _tally_split(started, estimate)
             return kept
-        except tasks.Unshippable as exc:
+        except (tasks.Unshippable, shm.NoRoom) as exc:
             reason = str(exc)
         finally:
             for segment in outputs:

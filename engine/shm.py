@@ -86,16 +86,28 @@ def _open(**kwargs) -> shared_memory.SharedMemory:
 _CHECKED_FROM = 1 << 20  # a smaller segment is made without reading what memory there is
 
 
-def _check_room(nbytes: int) -> None:
-    """``MemoryError`` (CPython's, with a note) before a segment of ``nbytes`` is made where less
-    memory is available (``host_memory.shared_available``): its pages, touched, would have had the
-    kernel kill the process (out of memory in a cgroup; SIGBUS past /dev/shm's size), where CPython
-    making the same values would have raised ``MemoryError``. ``RLIMIT_DATA``
-    (``engine.memory_limits``) does not count shared memory."""
+class NoRoom(MemoryError):
+    """A segment the engine wanted for a shape (its outputs, a copy of its array) is larger than
+    the memory available: the shape runs in order where it is instead, as CPython would (the
+    outputs are sized for every item, and a filter may keep few of them)."""
+
+
+def _room_for(nbytes: int) -> Optional[float]:
+    """None where a segment of ``nbytes`` fits in the memory available
+    (``host_memory.shared_available``), else that memory. Touched, a segment's pages past it had
+    the kernel kill the process (out of memory in a cgroup; SIGBUS past /dev/shm's size).
+    ``RLIMIT_DATA`` (``engine.memory_limits``) does not count shared memory."""
     if nbytes < _CHECKED_FROM:
-        return
+        return None
     room = host_memory.shared_available()
-    if nbytes > room:
+    return None if nbytes <= room else room
+
+
+def _check_room(nbytes: int) -> None:
+    """``MemoryError`` (CPython's, with a note) before a segment of ``nbytes`` for a value is made
+    where it does not fit (``_room_for``)."""
+    room = _room_for(nbytes)
+    if room is not None:
         error = MemoryError()
         error.add_note(f"(ufora) {nbytes / 2**30:.2f} GiB of shared memory were needed for the block's values, "
                        f"and {room / 2**30:.2f} GiB were available (the host's, its cgroup's and /dev/shm's)")
@@ -103,8 +115,12 @@ def _check_room(nbytes: int) -> None:
 
 
 def create(nbytes: int) -> shared_memory.SharedMemory:
-    """A new segment of at least ``nbytes`` (never 0), owned by this process."""
-    _check_room(nbytes)
+    """A new segment of at least ``nbytes`` (never 0), owned by this process (``NoRoom`` where it
+    does not fit)."""
+    room = _room_for(nbytes)
+    if room is not None:
+        raise NoRoom(f"its shared memory ({nbytes / 2**30:.2f} GiB) would be more than the memory available "
+                     f"({room / 2**30:.2f} GiB)")
     name = f"{_service_prefix()}{os.getpid()}_{secrets.token_hex(8)}"
     return _open(name=name, create=True, size=max(1, nbytes))
 

@@ -13,6 +13,7 @@ takes a free port of its own and registers it.
 """
 from __future__ import annotations
 
+import math
 import os
 import socket
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ def _choice_kind(*choices: str) -> Kind:
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 MIN_WORKER_MEMORY = 256 << 20
+MAX_WORKER_MEMORY = 1 << 60  # (setrlimit takes no more)
 
 
 def _memory(variable: str, raw: str) -> Tuple[str, float]:
@@ -81,12 +83,16 @@ def _memory(variable: str, raw: str) -> Tuple[str, float]:
     try:
         count = float(text[:len(text) - len(unit)])
     except ValueError:
-        raise ConfigError(f"{variable}={raw!r} is not an amount of memory (like 12G, 800M or 75%)") from None
+        count = math.nan
+    if not math.isfinite(count):
+        raise ConfigError(f"{variable}={raw!r} is not an amount of memory (like 12G, 800M or 75%)")
     if unit == "%":
         if not 0 < count <= 100:
             raise ConfigError(f"{variable}={raw!r} is out of range (a share of 1-100%)")
         return "share", count / 100
     count *= _UNITS[unit]
+    if count >= MAX_WORKER_MEMORY:
+        raise ConfigError(f"{variable}={raw!r} is out of range (at most {MAX_WORKER_MEMORY >> 50} PiB)")
     if count < MIN_WORKER_MEMORY:
         raise ConfigError(f"{variable}={raw!r} is below {MIN_WORKER_MEMORY >> 20} MiB, "
                           "too little for a compute process")

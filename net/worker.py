@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Tuple
 
 import tornado.ioloop
 
-from ufora.engine import deaths, errors, remote_values, shm
+from ufora.engine import deaths, errors, memory_limits, remote_values, shm
 from ufora.engine import pool as compute_pool
 from ufora.engine.block import Block, BlockResult, free_variables_in_segment
 from ufora.engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
@@ -347,11 +347,13 @@ class WorkerService:
         process, status = self.pool.forget(index)
         cancelled = process.pid in self.cancelled
         self.cancelled.discard(process.pid)
+        retired = os.WIFEXITED(status) and os.WEXITSTATUS(status) == memory_limits.RETIRED if status >= 0 else False
         reason = (f"compute process {process.pid} was stopped by a cancel" if cancelled else
-                  f"the compute process {process.pid} {self.deaths.describe(process.pid, status)}")
-        (log.info if cancelled else log.error)("%s; %d shared segments of its swept", reason,
-                                               shm.sweep(process.pid))
-        delay = 0.0 if cancelled else self.crashes.next_delay()
+                  f"compute process {process.pid} retired: it held most of its memory budget after a block"
+                  if retired else f"the compute process {process.pid} {self.deaths.describe(process.pid, status)}")
+        (log.info if cancelled or retired else log.error)("%s; %d shared segments of its swept", reason,
+                                                          shm.sweep(process.pid))
+        delay = 0.0 if cancelled or retired else self.crashes.next_delay()
         self._carry_out(self.scheduler.handle(ProcessGone(index, reason, replacing=True)))
         asyncio.get_running_loop().call_later(delay, self._replace, process.pid, reason, delay)
 

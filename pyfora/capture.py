@@ -269,7 +269,6 @@ def update_in_place(frame: types.FrameType, pickled: bytes, parts: Sequence[Any]
     except PyforaError as exc:
         _warn_once(frame, "", f"{exc}: the caller's objects keep their values from before the block")
         return
-    unbind(frame, changed.get("deleted", ()))
     for module in mutations.apply_globals(changed["globals"]):
         _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here")
     for name in mutations.apply_cells(free_values(frame, list(changed["cells"])), changed["cells"]):
@@ -288,6 +287,7 @@ def update_in_place(frame: types.FrameType, pickled: bytes, parts: Sequence[Any]
         _warn_once(frame, name, f"the block changed free variable {name!r} in place, but this "
                                 f"{type(targets.get(name)).__name__} cannot be updated in place here: "
                                 "it keeps its value from before the block")
+    unbind(frame, changed.get("deleted", ()))  # last: ``x.append(1); del x`` changed what ``y = x`` holds
 
 
 def _warn_once(frame: types.FrameType, name: str, message: str) -> None:

@@ -65,7 +65,7 @@ def test_only_values_changed_in_place_are_found():
     namespace["b"]["k"] = 1  # the same contents
     namespace["c"] = [6]  # rebound: the block's own variable, sent back as such
     namespace["d"].append(8)
-    assert mutations.changed(namespace, taken) == {"a": [1, 2], "d": [7, 8]}  # d: ``d += [8]``
+    assert mutations.changed(taken) == {"a": [1, 2], "d": [7, 8]}  # d: ``d += [8]``
     assert mutations.rebound(namespace, taken, ("c", "d", "new")) == ("c", "new")
 
 
@@ -136,7 +136,7 @@ def test_objects_that_moved_are_found_with_either_layout(change, moves, laid_out
     namespace = {"v": _records()}
     taken = mutations.snapshot(namespace, ["v"], {"v"}, {"v"} if laid_out_before else set())
     change(namespace["v"])
-    assert mutations.changed(namespace, taken) == {"v": namespace["v"]}
+    assert mutations.changed(taken) == {"v": namespace["v"]}
     assert mutations.moved(taken, ["v"]) == (["v"] if moves else [])
 
 
@@ -146,7 +146,7 @@ def test_a_graph_of_tuples_in_lists_that_only_grows_has_nothing_moved():
     taken = mutations.snapshot(namespace, ["graph"], {"graph"})
     graph[(0, 0)].append((7, 7))
     graph[(99, 0)] = []
-    assert mutations.changed(namespace, taken) == {"graph": graph}
+    assert mutations.changed(taken) == {"graph": graph}
     assert mutations.moved(taken, ["graph"]) == []
 
 
@@ -154,11 +154,11 @@ def test_lists_of_numpy_scalars_inside_a_value_keep_their_place():
     namespace = {"d": {"a": [np.float64(1.5)] * 3, "b": [Record(1)]}}
     taken = mutations.snapshot(namespace, ["d"], set())
     namespace["d"]["a"].append(np.float64(2))
-    assert mutations.moved(taken, list(mutations.changed(namespace, taken))) == []
+    assert mutations.moved(taken, list(mutations.changed(taken))) == []
     namespace = {"d": {"a": [np.float64(1.5)] * 3, "b": [Record(1)]}}
     taken = mutations.snapshot(namespace, ["d"], set())
     namespace["d"]["b"] = [Record(2)]
-    assert mutations.moved(taken, list(mutations.changed(namespace, taken))) == ["d"]
+    assert mutations.moved(taken, list(mutations.changed(taken))) == ["d"]
 
 
 @pytest.mark.parametrize("text,names", [
@@ -192,7 +192,7 @@ def test_records_of_atoms_are_compared_by_identity_and_tuples_with_state_are_not
     assert type(taken["tagged"][1]).__name__ == "_Pickled"
     namespace["trades"][1] = Trade("B", 3)
     namespace["tagged"][0].note = "changed"
-    assert set(mutations.changed(namespace, taken)) == {"trades", "tagged"}
+    assert set(mutations.changed(taken)) == {"trades", "tagged"}
 
 
 class Tally:
@@ -219,7 +219,7 @@ def test_what_bound_methods_are_bound_to_is_compared_under_their_name():
     taken = mutations.snapshot(namespace, list(namespace), set(owned))
     free["record"](1)
     free["add"](2)
-    assert mutations.changed(namespace, taken) == {"record.__self__": [1], "add.__self__": tally}
+    assert mutations.changed(taken) == {"record.__self__": [1], "add.__self__": tally}
     theirs_log, theirs_tally = [], Tally()  # the caller's, bound the same way
     targets = mutations.targets({"record": theirs_log.append, "add": theirs_tally.add},
                                 ["record.__self__", "add.__self__"])
@@ -269,11 +269,11 @@ def test_large_arrays_compared_by_digest_still_show_every_change(change):
     assert array.nbytes >= array_digests.DIGEST_FROM
     namespace = {"a": array, "held": {"w": _large(), "f": np.asfortranarray(_large()), "view": _large()[::2]}}
     taken = mutations.snapshot(namespace, list(namespace), {"a", "held"})
-    assert mutations.changed(namespace, taken) == {}
+    assert mutations.changed(taken) == {}
     change(namespace["a"])
     for inner in namespace["held"].values():
         change(inner) if inner.flags.c_contiguous else inner.__setitem__((3, 3), 2.0)
-    assert set(mutations.changed(namespace, taken)) == {"a", "held"}
+    assert set(mutations.changed(taken)) == {"a", "held"}
 
 
 def test_digested_arrays_keep_their_place_in_a_layout_and_arrays_of_objects_are_pickled():
@@ -283,7 +283,7 @@ def test_digested_arrays_keep_their_place_in_a_layout_and_arrays_of_objects_are_
     taken = mutations.snapshot({"held": held}, ["held"], {"held"})
     assert mutations.moved(taken, ["held"]) == []
     held["objects"][0].append(3)  # inside an item: only a pickle of the items sees it
-    assert set(mutations.changed({"held": held}, taken)) == {"held"}
+    assert set(mutations.changed(taken)) == {"held"}
     held["w"] = held["w"].copy()  # another object where the array was
     assert mutations.moved(taken, ["held"]) == ["held"]
 
@@ -306,7 +306,7 @@ def test_tuples_holding_what_can_change_are_compared_and_updated_item_by_item():
     assert set(taken) == {"pair"}  # a tuple of atoms cannot change
     pair[0][1] = 4.0
     pair[1].append(2)
-    changed = mutations.changed(namespace, taken)
+    changed = mutations.changed(taken)
     assert set(changed) == {"pair"}
     caller = (np.zeros(3), [1])
     held = caller[0], caller[1]

@@ -844,3 +844,14 @@ def test_what_a_block_changes_in_place_before_binding_the_name_anew_is_kept(ufor
     assert weights.tolist() == [3.0, 3.0] and cfg["hist"] is cfg_hist and cfg_hist == [1] and cfg["lr"] == 0.2
     assert old_runs[0] == [1] and old_runs[1].tolist() == [1.0, 1.0]
     assert RUNS is not old_runs and RUNS[0] == [5] and RUNS[1].tolist() == [5.0, 5.0]
+
+
+def test_a_value_changed_in_place_then_deleted_keeps_the_change(ufora):
+    """Found by a review: ``x.append(1); del x`` lost the append for ``y = x`` (the name was
+    unbound before its object was updated)."""
+    x = [0]
+    y = x
+    with ufora.remotely.downloadAll().onCluster():
+        x.append(1)
+        del x
+    assert y == [0, 1] and "x" not in locals()
