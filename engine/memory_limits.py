@@ -113,12 +113,6 @@ def reserve() -> Iterator[None]:
             _set(_limit)
 
 
-def current() -> Optional[int]:
-    """This process's limit, if it has one."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
-    return None if soft == resource.RLIM_INFINITY else soft
-
-
 def explain(exc: BaseException) -> None:
     """Add a note to a ``MemoryError`` that leaves a block under a limit, as an allocation raises
     it (no message, or numpy's "Unable to allocate"): which limit there was (the exception's type
