@@ -858,13 +858,15 @@ def _own(value: Any, old: Any, mine: Dict[int, Any], deep: bool) -> Any:
         return mine[id(value)]
     if not deep or old is None or type(old) is not type(value):
         return value
-    if not isinstance(old, _IMMUTABLE) and _update(old, value, mine):
-        return old
-    if isinstance(old, tuple) and len(old) == len(value) and _holds_changeable(value):
+    if isinstance(old, tuple):
+        if _SCALARS.issuperset(map(type, value)) or len(old) != len(value) or not _holds_changeable(value):
+            return value  # (a record of atoms, the common tuple, told at C speed first)
         if _update(old, value, mine):
             return old
         # not whole (``rows[0] = (rows[0][0], "b")``): a new tuple, of the caller's objects where it can be
         return _remade(value, [_own(item, held, mine, deep) for item, held in zip(value, old)])
+    if not isinstance(old, _IMMUTABLE) and _update(old, value, mine):
+        return old
     return value
 
 
