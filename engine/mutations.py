@@ -695,10 +695,30 @@ class Rebound:
 
 def _rebind(namespace: Dict[str, Any], name: str, rebound: "Rebound") -> None:
     """Bind ``name`` in ``namespace`` (a module's, or a cell's one name) to the block's new value,
-    after updating the old one in place with what the block made of it first (``Rebound.before``)."""
+    after updating the old one in place with what the block made of it first (``Rebound.before``);
+    the new value holds the caller's objects where it held the old value's (``RUNS = RUNS + [[5]]``:
+    its first item is the caller's list, as in CPython, not a copy)."""
+    mine: Dict[int, Any] = {}
     if rebound.before is not None and name in namespace:
-        apply({name: namespace[name]}, {name: rebound.before})
-    namespace[name] = rebound.value
+        _updated(namespace[name], rebound.before, mine, True)
+    namespace[name] = _holding_mine(rebound.value, mine)
+
+
+def _holding_mine(value: Any, mine: Dict[int, Any]) -> Any:
+    """``value`` (or the caller's object it stands for), its items, values or attributes that
+    stand for the caller's objects replaced by them, one level down."""
+    if id(value) in mine or not mine:
+        return mine.get(id(value), value)
+    if type(value) is list:
+        value[:] = [mine.get(id(item), item) for item in value]
+    elif type(value) is dict:
+        value.update({key: mine[id(item)] for key, item in value.items() if id(item) in mine})
+    elif isinstance(value, tuple) and any(id(item) in mine for item in value):
+        return _remade(value, [mine.get(id(item), item) for item in value])
+    elif _way_of(type(value)) == "attributes":
+        held = vars(value)
+        held.update({key: mine[id(item)] for key, item in held.items() if id(item) in mine})
+    return value
 
 
 

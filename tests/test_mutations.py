@@ -446,6 +446,14 @@ def test_a_global_or_cell_rebound_to_another_tuple_is_bound_not_merged_into_the_
         changed = mutations.changed_globals(taken)
         assert mutations.apply_globals(changed) == []
         assert module.RUNS == ([2], "x") and old_list == [1]
+        taken = {(module.__name__, "RUNS"): (vars(module), module.RUNS, serialization.dumps_compared(module.RUNS))}
+        caller_runs = module.RUNS
+        module.RUNS[0].append(3)
+        module.RUNS = [module.RUNS[0], [5]]  # changed, then bound anew holding what it held: the same list
+        changed = serialization.loads(serialization.dumps(mutations.changed_globals(taken)))  # as it travels
+        module.RUNS = caller_runs
+        assert mutations.apply_globals(changed) == []
+        assert module.RUNS == [[2, 3], [5]] and module.RUNS[0] is caller_runs[0]
     finally:
         del sys.modules[module.__name__]
     record = _recorder(([1], 0))
