@@ -237,15 +237,7 @@ def _always_bound(statement: ast.stmt) -> Iterable[str]:
 
 
 def _stored(targets: Iterable[ast.AST]) -> List[str]:
-    """The plain names assignment targets bind (``a, (b, *c) = ...``; not ``a[i]`` nor ``a.b``)."""
-    found: List[str] = []
-    todo = list(targets)
-    while todo:
-        target = todo.pop()
-        if isinstance(target, ast.Name):
-            found.append(target.id)
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            todo.extend(target.elts)
-        elif isinstance(target, ast.Starred):
-            todo.append(target.value)
-    return found
+    """The plain names assignment targets bind (``a, (b, *c) = ...``; not ``a[i]`` nor ``a.b``,
+    whose names the AST marks as read)."""
+    return [node.id for target in targets for node in ast.walk(target)
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)]

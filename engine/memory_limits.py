@@ -33,6 +33,7 @@ same memory available: together they may still exceed it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import resource
 import threading
 import time
@@ -85,9 +86,14 @@ def refresh() -> None:
 
 
 def spent() -> bool:
-    """Whether this process still holds most of its budget after a block (what a block left
-    behind: threads still running, memory a failed allocation leaked, a fragmented heap): then it
-    is retired and a fresh one takes its place, or every later block sent to it would fail."""
+    """Whether this process still holds most of its budget after a block, even once its cycles
+    are collected (what a block left behind: threads still running, memory a failed allocation
+    leaked, a fragmented heap): then it is retired and a fresh one takes its place, or every later
+    block sent to it would fail."""
+    return _holds_most() and gc.collect() >= 0 and _holds_most()
+
+
+def _holds_most() -> bool:
     held = host_memory.data_held()
     return _cap is not None and held is not None and held - (_cap - _budget) > _SPENT * _budget
 

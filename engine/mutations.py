@@ -721,7 +721,6 @@ def _holding_mine(value: Any, mine: Dict[int, Any]) -> Any:
     return value
 
 
-
 def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
     """Update (or bind again) each changed global in its module here; the modules not loaded."""
     missing = []

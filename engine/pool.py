@@ -25,7 +25,6 @@ blocking.
 """
 from __future__ import annotations
 
-import gc
 import itertools
 import logging
 import os
@@ -142,8 +141,7 @@ def _serve(sock: socket.socket, message: ToProcess) -> bool:
         result.hand_over()
         _reply(sock, BlockDone(job_id, result))
         del result
-        if memory_limits.spent() and gc.collect() >= 0 and memory_limits.spent():  # what the block left
-            # holds the memory the next blocks need
+        if memory_limits.spent():  # what the block left holds the memory the next blocks need
             log.warning("compute process %d holds most of its memory budget after a block: retired, and replaced",
                         os.getpid())
             return False

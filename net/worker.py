@@ -347,7 +347,7 @@ class WorkerService:
         process, status = self.pool.forget(index)
         cancelled = process.pid in self.cancelled
         self.cancelled.discard(process.pid)
-        retired = os.WIFEXITED(status) and os.WEXITSTATUS(status) == memory_limits.RETIRED if status >= 0 else False
+        retired = status >= 0 and os.WIFEXITED(status) and os.WEXITSTATUS(status) == memory_limits.RETIRED
         reason = (f"compute process {process.pid} was stopped by a cancel" if cancelled else
                   f"compute process {process.pid} retired: it held most of its memory budget after a block"
                   if retired else f"the compute process {process.pid} {self.deaths.describe(process.pid, status)}")
