@@ -12,19 +12,20 @@ is downloaded, the segments go to the service as the value's *parts* (``engine.b
 the client receives as buffers of their own and unpickles the value on without a copy.
 
 An object's *parts* are its out-of-band buffers, each either ``(segment name, size)`` (on this
-worker) or the bytes themselves (fetched from another worker).
+worker), ``(file, offset, size)`` (on this worker, spilled to disk: ``engine.spill_files``) or
+the bytes themselves (fetched from another worker).
 """
 from __future__ import annotations
 
 import pickle
 from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple, Union
 
-from ufora.engine import serialization, shm
+from ufora.engine import serialization, shm, spill_files
 
 LARGE_BUFFER = 1 << 20
 
 Segment = Tuple[str, int]
-Part = Union[Segment, bytes, memoryview]
+Part = Union[Segment, spill_files.Region, bytes, memoryview]
 
 
 def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
@@ -80,8 +81,15 @@ def size_of(data: bytes, segments: Sequence[Segment]) -> int:
 
 
 def load(data: bytes, parts: Sequence[Part]) -> Any:
-    """The value of a remote object: its segments mapped read-only (remote objects do not
-    change; a block that wants to change an array copies it), its other buffers used as they
-    are."""
-    buffers = [shm.map_readonly(*part) if isinstance(part, tuple) else part for part in parts]
-    return serialization.loads(data, buffers=buffers)
+    """The value of a remote object: its segments and spilled regions mapped read-only (remote
+    objects do not change; a block that wants to change an array copies it), its other buffers
+    used as they are."""
+    return serialization.loads(data, buffers=[_mapped(part) for part in parts])
+
+
+def _mapped(part: Part) -> Any:
+    if not isinstance(part, tuple):
+        return part
+    if len(part) == 3:
+        return spill_files.map_region(*part)
+    return shm.map_readonly(*part)

@@ -97,10 +97,6 @@ class BlobStore:
         self.kept.discard(key)
         self.blobs.pop(key, None)
 
-    @property
-    def kept_bytes(self) -> int:
-        return sum(len(b) for key in self.kept for b in self.blobs.get(key, ()))
-
     async def serve(self, channel: Channel) -> None:
         refused = False  # a fetch without the capability was logged for this connection
         while True:

@@ -163,6 +163,11 @@ SETTINGS = (
             "kernels/ in the log folder; without one, a temporary folder removed when the service stops",
             "folder of the kernels the worker compiled, loaded instead of compiled again by its compute processes "
             "and after a restart (delete its files to clear it)"),
+    Setting("UFORA_SPILL_DIR", FOLDER, None,
+            "spill/ in the log folder; without one, a temporary folder in /var/tmp removed when the service stops",
+            "folder where the worker writes the remote objects it holds once those in memory pass half of "
+            "UFORA_WORKER_MEMORY (the least recently used first); they are read from there when used. Put it on a "
+            "disk: on tmpfs a spill frees no memory (the service warns)"),
     Setting("UFORA_CLIENT_TIMEOUT", SECONDS, DEFAULT_CLIENT_TIMEOUT, f"{DEFAULT_CLIENT_TIMEOUT:g}",
             "seconds a silent client (stopped, cut off) keeps its blocks running before it is declared gone and "
             "they stop"),
@@ -237,6 +242,7 @@ class ServiceConfig:
     kernel_cache_dir: Optional[str] = None  # compiled kernels kept here (None: a temporary folder)
     compile_behind: bool = True  # UFORA_COMPILE=background: partitions run in CPython while a kernel compiles
     worker_memory: Optional[int] = None  # bytes each compute process may allocate (UFORA_WORKER_MEMORY)
+    spill_dir: Optional[str] = None  # remote objects past half of worker_memory go here (None: a temporary folder)
 
     @property
     def worker_data_port(self) -> int:
@@ -266,15 +272,16 @@ def _log_dir(env: Mapping[str, str]) -> Optional[str]:
     return None
 
 
-def _kernel_cache_dir(env: Mapping[str, str], log_dir: Optional[str]) -> Optional[str]:
-    """The folder of compiled kernels: as set (it, or the folder it would be made in, must be
-    writable), else ``kernels`` in the log folder, else None (the service makes a temporary one)."""
-    path = read("UFORA_KERNEL_CACHE_DIR", env)
+def _worker_folder(env: Mapping[str, str], log_dir: Optional[str], variable: str, default: str) -> Optional[str]:
+    """A folder of the worker's own (compiled kernels, spilled objects): as ``variable`` sets it
+    (it, or the folder it would be made in, must be writable), else ``default`` in the log
+    folder, else None (the service makes a temporary one)."""
+    path = read(variable, env)
     if path is None:
-        return os.path.join(log_dir, "kernels") if log_dir else None
+        return os.path.join(log_dir, default) if log_dir else None
     existing = path if os.path.exists(path) else os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
-        raise ConfigError(f"UFORA_KERNEL_CACHE_DIR={path!r} is not a writable folder (nor one that can be made)")
+        raise ConfigError(f"{variable}={path!r} is not a writable folder (nor one that can be made)")
     return path
 
 
@@ -306,7 +313,8 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         worker_own_address=own_address,
         worker_cores=read("UFORA_WORKER_CORES", env) or os.cpu_count() or 1,
         log_dir=log_dir,
-        kernel_cache_dir=_kernel_cache_dir(env, log_dir),
+        kernel_cache_dir=_worker_folder(env, log_dir, "UFORA_KERNEL_CACHE_DIR", "kernels"),
+        spill_dir=_worker_folder(env, log_dir, "UFORA_SPILL_DIR", "spill"),
         client_timeout=read("UFORA_CLIENT_TIMEOUT", env),
         session_grace=read("UFORA_SESSION_GRACE", env),
         tls=_tls(env, tls.paths),

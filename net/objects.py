@@ -8,44 +8,93 @@ this worker gets the segments' names and maps them itself.
 
 A release that arrives while a running block uses the object waits for that block to end: the
 segments must not vanish under its partitions.
+
+Objects held in memory take at most ``in_memory_limit`` bytes (half the worker's memory budget):
+past it, the least recently used ones that no running block uses are *spilled*, written to one
+file each in the spill folder (``engine.spill_files``) and their segments unlinked. A spilled
+object is served from the file's pages and a block maps its regions from the file, so it is read
+back where and when it is used, and the kernel can drop its pages again. A spill that cannot be
+written (a full disk) leaves the object in memory, as it was: nothing is lost.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Callable, Dict, List, Set, Tuple
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from ufora.engine import remote_values, shm
+from ufora.engine import remote_values, shm, spill_files
 from ufora.net.blobs import BlobStore
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Spill:
+    """Where and past what the objects of a worker go to disk."""
+    folder: str
+    in_memory_limit: int  # bytes of objects held in memory before the least recently used spill
+
+
 class ObjectHolder:
-    def __init__(self, blobs: BlobStore, unmap: Callable[[List[str]], None]):
+    def __init__(self, blobs: BlobStore, unmap: Callable[[List[str]], None], spill: Optional[Spill] = None):
         self.blobs = blobs
         self.unmap = unmap  # tells the compute processes to unmap dropped segments
-        self.segments: Dict[str, List[remote_values.Segment]] = {}
+        self.spill = spill
+        self.segments: Dict[str, List[remote_values.Segment]] = {}  # held in memory
+        # key -> (its file, (offset, size) of each of its buffers there)
+        self.spilled: Dict[str, Tuple[str, List[Tuple[int, int]]]] = {}
+        self.sizes: Dict[str, int] = {}
+        self.last_used: Dict[str, float] = {}
         self.in_use: Dict[str, Set[str]] = {}  # job id -> object ids its block uses
         self.doomed: Set[str] = set()  # released while in use
+        self.unspillable: Set[str] = set()  # their spill failed: they stay in memory
+        self._spilling: Optional[asyncio.Task] = None
+        self._spilling_to = ""  # the file being written
 
     def keep(self, data: bytes, segments: List[remote_values.Segment]) -> str:
         views = [shm.map_readonly(name, size) for name, size in segments]
         key = self.blobs.put([data, *views], keep=True)
         self.segments[key] = segments
+        self.sizes[key] = remote_values.size_of(data, segments)
+        self.last_used[key] = time.monotonic()
+        self._spill_over()
         return key
 
+    def holds(self, key: str) -> bool:
+        return key in self.segments or key in self.spilled
+
+    @property
+    def memory_bytes(self) -> int:
+        return sum(self.sizes[key] for key in self.segments)
+
+    @property
+    def spilled_bytes(self) -> int:
+        return sum(self.sizes[key] for key in self.spilled)
+
     def local_parts(self, key: str) -> Tuple[bytes, list]:
-        """A held object as a block of this worker loads it: (pickle, its segments)."""
+        """A held object as a block of this worker loads it: (pickle, its segments, or its
+        regions in its spill file)."""
+        if key in self.spilled:
+            path, regions = self.spilled[key]
+            return bytes(self.blobs.blobs[key][0]), [(path, offset, size) for offset, size in regions[1:]]
         data = self.blobs.blobs[key][0]
         return data, list(self.segments.get(key, ()))
 
     def use(self, job_id: str, keys: Set[str]) -> None:
         self.in_use[job_id] = keys
+        now = time.monotonic()
+        for key in keys:
+            if key in self.last_used:
+                self.last_used[key] = now
 
     def done(self, job_id: str) -> None:
         for key in self.in_use.pop(job_id, ()):
             if key in self.doomed and not self._used(key):
                 self._drop(key)
+        self._spill_over()
 
     def release(self, key: str) -> None:
         if self._used(key):
@@ -58,12 +107,91 @@ class ObjectHolder:
 
     def _drop(self, key: str) -> None:
         self.doomed.discard(key)
+        self.unspillable.discard(key)
+        self.sizes.pop(key, None)
+        self.last_used.pop(key, None)
         self.blobs.release(key)
         segments = self.segments.pop(key, [])
         remote_values.discard(segments)
         if segments:
             self.unmap([name for name, _ in segments])
+        path, _ = self.spilled.pop(key, ("", []))
+        _remove(path)
+
+    def _spill_over(self) -> None:
+        """Start spilling the least recently used object no block uses, if those in memory
+        take more than their limit (one spill at a time; each one done looks again)."""
+        if self.spill is None or (self._spilling is not None and not self._spilling.done()):
+            return
+        if self.memory_bytes <= self.spill.in_memory_limit:
+            return
+        idle = [key for key in self.segments if not self._used(key) and key not in self.unspillable]
+        if idle:
+            self._spilling = asyncio.ensure_future(self._spill_one(min(idle, key=self.last_used.__getitem__)))
+
+    async def _spill_one(self, key: str) -> None:
+        assert self.spill is not None
+        path = self._spilling_to = os.path.join(self.spill.folder, f"{os.getpid()}_{key}")
+        buffers = self.blobs.blobs[key]
+        try:
+            regions = await asyncio.to_thread(spill_files.write, path, buffers)
+        except OSError as exc:
+            _remove(path)
+            self.unspillable.add(key)
+            log.warning("remote object %s (%d bytes) stays in memory: it could not be spilled to %s (%s)",
+                        key, self.sizes.get(key, 0), self.spill.folder, exc)
+        else:
+            if key in self.segments and not self._used(key):
+                self._swap_to_file(key, path, regions)
+            else:  # released, or a block began to use it, while it was written
+                _remove(path)
+        self._spilling, self._spilling_to = None, ""
+        self._spill_over()
+
+    def _swap_to_file(self, key: str, path: str, regions: List[Tuple[int, int]]) -> None:
+        self.blobs.blobs[key] = [spill_files.map_region(path, offset, size) for offset, size in regions]
+        self.spilled[key] = (path, regions)
+        segments = self.segments.pop(key)
+        remote_values.discard(segments)
+        if segments:
+            self.unmap([name for name, _ in segments])
+        log.info("remote object %s (%d bytes) spilled to %s: objects in memory %d bytes, limit %d",
+                 key, self.sizes[key], path, self.memory_bytes, self.spill.in_memory_limit if self.spill else 0)
 
     def stop(self) -> None:
-        for key in list(self.segments):
+        if self._spilling is not None:  # its thread may write on, into a file with no name
+            self._spilling.cancel()
+            _remove(self._spilling_to)
+        for key in [*self.segments, *self.spilled]:
             self._drop(key)
+
+
+def sweep_spill_folder(folder: str) -> int:
+    """Remove the files a worker service no longer alive spilled to ``folder`` (it was killed
+    before it could); how many."""
+    removed = 0
+    for name in os.listdir(folder):
+        pid, _, key = name.partition("_")
+        if pid.isdigit() and len(key) == 32 and not _alive(int(pid)):
+            _remove(os.path.join(folder, name))
+            removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove(path: str) -> None:
+    if not path:
+        return
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

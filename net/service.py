@@ -20,12 +20,15 @@ import resource
 import signal
 import sys
 import tempfile
-from typing import Iterator, List, Optional
+from typing import TYPE_CHECKING, Iterator, List, Optional
 
 from ufora.net import config as service_config
 from ufora.net import loop_health, tls
 from ufora.net.version import __version__
 from ufora.net.channel import CannotListen, use_secret, use_tls
+
+if TYPE_CHECKING:
+    from ufora.net.objects import Spill
 
 log = logging.getLogger("ufora.service")
 
@@ -42,7 +45,7 @@ def setup_logging(log_dir: Optional[str], level: str) -> None:
     root.setLevel(level)
 
 
-async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[int],
+async def _serve(config: service_config.ServiceConfig, pool, spill_folder: Optional[str], ready_fd: Optional[int],
                  exit_with_parent: bool) -> None:
     from ufora.net.manager import ManagerService
     from ufora.net.worker import WorkerService
@@ -61,7 +64,8 @@ async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[
         if config.run_worker:
             worker = WorkerService(pool, config.worker_own_address, config.manager_address,
                                    ports.get("registry_port", config.manager_port),
-                                   config.worker_base_port, config.worker_data_port, config.always_split)
+                                   config.worker_base_port, config.worker_data_port, config.always_split,
+                                   _spill(config, spill_folder))
             if manager is not None:  # before it registers: the manager reaches it in process
                 manager.local_control = worker.local_control
             info = await worker.start()
@@ -84,6 +88,23 @@ async def _serve(config: service_config.ServiceConfig, pool, ready_fd: Optional[
             worker.stop()
         if manager is not None:
             manager.stop()
+
+
+def _spill(config: service_config.ServiceConfig, folder: Optional[str]) -> Optional["Spill"]:
+    """Where and past what the worker's remote objects spill (``net.objects``): past half its
+    memory budget, the other half left to blocks."""
+    from ufora.engine import spill_files
+    from ufora.net.objects import Spill, sweep_spill_folder  # noqa: F811 (the import above is for mypy alone)
+
+    if folder is None or config.worker_memory is None:
+        return None
+    swept = sweep_spill_folder(folder)
+    if swept:
+        log.warning("removed %d spilled objects left in %s by worker services no longer alive", swept, folder)
+    if spill_files.in_memory(folder):
+        log.warning("the spill folder %s is in memory (tmpfs): remote objects spilled there free no memory; "
+                    "set UFORA_SPILL_DIR to a folder on a disk", folder)
+    return Spill(folder, config.worker_memory // 2)
 
 
 def _raise_descriptor_limit() -> None:
@@ -123,7 +144,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         log.warning("UFORA_CLUSTER_SECRET is not set: anyone who reaches this service's ports can join the "
                     "cluster, run code on it and change its answers; set the same secret on every service")
     pool = None
-    with _kernel_folder(config) as kernel_folder:
+    with _worker_folder(config, config.kernel_cache_dir, "ufora-kernels-") as kernel_folder, \
+            _worker_folder(config, config.spill_dir, "ufora-spill-", SPILL_PARENT) as spill_folder:
         if config.run_worker:
             from ufora.engine import shm
             from ufora.engine.pool import ComputePool
@@ -133,27 +155,33 @@ def main(argv: Optional[List[str]] = None) -> int:
                 log.warning("removed %d shared-memory segments left by worker services no longer alive", swept)
             pool = ComputePool(config.worker_cores, kernel_folder, config.compile_behind, config.worker_memory)
         _raise_descriptor_limit()  # after the pool is forked: blocks keep the usual limit
-        return _run(config, pool, args)
+        return _run(config, pool, spill_folder, args)
+
+
+SPILL_PARENT = "/var/tmp"  # on a disk where /tmp may be tmpfs (a spill there would free no memory)
 
 
 @contextlib.contextmanager
-def _kernel_folder(config: service_config.ServiceConfig) -> Iterator[Optional[str]]:
-    """The folder of the worker's compiled kernels (``engine.kernel_cache``): the one configured,
-    made if needed; else a temporary one (the embedded cluster, tests), removed when the service
-    stops, so that no two services share it by accident."""
+def _worker_folder(config: service_config.ServiceConfig, configured: Optional[str], prefix: str,
+                   parent: Optional[str] = None) -> Iterator[Optional[str]]:
+    """A folder of the worker's own (compiled kernels: ``engine.kernel_cache``; spilled remote
+    objects: ``net.objects``): the one configured, made if needed; else a temporary one (the
+    embedded cluster, tests) in ``parent`` where it is writable, removed when the service stops,
+    so that no two services share it by accident."""
     if not config.run_worker:
         yield None
-    elif config.kernel_cache_dir is not None:
-        os.makedirs(config.kernel_cache_dir, exist_ok=True)
-        yield config.kernel_cache_dir
+    elif configured is not None:
+        os.makedirs(configured, exist_ok=True)
+        yield configured
     else:
-        with tempfile.TemporaryDirectory(prefix="ufora-kernels-") as folder:
+        where = parent if parent is not None and os.access(parent, os.W_OK) else None
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=where) as folder:
             yield folder
 
 
-def _run(config: service_config.ServiceConfig, pool, args: argparse.Namespace) -> int:
+def _run(config: service_config.ServiceConfig, pool, spill_folder: Optional[str], args: argparse.Namespace) -> int:
     try:
-        asyncio.run(_serve(config, pool, args.ready_fd, args.exit_with_parent))
+        asyncio.run(_serve(config, pool, spill_folder, args.ready_fd, args.exit_with_parent))
     except TimeoutError:
         print("ufora-service: the worker could not register with its manager within 30 s",
               file=sys.stderr)

@@ -32,7 +32,7 @@ from ufora.net.backoff import Backoff
 from ufora.net.background import Background
 from ufora.net.blobs import BlobClient, BlobStore, segment_key
 from ufora.net.comm import Channel, ChannelClosed, serve
-from ufora.net.objects import ObjectHolder
+from ufora.net.objects import ObjectHolder, Spill
 from ufora.net.output_flow import OutputFlow
 from ufora.net.peers import MESSAGES as PEER_MESSAGES
 from ufora.net.peers import Peers
@@ -61,7 +61,8 @@ class _Job:
 
 class WorkerService:
     def __init__(self, pool: compute_pool.ComputePool, own_address: str, manager_address: str,
-                 manager_port: int, control_port: int, data_port: int, always_split: bool = False):
+                 manager_port: int, control_port: int, data_port: int, always_split: bool = False,
+                 spill: Optional[Spill] = None):
         self.pool = pool  # the compute pool: forks and reaps the processes
         self.processes = pool.processes  # index -> PoolProcess, alive now
         self.comms: Dict[int, PoolComm] = {}  # index -> its pipe, read and written from the loop
@@ -80,7 +81,7 @@ class WorkerService:
         self.key = identity.new_key()  # proves our id to the registry, and through it to peers
         self.jobs: Dict[str, _Job] = {}  # added on run_block, dropped by _end_job alone
         self.blobs = BlobStore()
-        self.objects = ObjectHolder(self.blobs, self._unmap)
+        self.objects = ObjectHolder(self.blobs, self._unmap, spill)
         self.peer_blobs: Dict[str, BlobClient] = {}
         # kernels the compute processes compiled, loaded from disk, or took from a peer
         self.kernels = {"compiled": 0, "loaded": 0, "fetched": 0}
@@ -132,7 +133,8 @@ class WorkerService:
 
     def _stats(self) -> dict:
         return {**self.scheduler.counts, **{f"kernels_{kind}": count for kind, count in self.kernels.items()},
-                "objects": len(self.objects.segments), "object_bytes": self.blobs.kept_bytes,
+                "objects": len(self.objects.sizes), "object_bytes": self.objects.memory_bytes,
+                "spilled_objects": len(self.objects.spilled), "spilled_bytes": self.objects.spilled_bytes,
                 "processes_alive": len(self.processes),
                 "loop": loop_health.snapshot(), **host_usage.usage()}
 
@@ -224,7 +226,7 @@ class WorkerService:
         """(pickle, parts) of a remote object: its segments' names if this worker holds it,
         else its buffers fetched from the worker that does."""
         if owner == self.id:
-            if object_id not in self.objects.segments:
+            if not self.objects.holds(object_id):
                 raise MissingObjectError(f"remote object {object_id} is not on worker {self.id}")
             return self.objects.local_parts(object_id)
         if owner not in self._members():

@@ -112,7 +112,7 @@ function render(view) {
       bar(m.memory_used || 0, m.memory_budget || 0, `${bytes(m.memory_used)} / ${bytes(m.memory_budget)}`),
       bytes(m.shm_used), m.load === undefined ? "–" : m.load,
       (m.partitions || 0) + (m.foreign_partitions ? ` (${m.foreign_partitions} for peers)` : ""),
-      bytes(m.object_bytes), m.running]);
+      bytes(m.object_bytes) + (m.spilled_bytes ? ` (+ ${bytes(m.spilled_bytes)} on disk)` : ""), m.running]);
     tr.dataset.worker = m.id;
     return tr;
   }));

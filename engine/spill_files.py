@@ -1,0 +1,70 @@
+"""Remote objects spilled to disk: one file per object in the worker's spill folder
+(``UFORA_SPILL_DIR``), written by the worker service (``net.objects``) when the objects it holds
+in memory pass their share of the worker's memory.
+
+An object's buffers (its pickle, then its large buffers) lie in the file at page-aligned
+offsets, so a compute process maps each one read-only straight from the file (``map_region``)
+and the data channel serves views of it: the pages are the file's cache, which the kernel
+reclaims when memory is short, where a /dev/shm segment's pages stay in RAM until unlinked.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+from typing import Any, List, Sequence, Tuple
+
+Region = Tuple[str, int, int]  # (file, offset, size): one buffer of a spilled object
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
+
+
+def write(path: str, buffers: Sequence[Any]) -> List[Tuple[int, int]]:
+    """Write ``buffers`` (bytes-like) into a new file ``path`` (never an existing one; only its owner reads it), each at
+    a page-aligned offset; their (offset, size). Runs in a thread: a spill of gigabytes must not
+    hold the service's event loop."""
+    regions = []
+    offset = 0
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+        for buffer in buffers:
+            view = memoryview(buffer).cast("B")
+            file.seek(offset)  # the gap before an aligned offset is a hole: never written, never read
+            file.write(view)
+            regions.append((offset, view.nbytes))
+            offset = _aligned(offset + view.nbytes)
+    return regions
+
+
+def map_region(path: str, offset: int, size: int) -> memoryview:
+    """A read-only view of ``size`` bytes of ``path`` from ``offset`` (page-aligned, as
+    ``write`` placed them); the mapping lasts as long as views of it do, and outlives the
+    file's name (a release unlinks it while a block may still read it)."""
+    if size == 0:
+        return memoryview(b"")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=offset)
+    finally:
+        os.close(fd)
+    return memoryview(mapping)
+
+
+def in_memory(folder: str) -> bool:
+    """Whether ``folder`` lies on a file system held in RAM (tmpfs, ramfs): spilling there
+    frees nothing."""
+    real = os.path.realpath(folder)
+    best, kind = "", ""
+    try:
+        with open("/proc/self/mounts") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                inside = real == point or real.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, kind = point, fields[2]
+    except OSError:
+        return False
+    return kind in ("tmpfs", "ramfs")

@@ -1,0 +1,121 @@
+"""Remote objects past half the worker's memory budget spill to disk (``net.objects``,
+``engine.spill_files``) and are read back, exactly, where they are used."""
+import gc
+import os
+
+import numpy as np
+import pytest
+
+import pyfora
+from tests.conftest import manager_status, our_shm_entries, wait_for
+from ufora.engine import spill_files
+from ufora.net.objects import sweep_spill_folder
+
+MIB = 1 << 20
+
+
+def test_buffers_are_written_at_aligned_offsets_and_mapped_back_read_only(tmp_path):
+    path = str(tmp_path / "object")
+    buffers = [b"pickle", b"", np.arange(1000, dtype=np.float64).data, bytearray(b"x" * 5000)]
+    regions = spill_files.write(path, buffers)
+    assert [size for _, size in regions] == [6, 0, 8000, 5000]
+    assert all(offset % os.sysconf("SC_PAGE_SIZE") == 0 for offset, _ in regions)
+    views = [spill_files.map_region(path, offset, size) for offset, size in regions]
+    assert bytes(views[0]) == b"pickle" and bytes(views[1]) == b""
+    assert np.array_equal(np.frombuffer(views[2], np.float64), np.arange(1000.0))
+    assert bytes(views[3]) == b"x" * 5000 and views[3].readonly
+    os.unlink(path)  # a block may still read what it mapped after a release removes the file
+    assert np.frombuffer(views[2], np.float64)[-1] == 999.0
+
+
+def test_a_spill_file_is_new_and_for_its_owner_alone(tmp_path):
+    path = str(tmp_path / "object")
+    spill_files.write(path, [b"a"])
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    with pytest.raises(FileExistsError):
+        spill_files.write(path, [b"b"])
+
+
+def test_a_folder_in_memory_is_told_from_one_on_disk(tmp_path):
+    assert spill_files.in_memory("/dev/shm")
+    assert spill_files.in_memory("/var/tmp") == spill_files.in_memory(os.path.realpath("/var/tmp"))
+
+
+def test_files_of_services_no_longer_alive_are_swept_and_no_others(tmp_path):
+    dead = 2 ** 22 + 12345  # above the default pid_max: never a live process
+    for name in (f"{dead}_{'a' * 32}", f"{os.getpid()}_{'b' * 32}", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert sweep_spill_folder(str(tmp_path)) == 1
+    assert sorted(os.listdir(tmp_path)) == [f"{os.getpid()}_{'b' * 32}", "notes.txt"]
+
+
+def _member(service) -> dict:
+    [member] = manager_status(service.url)["members"]
+    return member
+
+
+def test_objects_past_half_the_budget_spill_and_are_read_back_exactly(start_service, tmp_path):
+    spill = tmp_path / "spill"
+    service = start_service({"UFORA_WORKER_MEMORY": "256M", "UFORA_WORKER_CORES": "2",
+                             "UFORA_SPILL_DIR": str(spill)})
+    ufora = pyfora.connect(service.url, progress=False)
+    try:
+        with ufora.remotely:
+            first = np.arange(12_000_000, dtype=np.float64) % 1000  # 96 MB: under the 128 MB for objects
+            label = {"name": "first", "rows": list(range(1000))}
+        segments_of_first = our_shm_entries()
+        with ufora.remotely:
+            second = np.arange(12_000_000, dtype=np.float64) * 2.0  # 96 MB more: the first one spills
+        wait_for(lambda: _member(service).get("spilled_objects") == 1, "the first array to spill")
+        member = _member(service)
+        assert member["object_bytes"] <= 128 * MIB < member["object_bytes"] + member["spilled_bytes"]
+        assert len(os.listdir(spill)) == 1
+        assert not segments_of_first & our_shm_entries()  # its memory is given back
+        with ufora.remotely.downloadAll():
+            from ufora.engine import runtime
+
+            total = sum(x * x for x in first)  # a shape over the spilled array
+            split = runtime.reports[-1].partitions
+            head = [float(x) for x in first[:5]]
+            rows = len(label["rows"]) + label["rows"][-1]
+            both = float(first[-1] + second[-1])
+        assert total == 12_000 * sum(k * k for k in range(1000)) and split > 1
+        assert head == [0.0, 1.0, 2.0, 3.0, 4.0] and rows == 1999
+        assert both == 999.0 + 2.0 * 11_999_999
+        local = first.toLocal().result(timeout=60)
+        assert local.dtype == np.float64 and local.flags.writeable
+        assert np.array_equal(local, np.arange(12_000_000, dtype=np.float64) % 1000)
+        assert label.toLocal().result(timeout=30) == {"name": "first", "rows": list(range(1000))}
+        del first, label, local
+        gc.collect()
+        ufora._connection._flush_releases()
+        wait_for(lambda: not os.listdir(spill), "the released objects' files to be removed")
+    finally:
+        ufora.close()
+    service.stop()
+    assert not os.listdir(spill)
+
+
+def test_an_object_larger_than_the_share_goes_to_disk_and_the_service_removes_it(start_service):
+    service = start_service({"UFORA_WORKER_MEMORY": "256M", "UFORA_WORKER_CORES": "1"})
+    ufora = pyfora.connect(service.url, progress=False)
+    try:
+        with ufora.remotely:
+            words = [f"w{i}" for i in range(100_000)]  # a pickle alone, no buffers
+        with ufora.remotely:
+            big = np.ones(20_000_000, dtype=np.float64)  # 160 MB, past the 128 MB share on its own
+        wait_for(lambda: _member(service).get("spilled_objects") == 2, "both objects to spill")
+        assert _member(service)["object_bytes"] == 0
+        with ufora.remotely.downloadAll():
+            count = int(big.sum())
+            letters = sum(len(word) for word in words)
+        assert count == 20_000_000
+        assert letters == sum(len(f"w{i}") for i in range(100_000))
+        assert words.toLocal().result(timeout=30) == [f"w{i}" for i in range(100_000)]
+    finally:
+        ufora.close()
+    folders = [line.split("spilled to ")[1].rsplit("/", 1)[0] for line in service.log.splitlines()
+               if "spilled to " in line]
+    assert folders and folders[0].startswith("/var/tmp/ufora-spill-")
+    service.stop()
+    assert not os.path.exists(folders[0])  # the temporary folder goes with the service
