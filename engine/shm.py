@@ -216,10 +216,11 @@ def write_for_service(data: Any) -> str:
     return name
 
 
-# Read-only mappings of this process: sorted start addresses, and (end, name, the mapping while
-# it lives) for each. A mapping that died leaves its range to ordinary memory: never matched.
+# Read-only mappings of this process: sorted start addresses, and (end, name, the offset in the
+# named file where the mapping starts, the mapping while it lives) for each. A mapping that died
+# leaves its range to ordinary memory: never matched.
 _starts: List[int] = []
-_mapped: Dict[int, Tuple[int, str, weakref.ref]] = {}
+_mapped: Dict[int, Tuple[int, str, int, weakref.ref]] = {}
 
 
 def map_readonly(name: str, nbytes: int, populate: bool = False) -> memoryview:
@@ -231,26 +232,32 @@ def map_readonly(name: str, nbytes: int, populate: bool = False) -> memoryview:
         mapping = mmap.mmap(fd, max(1, nbytes), flags=flags, prot=mmap.PROT_READ)
     finally:
         os.close(fd)
+    remember(mapping, nbytes, name)
+    return memoryview(mapping)[:nbytes]
+
+
+def remember(mapping: mmap.mmap, nbytes: int, name: str, offset: int = 0) -> None:
+    """Let ``find`` tell that arrays on ``mapping`` (of ``nbytes`` of the file ``name`` from
+    ``offset``) lie there: a segment's, or a spilled remote object's file (``engine.spill_files``)."""
     start = np.frombuffer(mapping, np.uint8).ctypes.data
-    for dead in [at for at, (_, _, alive) in _mapped.items() if alive() is None]:
+    for dead in [at for at, (_, _, _, alive) in _mapped.items() if alive() is None]:
         del _mapped[dead]
         _starts.remove(dead)
     if start not in _mapped:
         bisect.insort(_starts, start)
-    _mapped[start] = (start + nbytes, name, weakref.ref(mapping))
-    return memoryview(mapping)[:nbytes]
+    _mapped[start] = (start + nbytes, name, offset, weakref.ref(mapping))
 
 
 def find(address: int, nbytes: int) -> Optional[Tuple[str, int]]:
-    """(segment name, offset) if ``[address, address + nbytes)`` lies in a segment this
-    process mapped with ``map_readonly``."""
+    """(name, offset in it) if ``[address, address + nbytes)`` lies in a segment this process
+    mapped with ``map_readonly`` (or a spill file it mapped: its name is its path)."""
     at = bisect.bisect_right(_starts, address) - 1
     if at < 0:
         return None
     start = _starts[at]
-    end, name, alive = _mapped[start]
+    end, name, offset, alive = _mapped[start]
     if alive() is not None and address + nbytes <= end:
-        return name, address - start
+        return name, offset + address - start
     return None
 
 

@@ -40,13 +40,16 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ufora.engine import shm
+from ufora.engine import shm, spill_files
 
 SHARED_BYTES = 1 << 20
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
-Window = Tuple[str, int, int]  # shared segment, byte offset of item 0, bytes per item
+Window = Tuple[str, int, int]  # shared segment (or spill file), byte offset of item 0, bytes per item
+# Whose the shared memory of an array source is: the driver's own copy, a remote object's
+# segment, or a spilled remote object's file.
+OWN, KEPT, SPILLED = "own", "kept", "spilled"
 
 
 class _Source:
@@ -122,8 +125,8 @@ class ArraySource(_Source):
         # where the rows a partition last read lie: (address, bytes, index of the first, a row as
         # ``array[0]``: its shape, strides and dtype)
         self._extent: Optional[Tuple[int, int, int, np.ndarray]] = None
-        # (segment name, dtype, shape, offset, whether the segment is a remote object's)
-        self._shared: Optional[Tuple[str, str, tuple, int, bool]] = None
+        # (segment name, dtype, shape, offset, whose it is: OWN, KEPT or SPILLED)
+        self._shared: Optional[Tuple[str, str, tuple, int, str]] = None
         self._segment = None
 
     def export(self) -> list:
@@ -133,14 +136,17 @@ class ArraySource(_Source):
             return []
         if self.array.flags.c_contiguous:
             found = shm.find(self.array.ctypes.data, self.array.nbytes)
-            if found is not None and os.path.exists(f"/dev/shm/{found[0]}"):  # not freed since
-                self._shared = (found[0], self.array.dtype.str, self.array.shape, found[1], True)
-                return []
+            if found is not None:
+                name, offset = found
+                spilled = name.startswith("/")  # a spilled remote object's file (engine.spill_files)
+                if os.path.exists(name if spilled else f"/dev/shm/{name}"):  # not freed since
+                    self._shared = (name, self.array.dtype.str, self.array.shape, offset, SPILLED if spilled else KEPT)
+                    return []
         segment = shm.create(self.array.nbytes)
         view = np.ndarray(self.array.shape, self.array.dtype, buffer=segment.buf)
         view[...] = self.array
         del view
-        self._shared = (segment.name, self.array.dtype.str, self.array.shape, 0, False)
+        self._shared = (segment.name, self.array.dtype.str, self.array.shape, 0, OWN)
         return [segment]
 
     def windows(self) -> List[Window]:
@@ -163,8 +169,11 @@ class ArraySource(_Source):
 
     def _attached(self) -> np.ndarray:
         if self.array is None:
-            name, dtype, shape, offset, kept = self._shared
-            if kept:  # a remote object's: mapped read-only, as in its block
+            name, dtype, shape, offset, whose = self._shared
+            if whose == SPILLED:  # its pages are the file's: mapped where a partition reads them
+                self.array = spill_files.map_array(name, offset, shape, np.dtype(dtype))
+                return self.array
+            if whose == KEPT:  # a remote object's: mapped read-only, as in its block
                 buffer = shm.attach_kept(name)
             else:
                 self._segment = shm.attach(name)

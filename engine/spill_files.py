@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import mmap
 import os
-from typing import Any, List, Sequence, Tuple
+import re
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ufora.engine import shm
 
 Region = Tuple[str, int, int]  # (file, offset, size): one buffer of a spilled object
+_NAME = re.compile(r"(\d+)_[0-9a-f]{32}")  # <worker service pid>_<object key>
 
 
 def _aligned(offset: int) -> int:
@@ -47,7 +53,33 @@ def map_region(path: str, offset: int, size: int) -> memoryview:
         mapping = mmap.mmap(fd, size, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ, offset=offset)
     finally:
         os.close(fd)
+    shm.remember(mapping, size, path, offset)  # a shape over its array hands the pool the file's name
     return memoryview(mapping)
+
+
+def map_array(path: str, offset: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The read-only array of ``shape`` and ``dtype`` at ``offset`` (any) of spill file ``path``:
+    what a partition over a spilled remote object's array reads."""
+    base = offset - offset % mmap.ALLOCATIONGRANULARITY
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return np.ndarray(shape, dtype, buffer=map_region(path, base, offset - base + nbytes), offset=offset - base)
+
+
+def owned_here(path: str) -> bool:
+    """A spill file of this worker service (what its data channel may serve ranges of)."""
+    match = _NAME.fullmatch(os.path.basename(path))
+    return bool(match) and os.path.isabs(path) and int(match.group(1)) == os.getpid()
+
+
+def file_name(folder: str, key: str) -> str:
+    """The file of remote object ``key`` of this worker service in ``folder``."""
+    return os.path.join(folder, f"{os.getpid()}_{key}")
+
+
+def owner(name: str) -> Optional[int]:
+    """The worker service a spill file's name says wrote it, or None if it is not one."""
+    match = _NAME.fullmatch(name)
+    return int(match.group(1)) if match else None
 
 
 def in_memory(folder: str) -> bool:

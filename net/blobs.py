@@ -10,8 +10,9 @@ Two kinds of blob share one store:
   ``release``.
 
 A key ``shm:<segment>:<start>:<end>`` is a byte range of one of this host's shared-memory
-segments: the items of an input array that a partition computed on another worker reads
-(``engine.sources``). It is served straight from the segment, never stored.
+segments (or of a spill file of this service's: ``engine.spill_files``): the items of an input
+array that a partition computed on another worker reads (``engine.sources``). It is served
+straight from the segment or the file, never stored.
 
 Every ``fetch`` and ``fetched`` carries a *capability* for its key: an HMAC of the key under a
 random secret only this store knows (``capability``), handed out by this worker with the key
@@ -29,12 +30,13 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import mmap
 import os
 import re
 import secrets
 from typing import Any, Dict, List, Optional
 
-from ufora.engine import shm
+from ufora.engine import shm, spill_files
 from ufora.net import channel as channels
 from ufora.net.comm import Channel, ChannelClosed
 
@@ -57,6 +59,11 @@ def _segment_range(key: str) -> Optional[memoryview]:
     try:
         name, start, end = key[len(SEGMENT_KEY):].rsplit(":", 2)
         first, last = int(start), int(end)
+        if spill_files.owned_here(name):  # a spilled remote object's file (a shape over its array)
+            if not 0 <= first <= last <= os.stat(name).st_size:
+                return None
+            base = first - first % mmap.ALLOCATIONGRANULARITY
+            return spill_files.map_region(name, base, last - base)[first - base:]
         owned = _SEGMENT_NAME.fullmatch(name) and shm.owned_here(name)  # never another service's
         size = os.stat(f"/dev/shm/{name}").st_size if owned else -1
     except (ValueError, OSError):

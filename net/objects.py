@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from ufora.engine import remote_values, shm, spill_files
+from ufora.engine import proc, remote_values, shm, spill_files
 from ufora.net.blobs import BlobStore
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,7 @@ class ObjectHolder:
 
     async def _spill_one(self, key: str) -> None:
         assert self.spill is not None
-        path = self._spilling_to = os.path.join(self.spill.folder, f"{os.getpid()}_{key}")
+        path = self._spilling_to = spill_files.file_name(self.spill.folder, key)
         buffers = self.blobs.blobs[key]
         try:
             regions = await asyncio.to_thread(spill_files.write, path, buffers)
@@ -171,21 +171,11 @@ def sweep_spill_folder(folder: str) -> int:
     before it could); how many."""
     removed = 0
     for name in os.listdir(folder):
-        pid, _, key = name.partition("_")
-        if pid.isdigit() and len(key) == 32 and not _alive(int(pid)):
+        pid = spill_files.owner(name)
+        if pid is not None and not proc.alive(pid):
             _remove(os.path.join(folder, name))
             removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _remove(path: str) -> None:

@@ -119,3 +119,34 @@ def test_an_object_larger_than_the_share_goes_to_disk_and_the_service_removes_it
     assert folders and folders[0].startswith("/var/tmp/ufora-spill-")
     service.stop()
     assert not os.path.exists(folders[0])  # the temporary folder goes with the service
+
+
+def test_a_shape_over_a_spilled_array_reads_the_file_here_and_on_a_peer(start_service):
+    from tests.conftest import joining
+
+    manager = start_service({"UFORA_NO_WORKER": "1", "UFORA_WEB_HTTP_PORT": "0", "UFORA_MANAGER_PORT": "0"})
+    workers = [start_service({**joining(manager, 1), "UFORA_WORKER_MEMORY": "256M"}) for _ in range(2)]
+    wait_for(lambda: manager_status(manager.url)["workers"] == 2, "both workers to join")
+    ufora = pyfora.connect(manager.url, progress=False)
+    try:
+        with ufora.remotely:
+            big = np.arange(20_000_000, dtype=np.float64)  # 160 MB: spilled at once
+            big %= 1000
+        wait_for(lambda: sum(m.get("spilled_objects", 0) for m in manager_status(manager.url)["members"]) == 1,
+                 "the array to spill")
+        before = {m["id"]: m.get("foreign_partitions", 0) for m in manager_status(manager.url)["members"]}
+        with ufora.remotely.downloadAll():
+            from ufora.engine import shm
+
+            where = shm.find(big.ctypes.data, big.nbytes)[0]  # the array is the file's pages
+            total = sum(x * x for x in big)  # compiled; the peer fetches windows of the file
+        assert where.startswith("/") and "ufora-spill-" in where
+        assert total == 20_000 * sum(k * k for k in range(1000))
+
+        def foreign_partitions_grew() -> bool:  # counters travel with the next heartbeat
+            after = {m["id"]: m.get("foreign_partitions", 0) for m in manager_status(manager.url)["members"]}
+            return any(after[w] > before.get(w, 0) for w in after)
+        wait_for(foreign_partitions_grew, "the other worker to compute partitions of the spilled array")
+    finally:
+        ufora.close()
+    assert not any("could not be fetched" in worker.log for worker in workers)  # read from the file, not redone
