@@ -33,7 +33,6 @@ from __future__ import annotations
 import collections
 import functools
 import itertools
-import os
 import re
 import sys
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
@@ -136,12 +135,11 @@ class ArraySource(_Source):
             return []
         if self.array.flags.c_contiguous:
             found = shm.find(self.array.ctypes.data, self.array.nbytes)
-            if found is not None:
+            if found is not None and spill_files.still_there(found[0]):
                 name, offset = found
-                spilled = name.startswith("/")  # a spilled remote object's file (engine.spill_files)
-                if os.path.exists(name if spilled else f"/dev/shm/{name}"):  # not freed since
-                    self._shared = (name, self.array.dtype.str, self.array.shape, offset, SPILLED if spilled else KEPT)
-                    return []
+                whose = SPILLED if spill_files.is_file(name) else KEPT
+                self._shared = (name, self.array.dtype.str, self.array.shape, offset, whose)
+                return []
         segment = shm.create(self.array.nbytes)
         view = np.ndarray(self.array.shape, self.array.dtype, buffer=segment.buf)
         view[...] = self.array

@@ -65,6 +65,16 @@ def map_array(path: str, offset: int, shape: tuple, dtype: np.dtype) -> np.ndarr
     return np.ndarray(shape, dtype, buffer=map_region(path, base, offset - base + nbytes), offset=offset - base)
 
 
+def is_file(name: str) -> bool:
+    """Whether a name ``shm.find`` answers is a spill file's (its path), not a segment's."""
+    return name.startswith("/")
+
+
+def still_there(name: str) -> bool:
+    """Whether the segment or spill file ``name`` has not been freed since it was mapped."""
+    return os.path.exists(name if is_file(name) else f"/dev/shm/{name}")
+
+
 def owned_here(path: str) -> bool:
     """A spill file of this worker service (what its data channel may serve ranges of)."""
     match = _NAME.fullmatch(os.path.basename(path))

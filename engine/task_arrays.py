@@ -6,8 +6,8 @@ a lookup table, a model's weights) carried it inside the task's pickle: an 800 M
 800 MB sent from the block's process to the worker service and on to every compute process, on
 the service's event loop (held 7.7 s: the manager took the worker for lost, and the block failed
 after three tries). From ``BY_NAME_BYTES`` such an array is pickled as the name of the segment
-it lies in (a remote object's, read where it lies), or of a copy made for the task, and mapped
-read-only where the task is decoded.
+it lies in (a remote object's, read where it lies, or the file of one spilled to disk), or of a
+copy made for the task, and mapped read-only where the task is decoded.
 
 Such a task stays on its worker (another host cannot map the segment) and is not compiled
 (numba copies a global array into the kernel's code: seconds and as many bytes on disk for
@@ -15,12 +15,11 @@ every run, since the copy's name, and so the kernel's key, is new each time).
 """
 from __future__ import annotations
 
-import os
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from ufora.engine import shm
+from ufora.engine import shm, spill_files
 
 BY_NAME_BYTES = 64 << 20
 
@@ -55,7 +54,7 @@ class ByName:
         """(segment name, offset) of a C-ordered array: the remote object's segment it lies in, or
         a copy's."""
         found = shm.find(laid.ctypes.data, laid.nbytes)
-        if found is not None and os.path.exists(f"/dev/shm/{found[0]}"):
+        if found is not None and spill_files.still_there(found[0]):
             return found
         self.copied += laid.nbytes
         if not self._copying:
@@ -83,7 +82,9 @@ def not_compiled_because(by_name_bytes: int) -> Optional[str]:
 def _mapped(name: str, offset: int, dtype: str, shape: Tuple[int, ...], transposed: bool) -> np.ndarray:
     """The array a ``ByName`` reduction names, mapped read-only in this process."""
     kind = np.dtype(dtype)
-    nbytes = offset + kind.itemsize * int(np.prod(shape, dtype=np.int64))
-    buffer = shm.map_readonly(name, nbytes)
-    array = np.ndarray(shape, kind, buffer=buffer, offset=offset)
+    if spill_files.is_file(name):
+        array = spill_files.map_array(name, offset, shape, kind)
+    else:
+        nbytes = offset + kind.itemsize * int(np.prod(shape, dtype=np.int64))
+        array = np.ndarray(shape, kind, buffer=shm.map_readonly(name, nbytes), offset=offset)
     return array.T if transposed else array

@@ -9,8 +9,10 @@ this worker gets the segments' names and maps them itself.
 A release that arrives while a running block uses the object waits for that block to end: the
 segments must not vanish under its partitions.
 
-Objects held in memory take at most ``in_memory_limit`` bytes (half the worker's memory budget):
-past it, the least recently used ones that no running block uses are *spilled*, written to one
+Objects held in memory take at most ``in_memory_limit`` bytes (half the worker's memory budget),
+and at most half of what they hold plus the memory available (the host's, its cgroup's, /dev/shm's:
+what the blocks beside them need grows as they run, so this is looked at again every progress
+tick): past it, the least recently used ones that no running block uses are *spilled*, written to one
 file each in the spill folder (``engine.spill_files``) and their segments unlinked. A spilled
 object is served from the file's pages and a block maps its regions from the file, so it is read
 back where and when it is used, and the kernel can drop its pages again. A spill that cannot be
@@ -25,7 +27,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from ufora.engine import proc, remote_values, shm, spill_files
+from ufora.engine import host_memory, proc, remote_values, shm, spill_files
 from ufora.net.blobs import BlobStore
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,12 @@ class Spill:
 
 
 class ObjectHolder:
-    def __init__(self, blobs: BlobStore, unmap: Callable[[List[str]], None], spill: Optional[Spill] = None):
+    def __init__(self, blobs: BlobStore, unmap: Callable[[List[str]], None], spill: Optional[Spill] = None,
+                 available: Callable[[], int] = host_memory.shared_available):
         self.blobs = blobs
         self.unmap = unmap  # tells the compute processes to unmap dropped segments
         self.spill = spill
+        self.available = available  # the memory a new segment may take now
         self.segments: Dict[str, List[remote_values.Segment]] = {}  # held in memory
         # key -> (its file, (offset, size) of each of its buffers there)
         self.spilled: Dict[str, Tuple[str, List[Tuple[int, int]]]] = {}
@@ -118,12 +122,18 @@ class ObjectHolder:
         path, _ = self.spilled.pop(key, ("", []))
         _remove(path)
 
+    def relieve(self) -> None:
+        """Spill what the memory available now says must go (the worker's progress tick)."""
+        if self.segments:
+            self._spill_over()
+
     def _spill_over(self) -> None:
         """Start spilling the least recently used object no block uses, if those in memory
-        take more than their limit (one spill at a time; each one done looks again)."""
+        take more than their share (one spill at a time; each one done looks again)."""
         if self.spill is None or (self._spilling is not None and not self._spilling.done()):
             return
-        if self.memory_bytes <= self.spill.in_memory_limit:
+        held = self.memory_bytes
+        if held <= min(self.spill.in_memory_limit, (held + self.available()) // 2):
             return
         idle = [key for key in self.segments if not self._used(key) and key not in self.unspillable]
         if idle:

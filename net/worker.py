@@ -256,6 +256,7 @@ class WorkerService:
         changed: see ``PoolScheduler.progress``; its bytes moved count the remote objects fetched
         for the block too. And what the compute processes use now, to say why one died."""
         self.deaths.sample(process.pid for process in self.processes.values())
+        self.objects.relieve()
         # a shape over is reported once more, as it ended (no core on it): the dashboard's timeline
         for job_id, snapshot in {**self.scheduler.finished_shapes, **self.scheduler.progress()}.items():
             job = self.jobs.get(job_id)

@@ -150,3 +150,40 @@ def test_a_shape_over_a_spilled_array_reads_the_file_here_and_on_a_peer(start_se
     finally:
         ufora.close()
     assert not any("could not be fetched" in worker.log for worker in workers)  # read from the file, not redone
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir("/sys/fs/cgroup/memory"),
+                    reason="needs root and cgroup v1's memory controller")
+def test_the_issues_spill_case_a_1_gib_budget_reduces_2_gib_no_process_killed():
+    """Issue 17's test of spilling: one worker with a 1 GiB budget reduces a 2 GiB value (here
+    eight 256 MB arrays left by eight blocks), all in a 2 GiB memory cgroup (the service and its
+    two compute processes hold 0.7 GiB of it as they start)."""
+    from tests.conftest import Service, one_host
+    from tests.test_worker_memory import GIB, _memory_cgroup
+
+    pieces = 8
+    with _memory_cgroup(2 * GIB) as folder:
+        joining = ["sh", "-c", f'echo $$ > {os.path.join(folder, "cgroup.procs")} && exec "$@"', "sh"]
+        with Service({**one_host(2), "UFORA_WORKER_MEMORY": "1G"}, prefix=joining) as service:
+            ufora = pyfora.connect(service.url, progress=False)
+            try:
+                held = []
+                for k in range(pieces):
+                    with ufora.remotely:
+                        piece = np.arange(32 << 20, dtype=np.float64) + k * (32 << 20)  # 256 MB
+                    held.append(piece)
+                wait_for(lambda: _member(service).get("spilled_objects", 0) >= pieces - 2
+                         and _member(service)["object_bytes"] <= GIB // 2, "the pieces to spill")
+                a, b, c, d, e, f, g, h = held
+                with ufora.remotely.downloadAll():
+                    total = sum(float(p.sum()) for p in (a, b, c, d, e, f, g, h))
+                    largest = max(float(p[-1]) for p in (a, b, c, d, e, f, g, h))
+                n = pieces * (32 << 20)
+                assert total == float(np.arange(n, dtype=np.float64).reshape(pieces, -1).sum(axis=1).sum())
+                assert largest == n - 1
+                del a, b, c, d, e, f, g, h, held, piece
+            finally:
+                ufora.close()
+            assert "killed by signal" not in service.log
+        with open(os.path.join(folder, "memory.oom_control")) as control:
+            assert "oom_kill 0" in control.read()
