@@ -25,6 +25,7 @@ blocking.
 """
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import os
@@ -130,7 +131,8 @@ def _serve(sock: socket.socket, message: ToProcess) -> bool:
         _write(sock, serialization.dumps(PartitionDone(message.task_id, message.lo, message.hi,
                                                        *_opaque(payload, outcome))))
     elif isinstance(message, Forget):
-        shm.forget(message.segments)
+        if shm.forget(message.segments):  # held by cyclic garbage (a DataFrame's caches) till the next collection:
+            gc.collect()                   # the segment's memory, the file's disk space, are given back now
     elif isinstance(message, RunBlock):
         job_id = message.job_id
         with output.forwarded(lambda pieces: _output(sock, job_id, pieces)):

@@ -46,7 +46,7 @@ class TaskDone(NamedTuple):
 
 
 class Forget(NamedTuple):
-    """Unmap these remote objects' segments (the objects were released)."""
+    """Unmap these remote objects' segments or spill files (the objects were released)."""
     segments: List[str]
 
 

@@ -140,9 +140,13 @@ def attach_kept(name: str) -> memoryview:
     return _kept[name]
 
 
-def forget(names: List[str]) -> None:
+def forget(names: List[str]) -> bool:
+    """Drop the mappings ``attach_kept`` kept of ``names``; whether this process still maps
+    one of them (or a spill file of that name) all the same: an array of it still alive."""
     for name in names:
         _kept.pop(name, None)
+    wanted = set(names)
+    return any(name in wanted and alive() is not None for _, name, _, alive in _mapped.values())
 
 
 def create_for_service(nbytes: int) -> shared_memory.SharedMemory:

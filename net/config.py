@@ -278,8 +278,9 @@ def _worker_folder(env: Mapping[str, str], log_dir: Optional[str], variable: str
     folder, else None (the service makes a temporary one)."""
     path = read(variable, env)
     if path is None:
-        return os.path.join(log_dir, default) if log_dir else None
-    existing = path if os.path.exists(path) else os.path.dirname(os.path.abspath(path))
+        return os.path.abspath(os.path.join(log_dir, default)) if log_dir else None
+    path = os.path.abspath(path)  # the same folder for a process that changes its own
+    existing = path if os.path.exists(path) else os.path.dirname(path)
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK):
         raise ConfigError(f"{variable}={path!r} is not a writable folder (nor one that can be made)")
     return path

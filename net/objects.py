@@ -16,7 +16,8 @@ tick): past it, the least recently used ones that no running block uses are *spi
 file each in the spill folder (``engine.spill_files``) and their segments unlinked. A spilled
 object is served from the file's pages and a block maps its regions from the file, so it is read
 back where and when it is used, and the kernel can drop its pages again. A spill that cannot be
-written (a full disk) leaves the object in memory, as it was: nothing is lost.
+written (a full disk) leaves the object in memory, as it was (tried again after SPILL_RETRY):
+nothing is lost.
 """
 from __future__ import annotations
 
@@ -25,12 +26,14 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ufora.engine import host_memory, proc, remote_values, shm, spill_files
 from ufora.net.blobs import BlobStore
 
 log = logging.getLogger(__name__)
+
+SPILL_RETRY = 60.0  # seconds before an object whose spill failed (a full disk) is tried again
 
 
 @dataclass
@@ -54,7 +57,7 @@ class ObjectHolder:
         self.last_used: Dict[str, float] = {}
         self.in_use: Dict[str, Set[str]] = {}  # job id -> object ids its block uses
         self.doomed: Set[str] = set()  # released while in use
-        self.unspillable: Set[str] = set()  # their spill failed: they stay in memory
+        self.unspillable: Dict[str, float] = {}  # their spill failed: in memory until then (monotonic)
         self._spilling: Optional[asyncio.Task] = None
         self._spilling_to = ""  # the file being written
 
@@ -68,24 +71,27 @@ class ObjectHolder:
         return key
 
     def holds(self, key: str) -> bool:
+        """Whether this worker has the object, in memory or spilled."""
         return key in self.segments or key in self.spilled
 
     @property
     def memory_bytes(self) -> int:
+        """The bytes of the objects held in shared memory (pickles included)."""
         return sum(self.sizes[key] for key in self.segments)
 
     @property
     def spilled_bytes(self) -> int:
+        """The bytes of the objects spilled to files."""
         return sum(self.sizes[key] for key in self.spilled)
 
-    def local_parts(self, key: str) -> Tuple[bytes, list]:
-        """A held object as a block of this worker loads it: (pickle, its segments, or its
-        regions in its spill file)."""
+    def local_parts(self, key: str) -> Tuple[Any, list]:
+        """A held object as a block of this worker loads it: (its pickle, its segments, or its
+        regions in its spill file). A spilled one's pickle is a view of the file, to be read
+        off the event loop."""
         if key in self.spilled:
             path, regions = self.spilled[key]
-            return bytes(self.blobs.blobs[key][0]), [(path, offset, size) for offset, size in regions[1:]]
-        data = self.blobs.blobs[key][0]
-        return data, list(self.segments.get(key, ()))
+            return self.blobs.blobs[key][0], [(path, offset, size) for offset, size in regions[1:]]
+        return self.blobs.blobs[key][0], list(self.segments.get(key, ()))
 
     def use(self, job_id: str, keys: Set[str]) -> None:
         self.in_use[job_id] = keys
@@ -111,7 +117,7 @@ class ObjectHolder:
 
     def _drop(self, key: str) -> None:
         self.doomed.discard(key)
-        self.unspillable.discard(key)
+        self.unspillable.pop(key, None)
         self.sizes.pop(key, None)
         self.last_used.pop(key, None)
         self.blobs.release(key)
@@ -120,7 +126,9 @@ class ObjectHolder:
         if segments:
             self.unmap([name for name, _ in segments])
         path, _ = self.spilled.pop(key, ("", []))
-        _remove(path)
+        if path:
+            _remove(path)
+            self.unmap([path])
 
     def relieve(self) -> None:
         """Spill what the memory available now says must go (the worker's progress tick)."""
@@ -128,39 +136,44 @@ class ObjectHolder:
             self._spill_over()
 
     def _spill_over(self) -> None:
-        """Start spilling the least recently used object no block uses, if those in memory
-        take more than their share (one spill at a time; each one done looks again)."""
+        """Start spilling an object no block uses, if those in memory take more than their
+        share (one spill at a time; each one done looks again): the least recently used of
+        those that bring them under it alone, else the least recently used (a large object
+        just made goes before the small ones used long ago)."""
         if self.spill is None or (self._spilling is not None and not self._spilling.done()):
             return
         held = self.memory_bytes
-        if held <= min(self.spill.in_memory_limit, (held + self.available()) // 2):
+        excess = held - min(self.spill.in_memory_limit, (held + self.available()) // 2)
+        if excess <= 0:
             return
-        idle = [key for key in self.segments if not self._used(key) and key not in self.unspillable]
+        now = time.monotonic()
+        idle = [key for key in self.segments if not self._used(key) and self.unspillable.get(key, 0) <= now]
+        enough = [key for key in idle if self.sizes[key] >= excess]
         if idle:
-            self._spilling = asyncio.ensure_future(self._spill_one(min(idle, key=self.last_used.__getitem__)))
+            chosen = min(enough or idle, key=self.last_used.__getitem__)
+            path = self._spilling_to = spill_files.file_name(self.spill.folder, chosen)
+            self._spilling = asyncio.ensure_future(self._spill_one(chosen, path, self.blobs.blobs[chosen]))
 
-    async def _spill_one(self, key: str) -> None:
-        assert self.spill is not None
-        path = self._spilling_to = spill_files.file_name(self.spill.folder, key)
-        buffers = self.blobs.blobs[key]
+    async def _spill_one(self, key: str, path: str, buffers: list) -> None:
         try:
             regions = await asyncio.to_thread(spill_files.write, path, buffers)
-        except OSError as exc:
-            _remove(path)
-            self.unspillable.add(key)
-            log.warning("remote object %s (%d bytes) stays in memory: it could not be spilled to %s (%s)",
-                        key, self.sizes.get(key, 0), self.spill.folder, exc)
-        else:
             if key in self.segments and not self._used(key):
                 self._swap_to_file(key, path, regions)
             else:  # released, or a block began to use it, while it was written
                 _remove(path)
+        except Exception as exc:  # a full disk, no mapping left: the object stays as it was
+            _remove(path)
+            self.unspillable[key] = time.monotonic() + SPILL_RETRY
+            log.warning("remote object %s (%d bytes) stays in memory for now: it could not be spilled to %s (%s)",
+                        key, self.sizes.get(key, 0), path, repr(exc))  # not exc: its frames hold the mappings
         self._spilling, self._spilling_to = None, ""
         self._spill_over()
 
     def _swap_to_file(self, key: str, path: str, regions: List[Tuple[int, int]]) -> None:
-        self.blobs.blobs[key] = [spill_files.map_region(path, offset, size) for offset, size in regions]
+        views = [spill_files.map_region(path, offset, size) for offset, size in regions]
+        self.blobs.blobs[key] = views
         self.spilled[key] = (path, regions)
+        self.unspillable.pop(key, None)
         segments = self.segments.pop(key)
         remote_values.discard(segments)
         if segments:
@@ -189,9 +202,13 @@ def sweep_spill_folder(folder: str) -> int:
 
 
 def _remove(path: str) -> None:
+    """Remove a spill file; one that cannot be (a folder turned read-only) is logged, never
+    raised: the object it held is gone for the service either way."""
     if not path:
         return
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+    except OSError as exc:
+        log.warning("could not remove the spill file %s: %s", path, exc)

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import sys
 import tempfile
@@ -94,17 +95,33 @@ def _spill(config: service_config.ServiceConfig, folder: Optional[str]) -> Optio
     """Where and past what the worker's remote objects spill (``net.objects``): past half its
     memory budget, the other half left to blocks."""
     from ufora.engine import spill_files
-    from ufora.net.objects import Spill, sweep_spill_folder  # noqa: F811 (the import above is for mypy alone)
+    from ufora.net.objects import Spill, sweep_spill_folder  # noqa: F811 (imported at the top for mypy alone)
 
     if folder is None or config.worker_memory is None:
         return None
-    swept = sweep_spill_folder(folder)
+    swept = sweep_spill_folder(folder) + _sweep_dead_spill_folders()
     if swept:
-        log.warning("removed %d spilled objects left in %s by worker services no longer alive", swept, folder)
+        log.warning("removed %d spilled objects left by worker services no longer alive", swept)
     if spill_files.in_memory(folder):
         log.warning("the spill folder %s is in memory (tmpfs): remote objects spilled there free no memory; "
                     "set UFORA_SPILL_DIR to a folder on a disk", folder)
     return Spill(folder, config.worker_memory // 2)
+
+
+def _sweep_dead_spill_folders() -> int:
+    """Remove the temporary spill folders (in SPILL_PARENT) of this user's services that were
+    killed before they could; how many files they held."""
+    from ufora.engine import proc
+
+    removed = 0
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(SPILL_PARENT):
+            pid = entry.name[len(SPILL_PREFIX):].split("-", 1)[0]
+            ours = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
+            if entry.name.startswith(SPILL_PREFIX) and pid.isdigit() and not proc.alive(int(pid)) and ours:
+                removed += sum(len(files) for _, _, files in os.walk(entry.path))
+                shutil.rmtree(entry.path, ignore_errors=True)
+    return removed
 
 
 def _raise_descriptor_limit() -> None:
@@ -145,7 +162,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     "cluster, run code on it and change its answers; set the same secret on every service")
     pool = None
     with _worker_folder(config, config.kernel_cache_dir, "ufora-kernels-") as kernel_folder, \
-            _worker_folder(config, config.spill_dir, "ufora-spill-", SPILL_PARENT) as spill_folder:
+            _worker_folder(config, config.spill_dir, f"{SPILL_PREFIX}{os.getpid()}-", SPILL_PARENT) as spill_folder:
         if config.run_worker:
             from ufora.engine import shm
             from ufora.engine.pool import ComputePool
@@ -159,6 +176,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 SPILL_PARENT = "/var/tmp"  # on a disk where /tmp may be tmpfs (a spill there would free no memory)
+SPILL_PREFIX = "ufora-spill-"  # + the service's pid + "-": the temporary spill folders of services
 
 
 @contextlib.contextmanager

@@ -228,7 +228,10 @@ class WorkerService:
         if owner == self.id:
             if not self.objects.holds(object_id):
                 raise MissingObjectError(f"remote object {object_id} is not on worker {self.id}")
-            return self.objects.local_parts(object_id)
+            data, parts = self.objects.local_parts(object_id)
+            if not isinstance(data, bytes):  # a spilled object's pickle, read from its file in a thread
+                data = await asyncio.to_thread(bytes, data)
+            return data, parts
         if owner not in self._members():
             raise MissingObjectError(f"remote object {object_id} was lost with worker {owner}")
         data, *parts = await self._peer_blobs(owner).fetch(object_id, capability)

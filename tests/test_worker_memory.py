@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 import pyfora
-from tests.conftest import ROOT, Service
+from tests.conftest import ROOT, Service, wait_for
 from ufora.engine import host_memory
 from ufora.net import config
 
@@ -59,7 +59,13 @@ def _memory_cgroup(limit: int) -> Iterator[str]:
             limit_file.write(str(limit))
         yield folder
     finally:
+        wait_for(lambda: not _members(folder), "the cgroup's processes to end", timeout=20)  # children end last
         os.rmdir(folder)
+
+
+def _members(folder: str) -> str:
+    with open(os.path.join(folder, "cgroup.procs")) as procs:
+        return procs.read().strip()
 
 
 def _too_much_then_more(ufora) -> None:
