@@ -27,9 +27,9 @@ def _aligned(offset: int) -> int:
 
 
 def write(path: str, buffers: Sequence[Any]) -> List[Tuple[int, int]]:
-    """Write ``buffers`` (bytes-like) into a new file ``path`` (never an existing one; only its owner reads it), each at
-    a page-aligned offset; their (offset, size). Runs in a thread: a spill of gigabytes must not
-    hold the service's event loop."""
+    """Write ``buffers`` (bytes-like) into a new file ``path`` (never an existing one; readable
+    by its owner alone), each at a page-aligned offset; their (offset, size). Runs in a thread:
+    a spill of gigabytes must not hold the service's event loop."""
     regions = []
     offset = 0
     with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:

@@ -12,8 +12,8 @@ segments must not vanish under its partitions.
 Objects held in memory take at most ``in_memory_limit`` bytes (half the worker's memory budget),
 and at most half of what they hold plus the memory available (the host's, its cgroup's, /dev/shm's:
 what the blocks beside them need grows as they run, so this is looked at again every progress
-tick): past it, the least recently used ones that no running block uses are *spilled*, written to one
-file each in the spill folder (``engine.spill_files``) and their segments unlinked. A spilled
+tick): past it, objects that no running block uses are *spilled* (``_spill_over`` says which first),
+written to one file each in the spill folder (``engine.spill_files``) and their segments unlinked. A spilled
 object is served from the file's pages and a block maps its regions from the file, so it is read
 back where and when it is used, and the kernel can drop its pages again. A spill that cannot be
 written (a full disk) leaves the object in memory, as it was (tried again after SPILL_RETRY):
@@ -40,7 +40,7 @@ SPILL_RETRY = 60.0  # seconds before an object whose spill failed (a full disk) 
 class Spill:
     """Where and past what the objects of a worker go to disk."""
     folder: str
-    in_memory_limit: int  # bytes of objects held in memory before the least recently used spill
+    in_memory_limit: int  # bytes of objects held in memory at most (less where memory is short)
 
 
 class ObjectHolder:
