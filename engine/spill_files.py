@@ -9,9 +9,11 @@ reclaims when memory is short, where a /dev/shm segment's pages stay in RAM unti
 """
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import re
+import threading
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -26,19 +28,37 @@ def _aligned(offset: int) -> int:
     return -(-offset // mmap.ALLOCATIONGRANULARITY) * mmap.ALLOCATIONGRANULARITY
 
 
-def write(path: str, buffers: Sequence[Any]) -> List[Tuple[int, int]]:
+class Abandoned(Exception):
+    """The spill was given up (the service stops) while it was written: its file is gone."""
+
+
+_PIECE = 64 << 20  # bytes written between two looks at whether the spill was given up
+
+
+def write(path: str, buffers: Sequence[Any], abandoned: Optional[threading.Event] = None) -> List[Tuple[int, int]]:
     """Write ``buffers`` (bytes-like) into a new file ``path`` (never an existing one; readable
     by its owner alone), each at a page-aligned offset; their (offset, size). Runs in a thread:
-    a spill of gigabytes must not hold the service's event loop."""
+    a spill of gigabytes must not hold the service's event loop. Once ``abandoned`` is set, the
+    file is removed and ``Abandoned`` raised, at the latest when the write ends."""
     regions = []
     offset = 0
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
-        for buffer in buffers:
-            view = memoryview(buffer).cast("B")
-            file.seek(offset)  # the gap before an aligned offset is a hole: never written, never read
-            file.write(view)
-            regions.append((offset, view.nbytes))
-            offset = _aligned(offset + view.nbytes)
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+            for buffer in buffers:
+                view = memoryview(buffer).cast("B")
+                file.seek(offset)  # the gap before an aligned offset is a hole: never written, never read
+                for start in range(0, view.nbytes, _PIECE):
+                    if abandoned is not None and abandoned.is_set():
+                        raise Abandoned(path)
+                    file.write(view[start:start + _PIECE])
+                regions.append((offset, view.nbytes))
+                offset = _aligned(offset + view.nbytes)
+        if abandoned is not None and abandoned.is_set():
+            raise Abandoned(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
     return regions
 
 

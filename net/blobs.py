@@ -36,6 +36,8 @@ import re
 import secrets
 from typing import Any, Dict, List, Optional
 
+import numpy as np
+
 from ufora.engine import shm, spill_files
 from ufora.net import channel as channels
 from ufora.net.comm import Channel, ChannelClosed
@@ -134,8 +136,19 @@ class BlobStore:
             buffers = self.blobs.get(key)
         if buffers is None:
             await channel.write({"type": "missing", "key": key, "message": MISSING})
-        else:
-            await channel.write({"type": "blob", "key": key}, buffers)
+            return
+        if sum(len(buffer) for buffer in buffers) >= channels.OFF_LOOP_FROM:
+            await asyncio.to_thread(_paged_in, buffers)
+        await channel.write({"type": "blob", "key": key}, buffers)
+
+
+def _paged_in(buffers: List[Any]) -> None:
+    """Touch a page of every 4 KiB of ``buffers``, in a thread: a spilled object's pages may have
+    gone back to its file (memory was short), and read from the disk while the loop writes them
+    uncompressed they would hold it for seconds (a worker whose heartbeats stop is taken for lost)."""
+    for buffer in buffers:
+        if len(buffer) >= mmap.PAGESIZE:
+            np.frombuffer(buffer, np.uint8)[::mmap.PAGESIZE].max()
 
 
 class MissingBlob(LookupError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
@@ -59,7 +60,7 @@ class ObjectHolder:
         self.doomed: Set[str] = set()  # released while in use
         self.unspillable: Dict[str, float] = {}  # their spill failed: in memory until then (monotonic)
         self._spilling: Optional[asyncio.Task] = None
-        self._spilling_to = ""  # the file being written
+        self._abandon = threading.Event()  # set by ``stop``: the spill being written gives up
 
     def keep(self, data: bytes, segments: List[remote_values.Segment]) -> str:
         views = [shm.map_readonly(name, size) for name, size in segments]
@@ -151,12 +152,12 @@ class ObjectHolder:
         enough = [key for key in idle if self.sizes[key] >= excess]
         if idle:
             chosen = min(enough or idle, key=self.last_used.__getitem__)
-            path = self._spilling_to = spill_files.file_name(self.spill.folder, chosen)
+            path = spill_files.file_name(self.spill.folder, chosen)
             self._spilling = asyncio.ensure_future(self._spill_one(chosen, path, self.blobs.blobs[chosen]))
 
     async def _spill_one(self, key: str, path: str, buffers: list) -> None:
         try:
-            regions = await asyncio.to_thread(spill_files.write, path, buffers)
+            regions = await asyncio.to_thread(spill_files.write, path, buffers, self._abandon)
             if key in self.segments and not self._used(key):
                 self._swap_to_file(key, path, regions)
             else:  # released, or a block began to use it, while it was written
@@ -166,7 +167,7 @@ class ObjectHolder:
             self.unspillable[key] = time.monotonic() + SPILL_RETRY
             log.warning("remote object %s (%d bytes) stays in memory for now: it could not be spilled to %s (%s)",
                         key, self.sizes.get(key, 0), path, repr(exc))  # not exc: its frames hold the mappings
-        self._spilling, self._spilling_to = None, ""
+        self._spilling = None
         self._spill_over()
 
     def _swap_to_file(self, key: str, path: str, regions: List[Tuple[int, int]]) -> None:
@@ -182,9 +183,9 @@ class ObjectHolder:
                  key, self.sizes[key], path, self.memory_bytes, self.spill.in_memory_limit if self.spill else 0)
 
     def stop(self) -> None:
-        if self._spilling is not None:  # its thread may write on, into a file with no name
+        if self._spilling is not None:  # its thread gives up and removes its file
+            self._abandon.set()
             self._spilling.cancel()
-            _remove(self._spilling_to)
         for key in [*self.segments, *self.spilled]:
             self._drop(key)
 

@@ -381,3 +381,13 @@ def test_a_spill_file_that_cannot_be_removed_is_logged_and_the_release_goes_on(t
     assert "could not remove the spill file" in caplog.text
     for name in os.listdir(tmp_path):
         os.unlink(tmp_path / name)
+
+
+def test_a_spill_given_up_removes_its_file(tmp_path):
+    import threading
+
+    abandoned = threading.Event()
+    abandoned.set()
+    with pytest.raises(spill_files.Abandoned):
+        spill_files.write(str(tmp_path / "object"), [b"pickle", bytes(1 << 20)], abandoned)
+    assert not os.listdir(tmp_path)
