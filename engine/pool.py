@@ -25,6 +25,7 @@ blocking.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import logging
@@ -308,10 +309,16 @@ class ComputePool:
         log.info("compute pool: %d processes %s", processes, [p.pid for p in self.processes.values()])
 
     def spawn(self) -> PoolProcess:
-        """A new compute process, forked by the zygote."""
-        self._control.sendall(b"fork")
-        message, fds, _, _ = socket.recv_fds(self._control, 32, 1)
+        """A new compute process, forked by the zygote; ``RuntimeError`` if the zygote is gone
+        (killed: its socket is closed, or broken as the fork is asked), which no retry mends."""
+        try:
+            self._control.sendall(b"fork")
+            message, fds, _, _ = socket.recv_fds(self._control, 32, 1)
+        except (BrokenPipeError, ConnectionResetError):
+            fds = []
         if not fds:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.zygote, os.WNOHANG)  # reaped: no zombie left behind
             raise RuntimeError("the compute pool's zygote is gone")
         sock = socket.socket(fileno=fds[0])
         sock.setblocking(False)

@@ -116,6 +116,8 @@ def decode_header(raw: bytes) -> Header:
         header = json.loads(raw.decode())
     except (UnicodeDecodeError, ValueError) as exc:
         raise WireError(f"header is not JSON: {exc}") from None
+    except RecursionError:  # [[[[...]]]] deeper than the parser goes: refused, not a traceback
+        raise WireError("header is not JSON: nested too deeply") from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise WireError("header is not an object with a string 'type'")
     return header

@@ -195,7 +195,11 @@ class WorkerService:
                 self._cancel(str(header.get("job_id")))
             elif kind == "output_ack":
                 job_id = str(header.get("job_id"))
-                self.output.acknowledged(job_id, int(header.get("chars") or 0))
+                chars = header.get("chars")
+                if not isinstance(chars, int) or isinstance(chars, bool):
+                    await channel.abort(f"malformed output_ack: chars {chars!r} is not a number")
+                    return
+                self.output.acknowledged(job_id, chars)
                 self._send_output(job_id)
             elif kind == "release":
                 object_ids = header.get("object_ids")

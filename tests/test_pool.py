@@ -149,3 +149,24 @@ def test_a_partition_counts_as_compiled_only_when_numba_computed_all_of_it(monke
     assert compute_pool._opaque(b"", whole) == (False, b"pickled", True)
     assert compute_pool._opaque(b"", ("ok", 3, True, True)) == (True, b"pickled", True)
     assert compute_pool._opaque(b"", ("ok", 3, False, False)) == (False, b"pickled", False)
+
+
+def test_a_killed_zygote_is_said_to_be_gone_and_reaped_not_a_broken_pipe():
+    """A zygote killed under the worker: asking it to fork broke its pipe (an OSError), which the
+    worker took for a passing shortage and tried again every 5 s forever, its blocks waiting."""
+    compute = ComputePool(1)
+    try:
+        os.kill(compute.zygote, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with pytest.raises(RuntimeError, match="zygote is gone"):
+                compute.spawn()
+            try:
+                os.kill(compute.zygote, 0)  # a zombie still answers
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the zygote was never reaped")
+    finally:
+        compute.stop()

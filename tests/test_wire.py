@@ -100,3 +100,8 @@ def test_a_fetch_names_its_answer_and_an_object(data, fetch):
                                       ({}, []), ("junk", [])])
 def test_a_release_names_objects_or_nothing(data, ids):
     assert schema.release(data) == ids
+
+
+def test_a_header_nested_deeper_than_the_parser_goes_is_refused_not_a_traceback():
+    with pytest.raises(wire.WireError, match="nested too deeply"):
+        wire.decode_header(b'{"type": "x", "a": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
