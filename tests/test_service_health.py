@@ -141,6 +141,34 @@ def test_a_block_whose_manager_is_gone_stops_computing(start_service):
     ufora.close()
 
 
+def test_a_worker_whose_zygote_was_killed_fails_its_blocks_clearly_instead_of_waiting_forever(start_service):
+    """Its compute process could not be replaced (the fork's pipe was broken): it was tried again
+    every 5 s for ever, and the next block waited with it."""
+    service = start_service(one_host(1))
+    zygote = _zygote(service)
+    computing = set(descendants(service.process.pid)) - {zygote}
+    os.kill(zygote, signal.SIGKILL)
+    for pid in computing:  # reparented to init now: replacing them needs the zygote
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: "not replaced: the compute pool's zygote is gone" in service.log, "the replacement to fail")
+    ufora = pyfora.connect(service.url, progress=False)
+    outcome = []
+
+    def block() -> None:
+        try:
+            with ufora.remotely.downloadAll().onCluster():
+                total = sum(x for x in range(10))
+            outcome.append(total)
+        except pyfora.PyforaError as exc:
+            outcome.append(exc)
+    waiting = threading.Thread(target=block, daemon=True)
+    waiting.start()
+    waiting.join(30)
+    ufora.close()
+    assert outcome and "no compute process" in str(outcome[0]), outcome
+    assert "trying again" not in service.log
+
+
 def _long_block(ufora):
     with contextlib.suppress(pyfora.PyforaError):
         with ufora.remotely.downloadAll():
