@@ -166,8 +166,9 @@ SETTINGS = (
     Setting("UFORA_SPILL_DIR", FOLDER, None,
             "spill/ in the log folder; without one, a temporary folder in /var/tmp removed when the service stops",
             "folder where the worker writes the remote objects it holds once those in memory pass half of "
-            "UFORA_WORKER_MEMORY (the least recently used first); they are read from there when used. Put it on a "
-            "disk: on tmpfs a spill frees no memory (the service warns)"),
+            "UFORA_WORKER_MEMORY, or half of what they hold plus the memory available (those no block uses, "
+            "the least recently used first); they are read from there when used. Put it on a disk: on tmpfs a "
+            "spill frees no memory (the service warns)"),
     Setting("UFORA_CLIENT_TIMEOUT", SECONDS, DEFAULT_CLIENT_TIMEOUT, f"{DEFAULT_CLIENT_TIMEOUT:g}",
             "seconds a silent client (stopped, cut off) keeps its blocks running before it is declared gone and "
             "they stop"),
