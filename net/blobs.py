@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 RESULT_TIMEOUT = 300.0  # a stored result not fetched by then is dropped
 FETCH_ATTEMPTS = 3
+FETCH_BACKOFF = 0.2  # seconds before the second attempt; twice that before the third
 SEGMENT_KEY = "shm:"
 _SEGMENT_NAME = re.compile(re.escape(shm.PREFIX) + r"\d+_\w+")
 # The answer to a key that is not here and to a capability that does not grant it, alike.
@@ -195,6 +196,7 @@ class BlobClient:
                             key, self.name, exc, attempt, FETCH_ATTEMPTS)
                 if attempt == FETCH_ATTEMPTS:
                     raise
+                await asyncio.sleep(FETCH_BACKOFF * attempt)  # a full port or a restart passes: not 3 tries in 3 ms
         if header.get("key") != key:
             raise ChannelClosed(f"worker {self.name} answered for {header.get('key')!r}, not {key!r}")
         if header["type"] != "blob":

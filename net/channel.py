@@ -23,7 +23,7 @@ import random
 import socket
 import ssl
 from contextlib import suppress
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tornado.ioloop import IOLoop
@@ -51,8 +51,10 @@ OFF_LOOP_FROM = 10 << 20
 
 class TcpChannel(Channel):
     def __init__(self, stream: IOStream, compress: bool = False,
-                 max_payload: int = wire.DEFAULT_MAX_PAYLOAD, accepted: bool = False):
+                 max_payload: int = wire.DEFAULT_MAX_PAYLOAD, accepted: bool = False,
+                 heard: Optional[Callable[[], None]] = None):
         self.stream = stream
+        self._heard = heard  # called once, as its first whole frame arrives
         self.max_payload = max_payload
         address = stream.socket.getpeername() if stream.socket else ("?", 0)
         self.peer = f"{address[0]}:{address[1]}"
@@ -107,6 +109,9 @@ class TcpChannel(Channel):
                     buffers.append(wire.decode_buffer(data, compressed, budget))
                 budget -= len(buffers[-1])
             self._frame_done()
+            if self._heard is not None:
+                self._heard()
+                self._heard = None
             return header, buffers
         except wire.WireError as exc:
             log.warning("closing channel from %s: %s", self.peer, exc)
@@ -186,11 +191,15 @@ class _Server(GuardedAccept, TCPServer):
         self.handler = handler
         self.compress = compress
         self.open = 0
+        # Connections not yet heard from (no whole frame, no proof of the secret), oldest first:
+        # key -> the stream to close (the TLS one once its handshake is done).
+        self.silent: Dict[int, IOStream] = {}
         self._refusals_logged = 0.0
+        self._evictions_logged = 0.0
 
     async def handle_stream(self, stream: IOStream, address) -> None:
-        if self.open >= MAX_CONNECTIONS:  # refused at once; said once a minute at most
-            stream.close()
+        if self.open >= MAX_CONNECTIONS and not self._evict_silent(address[0]):
+            stream.close()  # refused at once; said once a minute at most
             now = asyncio.get_running_loop().time()
             if now - self._refusals_logged > 60:
                 self._refusals_logged = now
@@ -198,16 +207,42 @@ class _Server(GuardedAccept, TCPServer):
                             address[0], self.open)
             return
         self.open += 1
+        key = id(stream)
+        self.silent[key] = stream
         try:
-            await self._serve(stream)
+            await self._serve(stream, key)
         finally:
             self.open -= 1
+            self.silent.pop(key, None)
 
-    async def _serve(self, plain: IOStream) -> None:
+    def _evict_silent(self, newcomer: str) -> bool:
+        """Make room on a full port by closing the oldest connection that has said nothing yet:
+        idle strangers (hundreds of them, each held up to FIRST_FRAME_TIMEOUT) must not shut out
+        the cluster's own connections, which speak as soon as they connect. Whether one went."""
+        if not self.silent:
+            return False
+        key = next(iter(self.silent))
+        oldest = self.silent.pop(key)
+        oldest.close()
+        now = asyncio.get_running_loop().time()
+        if now - self._evictions_logged > 60:
+            self._evictions_logged = now
+            log.warning("this port is full (%d open): closing the connections that sent nothing, oldest first, "
+                        "for new ones (%s and others)", self.open, newcomer)
+        return True
+
+    async def _serve(self, plain: IOStream, key: int) -> None:
         stream = await _tls_accepted(plain)
-        if stream is None or _secret is not None and not await _authenticated(stream):
+        if stream is None:
             return
-        await serve(self.handler, TcpChannel(stream, self.compress, accepted=True))
+        if key in self.silent:
+            self.silent[key] = stream
+        if _secret is not None and not await _authenticated(stream):
+            return
+        if _secret is not None:  # a member of the cluster: never taken for a stranger
+            self.silent.pop(key, None)
+        await serve(self.handler, TcpChannel(stream, self.compress, accepted=True,
+                                             heard=lambda: self.silent.pop(key, None)))
 
 
 _secret: Optional[bytes] = None

@@ -95,6 +95,32 @@ def test_connections_over_the_cap_are_refused_and_the_others_keep_working(monkey
     assert refused and answer["type"] == "still"
 
 
+def test_a_port_full_of_silent_strangers_makes_room_for_one_that_speaks(monkeypatch):
+    """Hundreds of idle connections (each held up to FIRST_FRAME_TIMEOUT) filled a worker's data
+    port, and a real block's result could not be fetched: the oldest silent one now goes instead."""
+    async def scenario():
+        server, port, served = await _serve_echo(monkeypatch, MAX_CONNECTIONS=3)
+        spoke = await channels.connect("127.0.0.1", port, timeout=5)
+        await spoke.write({"type": "hello"})  # heard from: never evicted
+        await spoke.read()
+        strangers = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        await asyncio.sleep(0.2)  # both accepted: the port is full
+        member = await channels.connect("127.0.0.1", port, timeout=5)
+        await member.write({"type": "result please"})
+        answer, _ = await asyncio.wait_for(member.read(), 5)
+        oldest_closed = await _closed_within(strangers[0], 5)
+        await spoke.write({"type": "still"})
+        still, _ = await spoke.read()
+        for channel in (spoke, member):
+            channel.close()
+        for stranger in strangers:
+            stranger.close()
+        server.stop()
+        return answer, oldest_closed, still
+    answer, oldest_closed, still = asyncio.run(scenario())
+    assert answer["type"] == "result please" and oldest_closed and still["type"] == "still"
+
+
 def test_a_compressed_buffer_is_refused_before_it_expands_past_the_limit():
     declared = lz4.frame.compress(b"\0" * 1_000_000, content_checksum=True)  # declares its size
     with pytest.raises(wire.WireError, match="declares 1000000 bytes"):
