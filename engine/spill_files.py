@@ -77,12 +77,18 @@ def map_region(path: str, offset: int, size: int) -> memoryview:
     return memoryview(mapping)
 
 
+def map_range(path: str, first: int, last: int) -> memoryview:
+    """A read-only view of bytes [first, last) of spill file ``path``, at any offsets (the
+    mapping starts at the page below ``first``)."""
+    base = first - first % mmap.ALLOCATIONGRANULARITY
+    return map_region(path, base, last - base)[first - base:]
+
+
 def map_array(path: str, offset: int, shape: tuple, dtype: np.dtype) -> np.ndarray:
     """The read-only array of ``shape`` and ``dtype`` at ``offset`` (any) of spill file ``path``:
     what a partition over a spilled remote object's array reads."""
-    base = offset - offset % mmap.ALLOCATIONGRANULARITY
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    return np.ndarray(shape, dtype, buffer=map_region(path, base, offset - base + nbytes), offset=offset - base)
+    return np.ndarray(shape, dtype, buffer=map_range(path, offset, offset + nbytes))
 
 
 def is_file(name: str) -> bool:

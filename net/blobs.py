@@ -65,8 +65,7 @@ def _segment_range(key: str) -> Optional[memoryview]:
         if spill_files.owned_here(name):  # a spilled remote object's file (a shape over its array)
             if not 0 <= first <= last <= os.stat(name).st_size:
                 return None
-            base = first - first % mmap.ALLOCATIONGRANULARITY
-            return spill_files.map_region(name, base, last - base)[first - base:]
+            return spill_files.map_range(name, first, last)
         owned = _SEGMENT_NAME.fullmatch(name) and shm.owned_here(name)  # never another service's
         size = os.stat(f"/dev/shm/{name}").st_size if owned else -1
     except (ValueError, OSError):

@@ -391,3 +391,12 @@ def test_a_spill_given_up_removes_its_file(tmp_path):
     with pytest.raises(spill_files.Abandoned):
         spill_files.write(str(tmp_path / "object"), [b"pickle", bytes(1 << 20)], abandoned)
     assert not os.listdir(tmp_path)
+
+
+def test_a_range_or_an_array_at_any_offset_of_a_spill_file_reads_its_own_bytes(tmp_path):
+    path = str(tmp_path / "object")
+    values = np.arange(3000, dtype=np.float64)
+    [(offset, _)] = spill_files.write(path, [values.data])
+    assert bytes(spill_files.map_range(path, offset + 5, offset + 8005)) == values.tobytes()[5:8005]
+    rows = spill_files.map_array(path, offset + 8 * 1001, (2, 500), np.dtype(np.float64))  # not page-aligned
+    assert np.array_equal(rows, values[1001:2001].reshape(2, 500)) and not rows.flags.writeable
