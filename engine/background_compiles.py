@@ -1,11 +1,12 @@
-"""Compiles running behind the partitions, in threads of a compute process.
+"""Compiles running behind the partitions, each from a thread of a compute process.
 
-Why threads of the process that wants the kernel: numba's compile (0.2 s to 6 s) must not hold
-up the partitions of a block (they run in CPython meanwhile, ``engine.kernels``), and a compile
-holds nothing a partition needs; numba releases the GIL through much of it (LLVM works in C++,
-called through ctypes), and the host's other compute processes go on at full speed. The result
-is picked up by the same process's next partition that asks (``poll``); the kernel cache on disk
-(``engine.kernel_cache``) hands it to every other process of the host.
+Why a thread of the process that wants the kernel: numba's compile (0.2 s to 6 s) must not hold
+up the partitions of a block (they run in CPython meanwhile, ``engine.kernels``). The thread
+does the waiting; the compile itself runs in a child process it forks at the lowest priority
+(``engine.compile_apart``), which shares no interpreter lock with the partitions and takes no
+core from them. The result is picked up by the same process's next partition that asks
+(``poll``); the kernel cache on disk (``engine.kernel_cache``) hands it to every other process
+of the host.
 
 A compile can also be *deferred* (``defer``): kept until the process has nothing else to do
 (``start_deferred``) or another shape wants the kernel. A shape that ends, split over the cores,

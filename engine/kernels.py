@@ -46,7 +46,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ufora.engine import background_compiles, checked, code, kernel_cache, memory_limits, reducers, rewriter
+from ufora.engine import (background_compiles, checked, code, compile_apart, kernel_cache, memory_limits, reducers,
+                          rewriter)
 from ufora.engine.sources import pattern_names
 
 log = logging.getLogger(__name__)
@@ -428,9 +429,9 @@ def asking(ask: Optional[Callable[[str], None]]) -> Iterator[None]:
 
 
 def compile_behind(enabled: bool) -> None:
-    """With a kernel folder (``engine.kernel_cache``): compile each new kernel in a thread of
-    the first process that wants it while the partitions run in CPython, and use it from the
-    next partition after it is ready, here, or in another process once it is on disk (tiered
+    """With a kernel folder (``engine.kernel_cache``): compile each new kernel behind the first
+    process that wants it (in a child process at the lowest priority, ``engine.compile_apart``)
+    while the partitions run in CPython, and use it from the next partition after it is ready, here, or in another process once it is on disk (tiered
     execution: no block waits for numba). Without: the first partition compiles it and the
     others wait for it (``UFORA_COMPILE=first``). Set before the compute pool forks."""
     global _behind
@@ -487,7 +488,7 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: 
         return kernel
     name = kernel_cache.name_of(key)
     if _behind is not None:
-        kernel = _compiled_behind(_behind, name, key, build, deferring)
+        kernel = _compiled_behind(_behind, name, key, build, deferring, waited=wait_own)
         if kernel is COMPILING and wait_own and _behind.running(name):
             _behind.wait(name)
             kernel = _behind.poll(name)
@@ -500,12 +501,13 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: 
 
 
 def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, key: Tuple,
-                     build: Callable[[], Optional[Kernel]], deferring: bool = False) -> Any:
+                     build: Callable[[], Optional[Kernel]], deferring: bool = False, waited: bool = False) -> Any:
     """The kernel if this process compiled it or can load it now; else ``COMPILING``, and its
     compile started here unless another process of the host is compiling it (then it is loaded
     from the disk cache by the first partition that asks after it is written); or, ``deferring``,
     its compile kept for when this process is idle, unclaimed until then: a process that wants
-    it now is not kept waiting for one that is busy."""
+    it now is not kept waiting for one that is busy. ``waited``: this process waits for the
+    compile it starts (``_compiled_apart``)."""
     state = behind.poll(name, deferring)
     if state is background_compiles.RUNNING:
         return COMPILING
@@ -532,7 +534,9 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
 
     def compile_and_release() -> Optional[Kernel]:
         try:
-            return _compiled_and_kept(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask)
+            if ask is None:
+                return _compiled_apart(name, key, build, waited)
+            return _fetched_or_compiled(name, key, build, ask)
         finally:
             kernel_cache.release(claim)
 
@@ -551,7 +555,7 @@ def _claimed_and_compiled(name: str, key: Tuple, build: Callable[[], Optional[Ke
         found = _loaded(name, key)
         if found is not kernel_cache.MISSING:
             return found
-        return _compiled_and_kept(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask)
+        return _compiled_apart(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask)
     finally:
         kernel_cache.release(claim)
 
@@ -566,7 +570,7 @@ def _fetched_or_compiled(name: str, key: Tuple, build: Callable[[], Optional[Ker
     data = kernel_cache.take_answer(name, FETCH_PATIENCE)
     found = kernel_cache.MISSING if data is None else kernel_cache.adopt(name, key, data, "the peer")
     if found is kernel_cache.MISSING:
-        return _compiled_and_kept(name, key, build)
+        return _compiled_apart(name, key, build)
     _report("fetched")
     return None if found is None else Kernel(*found)
 
@@ -584,14 +588,40 @@ def _compiled_and_kept(name: str, key: Tuple, build: Callable[[], Optional[Kerne
     """The kernel built, and kept in the disk cache (with the claim of ``name`` held)."""
     kernel = build()
     _report("compiled")
+    _kept(name, key, kernel)
+    return kernel
+
+
+def _kept(name: str, key: Tuple, kernel: Optional[Kernel]) -> bool:
+    """Whether ``kernel`` (None: numba refused it) was written to the disk cache: not where numba
+    cannot reduce it (it is compiled again next time)."""
     try:
         frozen = None if kernel is None else kernel_cache.freeze(kernel.function, kernel.output_dtypes)
-    except Exception as exc:  # numba could not reduce it: it is compiled again next time
+    except Exception as exc:
         log.warning("kernel cache: a compiled kernel could not be kept (%r)", exc)
-        return kernel
-    if kernel is None or frozen is not None:
-        kernel_cache.save(name, key, frozen)
-    return kernel
+        return False
+    if kernel is not None and frozen is None:
+        return False
+    kernel_cache.save(name, key, frozen)
+    return True
+
+
+def _compiled_apart(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
+                    waited: bool = False) -> Optional[Kernel]:
+    """``_compiled_and_kept`` for a compile behind the partitions: built in a child process at the
+    lowest priority (``engine.compile_apart``: it takes no core, nor the GIL, from them), then
+    loaded from the disk cache; built here where the child could not keep it there (numba cannot
+    reduce it, the folder cannot be written); None (CPython) where the child died. ``waited``:
+    this process waits for it, idle: the child runs at this process's priority (at the lowest,
+    a busy host would keep it, and the shape, waiting for minutes)."""
+    ended = compile_apart.run(lambda: _kept(name, key, build()), compile_apart.NICE if not waited else 0)
+    if ended is None:
+        return None
+    found = kernel_cache.load(name, key) if ended == compile_apart.KEPT else kernel_cache.MISSING
+    if found is kernel_cache.MISSING:
+        return _compiled_and_kept(name, key, build)
+    _report("compiled")
+    return None if found is None else Kernel(*found)
 
 
 def _library_files(roots: Tuple[Any, ...]) -> Tuple[Tuple[str, int, int], ...]:

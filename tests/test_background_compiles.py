@@ -1,14 +1,16 @@
-"""Compiling behind the partitions (issue 16, tiered execution): a new kernel compiles in a thread
-of the first process that wants it while partitions run in CPython; another process of the host
+"""Compiling behind the partitions (issue 16, tiered execution): a new kernel compiles in a child
+process at the lowest priority, forked by a thread of the first process that wants it, while
+partitions run in CPython; another process of the host
 does not compile it again nor wait for it, and loads it once it is on disk; a service answers
 exactly before and after its kernels are ready, and then computes with them."""
 import os
-import threading
+import signal
+import time
 
 import pytest
 
 import pyfora
-from ufora.engine import kernel_cache, kernels, reducers, runtime, tasks
+from ufora.engine import compile_apart, kernel_cache, kernels, reducers, runtime, tasks
 from ufora.engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
 from ufora.engine.sources import RangeSource
 from tests.conftest import manager_status, one_host, wait_for
@@ -43,25 +45,82 @@ def in_child(work) -> int:
 KEY = ("the key of a kernel", 1)
 
 
-def test_a_compile_runs_behind_and_no_other_process_compiles_or_waits(behind):
-    release = threading.Event()
-    builds = []
+class Builds:
+    """Builds recorded in a file, by process: a compile behind runs in a child process of its own
+    (``engine.compile_apart``), whose memory is not the test's. ``hold``: each build waits until
+    ``release``."""
 
-    def slow_build():
-        builds.append("here")
-        release.wait(30)
+    def __init__(self, folder, hold: bool = False):
+        self.path, self.released, self.hold = folder / "builds", folder / "released", hold
+
+    def build(self) -> None:
+        with open(self.path, "a") as file:
+            file.write(f"{os.getpid()} {os.getpriority(os.PRIO_PROCESS, 0)}\n")
+        deadline = time.monotonic() + 30
+        while self.hold and not self.released.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return None  # numba's refusal: kept on disk like a kernel, without compiling anything
 
-    assert kernels._compiled_once(KEY, slow_build) is kernels.COMPILING   # started, not waited for
-    assert kernels._compiled_once(KEY, slow_build) is kernels.COMPILING   # still running: not started again
+    def release(self) -> None:
+        self.released.touch()
+
+    def by(self) -> list:
+        """(process, its nice value) of each build so far."""
+        return [tuple(map(int, line.split())) for line in self.path.read_text().splitlines()] \
+            if self.path.exists() else []
+
+
+def test_a_compile_runs_behind_in_a_low_priority_child_and_no_other_process_compiles_or_waits(behind, tmp_path):
+    builds = Builds(tmp_path, hold=True)
+    assert kernels._compiled_once(KEY, builds.build) is kernels.COMPILING   # started, not waited for
+    assert kernels._compiled_once(KEY, builds.build) is kernels.COMPILING   # still running: not started again
     # a sibling process neither compiles it nor waits for it while it compiles here
     assert in_child(lambda: kernels._compiled_once(KEY, lambda: 1 / 0) is kernels.COMPILING) == 0
-    release.set()
+    builds.release()
     assert kernels.join_background_compiles(30)
-    assert kernels._compiled_once(KEY, slow_build) is None  # its result, taken here
-    assert builds == ["here"] and behind == ["compiled"]
+    assert kernels._compiled_once(KEY, builds.build) is None  # its result, taken here
+    [(pid, nice)] = builds.by()
+    assert pid != os.getpid() and nice == compile_apart.NICE and behind == ["compiled"]
     # and now the sibling loads it from the disk cache
     assert in_child(lambda: kernels._compiled_once(KEY, lambda: 1 / 0) is None and behind[-1] == "loaded") == 0
+
+
+def test_a_compile_its_process_waits_for_runs_at_that_process_priority(behind, tmp_path):
+    """A shape long enough for its process to wait for its own compile (engine.cost.COMPILE_FIRST_FROM):
+    that process is idle, and the lowest priority would leave the compile, and the shape, to a
+    busy host's idle moments."""
+    builds = Builds(tmp_path)
+    assert kernels._compiled_once(KEY, builds.build, wait_own=True) is None  # waited for: its result
+    [(pid, nice)] = builds.by()
+    assert pid != os.getpid() and nice == os.getpriority(os.PRIO_PROCESS, 0)
+
+
+def test_a_compile_process_that_dies_costs_its_kernel_not_the_process(behind, caplog):
+    def dying_build():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    assert kernels._compiled_once(KEY, dying_build) is kernels.COMPILING
+    assert kernels.join_background_compiles(30)
+    assert kernels._compiled_once(KEY, dying_build) is None  # CPython partitions
+    assert "ended with signal 9" in caplog.text
+    # nothing was kept: the next one that wants it compiles it again
+    assert kernels._compiled_once(KEY, lambda: 1 / 0) is kernels.COMPILING
+    assert kernels.join_background_compiles(30)
+
+
+def test_a_kernel_the_child_cannot_keep_is_compiled_in_the_process(behind, tmp_path, monkeypatch):
+    """numba cannot always reduce a kernel to bytes (``kernel_cache.freeze`` gives None): the
+    child cannot hand it over, so the compiling process builds it itself, as before."""
+    monkeypatch.setattr(kernel_cache, "freeze", lambda *args: None)
+    source = RangeSource(range(1000))
+
+    def kernel():
+        return kernels.compiled("times 5 unkept", reducers.Sum, source, lambda x: x * 5, None, None)
+
+    assert kernel() is None
+    assert kernels.join_background_compiles(60)
+    compiled = kernel()
+    assert compiled is not None and compiled.function(*source.kernel_arguments(), 0, 1000)[2] == 5 * 499500
 
 
 def test_a_real_kernel_is_used_once_compiled_behind(behind):
@@ -238,18 +297,13 @@ def test_a_deferred_compile_waits_for_an_idle_process(behind):
     assert kernels._compiled_once(DEFERRED_KEY, build) is None and builds == []
 
 
-def test_a_deferred_compile_starts_when_a_shape_wants_it_now(behind):
-    builds = []
-
-    def build():
-        builds.append("built")
-        return None
-
-    assert kernels._compiled_once(DEFERRED_KEY, build, deferring=True) is kernels.COMPILING
-    assert kernels._compiled_once(DEFERRED_KEY, build) is kernels.COMPILING  # wanted now: started
+def test_a_deferred_compile_starts_when_a_shape_wants_it_now(behind, tmp_path):
+    builds = Builds(tmp_path)
+    assert kernels._compiled_once(DEFERRED_KEY, builds.build, deferring=True) is kernels.COMPILING
+    assert kernels._compiled_once(DEFERRED_KEY, builds.build) is kernels.COMPILING  # wanted now: started
     assert kernels.deferred_for() is None
     assert kernels.join_background_compiles(30)
-    assert kernels._compiled_once(DEFERRED_KEY, build) is None and builds == ["built"]
+    assert kernels._compiled_once(DEFERRED_KEY, builds.build) is None and len(builds.by()) == 1
 
 
 def test_deferred_compiles_start_when_the_process_is_idle(behind):

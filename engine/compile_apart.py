@@ -1,0 +1,94 @@
+"""A compile behind the partitions, run in a child process at the lowest priority.
+
+Why not in a thread of the compute process, as before: numba's compile is mostly Python (typing,
+lowering) and holds the GIL, and it takes a core. On two cores a compile of 0.3-1.5 s behind a
+shape slowed the shape's own CPython partitions, and the next blocks: a 200,000-item
+palindrome count took 0.05-0.07 s for each of its shapes for the second after its first run
+(0.03 s as written, 0.02 s split once the kernel was there). A child forked from the compiling
+thread holds everything the compile needs (the functions, their types, numba's state warmed up
+before the pool forked), shares no GIL with the partitions, and runs at nice 19: while the
+cores compute partitions it gets about 1/70 of one, and all of whatever they leave idle. It
+writes the kernel to the disk cache (``engine.kernel_cache``), from which the parent, and every
+other process of the host, loads it.
+
+A child that dies (numba can abort a process that runs out of memory, or crash) costs its kernel,
+not the compute process; one still running after ``PATIENCE`` seconds is killed.
+"""
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import select
+import signal
+from typing import Callable, Iterator, Optional
+
+log = logging.getLogger(__name__)
+
+NICE = 19
+PATIENCE = 600.0  # seconds a compile may take, at the lowest priority on a busy host
+KEPT, NOT_KEPT = 0, 3  # the child's exit codes: the kernel is in the disk cache; it could not be kept
+_PR_SET_PDEATHSIG = 1
+
+
+def run(work: Callable[[], bool], nice: int = NICE) -> Optional[int]:
+    """Run ``work`` in a child forked from this thread, ``nice`` lower in priority than this
+    process (``NICE``: the lowest there is): ``KEPT`` when it returned
+    True, ``NOT_KEPT`` when False, None when the child raised, died or was killed (logged). Call
+    from a thread of the compiling process, never its main thread: this waits for the child."""
+    with _compilers_idle():
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            _child(work, nice)
+    return _waited(pid)
+
+
+@contextlib.contextmanager
+def _compilers_idle() -> Iterator[None]:
+    """Hold numba's compiler lock and LLVM's across the fork: a child forked while another thread
+    held one (the main thread loading a kernel) would wait for it for ever."""
+    from llvmlite.binding import ffi
+    from numba.core.compiler_lock import global_compiler_lock
+
+    with global_compiler_lock, ffi.lib._lock:  # the child's copies are held by its one thread: its own
+        yield
+
+
+def _child(work: Callable[[], bool], nice: int) -> None:
+    code = 2
+    try:
+        _die_with_parent()
+        if nice:
+            os.nice(nice)
+        code = KEPT if work() else NOT_KEPT
+    except BaseException:
+        log.exception("compile process %d failed; its shape runs in CPython", os.getpid())
+    finally:
+        os._exit(code)  # no atexit, no finalizers, no buffers of the parent's flushed twice
+
+
+def _die_with_parent() -> None:
+    """The child is killed when the thread that forked it ends (its process killed, retired)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _waited(pid: int) -> Optional[int]:
+    ending = os.pidfd_open(pid)
+    try:
+        ended, _, _ = select.select([ending], [], [], PATIENCE)
+    finally:
+        os.close(ending)
+    if not ended:
+        log.warning("compile process %d still ran after %.0f s: killed; its shape runs in CPython", pid, PATIENCE)
+        os.kill(pid, signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    if not ended:
+        return None
+    code = os.waitstatus_to_exitcode(status)
+    if code in (KEPT, NOT_KEPT):
+        return code
+    log.warning("compile process %d ended with %s; its shape runs in CPython", pid,
+                f"signal {-code}" if code < 0 else f"code {code}")
+    return None
