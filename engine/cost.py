@@ -32,6 +32,7 @@ sends the shape serial, where CPython raises it in order.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from dataclasses import dataclass
@@ -132,18 +133,22 @@ class _Sample:
 
 
 def _sample(source, element: Callable, condition: Optional[Callable], pattern: Optional[str], flat: bool,
-            limit: int) -> _Sample:
-    """The shape computed on its first items, in order, as CPython partitions compute it
-    (``engine.sources.values_of``; raises what they raise). The clock is read every
-    ``CLOCK_EVERY`` items: for cheap elements, reading it costs more than they do."""
+            limit: int, as_written: Optional[Callable] = None) -> _Sample:
+    """The shape computed on its first items, in order, as CPython partitions compute it (by
+    ``as_written``, else ``engine.sources.values_of``; raises what they raise). The clock is read
+    every ``CLOCK_EVERY`` items: for cheap elements, reading it costs more than they do."""
     results: List[Any] = []
-    keep = results.extend if flat else results.append
+    if as_written is None:
+        elements = functools.partial(values_of, element=element, condition=condition, pattern=pattern)
+        keep = results.extend if flat else results.append
+    else:  # the loop as written gives the inner loops' values themselves
+        elements, keep = as_written, results.append
     count = 0
     items = iter(source.items(0, limit))
     with gc_pause.paused():
         start = _clock()
         while chunk := list(itertools.islice(items, CLOCK_EVERY)):
-            for value in values_of(chunk, element, condition, pattern):
+            for value in elements(chunk):
                 keep(value)
             count += len(chunk)
             if _clock() - start >= SAMPLE_SECONDS:
@@ -181,11 +186,12 @@ def _travelling_items(source, count: int) -> List[Any]:
 
 
 def estimate(source, element: Callable, condition: Optional[Callable], pattern: Optional[str], flat: bool,
-             collects: bool, cores: int) -> Estimate:
-    """Both ways' expected time for the whole shape. Raises what its first items raise, or what
+             collects: bool, cores: int, as_written: Optional[Callable] = None) -> Estimate:
+    """Both ways' expected time for the whole shape; ``as_written``: what its CPython partitions
+    run (``engine.sources.written_elements``). Raises what its first items raise, or what
     pickling them raises."""
     n = source.length
-    sample = _sample(source, element, condition, pattern, flat, max(1, n // SAMPLE_SHARE))
+    sample = _sample(source, element, condition, pattern, flat, max(1, n // SAMPLE_SHARE), as_written)
     items = _travelling_items(source, min(sample.count, PICKLED_SAMPLE))
     items_bytes, pickle_items, unpickle_items = _round_trip(items, 1.0)
     results = sample.results[:PICKLED_SAMPLE]
@@ -195,7 +201,8 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
     serial = sample.seconds / sample.count * n
     split = (SPLIT_OVERHEAD + (pickle_items + unpickle_items + unpickle_results) * MOVES_AT_SCALE * n
              + (sample.seconds / sample.count + pickle_results * MOVES_AT_SCALE) * n / max(1, cores))
-    functions_seconds, functions_bytes = _functions_cost((element, condition), (SPLIT_GAIN * serial - split) / 2)
+    functions_seconds, functions_bytes = _functions_cost((element, condition, as_written),
+                                                         (SPLIT_GAIN * serial - split) / 2)
     split += 2 * functions_seconds + functions_bytes * max(1, cores) / PIPE_BYTES_PER_SECOND
     compiles = (bool(source.compilable) and not flat and all(map(_numbers, sample.results))
                 and not process_settings.not_compiled_here())

@@ -431,9 +431,10 @@ def asking(ask: Optional[Callable[[str], None]]) -> Iterator[None]:
 def compile_behind(enabled: bool) -> None:
     """With a kernel folder (``engine.kernel_cache``): compile each new kernel behind the first
     process that wants it (in a child process at the lowest priority, ``engine.compile_apart``)
-    while the partitions run in CPython, and use it from the next partition after it is ready, here, or in another process once it is on disk (tiered
-    execution: no block waits for numba). Without: the first partition compiles it and the
-    others wait for it (``UFORA_COMPILE=first``). Set before the compute pool forks."""
+    while the partitions run in CPython, and use it from the next partition after it is ready,
+    here, or in another process once it is on disk (tiered execution: no block waits for
+    numba). Without: the first partition compiles it and the others wait for it
+    (``UFORA_COMPILE=first``). Set before the compute pool forks."""
     global _behind
     _behind = background_compiles.BackgroundCompiles() if enabled else None
 

@@ -33,7 +33,7 @@ from ufora.engine import (cost, errors, kernels, local_estimate, process_setting
                           sources, task_arrays, tasks)
 from ufora.engine.errors import RemoteError
 from ufora.engine.sources import (Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window, countable,
-                                  source_for, unpacker)
+                                  source_for, unpacker, written_elements)
 from ufora.engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Fewer items than this are never split; above it, splitting is decided by measurement
@@ -229,18 +229,19 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...], return
 
 
 def _why_not_worth_it(source, element: Callable, condition: Optional[Callable], pattern: Optional[str],
-                      flat: bool, collects: bool, key: Optional[Callable] = None
-                      ) -> Tuple[Optional[str], Optional[cost.Estimate]]:
+                      flat: bool, collects: bool, key: Optional[Callable] = None,
+                      as_written: Optional[Callable] = None) -> Tuple[Optional[str], Optional[cost.Estimate]]:
     """(None when splitting the shape is expected to win (``engine.cost``), else why it runs
     serially; the estimate, None where there is none: every shape splits). Only for a shape that
-    can be split: its functions are free of side effects."""
+    can be split: its functions are free of side effects. ``as_written``: what its CPython
+    partitions run (``sources.written_elements``), timed instead of its functions."""
     if _runner.always_split:
         return None, None
-    if key is not None:
-        element = _keyed(element, key)
+    if key is not None:  # the key's calls are timed with the elements'
+        element, as_written = _keyed(element, key), None
     try:
         with _few_nested_inline():
-            estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores)
+            estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores, as_written)
     except Exception as exc:  # serially, CPython raises it where it arises
         return f"its first items raise {type(exc).__name__} (or cannot be pickled)", None
     return (None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"), estimate
@@ -310,11 +311,12 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         _, split_element, split_condition, split_pattern, split_flat = _unwrap(iterable, grouped, condition)
         inner = element
     key = kwargs.get("key")
+    as_written = written_elements("reduce", serial)
     source, reason = _why_serial(iterable, (split_element, split_condition, key))
     estimate = None
     if source is not None:
         reason, estimate = _why_not_worth_it(source, split_element, split_condition, split_pattern, split_flat,
-                                             False, key)
+                                             False, key, as_written)
         source = None if reason is not None else source
     # a sum whose partials would not combine into the serial answer is made again in order, in
     # one partition over everything (compiled when it can be): not when its start must come
@@ -332,7 +334,7 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
         started = time.perf_counter()
         try:
             partials = _run(reducer, source, split_element, split_condition, key, split_pattern,
-                            split_flat, inner=inner,
+                            split_flat, inner=inner, as_written=as_written,
                             check=(lambda p: check(p, args, kwargs, inner is not None)) if check else None,
                             in_order=in_order, estimate=estimate)
         except (tasks.Unshippable, shm.NoRoom) as exc:
@@ -380,9 +382,10 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
         return kind(_called(iterable))
     iterable, element, condition, pattern, flat = shape
     source, reason = _why_serial(iterable, (element, condition), returns_an_item=True)
+    as_written = written_elements(kind, written) if isinstance(kind, str) else None
     estimate = None
     if source is not None:
-        reason, estimate = _why_not_worth_it(source, element, condition, pattern, flat, True)
+        reason, estimate = _why_not_worth_it(source, element, condition, pattern, flat, True, as_written=as_written)
         source = None if reason is not None else source
     if source is not None:
         outputs = []
@@ -390,7 +393,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
         try:
             outputs += [] if flat else [shm.create(8 * source.length) for _ in range(reducer.outputs)]
             partials = _run(reducer, source, element, condition, None, pattern, flat, tuple(o.name for o in outputs),
-                            estimate=estimate)
+                            estimate=estimate, as_written=as_written)
             if partials is None:  # made as written below (_run's report says why)
                 _tally_split(started, estimate, given_up=True)
                 return _collected_as_written(kind, given, shape, written)
@@ -428,7 +431,7 @@ def _collected_as_written(kind: Any, given: Any, shape: tuple, written: Optional
 def _run(reducer, source, element, condition, key, pattern: Optional[str], flat: bool,
          outputs: Tuple[str, ...] = (), inner: Optional[Callable] = None,
          check: Optional[Callable[[list], Optional[str]]] = None, in_order: bool = False,
-         estimate: Optional[cost.Estimate] = None) -> Optional[list]:
+         estimate: Optional[cost.Estimate] = None, as_written: Optional[Callable] = None) -> Optional[list]:
     """[(lo, partial)] in order, up to the first stopping outcome; raises the first error.
     ``inner``: for a grouped reduction (``element`` reduces one item's inner loops, compiled),
     the function giving those loops' values, which CPython partitions reduce as CPython would.
@@ -437,12 +440,13 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     (the caller runs the shape serially; the report says why). ``estimate``: the shape's, which
     says when its kernel should compile, and whether its floats have fractions (``engine.cost``):
     then, ``in_order`` and its kernel compiling after it, the sum is made in order at once, never
-    split first (its partials would not be combined)."""
+    split first (its partials would not be combined). ``as_written``: what CPython partitions run
+    (``sources.written_elements``)."""
     segments = source.export()  # first: a large array travels by name, not inside the task
     compile_after = _compiles_after(estimate, element, condition)
     try:
         with tasks.made_task(reducer, element, condition, key, source, outputs, pattern, flat, inner,
-                             estimate is not None and estimate.compile_first, compile_after) as task:
+                             estimate is not None and estimate.compile_first, compile_after, as_written) as task:
             # a kernel that compiles after the shape is no faster now: CPython in order at once, where
             # its partials would not combine, or its CPython partitions would lose to the loop as
             # written (2M values mapped: their moves cost more than two cores gain); it compiles after

@@ -35,6 +35,7 @@ import functools
 import itertools
 import re
 import sys
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -445,6 +446,29 @@ def values_of(items: Iterable, element: Optional[Callable], condition: Optional[
     if pattern is None:
         return _looped(items, element, condition)
     return _unpacking(pattern, element is not None, condition is not None)(items, element, condition)
+
+
+def written_elements(kind: str, written: Optional[Callable]) -> Optional[Callable[[Iterable], Iterable]]:
+    """What CPython partitions run instead of ``values_of``, where the rewriter gave the shape's
+    generator or comprehension as written (``written``, taking the iterable): the elements of
+    some items in order, computed by the loop itself, at its own speed. ``kind``: "reduce" (a
+    generator), or the comprehension's "list", "set" or "dict". A generator and a list give the
+    elements; a dict, its pairs: the dict of a partition's pairs, merged in order with the
+    others', is the dict of all of them (each key where it first came, the first of equal keys,
+    with its last value). None for a set: it has lost the order in which its elements came, on
+    which the order of the set built from all of them depends."""
+    if written is None or kind == "set":
+        return None
+    return _PairsOf(written) if kind == "dict" else written
+
+
+@dataclass(frozen=True)
+class _PairsOf:
+    """A dict comprehension as written, giving the (key, value) pairs of the dict it makes."""
+    comprehension: Callable[[Iterable], dict]
+
+    def __call__(self, items: Iterable) -> Iterable:
+        return self.comprehension(items).items()
 
 
 def _looped(items: Iterable, element: Optional[Callable], condition: Optional[Callable]) -> Iterator:

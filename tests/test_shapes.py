@@ -537,6 +537,20 @@ add(STOPS + "result = list(map(stopped, range(30_000)))", parallel=False, name="
 add(STOPS + "result = max(filter(stopped, range(30_000)))", parallel=False, name="stopped: max of filter")
 add(STOPS + "result = [stopped(x) for x in range(30_000)]", parallel=False, name="stopped: list comprehension")
 add(STOPS + "result = any(stopped(x) < 0 for x in range(30_000))", parallel=False, name="stopped: any of a generator")
+add(STOPS + "result = {x: stopped(x) for x in range(30_000)}", parallel=False, name="stopped: dict comprehension")
+# CPython partitions run the loop as written (engine.sources.written_elements): a dict comprehension's
+# partitions give their dicts' pairs, merged in order (each key where it first came, the first of
+# equal keys, its last value); nested loops, filters and errors as the loop gives them
+add("result = [(type(k).__name__, v) for k, v in {(1 if x % 3 == 0 else 1.0 if x % 3 == 1 else True): str(x)"
+    " for x in range(30_000)}.items()]", compiled=False, name="dict comprehension: equal keys of three types")
+add("result = {str(x % 13): (x, str(x)) for x in range(30_000) if x % 5}", compiled=False,
+    name="dict comprehension: keys repeated across partitions")
+add("words = [str(x) for x in range(5_000)]\nresult = [w[i] for w in words for i in range(len(w)) if w[i] != '1']",
+    compiled=False, name="list comprehension: nested loop and filter over strings")
+add("result = [int('a') if x == 28_000 else 1 // (x - 25_000) if x > 20_000 else x for x in range(30_000)]",
+    compiled=False, name="list comprehension: the first error in order, not the first seen")
+add("result = list({str(x % 977) + 'k' for x in range(30_000)})", compiled=False,
+    name="set comprehension of strings: its order")
 add("class C:\n    n = 0\n    def bump(self, x):\n        C.n += 1\n        return x\nc = C()\n"
     "result = sum(map(c.bump, range(30_000))), C.n", parallel=False)  # a bound method as the element
 add("class T:\n    def __init__(self):\n        self.n = 0\n    def add(self, x):\n        self.n += 1\n"
