@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ufora.engine import block as blocks
-from ufora.engine import errors, frames, kernel_cache, kernels, memory_limits, output, proc, serialization, shm, tasks
+from ufora.engine import (errors, frames, kernel_cache, kernels, memory_limits, output, proc, process_settings,
+                          serialization, shm, tasks)
 from ufora.engine.pool_messages import (BlockDone, ForeignTask, Forget, FromProcess, KernelEvent, KernelWanted, Output,
                                         PartitionDone, RunBlock, RunPartition, RunTask, TaskDone, TaskId, ToProcess)
 
@@ -293,6 +294,7 @@ class ComputePool:
         kernel_cache.use(kernel_folder)  # None: kernels are compiled in each process (tests)
         kernels.compile_behind(compile_behind)  # only with a folder: where the others find what one compiled
         kernels.warm_up()
+        process_settings.warm_up()
         shm.become_service()  # inherited: a remote object's segments are ours
         self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.zygote = os.fork()
