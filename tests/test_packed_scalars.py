@@ -3,6 +3,7 @@ travel as typed arrays and come back as the same containers of the same scalar t
 sharing; everything else pickles as before. Then end to end through pyfora.connect() and real
 services: as free variables, arguments, results and remote objects, compared with the same code
 run here."""
+import struct
 import subprocess
 import sys
 from collections import OrderedDict
@@ -274,3 +275,28 @@ def test_a_class_or_function_pickled_by_name_does_not_make_the_next_one_go_by_na
         rebuilt = serialization.loads(serialization.dumps(dynamic))
         assert rebuilt.__name__ == dynamic.__name__
     assert serialization.loads(serialization.dumps(made_here["local"]))() == 7
+
+
+def complex_bits(value: complex) -> bytes:
+    return struct.pack("<dd", value.real, value.imag)
+
+
+def test_python_complex_numbers_travel_as_an_array_and_come_back_with_their_bits():
+    nan_payload = struct.unpack("<d", struct.pack("<Q", 0x7FF8DEADBEEF0001))[0]
+    edges = [complex(-0.0, 0.0), complex(0.0, -0.0), complex(float("inf"), -float("inf")),
+             complex(nan_payload, 1.0), complex(5e-324, -5e-324)]
+    points = [complex(x / 100, y / 100) for x in range(-150, 50, 2) for y in range(-100, 100, 2)] + edges
+    for value in (points, tuple(points), {i: c for i, c in enumerate(points)}, [*points, "a", 3, 2.5, None]):
+        data = serialization.dumps(value)
+        got = serialization.loads(data)
+        assert packed(data) and type(got) is type(value)
+        items = list(value.values()) if isinstance(value, dict) else list(value)
+        back = list(got.values()) if isinstance(got, dict) else list(got)
+        assert [type(c) for c in back] == [type(c) for c in items]
+        assert [complex_bits(c) if type(c) is complex else c for c in back] == \
+            [complex_bits(c) if type(c) is complex else c for c in items]
+
+
+def test_a_few_python_complex_numbers_pickle_one_by_one():
+    data = serialization.dumps([1 + 2j] * 5 + ["x"] * 100)
+    assert not packed(data) and serialization.loads(data) == [1 + 2j] * 5 + ["x"] * 100
