@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(PY) examples/tutorial.py
 
 test: lint browser
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 # Debian's Chromium for the dashboard's browser test (tests/test_dashboard.py), where it is missing
 # and can be installed (as root, with apt); else that test is skipped, saying why
