@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import itertools
 import logging
 import os
@@ -289,12 +290,14 @@ class ComputePool:
     """
 
     def __init__(self, processes: int, kernel_folder: Optional[str] = None, compile_behind: bool = False,
-                 memory: Optional[int] = None):
-        """``memory``: the bytes each compute process may allocate (``memory_limits``), else no limit."""
+                 memory: Optional[int] = None, preload: Sequence[str] = ()):
+        """``memory``: the bytes each compute process may allocate (``memory_limits``), else no limit;
+        ``preload``: modules to import before the processes fork (``UFORA_PRELOAD``)."""
         kernel_cache.use(kernel_folder)  # None: kernels are compiled in each process (tests)
         kernels.compile_behind(compile_behind)  # only with a folder: where the others find what one compiled
         kernels.warm_up()
         process_settings.warm_up()
+        _preload(preload)
         shm.become_service()  # inherited: a remote object's segments are ours
         self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.zygote = os.fork()
@@ -390,6 +393,19 @@ def _run_zygote(control: socket.socket) -> None:
         # objects, whose segments would otherwise hold their memory until the host reboots.
         shm.sweep_service(shm.service_pid)
         os._exit(code)
+
+
+def _preload(modules: Sequence[str]) -> None:
+    """Import ``modules`` once, before the fork, for every compute process; one that fails is
+    logged and left out (its blocks import it, or fail to, as they would have)."""
+    for name in modules:
+        began = time.monotonic()
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any failure: a block that imports it says why
+            log.warning("UFORA_PRELOAD: cannot import %s (%s); left out", name, exc)
+        else:
+            log.info("UFORA_PRELOAD: imported %s in %.2f s", name, time.monotonic() - began)
 
 
 def _reap_exited(reaped: Dict[int, int]) -> None:

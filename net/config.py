@@ -71,6 +71,16 @@ def _choice_kind(*choices: str) -> Kind:
     return Kind(" or ".join(choices), read)
 
 
+def _modules(variable: str, raw: str) -> Tuple[str, ...]:
+    """``pandas,scipy.stats`` as module names; a name that is not one is refused."""
+    names = tuple(name.strip() for name in raw.split(",") if name.strip())
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ConfigError(f"{variable}={raw!r}: {name!r} is not a module name")
+    return names
+
+
+MODULES = Kind("module names, comma-separated", _modules)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 MIN_WORKER_MEMORY = 256 << 20
 MAX_WORKER_MEMORY = 1 << 60  # (setrlimit takes no more)
@@ -154,9 +164,13 @@ SETTINGS = (
             "runs serially, as the engine's reports say); always: every shape that can be split is (to test or "
             "benchmark the split path)"),
     Setting("UFORA_COMPILE", _choice_kind("background", "first"), "background", "background",
-            "background: a new kernel compiles in a thread of one compute process while its shape's partitions "
-            "run in CPython, and the partitions after it is ready use it (no block waits for numba); first: the "
-            "first partitions wait for it (to benchmark compiled code from the first run)"),
+            "background: a new kernel compiles in a low-priority child of one compute process while its shape's "
+            "partitions run in CPython, and the partitions after it is ready use it (no block waits for numba); "
+            "first: the first partitions wait for it (to benchmark compiled code from the first run)"),
+    Setting("UFORA_PRELOAD", MODULES, (), "none",
+            "modules the compute processes import before they fork, so that no block pays their import (pandas: "
+            "0.3-0.4 s in each process, paid once at start-up instead); one that cannot be imported is logged and "
+            "left out"),
     Setting("UFORA_LOG_DIR", FOLDER, None, f"{DEFAULT_LOG_DIR} if writable, else stderr",
             "log folder (ufora-service.log)"),
     Setting("UFORA_KERNEL_CACHE_DIR", FOLDER, None,
@@ -244,6 +258,7 @@ class ServiceConfig:
     compile_behind: bool = True  # UFORA_COMPILE=background: partitions run in CPython while a kernel compiles
     worker_memory: Optional[int] = None  # bytes each compute process may allocate (UFORA_WORKER_MEMORY)
     spill_dir: Optional[str] = None  # remote objects past half of worker_memory go here (None: a temporary folder)
+    preload: Tuple[str, ...] = ()  # UFORA_PRELOAD: modules the compute processes import before they fork
 
     @property
     def worker_data_port(self) -> int:
@@ -324,6 +339,7 @@ def parse(env: Mapping[str, str], resolve: Callable[[str], str] = socket.gethost
         cluster_secret=_cluster_secret(env),
         always_split=read("UFORA_SPLIT", env) == "always",
         compile_behind=read("UFORA_COMPILE", env) == "background",
+        preload=read("UFORA_PRELOAD", env),
         worker_memory=_worker_memory(env) if run_worker else None,
     )
 
