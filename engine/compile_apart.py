@@ -34,13 +34,14 @@ _PR_SET_PDEATHSIG = 1
 
 def run(work: Callable[[], bool], nice: int = NICE) -> Optional[int]:
     """Run ``work`` in a child forked from this thread, ``nice`` lower in priority than this
-    process (``NICE``: the lowest there is): ``KEPT`` when it returned
-    True, ``NOT_KEPT`` when False, None when the child raised, died or was killed (logged). Call
-    from a thread of the compiling process, never its main thread: this waits for the child."""
+    process (``NICE``: the lowest there is): ``KEPT`` when it returned True, ``NOT_KEPT`` when
+    False, None when the child raised, died or was killed (logged). Call from a thread of the
+    compiling process, never its main thread: this waits for the child."""
+    parent = os.getpid()
     with _compilers_idle():
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            _child(work, nice)
+            _child(work, nice, parent)
     return _waited(pid)
 
 
@@ -55,10 +56,10 @@ def _compilers_idle() -> Iterator[None]:
         yield
 
 
-def _child(work: Callable[[], bool], nice: int) -> None:
+def _child(work: Callable[[], bool], nice: int, parent: int) -> None:
     code = 2
     try:
-        _die_with_parent()
+        _die_with(parent)
         if nice:
             os.nice(nice)
         code = KEPT if work() else NOT_KEPT
@@ -68,24 +69,36 @@ def _child(work: Callable[[], bool], nice: int) -> None:
         os._exit(code)  # no atexit, no finalizers, no buffers of the parent's flushed twice
 
 
-def _die_with_parent() -> None:
-    """The child is killed when the thread that forked it ends (its process killed, retired)."""
+def _die_with(parent: int) -> None:
+    """The child is killed when the thread that forked it ends (its process killed, retired); it
+    ends at once if that happened before it asked."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(2)
 
 
 def _waited(pid: int) -> Optional[int]:
-    ending = os.pidfd_open(pid)
+    """The child's outcome once it ended, or None once killed after ``PATIENCE`` seconds."""
     try:
-        ended, _, _ = select.select([ending], [], [], PATIENCE)
+        ending = os.pidfd_open(pid)
+    except OSError:  # a kernel without pidfds: wait without a limit
+        return _outcome(pid, os.waitpid(pid, 0)[1])
+    try:
+        poller = select.poll()
+        poller.register(ending, select.POLLIN)
+        ended = poller.poll(PATIENCE * 1000)
     finally:
         os.close(ending)
     if not ended:
         log.warning("compile process %d still ran after %.0f s: killed; its shape runs in CPython", pid, PATIENCE)
         os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    if not ended:
+        os.waitpid(pid, 0)
         return None
+    return _outcome(pid, os.waitpid(pid, 0)[1])
+
+
+def _outcome(pid: int, status: int) -> Optional[int]:
     code = os.waitstatus_to_exitcode(status)
     if code in (KEPT, NOT_KEPT):
         return code

@@ -607,6 +607,14 @@ def _kept(name: str, key: Tuple, kernel: Optional[Kernel]) -> bool:
     return True
 
 
+def _built_in_child(name: str, key: Tuple, build: Callable[[], Optional[Kernel]]) -> bool:
+    """``_compiled_apart``'s child: the kernel built and kept. Its functions' names are its own
+    (``kernel_cache.distinct_symbols``): it counts from its parent's counter otherwise, and two
+    children of one process gave one name to two kernels."""
+    kernel_cache.distinct_symbols()
+    return _kept(name, key, build())
+
+
 def _compiled_apart(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
                     waited: bool = False) -> Optional[Kernel]:
     """``_compiled_and_kept`` for a compile behind the partitions: built in a child process at the
@@ -615,7 +623,7 @@ def _compiled_apart(name: str, key: Tuple, build: Callable[[], Optional[Kernel]]
     reduce it, the folder cannot be written); None (CPython) where the child died. ``waited``:
     this process waits for it, idle: the child runs at this process's priority (at the lowest,
     a busy host would keep it, and the shape, waiting for minutes)."""
-    ended = compile_apart.run(lambda: _kept(name, key, build()), compile_apart.NICE if not waited else 0)
+    ended = compile_apart.run(lambda: _built_in_child(name, key, build), compile_apart.NICE if not waited else 0)
     if ended is None:
         return None
     found = kernel_cache.load(name, key) if ended == compile_apart.KEPT else kernel_cache.MISSING

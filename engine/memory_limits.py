@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import resource
 import threading
 import time
@@ -53,6 +54,17 @@ RETIRED = 75  # the exit code of a process retired so (EX_TEMPFAIL): its service
 _limit = 0  # the limit ``limit`` or ``refresh`` set last, before what ``reserve`` lends
 _lent = 0  # reserves lent now (a block's error described, kernels compiling in threads)
 _lending = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A child forked while another thread held ``_lending`` (a kernel's compile child,
+    ``engine.compile_apart``, forked as the main thread refreshed the limit) would wait for it
+    for ever: the child's is new."""
+    global _lending
+    _lending = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 def limit(nbytes: int) -> None:

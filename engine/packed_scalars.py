@@ -26,11 +26,11 @@ What is packed: an exact ``list`` or ``tuple`` (an exact ``dict``: its keys and 
 least ``_MIN_SCALARS`` numpy scalars of the numeric types (bool, integers, floats, complex,
 datetime64, timedelta64) or Python complex numbers (each pickles through ``copyreg``, a Python
 call: 10,000 points of a Mandelbrot grid took 15 ms to send and as long to rebuild; they travel
-as a complex128 array and come back as Python complex numbers, the same bits), where every other
-item is an atom (a Python int, float, complex, str,
-bytes, bool or None). Items of several types keep their order and their types: a code per item
-says which part it comes from, a typed array per numpy type (per unit for datetime64 and
-timedelta64), a plain list for the atoms. Anything else is pickled as before: subclasses of
+as a complex128 array and come back as Python complex numbers, the same bits; not where one is
+held twice or has a NaN part: ``_complex_packable``), where every other item is an atom (a
+Python int, float, complex, str, bytes, bool or None). Items of several types keep their order
+and their types: a code per item says which part it comes from, a typed array per numpy type
+(per unit for datetime64 and timedelta64), a plain list for the atoms. Anything else is pickled as before: subclasses of
 list, tuple and dict (their class and attributes matter), sets, numpy's str_, bytes_ and void
 (their lengths), user subclasses of numpy types, a list that also holds other objects (which
 could lead back to the list itself).
@@ -91,12 +91,15 @@ def _describe(items: Sequence[Any]) -> Optional[Tuple[Described, int]]:
     kinds = dict.fromkeys(keys[:1]) if keys.count(keys[0]) == count else dict.fromkeys(keys)
     if not all(kind in _SCALARS or kind in _ATOMS for kind in kinds):
         return None
+    # Python complex numbers that may not be rebuilt one by one stay atoms, as they were
+    listed = _listed if complex not in kinds or _complex_packable([item for item in items if type(item) is complex]) \
+        else _ATOMS.__contains__
     if not _TIMES.isdisjoint(kinds):
         keys = [item.dtype if kind in _TIMES else kind for item, kind in zip(items, keys)]
         kinds = dict.fromkeys(keys)
     if len(kinds) == 1:
         [kind] = kinds
-        if _listed(kind):
+        if listed(kind):
             return ([list(items)], None), 0
         return ([(kind, np.fromiter(items, _dtype(kind), count))], None), count
     if len(kinds) > 255:
@@ -107,9 +110,16 @@ def _describe(items: Sequence[Any]) -> Optional[Tuple[Described, int]]:
     parts: List[Any] = []
     for code, kind in enumerate(kinds):
         chosen = objects[codes == code]
-        parts.append(chosen.tolist() if _listed(kind) else (kind, np.fromiter(chosen, _dtype(kind), len(chosen))))
+        parts.append(chosen.tolist() if listed(kind) else (kind, np.fromiter(chosen, _dtype(kind), len(chosen))))
     atoms = sum(len(part) for part in parts if type(part) is list)
     return (parts, codes), count - atoms
+
+
+def _complex_packable(values: List[complex]) -> bool:
+    """Whether Python complex numbers may travel packed, rebuilt one by one, and nothing CPython can
+    tell differs: distinct objects (a list holding one twice finds it by identity: ``count``,
+    ``index``, ``in``), none with a NaN part (which equals only itself, by identity)."""
+    return len(set(map(id, values))) == len(values) and not any(value != value for value in values)
 
 
 def _items(parts: List[Any], codes: Optional[np.ndarray]):

@@ -558,6 +558,8 @@ def kernel({params}, lo, hi, out0{extra_output}):
 
     @staticmethod
     def python_partition(items, element, condition, key) -> Tuple[str, List[typing.Any]]:
+        if type(items) is list and element is None and condition is None:  # a list comprehension's own
+            return "values", items
         return "values", list(_values(items, element, condition))
 
     @staticmethod

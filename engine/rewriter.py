@@ -14,7 +14,8 @@ Rules (docs/parallel-shapes.md has an example for each, and what stays serial):
   ``filter`` is the builtin, so ``g`` and ``a`` are evaluated once, where they were.
 * ``len(c)`` where ``c`` is rewritten to ``__ufora_collect__(...)`` (a comprehension,
   ``list(map(...))``, ``list(filter(...))``) becomes ``__ufora_len__(len, <the same arguments>)``:
-  the engine counts a list's elements without building it, and takes ``len`` of a set or dict.
+  the engine counts a list's elements without building the whole list (a compiled partition counts;
+  one in CPython builds its own part, as written), and takes ``len`` of a set or dict.
 * ``<obj>.map(f)`` and ``<obj>.apply(f)`` (one argument, no keywords) become
   ``__ufora_method__(<obj>.map, lambda: f)``: when the bound method is pandas' ``Series.map`` or
   ``Series.apply`` of a Series the engine splits and ``f`` a plain Python function, the engine

@@ -382,7 +382,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
         return kind(_called(iterable))
     iterable, element, condition, pattern, flat = shape
     source, reason = _why_serial(iterable, (element, condition), returns_an_item=True)
-    as_written = written_elements(kind, written) if isinstance(kind, str) else None
+    as_written = written_elements(kind, written) if isinstance(kind, str) and written is not _left_to_pandas else None
     estimate = None
     if source is not None:
         reason, estimate = _why_not_worth_it(source, element, condition, pattern, flat, True, as_written=as_written)
@@ -654,6 +654,12 @@ def _inferred_as_pandas_would(values: List[Any]) -> Optional[np.ndarray]:
 _AS_WRITTEN = object()  # what a shape not split gives back: the call then runs as written
 
 
+def _left_to_pandas(_rows: Any) -> Any:
+    """The serial form ``_apply_to_rows`` gives its shape: not split, the call is pandas' own
+    (and its partitions call the function per row: there is no loop as written)."""
+    return _AS_WRITTEN
+
+
 def _apply_to_rows(bound: Any, function: Any, keywords: Dict[str, Any], pandas: Any) -> Any:
     """``df.apply(f, axis=1)`` (or ``axis="columns"``) of a DataFrame, ``f`` a plain Python
     function: ``[f(row) for row in rows]`` split over the rows as pandas makes them
@@ -668,7 +674,7 @@ def _apply_to_rows(bound: Any, function: Any, keywords: Dict[str, Any], pandas: 
             or not sources.rows_as_pandas_makes_them(bound.__self__)):
         return bound(function, **keywords)
     values = parallel_collect("list", FrameRows(bound.__self__), function, None,
-                              **{rewriter.SERIAL_KEYWORD: lambda _rows: _AS_WRITTEN})
+                              **{rewriter.SERIAL_KEYWORD: _left_to_pandas})
     if values is _AS_WRITTEN:
         return bound(function, **keywords)
     given_back = iter(values).__next__

@@ -5,6 +5,7 @@ does not compile it again nor wait for it, and loads it once it is on disk; a se
 exactly before and after its kernels are ready, and then computes with them."""
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -427,3 +428,30 @@ def test_waiting_for_a_compile_another_process_makes_gives_compiling_not_a_marke
     found = kernels._compiled_once(("waited for", 1), lambda: None, wait_own=True)
     assert found is kernels.COMPILING or found is None, found
     assert kernels.join_background_compiles(30)
+
+
+def test_a_compile_child_forked_while_another_thread_holds_the_memory_lock_does_not_wait_for_it(monkeypatch):
+    """The main thread takes ``memory_limits._lending`` as every block and partition starts; a
+    compile child forked at that moment has its own (``memory_limits._new_lock_in_child``)."""
+    from ufora.engine import memory_limits
+
+    monkeypatch.setattr(compile_apart, "PATIENCE", 10.0)  # a child waiting for the lock is killed then
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with memory_limits._lending:
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        def take_it() -> bool:
+            with memory_limits._lending:
+                return True
+
+        assert compile_apart.run(take_it) == compile_apart.KEPT
+    finally:
+        release.set()
+        holder.join()
