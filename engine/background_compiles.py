@@ -16,6 +16,7 @@ Compiled after it, the kernel is there for the next run.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ class BackgroundCompiles:
         self._lock = threading.Lock()
         self._threads: Dict[str, threading.Thread] = {}  # the compiles running, by name
         self._finished: Dict[str, Any] = {}
-        self._deferred: Dict[str, Callable[[], Any]] = {}  # the compiles deferred, by name
+        self._deferred: Dict[str, Callable[[bool], Any]] = {}  # the compiles deferred, by name
         self._deferred_at = 0.0  # monotonic time of the oldest deferral
 
     def start(self, name: str, work: Callable[[], Any]) -> None:
@@ -50,8 +51,9 @@ class BackgroundCompiles:
         self._threads[name] = thread
         return thread
 
-    def defer(self, name: str, work: Callable[[], Any]) -> None:
-        """Keep ``work`` to be started when the process is idle (``start_deferred``), or when a
+    def defer(self, name: str, work: Callable[[bool], Any]) -> None:
+        """Keep ``work`` to be started when the process is idle (``start_deferred``: its argument
+        False), or (True) when a
         shape asks for it that does not defer it (``poll``)."""
         with self._lock:
             if not self._deferred:
@@ -63,10 +65,12 @@ class BackgroundCompiles:
         with self._lock:
             return time.monotonic() - self._deferred_at if self._deferred else None
 
-    def start_deferred(self) -> None:
-        """Start every deferred compile."""
+    def start_deferred(self, idle: bool = True) -> None:
+        """Start every deferred compile; ``idle``: because the process has nothing else to do
+        (its argument is then False: nothing wants it now)."""
         with self._lock:
-            threads = [self._registered(name, work) for name, work in self._deferred.items()]
+            threads = [self._registered(name, functools.partial(work, not idle))
+                       for name, work in self._deferred.items()]
             self._deferred = {}
         for thread in threads:
             thread.start()
@@ -93,7 +97,7 @@ class BackgroundCompiles:
             if deferred is None:
                 return RUNNING if name in self._threads else self._finished.pop(name, ABSENT)
             del self._deferred[name]
-            thread = self._registered(name, deferred)
+            thread = self._registered(name, functools.partial(deferred, True))
         thread.start()
         return RUNNING
 

@@ -1,15 +1,18 @@
-"""A compile behind the partitions, run in a child process at the lowest priority.
+"""A compile deferred until its process was idle (``engine.kernels``: a short shape's kernel, for
+its next run), run in a child process at the lowest priority.
 
 Why not in a thread of the compute process, as before: numba's compile is mostly Python (typing,
-lowering) and holds the GIL, and it takes a core. On two cores a compile of 0.3-1.5 s behind a
-shape slowed the shape's own CPython partitions, and the next blocks: a 200,000-item
-palindrome count took 0.05-0.07 s for each of its shapes for the second after its first run
-(0.03 s as written, 0.02 s split once the kernel was there). A child forked from the compiling
-thread holds everything the compile needs (the functions, their types, numba's state warmed up
-before the pool forked), shares no GIL with the partitions, and runs at nice 19: while the
-cores compute partitions it gets about 1/70 of one, and all of whatever they leave idle. It
-writes the kernel to the disk cache (``engine.kernel_cache``), from which the parent, and every
-other process of the host, loads it.
+lowering) and holds the GIL. On two cores a compile of 0.3-1.5 s behind a shape slowed the
+shape's own CPython partitions, and the next blocks: a 200,000-item palindrome count took
+0.05-0.07 s for each of its shapes for the second after its first run (0.03 s as written, 0.02 s
+split once the kernel was there). A child forked from the compiling thread holds everything the
+compile needs (the functions, their types, numba's state warmed up before the pool forked) and
+shares no GIL with the partitions, and at nice 19 (``NICE``) it gets about 1/70 of a core that
+computes partitions, and all of whatever the cores leave idle. A compile a running shape wants
+now stays in a thread of its process, at its priority: a child at the lowest starved while three
+workers' partitions filled two cores, and the shape ran in CPython to its end. The child writes
+the kernel to the disk cache (``engine.kernel_cache``), from which the parent, and every other
+process of the host, loads it.
 
 A child that dies (numba can abort a process that runs out of memory, or crash) costs its kernel,
 not the compute process; one still running after ``PATIENCE`` seconds is killed.

@@ -457,10 +457,12 @@ def deferred_for() -> Optional[float]:
     return None if _behind is None else _behind.deferred_for()
 
 
-def start_deferred_compiles() -> None:
-    """Start the compiles deferred here: the process has nothing else to do."""
+def start_deferred_compiles(idle: bool = True) -> None:
+    """Start the compiles deferred here: the process has nothing else to do (``idle``: they run
+    at the lowest priority), or they waited long enough while work kept coming (not ``idle``:
+    the shapes that want them run now, and they run at the process's priority)."""
     if _behind is not None:
-        _behind.start_deferred()
+        _behind.start_deferred(idle)
 
 
 _listeners: List[Callable[[str], None]] = []
@@ -489,7 +491,7 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: 
         return kernel
     name = kernel_cache.name_of(key)
     if _behind is not None:
-        kernel = _compiled_behind(_behind, name, key, build, deferring, waited=wait_own)
+        kernel = _compiled_behind(_behind, name, key, build, deferring)
         if kernel is COMPILING and wait_own and _behind.running(name):
             _behind.wait(name)
             kernel = _behind.poll(name)
@@ -502,13 +504,12 @@ def _compiled_once(key: Tuple, build: Callable[[], Optional[Kernel]], wait_own: 
 
 
 def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, key: Tuple,
-                     build: Callable[[], Optional[Kernel]], deferring: bool = False, waited: bool = False) -> Any:
+                     build: Callable[[], Optional[Kernel]], deferring: bool = False) -> Any:
     """The kernel if this process compiled it or can load it now; else ``COMPILING``, and its
     compile started here unless another process of the host is compiling it (then it is loaded
     from the disk cache by the first partition that asks after it is written); or, ``deferring``,
     its compile kept for when this process is idle, unclaimed until then: a process that wants
-    it now is not kept waiting for one that is busy. ``waited``: this process waits for the
-    compile it starts (``_compiled_apart``)."""
+    it now is not kept waiting for one that is busy."""
     state = behind.poll(name, deferring)
     if state is background_compiles.RUNNING:
         return COMPILING
@@ -519,7 +520,7 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
         return found
     ask = _ask.get()
     if deferring:
-        behind.defer(name, lambda: _claimed_and_compiled(name, key, build, ask))
+        behind.defer(name, lambda wanted: _claimed_and_compiled(name, key, build, ask, wanted))
         return COMPILING
     claim = kernel_cache.try_claim(name)
     if claim is None:
@@ -536,7 +537,7 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
     def compile_and_release() -> Optional[Kernel]:
         try:
             if ask is None:
-                return _compiled_apart(name, key, build, waited)
+                return _compiled_apart(name, key, build)
             return _fetched_or_compiled(name, key, build, ask)
         finally:
             kernel_cache.release(claim)
@@ -546,7 +547,7 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
 
 
 def _claimed_and_compiled(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
-                          ask: Optional[Callable[[str], None]]) -> Any:
+                          ask: Optional[Callable[[str], None]], wanted: bool = False) -> Any:
     """A deferred compile, once started: the kernel, compiled (or loaded, if another process
     wrote it meanwhile); ``background_compiles.ABSENT`` if another process is compiling it."""
     claim = kernel_cache.try_claim(name)
@@ -556,13 +557,15 @@ def _claimed_and_compiled(name: str, key: Tuple, build: Callable[[], Optional[Ke
         found = _loaded(name, key)
         if found is not kernel_cache.MISSING:
             return found
-        return _compiled_apart(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask)
+        if ask is None:
+            return _compiled_apart(name, key, build, idle_only=not wanted)
+        return _fetched_or_compiled(name, key, build, ask, idle_only=not wanted)
     finally:
         kernel_cache.release(claim)
 
 
 def _fetched_or_compiled(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
-                         ask: Callable[[str], None]) -> Optional[Kernel]:
+                         ask: Callable[[str], None], idle_only: bool = False) -> Optional[Kernel]:
     """The kernel from the peer whose partition wants it (asked for through the service, its
     bytes checked as a file of ours is, then kept as one), else built and kept (with the claim
     of ``name`` held)."""
@@ -571,7 +574,7 @@ def _fetched_or_compiled(name: str, key: Tuple, build: Callable[[], Optional[Ker
     data = kernel_cache.take_answer(name, FETCH_PATIENCE)
     found = kernel_cache.MISSING if data is None else kernel_cache.adopt(name, key, data, "the peer")
     if found is kernel_cache.MISSING:
-        return _compiled_apart(name, key, build)
+        return _compiled_apart(name, key, build, idle_only)
     _report("fetched")
     return None if found is None else Kernel(*found)
 
@@ -616,14 +619,19 @@ def _built_in_child(name: str, key: Tuple, build: Callable[[], Optional[Kernel]]
 
 
 def _compiled_apart(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
-                    waited: bool = False) -> Optional[Kernel]:
-    """``_compiled_and_kept`` for a compile behind the partitions: built in a child process at the
-    lowest priority (``engine.compile_apart``: it takes no core, nor the GIL, from them), then
+                    idle_only: bool = False) -> Optional[Kernel]:
+    """``_compiled_and_kept`` for a compile behind the partitions. ``idle_only``: a compile
+    deferred until the process was idle, for a shape that ends before a compile would (for its
+    next run): built in a child process at the lowest priority (``engine.compile_apart``), which
+    takes only what the cores leave idle and shares no GIL with the next blocks' partitions, then
     loaded from the disk cache; built here where the child could not keep it there (numba cannot
-    reduce it, the folder cannot be written); None (CPython) where the child died. ``waited``:
-    this process waits for it, idle: the child runs at this process's priority (at the lowest,
-    a busy host would keep it, and the shape, waiting for minutes)."""
-    ended = compile_apart.run(lambda: _built_in_child(name, key, build), compile_apart.NICE if not waited else 0)
+    reduce it, the folder cannot be written); None (CPython) where the child died. Else a shape
+    wants it now (or the compile waited a second while work kept coming), and it is built here, in
+    this thread, as before: the shape's partitions wait for no child (at nice 19 one starved while
+    three workers' partitions filled two cores, and the shape ran in CPython to its end)."""
+    if not idle_only:
+        return _compiled_and_kept(name, key, build)
+    ended = compile_apart.run(lambda: _built_in_child(name, key, build))
     if ended is None:
         return None
     found = kernel_cache.load(name, key) if ended == compile_apart.KEPT else kernel_cache.MISSING

@@ -252,9 +252,9 @@ def _child_main(sock: socket.socket) -> None:
         sys.modules["numpy"].random.seed()
     while True:
         deferred_for = kernels.deferred_for()
-        if deferred_for is not None and (deferred_for >= DEFERRED_AT_MOST
-                                         or not _message_within(sock, IDLE_BEFORE_COMPILING)):
-            kernels.start_deferred_compiles()
+        overdue = deferred_for is not None and deferred_for >= DEFERRED_AT_MOST
+        if deferred_for is not None and (overdue or not _message_within(sock, IDLE_BEFORE_COMPILING)):
+            kernels.start_deferred_compiles(idle=not overdue)
         try:
             message = receive(sock)
         except (EOFError, OSError):

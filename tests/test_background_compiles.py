@@ -71,7 +71,7 @@ class Builds:
             if self.path.exists() else []
 
 
-def test_a_compile_runs_behind_in_a_low_priority_child_and_no_other_process_compiles_or_waits(behind, tmp_path):
+def test_a_compile_runs_behind_and_no_other_process_compiles_or_waits(behind, tmp_path):
     builds = Builds(tmp_path, hold=True)
     assert kernels._compiled_once(KEY, builds.build) is kernels.COMPILING   # started, not waited for
     assert kernels._compiled_once(KEY, builds.build) is kernels.COMPILING   # still running: not started again
@@ -80,45 +80,35 @@ def test_a_compile_runs_behind_in_a_low_priority_child_and_no_other_process_comp
     builds.release()
     assert kernels.join_background_compiles(30)
     assert kernels._compiled_once(KEY, builds.build) is None  # its result, taken here
-    [(pid, nice)] = builds.by()
-    assert pid != os.getpid() and nice == compile_apart.NICE and behind == ["compiled"]
+    [(pid, _)] = builds.by()  # a shape wants it now: in a thread of this process, as the shape's partitions go on
+    assert pid == os.getpid() and behind == ["compiled"]
     # and now the sibling loads it from the disk cache
     assert in_child(lambda: kernels._compiled_once(KEY, lambda: 1 / 0) is None and behind[-1] == "loaded") == 0
-
-
-def test_a_compile_its_process_waits_for_runs_at_that_process_priority(behind, tmp_path):
-    """A shape long enough for its process to wait for its own compile (engine.cost.COMPILE_FIRST_FROM):
-    that process is idle, and the lowest priority would leave the compile, and the shape, to a
-    busy host's idle moments."""
-    builds = Builds(tmp_path)
-    assert kernels._compiled_once(KEY, builds.build, wait_own=True) is None  # waited for: its result
-    [(pid, nice)] = builds.by()
-    assert pid != os.getpid() and nice == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_a_compile_process_that_dies_costs_its_kernel_not_the_process(behind, caplog):
     def dying_build():
         os.kill(os.getpid(), signal.SIGKILL)
 
-    assert kernels._compiled_once(KEY, dying_build) is kernels.COMPILING
+    assert kernels._compiled_once(KEY, dying_build, deferring=True) is kernels.COMPILING
+    kernels.start_deferred_compiles()  # idle: in a child process at the lowest priority
     assert kernels.join_background_compiles(30)
     assert kernels._compiled_once(KEY, dying_build) is None  # CPython partitions
     assert "ended with signal 9" in caplog.text
-    # nothing was kept: the next one that wants it compiles it again
-    assert kernels._compiled_once(KEY, lambda: 1 / 0) is kernels.COMPILING
-    assert kernels.join_background_compiles(30)
 
 
-def test_a_kernel_the_child_cannot_keep_is_compiled_in_the_process(behind, tmp_path, monkeypatch):
+def test_a_kernel_the_child_cannot_keep_is_compiled_in_the_process(behind, monkeypatch):
     """numba cannot always reduce a kernel to bytes (``kernel_cache.freeze`` gives None): the
     child cannot hand it over, so the compiling process builds it itself, as before."""
     monkeypatch.setattr(kernel_cache, "freeze", lambda *args: None)
     source = RangeSource(range(1000))
 
-    def kernel():
-        return kernels.compiled("times 5 unkept", reducers.Sum, source, lambda x: x * 5, None, None)
+    def kernel(deferring: bool = False):
+        return kernels.kernel_or_compiling("times 5 unkept", reducers.Sum, source, lambda x: x * 5, None, None,
+                                           deferring=deferring)
 
-    assert kernel() is None
+    assert kernel(deferring=True) is kernels.COMPILING
+    kernels.start_deferred_compiles()
     assert kernels.join_background_compiles(60)
     compiled = kernel()
     assert compiled is not None and compiled.function(*source.kernel_arguments(), 0, 1000)[2] == 5 * 499500
@@ -304,7 +294,33 @@ def test_a_deferred_compile_starts_when_a_shape_wants_it_now(behind, tmp_path):
     assert kernels._compiled_once(DEFERRED_KEY, builds.build) is kernels.COMPILING  # wanted now: started
     assert kernels.deferred_for() is None
     assert kernels.join_background_compiles(30)
-    assert kernels._compiled_once(DEFERRED_KEY, builds.build) is None and len(builds.by()) == 1
+    assert kernels._compiled_once(DEFERRED_KEY, builds.build) is None
+    [(pid, _)] = builds.by()  # wanted now: in a thread of this process
+    assert pid == os.getpid()
+
+
+def test_a_compile_deferred_while_work_kept_coming_starts_after_a_second_in_the_process(behind, tmp_path):
+    """A process never idle (blocks one after the other, a shape in a loop) starts its deferred
+    compiles after ``engine.pool.DEFERRED_AT_MOST``: its shapes want them now (at the lowest
+    priority, three workers' partitions on two cores left one no time at all)."""
+    builds = Builds(tmp_path)
+    assert kernels._compiled_once(DEFERRED_KEY, builds.build, deferring=True) is kernels.COMPILING
+    kernels.start_deferred_compiles(idle=False)
+    assert kernels.join_background_compiles(30)
+    [(pid, _)] = builds.by()
+    assert pid == os.getpid()
+
+
+def test_a_compile_deferred_until_the_process_is_idle_runs_at_the_lowest_priority(behind, tmp_path):
+    """It is for the shape's next run: it takes only what the cores leave idle, never a core from
+    the next blocks' partitions (``palindromic_numbers`` run again 0.1 s after its first run took
+    0.25 s while its kernels compiled at the process's priority, 0.07 s so)."""
+    builds = Builds(tmp_path)
+    assert kernels._compiled_once(DEFERRED_KEY, builds.build, deferring=True) is kernels.COMPILING
+    kernels.start_deferred_compiles()  # what an idle compute process does (engine.pool)
+    assert kernels.join_background_compiles(30)
+    [(pid, nice)] = builds.by()
+    assert pid != os.getpid() and nice == compile_apart.NICE
 
 
 def test_deferred_compiles_start_when_the_process_is_idle(behind):
