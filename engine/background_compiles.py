@@ -1,12 +1,12 @@
 """Compiles running behind the partitions, each from a thread of a compute process.
 
 Why a thread of the process that wants the kernel: numba's compile (0.2 s to 6 s) must not hold
-up the partitions of a block (they run in CPython meanwhile, ``engine.kernels``). The thread
-does the waiting; the compile itself runs in a child process it forks at the lowest priority
-(``engine.compile_apart``), which shares no interpreter lock with the partitions and takes no
-core from them. The result is picked up by the same process's next partition that asks
-(``poll``); the kernel cache on disk (``engine.kernel_cache``) hands it to every other process
-of the host.
+up the partitions of a block (they run in CPython meanwhile, ``engine.kernels``), and a compile
+holds nothing a partition needs. A compile deferred until the process is idle runs, from its
+thread, in a child process at the lowest priority (``engine.compile_apart``): it is for a later
+run, and must take no core, nor the interpreter lock, from the next blocks. The result is picked
+up by the same process's next partition that asks (``poll``); the kernel cache on disk
+(``engine.kernel_cache``) hands it to every other process of the host.
 
 A compile can also be *deferred* (``defer``): kept until the process has nothing else to do
 (``start_deferred``) or another shape wants the kernel. A shape that ends, split over the cores,

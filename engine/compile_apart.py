@@ -35,16 +35,16 @@ KEPT, NOT_KEPT = 0, 3  # the child's exit codes: the kernel is in the disk cache
 _PR_SET_PDEATHSIG = 1
 
 
-def run(work: Callable[[], bool], nice: int = NICE) -> Optional[int]:
-    """Run ``work`` in a child forked from this thread, ``nice`` lower in priority than this
-    process (``NICE``: the lowest there is): ``KEPT`` when it returned True, ``NOT_KEPT`` when
+def run(work: Callable[[], bool]) -> Optional[int]:
+    """Run ``work`` in a child forked from this thread, at the lowest priority (``NICE``):
+    ``KEPT`` when it returned True, ``NOT_KEPT`` when
     False, None when the child raised, died or was killed (logged). Call from a thread of the
     compiling process, never its main thread: this waits for the child."""
     parent = os.getpid()
     with _compilers_idle():
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            _child(work, nice, parent)
+            _child(work, parent)
     return _waited(pid)
 
 
@@ -59,12 +59,11 @@ def _compilers_idle() -> Iterator[None]:
         yield
 
 
-def _child(work: Callable[[], bool], nice: int, parent: int) -> None:
+def _child(work: Callable[[], bool], parent: int) -> None:
     code = 2
     try:
         _die_with(parent)
-        if nice:
-            os.nice(nice)
+        os.nice(NICE)
         code = KEPT if work() else NOT_KEPT
     except BaseException:
         log.exception("compile process %d failed; its shape runs in CPython", os.getpid())

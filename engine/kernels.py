@@ -430,10 +430,10 @@ def asking(ask: Optional[Callable[[str], None]]) -> Iterator[None]:
 
 def compile_behind(enabled: bool) -> None:
     """With a kernel folder (``engine.kernel_cache``): compile each new kernel behind the first
-    process that wants it (in a child process at the lowest priority, ``engine.compile_apart``)
-    while the partitions run in CPython, and use it from the next partition after it is ready,
-    here, or in another process once it is on disk (tiered execution: no block waits for
-    numba). Without: the first partition compiles it and the others wait for it
+    process that wants it (in a thread; deferred until the process is idle, in a child process
+    at the lowest priority: ``_compiled_apart``) while the partitions run in CPython, and use it
+    from the next partition after it is ready, here, or in another process once it is on disk
+    (tiered execution: no block waits for numba). Without: the first partition compiles it and the others wait for it
     (``UFORA_COMPILE=first``). Set before the compute pool forks."""
     global _behind
     _behind = background_compiles.BackgroundCompiles() if enabled else None
@@ -536,9 +536,7 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
 
     def compile_and_release() -> Optional[Kernel]:
         try:
-            if ask is None:
-                return _compiled_apart(name, key, build)
-            return _fetched_or_compiled(name, key, build, ask)
+            return _compiled_and_kept(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask)
         finally:
             kernel_cache.release(claim)
 
@@ -557,24 +555,25 @@ def _claimed_and_compiled(name: str, key: Tuple, build: Callable[[], Optional[Ke
         found = _loaded(name, key)
         if found is not kernel_cache.MISSING:
             return found
-        if ask is None:
-            return _compiled_apart(name, key, build, idle_only=not wanted)
-        return _fetched_or_compiled(name, key, build, ask, idle_only=not wanted)
+        compile = _compiled_and_kept if wanted else _compiled_apart  # (an idle process's: for a later run)
+        return compile(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask, compile)
     finally:
         kernel_cache.release(claim)
 
 
 def _fetched_or_compiled(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
-                         ask: Callable[[str], None], idle_only: bool = False) -> Optional[Kernel]:
+                         ask: Callable[[str], None],
+                         compile: Optional[Callable[[str, Tuple, Callable[[], Optional[Kernel]]], Optional[Kernel]]]
+                         = None) -> Optional[Kernel]:
     """The kernel from the peer whose partition wants it (asked for through the service, its
-    bytes checked as a file of ours is, then kept as one), else built and kept (with the claim
-    of ``name`` held)."""
+    bytes checked as a file of ours is, then kept as one), else built and kept by ``compile``
+    (with the claim of ``name`` held)."""
     kernel_cache.forget_answer(name)  # an answer to an earlier question, taken by no one
     ask(name)
     data = kernel_cache.take_answer(name, FETCH_PATIENCE)
     found = kernel_cache.MISSING if data is None else kernel_cache.adopt(name, key, data, "the peer")
     if found is kernel_cache.MISSING:
-        return _compiled_apart(name, key, build, idle_only)
+        return (compile or _compiled_and_kept)(name, key, build)
     _report("fetched")
     return None if found is None else Kernel(*found)
 
@@ -618,19 +617,15 @@ def _built_in_child(name: str, key: Tuple, build: Callable[[], Optional[Kernel]]
     return _kept(name, key, build())
 
 
-def _compiled_apart(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
-                    idle_only: bool = False) -> Optional[Kernel]:
-    """``_compiled_and_kept`` for a compile behind the partitions. ``idle_only``: a compile
-    deferred until the process was idle, for a shape that ends before a compile would (for its
-    next run): built in a child process at the lowest priority (``engine.compile_apart``), which
-    takes only what the cores leave idle and shares no GIL with the next blocks' partitions, then
-    loaded from the disk cache; built here where the child could not keep it there (numba cannot
-    reduce it, the folder cannot be written); None (CPython) where the child died. Else a shape
-    wants it now (or the compile waited a second while work kept coming), and it is built here, in
-    this thread, as before: the shape's partitions wait for no child (at nice 19 one starved while
-    three workers' partitions filled two cores, and the shape ran in CPython to its end)."""
-    if not idle_only:
-        return _compiled_and_kept(name, key, build)
+def _compiled_apart(name: str, key: Tuple, build: Callable[[], Optional[Kernel]]) -> Optional[Kernel]:
+    """``_compiled_and_kept`` for a compile deferred until the process was idle, for a shape that
+    ends before a compile would (for its next run): built in a child process at the lowest
+    priority (``engine.compile_apart``), which takes only what the cores leave idle and shares no
+    GIL with the next blocks' partitions, then loaded from the disk cache; built here where the
+    child could not keep it there (numba cannot reduce it, the folder cannot be written); None
+    (CPython) where the child died. A compile a shape wants now (or one that waited a second
+    while work kept coming) is built in its thread, as before: at nice 19 one starved while three
+    workers' partitions filled two cores, and the shape ran in CPython to its end."""
     ended = compile_apart.run(lambda: _built_in_child(name, key, build))
     if ended is None:
         return None

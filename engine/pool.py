@@ -296,7 +296,7 @@ class ComputePool:
         kernel_cache.use(kernel_folder)  # None: kernels are compiled in each process (tests)
         kernels.compile_behind(compile_behind)  # only with a folder: where the others find what one compiled
         kernels.warm_up()
-        process_settings.warm_up()
+        _preload(process_settings.CLIENT_WARNING_MODULES, missing=log.debug)  # not installed: no filter names them
         _preload(preload)
         shm.become_service()  # inherited: a remote object's segments are ours
         self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -395,15 +395,15 @@ def _run_zygote(control: socket.socket) -> None:
         os._exit(code)
 
 
-def _preload(modules: Sequence[str]) -> None:
+def _preload(modules: Sequence[str], missing: Callable[..., None] = log.warning) -> None:
     """Import ``modules`` once, before the fork, for every compute process; one that fails is
-    logged and left out (its blocks import it, or fail to, as they would have)."""
+    logged (with ``missing``) and left out (its blocks import it, or fail to, as they would have)."""
     for name in modules:
         began = time.monotonic()
         try:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - any failure: a block that imports it says why
-            log.warning("UFORA_PRELOAD: cannot import %s (%s); left out", name, exc)
+            missing("UFORA_PRELOAD: cannot import %s (%s); left out", name, exc)
         else:
             log.info("UFORA_PRELOAD: imported %s in %.2f s", name, time.monotonic() - began)
 

@@ -146,17 +146,8 @@ def _portable_category(category: type) -> Any:
 # Modules whose warning categories every pyfora client's filters name: its connection imports
 # requests, which imports urllib3, and both add filters as they are imported. A compute process
 # that lacks them imports them to take a block's filters: 64 ms of a first trivial block's 71 ms.
+# The compute pool imports them before it forks (``engine.pool``).
 CLIENT_WARNING_MODULES = ("requests",)
-
-
-def warm_up() -> None:
-    """Import ``CLIENT_WARNING_MODULES`` (where installed) before the compute pool forks, once
-    for every process."""
-    for module in CLIENT_WARNING_MODULES:
-        try:
-            importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - not installed: no client filter names it here either
-            log.debug("cannot import %s ahead of the blocks' warning filters", module, exc_info=True)
 
 
 @functools.lru_cache(maxsize=256)

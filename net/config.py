@@ -164,9 +164,10 @@ SETTINGS = (
             "runs serially, as the engine's reports say); always: every shape that can be split is (to test or "
             "benchmark the split path)"),
     Setting("UFORA_COMPILE", _choice_kind("background", "first"), "background", "background",
-            "background: a new kernel compiles in a low-priority child of one compute process while its shape's "
-            "partitions run in CPython, and the partitions after it is ready use it (no block waits for numba); "
-            "first: the first partitions wait for it (to benchmark compiled code from the first run)"),
+            "background: a new kernel compiles in a thread of one compute process (a short shape's, once the "
+            "process is idle, in a low-priority child) while its shape's partitions run in CPython, and the "
+            "partitions after it is ready use it (no block waits for numba); first: the first partitions wait "
+            "for it (to benchmark compiled code from the first run)"),
     Setting("UFORA_PRELOAD", MODULES, (), "none",
             "modules the compute processes import before they fork, so that no block pays their import (pandas: "
             "0.3-0.4 s in each process, paid once at start-up instead); one that cannot be imported is logged and "

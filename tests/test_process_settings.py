@@ -266,13 +266,14 @@ TAKE_THEM = ("import pickle, sys\nfrom ufora.engine import process_settings\n"
 @pytest.mark.parametrize("warmed", [True, False])
 def test_a_compute_process_takes_a_pyfora_clients_warning_filters_without_importing(warmed):
     """A script's filters name the categories of the modules pyfora's own connection imports
-    (requests, urllib3); the compute pool imports them before it forks (``warm_up``), or every
+    (requests, urllib3); the compute pool imports them before it forks (``pool._preload``), or every
     process imported them on its first block (64 ms of a first trivial block's 71 ms)."""
     settings = subprocess.run([sys.executable, "-c", CLIENT_SETTINGS], capture_output=True, check=True).stdout
-    code = TAKE_THEM.format(warm="process_settings.warm_up()" if warmed else "")
+    code = TAKE_THEM.format(warm="from ufora.engine import pool\npool._preload(process_settings.CLIENT_WARNING_MODULES)"
+                            if warmed else "")
     taken = subprocess.run([sys.executable, "-c", code], input=settings, capture_output=True, check=True)
     imported = ast.literal_eval(taken.stdout.decode())
     if warmed:
         assert imported == []
-    else:  # what warm_up spares them
+    else:  # what the pool's import spares them
         assert "requests" in imported and "urllib3" in imported
