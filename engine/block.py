@@ -248,15 +248,13 @@ def _compile_body(source: str, filename: str, with_line: int
     tree = ast.parse(source, filename)
     block = code.find_with(tree, with_line)
     body = block.body
+    as_is = code.copied(body)  # the text as written, whose functions go back to the client in place of the rewritten
     names = tuple(assigned_names(body))
     touched, written, unbinding = mutations.touched(body), mutations.written(body), mutations.unbinding(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
     module.body = unread.mark(module.body)
     compiled = _compiled(tree, block, module.body, source, filename)
-    # the same text as written, whose functions go back to the client in place of the rewritten
-    as_is = ast.parse(source, filename)
-    as_is_block = code.find_with(as_is, with_line)
-    as_written.remember(_code_of(compiled), _code_of(_compiled(as_is, as_is_block, as_is_block.body, source, filename)))
+    as_written.remember(_code_of(compiled), _code_of(_compiled(tree, block, as_is, source, filename)))
     return compiled, names, touched, written, unbinding
 
 

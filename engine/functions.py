@@ -16,7 +16,6 @@ cannot be found or does not match its code is left as it is (it runs serially, s
 from __future__ import annotations
 
 import ast
-import copy
 import functools
 import linecache
 import logging
@@ -24,7 +23,7 @@ import types
 from typing import Any, Collection, Container, Dict, List, Optional, Sequence, Tuple
 
 from ufora.engine import as_written, kernels, rewriter, showcase
-from ufora.engine.code import EMPTY, cell_contents, future_flags_of_code, is_a, parsed, referenced_names
+from ufora.engine.code import EMPTY, cell_contents, copied, future_flags_of_code, is_a, parsed, referenced_names
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ def _definitions(filename: str, text: str) -> _Definitions:
 
 def has_shape(statements: Sequence[ast.stmt]) -> bool:
     """Whether the rewriter finds a parallel shape in these statements (copies are rewritten)."""
-    rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(list(statements)), type_ignores=[]), twins=False)
+    rewritten = rewriter.rewrite(ast.Module(body=copied(list(statements)), type_ignores=[]), twins=False)
     return any(isinstance(n, ast.Name) and n.id in rewriter.HOOKS for n in ast.walk(rewritten))
 
 
@@ -104,7 +103,7 @@ def definition(fn: types.FunctionType) -> Optional[ast.FunctionDef]:
 def _definition(fn: types.FunctionType) -> Tuple[Optional[ast.FunctionDef], Optional[str]]:
     """The definition of ``fn`` (a copy) and its class's name."""
     found = _found(fn)
-    return (copy.deepcopy(found[0]), found[1]) if found is not None else (None, None)
+    return (copied(found[0]), found[1]) if found is not None else (None, None)
 
 
 def _inner_code(code: types.CodeType, name: str) -> Optional[types.CodeType]:

@@ -52,8 +52,9 @@ again: the outer one is split, the inner one runs inside each partition.
 from __future__ import annotations
 
 import ast
-import copy
 from typing import List, Optional
+
+from ufora.engine.code import copied
 
 REDUCE_HOOK = "__ufora_reduce__"
 COLLECT_HOOK = "__ufora_collect__"
@@ -90,7 +91,7 @@ def _target_names(target: ast.expr) -> Optional[List[str]]:
 
 def _structure(target: ast.Tuple) -> str:
     """The target's shape with every name written ``_``: ``i, (a, b)`` gives "(_, (_, _))"."""
-    blank = copy.deepcopy(target)
+    blank = copied(target)
     for node in ast.walk(blank):
         if isinstance(node, ast.Name):
             node.id = "_"
@@ -129,14 +130,14 @@ def _element(clause: ast.comprehension, node: ast.AST, element: ast.expr,
     functions = [_lambda(clause, generator)]
     targets = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
     if reduction is not None and reduction not in targets:  # ``for sum in rows`` keeps it flat
-        reduced = ast.Call(func=ast.Name(id=reduction, ctx=ast.Load()), args=[copy.deepcopy(generator)], keywords=[])
+        reduced = ast.Call(func=ast.Name(id=reduction, ctx=ast.Load()), args=[copied(generator)], keywords=[])
         functions.append(_lambda(clause, ast.copy_location(reduced, element)))
     return _hook(FLAT_HOOK, element, functions)
 
 
 def _serial(node: ast.AST) -> ast.keyword:
     """``__ufora_serial__=lambda __ufora_it: <node as written, its first iterable __ufora_it>``."""
-    original = copy.deepcopy(node)
+    original = copied(node)
     original.generators[0].iter = ast.Name(id=_SERIAL_ITERABLE, ctx=ast.Load())
     args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=_SERIAL_ITERABLE)], vararg=None,
                          kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
@@ -252,7 +253,7 @@ class _ParallelShapes(ast.NodeTransformer):
         """Rewritten, with its twin attached when a shape was replaced or one can be compiled."""
         if not self.twins:
             return self.generic_visit(node)
-        original = copy.deepcopy(node)
+        original = copied(node)
         self.generic_visit(node)
         twin = loop_source(original, always=any(isinstance(n, ast.Name) and n.id in HOOKS for n in ast.walk(node)))
         if twin is not None:
@@ -384,7 +385,7 @@ def loop_source(node: ast.AST, always: bool = False) -> Optional[str]:
     """The text of the numba-ready twin of a function definition or lambda (the helpers, then
     the function without defaults or decorators); None when no reduction was replaced, unless
     ``always``."""
-    node = copy.deepcopy(node)
+    node = copied(node)
     if isinstance(node, ast.Lambda):
         node = ast.FunctionDef(name="__ufora_lambda__", args=node.args, body=[ast.Return(value=node.body)],
                                decorator_list=[], returns=None, type_comment=None)

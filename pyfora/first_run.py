@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ast
 import collections
-import copy
 import functools
 import types
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ import numpy
 
 from ufora.engine import compilable, functions, rewriter, sources
 from ufora.engine.block import assigned_names
-from ufora.engine.code import find_with, is_a, parsed
+from ufora.engine.code import copied, find_with, is_a, parsed
 from pyfora import capture
 
 # a name a shape iterates over, the attributes and constant keys or indexes read from it on the
@@ -183,7 +182,7 @@ def _collected_item(element: Optional[ast.expr], kind: ast.expr) -> Optional[ast
 
 def shapes_of(statements: List[ast.stmt]) -> Tuple[Shape, ...]:
     """The parallel shapes of these statements (rewritten as copies)."""
-    rewritten = rewriter.rewrite(ast.Module(body=copy.deepcopy(statements), type_ignores=[]), twins=False)
+    rewritten = rewriter.rewrite(ast.Module(body=copied(statements), type_ignores=[]), twins=False)
     over_arrays = any(isinstance(node, ast.Name) and node.id in ("np", "numpy")
                       for statement in statements for node in ast.walk(statement))
     found: List[Shape] = []
