@@ -118,20 +118,20 @@ def _clause(node: ast.AST) -> Optional[ast.comprehension]:
 
 
 def _element(clause: ast.comprehension, node: ast.AST, element: ast.expr,
-             reduction: Optional[str] = None) -> ast.expr:
+             reduction: Optional[str] = None, twins: bool = True) -> ast.expr:
     """The element function: of the outer item, ``element`` itself; with more ``for`` clauses,
     the generator of the inner loops (``__ufora_flat__``: each of its values is an element),
     and for a ``reduction`` that is the same over nested groups (``sum`` without a start,
     ``any``, ``all``, ``min``, ``max``) the reduction of the inner loops too, which compiles."""
     inner = node.generators[1:]
     if not inner:
-        return _lambda(clause, element)
+        return _lambda(clause, element, twins)
     generator = ast.copy_location(ast.GeneratorExp(elt=element, generators=inner), element)
-    functions = [_lambda(clause, generator)]
+    functions = [_lambda(clause, generator, twins)]
     targets = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
     if reduction is not None and reduction not in targets:  # ``for sum in rows`` keeps it flat
         reduced = ast.Call(func=ast.Name(id=reduction, ctx=ast.Load()), args=[copied(generator)], keywords=[])
-        functions.append(_lambda(clause, ast.copy_location(reduced, element)))
+        functions.append(_lambda(clause, ast.copy_location(reduced, element), twins))
     return _hook(FLAT_HOOK, element, functions)
 
 
@@ -149,14 +149,15 @@ def _hook(name: str, node: ast.AST, args: list, keywords: list = ()) -> ast.Call
     return ast.copy_location(call, node)
 
 
-def _lambda(clause: ast.comprehension, body: ast.expr) -> ast.expr:
+def _lambda(clause: ast.comprehension, body: ast.expr, twins: bool = True) -> ast.expr:
     """``lambda x: body``, or ``__ufora_star__(lambda i, a, b: body, "(_, (_, _))")`` for a
-    tuple target (the names in order, and the target's shape to unpack each item with)."""
+    tuple target (the names in order, and the target's shape to unpack each item with); with
+    its numba-ready twin attached unless ``twins`` is False."""
     names = _target_names(clause.target)
     args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names], vararg=None,
                          kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
     function = ast.copy_location(ast.Lambda(args=args, body=body), body)
-    twin = loop_source(function)
+    twin = loop_source(function) if twins else None
     if twin is not None:
         function = ast.Call(func=_hook(LOOPS_HOOK, body, [ast.Constant(value=twin)]), args=[function], keywords=[])
     if isinstance(clause.target, ast.Name):
@@ -164,11 +165,11 @@ def _lambda(clause: ast.comprehension, body: ast.expr) -> ast.expr:
     return _hook(STAR_HOOK, body, [function, ast.Constant(value=_structure(clause.target))])
 
 
-def _condition(clause: ast.comprehension) -> ast.expr:
+def _condition(clause: ast.comprehension, twins: bool = True) -> ast.expr:
     if not clause.ifs:
         return ast.Constant(value=None)
     test = clause.ifs[0] if len(clause.ifs) == 1 else ast.BoolOp(op=ast.And(), values=clause.ifs)
-    return _lambda(clause, test)
+    return _lambda(clause, test, twins)
 
 
 def _called_name(node: ast.AST, names: set) -> bool:
@@ -203,8 +204,9 @@ class _ParallelShapes(ast.NodeTransformer):
                 grouped = name if name in _GROUPED and len(node.args) == 1 and not node.keywords else None
                 serial = _serial(node.args[0])
                 return _hook(REDUCE_HOOK, node, [
-                    node.func, _iterable(self, clause.iter), _element(clause, node.args[0], node.args[0].elt, grouped),
-                    _condition(clause), *[self.visit(a) for a in node.args[1:]]],
+                    node.func, _iterable(self, clause.iter), _element(clause, node.args[0], node.args[0].elt, grouped,
+                                                                 self.twins),
+                    _condition(clause, self.twins), *[self.visit(a) for a in node.args[1:]]],
                     [*[self.visit(k) for k in node.keywords], serial])
         if (node.args and _called_name(node.args[0], _MAPPERS) and not node.args[0].keywords
                 and (name in REDUCTIONS or (name in ("list", "set") and len(node.args) == 1
@@ -237,7 +239,8 @@ class _ParallelShapes(ast.NodeTransformer):
             return self.generic_visit(node)
         serial = _serial(node)
         return _hook(COLLECT_HOOK, node, [ast.Constant(value=kind), _iterable(self, clause.iter),
-                                         _element(clause, node, element), _condition(clause)], [serial])
+                                         _element(clause, node, element, twins=self.twins),
+                                         _condition(clause, self.twins)], [serial])
 
     def visit_ListComp(self, node: ast.ListComp) -> ast.AST:
         return self._collect("list", node, node.elt)
@@ -263,8 +266,9 @@ class _ParallelShapes(ast.NodeTransformer):
 
 def rewrite(tree: ast.AST, twins: bool = True) -> ast.AST:
     """Rewrite every parallelizable shape in ``tree`` (in place) and return it, locations fixed.
-    ``twins=False``: without the functions' numba-ready twins (``loop_source``), for a caller
-    that only looks for the shapes (most of the time of rewriting a file's functions)."""
+    ``twins=False``: without the numba-ready twins (``loop_source``) of its functions and of its
+    shapes' lambdas, for a caller that only looks for the shapes (the client, deciding where a
+    block goes: most of the time of rewriting)."""
     tree = _ParallelShapes(twins).visit(tree)
     return ast.fix_missing_locations(tree)
 
