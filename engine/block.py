@@ -113,6 +113,9 @@ class BlockResult:
     # seconds the block would take as plain CPython in one process (``engine.local_estimate``;
     # None: unknown), which the client weighs against the cluster's (``pyfora.run_here``)
     cpython_seconds: Optional[float] = None
+    # of the block's time, seconds its shapes ran in CPython while their kernels compiled
+    # (``engine.local_estimate``): the client does not count them as the cluster's for good
+    warming_seconds: float = 0.0
 
     def hand_over(self) -> None:
         """Driver side: move each large variable's pickle into a segment the worker service
@@ -164,7 +167,7 @@ class BlockResult:
         fields: Dict[str, Any] = {"names": list(self.variables), "error": None,
                                   "parts": [len(self.parts.get(name, ())) for name in self.variables],
                                   "driver_lost": self.driver_lost,
-                                  "cpython_seconds": self.cpython_seconds}
+                                  "cpython_seconds": self.cpython_seconds, "warming_seconds": self.warming_seconds}
         buffers = [buffer for name, data in self.variables.items() for buffer in (data, *self.parts.get(name, ()))]
         if self.error is not None:
             fields["error"] = {"type_name": self.error.type_name, "message": _capped(self.error.message),
@@ -362,6 +365,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                 memory_limits.explain(exc)
                 result.error = errors.capture(exc)
     result.cpython_seconds = tally.cpython_seconds(time.perf_counter() - started)
+    result.warming_seconds = tally.warming_seconds
     try:
         changed_free = mutations.changed(before)
         mutated = {"free": changed_free, "moved": mutations.moved(before, changed_free),

@@ -136,23 +136,30 @@ def _sample(source, element: Callable, condition: Optional[Callable], pattern: O
             limit: int, as_written: Optional[Callable] = None) -> _Sample:
     """The shape computed on its first items, in order, as CPython partitions compute it (by
     ``as_written``, else ``engine.sources.values_of``; raises what they raise). The clock is read
-    every ``CLOCK_EVERY`` items: for cheap elements, reading it costs more than they do."""
+    after ``CLOCK_EVERY`` items, then after twice as many each time: for cheap elements, reading
+    it, and starting a loop over each chunk, cost more than they do. The values are kept in C
+    (``list.extend``) as the partitions' loops consume them: kept one by one in Python, a
+    count over numpy floats was sampled at 230 ns an item, and took 80 ns."""
     results: List[Any] = []
     if as_written is None:
         elements = functools.partial(values_of, element=element, condition=condition, pattern=pattern)
-        keep = results.extend if flat else results.append
     else:  # the loop as written gives the inner loops' values themselves
-        elements, keep = as_written, results.append
-    count = 0
+        elements = as_written
+    flattened = flat and as_written is None  # each value is an item's inner values
+    count, size = 0, CLOCK_EVERY
     items = iter(source.items(0, limit))
     with gc_pause.paused():
         start = _clock()
-        while chunk := list(itertools.islice(items, CLOCK_EVERY)):
-            for value in elements(chunk):
-                keep(value)
+        while chunk := list(itertools.islice(items, size)):
+            if flattened:
+                for value in elements(chunk):
+                    results.extend(value)
+            else:
+                results.extend(elements(chunk))
             count += len(chunk)
             if _clock() - start >= SAMPLE_SECONDS:
                 break
+            size *= 2
         return _Sample(count, _clock() - start, results)
 
 

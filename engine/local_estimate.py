@@ -5,8 +5,13 @@ faster (``pyfora.run_here``).
 The driver runs the block; where it splits a shape it has just estimated the shape's serial time
 (``engine.cost``: its first items timed in CPython). So the block's time in CPython is its time
 here, less the time its split shapes took (partitions, gathering, a split given up), plus their
-serial estimates. Unknown when a shape was split without an estimate (``UFORA_SPLIT=always``) or
-while its kernel was still compiling (the cluster's time then says nothing of its next runs).
+serial estimates. Unknown when a shape was split without an estimate (``UFORA_SPLIT=always``).
+
+A shape split while its kernel was still compiling ran as CPython partitions: the cluster's time
+then says little of its next runs, which the kernel may make far shorter. So the time of such
+shapes is told apart (``warming_seconds``): the client counts the rest of the cluster's time
+(sending, gathering, the other statements), which no kernel shortens, as the least the block can
+take there, and runs it here only when even that is longer than the block here.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ class Tally:
     """What the split shapes of one block took and would have taken serially."""
     split_seconds: float = 0.0
     serial_seconds: float = 0.0
+    warming_seconds: float = 0.0  # the split time of shapes that ran in CPython while their kernels compiled
     unknown: bool = False
 
     def cpython_seconds(self, elapsed: float) -> Optional[float]:
@@ -51,7 +57,9 @@ def split_shape(seconds: float, serial_seconds: Optional[float], warming: bool =
     if _current is None:
         return
     _current.split_seconds += seconds
-    if serial_seconds is None or warming:
+    if warming:
+        _current.warming_seconds += seconds
+    if serial_seconds is None:
         _current.unknown = True
     else:
         _current.serial_seconds += serial_seconds

@@ -45,8 +45,9 @@ socket.io, manager -> client:
                 "parts": [int],   (per name: how many buffers follow its pickle in "variables",
                                    the out-of-band buffers of its large arrays)
                 "error": null | {"type_name", "message", "trace", "pickled": bytes | null},
-                "cpython_seconds": float | null}  (the block's time as plain CPython in one process, as
+                "cpython_seconds": float | null,  (the block's time as plain CPython in one process, as
                                                     the driver estimates it: engine.local_estimate, pyfora.run_here)
+                "warming_seconds": float}  (of the block's time, its shapes' while their kernels compiled)
 Every ``bytes`` above smaller than INLINE_BYTES travels as base64 text inside the event's JSON
 (``wire_bytes``/``bytes_from_wire``): socket.io sends each binary attachment as a websocket frame
 of its own, and a trivial block's round trip is 0.1 ms shorter without them.
@@ -63,9 +64,10 @@ Registry and control channel (net.wire messages, header "type" first):
     block_done {"job_id", "names", "parts": [int] (per name, as in JOB_DONE), "error",
                 "objects": {name: {"id", "capability", "size", "type", "callable"}},
                 "blob": absent | key, "blob_capability": absent | capability,
-                "driver_lost": bool, "cpython_seconds": float | null}  + [*variables and their parts, pickled
-                                        exception if any] (worker -> manager; driver_lost: the process running
-                                        it died, error says how; cpython_seconds: as in JOB_DONE)
+                "driver_lost": bool, "cpython_seconds": float | null, "warming_seconds": float}
+                                        + [*variables and their parts, pickled exception if any] (worker ->
+                                        manager; driver_lost: the process running it died, error says how;
+                                        cpython_seconds, warming_seconds: as in JOB_DONE)
     cancel     {"job_id"}                     (manager -> worker)
     release    {"object_ids"}                 (manager -> worker: drop those remote objects)
     output     {"job_id", "stream", "text"}   (worker -> manager; text at most output_flow.CHUNK)

@@ -70,6 +70,9 @@ EXPLORE_FROM = 0.5  # seconds a block's first run here takes from which the clus
 # time before their data moves there and back, and none of the 71 realistic programs' such blocks
 # that went there was faster (``dataclass_point_set`` 3.6 s there against 1.3 s here)
 SPLIT_CPYTHON_FROM_CORES = 3
+ESTIMATES_OFF_BY = 2.0  # how far off the driver's estimate of a block here may be (``_Timed.worth_measuring_here``)
+TRIED = ("it is measured here once: the cluster took {cluster:.3f} s ({compiling:.3f} s of it while kernels "
+         "compiled), and estimated {here:.3f} s here, which may be off by {off:g}x")
 LEARNED = ("it takes {here:.3f} s here ({how}) and took {cluster:.3f} s through the cluster last time, on "
            "values no smaller than these")
 
@@ -194,16 +197,38 @@ class _Timed:
     here: Optional[float]  # seconds it takes here: the driver's estimate, or measured here
     measured: bool = False  # ``here`` was measured running it here
     cpython: bool = False  # its first run here was chosen since its shapes would all run as CPython there
+    # of ``cluster``, the seconds its shapes ran in CPython while their kernels compiled: a kernel
+    # may take them down to nothing, so they do not count against the cluster
+    compiling: float = 0.0
 
     def here_is_faster(self, taken: Sizes, cores: Callable[[], int]) -> bool:
         """Where the cluster's time is not known yet (the block ran here first), only if it was
         quick here (``EXPLORE_FROM``), or if the cluster's ``cores()`` are too few to split CPython
-        (``SPLIT_CPYTHON_FROM_CORES``)."""
+        (``SPLIT_CPYTHON_FROM_CORES``). The cluster's time counts without its shapes' time while
+        their kernels compiled: a block goes on running there where ready kernels could win."""
         if self.here is None or not _no_larger_all(taken, self.sizes):
             return False
         if self.cluster is not None:
-            return self.here < self.cluster
+            return self.here < self.cluster - self.compiling or self.worth_measuring_here()
         return self.here < EXPLORE_FROM or self.cpython and cores() < SPLIT_CPYTHON_FROM_CORES
+
+
+    def why_here_is_faster(self) -> str:
+        """What ``here_is_faster`` found, in words (when it did)."""
+        if self.cluster is None:
+            return FIRST.format(explore=EXPLORE_FROM)
+        if self.here is not None and self.here < self.cluster - self.compiling:
+            return LEARNED.format(here=self.here, how="measured" if self.measured else "estimated by the cluster",
+                                  cluster=self.cluster)
+        return TRIED.format(cluster=self.cluster, compiling=self.compiling, here=self.here, off=ESTIMATES_OFF_BY)
+
+    def worth_measuring_here(self) -> bool:
+        """Whether the driver's estimate of the block here says the cluster is faster by less
+        than ``ESTIMATES_OFF_BY`` and the block is quick there (``EXPLORE_FROM``): it runs here
+        once, to be measured. The estimate times the shapes' first items in a process that has
+        just started them, and was twice the time measured here for loops over numpy values."""
+        return (not self.measured and self.cluster is not None and self.cluster < EXPLORE_FROM
+                and self.here is not None and self.here < ESTIMATES_OFF_BY * (self.cluster - self.compiling))
 
 
 def _no_larger_all(taken: Sizes, then: Sizes) -> bool:
@@ -253,7 +278,7 @@ def _load_once() -> None:
         try:
             key = (str(entry["file"]), int(entry["line"]), str(entry["digest"]))
             _timed[key] = _Timed(_tupled(entry["sizes"]), entry["cluster"], entry["here"], bool(entry["measured"]),
-                                 bool(entry["cpython"]))
+                                 bool(entry["cpython"]), float(entry.get("compiling", 0.0)))
         except (KeyError, TypeError, ValueError):
             continue  # an entry another version wrote: skipped
     _timed.update(learned)
@@ -273,7 +298,7 @@ def save() -> None:
         entries.pop(key, None)  # ours is the newest: last
         entries[key] = {"file": key[0], "line": key[1], "digest": key[2], "sizes": timed.sizes,
                         "cluster": timed.cluster, "here": timed.here, "measured": timed.measured,
-                        "cpython": timed.cpython}
+                        "cpython": timed.cpython, "compiling": timed.compiling}
     block_times.save(file, list(entries.values())[-_TIMED_KEPT:])
     _changed.clear()
 
@@ -281,17 +306,19 @@ def save() -> None:
 atexit.register(save)
 
 
-def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpython_seconds: Optional[float]) -> None:
+def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpython_seconds: Optional[float],
+                   warming_seconds: float = 0.0) -> None:
     """The block ``located`` took ``seconds`` through the cluster on values of sizes ``taken``,
-    where its driver estimated ``cpython_seconds`` as plain CPython (None: unknown). A time
+    where its driver estimated ``cpython_seconds`` as plain CPython (None: unknown), and its
+    shapes ran ``warming_seconds`` of it in CPython while their kernels compiled. A time
     measured here on values no smaller is kept: an estimate does not replace it."""
     _load_once()
     then = _timed.pop(_key(located), None)
     if then is not None and then.measured and _no_larger_all(taken, then.sizes):
-        then.cluster = seconds
+        then.cluster, then.compiling = seconds, min(warming_seconds, seconds)
         _remember(located, then)
     else:
-        _remember(located, _Timed(taken, seconds, cpython_seconds))
+        _remember(located, _Timed(taken, seconds, cpython_seconds, compiling=min(warming_seconds, seconds)))
 
 
 def _remember(located: capture.Located, timed: _Timed) -> None:
@@ -345,9 +372,7 @@ def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes,
     if not (located.shaped or reached):
         why = REASON
     elif timed is not None and timed.here_is_faster(taken, cores):
-        why = (LEARNED.format(here=timed.here, how="measured" if timed.measured else "estimated by the cluster",
-                              cluster=timed.cluster) if timed.cluster is not None
-               else FIRST.format(explore=EXPLORE_FROM))
+        why = timed.why_here_is_faster()
     elif timed is None and (verdict := _first_run_verdict(located, values, reached)) is not None:
         why = FIRST.format(explore=EXPLORE_FROM)
         _remember(located, _Timed(taken, None, None, cpython=verdict == first_run.CPYTHON))

@@ -172,7 +172,8 @@ class WithBlockExecutor:
         error = message.get("error")
         # its time, to the end or to the user's exception (not the cluster's own failure)
         if self._learning is not None and (error is None or error.get("type_name") != "InternalError"):
-            run_here.ran_on_cluster(*self._learning, time.perf_counter() - self._began, message.get("cpython_seconds"))
+            run_here.ran_on_cluster(*self._learning, time.perf_counter() - self._began, message.get("cpython_seconds"),
+                                    message.get("warming_seconds") or 0.0)
         if error is not None:
             # raised with its own chain, not "during handling of SkipBody"; what the caller was
             # handling when the body began (SkipBody's context) is the context CPython gives it

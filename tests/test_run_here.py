@@ -243,8 +243,23 @@ def test_where_a_block_runs_follows_its_times_and_a_time_measured_here_wins_over
     assert "0.500 s here (measured)" in run_here.why_here(located, {}, taken, _two_cores)
     grown = run_here.sizes({"xs": list(range(100))})
     assert run_here.why_here(located, {}, grown, _two_cores) is None  # larger values: the cluster decides anew
-    run_here.ran_on_cluster(located, grown, 0.30, None)  # unknown (a kernel compiling): the cluster
+    run_here.ran_on_cluster(located, grown, 0.30, None)  # unknown (UFORA_SPLIT=always): the cluster
     assert run_here.why_here(located, {}, grown, _two_cores) is None
+
+
+def test_a_blocks_time_while_its_kernels_compiled_does_not_count_against_the_cluster():
+    """Shapes that ran in CPython while their kernels compiled may take next to nothing once
+    compiled: the block runs here only if the rest of the cluster's time is already longer."""
+    from pyfora import run_here
+
+    located, taken = _located(2), run_here.sizes({"xs": [1, 2, 3]})
+    run_here.ran_on_cluster(located, taken, 0.30, 0.20, warming_seconds=0.25)  # 0.05 s a kernel cannot remove
+    assert run_here.why_here(located, {}, taken, _two_cores) is None
+    run_here.ran_on_cluster(located, taken, 0.30, 0.04, warming_seconds=0.25)  # here beats even that
+    assert "0.040 s here (estimated by the cluster)" in run_here.why_here(located, {}, taken, _two_cores)
+    run_here.ran_here(located, taken, 0.045)
+    run_here.ran_on_cluster(located, taken, 0.03, 0.04)  # compiled since: faster there
+    assert run_here.why_here(located, {}, taken, _two_cores) is None
 
 
 @pytest.mark.parametrize("call, first_here", [
@@ -550,3 +565,26 @@ def test_a_core_count_the_manager_cannot_give_counts_as_none(here, monkeypatch):
     monkeypatch.setattr(here, "_cores", None)
     monkeypatch.setattr(here._connection, "cluster_cores", unreachable)
     assert here._cluster_cores() == 0
+
+
+def test_a_block_whose_estimate_here_is_close_to_the_clusters_time_is_measured_here_once():
+    """The driver's estimate (its shapes' first items timed) can be twice the time measured
+    here: within that of the cluster's time, a quick block runs here once to be measured, and
+    then goes where it was faster."""
+    from pyfora import run_here
+
+    located, taken = _located(3), run_here.sizes({"xs": [1, 2, 3]})
+    run_here.ran_on_cluster(located, taken, 0.30, 0.08, warming_seconds=0.25)  # 0.05 s, against 0.08 s
+    assert run_here.why_here(located, {}, taken, _two_cores).startswith("it is measured here once")
+    run_here.ran_here(located, taken, 0.07)  # slower here, measured: the cluster from now on
+    assert run_here.why_here(located, {}, taken, _two_cores) is None
+    run_here.ran_on_cluster(located, taken, 0.30, 0.08, warming_seconds=0.25)
+    assert run_here.why_here(located, {}, taken, _two_cores) is None  # measured once is enough
+
+    located = _located(4)
+    run_here.ran_on_cluster(located, taken, 0.30, 0.08, warming_seconds=0.25)
+    run_here.ran_here(located, taken, 0.03)  # faster here, measured: here from now on
+    assert "0.030 s here (measured)" in run_here.why_here(located, {}, taken, _two_cores)
+    located = _located(5)
+    run_here.ran_on_cluster(located, taken, 0.60, 0.12, warming_seconds=0.55)  # not quick there: no trial
+    assert run_here.why_here(located, {}, taken, _two_cores) is None
