@@ -47,19 +47,13 @@ def every_node_answer(tree, line):
 
 
 def every_node_function(tree, block_node):
-    def search(node, scope):
-        if node is block_node:
-            return (scope,)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            scope = node
-        elif isinstance(node, ast.ClassDef):
-            scope = None
-        for child in ast.iter_child_nodes(node):
-            found = search(child, scope)
-            if found is not None:
-                return found
-        return None
-    return search(tree, None)[0]
+    """The innermost function holding ``block_node``, climbing its parents (a class between
+    them is its own scope: None)."""
+    parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    node = parents.get(id(block_node))
+    while node is not None and not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        node = parents.get(id(node))
+    return node if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
 
 
 @pytest.mark.parametrize("line", range(1, len(SOURCE.splitlines()) + 2))
