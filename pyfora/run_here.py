@@ -43,6 +43,7 @@ import fractions
 import functools
 import hashlib
 import logging
+import math
 import os
 import types
 from dataclasses import dataclass
@@ -71,8 +72,8 @@ EXPLORE_FROM = 0.5  # seconds a block's first run here takes from which the clus
 # that went there was faster (``dataclass_point_set`` 3.6 s there against 1.3 s here)
 SPLIT_CPYTHON_FROM_CORES = 3
 ESTIMATES_OFF_BY = 2.0  # how far off the driver's estimate of a block here may be (``_Timed.worth_measuring_here``)
-TRIED = ("it is measured here once: the cluster took {cluster:.3f} s ({compiling:.3f} s of it while kernels "
-         "compiled), and estimated {here:.3f} s here, which may be off by {off:g}x")
+TRIED = ("it is measured here once: it took {cluster:.3f} s through the cluster{warming}, which estimated "
+         "{here:.3f} s here, and such estimates may be off by {off:g}x")
 LEARNED = ("it takes {here:.3f} s here ({how}) and took {cluster:.3f} s through the cluster last time, on "
            "values no smaller than these")
 
@@ -198,37 +199,40 @@ class _Timed:
     measured: bool = False  # ``here`` was measured running it here
     cpython: bool = False  # its first run here was chosen since its shapes would all run as CPython there
     # of ``cluster``, the seconds its shapes ran in CPython while their kernels compiled: a kernel
-    # may take them down to nothing, so they do not count against the cluster
-    compiling: float = 0.0
+    # may take them down to nothing, so that time says little of the next runs there
+    warming: float = 0.0
 
     def here_is_faster(self, taken: Sizes, cores: Callable[[], int]) -> bool:
         """Where the cluster's time is not known yet (the block ran here first), only if it was
         quick here (``EXPLORE_FROM``), or if the cluster's ``cores()`` are too few to split CPython
-        (``SPLIT_CPYTHON_FROM_CORES``). The cluster's time counts without its shapes' time while
-        their kernels compiled: a block goes on running there where ready kernels could win."""
+        (``SPLIT_CPYTHON_FROM_CORES``). Where it is: if the time here is less, or the estimate
+        of it is worth a measurement here (``worth_measuring_here``). A time the cluster took
+        while kernels compiled decides nothing: it may only send the block here once, to be
+        measured, and the next run goes to the cluster again, to be timed with its kernels."""
         if self.here is None or not _no_larger_all(taken, self.sizes):
             return False
         if self.cluster is not None:
-            return self.here < self.cluster - self.compiling or self.worth_measuring_here()
+            return self.worth_measuring_here() or (not self.warming and self.here < self.cluster)
         return self.here < EXPLORE_FROM or self.cpython and cores() < SPLIT_CPYTHON_FROM_CORES
 
+    def worth_measuring_here(self) -> bool:
+        """Whether the driver's estimate of the block here is at most ``ESTIMATES_OFF_BY`` times
+        what the cluster took without its shapes' time while their kernels compiled, and the
+        block is quick there (``EXPLORE_FROM``): it runs here once, to be measured. Estimates
+        time the shapes' first items in a process that has just started them, and a count over
+        numpy floats was estimated at 2.9x its time (``engine.cost``)."""
+        return (not self.measured and self.cluster is not None and self.cluster < EXPLORE_FROM
+                and self.here is not None and self.here < ESTIMATES_OFF_BY * (self.cluster - self.warming))
 
     def why_here_is_faster(self) -> str:
         """What ``here_is_faster`` found, in words (when it did)."""
         if self.cluster is None:
             return FIRST.format(explore=EXPLORE_FROM)
-        if self.here is not None and self.here < self.cluster - self.compiling:
+        if not self.warming and self.here is not None and self.here < self.cluster:
             return LEARNED.format(here=self.here, how="measured" if self.measured else "estimated by the cluster",
                                   cluster=self.cluster)
-        return TRIED.format(cluster=self.cluster, compiling=self.compiling, here=self.here, off=ESTIMATES_OFF_BY)
-
-    def worth_measuring_here(self) -> bool:
-        """Whether the driver's estimate of the block here says the cluster is faster by less
-        than ``ESTIMATES_OFF_BY`` and the block is quick there (``EXPLORE_FROM``): it runs here
-        once, to be measured. The estimate times the shapes' first items in a process that has
-        just started them, and was twice the time measured here for loops over numpy values."""
-        return (not self.measured and self.cluster is not None and self.cluster < EXPLORE_FROM
-                and self.here is not None and self.here < ESTIMATES_OFF_BY * (self.cluster - self.compiling))
+        warming = f" ({self.warming:.3f} s of it while kernels compiled)" if self.warming else ""
+        return TRIED.format(cluster=self.cluster, warming=warming, here=self.here, off=ESTIMATES_OFF_BY)
 
 
 def _no_larger_all(taken: Sizes, then: Sizes) -> bool:
@@ -262,6 +266,14 @@ def _tupled(value: Any) -> Any:
     return tuple(_tupled(item) for item in value) if isinstance(value, list) else value
 
 
+def _warming(value: Any, cluster: Any) -> float:
+    """An entry's ``warming`` seconds as kept: a number from 0 to its ``cluster`` time, else 0 (an
+    older entry has none; a file may have been edited)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not isinstance(cluster, (int, float)):
+        return 0.0
+    return min(max(0.0, float(value)), float(cluster)) if math.isfinite(value) else 0.0
+
+
 def _load_once() -> None:
     """Read what earlier processes learned (``pyfora.block_times``), before this one's first
     decision; what this process learns after comes later in ``_timed``, so it wins."""
@@ -278,7 +290,7 @@ def _load_once() -> None:
         try:
             key = (str(entry["file"]), int(entry["line"]), str(entry["digest"]))
             _timed[key] = _Timed(_tupled(entry["sizes"]), entry["cluster"], entry["here"], bool(entry["measured"]),
-                                 bool(entry["cpython"]), float(entry.get("compiling", 0.0)))
+                                 bool(entry["cpython"]), _warming(entry.get("warming"), entry["cluster"]))
         except (KeyError, TypeError, ValueError):
             continue  # an entry another version wrote: skipped
     _timed.update(learned)
@@ -298,7 +310,7 @@ def save() -> None:
         entries.pop(key, None)  # ours is the newest: last
         entries[key] = {"file": key[0], "line": key[1], "digest": key[2], "sizes": timed.sizes,
                         "cluster": timed.cluster, "here": timed.here, "measured": timed.measured,
-                        "cpython": timed.cpython, "compiling": timed.compiling}
+                        "cpython": timed.cpython, "warming": timed.warming}
     block_times.save(file, list(entries.values())[-_TIMED_KEPT:])
     _changed.clear()
 
@@ -315,10 +327,10 @@ def ran_on_cluster(located: capture.Located, taken: Sizes, seconds: float, cpyth
     _load_once()
     then = _timed.pop(_key(located), None)
     if then is not None and then.measured and _no_larger_all(taken, then.sizes):
-        then.cluster, then.compiling = seconds, min(warming_seconds, seconds)
+        then.cluster, then.warming = seconds, min(warming_seconds, seconds)
         _remember(located, then)
     else:
-        _remember(located, _Timed(taken, seconds, cpython_seconds, compiling=min(warming_seconds, seconds)))
+        _remember(located, _Timed(taken, seconds, cpython_seconds, warming=min(warming_seconds, seconds)))
 
 
 def _remember(located: capture.Located, timed: _Timed) -> None:

@@ -256,8 +256,10 @@ def test_a_blocks_time_while_its_kernels_compiled_does_not_count_against_the_clu
     run_here.ran_on_cluster(located, taken, 0.30, 0.20, warming_seconds=0.25)  # 0.05 s a kernel cannot remove
     assert run_here.why_here(located, {}, taken, _two_cores) is None
     run_here.ran_on_cluster(located, taken, 0.30, 0.04, warming_seconds=0.25)  # here beats even that
-    assert "0.040 s here (estimated by the cluster)" in run_here.why_here(located, {}, taken, _two_cores)
+    assert run_here.why_here(located, {}, taken, _two_cores).startswith(
+        "it is measured here once: it took 0.300 s through the cluster (0.250 s of it while kernels compiled)")
     run_here.ran_here(located, taken, 0.045)
+    assert run_here.why_here(located, {}, taken, _two_cores) is None  # the cluster again, timed with its kernels
     run_here.ran_on_cluster(located, taken, 0.03, 0.04)  # compiled since: faster there
     assert run_here.why_here(located, {}, taken, _two_cores) is None
 
@@ -583,8 +585,22 @@ def test_a_block_whose_estimate_here_is_close_to_the_clusters_time_is_measured_h
 
     located = _located(4)
     run_here.ran_on_cluster(located, taken, 0.30, 0.08, warming_seconds=0.25)
-    run_here.ran_here(located, taken, 0.03)  # faster here, measured: here from now on
+    run_here.ran_here(located, taken, 0.03)  # faster here, measured; the cluster's time was a compiling one
+    assert run_here.why_here(located, {}, taken, _two_cores) is None
+    run_here.ran_on_cluster(located, taken, 0.25, 0.08)  # its kernels ready, and still slower: here from now on
     assert "0.030 s here (measured)" in run_here.why_here(located, {}, taken, _two_cores)
     located = _located(5)
     run_here.ran_on_cluster(located, taken, 0.60, 0.12, warming_seconds=0.55)  # not quick there: no trial
     assert run_here.why_here(located, {}, taken, _two_cores) is None
+
+
+@pytest.mark.parametrize("kept, cluster, read", [
+    (0.05, 0.3, 0.05), (0.5, 0.3, 0.3), (-5, 0.3, 0.0), (float("-inf"), 0.3, 0.0), (float("nan"), 0.3, 0.0),
+    ("0.1", 0.3, 0.0), (True, 0.3, 0.0), (None, 0.3, 0.0), (0.1, None, 0.0),
+])
+def test_a_kept_time_while_kernels_compiled_is_read_only_as_a_number_within_the_clusters(kept, cluster, read):
+    """The block-times file may be old (no such time) or edited: what is not a number from 0 to
+    the cluster's time counts as none, and cannot send a block here."""
+    from pyfora import run_here
+
+    assert run_here._warming(kept, cluster) == read
