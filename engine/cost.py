@@ -48,8 +48,8 @@ SAMPLE_SHARE = 50       # ...but never on more than this share of them
 CLOCK_EVERY = 16
 # the sample's chunks grow to at most this: elements cheap at first and dear later (a filter that
 # drops the first items) would otherwise sample thousands of dear ones past SAMPLE_SECONDS; at this
-# size, a count over numpy floats is estimated at 97 ns an item for 93 (no cap: 98; 16: 237)
-CHUNK_AT_MOST = 1024
+# size, a count over numpy floats is estimated at 109 ns an item for 93 (no cap: 98; 16: 237)
+CHUNK_AT_MOST = 256
 PICKLED_SAMPLE = 200    # items (and results) pickled to time their moves: pickling costs more than most elements
 # What a split costs whatever its size: the task's pickling and hand-out, the first partitions'
 # round trips through the worker service, the gathering (measured with perf/realistic).

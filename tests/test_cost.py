@@ -210,3 +210,25 @@ def test_a_long_shape_that_waits_for_its_compile_never_defers_it():
     many_cores = cost.Estimate(10_000_000, serial=cost.COMPILE_FIRST_FROM, split=0.1, moved=0, compilable=True,
                                compiles_behind=True, cores=64)
     assert many_cores.compile_first and not many_cores.compile_after
+
+
+def test_a_sample_whose_later_items_are_dear_stops_within_a_chunk_of_them():
+    """The sample's chunks grow (cheap elements would spend its time on the clock and on
+    starting loops), but only to ``CHUNK_AT_MOST``: a filter that drops its first items cheaply
+    and then meets dear ones samples at most one chunk of those past ``SAMPLE_SECONDS``."""
+    import time as clock
+
+    from ufora.engine.sources import RangeSource
+
+    def dear_from_6000(x):
+        if x >= 6000:
+            until = clock.perf_counter() + 0.0005
+            while clock.perf_counter() < until:
+                pass
+        return x
+
+    began = clock.perf_counter()
+    sample = cost._sample(RangeSource(range(1_000_000)), lambda x: x, dear_from_6000, None, False, 20_000)
+    spent = clock.perf_counter() - began
+    assert sample.count <= 6000 + 2 * 256, sample.count  # chunks of 4,096 sampled 2,176 dear items (1.1 s)
+    assert spent < 0.4, spent
