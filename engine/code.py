@@ -160,12 +160,14 @@ def _spanning(node: ast.AST, line: int) -> Iterator[ast.AST]:
 def find_with(tree: ast.AST, line: int) -> ast.With:
     """The innermost ``with`` statement whose header holds ``line`` (ValueError if none): the
     client finds the block this way from the line running, and the worker from the line the
-    client sent."""
+    client sent. The header's last line may hold the body too (``with ...: total = sum(xs)``);
+    where it holds the first statement of a longer body instead, that statement is not a
+    ``with`` of its own (else that ``with``, further in, is the one found)."""
     found: Optional[ast.With] = None
     todo = [tree]
     while todo:
         node = todo.pop()
-        if isinstance(node, ast.With) and node.lineno <= line < node.body[0].lineno:
+        if isinstance(node, ast.With) and node.lineno <= line <= node.body[0].lineno:
             if found is None or node.lineno > found.lineno:
                 found = node
         todo.extend(_spanning(node, line))

@@ -56,6 +56,7 @@ import pyfora
 from ufora.engine import functions
 from ufora.engine.code import installed_file
 from pyfora import block_times, capture, first_run, remote
+from pyfora.Exceptions import PythonToForaConversionError
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ SPLIT_CPYTHON_FROM_CORES = 3
 ESTIMATES_OFF_BY = 2.0  # how far off the driver's estimate of a block here may be (``_Timed.worth_measuring_here``)
 TRIED = ("it is measured here once: it took {cluster:.3f} s through the cluster{warming}, which estimated "
          "{here:.3f} s here, and such estimates may be off by {off:g}x")
+UNSENDABLE = "its values cannot be sent to the cluster, so it runs here, as written: {error}"
 LEARNED = ("it takes {here:.3f} s here ({how}) and took {cluster:.3f} s through the cluster last time, on "
            "values no smaller than these")
 
@@ -354,6 +356,16 @@ def ran_here(located: capture.Located, taken: Sizes, seconds: float) -> None:
     else:
         then.here, then.measured = seconds, True
     _remember(located, then)
+
+
+def unsendable(located: capture.Located, error: PythonToForaConversionError) -> str:
+    """Why the block ``located``, which may run here, does, when its values cannot be sent to the
+    cluster (``error``: an ``lru_cache`` function whose cache its first run here filled, a lock,
+    an open file, an upload over the limit): CPython runs it, as written, where the cluster could
+    not. Logged at INFO, as the other reasons are."""
+    why = UNSENDABLE.format(error=error)
+    log.info("the block at %s:%d runs in this process: %s", located.filename, located.with_line, why)
+    return why
 
 
 def _first_run_verdict(located: capture.Located, values: Dict[str, Any],

@@ -27,8 +27,8 @@ import types
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from ufora.engine import class_state, errors, module_state, mutations, namespaces
-from pyfora import capture, run_here
-from pyfora.Exceptions import computation_error
+from pyfora import capture, remote, run_here
+from pyfora.Exceptions import PythonToForaConversionError, computation_error
 from pyfora.remote import pickles_of, remote_error, values_of
 
 if TYPE_CHECKING:
@@ -115,7 +115,14 @@ class WithBlockExecutor:
         if self.ranHere is not None:
             self._executor.blocksRunHere += 1
             return self  # the body runs, as written
-        self._captured = capture.capture(frame, located)
+        try:
+            self._captured = capture.capture(frame, located)
+        except PythonToForaConversionError as exc:
+            if self._learning is None or remote.proxies_alive():  # it may not run here: it fails as it would there
+                raise
+            self.ranHere, self._learning = run_here.unsendable(located, exc), None
+            self._executor.blocksRunHere += 1
+            return self
         self._frame = frame
         self._previous_trace = sys.gettrace()
         # Skipped on the first instruction after this returns (an opcode event), not on the

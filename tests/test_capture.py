@@ -298,3 +298,17 @@ def test_an_lru_cache_function_goes_unused_and_its_calls_there_are_said_to_stay_
     with pytest.raises(pyfora.PythonToForaConversionError, match="cached_square.cache_clear()"):
         with ufora.remotely.downloadAll():
             total = sum_of_cached_squares(10)
+
+
+def one_line_block(xs):
+    with ufora.remotely.downloadAll(): total = sum(x * 3 for x in xs); count = len(xs)  # noqa: E701,E702
+    return total, count
+
+
+def test_a_block_written_on_its_with_line_runs_there():
+    """``with ...: body`` on one line is a block like any other (it was "no with statement found
+    at line N"); so is a one-line ``with`` inside a block, which stays a statement of it."""
+    assert one_line_block(list(range(435))) == (283185, 435)
+    with ufora.remotely.downloadAll():
+        with open(__file__) as source: first = source.readline()  # noqa: E701
+    assert first == open(__file__).readline()

@@ -42,7 +42,7 @@ SOURCE = textwrap.dedent('''
 
 def every_node_answer(tree, line):
     """The innermost with statement holding ``line`` in its header, found by reading every node."""
-    found = [node for node in ast.walk(tree) if isinstance(node, ast.With) and node.lineno <= line < node.body[0].lineno]
+    found = [node for node in ast.walk(tree) if isinstance(node, ast.With) and node.lineno <= line <= node.body[0].lineno]
     return max(found, key=lambda node: node.lineno) if found else None
 
 

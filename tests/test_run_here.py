@@ -3,6 +3,7 @@ through ``pyfora.connect()`` to a real service: which blocks do, which do not, a
 user sees (values, identities, side effects, exceptions) is the same either way."""
 import cmath
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -604,3 +605,29 @@ def test_a_kept_time_while_kernels_compiled_is_read_only_as_a_number_within_the_
     from pyfora import run_here
 
     assert run_here._warming(kept, cluster) == read
+
+
+@functools.lru_cache(maxsize=None)
+def _cost(n):
+    return n % 7
+
+
+def test_a_block_whose_values_cannot_go_to_the_cluster_runs_here_and_says_why(here):
+    """Its first run here filled an ``lru_cache`` the block calls; the next, on other values,
+    would go to the cluster, which cannot take a cache in use: it runs here, as CPython would,
+    rather than fail. ``onCluster()`` still refuses, saying how to clear the cache."""
+    _cost.cache_clear()
+
+    def crunch(limit):
+        with here.remotely.downloadAll() as block:
+            total = sum([_cost(i) for i in range(limit)])
+        return total, block.ranHere
+
+    assert crunch(300)[0] == sum(i % 7 for i in range(300))
+    total, why = crunch(350)
+    assert total == sum(i % 7 for i in range(350)) and why.startswith("its values cannot be sent to the cluster")
+    assert "_cost.cache_clear()" in why and _cost.cache_info().currsize == 350
+    with pytest.raises(pyfora.PythonToForaConversionError, match=r"_cost.cache_clear\(\)"):
+        with here.remotely.onCluster().downloadAll():
+            total = sum([_cost(i) for i in range(400)])
+    _cost.cache_clear()
