@@ -73,9 +73,10 @@ async def _serve(config: service_config.ServiceConfig, pool, spill_folder: Optio
             ports.update(control_port=info.control_port, data_port=info.data_port)
         if ready_fd is not None:
             if worker is not None:
-                await asyncio.wait_for(worker.registry.registered.wait(), 30.0)
-            with os.fdopen(ready_fd, "w") as ready:
-                ready.write(json.dumps(ports) + "\n")
+                await _registered_unless_stopped(worker.registry.registered, stopping)
+            if not stopping.is_set():
+                with os.fdopen(ready_fd, "w") as ready:
+                    ready.write(json.dumps(ports) + "\n")
         loop_health.watch()  # from now on (starting up is slow, and nothing waits on it yet)
         if exit_with_parent:
             parent = os.getppid()
@@ -89,6 +90,19 @@ async def _serve(config: service_config.ServiceConfig, pool, spill_folder: Optio
             worker.stop()
         if manager is not None:
             manager.stop()
+
+
+async def _registered_unless_stopped(registered: asyncio.Event, stopping: asyncio.Event) -> None:
+    """Until the worker is registered, or SIGTERM or SIGINT came first (a worker its manager
+    refuses retries until then: stopping it must not wait out the 30 s); TimeoutError after 30 s."""
+    waits = [asyncio.ensure_future(registered.wait()), asyncio.ensure_future(stopping.wait())]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=30.0, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    if not done:
+        raise TimeoutError
 
 
 def _spill(config: service_config.ServiceConfig, folder: Optional[str]) -> Optional["Spill"]:
