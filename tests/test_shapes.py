@@ -514,8 +514,10 @@ add("def f(x):\n    grid = [[0, 0] for _ in range(3)]\n    for row in grid:\n   
     "result = sum(f(x) for x in range(30_000))", name="a kernel's store through a loop variable over its own list")
 add("def f(x):\n    grid = [[0, 0] for _ in range(3)]\n    a, b, c = grid\n    a[0] = x\n    return grid[0][0]\n"
     "result = sum(f(x) for x in range(30_000))", name="a kernel's store through an unpacked list")
+# (3,000 items: its side effect keeps the sum in order, and every call of f splits its list of 3 on
+# the always-splitting runner, 0.7 ms a call)
 add("def f(x):\n    grid = [[0, 0] for _ in range(3)]\n    for i, row in enumerate(grid):\n        row[1] = x + i\n"
-    "    t = (grid[2], 1)\n    t[0][0] = x\n    return grid[0][1] + grid[2][0]\nresult = sum(f(x) for x in range(30_000))",
+    "    t = (grid[2], 1)\n    t[0][0] = x\n    return grid[0][1] + grid[2][0]\nresult = sum(f(x) for x in range(3_000))",
     name="a kernel's store through enumerate and a tuple")
 add("def f(x):\n    grid = [np.zeros(2) for _ in range(3)]\n    for row in grid:\n        row += x\n    return float(grid[1][0])\n"
     "result = sum(f(x) for x in range(30_000))", name="a kernel's += on arrays of its own list")
@@ -634,11 +636,21 @@ def default_decimal_context():
     decimal.setcontext(decimal.Context())
 
 
+# Snippets CPython takes seconds to run as written, and programs giving CPython the same value
+# at once (closed forms): their reference is CPython's all the same
+QUICKER = {
+    "result = sum(x for x in range(10**9))": "result = 10**9 * (10**9 - 1) // 2",
+    "result = all(x * y < 10**9 for x in range(10**7) for y in range(3))": "result = (10**7 - 1) * 2 < 10**9",
+    "result = [sum(y * 2**40 for y in range(x % 5000)) for x in range(30_000)]":
+        "result = [2**40 * (x % 5000) * (x % 5000 - 1) // 2 for x in range(30_000)]",
+}
+
+
 def cpython(code: str):
     namespace = {"__name__": "__shapes__"}
     exec(PRELUDE, namespace)
     try:
-        exec(code, namespace)
+        exec(QUICKER.get(code, code), namespace)
     except Exception as exc:
         return "error", (type(exc), str(exc))
     return "ok", namespace.get("result")
