@@ -116,7 +116,7 @@ def test_a_call_after_the_connection_dropped_says_since_when_and_why(start_servi
     from tests.conftest import one_host, wait_for
 
     service = start_service(one_host(1))
-    ufora = pyfora.connect(service.url, progress=False)
+    ufora = pyfora.connect(service.url, timeout=5, progress=False)  # the call waits for reconnecting to give up
     try:
         service.process.kill()
         wait_for(lambda: not ufora._connection._sio.connected, "the client to see the drop")
