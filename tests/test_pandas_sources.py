@@ -10,6 +10,10 @@ from ufora.engine.sources import source_for
 from tests.test_shapes import assert_cpythons, cpython, engine
 
 N = 50_000
+# Rows for the snippets that make a pandas object per row or value (a Series returned, iterrows'
+# rows): 0.3-0.8 ms each in pandas, twice (CPython's run and the engine's), where 5,000 rows split
+# as 50,000 do
+FEW = 5_000
 
 SPLIT = [
     f"s = pd.Series(np.arange({N}, dtype=np.int32) * 3)\nresult = sum(x * x for x in s)",
@@ -32,7 +36,7 @@ MAPPED = [
     "result = (str(r.dtype), r.index[-1], r.tolist()[-2:])",
     f"s = pd.Series(np.arange({N}) % 7 == 0)\nr = s.map(lambda b: 1.5 if b else None)\n"
     "result = (str(r.dtype), r.tolist()[:8])",
-    f"s = pd.Series(np.arange({N}))\nr = s.apply(lambda v: pd.Series([v, v * 2]))\n"
+    f"s = pd.Series(np.arange({FEW}))\nr = s.apply(lambda v: pd.Series([v, v * 2]))\n"
     "result = (type(r).__name__, r.shape, r.iloc[-1].tolist())",
     f"s = pd.Series(np.arange({N}))\nr = s.map(lambda v: 1 / (v - {N - 50}))",
     # compiled partitions' values of one number type: the array pandas would make of them
@@ -131,16 +135,21 @@ def test_a_series_subclass_is_not_split():
     assert source_for(Tagged([1, 2, 3])) is None
 
 
+def frame(rows: int) -> str:
+    return (f"df = pd.DataFrame({{'a': np.arange({rows}), 'b': np.arange({rows}) * 0.5}}, "
+            f"index=np.arange({rows}) * 3)\n")
+
+
 # df.apply(f, axis=1) of a plain function: f of every row (a Series as pandas makes it: the
 # frame's common dtype, the columns as its index, the row's label as iterating the index gives
 # it) as a split comprehension, then pandas' own result from those values
-FRAME = (f"df = pd.DataFrame({{'a': np.arange({N}), 'b': np.arange({N}) * 0.5}}, index=np.arange({N}) * 3)\n")
+FRAME = frame(N)
 ROWS = [
     FRAME + "r = df.apply(lambda row: row['a'] * row['b'] + row.name, axis=1)\n"
             "result = (str(r.dtype), r.index[-1], r.tolist()[-3:])",
     FRAME + "r = df.apply(lambda row: (row.name, type(row.name).__name__, row.dtype.name, list(row.index),"
             " type(row['a']).__name__), axis='columns')\nresult = r.tolist()[-2:]",
-    FRAME + "r = df.apply(lambda row: pd.Series({'s': row['a'] + row['b'], 'd': row['a'] - row['b']}), axis=1)\n"
+    frame(FEW) + "r = df.apply(lambda row: pd.Series({'s': row['a'] + row['b'], 'd': row['a'] - row['b']}), axis=1)\n"
             "result = (type(r).__name__, r.shape, list(r.columns), r.iloc[-1].tolist(), str(r.dtypes.tolist()))",
     FRAME + "r = df.apply(lambda row: 1 / (row['a'] - 40000), axis=1)",
     f"df = pd.DataFrame({{'w': np.arange({N}, dtype=np.int32), 'v': np.arange({N}) * 0.5}})\n"
@@ -160,7 +169,8 @@ ROWS_AS_WRITTEN = [  # pandas hands every row in one Series it changes: a functi
     FRAME + "r = df.apply(lambda row: row['a'], axis=0)\nresult = r.tolist()[:3]",
     FRAME + "r = df.apply(lambda row: row.sum(), axis=1, raw=True)\nresult = r.tolist()[-2:]",
     FRAME + "name = 'Dyn'\nresult = [t.a for t in df.itertuples(name=name)][-2:]",
-    FRAME + "seen = []\nr = [seen.append(row) or row['a'] for _, row in df.iterrows()]\nresult = (len(seen), r[-1])",
+    frame(FEW) + "seen = []\nr = [seen.append(row) or row['a'] for _, row in df.iterrows()]\n"
+                 "result = (len(seen), r[-1])",
     FRAME + "result = [t for t in df.itertuples(index='no')][:1]",
 ]
 
@@ -175,8 +185,9 @@ ITERATED = [
     FRAME + "r = [t for t in df.itertuples(False, 'Row')]\nresult = (type(r[0]).__name__, r[0]._fields, r[-1])",
     f"df = pd.DataFrame({{'my col': np.arange({N}), 'class': np.arange({N}) * 2.0, 'w': ['x'] * {N}}})\n"
     "result = [t for t in df.itertuples() if t.Index % 9999 == 0]",
-    FRAME + "result = sum(row['a'] * 2 + row['b'] for _, row in df.iterrows())",
-    FRAME + "r = [(label, row.name, row.dtype.name, list(row.index)) for label, row in df.iterrows()]\nresult = r[-2:]",
+    frame(FEW) + "result = sum(row['a'] * 2 + row['b'] for _, row in df.iterrows())",
+    frame(FEW) + "r = [(label, row.name, row.dtype.name, list(row.index)) for label, row in df.iterrows()]\n"
+                 "result = r[-2:]",
 ]
 
 
