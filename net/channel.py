@@ -396,9 +396,14 @@ def _reason(error: Optional[BaseException]) -> str:
     return getattr(error, "reason", None) or str(error or "") or "the peer closed the connection"
 
 
+class Refused(ConnectionRefusedError):
+    """The peer answered and refused the connection, or we refused the peer (TLS, the cluster's
+    secret): trying again changes nothing until a setting does."""
+
+
 async def _dialed_tls(stream: IOStream, where: str, timeout: float) -> IOStream:
     """``stream`` (just connected) as a TLS stream whose peer UFORA_TLS_CA trusts; else
-    ``ConnectionRefusedError`` saying which setting to fix."""
+    ``Refused`` saying which setting to fix."""
     address, fd = _peer_address(stream), stream.socket.fileno()
     _handshaking.add(fd)
     try:
@@ -406,18 +411,18 @@ async def _dialed_tls(stream: IOStream, where: str, timeout: float) -> IOStream:
     except (StreamClosedError, OSError) as exc:
         error = _why(exc)
         if isinstance(error, ssl.SSLCertVerificationError):
-            raise ConnectionRefusedError(f"{where} presented a certificate that UFORA_TLS_CA does not trust "
-                                         f"({_reason(error)}): UFORA_TLS_CA here must name the authority "
-                                         "that signed UFORA_TLS_CERT there") from None
-        raise ConnectionRefusedError(f"{where} ended the TLS handshake ({_reason(error)}): it serves no "
-                                     "TLS (set UFORA_TLS_CERT and UFORA_TLS_KEY there, or unset UFORA_TLS_CA "
-                                     "here), or refused ours") from None
+            raise Refused(f"{where} presented a certificate that UFORA_TLS_CA does not trust "
+                          f"({_reason(error)}): UFORA_TLS_CA here must name the authority "
+                          "that signed UFORA_TLS_CERT there") from None
+        raise Refused(f"{where} ended the TLS handshake ({_reason(error)}): it serves no "
+                      "TLS (set UFORA_TLS_CERT and UFORA_TLS_KEY there, or unset UFORA_TLS_CA "
+                      "here), or refused ours") from None
     finally:
         _handshaking.discard(fd)
     mismatch = tls.address_mismatch(secured.socket.getpeercert() or {}, address)
     if mismatch is not None:
         secured.close()
-        raise ConnectionRefusedError(f"{where}: {mismatch} (UFORA_TLS_CERT there)")
+        raise Refused(f"{where}: {mismatch} (UFORA_TLS_CERT there)")
     return secured
 
 
@@ -447,9 +452,11 @@ def bind(port: int, address: str = "", setting: str = "") -> List[socket.socket]
 
 
 async def connect(host: str, port: int, timeout: float, compress: bool = False,
-                  first_delay: float = 0.05, max_delay: float = 2.0) -> TcpChannel:
+                  first_delay: float = 0.05, max_delay: float = 2.0,
+                  refused: Callable[[Refused], None] = lambda error: None) -> TcpChannel:
     """Connect under a deadline, retrying with jittered exponential backoff; the last error is
-    chained onto the ``TimeoutError``."""
+    chained onto the ``TimeoutError``. ``refused`` is told of every refusal (``Refused``) as it
+    comes."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = first_delay
@@ -466,13 +473,15 @@ async def connect(host: str, port: int, timeout: float, compress: bool = False,
                     await auth.authenticate(stream, _secret, dialed=True, timeout=max(1.0, deadline - loop.time()))
                 except auth.ServesTLSOnly as exc:
                     stream.close()
-                    raise ConnectionRefusedError(f"{host}:{port}: {exc}") from None
+                    raise Refused(f"{host}:{port}: {exc}") from None
                 except auth.AuthenticationFailed as exc:
                     stream.close()
-                    raise ConnectionRefusedError(f"{host}:{port} refused the cluster's secret: {exc}") from None
+                    raise Refused(f"{host}:{port} refused the cluster's secret: {exc}") from None
             return TcpChannel(stream, compress, max_payload=DIALED_MAX_PAYLOAD)
         except (OSError, StreamClosedError, asyncio.TimeoutError) as exc:
             last_error = getattr(exc, "real_error", None) or exc  # tornado hides why: "Connection refused"
+            if isinstance(exc, Refused):
+                refused(exc)
         if loop.time() + delay > deadline:
             raise TimeoutError(f"could not connect to {host}:{port} within {timeout:.1f} s") from last_error
         await asyncio.sleep(delay * random.uniform(0.5, 1.5))

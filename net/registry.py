@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional
 
 from ufora.net import identity, schema
 from ufora.net.backoff import Backoff
-from ufora.net.channel import connect
+from ufora.net.channel import Refused, connect
 from ufora.net.comm import Channel, ChannelClosed
 
 log = logging.getLogger(__name__)
@@ -171,11 +171,13 @@ class RegistryClient:
         self.registered = asyncio.Event()
         self._stopping = False
         self._retries = Backoff(first=0.1, cap=5.0)
+        self._refusal_said = False  # since it last registered
 
     async def run(self) -> None:
         while not self._stopping:
             try:
-                channel = await connect(*self.manager, timeout=UNREACHABLE_WARNING_INTERVAL, max_delay=1.0)
+                channel = await connect(*self.manager, timeout=UNREACHABLE_WARNING_INTERVAL, max_delay=1.0,
+                                        refused=self._refused)
             except TimeoutError as exc:  # said every interval, tried all along
                 log.warning("cannot reach the manager at %s:%d (UFORA_MANAGER_ADDRESS, UFORA_MANAGER_PORT): "
                             "%s; still trying", *self.manager, exc.__cause__ or exc)
@@ -192,6 +194,13 @@ class RegistryClient:
                 channel.close()
             await asyncio.sleep(max(0.1, self._retries.next_delay()))  # a refusal is not retried in a tight loop
 
+    def _refused(self, error: Refused) -> None:
+        """The first refusal since it registered is said at once, not after the 10 s of tries a
+        warning sums up (it says it again): the user need not wait to learn which setting to fix."""
+        if not self._refusal_said:
+            self._refusal_said = True
+            log.warning("the manager at %s:%d refuses this worker: %s; still trying", *self.manager, error)
+
     async def _session(self, channel: Channel) -> None:
         await channel.write({"type": "register", "worker": asdict(self.info), "key": self.key})
         header, _ = await asyncio.wait_for(channel.read(), schema.HEARTBEAT_TIMEOUT)
@@ -201,6 +210,7 @@ class RegistryClient:
         self.tokens = {str(worker_id): str(token) for worker_id, token in dict(header["tokens"]).items()}
         await self._announce()
         self.registered.set()
+        self._refusal_said = False
         log.info("registered with the manager at %s:%d; %d members", *self.manager, len(self.members))
         beating = asyncio.ensure_future(self._beat(channel))
         try:
