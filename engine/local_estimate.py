@@ -9,9 +9,10 @@ serial estimates. Unknown when a shape was split without an estimate (``UFORA_SP
 
 A shape split while its kernel was still compiling ran as CPython partitions: the cluster's time
 then says little of its next runs, which the kernel may make far shorter. So the time of such
-shapes is told apart (``warming_seconds``): the client counts the rest of the cluster's time
-(sending, gathering, the other statements), which no kernel shortens, as the least the block can
-take there, and runs it here only when even that is longer than the block here.
+shapes is told apart (``warming_seconds``): the client weighs the rest of the cluster's time
+(sending, gathering, the other statements), which no kernel shortens, against the estimate here,
+to decide whether to measure the block here once; such a run of the cluster decides nothing for
+good (``pyfora.run_here``).
 """
 from __future__ import annotations
 
