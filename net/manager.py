@@ -610,14 +610,8 @@ def job_done_message(job_id: str, header: dict, buffers: Optional[List[bytes]]) 
     elif error is not None:
         error = dict(error, pickled=bytes(buffers[count]) if error.get("pickled") else None)
     return {"job_id": job_id, "names": names, "variables": None if buffers is None else buffers[:count],
-            "error": error, "parts": parts, "cpython_seconds": _seconds_or_none(header.get("cpython_seconds")),
-            "warming_seconds": _seconds_or_none(header.get("warming_seconds")) or 0.0}
-
-
-def _seconds_or_none(value: Any) -> Optional[float]:
-    """A worker's count of seconds, passed on only if it is one (a header is checked, not trusted)."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and 0 <= value < float("inf") else None
+            "error": error, "parts": parts, "cpython_seconds": schema.seconds(header.get("cpython_seconds")),
+            "warming_seconds": schema.seconds(header.get("warming_seconds")) or 0.0}
 
 
 class _ChallengeHandler(tornado.web.RequestHandler):

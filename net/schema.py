@@ -125,6 +125,13 @@ def count(value: object) -> int:
     return value if type(value) is int and value >= 0 else 0
 
 
+def seconds(value: object) -> Optional[float]:
+    """A count of seconds a peer reports (a header is checked, not trusted): a finite number
+    from 0 on, else None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and 0 <= value < float("inf") else None
+
+
 def wire_bytes(data: bytes) -> Union[bytes, str]:
     """``data`` as a socket.io event carries it: base64 text when small, else binary."""
     return base64.b64encode(data).decode("ascii") if len(data) < INLINE_BYTES else bytes(data)

@@ -43,7 +43,6 @@ import fractions
 import functools
 import hashlib
 import logging
-import math
 import os
 import types
 from dataclasses import dataclass
@@ -55,6 +54,7 @@ from ufora import engine, net
 import pyfora
 from ufora.engine import functions
 from ufora.engine.code import installed_file
+from ufora.net import schema
 from pyfora import block_times, capture, first_run, remote
 from pyfora.Exceptions import PythonToForaConversionError
 
@@ -271,9 +271,8 @@ def _tupled(value: Any) -> Any:
 def _warming(value: Any, cluster: Any) -> float:
     """An entry's ``warming`` seconds as kept: a number from 0 to its ``cluster`` time, else 0 (an
     older entry has none; a file may have been edited)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not isinstance(cluster, (int, float)):
-        return 0.0
-    return min(max(0.0, float(value)), float(cluster)) if math.isfinite(value) else 0.0
+    warming, whole = schema.seconds(value), schema.seconds(cluster)
+    return 0.0 if warming is None or whole is None else min(warming, whole)
 
 
 def _load_once() -> None:

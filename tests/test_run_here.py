@@ -631,3 +631,15 @@ def test_a_block_whose_values_cannot_go_to_the_cluster_runs_here_and_says_why(he
         with here.remotely.onCluster().downloadAll():
             total = sum([_cost(i) for i in range(400)])
     _cost.cache_clear()
+
+
+@pytest.mark.parametrize("reported, passed_on", [
+    (0.25, 0.25), (0, 0.0), (-1.0, 0.0), (float("inf"), 0.0), (float("nan"), 0.0), ("0.2", 0.0), (True, 0.0),
+    (None, 0.0),
+])
+def test_a_workers_warming_seconds_reach_the_client_only_as_a_finite_number_from_0(reported, passed_on):
+    """The manager passes on what a worker's header says only once checked (``schema.seconds``)."""
+    from ufora.net.manager import job_done_message
+
+    message = job_done_message("job", {"names": [], "parts": [], "warming_seconds": reported}, [])
+    assert message["warming_seconds"] == passed_on
