@@ -7,7 +7,9 @@ as a list of ``(stream name, text)``, in order. Lines printed in a burst are sen
 block printed just before it went quiet): a block printing a million lines sends a few thousand
 messages, not a million. Partitions do not print: an element function that prints or logs is
 a visible side effect, and its shape runs serially on the driver (``engine.purity``), so the
-output keeps the order of a serial run.
+output keeps the order of a serial run. A warning the block issues is a piece of its own
+(``engine.warned``), in order with the lines printed before it, issued again by the client's
+``warnings``.
 
 Its ``sys.stdin`` is one that cannot be read: ``input()`` in a block would wait for a terminal
 that is not there, so reading it raises ``InvalidPyforaOperation`` saying so.
@@ -27,6 +29,7 @@ import threading
 import time
 from typing import Callable, Iterator, List, Optional, Tuple
 
+from ufora.engine import warned
 from ufora.engine.errors import InvalidPyforaOperation
 
 Pieces = List[Tuple[str, str]]
@@ -47,7 +50,7 @@ class _Batcher:
 
     def add(self, stream: str, text: str) -> None:
         with self.lock:
-            if self.pieces and self.pieces[-1][0] == stream:
+            if self.pieces and self.pieces[-1][0] == stream != warned.STREAM:  # a warning is a piece of its own
                 self.pieces[-1] = (stream, self.pieces[-1][1] + text)
             else:
                 self.pieces.append((stream, text))
@@ -154,8 +157,13 @@ def forwarded(send: Send) -> Iterator[None]:
     streams = _Forwarded("stdout", batcher), _Forwarded("stderr", batcher)
     previous = sys.stdin, sys.stdout, sys.stderr
     sys.stdin, (sys.stdout, sys.stderr) = _NoInput(), streams
+
+    def warn(one: warned.Record) -> None:  # in order with what was printed before it
+        for stream in streams:
+            stream.flush()
+        batcher.add(warned.STREAM, warned.text_of(one))
     try:
-        with _fresh_logging():
+        with _fresh_logging(), warned.sent(warn):
             yield
     finally:
         for stream in streams:

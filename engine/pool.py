@@ -43,7 +43,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ufora.engine import block as blocks
 from ufora.engine import (errors, frames, kernel_cache, kernels, memory_limits, output, proc, process_settings,
-                          serialization, shm, tasks)
+                          serialization, shm, tasks, warned)
 from ufora.engine.pool_messages import (BlockDone, ForeignTask, Forget, FromProcess, KernelEvent, KernelWanted, Output,
                                         PartitionDone, RunBlock, RunPartition, RunTask, TaskDone, TaskId, ToProcess)
 
@@ -197,7 +197,8 @@ def _detach_at_fork(sock: socket.socket) -> None:
 
 def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
     if _forked:
-        os.write(2, "".join(text for _, text in pieces).encode(errors="replace"))
+        os.write(2, "".join(warned.shown(text) if stream == warned.STREAM else text
+                            for stream, text in pieces).encode(errors="replace"))
     else:
         send(sock, Output(job_id, pieces))
 
@@ -296,6 +297,7 @@ class ComputePool:
         kernel_cache.use(kernel_folder)  # None: kernels are compiled in each process (tests)
         kernels.compile_behind(compile_behind)  # only with a folder: where the others find what one compiled
         kernels.warm_up()
+        warned.install()
         _preload(process_settings.CLIENT_WARNING_MODULES, missing=log.debug)  # not installed: no filter names them
         _preload(preload)
         shm.become_service()  # inherited: a remote object's segments are ours

@@ -139,7 +139,7 @@ def _set_recursion_limit(limit: int) -> None:
 @functools.lru_cache(maxsize=256)
 def _portable_category(category: type) -> Any:
     if category.__module__ == "builtins" or code.installed(category.__module__):
-        return f"{category.__module__}:{category.__qualname__}"
+        return category_name(category)
     return category
 
 
@@ -150,8 +150,13 @@ def _portable_category(category: type) -> Any:
 CLIENT_WARNING_MODULES = ("requests",)
 
 
+def category_name(category: type) -> str:
+    """A warning category as it travels by name (``category_named`` takes it back)."""
+    return f"{category.__module__}:{category.__qualname__}"
+
+
 @functools.lru_cache(maxsize=256)
-def _category_named(name: str) -> Optional[type]:
+def category_named(name: str) -> Optional[type]:
     """The class of a category's name; None when it cannot be imported here (no warning of it
     can be issued here either)."""
     module, _, qualname = name.partition(":")
@@ -189,7 +194,7 @@ def _filters(portable: Tuple[Any, ...]) -> Tuple[Any, ...]:
     process cannot import left out)."""
     filters = []
     for action, message, category, module, line in portable:
-        kind = _category_named(category) if isinstance(category, str) else category
+        kind = category_named(category) if isinstance(category, str) else category
         if kind is not None:
             filters.append((action, _pattern(message), kind, _pattern(module), line))
     return tuple(filters)
@@ -197,7 +202,7 @@ def _filters(portable: Tuple[Any, ...]) -> Tuple[Any, ...]:
 
 def _set_warning_filters(state: Tuple[Tuple[Any, ...], str]) -> None:
     entries, default = state
-    lock = _compiler_lock() if _warnings_raise(state) or _warnings_raise(_warning_filters()) else None
+    lock = compiler_lock() if _warnings_raise(state) or _warnings_raise(_warning_filters()) else None
     with lock if lock is not None else contextlib.nullcontext():
         warnings.filters[:] = _filters(entries)
         warnings.defaultaction = default
@@ -213,7 +218,8 @@ def _set_warning_filters(state: Tuple[Tuple[Any, ...], str]) -> None:
 # (code running meanwhile meets them, with numba's own added in front), and none sets another
 # block's aside over them. Other filters change without it (never waiting for a compile): one
 # undone that way shows or hides a warning on stderr, it decides no answer.
-def _compiler_lock() -> Any:
+def compiler_lock() -> Any:
+    """numba's compiler lock, once numba is imported (held by a thread that compiles)."""
     module = sys.modules.get("numba.core.compiler_lock")
     return module.global_compiler_lock if module is not None else None
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, ContextManager, Deque, Dict, Iterator, List, O
 import numpy as np
 
 from ufora.engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
-                          sources, task_arrays, tasks)
+                          sources, task_arrays, tasks, warned)
 from ufora.engine.errors import RemoteError
 from ufora.engine.sources import (Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window, countable,
                                   source_for, unpacker, written_elements)
@@ -477,7 +477,8 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     finally:
         for segment in segments:
             shm.release(segment, unlink=True)
-    compiled = sum(1 for *_, (_, _, was_compiled, _) in outcomes if was_compiled)
+    _pass_on_warnings(outcomes[:len(partials)])
+    compiled = sum(1 for *_, (_, _, was_compiled, *_) in outcomes if was_compiled)
     # split: in CPython partitions only where the settings keep it from compiled code
     reason = (why or process_settings.not_compiled_here() or task_arrays.not_compiled_because(by_name)
               or (AT_ONCE if at_once else ""))
@@ -504,15 +505,22 @@ def _partials(outcomes) -> List[Tuple[int, Any]]:
     """[(lo, partial)] of the outcomes in order, up to the first stopping one; raises the first
     error (``_AsWritten`` if it is a StopIteration, ``_stopped``)."""
     partials = []
-    for lo, hi, (status, value, _, stop) in outcomes:
+    for at, (lo, hi, (status, value, _, stop, *_)) in enumerate(outcomes):
         if status == "error":
             if _stopped(value):
                 raise _AsWritten()
+            _pass_on_warnings(outcomes[:at + 1])
             _raise(lo, hi, value)
         partials.append((lo, value))
         if stop:
             break
     return partials
+
+
+def _pass_on_warnings(outcomes) -> None:
+    """The warnings of the partitions whose results are used, in their order (``engine.warned``)."""
+    for *_, outcome in outcomes:
+        warned.pass_on(tasks.warnings_of(outcome))
 
 
 def _gather(partials: List[Tuple[int, Any]], outputs: list) -> List[Any]:

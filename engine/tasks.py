@@ -26,10 +26,10 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from ufora.engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm, task_arrays
+from ufora.engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm, task_arrays, warned
 from ufora.engine.sources import array_sources, identity, spread, values_of
 
-Outcome = Tuple[str, Any, bool, bool]
+Outcome = Tuple[str, Any, bool, bool]  # and a fifth, the warnings it recorded, where it has any
 # an outcome's status when its value is [(lo, hi, outcome)]: a partition computed in pieces
 PIECES = "pieces"
 
@@ -374,21 +374,34 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
     calls would be split again from inside a partition (a task per item, its answers misplaced)."""
     from ufora.engine import runtime  # here: runtime imports this module
 
-    try:
-        job = _decode(payload)
-        if windows:
-            job.task.source.window(lo, iter(windows))
-        with decimal.localcontext(job.task.decimal_context), process_settings.applied(job.task.settings), \
-                runtime.using_runner(None):
-            pieces, compiling = _compute(job, lo, hi, whole)
-        if len(pieces) == 1 and not compiling:
-            _, _, partial, compiled = pieces[0]
-            return "ok", partial, compiled, job.reducer.stops(partial)
-        outcomes = [(p_lo, p_hi, ("ok", partial, compiled, job.reducer.stops(partial)))
-                    for p_lo, p_hi, partial, compiled in pieces]
-        return PIECES, outcomes, any(compiled for *_, compiled in pieces), any(o[3] for *_, o in outcomes)
-    except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
-        return "error", errors.capture(exc), False, True
+    with warned.recorded() as records:
+        try:
+            job = _decode(payload)
+            if windows:
+                job.task.source.window(lo, iter(windows))
+            with decimal.localcontext(job.task.decimal_context), process_settings.applied(job.task.settings), \
+                    runtime.using_runner(None):
+                pieces, compiling = _compute(job, lo, hi, whole)
+        except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
+            return _with_warnings(("error", errors.capture(exc), False, True), records)
+    if len(pieces) == 1 and not compiling:
+        _, _, partial, compiled = pieces[0]
+        return _with_warnings(("ok", partial, compiled, job.reducer.stops(partial)), records)
+    # the records go with the first piece: a stop in it is not told from one in the second
+    outcomes = [(p_lo, p_hi, _with_warnings(("ok", partial, compiled, job.reducer.stops(partial)),
+                                            records if at == 0 else []))
+                for at, (p_lo, p_hi, partial, compiled) in enumerate(pieces)]
+    return PIECES, outcomes, any(compiled for *_, compiled in pieces), any(o[3] for *_, o in outcomes)
+
+
+def _with_warnings(outcome: Outcome, records: List[warned.Record]) -> Outcome:
+    """An outcome with the warnings its partition recorded as its fifth item, if it has any."""
+    return (*outcome, records) if records else outcome  # type: ignore[return-value]
+
+
+def warnings_of(outcome: Outcome) -> List[warned.Record]:
+    """The warnings a partition's outcome recorded, in order (``engine.warned``)."""
+    return outcome[4] if len(outcome) > 4 else []  # type: ignore[misc]
 
 
 def run_partition_here(payload: bytes, lo: int, hi: int, whole: bool = False) -> Outcome:

@@ -506,7 +506,7 @@ class ManagerService:
             self._show(self.dashboard.progressed, job, link.info.id, fields,
                        dashboard.counts_by_worker(header.get("partitions_by_worker")))
             await self.sio.emit(schema.PROGRESS, {"job_id": job.client_job_id, **fields}, to=sid)
-        elif header.get("stream") in ("stdout", "stderr"):
+        elif header.get("stream") in schema.STREAMS:
             text = str(header.get("text", ""))
             acknowledged = {"type": "output_ack", "job_id": job.cluster_job_id, "chars": len(text)}
             worker_id = link.info.id

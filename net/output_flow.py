@@ -6,13 +6,16 @@ whose results share the worker's channel to the manager. So output travels on cr
 acknowledged by the client, through the manager); what comes next waits here, coalesced into
 messages of at most ``CHUNK`` characters (a longer line is split, never dropped); and when more
 than ``QUEUE`` characters wait, the worker stops reading the pipe of the process that prints, so
-its ``print`` blocks, as it would writing to a slow terminal.
+its ``print`` blocks, as it would writing to a slow terminal. A piece of the warning stream is
+one warning (``schema.OUTPUT``): never split nor joined.
 """
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Deque, Dict, List, Tuple
+
+from ufora.net import schema
 
 WINDOW = 256 << 10  # characters of one block's output on their way to its client
 QUEUE = 1 << 20     # characters of one block's output waiting here before its process is paused
@@ -32,8 +35,11 @@ class OutputFlow:
 
     def add(self, job_id: str, stream: str, text: str) -> None:
         block = self._blocks.setdefault(job_id, _BlockOutput())
-        for start in range(0, len(text), CHUNK):
-            block.waiting.append((stream, text[start:start + CHUNK]))
+        if stream == schema.WARNING_STREAM:  # one warning, whole
+            block.waiting.append((stream, text))
+        else:
+            for start in range(0, len(text), CHUNK):
+                block.waiting.append((stream, text[start:start + CHUNK]))
         block.waiting_chars += len(text)
 
     def take(self, job_id: str) -> List[Tuple[str, str]]:
@@ -43,7 +49,8 @@ class OutputFlow:
         messages: List[Tuple[str, str]] = []
         while block is not None and block.waiting and block.in_flight < WINDOW:
             stream, text = block.waiting.popleft()
-            while block.waiting and block.waiting[0][0] == stream and len(text) + len(block.waiting[0][1]) <= CHUNK:
+            while block.waiting and block.waiting[0][0] == stream != schema.WARNING_STREAM and \
+                    len(text) + len(block.waiting[0][1]) <= CHUNK:
                 text += block.waiting.popleft()[1]
             block.waiting_chars -= len(text)
             block.in_flight += len(text)

@@ -30,9 +30,12 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
     GOODBYE    {}                            (the client closes its session: its blocks stop and its
                                               remote objects are freed now, not after the grace)
 socket.io, manager -> client:
-    OUTPUT     {"job_id", "stream": "stdout" | "stderr", "text"}   (what the block prints, in order;
-                                             acknowledged once written: the block's output moves on
-                                             credit, see net.output_flow)
+    OUTPUT     {"job_id", "stream": "stdout" | "stderr" | "warning", "text"}   (what the block prints,
+                                             in order; acknowledged once written: the block's output
+                                             moves on credit, see net.output_flow. A "warning" is one
+                                             warning the block issued, its text a JSON object
+                                             {"category", "message", "filename", "lineno", "module"}
+                                             that the client issues again: engine.warned)
     PROGRESS   {"job_id", *PROGRESS_FIELDS}   (the parallel shape the block runs now: "task"
                                              identifies the shape; items of "items_total" done in
                                              "partitions_done" partitions, "partitions_compiled" of
@@ -94,7 +97,9 @@ from typing import Any, Dict, List, Optional, Union
 
 import socketio.packet
 
-PROTOCOL_VERSION = 12
+PROTOCOL_VERSION = 13
+STREAMS = ("stdout", "stderr", "warning")  # of OUTPUT
+WARNING_STREAM = "warning"  # its pieces are never split or joined (engine.warned.STREAM)
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than

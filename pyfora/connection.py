@@ -25,7 +25,7 @@ import requests
 import socketio
 import websocket
 
-from ufora.engine import client_objects
+from ufora.engine import client_objects, warned
 from ufora.net import client_auth, result_fetch, schema, tls
 from ufora.net.backoff import Backoff
 from pyfora.link_state import LinkState
@@ -255,6 +255,7 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         self._released: Deque[str] = deque()
         self._release_due = False
         self._output_failed = False
+        self._warning_registries: Dict[str, dict] = {}  # engine.warned.issue_here's, of modules not here
         self._state = LinkState()  # up, down, or reconnecting (pyfora.link_state)
         self._closing = threading.Event()  # wakes the reconnecting thread's waits
         # request_timeout bounds the websocket's opening handshake (engineio's default is 5 s).
@@ -603,6 +604,9 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         """What a block prints on the cluster, printed here as it arrives (before its result).
         Returning acknowledges it, which lets more of the block's output come: a stream that
         cannot take it (a closed pipe, a console that cannot encode it) must not stop the block."""
+        if message.get("stream") == schema.WARNING_STREAM:  # issued again by this process's warnings
+            warned.issue_here(str(message.get("text", "")), self._warning_registries)
+            return
         stream = sys.stderr if message.get("stream") == "stderr" else sys.stdout
         try:
             stream.write(str(message.get("text", "")))

@@ -138,7 +138,7 @@ def test_filters_that_make_errors_come_and_go_only_with_numbas_compiler_lock_hel
     put in force and taken out with the lock held, so no compile undoes either; other filters
     change without it, never waiting for a compile."""
     events: list = []
-    monkeypatch.setattr(process_settings, "_compiler_lock", lambda: RecordingLock(events))
+    monkeypatch.setattr(process_settings, "compiler_lock", lambda: RecordingLock(events))
     real = warnings._filters_mutated
     monkeypatch.setattr(warnings, "_filters_mutated", lambda: (events.append("changed"), real()))
     own = process_settings.take()
