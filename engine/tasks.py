@@ -10,6 +10,8 @@ with a ``RemoteError``, or PIECES with the outcomes of the partition's pieces (i
 compiling as it began: ``_compute``; one piece, in CPython, where it still was at the end);
 ``compiled`` says whether numba computed it; ``stop`` says that no later partition can change
 the result (an error, or ``any``/``all`` decided), so the scheduler need not hand out the rest.
+A partition that issued warnings has a fifth item: their records, in order (``engine.warned``;
+``warnings_of``), which the driver passes on for the partitions whose results it uses.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from ufora.engine import errors, kernels, lru_caches, process_settings, reducers, serialization, shm, task_arrays, warned
+from ufora.engine import (errors, kernels, lru_caches, process_settings, reducers, serialization, shm, task_arrays,
+                          warned)
 from ufora.engine.sources import array_sources, identity, spread, values_of
 
 Outcome = Tuple[str, Any, bool, bool]  # and a fifth, the warnings it recorded, where it has any
