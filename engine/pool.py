@@ -25,7 +25,6 @@ blocking.
 """
 from __future__ import annotations
 
-import contextlib
 import gc
 import importlib
 import itertools
@@ -39,7 +38,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from ufora.engine import block as blocks
 from ufora.engine import (errors, frames, kernel_cache, kernels, memory_limits, output, proc, process_settings,
@@ -51,6 +50,7 @@ log = logging.getLogger(__name__)
 
 
 READ_BUDGET = 4 << 20  # bytes read from one pipe per event-loop step (others wait meanwhile)
+ZYGOTE_NAME, COMPUTE_NAME = "ufora-zygote", "ufora-compute"  # as ps shows them (proc.set_name)
 
 
 @dataclass
@@ -59,6 +59,7 @@ class PoolProcess:
     index: int
     pid: int
     sock: socket.socket
+    forked_by: int = 0  # the zygote's pid: only it can say how the process ended
     inbox: frames.Inbox = field(default_factory=frames.Inbox)
     outbox: frames.Outbox = field(default_factory=frames.Outbox)
 
@@ -288,6 +289,12 @@ class ComputePool:
     threads). Each new process's end of its pipe is passed to the worker over a Unix socket
     (SCM_RIGHTS). The zygote reaps its children itself; it exits when the worker closes its
     socket, and the compute processes exit when their pipes close.
+
+    A second zygote, the *standby*, is forked beside it and only waits: if the zygote is killed
+    (the kernel's OOM killer may pick it), the standby forks from then on and itself forks a new
+    standby, so the worker keeps its cores (before, it stayed registered with no process left,
+    failing every block). The zygotes are named ``ufora-zygote`` and the compute processes
+    ``ufora-compute`` (``ps``, /proc/<pid>/comm).
     """
 
     def __init__(self, processes: int, kernel_folder: Optional[str] = None, compile_behind: bool = False,
@@ -301,57 +308,110 @@ class ComputePool:
         _preload(process_settings.CLIENT_WARNING_MODULES, missing=log.debug)  # not installed: no filter names them
         _preload(preload)
         shm.become_service()  # inherited: a remote object's segments are ours
-        self._control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.zygote = os.fork()
-        if self.zygote == 0:
-            self._control.close()
-            if memory is not None:
-                memory_limits.limit(memory)  # the zygote's, and so every compute process's
-            _run_zygote(zygote_end)
-        zygote_end.close()
+        self._primary: Optional[_Zygote] = _forked_zygote(memory)
+        self._standby: Optional[_Zygote] = _forked_zygote(memory, self._primary.control)
+        self._unreaped: List[int] = []  # zygotes gone, not reaped yet
         self._indices = itertools.count()
         self.processes: Dict[int, PoolProcess] = {}
         for _ in range(processes):
             self.spawn()
         log.info("compute pool: %d processes %s", processes, [p.pid for p in self.processes.values()])
 
+    @property
+    def zygote(self) -> int:
+        """The pid of the zygote that forks compute processes now (0: none is left)."""
+        return self._primary.pid if self._primary is not None else 0
+
     def spawn(self) -> PoolProcess:
-        """A new compute process, forked by the zygote; ``RuntimeError`` if the zygote is gone
-        (killed: its socket is closed, or broken as the fork is asked), which no retry mends."""
+        """A new compute process, forked by the zygote; ``RuntimeError`` if it is gone (killed:
+        its socket is closed, or broken as the fork is asked) and so is its standby, which no
+        retry mends. A zygote that is gone is replaced by its standby, which forks a new standby
+        (a fork of a process with no thread and no event loop, as the first zygote was), so one
+        killed zygote does not cost the worker its capacity."""
+        self._reap_zygotes()
+        if self._standby is not None and not _answers(self._standby.control):
+            log.error("the compute pool's standby zygote %d is gone; another is forked", self._standby.pid)
+            self._standby = self._sibling()
+        while self._primary is not None:
+            process = self._fork_from(self._primary)
+            if process is not None:
+                return process
+            gone, self._primary, self._standby = self._primary, self._standby, None
+            self._bury(gone)
+            if self._primary is not None:
+                log.error("the compute pool's zygote %d is gone: its standby %d forks from now on", gone.pid,
+                          self._primary.pid)
+                self._standby = self._sibling()
+        raise RuntimeError("the compute pool's zygote is gone")
+
+    def _fork_from(self, zygote: "_Zygote") -> Optional[PoolProcess]:
         try:
-            self._control.sendall(b"fork")
-            message, fds, _, _ = socket.recv_fds(self._control, 32, 1)
+            zygote.control.sendall(b"fork")
+            message, fds, _, _ = socket.recv_fds(zygote.control, 32, 1)
         except (BrokenPipeError, ConnectionResetError):
             fds = []
         if not fds:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.zygote, os.WNOHANG)  # reaped: no zombie left behind
-            raise RuntimeError("the compute pool's zygote is gone")
+            return None
         sock = socket.socket(fileno=fds[0])
         sock.setblocking(False)
-        process = PoolProcess(next(self._indices), int(message), sock)
+        process = PoolProcess(next(self._indices), int(message), sock, zygote.pid)
         self.processes[process.index] = process
         return process
 
+    def _sibling(self) -> Optional["_Zygote"]:
+        """A standby zygote forked by the zygote now forking (the first standby is forked at
+        start-up, by the worker, as the first zygote): None if that fails (logged)."""
+        if self._primary is None:
+            return None
+        try:
+            self._primary.control.sendall(b"zygote")
+            message, fds, _, _ = socket.recv_fds(self._primary.control, 32, 1)
+        except (BrokenPipeError, ConnectionResetError):
+            fds = []
+        if not fds:
+            log.error("the compute pool's zygote %d could not fork a standby", self._primary.pid)
+            return None
+        return _Zygote(int(message), socket.socket(fileno=fds[0]))
+
+    def _bury(self, zygote: "_Zygote") -> None:
+        """Close a zygote that is gone; the first is our child: reaped (now, or at a later spawn
+        or stop once it has exited), so that no zombie is left behind."""
+        zygote.control.close()
+        self._unreaped.append(zygote.pid)
+        self._reap_zygotes()
+
+    def _reap_zygotes(self, block: bool = False) -> None:
+        for pid in list(self._unreaped):
+            try:
+                if os.waitpid(pid, 0 if block else os.WNOHANG)[0] == 0:
+                    continue
+            except ChildProcessError:  # a standby: its zygote's child, not ours
+                pass
+            self._unreaped.remove(pid)
+
     def forget(self, index: int) -> Tuple[PoolProcess, int]:
         """Drop a process that died (its pipe closed): it and its wait status (-1 if unknown),
-        reaped by the zygote."""
+        reaped by the zygote that forked it (one gone since cannot say)."""
         process = self.processes.pop(index)
         process.close()
+        if self._primary is None or process.forked_by != self._primary.pid:
+            return process, -1
         try:
-            self._control.sendall(f"wait {process.pid}".encode())
-            status = int(self._control.recv(32) or -1)
+            self._primary.control.sendall(f"wait {process.pid}".encode())
+            status = int(self._primary.control.recv(32) or -1)
         except (OSError, ValueError):
             status = -1
         return process, status
 
     def stop(self, timeout: float = 0.2) -> None:
-        """Close every pipe and the zygote's socket, then make sure every process is gone: an
+        """Close every pipe and the zygotes' sockets, then make sure every process is gone: an
         idle one exits as its pipe closes; one still computing (a block its service will never
         report) is killed after ``timeout``, so that a service stops at once."""
         for process in self.processes.values():
             process.close()
-        self._control.close()
+        zygotes = [z for z in (self._primary, self._standby) if z is not None]
+        for zygote in zygotes:
+            zygote.control.close()
         deadline = time.monotonic() + timeout
         for pid in [p.pid for p in self.processes.values()]:
             while proc.alive(pid):
@@ -359,17 +419,51 @@ class ComputePool:
                     os.kill(pid, signal.SIGKILL)
                 time.sleep(0.01)
             shm.sweep(pid)  # what a driver killed mid-shape could not release
-        try:
-            os.waitpid(self.zygote, 0)
-        except ChildProcessError:
-            pass
+        for zygote in zygotes:
+            try:
+                os.waitpid(zygote.pid, 0)
+            except ChildProcessError:  # a standby is its zygote's child: it exits as its socket closes
+                while proc.alive(zygote.pid) and time.monotonic() < deadline + 5:
+                    time.sleep(0.01)
+        self._reap_zygotes(block=True)
+
+
+class _Zygote(NamedTuple):
+    pid: int
+    control: socket.socket  # the worker's end of its socket
+
+
+def _forked_zygote(memory: Optional[int], *others: socket.socket) -> _Zygote:
+    """A zygote forked from this process (the worker, before any thread or event loop exists):
+    ``memory`` is its limit (``memory_limits``), and so every compute process's. ``others``: the
+    worker's ends of the zygotes forked before, which it must not hold (a zygote sees its
+    worker stop when its socket closes)."""
+    control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        for sock in (control, *others):
+            sock.close()
+        if memory is not None:
+            memory_limits.limit(memory)
+        _run_zygote(zygote_end)
+    zygote_end.close()
+    return _Zygote(pid, control)
+
+
+def _answers(control: socket.socket) -> bool:
+    """Whether the zygote at the other end of ``control`` still holds it (nothing waits there
+    between requests: readable means closed)."""
+    readable, _, _ = select.select([control], [], [], 0)
+    return not readable
 
 
 def _run_zygote(control: socket.socket) -> None:
     """Serve the worker's requests: ``fork`` (a new compute process: its pid, and the parent's
-    end of its pipe as SCM_RIGHTS) and ``wait <pid>`` (the wait status of a process whose pipe
-    closed, or -1 if it has not exited within 0.2 s)."""
+    end of its pipe as SCM_RIGHTS), ``zygote`` (a standby zygote: its pid and the worker's end of
+    its socket) and ``wait <pid>`` (the wait status of a process whose pipe closed, or -1 if it
+    has not exited within 0.2 s)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    proc.set_name(ZYGOTE_NAME)
     code = 0
     try:
         reaped: Dict[int, int] = {}  # pid -> wait status, of children no one asked about yet
@@ -378,11 +472,15 @@ def _run_zygote(control: socket.socket) -> None:
             if request.startswith(b"wait "):
                 control.sendall(str(_reap(int(request[5:]), reaped)).encode())
                 continue
-            parent_end, child_end = socket.socketpair()
+            kind = socket.SOCK_SEQPACKET if request == b"zygote" else socket.SOCK_STREAM
+            parent_end, child_end = socket.socketpair(socket.AF_UNIX, kind)
             pid = os.fork()
             if pid == 0:
                 control.close()
                 parent_end.close()
+                if request == b"zygote":  # a standby: a copy of this zygote, serving its own socket
+                    _run_zygote(child_end)
+                proc.set_name(COMPUTE_NAME)
                 _run_child(child_end)
             child_end.close()
             socket.send_fds(control, [str(pid).encode()], [parent_end.fileno()])

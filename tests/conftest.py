@@ -69,6 +69,20 @@ def descendants(pid: int) -> List[int]:
     return found
 
 
+def zygotes(service_pid: int) -> List[int]:
+    """A worker service's zygotes, the one forking first (``engine.pool``: a zygote and its standby)."""
+    from ufora.engine.pool import ZYGOTE_NAME
+
+    return sorted(pid for pid in descendants(service_pid) if proc.name(pid) == ZYGOTE_NAME)
+
+
+def compute_processes(pid: int) -> List[int]:
+    """The compute processes below ``pid`` (a service, or a zygote): not the zygotes."""
+    from ufora.engine.pool import ZYGOTE_NAME
+
+    return [child for child in descendants(pid) if proc.name(child) != ZYGOTE_NAME]
+
+
 def started_by_the_test(before: Set[int]) -> Set[int]:
     """The live processes below this one that are new since ``before`` and that the test
     started: not those a process already running before it started meanwhile (a service shared

@@ -6,8 +6,9 @@ import signal
 import pytest
 
 import pyfora
-from tests.conftest import (MANAGER_ONLY, children, client_script, descendants, joining, manager_status,
-                            once_computing, one_host, service_running, wait_computing, wait_for, wait_idle)
+from tests.conftest import (MANAGER_ONLY, client_script, compute_processes, descendants, joining,
+                            manager_status, once_computing, one_host, service_running, wait_computing, wait_for,
+                            wait_idle, zygotes)
 from tests.primes import countPrimes
 
 
@@ -97,15 +98,16 @@ def test_a_block_with_no_worker_left_to_run_it_again_fails_clearly(start_service
 
 def test_a_crashed_pool_process_is_replaced_and_its_partition_retried(start_service):
     service = start_service(one_host(2))
-    [zygote] = children(service.process.pid)
+    zygote, _standby = zygotes(service.process.pid)
     with pyfora.connect(service.url) as ufora:
         driver = warm_up(ufora)
-        [other] = [p for p in descendants(zygote) if p != driver]
+        [other] = [p for p in compute_processes(zygote) if p != driver]
         with killing(other, signal.SIGSEGV, processes=itself):  # as if it crashed
             with ufora.remotely.downloadAll():
                 result = countPrimes(6_000_000)
         assert result == 412851
-        wait_for(lambda: len(descendants(zygote)) == 2 and other not in descendants(zygote), "a replacement")
+        wait_for(lambda: len(compute_processes(zygote)) == 2 and other not in compute_processes(zygote),
+                 "a replacement")
         with ufora.remotely.downloadAll():  # the replacement takes work like the others
             again = countPrimes(1_000_000)
         assert again == 78500
@@ -138,8 +140,7 @@ def test_a_peer_s_pool_process_dying_mid_partition_does_not_hang_the_block(two_w
     with pyfora.connect(manager.url) as ufora:
         driver_process = warm_up(ufora)
         [other] = [w for w in workers if w is not service_running(driver_process, workers)]
-        [zygote] = children(other.process.pid)
-        [computing] = children(zygote)  # its one compute process
+        [computing] = compute_processes(other.process.pid)  # its one compute process
         with killing(computing, processes=itself):
             with ufora.remotely.downloadAll():
                 result = countPrimes(6_000_000)

@@ -8,12 +8,12 @@ import selectors
 
 import pytest
 
-from ufora.engine import serialization, shm
+from ufora.engine import proc, serialization, shm
 from ufora.engine.block import HAND_OVER_BYTES, Block, BlockResult
-from ufora.engine.pool import ComputePool
+from ufora.engine.pool import ZYGOTE_NAME, ComputePool
 from ufora.engine.pool_messages import RunPartition
 from ufora.engine.scheduler import Finished, PoolScheduler, ProcessGone, ProcessSaid, SubmitBlock
-from tests.conftest import descendants
+from tests.conftest import children, descendants
 from tests.primes import isPrime as is_prime
 
 
@@ -151,18 +151,52 @@ def test_a_partition_counts_as_compiled_only_when_numba_computed_all_of_it(monke
     assert compute_pool._opaque(b"", ("ok", 3, False, False)) == (False, b"pickled", False)
 
 
-def test_a_killed_zygote_is_said_to_be_gone_and_reaped_not_a_broken_pipe():
-    """A zygote killed under the worker: asking it to fork broke its pipe (an OSError), which the
+def standbys(compute, zygote):
+    """The standby zygotes ``zygote`` forked (a compute process it just forked may not have taken
+    its own name yet): the worker forks the first beside the first zygote, a zygote the next."""
+    ours = {process.pid for process in compute.processes.values()}
+    return [pid for pid in children(zygote) if proc.name(pid) == ZYGOTE_NAME and pid not in ours]
+
+
+def test_a_killed_zygote_is_replaced_by_its_standby_which_forks_another():
+    compute = ComputePool(1)
+    try:
+        first = compute.zygote
+        standby = compute._standby.pid  # forked beside it
+        assert proc.name(standby) == ZYGOTE_NAME and not standbys(compute, first)
+        os.kill(first, signal.SIGKILL)
+        process = compute.spawn()
+        assert compute.zygote == standby and process.forked_by == standby
+        [new_standby] = standbys(compute, standby)
+        os.kill(new_standby, signal.SIGKILL)
+        while proc.alive(new_standby):
+            time.sleep(0.01)
+        another = compute.spawn()  # finds its standby gone and forks another
+        [newer] = standbys(compute, standby)
+        assert newer != new_standby and another.forked_by == standby
+        assert compute.forget(process.index)[1] == 0  # it exits as its pipe closes, reaped by its zygote
+        [(index, orphan)] = [(i, p) for i, p in compute.processes.items() if p.forked_by == first]
+        began = time.monotonic()
+        assert compute.forget(index)[1] == -1 and time.monotonic() - began < 0.1  # its zygote cannot tell
+    finally:
+        compute.stop()
+    assert not proc.alive(standby)
+
+
+def test_killed_zygotes_are_said_to_be_gone_and_reaped_not_a_broken_pipe():
+    """Zygotes killed under the worker: asking one to fork broke its pipe (an OSError), which the
     worker took for a passing shortage and tried again every 5 s forever, its blocks waiting."""
     compute = ComputePool(1)
     try:
-        os.kill(compute.zygote, signal.SIGKILL)
+        first = compute.zygote
+        for pid in [first, compute._standby.pid]:
+            os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with pytest.raises(RuntimeError, match="zygote is gone"):
                 compute.spawn()
             try:
-                os.kill(compute.zygote, 0)  # a zombie still answers
+                os.kill(first, 0)  # a zombie still answers
             except ProcessLookupError:
                 break
             time.sleep(0.05)

@@ -15,7 +15,8 @@ import pytest
 
 import pyfora
 from ufora.engine import proc, shm
-from tests.conftest import MANAGER_ONLY, client_script, descendants, joining, manager_status, one_host, wait_for
+from tests.conftest import (MANAGER_ONLY, client_script, compute_processes, descendants, joining, manager_status,
+                            one_host, wait_for, zygotes)
 from tests.primes import countPrimes
 
 
@@ -123,8 +124,7 @@ def test_a_block_whose_manager_is_gone_stops_computing(start_service):
     manager = start_service(MANAGER_ONLY)
     worker = start_service(joining(manager, 2))
     wait_for(lambda: _status(manager)["workers"] == 1, "the worker to join")
-    zygote = _zygote(worker)
-    computing = set(descendants(worker.process.pid)) - {zygote}
+    computing = set(compute_processes(worker.process.pid))
     ufora = pyfora.connect(manager.url)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):  # where the block's output is written here
@@ -141,14 +141,34 @@ def test_a_block_whose_manager_is_gone_stops_computing(start_service):
     ufora.close()
 
 
-def test_a_worker_whose_zygote_was_killed_fails_its_blocks_clearly_instead_of_waiting_forever(start_service):
+def test_a_killed_zygote_is_replaced_by_its_standby_and_the_worker_keeps_its_cores(start_service):
+    """A worker whose zygote was killed could not replace a compute process that died after: it
+    stayed registered with no process, failing every block, until restarted."""
+    service = start_service(one_host(2))
+    settled = lambda: len(zygotes(service.process.pid)) == len(compute_processes(service.process.pid)) == 2  # noqa: E731
+    wait_for(settled, "two zygotes and two compute processes")  # a process just forked takes its name after
+    zygote, standby = zygotes(service.process.pid)
+    computing = compute_processes(service.process.pid)
+    os.kill(zygote, signal.SIGKILL)
+    for pid in computing:  # reparented to init now: replacing them needs a zygote
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: settled() and zygote not in zygotes(service.process.pid), "the compute processes to be replaced")
+    assert standby in zygotes(service.process.pid)  # with a new standby beside it
+    assert f"the compute pool's zygote {zygote} is gone: its standby {standby} forks from now on" in service.log
+    with pyfora.connect(service.url, progress=False) as ufora:
+        with ufora.remotely.downloadAll().onCluster():
+            total = sum(x * x for x in range(3_000_000))
+    assert total == sum(x * x for x in range(3_000_000))
+    assert not set(computing) & set(compute_processes(service.process.pid))
+
+
+def test_a_worker_whose_zygotes_were_killed_fails_its_blocks_clearly_instead_of_waiting_forever(start_service):
     """Its compute process could not be replaced (the fork's pipe was broken): it was tried again
     every 5 s for ever, and the next block waited with it."""
     service = start_service(one_host(1))
-    zygote = _zygote(service)
-    computing = set(descendants(service.process.pid)) - {zygote}
-    os.kill(zygote, signal.SIGKILL)
-    for pid in computing:  # reparented to init now: replacing them needs the zygote
+    gone = zygotes(service.process.pid)
+    computing = compute_processes(service.process.pid)
+    for pid in [*gone, *computing]:  # the compute processes are reparented to init: replacing them needs a zygote
         os.kill(pid, signal.SIGKILL)
     wait_for(lambda: "not replaced: the compute pool's zygote is gone" in service.log, "the replacement to fail")
     ufora = pyfora.connect(service.url, progress=False)
@@ -174,10 +194,6 @@ def _long_block(ufora):
         with ufora.remotely.downloadAll():
             print("started")
             countPrimes(200_000_000)  # minutes
-
-
-def _zygote(service):
-    return min(descendants(service.process.pid))
 
 
 def _status(service) -> dict:
@@ -279,8 +295,7 @@ with ufora.remotely.downloadAll():
 
 def test_a_block_whose_client_was_stopped_stops_once_the_client_is_declared_gone(start_service, tmp_path):
     service = start_service({**one_host(2), "UFORA_CLIENT_TIMEOUT": "4"})
-    zygote = _zygote(service)
-    computing = set(descendants(service.process.pid)) - {zygote}
+    computing = set(compute_processes(service.process.pid))
     client = client_script(tmp_path / "stopped.py", STOPPED_CLIENT, service.url)
     try:
         assert client.stdout.readline().strip() == "started"
