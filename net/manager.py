@@ -23,7 +23,7 @@ import tornado.httpserver
 import tornado.web
 
 from ufora.net import channel as channels
-from ufora.net import auth, client_auth, dashboard, host_usage, loop_health, schema, tls, uploads
+from ufora.net import auth, client_auth, dashboard, engineio_gate, host_usage, loop_health, schema, tls, uploads
 from ufora.net.accepting import GuardedAccept
 from ufora.net.background import Background
 from ufora.net.blobs import BlobClient, MissingBlob
@@ -85,6 +85,7 @@ class ManagerService:
                                         transports=["websocket"] if secret is not None else ["polling", "websocket"],
                                         cors_allowed_origins=[], serializer=schema.TolerantPacket,
                                         ping_interval=client_timeout / 2, ping_timeout=client_timeout / 2)
+        engineio_gate.guard_messages(self.sio)
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
         for event, handler in [(schema.HANDSHAKE, self._on_handshake), (schema.SUBMIT, self._on_submit),
@@ -591,6 +592,17 @@ def _socketio_handler(sio: socketio.AsyncServer, first_message_limit: int) -> ty
 
         def get_compression_options(self):
             return None
+
+        async def on_message(self, message):
+            why = engineio_gate.refused(message)
+            if why is None:
+                await super().on_message(message)
+            elif not self._refused:  # the rest of the connection is not read
+                self._refused = True
+                log.warning("a websocket from %s sent %s: closed", self.request.remote_ip, why)
+                self.close(1002, "not an engine.io packet")
+
+        _refused = False
 
     return Handler
 

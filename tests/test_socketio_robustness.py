@@ -2,13 +2,14 @@
 with arguments of every wrong type, unknown events and deeply nested JSON get an error answer
 (acknowledged events) or a JOB_DONE with the error (submit), one log line at most, never a
 traceback; and the service goes on serving everyone."""
+import contextlib
 import threading
 
 import pytest
 import socketio
 
 import pyfora
-from ufora.net import schema
+from ufora.net import engineio_gate, schema
 from tests.conftest import client_claim, one_host, wait_for
 
 # A socket.io event packet (engine.io "4" message, socket.io "2" event, ack id 7) with data
@@ -80,3 +81,48 @@ def test_a_client_that_starts_on_long_polling_upgrades_to_a_websocket(start_serv
         assert client.call(schema.HANDSHAKE, {"version": schema.PROTOCOL_VERSION}, timeout=10)["version"]
     finally:
         client.disconnect()
+
+
+# what a stranger can send on a websocket before authenticating: engine.io packets python-engineio
+# read with a traceback each, and socket.io packets python-socketio did
+GARBAGE = [b"\x00\x01\x02garbage", "", "4", "4garbage", "4" + "[" * 5000, "42", "451-[\"x\"]", "40{", "44{}",
+           "49", "2" + "x" * 1000, "9", "42[" + "1," * 100_000 + "1]"]
+
+
+def test_engineio_and_socketio_garbage_closes_the_connection_with_one_line_not_a_traceback(service):
+    import websocket
+
+    address = service.url.split("//")[1]
+    before = len(service.log)
+    for message in GARBAGE:
+        ws = websocket.create_connection(f"ws://{address}/socket.io/?EIO=4&transport=websocket", timeout=10)
+        try:
+            ws.recv()  # engine.io's open packet
+            if isinstance(message, bytes):
+                ws.send_binary(message)
+            else:
+                ws.send(message)
+            with contextlib.suppress(websocket.WebSocketConnectionClosedException, ConnectionError):
+                # until the manager closes it: the websocket, or engine.io's session ("1");
+                # an authentication refused is answered (socket.io's "44"), a frame too large cut
+                assert ws.recv() in ("", b"", "1") or message == "40{"
+        finally:
+            ws.close()
+    # one line each, but for the refused authentication (said as such) and the frame too large
+    wait_for(lambda: service.log[before:].count(": closed") == len(GARBAGE) - 2, "a line for each")
+    log = service.log[before:]
+    assert "Traceback" not in log and "never retrieved" not in log, log[-3000:]
+    with pyfora.connect(service.url) as ufora:
+        with ufora.remotely.downloadAll():
+            total = sum(x for x in range(1000))
+    assert total == 499_500
+
+
+@pytest.mark.parametrize("message, why", [
+    ("", "an empty message"), ("x", "an unknown engine.io packet type 'x'"), ("0", "an unknown engine.io packet type '0'"),
+    ("4", "a message that is not a socket.io packet"), ("4[[", "a message that is not a socket.io packet"),
+    ("2" + "p" * 17, "an engine.io packet of type 2 with long data"),
+    ("2probe", None), ("3", None), ("5", None), ("6", None), ("1", None), ('42["status",{}]', None),
+    ("40{}", None), ("451-[]", None), (b"\x00", None)])
+def test_the_engineio_gate_reads_the_packet_type_only(message, why):
+    assert engineio_gate.refused(message) == why
