@@ -78,13 +78,18 @@ class InSegment:
     size: int
 
 
+def free_variables_go_in_segment(block: Block) -> bool:
+    """Whether ``free_variables_in_segment`` writes a segment for the block (its pickle is large)."""
+    return not isinstance(block.free_variables, InSegment) and len(block.free_variables) >= HAND_OVER_FROM
+
+
 def free_variables_in_segment(block: Block) -> Optional[str]:
     """Move a large pickle of the block's free variables into a new segment of the worker
     service (``block.free_variables`` then names it); the segment's name, for the worker to
     unlink when the block ends, or None where the pickle is small enough for the pipe."""
-    data = block.free_variables
-    if isinstance(data, InSegment) or len(data) < HAND_OVER_FROM:
+    if not free_variables_go_in_segment(block):
         return None
+    data = block.free_variables
     try:
         name = shm.write_for_service(data)
     except OSError as exc:  # /dev/shm full: the pipe takes it, more slowly

@@ -6,7 +6,8 @@ sockets, ports or processes; and between the manager and the worker of one ``ufo
 process. It keeps what a service can tell of a TCP channel: messages go through the wire codec
 both ways (a header that would not encode fails here too, and the reader
 gets a fresh JSON-decoded header and its own buffers, never the writer's objects), they arrive
-in order, a read on a closed channel raises ``ChannelClosed``, messages written before the other
+in order (a large message's buffers are copied in a thread, and the messages after it wait
+for it), a read on a closed channel raises ``ChannelClosed``, messages written before the other
 end closed are still read, and ``abort`` sends its ``error`` frame first. It leaves out what only
 a network has: deadlines, limits, compression, TLS and the cluster's secret (``net.channel``).
 
@@ -26,12 +27,16 @@ from ufora.net import wire
 from ufora.net.comm import Channel, ChannelClosed, Handler, Message, serve
 
 
+COPY_APART_BYTES = 16 << 20  # a message's buffers from this size on are copied in a thread
+
+
 class InProcChannel(Channel):
     def __init__(self, peer: str):
         self.peer = peer
         self.other: Optional[InProcChannel] = None  # the other end, set by pair()
         self._inbox: Deque[Tuple[bytes, List[bytes]]] = deque()
         self._reading: Optional[asyncio.Future] = None  # a read waiting for a message
+        self._last_copy: Optional[asyncio.Future] = None  # done once the last write copied apart is delivered
         self._closed = False
 
     @property
@@ -58,7 +63,29 @@ class InProcChannel(Channel):
         if self.closed or self.other is None:
             raise ChannelClosed(f"{self.peer} closed the connection")
         frames = wire.encode(header, buffers)  # WireError as over TCP
-        self.other._inbox.append((frames[0], [bytes(buffer) for buffer in buffers]))
+        large = sum(memoryview(buffer).nbytes for buffer in buffers) >= COPY_APART_BYTES
+        if not large and self._last_copy is None:
+            self._deliver(frames[0], [bytes(buffer) for buffer in buffers])
+            return
+        # a large upload's copy (880 MB: 0.56 s) is made in a thread, not on the loop; the
+        # messages written after it wait for it, so that they arrive in order
+        done = asyncio.get_running_loop().create_future()
+        before, self._last_copy = self._last_copy, done
+        try:
+            copies = (await asyncio.to_thread(lambda: [bytes(buffer) for buffer in buffers]) if large
+                      else [bytes(buffer) for buffer in buffers])
+            if before is not None:
+                await before
+            self._deliver(frames[0], copies)
+        finally:
+            done.set_result(None)
+            if self._last_copy is done:
+                self._last_copy = None
+
+    def _deliver(self, frame: bytes, buffers: List[bytes]) -> None:
+        if self.closed or self.other is None:
+            raise ChannelClosed(f"{self.peer} closed the connection")
+        self.other._inbox.append((frame, buffers))
         self.other._wake()
 
     def close(self) -> None:
