@@ -7,9 +7,9 @@ as a list of ``(stream name, text)``, in order. Lines printed in a burst are sen
 block printed just before it went quiet): a block printing a million lines sends a few thousand
 messages, not a million. Partitions do not print: an element function that prints or logs is
 a visible side effect, and its shape runs serially on the driver (``engine.purity``), so the
-output keeps the order of a serial run. A warning the block issues is a piece of its own
-(``engine.warned``), in order with the lines printed before it, issued again by the client's
-``warnings``.
+output keeps the order of a serial run. The warnings the block issues are lines of a stream of
+their own (``engine.warned``), in order with the lines printed before them, issued again by the
+client's ``warnings``.
 
 Its ``sys.stdin`` is one that cannot be read: ``input()`` in a block would wait for a terminal
 that is not there, so reading it raises ``InvalidPyforaOperation`` saying so.
@@ -50,7 +50,7 @@ class _Batcher:
 
     def add(self, stream: str, text: str) -> None:
         with self.lock:
-            if self.pieces and self.pieces[-1][0] == stream != warned.STREAM:  # a warning is a piece of its own
+            if self.pieces and self.pieces[-1][0] == stream:
                 self.pieces[-1] = (stream, self.pieces[-1][1] + text)
             else:
                 self.pieces.append((stream, text))

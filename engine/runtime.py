@@ -241,7 +241,9 @@ def _why_not_worth_it(source, element: Callable, condition: Optional[Callable], 
         element, as_written = _keyed(element, key), None
     try:
         with _few_nested_inline():
-            estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores, as_written)
+            with warned.discarded():  # its items warn again where they are computed for their results
+                estimate = cost.estimate(source, element, condition, pattern, flat, collects, _runner.cores,
+                                         as_written)
     except Exception as exc:  # serially, CPython raises it where it arises
         return f"its first items raise {type(exc).__name__} (or cannot be pickled)", None
     return (None if estimate.split_wins else f"not worth splitting: {estimate.describe()}"), estimate

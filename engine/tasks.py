@@ -234,7 +234,8 @@ class _Decoded:
         """Take the sample from this partition's first kept item, until one is found (a
         partition that keeps nothing has an empty partial: its type does not matter)."""
         if self._sample is _NO_SAMPLE:
-            self._sample = _sample(self.task.source.items(lo, hi), self.element, self.condition)
+            with warned.discarded():  # the item warns again where the partition computes it
+                self._sample = _sample(self.task.source.items(lo, hi), self.element, self.condition)
 
     @property
     def scalar(self) -> Callable[[Any], Any]:
@@ -399,7 +400,7 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
 
 def _with_warnings(outcome: Outcome, records: List[warned.Record]) -> Outcome:
     """An outcome with the warnings its partition recorded as its fifth item, if it has any."""
-    return (*outcome, records) if records else outcome  # type: ignore[return-value]
+    return (*outcome, list(records)) if records else outcome  # type: ignore[return-value]
 
 
 def warnings_of(outcome: Outcome) -> List[warned.Record]:

@@ -9,48 +9,59 @@ own, so numpy's ``RuntimeWarning`` for one line was printed once per partition (
 ``warnings``: only text on stderr.
 
 So in a compute process, a warning that passes the process's filters (the client's, which the
-block carries: ``engine.process_settings``) is not printed but *recorded*: its category, text,
-file, line and module (``Record``). A partition's records travel with its outcome
+block carries: ``engine.process_settings``) is not printed but *recorded*: its category and the
+category's bases, text, file, line and module (``Record``; a warning issued again at once is
+counted in the record before it). A partition's records travel with its outcome
 (``engine.tasks``); the driver passes on those of the partitions whose results it uses, in
-order, as a serial run would have issued them (none from partitions after an error or a
-decided ``any``); the driver's own are passed on as they happen, in order with what the block
-prints (``engine.output``). The client gives each to ``warnings.warn_explicit`` with the
-registry of its own module (``issue_here``): its filters, its once-per-place registry (also
-across blocks, and with what ran locally), its ``showwarning``.
+order, as a serial run would have issued them (none from partitions after an error or a decided
+``any``); the driver's own are passed on as they happen, as lines of an output stream of their
+own, in order with what the block prints (``engine.output``). What the engine computes for
+itself (the cost model's sample, a kernel's types) warns nowhere: those items warn where they
+are computed for their results. The client gives each record to ``warnings.warn_explicit``
+with the registry of its own module (``issue_here``): its filters, its once-per-place registry
+(also across blocks, and with what ran locally), its ``showwarning``.
 
-``install()`` puts one ``showwarning`` in place for the life of a compute process: numba's
-compiles in other threads set ``warnings.showwarning`` aside and put it back
-(``catch_warnings``), which would undo a hook set and removed per partition; this one stays,
-and only where its records go (``_sink``) changes.
+``install()`` puts one hook in ``warnings._showwarnmsg`` (what ``warnings`` calls for a warning
+its filters let through) for the life of a compute process: numba's compiles in other threads
+set ``warnings.showwarning`` aside and put it back (``catch_warnings``), which would undo a hook
+there set and removed per partition; this one stays, and only where its records go (``_sink``)
+changes.
 """
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 import threading
 import warnings
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence
 
 from ufora.engine import process_settings
 
-STREAM = "warning"  # an output piece whose text is one record (engine.output, net.output_flow)
-ENGINE_THREADS = "ufora"  # the names of the engine's threads begin so (engine.background_compiles)
-MESSAGE_CHARS = 16 << 10  # a longer warning text is cut here, so that a record fits one output message
+log = logging.getLogger(__name__)
 
-Record = Dict[str, Any]  # {"category", "message", "filename", "lineno", "module"}
+STREAM = "warning"  # output pieces of this stream are records, one JSON object a line (engine.output)
+ENGINE_THREADS = "ufora"  # the names of the engine's threads begin so (engine.background_compiles)
+MESSAGE_CHARS = 8 << 10  # a longer warning text is cut here: a record fits one output message
+
+# {"categories": the category's class and its bases up to Warning, by name; "message", "filename",
+#  "lineno", "module"; "count": how many times in a row it was issued, where more than once}
+Record = Dict[str, Any]
 Sink = Callable[[Record], None]
 
 _sink: Optional[Sink] = None  # where this process's warnings go now; None: shown as usual
 _shown_as_usual: Optional[Callable[[Any], None]] = None  # warnings._showwarnmsg, as it was
-_RECORDING_AS_USUAL = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
+_recording_as_usual: Any = None  # warnings._showwarnmsg_impl, as it was
 
 
 def install() -> None:
-    """Make this process's warnings go to the current sink, if any (a compute process, once)."""
-    global _shown_as_usual
+    """Make this process's warnings go to the current sink, if any (a compute process, once,
+    before any ``catch_warnings``)."""
+    global _shown_as_usual, _recording_as_usual
     if _shown_as_usual is None:
         _shown_as_usual = warnings._showwarnmsg  # type: ignore[attr-defined]
+        _recording_as_usual = warnings._showwarnmsg_impl  # type: ignore[attr-defined]
         warnings._showwarnmsg = _show  # type: ignore[attr-defined]
 
 
@@ -63,8 +74,8 @@ def _show(message: warnings.WarningMessage) -> None:
     sink = _sink
     if sink is None or message.file is not None or threading.current_thread().name.startswith(ENGINE_THREADS) \
             or warnings.showwarning is not warnings._showwarning_orig \
-            or (warnings._showwarnmsg_impl is not _RECORDING_AS_USUAL and not _compiling_elsewhere()):
-        (_shown_as_usual or _RECORDING_AS_USUAL)(message)
+            or (warnings._showwarnmsg_impl is not _recording_as_usual and not _compiling_elsewhere()):
+        (_shown_as_usual or warnings._showwarnmsg_impl)(message)  # type: ignore[attr-defined]
         return
     sink(record(message.message, message.category, message.filename, message.lineno))
 
@@ -81,14 +92,18 @@ def _compiling_elsewhere() -> bool:
 
 
 def record(message: Any, category: type, filename: str, lineno: int) -> Record:
-    """A warning as it travels: its category by name (``process_settings.category_name``), its
-    text, and the module it is attributed to (the globals of the frame at its file and line:
-    the client's filters match that name, and its registry is that module's)."""
+    """A warning as it travels: its category and the category's bases by name (the client takes
+    the first it has: a class defined in a function or in the block is not found by its name
+    there, its base is), its text, and the module it is attributed to (the globals of the frame
+    at its file and line: the client's filters match that name, and its registry is that
+    module's)."""
     text = str(message)
     if len(text) > MESSAGE_CHARS:
         text = text[:MESSAGE_CHARS] + "..."
-    return {"category": process_settings.category_name(category), "message": text,
-            "filename": str(filename), "lineno": int(lineno), "module": _module_at(filename, lineno)}
+    categories = [process_settings.category_name(kind) for kind in category.__mro__
+                  if isinstance(kind, type) and issubclass(kind, Warning)]
+    return {"categories": categories, "message": text, "filename": str(filename), "lineno": int(lineno),
+            "module": _module_at(filename, lineno)}
 
 
 def _module_at(filename: str, lineno: int) -> Optional[str]:
@@ -104,20 +119,49 @@ def _module_at(filename: str, lineno: int) -> Optional[str]:
 @contextlib.contextmanager
 def sent(sink: Sink) -> Iterator[None]:
     """While a block runs in this process: its warnings go to ``sink`` (and on to the client),
-    partitions computed here inside it record theirs (``recorded``)."""
-    with _sinking(sink):
-        yield
+    partitions computed here inside it record theirs (``recorded``). It starts with empty
+    registries (a place that warned in an earlier block warns again: the client keeps it once),
+    and what it leaves in ``warnings.showwarning`` (``logging.captureWarnings``, its own
+    function) is taken out after it, so that the next blocks' warnings still reach their client."""
+    shown, shown_impl = warnings.showwarning, warnings._showwarnmsg_impl  # type: ignore[attr-defined]
+    warnings._filters_mutated()  # type: ignore[attr-defined]  # every registry is stale now
+    try:
+        with _sinking(sink):
+            yield
+    finally:
+        warnings.showwarning, warnings._showwarnmsg_impl = shown, shown_impl  # type: ignore[attr-defined]
+        if getattr(logging, "_warnings_showwarning", None) is not None:
+            logging._warnings_showwarning = None  # type: ignore[attr-defined]  # captureWarnings(True) undone
+
+
+class Records(list):
+    """A partition's records, in order; a warning issued again at once (a numpy warning for each
+    of a million items, under ``simplefilter("always")``) counted in the record before it."""
+
+    def add(self, one: Record) -> None:
+        if self and {**self[-1], "count": 1} == {**one, "count": 1}:
+            self[-1]["count"] = self[-1].get("count", 1) + one.get("count", 1)
+        else:
+            self.append(one)
 
 
 @contextlib.contextmanager
-def recorded() -> Iterator[List[Record]]:
+def recorded() -> Iterator[Records]:
     """While a partition computes: its warnings are kept, in order, in the list given. Each
     partition starts with empty registries, as a serial run's would be for its items (a place
     that warned in an earlier block or partition warns again; the client keeps it once)."""
-    records: List[Record] = []
+    records = Records()
     warnings._filters_mutated()  # type: ignore[attr-defined]  # every registry is stale now
-    with _sinking(records.append):
+    with _sinking(records.add):
         yield records
+
+
+@contextlib.contextmanager
+def discarded() -> Iterator[None]:
+    """While the engine evaluates items for itself (the cost model's sample, a kernel's types):
+    the items are computed again where their results count, and warn there."""
+    with _sinking(lambda one: None):
+        yield
 
 
 @contextlib.contextmanager
@@ -145,48 +189,92 @@ _registries: Dict[str, dict] = {}  # of modules this process does not have, for 
 
 
 def text_of(one: Record) -> str:
-    return json.dumps(one)
+    """A record as it travels in the output: one line of JSON (lines of a stream are joined into
+    messages, and split between them, as printed lines are: ``net.output_flow``)."""
+    return json.dumps(one) + "\n"
 
 
 def shown(text: str) -> str:
-    """A record as ``warnings`` would have printed it (for a process with no client to issue it)."""
-    try:
-        one = json.loads(text)
-        return warnings.formatwarning(one["message"], Warning, one["filename"], one["lineno"])
-    except (ValueError, KeyError, TypeError):
-        return text
+    """Records as ``warnings`` would have printed them (a process with no client to issue them)."""
+    lines = []
+    for line in text.splitlines():
+        try:
+            one = _read(line)
+        except (ValueError, KeyError, TypeError):
+            lines.append(line + "\n")
+            continue
+        kind = type(one["categories"][0].rpartition(".")[2].rpartition(":")[2] or "Warning", (Warning,), {})
+        lines.append(warnings.formatwarning(one["message"], kind, one["filename"], one["lineno"]) * one["count"])
+    return "".join(lines)
 
 
 def issue_here(text: str, registries: Dict[str, dict]) -> None:
-    """A record from the cluster, issued by this process's ``warnings`` (``_issue``); one that
-    cannot be read is shown as text."""
-    try:
-        one = json.loads(text)
-        one = {"category": str(one["category"]), "message": str(one["message"]), "filename": str(one["filename"]),
-               "lineno": int(one["lineno"]), "module": one["module"] if isinstance(one.get("module"), str) else None}
-    except (ValueError, KeyError, TypeError):
-        sys.stderr.write(f"a warning from the cluster could not be read: {text[:200]!r}\n")
-        return
-    _issue(one, registries)
+    """Records from the cluster (lines of JSON), issued by this process's ``warnings``
+    (``_issue``). Never raises: the block's output must go on (a ``showwarning`` of the user's
+    that raises is logged; a record that cannot be read is shown as text)."""
+    for line in text.splitlines():
+        try:
+            one = _read(line)
+        except (ValueError, KeyError, TypeError):
+            sys.stderr.write(f"a warning from the cluster could not be read: {line[:200]!r}\n")
+            continue
+        try:
+            for _ in range(one["count"]):
+                _issue(one, registries)
+        except Exception:  # noqa: BLE001 - the user's showwarning, a filter's regular expression...
+            global _issue_failed
+            (log.debug if _issue_failed else log.warning)(
+                "a warning from the cluster could not be issued here (said once): %r", one["message"][:200],
+                exc_info=True)
+            _issue_failed = True
+
+
+_issue_failed = False
+
+
+def _read(line: str) -> Record:
+    one = json.loads(line)
+    categories = [str(name) for name in one["categories"]][:64] or ["builtins:UserWarning"]
+    count = one.get("count", 1)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"a count of {count!r}")
+    return {"categories": categories, "message": str(one["message"]), "filename": str(one["filename"]),
+            "lineno": int(one["lineno"]), "module": one["module"] if isinstance(one.get("module"), str) else None,
+            "count": count}
 
 
 def _issue(one: Record, registries: Dict[str, dict]) -> None:
     """``one`` issued as CPython would have issued it here: through this process's filters, with
     the registry of the module it names (that module's ``__warningregistry__`` where this
     process has it, as ``warnings.warn`` uses; else one in ``registries``), to its
-    ``showwarning``. Shown as text where its category cannot be imported here, or a filter of
-    this process turns it into an error (the block has ended already)."""
+    ``showwarning``. Its category is the first of its classes this process has loaded (none is
+    imported for it); shown as text where it has none, or where a filter of this process turns
+    it into an error (the block raised it there already, or the filters changed since)."""
     message, filename, lineno, module = one["message"], one["filename"], one["lineno"], one["module"]
-    category = process_settings.category_named(one["category"])
+    category = _category_here(one["categories"])
     if category is None:
         sys.stderr.write(warnings.formatwarning(message, Warning, filename, lineno))
         return
     held = sys.modules.get(module) if module is not None else None
-    if held is not None:
-        registry, module_globals = vars(held).setdefault("__warningregistry__", {}), vars(held)
+    held_globals = getattr(held, "__dict__", None)
+    if isinstance(held_globals, dict):
+        registry, module_globals = held_globals.setdefault("__warningregistry__", {}), held_globals
     else:
         registry, module_globals = registries.setdefault(module or filename, {}), None
     try:
         warnings.warn_explicit(message, category, filename, lineno, module, registry, module_globals)
     except Warning:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
+
+
+def _category_here(names: Sequence[str]) -> Optional[type]:
+    """The first of ``names`` (module:qualname) that names a warning class of a module this
+    process has loaded."""
+    for name in names:
+        module, _, qualname = name.partition(":")
+        value: Any = sys.modules.get(module)
+        for part in qualname.split(".") if value is not None else ():
+            value = getattr(value, part, None)
+        if isinstance(value, type) and issubclass(value, Warning):
+            return value
+    return None

@@ -6,8 +6,8 @@ whose results share the worker's channel to the manager. So output travels on cr
 acknowledged by the client, through the manager); what comes next waits here, coalesced into
 messages of at most ``CHUNK`` characters (a longer line is split, never dropped); and when more
 than ``QUEUE`` characters wait, the worker stops reading the pipe of the process that prints, so
-its ``print`` blocks, as it would writing to a slow terminal. A piece of the warning stream is
-one warning (``schema.OUTPUT``): never split nor joined.
+its ``print`` blocks, as it would writing to a slow terminal. The warning stream's lines are
+records (``schema.OUTPUT``): its text is cut between lines, never inside one.
 """
 from __future__ import annotations
 
@@ -35,11 +35,8 @@ class OutputFlow:
 
     def add(self, job_id: str, stream: str, text: str) -> None:
         block = self._blocks.setdefault(job_id, _BlockOutput())
-        if stream == schema.WARNING_STREAM:  # one warning, whole
-            block.waiting.append((stream, text))
-        else:
-            for start in range(0, len(text), CHUNK):
-                block.waiting.append((stream, text[start:start + CHUNK]))
+        for piece in _records(text) if stream == schema.WARNING_STREAM else _chunks(text):
+            block.waiting.append((stream, piece))
         block.waiting_chars += len(text)
 
     def take(self, job_id: str) -> List[Tuple[str, str]]:
@@ -49,8 +46,7 @@ class OutputFlow:
         messages: List[Tuple[str, str]] = []
         while block is not None and block.waiting and block.in_flight < WINDOW:
             stream, text = block.waiting.popleft()
-            while block.waiting and block.waiting[0][0] == stream != schema.WARNING_STREAM and \
-                    len(text) + len(block.waiting[0][1]) <= CHUNK:
+            while block.waiting and block.waiting[0][0] == stream and len(text) + len(block.waiting[0][1]) <= CHUNK:
                 text += block.waiting.popleft()[1]
             block.waiting_chars -= len(text)
             block.in_flight += len(text)
@@ -74,3 +70,19 @@ class OutputFlow:
 
     def drop(self, job_id: str) -> None:
         self._blocks.pop(job_id, None)
+
+
+def _chunks(text: str) -> List[str]:
+    return [text[start:start + CHUNK] for start in range(0, len(text), CHUNK)]
+
+
+def _records(text: str) -> List[str]:
+    """Lines of the warning stream (one record each, shorter than CHUNK) in pieces of at most
+    CHUNK characters, cut between lines: a record is never split."""
+    pieces: List[str] = []
+    for line in text.splitlines(keepends=True):
+        if pieces and len(pieces[-1]) + len(line) <= CHUNK:
+            pieces[-1] += line
+        else:
+            pieces.append(line)
+    return pieces

@@ -32,10 +32,11 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
 socket.io, manager -> client:
     OUTPUT     {"job_id", "stream": "stdout" | "stderr" | "warning", "text"}   (what the block prints,
                                              in order; acknowledged once written: the block's output
-                                             moves on credit, see net.output_flow. A "warning" is one
-                                             warning the block issued, its text a JSON object
-                                             {"category", "message", "filename", "lineno", "module"}
-                                             that the client issues again: engine.warned)
+                                             moves on credit, see net.output_flow. The "warning"
+                                             stream's text is lines, each a JSON object {"categories",
+                                             "message", "filename", "lineno", "module", "count"?}: a
+                                             warning the block issued, which the client issues again
+                                             (engine.warned))
     PROGRESS   {"job_id", *PROGRESS_FIELDS}   (the parallel shape the block runs now: "task"
                                              identifies the shape; items of "items_total" done in
                                              "partitions_done" partitions, "partitions_compiled" of
@@ -99,7 +100,7 @@ import socketio.packet
 
 PROTOCOL_VERSION = 13
 STREAMS = ("stdout", "stderr", "warning")  # of OUTPUT
-WARNING_STREAM = "warning"  # its pieces are never split or joined (engine.warned.STREAM)
+WARNING_STREAM = "warning"  # its text is cut between lines only (engine.warned.STREAM)
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than

@@ -112,6 +112,50 @@ def test_filters_here_decide(ufora):
                 [shifted_root(x) for x in values]
 
 
+def warn_from_this_module():
+    warnings.warn("from an imported module")  # its registry is the module's, in every process
+
+
+def test_always_gives_every_warning_once_and_blocks_start_with_empty_registries(ufora):
+    values = np.linspace(-1, -0.5, 20_000)
+
+    def roots():
+        return [shifted_root(x) for x in values]
+
+    def counted(run):
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            run()
+        return len(seen)
+
+    def there():
+        with ufora.remotely.downloadAll():
+            rooted = roots()
+        assert len(rooted) == len(values)
+    # CPython gives one for each item: none more from the engine's own looks at the first items
+    assert counted(there) == counted(roots) == len(values)
+
+    def twice_there():
+        with ufora.remotely.downloadAll():
+            warn_from_this_module()
+    assert caught(twice_there) == caught(warn_from_this_module)  # the first time
+    assert caught(twice_there) == caught(warn_from_this_module)  # and again, as each catch_warnings resets
+
+
+def test_a_block_that_leaves_warnings_captured_by_logging_does_not_hide_the_next_blocks(ufora):
+    def captures():
+        import logging
+        logging.captureWarnings(True)
+    for _ in range(2):  # on every compute process the blocks may run on
+        with ufora.remotely.downloadAll().onCluster():
+            captures()
+
+    def there():
+        with ufora.remotely.downloadAll().onCluster():
+            warn_from_this_module()
+    assert [w[1] for w in caught(there)] == ["from an imported module"]
+
+
 SCRIPT = """
 import numpy as np, pyfora, warnings
 ufora = pyfora.connect({url!r}, progress=False)
@@ -162,9 +206,9 @@ CHILD = textwrap.dedent("""
         with warnings.catch_warnings(record=True) as mine:
             warnings.warn("the block's own catch")
         print("after", len(mine))
-    kinds = [(stream, json.loads(text)["message"] if stream == warned.STREAM else text) for stream, text in sent]
-    assert kinds == [("stdout", "before\\n"), ("warning", "twice over"), ("warning", "another"),
-                     ("stdout", "after 1\\n")], kinds
+    kinds = [(stream, [json.loads(line)["message"] for line in text.splitlines()] if stream == warned.STREAM
+                       else text) for stream, text in sent]
+    assert kinds == [("stdout", "before\\n"), ("warning", ["twice over", "another"]), ("stdout", "after 1\\n")], kinds
     with warned.recorded() as records:
         warnings.warn("in a partition")
     assert [r["message"] for r in records] == ["in a partition"] and records[0]["module"] == "__main__"
@@ -177,9 +221,9 @@ def test_a_compute_process_sends_each_warning_as_a_piece_in_order():
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
 
 
-def record(message="m", category="builtins:UserWarning", module="tests.test_warned", lineno=7):
-    return json.dumps({"category": category, "message": message, "filename": __file__, "lineno": lineno,
-                       "module": module})
+def record(message="m", category="builtins:UserWarning", module="tests.test_warned", lineno=7, **more):
+    return json.dumps({"categories": [category], "message": message, "filename": __file__, "lineno": lineno,
+                       "module": module, **more}) + "\n"
 
 
 def test_the_client_issues_with_its_registry_and_shows_what_it_cannot_issue(capsys):
@@ -190,28 +234,56 @@ def test_the_client_issues_with_its_registry_and_shows_what_it_cannot_issue(caps
             warned.issue_here(record(), registries)  # this module's registry: once
             warned.issue_here(record(module="not_here"), registries)  # a registry of its own: once
         warned.issue_here(record(category=f"{__name__}:DataWarning", lineno=8), registries)
-    assert [(w.category, w.lineno) for w in seen] == [(UserWarning, 7), (UserWarning, 7), (DataWarning, 8)]
+        local = json.loads(record(lineno=9))
+        local["categories"] = [f"{__name__}:test_x.<locals>.Mine", f"{__name__}:DataWarning", "builtins:UserWarning"]
+        warned.issue_here(json.dumps(local), registries)  # a class defined in a function: its base
+    assert [(w.category, w.lineno) for w in seen] == [(UserWarning, 7), (UserWarning, 7), (DataWarning, 8),
+                                                      (DataWarning, 9)]
     assert "not_here" in registries
-    warned.issue_here("{not json", registries)
-    warned.issue_here(record(category="nowhere:Missing", message="lost class"), registries)
+    warned.issue_here("{not json\n" + record(category="nowhere:Missing", message="lost class"), registries)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        warned.issue_here(record(message="an error here", lineno=9), registries)  # the block has ended: shown
+        warned.issue_here(record(message="an error here", lineno=10), registries)  # shown, not raised
     err = capsys.readouterr().err
     assert "could not be read" in err and "Warning: lost class" in err and "UserWarning: an error here" in err
+    assert "nowhere" not in sys.modules  # a record imports nothing
 
 
-def test_a_warning_piece_is_never_split_nor_joined():
+def test_a_count_is_issued_that_many_times_and_a_raising_showwarning_stops_nothing(caplog):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        warned.issue_here(record(count=3) + record(message="other"), {})
+    assert [str(w.message) for w in seen] == ["m", "m", "m", "other"]
+
+    def raising(*args, **kwargs):
+        raise RuntimeError("a showwarning of the user's")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = raising
+        warned.issue_here(record(), {})  # logged: the block's output goes on
+    assert "could not be issued here" in caplog.text
+
+
+def test_a_partition_counts_a_warning_issued_again_at_once():
+    records = warned.Records()
+    first = {"categories": ["builtins:UserWarning"], "message": "m", "filename": "f", "lineno": 1, "module": None}
+    for one in (first, dict(first), dict(first), {**first, "lineno": 2}, dict(first)):
+        records.add(one)
+    assert [(r["lineno"], r.get("count", 1)) for r in records] == [(1, 3), (2, 1), (1, 1)]
+
+
+def test_the_warning_stream_is_cut_between_lines_only():
     assert warned.STREAM == schema.WARNING_STREAM
     flow = output_flow.OutputFlow()
-    long = "w" * (output_flow.CHUNK + 10)
+    line = "w" * (output_flow.CHUNK // 3) + "\n"
     flow.add("j", "stderr", "a\n")
-    flow.add("j", schema.WARNING_STREAM, long)
-    flow.add("j", schema.WARNING_STREAM, "short")
+    flow.add("j", schema.WARNING_STREAM, line * 4)
+    flow.add("j", schema.WARNING_STREAM, "short\n")
     flow.add("j", "stderr", "b\n")
     flow.add("j", "stderr", "c\n")
     taken = []
     while (more := flow.take("j")):
         taken.extend(more)
         flow.acknowledged("j", sum(len(text) for _, text in more))
-    assert taken == [("stderr", "a\n"), ("warning", long), ("warning", "short"), ("stderr", "b\nc\n")]
+    assert taken == [("stderr", "a\n"), ("warning", line * 2), ("warning", line * 2 + "short\n"),
+                     ("stderr", "b\nc\n")]
