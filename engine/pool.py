@@ -298,9 +298,15 @@ class ComputePool:
     """
 
     def __init__(self, processes: int, kernel_folder: Optional[str] = None, compile_behind: bool = False,
-                 memory: Optional[int] = None, preload: Sequence[str] = ()):
+                 memory: Optional[int] = None, preload: Sequence[str] = (), reaper: bool = False):
         """``memory``: the bytes each compute process may allocate (``memory_limits``), else no limit;
-        ``preload``: modules to import before the processes fork (``UFORA_PRELOAD``)."""
+        ``preload``: modules to import before the processes fork (``UFORA_PRELOAD``); ``reaper``:
+        this process (a service's, which starts no other child) takes in the processes a zygote
+        that died leaves (``check_zygotes`` reaps them), so that they stay below it (``ps``)."""
+        if reaper:
+            proc.become_subreaper()
+        self._reaper = reaper
+        self._orphans: Dict[int, int] = {}  # pid -> wait status, of processes taken in and reaped
         kernel_cache.use(kernel_folder)  # None: kernels are compiled in each process (tests)
         kernels.compile_behind(compile_behind)  # only with a folder: where the others find what one compiled
         kernels.warm_up()
@@ -328,21 +334,34 @@ class ComputePool:
         retry mends. A zygote that is gone is replaced by its standby, which forks a new standby
         (a fork of a process with no thread and no event loop, as the first zygote was), so one
         killed zygote does not cost the worker its capacity."""
-        self._reap_zygotes()
-        if self._standby is not None and not _answers(self._standby.control):
-            log.error("the compute pool's standby zygote %d is gone; another is forked", self._standby.pid)
-            self._standby = self._sibling()
+        self.check_zygotes()
         while self._primary is not None:
             process = self._fork_from(self._primary)
             if process is not None:
                 return process
-            gone, self._primary, self._standby = self._primary, self._standby, None
-            self._bury(gone)
-            if self._primary is not None:
-                log.error("the compute pool's zygote %d is gone: its standby %d forks from now on", gone.pid,
-                          self._primary.pid)
-                self._standby = self._sibling()
+            self._promote()
         raise RuntimeError("the compute pool's zygote is gone")
+
+    def check_zygotes(self) -> None:
+        """Replace a zygote found gone (its socket readable: closed) now, not at the next fork:
+        a standby that died unnoticed would leave the worker with none when the zygote dies.
+        Cheap enough for every progress tick of the worker (two polls of a socket)."""
+        self._reap_zygotes()
+        if self._standby is not None and not _answers(self._standby.control):
+            log.error("the compute pool's standby zygote %d is gone; another is forked", self._standby.pid)
+            self._bury(self._standby)
+            self._standby = self._sibling()
+        if self._primary is not None and not _answers(self._primary.control):
+            self._promote()
+
+    def _promote(self) -> None:
+        gone, self._primary, self._standby = self._primary, self._standby, None
+        if gone is not None:
+            self._bury(gone)
+        if self._primary is not None:
+            log.error("the compute pool's zygote %d is gone: its standby %d forks from now on",
+                      gone.pid if gone is not None else 0, self._primary.pid)
+            self._standby = self._sibling()
 
     def _fork_from(self, zygote: "_Zygote") -> Optional[PoolProcess]:
         try:
@@ -381,7 +400,19 @@ class ComputePool:
         self._reap_zygotes()
 
     def _reap_zygotes(self, block: bool = False) -> None:
+        while self._reaper:  # every child that ended: a service's are the zygote and what it takes in
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if not pid:
+                break
+            if pid in self._unreaped or any(process.pid == pid for process in self.processes.values()):
+                self._orphans[pid] = status  # until asked: a compute process's, in forget()
         for pid in list(self._unreaped):
+            if self._orphans.pop(pid, None) is not None:
+                self._unreaped.remove(pid)
+                continue
             try:
                 if os.waitpid(pid, 0 if block else os.WNOHANG)[0] == 0:
                     continue
@@ -395,7 +426,8 @@ class ComputePool:
         process = self.processes.pop(index)
         process.close()
         if self._primary is None or process.forked_by != self._primary.pid:
-            return process, -1
+            self._reap_zygotes()
+            return process, self._orphans.pop(process.pid, -1)
         try:
             self._primary.control.sendall(f"wait {process.pid}".encode())
             status = int(self._primary.control.recv(32) or -1)
@@ -439,7 +471,8 @@ def _forked_zygote(memory: Optional[int], *others: socket.socket) -> _Zygote:
     worker's ends of the zygotes forked before, which it must not hold (a zygote sees its
     worker stop when its socket closes)."""
     control, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = os.fork()
+    with proc.named(ZYGOTE_NAME):
+        pid = os.fork()
     if pid == 0:
         for sock in (control, *others):
             sock.close()
@@ -463,7 +496,6 @@ def _run_zygote(control: socket.socket) -> None:
     its socket) and ``wait <pid>`` (the wait status of a process whose pipe closed, or -1 if it
     has not exited within 0.2 s)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    proc.set_name(ZYGOTE_NAME)
     code = 0
     try:
         reaped: Dict[int, int] = {}  # pid -> wait status, of children no one asked about yet
@@ -474,13 +506,13 @@ def _run_zygote(control: socket.socket) -> None:
                 continue
             kind = socket.SOCK_SEQPACKET if request == b"zygote" else socket.SOCK_STREAM
             parent_end, child_end = socket.socketpair(socket.AF_UNIX, kind)
-            pid = os.fork()
+            with proc.named(ZYGOTE_NAME if request == b"zygote" else COMPUTE_NAME):
+                pid = os.fork()
             if pid == 0:
                 control.close()
                 parent_end.close()
                 if request == b"zygote":  # a standby: a copy of this zygote, serving its own socket
                     _run_zygote(child_end)
-                proc.set_name(COMPUTE_NAME)
                 _run_child(child_end)
             child_end.close()
             socket.send_fds(control, [str(pid).encode()], [parent_end.fileno()])
@@ -489,9 +521,11 @@ def _run_zygote(control: socket.socket) -> None:
         log.exception("the compute pool's zygote failed")
         code = 1
     finally:
-        # The worker is gone (stopped, or killed: then nobody else would): so are its remote
-        # objects, whose segments would otherwise hold their memory until the host reboots.
-        shm.sweep_service(shm.service_pid)
+        # The worker is gone (killed: then nobody else would): so are its remote objects, whose
+        # segments would otherwise hold their memory until the host reboots. Not while it lives: a
+        # zygote also ends as a standby whose zygote died before handing it over, or on an error.
+        if not proc.alive(shm.service_pid):
+            shm.sweep_service(shm.service_pid)
         os._exit(code)
 
 

@@ -1,17 +1,44 @@
 """What /proc says about a process: the one reader of it in the engine and services."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
-from typing import List
+from typing import Iterator, List
 
 _PR_SET_NAME = 15
+
+
+_libc = ctypes.CDLL(None)
 
 
 def set_name(name: str) -> None:
     """This process's name as ``ps``, ``top`` and /proc/<pid>/comm show it (at most 15 bytes):
     a worker's zygotes and compute processes are told apart by it."""
-    ctypes.CDLL(None).prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+    _libc.prctl(_PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans among this process's descendants become its children (not init's): a compute
+    process whose zygote died, the standby that zygote forked, stay below their worker."""
+    _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+@contextlib.contextmanager
+def named(title: str) -> Iterator[None]:
+    """This process named ``title`` for a while: around a fork, so that the child has its name
+    from its first instant (named after the fork, it was seen by its old name for a moment)."""
+    pid = os.getpid()
+    before = name(pid)
+    set_name(title)
+    try:
+        yield
+    finally:
+        if os.getpid() == pid:  # the child forked inside keeps it
+            set_name(before)
 
 
 def name(pid: int) -> str:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import itertools
 from collections import deque
-from typing import Deque, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 from ufora.net import wire
 from ufora.net.comm import Channel, ChannelClosed, Handler, Message, serve
@@ -30,13 +31,24 @@ from ufora.net.comm import Channel, ChannelClosed, Handler, Message, serve
 COPY_APART_BYTES = 16 << 20  # a message's buffers from this size on are copied in a thread
 
 
+class _Outgoing:
+    """A message written: its frame, and its buffers once copied for the reader (None until)."""
+
+    def __init__(self, frame: bytes, buffers: Optional[List[bytes]] = None):
+        self.frame, self.buffers = frame, buffers
+
+
+def _copies(buffers: Sequence[Any]) -> List[bytes]:
+    return [bytes(buffer) for buffer in buffers]
+
+
 class InProcChannel(Channel):
     def __init__(self, peer: str):
         self.peer = peer
         self.other: Optional[InProcChannel] = None  # the other end, set by pair()
         self._inbox: Deque[Tuple[bytes, List[bytes]]] = deque()
         self._reading: Optional[asyncio.Future] = None  # a read waiting for a message
-        self._last_copy: Optional[asyncio.Future] = None  # done once the last write copied apart is delivered
+        self._outgoing: Deque[_Outgoing] = deque()  # written, in order, not delivered yet (copies being made)
         self._closed = False
 
     @property
@@ -63,30 +75,35 @@ class InProcChannel(Channel):
         if self.closed or self.other is None:
             raise ChannelClosed(f"{self.peer} closed the connection")
         frames = wire.encode(header, buffers)  # WireError as over TCP
-        large = sum(memoryview(buffer).nbytes for buffer in buffers) >= COPY_APART_BYTES
-        if not large and self._last_copy is None:
-            self._deliver(frames[0], [bytes(buffer) for buffer in buffers])
+        copy = functools.partial(_copies, buffers)
+        if sum(memoryview(buffer).nbytes for buffer in buffers) < COPY_APART_BYTES:
+            self._outgoing.append(_Outgoing(frames[0], copy()))
+            self._send_ready()
             return
         # a large upload's copy (880 MB: 0.56 s) is made in a thread, not on the loop; the
-        # messages written after it wait for it, so that they arrive in order
-        done = asyncio.get_running_loop().create_future()
-        before, self._last_copy = self._last_copy, done
-        try:
-            copies = (await asyncio.to_thread(lambda: [bytes(buffer) for buffer in buffers]) if large
-                      else [bytes(buffer) for buffer in buffers])
-            if before is not None:
-                await before
-            self._deliver(frames[0], copies)
-        finally:
-            done.set_result(None)
-            if self._last_copy is done:
-                self._last_copy = None
+        # messages written after it wait in line, so that they arrive in order. A writer that is
+        # cancelled meanwhile leaves its message in line: it goes when its copy is made.
+        message = _Outgoing(frames[0])
+        self._outgoing.append(message)
+        copying = asyncio.ensure_future(asyncio.to_thread(copy))
+        copying.add_done_callback(functools.partial(self._copied, message))
+        await asyncio.shield(copying)
 
-    def _deliver(self, frame: bytes, buffers: List[bytes]) -> None:
-        if self.closed or self.other is None:
-            raise ChannelClosed(f"{self.peer} closed the connection")
-        self.other._inbox.append((frame, buffers))
-        self.other._wake()
+    def _copied(self, message: "_Outgoing", copying: "asyncio.Future[List[bytes]]") -> None:
+        if copying.cancelled() or copying.exception() is not None:  # not sent: those after it go on
+            self._outgoing.remove(message)
+        else:
+            message.buffers = copying.result()
+        self._send_ready()
+
+    def _send_ready(self) -> None:
+        """Deliver the messages at the head of the line whose copies are made."""
+        while self._outgoing and (buffers := self._outgoing[0].buffers) is not None:
+            frame = self._outgoing.popleft().frame
+            if self.closed or self.other is None:
+                continue  # the other end is gone: as TCP, what was in flight is lost
+            self.other._inbox.append((frame, buffers))
+            self.other._wake()
 
     def close(self) -> None:
         if not self._closed:

@@ -593,6 +593,15 @@ def _socketio_handler(sio: socketio.AsyncServer, first_message_limit: int) -> ty
         def get_compression_options(self):
             return None
 
+        async def post(self, *args, **kwargs):
+            why = engineio_gate.refused_body(self.request.body)
+            if why is None:
+                await super().post(*args, **kwargs)
+                return
+            log.warning("a long-polling client at %s sent %s: refused", self.request.remote_ip, why)
+            self.set_status(400)
+            self.finish("not engine.io packets")
+
         async def on_message(self, message):
             why = engineio_gate.refused(message)
             if why is None:

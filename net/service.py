@@ -185,7 +185,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if swept:
                 log.warning("removed %d shared-memory segments left by worker services no longer alive", swept)
             pool = ComputePool(config.worker_cores, kernel_folder, config.compile_behind, config.worker_memory,
-                               config.preload)
+                               config.preload, reaper=True)
         _raise_descriptor_limit()  # after the pool is forked: blocks keep the usual limit
         return _run(config, pool, spill_folder, args)
 

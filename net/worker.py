@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import uuid
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -218,7 +219,12 @@ class WorkerService:
         worker's store, or over the data channels of the workers holding them, with the
         capabilities the manager passed on), then queue it."""
         try:
-            segment = await asyncio.to_thread(free_variables_in_segment, block)
+            writing = _SegmentWrite(block)
+            try:
+                segment = await asyncio.shield(asyncio.to_thread(writing.run))
+            except asyncio.CancelledError:  # the worker stops: the segment goes as soon as it is made
+                writing.abandon()
+                raise
             job = self.jobs.get(job_id)
             if job is None:  # cancelled meanwhile: nobody else will unlink it
                 if segment is not None:
@@ -272,6 +278,7 @@ class WorkerService:
         for the block too. And what the compute processes use now, to say why one died."""
         self.deaths.sample(process.pid for process in self.processes.values())
         self.objects.relieve()
+        self.pool.check_zygotes()
         # a shape over is reported once more, as it ended (no core on it): the dashboard's timeline
         for job_id, snapshot in {**self.scheduler.finished_shapes, **self.scheduler.progress()}.items():
             job = self.jobs.get(job_id)
@@ -493,6 +500,33 @@ class WorkerService:
         for comm in self.comms.values():
             comm.close()
         self.pool.stop()
+
+
+class _SegmentWrite:
+    """A block's free variables written into a segment in a thread (``free_variables_in_segment``)
+    for a task that may be cancelled meanwhile (the worker stops): then the segment is unlinked
+    by whichever of the two comes last, the thread or the cancel, and none is left behind."""
+
+    def __init__(self, block: Block):
+        self.block, self.lock = block, threading.Lock()
+        self.abandoned = False
+        self.name: Optional[str] = None
+
+    def run(self) -> Optional[str]:
+        name = free_variables_in_segment(self.block)
+        with self.lock:
+            if self.abandoned and name is not None:
+                shm.unlink(name)
+                return None
+            self.name = name
+        return name
+
+    def abandon(self) -> None:
+        with self.lock:
+            self.abandoned = True
+            if self.name is not None:
+                shm.unlink(self.name)
+                self.name = None
 
 
 def _discard(result: BlockResult) -> None:

@@ -70,10 +70,12 @@ def descendants(pid: int) -> List[int]:
 
 
 def zygotes(service_pid: int) -> List[int]:
-    """A worker service's zygotes, the one forking first (``engine.pool``: a zygote and its standby)."""
+    """A worker service's zygotes (``engine.pool``: a zygote and its standby), the one that has
+    forked compute processes first."""
     from ufora.engine.pool import ZYGOTE_NAME
 
-    return sorted(pid for pid in descendants(service_pid) if proc.name(pid) == ZYGOTE_NAME)
+    found = [pid for pid in descendants(service_pid) if proc.name(pid) == ZYGOTE_NAME]
+    return sorted(found, key=lambda pid: (not any(proc.name(child) != ZYGOTE_NAME for child in children(pid)), pid))
 
 
 def compute_processes(pid: int) -> List[int]:

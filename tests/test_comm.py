@@ -173,3 +173,22 @@ def test_a_large_message_and_those_written_after_it_arrive_in_order(make_pair):
     assert [(header["type"], [len(buffer) for buffer in buffers]) for header, buffers in got] == [
         ("large", [len(large)]), ("small", [1]), ("large again", [len(large) - 1]), ("last", [])]
     assert bytes(got[0][1][0]) == large
+
+
+def test_in_process_a_cancelled_large_write_keeps_its_place_and_breaks_no_other():
+    """Its writer cancelled while its copy was being made, the message still goes in its place
+    (a first version failed the write before it and let the one after it overtake both)."""
+    large = bytes(inproc.COPY_APART_BYTES)
+
+    async def scenario(dialed, accepted):
+        first = asyncio.ensure_future(dialed.write({"type": "A"}, [large]))
+        second = asyncio.ensure_future(dialed.write({"type": "B"}, [large]))
+        third = asyncio.ensure_future(dialed.write({"type": "C"}, [b"c"]))
+        await asyncio.sleep(0)  # each has begun
+        second.cancel()
+        got = [(await accepted.read())[0]["type"] for _ in range(3)]
+        outcomes = await asyncio.gather(first, second, third, return_exceptions=True)
+        return got, [type(outcome).__name__ for outcome in outcomes]
+
+    got, outcomes = run(_inproc_pair, scenario)
+    assert got == ["A", "B", "C"] and outcomes == ["NoneType", "CancelledError", "NoneType"]

@@ -204,3 +204,22 @@ def test_killed_zygotes_are_said_to_be_gone_and_reaped_not_a_broken_pipe():
             pytest.fail("the zygote was never reaped")
     finally:
         compute.stop()
+
+
+def test_a_zygote_that_ends_while_its_worker_lives_leaves_the_worker_s_segments_alone():
+    """A zygote swept every segment of its worker as it ended, taken for the worker's end: a
+    standby orphaned as its zygote died mid-handover would have swept the live worker's remote
+    objects."""
+    compute = ComputePool(1)
+    try:
+        held = shm.write_for_service(b"a remote object's bytes")
+        standby = compute._standby.pid
+        compute._standby.control.close()  # as the standby sees its worker stop
+        deadline = time.monotonic() + 10
+        while proc.alive(standby) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not proc.alive(standby) and os.path.exists(f"/dev/shm/{held}")
+        shm.unlink(held)
+    finally:
+        compute._standby = None
+        compute.stop()

@@ -147,6 +147,9 @@ def test_a_killed_zygote_is_replaced_by_its_standby_and_the_worker_keeps_its_cor
     service = start_service(one_host(2))
     settled = lambda: len(zygotes(service.process.pid)) == len(compute_processes(service.process.pid)) == 2  # noqa: E731
     wait_for(settled, "two zygotes and two compute processes")  # a process just forked takes its name after
+    zygote, first_standby = zygotes(service.process.pid)
+    os.kill(first_standby, signal.SIGKILL)  # noticed at the worker's next progress tick, and replaced
+    wait_for(lambda: settled() and first_standby not in zygotes(service.process.pid), "a new standby")
     zygote, standby = zygotes(service.process.pid)
     computing = compute_processes(service.process.pid)
     os.kill(zygote, signal.SIGKILL)

@@ -126,3 +126,26 @@ def test_engineio_and_socketio_garbage_closes_the_connection_with_one_line_not_a
     ("40{}", None), ("451-[]", None), (b"\x00", None)])
 def test_the_engineio_gate_reads_the_packet_type_only(message, why):
     assert engineio_gate.refused(message) == why
+
+
+def test_long_polling_garbage_is_refused_on_an_open_manager(start_service):
+    """An open manager also takes long polling, whose packets come as POST bodies."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    service = start_service({**one_host(1), "UFORA_CLUSTER_SECRET": ""})
+    base = f"{service.url}/socket.io/?EIO=4&transport=polling"
+    with urllib.request.urlopen(base, timeout=10) as opened:  # engine.io's open packet: "0{...}"
+        sid = json.loads(opened.read().decode()[1:])["sid"]
+    answers = []
+    for body in [b"x", b"9", b"4[[[[", "4\u00e9".encode("latin-1"), b"3\x1e4[", b"42"]:
+        request = urllib.request.Request(f"{base}&sid={sid}", data=body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                answers.append(answer.status)
+        except urllib.error.HTTPError as error:
+            answers.append(error.code)
+    assert answers[:5] == [400] * 5, answers  # "42" passes the gate, and socket.io's guard closes the session
+    wait_for(lambda: "an event without its name: closed" in service.log, "the session closed")
+    assert "Traceback" not in service.log, service.log[-3000:]
