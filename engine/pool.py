@@ -399,16 +399,15 @@ class ComputePool:
         self._unreaped.append(zygote.pid)
         self._reap_zygotes()
 
-    def _reap_zygotes(self, block: bool = False) -> None:
-        while self._reaper:  # every child that ended: a service's are the zygote and what it takes in
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if not pid:
-                break
-            if pid in self._unreaped or any(process.pid == pid for process in self.processes.values()):
-                self._orphans[pid] = status  # until asked: a compute process's, in forget()
+    def _reap_zygotes(self, block: bool = False, also: Sequence[int] = ()) -> None:
+        """Reap the zygotes gone; as a reaper, every child that ended (a service's are its first
+        zygotes and what it takes in), keeping the status of those it tracks (``also``: a
+        compute process being forgotten) until asked."""
+        if self._reaper:
+            ended: Dict[int, int] = {}
+            _reap_exited(ended)
+            tracked = {*self._unreaped, *also, *(process.pid for process in self.processes.values())}
+            self._orphans.update((pid, status) for pid, status in ended.items() if pid in tracked)
         for pid in list(self._unreaped):
             if self._orphans.pop(pid, None) is not None:
                 self._unreaped.remove(pid)
@@ -426,7 +425,7 @@ class ComputePool:
         process = self.processes.pop(index)
         process.close()
         if self._primary is None or process.forked_by != self._primary.pid:
-            self._reap_zygotes()
+            self._reap_zygotes(also=(process.pid,))
             return process, self._orphans.pop(process.pid, -1)
         try:
             self._primary.control.sendall(f"wait {process.pid}".encode())
