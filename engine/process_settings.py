@@ -151,22 +151,27 @@ CLIENT_WARNING_MODULES = ("requests",)
 
 
 def category_name(category: type) -> str:
-    """A warning category as it travels by name (``category_named`` takes it back)."""
+    """A warning category as it travels by name (``_category_named`` takes it back)."""
     return f"{category.__module__}:{category.__qualname__}"
 
 
+def category_in(module: Any, qualname: str) -> Optional[type]:
+    """The warning class ``qualname`` names in ``module``; None where it names none."""
+    value = module
+    for part in qualname.split("."):
+        value = getattr(value, part, None)
+    return value if isinstance(value, type) and issubclass(value, Warning) else None
+
+
 @functools.lru_cache(maxsize=256)
-def category_named(name: str) -> Optional[type]:
+def _category_named(name: str) -> Optional[type]:
     """The class of a category's name; None when it cannot be imported here (no warning of it
     can be issued here either)."""
     module, _, qualname = name.partition(":")
     try:
-        value: Any = importlib.import_module(module)
-        for part in qualname.split("."):
-            value = getattr(value, part)
+        return category_in(importlib.import_module(module), qualname)
     except Exception:  # noqa: BLE001 - any failure to import means "not here"
         return None
-    return value if isinstance(value, type) and issubclass(value, Warning) else None
 
 
 def _portable_pattern(pattern: Any) -> Any:
@@ -194,7 +199,7 @@ def _filters(portable: Tuple[Any, ...]) -> Tuple[Any, ...]:
     process cannot import left out)."""
     filters = []
     for action, message, category, module, line in portable:
-        kind = category_named(category) if isinstance(category, str) else category
+        kind = _category_named(category) if isinstance(category, str) else category
         if kind is not None:
             filters.append((action, _pattern(message), kind, _pattern(module), line))
     return tuple(filters)

@@ -182,7 +182,7 @@ def pass_on(records: Sequence[Record]) -> None:
         if _sink is not None:
             _sink(one)
         else:
-            _issue(one, _registries)
+            _issue_each(one, _registries)
 
 
 _registries: Dict[str, dict] = {}  # of modules this process does not have, for records issued here
@@ -219,8 +219,7 @@ def issue_here(text: str, registries: Dict[str, dict]) -> None:
             sys.stderr.write(f"a warning from the cluster could not be read: {line[:200]!r}\n")
             continue
         try:
-            for _ in range(one["count"]):
-                _issue(one, registries)
+            _issue_each(one, registries)
         except Exception:  # noqa: BLE001 - the user's showwarning, a filter's regular expression...
             global _issue_failed
             (log.debug if _issue_failed else log.warning)(
@@ -241,6 +240,12 @@ def _read(line: str) -> Record:
     return {"categories": categories, "message": str(one["message"]), "filename": str(one["filename"]),
             "lineno": int(one["lineno"]), "module": one["module"] if isinstance(one.get("module"), str) else None,
             "count": count}
+
+
+def _issue_each(one: Record, registries: Dict[str, dict]) -> None:
+    """``one`` issued as many times in a row as it was issued there (``Records``)."""
+    for _ in range(one.get("count", 1)):
+        _issue(one, registries)
 
 
 def _issue(one: Record, registries: Dict[str, dict]) -> None:
@@ -272,9 +277,8 @@ def _category_here(names: Sequence[str]) -> Optional[type]:
     process has loaded."""
     for name in names:
         module, _, qualname = name.partition(":")
-        value: Any = sys.modules.get(module)
-        for part in qualname.split(".") if value is not None else ():
-            value = getattr(value, part, None)
-        if isinstance(value, type) and issubclass(value, Warning):
-            return value
+        held = sys.modules.get(module)
+        found = process_settings.category_in(held, qualname) if held is not None else None
+        if found is not None:
+            return found
     return None

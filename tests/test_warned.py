@@ -264,6 +264,15 @@ def test_a_count_is_issued_that_many_times_and_a_raising_showwarning_stops_nothi
     assert "could not be issued here" in caplog.text
 
 
+def test_records_passed_on_outside_a_block_are_issued_as_many_times_as_counted():
+    """The engine used without a cluster (InlineRunner) issues a partition's records here."""
+    one = json.loads(record(count=3))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        warned.pass_on([one])
+    assert [str(w.message) for w in seen] == ["m", "m", "m"]
+
+
 def test_a_partition_counts_a_warning_issued_again_at_once():
     records = warned.Records()
     first = {"categories": ["builtins:UserWarning"], "message": "m", "filename": "f", "lineno": 1, "module": None}
