@@ -29,6 +29,9 @@ from ufora.engine import (as_written, class_state, code, errors, function_body, 
 log = logging.getLogger(__name__)
 
 HAND_OVER_BYTES = 1 << 20  # a variable's pickle from this size goes to the service in shared memory
+# a block's results the client itself reads (what it changed in place, the module state it left),
+# downloaded whatever their size, never kept on the cluster as remote objects
+ALWAYS_DOWNLOADED = (mutations.MUTATED, module_state.STATE)
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -394,7 +397,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     for name in names:
         if name in namespace and name not in block.unread:
             try:
-                if name in (mutations.MUTATED, module_state.STATE):  # (values to compare: not the client's own)
+                if name in ALWAYS_DOWNLOADED:  # (values to compare: not the client's own)
                     data, segments, kept = remote_values.pack(namespace[name], None, None, (), module_globals,
                                                               block.filename)
                 else:

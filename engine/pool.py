@@ -131,7 +131,8 @@ def _serve(sock: socket.socket, message: ToProcess) -> bool:
     if isinstance(message, RunPartition):
         payload = _held_payload(message.task_id, message.payload)
         with kernels.asking(_asker(sock, message.task_id)):
-            outcome = tasks.run_partition(payload, message.lo, message.hi, message.windows)
+            outcome = tasks.run_partition(payload, message.lo, message.hi, message.windows,
+                                          foreign=isinstance(message.task_id, ForeignTask))
         _write(sock, serialization.dumps(PartitionDone(message.task_id, message.lo, message.hi,
                                                        *_opaque(payload, outcome))))
     elif isinstance(message, Forget):

@@ -535,17 +535,18 @@ def count(values: Iterable) -> int:
 
 
 class Collect:
-    """list, set and dict comprehensions. Compiled partitions write into shared output
-    buffers (one, or two for dict keys and values) at their own offsets and return a count;
-    CPython partitions return their values."""
+    """list, set and dict comprehensions. Compiled partitions write into output buffers (one,
+    or two for dict keys and values) from their first position and return a count: views of
+    the driver's shared buffers at the partition's offset, or a peer's own arrays whose values
+    travel back with the outcome (``engine.tasks``); CPython partitions return their values."""
     outputs = 1
     template = """
 def kernel({params}, lo, hi, out0{extra_output}):
-    k = lo
+    k = 0
     for i in range(lo, hi):
 {bind}{filter}        {store}
         k += 1
-    return k - lo
+    return k
 """
     store = "out0[k] = element({args})"
 

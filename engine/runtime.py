@@ -49,8 +49,9 @@ class PartitionRunner(Protocol):
                        windows: Sequence[Window] = ()) -> List[Tuple[int, int, tasks.Outcome]]:
         """Compute the partitions of ``task`` over [0, length) in order, stopping after an
         outcome that says ``stop``; outcomes sorted by position. ``shareable``: other workers
-        may compute partitions of it too (it writes no shared output); they read the shared
-        arrays it reads through ``windows`` (``engine.sources``)."""
+        may compute partitions of it too (it sends no array by name); they read the shared
+        arrays it reads through ``windows`` (``engine.sources``), and a collection's values they
+        compute come back in their outcomes (``tasks.place_carried``)."""
 
 
 @dataclass
@@ -399,6 +400,7 @@ def parallel_collect(kind: Any, iterable: Any, element: Optional[Callable],
             if partials is None:  # made as written below (_run's report says why)
                 _tally_split(started, estimate, given_up=True)
                 return _collected_as_written(kind, given, shape, written)
+            partials = tasks.place_carried(partials, outputs)
             array = _gather_array(partials, outputs) if unread else None
             if array is None:
                 built = reducer.build(_gather(partials, outputs))
@@ -458,7 +460,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
             else:
                 computed = _runner.run_partitions(task, source.length,
-                                                  shareable=not outputs and not tasks.by_name_bytes(task),
+                                                  shareable=not tasks.by_name_bytes(task),
                                                   windows=source.windows())
             compiling = any(outcome[0] == tasks.PIECES for _, _, outcome in computed)
             by_name = tasks.by_name_bytes(task)

@@ -24,8 +24,9 @@ Rules:
 * An outcome that says ``stop`` (an error, or ``any``/``all`` decided) at position p ends the
   task as soon as every partition before p is done; partitions after p are not handed out, and
   results of those already running are dropped.
-* Across workers, by pull: a task that writes no shared output (``shareable``; the arrays it
-  reads travel to peers by byte ranges, over the data channel) is offered to peers
+* Across workers, by pull: a task that sends no array by name (``shareable``; the arrays it
+  reads travel to peers by byte ranges, over the data channel, and a collection's values a peer
+  computes come back in its outcome) is offered to peers
   (``SendOffer``); each process of ours with nothing of its own to do is reserved for one pull
   of a task a peer offered (``SendPull``), and gets a partition (``PartitionAnswered``: its
   windows are fetched, then it is computed here and its outcome sent back) or none

@@ -35,6 +35,10 @@ from ufora.engine.sources import array_sources, identity, spread, values_of
 Outcome = Tuple[str, Any, bool, bool]  # and a fifth, the warnings it recorded, where it has any
 # an outcome's status when its value is [(lo, hi, outcome)]: a partition computed in pieces
 PIECES = "pieces"
+# the kind of a compiled collection partial computed on a peer: ("carried", count, dtypes, numpy
+# columns, [the bytes of each output column's ``count`` values]), placed in the driver's shared
+# outputs by ``place_carried`` (a driver's own partition's is "shared": its values are there)
+CARRIED = "carried"
 
 
 @dataclass
@@ -249,10 +253,15 @@ class _Decoded:
     def numpy_columns(self) -> Tuple[bool, ...]:
         return _numpy_columns(self._sample, self.reducer.outputs)
 
-    def outputs(self, kernel: kernels.Kernel) -> list:
-        """The shared output buffers of ``kernel``'s dtypes, attached for this partition."""
+    def outputs(self, kernel: kernels.Kernel, lo: int, hi: int, foreign: bool) -> list:
+        """The output buffers of ``kernel``'s dtypes for items [lo, hi): the driver's shared
+        ones from position ``lo`` on, attached for this partition; for a peer's partition
+        (``foreign``), whose driver's segments are on another host, arrays of its own, whose
+        values go back in its outcome (``carried``)."""
+        if foreign:
+            return [np.empty(hi - lo, np.dtype(dtype)) for dtype in kernel.output_dtypes]
         self._segments = [shm.attach(name) for name in self.task.outputs]
-        return [np.ndarray((self.task.length,), np.dtype(dtype), buffer=segment.buf)
+        return [np.ndarray((self.task.length,), np.dtype(dtype), buffer=segment.buf)[lo:]
                 for dtype, segment in zip(kernel.output_dtypes, self._segments)]
 
     def detach(self) -> None:
@@ -292,22 +301,22 @@ def _decode(payload: bytes) -> _Decoded:
 Piece = Tuple[int, int, Any, bool]  # (lo, hi, partial, whether compiled)
 
 
-def _compute(job: _Decoded, lo: int, hi: int, whole: bool) -> Tuple[List[Piece], bool]:
+def _compute(job: _Decoded, lo: int, hi: int, whole: bool, foreign: bool) -> Tuple[List[Piece], bool]:
     """The partition's partials: one, or two when its kernel was compiling behind it as it began
     (the items before the kernel was ready in CPython, the rest compiled), so that a large first
     partition does not run in CPython to its end; never two when ``whole``. And whether its
     kernel was compiling as it began. Detached only after both: a window's arrays are this
-    partition's."""
+    partition's. ``foreign``: a peer's partition (``run_partition``)."""
     try:
         kernel = job.kernel_state(wait_own=job.task.compile_first and not whole)
         # a kernel compiling after the shape (compile_after) is not ready before it ends: no looks
         if kernel is kernels.COMPILING and not whole and not job.task.compile_after:
             mid, partial, kernel = _cpython_until_compiled(job, lo, hi)
             if mid < hi:
-                return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi, kernel))], True
+                return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi, kernel, foreign))], True
             return [(lo, hi, partial, False)], True
         compiling = kernel is kernels.COMPILING
-        return [(lo, hi, *_compute_attached(job, lo, hi, None if compiling else kernel))], compiling
+        return [(lo, hi, *_compute_attached(job, lo, hi, None if compiling else kernel, foreign))], compiling
     finally:
         job.detach()
 
@@ -340,14 +349,17 @@ def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any, 
     return mid, partial, ready
 
 
-def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.Kernel]) -> Tuple[Any, bool]:
+def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.Kernel],
+                      foreign: bool) -> Tuple[Any, bool]:
     """The partial of items [lo, hi): by ``kernel`` (looked up once per partition), or in CPython
-    when there is none or it raised."""
+    when there is none or it raised. A peer's partition (``foreign``) of a collection carries the
+    values its kernel wrote (``carried``)."""
     if kernel is not None:
         job.learn_types(lo, hi)
         try:
-            outputs = job.outputs(kernel) if job.reducer.outputs else []
+            outputs = job.outputs(kernel, lo, hi, foreign) if job.reducer.outputs else []
             result = kernel.function(*job.task.source.kernel_arguments(), lo, hi, *outputs)
+            columns = [column[:result].tobytes() for column in outputs] if foreign else []
             del outputs
         except Exception:  # recompute so that the exception raised is CPython's own
             pass
@@ -356,6 +368,7 @@ def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.
             if partial is not None:
                 if job.reducer.outputs:
                     partial = (*partial, kernel.output_dtypes, job.numpy_columns)
+                    partial = (CARRIED, *partial[1:], columns) if foreign else partial
                 return partial, True
     return _python_partial(job, job.task.source.items(lo, hi))
 
@@ -367,7 +380,8 @@ def _python_partial(job: _Decoded, items: Iterable[Any]) -> Tuple[Any, bool]:
     return job.reducer.python_partition(job.values(items), None, None, job.key), False
 
 
-def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (), whole: bool = False) -> Outcome:
+def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (), whole: bool = False,
+                  foreign: bool = False) -> Outcome:
     """The outcome of elements [lo, hi) of the task. Nested parallel shapes inside the element
     function run inline here (no runner is set in a partition): the outer shape is the one that
     is split. ``windows``: the bytes of items [lo, hi) of each shared array the task reads, for
@@ -375,7 +389,8 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
     partial of every item in order, never pieces (a float sum made again in order must be one
     pass: pieces would regroup it). The driver computes partitions too (its own, and others' as it
     waits), inside its block's runner: it is set aside here, or a shape in a function the element
-    calls would be split again from inside a partition (a task per item, its answers misplaced)."""
+    calls would be split again from inside a partition (a task per item, its answers misplaced).
+    ``foreign``: a partition of another worker's task, computed here for it (``engine.scheduler``)."""
     from ufora.engine import runtime  # here: runtime imports this module
 
     with warned.recorded() as records:
@@ -385,7 +400,7 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
                 job.task.source.window(lo, iter(windows))
             with decimal.localcontext(job.task.decimal_context), process_settings.applied(job.task.settings), \
                     runtime.using_runner(None):
-                pieces, compiling = _compute(job, lo, hi, whole)
+                pieces, compiling = _compute(job, lo, hi, whole, foreign)
         except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
             return _with_warnings(("error", errors.capture(exc), False, True), records)
     if len(pieces) == 1 and not compiling:
@@ -421,3 +436,25 @@ def pieces_apart(outcomes: Sequence[Tuple[int, int, Outcome]]) -> List[Tuple[int
     for lo, hi, outcome in outcomes:
         flat.extend(outcome[1] if outcome[0] == PIECES else [(lo, hi, outcome)])
     return flat
+
+
+def place_carried(partials: List[Tuple[int, Any]], outputs: Sequence[Any]) -> List[Tuple[int, Any]]:
+    """``partials`` [(lo, partial)] of a collection, each one a peer computed (``CARRIED``)
+    written into the driver's shared ``outputs`` at its own offset, as a partition here writes
+    its values, and then one of them ("shared"): the list is gathered from one place whichever
+    worker computed what."""
+    placed = []
+    for lo, partial in partials:
+        if partial[0] == CARRIED:
+            _, count, dtypes, numpy_columns, columns = partial
+            if not len(columns) == len(dtypes) == len(outputs):
+                raise RuntimeError(f"a peer's partition at {lo} carried {len(columns)} columns for {len(outputs)}")
+            for segment, dtype, data in zip(outputs, dtypes, columns):
+                values = np.frombuffer(data, np.dtype(dtype))
+                if len(values) != count or (lo + count) * values.itemsize > segment.size:
+                    raise RuntimeError(f"a peer's partition at {lo} carried {len(values)} values for {count}")
+                np.ndarray((lo + count,), values.dtype, buffer=segment.buf)[lo:] = values
+                del values
+            partial = ("shared", count, dtypes, numpy_columns)
+        placed.append((lo, partial))
+    return placed

@@ -22,7 +22,8 @@ import tornado.ioloop
 
 from ufora.engine import deaths, errors, memory_limits, remote_values, shm
 from ufora.engine import pool as compute_pool
-from ufora.engine.block import Block, BlockResult, free_variables_go_in_segment, free_variables_in_segment
+from ufora.engine.block import (ALWAYS_DOWNLOADED, Block, BlockResult, free_variables_go_in_segment,
+                                free_variables_in_segment)
 from ufora.engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
 from ufora.engine.scheduler import (HERE, Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded,
                                     ProcessGone, ProcessSaid, ReplacementFailed, Send, SubmitBlock)
@@ -476,6 +477,8 @@ class WorkerService:
         manager only: it never reaches the client)."""
         kept = {}
         for name, data in list(result.variables.items()):
+            if name in ALWAYS_DOWNLOADED:
+                continue
             segments = result.segments.get(name, [])
             size = remote_values.size_of(data, segments)
             if segments or (download_below is not None and size >= download_below):

@@ -202,6 +202,53 @@ def test_both_workers_compute_partitions_of_a_shared_memory_array(two_workers):
         wait_for(foreign_partitions_grew, "the other worker to report partitions of the array")
 
 
+def foreign_partition_counts(manager) -> dict:
+    return {m["id"]: m.get("foreign_partitions", 0) for m in status(manager)["members"]}
+
+
+def sieve(n: int):
+    """What ``isPrime`` says of each number below ``n`` (0 and 1 pass too), as a bool array:
+    computed apart from the engine."""
+    import numpy as np
+
+    prime = np.ones(n, bool)
+    for p in range(2, int(n ** 0.5) + 1):
+        if prime[p]:
+            prime[p * p::p] = False
+    return prime
+
+
+def test_both_workers_compute_partitions_of_comprehensions_and_the_values_are_cpython_s(two_workers):
+    """A list, a filtered list and a dict comprehension: the partitions a peer computes carry
+    their values back; every value is in its place, of CPython's type."""
+    import numpy as np
+
+    from tests.primes import isPrime
+
+    manager, _ = two_workers
+    prime = sieve(1_500_000)
+    with pyfora.connect(manager.url) as ufora:
+        before = foreign_partition_counts(manager)
+        with ufora.remotely.downloadAll():
+            flags = [isPrime(x) for x in range(1_500_000)]
+            primes = [x for x in range(1_500_000) if isPrime(x)]  # gaps: each partition keeps a few
+            doubled = {x: 2 * x for x in range(1_500_000) if isPrime(x)}
+        with ufora.remotely:
+            big = np.arange(3_000_000, dtype=np.float64) % 1000  # in one worker's memory
+        with ufora.remotely.downloadAll():
+            halves = [x * 0.5 + isPrime(int(x)) for x in big]  # numpy scalars; windows on the peer
+    assert flags == prime.astype(int).tolist() and {type(f) for f in flags} == {int}
+    assert primes == np.flatnonzero(prime).tolist() and {type(p) for p in primes} == {int}
+    assert doubled == {int(p): 2 * int(p) for p in np.flatnonzero(prime)}
+    expected = (np.arange(3_000_000, dtype=np.float64) % 1000) * 0.5 + prime[np.arange(3_000_000) % 1000]
+    assert halves == list(expected) and {type(h) for h in halves} == {np.float64}
+
+    def foreign_partitions_grew() -> bool:  # counters travel with the next heartbeat
+        after = foreign_partition_counts(manager)
+        return any(after[w] > before.get(w, 0) for w in after)
+    wait_for(foreign_partitions_grew, "the other worker to report partitions of the comprehensions")
+
+
 def test_a_block_using_an_object_of_a_killed_worker_fails_clearly(two_workers, tmp_path):
     manager, workers = two_workers
     with pyfora.connect(manager.url, progress=False) as ufora:

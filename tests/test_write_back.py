@@ -241,6 +241,27 @@ def test_module_random_state_is_the_callers_before_and_after(ufora):
     assert after == (random.random(), np.random.rand())
 
 
+def test_a_block_kept_on_the_cluster_still_leaves_its_module_state_and_changes_here(ufora):
+    """Under ``remotely`` only the block's variables stay on the cluster: the random state and
+    settings it changed, and a free list it changed in place, come back however small the
+    threshold (they were kept as remote objects, and the block's end raised TypeError)."""
+    seen = [0]
+    old = np.seterr(divide="ignore")
+    try:
+        with ufora.remotely:
+            random.seed(5)
+            np.seterr(divide="raise")
+            drawn = random.random()
+            seen.append(1)
+        after = (random.random(), np.geterr()["divide"])
+    finally:
+        np.seterr(**old)
+    random.seed(5)
+    expected = random.random()
+    assert isinstance(drawn, pyfora.RemotePythonObject) and drawn.toLocal().result() == expected
+    assert after == (random.random(), "raise") and seen == [0, 1]
+
+
 def test_generators_and_iterators_held_by_the_caller_advance(ufora):
     rng, generator, numbers = random.Random(4), np.random.default_rng(0), iter(range(100))
     with ufora.remotely.downloadAll():
