@@ -459,8 +459,10 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             if at_once:  # its partials would not combine (``check``): made in order now, not split first
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
             else:
-                computed = _runner.run_partitions(task, source.length,
-                                                  shareable=not tasks.by_name_bytes(task),
+                # a collection's values travel back from other workers: only for items worth it
+                shareable = not tasks.by_name_bytes(task) and (
+                    not outputs and not reducer.outputs or estimate is not None and estimate.peers_collect)
+                computed = _runner.run_partitions(task, source.length, shareable=shareable,
                                                   windows=source.windows())
             compiling = any(outcome[0] == tasks.PIECES for _, _, outcome in computed)
             by_name = tasks.by_name_bytes(task)

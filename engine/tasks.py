@@ -210,6 +210,7 @@ class _Decoded:
             self.inner = self.element
         self._sample = _NO_SAMPLE
         self._segments: list = []
+        self.cpython_seconds = 0.0  # of its partitions here that ran in CPython while its kernel compiled
         self.not_compiled_because = task.not_compiled_because()
 
     def task_reference(self, value: Any) -> Any:
@@ -223,16 +224,25 @@ class _Decoded:
                     return self.task_objects.number(source), row
         return self.task_objects.number(value)
 
-    def kernel_state(self, wait_own: bool = False) -> Any:
+    def kernel_state(self, wait_own: bool = False, deferring: Optional[bool] = None) -> Any:
         """The compiled kernel (from the cache after the first partition; None: CPython), or
         ``kernels.COMPILING`` while it compiles behind the partitions; ``wait_own``: the kernel
-        once compiled if this process is the one compiling it. Asked for with the partition's
-        data in place: a window's arrays may be typed otherwise."""
+        once compiled if this process is the one compiling it; ``deferring``: whether its compile
+        waits for this process to be idle (by default, ``defers_compile``). Asked for with the
+        partition's data in place: a window's arrays may be typed otherwise."""
         if self.task.flat or self.not_compiled_because:
             return None
         digest, element, condition = self._compile
         return kernels.kernel_or_compiling(digest, self.reducer, self.task.source, element, condition,
-                                           self.key, self.task.pattern, wait_own, self.task.compile_after)
+                                           self.key, self.task.pattern, wait_own,
+                                           self.defers_compile if deferring is None else deferring)
+
+    @property
+    def defers_compile(self) -> bool:
+        """Whether its kernel compiles only once this process is idle: the task says so
+        (``Task.compile_after``), and its partitions have not run ``MISJUDGED_AFTER`` seconds
+        in CPython here yet."""
+        return self.task.compile_after and self.cpython_seconds < MISJUDGED_AFTER
 
     def learn_types(self, lo: int, hi: int) -> None:
         """Take the sample from this partition's first kept item, until one is found (a
@@ -309,8 +319,7 @@ def _compute(job: _Decoded, lo: int, hi: int, whole: bool, foreign: bool) -> Tup
     partition's. ``foreign``: a peer's partition (``run_partition``)."""
     try:
         kernel = job.kernel_state(wait_own=job.task.compile_first and not whole)
-        # a kernel compiling after the shape (compile_after) is not ready before it ends: no looks
-        if kernel is kernels.COMPILING and not whole and not job.task.compile_after:
+        if kernel is kernels.COMPILING and not whole:
             mid, partial, kernel = _cpython_until_compiled(job, lo, hi)
             if mid < hi:
                 return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi, kernel, foreign))], True
@@ -322,6 +331,12 @@ def _compute(job: _Decoded, lo: int, hi: int, whole: bool, foreign: bool) -> Tup
 
 
 LOOK_EVERY = 0.02  # seconds between two looks at a compiling kernel
+# seconds of CPython in one process after which the partitions of a shape whose kernel was to
+# compile only after it (its first items said it ends before a compile would: ``Task.compile_after``)
+# have that compile started: its later items cost more than its first (a test for primes from 0:
+# its first items took 0.3 us, its last 5 us, and 2M items ran 4 s in CPython where compiled they
+# take 0.2 s)
+MISJUDGED_AFTER = 0.5
 _LOOK_ITEMS = 128  # items in a run between two readings of the clock (and looks)
 
 
@@ -329,23 +344,29 @@ def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any, 
     """(mid, the CPython partial of items [lo, mid), the kernel found ready): every item up to
     ``hi`` (and no kernel), or up to the first look (every ``LOOK_EVERY`` seconds) that finds the
     kernel ready. The items go to the partial in runs of ``_LOOK_ITEMS`` chained in C: a look
-    between two items of every item cost as much as the items of a cheap shape."""
+    between two items of every item cost as much as the items of a cheap shape. A kernel whose
+    compile waits for the process to be idle is first looked at once the task's partitions have
+    run ``MISJUDGED_AFTER`` seconds here, and its compile started then."""
     mid, ready = hi, None
+    began = time.monotonic()
 
     def runs() -> Iterator[Iterable[Any]]:
         nonlocal mid, ready
-        look_at = time.monotonic() + LOOK_EVERY
+        look_at = began + (MISJUDGED_AFTER - job.cpython_seconds if job.defers_compile else LOOK_EVERY)
         for start in range(lo, hi, _LOOK_ITEMS):
             # asked for the next run: every item before ``start`` is done
             if start > lo and time.monotonic() >= look_at:
-                kernel = job.kernel_state()
+                kernel = job.kernel_state(deferring=False)
                 if kernel is not kernels.COMPILING and kernel is not None:
                     mid, ready = start, kernel
                     return
                 look_at = time.monotonic() + (LOOK_EVERY if kernel is kernels.COMPILING else float("inf"))
             yield job.task.source.items(start, min(hi, start + _LOOK_ITEMS))
 
-    partial, _ = _python_partial(job, itertools.chain.from_iterable(runs()))
+    try:
+        partial, _ = _python_partial(job, itertools.chain.from_iterable(runs()))
+    finally:
+        job.cpython_seconds += time.monotonic() - began
     return mid, partial, ready
 
 

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import pyfora
-from ufora.engine import compile_apart, kernel_cache, kernels, reducers, runtime, tasks
+from ufora.engine import compile_apart, cost, kernel_cache, kernels, reducers, runtime, tasks
 from ufora.engine.runtime import InlineRunner, parallel_collect, parallel_reduce, using_runner
 from ufora.engine.sources import RangeSource
 from tests.conftest import manager_status, one_host, wait_for
@@ -473,3 +473,28 @@ def test_a_compile_child_forked_while_another_thread_holds_the_memory_lock_does_
     finally:
         release.set()
         holder.join()
+
+
+def costlier_later(x):
+    """Next to nothing for the first items, 200 loops for the last: a shape its first items
+    misjudge."""
+    total = 0
+    for k in range(x // 5000):
+        total += k % 7
+    return total
+
+
+def test_a_shape_its_first_items_misjudged_starts_its_compile_while_it_runs(behind):
+    """Its first items said it ends before a compile would, so its kernel was to compile only
+    once the process is idle; its partitions, having run ``MISJUDGED_AFTER`` seconds in CPython
+    here, start the compile as they run and look for the kernel (before, 2M tests for a prime from
+    0 ran 4 s in CPython where compiled they take 0.2 s: the compile waited for the shape's end)."""
+    items = range(1_000_000)
+    assert cost.estimate(RangeSource(items), costlier_later, None, None, False, False, 2).compile_after
+    with using_runner(InlineRunner(processes=2, always_split=False)):  # never idle: nothing starts it
+        got = parallel_reduce(sum, items, costlier_later, None)
+    report = runtime.reports[-1]
+    assert (got, type(got)) == (sum(costlier_later(x) for x in items), int)
+    assert report.parallel and report.compiling, report
+    assert kernels._behind.deferred_for() is None  # started, not left for when the process is idle
+    assert kernels.join_background_compiles(60) and behind.count("compiled") == 1, behind

@@ -206,47 +206,53 @@ def foreign_partition_counts(manager) -> dict:
     return {m["id"]: m.get("foreign_partitions", 0) for m in status(manager)["members"]}
 
 
-def sieve(n: int):
-    """What ``isPrime`` says of each number below ``n`` (0 and 1 pass too), as a bool array:
-    computed apart from the engine."""
+def wobble(x):
+    """A few microseconds an item in CPython: worth another worker's core, values and all."""
+    total = 0.0
+    for k in range(60):
+        total += (x * k) % 11
+    return total
+
+
+def wobbles(xs):
+    """``wobble`` of each of ``xs`` (int64), computed apart from the engine, as floats."""
     import numpy as np
 
-    prime = np.ones(n, bool)
-    for p in range(2, int(n ** 0.5) + 1):
-        if prime[p]:
-            prime[p * p::p] = False
-    return prime
+    k = np.arange(60, dtype=np.int64)
+    return np.concatenate([((chunk[:, None] * k) % 11).sum(axis=1).astype(np.float64)
+                           for chunk in np.array_split(xs, max(1, len(xs) // 50_000))])
 
 
 def test_both_workers_compute_partitions_of_comprehensions_and_the_values_are_cpython_s(two_workers):
-    """A list, a filtered list and a dict comprehension: the partitions a peer computes carry
-    their values back; every value is in its place, of CPython's type."""
+    """A list, a filtered list and a dict comprehension, and one over an array in a worker's
+    memory: the partitions the other worker computes carry their values back; every value is in
+    its place, of CPython's type. Twice: the first run compiles behind CPython partitions, the
+    second is compiled everywhere."""
     import numpy as np
 
-    from tests.primes import isPrime
-
     manager, _ = two_workers
-    prime = sieve(1_500_000)
+    n = 400_000
+    w = wobbles(np.arange(n, dtype=np.int64))
+    expected_halves = np.arange(n, dtype=np.float64) % 1000 * 0.5 + w[np.arange(n) % 1000]
     with pyfora.connect(manager.url) as ufora:
-        before = foreign_partition_counts(manager)
-        with ufora.remotely.downloadAll():
-            flags = [isPrime(x) for x in range(1_500_000)]
-            primes = [x for x in range(1_500_000) if isPrime(x)]  # gaps: each partition keeps a few
-            doubled = {x: 2 * x for x in range(1_500_000) if isPrime(x)}
         with ufora.remotely:
-            big = np.arange(3_000_000, dtype=np.float64) % 1000  # in one worker's memory
-        with ufora.remotely.downloadAll():
-            halves = [x * 0.5 + isPrime(int(x)) for x in big]  # numpy scalars; windows on the peer
-    assert flags == prime.astype(int).tolist() and {type(f) for f in flags} == {int}
-    assert primes == np.flatnonzero(prime).tolist() and {type(p) for p in primes} == {int}
-    assert doubled == {int(p): 2 * int(p) for p in np.flatnonzero(prime)}
-    expected = (np.arange(3_000_000, dtype=np.float64) % 1000) * 0.5 + prime[np.arange(3_000_000) % 1000]
-    assert halves == list(expected) and {type(h) for h in halves} == {np.float64}
+            big = np.arange(n, dtype=np.float64) % 1000  # in one worker's memory
+        for _ in range(2):
+            before = foreign_partition_counts(manager)
+            with ufora.remotely.downloadAll():
+                values = [wobble(x) for x in range(n)]
+                kept = [x for x in range(n) if wobble(x) > 290]  # gaps: each partition keeps some
+                pairs = {x: wobble(x) for x in range(n) if x % 3 == 0}
+                halves = [x * 0.5 + wobble(int(x)) for x in big]  # numpy scalars; windows on the peer
+            assert values == w.tolist() and {type(v) for v in values} == {float}
+            assert kept == np.flatnonzero(w > 290).tolist() and {type(k) for k in kept} == {int}
+            assert pairs == {x: w[x].item() for x in range(0, n, 3)}
+            assert halves == list(expected_halves) and {type(h) for h in halves} == {np.float64}
 
-    def foreign_partitions_grew() -> bool:  # counters travel with the next heartbeat
-        after = foreign_partition_counts(manager)
-        return any(after[w] > before.get(w, 0) for w in after)
-    wait_for(foreign_partitions_grew, "the other worker to report partitions of the comprehensions")
+            def foreign_partitions_grew() -> bool:  # counters travel with the next heartbeat
+                after = foreign_partition_counts(manager)
+                return any(after[worker] > before.get(worker, 0) for worker in after)
+            wait_for(foreign_partitions_grew, "the other worker to report partitions of the comprehensions")
 
 
 def test_a_block_using_an_object_of_a_killed_worker_fails_clearly(two_workers, tmp_path):

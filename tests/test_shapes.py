@@ -788,11 +788,14 @@ def test_a_large_array_travels_by_name_not_inside_the_task():
 
 class ThroughWindows(InlineRunner):
     """Computes every partition as another worker does: from the bytes of its items, read out of
-    the shared segments (as the data channel serves them), never attaching them."""
+    the shared segments (as the data channel serves them), never attaching them (a peer cannot
+    attach the driver's segments: attaching one raises here), a collection's values carried back
+    in its outcome."""
 
     def run_partitions(self, task, length, shareable=False, windows=()):
         from ufora.engine import shm, tasks
         from ufora.engine.partition import GuidedPlan
+
 
         results = []
         plan = GuidedPlan(length, self.processes)
@@ -803,14 +806,26 @@ class ThroughWindows(InlineRunner):
                 view = shm.map_readonly(name, offset + hi * row)
                 parts.append(bytes(view[offset + lo * row:offset + hi * row]))
                 view.release()  # unmapped now, as the data channel does: not when a frame goes
-            outcome = tasks.run_partition(task, lo, hi, parts)
-            results.append((lo, hi, outcome))
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(shm, "attach", _not_on_this_host)
+                outcome = tasks.run_partition(task, lo, hi, parts, foreign=True)
+            results.append((lo, hi, tasks.load_outcome(task, tasks.outcome_bytes(task, outcome))))
             if outcome[3]:
                 break
         return results
 
 
+def _not_on_this_host(name, *args, **kwargs):
+    raise FileNotFoundError(f"segment {name} is on another host")
+
+
 @pytest.mark.parametrize("code", [
+    "result = [x * 2.0 for x in big]",  # compiled partitions carry their values back
+    "result = [x for x in big if x % 7 == 3]",  # a few values each, placed at their partition's offset
+    "result = {i: x * 0.5 for i, x in enumerate(big) if i % 5 == 0}",  # two columns
+    "result = {x % 1000 for x in big}",
+    "result = [x > 150_000 for x in big]",  # bools: one byte each
+    "result = [str(x)[:3] for x in big[::50]]",  # CPython partitions: their values
     "result = sum(x * 2.0 for x in big)",
     "result = max(x for x in big if x % 7 == 3)",
     "result = sum(i * x for i, x in enumerate(big))",
