@@ -192,7 +192,7 @@ A = np.arange(20_000, dtype=np.float64) - 10_000
 
 @pytest.mark.parametrize("element,error", [
     (lambda x: x * 1e306 * 1e10, "overflow encountered in scalar multiply"),
-    (lambda x: np.log(x), "invalid value encountered in log"),
+    (lambda x: np.sqrt(x), "invalid value encountered in sqrt"),  # (np.log is numpy's own code: never compiled)
 ])
 def test_numpys_raise_mode_is_cpythons_in_partitions_compiled_code_gives_nan(element, error):
     """Compiled, these shapes give nan (numba follows no numpy error mode); under np.seterr(all=

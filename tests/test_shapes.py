@@ -602,6 +602,13 @@ add("result = [(-x) >> (60 + x % 10) for x in range(1, 50_000)]", compiled=True,
 add("result = sum(x >> (x - 5) for x in range(50_000))")  # ValueError: negative shift count
 add("r = 1 << 62\nresult = [(r + x) >> 3 for x in range(50_000)][-3:]", compiled=True, exact=True)
 add("result = [math.lgamma(x * 0.37 + 0.5) for x in range(200_000)]", compiled=False, exact=True)
+# found by a user's trial, 1 ulp apart once compiled: CPython's own hypot (3.10+), numpy's own
+# (SIMD) exp, log and arctan, where numba calls the C library's; math.exp is the C library's in both
+add("def h(x):\n    s = 0.0\n    for i in range(30):\n        s += 0.0 * i\n    return math.hypot(x * 0.001 + s, 1.5)\n"
+    "result = [h(x) for x in range(30_000)]", compiled=False, exact=True)
+add("result = [np.exp(-(x * 0.001)) + np.log(x + 1.0) + np.arctan(x * 0.01) for x in range(30_000)]",
+    compiled=False, exact=True)
+add("result = [math.exp(-(x * 0.001)) + math.log(x + 1.0) for x in range(200_000)]", compiled=True, exact=True)
 # found by a user's trial: items that reading uses up (iterators, streams) were read twice, once to
 # time the shape's first items and again to run it, so the first came out empty: never split
 add("its = []\nfor k in range(50_000):\n    its.append(iter(range(k % 7)))\nresult = [sum(it) for it in its][:8]",
