@@ -175,7 +175,8 @@ SETTINGS = (
     Setting("UFORA_LOG_DIR", FOLDER, None, f"{DEFAULT_LOG_DIR} if writable, else stderr",
             "log folder (ufora-service.log)"),
     Setting("UFORA_KERNEL_CACHE_DIR", FOLDER, None,
-            "kernels/ in the log folder; without one, a temporary folder removed when the service stops",
+            "kernels/ in the log folder; without one, a temporary folder removed when the service stops "
+            "(by the next worker service of the host where it was killed)",
             "folder of the kernels the worker compiled, loaded instead of compiled again by its compute processes "
             "and after a restart (delete its files to clear it)"),
     Setting("UFORA_SPILL_DIR", FOLDER, None,

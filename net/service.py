@@ -113,7 +113,7 @@ def _spill(config: service_config.ServiceConfig, folder: Optional[str]) -> Optio
 
     if folder is None or config.worker_memory is None:
         return None
-    swept = sweep_spill_folder(folder) + _sweep_dead_spill_folders()
+    swept = sweep_spill_folder(folder) + _sweep_dead_service_folders(SPILL_PARENT, SPILL_PREFIX)
     if swept:
         log.warning("removed %d spilled objects left by worker services no longer alive", swept)
     if spill_files.in_memory(folder):
@@ -122,17 +122,18 @@ def _spill(config: service_config.ServiceConfig, folder: Optional[str]) -> Optio
     return Spill(folder, config.worker_memory // 2)
 
 
-def _sweep_dead_spill_folders() -> int:
-    """Remove the temporary spill folders (in SPILL_PARENT) of this user's services that were
-    killed before they could; how many files they held."""
+def _sweep_dead_service_folders(parent: str, prefix: str) -> int:
+    """Remove the temporary folders (``prefix`` + pid + "-" in ``parent``: spill, kernels) of
+    this user's services that were killed before they could remove them; how many files they
+    held. Without this, every killed worker left its folder behind for good."""
     from ufora.engine import proc
 
     removed = 0
     with contextlib.suppress(OSError):
-        for entry in os.scandir(SPILL_PARENT):
-            pid = entry.name[len(SPILL_PREFIX):].split("-", 1)[0]
+        for entry in os.scandir(parent):
+            pid = entry.name[len(prefix):].split("-", 1)[0]
             ours = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
-            if entry.name.startswith(SPILL_PREFIX) and pid.isdigit() and not proc.alive(int(pid)) and ours:
+            if entry.name.startswith(prefix) and pid.isdigit() and not proc.alive(int(pid)) and ours:
                 removed += sum(len(files) for _, _, files in os.walk(entry.path))
                 shutil.rmtree(entry.path, ignore_errors=True)
     return removed
@@ -175,7 +176,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         log.warning("UFORA_CLUSTER_SECRET is not set: anyone who reaches this service's ports can join the "
                     "cluster, run code on it and change its answers; set the same secret on every service")
     pool = None
-    with _worker_folder(config, config.kernel_cache_dir, "ufora-kernels-") as kernel_folder, \
+    if config.run_worker and config.kernel_cache_dir is None:
+        _sweep_dead_service_folders(tempfile.gettempdir(), KERNELS_PREFIX)
+    with _worker_folder(config, config.kernel_cache_dir, f"{KERNELS_PREFIX}{os.getpid()}-") as kernel_folder, \
             _worker_folder(config, config.spill_dir, f"{SPILL_PREFIX}{os.getpid()}-", SPILL_PARENT) as spill_folder:
         if config.run_worker:
             from ufora.engine import shm
@@ -192,6 +195,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 SPILL_PARENT = "/var/tmp"  # on a disk where /tmp may be tmpfs (a spill there would free no memory)
 SPILL_PREFIX = "ufora-spill-"  # + the service's pid + "-": the temporary spill folders of services
+KERNELS_PREFIX = "ufora-kernels-"  # + the service's pid + "-": the temporary kernel folders (in /tmp)
 
 
 @contextlib.contextmanager

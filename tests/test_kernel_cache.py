@@ -142,3 +142,24 @@ def test_an_embedded_cluster_keeps_its_kernels_for_the_next_run_of_the_script(mo
                 assert kernel_counts(service)[0] == 0  # compiled by none of its processes
     folder = tmp_path / "ufora" / "kernels"
     assert [name for name in os.listdir(folder) if name.endswith(kernel_cache.SUFFIX)]
+
+
+def test_the_temporary_kernel_folder_of_a_killed_worker_is_removed_by_the_next_one(start_service, tmp_path):
+    """A worker without a kernel folder makes a temporary one, removed when it stops; one killed
+    (SIGKILL) cannot, so the next worker service of the host removes it: CI runs that killed
+    workers had left hundreds in /tmp."""
+    import signal
+
+    env = {**one_host(1), "TMPDIR": str(tmp_path)}  # tempfile's folder, in this test's alone
+    killed = start_service(env)
+    [left] = [name for name in os.listdir(tmp_path) if name.startswith("ufora-kernels-")]
+    assert left.startswith(f"ufora-kernels-{killed.process.pid}-")
+    killed.process.send_signal(signal.SIGKILL)
+    killed.process.wait(10)
+    assert os.path.isdir(tmp_path / left)
+
+    following = start_service(env)
+    assert [name for name in os.listdir(tmp_path) if name.startswith("ufora-kernels-")] == \
+        [f for f in os.listdir(tmp_path) if f.startswith(f"ufora-kernels-{following.process.pid}-")]
+    following.stop()
+    assert not [name for name in os.listdir(tmp_path) if name.startswith("ufora-kernels-")]

@@ -306,7 +306,7 @@ def test_temporary_spill_folders_of_dead_services_are_removed(tmp_path, monkeypa
         folder.mkdir()
         (folder / f"{pid}_{'c' * 32}").write_bytes(b"x")
     (tmp_path / "ufora-spill-notes").mkdir()
-    assert service._sweep_dead_spill_folders() == 1
+    assert service._sweep_dead_service_folders(service.SPILL_PARENT, service.SPILL_PREFIX) == 1
     assert sorted(os.listdir(tmp_path)) == [f"ufora-spill-{os.getpid()}-abc", "ufora-spill-notes"]
 
 
