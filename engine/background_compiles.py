@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 ABSENT = object()   # ``poll``: no compile of that name was started here, or its result was taken
 RUNNING = object()  # ``poll``: it is still compiling
+DEFERRED = object()  # ``poll``: its compile waits here for the process to be idle (``defer``)
 
 
 class BackgroundCompiles:
@@ -88,18 +89,25 @@ class BackgroundCompiles:
 
     def poll(self, name: str, deferring: bool = False) -> Any:
         """The result of compile ``name`` once finished (taken: given once), else RUNNING or
-        ABSENT. A deferred compile counts as running; it is started now for an asker that does
-        not defer it (not ``deferring``: a shape that wants its kernel while it runs)."""
+        ABSENT; DEFERRED while it is deferred and the asker defers it too (``deferring``); a
+        deferred compile is started now for an asker that does not defer it (a shape that wants
+        its kernel while it runs), and counts as running."""
         with self._lock:
             deferred = self._deferred.get(name)
             if deferred is not None and deferring:
-                return RUNNING
+                return DEFERRED
             if deferred is None:
                 return RUNNING if name in self._threads else self._finished.pop(name, ABSENT)
             del self._deferred[name]
             thread = self._registered(name, functools.partial(deferred, True))
         thread.start()
         return RUNNING
+
+    def forget(self, name: str) -> None:
+        """Drop the deferred compile ``name``: its kernel came from elsewhere (another process
+        of the host compiled it)."""
+        with self._lock:
+            self._deferred.pop(name, None)
 
     def running(self, name: str) -> bool:
         with self._lock:

@@ -509,8 +509,17 @@ def _compiled_behind(behind: background_compiles.BackgroundCompiles, name: str, 
     compile started here unless another process of the host is compiling it (then it is loaded
     from the disk cache by the first partition that asks after it is written); or, ``deferring``,
     its compile kept for when this process is idle, unclaimed until then: a process that wants
-    it now is not kept waiting for one that is busy."""
+    it now is not kept waiting for one that is busy. A compile deferred here looks for the
+    kernel on disk at each ask: a sibling that wanted it now compiled it meanwhile (a process
+    kept busy by block after block ran a shape in CPython on every run while the other used
+    the kernel its sibling had written)."""
     state = behind.poll(name, deferring)
+    if state is background_compiles.DEFERRED:  # waiting here for an idle moment: a sibling may have it
+        found = _loaded(name, key)
+        if found is kernel_cache.MISSING:
+            return COMPILING
+        behind.forget(name)
+        return found
     if state is background_compiles.RUNNING:
         return COMPILING
     if state is not background_compiles.ABSENT:

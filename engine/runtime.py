@@ -461,7 +461,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             else:
                 # a collection's values travel back from other workers: only for items worth it
                 shareable = not tasks.by_name_bytes(task) and (
-                    not outputs and not reducer.outputs or estimate is not None and estimate.peers_collect)
+                    not reducer.outputs or estimate is not None and estimate.peers_collect)
                 computed = _runner.run_partitions(task, source.length, shareable=shareable,
                                                   windows=source.windows())
             compiling = any(outcome[0] == tasks.PIECES for _, _, outcome in computed)

@@ -290,6 +290,23 @@ def test_a_deferred_compile_waits_for_an_idle_process(behind):
     assert kernels._compiled_once(DEFERRED_KEY, build) is None and builds == []
 
 
+def test_a_deferred_compile_takes_the_kernel_a_sibling_compiled_without_waiting_to_be_idle(behind):
+    """A process kept busy block after block never became idle: it ran its shape in CPython on
+    every run while its sibling, which had wanted the kernel now, used the one it wrote."""
+    builds = []
+
+    def build():
+        builds.append("built")
+        return None
+
+    assert kernels._compiled_once(DEFERRED_KEY, build, deferring=True) is kernels.COMPILING
+    assert in_child(lambda: kernels._compiled_once(DEFERRED_KEY, lambda: None) is kernels.COMPILING
+                    and kernels.join_background_compiles(30)) == 0
+    # asked again, deferring still, busy still: the sibling's answer (None: numba refused it)
+    assert kernels._compiled_once(DEFERRED_KEY, build, deferring=True) is None
+    assert builds == [] and kernels.deferred_for() is None  # nothing left to compile when idle
+
+
 def test_a_deferred_compile_starts_when_a_shape_wants_it_now(behind, tmp_path):
     builds = Builds(tmp_path)
     assert kernels._compiled_once(DEFERRED_KEY, builds.build, deferring=True) is kernels.COMPILING
