@@ -32,6 +32,7 @@ sends the shape serial, where CPython raises it in order.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import time
@@ -98,6 +99,14 @@ class Estimate:
     # its sampled elements are floats, not all integers: a sum of them is made in order
     # (engine.reducers.Sum.serial_because), never from partials
     fractional_floats: bool = False
+    # made in order in one process (a sum of fractional floats: ``in_one_process``), on one core
+    in_order: bool = False
+
+    def in_one_process(self) -> "Estimate":
+        """This estimate for the shape made in order in one process, from its first item to its
+        last: one core's work, which cannot switch to its kernel midway (a float sum must be one
+        pass), so its kernel compiles first once that work would take longer than the compile."""
+        return dataclasses.replace(self, cores=1, in_order=True)
 
     @property
     def cpython_split_wins(self) -> bool:
@@ -118,8 +127,9 @@ class Estimate:
 
     @property
     def compile_first(self) -> bool:
-        """Whether the process compiling the kernel should wait for it (``COMPILE_FIRST_FROM``)."""
-        return self.compilable and self.serial >= COMPILE_FIRST_FROM
+        """Whether the process compiling the kernel should wait for it (``COMPILE_FIRST_FROM``;
+        made in order, ``COMPILE_SECONDS``: its CPython run would end after the compile)."""
+        return self.compilable and self.serial >= (COMPILE_SECONDS if self.in_order else COMPILE_FIRST_FROM)
 
     @property
     def compile_after(self) -> bool:

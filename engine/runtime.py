@@ -443,19 +443,23 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     ``in_order``, the one partial of every item computed in order in this process; else None
     (the caller runs the shape serially; the report says why). ``estimate``: the shape's, which
     says when its kernel should compile, and whether its floats have fractions (``engine.cost``):
-    then, ``in_order`` and its kernel compiling after it, the sum is made in order at once, never
-    split first (its partials would not be combined). ``as_written``: what CPython partitions run
-    (``sources.written_elements``)."""
+    then, ``in_order``, the sum is made in order at once, never split first (its partials would
+    not be combined), compiled or in CPython as one process's work (``Estimate.in_one_process``).
+    ``as_written``: what CPython partitions run (``sources.written_elements``)."""
     segments = source.export()  # first: a large array travels by name, not inside the task
+    if in_order and estimate is not None and estimate.fractional_floats:
+        estimate = estimate.in_one_process()
     compile_after = _compiles_after(estimate, element, condition)
     try:
         with tasks.made_task(reducer, element, condition, key, source, outputs, pattern, flat, inner,
                              estimate is not None and estimate.compile_first, compile_after, as_written) as task:
-            # a kernel that compiles after the shape is no faster now: CPython in order at once, where
-            # its partials would not combine, or its CPython partitions would lose to the loop as
-            # written (2M values mapped: their moves cost more than two cores gain); it compiles after
-            at_once = compile_after and estimate is not None and (
-                (in_order and estimate.fractional_floats) or not estimate.cpython_split_wins)
+            # made in order at once, not split first: a sum whose partials would not combine (split
+            # partials were made and thrown away), compiled, or waiting for its compile where its
+            # CPython would take longer (``Estimate.in_one_process``); and a shape whose kernel
+            # compiles after it, no faster now, whose CPython partitions would lose to the loop as
+            # written (2M values mapped: their moves cost more than two cores gain)
+            in_one_pass = estimate is not None and in_order and estimate.fractional_floats
+            at_once = in_one_pass or (estimate is not None and compile_after and not estimate.cpython_split_wins)
             if at_once:  # its partials would not combine (``check``): made in order now, not split first
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
             else:
@@ -487,7 +491,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     compiled = sum(1 for *_, (_, _, was_compiled, *_) in outcomes if was_compiled)
     # split: in CPython partitions only where the settings keep it from compiled code
     reason = (why or process_settings.not_compiled_here() or task_arrays.not_compiled_because(by_name)
-              or (AT_ONCE if at_once else ""))
+              or (AT_ONCE if at_once and not in_one_pass else ""))
     reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled,
                           compiling))
     return [value for _, value in partials] if not reducer.outputs else partials

@@ -318,7 +318,7 @@ def _compute(job: _Decoded, lo: int, hi: int, whole: bool, foreign: bool) -> Tup
     kernel was compiling as it began. Detached only after both: a window's arrays are this
     partition's. ``foreign``: a peer's partition (``run_partition``)."""
     try:
-        kernel = job.kernel_state(wait_own=job.task.compile_first and not whole)
+        kernel = job.kernel_state(wait_own=job.task.compile_first)
         if kernel is kernels.COMPILING and not whole:
             mid, partial, kernel = _cpython_until_compiled(job, lo, hi)
             if mid < hi:

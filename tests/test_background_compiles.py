@@ -438,8 +438,37 @@ def test_a_short_sum_of_fractional_floats_is_made_in_order_at_once_while_its_ker
             assert kernels.join_background_compiles(60) and behind == ["compiled"]
 
 
+def test_a_long_sum_of_fractional_floats_waits_for_its_kernel_and_is_made_in_order_at_once(behind, monkeypatch):
+    """Made in order in one process, it cannot switch to its kernel midway: where its CPython
+    run would take longer than the compile (here: any, ``COMPILE_SECONDS`` made tiny), the
+    process waits for the kernel, then runs it over every item in one pass, on the first run
+    as on the next (it was split first, its partials thrown away, and then made whole in CPython:
+    1M items of a small loop took 1.4 s on a first run, now 0.4 s)."""
+    import numpy as np
+
+    values = np.random.default_rng(5).random(300_000)
+    expected = sum(v * 0.25 for v in values)
+    passes = []
+    real = tasks.run_partition_here
+    monkeypatch.setattr(tasks, "run_partition_here", lambda *args, **kwargs: passes.append(1) or real(*args, **kwargs))
+    monkeypatch.setattr(cost, "COMPILE_SECONDS", 1e-6)
+    for _ in ("first", "next"):
+        passes.clear()
+        with using_runner(InlineRunner(processes=2, always_split=False)):
+            got = parallel_reduce(sum, values, quartered, None)
+        assert len(passes) == 1  # one pass over every item, no partitions before it
+        assert (got, type(got)) == (expected, type(expected))
+        report = runtime.reports[-1]
+        assert report.partitions == 1 and report.compiled == 1 and "added in order" in report.reason, report
+    assert behind == ["compiled"]
+
+
 def halved(v):
     return v * 0.5
+
+
+def quartered(v):
+    return v * 0.25
 
 
 def test_a_short_shape_whose_cpython_partitions_would_lose_runs_in_order_at_once_and_compiles_after(
