@@ -267,8 +267,15 @@ class ServiceConfig:
         return self.worker_base_port + 1 if self.worker_base_port else 0
 
 
+_PORT_OF = {"UFORA_MANAGER_ADDRESS": "UFORA_MANAGER_PORT", "UFORA_WORKER_OWN_ADDRESS": "UFORA_WORKER_BASE_PORT"}
+
+
 def _address(env: Mapping[str, str], name: str, resolve: Callable[[str], str]) -> str:
     raw = env[name].strip()
+    host, colon, port = raw.rpartition(":")
+    if colon and host and port.isdigit() and ":" not in host:  # host:port (an IPv6 address has several)
+        raise ConfigError(f"{name}={raw!r} holds a port: give the address alone ({host}) and the port in "
+                          f"{_PORT_OF[name]}={port}")
     try:
         return resolve(raw)
     except (OSError, UnicodeError) as exc:

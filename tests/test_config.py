@@ -84,6 +84,16 @@ def test_each_bad_value_is_one_line_naming_its_variable(env, variable):
     assert message.startswith(variable) and "\n" not in message
 
 
+@pytest.mark.parametrize("variable,port", [("UFORA_MANAGER_ADDRESS", "UFORA_MANAGER_PORT"),
+                                           ("UFORA_WORKER_OWN_ADDRESS", "UFORA_WORKER_BASE_PORT")])
+def test_an_address_given_with_its_port_says_where_the_port_goes(variable, port):
+    """A user's trial wrote UFORA_MANAGER_ADDRESS=127.0.0.1:31002 and was told it does not resolve."""
+    with pytest.raises(ConfigError) as raised:
+        parse({variable: "127.0.0.1:31002"}, resolve)
+    assert str(raised.value) == (f"{variable}='127.0.0.1:31002' holds a port: give the address alone "
+                                 f"(127.0.0.1) and the port in {port}=31002")
+
+
 def test_the_client_timeout_is_read_in_seconds():
     assert parse({}, resolve).client_timeout == 45.0
     assert parse({"UFORA_CLIENT_TIMEOUT": "7.5"}, resolve).client_timeout == 7.5
