@@ -532,6 +532,14 @@ def _mixed_call_or_container(func_ir, typemap: dict, statement) -> Optional[str]
 # arguments may be either). Numba types np.float64 and float alike; CPython does not.
 numpy_arguments: contextvars.ContextVar[Dict[Any, bool]] = contextvars.ContextVar("numpy_arguments", default={})
 _NUMPY, _PYTHON = "a numpy scalar", "a Python number"
+# {(a user function's Python function, its argument types): (its typed IR, typemap, return type)},
+# each recorded as it is typed while a kernel is built (``RefuseOtherTypes``; None: not recorded).
+# A function the element calls is typed before the element's own checks run; the origins of its
+# values depend on the arguments each call passes it (``_callee_refusal``): numba types np.int64
+# and int alike, so ``return 0`` on one path and ``return n % 1000`` on another, with ``n`` an
+# array's item, made every element one type where CPython gives each its own.
+typed_functions: contextvars.ContextVar[Optional[Dict[Any, Tuple[Any, dict, Any]]]] = contextvars.ContextVar(
+    "typed_functions", default=None)
 
 
 def _global_value(func_ir, definition) -> Any:
@@ -600,6 +608,8 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: 
     if isinstance(definition, ir.Const):
         return _PYTHON if isinstance(definition.value, (int, float, bool)) else None
     if isinstance(definition, ir.Arg):
+        if isinstance(numpy_args, tuple):  # a called function's: each argument's origin at the call
+            return numpy_args[definition.index] if definition.index < len(numpy_args) else None
         return {True: _NUMPY, False: _PYTHON}.get(numpy_args)
     if not isinstance(definition, ir.Expr):
         return None
@@ -614,6 +624,13 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: 
         kinds = {recurse(value) for value in definition.incoming_values}
     elif definition.op == "call":
         kind = _callee_kind(func_ir, definition)
+        if kind is None:  # a function of the user's: what it returns, given these arguments
+            called = _typed_callees(func_ir, typemap, definition)
+            if not called:
+                return None
+            origins = tuple(recurse(arg) for arg in definition.args)
+            kinds = {_returned_origin(*typed, origins) for typed in called}
+            return kinds.pop() if len(kinds) == 1 else None
         if kind != "operator":
             return {"python": _PYTHON, "numpy": _NUMPY}.get(kind)
         kinds = {recurse(arg) for arg in definition.args}
@@ -644,6 +661,73 @@ def _mixed_origins(func_ir, typemap: dict, numpy_args: Optional[bool]) -> Option
                     return f"{name} is {_NUMPY} or {_other(kinds)} (line {line})"
     if _NUMPY in returned and len(returned) > 1:
         return f"the function returns {_NUMPY} or {_other(returned)}"
+    return None
+
+
+def _as_typed(func_ir):
+    """A copy of ``func_ir`` as it is when typed, which the passes after typing (that take its
+    phis out) leave as it is: its blocks' statements and its definitions copied."""
+    copied = func_ir.copy()
+    copied._definitions = {name: list(values) for name, values in func_ir._definitions.items()}
+    return copied
+
+
+ENGINES_OWN = "__ufora_"  # the names of the functions the rewriter makes (a twin's loops: engine.rewriter)
+
+
+def _typed_callees(func_ir, typemap: dict, call) -> list:
+    """The typed IRs (``typed_functions``) of the user's function a call calls, for the call's
+    argument types (numba may have typed it for literal types instead: then every typing of it
+    with as many arguments); [] where it is not one or was not recorded, or is one of the
+    engine's own (a twin's loops, which keep CPython's types themselves: ``engine.rewriter``)."""
+    record = typed_functions.get()
+    if record is None:
+        return []
+    try:
+        value = _global_value(func_ir, func_ir.get_definition(call.func))
+    except Exception:
+        return []
+    function = getattr(value, "py_func", None)
+    if function is None or function.__name__.startswith(ENGINES_OWN):
+        return []
+    argument_types = tuple(typemap.get(arg.name) for arg in call.args)
+    exact = record.get((function, argument_types))
+    if exact is not None:
+        return [exact]
+    return [typed for (found, types), typed in record.items() if found is function and len(types) == len(call.args)]
+
+
+def _returned_origin(func_ir, typemap: dict, return_type, numpy_args: tuple) -> Optional[str]:
+    """What a called function returns given its arguments' origins: a numpy scalar or a Python
+    number on every path, else None."""
+    from numba.core import ir
+
+    memo: dict = {}
+    kinds = {_origin(func_ir, typemap, statement.value, numpy_args, memo)
+             for block in func_ir.blocks.values() for statement in block.body if isinstance(statement, ir.Return)}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _callee_refusal(func_ir, typemap: dict, statement, numpy_args, memo: dict, seen: set) -> Optional[str]:
+    """Why a function of the user's that ``statement`` calls must not be compiled, given the
+    origins of the arguments it passes (``refusal`` of the callee with them); ``seen``: the
+    (function, origins) already checked, a recursive function's included."""
+    from numba.core import ir
+
+    value = statement.value
+    if not (isinstance(value, ir.Expr) and value.op == "call") or _callee_kind(func_ir, value) is not None:
+        return None
+    called = _typed_callees(func_ir, typemap, value)
+    if not called:
+        return None
+    origins = tuple(_origin(func_ir, typemap, arg, numpy_args, memo) for arg in value.args)
+    for callee_ir, callee_typemap, return_type in called:
+        if (id(callee_ir), origins) in seen:
+            continue
+        seen.add((id(callee_ir), origins))
+        why = refusal(callee_ir, callee_typemap, return_type, origins, seen)
+        if why:
+            return f"{why}, in {callee_ir.func_id.func_name}() called at line {statement.loc.line}"
     return None
 
 
@@ -710,22 +794,27 @@ def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: Optional[b
     return None
 
 
-def refusal(func_ir, typemap: dict, return_type, numpy_args: Optional[bool] = None) -> Optional[str]:
+def refusal(func_ir, typemap: dict, return_type, numpy_args: Any = None,
+            seen: Optional[set] = None) -> Optional[str]:
     """Why a typed function must not be compiled (its values would not have CPython's types),
     or None: narrow numpy scalars anywhere; a variable, a merge of branches or a return that
     is an int or a bool on one path and a float (or an int) on another; a call numba answers
-    otherwise (``_not_cpythons_call``)."""
+    otherwise (``_not_cpythons_call``); the same in the functions of the user's it calls, given
+    the origins of the arguments it passes them (``_callee_refusal``). ``numpy_args``: whether
+    its arguments are numpy scalars (a bool), or the origin of each (a tuple: a callee's)."""
     from numba.core import ir
 
     for name, numba_type in typemap.items():
         if _narrow(numba_type):
             return f"{name} is {numba_type}, which numba computes with differently from numpy"
     memo: dict = {}
+    seen = set() if seen is None else seen
     for block in func_ir.blocks.values():
         for statement in block.body:
             if isinstance(statement, ir.Assign):
                 why = (_mixed_call_or_container(func_ir, typemap, statement)
-                       or _not_cpythons_call(func_ir, typemap, statement, numpy_args, memo))
+                       or _not_cpythons_call(func_ir, typemap, statement, numpy_args, memo)
+                       or _callee_refusal(func_ir, typemap, statement, numpy_args, memo, seen))
                 if why:
                     return why
             if isinstance(statement, ir.Return):
@@ -781,6 +870,10 @@ def compiler() -> type:
             FunctionPass.__init__(self)
 
         def run_pass(self, state) -> bool:
+            record = typed_functions.get()
+            if record is not None:  # as it is now: later passes take its phis out in place
+                record[(state.func_id.func, tuple(state.args))] = (_as_typed(state.func_ir), dict(state.typemap),
+                                                                   state.return_type)
             why = refusal(state.func_ir, state.typemap, state.return_type,
                           numpy_arguments.get().get(state.func_id.func))
             if why:

@@ -333,10 +333,12 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
         top = [namespace[name].py_func for name in ("element", "condition", "key")
                if hasattr(namespace.get(name), "py_func")]
         token = checked.numpy_arguments.set({function: source.numpy_items for function in top})
+        typed = checked.typed_functions.set({})
         try:
             return _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
                             argument_types, item_type)
         finally:
+            checked.typed_functions.reset(typed)
             checked.numpy_arguments.reset(token)
     except Exception as refusal:  # numba raises many types; any of them means "not compiled"
         log.debug("numba refused the %s kernel, running it in CPython: %s", reducer.name, refusal)

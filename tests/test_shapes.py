@@ -48,6 +48,32 @@ PRELUDE = textwrap.dedent('''
     def count_primes(n):
         return sum(is_prime(x) for x in range(n))
 
+    def last_digits_if_prime(n):
+        """0 (a Python int) or n % 1000: a numpy scalar where n is an array's item."""
+        i = 3
+        while i * i <= n:
+            if n % i == 0:
+                return 0
+            i += 2
+        return n % 1000
+
+    def odd_prime(n):
+        """n == 2 (a numpy bool where n is an array's item) or a Python bool."""
+        if n % 2 == 0:
+            return n == 2
+        i = 3
+        while i * i <= n:
+            if n % i == 0:
+                return False
+            i += 2
+        return True
+
+    def halved_or_zero(n):
+        return zero_below(n, 100) * 0.5
+
+    def zero_below(n, limit):
+        return n if n > limit else 0
+
     def evens_below(n):
         return [y for y in range(n) if y % 2 == 0]
 
@@ -391,6 +417,13 @@ add("result = [x if x > 100 else 0.0 for x in arr]", compiled=False, exact=True)
 add("result = [math.sqrt(x) if x > 100 else x for x in arr]", compiled=False, exact=True)
 add("result = [x if x > 100 else 0.0 for x in floats]", compiled=True, exact=True)  # Python floats both
 add("result = [x * 2 if x > 100 else x for x in arr]", compiled=True, exact=True)  # numpy scalars both
+# the same in a function the element calls (and one it calls): its arguments' origins are the call's
+add("result = [last_digits_if_prime(x) for x in iarr]", compiled=False, exact=True)
+add("result = [odd_prime(x) for x in iarr]", compiled=False, exact=True)
+add("result = [halved_or_zero(x) for x in iarr]", compiled=False, exact=True)
+add("result = [last_digits_if_prime(x) for x in range(30_000)]", compiled=True, exact=True)  # Python ints all
+add("result = [odd_prime(x) for x in range(30_000)]", compiled=True, exact=True)
+add("result = [halved_or_zero(int(x)) for x in iarr]", compiled=True, exact=True)
 add("result = [x * 2.5 for x in f32]", compiled=False, exact=True)  # float32 arithmetic
 add("result = sum(x * 0.5 for x in f32)", parallel=False, exact=True)  # a float32 sum: item by item
 add("result = sum(x for x in f32)", parallel=False, exact=True)
