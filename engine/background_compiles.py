@@ -36,6 +36,31 @@ RUNNING = object()  # ``poll``: it is still compiling
 DEFERRED = object()  # ``poll``: its compile waits here for the process to be idle (``defer``)
 
 
+class _SwitchInterval:
+    """The process's switch interval set to COMPILING_SWITCH_INTERVAL while any compile thread
+    runs (counted for the whole process, whichever ``BackgroundCompiles`` started it), and put
+    back when none does, unless something else changed it meanwhile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._usual = sys.getswitchinterval()
+        self._set = self._usual
+
+    def more(self, count: int) -> None:
+        with self._lock:
+            if count > 0 and self._running == 0:
+                self._usual = sys.getswitchinterval()
+                self._set = min(self._usual, COMPILING_SWITCH_INTERVAL)
+                sys.setswitchinterval(self._set)
+            self._running += count
+            if self._running == 0 and sys.getswitchinterval() == self._set:
+                sys.setswitchinterval(self._usual)
+
+
+_switch_interval = _SwitchInterval()
+
+
 class BackgroundCompiles:
     """The compiles this process started, by entry name, and their results until taken."""
 
@@ -44,48 +69,58 @@ class BackgroundCompiles:
         self._threads: Dict[str, threading.Thread] = {}  # the compiles running, by name
         self._finished: Dict[str, Any] = {}
         self._deferred: Dict[str, Callable[[bool], Any]] = {}  # the compiles deferred, by name
-        self._deferred_at = 0.0  # monotonic time of the oldest deferral
-        self._switch_interval = sys.getswitchinterval()  # the process's own, put back when none runs
+        self._deferred_at: Dict[str, float] = {}  # when each was deferred (monotonic)
 
     def start(self, name: str, work: Callable[[], Any]) -> None:
         """Run ``work`` in a thread; its result (None if it raised: logged) is ``poll``'s."""
         with self._lock:
             thread = self._registered(name, work)
-        thread.start()
+        self._started(name, thread)
 
     def _registered(self, name: str, work: Callable[[], Any]) -> threading.Thread:
         """The thread that will run ``work``, counted as running (with the lock held)."""
         thread = threading.Thread(target=self._run, args=(name, work), name=f"ufora compile {name[:12]}",
                                   daemon=True)  # a process that exits does not wait for its compiles
-        if not self._threads:
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(self._switch_interval, COMPILING_SWITCH_INTERVAL))
         self._threads[name] = thread
+        _switch_interval.more(1)
         return thread
+
+    def _started(self, name: str, thread: threading.Thread) -> None:
+        """Start a registered thread; one that cannot start is no longer counted as running."""
+        try:
+            thread.start()
+        except BaseException:
+            with self._lock:
+                del self._threads[name]
+            _switch_interval.more(-1)
+            raise
 
     def defer(self, name: str, work: Callable[[bool], Any]) -> None:
         """Keep ``work`` to be started when the process is idle (``start_deferred``: its argument
-        False), or (True) when a
-        shape asks for it that does not defer it (``poll``)."""
+        False), or (True) when a shape asks for it that does not defer it (``poll``)."""
         with self._lock:
-            if not self._deferred:
-                self._deferred_at = time.monotonic()
             self._deferred[name] = work
+            self._deferred_at.setdefault(name, time.monotonic())
+
+    def _undeferred(self, name: str) -> Optional[Callable[[bool], Any]]:
+        """The deferred compile ``name``, no longer deferred (with the lock held)."""
+        self._deferred_at.pop(name, None)
+        return self._deferred.pop(name, None)
 
     def deferred_for(self) -> Optional[float]:
         """Seconds since the oldest compile deferred and not started was deferred; None: none is."""
         with self._lock:
-            return time.monotonic() - self._deferred_at if self._deferred else None
+            return time.monotonic() - min(self._deferred_at.values()) if self._deferred_at else None
 
     def start_deferred(self, idle: bool = True) -> None:
         """Start every deferred compile; ``idle``: because the process has nothing else to do
         (its argument is then False: nothing wants it now)."""
         with self._lock:
-            threads = [self._registered(name, functools.partial(work, not idle))
+            threads = [(name, self._registered(name, functools.partial(work, not idle)))
                        for name, work in self._deferred.items()]
-            self._deferred = {}
-        for thread in threads:
-            thread.start()
+            self._deferred, self._deferred_at = {}, {}
+        for name, thread in threads:
+            self._started(name, thread)
 
     def _run(self, name: str, work: Callable[[], Any]) -> None:
         try:
@@ -97,8 +132,7 @@ class BackgroundCompiles:
             if result is not ABSENT:  # ABSENT: nothing made here (another process makes it)
                 self._finished[name] = result
             del self._threads[name]
-            if not self._threads:
-                sys.setswitchinterval(self._switch_interval)
+        _switch_interval.more(-1)
 
     def poll(self, name: str, deferring: bool = False) -> Any:
         """The result of compile ``name`` once finished (taken: given once), else RUNNING or
@@ -111,16 +145,16 @@ class BackgroundCompiles:
                 return DEFERRED
             if deferred is None:
                 return RUNNING if name in self._threads else self._finished.pop(name, ABSENT)
-            del self._deferred[name]
+            self._undeferred(name)
             thread = self._registered(name, functools.partial(deferred, True))
-        thread.start()
+        self._started(name, thread)
         return RUNNING
 
     def forget(self, name: str) -> None:
         """Drop the deferred compile ``name``: its kernel came from elsewhere (another process
         of the host compiled it)."""
         with self._lock:
-            self._deferred.pop(name, None)
+            self._undeferred(name)
 
     def running(self, name: str) -> bool:
         with self._lock:

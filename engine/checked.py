@@ -44,9 +44,11 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import inspect
 import math
 import operator
 import types as types_module
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy
@@ -538,8 +540,21 @@ _NUMPY, _PYTHON = "a numpy scalar", "a Python number"
 # values depend on the arguments each call passes it (``_callee_refusal``): numba types np.int64
 # and int alike, so ``return 0`` on one path and ``return n % 1000`` on another, with ``n`` an
 # array's item, made every element one type where CPython gives each its own.
-typed_functions: contextvars.ContextVar[Optional[Dict[Any, Tuple[Any, dict, Any]]]] = contextvars.ContextVar(
+typed_functions: contextvars.ContextVar[Optional["TypedFunctions"]] = contextvars.ContextVar(
     "typed_functions", default=None)
+
+
+@dataclass
+class TypedFunctions:
+    """What one kernel build recorded of the user's functions (``typed_functions``)."""
+    # (function, argument types) -> (typed IR, typemap, return type)
+    typed: Dict[Tuple[Any, tuple], Tuple[Any, dict, Any]] = field(default_factory=dict)
+    # (id of a typed IR, its arguments' origins) -> the origin of what it returns; None while it
+    # is being read (a recursive call tells nothing more)
+    returns: Dict[Tuple[int, tuple], Optional[str]] = field(default_factory=dict)
+
+
+_PYTHON_BOOLS = (operator.contains, operator.is_, operator.is_not)  # with ``not``: Python bools always
 
 
 def _global_value(func_ir, definition) -> Any:
@@ -582,7 +597,7 @@ def _callee_kind(func_ir, call) -> Optional[str]:
     return "python" if kind.startswith("math_") or kind in ("int", "round") else None
 
 
-def _origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: dict) -> Optional[str]:
+def _origin(func_ir, typemap: dict, var, numpy_args: Any, memo: dict) -> Optional[str]:
     """Whether CPython's value of ``var`` is a numpy scalar or a Python number, where that can
     be told from its definitions (NEP 50: numpy op anything is numpy; math functions give
     Python floats); None where it cannot. ``memo``: the variables already read (None while one
@@ -595,7 +610,7 @@ def _origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: dict)
     return memo[var.name]
 
 
-def _read_origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: dict) -> Optional[str]:
+def _read_origin(func_ir, typemap: dict, var, numpy_args: Any, memo: dict) -> Optional[str]:
     from numba.core import ir, types
 
     try:
@@ -616,6 +631,10 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: 
     if definition.op in ("getitem", "static_getitem"):
         container = typemap.get(definition.value.name)
         return _NUMPY if isinstance(container, types.Array) else None
+    if definition.op in ("binop", "inplace_binop") and definition.fn in _PYTHON_BOOLS:
+        return _PYTHON  # x in s, x is y: a Python bool whatever x is
+    if definition.op == "unary" and definition.fn is operator.not_:
+        return _PYTHON
     if definition.op in ("binop", "inplace_binop"):
         kinds = {recurse(definition.lhs), recurse(definition.rhs)}
     elif definition.op in ("unary", "cast"):
@@ -625,11 +644,11 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: 
     elif definition.op == "call":
         kind = _callee_kind(func_ir, definition)
         if kind is None:  # a function of the user's: what it returns, given these arguments
-            called = _typed_callees(func_ir, typemap, definition)
-            if not called:
+            found = _callee_typings(func_ir, typemap, definition, numpy_args, memo)
+            if not found:
                 return None
-            origins = tuple(recurse(arg) for arg in definition.args)
-            kinds = {_returned_origin(*typed, origins) for typed in called}
+            origins, called = found
+            kinds = {_returned_origin(callee_ir, callee_typemap, origins) for callee_ir, callee_typemap, _ in called}
             return kinds.pop() if len(kinds) == 1 else None
         if kind != "operator":
             return {"python": _PYTHON, "numpy": _NUMPY}.get(kind)
@@ -641,7 +660,7 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: Optional[bool], memo: 
     return _PYTHON if kinds == {_PYTHON} else None
 
 
-def _mixed_origins(func_ir, typemap: dict, numpy_args: Optional[bool]) -> Optional[str]:
+def _mixed_origins(func_ir, typemap: dict, numpy_args: Any) -> Optional[str]:
     """A merge of branches, or the returns, where CPython has a numpy scalar on one path and a
     Python number (or what may be one) on another (``x if x > 0 else 0.0`` over a float64
     array): numba makes both one float64, and every element would take one type."""
@@ -675,37 +694,69 @@ def _as_typed(func_ir):
 ENGINES_OWN = "__ufora_"  # the names of the functions the rewriter makes (a twin's loops: engine.rewriter)
 
 
-def _typed_callees(func_ir, typemap: dict, call) -> list:
-    """The typed IRs (``typed_functions``) of the user's function a call calls, for the call's
-    argument types (numba may have typed it for literal types instead: then every typing of it
-    with as many arguments); [] where it is not one or was not recorded, or is one of the
-    engine's own (a twin's loops, which keep CPython's types themselves: ``engine.rewriter``)."""
-    record = typed_functions.get()
-    if record is None:
-        return []
+def _callee(func_ir, call) -> Optional[Any]:
+    """The dispatcher a call calls, where it is one of the user's functions the checked compiler
+    compiles (not one of the engine's own, nor one the user jitted with numba's own pipeline)."""
     try:
         value = _global_value(func_ir, func_ir.get_definition(call.func))
     except Exception:
-        return []
+        return None
     function = getattr(value, "py_func", None)
-    if function is None or function.__name__.startswith(ENGINES_OWN):
-        return []
-    argument_types = tuple(typemap.get(arg.name) for arg in call.args)
-    exact = record.get((function, argument_types))
-    if exact is not None:
-        return [exact]
-    return [typed for (found, types), typed in record.items() if found is function and len(types) == len(call.args)]
+    compiler_of = getattr(getattr(value, "_compiler", None), "pipeline_class", None)
+    if function is None or compiler_of is not compiler() or function.__name__.startswith(ENGINES_OWN):
+        return None
+    return value
 
 
-def _returned_origin(func_ir, typemap: dict, return_type, numpy_args: tuple) -> Optional[str]:
+def _callee_typings(func_ir, typemap: dict, call, numpy_args: Any, memo: dict) -> Optional[Tuple[tuple, list]]:
+    """(the origin of each parameter of the user's function a call calls, bound as Python binds
+    the call's arguments, keywords and defaults; the typed IRs recorded of it), or None where
+    it calls no such function or nothing was recorded (outside a kernel's build). [] as the
+    typed IRs: it cannot be checked (a ``*args`` call, or a typing that was not recorded)."""
+    record = typed_functions.get()
+    dispatcher = _callee(func_ir, call) if record is not None else None
+    if dispatcher is None:
+        return None
+    called = [typed for (function, _), typed in record.typed.items() if function is dispatcher.py_func]
+    origin = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, memo=memo)
+    if call.vararg is not None or call.varkwarg is not None:
+        return (), []
+    try:
+        bound = inspect.signature(dispatcher.py_func).bind(*call.args, **dict(call.kws))
+    except TypeError:
+        return (), []
+    origins = []
+    for parameter in inspect.signature(dispatcher.py_func).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            return (), []
+        if parameter.name in bound.arguments:
+            origins.append(origin(bound.arguments[parameter.name]))
+        else:  # its default
+            default = parameter.default
+            origins.append(_NUMPY if isinstance(default, numpy.generic) else
+                           _PYTHON if isinstance(default, (bool, int, float)) else None)
+    return tuple(origins), called
+
+
+def _returned_origin(func_ir, typemap: dict, numpy_args: tuple) -> Optional[str]:
     """What a called function returns given its arguments' origins: a numpy scalar or a Python
-    number on every path, else None."""
+    number on every path, else None; read once per build (``TypedFunctions.returns``), and None
+    for a call of itself while it is being read (recursion)."""
     from numba.core import ir
 
+    record = typed_functions.get()
+    key = (id(func_ir), numpy_args)
+    if record is not None and key in record.returns:
+        return record.returns[key]
+    if record is not None:
+        record.returns[key] = None
     memo: dict = {}
     kinds = {_origin(func_ir, typemap, statement.value, numpy_args, memo)
              for block in func_ir.blocks.values() for statement in block.body if isinstance(statement, ir.Return)}
-    return kinds.pop() if len(kinds) == 1 else None
+    returned = kinds.pop() if len(kinds) == 1 else None
+    if record is not None:
+        record.returns[key] = returned
+    return returned
 
 
 def _callee_refusal(func_ir, typemap: dict, statement, numpy_args, memo: dict, seen: set) -> Optional[str]:
@@ -717,10 +768,12 @@ def _callee_refusal(func_ir, typemap: dict, statement, numpy_args, memo: dict, s
     value = statement.value
     if not (isinstance(value, ir.Expr) and value.op == "call") or _callee_kind(func_ir, value) is not None:
         return None
-    called = _typed_callees(func_ir, typemap, value)
-    if not called:
+    found = _callee_typings(func_ir, typemap, value, numpy_args, memo)
+    if found is None:
         return None
-    origins = tuple(_origin(func_ir, typemap, arg, numpy_args, memo) for arg in value.args)
+    origins, called = found
+    if not called:
+        return f"a call at line {statement.loc.line} that could not be checked (its arguments' types)"
     for callee_ir, callee_typemap, return_type in called:
         if (id(callee_ir), origins) in seen:
             continue
@@ -751,7 +804,7 @@ _NUMPYS_OWN = frozenset(getattr(numpy, name) for name in (
     "arctan", "arctan2", "sinh", "cosh", "tanh", "arcsinh", "arccosh", "arctanh"))
 
 
-def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: Optional[bool], memo: dict) -> Optional[str]:
+def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: Any, memo: dict) -> Optional[str]:
     """A call whose compiled result would not be CPython's: numpy's reductions of an array (its
     methods and the module's functions), math functions numba implements itself, ``min``/``max``
     of a numpy scalar and a Python number (CPython keeps the winner's type), arithmetic on
@@ -872,8 +925,8 @@ def compiler() -> type:
         def run_pass(self, state) -> bool:
             record = typed_functions.get()
             if record is not None:  # as it is now: later passes take its phis out in place
-                record[(state.func_id.func, tuple(state.args))] = (_as_typed(state.func_ir), dict(state.typemap),
-                                                                   state.return_type)
+                record.typed[(state.func_id.func, tuple(state.args))] = (
+                    _as_typed(state.func_ir), dict(state.typemap), state.return_type)
             why = refusal(state.func_ir, state.typemap, state.return_type,
                           numpy_arguments.get().get(state.func_id.func))
             if why:

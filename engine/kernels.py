@@ -333,7 +333,7 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
         top = [namespace[name].py_func for name in ("element", "condition", "key")
                if hasattr(namespace.get(name), "py_func")]
         token = checked.numpy_arguments.set({function: source.numpy_items for function in top})
-        typed = checked.typed_functions.set({})
+        typed = checked.typed_functions.set(checked.TypedFunctions())
         try:
             return _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
                             argument_types, item_type)

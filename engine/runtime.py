@@ -460,7 +460,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             # written (2M values mapped: their moves cost more than two cores gain)
             in_one_pass = estimate is not None and in_order and estimate.fractional_floats
             at_once = in_one_pass or (estimate is not None and compile_after and not estimate.cpython_split_wins)
-            if at_once:  # its partials would not combine (``check``): made in order now, not split first
+            if at_once:
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
             else:
                 # a collection's values travel back from other workers: only for items worth it

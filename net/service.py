@@ -123,19 +123,26 @@ def _spill(config: service_config.ServiceConfig, folder: Optional[str]) -> Optio
 
 
 def _sweep_dead_service_folders(parent: str, prefix: str) -> int:
-    """Remove the temporary folders (``prefix`` + pid + "-" in ``parent``: spill, kernels) of
-    this user's services that were killed before they could remove them; how many files they
-    held. Without this, every killed worker left its folder behind for good."""
+    """Remove the temporary folders (``prefix`` + pid + "-" + its random part, in ``parent``:
+    spill, kernels) of this user's services that were killed before they could remove them; how
+    many files they held. Without this, every killed worker left its folder behind for good."""
     from ufora.engine import proc
 
     removed = 0
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(parent):
-            pid = entry.name[len(prefix):].split("-", 1)[0]
-            ours = entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid()
-            if entry.name.startswith(prefix) and pid.isdigit() and not proc.alive(int(pid)) and ours:
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return 0
+    for entry in entries:
+        pid, dash, rest = entry.name[len(prefix):].partition("-")
+        if not (entry.name.startswith(prefix) and pid.isdigit() and dash and rest) or proc.alive(int(pid)):
+            continue
+        try:  # another process may remove an entry of a busy /tmp meanwhile
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_uid == os.getuid():
                 removed += sum(len(files) for _, _, files in os.walk(entry.path))
                 shutil.rmtree(entry.path, ignore_errors=True)
+        except OSError:
+            continue
     return removed
 
 

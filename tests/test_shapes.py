@@ -17,7 +17,7 @@ PRELUDE = textwrap.dedent('''
 
     import numpy as np
 
-    from tests.primes import isPrime as is_prime
+    from tests.primes import isPrime as is_prime, last_digits_if_prime, odd_prime
 
     class Box:
         def __init__(self, v):
@@ -48,25 +48,23 @@ PRELUDE = textwrap.dedent('''
     def count_primes(n):
         return sum(is_prime(x) for x in range(n))
 
-    def last_digits_if_prime(n):
-        """0 (a Python int) or n % 1000: a numpy scalar where n is an array's item."""
-        i = 3
+    def last_digits_from(n, start=3):
+        """last_digits_if_prime with its divisor's start a default (called by keyword too)."""
+        i = start
         while i * i <= n:
             if n % i == 0:
                 return 0
             i += 2
         return n % 1000
 
-    def odd_prime(n):
-        """n == 2 (a numpy bool where n is an array's item) or a Python bool."""
-        if n % 2 == 0:
-            return n == 2
-        i = 3
-        while i * i <= n:
-            if n % i == 0:
-                return False
-            i += 2
-        return True
+    def is_odd(n):
+        return not (n % 2 == 0)  # a Python bool, whatever n is
+
+    def is_small(n):
+        return n in (1, 2, 3)
+
+    def factorial(n):
+        return 1 if n < 2 else n * factorial(n - 1)
 
     def halved_or_zero(n):
         return zero_below(n, 100) * 0.5
@@ -424,6 +422,14 @@ add("result = [halved_or_zero(x) for x in iarr]", compiled=False, exact=True)
 add("result = [last_digits_if_prime(x) for x in range(30_000)]", compiled=True, exact=True)  # Python ints all
 add("result = [odd_prime(x) for x in range(30_000)]", compiled=True, exact=True)
 add("result = [halved_or_zero(int(x)) for x in iarr]", compiled=True, exact=True)
+add("result = [last_digits_from(x) for x in iarr]", compiled=False, exact=True)  # its default omitted
+add("result = [last_digits_from(n=x) for x in iarr]", compiled=False, exact=True)  # by keyword
+add("result = [last_digits_from(x, start=3) for x in range(30_000)]", compiled=True, exact=True)
+add("result = [is_odd(x) if x > 5 else x == 3 for x in iarr]", compiled=False, exact=True)  # found by review
+add("result = [(not (x % 2 == 0)) if x > 5 else x == 3 for x in iarr]", compiled=False, exact=True)
+add("result = [is_small(x) if x > 0 else x == -3 for x in iarr]", compiled=False, exact=True)
+add("result = [factorial(x % 15) for x in iarr]", compiled=False, exact=True)  # 1 or numpy's
+add("result = [factorial(x % 15) for x in range(30_000)]", compiled=True, exact=True)  # recursion: Python ints
 add("result = [x * 2.5 for x in f32]", compiled=False, exact=True)  # float32 arithmetic
 add("result = sum(x * 0.5 for x in f32)", parallel=False, exact=True)  # a float32 sum: item by item
 add("result = sum(x for x in f32)", parallel=False, exact=True)

@@ -4,6 +4,8 @@ import warnings
 
 import numpy as np
 
+from tests.primes import last_digits_if_prime, odd_prime
+
 N = 40_000
 
 
@@ -154,32 +156,12 @@ def prog_sensor_readings_with_missing_values(ufora):
             "valid": valid, "labelled": labelled}
 
 
-def _last_digits_if_prime(n):
-    i = 3
-    while i * i <= n:
-        if n % i == 0:
-            return 0
-        i += 2
-    return n % 1000
-
-
-def _odd_prime(n):
-    if n % 2 == 0:
-        return n == 2
-    i = 3
-    while i * i <= n:
-        if n % i == 0:
-            return False
-        i += 2
-    return True
-
-
 def prog_helper_returns_a_python_int_or_a_numpy_int(ufora):
     """A user's trial: 0 (an int) or n % 1000 (numpy's, n an array's item), per item; the bool
     twin, n == 2 (numpy's) or False; the types of every item compared."""
     a = np.arange(1_000_000, 1_000_000 + N, dtype=np.int64)
     with ufora.remotely.downloadAll():
-        digits = [_last_digits_if_prime(x) for x in a]
-        odd = [_odd_prime(x) for x in a]
+        digits = [last_digits_if_prime(x) for x in a]
+        odd = [odd_prime(x) for x in a]
     return {"digits": digits, "odd": odd, "digit_types": [type(d).__name__ for d in digits],
             "odd_types": [type(o).__name__ for o in odd]}
