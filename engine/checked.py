@@ -718,15 +718,16 @@ def _callee_typings(func_ir, typemap: dict, call, numpy_args: Any, memo: dict) -
     if dispatcher is None:
         return None
     called = [typed for (function, _), typed in record.typed.items() if function is dispatcher.py_func]
-    origin = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, memo=memo)
     if call.vararg is not None or call.varkwarg is not None:
         return (), []
+    signature = inspect.signature(dispatcher.py_func)
     try:
-        bound = inspect.signature(dispatcher.py_func).bind(*call.args, **dict(call.kws))
+        bound = signature.bind(*call.args, **dict(call.kws))
     except TypeError:
         return (), []
+    origin = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, memo=memo)
     origins = []
-    for parameter in inspect.signature(dispatcher.py_func).parameters.values():
+    for parameter in signature.parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             return (), []
         if parameter.name in bound.arguments:

@@ -458,7 +458,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             # CPython would take longer (``Estimate.in_one_process``); and a shape whose kernel
             # compiles after it, no faster now, whose CPython partitions would lose to the loop as
             # written (2M values mapped: their moves cost more than two cores gain)
-            in_one_pass = estimate is not None and in_order and estimate.fractional_floats
+            in_one_pass = estimate is not None and estimate.in_order
             at_once = in_one_pass or (estimate is not None and compile_after and not estimate.cpython_split_wins)
             if at_once:
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]

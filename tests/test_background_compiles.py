@@ -411,6 +411,19 @@ def test_a_service_compiles_a_short_shapes_kernel_after_it_and_the_next_run_uses
     assert split and compiled == partitions
 
 
+def whole_passes_counted(monkeypatch) -> list:
+    """One entry per pass over every item in order made in this process from now on."""
+    passes: list = []
+    real = tasks.run_partition_here
+    monkeypatch.setattr(tasks, "run_partition_here", lambda *args, **kwargs: passes.append(1) or real(*args, **kwargs))
+    return passes
+
+
+def summed_over_two_processes(values, element):
+    with using_runner(InlineRunner(processes=2, always_split=False)):
+        return parallel_reduce(sum, values, element, None)
+
+
 def test_a_short_sum_of_fractional_floats_is_made_in_order_at_once_while_its_kernel_compiles_after(behind,
                                                                                                     monkeypatch):
     """Its partials would not be combined (they may round otherwise regrouped): split first, it
@@ -420,13 +433,10 @@ def test_a_short_sum_of_fractional_floats_is_made_in_order_at_once_while_its_ker
 
     values = np.random.default_rng(4).random(300_000)
     expected = sum(v * 0.5 for v in values)
-    passes = []
-    real = tasks.run_partition_here
-    monkeypatch.setattr(tasks, "run_partition_here", lambda *args, **kwargs: passes.append(1) or real(*args, **kwargs))
+    passes = whole_passes_counted(monkeypatch)
     for run in ("first", "next"):
         passes.clear()
-        with using_runner(InlineRunner(processes=2, always_split=False)):
-            got = parallel_reduce(sum, values, halved, None)
+        got = summed_over_two_processes(values, halved)
         assert len(passes) == 1  # one pass over every item, no partitions before it
         assert (got, type(got)) == (expected, type(expected))
         report = runtime.reports[-1]
@@ -448,14 +458,11 @@ def test_a_long_sum_of_fractional_floats_waits_for_its_kernel_and_is_made_in_ord
 
     values = np.random.default_rng(5).random(300_000)
     expected = sum(v * 0.25 for v in values)
-    passes = []
-    real = tasks.run_partition_here
-    monkeypatch.setattr(tasks, "run_partition_here", lambda *args, **kwargs: passes.append(1) or real(*args, **kwargs))
+    passes = whole_passes_counted(monkeypatch)
     monkeypatch.setattr(cost, "COMPILE_SECONDS", 1e-6)
     for _ in ("first", "next"):
         passes.clear()
-        with using_runner(InlineRunner(processes=2, always_split=False)):
-            got = parallel_reduce(sum, values, quartered, None)
+        got = summed_over_two_processes(values, quartered)
         assert len(passes) == 1  # one pass over every item, no partitions before it
         assert (got, type(got)) == (expected, type(expected))
         report = runtime.reports[-1]
@@ -483,9 +490,7 @@ def test_a_short_shape_whose_cpython_partitions_would_lose_runs_in_order_at_once
     monkeypatch.setattr(cost.Estimate, "cpython_split_wins", property(lambda self: False))
     values = np.random.default_rng(5).random(2_000_000)  # at least COMPILED_FLOOR serially: split
     expected = [v * 0.5 for v in values]
-    passes = []
-    real = tasks.run_partition_here
-    monkeypatch.setattr(tasks, "run_partition_here", lambda *args, **kwargs: passes.append(1) or real(*args, **kwargs))
+    passes = whole_passes_counted(monkeypatch)
     with using_runner(InlineRunner(processes=2, always_split=False)):
         got = parallel_collect("list", values, halved, None)
     assert got == expected and len(passes) == 1
