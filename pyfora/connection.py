@@ -29,6 +29,7 @@ from ufora.engine import client_objects, warned
 from ufora.net import client_auth, result_fetch, schema, tls
 from ufora.net.backoff import Backoff
 from pyfora.link_state import LinkState
+from pyfora.tls_websocket import SerializedTLSWebSocket
 from pyfora.Exceptions import ConnectionError
 
 log = logging.getLogger(__name__)
@@ -283,7 +284,8 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         self._verify = tls_ca or True
         self._sio = _SocketIOClient(reconnection=False, request_timeout=timeout, handle_sigint=False,
                                     http_session=self._http,
-                                    websocket_extra_options={"skip_utf8_validation": True})
+                                    websocket_extra_options={"skip_utf8_validation": True,
+                                                             "class_": SerializedTLSWebSocket})
         self._sio.on(schema.JOB_DONE, self._on_job_done)
         self._sio.on(schema.OUTPUT, self._on_output)
         self._sio.on(schema.PROGRESS, self._on_progress)

@@ -262,10 +262,28 @@ def free_port_pair() -> int:
     raise RuntimeError("no two consecutive free ports")
 
 
+SERVICE_LOG_LINES_SHOWN = 60
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that fails shows the end of each service log it started (``start_service``): a
+    failure met once in CI is otherwise seen without what the services said."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call" or not report.failed:
+        return
+    for index, service in enumerate(getattr(item, "ufora_services", ())):
+        with contextlib.suppress(ValueError, OSError):  # its log was closed already
+            tail = service.log.splitlines()[-SERVICE_LOG_LINES_SHOWN:]
+            report.sections.append((f"service {index} log (its last {len(tail)} lines)", "\n".join(tail)))
+
+
 @pytest.fixture
-def start_service():
+def start_service(request):
     """``start_service(env) -> Service``; every service started is stopped after the test."""
     started: List[Service] = []
+    request.node.ufora_services = started
 
     def start(env: Dict[str, str], wait_ready: bool = True, prefix: List[str] = ()) -> Service:
         service = Service(env, wait_ready, prefix=list(prefix))
