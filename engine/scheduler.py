@@ -38,6 +38,13 @@ Rules:
   nothing, goes to the kernel folder for that process (``DeliverKernel``), which checks it
   before use and compiles the kernel if it is missing or unusable; its partitions run in
   CPython meanwhile.
+* A partition of a shareable task that has run far longer than its items' typical time (a
+  straggler: a peer's process stopped, a loaded machine), once the task has nothing else to hand
+  out, is computed again by an idle process of ours (a *backup*, as MapReduce's); whichever
+  outcome comes first is the partition's, the other is dropped when it comes. Only shareable
+  tasks: their outcomes carry everything, where a collection's partition writes into the
+  driver's output, which a late duplicate must never touch. ``Tick`` events (the worker's,
+  every quarter second) look for stragglers by the scheduler's clock.
 * A partition whose process died is handed out again, once (a peer reports one it lost as
   ``partition_lost``); a block whose driver died fails with an error that says so; with no
   process left, every waiting block fails the same way.
@@ -45,6 +52,8 @@ Rules:
 from __future__ import annotations
 
 import itertools
+import statistics
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
@@ -59,6 +68,12 @@ from ufora.engine.sources import Window
 
 Sends = List[Tuple[int, ToProcess]]  # inside: (process, message) pairs, made into Send instructions
 LOOKAHEAD = 2  # partitions a process that drives no block may hold: the one it computes, the next
+# a partition is a straggler once it has run BACKUP_FACTOR times its items' typical time (the median
+# seconds per item of the task's partitions done), and BACKUP_AFTER seconds at least: guided plans
+# hand out large partitions first, so time is judged per item; a stopped peer's partition showed
+# as a block waiting without end
+BACKUP_FACTOR = 4.0
+BACKUP_AFTER = 1.0
 
 
 # ---- events: what happened --------------------------------------------------------------------
@@ -73,6 +88,11 @@ class ProcessSaid:
     """A message from a compute process, or from the peer computing a remote slot's partition."""
     index: ProcessIndex
     message: FromProcess
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Time passed: partitions that run far too long are computed again (backups)."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +219,7 @@ class KernelNotFetched:
     name: str
 
 
-Event = Union[SubmitBlock, ProcessSaid, ProcessGone, ReplacementFailed, ProcessAdded, Cancel, PeerJoined,
+Event = Union[SubmitBlock, ProcessSaid, Tick, ProcessGone, ReplacementFailed, ProcessAdded, Cancel, PeerJoined,
               PeerOffered, PeerPull, PartitionAnswered, NoneAnswered, WindowsFetched, WindowsNotFetched,
               PeerPartitionDone, PeerPartitionLost, PeerGone, PeerKernelWanted, KernelFetched, KernelNotFetched]
 
@@ -224,6 +244,18 @@ class Finished:
 
 
 # to peers: each is one frame of net/peers.py's protocol, named after its type
+@dataclass(frozen=True)
+class BackedUp:
+    """Partition [lo, hi) of a task, held by ``holder`` for ``seconds``, is computed again by
+    our process ``process`` (for the log: a straggler is worth a line)."""
+    task_id: int
+    lo: int
+    hi: int
+    holder: str
+    seconds: float
+    process: int
+
+
 @dataclass(frozen=True)
 class SendOffer:
     """Offer our shareable task to ``peer`` (None: to every peer)."""
@@ -324,7 +356,7 @@ class DeliverKernel:
 
 PeerInstruction = Union[SendOffer, SendPull, SendPartition, SendNone, SendPartitionDone, SendPartitionLost,
                         FetchWindows, FetchKernel, SendKernel]
-Instruction = Union[Send, Kill, Finished, DeliverKernel, PeerInstruction]
+Instruction = Union[Send, Kill, Finished, BackedUp, DeliverKernel, PeerInstruction]
 
 
 @dataclass
@@ -366,6 +398,10 @@ class _Task:
     retry: Deque[Tuple[int, int]] = field(default_factory=deque)
     running: Dict[Tuple[int, int], int] = field(default_factory=dict)  # partition -> process
     retried: set = field(default_factory=set)
+    handed: Dict[Tuple[int, int], float] = field(default_factory=dict)  # running partition -> when handed out
+    seconds_per_item: List[float] = field(default_factory=list)  # of each partition done, as handed out
+    backups: Dict[Tuple[int, int], Any] = field(default_factory=dict)  # partition -> the process computing it again
+    recorded: set = field(default_factory=set)  # partitions whose outcome came (a second one is dropped)
     outcomes: List[Tuple[int, int, bytes]] = field(default_factory=list)  # (lo, hi, pickled outcome)
     cutoff: Optional[int] = None  # lo of the first stopping outcome
     bytes_moved: int = 0  # of its partitions (payload, windows) sent to peers and their outcomes back
@@ -440,7 +476,8 @@ class _Process:
 
 
 class PoolScheduler:
-    def __init__(self, processes: int):
+    def __init__(self, processes: int, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock  # for telling stragglers (tests give their own)
         self.processes: Dict[Any, _Process] = {i: _Process(i) for i in range(processes)}
         self.blocks: Deque[Tuple[str, Block]] = deque()
         self.tasks: Dict[int, _Task] = {}
@@ -451,11 +488,12 @@ class PoolScheduler:
         self.offers: Dict[str, int] = {}  # peer -> the task it offered, whose partitions we pull
         # instructions other than messages to processes, in the order the current event made them
         self._out: List[Instruction] = []
-        self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0}
+        self.counts = {"partitions": 0, "foreign_partitions": 0, "remote_partitions": 0, "backups": 0}
         self.replacements_coming = 0  # processes gone whose replacement is being forked
         self._handlers: Dict[type, Callable[[Any], List[Instruction]]] = {
             SubmitBlock: lambda e: self._sends(self._submit_block(e.job_id, e.block)),
             ProcessSaid: lambda e: self._sends(self._on_message(e.index, e.message)),
+            Tick: lambda e: self._sends(self._back_up_stragglers()),
             ProcessGone: lambda e: self._sends(self._on_process_gone(e.index, e.reason, e.replacing)),
             ReplacementFailed: lambda e: self._sends(self._on_replacement_failed(e.reason)),
             ProcessAdded: lambda e: self._sends(self._add_process(e.index)),
@@ -536,9 +574,8 @@ class PoolScheduler:
                                                        outcome, compiled))
                 return self._dispatch()
             task = self.tasks.get(task_id)
-            if task is not None:
-                task.running.pop((lo, hi), None)
-                task.record(lo, hi, stop, outcome)
+            if task is not None and (lo, hi) not in task.recorded:  # else a backup's twin came first
+                self._record(task, lo, hi, stop, outcome)
                 task.shown.computed(index.peer if isinstance(index, RemoteSlot) else HERE, compiled)
         elif isinstance(message, BlockDone):
             self._out.append(Finished(message.job_id, message.result))
@@ -554,7 +591,7 @@ class PoolScheduler:
             self._lose_foreign(process.foreign)
         for task_id, partition in process.partitions:
             task = self.tasks.get(task_id)
-            if task is not None:
+            if task is not None and not self._twin_goes_on(task, partition, index):
                 task.running.pop(partition, None)
                 if partition in task.retried:
                     task.record(*partition, True, serialization.dumps(("error", _lost(partition, reason), False, True)))
@@ -597,7 +634,8 @@ class PoolScheduler:
         doomed = [driver.index]
         task = self.tasks.pop(driver.waiting_task, None) if driver.waiting_task is not None else None
         if task is not None:  # those computing its partitions now; one only queued finishes it unread
-            doomed += [index for index in set(task.running.values()) if not self.processes[index].remote
+            computing = set(task.running.values()) | set(task.backups.values())
+            doomed += [index for index in computing if not self.processes[index].remote
                        and self.processes[index].partitions[0][0] == task.task_id]
         for index in doomed:  # nothing more is given to them: they are about to be killed
             self.processes[index].busy = self.processes[index].doomed = True
@@ -735,13 +773,17 @@ class PoolScheduler:
         for task in self.tasks.values():
             driver = self.processes.get(task.driver)
             assert driver is not None and driver.waiting_task == task.task_id, f"task {task.task_id}: its driver"
-            for partition, index in task.running.items():
+            for partition, index in [*task.running.items(), *task.backups.items()]:
                 assert (task.task_id, partition) in self.processes[index].partitions, (task.task_id, partition, index)
+            for partition, index in task.backups.items():
+                assert task.running.get(partition) not in (None, index), f"backup of {partition}: its twin"
         for process in self.processes.values():
             assert len(process.partitions) <= (1 if process.remote else LOOKAHEAD), process
             for task_id, partition in process.partitions:
-                if task_id in self.tasks:  # else cancelled: what it computes is dropped
-                    assert self.tasks[task_id].running.get(partition) == process.index, (process, task_id, partition)
+                task = self.tasks.get(task_id)
+                if task is not None and partition not in task.recorded:  # else cancelled, or its twin came first
+                    assert process.index in (task.running.get(partition), task.backups.get(partition)), \
+                        (process, task_id, partition)
             if process.remote:
                 assert process.job_id is None and process.pulling is None and process.foreign is None, process
             if process.pulling is not None or process.foreign is not None:  # a peer's: nothing of ours
@@ -784,6 +826,68 @@ class PoolScheduler:
         or a shape over in less than that, would otherwise never be seen."""
         return self.finished_shapes.pop(job_id, None)
 
+    def _record(self, task: _Task, lo: int, hi: int, stop: bool, outcome: bytes) -> None:
+        """The first outcome of partition [lo, hi): its time per item counts towards the task's
+        typical one; a backup or the partition's first holder, whichever is still computing it,
+        sees its outcome dropped."""
+        partition = (lo, hi)
+        task.running.pop(partition, None)
+        task.backups.pop(partition, None)
+        handed = task.handed.pop(partition, None)
+        if handed is not None and hi > lo:
+            task.seconds_per_item.append((self.clock() - handed) / (hi - lo))
+        task.recorded.add(partition)
+        task.record(lo, hi, stop, outcome)
+
+    def _twin_goes_on(self, task: _Task, partition: Tuple[int, int], gone: ProcessIndex) -> bool:
+        """Whether the partition of a process gone is computed still, by its backup or by the
+        holder the backup was for (then it is not handed out again)."""
+        if partition in task.recorded:
+            return True
+        if task.backups.get(partition) == gone:
+            del task.backups[partition]
+            return True
+        if task.running.get(partition) == gone and partition in task.backups:
+            task.running[partition] = task.backups.pop(partition)
+            return True
+        return False
+
+    def _back_up_stragglers(self) -> Sends:
+        """Give each straggler (see ``BACKUP_FACTOR``) of a shareable task that has nothing else
+        to hand out to an idle process of ours, oldest first, while there is one."""
+        sends: Sends = []
+        now = self.clock()
+        for task in self.tasks.values():
+            if not task.shareable or task.next_partition_available() or not task.seconds_per_item:
+                continue
+            typical = statistics.median(task.seconds_per_item)
+            for partition, handed in sorted(task.handed.items(), key=lambda item: item[1]):
+                lo, hi = partition
+                if (partition in task.backups or partition not in task.running
+                        or (task.cutoff is not None and lo >= task.cutoff)
+                        or now - handed < max(BACKUP_AFTER, BACKUP_FACTOR * typical * (hi - lo))):
+                    continue
+                process = self._free_for_backup()
+                if process is None:
+                    return sends
+                holder = task.running[partition]
+                held_by = f"worker {holder.peer}" if isinstance(holder, RemoteSlot) else f"process {holder}"
+                task.backups[partition] = process.index
+                process.busy = True
+                process.partitions.append((task.task_id, partition))
+                sends.append((process.index, RunPartition(task.task_id, process.payload_for(task.task_id, task.payload),
+                                                          lo, hi, [])))
+                self.counts["backups"] += 1
+                self._out.append(BackedUp(task.task_id, lo, hi, held_by, now - handed, process.index))
+        return sends
+
+    def _free_for_backup(self) -> Optional[_Process]:
+        """An idle process of ours, one that drives no block first: a driver computing a backup
+        whose twin comes first waits for it before it reads its task's outcomes."""
+        free = [p for p in self.processes.values() if not p.remote and not p.busy and not p.doomed
+                and (p.job_id is None or p.waiting_task is not None)]
+        return min(free, key=lambda p: p.job_id is not None, default=None)
+
     def _dispatch(self) -> Sends:
         sends: Sends = []
         for task in list(self.tasks.values()):
@@ -820,6 +924,7 @@ class PoolScheduler:
             partition = task.next_partition()
             if partition is not None:
                 task.running[partition] = process.index
+                task.handed[partition] = self.clock()
                 process.busy = True
                 process.partitions.append((task.task_id, partition))
                 sends.append((process.index, RunPartition(task.task_id, process.payload_for(task.task_id, task.payload),

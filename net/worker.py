@@ -25,8 +25,8 @@ from ufora.engine import pool as compute_pool
 from ufora.engine.block import (ALWAYS_DOWNLOADED, Block, BlockResult, free_variables_go_in_segment,
                                 free_variables_in_segment)
 from ufora.engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
-from ufora.engine.scheduler import (HERE, Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded,
-                                    ProcessGone, ProcessSaid, ReplacementFailed, Send, SubmitBlock)
+from ufora.engine.scheduler import (HERE, BackedUp, Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded,
+                                    ProcessGone, ProcessSaid, ReplacementFailed, Send, SubmitBlock, Tick)
 from ufora.engine.serialization import MissingObjectError
 from ufora.net import channel as channels
 from ufora.net import host_usage, identity, inproc, loop_health
@@ -278,6 +278,7 @@ class WorkerService:
         changed: see ``PoolScheduler.progress``; its bytes moved count the remote objects fetched
         for the block too. And what the compute processes use now, to say why one died."""
         self.deaths.sample(process.pid for process in self.processes.values())
+        self._carry_out(self.scheduler.handle(Tick()))  # stragglers, computed again
         self.objects.relieve()
         self.pool.check_zygotes()
         # a shape over is reported once more, as it ended (no core on it): the dashboard's timeline
@@ -416,6 +417,11 @@ class WorkerService:
                     os.kill(process.pid, signal.SIGKILL)
             elif isinstance(instruction, Finished):
                 self._finished(instruction.job_id, instruction.result)
+            elif isinstance(instruction, BackedUp):
+                log.info("partition [%d, %d) of task %d has been with %s for %.1f s, far longer than its items take "
+                         "elsewhere: computing it again on process %d too; the first outcome is kept",
+                         instruction.lo, instruction.hi, instruction.task_id, instruction.holder, instruction.seconds,
+                         instruction.process)
             else:
                 self.peers.carry_out(instruction)
 

@@ -1,4 +1,5 @@
 """PoolScheduler, driven by events alone: no processes, no sockets."""
+import statistics
 from collections import defaultdict, deque
 
 import pytest
@@ -17,8 +18,8 @@ class PoolScheduler:
     answers what a step sends to processes as (process, message) pairs, and keeps the other
     instructions for the test to take (``take_finished``, ``take_offers``...)."""
 
-    def __init__(self, processes: int):
-        self.scheduler = scheduler.PoolScheduler(processes)
+    def __init__(self, processes: int, clock=None):
+        self.scheduler = scheduler.PoolScheduler(processes, *([clock] if clock is not None else []))
         self.kept = defaultdict(list)
 
     def __getattr__(self, name):  # processes, tasks, counts, progress()...
@@ -49,6 +50,12 @@ class PoolScheduler:
 
     def on_message(self, index, message):
         return self._step(scheduler.ProcessSaid(index, message))
+
+    def tick(self):
+        return self._step(scheduler.Tick())
+
+    def take_backups(self):
+        return [(b.task_id, b.lo, b.hi, b.holder, b.process) for b in self._take(scheduler.BackedUp)]
 
     def on_process_gone(self, index, reason, replacing=False):
         return self._step(scheduler.ProcessGone(index, reason, replacing))
@@ -467,3 +474,115 @@ def test_a_cancel_kills_only_what_computes_the_block_and_gives_the_doomed_nothin
     doomed = s.cancel("a")
     assert sorted(doomed) == [0, 1, 2]  # a's driver, and 1 and 2 computing a's partitions
     assert s._dispatch() == []  # nothing more reaches them before their deaths are noticed
+
+
+# ---- backups: a straggler computed again ----------------------------------------------------------
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def _straggling(shareable=True, length=1000):
+    """A two-process scheduler whose task has every partition done but one, held by worker B's
+    process (a remote slot) for 0.1 s (not ``shareable``: those process 1 holds): (scheduler,
+    clock, task id, slot, (lo, hi))."""
+    clock = Clock()
+    s = PoolScheduler(2, clock)
+    s.peer_cores = 1
+    s.submit_block("job", BLOCK)
+    pipes = by_process(s.on_message(0, RunTask(b"t", length, shareable, [])))
+    [task] = s.tasks.values()
+    slot = held = None
+    if shareable:
+        slot, _, lo, hi, _ = s.pull_from_peer("B", task.task_id)
+        held = (lo, hi)
+    pipes = {index: deque(messages) for index, messages in pipes.items()}
+    stuck = None if shareable else 1  # without peers, process 1 holds what it was given
+    while any(pipe for i, pipe in pipes.items() if i != stuck):  # the others take the rest, 0.01 s each
+        index = next(i for i, pipe in pipes.items() if pipe and i != stuck)
+        message = pipes[index].popleft()
+        clock.now += 0.01
+        for i, m in s.on_message(index, done(message.task_id, message.lo, message.hi, ("ok", (True, 1), True, False))):
+            assert isinstance(m, RunPartition), m
+            pipes.setdefault(i, deque()).append(m)
+    if not shareable:
+        held = min(task.running)
+    return s, clock, task.task_id, slot, held
+
+
+def test_a_partition_a_peer_holds_far_too_long_is_computed_again_here_and_the_first_outcome_is_kept():
+    """A trial stopped a peer's compute process (kill -STOP): the block waited for its one
+    partition until the process was continued, 42 s."""
+    s, clock, task_id, slot, (lo, hi) = _straggling()
+    assert s.tick() == [] and s.take_backups() == []  # 0.1 s: it may yet come
+    clock.now += 30
+    [(backup, message)] = s.tick()
+    assert (message.task_id, message.lo, message.hi) == (task_id, lo, hi)
+    assert backup == 1  # not the driver (0), while another process is free
+    assert s.take_backups() == [(task_id, lo, hi, "worker B", backup)] and s.counts["backups"] == 1
+    assert s.tick() == []  # once
+    [(driver, finished)] = s.on_message(backup, done(task_id, lo, hi, ("ok", (True, 7), True, False)))
+    assert (driver, type(finished)) == (0, TaskDone)
+    assert [o[:2] for o in finished.outcomes].count((lo, hi)) == 1
+    assert sum(serialization.loads(o)[1][1] for _, _, o in finished.outcomes) == len(finished.outcomes) - 1 + 7
+    # the peer's outcome comes at last: dropped, its slot gone
+    assert s.peer_partition_done(slot, done(task_id, lo, hi, ("ok", (True, 99), True, False))) == []
+    assert slot not in s.processes
+
+
+def test_when_the_holder_answers_first_the_backup_s_outcome_is_dropped():
+    s, clock, task_id, slot, (lo, hi) = _straggling()
+    clock.now += 30
+    [(backup, _)] = s.tick()
+    [(driver, finished)] = s.peer_partition_done(slot, done(task_id, lo, hi, ("ok", (True, 5), True, False)))
+    assert type(finished) is TaskDone
+    assert s.on_message(backup, done(task_id, lo, hi, ("ok", (True, 99), True, False))) == []
+    assert not s.processes[backup].busy and not s.tasks
+
+
+def test_a_partition_is_judged_by_its_items_and_a_second_at_least():
+    """Guided plans hand out large partitions first: one of many items is not a straggler for
+    running longer than the small ones did."""
+    s, clock, task_id, slot, (lo, hi) = _straggling()
+    [task] = s.tasks.values()
+    per_item = 0.01 / 1  # each local partition: 0.01 s, whatever its items (at least 1)
+    assert task.seconds_per_item and max(task.seconds_per_item) <= per_item
+    clock.now = task.handed[(lo, hi)] + scheduler.BACKUP_AFTER * 0.9
+    assert s.tick() == []
+    clock.now = task.handed[(lo, hi)] + max(scheduler.BACKUP_AFTER,
+                                             scheduler.BACKUP_FACTOR * statistics.median(task.seconds_per_item)
+                                             * (hi - lo)) + 0.01
+    assert len(s.tick()) == 1
+
+
+def test_a_task_writing_shared_output_is_never_backed_up():
+    """Its partitions write into the driver's output: a late duplicate must never touch it."""
+    s, clock, task_id, _, held = _straggling(shareable=False)
+    clock.now += 1000
+    assert s.tick() == [] and s.counts["backups"] == 0
+
+
+def test_a_backup_that_dies_leaves_the_partition_to_its_holder_and_a_holder_lost_to_its_backup():
+    s, clock, task_id, slot, (lo, hi) = _straggling()
+    clock.now += 30
+    [(backup, _)] = s.tick()
+    s.on_process_gone(backup, "killed", replacing=True)
+    [task] = s.tasks.values()
+    assert task.running[(lo, hi)] == slot and not task.retry  # not handed out again
+    s.add_process(backup)
+    clock.now += 30
+    [(again, _)] = s.tick()  # backed up again
+    assert s.peer_partition_lost("B", slot) == []  # the holder is lost: the backup is the partition's
+    assert task.running[(lo, hi)] == again and not task.retry and not task.backups
+    [(_, finished)] = s.on_message(again, done(task_id, lo, hi, ("ok", (True, 3), True, False)))
+    assert type(finished) is TaskDone
+
+
+def test_a_cancel_kills_the_backup_too():
+    s, clock, task_id, slot, (lo, hi) = _straggling()
+    clock.now += 30
+    [(backup, _)] = s.tick()
+    assert backup in s.cancel("job")
