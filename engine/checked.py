@@ -641,6 +641,8 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: Any, memo: dict) -> Op
         return recurse(definition.value)
     elif definition.op == "phi":
         kinds = {recurse(value) for value in definition.incoming_values}
+        if _NUMPY in kinds and len(kinds) > 1 and _first_pass_unseen(func_ir, var, definition, recurse, memo):
+            return _NUMPY
     elif definition.op == "call":
         kind = _callee_kind(func_ir, definition)
         if kind is None:  # a function of the user's: what it returns, given these arguments
@@ -660,6 +662,87 @@ def _read_origin(func_ir, typemap: dict, var, numpy_args: Any, memo: dict) -> Op
     return _PYTHON if kinds == {_PYTHON} else None
 
 
+def _first_pass_unseen(func_ir, var, phi, origin: Callable[[Any], Optional[str]], memo: dict) -> bool:
+    """Whether the loop variable ``var`` (defined by ``phi`` at a for loop's header: a Python
+    number as the loop starts, a numpy scalar after each pass) is a numpy scalar wherever its
+    type shows: ``total = 0.0; for k in range(60): total += x * k`` over a numpy ``x``. So when
+    the loop iterates a range of constants that is not empty (it makes a pass, and numpy's value
+    is what it leaves), leaves only through its header (no ``break``: one in the first pass would
+    leave the Python number), comes back with numpy scalars only (no ``continue`` keeping the
+    start), and reads ``var`` inside only as an operand beside a numpy scalar (whose result is
+    numpy's either way, NEP 50). Anything else stays refused: a loop that may make no pass leaves
+    CPython's Python number, which numba would make numpy's type."""
+    from numba.core import ir
+    from numba.core.analysis import compute_cfg_from_blocks
+
+    found = memo.get(("loops",))  # the function's loops and where each variable is set, once
+    if found is None:
+        cfg = compute_cfg_from_blocks(func_ir.blocks)
+        where = {statement.target.name: label for label, block in func_ir.blocks.items()
+                 for statement in block.body if isinstance(statement, ir.Assign)}
+        found = memo[("loops",)] = (cfg, cfg.loops(), where)
+    cfg, loops, where = found
+    header = where.get(var.name)
+    loop = loops.get(header)
+    if loop is None or not _iterates_a_non_empty_range(func_ir, func_ir.blocks[header]):
+        return False
+    if any(successor not in loop.body and label != header
+           for label in loop.body for successor, _ in cfg.successors(label)):
+        return False  # a break
+    if any(block in loop.body and origin(value) != _NUMPY
+           for value, block in zip(phi.incoming_values, phi.incoming_blocks)):
+        return False  # a pass may bring back what it was given
+    for label in loop.body:
+        for statement in func_ir.blocks[label].body:
+            if var.name in {used.name for used in statement.list_vars()} and not (
+                    isinstance(statement, ir.Assign) and statement.target.name == var.name):
+                if not _beside_a_numpy_scalar(func_ir, statement, var, origin):
+                    return False
+    return True
+
+
+def _iterates_a_non_empty_range(func_ir, header) -> bool:
+    """Whether the loop whose header is ``header`` iterates ``range`` of int constants that is
+    not empty."""
+    from numba.core import ir
+
+    for statement in header.body:
+        if isinstance(statement, ir.Assign) and isinstance(statement.value, ir.Expr) \
+                and statement.value.op == "iternext":
+            try:
+                made = func_ir.get_definition(statement.value.value)
+                while isinstance(made, ir.Var):
+                    made = func_ir.get_definition(made)
+                called = func_ir.get_definition(made.value) if getattr(made, "op", None) == "getiter" else None
+                if getattr(called, "op", None) != "call" or called.kws or called.vararg \
+                        or _global_value(func_ir, func_ir.get_definition(called.func)) is not range:
+                    return False
+                bounds = [func_ir.get_definition(argument) for argument in called.args]
+            except Exception:  # several definitions: not a constant
+                return False
+            return (all(isinstance(bound, ir.Const) and type(bound.value) is int for bound in bounds)
+                    and 1 <= len(bounds) <= 3 and len(range(*(bound.value for bound in bounds))) > 0)
+    return False
+
+
+def _beside_a_numpy_scalar(func_ir, statement, var, origin: Callable[[Any], Optional[str]]) -> bool:
+    """Whether ``statement`` reads ``var`` only as one operand of an operator whose other
+    operand is a numpy scalar."""
+    from numba.core import ir
+
+    value = statement.value if isinstance(statement, ir.Assign) else None
+    if not isinstance(value, ir.Expr):
+        return False
+    if value.op in ("binop", "inplace_binop") and value.fn not in _PYTHON_BOOLS:
+        operands = [value.lhs, value.rhs]
+    elif value.op == "call" and _callee_kind(func_ir, value) == "operator" and not value.kws:
+        operands = list(value.args)
+    else:
+        return False
+    others = [operand for operand in operands if operand.name != var.name]
+    return len(operands) == 2 and len(others) == 1 and origin(others[0]) == _NUMPY
+
+
 def _mixed_origins(func_ir, typemap: dict, numpy_args: Any) -> Optional[str]:
     """A merge of branches, or the returns, where CPython has a numpy scalar on one path and a
     Python number (or what may be one) on another (``x if x > 0 else 0.0`` over a float64
@@ -674,8 +757,11 @@ def _mixed_origins(func_ir, typemap: dict, numpy_args: Any) -> Optional[str]:
                 returned.add(_origin(func_ir, typemap, statement.value, numpy_args, memo))
             elif isinstance(statement, ir.Assign) and isinstance(statement.value, ir.Expr) \
                     and statement.value.op == "phi":
+                # the merge's own origin first: read from one of its values, it would find the
+                # merge being read (a loop's), and tell nothing of it
+                merged = _origin(func_ir, typemap, statement.target, numpy_args, memo)
                 kinds = {_origin(func_ir, typemap, v, numpy_args, memo) for v in statement.value.incoming_values}
-                if _NUMPY in kinds and len(kinds) > 1:
+                if _NUMPY in kinds and len(kinds) > 1 and merged != _NUMPY:
                     name, line = statement.target.unversioned_name, statement.loc.line
                     return f"{name} is {_NUMPY} or {_other(kinds)} (line {line})"
     if _NUMPY in returned and len(returned) > 1:

@@ -115,8 +115,8 @@ class PipeRunner:
         self.cores, self.always_split = cores, always_split  # engine.runtime.PartitionRunner
 
     def run_partitions(self, task: bytes, length: int, shareable: bool = False,
-                       windows: Sequence[Any] = ()) -> List[Tuple[int, int, Any]]:
-        send(self.sock, RunTask(task, length, shareable, list(windows)))
+                       windows: Sequence[Any] = (), duplicable: bool = False) -> List[Tuple[int, int, Any]]:
+        send(self.sock, RunTask(task, length, shareable, list(windows), duplicable))
         while True:
             message = receive(self.sock)
             if isinstance(message, TaskDone):

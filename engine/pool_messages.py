@@ -69,8 +69,9 @@ class RunTask(NamedTuple):
     """The driver reached a parallel shape: split it (it computes partitions while it waits)."""
     payload: bytes
     length: int
-    shareable: bool  # writes no shared output: its partitions can be computed on other workers
+    shareable: bool  # its partitions can be computed on other workers (a collection's values come back)
     windows: list  # engine.sources.Window: where its shared arrays lie
+    duplicable: bool = False  # its partitions write nothing shared: one may be computed twice (a backup)
 
 
 class Output(NamedTuple):

@@ -45,13 +45,15 @@ class PartitionRunner(Protocol):
     cores: int  # processes that can compute partitions at once (this worker's and its peers')
     always_split: bool  # split whatever the cost model says (UFORA_SPLIT=always)
 
-    def run_partitions(self, task: bytes, length: int, shareable: bool = False,
-                       windows: Sequence[Window] = ()) -> List[Tuple[int, int, tasks.Outcome]]:
+    def run_partitions(self, task: bytes, length: int, shareable: bool = False, windows: Sequence[Window] = (),
+                       duplicable: bool = False) -> List[Tuple[int, int, tasks.Outcome]]:
         """Compute the partitions of ``task`` over [0, length) in order, stopping after an
         outcome that says ``stop``; outcomes sorted by position. ``shareable``: other workers
         may compute partitions of it too (it sends no array by name); they read the shared
         arrays it reads through ``windows`` (``engine.sources``), and a collection's values they
-        compute come back in their outcomes (``tasks.place_carried``)."""
+        compute come back in their outcomes (``tasks.place_carried``). ``duplicable``: its
+        partitions write nothing the driver shares (no collection's output), so one may be
+        computed twice, the first outcome kept (``engine.scheduler``'s backups)."""
 
 
 @dataclass
@@ -467,7 +469,8 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
                 shareable = not tasks.by_name_bytes(task) and (
                     not reducer.outputs or estimate is not None and estimate.peers_collect)
                 computed = _runner.run_partitions(task, source.length, shareable=shareable,
-                                                  windows=source.windows())
+                                                  windows=source.windows(),
+                                                  duplicable=shareable and not reducer.outputs)
             compiling = any(outcome[0] == tasks.PIECES for _, _, outcome in computed)
             by_name = tasks.by_name_bytes(task)
             outcomes = tasks.pieces_apart(computed)
@@ -716,8 +719,8 @@ class InlineRunner:
         self.processes = self.cores = processes
         self.always_split = always_split  # by default it is there to run partitions
 
-    def run_partitions(self, task: bytes, length: int, shareable: bool = False,
-                       windows: Sequence[Window] = ()) -> List[Tuple[int, int, tasks.Outcome]]:
+    def run_partitions(self, task: bytes, length: int, shareable: bool = False, windows: Sequence[Window] = (),
+                       duplicable: bool = False) -> List[Tuple[int, int, tasks.Outcome]]:
         from ufora.engine.partition import GuidedPlan
 
         plan = GuidedPlan(length, self.processes)

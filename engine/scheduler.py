@@ -38,13 +38,17 @@ Rules:
   nothing, goes to the kernel folder for that process (``DeliverKernel``), which checks it
   before use and compiles the kernel if it is missing or unusable; its partitions run in
   CPython meanwhile.
-* A partition of a shareable task that has run far longer than its items' typical time (a
+* A partition of a *duplicable* task that has run far longer than its items' typical time (a
   straggler: a peer's process stopped, a loaded machine), once the task has nothing else to hand
   out, is computed again by an idle process of ours (a *backup*, as MapReduce's); whichever
-  outcome comes first is the partition's, the other is dropped when it comes. Only shareable
-  tasks: their outcomes carry everything, where a collection's partition writes into the
-  driver's output, which a late duplicate must never touch. ``Tick`` events (the worker's,
-  every quarter second) look for stragglers by the scheduler's clock.
+  outcome comes first is the partition's, the other is dropped when it comes. Only duplicable
+  tasks (``RunTask.duplicable``): their outcomes carry everything, where a collection's
+  partition writes into the driver's output, which a late duplicate must never touch. A driver
+  waiting for its task takes a backup only of a peer's partition, and only after
+  ``DRIVER_BACKUP_AFTER``: its task's outcomes wait behind the backup if the twin wins; a
+  partition a driver holds is not backed up (its block waits for the driver all the same).
+  ``Tick`` events (the worker's, every quarter second) look for stragglers by the scheduler's
+  clock.
 * A partition whose process died is handed out again, once (a peer reports one it lost as
   ``partition_lost``); a block whose driver died fails with an error that says so; with no
   process left, every waiting block fails the same way.
@@ -74,6 +78,7 @@ LOOKAHEAD = 2  # partitions a process that drives no block may hold: the one it 
 # as a block waiting without end
 BACKUP_FACTOR = 4.0
 BACKUP_AFTER = 1.0
+DRIVER_BACKUP_AFTER = 5.0  # seconds at least before a driver takes a backup (a peer's partition only)
 
 
 # ---- events: what happened --------------------------------------------------------------------
@@ -394,6 +399,7 @@ class _Task:
     payload: bytes
     plan: GuidedPlan
     shareable: bool = False
+    duplicable: bool = False  # its partitions write nothing shared (see the module's rules: backups)
     windows: List[Window] = field(default_factory=list)  # where its shared arrays lie, for peers
     retry: Deque[Tuple[int, int]] = field(default_factory=deque)
     running: Dict[Tuple[int, int], int] = field(default_factory=dict)  # partition -> process
@@ -554,7 +560,7 @@ class PoolScheduler:
         if isinstance(message, RunTask):
             processes = len(self.processes) + (self.peer_cores if message.shareable else 0)
             task = _Task(next(self._task_ids), index, message.payload, GuidedPlan(message.length, processes),
-                         message.shareable, [tuple(window) for window in message.windows])
+                         message.shareable, message.duplicable, [tuple(window) for window in message.windows])
             self.tasks[task.task_id] = task
             if message.shareable and self.peer_cores:
                 self._out.append(SendOffer(task.task_id))
@@ -633,10 +639,9 @@ class PoolScheduler:
             return []
         doomed = [driver.index]
         task = self.tasks.pop(driver.waiting_task, None) if driver.waiting_task is not None else None
-        if task is not None:  # those computing its partitions now; one only queued finishes it unread
-            computing = set(task.running.values()) | set(task.backups.values())
-            doomed += [index for index in computing if not self.processes[index].remote
-                       and self.processes[index].partitions[0][0] == task.task_id]
+        if task is not None:  # those computing its partitions now (a backup's twin too); one only queued
+            doomed += [p.index for p in self.processes.values()  # finishes it unread
+                       if not p.remote and p.partitions and p.partitions[0][0] == task.task_id]
         for index in doomed:  # nothing more is given to them: they are about to be killed
             self.processes[index].busy = self.processes[index].doomed = True
         driver.job_id, driver.waiting_task = None, None  # its death is the cancel, not a failure
@@ -849,6 +854,7 @@ class PoolScheduler:
             return True
         if task.running.get(partition) == gone and partition in task.backups:
             task.running[partition] = task.backups.pop(partition)
+            task.handed[partition] = self.clock()  # judged from now: it is not its own straggler
             return True
         return False
 
@@ -858,19 +864,21 @@ class PoolScheduler:
         sends: Sends = []
         now = self.clock()
         for task in self.tasks.values():
-            if not task.shareable or task.next_partition_available() or not task.seconds_per_item:
+            if not task.duplicable or task.next_partition_available() or not task.seconds_per_item:
                 continue
             typical = statistics.median(task.seconds_per_item)
             for partition, handed in sorted(task.handed.items(), key=lambda item: item[1]):
                 lo, hi = partition
-                if (partition in task.backups or partition not in task.running
-                        or (task.cutoff is not None and lo >= task.cutoff)
-                        or now - handed < max(BACKUP_AFTER, BACKUP_FACTOR * typical * (hi - lo))):
+                holder = task.running.get(partition)
+                if (holder is None or partition in task.backups or (task.cutoff is not None and lo >= task.cutoff)
+                        or self.processes[holder].job_id is not None):
                     continue
-                process = self._free_for_backup()
+                ran, expected = now - handed, BACKUP_FACTOR * typical * (hi - lo)
+                if ran < max(BACKUP_AFTER, expected):
+                    continue
+                process = self._free_for_backup(isinstance(holder, RemoteSlot) and ran >= DRIVER_BACKUP_AFTER)
                 if process is None:
-                    return sends
-                holder = task.running[partition]
+                    continue
                 held_by = f"worker {holder.peer}" if isinstance(holder, RemoteSlot) else f"process {holder}"
                 task.backups[partition] = process.index
                 process.busy = True
@@ -881,11 +889,12 @@ class PoolScheduler:
                 self._out.append(BackedUp(task.task_id, lo, hi, held_by, now - handed, process.index))
         return sends
 
-    def _free_for_backup(self) -> Optional[_Process]:
-        """An idle process of ours, one that drives no block first: a driver computing a backup
-        whose twin comes first waits for it before it reads its task's outcomes."""
+    def _free_for_backup(self, drivers: bool) -> Optional[_Process]:
+        """An idle process of ours that drives no block, else (given ``drivers``) a driver
+        waiting for its task: one computing a backup whose twin comes first reads its task's
+        outcomes only after it."""
         free = [p for p in self.processes.values() if not p.remote and not p.busy and not p.doomed
-                and (p.job_id is None or p.waiting_task is not None)]
+                and (p.job_id is None or drivers and p.waiting_task is not None)]
         return min(free, key=lambda p: p.job_id is not None, default=None)
 
     def _dispatch(self) -> Sends:

@@ -485,22 +485,24 @@ class Clock:
         return self.now
 
 
-def _straggling(shareable=True, length=1000):
-    """A two-process scheduler whose task has every partition done but one, held by worker B's
-    process (a remote slot) for 0.1 s (not ``shareable``: those process 1 holds): (scheduler,
-    clock, task id, slot, (lo, hi))."""
+def _straggling(shareable=True, length=1000, duplicable=None, processes=2, stuck=None):
+    """A scheduler of ``processes`` whose task has every partition done but one, held by worker
+    B's process (a remote slot) for 0.1 s (not ``shareable``, or given ``stuck``: those that
+    process holds): (scheduler, clock, task id, slot, (lo, hi)). The task is ``duplicable`` as
+    it is ``shareable`` unless said (a collection is shareable, not duplicable)."""
     clock = Clock()
-    s = PoolScheduler(2, clock)
+    s = PoolScheduler(processes, clock)
     s.peer_cores = 1
     s.submit_block("job", BLOCK)
-    pipes = by_process(s.on_message(0, RunTask(b"t", length, shareable, [])))
+    duplicable = shareable if duplicable is None else duplicable
+    pipes = by_process(s.on_message(0, RunTask(b"t", length, shareable, [], duplicable)))
     [task] = s.tasks.values()
     slot = held = None
-    if shareable:
+    if shareable and stuck is None:
         slot, _, lo, hi, _ = s.pull_from_peer("B", task.task_id)
         held = (lo, hi)
     pipes = {index: deque(messages) for index, messages in pipes.items()}
-    stuck = None if shareable else 1  # without peers, process 1 holds what it was given
+    stuck = 1 if stuck is None and not shareable else stuck  # it holds what it was given
     while any(pipe for i, pipe in pipes.items() if i != stuck):  # the others take the rest, 0.01 s each
         index = next(i for i, pipe in pipes.items() if pipe and i != stuck)
         message = pipes[index].popleft()
@@ -508,7 +510,7 @@ def _straggling(shareable=True, length=1000):
         for i, m in s.on_message(index, done(message.task_id, message.lo, message.hi, ("ok", (True, 1), True, False))):
             assert isinstance(m, RunPartition), m
             pipes.setdefault(i, deque()).append(m)
-    if not shareable:
+    if held is None:
         held = min(task.running)
     return s, clock, task.task_id, slot, held
 
@@ -559,10 +561,34 @@ def test_a_partition_is_judged_by_its_items_and_a_second_at_least():
 
 
 def test_a_task_writing_shared_output_is_never_backed_up():
-    """Its partitions write into the driver's output: a late duplicate must never touch it."""
-    s, clock, task_id, _, held = _straggling(shareable=False)
+    """Its partitions write into the driver's output: a late duplicate must never touch it
+    (found by review: a collection is shareable with peers, whose values come back in their
+    outcomes, but a partition computed here writes the driver's output in place)."""
+    for shareable in (False, True):
+        s, clock, task_id, _, held = _straggling(shareable=shareable, duplicable=False, processes=3, stuck=1)
+        clock.now += 1000
+        assert s.tick() == [] and s.counts["backups"] == 0
+
+
+def test_a_driver_takes_a_backup_only_of_a_peer_s_partition_and_only_later():
+    """On a one-core worker the driver is the only process that can: a peer's stopped process
+    would hold the block for ever. Not sooner: its task's outcomes wait behind the backup."""
+    s, clock, task_id, slot, (lo, hi) = _straggling(processes=1)
+    [task] = s.tasks.values()
+    clock.now = task.handed[(lo, hi)] + scheduler.DRIVER_BACKUP_AFTER - 0.5
+    assert s.tick() == []
+    clock.now += 1
+    [(backup, _)] = s.tick()
+    assert backup == 0
+
+
+def test_a_partition_held_here_is_not_backed_up_by_a_driver_nor_one_a_driver_holds():
+    s, clock, task_id, _, held = _straggling(processes=2, stuck=1)  # 0 drives: the only one free
     clock.now += 1000
-    assert s.tick() == [] and s.counts["backups"] == 0
+    assert s.tick() == []
+    s, clock, task_id, _, held = _straggling(processes=3, stuck=0)  # the driver holds it
+    clock.now += 1000
+    assert all(message.lo != held[0] for _, message in s.tick())
 
 
 def test_a_backup_that_dies_leaves_the_partition_to_its_holder_and_a_holder_lost_to_its_backup():
@@ -577,12 +603,19 @@ def test_a_backup_that_dies_leaves_the_partition_to_its_holder_and_a_holder_lost
     [(again, _)] = s.tick()  # backed up again
     assert s.peer_partition_lost("B", slot) == []  # the holder is lost: the backup is the partition's
     assert task.running[(lo, hi)] == again and not task.retry and not task.backups
+    clock.now += 0.25
+    assert s.tick() == []  # judged from when it became the partition's (found by review)
     [(_, finished)] = s.on_message(again, done(task_id, lo, hi, ("ok", (True, 3), True, False)))
     assert type(finished) is TaskDone
 
 
-def test_a_cancel_kills_the_backup_too():
+def test_a_cancel_kills_the_backup_and_a_twin_that_lost():
     s, clock, task_id, slot, (lo, hi) = _straggling()
     clock.now += 30
     [(backup, _)] = s.tick()
     assert backup in s.cancel("job")
+    s, clock, task_id, _, held = _straggling(processes=3, stuck=1)
+    clock.now += 1000
+    [(backup, message)] = [(i, m) for i, m in s.tick() if (m.lo, m.hi) == held]
+    s.on_message(backup, done(task_id, *held, ("ok", (True, 1), True, False)))  # process 1 lost
+    assert 1 in s.cancel("job")

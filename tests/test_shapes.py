@@ -75,6 +75,56 @@ PRELUDE = textwrap.dedent('''
     def evens_below(n):
         return [y for y in range(n) if y % 2 == 0]
 
+    def score(x):  # a loop over a constant range: numpy's type after its first pass
+        total = 0.0
+        for k in range(6):
+            total += (x * k) % 11
+        return total
+
+    def score_breaking(x):  # a break in the first pass leaves the Python float
+        total = 0.0
+        for k in range(6):
+            if x > 3 * k:
+                break
+            total += x
+        return total
+
+    def score_skipping(x):  # a continue may keep the Python float through every pass
+        total = 0.0
+        for k in range(6):
+            if x > 3 * k:
+                continue
+            total += x
+        return total
+
+    def score_over(x, n):  # a range that may be empty
+        total = 0.0
+        for k in range(n):
+            total += x * k
+        return total
+
+    def score_none(x):  # an empty range of constants
+        total = 0.0
+        for k in range(5, 2):
+            total += x * k
+        return total
+
+    def totals_seen(x):  # the loop variable kept as it was in each pass: a Python float first
+        total = 0.0
+        seen = [total]
+        for k in range(3):
+            seen.append(total)
+            total += x
+        return seen[1]
+
+    def score_returning_early(x):  # a return inside the loop reads the Python float
+        total = 0.0
+        for k in range(6):
+            if k == 0 and x > 0:
+                return total
+            total += x
+        return total
+
     small = np.arange(10.0)
 
     class Base:
@@ -430,6 +480,16 @@ add("result = [(not (x % 2 == 0)) if x > 5 else x == 3 for x in iarr]", compiled
 add("result = [is_small(x) if x > 0 else x == -3 for x in iarr]", compiled=False, exact=True)
 add("result = [factorial(x % 15) for x in iarr]", compiled=False, exact=True)  # 1 or numpy's
 add("result = [factorial(x % 15) for x in range(30_000)]", compiled=True, exact=True)  # recursion: Python ints
+# a loop variable that starts a Python number and is a numpy scalar after each pass
+add("result = [score(x) for x in iarr]", compiled=True, exact=True)  # range(6): a pass is made
+add("result = sum(score(x) for x in iarr)", compiled=True, exact=True)
+add("result = [score(x) for x in range(30_000)]", compiled=True, exact=True)  # Python floats all
+add("result = [score_breaking(x) for x in iarr]", compiled=False, exact=True)
+add("result = [score_skipping(x) for x in iarr]", compiled=False, exact=True)
+add("result = [score_over(x, 3) for x in iarr]", compiled=False, exact=True)  # n is not a constant there
+add("result = [score_none(x) for x in iarr]", compiled=False, exact=True)
+add("result = [score_returning_early(x) for x in iarr]", compiled=False, exact=True)
+add("result = [totals_seen(x) for x in iarr]", compiled=False, exact=True)
 add("result = [x * 2.5 for x in f32]", compiled=False, exact=True)  # float32 arithmetic
 add("result = sum(x * 0.5 for x in f32)", parallel=False, exact=True)  # a float32 sum: item by item
 add("result = sum(x for x in f32)", parallel=False, exact=True)
@@ -819,9 +879,9 @@ def test_a_large_array_travels_by_name_not_inside_the_task():
     sizes = []
 
     class Recording(InlineRunner):
-        def run_partitions(self, task, length, shareable=False, windows=()):
+        def run_partitions(self, task, length, shareable=False, windows=(), duplicable=False):
             sizes.append((len(task), shareable, list(windows)))
-            return super().run_partitions(task, length, shareable, windows)
+            return super().run_partitions(task, length, shareable, windows, duplicable)
 
     big = np.arange(1_000_000, dtype=np.float64)  # 8 MB
     with runtime.using_runner(Recording()):
@@ -838,7 +898,7 @@ class ThroughWindows(InlineRunner):
     attach the driver's segments: attaching one raises here), a collection's values carried back
     in its outcome."""
 
-    def run_partitions(self, task, length, shareable=False, windows=()):
+    def run_partitions(self, task, length, shareable=False, windows=(), duplicable=False):
         from ufora.engine import shm, tasks
         from ufora.engine.partition import GuidedPlan
 

@@ -8,10 +8,12 @@ import signal
 import threading
 import time
 
+import numpy as np
+
 import pyfora
 from tests.conftest import compute_processes, manager_status, once_computing, service_running, wait_for
 from tests.primes import countPrimes
-from tests.test_cluster import two_workers, warm_up  # noqa: F401 (a fixture)
+from tests.test_cluster import two_workers, warm_up, wobble  # noqa: F401 (a fixture)
 
 GIVE_UP_AFTER = 120.0  # seconds: past this the stopped processes are continued, so a failing test ends
 
@@ -58,3 +60,26 @@ def test_a_block_whose_peer_process_is_stopped_mid_job_finishes_with_cpython_s_a
 def peer_signal(pid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def test_a_sum_s_partitions_may_be_computed_twice_a_collection_s_never():
+    """A collection's partition computed on the block's worker writes into the driver's shared
+    output (another worker's comes back in its outcome): a late twin would write it again."""
+    from ufora.engine import runtime
+
+    told = []
+
+    class Recording(runtime.InlineRunner):
+        def run_partitions(self, task, length, shareable=False, windows=(), duplicable=False):
+            told.append((shareable, duplicable))
+            return super().run_partitions(task, length, shareable, windows, duplicable)
+
+    values = np.arange(400_000, dtype=np.int64)
+    # weighed, as on a worker: a collection worth another worker's core is shareable
+    with runtime.using_runner(Recording(processes=4, always_split=False)):
+        total = runtime.parallel_reduce(sum, values, wobble, None)
+        collected = runtime.parallel_collect("list", values, wobble, None)
+    assert total == sum(wobble(x) for x in values[:1000]) + sum(wobble(x) for x in values[1000:])
+    assert collected[:3] == [wobble(x) for x in values[:3]]
+    assert told[0] == (True, True)
+    assert told[1] == (True, False), told  # shareable: its values come back from peers; not duplicable

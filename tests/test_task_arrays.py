@@ -17,10 +17,10 @@ class Recording(InlineRunner):
         super().__init__()
         self.seen = []
 
-    def run_partitions(self, task, length, shareable=False, windows=()):
+    def run_partitions(self, task, length, shareable=False, windows=(), duplicable=False):
         self.seen.append((len(task), shareable, tasks.by_name_bytes(task), _own_segments()))
         self.sizes = {name: os.stat(f"/dev/shm/{name}").st_size for name in self.seen[-1][3]}
-        return super().run_partitions(task, length, shareable, windows)
+        return super().run_partitions(task, length, shareable, windows, duplicable)
 
 
 def _own_segments() -> set:
