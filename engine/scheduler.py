@@ -542,7 +542,7 @@ class PoolScheduler:
         return sum(1 for index in self.processes if isinstance(index, RemoteSlot) and index.peer == peer)
 
     def _submit_block(self, job_id: str, block: Block) -> Sends:
-        if not self._has_processes():
+        if not self.has_processes():
             self._fail(job_id, "this worker has no compute process left")
             return []
         self.blocks.append((job_id, block))
@@ -617,12 +617,12 @@ class PoolScheduler:
         self._fail_waiting_without_processes(reason)
         return self._dispatch()
 
-    def _has_processes(self) -> bool:
+    def has_processes(self) -> bool:
         """A local process exists, or the replacement of one is coming."""
         return self.replacements_coming > 0 or any(not p.remote for p in self.processes.values())
 
     def _fail_waiting_without_processes(self, reason: str) -> None:
-        if not self._has_processes():
+        if not self.has_processes():
             while self.blocks:
                 self._fail(self.blocks.popleft()[0], f"no compute process is left ({reason})")
 

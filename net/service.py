@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -47,7 +48,8 @@ def setup_logging(log_dir: Optional[str], level: str) -> None:
 
 
 async def _serve(config: service_config.ServiceConfig, pool, spill_folder: Optional[str], ready_fd: Optional[int],
-                 exit_with_parent: bool) -> None:
+                 exit_with_parent: bool) -> int:
+    """Run the service until it is stopped: 0, or ``UNUSABLE``."""
     from ufora.net.manager import ManagerService
     from ufora.net.worker import WorkerService
 
@@ -57,6 +59,7 @@ async def _serve(config: service_config.ServiceConfig, pool, spill_folder: Optio
         loop.add_signal_handler(signum, stopping.set)
     manager = worker = None
     ports: dict = {}
+    unusable: List[str] = []  # why the worker can compute no more (a worker-only service stops)
     try:
         if config.run_manager:
             manager = ManagerService(config.http_port, config.manager_port, config.client_timeout,
@@ -69,6 +72,8 @@ async def _serve(config: service_config.ServiceConfig, pool, spill_folder: Optio
                                    _spill(config, spill_folder))
             if manager is not None:  # before it registers: the manager reaches it in process
                 manager.local_control = worker.local_control
+            else:
+                worker.on_unusable = functools.partial(_stop_unusable, stopping, unusable)
             info = await worker.start()
             ports.update(control_port=info.control_port, data_port=info.data_port)
         if ready_fd is not None:
@@ -90,6 +95,20 @@ async def _serve(config: service_config.ServiceConfig, pool, spill_folder: Optio
             worker.stop()
         if manager is not None:
             manager.stop()
+    return UNUSABLE if unusable else 0
+
+
+UNUSABLE = 3  # the exit status of a worker-only service that can compute no more
+
+
+def _stop_unusable(stopping: asyncio.Event, unusable: List[str], why: str) -> None:
+    """A worker-only service whose compute pool is gone stops (exit status ``UNUSABLE``): the
+    manager then runs its blocks on the other workers, and a supervisor (Docker's restart policy,
+    systemd) starts it again whole. Before, it stayed registered with no process, and every
+    block the manager sent it failed."""
+    log.critical("this worker can compute no more: %s; stopping, to be restarted", why)
+    unusable.append(why)
+    stopping.set()
 
 
 async def _registered_unless_stopped(registered: asyncio.Event, stopping: asyncio.Event) -> None:
@@ -225,7 +244,7 @@ def _worker_folder(config: service_config.ServiceConfig, configured: Optional[st
 
 def _run(config: service_config.ServiceConfig, pool, spill_folder: Optional[str], args: argparse.Namespace) -> int:
     try:
-        asyncio.run(_serve(config, pool, spill_folder, args.ready_fd, args.exit_with_parent))
+        status = asyncio.run(_serve(config, pool, spill_folder, args.ready_fd, args.exit_with_parent))
     except TimeoutError:
         print("ufora-service: the worker could not register with its manager within 30 s",
               file=sys.stderr)
@@ -236,7 +255,10 @@ def _run(config: service_config.ServiceConfig, pool, spill_folder: Optional[str]
     except OSError as exc:  # an address not ours
         print(f"ufora-service: cannot listen: {exc}", file=sys.stderr)
         return 1
-    return 0
+    if status == UNUSABLE:
+        print("ufora-service: this worker can compute no more (its compute pool is gone): restart it",
+              file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

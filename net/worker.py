@@ -16,7 +16,7 @@ import signal
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import tornado.ioloop
 
@@ -91,6 +91,10 @@ class WorkerService:
         self._servers: list = []
         self._progress: Optional[tornado.ioloop.PeriodicCallback] = None
         self.background = Background()  # tasks started and not waited for
+        # called once no compute process is left nor can be forked (``_replace``): a worker-only
+        # service then stops (``net.service``), so that the manager runs its blocks on the others
+        # and a supervisor restarts it; None (a manager beside it): its blocks fail saying so
+        self.on_unusable: Optional[Callable[[str], None]] = None
         self.peers = Peers(self.id, self.key, self.scheduler, self._members, self._member_token, self._carry_out,
                            self.background.spawn, self._fetch_range, self._grant_range)
 
@@ -397,6 +401,8 @@ class WorkerService:
         except RuntimeError as exc:  # the zygote is gone: no process can be forked any more
             log.error("compute process %d not replaced: %s", pid, exc)
             self._carry_out(self.scheduler.handle(ReplacementFailed(f"{reason}, and could not be replaced: {exc}")))
+            if not self.scheduler.has_processes() and self.on_unusable is not None:
+                self.on_unusable(f"no compute process is left, and none can be forked ({exc})")
             return
         self._attach(new)
         log.log(logging.WARNING if delay else logging.INFO,

@@ -192,6 +192,28 @@ def test_a_worker_whose_zygotes_were_killed_fails_its_blocks_clearly_instead_of_
     assert "trying again" not in service.log
 
 
+def test_a_worker_only_service_whose_zygotes_were_killed_stops_and_the_others_compute(start_service):
+    """Such a worker stayed registered with no compute process, and every block the manager
+    sent it failed ("no compute process is left"); it now stops (status 3, for a supervisor to
+    restart it) and the cluster's blocks run on the other worker."""
+    from ufora.net.service import UNUSABLE
+
+    manager = start_service(MANAGER_ONLY)
+    victim, other = (start_service(joining(manager, 1)) for _ in range(2))
+    wait_for(lambda: manager_status(manager.url)["workers"] == 2, "both workers to join")
+    for pid in [*zygotes(victim.process.pid), *compute_processes(victim.process.pid)]:
+        os.kill(pid, signal.SIGKILL)
+    assert victim.process.wait(timeout=30) == UNUSABLE
+    assert "this worker can compute no more: no compute process is left" in victim.log
+    wait_for(lambda: manager_status(manager.url)["workers"] == 1, "the manager to see it gone")
+    with pyfora.connect(manager.url, progress=False) as ufora:
+        for _ in range(3):
+            with ufora.remotely.downloadAll():
+                total = sum(x * x for x in range(100_000))
+            assert total == sum(x * x for x in range(100_000))
+    assert other.process.poll() is None
+
+
 def _long_block(ufora):
     with contextlib.suppress(pyfora.PyforaError):
         with ufora.remotely.downloadAll():
