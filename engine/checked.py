@@ -262,6 +262,48 @@ def _to_int_form(function: Callable) -> Callable:
     return checked
 
 
+# numba counts a range's passes in int64 (``stop - start``...): past this, a range of CPython's
+# made none there (range(-5 * 10**18, 5 * 10**18, 10**18) gave 0 passes, where CPython makes 10)
+_RANGE_BOUND = 2 ** 61
+_RANGE_TOO_WIDE = "a range bound beyond 2**61, whose passes numba would miscount"
+
+
+def _range_typer() -> Callable:
+    """numba's typing function for ``range`` of signed ints (or bools): the range, or
+    OverflowError where a bound is beyond ``_RANGE_BOUND`` (the partition runs in CPython)."""
+    from numba.core import types
+
+    def integral(t) -> bool:
+        return isinstance(t, types.Boolean) or (isinstance(t, types.Integer) and t.signed)
+
+    def given(t) -> bool:
+        return t is not None and not isinstance(t, (types.Omitted, types.NoneType))
+
+    bound, message = _RANGE_BOUND, _RANGE_TOO_WIDE  # constants, as numba reads them
+
+    def stop_only(a, b=None, c=None):
+        if a > bound or a < -bound:
+            raise OverflowError(message)
+        return range(a)
+
+    def start_stop(a, b=None, c=None):
+        if a > bound or a < -bound or b > bound or b < -bound:
+            raise OverflowError(message)
+        return range(a, b)
+
+    def stepped(a, b=None, c=None):
+        if a > bound or a < -bound or b > bound or b < -bound or c > bound or c < -bound:
+            raise OverflowError(message)
+        return range(a, b, c)
+
+    def typer(a, b=None, c=None):
+        arguments = [t for t in (a, b, c) if given(t)]
+        if not all(integral(t) for t in arguments) or (given(c) and not given(b)):
+            return None
+        return (stop_only, start_stop, stepped)[len(arguments) - 1]
+    return typer
+
+
 def _replaced_callables() -> Dict[Any, Tuple[str, Callable]]:
     """The callables a compiled function must not call as numba has them: (helper name, numba
     typing function choosing the checked form for the argument types, None to refuse)."""
@@ -304,6 +346,7 @@ def _replaced_callables() -> Dict[Any, Tuple[str, Callable]]:
     # 70 of 20,000 items, a user's trial): refused
     table[math.lgamma] = ("math_lgamma", lambda a, b=None: None)
     table[math.hypot] = ("math_hypot", lambda a, b=None: None)
+    table[range] = ("range", _range_typer())
     table[int] = ("int", to_int_typer(int, lambda a, b=None: int(a)))
     table[round] = ("round", to_int_typer(round, lambda a, b=None: int(a)))
 
@@ -557,6 +600,14 @@ class TypedFunctions:
 _PYTHON_BOOLS = (operator.contains, operator.is_, operator.is_not)  # with ``not``: Python bools always
 
 
+def origins(numpy_parts: Any) -> Any:
+    """``numpy_arguments``' value for functions given an item (a bool: whether it is numpy's),
+    or its parts (``engine.sources.numpy_parts``: one flag each, None where unknown)."""
+    if isinstance(numpy_parts, tuple):
+        return tuple({True: _NUMPY, False: _PYTHON}.get(flag) for flag in numpy_parts)
+    return numpy_parts
+
+
 def _global_value(func_ir, definition) -> Any:
     """The value a global or free variable, or an attribute of one (``np.float64``), holds; None
     for anything else."""
@@ -714,14 +765,17 @@ def _iterates_a_non_empty_range(func_ir, header) -> bool:
                 while isinstance(made, ir.Var):
                     made = func_ir.get_definition(made)
                 called = func_ir.get_definition(made.value) if getattr(made, "op", None) == "getiter" else None
+                ranges = (range, _helpers()[range])
                 if getattr(called, "op", None) != "call" or called.kws or called.vararg \
-                        or _global_value(func_ir, func_ir.get_definition(called.func)) is not range:
+                        or _global_value(func_ir, func_ir.get_definition(called.func)) not in ranges:
                     return False
                 bounds = [func_ir.get_definition(argument) for argument in called.args]
             except Exception:  # several definitions: not a constant
                 return False
-            return (all(isinstance(bound, ir.Const) and type(bound.value) is int for bound in bounds)
-                    and 1 <= len(bounds) <= 3 and len(range(*(bound.value for bound in bounds))) > 0)
+            # bounds numba counts the passes of as CPython does (``_RANGE_BOUND``)
+            return (all(isinstance(bound, ir.Const) and type(bound.value) is int
+                        and abs(bound.value) <= _RANGE_BOUND for bound in bounds)
+                    and 1 <= len(bounds) <= 3 and bool(range(*(bound.value for bound in bounds))))
     return False
 
 

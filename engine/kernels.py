@@ -48,7 +48,7 @@ import numpy as np
 
 from ufora.engine import (background_compiles, checked, code, compile_apart, kernel_cache, memory_limits, reducers,
                           rewriter)
-from ufora.engine.sources import pattern_names
+from ufora.engine.sources import numpy_parts, pattern_names
 
 log = logging.getLogger(__name__)
 
@@ -330,9 +330,12 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
         if key is not None:
             namespace["key"] = jit_clone(checked.calling(key) or key, memo)
         # the functions that take the items, which are numpy scalars in CPython over an array
-        top = [namespace[name].py_func for name in ("element", "condition", "key")
-               if hasattr(namespace.get(name), "py_func")]
-        token = checked.numpy_arguments.set({function: source.numpy_items for function in top})
+        named = [(name, namespace[name].py_func) for name in ("element", "condition", "key")
+                 if hasattr(namespace.get(name), "py_func")]
+        # a key is given the element's values, the element and the condition the items (or their parts)
+        parts = checked.origins(numpy_parts(source, pattern))
+        token = checked.numpy_arguments.set({function: source.numpy_items if name == "key" else parts
+                                             for name, function in named})
         typed = checked.typed_functions.set(checked.TypedFunctions())
         try:
             return _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
@@ -391,7 +394,7 @@ def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
     argument_types = _argument_types(source)
     types_key = tuple(str(argument_type) for argument_type in argument_types)
     params, bind = source.kernel_code()
-    cache_key = (digest, reducer.name, params, bind, types_key, pattern, source.numpy_items)
+    cache_key = (digest, reducer.name, params, bind, types_key, pattern, numpy_parts(source, pattern))
     if cache_key in _cache:
         _cache.move_to_end(cache_key)
         return _cache[cache_key]

@@ -30,13 +30,14 @@ kernels index ``a[i - start]``.
 """
 from __future__ import annotations
 
+import ast
 import collections
 import functools
 import itertools
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -352,6 +353,7 @@ class FrameRowsSource(_Source):
 
 class ZipSource(_Source):
     kind = "zip"
+    # numpy_items: whether any part's are (each part's own: ``numpy_parts``)
 
     def __init__(self, parts: List[Any]):
         self.parts = parts
@@ -417,6 +419,32 @@ def unpacking_pattern(structure: str) -> str:
 
 def pattern_names(pattern: str) -> List[str]:
     return re.findall(r"part\d+", pattern)
+
+
+def numpy_parts(source: Any, pattern: Optional[str]) -> Union[bool, Tuple[Optional[bool], ...]]:
+    """Whether CPython's items of ``source`` are numpy scalars (``engine.checked``'s origins);
+    for functions that take an item's parts (``pattern``), for each part, in the order of
+    ``pattern_names``: a zip's parts each their own (``enumerate(a)``: a Python int, then a's
+    scalar), None where the pattern does not follow the zip's parts. Before, every part took
+    the whole zip's answer, and a range's ints were read as numpy's."""
+    if pattern is None:
+        return source.numpy_items
+    return tuple(_numpy_parts(_target(pattern), source))
+
+
+@functools.lru_cache(maxsize=256)
+def _target(pattern: str) -> ast.expr:
+    return ast.parse(pattern, mode="eval").body
+
+
+def _numpy_parts(target: ast.expr, source: Any) -> List[Optional[bool]]:
+    names = len(pattern_names(ast.unparse(target)))
+    if not isinstance(source, ZipSource):
+        return [source.numpy_items] * names  # one item unpacked (a row of an array): all alike
+    if isinstance(target, ast.Tuple) and len(target.elts) == len(source.parts) \
+            and not any(isinstance(part, ast.Starred) for part in target.elts):
+        return [flag for part, inner in zip(target.elts, source.parts) for flag in _numpy_parts(part, inner)]
+    return [None] * names
 
 
 @functools.lru_cache(maxsize=64)

@@ -27,6 +27,9 @@ from typing import Any, Optional, cast
 import websocket
 
 
+READ_PATIENCE = 0.01  # seconds a write that wants to read waits before it tries again
+
+
 class SerializedTLSSocket:
     """An ``ssl.SSLSocket`` whose ``recv`` and ``send`` (and closing) enter OpenSSL one at a
     time; anything else is the socket's own. The timeout (``settimeout``) is kept here, as
@@ -63,10 +66,10 @@ class SerializedTLSSocket:
                 try:
                     return self._sock.send(data)
                 except (ssl.SSLWantWriteError, BlockingIOError):
-                    wait_for = selectors.EVENT_WRITE
-                except ssl.SSLWantReadError:
-                    wait_for = selectors.EVENT_READ
-            self._wait(wait_for, deadline)
+                    wait_for, patience = selectors.EVENT_WRITE, None
+                except ssl.SSLWantReadError:  # a renegotiation: the reader may take what comes first
+                    wait_for, patience = selectors.EVENT_READ, READ_PATIENCE
+            self._wait(wait_for, deadline, patience)
 
     def shutdown(self, how: int) -> None:
         with self._lock:
@@ -82,16 +85,18 @@ class SerializedTLSSocket:
     def _deadline(self) -> Optional[float]:
         return None if self._timeout is None else time.monotonic() + self._timeout
 
-    def _wait(self, event: int, deadline: Optional[float]) -> None:
-        """Until the socket is ready for ``event``; ``socket.timeout`` past ``deadline``, as a
-        blocking socket's call would raise (websocket-client reads it as a timeout)."""
+    def _wait(self, event: int, deadline: Optional[float], patience: Optional[float] = None) -> None:
+        """Until the socket is ready for ``event``, or ``patience`` seconds have passed;
+        ``socket.timeout`` past ``deadline``, as a blocking socket's call would raise
+        (websocket-client reads it as a timeout)."""
         with selectors.DefaultSelector() as selector:
             try:
                 selector.register(self._sock, event)
             except ValueError:  # closed by another thread meanwhile
                 raise OSError(errno.EBADF, "the socket was closed") from None
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not selector.select(remaining):
+            waited = remaining if patience is None else patience if remaining is None else min(remaining, patience)
+            if not selector.select(waited) and (deadline is not None and time.monotonic() >= deadline):
                 raise socket.timeout("timed out")
 
 

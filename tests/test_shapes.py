@@ -109,6 +109,12 @@ PRELUDE = textwrap.dedent('''
             total += x * k
         return total
 
+    def thrice_halved(i):  # its type is its argument's
+        total = 0.0
+        for k in range(3):
+            total += i * 0.5
+        return total
+
     def totals_seen(x):  # the loop variable kept as it was in each pass: a Python float first
         total = 0.0
         seen = [total]
@@ -490,6 +496,15 @@ add("result = [score_over(x, 3) for x in iarr]", compiled=False, exact=True)  # 
 add("result = [score_none(x) for x in iarr]", compiled=False, exact=True)
 add("result = [score_returning_early(x) for x in iarr]", compiled=False, exact=True)
 add("result = [totals_seen(x) for x in iarr]", compiled=False, exact=True)
+# enumerate's and zip's parts each their own origin (found by review: a range's ints read as numpy's)
+add("result = [thrice_halved(i) if x > 0 else x * 0.5 for i, x in enumerate(iarr)]", compiled=False, exact=True)
+add("result = [i * 0.5 if x > 0 else x * 0.5 for i, x in enumerate(iarr)]", compiled=False, exact=True)
+add("result = [thrice_halved(i) if x > 0 else x * 0.5 for i, x in zip(range(40_000), iarr)]", compiled=False,
+    exact=True)
+add("result = [thrice_halved(x) + i for i, x in enumerate(iarr)]", compiled=True, exact=True)  # numpy's all
+add("result = [thrice_halved(i) * 2 for i, x in enumerate(iarr)]", compiled=True, exact=True)  # Python's all
+# a range numba would count the passes of otherwise (found by review: 0 passes where CPython makes 10)
+add("result = [sum(1 for k in range(-5 * 10**18, 5 * 10**18, 10**18)) + x for x in range(30_000)]", exact=True)
 add("result = [x * 2.5 for x in f32]", compiled=False, exact=True)  # float32 arithmetic
 add("result = sum(x * 0.5 for x in f32)", parallel=False, exact=True)  # a float32 sum: item by item
 add("result = sum(x for x in f32)", parallel=False, exact=True)
