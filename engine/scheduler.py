@@ -250,15 +250,17 @@ class Finished:
 
 # to peers: each is one frame of net/peers.py's protocol, named after its type
 @dataclass(frozen=True)
-class BackedUp:
+class Straggler:
     """Partition [lo, hi) of a task, held by ``holder`` for ``seconds``, is computed again by
-    our process ``process`` (for the log: a straggler is worth a line)."""
+    our process ``process``, or (None) cannot be, ``why`` (for the log: a straggler is worth a
+    line; a block that waits for one says why)."""
     task_id: int
     lo: int
     hi: int
     holder: str
     seconds: float
-    process: int
+    process: Optional[int]
+    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,7 @@ class DeliverKernel:
 
 PeerInstruction = Union[SendOffer, SendPull, SendPartition, SendNone, SendPartitionDone, SendPartitionLost,
                         FetchWindows, FetchKernel, SendKernel]
-Instruction = Union[Send, Kill, Finished, BackedUp, DeliverKernel, PeerInstruction]
+Instruction = Union[Send, Kill, Finished, Straggler, DeliverKernel, PeerInstruction]
 
 
 @dataclass
@@ -408,6 +410,7 @@ class _Task:
     seconds_per_item: List[float] = field(default_factory=list)  # of each partition done, as handed out
     backups: Dict[Tuple[int, int], Any] = field(default_factory=dict)  # partition -> the process computing it again
     recorded: set = field(default_factory=set)  # partitions whose outcome came (a second one is dropped)
+    told: set = field(default_factory=set)  # stragglers said to be waited for (once each)
     outcomes: List[Tuple[int, int, bytes]] = field(default_factory=list)  # (lo, hi, pickled outcome)
     cutoff: Optional[int] = None  # lo of the first stopping outcome
     bytes_moved: int = 0  # of its partitions (payload, windows) sent to peers and their outcomes back
@@ -864,29 +867,36 @@ class PoolScheduler:
         sends: Sends = []
         now = self.clock()
         for task in self.tasks.values():
-            if not task.duplicable or task.next_partition_available() or not task.seconds_per_item:
+            if task.next_partition_available() or not task.seconds_per_item:
                 continue
             typical = statistics.median(task.seconds_per_item)
             for partition, handed in sorted(task.handed.items(), key=lambda item: item[1]):
                 lo, hi = partition
                 holder = task.running.get(partition)
-                if (holder is None or partition in task.backups or (task.cutoff is not None and lo >= task.cutoff)
-                        or self.processes[holder].job_id is not None):
+                if holder is None or partition in task.backups or (task.cutoff is not None and lo >= task.cutoff):
                     continue
                 ran, expected = now - handed, BACKUP_FACTOR * typical * (hi - lo)
                 if ran < max(BACKUP_AFTER, expected):
                     continue
+                held_by = f"worker {holder.peer}" if isinstance(holder, RemoteSlot) else f"process {holder}"
+                why = ("its shape writes the block's output here, which a twin must not write again"
+                       if not task.duplicable else "the process holding it drives a block"
+                       if self.processes[holder].job_id is not None else "")
+                if why:
+                    if partition not in task.told:
+                        task.told.add(partition)
+                        self._out.append(Straggler(task.task_id, lo, hi, held_by, ran, None, why))
+                    continue
                 process = self._free_for_backup(isinstance(holder, RemoteSlot) and ran >= DRIVER_BACKUP_AFTER)
                 if process is None:
                     continue
-                held_by = f"worker {holder.peer}" if isinstance(holder, RemoteSlot) else f"process {holder}"
                 task.backups[partition] = process.index
                 process.busy = True
                 process.partitions.append((task.task_id, partition))
                 sends.append((process.index, RunPartition(task.task_id, process.payload_for(task.task_id, task.payload),
                                                           lo, hi, [])))
                 self.counts["backups"] += 1
-                self._out.append(BackedUp(task.task_id, lo, hi, held_by, now - handed, process.index))
+                self._out.append(Straggler(task.task_id, lo, hi, held_by, ran, process.index))
         return sends
 
     def _free_for_backup(self, drivers: bool) -> Optional[_Process]:

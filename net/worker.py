@@ -25,8 +25,9 @@ from ufora.engine import pool as compute_pool
 from ufora.engine.block import (ALWAYS_DOWNLOADED, Block, BlockResult, free_variables_go_in_segment,
                                 free_variables_in_segment)
 from ufora.engine.pool_messages import Forget, FromProcess, KernelEvent, Output, ToProcess
-from ufora.engine.scheduler import (HERE, BackedUp, Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded,
-                                    ProcessGone, ProcessSaid, ReplacementFailed, Send, SubmitBlock, Tick)
+from ufora.engine.scheduler import (HERE, Cancel, Finished, Instruction, Kill, PoolScheduler, ProcessAdded,
+                                    ProcessGone, ProcessSaid, ReplacementFailed, Send, Straggler, SubmitBlock,
+                                    Tick)
 from ufora.engine.serialization import MissingObjectError
 from ufora.net import channel as channels
 from ufora.net import host_usage, identity, inproc, loop_health
@@ -423,13 +424,19 @@ class WorkerService:
                     os.kill(process.pid, signal.SIGKILL)
             elif isinstance(instruction, Finished):
                 self._finished(instruction.job_id, instruction.result)
-            elif isinstance(instruction, BackedUp):
-                log.info("partition [%d, %d) of task %d has been with %s for %.1f s, far longer than its items take "
-                         "elsewhere: computing it again on process %d too; the first outcome is kept",
-                         instruction.lo, instruction.hi, instruction.task_id, instruction.holder, instruction.seconds,
-                         instruction.process)
+            elif isinstance(instruction, Straggler):
+                self._log_straggler(instruction)
             else:
                 self.peers.carry_out(instruction)
+
+    @staticmethod
+    def _log_straggler(straggler: Straggler) -> None:
+        held = (f"partition [{straggler.lo}, {straggler.hi}) of task {straggler.task_id} has been with "
+                f"{straggler.holder} for {straggler.seconds:.1f} s, far longer than its items take elsewhere")
+        if straggler.process is not None:
+            log.info("%s: computing it again on process %d too; the first outcome is kept", held, straggler.process)
+        else:
+            log.warning("%s; it is not computed again (%s): the block waits for it", held, straggler.why)
 
     def _to_process(self, index: int, message: ToProcess) -> None:
         try:

@@ -55,7 +55,11 @@ class PoolScheduler:
         return self._step(scheduler.Tick())
 
     def take_backups(self):
-        return [(b.task_id, b.lo, b.hi, b.holder, b.process) for b in self._take(scheduler.BackedUp)]
+        return [(b.task_id, b.lo, b.hi, b.holder, b.process) for b in self._take(scheduler.Straggler)]
+
+    def take_stragglers(self):
+        """The stragglers said to be waited for, not computed again: (lo, hi, holder, why)."""
+        return [(b.lo, b.hi, b.holder, b.why) for b in self._take(scheduler.Straggler) if b.process is None]
 
     def on_process_gone(self, index, reason, replacing=False):
         return self._step(scheduler.ProcessGone(index, reason, replacing))
@@ -568,6 +572,11 @@ def test_a_task_writing_shared_output_is_never_backed_up():
         s, clock, task_id, _, held = _straggling(shareable=shareable, duplicable=False, processes=3, stuck=1)
         clock.now += 1000
         assert s.tick() == [] and s.counts["backups"] == 0
+        # the block waits for it: said once, why (a user's trial saw a silent 60 s stall)
+        told = s.take_stragglers()
+        assert (*held, "process 1") in [t[:3] for t in told] and all("output" in t[3] for t in told)
+        clock.now += 1
+        assert s.tick() == [] and s.take_stragglers() == []
 
 
 def test_a_driver_takes_a_backup_only_of_a_peer_s_partition_and_only_later():
@@ -589,6 +598,7 @@ def test_a_partition_held_here_is_not_backed_up_by_a_driver_nor_one_a_driver_hol
     s, clock, task_id, _, held = _straggling(processes=3, stuck=0)  # the driver holds it
     clock.now += 1000
     assert all(message.lo != held[0] for _, message in s.tick())
+    assert any(t[:3] == (*held, "process 0") and "drives a block" in t[3] for t in s.take_stragglers())
 
 
 def test_a_backup_that_dies_leaves_the_partition_to_its_holder_and_a_holder_lost_to_its_backup():
