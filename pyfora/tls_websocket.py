@@ -22,7 +22,7 @@ import socket
 import ssl
 import threading
 import time
-from typing import Any, Optional, cast
+from typing import Any, Callable, Optional, cast
 
 import websocket
 
@@ -48,27 +48,26 @@ class SerializedTLSSocket:
         self._timeout = timeout
 
     def recv(self, size: int) -> bytes:
-        deadline = self._deadline()
-        while True:
-            with self._lock:
-                try:
-                    return self._sock.recv(size)
-                except ssl.SSLWantReadError:
-                    wait_for = selectors.EVENT_READ
-                except ssl.SSLWantWriteError:  # a renegotiation or key update writes
-                    wait_for = selectors.EVENT_WRITE
-            self._wait(wait_for, deadline)
+        return self._alone(lambda: self._sock.recv(size), writer=False)
 
     def send(self, data: bytes) -> int:
+        return self._alone(lambda: self._sock.send(data), writer=True)
+
+    def _alone(self, call: Callable[[], Any], writer: bool) -> Any:
+        """``call()`` (a non-blocking recv or send) under the lock, as often as it must, waiting
+        outside the lock for what it wants. A write that wants to read (a renegotiation) looks
+        again every ``READ_PATIENCE`` s: the reader may take what comes first."""
         deadline = self._deadline()
         while True:
             with self._lock:
                 try:
-                    return self._sock.send(data)
-                except (ssl.SSLWantWriteError, BlockingIOError):
+                    return call()
+                except ssl.SSLWantWriteError:  # a write, or a read that must write (a key update)
                     wait_for, patience = selectors.EVENT_WRITE, None
-                except ssl.SSLWantReadError:  # a renegotiation: the reader may take what comes first
-                    wait_for, patience = selectors.EVENT_READ, READ_PATIENCE
+                except ssl.SSLWantReadError:
+                    wait_for, patience = selectors.EVENT_READ, READ_PATIENCE if writer else None
+                except BlockingIOError:
+                    wait_for, patience = selectors.EVENT_WRITE if writer else selectors.EVENT_READ, None
             self._wait(wait_for, deadline, patience)
 
     def shutdown(self, how: int) -> None:
