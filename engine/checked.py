@@ -268,6 +268,13 @@ _RANGE_BOUND = 2 ** 61
 _RANGE_TOO_WIDE = "a range bound beyond 2**61, whose passes numba would miscount"
 
 
+def _given(numba_type) -> bool:
+    """Whether a typer's optional argument was passed (not left out, not None)."""
+    from numba.core import types
+
+    return numba_type is not None and not isinstance(numba_type, (types.Omitted, types.NoneType))
+
+
 def _range_typer() -> Callable:
     """numba's typing function for ``range`` of signed ints (or bools): the range, or
     OverflowError where a bound is beyond ``_RANGE_BOUND`` (the partition runs in CPython)."""
@@ -275,9 +282,6 @@ def _range_typer() -> Callable:
 
     def integral(t) -> bool:
         return isinstance(t, types.Boolean) or (isinstance(t, types.Integer) and t.signed)
-
-    def given(t) -> bool:
-        return t is not None and not isinstance(t, (types.Omitted, types.NoneType))
 
     bound, message = _RANGE_BOUND, _RANGE_TOO_WIDE  # constants, as numba reads them
 
@@ -297,8 +301,8 @@ def _range_typer() -> Callable:
         return range(a, b, c)
 
     def typer(a, b=None, c=None):
-        arguments = [t for t in (a, b, c) if given(t)]
-        if not all(integral(t) for t in arguments) or (given(c) and not given(b)):
+        arguments = [t for t in (a, b, c) if _given(t)]
+        if not all(integral(t) for t in arguments) or (_given(c) and not _given(b)):
             return None
         return (stop_only, start_stop, stepped)[len(arguments) - 1]
     return typer
@@ -312,22 +316,19 @@ def _replaced_callables() -> Dict[Any, Tuple[str, Callable]]:
     def real(t) -> bool:
         return isinstance(t, (types.Integer, types.Boolean, types.Float))
 
-    def given(t) -> bool:
-        return t is not None and not isinstance(t, (types.Omitted, types.NoneType))
-
     def floating(t) -> bool:
         return isinstance(t, types.Float)
 
     def math_typer(function: Callable) -> Callable:
         def typer(a, b=None):
-            if real(a) and (not given(b) or real(b)):
-                return _math_form(function, 2 if given(b) else 1)
+            if real(a) and (not _given(b) or real(b)):
+                return _math_form(function, 2 if _given(b) else 1)
             return None
         return typer
 
     def to_int_typer(function: Callable, plain: Callable) -> Callable:
         def typer(a, b=None):
-            if given(b):
+            if _given(b):
                 return None  # int(s, base), round(x, n): not compiled
             if floating(a):
                 return _to_int_form(function)

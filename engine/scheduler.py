@@ -862,8 +862,9 @@ class PoolScheduler:
         return False
 
     def _back_up_stragglers(self) -> Sends:
-        """Give each straggler (see ``BACKUP_FACTOR``) of a shareable task that has nothing else
-        to hand out to an idle process of ours, oldest first, while there is one."""
+        """Give each straggler (see ``BACKUP_FACTOR``) of a task that has nothing else to hand
+        out to an idle process of ours, oldest first, where one is free; a straggler that may not
+        be computed again (its task is not duplicable, or a driver holds it) is told once."""
         sends: Sends = []
         now = self.clock()
         for task in self.tasks.values():
