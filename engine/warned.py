@@ -102,8 +102,25 @@ def record(message: Any, category: type, filename: str, lineno: int) -> Record:
         text = text[:MESSAGE_CHARS] + "..."
     categories = [process_settings.category_name(kind) for kind in category.__mro__
                   if isinstance(kind, type) and issubclass(kind, Warning)]
+    module = _module_at(filename, lineno)
     return {"categories": categories, "message": text, "filename": str(filename), "lineno": int(lineno),
-            "module": _module_at(filename, lineno)}
+            "module": module, "action": action_for(text, category, filename, lineno, module)}
+
+
+def action_for(text: str, category: type, filename: str, lineno: int, module: Optional[str]) -> str:
+    """The action this process's filters take for a warning, found as ``warnings.warn_explicit``
+    finds it (the first filter that matches, else the default action). A record carries the one
+    its block's filters took: a block may change them (``simplefilter("always")`` in it), and
+    until it ends the client's are still the ones it had before."""
+    if module is None:
+        module = filename or "<unknown>"
+        if module[-3:].lower() == ".py":
+            module = module[:-3]
+    for action, message, kind, module_pattern, line in warnings.filters:
+        if (message is None or message.match(text)) and issubclass(category, kind) \
+                and (module_pattern is None or module_pattern.match(module)) and (line == 0 or lineno == line):
+            return str(action)
+    return str(warnings.defaultaction)
 
 
 def _module_at(filename: str, lineno: int) -> Optional[str]:
@@ -124,7 +141,7 @@ def sent(sink: Sink) -> Iterator[None]:
     and what it leaves in ``warnings.showwarning`` (``logging.captureWarnings``, its own
     function) is taken out after it, so that the next blocks' warnings still reach their client."""
     shown, shown_impl = warnings.showwarning, warnings._showwarnmsg_impl  # type: ignore[attr-defined]
-    warnings._filters_mutated()  # type: ignore[attr-defined]  # every registry is stale now
+    _fresh_registries()
     try:
         with _sinking(sink):
             yield
@@ -151,9 +168,16 @@ def recorded() -> Iterator[Records]:
     partition starts with empty registries, as a serial run's would be for its items (a place
     that warned in an earlier block or partition warns again; the client keeps it once)."""
     records = Records()
-    warnings._filters_mutated()  # type: ignore[attr-defined]  # every registry is stale now
+    _fresh_registries()
     with _sinking(records.add):
         yield records
+
+
+def _fresh_registries() -> None:
+    """Every registry stale, and none of "once"'s (which no filter change clears): a warning an
+    earlier block issued here is issued again, and the client decides with its own."""
+    warnings._filters_mutated()  # type: ignore[attr-defined]
+    warnings.onceregistry.clear()
 
 
 @contextlib.contextmanager
@@ -231,15 +255,21 @@ def issue_here(text: str, registries: Dict[str, dict]) -> None:
 _issue_failed = False
 
 
+_ACTIONS_SHOWN = (None, "always", "default", "module", "once")  # "ignore" and "error" show nothing
+
+
 def _read(line: str) -> Record:
     one = json.loads(line)
     categories = [str(name) for name in one["categories"]][:64] or ["builtins:UserWarning"]
     count = one.get("count", 1)
+    action = one.get("action")
+    if action not in _ACTIONS_SHOWN:
+        raise ValueError(f"an action of {action!r}")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"a count of {count!r}")
     return {"categories": categories, "message": str(one["message"]), "filename": str(one["filename"]),
             "lineno": int(one["lineno"]), "module": one["module"] if isinstance(one.get("module"), str) else None,
-            "count": count}
+            "count": count, "action": action}
 
 
 def _issue_each(one: Record, registries: Dict[str, dict]) -> None:
@@ -266,10 +296,20 @@ def _issue(one: Record, registries: Dict[str, dict]) -> None:
         registry, module_globals = held_globals.setdefault("__warningregistry__", {}), held_globals
     else:
         registry, module_globals = registries.setdefault(module or filename, {}), None
+    action = one.get("action")
+    held = warnings.filters
+    if action is not None and action != action_for(message, category, filename, lineno, module):
+        # the block's filters decide, which come back here only when it ends: one in front of
+        # this process's for this category and line, while this warning is issued (set as the
+        # attribute, which ``warn_explicit`` reads each time, without a change of the filters'
+        # version, which would clear every registry)
+        warnings.filters = [(action, None, category, None, lineno), *held]
     try:
         warnings.warn_explicit(message, category, filename, lineno, module, registry, module_globals)
     except Warning:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno))
+    finally:
+        warnings.filters = held
 
 
 def _category_here(names: Sequence[str]) -> Optional[type]:
