@@ -41,7 +41,7 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from ufora.engine import gc_pause, kernels, process_settings, serialization, task_arrays
+from ufora.engine import gc_pause, kernels, local_estimate, process_settings, serialization, task_arrays
 from ufora.engine.sources import ObjectSource, ZipSource, values_of
 
 SAMPLE_SECONDS = 0.002  # time the shape on its first items for about this long...
@@ -101,6 +101,10 @@ class Estimate:
     fractional_floats: bool = False
     # made in order in one process (a sum of fractional floats: ``in_one_process``), on one core
     in_order: bool = False
+    # what the shape would take as CPython serially, where that differs from ``serial``: its
+    # items' own shapes split or compiled while sampled (a sum over 3M items per parameter);
+    # None: not known
+    cpython: Optional[float] = None
 
     def in_one_process(self) -> "Estimate":
         """This estimate for the shape made in order in one process, from its first item to its
@@ -224,7 +228,8 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
     run (``engine.sources.written_elements``). Raises what its first items raise, or what
     pickling them raises."""
     n = source.length
-    sample = _sample(source, element, condition, pattern, flat, max(1, n // SAMPLE_SHARE), as_written)
+    with local_estimate.tallied() as nested:  # the shapes inside the items: not the block's own
+        sample = _sample(source, element, condition, pattern, flat, max(1, n // SAMPLE_SHARE), as_written)
     items = _travelling_items(source, min(sample.count, PICKLED_SAMPLE))
     items_bytes, pickle_items, unpickle_items = _round_trip(items, 1.0)
     results = sample.results[:PICKLED_SAMPLE]
@@ -232,16 +237,20 @@ def estimate(source, element: Callable, condition: Optional[Callable], pattern: 
         _round_trip(results, len(sample.results) / sample.count) if collects and results
         else (0.0, 0.0, 0.0))
     serial = sample.seconds / sample.count * n
+    correction = nested.nested_correction()
+    cpython = None if correction is None else (sample.seconds + correction) / sample.count * n
+    compiles = (bool(source.compilable) and not flat and all(map(_numbers, sample.results))
+                and not process_settings.not_compiled_here())
+    # CPython partitions run the shapes inside their items as written: as CPython, not as sampled
+    compute = sample.seconds / sample.count if compiles or cpython is None else cpython / n
     split = (SPLIT_OVERHEAD + (pickle_items + unpickle_items + unpickle_results) * MOVES_AT_SCALE * n
-             + (sample.seconds / sample.count + pickle_results * MOVES_AT_SCALE) * n / max(1, cores))
+             + (compute + pickle_results * MOVES_AT_SCALE) * n / max(1, cores))
     functions_seconds, functions_bytes = _functions_cost((element, condition, as_written),
                                                          (SPLIT_GAIN * serial - split) / 2)
     split += 2 * functions_seconds + functions_bytes * max(1, cores) / PIPE_BYTES_PER_SECOND
-    compiles = (bool(source.compilable) and not flat and all(map(_numbers, sample.results))
-                and not process_settings.not_compiled_here())
     moved = int((items_bytes + results_bytes) * n) + functions_bytes
     return Estimate(n, serial, split, moved, compiles, kernels.compiles_behind(), cores,
-                    _fractional_floats(sample.results))
+                    _fractional_floats(sample.results), cpython=cpython)
 
 
 def _fractional_floats(values: List[Any]) -> bool:

@@ -29,6 +29,12 @@ class Tally:
     warming_seconds: float = 0.0  # the split time of shapes that ran in CPython while their kernels compiled
     unknown: bool = False
 
+    def nested_correction(self) -> Optional[float]:
+        """What the shapes counted here (those inside another shape's first items, as the
+        engine timed them: ``engine.cost``) would have taken more as CPython than they took
+        split or compiled; None when unknown."""
+        return None if self.unknown else self.serial_seconds - self.split_seconds
+
     def cpython_seconds(self, elapsed: float) -> Optional[float]:
         """The block's estimated time in CPython, given its time here (``elapsed``)."""
         if self.unknown:

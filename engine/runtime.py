@@ -260,7 +260,7 @@ def _tally_split(started: float, estimate: Optional[cost.Estimate], given_up: bo
     if given_up:
         local_estimate.split_shape(seconds, 0.0)
         return
-    local_estimate.split_shape(seconds, None if estimate is None else estimate.serial,
+    local_estimate.split_shape(seconds, None if estimate is None else estimate.cpython,
                                warming=reports[-1].compiling)  # the shape's report, which _run appended
 
 
