@@ -46,8 +46,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ufora.engine import (background_compiles, checked, code, compile_apart, kernel_cache, memory_limits, reducers,
-                          rewriter)
+from ufora.engine import (background_compiles, checked, code, compile_apart, kernel_cache, lifted, memory_limits,
+                          reducers, rewriter)
 from ufora.engine.sources import numpy_parts, pattern_names
 
 log = logging.getLogger(__name__)
@@ -159,19 +159,26 @@ def _refuse_otherwise_answered(fn: types.FunctionType) -> None:
         raise TypeError(f"{fn.__qualname__} tests its values' types, which numba tells otherwise")
 
 
-def _twin(fn: types.FunctionType) -> types.FunctionType:
+def _twin(fn: types.FunctionType, lifted_names: Tuple[str, ...] = ()) -> types.FunctionType:
     """The function to compile for ``fn``: its numba-ready twin, made with its globals, its
     closure's values and its defaults, or ``fn`` itself when it has none, when it is a wrapper
-    of the function that had one, or when a reduction the twin unrolls is not the builtin."""
-    attached = fn.__dict__.get(rewriter.LOOPS_HOOK)
+    of the function that had one, when a reduction the twin unrolls is not the builtin, or
+    when ``fn`` is a lambda whose twin is itself as written (no loop unrolled) and takes
+    nothing more.
+    ``lifted_names``: names ``fn`` reads that the twin takes as parameters after its own
+    (``engine.lifted``)."""
+    text = lifted.twin_text(fn)
     free = fn.__code__.co_freevars
-    if attached is None or attached[1] != fn.__code__ or rewriter.REDUCTIONS & {*fn.__globals__, *free}:
+    if text is None or rewriter.REDUCTIONS & {*fn.__globals__, *free}:
         return fn
     values = [code.cell_contents(cell) for cell in fn.__closure__ or ()]
     if any(value is code.EMPTY for value in values):
         return fn
+    statements = ast.parse(text).body
+    if len(statements) == 1 and not lifted_names and fn.__code__.co_name == "<lambda>":
+        return fn  # the rewriter's lambda as written (its twin was attached for engine.lifted)
+    statements[-1].args.args += [ast.arg(arg=name) for name in lifted_names]
     support = _support()
-    statements = ast.parse(attached[0]).body
     module = rewriter.enclosed(statements, [*free, *support], statements[-1].name)
     outer = next(c for c in compile(module, f"<twin of {fn.__qualname__}>", "exec", dont_inherit=True,
                                     flags=code.future_flags_of_code(fn.__code__.co_flags)).co_consts
@@ -181,10 +188,10 @@ def _twin(fn: types.FunctionType) -> types.FunctionType:
     return twin
 
 
-def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
-    """An ``njit`` dispatcher for a copy of ``fn`` (or of its twin, ``_twin``) whose globals and
-    closure cells that hold plain Python functions are replaced by their own jitted copies
-    (memoized by identity)."""
+def jit_clone(fn: Callable, memo: Dict[int, Callable], lifted_names: Tuple[str, ...] = ()) -> Callable:
+    """An ``njit`` dispatcher for a copy of ``fn`` (or of its twin, ``_twin``, taking
+    ``lifted_names`` as parameters after its own) whose globals and closure cells that hold
+    plain Python functions are replaced by their own jitted copies (memoized by identity)."""
     import numba
     from numba.core.registry import CPUDispatcher
 
@@ -193,7 +200,7 @@ def jit_clone(fn: Callable, memo: Dict[int, Callable]) -> Callable:
     key = id(fn)
     if key in memo:
         return memo[key]
-    fn = _twin(fn)
+    fn = _twin(fn, lifted_names)
     _refuse_otherwise_answered(fn)
     new_globals: Dict[str, Any] = {"__builtins__": fn.__globals__.get("__builtins__", __builtins__),
                                    "__name__": GENERATED_MODULE}
@@ -223,30 +230,46 @@ def _output_dtype(numba_type) -> Optional[str]:
     return None
 
 
-def _element_call(pattern: Optional[str], indent: str = "        ") -> Tuple[str, str]:
-    """(the kernel line unpacking item ``x`` for a starred element, the element's arguments)."""
+def _element_call(pattern: Optional[str], indent: str = "        ", lifted_count: int = 0) -> Tuple[str, str]:
+    """(the kernel line unpacking item ``x`` for a starred element, the element's arguments:
+    the item or its parts, then the ``lifted_count`` values ``engine.lifted`` passes)."""
+    passed = "".join(f", {name}" for name in _lifted_parameters(lifted_count))
     if pattern is None:
-        return "", "x"
-    return f"{indent}{pattern} = x\n", ", ".join(pattern_names(pattern))
+        return "", "x" + passed
+    return f"{indent}{pattern} = x\n", ", ".join(pattern_names(pattern)) + passed
 
 
-def _element_type(element: Callable, item_type, pattern: Optional[str]):
+def _lifted_parameters(count: int) -> List[str]:
+    """The kernel's parameters for the values ``engine.lifted`` passes (named apart from the
+    templates' own locals)."""
+    return [f"lifted_{index}" for index in range(count)]
+
+
+def _lifted_types(count: int) -> List[Any]:
+    import numba
+
+    return [numba.float64] * count  # engine.lifted passes exact Python floats only
+
+
+def _element_type(element: Callable, item_type, pattern: Optional[str], lifted_count: int = 0):
     """The numba type the element gives for an item of this type."""
     import numba
 
-    unpack, args = _element_call(pattern, indent="    ")
+    unpack, args = _element_call(pattern, "    ", lifted_count)
     namespace = {"element": element}
-    exec(f"def call(x):\n{unpack}    return element({args})", namespace)
+    exec(f"def call({', '.join(['x', *_lifted_parameters(lifted_count)])}):\n{unpack}    return element({args})",
+         namespace)
     call = numba.njit(namespace["call"])
-    call.compile((item_type,))
+    call.compile((item_type, *_lifted_types(lifted_count)))
     return call.nopython_signatures[0].return_type
 
 
-def _outputs(reducer, element: Callable, item_type, pattern: Optional[str]) -> Optional[Tuple[str, ...]]:
+def _outputs(reducer, element: Callable, item_type, pattern: Optional[str],
+             lifted_count: int = 0) -> Optional[Tuple[str, ...]]:
     """The output buffers' dtypes for a collection, from the element's compiled return type."""
     from numba.core import types as nt
 
-    returned = _element_type(element, item_type, pattern)
+    returned = _element_type(element, item_type, pattern, lifted_count)
     parts = returned.types if isinstance(returned, nt.BaseTuple) else (returned,)
     if len(parts) != reducer.outputs:
         return None
@@ -280,13 +303,15 @@ def nan_tests() -> Dict[str, Callable]:
 
 
 def _source_code(reducer, template: str, source, has_condition: bool, has_key: bool,
-                 pattern: Optional[str]) -> str:
+                 pattern: Optional[str], lifted_count: int = 0) -> str:
     """The kernel's source: the reducer's template with the source's parameters and item
     binding, and the element called with the item, or with its parts unpacked by ``pattern``
-    (``{bind_inner}``/``{filter_inner}``: the same, one loop deeper)."""
+    (``{bind_inner}``/``{filter_inner}``: the same, one loop deeper), then with the values
+    ``engine.lifted`` passes, which the kernel takes after the source's parameters."""
     params, bind = source.kernel_code()
-    unpack, args = _element_call(pattern)
-    filter_lines = reducers.filter_lines(has_condition, args)
+    params = ", ".join(filter(None, [params, *_lifted_parameters(lifted_count)]))
+    unpack, args = _element_call(pattern, lifted_count=lifted_count)
+    filter_lines = reducers.filter_lines(has_condition, _element_call(pattern)[1])
     return template.format(
         params=params, bind=bind + unpack, filter=filter_lines,
         bind_inner=textwrap.indent(bind + unpack, "    "), filter_inner=textwrap.indent(filter_lines, "    "),
@@ -313,10 +338,11 @@ def _item_type(source) -> Any:
 
 
 def _build(reducer, source, element, condition, key, pattern: Optional[str], argument_types: tuple,
-           item_type) -> Optional[Kernel]:
+           item_type, lifted_names: Tuple[str, ...] = ()) -> Optional[Kernel]:
     """The kernel (None: numba refused it). ``argument_types`` and ``item_type``: the source's,
     typed while its data was in place: a compile behind the partitions may begin after the
-    partition that asked for it has let go of its shared arrays."""
+    partition that asked for it has let go of its shared arrays. ``lifted_names``: the names
+    the element reads that the kernel takes as arguments (``engine.lifted``)."""
     try:
         if isinstance(item_type, Exception):
             raise item_type
@@ -324,7 +350,7 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
         # a checked builtin passed as the function itself (map(math.log, a)) is called through
         # a plain function, which the checked compiler rewrites
         namespace: Dict[str, Any] = {"__name__": GENERATED_MODULE,
-                                     "element": jit_clone(checked.calling(element) or element, memo)}
+                                     "element": jit_clone(checked.calling(element) or element, memo, lifted_names)}
         if condition is not None:
             namespace["condition"] = jit_clone(checked.calling(condition) or condition, memo)
         if key is not None:
@@ -333,13 +359,18 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
         named = [(name, namespace[name].py_func) for name in ("element", "condition", "key")
                  if hasattr(namespace.get(name), "py_func")]
         # a key is given the element's values, the element and the condition the items (or their parts)
-        parts = checked.origins(numpy_parts(source, pattern))
-        token = checked.numpy_arguments.set({function: source.numpy_items if name == "key" else parts
+        flags = numpy_parts(source, pattern)
+        parts = checked.origins(flags)
+        # the element's lifted arguments are Python floats
+        lifted_parts = checked.origins((*(flags if isinstance(flags, tuple) else (flags,)),
+                                        *(False,) * len(lifted_names))) if lifted_names else parts
+        token = checked.numpy_arguments.set({function: source.numpy_items if name == "key"
+                                             else lifted_parts if name == "element" else parts
                                              for name, function in named})
         typed = checked.typed_functions.set(checked.TypedFunctions())
         try:
             return _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
-                            argument_types, item_type)
+                            argument_types, item_type, len(lifted_names))
         finally:
             checked.typed_functions.reset(typed)
             checked.numpy_arguments.reset(token)
@@ -349,15 +380,15 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
 
 
 def _compile(reducer, source, namespace: Dict[str, Any], has_condition: bool, has_key: bool,
-             pattern: Optional[str], argument_types: tuple, item_type) -> Optional[Kernel]:
+             pattern: Optional[str], argument_types: tuple, item_type, lifted_count: int = 0) -> Optional[Kernel]:
     """The kernel over the jitted functions in ``namespace``, compiled for this source's types;
     None when its elements are not numbers a collection can hold."""
     import numba
 
-    signature = [*argument_types, numba.int64, numba.int64]
+    signature = [*argument_types, *_lifted_types(lifted_count), numba.int64, numba.int64]
     dtypes: Tuple[str, ...] = ()
     if reducer.outputs:
-        dtypes = _outputs(reducer, namespace["element"], item_type, pattern)
+        dtypes = _outputs(reducer, namespace["element"], item_type, pattern, lifted_count)
         if dtypes is None:
             log.debug("%s elements are not numbers: collecting them in CPython", reducer.name)
             return None
@@ -365,9 +396,9 @@ def _compile(reducer, source, namespace: Dict[str, Any], has_condition: bool, ha
     namespace.update(nan_tests())
     template = reducer.template
     if hasattr(reducer, "template_for"):
-        template = reducer.template_for(_element_type(namespace["element"], item_type, pattern))
+        template = reducer.template_for(_element_type(namespace["element"], item_type, pattern, lifted_count))
     namespace["np"] = np
-    exec(_source_code(reducer, template, source, has_condition, has_key, pattern), namespace)
+    exec(_source_code(reducer, template, source, has_condition, has_key, pattern, lifted_count), namespace)
     kernel = numba.njit(namespace["kernel"])
     kernel.compile(tuple(signature))
     return Kernel(kernel, dtypes)
@@ -383,18 +414,20 @@ def compiled(digest: str, reducer, source, element, condition, key,
 
 def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
                         pattern: Optional[str] = None, wait_own: bool = False,
-                        deferring: bool = False) -> Any:
+                        deferring: bool = False, lifted_names: Tuple[str, ...] = ()) -> Any:
     """``compiled``'s kernel or None, or COMPILING while it compiles behind the partitions;
     ``wait_own``: if this process is the one compiling it, its kernel once compiled;
     ``deferring``: the shape asking ends before a compile would: a compile this process must
     make waits until the process is idle (``start_deferred_compiles``) or a shape asks for it
-    that does not defer it."""
+    that does not defer it. ``lifted_names``: the names the element reads that its kernel takes
+    as arguments after the source's (``engine.lifted``; ``digest`` then names the functions
+    without their values)."""
     if not source.compilable:
         return None
     argument_types = _argument_types(source)
     types_key = tuple(str(argument_type) for argument_type in argument_types)
     params, bind = source.kernel_code()
-    cache_key = (digest, reducer.name, params, bind, types_key, pattern, numpy_parts(source, pattern))
+    cache_key = (digest, reducer.name, params, bind, types_key, pattern, numpy_parts(source, pattern), lifted_names)
     if cache_key in _cache:
         _cache.move_to_end(cache_key)
         return _cache[cache_key]
@@ -402,7 +435,8 @@ def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
 
     def build() -> Optional[Kernel]:
         with memory_limits.reserve():  # numba's compiler aborts the process when it cannot allocate
-            return _build(reducer, source, element, condition, key, pattern, argument_types, item_type)
+            return _build(reducer, source, element, condition, key, pattern, argument_types, item_type,
+                          lifted_names)
 
     kernel = _compiled_once(cache_key + (_library_files((element, condition, key)),), build, wait_own, deferring)
     if kernel is COMPILING:

@@ -52,6 +52,7 @@ again: the outer one is split, the inner one runs inside each partition.
 from __future__ import annotations
 
 import ast
+import builtins
 from typing import List, Optional
 
 from ufora.engine.code import copied
@@ -157,12 +158,28 @@ def _lambda(clause: ast.comprehension, body: ast.expr, twins: bool = True) -> as
     args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=n) for n in names], vararg=None,
                          kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
     function = ast.copy_location(ast.Lambda(args=args, body=body), body)
-    twin = loop_source(function) if twins else None
+    # attached, loops or not, where the body reads a free value: its floats can become the
+    # kernel's arguments (``engine.lifted``)
+    twin = loop_source(function, always=_reads_free_values(function)) if twins else None
     if twin is not None:
         function = ast.Call(func=_hook(LOOPS_HOOK, body, [ast.Constant(value=twin)]), args=[function], keywords=[])
     if isinstance(clause.target, ast.Name):
         return function
     return _hook(STAR_HOOK, body, [function, ast.Constant(value=_structure(clause.target))])
+
+
+def _reads_free_values(function: ast.Lambda) -> bool:
+    """Whether the lambda's body reads a name other than its parameters and the builtins,
+    other than as a function it calls or an object whose attribute it reads (``f(x)``,
+    ``math.exp``): a value that may be a float."""
+    bound = {arg.arg for arg in function.args.args} | set(dir(builtins)) | {
+        node.id for node in ast.walk(function.body) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    skipped = {id(node.func) for node in ast.walk(function.body) if isinstance(node, ast.Call)}
+    skipped |= {id(node.value) for node in ast.walk(function.body) if isinstance(node, ast.Attribute)}
+    if isinstance(function.body, ast.GeneratorExp):  # an outer item's inner loops: never compiled so
+        return False
+    return any(isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound
+               and id(node) not in skipped for node in ast.walk(function.body))
 
 
 def _condition(clause: ast.comprehension, twins: bool = True) -> ast.expr:

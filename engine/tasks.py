@@ -28,8 +28,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from ufora.engine import (errors, kernels, lru_caches, process_settings, reducers, serialization, shm, task_arrays,
-                          warned)
+from ufora.engine import (errors, kernels, lifted, lru_caches, process_settings, reducers, serialization, shm,
+                          task_arrays, warned)
 from ufora.engine.sources import array_sources, identity, spread, values_of
 
 Outcome = Tuple[str, Any, bool, bool]  # and a fifth, the warnings it recorded, where it has any
@@ -65,6 +65,10 @@ class Task:
     # the elements of some items as the generator or comprehension as written gives them, in order
     # (engine.sources.written_elements): what CPython partitions run, at the loop's own speed
     as_written: Optional[Callable[[Iterable[Any]], Iterable[Any]]] = None
+    # the floats the element reads that its kernel takes as arguments (engine.lifted): their
+    # names, and their values, which the pickled element holds only as a placeholder
+    lifted_names: Tuple[str, ...] = ()
+    lifted_values: Tuple[float, ...] = ()
 
     def not_compiled_because(self) -> Optional[str]:
         """Why the task's partitions run in CPython whatever numba could do, if they must."""
@@ -94,11 +98,14 @@ def made_task(reducer, element: Callable, condition: Optional[Callable], key: Op
     give back may be the driver's own objects (``load_outcome``). Large arrays the functions
     capture go by name (``engine.task_arrays``), and the Task, pickled after them, says so."""
     arrays = task_arrays.ByName()
+    lifted_names = lifted.liftable(element) if source.compilable and not flat else ()
+    lifted_values = lifted.values(element, lifted_names)
 
     def parts() -> Iterator[Any]:
-        yield element, condition, key, inner
+        yield lifted.blanked(element, lifted_names) if lifted_names else element, condition, key, inner
         yield Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(),
-                   process_settings.take(), compile_first, compile_after, arrays.bytes, as_written)
+                   process_settings.take(), compile_first, compile_after, arrays.bytes, as_written,
+                   lifted_names, lifted_values)
 
     try:
         with lru_caches.refusing_used():  # a partition's copy would start with an empty cache
@@ -195,6 +202,7 @@ class _Decoded:
             memoryview(payload)[_FUNCTIONS_SIZE.size:], 2)
         self.task_objects = serialization.ReadObjects(unpickler)
         task = self.task
+        lifted.restore(element, task.lifted_names, task.lifted_values)
         self.reducer = reducers.by_name(task.reducer)
         self._compile = (hashlib.sha1(functions).hexdigest(), element, condition)
         # CPython partitions call these with whole items
@@ -235,7 +243,8 @@ class _Decoded:
         digest, element, condition = self._compile
         return kernels.kernel_or_compiling(digest, self.reducer, self.task.source, element, condition,
                                            self.key, self.task.pattern, wait_own,
-                                           self.defers_compile if deferring is None else deferring)
+                                           self.defers_compile if deferring is None else deferring,
+                                           self.task.lifted_names)
 
     @property
     def defers_compile(self) -> bool:
@@ -379,7 +388,7 @@ def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.
         job.learn_types(lo, hi)
         try:
             outputs = job.outputs(kernel, lo, hi, foreign) if job.reducer.outputs else []
-            result = kernel.function(*job.task.source.kernel_arguments(), lo, hi, *outputs)
+            result = kernel.function(*job.task.source.kernel_arguments(), *job.task.lifted_values, lo, hi, *outputs)
             columns = [column[:result].tobytes() for column in outputs] if foreign else []
             del outputs
         except Exception:  # recompute so that the exception raised is CPython's own
