@@ -41,6 +41,16 @@ def distance_matrix(ufora, n):
     return farthest, mean_nearest
 
 
+@program(2_000_000, quick=600_000)
+def parameter_sweep(ufora, n):
+    """A float parameter swept in a plain loop: one kernel for every value (engine.lifted)."""
+    with ufora.remotely.downloadAll():
+        curve = []
+        for alpha in [0.05 * k for k in range(1, 9)]:
+            curve.append(sum(math.exp(-alpha * (x % 100)) for x in range(n)))
+    return curve
+
+
 def mandelbrot_escape(c, limit=60):
     z = 0j
     for k in range(limit):
