@@ -24,7 +24,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
 
 from ufora.engine import (as_written, class_state, code, errors, function_body, functions, local_estimate,
                           memory_limits, module_state, mutations, namespaces, remote_values, rewriter, runtime,
-                          serialization, shm, unread)
+                          serialization, shm, unread, warned)
 
 log = logging.getLogger(__name__)
 
@@ -358,6 +358,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     # body's changes are told from: a setting this process could not take (a warning category
     # it cannot import) is not a change to send back
     states = module_state.install(states, own_states)
+    warned.callers_filters_in_force()  # a change of them from here on is the block's
     started = time.perf_counter()
     with local_estimate.tallied() as tally:
         try:

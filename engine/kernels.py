@@ -169,10 +169,10 @@ def _twin(fn: types.FunctionType, lifted_names: Tuple[str, ...] = ()) -> types.F
     (``engine.lifted``)."""
     text = lifted.twin_text(fn)
     free = fn.__code__.co_freevars
-    if text is None or rewriter.REDUCTIONS & {*fn.__globals__, *free}:
-        return fn
     values = [code.cell_contents(cell) for cell in fn.__closure__ or ()]
-    if any(value is code.EMPTY for value in values):
+    if text is None or rewriter.REDUCTIONS & {*fn.__globals__, *free} or any(value is code.EMPTY for value in values):
+        if lifted_names:  # fn itself would freeze the values the kernel must take as arguments
+            raise TypeError(f"{fn.__qualname__} has no twin to take {', '.join(lifted_names)} as arguments")
         return fn
     statements = ast.parse(text).body
     if len(statements) == 1 and not lifted_names and fn.__code__.co_name == "<lambda>":

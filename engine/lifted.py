@@ -10,7 +10,8 @@ pickle (``engine.tasks``), the same for every value, and the values travel besid
 into the functions where a process unpickles them (CPython partitions read them as they were).
 
 Only exact Python floats (a numpy float64 warns and divides otherwise, an int has no fixed
-width), only names that the element's own body reads and never assigns, and only for an element
+width), only names that the element's own body reads and never assigns, only for an element
+without defaults (its twin's parameters are its own, then the lifted ones), and only for one
 whose twin is known (the rewriter attaches one to each lambda it makes): a helper or an inner
 function reading the same name keeps it frozen, and its value is in the pickle that names the
 kernel, as before.
@@ -39,14 +40,16 @@ def liftable(fn: Any) -> Tuple[str, ...]:
     """The names ``fn`` reads that hold an exact Python float and that only its own body reads
     (sorted); () when none, or when ``fn`` has no twin to take them as parameters."""
     text = twin_text(fn)
-    if text is None or rewriter.REDUCTIONS & {*fn.__globals__, *fn.__code__.co_freevars}:
+    if text is None or rewriter.REDUCTIONS & {*fn.__globals__, *fn.__code__.co_freevars} \
+            or fn.__defaults__ or fn.__kwdefaults__:  # a default would take a lifted argument's place
         return ()
     values = _read_values(fn)
     floats = {name for name, value in values.items() if type(value) is float}
     if not floats:
         return ()
     *helpers, main = ast.parse(text).body
-    if not isinstance(main, ast.FunctionDef) or main.args.vararg or main.args.kwarg or main.args.kwonlyargs:
+    if not isinstance(main, ast.FunctionDef) or main.args.vararg or main.args.kwarg or main.args.kwonlyargs \
+            or main.args.posonlyargs:
         return ()
     floats &= {name.id for name in ast.walk(main) if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)}
     kept = {arg.arg for arg in main.args.args}

@@ -30,8 +30,11 @@ changes.
 from __future__ import annotations
 
 import contextlib
+import functools
+import itertools
 import json
 import logging
+import secrets
 import sys
 import threading
 import warnings
@@ -103,8 +106,12 @@ def record(message: Any, category: type, filename: str, lineno: int) -> Record:
     categories = [process_settings.category_name(kind) for kind in category.__mro__
                   if isinstance(kind, type) and issubclass(kind, Warning)]
     module = _module_at(filename, lineno)
+    action = action_for(text, category, filename, lineno, module)
     return {"categories": categories, "message": text, "filename": str(filename), "lineno": int(lineno),
-            "module": module, "action": action_for(text, category, filename, lineno, module)}
+            "module": module,
+            # None where the text cut or the module found make it one no shown warning has: the
+            # client's filters decide, as before records carried one
+            "action": action if action in _ACTIONS_SHOWN else None}
 
 
 def action_for(text: str, category: type, filename: str, lineno: int, module: Optional[str]) -> str:
@@ -142,13 +149,40 @@ def sent(sink: Sink) -> Iterator[None]:
     function) is taken out after it, so that the next blocks' warnings still reach their client."""
     shown, shown_impl = warnings.showwarning, warnings._showwarnmsg_impl  # type: ignore[attr-defined]
     _fresh_registries()
+    _filters.update(baseline=None, change=None)
     try:
-        with _sinking(sink):
+        with _sinking(functools.partial(_marked, sink)):
             yield
     finally:
         warnings.showwarning, warnings._showwarnmsg_impl = shown, shown_impl  # type: ignore[attr-defined]
         if getattr(logging, "_warnings_showwarning", None) is not None:
             logging._warnings_showwarning = None  # type: ignore[attr-defined]  # captureWarnings(True) undone
+
+
+# The block's filters as its caller had them (``callers_filters_in_force``), and the name of
+# their last change since, if any: a block that changes them (``simplefilter``,
+# ``catch_warnings``) makes every registry stale in CPython, so its records carry that name, and
+# the client makes its own registries stale where a record names a change it has not seen
+_filters: Dict[str, Any] = {"baseline": None, "change": None}
+_changes = itertools.count(1)
+_PROCESS = secrets.token_hex(4)  # changes' names are this process's
+
+
+def callers_filters_in_force() -> None:
+    """The block's caller's settings are installed: the filters now are the caller's."""
+    _filters.update(baseline=tuple(warnings.filters), change=None)
+
+
+def _marked(sink: Sink, one: Record) -> None:
+    """``one`` to ``sink``, naming the last change of the filters the block made before it."""
+    baseline = _filters["baseline"]
+    if baseline is not None:
+        now = tuple(warnings.filters)
+        if now != baseline:
+            _filters.update(baseline=now, change=f"{_PROCESS}-{next(_changes)}")
+        if _filters["change"] is not None:
+            one = {**one, "filters": _filters["change"]}
+    sink(one)
 
 
 class Records(list):
@@ -183,9 +217,14 @@ def _fresh_registries() -> None:
 @contextlib.contextmanager
 def discarded() -> Iterator[None]:
     """While the engine evaluates items for itself (the cost model's sample, a kernel's types):
-    the items are computed again where their results count, and warn there."""
-    with _sinking(lambda one: None):
-        yield
+    the items are computed again where their results count, and warn there, so the registries
+    they filled are made stale after them (else the first item's warning, kept once per place,
+    was counted as shown by the sample: a shape run serially after its sample lost it)."""
+    try:
+        with _sinking(lambda one: None):
+            yield
+    finally:
+        _fresh_registries()
 
 
 @contextlib.contextmanager
@@ -267,15 +306,25 @@ def _read(line: str) -> Record:
         raise ValueError(f"an action of {action!r}")
     if not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ValueError(f"a count of {count!r}")
+    change = one.get("filters")
     return {"categories": categories, "message": str(one["message"]), "filename": str(one["filename"]),
             "lineno": int(one["lineno"]), "module": one["module"] if isinstance(one.get("module"), str) else None,
-            "count": count, "action": action}
+            "count": count, "action": action, "filters": change if isinstance(change, str) else None}
 
 
 def _issue_each(one: Record, registries: Dict[str, dict]) -> None:
-    """``one`` issued as many times in a row as it was issued there (``Records``)."""
+    """``one`` issued as many times in a row as it was issued there (``Records``), after the
+    registries here are made stale where it names a change of the block's filters not seen yet
+    (as the block's ``simplefilter`` made them stale there)."""
+    change = one.get("filters")
+    if change is not None and registries.get(_CHANGE_SEEN) != change:
+        registries[_CHANGE_SEEN] = change
+        warnings._filters_mutated()  # type: ignore[attr-defined]
     for _ in range(one.get("count", 1)):
         _issue(one, registries)
+
+
+_CHANGE_SEEN = "\0 the last change of a block's filters"  # in the registries: never a module's name
 
 
 def _issue(one: Record, registries: Dict[str, dict]) -> None:

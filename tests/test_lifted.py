@@ -101,6 +101,22 @@ def test_a_float_a_helper_also_reads_is_never_a_stale_constant():
     assert same(got["here"]["totals"], got["there"]["totals"]), got
 
 
+def test_a_function_with_defaults_keeps_its_floats_frozen():
+    """Its twin's parameters would be its own, then the lifted ones: a default would take a
+    lifted argument's place (a review found 237500.0 where CPython gives 325000.0)."""
+    got = run(textwrap.dedent("""
+        bias = 0.25
+
+        def score(n, weight=2.0):
+            return weight * sum(k * k for k in range(n % 4)) + bias
+
+        total = sum(map(score, range(100_000)))
+        firsts = list(map(score, range(5)))
+    """))
+    for name in ("total", "firsts"):
+        assert same(got["here"][name], got["there"][name]), name
+
+
 def test_a_name_that_is_a_float_then_an_int_then_a_numpy_float_keeps_cpythons_types():
     got = run(textwrap.dedent('''
         results = []

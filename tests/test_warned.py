@@ -180,6 +180,49 @@ def test_filters_the_block_sets_decide_while_it_runs(ufora, action):
         assert expected[1] == action  # the block's filter holds in the client after it
 
 
+def divided(values):
+    return [v / 0.0 for v in values]
+
+
+def test_a_shape_run_serially_after_its_sample_keeps_its_first_warning(ufora):
+    """The cost model's look at the first items fills the registries too: made stale after it,
+    or the first item's warning (divide by zero, once per place) was lost."""
+    values = np.linspace(-1, 1, 11)  # the sample sees item 0 (invalid: -1/0 is -inf... and 0/0)
+
+    def there():
+        with ufora.remotely.downloadAll():
+            divided(values)
+    assert caught(there) == caught(lambda: divided(values))
+
+
+def test_a_change_of_the_filters_in_a_block_makes_the_clients_registries_stale(ufora):
+    """As ``filterwarnings`` makes every registry stale in CPython: a place that warned in an
+    earlier block warns again after the block changed the filters."""
+    values = np.linspace(-1, 1, 200_001)
+
+    def blocks(there):
+        def first():
+            if there:
+                with ufora.remotely.downloadAll():
+                    divided(values)
+            else:
+                divided(values)
+
+        def second():
+            if there:
+                with ufora.remotely.downloadAll():
+                    warnings.filterwarnings("default", category=RuntimeWarning)
+                    divided(values)
+            else:
+                warnings.filterwarnings("default", category=RuntimeWarning)
+                divided(values)
+        return lambda: (first(), second())
+
+    expected = caught(blocks(False))
+    assert len(expected) == 4  # divide by zero and invalid value, in each block
+    assert caught(blocks(True)) == expected
+
+
 def test_a_block_that_leaves_warnings_captured_by_logging_does_not_hide_the_next_blocks(ufora):
     def captures():
         import logging
