@@ -19,8 +19,9 @@ kernel, as before.
 from __future__ import annotations
 
 import ast
+import functools
 import types
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, FrozenSet, Optional, Sequence, Tuple
 
 from ufora.engine import code, rewriter
 
@@ -40,18 +41,25 @@ def liftable(fn: Any) -> Tuple[str, ...]:
     """The names ``fn`` reads that hold an exact Python float and that only its own body reads
     (sorted); () when none, or when ``fn`` has no twin to take them as parameters."""
     text = twin_text(fn)
-    if text is None or rewriter.REDUCTIONS & {*fn.__globals__, *fn.__code__.co_freevars} \
+    if text is None or not rewriter.REDUCTIONS.isdisjoint(fn.__globals__) \
+            or not rewriter.REDUCTIONS.isdisjoint(fn.__code__.co_freevars) \
             or fn.__defaults__ or fn.__kwdefaults__:  # a default would take a lifted argument's place
         return ()
-    values = _read_values(fn)
-    floats = {name for name, value in values.items() if type(value) is float}
-    if not floats:
-        return ()
+    floats = {name for name, value in _read_values(fn).items() if type(value) is float}
+    return tuple(sorted(floats & _read_by_its_body_alone(text))) if floats else ()
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_by_its_body_alone(text: str) -> FrozenSet[str]:
+    """The names the twin's main function reads in its own scope and nothing else of the twin
+    reads or assigns (not a helper, an inner function or comprehension, nor an assignment):
+    empty where the twin could not take more parameters. Cached: a shape in a loop comes with
+    the same text each time."""
     *helpers, main = ast.parse(text).body
     if not isinstance(main, ast.FunctionDef) or main.args.vararg or main.args.kwarg or main.args.kwonlyargs \
             or main.args.posonlyargs:
-        return ()
-    floats &= {name.id for name in ast.walk(main) if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)}
+        return frozenset()
+    read = {name.id for name in ast.walk(main) if isinstance(name, ast.Name) and isinstance(name.ctx, ast.Load)}
     kept = {arg.arg for arg in main.args.args}
     for node in helpers:
         kept |= {name.id for name in ast.walk(node) if isinstance(name, ast.Name)}
@@ -63,7 +71,7 @@ def liftable(fn: Any) -> Tuple[str, ...]:
             kept.add(node.id)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
             kept.update(node.names)
-    return tuple(sorted(floats - kept))
+    return frozenset(read - kept)
 
 
 def _read_values(fn: types.FunctionType) -> dict:
