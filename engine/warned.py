@@ -106,7 +106,10 @@ def record(message: Any, category: type, filename: str, lineno: int) -> Record:
     categories = [process_settings.category_name(kind) for kind in category.__mro__
                   if isinstance(kind, type) and issubclass(kind, Warning)]
     module = _module_at(filename, lineno)
-    action = action_for(text, category, filename, lineno, module)
+    try:
+        action: Optional[str] = action_for(text, category, filename, lineno, module)
+    except Exception:  # noqa: BLE001 - a filter of the user's own making: the client's filters decide
+        action = None
     return {"categories": categories, "message": text, "filename": str(filename), "lineno": int(lineno),
             "module": module,
             # None where the text cut or the module found make it one no shown warning has: the
@@ -124,10 +127,20 @@ def action_for(text: str, category: type, filename: str, lineno: int, module: Op
         if module[-3:].lower() == ".py":
             module = module[:-3]
     for action, message, kind, module_pattern, line in warnings.filters:
-        if (message is None or message.match(text)) and issubclass(category, kind) \
-                and (module_pattern is None or module_pattern.match(module)) and (line == 0 or lineno == line):
+        if _matched(message, text) and issubclass(category, kind) and _matched(module_pattern, module) \
+                and (line == 0 or lineno == line):
             return str(action)
     return str(warnings.defaultaction)
+
+
+def _matched(pattern: Any, text: str) -> bool:
+    """As ``warnings`` matches a filter's message or module: any where None, a plain string (the
+    default filters' ``"__main__"``) exactly, else a regular expression from its start."""
+    if pattern is None:
+        return True
+    if isinstance(pattern, str):
+        return pattern == text
+    return bool(pattern.match(text))
 
 
 def _module_at(filename: str, lineno: int) -> Optional[str]:

@@ -223,6 +223,34 @@ def test_a_change_of_the_filters_in_a_block_makes_the_clients_registries_stale(u
     assert caught(blocks(True)) == expected
 
 
+DEPRECATED = """
+import warnings{imports}
+def deprecated_at_three(x):
+    if x == 3:
+        warnings.warn("old api", DeprecationWarning)
+    return x
+{connect}
+with warnings.catch_warnings(record=True) as seen:
+{block}    total = sum(deprecated_at_three(x) for x in range(10))
+print(total, [(w.category.__name__, str(w.message)) for w in seen])
+"""
+
+
+def test_the_default_filters_plain_module_names_match_as_cpythons(cluster_url, tmp_path):
+    """Python's own default filters name a module by a plain string (``default::
+    DeprecationWarning:__main__``), with which a record's action is found too (a user's trial:
+    AttributeError 'str' object has no attribute 'match', raised in the block, where CPython
+    gave 45 and the warning)."""
+    script = DEPRECATED.format(imports=", pyfora", connect=f"ufora = pyfora.connect({cluster_url!r}, progress=False)",
+                               block="  with ufora.remotely.downloadAll():\n  ")
+    there = client_script(tmp_path / "script.py", script, None)
+    out, err = there.communicate(timeout=240)
+    here = subprocess.run([sys.executable, "-c", DEPRECATED.format(imports="", connect="", block="")],
+                          capture_output=True, text=True, timeout=120)
+    assert there.returncode == 0, err
+    assert out == here.stdout == "45 [('DeprecationWarning', 'old api')]\n", err
+
+
 def test_a_block_that_leaves_warnings_captured_by_logging_does_not_hide_the_next_blocks(ufora):
     def captures():
         import logging
