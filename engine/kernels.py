@@ -170,7 +170,7 @@ def _twin(fn: types.FunctionType, lifted_names: Tuple[str, ...] = ()) -> types.F
     text = lifted.twin_text(fn)
     free = fn.__code__.co_freevars
     values = [code.cell_contents(cell) for cell in fn.__closure__ or ()]
-    if text is None or rewriter.REDUCTIONS & {*fn.__globals__, *free} or any(value is code.EMPTY for value in values):
+    if text is None or any(value is code.EMPTY for value in values):
         if lifted_names:  # fn itself would freeze the values the kernel must take as arguments
             raise TypeError(f"{fn.__qualname__} has no twin to take {', '.join(lifted_names)} as arguments")
         return fn

@@ -30,20 +30,22 @@ PLACEHOLDER = "ufora: a float passed to the kernel as an argument"  # what the p
 
 def twin_text(fn: Any) -> Optional[str]:
     """The numba-ready twin's text the rewriter attached to ``fn`` (``rewriter.LOOPS_HOOK``), if
-    it is still ``fn``'s own."""
+    it is still ``fn``'s own and the reductions it unrolls are the builtins (no global or free
+    variable of ``fn`` takes their names)."""
     if not isinstance(fn, types.FunctionType):
         return None
     attached = fn.__dict__.get(rewriter.LOOPS_HOOK)
-    return attached[0] if attached is not None and attached[1] == fn.__code__ else None
+    if attached is None or attached[1] != fn.__code__ or not rewriter.REDUCTIONS.isdisjoint(fn.__globals__) \
+            or not rewriter.REDUCTIONS.isdisjoint(fn.__code__.co_freevars):
+        return None
+    return attached[0]
 
 
 def liftable(fn: Any) -> Tuple[str, ...]:
     """The names ``fn`` reads that hold an exact Python float and that only its own body reads
     (sorted); () when none, or when ``fn`` has no twin to take them as parameters."""
     text = twin_text(fn)
-    if text is None or not rewriter.REDUCTIONS.isdisjoint(fn.__globals__) \
-            or not rewriter.REDUCTIONS.isdisjoint(fn.__code__.co_freevars) \
-            or fn.__defaults__ or fn.__kwdefaults__:  # a default would take a lifted argument's place
+    if text is None or fn.__defaults__ or fn.__kwdefaults__:  # a default would take a lifted argument's place
         return ()
     floats = {name for name, value in _read_values(fn).items() if type(value) is float}
     return tuple(sorted(floats & _read_by_its_body_alone(text))) if floats else ()

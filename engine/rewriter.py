@@ -168,16 +168,19 @@ def _lambda(clause: ast.comprehension, body: ast.expr, twins: bool = True) -> as
     return _hook(STAR_HOOK, body, [function, ast.Constant(value=_structure(clause.target))])
 
 
+_BUILTIN_NAMES = frozenset(dir(builtins))
+
+
 def _reads_free_values(function: ast.Lambda) -> bool:
     """Whether the lambda's body reads a name other than its parameters and the builtins,
     other than as a function it calls or an object whose attribute it reads (``f(x)``,
     ``math.exp``): a value that may be a float."""
-    bound = {arg.arg for arg in function.args.args} | set(dir(builtins)) | {
+    if isinstance(function.body, ast.GeneratorExp):  # an outer item's inner loops: never compiled so
+        return False
+    bound = {arg.arg for arg in function.args.args} | _BUILTIN_NAMES | {
         node.id for node in ast.walk(function.body) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
     skipped = {id(node.func) for node in ast.walk(function.body) if isinstance(node, ast.Call)}
     skipped |= {id(node.value) for node in ast.walk(function.body) if isinstance(node, ast.Attribute)}
-    if isinstance(function.body, ast.GeneratorExp):  # an outer item's inner loops: never compiled so
-        return False
     return any(isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in bound
                and id(node) not in skipped for node in ast.walk(function.body))
 
