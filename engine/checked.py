@@ -596,6 +596,8 @@ class TypedFunctions:
     # (id of a typed IR, its arguments' origins) -> the origin of what it returns; None while it
     # is being read (a recursive call tells nothing more)
     returns: Dict[Tuple[int, tuple], Optional[str]] = field(default_factory=dict)
+    # whether any of them computes with floats as numpy would warn for (``may_warn``)
+    may_warn: bool = False
 
 
 _PYTHON_BOOLS = (operator.contains, operator.is_, operator.is_not)  # with ``not``: Python bools always
@@ -989,6 +991,49 @@ def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: Any, memo:
     return None
 
 
+def _numpys_function(value: Any) -> bool:
+    """Whether ``value`` is one of numpy's functions (a ufunc or another; not a scalar type)."""
+    if isinstance(value, numpy.ufunc):
+        return True
+    module = getattr(value, "__module__", None)
+    return callable(value) and not isinstance(value, type) and isinstance(module, str) \
+        and module.split(".")[0] == "numpy"
+
+
+def may_warn(func_ir, typemap: dict, numpy_args: Any = None) -> bool:
+    """Whether the function may compute with floats where CPython would ask numpy, whose error
+    mode "warn" issues a RuntimeWarning for a division by zero, an invalid value or an overflow
+    that compiled code passes over in silence: a call of numpy's (``np.sqrt(x)``, whatever x is),
+    or an operator on floats, complex numbers or arrays that are not all Python numbers. A float
+    operator on Python numbers alone never warns (CPython's raise, or give inf and nan quietly);
+    ints are checked apart (``_check_arithmetic``)."""
+    from numba.core import ir, types
+
+    memo: dict = {}
+    origin = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, memo=memo)
+    for block in func_ir.blocks.values():
+        for statement in block.body:
+            value = statement.value if isinstance(statement, ir.Assign) else None
+            if not isinstance(value, ir.Expr):
+                continue
+            if value.op == "call":
+                try:
+                    callee = _global_value(func_ir, func_ir.get_definition(value.func))
+                except Exception:  # not one definition: not numpy's
+                    callee = None
+                if _numpys_function(callee):
+                    return True
+                operands = list(value.args) if _callee_kind(func_ir, value) == "operator" else []
+            elif value.op in ("binop", "inplace_binop", "unary"):
+                operands = [value.lhs, value.rhs] if value.op != "unary" else [value.value]
+            else:
+                continue
+            if any(isinstance(typemap.get(operand.name), (types.Float, types.Complex, types.Array))
+                   for operand in operands) and any(origin(operand) != _PYTHON for operand in operands):
+                return True
+    return False
+
+
 def refusal(func_ir, typemap: dict, return_type, numpy_args: Any = None,
             seen: Optional[set] = None) -> Optional[str]:
     """Why a typed function must not be compiled (its values would not have CPython's types),
@@ -1069,10 +1114,12 @@ def compiler() -> type:
             if record is not None:  # as it is now: later passes take its phis out in place
                 record.typed[(state.func_id.func, tuple(state.args))] = (
                     _as_typed(state.func_ir), dict(state.typemap), state.return_type)
-            why = refusal(state.func_ir, state.typemap, state.return_type,
-                          numpy_arguments.get().get(state.func_id.func))
+            numpy_args = numpy_arguments.get().get(state.func_id.func)
+            why = refusal(state.func_ir, state.typemap, state.return_type, numpy_args)
             if why:
                 raise TypingError(why)
+            if record is not None and not record.may_warn:
+                record.may_warn = may_warn(state.func_ir, state.typemap, numpy_args)
             return False
 
     class CheckedCompiler(CompilerBase):

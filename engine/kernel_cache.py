@@ -173,9 +173,10 @@ class Frozen:
     output_dtypes: Tuple[str, ...]
     parameters: Tuple[str, ...]  # the kernel function's parameter names
     result: bytes  # numba's reduced CompileResult, serialized as numba's cache does
+    watches_flags: bool  # ``kernels.Kernel.watches_flags``
 
 
-def freeze(dispatcher: Any, output_dtypes: Tuple[str, ...]) -> Optional[Frozen]:
+def freeze(dispatcher: Any, output_dtypes: Tuple[str, ...], watches_flags: bool) -> Optional[Frozen]:
     """The kernel compiled for one signature, as kept; None if numba says it cannot be cached."""
     from numba.core.serialize import dumps
 
@@ -183,7 +184,7 @@ def freeze(dispatcher: Any, output_dtypes: Tuple[str, ...]) -> Optional[Frozen]:
     if result.library.has_dynamic_globals or any(not lifted.can_cache for lifted in result.lifted):
         return None
     code = dispatcher.py_func.__code__
-    return Frozen(output_dtypes, code.co_varnames[:code.co_argcount], dumps(result._reduce()))
+    return Frozen(output_dtypes, code.co_varnames[:code.co_argcount], dumps(result._reduce()), watches_flags)
 
 
 def thaw(frozen: Frozen) -> Callable:
@@ -210,8 +211,8 @@ def thaw(frozen: Frozen) -> Callable:
 
 
 def load(name: str, key: Tuple) -> Any:
-    """Entry ``name``: (a dispatcher, its output dtypes), None (numba refused this kernel), or
-    MISSING (no entry, or one that cannot be used: logged and removed)."""
+    """Entry ``name``: (a dispatcher, its output dtypes, whether it watches flags), None (numba
+    refused this kernel), or MISSING (no entry, or one that cannot be used: logged and removed)."""
     if _folder is None:
         return MISSING
     path = _path(name)
@@ -236,10 +237,10 @@ def load(name: str, key: Tuple) -> Any:
 
 
 def _usable(data: bytes, key: Tuple) -> Any:
-    """What an entry's bytes hold: (a dispatcher, its output dtypes), or None (numba refused
-    the kernel); raises if they are not exactly an entry of ``key`` for this fingerprint."""
+    """What an entry's bytes hold: ``load``'s kernel's parts, or None (numba refused the kernel);
+    raises if they are not exactly an entry of ``key`` for this fingerprint."""
     frozen = _unpack(data, key)
-    return None if frozen is None else (thaw(frozen), frozen.output_dtypes)
+    return None if frozen is None else (thaw(frozen), frozen.output_dtypes, frozen.watches_flags)
 
 
 def _unpack(data: bytes, key: Tuple) -> Optional[Frozen]:

@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 class Kernel:
     function: Callable
     output_dtypes: Tuple[str, ...]  # numpy dtype names of the output buffers (collections)
+    # whether it may compute as numpy would warn for (a floating-point flag, ``engine.fp_flags``):
+    # over numpy's scalars, or calling numpy's functions (``checked.may_warn``)
+    watches_flags: bool = False
 
 
 KERNEL_CACHE_SIZE = 256
@@ -367,10 +370,14 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
         token = checked.numpy_arguments.set({function: source.numpy_items if name == "key"
                                              else lifted_parts if name == "element" else parts
                                              for name, function in named})
-        typed = checked.typed_functions.set(checked.TypedFunctions())
+        record = checked.TypedFunctions()
+        typed = checked.typed_functions.set(record)
         try:
-            return _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
-                            argument_types, item_type, len(lifted_names))
+            kernel = _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
+                              argument_types, item_type, len(lifted_names))
+            if kernel is not None:
+                kernel.watches_flags = bool(source.numpy_items) or record.may_warn
+            return kernel
         finally:
             checked.typed_functions.reset(typed)
             checked.numpy_arguments.reset(token)
@@ -647,7 +654,8 @@ def _kept(name: str, key: Tuple, kernel: Optional[Kernel]) -> bool:
     """Whether ``kernel`` (None: numba refused it) was written to the disk cache: not where numba
     cannot reduce it (it is compiled again next time)."""
     try:
-        frozen = None if kernel is None else kernel_cache.freeze(kernel.function, kernel.output_dtypes)
+        frozen = None if kernel is None else kernel_cache.freeze(kernel.function, kernel.output_dtypes,
+                                                                  kernel.watches_flags)
     except Exception as exc:
         log.warning("kernel cache: a compiled kernel could not be kept (%r)", exc)
         return False

@@ -28,8 +28,8 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
-from ufora.engine import (errors, kernels, lifted, lru_caches, process_settings, reducers, serialization, shm,
-                          task_arrays, warned)
+from ufora.engine import (errors, fp_flags, kernels, lifted, lru_caches, process_settings, reducers,
+                          serialization, shm, task_arrays, warned)
 from ufora.engine.sources import array_sources, identity, spread, values_of
 
 Outcome = Tuple[str, Any, bool, bool]  # and a fifth, the warnings it recorded, where it has any
@@ -382,13 +382,19 @@ def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any, 
 def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.Kernel],
                       foreign: bool) -> Tuple[Any, bool]:
     """The partial of items [lo, hi): by ``kernel`` (looked up once per partition), or in CPython
-    when there is none or it raised. A peer's partition (``foreign``) of a collection carries the
+    when there is none, when it raised, or when it raised a floating-point flag numpy warns for
+    (``engine.fp_flags``). A peer's partition (``foreign``) of a collection carries the
     values its kernel wrote (``carried``)."""
     if kernel is not None:
         job.learn_types(lo, hi)
         try:
             outputs = job.outputs(kernel, lo, hi, foreign) if job.reducer.outputs else []
+            flags = fp_flags.watched() if kernel.watches_flags else 0
+            if flags:
+                fp_flags.clear(flags)
             result = kernel.function(*job.task.source.kernel_arguments(), *job.task.lifted_values, lo, hi, *outputs)
+            if flags and fp_flags.raised(flags):
+                raise FloatingPointError("a flag numpy warns for was raised")  # CPython computes it, and warns
             columns = [column[:result].tobytes() for column in outputs] if foreign else []
             del outputs
         except Exception:  # recompute so that the exception raised is CPython's own
