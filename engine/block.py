@@ -390,6 +390,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         names = (*names, mutations.MUTATED)
     now = module_state.taken(states)
     states = module_state.changed(states, now)
+    final_filters = warned.final_change()
+    if final_filters is not None:
+        states[warned.FILTERS_CHANGE] = final_filters
     module_state.install(own_states, now)  # no other client's block sees this one's seed or settings
     if states:  # always downloaded: they are the caller's module state
         namespace[module_state.STATE] = states

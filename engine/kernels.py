@@ -47,7 +47,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from ufora.engine import (background_compiles, checked, code, compile_apart, kernel_cache, lifted, memory_limits,
-                          reducers, rewriter)
+                          reducers, rewriter, warned)
 from ufora.engine.sources import numpy_parts, pattern_names
 
 log = logging.getLogger(__name__)
@@ -441,7 +441,9 @@ def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
     item_type = _item_type(source)  # typed now, not per lookup of a kernel already found
 
     def build() -> Optional[Kernel]:
-        with memory_limits.reserve():  # numba's compiler aborts the process when it cannot allocate
+        # numba's compiler aborts the process when it cannot allocate; it sets the warnings
+        # filters aside, which the block's code did not ask for
+        with memory_limits.reserve(), warned.engines_own():
             return _build(reducer, source, element, condition, key, pattern, argument_types, item_type,
                           lifted_names)
 

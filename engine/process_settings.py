@@ -20,6 +20,7 @@ CPython partitions.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import importlib
 import io
@@ -205,13 +206,29 @@ def _filters(portable: Tuple[Any, ...]) -> Tuple[Any, ...]:
     return tuple(filters)
 
 
+# False while filters are installed that leave every registry as it is (``registries_kept``)
+_STALE_REGISTRIES = contextvars.ContextVar("ufora_filters_make_registries_stale", default=True)
+
+
+@contextlib.contextmanager
+def registries_kept() -> Iterator[None]:
+    """Within: warnings filters installed leave the registries as they are (as if they had been
+    in force when the registries were last made stale: ``engine.warned.installing``)."""
+    token = _STALE_REGISTRIES.set(False)
+    try:
+        yield
+    finally:
+        _STALE_REGISTRIES.reset(token)
+
+
 def _set_warning_filters(state: Tuple[Tuple[Any, ...], str]) -> None:
     entries, default = state
     lock = compiler_lock() if _warnings_raise(state) or _warnings_raise(_warning_filters()) else None
     with lock if lock is not None else contextlib.nullcontext():
         warnings.filters[:] = _filters(entries)
         warnings.defaultaction = default
-        warnings._filters_mutated()  # type: ignore[attr-defined]  # what catch_warnings calls too
+        if _STALE_REGISTRIES.get():
+            warnings._filters_mutated()  # type: ignore[attr-defined]  # what catch_warnings calls too
 
 
 # numba sets ``warnings.filters`` aside while it types a kernel, in a compile thread of this

@@ -30,6 +30,7 @@ changes.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import itertools
 import json
@@ -162,40 +163,92 @@ def sent(sink: Sink) -> Iterator[None]:
     function) is taken out after it, so that the next blocks' warnings still reach their client."""
     shown, shown_impl = warnings.showwarning, warnings._showwarnmsg_impl  # type: ignore[attr-defined]
     _fresh_registries()
-    _filters.update(baseline=None, change=None)
+    _filters.update(thread=None, change=None)
     try:
         with _sinking(functools.partial(_marked, sink)):
             yield
     finally:
+        _filters.update(thread=None, change=None)
         warnings.showwarning, warnings._showwarnmsg_impl = shown, shown_impl  # type: ignore[attr-defined]
         if getattr(logging, "_warnings_showwarning", None) is not None:
             logging._warnings_showwarning = None  # type: ignore[attr-defined]  # captureWarnings(True) undone
 
 
-# The block's filters as its caller had them (``callers_filters_in_force``), and the name of
-# their last change since, if any: a block that changes them (``simplefilter``,
-# ``catch_warnings``) makes every registry stale in CPython, so its records carry that name, and
-# the client makes its own registries stale where a record names a change it has not seen
-_filters: Dict[str, Any] = {"baseline": None, "change": None}
+# A block that changes the filters (``simplefilter``, ``catch_warnings``, even to what they
+# were) makes every registry stale in CPython: its records after each change carry that
+# change's name, and the client makes its own registries stale where a record names a change it
+# has not seen. The changes are counted as ``warnings`` makes them (``_counted_change``), in the
+# block's thread and outside what the engine computes there for itself (``_engines_own``): the
+# count when they were the caller's or last named, the name of the last change named
+_filters: Dict[str, Any] = {"thread": None, "counted": 0, "named": 0, "change": None}
 _changes = itertools.count(1)
 _PROCESS = secrets.token_hex(4)  # changes' names are this process's
+_engines_own: contextvars.ContextVar[bool] = contextvars.ContextVar("ufora_engines_own_warnings", default=False)
+_python_filters_mutated = warnings._filters_mutated  # type: ignore[attr-defined]
+
+
+def _counted_change() -> None:
+    """``warnings._filters_mutated`` in a process that runs blocks: counts the block's own."""
+    if _filters["thread"] == threading.get_ident() and not _engines_own.get():
+        _filters["counted"] += 1
+    _python_filters_mutated()
+
+
+@contextlib.contextmanager
+def engines_own() -> Iterator[None]:
+    """Within: what changes the filters in this thread is the engine's, not the block's (numba
+    sets them aside while it compiles a kernel the block's code never asked for)."""
+    token = _engines_own.set(True)
+    try:
+        yield
+    finally:
+        _engines_own.reset(token)
 
 
 def callers_filters_in_force() -> None:
-    """The block's caller's settings are installed: the filters now are the caller's."""
-    _filters.update(baseline=tuple(warnings.filters), change=None)
+    """The block's caller's settings are installed: a change of the filters from here on, in
+    this thread, is the block's."""
+    warnings._filters_mutated = _counted_change  # type: ignore[attr-defined]
+    _filters.update(thread=threading.get_ident(), named=_filters["counted"], change=None)
+
+
+def _changed_since_named() -> Optional[str]:
+    """The name of the last change of the filters in the block, named now if it is not yet."""
+    if _filters["thread"] is not None and _filters["counted"] != _filters["named"]:
+        _filters.update(named=_filters["counted"], change=f"{_PROCESS}-{next(_changes)}")
+    return _filters["change"]
+
+
+# A block's module state's kind (``engine.module_state``): the last change of the filters in it
+FILTERS_CHANGE = "warnings filters change"
+
+
+def final_change() -> Optional[str]:
+    """The name of the last change of the filters the block made (None: it made none)."""
+    return _changed_since_named()
+
+
+@contextlib.contextmanager
+def installing(change: Optional[str], registries: Dict[str, dict]) -> Iterator[None]:
+    """While the client installs the filters a block ended with (``change``: ``final_change``):
+    its registries are made stale once for the block's last change, as the block's own
+    ``simplefilter`` did in CPython: where a record of the block named that change, that was
+    done then; else now. Installing the filters makes them stale no more (made stale twice, a
+    warning a block had shown under "once" or "default" was shown again by the next block)."""
+    if change is None:
+        yield
+        return
+    if registries.get(_CHANGE_SEEN) != change:
+        registries[_CHANGE_SEEN] = change
+        warnings._filters_mutated()  # type: ignore[attr-defined]
+    with process_settings.registries_kept():
+        yield
 
 
 def _marked(sink: Sink, one: Record) -> None:
     """``one`` to ``sink``, naming the last change of the filters the block made before it."""
-    baseline = _filters["baseline"]
-    if baseline is not None:
-        now = tuple(warnings.filters)
-        if now != baseline:
-            _filters.update(baseline=now, change=f"{_PROCESS}-{next(_changes)}")
-        if _filters["change"] is not None:
-            one = {**one, "filters": _filters["change"]}
-    sink(one)
+    change = _changed_since_named()
+    sink(one if change is None else {**one, "filters": change})
 
 
 class Records(list):
@@ -215,15 +268,16 @@ def recorded() -> Iterator[Records]:
     partition starts with empty registries, as a serial run's would be for its items (a place
     that warned in an earlier block or partition warns again; the client keeps it once)."""
     records = Records()
-    _fresh_registries()
-    with _sinking(records.add):
-        yield records
+    with engines_own():  # (as the settings the partition runs under are put in force)
+        _fresh_registries()
+        with _sinking(records.add):
+            yield records
 
 
 def _fresh_registries() -> None:
     """Every registry stale, and none of "once"'s (which no filter change clears): a warning an
     earlier block issued here is issued again, and the client decides with its own."""
-    warnings._filters_mutated()  # type: ignore[attr-defined]
+    _python_filters_mutated()
     warnings.onceregistry.clear()
 
 
@@ -233,11 +287,12 @@ def discarded() -> Iterator[None]:
     the items are computed again where their results count, and warn there, so the registries
     they filled are made stale after them (else the first item's warning, kept once per place,
     was counted as shown by the sample: a shape run serially after its sample lost it)."""
-    try:
-        with _sinking(lambda one: None):
-            yield
-    finally:
-        _fresh_registries()
+    with engines_own():
+        try:
+            with _sinking(lambda one: None):
+                yield
+        finally:
+            _fresh_registries()
 
 
 @contextlib.contextmanager

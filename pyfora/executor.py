@@ -125,6 +125,11 @@ class Executor(client_objects.ClientObject):
         if not self._closed:
             self._connection.release(object_id)
 
+    @property
+    def _warning_registries(self) -> Dict[str, dict]:
+        """The registries the blocks' warnings are issued with here (``engine.warned``)."""
+        return self._connection._warning_registries
+
     @staticmethod
     def _submission(block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
         return {"filename": block.filename, "with_line": block.with_line, "source": block.source,

@@ -430,3 +430,51 @@ def test_the_warning_stream_is_cut_between_lines_only():
         flow.acknowledged("j", sum(len(text) for _, text in more))
     assert taken == [("stderr", "a\n"), ("warning", line * 2), ("warning", line * 2 + "short\n"),
                      ("stderr", "b\nc\n")]
+
+
+FILTER_CALLS = """
+import contextlib, warnings
+REMOTE = {remote}
+if REMOTE:
+    import pyfora
+    ufora = pyfora.connect({url!r}, progress=False)
+    block = ufora.remotely.downloadAll
+else:
+    block = contextlib.nullcontext
+
+def noisy(x):
+    if x == 3:
+        warnings.warn("three seen", UserWarning)
+    return x
+
+for step in ["once", "unchanged", "catch inside", "always", "default", "default again", "catch at the end",
+             "unchanged"]:
+    print(step, flush=True)
+    with block():
+        if step in ("once", "always", "default", "default again"):
+            warnings.simplefilter(step.split()[0])
+        elif step == "catch inside":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+        total = sum(noisy(x) for x in range(10))
+        if step == "catch at the end":
+            with warnings.catch_warnings():
+                pass
+print("end", flush=True)
+"""
+
+
+def test_each_filter_call_of_a_block_makes_registries_stale_once_as_in_cpython(cluster_url, tmp_path):
+    """CPython makes every registry stale at each call that sets the filters, even to what they
+    were (``catch_warnings``, ``simplefilter`` of the first filter), and at no other time. The
+    client made them stale again when it took back the filters a block ended with ("once" in
+    one block: the next block's warning was shown again), and never where the filters a block
+    ended with were the ones it began with (a ``catch_warnings`` inside it)."""
+    there = client_script(tmp_path / "there.py", FILTER_CALLS.format(remote=True, url=cluster_url), None)
+    out, err = there.communicate(timeout=240)
+    (tmp_path / "here.py").write_text(FILTER_CALLS.format(remote=False, url=None))
+    here = subprocess.run([sys.executable, str(tmp_path / "here.py")], capture_output=True, text=True, timeout=120)
+    assert there.returncode == 0 == here.returncode, err + here.stderr
+    assert out == here.stdout
+    assert err.replace("there.py", "here.py") == here.stderr
+    assert here.stderr.count("three seen") == 6 * 2  # the warning and its line, in six of the eight blocks
