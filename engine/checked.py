@@ -349,6 +349,8 @@ def _replaced_callables() -> Dict[Any, Tuple[str, Callable]]:
     table[math.hypot] = ("math_hypot", lambda a, b=None: None)
     table[range] = ("range", _range_typer())
     table[int] = ("int", to_int_typer(int, lambda a, b=None: int(a)))
+    # numba converts a float beyond int64 (or nan) to INT64_MIN; numpy raises
+    table[numpy.int64] = ("numpy_int64", to_int_typer(numpy.int64, lambda a, b=None: numpy.int64(a)))
     table[round] = ("round", to_int_typer(round, lambda a, b=None: int(a)))
 
     return table
@@ -443,8 +445,8 @@ def _replacement(func_ir, expression, helpers: Dict[Any, Callable]) -> Optional[
             owner = func_ir.get_definition(expression.value)
         except Exception:  # not a single definition: not a module's attribute
             return None
-        if isinstance(owner, (ir.Global, ir.FreeVar)) and owner.value is math:
-            value = getattr(math, expression.attr, None)
+        if isinstance(owner, (ir.Global, ir.FreeVar)) and (owner.value is math or owner.value is numpy):
+            value = getattr(owner.value, expression.attr, None)
     if value is None or isinstance(value, (int, float, str, bool)):
         return None
     if value is pow:  # the builtin, with two arguments: the checked ** (three: not compiled)
@@ -648,6 +650,8 @@ def _callee_kind(func_ir, call) -> Optional[str]:
     kind = name[len("checked_"):]
     if kind in _SYMBOLS or kind in ("neg", "abs"):
         return "operator"
+    if kind.startswith("numpy_"):  # a numpy scalar type, checked: numpy's scalar
+        return "numpy"
     return "python" if kind.startswith("math_") or kind in ("int", "round") else None
 
 

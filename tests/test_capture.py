@@ -21,6 +21,7 @@ class InProcessExecutor:
 
     def __init__(self):
         self.submitted = []
+        self._warning_registries = {}  # (engine.warned's, as a connection keeps them)
 
     def _check_open(self):
         pass

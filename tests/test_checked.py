@@ -88,3 +88,16 @@ def test_other_types_keep_the_plain_operator():
     array = np.arange(3.0)
     assert AUGMENTED["+"](array, 1.0) is not None and array.tolist() == [1.0, 2.0, 3.0]  # in place
     assert COMPILED["a + b"](True, True) == 2
+
+
+def test_numpys_int64_of_a_float_beyond_it_raises_as_numpy_does():
+    """numba converts 1e300 (or nan) to INT64_MIN; numpy raises OverflowError (ValueError): a
+    user's list of np.int64(i * 1e300) came back as INT64_MIN values."""
+    import numpy
+
+    convert = _compiled("return numpy.int64(a * b)")
+    convert.py_func.__globals__["numpy"] = numpy
+    assert convert(3, 1.5) == 4 and convert(-7, 0.5) == -3  # truncated toward zero, as numpy does
+    for a, b in ((1, 1e300), (1, float("inf")), (1, float("nan")), (-1, 9.3e18)):
+        with pytest.raises(OverflowError):
+            convert(a, b)

@@ -446,6 +446,8 @@ add("result = [math.sin(x * 1e300 * 1e10) for x in range(30_000)]")  # sin(inf):
 add("result = [math.floor(x * 0.37) for x in range(30_000)]", compiled=True, exact=True)
 add("result = [math.floor(x * 1e300 * 1e10) for x in range(30_000)]")  # floor(inf): OverflowError
 add("result = [int(x * 1e16) for x in range(30_000)]", exact=True)  # past int64: CPython's ints
+add("result = [np.int64(x * 1e300) for x in range(30_000)]")  # OverflowError (numba: INT64_MIN)
+add("result = [np.int64(x * 0.37) for x in range(30_000)]", compiled=True, exact=True)
 add("result = [(x * 1.1) ** 3 for x in range(30_000)]", compiled=True, exact=True)  # C's pow, not x*x*x
 add("result = [(x * 0.37) ** 2 for x in range(30_000)]", compiled=True, exact=True)
 add("result = [(x * 0.5) ** 0.5 for x in range(30_000)]", compiled=True, exact=True)
