@@ -42,6 +42,7 @@ Not covered: arithmetic inside numba's own library code other than the above (``
 """
 from __future__ import annotations
 
+import collections
 import contextvars
 import functools
 import inspect
@@ -435,6 +436,20 @@ def calling(function: Callable) -> Optional[Callable]:
 def _replacement(func_ir, expression, helpers: Dict[Any, Callable]) -> Optional[Callable]:
     """The helper for a global, a closure value or an attribute of a module (``math.sqrt``)
     that is a callable numba must not call as it has it; None for anything else."""
+    value = _replaced_value(func_ir, expression)
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return None
+    if value is pow:  # the builtin, with two arguments: the checked ** (three: not compiled)
+        value = operator.pow
+    try:
+        return helpers.get(value)
+    except TypeError:  # unhashable
+        return None
+
+
+def _replaced_value(func_ir, expression) -> Any:
+    """The value of a global, a closure value or an attribute of ``math`` or ``numpy``; None
+    for anything else."""
     from numba.core import ir
 
     value = None
@@ -447,14 +462,23 @@ def _replacement(func_ir, expression, helpers: Dict[Any, Callable]) -> Optional[
             return None
         if isinstance(owner, (ir.Global, ir.FreeVar)) and (owner.value is math or owner.value is numpy):
             value = getattr(owner.value, expression.attr, None)
-    if value is None or isinstance(value, (int, float, str, bool)):
-        return None
-    if value is pow:  # the builtin, with two arguments: the checked ** (three: not compiled)
-        value = operator.pow
-    try:
-        return helpers.get(value)
-    except TypeError:  # unhashable
-        return None
+    return value
+
+
+def _only_called(func_ir) -> set:
+    """The names of the variables the IR uses only as what a call calls (never passes or keeps)."""
+    from numba.core import ir
+
+    uses: collections.Counter = collections.Counter()
+    calls: collections.Counter = collections.Counter()
+    for block in func_ir.blocks.values():
+        for statement in block.body:
+            target = statement.target.name if isinstance(statement, ir.Assign) else None
+            uses.update(var.name for var in statement.list_vars() if var.name != target)
+            if isinstance(statement, ir.Assign) and isinstance(statement.value, ir.Expr) \
+                    and statement.value.op == "call":
+                calls[statement.value.func.name] += 1
+    return {name for name, count in calls.items() if uses[name] == count}
 
 
 def _check_arithmetic(func_ir) -> bool:
@@ -464,11 +488,15 @@ def _check_arithmetic(func_ir) -> bool:
 
     helpers = _helpers()
     changed = False
+    only_called = _only_called(func_ir)
     for block in func_ir.blocks.values():
         body = []
         for statement in block.body:
             expression = statement.value if isinstance(statement, ir.Assign) else None
             replacement = _replacement(func_ir, expression, helpers) if expression is not None else None
+            if replacement is not None and isinstance(_replaced_value(func_ir, expression), type) \
+                    and statement.target.name not in only_called:
+                replacement = None  # a type passed as a value (astype(np.int64)): not a conversion
             if replacement is not None:
                 statement.value = ir.Global(replacement.__name__, replacement, statement.loc)
                 func_ir._definitions[statement.target.name] = [statement.value]
@@ -992,7 +1020,75 @@ def _not_cpythons_call(func_ir, typemap: dict, statement, numpy_args: Any, memo:
     if _callee_kind(func_ir, value) == "operator" and any(
             isinstance(typemap.get(a.name), types.Boolean) and origin(a) == _NUMPY for a in value.args):
         return f"arithmetic on numpy bools (line {line}): numpy's is logical, numba's an int's"
+    if _callee_kind(func_ir, value) == "operator" and _constant_warns(func_ir, value):
+        return (f"arithmetic of numpy constants (line {line}): the compiler computes it once, and numpy's "
+                f"warning for it at each pass would be lost")
     return None
+
+
+_NOT_CONSTANT = object()
+
+
+def _constant_warns(func_ir, call) -> bool:
+    """Whether an operator's operands are all constants (a literal, a global's or a closure's
+    value, numpy's scalar of one, or such an operation of them), one of them numpy's, and numpy
+    warns as it computes it: the compiler computes it as it compiles, so no flag is raised as
+    the kernel runs (``c * 10.0`` with ``c = np.float64(1e308)``)."""
+    operands = [_constant_value(func_ir, arg, 0) for arg in call.args]
+    function = _operation(func_ir, call)
+    if function is None or any(operand is _NOT_CONSTANT for operand in operands) or not any(
+            isinstance(operand, numpy.generic) for operand in operands):
+        return False
+    try:
+        with numpy.errstate(all="raise"):
+            function(*operands)
+    except FloatingPointError:
+        return True
+    except Exception:  # noqa: BLE001 - CPython's own error: raised where the kernel computes it too
+        return False
+    return False
+
+
+def _operation(func_ir, call) -> Optional[Callable]:
+    """What an operator's or a numpy scalar type's call computes, in CPython (None: another)."""
+    kind = _callee_kind(func_ir, call)
+    if kind not in ("operator", "numpy") or call.kws:
+        return None
+    callee = _global_value(func_ir, func_ir.get_definition(call.func))
+    if kind == "numpy":
+        return callee if isinstance(callee, type) else None
+    return _OPERATORS.get(getattr(callee, "__name__", "")[len("checked_"):])
+
+
+def _constant_value(func_ir, var, depth: int) -> Any:
+    """The value of a constant operand (``_constant_warns``), or ``_NOT_CONSTANT`` (also where
+    computing it raises)."""
+    from numba.core import ir
+
+    try:
+        definition = func_ir.get_definition(var)
+    except Exception:  # several definitions: not a constant
+        return _NOT_CONSTANT
+    if isinstance(definition, (ir.Const, ir.Global, ir.FreeVar)):
+        value = definition.value
+        return value if isinstance(value, (int, float, complex, numpy.number)) else _NOT_CONSTANT
+    if not (isinstance(definition, ir.Expr) and definition.op == "call") or depth > 8:
+        return _NOT_CONSTANT
+    function = _operation(func_ir, definition)
+    operands = [_constant_value(func_ir, arg, depth + 1) for arg in definition.args]
+    if function is None or any(operand is _NOT_CONSTANT for operand in operands):
+        return _NOT_CONSTANT
+    try:
+        with numpy.errstate(all="ignore"):
+            return function(*operands)
+    except Exception:  # noqa: BLE001 - not a value
+        return _NOT_CONSTANT
+
+
+# the checked helpers' names: their operators (``_operation``)
+_OPERATORS: Dict[str, Callable] = {**{name: function for function, name in _BINARY.items()},
+                                   **{name: function for function, name in _COMPARE.items()},
+                                   "neg": operator.neg, "abs": abs}
 
 
 def _numpys_function(value: Any) -> bool:
@@ -1004,37 +1100,94 @@ def _numpys_function(value: Any) -> bool:
         and module.split(".")[0] == "numpy"
 
 
-def may_warn(func_ir, typemap: dict, numpy_args: Any = None) -> bool:
+_QUIET_CALLS = (min, max, len, bool, range, enumerate, zip, isinstance)  # compare or count only
+
+
+def may_warn(func_ir, typemap: dict, numpy_args: Any = None, seen: Optional[set] = None) -> bool:
     """Whether the function may compute with floats where CPython would ask numpy, whose error
     mode "warn" issues a RuntimeWarning for a division by zero, an invalid value or an overflow
-    that compiled code passes over in silence: a call of numpy's (``np.sqrt(x)``, whatever x is),
-    or an operator on floats, complex numbers or arrays that are not all Python numbers. A float
-    operator on Python numbers alone never warns (CPython's raise, or give inf and nan quietly);
-    ints are checked apart (``_check_arithmetic``)."""
-    from numba.core import ir, types
+    that compiled code passes over in silence: arithmetic on floats, complex numbers or arrays
+    that are not all Python numbers (a Python float's gives inf and nan quietly, or raises in
+    CPython, and ints are checked apart: ``_check_arithmetic``), a call of numpy's or of what
+    cannot be told (a function passed in, an array's method), or of the user's functions that
+    may, given the origins of what it passes them (``seen``: those read). Comparisons never warn
+    (compiled code may raise the invalid flag for a nan there: that costs a recompute only)."""
+    from numba.core import ir
 
     memo: dict = {}
+    seen = set() if seen is None else seen
     origin = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, memo=memo)
     for block in func_ir.blocks.values():
         for statement in block.body:
             value = statement.value if isinstance(statement, ir.Assign) else None
             if not isinstance(value, ir.Expr):
                 continue
-            if value.op == "call":
-                try:
-                    callee = _global_value(func_ir, func_ir.get_definition(value.func))
-                except Exception:  # not one definition: not numpy's
-                    callee = None
-                if _numpys_function(callee):
-                    return True
-                operands = list(value.args) if _callee_kind(func_ir, value) == "operator" else []
-            elif value.op in ("binop", "inplace_binop", "unary"):
-                operands = [value.lhs, value.rhs] if value.op != "unary" else [value.value]
-            else:
-                continue
-            if any(isinstance(typemap.get(operand.name), (types.Float, types.Complex, types.Array))
-                   for operand in operands) and any(origin(operand) != _PYTHON for operand in operands):
+            if value.op == "call" and _call_may_warn(func_ir, typemap, value, numpy_args, memo, seen):
                 return True
+            if value.op in ("binop", "inplace_binop") and value.fn not in _COMPARE and value.fn not in _PYTHON_BOOLS \
+                    and _numpy_arithmetic(typemap, [value.lhs, value.rhs], origin):
+                return True
+            if value.op == "unary" and value.fn is not operator.not_ and _numpy_arithmetic(typemap, [value.value],
+                                                                                             origin):
+                return True
+    return False
+
+
+def _numpy_arithmetic(typemap: dict, operands: list, origin: Callable[[Any], Optional[str]]) -> bool:
+    """Whether an operation on ``operands`` is numpy's and of floats (or arrays): one of them
+    is a float, complex or array, and one is not known to be a Python number."""
+    from numba.core import types
+
+    return any(isinstance(typemap.get(operand.name), (types.Float, types.Complex, types.Array))
+               for operand in operands) and any(origin(operand) != _PYTHON for operand in operands)
+
+
+def _call_may_warn(func_ir, typemap: dict, call, numpy_args: Any, memo: dict, seen: set) -> bool:
+    from numba.core import ir, types
+
+    origin = functools.partial(_origin, func_ir, typemap, numpy_args=numpy_args, memo=memo)
+    kind = _callee_kind(func_ir, call)
+    if kind == "operator":
+        name = _global_value(func_ir, func_ir.get_definition(call.func)).__name__[len("checked_"):]
+        return name not in _COMPARE.values() and _numpy_arithmetic(typemap, list(call.args), origin)
+    if kind is not None:  # a math function's, a conversion's: CPython's raise, checked
+        return False
+    try:
+        callee = func_ir.get_definition(call.func)
+    except Exception:  # not one definition: what it calls cannot be told
+        return True
+    value = _global_value(func_ir, callee)
+    if _numpys_function(value):
+        return True
+    if isinstance(typemap.get(call.func.name), types.Dispatcher):  # the user's: as it computes
+        found = _callee_typings(func_ir, typemap, call, numpy_args, memo)
+        if not found or not found[1]:
+            return True
+        origins, called = found
+        for callee_ir, callee_typemap, _ in called:
+            if (id(callee_ir), origins) not in seen:
+                seen.add((id(callee_ir), origins))
+                if may_warn(callee_ir, callee_typemap, origins, seen):
+                    return True
+        return False
+    if isinstance(callee, ir.Expr) and callee.op == "getattr" \
+            and isinstance(typemap.get(callee.value.name), types.Array):
+        return True  # an array's method: numpy's
+    if isinstance(callee, (ir.Arg, ir.FreeVar)) or (isinstance(callee, ir.Expr) and callee.op != "getattr"):
+        return True  # a function passed in (np.sqrt given to a helper)
+    return not any(value is quiet for quiet in _QUIET_CALLS) and _numpy_arithmetic(typemap, list(call.args), origin)
+
+
+def element_sum_may_warn(element: Callable, numpy_args: Any) -> bool:
+    """Whether a sum of the element's values adds numpy's floats (``sum(a[i] for i in r)``: the
+    kernel's own additions, which numpy would warn for as they overflow)."""
+    from numba.core import types
+
+    record = typed_functions.get()
+    for (function, _), (func_ir, typemap, return_type) in (record.typed.items() if record else ()):
+        if function is element and isinstance(return_type, (types.Float, types.Complex)) \
+                and _returned_origin(func_ir, typemap, numpy_args) != _PYTHON:
+            return True
     return False
 
 
@@ -1122,7 +1275,9 @@ def compiler() -> type:
             why = refusal(state.func_ir, state.typemap, state.return_type, numpy_args)
             if why:
                 raise TypingError(why)
-            if record is not None and not record.may_warn:
+            # from the shape's own functions, whose arguments' origins are known, through the
+            # functions they call (typed before them)
+            if record is not None and not record.may_warn and state.func_id.func in numpy_arguments.get():
                 record.may_warn = may_warn(state.func_ir, state.typemap, numpy_args)
             return False
 

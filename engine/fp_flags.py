@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import platform
+import warnings
 from typing import Dict, Optional
 
 import numpy as np
@@ -38,12 +39,27 @@ _libm = _c_math_library() if _FLAGS is not None else None
 
 
 def watched() -> int:
-    """The flags whose numpy error mode is "warn" in this thread now (0: none, or this
-    machine's flags cannot be read, and compiled shapes here warn nowhere, as before)."""
-    if _FLAGS is None or _libm is None:
+    """The flags whose numpy error mode is "warn" in this thread now (0: none, where the
+    warnings filters ignore every ``RuntimeWarning``, or where this machine's flags cannot be
+    read, and compiled shapes here warn nowhere, as before)."""
+    if _FLAGS is None or _libm is None or _runtime_warnings_ignored():
         return 0
     modes = np.geterr()
     return sum(flag for name, flag in _FLAGS.items() if modes.get(name) == "warn")
+
+
+def _runtime_warnings_ignored() -> bool:
+    """Whether the filters ignore numpy's warnings wherever they are issued: the first filter
+    that can match a ``RuntimeWarning`` ignores it whatever its text, module and line are
+    (``simplefilter("ignore")``), after filters that could only ignore it too."""
+    for action, message, category, module, line in warnings.filters:
+        if not issubclass(RuntimeWarning, category):
+            continue
+        if action != "ignore":
+            return False
+        if not getattr(message, "pattern", message) and not getattr(module, "pattern", module) and not line:
+            return True
+    return warnings.defaultaction == "ignore"
 
 
 def clear(flags: int) -> None:

@@ -376,7 +376,9 @@ def _build(reducer, source, element, condition, key, pattern: Optional[str], arg
             kernel = _compile(reducer, source, namespace, condition is not None, key is not None, pattern,
                               argument_types, item_type, len(lifted_names))
             if kernel is not None:
-                kernel.watches_flags = bool(source.numpy_items) or record.may_warn
+                element_function = getattr(namespace["element"], "py_func", None)
+                kernel.watches_flags = record.may_warn or reducer is reducers.Sum and checked.element_sum_may_warn(
+                    element_function, lifted_parts)
             return kernel
         finally:
             checked.typed_functions.reset(typed)
