@@ -445,6 +445,7 @@ def kernel_or_compiling(digest: str, reducer, source, element, condition, key,
     def build() -> Optional[Kernel]:
         # numba's compiler aborts the process when it cannot allocate; it sets the warnings
         # filters aside, which the block's code did not ask for
+        warned.keep_filters_through_compiles()
         with memory_limits.reserve(), warned.engines_own():
             return _build(reducer, source, element, condition, key, pattern, argument_types, item_type,
                           lifted_names)

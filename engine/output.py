@@ -98,14 +98,22 @@ def _start_flusher() -> None:
 
 # A block may fork while the flusher holds its batcher's lock: the child (which has no flusher)
 # must not inherit it held. The caller takes these before any lock the flusher's ``send`` takes.
+# the locks ``before_fork`` took: those released after it (a batcher added meanwhile, by a block
+# starting in another thread, was released unheld: "RuntimeError: release unlocked lock")
+_held_at_fork: List[threading.Lock] = []
+
+
 def before_fork() -> None:
-    for batcher in _batchers:
-        batcher.lock.acquire()
+    held = [batcher.lock for batcher in list(_batchers)]
+    for lock in held:
+        lock.acquire()
+    _held_at_fork[:] = held
 
 
 def after_fork_in_parent() -> None:
-    for batcher in _batchers:
-        batcher.lock.release()
+    held, _held_at_fork[:] = list(_held_at_fork), []
+    for lock in held:
+        lock.release()
 
 
 def after_fork_in_child() -> None:

@@ -221,11 +221,23 @@ def registries_kept() -> Iterator[None]:
         _STALE_REGISTRIES.reset(token)
 
 
+# How many times this process has put warnings filters in force, and the last it put
+_put: Dict[str, Any] = {"times": 0, "filters": None}
+
+
+def filters_put() -> Tuple[int, Optional[List[Any]]]:
+    """(how many times this process has put warnings filters in force, the last it put)."""
+    return _put["times"], _put["filters"]
+
+
 def _set_warning_filters(state: Tuple[Tuple[Any, ...], str]) -> None:
     entries, default = state
     lock = compiler_lock() if _warnings_raise(state) or _warnings_raise(_warning_filters()) else None
     with lock if lock is not None else contextlib.nullcontext():
-        warnings.filters[:] = _filters(entries)
+        filters = list(_filters(entries))
+        # told first: numba's compile ending between the two writes the new ones where it puts back
+        _put.update(times=_put["times"] + 1, filters=filters)
+        warnings.filters[:] = filters
         warnings.defaultaction = default
         if _STALE_REGISTRIES.get():
             warnings._filters_mutated()  # type: ignore[attr-defined]  # what catch_warnings calls too
@@ -296,6 +308,18 @@ def not_compiled_because(settings: Mapping[str, Any]) -> Optional[str]:
             return f"not compiled: np.seterr({modes}) is in force, which compiled code does not follow"
     if WARNINGS in settings and _warnings_raise(settings[WARNINGS], compiled=True):
         return "not compiled: a warnings filter turns warnings into errors, and compiled code issues none"
+    return None
+
+
+def numpy_calls_back() -> Optional[str]:
+    """Why numpy's errors would have effects here that a partition elsewhere would lose, if
+    they would: a mode "call" or "log" runs the function (writes to the object) given to
+    ``np.seterrcall``, whose effects are the block's (a handler counting them counted none of
+    those met in other processes)."""
+    modes = np.geterr()
+    calling = sorted(kind for kind, mode in modes.items() if mode in ("call", "log"))
+    if calling and np.geterrcall() is not None:
+        return f"numpy's errors ({', '.join(calling)}) call {np.geterrcall()!r}, here"
     return None
 
 

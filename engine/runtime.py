@@ -222,7 +222,7 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...], return
         return None, f"{type(iterable).__name__} is not a source the engine splits"
     if source.length < INLINE_LIMIT:
         return None, f"{source.length} items: nothing to split"
-    effect = purity.side_effect(*functions, items=_item_classes(iterable))
+    effect = purity.side_effect(*functions, items=_item_classes(iterable)) or process_settings.numpy_calls_back()
     if effect:
         return None, f"side effect: {effect}"
     nan = purity.nan_held(*functions) if returns_an_item else None
@@ -277,11 +277,12 @@ def _serially(function: Callable, iterable: Any, shape: tuple, serial: Optional[
               kwargs: dict) -> Any:
     """``function`` of the shape's elements, computed here in order as CPython computes them:
     by the generator as written (``serial``, from the rewriter) when there is one."""
-    if serial is not None:
-        return function(serial(_called(iterable)), *args, **kwargs)
-    if isinstance(iterable, IteratorCall):  # the real map()/filter(): where it ends, as written
-        return function(_called(iterable), *args, **kwargs)
-    return function(_elements(*shape), *args, **kwargs)
+    with warned.issued_at(serial if serial is not None else shape[1]):
+        if serial is not None:
+            return function(serial(_called(iterable)), *args, **kwargs)
+        if isinstance(iterable, IteratorCall):  # the real map()/filter(): where it ends, as written
+            return function(_called(iterable), *args, **kwargs)
+        return function(_elements(*shape), *args, **kwargs)
 
 
 AS_WRITTEN = "a function raised StopIteration in a partition: made again as written, where CPython says what it means"
@@ -299,7 +300,8 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
     serial = kwargs.pop(rewriter.SERIAL_KEYWORD, None)
     if serial is not None and (_runner is None or _inline_few.get() and _few_items(iterable)):
         # in a partition (a shape in a function called per item), or few items: as written, at once
-        return function(serial(_called(iterable)), *args, **kwargs)
+        with warned.issued_at(serial):
+            return function(serial(_called(iterable)), *args, **kwargs)
     given = iterable
     reducer = reducers.REDUCTIONS.get(function)
     grouped = element.grouped if isinstance(element, Flat) and reducer is not None else None
@@ -346,7 +348,8 @@ def parallel_reduce(function: Callable, iterable: Any, element: Callable,
             source, reason = None, str(exc)
         else:
             if partials is not None:
-                value = reducer.combine(partials, function, args, kwargs)
+                with warned.issued_at(serial if serial is not None else element):  # (its sum's additions)
+                    value = reducer.combine(partials, function, args, kwargs)
                 _tally_split(started, estimate)
                 return value
             # serially below (_run's report says why): the element functions are pure

@@ -410,10 +410,11 @@ def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.
 
 
 def _python_partial(job: _Decoded, items: Iterable[Any]) -> Tuple[Any, bool]:
-    if job.inner is not None and job.task.as_written is None:  # every value of the inner loops is an element
-        outer = (job.inner(x) for x in items if job.condition is None or job.condition(x))
-        return job.reducer.python_partition(itertools.chain.from_iterable(outer), None, None, job.key), False
-    return job.reducer.python_partition(job.values(items), None, None, job.key), False
+    with warned.issued_at(job.task.as_written or job._compile[1]):
+        if job.inner is not None and job.task.as_written is None:  # every value of the inner loops is an element
+            outer = (job.inner(x) for x in items if job.condition is None or job.condition(x))
+            return job.reducer.python_partition(itertools.chain.from_iterable(outer), None, None, job.key), False
+        return job.reducer.python_partition(job.values(items), None, None, job.key), False
 
 
 def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (), whole: bool = False,

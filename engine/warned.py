@@ -35,11 +35,15 @@ import functools
 import itertools
 import json
 import logging
+import os
 import secrets
 import sys
 import threading
+import types
 import warnings
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
+
+import numpy as np
 
 from ufora.engine import process_settings
 
@@ -69,19 +73,93 @@ def install() -> None:
         warnings._showwarnmsg = _show  # type: ignore[attr-defined]
 
 
+class _KeptThroughCompiles(warnings.catch_warnings):
+    """numba's ``warnings.catch_warnings`` (``keep_filters_through_compiles``). numba sets the
+    filters aside while it compiles, in a compile thread, and puts back at its end the list it
+    set aside: filters a partition put in force meanwhile (a block's ``simplefilter("always")``,
+    carried by its task) were undone, and the partition went on under the last block's
+    ("default": a user's trial got one warning per place where CPython gave 115,469). In an
+    engine thread, what this process put in force while they were set aside is written into the
+    list put back."""
+
+    def __enter__(self) -> Any:
+        self._times_put = process_settings.filters_put()[0]
+        return super().__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        times, filters = process_settings.filters_put()
+        if getattr(self, "_entered", False) and times != self._times_put and filters is not None \
+                and threading.current_thread().name.startswith(ENGINE_THREADS):
+            self._filters[:] = filters  # type: ignore[attr-defined]  # the list it puts back
+        super().__exit__(*exc_info)
+
+
+class _NumbasWarnings(types.ModuleType):
+    """The ``warnings`` numba's compiler modules see: the module itself, but for
+    ``catch_warnings`` (the user's ``warnings.catch_warnings`` stays Python's own)."""
+    catch_warnings = _KeptThroughCompiles
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(warnings, name)
+
+
+# numba's modules that set the filters aside while they compile
+_NUMBA_MODULES = ("numba.core.errors", "numba.core.compiler", "numba.np.arraymath", "numba.np.ufunc.ufuncbuilder")
+_numbas_warnings = _NumbasWarnings("warnings")
+
+
+def keep_filters_through_compiles() -> None:
+    """Make numba's compiles leave the filters this process puts in force meanwhile
+    (``_KeptThroughCompiles``): called before a kernel is built, once numba is imported."""
+    for name in _NUMBA_MODULES:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "warnings", None) is warnings:
+            module.warnings = _numbas_warnings  # type: ignore[attr-defined]
+
+
 def _show(message: warnings.WarningMessage) -> None:
     """Where ``warnings`` sends a warning that passed its filters: to the sink, unless it is the
     engine's own (a compile thread's), or the block takes it itself (its own ``showwarning``,
     its ``catch_warnings(record=True)``). numba records every thread's warnings while it
     compiles (``catch_warnings(record=True)`` in a compile thread) and issues them again from
     there: a recording in force while a compile runs in another thread is taken for numba's."""
+    shape = _shape_at.get()
+    if shape is not None and os.path.dirname(os.path.abspath(message.filename)) == _ENGINE_FOLDER:
+        message.filename, message.lineno = shape[0], shape[1]
+    else:
+        shape = None
     sink = _sink
     if sink is None or message.file is not None or threading.current_thread().name.startswith(ENGINE_THREADS) \
             or warnings.showwarning is not warnings._showwarning_orig \
             or (warnings._showwarnmsg_impl is not _recording_as_usual and not _compiling_elsewhere()):
         (_shown_as_usual or warnings._showwarnmsg_impl)(message)  # type: ignore[attr-defined]
         return
-    sink(record(message.message, message.category, message.filename, message.lineno))
+    sink(record(message.message, message.category, message.filename, message.lineno,
+                shape[2] if shape is not None else None))
+
+
+# The shape whose values the engine combines here, where it combines them as CPython would
+# (the builtin ``sum`` adding numpy's scalars, which warns for an overflow): (its file, its
+# first line, its module). CPython issues such a warning from the line that calls ``sum``; it
+# came from the engine's line that did (``engine/reducers.py``), which the client's filters and
+# registries took for another place.
+_shape_at: contextvars.ContextVar[Optional[Tuple[str, int, Optional[str]]]] = contextvars.ContextVar(
+    "ufora_shape_at", default=None)
+_ENGINE_FOLDER = os.path.dirname(os.path.abspath(__file__))
+
+
+@contextlib.contextmanager
+def issued_at(function: Any) -> Iterator[None]:
+    """Within: a warning the engine's own lines issue is the line of the shape ``function``
+    (its element, or its loop as written) was written on."""
+    code = getattr(function, "__code__", None)
+    name = getattr(function, "__globals__", {}).get("__name__")
+    token = _shape_at.set(None if code is None else (code.co_filename, code.co_firstlineno,
+                                                     name if isinstance(name, str) else None))
+    try:
+        yield
+    finally:
+        _shape_at.reset(token)
 
 
 def _compiling_elsewhere() -> bool:
@@ -95,18 +173,18 @@ def _compiling_elsewhere() -> bool:
     return False
 
 
-def record(message: Any, category: type, filename: str, lineno: int) -> Record:
+def record(message: Any, category: type, filename: str, lineno: int, module: Optional[str] = None) -> Record:
     """A warning as it travels: its category and the category's bases by name (the client takes
     the first it has: a class defined in a function or in the block is not found by its name
     there, its base is), its text, and the module it is attributed to (the globals of the frame
-    at its file and line: the client's filters match that name, and its registry is that
-    module's)."""
+    at its file and line, unless ``module`` is given: the client's filters match that name,
+    and its registry is that module's)."""
     text = str(message)
     if len(text) > MESSAGE_CHARS:
         text = text[:MESSAGE_CHARS] + "..."
     categories = [process_settings.category_name(kind) for kind in category.__mro__
                   if isinstance(kind, type) and issubclass(kind, Warning)]
-    module = _module_at(filename, lineno)
+    module = _module_at(filename, lineno) if module is None else module
     try:
         action: Optional[str] = action_for(text, category, filename, lineno, module)
     except Exception:  # noqa: BLE001 - a filter of the user's own making: the client's filters decide
@@ -188,8 +266,10 @@ _python_filters_mutated = warnings._filters_mutated  # type: ignore[attr-defined
 
 
 def _counted_change() -> None:
-    """``warnings._filters_mutated`` in a process that runs blocks: counts the block's own."""
-    if _filters["thread"] == threading.get_ident() and not _engines_own.get():
+    """``warnings._filters_mutated`` in a process that runs blocks: counts the block's own (its
+    thread's, and those of the threads it starts; not the engine's threads')."""
+    if _filters["thread"] is not None and not _engines_own.get() \
+            and not threading.current_thread().name.startswith(ENGINE_THREADS):
         _filters["counted"] += 1
     _python_filters_mutated()
 
@@ -235,13 +315,10 @@ def installing(change: Optional[str], registries: Dict[str, dict]) -> Iterator[N
     ``simplefilter`` did in CPython: where a record of the block named that change, that was
     done then; else now. Installing the filters makes them stale no more (made stale twice, a
     warning a block had shown under "once" or "default" was shown again by the next block)."""
-    if change is None:
-        yield
-        return
-    if registries.get(_CHANGE_SEEN) != change:
+    if change is not None and registries.get(_CHANGE_SEEN) != change:
         registries[_CHANGE_SEEN] = change
         warnings._filters_mutated()  # type: ignore[attr-defined]
-    with process_settings.registries_kept():
+    with process_settings.registries_kept():  # (a list the block changed in place: CPython's stay)
         yield
 
 
@@ -286,13 +363,20 @@ def discarded() -> Iterator[None]:
     """While the engine evaluates items for itself (the cost model's sample, a kernel's types):
     the items are computed again where their results count, and warn there, so the registries
     they filled are made stale after them (else the first item's warning, kept once per place,
-    was counted as shown by the sample: a shape run serially after its sample lost it)."""
-    with engines_own():
+    was counted as shown by the sample: a shape run serially after its sample lost it), and
+    numpy calls, prints or logs nothing for them."""
+    quiet = {kind: "ignore" for kind, mode in np.geterr().items() if mode in _NUMPY_SIDE_EFFECTS}
+    with engines_own(), np.errstate(**quiet):
         try:
             with _sinking(lambda one: None):
                 yield
         finally:
             _fresh_registries()
+
+
+# numpy's error modes that do something besides warning or raising: the items evaluated for the
+# engine itself do not do it (a block's np.seterrcall handler was called once more than in CPython)
+_NUMPY_SIDE_EFFECTS = ("call", "print", "log")
 
 
 @contextlib.contextmanager

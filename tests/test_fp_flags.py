@@ -114,8 +114,7 @@ def remotely(ufora, name: str):
     return value, report
 
 
-# shapes whose warnings are issued by their own line, not a helper's (a sum's addition, as it
-# runs in a CPython partition, is issued by the engine's line that adds: not yet the shape's)
+# shapes whose warnings are issued by their own line, not a helper's: here()'s or remotely()'s
 ON_THE_SHAPES_LINE = ("numpy's sum over a range", "an array's method", "numpy constants")
 SHAPES = ["inf - inf", "numpy on Python floats", "overflow", "sqrt of negatives", "numpy's sum over a range",
           "numpy given to a helper", "an array's method", "numpy constants"]
@@ -128,7 +127,7 @@ def test_a_compiled_shape_warns_as_cpython(compiling_ufora, name, action):
     assert expected_warnings and all(w[0] is RuntimeWarning for w in expected_warnings)
     (got, report), got_warnings = caught(lambda: remotely(compiling_ufora, name), action)
     assert same(got, expected)
-    if name in ON_THE_SHAPES_LINE:  # (a line of here() or remotely(): told apart by text)
+    if name in ON_THE_SHAPES_LINE:  # (two places in this file: told apart by text)
         expected_warnings, got_warnings = [w[:2] for w in expected_warnings], [w[:2] for w in got_warnings]
     assert got_warnings == expected_warnings
     assert report.compiled < report.partitions, report  # those that warn: computed again in CPython

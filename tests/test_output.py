@@ -43,3 +43,21 @@ SCRIPT = textwrap.dedent("""
 def test_lines_go_in_order_while_a_quiet_block_runs_and_the_rest_when_it_ends():
     done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
+
+
+def test_a_block_starting_while_another_forks_leaves_the_fork_hooks_balanced():
+    """The fork hooks release the batchers' locks they took, not those of a block that began in
+    between ("RuntimeError: release unlocked lock" on a user's stderr)."""
+    from ufora.engine import output
+
+    first, second = output._Batcher(lambda pieces: None), output._Batcher(lambda pieces: None)
+    output._batchers.append(first)
+    try:
+        output.before_fork()
+        output._batchers.append(second)  # a block beginning in another thread
+        output.after_fork_in_parent()
+        assert not first.lock.locked() and not second.lock.locked()
+    finally:
+        for batcher in (first, second):
+            if batcher in output._batchers:
+                output._batchers.remove(batcher)
