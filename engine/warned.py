@@ -304,8 +304,12 @@ FILTERS_CHANGE = "warnings filters change"
 
 
 def final_change() -> Optional[str]:
-    """The name of the last change of the filters the block made (None: it made none)."""
-    return _changed_since_named()
+    """The name of the last change of the filters the block made (None: it made none), as it
+    ends: changes are no longer counted (a block run without ``sent``, in the client's own
+    process, counted the client's ``catch_warnings`` as the next block's)."""
+    change = _changed_since_named()
+    _filters.update(thread=None)
+    return change
 
 
 @contextlib.contextmanager

@@ -109,9 +109,16 @@ def remotely(ufora, name: str):
             value = [WITH_NANS[i:i + 1].astype(np.int64)[0] for i in range(200_000)]
         else:
             value = [BIG * 10.0 + i for i in range(200_000)]
-        from ufora.engine import runtime
-        report = runtime.reports[-1]
+        report = last_report()
     return value, report
+
+
+def last_report():
+    """The report of the last shape this process ran (called in a block: no module is one of
+    the block's values, which would come back as a proxy and send later blocks to the cluster)."""
+    from ufora.engine import runtime
+
+    return runtime.reports[-1]
 
 
 # shapes whose warnings are issued by their own line, not a helper's: here()'s or remotely()'s
@@ -154,8 +161,7 @@ def test_python_floats_that_overflow_stay_compiled_and_warn_nowhere(compiling_uf
         expected = sum((i * 1e300) * (i * 1e300) - (i * 1e300) * (i * 1e300) for i in range(200_000))
         with compiling_ufora.remotely.downloadAll():
             got = sum((i * 1e300) * (i * 1e300) - (i * 1e300) * (i * 1e300) for i in range(200_000))
-            from ufora.engine import runtime
-            report = runtime.reports[-1]
+            report = last_report()
     assert math.isnan(expected) and same(got, expected) and seen == []
     assert report.compiled == report.partitions > 0, report
 
