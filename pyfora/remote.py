@@ -16,6 +16,7 @@ in ``f`` itself.
 """
 from __future__ import annotations
 
+import gc
 import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
@@ -34,7 +35,11 @@ _alive: "weakref.WeakSet[RemotePythonObject]" = weakref.WeakSet()
 
 
 def proxies_alive() -> bool:
-    """Whether any ``RemotePythonObject`` exists in this process."""
+    """Whether any ``RemotePythonObject`` exists in this process: collected first where one
+    seems to (one held only by garbage in a reference cycle, a frame of an earlier block's
+    traceback, sent every later block to the cluster until the collector ran)."""
+    if _alive:
+        gc.collect()
     return len(_alive) > 0
 
 
