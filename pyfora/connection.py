@@ -106,6 +106,17 @@ class _InlineEngineIOClient(engineio.Client):
         opcode = websocket.ABNF.OPCODE_BINARY if pkt.binary else websocket.ABNF.OPCODE_TEXT
         self.ws.send_frame(_LargeFrame(1, 0, 0, 0, opcode, 1, data.encode() if isinstance(data, str) else data))
 
+    def _read_loop_websocket(self):
+        """engineio's, then the websocket closed: engineio leaves it open when the connection
+        ended in an error (a reset, a timeout), and its socket lingered, as did the manager's
+        side of it, until the client was collected. The websocket is the one this loop read:
+        by the time it ends, a reconnect may have put another in its place."""
+        ws = self.ws
+        try:
+            super()._read_loop_websocket()
+        finally:
+            ws.shutdown()
+
     def _write_loop(self):
         """Sends what was queued before the websocket was up. engineio's own loop ends the
         connection when its queue stays empty for a ping interval, which is always the case

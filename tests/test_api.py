@@ -340,6 +340,43 @@ def test_a_manager_that_never_answers_is_a_connection_error_within_the_timeout()
         assert time.monotonic() - started < default / 2, "the default timeout was used"
 
 
+def _sockets() -> set:
+    """This process's open sockets, each as its fd and inode (a reused fd has a new inode)."""
+    found = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            what = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # closed meanwhile
+            continue
+        if what.startswith("socket:"):
+            found.add((int(name), what))
+    return found
+
+
+def test_a_reset_connection_s_socket_is_closed_at_the_drop_not_by_the_garbage_collector(start_service):
+    """engineio leaves the websocket of a connection that ended in an error (a reset: the
+    manager died with the client's last message unread) open: its socket lingered until the
+    client happened to be collected, and CI's leak check met one."""
+    import signal
+
+    service = start_service(one_host(1))
+    before = _sockets()
+    ufora = pyfora.connect(service.url, timeout=600, progress=False)
+    gc.disable()  # garbage may not be what closes it
+    try:
+        opened = _sockets() - before
+        assert opened, "the connection opened no socket"
+        service.process.send_signal(signal.SIGSTOP)
+        ufora._connection._emit_quietly("status", {})  # unread when the manager dies: a reset
+        time.sleep(0.2)
+        service.process.kill()
+        wait_for(lambda: not ufora._connection._sio.connected, "the client to see the drop")
+        wait_for(lambda: not (opened & _sockets()), timeout=5, what="the dropped connection's socket closed")
+    finally:
+        gc.enable()
+        ufora.close()
+
+
 def test_a_lost_connection_fails_every_pending_future_at_once(start_service):
     """At the drop, not once reconnecting gives up (which takes the executor's timeout, here
     far longer than the futures are waited for; how soon is a figure of perf/responses.py)."""
