@@ -17,7 +17,7 @@ import ctypes
 import ctypes.util
 import platform
 import warnings
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -67,6 +67,8 @@ def clear(flags: int) -> None:
     _libm.feclearexcept(flags)  # type: ignore[union-attr]
 
 
-def raised(flags: int) -> bool:
-    """Whether any of ``flags`` was raised in this thread since it was cleared."""
-    return bool(_libm.fetestexcept(flags))  # type: ignore[union-attr]
+def raised(flags: int) -> List[str]:
+    """numpy's names of those of ``flags`` raised in this thread since they were cleared
+    ("invalid", "divide", "over", "under"): none, mostly."""
+    up = _libm.fetestexcept(flags)  # type: ignore[union-attr]
+    return [name for name, flag in (_FLAGS or {}).items() if up & flag] if up else []

@@ -66,6 +66,7 @@ class Report:
     partitions: int = 0
     compiled: int = 0
     compiling: bool = False  # partitions ran in CPython as its kernel compiled (tiered execution)
+    recomputed: str = ""  # partitions whose kernel ran but which CPython computed again, and why
 
 
 reports: Deque[Report] = collections.deque(maxlen=256)
@@ -499,8 +500,17 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     reason = (why or process_settings.not_compiled_here() or task_arrays.not_compiled_because(by_name)
               or (AT_ONCE if at_once and not in_one_pass else ""))
     reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled,
-                          compiling))
+                          compiling, _recomputed(outcomes)))
     return [value for _, value in partials] if not reducer.outputs else partials
+
+
+def _recomputed(outcomes) -> str:
+    """How many partitions ran compiled but were computed again in CPython, and why: "2
+    partitions recomputed in CPython: numpy would warn: ... (invalid)", "" where none was."""
+    reasons = collections.Counter(tasks.recomputed_because(outcome) for *_, outcome in outcomes)
+    reasons.pop("", None)
+    return "; ".join(f"{count} partition{'s' if count > 1 else ''} recomputed in CPython: {why}"
+                     for why, count in reasons.most_common())
 
 
 class _AsWritten(Exception):

@@ -11,7 +11,9 @@ compiling as it began: ``_compute``; one piece, in CPython, where it still was a
 ``compiled`` says whether numba computed it; ``stop`` says that no later partition can change
 the result (an error, or ``any``/``all`` decided), so the scheduler need not hand out the rest.
 A partition that issued warnings has a fifth item: their records, in order (``engine.warned``;
-``warnings_of``), which the driver passes on for the partitions whose results it uses.
+``warnings_of``), which the driver passes on for the partitions whose results it uses. A
+partition whose kernel ran but was recomputed in CPython (the kernel raised, or raised a flag
+numpy warns for) has a sixth: why (``recomputed_because``), for the shape's report.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from ufora.engine import (errors, fp_flags, kernels, lifted, lru_caches, process
                           serialization, shm, task_arrays, warned)
 from ufora.engine.sources import array_sources, identity, spread, values_of
 
-Outcome = Tuple[str, Any, bool, bool]  # and a fifth, the warnings it recorded, where it has any
+Outcome = Tuple[str, Any, bool, bool]  # and a fifth, the warnings it recorded, and a sixth, why it was recomputed
 # an outcome's status when its value is [(lo, hi, outcome)]: a partition computed in pieces
 PIECES = "pieces"
 # the kind of a compiled collection partial computed on a peer: ("carried", count, dtypes, numpy
@@ -317,7 +319,7 @@ def _decode(payload: bytes) -> _Decoded:
     return decoded
 
 
-Piece = Tuple[int, int, Any, bool]  # (lo, hi, partial, whether compiled)
+Piece = Tuple[int, int, Any, bool, str]  # (lo, hi, partial, whether compiled, why recomputed in CPython or "")
 
 
 def _compute(job: _Decoded, lo: int, hi: int, whole: bool, foreign: bool) -> Tuple[List[Piece], bool]:
@@ -331,8 +333,9 @@ def _compute(job: _Decoded, lo: int, hi: int, whole: bool, foreign: bool) -> Tup
         if kernel is kernels.COMPILING and not whole:
             mid, partial, kernel = _cpython_until_compiled(job, lo, hi)
             if mid < hi:
-                return [(lo, mid, partial, False), (mid, hi, *_compute_attached(job, mid, hi, kernel, foreign))], True
-            return [(lo, hi, partial, False)], True
+                rest = (mid, hi, *_compute_attached(job, mid, hi, kernel, foreign))
+                return [(lo, mid, partial, False, ""), rest], True
+            return [(lo, hi, partial, False, "")], True
         compiling = kernel is kernels.COMPILING
         return [(lo, hi, *_compute_attached(job, lo, hi, None if compiling else kernel, foreign))], compiling
     finally:
@@ -380,11 +383,13 @@ def _cpython_until_compiled(job: _Decoded, lo: int, hi: int) -> Tuple[int, Any, 
 
 
 def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.Kernel],
-                      foreign: bool) -> Tuple[Any, bool]:
-    """The partial of items [lo, hi): by ``kernel`` (looked up once per partition), or in CPython
-    when there is none, when it raised, or when it raised a floating-point flag numpy warns for
-    (``engine.fp_flags``). A peer's partition (``foreign``) of a collection carries the
-    values its kernel wrote (``carried``)."""
+                      foreign: bool) -> Tuple[Any, bool, str]:
+    """The partial of items [lo, hi), whether compiled, and why it was recomputed in CPython
+    where ``kernel`` ran but its partial was not used: by ``kernel`` (looked up once per
+    partition), or in CPython when there is none, when it raised, or when it raised a
+    floating-point flag numpy warns for (``engine.fp_flags``). A peer's partition (``foreign``)
+    of a collection carries the values its kernel wrote (``carried``)."""
+    why = ""
     if kernel is not None:
         job.learn_types(lo, hi)
         try:
@@ -393,20 +398,33 @@ def _compute_attached(job: _Decoded, lo: int, hi: int, kernel: Optional[kernels.
             if flags:
                 fp_flags.clear(flags)
             result = kernel.function(*job.task.source.kernel_arguments(), *job.task.lifted_values, lo, hi, *outputs)
-            if flags and fp_flags.raised(flags):
-                raise FloatingPointError("a flag numpy warns for was raised")  # CPython computes it, and warns
+            up = fp_flags.raised(flags) if flags else []
+            if up:  # CPython computes it, and warns
+                raise FloatingPointError(f"numpy would warn: a floating-point flag was raised ({', '.join(up)})")
             columns = [column[:result].tobytes() for column in outputs] if foreign else []
             del outputs
-        except Exception:  # recompute so that the exception raised is CPython's own
-            pass
+        except Exception as exc:  # recompute so that the exception raised is CPython's own
+            why = _why_recomputed(exc)
         else:
             partial = job.reducer.from_kernel(result, job.scalar)
             if partial is not None:
                 if job.reducer.outputs:
                     partial = (*partial, kernel.output_dtypes, job.numpy_columns)
                     partial = (CARRIED, *partial[1:], columns) if foreign else partial
-                return partial, True
-    return _python_partial(job, job.task.source.items(lo, hi))
+                return partial, True, ""
+            why = "its compiled partial cannot stand for CPython's"
+    return (*_python_partial(job, job.task.source.items(lo, hi)), why)
+
+
+def _why_recomputed(exc: Exception) -> str:
+    """Why a partition whose kernel raised ``exc`` is recomputed in CPython, for its report: a
+    flag numpy warns for, an int beyond int64 (``engine.checked``), or the element's own error,
+    which CPython raises again."""
+    if isinstance(exc, FloatingPointError):
+        return str(exc)
+    message = str(exc)
+    message = message if len(message) <= 100 else message[:99] + "…"
+    return f"the kernel raised {type(exc).__name__}" + (f" ({message})" if message else "")
 
 
 def _python_partial(job: _Decoded, items: Iterable[Any]) -> Tuple[Any, bool]:
@@ -439,25 +457,33 @@ def run_partition(payload: bytes, lo: int, hi: int, windows: Sequence[Any] = (),
                     runtime.using_runner(None):
                 pieces, compiling = _compute(job, lo, hi, whole, foreign)
         except BaseException as exc:  # sys.exit() in an element ends the shape, not the process
-            return _with_warnings(("error", errors.capture(exc), False, True), records)
+            return _with_notes(("error", errors.capture(exc), False, True), records)
     if len(pieces) == 1 and not compiling:
-        _, _, partial, compiled = pieces[0]
-        return _with_warnings(("ok", partial, compiled, job.reducer.stops(partial)), records)
+        _, _, partial, compiled, why = pieces[0]
+        return _with_notes(("ok", partial, compiled, job.reducer.stops(partial)), records, why)
     # the records go with the first piece: a stop in it is not told from one in the second
-    outcomes = [(p_lo, p_hi, _with_warnings(("ok", partial, compiled, job.reducer.stops(partial)),
-                                            records if at == 0 else []))
-                for at, (p_lo, p_hi, partial, compiled) in enumerate(pieces)]
-    return PIECES, outcomes, any(compiled for *_, compiled in pieces), any(o[3] for *_, o in outcomes)
+    outcomes = [(p_lo, p_hi, _with_notes(("ok", partial, compiled, job.reducer.stops(partial)),
+                                         records if at == 0 else [], why))
+                for at, (p_lo, p_hi, partial, compiled, why) in enumerate(pieces)]
+    return PIECES, outcomes, any(piece[3] for piece in pieces), any(o[3] for *_, o in outcomes)
 
 
-def _with_warnings(outcome: Outcome, records: List[warned.Record]) -> Outcome:
-    """An outcome with the warnings its partition recorded as its fifth item, if it has any."""
+def _with_notes(outcome: Outcome, records: List[warned.Record], recomputed: str = "") -> Outcome:
+    """An outcome with the warnings its partition recorded as its fifth item, if it has any or
+    was recomputed, and why it was recomputed in CPython as its sixth, if it was."""
+    if recomputed:
+        return (*outcome, list(records), recomputed)  # type: ignore[return-value]
     return (*outcome, list(records)) if records else outcome  # type: ignore[return-value]
 
 
 def warnings_of(outcome: Outcome) -> List[warned.Record]:
     """The warnings a partition's outcome recorded, in order (``engine.warned``)."""
     return outcome[4] if len(outcome) > 4 else []  # type: ignore[misc]
+
+
+def recomputed_because(outcome: Outcome) -> str:
+    """Why a partition whose kernel ran was recomputed in CPython; "" if it was not."""
+    return outcome[5] if len(outcome) > 5 else ""  # type: ignore[misc]
 
 
 def run_partition_here(payload: bytes, lo: int, hi: int, whole: bool = False) -> Outcome:

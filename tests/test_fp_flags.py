@@ -138,6 +138,9 @@ def test_a_compiled_shape_warns_as_cpython(compiling_ufora, name, action):
         expected_warnings, got_warnings = [w[:2] for w in expected_warnings], [w[:2] for w in got_warnings]
     assert got_warnings == expected_warnings
     assert report.compiled < report.partitions, report  # those that warn: computed again in CPython
+    if name != "numpy constants":  # (never compiled: nothing recomputed)
+        assert "recomputed in CPython: numpy would warn: a floating-point flag was raised (" in report.recomputed, \
+            report
 
 
 @pytest.mark.parametrize("name", [name for name in SHAPES if name != "numpy constants"])  # (never compiled)

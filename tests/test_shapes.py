@@ -886,6 +886,21 @@ def test_len_of_a_list_comprehension_counts_without_collecting():
     assert report.shape == "len" and report.compiled == report.partitions
 
 
+def test_partitions_recomputed_in_cpython_are_counted_in_the_report_with_why():
+    """Only the last items' cubes outgrow int64: the partitions holding them ran compiled, were
+    computed again in CPython (Python's ints), and the report says how many and why."""
+    code = "result = sum(x ** 3 if x > 2_990_000 else x for x in range(3_000_000))"
+    got, reports = engine(code)
+    expected = {}
+    exec(code, expected)
+    assert got == ("ok", expected["result"]) and expected["result"] > 2 ** 63
+    [report] = reports
+    recomputed = report.partitions - report.compiled
+    assert 0 < recomputed < report.partitions, report
+    assert report.recomputed == (f"{recomputed} partition{'s' if recomputed > 1 else ''} recomputed in CPython: "
+                                 "the kernel raised OverflowError (integer result does not fit in int64)"), report
+
+
 def test_short_circuit_stops_handing_out_partitions():
     got, reports = engine("result = any(x == 5 for x in range(10**9))")
     assert got == ("ok", True)
