@@ -402,8 +402,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         if name in namespace and name not in block.unread:
             try:
                 if name in ALWAYS_DOWNLOADED:  # (values to compare: not the client's own)
-                    data, segments, kept = remote_values.pack(namespace[name], None, None, (), module_globals,
-                                                              block.filename)
+                    data, segments, kept = remote_values.pack(namespace[name], None, read, (), module_globals,
+                                                              block.filename, nans_only=True)
                 else:
                     data, segments, kept = remote_values.pack(namespace[name], block.download_below, read, free_ids,
                                                               module_globals, block.filename)

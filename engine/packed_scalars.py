@@ -48,6 +48,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ufora.engine import nan_identity
+
 _MIN_SCALARS = 32   # fewer pickle as fast one by one as a packed array's own overhead
 _SMALL = 64         # containers up to this size are looked through whole
 _MAX_DEPTH = 8
@@ -243,17 +245,23 @@ class _Prelude:
 
 def load(data: bytes, buffers: Sequence[Any] = ()) -> Any:
     """Unpickle what a pickler with ``write_prelude`` wrote (an ordinary pickle too). A prelude
-    names its class in its first bytes, whatever the protocol: a pickle without is read in place
-    by ``pickle.loads``, one with through an unpickler on a copy (``io.BytesIO``), which reads
-    both pickles."""
-    if b"_Prelude" not in bytes(data[:64]):
+    (or ``nan_identity``'s marker) names its class in its first bytes, whatever the protocol: a
+    pickle without is read in place by ``pickle.loads``, one with through an unpickler on a copy
+    (``io.BytesIO``), which reads every pickle."""
+    head = bytes(data[:64])
+    if b"_Prelude" not in head and b"nan_identity" not in head:
         return pickle.loads(data, buffers=buffers)
     return load_both(pickle.Unpickler(io.BytesIO(data), buffers=buffers))
 
 
 def load_both(unpickler: pickle.Unpickler) -> Any:
-    """The next value ``unpickler`` reads: the pickle after a prelude, when there is one."""
+    """The next value ``unpickler`` reads: the pickle after a prelude, when there is one. After
+    ``nan_identity``'s marker, its NaNs are read as one object per key (``nan_identity.Loads``,
+    then the unpickler's ``persistent_load``), the ids it does not know read as before."""
     value = unpickler.load()
+    if type(value) is nan_identity.Marker:
+        unpickler.persistent_load = nan_identity.Loads(getattr(unpickler, "persistent_load", None))
+        value = unpickler.load()
     return unpickler.load() if type(value) is _Prelude else value
 
 

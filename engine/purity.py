@@ -675,3 +675,26 @@ def nan_held(*functions: Optional[Callable]) -> Optional[str]:
             if isinstance(value, types.FunctionType) and not installed_file(value.__code__.co_filename):
                 todo.append(value)
     return None
+
+
+def nan_shared(items: list, as_array: Optional[np.ndarray], functions_hold_nan: bool) -> Optional[str]:
+    """Why the items of a shape over the list ``items`` (``as_array``: the same floats as an
+    array, when they are all floats) are NaN objects whose identity tells: one NaN object held
+    at two places or more (a ``MISSING`` marker: a set keeps it once, ``r is MISSING`` finds
+    it), or any NaN where the shape's functions hold one (``functions_hold_nan``); items computed
+    in other processes are other objects there. None when none is. At C speed, but for the
+    NaNs found (a list of objects: its floats are looked at one by one)."""
+    if as_array is not None and as_array.dtype.kind == "f":
+        nans = [items[at] for at in np.flatnonzero(np.isnan(as_array)).tolist()]
+    elif as_array is None:
+        nans = [item for item in items if type(item) is float and item != item]
+    else:
+        return None
+    if not nans:
+        return None
+    if functions_hold_nan:
+        return "its items hold NaN objects and its functions one: `is` tells them apart"
+    if len(set(map(id, nans))) < len(nans):
+        return "its items hold one NaN object at several places: a set keeps it once and `is` finds it"
+    return None
+

@@ -32,8 +32,8 @@ import numpy as np
 from ufora.engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
                           sources, task_arrays, tasks, warned)
 from ufora.engine.errors import RemoteError
-from ufora.engine.sources import (Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window, countable,
-                                  source_for, unpacker, written_elements)
+from ufora.engine.sources import (ArraySource, Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window,
+                                  countable, source_for, unpacker, written_elements)
 from ufora.engine.unread import UNREAD_COLLECT_HOOK, NumericList
 
 # Fewer items than this are never split; above it, splitting is decided by measurement
@@ -223,12 +223,17 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...], return
         return None, f"{type(iterable).__name__} is not a source the engine splits"
     if source.length < INLINE_LIMIT:
         return None, f"{source.length} items: nothing to split"
-    effect = purity.side_effect(*functions, items=_item_classes(iterable)) or process_settings.numpy_calls_back()
+    classes = _item_classes(iterable)
+    effect = purity.side_effect(*functions, items=classes) or process_settings.numpy_calls_back()
     if effect:
         return None, f"side effect: {effect}"
-    nan = purity.nan_held(*functions) if returns_an_item else None
-    if nan:
-        return None, nan
+    held = purity.nan_held(*functions)
+    if held and returns_an_item:
+        return None, held
+    if type(iterable) in (list, tuple) and float in classes:
+        shared = purity.nan_shared(iterable, source.array if isinstance(source, ArraySource) else None, bool(held))
+        if shared:
+            return None, shared
     return source, None
 
 

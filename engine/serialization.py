@@ -31,7 +31,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import cloudpickle
 
 from ufora.engine import (array_digests, array_views, as_written, client_objects, closed_files, gc_pause, lru_caches,
-                          namespaces, packed_scalars, regex_match)
+                          namespaces, nan_identity, packed_scalars, regex_match)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -201,16 +201,26 @@ def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, bl
     views = array_views.plan(value.values()) if sharing and isinstance(value, dict) else None
     [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
                                        views=views)
-    return data, references, WrittenObjects(memo)
+    if not nan_identity.may_hold(data):
+        return data, references, WrittenObjects(memo)
+    nans = nan_identity.Ids()  # again, each NaN one object where it arrives (engine.nan_identity)
+    [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
+                                       views=views, nans=nans)
+    return data, references, WrittenObjects(memo, nans.written)
 
 
 def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
                         block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
-                        compared: bool = False, views: Optional[Dict[int, tuple]] = None) -> Tuple[List[bytes], Any]:
-    """The pickles of ``values``, written in order by one pickler, and its memo (a proxy)."""
+                        compared: bool = False, views: Optional[Dict[int, tuple]] = None,
+                        nans: Optional[nan_identity.Ids] = None) -> Tuple[List[bytes], Any]:
+    """The pickles of ``values``, written in order by one pickler, and its memo (a proxy).
+    ``nans``: NaN floats go as its ids, after the marker that says so (in the first pickle)."""
     buffer = io.BytesIO()
     pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals, block_file=block_file,
                        compared=compared, views=views)
+    if nans is not None:
+        pickler.persistent_id = nans
+        pickler.dump(nan_identity.MARK)
     parts = []
     for value in values:
         pickler.dump(value)
@@ -273,13 +283,17 @@ def loads_parts(data: bytes, count: int) -> Tuple[List[Any], pickle.Unpickler]:
 
 class WrittenObjects:
     """The objects a pickler wrote, by memo number: what a reader's ``ReadObjects`` numbers
-    stand for on the writer's side (``loads_referring``'s ``referred``). Numbered on first use."""
+    stand for on the writer's side (``loads_referring``'s ``referred``). Numbered on first use.
+    ``nans``: the NaN floats it wrote, by their keys (``engine.nan_identity``)."""
 
-    def __init__(self, memo: Any):
+    def __init__(self, memo: Any, nans: Sequence[float] = ()):
         self._memo: Any = memo  # the pickler's memo proxy: {id: (number, object)}
         self._numbered: Optional[Dict[int, Any]] = None
+        self._nans = nans
 
-    def __call__(self, number: int) -> Any:
+    def __call__(self, number: Any) -> Any:
+        if type(number) is tuple and number[0] == nan_identity.THEIRS:
+            return self._nans[number[1]]
         if self._numbered is None:  # (a shared namespace written as a stand-in is the namespace)
             self._numbered = {index: namespaces.stands_for(value) for index, value in self._memo.copy().values()}
             self._memo = None
@@ -295,6 +309,14 @@ class ReadObjects:
         self._numbers: Optional[Dict[int, int]] = None
         self._objects: Dict[int, Any] = {}
         self.not_theirs: Set[int] = set()  # ids of objects read that the writer did not write (remote values)
+        nans = getattr(unpickler, "persistent_load", None)  # the NaN floats read, by the writer's keys
+        self._nans = {id(nan): (key, nan) for key, nan in nans.read.items()} \
+            if isinstance(nans, nan_identity.Loads) else {}
+
+    def nan_key(self, value: float) -> Optional[int]:
+        """The writer's key of ``value``, a NaN float, if it is one read (``engine.nan_identity``)."""
+        kept = self._nans.get(id(value))
+        return kept[0] if kept is not None else None
 
     def ids(self) -> Any:
         """The ids (a set-like view) of those whose identity a program can tell (not numbers and
@@ -431,7 +453,8 @@ def timed_pickle(value: Any, budget: float, clock: Callable[[], float], arrays: 
 
 
 def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Optional[int]]] = None,
-                      block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", written: bool = True
+                      block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", written: bool = True,
+                      theirs: Optional[Callable[[float], Optional[int]]] = None
                       ) -> Tuple[bytes, List[pickle.PickleBuffer], bool]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
     ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them. With
@@ -439,7 +462,21 @@ def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any]
     functions whose globals are ``block_globals`` (a block's, of ``block_file``) get, where the
     pickle is read, the namespace given to ``namespaces.loading_into`` for that file (the
     caller's module's globals). ``written``: functions go as the user wrote them
-    (``engine.as_written``), for the client; the third value says whether one did."""
+    (``engine.as_written``), for the client; the third value says whether one did. Where it may
+    hold NaN floats, each is one object where it is read, and one ``theirs`` numbers (the
+    reader sent it: ``ReadObjects.nan_key``) is the reader's own (``engine.nan_identity``)."""
+    data, buffers, went = _dumps_out_of_band(value, min_bytes, refer, block_globals, block_file, written)
+    if not nan_identity.may_hold(data):
+        return data, buffers, went
+    return _dumps_out_of_band(value, min_bytes, nan_identity.Ids(refer, theirs), block_globals, block_file, written,
+                              marked=True)
+
+
+def _dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Any]],
+                       block_globals: Optional[Dict[str, Any]], block_file: str, written: bool, marked: bool = False
+                       ) -> Tuple[bytes, List[pickle.PickleBuffer], bool]:
+    """``dumps_out_of_band``'s pickle, by one pickler; ``marked``: after ``nan_identity``'s
+    marker (``refer`` is then its ``Ids``)."""
     buffers: List[pickle.PickleBuffer] = []
 
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
@@ -453,6 +490,8 @@ def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any]
                        naming=False, written=written)
     if refer is not None:
         pickler.persistent_id = refer
+    if marked:
+        pickler.dump(nan_identity.MARK)
     pickler.dump(value)
     return stream.getvalue(), buffers, pickler.went_as_written
 

@@ -428,7 +428,7 @@ def _why_recomputed(exc: Exception) -> str:
 
 
 def _python_partial(job: _Decoded, items: Iterable[Any]) -> Tuple[Any, bool]:
-    with warned.issued_at(job.task.as_written or job._compile[1]):
+    with warned.issued_at(job.task.as_written or job.element):
         if job.inner is not None and job.task.as_written is None:  # every value of the inner loops is an element
             outer = (job.inner(x) for x in items if job.condition is None or job.condition(x))
             return job.reducer.python_partition(itertools.chain.from_iterable(outer), None, None, job.key), False

@@ -176,7 +176,7 @@ class WithBlockExecutor:
             with warned.installing(states.pop(warned.FILTERS_CHANGE, None), self._executor._warning_registries):
                 module_state.install(states)
             if changed is not None:  # first: a name the block bound anew still holds the object it changed
-                capture.update_in_place(frame, *changed)
+                capture.update_in_place(frame, *changed, block.written)
             capture.write_back(frame, values)
         error = message.get("error")
         # its time, to the end or to the user's exception (not the cluster's own failure)

@@ -45,8 +45,6 @@ DIVERGES = {
     "outside_generator_consumed": "a generator as a free variable is refused (PythonToForaConversionError); "
                                   "CPython sums it and exhausts it",
     # found by the hunt programs (tests/user_programs/hunt.py)
-    "shared_nan_object_in_set": "the list's floats arrive as new objects: the one NaN object used for every missing "
-                                "reading is 8,000 objects (a set of 8,040, CPython 41; `missing in readings` False)",
     "set_of_strings_iteration_order": "a set of strings iterates in another order in the compute processes (their "
                                       "own string hashes): a list made from it differs",
     # known and kept (README): a C lru_cache's entries and counters can be neither read nor set

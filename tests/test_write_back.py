@@ -140,7 +140,7 @@ def test_a_block_that_changes_nothing_sends_nothing_back_for_its_free_variables(
 
     data = list(range(100_000))
     calls = []
-    monkeypatch.setattr(capture, "update_in_place", lambda frame, changed, parts=(): calls.append(changed))
+    monkeypatch.setattr(capture, "update_in_place", lambda frame, changed, parts=(), written=None: calls.append(changed))
     with ufora.remotely.downloadAll():
         total = sum(data)
     assert total == sum(range(100_000)) and calls == []
