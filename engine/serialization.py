@@ -201,12 +201,29 @@ def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, bl
     views = array_views.plan(value.values()) if sharing and isinstance(value, dict) else None
     [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
                                        views=views)
-    if not nan_identity.may_hold(data):
+    if not nan_identity.may_hold(data) or not _nan_outside_buffers(value, data, block_globals, block_file, views):
         return data, references, WrittenObjects(memo)
     nans = nan_identity.Ids()  # again, each NaN one object where it arrives (engine.nan_identity)
     [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
                                        views=views, nans=nans)
     return data, references, WrittenObjects(memo, nans.written)
+
+
+_BUFFERS_ASIDE = 1 << 16  # bytes of an array's data, from which it is set aside to look for NaNs
+
+
+def _nan_outside_buffers(value: Any, data: bytes, block_globals: Optional[Dict[str, Any]], block_file: str,
+                         views: Optional[Dict[int, tuple]]) -> bool:
+    """Whether ``data``, a pickle of ``value`` whose bytes may hold a NaN float, may yet where
+    its arrays' data is set aside: an array's bytes often look like a NaN float's (a 200 MB
+    array of random floats did), and pickling it again with its NaNs as ids cost as much as the
+    first pickle. Set aside, its data is not copied: a second look costs little."""
+    if len(data) < 4 * _BUFFERS_ASIDE:
+        return True
+    stream = io.BytesIO()
+    _Pickler(stream, set(), buffer_callback=lambda buffer: buffer.raw().nbytes < _BUFFERS_ASIDE,
+             block_globals=block_globals, block_file=block_file, views=views).dump(value)
+    return nan_identity.may_hold(stream.getvalue())
 
 
 def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
