@@ -684,6 +684,8 @@ def nan_shared(items: list, as_array: Optional[np.ndarray], functions_hold_nan: 
     it), or any NaN where the shape's functions hold one (``functions_hold_nan``); items computed
     in other processes are other objects there. None when none is. At C speed, but for the
     NaNs found (a list of objects: its floats are looked at one by one)."""
+    if as_array is None and items and type(items[0]) is float and set(map(type, items)) == {float}:
+        as_array = np.array(items, dtype=np.float64)
     if as_array is not None and as_array.dtype.kind == "f":
         nans = [items[at] for at in np.flatnonzero(np.isnan(as_array)).tolist()]
     elif as_array is None:

@@ -230,10 +230,13 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...], return
     held = purity.nan_held(*functions)
     if held and returns_an_item:
         return None, held
-    if type(iterable) in (list, tuple) and float in classes:
-        shared = purity.nan_shared(iterable, source.array if isinstance(source, ArraySource) else None, bool(held))
-        if shared:
-            return None, shared
+    if float in classes:  # (a list's, or a zipped or enumerated one's)
+        for part in (iterable.args if isinstance(iterable, IteratorCall) else (iterable,)):
+            if type(part) in (list, tuple):
+                array = source.array if part is iterable and isinstance(source, ArraySource) else None
+                shared = purity.nan_shared(part, array, bool(held))
+                if shared:
+                    return None, shared
     return source, None
 
 

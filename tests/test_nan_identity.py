@@ -112,3 +112,15 @@ def test_a_shape_over_items_holding_one_nan_object_twice_runs_where_it_is(code, 
     assert got == ("ok", expected)
     assert "one NaN object at several places" in reports[-1].reason or "its functions one" in reports[-1].reason, \
         reports[-1]
+
+
+def test_a_zipped_or_enumerated_list_holding_one_nan_object_twice_runs_where_it_is():
+    from tests.test_shapes import engine
+
+    prelude = ("MISSING = float('nan')\n"
+               "readings = [MISSING if i % 5 == 0 else float(i % 50) for i in range(50_000)]\n")
+    for code, expected in [("result = sum(1 for i, r in enumerate(readings) if r is MISSING)", 10_000),
+                           ("result = len({r for r, j in zip(readings, range(50_000))})", 41)]:
+        got, reports = engine(prelude + code)
+        assert got == ("ok", expected), code
+        assert "NaN" in reports[-1].reason, reports[-1]
