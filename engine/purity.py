@@ -67,6 +67,7 @@ import functools
 import inspect
 import io
 import itertools
+import operator
 import types
 from typing import Callable, Iterable, List, Optional, Set, Tuple
 
@@ -650,6 +651,11 @@ def side_effect(*functions: Optional[Callable], items: Iterable[type] = ()) -> O
 _NAN_NAMES = frozenset({"nan", "NaN", "NAN"})  # math.nan, numpy.nan, numpy.NaN, numpy.NAN
 
 
+# nan_held's answer for a NaN object the functions hold (a global, a closure's, a default: a
+# marker such as MISSING = float("nan")), not one they name (math.nan, np.nan)
+NAN_MARKER_HELD = "it holds a NaN object held outside it (a marker): a list counts and finds it by identity"
+
+
 def nan_held(*functions: Optional[Callable]) -> Optional[str]:
     """Why the values of a shape these functions compute may be a NaN object that exists
     outside them (a global or closure value, ``math.nan``, ``np.nan``, in them or in the user's
@@ -671,7 +677,7 @@ def nan_held(*functions: Optional[Callable]) -> Optional[str]:
         held += list(fn.__defaults__ or ())
         for value in held:
             if type(value) is float and value != value:
-                return "it may give a NaN object held outside it: a list counts and finds it by identity"
+                return NAN_MARKER_HELD
             if isinstance(value, types.FunctionType) and not installed_file(value.__code__.co_filename):
                 todo.append(value)
     return None
@@ -683,15 +689,25 @@ def nan_shared(items: list, as_array: Optional[np.ndarray], functions_hold_nan: 
     at two places or more (a ``MISSING`` marker: a set keeps it once, ``r is MISSING`` finds
     it), or any NaN where the shape's functions hold one (``functions_hold_nan``); items computed
     in other processes are other objects there. None when none is. At C speed, but for the
-    NaNs found (a list of objects: its floats are looked at one by one)."""
-    if as_array is None and items and type(items[0]) is float and set(map(type, items)) == {float}:
-        as_array = np.array(items, dtype=np.float64)
-    if as_array is not None and as_array.dtype.kind == "f":
-        nans = [items[at] for at in np.flatnonzero(np.isnan(as_array)).tolist()]
-    elif as_array is None:
-        nans = [item for item in items if type(item) is float and item != item]
-    else:
+    NaNs found; a list of other objects than numbers, strings and None is not looked at (not
+    yet: nor are the NaNs inside its items, a record's fields)."""
+    if as_array is None and items:
+        kinds = set(map(type, items))
+        if kinds == {float}:
+            as_array = np.array(items, dtype=np.float64)
+        elif float in kinds and kinds <= _PLAIN_ITEMS:  # x != x is True only for a NaN among these
+            nans = list(itertools.compress(items, map(operator.ne, items, items)))
+            return _nans_shared(nans, functions_hold_nan)
+    if as_array is None or as_array.dtype.kind != "f":
         return None
+    return _nans_shared([items[at] for at in np.flatnonzero(np.isnan(as_array)).tolist()], functions_hold_nan)
+
+
+_PLAIN_ITEMS = frozenset({float, int, bool, str, bytes, type(None)})
+
+
+def _nans_shared(nans: list, functions_hold_nan: bool) -> Optional[str]:
+    """``nan_shared``'s answer for the NaN objects a list holds, in order."""
     if not nans:
         return None
     if functions_hold_nan:

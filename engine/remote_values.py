@@ -44,7 +44,7 @@ def pack(value: Any, download_below: Optional[int], read: Optional[serialization
     in place), whose NaNs are yet the client's markers."""
     refer = theirs = None
     if download_below is None and read is not None:
-        theirs = read.nan_key  # (where the value holds NaNs: engine.nan_identity)
+        theirs = read.nan_keys()  # (where the value holds NaNs: engine.nan_identity)
         if not nans_only and not (id(value) not in free_ids and _new(value, read)
                                   and serialization.plain(value, read.ids)):
             refer = read.number

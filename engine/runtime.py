@@ -228,7 +228,9 @@ def _why_serial(iterable: Any, functions: Tuple[Optional[Callable], ...], return
     if effect:
         return None, f"side effect: {effect}"
     held = purity.nan_held(*functions)
-    if held and returns_an_item:
+    if held and (returns_an_item or held == purity.NAN_MARKER_HELD):
+        # a marker is compared by identity with what the functions read, at any depth (a row of
+        # a list of rows, an item of a global list): in other processes those are other objects
         return None, held
     if float in classes:  # (a list's, or a zipped or enumerated one's)
         for part in (iterable.args if isinstance(iterable, IteratorCall) else (iterable,)):

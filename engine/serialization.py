@@ -201,29 +201,13 @@ def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, bl
     views = array_views.plan(value.values()) if sharing and isinstance(value, dict) else None
     [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
                                        views=views)
-    if not nan_identity.may_hold(data) or not _nan_outside_buffers(value, data, block_globals, block_file, views):
+    if not nan_identity.may_hold(data):
         return data, references, WrittenObjects(memo)
-    nans = nan_identity.Ids()  # again, each NaN one object where it arrives (engine.nan_identity)
+    # again, each NaN one object where it arrives (engine.nan_identity)
+    nans = nan_identity.Ids(known=value.values() if isinstance(value, dict) else ())
     [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
                                        views=views, nans=nans)
-    return data, references, WrittenObjects(memo, nans.written)
-
-
-_BUFFERS_ASIDE = 1 << 16  # bytes of an array's data, from which it is set aside to look for NaNs
-
-
-def _nan_outside_buffers(value: Any, data: bytes, block_globals: Optional[Dict[str, Any]], block_file: str,
-                         views: Optional[Dict[int, tuple]]) -> bool:
-    """Whether ``data``, a pickle of ``value`` whose bytes may hold a NaN float, may yet where
-    its arrays' data is set aside: an array's bytes often look like a NaN float's (a 200 MB
-    array of random floats did), and pickling it again with its NaNs as ids cost as much as the
-    first pickle. Set aside, its data is not copied: a second look costs little."""
-    if len(data) < 4 * _BUFFERS_ASIDE:
-        return True
-    stream = io.BytesIO()
-    _Pickler(stream, set(), buffer_callback=lambda buffer: buffer.raw().nbytes < _BUFFERS_ASIDE,
-             block_globals=block_globals, block_file=block_file, views=views).dump(value)
-    return nan_identity.may_hold(stream.getvalue())
+    return data, references, WrittenObjects(memo, nans.theirs)
 
 
 def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
@@ -236,7 +220,7 @@ def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Opt
     pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals, block_file=block_file,
                        compared=compared, views=views)
     if nans is not None:
-        pickler.persistent_id = nans
+        pickler.persistent_id = nans.persistent_id
         pickler.dump(nan_identity.MARK)
     parts = []
     for value in values:
@@ -301,16 +285,16 @@ def loads_parts(data: bytes, count: int) -> Tuple[List[Any], pickle.Unpickler]:
 class WrittenObjects:
     """The objects a pickler wrote, by memo number: what a reader's ``ReadObjects`` numbers
     stand for on the writer's side (``loads_referring``'s ``referred``). Numbered on first use.
-    ``nans``: the NaN floats it wrote, by their keys (``engine.nan_identity``)."""
+    ``nans``: the NaN float or list of floats it wrote under an id (``engine.nan_identity``)."""
 
-    def __init__(self, memo: Any, nans: Sequence[float] = ()):
+    def __init__(self, memo: Any, nans: Optional[Callable[[tuple], Any]] = None):
         self._memo: Any = memo  # the pickler's memo proxy: {id: (number, object)}
         self._numbered: Optional[Dict[int, Any]] = None
         self._nans = nans
 
     def __call__(self, number: Any) -> Any:
-        if type(number) is tuple and number[0] == nan_identity.THEIRS:
-            return self._nans[number[1]]
+        if type(number) is tuple and self._nans is not None:
+            return self._nans(number)
         if self._numbered is None:  # (a shared namespace written as a stand-in is the namespace)
             self._numbered = {index: namespaces.stands_for(value) for index, value in self._memo.copy().values()}
             self._memo = None
@@ -326,14 +310,14 @@ class ReadObjects:
         self._numbers: Optional[Dict[int, int]] = None
         self._objects: Dict[int, Any] = {}
         self.not_theirs: Set[int] = set()  # ids of objects read that the writer did not write (remote values)
-        nans = getattr(unpickler, "persistent_load", None)  # the NaN floats read, by the writer's keys
-        self._nans = {id(nan): (key, nan) for key, nan in nans.read.items()} \
-            if isinstance(nans, nan_identity.Loads) else {}
+        # the NaN floats and the lists of floats read as persistent ids (engine.nan_identity)
+        self._read_as_ids = getattr(unpickler, "persistent_load", None)
+        self._nans = {id(nan): (key, nan) for key, nan in self._read_as_ids.read.items()} \
+            if isinstance(self._read_as_ids, nan_identity.Loads) else {}
 
-    def nan_key(self, value: float) -> Optional[int]:
-        """The writer's key of ``value``, a NaN float, if it is one read (``engine.nan_identity``)."""
-        kept = self._nans.get(id(value))
-        return kept[0] if kept is not None else None
+    def nan_keys(self) -> Dict[int, int]:
+        """{id: the writer's key} of the NaN floats read (``engine.nan_identity``)."""
+        return {at: key for at, (key, _) in self._nans.items()}
 
     def ids(self) -> Any:
         """The ids (a set-like view) of those whose identity a program can tell (not numbers and
@@ -345,7 +329,9 @@ class ReadObjects:
             kept = list(map(operator.not_, map(_ATOMS.__contains__, map(type, self._objects.values()))))
             self._numbers = dict(zip(map(id, itertools.compress(self._objects.values(), kept)),
                                      itertools.compress(self._objects.keys(), kept)))
-            self._unpickler = None
+            if isinstance(self._read_as_ids, nan_identity.Loads):  # numbered as the writer's ids
+                self._numbers.update(self._read_as_ids.lists_read())
+            self._unpickler = self._read_as_ids = None
         return self._numbers.keys()
 
     def number(self, value: Any) -> Optional[int]:
@@ -471,7 +457,7 @@ def timed_pickle(value: Any, budget: float, clock: Callable[[], float], arrays: 
 
 def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Optional[int]]] = None,
                       block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", written: bool = True,
-                      theirs: Optional[Callable[[float], Optional[int]]] = None
+                      theirs: Optional[Dict[int, int]] = None
                       ) -> Tuple[bytes, List[pickle.PickleBuffer], bool]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
     ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them. With
@@ -481,12 +467,12 @@ def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any]
     caller's module's globals). ``written``: functions go as the user wrote them
     (``engine.as_written``), for the client; the third value says whether one did. Where it may
     hold NaN floats, each is one object where it is read, and one ``theirs`` numbers (the
-    reader sent it: ``ReadObjects.nan_key``) is the reader's own (``engine.nan_identity``)."""
+    reader sent it: ``ReadObjects.nan_keys``) is the reader's own (``engine.nan_identity``)."""
     data, buffers, went = _dumps_out_of_band(value, min_bytes, refer, block_globals, block_file, written)
     if not nan_identity.may_hold(data):
         return data, buffers, went
-    return _dumps_out_of_band(value, min_bytes, nan_identity.Ids(refer, theirs), block_globals, block_file, written,
-                              marked=True)
+    return _dumps_out_of_band(value, min_bytes, nan_identity.Ids(refer, theirs).persistent_id, block_globals,
+                              block_file, written, marked=True)
 
 
 def _dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Any]],

@@ -207,6 +207,7 @@ class _Decoded:
         lifted.restore(element, task.lifted_names, task.lifted_values)
         self.reducer = reducers.by_name(task.reducer)
         self._compile = (hashlib.sha1(functions).hexdigest(), element, condition)
+        self.given_element = element  # as written for one item (never spread): its line issues the warnings
         # CPython partitions call these with whole items
         self.element, self.condition, self.inner = element, condition, inner
         # the elements of some items that pass the condition, as CPython partitions compute them:
@@ -428,7 +429,7 @@ def _why_recomputed(exc: Exception) -> str:
 
 
 def _python_partial(job: _Decoded, items: Iterable[Any]) -> Tuple[Any, bool]:
-    with warned.issued_at(job.task.as_written or job.element):
+    with warned.issued_at(job.task.as_written or job.given_element):
         if job.inner is not None and job.task.as_written is None:  # every value of the inner loops is an element
             outer = (job.inner(x) for x in items if job.condition is None or job.condition(x))
             return job.reducer.python_partition(itertools.chain.from_iterable(outer), None, None, job.key), False

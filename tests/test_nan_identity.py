@@ -26,12 +26,28 @@ def bits(value: float) -> bytes:
     return struct.pack("<d", value)
 
 
-def test_a_nan_held_twice_is_one_object_again_with_its_bits():
-    odd = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\xff")[0]  # a negative NaN with a payload
-    value = [MISSING, 1.0, MISSING, odd, odd, {"k": MISSING}, (MISSING,)]
-    back = serialization.loads(serialization.dumps(value))
-    assert back[0] is back[2] is back[5]["k"] is back[6][0] and back[0] is not MISSING
-    assert back[3] is back[4] and bits(back[3]) == bits(odd) and back[1] == 1.0
+def test_a_free_variable_s_nan_held_again_is_one_object_with_its_sign():
+    negative = -MISSING  # inf - inf's NaN: the sign bit set
+    odd = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\xff")[0]  # a payload Python never makes
+    parsed = float("nan")  # a free variable of none: as before
+    value = [MISSING, 1.0, MISSING, negative, negative, {"k": MISSING}, (MISSING,), odd, odd, parsed, parsed]
+    back = serialization.loads(serialization.dumps({"MISSING": MISSING, "negative": negative, "odd": odd,
+                                                    "value": value}))
+    got = back["value"]
+    assert got[0] is got[2] is got[5]["k"] is got[6][0] is back["MISSING"] and got[0] is not MISSING
+    assert got[3] is got[4] is back["negative"] and bits(got[3]) == bits(negative) and got[1] == 1.0
+    assert bits(got[7]) == bits(odd) == bits(got[8])  # its bits kept; not looked for (two objects, as before)
+    assert math.isnan(got[9]) and math.isnan(got[10]) and got[9] is not got[10]
+
+
+def test_ints_bytes_and_text_are_not_taken_for_nans():
+    """A search for any NaN's bits matched in 1M negative ints and in random bytes, which were
+    then pickled again, 3-10x slower: only the bits of the NaNs Python makes are looked for."""
+    import os
+
+    for value in [list(range(-1, -1_000_000, -1)), [2 ** 62 + i for i in range(0, 10 ** 6, 7)], os.urandom(1 << 22),
+                  "G" * 100_000 + "\x7f\xff", np.random.default_rng(5).random(100_000)]:
+        assert not nan_identity.may_hold(pickle.dumps(value, protocol=5))
 
 
 def test_numpy_s_and_math_s_nan_arrive_as_the_reader_s_own():
@@ -39,16 +55,19 @@ def test_numpy_s_and_math_s_nan_arrive_as_the_reader_s_own():
     assert back[0] is np.nan and back[2] is np.nan and back[1] is math.nan
 
 
-@pytest.mark.parametrize("length", [3, 1_000])  # item by item, and whole
-def test_a_list_of_floats_keeps_its_nans_and_its_other_values(length):
-    values = [float(i) - 0.5 for i in range(length)]
+def test_a_list_of_floats_sent_back_keeps_a_nan_it_holds_twice_and_its_other_values():
+    """As the cluster sends a value back: a list of floats goes whole; a NaN it holds twice is
+    one object again, one it holds once a NaN of its own, -0.0 stays -0.0."""
+    once = float("nan")
+    values = [float(i) - 0.5 for i in range(1_000)]
     values[1] = values[2] = MISSING
-    values[0] = -0.0
+    values[0], values[5] = -0.0, once
     shared = [values, {"again": values}]
-    back = serialization.loads(serialization.dumps(shared))
+    pickled, buffers, _ = serialization.dumps_out_of_band(shared, 1 << 20)
+    back = serialization.loads(pickled, buffers=buffers)
     assert back[0] is back[1]["again"]
-    assert back[0][1] is back[0][2] and math.isnan(back[0][1])
-    assert bits(back[0][0]) == bits(-0.0) and back[0][3:] == values[3:]
+    assert back[0][1] is back[0][2] and math.isnan(back[0][1]) and math.isnan(back[0][5])
+    assert bits(back[0][0]) == bits(-0.0) and back[0][6:] == values[6:] and back[0][3:5] == values[3:5]
 
 
 def test_a_pickle_without_nans_is_not_marked():
@@ -65,9 +84,23 @@ def test_the_writer_gets_its_own_nans_back_through_the_reader():
     cluster, read = serialization.loads_read(data)
     theirs = cluster["missing"]
     made = [theirs] * 40 + [1.0, cluster["marks"][0], float("nan")]
-    pickled, buffers, _ = serialization.dumps_out_of_band(made, 1 << 20, theirs=read.nan_key)
+    pickled, buffers, _ = serialization.dumps_out_of_band(made, 1 << 20, theirs=read.nan_keys())
     back = serialization.loads_referring(pickled, written, buffers)
     assert back.count(MISSING) == 41 and back[0] is MISSING and back[-1] is not MISSING
+
+
+def test_a_list_of_floats_with_a_nan_that_the_block_names_again_is_the_client_s_list(ufora):
+    """A review: a list of 16 floats or more went whole, as no object of the reader's memo, and
+    the block's `ys = xs` came back a copy."""
+    xs = [float(i) for i in range(20)]
+    xs[3] = MISSING
+    holder = {"a": xs}
+    with ufora.remotely.onCluster().downloadAll():
+        ys = xs
+        zs = [xs, 1]
+        t = holder["a"]
+        n = xs.count(MISSING)
+    assert ys is xs and zs[0] is xs and t is xs and n == 1 and ys[3] is MISSING
 
 
 def local_run(data):
@@ -110,8 +143,7 @@ def test_a_shape_over_items_holding_one_nan_object_twice_runs_where_it_is(code, 
                "mixed = readings + ['x']\n")
     got, reports = engine(prelude + code)
     assert got == ("ok", expected)
-    assert "one NaN object at several places" in reports[-1].reason or "its functions one" in reports[-1].reason, \
-        reports[-1]
+    assert "NaN object" in reports[-1].reason and not reports[-1].parallel, reports[-1]
 
 
 def test_a_zipped_or_enumerated_list_holding_one_nan_object_twice_runs_where_it_is():
@@ -124,3 +156,27 @@ def test_a_zipped_or_enumerated_list_holding_one_nan_object_twice_runs_where_it_
         got, reports = engine(prelude + code)
         assert got == ("ok", expected), code
         assert "NaN" in reports[-1].reason, reports[-1]
+
+
+def test_a_shape_whose_functions_hold_a_nan_marker_runs_where_its_data_is():
+    """A user's trial: rows of a list of lists compared with `is MISSING` in partitions of the
+    outer shape (other processes, where the rows' NaNs are other objects) counted 0, 1 run in 5."""
+    from tests.test_shapes import engine
+
+    prelude = ("MISSING = float('nan')\n"
+               "xs = [MISSING if i % 7 == 0 else i * 0.5 for i in range(5_000)]\n"
+               "ys = [MISSING if i % 11 == 0 else i * 0.25 for i in range(5_000)]\n")
+    for code, expected in [("result = sum(sum(1 for v in row if v is MISSING) for row in [xs, ys])", 715 + 455),
+                           ("result = sum(1 for i in range(5_000) if xs[i] is MISSING)", 715)]:
+        got, reports = engine(prelude + code)
+        assert got == ("ok", expected), code
+        assert all(not report.parallel for report in reports), reports
+
+
+def test_two_nans_of_the_client_come_back_as_its_own(ufora):
+    other = -float("nan")
+    with ufora.remotely.onCluster().downloadAll():
+        pair = [MISSING, other, MISSING]
+        kept = [v for v in [MISSING, 1.0, other] if v != v]
+    assert pair[0] is MISSING and pair[1] is other and pair[2] is MISSING
+    assert kept[0] is MISSING and kept[1] is other
