@@ -44,7 +44,7 @@ _PICKLED = (b"G" + _POSITIVE[::-1], b"G" + _NEGATIVE[::-1])
 THEIRS = "nan-theirs"  # ("nan-theirs", the reader's key): a NaN the reader sent
 THEIRS_LIST = "floats-theirs"  # ("floats-theirs", the reader's key): a list of floats the reader sent whole
 NAMED = "nan-named"  # ("nan-named", its name): a module's own NaN
-FLOATS = "floats"  # ("floats", key, bits, ((position, a NaN's id), ...)) the first time, ("floats", key) after
+FLOATS = "floats"  # ("floats", key, bits, ((a NaN's id, its places), ...)) the first time, ("floats", key) after
 _WHOLE_FROM = 16  # a list of this many floats or more goes whole
 _MODULES_NANS = {"math.nan": math.nan, "numpy.nan": np.nan}
 _NAMED_IDS = {id(nan): (NAMED, name) for name, nan in _MODULES_NANS.items()}
@@ -136,11 +136,22 @@ class Ids:
         kept = distinct & self._pids.keys()
         if len(distinct) < len(ids):
             kept.update(at for at, count in collections.Counter(ids).items() if count > 1)
-        ids = [(at, self._register(nan)) for at, nan in zip(places, nans) if id(nan) in kept] if kept else []
-        ids = [(at, pid) for at, pid in ids if pid is not None]
+        groups = []  # (a NaN's id, the places it is at, as int64 bytes): a marker's 200k places in C
+        if kept:
+            by_id = dict(zip(ids, nans))
+            ids_of = np.array(ids, dtype=np.uint64)  # (addresses)
+            chosen = np.isin(ids_of, np.fromiter(kept, dtype=np.uint64, count=len(kept)))
+            chosen_ids, chosen_at = ids_of[chosen], np.array(places, dtype=np.int64)[chosen]
+            order = np.argsort(chosen_ids, kind="stable")
+            each, starts = np.unique(chosen_ids[order], return_index=True)
+            ends = [*starts.tolist()[1:], len(order)]
+            for object_id, start, end in zip(each.tolist(), starts.tolist(), ends):
+                pid = self._register(by_id[object_id])
+                if pid is not None:
+                    groups.append((pid, chosen_at[order[start:end]].tobytes()))
         key = self._lists[id(values)] = len(self._lists_written)
         self._lists_written.append(values)
-        return FLOATS, key, bits.tobytes(), tuple(ids)
+        return FLOATS, key, bits.tobytes(), tuple(groups)
 
     def theirs(self, pid: tuple) -> Any:
         """What the reader's id of it stands for: a NaN or a list of floats written here."""
@@ -171,8 +182,10 @@ class Loads:
             if pid[0] == FLOATS:
                 if len(pid) == 4:
                     values = np.frombuffer(pid[2], np.float64).tolist()
-                    for at, nan in pid[3]:
-                        values[at] = self(nan)
+                    for nan_id, places in pid[3]:
+                        nan = self(nan_id)
+                        for at in np.frombuffer(places, np.int64).tolist():
+                            values[at] = nan
                     self._lists[pid[1]] = values
                 return self._lists[pid[1]]
             if pid[0] == NAMED:
