@@ -45,7 +45,7 @@ THEIRS = "nan-theirs"  # ("nan-theirs", the reader's key): a NaN the reader sent
 THEIRS_LIST = "floats-theirs"  # ("floats-theirs", the reader's key): a list of floats the reader sent whole
 NAMED = "nan-named"  # ("nan-named", its name): a module's own NaN
 FLOATS = "floats"  # ("floats", key, bits, ((a NaN's id, its places), ...)) the first time, ("floats", key) after
-_WHOLE_FROM = 16  # a list of this many floats or more goes whole
+_WHOLE_FROM = 512  # a list of this many floats or more goes whole (a shorter one item by item costs less)
 _MODULES_NANS = {"math.nan": math.nan, "numpy.nan": np.nan}
 _NAMED_IDS = {id(nan): (NAMED, name) for name, nan in _MODULES_NANS.items()}
 
@@ -193,6 +193,10 @@ class Loads:
         if self._fallback is None:
             raise ValueError(f"a persistent id this pickle cannot be read with: {pid!r}")
         return self._fallback(pid)
+
+    def lists(self) -> List[list]:
+        """The lists of floats read whole."""
+        return list(self._lists.values())
 
     def lists_read(self) -> Dict[int, tuple]:
         """{id: the writer's id} of the lists of floats read whole: a reader's ``ReadObjects``

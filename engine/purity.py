@@ -67,6 +67,7 @@ import functools
 import inspect
 import io
 import itertools
+import math
 import operator
 import types
 from typing import Callable, Iterable, List, Optional, Set, Tuple
@@ -664,22 +665,26 @@ def nan_held(*functions: Optional[Callable]) -> Optional[str]:
     back as other objects (a sum's or a min's result is its value: not asked). None when none can be."""
     seen: Set[int] = set()
     todo = [fn for fn in functions if isinstance(fn, types.FunctionType)]
+    named = False  # math.nan or np.nan, by name or bound to another (each process has its own one)
     while todo:
         fn = todo.pop()
         if id(fn) in seen or len(seen) > 256:
             continue
         seen.add(id(fn))
         names = {name for code in nested_codes(fn.__code__) for name in code.co_names}
-        if names & _NAN_NAMES:
-            return "it may give a NaN object held outside it (math.nan, np.nan): a list counts and finds it by identity"
+        named = named or bool(names & _NAN_NAMES)
         held = [fn.__globals__.get(name) for name in names]
         held += [cell_contents(cell) for cell in fn.__closure__ or ()]
         held += list(fn.__defaults__ or ())
         for value in held:
             if type(value) is float and value != value:
-                return NAN_MARKER_HELD
+                if value is not math.nan and value is not np.nan:
+                    return NAN_MARKER_HELD
+                named = True
             if isinstance(value, types.FunctionType) and not installed_file(value.__code__.co_filename):
                 todo.append(value)
+    if named:
+        return "it may give a NaN object held outside it (math.nan, np.nan): a list counts and finds it by identity"
     return None
 
 

@@ -190,24 +190,26 @@ def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
 
 
 def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
-                  sharing: bool = False) -> Tuple[bytes, Set[str], "WrittenObjects"]:
+                  sharing: bool = False, nans: bool = False) -> Tuple[bytes, Set[str], "WrittenObjects"]:
     """``dumps_with_references``, and the objects it wrote: what a reader's numbers for them
     stand for here (``ReadObjects``, ``loads_referring``). The functions whose globals are
     ``block_globals``, of a block of ``block_file``, get, where ``loads_read`` reads them for
     that block, the block's namespace (``engine.namespaces``). ``sharing``: the arrays among the
     values of ``value`` (a dict: a block's free variables) that share memory arrive sharing it
-    (``engine.array_views``)."""
+    (``engine.array_views``). ``nans``: the NaN floats that must stay one object are one where
+    it is read (``engine.nan_identity``; for what crosses between the client and the cluster:
+    the engine's own messages between its processes do without, at a cost of 2-30x)."""
     references: Set[str] = set()
     views = array_views.plan(value.values()) if sharing and isinstance(value, dict) else None
     [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
                                        views=views)
-    if not nan_identity.may_hold(data):
+    if not nans or not nan_identity.may_hold(data):
         return data, references, WrittenObjects(memo)
     # again, each NaN one object where it arrives (engine.nan_identity)
-    nans = nan_identity.Ids(known=value.values() if isinstance(value, dict) else ())
+    ids = nan_identity.Ids(known=value.values() if isinstance(value, dict) else ())
     [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
-                                       views=views, nans=nans)
-    return data, references, WrittenObjects(memo, nans.theirs)
+                                       views=views, nans=ids)
+    return data, references, WrittenObjects(memo, ids.theirs)
 
 
 def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
@@ -310,10 +312,12 @@ class ReadObjects:
         self._numbers: Optional[Dict[int, int]] = None
         self._objects: Dict[int, Any] = {}
         self.not_theirs: Set[int] = set()  # ids of objects read that the writer did not write (remote values)
-        # the NaN floats and the lists of floats read as persistent ids (engine.nan_identity)
+        # the NaN floats and the lists of floats read as persistent ids (engine.nan_identity),
+        # kept alive with their ids, as the objects of the memo are (``ids``)
         self._read_as_ids = getattr(unpickler, "persistent_load", None)
-        self._nans = {id(nan): (key, nan) for key, nan in self._read_as_ids.read.items()} \
-            if isinstance(self._read_as_ids, nan_identity.Loads) else {}
+        read_as_ids = self._read_as_ids if isinstance(self._read_as_ids, nan_identity.Loads) else None
+        self._nans = {id(nan): (key, nan) for key, nan in read_as_ids.read.items()} if read_as_ids else {}
+        self._whole_lists = read_as_ids.lists() if read_as_ids else []
 
     def nan_keys(self) -> Dict[int, int]:
         """{id: the writer's key} of the NaN floats read (``engine.nan_identity``)."""

@@ -306,7 +306,7 @@ def _pickle(values: Dict[str, Any], labels: Dict[str, str], block_globals: Optio
     _ship_user_modules_by_value()
     with lru_caches.refusing_used():
         try:
-            return serialization.dumps_written(values, block_globals, block_file, sharing=True)
+            return serialization.dumps_written(values, block_globals, block_file, sharing=True, nans=True)
         except Exception:
             for name, value in values.items():
                 try:

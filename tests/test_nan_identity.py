@@ -22,6 +22,11 @@ def parse(s):
     return MISSING if s == "" else float(s)
 
 
+def sent(value) -> bytes:
+    """``value`` pickled as the client sends a block's free variables."""
+    return serialization.dumps_written(value, nans=True)[0]
+
+
 def bits(value: float) -> bytes:
     return struct.pack("<d", value)
 
@@ -31,8 +36,7 @@ def test_a_free_variable_s_nan_held_again_is_one_object_with_its_sign():
     odd = struct.unpack("<d", b"\x01\x00\x00\x00\x00\x00\xf8\xff")[0]  # a payload Python never makes
     parsed = float("nan")  # a free variable of none: as before
     value = [MISSING, 1.0, MISSING, negative, negative, {"k": MISSING}, (MISSING,), odd, odd, parsed, parsed]
-    back = serialization.loads(serialization.dumps({"MISSING": MISSING, "negative": negative, "odd": odd,
-                                                    "value": value}))
+    back = serialization.loads(sent({"MISSING": MISSING, "negative": negative, "odd": odd, "value": value}))
     got = back["value"]
     assert got[0] is got[2] is got[5]["k"] is got[6][0] is back["MISSING"] and got[0] is not MISSING
     assert got[3] is got[4] is back["negative"] and bits(got[3]) == bits(negative) and got[1] == 1.0
@@ -51,7 +55,7 @@ def test_ints_bytes_and_text_are_not_taken_for_nans():
 
 
 def test_numpy_s_and_math_s_nan_arrive_as_the_reader_s_own():
-    back = serialization.loads(serialization.dumps([np.nan, math.nan, np.nan]))
+    back = serialization.loads(sent([np.nan, math.nan, np.nan]))
     assert back[0] is np.nan and back[2] is np.nan and back[1] is math.nan
 
 
@@ -71,16 +75,17 @@ def test_a_list_of_floats_sent_back_keeps_a_nan_it_holds_twice_and_its_other_val
 
 
 def test_a_pickle_without_nans_is_not_marked():
-    assert b"nan_identity" not in serialization.dumps([1.0, math.inf, -math.inf, 2.5, "G\x7f\xf0"])
+    assert b"nan_identity" not in sent([1.0, math.inf, -math.inf, 2.5, "G\x7f\xf0"])
     assert nan_identity.may_hold(pickle.dumps([1.0, MISSING], protocol=5))
-    assert b"nan_identity" in serialization.dumps([1.0, MISSING])
+    assert b"nan_identity" in sent([1.0, MISSING])
+    assert b"nan_identity" not in serialization.dumps([1.0, MISSING])  # the engine's own messages: as before
 
 
 def test_the_writer_gets_its_own_nans_back_through_the_reader():
     """As a block does: the client's free variables read on the cluster, a value made there
     from them pickled back, and read by the client referring to its own objects."""
     client = {"missing": MISSING, "marks": [MISSING, MISSING]}
-    data, _, written = serialization.dumps_written(client)
+    data, _, written = serialization.dumps_written(client, nans=True)
     cluster, read = serialization.loads_read(data)
     theirs = cluster["missing"]
     made = [theirs] * 40 + [1.0, cluster["marks"][0], float("nan")]
@@ -92,7 +97,7 @@ def test_the_writer_gets_its_own_nans_back_through_the_reader():
 def test_a_list_of_floats_with_a_nan_that_the_block_names_again_is_the_client_s_list(ufora):
     """A review: a list of 16 floats or more went whole, as no object of the reader's memo, and
     the block's `ys = xs` came back a copy."""
-    xs = [float(i) for i in range(20)]
+    xs = [float(i) for i in range(600)]
     xs[3] = MISSING
     holder = {"a": xs}
     with ufora.remotely.onCluster().downloadAll():
@@ -101,6 +106,22 @@ def test_a_list_of_floats_with_a_nan_that_the_block_names_again_is_the_client_s_
         t = holder["a"]
         n = xs.count(MISSING)
     assert ys is xs and zs[0] is xs and t is xs and n == 1 and ys[3] is MISSING
+
+
+def test_a_list_read_whole_and_dropped_does_not_lend_its_id_to_a_new_list():
+    """A review: the lists read whole were not kept alive with their ids; one the block dropped
+    lent its id to a list made as the result was pickled, which came back as the client's list."""
+    import gc
+
+    xs = [float(i) for i in range(600)]
+    xs[3] = MISSING
+    data, _, _ = serialization.dumps_written({"xs": xs, "MISSING": MISSING}, nans=True)
+    namespace, read = serialization.loads_read(data)
+    del namespace["xs"]
+    gc.collect()
+    read.ids()
+    made = [[float(i), 1.0] for i in range(1_000)]
+    assert all(read.number(values) is None for values in made)
 
 
 def local_run(data):
