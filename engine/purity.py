@@ -671,9 +671,13 @@ def nan_held(*functions: Optional[Callable]) -> Optional[str]:
         if id(fn) in seen or len(seen) > 256:
             continue
         seen.add(id(fn))
-        names = {name for code in nested_codes(fn.__code__) for name in code.co_names}
+        codes = list(nested_codes(fn.__code__))
+        names = {name for code in codes for name in code.co_names}
         named = named or bool(names & _NAN_NAMES)
-        held = [fn.__globals__.get(name) for name in names]
+        # the globals it reads (not an attribute of the same name: math.nan is no global nan)
+        loaded = {ins.argval for code in codes for ins in dis.get_instructions(code)
+                  if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+        held = [fn.__globals__.get(name) for name in loaded]
         held += [cell_contents(cell) for cell in fn.__closure__ or ()]
         held += list(fn.__defaults__ or ())
         for value in held:
