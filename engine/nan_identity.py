@@ -71,16 +71,15 @@ class Ids:
     one ``theirs`` numbers as the reader's key; any other object as ``refer`` numbers it (None:
     pickled as usual). A NaN must stay one where it is ``known`` (a block's free variable: a
     marker), ``math.nan`` or ``np.nan``, the reader's, or held twice in one list of floats: a
-    list of floats alone goes as one id, its NaNs counted at C speed (``whole_lists``; not where
-    the reader must number the lists it reads: ``ReadObjects`` numbers only its memo's objects).
+    list of 512 floats or more goes as one id, its NaNs counted at C speed (the reader numbers
+    such lists as the writer's: ``Loads.lists_read``).
     Any other NaN (one parsed from "nan", one per record) goes as before: giving each its own id
     cost 1-2 us, and 500k such records took 6-13x as long to pickle."""
 
     def __init__(self, refer: Optional[Callable[[Any], Any]] = None,
-                 theirs: Optional[Dict[int, int]] = None, whole_lists: bool = True,
+                 theirs: Optional[Dict[int, int]] = None,
                  known: Iterable[Any] = ()):
         self._refer = refer
-        self._whole_lists = whole_lists
         self.written: List[float] = []  # by key // 2
         self._lists: Dict[int, int] = {}
         self._lists_written: List[list] = []  # kept alive too
@@ -95,13 +94,13 @@ class Ids:
     def _persistent_id(self) -> Callable[[Any], Any]:
         """The function the pickler calls for every object: a closure over what it reads, as
         a method costs more per call (1.5M calls for 500k records of a NaN and an int)."""
-        refer, whole_lists, kept, whole = self._refer, self._whole_lists, self._pids.get, self._whole
+        refer, kept, whole = self._refer, self._pids.get, self._whole
 
         def persistent_id(obj: Any) -> Any:
             kind = type(obj)
             if kind is float:
                 return None if obj == obj else kept(id(obj))
-            if kind is list and whole_lists and len(obj) >= _WHOLE_FROM:
+            if kind is list and len(obj) >= _WHOLE_FROM:
                 referred = refer(obj) if refer is not None else None
                 return whole(obj) if referred is None else referred
             return refer(obj) if refer is not None else None
