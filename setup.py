@@ -29,6 +29,7 @@ setup(
         "lz4>=4.0",
         "tqdm>=4.60",
         "pandas>=2.2",  # a block's DataFrames and Series: read and split on the cluster too
+        "pyarrow>=14",  # pyfora.read_csv/read_parquet (pyfora.datasets): files parsed in pieces on the workers
     ],
     # nbclient, nbformat, ipykernel, ipywidgets: a real Jupyter kernel for the progress widget's test;
     # scikit-learn: the reference pyfora.algorithms is tested (and perf.algorithms timed) against;

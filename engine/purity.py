@@ -554,7 +554,7 @@ class _Reader:
                 effect = _module_effect(value) if value is not None else None
                 if effect:
                     return effect
-            for name in code.co_names:
+            for name in _globals_loaded(code):
                 effect = self.value(fn.__globals__.get(name, getattr(builtins, name, None)))
                 if effect:
                     return effect
@@ -600,6 +600,13 @@ class _Reader:
                 effect = self.function(function, constructor)
                 if effect:
                     return effect
+
+
+def _globals_loaded(code: types.CodeType) -> Set[str]:
+    """The global names the code reads: not every name it uses, which holds attribute names too
+    (``pyarrow.csv.read_csv(...)`` in a module that defines a ``read_csv`` of its own read that
+    function's effects as the caller's)."""
+    return {ins.argval for ins in _instructions(code) if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
 
 
 def _first_items(value) -> Iterable:

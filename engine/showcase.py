@@ -16,7 +16,7 @@ from typing import Container, List
 
 # (a package is listed too where it holds its modules' functions: ``pyfora.algorithms.linearRegression``
 # is read from the package, so the rewritten function must replace the one there as well)
-MODULES = ("pyfora.pandas_util", "pyfora.algorithms", "pyfora.algorithms.linear_regression",
+MODULES = ("pyfora.pandas_util", "pyfora.datasets", "pyfora.algorithms", "pyfora.algorithms.linear_regression",
            "pyfora.algorithms.logistic_regression", "pyfora.algorithms.regression_tree", "pyfora.algorithms.boosting")
 
 

@@ -18,6 +18,7 @@ from pyfora.Exceptions import (BadWithBlockError, CancelledError, CantGetSourceT
                                PyforaNotImplementedError, PythonToForaConversionError,
                                ResultExceededBytecountThreshold, UnconvertibleValueError)
 from pyfora import algorithms, pandas_util  # noqa: F401 - as in the original: pyfora.algorithms.linearRegression ...
+from pyfora.datasets import read_csv, read_npy, read_parquet
 from pyfora.executor import Executor
 from pyfora.remote import RemotePythonObject
 
@@ -26,7 +27,7 @@ __all__ = ["connect", "Executor", "PyforaError", "ConnectionError", "Computation
            "CantGetSourceTextError", "InternalError", "CancelledError",
            "ResultExceededBytecountThreshold", "RemotePythonObject", "NotCallableError",
            "PyforaNotImplementedError", "InvalidPyforaOperation", "UnconvertibleValueError",
-           "__version__"]
+           "read_csv", "read_parquet", "read_npy", "__version__"]
 
 
 def manager_url(given: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from ufora.engine import client_objects
 from ufora.net import schema
-from pyfora import capture, progress, run_here
+from pyfora import capture, datasets, progress, run_here
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
 from pyfora.Exceptions import PyforaError, PyforaNotImplementedError
@@ -111,6 +111,12 @@ class Executor(client_objects.ClientObject):
     def importRemoteFile(self, path: str) -> Future:
         """A Future of a proxy of the text of ``path``, a file readable on the workers."""
         return self.submit(_read_file, path)
+
+    def importDataset(self, paths: datasets.Paths) -> Future:
+        """A Future of a proxy of the files ``paths`` names (a path, a glob or a list, readable on
+        the workers), read in parallel on the cluster by their kind (``pyfora.datasets.read``):
+        ``.csv`` and ``.parquet`` as a pandas DataFrame, ``.npy`` as a numpy array."""
+        return self.submit(datasets.read, paths)
 
     def _proxy_of_call(self, sources: Dict[str, str], message: dict) -> RemotePythonObject:
         if message.get("error") is not None:

@@ -43,6 +43,18 @@ os.environ["UFORA_SERIAL_HERE"] = "0"
 os.environ["UFORA_BLOCK_TIMES"] = ""
 
 
+def _start_pyarrows_threads() -> None:
+    """pyarrow's thread pool opens a pipe at its first use (a CSV read, a pandas string column's
+    compute): here, once, not inside a test, whose check would take it for a descriptor left open."""
+    import pyarrow
+    import pyarrow.csv
+
+    pyarrow.csv.read_csv(pyarrow.BufferReader(b"a\n1\n"))
+
+
+_start_pyarrows_threads()
+
+
 def children(pid: int) -> List[int]:
     """The live processes ``pid`` (any of its threads) started, from /proc/<pid>/task/*/children."""
     found = []

@@ -164,3 +164,24 @@ def test_an_array_in_one_host_s_memory_is_summed_by_both_hosts(cluster):
             total = sum(x * x for x in big)  # the other host fetches the windows it computes
     assert total == 10_000 * sum(k * k for k in range(1000))
     cluster.wait_for(lambda s: any(m.get("foreign_partitions", 0) for m in s["members"]), "the other host's partitions")
+
+
+def test_a_csv_file_is_parsed_in_pieces_on_both_hosts(cluster, tmp_path):
+    """pyfora.datasets (issue 17's parallel import): the hosts share the file system here, as
+    workers reading one network folder do; each parses pieces of the file."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.csv
+
+    rng = np.random.default_rng(8)
+    frame = pd.DataFrame({"i": np.arange(1_500_000), "x": rng.random(1_500_000)})
+    frame.to_csv(tmp_path / "big.csv", index=False)  # 35 MB: 9 pieces
+    cluster.start_manager()
+    for index in (1, 2):
+        cluster.start_worker(index)
+    cluster.wait_for(lambda s: s["workers"] == 2, "both workers")
+    with pyfora.connect(cluster.manager.url) as ufora:
+        proxy = ufora.importDataset(str(tmp_path / "big.csv")).result()
+        got = proxy.toLocal().result()
+    pd.testing.assert_frame_equal(got, pyarrow.csv.read_csv(str(tmp_path / "big.csv")).to_pandas(), check_exact=True)
+    cluster.wait_for(lambda s: any(m.get("foreign_partitions", 0) for m in s["members"]), "the other host's pieces")

@@ -1,0 +1,243 @@
+"""pyfora.datasets: files read in parallel where the block runs (issue 17's parallel import).
+
+``read_csv``, ``read_parquet`` and ``read_npy`` take a path, a glob or a list of paths that the
+workers can read. They are written as a user writes a loop the cluster speeds up: a list
+comprehension over the pieces of the files. In a block on the cluster the engine splits it over
+the cores and workers (``engine.showcase``); anywhere else it runs as written, in order. So the
+value is the same wherever it is made, and it is the one the plain library call gives:
+
+- ``read_csv``: ``pyarrow.csv.read_csv`` of each file, concatenated (``pyarrow.concat_tables``,
+  permissive: an int64 column of one file and a double one of another make a double one), as
+  pandas (``.to_pandas()``). A file over ``PIECE_BYTES`` is cut into pieces at line ends and each piece
+  parsed on its own; a column's type is then the one pyarrow infers reading the whole file (it
+  tries null, int64, bool, double, date, time, timestamp, string, binary in turn and keeps the
+  first that every value converts to), so pieces that inferred different types are parsed again
+  with that type. Where the pieces cannot give the whole file's table (a quoted value holding a
+  line break, a malformed line, a type outside that list, a compressed file), the file is read
+  whole, as pyarrow reads it: the same table, or the same error.
+- ``read_parquet``: ``pyarrow.parquet.read_table`` of each file, concatenated, as pandas.
+- ``read_npy``: ``numpy.load`` of each file; several are concatenated along the first axis.
+"""
+from __future__ import annotations
+
+import glob
+import os
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
+
+if TYPE_CHECKING:  # imported where a file is read: importing pyfora must not import them
+    import numpy
+    import pandas
+    import pyarrow
+
+Paths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+
+PIECE_BYTES = 4 << 20  # smaller pieces cost more to hand out than their parse takes
+MAX_PIECES_PER_FILE = 64
+
+# pyarrow's inference order (arrow/cpp/src/arrow/csv/inference_internal.h): a column's type is
+# the first of these that all its values convert to
+_INFERENCE_ORDER = ("null", "int64", "bool", "double", "date32[day]", "time32[s]", "timestamp[s]",
+                    "timestamp[ns]", "string", "binary")
+
+
+class _ReadWhole(Exception):
+    """A file's pieces cannot give its whole table: read it whole, as pyarrow does."""
+
+
+def files_of(paths: Paths) -> List[str]:
+    """The files named: a path, a glob (its matches in sorted order) or a list of either. Nothing
+    matched is a ``FileNotFoundError`` naming what was asked for."""
+    given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not given:
+        raise ValueError("no files given")
+    found: List[str] = []
+    for one in given:
+        name = os.fspath(one)
+        if not isinstance(name, str):
+            raise TypeError(f"a path is a str, not {type(name).__name__}")
+        matches = sorted(glob.glob(name)) if glob.has_magic(name) else [name]
+        if not matches or not all(os.path.isfile(path) for path in matches):
+            missing = name if not matches else next(path for path in matches if not os.path.isfile(path))
+            raise FileNotFoundError(f"no file {missing!r} where this runs (a path the workers can read)")
+        found.extend(matches)
+    return found
+
+
+def read_csv(paths: Paths) -> "pandas.DataFrame":
+    """The CSV files as one DataFrame: ``pyarrow.csv.read_csv`` of each, concatenated as
+    ``pyarrow.concat_tables(..., promote_options="permissive")`` does, as pandas."""
+    files = files_of(paths)
+    headers = [_csv_header(path) for path in files]
+    pieces = [piece for path, names in zip(files, headers) for piece in _csv_pieces(path, names)]
+    tables = [_parse_piece(piece) for piece in pieces]  # the parallel part
+    whole = [_file_table([t for p, t in zip(pieces, tables) if p[0] == path], [p for p in pieces if p[0] == path])
+             for path in files]
+    return _concatenated(whole).to_pandas()
+
+
+def read_parquet(paths: Paths) -> "pandas.DataFrame":
+    """The Parquet files as one DataFrame: ``pyarrow.parquet.read_table`` of each, concatenated,
+    as pandas."""
+    import pyarrow
+    import pyarrow.parquet
+
+    tables = [pyarrow.parquet.read_table(path) for path in files_of(paths)]
+    return pyarrow.concat_tables(tables).to_pandas()
+
+
+def read_npy(paths: Paths) -> "numpy.ndarray":
+    """The .npy files as one array: ``numpy.load`` of each (arrays of objects refused, as it
+    refuses them), concatenated along the first axis when there are several."""
+    import numpy
+
+    arrays = [numpy.load(path) for path in files_of(paths)]
+    return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
+
+
+def read(paths: Paths) -> Union["pandas.DataFrame", "numpy.ndarray"]:
+    """The files read by their kind, told by the name's end: ``.csv``, ``.parquet`` (or ``.pq``),
+    ``.npy``; all of one kind."""
+    files = files_of(paths)
+    kinds = {_kind(path) for path in files}
+    if len(kinds) > 1:
+        raise ValueError(f"the files are of several kinds ({', '.join(sorted(kinds))}): import each kind apart")
+    reader = {"csv": read_csv, "parquet": read_parquet, "npy": read_npy}[kinds.pop()]
+    return reader(files)
+
+
+def _kind(path: str) -> str:
+    lowered = path.lower()
+    for ending, kind in ((".csv", "csv"), (".parquet", "parquet"), (".pq", "parquet"), (".npy", "npy")):
+        if lowered.endswith(ending):
+            return kind
+    raise ValueError(f"{path!r}: the kind of a file is told by its name's end: .csv, .parquet, .pq or .npy")
+
+
+# -- CSV in pieces ---------------------------------------------------------------------------
+
+Piece = Tuple[str, int, int, List[str]]  # a file, a byte range of it ending at a line's end, the column names
+
+
+def _csv_header(path: str) -> List[str]:
+    """The column names pyarrow reads from the file's first line (a byte-order mark skipped, quotes
+    understood)."""
+    import pyarrow
+    import pyarrow.csv
+
+    if not _cut_into_pieces(path):
+        return []  # read whole: pyarrow reads its names
+    with open(path, "rb") as file:
+        first = file.readline()
+    try:
+        return list(pyarrow.csv.read_csv(pyarrow.BufferReader(first.rstrip(b"\r\n") + b"\n")).column_names)
+    except pyarrow.ArrowInvalid:
+        return []  # an empty file, say: read whole, pyarrow's error is the file's
+
+
+def _cut_into_pieces(path: str) -> bool:
+    """A file named otherwise than ``.csv`` may be compressed (pyarrow tells by the name's end:
+    ``.csv.gz``, ``.csv.bz2`` ...): it is read whole."""
+    return path.lower().endswith(".csv")
+
+
+def _csv_pieces(path: str, names: List[str]) -> List[Piece]:
+    """Byte ranges that together are the file, each ending just after a line feed (or at the
+    file's end); the first holds the header line."""
+    size = os.path.getsize(path)
+    if not _cut_into_pieces(path) or size <= PIECE_BYTES:
+        return [(path, 0, size, names)]
+    count = min(MAX_PIECES_PER_FILE, -(-size // PIECE_BYTES))
+    bounds = [0]
+    with open(path, "rb") as file:
+        for index in range(1, count):
+            file.seek(max(size * index // count, bounds[-1]))
+            file.readline()  # to the end of the line the cut fell in
+            bounds.append(min(file.tell(), size))
+    bounds.append(size)
+    return [(path, start, end, names) for start, end in zip(bounds, bounds[1:]) if end > start]
+
+
+def _parse_piece(piece: Piece, types: Optional[dict] = None) -> Optional["pyarrow.Table"]:
+    """The table of one piece, or None where the piece cannot stand for its lines (its file is then
+    read whole): a file read whole anyway, a parse error (whose row number would be the piece's),
+    a quoted value holding a line break (pyarrow's own blocks decide where such a row ends)."""
+    import pyarrow
+    import pyarrow.csv
+
+    path, start, end, names = piece
+    if not _cut_into_pieces(path):
+        return None
+    with pyarrow.OSFile(path) as file:  # read-only by construction (the engine splits no shape calling open())
+        data = file.read_at(end - start, start)
+    read_options = pyarrow.csv.ReadOptions(column_names=names) if start else pyarrow.csv.ReadOptions()
+    try:
+        table = pyarrow.csv.read_csv(pyarrow.BufferReader(data), read_options=read_options,
+                                     convert_options=pyarrow.csv.ConvertOptions(column_types=types or {}))
+    except pyarrow.ArrowInvalid:
+        return None
+    if b'"' in data and table.num_rows != _rows_without_quotes(data) - (0 if start else 1):
+        return None
+    return table
+
+
+def _rows_without_quotes(data: bytes) -> int:
+    """The rows pyarrow reads from ``data`` if no quoted value holds a line break: its non-empty
+    lines (``\\n``, ``\\r\\n`` and ``\\r`` end one)."""
+    return sum(1 for line in data.splitlines() if line)
+
+
+def _file_table(tables: List[Optional["pyarrow.Table"]], pieces: List[Piece]) -> "pyarrow.Table":
+    """One file's table from its pieces' (``_with_whole_file_types``), else read whole."""
+    import pyarrow
+
+    parsed = [table for table in tables if table is not None]
+    try:
+        if len(parsed) < len(tables) or any(table.column_names != parsed[0].column_names for table in parsed):
+            raise _ReadWhole  # (other names: a header whose quoted name holds a line break)
+        fixed = _with_whole_file_types(parsed, pieces)
+        return fixed[0] if len(fixed) == 1 else pyarrow.concat_tables(fixed)  # one schema now
+    except _ReadWhole:
+        return _read_whole(pieces[0][0])
+
+
+def _with_whole_file_types(tables: List["pyarrow.Table"], pieces: List[Piece]) -> List["pyarrow.Table"]:
+    """The pieces' tables with each column of the type pyarrow infers from all its values: the
+    latest in its inference order of the types the pieces inferred. Pieces of another type are
+    parsed again with it (as pyarrow converts its earlier blocks again when a later one needs a
+    wider type)."""
+    names = tables[0].column_names
+    wanted = {}
+    for column, name in enumerate(names):
+        kinds = {str(table.schema.field(column).type) for table in tables}
+        if len(kinds) > 1:
+            if not kinds <= set(_INFERENCE_ORDER) or names.count(name) > 1:
+                raise _ReadWhole  # (a type is given by name: not to one of two columns of one name)
+            wanted[name] = max(kinds, key=_INFERENCE_ORDER.index)
+    fixed = list(tables)
+    for index, table in enumerate(tables):
+        if any(str(table.schema.field(name).type) != kind for name, kind in wanted.items()):
+            again = _parse_piece(pieces[index], _types(wanted))
+            if again is None:
+                raise _ReadWhole  # a value does not convert to that type: the whole file's type is a later one
+            fixed[index] = again
+    return fixed
+
+
+def _types(wanted: dict) -> dict:
+    import pyarrow
+
+    return {name: pyarrow.date32() if kind == "date32[day]" else pyarrow.type_for_alias(kind)
+            for name, kind in wanted.items()}
+
+
+def _read_whole(path: str) -> "pyarrow.Table":
+    import pyarrow.csv
+
+    return pyarrow.csv.read_csv(path)
+
+
+def _concatenated(tables: List["pyarrow.Table"]) -> "pyarrow.Table":
+    """The files' tables one after another (a file alone as it is)."""
+    import pyarrow
+
+    return tables[0] if len(tables) == 1 else pyarrow.concat_tables(tables, promote_options="permissive")
