@@ -159,11 +159,13 @@ def _changed_directly(body: List[ast.stmt]) -> Set[str]:
         elif isinstance(node, ast.AugAssign):
             names.add(_root(node.target))  # data += 1.5 changes an array (a list) in place
         elif isinstance(node, ast.Call):
-            if isinstance(node.func, ast.Attribute):
-                names.add(_root(node.func))  # xs.append(...), self.items.clear()
+            if isinstance(node.func, (ast.Attribute, ast.Subscript, ast.Name)):
+                names.add(_root(node.func))  # xs.append(...), self.items.clear(), counter(x), hooks[0](x)
             if not (isinstance(node.func, ast.Name) and node.func.id in _READING_BUILTINS):
                 arguments = [*node.args, *(k.value for k in node.keywords)]
                 names.update(_root(a.value if isinstance(a, ast.Starred) else a) for a in arguments)
+            else:  # sorted(xs, key=counted): the key is called
+                names.update(_root(k.value) for k in node.keywords if k.arg == "key")
         elif isinstance(node, ast.For) and _calls(node.body):
             names.add(_root(node.iter))  # the loop may change the items
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):

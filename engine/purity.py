@@ -37,6 +37,13 @@ read instead.
 * calls to the standard library's C functions that change their arguments (``heapq.heappush``,
   ``bisect.insort``, ``operator.setitem``), and to a builtin container's changing method bound
   to it (``record = log.append``);
+* use of an object held outside the function whose use changes it: an iterator or a stream (read
+  by ``islice``, ``zip``, ``__next__``, ``readline``), a C object of ``_STATEFUL`` (zlib streams,
+  sqlite connections, queues...), ``ufunc.at`` (``np.add.at(counts, i, 1)``), a changing method
+  called by its name (``getattr(d, "update")``); found also among the first items of the
+  containers and the attributes of the user's objects the code reaches, two levels down
+  (``counters[0]()``, ``holder.model.step(i)``), and in a ``functools.partial``'s function and
+  arguments;
 * calls to an lru_cache function (``engine.lru_caches``): its cache and counters are one object,
   which a split would make one per process (``cache_info()`` read later, the objects cached
   results are, the calls made again where they would have been hits).
@@ -51,7 +58,7 @@ items can change in place (lists, arrays, objects: not numbers, strings or tuple
 
 It is deliberately conservative: it can send a pure function down the serial path (slower,
 still right: ``n = row[0]; n += 1`` over lists of ints), and it cannot see effects hidden behind
-other C functions, ``getattr`` strings, or an object a method of the user's hands out
+other C functions, ``getattr`` of a name made at run time, or an object a method of the user's hands out
 (``self.bucket(k).append(x)``). A changing method on what a plain function of the user's returns
 is one when that function returns a global's or closure's object, or an argument's and was
 given one (``_hands_out``); the methods of objects inside a global list or dict are read too.
@@ -69,6 +76,7 @@ import io
 import itertools
 import math
 import operator
+import sys
 import types
 from typing import Callable, Iterable, List, Optional, Set, Tuple
 
@@ -135,6 +143,8 @@ def _module_effect(value) -> Optional[str]:
     if changing is not None:
         return f"calls {changing}, which changes its argument"
     owner = getattr(value, "__self__", None)
+    if isinstance(owner, np.ufunc) and getattr(value, "__name__", "") == "at":
+        return f"calls numpy.{owner.__name__}.at, which changes its argument in place"
     if (isinstance(value, types.BuiltinMethodType) and owner is not None and not isinstance(owner, types.ModuleType)
             and getattr(value, "__name__", "") in MUTATING_METHODS):
         return f"calls {type(owner).__name__}.{value.__name__} of an outside {type(owner).__name__}"
@@ -216,6 +226,9 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
                     and not _sets_up_own(instructions, index, receiver, own, fn_globals, closure)
                     and not _module_function(instructions, index, receiver, fn_globals, closure)):
                 return f"calls .{name}() on an object it does not own in {where}"
+        if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name == "getattr" and name not in fn_globals
+                and any(isinstance(c, str) and c in MUTATING_METHODS for c in code.co_consts)):
+            return f"calls a changing method by its name (getattr(..., {_changing_const(code)!r})) in {where}"
         if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals
                 and not (name in _PER_PROCESS and code.co_name in _HASHING)):
             return f"calls {name}() in {where}" + _PER_PROCESS.get(name, "")
@@ -231,6 +244,10 @@ _HANDING_OUT = {"get", "setdefault", "getattr", "next", "min", "max", "pop", "po
 # what an assignment can bind without the name sharing an object: values that cannot change
 _UNCHANGEABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, range, decimal.Decimal,
                  fractions.Fraction, np.generic)
+
+
+def _changing_const(code: types.CodeType) -> str:
+    return next(c for c in code.co_consts if isinstance(c, str) and c in MUTATING_METHODS)
 
 
 def _in_place(ins) -> bool:
@@ -510,8 +527,8 @@ def _attribute_values(code: types.CodeType, fn_globals: dict, closure: dict) -> 
             continue
         value = closure.get(ins.argval, fn_globals.get(ins.argval, getattr(builtins, ins.argval, None)))
         following = index + 1
-        while isinstance(value, types.ModuleType) and following < len(instructions) and \
-                instructions[following].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+        while isinstance(value, (types.ModuleType, np.ufunc)) and following < len(instructions) and \
+                instructions[following].opname in ("LOAD_ATTR", "LOAD_METHOD"):  # (np.add.at: a ufunc's)
             value = getattr(value, instructions[following].argval, None)
             following += 1
             yield value
@@ -564,25 +581,35 @@ class _Reader:
                 return effect
         return None
 
-    def value(self, value) -> Optional[str]:
+    def value(self, value, depth: int = 0) -> Optional[str]:
         """Effects of a value the code reaches: a module, a function, a class or an instance
-        of a user class."""
-        if value is None or value is EMPTY:
+        of a user class; an iterator or stream, or a C object whose calls change its state; and
+        those held by the first items of a container or the attributes of a user's object
+        (``COUNTERS[0]()``, ``holder.model.step(i)``), ``depth`` levels down at most."""
+        if value is None or value is EMPTY or type(value) in _PLAIN:
             return None
-        effect = _module_effect(value)
+        effect = _module_effect(value) or _state_effect(value)
         if effect:
             return effect
         if isinstance(value, lru_caches.CacheWrapper) and not str(value.__module__).startswith("ufora.engine."):
             return f"calls lru_cache function {value.__name__!r}, whose cache each process would fill apart"
         if isinstance(value, (types.FunctionType, types.MethodType)):  # add = tally.add: its function, its object
             return self.function(value)
+        if isinstance(value, functools.partial):  # partial(add_to, log): the function, given its arguments
+            return self.function(value.func) or next(
+                filter(None, (self.value(part, depth + 1) for part in (*value.args, *value.keywords.values()))), None)
         cls = value if isinstance(value, type) else type(value)
         if users_class(cls) and cls not in self.classes:
             self.classes.append(cls)
-        for item in _first_items(value):  # ACCOUNTS[i].deposit(x): the methods of its items' classes
-            kind = type(item)
-            if users_class(kind) and kind not in self.classes:
-                self.classes.append(kind)
+        if depth >= _DEPTH or isinstance(value, type):
+            return None
+        held = list(_first_items(value))  # ACCOUNTS[i].deposit(x): the methods of its items' classes
+        if _users_object(value):
+            held += list(itertools.islice(vars(value).values(), 64))
+        for item in held:
+            effect = self.value(item, depth + 1)
+            if effect:
+                return effect
         return None
 
     def methods(self) -> Optional[str]:
@@ -607,6 +634,58 @@ def _globals_loaded(code: types.CodeType) -> Set[str]:
     (``pyarrow.csv.read_csv(...)`` in a module that defines a ``read_csv`` of its own read that
     function's effects as the caller's)."""
     return {ins.argval for ins in _instructions(code) if ins.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+
+
+_PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None)})  # nothing to read in them
+_DEPTH = 2  # levels of containers and attributes read below a value the code reaches
+
+
+def _users_object(value) -> bool:
+    """An object of the user's whose attributes are read: of a class of theirs (with or without
+    methods: ``class Holder: pass``), or a ``types.SimpleNamespace``."""
+    cls = type(value)
+    if isinstance(value, types.SimpleNamespace):
+        return True
+    if isinstance(value, (type, types.ModuleType, types.FunctionType)) or not hasattr(value, "__dict__"):
+        return False
+    if users_class(cls):
+        return True
+    module = sys.modules.get(cls.__module__)
+    filename = getattr(module, "__file__", None)
+    return cls.__module__ != "builtins" and (module is None or cls.__module__ == "__main__" or (
+        isinstance(filename, str) and not installed_file(filename)))
+
+
+def _stateful_types() -> tuple:
+    """C classes of the standard library whose methods change the object's state, with no
+    method name telling so (``co.compress(b)``, ``db.execute(sql)``, ``q.get()``)."""
+    import bz2
+    import csv
+    import lzma
+    import queue
+    import socket
+    import sqlite3
+    import zlib
+
+    return (type(zlib.compressobj()), type(zlib.decompressobj()), bz2.BZ2Compressor, bz2.BZ2Decompressor,
+            lzma.LZMACompressor, lzma.LZMADecompressor, sqlite3.Connection, sqlite3.Cursor, socket.socket,
+            queue.Queue, queue.SimpleQueue, type(csv.writer(io.StringIO())), csv.DictWriter)
+
+
+_STATEFUL = _stateful_types()
+
+
+def _state_effect(value) -> Optional[str]:
+    """The effect of using an object held outside the function whose use changes it: an iterator
+    or a stream (reading one uses it up), or one of ``_STATEFUL``."""
+    if isinstance(value, type):
+        return None
+    if _read_once(type(value)):
+        return (f"reads a {type(value).__name__} held outside it, which reading uses up (iterators, streams): "
+                f"a split would read its first items twice, timing them, and in other processes")
+    if isinstance(value, _STATEFUL):
+        return f"uses a {type(value).__module__}.{type(value).__name__} held outside it, whose calls change it"
+    return None
 
 
 def _first_items(value) -> Iterable:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextvars
 import copyreg
+import datetime
 import decimal
 import fractions
 import io
@@ -72,7 +73,18 @@ def _resolve(object_id: str) -> Any:
     return value
 
 
-_OURS = {types.CodeType: _code_reduce_keeping_filename, re.Match: regex_match.reduce}
+def _iso_calendar_date(year: int, week: int, weekday: int):
+    return datetime.date.fromisocalendar(year, week, weekday).isocalendar()
+
+
+def _reduce_iso_calendar_date(value) -> tuple:
+    """``date.isocalendar()``'s named tuple, which pickles itself as a plain tuple (CPython's
+    choice: ``iso.week`` then failed on the other side)."""
+    return _iso_calendar_date, (value.year, value.week, value.weekday)
+
+
+_OURS = {types.CodeType: _code_reduce_keeping_filename, re.Match: regex_match.reduce,
+         type(datetime.date(2000, 1, 1).isocalendar()): _reduce_iso_calendar_date}
 
 
 # The types whose instances every hook above leaves to pickle's usual ways. Whether an object
