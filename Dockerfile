@@ -16,12 +16,12 @@ RUN apt-get update \
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
 
 # Dependencies first, from setup.py alone (it installs an empty `ufora` and everything it
-# requires; it reads the release from net/version.py): this layer is rebuilt only when those
+# requires, s3fs for s3:// URLs included; it reads the release from net/version.py): this layer is rebuilt only when those
 # change, not when the sources do.
 WORKDIR /opt/ufora
 COPY setup.py ./
 COPY net/version.py net/version.py
-RUN pip install . && rm -rf build *.egg-info
+RUN pip install ".[s3]" && rm -rf build *.egg-info
 
 # Then the packages themselves (no test extras), replacing the empty `ufora`: installed as the one
 # top-level `ufora` (engine/ and net/ become ufora/engine and ufora/net) with `pyfora` beside it.

@@ -33,9 +33,12 @@ setup(
     ],
     # nbclient, nbformat, ipykernel, ipywidgets: a real Jupyter kernel for the progress widget's test;
     # scikit-learn: the reference pyfora.algorithms is tested (and perf.algorithms timed) against;
-    # playwright: drives Debian's Chromium for the dashboard's test (its own browsers are not used)
-    extras_require={"test": ["pytest", "pytest-timeout", "hypothesis", "ipython", "ruff", "mypy",
-                             "nbclient", "nbformat", "ipykernel", "ipywidgets", "scikit-learn", "playwright"]},
+    # playwright: drives Debian's Chromium for the dashboard's test (its own browsers are not used);
+    # s3fs, boto3, moto[server]: a local S3 server for the object-store tests (tests/test_datasets_s3.py)
+    extras_require={"s3": ["s3fs"],  # s3:// URLs in pyfora.read_csv/importDataset and importS3Dataset (pyfora.storage)
+                    "test": ["s3fs", "boto3", "moto[server]", "pytest", "pytest-timeout", "hypothesis", "ipython",
+                             "ruff", "mypy", "nbclient", "nbformat", "ipykernel", "ipywidgets", "scikit-learn",
+                             "playwright"]},
     package_data={"ufora.net": ["dashboard_page/*"]},
     entry_points={"console_scripts": ["ufora-service=ufora.net.service:main"]},
 )

@@ -1,10 +1,11 @@
 """pyfora.datasets: files read in parallel where the block runs (issue 17's parallel import).
 
 ``read_csv``, ``read_parquet`` and ``read_npy`` take a path, a glob or a list of paths that the
-workers can read. They are written as a user writes a loop the cluster speeds up: a list
-comprehension over the pieces of the files. In a block on the cluster the engine splits it over
-the cores and workers (``engine.showcase``); anywhere else it runs as written, in order. So the
-value is the same wherever it is made, and it is the one the plain library call gives:
+workers can read, or URLs of an object store (``s3://bucket/data-*.csv``: ``pyfora.storage``).
+They are written as a user writes a loop the cluster speeds up: a list comprehension over the
+pieces of the files. In a block on the cluster the engine splits it over the cores and workers
+(``engine.showcase``); anywhere else it runs as written, in order. So the value is the same
+wherever it is made, and it is the one the plain library call gives:
 
 - ``read_csv``: ``pyarrow.csv.read_csv`` of each file, concatenated (``pyarrow.concat_tables``,
   permissive: an int64 column of one file and a double one of another make a double one), as
@@ -20,7 +21,6 @@ value is the same wherever it is made, and it is the one the plain library call 
 """
 from __future__ import annotations
 
-import glob
 import os
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # imported where a file is read: importing pyfora must not im
     import numpy
     import pandas
     import pyarrow
+
+from pyfora import storage
 
 Paths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 
@@ -55,9 +57,9 @@ def files_of(paths: Paths) -> List[str]:
         name = os.fspath(one)
         if not isinstance(name, str):
             raise TypeError(f"a path is a str, not {type(name).__name__}")
-        matches = sorted(glob.glob(name)) if glob.has_magic(name) else [name]
-        if not matches or not all(os.path.isfile(path) for path in matches):
-            missing = name if not matches else next(path for path in matches if not os.path.isfile(path))
+        matches = storage.expand(name)
+        missing = name if not matches else next((path for path in matches if not storage.is_file(path)), None)
+        if missing is not None:
             raise FileNotFoundError(f"no file {missing!r} where this runs (a path the workers can read)")
         found.extend(matches)
     return found
@@ -79,9 +81,8 @@ def read_parquet(paths: Paths) -> "pandas.DataFrame":
     """The Parquet files as one DataFrame: ``pyarrow.parquet.read_table`` of each, concatenated,
     as pandas."""
     import pyarrow
-    import pyarrow.parquet
 
-    tables = [pyarrow.parquet.read_table(path) for path in files_of(paths)]
+    tables = [storage.parquet_table(path) for path in files_of(paths)]
     return pyarrow.concat_tables(tables).to_pandas()
 
 
@@ -90,7 +91,7 @@ def read_npy(paths: Paths) -> "numpy.ndarray":
     refuses them), concatenated along the first axis when there are several."""
     import numpy
 
-    arrays = [numpy.load(path) for path in files_of(paths)]
+    arrays = [_npy(path) for path in files_of(paths)]
     return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
 
 
@@ -103,6 +104,15 @@ def read(paths: Paths) -> Union["pandas.DataFrame", "numpy.ndarray"]:
         raise ValueError(f"the files are of several kinds ({', '.join(sorted(kinds))}): import each kind apart")
     reader = {"csv": read_csv, "parquet": read_parquet, "npy": read_npy}[kinds.pop()]
     return reader(files)
+
+
+def _npy(path: str) -> "numpy.ndarray":
+    import numpy
+
+    if not storage.is_url(path):
+        return numpy.load(path)
+    with storage.open_binary(path) as file:
+        return numpy.load(file)
 
 
 def _kind(path: str) -> str:
@@ -126,7 +136,7 @@ def _csv_header(path: str) -> List[str]:
 
     if not _cut_into_pieces(path):
         return []  # read whole: pyarrow reads its names
-    with open(path, "rb") as file:
+    with storage.open_binary(path) as file:
         first = file.readline()
     try:
         return list(pyarrow.csv.read_csv(pyarrow.BufferReader(first.rstrip(b"\r\n") + b"\n")).column_names)
@@ -143,12 +153,12 @@ def _cut_into_pieces(path: str) -> bool:
 def _csv_pieces(path: str, names: List[str]) -> List[Piece]:
     """Byte ranges that together are the file, each ending just after a line feed (or at the
     file's end); the first holds the header line."""
-    size = os.path.getsize(path)
+    size = storage.size(path)
     if not _cut_into_pieces(path) or size <= PIECE_BYTES:
         return [(path, 0, size, names)]
     count = min(MAX_PIECES_PER_FILE, -(-size // PIECE_BYTES))
     bounds = [0]
-    with open(path, "rb") as file:
+    with storage.open_binary(path) as file:
         for index in range(1, count):
             file.seek(max(size * index // count, bounds[-1]))
             file.readline()  # to the end of the line the cut fell in
@@ -167,8 +177,7 @@ def _parse_piece(piece: Piece, types: Optional[dict] = None) -> Optional["pyarro
     path, start, end, names = piece
     if not _cut_into_pieces(path):
         return None
-    with pyarrow.OSFile(path) as file:  # read-only by construction (the engine splits no shape calling open())
-        data = file.read_at(end - start, start)
+    data = storage.read_range(path, start, end)
     read_options = pyarrow.csv.ReadOptions(column_names=names) if start else pyarrow.csv.ReadOptions()
     try:
         table = pyarrow.csv.read_csv(pyarrow.BufferReader(data), read_options=read_options,
@@ -231,9 +240,7 @@ def _types(wanted: dict) -> dict:
 
 
 def _read_whole(path: str) -> "pyarrow.Table":
-    import pyarrow.csv
-
-    return pyarrow.csv.read_csv(path)
+    return storage.csv_table(path)
 
 
 def _concatenated(tables: List["pyarrow.Table"]) -> "pyarrow.Table":

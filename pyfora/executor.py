@@ -15,10 +15,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from ufora.engine import client_objects
 from ufora.net import schema
-from pyfora import capture, datasets, progress, run_here
+from pyfora import capture, datasets, progress, run_here, storage
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
-from pyfora.Exceptions import PyforaError, PyforaNotImplementedError
+from pyfora.Exceptions import PyforaError
 from pyfora.remote import RemotePythonObject, check_callable, pickles_of, rebuilt, remote_error
 from pyfora.with_block import WithBlockExecutor
 
@@ -99,14 +99,29 @@ class Executor(client_objects.ClientObject):
                                        functools.partial(self._proxy_of_call, sources))
 
     def importS3Dataset(self, bucketname: str, keyname: str) -> Future:
-        """The original pyfora's S3 import, not in this release: ``PyforaNotImplementedError``."""
-        raise PyforaNotImplementedError("importS3Dataset is not in this release: read the object in a block "
-                                        "(with boto3 installed on the workers), or use importRemoteFile")
+        """A Future of a proxy of the text of the S3 object ``keyname`` in ``bucketname``, read on the
+        cluster (the workers need ``s3fs`` and the store's settings: ``pyfora.storage``)."""
+        return self.submit(storage.s3_text, bucketname, keyname)
 
-    def exportS3Dataset(self, valueAsString: RemotePythonObject, bucketname: str, keyname: str) -> Future:
-        """The original pyfora's S3 export, not in this release: ``PyforaNotImplementedError``."""
-        raise PyforaNotImplementedError("exportS3Dataset is not in this release: write the object in a block "
-                                        "(with boto3 installed on the workers)")
+    def exportS3Dataset(self, valueAsString: Any, bucketname: str, keyname: str) -> Future:
+        """Write ``valueAsString`` (a str, or a proxy of one) as the S3 object ``keyname`` in
+        ``bucketname``, from the cluster: a Future of None once written, or of the error."""
+        written: Future = Future()
+
+        def relay(source: Future, then: Optional[Callable[[Any], None]] = None) -> None:
+            try:
+                value = source.result()
+            except BaseException as exc:  # noqa: BLE001 - the caller's Future carries it
+                written.set_exception(exc)
+                return
+            if then is None:
+                written.set_result(None)
+            else:
+                then(value)
+        # the call's proxy, then its value (None, or the write's error raised by toLocal)
+        self.submit(storage.write_s3_text, valueAsString, bucketname, keyname).add_done_callback(
+            lambda called: relay(called, lambda proxy: proxy.toLocal().add_done_callback(relay)))
+        return written
 
     def importRemoteFile(self, path: str) -> Future:
         """A Future of a proxy of the text of ``path``, a file readable on the workers."""

@@ -221,12 +221,6 @@ def test_a_value_whose_module_the_cluster_lacks_is_an_unconvertible_value_error(
     assert isinstance(raised.value, pyfora.ComputationError)
 
 
-def test_features_the_original_had_and_this_release_lacks_say_so(ufora):
-    with pytest.raises(pyfora.PyforaNotImplementedError, match="importS3Dataset"):
-        ufora.importS3Dataset("bucket", "key")
-    assert issubclass(pyfora.PyforaNotImplementedError, NotImplementedError)
-
-
 def test_the_names_are_the_original_pyforas():
     import pyfora.Exceptions as Exceptions
 
@@ -237,6 +231,7 @@ def test_the_names_are_the_original_pyforas():
     assert not issubclass(pyfora.InvalidPyforaOperation, pyfora.PyforaError)
     assert not issubclass(pyfora.UnconvertibleValueError, pyfora.PyforaError)
     assert issubclass(pyfora.NotCallableError, pyfora.PyforaError)
+    assert issubclass(pyfora.PyforaNotImplementedError, NotImplementedError)
 
 
 def lookup(table, key):
