@@ -73,11 +73,20 @@ def _arrays_in(values: Iterable[Any]) -> List[np.ndarray]:
             inside = value
         elif isinstance(value, dict):
             inside = value.values()
-        elif isinstance(getattr(value, "__dict__", None), dict) and not isinstance(value, type):
+        elif not isinstance(value, type) and isinstance(_attributes(value), dict):
             inside = vars(value).values()
         if len(inside) <= _WALKED_ITEMS:
             todo.extend((item, depth + 1) for item in inside)
     return list(found.values())
+
+
+def _attributes(value: Any) -> Any:
+    """``value.__dict__``, or None; None too where a ``__getattr__`` of the user's raises for it
+    (``self.data[name]``: a KeyError, which ``getattr``'s default does not catch)."""
+    try:
+        return getattr(value, "__dict__", None)
+    except Exception:  # noqa: BLE001 - the user's code: the object has no attributes to walk then
+        return None
 
 
 def _shares(a: np.ndarray, b: np.ndarray) -> bool:

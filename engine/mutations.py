@@ -55,6 +55,7 @@ import fractions
 import functools
 import itertools
 import operator
+import pickle
 import random
 import sys
 import types
@@ -164,8 +165,10 @@ def _changed_directly(body: List[ast.stmt]) -> Set[str]:
             if not (isinstance(node.func, ast.Name) and node.func.id in _READING_BUILTINS):
                 arguments = [*node.args, *(k.value for k in node.keywords)]
                 names.update(_root(a.value if isinstance(a, ast.Starred) else a) for a in arguments)
-            else:  # sorted(xs, key=counted): the key is called
-                names.update(_root(k.value) for k in node.keywords if k.arg == "key")
+            else:  # sorted(xs, key=counted): the key is called; print(x, file=buf) writes; iter(counter, 3) calls
+                names.update(_root(k.value) for k in node.keywords if k.arg in ("key", "file"))
+                if node.func.id == "iter" and len(node.args) == 2:
+                    names.add(_root(node.args[0]))
         elif isinstance(node, ast.For) and _calls(node.body):
             names.add(_root(node.iter))  # the loop may change the items
         elif isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
@@ -976,7 +979,7 @@ def _state_of(value: Any) -> Any:
     if getattr(type(value), "__setstate__", None) is getattr(object, "__setstate__", None):
         return None
     try:
-        reduced = value.__reduce__()
+        reduced = value.__reduce_ex__(pickle.HIGHEST_PROTOCOL)  # (io.StringIO's __reduce__() refuses: protocol 0)
     except Exception:
         return None
     return reduced[2] if isinstance(reduced, tuple) and len(reduced) >= 3 and reduced[2] is not None else None

@@ -78,7 +78,7 @@ import math
 import operator
 import sys
 import types
-from typing import Callable, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -541,6 +541,7 @@ class _Reader:
     def __init__(self, mutable_items: bool) -> None:
         self.mutable_items = mutable_items
         self.seen: Set[int] = set()
+        self.values_read: Set[int] = set()  # (a value reached again, or in a cycle, is read once)
         self.names: Set[str] = set()
         self.classes: List[type] = []
 
@@ -567,28 +568,37 @@ class _Reader:
             if effect:
                 return effect
             self.names.update(code.co_names)
-            for value in _attribute_values(code, fn.__globals__, closure):
-                effect = _module_effect(value) if value is not None else None
+            for value in _attribute_values(code, fn.__globals__, closure):  # helpers.IT, sys.stdin
+                effect = (_module_effect(value) or _state_effect(value)) if value is not None else None
                 if effect:
                     return effect
             for name in _globals_loaded(code):
                 effect = self.value(fn.__globals__.get(name, getattr(builtins, name, None)))
                 if effect:
                     return effect
-        for value in closure.values():
-            effect = self.value(value)
+        for value in [*closure.values(), *(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()]:
+            effect = self.value(value)  # (a default: def take(x, it=IT))
             if effect:
                 return effect
         return None
 
     def value(self, value, depth: int = 0) -> Optional[str]:
+        try:
+            return self._value(value, depth)
+        except Exception:  # noqa: BLE001 - a user's __getattr__ that raises for "__self__": not read
+            return None
+
+    def _value(self, value, depth: int) -> Optional[str]:
         """Effects of a value the code reaches: a module, a function, a class or an instance
         of a user class; an iterator or stream, or a C object whose calls change its state; and
         those held by the first items of a container or the attributes of a user's object
         (``COUNTERS[0]()``, ``holder.model.step(i)``), ``depth`` levels down at most."""
-        if value is None or value is EMPTY or type(value) in _PLAIN:
+        if value is None or value is EMPTY or type(value) in _PLAIN or id(value) in self.values_read:
             return None
-        effect = _module_effect(value) or _state_effect(value)
+        self.values_read.add(id(value))
+        owner = getattr(value, "__self__", None) if isinstance(value, _BUILTIN_BOUND) else None
+        effect = _module_effect(value) or _state_effect(value) or (  # nx = it.__next__, ex = db.execute
+            _state_effect(owner) if owner is not None else None)
         if effect:
             return effect
         if isinstance(value, lru_caches.CacheWrapper) and not str(value.__module__).startswith("ufora.engine."):
@@ -596,17 +606,17 @@ class _Reader:
         if isinstance(value, (types.FunctionType, types.MethodType)):  # add = tally.add: its function, its object
             return self.function(value)
         if isinstance(value, functools.partial):  # partial(add_to, log): the function, given its arguments
+            name = getattr(value.func, "__name__", "")
+            if not isinstance(value.func, types.FunctionType) and name in MUTATING_METHODS:
+                return f"calls {getattr(value.func, '__qualname__', name)} through a functools.partial"
             return self.function(value.func) or next(
                 filter(None, (self.value(part, depth + 1) for part in (*value.args, *value.keywords.values()))), None)
         cls = value if isinstance(value, type) else type(value)
         if users_class(cls) and cls not in self.classes:
             self.classes.append(cls)
-        if depth >= _DEPTH or isinstance(value, type):
+        if depth >= _DEPTH:
             return None
-        held = list(_first_items(value))  # ACCOUNTS[i].deposit(x): the methods of its items' classes
-        if _users_object(value):
-            held += list(itertools.islice(vars(value).values(), 64))
-        for item in held:
+        for item in _held(value):
             effect = self.value(item, depth + 1)
             if effect:
                 return effect
@@ -640,9 +650,32 @@ _PLAIN = frozenset({int, float, complex, str, bytes, bool, type(None)})  # nothi
 _DEPTH = 2  # levels of containers and attributes read below a value the code reaches
 
 
+_BUILTIN_BOUND = (types.BuiltinMethodType, types.MethodWrapperType)
+
+
+def _held(value) -> List[Any]:
+    """What a value holds that the code may reach through it: the first items of a container
+    (``ACCOUNTS[i].deposit(x)``), the attributes of a user's object, the data attributes of a
+    user's class (not its functions: a method is read when its name is used). Nothing where
+    looking raises (a ``__getattr__`` of the user's that raises for any name): not read."""
+    try:
+        if isinstance(value, type):
+            if not users_class(value):
+                return []
+            return [member for member in itertools.islice(vars(value).values(), 256)
+                    if not isinstance(member, (types.FunctionType, classmethod, staticmethod, property))]
+        held = list(_first_items(value))
+        if _users_object(value):  # its attributes, and its class's (class Comp: z = zlib.compressobj())
+            held += [*itertools.islice(vars(value).values(), 64), type(value)]
+        return held
+    except Exception:  # noqa: BLE001 - the user's code, which CPython would not have run here
+        return []
+
+
 def _users_object(value) -> bool:
-    """An object of the user's whose attributes are read: of a class of theirs (with or without
-    methods: ``class Holder: pass``), or a ``types.SimpleNamespace``."""
+    """An object of the user's whose attributes are read: a ``types.SimpleNamespace``, or of a
+    class of the user's (with or without methods: ``class Holder: pass``, told by its module:
+    ``__main__``, a module not loaded here, or one outside the installed packages)."""
     cls = type(value)
     if isinstance(value, types.SimpleNamespace):
         return True

@@ -21,6 +21,7 @@ wherever it is made, and it is the one the plain library call gives:
 """
 from __future__ import annotations
 
+import itertools
 import os
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
 
@@ -59,6 +60,9 @@ def files_of(paths: Paths) -> List[str]:
             raise TypeError(f"a path is a str, not {type(name).__name__}")
         matches = storage.expand(name)
         missing = name if not matches else next((path for path in matches if not storage.is_file(path)), None)
+        if missing is not None and storage.is_folder(missing):
+            raise IsADirectoryError(f"{missing!r} is a folder: name its files (a glob such as "
+                                    f"{os.path.join(missing, '*.csv')!r})")
         if missing is not None:
             raise FileNotFoundError(f"no file {missing!r} where this runs (a path the workers can read)")
         found.extend(matches)
@@ -68,42 +72,53 @@ def files_of(paths: Paths) -> List[str]:
 def read_csv(paths: Paths) -> "pandas.DataFrame":
     """The CSV files as one DataFrame: ``pyarrow.csv.read_csv`` of each, concatenated as
     ``pyarrow.concat_tables(..., promote_options="permissive")`` does, as pandas."""
-    files = files_of(paths)
-    headers = [_csv_header(path) for path in files]
-    pieces = [piece for path, names in zip(files, headers) for piece in _csv_pieces(path, names)]
-    tables = [_parse_piece(piece) for piece in pieces]  # the parallel part
-    whole = [_file_table([t for p, t in zip(pieces, tables) if p[0] == path], [p for p in pieces if p[0] == path])
-             for path in files]
-    return _concatenated(whole).to_pandas()
+    return _csv_files(files_of(paths))
 
 
 def read_parquet(paths: Paths) -> "pandas.DataFrame":
     """The Parquet files as one DataFrame: ``pyarrow.parquet.read_table`` of each, concatenated,
     as pandas."""
-    import pyarrow
-
-    tables = [storage.parquet_table(path) for path in files_of(paths)]
-    return pyarrow.concat_tables(tables).to_pandas()
+    return _parquet_files(files_of(paths))
 
 
 def read_npy(paths: Paths) -> "numpy.ndarray":
     """The .npy files as one array: ``numpy.load`` of each (arrays of objects refused, as it
     refuses them), concatenated along the first axis when there are several."""
-    import numpy
-
-    arrays = [_npy(path) for path in files_of(paths)]
-    return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
+    return _npy_files(files_of(paths))
 
 
 def read(paths: Paths) -> Union["pandas.DataFrame", "numpy.ndarray"]:
-    """The files read by their kind, told by the name's end: ``.csv``, ``.parquet`` (or ``.pq``),
-    ``.npy``; all of one kind."""
+    """The files read by their kind, told by the name's end: ``.csv`` (compressed too:
+    ``.csv.gz``...), ``.parquet`` (or ``.pq``), ``.npy``; all of one kind."""
     files = files_of(paths)
     kinds = {_kind(path) for path in files}
     if len(kinds) > 1:
         raise ValueError(f"the files are of several kinds ({', '.join(sorted(kinds))}): import each kind apart")
-    reader = {"csv": read_csv, "parquet": read_parquet, "npy": read_npy}[kinds.pop()]
+    reader = {"csv": _csv_files, "parquet": _parquet_files, "npy": _npy_files}[kinds.pop()]
     return reader(files)
+
+
+def _csv_files(files: List[str]) -> "pandas.DataFrame":
+    headers = [_csv_header(path) for path in files]
+    cuts = [_csv_pieces(path, names) for path, names in zip(files, headers)]
+    pieces = [piece for cut in cuts for piece in cut]
+    tables = [_parse_piece(piece) for piece in pieces]  # the parallel part
+    ends = list(itertools.accumulate(len(cut) for cut in cuts))
+    whole = [_file_table(tables[end - len(cut):end], cut) for cut, end in zip(cuts, ends)]
+    return _concatenated(whole).to_pandas()
+
+
+def _parquet_files(files: List[str]) -> "pandas.DataFrame":
+    import pyarrow
+
+    return pyarrow.concat_tables([storage.parquet_table(path) for path in files]).to_pandas()
+
+
+def _npy_files(files: List[str]) -> "numpy.ndarray":
+    import numpy
+
+    arrays = [_npy(path) for path in files]
+    return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
 
 
 def _npy(path: str) -> "numpy.ndarray":
@@ -118,9 +133,14 @@ def _npy(path: str) -> "numpy.ndarray":
 def _kind(path: str) -> str:
     lowered = path.lower()
     for ending, kind in ((".csv", "csv"), (".parquet", "parquet"), (".pq", "parquet"), (".npy", "npy")):
-        if lowered.endswith(ending):
+        if lowered.endswith(ending) or (kind == "csv" and lowered.rsplit(".", 1)[-1] in _COMPRESSED
+                                        and lowered.rsplit(".", 1)[0].endswith(ending)):
             return kind
-    raise ValueError(f"{path!r}: the kind of a file is told by its name's end: .csv, .parquet, .pq or .npy")
+    raise ValueError(f"{path!r}: the kind of a file is told by its name's end: .csv (or .csv.gz ...), .parquet, "
+                     ".pq or .npy")
+
+
+_COMPRESSED = ("gz", "bz2", "lz4", "zst")  # the endings pyarrow decompresses a CSV by
 
 
 # -- CSV in pieces ---------------------------------------------------------------------------
@@ -140,8 +160,8 @@ def _csv_header(path: str) -> List[str]:
         first = file.readline()
     try:
         return list(pyarrow.csv.read_csv(pyarrow.BufferReader(first.rstrip(b"\r\n") + b"\n")).column_names)
-    except pyarrow.ArrowInvalid:
-        return []  # an empty file, say: read whole, pyarrow's error is the file's
+    except (pyarrow.ArrowInvalid, UnicodeDecodeError):
+        return []  # an empty file, UTF-16: read whole, pyarrow's table or error is the file's
 
 
 def _cut_into_pieces(path: str) -> bool:
@@ -154,7 +174,7 @@ def _csv_pieces(path: str, names: List[str]) -> List[Piece]:
     """Byte ranges that together are the file, each ending just after a line feed (or at the
     file's end); the first holds the header line."""
     size = storage.size(path)
-    if not _cut_into_pieces(path) or size <= PIECE_BYTES:
+    if not _cut_into_pieces(path) or size <= PIECE_BYTES or not names:  # (no names: a blank first line...)
         return [(path, 0, size, names)]
     count = min(MAX_PIECES_PER_FILE, -(-size // PIECE_BYTES))
     bounds = [0]
@@ -184,15 +204,16 @@ def _parse_piece(piece: Piece, types: Optional[dict] = None) -> Optional["pyarro
                                      convert_options=pyarrow.csv.ConvertOptions(column_types=types or {}))
     except pyarrow.ArrowInvalid:
         return None
-    if b'"' in data and table.num_rows != _rows_without_quotes(data) - (0 if start else 1):
+    if b'"' in data and _odd_quotes(data):
         return None
     return table
 
 
-def _rows_without_quotes(data: bytes) -> int:
-    """The rows pyarrow reads from ``data`` if no quoted value holds a line break: its non-empty
-    lines (``\\n``, ``\\r\\n`` and ``\\r`` end one)."""
-    return sum(1 for line in data.splitlines() if line)
+def _odd_quotes(data: bytes) -> bool:
+    """Whether a line holds an odd number of quotes: the first line of a quoted value holding a
+    line break does (a quote inside one is doubled), and so may a stray quote (``5" screen``),
+    for which the file is read whole though its pieces would do."""
+    return any(line.count(b'"') % 2 for line in data.splitlines())
 
 
 def _file_table(tables: List[Optional["pyarrow.Table"]], pieces: List[Piece]) -> "pyarrow.Table":

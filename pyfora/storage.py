@@ -25,13 +25,18 @@ def _store(url: str) -> Tuple[Any, str]:
 
 
 def expand(name: str) -> List[str]:
-    """The files ``name`` names: itself, or a glob's matches in sorted order (none: empty)."""
+    """The files ``name`` names: itself where that exists (``a[1].csv`` is a name too), else a
+    glob's matches in sorted order (none: empty)."""
     if not is_url(name):
-        return sorted(glob.glob(name)) if glob.has_magic(name) else [name]
+        return sorted(glob.glob(name)) if glob.has_magic(name) and not os.path.exists(name) else [name]
     store, path = _store(name)
     protocol = name.split("://", 1)[0]
-    matches = sorted(store.glob(path)) if glob.has_magic(path) else [path]
+    matches = sorted(store.glob(path)) if glob.has_magic(path) and not store.exists(path) else [path]
     return [f"{protocol}://{match}" for match in matches]
+
+
+def is_folder(path: str) -> bool:
+    return not is_url(path) and os.path.isdir(path)
 
 
 def is_file(path: str) -> bool:

@@ -71,6 +71,11 @@ def test_a_column_is_of_the_type_pyarrow_infers_from_the_whole_file(tmp_path, sm
     "a,b\n" + "".join(f"{i},{'null' if i % 7 else i}\n" for i in range(100)),   # nulls by name
     "a\n" + "".join(f"{2 ** 62 + i}\n" for i in range(50)) + "1.5\n",          # int64 past 2**53, then double
     "a,a\n" + "".join(f"{i},{i}\n" for i in range(50)) + "1.5,x\n",           # two columns of one name
+    "a,b\n" + "".join(f"{i},{i}\n" for i in range(40)) + "99,\"x\ny,z\"\n"
+    + "".join(f"{i},{i}\n" for i in range(40)),                              # a quoted break whose tail parses
+    "\na,b\n" + "".join(f"{i},{i}\n" for i in range(20)) + "a,b\n"
+    + "".join(f"{i},{i}\n" for i in range(20)),                              # a blank first line, a header again
+    "a,b\n" + "".join(f"{i},5\" screen\n" for i in range(60)),               # a stray quote: read whole
 ])
 def test_lines_cut_into_pieces_give_the_whole_file_s_table(tmp_path, small_pieces, text):
     same_as_pyarrow(write(tmp_path / "data.csv", text))
@@ -118,11 +123,38 @@ def test_files_are_concatenated_in_order_as_pyarrow_concatenates_them(tmp_path, 
     pd.testing.assert_frame_equal(datasets.read_csv([str(second), first]), pyarrows(second, first))
 
 
+@pytest.mark.parametrize("piece_bytes", [9, 64, 4 << 20])
+def test_a_quoted_line_break_on_a_cut_reads_as_pyarrow_reads_it(tmp_path, monkeypatch, piece_bytes):
+    """A review's case: pyarrow takes a quote left open at a piece's end, and the rest of the
+    value parsed as a row of its own (``thanks, bye"``), so both pieces passed a row count."""
+    monkeypatch.setattr(datasets, "PIECE_BYTES", piece_bytes)
+    rows = "".join(f"{i},plain comment {i}\n" for i in range(300_000 if piece_bytes > 64 else 30))
+    same_as_pyarrow(write(tmp_path / "c.csv", "id,comment\n" + rows + '999999,"Hello,\nthanks, bye"\n' + rows))
+
+
+def test_a_file_named_twice_is_read_twice_and_a_name_with_brackets_is_a_name(tmp_path, small_pieces):
+    path = write(tmp_path / "a[1].csv", "a,b\n" + "".join(f"{i},{i}\n" for i in range(50)))
+    write(tmp_path / "a1.csv", "a,b\n9,9\n")
+    pd.testing.assert_frame_equal(datasets.read_csv([str(path), str(path)]), pyarrows(path, path))
+    pd.testing.assert_frame_equal(datasets.read(str(path)), pyarrows(path))
+    pd.testing.assert_frame_equal(datasets.read(str(tmp_path / "*.csv")), pyarrows(tmp_path / "a1.csv", path))
+
+
+def test_a_utf16_file_fails_as_pyarrow_fails(tmp_path):
+    path = write(tmp_path / "w.csv", "a,b\n1,2\n", encoding="utf-16")
+    with pytest.raises(pyarrow.ArrowInvalid) as theirs:
+        pyarrow.csv.read_csv(str(path))
+    with pytest.raises(pyarrow.ArrowInvalid) as ours:
+        datasets.read_csv(str(path))
+    assert str(ours.value) == str(theirs.value)
+
+
 def test_a_compressed_file_is_read_whole_by_pyarrow(tmp_path, small_pieces):
     path = tmp_path / "data.csv.gz"
     path.write_bytes(gzip.compress(("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(200))).encode()))
     assert datasets._csv_pieces(str(path), []) == [(str(path), 0, path.stat().st_size, [])]
     pd.testing.assert_frame_equal(datasets.read_csv(str(path)), pyarrows(path))
+    pd.testing.assert_frame_equal(datasets.read(str(path)), pyarrows(path))
 
 
 def test_npy_files_load_and_concatenate_as_numpy_does(tmp_path):
@@ -165,6 +197,8 @@ def test_the_kind_is_told_by_the_name_s_end(tmp_path):
         datasets.read([str(tmp_path / "a.csv"), str(tmp_path / "c.npy")])
     with pytest.raises(ValueError, match="told by its name's end"):
         datasets.read(str(tmp_path / "b.txt"))
+    with pytest.raises(IsADirectoryError, match="is a folder: name its files"):
+        datasets.read(str(tmp_path))
 
 
 def test_on_the_cluster_s_runner_the_pieces_are_split_and_the_frame_is_the_same(tmp_path):

@@ -208,3 +208,57 @@ def prog_partial_made_outside_the_block(ufora):
     with ufora.remotely.downloadAll():
         ys = [record(x) for x in range(5)]
     return {"ys": ys, "log": log}
+
+
+# ---------------------------------------------------------------- a review's cases: state behind a bound C method,
+# a default, a class attribute; writes through print(file=) and iter(f, stop)
+
+NEXT_OF_SOURCE = None  # set by the program: a bound C method held as a module global
+
+
+class Compressing:
+    stream = None
+
+    def feed(self, chunk):
+        return self.stream.compress(chunk)
+
+
+def prog_bound_next_of_an_outside_iterator(ufora):
+    global NEXT_OF_SOURCE
+    NEXT_OF_SOURCE = iter(range(10_000_000)).__next__
+    with ufora.remotely.downloadAll():
+        firsts = [NEXT_OF_SOURCE() for _ in range(N)]
+    NEXT_OF_SOURCE = None
+    return {"head": firsts[:3], "last": firsts[-1]}
+
+
+def prog_iterator_as_a_default_argument(ufora):
+    source = iter(range(1000))
+
+    def take(x, it=source):
+        return x + next(itertools.islice(it, 1))
+    with ufora.remotely.downloadAll():
+        taken = [take(x) for x in range(300)]
+    return {"taken": taken[:5], "last": taken[-1]}
+
+
+def prog_compressor_as_a_class_attribute(ufora):
+    feeder = Compressing()
+    chunks = [str(i).encode() for i in range(200_000)]
+    with ufora.remotely.downloadAll():
+        Compressing.stream = zlib.compressobj()
+        parts = [feeder.feed(c) for c in chunks]
+        blob = b"".join(parts) + Compressing.stream.flush()
+        Compressing.stream = None
+        same = zlib.decompress(blob) == b"".join(chunks)
+        del parts, blob
+    return {"same": same}
+
+
+def prog_writes_through_print_file_and_iter_sentinel(ufora):
+    buffer = io.StringIO()
+    calls = CallCounter()
+    with ufora.remotely.downloadAll():
+        print("to the buffer", file=buffer)
+        taken = list(iter(lambda: calls(calls.calls), 3))
+    return {"buffer": buffer.getvalue(), "taken": taken, "calls": calls.calls}

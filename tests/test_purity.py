@@ -1,0 +1,115 @@
+"""``engine.purity``: what makes a shape's element change state outside it, read from its code and
+the values it reaches, without running it (the end-to-end programs: tests/user_programs/state_hunt.py)."""
+import functools
+import io
+import itertools
+import sqlite3
+import types
+import zlib
+
+import numpy as np
+import pytest
+
+from ufora.engine import purity
+
+
+class Model:
+    def __init__(self):
+        self.hist = []
+
+    def step(self, i):
+        self.hist.append(i)
+        return len(self.hist)
+
+
+class Pure:
+    def score(self, i):
+        return i * 2
+
+
+class Holder:
+    pass
+
+
+class Touchy:
+    """A ``__getattr__`` that raises KeyError for any name it lacks (``__self__``, ``__dict__``)."""
+    __slots__ = ("data",)
+
+    def __init__(self):
+        self.data = {"k": 1}
+
+    def __getattr__(self, name):
+        return self.data[name]
+
+    def get(self, i):
+        return i + self.data["k"]
+
+
+def counter():
+    n = 0
+
+    def tick():
+        nonlocal n
+        n += 1
+        return n
+    return tick
+
+
+def holding(model):
+    holder = Holder()
+    holder.model = model
+    return holder
+
+
+def _element(expression: str, **names):
+    """The element function ``lambda i: <expression>`` over ``names`` as its globals."""
+    return eval(f"lambda i: {expression}", {"itertools": itertools, "np": np, **names})
+
+
+@pytest.mark.parametrize("expression, names, said", [
+    ("list(itertools.islice(it, 2))", {"it": iter(range(10))}, "reads a range_iterator held outside it"),
+    ("it.__next__()", {"it": iter(range(10))}, "reads a range_iterator"),
+    ("stream.readline()", {"stream": io.StringIO("a\nb\n")}, "reads a StringIO"),
+    ("nx()", {"nx": iter(range(10)).__next__}, "reads a range_iterator"),
+    ("counters[0]()", {"counters": [counter()]}, "assigns nonlocal 'n'"),
+    ("named['c']()", {"named": {"c": counter()}}, "assigns nonlocal 'n'"),
+    ("holder.model.step(i)", {"holder": holding(Model())}, "calls .append() on an object it does not own"),
+    ("space.model.step(i)", {"space": types.SimpleNamespace(model=Model())}, "calls .append()"),
+    ("gens[0].random()", {"gens": [np.random.default_rng(1)]}, "uses numpy.random"),
+    ("getattr(d, 'update')({i: i})", {"d": {}}, "calls a changing method by its name"),
+    ("record(i)", {"record": functools.partial(list.append, [])}, "calls list.append"),
+    ("np.add.at(counts, i % 3, 1)", {"counts": np.zeros(3)}, "calls numpy.add.at"),
+    ("co.compress(b'x')", {"co": zlib.compressobj()}, "zlib.Compress held outside it"),
+    ("db.execute('select 1')", {"db": sqlite3.connect(":memory:")}, "sqlite3.Connection held outside it"),
+    ("take(i)", {"take": (lambda x, it=iter(range(9)): next(it))}, "calls next()"),
+])
+def test_an_element_that_changes_outside_state_is_told(expression, names, said):
+    assert said in (purity.side_effect(_element(expression, **names)) or "")
+
+
+@pytest.mark.parametrize("expression, names", [
+    ("scores[0].score(i)", {"scores": [Pure()]}),
+    ("holder.model.score(i)", {"holder": holding(Pure())}),
+    ("rows[i % 2][0] + len(words)", {"rows": [[1, 2], [3, 4]], "words": ["a", "b"]}),
+    ("touchy[0].get(i)", {"touchy": [Touchy()]}),  # looking at it raises: not read, and no error
+    ("math_like.sqrt(i)", {"math_like": np}),
+])
+def test_a_pure_element_is_not_told(expression, names):
+    assert purity.side_effect(_element(expression, **names)) is None
+
+
+def test_a_method_reads_a_class_attribute_that_a_call_changes():
+    class Compressing:
+        stream = zlib.compressobj()
+
+        def feed(self, chunk):
+            return self.stream.compress(chunk)
+    assert "zlib.Compress" in purity.side_effect(_element("feeder.feed(b'x')", feeder=Compressing()))
+
+
+def test_a_global_function_named_like_an_attribute_is_not_read_as_the_call():
+    """``reader.read_csv(p)`` loads the attribute ``read_csv``, not a global of that name."""
+    def read_csv(path):
+        print(path)
+    element = _element("reader.read_csv(i)", reader=types.SimpleNamespace(read_csv=len), read_csv=read_csv)
+    assert purity.side_effect(element) is None
