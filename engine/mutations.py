@@ -65,7 +65,7 @@ import numpy as np
 
 from ufora.engine import gc_pause, lru_caches, serialization
 from ufora.engine.purity import MUTATING_METHODS
-from ufora.engine.code import cell_contents, reachable, referenced_names, users_class
+from ufora.engine.code import cell_contents, reachable, referenced_names, users_class, written_by_user
 
 # the block result's variable holding {"free": {name: changed value}, "moved": [names], "globals":
 # {module: {name: value}}, "cells": {function's name: {variable: value}}, "caches": [names], "classes":
@@ -483,43 +483,69 @@ OWNER = ".__self__"  # the name of what a bound method is bound to: ``record.__s
 _BOUND = (types.MethodType, types.BuiltinMethodType, types.MethodWrapperType)
 
 
+def _owned_parts(value: Any) -> List[Tuple[str, Any]]:
+    """(suffix, object) of what calling ``value`` may change though the block names only
+    ``value``: a bound method's object (``.__self__``); a ``functools.partial``'s arguments
+    (``.args[0]``: the list of ``partial(add_to, log)``); a function's attributes (``.__dict__``)
+    and mutable defaults (``.__defaults__[0]``: the cache of ``def memo(x, cache={})``); and those of the bound methods
+    held by a list or tuple (``[0].__self__``: ``[log.append]``). The same suffixes name the same
+    parts of the caller's value (``targets``)."""
+    if isinstance(value, _BOUND):
+        owner = getattr(value, "__self__", None)
+        return [] if owner is None or isinstance(owner, (types.ModuleType, type)) else [(OWNER, owner)]
+    if isinstance(value, functools.partial):
+        return [*((f".args[{index}]", part) for index, part in enumerate(value.args)),
+                *((f".keywords[{key!r}]", part) for key, part in value.keywords.items())]
+    if isinstance(value, types.FunctionType) and written_by_user(value):
+        return [(".__dict__", value.__dict__),  # (counted.calls += 1 in counted)
+                *((f".__defaults__[{index}]", part) for index, part in enumerate(value.__defaults__ or ())),
+                *((f".__kwdefaults__[{key!r}]", part) for key, part in (value.__kwdefaults__ or {}).items())]
+    if isinstance(value, (list, tuple)) and len(value) <= 64:
+        return [(f"[{index}]{OWNER}", item.__self__) for index, item in enumerate(value)
+                if isinstance(item, _BOUND) and not isinstance(getattr(item, "__self__", None),
+                                                               (types.ModuleType, type, type(None)))]
+    return []
+
+
 def owners(values: Dict[str, Any]) -> Dict[str, Any]:
-    """{``name.__self__``: object} of the objects the bound methods among ``values`` are bound
-    to (not a module's functions), each once, and none that is itself one of ``values`` (it is
+    """{``name`` + suffix: object} of the parts of ``values`` their calls may change
+    (``_owned_parts``), each object once, and none that is itself one of ``values`` (it is
     compared under its own name)."""
     seen = {id(value) for value in values.values()}
     found = {}
     for name, value in values.items():
-        owner = getattr(value, "__self__", None) if isinstance(value, _BOUND) else None
-        if owner is None or isinstance(owner, types.ModuleType) or id(owner) in seen:
-            continue
-        seen.add(id(owner))
-        found[name + OWNER] = owner
+        for suffix, part in _owned_parts(value):
+            if id(part) in seen or not _compared(part):
+                continue
+            seen.add(id(part))
+            found[name + suffix] = part
     return found
 
 
 def variable(name: str) -> str:
-    """The free variable behind a name ``changed`` gives: ``record`` for ``record.__self__``."""
-    return name[:-len(OWNER)] if name.endswith(OWNER) else name
+    """The free variable behind a name ``changed`` gives: ``record`` for ``record.__self__``,
+    ``memo`` for ``memo.__defaults__[0]``."""
+    return name.split(".", 1)[0].split("[", 1)[0]
 
 
 def changing(owned: Dict[str, Any], values: Dict[str, Any]) -> Set[str]:
     """The names among ``owned`` (``owners``) whose method has the name of one that changes its
     object (``log.append``, ``seen.add``): their layout is taken before the block (``snapshot``)."""
-    return {name for name in owned if getattr(values[variable(name)], "__name__", "") in MUTATING_METHODS}
+    return {name for name in owned
+            if name.endswith(OWNER) and getattr(values[variable(name)], "__name__", "") in MUTATING_METHODS}
 
 
 def targets(values: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
     """{name: the caller's object} for ``names`` (those ``changed`` found), from the caller's
     free variables ``values`` (``variable`` of each name): ``record.__self__`` is what the
-    caller's ``record`` is bound to."""
+    caller's ``record`` is bound to, ``memo.__defaults__[0]`` its ``memo``'s first default."""
     found = {}
     for name in names:
         if variable(name) not in values:
             continue
         value = values[variable(name)]
-        if name.endswith(OWNER):
-            value = getattr(value, "__self__", None)
+        if name != variable(name):
+            value = dict(_owned_parts(value)).get(name[len(variable(name)):])
             if value is None:
                 continue
         found[name] = value

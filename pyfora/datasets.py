@@ -16,11 +16,13 @@ wherever it is made, and it is the one the plain library call gives:
   with that type. Where the pieces cannot give the whole file's table (a quoted value holding a
   line break, a malformed line, a type outside that list, a compressed file), the file is read
   whole, as pyarrow reads it: the same table, or the same error.
-- ``read_parquet``: ``pyarrow.parquet.read_table`` of each file, concatenated, as pandas.
+- ``read_parquet``: ``pyarrow.parquet.read_table`` of each file, concatenated as ``read_csv``'s
+  are, as pandas.
 - ``read_npy``: ``numpy.load`` of each file; several are concatenated along the first axis.
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple, Union
@@ -50,6 +52,8 @@ class _ReadWhole(Exception):
 def files_of(paths: Paths) -> List[str]:
     """The files named: a path, a glob (its matches in sorted order) or a list of either. Nothing
     matched is a ``FileNotFoundError`` naming what was asked for."""
+    if isinstance(paths, (bytes, bytearray)):
+        raise TypeError(f"a path is a str or an os.PathLike, not {type(paths).__name__}")
     given = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not given:
         raise ValueError("no files given")
@@ -61,10 +65,11 @@ def files_of(paths: Paths) -> List[str]:
         matches = storage.expand(name)
         missing = name if not matches else next((path for path in matches if not storage.is_file(path)), None)
         if missing is not None and storage.is_folder(missing):
-            raise IsADirectoryError(f"{missing!r} is a folder: name its files (a glob such as "
-                                    f"{os.path.join(missing, '*.csv')!r})")
+            raise IsADirectoryError(errno.EISDIR, f"a folder, not a file: name its files (a glob such as "
+                                                  f"{os.path.join(missing, '*')!r})", missing)
         if missing is not None:
-            raise FileNotFoundError(f"no file {missing!r} where this runs (a path the workers can read)")
+            raise FileNotFoundError(errno.ENOENT, "no such file where this runs (a path the workers can read)",
+                                    missing if matches else name)
         found.extend(matches)
     return found
 
@@ -76,8 +81,8 @@ def read_csv(paths: Paths) -> "pandas.DataFrame":
 
 
 def read_parquet(paths: Paths) -> "pandas.DataFrame":
-    """The Parquet files as one DataFrame: ``pyarrow.parquet.read_table`` of each, concatenated,
-    as pandas."""
+    """The Parquet files as one DataFrame: ``pyarrow.parquet.read_table`` of each, concatenated as
+    ``pyarrow.concat_tables(..., promote_options="permissive")`` does, as pandas."""
     return _parquet_files(files_of(paths))
 
 
@@ -111,7 +116,8 @@ def _csv_files(files: List[str]) -> "pandas.DataFrame":
 def _parquet_files(files: List[str]) -> "pandas.DataFrame":
     import pyarrow
 
-    return pyarrow.concat_tables([storage.parquet_table(path) for path in files]).to_pandas()
+    tables = [storage.parquet_table(path) for path in files]
+    return (tables[0] if len(tables) == 1 else pyarrow.concat_tables(tables, promote_options="permissive")).to_pandas()
 
 
 def _npy_files(files: List[str]) -> "numpy.ndarray":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -151,11 +152,14 @@ class Executor(client_objects.ClientObject):
         """The registries the blocks' warnings are issued with here (``engine.warned``)."""
         return self._connection._warning_registries
 
-    @staticmethod
-    def _submission(block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
+    def _submission(self, block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
+        """The SUBMIT event of a block; with this process's working folder where the cluster is
+        embedded (its workers share this machine's files: ``open("data.csv")`` in a block reads
+        the file a block run here would read, after an ``os.chdir`` too)."""
         return {"filename": block.filename, "with_line": block.with_line, "source": block.source,
                 "free_variables": schema.wire_bytes(block.free_variables), "sources": block.other_sources,
-                "objects": block.objects, "download_below": download_below, "unread": block.unread}
+                "objects": block.objects, "download_below": download_below, "unread": block.unread,
+                **({"cwd": os.getcwd()} if self._cluster is not None else {})}
 
     def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int],
                    status_callback: Optional[Callable[[dict], None]] = None) -> dict:

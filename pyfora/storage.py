@@ -26,9 +26,10 @@ def _store(url: str) -> Tuple[Any, str]:
 
 def expand(name: str) -> List[str]:
     """The files ``name`` names: itself where that exists (``a[1].csv`` is a name too), else a
-    glob's matches in sorted order (none: empty)."""
-    if not is_url(name):
-        return sorted(glob.glob(name)) if glob.has_magic(name) and not os.path.exists(name) else [name]
+    glob's matches in sorted order (none: empty); this machine's as absolute paths."""
+    if not is_url(name):  # absolute: a piece read in another process reads this file, wherever that process is
+        matches = sorted(glob.glob(name)) if glob.has_magic(name) and not os.path.exists(name) else [name]
+        return [os.path.abspath(match) for match in matches]
     store, path = _store(name)
     protocol = name.split("://", 1)[0]
     matches = sorted(store.glob(path)) if glob.has_magic(path) and not store.exists(path) else [path]

@@ -53,20 +53,9 @@ DIVERGES = {
                             "client's cache_info() after the block is 0 hits, 0 misses (CPython 39,900 and 100); "
                             "the total is CPython's, and the client warns",
 }
-# found by a user's trial (tests/user_programs/state_hunt.py): state a call changes that is not
-# the block's free variable, nor reached through one the way write-back follows (engine.mutations)
-DIVERGES.update({
-    "bound_append_in_a_list": "log.append held in a list: the block's appends to log stay on the cluster (a bound "
-                              "method that is itself a free variable is followed; one inside a list is not)",
-    "function_attribute_counter": "a function's attributes (counted.calls += 1) are not sent back",
-    "mutable_default_cache": "a function's mutable default (def memo(x, cache={})) is not sent back",
-    "partial_made_outside_the_block": "the list a functools.partial holds as an argument is not sent back",
-})
 # the programs of DIVERGES whose every block runs here when blocks with no parallel shape may
 # (pyfora.run_here): CPython's answer, because CPython runs them
-MATCH_HERE = {"outside_generator_consumed", "set_of_strings_iteration_order", "lru_cache_statistics",
-              "bound_append_in_a_list", "function_attribute_counter", "mutable_default_cache",
-              "partial_made_outside_the_block"}
+MATCH_HERE = {"outside_generator_consumed", "set_of_strings_iteration_order", "lru_cache_statistics"}
 
 
 # ---------------------------------------------------------------- collecting the programs

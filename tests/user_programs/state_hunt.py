@@ -195,6 +195,20 @@ def prog_function_attribute_counter(ufora):
     return {"y": y, "calls": counted.calls}
 
 
+def tally(xs):
+    tally.calls += 1
+    return sum(x * 2 for x in xs)
+
+
+def prog_function_attribute_of_a_function_with_a_shape(ufora):
+    tally.calls = 0
+    with ufora.remotely.downloadAll():
+        a = tally(range(300_000))
+        b = tally(range(5))
+        inside = tally.calls
+    return {"a": a, "b": b, "inside": inside, "calls": tally.calls}
+
+
 def prog_mutable_default_cache(ufora):
     memo.__defaults__[0].clear()
     with ufora.remotely.downloadAll():
