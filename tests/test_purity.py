@@ -11,24 +11,12 @@ import numpy as np
 import pytest
 
 from ufora.engine import purity
-
-
-class Model:
-    def __init__(self):
-        self.hist = []
-
-    def step(self, i):
-        self.hist.append(i)
-        return len(self.hist)
+from tests.user_programs.state_hunt import Holder, Model, make_counter
 
 
 class Pure:
     def score(self, i):
         return i * 2
-
-
-class Holder:
-    pass
 
 
 class Touchy:
@@ -43,16 +31,6 @@ class Touchy:
 
     def get(self, i):
         return i + self.data["k"]
-
-
-def counter():
-    n = 0
-
-    def tick():
-        nonlocal n
-        n += 1
-        return n
-    return tick
 
 
 def holding(model):
@@ -71,8 +49,8 @@ def _element(expression: str, **names):
     ("it.__next__()", {"it": iter(range(10))}, "reads a range_iterator"),
     ("stream.readline()", {"stream": io.StringIO("a\nb\n")}, "reads a StringIO"),
     ("nx()", {"nx": iter(range(10)).__next__}, "reads a range_iterator"),
-    ("counters[0]()", {"counters": [counter()]}, "assigns nonlocal 'n'"),
-    ("named['c']()", {"named": {"c": counter()}}, "assigns nonlocal 'n'"),
+    ("counters[0]()", {"counters": [make_counter()]}, "assigns nonlocal 'n'"),
+    ("named['c']()", {"named": {"c": make_counter()}}, "assigns nonlocal 'n'"),
     ("holder.model.step(i)", {"holder": holding(Model())}, "calls .append() on an object it does not own"),
     ("space.model.step(i)", {"space": types.SimpleNamespace(model=Model())}, "calls .append()"),
     ("gens[0].random()", {"gens": [np.random.default_rng(1)]}, "uses numpy.random"),
