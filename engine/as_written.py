@@ -79,17 +79,6 @@ def copied_from(function: types.FunctionType) -> types.FunctionType:
     return original
 
 
-def attributes_back() -> None:
-    """Give each user's function the attributes its rewritten copy holds now (but the engine's
-    mark): the block called the copy, whose calls set them (``tally.calls += 1`` in ``tally``),
-    and what the block changed is found on the function the client sent (``engine.mutations``)."""
-    for copy, original in list(_COPIED_FROM.items()):
-        attributes = {name: value for name, value in copy.__dict__.items() if name != rewriter.LOOPS_HOOK}
-        if attributes != original.__dict__:
-            original.__dict__.clear()
-            original.__dict__.update(attributes)
-
-
 def _unchanged(copy: types.FunctionType, original: types.FunctionType) -> bool:
     attributes = {name: value for name, value in copy.__dict__.items() if name != rewriter.LOOPS_HOOK}
     return (_ORIGINALS.get(copy.__code__) is original.__code__ and attributes == original.__dict__

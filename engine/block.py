@@ -16,7 +16,6 @@ import functools
 import json
 import linecache
 import logging
-import os
 import time
 import types
 from dataclasses import dataclass, field
@@ -56,7 +55,6 @@ class Block:
     unread: FrozenSet[str] = frozenset()
     cores: int = 1
     always_split: bool = False
-    cwd: Optional[str] = None  # where relative paths start (an embedded cluster's client's folder)
 
     @classmethod
     def unpack(cls, fields: Dict[str, Any], buffers: List[bytes]) -> "Block":
@@ -67,8 +65,7 @@ class Block:
         if not isinstance(other_sources, dict):
             raise ValueError("sources must be a JSON object")
         return cls(bytes(source).decode(), str(fields["filename"]), int(fields["with_line"]), free_variables,
-                   {str(k): str(v) for k, v in other_sources.items()},
-                   cwd=None if fields.get("cwd") is None else str(fields["cwd"]))
+                   {str(k): str(v) for k, v in other_sources.items()})
 
 
 # Free variables from this size on reach the compute process in a shared-memory segment, not
@@ -318,24 +315,11 @@ def _free_variables(block: Block, loaders: Dict[str, Any], module_globals: Dict[
             "(install the module they come from on the workers too)") from exc
 
 
-_STARTED_IN = os.getcwd()
-
-
-def _enter_folder(folder: Optional[str]) -> None:
-    """Work in the client's folder where it sent one (an embedded cluster's), else where this
-    process started (a block of another client must not start from the last one's)."""
-    try:
-        os.chdir(folder if folder is not None else _STARTED_IN)
-    except OSError as exc:  # gone, or not a folder here: relative paths start where they did
-        log.warning("block's working folder %r: %s", folder, exc)
-
-
 def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockResult:
     """Execute the block's body with ``runner`` computing its parallel shapes."""
     result = BlockResult()
     namespace: Dict[str, Any] = {"__name__": "__ufora_block__", "__builtins__": builtins,
                                  **runtime.hooks()}
-    _enter_folder(block.cwd)
     try:
         shipped = {**block.other_sources, block.filename: block.source}
         for filename, text in shipped.items():
@@ -360,7 +344,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         remote = {id(value) for value in loaded}
         read.not_theirs = remote  # the cluster's values, never the client's objects
         compared = {name: value for name, value in free.items() if id(value) not in remote}
-        owned = mutations.owners(compared)  # record = log.append: the list, which its calls change
+        owned = {name: part for name, part in mutations.owners(compared, touched).items()
+                 if id(part) not in remote}  # record = log.append: the list, which its calls change
         before = mutations.snapshot({**namespace, **owned}, [*compared, *owned], touched | owned.keys(),
                                     written | mutations.changing(owned, compared))
         reached = mutations.reached(free.values())
@@ -392,7 +377,6 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     result.cpython_seconds = tally.cpython_seconds(time.perf_counter() - started)
     result.warming_seconds = tally.warming_seconds
     try:
-        as_written.attributes_back()
         changed_free = mutations.changed(before)
         mutated = {"free": changed_free, "moved": mutations.moved(before, changed_free),
                    "globals": mutations.changed_globals(before_globals), "cells": mutations.changed_cells(before_cells),

@@ -497,7 +497,7 @@ def _owned_parts(value: Any) -> List[Tuple[str, Any]]:
         return [*((f".args[{index}]", part) for index, part in enumerate(value.args)),
                 *((f".keywords[{key!r}]", part) for key, part in value.keywords.items())]
     if isinstance(value, types.FunctionType) and written_by_user(value):
-        return [(".__dict__", value.__dict__),  # (counted.calls += 1 in counted)
+        return [(".__dict__", value.__dict__),  # (counted.calls += 1 in counted: a function that names itself)
                 *((f".__defaults__[{index}]", part) for index, part in enumerate(value.__defaults__ or ())),
                 *((f".__kwdefaults__[{key!r}]", part) for key, part in (value.__kwdefaults__ or {}).items())]
     if isinstance(value, (list, tuple)) and len(value) <= 64:
@@ -507,15 +507,22 @@ def _owned_parts(value: Any) -> List[Tuple[str, Any]]:
     return []
 
 
-def owners(values: Dict[str, Any]) -> Dict[str, Any]:
+def owners(values: Dict[str, Any], touched_names: AbstractSet[str] = frozenset()) -> Dict[str, Any]:
     """{``name`` + suffix: object} of the parts of ``values`` their calls may change
     (``_owned_parts``), each object once, and none that is itself one of ``values`` (it is
-    compared under its own name)."""
+    compared under its own name). A bound method's object always; the other parts where the
+    block's text touches the value (calls it) or the part is cheap to compare (``snapshot``'s
+    rule: a model held as a default is not pickled twice for every block naming the function)."""
     seen = {id(value) for value in values.values()}
     found = {}
     for name, value in values.items():
-        for suffix, part in _owned_parts(value):
-            if id(part) in seen or not _compared(part):
+        try:
+            parts = _owned_parts(value)
+        except Exception:  # noqa: BLE001 - a value whose look raises: its parts are not compared
+            continue
+        for suffix, part in parts:
+            if id(part) in seen or not _compared(part) or (
+                    suffix != OWNER and name not in touched_names and not _cheap(part)):
                 continue
             seen.add(id(part))
             found[name + suffix] = part
@@ -834,6 +841,13 @@ def _update(target: Any, new: Any, mine: Dict[int, Any], deep: bool = True) -> b
         return True
     if type(target) is not type(new):
         return False
+    if isinstance(target, functools.partial):  # the caller's function kept; its arguments updated in place
+        args = (tuple(_own(arg, held, mine, deep) for arg, held in zip(new.args, target.args))
+                if len(new.args) == len(target.args) else new.args)
+        keywords = {key: _own(value, target.keywords.get(key), mine, deep) for key, value in new.keywords.items()}
+        mine[id(new)] = target
+        target.__setstate__((target.func, args, keywords, vars(target) or None))
+        return True
     way = _way_of(type(target))
     if way == "attributes" or (way == "state" and _state_of(new) is None and _plain_attributes(type(target))):
         mine[id(new)] = target  # the common case, first: a user's object (150,000 of them in a list...)
@@ -908,6 +922,11 @@ def _own(value: Any, old: Any, mine: Dict[int, Any], deep: bool) -> Any:
         return mine[id(value)]
     if not deep or old is None or type(old) is not type(value):
         return value
+    if isinstance(value, _BOUND) and getattr(old, "__name__", None) == getattr(value, "__name__", None):
+        held = getattr(old, "__self__", None)  # [log.append]: the caller's method, its list updated
+        if held is not None and not isinstance(held, (type, types.ModuleType)):
+            _own(value.__self__, held, mine, deep)
+            return old
     if isinstance(old, tuple):
         if _SCALARS.issuperset(map(type, value)) or len(old) != len(value) or not _holds_changeable(value):
             return value  # (a record of atoms, the common tuple, told at C speed first)

@@ -2,7 +2,8 @@
 (``np.seterr``, ``np.seterrcall``) and prints (``np.set_printoptions``), the ``warnings``
 filters, the recursion limit, the int-to-text digit limit (``sys.set_int_max_str_digits``) and
 the environment (``os.environ``, less the engine's and numba's own variables: ``UFORA_*``,
-``NUMBA_*``).
+``NUMBA_*``) and the working folder (where this machine has the caller's: relative paths name the
+caller's files on an embedded cluster, whose workers share its machine).
 
 Run locally, a block runs under its caller's settings, and what it sets holds for the caller
 afterwards. On the cluster the block runs in a driver process and its partitions in other
@@ -70,6 +71,7 @@ WARNINGS = "warnings filters"
 RECURSION = "recursion limit"
 INT_DIGITS = "int digits"
 ENVIRONMENT = "environment"
+WORKING_FOLDER = "working folder"
 
 ENGINE_VARIABLES = ("UFORA_", "NUMBA_")  # the processes' own: never carried, never changed
 
@@ -125,6 +127,24 @@ def _set_numpy_errors(state: Tuple[Dict[str, str], Any]) -> None:
     modes, call = state
     np.seterr(**modes)
     np.seterrcall(call)
+
+
+def _working_folder() -> Optional[str]:
+    try:
+        return os.getcwd()
+    except OSError:  # the folder was removed: none to carry
+        return None
+
+
+def _set_working_folder(folder: Optional[str]) -> None:
+    """Work in ``folder`` where this machine has it (relative paths then name the files they
+    name for the caller: on an embedded cluster, the caller's machine), else stay where this
+    process is (a cluster's own machines)."""
+    if isinstance(folder, str) and os.path.isabs(folder) and "\0" not in folder and os.path.isdir(folder):
+        try:
+            os.chdir(folder)
+        except OSError:  # not allowed in, or gone meanwhile: relative paths start where they did
+            pass
 
 
 def _set_recursion_limit(limit: int) -> None:
@@ -265,6 +285,7 @@ _SETTINGS: Dict[str, Tuple[Callable[[], Any], Callable[[Any], None]]] = {
     WARNINGS: (_warning_filters, _set_warning_filters),
     RECURSION: (sys.getrecursionlimit, _set_recursion_limit),
     ENVIRONMENT: (_environment, _set_environment),
+    WORKING_FOLDER: (_working_folder, _set_working_folder),
 }
 if hasattr(sys, "set_int_max_str_digits"):  # Python 3.11, and 3.10 from 3.10.7
     _SETTINGS[INT_DIGITS] = (sys.get_int_max_str_digits, sys.set_int_max_str_digits)

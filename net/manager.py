@@ -278,7 +278,7 @@ class ManagerService:
             return
         header = {"type": "run_block", "job_id": f"{next(self._block_numbers)}:{sent.job_id}",
                   "filename": sent.filename, "with_line": sent.with_line, "download_below": sent.download_below,
-                  "unread": sent.unread, "cwd": sent.cwd}
+                  "unread": sent.unread}
         buffers = [sent.source.encode(), free_variables, json.dumps(sent.sources).encode()]
         job = Job(str(data.get("job_id")), session, header, buffers, sent.objects)
         self._show(self.dashboard.submitted, job)

@@ -20,11 +20,8 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
                 "download_below": int | null, (variables pickling to fewer bytes come back as
                                                values, the others stay as remote objects;
                                                null: all come back)
-                "unread": [name],             (variables the client will never read: none of
+                "unread": [name]}             (variables the client will never read: none of
                                                them comes back; pyfora.unread_after)
-                "cwd": str | absent}          (the folder relative paths start from: the client's,
-                                               sent by an embedded cluster's client only, whose
-                                               workers share its file system)
     CANCEL     {"job_id"}                    (stop that block, wherever it is)
     FETCH      {"job_id", "object_id"}       (a remote object's value: answered by a JOB_DONE
                                               with the one name "value" and its parts)
@@ -66,7 +63,7 @@ Registry and control channel (net.wire messages, header "type" first):
     heartbeat  {}                             (both ways, every HEARTBEAT_INTERVAL)
     joined     {"worker": WorkerInfo, "token"}, left {"id"}   (registry -> workers; a token is
                                               what that member proves itself with to the receiver)
-    run_block  {"job_id", "filename", "with_line", "download_below", "unread", "cwd", "objects": {id: worker id},
+    run_block  {"job_id", "filename", "with_line", "download_below", "unread", "objects": {id: worker id},
                 "capabilities": {id: capability}}  + [source, free_variables, sources as JSON]
     block_done {"job_id", "names", "parts": [int] (per name, as in JOB_DONE), "error",
                 "objects": {name: {"id", "capability", "size", "type", "callable"}},
@@ -170,7 +167,6 @@ class Submission:
     objects: List[str]
     download_below: Optional[int]
     unread: List[str]  # names the client will never read: not sent back (pyfora.unread_after)
-    cwd: Optional[str] = None  # the client's working folder, where the workers share its files
 
 
 def submission(data: object) -> Submission:
@@ -185,8 +181,7 @@ def submission(data: object) -> Submission:
         sources={str(k): str(v) for k, v in dict(data.get("sources") or {}).items()},
         objects=[str(object_id) for object_id in data.get("objects") or ()],
         download_below=None if download_below is None else int(download_below),
-        unread=[str(name) for name in data.get("unread") or ()],
-        cwd=None if data.get("cwd") is None else str(data["cwd"])[:4096])
+        unread=[str(name) for name in data.get("unread") or ()])
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ufora.engine import client_objects
+from ufora.engine import client_objects, module_state
 from ufora.net import schema
 from pyfora import capture, datasets, progress, run_here, storage
 from pyfora.connection import Connection
@@ -86,13 +85,17 @@ class Executor(client_objects.ClientObject):
         """Run ``fn(*args, **kwargs)`` on the cluster: a Future of a proxy of its value. ``fn``
         and the arguments may be proxies; a ``fn`` that is not callable is a
         ``NotCallableError`` at once. A call that raises still gives a proxy, whose
-        ``toLocal()`` raises the error (``ComputationError`` and the exception's own type)."""
+        ``toLocal()`` raises the error (``ComputationError`` and the exception's own type). It
+        runs under this process's settings, as a block does (``module_state.always``: the decimal
+        context, numpy's error modes, the environment, the working folder...)."""
         self._check_open()
         check_callable(fn)
         names = [f"__ufora_argument_{index}__" for index in range(len(args))]
         labels = {name: f"argument {index + 1} of the call" for index, name in enumerate(names)}
+        states = {module_state.STATE: module_state.taken(module_state.always())}
         block = capture.ship(_CALL_SOURCE.format("".join(name + ", " for name in names)), _CALL_FILE, 1,
-                             {"__ufora_function__": fn, "__ufora_keywords__": kwargs, **dict(zip(names, args))},
+                             {"__ufora_function__": fn, "__ufora_keywords__": kwargs, **dict(zip(names, args)),
+                              **states},
                              {"__ufora_function__": "the function called",
                               "__ufora_keywords__": "the keyword arguments of the call", **labels})
         sources = {_CALL_FILE: block.source, **block.other_sources}
@@ -152,14 +155,11 @@ class Executor(client_objects.ClientObject):
         """The registries the blocks' warnings are issued with here (``engine.warned``)."""
         return self._connection._warning_registries
 
-    def _submission(self, block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
-        """The SUBMIT event of a block; with this process's working folder where the cluster is
-        embedded (its workers share this machine's files: ``open("data.csv")`` in a block reads
-        the file a block run here would read, after an ``os.chdir`` too)."""
+    @staticmethod
+    def _submission(block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
         return {"filename": block.filename, "with_line": block.with_line, "source": block.source,
                 "free_variables": schema.wire_bytes(block.free_variables), "sources": block.other_sources,
-                "objects": block.objects, "download_below": download_below, "unread": block.unread,
-                **({"cwd": os.getcwd()} if self._cluster is not None else {})}
+                "objects": block.objects, "download_below": download_below, "unread": block.unread}
 
     def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int],
                    status_callback: Optional[Callable[[dict], None]] = None) -> dict:

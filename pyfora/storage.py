@@ -29,7 +29,7 @@ def expand(name: str) -> List[str]:
     glob's matches in sorted order (none: empty); this machine's as absolute paths."""
     if not is_url(name):  # absolute: a piece read in another process reads this file, wherever that process is
         matches = sorted(glob.glob(name)) if glob.has_magic(name) and not os.path.exists(name) else [name]
-        return [os.path.abspath(match) for match in matches]
+        return [os.path.join(os.getcwd(), match) for match in matches]  # (not normalised: link/.. is the OS's)
     store, path = _store(name)
     protocol = name.split("://", 1)[0]
     matches = sorted(store.glob(path)) if glob.has_magic(path) and not store.exists(path) else [path]

@@ -254,3 +254,9 @@ def test_on_an_embedded_cluster_relative_paths_start_from_the_client_s_folder(tm
                 frame = pyfora.read_csv("data.csv")
             assert (where, text, frame["a"].tolist()) == (str(tmp_path / folder), f"a\n{value}\n", [value])
             assert ufora.importDataset("data.csv").result().toLocal().result()["a"].tolist() == [value]
+        for index in range(40):  # read by partitions, in other processes: the folder is the task's too
+            np.save(tmp_path / "one" / f"p{index}.npy", np.full(50_000, float(index)))
+        with ufora.remotely.onCluster().downloadAll():
+            sums = [float(np.load(f"p{index}.npy").sum()) for index in range(40)]
+            os.chdir("..")  # the block's own change of folder is the caller's afterwards, as here
+        assert sums == [index * 50_000.0 for index in range(40)] and os.getcwd() == str(tmp_path)

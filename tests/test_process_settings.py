@@ -32,8 +32,9 @@ class HomeMadeWarning(UserWarning):
     """A warning category of the user's: no module of the cluster's Python defines it."""
 
 
-def test_take_reads_every_setting_and_apply_sets_it():
+def test_take_reads_every_setting_and_apply_sets_it(tmp_path, monkeypatch):
     before = process_settings.take()
+    monkeypatch.chdir(tmp_path)  # (and back at the test's end)
     np.seterr(divide="raise", under="warn")
     np.set_printoptions(precision=3)
     warnings.simplefilter("error", RuntimeWarning)
@@ -46,6 +47,7 @@ def test_take_reads_every_setting_and_apply_sets_it():
     assert changed[process_settings.WARNINGS][0][0][:3] == ("error", None, "builtins:RuntimeWarning")
     assert changed[process_settings.RECURSION] == before[process_settings.RECURSION] + 500
     assert changed[process_settings.INT_DIGITS] == 0
+    assert changed[process_settings.WORKING_FOLDER] == str(tmp_path)
     variables = process_settings.variables(changed[process_settings.ENVIRONMENT])
     assert variables["SETTINGS_TEST_SCALE"] == "3=three" and variables["SETTINGS_TEST_EMPTY"] == ""
     assert all(changed[name] != before[name] for name in before if name != process_settings.ENVIRONMENT)
@@ -56,6 +58,8 @@ def test_take_reads_every_setting_and_apply_sets_it():
     assert np.geterr()["divide"] == "warn" and np.get_printoptions()["precision"] == 8
     process_settings.apply(changed)
     assert process_settings.take() == changed and np.geterr()["divide"] == "raise"
+    process_settings.apply({process_settings.WORKING_FOLDER: str(tmp_path / "not here")})
+    assert os.getcwd() == str(tmp_path)  # a folder this machine lacks (the caller's elsewhere): stays
 
 
 def test_the_engines_and_numbas_variables_are_neither_carried_nor_changed():
