@@ -1,7 +1,8 @@
 """Where pyfora.datasets finds files: paths of this machine's file system, or URLs of object stores
 (``s3://bucket/key``) through fsspec (``s3fs`` installed: ``pip install ufora[s3]``), with the
 store's usual settings (for S3: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
-``AWS_ENDPOINT_URL``... in the workers' environment). One function per question the readers ask,
+``AWS_ENDPOINT_URL``... in the caller's environment, which a block carries to the workers:
+``engine.process_settings``). One function per question the readers ask,
 so that they read the same way wherever the file is."""
 from __future__ import annotations
 

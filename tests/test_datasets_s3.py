@@ -24,12 +24,17 @@ pytest.importorskip("moto")
 
 @pytest.fixture(scope="module")
 def s3_settings():
-    """A moto S3 server on a free loopback port, and the variables that point S3 clients at it."""
+    """A moto S3 server on a free loopback port, and the variables that point S3 clients at it, set
+    here too: a block runs in its caller's environment (``engine.process_settings``), so the
+    credentials a user sets where the client runs are those the workers use."""
     port = free_port_pair()
     server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     settings = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
                 "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    mp = pytest.MonkeyPatch()
+    for name, value in settings.items():  # the client's environment: a block carries it to the workers
+        mp.setenv(name, value)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -42,6 +47,7 @@ def s3_settings():
                 time.sleep(0.1)
         yield settings
     finally:
+        mp.undo()
         server.terminate()
         server.wait(timeout=10)
 
