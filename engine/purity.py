@@ -226,9 +226,10 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
                     and not _sets_up_own(instructions, index, receiver, own, fn_globals, closure)
                     and not _module_function(instructions, index, receiver, fn_globals, closure)):
                 return f"calls .{name}() on an object it does not own in {where}"
-        if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name == "getattr" and name not in fn_globals
-                and any(isinstance(c, str) and c in MUTATING_METHODS for c in code.co_consts)):
-            return f"calls a changing method by its name (getattr(..., {_changing_const(code)!r})) in {where}"
+        if op in ("LOAD_GLOBAL", "LOAD_NAME") and name == "getattr" and name not in fn_globals:
+            method = _changing_const(code)
+            if method is not None:
+                return f"calls a changing method by its name (getattr(..., {method!r})) in {where}"
         if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals
                 and not (name in _PER_PROCESS and code.co_name in _HASHING)):
             return f"calls {name}() in {where}" + _PER_PROCESS.get(name, "")
@@ -246,8 +247,9 @@ _UNCHANGEABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, r
                  fractions.Fraction, np.generic)
 
 
-def _changing_const(code: types.CodeType) -> str:
-    return next(c for c in code.co_consts if isinstance(c, str) and c in MUTATING_METHODS)
+def _changing_const(code: types.CodeType) -> Optional[str]:
+    """The name of a changing method among the code's constants (``getattr(d, "update")``), if any."""
+    return next((c for c in code.co_consts if isinstance(c, str) and c in MUTATING_METHODS), None)
 
 
 def _in_place(ins) -> bool:

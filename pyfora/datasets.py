@@ -114,33 +114,23 @@ def _csv_files(files: List[str]) -> "pandas.DataFrame":
 
 
 def _parquet_files(files: List[str]) -> "pandas.DataFrame":
-    import pyarrow
-
-    tables = [storage.parquet_table(path) for path in files]
-    return (tables[0] if len(tables) == 1 else pyarrow.concat_tables(tables, promote_options="permissive")).to_pandas()
+    return _concatenated([storage.parquet_table(path) for path in files]).to_pandas()
 
 
 def _npy_files(files: List[str]) -> "numpy.ndarray":
     import numpy
 
-    arrays = [_npy(path) for path in files]
+    arrays = [storage.npy_array(path) for path in files]
     return arrays[0] if len(arrays) == 1 else numpy.concatenate(arrays)
-
-
-def _npy(path: str) -> "numpy.ndarray":
-    import numpy
-
-    if not storage.is_url(path):
-        return numpy.load(path)
-    with storage.open_binary(path) as file:
-        return numpy.load(file)
 
 
 def _kind(path: str) -> str:
     lowered = path.lower()
+    stem, _, last = lowered.rpartition(".")
+    if last in _COMPRESSED and stem.endswith(".csv"):
+        return "csv"
     for ending, kind in ((".csv", "csv"), (".parquet", "parquet"), (".pq", "parquet"), (".npy", "npy")):
-        if lowered.endswith(ending) or (kind == "csv" and lowered.rsplit(".", 1)[-1] in _COMPRESSED
-                                        and lowered.rsplit(".", 1)[0].endswith(ending)):
+        if lowered.endswith(ending):
             return kind
     raise ValueError(f"{path!r}: the kind of a file is told by its name's end: .csv (or .csv.gz ...), .parquet, "
                      ".pq or .npy")
@@ -204,15 +194,14 @@ def _parse_piece(piece: Piece, types: Optional[dict] = None) -> Optional["pyarro
     if not _cut_into_pieces(path):
         return None
     data = storage.read_range(path, start, end)
-    read_options = pyarrow.csv.ReadOptions(column_names=names) if start else pyarrow.csv.ReadOptions()
-    try:
-        table = pyarrow.csv.read_csv(pyarrow.BufferReader(data), read_options=read_options,
-                                     convert_options=pyarrow.csv.ConvertOptions(column_types=types or {}))
-    except pyarrow.ArrowInvalid:
-        return None
     if b'"' in data and _odd_quotes(data):
         return None
-    return table
+    read_options = pyarrow.csv.ReadOptions(column_names=names) if start else pyarrow.csv.ReadOptions()
+    try:
+        return pyarrow.csv.read_csv(pyarrow.BufferReader(data), read_options=read_options,
+                                    convert_options=pyarrow.csv.ConvertOptions(column_types=types or {}))
+    except pyarrow.ArrowInvalid:
+        return None
 
 
 def _odd_quotes(data: bytes) -> bool:
@@ -233,7 +222,7 @@ def _file_table(tables: List[Optional["pyarrow.Table"]], pieces: List[Piece]) ->
         fixed = _with_whole_file_types(parsed, pieces)
         return fixed[0] if len(fixed) == 1 else pyarrow.concat_tables(fixed)  # one schema now
     except _ReadWhole:
-        return _read_whole(pieces[0][0])
+        return storage.csv_table(pieces[0][0])
 
 
 def _with_whole_file_types(tables: List["pyarrow.Table"], pieces: List[Piece]) -> List["pyarrow.Table"]:
@@ -266,12 +255,9 @@ def _types(wanted: dict) -> dict:
             for name, kind in wanted.items()}
 
 
-def _read_whole(path: str) -> "pyarrow.Table":
-    return storage.csv_table(path)
-
-
 def _concatenated(tables: List["pyarrow.Table"]) -> "pyarrow.Table":
-    """The files' tables one after another (a file alone as it is)."""
+    """The files' tables one after another (a file alone as it is), as ``read_csv`` and
+    ``read_parquet`` promise."""
     import pyarrow
 
     return tables[0] if len(tables) == 1 else pyarrow.concat_tables(tables, promote_options="permissive")

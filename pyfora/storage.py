@@ -95,6 +95,16 @@ def parquet_table(path: str) -> "pyarrow.Table":
     return pyarrow.parquet.read_table(inner, filesystem=store)
 
 
+def npy_array(path: str) -> Any:
+    """``numpy.load`` of the file (an array of objects refused, as ``numpy.load`` refuses it)."""
+    import numpy
+
+    if not is_url(path):
+        return numpy.load(path)
+    with open_binary(path) as file:
+        return numpy.load(file)
+
+
 def s3_text(bucket: str, key: str) -> str:
     """The text of an S3 object (the original pyfora's ``importS3Dataset``)."""
     with open_binary(f"s3://{bucket}/{key}") as file:

@@ -544,16 +544,6 @@ def test_code_and_tuples_of_atoms_beside_what_changed_do_not_refuse_the_tuple():
     assert mutations.apply({"pair": pair}, {"pair": copy}) == [] and pair[1] == [1] and lines.lines == ["x"]
 
 
-def _add_to(log, x):
-    log.append(x)
-    return x
-
-
-def _memo(x, cache={}):  # noqa: B006 - the mutable default is the test's point
-    cache[x] = x * x
-    return cache[x]
-
-
 def test_what_calls_change_through_partials_defaults_and_bound_methods_in_lists_is_the_callers():
     """The owned parts (``_owned_parts``): each came back as the worker's copies, or not at all
     (a user's trial and a review); the caller's objects are updated and keep their identity."""
@@ -561,11 +551,12 @@ def test_what_calls_change_through_partials_defaults_and_bound_methods_in_lists_
 
     from ufora.engine.block import Block, run_block
     from ufora.engine.runtime import InlineRunner
+    from tests.user_programs.state_hunt import add_to, memo
 
     kept, log = [], []
-    _memo.__defaults__[0].clear()
-    hooks, record = [kept.append], functools.partial(_add_to, log)
-    free = {"hooks": hooks, "record": record, "memo": _memo}
+    memo.__defaults__[0].clear()
+    hooks, record = [kept.append], functools.partial(add_to, log)
+    free = {"hooks": hooks, "record": record, "memo": memo}
     pickled, _, written = serialization.dumps_written(free)
     result = run_block(Block("with cluster:\n    hooks[0](5)\n    record(7)\n    y = memo(3)\n", "<block>", 1, pickled),
                        InlineRunner(processes=1))
@@ -575,7 +566,7 @@ def test_what_calls_change_through_partials_defaults_and_bound_methods_in_lists_
     assert {"hooks[0].__self__", "record.args[0]", "memo.__defaults__[0]"} <= set(changed["free"])
     assert mutations.apply(mutations.targets(free, changed["free"]), changed["free"], shallow=changed["moved"]) == []
     assert kept == [5] and hooks[0].__self__ is kept and log == [7] and record.args[0] is log
-    assert record.func is _add_to and _memo.__defaults__[0] == {3: 9}
+    assert record.func is add_to and memo.__defaults__[0] == {3: 9}
     hooks[0](6)
     record(8)
     assert kept == [5, 6] and log == [7, 8]
