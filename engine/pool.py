@@ -38,13 +38,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ufora.engine import block as blocks
 from ufora.engine import (errors, frames, kernel_cache, kernels, memory_limits, output, proc, process_settings,
                           serialization, shm, tasks, warned)
 from ufora.engine.pool_messages import (BlockDone, ForeignTask, Forget, FromProcess, KernelEvent, KernelWanted, Output,
                                         PartitionDone, RunBlock, RunPartition, RunTask, TaskDone, TaskId, ToProcess)
+from ufora.engine.parcels import Parcel
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +131,11 @@ def _serve(sock: socket.socket, message: ToProcess) -> bool:
         memory_limits.refresh()
     if isinstance(message, RunPartition):
         payload = _held_payload(message.task_id, message.payload)
+        foreign = isinstance(message.task_id, ForeignTask)
         with kernels.asking(_asker(sock, message.task_id)):
-            outcome = tasks.run_partition(payload, message.lo, message.hi, message.windows,
-                                          foreign=isinstance(message.task_id, ForeignTask))
+            outcome = tasks.run_partition(payload, message.lo, message.hi, message.windows, foreign=foreign)
         _write(sock, serialization.dumps(PartitionDone(message.task_id, message.lo, message.hi,
-                                                       *_opaque(payload, outcome))))
+                                                       *_opaque(payload, outcome, foreign))))
     elif isinstance(message, Forget):
         if shm.forget(message.segments):  # held by cyclic garbage (a DataFrame's caches) till the next collection:
             gc.collect()                   # the segment's memory, the file's disk space, are given back now
@@ -205,15 +206,16 @@ def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
         send(sock, Output(job_id, pieces))
 
 
-def _opaque(payload: bytes, outcome: tasks.Outcome) -> Tuple[bool, bytes, bool]:
+def _opaque(payload: bytes, outcome: tasks.Outcome, foreign: bool) -> Tuple[bool, Union[bytes, Parcel], bool]:
     """(whether it stops its task, the outcome pickled for the driver of ``payload``, whether
     numba computed all of it: not a partition begun in CPython while its kernel compiled): the
     worker service schedules on the first, hands the second to the driver as it is, never
     unpickling a user's values (nor running their ``__reduce__``), and reports the third. An
-    outcome that cannot be pickled is that error."""
+    outcome that cannot be pickled is that error. Its large buffers go through shared memory
+    (``engine.parcels``) unless it is a ``foreign`` task's: a peer's, across the network."""
     compiled = (all(piece[2] for *_, piece in outcome[1]) if outcome[0] == tasks.PIECES else outcome[2])
     try:
-        return bool(outcome[3]), tasks.outcome_bytes(payload, outcome), bool(compiled)
+        return bool(outcome[3]), tasks.outcome_bytes(payload, outcome, as_parcel=not foreign), bool(compiled)
     except Exception as exc:
         failure = errors.capture(TypeError(f"a result could not be sent back: {exc}"))
         return True, serialization.dumps(("error", failure, False, True)), False

@@ -5,7 +5,7 @@ the fields), and a message per partition stays as cheap as before.
 
 User values never need the service to read them: a partition's outcome travels pickled
 (``PartitionDone.outcome``, ``TaskDone.outcomes``) from the process that computed it to the
-driver that combines it.
+driver that combines it; a large one's buffers in shared memory (``engine.parcels``).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class RunPartition(NamedTuple):
 
 class TaskDone(NamedTuple):
     """The driver's task is computed: every kept partition's (lo, hi, pickled outcome), in order."""
-    outcomes: List[Tuple[int, int, bytes]]
+    outcomes: List[Tuple[int, int, Any]]  # bytes, or an engine.parcels.Parcel
 
 
 class Forget(NamedTuple):
@@ -61,7 +61,7 @@ class PartitionDone(NamedTuple):
     lo: int
     hi: int
     stop: bool  # the outcome ends the task (an error, or any/all decided)
-    outcome: bytes  # pickled: the driver's to read
+    outcome: Any  # pickled (bytes, or an engine.parcels.Parcel for a task of this worker): the driver's to read
     compiled: bool = False  # numba computed it (else CPython): shown per shape on the dashboard
 
 

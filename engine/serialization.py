@@ -401,12 +401,16 @@ def plain(value: Any, read_ids: Callable[[], Any], parts_may_be_read: bool = Tru
     return set(map(type, members)) <= _ATOMS
 
 
-def dumps_referring(value: Any, refer: Callable[[Any], Optional[int]]) -> bytes:
+def dumps_referring(value: Any, refer: Optional[Callable[[Any], Optional[int]]],
+                    buffer_callback: Optional[Callable[[pickle.PickleBuffer], bool]] = None) -> bytes:
     """The pickle of ``value`` in which every object ``refer`` numbers is that number only: the
-    reader (``loads_referring``) puts its own object of that number in its place."""
+    reader (``loads_referring``) puts its own object of that number in its place. Without
+    ``refer``, ``dumps(value)``; ``buffer_callback``: the pickler's (protocol 5's out-of-band
+    buffers: ``engine.parcels``)."""
     buffer = io.BytesIO()
-    pickler = _Pickler(buffer, set())
-    pickler.persistent_id = refer
+    pickler = _Pickler(buffer, set(), buffer_callback=buffer_callback)
+    if refer is not None:
+        pickler.persistent_id = refer
     pickler.dump(value)
     return buffer.getvalue()
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import glob
 import mmap
 import os
@@ -42,7 +43,7 @@ import secrets
 import sys
 import weakref
 from multiprocessing import resource_tracker, shared_memory
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -117,12 +118,21 @@ def _check_room(nbytes: int) -> None:
 def create(nbytes: int) -> shared_memory.SharedMemory:
     """A new segment of at least ``nbytes`` (never 0), owned by this process (``NoRoom`` where it
     does not fit)."""
+    ensure_room(nbytes)
+    return _open(name=_own_name(), create=True, size=max(1, nbytes))
+
+
+def ensure_room(nbytes: int) -> None:
+    """``NoRoom`` unless segments of ``nbytes`` in all fit in the memory available."""
     room = _room_for(nbytes)
     if room is not None:
         raise NoRoom(f"its shared memory ({nbytes / 2**30:.2f} GiB) would be more than the memory available "
                      f"({room / 2**30:.2f} GiB)")
-    name = f"{_service_prefix()}{os.getpid()}_{secrets.token_hex(8)}"
-    return _open(name=name, create=True, size=max(1, nbytes))
+
+
+def _own_name() -> str:
+    """A new name for a segment this process owns (swept with it: ``sweep``)."""
+    return f"{_service_prefix()}{os.getpid()}_{secrets.token_hex(8)}"
 
 
 def attach(name: str) -> shared_memory.SharedMemory:
@@ -166,12 +176,16 @@ def handable(segment: shared_memory.SharedMemory, nbytes: int, owner: Any) -> No
     unlinked when ``owner`` dies, unless ``take`` hands it on to the worker service first.
     Beyond ``nbytes`` it is cut off (the memory a filter's gaps took goes), and this process's
     descriptor is closed now."""
-    start = np.frombuffer(segment.buf, np.uint8).ctypes.data
     if nbytes < segment.size:
         os.ftruncate(segment._fd, max(1, nbytes))
     os.close(segment._fd)
     segment._fd = -1
-    _handable[start] = (segment.name, nbytes, weakref.finalize(owner, _unhandled, start, segment.name))
+    _hand_on(segment.buf, segment.name, nbytes, owner)
+
+
+def _hand_on(data: Any, name: str, nbytes: int, owner: Any) -> None:
+    start = np.frombuffer(data, np.uint8).ctypes.data
+    _handable[start] = (name, nbytes, weakref.finalize(owner, _unhandled, start, name))
 
 
 def _unhandled(start: int, name: str) -> None:
@@ -218,6 +232,65 @@ def write_for_service(data: Any) -> str:
     finally:
         os.close(fd)
     return name
+
+
+ALIGNMENT = 64  # bytes: each buffer of ``write_own_parts`` starts at a multiple (what numpy allocates on)
+
+
+def write_own_parts(buffers: Sequence[memoryview]) -> Tuple[str, List[Tuple[int, int]]]:
+    """A new segment of this process (swept with it) holding a copy of each of ``buffers``, one
+    after the other, each aligned: its name and each one's (offset, size). ``NoRoom`` where
+    /dev/shm is full (``ensure_room`` first: reading what memory there is costs more than
+    writing a MiB)."""
+    spans, end = [], 0
+    for buffer in buffers:
+        spans.append((end, buffer.nbytes))
+        end += -(-buffer.nbytes // ALIGNMENT) * ALIGNMENT
+    name = _own_name()
+    try:
+        fd = os.open(f"/dev/shm/{name}", os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        try:
+            for buffer, (offset, nbytes) in zip(buffers, spans):
+                view = buffer.cast("B")
+                written = 0
+                while written < nbytes:
+                    written += os.pwrite(fd, view[written:], offset + written)
+        finally:
+            os.close(fd)
+    except BaseException as exc:
+        unlink(name)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise NoRoom(f"/dev/shm is full: {exc}") from None
+        raise
+    return name, spans
+
+
+def map_handed(name: str, nbytes: int, handable: bool) -> memoryview:
+    """A writable view of segment ``name`` (of ``nbytes``), which another process of this service
+    wrote for this one (``engine.parcels``). Its memory goes when the last view of it dies:
+    unlinked now; or, ``handable``, renamed as this process's own and owned by the mapping as a
+    ``handable`` segment is (the worker service may ``take`` it for a value the block leaves)."""
+    own = _own_name() if handable else name
+    try:
+        if handable:
+            os.rename(f"/dev/shm/{name}", f"/dev/shm/{own}")
+        fd = os.open(f"/dev/shm/{own}", os.O_RDWR)
+    except BaseException:
+        unlink(name)
+        unlink(own)
+        raise
+    try:
+        mapping = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+    except BaseException:
+        unlink(own)
+        raise
+    finally:
+        os.close(fd)
+    if handable:
+        _hand_on(mapping, own, nbytes, mapping)
+    else:
+        unlink(own)
+    return memoryview(mapping)
 
 
 # Read-only mappings of this process: sorted start addresses, and (end, name, the offset in the

@@ -26,11 +26,11 @@ import struct
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ufora.engine import (errors, fp_flags, kernels, lifted, lru_caches, process_settings, reducers,
+from ufora.engine import (errors, fp_flags, kernels, lifted, lru_caches, parcels, process_settings, reducers,
                           serialization, shm, task_arrays, warned)
 from ufora.engine.sources import array_sources, identity, spread, values_of
 
@@ -130,11 +130,14 @@ def by_name_bytes(payload: bytes) -> int:
     return _made[id(payload)][1].bytes
 
 
-def load_outcome(payload: bytes, data: bytes) -> Outcome:
+def load_outcome(payload: bytes, data: Union[bytes, parcels.Parcel]) -> Outcome:
     """An outcome a partition of this process's task ``payload`` sent (``outcome_bytes``): the
     objects it holds that are the task's are this process's own, as they are in CPython (the
     records a filter keeps are the list's records, not copies)."""
-    return serialization.loads_referring(data, functools.partial(_driver_object, _made[id(payload)][0]))
+    referred = functools.partial(_driver_object, _made[id(payload)][0])
+    if isinstance(data, parcels.Parcel):
+        return parcels.unpack(data, lambda pickled, buffers: serialization.loads_referring(pickled, referred, buffers))
+    return serialization.loads_referring(data, referred)
 
 
 def _driver_object(written: serialization.WrittenObjects, reference: Any) -> Any:
@@ -145,18 +148,22 @@ def _driver_object(written: serialization.WrittenObjects, reference: Any) -> Any
     return written(reference)
 
 
-def outcome_bytes(payload: bytes, outcome: Outcome) -> bytes:
+def outcome_bytes(payload: bytes, outcome: Outcome, as_parcel: bool = False) -> Union[bytes, parcels.Parcel]:
     """``outcome`` of a partition of ``payload``, pickled for its driver: each object in it that
     came with the task is its memo number. An outcome that surely holds none (numbers, strings,
     new tuples and dicts of them: most) pickles as usual, as referring costs a Python call per
-    object pickled."""
-    if outcome[0] == "error":
-        return serialization.dumps(outcome)
-    job = _decode(payload)
-    partials = [outcome[1]] if outcome[0] != PIECES else [piece[1] for *_, piece in outcome[1]]
-    if all(serialization.plain(partial, job.task_objects.ids, parts_may_be_read=False) for partial in partials):
-        return serialization.dumps(outcome)
-    return serialization.dumps_referring(outcome, job.task_reference)
+    object pickled. ``as_parcel``: its large buffers in shared memory (``engine.parcels``: for a
+    driver on this host)."""
+    refer = None
+    if outcome[0] != "error":
+        job = _decode(payload)
+        partials = [outcome[1]] if outcome[0] != PIECES else [piece[1] for *_, piece in outcome[1]]
+        if not all(serialization.plain(partial, job.task_objects.ids, parts_may_be_read=False)
+                   for partial in partials):
+            refer = job.task_reference
+    if as_parcel and outcome[0] != "error":
+        return parcels.pack(functools.partial(serialization.dumps_referring, outcome, refer))
+    return serialization.dumps_referring(outcome, refer)
 
 
 _NO_SAMPLE = object()

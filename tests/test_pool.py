@@ -142,13 +142,13 @@ def test_a_partition_counts_as_compiled_only_when_numba_computed_all_of_it(monke
     outcome in pieces) ran partly in CPython, and is not counted as compiled."""
     from ufora.engine import pool as compute_pool, tasks
 
-    monkeypatch.setattr(tasks, "outcome_bytes", lambda payload, outcome: b"pickled")
+    monkeypatch.setattr(tasks, "outcome_bytes", lambda payload, outcome, as_parcel=False: b"pickled")
     mixed = (tasks.PIECES, [(0, 5, ("ok", 1, False, False)), (5, 9, ("ok", 2, True, False))], True, False)
     whole = (tasks.PIECES, [(0, 5, ("ok", 1, True, False)), (5, 9, ("ok", 2, True, False))], True, False)
-    assert compute_pool._opaque(b"", mixed) == (False, b"pickled", False)
-    assert compute_pool._opaque(b"", whole) == (False, b"pickled", True)
-    assert compute_pool._opaque(b"", ("ok", 3, True, True)) == (True, b"pickled", True)
-    assert compute_pool._opaque(b"", ("ok", 3, False, False)) == (False, b"pickled", False)
+    assert compute_pool._opaque(b"", mixed, False) == (False, b"pickled", False)
+    assert compute_pool._opaque(b"", whole, False) == (False, b"pickled", True)
+    assert compute_pool._opaque(b"", ("ok", 3, True, True), False) == (True, b"pickled", True)
+    assert compute_pool._opaque(b"", ("ok", 3, False, False), False) == (False, b"pickled", False)
 
 
 def standbys(compute, zygote):
