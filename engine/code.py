@@ -72,8 +72,10 @@ def is_a(value: Any, kinds: Union[type, Tuple[type, ...]]) -> bool:
 @functools.lru_cache(maxsize=4096)
 def installed_file(filename: str) -> bool:
     """Whether a file is the standard library's or an installed package's (the cluster's Python
-    has it too), by its path as given or with links resolved."""
-    return filename.startswith(_LIBRARY_PATHS) or os.path.realpath(filename).startswith(_LIBRARY_PATHS)
+    has it too), by its path as given or with links resolved; or a module frozen into the
+    interpreter (``<frozen os>``: ``os``, ``posixpath``, ``codecs``... since Python 3.11)."""
+    return (filename.startswith(_LIBRARY_PATHS) or filename.startswith("<frozen ")
+            or os.path.realpath(filename).startswith(_LIBRARY_PATHS))
 
 
 def written_by_user(function: types.FunctionType) -> bool:

@@ -24,7 +24,8 @@ from typing import Any, Dict, Iterable, Optional, Set
 import numpy as np
 
 from ufora.engine import process_settings
-from ufora.engine.code import cell_contents, nested_codes, reachable, referenced_names, users_class, written_by_user
+from ufora.engine.code import (cell_contents, installed_file, nested_codes, reachable, referenced_names, users_class,
+                               written_by_user)
 
 STATE = "__ufora_module_state__"  # the free variable, and the block result's variable, holding it
 
@@ -92,9 +93,19 @@ def _leads_to(value: Any) -> Iterable[Any]:
                 *(cell_contents(cell) for cell in value.__closure__ or ())]
     if users_class(value):
         return [getattr(member, "__func__", member) for member in vars(value).values()]
+    if isinstance(value, types.ModuleType) and _users_module(value):  # mymod.draw(), which calls random.random()
+        return [member for member in vars(value).values()
+                if isinstance(member, (types.FunctionType, type, types.ModuleType)) or _kind(member)]
     if not isinstance(value, (types.ModuleType, type)) and users_class(type(value)):
         return (type(value),)
     return ()
+
+
+def _users_module(module: types.ModuleType) -> bool:
+    """A module of the user's own files (not the standard library's, an installed package's or ufora's)."""
+    file = getattr(module, "__file__", None)
+    return (isinstance(file, str) and not installed_file(file)
+            and module.__name__.split(".")[0] not in ("ufora", "pyfora"))
 
 
 def always() -> Set[str]:

@@ -600,7 +600,25 @@ def helpers_globals(reached_values: Iterable[Any]) -> Dict[Tuple[str, str], tupl
             continue
         for name in referenced_names(function.__code__):
             _take_global(function.__globals__, function.__module__, name, taken)
+            _take_owned_parts(function.__globals__, function.__module__, name, taken)
     return taken
+
+
+def _take_owned_parts(namespace: Dict[str, Any], module: str, name: str, taken: Dict[Tuple[str, str], tuple]) -> None:
+    """Add what calling the global ``name`` may change though no code names it (``add = s.add``:
+    the set, as ``add.__self__``; a ``functools.partial``'s arguments: ``_owned_parts``), as
+    ``_take_global`` takes a global; ``apply_globals`` finds it again through the global."""
+    held = namespace.get(name)
+    if not isinstance(held, (*_BOUND, functools.partial)):
+        return
+    for suffix, part in _owned_parts(held):
+        key = (module, name + suffix)
+        if key in taken or isinstance(part, _CODE_LIKE) or not (_cheap(part) or _small_object(part)):
+            continue
+        try:
+            taken[key] = (namespace, part, serialization.dumps_compared(part))
+        except Exception:
+            continue
 
 
 _GENERATORS = (random.Random, np.random.Generator, np.random.BitGenerator, np.random.RandomState)
@@ -760,7 +778,8 @@ def _holding_mine(value: Any, mine: Dict[int, Any]) -> Any:
 
 
 def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
-    """Update (or bind again) each changed global in its module here; the modules not loaded."""
+    """Update (or bind again) each changed global in its module here; the modules not loaded, and
+    ``module:name.__self__`` for the objects reached through a global that could not be updated."""
     missing = []
     for module, values in changed.items():
         namespace = vars(sys.modules[module]) if module in sys.modules else None
@@ -773,7 +792,12 @@ def apply_globals(changed: Dict[str, Dict[str, Any]]) -> List[str]:
         # f``), never updated in place: its attributes would change, not the function.
         bound = [name for name, value in values.items()
                  if type(value) is Rebound or isinstance(value, types.FunctionType)]
-        data = {name: value for name, value in values.items() if name not in bound}
+        parts = [name for name in values if name != variable(name)]  # add.__self__ (``_take_owned_parts``)
+        for name in parts:
+            part = dict(_owned_parts(namespace.get(variable(name)))).get(name[len(variable(name)):])
+            if part is not None and type(values[name]) is not Rebound and not _updated(part, values[name], {}, True):
+                missing.append(f"{module}:{name}")
+        data = {name: value for name, value in values.items() if name not in bound and name not in parts}
         for name in bound:
             _rebind(namespace, name, values[name] if type(values[name]) is Rebound else Rebound(values[name]))
         for name in apply(namespace, data):  # a value of another type, a tuple that cannot be updated whole

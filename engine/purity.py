@@ -83,7 +83,7 @@ from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
 import numpy as np
 
 from ufora.engine import lru_caches
-from ufora.engine.code import EMPTY, cell_contents, installed_file, nested_codes, users_class
+from ufora.engine.code import EMPTY, cell_contents, installed_file, nested_codes, users_class, written_by_user
 
 # builtins whose answer is the process's own: another process would give another answer for the
 # same object (an id; the hash of a string, seeded per process)
@@ -226,6 +226,12 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
                     and not _sets_up_own(instructions, index, receiver, own, fn_globals, closure)
                     and not _module_function(instructions, index, receiver, fn_globals, closure)):
                 return f"calls .{name}() on an object it does not own in {where}"
+        if op == "KW_NAMES" and "out" in code.co_consts[ins.arg] and not _own_argument(
+                instructions, index, len(code.co_consts[ins.arg]) - code.co_consts[ins.arg].index("out"), not_own()):
+            return f"writes into an out= argument it does not own in {where}"
+        if op in ("LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL") and name in _CHANGES_FIRST_ARGUMENT and _numpys(
+                instructions, index, fn_globals, closure) and not _own_first_argument(instructions, index, not_own()):
+            return f"calls numpy.{name}, which changes its first argument, on an object it does not own in {where}"
         if op in ("LOAD_GLOBAL", "LOAD_NAME") and name == "getattr" and name not in fn_globals:
             method = _changing_const(code)
             if method is not None:
@@ -236,6 +242,45 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
         if op == "IMPORT_NAME" and effect_module(name):
             return f"imports {name} in {where}"
     return None
+
+
+# numpy's functions that write into their first argument (``np.copyto(dst, src)``)
+_CHANGES_FIRST_ARGUMENT = frozenset({"copyto", "put", "place", "putmask", "fill_diagonal", "put_along_axis"})
+
+
+def _numpys(instructions, index: int, fn_globals: dict, closure: dict) -> bool:
+    """Whether the name loaded at ``index`` is numpy's function of that name: an attribute of a
+    numpy module (``np.copyto``, ``numpy.lib.stride_tricks...``) or the function itself, imported."""
+    ins = instructions[index]
+    if ins.opname == "LOAD_GLOBAL":
+        value = fn_globals.get(ins.argval)
+        return value is not None and value is getattr(np, ins.argval, None)
+    root = _receiver(instructions, index)
+    if root is None or root.opname not in _OUTSIDE_LOADS:
+        return False
+    module = closure.get(root.argval, fn_globals.get(root.argval))
+    return isinstance(module, types.ModuleType) and module.__name__.split(".")[0] == "numpy"
+
+
+def _own_first_argument(instructions, index: int, not_own: Set[str]) -> bool:
+    """Whether the first argument of the call whose function is loaded at ``index`` starts with
+    a local variable the code owns (``np.copyto(buf, x)``, ``np.put(buf[i:], ...)``)."""
+    first = instructions[index + 1] if index + 1 < len(instructions) else None
+    return first is not None and first.opname == "LOAD_FAST" and first.argval not in not_own
+
+
+def _own_argument(instructions, kw_names: int, from_end: int, not_own: Set[str]) -> bool:
+    """Whether the argument ``from_end`` values before a call's ``KW_NAMES`` (at ``kw_names``) is
+    a local variable the code owns (``np.add(a, b, out=buf)`` where ``buf = np.empty(3)``)."""
+    end = kw_names
+    for _ in range(from_end - 1):
+        start = _expression_start(instructions, end)
+        if start is None:
+            return False
+        end = start
+    start = _expression_start(instructions, end)
+    return (start is not None and end - start == 1 and instructions[start].opname == "LOAD_FAST"
+            and instructions[start].argval not in not_own)
 
 
 # calls whose answer may be an object their receiver or argument holds (``groups.get(k)``,
@@ -570,8 +615,9 @@ class _Reader:
             if effect:
                 return effect
             self.names.update(code.co_names)
-            for value in _attribute_values(code, fn.__globals__, closure):  # helpers.IT, sys.stdin
-                effect = (_module_effect(value) or _state_effect(value)) if value is not None else None
+            for value in _attribute_values(code, fn.__globals__, closure):  # helpers.IT, sys.stdin, mymod.bump
+                effect = (_module_effect(value) or _state_effect(value) or (
+                    self.value(value) if _users(value) else None)) if value is not None else None
                 if effect:
                     return effect
             for name in _globals_loaded(code):
@@ -603,6 +649,8 @@ class _Reader:
             _state_effect(owner) if owner is not None else None)
         if effect:
             return effect
+        if isinstance(value, operator.methodcaller) and value.__reduce__()[1][0] in MUTATING_METHODS:
+            return f"calls .{value.__reduce__()[1][0]}() through an operator.methodcaller"
         if isinstance(value, lru_caches.CacheWrapper) and not str(value.__module__).startswith("ufora.engine."):
             return f"calls lru_cache function {value.__name__!r}, whose cache each process would fill apart"
         if isinstance(value, (types.FunctionType, types.MethodType)):  # add = tally.add: its function, its object
@@ -672,6 +720,15 @@ def _held(value) -> List[Any]:
         return held
     except Exception:  # noqa: BLE001 - the user's code, which CPython would not have run here
         return []
+
+
+def _users(value) -> bool:
+    """Whether a module's attribute is the user's code or object (``mymod.bump``, ``mymod.Model``,
+    ``mymod.CONFIG``): read as a global of the code would be. The libraries' are not."""
+    function = getattr(value, "__func__", value)
+    if isinstance(function, types.FunctionType):
+        return written_by_user(function)
+    return users_class(value) or _users_object(value)
 
 
 def _users_object(value) -> bool:

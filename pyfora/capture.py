@@ -272,7 +272,9 @@ def update_in_place(frame: types.FrameType, pickled: bytes, parts: Sequence[Any]
         _warn_once(frame, "", f"{exc}: the caller's objects keep their values from before the block")
         return
     for module in mutations.apply_globals(changed["globals"]):
-        _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here")
+        _warn_once(frame, module, f"the block changed globals of module {module!r}, which is not loaded here"
+                   if ":" not in module else f"the block changed {module.replace(':', '.')!r}, which could not "
+                   "be updated here")
     for name in mutations.apply_cells(free_values(frame, list(changed["cells"])), changed["cells"]):
         _warn_once(frame, name, f"the block changed the closure of {name!r}, which is another function here")
     for name in changed["caches"]:

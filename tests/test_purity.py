@@ -91,3 +91,63 @@ def test_a_global_function_named_like_an_attribute_is_not_read_as_the_call():
         print(path)
     element = _element("reader.read_csv(i)", reader=types.SimpleNamespace(read_csv=len), read_csv=read_csv)
     assert purity.side_effect(element) is None
+
+
+# ---------------------------------------------------------------- a second trial (tests/user_programs/module_hunt.py)
+
+OUTSIDE = np.zeros(4)
+
+
+def writes_outside_by_out(i):
+    return np.add(OUTSIDE, i, out=OUTSIDE)
+
+
+def writes_own_by_out(i):
+    buffer = np.empty(4)
+    np.multiply(np.arange(4.0), i, out=buffer)
+    return float(np.add(buffer, 1.0, out=buffer).sum())
+
+
+def copies_outside(i):
+    np.copyto(OUTSIDE, i)
+
+
+def copies_own(i):
+    buffer = np.zeros(4)
+    np.copyto(buffer, i)
+    np.put(buffer, 0, i)
+    return buffer
+
+
+def puts_outside(i):
+    np.put(OUTSIDE, i % 4, i)
+
+
+def test_numpy_writes_into_an_outside_argument_are_effects_and_into_its_own_are_not():
+    assert "out=" in purity.side_effect(writes_outside_by_out)
+    assert "numpy.copyto" in purity.side_effect(copies_outside)
+    assert "numpy.put" in purity.side_effect(puts_outside)
+    assert purity.side_effect(writes_own_by_out) is None
+    assert purity.side_effect(copies_own) is None
+    assert purity.side_effect(lambda i: np.full(3, i) + np.zeros_like(OUTSIDE)) is None  # numpy's own copyto calls
+
+
+def test_a_changing_methodcaller_is_an_effect_and_a_reading_one_is_not():
+    import operator
+
+    appends, counts = operator.methodcaller("append", 1), operator.methodcaller("count", 1)
+    log = []
+    assert "methodcaller" in purity.side_effect(lambda i: appends(log))
+    assert purity.side_effect(lambda i: counts(log)) is None
+
+
+def test_functions_of_another_module_of_the_users_are_read_and_the_frozen_standard_library_is_not():
+    import os
+
+    from tests.user_programs import user_helpers
+
+    assert "COUNT" in purity.side_effect(lambda i: user_helpers.bump(i))
+    assert "append" in purity.side_effect(lambda i: user_helpers.add_to([], i))
+    assert "print" in purity.side_effect(lambda i: user_helpers.shout(i))
+    assert "random" in purity.side_effect(lambda i: user_helpers.draw(i))
+    assert purity.side_effect(lambda i: os.environ.get("HOME", "") + os.path.join("a", str(i))) is None
