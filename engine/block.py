@@ -16,6 +16,7 @@ import functools
 import json
 import linecache
 import logging
+import os
 import time
 import types
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ HAND_OVER_BYTES = 1 << 20  # a variable's pickle from this size goes to the serv
 # a block's results the client itself reads (what it changed in place, the module state it left),
 # downloaded whatever their size, never kept on the cluster as remote objects
 ALWAYS_DOWNLOADED = (mutations.MUTATED, module_state.STATE)
+# the variable a block's downloaded variables travel in, together ({name: value}), when the
+# client wants them all: objects they share arrive shared (``b = a``: ``a is b``; ``items`` made
+# with ``base``: ``items[0].cfg is base``), as one pickle writes each object once
+ASSIGNED = "__ufora_assigned__"
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -318,6 +323,7 @@ def _free_variables(block: Block, loaders: Dict[str, Any], module_globals: Dict[
 def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockResult:
     """Execute the block's body with ``runner`` computing its parallel shapes."""
     result = BlockResult()
+    driver = os.getpid()
     namespace: Dict[str, Any] = {"__name__": "__ufora_block__", "__builtins__": builtins,
                                  **runtime.hooks()}
     try:
@@ -374,6 +380,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
             with memory_limits.reserve():  # the block's values are still held: describing its MemoryError needs room
                 memory_limits.explain(exc)
                 result.error = errors.capture(exc)
+    if os.getpid() != driver:  # a child the block forked, whose body ended: nothing of it is sent
+        return result
     result.cpython_seconds = tally.cpython_seconds(time.perf_counter() - started)
     result.warming_seconds = tally.warming_seconds
     try:
@@ -399,25 +407,49 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         namespace[module_state.STATE] = states
         names = (*names, module_state.STATE)
     free_ids = {id(value) for value in free.values()}
-    for name in names:
-        if name in namespace and name not in block.unread:
-            try:
-                if name in ALWAYS_DOWNLOADED:  # (values to compare: not the client's own)
-                    data, segments, kept = remote_values.pack(namespace[name], None, read, (), module_globals,
-                                                              block.filename, nans_only=True)
-                else:
-                    data, segments, kept = remote_values.pack(namespace[name], block.download_below, read, free_ids,
-                                                              module_globals, block.filename)
-                result.variables[name], result.types[name] = data, _type_name(namespace[name])
+    sent = [name for name in names if name in namespace and name not in block.unread]
+    together = serialization.Together()
+    assigned = [name for name in sent if name not in ALWAYS_DOWNLOADED]
+    if block.download_below is None and assigned:  # all downloaded: one pickle (a = [0]; b = a: a is b there)
+        try:
+            _send(result, ASSIGNED, {name: namespace[name] for name in assigned}, block.download_below, read,
+                  free_ids, module_globals, block.filename, together)
+            for name in assigned:
+                result.types[name] = _type_name(namespace[name])
                 if callable(namespace[name]):
                     result.callables.add(name)
-                if segments:
-                    (result.segments if kept else result.parts)[name] = list(segments)
-            except Exception as exc:
-                if result.error is None:
-                    with memory_limits.reserve():  # (a MemoryError: the values are still held)
-                        result.error = errors.capture(_unsendable(name, namespace[name], exc))
+            sent = [name for name in sent if name in ALWAYS_DOWNLOADED]
+        except Exception:  # each apart, to tell which cannot be sent
+            result.variables.pop(ASSIGNED, None)
+            together = serialization.Together()
+    for name in sent:
+        try:
+            if name in ALWAYS_DOWNLOADED:  # (values to compare: not the client's own)
+                _send(result, name, namespace[name], None, read, (), module_globals, block.filename, together,
+                      nans_only=True)
+            else:
+                _send(result, name, namespace[name], block.download_below, read, free_ids, module_globals,
+                      block.filename, together)
+            result.types[name] = _type_name(namespace[name])
+            if callable(namespace[name]):
+                result.callables.add(name)
+        except Exception as exc:
+            if result.error is None:
+                with memory_limits.reserve():  # (a MemoryError: the values are still held)
+                    result.error = errors.capture(_unsendable(name, namespace[name], exc))
     return result
+
+
+def _send(result: BlockResult, name: str, value: Any, download_below: Optional[int],
+          read: serialization.ReadObjects, free_ids: Set[int], module_globals: Dict[str, Any], filename: str,
+          together: serialization.Together, nans_only: bool = False) -> None:
+    """Put ``value``, pickled (``remote_values.pack``), in ``result`` under ``name``: its segments
+    among those kept on the cluster, or among the parts downloaded with it."""
+    data, segments, kept = remote_values.pack(value, download_below, read, free_ids, module_globals, filename,
+                                              nans_only=nans_only, together=together)
+    result.variables[name] = data
+    if segments:
+        (result.segments if kept else result.parts)[name] = list(segments)
 
 
 def _unsendable(name: str, value: Any, exc: Exception) -> BaseException:

@@ -27,7 +27,9 @@ of memory and killed the process, and numba's compiler aborted it.
 
 The limit counts each process's private writable memory, whether touched or not (an
 ``np.empty`` of 10 GB counts as 10 GB), and not shared memory (``/dev/shm`` segments: a shape's
-gathered results, remote objects). Two processes that start allocating together both see the
+gathered results, remote objects); but partitions' outcomes that arrive in shared memory
+(``engine.parcels``) count with it (``has_room``): a block that would hold more fails with
+``MemoryError``, as when they arrived pickled. Two processes that start allocating together both see the
 same memory available: together they may still exceed it.
 """
 from __future__ import annotations
@@ -95,6 +97,15 @@ def refresh() -> None:
         return
     with _lending:  # (a kernel compiling in a thread may be lending a reserve now)
         _set(min(_cap, held + max(_AT_LEAST, int(room * _OF_AVAILABLE))))
+
+
+def has_room(nbytes: int) -> bool:
+    """Whether this process may hold ``nbytes`` more than its private memory now: shared memory
+    a block maps as its own values (``engine.parcels``) counts against its budget too."""
+    if _cap is None:
+        return True
+    held = host_memory.data_held()
+    return held is None or held + nbytes <= _limit
 
 
 def spent() -> bool:

@@ -28,16 +28,20 @@ network, as bytes.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import weakref
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
-from ufora.engine import shm
+from ufora.engine import memory_limits, shm
 
 # bytes: a smaller buffer stays in the pickle (64 KiB copied five times costs about what a
 # segment's file and mapping cost); a CSV piece's column of 35,000 numbers is 280 KB
 OUT_OF_BAND = 64 << 10
 ALONE = 1 << 20  # bytes: a buffer in a segment of its own (the remote values' LARGE_BUFFER)
+# bytes: smaller buffers share segments of at most about this size (one array kept alive keeps
+# its whole segment: a review kept 2 of 500 arrays of 800 KB and held a 400 MB segment)
+GROUP = 4 << 20
 
 Segment = Tuple[str, int, bool]  # (name, bytes, whether it holds one buffer of ALONE bytes or more)
 Place = Tuple[int, int, int]  # (segment's index, offset in it, bytes)
@@ -50,7 +54,7 @@ class Parcel:
 
     def __init__(self, data: bytes, segments: Sequence[Segment], places: Sequence[Place], owned: bool = False):
         self.data, self.segments, self.places = data, tuple(segments), tuple(places)
-        self._owner = weakref.finalize(self, _unlink_all, self.segments) if owned else None
+        self._owner = weakref.finalize(self, _unlink_all, self.segments, os.getpid()) if owned else None
 
     def __reduce__(self):
         """Pickling a parcel hands its segments to whoever reads the pickle (the service writes it
@@ -65,11 +69,23 @@ class Parcel:
 
 
 def _received(data: bytes, segments: Sequence[Segment], places: Sequence[Place]) -> Parcel:
-    """A parcel read from a pipe: its segments are this process's to unlink until it hands them on."""
-    return Parcel(data, segments, places, owned=True)
+    """A parcel read from a pipe: its segments are this process's to unlink until it hands them
+    on. The service adopts them first: the process that wrote them may die (its segments are
+    swept then) while the service holds the parcel (a review found a whole block lost so)."""
+    adopted = []
+    for name, nbytes, alone in segments:
+        try:
+            adopted.append((shm.adopt(name), nbytes, alone))
+        except OSError:  # gone already: the driver fails naming it (FileNotFoundError)
+            adopted.append((name, nbytes, alone))
+    return Parcel(data, adopted, places, owned=True)
 
 
-def _unlink_all(segments: Sequence[Segment]) -> None:
+def _unlink_all(segments: Sequence[Segment], pid: Optional[int] = None) -> None:
+    """Unlink the segments, in process ``pid`` only if given (a forked child holds copies of the
+    parent's objects and finalizers)."""
+    if pid is not None and os.getpid() != pid:
+        return
     for name, _, _ in segments:
         shm.unlink(name)
 
@@ -109,28 +125,48 @@ def _written(buffers: List[memoryview], segments: List[Segment]) -> List[Place]:
     """Each of ``buffers`` written to a segment (appended to ``segments`` as it is made): a
     large one to one of its own, the others together; where each lies."""
     places: List[Optional[Place]] = [None] * len(buffers)
-    together = [at for at, raw in enumerate(buffers) if raw.nbytes < ALONE]
+    groups: List[List[int]] = []  # the buffers' indices, a segment's worth in each
+    small: List[int] = []  # the group small buffers join now
     for at, raw in enumerate(buffers):
         if raw.nbytes >= ALONE:
-            name, [(offset, nbytes)] = shm.write_own_parts([raw])
-            segments.append((name, nbytes, True))
-            places[at] = (len(segments) - 1, offset, nbytes)
-    if together:
-        name, spans = shm.write_own_parts([buffers[at] for at in together])
-        segments.append((name, spans[-1][0] + spans[-1][1], False))
-        for at, (offset, nbytes) in zip(together, spans):
+            groups.append([at])
+            continue
+        if not small or sum(buffers[i].nbytes for i in small) + raw.nbytes > GROUP:
+            small = []
+            groups.append(small)
+        small.append(at)
+    for group in groups:
+        name, spans = shm.write_own_parts([buffers[at] for at in group])
+        segments.append((name, spans[-1][0] + spans[-1][1], buffers[group[0]].nbytes >= ALONE))
+        for at, (offset, nbytes) in zip(group, spans):
             places[at] = (len(segments) - 1, offset, nbytes)
     return places  # type: ignore[return-value]
 
 
+_mapped = [0]  # bytes of the parcels' segments this process maps now (their arrays alive)
+
+
 def unpack(parcel: Parcel, load: Callable[[bytes, Sequence[Any]], Any]) -> Any:
-    """``load(data, buffers)`` of a parcel received in the process it was meant for."""
+    """``load(data, buffers)`` of a parcel received in the process it was meant for. Its
+    segments count against this process's memory budget with those it maps already: where the
+    budget has no room for them, ``MemoryError`` (``memory_limits``), as unpickling the outcome
+    whole in this process's own memory raised before parcels."""
     parcel.disown()
-    mappings: List[memoryview] = []
+    total = sum(nbytes for _, nbytes, _ in parcel.segments)
+    if not memory_limits.has_room(_mapped[0] + total):
+        _unlink_all(parcel.segments)
+        raise MemoryError()
+    mappings: List[Any] = []
     try:
         for name, nbytes, alone in parcel.segments:
             mappings.append(shm.map_handed(name, nbytes, handable=alone))
+            _mapped[0] += nbytes
+            weakref.finalize(mappings[-1].obj, _unmapped, nbytes)
     except BaseException:
         _unlink_all(parcel.segments[len(mappings) + 1:])
         raise
     return load(parcel.data, [mappings[index][offset:offset + nbytes] for index, offset, nbytes in parcel.places])
+
+
+def _unmapped(nbytes: int) -> None:
+    _mapped[0] -= nbytes

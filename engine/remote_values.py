@@ -30,7 +30,8 @@ Part = Union[Segment, spill_files.Region, bytes, memoryview]
 
 def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
          free_ids: Collection[int] = (), block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
-         nans_only: bool = False) -> Tuple[bytes, List[Segment], bool]:
+         nans_only: bool = False, together: Optional[serialization.Together] = None
+         ) -> Tuple[bytes, List[Segment], bool]:
     """The pickle of ``value``, the segments of its large buffers, and whether it stays on the
     cluster: if its size is at least ``download_below`` (None: it is downloaded, whatever its
     size). A value downloaded whatever its size refers to the objects it holds that the client
@@ -41,19 +42,25 @@ def pack(value: Any, download_below: Optional[int], read: Optional[serialization
     where they arrive. Functions go as the user wrote them when downloaded (``engine.as_written``),
     as they ran when kept. ``nans_only``: of the objects the client sent, only its NaN floats are
     its own again (``engine.nan_identity``): a value to compare with the client's (its changes
-    in place), whose NaNs are yet the client's markers."""
+    in place), whose NaNs are yet the client's markers. ``together``: the values downloaded
+    before this one, whose objects it refers to where it holds them (``serialization.Together``);
+    it joins them unless ``nans_only`` (those values are read apart: ``pyfora.with_block``)."""
     refer = theirs = None
     if download_below is None and read is not None:
         theirs = read.nan_keys()  # (where the value holds NaNs: engine.nan_identity)
         if not nans_only and not (id(value) not in free_ids and _new(value, read)
                                   and serialization.plain(value, read.ids)):
             refer = read.number
-    data, buffers, as_written = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file,
-                                                                theirs=theirs)
+    if download_below is None and together is not None and together.may_hold(value):
+        refer = together.refer(refer)
+    data, buffers, as_written, memo = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals,
+                                                                      block_file, theirs=theirs)
     kept = download_below is not None and len(data) + sum(b.raw().nbytes for b in buffers) >= download_below
     if kept and as_written:  # kept here, its functions stay rewritten: a later block's shapes in them split
-        data, buffers, _ = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file,
-                                                           written=False)
+        data, buffers, _, _ = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file,
+                                                              written=False)
+    if download_below is None and together is not None and not nans_only:
+        together.add(memo)
     segments: List[Segment] = []
     try:
         for buffer in buffers:

@@ -25,6 +25,7 @@ import io
 import itertools
 import operator
 import pickle
+import sys
 import re
 import types
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
@@ -129,6 +130,8 @@ class _Pickler(cloudpickle.Pickler):
             digest = array_digests.reduction(obj)
             if digest is not None:
                 return digest
+            if isinstance(obj, type) and _by_name(obj):  # (the engine rewrites its methods: not a change)
+                return _class_named, (obj.__module__, obj.__qualname__)
         if self.arrays is not None and kind is self.arrays.kind:
             reduced = self.arrays.reduce(obj)
             if reduced is not NotImplemented:
@@ -182,6 +185,26 @@ class _Pickler(cloudpickle.Pickler):
     def dump(self, obj):
         packed_scalars.write_prelude(self, super().dump, obj)  # lists of numpy scalars as arrays
         return super().dump(obj)
+
+
+def _by_name(cls: type) -> bool:
+    """Whether ``cls`` is found by its module and qualified name in this process."""
+    try:
+        return _class_named(cls.__module__, cls.__qualname__) is cls
+    except Exception:  # noqa: BLE001 - a class made in a function, or a module that is not loaded
+        return False
+
+
+def _class_named(module: str, qualname: str) -> type:
+    """A class by its module and qualified name: in a pickle only compared (``dumps_compared``),
+    a class of the user's is that name, so that the engine rewriting its methods for a block
+    (``engine.functions``) does not make every list of its instances look changed by it (a list
+    of 200,000 came back whole after a block that only read it: 5 s, not 0.06). What a block
+    does to a class itself is told apart by ``engine.class_state``."""
+    found: Any = sys.modules[module]
+    for part in qualname.split("."):
+        found = getattr(found, part)
+    return found
 
 
 def _keeping_slots(reduced: tuple, slots: Any) -> tuple:
@@ -415,13 +438,21 @@ def dumps_referring(value: Any, refer: Optional[Callable[[Any], Optional[int]]],
     return buffer.getvalue()
 
 
-def loads_referring(data: bytes, referred: Callable[[int], Any], buffers: Sequence[Any] = ()) -> Any:
+def loads_referring(data: bytes, referred: Optional[Callable[[int], Any]], buffers: Sequence[Any] = (),
+                    together: Optional[TogetherRead] = None) -> Any:
     """What ``dumps_referring`` pickled (or ``dumps_out_of_band`` with ``refer``: with its
-    out-of-band ``buffers``), each numbered object given by ``referred``."""
+    out-of-band ``buffers``), each numbered object given by ``referred``. ``together``: the
+    values read before this one (``Together``), which it may refer to, and which it joins."""
     unpickler = pickle.Unpickler(io.BytesIO(data), buffers=buffers)
-    unpickler.persistent_load = referred
+    if together is not None:
+        referred = together.referred(referred)
+    if referred is not None:
+        unpickler.persistent_load = referred
     with gc_pause.paused():
-        return packed_scalars.load_both(unpickler)
+        value = packed_scalars.load_both(unpickler)
+    if together is not None:
+        together.add(unpickler.memo)
+    return value
 
 
 class _Counter:
@@ -478,7 +509,7 @@ def timed_pickle(value: Any, budget: float, clock: Callable[[], float], arrays: 
 def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Optional[int]]] = None,
                       block_globals: Optional[Dict[str, Any]] = None, block_file: str = "", written: bool = True,
                       theirs: Optional[Dict[int, int]] = None
-                      ) -> Tuple[bytes, List[pickle.PickleBuffer], bool]:
+                      ) -> Tuple[bytes, List[pickle.PickleBuffer], bool, Any]:
     """The pickle of ``value`` without the buffers (numpy arrays' data) of at least
     ``min_bytes``, and those buffers, in the order ``loads(..., buffers=)`` wants them. With
     ``refer``, each object it numbers is that number only (as ``dumps_referring``). The
@@ -487,17 +518,18 @@ def dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any]
     caller's module's globals). ``written``: functions go as the user wrote them
     (``engine.as_written``), for the client; the third value says whether one did. Where it may
     hold NaN floats, each is one object where it is read, and one ``theirs`` numbers (the
-    reader sent it: ``ReadObjects.nan_keys``) is the reader's own (``engine.nan_identity``)."""
-    data, buffers, went = _dumps_out_of_band(value, min_bytes, refer, block_globals, block_file, written)
+    reader sent it: ``ReadObjects.nan_keys``) is the reader's own (``engine.nan_identity``).
+    Last, the pickler's memo (a proxy: ``Together.add``)."""
+    data, buffers, went, memo = _dumps_out_of_band(value, min_bytes, refer, block_globals, block_file, written)
     if not nan_identity.may_hold(data):
-        return data, buffers, went
+        return data, buffers, went, memo
     return _dumps_out_of_band(value, min_bytes, nan_identity.Ids(refer, theirs).persistent_id, block_globals,
                               block_file, written, marked=True)
 
 
 def _dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any], Any]],
                        block_globals: Optional[Dict[str, Any]], block_file: str, written: bool, marked: bool = False
-                       ) -> Tuple[bytes, List[pickle.PickleBuffer], bool]:
+                       ) -> Tuple[bytes, List[pickle.PickleBuffer], bool, Any]:
     """``dumps_out_of_band``'s pickle, by one pickler; ``marked``: after ``nan_identity``'s
     marker (``refer`` is then its ``Ids``)."""
     buffers: List[pickle.PickleBuffer] = []
@@ -516,7 +548,78 @@ def _dumps_out_of_band(value: Any, min_bytes: int, refer: Optional[Callable[[Any
     if marked:
         pickler.dump(nan_identity.MARK)
     pickler.dump(value)
-    return stream.getvalue(), buffers, pickler.went_as_written
+    return stream.getvalue(), buffers, pickler.went_as_written, pickler.memo
+
+
+class Together:
+    """The objects of the values a block sends back one after the other, each pickled apart, so
+    that a later one holding an object an earlier one holds refers to it (``refer``) and the
+    reader puts the earlier one's object there (``Read``): ``a = [0]; b = a`` in a block leaves
+    ``a is b`` where it arrives, as ``cache["r"] = row`` leaves ``cache["r"] is row``. Numbers
+    and strings are not shared (what they are cannot change). The objects are numbered
+    ``"value:memo index"`` by the pickles' memos, which their readers' memos number alike; the
+    memos are read only when a later value may hold one of them (``TogetherRead``: the reader's side)."""
+
+    def __init__(self) -> None:
+        self._memos: List[Any] = []  # the pickler memo proxies of the values so far, in order
+        self._ids: Dict[int, str] = {}  # of the objects of the first ``_read`` of them
+        self._read = 0
+
+    def add(self, memo: Any) -> None:
+        """The memo of the next value's pickler: its objects may be referred to from now on."""
+        self._memos.append(memo)
+
+    def ids(self) -> Dict[int, str]:
+        """{id: number} of the objects of the values so far (copying a memo costs 0.6 us an
+        object: done once for each value, and only when a later one may hold some)."""
+        for value in range(self._read, len(self._memos)):
+            # the copy keeps alive what the pickler made and memoized (a reducer's tuples): no
+            # object of a later value can take the id of one of those
+            self._memos[value] = self._memos[value].copy()
+            for at, (index, held) in self._memos[value].items():
+                if type(held) not in _ATOMS:
+                    self._ids.setdefault(at, f"{value}:{index}")
+        self._read = len(self._memos)
+        return self._ids
+
+    def may_hold(self, value: Any) -> bool:
+        """Whether ``value`` may be, or hold, an object of the values so far (cheaply: ``plain``)."""
+        return bool(self._memos) and type(value) not in _ATOMS and (
+            not plain(value, lambda: self.ids().keys()) or id(value) in self.ids())
+
+    def refer(self, first: Optional[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+        """A ``persistent_id``: what ``first`` numbers (the reader's own objects), else the
+        number of an object of the values so far."""
+        found = self.ids().get
+
+        def refer(held: Any) -> Any:
+            number = first(held) if first is not None else None
+            return found(id(held)) if number is None else number
+        return refer
+
+
+class TogetherRead:
+    """The reader's side of ``Together``: the memos of the values read so far, in order (each
+    copied the first time one of its objects is wanted)."""
+
+    def __init__(self) -> None:
+        self._memos: List[Any] = []
+
+    def add(self, memo: Any) -> None:
+        self._memos.append(memo)
+
+    def referred(self, first: Optional[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+        """A ``persistent_load``: an object of a value read before, else what ``first`` gives."""
+        def load(number: Any) -> Any:
+            if type(number) is not str:
+                if first is None:
+                    raise pickle.UnpicklingError(f"a reference to an object that was not sent: {number!r}")
+                return first(number)
+            value, index = map(int, number.split(":"))
+            if not isinstance(self._memos[value], dict):
+                self._memos[value] = self._memos[value].copy()
+            return self._memos[value][index]
+        return load
 
 
 def loads_keeping_memo(data: bytes) -> Tuple[Any, Dict[int, Any]]:

@@ -185,12 +185,26 @@ def handable(segment: shared_memory.SharedMemory, nbytes: int, owner: Any) -> No
 
 def _hand_on(data: Any, name: str, nbytes: int, owner: Any) -> None:
     start = np.frombuffer(data, np.uint8).ctypes.data
-    _handable[start] = (name, nbytes, weakref.finalize(owner, _unhandled, start, name))
+    _handable[start] = (name, nbytes, weakref.finalize(owner, _unhandled, start, name, os.getpid()))
 
 
-def _unhandled(start: int, name: str) -> None:
+def _unhandled(start: int, name: str, pid: int) -> None:
+    """The owner died: unlink, in the process that owns it (a child a block forked has a copy of
+    the finalizer, and dropping its copy of the arrays, or exiting, unlinked its parent's segment)."""
     _handable.pop(start, None)
-    unlink(name)
+    if os.getpid() == pid:
+        unlink(name)
+
+
+def adopt(name: str) -> str:
+    """Rename a segment another process of this service wrote (``engine.parcels``) as one of
+    the service's own (``create_for_service``'s names): no longer swept with its writer, which
+    may die while the service still holds the segment; its new name."""
+    if name.startswith(f"{_service_prefix()}o"):
+        return name
+    adopted = f"{_service_prefix()}o{secrets.token_hex(8)}"
+    os.rename(f"/dev/shm/{name}", f"/dev/shm/{adopted}")
+    return adopted
 
 
 def take(buffer: memoryview) -> Optional[str]:
@@ -281,6 +295,11 @@ def map_handed(name: str, nbytes: int, handable: bool) -> memoryview:
         raise
     try:
         mapping = mmap.mmap(fd, nbytes, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+    except OSError as exc:  # a mapping keeps a descriptor (mmap duplicates it), and there are only so many
+        if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+            unlink(own)
+            raise
+        return _read_privately(fd, own, nbytes)
     except BaseException:
         unlink(own)
         raise
@@ -291,6 +310,21 @@ def map_handed(name: str, nbytes: int, handable: bool) -> memoryview:
     else:
         unlink(own)
     return memoryview(mapping)
+
+
+def _read_privately(fd: int, name: str, nbytes: int) -> memoryview:
+    """The segment's bytes copied into this process's own memory, and the segment unlinked."""
+    try:
+        data = memoryview(np.empty(nbytes, np.uint8))
+        read = 0
+        while read < nbytes:
+            count = os.preadv(fd, [data[read:]], read)
+            if count <= 0:
+                raise OSError(errno.EIO, f"segment {name} ended after {read} of {nbytes} bytes")
+            read += count
+        return data
+    finally:
+        unlink(name)
 
 
 # Read-only mappings of this process: sorted start addresses, and (end, name, the offset in the

@@ -260,14 +260,16 @@ _warned_in_place: set = set()  # (file, line, name) already warned about
 
 
 def update_in_place(frame: types.FrameType, pickled: bytes, parts: Sequence[Any] = (),
-                    written: Optional[serialization.WrittenObjects] = None) -> None:
+                    written: Optional[serialization.WrittenObjects] = None,
+                    together: Optional[serialization.TogetherRead] = None) -> None:
     """Make the caller's free variables that the block changed in place hold what the block
     left in them, as if it had run here (``engine.mutations``: ``pickled`` is their dict, with
     its out-of-band ``parts``; ``written``: what the block's free variables were, whose NaN
-    floats it may hold: ``engine.nan_identity``); warn once for each one that cannot be updated
+    floats it may hold: ``engine.nan_identity``; ``together``: the values the block assigned, read
+    before, whose objects it may hold: ``cache["r"] = row``); warn once for each one that cannot be updated
     so (a type with no in-place update, or values that cannot be rebuilt here)."""
     try:
-        changed = rebuilt("the free variables the block changed", pickled, parts, written)
+        changed = rebuilt("the free variables the block changed", pickled, parts, written, together)
     except PyforaError as exc:
         _warn_once(frame, "", f"{exc}: the caller's objects keep their values from before the block")
         return

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from ufora.engine import errors, serialization
+from ufora.engine.block import ASSIGNED
 from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
                                PythonToForaConversionError, ResultExceededBytecountThreshold, computation_error)
 
@@ -111,15 +112,21 @@ def _failed(exc: BaseException) -> Future:
 
 
 def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, str],
-              written: Optional[serialization.WrittenObjects] = None) -> Dict[str, Any]:
+              written: Optional[serialization.WrittenObjects] = None,
+              together: Optional[serialization.TogetherRead] = None) -> Dict[str, Any]:
     """The variables of a JOB_DONE: the proxies of those kept on the cluster (made first, so
     that they are freed even if a downloaded value cannot be rebuilt), then the downloaded
-    ones rebuilt here. ``sources``: the files of the code that made them. ``written``: the
-    objects the block's free variables' pickle wrote, which a downloaded value may hold."""
+    ones rebuilt here, in the order they were sent. ``sources``: the files of the code that made
+    them. ``written``: the objects the block's free variables' pickle wrote, which a downloaded
+    value may hold; ``together``: the reader of the objects each holds of those before it
+    (``serialization.Together``: ``b = a`` arrives as ``a``'s object)."""
     values = {name: RemotePythonObject(executor, described, sources=sources)
               for name, described in (message.get("objects") or {}).items()}
     for name, (data, parts) in zip(message["names"], pickles_of(message)):
-        values[name] = rebuilt(f"the value of {name!r}", data, parts, written)
+        if name == ASSIGNED:  # the block's variables, in one pickle
+            values.update(rebuilt("the values of the block's variables", data, parts, written, together))
+        else:
+            values[name] = rebuilt(f"the value of {name!r}", data, parts, written, together)
     return values
 
 
@@ -135,14 +142,15 @@ def pickles_of(message: Dict[str, Any]) -> List[Tuple[Any, List[Any]]]:
 
 
 def rebuilt(what: str, data: Any, parts: Sequence[Any] = (),
-            written: Optional[serialization.WrittenObjects] = None) -> Any:
+            written: Optional[serialization.WrittenObjects] = None,
+            together: Optional[serialization.TogetherRead] = None) -> Any:
     """A value downloaded from the cluster: its pickle and out-of-band buffers, made writable
     (numpy arrays come back writable, as they were); the objects of ``written`` it refers to,
-    the caller's own."""
+    the caller's own; those of the values ``together`` read before it, theirs."""
     parts = [part if not memoryview(part).readonly else bytearray(part) for part in parts]
     try:
-        if written is not None:
-            return serialization.loads_referring(data, written, parts)
+        if written is not None or together is not None:
+            return serialization.loads_referring(data, written, parts, together)
         return serialization.loads(data, buffers=parts)
     except Exception as exc:
         raise ForaToPythonConversionError(f"{what} cannot be rebuilt here: {exc!r}") from None

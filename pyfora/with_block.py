@@ -26,7 +26,7 @@ import time
 import types
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
-from ufora.engine import class_state, errors, module_state, mutations, namespaces, warned
+from ufora.engine import class_state, errors, module_state, mutations, namespaces, serialization, warned
 from pyfora import capture, remote, run_here
 from pyfora.Exceptions import PythonToForaConversionError, computation_error
 from pyfora.remote import pickles_of, remote_error, values_of
@@ -171,12 +171,13 @@ class WithBlockExecutor:
         # a class of yours that comes back keeps your functions; a function the block defined reads
         # your module's globals (engine.namespaces)
         with class_state.keeping_own_functions(), namespaces.loading_into(frame.f_globals, block.filename, True):
-            values = values_of(message, self._executor, sources, block.written)
+            together = serialization.TogetherRead()  # (the objects the values share: engine.block)
+            values = values_of(message, self._executor, sources, block.written, together)
             states = values.pop(module_state.STATE, {})
             with warned.installing(states.pop(warned.FILTERS_CHANGE, None), self._executor._warning_registries):
                 module_state.install(states)
             if changed is not None:  # first: a name the block bound anew still holds the object it changed
-                capture.update_in_place(frame, *changed, block.written)
+                capture.update_in_place(frame, *changed, block.written, together)
             capture.write_back(frame, values)
         error = message.get("error")
         # its time, to the end or to the user's exception (not the cluster's own failure)

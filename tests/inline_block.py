@@ -1,10 +1,25 @@
 """A block run as a worker's driver runs it, on the in-process runner: for tests of the shapes of
 ufora's own modules (``engine.showcase``)."""
-from typing import Any, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 from ufora.engine import runtime, serialization
-from ufora.engine.block import Block, run_block
+from ufora.engine.block import ASSIGNED, Block, BlockResult, run_block
 from ufora.engine.runtime import InlineRunner
+
+
+def variables_of(result: BlockResult, written: Any = None) -> Dict[str, Any]:
+    """The downloaded variables of a block's result (taken over), as the client reads them
+    (``pyfora.remote.values_of``): in order, on their parts, the objects they refer to the
+    client's own (``written``) or an earlier one's; those of ``ASSIGNED`` by their names."""
+    together = serialization.TogetherRead()
+    values: Dict[str, Any] = {}
+    for name, data in result.variables.items():
+        value = serialization.loads_referring(data, written, result.parts.get(name, ()), together)
+        if name == ASSIGNED:
+            values.update(value)
+        else:
+            values[name] = value
+    return values
 
 
 def value_and_reports(source: str, free: dict, name: str) -> Tuple[Any, List[runtime.Report]]:
@@ -15,5 +30,4 @@ def value_and_reports(source: str, free: dict, name: str) -> Tuple[Any, List[run
     result = run_block(Block(source, "<block>", 1, pickled), InlineRunner(processes=2))
     result.take_over()
     assert result.error is None, result.error.exception()
-    value = serialization.loads_referring(result.variables[name], written, result.parts.get(name, ()))
-    return value, list(runtime.reports)
+    return variables_of(result, written)[name], list(runtime.reports)

@@ -10,6 +10,7 @@ import pytest
 from ufora.engine import kernel_cache, kernels, lifted, rewriter, runtime, serialization
 from ufora.engine.block import Block, run_block
 from ufora.engine.runtime import InlineRunner
+from tests.inline_block import variables_of
 
 PRELUDE = textwrap.dedent('''
     import math
@@ -45,13 +46,12 @@ def run(code: str) -> dict:
     here = dict(free)
     exec(compile(code, "<here>", "exec"), here)
     source = PRELUDE + "with cluster:\n" + textwrap.indent(code, "    ") + "\n"
-    result = run_block(Block(source, "<lifted>", PRELUDE.count("\n") + 1, serialization.dumps(free)),
-                       InlineRunner(processes=2))
+    pickled, _, written = serialization.dumps_written(free)
+    result = run_block(Block(source, "<lifted>", PRELUDE.count("\n") + 1, pickled), InlineRunner(processes=2))
     result.take_over()
     if result.error is not None:
         raise result.error.exception()
-    there = {name: serialization.loads(data, buffers=result.parts.get(name, ()))
-             for name, data in result.variables.items() if name not in result.callables}
+    there = {name: value for name, value in variables_of(result, written).items() if name not in result.callables}
     return {"here": {k: here[k] for k in there}, "there": there}
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ufora.engine import array_digests, mutations, serialization
+from tests.inline_block import variables_of
 
 
 def touched(text: str) -> set:
@@ -561,8 +562,7 @@ def test_what_calls_change_through_partials_defaults_and_bound_methods_in_lists_
     result = run_block(Block("with cluster:\n    hooks[0](5)\n    record(7)\n    y = memo(3)\n", "<block>", 1, pickled),
                        InlineRunner(processes=1))
     result.take_over()
-    changed = serialization.loads_referring(result.variables[mutations.MUTATED], written,
-                                            result.parts.get(mutations.MUTATED, ()))
+    changed = variables_of(result, written)[mutations.MUTATED]
     assert {"hooks[0].__self__", "record.args[0]", "memo.__defaults__[0]"} <= set(changed["free"])
     assert mutations.apply(mutations.targets(free, changed["free"]), changed["free"], shallow=changed["moved"]) == []
     assert kept == [5] and hooks[0].__self__ is kept and log == [7] and record.args[0] is log

@@ -67,7 +67,7 @@ def test_a_list_of_floats_sent_back_keeps_a_nan_it_holds_twice_and_its_other_val
     values[1] = values[2] = MISSING
     values[0], values[5] = -0.0, once
     shared = [values, {"again": values}]
-    pickled, buffers, _ = serialization.dumps_out_of_band(shared, 1 << 20)
+    pickled, buffers, _, _ = serialization.dumps_out_of_band(shared, 1 << 20)
     back = serialization.loads(pickled, buffers=buffers)
     assert back[0] is back[1]["again"]
     assert back[0][1] is back[0][2] and math.isnan(back[0][1]) and math.isnan(back[0][5])
@@ -89,7 +89,7 @@ def test_the_writer_gets_its_own_nans_back_through_the_reader():
     cluster, read = serialization.loads_read(data)
     theirs = cluster["missing"]
     made = [theirs] * 40 + [1.0, cluster["marks"][0], float("nan")]
-    pickled, buffers, _ = serialization.dumps_out_of_band(made, 1 << 20, theirs=read.nan_keys())
+    pickled, buffers, _, _ = serialization.dumps_out_of_band(made, 1 << 20, theirs=read.nan_keys())
     back = serialization.loads_referring(pickled, written, buffers)
     assert back.count(MISSING) == 41 and back[0] is MISSING and back[-1] is not MISSING
 

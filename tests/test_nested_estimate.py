@@ -14,6 +14,7 @@ from ufora.engine import cost, local_estimate, runtime, serialization
 from ufora.engine.block import Block, run_block
 from ufora.engine.runtime import InlineRunner
 from ufora.engine.sources import RangeSource
+from tests.inline_block import variables_of
 
 SOURCE = '''import math
 N = 1_000_000
@@ -39,7 +40,7 @@ def test_a_shape_whose_items_hold_shapes_is_estimated_as_cpython_runs_them(tmp_p
         result = run_block(block, InlineRunner(processes=2, always_split=False))
         result.take_over()  # as the worker service does
         assert result.error is None
-        assert serialization.loads(result.variables["sums"], buffers=result.parts.get("sums", ())) == expected
+        assert variables_of(result)["sums"] == expected
         shapes = list(runtime.reports)[-5:]  # the outer list split or not, as it was measured
         assert result.cpython_seconds is not None and result.cpython_seconds >= 0.5 * here, (result.cpython_seconds,
                                                                                              here, shapes)

@@ -186,7 +186,7 @@ def test_values_with_nothing_to_pack_are_the_ordinary_pickle():
 
 def test_out_of_band_buffers_read_only_as_remote_objects_are():
     values = [np.float64(i) for i in range(300_000)]
-    data, buffers, _ = serialization.dumps_out_of_band({"v": values, "w": values}, 1 << 20)
+    data, buffers, _, _ = serialization.dumps_out_of_band({"v": values, "w": values}, 1 << 20)
     assert len(buffers) == 1
     read_only = [memoryview(bytes(buffer.raw())) for buffer in buffers]
     got = serialization.loads(data, buffers=read_only)

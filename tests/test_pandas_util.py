@@ -11,6 +11,7 @@ import pytest
 import pyfora
 from ufora.engine import runtime, serialization
 from ufora.engine.block import Block, run_block
+from tests.inline_block import variables_of
 from ufora.engine.runtime import InlineRunner
 from pyfora.pandas_util import read_csv_from_string
 
@@ -66,7 +67,7 @@ def test_on_the_cluster_its_lines_are_split_and_the_frame_is_the_same(call):
     result, reports = _run_on_runner(source, {"text": text, "pyfora": pyfora,
                                               "read_csv_from_string": read_csv_from_string})
     assert result.error is None, result.error.exception()
-    frame = serialization.loads(result.variables["frame"], buffers=result.parts.get("frame", ()))
+    frame = variables_of(result)["frame"]
     assert frame.equals(read_csv_from_string(text))
     assert any(r.parallel and r.source.startswith("zip(range(2,") for r in reports), reports
 

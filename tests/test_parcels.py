@@ -4,6 +4,7 @@ whoever holds it last (the service dropping an outcome, the driver's arrays dyin
 whose elements make large arrays, frames or tables gives CPython's value end to end."""
 import os
 import pickle
+import sys
 
 import numpy as np
 import pandas as pd
@@ -154,3 +155,74 @@ def test_an_import_gives_pyarrows_frame_through_parcels(ufora, tmp_path, monkeyp
     assert os.path.getsize(path) > datasets.PIECE_BYTES  # cut into pieces on the cluster
     got = ufora.importDataset(str(path)).result().toLocal().result()
     pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
+# ---------------------------------------------------------------- what a review found
+
+def slow_array(i):
+    order = np.sort((np.arange(400_000) * 7919 % 1_000_003).astype(float))
+    return np.full(200_000, float(i)) + (order[0] - order[0])  # 1.6 MB: a segment of its own
+
+
+def test_a_killed_compute_process_loses_none_of_the_outcomes_the_service_holds(start_service, tmp_path):
+    """Its segments were swept with it while the service still held the outcomes of its finished
+    partitions (named with its pid): the block failed with FileNotFoundError. The service adopts
+    them as it reads them."""
+    import signal
+
+    import pyfora
+    from tests.conftest import compute_processes, once_computing, one_host, wait_for
+
+    service = start_service({**one_host(2), "UFORA_SPLIT": "always"})
+    driver_file = tmp_path / "driver"
+
+    def kill_the_other():
+        wait_for(driver_file.exists, "the block to start")
+        driver = int(driver_file.read_text())
+        [other] = [pid for pid in compute_processes(service.process.pid) if pid != driver]
+        os.kill(other, signal.SIGKILL)
+        return other
+
+    with pyfora.connect(service.url, progress=False) as executor:
+        with once_computing(service.process.pid, kill_the_other, seconds=1.5):
+            with executor.remotely.downloadAll():
+                driver_file.write_text(str(os.getpid()))
+                arrays = [slow_array(i) for i in range(300)]
+    assert len(arrays) == 300 and all(np.array_equal(a, np.full(200_000, float(i))) for i, a in enumerate(arrays))
+
+
+def test_outcomes_in_shared_memory_count_against_the_workers_memory_budget(start_service):
+    """Mapped, they were beyond ``RLIMIT_DATA``: a block holding 1.2 GB under a 700 MB budget
+    succeeded, where it raised ``MemoryError`` when outcomes arrived pickled."""
+    import pyfora
+    from tests.conftest import one_host
+
+    service = start_service({**one_host(2), "UFORA_SPLIT": "always", "UFORA_WORKER_MEMORY": "700MB"})
+    with pyfora.connect(service.url, progress=False) as executor:
+        with pytest.raises(MemoryError):
+            with executor.remotely.downloadAll():
+                parts = [make_array(i) for i in range(1000)]  # 1.2 MB each
+        with executor.remotely.downloadAll():  # the process goes on
+            n = len([make_array(i) for i in range(50)])
+    assert n == 50
+
+
+def test_a_child_the_block_forks_leaves_the_parents_outcomes_alone(ufora):
+    """Exiting, the child ran the end of the block and took the parent's segments for itself."""
+    with ufora.remotely.onCluster():
+        arrays = [make_array(i) for i in range(20)]
+        child = os.fork()
+        if child == 0:
+            sys.exit(0)
+        os.waitpid(child, 0)
+    with ufora.remotely.onCluster().downloadAll():
+        total = float(sum(a.sum() for a in arrays))
+    assert total == sum(float(make_array(i).sum()) for i in range(20))
+
+
+def test_small_buffers_share_segments_of_a_few_mib_only():
+    """One array kept alive keeps its segment: 2 of 500 arrays of 800 KB held 400 MB."""
+    parcel = packed([np.ones(100_000) for _ in range(20)])  # 800 KB each: 5 to a segment of 4 MiB
+    parcels._unlink_all(parcel.segments)  # (never received: its writer's, swept with it)
+    sizes = [nbytes for _, nbytes, _ in parcel.segments]
+    assert len(sizes) == 4 and max(sizes) <= parcels.GROUP

@@ -9,11 +9,12 @@ import selectors
 import pytest
 
 from ufora.engine import proc, serialization, shm
-from ufora.engine.block import HAND_OVER_BYTES, Block, BlockResult
+from ufora.engine.block import ASSIGNED, HAND_OVER_BYTES, Block, BlockResult
 from ufora.engine.pool import ZYGOTE_NAME, ComputePool
 from ufora.engine.pool_messages import RunPartition
 from ufora.engine.scheduler import Finished, PoolScheduler, ProcessGone, ProcessSaid, SubmitBlock
 from tests.conftest import children, descendants
+from tests.inline_block import variables_of
 from tests.primes import isPrime as is_prime
 
 
@@ -87,7 +88,7 @@ def block(n):
 
 def test_a_block_is_split_over_every_pool_process(pool):
     results, partitions = run(pool, {"job": block(300_000)})
-    variables = {k: serialization.loads(v) for k, v in results["job"].variables.items()}
+    variables = variables_of(results["job"])
     assert results["job"].error is None
     assert variables["result"] == 25_999  # 25,997 primes below 300,000, plus 0 and 1
     assert variables["pid"] in [p.pid for p in pool]
@@ -113,16 +114,16 @@ def test_a_killed_pool_process_fails_its_block_clearly_and_the_rest_carry_on(poo
     result = results["job"]
     # The partition the dead process held was handed out again: the answer is still right.
     assert result.error is None
-    assert serialization.loads(result.variables["result"]) == 25_999
+    assert variables_of(result)["result"] == 25_999
 
 
 def test_a_large_result_reaches_the_service_through_shared_memory_not_the_pipe(pool):
     source = "with cluster:\n    big = bytes(range(256)) * 20_000\n    small = 3\n"
     results, _ = run(pool, {"job": Block(source, "job.py", 1, serialization.dumps({}))})
     result = results["job"]
-    assert result.error is None and list(result.variables) == ["big", "small"]  # order kept
-    assert isinstance(result.variables["big"], memoryview)  # mapped from the handed segment
-    assert serialization.loads(result.variables["big"]) == bytes(range(256)) * 20_000
+    assert result.error is None and list(result.variables) == [ASSIGNED]  # (the variables travel together)
+    assert isinstance(result.variables[ASSIGNED], memoryview)  # mapped from the handed segment
+    assert variables_of(result) == {"big": bytes(range(256)) * 20_000, "small": 3}
     ours = {os.getpid(), *descendants(os.getpid())}  # another run's live segments are not this test's
     owners = [int(n[len(shm.PREFIX):].split("_")[0]) for n in os.listdir("/dev/shm") if n.startswith(shm.PREFIX)]
     assert not [o for o in owners if o in ours or not os.path.exists(f"/proc/{o}")]  # unlinked at once

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from ufora.engine import runtime, serialization
-from ufora.engine.block import Block, run_block
+from ufora.engine.block import ASSIGNED, Block, run_block
 from ufora.engine.runtime import InlineRunner
+from tests.inline_block import variables_of
 
 PRELUDE = textwrap.dedent('''
     import math
@@ -786,9 +787,7 @@ def cpython(code: str):
 def loaded(result, name: str, written=None):
     """A variable of a block's result (taken over) as the client gets it: unpickled on its
     large buffers, the objects it refers to the client's own (``written``)."""
-    if written is not None:
-        return serialization.loads_referring(result.variables[name], written, result.parts.get(name, ()))
-    return serialization.loads(result.variables[name], buffers=result.parts.get(name, ()))
+    return variables_of(result, written)[name]
 
 
 def engine(code: str, runner=None):
@@ -806,7 +805,8 @@ def engine(code: str, runner=None):
         exc = result.error.exception()
         return ("error", (type(exc), str(exc))), reports
     # as the client reads them: a value may refer to the objects it sent (engine.remote_values.pack)
-    return ("ok", loaded(result, "result", written) if "result" in result.variables else None), reports
+    values = variables_of(result, written)
+    return ("ok", values["result"] if "result" in values else None), reports
 
 
 def same(a, b) -> bool:
@@ -990,13 +990,12 @@ def test_a_list_the_block_never_reads_travels_as_an_array():
     result = run_block(Block(source, "<unread>", 1, serialization.dumps(namespace)), InlineRunner(processes=2))
     result.take_over()  # as the worker service does: the parts' segments mapped, and unlinked
     assert result.error is None and result.types["big_list"] == "list"
-    pickled = result.variables["big_list"]
-    assert b"as_list" in pickled and len(pickled) < 1000  # the array's bytes are its one part, not 300k floats
-    [part] = result.parts["big_list"]
+    pickled = result.variables[ASSIGNED]  # (the block's variables travel together)
+    assert pickled.count(b"as_list") == 1 and len(pickled) < 300_000 * 12  # big_list's 2.4 MB are a part
+    [part] = result.parts[ASSIGNED]  # big_list's: read is pickled float by float
     assert part.nbytes == 300_000 * 8
-    values = serialization.loads(pickled, buffers=[part])
+    values = variables_of(result)["big_list"]
     assert type(values) is list and values[:3] == [0.0, 0.5, 1.0] and len(values) == 300_000
-    assert b"as_list" not in result.variables["read"] and "read" not in result.parts
 
 
 def test_a_filtered_list_the_block_never_reads_is_moved_down_over_its_gaps_in_place():
@@ -1006,8 +1005,7 @@ def test_a_filtered_list_the_block_never_reads_is_moved_down_over_its_gaps_in_pl
                        InlineRunner(processes=3))
     result.take_over()
     assert result.error is None
-    values = serialization.loads(result.variables["kept"], buffers=result.parts["kept"])
-    assert values == [x * 0.5 for x in range(400_000) if x % 3]
+    assert variables_of(result)["kept"] == [x * 0.5 for x in range(400_000) if x % 3]
 
 
 # A block inside a function runs as a function's body (engine.function_body): its names are the
@@ -1110,7 +1108,7 @@ def engine_in_function(code, arguments, header=""):
     pickled, _, written = serialization.dumps_written(free)
     result = run_block(Block(source, "<function>", with_line, pickled), InlineRunner(processes=2))
     result.take_over()
-    values = {name: loaded(result, name, written) for name in list(result.variables) if name in _assigned(code)}
+    values = {name: value for name, value in variables_of(result, written).items() if name in _assigned(code)}
     if result.error is not None:
         exc = result.error.exception()
         return (("error", (type(exc), str(exc))), values), list(runtime.reports)
