@@ -37,6 +37,10 @@ ALWAYS_DOWNLOADED = (mutations.MUTATED, module_state.STATE)
 # client wants them all: objects they share arrive shared (``b = a``: ``a is b``; ``items`` made
 # with ``base``: ``items[0].cfg is base``), as one pickle writes each object once
 ASSIGNED = "__ufora_assigned__"
+# ... and those of them that hold objects the client sent, which refer to them (a Python call
+# for every object pickled: the others do without), and to the first group's objects they hold
+ASSIGNED_THEIRS = "__ufora_assigned_theirs__"
+ASSIGNED_GROUPS = (ASSIGNED, ASSIGNED_THEIRS)
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -411,22 +415,28 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     together = serialization.Together()
     assigned = [name for name in sent if name not in ALWAYS_DOWNLOADED]
     if block.download_below is None and assigned:  # all downloaded: one pickle (a = [0]; b = a: a is b there)
+        theirs = [name for name in assigned if remote_values.may_hold_theirs(namespace[name], read, free_ids)]
+        groups = {ASSIGNED: [name for name in assigned if name not in theirs], ASSIGNED_THEIRS: theirs}
         try:
-            _send(result, ASSIGNED, {name: namespace[name] for name in assigned}, block.download_below, read,
-                  free_ids, module_globals, block.filename, together)
+            for group, members in groups.items():
+                if members:
+                    _send(result, group, {name: namespace[name] for name in members}, block.download_below, read,
+                          free_ids, module_globals, block.filename, together, several=True)
             for name in assigned:
                 result.types[name] = _type_name(namespace[name])
                 if callable(namespace[name]):
                     result.callables.add(name)
             sent = [name for name in sent if name in ALWAYS_DOWNLOADED]
         except Exception:  # each apart, to tell which cannot be sent
-            result.variables.pop(ASSIGNED, None)
+            for group in groups:
+                result.variables.pop(group, None)
+                result.parts.pop(group, None)
             together = serialization.Together()
     for name in sent:
         try:
-            if name in ALWAYS_DOWNLOADED:  # (values to compare: not the client's own)
-                _send(result, name, namespace[name], None, read, (), module_globals, block.filename, together,
-                      nans_only=True)
+            if name in ALWAYS_DOWNLOADED:  # (values to compare: not the client's own; module state shares nothing)
+                _send(result, name, namespace[name], None, read, (), module_globals, block.filename,
+                      together if name == mutations.MUTATED else None, nans_only=True)
             else:
                 _send(result, name, namespace[name], block.download_below, read, free_ids, module_globals,
                       block.filename, together)
@@ -442,11 +452,11 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
 
 def _send(result: BlockResult, name: str, value: Any, download_below: Optional[int],
           read: serialization.ReadObjects, free_ids: Set[int], module_globals: Dict[str, Any], filename: str,
-          together: serialization.Together, nans_only: bool = False) -> None:
+          together: Optional[serialization.Together], nans_only: bool = False, several: bool = False) -> None:
     """Put ``value``, pickled (``remote_values.pack``), in ``result`` under ``name``: its segments
     among those kept on the cluster, or among the parts downloaded with it."""
     data, segments, kept = remote_values.pack(value, download_below, read, free_ids, module_globals, filename,
-                                              nans_only=nans_only, together=together)
+                                              nans_only=nans_only, together=together, several=several)
     result.variables[name] = data
     if segments:
         (result.segments if kept else result.parts)[name] = list(segments)

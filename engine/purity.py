@@ -99,7 +99,9 @@ MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add
                     "sort", "reverse", "__setitem__", "__delitem__", "__setattr__", "__delattr__",
                     "fill", "resize", "itemset", "difference_update",
                     "intersection_update", "symmetric_difference_update", "appendleft",
-                    "extendleft", "popleft", "rotate"}
+                    "extendleft", "popleft", "rotate", "__iadd__", "__isub__", "__imul__", "__itruediv__",
+                    "__ifloordiv__", "__imod__", "__ipow__", "__iand__", "__ior__", "__ixor__", "__ilshift__",
+                    "__irshift__", "__imatmul__"}
 EFFECT_MODULES = ("random", "numpy.random", "time", "logging", "warnings")
 
 
@@ -226,9 +228,12 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
                     and not _sets_up_own(instructions, index, receiver, own, fn_globals, closure)
                     and not _module_function(instructions, index, receiver, fn_globals, closure)):
                 return f"calls .{name}() on an object it does not own in {where}"
-        if op == "KW_NAMES" and "out" in code.co_consts[ins.arg] and not _own_argument(
-                instructions, index, len(code.co_consts[ins.arg]) - code.co_consts[ins.arg].index("out"), not_own()):
-            return f"writes into an out= argument it does not own in {where}"
+        if op in _CALLS:
+            written = _written_argument(code, instructions, index, fn_globals, closure, not_own())
+            if written:
+                return f"{written} in {where}"
+        if op == "CALL_FUNCTION_EX" and "out" in code.co_consts:
+            return f"calls a function with **keywords that may hold out= in {where}"
         if op in ("LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL") and name in _CHANGES_FIRST_ARGUMENT and _numpys(
                 instructions, index, fn_globals, closure) and not _own_first_argument(instructions, index, not_own()):
             return f"calls numpy.{name}, which changes its first argument, on an object it does not own in {where}"
@@ -269,18 +274,96 @@ def _own_first_argument(instructions, index: int, not_own: Set[str]) -> bool:
     return first is not None and first.opname == "LOAD_FAST" and first.argval not in not_own
 
 
-def _own_argument(instructions, kw_names: int, from_end: int, not_own: Set[str]) -> bool:
-    """Whether the argument ``from_end`` values before a call's ``KW_NAMES`` (at ``kw_names``) is
-    a local variable the code owns (``np.add(a, b, out=buf)`` where ``buf = np.empty(3)``)."""
-    end = kw_names
-    for _ in range(from_end - 1):
+_CALLS = frozenset({"CALL", "CALL_FUNCTION", "CALL_FUNCTION_KW", "CALL_METHOD", "CALL_KW"})
+
+
+def _call_parts(code: types.CodeType, instructions, index: int
+                ) -> Optional[Tuple[List[Tuple[int, int]], Tuple[str, ...], int]]:
+    """For the call at ``index``: each argument's instructions [start, end), the names of its
+    keyword arguments (the last ones), and where the callee's expression starts; None where the
+    stack cannot be followed. (3.11 and 3.12: ``KW_NAMES`` before the call; 3.10 and 3.13: the
+    names' tuple pushed last.)"""
+    ins, end, names = instructions[index], index, ()
+    if index and instructions[index - 1].opname == "PRECALL":
+        end = index - 1
+    if end and instructions[end - 1].opname == "KW_NAMES":
+        end -= 1
+        names = code.co_consts[instructions[end].arg]
+    elif ins.opname in ("CALL_FUNCTION_KW", "CALL_KW") and end and instructions[end - 1].opname == "LOAD_CONST":
+        end -= 1
+        names = instructions[end].argval
+    count = ins.arg or 0
+    arguments: List[Tuple[int, int]] = []
+    for _ in range(count):
         start = _expression_start(instructions, end)
         if start is None:
-            return False
+            return None
+        arguments.insert(0, (start, end))
         end = start
-    start = _expression_start(instructions, end)
-    return (start is not None and end - start == 1 and instructions[start].opname == "LOAD_FAST"
-            and instructions[start].argval not in not_own)
+    while end and instructions[end - 1].opname in ("LOAD_ATTR", "LOAD_METHOD"):  # np.add, df.fillna
+        end -= 1
+    if not end or not instructions[end - 1].opname.startswith("LOAD_"):
+        return None
+    return arguments, tuple(names), end - 1
+
+
+def _resolved(instructions, start: int, end: int, fn_globals: dict, closure: dict) -> Any:
+    """What a callee's expression names, where it is a global (or closure value) and module
+    attributes of it (``np.add``, ``numpy.copyto``, ``operator.methodcaller``); else None."""
+    loads = [ins for ins in instructions[start:end] if ins.opname in ("LOAD_ATTR", "LOAD_METHOD") or
+             ins.opname in _OUTSIDE_LOADS]
+    if not loads or loads[0].opname not in _OUTSIDE_LOADS or instructions[start].opname not in _OUTSIDE_LOADS:
+        return None
+    value = closure.get(loads[0].argval, fn_globals.get(loads[0].argval, getattr(builtins, loads[0].argval, None)))
+    for ins in loads[1:]:
+        if ins.opname not in ("LOAD_ATTR", "LOAD_METHOD") or not isinstance(value, types.ModuleType):
+            return None
+        value = getattr(value, ins.argval, None)
+    return value
+
+
+def _outside_expression(instructions, start: int, end: int, not_own: Set[str]) -> bool:
+    """Whether the value an argument's instructions [start, end) push may be an object the
+    function does not own: it loads a global, a closure value or an argument, and is not a call's
+    new result (``np.empty(3)``) nor a constant."""
+    part = instructions[start:end]
+    if part[-1].opname in _CALLS or all(ins.opname == "LOAD_CONST" for ins in part):
+        return False
+    return any(ins.opname in _OUTSIDE_LOADS or (ins.opname == "LOAD_FAST" and ins.argval in not_own) for ins in part)
+
+
+def _written_argument(code: types.CodeType, instructions, index: int, fn_globals: dict, closure: dict,
+                      not_own: Set[str]) -> Optional[str]:
+    """What a call at ``index`` writes into that the function does not own, told by its arguments:
+    a numpy function's ``out=`` (or a ufunc's outputs given by position: ``np.add(a, 1, a)``);
+    ``inplace=`` of a method (pandas'); an ``operator.methodcaller`` of a changing method made
+    and called at once. None if nothing."""
+    parts = _call_parts(code, instructions, index)
+    if parts is None:
+        return None
+    arguments, names, callee_start = parts
+    keywords = dict(zip(names, arguments[len(arguments) - len(names):]))
+    positional = arguments[:len(arguments) - len(names)]
+    callee_end = callee_start + 1
+    while instructions[callee_end].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+        callee_end += 1
+    callee = _resolved(instructions, callee_start, callee_end, fn_globals, closure)
+    numpys = isinstance(callee, np.ufunc) or str(getattr(callee, "__module__", "") or "").split(".")[0] == "numpy"
+    written = [keywords["out"]] if numpys and "out" in keywords else []
+    if isinstance(callee, np.ufunc):
+        written += positional[callee.nin:]
+    if any(_outside_expression(instructions, start, end, not_own) for start, end in written):
+        return f"calls numpy.{getattr(callee, '__name__', '?')} writing into an out= argument it does not own"
+    if "inplace" in keywords and not all(ins.opname == "LOAD_CONST" and not ins.argval
+                                         for ins in instructions[slice(*keywords["inplace"])]):
+        receiver = instructions[callee_start]
+        if receiver.opname in _OUTSIDE_LOADS or (receiver.opname == "LOAD_FAST" and receiver.argval in not_own):
+            return "calls a method with inplace= on an object it does not own"
+    if callee is operator.methodcaller and positional:
+        name = instructions[positional[0][0]]
+        if name.opname == "LOAD_CONST" and name.argval in MUTATING_METHODS:
+            return f"calls .{name.argval}() through an operator.methodcaller"
+    return None
 
 
 # calls whose answer may be an object their receiver or argument holds (``groups.get(k)``,
@@ -294,7 +377,8 @@ _UNCHANGEABLE = (int, float, complex, str, bytes, bool, type(None), frozenset, r
 
 def _changing_const(code: types.CodeType) -> Optional[str]:
     """The name of a changing method among the code's constants (``getattr(d, "update")``), if any."""
-    return next((c for c in code.co_consts if isinstance(c, str) and c in MUTATING_METHODS), None)
+    return next((c for c in code.co_consts if isinstance(c, str) and (c in MUTATING_METHODS
+                                                                      or c in _CHANGES_FIRST_ARGUMENT)), None)
 
 
 def _in_place(ins) -> bool:
@@ -726,6 +810,8 @@ def _users(value) -> bool:
     """Whether a module's attribute is the user's code or object (``mymod.bump``, ``mymod.Model``,
     ``mymod.CONFIG``): read as a global of the code would be. The libraries' are not."""
     function = getattr(value, "__func__", value)
+    if isinstance(function, lru_caches.CacheWrapper):
+        function = getattr(function, "__wrapped__", None)
     if isinstance(function, types.FunctionType):
         return written_by_user(function)
     return users_class(value) or _users_object(value)

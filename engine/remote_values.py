@@ -30,7 +30,7 @@ Part = Union[Segment, spill_files.Region, bytes, memoryview]
 
 def pack(value: Any, download_below: Optional[int], read: Optional[serialization.ReadObjects] = None,
          free_ids: Collection[int] = (), block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
-         nans_only: bool = False, together: Optional[serialization.Together] = None
+         nans_only: bool = False, together: Optional[serialization.Together] = None, several: bool = False
          ) -> Tuple[bytes, List[Segment], bool]:
     """The pickle of ``value``, the segments of its large buffers, and whether it stays on the
     cluster: if its size is at least ``download_below`` (None: it is downloaded, whatever its
@@ -44,12 +44,13 @@ def pack(value: Any, download_below: Optional[int], read: Optional[serialization
     its own again (``engine.nan_identity``): a value to compare with the client's (its changes
     in place), whose NaNs are yet the client's markers. ``together``: the values downloaded
     before this one, whose objects it refers to where it holds them (``serialization.Together``);
-    it joins them unless ``nans_only`` (those values are read apart: ``pyfora.with_block``)."""
+    it joins them unless ``nans_only`` (those values are read apart: ``pyfora.with_block``).
+    ``several``: ``value`` is a dict of the block's variables, each looked at as one value."""
     refer = theirs = None
     if download_below is None and read is not None:
         theirs = read.nan_keys()  # (where the value holds NaNs: engine.nan_identity)
-        if not nans_only and not (id(value) not in free_ids and _new(value, read)
-                                  and serialization.plain(value, read.ids)):
+        if not nans_only and any(may_hold_theirs(part, read, free_ids) for part in
+                                 (value.values() if several else (value,))):
             refer = read.number
     if download_below is None and together is not None and together.may_hold(value):
         refer = together.refer(refer)
@@ -59,8 +60,6 @@ def pack(value: Any, download_below: Optional[int], read: Optional[serialization
     if kept and as_written:  # kept here, its functions stay rewritten: a later block's shapes in them split
         data, buffers, _, _ = serialization.dumps_out_of_band(value, LARGE_BUFFER, refer, block_globals, block_file,
                                                               written=False)
-    if download_below is None and together is not None and not nans_only:
-        together.add(memo)
     segments: List[Segment] = []
     try:
         for buffer in buffers:
@@ -68,7 +67,14 @@ def pack(value: Any, download_below: Optional[int], read: Optional[serialization
     except BaseException:
         discard(segments)
         raise
+    if download_below is None and together is not None and not nans_only:
+        together.add(memo, value, several)  # (once it will be sent: the reader numbers the values it reads)
     return data, segments, kept
+
+
+def may_hold_theirs(value: Any, read: serialization.ReadObjects, free_ids: Collection[int]) -> bool:
+    """Whether ``value`` may be or hold an object the client sent (it then refers to it)."""
+    return id(value) in free_ids or not _new(value, read) or not serialization.plain(value, read.ids)
 
 
 def _in_segment(buffer: pickle.PickleBuffer) -> Segment:

@@ -562,12 +562,17 @@ class Together:
 
     def __init__(self) -> None:
         self._memos: List[Any] = []  # the pickler memo proxies of the values so far, in order
+        self._values: List[Any] = []  # and the values
+        self._near: Optional[Set[int]] = None  # the ids of the objects near their tops (``_near_ids``)
         self._ids: Dict[int, str] = {}  # of the objects of the first ``_read`` of them
         self._read = 0
 
-    def add(self, memo: Any) -> None:
-        """The memo of the next value's pickler: its objects may be referred to from now on."""
+    def add(self, memo: Any, value: Any, several: bool = False) -> None:
+        """The memo of the next value's pickler, and the value (``several``: a dict of values,
+        each looked at apart): its objects may be referred to from now on."""
         self._memos.append(memo)
+        self._values.extend(value.values() if several else [value])
+        self._near = None
 
     def ids(self) -> Dict[int, str]:
         """{id: number} of the objects of the values so far (copying a memo costs 0.6 us an
@@ -583,9 +588,16 @@ class Together:
         return self._ids
 
     def may_hold(self, value: Any) -> bool:
-        """Whether ``value`` may be, or hold, an object of the values so far (cheaply: ``plain``)."""
-        return bool(self._memos) and type(value) not in _ATOMS and (
-            not plain(value, lambda: self.ids().keys()) or id(value) in self.ids())
+        """Whether ``value`` holds an object of the values so far, near the tops of both (a few
+        levels: ``cache["r"] = row`` in a changed free variable, ``row`` a variable), told from
+        their ids without reading the memos (copying one of a million strings took 0.6 s, which a
+        block that changed anything outside paid); in a value too large to look at whole, among
+        the objects nearest its top."""
+        if not self._memos or type(value) in _ATOMS:
+            return False
+        if self._near is None:
+            self._near = set().union(*(_near_ids([held], _NEAR_DEPTH) for held in self._values))
+        return not self._near.isdisjoint(_near_ids([value], _NEAR_DEPTH + 2))
 
     def refer(self, first: Optional[Callable[[Any], Any]]) -> Callable[[Any], Any]:
         """A ``persistent_id``: what ``first`` numbers (the reader's own objects), else the
@@ -596,6 +608,37 @@ class Together:
             number = first(held) if first is not None else None
             return found(id(held)) if number is None else number
         return refer
+
+
+_NEAR_DEPTH = 3  # levels below a value's top where ``Together`` looks for the objects values share
+_NEAR_AT_MOST = 200_000  # objects: a value holding more near its top is not looked at
+
+
+def _near_ids(values: Iterable[Any], depth: int) -> Set[int]:
+    """The ids of the objects (not numbers or strings) in ``values`` and ``depth`` levels below
+    them (items of lists, tuples, sets, keys and values of dicts, attributes of objects), level
+    by level, ``_NEAR_AT_MOST`` of them at most. A container of numbers and strings only is
+    passed over at C speed."""
+    found: Set[int] = set()
+    level = [value for value in values if type(value) not in _ATOMS]
+    for _ in range(depth + 1):
+        below: List[Any] = []
+        for held in level:
+            if id(held) in found:
+                continue
+            found.add(id(held))
+            if len(found) > _NEAR_AT_MOST:
+                return found
+            if isinstance(held, dict):
+                parts: Any = [*held.keys(), *held.values()]
+            elif isinstance(held, (list, tuple, set, frozenset)):
+                parts = held
+            else:
+                parts = list(getattr(held, "__dict__", {}).values())
+            if len(parts) and not set(map(type, parts)) <= _ATOMS:
+                below.extend(part for part in parts if type(part) not in _ATOMS)
+        level = below
+    return found
 
 
 class TogetherRead:

@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from ufora.engine import errors, serialization
-from ufora.engine.block import ASSIGNED
+from ufora.engine.block import ASSIGNED_GROUPS
 from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
                                PythonToForaConversionError, ResultExceededBytecountThreshold, computation_error)
 
@@ -123,7 +123,7 @@ def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, 
     values = {name: RemotePythonObject(executor, described, sources=sources)
               for name, described in (message.get("objects") or {}).items()}
     for name, (data, parts) in zip(message["names"], pickles_of(message)):
-        if name == ASSIGNED:  # the block's variables, in one pickle
+        if name in ASSIGNED_GROUPS:  # the block's variables, in one pickle or two
             values.update(rebuilt("the values of the block's variables", data, parts, written, together))
         else:
             values[name] = rebuilt(f"the value of {name!r}", data, parts, written, together)

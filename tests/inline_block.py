@@ -3,19 +3,19 @@ ufora's own modules (``engine.showcase``)."""
 from typing import Any, Dict, List, Tuple
 
 from ufora.engine import runtime, serialization
-from ufora.engine.block import ASSIGNED, Block, BlockResult, run_block
+from ufora.engine.block import ASSIGNED_GROUPS, Block, BlockResult, run_block
 from ufora.engine.runtime import InlineRunner
 
 
 def variables_of(result: BlockResult, written: Any = None) -> Dict[str, Any]:
     """The downloaded variables of a block's result (taken over), as the client reads them
     (``pyfora.remote.values_of``): in order, on their parts, the objects they refer to the
-    client's own (``written``) or an earlier one's; those of ``ASSIGNED`` by their names."""
+    client's own (``written``) or an earlier one's; those of ``ASSIGNED_GROUPS`` by their names."""
     together = serialization.TogetherRead()
     values: Dict[str, Any] = {}
     for name, data in result.variables.items():
         value = serialization.loads_referring(data, written, result.parts.get(name, ()), together)
-        if name == ASSIGNED:
+        if name in ASSIGNED_GROUPS:
             values.update(value)
         else:
             values[name] = value

@@ -151,3 +151,36 @@ def test_functions_of_another_module_of_the_users_are_read_and_the_frozen_standa
     assert "print" in purity.side_effect(lambda i: user_helpers.shout(i))
     assert "random" in purity.side_effect(lambda i: user_helpers.draw(i))
     assert purity.side_effect(lambda i: os.environ.get("HOME", "") + os.path.join("a", str(i))) is None
+
+
+def test_what_a_review_found_writing_into_outside_arrays_and_what_is_not():
+    import operator
+
+    import pandas as pd
+
+    log, frame = [], pd.DataFrame({"a": [1.0, float("nan")]})
+
+    def own_buffers(i):
+        buffer = np.empty(4)
+        np.add(OUTSIDE, i, out=(buffer,))
+        np.add(OUTSIDE, i, out=buffer[:])
+        return np.add(OUTSIDE, i, out=np.empty(4))
+
+    def render(x, out="text"):
+        return x
+
+    writes = {"positional out": lambda i: np.add(OUTSIDE, 1.0, OUTSIDE),
+              "one input, positional out": lambda i: np.negative(OUTSIDE, OUTSIDE),
+              "a slice as out": lambda i: np.multiply(OUTSIDE, 2, out=OUTSIDE[0:2]),
+              "in-place dunder": lambda i: OUTSIDE.__iadd__(1.0),
+              "getattr of copyto": lambda i: getattr(np, "copyto")(OUTSIDE, i),
+              "out in **keywords": lambda i: np.add(OUTSIDE, 1, **{"out": OUTSIDE}),
+              "methodcaller made and called": lambda i: operator.methodcaller("append", i)(log),
+              "inplace=True": lambda i: frame.fillna(i, inplace=True)}
+    for what, function in writes.items():
+        assert purity.side_effect(function) is not None, what
+    pure = {"dict(out=...)": lambda i: dict(out=i), "a user's out=": lambda i: render(i, out="html"),
+            "out=None": lambda i: np.round(OUTSIDE, 2, out=None), "own buffers": own_buffers,
+            "no out": lambda i: np.add(OUTSIDE, 1.0), "inplace=False": lambda i: frame.fillna(i, inplace=False)}
+    for what, function in pure.items():
+        assert purity.side_effect(function) is None, what

@@ -60,3 +60,14 @@ def prog_records_indexed_by_key(ufora):
     by_key[7]["name"] = "changed"
     first["k"] = -1
     return {"row": rows[7], "same": by_key[0] is first, "k": rows[0]["k"]}
+
+
+def prog_a_name_bound_to_an_outside_tuple_among_new_values(ufora):
+    pair = (1, 2, "x")
+    rows = [[i, i + 1] for i in range(1000)]
+    with ufora.remotely.downloadAll():
+        same = pair
+        made = [r[0] for r in rows]
+        first = rows[0]
+    first.append(99)
+    return {"same": same is pair, "made": made[-1], "first_is_rows0": first is rows[0], "rows0": rows[0]}
