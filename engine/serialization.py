@@ -634,11 +634,23 @@ def _near_ids(values: Iterable[Any], depth: int) -> Set[int]:
             elif isinstance(held, (list, tuple, set, frozenset)):
                 parts = held
             else:
-                parts = list(getattr(held, "__dict__", {}).values())
+                parts = _attribute_values(held)
             if len(parts) and not set(map(type, parts)) <= _ATOMS:
                 below.extend(part for part in parts if type(part) not in _ATOMS)
         level = below
     return found
+
+
+def _attribute_values(held: Any) -> List[Any]:
+    """The attributes of an object of the user's (a plain ``__dict__``); none of a module, a
+    class, a function (their names reach whole libraries) or an object that will not say."""
+    if isinstance(held, (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return []
+    try:
+        attributes = object.__getattribute__(held, "__dict__")
+    except Exception:  # noqa: BLE001 - no __dict__, or a __getattribute__ of its own
+        return []
+    return list(attributes.values()) if type(attributes) is dict else []
 
 
 class TogetherRead:
