@@ -174,8 +174,11 @@ def test_a_csv_file_is_parsed_in_pieces_on_both_hosts(cluster, tmp_path):
     import pyarrow.csv
 
     rng = np.random.default_rng(8)
-    frame = pd.DataFrame({"i": np.arange(1_500_000), "x": rng.random(1_500_000)})
-    frame.to_csv(tmp_path / "big.csv", index=False)  # 35 MB: 9 pieces
+    # 105 MB: 26 pieces. With 9, the driver's host parsed them all before the other host's pull
+    # came back, once outcomes stopped crossing the pipes pickled (engine.parcels): a CI-like run
+    # timed out waiting for the other host's pieces
+    frame = pd.DataFrame({"i": np.arange(4_500_000), "x": rng.random(4_500_000)})
+    frame.to_csv(tmp_path / "big.csv", index=False)
     cluster.start_manager()
     for index in (1, 2):
         cluster.start_worker(index)
