@@ -15,8 +15,9 @@ block leaves on the cluster takes it as it is (``shm.take``), with no copy.
 Who unlinks a segment, at each step:
 
 * the compute process names it with its own pid: swept if that process dies (``shm.sweep``)
-  before anyone else took it;
-* the service's copy of a ``Parcel`` (made when it reads the message) unlinks the segments when
+  before the service read the message;
+* the service adopts it as it reads the message (``shm.adopt``: renamed as the service's own, so
+  the writer's death no longer sweeps it), and its copy of the ``Parcel`` unlinks the segments when
   it dies: a partition whose outcome is dropped (a backup's twin came first, its task was
   cancelled, its driver died) gives its memory back. Pickling it to the driver hands them on;
 * the driver maps them: one of its own is renamed as the driver's and unlinked when the last
@@ -33,12 +34,14 @@ import pickle
 import weakref
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
-from ufora.engine import memory_limits, shm
+from ufora.engine import memory_limits, remote_values, shm
 
 # bytes: a smaller buffer stays in the pickle (64 KiB copied five times costs about what a
 # segment's file and mapping cost); a CSV piece's column of 35,000 numbers is 280 KB
 OUT_OF_BAND = 64 << 10
-ALONE = 1 << 20  # bytes: a buffer in a segment of its own (the remote values' LARGE_BUFFER)
+# bytes: a buffer in a segment of its own, which a value left on the cluster takes whole: the
+# size from which remote values put buffers in segments of their own
+ALONE = remote_values.LARGE_BUFFER
 # bytes: smaller buffers share segments of at most about this size (one array kept alive keeps
 # its whole segment: a review kept 2 of 500 arrays of 800 KB and held a 400 MB segment)
 GROUP = 4 << 20
