@@ -234,9 +234,6 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
                 return f"{written} in {where}"
         if op == "CALL_FUNCTION_EX" and "out" in code.co_consts:
             return f"calls a function with **keywords that may hold out= in {where}"
-        if op in ("LOAD_METHOD", "LOAD_ATTR", "LOAD_GLOBAL") and name in _CHANGES_FIRST_ARGUMENT and _numpys(
-                instructions, index, fn_globals, closure) and not _own_first_argument(instructions, index, not_own()):
-            return f"calls numpy.{name}, which changes its first argument, on an object it does not own in {where}"
         if op in ("LOAD_GLOBAL", "LOAD_NAME") and name == "getattr" and name not in fn_globals:
             method = _changing_const(code)
             if method is not None:
@@ -251,27 +248,6 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
 
 # numpy's functions that write into their first argument (``np.copyto(dst, src)``)
 _CHANGES_FIRST_ARGUMENT = frozenset({"copyto", "put", "place", "putmask", "fill_diagonal", "put_along_axis"})
-
-
-def _numpys(instructions, index: int, fn_globals: dict, closure: dict) -> bool:
-    """Whether the name loaded at ``index`` is numpy's function of that name: an attribute of a
-    numpy module (``np.copyto``, ``numpy.lib.stride_tricks...``) or the function itself, imported."""
-    ins = instructions[index]
-    if ins.opname == "LOAD_GLOBAL":
-        value = fn_globals.get(ins.argval)
-        return value is not None and value is getattr(np, ins.argval, None)
-    root = _receiver(instructions, index)
-    if root is None or root.opname not in _OUTSIDE_LOADS:
-        return False
-    module = closure.get(root.argval, fn_globals.get(root.argval))
-    return isinstance(module, types.ModuleType) and module.__name__.split(".")[0] == "numpy"
-
-
-def _own_first_argument(instructions, index: int, not_own: Set[str]) -> bool:
-    """Whether the first argument of the call whose function is loaded at ``index`` starts with
-    a local variable the code owns (``np.copyto(buf, x)``, ``np.put(buf[i:], ...)``)."""
-    first = instructions[index + 1] if index + 1 < len(instructions) else None
-    return first is not None and first.opname == "LOAD_FAST" and first.argval not in not_own
 
 
 _CALLS = frozenset({"CALL", "CALL_FUNCTION", "CALL_FUNCTION_KW", "CALL_METHOD", "CALL_KW"})
@@ -335,7 +311,8 @@ def _outside_expression(instructions, start: int, end: int, not_own: Set[str]) -
 def _written_argument(code: types.CodeType, instructions, index: int, fn_globals: dict, closure: dict,
                       not_own: Set[str]) -> Optional[str]:
     """What a call at ``index`` writes into that the function does not own, told by its arguments:
-    a numpy function's ``out=`` (or a ufunc's outputs given by position: ``np.add(a, 1, a)``);
+    a numpy function's ``out=`` (or a ufunc's outputs given by position: ``np.add(a, 1, a)``),
+    the first argument of one that writes into it (``np.copyto(dst, src)``);
     ``inplace=`` of a method (pandas'); an ``operator.methodcaller`` of a changing method made
     and called at once. None if nothing."""
     parts = _call_parts(code, instructions, index)
@@ -354,6 +331,9 @@ def _written_argument(code: types.CodeType, instructions, index: int, fn_globals
         written += positional[callee.nin:]
     if any(_outside_expression(instructions, start, end, not_own) for start, end in written):
         return f"calls numpy.{getattr(callee, '__name__', '?')} writing into an out= argument it does not own"
+    if numpys and getattr(callee, "__name__", "") in _CHANGES_FIRST_ARGUMENT and positional and \
+            _outside_expression(instructions, *positional[0], not_own):
+        return f"calls numpy.{callee.__name__}, which changes its first argument, on an object it does not own"
     if "inplace" in keywords and not all(ins.opname == "LOAD_CONST" and not ins.argval
                                          for ins in instructions[slice(*keywords["inplace"])]):
         receiver = instructions[callee_start]
