@@ -29,8 +29,8 @@ from typing import Any, Callable, ContextManager, Deque, Dict, Iterator, List, O
 
 import numpy as np
 
-from ufora.engine import (cost, errors, kernels, local_estimate, process_settings, purity, reducers, rewriter, shm,
-                          sources, task_arrays, tasks, warned)
+from ufora.engine import (compiled_at_once, cost, errors, kernels, local_estimate, process_settings, purity, reducers,
+                          rewriter, shm, sources, task_arrays, tasks, warned)
 from ufora.engine.errors import RemoteError
 from ufora.engine.sources import (ArraySource, Flat, FrameRowPairs, FrameRows, FrameTuples, IteratorCall, Star, Window,
                                   countable, source_for, unpacker, written_elements)
@@ -475,7 +475,12 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             # compiles after it, no faster now, whose CPython partitions would lose to the loop as
             # written (2M values mapped: their moves cost more than two cores gain)
             in_one_pass = estimate is not None and estimate.in_order
-            at_once = in_one_pass or (estimate is not None and compile_after and not estimate.cpython_split_wins)
+            shape = compiled_at_once.shape_of(element, condition)
+            kernel_at_once = (compiled_at_once.why_at_once(shape, source.length, estimate.serial)
+                              if estimate is not None and estimate.compilable and not in_one_pass else None)
+            at_once = in_one_pass or kernel_at_once is not None or (
+                estimate is not None and compile_after and not estimate.cpython_split_wins)
+            started = time.perf_counter()
             if at_once:
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
             else:
@@ -506,9 +511,11 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             shm.release(segment, unlink=True)
     _pass_on_warnings(outcomes[:len(partials)])
     compiled = sum(1 for *_, (_, _, was_compiled, *_) in outcomes if was_compiled)
+    compiled_at_once.ran(shape, source.length, time.perf_counter() - started if at_once else None,
+                         bool(outcomes) and compiled == len(outcomes))
     # split: in CPython partitions only where the settings keep it from compiled code
     reason = (why or process_settings.not_compiled_here() or task_arrays.not_compiled_because(by_name)
-              or (AT_ONCE if at_once and not in_one_pass else ""))
+              or kernel_at_once or (AT_ONCE if at_once and not in_one_pass else ""))
     reports.append(Report(reducer.name, source.describe(), why is None, reason, len(outcomes), compiled,
                           compiling, _recomputed(outcomes)))
     return [value for _, value in partials] if not reducer.outputs else partials
