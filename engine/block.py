@@ -20,12 +20,12 @@ import os
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, Union
 
 
-from ufora.engine import (as_written, class_state, code, errors, function_body, functions, local_estimate,
-                          memory_limits, module_state, mutations, namespaces, remote_values, rewriter, runtime,
-                          serialization, shm, unread, warned)
+from ufora.engine import (as_written, class_state, code, errors, function_body, functions, generator_values,
+                          local_estimate, memory_limits, module_state, mutations, namespaces, remote_values, rewriter,
+                          runtime, serialization, shm, unread, warned)
 
 log = logging.getLogger(__name__)
 
@@ -410,6 +410,16 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     if states:  # always downloaded: they are the caller's module state
         namespace[module_state.STATE] = states
         names = (*names, module_state.STATE)
+    with generator_values.sending_back():  # a generator expression not ended goes too
+        _send_variables(result, namespace, names, free, block, read, module_globals)
+    return result
+
+
+def _send_variables(result: BlockResult, namespace: Dict[str, Any], names: Sequence[str], free: Dict[str, Any],
+                    block: Block, read: serialization.ReadObjects, module_globals: Dict[str, Any]) -> None:
+    """Put the block's variables ``names`` (of ``namespace``) in ``result``, pickled: with
+    ``downloadAll()`` those it assigned in one pickle (or two: ``ASSIGNED_GROUPS``), the others
+    each apart; a variable that cannot be sent is the block's error, naming it."""
     free_ids = {id(value) for value in free.values()}
     sent = [name for name in names if name in namespace and name not in block.unread]
     together = serialization.Together()
@@ -447,7 +457,6 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
             if result.error is None:
                 with memory_limits.reserve():  # (a MemoryError: the values are still held)
                     result.error = errors.capture(_unsendable(name, namespace[name], exc))
-    return result
 
 
 def _send(result: BlockResult, name: str, value: Any, download_below: Optional[int],

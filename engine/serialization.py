@@ -32,8 +32,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import cloudpickle
 
-from ufora.engine import (array_digests, array_views, as_written, client_objects, closed_files, gc_pause, lru_caches,
-                          namespaces, nan_identity, packed_scalars, regex_match)
+from ufora.engine import (array_digests, array_views, as_written, client_objects, closed_files, gc_pause,
+                          generator_values, lru_caches, namespaces, nan_identity, packed_scalars, regex_match)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -140,6 +140,10 @@ class _Pickler(cloudpickle.Pickler):
             closed = closed_files.reduction(obj)
             if closed is not None:
                 return closed
+        if kind is types.GeneratorType:
+            generator = generator_values.reduction(obj)
+            if generator is not None:
+                return generator
         if kind in _PICKLED_AS_USUAL:
             return NotImplemented
         if isinstance(obj, RemoteRef):
