@@ -14,14 +14,16 @@ client's ``warnings``.
 Its ``sys.stdin`` is one that cannot be read: ``input()`` in a block would wait for a terminal
 that is not there, so reading it raises ``InvalidPyforaOperation`` saying so.
 
-``logging`` in the block behaves as in a fresh interpreter (no handlers, level WARNING, so
-``logging.warning(...)`` prints ``WARNING:root:...`` to stderr, and ``basicConfig`` works),
-and its stderr is the forwarded one. The service's own loggers (``engine``, ``net``) keep
-writing to the service's log meanwhile; everything is put back when the block ends.
+``logging`` in the block has no handlers of the service's (``basicConfig`` in the block works,
+and prints to the forwarded stderr), at the client's levels; a record no handler takes goes to
+the client's own loggers, a stream of its own (``engine.log_records``). The service's own loggers
+(``engine``, ``net``) keep writing to the service's log meanwhile; everything is put back when
+the block ends.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import sys
@@ -29,7 +31,7 @@ import threading
 import time
 from typing import Callable, Iterator, List, Optional, Tuple
 
-from ufora.engine import warned
+from ufora.engine import log_records, warned
 from ufora.engine.errors import InvalidPyforaOperation
 
 Pieces = List[Tuple[str, str]]
@@ -167,11 +169,14 @@ def forwarded(send: Send) -> Iterator[None]:
     sys.stdin, (sys.stdout, sys.stderr) = _NoInput(), streams
 
     def warn(one: warned.Record) -> None:  # in order with what was printed before it
-        for stream in streams:
-            stream.flush()
-        batcher.add(warned.STREAM, warned.text_of(one))
+        log(warned.STREAM, warned.text_of(one))
+
+    def log(stream: str, text: str) -> None:
+        for forwarded in streams:
+            forwarded.flush()
+        batcher.add(stream, text)
     try:
-        with _fresh_logging(), warned.sent(warn):
+        with _fresh_logging(), warned.sent(warn), log_records.sent(functools.partial(log, log_records.STREAM)):
             yield
     finally:
         for stream in streams:

@@ -41,8 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ufora.engine import block as blocks
-from ufora.engine import (errors, frames, kernel_cache, kernels, memory_limits, output, proc, process_settings,
-                          serialization, shm, tasks, warned)
+from ufora.engine import (errors, frames, kernel_cache, kernels, log_records, memory_limits, output, proc,
+                          process_settings, serialization, shm, tasks, warned)
 from ufora.engine.pool_messages import (BlockDone, ForeignTask, Forget, FromProcess, KernelEvent, KernelWanted, Output,
                                         PartitionDone, RunBlock, RunPartition, RunTask, TaskDone, TaskId, ToProcess)
 from ufora.engine.parcels import Parcel
@@ -200,7 +200,8 @@ def _detach_at_fork(sock: socket.socket) -> None:
 
 def _output(sock: socket.socket, job_id: str, pieces: output.Pieces) -> None:
     if _forked:
-        os.write(2, "".join(warned.shown(text) if stream == warned.STREAM else text
+        shown = {warned.STREAM: warned.shown, log_records.STREAM: log_records.shown}
+        os.write(2, "".join(shown[stream](text) if stream in shown else text
                             for stream, text in pieces).encode(errors="replace"))
     else:
         send(sock, Output(job_id, pieces))

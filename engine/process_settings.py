@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optio
 
 import numpy as np
 
-from ufora.engine import code
+from ufora.engine import code, log_records
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ RECURSION = "recursion limit"
 INT_DIGITS = "int digits"
 ENVIRONMENT = "environment"
 WORKING_FOLDER = "working folder"
+LOGGING = "logging levels"  # engine.log_records
 
 ENGINE_VARIABLES = ("UFORA_", "NUMBA_")  # the processes' own: never carried, never changed
 
@@ -286,9 +287,15 @@ _SETTINGS: Dict[str, Tuple[Callable[[], Any], Callable[[Any], None]]] = {
     RECURSION: (sys.getrecursionlimit, _set_recursion_limit),
     ENVIRONMENT: (_environment, _set_environment),
     WORKING_FOLDER: (_working_folder, _set_working_folder),
+    LOGGING: (log_records.levels, log_records.set_levels),
 }
 if hasattr(sys, "set_int_max_str_digits"):  # Python 3.11, and 3.10 from 3.10.7
     _SETTINGS[INT_DIGITS] = (sys.get_int_max_str_digits, sys.set_int_max_str_digits)
+
+
+# what a task carries to its partitions: not the logging levels (a shape that logs runs serially
+# on the driver: engine.purity), whose reading walks every logger of the process
+PARTITION_SETTINGS = tuple(name for name in _SETTINGS if name != LOGGING)
 
 
 def take(names: Iterable[str] = tuple(_SETTINGS)) -> Settings:

@@ -28,12 +28,14 @@ import pickle
 import sys
 import re
 import types
+import typing
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import cloudpickle
 
-from ufora.engine import (array_digests, array_views, as_written, client_objects, closed_files, gc_pause,
-                          generator_values, lru_caches, namespaces, nan_identity, packed_scalars, regex_match)
+from ufora.engine import (array_digests, array_views, as_written, class_skeletons, client_objects, closed_files,
+                          gc_pause, generator_values, lru_caches, namespaces, nan_identity, packed_scalars,
+                          regex_match)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -163,8 +165,11 @@ class _Pickler(cloudpickle.Pickler):
         reduced = super().reducer_override(obj)
         if kind is types.FunctionType:
             return self.namespaces.function_reduction(obj, reduced)
-        if isinstance(obj, type) and "__slots__" in vars(obj) and type(reduced) is tuple:
+        if isinstance(obj, type) and "__slots__" in vars(obj) and type(reduced) is tuple \
+                and typing.NamedTuple not in getattr(obj, "__orig_bases__", ()):  # (its skeleton has them)
             reduced = _keeping_slots(reduced, obj.__slots__)
+        if isinstance(obj, type):
+            reduced = class_skeletons.quiet(obj, reduced)
         if reduced is NotImplemented and not issubclass(kind, type) and kind is not types.FunctionType:
             _pickled_as_usual(kind)  # (classes and functions go by value or by name: each its own way)
         return reduced

@@ -106,8 +106,8 @@ def made_task(reducer, element: Callable, condition: Optional[Callable], key: Op
     def parts() -> Iterator[Any]:
         yield lifted.blanked(element, lifted_names) if lifted_names else element, condition, key, inner
         yield Task(reducer.name, source, outputs, source.length, pattern, flat, decimal.getcontext(),
-                   process_settings.take(), compile_first, compile_after, arrays.bytes, as_written,
-                   lifted_names, lifted_values)
+                   process_settings.take(process_settings.PARTITION_SETTINGS), compile_first, compile_after,
+                   arrays.bytes, as_written, lifted_names, lifted_values)
 
     try:
         with lru_caches.refusing_used():  # a partition's copy would start with an empty cache

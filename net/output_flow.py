@@ -6,8 +6,8 @@ whose results share the worker's channel to the manager. So output travels on cr
 acknowledged by the client, through the manager); what comes next waits here, coalesced into
 messages of at most ``CHUNK`` characters (a longer line is split, never dropped); and when more
 than ``QUEUE`` characters wait, the worker stops reading the pipe of the process that prints, so
-its ``print`` blocks, as it would writing to a slow terminal. The warning stream's lines are
-records (``schema.OUTPUT``): its text is cut between lines, never inside one.
+its ``print`` blocks, as it would writing to a slow terminal. The warning and log streams' lines
+are records (``schema.OUTPUT``): its text is cut between lines, never inside one.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class OutputFlow:
 
     def add(self, job_id: str, stream: str, text: str) -> None:
         block = self._blocks.setdefault(job_id, _BlockOutput())
-        for piece in _records(text) if stream == schema.WARNING_STREAM else _chunks(text):
+        for piece in _records(text) if stream in schema.RECORD_STREAMS else _chunks(text):
             block.waiting.append((stream, piece))
         block.waiting_chars += len(text)
 

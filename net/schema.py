@@ -30,13 +30,14 @@ socket.io, client -> manager (not acknowledged: its JOB_DONE is the answer, erro
     GOODBYE    {}                            (the client closes its session: its blocks stop and its
                                               remote objects are freed now, not after the grace)
 socket.io, manager -> client:
-    OUTPUT     {"job_id", "stream": "stdout" | "stderr" | "warning", "text"}   (what the block prints,
+    OUTPUT     {"job_id", "stream": "stdout" | "stderr" | "warning" | "log", "text"}   (what the block prints,
                                              in order; acknowledged once written: the block's output
                                              moves on credit, see net.output_flow. The "warning"
                                              stream's text is lines, each a JSON object {"categories",
                                              "message", "filename", "lineno", "module", "count"?}: a
                                              warning the block issued, which the client issues again
-                                             (engine.warned))
+                                             (engine.warned); so is the "log" stream's: a log
+                                             record the client's loggers handle (engine.log_records))
     PROGRESS   {"job_id", *PROGRESS_FIELDS}   (the parallel shape the block runs now: "task"
                                              identifies the shape; items of "items_total" done in
                                              "partitions_done" partitions, "partitions_compiled" of
@@ -99,8 +100,10 @@ from typing import Any, Dict, List, Optional, Union
 import socketio.packet
 
 PROTOCOL_VERSION = 13
-STREAMS = ("stdout", "stderr", "warning")  # of OUTPUT
+STREAMS = ("stdout", "stderr", "warning", "log")  # of OUTPUT
 WARNING_STREAM = "warning"  # its text is cut between lines only (engine.warned.STREAM)
+LOG_STREAM = "log"  # so is this one's (engine.log_records.STREAM)
+RECORD_STREAMS = (WARNING_STREAM, LOG_STREAM)
 INLINE_BYTES = 64 << 10
 # A block's free variables (or a call's arguments) pickling to UPLOAD_FROM bytes or more are PUT
 # over HTTP ahead of the submission (net.uploads), which names them {"upload": id}; no more than

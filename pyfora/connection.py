@@ -25,7 +25,7 @@ import requests
 import socketio
 import websocket
 
-from ufora.engine import client_objects, warned
+from ufora.engine import client_objects, log_records, warned
 from ufora.net import client_auth, result_fetch, schema, tls
 from ufora.net.backoff import Backoff
 from pyfora.link_state import LinkState
@@ -619,6 +619,9 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         cannot take it (a closed pipe, a console that cannot encode it) must not stop the block."""
         if message.get("stream") == schema.WARNING_STREAM:  # issued again by this process's warnings
             warned.issue_here(str(message.get("text", "")), self._warning_registries)
+            return
+        if message.get("stream") == schema.LOG_STREAM:  # handled by this process's loggers
+            log_records.handle_here(str(message.get("text", "")))
             return
         stream = sys.stderr if message.get("stream") == "stderr" else sys.stdout
         try:

@@ -58,6 +58,11 @@ BIG = [10 ** 20 + 0, 10 ** 20 - 1 + 1, 3 * 10 ** 19]  # equal big ints, distinct
     [True, 0, False, 1] * 3000,             # ints and bools: the loop, one by one
     [3, 1.0, 2, -0.0, 0] * 3000,            # ints and floats
     [2.0, float("nan"), 1.0] * 3000,        # a NaN: never the answer unless first
+    [math.sin(i) for i in range(20_000)],   # floats free of NaN: runs in C
+    [0.0, -0.0, 1.5, 1.5, -2.0, -2.0] * 3000,  # equal floats: the first object kept, -0.0 is 0.0
+    [-0.0, 0.0] * 3000,
+    list(np.arange(10_000, dtype=np.float64) % 7),  # numpy floats
+    [math.sin(i) for i in range(9000)] + [float("nan")] + [2.0] * 9000,  # a run holding a NaN: the loop
     [float("nan"), 2.0, 1.0] * 3000,
     [decimal.Decimal("1.10"), decimal.Decimal("1.1")] * 3000,
     [1] * 5000 + ["a"] + [0] * 5000,        # not comparable: made in order, which raises CPython's error

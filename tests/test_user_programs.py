@@ -35,7 +35,7 @@ from tests.compare_runs import LocalUfora, describe, differences, fresh_global_s
 PROGRAM_MODULES = [
     "parsing", "montecarlo", "kmeans", "objects", "formatting", "numpy_types", "exact_numbers",
     "errors", "mixed_types", "closures_state", "bulk", "hunt", "partition_shapes", "pandas_data", "state_hunt",
-    "module_hunt", "shared_names", "generators_left",
+    "module_hunt", "shared_names", "generators_left", "class_kinds",
 ]
 # the modules whose programs run split too (every shape split: CPython partitions and compiled ones)
 SPLIT_MODULES = {"tests.user_programs.hunt", "tests.user_programs.partition_shapes", "tests.user_programs.pandas_data",

@@ -1,0 +1,65 @@
+"""Programs from a user's trial (2026-12-07, the third) over classes the cluster remakes from
+their pickle: an ``Enum`` with an alias (the block failed, and ``__members__`` lost the alias), a
+``typing.NamedTuple`` (the block failed: "Cannot overwrite NamedTuple attribute __slots__"), and
+a registry that a base's ``__init_subclass__`` fills (each subclass was added again). Each block
+also sums a range, which sends it to the cluster."""
+import enum
+from typing import NamedTuple
+
+N = 300_000
+
+
+class Color(enum.Enum):
+    RED = 1
+    GREEN = 2
+    CRIMSON = 1
+
+
+class Point(NamedTuple):
+    x: float
+    y: float = 0.0
+
+
+class Shape:
+    registry = []
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Shape.registry.append(cls.__name__)
+
+
+class Square(Shape):
+    def area(self):
+        return 4
+
+
+class Circle(Shape):
+    def area(self):
+        return 3
+
+
+def prog_enum_aliases_looked_up(ufora):
+    codes = [1, 2, 1, 2, 2]
+    with ufora.remotely.downloadAll():
+        colors = [Color(c) for c in codes]
+        members = list(Color.__members__)
+        crimson_is_red = Color.CRIMSON is Color.RED
+        check = sum(i % 7 for i in range(N))
+    return {"colors": colors, "members": members, "crimson_is_red": crimson_is_red, "check": check}
+
+
+def prog_named_tuple_with_a_default(ufora):
+    with ufora.remotely.downloadAll():
+        origin = Point(1.0)
+        moved = origin._replace(y=2.5)
+        check = sum(i % 5 for i in range(N))
+    return {"origin": origin, "moved": moved, "fields": Point._fields, "check": check}
+
+
+def prog_subclass_registry_read_in_the_block(ufora):
+    shapes = [Square(), Circle()]
+    with ufora.remotely.downloadAll():
+        areas = [s.area() for s in shapes]
+        registered = list(Shape.registry)
+        check = sum(i % 3 for i in range(N))
+    return {"areas": areas, "registered": registered, "registry": list(Shape.registry), "check": check}
