@@ -33,6 +33,13 @@ HAND_OVER_BYTES = 1 << 20  # a variable's pickle from this size goes to the serv
 # a block's results the client itself reads (what it changed in place, the module state it left),
 # downloaded whatever their size, never kept on the cluster as remote objects
 ALWAYS_DOWNLOADED = (mutations.MUTATED, module_state.STATE)
+# The free variable naming the block's module (its ``__name__`` at home): the block's namespace is
+# named so, as the user's module is, so that the classes, named tuples and functions the block
+# defines are that module's (``__module__``: they were "__ufora_block__"'s, and an instance of a
+# named tuple the block made could not be pickled at home afterwards), and so is ``__name__``
+# the block reads (``if __name__ == "__main__":`` in a block held there, and not here)
+MODULE_NAME = "__ufora_module_name__"
+BLOCKS_OWN_NAME = "__ufora_block__"  # a block's namespace whose module is not named
 # the variable a block's downloaded variables travel in, together ({name: value}), when the
 # client wants them all: objects they share arrive shared (``b = a``: ``a is b``; ``items`` made
 # with ``base``: ``items[0].cfg is base``), as one pickle writes each object once
@@ -328,7 +335,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     """Execute the block's body with ``runner`` computing its parallel shapes."""
     result = BlockResult()
     driver = os.getpid()
-    namespace: Dict[str, Any] = {"__name__": "__ufora_block__", "__builtins__": builtins,
+    namespace: Dict[str, Any] = {"__name__": BLOCKS_OWN_NAME, "__builtins__": builtins,
                                  **runtime.hooks()}
     try:
         shipped = {**block.other_sources, block.filename: block.source}
@@ -345,6 +352,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
         free, read = _free_variables(block, loaders, module_globals)
         states = free.pop(module_state.STATE, {})
+        module_name = free.pop(MODULE_NAME, BLOCKS_OWN_NAME)
+        namespace["__name__"] = module_globals["__name__"] = module_name if isinstance(module_name, str) \
+            else BLOCKS_OWN_NAME
         own_states = module_state.taken(states)  # this process's, put back after the block
         namespace.update(free)
         functions.rewrite_reachable(namespace, shipped)

@@ -11,6 +11,8 @@ run again. The skeleton is made with the ``__init_subclass__`` of each of its ba
 defines one set aside for that moment.
 
 A metaclass of the user's whose ``__new__`` or ``__init__`` does such work still runs it again.
+The skeleton also takes the class's qualified name, which cloudpickle left as its plain name
+(``Box`` for ``f.<locals>.Box``).
 
 An ``Enum`` sent by value is remade with its aliases (``RED = 1; CRIMSON = 1``): cloudpickle
 remade it from its iteration, which leaves aliases out, so ``__members__`` lost them and the
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import types
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from cloudpickle import cloudpickle as _cloudpickle
 
@@ -42,7 +44,7 @@ def quiet(cls: type, reduced: Any) -> Any:
     if type(reduced) is not tuple or not reduced:
         return reduced
     if reduced[0] is _cloudpickle._make_skeleton_class:
-        return (made_quietly, *reduced[1:])
+        return (made_quietly, (*reduced[1], cls.__qualname__), *reduced[2:])
     if reduced[0] is _cloudpickle._make_skeleton_enum:
         return _with_aliases(cls, reduced)
     return reduced
@@ -56,19 +58,23 @@ def _with_aliases(cls: Any, reduced: tuple) -> tuple:
 
 
 def made_quietly(type_constructor: type, name: str, bases: Tuple[type, ...], type_kwargs: Dict[str, Any],
-                 class_tracker_id: Any, extra: Any) -> type:
-    """cloudpickle's skeleton class, made without its bases' ``__init_subclass__``."""
+                 class_tracker_id: Any, extra: Any, qualname: Optional[str] = None) -> type:
+    """cloudpickle's skeleton class, made without its bases' ``__init_subclass__``, with its
+    qualified name (``f.<locals>.Box``: cloudpickle's was its name alone)."""
     with _setting_aside:
         hooked = {base: vars(base)["__init_subclass__"] for cls in types.resolve_bases(bases) for base in cls.__mro__
                   if "__init_subclass__" in vars(base) and _is_heap(base)}
         try:
             for base in hooked:
                 type.__setattr__(base, "__init_subclass__", _IGNORED)
-            return _cloudpickle._make_skeleton_class(type_constructor, name, bases, type_kwargs, class_tracker_id,
+            made = _cloudpickle._make_skeleton_class(type_constructor, name, bases, type_kwargs, class_tracker_id,
                                                      extra)
         finally:
             for base, hook in hooked.items():
                 type.__setattr__(base, "__init_subclass__", hook)
+    if qualname is not None:
+        made.__qualname__ = qualname
+    return made
 
 
 def _is_heap(cls: type) -> bool:

@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import cloudpickle
 
 from ufora.engine import functions, lru_caches, module_state, mutations, serialization
+from ufora.engine.block import MODULE_NAME
 from ufora.engine.code import cell_contents, find_with, free_names, installed_file, parsed, reachable, referenced_names
 from pyfora import typed_source, unpicklable, unread_after, upload_limit
 from pyfora.Exceptions import BadWithBlockError, CantGetSourceTextError, PyforaError, PythonToForaConversionError
@@ -119,6 +120,9 @@ def capture(frame: types.FrameType, located: Located) -> CapturedBlock:
     kinds = module_state.wanted(values.values()) | module_state.imported(located.imported) | module_state.always()
     if kinds:  # random's, numpy.random's generator, the decimal context: the block's too
         values[module_state.STATE] = module_state.taken(kinds)
+    module_name = frame.f_globals.get("__name__")
+    if isinstance(module_name, str):  # the classes and functions the block defines are its module's
+        values[MODULE_NAME] = module_name
     block = ship(located.source, located.filename, located.with_line, values, block_globals=frame.f_globals)
     if sys.gettrace() is None:  # else a debugger may look at them
         shared = {*frame.f_code.co_cellvars, *frame.f_code.co_freevars}  # closures read them

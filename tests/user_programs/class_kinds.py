@@ -1,8 +1,10 @@
 """Programs from a user's trial (2026-12-07, the third) over classes the cluster remakes from
 their pickle: an ``Enum`` with an alias (the block failed, and ``__members__`` lost the alias), a
 ``typing.NamedTuple`` (the block failed: "Cannot overwrite NamedTuple attribute __slots__"), and
-a registry that a base's ``__init_subclass__`` fills (each subclass was added again). Each block
-also sums a range, which sends it to the cluster."""
+a registry that a base's ``__init_subclass__`` fills (each subclass was added again), and classes
+the block itself defines (their ``__module__`` was "__ufora_block__", a class's ``__qualname__``
+lost its function). Each block also sums a range, which sends it to the cluster."""
+import collections
 import enum
 from typing import NamedTuple
 
@@ -63,3 +65,19 @@ def prog_subclass_registry_read_in_the_block(ufora):
         registered = list(Shape.registry)
         check = sum(i % 3 for i in range(N))
     return {"areas": areas, "registered": registered, "registry": list(Shape.registry), "check": check}
+
+
+def prog_classes_made_in_the_block(ufora):
+    with ufora.remotely.downloadAll():
+        Pair = collections.namedtuple("Pair", "left right")
+
+        class Box:
+            def __init__(self, size):
+                self.size = size
+
+        pairs = [Pair(i, i + 1) for i in range(3)]
+        boxes = [Box(i) for i in range(2)]
+        seen_name = __name__
+        check = sum(i % 3 for i in range(N))
+    return {"pair": (Pair.__module__, Pair.__qualname__, repr(pairs)), "check": check, "seen_name": seen_name,
+            "box": (Box.__module__, Box.__qualname__, type(boxes[1]).__qualname__, boxes[1].size)}
