@@ -34,8 +34,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import cloudpickle
 
 from ufora.engine import (array_digests, array_views, as_written, class_skeletons, client_objects, closed_files,
-                          gc_pause, generator_values, lru_caches, namespaces, nan_identity, packed_scalars,
-                          regex_match)
+                          exception_state, gc_pause, generator_values, lru_caches, namespaces, nan_identity,
+                          packed_scalars, regex_match)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -146,6 +146,10 @@ class _Pickler(cloudpickle.Pickler):
             generator = generator_values.reduction(obj)
             if generator is not None:
                 return generator
+        if isinstance(obj, BaseException):  # (its type may be pickled as usual: one without a traceback)
+            exception = exception_state.reduction(obj, cloudpickle.DEFAULT_PROTOCOL)
+            if exception is not None:
+                return exception
         if kind in _PICKLED_AS_USUAL:
             return NotImplemented
         if isinstance(obj, RemoteRef):

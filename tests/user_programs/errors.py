@@ -1,6 +1,7 @@
 """Errors a computation runs into: math domain and range errors, float overflow, numpy and list
 index errors, division by zero, conversions of NaN, the first of two errors by position."""
 import math
+import traceback
 
 import numpy as np
 
@@ -250,3 +251,38 @@ def prog_zip_strict_length_mismatch(ufora):
     except Exception as e:
         error = e
     return {"shortest_n": len(shortest), "pairs": pairs, "error": error}
+
+
+def _parsed_amount(text):
+    return int(text)
+
+
+def _frames(exception):
+    return [(frame.name, frame.lineno, frame.line) for frame in traceback.extract_tb(exception.__traceback__)]
+
+
+def prog_errors_kept_with_their_chain_and_traceback(ufora):
+    """A user's trial (2026-12-07, the third): exceptions a loop caught and kept came back with no
+    ``__traceback__``, ``__cause__`` or ``__context__``."""
+    rows = ["12", "x7", "40", "", "3"]
+    with ufora.remotely.downloadAll():
+        problems = []
+        for row in rows:
+            try:
+                try:
+                    _parsed_amount(row)
+                except ValueError as error:
+                    raise LookupError(f"bad row {row!r}") from error
+            except LookupError as problem:
+                problems.append(problem)
+        try:
+            {}["missing"]
+        except KeyError:
+            try:
+                1 / 0
+            except ZeroDivisionError as during:
+                kept = during
+        check = sum(i % 7 for i in range(N * 10))
+    return {"check": check, "problems": [(repr(p), repr(p.__cause__), _frames(p), _frames(p.__cause__))
+                                         for p in problems],
+            "kept": (repr(kept), repr(kept.__context__), kept.__suppress_context__, _frames(kept))}
