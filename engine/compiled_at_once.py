@@ -9,9 +9,9 @@ any split.
 
 So this process remembers, per shape (its element and condition code), that its kernel ran here
 (``ran``), and how long it took an item when it ran at once. A shape whose kernel ran before is
-computed at once when the kernel is expected to take less than ``AT_ONCE_BELOW``: by its own
-measured time an item, or, not measured yet, when its CPython estimate is below
-``CPYTHON_BELOW`` (a compiled kernel that gained nothing on CPython would take as long as that
+computed at once when the kernel is expected to take less than ``AT_ONCE_BELOW``: by its best
+time an item at once (the task's pickling included), or, not timed yet, when its CPython
+estimate is below ``CPYTHON_BELOW`` (a compiled kernel that gained nothing on CPython would take as long as that
 estimate: no more than the split it replaces, on two cores). A shape at once whose kernel was
 not there after all (other argument types, a compile still running) ran in CPython, and is
 forgotten: the next run splits again.
@@ -46,8 +46,10 @@ def ran(shape: Hashable, items: int, seconds: Optional[float], compiled: bool) -
     if not compiled:
         _per_item.pop(shape, None)
         return
-    if seconds is not None:
-        _per_item[shape] = seconds / max(1, items)
+    if seconds is not None:  # its best: one run slowed by a busy machine must not split it for good
+        timed = seconds / max(1, items)
+        before = _per_item.get(shape)
+        _per_item[shape] = timed if before is None or before is _NOT_TIMED else min(before, timed)
     elif shape not in _per_item:
         _per_item[shape] = _NOT_TIMED
     _per_item.move_to_end(shape)

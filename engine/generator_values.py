@@ -11,7 +11,8 @@ with them bound. pickle refuses every generator, so the whole block failed ("the
 * A generator expression that has not ended travels back to the client only, and only where
   its whole state is its iterator: one ``for`` (a second one's iterator lives on the frame's
   stack), no variable of an enclosing function (a cell the client's function would not share),
-  and an iterator that pickles (``range``'s, a list's or a tuple's, which keep their position).
+  and an iterator that keeps its place when pickled (``range``'s, a list's, a tuple's, a string's:
+  not a dict's or a set's, which pickle as a list of what is left).
   It arrives as the same expression over that iterator, which gives the items the original
   had still to give. Not the other way: a generator the client sends and the cluster advances
   would be left where it was here.
@@ -27,6 +28,11 @@ import dis
 import types
 from typing import Any, Callable, Iterator, Optional, Tuple
 
+# iterators whose pickle is their sequence and their place in it: a dict's or a set's pickles as
+# a list of the rest, which a change of the dict after the block would not reach (CPython's
+# generator then raises "dictionary changed size during iteration")
+_KEEPING_THEIR_PLACE = frozenset({"range_iterator", "longrange_iterator", "list_iterator", "tuple_iterator",
+                                  "list_reverseiterator", "str_ascii_iterator", "str_iterator", "bytes_iterator"})
 _sending_back: contextvars.ContextVar[bool] = contextvars.ContextVar("ufora_generators_back", default=False)
 
 
@@ -49,7 +55,7 @@ def reduction(generator: types.GeneratorType) -> Optional[Tuple[Callable, tuple]
     if not _sending_back.get() or generator.gi_running or not _resumable(generator.gi_code):
         return None
     iterator = frame.f_locals.get(".0")
-    if iterator is None:
+    if type(iterator).__name__ not in _KEEPING_THEIR_PLACE:
         return None
     function = types.FunctionType(generator.gi_code, frame.f_globals, generator.__name__)
     function.__qualname__ = generator.__qualname__

@@ -18,9 +18,12 @@ prints. The client remakes it (``logging.makeLogRecord``) and gives it to its lo
 name (``handle_here``): the client's filters, handlers, formatters and ``propagate`` decide where
 it goes; with none, the client's own ``lastResort`` prints it, as CPython would.
 
-The remade record is the cluster's as to time, line and file (the block's), process and thread;
-its ``args`` are None (the message is formatted already). The engine's own loggers and numba's
-never reach the client.
+Where the client's root has handlers, so does the cluster's during the block (the one that sends
+records), so that ``logging.info()`` there finds it configured as at home. The remade record is
+the cluster's as to time, line and file (the block's), process and thread; its ``args`` are None
+(the message is formatted already), its ``exc_info`` too (the traceback comes as ``exc_text``),
+and the fields ``extra=`` added come as text where JSON has no type for them. The engine's own
+loggers and numba's never reach the client.
 """
 from __future__ import annotations
 
@@ -34,9 +37,12 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 STREAM = "log"  # output pieces of this stream are records, one JSON object a line (engine.output)
 ENGINE_LOGGERS = ("ufora", "numba", "llvmlite")  # never the block's: never sent, never set
 _ENGINE_THREADS = "ufora"  # the engine's threads' names begin so (engine.warned.ENGINE_THREADS)
-MESSAGE_CHARS = 64 << 10  # a longer message is cut here: a record fits one output message
+MESSAGE_CHARS = 1 << 20  # a longer message is cut here (a record is one output message, never split)
 
-Levels = Tuple[int, int, Tuple[Tuple[str, int], ...]]  # root's level, logging.disable's, (name, level)...
+# root's level, logging.disable's, (name, level) of each logger with a level of its own, whether
+# the root has handlers
+Levels = Tuple[int, int, Tuple[Tuple[str, int], ...], bool]
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}  # a record's own fields
 _FIELDS = ("name", "levelno", "levelname", "pathname", "filename", "module", "lineno", "funcName", "created",
            "msecs", "thread", "threadName", "process", "processName", "exc_text", "stack_info")
 
@@ -51,13 +57,22 @@ def levels() -> Levels:
     named = tuple(sorted((name, logger.level) for name, logger in list(manager.loggerDict.items())
                          if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
                          and not _engines(name)))
-    return logging.root.level, manager.disable, named
+    return logging.root.level, manager.disable, named, bool(logging.root.handlers)
 
 
 def set_levels(state: Levels) -> None:
     """Make ``state`` this process's logging levels: every logger not named there has none of its
-    own (the engine's and numba's are left as they are); the loggers' caches are emptied once."""
-    root_level, disable, named = state
+    own (the engine's and numba's are left as they are); the loggers' caches are emptied once.
+    In a block's process (``sent``), where the caller's root has handlers, this process's root
+    has the one that sends records to the caller: ``logging.info()`` in the block must not find a
+    root without handlers and configure one here (it does so at home only where the root has
+    none); the caller's own handlers are never touched."""
+    root_level, disable, named, root_handled = state
+    if _active is not None:
+        if root_handled and _active not in logging.root.handlers:
+            logging.root.addHandler(_active)
+        elif not root_handled and _active in logging.root.handlers:
+            logging.root.removeHandler(_active)
     manager = logging.root.manager
     wanted: Dict[str, int] = dict(named)
     changed = False
@@ -93,23 +108,36 @@ class _ToClient(logging.Handler):
 
 
 def text_of(record: logging.LogRecord) -> str:
-    """A record as it travels in the output: one line of JSON."""
-    one: Dict[str, Any] = {name: getattr(record, name, None) for name in _FIELDS}
-    one["msg"] = record.getMessage()[:MESSAGE_CHARS]
+    """A record as it travels in the output: one line of JSON, with the fields the call added
+    (``extra=``, a ``LoggerAdapter``'s), as text where JSON has no type for them. A message that
+    cannot be formatted travels with its arguments, for the caller's handler to fail on as it
+    would at home."""
+    one: Dict[str, Any] = {name: value for name, value in record.__dict__.items() if name not in _STANDARD}
+    one.update((name, getattr(record, name, None)) for name in _FIELDS)
+    try:
+        one["msg"] = record.getMessage()[:MESSAGE_CHARS]
+    except Exception:  # noqa: BLE001 - ("n=%d", "x"): formatted by the caller's handler, which fails there
+        one["msg"], one["args"] = str(record.msg)[:MESSAGE_CHARS], record.args
     if record.exc_info and not record.exc_text:
         one["exc_text"] = logging.Formatter().formatException(record.exc_info)
     return json.dumps(one, default=str) + "\n"
 
 
+_active: Optional[_ToClient] = None  # the handler sending the running block's records
+
+
 @contextlib.contextmanager
 def sent(send: Callable[[str], None]) -> Iterator[None]:
     """Within: records no handler of this process takes go to ``send`` (as lines of text)."""
+    global _active
     before = logging.lastResort
-    logging.lastResort = _ToClient(send, before)
+    _active = logging.lastResort = _ToClient(send, before)
     try:
         yield
     finally:
-        logging.lastResort = before
+        if _active in logging.root.handlers:
+            logging.root.removeHandler(_active)
+        _active, logging.lastResort = None, before
 
 
 def handle_here(text: str) -> None:
@@ -119,7 +147,9 @@ def handle_here(text: str) -> None:
         try:
             one = json.loads(line)
             name = str(one.get("name") or "root")
-            record = logging.makeLogRecord({**one, "name": name, "args": None})
+            args = one.get("args")
+            args = tuple(args) if isinstance(args, list) else args
+            record = logging.makeLogRecord({**one, "name": name, "args": args})
             record.relativeCreated = (record.created - logging._startTime) * 1000  # type: ignore[attr-defined]
             (logging.getLogger() if name == "root" else logging.getLogger(name)).handle(record)
         except Exception:  # noqa: BLE001 - a record that cannot be read, a handler of the user's that raises

@@ -172,8 +172,8 @@ def forwarded(send: Send) -> Iterator[None]:
         log(warned.STREAM, warned.text_of(one))
 
     def log(stream: str, text: str) -> None:
-        for forwarded in streams:
-            forwarded.flush()
+        for printed in streams:
+            printed.flush()
         batcher.add(stream, text)
     try:
         with _fresh_logging(), warned.sent(warn), log_records.sent(functools.partial(log, log_records.STREAM)):

@@ -247,7 +247,13 @@ def sent(sink: Sink) -> Iterator[None]:
             yield
     finally:
         _filters.update(thread=None, change=None)
-        warnings.showwarning, warnings._showwarnmsg_impl = shown, shown_impl  # type: ignore[attr-defined]
+        warnings.showwarning = shown
+        if warnings._showwarnmsg_impl is not _recording_as_usual:  # type: ignore[attr-defined]
+            # what the block left in force: out. Not back to warnings' own where it is already:
+            # a compile thread's recording in force as the block began, ended since, would be
+            # put back, and take every later warning of the process (a user's trial lost a
+            # block's overflow warning so)
+            warnings._showwarnmsg_impl = shown_impl  # type: ignore[attr-defined]
         if getattr(logging, "_warnings_showwarning", None) is not None:
             logging._warnings_showwarning = None  # type: ignore[attr-defined]  # captureWarnings(True) undone
 

@@ -40,18 +40,19 @@ _alive: "weakref.WeakSet[RemotePythonObject]" = weakref.WeakSet()
 _survived_collection: frozenset = frozenset()
 
 
-def proxies_alive() -> bool:
+def proxies_alive(collect: bool = False) -> bool:
     """Whether any ``RemotePythonObject`` exists in this process: collected first where one
     seems to (one held only by garbage in a reference cycle, a frame of an earlier block's
     traceback, sent every later block to the cluster until the collector ran). The full
     collection runs only when other proxies exist than outlived the last one: it took 14 ms a
     block on a small heap while a user's two proxies were alive (more on a large heap), and
     a proxy found alive when it is garbage only sends a block to the cluster, which gives the
-    same answer."""
+    same answer where its values can be sent. ``collect``: collected first whatever the proxies:
+    a block whose values cannot be sent runs here only where none is alive."""
     global _survived_collection
     if not _alive:
         return False
-    if frozenset(map(id, _alive)) != _survived_collection:
+    if collect or frozenset(map(id, _alive)) != _survived_collection:
         gc.collect()
         _survived_collection = frozenset(map(id, _alive))
     return len(_alive) > 0

@@ -118,7 +118,7 @@ class WithBlockExecutor:
         try:
             self._captured = capture.capture(frame, located)
         except PythonToForaConversionError as exc:
-            if self._learning is None or remote.proxies_alive():  # it may not run here: it fails as it would there
+            if self._learning is None or remote.proxies_alive(collect=True):  # it may not run here: it fails as there
                 raise
             self.ranHere, self._learning = run_here.unsendable(located, exc), None
             self._executor.blocksRunHere += 1

@@ -118,3 +118,39 @@ def test_the_engines_own_loggers_are_not_the_blocks(monkeypatch):
         logging.getLogger("numba.core.ssa").warning("the engine's")
         logging.getLogger("tests.mine").warning("mine")
     assert len(sent) == 1 and '"msg": "mine"' in sent[0]
+
+
+def test_fields_a_call_adds_reach_the_clients_formatter(ufora, etl_logger):
+    logger, handler = etl_logger
+    handler.setFormatter(logging.Formatter("%(user)s|%(message)s"))
+    with ufora.remotely.downloadAll().onCluster():
+        logger.info("hello", extra={"user": "bob"})
+        logging.LoggerAdapter(logger, {"user": "ann"}).warning("adapted")
+    assert handler.lines == ["bob|hello", "ann|adapted"]
+
+
+def test_module_level_calls_reach_a_configured_clients_root(ufora, monkeypatch, capfd):
+    """A review: the cluster's root had no handlers, so ``logging.info()`` configured one there
+    and printed bare, where the client's configured root takes the record."""
+    root_handler = ListHandler()
+    monkeypatch.setattr(logging.root, "handlers", [root_handler])
+    monkeypatch.setattr(logging.root, "level", logging.INFO)
+    logging.root.manager._clear_cache()
+    try:
+        with ufora.remotely.downloadAll().onCluster():
+            logging.info("root info %d", 1)
+            logging.getLogger("tests.child").warning("child")
+    finally:
+        logging.root.manager._clear_cache()
+    assert [line.split(":")[-1] for line in root_handler.lines] == ["root info 1", "child"]
+    assert "root info" not in capfd.readouterr().err
+
+
+def test_a_message_that_cannot_be_formatted_fails_where_cpython_fails(ufora, monkeypatch, capfd):
+    monkeypatch.setattr(logging.root, "handlers", [])
+    logger = logging.getLogger("tests.badformat")
+    with ufora.remotely.downloadAll().onCluster():
+        logger.info("n=%d", "x")  # below the last resort's level: nothing, as at home
+        logger.warning("n=%d", "y")  # the last resort formats it: logging's own error report
+    err = capfd.readouterr().err
+    assert err.count("--- Logging error ---") == 1 and "'y'" in err and "'x'" not in err

@@ -5,6 +5,7 @@ sent back to the caller when the block changes them."""
 from __future__ import annotations
 
 import ast
+import logging
 import os
 import subprocess
 import sys
@@ -41,7 +42,9 @@ def test_take_reads_every_setting_and_apply_sets_it(tmp_path, monkeypatch):
     sys.setrecursionlimit(before[process_settings.RECURSION] + 500)
     sys.set_int_max_str_digits(0)
     os.environ["SETTINGS_TEST_SCALE"], os.environ["SETTINGS_TEST_EMPTY"] = "3=three", ""
+    logging.getLogger("settings.test").setLevel(logging.DEBUG)
     changed = process_settings.take()
+    assert ("settings.test", logging.DEBUG) in changed[process_settings.LOGGING][2]
     assert changed[process_settings.NUMPY_ERRORS][0]["divide"] == "raise"
     assert changed[process_settings.NUMPY_PRINT]["precision"] == 3
     assert changed[process_settings.WARNINGS][0][0][:3] == ("error", None, "builtins:RuntimeWarning")
@@ -54,7 +57,7 @@ def test_take_reads_every_setting_and_apply_sets_it(tmp_path, monkeypatch):
 
     process_settings.apply(before)
     assert process_settings.take() == before and "SETTINGS_TEST_SCALE" not in os.environ
-    assert "SETTINGS_TEST_EMPTY" not in os.environ
+    assert "SETTINGS_TEST_EMPTY" not in os.environ and logging.getLogger("settings.test").level == logging.NOTSET
     assert np.geterr()["divide"] == "warn" and np.get_printoptions()["precision"] == 8
     process_settings.apply(changed)
     assert process_settings.take() == changed and np.geterr()["divide"] == "raise"

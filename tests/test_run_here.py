@@ -643,3 +643,32 @@ def test_a_workers_warming_seconds_reach_the_client_only_as_a_finite_number_from
 
     message = job_done_message("job", {"names": [], "parts": [], "warming_seconds": reported}, [])
     assert message["warming_seconds"] == passed_on
+
+
+class _Holder:
+    pass
+
+
+def test_a_block_whose_values_cannot_be_sent_runs_here_once_a_garbage_proxy_is_collected(here):
+    """A review: the collector before a block is skipped while the same proxies are alive, so a
+    proxy held only by cyclic garbage still counted, and a block holding a lock failed where it
+    had run here. Its values unsendable, the block collects first."""
+    import gc
+    import threading
+    with here.remotely.remoteAll():
+        data = [1, 2, 3]
+    holder = _Holder()
+    holder.me, holder.data = holder, data
+    del data
+    with here.remotely.downloadAll():  # the proxies seen alive, after a collection
+        z = 1
+    del holder  # the proxy is now held by cyclic garbage only
+    lock = threading.Lock()
+    gc.disable()  # (no collection of the test's own between the two blocks)
+    try:
+        with here.remotely.downloadAll() as block:
+            with lock:
+                y = 2
+    finally:
+        gc.enable()
+    assert (y, z) == (2, 1) and block.ranHere
