@@ -162,7 +162,28 @@ def forget(names: List[str]) -> bool:
 def create_for_service(nbytes: int) -> shared_memory.SharedMemory:
     """A new segment for a remote object's buffer, owned by the worker service."""
     _check_room(nbytes)
-    return _open(name=f"{_service_prefix()}o{secrets.token_hex(8)}", create=True, size=max(1, nbytes))
+    segment = _open(name=f"{_service_prefix()}o{secrets.token_hex(8)}", create=True, size=max(1, nbytes))
+    try:
+        _service_still_there(segment.name)
+    except ServiceGone:
+        segment.close()
+        raise
+    return segment
+
+
+class ServiceGone(RuntimeError):
+    """The worker service a segment was made in the name of is gone."""
+
+
+def _service_still_there(name: str) -> None:
+    """Unlink segment ``name``, made in the worker service's name, if the service is gone, and
+    raise ``ServiceGone``: its pool's zygote sweeps the service's segments when it dies, and one
+    a compute process made after that sweep (a driver finishing its block as its worker was
+    killed) stayed in /dev/shm, as a CI run found. Checked after the segment exists: one made
+    before the sweep is swept."""
+    if service_pid != os.getpid() and not proc.alive(service_pid):
+        unlink(name)
+        raise ServiceGone(f"the worker service {service_pid} is gone")
 
 
 # Driver segments whose data a value the block leaves may take as they are (a shape's output
@@ -204,6 +225,7 @@ def adopt(name: str) -> str:
         return name
     adopted = f"{_service_prefix()}o{secrets.token_hex(8)}"
     os.rename(f"/dev/shm/{name}", f"/dev/shm/{adopted}")
+    _service_still_there(adopted)
     return adopted
 
 
@@ -225,6 +247,7 @@ def take(buffer: memoryview) -> Optional[str]:
     except OSError:
         unlink(name)
         raise
+    _service_still_there(renamed)
     return renamed
 
 
@@ -245,6 +268,7 @@ def write_for_service(data: Any) -> str:
         raise
     finally:
         os.close(fd)
+    _service_still_there(name)
     return name
 
 

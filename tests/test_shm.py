@@ -1,6 +1,9 @@
 import os
+import subprocess
+import sys
 
 import numpy as np
+import pytest
 
 from ufora.engine import shm
 
@@ -103,3 +106,19 @@ def test_names_carry_a_random_tag_per_service_that_its_pool_inherits():
                for name in (first, second, kept))
     assert first != second and first.rsplit("_", 1)[0] == second.rsplit("_", 1)[0]  # same driver, random last part
     assert not shm.owned_here(first)  # another service's: this process's data channel would never serve it
+
+
+def test_a_segment_made_in_the_name_of_a_service_that_is_gone_is_not_left(monkeypatch):
+    """A driver finishing its block as its worker was killed made a segment in the service's
+    name after the pool's zygote had swept the service's segments: a CI run found it left."""
+    from ufora.engine import proc
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    monkeypatch.setattr(shm, "service_pid", gone.pid)
+    monkeypatch.setattr(proc, "alive", lambda pid: pid != gone.pid)
+    before = set(os.listdir("/dev/shm"))
+    with pytest.raises(shm.ServiceGone):
+        shm.write_for_service(b"x" * 100)
+    with pytest.raises(shm.ServiceGone):
+        shm.create_for_service(100)
+    assert not {name for name in set(os.listdir("/dev/shm")) - before if str(gone.pid) in name}
