@@ -34,9 +34,10 @@ import sys
 import threading
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
+from ufora.engine.proc import ENGINE_THREADS
+
 STREAM = "log"  # output pieces of this stream are records, one JSON object a line (engine.output)
 ENGINE_LOGGERS = ("ufora", "numba", "llvmlite")  # never the block's: never sent, never set
-_ENGINE_THREADS = "ufora"  # the engine's threads' names begin so (engine.warned.ENGINE_THREADS)
 MESSAGE_CHARS = 1 << 20  # a longer message is cut here (a record is one output message, never split)
 
 # root's level, logging.disable's, (name, level) of each logger with a level of its own, whether
@@ -97,7 +98,7 @@ class _ToClient(logging.Handler):
         self.send, self.before = send, before
 
     def emit(self, record: logging.LogRecord) -> None:
-        if _engines(record.name) or threading.current_thread().name.startswith(_ENGINE_THREADS):
+        if _engines(record.name) or threading.current_thread().name.startswith(ENGINE_THREADS):
             if self.before is not None and record.levelno >= self.before.level:
                 self.before.handle(record)
             return

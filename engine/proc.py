@@ -6,6 +6,7 @@ import ctypes
 import os
 from typing import Iterator, List
 
+ENGINE_THREADS = "ufora"  # the names of the engine's own threads begin so (background compiles, output)
 _PR_SET_NAME = 15
 
 

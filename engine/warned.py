@@ -46,11 +46,11 @@ from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 import numpy as np
 
 from ufora.engine import process_settings
+from ufora.engine.proc import ENGINE_THREADS
 
 log = logging.getLogger(__name__)
 
 STREAM = "warning"  # output pieces of this stream are records, one JSON object a line (engine.output)
-ENGINE_THREADS = "ufora"  # the names of the engine's threads begin so (engine.background_compiles)
 MESSAGE_CHARS = 8 << 10  # a longer warning text is cut here: a record fits one output message
 
 # {"categories": the category's class and its bases up to Warning, by name; "message", "filename",
