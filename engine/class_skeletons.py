@@ -11,8 +11,8 @@ run again. The skeleton is made with the ``__init_subclass__`` of each of its ba
 defines one set aside for that moment.
 
 A metaclass of the user's whose ``__new__`` or ``__init__`` does such work still runs it again.
-The skeleton also takes the class's qualified name, which cloudpickle left as its plain name
-(``Box`` for ``f.<locals>.Box``).
+The skeleton also takes the class's ``__slots__`` (``_slots_kept``) and its qualified name,
+which cloudpickle left as its plain name (``Box`` for ``f.<locals>.Box``).
 
 An ``Enum`` sent by value is remade with its aliases (``RED = 1; CRIMSON = 1``): cloudpickle
 remade it from its iteration, which leaves aliases out, so ``__members__`` lost them and the
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import types
+import typing
 from typing import Any, Dict, Optional, Tuple
 
 from cloudpickle import cloudpickle as _cloudpickle
@@ -39,15 +40,27 @@ _IGNORED = classmethod(_ignored)
 
 def quiet(cls: type, reduced: Any) -> Any:
     """cloudpickle's reduction ``reduced`` of the class ``cls`` by value, its skeleton made by
-    ``made_quietly``, or, an ``Enum``, with every member of ``__members__``; any other
-    reduction as it is."""
+    ``made_quietly`` (with its ``__slots__``: ``_slots_kept``), or, an ``Enum``, with every
+    member of ``__members__``; any other reduction as it is."""
     if type(reduced) is not tuple or not reduced:
         return reduced
     if reduced[0] is _cloudpickle._make_skeleton_class:
-        return (made_quietly, (*reduced[1], cls.__qualname__), *reduced[2:])
+        return (made_quietly, (*_slots_kept(cls, reduced[1]), cls.__qualname__), *reduced[2:])
     if reduced[0] is _cloudpickle._make_skeleton_enum:
         return _with_aliases(cls, reduced)
     return reduced
+
+
+def _slots_kept(cls: type, arguments: tuple) -> tuple:
+    """``_make_skeleton_class``'s arguments for ``cls``, its skeleton made with its ``__slots__``:
+    cloudpickle 3.1 sets them only after the class is made, so its instances had a ``__dict__``
+    and came back as ``'Point' object has no attribute '__dict__'`` to the real class. Not a
+    ``typing.NamedTuple``'s, whose skeleton has them, and refuses them ("Cannot overwrite
+    NamedTuple attribute __slots__")."""
+    if "__slots__" not in vars(cls) or typing.NamedTuple in getattr(cls, "__orig_bases__", ()):
+        return arguments
+    kind, name, bases, type_kwargs, *tracking = arguments
+    return (kind, name, bases, {**type_kwargs, "__slots__": cls.__slots__}, *tracking)
 
 
 def _with_aliases(cls: Any, reduced: tuple) -> tuple:

@@ -28,7 +28,6 @@ import pickle
 import sys
 import re
 import types
-import typing
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import cloudpickle
@@ -169,9 +168,6 @@ class _Pickler(cloudpickle.Pickler):
         reduced = super().reducer_override(obj)
         if kind is types.FunctionType:
             return self.namespaces.function_reduction(obj, reduced)
-        if isinstance(obj, type) and "__slots__" in vars(obj) and type(reduced) is tuple \
-                and typing.NamedTuple not in getattr(obj, "__orig_bases__", ()):  # (its skeleton has them)
-            reduced = _keeping_slots(reduced, obj.__slots__)
         if isinstance(obj, type):
             reduced = class_skeletons.quiet(obj, reduced)
         if reduced is NotImplemented and not issubclass(kind, type) and kind is not types.FunctionType:
@@ -218,17 +214,6 @@ def _class_named(module: str, qualname: str) -> type:
     for part in qualname.split("."):
         found = getattr(found, part)
     return found
-
-
-def _keeping_slots(reduced: tuple, slots: Any) -> tuple:
-    """cloudpickle's reduction of a class sent by value, its skeleton made with ``__slots__``:
-    cloudpickle 3.1 sets them only after the class is made, so its instances had a ``__dict__``
-    and came back as ``'Point' object has no attribute '__dict__'`` to the real class."""
-    constructor, arguments, *rest = reduced
-    if getattr(constructor, "__name__", "") != "_make_skeleton_class" or len(arguments) < 4:
-        return reduced
-    kind, name, bases, type_kwargs, *tracking = arguments
-    return (constructor, (kind, name, bases, {**type_kwargs, "__slots__": slots}, *tracking), *rest)
 
 
 def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
