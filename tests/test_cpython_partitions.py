@@ -65,6 +65,12 @@ BIG = [10 ** 20 + 0, 10 ** 20 - 1 + 1, 3 * 10 ** 19]  # equal big ints, distinct
     [math.sin(i) for i in range(9000)] + [float("nan")] + [2.0] * 9000,  # a run holding a NaN: the loop
     [float("nan"), 2.0, 1.0] * 3000,
     [decimal.Decimal("1.10"), decimal.Decimal("1.1")] * 3000,
+    [(i * 37 % 1003, i % 5) for i in range(20_000)],   # tuples of ints: runs in C, the first of equals
+    [(i % 7, "abc"[i % 3], float(i % 4)) for i in range(20_000)],  # int, str and float places
+    [(1, 0.0), (1, -0.0), (0, 2.0)] * 3000,            # equal tuples: the first object kept
+    [(i % 3, float(i)) for i in range(9000)] + [(0, float("nan"))] + [(0, 1.0)] * 9000,  # a NaN inside: the loop
+    [(1, "a"), (1, 2)] * 3000,                         # a place of two types: the loop, which stops
+    [(i % 5, True) for i in range(5000)] + [(0, 1)] * 5000,  # bools then ints in a place: the loop
     [1] * 5000 + ["a"] + [0] * 5000,        # not comparable: made in order, which raises CPython's error
     [],
 ])
@@ -164,6 +170,8 @@ NAN = float("nan")
     [NAN, decimal.Decimal(1)] * 100,   # InvalidOperation
     [decimal.Decimal(1), decimal.Decimal("NaN")] * 100,
     [3, 1, 2] * 1000 + [NAN] + [0] * 10,
+    [(1, 2), (1, 2, 3), (0,)] * 3000,  # tuples of lengths that differ: made in order
+    [(v % 7, v) for v in range(1, 9000)] + [(0, "a"), (0, 1)],  # tuples in C, then a place of two types
 ])
 @pytest.mark.parametrize("function", [min, max])
 def test_split_min_and_max_raise_or_answer_as_cpython(values, function):
