@@ -48,6 +48,11 @@ ASSIGNED = "__ufora_assigned__"
 # for every object pickled: the others do without), and to the first group's objects they hold
 ASSIGNED_THEIRS = "__ufora_assigned_theirs__"
 ASSIGNED_GROUPS = (ASSIGNED, ASSIGNED_THEIRS)
+# the prefix of the variable a remote object that the block changed in place travels in (its
+# free variable's name after it), kept on the cluster whatever the client downloads: the client
+# points its proxy at it (``pyfora.remote.changed_in_place``), so that ``xs.append(99)`` on a
+# proxy's list is in ``xs`` afterwards, as in CPython (the change was lost)
+REMOTE_CHANGED = "__ufora_remote_changed__"
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -132,6 +137,8 @@ class BlockResult:
     error: Optional[errors.RemoteError] = None
     # name -> the segment holding its pickle, between ``hand_over`` and ``take_over``
     handed: Dict[str, remote_values.Segment] = field(default_factory=dict)
+    # names kept on the cluster as remote objects whatever the block's ``download_below``
+    kept: Set[str] = field(default_factory=set)
     # the process running the block died (error says how): the block may be run again
     driver_lost: bool = False
     # seconds the block would take as plain CPython in one process (``engine.local_estimate``;
@@ -368,6 +375,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                  if id(part) not in remote}  # record = log.append: the list, which its calls change
         before = mutations.snapshot({**namespace, **owned}, [*compared, *owned], touched | owned.keys(),
                                     written | mutations.changing(owned, compared))
+        before_remote = mutations.snapshot(namespace, [name for name in free if name not in compared], touched,
+                                           written)
         reached = mutations.reached(free.values())
         before_globals, before_caches = mutations.helpers_globals(reached), mutations.caches(reached)
         before_cells = mutations.closures(free)
@@ -422,7 +431,33 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         names = (*names, module_state.STATE)
     with generator_values.sending_back():  # a generator expression not ended goes too
         _send_variables(result, namespace, names, free, block, read, module_globals)
+    _keep_changed_remote(result, before_remote, module_globals, block.filename)
     return result
+
+
+def _keep_changed_remote(result: BlockResult, before: Dict[str, tuple], module_globals: Dict[str, Any],
+                         filename: str) -> None:
+    """Put in ``result``, kept on the cluster (``REMOTE_CHANGED``), each remote object named by
+    a free variable that the block changed in place (``before``: their snapshot); one that
+    cannot be kept is the block's error, naming it."""
+    try:
+        changed = mutations.changed(before)
+    except Exception:
+        log.exception("could not tell which remote objects the block changed in place")
+        return
+    for name, value in changed.items():
+        key = REMOTE_CHANGED + name
+        try:
+            _send(result, key, value, 0, None, (), module_globals, filename, None)
+        except Exception as exc:
+            if result.error is None:
+                with memory_limits.reserve():
+                    result.error = errors.capture(_unsendable(name, value, exc))
+            continue
+        result.kept.add(key)
+        result.types[key] = _type_name(value)
+        if callable(value):
+            result.callables.add(key)
 
 
 def _send_variables(result: BlockResult, namespace: Dict[str, Any], names: Sequence[str], free: Dict[str, Any],

@@ -500,7 +500,7 @@ class WorkerService:
                 continue
             segments = result.segments.get(name, [])
             size = remote_values.size_of(data, segments)
-            if segments or (download_below is not None and size >= download_below):
+            if segments or name in result.kept or (download_below is not None and size >= download_below):
                 object_id = self.objects.keep(data, segments)
                 kept[name] = {"id": object_id, "capability": self.blobs.capability(object_id), "size": size,
                               "type": result.types.get(name, ""), "callable": name in result.callables}

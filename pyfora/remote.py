@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from ufora.engine import errors, serialization
-from ufora.engine.block import ASSIGNED_GROUPS
+from ufora.engine.block import ASSIGNED_GROUPS, REMOTE_CHANGED
 from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
                                PythonToForaConversionError, ResultExceededBytecountThreshold, computation_error)
 
@@ -142,6 +142,27 @@ def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, 
         else:
             values[name] = rebuilt(f"the value of {name!r}", data, parts, written, together)
     return values
+
+
+def changed_names(values: Dict[str, Any]) -> List[str]:
+    """The names of the block's free variables whose remote objects it changed in place
+    (``engine.block.REMOTE_CHANGED``)."""
+    return [name[len(REMOTE_CHANGED):] for name in values if name.startswith(REMOTE_CHANGED)]
+
+
+def changed_in_place(values: Dict[str, Any], proxies: Dict[str, Any]) -> None:
+    """Point each proxy of ``proxies`` (by the block's free variable naming it) at the remote
+    object the block left where it changed that proxy's value in place, taken out of
+    ``values``: every name holding the proxy sees the change, as every name holding a list sees
+    its ``append`` in CPython. The proxy's former object is freed with the new proxy, which
+    takes it over."""
+    for name in changed_names(values):
+        changed, proxy = values.pop(REMOTE_CHANGED + name), proxies.get(name)
+        if isinstance(proxy, RemotePythonObject) and isinstance(changed, RemotePythonObject):
+            for attribute in ("_id", "size", "typeName", "isCallable"):
+                held = getattr(proxy, attribute)
+                setattr(proxy, attribute, getattr(changed, attribute))
+                setattr(changed, attribute, held)
 
 
 def pickles_of(message: Dict[str, Any]) -> List[Tuple[Any, List[Any]]]:

@@ -173,6 +173,7 @@ class WithBlockExecutor:
         with class_state.keeping_own_functions(), namespaces.loading_into(frame.f_globals, block.filename, True):
             together = serialization.TogetherRead()  # (the objects the values share: engine.block)
             values = values_of(message, self._executor, sources, block.written, together)
+            remote.changed_in_place(values, capture.free_values(frame, remote.changed_names(values)))
             states = values.pop(module_state.STATE, {})
             with warned.installing(states.pop(warned.FILTERS_CHANGE, None), self._executor._warning_registries):
                 module_state.install(states)

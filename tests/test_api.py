@@ -495,3 +495,49 @@ def test_a_connection_idle_for_longer_than_a_ping_interval_stays_open(cluster_ur
             assert x == expected
     finally:
         executor.close()
+
+
+class Tally:
+    def __init__(self):
+        self.n, self.total = 0, 0
+
+    def add(self, value):
+        self.n += 1
+        self.total += value
+
+
+def test_a_remote_object_a_block_changes_in_place_is_changed_for_every_name_holding_it(ufora):
+    """A user's trial: ``xs.append(99)`` on a proxy's list in a later block was lost (the block
+    changed the cluster's copy), and ``xs.toLocal()`` gave the list as before, with no error."""
+    with ufora.remotely:
+        xs = list(range(10))
+        tally = Tally()
+        config = {"a": 1}
+    also = xs
+    before = objects_held(ufora)
+    with ufora.remotely.downloadAll():
+        xs.append(99)
+        xs[0] = -1
+        tally.add(5)
+        config["b"] = 2
+        count = len(xs)
+    assert count == 11 and also is xs
+    assert xs.toLocal().result(timeout=30) == [-1, *range(1, 10), 99]
+    assert vars(tally.toLocal().result(timeout=30)) == {"n": 1, "total": 5}
+    assert config.toLocal().result(timeout=30) == {"a": 1, "b": 2}
+    assert objects_held(ufora) == before  # each changed object replaced its former one, which is freed
+    with ufora.remotely:
+        xs.pop()
+        read = sum(xs)  # (a block that only reads it keeps no copy)
+    assert xs.toLocal().result(timeout=30) == [-1, *range(1, 10)] and read.toLocal().result(timeout=30) == 44
+    assert objects_held(ufora) == before + 1  # read
+
+
+def test_a_remote_object_changed_before_the_block_raised_keeps_the_change(ufora):
+    with ufora.remotely:
+        log = []
+    with pytest.raises(ZeroDivisionError):
+        with ufora.remotely.downloadAll():
+            log.append("started")
+            1 / 0
+    assert log.toLocal().result(timeout=30) == ["started"]
