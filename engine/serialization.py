@@ -34,7 +34,7 @@ import cloudpickle
 
 from ufora.engine import (array_digests, array_views, as_written, class_skeletons, client_objects, closed_files,
                           exception_state, gc_pause, generator_values, lru_caches, namespaces, nan_identity,
-                          packed_scalars, regex_match)
+                          packed_scalars, regex_match, single_dispatch)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -161,6 +161,10 @@ class _Pickler(cloudpickle.Pickler):
         if kind is types.ModuleType:
             reduced = self.namespaces.module_reduction(obj)
             return NotImplemented if reduced is None else reduced
+        if kind is types.FunctionType:
+            dispatching = single_dispatch.reduction(obj)
+            if dispatching is not None:
+                return dispatching
         if kind is types.FunctionType and self.as_written:
             copy = as_written.written(obj)  # the code the user wrote, not the engine's rewrite
             if copy is not None:

@@ -5,6 +5,7 @@ a registry that a base's ``__init_subclass__`` fills (each subclass was added ag
 the block itself defines (their ``__module__`` was "__ufora_block__", a class's ``__qualname__``
 lost its function). Each block also sums a range, which sends it to the cluster."""
 import collections
+import functools
 import enum
 from typing import NamedTuple
 
@@ -81,3 +82,40 @@ def prog_classes_made_in_the_block(ufora):
         check = sum(i % 3 for i in range(N))
     return {"pair": (Pair.__module__, Pair.__qualname__, repr(pairs)), "check": check, "seen_name": seen_name,
             "box": (Box.__module__, Box.__qualname__, type(boxes[1]).__qualname__, boxes[1].size)}
+
+
+@functools.singledispatch
+def describe(value):
+    return "something"
+
+
+@describe.register
+def _(value: int):
+    return "a number"
+
+
+describe.label = "mine"
+
+
+def prog_singledispatch_functions_defined_here_and_in_the_block(ufora):
+    """A user's trial (the fourth): a generic function the block defined could not be sent back
+    ("cannot pickle 'weakref.ReferenceType' object"), and one of the script could not be sent."""
+    with ufora.remotely.downloadAll():
+        @functools.singledispatch
+        def size(value):
+            return 1
+
+        @size.register
+        def _(value: list):
+            return len(value)
+
+        @size.register(dict)
+        def _(value):
+            return len(value) * 2
+
+        sizes = [size(v) for v in ([1, 2, 3], {"a": 1}, "x")]
+        kinds = [describe(v) for v in (3, "three")]
+        check = sum(i % 3 for i in range(N))
+    return {"sizes": sizes, "kinds": kinds, "after": [size([0] * 4), size({}), size(2.5)], "check": check,
+            "registered": sorted(kind.__name__ for kind in size.registry), "label": describe.label,
+            "named": (size.__name__, size.__qualname__.rsplit(".", 1)[-1])}
