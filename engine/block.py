@@ -432,6 +432,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     with generator_values.sending_back():  # a generator expression not ended goes too
         _send_variables(result, namespace, names, free, block, read, module_globals)
     _keep_changed_remote(result, before_remote, module_globals, block.filename)
+    errors.forget_partition_traces()
     return result
 
 

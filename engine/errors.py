@@ -216,19 +216,44 @@ def reraise(exc: BaseException) -> NoReturn:
         raise  # the same exception again: its context is left alone, and no line of this function is added
 
 
+# Where the exceptions a partition raised were raised, by the id of the exception raised again
+# in the block (with it, kept alive meanwhile): {id: (exception, text)}. Not a note on the
+# exception: a block that caught it saw one that CPython's has not (a user's trial found
+# ``traceback.format_exception_only`` giving 11 lines for CPython's 1); ``trace`` adds it to the
+# text the client shows. Forgotten when the block ends (``forget_partition_traces``).
+_partition_traces: Dict[int, Tuple[BaseException, str]] = {}
+
+
+def raised_in_partition(exc: BaseException, lo: int, hi: int, partition_trace: str) -> None:
+    """Keep where ``exc``, to be raised again in the block, was raised: items [lo, hi) of a
+    partition, with its traceback there."""
+    _partition_traces[id(exc)] = (exc, f"Raised in partition [{lo}, {hi}):\n{partition_trace}")
+
+
+def forget_partition_traces() -> None:
+    _partition_traces.clear()
+
+
 def trace(exc: BaseException) -> str:
     """The traceback text of ``exc`` and its chain as CPython prints it, with only the user's
-    frames (the engine's removed)."""
+    frames (the engine's removed), then where each exception of it that a partition raised was
+    raised (``raised_in_partition``)."""
     described = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
-    todo, seen = [described], set()
+    todo, seen, raised = [(described, exc)], set(), []
     while todo:
-        part = todo.pop()
+        part, original = todo.pop()
         if id(part) in seen:
             continue
         seen.add(id(part))
         part.stack = traceback.StackSummary.from_list([frame for frame in part.stack if _user_frame(frame)])
-        todo += [p for p in (part.__cause__, part.__context__, *(part.exceptions or ())) if p is not None]
-    return "".join(described.format())
+        kept = _partition_traces.get(id(original))
+        if kept is not None and kept[0] is original:
+            raised.append(kept[1])
+        todo += [(p, o) for p, o in ((part.__cause__, getattr(original, "__cause__", None)),
+                                     (part.__context__, getattr(original, "__context__", None)))
+                 if p is not None]
+        todo += [(p, o) for p, o in zip(part.exceptions or (), getattr(original, "exceptions", ()))]
+    return "".join(described.format()) + "".join(f"\n{text}" for text in raised)
 
 
 def capture(exc: BaseException) -> RemoteError:

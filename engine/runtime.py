@@ -608,12 +608,13 @@ def _gather_array(partials: List[Tuple[int, Any]], outputs: list) -> Optional[np
 
 
 def _raise(lo: int, hi: int, error: RemoteError) -> None:
-    """The first error by position, raised as the original exception with the partition's
-    traceback attached as a note, and its chain as raised there: the exception handled here,
-    if any, is the context of its first one, as serially (``errors.in_context``)."""
+    """The first error by position, raised as the original exception, and its chain as raised
+    there: the exception handled here, if any, is the context of its first one, as serially
+    (``errors.in_context``). The partition's traceback is not a note on it, which a block that
+    catches it would see: the block's error shows it (``errors.raised_in_partition``)."""
     exc = error.exception()
     errors.in_context(exc, sys.exc_info()[1])
-    exc.add_note(f"Raised in partition [{lo}, {hi}):\n{error.trace}")
+    errors.raised_in_partition(exc, lo, hi, error.trace)
     errors.reraise(exc)
 
 

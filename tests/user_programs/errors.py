@@ -286,3 +286,21 @@ def prog_errors_kept_with_their_chain_and_traceback(ufora):
     return {"check": check, "problems": [(repr(p), repr(p.__cause__), _frames(p), _frames(p.__cause__))
                                          for p in problems],
             "kept": (repr(kept), repr(kept.__context__), kept.__suppress_context__, _frames(kept))}
+
+
+def _tenth_of_distance(i):
+    return 10 // (i - 399_999)
+
+
+def prog_an_error_caught_in_the_block_is_formatted_as_cpython_s(ufora):
+    """A user's trial (the fourth): the exception a partition raised, caught in the block, had a
+    note CPython's has not ("Raised in partition [...]" and the partition's traceback), so
+    ``traceback.format_exception_only`` gave 11 lines for CPython's 1."""
+    with ufora.remotely.downloadAll():
+        try:
+            total = sum(_tenth_of_distance(i) for i in range(400_000))
+        except ZeroDivisionError as error:
+            shown = traceback.format_exception_only(type(error), error)
+            notes = getattr(error, "__notes__", None)
+            total = None
+    return {"shown": shown, "notes": notes, "total": total}
