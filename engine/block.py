@@ -273,10 +273,11 @@ _Compiled = Union[types.CodeType, function_body.FunctionBody]
 
 @functools.lru_cache(maxsize=256)
 def _compile_body(source: str, filename: str, with_line: int
-                  ) -> Tuple[_Compiled, Tuple[str, ...], Set[str], Set[str], Set[str]]:
+                  ) -> Tuple[_Compiled, Tuple[str, ...], Set[str], Set[str], Set[str], Set[str]]:
     """The rewritten, compiled body (module code, or a function's body when the block is in a
     function: ``engine.function_body``), the names it assigns, the names whose values its text
-    could change in place, those it writes into and those it may unbind (``engine.mutations``);
+    could change in place, those it writes into (``written``, then ``written_into``) and those
+    it may unbind (``engine.mutations``);
     cached, since a loop of small blocks from one file would otherwise parse that whole file
     every time."""
     tree = ast.parse(source, filename)
@@ -285,11 +286,12 @@ def _compile_body(source: str, filename: str, with_line: int
     as_is = code.copied(body)  # the text as written, whose functions go back to the client in place of the rewritten
     names = tuple(assigned_names(body))
     touched, written, unbinding = mutations.touched(body), mutations.written(body), mutations.unbinding(body)
+    written_into = mutations.written_into(body)
     module = rewriter.rewrite(ast.Module(body=body, type_ignores=[]))
     module.body = unread.mark(module.body)
     compiled = _compiled(tree, block, module.body, source, filename)
     as_written.remember(_code_of(compiled), _code_of(_compiled(tree, block, as_is, source, filename)))
-    return compiled, names, touched, written, unbinding
+    return compiled, names, touched, written, written_into, unbinding
 
 
 def _compiled(tree: ast.Module, block: ast.With, body: List[ast.stmt], source: str, filename: str) -> _Compiled:
@@ -348,7 +350,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         shipped = {**block.other_sources, block.filename: block.source}
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        compiled, names, touched, written, unbinding = _compile_body(block.source, block.filename, block.with_line)
+        compiled, names, touched, written, written_into, unbinding = _compile_body(block.source, block.filename,
+                                                                                   block.with_line)
         in_function = isinstance(compiled, function_body.FunctionBody)
         # the globals of the functions of the block's module (engine.namespaces): the block's
         # namespace at module level; in a function, the namespace without the function's locals
@@ -375,8 +378,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                  if id(part) not in remote}  # record = log.append: the list, which its calls change
         before = mutations.snapshot({**namespace, **owned}, [*compared, *owned], touched | owned.keys(),
                                     written | mutations.changing(owned, compared))
-        before_remote = mutations.snapshot(namespace, [name for name in free if name not in compared], touched,
-                                           written)
+        remote_names = mutations.remote_compared({name: value for name, value in free.items() if name not in compared},
+                                                 touched, written, written_into)
+        before_remote = mutations.snapshot(namespace, remote_names, set(remote_names), written)
         reached = mutations.reached(free.values())
         before_globals, before_caches = mutations.helpers_globals(reached), mutations.caches(reached)
         before_cells = mutations.closures(free)
@@ -439,8 +443,10 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
 def _keep_changed_remote(result: BlockResult, before: Dict[str, tuple], module_globals: Dict[str, Any],
                          filename: str) -> None:
     """Put in ``result``, kept on the cluster (``REMOTE_CHANGED``), each remote object named by
-    a free variable that the block changed in place (``before``: their snapshot); one that
-    cannot be kept is the block's error, naming it."""
+    a free variable that the block changed in place (``before``: their snapshot). One that
+    cannot be pickled any more (a lock put in it) keeps its value as before the block, and the
+    worker's log says so: before, every change was lost so, and failing the block for it would
+    lose its other results (a review)."""
     try:
         changed = mutations.changed(before)
     except Exception:
@@ -451,9 +457,8 @@ def _keep_changed_remote(result: BlockResult, before: Dict[str, tuple], module_g
         try:
             _send(result, key, value, 0, None, (), module_globals, filename, None)
         except Exception as exc:
-            if result.error is None:
-                with memory_limits.reserve():
-                    result.error = errors.capture(_unsendable(name, value, exc))
+            log.warning("the block changed the remote object %r (%s) in place, and it cannot be kept so (%s): it "
+                        "keeps its value as before the block", name, type(value).__name__, exc)
             continue
         result.kept.add(key)
         result.types[key] = _type_name(value)

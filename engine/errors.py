@@ -22,6 +22,7 @@ raised (``in_context``).
 """
 from __future__ import annotations
 
+import collections
 import os
 import traceback
 import types
@@ -216,18 +217,23 @@ def reraise(exc: BaseException) -> NoReturn:
         raise  # the same exception again: its context is left alone, and no line of this function is added
 
 
-# Where the exceptions a partition raised were raised, by the id of the exception raised again
-# in the block (with it, kept alive meanwhile): {id: (exception, text)}. Not a note on the
-# exception: a block that caught it saw one that CPython's has not (a user's trial found
+# Where the exceptions a partition raised were raised: {id of the exception raised again in the
+# block: (its type, text)}, the last PARTITION_TRACES_KEPT of them. Not a note on the exception:
+# a block that caught it saw one that CPython's has not (a user's trial found
 # ``traceback.format_exception_only`` giving 11 lines for CPython's 1); ``trace`` adds it to the
-# text the client shows. Forgotten when the block ends (``forget_partition_traces``).
-_partition_traces: Dict[int, Tuple[BaseException, str]] = {}
+# text the client shows. The exception itself is not held (a block catching failures in a loop
+# kept each alive, and the results its frames held); its type guards against a reused id.
+PARTITION_TRACES_KEPT = 32
+_partition_traces: "collections.OrderedDict[int, Tuple[type, str]]" = collections.OrderedDict()
 
 
 def raised_in_partition(exc: BaseException, lo: int, hi: int, partition_trace: str) -> None:
     """Keep where ``exc``, to be raised again in the block, was raised: items [lo, hi) of a
     partition, with its traceback there."""
-    _partition_traces[id(exc)] = (exc, f"Raised in partition [{lo}, {hi}):\n{partition_trace}")
+    _partition_traces[id(exc)] = (type(exc), f"Raised in partition [{lo}, {hi}):\n{partition_trace}")
+    _partition_traces.move_to_end(id(exc))
+    while len(_partition_traces) > PARTITION_TRACES_KEPT:
+        _partition_traces.popitem(last=False)
 
 
 def forget_partition_traces() -> None:
@@ -239,7 +245,7 @@ def trace(exc: BaseException) -> str:
     frames (the engine's removed), then where each exception of it that a partition raised was
     raised (``raised_in_partition``)."""
     described = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
-    todo, seen, raised = [(described, exc)], set(), []
+    todo, seen, raised, told = [(described, exc)], set(), [], set()
     while todo:
         part, original = todo.pop()
         if id(part) in seen:
@@ -247,7 +253,8 @@ def trace(exc: BaseException) -> str:
         seen.add(id(part))
         part.stack = traceback.StackSummary.from_list([frame for frame in part.stack if _user_frame(frame)])
         kept = _partition_traces.get(id(original))
-        if kept is not None and kept[0] is original:
+        if kept is not None and kept[0] is type(original) and id(original) not in told:
+            told.add(id(original))  # (one exception may be in the chain twice: a context, and in a group)
             raised.append(kept[1])
         todo += [(p, o) for p, o in ((part.__cause__, getattr(original, "__cause__", None)),
                                      (part.__context__, getattr(original, "__context__", None)))

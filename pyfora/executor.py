@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from ufora.engine import client_objects, module_state
 from ufora.net import schema
-from pyfora import capture, datasets, progress, run_here, storage
+from pyfora import capture, datasets, progress, remote, run_here, storage
 from pyfora.connection import Connection
 from pyfora.embedded import EmbeddedCluster
 from pyfora.Exceptions import PyforaError
@@ -100,7 +100,7 @@ class Executor(client_objects.ClientObject):
                               "__ufora_keywords__": "the keyword arguments of the call", **labels})
         sources = {_CALL_FILE: block.source, **block.other_sources}
         return self._connection.submit(self._submission(block, download_below=0),
-                                       functools.partial(self._proxy_of_call, sources))
+                                       functools.partial(self._proxy_of_call, sources, dict(zip(names, args))))
 
     def importS3Dataset(self, bucketname: str, keyname: str) -> Future:
         """A Future of a proxy of the text of the S3 object ``keyname`` in ``bucketname``, read on the
@@ -137,10 +137,17 @@ class Executor(client_objects.ClientObject):
         ``.csv`` and ``.parquet`` as a pandas DataFrame, ``.npy`` as a numpy array."""
         return self.submit(datasets.read, paths)
 
-    def _proxy_of_call(self, sources: Dict[str, str], message: dict) -> RemotePythonObject:
+    def _proxy_of_call(self, sources: Dict[str, str], arguments: Dict[str, Any], message: dict) -> RemotePythonObject:
+        """The call's result as a proxy (of its error, where it raised); first, the proxies among
+        its ``arguments`` (by their names in the call) whose values it changed in place refer to
+        the changed values (``remote.changed_in_place``: a review found those kept, and never freed)."""
+        objects = message.get("objects") or {}
+        changed = {name: RemotePythonObject(self, described, sources=sources) for name, described in objects.items()
+                   if name != "__ufora_value__"}
+        remote.changed_in_place(changed, arguments)
         if message.get("error") is not None:
             return RemotePythonObject(self, error=remote_error(message["error"]))
-        return RemotePythonObject(self, message["objects"]["__ufora_value__"], sources=sources)
+        return RemotePythonObject(self, objects["__ufora_value__"], sources=sources)
 
     def _fetch(self, object_id: str) -> Future:
         self._check_open()

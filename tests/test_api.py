@@ -541,3 +541,37 @@ def test_a_remote_object_changed_before_the_block_raised_keeps_the_change(ufora)
             log.append("started")
             1 / 0
     assert log.toLocal().result(timeout=30) == ["started"]
+
+
+def _add_one(items):
+    items.append(1)
+    return len(items)
+
+
+def test_a_call_that_changes_a_remote_argument_in_place_changes_it_and_keeps_nothing_else(ufora):
+    """A review: a call through ``submit`` (or a proxy) whose function changed a remote argument
+    left the changed copy on the cluster, never freed, and the argument unchanged."""
+    with ufora.remotely:
+        xs = [0]
+        add_one = _add_one
+    before = objects_held(ufora)
+    for count in (2, 3):
+        assert add_one(xs).result(timeout=30).toLocal().result(timeout=30) == count
+    assert ufora.submit(_add_one, xs).result(timeout=30).toLocal().result(timeout=30) == 4
+    assert xs.toLocal().result(timeout=30) == [0, 1, 1, 1]
+    assert objects_held(ufora) == before
+
+
+def test_a_remote_object_only_read_is_not_compared_and_one_that_cannot_be_kept_changed_keeps_its_value(ufora):
+    import threading
+    with ufora.remotely:
+        records = [{"v": i} for i in range(50_000)]
+        box = {"n": 1}
+    before = objects_held(ufora)
+    with ufora.remotely.downloadAll():
+        total = sum(r["v"] for r in records)
+        first = records.copy()[0]  # a method that changes nothing: not compared
+        box["lock"] = threading.Lock()  # changed, and cannot be pickled: the block still ends
+        n = box["n"]
+    assert (total, first, n) == (sum(range(50_000)), {"v": 0}, 1)
+    assert box.toLocal().result(timeout=30) == {"n": 1} and objects_held(ufora) == before

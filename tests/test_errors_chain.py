@@ -127,3 +127,34 @@ def test_reraise_keeps_the_chain_and_in_context_adds_what_is_handled_here():
             "test_reraise_keeps_the_chain_and_in_context_adds_what_is_handled_here"]  # not reraise's own line
     errors.in_context(exc, exc)  # never a cycle
     assert cause.__context__ is handled
+
+
+def _tenth_of_distance(value):
+    return 10 // (value - 299_999)
+
+
+def test_a_partition_s_exception_holds_no_note_is_not_kept_and_its_trace_is_told_once():
+    """A review: the partition traces the engine keeps for the block's error held each exception
+    (and what its frames held) until the block's end, in-process for ever; one exception in a
+    chain twice (a context, and in a group) had its partition's trace told twice."""
+    from ufora.engine import errors
+    from ufora.engine.runtime import InlineRunner, parallel_reduce, using_runner
+
+    caught = None
+    with using_runner(InlineRunner(processes=2)):
+        for _ in range(errors.PARTITION_TRACES_KEPT + 3):
+            try:
+                parallel_reduce(sum, range(300_000), _tenth_of_distance, None)
+            except ZeroDivisionError as error:
+                caught = error
+    assert len(errors._partition_traces) <= errors.PARTITION_TRACES_KEPT
+    assert caught is not None and not getattr(caught, "__notes__", None)
+    try:
+        try:
+            raise caught
+        except ZeroDivisionError:
+            raise ExceptionGroup("both", [ValueError("v"), caught])
+    except ExceptionGroup as group:
+        text = errors.trace(group)
+    assert text.count("Raised in partition") == 1
+    errors.forget_partition_traces()

@@ -119,3 +119,29 @@ def prog_singledispatch_functions_defined_here_and_in_the_block(ufora):
     return {"sizes": sizes, "kinds": kinds, "after": [size([0] * 4), size({}), size(2.5)], "check": check,
             "registered": sorted(kind.__name__ for kind in size.registry), "label": describe.label,
             "named": (size.__name__, size.__qualname__.rsplit(".", 1)[-1])}
+
+
+@functools.singledispatch
+def shown(value):
+    return "plain"
+
+
+shown.register(object, lambda value: "any object")
+
+
+@functools.singledispatch
+def extended(value):
+    return "base"
+
+
+def prog_singledispatch_changed_in_the_block_and_an_object_override(ufora):
+    """A review: an implementation registered for ``object`` over the function's own was lost
+    where the function was remade; one registered (and an attribute set) in the block on a
+    generic function of the script was lost silently."""
+    with ufora.remotely.downloadAll():
+        extended.register(float, lambda value: "a float")
+        extended.tag = "extended"
+        inside = (extended(1.5), shown("s"))
+        check = sum(i % 3 for i in range(N))
+    return {"inside": inside, "after": (extended(1.5), extended(1), getattr(extended, "tag", None), shown(2)),
+            "check": check}
