@@ -386,8 +386,9 @@ def why_here(located: capture.Located, values: Dict[str, Any], taken: Sizes,
     here; None when it goes to the cluster (it reaches a shape the cluster split or has not run
     yet, or a proxy exists). ``cores()``: the cluster's cores now (asked only when needed). A
     block that reads a proxy by name goes without asking ``proxies_alive``, whose collection
-    took 14-40 ms before each such block."""
-    if any(isinstance(value, remote.RemotePythonObject) for value in values.values()) or remote.proxies_alive():
+    took 14-40 ms before each such block (told by the values' types: ``isinstance`` would read a
+    user's object's ``__class__``, and deciding runs none of the user's code)."""
+    if any(issubclass(type(value), remote.RemotePythonObject) for value in values.values()) or remote.proxies_alive():
         return None
     _load_once()
     timed = _timed.get(_key(located))
