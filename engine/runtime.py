@@ -480,7 +480,9 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
                               if estimate is not None and estimate.compilable and not in_one_pass else None)
             at_once = in_one_pass or kernel_at_once is not None or (
                 estimate is not None and compile_after and not estimate.cpython_split_wins)
-            started = time.perf_counter()
+            # its time at once is this thread's CPU time, which a busy host does not stretch: one
+            # wall-clock timing made slow by another program split the shape from then on (CI)
+            started = time.thread_time()
             if at_once:
                 computed = [(0, source.length, tasks.run_partition_here(task, 0, source.length, whole=True))]
             else:
@@ -511,7 +513,7 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
             shm.release(segment, unlink=True)
     _pass_on_warnings(outcomes[:len(partials)])
     compiled = sum(1 for *_, (_, _, was_compiled, *_) in outcomes if was_compiled)
-    compiled_at_once.ran(shape, source.length, time.perf_counter() - started if at_once else None,
+    compiled_at_once.ran(shape, source.length, time.thread_time() - started if at_once else None,
                          bool(outcomes) and compiled == len(outcomes))
     # split: in CPython partitions only where the settings keep it from compiled code
     reason = (why or process_settings.not_compiled_here() or task_arrays.not_compiled_because(by_name)

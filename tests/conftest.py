@@ -97,6 +97,17 @@ def compute_processes(pid: int) -> List[int]:
     return [child for child in descendants(pid) if proc.name(child) != ZYGOTE_NAME]
 
 
+def _described(pid: int) -> str:
+    """A process left running, as its id, name and command line: a CI run's report of one that
+    no test of its module starts named only its id."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as listing:
+            command = listing.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        command = "(gone)"
+    return f"{pid} {proc.name(pid)!r}: {command[:200]}"
+
+
 def started_by_the_test(before: Set[int]) -> Set[int]:
     """The live processes below this one that are new since ``before`` and that the test
     started: not those a process already running before it started meanwhile (a service shared
@@ -194,7 +205,7 @@ def no_leaks():
             collected = True
             continue
         time.sleep(0.05)
-    assert not left, f"processes left running: {sorted(left)}"
+    assert not left, f"processes left running: {[_described(pid) for pid in sorted(left)]}"
     assert not threads, f"threads left running: {[thread.name for thread in threads]}"
     assert not fds, f"file descriptors left open: {fds}"
     assert not left_shm, f"shared memory left in /dev/shm: {sorted(left_shm)}"
