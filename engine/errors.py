@@ -253,8 +253,8 @@ def trace(exc: BaseException) -> str:
         seen.add(id(part))
         part.stack = traceback.StackSummary.from_list([frame for frame in part.stack if _user_frame(frame)])
         kept = _partition_traces.get(id(original))
-        if kept is not None and kept[0] is type(original) and id(original) not in told:
-            told.add(id(original))  # (one exception may be in the chain twice: a context, and in a group)
+        if kept is not None and kept[0] is type(original) and kept[1] not in told:
+            told.add(kept[1])  # once: one exception may be in the chain twice (a context, and in a group)
             raised.append(kept[1])
         todo += [(p, o) for p, o in ((part.__cause__, getattr(original, "__cause__", None)),
                                      (part.__context__, getattr(original, "__context__", None)))
