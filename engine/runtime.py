@@ -462,6 +462,10 @@ def _run(reducer, source, element, condition, key, pattern: Optional[str], flat:
     then, ``in_order``, the sum is made in order at once, never split first (its partials would
     not be combined), compiled or in CPython as one process's work (``Estimate.in_one_process``).
     ``as_written``: what CPython partitions run (``sources.written_elements``)."""
+    # where an earlier shape's partition raised is no longer asked for: an entry of an exception
+    # gone could be taken for a new one's of its type at the same id (a partition computed here
+    # told it in its own traceback)
+    errors.forget_partition_traces()
     segments = source.export()  # first: a large array travels by name, not inside the task
     if in_order and estimate is not None and estimate.fractional_floats:
         estimate = estimate.in_one_process()
