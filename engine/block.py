@@ -461,9 +461,7 @@ def _keep_changed_remote(result: BlockResult, before: Dict[str, tuple], module_g
                         "keeps its value as before the block", name, type(value).__name__, exc)
             continue
         result.kept.add(key)
-        result.types[key] = _type_name(value)
-        if callable(value):
-            result.callables.add(key)
+        _describe(result, key, value)
 
 
 def _send_variables(result: BlockResult, namespace: Dict[str, Any], names: Sequence[str], free: Dict[str, Any],
@@ -484,9 +482,7 @@ def _send_variables(result: BlockResult, namespace: Dict[str, Any], names: Seque
                     _send(result, group, {name: namespace[name] for name in members}, block.download_below, read,
                           free_ids, module_globals, block.filename, together, several=True)
             for name in assigned:
-                result.types[name] = _type_name(namespace[name])
-                if callable(namespace[name]):
-                    result.callables.add(name)
+                _describe(result, name, namespace[name])
             sent = [name for name in sent if name in ALWAYS_DOWNLOADED]
         except Exception:  # each apart, to tell which cannot be sent
             for group in groups:
@@ -501,13 +497,18 @@ def _send_variables(result: BlockResult, namespace: Dict[str, Any], names: Seque
             else:
                 _send(result, name, namespace[name], block.download_below, read, free_ids, module_globals,
                       block.filename, together)
-            result.types[name] = _type_name(namespace[name])
-            if callable(namespace[name]):
-                result.callables.add(name)
+            _describe(result, name, namespace[name])
         except Exception as exc:
             if result.error is None:
                 with memory_limits.reserve():  # (a MemoryError: the values are still held)
                     result.error = errors.capture(_unsendable(name, namespace[name], exc))
+
+
+def _describe(result: BlockResult, name: str, value: Any) -> None:
+    """Tell the client the type of the variable ``name`` sent in ``result``, and whether it is callable."""
+    result.types[name] = _type_name(value)
+    if callable(value):
+        result.callables.add(name)
 
 
 def _send(result: BlockResult, name: str, value: Any, download_below: Optional[int],
