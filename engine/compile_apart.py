@@ -8,9 +8,13 @@ shape's own CPython partitions, and the next blocks: a 200,000-item palindrome c
 split once the kernel was there). A child forked from the compiling thread holds everything the
 compile needs (the functions, their types, numba's state warmed up before the pool forked) and
 shares no GIL with the partitions, and at nice 19 (``NICE``) it gets about 1/70 of a core that
-computes partitions, and all of whatever the cores leave idle. A compile a running shape wants
-now stays in a thread of its process, at its priority: a child at the lowest starved while three
-workers' partitions filled two cores, and the shape ran in CPython to its end. The child writes
+computes partitions, and all of whatever the cores leave idle. A deferred compile that a shape
+wants after all (it ran again before its process was ever idle: blocks back to back) runs in such
+a child at the process's own priority (``WANTED_NICE``): at the lowest one starved while
+partitions filled two cores (a `min` over 1M tuples ran as CPython partitions on each of 5 runs
+in a row, 0.15-0.25 s, where its kernel takes 0.02 s), and in a thread it shared the interpreter
+lock with them. A compile a running shape wants now from its start stays in a thread of its
+process, at its priority. The child writes
 the kernel to the disk cache (``engine.kernel_cache``), from which the parent, and every other
 process of the host, loads it.
 
@@ -30,13 +34,14 @@ from typing import Callable, Iterator, Optional
 log = logging.getLogger(__name__)
 
 NICE = 19
+WANTED_NICE = 0  # added to the process's own: a deferred compile wanted after all competes as its process does
 PATIENCE = 600.0  # seconds a compile may take, at the lowest priority on a busy host
 KEPT, NOT_KEPT = 0, 3  # the child's exit codes: the kernel is in the disk cache; it could not be kept
 _PR_SET_PDEATHSIG = 1
 
 
-def run(work: Callable[[], bool]) -> Optional[int]:
-    """Run ``work`` in a child forked from this thread, at the lowest priority (``NICE``):
+def run(work: Callable[[], bool], nice: int = NICE) -> Optional[int]:
+    """Run ``work`` in a child forked from this thread, at ``nice`` (by default the lowest: ``NICE``):
     ``KEPT`` when it returned True, ``NOT_KEPT`` when
     False, None when the child raised, died or was killed (logged). Call from a thread of the
     compiling process, never its main thread: this waits for the child."""
@@ -44,7 +49,7 @@ def run(work: Callable[[], bool]) -> Optional[int]:
     with _compilers_idle():
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            _child(work, parent)
+            _child(work, parent, nice)
     return _waited(pid)
 
 
@@ -59,11 +64,11 @@ def _compilers_idle() -> Iterator[None]:
         yield
 
 
-def _child(work: Callable[[], bool], parent: int) -> None:
+def _child(work: Callable[[], bool], parent: int, nice: int) -> None:
     code = 2
     try:
         _die_with(parent)
-        os.nice(NICE)
+        os.nice(nice)
         code = KEPT if work() else NOT_KEPT
     except BaseException:
         log.exception("compile process %d failed; its shape runs in CPython", os.getpid())

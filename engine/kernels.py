@@ -615,7 +615,10 @@ def _claimed_and_compiled(name: str, key: Tuple, build: Callable[[], Optional[Ke
         found = _loaded(name, key)
         if found is not kernel_cache.MISSING:
             return found
-        compile = _compiled_and_kept if wanted else _compiled_apart  # (an idle process's: for a later run)
+        # a child either way (no interpreter lock shared with the partitions): at the lowest
+        # priority for a later run (the process was idle), at the process's own where a shape
+        # wants the kernel after all (``engine.compile_apart``)
+        compile = functools.partial(_compiled_apart, nice=compile_apart.WANTED_NICE if wanted else compile_apart.NICE)
         return compile(name, key, build) if ask is None else _fetched_or_compiled(name, key, build, ask, compile)
     finally:
         kernel_cache.release(claim)
@@ -678,16 +681,16 @@ def _built_in_child(name: str, key: Tuple, build: Callable[[], Optional[Kernel]]
     return _kept(name, key, build())
 
 
-def _compiled_apart(name: str, key: Tuple, build: Callable[[], Optional[Kernel]]) -> Optional[Kernel]:
-    """``_compiled_and_kept`` for a compile deferred until the process was idle, for a shape that
-    ends before a compile would (for its next run): built in a child process at the lowest
-    priority (``engine.compile_apart``), which takes only what the cores leave idle and shares no
-    GIL with the next blocks' partitions, then loaded from the disk cache; built here where the
-    child could not keep it there (numba cannot reduce it, the folder cannot be written); None
-    (CPython) where the child died. A compile a shape wants now (or one that waited a second
-    while work kept coming) is built in its thread, as before: at nice 19 one starved while three
-    workers' partitions filled two cores, and the shape ran in CPython to its end."""
-    ended = compile_apart.run(lambda: _built_in_child(name, key, build))
+def _compiled_apart(name: str, key: Tuple, build: Callable[[], Optional[Kernel]],
+                    nice: int = compile_apart.NICE) -> Optional[Kernel]:
+    """``_compiled_and_kept`` for a compile deferred for a shape that ends before a compile would
+    (for its next run): built in a child process (``engine.compile_apart``), which shares no GIL
+    with the next blocks' partitions, at ``nice`` (the lowest, taking only what the cores leave
+    idle, where the process was idle; its own where a shape wanted the kernel after all), then
+    loaded from the disk cache; built here where the child could not keep it there (numba cannot
+    reduce it, the folder cannot be written); None (CPython) where the child died. A compile a
+    shape wants from its start is built in its thread, as before."""
+    ended = compile_apart.run(lambda: _built_in_child(name, key, build), nice)
     if ended is None:
         return None
     found = kernel_cache.load(name, key) if ended == compile_apart.KEPT else kernel_cache.MISSING

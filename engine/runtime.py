@@ -136,14 +136,24 @@ def _inside_a_cheap_shape(estimate: Optional[cost.Estimate]) -> ContextManager[N
 # the code of the shapes split so far in the block (element, condition): a shape that comes again
 # (in a loop) compiles its kernel behind its partitions, never after them (engine.cost.compile_after)
 _shapes_run: Set[tuple] = set()
+# the same for the shapes of this process's earlier blocks (code objects compare by their code, so
+# a block sent again has the same), the latest SHAPES_REMEMBERED: a block run again at once, with
+# no idle moment between (a loop of blocks), never started the compile it deferred to one, and
+# ran in CPython every time
+_shapes_before: "collections.OrderedDict[tuple, None]" = collections.OrderedDict()
+SHAPES_REMEMBERED = 256
 
 
 def _compiles_after(estimate: Optional[cost.Estimate], element: Callable, condition: Optional[Callable]) -> bool:
     """Whether the shape's kernel should compile only after it: its estimate says so, and it is
-    the shape's first run in the block."""
+    the shape's first run in the block and in this process's latest blocks."""
     shape = (getattr(element, "__code__", element), getattr(condition, "__code__", condition))
-    first = shape not in _shapes_run
+    first = shape not in _shapes_run and shape not in _shapes_before
     _shapes_run.add(shape)
+    _shapes_before[shape] = None
+    _shapes_before.move_to_end(shape)
+    while len(_shapes_before) > SHAPES_REMEMBERED:
+        _shapes_before.popitem(last=False)
     return estimate is not None and estimate.compile_after and first
 
 

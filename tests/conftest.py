@@ -2,6 +2,7 @@
 after every test (no process started by the test left running, nothing new in /dev/shm)."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import gc
 import json
@@ -18,7 +19,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Set
 
 import pytest
 
-from ufora.engine import proc, shm
+from ufora.engine import proc, runtime, shm
 from ufora.net import client_auth
 from pyfora.embedded import EmbeddedCluster, launch
 
@@ -146,6 +147,14 @@ def shm_entries() -> set:
 # Worker services this test started (ours, and the embedded clusters pyfora.connect() made):
 # their segments, and this process's own, are the only ones its leak check may count.
 _started_services: set = set()
+
+
+@pytest.fixture(autouse=True)
+def _shapes_new_to_the_process(monkeypatch):
+    """A test's shapes run as a new process's would: whether a short shape's kernel compiles only
+    after it depends on whether an earlier block of the process ran it (``engine.runtime``), and
+    the tests before this one, in this process, are not its earlier blocks."""
+    monkeypatch.setattr(runtime, "_shapes_before", collections.OrderedDict())
 
 
 @pytest.fixture(autouse=True)

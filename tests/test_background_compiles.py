@@ -329,20 +329,21 @@ def test_a_deferred_compile_starts_when_a_shape_wants_it_now(behind, tmp_path):
     assert kernels.deferred_for() is None
     assert kernels.join_background_compiles(30)
     assert kernels._compiled_once(DEFERRED_KEY, builds.build) is None
-    [(pid, _)] = builds.by()  # wanted now: in a thread of this process
-    assert pid == os.getpid()
+    [(pid, nice)] = builds.by()  # wanted after all: in a child, at this process's priority
+    assert pid != os.getpid() and nice == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_a_compile_deferred_while_work_kept_coming_starts_after_a_second_in_the_process(behind, tmp_path):
     """A process never idle (blocks one after the other, a shape in a loop) starts its deferred
-    compiles after ``engine.pool.DEFERRED_AT_MOST``: its shapes want them now (at the lowest
-    priority, three workers' partitions on two cores left one no time at all)."""
+    compiles after ``engine.pool.DEFERRED_AT_MOST``: its shapes want them now (at the process's
+    priority: at the lowest, three workers' partitions on two cores left one no time at all; in a
+    child: in a thread it shared the interpreter lock with the partitions)."""
     builds = Builds(tmp_path)
     assert kernels._compiled_once(DEFERRED_KEY, builds.build, deferring=True) is kernels.COMPILING
     kernels.start_deferred_compiles(idle=False)
     assert kernels.join_background_compiles(30)
-    [(pid, _)] = builds.by()
-    assert pid == os.getpid()
+    [(pid, nice)] = builds.by()
+    assert pid != os.getpid() and nice == os.getpriority(os.PRIO_PROCESS, 0)
 
 
 def test_a_compile_deferred_until_the_process_is_idle_runs_at_the_lowest_priority(behind, tmp_path):
@@ -368,8 +369,12 @@ def test_deferred_compiles_start_when_the_process_is_idle(behind):
     assert kernel.function(*source.kernel_arguments(), 0, 1000)[2] == 7 * 499500
 
 
-def test_a_short_shape_compiles_after_its_partitions_unless_it_comes_again_in_the_block():
+def test_a_short_shape_compiles_after_its_partitions_unless_it_came_before(monkeypatch):
+    """Before: in the block (a loop), or in an earlier block of the process (a block sent again
+    at once, never leaving the process idle to start the compile it deferred)."""
     from ufora.engine import cost
+
+    monkeypatch.setattr(runtime, "SHAPES_REMEMBERED", 2)
 
     def estimate(serial: float, cores: int, behind: bool = True) -> cost.Estimate:
         return cost.Estimate(1_000_000, serial=serial, split=serial / cores, moved=0, compilable=True,
@@ -385,8 +390,11 @@ def test_a_short_shape_compiles_after_its_partitions_unless_it_comes_again_in_th
         assert not runtime._compiles_after(short, triple, None)  # again in the block: a loop, compile now
         assert runtime._compiles_after(short, scaled, None)
     with using_runner(InlineRunner(processes=2)):
-        assert runtime._compiles_after(short, triple, None)  # another block
-
+        assert not runtime._compiles_after(short, triple, None)  # another block, the same shape
+        assert runtime._compiles_after(short, lambda x: x + 1, None)
+        assert runtime._compiles_after(short, lambda x: x + 2, None)  # two newer shapes remembered
+    with using_runner(InlineRunner(processes=2)):
+        assert runtime._compiles_after(short, triple, None)  # forgotten
 
 def test_a_service_compiles_a_short_shapes_kernel_after_it_and_the_next_run_uses_it(start_service):
     """On two cores a compile meanwhile would take one core from the shape's partitions: the
