@@ -48,11 +48,16 @@ ASSIGNED = "__ufora_assigned__"
 # for every object pickled: the others do without), and to the first group's objects they hold
 ASSIGNED_THEIRS = "__ufora_assigned_theirs__"
 ASSIGNED_GROUPS = (ASSIGNED, ASSIGNED_THEIRS)
-# the prefix of the variable a remote object that the block changed in place travels in (its
-# free variable's name after it), kept on the cluster whatever the client downloads: the client
+# the prefix of the variable a remote object that the block changed in place travels in (the
+# object's id, ":" and its free variable's name after it), kept on the cluster whatever the client downloads: the client
 # points its proxy at it (``pyfora.remote.changed_in_place``), so that ``xs.append(99)`` on a
 # proxy's list is in ``xs`` afterwards, as in CPython (the change was lost)
 REMOTE_CHANGED = "__ufora_remote_changed__"
+# the same for a remote object held by a global of a module that a function of the block read and
+# changed in place (``def g(): ys.append(9)``, ``ys`` a proxy), followed by [id, module, name] in JSON: sent
+# back as a value, it replaced the client's proxy with a local copy, which the proxy's other
+# names did not see (a user's trial)
+REMOTE_CHANGED_GLOBAL = "__ufora_remote_changed_global__"
 
 # Code written for Python 2 still runs: xrange is range, in the block and in every function
 # shipped with it (their globals fall back to builtins).
@@ -313,10 +318,10 @@ def _type_name(value: Any) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _recording(load, loaded: List[Any]):
+def _recording(load, object_id: str, loaded: Dict[int, Tuple[str, Any]]):
     def recorded():
         value = load()
-        loaded.append(value)
+        loaded[id(value)] = (object_id, value)
         return value
     return recorded
 
@@ -358,8 +363,9 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         module_globals = {**namespace} if in_function else namespace
         loaders = {object_id: functools.partial(remote_values.load, data, parts)
                    for object_id, (data, parts) in block.objects.items()}
-        loaded: List[Any] = []  # remote objects' values: the cluster's own, never sent back
-        loaders = {object_id: _recording(load, loaded) for object_id, load in loaders.items()}
+        # remote objects' values, by their ids here: (the object's id, the value), the cluster's own, never sent back
+        loaded: Dict[int, Tuple[str, Any]] = {}
+        loaders = {object_id: _recording(load, object_id, loaded) for object_id, load in loaders.items()}
         free, read = _free_variables(block, loaders, module_globals)
         states = free.pop(module_state.STATE, {})
         module_name = free.pop(MODULE_NAME, BLOCKS_OWN_NAME)
@@ -371,7 +377,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         if in_function:
             module_globals.update((name, value) for name, value in namespace.items()
                                   if name not in compiled.parameters)
-        remote = {id(value) for value in loaded}
+        remote = set(loaded)
         read.not_theirs = remote  # the cluster's values, never the client's objects
         compared = {name: value for name, value in free.items() if id(value) not in remote}
         owned = {name: part for name, part in mutations.owners(compared, touched).items()
@@ -410,6 +416,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     if os.getpid() != driver:  # a child the block forked, whose body ended: nothing of it is sent
         return result
     result.cpython_seconds = tally.cpython_seconds(time.perf_counter() - started)
+    kept_changed: Set[str] = set()  # the remote objects changed in place kept so far, by their former ids
     result.warming_seconds = tally.warming_seconds
     try:
         changed_free = mutations.changed(before)
@@ -418,6 +425,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                    "caches": mutations.used_caches(before_caches), "classes": class_state.changed(before_classes),
                    "deleted": sorted(name for name in unbinding if name not in namespace)}
         names = mutations.rebound(namespace, before, names)
+        _keep_changed_remote_globals(result, mutated["globals"], before_globals, loaded, kept_changed, module_globals,
+                                     block.filename)
     except Exception:  # finding the effects must never cost the block's own variables
         log.exception("could not tell which free variables the block changed in place")
         mutated = {"free": {}, "globals": {}, "cells": {}, "caches": [], "classes": [], "deleted": []}
@@ -435,17 +444,18 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         names = (*names, module_state.STATE)
     with generator_values.sending_back():  # a generator expression not ended goes too
         _send_variables(result, namespace, names, free, block, read, module_globals)
-    _keep_changed_remote(result, before_remote, module_globals, block.filename)
+    _keep_changed_remote(result, before_remote, loaded, kept_changed, module_globals, block.filename)
     errors.forget_partition_traces()
     return result
 
 
-def _keep_changed_remote(result: BlockResult, before: Dict[str, tuple], module_globals: Dict[str, Any],
-                         filename: str) -> None:
+def _keep_changed_remote(result: BlockResult, before: Dict[str, tuple], loaded: Dict[int, Tuple[str, Any]],
+                         kept: Set[str], module_globals: Dict[str, Any], filename: str) -> None:
     """Put in ``result``, kept on the cluster (``REMOTE_CHANGED``), each remote object named by
-    a free variable that the block changed in place (``before``: their snapshot). One that
-    cannot be pickled any more (a lock put in it) keeps its value as before the block, and the
-    worker's log says so: before, every change was lost so, and failing the block for it would
+    a free variable that the block changed in place (``before``: their snapshot), once (``kept``:
+    those kept already, by their former ids: two names of one proxy, or a global holding it). One
+    that cannot be pickled any more (a lock put in it) keeps its value as before the block, and
+    the worker's log says so: before, every change was lost so, and failing the block for it would
     lose its other results (a review)."""
     try:
         changed = mutations.changed(before)
@@ -453,15 +463,47 @@ def _keep_changed_remote(result: BlockResult, before: Dict[str, tuple], module_g
         log.exception("could not tell which remote objects the block changed in place")
         return
     for name, value in changed.items():
-        key = REMOTE_CHANGED + name
-        try:
-            _send(result, key, value, 0, None, (), module_globals, filename, None)
-        except Exception as exc:
-            log.warning("the block changed the remote object %r (%s) in place, and it cannot be kept so (%s): it "
-                        "keeps its value as before the block", name, type(value).__name__, exc)
-            continue
-        result.kept.add(key)
-        _describe(result, key, value)
+        was = loaded[id(value)][0] if id(value) in loaded else None
+        if was is not None and was not in kept:
+            kept.add(was)
+            _keep_changed(result, f"{REMOTE_CHANGED}{was}:{name}", name, value, module_globals, filename)
+
+
+def _keep_changed_remote_globals(result: BlockResult, changed: Dict[str, Dict[str, Any]],
+                                 taken: Dict[Tuple[str, str], tuple], loaded: Dict[int, Tuple[str, Any]],
+                                 kept: Set[str], module_globals: Dict[str, Any], filename: str) -> None:
+    """Take out of ``changed`` (``mutations.changed_globals``: {module: {name: value}}) each
+    global that held a remote object (``loaded``) and was changed in place, and keep it on the
+    cluster instead (``REMOTE_CHANGED_GLOBAL`` and [its former id, the module, the name] in
+    JSON), once, as ``_keep_changed_remote`` keeps a free variable's; one the block bound to
+    another value goes back as a value, as any global."""
+    for module, values in list(changed.items()):
+        for name, value in list(values.items()):
+            held = taken.get((module, name))
+            if held is None or id(held[1]) not in loaded or isinstance(value, mutations.Rebound):
+                continue
+            del values[name]
+            was = loaded[id(held[1])][0]
+            if was not in kept:
+                kept.add(was)
+                _keep_changed(result, REMOTE_CHANGED_GLOBAL + json.dumps([was, module, name]), f"{module}.{name}",
+                              value, module_globals, filename)
+        if not values:
+            del changed[module]
+
+
+def _keep_changed(result: BlockResult, key: str, label: str, value: Any, module_globals: Dict[str, Any],
+                  filename: str) -> None:
+    """Put ``value``, a remote object the block changed in place, in ``result`` as ``key``, kept
+    on the cluster; one that cannot be pickled any more keeps its value as before (logged)."""
+    try:
+        _send(result, key, value, 0, None, (), module_globals, filename, None)
+    except Exception as exc:
+        log.warning("the block changed the remote object %r (%s) in place, and it cannot be kept so (%s): it "
+                    "keeps its value as before the block", label, type(value).__name__, exc)
+        return
+    result.kept.add(key)
+    _describe(result, key, value)
 
 
 def _send_variables(result: BlockResult, namespace: Dict[str, Any], names: Sequence[str], free: Dict[str, Any],

@@ -165,6 +165,8 @@ def _changed_directly(body: List[ast.stmt]) -> Set[str]:
             if not (isinstance(node.func, ast.Name) and node.func.id in _READING_BUILTINS):
                 arguments = [*node.args, *(k.value for k in node.keywords)]
                 names.update(_root(a.value if isinstance(a, ast.Starred) else a) for a in arguments)
+                names.update(_root(value) for k in node.keywords if k.arg is None and isinstance(k.value, ast.Dict)
+                             for value in k.value.values)  # f(**{'lst': xs}) passes xs
             else:  # sorted(xs, key=counted): the key is called; print(x, file=buf) writes; iter(counter, 3) calls
                 names.update(_root(k.value) for k in node.keywords if k.arg in ("key", "file"))
                 if node.func.id == "iter" and len(node.args) == 2:
@@ -220,12 +222,25 @@ def remote_compared(values: Dict[str, Any], touched_names: Set[str], written_nam
                     written_into_names: Set[str]) -> List[str]:
     """Which of the remote objects ``values`` (by their free variables' names) to compare
     before and after the block: each one the text writes into (``written_into``), a cheap one it
-    touches, and an object of the user's class it calls a method of. Not a large one it only
-    reads or passes on (a review: comparing 400k records a block summed cost it 3x its time; a
-    helper function that changes such a value in place changes the cluster's copy only)."""
+    touches (a small object of the user's class too, ``_light_object``: one passed to a function
+    that changed it lost the change, a user's trial found), and an object of the user's class it calls a method
+    of. Not a large one it only reads or passes on (a review: comparing 400k records a block
+    summed cost it 3x its time; a helper function that changes such a value in place changes the
+    cluster's copy only)."""
     return [name for name, value in values.items()
-            if name in written_into_names or name in touched_names and _cheap(value)
+            if name in written_into_names or name in touched_names and (_cheap(value) or _light_object(value))
             or name in written_names and users_class(type(value))]
+
+
+def _light_object(value: Any) -> bool:
+    """A ``_small_object`` whose attributes' items and bytes together are those of one cheap
+    value (``CHEAP_ITEMS``, ``CHEAP_BYTES``): compared on every block that passes it to a
+    function, where a model holding a few 8 MB arrays cost 0.1 s a block (a review)."""
+    if isinstance(value, _GENERATORS) or not _small_object(value):
+        return _small_object(value)
+    attributes = vars(value).values()
+    return (sum(len(a) for a in attributes if isinstance(a, (list, dict, set, bytearray, collections.deque)))
+            <= CHEAP_ITEMS and sum(a.nbytes for a in attributes if isinstance(a, np.ndarray)) <= CHEAP_BYTES)
 
 
 def unbinding(body: List[ast.stmt]) -> Set[str]:

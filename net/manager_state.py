@@ -231,6 +231,14 @@ class ManagerState:
     # ---- events --------------------------------------------------------------------------
     def _submitted(self, event: Submitted) -> None:
         self.pending.append(event.job)
+        if not self.members and self._object_problem(event.job) is not None:
+            # no worker to fail it when ready (``_dispatch``): it fails once none came back in time
+            # (a user's trial: with the only worker lost, it waited for ever; toLocal() failed at once)
+            self._out.append(StartOrphanTimer("a remote object it uses was lost with its worker"))
+
+    def _object_problem(self, job: Job) -> Optional[str]:
+        """Why ``job`` cannot use one of its remote objects (``object_problem``), or None."""
+        return next(filter(None, (self.object_problem(key, job.session) for key in job.objects)), None)
 
     def _cancelled(self, event: Cancelled) -> None:
         """Stop the chosen blocks: dropped if they wait, stopped on their workers if they run."""
@@ -305,14 +313,20 @@ class ManagerState:
         self._out.append(Deliver(job, event.worker_id, header, event.buffers, kept))
 
     def _orphans_due(self, event: OrphansDue) -> None:
-        """Blocks waiting to run again, with still no member to run them, fail."""
+        """Blocks waiting to run again, with still no member to run them, fail; so do those
+        waiting that use a remote object lost with its worker, which did not come back."""
         if self.members:
             return
         orphans = [job for job in self.pending if job.reruns]
-        self.pending = deque(job for job in self.pending if not job.reruns)
+        unrunnable = [job for job in self.pending if not job.reruns and self._object_problem(job) is not None]
+        failing = {id(job) for job in [*orphans, *unrunnable]}
+        self.pending = deque(job for job in self.pending if id(job) not in failing)
         for job in orphans:
             self._out.append(Fail(job, f"{event.reason}, and no worker was left to run it again within "
                                        f"{ORPHAN_TIMEOUT:.0f} s"))
+        for job in unrunnable:
+            self._out.append(Fail(job, f"the block cannot run: {self._object_problem(job)}, and no worker came "
+                                       f"back within {ORPHAN_TIMEOUT:.0f} s"))
 
     # ---- steps ---------------------------------------------------------------------------
     def _lose(self, member: Member, reason: str) -> None:
@@ -351,9 +365,9 @@ class ManagerState:
         ready = [member for member in self.members.values() if member.ready]
         while self.pending and ready:
             job = self.pending.popleft()
-            problems = list(filter(None, (self.object_problem(key, job.session) for key in job.objects)))
-            if problems:
-                self._out.append(Fail(job, f"the block cannot run: {problems[0]}"))
+            problem = self._object_problem(job)
+            if problem is not None:
+                self._out.append(Fail(job, f"the block cannot run: {problem}"))
                 continue
             owners = {object_id: self.objects[object_id].worker_id for object_id in job.objects}
             member = self._driver_for(job, owners, ready)

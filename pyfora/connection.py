@@ -187,8 +187,20 @@ class RemoteFuture(Future):
         try:
             return super().result(timeout)
         except KeyboardInterrupt:
-            self.cancel()
+            if not self.cancel():  # it came as Ctrl-C did: nobody will see it
+                self._abandon()
             raise
+
+    def _abandon(self) -> None:
+        """Free the remote objects of a JOB_DONE that came, untransformed, for a caller who will
+        not see it (a user's trial: Ctrl-C as a block ended left them on the cluster until
+        ``close()``); a transformed result holds proxies, which free their own."""
+        try:
+            value = super().result(0)
+        except BaseException:  # noqa: B902 - its error, or cancelled: nothing held
+            return
+        if isinstance(value, dict):
+            self._connection.release_all(value)
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
         try:
@@ -211,7 +223,8 @@ class RemoteFuture(Future):
             try:
                 self.set_result(value)
             except InvalidStateError:  # cancelled meanwhile, in another thread
-                pass
+                if value is message:  # untransformed: no proxy frees its objects
+                    self._connection.release_all(message)
 
     def fail(self, exc: BaseException) -> None:
         try:

@@ -25,7 +25,7 @@ from pyfora.with_block import WithBlockExecutor
 log = logging.getLogger(__name__)
 CORES_KEPT_FOR = 30.0  # seconds the cluster's core count is reused before it is asked again
 _CALL_FILE = "<pyfora submit>"
-_CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__({}**__ufora_keywords__)\n"
+_CALL_SOURCE = "with __ufora_call__:\n    __ufora_value__ = __ufora_function__({})\n"
 
 
 def _identity(value: Any) -> Any:
@@ -90,17 +90,22 @@ class Executor(client_objects.ClientObject):
         context, numpy's error modes, the environment, the working folder...)."""
         self._check_open()
         check_callable(fn)
+        # each argument a free variable of its own, keywords too: a proxy among them whose value the
+        # call changes in place is pointed at the changed value (``_proxy_of_call``; a keyword's
+        # change was lost, held in a dict of them)
         names = [f"__ufora_argument_{index}__" for index in range(len(args))]
-        labels = {name: f"argument {index + 1} of the call" for index, name in enumerate(names)}
+        keywords = {f"__ufora_keyword_{index}__": key for index, key in enumerate(kwargs)}
+        labels = {**{name: f"argument {index + 1} of the call" for index, name in enumerate(names)},
+                  **{name: f"keyword argument {key!r} of the call" for name, key in keywords.items()}}
+        arguments = {**dict(zip(names, args)), **{name: kwargs[key] for name, key in keywords.items()}}
+        passed = [*names, "**{" + "".join(f"{key!r}: {name}, " for name, key in keywords.items()) + "}"]
         states = {module_state.STATE: module_state.taken(module_state.always())}
-        block = capture.ship(_CALL_SOURCE.format("".join(name + ", " for name in names)), _CALL_FILE, 1,
-                             {"__ufora_function__": fn, "__ufora_keywords__": kwargs, **dict(zip(names, args)),
-                              **states},
-                             {"__ufora_function__": "the function called",
-                              "__ufora_keywords__": "the keyword arguments of the call", **labels})
+        block = capture.ship(_CALL_SOURCE.format(", ".join(passed)), _CALL_FILE, 1,
+                             {"__ufora_function__": fn, **arguments, **states},
+                             {"__ufora_function__": "the function called", **labels})
         sources = {_CALL_FILE: block.source, **block.other_sources}
         return self._connection.submit(self._submission(block, download_below=0),
-                                       functools.partial(self._proxy_of_call, sources, dict(zip(names, args))))
+                                       functools.partial(self._proxy_of_call, sources, arguments, labels))
 
     def importS3Dataset(self, bucketname: str, keyname: str) -> Future:
         """A Future of a proxy of the text of the S3 object ``keyname`` in ``bucketname``, read on the
@@ -137,17 +142,19 @@ class Executor(client_objects.ClientObject):
         ``.csv`` and ``.parquet`` as a pandas DataFrame, ``.npy`` as a numpy array."""
         return self.submit(datasets.read, paths)
 
-    def _proxy_of_call(self, sources: Dict[str, str], arguments: Dict[str, Any], message: dict) -> RemotePythonObject:
+    def _proxy_of_call(self, sources: Dict[str, str], arguments: Dict[str, Any], labels: Dict[str, str],
+                       message: dict) -> RemotePythonObject:
         """The call's result as a proxy (of its error, where it raised); first, the proxies among
-        its ``arguments`` (by their names in the call) whose values it changed in place refer to
-        the changed values (``remote.changed_in_place``: a review found those kept, and never freed)."""
+        its ``arguments`` (by their names in the call; ``labels``: what to call them) whose values
+        it changed in place refer to the changed values (``remote.changed_in_place``: a review
+        found those kept, and never freed)."""
         objects = message.get("objects") or {}
         changed = {name: RemotePythonObject(self, described, sources=sources) for name, described in objects.items()
                    if name != "__ufora_value__"}
-        remote.changed_in_place(changed, arguments)
-        if message.get("error") is not None:
-            return RemotePythonObject(self, error=remote_error(message["error"]))
-        return RemotePythonObject(self, objects["__ufora_value__"], sources=sources)
+        value = (RemotePythonObject(self, error=remote_error(message["error"])) if message.get("error") is not None
+                 else RemotePythonObject(self, objects["__ufora_value__"], sources=sources))
+        remote.warn_all(remote.changed_in_place(changed, arguments, labels))
+        return value
 
     def _fetch(self, object_id: str) -> Future:
         self._check_open()

@@ -17,12 +17,16 @@ in ``f`` itself.
 from __future__ import annotations
 
 import gc
+import json
+import sys
+import threading
+import warnings
 import weakref
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 from ufora.engine import errors, serialization
-from ufora.engine.block import ASSIGNED_GROUPS, REMOTE_CHANGED
+from ufora.engine.block import ASSIGNED_GROUPS, REMOTE_CHANGED, REMOTE_CHANGED_GLOBAL
 from pyfora.Exceptions import (ForaToPythonConversionError, InternalError, NotCallableError,
                                PythonToForaConversionError, ResultExceededBytecountThreshold, computation_error)
 
@@ -147,22 +151,63 @@ def values_of(message: Dict[str, Any], executor: "Executor", sources: Dict[str, 
 def changed_names(values: Dict[str, Any]) -> List[str]:
     """The names of the block's free variables whose remote objects it changed in place
     (``engine.block.REMOTE_CHANGED``)."""
-    return [name[len(REMOTE_CHANGED):] for name in values if name.startswith(REMOTE_CHANGED)]
+    return [key[len(REMOTE_CHANGED):].partition(":")[2] for key in values if key.startswith(REMOTE_CHANGED)]
 
 
-def changed_in_place(values: Dict[str, Any], proxies: Dict[str, Any]) -> None:
+CHANGED_AT_ONCE = ("the remote object {name} (id {was:.8}) was changed in place by two blocks or calls that "
+                   "ran at the same time: the change of the one that ended last was made to the value from "
+                   "before the other's, and replaces it, so the other's change is lost; wait for a call that "
+                   "changes a remote object before the next block or call that changes it")
+NOT_LOADED = ("the block changed in place the remote object that global {name!r} of module {module!r} holds, "
+              "which is not loaded here: the change is lost")
+_swapping = threading.Lock()  # a call's result comes in the connection's thread, a block's in the caller's
+
+
+def changed_in_place(values: Dict[str, Any], proxies: Dict[str, Any],
+                     labels: Optional[Dict[str, str]] = None) -> List[str]:
     """Point each proxy of ``proxies`` (by the block's free variable naming it) at the remote
     object the block left where it changed that proxy's value in place, taken out of
     ``values``: every name holding the proxy sees the change, as every name holding a list sees
     its ``append`` in CPython. The proxy's former object is freed with the new proxy, which
-    takes it over."""
-    for name in changed_names(values):
-        changed, proxy = values.pop(REMOTE_CHANGED + name), proxies.get(name)
-        if isinstance(proxy, RemotePythonObject) and isinstance(changed, RemotePythonObject):
-            for attribute in ("_id", "size", "typeName", "isCallable"):
-                held = getattr(proxy, attribute)
-                setattr(proxy, attribute, getattr(changed, attribute))
-                setattr(changed, attribute, held)
+    takes it over. Also a proxy held by a module's global that a function of the block changed
+    (``REMOTE_CHANGED_GLOBAL``). The warnings to give, once every proxy is pointed (a warning
+    made an error must not leave the others, nor the block's values, behind): a proxy that
+    another block or call pointed elsewhere meanwhile (they ran at the same time) is pointed at
+    this change all the same (``CHANGED_AT_ONCE``, naming it by ``labels`` where they have its
+    name: a user's trial found one of the two changes lost in silence), and a global of a module
+    not loaded here (``NOT_LOADED``)."""
+    told: List[str] = []
+    with _swapping:
+        for key in [key for key in values if key.startswith(REMOTE_CHANGED)]:
+            was, _, name = key[len(REMOTE_CHANGED):].partition(":")
+            told += _swapped(proxies.get(name), values.pop(key), was, (labels or {}).get(name, repr(name)))
+        for key in [key for key in values if key.startswith(REMOTE_CHANGED_GLOBAL)]:
+            was, module, name = json.loads(key[len(REMOTE_CHANGED_GLOBAL):])
+            changed = values.pop(key)
+            if module not in sys.modules:
+                told.append(NOT_LOADED.format(name=name, module=module))
+                continue
+            told += _swapped(vars(sys.modules[module]).get(name), changed, was, f"{module}.{name}")
+    return told
+
+
+def _swapped(proxy: Any, changed: Any, was: str, name: str) -> List[str]:
+    """``proxy`` pointed at ``changed``'s remote object, and ``changed`` at the proxy's former
+    one (freed with it); ``was``: the object the block or call changed. The warning to give."""
+    if not (isinstance(proxy, RemotePythonObject) and isinstance(changed, RemotePythonObject)):
+        return []
+    told = [CHANGED_AT_ONCE.format(name=name, was=was)] if proxy._id != was else []
+    for attribute in ("_id", "size", "typeName", "isCallable"):
+        held = getattr(proxy, attribute)
+        setattr(proxy, attribute, getattr(changed, attribute))
+        setattr(changed, attribute, held)
+    return told
+
+
+def warn_all(told: List[str]) -> None:
+    """Give each warning of ``changed_in_place``."""
+    for message in told:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 def pickles_of(message: Dict[str, Any]) -> List[Tuple[Any, List[Any]]]:

@@ -172,14 +172,19 @@ class WithBlockExecutor:
         # your module's globals (engine.namespaces)
         with class_state.keeping_own_functions(), namespaces.loading_into(frame.f_globals, block.filename, True):
             together = serialization.TogetherRead()  # (the objects the values share: engine.block)
-            values = values_of(message, self._executor, sources, block.written, together)
-            remote.changed_in_place(values, capture.free_values(frame, remote.changed_names(values)))
+            try:
+                values = values_of(message, self._executor, sources, block.written, together)
+            except BaseException:  # Ctrl-C as the result came: its remote objects have no proxy to free them
+                self._executor._connection.release_all(message)
+                raise
+            told = remote.changed_in_place(values, capture.free_values(frame, remote.changed_names(values)))
             states = values.pop(module_state.STATE, {})
             with warned.installing(states.pop(warned.FILTERS_CHANGE, None), self._executor._warning_registries):
                 module_state.install(states)
             if changed is not None:  # first: a name the block bound anew still holds the object it changed
                 capture.update_in_place(frame, *changed, block.written, together)
             capture.write_back(frame, values)
+        remote.warn_all(told)
         error = message.get("error")
         # its time, to the end or to the user's exception (not the cluster's own failure)
         if self._learning is not None and (error is None or error.get("type_name") != "InternalError"):

@@ -477,6 +477,41 @@ def test_a_malformed_result_from_the_manager_fails_its_future_clearly(ufora):
         future.result(timeout=5)
 
 
+def test_a_block_s_result_that_came_as_ctrl_c_did_frees_its_remote_objects(monkeypatch):
+    """A user's trial: Ctrl-C landing as a block ended left its remote objects on the cluster,
+    no proxy holding them, until ``close()``."""
+    import concurrent.futures
+
+    released = []
+
+    class Connection:
+        def release_all(self, message):
+            released.append(message)
+
+    future = pyfora.connection.RemoteFuture(Connection(), "j1", lambda message: message)
+    message = {"objects": {"x": {"id": "o1"}}}
+    future.resolve(message)
+    waits = []
+
+    def interrupted(self, timeout=None):  # Ctrl-C in the wait, though the result was there
+        waits.append(timeout)
+        if len(waits) == 1:
+            raise KeyboardInterrupt
+        return real(self, timeout)
+
+    real = concurrent.futures.Future.result
+    monkeypatch.setattr(concurrent.futures.Future, "result", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        future.result()
+    assert released == [message]
+    proxied = pyfora.connection.RemoteFuture(Connection(), "j2", lambda message: ["a proxy"])
+    proxied.resolve(message)
+    waits.clear()
+    with pytest.raises(KeyboardInterrupt):
+        proxied.result()
+    assert released == [message]  # a proxy made of it frees its own
+
+
 def test_a_connection_idle_for_longer_than_a_ping_interval_stays_open(cluster_url):
     """The client sends from the calling thread; engineio's writer thread, whose queue then
     stays empty, must not take that for a dead connection (it would after 30 s)."""
@@ -560,6 +595,94 @@ def test_a_call_that_changes_a_remote_argument_in_place_changes_it_and_keeps_not
     assert ufora.submit(_add_one, xs).result(timeout=30).toLocal().result(timeout=30) == 4
     assert xs.toLocal().result(timeout=30) == [0, 1, 1, 1]
     assert objects_held(ufora) == before
+
+
+def _bump(tally, by):
+    tally.add(by)
+    return tally.total
+
+
+def test_a_function_that_changes_a_remote_object_of_your_class_or_a_keyword_argument_keeps_the_change(ufora):
+    """A user's trial: a small object of the script's class changed by a function it was passed
+    to (a call, or a block calling the function) lost the change silently; so did a remote
+    keyword argument of a call, of any type."""
+    with ufora.remotely:
+        tally = Tally()
+        xs = [0]
+    before = objects_held(ufora)
+    assert ufora.submit(_bump, tally, 10).result(timeout=30).toLocal().result(timeout=30) == 10
+    assert ufora.submit(_bump, by=5, tally=tally).result(timeout=30).toLocal().result(timeout=30) == 15
+    with ufora.remotely.downloadAll():
+        total = _bump(tally, 1)
+    assert total == 16 and vars(tally.toLocal().result(timeout=30)) == {"n": 3, "total": 16}
+    assert ufora.submit(_add_one, items=xs).result(timeout=30).toLocal().result(timeout=30) == 2
+    with ufora.remotely.downloadAll():
+        count = _add_one(**{"items": xs})
+    assert count == 3 and xs.toLocal().result(timeout=30) == [0, 1, 1]
+    assert objects_held(ufora) == before  # each changed object replaced its former one, which is freed
+
+
+def _add_once_told(items, item, told):
+    deadline = time.monotonic() + 60
+    while not os.path.exists(told) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    items.append(item)
+
+
+def test_two_changes_of_a_remote_object_made_at_the_same_time_warn_that_one_is_lost(ufora, tmp_path):
+    """A user's trial: a call still running when a block changed the same proxy; whichever
+    ended last replaced the other's change, in silence. Changes of one object through two of
+    its names in one block, or passed twice to one call, are no such thing: no warning."""
+    import warnings
+
+    with ufora.remotely:
+        ys = [1]
+    told = str(tmp_path / "told")
+    called = ufora.submit(_add_once_told, ys, 2, told)  # it appends once the block below has ended
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ufora.remotely:
+            ys.append(3)
+    open(told, "w").close()
+    with pytest.warns(RuntimeWarning, match="changed in place by two blocks or calls that ran at the same time"):
+        called.result(timeout=60)
+    assert ys.toLocal().result(timeout=30) == [1, 2]  # the last to end: the call's
+    also = ys
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ufora.remotely:
+            ys.append(4)
+            also.append(5)
+        ufora.submit(_add_twice, ys, ys).result(timeout=60)
+    assert ys.toLocal().result(timeout=30) == [1, 2, 4, 5, 6, 6]
+
+
+def _add_twice(first, second):
+    first.append(6)
+    second.append(6)
+
+
+_shared = None  # a proxy while the next test runs
+
+
+def _append_to_shared(item):
+    _shared.append(item)
+
+
+def test_a_function_that_changes_a_remote_object_its_global_holds_changes_the_proxy_for_every_name(ufora):
+    """A user's trial: the global was rebound to a local copy of the changed value, which the
+    proxy's other names did not see."""
+    global _shared
+    with ufora.remotely:
+        made = [1, 2]
+    _shared = made
+    try:
+        with ufora.remotely:
+            _append_to_shared(9)
+        assert _shared is made
+        assert made.toLocal().result(timeout=30) == [1, 2, 9]
+    finally:
+        _shared = None
 
 
 def test_a_remote_object_only_read_is_not_compared_and_one_that_cannot_be_kept_changed_keeps_its_value(ufora):

@@ -162,6 +162,33 @@ def test_a_session_s_end_frees_all_its_objects_and_a_lost_holder_makes_them_unus
     assert driven.state.object_problem("o3", "s1") == "remote object o3 was lost with worker a, which held it"
 
 
+def test_a_block_using_an_object_lost_with_the_only_worker_fails_unless_the_worker_comes_back():
+    """A user's trial: with no worker left, it waited for ever (``toLocal()`` failed at once)."""
+    driven = Driven()
+    a = worker("a")
+    driven.ready(a)
+    [run] = driven(Submitted(job(1)))
+    driven(BlockDone("a", {"job_id": run.job.cluster_job_id, "objects": {"x": {"id": "o1", "size": 8}}}, []))
+    driven(WorkerLost(a, "lost"))
+    [timer] = driven(Submitted(job(2, objects=["o1"])))
+    assert isinstance(timer, StartOrphanTimer)
+    assert driven(Submitted(job(3))) == []
+    [fail] = driven(OrphansDue(timer.reason))  # no worker came back in time
+    assert isinstance(fail, Fail) and fail.job.client_job_id == "j2"
+    assert "remote object o1 was lost with worker a" in fail.message and "no worker came back" in fail.message
+    assert [queued.client_job_id for queued in driven.state.pending] == ["j3"]  # no object of a lost worker
+    b = worker("b")
+    [run] = driven.ready(b)
+    assert run.job.client_job_id == "j3"
+    driven(BlockDone("b", {"job_id": run.job.cluster_job_id, "objects": {}}, []))
+    # the worker that held it comes back, still holding it: a block waiting for it runs there
+    driven(WorkerLost(b, "lost"))
+    [timer] = driven(Submitted(job(4, objects=["o1"])))
+    [run] = driven.ready(a)
+    assert run.job.client_job_id == "j4" and run.worker_id == "a"
+    assert driven(OrphansDue(timer.reason)) == []
+
+
 def test_validate_state_catches_a_contradiction():
     driven = Driven()
     driven.ready(worker("a"))
