@@ -99,7 +99,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import socketio.packet
 
-PROTOCOL_VERSION = 15
+PROTOCOL_VERSION = 16  # 16: a remote object changed in place travels with the id it had
 STREAMS = ("stdout", "stderr", "warning", "log")  # of OUTPUT
 WARNING_STREAM = "warning"  # its text is cut between lines only (engine.warned.STREAM)
 LOG_STREAM = "log"  # so is this one's (engine.log_records.STREAM)
