@@ -153,6 +153,18 @@ class _SocketIOClient(socketio.Client):
             super()._send_packet(pkt)
 
 
+class HeldReleases:
+    """``Connection.hold_releases``'s hold: ``end()`` (once; again does nothing) lets them go."""
+
+    def __init__(self, connection: "Connection"):
+        self._connection: Optional["Connection"] = connection
+
+    def end(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection._hold_ended()
+
+
 class RemoteFuture(Future):
     """A ``concurrent.futures.Future`` for work on the cluster: ``cancel()`` also stops the work
     there, and Ctrl-C while waiting in ``result()`` or ``exception()`` cancels it, then raises
@@ -279,6 +291,8 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         # (``release`` runs in __del__, which the garbage collector may call anywhere)
         self._released: Deque[str] = deque()
         self._release_due = False
+        self._holding = threading.Lock()
+        self._held = 0  # blocks and calls being captured and sent, which hold the releases back
         self._output_failed = False
         self._warning_registries: Dict[str, dict] = {}  # engine.warned.issue_here's, of modules not here
         self._state = LinkState()  # up, down, or reconnecting (pyfora.link_state)
@@ -522,11 +536,28 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         for described in (message.get("objects") or {}).values():
             self.release(str(described.get("id")))
 
+    def hold_releases(self) -> "HeldReleases":
+        """No release is told from now until the ``end()`` of what this returns: a block's (or a
+        call's) remote objects are read as it is captured and told to the manager as it is sent;
+        a proxy pointed at another object meanwhile (a call that changed it ended, in the
+        connection's thread) released the object the block was sent with, and the release came
+        first: the block failed with "remote object ... was freed" (a user's trial)."""
+        with self._holding:
+            self._held += 1
+        return HeldReleases(self)
+
+    def _hold_ended(self) -> None:
+        with self._holding:
+            self._held -= 1
+        if self._released:
+            self._flush_releases()
+
     def _flush_releases(self) -> None:
         """Tell the manager which remote objects were dropped; while disconnected, they wait
-        for the next request after reconnecting."""
+        for the next request after reconnecting; while a block is captured and sent
+        (``hold_releases``), until it is sent."""
         self._release_due = False
-        if not self._sio.connected:
+        if not self._sio.connected or self._held:
             return
         released = []
         while self._released:

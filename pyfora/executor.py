@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from ufora.engine import client_objects, module_state
 from ufora.net import schema
 from pyfora import capture, datasets, progress, remote, run_here, storage
-from pyfora.connection import Connection
+from pyfora.connection import Connection, HeldReleases
 from pyfora.embedded import EmbeddedCluster
 from pyfora.Exceptions import PyforaError
 from pyfora.remote import RemotePythonObject, check_callable, pickles_of, rebuilt, remote_error
@@ -90,6 +90,14 @@ class Executor(client_objects.ClientObject):
         context, numpy's error modes, the environment, the working folder...)."""
         self._check_open()
         check_callable(fn)
+        held = self._connection.hold_releases()  # until sent: the arguments' objects stay (``hold_releases``)
+        try:
+            return self._submitted(fn, args, kwargs)
+        finally:
+            held.end()
+
+    def _submitted(self, fn: Callable, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Future:
+        """``submit``'s call, captured and sent."""
         # each argument a free variable of its own, keywords too: a proxy among them whose value the
         # call changes in place is pointed at the changed value (``_proxy_of_call``; a keyword's
         # change was lost, held in a dict of them)
@@ -176,12 +184,18 @@ class Executor(client_objects.ClientObject):
                 "objects": block.objects, "download_below": download_below, "unread": block.unread}
 
     def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int],
-                   status_callback: Optional[Callable[[dict], None]] = None) -> dict:
+                   status_callback: Optional[Callable[[dict], None]] = None,
+                   held: Optional[HeldReleases] = None) -> dict:
         """Run a captured block and wait: its JOB_DONE message, downloaded. Its progress goes
         to ``status_callback`` and to a progress bar where one would be seen. Ctrl-C while
-        waiting cancels the block on the cluster too (``RemoteFuture.result``)."""
-        self._check_open()
-        future = self._connection.submit(self._submission(block, download_below))
+        waiting cancels the block on the cluster too (``RemoteFuture.result``). ``held``: the
+        releases held back since the block was captured, let go once it is sent."""
+        try:
+            self._check_open()
+            future = self._connection.submit(self._submission(block, download_below))
+        finally:
+            if held is not None:
+                held.end()
         if status_callback is not None:
             future.add_progress_callback(status_callback)
         bar = progress.ProgressBar() if self._progress and progress.wanted() else None

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 
 from ufora.engine import class_state, errors, module_state, mutations, namespaces, serialization, warned
 from pyfora import capture, remote, run_here
+from pyfora.connection import HeldReleases
 from pyfora.Exceptions import PythonToForaConversionError, computation_error
 from pyfora.remote import pickles_of, remote_error, values_of
 
@@ -62,6 +63,7 @@ class WithBlockExecutor:
         self._previous_opcodes = False  # the frame's f_trace_opcodes before the block
         self._as_name: Optional[str] = None  # the name the with statement binds this to ("": none)
         self._captured: Optional[capture.CapturedBlock] = None
+        self._held: Optional[HeldReleases] = None  # the releases held back from capture to sending
         self._download_below: Optional[int] = 0  # remoteAll
         self._status_callback: Optional[Callable[[dict], None]] = None
         self._on_cluster = False
@@ -115,10 +117,13 @@ class WithBlockExecutor:
         if self.ranHere is not None:
             self._executor.blocksRunHere += 1
             return self  # the body runs, as written
+        self._held = self._executor._connection.hold_releases()  # until it is sent (``_run_block``)
         try:
             self._captured = capture.capture(frame, located)
-        except PythonToForaConversionError as exc:
-            if self._learning is None or remote.proxies_alive(collect=True):  # it may not run here: it fails as there
+        except BaseException as exc:
+            self._held.end()
+            if not isinstance(exc, PythonToForaConversionError) or self._learning is None \
+                    or remote.proxies_alive(collect=True):  # it may not run here: it fails as there
                 raise
             self.ranHere, self._learning = run_here.unsendable(located, exc), None
             self._executor.blocksRunHere += 1
@@ -154,15 +159,17 @@ class WithBlockExecutor:
             return False
         frame, self._frame = self._frame, None
         block, self._captured = self._captured, None  # its pickler's memo holds the free variables
-        assert frame is not None and block is not None, "__exit__ without __enter__"
+        held, self._held = self._held, None
+        assert frame is not None and block is not None and held is not None, "__exit__ without __enter__"
         frame.f_trace, frame.f_trace_opcodes = None, self._previous_opcodes
         sys.settrace(self._previous_trace)
         if self._as_name:  # skipped before its instruction ran
             capture.write_back(frame, {self._as_name: self})
         if exc_type is not capture.SkipBody:
+            held.end()
             return False
         try:
-            message = self._executor._run_block(block, self._download_below, self._status_callback)
+            message = self._executor._run_block(block, self._download_below, self._status_callback, held)
         except BaseException as interrupted:  # Ctrl-C while it ran: its traceback, without "during SkipBody"
             interrupted.__context__ = exc.__context__
             errors.reraise(interrupted)

@@ -662,6 +662,34 @@ def _add_twice(first, second):
     second.append(6)
 
 
+def test_a_release_made_while_a_block_is_captured_is_told_after_the_block_is_sent(ufora, monkeypatch):
+    """A user's trial: a call that changed a remote object ended while a block using it was
+    captured; its former object, which the block was sent with, was released first, and the
+    block failed with "remote object ... was freed". Here the release comes in that instant."""
+    connection = ufora._connection
+    sending = connection.submit
+
+    def released_first(submission, *args, **kwargs):
+        for object_id in submission["objects"]:
+            connection.release(object_id)
+        connection._flush_releases()  # as a request made meanwhile would
+        return sending(submission, *args, **kwargs)
+
+    for kind in ("block", "call"):
+        with ufora.remotely:
+            xs = [1, 2]
+        monkeypatch.setattr(connection, "submit", released_first)
+        if kind == "block":
+            with ufora.remotely.downloadAll():
+                count = len(xs)
+        else:
+            count = ufora.submit(len, xs).result(timeout=30).toLocal().result(timeout=30)
+        monkeypatch.setattr(connection, "submit", sending)
+        assert count == 2, kind
+        with pytest.raises(pyfora.PyforaError, match="freed"):  # released after the block, as it was told
+            xs.toLocal().result(timeout=30)
+
+
 _shared = None  # a proxy while the next test runs
 
 
