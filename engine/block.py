@@ -20,7 +20,7 @@ import os
 import time
 import types
 from dataclasses import dataclass, field
-from typing import Any, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 
 from ufora.engine import (as_written, class_state, code, errors, function_body, functions, generator_values,
@@ -276,13 +276,21 @@ def assigned_names(body: List[ast.stmt]) -> List[str]:
 _Compiled = Union[types.CodeType, function_body.FunctionBody]
 
 
+class _Body(NamedTuple):
+    """``_compile_body``'s: what the block's text says of itself (``engine.mutations``)."""
+    compiled: _Compiled
+    names: Tuple[str, ...]  # those it assigns
+    touched: Set[str]  # those whose values it could change in place
+    written: Set[str]
+    written_into: Set[str]
+    unbinding: Set[str]  # those it may unbind
+    calls: Tuple[mutations.Call, ...]  # the calls passing names (``mutations.calls_passing``)
+
+
 @functools.lru_cache(maxsize=256)
-def _compile_body(source: str, filename: str, with_line: int
-                  ) -> Tuple[_Compiled, Tuple[str, ...], Set[str], Set[str], Set[str], Set[str]]:
+def _compile_body(source: str, filename: str, with_line: int) -> _Body:
     """The rewritten, compiled body (module code, or a function's body when the block is in a
-    function: ``engine.function_body``), the names it assigns, the names whose values its text
-    could change in place, those it writes into (``written``, then ``written_into``) and those
-    it may unbind (``engine.mutations``);
+    function: ``engine.function_body``), and what its text says of its names (``_Body``);
     cached, since a loop of small blocks from one file would otherwise parse that whole file
     every time."""
     tree = ast.parse(source, filename)
@@ -296,7 +304,7 @@ def _compile_body(source: str, filename: str, with_line: int
     module.body = unread.mark(module.body)
     compiled = _compiled(tree, block, module.body, source, filename)
     as_written.remember(_code_of(compiled), _code_of(_compiled(tree, block, as_is, source, filename)))
-    return compiled, names, touched, written, written_into, unbinding
+    return _Body(compiled, names, touched, written, written_into, unbinding, mutations.calls_passing(body))
 
 
 def _compiled(tree: ast.Module, block: ast.With, body: List[ast.stmt], source: str, filename: str) -> _Compiled:
@@ -355,8 +363,8 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         shipped = {**block.other_sources, block.filename: block.source}
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        compiled, names, touched, written, written_into, unbinding = _compile_body(block.source, block.filename,
-                                                                                   block.with_line)
+        compiled, names, touched, written, written_into, unbinding, calls = _compile_body(
+            block.source, block.filename, block.with_line)
         in_function = isinstance(compiled, function_body.FunctionBody)
         # the globals of the functions of the block's module (engine.namespaces): the block's
         # namespace at module level; in a function, the namespace without the function's locals
@@ -384,11 +392,12 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                  if id(part) not in remote}  # record = log.append: the list, which its calls change
         before = mutations.snapshot({**namespace, **owned}, [*compared, *owned], touched | owned.keys(),
                                     written | mutations.changing(owned, compared))
-        remote_names = mutations.remote_compared({name: value for name, value in free.items() if name not in compared},
-                                                 touched, written, written_into)
+        remote_free = {name: value for name, value in free.items() if name not in compared}
+        remote_names = mutations.remote_compared(remote_free, touched, written, written_into,
+                                                 mutations.passed_to_changers(calls, namespace, set(remote_free)))
         before_remote = mutations.snapshot(namespace, remote_names, set(remote_names), written)
         reached = mutations.reached(free.values())
-        before_globals, before_caches = mutations.helpers_globals(reached), mutations.caches(reached)
+        before_globals, before_caches = mutations.helpers_globals(reached, remote), mutations.caches(reached)
         before_cells = mutations.closures(free)
         before_classes = class_state.taken(reached)
     except Exception as exc:

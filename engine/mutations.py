@@ -59,12 +59,12 @@ import pickle
 import random
 import sys
 import types
-from typing import AbstractSet, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import AbstractSet, Any, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
 import numpy as np
 
 from ufora.engine import gc_pause, lru_caches, serialization, single_dispatch
-from ufora.engine.purity import MUTATING_METHODS
+from ufora.engine.purity import MUTATING_METHODS, may_change_arguments
 from ufora.engine.code import cell_contents, reachable, referenced_names, users_class, written_by_user
 
 # the block result's variable holding {"free": {name: changed value}, "moved": [names], "globals":
@@ -218,17 +218,72 @@ def written_into(body: List[ast.stmt]) -> Set[str]:
     return names - {""}
 
 
+# (the callee's dotted name, the names the call passes it) of a call in a block's text
+Call = Tuple[Tuple[str, ...], FrozenSet[str]]
+
+
+def calls_passing(body: List[ast.stmt]) -> Tuple[Call, ...]:
+    """The calls of the block's text that pass names to a callee named by a dotted name
+    (``clean(rows)``, ``helpers.clean(rows=rows)``, ``random.shuffle(xs)``, ``model.fit(xs)``):
+    which of them may change what they are given is known only from the values, as the block
+    runs (``passed_to_changers``)."""
+    found: List[Call] = []
+    for node in ast.walk(ast.Module(body=body, type_ignores=[])):
+        if not isinstance(node, ast.Call):
+            continue
+        path = _dotted(node.func)
+        arguments = [*node.args, *(k.value for k in node.keywords)]
+        passed = {_root(a.value if isinstance(a, ast.Starred) else a) for a in arguments}
+        passed |= {_root(value) for k in node.keywords if k.arg is None and isinstance(k.value, ast.Dict)
+                   for value in k.value.values}
+        passed.discard("")
+        if path is not None and passed:
+            found.append((path, frozenset(passed)))
+    return tuple(found)
+
+
+def _dotted(node: ast.expr) -> Optional[Tuple[str, ...]]:
+    """``("a", "b", "c")`` for ``a.b.c``; None for any other expression."""
+    parts: List[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return (node.id, *reversed(parts)) if isinstance(node, ast.Name) else None
+
+
+def passed_to_changers(calls: Tuple[Call, ...], namespace: Dict[str, Any], candidates: Set[str]) -> Set[str]:
+    """Which of the names ``candidates`` the block's ``calls`` pass to a callee that may change
+    what it is given (``purity.may_change_arguments``), the callees read from ``namespace``:
+    attributes of modules and classes, and of objects through their classes (no property runs)."""
+    found: Set[str] = set()
+    for path, passed in calls:
+        wanted = (passed & candidates) - found
+        if wanted and may_change_arguments(_callee(path, namespace)):
+            found |= wanted
+    return found
+
+
+def _callee(path: Tuple[str, ...], namespace: Dict[str, Any]) -> Any:
+    value = namespace.get(path[0])
+    for attribute in path[1:]:
+        holder = value if isinstance(value, (types.ModuleType, type)) else type(value)
+        value = getattr(holder, attribute, None)
+    return value
+
+
 def remote_compared(values: Dict[str, Any], touched_names: Set[str], written_names: Set[str],
-                    written_into_names: Set[str]) -> List[str]:
+                    written_into_names: Set[str], passed_to_changers_names: Set[str] = frozenset()) -> List[str]:
     """Which of the remote objects ``values`` (by their free variables' names) to compare
     before and after the block: each one the text writes into (``written_into``), a cheap one it
     touches (a small object of the user's class too, ``_light_object``: one passed to a function
     that changed it lost the change, a user's trial found), and an object of the user's class it calls a method
     of. Not a large one it only reads or passes on (a review: comparing 400k records a block
-    summed cost it 3x its time; a helper function that changes such a value in place changes the
+    summed cost it 3x its time), unless the block passes it to a function that may change it
+    (``passed_to_changers_names``: a helper that changed a large value in place changed the
     cluster's copy only)."""
     return [name for name, value in values.items()
-            if name in written_into_names or name in touched_names and (_cheap(value) or _light_object(value))
+            if name in written_into_names or name in passed_to_changers_names
+            or name in touched_names and (_cheap(value) or _light_object(value))
             or name in written_names and users_class(type(value))]
 
 
@@ -631,20 +686,26 @@ def reached(values: Iterable[Any]) -> List[Any]:
     return list(reachable(values, _leads_to))
 
 
-def helpers_globals(reached_values: Iterable[Any]) -> Dict[Tuple[str, str], tuple]:
+def helpers_globals(reached_values: Iterable[Any], remote: AbstractSet[int] = frozenset()
+                    ) -> Dict[Tuple[str, str], tuple]:
     """{(module, name): (the globals dict, the value, its pickle)} of the globals that the
     shipped functions among ``reached_values`` (``reached``) read, and of the data of the
     shipped modules among them, cheap to compare (or immutable: a counter the function
-    rebinds). Shipped functions are those whose globals are not a loaded module's, shipped
-    modules those that are not the loaded module of their name: cloudpickle gave them a copy."""
+    rebinds), or a remote object (``remote``: their ids) read by a function that may change it
+    (``purity.may_change_arguments``: a large one's change was lost). Shipped functions are those
+    whose globals are not a loaded module's, shipped modules those that are not the loaded module
+    of their name: cloudpickle gave them a copy."""
     taken: Dict[Tuple[str, str], tuple] = {}
     for function in reached_values:
         if isinstance(function, types.ModuleType) and sys.modules.get(function.__name__) is not function:
             _take_module_data(function, taken)  # a module of the user's the block names: sent by value
         if not (isinstance(function, types.FunctionType) and _shipped(function)):
             continue
+        changer = functools.cache(functools.partial(may_change_arguments, function))
         for name in referenced_names(function.__code__):
-            _take_global(function.__globals__, function.__module__, name, taken)
+            held = function.__globals__.get(name)
+            _take_global(function.__globals__, function.__module__, name, taken,
+                         heavy=id(held) in remote and changer())
             _take_owned_parts(function.__globals__, function.__module__, name, taken)
     return taken
 
@@ -694,12 +755,15 @@ def _take_module_data(module: types.ModuleType, taken: Dict[Tuple[str, str], tup
             _take_global(namespace, module.__name__, name, taken)
 
 
-def _take_global(namespace: Dict[str, Any], module: str, name: str, taken: Dict[Tuple[str, str], tuple]) -> None:
+def _take_global(namespace: Dict[str, Any], module: str, name: str, taken: Dict[Tuple[str, str], tuple],
+                 heavy: bool = False) -> None:
     """Add ``namespace[name]`` (of ``module``) to ``taken`` with its pickle, unless it is absent,
-    code, already taken, too dear to compare, or cannot be pickled."""
+    code, already taken, too dear to compare (``heavy``: compared whatever its size), or cannot
+    be pickled."""
     held = namespace.get(name, _CODE_LIKE)  # (a sentinel: absent)
     key = (module, name)
-    if held is _CODE_LIKE or isinstance(held, _CODE_LIKE) or key in taken or not (_cheap(held) or _small_object(held)):
+    if held is _CODE_LIKE or isinstance(held, _CODE_LIKE) or key in taken or not (
+            heavy or _cheap(held) or _small_object(held)):
         return
     try:
         taken[key] = (namespace, held, serialization.dumps_compared(held))

@@ -893,6 +893,22 @@ def side_effect(*functions: Optional[Callable], items: Iterable[type] = ()) -> O
     return reader.methods()
 
 
+def may_change_arguments(callee: Any) -> bool:
+    """Whether calling ``callee`` may change what it is given: a function of the user's (or a
+    method of it) with any side effect (``side_effect``, which also counts printing: a guess that
+    errs towards yes), or a C function that changes its arguments, or of ``EFFECT_MODULES``
+    (``heapq.heapify``, ``random.shuffle``: ``_module_effect``); not another library's."""
+    function = getattr(callee, "__func__", callee)
+    if isinstance(function, types.FunctionType):
+        if not written_by_user(function):
+            return False
+        try:
+            return side_effect(function) is not None
+        except Exception:  # a function the reading cannot follow may change anything
+            return True
+    return _module_effect(callee) is not None
+
+
 _NAN_NAMES = frozenset({"nan", "NaN", "NAN"})  # math.nan, numpy.nan, numpy.NaN, numpy.NAN
 
 

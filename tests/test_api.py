@@ -690,6 +690,38 @@ def test_a_release_made_while_a_block_is_captured_is_told_after_the_block_is_sen
             xs.toLocal().result(timeout=30)
 
 
+def _negate_in_place(rows):
+    for row in rows:
+        row["v"] = -row["v"]
+
+
+_large_shared = None  # a proxy while the next test runs
+
+
+def _end_shared():
+    _large_shared.append("end")
+
+
+def test_a_large_remote_object_that_a_function_of_yours_changes_keeps_the_change(ufora):
+    """A large remote object is compared only where the block may change it: passed to, or read
+    as a global by, a function of yours that may change it (a user's trial: lost in silence)."""
+    global _large_shared
+    with ufora.remotely:
+        rows = [{"v": i} for i in range(150_000)]  # larger than a value compared wherever it is passed
+        tail = list(range(150_000))
+    with ufora.remotely.downloadAll():
+        _negate_in_place(rows)
+        first = len(rows)
+    assert first == 150_000 and rows.toLocal().result(timeout=60)[:3] == [{"v": 0}, {"v": -1}, {"v": -2}]
+    _large_shared = tail
+    try:
+        with ufora.remotely:
+            _end_shared()
+        assert _large_shared is tail and tail.toLocal().result(timeout=60)[-2:] == [149_999, "end"]
+    finally:
+        _large_shared = None
+
+
 _shared = None  # a proxy while the next test runs
 
 
