@@ -94,6 +94,8 @@ _PER_PROCESS = {"id": ", whose answer is an address in this process",
 _HASHING = {"__hash__", "__eq__"}
 _EFFECT_BUILTINS = {"print", "open", "input", "exec", "eval", "breakpoint", "setattr", "delattr", "globals",
                     "next", *_PER_PROCESS}
+# those of them that change no value a function is given (``may_change_arguments``)
+_CHANGING_NOTHING_GIVEN = {"print", "open", "input", "breakpoint", *_PER_PROCESS}
 MUTATING_METHODS = {"append", "extend", "insert", "pop", "remove", "clear", "add", "update",
                     "discard", "setdefault", "popitem", "write", "writelines", "send", "put",
                     "sort", "reverse", "__setitem__", "__delitem__", "__setattr__", "__delattr__",
@@ -186,9 +188,10 @@ def _instructions(code: types.CodeType) -> tuple:
 
 
 def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, closure: dict,
-                 mutable_items: bool) -> Optional[str]:
+                 mutable_items: bool, changes_only: bool = False) -> Optional[str]:
     """``mutable_items``: the shape's items may be changed in place (lists, arrays, objects), so an
-    in-place operator on an argument (``row += 1``) may change one; on numbers it rebinds a name."""
+    in-place operator on an argument (``row += 1``) may change one; on numbers it rebinds a name.
+    ``changes_only``: output, ids and imports are no effect (``may_change_arguments``)."""
     instructions = _instructions(code)
     count = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS) + bool(
         code.co_flags & inspect.CO_VARKEYWORDS)
@@ -239,9 +242,10 @@ def _code_effect(code: types.CodeType, fn_globals: dict, constructor: bool, clos
             if method is not None:
                 return f"calls a changing method by its name (getattr(..., {method!r})) in {where}"
         if (op in ("LOAD_GLOBAL", "LOAD_NAME") and name in _EFFECT_BUILTINS and name not in fn_globals
-                and not (name in _PER_PROCESS and code.co_name in _HASHING)):
+                and not (name in _PER_PROCESS and code.co_name in _HASHING)
+                and not (changes_only and name in _CHANGING_NOTHING_GIVEN)):
             return f"calls {name}() in {where}" + _PER_PROCESS.get(name, "")
-        if op == "IMPORT_NAME" and effect_module(name):
+        if op == "IMPORT_NAME" and effect_module(name) and not changes_only:
             return f"imports {name} in {where}"
     return None
 
@@ -649,8 +653,9 @@ class _Reader:
     """The functions and classes read so far, and the attribute names their code uses (which
     methods of a class can be reached)."""
 
-    def __init__(self, mutable_items: bool) -> None:
+    def __init__(self, mutable_items: bool, changes_only: bool = False) -> None:
         self.mutable_items = mutable_items
+        self.changes_only = changes_only  # (``_code_effect``'s)
         self.seen: Set[int] = set()
         self.values_read: Set[int] = set()  # (a value reached again, or in a cycle, is read once)
         self.names: Set[str] = set()
@@ -675,7 +680,7 @@ class _Reader:
         closure = dict(zip(fn.__code__.co_freevars, (cell_contents(c) for c in fn.__closure__ or ())))
         for code in nested_codes(fn.__code__):
             effect = _code_effect(code, fn.__globals__, constructor and code is fn.__code__, closure,
-                                  self.mutable_items)
+                                  self.mutable_items, self.changes_only)
             if effect:
                 return effect
             self.names.update(code.co_names)
@@ -872,15 +877,18 @@ def _read_once(cls: type) -> bool:
     return hasattr(cls, "__next__") or issubclass(cls, io.IOBase)
 
 
-def side_effect(*functions: Optional[Callable], items: Iterable[type] = ()) -> Optional[str]:
+def side_effect(*functions: Optional[Callable], items: Iterable[type] = (), changes_only: bool = False
+                ) -> Optional[str]:
     """Why these functions must not run out of order, or None if nothing visible was found.
     ``items``: the classes of the shape's items, whose methods the functions may call (and which
-    an in-place operator on an argument may change: not numbers or strings)."""
+    an in-place operator on an argument may change: not numbers or strings). ``changes_only``:
+    only changes of values count, not output, ids or imports."""
     items = list(items)
     consumed = next((cls for cls in items if _read_once(cls)), None)
     if consumed is not None:  # reading one changes it: items computed twice (timed first, then run) differ
         return f"its items are {consumed.__name__} objects, which reading uses up (iterators, streams)"
-    reader = _Reader(mutable_items=not all(issubclass(cls, (*_UNCHANGEABLE, tuple)) for cls in items))
+    reader = _Reader(mutable_items=not all(issubclass(cls, (*_UNCHANGEABLE, tuple)) for cls in items),
+                     changes_only=changes_only)
     for fn in functions:
         if fn is not None:
             effect = reader.function(fn)
@@ -895,18 +903,19 @@ def side_effect(*functions: Optional[Callable], items: Iterable[type] = ()) -> O
 
 def may_change_arguments(callee: Any) -> bool:
     """Whether calling ``callee`` may change what it is given: a function of the user's (or a
-    method of it) with any side effect (``side_effect``, which also counts printing: a guess that
-    errs towards yes), or a C function that changes its arguments, or of ``EFFECT_MODULES``
-    (``heapq.heapify``, ``random.shuffle``: ``_module_effect``); not another library's."""
+    method of it) that changes a value (``side_effect``'s ``changes_only``: not one that only
+    prints; a guess that errs towards yes: it may change another value), or a C function that
+    changes its arguments, or of ``EFFECT_MODULES`` (``heapq.heapify``, ``random.shuffle``:
+    ``_module_effect``); not another library's."""
     function = getattr(callee, "__func__", callee)
-    if isinstance(function, types.FunctionType):
-        if not written_by_user(function):
-            return False
-        try:
-            return side_effect(function) is not None
-        except Exception:  # a function the reading cannot follow may change anything
-            return True
-    return _module_effect(callee) is not None
+    if not isinstance(function, types.FunctionType):
+        return _module_effect(callee) is not None
+    if not written_by_user(function):
+        return effect_module(function.__module__)  # random.shuffle: a method of random's own Random
+    try:
+        return side_effect(function, changes_only=True) is not None
+    except Exception:  # a function the reading cannot follow may change anything
+        return True
 
 
 _NAN_NAMES = frozenset({"nan", "NaN", "NAN"})  # math.nan, numpy.nan, numpy.NaN, numpy.NAN

@@ -184,3 +184,34 @@ def test_what_a_review_found_writing_into_outside_arrays_and_what_is_not():
             "no out": lambda i: np.add(OUTSIDE, 1.0), "inplace=False": lambda i: frame.fillna(i, inplace=False)}
     for what, function in pure.items():
         assert purity.side_effect(function) is None, what
+
+
+def _report(rows):
+    print(len(rows), id(rows))
+
+
+def _clean(rows):
+    for row in rows:
+        row["v"] = 0
+
+
+def _sort_later(rows):
+    import random  # (an import counts as no change)
+    rows.sort()
+    return random.random()
+
+
+def test_may_change_arguments_tells_functions_that_change_values_from_those_that_only_print():
+    """A large remote object passed to a function is compared before and after the block only
+    where the function may change it (``engine.mutations.passed_to_changers``): a function that
+    only prints is not one."""
+    import heapq
+    import random
+    import statistics
+
+    assert not purity.may_change_arguments(_report)
+    assert purity.may_change_arguments(_clean) and purity.may_change_arguments(_sort_later)
+    assert purity.may_change_arguments(heapq.heapify) and purity.may_change_arguments(random.shuffle)
+    assert not purity.may_change_arguments(len) and not purity.may_change_arguments(statistics.mean)
+    assert not purity.may_change_arguments(None)
+    assert purity.side_effect(_report) is not None  # a shape calling it still runs in order
