@@ -210,6 +210,14 @@ class Executor(client_objects.ClientObject):
             if bar is not None:
                 bar.close(succeeded)
 
+    def _hold_releases(self) -> HeldReleases:
+        """No release is told until the hold's ``end()`` (``Connection.hold_releases``)."""
+        return self._connection.hold_releases()
+
+    def _release_all(self, message: dict) -> None:
+        """Free the remote objects of a block's result that no proxy will hold."""
+        self._connection.release_all(message)
+
     def _check_open(self) -> None:
         if self._closed:
             raise PyforaError("this executor is closed")

@@ -117,7 +117,7 @@ class WithBlockExecutor:
         if self.ranHere is not None:
             self._executor.blocksRunHere += 1
             return self  # the body runs, as written
-        self._held = self._executor._connection.hold_releases()  # until it is sent (``_run_block``)
+        self._held = self._executor._hold_releases()  # until it is sent (``_run_block``)
         try:
             self._captured = capture.capture(frame, located)
         except BaseException as exc:
@@ -182,7 +182,7 @@ class WithBlockExecutor:
             try:
                 values = values_of(message, self._executor, sources, block.written, together)
             except BaseException:  # Ctrl-C as the result came: its remote objects have no proxy to free them
-                self._executor._connection.release_all(message)
+                self._executor._release_all(message)
                 raise
             told = remote.changed_in_place(values, capture.free_values(frame, remote.changed_names(values)))
             states = values.pop(module_state.STATE, {})
