@@ -163,10 +163,7 @@ def _changed_directly(body: List[ast.stmt]) -> Set[str]:
             if isinstance(node.func, (ast.Attribute, ast.Subscript, ast.Name)):
                 names.add(_root(node.func))  # xs.append(...), self.items.clear(), counter(x), hooks[0](x)
             if not (isinstance(node.func, ast.Name) and node.func.id in _READING_BUILTINS):
-                arguments = [*node.args, *(k.value for k in node.keywords)]
-                names.update(_root(a.value if isinstance(a, ast.Starred) else a) for a in arguments)
-                names.update(_root(value) for k in node.keywords if k.arg is None and isinstance(k.value, ast.Dict)
-                             for value in k.value.values)  # f(**{'lst': xs}) passes xs
+                names.update(_passed(node))
             else:  # sorted(xs, key=counted): the key is called; print(x, file=buf) writes; iter(counter, 3) calls
                 names.update(_root(k.value) for k in node.keywords if k.arg in ("key", "file"))
                 if node.func.id == "iter" and len(node.args) == 2:
@@ -231,15 +228,20 @@ def calls_passing(body: List[ast.stmt]) -> Tuple[Call, ...]:
     for node in ast.walk(ast.Module(body=body, type_ignores=[])):
         if not isinstance(node, ast.Call):
             continue
-        path = _dotted(node.func)
-        arguments = [*node.args, *(k.value for k in node.keywords)]
-        passed = {_root(a.value if isinstance(a, ast.Starred) else a) for a in arguments}
-        passed |= {_root(value) for k in node.keywords if k.arg is None and isinstance(k.value, ast.Dict)
-                   for value in k.value.values}
-        passed.discard("")
+        path, passed = _dotted(node.func), _passed(node) - {""}
         if path is not None and passed:
             found.append((path, frozenset(passed)))
     return tuple(found)
+
+
+def _passed(call: ast.Call) -> Set[str]:
+    """The names whose values ``call`` passes (``""`` for an expression that is none): its
+    arguments, starred or keyword, and the values of a dict written after ``**``
+    (``f(**{'lst': xs})`` passes ``xs``)."""
+    arguments = [*call.args, *(k.value for k in call.keywords)]
+    return ({_root(a.value if isinstance(a, ast.Starred) else a) for a in arguments}
+            | {_root(value) for k in call.keywords if k.arg is None and isinstance(k.value, ast.Dict)
+               for value in k.value.values})
 
 
 def _dotted(node: ast.expr) -> Optional[Tuple[str, ...]]:
@@ -291,8 +293,10 @@ def _light_object(value: Any) -> bool:
     """A ``_small_object`` whose attributes' items and bytes together are those of one cheap
     value (``CHEAP_ITEMS``, ``CHEAP_BYTES``): compared on every block that passes it to a
     function, where a model holding a few 8 MB arrays cost 0.1 s a block (a review)."""
-    if isinstance(value, _GENERATORS) or not _small_object(value):
-        return _small_object(value)
+    if not _small_object(value):
+        return False
+    if isinstance(value, _GENERATORS):
+        return True
     attributes = vars(value).values()
     return (sum(len(a) for a in attributes if isinstance(a, (list, dict, set, bytearray, collections.deque)))
             <= CHEAP_ITEMS and sum(a.nbytes for a in attributes if isinstance(a, np.ndarray)) <= CHEAP_BYTES)
