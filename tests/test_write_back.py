@@ -126,6 +126,23 @@ def test_large_values_changed_through_a_name_bound_to_their_parts_are_the_caller
     assert grid[:3].tolist() == [1.0, 1.0, 1.0] and grid[10] == 0.0
 
 
+def test_large_arrays_read_by_their_methods_or_changed_through_them(ufora):
+    """A large numeric array that the block only reads through its methods (``data.mean()``) is
+    not compared before and after (engine.mutations.untouched_arrays); one changed through a
+    method's ``out``, a view's method or a name bound to a view still comes back changed."""
+    data, scratch, grid = np.arange(2_000_000.0), np.ones(2_000_000), np.zeros((1000, 2000))
+    with ufora.remotely.downloadAll().onCluster():
+        centred = data - data.mean()
+        spread = float(data[::2].std() + grid.T.sum())
+        scratch.cumsum(out=scratch)
+        grid.T[0].fill(3.0)
+        copied = data.copy()
+        copied[0] = -1.0
+    assert float(centred[0]) == -999_999.5 and spread == float(np.arange(0.0, 2_000_000.0, 2).std())
+    assert data[0] == 0.0 and copied[0] == -1.0
+    assert scratch[-1] == 2_000_000.0 and grid[:, 0].tolist() == [3.0] * 1000 and grid[0, 1] == 0.0
+
+
 def test_effects_of_serial_shapes_on_the_callers_objects(ufora):
     """A comprehension that appends to an outside list runs serially on the driver (it has a
     visible effect), and the list comes back changed."""
