@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 
-from ufora.engine import (as_written, class_state, code, errors, function_body, functions, generator_values,
-                          local_estimate, memory_limits, module_state, mutations, namespaces, remote_values, rewriter,
-                          runtime, serialization, shm, unread, warned)
+from ufora.engine import (as_written, buffered_pickles, class_state, code, errors, function_body, functions,
+                          generator_values, local_estimate, memory_limits, module_state, mutations, namespaces,
+                          remote_values, rewriter, runtime, serialization, shm, unread, warned)
 
 log = logging.getLogger(__name__)
 
@@ -345,14 +345,22 @@ def _free_variables(block: Block, loaders: Dict[str, Any], module_globals: Dict[
     data = block.free_variables
     try:
         with namespaces.loading_into(module_globals, block.filename):
-            return serialization.loads_read(shm.map_readonly(data.name, data.size) if isinstance(data, InSegment)
-                                            else data, loaders)
+            return serialization.loads_read(_mapped(data) if isinstance(data, InSegment) else data, loaders)
     except serialization.MissingObjectError:
         raise
     except Exception as exc:
         raise errors.UnconvertibleValueError(
             f"the values this code uses cannot be rebuilt on the cluster: {type(exc).__name__}: {exc} "
             "(install the module they come from on the workers too)") from exc
+
+
+def _mapped(data: InSegment) -> memoryview:
+    """The segment holding a block's free variables, mapped: read-only for a pickle, whose
+    values are copied out of it; copy-on-write where the arrays lie after the pickle
+    (``engine.buffered_pickles``), as the block's own, to read in place or to change."""
+    if shm.first_bytes(data.name, len(buffered_pickles.MAGIC)) == buffered_pickles.MAGIC:
+        return shm.map_private(data.name, data.size)
+    return shm.map_readonly(data.name, data.size)
 
 
 def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockResult:

@@ -21,6 +21,7 @@ import copyreg
 import datetime
 import decimal
 import fractions
+import functools
 import io
 import itertools
 import operator
@@ -28,13 +29,13 @@ import pickle
 import sys
 import re
 import types
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import cloudpickle
 
-from ufora.engine import (array_digests, array_views, as_written, class_skeletons, client_objects, closed_files,
-                          exception_state, gc_pause, generator_values, lru_caches, namespaces, nan_identity,
-                          packed_scalars, regex_match, single_dispatch)
+from ufora.engine import (array_digests, array_views, as_written, buffered_pickles, class_skeletons, client_objects,
+                          closed_files, exception_state, gc_pause, generator_values, lru_caches, namespaces,
+                          nan_identity, packed_scalars, regex_match, single_dispatch)
 
 _DYNAMIC = "<dynamic-code>"
 _code_reduce = cloudpickle.Pickler.dispatch_table[types.CodeType]
@@ -227,7 +228,8 @@ def dumps_with_references(value: Any) -> Tuple[bytes, Set[str]]:
 
 
 def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
-                  sharing: bool = False, nans: bool = False) -> Tuple[bytes, Set[str], "WrittenObjects"]:
+                  sharing: bool = False, nans: bool = False, out_of_band: bool = False
+                  ) -> Tuple[Union[bytes, buffered_pickles.Buffered], Set[str], "WrittenObjects"]:
     """``dumps_with_references``, and the objects it wrote: what a reader's numbers for them
     stand for here (``ReadObjects``, ``loads_referring``). The functions whose globals are
     ``block_globals``, of a block of ``block_file``, get, where ``loads_read`` reads them for
@@ -235,29 +237,49 @@ def dumps_written(value: Any, block_globals: Optional[Dict[str, Any]] = None, bl
     values of ``value`` (a dict: a block's free variables) that share memory arrive sharing it
     (``engine.array_views``). ``nans``: the NaN floats that must stay one object are one where
     it is read (``engine.nan_identity``; for what crosses between the client and the cluster:
-    the engine's own messages between its processes do without, at a cost of 2-30x)."""
+    the engine's own messages between its processes do without, at a cost of 2-30x).
+    ``out_of_band``: buffers of ``buffered_pickles.OUT_OF_BAND_FROM`` bytes or more (large arrays)
+    go after the pickle, uncopied (a ``buffered_pickles.Buffered``, for ``loads_read``)."""
     references: Set[str] = set()
     views = array_views.plan(value.values()) if sharing and isinstance(value, dict) else None
+    taken: List[memoryview] = []
+    taking = functools.partial(_taken_out_of_band, taken) if out_of_band else None
     [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
-                                       views=views)
-    if not nans or not nan_identity.may_hold(data):
-        return data, references, WrittenObjects(memo)
-    # again, each NaN one object where it arrives (engine.nan_identity)
-    ids = nan_identity.Ids(known=value.values() if isinstance(value, dict) else ())
-    [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
-                                       views=views, nans=ids)
-    return data, references, WrittenObjects(memo, ids.theirs)
+                                       views=views, buffer_callback=taking)
+    ids = None
+    if nans and nan_identity.may_hold(data):  # again, each NaN one object where it arrives (engine.nan_identity)
+        ids = nan_identity.Ids(known=value.values() if isinstance(value, dict) else ())
+        taken.clear()
+        [data], memo = _dumps_keeping_memo([value], references, block_globals=block_globals, block_file=block_file,
+                                           views=views, nans=ids, buffer_callback=taking)
+    written = WrittenObjects(memo) if ids is None else WrittenObjects(memo, ids.theirs)
+    return (buffered_pickles.Buffered(data, taken) if taken else data), references, written
+
+
+def _taken_out_of_band(taken: List[memoryview], buffer: pickle.PickleBuffer) -> bool:
+    """A pickler's ``buffer_callback``: a buffer of ``OUT_OF_BAND_FROM`` bytes or more goes in
+    ``taken`` (False: out of band); a smaller one, or one that is not contiguous, in the pickle."""
+    try:
+        raw = buffer.raw()
+    except BufferError:
+        return True
+    if raw.nbytes < buffered_pickles.OUT_OF_BAND_FROM:
+        return True
+    taken.append(raw)
+    return False
 
 
 def _dumps_keeping_memo(values: Iterable[Any], references: Set[str], arrays: Optional[Any] = None,
                         block_globals: Optional[Dict[str, Any]] = None, block_file: str = "",
                         compared: bool = False, views: Optional[Dict[int, tuple]] = None,
-                        nans: Optional[nan_identity.Ids] = None) -> Tuple[List[bytes], Any]:
+                        nans: Optional[nan_identity.Ids] = None,
+                        buffer_callback: Optional[Callable[[pickle.PickleBuffer], bool]] = None
+                        ) -> Tuple[List[bytes], Any]:
     """The pickles of ``values``, written in order by one pickler, and its memo (a proxy).
     ``nans``: NaN floats go as its ids, after the marker that says so (in the first pickle)."""
     buffer = io.BytesIO()
-    pickler = _Pickler(buffer, references, arrays=arrays, block_globals=block_globals, block_file=block_file,
-                       compared=compared, views=views)
+    pickler = _Pickler(buffer, references, buffer_callback=buffer_callback, arrays=arrays,
+                       block_globals=block_globals, block_file=block_file, compared=compared, views=views)
     if nans is not None:
         pickler.persistent_id = nans.persistent_id
         pickler.dump(nan_identity.MARK)
@@ -715,7 +737,10 @@ def loads_read(data: Any, objects: Optional[Mapping[str, Loader]] = None) -> Tup
     """``loads``, and the objects it read (``ReadObjects``): a value pickled for the writer of
     ``data`` by ``dumps_referring`` gives it back its own objects. The functions written with a
     block's globals get the namespace of ``namespaces.loading_into`` (``dumps_written``)."""
-    unpickler = pickle.Unpickler(io.BytesIO(data) if isinstance(data, bytes) else _ViewReader(data))
+    buffers: List[Any] = []
+    if buffered_pickles.is_buffered(data):
+        data, buffers = buffered_pickles.split(data)
+    unpickler = pickle.Unpickler(io.BytesIO(data) if isinstance(data, bytes) else _ViewReader(data), buffers=buffers)
     with gc_pause.paused():
         token = _objects.set(dict(objects or {}))
         try:

@@ -371,6 +371,29 @@ def map_readonly(name: str, nbytes: int, populate: bool = False) -> memoryview:
     return memoryview(mapping)[:nbytes]
 
 
+def map_private(name: str, nbytes: int) -> memoryview:
+    """A writable, copy-on-write view of segment ``name``: what is written to it stays this
+    process's (the segment is unchanged), what is only read is the segment's own pages. Not
+    ``remember``-ed: arrays on it may differ from the segment, which no other process must map
+    in their place. Its pages count towards ``RLIMIT_DATA`` (``engine.memory_limits``) as a
+    private copy would."""
+    fd = os.open(f"/dev/shm/{name}", os.O_RDONLY)
+    try:
+        mapping = mmap.mmap(fd, max(1, nbytes), flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    finally:
+        os.close(fd)
+    return memoryview(mapping)[:nbytes]
+
+
+def first_bytes(name: str, count: int) -> bytes:
+    """The first ``count`` bytes of segment ``name`` (fewer if it is shorter)."""
+    fd = os.open(f"/dev/shm/{name}", os.O_RDONLY)
+    try:
+        return os.pread(fd, count, 0)
+    finally:
+        os.close(fd)
+
+
 def remember(mapping: mmap.mmap, nbytes: int, name: str, offset: int = 0) -> None:
     """Let ``find`` tell that arrays on ``mapping`` (of ``nbytes`` of the file ``name`` from
     ``offset``) lie there: a segment's, or a spilled remote object's file (``engine.spill_files``)."""

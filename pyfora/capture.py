@@ -20,11 +20,11 @@ import sys
 import types
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import cloudpickle
 
-from ufora.engine import functions, lru_caches, module_state, mutations, serialization
+from ufora.engine import buffered_pickles, functions, lru_caches, module_state, mutations, serialization
 from ufora.engine.block import MODULE_NAME
 from ufora.engine.code import cell_contents, find_with, free_names, installed_file, parsed, reachable, referenced_names
 from pyfora import typed_source, unpicklable, unread_after, upload_limit
@@ -41,7 +41,7 @@ class CapturedBlock:
     source: str
     filename: str
     with_line: int
-    free_variables: bytes
+    free_variables: Union[bytes, buffered_pickles.Buffered]  # its large arrays after the pickle, uncopied
     other_sources: Dict[str, str]  # text of the other files defining functions it ships
     objects: List[str]  # ids of the remote objects the free variables refer to
     unread: List[str] = field(default_factory=list)  # assigned, never read again: not sent back
@@ -308,13 +308,14 @@ def _warn_once(frame: types.FrameType, name: str, message: str) -> None:
 
 
 def _pickle(values: Dict[str, Any], labels: Dict[str, str], block_globals: Optional[Dict[str, Any]] = None,
-            block_file: str = "") -> Tuple[bytes, set, serialization.WrittenObjects]:
+            block_file: str = "") -> Tuple[Union[bytes, buffered_pickles.Buffered], set, serialization.WrittenObjects]:
     """The pickle of ``values``, the remote objects it refers to, and the objects it wrote. An lru_cache function whose
     cache is in use is refused: the cluster would have an empty one (``engine.lru_caches``)."""
     _ship_user_modules_by_value()
     with lru_caches.refusing_used():
         try:
-            return serialization.dumps_written(values, block_globals, block_file, sharing=True, nans=True)
+            return serialization.dumps_written(values, block_globals, block_file, sharing=True, nans=True,
+                                               out_of_band=True)
         except Exception:
             for name, value in values.items():
                 try:

@@ -17,7 +17,7 @@ import uuid
 import weakref
 from collections import deque
 from concurrent.futures import Future, InvalidStateError
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, cast
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, Union, cast
 
 import engineio
 import numpy as np
@@ -25,7 +25,7 @@ import requests
 import socketio
 import websocket
 
-from ufora.engine import client_objects, log_records, warned
+from ufora.engine import buffered_pickles, client_objects, log_records, warned
 from ufora.net import client_auth, result_fetch, schema, tls
 from ufora.net.backoff import Backoff
 from pyfora.link_state import LinkState
@@ -459,19 +459,24 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
 
     def submit(self, submission: dict, transform: Callable[[dict], Any] = _keep_message) -> RemoteFuture:
         """Send a block; the future's result is ``transform`` of the manager's ``job_done``.
-        Large free variables are uploaded over HTTP first (net.uploads)."""
+        Large free variables are uploaded over HTTP first (net.uploads); those pickled with their
+        large buffers apart (``engine.buffered_pickles``) are sent so, or joined where small."""
         free_variables = submission.get("free_variables")
-        if isinstance(free_variables, bytes) and len(free_variables) >= schema.UPLOAD_FROM:
+        if isinstance(free_variables, (bytes, buffered_pickles.Buffered)) and len(free_variables) >= schema.UPLOAD_FROM:
             upload_id = self._across_a_drop(lambda: self._upload(free_variables), "did not take the upload")
             submission = dict(submission, free_variables={"upload": upload_id})
+        elif isinstance(free_variables, buffered_pickles.Buffered):
+            submission = dict(submission, free_variables=schema.wire_bytes(free_variables.joined()))
         return self._request(schema.SUBMIT, submission, transform)
 
-    def _upload(self, data: bytes) -> str:
+    def _upload(self, data: Union[bytes, buffered_pickles.Buffered]) -> str:
         """PUT ``data`` to the manager for this session: its upload id. A network failure is an
-        OSError (``_across_a_drop`` tries again after reconnecting); a refusal, ConnectionError."""
+        OSError (``_across_a_drop`` tries again after reconnecting); a refusal, ConnectionError.
+        A ``Buffered`` goes piece by piece, its arrays from their own memory."""
         upload_id = uuid.uuid4().hex
+        body = buffered_pickles.Parts(data) if isinstance(data, buffered_pickles.Buffered) else data
         try:
-            reply = self._http.put(f"{self.url}/uploads/{upload_id}", data=data, timeout=(self._timeout, 600),
+            reply = self._http.put(f"{self.url}/uploads/{upload_id}", data=body, timeout=(self._timeout, 600),
                                    verify=self._verify,
                                    headers={schema.SESSION_HEADER: self._session, "Connection": "close",
                                             "Content-Type": "application/octet-stream"})

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from ufora.engine import client_objects, module_state
+from ufora.engine import buffered_pickles, client_objects, module_state
 from ufora.net import schema
 from pyfora import capture, datasets, progress, remote, run_here, storage
 from pyfora.connection import Connection, HeldReleases
@@ -180,7 +180,8 @@ class Executor(client_objects.ClientObject):
     @staticmethod
     def _submission(block: capture.CapturedBlock, download_below: Optional[int]) -> Dict[str, Any]:
         return {"filename": block.filename, "with_line": block.with_line, "source": block.source,
-                "free_variables": schema.wire_bytes(block.free_variables), "sources": block.other_sources,
+                "free_variables": block.free_variables if isinstance(block.free_variables, buffered_pickles.Buffered)
+                else schema.wire_bytes(block.free_variables), "sources": block.other_sources,
                 "objects": block.objects, "download_below": download_below, "unread": block.unread}
 
     def _run_block(self, block: capture.CapturedBlock, download_below: Optional[int],

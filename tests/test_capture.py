@@ -42,8 +42,9 @@ class InProcessExecutor:
         if held is not None:
             held.end()
         self.submitted.append(captured)
-        block = Block(captured.source, captured.filename, captured.with_line, captured.free_variables,
-                      captured.other_sources)
+        free = captured.free_variables  # as the manager hands it on: in one piece
+        block = Block(captured.source, captured.filename, captured.with_line,
+                      free if isinstance(free, bytes) else free.joined(), captured.other_sources)
         result = run_block(block, InlineRunner())
         result.take_over()  # as the worker service does: large buffers mapped, their segments unlinked
         fields, buffers = result.pack()

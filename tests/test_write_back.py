@@ -143,6 +143,30 @@ def test_large_arrays_read_by_their_methods_or_changed_through_them(ufora):
     assert scratch[-1] == 2_000_000.0 and grid[:, 0].tolist() == [3.0] * 1000 and grid[0, 1] == 0.0
 
 
+def test_large_free_arrays_arrive_as_the_callers_writable_or_not_and_their_changes_come_back(ufora):
+    """Arrays of 1 MiB or more travel after the pickle of the free variables and are read in the
+    segment they arrive in, copy-on-write (engine.buffered_pickles): a block sees them as the
+    caller has them (writable or not, in Fortran order), its writes reach its parallel shapes and
+    come back, and what it only read is left as it was."""
+    import pandas as pd
+
+    data, fortran = np.arange(3_000_000.0), np.asfortranarray(np.ones((1000, 1500)))
+    frozen, table = np.arange(2_000_000.0), pd.DataFrame({"x": np.arange(1_500_000.0)})
+    frozen.flags.writeable = False
+    with ufora.remotely.downloadAll().onCluster():
+        flags = (data.flags.writeable, frozen.flags.writeable, fortran.flags.f_contiguous)
+        data[0] = -1.0
+        data *= 2.0
+        doubled = sum(x for x in data)
+        squares = sum(x * x for x in frozen)
+        table["x"] += 1.0
+        fortran[0, 0] = 7.0
+    assert flags == (True, False, True)
+    assert doubled == 2.0 * (sum(range(1, 3_000_000)) - 1) and squares == sum(x * x for x in frozen)
+    assert (data[0], data[1], data[-1]) == (-2.0, 2.0, 5_999_998.0) and frozen[-1] == 1_999_999.0
+    assert table["x"].iloc[0] == 1.0 and fortran[0, 0] == 7.0 and fortran[0, 1] == 1.0
+
+
 def test_effects_of_serial_shapes_on_the_callers_objects(ufora):
     """A comprehension that appends to an outside list runs serially on the driver (it has a
     visible effect), and the list comes back changed."""
