@@ -304,7 +304,10 @@ class FrameTuples(FrameRows):
         super().__init__(frame)
         self.index, self.name = index, name
         fields = (["Index"] if index else []) + list(frame.columns)
-        self.make = None if name is None else collections.namedtuple(name, fields, rename=True)._make
+        # the class's module is the one pandas' own call gives it (namedtuple takes its caller's:
+        # pandas.core.frame), not this one: its repr and pickling name it (a user's trial)
+        self.make = None if name is None else collections.namedtuple(
+            name, fields, rename=True, module=type(frame).itertuples.__module__)._make
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.frame.itertuples(index=self.index, name=self.name))

@@ -183,6 +183,8 @@ ITERATED = [
     FRAME + "r = [(t.Index, t.a, type(t).__name__, t._fields) for t in df.itertuples()]\nresult = r[-2:]",
     FRAME + "result = [t for t in df.itertuples(index=False, name=None) if t[0] % 1000 == 0][-2:]",
     FRAME + "r = [t for t in df.itertuples(False, 'Row')]\nresult = (type(r[0]).__name__, r[0]._fields, r[-1])",
+    # the class's module as pandas' (a user's trial: ufora.engine.sources, in its repr and pickle errors)
+    FRAME + "r = [(type(t).__module__, repr(type(t))) for t in df.itertuples()]\nresult = r[-1]",
     f"df = pd.DataFrame({{'my col': np.arange({N}), 'class': np.arange({N}) * 2.0, 'w': ['x'] * {N}}})\n"
     "result = [t for t in df.itertuples() if t.Index % 9999 == 0]",
     frame(FEW) + "result = sum(row['a'] * 2 + row['b'] for _, row in df.iterrows())",
