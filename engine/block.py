@@ -281,7 +281,6 @@ class _Body(NamedTuple):
     compiled: _Compiled
     names: Tuple[str, ...]  # those it assigns
     touched: Set[str]  # those whose values it could change in place
-    touched_if_arrays: Set[str]  # those, if each were a numeric array (``mutations.untouched_arrays``)
     written: Set[str]
     written_into: Set[str]
     unbinding: Set[str]  # those it may unbind
@@ -305,8 +304,7 @@ def _compile_body(source: str, filename: str, with_line: int) -> _Body:
     module.body = unread.mark(module.body)
     compiled = _compiled(tree, block, module.body, source, filename)
     as_written.remember(_code_of(compiled), _code_of(_compiled(tree, block, as_is, source, filename)))
-    return _Body(compiled, names, touched, mutations.touched(body, arrays_read=True), written, written_into,
-                 unbinding, mutations.calls_passing(body))
+    return _Body(compiled, names, touched, written, written_into, unbinding, mutations.calls_passing(body))
 
 
 def _compiled(tree: ast.Module, block: ast.With, body: List[ast.stmt], source: str, filename: str) -> _Compiled:
@@ -373,7 +371,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
         shipped = {**block.other_sources, block.filename: block.source}
         for filename, text in shipped.items():
             linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        compiled, names, touched, touched_if_arrays, written, written_into, unbinding, calls = _compile_body(
+        compiled, names, touched, written, written_into, unbinding, calls = _compile_body(
             block.source, block.filename, block.with_line)
         in_function = isinstance(compiled, function_body.FunctionBody)
         # the globals of the functions of the block's module (engine.namespaces): the block's
@@ -397,7 +395,6 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
                                   if name not in compiled.parameters)
         remote = set(loaded)
         read.not_theirs = remote  # the cluster's values, never the client's objects
-        touched = touched - mutations.untouched_arrays(touched, touched_if_arrays, free)
         compared = {name: value for name, value in free.items() if id(value) not in remote}
         owned = {name: part for name, part in mutations.owners(compared, touched).items()
                  if id(part) not in remote}  # record = log.append: the list, which its calls change

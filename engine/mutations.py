@@ -96,18 +96,15 @@ def _root(node: ast.AST) -> str:
     return node.id if isinstance(node, ast.Name) else ""
 
 
-def touched(body: List[ast.stmt], arrays_read: bool = False) -> Set[str]:
+def touched(body: List[ast.stmt]) -> Set[str]:
     """The names whose values the block's text could change in place (see the module's
     docstring); a superset, read from the syntax only. A name bound to part of another value
     (``first = items[0]``, ``head = arr[:10]``, ``for it in items``, ``for i, r in
     enumerate(rows)``) passes a change on to it: ``first.qty += 10`` touches ``items``.
     (Before, only a loop whose body called something counted: 150,000 objects updated by
-    ``for it in items: it.qty += 1`` came back unchanged, silently.)
-    ``arrays_read``: as if every name were a numeric numpy array, whose methods that only read
-    it (``data.mean(axis=0)``, ``X[:, 1].std()``: ``_reads_array``) change nothing; the names
-    this leaves out are touched unless their values are such arrays (``untouched_arrays``)."""
-    names = _changed_directly(body, arrays_read)
-    aliases = _aliases(body, arrays_read)
+    ``for it in items: it.qty += 1`` came back unchanged, silently.)"""
+    names = _changed_directly(body)
+    aliases = _aliases(body)
     while True:
         reached = set().union(*(aliases.get(name, set()) for name in names)) - names
         if not reached:
@@ -120,13 +117,13 @@ _NEW_VALUE_BUILTINS = {"len", "sum", "abs", "round", "hash", "id", "bool", "int"
                        "isinstance", "any", "all", "print", "type", "range"}
 
 
-def _aliases(body: List[ast.stmt], arrays_read: bool = False) -> Dict[str, Set[str]]:
+def _aliases(body: List[ast.stmt]) -> Dict[str, Set[str]]:
     """{name: the names whose values a value bound to it may be part of}: assignments, loop and
-    comprehension variables, ``with ... as`` names (``arrays_read``: ``_names_in``'s)."""
+    comprehension variables, ``with ... as`` names."""
     found: Dict[str, Set[str]] = collections.defaultdict(set)
 
     def bind(target: ast.AST, value: ast.AST) -> None:
-        sources = _names_in(value, arrays_read)
+        sources = _names_in(value)
         for node in ast.walk(target):
             if isinstance(node, ast.Name):
                 found[node.id] |= sources
@@ -144,57 +141,18 @@ def _aliases(body: List[ast.stmt], arrays_read: bool = False) -> Dict[str, Set[s
     return found
 
 
-def _names_in(value: ast.AST, arrays_read: bool = False) -> Set[str]:
+def _names_in(value: ast.AST) -> Set[str]:
     """The names a value may hold part of: every name in the expression but those only passed
-    to builtins that make a new value of them (``len(xs)``), and with ``arrays_read`` the arrays
-    whose methods make one (``data.copy()``: ``_reads_array``)."""
+    to builtins that make a new value of them (``len(xs)``)."""
     skipped = {id(n) for call in ast.walk(value)
                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in _NEW_VALUE_BUILTINS
                for argument in [*call.args, *(k.value for k in call.keywords)] for n in ast.walk(argument)}
-    if arrays_read:
-        skipped.update(id(n) for call in ast.walk(value) if isinstance(call, ast.Call) and _reads_array(call)
-                       for n in ast.walk(call.func))
     return {n.id for n in ast.walk(value) if isinstance(n, ast.Name) and id(n) not in skipped}
 
 
-def untouched_arrays(touched_names: Set[str], touched_if_arrays: Set[str], values: Dict[str, Any]) -> Set[str]:
-    """The names of ``touched_names`` (``touched``) that only methods reading an array touch
-    (those ``touched(..., arrays_read=True)`` leaves out) and whose values are numeric numpy arrays:
-    a block that only reads them changes none of them. Comparing one before and after the block
-    took two digests of its bytes: 35 ms of a 100 ms block that centred a 32 MB table."""
-    return {name for name in touched_names - touched_if_arrays
-            if type(values.get(name)) is np.ndarray and not values[name].dtype.hasobject}
-
-
-# methods of a numpy array that read it and return a value sharing no memory with it, with how
-# many positional arguments they take before ``out`` (which writes into the array it is given)
-_ARRAY_READING_METHODS = {"mean": 2, "sum": 2, "std": 2, "var": 2, "prod": 2, "cumsum": 2, "cumprod": 2,
-                          "min": 1, "max": 1, "argmin": 1, "argmax": 1, "all": 1, "any": 1, "round": 1,
-                          "dot": 1, "clip": 2, "trace": 4, "copy": 1, "flatten": 1, "tolist": 0, "tobytes": 1,
-                          "nonzero": 0, "argsort": 3, "searchsorted": 3, "item": 32}
-_ARRAY_VIEWS = {"T", "mT", "real", "imag"}  # attributes of an array that view it: X.T.sum() reads X
-
-
-def _reads_array(call: ast.Call) -> bool:
-    """Whether ``call`` is one of ``_ARRAY_READING_METHODS`` called on a name, or on a view of
-    it read by indexing or ``_ARRAY_VIEWS`` (``X[:, 1].std()``), without ``out``: on a numeric
-    array, a call that changes nothing."""
-    func = call.func
-    if not isinstance(func, ast.Attribute) or func.attr not in _ARRAY_READING_METHODS:
-        return False
-    if len(call.args) > _ARRAY_READING_METHODS[func.attr] or any(isinstance(a, ast.Starred) for a in call.args) \
-            or any(k.arg in ("out", None) for k in call.keywords):
-        return False
-    node = func.value
-    while isinstance(node, ast.Subscript) or (isinstance(node, ast.Attribute) and node.attr in _ARRAY_VIEWS):
-        node = node.value
-    return isinstance(node, ast.Name)
-
-
-def _changed_directly(body: List[ast.stmt], arrays_read: bool = False) -> Set[str]:
+def _changed_directly(body: List[ast.stmt]) -> Set[str]:
     """The names the text changes through themselves: a store, ``del`` or ``+=`` into them, a
-    method called on them (unless ``arrays_read`` and it only reads an array: ``_reads_array``),
-    passed to a function, or looped over by a loop that calls something."""
+    method called on them, passed to a function, or looped over by a loop that calls something."""
     names: Set[str] = set()
     for node in ast.walk(ast.Module(body=body, type_ignores=[])):
         if isinstance(node, (ast.Attribute, ast.Subscript)) and isinstance(node.ctx, (ast.Store, ast.Del)):
@@ -202,8 +160,7 @@ def _changed_directly(body: List[ast.stmt], arrays_read: bool = False) -> Set[st
         elif isinstance(node, ast.AugAssign):
             names.add(_root(node.target))  # data += 1.5 changes an array (a list) in place
         elif isinstance(node, ast.Call):
-            if isinstance(node.func, (ast.Attribute, ast.Subscript, ast.Name)) \
-                    and not (arrays_read and _reads_array(node)):
+            if isinstance(node.func, (ast.Attribute, ast.Subscript, ast.Name)):
                 names.add(_root(node.func))  # xs.append(...), self.items.clear(), counter(x), hooks[0](x)
             if not (isinstance(node.func, ast.Name) and node.func.id in _READING_BUILTINS):
                 names.update(_passed(node))

@@ -57,39 +57,6 @@ def test_what_the_text_only_reads(text):
     assert "big" not in touched(text)
 
 
-@pytest.mark.parametrize("text", [
-    "centred = data - data.mean(axis=0)",
-    "spread = data[:, 1].std() + data.T.var(0)",
-    "m = data.max(); i = data.argmax(); c = data.copy(); c[0] = 1.0",
-    "ranks = data.argsort(); s = data.sum(axis=0, where=data > 0)",
-])
-def test_methods_that_only_read_a_numeric_array_touch_it_only_if_it_is_not_one(text):
-    """``data.mean(axis=0)`` touches ``data`` (a value of the user's class may change in its own
-    ``mean``), unless ``data`` is a numeric numpy array (``untouched_arrays``)."""
-    body = ast.parse(text).body
-    syntax, if_arrays = mutations.touched(body), mutations.touched(body, arrays_read=True)
-    assert "data" in syntax and "data" not in if_arrays
-    assert mutations.untouched_arrays(syntax, if_arrays, {"data": np.zeros((3, 2))}) == {"data"}
-    for value in (np.zeros(3, dtype=object), np.ma.zeros(3), [1.0], None):
-        assert mutations.untouched_arrays(syntax, if_arrays, {"data": value}) == set()
-
-
-@pytest.mark.parametrize("text", [
-    "data.cumsum(out=data)",        # out writes into the array it is given
-    "data.mean(0, None, data[:1])",  # positionally too
-    "data.sum(**options)",
-    "data.view().fill(0.0)",        # a view is no new value
-    "data.T.sort()",
-    "data[:, 0].sort()",
-    "head = data[:10]\nhead.fill(1.0)",
-    "data.astype(float, copy=False)[0] = 1.0",
-    "np.add(data, 1, out=data)",
-    "data.reshape(-1).put(0, 5.0)",
-])
-def test_arrays_changed_through_methods_or_views_stay_touched(text):
-    assert "data" in mutations.touched(ast.parse(text).body, arrays_read=True)
-
-
 def test_large_values_are_compared_only_when_touched_and_small_ones_always():
     big, small = list(range(mutations.CHEAP_ITEMS + 1)), [1, 2]
     namespace = {"big": big, "small": small, "n": 3, "f": len, "ro": np.zeros(3)}

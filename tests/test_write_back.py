@@ -126,21 +126,48 @@ def test_large_values_changed_through_a_name_bound_to_their_parts_are_the_caller
     assert grid[:3].tolist() == [1.0, 1.0, 1.0] and grid[10] == 0.0
 
 
-def test_large_arrays_read_by_their_methods_or_changed_through_them(ufora):
-    """A large numeric array that the block only reads through its methods (``data.mean()``) is
-    not compared before and after (engine.mutations.untouched_arrays); one changed through a
-    method's ``out``, a view's method or a name bound to a view still comes back changed."""
+def _fill_it():
+    LARGE_GLOBAL[:] -= LARGE_GLOBAL.mean()
+
+
+LARGE_GLOBAL = np.zeros(1)
+
+
+def test_large_arrays_changed_through_methods_views_or_helpers_while_read_by_methods(ufora):
+    """A large array the block also reads through its methods (``data.mean()``) and changes
+    through ``out=``, a view, a copy of a list holding it, a bound method, a default argument, a
+    closure or a global helper comes back changed (a review's cases of a rule that skipped
+    comparing arrays read by such methods, and lost each of these changes)."""
+    global LARGE_GLOBAL
     data, scratch, grid = np.arange(2_000_000.0), np.ones(2_000_000), np.zeros((1000, 2000))
-    with ufora.remotely.downloadAll().onCluster():
-        centred = data - data.mean()
-        spread = float(data[::2].std() + grid.T.sum())
-        scratch.cumsum(out=scratch)
-        grid.T[0].fill(3.0)
-        copied = data.copy()
-        copied[0] = -1.0
-    assert float(centred[0]) == -999_999.5 and spread == float(np.arange(0.0, 2_000_000.0, 2).std())
-    assert data[0] == 0.0 and copied[0] == -1.0
-    assert scratch[-1] == 2_000_000.0 and grid[:, 0].tolist() == [3.0] * 1000 and grid[0, 1] == 0.0
+    held, bound, defaulted, closed = np.zeros(2_000_000), np.zeros(2_000_000), np.zeros(2_000_000), np.zeros(2_000_000)
+    LARGE_GLOBAL = np.ones(2_000_000)
+    filler = bound.fill
+
+    def with_default(d=defaulted):
+        d.fill(3.0)
+
+    def centre():
+        closed[:] -= closed.mean() + 1.0
+
+    try:
+        with ufora.remotely.downloadAll().onCluster():
+            centred = data - data.mean()
+            scratch.cumsum(out=scratch)
+            grid.T[0].fill(3.0)
+            rows = [held]
+            rows.copy()[0].fill(1.0)
+            filler(2.0)
+            with_default()
+            centre()
+            _fill_it()
+            means = (held.mean(), bound.mean(), defaulted.mean(), closed.mean(), LARGE_GLOBAL.mean(), grid.mean())
+        assert float(centred[0]) == -999_999.5 and data[0] == 0.0
+        assert scratch[-1] == 2_000_000.0 and grid[:, 0].tolist() == [3.0] * 1000 and grid[0, 1] == 0.0
+        assert (held[0], bound[0], defaulted[0], closed[0], LARGE_GLOBAL[0]) == (1.0, 2.0, 3.0, -1.0, 0.0)
+        assert means[:5] == (1.0, 2.0, 3.0, -1.0, 0.0)
+    finally:
+        LARGE_GLOBAL = np.zeros(1)
 
 
 def test_large_free_arrays_arrive_as_the_callers_writable_or_not_and_their_changes_come_back(ufora):
