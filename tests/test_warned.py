@@ -616,6 +616,29 @@ def test_the_blocks_own_recording_sees_a_sums_warning_at_the_users_line(ufora):
     assert places == expected and len(expected) == 250
 
 
+def square_roots(values):
+    return [np.sqrt(v) for v in values]
+
+
+@pytest.mark.parametrize("size", [3_000, 300_000])
+def test_the_blocks_own_recording_gets_each_items_warning_once(ufora, size):
+    """A block's ``catch_warnings(record=True)`` around a shape: one warning per negative value,
+    as CPython records them (a user's trial: 160 for 100, the cost model's sample recorded too;
+    split, the partitions' warnings went to the client's stderr instead)."""
+    values = np.arange(size) - 100.0
+
+    def run():
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            square_roots(values)
+        return [(w.category, str(w.message), w.lineno) for w in seen]
+
+    expected = run()
+    with ufora.remotely.downloadAll().onCluster():
+        got = run()
+    assert got == expected and len(expected) == 100
+
+
 LEAK = textwrap.dedent("""
     import threading, warnings
     from ufora.engine import output, warned
