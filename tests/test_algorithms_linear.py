@@ -69,3 +69,47 @@ def test_through_a_real_cluster_on_a_remote_frame(ufora):
     with ufora.remotely.downloadAll():
         coefficients = pyfora.algorithms.linearRegression(remote_frame, remote_target)
     assert np.array_equal(coefficients, linearRegression(frame, target))
+
+
+def _fits():
+    from pyfora.algorithms import (BinaryLogisticRegressionFitter, GradientBoostedClassifierBuilder,
+                                   GradientBoostedRegressorBuilder, RegressionTreeBuilder)
+    return {"linear": linearRegression,
+            "logistic": lambda x, y: BinaryLogisticRegressionFitter(0.001).fit(x, y > 0),
+            "tree": lambda x, y: RegressionTreeBuilder(3).fit(x, y),
+            "boosted": lambda x, y: GradientBoostedRegressorBuilder(2, 3).fit(x, y),
+            "classifier": lambda x, y: GradientBoostedClassifierBuilder(2, 3).fit(x, y > 0)}
+
+
+@pytest.mark.parametrize("fit", ["linear", "logistic", "tree", "boosted", "classifier"])
+@pytest.mark.parametrize("broken,message", [
+    ("nan predictor", r"the predictors hold nan at row 5, column 1: every value must be a finite number"),
+    ("inf predictor", r"the predictors hold inf at row 5, column 1"),
+    ("nan response", r"the responses hold nan at row 7"),
+    ("no rows", r"nothing to fit: the predictors have no rows"),
+])
+def test_a_missing_or_infinite_value_or_no_rows_is_a_clear_error(fit, broken, message):
+    """Before (a user's trial): a logistic regression over one NaN ran to its iteration limit
+    (100 s) and gave NaN coefficients, a linear one failed in the SVD, a tree predicted NaN,
+    and no rows gave coefficients of zeros."""
+    predictors, responses = _data(200, 3)
+    if broken == "nan predictor":
+        predictors[5, 1] = np.nan
+    elif broken == "inf predictor":
+        predictors[5, 1] = np.inf
+    elif broken == "nan response":
+        if fit in ("logistic", "classifier"):
+            pytest.skip("labels: y > 0 of a NaN is False, a label like any other")
+        responses[7] = np.nan
+    else:
+        predictors, responses = predictors[:0], responses[:0]
+    with pytest.raises(ValueError, match=message):
+        _fits()[fit](predictors, responses)
+
+
+def test_the_same_error_comes_from_a_block(ufora):
+    predictors, responses = _data(200, 3)
+    predictors[5, 1] = np.nan
+    with pytest.raises(ValueError, match="the predictors hold nan at row 5, column 1"):
+        with ufora.remotely.downloadAll().onCluster():
+            linearRegression(predictors, responses)

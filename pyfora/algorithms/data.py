@@ -12,15 +12,37 @@ import numpy as np
 ROWS_PER_CHUNK = 100_000
 
 
-def predictor_matrix(predictors: Any) -> np.ndarray:
+def predictor_matrix(predictors: Any, checked: bool = True) -> np.ndarray:
     """The predictors as a 2-D float64 array in C order (a DataFrame's columns in order): a
     frame's columns and an array's rows give the same products, to the bit (BLAS adds in an
-    order that depends on the layout)."""
+    order that depends on the layout). ValueError where it has no rows, or (``checked``) holds a
+    value that is not a finite number (``refuse_non_finite``)."""
     values = predictors.to_numpy(dtype=np.float64) if hasattr(predictors, "to_numpy") else predictors
     matrix = np.ascontiguousarray(values, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"predictors must be 2-D (rows by columns), not of shape {matrix.shape}")
+    if len(matrix) == 0:
+        raise ValueError(f"there is nothing to fit: the predictors have no rows (shape {matrix.shape})")
+    if checked:
+        refuse_non_finite(matrix, "the predictors")
     return matrix
+
+
+def refuse_non_finite(values: np.ndarray, name: str) -> None:
+    """ValueError naming the first NaN or infinity in ``values`` (its row, and its column): a fit
+    over one gave NaN coefficients after running to its iteration limit (a logistic regression,
+    100 s), an SVD that did not converge, or NaN predictions, with no word of the cause (a user's
+    trial). A NaN or an infinity makes its column's sum one, so a sum that is finite clears the
+    column in one pass; a column whose sum is not (or overflows) is looked at value by value."""
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.add.reduce(values, axis=0)).all():
+            return
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        at = tuple(int(i) for i in bad[0])
+        where = f"row {at[0]}" + (f", column {at[1]}" if len(at) > 1 else "")
+        raise ValueError(f"{name} hold {float(values[at])!r} at {where}: every value must be a finite number "
+                         "(drop or fill the missing ones first)")
 
 
 def response_vector(responses: Any, rows: int) -> np.ndarray:
@@ -60,6 +82,8 @@ def _column(responses: Any, rows: int, dtype: Any) -> np.ndarray:
         raise ValueError(f"responses must be one column, not of shape {vector.shape}")
     if len(vector) != rows:
         raise ValueError(f"{rows} rows of predictors but {len(vector)} responses")
+    if vector.dtype == np.float64:
+        refuse_non_finite(vector, "the responses")
     return vector
 
 

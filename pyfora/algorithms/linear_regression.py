@@ -9,7 +9,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from pyfora.algorithms.data import ROWS_PER_CHUNK, chunk_starts, predictor_matrix, response_vector
+from pyfora.algorithms.data import ROWS_PER_CHUNK, chunk_starts, predictor_matrix, refuse_non_finite, response_vector
 
 
 def linearRegression(predictors: Any, responses: Any) -> np.ndarray:
@@ -17,7 +17,7 @@ def linearRegression(predictors: Any, responses: Any) -> np.ndarray:
     intercept, as the original returned them: an array of one row, a coefficient per predictor
     column in order, then the intercept. ``predictors``: a DataFrame or a 2-D array;
     ``responses``: a DataFrame (its first column is used), a Series or a 1-D array."""
-    matrix = predictor_matrix(predictors)
+    matrix = predictor_matrix(predictors, checked=False)  # checked below, by its products: no pass of its own
     vector = response_vector(responses, len(matrix))
     pieces = [_chunk_products(matrix, vector, start) for start in chunk_starts(len(matrix))]
     columns = matrix.shape[1] + 1
@@ -25,6 +25,9 @@ def linearRegression(predictors: Any, responses: Any) -> np.ndarray:
     for chunk_gram, chunk_moment in pieces:
         gram += chunk_gram
         moment += chunk_moment
+    if not np.isfinite(gram).all():  # a NaN or an infinity among the predictors (or squares past 1e308)
+        refuse_non_finite(matrix, "the predictors")
+        raise ValueError("the predictors' squares are past the largest float (about 1e308): scale them first")
     return (moment @ np.linalg.pinv(gram)).reshape(1, columns)
 
 
