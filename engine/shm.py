@@ -47,7 +47,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ufora.engine import host_memory, proc
+from ufora.engine import cow_pages, host_memory, proc
 
 PREFIX = "ufora_"
 # The worker service whose remote objects this process's segments may become, and its random
@@ -382,7 +382,50 @@ def map_private(name: str, nbytes: int) -> memoryview:
         mapping = mmap.mmap(fd, max(1, nbytes), flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
     finally:
         os.close(fd)
+    start = np.frombuffer(mapping, np.uint8).ctypes.data
+    _private[start] = (start + nbytes, name, weakref.ref(mapping))
     return memoryview(mapping)[:nbytes]
+
+
+# the copy-on-write mappings of this process (``map_private``): start -> (end, the segment's name
+# (its bytes as they arrived, while the block runs), the mapping); those gone are dropped as found
+_private: Dict[int, Tuple[int, str, Any]] = {}
+
+
+def same_as_arrived(array: np.ndarray) -> bool:
+    """Whether ``array`` (contiguous) lies in a copy-on-write mapping (``map_private``) and its
+    bytes are still the segment's: every page of it this process wrote (``engine.cow_pages``)
+    holds what the segment holds there. False where that cannot be told."""
+    if not (array.flags.c_contiguous or array.flags.f_contiguous) or array.nbytes == 0:
+        return False
+    address = array.ctypes.data
+    for start, (end, name, alive) in list(_private.items()):
+        if alive() is None:
+            del _private[start]
+        elif start <= address and address + array.nbytes <= end:
+            runs = cow_pages.written_runs(address, array.nbytes)
+            return runs is not None and _as_in_segment(array, name, address - start, runs)
+    return False
+
+
+def _as_in_segment(array: np.ndarray, name: str, offset: int, runs: List[Tuple[int, int]]) -> bool:
+    """Whether the bytes of ``array`` (at ``offset`` in segment ``name``) in each of ``runs``
+    are the segment's; False where the segment is gone."""
+    if not runs:
+        return True
+    mine = array.reshape(-1, order="A").view(np.uint8)  # its bytes in memory order
+    try:
+        fd = os.open(f"/dev/shm/{name}", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        for lo, hi in runs:
+            arrived = os.pread(fd, hi - lo, offset + lo)
+            if len(arrived) != hi - lo or mine[lo:hi].data != arrived:
+                return False
+        return True
+    finally:
+        os.close(fd)
 
 
 def first_bytes(name: str, count: int) -> bytes:
