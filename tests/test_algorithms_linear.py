@@ -113,3 +113,13 @@ def test_the_same_error_comes_from_a_block(ufora):
     with pytest.raises(ValueError, match="the predictors hold nan at row 5, column 1"):
         with ufora.remotely.downloadAll().onCluster():
             linearRegression(predictors, responses)
+
+
+def test_fitted_models_predict_from_no_rows_as_before():
+    """The checks are the fit's (a review: predict and score of no rows raised the fit's error)."""
+    from pyfora.algorithms import BinaryLogisticRegressionFitter, GradientBoostedRegressorBuilder, RegressionTreeBuilder
+    predictors, responses = _data(200, 3)
+    for model in (RegressionTreeBuilder(2).fit(predictors, responses),
+                  GradientBoostedRegressorBuilder(2, 3).fit(predictors, responses),
+                  BinaryLogisticRegressionFitter(0.001).fit(predictors, responses > 0)):
+        assert len(model.predict(predictors[:0])) == 0

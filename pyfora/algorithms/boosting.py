@@ -19,7 +19,8 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from pyfora.algorithms.data import logistic, label_vector, predictor_matrix, response_vector, two_labels
+from pyfora.algorithms.data import (logistic, label_vector, predictor_matrix, response_vector, training_matrix,
+                                    two_labels)
 from pyfora.algorithms.regression_tree import RegressionTree, RegressionTreeBuilder
 
 LOSSES = ("l2", "lad")
@@ -149,8 +150,8 @@ class GradientBoostedRegressorBuilder:
         self.treeBuilder = RegressionTreeBuilder(maxDepth, minSamplesSplit, numBuckets)
 
     def iterativeFitter(self, X: Any, y: Any) -> IterativeFitter:
-        matrix = predictor_matrix(X)
-        responses = response_vector(y, len(matrix))
+        matrix = training_matrix(X)
+        responses = response_vector(y, len(matrix), checked=True)
         loss = _REGRESSION_LOSSES[self.loss]
         model = RegressionModel(loss.start(responses), [], self.learningRate)
         fitting = _Fitting(matrix, responses, loss, self.treeBuilder,
@@ -170,7 +171,7 @@ class GradientBoostedClassifierBuilder:
         self.treeBuilder = RegressionTreeBuilder(maxDepth, minSamplesSplit, numBuckets)
 
     def iterativeFitter(self, X: Any, y: Any) -> IterativeFitter:
-        matrix = predictor_matrix(X)
+        matrix = training_matrix(X)
         labels = label_vector(y, len(matrix))
         zero, one = two_labels(labels)
         responses = (labels == one).astype(np.float64)

@@ -12,15 +12,22 @@ import numpy as np
 ROWS_PER_CHUNK = 100_000
 
 
-def predictor_matrix(predictors: Any, checked: bool = True) -> np.ndarray:
+def predictor_matrix(predictors: Any) -> np.ndarray:
     """The predictors as a 2-D float64 array in C order (a DataFrame's columns in order): a
     frame's columns and an array's rows give the same products, to the bit (BLAS adds in an
-    order that depends on the layout). ValueError where it has no rows, or (``checked``) holds a
-    value that is not a finite number (``refuse_non_finite``)."""
+    order that depends on the layout)."""
     values = predictors.to_numpy(dtype=np.float64) if hasattr(predictors, "to_numpy") else predictors
     matrix = np.ascontiguousarray(values, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"predictors must be 2-D (rows by columns), not of shape {matrix.shape}")
+    return matrix
+
+
+def training_matrix(predictors: Any, checked: bool = True) -> np.ndarray:
+    """``predictor_matrix`` of the predictors a model is fitted on: ValueError where it has no
+    rows, or (``checked``) holds a value that is not a finite number (``refuse_non_finite``).
+    What a fitted model predicts from is taken as it is, as before."""
+    matrix = predictor_matrix(predictors)
     if len(matrix) == 0:
         raise ValueError(f"there is nothing to fit: the predictors have no rows (shape {matrix.shape})")
     if checked:
@@ -45,10 +52,14 @@ def refuse_non_finite(values: np.ndarray, name: str) -> None:
                          "(drop or fill the missing ones first)")
 
 
-def response_vector(responses: Any, rows: int) -> np.ndarray:
+def response_vector(responses: Any, rows: int, checked: bool = False) -> np.ndarray:
     """The responses as a 1-D float64 array: a DataFrame's first column, a Series, a 1-D array
-    (or an array of one column); ``rows`` long, as the predictors."""
-    return _column(responses, rows, np.float64)
+    (or an array of one column); ``rows`` long, as the predictors. ``checked`` (those a model is
+    fitted on): ValueError where one is not a finite number."""
+    vector = _column(responses, rows, np.float64)
+    if checked:
+        refuse_non_finite(vector, "the responses")
+    return vector
 
 
 def label_vector(labels: Any, rows: int) -> np.ndarray:
@@ -82,8 +93,6 @@ def _column(responses: Any, rows: int, dtype: Any) -> np.ndarray:
         raise ValueError(f"responses must be one column, not of shape {vector.shape}")
     if len(vector) != rows:
         raise ValueError(f"{rows} rows of predictors but {len(vector)} responses")
-    if vector.dtype == np.float64:
-        refuse_non_finite(vector, "the responses")
     return vector
 
 

@@ -9,7 +9,7 @@ from typing import Any, Tuple
 
 import numpy as np
 
-from pyfora.algorithms.data import ROWS_PER_CHUNK, chunk_starts, predictor_matrix, refuse_non_finite, response_vector
+from pyfora.algorithms.data import ROWS_PER_CHUNK, chunk_starts, refuse_non_finite, response_vector, training_matrix
 
 
 def linearRegression(predictors: Any, responses: Any) -> np.ndarray:
@@ -17,8 +17,8 @@ def linearRegression(predictors: Any, responses: Any) -> np.ndarray:
     intercept, as the original returned them: an array of one row, a coefficient per predictor
     column in order, then the intercept. ``predictors``: a DataFrame or a 2-D array;
     ``responses``: a DataFrame (its first column is used), a Series or a 1-D array."""
-    matrix = predictor_matrix(predictors, checked=False)  # checked below, by its products: no pass of its own
-    vector = response_vector(responses, len(matrix))
+    matrix = training_matrix(predictors, checked=False)  # checked below, by its products: no pass of its own
+    vector = response_vector(responses, len(matrix), checked=True)
     pieces = [_chunk_products(matrix, vector, start) for start in chunk_starts(len(matrix))]
     columns = matrix.shape[1] + 1
     gram, moment = np.zeros((columns, columns)), np.zeros(columns)

@@ -23,7 +23,8 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
-from pyfora.algorithms.data import logistic, ROWS_PER_CHUNK, chunk_starts, label_vector, predictor_matrix, two_labels
+from pyfora.algorithms.data import (logistic, ROWS_PER_CHUNK, chunk_starts, label_vector, predictor_matrix,
+                                    training_matrix, two_labels)
 
 METHODS = ("newton-cg", "majorization")
 
@@ -55,7 +56,7 @@ class BinaryLogisticRegressionFitter:
     def fit(self, X: Any, y: Any) -> "BinaryLogisticRegressionModel":
         """The model of ``y`` (two labels: a one-column DataFrame, a Series or a 1-D array) given
         the rows of ``X`` (a DataFrame or a 2-D array). Class zero is the first label in ``y``."""
-        matrix = predictor_matrix(X)
+        matrix = training_matrix(X)
         labels = label_vector(y, len(matrix))
         zero_label, one_label = two_labels(labels)
         if self.hasIntercept:

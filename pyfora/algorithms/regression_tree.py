@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 import numpy as np
 
-from pyfora.algorithms.data import predictor_matrix, response_vector
+from pyfora.algorithms.data import predictor_matrix, response_vector, training_matrix
 
 # two values closer than this are one (scikit-learn's FEATURE_THRESHOLD): no threshold between them
 _SAME_VALUE = 1e-7
@@ -78,8 +78,8 @@ class RegressionTreeBuilder:
     def fit(self, x: Any, y: Any) -> RegressionTree:
         """The tree of ``y`` (a one-column DataFrame, a Series or a 1-D array) on the rows of
         ``x`` (a DataFrame or a 2-D array)."""
-        matrix = predictor_matrix(x)
-        return self.fit_arrays(matrix, response_vector(y, len(matrix)))
+        matrix = training_matrix(x)
+        return self.fit_arrays(matrix, response_vector(y, len(matrix), checked=True))
 
     def fit_arrays(self, matrix: np.ndarray, responses: np.ndarray,
                    leaf_value: Optional[Callable[[np.ndarray], float]] = None) -> RegressionTree:
