@@ -124,6 +124,7 @@ def _show(message: warnings.WarningMessage) -> None:
     compiles (``catch_warnings(record=True)`` in a compile thread) and issues them again from
     there: a recording in force while a compile runs in another thread is taken for numba's."""
     if _discarding.get():  # items the engine evaluates for itself, in this thread: they warn where they count
+        _unregistered(message)
         return
     shape = _shape_at.get()
     if shape is not None and os.path.dirname(os.path.abspath(message.filename)) == _ENGINE_FOLDER:
@@ -131,8 +132,11 @@ def _show(message: warnings.WarningMessage) -> None:
     else:
         shape = None
     sink = _sink
+    in_partition = _in_partition.get()
+    if in_partition:  # a partition computed in the block's own process: its records go on (``pass_on``)
+        _unregistered(message)
     if sink is None or message.file is not None or threading.current_thread().name.startswith(ENGINE_THREADS) \
-            or _taken_by_the_block():
+            or (_taken_by_the_block() and not in_partition):
         (_shown_as_usual or warnings._showwarnmsg_impl)(message)  # type: ignore[attr-defined]
         return
     sink(record(message.message, message.category, message.filename, message.lineno,
@@ -304,6 +308,7 @@ def callers_filters_in_force() -> None:
     this thread, is the block's."""
     warnings._filters_mutated = _counted_change  # type: ignore[attr-defined]
     _filters.update(thread=threading.get_ident(), named=_filters["counted"], change=None)
+    _given.update(counted=None, seen=set(), once=set())  # each block starts with empty registries
 
 
 def _changed_since_named() -> Optional[str]:
@@ -363,10 +368,25 @@ def recorded() -> Iterator[Records]:
     partition starts with empty registries, as a serial run's would be for its items (a place
     that warned in an earlier block or partition warns again; the client keeps it once)."""
     records = Records()
-    with engines_own():  # (as the settings the partition runs under are put in force)
-        _fresh_registries()
-        with _sinking(records.add):
-            yield records
+    driving = _filters["thread"] is not None  # in the process running the block
+    token = _in_partition.set(driving)
+    try:
+        with engines_own():  # (as the settings the partition runs under are put in force)
+            if not driving:
+                _fresh_registries()
+            with _sinking(records.add):
+                yield records
+    finally:
+        _in_partition.reset(token)
+        if driving and _undo_failed.pop("any", False):
+            _fresh_registries()
+
+
+# In a partition computed in the process running its block (``recorded``): its warnings go to
+# its records, whoever takes the block's, and leave the registries as they found them
+# (``_unregistered``), where making them all stale re-armed the block's own warnings (a review:
+# 26 records of two warnings under "once", from 13 partitions computed in the driver)
+_in_partition: contextvars.ContextVar[bool] = contextvars.ContextVar("ufora_in_partition", default=False)
 
 
 def _fresh_registries() -> None:
@@ -391,7 +411,36 @@ def discarded() -> Iterator[None]:
                 yield
         finally:
             _discarding.reset(token)
-            _fresh_registries()
+            if _undo_failed.pop("any", False):
+                _fresh_registries()
+
+
+_undo_failed: Dict[str, bool] = {}  # a registry ``_unregistered`` could not find: made stale instead
+
+
+def _unregistered(message: warnings.WarningMessage) -> None:
+    """Take back what ``warn_explicit`` has just written in the registries for ``message`` (a
+    warning of items the engine evaluates for itself): the key of its text, category and line
+    in the registry of the module that issued it (the globals of the frame at its file and line),
+    and the key "module" and "once" write there (text and category). Those items then leave the
+    registries as they found them: making every registry stale after them, as before, made a
+    block that records its warnings itself record a place twice (a review: under "default",
+    "module" and "once", each shape's look at its first items re-armed the block's warnings)."""
+    text, category, lineno = str(message.message), message.category, message.lineno
+    frame = sys._getframe(2)
+    while frame is not None and not (frame.f_code.co_filename == message.filename and frame.f_lineno == lineno):
+        frame = frame.f_back
+    if frame is None:
+        _undo_failed["any"] = True
+        return
+    module = frame.f_globals.get("__name__")
+    action = action_for(text, category, message.filename, lineno, module if isinstance(module, str) else None)
+    registry = frame.f_globals.get("__warningregistry__")
+    if action == "always" or not isinstance(registry, dict):
+        return
+    registry.pop((text, category, lineno), None)
+    if action in ("module", "once"):  # (CPython's "once" keeps its key in the module's registry too)
+        registry.pop((text, category), None)
 
 
 # Within ``discarded``, in its thread: a warning that passed the filters is shown nowhere. The
@@ -421,10 +470,46 @@ def pass_on(records: Sequence[Record]) -> None:
     ``catch_warnings(record=True)``, where they went to the client's stderr instead: a user's
     trial); issued here outside one (the engine used without a cluster), or so taken."""
     for one in records:
-        if _sink is not None and not _taken_by_the_block():
-            _sink(one)
-        else:
+        if _sink is None:
             _issue_each(one, _registries)
+        elif _taken_by_the_block():
+            _give_to_the_block(one)
+        else:
+            _sink(one)
+
+
+# What ``_give_to_the_block`` gave the block (keys of "default" and "module", and of "once"), and
+# the count of the block's filter changes they were given under: a registry of the block's own,
+# which the engine's looks at items (``discarded``) do not make stale, as they make Python's
+_given: Dict[str, Any] = {"counted": None, "seen": set(), "once": set()}
+
+
+def _give_to_the_block(one: Record) -> None:
+    """A partition's record, given to the block's own ``catch_warnings(record=True)`` or
+    ``showwarning`` as many times as it was issued, as ``warn_explicit`` would give it under the
+    block's filters: every time for "always", once per text, category and line for "default"
+    (per text and category for "module" and, for the block's life, "once"); those seen again
+    after a change of the block's filters count afresh, as CPython's registries do."""
+    category = _category_here(one["categories"])
+    message, filename, lineno, module = one["message"], one["filename"], one["lineno"], one["module"]
+    if category is None:
+        sys.stderr.write(warnings.formatwarning(message, Warning, filename, lineno))
+        return
+    if _given["counted"] != _filters["counted"]:
+        _given.update(counted=_filters["counted"], seen=set())
+    for _ in range(one.get("count", 1)):
+        action = action_for(message, category, filename, lineno, module)
+        if action == "ignore":
+            return
+        if action == "error":
+            raise category(message)
+        if action in ("default", "module", "once"):
+            key = (message, category, lineno if action == "default" else 0, module if action != "once" else None)
+            kept = _given["once"] if action == "once" else _given["seen"]
+            if key in kept:
+                continue
+            kept.add(key)
+        warnings._showwarnmsg(warnings.WarningMessage(category(message), category, filename, lineno))  # type: ignore
 
 
 _registries: Dict[str, dict] = {}  # of modules this process does not have, for records issued here
