@@ -415,7 +415,7 @@ def run_block(block: Block, runner: Optional[runtime.PartitionRunner]) -> BlockR
     # body's changes are told from: a setting this process could not take (a warning category
     # it cannot import) is not a change to send back
     states = module_state.install(states, own_states)
-    warned.callers_filters_in_force()  # a change of them from here on is the block's
+    warned.callers_filters_in_force(module_globals)  # a change of them from here on is the block's
     started = time.perf_counter()
     with local_estimate.tallied() as tally:
         try:

@@ -126,15 +126,22 @@ def _show(message: warnings.WarningMessage) -> None:
     if _discarding.get():  # items the engine evaluates for itself, in this thread: they warn where they count
         _unregistered(message)
         return
+    in_partition = _in_partition.get()
+    if in_partition:  # a partition computed in the block's own process: its records go on (``pass_on``)
+        _unregistered(message)  # (at the place CPython wrote it: before it is given the shape's below)
     shape = _shape_at.get()
     if shape is not None and os.path.dirname(os.path.abspath(message.filename)) == _ENGINE_FOLDER:
+        if not in_partition and _sink is not None and _taken_by_the_block() \
+                and not threading.current_thread().name.startswith(ENGINE_THREADS):
+            # the block takes it itself, from its own line: with that module's registry, as the
+            # sum CPython runs warns there (a review: recorded again under "once")
+            _unregistered(message)
+            _give_to_the_block(record(message.message, message.category, shape[0], shape[1], shape[2]))
+            return
         message.filename, message.lineno = shape[0], shape[1]
     else:
         shape = None
     sink = _sink
-    in_partition = _in_partition.get()
-    if in_partition:  # a partition computed in the block's own process: its records go on (``pass_on``)
-        _unregistered(message)
     if sink is None or message.file is not None or threading.current_thread().name.startswith(ENGINE_THREADS) \
             or (_taken_by_the_block() and not in_partition):
         (_shown_as_usual or warnings._showwarnmsg_impl)(message)  # type: ignore[attr-defined]
@@ -303,12 +310,14 @@ def engines_own() -> Iterator[None]:
         _engines_own.reset(token)
 
 
-def callers_filters_in_force() -> None:
+def callers_filters_in_force(block_globals: Optional[Dict[str, Any]] = None) -> None:
     """The block's caller's settings are installed: a change of the filters from here on, in
-    this thread, is the block's."""
+    this thread, is the block's. ``block_globals``: the block's namespace (its module's, for a
+    block in a function), whose registry its partitions' warnings are given with
+    (``_give_to_the_block``)."""
     warnings._filters_mutated = _counted_change  # type: ignore[attr-defined]
     _filters.update(thread=threading.get_ident(), named=_filters["counted"], change=None)
-    _given.update(counted=None, seen=set(), once=set())  # each block starts with empty registries
+    _block_globals["globals"] = block_globals
 
 
 def _changed_since_named() -> Optional[str]:
@@ -328,6 +337,7 @@ def final_change() -> Optional[str]:
     process, counted the client's ``catch_warnings`` as the next block's)."""
     change = _changed_since_named()
     _filters.update(thread=None)
+    _block_globals["globals"] = None
     return change
 
 
@@ -478,38 +488,30 @@ def pass_on(records: Sequence[Record]) -> None:
             _sink(one)
 
 
-# What ``_give_to_the_block`` gave the block (keys of "default" and "module", and of "once"), and
-# the count of the block's filter changes they were given under: a registry of the block's own,
-# which the engine's looks at items (``discarded``) do not make stale, as they make Python's
-_given: Dict[str, Any] = {"counted": None, "seen": set(), "once": set()}
-
-
 def _give_to_the_block(one: Record) -> None:
     """A partition's record, given to the block's own ``catch_warnings(record=True)`` or
-    ``showwarning`` as many times as it was issued, as ``warn_explicit`` would give it under the
-    block's filters: every time for "always", once per text, category and line for "default"
-    (per text and category for "module" and, for the block's life, "once"); those seen again
-    after a change of the block's filters count afresh, as CPython's registries do."""
+    ``showwarning`` as many times as it was issued, by ``warn_explicit`` under the block's
+    filters and with the registry of the module it names: the block's namespace's where it is
+    the block's (``callers_filters_in_force``), which its own warnings at the same place use too
+    (a review: a place that warned in the block and in a split shape was recorded twice), else
+    one of this process's for that name. Never the globals of a module this process imported
+    under that name (the service's own ``__main__``, whose loader raised ``ImportError``)."""
     category = _category_here(one["categories"])
     message, filename, lineno, module = one["message"], one["filename"], one["lineno"], one["module"]
     if category is None:
         sys.stderr.write(warnings.formatwarning(message, Warning, filename, lineno))
         return
-    if _given["counted"] != _filters["counted"]:
-        _given.update(counted=_filters["counted"], seen=set())
+    held = _block_globals.get("globals")
+    if isinstance(held, dict) and module is not None and held.get("__name__") == module:
+        registry = held.setdefault("__warningregistry__", {})
+    else:
+        registry = _registries.setdefault(module or filename, {})
     for _ in range(one.get("count", 1)):
-        action = action_for(message, category, filename, lineno, module)
-        if action == "ignore":
-            return
-        if action == "error":
-            raise category(message)
-        if action in ("default", "module", "once"):
-            key = (message, category, lineno if action == "default" else 0, module if action != "once" else None)
-            kept = _given["once"] if action == "once" else _given["seen"]
-            if key in kept:
-                continue
-            kept.add(key)
-        warnings._showwarnmsg(warnings.WarningMessage(category(message), category, filename, lineno))  # type: ignore
+        warnings.warn_explicit(message, category, filename, lineno, module, registry)
+
+
+# the globals of the block this process runs (its namespace, or its module's: ``engine.block``)
+_block_globals: Dict[str, Any] = {"globals": None}
 
 
 _registries: Dict[str, dict] = {}  # of modules this process does not have, for records issued here

@@ -1,6 +1,7 @@
 """A block's warnings reach the client's own ``warnings`` as CPython's would (engine/warned.py):
 once per place under the default filter however many partitions issued them, in order with what
 the block prints, none from items after an error, seen by ``catch_warnings`` and filters here."""
+import functools
 import json
 import subprocess
 import sys
@@ -10,9 +11,10 @@ import warnings
 import numpy as np
 import pytest
 
+import pyfora
 from ufora.engine import warned
 from ufora.net import output_flow, schema
-from tests.conftest import ROOT, client_script
+from tests.conftest import ROOT, client_script, one_host
 
 SCALE = {"k": 1.0}  # a dict the element reads: not compiled, so its partitions run in CPython
 
@@ -657,6 +659,51 @@ def test_the_blocks_own_recording_keeps_each_place_as_its_filter_says_over_sever
     with ufora.remotely.downloadAll().onCluster():
         got = recorded_by_the_block(action)
     assert got == expected and len(expected) == (202 if action == "always" else 2)
+
+
+ROOT_SHIFT = {"k": 1.0}
+
+
+def root_read_from_a_dict(x):
+    return np.sqrt(x) + ROOT_SHIFT["k"]  # (a dict read: CPython partitions, whose warnings are records)
+
+
+def warned_in_the_block_and_in_a_shape(split_first):
+    values = np.arange(300_000) - 100.0
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("default")
+        if not split_first:
+            root_read_from_a_dict(np.float64(-1.0))
+        [root_read_from_a_dict(x) for x in values]
+        if split_first:
+            root_read_from_a_dict(np.float64(-1.0))
+    return [(w.category, str(w.message), w.lineno) for w in seen]
+
+
+def once_again_after_a_filter_change():
+    values = np.arange(300_000) - 100.0
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("once")
+        for _ in range(2):
+            [root_read_from_a_dict(x) for x in values]
+            warnings.simplefilter("once")  # a change of the filters: "once" counts afresh in 3.11
+    return [(w.category, str(w.message), w.lineno) for w in seen]
+
+
+def test_a_split_shapes_warnings_share_the_blocks_registry(start_service):
+    """Split, a shape's warnings are given to the block's own recording with the registry its own
+    warnings use (a review: a place that warned in both was recorded twice, and "once" did not
+    count afresh after a change of the filters)."""
+    service = start_service({**one_host(2), "UFORA_SPLIT": "always"})
+    runs = [functools.partial(warned_in_the_block_and_in_a_shape, False),
+            functools.partial(warned_in_the_block_and_in_a_shape, True), once_again_after_a_filter_change,
+            *(functools.partial(recorded_by_the_block, action) for action in ("default", "module", "once"))]
+    with pyfora.connect(service.url, progress=False) as ufora:
+        for run in runs:
+            expected = run()
+            with ufora.remotely.downloadAll():
+                got = run()
+            assert got == expected, run
 
 
 OVERFLOWING = """
