@@ -474,7 +474,8 @@ class Connection(client_objects.ClientObject):  # sent to the cluster as a refer
         OSError (``_across_a_drop`` tries again after reconnecting); a refusal, ConnectionError.
         A ``Buffered`` goes piece by piece, its arrays from their own memory."""
         upload_id = uuid.uuid4().hex
-        body = buffered_pickles.Parts(data) if isinstance(data, buffered_pickles.Buffered) else data
+        # (a Parts yields memoryviews, which http.client sends as it sends bytes)
+        body: Any = buffered_pickles.Parts(data) if isinstance(data, buffered_pickles.Buffered) else data
         try:
             reply = self._http.put(f"{self.url}/uploads/{upload_id}", data=body, timeout=(self._timeout, 600),
                                    verify=self._verify,
