@@ -31,9 +31,12 @@ import select
 import signal
 from typing import Callable, Iterator, Optional
 
+from ufora.engine import proc
+
 log = logging.getLogger(__name__)
 
 NICE = 19
+COMPILE_NAME = "ufora-compile"  # as ps shows the child: not one of the pool's compute processes
 WANTED_NICE = 0  # added to the process's own: a deferred compile wanted after all competes as its process does
 PATIENCE = 600.0  # seconds a compile may take, at the lowest priority on a busy host
 KEPT, NOT_KEPT = 0, 3  # the child's exit codes: the kernel is in the disk cache; it could not be kept
@@ -47,7 +50,8 @@ def run(work: Callable[[], bool], nice: int = NICE) -> Optional[int]:
     compiling process, never its main thread: this waits for the child."""
     parent = os.getpid()
     with _compilers_idle():
-        pid = os.fork()
+        with proc.named(COMPILE_NAME):  # (this thread's name, which the child's is from its first instant)
+            pid = os.fork()
         if pid == 0:  # the child: never returns
             _child(work, parent, nice)
     return _waited(pid)

@@ -98,10 +98,12 @@ def zygotes(service_pid: int) -> List[int]:
 
 
 def compute_processes(pid: int) -> List[int]:
-    """The compute processes below ``pid`` (a service, or a zygote): not the zygotes."""
-    from ufora.engine.pool import ZYGOTE_NAME
+    """The compute processes below ``pid`` (a service, or a zygote): not the zygotes, nor a
+    compute process's child compiling a kernel (``engine.compile_apart``: a CI run found one
+    there, and counted three compute processes in a pool of two)."""
+    from ufora.engine.pool import COMPUTE_NAME
 
-    return [child for child in descendants(pid) if proc.name(child) != ZYGOTE_NAME]
+    return [child for child in descendants(pid) if proc.name(child) == COMPUTE_NAME]
 
 
 def _described(pid: int) -> str:

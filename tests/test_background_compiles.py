@@ -572,3 +572,27 @@ def test_a_shape_its_first_items_misjudged_starts_its_compile_while_it_runs(behi
     assert report.parallel and report.compiling, report
     assert kernels._behind.deferred_for() is None  # started, not left for when the process is idle
     assert kernels.join_background_compiles(60) and behind.count("compiled") == 1, behind
+
+
+def test_a_compile_child_is_named_apart_from_the_pools_compute_processes():
+    """A CI run counted a compile child among a pool's compute processes (both were named
+    ufora-compute): it is ufora-compile from its first instant, and the thread that forked it
+    keeps its own name."""
+    import threading
+
+    from ufora.engine import proc
+
+    names = {}
+
+    def work() -> bool:
+        return proc.name(os.getpid()) == compile_apart.COMPILE_NAME
+
+    def forking() -> None:
+        names["before"] = proc.name(threading.get_native_id())
+        names["code"] = compile_apart.run(work, nice=0)
+        names["after"] = proc.name(threading.get_native_id())
+
+    thread = threading.Thread(target=forking, name="ufora compile test")
+    thread.start()
+    thread.join(60)
+    assert names["code"] == compile_apart.KEPT and names["after"] == names["before"]
